@@ -117,6 +117,11 @@ export interface PluginDef {
   /** Declared but optional: started first when present, no error when absent. */
   optionalDependsOn?: string[];
   description?: string;
+  /**
+   * Started before every other plugin and stopped after them all: for the checkpoint plugin, which
+   * restores everyone's state before anyone serves and takes the last checkpoint after all stopped.
+   */
+  early?: boolean;
   configSchema?: z.ZodType;
   events?: Record<string, EventDef<any>>;
   /** Emitted-only events this plugin publishes (documentation for the catalog). */

@@ -1,0 +1,169 @@
+/**
+ * The kernel's own events: system:*, monitor:*, plugin:*. Registered like a plugin's, so they are
+ * validated, discoverable and catalogued the same way.
+ */
+import { z } from 'zod';
+import { DaemonError } from '../client/errors.js';
+import { defineEvent, type EmittedEvent, type PluginDef } from './plugin-api.js';
+import { PatternIndex, isValidPattern } from './pattern-index.js';
+import { describeParameters } from './schema-doc.js';
+import type { Kernel } from './kernel.js';
+
+const pattern = z.string().refine(isValidPattern, 'a pattern is "ns:action", "ns:*", "ns:**" or "*"');
+
+export const KERNEL_NAMESPACES = ['system', 'monitor', 'plugin'];
+
+/** Emitted-only kernel events, for the catalog. */
+export const KERNEL_PUBLISHES: Record<string, string> = {
+  'system:ready': 'The daemon has started every plugin and listens: `{pid, socket, plugins, startup_ms}`.',
+  'system:shutdown_begin': 'Shutdown has begun; new requests answer SHUTTING_DOWN: `{reason, deadline}`.',
+  'system:shutdown_phase': 'A shutdown phase finished: `{phase, unfinished?}`.',
+  'system:shutdown_complete': 'Plugins stopped and the final checkpoint was taken; the socket closes next: `{reason, unfinished, duration_ms}`.',
+  'monitor:dropped': 'Sent to a subscriber in place of events it was too slow to read: `{count, first_seq, last_seq}`.',
+  'plugin:status': 'A plugin became degraded or recovered: `{plugin, status, reason}`.',
+  'plugin:reloaded': 'A plugin was reloaded: `{plugin, status, reason}`.',
+  'plugin:error': 'A plugin\'s listener threw: `{plugin, event, seq, message}`.',
+};
+
+export function eventDoc(k: Kernel, name: string) {
+  const r = k.router.route(name);
+  if (!r || r.internal) return null;
+  return {
+    event: name,
+    summary: r.def.summary,
+    description: r.def.description ?? null,
+    plugin: r.plugin,
+    parameters: describeParameters(r.def.schema),
+    emits: r.def.emits ?? [],
+    errors: r.def.errors ?? [],
+    available: r.unavailable === undefined,
+  };
+}
+
+export function kernelPlugin(k: Kernel): PluginDef {
+  return {
+    name: 'kernel',
+    namespaces: KERNEL_NAMESPACES,
+    events: {
+      'system:ping': defineEvent({
+        summary: 'No-op round trip: answers {pong: true}. What every latency benchmark measures.',
+        schema: z.object({}).passthrough(),
+        handler: () => PONG,
+      }),
+      'system:health': defineEvent({
+        summary: 'Daemon health: status, uptime, plugins and their status, connections, event rate, memory.',
+        schema: z.object({}).passthrough(),
+        handler: () => k.health(),
+      }),
+      'system:discover': defineEvent({
+        summary: 'Every event the daemon answers, grouped by namespace, with parameters (KSI shape).',
+        schema: z.object({ namespace: z.string().optional().describe('Only this namespace') }),
+        handler: ({ namespace }) => {
+          const events: Record<string, unknown[]> = {};
+          for (const r of k.router.allRoutes()) {
+            if (r.internal) continue;
+            const ns = r.event.split(':')[0];
+            if (namespace && ns !== namespace) continue;
+            (events[ns] ??= []).push(eventDoc(k, r.event));
+          }
+          for (const list of Object.values(events)) (list as Array<{ event: string }>).sort((a, b) => a.event.localeCompare(b.event));
+          return { events, total: Object.values(events).reduce((n, l) => n + l.length, 0) };
+        },
+      }),
+      'system:help': defineEvent({
+        summary: 'Documentation of one event: summary, parameters, what it emits, its error codes.',
+        schema: z.object({ event: z.string().describe('Event name, e.g. "completion:async"') }),
+        errors: ['UNKNOWN_EVENT'],
+        handler: ({ event }) => {
+          const doc = eventDoc(k, event);
+          if (!doc) throw k.router.unknownEvent(event);
+          return doc;
+        },
+      }),
+      'system:shutdown': defineEvent({
+        summary: 'Begin a coordinated shutdown (answered before it starts). Plugins stop within the deadline, a final checkpoint is taken.',
+        schema: z.object({ reason: z.string().max(500).optional().describe('Recorded in the log and in the shutdown events') }),
+        emits: ['system:shutdown_begin', 'system:shutdown_complete'],
+        handler: ({ reason }) => {
+          const already = k.shuttingDown;
+          setImmediate(() => void k.shutdown(reason ?? 'requested'));
+          return { accepted: true, already_shutting_down: already, deadline_ms: k.config.daemon.shutdown_timeout_ms };
+        },
+      }),
+      'monitor:subscribe': defineEvent({
+        summary: 'Subscribe this connection to events matching patterns; events arrive as {kind:"event", subscription}.',
+        schema: z.object({ patterns: z.array(pattern).min(1).max(100).describe('Patterns: "ns:action", "ns:*", "ns:**" or "*"') }),
+        errors: ['CONFLICT'],
+        handler: ({ patterns }, call) => {
+          const conn = call.connectionId ? k.connections.get(call.connectionId) : undefined;
+          if (!conn) throw new DaemonError('CONFLICT', 'monitor:subscribe needs a socket connection (plugins use ctx.subscribe)');
+          if (conn.subscriptions.size >= 100) throw new DaemonError('OVERLOADED', 'at most 100 subscriptions per connection');
+          const sub = conn.addSubscription(patterns);
+          return { subscription_id: sub.id, patterns, seq: k.router.lastSeq };
+        },
+      }),
+      'monitor:unsubscribe': defineEvent({
+        summary: 'End one of this connection\'s subscriptions.',
+        schema: z.object({ subscription_id: z.string().describe('As returned by monitor:subscribe') }),
+        errors: ['NOT_FOUND'],
+        handler: ({ subscription_id }, call) => {
+          const conn = call.connectionId ? k.connections.get(call.connectionId) : undefined;
+          if (!conn || !conn.removeSubscription(subscription_id)) throw new DaemonError('NOT_FOUND', `no subscription "${subscription_id}" on this connection`);
+          return { unsubscribed: subscription_id };
+        },
+      }),
+      'monitor:events': defineEvent({
+        summary: 'Recent events from the history ring (for late joiners), oldest first.',
+        schema: z.object({
+          patterns: z.array(pattern).max(100).optional().describe('Only events matching these patterns (default all)'),
+          since_seq: z.number().int().min(0).optional().describe('Only events with seq greater than this'),
+          limit: z.number().int().min(1).max(10_000).default(100).describe('At most this many (the newest)'),
+        }),
+        handler: ({ patterns, since_seq, limit }) => {
+          let match: (ev: EmittedEvent) => boolean = () => true;
+          if (patterns && patterns.length) {
+            const idx = new PatternIndex<number>();
+            for (const p of patterns) idx.add(p, 1);
+            match = (ev) => idx.match(ev.event).length > 0;
+          }
+          const all = k.router.history.toArray().filter((ev) => (since_seq === undefined || ev.seq > since_seq) && match(ev));
+          const events = all.slice(-limit);
+          return { events, last_seq: k.router.lastSeq, truncated: all.length > events.length };
+        },
+      }),
+      'plugin:list': defineEvent({
+        summary: 'Every discovered plugin with status ok|degraded|failed|stopped and the reason.',
+        schema: z.object({}).passthrough(),
+        handler: () => ({ plugins: k.host.list() }),
+      }),
+      'plugin:reload': defineEvent({
+        summary: 'Reload one plugin from disk, carrying its state across (snapshot → stop → re-import → restore → start).',
+        schema: z.object({ name: z.string().describe('Plugin name') }),
+        errors: ['NOT_FOUND', 'CONFLICT'],
+        defaultTimeoutMs: 60_000,
+        handler: async ({ name }) => {
+          const rec = await k.host.reload(name);
+          return { plugin: name, status: rec.status, reason: rec.reason ?? null, reloads: rec.reloads };
+        },
+      }),
+    },
+  };
+}
+
+const PONG = Object.freeze({ pong: true });
+
+/** Kernel-internal events for the checkpoint plugin; socket clients cannot call them. */
+export function internalEvents(k: Kernel): PluginDef['events'] {
+  return {
+    'plugin:snapshot': defineEvent({
+      summary: 'Collect every stateful plugin\'s snapshot (internal).',
+      schema: z.object({ only_dirty: z.boolean().default(false) }),
+      handler: ({ only_dirty }) => k.host.snapshotAll(only_dirty),
+    }),
+    'plugin:restore': defineEvent({
+      summary: 'Hand each plugin its part of a checkpoint (internal).',
+      schema: z.object({ states: z.record(z.string(), z.object({ version: z.number(), state: z.unknown() })) }),
+      handler: ({ states }) => k.host.restoreAll(states as Record<string, { version: number; state: unknown }>),
+    }),
+  };
+}

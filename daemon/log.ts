@@ -1,0 +1,48 @@
+/**
+ * pino JSON logs to $AGENTD_HOME/logs/daemon/daemon.log; in the foreground on a terminal, also
+ * pretty-printed. Secrets are redacted by key name as a second line of defence.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import pino, { type Logger } from 'pino';
+import pinoPretty from 'pino-pretty';
+
+export const REDACT_PATHS = [
+  '*.api_key', '*.apiKey', '*.password', '*.token', '*.secret', '*.authorization',
+  'config.*.api_key', 'config.*.password', 'headers.authorization', 'headers["x-api-key"]',
+];
+
+export interface LogOptions {
+  logsDir: string;
+  level: string;
+  /** Also write human-readable lines to stderr (foreground mode on a TTY). */
+  pretty: boolean;
+}
+
+export function createLogger(opts: LogOptions): { log: Logger; flush: () => void; file: string } {
+  const dir = path.join(opts.logsDir, 'daemon');
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = path.join(dir, 'daemon.log');
+  const fileDest = pino.destination({ dest: file, sync: false, mkdir: true });
+  const streams: pino.StreamEntry[] = [{ level: opts.level as pino.Level, stream: fileDest }];
+  if (opts.pretty) {
+    // pino-pretty as a stream in this thread: a worker transport would outlive a crash's last lines.
+    streams.push({ level: opts.level as pino.Level, stream: pinoPretty({ colorize: process.stderr.isTTY, destination: 2, sync: true }) });
+  }
+  const log = pino(
+    { level: opts.level, base: { pid: process.pid }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    pino.multistream(streams),
+  );
+  return {
+    log,
+    file,
+    flush: () => {
+      try {
+        fileDest.flushSync();
+      } catch {
+        /* not yet open */
+      }
+    },
+  };
+}
+

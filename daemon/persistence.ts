@@ -1,0 +1,42 @@
+/**
+ * The shared SQLite database (var/db/agentd.db): WAL for concurrent readers, synchronous=FULL
+ * because journals and checkpoints written here are promises that survive power loss.
+ * Each plugin migrates its own tables; versions are tracked per plugin.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+
+export type Migration = string | ((db: Database.Database) => void);
+
+export function openDatabase(dbDir: string, file = 'agentd.db'): Database.Database {
+  fs.mkdirSync(dbDir, { recursive: true, mode: 0o700 });
+  const db = new Database(path.join(dbDir, file));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  db.exec(`CREATE TABLE IF NOT EXISTS kernel_migrations (
+    plugin TEXT NOT NULL, version INTEGER NOT NULL, applied_at REAL NOT NULL,
+    PRIMARY KEY (plugin, version))`);
+  return db;
+}
+
+/** Apply `migrations[i]` as version i+1 for `plugin`, each at most once, each in its own transaction. */
+export function migrate(db: Database.Database, plugin: string, migrations: Migration[]): number {
+  const row = db.prepare('SELECT MAX(version) AS v FROM kernel_migrations WHERE plugin = ?').get(plugin) as { v: number | null };
+  const current = row.v ?? 0;
+  if (current > migrations.length) {
+    throw new Error(`database has ${plugin} schema version ${current}, newer than this code knows (${migrations.length})`);
+  }
+  const record = db.prepare('INSERT INTO kernel_migrations (plugin, version, applied_at) VALUES (?, ?, ?)');
+  for (let v = current + 1; v <= migrations.length; v++) {
+    const m = migrations[v - 1];
+    db.transaction(() => {
+      if (typeof m === 'string') db.exec(m);
+      else m(db);
+      record.run(plugin, v, Date.now() / 1000);
+    })();
+  }
+  return migrations.length;
+}

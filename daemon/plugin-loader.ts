@@ -1,0 +1,150 @@
+/**
+ * Plugin discovery: scan `plugins/<name>/index.ts` (and extra directories from config), import each
+ * definition and check its shape. Importing a plugin has no side effects, so this is also what the
+ * catalog generator uses.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { tsImport } from 'tsx/esm/api';
+import { z } from 'zod';
+import { EVENT_NAME_RE } from '../client/protocol.js';
+import type { PluginDef } from './plugin-api.js';
+
+export interface FoundPlugin {
+  /** The folder name; the plugin's `name` must match it. */
+  dirName: string;
+  dir: string;
+  file: string;
+}
+
+const NAME_RE = /^[a-z][a-z0-9_]*$/;
+
+const eventDefShape = z.object({
+  summary: z.string().min(1, 'every event needs a summary'),
+  schema: z.custom<z.ZodType>((v) => typeof v === 'object' && v !== null && typeof (v as { safeParse?: unknown }).safeParse === 'function', 'schema must be a zod schema'),
+  handler: z.custom<(...a: unknown[]) => unknown>((v) => typeof v === 'function', 'handler must be a function'),
+}).passthrough();
+
+const pluginDefShape = z.object({
+  name: z.string().regex(NAME_RE, 'name must be lowercase letters, digits, underscores'),
+  version: z.number().int().optional(),
+  namespaces: z.array(z.string().regex(NAME_RE, 'namespace must be lowercase letters, digits, underscores')).min(1),
+  dependsOn: z.array(z.string()).optional(),
+  optionalDependsOn: z.array(z.string()).optional(),
+  events: z.record(z.string().regex(EVENT_NAME_RE, 'event names are namespace:action'), eventDefShape).optional(),
+  subscriptions: z.record(z.string(), z.custom((v) => typeof v === 'function', 'listener must be a function')).optional(),
+  start: z.custom((v) => typeof v === 'function').optional(),
+  stop: z.custom((v) => typeof v === 'function').optional(),
+  snapshot: z.custom((v) => typeof v === 'function').optional(),
+  restore: z.custom((v) => typeof v === 'function').optional(),
+}).passthrough();
+
+/** Every plugin folder under the given roots. A later root's folder of the same name is reported, not loaded. */
+export function findPlugins(roots: string[]): { found: FoundPlugin[]; errors: Array<{ dir: string; reason: string }> } {
+  const found: FoundPlugin[] = [];
+  const errors: Array<{ dir: string; reason: string }> = [];
+  const seen = new Set<string>();
+  for (const root of roots) {
+    if (!fs.existsSync(root)) {
+      errors.push({ dir: root, reason: 'plugin directory does not exist' });
+      continue;
+    }
+    for (const entry of fs.readdirSync(root, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (!entry.isDirectory() || entry.name.startsWith('.') || entry.name.startsWith('_')) continue;
+      const dir = path.join(root, entry.name);
+      const file = ['index.ts', 'index.js', 'index.mjs'].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
+      if (!file) continue;
+      if (seen.has(entry.name)) {
+        errors.push({ dir, reason: `a plugin folder named "${entry.name}" was already found earlier` });
+        continue;
+      }
+      seen.add(entry.name);
+      found.push({ dirName: entry.name, dir, file });
+    }
+  }
+  return { found, errors };
+}
+
+/**
+ * Import a plugin's definition. `fresh` loads it in a new module namespace (hot reload), so edits
+ * to any of its modules take effect.
+ */
+export async function importPlugin(p: FoundPlugin, fresh = false): Promise<PluginDef> {
+  const mod = (fresh ? await tsImport(p.file, import.meta.url) : await import(pathToFileURL(p.file).href)) as Record<string, unknown>;
+  let def: unknown = mod.default;
+  // A fresh namespace can wrap the ES module once more.
+  if (def && typeof def === 'object' && !('namespaces' in def) && 'default' in def) def = (def as { default: unknown }).default;
+  return checkPluginShape(def, p.dirName);
+}
+
+export function checkPluginShape(def: unknown, dirName: string): PluginDef {
+  const r = pluginDefShape.safeParse(def);
+  if (!r.success) {
+    throw new Error(`invalid plugin definition: ${r.error.issues.map((i) => `${i.path.join('.') || '(default export)'}: ${i.message}`).join('; ')}`);
+  }
+  const d = def as PluginDef;
+  if (d.name !== dirName) throw new Error(`plugin name "${d.name}" does not match its folder "${dirName}"`);
+  for (const ev of Object.keys(d.events ?? {})) {
+    const ns = ev.split(':')[0];
+    if (!d.namespaces.includes(ns)) throw new Error(`event "${ev}" is outside the plugin's namespaces (${d.namespaces.join(', ')})`);
+  }
+  return d;
+}
+
+export interface GraphInput {
+  name: string;
+  namespaces: string[];
+  dependsOn: string[];
+  optionalDependsOn: string[];
+  early: boolean;
+}
+
+/**
+ * Check namespace ownership and dependencies, and order the plugins for start. Returns the start
+ * order and, for each plugin that cannot start, why.
+ */
+export function planStart(plugins: GraphInput[], reservedNamespaces: string[]): { order: string[]; failed: Map<string, string> } {
+  const failed = new Map<string, string>();
+  const owner = new Map<string, string>(reservedNamespaces.map((n) => [n, 'kernel']));
+  for (const p of plugins) {
+    for (const ns of p.namespaces) {
+      const o = owner.get(ns);
+      if (o && o !== p.name) failed.set(p.name, `namespace "${ns}" is already owned by ${o === 'kernel' ? 'the kernel' : `plugin "${o}"`}`);
+    }
+    if (!failed.has(p.name)) for (const ns of p.namespaces) owner.set(ns, p.name);
+  }
+  const byName = new Map(plugins.map((p) => [p.name, p]));
+  const deps = (p: GraphInput): string[] => [...p.dependsOn, ...p.optionalDependsOn.filter((d) => byName.has(d))];
+  for (const p of plugins) for (const d of p.dependsOn) if (!byName.has(d) && !failed.has(p.name)) failed.set(p.name, `depends on "${d}", which is not installed`);
+
+  // Depth-first topological sort; a back edge marks every plugin on the cycle.
+  const order: string[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (name: string, stack: string[]): void => {
+    const s = state.get(name);
+    if (s === 'done') return;
+    if (s === 'visiting') {
+      const cycle = stack.slice(stack.indexOf(name));
+      for (const c of cycle) failed.set(c, `dependency cycle: ${[...cycle, name].join(' → ')}`);
+      return;
+    }
+    state.set(name, 'visiting');
+    for (const d of deps(byName.get(name)!)) if (byName.has(d)) visit(d, [...stack, name]);
+    state.set(name, 'done');
+    order.push(name);
+  };
+  const sorted = [...plugins].sort((a, b) => Number(b.early) - Number(a.early) || a.name.localeCompare(b.name));
+  for (const p of sorted) visit(p.name, []);
+  // Early plugins first, keeping dependency order within each group.
+  const early = order.filter((n) => byName.get(n)!.early);
+  const rest = order.filter((n) => !byName.get(n)!.early);
+  const final = [...early, ...rest];
+  // A plugin whose hard dependency failed cannot start either (in order, so it cascades).
+  for (const n of final) {
+    if (failed.has(n)) continue;
+    const bad = byName.get(n)!.dependsOn.find((d) => failed.has(d));
+    if (bad) failed.set(n, `dependency "${bad}" failed: ${failed.get(bad)}`);
+  }
+  return { order: final, failed };
+}

@@ -1,0 +1,49 @@
+/**
+ * The Unix socket: created 0600 inside a 0700 directory; a stale socket file (nobody answers) is
+ * removed, a live one means another daemon owns it and we refuse to start.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+
+export class AlreadyRunningError extends Error {}
+
+function probe(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createConnection(socketPath);
+    const done = (alive: boolean): void => {
+      s.destroy();
+      resolve(alive);
+    };
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+    setTimeout(() => done(false), 1000).unref();
+  });
+}
+
+/** Make the socket's directory private and clear a stale socket; throws when a daemon answers there. */
+export async function prepareSocketPath(socketPath: string): Promise<void> {
+  const dir = path.dirname(socketPath);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(dir, 0o700);
+  if (fs.existsSync(socketPath)) {
+    if (await probe(socketPath)) throw new AlreadyRunningError(`another daemon is already listening on ${socketPath}`);
+    fs.unlinkSync(socketPath);
+  }
+}
+
+export function listen(server: net.Server, socketPath: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    // The umask closes the window between bind and chmod in which the socket would be world-accessible.
+    const old = process.umask(0o177);
+    server.once('error', (e) => {
+      process.umask(old);
+      reject(e);
+    });
+    server.listen(socketPath, () => {
+      process.umask(old);
+      fs.chmodSync(socketPath, 0o600);
+      resolve();
+    });
+  });
+}
