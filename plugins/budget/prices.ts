@@ -1,0 +1,132 @@
+/**
+ * The price table and the arithmetic on it. Money is integer nano-dollars (1e-9 USD) so that
+ * "spent + reserved + request <= limit" is exact: a float sum of thousands of tiny costs drifts,
+ * and a drift is exactly how a hard limit gets overspent by a cent.
+ */
+import fs from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const rate = z.number().finite().nonnegative();
+
+const bandSchema = z.object({
+  input: rate,
+  output: rate,
+  /** 5-minute cache writes; defaults to 1.25x input like every Anthropic model. */
+  cache_write: rate.optional(),
+  /** 1-hour cache writes; defaults to 2x input. */
+  cache_write_1h: rate.optional(),
+  /** Cache hits; defaults to 0.1x input. */
+  cache_read: rate.optional(),
+});
+
+export const modelPriceSchema = bandSchema.extend({
+  long_context: bandSchema.extend({ threshold_tokens: z.number().int().positive() }).optional(),
+});
+
+export const priceFileSchema = z.object({ models: z.record(z.string().min(1), modelPriceSchema) });
+
+export type ModelPriceInput = z.infer<typeof modelPriceSchema>;
+
+/** One band of resolved rates, USD per million tokens. */
+export interface Band {
+  input: number;
+  output: number;
+  cache_write: number;
+  cache_write_1h: number;
+  cache_read: number;
+}
+
+export interface ModelPrice extends Band {
+  long_context?: Band & { threshold_tokens: number };
+}
+
+export interface Usage {
+  input_tokens: number;
+  output_tokens: number;
+  cache_creation_input_tokens?: number | null;
+  cache_read_input_tokens?: number | null;
+  /** The split of cache writes by TTL, when the API reports it. */
+  cache_creation?: { ephemeral_5m_input_tokens?: number | null; ephemeral_1h_input_tokens?: number | null } | null;
+}
+
+export const NANOS_PER_USD = 1e9;
+export const toUsd = (nanos: number): number => Math.round(nanos) / NANOS_PER_USD;
+/** USD to nanos, rounded up: a limit or a cost is never understated. */
+export const fromUsd = (usd: number): number => Math.ceil(usd * NANOS_PER_USD - 1e-6);
+
+function resolveBand(b: z.infer<typeof bandSchema>): Band {
+  return {
+    input: b.input,
+    output: b.output,
+    cache_write: b.cache_write ?? b.input * 1.25,
+    cache_write_1h: b.cache_write_1h ?? b.input * 2,
+    cache_read: b.cache_read ?? b.input * 0.1,
+  };
+}
+
+/** nanos for `tokens` at `perMillionUsd`, rounded up. perMillion USD = 1000 nanos per token per dollar. */
+const cost = (tokens: number, perMillionUsd: number): number => Math.ceil(tokens * perMillionUsd * 1000 - 1e-9);
+
+export class PriceTable {
+  private readonly models = new Map<string, ModelPrice>();
+
+  constructor(entries: Record<string, ModelPriceInput>) {
+    for (const [name, p] of Object.entries(entries)) {
+      const lc = p.long_context ? { ...resolveBand(p.long_context), threshold_tokens: p.long_context.threshold_tokens } : undefined;
+      this.models.set(name, lc ? { ...resolveBand(p), long_context: lc } : resolveBand(p));
+    }
+  }
+
+  /** Load the shipped table, then a user file, then inline overrides (later wins per model). */
+  static load(files: string[], inline: Record<string, ModelPriceInput> = {}): PriceTable {
+    const merged: Record<string, ModelPriceInput> = {};
+    for (const f of files) {
+      const parsed = priceFileSchema.safeParse(parseYaml(fs.readFileSync(f, 'utf8')));
+      if (!parsed.success) throw new Error(`price file ${f} is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      Object.assign(merged, parsed.data.models);
+    }
+    Object.assign(merged, inline);
+    return new PriceTable(merged);
+  }
+
+  /** The price of a model; a dated snapshot id falls back to its undated name. */
+  get(model: string): ModelPrice | undefined {
+    return this.models.get(model) ?? this.models.get(model.replace(/-\d{8}$/, ''));
+  }
+
+  list(): Record<string, ModelPrice> {
+    return Object.fromEntries([...this.models].sort(([a], [b]) => a.localeCompare(b)));
+  }
+
+  /** What a call cost, from the usage the API reported. */
+  costNanos(price: ModelPrice, u: Usage): number {
+    const write = u.cache_creation_input_tokens ?? 0;
+    const w1h = Math.min(write, u.cache_creation?.ephemeral_1h_input_tokens ?? 0);
+    const w5m = write - w1h;
+    const read = u.cache_read_input_tokens ?? 0;
+    const band = pickBand(price, u.input_tokens + write + read);
+    return cost(u.input_tokens, band.input) + cost(w5m, band.cache_write) + cost(w1h, band.cache_write_1h) +
+      cost(read, band.cache_read) + cost(u.output_tokens, band.output);
+  }
+
+  /**
+   * The most a call can cost: every input token at the dearest rate it could be billed at (a cache
+   * write when the request asks for caching), and all of `max_tokens` produced.
+   */
+  worstCaseNanos(price: ModelPrice, inputTokens: number, maxTokens: number, cacheTtl: CacheTtl): number {
+    const band = pickBand(price, inputTokens);
+    const inRate = cacheTtl === '1h' ? Math.max(band.input, band.cache_write_1h, band.cache_write)
+      : cacheTtl === '5m' ? Math.max(band.input, band.cache_write) : band.input;
+    return cost(inputTokens, inRate) + cost(maxTokens, band.output);
+  }
+}
+
+export type CacheTtl = 'none' | '5m' | '1h';
+
+export const totalTokens = (u: Usage): number =>
+  u.input_tokens + u.output_tokens + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0);
+
+function pickBand(p: ModelPrice, promptTokens: number): Band {
+  return p.long_context && promptTokens > p.long_context.threshold_tokens ? p.long_context : p;
+}
