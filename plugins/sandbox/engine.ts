@@ -1,0 +1,147 @@
+/**
+ * The Docker connection and its health. Reachability is probed with a ping: every `healthIntervalMs`
+ * while up, with doubling backoff while down. Callers that see a connection-level error report it with
+ * `markDown`, so a vanished engine is noticed at once rather than at the next ping.
+ */
+import { EventEmitter } from 'node:events';
+import Docker from 'dockerode';
+import type { Logger } from 'pino';
+
+export interface EngineOptions {
+  socketPath?: string;
+  probeMinMs: number;
+  probeMaxMs: number;
+  healthIntervalMs: number;
+  log: Logger;
+}
+
+export interface EngineState {
+  up: boolean;
+  reason: string | null;
+  version: string | null;
+  apiVersion: string | null;
+  since: number;
+}
+
+const PING_TIMEOUT_MS = 3_000;
+
+/** Errors that mean "the engine is not there" rather than "this request was wrong". */
+export function isConnectionError(err: unknown): boolean {
+  const e = err as { code?: string; message?: string; statusCode?: number } | null;
+  if (!e) return false;
+  if (e.code && ['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'EACCES', 'ETIMEDOUT', 'EHOSTUNREACH'].includes(e.code)) return true;
+  return /socket hang up|connect E|engine ping timed out/i.test(e.message ?? '');
+}
+
+export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState] }> {
+  readonly docker: Docker;
+  private st: EngineState = { up: false, reason: 'not probed yet', version: null, apiVersion: null, since: Date.now() };
+  private timer: NodeJS.Timeout | null = null;
+  private backoff: number;
+  private stopped = false;
+  private probing: Promise<boolean> | null = null;
+
+  constructor(private readonly opts: EngineOptions) {
+    super();
+    this.docker = opts.socketPath ? new Docker({ socketPath: opts.socketPath }) : new Docker();
+    this.backoff = opts.probeMinMs;
+  }
+
+  get state(): EngineState {
+    return { ...this.st };
+  }
+
+  get up(): boolean {
+    return this.st.up;
+  }
+
+  /** Probe once now, then keep watching. Resolves after the first probe. */
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.probe();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  /** A caller saw a connection error: go down now and start probing. */
+  markDown(err: unknown): void {
+    if (!this.st.up) return;
+    this.transition(false, describe(err));
+    this.schedule();
+  }
+
+  /** Probe now (coalesced with a probe in flight). */
+  probe(): Promise<boolean> {
+    this.probing ??= this.doProbe().finally(() => (this.probing = null));
+    return this.probing;
+  }
+
+  private async doProbe(): Promise<boolean> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    let ok = false;
+    try {
+      await withTimeout(this.docker.ping(), PING_TIMEOUT_MS, 'engine ping timed out');
+      if (!this.st.up) {
+        const v = await withTimeout(this.docker.version(), PING_TIMEOUT_MS, 'engine ping timed out');
+        this.st.version = v.Version;
+        this.st.apiVersion = v.ApiVersion;
+        this.transition(true, null);
+      }
+      ok = true;
+    } catch (err) {
+      if (this.st.up || this.st.reason !== describe(err)) this.transition(false, describe(err));
+    }
+    this.schedule();
+    return ok;
+  }
+
+  private schedule(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.stopped) return;
+    let delay: number;
+    if (this.st.up) {
+      this.backoff = this.opts.probeMinMs;
+      delay = this.opts.healthIntervalMs;
+    } else {
+      delay = this.backoff;
+      this.backoff = Math.min(this.backoff * 2, this.opts.probeMaxMs);
+    }
+    this.timer = setTimeout(() => void this.probe(), delay);
+    this.timer.unref();
+  }
+
+  private transition(up: boolean, reason: string | null): void {
+    const wasUp = this.st.up;
+    this.st = { ...this.st, up, reason, since: Date.now() };
+    if (up && !wasUp) {
+      this.opts.log.info({ version: this.st.version }, 'docker engine reachable');
+      this.emit('up', this.state);
+    } else if (!up) {
+      this.opts.log.warn({ reason }, 'docker engine unreachable');
+      if (wasUp) this.backoff = this.opts.probeMinMs;
+      this.emit('down', this.state);
+    }
+  }
+}
+
+function describe(err: unknown): string {
+  const e = err as { code?: string; message?: string; address?: string };
+  const where = e?.address ? ` (${e.address})` : '';
+  return `docker engine unreachable: ${e?.code ?? e?.message ?? String(err)}${where}`;
+}
+
+export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      t = setTimeout(() => reject(new Error(message)), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
+}

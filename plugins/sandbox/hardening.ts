@@ -1,0 +1,99 @@
+/**
+ * The container spec every sandbox container gets. One pure function so the hardening is reviewed in
+ * one place and unit-tested field by field; runtime behaviour is tested separately against Docker.
+ */
+import type Docker from 'dockerode';
+import type { SandboxConfig } from './config.js';
+
+export const LABEL = 'org.agentd.sandbox';
+/** Which daemon (by home dir) owns the container, so daemons side by side never reap each other's. */
+export const LABEL_OWNER = 'org.agentd.sandbox.owner';
+export const LABEL_KIND = 'org.agentd.sandbox.kind';
+export const LABEL_SESSION = 'org.agentd.sandbox.session';
+
+export interface Limits {
+  memory_mb: number;
+  cpus: number;
+  pids: number;
+}
+
+export interface ContainerSpecInput {
+  image: string;
+  owner: string;
+  kind: 'pool' | 'exec' | 'session';
+  limits: Limits;
+  config: SandboxConfig;
+  sessionId?: string;
+  /** Host directory bind-mounted at /workspace (sessions); otherwise /workspace is a tmpfs. */
+  workspaceDir?: string;
+  name?: string;
+}
+
+/** The idle main process: the container just waits for execs. `sleep` exists in every base image. */
+const IDLE_CMD = ['sleep', '2147483647'];
+
+export function resourceLimits(l: Limits): Pick<Docker.HostConfig, 'Memory' | 'MemorySwap' | 'NanoCpus' | 'PidsLimit'> {
+  const bytes = l.memory_mb * 1024 * 1024;
+  // MemorySwap equal to Memory: the limit is a hard RAM limit, no swapping past it.
+  return { Memory: bytes, MemorySwap: bytes, NanoCpus: Math.round(l.cpus * 1e9), PidsLimit: l.pids };
+}
+
+export function containerSpec(input: ContainerSpecInput): Docker.ContainerCreateOptions {
+  const { config, limits } = input;
+  const lc = config.limits;
+  const [uid, gid] = config.user.split(':');
+  const tmpfs: Record<string, string> = {
+    // Scratch space: small, noexec, so nothing dropped there can be run as a binary.
+    '/tmp': `rw,noexec,nosuid,nodev,size=${lc.tmp_mb}m,mode=1777`,
+  };
+  const mounts: Docker.MountConfig = [];
+  if (input.workspaceDir) {
+    mounts.push({ Type: 'bind', Source: input.workspaceDir, Target: '/workspace', ReadOnly: false });
+  } else {
+    tmpfs['/workspace'] = `rw,nosuid,nodev,size=${lc.workspace_mb}m,uid=${uid},gid=${gid ?? uid},mode=0755`;
+  }
+  const labels: Record<string, string> = { [LABEL]: '1', [LABEL_OWNER]: input.owner, [LABEL_KIND]: input.kind };
+  if (input.sessionId) labels[LABEL_SESSION] = input.sessionId;
+  const fsize = lc.fsize_mb * 1024 * 1024;
+  return {
+    name: input.name,
+    Image: input.image,
+    Cmd: IDLE_CMD,
+    Entrypoint: [],
+    User: config.user,
+    WorkingDir: '/workspace',
+    Env: ['HOME=/workspace', 'LANG=C.UTF-8', 'PYTHONDONTWRITEBYTECODE=1', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+    Hostname: 'sandbox',
+    Labels: labels,
+    NetworkDisabled: true,
+    AttachStdin: false,
+    AttachStdout: false,
+    AttachStderr: false,
+    Tty: false,
+    HostConfig: {
+      ...resourceLimits(limits),
+      NetworkMode: 'none',
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges:true'],
+      Privileged: false,
+      ReadonlyRootfs: true,
+      Tmpfs: tmpfs,
+      Mounts: mounts,
+      Init: true,
+      IpcMode: 'private',
+      // Under host memory pressure the kernel should kill sandboxed code before the daemon.
+      OomScoreAdj: 500,
+      // No nproc ulimit: RLIMIT_NPROC counts a uid's processes across every container on the host;
+      // PidsLimit is the per-container bound.
+      Ulimits: [
+        { Name: 'nofile', Soft: lc.nofile, Hard: lc.nofile },
+        { Name: 'core', Soft: 0, Hard: 0 },
+        { Name: 'fsize', Soft: fsize, Hard: fsize },
+      ],
+      // Output goes through exec streams; the idle process writes nothing worth keeping.
+      LogConfig: { Type: 'none', Config: {} },
+      AutoRemove: false,
+      RestartPolicy: { Name: 'no' },
+    },
+  };
+}

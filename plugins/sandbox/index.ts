@@ -1,0 +1,104 @@
+/**
+ * The sandbox plugin: run untrusted code in hardened, disposable Docker containers. This file is only
+ * the wiring (events, schemas, lifecycle); the work is in service.ts and can run without the kernel.
+ */
+import { DaemonError, definePlugin, defineEvent, type PluginContext } from '../../daemon/plugin-api.js';
+import { parseConfig, sandboxConfigSchema } from './config.js';
+import { createSchema, destroySchema, execSchema, listSchema, statusSchema } from './schemas.js';
+import { SandboxService } from './service.js';
+
+let service: SandboxService | null = null;
+let restored: unknown = null;
+
+function svc(): SandboxService {
+  if (!service) throw new DaemonError('UNAVAILABLE', 'sandbox plugin is not running');
+  return service;
+}
+
+export default definePlugin({
+  name: 'sandbox',
+  version: 1,
+  namespaces: ['sandbox'],
+  description: 'Runs python, bash, node and R code in hardened, disposable Docker containers (no network, no capabilities, read-only root, resource limits), with a warm pool and long-lived sessions.',
+  configSchema: sandboxConfigSchema,
+  events: {
+    'sandbox:exec': defineEvent({
+      summary: 'Run code in a fresh hardened container (or in a session) and return its output',
+      description:
+        'Returns {exec_id, exit_code, stdout, stderr, duration_ms, timed_out, oom_killed, truncated, stdout_bytes, stderr_bytes}. ' +
+        'Output is streamed as sandbox:output while it runs and capped per stream (config output_cap_bytes; truncated=true past it). ' +
+        'At timeout_s the container is killed through the Docker API (timed_out=true, exit_code null). ' +
+        'A one-shot exec uses a warm container of the default image when one is ready and destroys it afterwards.',
+      schema: execSchema,
+      emits: ['sandbox:exec_started', 'sandbox:output', 'sandbox:exec_finished'],
+      errors: ['UNAVAILABLE', 'NOT_FOUND', 'INVALID_DATA', 'OVERLOADED', 'CANCELLED'],
+      // An exec may legitimately run for minutes; the client's timeout_ms still bounds it.
+      defaultTimeoutMs: 120_000,
+      handler: (data, call) => svc().exec(data, call),
+    }),
+    'sandbox:create': defineEvent({
+      summary: 'Create a long-lived session whose /workspace persists across execs',
+      description: 'Returns the session ({session_id, image, limits, created_at, last_used_at, idle_expires_at, execs, busy, container_id}). Run code in it with sandbox:exec {session_id}. Idle sessions are destroyed after idle_timeout_s.',
+      schema: createSchema,
+      emits: ['sandbox:session_created'],
+      errors: ['UNAVAILABLE', 'NOT_FOUND', 'INVALID_DATA', 'CONFLICT', 'OVERLOADED'],
+      defaultTimeoutMs: 60_000,
+      handler: (data) => svc().createSession(data),
+    }),
+    'sandbox:destroy': defineEvent({
+      summary: 'Destroy a session: kill its container and delete its workspace',
+      schema: destroySchema,
+      emits: ['sandbox:session_destroyed'],
+      errors: ['NOT_FOUND', 'UNAVAILABLE'],
+      handler: (data) => svc().destroySession(data.session_id),
+    }),
+    'sandbox:list': defineEvent({
+      summary: 'List live sessions',
+      description: 'Returns {sessions: [{session_id, image, limits, created_at, last_used_at, idle_expires_at, execs, busy, container_id}]}.',
+      schema: listSchema,
+      handler: () => svc().listSessions(),
+    }),
+    'sandbox:status': defineEvent({
+      summary: 'Engine reachability and version, image presence, warm pool, running execs, sessions',
+      description: 'Answers even when Docker is unreachable (engine.reachable=false with the reason), so it is the place to find out why sandbox:* answers UNAVAILABLE.',
+      schema: statusSchema,
+      handler: () => svc().status(),
+    }),
+  },
+  publishes: {
+    'sandbox:output': '{exec_id, session_id?, stream: stdout|stderr, chunk}: output of a running exec, coalesced (config output_flush_ms) and capped like the result',
+    'sandbox:exec_started': '{exec_id, session_id?, language, image, warm}: an exec got its container and starts',
+    'sandbox:exec_finished': '{exec_id, session_id?, exit_code, duration_ms, timed_out, oom_killed, truncated, cancelled?}: an exec ended',
+    'sandbox:session_created': '{session_id, image, limits}',
+    'sandbox:session_destroyed': '{session_id, reason: requested|idle}',
+    'sandbox:engine': '{reachable, version, reason}: the Docker engine became reachable or was lost (the plugin is degraded meanwhile)',
+  },
+  async start(ctx: PluginContext) {
+    service = new SandboxService({
+      config: parseConfig(ctx.config),
+      log: ctx.log,
+      home: ctx.paths.home,
+      emit: (event, data) => ctx.emit(event, data),
+      setStatus: (status, reason) => ctx.setStatus(status, reason),
+    });
+    if (restored) service.restore(restored);
+    restored = null;
+    await service.start();
+  },
+  async stop(_ctx: PluginContext, deadline: number) {
+    // Keep the service reachable while it stops: late requests get UNAVAILABLE from it, not a crash.
+    await service?.stop(deadline);
+    service = null;
+  },
+  snapshot() {
+    return service?.snapshot() ?? null;
+  },
+  restore(state: unknown) {
+    // Called before start: keep it until the service exists.
+    if (service) service.restore(state);
+    else restored = state;
+  },
+  health() {
+    return service?.health() ?? { started: false };
+  },
+});

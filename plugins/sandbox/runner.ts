@@ -1,0 +1,195 @@
+/**
+ * Run one piece of code inside an already started container: stage the code (and files), exec the
+ * interpreter, stream and cap the output, and enforce the timeout by having the caller kill the
+ * container through the API (a process in the sandbox cannot ignore that, unlike a signal).
+ */
+import type Docker from 'dockerode';
+import { DaemonError } from '../../daemon/plugin-api.js';
+import { CODE_DIR, LANGUAGES, WORKSPACE, type Language } from './languages.js';
+import { tar, type TarEntry } from './files.js';
+import { Demuxer, OutputCollector, type OutputOptions } from './output.js';
+
+export interface ExecSpec {
+  execId: string;
+  language: Language;
+  code: string;
+  files: TarEntry[];
+  env: Record<string, string>;
+  stdin?: string;
+  timeoutMs: number;
+}
+
+export interface ExecResult {
+  exec_id: string;
+  exit_code: number | null;
+  stdout: string;
+  stderr: string;
+  duration_ms: number;
+  timed_out: boolean;
+  oom_killed: boolean;
+  truncated: boolean;
+  stdout_bytes: number;
+  stderr_bytes: number;
+}
+
+export interface RunOptions {
+  user: string;
+  output: OutputOptions;
+  /** Aborts the exec (client gone, daemon stopping): treated like a timeout but reported as cancelled. */
+  signal?: AbortSignal;
+  /** Kill everything running in the container; called at the timeout or on abort. */
+  kill: () => Promise<void>;
+  /** Whether the container saw an OOM kill since `since` (ms epoch). */
+  oomSince: (since: number) => Promise<boolean>;
+}
+
+/** Code up to this size travels in an env var (one exec); larger code, or any files, go in a tar. */
+const INLINE_CODE_MAX = 96 * 1024;
+/** After a kill the stream should end at once; never wait on it for longer than this. */
+const END_GRACE_MS = 5_000;
+
+export async function runExec(container: Docker.Container, spec: ExecSpec, opts: RunOptions): Promise<ExecResult & { cancelled: boolean }> {
+  const started = Date.now();
+  const lang = LANGUAGES[spec.language];
+  const codePath = `${CODE_DIR}/${spec.execId}/${lang.file}`;
+  const inline = spec.files.length === 0 && Buffer.byteLength(spec.code) <= INLINE_CODE_MAX;
+  if (!inline) await stage(container, spec, codePath, opts.user);
+
+  // The interpreter starts through sh so the inline code can be written first; `exec` then replaces sh,
+  // and the variable holding the code is unset so the program does not see it.
+  const argv = lang.argv(codePath).map(shellQuote).join(' ');
+  const script = inline
+    ? `mkdir -p '${CODE_DIR}/${spec.execId}' && printf '%s' "$AGENTD_CODE" > '${codePath}' && unset AGENTD_CODE && exec ${argv}`
+    : `exec ${argv}`;
+  const env = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
+  if (inline) env.push(`AGENTD_CODE=${spec.code}`);
+  const hasStdin = spec.stdin !== undefined;
+  const exec = await container.exec({
+    Cmd: ['/bin/sh', '-c', script],
+    Env: env,
+    User: opts.user,
+    WorkingDir: WORKSPACE,
+    AttachStdin: hasStdin,
+    AttachStdout: true,
+    AttachStderr: true,
+    Tty: false,
+  });
+  const out = new OutputCollector(opts.output);
+  const demux = new Demuxer((s, p) => out.push(s, p));
+  const stream = await exec.start({ hijack: hasStdin, stdin: hasStdin });
+
+  let timedOut = false;
+  let cancelled = false;
+  let killing: Promise<void> | null = null;
+  let finish: () => void = () => undefined;
+  let graceTimer: NodeJS.Timeout | null = null;
+  const kill = () => {
+    if (!killing) {
+      killing = opts.kill().catch(() => undefined);
+      // If the engine never closes the stream after the kill, stop waiting for it anyway.
+      graceTimer = setTimeout(() => {
+        stream.destroy();
+        finish();
+      }, END_GRACE_MS);
+    }
+    return killing;
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    void kill();
+  }, Math.max(1, spec.timeoutMs - (Date.now() - started)));
+  const onAbort = () => {
+    cancelled = true;
+    void kill();
+  };
+  if (opts.signal?.aborted) onAbort();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+  try {
+    await new Promise<void>((resolve) => {
+      finish = resolve;
+      stream.on('data', (b: Buffer) => demux.push(b));
+      stream.once('end', resolve);
+      stream.once('close', resolve);
+      stream.once('error', () => resolve());
+      if (hasStdin) {
+        stream.write(spec.stdin);
+        stream.end();
+      }
+    });
+  } finally {
+    clearTimeout(timer);
+    if (graceTimer) clearTimeout(graceTimer);
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+  out.flush(true);
+
+  let exitCode: number | null = null;
+  if (!timedOut && !cancelled) exitCode = await exitCodeOf(exec);
+  else await killing;
+  // A process SIGKILLed without our timeout is most likely the OOM killer's doing; ask the engine.
+  const oom = !timedOut && !cancelled && (exitCode === 137 || exitCode === null) ? await opts.oomSince(started) : false;
+  return {
+    exec_id: spec.execId,
+    exit_code: exitCode,
+    stdout: out.text('stdout'),
+    stderr: out.text('stderr'),
+    duration_ms: Date.now() - started,
+    timed_out: timedOut,
+    oom_killed: oom,
+    truncated: out.truncated,
+    stdout_bytes: out.bytes('stdout'),
+    stderr_bytes: out.bytes('stderr'),
+    cancelled,
+  };
+}
+
+/** Write code and files into the container with `tar -x`, running as the sandbox user. */
+async function stage(container: Docker.Container, spec: ExecSpec, codePath: string, user: string): Promise<void> {
+  const [uid, gid] = user.split(':').map(Number);
+  const entries: TarEntry[] = [
+    { name: codePath.slice(1), data: Buffer.from(spec.code, 'utf8'), mode: 0o644 },
+    ...spec.files.map((f) => ({ ...f, name: `${WORKSPACE.slice(1)}/${f.name}` })),
+  ];
+  const archive = tar(entries, uid ?? 1000, gid ?? uid ?? 1000);
+  const exec = await container.exec({
+    // -m: do not restore mtimes; -o: no ownership games. Extract relative to / (paths are pre-validated).
+    Cmd: ['tar', '-x', '-m', '-o', '-f', '-', '-C', '/'],
+    User: user,
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    Tty: false,
+  });
+  const stream = await exec.start({ hijack: true, stdin: true });
+  let errText = '';
+  const demux = new Demuxer((_, p) => {
+    if (errText.length < 4096) errText += p.toString('utf8');
+  });
+  await new Promise<void>((resolve) => {
+    stream.on('data', (b: Buffer) => demux.push(b));
+    stream.once('end', resolve);
+    stream.once('close', resolve);
+    stream.once('error', () => resolve());
+    stream.end(archive);
+  });
+  const code = await exitCodeOf(exec);
+  if (code !== 0) {
+    const full = /No space left|File too large|Disk quota/i.test(errText);
+    throw new DaemonError(full ? 'INVALID_DATA' : 'HANDLER_ERROR', `staging files failed${full ? ': they do not fit in the workspace' : ''}: ${errText.trim().slice(0, 500)}`, { exit_code: code });
+  }
+}
+
+async function exitCodeOf(exec: Docker.Exec): Promise<number | null> {
+  // The stream can close a moment before the engine records the exit code.
+  for (let i = 0; i < 20; i++) {
+    const info = await exec.inspect();
+    if (!info.Running) return info.ExitCode ?? null;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return null;
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,362 @@
+/**
+ * The sandbox service: everything behind the `sandbox:*` events, usable without the kernel (tests,
+ * benchmarks). It owns the engine watch, the warm pool, sessions, the concurrency bound and shutdown.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { DaemonError } from '../../daemon/plugin-api.js';
+import type { SandboxConfig } from './config.js';
+import { Containers, type Managed } from './containers.js';
+import { Engine, isConnectionError } from './engine.js';
+import { decodeFiles } from './files.js';
+import { resourceLimits, type Limits } from './hardening.js';
+import { WarmPool } from './pool.js';
+import { runExec, type ExecResult } from './runner.js';
+import type { CreateInput, ExecInput } from './schemas.js';
+import { Semaphore } from './semaphore.js';
+import { Sessions, type SessionInfo, type SessionRecord } from './sessions.js';
+
+export type Emit = (event: string, data: Record<string, unknown>) => void;
+
+/** The parts of a request the service uses (a kernel CallContext fits). */
+export interface CallLike {
+  signal?: AbortSignal;
+  emit?: Emit;
+  remainingMs?: () => number;
+}
+
+export interface ServiceOptions {
+  config: SandboxConfig;
+  log: Logger;
+  /** Runtime dir (AGENTD_HOME); workspaces live in <home>/sandbox. Also names the owner label. */
+  home: string;
+  emit: Emit;
+  setStatus?: (status: 'ok' | 'degraded', reason?: string) => void;
+}
+
+interface Running {
+  execId: string;
+  sessionId: string | null;
+  startedAt: number;
+  kill: () => Promise<void>;
+  done: Promise<unknown>;
+}
+
+/** Leave this much of the caller's time for answering after a timeout kill. */
+const ANSWER_MARGIN_MS = 250;
+
+export class SandboxService {
+  readonly engine: Engine;
+  readonly containers: Containers;
+  readonly pool: WarmPool;
+  readonly sessions: Sessions;
+  private readonly slots: Semaphore;
+  private readonly running = new Map<string, Running>();
+  private stopping = false;
+  private imagePresent: boolean | null = null;
+  private recovering: Promise<void> = Promise.resolve();
+  private firstUp = true;
+  private pendingRestore: SessionRecord[] = [];
+
+  constructor(private readonly opts: ServiceOptions) {
+    const { config, log } = opts;
+    this.engine = new Engine({
+      socketPath: config.docker_socket,
+      probeMinMs: config.probe_min_ms,
+      probeMaxMs: config.probe_max_ms,
+      healthIntervalMs: config.health_interval_ms,
+      log,
+    });
+    const owner = crypto.createHash('sha256').update(path.resolve(opts.home)).digest('hex').slice(0, 16);
+    this.containers = new Containers(this.engine, config, owner, log);
+    this.pool = new WarmPool(this.containers, {
+      size: config.pool_size,
+      image: config.image,
+      limits: this.defaultLimits(),
+      log,
+      canRefill: () => this.engine.up && !this.stopping && this.imagePresent !== false,
+    });
+    const sessionsDir = path.join(opts.home, 'sandbox', 'sessions');
+    this.sessions = new Sessions(this.containers, config, sessionsDir, log, (id, reason) =>
+      this.opts.emit('sandbox:session_destroyed', { session_id: id, reason }),
+    );
+    this.slots = new Semaphore(config.max_concurrent, config.max_queue);
+  }
+
+  get owner(): string {
+    return this.containers.owner;
+  }
+
+  async start(): Promise<void> {
+    fs.mkdirSync(path.join(this.opts.home, 'sandbox', 'sessions'), { recursive: true, mode: 0o700 });
+    this.engine.on('up', () => {
+      this.recovering = this.recovering.then(() => this.onUp()).catch((err) => this.opts.log.warn({ err }, 'sandbox recovery failed'));
+    });
+    this.engine.on('down', (st) => this.onDown(st.reason ?? 'docker engine unreachable'));
+    await this.engine.start();
+    await this.recovering;
+    if (!this.engine.up) this.onDown(this.engine.state.reason ?? 'docker engine unreachable');
+  }
+
+  /** Engine reachable (at start or again): clean up, then bring pool and sessions back. */
+  private async onUp(): Promise<void> {
+    if (this.stopping) return;
+    // Leftovers of a crashed run (first time), or containers orphaned while the engine was away.
+    const keep = new Set<string>([...this.sessions.containerIds(), ...this.pool.ids()]);
+    const reaped = await this.containers.reap(this.firstUp ? new Set() : keep);
+    if (reaped) this.opts.log.info({ reaped }, 'removed leftover sandbox containers');
+    this.firstUp = false;
+    await this.containers.watchOoms();
+    this.imagePresent = await this.containers.imagePresent(this.opts.config.image);
+    this.sessions.adopt(this.pendingRestore.splice(0));
+    await this.sessions.recover();
+    this.pool.cancelRetry();
+    this.pool.refill();
+    this.publishStatus();
+    this.opts.emit('sandbox:engine', { reachable: true, version: this.engine.state.version, reason: null });
+  }
+
+  private onDown(reason: string): void {
+    this.pool.forget();
+    this.sessions.forgetContainers();
+    this.containers.unwatchOoms();
+    this.opts.setStatus?.('degraded', reason);
+    this.opts.emit('sandbox:engine', { reachable: false, version: null, reason });
+  }
+
+  private publishStatus(): void {
+    if (!this.engine.up) return;
+    if (this.imagePresent === false) {
+      this.opts.setStatus?.('degraded', `default image ${this.opts.config.image} missing: build it with scripts/sandbox-image.sh build`);
+    } else {
+      this.opts.setStatus?.('ok');
+    }
+  }
+
+  private ensureAvailable(): void {
+    if (this.stopping) throw new DaemonError('UNAVAILABLE', 'sandbox is shutting down');
+    if (!this.engine.up) throw new DaemonError('UNAVAILABLE', this.engine.state.reason ?? 'docker engine unreachable', { reason: this.engine.state.reason });
+  }
+
+  defaultLimits(): Limits {
+    const l = this.opts.config.limits;
+    return { memory_mb: l.memory_mb, cpus: l.cpus, pids: l.pids };
+  }
+
+  /** Requested limits within the configured maxima, else INVALID_DATA naming the field. */
+  resolveLimits(req: { memory_mb?: number; cpus?: number; pids?: number }, base = this.defaultLimits(), prefix: (string | number)[] = []): Limits {
+    const l = this.opts.config.limits;
+    const issues: Array<{ path: (string | number)[]; message: string }> = [];
+    if (req.memory_mb !== undefined && req.memory_mb > l.max_memory_mb) issues.push({ path: [...prefix, 'memory_mb'], message: `at most ${l.max_memory_mb} (config limits.max_memory_mb)` });
+    if (req.cpus !== undefined && req.cpus > l.max_cpus) issues.push({ path: [...prefix, 'cpus'], message: `at most ${l.max_cpus} (config limits.max_cpus)` });
+    if (req.pids !== undefined && req.pids > Math.max(l.pids, 4096)) issues.push({ path: [...prefix, 'pids'], message: `at most ${Math.max(l.pids, 4096)}` });
+    if (issues.length) throw new DaemonError('INVALID_DATA', `limits out of range: ${issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`, { issues });
+    return { memory_mb: req.memory_mb ?? base.memory_mb, cpus: req.cpus ?? base.cpus, pids: req.pids ?? base.pids };
+  }
+
+  async exec(input: ExecInput, call: CallLike = {}): Promise<ExecResult> {
+    this.ensureAvailable();
+    const cfg = this.opts.config;
+    if (input.timeout_s !== undefined && input.timeout_s > cfg.limits.max_timeout_s) {
+      throw new DaemonError('INVALID_DATA', `timeout_s at most ${cfg.limits.max_timeout_s} (config limits.max_timeout_s)`, {
+        issues: [{ path: ['timeout_s'], message: `at most ${cfg.limits.max_timeout_s}` }],
+      });
+    }
+    const session = input.session_id !== undefined ? this.sessions.get(input.session_id) : null;
+    if (session && input.image !== undefined && input.image !== session.image) {
+      throw new DaemonError('INVALID_DATA', `session ${session.id} runs ${session.image}; image cannot change per exec`, { issues: [{ path: ['image'], message: 'differs from the session image' }] });
+    }
+    const limits = this.resolveLimits(input, session?.limits);
+    const files = decodeFiles(input.files ?? []);
+    const emit = call.emit ?? this.opts.emit;
+    const release = await this.slots.acquire(call.signal);
+    try {
+      this.ensureAvailable();
+      // The caller's own deadline bounds the exec too, so the answer still arrives in time.
+      let timeoutMs = (input.timeout_s ?? cfg.limits.timeout_s) * 1000;
+      const remaining = call.remainingMs?.();
+      if (remaining !== undefined) timeoutMs = Math.max(1, Math.min(timeoutMs, remaining - ANSWER_MARGIN_MS));
+      const execId = `x-${crypto.randomUUID()}`;
+      const spec = { execId, language: input.language, code: input.code, files, env: input.env ?? {}, stdin: input.stdin, timeoutMs };
+      if (session) return await this.sessions.exclusive(session, () => this.runInSession(session.id, spec, limits, emit, call));
+      return await this.runOneShot(spec, input.image ?? cfg.image, limits, emit, call);
+    } catch (err) {
+      throw this.containers.translate(err, input.image ?? session?.image ?? cfg.image);
+    } finally {
+      release();
+    }
+  }
+
+  private async runOneShot(spec: Parameters<typeof runExec>[1], image: string, limits: Limits, emit: Emit, call: CallLike): Promise<ExecResult> {
+    let managed: Managed | null = image === this.opts.config.image ? this.pool.take() : null;
+    const warm = managed !== null;
+    try {
+      if (managed && !sameLimits(managed.limits, limits)) await managed.container.update(resourceLimits(limits));
+    } catch (err) {
+      // A warm container that vanished or cannot take the limits: fall back to a fresh one.
+      this.opts.log.debug({ err }, 'warm container unusable');
+      if (managed) void this.containers.remove(managed.container);
+      managed = null;
+    }
+    managed ??= await this.containers.create({ image, kind: 'exec', limits });
+    const m = managed;
+    try {
+      return await this.track(spec, m, null, warm, emit, call, async () => {
+        await m.container.kill().catch(() => undefined);
+      });
+    } finally {
+      // One exec per container: whatever happened, it goes.
+      void this.containers.remove(m.container);
+    }
+  }
+
+  private async runInSession(sessionId: string, spec: Parameters<typeof runExec>[1], limits: Limits, emit: Emit, call: CallLike): Promise<ExecResult> {
+    const s = this.sessions.get(sessionId); // may have been destroyed while queued
+    if (!s.managed) await this.sessions.revive(s);
+    const m = s.managed!;
+    if (!sameLimits(m.limits, limits)) {
+      await m.container.update(resourceLimits(limits));
+      m.limits = limits;
+    }
+    s.execs++;
+    let killed = false;
+    try {
+      return await this.track(spec, m, sessionId, true, emit, call, async () => {
+        killed = true;
+        await m.container.kill().catch(() => undefined);
+      });
+    } finally {
+      // The timeout killed every process in the container; start it again on the same workspace.
+      if (killed && !this.stopping) await this.sessions.revive(s).catch((err) => this.opts.log.warn({ err, session: s.id }, 'session revive failed'));
+    }
+  }
+
+  private async track(spec: Parameters<typeof runExec>[1], m: Managed, sessionId: string | null, warm: boolean, emit: Emit, call: CallLike, kill: () => Promise<void>): Promise<ExecResult> {
+    const cfg = this.opts.config;
+    const base = sessionId ? { exec_id: spec.execId, session_id: sessionId } : { exec_id: spec.execId };
+    emit('sandbox:exec_started', { ...base, language: spec.language, image: m.image, warm });
+    const abort = new AbortController();
+    call.signal?.addEventListener('abort', () => abort.abort(), { once: true });
+    if (call.signal?.aborted) abort.abort();
+    const done = runExec(m.container, spec, {
+      user: cfg.user,
+      signal: abort.signal,
+      kill,
+      oomSince: (since) => this.containers.oomSince(m.id, since),
+      output: {
+        capBytes: cfg.output_cap_bytes,
+        flushMs: cfg.output_flush_ms,
+        chunkBytes: cfg.output_chunk_bytes,
+        onChunk: (stream, chunk) => emit('sandbox:output', { ...base, stream, chunk }),
+      },
+    });
+    const entry: Running = { execId: spec.execId, sessionId, startedAt: Date.now(), kill: async () => abort.abort(), done };
+    this.running.set(spec.execId, entry);
+    try {
+      const { cancelled, ...result } = await done;
+      const summary = { ...base, exit_code: result.exit_code, duration_ms: result.duration_ms, timed_out: result.timed_out, oom_killed: result.oom_killed, truncated: result.truncated };
+      if (cancelled) {
+        emit('sandbox:exec_finished', { ...summary, cancelled: true });
+        throw new DaemonError('CANCELLED', this.stopping ? 'exec killed: the daemon is shutting down' : 'exec killed: the request was abandoned', { exec_id: spec.execId });
+      }
+      emit('sandbox:exec_finished', summary);
+      return result;
+    } catch (err) {
+      if (isConnectionError(err)) this.engine.markDown(err);
+      throw err;
+    } finally {
+      this.running.delete(spec.execId);
+    }
+  }
+
+  async createSession(input: CreateInput): Promise<SessionInfo> {
+    this.ensureAvailable();
+    const limits = this.resolveLimits(input.limits ?? {}, undefined, ['limits']);
+    const image = input.image ?? this.opts.config.image;
+    try {
+      const s = await this.sessions.create({ id: input.session_id, image, limits, idleMs: (input.idle_timeout_s ?? this.opts.config.session_idle_s) * 1000 });
+      this.opts.emit('sandbox:session_created', { session_id: s.id, image, limits });
+      return this.sessions.list().find((i) => i.session_id === s.id)!;
+    } catch (err) {
+      throw this.containers.translate(err, image);
+    }
+  }
+
+  async destroySession(id: string): Promise<{ session_id: string; destroyed: true }> {
+    this.sessions.get(id); // NOT_FOUND before anything else
+    this.ensureAvailable();
+    await this.sessions.destroy(id, 'requested');
+    return { session_id: id, destroyed: true };
+  }
+
+  listSessions(): { sessions: SessionInfo[] } {
+    return { sessions: this.sessions.list() };
+  }
+
+  /** Always answers (even without an engine): it is how an operator finds out why. */
+  async status(): Promise<Record<string, unknown>> {
+    const st = this.engine.state;
+    if (st.up) this.imagePresent = await this.containers.imagePresent(this.opts.config.image).catch(() => this.imagePresent);
+    return {
+      engine: { reachable: st.up, version: st.version, api_version: st.apiVersion, reason: st.reason, since: new Date(st.since).toISOString() },
+      image: { name: this.opts.config.image, present: st.up ? this.imagePresent : null },
+      pool: { size: this.pool.size, ready: this.pool.available, last_error: this.pool.lastError },
+      running_execs: this.running.size,
+      queued_execs: this.slots.queued,
+      sessions: this.sessions.count,
+      owner: this.owner,
+      status: !st.up ? 'degraded' : this.imagePresent === false ? 'degraded' : 'ok',
+    };
+  }
+
+  health(): Record<string, unknown> {
+    return { engine_reachable: this.engine.up, running_execs: this.running.size, pool_ready: this.pool.available, sessions: this.sessions.count };
+  }
+
+  snapshot(): { sessions: SessionRecord[] } {
+    return { sessions: [...this.sessions.records(), ...this.pendingRestore] };
+  }
+
+  restore(state: unknown): void {
+    const s = state as { sessions?: SessionRecord[] } | null;
+    if (s && Array.isArray(s.sessions)) this.pendingRestore = s.sessions;
+  }
+
+  /**
+   * Shutdown: refuse new work, give running execs until `deadline`, kill what is left, remove every
+   * container of ours. Session workspaces stay on disk for the next start.
+   */
+  async stop(deadline: number): Promise<void> {
+    this.stopping = true;
+    this.slots.rejectAll(new DaemonError('UNAVAILABLE', 'sandbox is shutting down'));
+    this.sessions.stopReaper();
+    await this.pool.settled();
+    if (this.engine.up) await this.pool.drain().catch(() => undefined);
+    const inflight = [...this.running.values()];
+    if (inflight.length) {
+      this.opts.log.info({ running: inflight.length }, 'waiting for running execs');
+      const wait = Math.max(0, deadline - Date.now() - 2_000);
+      await Promise.race([Promise.allSettled(inflight.map((r) => r.done)), new Promise((r) => setTimeout(r, wait))]);
+      const left = [...this.running.values()];
+      if (left.length) this.opts.log.warn({ killed: left.length }, 'killing execs still running at the deadline');
+      await Promise.allSettled(left.map((r) => r.kill()));
+      await Promise.race([Promise.allSettled(left.map((r) => r.done)), new Promise((r) => setTimeout(r, 1_500))]);
+    }
+    await this.recovering;
+    if (this.engine.up) {
+      await this.sessions.shutdown().catch(() => undefined);
+      await this.containers.settle();
+      // Final sweep: anything labelled ours that slipped through (created while stopping).
+      await this.containers.reap().catch(() => undefined);
+      await this.containers.settle();
+    }
+    this.containers.unwatchOoms();
+    this.engine.stop();
+  }
+}
+
+function sameLimits(a: Limits, b: Limits): boolean {
+  return a.memory_mb === b.memory_mb && a.cpus === b.cpus && a.pids === b.pids;
+}
