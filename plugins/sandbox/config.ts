@@ -25,7 +25,12 @@ export const limitsConfigSchema = z.object({
 export const sandboxConfigSchema = z.object({
   image: z.string().min(1).default('agentd-sandbox:latest').describe('Default image (build it with scripts/sandbox-image.sh build, or name any image you have)'),
   docker_socket: z.string().optional().describe('Docker socket path; default DOCKER_HOST or /var/run/docker.sock'),
-  user: z.string().default('1000:1000').describe('uid:gid code runs as (never root)'),
+  user: z
+    .string()
+    .regex(/^\d+:\d+$/, 'numeric uid:gid')
+    .refine((u) => !u.split(':').includes('0'), 'the sandbox never runs code as root (uid or gid 0)')
+    .default('1000:1000')
+    .describe('uid:gid code runs as (numeric, never 0)'),
   pool_size: int(0, 64).default(2).describe('Warm pre-started containers of the default image'),
   max_concurrent: int(1, 256).default(16).describe('Execs running at once; more wait in a queue'),
   max_queue: int(0, 10_000).default(256).describe('Execs waiting for a slot before new ones answer OVERLOADED'),

@@ -10,7 +10,8 @@ export const SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 const sessionId = z.string().regex(SESSION_ID, 'letters, digits, _ . - (at most 64, starting with a letter or digit)');
-const image = z.string().min(1).max(255).describe('Docker image to run in; must already be present (the sandbox never pulls). Default: config `image`');
+const image = z.string().min(1).max(255);
+const IMAGE_DOC = 'Docker image to run in; must already be present (the sandbox never pulls). Default: config `image`';
 
 export const limitsSchema = z.object({
   memory_mb: z.number().int().min(16).max(1_048_576).optional().describe('Memory limit in MiB (swap is set equal: no swap)'),
@@ -43,12 +44,12 @@ export const execSchema = z.object({
     .describe('Extra environment variables for the process'),
   stdin: z.string().max(10_000_000).optional().describe('Text fed to the process on standard input (then closed)'),
   session_id: sessionId.optional().describe('Run in this session (sandbox:create): its workspace persists between execs'),
-  image: image.optional(),
+  image: image.optional().describe(IMAGE_DOC),
 });
 
 export const createSchema = z.object({
   session_id: sessionId.optional().describe('Your own id for the session; generated when absent'),
-  image: image.optional(),
+  image: image.optional().describe(IMAGE_DOC),
   limits: limitsSchema.optional().describe('Limits of the session container (defaults from config limits)'),
   idle_timeout_s: z.number().positive().max(7 * 86_400).optional().describe('Destroy the session after this long unused (default config session_idle_s)'),
 });

@@ -1,0 +1,207 @@
+/** Pure parts of the sandbox: container spec, file paths and tar, output capping, queueing, config, schemas. */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../plugins/sandbox/config.js';
+import { decodeFiles, tar, workspacePath } from '../../plugins/sandbox/files.js';
+import { containerSpec, LABEL, LABEL_OWNER } from '../../plugins/sandbox/hardening.js';
+import { Demuxer, OutputCollector } from '../../plugins/sandbox/output.js';
+import { createSchema, destroySchema, execSchema } from '../../plugins/sandbox/schemas.js';
+import { describeParameters } from '../../daemon/schema-doc.js';
+import { Semaphore } from '../../plugins/sandbox/semaphore.js';
+import { DaemonError } from '../../client/errors.js';
+
+const config = parseConfig({});
+const limits = { memory_mb: 256, cpus: 0.5, pids: 64 };
+
+describe('container spec', () => {
+  const spec = containerSpec({ image: 'img', owner: 'own', kind: 'exec', limits, config });
+  const hc = spec.HostConfig!;
+  it.each([
+    ['NetworkMode', hc.NetworkMode, 'none'],
+    ['CapDrop', hc.CapDrop, ['ALL']],
+    ['SecurityOpt', hc.SecurityOpt, ['no-new-privileges:true']],
+    ['ReadonlyRootfs', hc.ReadonlyRootfs, true],
+    ['Privileged', hc.Privileged, false],
+    ['Init', hc.Init, true],
+    ['Memory', hc.Memory, 256 * 1024 * 1024],
+    ['MemorySwap (= Memory: no swap)', hc.MemorySwap, 256 * 1024 * 1024],
+    ['NanoCpus', hc.NanoCpus, 500_000_000],
+    ['PidsLimit', hc.PidsLimit, 64],
+    ['User', spec.User, '1000:1000'],
+    ['NetworkDisabled', spec.NetworkDisabled, true],
+  ])('%s', (_name, actual, expected) => {
+    expect(actual).toEqual(expected);
+  });
+
+  it('mounts a noexec /tmp and a size-limited workspace tmpfs', () => {
+    expect(hc.Tmpfs!['/tmp']).toMatch(/(^|,)noexec(,|$)/);
+    expect(hc.Tmpfs!['/tmp']).toMatch(/size=16m/);
+    expect(hc.Tmpfs!['/workspace']).toMatch(/size=64m/);
+    expect(hc.Tmpfs!['/workspace']).toMatch(/uid=1000/);
+  });
+
+  it('sets ulimits and labels', () => {
+    expect(hc.Ulimits).toEqual(expect.arrayContaining([{ Name: 'nofile', Soft: 1024, Hard: 1024 }, { Name: 'core', Soft: 0, Hard: 0 }]));
+    expect(spec.Labels).toMatchObject({ [LABEL]: '1', [LABEL_OWNER]: 'own' });
+  });
+
+  it('bind-mounts a session workspace instead of the tmpfs', () => {
+    const s = containerSpec({ image: 'img', owner: 'o', kind: 'session', limits, config, sessionId: 's1', workspaceDir: '/host/ws' });
+    expect(s.HostConfig!.Tmpfs!['/workspace']).toBeUndefined();
+    expect(s.HostConfig!.Mounts).toEqual([{ Type: 'bind', Source: '/host/ws', Target: '/workspace', ReadOnly: false }]);
+  });
+
+  it('refuses to run as root by config', () => {
+    expect(() => parseConfig({ user: '0:0' })).toThrow();
+    expect(() => parseConfig({ user: 'root' })).toThrow();
+  });
+});
+
+describe('workspace paths', () => {
+  it.each(['a.txt', 'dir/b.csv', './c', 'd//e', 'x/./y'])('accepts %s', (p) => {
+    expect(() => workspacePath(p, 0)).not.toThrow();
+  });
+  it.each(['../../etc/passwd', '/etc/passwd', 'a/../../b', '..', 'a/..', '', '.', 'dir/', 'a\0b'])('rejects %j with INVALID_DATA', (p) => {
+    try {
+      workspacePath(p, 3);
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(DaemonError);
+      expect((e as DaemonError).code).toBe('INVALID_DATA');
+      expect((e as DaemonError).details).toMatchObject({ issues: [{ path: ['files', 3, 'path'] }] });
+    }
+  });
+  it('rejects duplicate paths', () => {
+    expect(() => decodeFiles([{ path: 'a', content: '' }, { path: './a', content: '' }])).toThrow(/twice/);
+  });
+});
+
+describe('tar', () => {
+  it('round-trips through the system tar (long names, base64, modes)', () => {
+    const long = 'deep/'.repeat(30) + 'file.txt';
+    const entries = decodeFiles([
+      { path: 'a.txt', content: 'héllo\n' },
+      { path: long, content: 'x' },
+      { path: 'bin', content: Buffer.from([0, 255, 1]).toString('base64'), encoding: 'base64', executable: true },
+    ]);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sbx-tar-'));
+    fs.writeFileSync(path.join(dir, 'x.tar'), tar(entries, 1000, 1000));
+    execFileSync('tar', ['-xf', 'x.tar', '-C', dir, '--no-same-owner'], { cwd: dir });
+    expect(fs.readFileSync(path.join(dir, 'a.txt'), 'utf8')).toBe('héllo\n');
+    expect(fs.readFileSync(path.join(dir, long), 'utf8')).toBe('x');
+    expect([...fs.readFileSync(path.join(dir, 'bin'))]).toEqual([0, 255, 1]);
+    expect(fs.statSync(path.join(dir, 'bin')).mode & 0o777).toBe(0o755);
+    fs.rmSync(dir, { recursive: true });
+  });
+});
+
+function frame(type: number, s: string | Buffer): Buffer {
+  const p = Buffer.isBuffer(s) ? s : Buffer.from(s);
+  const h = Buffer.alloc(8);
+  h[0] = type;
+  h.writeUInt32BE(p.length, 4);
+  return Buffer.concat([h, p]);
+}
+
+describe('output', () => {
+  it('demuxes frames split at any byte', () => {
+    const all = Buffer.concat([frame(1, 'out1'), frame(2, 'err'), frame(1, 'out2')]);
+    for (let cut = 0; cut <= all.length; cut++) {
+      const got: string[] = [];
+      const d = new Demuxer((s, p) => got.push(`${s}:${p}`));
+      d.push(all.subarray(0, cut));
+      d.push(all.subarray(cut));
+      expect(got).toEqual(['stdout:out1', 'stderr:err', 'stdout:out2']);
+    }
+  });
+
+  it('keeps at most the cap per stream and flags truncation', () => {
+    const c = new OutputCollector({ capBytes: 10, flushMs: 10, chunkBytes: 4 });
+    c.push('stdout', Buffer.from('0123456789abcdef'));
+    c.push('stdout', Buffer.from('more'));
+    c.push('stderr', Buffer.from('e'));
+    expect(c.text('stdout')).toBe('0123456789');
+    expect(c.text('stderr')).toBe('e');
+    expect(c.truncated).toBe(true);
+    expect(c.bytes('stdout')).toBe(20);
+  });
+
+  it('coalesces chunks, splits big ones and never cuts a UTF-8 character', async () => {
+    const chunks: string[] = [];
+    const c = new OutputCollector({ capBytes: 1000, flushMs: 20, chunkBytes: 4, onChunk: (_s, ch) => chunks.push(ch) });
+    const euro = Buffer.from('€');
+    c.push('stdout', euro.subarray(0, 1));
+    c.push('stdout', euro.subarray(1));
+    c.push('stdout', Buffer.from('ab'));
+    expect(chunks).toEqual([]); // coalescing window still open
+    await new Promise((r) => setTimeout(r, 40));
+    expect(chunks).toEqual(['€ab']);
+    c.push('stdout', Buffer.from('0123456789'));
+    c.flush(true);
+    expect(chunks.slice(1)).toEqual(['0123', '4567', '89']);
+  });
+});
+
+describe('semaphore', () => {
+  it('bounds concurrency, queues in order, then answers OVERLOADED', async () => {
+    const s = new Semaphore(2, 1);
+    const r1 = await s.acquire();
+    await s.acquire();
+    const order: number[] = [];
+    const p3 = s.acquire().then((rel) => (order.push(3), rel));
+    await expect(s.acquire()).rejects.toMatchObject({ code: 'OVERLOADED' });
+    expect(s.running).toBe(2);
+    r1();
+    (await p3)();
+    expect(order).toEqual([3]);
+    expect(s.running).toBe(1);
+  });
+
+  it('drops a waiter whose request was abandoned', async () => {
+    const s = new Semaphore(1, 5);
+    await s.acquire();
+    const ac = new AbortController();
+    const p = s.acquire(ac.signal);
+    ac.abort();
+    await expect(p).rejects.toMatchObject({ code: 'CANCELLED' });
+    expect(s.queued).toBe(0);
+  });
+});
+
+describe('config and schemas', () => {
+  it('coerces env-style strings and fills defaults', () => {
+    const c = parseConfig({ pool_size: '3', limits: { memory_mb: '128' } });
+    expect(c.pool_size).toBe(3);
+    expect(c.limits.memory_mb).toBe(128);
+    expect(c.limits.pids).toBe(128);
+    expect(c.image).toBe('agentd-sandbox:latest');
+  });
+
+  it.each([
+    [{ language: 'cobol', code: 'x' }, 'language'],
+    [{ language: 'python', code: '' }, 'code'],
+    [{ language: 'python', code: '  \n ' }, 'code'],
+    [{ language: 'python', code: 'x', timeout_s: 0 }, 'timeout_s'],
+    [{ language: 'python', code: 'x', timeout_s: -1 }, 'timeout_s'],
+    [{ language: 'python', code: 'x', memory_mb: 4 }, 'memory_mb'],
+    [{ language: 'python', code: 'x', cpus: 0 }, 'cpus'],
+    [{ language: 'python', code: 'x', env: { 'BAD-NAME': '1' } }, 'env'],
+    [{ language: 'python', code: 'x', env: { AGENTD_CODE: '1' } }, 'env'],
+    [{ language: 'python', code: 'x', session_id: '../x' }, 'session_id'],
+  ])('exec rejects %j at %s', (data, field) => {
+    const r = execSchema.safeParse(data);
+    expect(r.success).toBe(false);
+    expect(r.error!.issues[0]!.path[0]).toBe(field);
+  });
+
+  it('every field is described (the catalog is generated from them)', () => {
+    for (const schema of [execSchema, createSchema, destroySchema]) {
+      const params = describeParameters(schema);
+      expect(Object.keys(params).length).toBeGreaterThan(0);
+      for (const [k, doc] of Object.entries(params)) expect(doc.description, k).toBeTruthy();
+    }
+  });
+});
