@@ -1,0 +1,142 @@
+/**
+ * The graph's data model and its validation: what a node, an edge and a property may be. Both
+ * backends store exactly this, so a graph moves between them unchanged. Every value that could reach
+ * a query text (labels, relationship types, property keys) is an identifier checked here; everything
+ * else only ever travels as a query parameter.
+ */
+import { z } from 'zod';
+
+/** Caps that keep one request's work and memory bounded. */
+export const LIMITS = {
+  batch: 5_000,
+  properties: 64,
+  string: 8_192,
+  array: 1_024,
+  id: 256,
+  identifier: 64,
+  whereKeys: 16,
+  findLimit: 1_000,
+  neighborsDepth: 5,
+  neighborsLimit: 10_000,
+  pathDepth: 15,
+  cypher: 65_536,
+  queryRows: 10_000,
+} as const;
+
+/** Labels and relationship types: a letter, then letters, digits and underscores. */
+export const IDENTIFIER_RE = /^[A-Za-z][A-Za-z0-9_]*$/;
+/** Property keys may also start with an underscore. */
+export const PROPERTY_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Used by the Neo4j backend to find every graph node through one indexed label; not for users. */
+export const RESERVED_LABELS = new Set(['KgNode']);
+/** `id` is the node's own field, not a property (the Neo4j backend stores it as one). */
+export const RESERVED_KEYS = new Set(['id']);
+
+export type Scalar = string | number | boolean;
+export type PropertyValue = Scalar | Scalar[];
+export type Properties = Record<string, PropertyValue>;
+
+export interface KgNode {
+  id: string;
+  label: string;
+  properties: Properties;
+}
+
+export interface KgEdge {
+  from: string;
+  to: string;
+  type: string;
+  properties: Properties;
+}
+
+/** A node as accepted for writing: the id is generated when absent. */
+export interface NodeInput {
+  id?: string;
+  label: string;
+  properties?: Properties;
+}
+
+export type EdgeInput = Omit<KgEdge, 'properties'> & { properties?: Properties };
+
+export const identifier = (what: string) =>
+  z
+    .string()
+    .max(LIMITS.identifier, { error: `${what} is at most ${LIMITS.identifier} characters` })
+    .regex(IDENTIFIER_RE, { error: `${what} must be an identifier: a letter, then letters, digits or _` });
+
+export const labelSchema = identifier('label')
+  .refine((l) => !RESERVED_LABELS.has(l), { error: 'label is reserved' })
+  .describe('Node label, an identifier such as Paper or Concept');
+
+export const typeSchema = identifier('type').describe('Relationship type, an identifier such as CITES or SUPPORTS');
+
+export const nodeIdSchema = z
+  .string()
+  .min(1, { error: 'id must not be empty' })
+  .max(LIMITS.id, { error: `id is at most ${LIMITS.id} characters` });
+
+const propertyKey = z
+  .string()
+  .max(LIMITS.identifier, { error: `property key is at most ${LIMITS.identifier} characters` })
+  .regex(PROPERTY_KEY_RE, { error: 'property key must be an identifier: a letter or _, then letters, digits or _' })
+  .refine((k) => !RESERVED_KEYS.has(k), { error: 'property key is reserved (id is the node field)' });
+
+const scalar = z.union([
+  z.string().max(LIMITS.string, { error: `strings are at most ${LIMITS.string} characters` }),
+  z.number().refine(Number.isFinite, { error: 'numbers must be finite' }),
+  z.boolean(),
+]);
+
+/** Neo4j stores only homogeneous arrays; the embedded store keeps the same rule so graphs stay portable. */
+const scalarArray = z
+  .array(scalar)
+  .max(LIMITS.array, { error: `arrays hold at most ${LIMITS.array} items` })
+  .refine((a) => a.every((v) => typeof v === typeof a[0]), { error: 'array items must all be of one type' });
+
+export const propertyValueSchema = z.union([scalar, scalarArray], {
+  error: 'a property value is a string, a finite number, a boolean, or an array of one of those (null is not stored: omit the key)',
+});
+
+export const propertiesSchema = z
+  .record(propertyKey, propertyValueSchema)
+  .refine((p) => Object.keys(p).length <= LIMITS.properties, {
+    error: `at most ${LIMITS.properties} properties`,
+  })
+  .describe('Properties: string, number, boolean, or arrays of one of those');
+
+export const nodeInputSchema = z.strictObject({
+  id: nodeIdSchema.optional().describe('Node id; generated (a UUID) when absent. Re-adding an id replaces its properties'),
+  label: labelSchema,
+  properties: propertiesSchema.optional(),
+});
+
+export const edgeInputSchema = z.strictObject({
+  from: nodeIdSchema.describe('Id of the source node (must exist)'),
+  to: nodeIdSchema.describe('Id of the target node (must exist)'),
+  type: typeSchema,
+  properties: propertiesSchema.optional(),
+});
+
+/** Equality filters on properties (all must match). */
+export const whereSchema = z
+  .record(propertyKey, scalar)
+  .refine((w) => Object.keys(w).length <= LIMITS.whereKeys, { error: `at most ${LIMITS.whereKeys} conditions` })
+  .describe('Property equality filters, all of which must match, e.g. {"year": 2024}');
+
+/** A batch must not name the same node (or the same edge) twice: which one should win is ambiguous. */
+export function duplicateIssues(keys: string[], field: string): Array<{ path: (string | number)[]; message: string }> {
+  const seen = new Map<string, number>();
+  const issues: Array<{ path: (string | number)[]; message: string }> = [];
+  keys.forEach((k, i) => {
+    const first = seen.get(k);
+    if (first === undefined) seen.set(k, i);
+    else issues.push({ path: [field, i], message: `duplicate of item ${first} in the same batch` });
+  });
+  return issues;
+}
+
+/** The identity of an edge: one edge of each type between an ordered pair of nodes. */
+export const edgeKey = (e: { from: string; type: string; to: string }): string => JSON.stringify([e.from, e.type, e.to]);
+
+export const isIdentifier = (s: string): boolean => IDENTIFIER_RE.test(s) && s.length <= LIMITS.identifier;

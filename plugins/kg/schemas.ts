@@ -1,0 +1,120 @@
+/**
+ * The request schemas of the kg:* events. The router validates against them before a handler runs,
+ * and the catalogue and system:discover are generated from them, so every field says what it is.
+ */
+import { z } from 'zod';
+import {
+  LIMITS,
+  duplicateIssues,
+  edgeInputSchema,
+  edgeKey,
+  labelSchema,
+  nodeIdSchema,
+  nodeInputSchema,
+  typeSchema,
+  whereSchema,
+} from './model.js';
+
+const batch = <T extends z.ZodType>(item: T, what: string) =>
+  z
+    .array(item)
+    .min(1, { error: `at least one ${what}` })
+    .max(LIMITS.batch, { error: `at most ${LIMITS.batch} ${what}s per request; split the batch` });
+
+export const addNodesSchema = z
+  .strictObject({
+    nodes: batch(nodeInputSchema, 'node').describe(`Nodes to add or replace, at most ${LIMITS.batch}: [{id?, label, properties?}]`),
+  })
+  .superRefine((d, ctx) => {
+    const ids = d.nodes.flatMap((n, i) => (n.id === undefined ? [] : [[n.id, i] as const]));
+    for (const issue of duplicateIssues(ids.map(([id]) => id), 'nodes')) {
+      ctx.addIssue({ code: 'custom', path: ['nodes', ids[issue.path[1] as number]![1], 'id'], message: issue.message });
+    }
+  });
+
+export const addEdgesSchema = z
+  .strictObject({
+    edges: batch(edgeInputSchema, 'edge').describe(`Edges to add or replace, at most ${LIMITS.batch}: [{from, to, type, properties?}]; one edge per (from, type, to)`),
+  })
+  .superRefine((d, ctx) => {
+    for (const issue of duplicateIssues(d.edges.map(edgeKey), 'edges')) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+  });
+
+export const getSchema = z.strictObject({ id: nodeIdSchema.describe('Node id') });
+
+export const findSchema = z.strictObject({
+  label: labelSchema.optional().describe('Only nodes with this label'),
+  where: whereSchema.optional(),
+  limit: z.number().int().min(1).max(LIMITS.findLimit).default(100).describe(`Most nodes per page (1–${LIMITS.findLimit}, default 100)`),
+  cursor: z.string().max(2048).optional().describe('next_cursor of the previous page'),
+});
+
+const typesSchema = z.array(typeSchema).min(1).max(32).optional().describe('Follow only these relationship types');
+
+export const neighborsSchema = z.strictObject({
+  id: nodeIdSchema.describe('Start node id'),
+  depth: z.number().int().min(1).max(LIMITS.neighborsDepth).default(1).describe(`Hops to follow (1–${LIMITS.neighborsDepth}, default 1)`),
+  types: typesSchema,
+  direction: z.enum(['out', 'in', 'both']).default('both').describe('Edge direction to follow: out, in or both (default both)'),
+  include_edges: z.boolean().default(false).describe('Also return the edges walked (default false)'),
+  limit: z.number().int().min(1).max(LIMITS.neighborsLimit).default(1000).describe(`Most nodes returned (1–${LIMITS.neighborsLimit}, default 1000); truncated says when reached`),
+});
+
+export const pathSchema = z.strictObject({
+  from: nodeIdSchema.describe('Start node id'),
+  to: nodeIdSchema.describe('End node id'),
+  max_depth: z.number().int().min(1).max(LIMITS.pathDepth).default(6).describe(`Longest path considered, in hops (1–${LIMITS.pathDepth}, default 6)`),
+  direction: z.enum(['out', 'both']).default('out').describe('Follow edges forwards only (out, default) or either way (both)'),
+  types: typesSchema,
+});
+
+export const deleteSchema = z.union(
+  [
+    z.strictObject({
+      id: nodeIdSchema.describe('Node to delete'),
+      detach: z.boolean().default(false).describe('Also delete its edges (without it a connected node is CONFLICT)'),
+    }),
+    z.strictObject({
+      edge: z.strictObject({ from: nodeIdSchema, to: nodeIdSchema, type: typeSchema }).describe('Edge to delete instead of a node: {from, to, type}'),
+    }),
+  ],
+  { error: 'give {id, detach?} to delete a node or {edge: {from, to, type}} to delete an edge' },
+);
+
+export const statsSchema = z.strictObject({});
+
+export const exportSchema = z.strictObject({
+  format: z.literal('json').default('json').describe('Export format (json)'),
+  path: z.string().min(1).max(4096).optional().describe('Absolute file path on the daemon host to write (JSON Lines); without it the graph comes back inline'),
+});
+
+const graphSchema = z.strictObject({
+  nodes: z.array(nodeInputSchema).max(100_000).default([]).describe('Nodes as kg:export returns them'),
+  edges: z.array(edgeInputSchema).max(200_000).default([]).describe('Edges as kg:export returns them'),
+});
+
+export const importSchema = z
+  .strictObject({
+    format: z.literal('json').default('json').describe('Import format (json)'),
+    path: z.string().min(1).max(4096).optional().describe('Absolute path of a file written by kg:export {path}'),
+    graph: graphSchema.optional().describe('An inline graph {nodes, edges} as kg:export returns it'),
+  })
+  .refine((d) => (d.path === undefined) !== (d.graph === undefined), { error: 'give exactly one of path or graph', path: ['path'] });
+
+export const querySchema = z.strictObject({
+  cypher: z.string().min(1).max(LIMITS.cypher).describe('Cypher text; pass values through params, never by building the text'),
+  params: z.record(z.string(), z.unknown()).default({}).describe('Query parameters ($name in the text)'),
+  write: z.boolean().default(false).describe('Run in a write transaction (default: read-only)'),
+});
+
+export const changedSchema = z.object({
+  op: z.enum(['add_nodes', 'add_edges', 'delete', 'import', 'query']).describe('What changed the graph'),
+  backend: z.enum(['embedded', 'neo4j']),
+  nodes_created: z.number().int(),
+  nodes_updated: z.number().int(),
+  nodes_deleted: z.number().int(),
+  edges_created: z.number().int(),
+  edges_updated: z.number().int(),
+  edges_deleted: z.number().int(),
+});
+export type ChangedEvent = z.infer<typeof changedSchema>;

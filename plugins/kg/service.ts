@@ -1,0 +1,161 @@
+/**
+ * The kg plugin's work, independent of the kernel: picks the backend from config, hands each request
+ * to the store, and reports what changed. index.ts only binds these methods to events.
+ */
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { DaemonError } from '../../client/errors.js';
+import { exportToFile, readGraphFile } from './graph-file.js';
+import { Neo4jConnection, type StatusListener } from './neo4j-connection.js';
+import type { ChangedEvent } from './schemas.js';
+import { SqliteGraphStore } from './sqlite-store.js';
+import type { GraphStore } from './store.js';
+import type { EdgeInput, KgEdge, KgNode, NodeInput } from './model.js';
+
+export const configSchema = z.object({
+  backend: z.enum(['embedded', 'neo4j']).default('embedded').describe('Where the graph lives: embedded (SQLite, default) or neo4j'),
+  file: z.string().optional().describe('Embedded database file (default <AGENTD_HOME>/db/kg.db)'),
+  export_inline_max: z.coerce.number().int().min(0).default(50_000).describe('Largest graph (nodes + edges) kg:export returns inline; bigger ones need path'),
+  neo4j: z
+    .object({
+      uri: z.string().default('bolt://127.0.0.1:7687'),
+      user: z.coerce.string().default('neo4j'),
+      password: z.coerce.string().optional().describe('Prefer AGENTD_KG_NEO4J__PASSWORD or password_file; never logged'),
+      password_file: z.string().optional(),
+      database: z.coerce.string().optional().describe('Database name (default: the server default)'),
+      connection_timeout_ms: z.coerce.number().int().min(100).default(3000),
+      max_retry_time_ms: z.coerce.number().int().min(0).default(5000),
+      probe_min_ms: z.coerce.number().int().min(50).default(500),
+      probe_max_ms: z.coerce.number().int().min(100).default(30_000),
+    })
+    .prefault({}),
+});
+export type KgConfig = z.infer<typeof configSchema>;
+
+const ZERO: Omit<ChangedEvent, 'op' | 'backend'> = {
+  nodes_created: 0,
+  nodes_updated: 0,
+  nodes_deleted: 0,
+  edges_created: 0,
+  edges_updated: 0,
+  edges_deleted: 0,
+};
+
+export interface ServiceOptions {
+  config: KgConfig;
+  dbDir: string;
+  log: Logger;
+  emit: (event: 'kg:changed', data: ChangedEvent) => void;
+  onStatus: StatusListener;
+}
+
+export class KgService {
+  private embedded: SqliteGraphStore | null = null;
+  private neo: Neo4jConnection | null = null;
+
+  constructor(private readonly opts: ServiceOptions) {}
+
+  get backend(): 'embedded' | 'neo4j' {
+    return this.opts.config.backend;
+  }
+
+  async start(): Promise<void> {
+    const { config, log } = this.opts;
+    if (config.backend === 'embedded') {
+      const file = config.file ?? path.join(this.opts.dbDir, 'kg.db');
+      this.embedded = new SqliteGraphStore({ file });
+      log.info({ backend: 'embedded', file }, 'kg store open');
+    } else {
+      this.neo = new Neo4jConnection(config.neo4j, log, this.opts.onStatus);
+      await this.neo.start();
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.embedded?.close();
+    await this.neo?.close();
+    this.embedded = null;
+    this.neo = null;
+  }
+
+  async store(): Promise<GraphStore> {
+    if (this.embedded) return this.embedded;
+    if (this.neo) return this.neo.acquire();
+    throw new DaemonError('UNAVAILABLE', 'kg store is not started');
+  }
+
+  health(): Record<string, unknown> {
+    return { backend: this.backend, ...(this.neo ? { neo4j: this.neo.status } : {}) };
+  }
+
+  private changed(op: ChangedEvent['op'], counts: Partial<typeof ZERO>): void {
+    this.opts.emit('kg:changed', { op, backend: this.backend, ...ZERO, ...counts });
+  }
+
+  async addNodes(nodes: NodeInput[]) {
+    const r = await (await this.store()).addNodes(nodes);
+    this.changed('add_nodes', { nodes_created: r.created, nodes_updated: r.updated });
+    return r;
+  }
+
+  async addEdges(edges: EdgeInput[]) {
+    const r = await (await this.store()).addEdges(edges);
+    this.changed('add_edges', { edges_created: r.created, edges_updated: r.updated });
+    return r;
+  }
+
+  async get(id: string): Promise<{ node: KgNode }> {
+    const node = await (await this.store()).getNode(id);
+    if (!node) throw new DaemonError('NOT_FOUND', `node not found: ${id}`, { id });
+    return { node };
+  }
+
+  async deleteNode(id: string, detach: boolean) {
+    const r = await (await this.store()).deleteNode(id, detach);
+    this.changed('delete', { nodes_deleted: 1, edges_deleted: r.edges_deleted });
+    return r;
+  }
+
+  async deleteEdge(e: { from: string; type: string; to: string }) {
+    if (!(await (await this.store()).deleteEdge(e))) throw new DaemonError('NOT_FOUND', `edge not found: (${e.from})-[${e.type}]->(${e.to})`, { edge: e });
+    this.changed('delete', { edges_deleted: 1 });
+    return { deleted: e, edges_deleted: 1 };
+  }
+
+  async export(file: string | undefined) {
+    const store = await this.store();
+    if (file !== undefined) return { format: 'json', ...(await exportToFile(store, file)) };
+    const stats = await store.stats();
+    if (stats.nodes + stats.edges > this.opts.config.export_inline_max) {
+      throw new DaemonError('CONFLICT', `the graph (${stats.nodes} nodes, ${stats.edges} edges) is too large to export inline; pass path to write a file`, {
+        nodes: stats.nodes,
+        edges: stats.edges,
+        inline_max: this.opts.config.export_inline_max,
+      });
+    }
+    const nodes: KgNode[] = [];
+    const edges: KgEdge[] = [];
+    for await (const page of store.exportPages(5_000)) {
+      nodes.push(...(page.nodes ?? []));
+      edges.push(...(page.edges ?? []));
+    }
+    return { format: 'json', backend: store.backend, nodes, edges };
+  }
+
+  async import(source: { path?: string; graph?: { nodes: NodeInput[]; edges: EdgeInput[] } }) {
+    const graph = source.graph ?? (await readGraphFile(source.path!));
+    const store = await this.store();
+    const r = await store.importGraph(graph.nodes, graph.edges);
+    this.changed('import', { nodes_created: r.nodes.created, nodes_updated: r.nodes.updated, edges_created: r.edges.created, edges_updated: r.edges.updated });
+    return { nodes_created: r.nodes.created, nodes_updated: r.nodes.updated, edges_created: r.edges.created, edges_updated: r.edges.updated };
+  }
+
+  async query(cypher: string, params: Record<string, unknown>, write: boolean) {
+    const store = await this.store();
+    const r = await store.query(cypher, params, write);
+    // Raw Cypher reports no counts we could trust as kg semantics; subscribers still learn it may have changed.
+    if (write) this.changed('query', {});
+    return r;
+  }
+}
