@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { PatternIndex, isValidPattern } from '../../daemon/pattern-index.js';
+
+describe('pattern index', () => {
+  const cases: Array<[pattern: string, event: string, matches: boolean]> = [
+    ['completion:result', 'completion:result', true],
+    ['completion:result', 'completion:error', false],
+    ['completion:*', 'completion:result', true],
+    ['completion:*', 'completion:token:delta', false],
+    ['completion:**', 'completion:token:delta', true],
+    ['completion:**', 'completion:result', true],
+    ['completion:*', 'completions:result', false],
+    ['completion:**', 'agent:spawn', false],
+    ['*', 'anything:at_all', true],
+    ['a:b:*', 'a:b:c', true],
+    ['a:b:*', 'a:b', false],
+    ['a:b:**', 'a:b:c:d', true],
+  ];
+  it.each(cases)('%s vs %s → %s', (pattern, event, matches) => {
+    const idx = new PatternIndex<string>();
+    idx.add(pattern, 'sub');
+    expect(idx.match(event).includes('sub')).toBe(matches);
+  });
+
+  it('delivers once to a subscriber matching through several patterns', () => {
+    const idx = new PatternIndex<string>();
+    for (const p of ['a:b', 'a:*', 'a:**', '*']) idx.add(p, 'x');
+    expect(idx.match('a:b')).toEqual(['x']);
+  });
+
+  it('forgets removed subscriptions, including cached matches', () => {
+    const idx = new PatternIndex<string>();
+    idx.add('a:*', 'x');
+    expect(idx.match('a:b')).toEqual(['x']);
+    idx.remove('a:*', 'x');
+    expect(idx.match('a:b')).toEqual([]);
+    expect(idx.size).toBe(0);
+  });
+
+  it.each([
+    ['*', true], ['ns:*', true], ['ns:**', true], ['ns:action', true], ['a:b:*', true],
+    ['', false], ['**', false], ['ns', false], ['NS:x', false], ['ns:*:x', false], ['ns:***', false], ['ns:', false],
+  ])('pattern %j valid: %s', (p, ok) => expect(isValidPattern(p)).toBe(ok));
+});

@@ -1,0 +1,1 @@
+throw new Error('syntax of the universe is wrong');
