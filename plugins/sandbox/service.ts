@@ -107,10 +107,14 @@ export class SandboxService {
     const keep = new Set<string>([...this.sessions.containerIds(), ...this.pool.ids()]);
     const reaped = await this.containers.reap(this.firstUp ? new Set() : keep);
     if (reaped) this.opts.log.info({ reaped }, 'removed leftover sandbox containers');
-    this.firstUp = false;
     await this.containers.watchOoms();
     this.imagePresent = await this.containers.imagePresent(this.opts.config.image);
     this.sessions.adopt(this.pendingRestore.splice(0));
+    if (this.firstUp) {
+      const orphans = this.sessions.removeOrphanWorkspaces();
+      if (orphans) this.opts.log.info({ orphans }, 'removed workspaces of sessions not in the checkpoint');
+    }
+    this.firstUp = false;
     await this.sessions.recover();
     this.pool.cancelRetry();
     this.pool.refill();

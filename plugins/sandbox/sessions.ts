@@ -189,6 +189,17 @@ export class Sessions {
     }
   }
 
+  /** Delete workspace directories no session owns (sessions lost without a checkpoint). */
+  removeOrphanWorkspaces(): number {
+    let n = 0;
+    for (const name of fs.existsSync(this.baseDir) ? fs.readdirSync(this.baseDir) : []) {
+      if (this.map.has(name)) continue;
+      fs.rmSync(path.join(this.baseDir, name), { recursive: true, force: true });
+      n++;
+    }
+    return n;
+  }
+
   /** Shutdown: remove the containers, keep the records and workspaces for the next start. */
   async shutdown(): Promise<void> {
     this.stopReaper();

@@ -116,6 +116,20 @@ describeDocker('sandbox hardening', () => {
     expect(core).toBe('0');
   }, 20_000);
 
+  it('the pids limit refuses processes beyond it', async () => {
+    const r = await t.svc.exec({ language: 'python', timeout_s: 20, code: [
+      'import subprocess',
+      'ps = []',
+      'try:',
+      '    for i in range(200): ps.append(subprocess.Popen(["sleep", "30"]))',
+      'except OSError as e: print("refused", e.errno)',
+      'print(len(ps))',
+    ].join('\n') });
+    const [refused, started] = r.stdout.trim().split('\n');
+    expect(refused).toBe('refused 11'); // EAGAIN from fork
+    expect(Number(started)).toBeLessThan(limits.pids);
+  }, 20_000);
+
   it('has an init process reaping zombies (Init: true)', async () => {
     const r = await run('cat /proc/1/comm');
     expect(r.stdout.trim()).toMatch(/docker-init|tini/);
