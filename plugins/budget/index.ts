@@ -157,7 +157,7 @@ export default definePlugin({
             reserved_usd: toUsd(reservation.nanos), reserved_tokens: reservation.tokens, expires_at: reservation.expires_at,
           };
         } catch (err) {
-          if (err instanceof DaemonError && err.code === 'BUDGET_EXCEEDED' && err.details) {
+          if (err instanceof DaemonError && err.code === 'BUDGET_EXCEEDED' && err.details && d.notify) {
             const x = err.details;
             s.ctx.emit('budget:exceeded', {
               scope: x.scope, id: x.id, period: x.period, dimension: x.dimension,

@@ -80,6 +80,7 @@ export const reserveSchema = z.object({
   max_tokens: z.number().int().min(1).max(10_000_000).describe('The most output the call may produce'),
   cache_ttl: z.enum(['none', '5m', '1h']).default('none').describe('Prompt caching the call asks for (cache writes cost more than input)'),
   ttl_s: z.number().int().min(1).max(7 * 86_400).optional().describe('Reconcile the reservation if not settled within this time'),
+  notify: z.boolean().default(true).describe('Emit budget:exceeded when refused (false when the caller retries with an exact count)'),
   ...scopeRef,
 });
 

@@ -1,0 +1,174 @@
+/**
+ * completion: LLM calls as queued, journaled, budgeted work. `completion:async` answers at once and
+ * the result arrives as an event; `completion:request` waits for it. Conversations (`conversation:*`)
+ * keep each session's history in SQLite.
+ */
+import { defineEvent, definePlugin, DaemonError, type PluginContext } from '../../daemon/plugin-api.js';
+import { configSchema } from './config.js';
+import { exportConversation } from './export.js';
+import { MIGRATIONS } from './journal.js';
+import { AnthropicProvider } from './providers/anthropic.js';
+import {
+  cancelSchema, completionInput, conversationExportSchema, conversationGetSchema, conversationListSchema, statusSchema,
+} from './schemas.js';
+import { CompletionService } from './service.js';
+
+let service: CompletionService | null = null;
+let pruner: NodeJS.Timeout | null = null;
+
+function live(): CompletionService {
+  if (!service) throw new DaemonError('UNAVAILABLE', 'the completion plugin is not started');
+  return service;
+}
+
+export default definePlugin({
+  name: 'completion',
+  version: 1,
+  namespaces: ['completion', 'conversation'],
+  dependsOn: ['budget'],
+  description: 'LLM completions (Anthropic via @anthropic-ai/sdk): per-session FIFO queues, durable journal, budgeted calls, conversations.',
+  configSchema,
+  publishes: {
+    'completion:started': 'A request left the queue and its provider call begins (attempt 2 after a restart retry).',
+    'completion:token': 'Coalesced text deltas of a request made with stream: true.',
+    'completion:result': 'A request completed: text, content blocks, stop_reason, usage with cache tokens, cost_usd, model, duration_ms.',
+    'completion:error': 'A request failed: {code, message, retryable, reason?} (reason daemon_restart when a crash interrupted it).',
+    'completion:cancelled': 'A request was cancelled while queued or running; its budget reservation was released.',
+  },
+
+  async start(ctx: PluginContext) {
+    const config = configSchema.parse(ctx.config);
+    ctx.migrate(MIGRATIONS);
+    const provider = new AnthropicProvider({
+      ...(config.api_key_file ? { apiKeyFile: config.api_key_file } : {}),
+      ...(config.base_url ? { baseURL: config.base_url } : {}),
+      maxRetries: config.max_retries,
+      timeoutMs: config.timeout_ms,
+      env: process.env,
+      log: ctx.log,
+    });
+    const ps = provider.status();
+    if (!ps.configured) ctx.setStatus('degraded', ps.reason);
+    const svc = new CompletionService({
+      db: ctx.db,
+      log: ctx.log,
+      config,
+      provider,
+      request: (event, data, opts) => ctx.request(event, data, opts),
+      emit: (event, data, opts) => ctx.emit(event, data, opts),
+    });
+    service = svc;
+    const r = await svc.recover();
+    ctx.log.info({ ...r, provider: provider.name, configured: ps.configured, max_concurrency: config.max_concurrency }, 'completion started');
+    pruner = setInterval(() => {
+      try {
+        svc.prune();
+      } catch (err) {
+        ctx.log.error({ err }, 'journal prune failed');
+      }
+    }, 3600_000);
+    pruner.unref();
+  },
+
+  async stop(ctx, deadline) {
+    if (pruner) clearInterval(pruner);
+    if (!service) return;
+    const r = await service.stop(deadline);
+    ctx.log.info(r, 'completion stopped');
+    service = null;
+  },
+
+  health() {
+    if (!service) return {};
+    const q = service.queues();
+    return { queued: q.queued, running: q.running, provider: q.provider };
+  },
+
+  events: {
+    'completion:async': defineEvent({
+      summary: 'Queue a completion; answers {request_id, status: "queued", position} at once, the result comes as completion:result.',
+      description: 'The request is journaled before the answer, so it survives a crash. Give prompt or messages. position is the place within its session (1 = next).',
+      schema: completionInput,
+      emits: ['completion:started', 'completion:token', 'completion:result', 'completion:error'],
+      errors: ['CONFLICT', 'UNAVAILABLE', 'BUDGET_EXCEEDED', 'OVERLOADED', 'SHUTTING_DOWN'],
+      handler: (d, call) => live().accept(d, call.context),
+    }),
+
+    'completion:request': defineEvent({
+      summary: 'The same call as completion:async, but the answer is the result (or the error).',
+      description: 'The request keeps running if the caller times out or disconnects; ask completion:status {request_id} later. Resending the same request with the same request_id returns the recorded outcome instead of running it again.',
+      schema: completionInput,
+      emits: ['completion:started', 'completion:token', 'completion:result', 'completion:error'],
+      errors: ['CONFLICT', 'UNAVAILABLE', 'BUDGET_EXCEEDED', 'OVERLOADED', 'SHUTTING_DOWN', 'CANCELLED', 'INVALID_DATA', 'TIMEOUT'],
+      defaultTimeoutMs: 900_000,
+      async handler(d, call) {
+        const svc = live();
+        const { request_id } = await svc.accept(d, call.context);
+        return svc.outcome(request_id);
+      },
+    }),
+
+    'completion:cancel': defineEvent({
+      summary: 'Cancel a request: a queued one is removed, a running one is aborted (SDK abort signal); its reservation is released.',
+      schema: cancelSchema,
+      emits: ['completion:cancelled'],
+      errors: ['NOT_FOUND', 'CONFLICT'],
+      handler: (d) => live().cancel(d.request_id),
+    }),
+
+    'completion:status': defineEvent({
+      summary: "With request_id: that request's state (queued|running|completed|failed|cancelled) and outcome, across restarts. Without: the queues.",
+      schema: statusSchema,
+      errors: ['NOT_FOUND'],
+      handler: (d) => (d.request_id ? live().requestStatus(d.request_id) : live().queues()),
+    }),
+
+    'conversation:list': defineEvent({
+      summary: 'Conversations (sessions) with their turn counts, most recently updated first.',
+      schema: conversationListSchema,
+      handler(d) {
+        const rows = live().journal.listConversations(d);
+        return { conversations: rows, next_before: rows.length === d.limit ? rows[rows.length - 1]!.updated_at : null };
+      },
+    }),
+
+    'conversation:get': defineEvent({
+      summary: "A conversation's messages in order (user turns and the assistant's content blocks).",
+      schema: conversationGetSchema,
+      errors: ['NOT_FOUND'],
+      handler(d) {
+        const j = live().journal;
+        const c = j.conversation(d.session_id);
+        if (!c) throw new DaemonError('NOT_FOUND', `no conversation ${d.session_id}`, { session_id: d.session_id });
+        return { ...c, messages: j.messages(d.session_id) };
+      },
+    }),
+
+    'conversation:export': defineEvent({
+      summary: 'A conversation as markdown or JSON text.',
+      schema: conversationExportSchema,
+      errors: ['NOT_FOUND'],
+      handler(d) {
+        const j = live().journal;
+        const c = j.conversation(d.session_id);
+        if (!c) throw new DaemonError('NOT_FOUND', `no conversation ${d.session_id}`, { session_id: d.session_id });
+        return { session_id: d.session_id, format: d.format, content: exportConversation(c, j.messages(d.session_id), d.format) };
+      },
+    }),
+
+    'conversation:delete': defineEvent({
+      summary: 'Delete a conversation and its history (refused while one of its requests is queued or running).',
+      schema: conversationGetSchema,
+      errors: ['NOT_FOUND', 'CONFLICT'],
+      handler(d) {
+        const svc = live();
+        const q = svc.queues() as { sessions: Array<{ session_id: string }> };
+        if (q.sessions.some((s) => s.session_id === d.session_id)) {
+          throw new DaemonError('CONFLICT', `conversation ${d.session_id} has requests queued or running; cancel them first`, { session_id: d.session_id });
+        }
+        if (!svc.journal.deleteConversation(d.session_id)) throw new DaemonError('NOT_FOUND', `no conversation ${d.session_id}`, { session_id: d.session_id });
+        return { session_id: d.session_id, deleted: true };
+      },
+    }),
+  },
+});

@@ -1,0 +1,33 @@
+/**
+ * An upper bound on a request's input tokens without asking the API. A BPE token covers at least one
+ * byte of text, so the UTF-8 size of the JSON of system, messages and tools (which only adds quotes,
+ * keys and punctuation) plus a per-message allowance for role markers is never below the real count.
+ * Images are the exception a byte count would overstate hugely, not understate, so the bound holds.
+ */
+import type { ProviderRequest } from './providers/types.js';
+
+const PER_MESSAGE = 8;
+const PER_REQUEST = 64;
+
+export function inputTokenBound(req: Pick<ProviderRequest, 'system' | 'messages' | 'tools' | 'tool_choice' | 'thinking'>): number {
+  let bytes = 0;
+  for (const part of [req.system, req.messages, req.tools, req.tool_choice]) {
+    if (part !== undefined) bytes += Buffer.byteLength(typeof part === 'string' ? part : JSON.stringify(part));
+  }
+  return bytes + PER_MESSAGE * req.messages.length + PER_REQUEST;
+}
+
+/** The prompt-cache TTL a request asks for anywhere (cache writes cost more than plain input). */
+export function cacheTtlOf(req: Pick<ProviderRequest, 'system' | 'messages' | 'tools'>): 'none' | '5m' | '1h' {
+  let ttl: 'none' | '5m' | '1h' = 'none';
+  const visit = (v: unknown): void => {
+    if (ttl === '1h' || v === null || typeof v !== 'object') return;
+    if (Array.isArray(v)) return v.forEach(visit);
+    const o = v as Record<string, unknown>;
+    const cc = o.cache_control as { ttl?: string } | undefined;
+    if (cc && typeof cc === 'object') ttl = cc.ttl === '1h' ? '1h' : '5m';
+    for (const x of Object.values(o)) visit(x);
+  };
+  visit([req.system, req.messages, req.tools]);
+  return ttl;
+}

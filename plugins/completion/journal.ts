@@ -1,0 +1,206 @@
+/**
+ * The durable journal of completion requests and the conversation store. A request row is written
+ * when the request is accepted (before the ack), moves queued → running → completed | failed |
+ * cancelled, and keeps its outcome for the retention period. The journal, not a checkpoint, is what
+ * makes accepted work survive kill -9: at start the service re-reads it.
+ */
+import type Database from 'better-sqlite3';
+
+export const MIGRATIONS: string[] = [
+  `CREATE TABLE completion_requests (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     request_id TEXT NOT NULL UNIQUE,
+     session_id TEXT,
+     agent_id TEXT,
+     model TEXT NOT NULL,
+     status TEXT NOT NULL,
+     params TEXT NOT NULL,
+     params_hash TEXT NOT NULL,
+     context TEXT,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     created_at INTEGER NOT NULL,
+     started_at INTEGER,
+     finished_at INTEGER,
+     result TEXT,
+     error TEXT,
+     settled INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX completion_requests_status ON completion_requests (status, seq);
+   CREATE INDEX completion_requests_finished ON completion_requests (finished_at);
+   CREATE TABLE completion_conversations (
+     session_id TEXT PRIMARY KEY,
+     agent_id TEXT,
+     model TEXT,
+     system TEXT,
+     turns INTEGER NOT NULL DEFAULT 0,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE INDEX completion_conversations_updated ON completion_conversations (updated_at);
+   CREATE TABLE completion_messages (
+     session_id TEXT NOT NULL,
+     idx INTEGER NOT NULL,
+     role TEXT NOT NULL,
+     content TEXT NOT NULL,
+     request_id TEXT,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (session_id, idx)
+   );`,
+];
+
+export type RequestStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+export const ACTIVE: ReadonlySet<string> = new Set(['queued', 'running']);
+
+export interface RequestRow {
+  seq: number;
+  request_id: string;
+  session_id: string | null;
+  agent_id: string | null;
+  model: string;
+  status: RequestStatus;
+  params: string;
+  params_hash: string;
+  context: string | null;
+  attempts: number;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  result: string | null;
+  error: string | null;
+  settled: number;
+}
+
+export interface StoredMessage {
+  role: 'user' | 'assistant';
+  content: string | Array<Record<string, unknown>>;
+}
+
+export class Journal {
+  private readonly s;
+
+  constructor(private readonly db: Database.Database) {
+    this.s = {
+      insert: db.prepare(
+        `INSERT INTO completion_requests (request_id, session_id, agent_id, model, status, params, params_hash, context, created_at)
+         VALUES (@request_id, @session_id, @agent_id, @model, 'queued', @params, @params_hash, @context, @created_at)`,
+      ),
+      get: db.prepare<[string], RequestRow>('SELECT * FROM completion_requests WHERE request_id = ?'),
+      byStatus: db.prepare<[string], RequestRow>('SELECT * FROM completion_requests WHERE status = ? ORDER BY seq'),
+      deleteRow: db.prepare('DELETE FROM completion_requests WHERE request_id = ?'),
+      running: db.prepare("UPDATE completion_requests SET status = 'running', attempts = attempts + 1, started_at = ? WHERE request_id = ? AND status = 'queued'"),
+      requeue: db.prepare("UPDATE completion_requests SET status = 'queued', attempts = MAX(0, attempts - ?) WHERE request_id = ?"),
+      finish: db.prepare('UPDATE completion_requests SET status = @status, finished_at = @finished_at, result = @result, error = @error, settled = @settled WHERE request_id = @request_id'),
+      settled: db.prepare('UPDATE completion_requests SET settled = 1 WHERE request_id = ?'),
+      unsettled: db.prepare<[], RequestRow>("SELECT * FROM completion_requests WHERE status = 'completed' AND settled = 0"),
+      prune: db.prepare("DELETE FROM completion_requests WHERE status IN ('completed', 'failed', 'cancelled') AND finished_at < ?"),
+      conv: db.prepare<[string], ConversationRow>('SELECT * FROM completion_conversations WHERE session_id = ?'),
+      convUpsert: db.prepare(
+        `INSERT INTO completion_conversations (session_id, agent_id, model, system, turns, created_at, updated_at)
+         VALUES (@session_id, @agent_id, @model, @system, 1, @now, @now)
+         ON CONFLICT (session_id) DO UPDATE SET model = @model, system = COALESCE(@system, system),
+           agent_id = COALESCE(agent_id, @agent_id), turns = turns + 1, updated_at = @now`,
+      ),
+      msgs: db.prepare<[string], { role: string; content: string; request_id: string | null; created_at: number; idx: number }>(
+        'SELECT idx, role, content, request_id, created_at FROM completion_messages WHERE session_id = ? ORDER BY idx',
+      ),
+      nextIdx: db.prepare<[string], { n: number }>('SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM completion_messages WHERE session_id = ?'),
+      insertMsg: db.prepare('INSERT INTO completion_messages (session_id, idx, role, content, request_id, created_at) VALUES (?, ?, ?, ?, ?, ?)'),
+      deleteConv: db.prepare('DELETE FROM completion_conversations WHERE session_id = ?'),
+      deleteMsgs: db.prepare('DELETE FROM completion_messages WHERE session_id = ?'),
+    };
+  }
+
+  insert(r: { request_id: string; session_id: string | null; agent_id: string | null; model: string; params: string; params_hash: string; context: string | null; created_at: number }): number {
+    return Number(this.s.insert.run(r).lastInsertRowid);
+  }
+
+  get(requestId: string): RequestRow | undefined {
+    return this.s.get.get(requestId);
+  }
+
+  /** Drop a finished row so its request_id can be reused for a new, different request. */
+  forget(requestId: string): void {
+    this.s.deleteRow.run(requestId);
+  }
+
+  withStatus(status: RequestStatus): RequestRow[] {
+    return this.s.byStatus.all(status);
+  }
+
+  markRunning(requestId: string, now: number): boolean {
+    return this.s.running.run(now, requestId).changes === 1;
+  }
+
+  /** Back to queued (shutdown handed it back, or a restart retries it); `undoAttempt` when the call never really ran. */
+  requeue(requestId: string, undoAttempt: boolean): void {
+    this.s.requeue.run(undoAttempt ? 1 : 0, requestId);
+  }
+
+  finish(requestId: string, status: 'completed' | 'failed' | 'cancelled', outcome: { result?: unknown; error?: unknown; settled: boolean }, now: number): void {
+    this.s.finish.run({
+      request_id: requestId,
+      status,
+      finished_at: now,
+      result: outcome.result === undefined ? null : JSON.stringify(outcome.result),
+      error: outcome.error === undefined ? null : JSON.stringify(outcome.error),
+      settled: outcome.settled ? 1 : 0,
+    });
+  }
+
+  markSettled(requestId: string): void {
+    this.s.settled.run(requestId);
+  }
+
+  unsettled(): RequestRow[] {
+    return this.s.unsettled.all();
+  }
+
+  prune(olderThan: number): number {
+    return this.s.prune.run(olderThan).changes;
+  }
+
+  // ---- conversations ----------------------------------------------------------------------------
+
+  history(sessionId: string): StoredMessage[] {
+    return this.s.msgs.all(sessionId).map((m) => ({ role: m.role as 'user' | 'assistant', content: JSON.parse(m.content) as StoredMessage['content'] }));
+  }
+
+  messages(sessionId: string) {
+    return this.s.msgs.all(sessionId).map((m) => ({ idx: m.idx, role: m.role, content: JSON.parse(m.content) as unknown, request_id: m.request_id, created_at: m.created_at }));
+  }
+
+  conversation(sessionId: string): ConversationRow | undefined {
+    return this.s.conv.get(sessionId);
+  }
+
+  /** Append one turn: the new user-side messages and the assistant's reply, atomically with the result. */
+  appendTurn(sessionId: string, agentId: string | null, model: string, system: string | null, msgs: StoredMessage[], requestId: string, now: number): void {
+    this.s.convUpsert.run({ session_id: sessionId, agent_id: agentId, model, system, now });
+    let idx = this.s.nextIdx.get(sessionId)!.n;
+    for (const m of msgs) this.s.insertMsg.run(sessionId, idx++, m.role, JSON.stringify(m.content), requestId, now);
+  }
+
+  listConversations(q: { agent_id?: string; limit: number; before?: number }): ConversationRow[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (q.agent_id) (where.push('agent_id = ?'), args.push(q.agent_id));
+    if (q.before) (where.push('updated_at < ?'), args.push(q.before));
+    return this.db.prepare(`SELECT * FROM completion_conversations ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY updated_at DESC LIMIT ?`)
+      .all(...args, q.limit) as ConversationRow[];
+  }
+
+  deleteConversation(sessionId: string): boolean {
+    this.s.deleteMsgs.run(sessionId);
+    return this.s.deleteConv.run(sessionId).changes > 0;
+  }
+}
+
+export interface ConversationRow {
+  session_id: string;
+  agent_id: string | null;
+  model: string | null;
+  system: string | null;
+  turns: number;
+  created_at: number;
+  updated_at: number;
+}

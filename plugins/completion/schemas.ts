@@ -1,0 +1,97 @@
+/** Event schemas of the completion plugin (completion:* and conversation:*). */
+import { z } from 'zod';
+
+const id = z.string().min(1).max(200);
+export const REQUEST_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+
+/** A content block is passed through to the API as is (text, image, tool_use, tool_result, ...). */
+const block = z.looseObject({ type: z.string().min(1).describe('Block type, e.g. text, image, tool_use, tool_result') });
+
+export const messageSchema = z.object({
+  role: z.enum(['user', 'assistant']).describe('user or assistant'),
+  content: z.union([z.string().min(1), z.array(block).min(1)]).describe('Text, or a list of content blocks'),
+});
+
+export const completionInput = z.object({
+  prompt: z.string().min(1).max(10_000_000).optional().describe('A single user message (give this or messages)'),
+  messages: z.array(messageSchema).min(1).max(10_000).optional().describe('Messages to append to the conversation (give this or prompt)'),
+  model: id.optional().describe('Model id or alias (completion.models); default completion.default_model'),
+  system: z.union([z.string(), z.array(block)]).optional().describe('System prompt (text or text blocks)'),
+  session_id: id.optional().describe('Conversation: continues its history; one request at a time per session, FIFO'),
+  agent_id: id.optional().describe('The agent this call is for (budget scope, events)'),
+  request_id: z.string().regex(REQUEST_ID_RE, 'letters, digits and ._:@- (1-128, starting alphanumeric)').optional()
+    .describe('Your own id for this request (kept; a duplicate of an active one is CONFLICT)'),
+  max_tokens: z.number().int().min(1).max(10_000_000).optional().describe('Output limit (default completion.default_max_tokens)'),
+  stream: z.boolean().default(false).describe('Emit text deltas as completion:token events (coalesced)'),
+  temperature: z.number().min(0).max(1).optional().describe('Sampling temperature'),
+  top_p: z.number().min(0).max(1).optional().describe('Nucleus sampling'),
+  top_k: z.number().int().min(0).optional().describe('Top-k sampling'),
+  stop_sequences: z.array(z.string().min(1)).max(16).optional().describe('Stop sequences'),
+  tools: z.array(z.looseObject({ name: z.string().min(1) })).max(512).optional().describe('Tool definitions, passed to the API as is'),
+  tool_choice: z.looseObject({ type: z.string() }).optional().describe('Tool choice, passed as is'),
+  thinking: z.looseObject({ type: z.string() }).optional().describe('Extended/adaptive thinking config, passed as is'),
+  metadata: z.looseObject({}).optional().describe('API metadata, passed as is'),
+}).superRefine((v, ctx) => {
+  if (v.prompt === undefined && v.messages === undefined) ctx.addIssue({ code: 'custom', path: ['prompt'], message: 'give prompt or messages' });
+  if (v.prompt !== undefined && v.messages !== undefined) ctx.addIssue({ code: 'custom', path: ['messages'], message: 'give prompt or messages, not both' });
+  if (v.prompt !== undefined && v.prompt.trim() === '') ctx.addIssue({ code: 'custom', path: ['prompt'], message: 'prompt is blank' });
+  if (v.messages && v.messages[0]?.role !== 'user') ctx.addIssue({ code: 'custom', path: ['messages', 0, 'role'], message: 'the first new message must be from the user' });
+});
+export type CompletionInput = z.output<typeof completionInput>;
+
+export const cancelSchema = z.object({ request_id: z.string().min(1).max(200).describe('The request to cancel') });
+export const statusSchema = z.object({
+  request_id: z.string().min(1).max(200).optional().describe("One request's state and outcome; without it, the queues"),
+});
+
+export const conversationListSchema = z.object({
+  agent_id: id.optional().describe('Only conversations of this agent'),
+  limit: z.number().int().min(1).max(1000).default(100).describe('Page size, most recently updated first'),
+  before: z.number().int().positive().optional().describe('updated_at of the last item of the previous page'),
+});
+export const conversationGetSchema = z.object({ session_id: id.describe('The conversation') });
+export const conversationExportSchema = z.object({
+  session_id: id.describe('The conversation'),
+  format: z.enum(['markdown', 'json']).default('markdown').describe('markdown or json'),
+});
+
+// ---- emitted events (documentation and tests) -------------------------------------------------------
+
+const who = {
+  request_id: z.string().describe('The request'),
+  session_id: z.string().nullable().describe('Its conversation'),
+  agent_id: z.string().nullable().describe('Its agent'),
+};
+export const usageOut = z.object({
+  input_tokens: z.number().describe('Uncached input tokens'),
+  output_tokens: z.number().describe('Output tokens'),
+  cache_creation_input_tokens: z.number().describe('Tokens written to the prompt cache'),
+  cache_read_input_tokens: z.number().describe('Tokens read from the prompt cache'),
+});
+export const resultEvent = z.object({
+  ...who,
+  text: z.string().describe('The text blocks joined'),
+  content: z.array(z.record(z.string(), z.unknown())).describe('Content blocks as the API returned them (text, tool_use, ...)'),
+  stop_reason: z.string().nullable().describe('end_turn, max_tokens, tool_use, stop_sequence, ...'),
+  usage: usageOut,
+  cost_usd: z.number().describe('Cost from the price table'),
+  model: z.string().describe('Model that answered'),
+  duration_ms: z.number().describe('Provider call duration'),
+  attempt: z.number().describe('1, or 2 when retried after a daemon restart'),
+});
+export const errorEvent = z.object({
+  ...who,
+  error: z.object({
+    code: z.string().describe('Error code from the catalogue'),
+    message: z.string().describe('What happened'),
+    retryable: z.boolean().describe('Whether trying again may succeed'),
+    reason: z.string().optional().describe('e.g. daemon_restart'),
+  }).describe('The failure'),
+});
+export const startedEvent = z.object({ ...who, model: z.string().describe('Model'), attempt: z.number().describe('Attempt number') });
+export const tokenEvent = z.object({
+  ...who,
+  index: z.number().describe('Sequence number of this chunk within the request, from 0'),
+  text: z.string().describe('Text deltas coalesced since the previous chunk'),
+});
+export const cancelledEvent = z.object({ ...who, was: z.enum(['queued', 'running']).describe('State when cancelled') });
