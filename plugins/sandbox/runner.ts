@@ -175,7 +175,7 @@ async function stage(container: Docker.Container, spec: ExecSpec, codePath: stri
   });
   const code = await exitCodeOf(exec);
   if (code !== 0) {
-    const full = /No space left|File too large|Disk quota/i.test(errText);
+    const full = /No space left|File too large|Disk quota|Wrote only/i.test(errText);
     throw new DaemonError(full ? 'INVALID_DATA' : 'HANDLER_ERROR', `staging files failed${full ? ': they do not fit in the workspace' : ''}: ${errText.trim().slice(0, 500)}`, { exit_code: code });
   }
 }

@@ -174,6 +174,12 @@ export class SandboxService {
     }
     const limits = this.resolveLimits(input, session?.limits);
     const files = decodeFiles(input.files ?? []);
+    const fileBytes = files.reduce((n, f) => n + f.data.length, 0);
+    if (!session && fileBytes > cfg.limits.workspace_mb * 1024 * 1024) {
+      throw new DaemonError('INVALID_DATA', `files total ${fileBytes} bytes: more than the ${cfg.limits.workspace_mb} MiB workspace (config limits.workspace_mb)`, {
+        issues: [{ path: ['files'], message: 'larger than the workspace' }],
+      });
+    }
     const emit = call.emit ?? this.opts.emit;
     const release = await this.slots.acquire(call.signal);
     try {
