@@ -27,8 +27,6 @@ export interface PluginRecord {
   startedAt?: number;
   dirty: boolean;
   reloads: number;
-  /** Snapshot taken right after stop() during shutdown: a plugin may drop its state once stopped, before the final checkpoint. */
-  stoppedSnapshot?: { version: number; state: unknown } | { error: string };
 }
 
 export interface HostOptions {
@@ -241,7 +239,6 @@ export class PluginHost {
 
   private async startOne(rec: PluginRecord): Promise<void> {
     const t0 = Date.now();
-    rec.stoppedSnapshot = undefined;
     try {
       this.subscribeStatic(rec);
       if (rec.def!.start) await withTimeout(Promise.resolve(rec.def!.start(rec.ctx!)), this.o.startTimeoutMs, `start of ${rec.name}`);
@@ -275,14 +272,6 @@ export class PluginHost {
       finished = false;
       rec.ctx.log.error({ err: e }, 'plugin did not stop cleanly');
     }
-    if (rec.def!.snapshot && this.o.isShuttingDown()) {
-      // The final checkpoint is taken after every plugin stopped; capture this one's state now, before it can be dropped.
-      try {
-        rec.stoppedSnapshot = { version: rec.def!.version ?? 1, state: await withTimeout(Promise.resolve(rec.def!.snapshot()), Math.max(1000, deadline - Date.now()), `snapshot of ${rec.name}`) };
-      } catch (e) {
-        rec.stoppedSnapshot = { error: (e as Error).message };
-      }
-    }
     for (const l of rec.listeners) this.o.router.unsubscribe(l);
     rec.listeners = [];
     rec.status = 'stopped';
@@ -297,12 +286,6 @@ export class PluginHost {
     if (onlyDirty && !anyDirty) return { states, errors, dirty: false };
     for (const rec of this.records.values()) {
       if (!rec.def?.snapshot || !rec.ctx || rec.status === 'failed') continue;
-      const kept = rec.status === 'stopped' ? rec.stoppedSnapshot : undefined;
-      if (kept) {
-        if ('error' in kept) errors[rec.name] = kept.error;
-        else states[rec.name] = kept;
-        continue;
-      }
       try {
         states[rec.name] = { version: rec.def.version ?? 1, state: await rec.def.snapshot() };
         rec.dirty = false;
