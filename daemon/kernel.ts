@@ -14,6 +14,8 @@ import { PluginHost } from './plugin-host.js';
 import { Router } from './router.js';
 import { listen, prepareSocketPath } from './server.js';
 import { withTimeout } from './timeouts.js';
+import { watchPlugins } from './hot-reload.js';
+import type { FSWatcher } from 'chokidar';
 
 export const VERSION = '0.1.0';
 
@@ -28,6 +30,7 @@ export class Kernel {
   private rateWindow: Array<{ t: number; seq: number }> = [];
   private rateTimer: NodeJS.Timeout | null = null;
   private requestsClosed = 0;
+  private watcher: FSWatcher | null = null;
 
   constructor(readonly config: Config, readonly log: Logger, private readonly exit: (code: number) => void) {
     this.router = new Router({ log, maxDepth: config.router.max_depth, historySize: config.router.history_size, defaultTimeoutMs: config.router.default_timeout_ms });
@@ -74,6 +77,7 @@ export class Kernel {
     this.server.maxConnections = this.config.daemon.max_connections;
     await listen(this.server, this.config.paths.socket);
     fs.writeFileSync(this.config.paths.pidFile, `${process.pid}\n`, { mode: 0o600 });
+    if (this.config.daemon.dev) this.watcher = watchPlugins(this.host, this.log);
     this.rateTimer = setInterval(() => this.sampleRate(), 1000);
     this.rateTimer.unref();
     const startupMs = Date.now() - t0;
@@ -147,6 +151,7 @@ export class Kernel {
     const t0 = Date.now();
     const deadline = t0 + this.config.daemon.shutdown_timeout_ms;
     this.router.shuttingDown = true;
+    void this.watcher?.close();
     this.log.info({ reason }, 'shutdown begin');
     this.router.emit('system:shutdown_begin', { reason, deadline: deadline / 1000 }, null);
     let unfinished: string[] = [];

@@ -1,0 +1,145 @@
+/**
+ * Router benchmarks: `system:ping` over the daemon's socket beside a bare newline-JSON echo server
+ * on a Unix socket, in the same run, so the ratios hold on a noisy machine. Also fan-out to
+ * subscribed clients, start-to-healthy time and idle RSS.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { EventClient } from '../client/event-client.js';
+import { ROOT, startDaemon } from '../test/helpers/daemon-process.js';
+import { kernelConfig } from '../test/kernel/kit.js';
+import { LineClient } from './line-client.js';
+import { ratio, round, summarize } from './stats.js';
+
+async function serial(sock: string, n: number): Promise<{ p50_us: number; p99_us: number; req_per_s: number }> {
+  const c = await LineClient.connect(sock);
+  for (let i = 0; i < Math.min(500, n); i++) await c.request('system:ping'); // warm up
+  const samples: number[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const s = performance.now();
+    await c.request('system:ping');
+    samples.push(performance.now() - s);
+  }
+  const secs = (performance.now() - t0) / 1000;
+  c.close();
+  const { p50_us, p99_us } = summarize(samples);
+  return { p50_us, p99_us, req_per_s: round(n / secs, 0) };
+}
+
+/** `clients` connections, each keeping `depth` requests in flight, `n` requests in all. */
+async function concurrent(sock: string, clients: number, depth: number, n: number): Promise<{ req_per_s: number; p50_us: number; p99_us: number }> {
+  const cs = await Promise.all(Array.from({ length: clients }, () => LineClient.connect(sock)));
+  const per = Math.ceil(n / clients);
+  const samples: number[] = [];
+  const t0 = performance.now();
+  await Promise.all(cs.map(async (c) => {
+    let sent = 0;
+    const lane = async (): Promise<void> => {
+      while (sent < per) {
+        sent++;
+        const s = performance.now();
+        await c.request('system:ping');
+        samples.push(performance.now() - s);
+      }
+    };
+    await Promise.all(Array.from({ length: depth }, lane));
+  }));
+  const secs = (performance.now() - t0) / 1000;
+  for (const c of cs) c.close();
+  const { p50_us, p99_us } = summarize(samples);
+  return { req_per_s: round(samples.length / secs, 0), p50_us, p99_us };
+}
+
+async function fanout(sock: string, subscribers: number, events: number): Promise<{ deliveries_per_s: number; subscribers: number; events: number }> {
+  const subs = await Promise.all(Array.from({ length: subscribers }, () => LineClient.connect(sock)));
+  let received = 0;
+  const total = subscribers * events;
+  let done!: () => void;
+  const all = new Promise<void>((r) => (done = r));
+  for (const s of subs) {
+    s.events((f) => {
+      if (f.event === 'testkit:tick' && ++received === total) done();
+    });
+    await s.request('monitor:subscribe', { patterns: ['testkit:tick'] });
+  }
+  const emitter = await LineClient.connect(sock);
+  const t0 = performance.now();
+  for (let sent = 0; sent < events; sent += 1000) await emitter.request('testkit:emit', { count: Math.min(1000, events - sent) });
+  await all;
+  const secs = (performance.now() - t0) / 1000;
+  for (const s of [...subs, emitter]) s.close();
+  return { deliveries_per_s: round(total / secs, 0), subscribers, events };
+}
+
+function startEcho(sock: string): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench', 'echo-server.ts'), sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+    p.stdout!.once('data', () => resolve(p));
+    p.once('error', reject);
+  });
+}
+
+/** Spawn to first answered system:health, polled tightly. */
+async function startToHealthy(config: string): Promise<{ ms: number; rss_mb: number }> {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-bench-start-'));
+  fs.writeFileSync(path.join(home, 'agentd.yaml'), config);
+  const sock = path.join(home, 'run', 'daemon.sock');
+  const env = { ...process.env, AGENTD_HOME: home, AGENTD_SOCKET: sock, AGENTD_CONFIG: path.join(home, 'agentd.yaml') };
+  const t0 = performance.now();
+  const p = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'daemon', 'main.ts')], { cwd: ROOT, env, stdio: 'ignore' });
+  let ms = NaN;
+  for (;;) {
+    try {
+      const c = await EventClient.connect({ socketPath: sock, reconnect: false, connectTimeoutMs: 5 });
+      await c.request('system:health');
+      ms = performance.now() - t0;
+      await new Promise((r) => setTimeout(r, 1000)); // settle before reading idle memory
+      const rss = Number(fs.readFileSync(`/proc/${p.pid}/statm`, 'utf8').split(' ')[1]) * 4096;
+      await c.request('system:shutdown').catch(() => undefined);
+      await c.close();
+      await new Promise((r) => p.once('exit', r));
+      return { ms: round(ms, 0), rss_mb: round(rss / 1048576, 0) };
+    } catch {
+      if (performance.now() - t0 > 30_000) {
+        p.kill('SIGKILL');
+        throw new Error('daemon did not start');
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+}
+
+export async function benchRouter(opts: { quick: boolean }): Promise<Record<string, unknown>> {
+  const n = opts.quick ? 2000 : 20_000;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-bench-'));
+  const echoSock = path.join(dir, 'echo.sock');
+  const echo = await startEcho(echoSock);
+  const d = await startDaemon({ config: kernelConfig() });
+  try {
+    const sock = d.socketPath;
+    // Interleave daemon and baseline so drift in machine load hits both alike.
+    const serialEcho = await serial(echoSock, n);
+    const serialDaemon = await serial(sock, n);
+    const pipeEcho = await concurrent(echoSock, 1, 64, n * 5);
+    const pipeDaemon = await concurrent(sock, 1, 64, n * 5);
+    const multiEcho = await concurrent(echoSock, 16, 4, n * 5);
+    const multiDaemon = await concurrent(sock, 16, 4, n * 5);
+    const fan = await fanout(sock, 10, opts.quick ? 5000 : 50_000);
+    const startKernelOnly = await startToHealthy(kernelConfig());
+    const startDefaults = await startToHealthy('');
+    return {
+      serial: { daemon: serialDaemon, echo: serialEcho, p50_ratio: ratio(serialDaemon.p50_us, serialEcho.p50_us), target_p50_ratio_max: 1.3 },
+      pipelined_64: { daemon: pipeDaemon, echo: pipeEcho, throughput_ratio: ratio(pipeDaemon.req_per_s, pipeEcho.req_per_s), target_ratio_min: 0.7 },
+      clients_16: { daemon: multiDaemon, echo: multiEcho, throughput_ratio: ratio(multiDaemon.req_per_s, multiEcho.req_per_s), target_ratio_min: 0.7 },
+      fanout_10_subscribers: { ...fan, target_min: 200_000 },
+      start_to_healthy_ms: { kernel_only: startKernelOnly.ms, embedded_defaults: startDefaults.ms, target_max: 300 },
+      idle_rss_mb: { kernel_only: startKernelOnly.rss_mb, embedded_defaults: startDefaults.rss_mb, target_max: 80 },
+    };
+  } finally {
+    echo.kill();
+    await d.stop();
+  }
+}
