@@ -1,0 +1,32 @@
+/** Schemas of the checkpoint plugin's config section and events. */
+import { z } from 'zod';
+
+export const configSchema = z.object({
+  interval_ms: z.coerce.number().int().min(0).default(30_000)
+    .describe('How often to take a checkpoint when some plugin marked its state dirty; 0 disables periodic checkpoints'),
+  keep: z.coerce.number().int().min(1).max(10_000).default(10)
+    .describe('Unlabelled checkpoints kept (the newest); labelled ones are kept until deleted'),
+  max_pending: z.coerce.number().int().min(1).max(10_000).default(32)
+    .describe('Saves and restores that may wait behind the running one; more answer OVERLOADED'),
+  fallback_depth: z.coerce.number().int().min(1).max(10_000).default(50)
+    .describe('At start, how many checkpoints (newest first) may be searched for an intact part per plugin'),
+  snapshot_timeout_ms: z.coerce.number().int().min(100).default(10_000)
+    .describe('Time allowed for collecting every plugin\'s snapshot'),
+});
+export type CheckpointConfig = z.infer<typeof configSchema>;
+
+export const saveSchema = z.object({
+  label: z.string().min(1).max(200).optional()
+    .describe('A name for this checkpoint; labelled checkpoints are exempt from retention'),
+});
+
+export const listSchema = z.object({
+  limit: z.number().int().min(1).max(1000).default(50).describe('At most this many, newest first'),
+  labelled_only: z.boolean().default(false).describe('Only checkpoints that have a label'),
+});
+
+export const statusSchema = z.object({}).describe('No parameters');
+
+export const restoreSchema = z.object({
+  checkpoint_id: z.number().int().positive().describe('The checkpoint to restore into the running plugins (see checkpoint:list)'),
+});
