@@ -143,6 +143,8 @@ export class Containers {
       return new DaemonError('UNAVAILABLE', this.engine.state.reason ?? 'docker engine unreachable');
     }
     const e = err as { statusCode?: number; json?: { message?: string }; message?: string };
+    // Not an engine answer: a bug of ours; let the kernel report it as HANDLER_ERROR with its stack.
+    if (e?.statusCode === undefined) return err instanceof Error ? err : new Error(String(err));
     const msg = e.json?.message ?? e.message ?? String(err);
     if (e.statusCode === 404 && image && /image|No such/i.test(msg)) {
       const hint = image === this.config.image ? ' (build it with `scripts/sandbox-image.sh build`)' : ' (pull or build it first; the sandbox never pulls)';

@@ -180,7 +180,8 @@ export class SandboxService {
         issues: [{ path: ['files'], message: 'larger than the workspace' }],
       });
     }
-    const emit = call.emit ?? this.opts.emit;
+    // Called as a method: a kernel CallContext's emit needs its `this`.
+    const emit: Emit = call.emit ? (event, data) => call.emit!(event, data) : this.opts.emit;
     const release = await this.slots.acquire(call.signal);
     try {
       this.ensureAvailable();
