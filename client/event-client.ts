@@ -9,6 +9,10 @@ import { DaemonError, type ErrorPayload } from './errors.js';
 import type { EventFrame, ResponseFrame, ServerFrame } from './protocol.js';
 import { DEFAULT_TIMEOUT_MS } from './protocol.js';
 import { defaultSocketPath } from './socket-path.js';
+import type { KnownEvent } from './event-names.js';
+
+/** A known event name (autocompleted), or any other string. */
+export type EventName = KnownEvent | (string & {});
 
 export interface ConnectOptions {
   socketPath?: string;
@@ -237,7 +241,7 @@ export class EventClient extends EventEmitter {
   }
 
   /** Send one request; resolves to the response `data` or rejects with a `DaemonError`. */
-  request<T = Record<string, unknown>>(event: string, data: Record<string, unknown> = {}, opts: RequestOpts = {}): Promise<T> {
+  request<T = Record<string, unknown>>(event: EventName, data: Record<string, unknown> = {}, opts: RequestOpts = {}): Promise<T> {
     const s = this.socket;
     if (!s || s.destroyed) return Promise.reject(new DaemonError('UNAVAILABLE', 'not connected to the daemon'));
     const id = `c${this.nextId++}`;

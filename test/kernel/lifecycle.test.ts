@@ -82,6 +82,35 @@ describe('plugin host', () => {
   });
 });
 
+describe('dev mode', () => {
+  it('hot-reloads a plugin whose file changed, keeping its state', async () => {
+    fs.mkdirSync(path.join(ROOT, '.cache'), { recursive: true });
+    const dir = fs.mkdtempSync(path.join(ROOT, '.cache', 'hot-'));
+    fs.mkdirSync(path.join(dir, 'hot'));
+    const file = path.join(dir, 'hot', 'index.ts');
+    const source = (greeting: string) => `import { z } from 'zod';
+let n = 0;
+export default { name: 'hot', namespaces: ['hot'], events: { 'hot:hi': { summary: 'hi', schema: z.object({}), handler: () => ({ greeting: '${greeting}', n: ++n }) } },
+  snapshot: () => ({ n }), restore: (s: { n: number }) => { n = s.n; } };`;
+    fs.writeFileSync(file, source('hello'));
+    const d = await startDaemon({ config: `daemon:\n  dev: true\n  plugin_dirs: [${JSON.stringify(dir)}]\n  disabled_plugins: [completion, budget, sandbox, kg, agent, checkpoint, bridge]\n` });
+    try {
+      expect(await d.client.request('hot:hi')).toEqual({ greeting: 'hello', n: 1 });
+      fs.writeFileSync(file, source('bonjour'));
+      let r: Record<string, unknown> = {};
+      for (let i = 0; i < 100 && r.greeting !== 'bonjour'; i++) {
+        await new Promise((res) => setTimeout(res, 100));
+        r = await d.client.request('hot:hi');
+      }
+      expect(r.greeting).toBe('bonjour');
+      expect(r.n).toBeGreaterThanOrEqual(2);
+    } finally {
+      await d.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('socket and lifecycle', () => {
   it('makes the socket 0600 in a 0700 directory and writes a pid file', async () => {
     const d = await startKernel();
