@@ -17,7 +17,7 @@
 #   NEO4J_TEST_PASSWORD  password for user neo4j (default agentd-test-password; Neo4j wants >= 8 chars)
 #   NEO4J_CACHE          where jars, data and logs live (default <repo>/.cache/neo4j, git-ignored)
 #   NEO4J_HEAP           JVM heap (default 1g)
-#   NEO4J_START_TIMEOUT  seconds to wait for Bolt (default 120)
+#   NEO4J_START_TIMEOUT  seconds to wait for Bolt (default 240: a JVM start on a busy 2-core machine is slow)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,7 +26,7 @@ PORT="${NEO4J_TEST_PORT:-7687}"
 PASSWORD="${NEO4J_TEST_PASSWORD:-agentd-test-password}"
 CACHE="${NEO4J_CACHE:-$ROOT/.cache/neo4j}"
 HEAP="${NEO4J_HEAP:-1g}"
-TIMEOUT="${NEO4J_START_TIMEOUT:-120}"
+TIMEOUT="${NEO4J_START_TIMEOUT:-240}"
 LIB="$CACHE/lib-$VERSION"
 CLASSES="$CACHE/classes-$VERSION"
 DATA="$CACHE/data-$PORT"
@@ -69,9 +69,9 @@ POM
 }
 
 compile() {
-  if [[ -f "$CLASSES/AgentdNeo4j.class" ]]; then return 0; fi
   mkdir -p "$CLASSES"
-  cat >"$CLASSES/AgentdNeo4j.java" <<'JAVA'
+  # Written to a temporary file first so an edited launcher is recompiled, an unchanged one is not.
+  cat >"$CLASSES/AgentdNeo4j.java.new" <<'JAVA'
 import java.nio.file.Path;
 import java.util.Map;
 import org.neo4j.configuration.GraphDatabaseSettings;
@@ -79,26 +79,47 @@ import org.neo4j.configuration.connectors.BoltConnector;
 import org.neo4j.configuration.helpers.SocketAddress;
 import org.neo4j.dbms.api.DatabaseManagementService;
 import org.neo4j.dbms.api.DatabaseManagementServiceBuilder;
+import org.neo4j.graphdb.QueryExecutionException;
 
 /** A Neo4j DBMS with the Bolt connector on loopback, auth on, and the neo4j user's password set. */
 public final class AgentdNeo4j {
-  public static void main(String[] args) throws Exception {
-    Path home = Path.of(args[0]);
-    int port = Integer.parseInt(args[1]);
-    String password = System.getenv("AGENTD_NEO4J_PASSWORD");
+  public static void main(String[] args) {
+    try {
+      run(Path.of(args[0]), Integer.parseInt(args[1]), System.getenv("AGENTD_NEO4J_PASSWORD"));
+    } catch (Throwable t) {
+      t.printStackTrace();
+      System.exit(1);
+    }
+  }
+
+  private static void run(Path home, int port, String password) throws InterruptedException {
     DatabaseManagementService dbms = new DatabaseManagementServiceBuilder(home)
         .setConfig(BoltConnector.enabled, true)
         .setConfig(BoltConnector.listen_address, new SocketAddress("127.0.0.1", port))
         .setConfig(GraphDatabaseSettings.auth_enabled, true)
+        // No phoning home (this machine reaches no one but registries), and a page cache sized for tests.
+        .setConfig(GraphDatabaseSettings.udc_enabled, false)
+        .setConfig(GraphDatabaseSettings.pagecache_memory, 256L * 1024 * 1024)
         .build();
     Runtime.getRuntime().addShutdownHook(new Thread(dbms::shutdown));
-    dbms.database("system").executeTransactionally(
-        "ALTER USER neo4j SET PASSWORD $p CHANGE NOT REQUIRED", Map.of("p", password));
+    try {
+      dbms.database("system").executeTransactionally(
+          "ALTER USER neo4j SET PASSWORD $p CHANGE NOT REQUIRED", Map.of("p", password));
+    } catch (QueryExecutionException e) {
+      // A restart over existing data: the password is already this one (Neo4j refuses to "change" it).
+      if (!String.valueOf(e.getMessage()).contains("cannot be the same")) throw e;
+    }
     System.out.println("agentd-neo4j ready on 127.0.0.1:" + port);
     Thread.currentThread().join();
   }
 }
 JAVA
+  if [[ -f "$CLASSES/AgentdNeo4j.class" ]] && cmp -s "$CLASSES/AgentdNeo4j.java.new" "$CLASSES/AgentdNeo4j.java"; then
+    rm -f "$CLASSES/AgentdNeo4j.java.new"
+    return 0
+  fi
+  mv "$CLASSES/AgentdNeo4j.java.new" "$CLASSES/AgentdNeo4j.java"
+  javac -cp "$LIB/*" -d "$CLASSES" "$CLASSES/AgentdNeo4j.java"
   javac -cp "$LIB/*" -d "$CLASSES" "$CLASSES/AgentdNeo4j.java"
 }
 
