@@ -1,0 +1,113 @@
+/**
+ * Poll the daemon for what the stream does not carry: health every second, and each present
+ * plugin's status event every other second. One state update per round, so a round is one render.
+ * A plugin that is not loaded is `absent` (its panel stays empty); UNKNOWN_EVENT and UNAVAILABLE
+ * are answers, not failures.
+ */
+import { useEffect, useState } from 'react';
+import type { EventClient } from '../../../client/index.js';
+import { isDaemonError } from '../../../client/index.js';
+
+export interface Probe<T = Record<string, unknown>> {
+  data?: T;
+  /** The plugin is not loaded (or does not answer this event). */
+  absent?: boolean;
+  /** Why the last call failed (UNAVAILABLE: a backend is down). */
+  error?: { code: string; message: string };
+  /** Unix seconds of the last answer. */
+  at?: number;
+}
+
+export interface PluginHealth {
+  status: string;
+  reason?: string | null;
+  details?: Record<string, unknown>;
+}
+
+export interface Health {
+  status: string;
+  pid?: number;
+  version?: string;
+  uptime_s?: number;
+  plugins?: Record<string, PluginHealth>;
+  connections?: number;
+  subscribers?: number;
+  events?: { seq?: number; per_s?: number };
+  requests?: number;
+  memory?: { rss_mb?: number; heap_mb?: number };
+}
+
+/** The plugin-owned probes: plugin name → the status event its panel shows. */
+export const PLUGIN_PROBES = {
+  agent: 'agent:list',
+  completion: 'completion:status',
+  budget: 'budget:status',
+  sandbox: 'sandbox:status',
+  kg: 'kg:stats',
+} as const;
+
+export type ProbeName = keyof typeof PLUGIN_PROBES;
+
+export interface DaemonSnapshot {
+  health: Probe<Health>;
+  plugins: Record<ProbeName, Probe>;
+}
+
+const EMPTY: DaemonSnapshot = {
+  health: {},
+  plugins: { agent: {}, completion: {}, budget: {}, sandbox: {}, kg: {} },
+};
+
+async function probe<T>(client: EventClient, event: string, previous: Probe<T>): Promise<Probe<T>> {
+  try {
+    const data = await client.request<T>(event, {}, { timeoutMs: 3000 });
+    return { data, at: Date.now() / 1000 };
+  } catch (e) {
+    const code = isDaemonError(e) ? e.code : 'ERROR';
+    if (code === 'UNKNOWN_EVENT') return { absent: true };
+    // Keep the last good data on screen, marked with why it is stale.
+    return { ...previous, error: { code, message: (e as Error).message } };
+  }
+}
+
+export function useDaemonPoll(client: EventClient, intervalMs = 1000): DaemonSnapshot {
+  const [snap, setSnap] = useState<DaemonSnapshot>(EMPTY);
+  useEffect(() => {
+    let disposed = false;
+    let round = 0;
+    let last = EMPTY;
+    let timer: NodeJS.Timeout | undefined;
+    const run = async (): Promise<void> => {
+      const health = await probe<Health>(client, 'system:health', last.health);
+      const plugins = { ...last.plugins };
+      // Plugin status every other round (and at once on the first).
+      if (round % 2 === 0) {
+        const loaded = health.data?.plugins;
+        await Promise.all(
+          (Object.keys(PLUGIN_PROBES) as ProbeName[]).map(async (name) => {
+            if (loaded && !(name in loaded)) {
+              plugins[name] = { absent: true };
+              return;
+            }
+            plugins[name] = await probe(client, PLUGIN_PROBES[name], last.plugins[name]);
+          }),
+        );
+      }
+      round++;
+      if (disposed) return;
+      last = { health, plugins };
+      setSnap(last);
+    };
+    const loop = (): void => {
+      void run().finally(() => {
+        if (!disposed) timer = setTimeout(loop, intervalMs);
+      });
+    };
+    loop();
+    return () => {
+      disposed = true;
+      clearTimeout(timer);
+    };
+  }, [client, intervalMs]);
+  return snap;
+}

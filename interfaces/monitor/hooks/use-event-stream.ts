@@ -1,0 +1,162 @@
+/**
+ * Follow the daemon's event stream: subscribe to everything, backfill from `monitor:events`, and
+ * from then on hand the reducer one batch per flush interval. Frames land in a plain array between
+ * flushes (no React work per event); that bound on dispatches is the bound on renders.
+ *
+ * Across a reconnect the client renews the subscription itself; this hook holds the batch back
+ * while it asks for the history it missed (or, when the daemon restarted, the new daemon's history),
+ * so the log has no gap and no duplicate.
+ */
+import { useEffect, useReducer, useRef, useState } from 'react';
+import type { EventClient, EventFrame } from '../../../client/index.js';
+import { initialStream, streamReducer, type StreamAction, type StreamEvent, type StreamState } from '../state/stream.js';
+import { historyPatterns, type Filter } from '../state/patterns.js';
+
+export type Connection = 'connecting' | 'live' | 'reconnecting';
+
+export interface StreamOptions {
+  capacity?: number;
+  /** Milliseconds between batches (default 250: at most four log updates a second). */
+  flushMs?: number;
+  /** Frames held between flushes before the oldest are shed (counted as dropped). */
+  maxPending?: number;
+  initialFilter?: Filter;
+}
+
+export interface EventStream {
+  state: StreamState;
+  connection: Connection;
+  dispatch: (a: StreamAction) => void;
+  /** Apply a new filter and fill the log with matching history. */
+  setFilter: (f: Filter) => void;
+}
+
+const now = (): number => Date.now() / 1000;
+
+export function useEventStream(client: EventClient, opts: StreamOptions = {}): EventStream {
+  const capacity = opts.capacity ?? 500;
+  const flushMs = opts.flushMs ?? 250;
+  const maxPending = opts.maxPending ?? 20_000;
+  const [state, dispatch] = useReducer(streamReducer, capacity, (c) => initialStream(c, opts.initialFilter));
+  const [connection, setConnection] = useState<Connection>('connecting');
+  const pending = useRef<StreamEvent[]>([]);
+  const shed = useRef(0);
+  const holding = useRef(true);
+  const lastSeq = useRef(0);
+  lastSeq.current = state.lastSeq;
+  const filterRef = useRef(state.filter);
+  filterRef.current = state.filter;
+
+  useEffect(() => {
+    let disposed = false;
+    let daemonPid: unknown = null;
+    let sub: { unsubscribe(): Promise<void> } | null = null;
+
+    const take = (f: EventFrame): void => {
+      const p = pending.current;
+      p.push(f);
+      if (p.length > maxPending) {
+        // Shed in bulk (a shift per frame would be quadratic under a flood).
+        const n = p.length - Math.floor(maxPending / 2);
+        p.splice(0, n);
+        shed.current += n;
+      }
+    };
+    // monitor:dropped is addressed to the connection, not to a subscription.
+    const onAnyEvent = (f: EventFrame): void => {
+      if (f.event === 'monitor:dropped' && !f.subscription) take(f);
+    };
+
+    const flush = (): void => {
+      if (holding.current) return;
+      if (shed.current) {
+        dispatch({ type: 'shed', count: shed.current });
+        shed.current = 0;
+      }
+      const batch = pending.current;
+      if (batch.length === 0) return;
+      pending.current = [];
+      dispatch({ type: 'events', events: batch, now: now() });
+    };
+
+    /** Ask for history after `since` and apply it before the held live frames. */
+    const sync = async (since: number | undefined): Promise<void> => {
+      const health = await client.request<{ pid?: unknown }>('system:health', {}, { timeoutMs: 5000 });
+      if (daemonPid !== null && health.pid !== daemonPid) {
+        dispatch({ type: 'daemon-restarted', now: now() });
+        dispatch({ type: 'notice', text: `daemon restarted (pid ${String(health.pid)})`, now: now() });
+        since = undefined;
+      }
+      daemonPid = health.pid;
+      const data: Record<string, unknown> = { limit: capacity };
+      if (since) data.since_seq = since;
+      const hist = await client.request<{ events: StreamEvent[] }>('monitor:events', data, { timeoutMs: 10_000 });
+      if (!disposed) dispatch({ type: 'backfill', events: hist.events ?? [], now: now() });
+    };
+
+    const onDisconnect = (): void => {
+      holding.current = true;
+      setConnection('reconnecting');
+      dispatch({ type: 'notice', text: 'connection to the daemon lost; reconnecting…', now: now() });
+    };
+    const onReconnect = (): void => {
+      void sync(lastSeq.current)
+        .catch(() => undefined)
+        .finally(() => {
+          if (disposed) return;
+          holding.current = false;
+          setConnection('live');
+          dispatch({ type: 'notice', text: 'reconnected', now: now() });
+          flush();
+        });
+    };
+
+    client.on('event', onAnyEvent);
+    client.on('disconnect', onDisconnect);
+    client.on('reconnect', onReconnect);
+    const timer = setInterval(flush, flushMs);
+    const tick = setInterval(() => {
+      if (!holding.current && pending.current.length === 0) dispatch({ type: 'tick', now: now() });
+    }, 1000);
+
+    void (async () => {
+      try {
+        sub = await client.subscribe('*', take);
+        if (disposed) return void sub.unsubscribe();
+        await sync(undefined);
+      } catch {
+        /* not connected: the reconnect handler syncs */
+      }
+      if (disposed) return;
+      holding.current = false;
+      if (client.connected) setConnection('live');
+      flush();
+    })();
+
+    return () => {
+      disposed = true;
+      clearInterval(timer);
+      clearInterval(tick);
+      client.off('event', onAnyEvent);
+      client.off('disconnect', onDisconnect);
+      client.off('reconnect', onReconnect);
+      void sub?.unsubscribe().catch(() => undefined);
+    };
+  }, [client, capacity, flushMs, maxPending]);
+
+  const setFilter = (f: Filter): void => {
+    dispatch({ type: 'filter', filter: f });
+    const patterns = historyPatterns(f);
+    const data: Record<string, unknown> = { limit: capacity };
+    if (patterns) data.patterns = patterns;
+    client
+      .request<{ events: StreamEvent[] }>('monitor:events', data, { timeoutMs: 10_000 })
+      .then((r) => {
+        // A newer filter may have replaced this one meanwhile.
+        if (filterRef.current === f) dispatch({ type: 'merge', events: r.events ?? [] });
+      })
+      .catch(() => undefined);
+  };
+
+  return { state, connection, dispatch, setFilter };
+}

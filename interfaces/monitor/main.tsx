@@ -1,0 +1,81 @@
+/**
+ * Entry point: `daemon-control monitor` runs `node --import tsx interfaces/monitor/main.tsx --socket <path>`.
+ *
+ *   --socket <path>   the daemon's socket (default: AGENTD_SOCKET, else $AGENTD_HOME/run/daemon.sock)
+ *   --filter <text>   start with this log filter (e.g. "agent:* completion:error")
+ *
+ * Exit codes: 0 after `q`, 1 when the daemon never answered, 2 on bad arguments.
+ */
+import { parseArgs } from 'node:util';
+
+// Ink renders only the last frame when it believes it runs in CI (is-in-ci reads CI at import).
+// A monitor on a real terminal is interactive wherever it runs, so drop the hint before Ink loads.
+if (process.stdout.isTTY) {
+  delete process.env.CI;
+  delete process.env.CONTINUOUS_INTEGRATION;
+}
+
+const USAGE = 'usage: monitor [--socket PATH] [--filter PATTERNS]';
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      options: { socket: { type: 'string' }, filter: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: false,
+    }).values;
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const [{ default: React }, { render }, { EventClient, defaultSocketPath }, { App }, { ThemeContext, themeFromEnv }, { parseFilter }] = await Promise.all([
+    import('react'),
+    import('ink'),
+    import('../../client/index.js'),
+    import('./app.js'),
+    import('./theme.js'),
+    import('./state/patterns.js'),
+  ]);
+  let initialFilter;
+  try {
+    initialFilter = args.filter ? parseFilter(args.filter) : undefined;
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    return 2;
+  }
+  const socketPath = args.socket ?? defaultSocketPath();
+  let client;
+  try {
+    client = await EventClient.connect({ socketPath, connectTimeoutMs: 3000 });
+  } catch (e) {
+    process.stderr.write(`monitor: cannot reach the daemon at ${socketPath}: ${(e as Error).message}\n(start it with: daemon-control start)\n`);
+    return 1;
+  }
+  const tty = process.stdout.isTTY === true;
+  // The alternate screen keeps the user's scrollback intact and leaves no half frame behind on exit.
+  if (tty) process.stdout.write('\x1b[?1049h\x1b[H');
+  const restore = (): void => {
+    if (tty) process.stdout.write('\x1b[?1049l');
+  };
+  process.once('exit', restore);
+  const app = render(
+    React.createElement(ThemeContext.Provider, { value: themeFromEnv() }, React.createElement(App, { client, initialFilter })),
+    { exitOnCtrlC: true, maxFps: 10, patchConsole: false },
+  );
+  await app.waitUntilExit();
+  await client.close();
+  restore();
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`monitor: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,83 @@
+/** Small formatting helpers shared by the panels (pure; no React). */
+
+/** `HH:MM:SS` of a Unix-seconds timestamp, local time. */
+export function clock(ts: number): string {
+  const d = new Date(ts * 1000);
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+/** `3d04h`, `2h05m`, `4m07s`, `12s`. */
+export function duration(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const p = (n: number): string => String(n).padStart(2, '0');
+  if (d) return `${d}d${p(h)}h`;
+  if (h) return `${h}h${p(m)}m`;
+  if (m) return `${m}m${p(s % 60)}s`;
+  return `${s}s`;
+}
+
+/** `1.2k`, `34k`, `1.5M`. */
+export function compact(n: number): string {
+  if (!Number.isFinite(n)) return '–';
+  const a = Math.abs(n);
+  if (a < 1000) return String(Math.round(n * 10) / 10);
+  if (a < 10_000) return `${(n / 1000).toFixed(1)}k`;
+  if (a < 1_000_000) return `${Math.round(n / 1000)}k`;
+  return `${(n / 1_000_000).toFixed(1)}M`;
+}
+
+export function usd(v: unknown): string {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return '–';
+  if (v !== 0 && Math.abs(v) < 0.01) return `$${v.toFixed(4)}`;
+  return `$${v.toFixed(2)}`;
+}
+
+/** Cut to `width` columns with an ellipsis (the monitor's text is ASCII plus a few one-column glyphs). */
+export function fit(text: string, width: number): string {
+  if (width <= 0) return '';
+  if (text.length <= width) return text;
+  return width === 1 ? '…' : `${text.slice(0, width - 1)}…`;
+}
+
+/** Keys shown first in an event summary: the ids people follow. */
+const FIRST = ['request_id', 'agent_id', 'session_id', 'exec_id', 'plugin', 'status', 'scope', 'id', 'count'];
+
+/** One line `k=v k=v …` from an event's data, ids first, long values shortened. */
+export function summarize(data: Record<string, unknown>, width = 200): string {
+  const keys = Object.keys(data);
+  const ordered = [...FIRST.filter((k) => k in data), ...keys.filter((k) => !FIRST.includes(k))];
+  let out = '';
+  for (const k of ordered) {
+    const v = data[k];
+    if (v === undefined || v === null) continue;
+    let s: string;
+    if (typeof v === 'string') s = v.length > 40 ? JSON.stringify(`${v.slice(0, 39)}…`) : /[\s=]/.test(v) || v === '' ? JSON.stringify(v) : v;
+    else if (typeof v === 'number' || typeof v === 'boolean') s = String(v);
+    else {
+      const j = JSON.stringify(v);
+      s = j.length > 30 ? `${j.slice(0, 29)}…` : j;
+    }
+    out += (out ? ' ' : '') + `${k}=${s.replace(/\n/g, '⏎')}`;
+    if (out.length >= width) break;
+  }
+  return fit(out, width);
+}
+
+/** A gauge `█████░░░░░` of `width` cells for a percentage (clamped). */
+export function bar(percent: number, width: number): string {
+  const w = Math.max(1, width);
+  const filled = Math.max(0, Math.min(w, Math.round((percent / 100) * w)));
+  return '█'.repeat(filled) + '░'.repeat(w - filled);
+}
+
+/** Pretty JSON for the details view, cut to at most `maxLines` lines of `width` columns. */
+export function prettyLines(value: unknown, width: number, maxLines: number): string[] {
+  const lines = JSON.stringify(value, null, 2).split('\n');
+  const out = lines.slice(0, maxLines).map((l) => fit(l, width));
+  if (lines.length > maxLines && maxLines > 0) out[maxLines - 1] = fit(`… ${lines.length - maxLines + 1} more lines`, width);
+  return out;
+}
