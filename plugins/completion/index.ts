@@ -56,6 +56,7 @@ export default definePlugin({
       provider,
       request: (event, data, opts) => ctx.request(event, data, opts),
       emit: (event, data, opts) => ctx.emit(event, data, opts),
+      shuttingDown: () => ctx.shuttingDown,
     });
     service = svc;
     const r = await svc.recover();
@@ -68,6 +69,11 @@ export default definePlugin({
       }
     }, 3600_000);
     pruner.unref();
+  },
+
+  subscriptions: {
+    // Other plugins may stop before this one; no new call should start in the meantime.
+    'system:shutdown_begin': () => service?.pause(),
   },
 
   async stop(ctx, deadline) {

@@ -24,6 +24,8 @@ export interface ServiceDeps {
   provider: Provider;
   request: <T = Record<string, unknown>>(event: string, data: Record<string, unknown>, opts?: RequestOptions & { context?: EventContext }) => Promise<T>;
   emit: (event: string, data: Record<string, unknown>, opts?: { context?: EventContext }) => void;
+  /** True once the daemon's shutdown has begun: start no new call from then on. */
+  shuttingDown?: () => boolean;
   now?: () => number;
 }
 
@@ -180,7 +182,8 @@ export class CompletionService {
   // ---- run ----------------------------------------------------------------------------------------
 
   private async run(it: Item): Promise<void> {
-    if (this.stopping) return; // paused between dispatch and here: stays queued in the journal
+    // Shutdown has begun: the request stays queued in the journal for the next start.
+    if (this.stopping || this.d.shuttingDown?.()) return;
     // Not fsynced on its own: the budget reservation right after is, and it flushes this frame too.
     const started = runLazy(this.d.db, () => this.journal.markRunning(it.id, this.now()));
     if (!started) {
@@ -433,6 +436,12 @@ export class CompletionService {
 
   prune(): number {
     return this.journal.prune(this.now() - this.d.config.retention_hours * 3600_000);
+  }
+
+  /** Shutdown has begun (before this plugin's stop() is called): start nothing new from now on. */
+  pause(): void {
+    this.stopping = true;
+    this.queue.pause();
   }
 
   /**

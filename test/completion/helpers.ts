@@ -3,6 +3,9 @@ import type { EventClient } from '../../client/event-client.js';
 import type { EventFrame } from '../../client/protocol.js';
 import { DaemonError } from '../../client/errors.js';
 import YAML from 'yaml';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ROOT } from '../helpers/daemon-process.js';
 
 /** Poll until `fn` returns a truthy value (or throw after `timeoutMs`). */
 export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 10_000, what = 'condition'): Promise<NonNullable<T>> {
@@ -45,9 +48,16 @@ export async function errorOf(p: Promise<unknown>): Promise<DaemonError> {
 
 type Sections = Record<string, Record<string, unknown>>;
 
+/** Every other plugin is disabled: these tests stay fast and do not depend on Docker, Neo4j, etc. */
+function otherPlugins(): string[] {
+  const dir = path.join(ROOT, 'plugins');
+  return fs.readdirSync(dir).filter((n) => n !== 'budget' && n !== 'completion' && fs.existsSync(path.join(dir, n, 'index.ts')));
+}
+
 /** agentd.yaml with a cheap test model priced ($1 in, $2 out per MTok), merged with `extra` sections. */
 export function testConfig(extra: Sections = {}): string {
   const base: Sections = {
+    daemon: { disabled_plugins: otherPlugins() },
     budget: { prices: { 'test-model': { input: 1, output: 2 } } },
     completion: { default_model: 'test-model', max_retries: 1 },
   };
