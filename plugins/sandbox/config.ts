@@ -2,6 +2,7 @@
  * The `sandbox:` section of agentd.yaml. Every key has a default so an empty section works; the
  * kernel maps env overrides (AGENTD_SANDBOX_POOL_SIZE=2, AGENTD_SANDBOX_LIMITS__MAX_MEMORY_MB=…) onto it.
  */
+import os from 'node:os';
 import { z } from 'zod';
 
 // Env overrides arrive as strings; coerce so `AGENTD_SANDBOX_POOL_SIZE=2` parses.
@@ -15,7 +16,8 @@ export const limitsConfigSchema = z.object({
   pids: int(8, 1_000_000).default(128).describe('Maximum processes per container (contains fork bombs)'),
   max_timeout_s: num(1, 86_400).default(600).describe('Largest timeout_s a request may ask for'),
   max_memory_mb: int(16, 1_048_576).default(4096).describe('Largest memory_mb a request may ask for'),
-  max_cpus: num(0.01, 1024).default(2).describe('Largest cpus a request may ask for'),
+  // The engine refuses more CPUs than the host has, so the default never offers more.
+  max_cpus: num(0.01, 1024).default(Math.min(2, os.availableParallelism())).describe('Largest cpus a request may ask for (default: 2, or fewer if the host has fewer)'),
   workspace_mb: int(1, 65_536).default(64).describe('Size of the writable /workspace tmpfs of one-shot execs (MiB)'),
   tmp_mb: int(1, 65_536).default(16).describe('Size of the noexec /tmp tmpfs (MiB)'),
   nofile: int(16, 1_048_576).default(1024).describe('Open-file ulimit inside the container'),

@@ -39,6 +39,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Kill everything running in the container; called at the timeout or on abort. */
   kill: () => Promise<void>;
+  /** Called once the exec is running (after this, failures are the code's, not the container's). */
+  onStart?: () => void;
   /** Whether the container saw an OOM kill since `since` (ms epoch). */
   oomSince: (since: number) => Promise<boolean>;
 }
@@ -52,7 +54,8 @@ export async function runExec(container: Docker.Container, spec: ExecSpec, opts:
   const started = Date.now();
   const lang = LANGUAGES[spec.language];
   const codePath = `${CODE_DIR}/${spec.execId}/${lang.file}`;
-  const inline = spec.files.length === 0 && Buffer.byteLength(spec.code) <= INLINE_CODE_MAX;
+  // NUL cannot travel in an environment variable; such code goes through the tar like big code does.
+  const inline = spec.files.length === 0 && Buffer.byteLength(spec.code) <= INLINE_CODE_MAX && !spec.code.includes('\0');
   if (!inline) await stage(container, spec, codePath, opts.user);
 
   // The interpreter starts through sh so the inline code can be written first; `exec` then replaces sh,
@@ -77,6 +80,7 @@ export async function runExec(container: Docker.Container, spec: ExecSpec, opts:
   const out = new OutputCollector(opts.output);
   const demux = new Demuxer((s, p) => out.push(s, p));
   const stream = await exec.start({ hijack: hasStdin, stdin: hasStdin });
+  opts.onStart?.();
 
   let timedOut = false;
   let cancelled = false;

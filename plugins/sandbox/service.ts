@@ -194,14 +194,14 @@ export class SandboxService {
       if (session) return await this.sessions.exclusive(session, () => this.runInSession(session.id, spec, limits, emit, call));
       return await this.runOneShot(spec, input.image ?? cfg.image, limits, emit, call);
     } catch (err) {
-      throw this.containers.translate(err, input.image ?? session?.image ?? cfg.image);
+      throw this.containers.translate(err instanceof NotStarted ? err.cause : err, input.image ?? session?.image ?? cfg.image);
     } finally {
       release();
     }
   }
 
-  private async runOneShot(spec: Parameters<typeof runExec>[1], image: string, limits: Limits, emit: Emit, call: CallLike): Promise<ExecResult> {
-    let managed: Managed | null = image === this.opts.config.image ? this.pool.take() : null;
+  private async runOneShot(spec: Parameters<typeof runExec>[1], image: string, limits: Limits, emit: Emit, call: CallLike, usePool = true): Promise<ExecResult> {
+    let managed: Managed | null = usePool && image === this.opts.config.image ? this.pool.take() : null;
     const warm = managed !== null;
     try {
       if (managed && !sameLimits(managed.limits, limits)) await managed.container.update(resourceLimits(limits));
@@ -217,6 +217,14 @@ export class SandboxService {
       return await this.track(spec, m, null, warm, emit, call, async () => {
         await m.container.kill().catch(() => undefined);
       });
+    } catch (err) {
+      // A warm container that died while idle (engine restarted, say) fails before the exec starts:
+      // that is ours to absorb, so run the exec once more in a fresh container.
+      if (warm && err instanceof NotStarted && isGone(err.cause)) {
+        this.opts.log.debug({ err: err.cause }, 'warm container was dead; retrying cold');
+        return this.runOneShot(spec, image, limits, emit, call, false);
+      }
+      throw err;
     } finally {
       // One exec per container: whatever happened, it goes.
       void this.containers.remove(m.container);
@@ -225,7 +233,8 @@ export class SandboxService {
 
   private async runInSession(sessionId: string, spec: Parameters<typeof runExec>[1], limits: Limits, emit: Emit, call: CallLike): Promise<ExecResult> {
     const s = this.sessions.get(sessionId); // may have been destroyed while queued
-    if (!s.managed) await this.sessions.revive(s);
+    // Code may have killed the container's main process last time (kill -9 -1): start it again.
+    if (!s.managed || !(await s.managed.container.inspect().then((i) => i.State.Running, () => false))) await this.sessions.revive(s);
     const m = s.managed!;
     if (!sameLimits(m.limits, limits)) {
       await m.container.update(resourceLimits(limits));
@@ -247,7 +256,7 @@ export class SandboxService {
   private async track(spec: Parameters<typeof runExec>[1], m: Managed, sessionId: string | null, warm: boolean, emit: Emit, call: CallLike, kill: () => Promise<void>): Promise<ExecResult> {
     const cfg = this.opts.config;
     const base = sessionId ? { exec_id: spec.execId, session_id: sessionId } : { exec_id: spec.execId };
-    emit('sandbox:exec_started', { ...base, language: spec.language, image: m.image, warm });
+    let started = false;
     const abort = new AbortController();
     call.signal?.addEventListener('abort', () => abort.abort(), { once: true });
     if (call.signal?.aborted) abort.abort();
@@ -255,6 +264,10 @@ export class SandboxService {
       user: cfg.user,
       signal: abort.signal,
       kill,
+      onStart: () => {
+        started = true;
+        emit('sandbox:exec_started', { ...base, language: spec.language, image: m.image, warm });
+      },
       oomSince: (since) => this.containers.oomSince(m.id, since),
       output: {
         capBytes: cfg.output_cap_bytes,
@@ -276,7 +289,7 @@ export class SandboxService {
       return result;
     } catch (err) {
       if (isConnectionError(err)) this.engine.markDown(err);
-      throw err;
+      throw started ? err : new NotStarted(err);
     } finally {
       this.running.delete(spec.execId);
     }
@@ -366,6 +379,19 @@ export class SandboxService {
     this.containers.unwatchOoms();
     this.engine.stop();
   }
+}
+
+/** The exec failed before it started: the container, not the code, is at fault. */
+class NotStarted extends Error {
+  constructor(override readonly cause: unknown) {
+    super('exec did not start', { cause });
+  }
+}
+
+/** 404 no such container, 409 container not running. */
+function isGone(err: unknown): boolean {
+  const code = (err as { statusCode?: number } | null)?.statusCode;
+  return code === 404 || code === 409;
 }
 
 function sameLimits(a: Limits, b: Limits): boolean {

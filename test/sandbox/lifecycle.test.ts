@@ -166,6 +166,28 @@ describeDocker('sandbox lifecycle', () => {
     expect(t.events.find((e) => e.event === 'sandbox:exec_started' && e.data.exec_id === r.exec_id)?.data.warm).toBe(true);
   }, 30_000);
 
+  it('a warm container that died while idle is replaced transparently', async () => {
+    const t = await service({ pool_size: 2 });
+    await t.svc.pool.settled();
+    for (const id of t.svc.pool.ids()) await new Docker().getContainer(id).kill(); // behind the service's back
+    const r = await t.svc.exec({ language: 'python', code: 'print("still fine")' });
+    expect(r.stdout).toBe('still fine\n');
+    expect(t.events.filter((e) => e.event === 'sandbox:exec_started' && e.data.exec_id === r.exec_id)).toHaveLength(1);
+  }, 30_000);
+
+  it('large code and code with odd bytes go through the staged-file path intact', async () => {
+    const t = await service({});
+    const big = `x = ${JSON.stringify('y'.repeat(200_000))}\nprint(len(x))`;
+    expect((await t.svc.exec({ language: 'python', code: big })).stdout).toBe('200000\n');
+    // Quotes, $, backslashes and backticks reach the interpreter untouched (no shell re-parsing).
+    const quoting = 'import sys\nsys.stdout.write("it\'s \\"q\\" $HOME \\\\ `x` \'\'\'")';
+    expect((await t.svc.exec({ language: 'python', code: quoting })).stdout).toBe('it\'s "q" $HOME \\ `x` \'\'\'');
+    const nul = await t.svc.exec({ language: 'python', code: 'print("before")\n# \0 a NUL in a comment\nprint("after")' });
+    // The NUL arrived intact (staged as a file, not an env var): python itself rejects it.
+    expect(nul.stderr).toMatch(/null bytes/);
+    expect(nul.exit_code).toBe(1);
+  }, 30_000);
+
   it.each([
     [{ memory_mb: 1_000_000 }, 'memory_mb'],
     [{ cpus: 64 }, 'cpus'],

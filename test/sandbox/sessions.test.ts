@@ -29,6 +29,14 @@ describeDocker('sandbox sessions', () => {
     await t.svc.destroySession('keep');
   }, 40_000);
 
+  it('survives code that kills every process in the container', async () => {
+    await t.svc.createSession({ session_id: 'killer' });
+    await t.svc.exec({ language: 'bash', session_id: 'killer', code: 'echo kept > f; kill -9 -1' });
+    const r = await t.svc.exec({ language: 'bash', session_id: 'killer', code: 'cat f' });
+    expect(r.stdout).toBe('kept\n');
+    await t.svc.destroySession('killer');
+  }, 30_000);
+
   it('runs one exec at a time per session, in order', async () => {
     await t.svc.createSession({ session_id: 'serial' });
     const rs = await Promise.all([0, 1, 2].map((i) => t.svc.exec({ language: 'bash', session_id: 'serial', code: `echo ${i} >> order; sleep 0.2; cat order | wc -l` })));
