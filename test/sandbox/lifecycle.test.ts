@@ -183,9 +183,8 @@ describeDocker('sandbox lifecycle', () => {
     const quoting = 'import sys\nsys.stdout.write("it\'s \\"q\\" $HOME \\\\ `x` \'\'\'")';
     expect((await t.svc.exec({ language: 'python', code: quoting })).stdout).toBe('it\'s "q" $HOME \\ `x` \'\'\'');
     const nul = await t.svc.exec({ language: 'python', code: 'print("before")\n# \0 a NUL in a comment\nprint("after")' });
-    // The NUL arrived intact (staged as a file, not an env var): python itself rejects it.
-    expect(nul.stderr).toMatch(/null bytes/);
-    expect(nul.exit_code).toBe(1);
+    // The NUL arrived intact (staged as a file, not an env var): Python 3.11 stops reading at it.
+    expect(nul.stdout).toBe('before\n');
   }, 30_000);
 
   it.each([
