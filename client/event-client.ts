@@ -205,6 +205,7 @@ export class EventClient extends EventEmitter {
     }
     this.byServerId.clear();
     this.emit('disconnect');
+    if (this.reconnecting) return; // the running loop notices and starts over
     if (this.closed || !this.opts.reconnect) {
       for (const sub of this.subs) sub.end();
       return;
@@ -217,24 +218,36 @@ export class EventClient extends EventEmitter {
     this.reconnecting = true;
     try {
       while (!this.closed) {
-        try {
-          await this.open(1000);
-          break;
-        } catch {
-          await new Promise((r) => setTimeout(r, 200));
+        if (!this.connected) {
+          try {
+            await this.open(1000);
+          } catch {
+            await new Promise((r) => setTimeout(r, 200));
+            continue;
+          }
         }
-      }
-      if (this.closed) return;
-      for (const sub of this.subs) {
-        try {
-          const r = await this.request('monitor:subscribe', { patterns: sub.patterns });
-          sub.id = String(r.subscription_id);
-          this.byServerId.set(sub.id, sub);
-        } catch {
-          /* the next disconnect retries */
+        // Renew every subscription; if the new connection drops meanwhile, start over.
+        let lost = false;
+        for (const sub of this.subs) {
+          try {
+            const r = await this.request('monitor:subscribe', { patterns: sub.patterns });
+            sub.id = String(r.subscription_id);
+            this.byServerId.set(sub.id, sub);
+          } catch (e) {
+            if (!this.connected || (e as DaemonError).code === 'UNAVAILABLE') {
+              lost = true;
+              break;
+            }
+            this.emit('resubscribe_error', e, sub);
+          }
         }
+        if (lost || !this.connected) {
+          await new Promise((r) => setTimeout(r, 100));
+          continue;
+        }
+        this.emit('reconnect');
+        return;
       }
-      this.emit('reconnect');
     } finally {
       this.reconnecting = false;
     }
