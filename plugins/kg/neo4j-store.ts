@@ -331,9 +331,9 @@ export class Neo4jGraphStore implements GraphStore {
 
   async deleteNode(id: string, detach: boolean): Promise<DeleteResult> {
     return this.tx('WRITE', async (tx) => {
-      const r = await tx.run(`MATCH (n:${BASE_LABEL} {id: $id}) OPTIONAL MATCH (n)-[e]-() RETURN count(DISTINCT e) AS edges`, { id });
+      // Grouping by n makes a missing node give no row (a bare count() would answer 0).
+      const r = await tx.run(`MATCH (n:${BASE_LABEL} {id: $id}) OPTIONAL MATCH (n)-[e]-() RETURN n.id AS id, count(DISTINCT e) AS edges`, { id });
       const rec = r.records[0];
-      // MATCH found nothing → no row at all (aggregation over zero rows after a failed MATCH).
       if (!rec) throw notFound(id);
       const edges = Number(rec.get('edges'));
       if (edges > 0 && !detach) throw connectedError(id, edges);
