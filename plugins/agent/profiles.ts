@@ -1,0 +1,120 @@
+/**
+ * Profiles: YAML files naming model, system prompt, tools, limits and budget. Loaded from the
+ * configured directories, re-read when chokidar sees a change. An invalid file is reported (kept in
+ * `invalid` with the reason, and through `onChange`) and never replaces or breaks the others.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import YAML from 'yaml';
+import { profileFileSchema, type ProfileFile } from './schemas.js';
+
+export interface Profile extends ProfileFile {
+  name: string;
+  file: string;
+}
+
+export interface ProfileChange {
+  file: string;
+  change: 'loaded' | 'removed' | 'invalid';
+  name: string | null;
+  error: string | null;
+}
+
+const isProfileFile = (f: string): boolean => /\.ya?ml$/i.test(f);
+
+export class ProfileStore {
+  /** By file, so a file that turns invalid or disappears drops exactly its own profile. */
+  private readonly byFile = new Map<string, Profile>();
+  private readonly invalidByFile = new Map<string, string>();
+  private watcher: FSWatcher | null = null;
+
+  constructor(private readonly dirs: string[], private readonly onChange: (c: ProfileChange) => void = () => undefined) {}
+
+  loadAll(): void {
+    for (const dir of this.dirs) {
+      if (!fs.existsSync(dir)) continue;
+      for (const f of fs.readdirSync(dir).sort()) if (isProfileFile(f)) this.loadFile(path.join(dir, f), false);
+    }
+  }
+
+  /** Parse one file; returns what happened. */
+  loadFile(file: string, notify = true): ProfileChange {
+    let change: ProfileChange;
+    try {
+      const text = fs.readFileSync(file, 'utf8');
+      const raw: unknown = YAML.parse(text);
+      const parsed = profileFileSchema.safeParse(raw ?? {});
+      if (!parsed.success) {
+        const i = parsed.error.issues[0]!;
+        throw new Error(`${i.path.join('.') || '(file)'}: ${i.message}${parsed.error.issues.length > 1 ? ` (+${parsed.error.issues.length - 1} more)` : ''}`);
+      }
+      const name = parsed.data.name ?? path.basename(file).replace(/\.ya?ml$/i, '');
+      if (!/^[a-z][a-z0-9_-]{0,63}$/.test(name)) throw new Error(`name "${name}": lowercase letters, digits, _ and -`);
+      this.byFile.set(file, { ...parsed.data, name, file });
+      this.invalidByFile.delete(file);
+      change = { file, change: 'loaded', name, error: null };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return this.remove(file, notify);
+      const had = this.byFile.get(file);
+      this.byFile.delete(file);
+      const msg = e instanceof Error ? e.message.split('\n')[0]! : String(e);
+      this.invalidByFile.set(file, msg);
+      change = { file, change: 'invalid', name: had?.name ?? null, error: msg };
+    }
+    if (notify) this.onChange(change);
+    return change;
+  }
+
+  private remove(file: string, notify: boolean): ProfileChange {
+    const had = this.byFile.get(file);
+    this.byFile.delete(file);
+    this.invalidByFile.delete(file);
+    const change: ProfileChange = { file, change: 'removed', name: had?.name ?? null, error: null };
+    if (notify) this.onChange(change);
+    return change;
+  }
+
+  /** The profile of that name; a later directory wins, then the later file name. */
+  get(name: string): Profile | undefined {
+    let found: Profile | undefined;
+    for (const p of this.ordered()) if (p.name === name) found = p;
+    return found;
+  }
+
+  list(): Profile[] {
+    const byName = new Map<string, Profile>();
+    for (const p of this.ordered()) byName.set(p.name, p);
+    return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  invalid(): Array<{ file: string; error: string }> {
+    return [...this.invalidByFile].map(([file, error]) => ({ file, error })).sort((a, b) => a.file.localeCompare(b.file));
+  }
+
+  private ordered(): Profile[] {
+    const rank = (f: string): number => this.dirs.findIndex((d) => f.startsWith(d + path.sep));
+    return [...this.byFile.values()].sort((a, b) => rank(a.file) - rank(b.file) || a.file.localeCompare(b.file));
+  }
+
+  watch(): Promise<void> {
+    const dirs = this.dirs.filter((d) => fs.existsSync(d));
+    if (dirs.length === 0) return Promise.resolve();
+    this.watcher = watch(dirs, {
+      ignoreInitial: true,
+      depth: 0,
+      awaitWriteFinish: { stabilityThreshold: 80, pollInterval: 20 },
+    });
+    this.watcher.on('all', (ev, file) => {
+      if (!isProfileFile(file)) return;
+      if (ev === 'unlink') this.remove(file, true);
+      else if (ev === 'add' || ev === 'change') this.loadFile(file, true);
+    });
+    return new Promise((resolve) => this.watcher!.once('ready', () => resolve()));
+  }
+
+  async close(): Promise<void> {
+    await this.watcher?.close();
+    this.watcher = null;
+  }
+}

@@ -1,0 +1,444 @@
+/**
+ * The agent service: spawn, send, message, list, info, terminate, and the per-agent workers that run
+ * queued turns one at a time. Work is journaled (agent_turns) before it is acknowledged; at start
+ * the journal says what to resume. A plain class, driven by the plugin through ctx.request/emit.
+ */
+import { randomUUID } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import type { Logger } from 'pino';
+import { DaemonError, type EventContext, type PluginContext } from '../../daemon/plugin-api.js';
+import { limitsSchema, type AgentConfig, type Limits, type ToolName } from './config.js';
+import { GroupCommit } from './group-commit.js';
+import type { ProfileStore } from './profiles.js';
+import type { SpawnInput } from './schemas.js';
+import { AgentStore, MIGRATIONS, type AgentRow, type TurnError, type TurnRow, type TurnSource } from './store.js';
+import { TurnRunner, type TurnOutcome } from './turn.js';
+
+export { MIGRATIONS };
+
+export interface ServiceDeps {
+  db: Database.Database;
+  log: Logger;
+  config: AgentConfig;
+  profiles: ProfileStore;
+  request: PluginContext['request'];
+  emit: PluginContext['emit'];
+}
+
+interface Waiter {
+  resolve: (v: Record<string, unknown>) => void;
+  reject: (e: unknown) => void;
+}
+
+const CHAIN_MAX = 64;
+
+export class AgentService {
+  readonly store: AgentStore;
+  readonly gc: GroupCommit;
+  private readonly runner: TurnRunner;
+  private readonly workers = new Map<string, Promise<void>>();
+  /** The turn each agent is running now. */
+  private readonly current = new Map<string, TurnRow>();
+  private readonly inflight = new Map<string, string>();
+  private readonly terminated = new Set<string>();
+  private readonly waiters = new Map<string, Waiter[]>();
+  private stopping = false;
+
+  constructor(private readonly d: ServiceDeps) {
+    this.store = new AgentStore(d.db);
+    this.gc = new GroupCommit(d.db);
+    this.runner = new TurnRunner({
+      store: this.store, gc: this.gc, config: d.config, log: d.log, request: d.request, emit: d.emit,
+      interrupted: (id) => (this.terminated.has(id) ? 'terminated' : this.stopping ? 'stopping' : null),
+      setInflight: (id, rid) => void (rid ? this.inflight.set(id, rid) : this.inflight.delete(id)),
+      parentOf: (id) => {
+        const a = this.store.agent(id);
+        return a ? a.parent_id : undefined;
+      },
+    });
+  }
+
+  private live(id: string): AgentRow {
+    const a = this.store.agent(id);
+    if (!a) throw new DaemonError('NOT_FOUND', `no agent ${id}`, { agent_id: id });
+    if (a.status === 'terminated') throw new DaemonError('CONFLICT', `agent ${id} is terminated`, { agent_id: id, status: 'terminated' });
+    return a;
+  }
+
+  private guard(): void {
+    if (this.stopping) throw new DaemonError('SHUTTING_DOWN', 'the agent service is stopping; queued turns resume at the next start');
+  }
+
+  // ---- spawn ---------------------------------------------------------------------------------------
+
+  async spawn(input: SpawnInput, context: EventContext): Promise<Record<string, unknown>> {
+    this.guard();
+    const cfg = this.d.config;
+    const profile = input.profile !== undefined ? this.d.profiles.get(input.profile) : undefined;
+    if (input.profile !== undefined && !profile) {
+      const known = this.d.profiles.list().map((p) => p.name);
+      throw new DaemonError('NOT_FOUND', `no profile "${input.profile}" (known: ${known.join(', ') || 'none'})`, { profile: input.profile, profiles: known });
+    }
+    const agentId = input.agent_id ?? `agent-${randomUUID().slice(0, 8)}`;
+    if (this.store.agent(agentId)) throw new DaemonError('CONFLICT', `agent ${agentId} already exists`, { agent_id: agentId });
+    if (this.store.liveCount() >= cfg.max_agents) throw new DaemonError('OVERLOADED', `${cfg.max_agents} agents are live (agent.max_agents); terminate some first`);
+
+    const tools = [...new Set(input.tools ?? profile?.tools ?? [])] as ToolName[];
+    const merged = { ...cfg.defaults, ...profile?.limits, ...input.limits };
+    const limits = limitsSchema.parse(Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, Math.min(v as number, cfg.caps[k as keyof Limits])])));
+    let budget = input.budget_usd ?? profile?.budget_usd ?? null;
+    let depth = 0;
+    const parent = input.parent_id !== undefined ? this.live(input.parent_id) : null;
+    if (parent) {
+      this.checkParent(parent, agentId);
+      depth = parent.depth + 1;
+      const extra = tools.filter((t) => !parent.tools.includes(t));
+      if (extra.length) throw new DaemonError('CONFLICT', `a child may only have tools its parent has; ${parent.agent_id} lacks ${extra.join(', ')}`, { tools: extra });
+      // A child never gets more to spend than its parent has left.
+      const left = parent.budget_usd !== null ? await this.remainingUsd(parent.agent_id, context) : null;
+      if (left !== null) budget = budget === null ? left : Math.min(budget, left);
+      if (budget !== null && budget <= 0) throw new DaemonError('BUDGET_EXCEEDED', `parent ${parent.agent_id} has no budget left for a child`, { agent_id: parent.agent_id });
+    }
+    const model = input.model ?? profile?.model ?? cfg.default_model ?? '';
+    if (budget !== null) {
+      await this.d.request('budget:set', { scope: 'agent', id: agentId, limit_usd: budget }, { context, agentId });
+    }
+    const row = {
+      agent_id: agentId, profile: profile?.name ?? null, model, system: input.system ?? profile?.system ?? '', tools, limits,
+      budget_usd: budget, metadata: input.metadata ?? null, parent_id: parent?.agent_id ?? null, depth, created_at: Date.now(),
+    };
+    try {
+      await this.gc.run(() => {
+        // Checked again inside the write: concurrent spawns must not exceed a cap together.
+        if (this.store.agent(agentId)) throw new DaemonError('CONFLICT', `agent ${agentId} already exists`, { agent_id: agentId });
+        if (parent) this.checkParent(this.store.agent(parent.agent_id)!, agentId);
+        this.store.insertAgent(row);
+      });
+    } catch (e) {
+      throw e instanceof DaemonError ? e : new DaemonError('CONFLICT', `agent ${agentId} could not be created: ${(e as Error).message}`, { agent_id: agentId });
+    }
+    const view = this.view(this.store.agent(agentId)!);
+    this.d.emit('agent:spawned', {
+      agent_id: agentId, profile: row.profile, model: view.model, tools, parent_id: row.parent_id, depth, budget_usd: budget,
+    }, { context, agentId });
+    this.d.log.info({ agent_id: agentId, profile: row.profile, parent_id: row.parent_id }, 'agent spawned');
+    return view;
+  }
+
+  private checkParent(parent: AgentRow, childId: string): void {
+    if (parent.status === 'terminated') throw new DaemonError('CONFLICT', `agent ${parent.agent_id} is terminated`, { agent_id: parent.agent_id });
+    const n = this.store.liveChildren(parent.agent_id);
+    if (n >= parent.limits.max_children) {
+      throw new DaemonError('CONFLICT', `agent ${parent.agent_id} has ${n} live children, its limit (max_children ${parent.limits.max_children})`, {
+        agent_id: parent.agent_id, cap: 'max_children', limit: parent.limits.max_children, child: childId,
+      });
+    }
+    // Every ancestor's max_depth bounds how deep its line may go.
+    const depth = parent.depth + 1;
+    for (let a: AgentRow | undefined = parent, i = 0; a && i < 128; a = a.parent_id ? this.store.agent(a.parent_id) : undefined, i++) {
+      if (depth - a.depth > a.limits.max_depth) {
+        throw new DaemonError('CONFLICT', `spawning ${childId} would put a descendant ${depth - a.depth} levels below ${a.agent_id} (max_depth ${a.limits.max_depth})`, {
+          agent_id: a.agent_id, cap: 'max_depth', limit: a.limits.max_depth,
+        });
+      }
+    }
+  }
+
+  private async remainingUsd(agentId: string, context: EventContext): Promise<number | null> {
+    const r = await this.d.request<{ scopes: Array<{ remaining_usd?: number | null }> }>('budget:status', { scope: 'agent', id: agentId }, { context, agentId });
+    const left = r.scopes.map((s) => s.remaining_usd).filter((v): v is number => typeof v === 'number');
+    return left.length ? Math.min(...left) : null;
+  }
+
+  // ---- turns ---------------------------------------------------------------------------------------
+
+  async send(input: { agent_id: string; message: string; wait: boolean; turn_id?: string }, context: EventContext): Promise<Record<string, unknown>> {
+    this.guard();
+    if (input.turn_id) {
+      const prior = this.store.turn(input.turn_id);
+      if (prior) {
+        if (prior.agent_id !== input.agent_id || prior.input !== input.message) {
+          throw new DaemonError('CONFLICT', `turn_id ${input.turn_id} was already used for another message`, { turn_id: input.turn_id });
+        }
+        return input.wait ? this.outcome(prior.turn_id) : { agent_id: prior.agent_id, turn_id: prior.turn_id, status: prior.status };
+      }
+    }
+    const turnId = await this.enqueue(input.agent_id, { source: 'send', input: input.message, context, turn_id: input.turn_id });
+    return input.wait ? this.outcome(turnId) : { agent_id: input.agent_id, turn_id: turnId, status: 'queued' };
+  }
+
+  async message(input: { from: string; to: string; content: string; message_id?: string }, context: EventContext): Promise<Record<string, unknown>> {
+    this.guard();
+    if (input.message_id) {
+      const prior = this.store.inboxEntry(input.message_id);
+      if (prior) return { message_id: prior.message_id, to: prior.to_agent, turn_id: prior.turn_id, status: 'delivered', duplicate: true };
+    }
+    this.live(input.from);
+    if (input.from === input.to) throw new DaemonError('CONFLICT', 'an agent cannot message itself', { agent_id: input.from });
+    // The chain of agents this message continues: the sender's current turn's chain when it is the sender acting.
+    const cur = context.agent_id === input.from ? this.current.get(input.from) : undefined;
+    const chain = [...(cur?.chain ?? []), input.from].slice(-CHAIN_MAX);
+    const hops = this.d.config.max_message_hops;
+    if (hops > 0 && chain.length > hops) {
+      const err = new DaemonError('LOOP_DETECTED', `message chain ${chain.join(' → ')} → ${input.to} exceeds agent.max_message_hops (${hops})`, {
+        agents: [...chain, input.to], max_message_hops: hops,
+      });
+      this.d.emit('agent:error', { agent_id: input.from, turn_id: cur?.turn_id ?? null, code: err.code, message: err.message, reason: 'max_message_hops', agents: [...chain, input.to] }, { context, agentId: input.from });
+      throw err;
+    }
+    const messageId = input.message_id ?? `msg-${randomUUID()}`;
+    const turnId = await this.enqueue(input.to, {
+      source: 'message', input: input.content, context, from: input.from, message_id: messageId, chain,
+      inbox: { messageId, from: input.from, content: input.content },
+    });
+    return { message_id: messageId, to: input.to, turn_id: turnId, status: 'queued' };
+  }
+
+  /** Journal a turn (and its inbox entry) durably, then wake the agent's worker. */
+  async enqueue(agentId: string, o: {
+    source: TurnSource; input: string; context: EventContext; turn_id?: string | undefined; from?: string; message_id?: string; chain?: string[];
+    conversation_id?: string; inbox?: { messageId: string; from: string; content: string };
+  }): Promise<string> {
+    this.live(agentId);
+    const max = this.d.config.max_queued_turns;
+    if (this.store.queuedCount(agentId) >= max) throw new DaemonError('OVERLOADED', `agent ${agentId} has ${max} queued turns (agent.max_queued_turns)`, { agent_id: agentId });
+    const turnId = o.turn_id ?? `t-${randomUUID()}`;
+    await this.gc.run(() => {
+      const a = this.store.agent(agentId);
+      if (!a || a.status === 'terminated') throw new DaemonError('CONFLICT', `agent ${agentId} is terminated`, { agent_id: agentId });
+      this.store.insertTurn({
+        turn_id: turnId, agent_id: agentId, source: o.source, from_agent: o.from ?? null, message_id: o.message_id ?? null, input: o.input,
+        context: o.context, chain: o.chain ?? [], conversation_id: o.conversation_id ?? null, created_at: Date.now(),
+      });
+      if (o.inbox) this.store.insertInbox(o.inbox.messageId, agentId, o.inbox.from, o.inbox.content, turnId, Date.now());
+    });
+    this.kick(agentId);
+    return turnId;
+  }
+
+  /** The turn's outcome once it has one: the reply, or its error thrown. */
+  outcome(turnId: string): Promise<Record<string, unknown>> {
+    const t = this.store.turn(turnId);
+    if (!t) return Promise.reject(new DaemonError('NOT_FOUND', `no turn ${turnId}`, { turn_id: turnId }));
+    if (t.status === 'completed' || t.status === 'failed' || t.status === 'cancelled') {
+      try {
+        return Promise.resolve(this.result(t));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    return new Promise((resolve, reject) => {
+      const list = this.waiters.get(turnId) ?? [];
+      list.push({ resolve, reject });
+      this.waiters.set(turnId, list);
+    });
+  }
+
+  private result(t: TurnRow): Record<string, unknown> {
+    if (t.status !== 'completed') {
+      const e = t.error ?? { code: 'CANCELLED', message: 'cancelled' };
+      throw new DaemonError(e.code as ConstructorParameters<typeof DaemonError>[0], e.message, { ...e.details, agent_id: t.agent_id, turn_id: t.turn_id, ...(e.reason ? { reason: e.reason } : {}) });
+    }
+    return {
+      agent_id: t.agent_id, turn_id: t.turn_id, status: t.status, reply: t.reply, stop_reason: t.stop_reason, steps: t.steps,
+      tool_calls: this.store.toolCalls(t.turn_id).map((c) => ({
+        tool_use_id: c.tool_use_id, name: c.name, input: c.input, is_error: c.is_error, error_code: c.error_code, duration_ms: c.duration_ms,
+      })),
+      usage: t.usage, cost_usd: t.cost_usd,
+    };
+  }
+
+  private settle(turnId: string): void {
+    const list = this.waiters.get(turnId);
+    if (!list) return;
+    this.waiters.delete(turnId);
+    const t = this.store.turn(turnId)!;
+    for (const w of list) {
+      try {
+        w.resolve(this.result(t));
+      } catch (e) {
+        w.reject(e);
+      }
+    }
+  }
+
+  private kick(agentId: string): void {
+    if (this.workers.has(agentId) || this.stopping) return;
+    const work = (async () => {
+      let previous: string | null = null;
+      try {
+        for (;;) {
+          if (this.stopping) return;
+          const t = this.store.nextTurn(agentId);
+          if (!t) return;
+          if (t.turn_id === previous) {
+            this.d.log.error({ agent_id: agentId, turn_id: t.turn_id }, 'turn did not leave the queue; worker stops');
+            return;
+          }
+          previous = t.turn_id;
+          await this.runOne(t);
+        }
+      } catch (err) {
+        this.d.log.error({ err, agent_id: agentId }, 'agent worker failed');
+      } finally {
+        this.workers.delete(agentId);
+      }
+    })();
+    this.workers.set(agentId, work);
+  }
+
+  private async runOne(t: TurnRow): Promise<void> {
+    const agent = this.store.agent(t.agent_id);
+    let out: Awaited<ReturnType<TurnRunner['run']>>;
+    if (!agent || agent.status === 'terminated') {
+      out = { status: 'cancelled', error: { code: 'CANCELLED', message: `agent ${t.agent_id} was terminated` }, steps: t.steps, tool_calls: t.tool_calls, usage: t.usage ?? { input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 }, cost_usd: t.cost_usd };
+    } else {
+      this.current.set(t.agent_id, t);
+      try {
+        out = await this.runner.run(t, agent);
+      } finally {
+        this.current.delete(t.agent_id);
+      }
+    }
+    if (out.status === 'interrupted') {
+      for (const w of this.waiters.get(t.turn_id) ?? []) w.reject(new DaemonError('SHUTTING_DOWN', `the daemon is stopping; turn ${t.turn_id} resumes at the next start`, { turn_id: t.turn_id }));
+      this.waiters.delete(t.turn_id);
+      return;
+    }
+    const error: TurnError | null = out.status === 'completed' ? null : out.error;
+    await this.gc.run(() => {
+      this.store.finishTurn(t.turn_id, {
+        status: out.status as 'completed' | 'failed' | 'cancelled', reply: out.status === 'completed' ? out.reply : null,
+        stop_reason: out.status === 'completed' ? out.stop_reason : null, error,
+      }, Date.now());
+      this.store.addUsage(t.agent_id, { turns: 1, tool_calls: out.tool_calls, cost_usd: out.cost_usd, ...out.usage });
+    });
+    const opts = { context: t.context ?? undefined, agentId: t.agent_id };
+    if (out.status === 'completed') {
+      this.d.emit('agent:reply', {
+        agent_id: t.agent_id, turn_id: t.turn_id, text: out.reply, stop_reason: out.stop_reason, steps: out.steps,
+        tool_calls: out.tool_calls, usage: out.usage, cost_usd: out.cost_usd,
+      }, opts);
+    } else {
+      const e = out.error;
+      const agents = e.code === 'LOOP_DETECTED' ? [...t.chain, t.agent_id] : undefined;
+      this.d.emit('agent:error', {
+        agent_id: t.agent_id, turn_id: t.turn_id, code: e.code, message: e.message, reason: e.reason ?? null, ...(agents ? { agents } : {}),
+      }, opts);
+      this.d.log.info({ agent_id: t.agent_id, turn_id: t.turn_id, code: e.code, agents }, 'turn failed');
+    }
+    this.settle(t.turn_id);
+  }
+
+  // ---- terminate -----------------------------------------------------------------------------------
+
+  async terminate(input: { agent_id: string; cascade: boolean; reason?: string | undefined }, context: EventContext): Promise<Record<string, unknown>> {
+    const a = this.store.agent(input.agent_id);
+    if (!a) throw new DaemonError('NOT_FOUND', `no agent ${input.agent_id}`, { agent_id: input.agent_id });
+    const targets: Array<{ id: string; from: string | null }> = [{ id: a.agent_id, from: null }];
+    if (input.cascade) {
+      for (let i = 0; i < targets.length && targets.length < 100_000; i++) {
+        for (const c of this.store.children(targets[i]!.id)) if (c.status === 'active') targets.push({ id: c.agent_id, from: a.agent_id });
+      }
+    }
+    const done: Array<{ id: string; from: string | null; cancelled: string[] }> = [];
+    await this.gc.run(() => {
+      for (const t of targets) {
+        if (!this.store.terminate(t.id, input.reason ?? null, Date.now())) continue;
+        const cancelled = this.store.cancelQueued(t.id, { code: 'CANCELLED', message: `agent ${t.id} was terminated` }, Date.now());
+        done.push({ ...t, cancelled });
+      }
+    });
+    for (const t of done) {
+      this.terminated.add(t.id);
+      for (const turnId of t.cancelled) this.settle(turnId);
+      const rid = this.inflight.get(t.id);
+      if (rid) void this.d.request('completion:cancel', { request_id: rid }, { context, agentId: t.id }).catch(() => undefined);
+      this.d.emit('agent:terminated', { agent_id: t.id, reason: input.reason ?? null, cascade_from: t.from }, { context, agentId: t.id });
+    }
+    return {
+      agent_id: a.agent_id, status: 'terminated', already_terminated: a.status === 'terminated',
+      terminated: done.map((t) => t.id), cancelled_turns: done.reduce((n, t) => n + t.cancelled.length, 0),
+    };
+  }
+
+  // ---- queries -------------------------------------------------------------------------------------
+
+  view(a: AgentRow): Record<string, unknown> {
+    return {
+      agent_id: a.agent_id, status: a.status === 'terminated' ? 'terminated' : this.current.has(a.agent_id) ? 'running' : 'idle',
+      profile: a.profile, model: a.model || null, tools: a.tools, limits: a.limits, budget_usd: a.budget_usd, metadata: a.metadata,
+      parent_id: a.parent_id, depth: a.depth, created_at: a.created_at, terminated_at: a.terminated_at, terminate_reason: a.terminate_reason,
+      usage: {
+        turns: a.turns, tool_calls: a.tool_calls, input_tokens: a.input_tokens, output_tokens: a.output_tokens,
+        cache_read_input_tokens: a.cache_read_input_tokens, cache_creation_input_tokens: a.cache_creation_input_tokens, cost_usd: a.cost_usd,
+      },
+    };
+  }
+
+  list(f: { status?: 'idle' | 'running' | 'terminated' | 'live' | undefined; parent_id?: string | undefined; limit: number }): Record<string, unknown> {
+    const dbStatus = f.status === 'terminated' ? 'terminated' : f.status ? 'active' : undefined;
+    let rows = this.store.list({ ...(dbStatus ? { status: dbStatus } : {}), ...(f.parent_id ? { parent_id: f.parent_id } : {}), limit: f.status === 'idle' || f.status === 'running' ? 100_000 : f.limit });
+    if (f.status === 'running') rows = rows.filter((r) => this.current.has(r.agent_id));
+    if (f.status === 'idle') rows = rows.filter((r) => !this.current.has(r.agent_id));
+    const agents = rows.slice(0, f.limit).map((r) => this.view(r));
+    return { agents, count: agents.length };
+  }
+
+  async info(input: { agent_id: string; history_limit: number }, context: EventContext): Promise<Record<string, unknown>> {
+    const a = this.store.agent(input.agent_id);
+    if (!a) throw new DaemonError('NOT_FOUND', `no agent ${input.agent_id}`, { agent_id: input.agent_id });
+    let budget: unknown = null;
+    if (a.budget_usd !== null) {
+      budget = await this.d.request<{ scopes: unknown[] }>('budget:status', { scope: 'agent', id: a.agent_id }, { context, timeoutMs: 5000 })
+        .then((r) => r.scopes[0] ?? null, () => null);
+    }
+    const cur = this.current.get(a.agent_id);
+    return {
+      ...this.view(a),
+      current_turn: cur?.turn_id ?? null,
+      queued_turns: this.store.queuedCount(a.agent_id),
+      history_length: this.store.historyCount(a.agent_id),
+      history: input.history_limit > 0 ? this.store.history(a.agent_id, input.history_limit) : [],
+      inbox: this.store.inbox(a.agent_id, 50),
+      children: this.store.children(a.agent_id),
+      turns: this.store.recentTurns(a.agent_id, 20),
+      budget,
+    };
+  }
+
+  // ---- lifecycle -----------------------------------------------------------------------------------
+
+  /** After a start: wake every agent with queued or interrupted work. */
+  recover(): { running: number; queued: number } {
+    const running = this.store.turnsWithStatus('running').length;
+    const queued = this.store.turnsWithStatus('queued').length;
+    for (const id of this.store.agentsWithWork()) this.kick(id);
+    return { running, queued };
+  }
+
+  /** Let running turns finish until shortly before the deadline; the rest stay journaled as running. */
+  async stop(deadline: number): Promise<{ finished: number; left: number }> {
+    const before = this.workers.size;
+    const margin = Math.min(2000, Math.max(100, (deadline - Date.now()) / 5));
+    // New turns are not started; a running one may finish its current step.
+    const all = Promise.all([...this.workers.values()]);
+    this.stopping = true;
+    await Promise.race([all, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now() - margin)).unref())]);
+    const left = this.workers.size;
+    for (const [id, list] of this.waiters) {
+      for (const w of list) w.reject(new DaemonError('SHUTTING_DOWN', `the daemon is stopping; turn ${id} resumes at the next start`, { turn_id: id }));
+    }
+    this.waiters.clear();
+    this.gc.flush();
+    return { finished: before - left, left };
+  }
+
+  isStopping(): boolean {
+    return this.stopping;
+  }
+
+  health(): Record<string, unknown> {
+    return { live_agents: this.store.liveCount(), running_turns: this.current.size, workers: this.workers.size };
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * One turn of an agent: model call, tool calls routed as events, results fed back, until the model
+ * stops or a limit is hit. Every step is journaled before the next begins (the user message, each
+ * assistant message, each tool result), so a turn interrupted by a crash is resumed from where its
+ * journal ends: finished model calls are replayed by request_id, finished tool calls are not rerun.
+ */
+import type { Logger } from 'pino';
+import { DaemonError, type PluginContext } from '../../daemon/plugin-api.js';
+import type { AgentConfig } from './config.js';
+import type { GroupCommit } from './group-commit.js';
+import { buildMessages, textOf, toolUsesOf, type ToolUse } from './history.js';
+import { ZERO_USAGE, type AgentRow, type AgentStore, type StoredMessage, type TurnError, type TurnRow, type Usage } from './store.js';
+import { runTool, toolDefinitions } from './tools.js';
+
+export interface TurnDeps {
+  store: AgentStore;
+  gc: GroupCommit;
+  config: AgentConfig;
+  log: Logger;
+  request: PluginContext['request'];
+  emit: PluginContext['emit'];
+  /** The agent was terminated (or the daemon is stopping): stop at the next step. */
+  interrupted(agentId: string): 'terminated' | 'stopping' | null;
+  setInflight(agentId: string, requestId: string | null): void;
+  parentOf(agentId: string): string | null | undefined;
+}
+
+export type TurnOutcome =
+  | { status: 'completed'; reply: string; stop_reason: string }
+  | { status: 'failed' | 'cancelled'; error: TurnError }
+  /** Left running in the journal for the next start (shutdown). */
+  | { status: 'interrupted' };
+
+interface CompletionResult {
+  content: Array<Record<string, unknown>>;
+  stop_reason: string | null;
+  usage: Usage;
+  cost_usd: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
+
+const addUsage = (a: Usage, b: Partial<Usage>): Usage => ({
+  input_tokens: a.input_tokens + (b.input_tokens ?? 0),
+  output_tokens: a.output_tokens + (b.output_tokens ?? 0),
+  cache_read_input_tokens: a.cache_read_input_tokens + (b.cache_read_input_tokens ?? 0),
+  cache_creation_input_tokens: a.cache_creation_input_tokens + (b.cache_creation_input_tokens ?? 0),
+});
+
+/** What the model sees as the turn's user message. */
+export function userMessageOf(t: Pick<TurnRow, 'source' | 'from_agent' | 'input'>): string {
+  return t.source === 'message' ? `[message from agent ${t.from_agent}]\n${t.input}` : t.input;
+}
+
+export class TurnRunner {
+  constructor(private readonly d: TurnDeps) {}
+
+  private emit(t: TurnRow, event: string, data: Record<string, unknown>): void {
+    this.d.emit(event, data, { context: t.context ?? undefined, agentId: t.agent_id });
+  }
+
+  private req<T>(t: TurnRow, event: string, data: Record<string, unknown>, timeoutMs: number): Promise<T> {
+    return this.d.request<T>(event, data, { context: t.context ?? undefined, agentId: t.agent_id, timeoutMs });
+  }
+
+  async run(t: TurnRow, agent: AgentRow): Promise<TurnOutcome & { steps: number; tool_calls: number; usage: Usage; cost_usd: number }> {
+    const d = this.d;
+    const resumed = t.status === 'running';
+    let steps = t.steps;
+    let toolCalls = t.tool_calls;
+    let usage = t.usage ?? ZERO_USAGE;
+    let cost = t.cost_usd;
+    const done = (o: TurnOutcome) => ({ ...o, steps, tool_calls: toolCalls, usage, cost_usd: cost });
+
+    if (resumed && (d.config.restart_policy === 'fail' || t.resumes >= d.config.max_resumes)) {
+      return done({ status: 'failed', error: { code: 'UNAVAILABLE', message: 'the daemon stopped while this turn was running', reason: 'daemon_restart' } });
+    }
+    await d.gc.run(() => {
+      d.store.startTurn(t.turn_id, resumed, Date.now());
+      if (!t.opened) {
+        d.store.appendMessage(t.agent_id, t.turn_id, { role: 'user', content: userMessageOf(t) }, Date.now());
+        d.store.openTurn(t.turn_id);
+      }
+    });
+    this.emit(t, 'agent:turn_started', { agent_id: t.agent_id, turn_id: t.turn_id, source: t.source, from: t.from_agent, resumed });
+
+    const last = d.store.lastMessage(t.agent_id);
+    let lastOwn: StoredMessage | null = last && last.turn_id === t.turn_id && last.role === 'assistant' ? last : null;
+    let lastStop = 'end_turn';
+    let lastText = lastOwn ? textOf(lastOwn.content) : '';
+    try {
+      for (;;) {
+        const why = d.interrupted(t.agent_id);
+        if (why === 'terminated') return done({ status: 'cancelled', error: { code: 'CANCELLED', message: `agent ${t.agent_id} was terminated` } });
+        if (why === 'stopping') return done({ status: 'interrupted' });
+
+        if (lastOwn) {
+          const uses = toolUsesOf(lastOwn.content);
+          if (uses.length === 0) return done({ status: 'completed', reply: lastText, stop_reason: lastStop });
+          const r = await this.runTools(t, agent, uses, steps, toolCalls);
+          toolCalls = r.toolCalls;
+          await d.gc.run(() => {
+            d.store.appendMessage(t.agent_id, t.turn_id, { role: 'user', content: r.blocks }, Date.now());
+            d.store.setToolCalls(t.turn_id, toolCalls);
+          });
+          if (r.fatal) throw r.fatal;
+          if (r.limitHit) return done({ status: 'completed', reply: lastText, stop_reason: 'tool_call_limit' });
+          lastOwn = null;
+          continue;
+        }
+
+        if (steps >= agent.limits.max_turns) return done({ status: 'completed', reply: lastText, stop_reason: 'turn_limit' });
+        const res = await this.complete(t, agent, steps, resumed);
+        steps++;
+        usage = addUsage(usage, res.usage);
+        cost += res.cost_usd;
+        const content = res.content.length > 0 ? res.content : [{ type: 'text', text: '(no reply)' }];
+        await d.gc.run(() => {
+          d.store.appendMessage(t.agent_id, t.turn_id, { role: 'assistant', content }, Date.now());
+          d.store.stepDone(t.turn_id, usage, cost);
+        });
+        lastOwn = { role: 'assistant', content };
+        lastStop = res.stop_reason ?? 'end_turn';
+        lastText = textOf(content);
+      }
+    } catch (e) {
+      if (d.interrupted(t.agent_id) === 'stopping') return done({ status: 'interrupted' });
+      const de = e instanceof DaemonError ? e : new DaemonError('HANDLER_ERROR', e instanceof Error ? e.message : String(e));
+      if (!(e instanceof DaemonError)) d.log.error({ err: e, agent_id: t.agent_id, turn_id: t.turn_id }, 'turn failed unexpectedly');
+      const reason = typeof de.details?.reason === 'string' ? de.details.reason : undefined;
+      const status = de.code === 'CANCELLED' ? 'cancelled' : 'failed';
+      return done({ status, error: { code: de.code, message: de.message, ...(reason ? { reason } : {}), ...(de.details ? { details: de.details } : {}) } });
+    } finally {
+      d.setInflight(t.agent_id, null);
+    }
+  }
+
+  /**
+   * One model call. Its request_id is derived from (turn, step), so after a crash the same call is
+   * asked again and the completion plugin answers with the recorded outcome instead of running it twice.
+   */
+  private async complete(t: TurnRow, agent: AgentRow, step: number, resumed: boolean): Promise<CompletionResult> {
+    const d = this.d;
+    const messages = buildMessages(d.store.history(t.agent_id, d.config.history_window));
+    const params: Record<string, unknown> = {
+      messages, agent_id: t.agent_id, max_tokens: agent.limits.max_tokens,
+      ...(agent.model ? { model: agent.model } : {}),
+      ...(agent.system ? { system: agent.system } : {}),
+      ...(agent.tools.length ? { tools: toolDefinitions(agent.tools) } : {}),
+    };
+    for (let attempt = 0; ; attempt++) {
+      const requestId = `${t.turn_id}.s${step}${attempt ? `.r${attempt}` : ''}`;
+      d.setInflight(t.agent_id, requestId);
+      try {
+        return await this.req<CompletionResult>(t, 'completion:request', { ...params, request_id: requestId }, d.config.step_timeout_ms);
+      } catch (e) {
+        if (!(e instanceof DaemonError) || attempt >= 2) throw e;
+        if (e.code === 'CONFLICT') {
+          // Already known: still running after a restart (wait for it), or made with other input (ask anew).
+          const waited = await this.waitCompletion(t, requestId);
+          if (waited) return waited;
+          continue;
+        }
+        if (resumed && e.details?.reason === 'daemon_restart') continue;
+        throw e;
+      }
+    }
+  }
+
+  private async waitCompletion(t: TurnRow, requestId: string): Promise<CompletionResult | null> {
+    const until = Date.now() + this.d.config.step_timeout_ms;
+    while (Date.now() < until) {
+      const st = await this.req<{ status: string; result?: CompletionResult; error?: TurnError }>(t, 'completion:status', { request_id: requestId }, 10_000);
+      if (st.status === 'queued' || st.status === 'running') {
+        if (this.d.interrupted(t.agent_id)) throw new DaemonError('CANCELLED', 'interrupted while waiting for a model call');
+        await sleep(100);
+        continue;
+      }
+      return null;
+    }
+    throw new DaemonError('TIMEOUT', `model call ${requestId} did not finish within agent.step_timeout_ms`);
+  }
+
+  private async runTools(t: TurnRow, agent: AgentRow, uses: ToolUse[], step: number, toolCalls: number): Promise<{ blocks: Array<Record<string, unknown>>; toolCalls: number; fatal?: DaemonError; limitHit: boolean }> {
+    const d = this.d;
+    const journaled = new Map(d.store.toolCalls(t.turn_id).map((c) => [c.tool_use_id, c]));
+    const blocks: Array<Record<string, unknown>> = [];
+    let limitHit = false;
+    let fatal: DaemonError | undefined;
+    for (const u of uses) {
+      const prior = journaled.get(u.id);
+      if (prior) {
+        blocks.push({ type: 'tool_result', tool_use_id: u.id, content: prior.result, ...(prior.is_error ? { is_error: true } : {}) });
+        continue;
+      }
+      if (fatal || limitHit || toolCalls >= agent.limits.max_tool_calls) {
+        limitHit ||= !fatal;
+        const msg = fatal ? `not run: ${fatal.code}` : `not run: the tool call limit of this message (${agent.limits.max_tool_calls}) is reached; answer without tools`;
+        blocks.push({ type: 'tool_result', tool_use_id: u.id, content: JSON.stringify({ error: { code: fatal ? fatal.code : 'LIMIT', message: msg } }), is_error: true });
+        continue;
+      }
+      toolCalls++;
+      this.emit(t, 'agent:tool_call', { agent_id: t.agent_id, turn_id: t.turn_id, tool_use_id: u.id, name: u.name, input: u.input });
+      const t0 = Date.now();
+      const out = await runTool(u.name, u.input, {
+        agentId: t.agent_id, allowed: agent.tools, turnId: t.turn_id, toolUseId: u.id, maxResultChars: d.config.max_tool_result_chars,
+        request: (event, data, timeoutMs) => this.req(t, event, data, timeoutMs ?? d.config.tool_timeout_ms),
+        parentOf: (id) => d.parentOf(id),
+      });
+      const durationMs = Date.now() - t0;
+      // Shutdown is not the tool's answer: leave the call unjournaled so the resumed turn runs it.
+      if (out.fatal?.code === 'SHUTTING_DOWN' || d.interrupted(t.agent_id) === 'stopping') throw out.fatal ?? new DaemonError('SHUTTING_DOWN', 'stopping');
+      if (out.fatal) fatal = out.fatal;
+      // Journaled before it is used, so a crash after this point never runs the call again.
+      await d.gc.run(() => d.store.recordToolCall(t.turn_id, {
+        tool_use_id: u.id, step, name: u.name, input: u.input, is_error: out.is_error, error_code: out.error_code, result: out.content, duration_ms: durationMs,
+      }));
+      this.emit(t, 'agent:tool_result', {
+        agent_id: t.agent_id, turn_id: t.turn_id, tool_use_id: u.id, name: u.name, is_error: out.is_error, error_code: out.error_code, duration_ms: durationMs,
+      });
+      blocks.push({ type: 'tool_result', tool_use_id: u.id, content: out.content, ...(out.is_error ? { is_error: true } : {}) });
+    }
+    return { blocks, toolCalls, limitHit, ...(fatal ? { fatal } : {}) };
+  }
+}
+
