@@ -43,6 +43,14 @@ describe('messages-api-server', () => {
     expect(tool && tool.type === 'tool_use' && tool.input).toEqual({ language: 'python', code: 'print(1)' });
   });
 
+  it('never produces more than max_tokens', async () => {
+    api.enqueue({ text: 'a long answer that goes on and on and on' });
+    const m = await sdk.messages.create({ ...params, max_tokens: 2 });
+    expect(m.stop_reason).toBe('max_tokens');
+    expect(m.usage.output_tokens).toBe(2);
+    expect(m.content[0]).toEqual({ type: 'text', text: 'a long a' });
+  });
+
   it('counts tokens', async () => {
     const r = await sdk.messages.countTokens({ model: params.model, messages: params.messages });
     expect(r.input_tokens).toBeGreaterThan(0);
