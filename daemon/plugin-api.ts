@@ -86,6 +86,11 @@ export interface PluginContext {
   emit(event: string, data: Record<string, unknown>, opts?: EmitOptions): void;
   /** Subscribe at run time (static ones go in `subscriptions`). Returns an unsubscribe function. */
   subscribe(pattern: string, listener: Listener): () => void;
+  /**
+   * Answer requests for namespaces no local plugin owns (federation: the bridge forwards them to
+   * the fleet). One plugin at a time; removed when the plugin stops. Returns a function that removes it.
+   */
+  serveUnowned?(handler: (data: Record<string, unknown>, call: CallContext) => Promise<unknown>): () => void;
   /** Report degraded (backend absent) or back to ok; shows in `plugin:list` and `system:health`. */
   setStatus(status: 'ok' | 'degraded', reason?: string): void;
   /** Ask the checkpoint plugin for a snapshot soon (state changed). Cheap; coalesced. */

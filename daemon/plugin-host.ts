@@ -190,6 +190,10 @@ export class PluginHost {
           rec.listeners = rec.listeners.filter((s) => s !== sub);
         };
       },
+      serveUnowned: (handler) => {
+        router.setFallback({ plugin: rec.name, handler });
+        return () => router.clearFallback(rec.name);
+      },
       setStatus: (status, reason) => {
         if (rec.status === 'failed' || rec.status === 'stopped') return;
         const changed = rec.status !== status || rec.reason !== reason;
@@ -248,6 +252,7 @@ export class PluginHost {
     } catch (e) {
       for (const l of rec.listeners) this.o.router.unsubscribe(l);
       rec.listeners = [];
+      this.o.router.clearFallback(rec.name);
       this.fail(rec, `start failed: ${(e as Error).message}`);
     }
   }
@@ -274,6 +279,7 @@ export class PluginHost {
     }
     for (const l of rec.listeners) this.o.router.unsubscribe(l);
     rec.listeners = [];
+    this.o.router.clearFallback(rec.name);
     rec.status = 'stopped';
     return finished;
   }

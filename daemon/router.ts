@@ -5,12 +5,13 @@
  */
 import type { Logger } from 'pino';
 import { closest, distance } from 'fastest-levenshtein';
+import { z } from 'zod';
 import { DaemonError, isErrorCode } from '../client/errors.js';
 import { EVENT_NAME_RE, nowSeconds, type EventContext } from '../client/protocol.js';
 import { Call, childContext, rootContext, type CallHost } from './call-context.js';
 import { PatternIndex } from './pattern-index.js';
 import { RingBuffer } from './ring-buffer.js';
-import type { EmitOptions, EmittedEvent, EventDef, RequestOptions } from './plugin-api.js';
+import type { CallContext, EmitOptions, EmittedEvent, EventDef, RequestOptions } from './plugin-api.js';
 
 export interface Route {
   event: string;
@@ -40,6 +41,15 @@ export interface DispatchRequest {
   track?: { add(c: Call): void; delete(c: Call): void };
 }
 
+/**
+ * Answers requests for namespaces no local plugin owns (the bridge forwards them to the fleet).
+ * It runs through the same dispatch steps as a route: loop guard, deadline, tracking, error mapping.
+ */
+export interface FallbackRoute {
+  plugin: string;
+  handler: (data: Record<string, unknown>, call: CallContext) => Promise<unknown>;
+}
+
 type Next = (req: DispatchRequest, route: Route, call: Call) => unknown;
 type Step = (next: Next) => Next;
 
@@ -49,6 +59,9 @@ export interface RouterOptions {
   historySize: number;
   defaultTimeoutMs: number;
 }
+
+/** Forwarded data is validated by the remote owner; here it only has to be an object. */
+const ANY_DATA = z.record(z.string(), z.unknown());
 
 const isThenable = (v: unknown): v is PromiseLike<unknown> =>
   typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
@@ -74,6 +87,9 @@ export class Router implements CallHost {
   emitted = 0;
   /** Namespaces of plugins that could not even be loaded: their events answer UNAVAILABLE. */
   readonly unavailableNamespaces = new Map<string, string>();
+  private fallback: FallbackRoute | null = null;
+  /** Namespaces that have at least one route; rebuilt lazily after (un)registration. */
+  private ownedNs: Set<string> | null = null;
 
   constructor(private readonly opts: RouterOptions) {
     this.history = new RingBuffer(opts.historySize);
@@ -95,10 +111,33 @@ export class Router implements CallHost {
       throw new Error(`event "${route.event}" is already handled by plugin "${existing.plugin}"`);
     }
     this.routes.set(route.event, route);
+    this.ownedNs = null;
   }
 
   unregisterPlugin(plugin: string): void {
     for (const [name, r] of this.routes) if (r.plugin === plugin) this.routes.delete(name);
+    this.ownedNs = null;
+  }
+
+  /** Install the handler for unowned namespaces (one plugin at a time). */
+  setFallback(fb: FallbackRoute): void {
+    if (this.fallback && this.fallback.plugin !== fb.plugin) throw new Error(`unowned namespaces are already served by plugin "${this.fallback.plugin}"`);
+    this.fallback = fb;
+  }
+
+  clearFallback(plugin: string): void {
+    if (this.fallback?.plugin === plugin) this.fallback = null;
+  }
+
+  /** A route to the fallback when no local plugin owns (or failed to load) the event's namespace. */
+  private fallbackRoute(event: string): Route | undefined {
+    if (!this.fallback) return undefined;
+    const ns = event.slice(0, event.indexOf(':'));
+    if (this.unavailableNamespaces.has(ns)) return undefined;
+    this.ownedNs ??= new Set([...this.routes.keys()].map((e) => e.slice(0, e.indexOf(':'))));
+    if (this.ownedNs.has(ns)) return undefined;
+    const fb = this.fallback;
+    return { event, plugin: fb.plugin, def: { summary: 'forwarded', schema: ANY_DATA, handler: (d, call) => fb.handler(d as Record<string, unknown>, call) } };
   }
 
   route(event: string): Route | undefined {
@@ -113,7 +152,7 @@ export class Router implements CallHost {
 
   /** Dispatch one request. Returns the response data (sync when the handler was) or throws/rejects a DaemonError. */
   dispatch(req: DispatchRequest): unknown {
-    const route = this.routes.get(req.event);
+    const route = this.routes.get(req.event) ?? this.fallbackRoute(req.event);
     if (!route || (route.internal && req.external)) throw this.unknownEvent(req.event);
     if (this.shuttingDown && req.external) {
       throw new DaemonError('SHUTTING_DOWN', 'the daemon is shutting down and accepts no new requests');
