@@ -119,7 +119,7 @@ export default definePlugin({
       schema: deleteSchema,
       emits: ['kg:changed'],
       errors: ['NOT_FOUND', 'CONFLICT', 'UNAVAILABLE'],
-      handler: (d) => ('edge' in d ? svc().deleteEdge(d.edge) : svc().deleteNode(d.id, d.detach)),
+      handler: (d) => (d.edge ? svc().deleteEdge(d.edge) : svc().deleteNode(d.id!, d.detach)),
     }),
     'kg:stats': defineEvent({
       summary: 'Counts: {nodes, edges, labels: {Label: n}, types: {TYPE: n}}',

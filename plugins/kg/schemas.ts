@@ -68,18 +68,16 @@ export const pathSchema = z.strictObject({
   types: typesSchema,
 });
 
-export const deleteSchema = z.union(
-  [
-    z.strictObject({
-      id: nodeIdSchema.describe('Node to delete'),
-      detach: z.boolean().default(false).describe('Also delete its edges (without it a connected node is CONFLICT)'),
-    }),
-    z.strictObject({
-      edge: z.strictObject({ from: nodeIdSchema, to: nodeIdSchema, type: typeSchema }).describe('Edge to delete instead of a node: {from, to, type}'),
-    }),
-  ],
-  { error: 'give {id, detach?} to delete a node or {edge: {from, to, type}} to delete an edge' },
-);
+export const deleteSchema = z
+  .strictObject({
+    id: nodeIdSchema.optional().describe('Node to delete'),
+    detach: z.boolean().default(false).describe('Also delete its edges (without it a connected node is CONFLICT)'),
+    edge: z
+      .strictObject({ from: nodeIdSchema, to: nodeIdSchema, type: typeSchema })
+      .optional()
+      .describe('Delete this edge {from, to, type} instead of a node'),
+  })
+  .refine((d) => (d.id === undefined) !== (d.edge === undefined), { error: 'give id (a node) or edge (an edge), not both and not neither', path: ['id'] });
 
 export const statsSchema = z.strictObject({});
 
