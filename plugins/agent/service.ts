@@ -83,7 +83,7 @@ export class AgentService {
     if (this.store.agent(agentId)) throw new DaemonError('CONFLICT', `agent ${agentId} already exists`, { agent_id: agentId });
     if (this.store.liveCount() >= cfg.max_agents) throw new DaemonError('OVERLOADED', `${cfg.max_agents} agents are live (agent.max_agents); terminate some first`);
 
-    const tools = [...new Set(input.tools ?? profile?.tools ?? [])] as ToolName[];
+    let tools = [...new Set(input.tools ?? profile?.tools ?? [])] as ToolName[];
     const merged = { ...cfg.defaults, ...profile?.limits, ...input.limits };
     const limits = limitsSchema.parse(Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, Math.min(v as number, cfg.caps[k as keyof Limits])])));
     let budget = input.budget_usd ?? profile?.budget_usd ?? null;
@@ -93,7 +93,9 @@ export class AgentService {
       this.checkParent(parent, agentId);
       depth = parent.depth + 1;
       const extra = tools.filter((t) => !parent.tools.includes(t));
-      if (extra.length) throw new DaemonError('CONFLICT', `a child may only have tools its parent has; ${parent.agent_id} lacks ${extra.join(', ')}`, { tools: extra });
+      // Tools named in the request must all be the parent's; a profile's are narrowed to them.
+      if (input.tools === undefined) tools = tools.filter((t) => parent.tools.includes(t));
+      else if (extra.length) throw new DaemonError('CONFLICT', `a child may only have tools its parent has; ${parent.agent_id} lacks ${extra.join(', ')}`, { tools: extra });
       // A child never gets more to spend than its parent has left.
       const left = parent.budget_usd !== null ? await this.remainingUsd(parent.agent_id, context) : null;
       if (left !== null) budget = budget === null ? left : Math.min(budget, left);
