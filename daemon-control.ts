@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EventClient } from './client/event-client.js';
+import { ensureBuilt } from './daemon/build.js';
 import { DaemonError } from './client/errors.js';
 import type { EventFrame } from './client/protocol.js';
 
@@ -28,6 +29,7 @@ const USAGE = `usage: daemon-control <command> [options]
   emit <event> [json]        send one request, print the response (exit 1 on error)
   monitor                    the live TUI
   sandbox-image build [...]  build the default sandbox image offline (debootstrap + docker import)
+  build                      transpile daemon, client and plugins into .build/ (start does it when stale)
 
 environment: AGENTD_HOME (runtime dir, default ./var), AGENTD_SOCKET, AGENTD_CONFIG, AGENTD_<SECTION>_<KEY>`;
 
@@ -76,13 +78,23 @@ async function health(): Promise<Record<string, unknown> | null> {
   }
 }
 
+/**
+ * Run the daemon from its transpiled build (rebuilt first when a source changed): it starts in a
+ * fraction of the time and memory the TypeScript loader costs. AGENTD_FROM_SOURCE=1 runs the sources.
+ */
+async function daemonCommand(): Promise<string[]> {
+  if (process.env.AGENTD_FROM_SOURCE === '1') return ['--import', 'tsx', path.join(ROOT, 'daemon', 'main.ts')];
+  const b = await ensureBuilt(ROOT);
+  return ['--enable-source-maps', b.entry];
+}
+
 async function start(args: string[]): Promise<number> {
   const existing = await health();
   if (existing) {
     err(`agentd is already running (pid ${existing.pid}, socket ${socketPath})`);
     return 1;
   }
-  const daemonArgs = ['--import', 'tsx', path.join(ROOT, 'daemon', 'main.ts')];
+  const daemonArgs = await daemonCommand();
   if (args.includes('--foreground')) {
     const r = spawnSync(process.execPath, daemonArgs, { stdio: 'inherit', env: { ...process.env, AGENTD_FOREGROUND: '1' } });
     return r.status ?? 1;
@@ -297,6 +309,11 @@ async function main(argv: string[]): Promise<number> {
       return monitor(args);
     case 'sandbox-image':
       return sandboxImage(args);
+    case 'build': {
+      const b = await ensureBuilt(ROOT, true);
+      out(`built ${b.entry} in ${b.ms} ms`);
+      return 0;
+    }
     case undefined:
     case '-h':
     case '--help':

@@ -9,7 +9,14 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_MAX_FRAME_BYTES } from '../client/protocol.js';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** The checkout (where package.json, plugins/ and profiles live), whether running from sources or from `.build/`. */
+function findRoot(start: string): string {
+  for (let dir = start; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(start, '..');
+  }
+}
+export const ROOT = findRoot(path.dirname(fileURLToPath(import.meta.url)));
 
 /** Environment names that are not section overrides. */
 const RESERVED_ENV = new Set(['AGENTD_HOME', 'AGENTD_SOCKET', 'AGENTD_CONFIG', 'AGENTD_FOREGROUND']);

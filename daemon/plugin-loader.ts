@@ -10,6 +10,10 @@ import { tsImport } from 'tsx/esm/api';
 import { z } from 'zod';
 import { EVENT_NAME_RE } from '../client/protocol.js';
 import type { PluginDef } from './plugin-api.js';
+import { compiledTwin } from './build.js';
+import { ROOT } from './config.js';
+
+const RUNNING_COMPILED = import.meta.url.endsWith('.js');
 
 export interface FoundPlugin {
   /** The folder name; the plugin's `name` must match it. */
@@ -71,7 +75,13 @@ export function findPlugins(roots: string[]): { found: FoundPlugin[]; errors: Ar
  * to any of its modules take effect.
  */
 export async function importPlugin(p: FoundPlugin, fresh = false): Promise<PluginDef> {
-  const mod = (fresh ? await tsImport(p.file, import.meta.url) : await import(pathToFileURL(p.file).href)) as Record<string, unknown>;
+  let mod: Record<string, unknown>;
+  if (fresh) mod = (await tsImport(p.file, import.meta.url)) as Record<string, unknown>;
+  else if (RUNNING_COMPILED && /\.tsx?$/.test(p.file)) {
+    // From the build: the transpiled twin when there is one, else the TypeScript loader (extra plugin dirs).
+    const twin = compiledTwin(ROOT, p.file);
+    mod = (twin ? await import(pathToFileURL(twin).href) : await tsImport(p.file, import.meta.url)) as Record<string, unknown>;
+  } else mod = (await import(pathToFileURL(p.file).href)) as Record<string, unknown>;
   let def: unknown = mod.default;
   // A fresh namespace can wrap the ES module once more.
   if (def && typeof def === 'object' && !('namespaces' in def) && 'default' in def) def = (def as { default: unknown }).default;
