@@ -231,7 +231,7 @@ export class SandboxService {
     }
   }
 
-  private async runInSession(sessionId: string, spec: Parameters<typeof runExec>[1], limits: Limits, emit: Emit, call: CallLike): Promise<ExecResult> {
+  private async runInSession(sessionId: string, spec: Parameters<typeof runExec>[1], limits: Limits, emit: Emit, call: CallLike, retry = true): Promise<ExecResult> {
     const s = this.sessions.get(sessionId); // may have been destroyed while queued
     // Code may have killed the container's main process last time (kill -9 -1): start it again.
     if (!s.managed || !(await s.managed.container.inspect().then((i) => i.State.Running, () => false))) await this.sessions.revive(s);
@@ -247,6 +247,15 @@ export class SandboxService {
         killed = true;
         await m.container.kill().catch(() => undefined);
       });
+    } catch (err) {
+      // The container stopped between our check and the exec (its processes were just killed):
+      // start it again and run this exec once more.
+      if (retry && err instanceof NotStarted && isGone(err.cause)) {
+        s.execs--;
+        await this.sessions.revive(s);
+        return this.runInSession(sessionId, spec, limits, emit, call, false);
+      }
+      throw err;
     } finally {
       // The timeout killed every process in the container; start it again on the same workspace.
       if (killed && !this.stopping) await this.sessions.revive(s).catch((err) => this.opts.log.warn({ err, session: s.id }, 'session revive failed'));
@@ -388,10 +397,10 @@ class NotStarted extends Error {
   }
 }
 
-/** 404 no such container, 409 container not running. */
+/** No such container (404), or not running (409; engines before 23 answer 500 "is not running"). */
 function isGone(err: unknown): boolean {
-  const code = (err as { statusCode?: number } | null)?.statusCode;
-  return code === 404 || code === 409;
+  const e = err as { statusCode?: number; message?: string } | null;
+  return e?.statusCode === 404 || e?.statusCode === 409 || (e?.statusCode === 500 && /is not running/.test(e.message ?? ''));
 }
 
 function sameLimits(a: Limits, b: Limits): boolean {

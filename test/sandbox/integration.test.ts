@@ -22,7 +22,7 @@ describeDocker('sandbox plugin in the daemon', () => {
   let d: DaemonHandle;
 
   beforeAll(async () => {
-    d = await startDaemon({ config, readyTimeoutMs: 30_000 });
+    d = await startDaemon({ config, readyTimeoutMs: 60_000 });
   }, 40_000);
 
   afterAll(async () => {
@@ -85,7 +85,7 @@ describeDocker('sandbox plugin in the daemon', () => {
 
 describeDocker('sandbox plugin: degraded, shutdown and crash', () => {
   it('without an engine the daemon stays up, the plugin is degraded and sandbox:* answers UNAVAILABLE', async () => {
-    const d = await startDaemon({ config, env: { AGENTD_SANDBOX_DOCKER_SOCKET: '/nonexistent/docker.sock' } });
+    const d = await startDaemon({ config, readyTimeoutMs: 60_000, env: { AGENTD_SANDBOX_DOCKER_SOCKET: '/nonexistent/docker.sock' } });
     try {
       const plugins = (await d.client.request('plugin:list', {})).plugins as Array<{ name: string; status: string; reason: string | null }>;
       expect(plugins.find((p) => p.name === 'sandbox')).toMatchObject({ status: 'degraded', reason: expect.stringContaining('unreachable') });
@@ -99,7 +99,7 @@ describeDocker('sandbox plugin: degraded, shutdown and crash', () => {
   }, 40_000);
 
   it('env overrides reach the plugin (AGENTD_SANDBOX_POOL_SIZE)', async () => {
-    const d = await startDaemon({ config, env: { AGENTD_SANDBOX_POOL_SIZE: '2' } });
+    const d = await startDaemon({ config, readyTimeoutMs: 60_000, env: { AGENTD_SANDBOX_POOL_SIZE: '2' } });
     try {
       expect(await d.client.request('sandbox:status', {})).toMatchObject({ pool: { size: 2 } });
     } finally {
@@ -110,7 +110,7 @@ describeDocker('sandbox plugin: degraded, shutdown and crash', () => {
 
   it('shutdown with an exec running: the daemon exits 0 and leaves no container', async () => {
     // A short shutdown deadline keeps the test quick; the exec ignores SIGTERM and outlives it.
-    const d = await startDaemon({ config: `daemon:\n  shutdown_timeout_ms: 5000\n${config}` });
+    const d = await startDaemon({ config: `daemon:\n  shutdown_timeout_ms: 5000\n${config}`, readyTimeoutMs: 60_000 });
     const c = await d.connect();
     const running = codeOf(c.request('sandbox:exec', { language: 'bash', code: 'trap "" TERM; sleep 120', timeout_s: 120 }, { timeoutMs: 130_000 }));
     const until = Date.now() + 10_000;
@@ -125,13 +125,13 @@ describeDocker('sandbox plugin: degraded, shutdown and crash', () => {
 
   it('after a kill -9, the next start removes the leftover containers', async () => {
     const home = tempHome();
-    const d = await startDaemon({ home, config });
+    const d = await startDaemon({ home, config, readyTimeoutMs: 60_000 });
     void codeOf(d.client.request('sandbox:exec', { language: 'bash', code: 'sleep 120', timeout_s: 120 }, { timeoutMs: 130_000 }));
     const until = Date.now() + 10_000;
     while (Date.now() < until && (await d.client.request('sandbox:status', {})).running_execs !== 1) await new Promise((r) => setTimeout(r, 50));
     await d.kill('SIGKILL');
     expect((await ownedContainers(ownerOf(home))).length).toBeGreaterThan(0);
-    const d2 = await startDaemon({ home, config: `sandbox:\n  image: ${IMAGE}\n  pool_size: 0\n` });
+    const d2 = await startDaemon({ home, config: `sandbox:\n  image: ${IMAGE}\n  pool_size: 0\n`, readyTimeoutMs: 60_000 });
     try {
       expect(await ownedContainers(ownerOf(home))).toEqual([]);
     } finally {
