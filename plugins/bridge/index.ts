@@ -1,0 +1,65 @@
+/**
+ * bridge — federation over NATS. Off unless `bridge.url` and `bridge.node` are configured
+ * (AGENTD_BRIDGE_URL, AGENTD_BRIDGE_NODE). See docs/bridge.md.
+ */
+import { z } from 'zod';
+import { EVENT_NAME_RE } from '../../client/protocol.js';
+import { defineEvent, definePlugin, type PluginContext } from '../../daemon/plugin-api.js';
+import { Bridge } from './bridge.js';
+import { bridgeConfigSchema, type BridgeConfig } from './config.js';
+import { DaemonError } from '../../client/errors.js';
+
+let bridge: Bridge | null = null;
+
+const current = (): Bridge => {
+  if (!bridge) throw new DaemonError('UNAVAILABLE', 'the bridge is not running');
+  return bridge;
+};
+
+export default definePlugin({
+  name: 'bridge',
+  namespaces: ['bridge'],
+  description: 'Federation over NATS: publish and deliver events across daemons, serve and forward requests, durable cross-host work on JetStream.',
+  // Start after the plugins whose namespaces it may serve, so it serves the fleet last and stops first.
+  optionalDependsOn: ['checkpoint', 'budget', 'kg', 'sandbox', 'completion', 'agent'],
+  configSchema: bridgeConfigSchema,
+  publishes: {
+    'bridge:state': 'The NATS connection changed state: `{node, state: connecting|connected|reconnecting|disconnected|closed, reason}`.',
+    'bridge:peer_up': 'A daemon of the fleet appeared (or restarted): `{node, serves, restarted}`.',
+    'bridge:peer_down': 'A daemon of the fleet went silent for three heartbeats: `{node, last_seen}`.',
+  },
+  events: {
+    'bridge:status': defineEvent({
+      summary: 'Federation state: connection, peers seen, subjects, JetStream queues, lag and counters.',
+      schema: z.object({}).passthrough(),
+      handler: () => (bridge ? bridge.status() : { enabled: false, state: 'disabled' }),
+    }),
+    'bridge:request': defineEvent({
+      summary: 'Run a request on another daemon: on `node`, or on whichever daemon serves its namespace. Answers `{node, data, duration_ms}`.',
+      description: 'Requests for namespaces no local plugin owns are forwarded without this; use it to address one node, or to reach a peer\'s read-only kernel events (system:ping, system:health, system:discover, system:help, plugin:list, bridge:status).',
+      schema: z.object({
+        event: z.string().regex(EVENT_NAME_RE, 'event names are namespace:action').describe('The event to run remotely'),
+        data: z.record(z.string(), z.unknown()).default({}).describe('Its data'),
+        node: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/).optional().describe('Run it on this node (default: any node serving the namespace)'),
+      }),
+      errors: ['UNAVAILABLE', 'TIMEOUT'],
+      handler: async ({ event, data, node }, call) => {
+        const t0 = performance.now();
+        const r = await current().request(event, data, call.context, call.remainingMs(), node);
+        return { node: r.node, data: r.data, duration_ms: Math.round((performance.now() - t0) * 1000) / 1000 };
+      },
+    }),
+  },
+  async start(ctx: PluginContext) {
+    bridge = new Bridge(ctx, ctx.config as BridgeConfig);
+    await bridge.start();
+  },
+  async stop(_ctx: PluginContext, deadline: number) {
+    const b = bridge;
+    bridge = null;
+    await b?.stop(deadline);
+  },
+  health() {
+    return bridge ? bridge.health() : { enabled: false };
+  },
+});
