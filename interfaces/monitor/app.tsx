@@ -3,12 +3,13 @@
  * terminal's size. Keys: `/` filter, `p` pause, tab/arrows move between panels, ↑↓ select,
  * enter details, esc close, `q` quit.
  */
-import React, { useMemo, useState } from 'react';
+import React, { useEffect, useMemo, useState } from 'react';
 import { Box, useApp, useInput } from 'ink';
 import type { EventClient } from '../../client/index.js';
 import { useEventStream } from './hooks/use-event-stream.js';
 import { useDaemonPoll } from './hooks/use-daemon-poll.js';
 import { useTerminalSize } from './hooks/use-terminal-size.js';
+import { FrameClock } from './frame-clock.js';
 import { computeLayout, focusable, type PanelId } from './state/layout.js';
 import { parseFilter, type Filter } from './state/patterns.js';
 import { visibleLog } from './state/stream.js';
@@ -26,8 +27,9 @@ import { Details } from './components/details.js';
 
 export interface AppProps {
   client: EventClient;
-  /** Milliseconds between log updates (default 250). */
-  flushMs?: number;
+  /** Render tick while quiet and under load (default 250 / 1000 ms). */
+  fastMs?: number;
+  slowMs?: number;
   /** Milliseconds between health polls (default 1000). */
   pollMs?: number;
   /** Log entries kept (default 500). */
@@ -42,12 +44,14 @@ interface DetailState {
   loading: boolean;
 }
 
-export function App({ client, flushMs, pollMs, capacity, initialFilter }: AppProps): React.JSX.Element {
+export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }: AppProps): React.JSX.Element {
   const { exit } = useApp();
   const size = useTerminalSize();
   const layout = computeLayout(size.columns, size.rows);
-  const { state, connection, dispatch, setFilter } = useEventStream(client, { flushMs, capacity, initialFilter });
-  const snap = useDaemonPoll(client, pollMs);
+  const clock = useMemo(() => new FrameClock({ fastMs, slowMs }), [fastMs, slowMs]);
+  useEffect(() => () => clock.stop(), [clock]);
+  const { state, connection, dispatch, setFilter } = useEventStream(client, { clock, capacity, initialFilter });
+  const snap = useDaemonPoll(client, clock, pollMs);
   const [mode, setMode] = useState<Mode>('normal');
   const [draft, setDraft] = useState('');
   const [filterError, setFilterError] = useState<string | null>(null);

@@ -15,6 +15,9 @@ if (process.stdout.isTTY) {
   delete process.env.CONTINUOUS_INTEGRATION;
 }
 
+// React's development build records a performance mark per render; the monitor must stay cheap.
+process.env.NODE_ENV ??= 'production';
+
 const USAGE = 'usage: monitor [--socket PATH] [--filter PATTERNS]';
 
 async function main(): Promise<number> {
@@ -62,13 +65,29 @@ async function main(): Promise<number> {
     if (tty) process.stdout.write('\x1b[?1049l');
   };
   process.once('exit', restore);
+  // AGENTD_MONITOR_STATS=<file>: write render counts and times there on exit (for the CPU measurements).
+  const statsFile = process.env.AGENTD_MONITOR_STATS;
+  const stats = { renders: 0, render_ms: 0, max_render_ms: 0, started: Date.now() };
   const app = render(
     React.createElement(ThemeContext.Provider, { value: themeFromEnv() }, React.createElement(App, { client, initialFilter })),
-    { exitOnCtrlC: true, maxFps: 10, patchConsole: false },
+    {
+      exitOnCtrlC: true,
+      maxFps: 10,
+      patchConsole: false,
+      onRender: ({ renderTime }) => {
+        stats.renders++;
+        stats.render_ms += renderTime;
+        stats.max_render_ms = Math.max(stats.max_render_ms, renderTime);
+      },
+    },
   );
   await app.waitUntilExit();
   await client.close();
   restore();
+  if (statsFile) {
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(statsFile, JSON.stringify({ ...stats, seconds: (Date.now() - stats.started) / 1000, cpu: process.cpuUsage() }) + '\n');
+  }
   return 0;
 }
 

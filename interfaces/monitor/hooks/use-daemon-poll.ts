@@ -7,6 +7,7 @@
 import { useEffect, useState } from 'react';
 import type { EventClient } from '../../../client/index.js';
 import { isDaemonError } from '../../../client/index.js';
+import type { FrameClock } from '../frame-clock.js';
 
 export interface Probe<T = Record<string, unknown>> {
   data?: T;
@@ -70,10 +71,16 @@ async function probe<T>(client: EventClient, event: string, previous: Probe<T>):
   }
 }
 
-export function useDaemonPoll(client: EventClient, intervalMs = 1000): DaemonSnapshot {
+/** Poll every `intervalMs`; answers are committed on the frame clock's next tick. */
+export function useDaemonPoll(client: EventClient, clock: FrameClock, intervalMs = 1000): DaemonSnapshot {
   const [snap, setSnap] = useState<DaemonSnapshot>(EMPTY);
   useEffect(() => {
     let disposed = false;
+    let ready: DaemonSnapshot | null = null;
+    const stopClock = clock.add(() => {
+      if (ready) setSnap(ready);
+      ready = null;
+    });
     let round = 0;
     let last = EMPTY;
     let timer: NodeJS.Timeout | undefined;
@@ -96,7 +103,7 @@ export function useDaemonPoll(client: EventClient, intervalMs = 1000): DaemonSna
       round++;
       if (disposed) return;
       last = { health, plugins };
-      setSnap(last);
+      ready = last;
     };
     const loop = (): void => {
       void run().finally(() => {
@@ -107,7 +114,8 @@ export function useDaemonPoll(client: EventClient, intervalMs = 1000): DaemonSna
     return () => {
       disposed = true;
       clearTimeout(timer);
+      stopClock();
     };
-  }, [client, intervalMs]);
+  }, [client, clock, intervalMs]);
   return snap;
 }

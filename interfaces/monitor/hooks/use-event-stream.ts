@@ -11,13 +11,14 @@ import { useEffect, useReducer, useRef, useState } from 'react';
 import type { EventClient, EventFrame } from '../../../client/index.js';
 import { initialStream, streamReducer, type StreamAction, type StreamEvent, type StreamState } from '../state/stream.js';
 import { historyPatterns, type Filter } from '../state/patterns.js';
+import type { FrameClock } from '../frame-clock.js';
 
 export type Connection = 'connecting' | 'live' | 'reconnecting';
 
 export interface StreamOptions {
   capacity?: number;
-  /** Milliseconds between batches (default 250: at most four log updates a second). */
-  flushMs?: number;
+  /** The clock batches are committed on (shared with the polls, so they render together). */
+  clock: FrameClock;
   /** Frames held between flushes before the oldest are shed (counted as dropped). */
   maxPending?: number;
   initialFilter?: Filter;
@@ -33,9 +34,9 @@ export interface EventStream {
 
 const now = (): number => Date.now() / 1000;
 
-export function useEventStream(client: EventClient, opts: StreamOptions = {}): EventStream {
+export function useEventStream(client: EventClient, opts: StreamOptions): EventStream {
   const capacity = opts.capacity ?? 500;
-  const flushMs = opts.flushMs ?? 250;
+  const clock = opts.clock;
   const maxPending = opts.maxPending ?? 20_000;
   const [state, dispatch] = useReducer(streamReducer, capacity, (c) => initialStream(c, opts.initialFilter));
   const [connection, setConnection] = useState<Connection>('connecting');
@@ -67,16 +68,26 @@ export function useEventStream(client: EventClient, opts: StreamOptions = {}): E
       if (f.event === 'monitor:dropped' && !f.subscription) take(f);
     };
 
-    const flush = (): void => {
-      if (holding.current) return;
+    let quietSince = Date.now();
+    const flush = (): number => {
+      if (holding.current) return 0;
       if (shed.current) {
         dispatch({ type: 'shed', count: shed.current });
         shed.current = 0;
       }
       const batch = pending.current;
-      if (batch.length === 0) return;
+      if (batch.length === 0) {
+        // Let the rate decay to zero once a second while nothing arrives.
+        if (Date.now() - quietSince >= 1000) {
+          quietSince = Date.now();
+          dispatch({ type: 'tick', now: now() });
+        }
+        return 0;
+      }
+      quietSince = Date.now();
       pending.current = [];
       dispatch({ type: 'events', events: batch, now: now() });
+      return batch.length;
     };
 
     /** Ask for history after `since` and apply it before the held live frames. */
@@ -114,10 +125,7 @@ export function useEventStream(client: EventClient, opts: StreamOptions = {}): E
     client.on('event', onAnyEvent);
     client.on('disconnect', onDisconnect);
     client.on('reconnect', onReconnect);
-    const timer = setInterval(flush, flushMs);
-    const tick = setInterval(() => {
-      if (!holding.current && pending.current.length === 0) dispatch({ type: 'tick', now: now() });
-    }, 1000);
+    const stopClock = clock.add(flush);
 
     void (async () => {
       try {
@@ -135,14 +143,13 @@ export function useEventStream(client: EventClient, opts: StreamOptions = {}): E
 
     return () => {
       disposed = true;
-      clearInterval(timer);
-      clearInterval(tick);
+      stopClock();
       client.off('event', onAnyEvent);
       client.off('disconnect', onDisconnect);
       client.off('reconnect', onReconnect);
       void sub?.unsubscribe().catch(() => undefined);
     };
-  }, [client, capacity, flushMs, maxPending]);
+  }, [client, capacity, clock, maxPending]);
 
   const setFilter = (f: Filter): void => {
     dispatch({ type: 'filter', filter: f });

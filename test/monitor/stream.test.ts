@@ -1,0 +1,218 @@
+/**
+ * The monitor's pure parts: the filter patterns, the event-stream reducer, the layout.
+ */
+import { describe, expect, it } from 'vitest';
+import { compile, parseFilter } from '../../interfaces/monitor/state/patterns.js';
+import { initialStream, streamReducer, visibleLog, type StreamEvent, type StreamState } from '../../interfaces/monitor/state/stream.js';
+import { computeLayout, focusable } from '../../interfaces/monitor/state/layout.js';
+import { FrameClock } from '../../interfaces/monitor/frame-clock.js';
+
+let seq = 0;
+const ev = (event: string, data: Record<string, unknown> = {}, extra: Partial<StreamEvent> = {}): StreamEvent => ({
+  event,
+  data,
+  seq: ++seq,
+  timestamp: 1000 + seq / 1000,
+  ...extra,
+});
+const run = (s: StreamState, events: StreamEvent[], now = 1000): StreamState => streamReducer(s, { type: 'events', events, now });
+
+describe('filter patterns', () => {
+  const table: Array<[string, string, boolean]> = [
+    ['*', 'completion:result', true],
+    ['completion:result', 'completion:result', true],
+    ['completion:result', 'completion:error', false],
+    ['agent:*', 'agent:spawned', true],
+    ['agent:*', 'agent:tool:call', false],
+    ['agent:**', 'agent:tool:call', true],
+    ['agent:**', 'agents:x', false],
+    ['agent:*', 'agentx:spawned', false],
+  ];
+  it.each(table)('%s matches %s: %s', (pattern, event, expected) => {
+    expect(compile([pattern])(event)).toBe(expected);
+  });
+
+  it('reads a bare namespace as ns:** and ! as exclusion', () => {
+    const f = parseFilter('agent, completion:error !agent:heartbeat');
+    expect(f.include).toEqual(['agent:**', 'completion:error']);
+    expect(f.exclude).toEqual(['agent:heartbeat']);
+    expect(f.match('agent:spawned')).toBe(true);
+    expect(f.match('agent:heartbeat')).toBe(false);
+    expect(f.match('completion:error')).toBe(true);
+    expect(f.match('completion:result')).toBe(false);
+    expect(parseFilter('!budget:*').match('kg:stats')).toBe(true);
+    expect(parseFilter('   ').text).toBe('');
+  });
+
+  it('rejects what the daemon would reject', () => {
+    expect(() => parseFilter('Agent:*')).toThrow(/bad pattern "Agent:\*"/);
+    expect(() => parseFilter('a:*:b')).toThrow(/bad pattern/);
+  });
+});
+
+describe('stream reducer', () => {
+  it('keeps a bounded, filtered log and counts everything', () => {
+    let s = initialStream(5, parseFilter('burst:*'));
+    const batch = [...Array.from({ length: 8 }, (_, i) => ev('burst:tick', { i })), ev('kg:stats')];
+    s = run(s, batch);
+    expect(s.received).toBe(9);
+    expect(s.byNamespace).toEqual({ burst: 8, kg: 1 });
+    expect(s.log.map((e) => e.data.i)).toEqual([3, 4, 5, 6, 7]);
+    expect(s.lastSeq).toBe(batch[batch.length - 1].seq);
+  });
+
+  it('ignores events it has already seen (history overlapping the live stream)', () => {
+    const a = ev('x:a');
+    const b = ev('x:b');
+    let s = streamReducer(initialStream(), { type: 'backfill', events: [a, b], now: 1000 });
+    s = run(s, [b, ev('x:c')]);
+    expect(s.log.map((e) => e.event)).toEqual(['x:a', 'x:b', 'x:c']);
+    expect(s.received).toBe(3);
+  });
+
+  it('does not count history as arrival rate', () => {
+    let s = streamReducer(initialStream(), { type: 'backfill', events: Array.from({ length: 100 }, () => ev('x:a')), now: 1000 });
+    expect(s.perSecond).toBe(0);
+    s = run(s, Array.from({ length: 20 }, () => ev('x:a')), 1002);
+    expect(s.perSecond).toBe(10);
+    s = streamReducer(s, { type: 'tick', now: 1010 });
+    expect(s.perSecond).toBe(0);
+  });
+
+  it('pauses the visible log while counting what it missed', () => {
+    let s = run(initialStream(), [ev('x:a')]);
+    s = streamReducer(s, { type: 'pause' });
+    s = run(s, [ev('x:b'), ev('x:c')]);
+    expect(visibleLog(s).map((e) => e.event)).toEqual(['x:a']);
+    expect(s.missed).toBe(2);
+    s = streamReducer(s, { type: 'resume' });
+    expect(visibleLog(s).map((e) => e.event)).toEqual(['x:a', 'x:b', 'x:c']);
+    expect(s.missed).toBe(0);
+  });
+
+  it('reports monitor:dropped in the log and the counts, even with a filter', () => {
+    let s = initialStream(10, parseFilter('completion:*'));
+    const last = ev('burst:tick');
+    s = run(s, [last, { event: 'monitor:dropped', data: { count: 1234, first_seq: 2, last_seq: last.seq }, seq: last.seq, timestamp: 1 }]);
+    expect(s.dropped).toBe(1234);
+    expect(s.log).toHaveLength(1);
+    expect(s.log[0].kind).toBe('dropped');
+  });
+
+  it('starts seq over when the daemon restarted', () => {
+    let s = run(initialStream(), [ev('x:a', {}, { seq: 500 })]);
+    s = run(s, [ev('x:b', {}, { seq: 3 })]);
+    expect(s.log).toHaveLength(1); // taken for a duplicate: that is why the restart must be told
+    s = streamReducer(s, { type: 'daemon-restarted', now: 1 });
+    s = run(s, [ev('x:b', {}, { seq: 3 })]);
+    expect(s.log.map((e) => [e.event, e.epoch])).toEqual([['x:a', 0], ['x:b', 1]]);
+    expect(s.restarts).toBe(1);
+  });
+
+  it('follows completions from their events', () => {
+    let s = run(initialStream(), [
+      ev('completion:started', { request_id: 'r1', session_id: 's1', model: 'm' }),
+      ev('completion:token', { request_id: 'r1', text: 'a' }),
+      ev('completion:token', { request_id: 'r1', text: 'b' }),
+      ev('completion:started', { request_id: 'r2' }),
+      ev('completion:error', { request_id: 'r2', error: { code: 'TIMEOUT', message: 'too slow' } }),
+    ]);
+    expect(s.completions.r1).toMatchObject({ status: 'running', tokens: 2, sessionId: 's1', model: 'm' });
+    expect(s.completions.r2).toMatchObject({ status: 'failed', error: 'too slow' });
+    s = run(s, [ev('completion:result', { request_id: 'r1', usage: { output_tokens: 10 }, cost_usd: 0.5 })]);
+    expect(s.completions.r1).toMatchObject({ status: 'completed', tokens: 10, costUsd: 0.5 });
+    expect(s.completionTotals).toEqual({ started: 2, completed: 1, failed: 1, cancelled: 0, tokens: 10 });
+  });
+
+  it('follows sandbox execs, agents and budget alerts', () => {
+    const s = run(initialStream(), [
+      ev('sandbox:exec_started', { exec_id: 'e1', language: 'python' }),
+      ev('sandbox:exec_started', { exec_id: 'e2', language: 'bash' }),
+      ev('sandbox:exec_finished', { exec_id: 'e2', exit_code: 1, duration_ms: 30, timed_out: false }),
+      ev('agent:tool_call', { agent_id: 'a1', tool: 'kg_query', turn: 3 }),
+      ev('kg:nodes_added', { count: 1 }, { context: { agent_id: 'a2' } }),
+      ev('budget:warning', { scope: 'global', percent: 75 }),
+    ]);
+    expect(s.execs.e1.running).toBe(true);
+    expect(s.execs.e2).toMatchObject({ running: false, exitCode: 1, durationMs: 30 });
+    expect(s.execTotals).toEqual({ started: 2, finished: 1, failed: 1, timedOut: 0 });
+    expect(s.agents.a1).toMatchObject({ tool: 'kg_query', turn: 3, lastEvent: 'agent:tool_call' });
+    expect(s.agents.a2.lastEvent).toBe('kg:nodes_added');
+    expect(s.alerts.map((a) => a.event)).toEqual(['budget:warning']);
+  });
+
+  it('a new filter brings back history the old one hid, in seq order', () => {
+    const a = ev('completion:error', { request_id: 'r' });
+    const b = ev('burst:tick');
+    const c = ev('completion:error', { request_id: 's' });
+    let s = run(initialStream(10, parseFilter('burst:*')), [a, b, c]);
+    const f = parseFilter('completion:error');
+    s = streamReducer(s, { type: 'filter', filter: f });
+    expect(s.log).toHaveLength(0);
+    s = streamReducer(s, { type: 'merge', events: [a, c] });
+    expect(s.log.map((e) => e.seq)).toEqual([a.seq, c.seq]);
+    s = streamReducer(s, { type: 'merge', events: [a, c] });
+    expect(s.log).toHaveLength(2);
+  });
+
+  it('copies state once per batch, not per event', () => {
+    const s0 = initialStream();
+    const s1 = run(s0, Array.from({ length: 1000 }, () => ev('burst:tick')));
+    expect(s1).not.toBe(s0);
+    expect(s0.log).toHaveLength(0); // the old state is untouched
+    expect(streamReducer(s1, { type: 'tick', now: 1000 })).toBe(s1); // nothing changed, no new state
+  });
+});
+
+describe('layout', () => {
+  it('fits 80×24 with every panel', () => {
+    const l = computeLayout(80, 24);
+    expect(l.height).toBe(23);
+    expect(1 + l.top + l.middle + l.log + 1).toBe(23);
+    expect(l.widths.reduce((a, b) => a + b)).toBe(80);
+    expect(l.top).toBeGreaterThanOrEqual(6);
+    expect(l.middle).toBeGreaterThanOrEqual(5);
+    expect(l.log).toBeGreaterThanOrEqual(6);
+    expect(focusable(l)).toHaveLength(7);
+  });
+
+  it.each([
+    [120, 50],
+    [100, 30],
+    [60, 16],
+    [40, 10],
+  ])('adapts to %i×%i', (c, r) => {
+    const l = computeLayout(c, r);
+    expect(1 + l.top + l.middle + l.log + 1).toBe(l.height);
+    expect(l.height).toBeLessThan(r);
+    expect(l.log).toBeGreaterThanOrEqual(4);
+    expect(l.widths.reduce((a, b) => a + b)).toBe(Math.max(40, c));
+  });
+
+  it('gives extra rows mostly to the log', () => {
+    const small = computeLayout(80, 24);
+    const tall = computeLayout(80, 60);
+    expect(tall.log - small.log).toBeGreaterThan(tall.top - small.top + tall.middle - small.middle);
+  });
+});
+
+describe('frame clock', () => {
+  it('commits on one tick and slows down under load', async () => {
+    const clock = new FrameClock({ fastMs: 10, slowMs: 80, busyEvents: 5 });
+    const ticks: number[] = [];
+    let load = 100;
+    const off = clock.add(() => {
+      ticks.push(Date.now());
+      return load;
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(clock.intervalMs).toBe(80);
+    load = 0;
+    await new Promise((r) => setTimeout(r, 200));
+    expect(clock.intervalMs).toBe(10);
+    off();
+    const n = ticks.length;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(ticks.length).toBe(n);
+  });
+});
