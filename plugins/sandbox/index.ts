@@ -80,6 +80,7 @@ export default definePlugin({
       home: ctx.paths.home,
       emit: (event, data) => ctx.emit(event, data),
       setStatus: (status, reason) => ctx.setStatus(status, reason),
+      markDirty: () => ctx.markDirty(),
     });
     if (restored) service.restore(restored);
     restored = null;

@@ -34,6 +34,8 @@ export interface ServiceOptions {
   home: string;
   emit: Emit;
   setStatus?: (status: 'ok' | 'degraded', reason?: string) => void;
+  /** The snapshot changed (a session came or went): ask for a checkpoint. */
+  markDirty?: () => void;
 }
 
 interface Running {
@@ -79,9 +81,10 @@ export class SandboxService {
       canRefill: () => this.engine.up && !this.stopping && this.imagePresent !== false,
     });
     const sessionsDir = path.join(opts.home, 'sandbox', 'sessions');
-    this.sessions = new Sessions(this.containers, config, sessionsDir, log, (id, reason) =>
-      this.opts.emit('sandbox:session_destroyed', { session_id: id, reason }),
-    );
+    this.sessions = new Sessions(this.containers, config, sessionsDir, log, (id, reason) => {
+      this.opts.emit('sandbox:session_destroyed', { session_id: id, reason });
+      this.opts.markDirty?.();
+    });
     this.slots = new Semaphore(config.max_concurrent, config.max_queue);
   }
 
@@ -311,6 +314,7 @@ export class SandboxService {
     try {
       const s = await this.sessions.create({ id: input.session_id, image, limits, idleMs: (input.idle_timeout_s ?? this.opts.config.session_idle_s) * 1000 });
       this.opts.emit('sandbox:session_created', { session_id: s.id, image, limits });
+      this.opts.markDirty?.();
       return this.sessions.list().find((i) => i.session_id === s.id)!;
     } catch (err) {
       throw this.containers.translate(err, image);
