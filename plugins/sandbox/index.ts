@@ -9,6 +9,8 @@ import { SandboxService } from './service.js';
 
 let service: SandboxService | null = null;
 let restored: unknown = null;
+/** The state as it was at stop: the final checkpoint is taken after stop() returns. */
+let stoppedState: unknown = null;
 
 function svc(): SandboxService {
   if (!service) throw new DaemonError('UNAVAILABLE', 'sandbox plugin is not running');
@@ -84,15 +86,17 @@ export default definePlugin({
     });
     if (restored) service.restore(restored);
     restored = null;
+    stoppedState = null;
     await service.start();
   },
   async stop(_ctx: PluginContext, deadline: number) {
     // Keep the service reachable while it stops: late requests get UNAVAILABLE from it, not a crash.
     await service?.stop(deadline);
+    stoppedState = service?.snapshot() ?? null;
     service = null;
   },
   snapshot() {
-    return service?.snapshot() ?? null;
+    return service?.snapshot() ?? stoppedState;
   },
   restore(state: unknown) {
     // Called before start: keep it until the service exists.

@@ -114,6 +114,23 @@ describeDocker('sandbox plugin: degraded, shutdown and crash', () => {
     expect(await ownedContainers(ownerOf(d.home))).toEqual([]);
   }, 60_000);
 
+  it('a session survives a daemon restart (checkpoint at shutdown, restore at start)', async () => {
+    const home = tempHome();
+    const d = await startDaemon({ home, config, readyTimeoutMs: 60_000 });
+    await d.client.request('sandbox:create', { session_id: 'across' });
+    await d.client.request('sandbox:exec', { language: 'bash', session_id: 'across', code: 'echo survived > note' });
+    expect(await d.stop()).toBe(0);
+    expect(await ownedContainers(ownerOf(home))).toEqual([]);
+    const d2 = await startDaemon({ home, config, readyTimeoutMs: 60_000 });
+    try {
+      const list = (await d2.client.request('sandbox:list', {})).sessions as Array<{ session_id: string }>;
+      expect(list.map((x) => x.session_id)).toEqual(['across']);
+      expect((await d2.client.request('sandbox:exec', { language: 'bash', session_id: 'across', code: 'cat note' })).stdout).toBe('survived\n');
+    } finally {
+      expect(await d2.stop()).toBe(0);
+    }
+  }, 120_000);
+
   it('after a kill -9, the next start removes the leftover containers', async () => {
     const home = tempHome();
     const d = await startDaemon({ home, config, readyTimeoutMs: 60_000 });
