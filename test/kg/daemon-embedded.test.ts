@@ -21,7 +21,7 @@ async function code(event: string, data: Record<string, unknown>): Promise<Daemo
 }
 
 beforeAll(async () => {
-  d = await startDaemon({ config: 'kg:\n  backend: embedded\n' });
+  d = await startDaemon({ config: 'kg:\n  backend: embedded\n', readyTimeoutMs: 60_000 });
   await d.client.request('kg:add_nodes', {
     nodes: [
       { id: 'p1', label: 'Paper', properties: { title: 'Attention', year: 2017 } },
