@@ -10,9 +10,12 @@ const NODE_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const NS_RE = /^[a-z][a-z0-9_]*$/;
 const pattern = z.string().regex(PATTERN_RE, 'a pattern is "ns:action", "ns:*", "ns:**" or "*"');
 
+/** An empty value (e.g. AGENTD_BRIDGE_URL="") means unset. */
+const unsetIfEmpty = (v: unknown) => (v === '' || v === null ? undefined : v);
+
 export const bridgeConfigSchema = z.object({
-  url: z.string().optional().describe('NATS server URL(s), comma separated; the bridge is off without one'),
-  node: z.string().regex(NODE_RE, 'node names are lowercase letters, digits, "_" and "-"').optional().describe('This daemon\'s name in the fleet'),
+  url: z.preprocess(unsetIfEmpty, z.string().optional()).describe('NATS server URL(s), comma separated; the bridge is off without one'),
+  node: z.preprocess(unsetIfEmpty, z.string().regex(NODE_RE, 'node names are lowercase letters, digits, "_" and "-"').optional()).describe('This daemon\'s name in the fleet'),
   prefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default('agentd').describe('First token of every subject (one fleet per prefix)'),
   publish: z.array(pattern).default([]).describe('Local events published to the fleet'),
   subscribe: z.array(pattern).default(['*']).describe('Remote events delivered to local subscribers'),

@@ -100,7 +100,9 @@ describe.skipIf(skip)('bridge: a fleet of three daemons on nats-server', () => {
     for (const r of answers) {
       expect(r.remaining_ms as number).toBeLessThanOrEqual(5000);
       expect(r.remaining_ms as number).toBeGreaterThan(3000);
-      expect((r.context as { depth: number }).depth).toBeGreaterThanOrEqual(2);
+      // One causal hop from a's request (depth 0) to the handler on b or c.
+      expect(r.context).toMatchObject({ depth: 1, parent_id: expect.any(String) });
+      expect((r.context as { origin?: string }).origin).toBeUndefined();
     }
     // A deadline shorter than the work: TIMEOUT at about the caller's deadline, not the server's.
     const t0 = Date.now();

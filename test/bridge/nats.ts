@@ -27,11 +27,11 @@ export interface NatsServer {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function startNats(): Promise<NatsServer> {
+export async function startNats(opts: { port?: number } = {}): Promise<NatsServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-nats-'));
   let out = '';
   let proc: ChildProcess;
-  let port = -1;
+  let port = opts.port ?? -1;
 
   const launch = async (): Promise<void> => {
     for (const f of fs.readdirSync(dir)) if (f.endsWith('.ports')) fs.rmSync(path.join(dir, f));
