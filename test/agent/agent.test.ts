@@ -1,8 +1,9 @@
 /** agent:* through the socket of a real daemon, against the mock Messages API scripting tool_use. */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startDaemon, tempHome, type DaemonHandle } from '../helpers/daemon-process.js';
+import { ROOT, startDaemon, tempHome, type DaemonHandle } from '../helpers/daemon-process.js';
 import { startMessagesApiServer, type MessagesApiServer } from '../fixtures/messages-api-server.js';
 import type { EventFrame } from '../../client/protocol.js';
 import { errorEvent, replyEvent, spawnedEvent, terminatedEvent, toolCallEvent, toolResultEvent, turnStartedEvent } from '../../plugins/agent/schemas.js';
@@ -17,6 +18,8 @@ beforeAll(async () => {
   fs.mkdirSync(profilesDir);
   fs.writeFileSync(path.join(profilesDir, 'helper.yaml'), 'system: You help.\ntools: [kg_add, kg_query]\nlimits: {max_tool_calls: 3, max_turns: 4}\n');
   fs.writeFileSync(path.join(profilesDir, 'broken.yaml'), 'system: [not, a, string]\n');
+  fs.writeFileSync(path.join(profilesDir, 'pro.yaml'), 'system: You argue for.\n');
+  fs.writeFileSync(path.join(profilesDir, 'con.yaml'), 'system: You argue against.\n');
   api = await startMessagesApiServer();
   d = await startDaemon({
     env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: KEY },
@@ -249,24 +252,27 @@ describe('children and messages', () => {
     const agents = loop.data.agents as string[];
     expect(new Set(agents)).toEqual(new Set(['ping', 'pong']));
     expect(agents.length).toBeGreaterThan(5);
-    // It stays stopped: no more model calls after a quiet moment.
+    // It stays stopped: once both are idle, no more model calls.
+    await waitFor(async () => {
+      const infos = await Promise.all(['ping', 'pong'].map((id) => rq('agent:info', { agent_id: id, history_limit: 0 })));
+      return infos.every((i) => i.status === 'idle' && i.queued_turns === 0);
+    }, 10_000, 'both idle');
     const n = api.messageRequests().length;
     await new Promise((r) => setTimeout(r, 500));
     expect(api.messageRequests().length).toBe(n);
     expect(n).toBeLessThan(200);
-    for (const id of ['ping', 'pong']) expect((await rq('agent:info', { agent_id: id })).queued_turns).toBe(0);
   });
 });
 
 describe('profiles', () => {
   it('lists valid profiles, reports invalid ones, and picks up edits without a restart', async () => {
     const p = await rq('agent:profiles', {});
-    expect((p.profiles as Array<{ name: string }>).map((x) => x.name)).toEqual(['helper']);
+    expect((p.profiles as Array<{ name: string }>).map((x) => x.name)).toEqual(['con', 'helper', 'pro']);
     expect(p.invalid).toEqual([expect.objectContaining({ file: path.join(profilesDir, 'broken.yaml') })]);
     expect((await errorOf(rq('agent:spawn', { profile: 'broken' }))).code).toBe('NOT_FOUND');
 
     fs.writeFileSync(path.join(profilesDir, 'fresh.yaml'), 'description: new\nmodel: test-model\nsystem: Fresh.\ntools: [kg_query]\n');
-    await waitFor(async () => ((await rq('agent:profiles', {})).profiles as unknown[]).length === 2, 10_000, 'fresh profile');
+    await waitFor(async () => ((await rq('agent:profiles', {})).profiles as unknown[]).length === 4, 10_000, 'fresh profile');
     const a = await rq('agent:spawn', { profile: 'fresh' });
     expect(a).toMatchObject({ profile: 'fresh', tools: ['kg_query'], model: 'test-model' });
 
@@ -274,7 +280,7 @@ describe('profiles', () => {
     fs.writeFileSync(path.join(profilesDir, 'fresh.yaml'), 'tools: [teleport]\n');
     await waitFor(async () => {
       const q = await rq('agent:profiles', {});
-      return (q.profiles as Array<{ name: string }>).map((x) => x.name).join() === 'broken,helper' && (q.invalid as unknown[]).length === 1;
+      return (q.profiles as Array<{ name: string }>).map((x) => x.name).join() === 'broken,con,helper,pro' && (q.invalid as unknown[]).length === 1;
     }, 10_000, 'edited profiles');
     expect(events.some((e) => e.event === 'agent:profile_changed' && e.data.change === 'invalid' && String(e.data.file).endsWith('fresh.yaml'))).toBe(true);
     fs.unlinkSync(path.join(profilesDir, 'fresh.yaml'));
@@ -284,9 +290,6 @@ describe('profiles', () => {
 
 describe('conversation', () => {
   it('runs a debate between two profiles to the end, emitting each utterance', async () => {
-    fs.writeFileSync(path.join(profilesDir, 'pro.yaml'), 'system: You argue for.\n');
-    fs.writeFileSync(path.join(profilesDir, 'con.yaml'), 'system: You argue against.\n');
-    await waitFor(async () => ((await rq('agent:profiles', {})).profiles as unknown[]).length >= 4, 10_000, 'debate profiles');
     let n = 0;
     api.setHandler((req) => ({ text: `${String(req.body.system).includes('for') ? 'PRO' : 'CON'} #${++n}` }));
     const r = await rq('agent:converse', { profiles: ['pro', 'con'], opening: 'Is tea better than coffee?', rounds: 3 });
@@ -305,4 +308,23 @@ describe('conversation', () => {
     for (const id of r.agents as string[]) expect((await rq('agent:info', { agent_id: id })).status).toBe('terminated');
     expect(await rq('agent:conversation', { conversation_id: r.conversation_id })).toMatchObject({ status: 'completed' });
   });
+
+  it('interfaces/debate.ts runs a debate from the command line and prints it live', async () => {
+    let n = 0;
+    api.setHandler((req) => ({ text: `${String(req.body.system).includes('for') ? 'Aye' : 'Nay'} (${++n})` }));
+    const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'interfaces', 'debate.ts'), 'Should', 'cats', 'vote?', '--profiles', 'pro,con', '--rounds', '2', '--socket', d.socketPath], {
+      cwd: ROOT, env: { ...process.env, NODE_OPTIONS: '', NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    proc.stdout.on('data', (b: Buffer) => (out += b));
+    proc.stderr.on('data', (b: Buffer) => (out += b));
+    const code = await new Promise<number | null>((resolve) => proc.once('exit', resolve));
+    expect(code, out).toBe(0);
+    const lines = out.split('\n').filter((l) => /^(pro|con): /.test(l));
+    expect(lines).toEqual(['pro: Aye (1)', 'con: Nay (2)', 'pro: Aye (3)', 'con: Nay (4)']);
+    expect(out).toContain('Debate: Should cats vote?');
+    expect(out).toContain('── round 2 of 2 ──');
+    const left = await rq('agent:list', { status: 'live' });
+    expect((left.agents as Array<{ agent_id: string }>).filter((a) => a.agent_id.startsWith('debate-'))).toEqual([]);
+  }, 60_000);
 });
