@@ -81,6 +81,7 @@ export class CheckpointService {
   /** After a failed write the dirty flags were already consumed: the next periodic save must not skip. */
   private forceFull = false;
   private lastSave: SaveSummary | null = null;
+  private bootRestoreMs: number | null = null;
   readonly stats = { saves: 0, periodic_skipped_clean: 0, failures: 0, live_restores: 0 };
 
   constructor(private readonly ctx: PluginContext, private readonly cfg: CheckpointConfig) {
@@ -233,7 +234,8 @@ export class CheckpointService {
     const newest = checkpoints[0]?.id ?? null;
     const fallbacks = Object.entries(restored).filter(([, id]) => id !== newest).map(([p]) => p);
     this.boot.bootId = this.store.recordBoot({ pid: process.pid, started_at: Date.now() / 1000, head_id: this.boot.head, restored, skipped, corrupt });
-    const fields = { boot_id: this.boot.bootId, head_id: this.boot.head, restored, fallbacks, ms: round(performance.now() - t0) };
+    this.bootRestoreMs = round(performance.now() - t0);
+    const fields = { boot_id: this.boot.bootId, head_id: this.boot.head, restored, fallbacks, ms: this.bootRestoreMs };
     if (corrupt.length || skipped.length) this.ctx.log.warn({ ...fields, skipped, corrupt }, 'checkpoint restored at boot with problems');
     else this.ctx.log.info(fields, checkpoints.length ? 'checkpoint restored at boot' : 'no checkpoint to restore');
     this.ctx.emit('checkpoint:restored', { live: false, checkpoint_id: this.boot.head, boot_id: this.boot.bootId, restored, fallbacks, skipped, corrupt });
@@ -244,6 +246,7 @@ export class CheckpointService {
     if (this.ctx.shuttingDown) return Promise.reject(shuttingDown());
     return this.queue.run(async () => {
       if (this.ctx.shuttingDown) throw shuttingDown();
+      const t0 = performance.now();
       const row = this.store.get(id);
       if (!row) throw new DaemonError('NOT_FOUND', `no checkpoint ${id}`, { checkpoint_id: id, newest: this.store.list(1)[0]?.id ?? null });
       if (row.format !== FORMAT) throw new DaemonError('CONFLICT', `checkpoint ${id} is stored in format ${row.format}; this version reads format ${FORMAT}`, { checkpoint_id: id });
@@ -256,6 +259,7 @@ export class CheckpointService {
       }
       const r = await this.ctx.request<RestoreAnswer>('plugin:restore', { states });
       Object.assign(skipped, r.skipped);
+      const restoreMs = round(performance.now() - t0);
       this.boot.head = id;
       this.stats.live_restores++;
       // Checkpoint the restored state at once, so a crash now comes back to it, not to what was replaced.
@@ -267,7 +271,7 @@ export class CheckpointService {
         warning = `restored, but the checkpoint of the restored state failed: ${(err as Error).message}`;
         this.ctx.log.error({ err, checkpoint_id: id }, 'checkpoint after live restore failed');
       }
-      const out = { checkpoint_id: id, restored: r.restored, skipped, checkpoint_after: after?.checkpoint_id ?? null, ...(warning ? { warning } : {}) };
+      const out = { checkpoint_id: id, restored: r.restored, skipped, restore_ms: restoreMs, checkpoint_after: after?.checkpoint_id ?? null, ...(warning ? { warning } : {}) };
       this.ctx.log.info(out, 'checkpoint restored live');
       this.ctx.emit('checkpoint:restored', { live: true, ...out });
       return out;
@@ -293,7 +297,7 @@ export class CheckpointService {
       pending: this.queue.pending,
       interval_ms: this.cfg.interval_ms,
       keep: this.cfg.keep,
-      boot: boot ?? null,
+      boot: boot ? { ...boot, restore_ms: this.bootRestoreMs } : null,
       stats: { ...this.stats },
     };
   }
