@@ -109,7 +109,7 @@ export default definePlugin({
       defaultTimeoutMs: 900_000,
       async handler(d, call) {
         const svc = live();
-        const { request_id } = await svc.accept(d, call.context);
+        const { request_id } = await svc.accept(d, call.context, false);
         return svc.outcome(request_id);
       },
     }),

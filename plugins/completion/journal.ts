@@ -90,7 +90,7 @@ export class Journal {
       running: db.prepare("UPDATE completion_requests SET status = 'running', attempts = attempts + 1, started_at = ? WHERE request_id = ? AND status = 'queued'"),
       requeue: db.prepare("UPDATE completion_requests SET status = 'queued', attempts = MAX(0, attempts - ?) WHERE request_id = ?"),
       finish: db.prepare('UPDATE completion_requests SET status = @status, finished_at = @finished_at, result = @result, error = @error, settled = @settled WHERE request_id = @request_id'),
-      settled: db.prepare('UPDATE completion_requests SET settled = 1 WHERE request_id = ?'),
+      settled: db.prepare("UPDATE completion_requests SET settled = 1, result = json_set(result, '$.cost_usd', ?) WHERE request_id = ?"),
       unsettled: db.prepare<[], RequestRow>("SELECT * FROM completion_requests WHERE status = 'completed' AND settled = 0"),
       prune: db.prepare("DELETE FROM completion_requests WHERE status IN ('completed', 'failed', 'cancelled') AND finished_at < ?"),
       conv: db.prepare<[string], ConversationRow>('SELECT * FROM completion_conversations WHERE session_id = ?'),
@@ -147,8 +147,9 @@ export class Journal {
     });
   }
 
-  markSettled(requestId: string): void {
-    this.s.settled.run(requestId);
+  /** The budget has the call's spend: record its cost in the result. */
+  settle(requestId: string, costUsd: number): void {
+    this.s.settled.run(costUsd, requestId);
   }
 
   unsettled(): RequestRow[] {

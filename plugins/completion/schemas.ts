@@ -74,7 +74,7 @@ export const resultEvent = z.object({
   content: z.array(z.record(z.string(), z.unknown())).describe('Content blocks as the API returned them (text, tool_use, ...)'),
   stop_reason: z.string().nullable().describe('end_turn, max_tokens, tool_use, stop_sequence, ...'),
   usage: usageOut,
-  cost_usd: z.number().describe('Cost from the price table'),
+  cost_usd: z.number().nullable().describe('Cost from the price table (null if the budget could not be told; settled at next start)'),
   model: z.string().describe('Model that answered'),
   duration_ms: z.number().describe('Provider call duration'),
   attempt: z.number().describe('1, or 2 when retried after a daemon restart'),

@@ -94,7 +94,7 @@ export class CompletionService {
   // ---- accept -------------------------------------------------------------------------------------
 
   /** Journal the request (durably), queue it, and say where it stands. */
-  async accept(input: CompletionInput, context: EventContext | undefined): Promise<{ request_id: string; status: string; position: number; replayed?: boolean }> {
+  async accept(input: CompletionInput, context: EventContext | undefined, durable = true): Promise<{ request_id: string; status: string; position: number; replayed?: boolean }> {
     if (this.stopping) throw new DaemonError('SHUTTING_DOWN', 'the completion service is stopping; queued work resumes at the next start');
     const ps = this.d.provider.status();
     if (!ps.configured) throw new DaemonError('UNAVAILABLE', ps.reason ?? 'the provider is not configured', { provider: this.d.provider.name });
@@ -126,10 +126,14 @@ export class CompletionService {
     try {
       // Pre-flight: an unpriced model or a used-up budget is refused now, not after queueing.
       await this.d.request('budget:check', { model: params.model, ...(agentId ? { agent_id: agentId } : {}), ...(sessionId ? { session_id: sessionId } : {}) }, { context });
-      await this.gc.run(() => this.journal.insert({
+      const row = {
         request_id: requestId, session_id: sessionId, agent_id: agentId, model: params.model,
         params: JSON.stringify(params), params_hash: hash, context: context ? JSON.stringify(context) : null, created_at: this.now(),
-      }));
+      };
+      // An acknowledged request must be on disk before the ack. A waiting caller's ack is the result,
+      // so its row may ride on the next fsync (the budget reservation, before any token is spent).
+      if (durable) await this.gc.run(() => this.journal.insert(row));
+      else runLazy(this.d.db, () => this.journal.insert(row));
     } catch (e) {
       this.active.delete(requestId);
       throw e;
@@ -222,22 +226,27 @@ export class CompletionService {
       });
       coalescer?.end();
       const durationMs = Math.round(performance.now() - t0);
-      const costUsd = await this.commit(it, attempt, res.model, res.usage, false);
       const result = {
         ...who, text: res.text, content: res.content, stop_reason: res.stop_reason,
         usage: {
           input_tokens: res.usage.input_tokens, output_tokens: res.usage.output_tokens,
           cache_creation_input_tokens: res.usage.cache_creation_input_tokens, cache_read_input_tokens: res.usage.cache_read_input_tokens,
         },
-        cost_usd: costUsd ?? 0, model: res.model, duration_ms: durationMs, attempt,
+        cost_usd: null as number | null, model: res.model, duration_ms: durationMs, attempt,
       };
-      await this.gc.run(() => {
-        this.journal.finish(it.id, 'completed', { result, settled: costUsd !== null }, this.now());
+      // Record the result without waiting for the disk, then settle the budget, whose FULL commit
+      // flushes the same WAL: one fsync makes both durable, and only then is the result emitted.
+      // A crash in between leaves completed-but-unsettled, which recovery settles (idempotently).
+      runLazy(this.d.db, () => {
+        this.journal.finish(it.id, 'completed', { result, settled: false }, this.now());
         if (it.session_id) {
           const sys = typeof it.params.system === 'string' ? it.params.system : it.params.system ? JSON.stringify(it.params.system) : null;
           this.journal.appendTurn(it.session_id, it.agent_id, res.model, sys, [...it.params.messages, { role: 'assistant', content: res.content }], it.id, this.now());
         }
       });
+      result.cost_usd = await this.commit(it, attempt, res.model, res.usage, false);
+      if (result.cost_usd !== null) runLazy(this.d.db, () => this.journal.settle(it.id, result.cost_usd!));
+      else await this.gc.run(() => this.journal.finish(it.id, 'completed', { result, settled: false }, this.now())); // our own fsync
       this.active.delete(it.id);
       this.d.emit('completion:result', result, opts);
       this.d.log.debug({ request_id: it.id, session_id: it.session_id, duration_ms: durationMs }, 'completion done');
@@ -411,8 +420,9 @@ export class CompletionService {
     for (const row of this.journal.unsettled()) {
       const r = JSON.parse(row.result!) as { usage: ProviderUsage; model: string; attempt: number };
       const item = { id: row.request_id, session_id: row.session_id, agent_id: row.agent_id } as Item;
-      if ((await this.commit(item, r.attempt, r.model, r.usage, false)) !== null) {
-        await this.gc.run(() => this.journal.markSettled(row.request_id));
+      const cost = await this.commit(item, r.attempt, r.model, r.usage, false);
+      if (cost !== null) {
+        await this.gc.run(() => this.journal.settle(row.request_id, cost));
         resettled++;
       }
     }

@@ -27,12 +27,13 @@ const home = tempHome('agentd-budget-');
 beforeAll(async () => {
   api = await startMessagesApiServer();
   d = await startDaemon({
+    readyTimeoutMs: 90_000,
     home,
     env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'test' },
     config: testConfig({ completion: { max_concurrency: 50 }, budget: { prices: { 'test-model': { input: 1, output: 2 }, 'my-model': { input: 10, output: 20 } } } }),
   });
   events = await collect(d.client, ['budget:*']);
-}, 30_000);
+}, 120_000);
 
 afterAll(async () => {
   await d?.stop();
@@ -138,7 +139,7 @@ describe('reservations under concurrency', () => {
     // completion:status of a refused call shows the budget error
     const st = await d.client.request('completion:status', { request_id: String(refused[0]!.reason.details?.request_id ?? '') }).catch(() => null);
     if (st) expect(st).toMatchObject({ status: 'failed', error: { code: 'BUDGET_EXCEEDED' } });
-  }, 60_000);
+  }, 180_000);
 
   it('a used-up budget refuses completion:async at once, before queueing', async () => {
     await d.client.request('budget:set', { scope: 'session', id: 'broke', limit_usd: 0 });
@@ -217,6 +218,7 @@ describe('durability', () => {
     await d.kill('SIGKILL');
     api.setHandler(() => ({ text: 'again', usage: { output_tokens: 1 } }));
     d = await startDaemon({
+      readyTimeoutMs: 90_000,
       home,
       env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'test' },
       config: testConfig({ completion: { max_concurrency: 50 }, budget: { prices: { 'test-model': { input: 1, output: 2 }, 'my-model': { input: 10, output: 20 } } } }),
@@ -232,5 +234,5 @@ describe('durability', () => {
     // spent = the first commit + the estimated charge + the retry
     const [dur1] = (await d.client.request('budget:ledger', { request_id: 'dur-1', kind: 'commit' }) as { entries: Array<{ usd: number }> }).entries;
     expect(dur1!.usd).toBeCloseTo(0.001, 9);
-  }, 60_000);
+  }, 180_000);
 });

@@ -13,11 +13,12 @@ let events: EventFrame[];
 beforeAll(async () => {
   api = await startMessagesApiServer();
   d = await startDaemon({
+    readyTimeoutMs: 90_000,
     env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: SECRET_KEY },
     config: testConfig({ completion: { max_concurrency: 4, token_flush_ms: 30, max_tokens_limit: 64000 } }),
   });
   events = await collect(d.client, ['completion:*', 'budget:*']);
-}, 30_000);
+}, 120_000);
 
 afterAll(async () => {
   await d?.stop();
@@ -35,7 +36,7 @@ const of = (name: string, id: string) => events.filter((e) => e.event === name &
 describe('completion:request and completion:async', () => {
   it('returns the full result and records it for completion:status', async () => {
     api.enqueue({ text: 'four', usage: { input_tokens: 1000, output_tokens: 500, cache_read_input_tokens: 2000, cache_creation_input_tokens: 100 } });
-    const r = await req({ prompt: 'two plus two?', request_id: 'mine-1', system: 'be brief', max_tokens: 100 });
+    const r = await req({ prompt: 'two plus two?', request_id: 'mine-1', system: 'be brief', max_tokens: 1000 });
     expect(r).toMatchObject({
       request_id: 'mine-1', session_id: null, agent_id: null, text: 'four', stop_reason: 'end_turn', model: 'test-model', attempt: 1,
       content: [{ type: 'text', text: 'four' }],
@@ -45,7 +46,7 @@ describe('completion:request and completion:async', () => {
     expect(r.cost_usd).toBeCloseTo((1000 * 1 + 500 * 2 + 2000 * 0.1 + 100 * 1.25) / 1e6, 12);
     expect(typeof r.duration_ms).toBe('number');
     const sent = api.messageRequests()[0]!.body;
-    expect(sent).toMatchObject({ model: 'test-model', max_tokens: 100, system: 'be brief', stream: true, messages: [{ role: 'user', content: 'two plus two?' }] });
+    expect(sent).toMatchObject({ model: 'test-model', max_tokens: 1000, system: 'be brief', stream: true, messages: [{ role: 'user', content: 'two plus two?' }] });
     const st = await d.client.request('completion:status', { request_id: 'mine-1' });
     expect(st).toMatchObject({ request_id: 'mine-1', status: 'completed', attempts: 1, result: { text: 'four' } });
     await waitFor(() => of('completion:result', 'mine-1').length === 1);
@@ -103,10 +104,8 @@ describe('ordering', () => {
     });
     const ids = await Promise.all(Array.from({ length: 10 }, async (_, i) =>
       String((await d.client.request('completion:async', { prompt: 'par', session_id: `par-${i}` })).request_id)));
-    const t0 = Date.now();
     await waitFor(() => ids.every((id) => of('completion:result', id).length === 1), 10_000);
-    expect(peak).toBe(4);
-    expect(Date.now() - t0).toBeLessThan(10 * 150); // parallel, not serial
+    expect(peak).toBe(4); // four calls at the API at once: parallel, and never more than the limit
     const st = await d.client.request('completion:status', {});
     expect(st).toMatchObject({ queued: 0, running: 0, max_concurrency: 4 });
   });

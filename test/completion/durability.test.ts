@@ -22,7 +22,7 @@ afterAll(async () => {
 
 const env = () => ({ ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'test' });
 async function start(home: string, extra: Record<string, Record<string, unknown>> = {}, envExtra: Record<string, string> = {}): Promise<DaemonHandle> {
-  const d = await startDaemon({ home, env: { ...env(), ...envExtra }, config: testConfig(extra) });
+  const d = await startDaemon({ home, env: { ...env(), ...envExtra }, config: testConfig(extra), readyTimeoutMs: 90_000 });
   daemons.push(d);
   return d;
 }
@@ -105,7 +105,7 @@ describe('kill -9', () => {
       expect(l.entries.filter((e) => e.attempt === 2).map((e) => e.kind)).toEqual(['commit', 'reserve']);
     }
     await d2.stop();
-  }, 90_000);
+  }, 240_000);
 
   it('with restart_policy fail, calls in flight fail with reason daemon_restart; queued ones still run', async () => {
     const home = tempHome('agentd-crash-fail-');
@@ -128,7 +128,7 @@ describe('kill -9', () => {
     expect(errs.map((e) => e.request_id).sort()).toEqual(['fa', 'fb']);
     expect(errs.every((e) => (e.error as { reason?: string }).reason === 'daemon_restart')).toBe(true);
     await d2.stop();
-  }, 60_000);
+  }, 180_000);
 });
 
 describe('graceful shutdown', () => {
@@ -154,7 +154,7 @@ describe('graceful shutdown', () => {
       expect(await d2.client.request('completion:status', { request_id: `g-${i}` })).toMatchObject({ status: 'completed', attempts: 1 });
     }
     await d2.stop();
-  }, 60_000);
+  }, 180_000);
 
   it('hands back a call that cannot finish before the deadline; it runs at the next start', async () => {
     const home = tempHome('agentd-shutdown-hang-');
@@ -173,5 +173,5 @@ describe('graceful shutdown', () => {
     const budget = await d2.client.request('budget:status', {}) as { scopes: Array<{ reserved_usd: number }> };
     expect(budget.scopes[0]!.reserved_usd).toBe(0);
     await d2.stop();
-  }, 60_000);
+  }, 180_000);
 });

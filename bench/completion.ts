@@ -1,0 +1,154 @@
+/**
+ * Completion queue overhead, against the instant local Messages API, with the SDK called directly
+ * against the same server in the same run as the baseline:
+ *  - latency: p50 of one completion:request at a time vs one SDK streaming call at a time
+ *    (rounds interleaved so both sides see the same machine noise);
+ *  - drain: 1,000 requests over 50 sessions queued at once, until the last completion:result, vs 50
+ *    direct workers (one per session, FIFO) at the daemon's concurrency of 50.
+ * Run alone: `npx tsx bench/completion.ts [--quick]`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import Database from 'better-sqlite3';
+import Anthropic from '@anthropic-ai/sdk';
+import { startDaemon } from '../test/helpers/daemon-process.js';
+import { startMessagesApiServer } from '../test/fixtures/messages-api-server.js';
+import { testConfig } from '../test/completion/helpers.js';
+
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+const round = (x: number, d = 3): number => Math.round(x * 10 ** d) / 10 ** d;
+
+/**
+ * What one durable (synchronous=FULL) commit costs on the disk the daemon uses, measured now: a
+ * completion:request waits for two of them (the reservation before the call, the settlement after),
+ * so on a busy disk they, not the queue, dominate the overhead.
+ */
+function fsyncCommitMs(dir: string, n: number): number {
+  const file = path.join(dir, `fsync-probe-${process.pid}.db`);
+  const db = new Database(file);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.exec('CREATE TABLE t (v INTEGER)');
+    const ins = db.prepare('INSERT INTO t VALUES (?)');
+    const xs: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t = performance.now();
+      ins.run(i);
+      xs.push(performance.now() - t);
+    }
+    return pct(xs, 50);
+  } finally {
+    db.close();
+    for (const s of ['', '-wal', '-shm']) fs.rmSync(file + s, { force: true });
+  }
+}
+
+export async function benchCompletion(opts: { quick: boolean }): Promise<Record<string, unknown>> {
+  const latencyN = opts.quick ? 200 : 1000;
+  const drainN = opts.quick ? 300 : 1000;
+  const sessions = 50;
+  const concurrency = 50;
+  const api = await startMessagesApiServer();
+  const d = await startDaemon({
+    env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'bench' },
+    config: testConfig({ completion: { max_concurrency: concurrency, max_queue: 100_000 }, daemon: { log_level: 'warn' } }),
+  });
+  const sdk = new Anthropic({ apiKey: 'bench', baseURL: api.url, maxRetries: 0 });
+  const params = (i: number) => ({ model: 'test-model', max_tokens: 64, messages: [{ role: 'user' as const, content: `bench ${i}` }] });
+  const direct = (i: number) => sdk.messages.stream(params(i)).finalMessage();
+  const viaDaemon = (i: number, session?: string) =>
+    d.client.request('completion:request', { prompt: `bench ${i}`, max_tokens: 64, ...(session ? { session_id: session } : {}) }, { timeoutMs: 60_000 });
+
+  try {
+    // warm up both paths (JIT, connection pools, SQLite statement caches)
+    for (let i = 0; i < 50; i++) {
+      await direct(i);
+      await viaDaemon(i);
+    }
+
+    // ---- latency, interleaved in rounds of 10 -----------------------------------------------------
+    const lDirect: number[] = [];
+    const lDaemon: number[] = [];
+    const lPing: number[] = [];
+    for (let i = 0; i < latencyN; i += 10) {
+      for (let j = 0; j < 10; j++) {
+        const t = performance.now();
+        await d.client.request('system:ping', {});
+        lPing.push(performance.now() - t);
+      }
+      for (let j = 0; j < 10; j++) {
+        const t = performance.now();
+        await direct(i + j);
+        lDirect.push(performance.now() - t);
+      }
+      for (let j = 0; j < 10; j++) {
+        const t = performance.now();
+        await viaDaemon(i + j);
+        lDaemon.push(performance.now() - t);
+      }
+    }
+
+    // ---- drain ------------------------------------------------------------------------------------
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: sessions }, async (_, s) => {
+      for (let k = 0; k < drainN / sessions; k++) await direct(s * 1000 + k);
+    }));
+    const directMs = performance.now() - t0;
+
+    let results = 0;
+    let resolveAll!: () => void;
+    const allDone = new Promise<void>((r) => (resolveAll = r));
+    const watcher = await d.connect();
+    await watcher.subscribe(['completion:result', 'completion:error'], () => {
+      if (++results === drainN) resolveAll();
+    });
+    const t1 = performance.now();
+    await Promise.all(Array.from({ length: drainN }, (_, i) =>
+      d.client.request('completion:async', { prompt: `drain ${i}`, max_tokens: 64, session_id: `bench-${i % sessions}` }, { timeoutMs: 60_000 })));
+    const acceptedMs = performance.now() - t1;
+    await allDone;
+    const daemonMs = performance.now() - t1;
+    await watcher.close();
+
+    const fsyncMs = fsyncCommitMs(d.home, 50);
+    const p50Direct = pct(lDirect, 50);
+    const p50Daemon = pct(lDaemon, 50);
+    return {
+      latency_n: latencyN,
+      direct_p50_ms: round(p50Direct),
+      daemon_p50_ms: round(p50Daemon),
+      overhead_p50_ms: round(p50Daemon - p50Direct),
+      ping_p50_ms: round(pct(lPing, 50)),
+      overhead_beyond_ping_p50_ms: round(p50Daemon - p50Direct - pct(lPing, 50)),
+      fsync_commit_p50_ms: round(fsyncMs),
+      overhead_beyond_two_fsyncs_p50_ms: round(p50Daemon - p50Direct - 2 * fsyncMs),
+      direct_p99_ms: round(pct(lDirect, 99)),
+      daemon_p99_ms: round(pct(lDaemon, 99)),
+      drain_n: drainN,
+      drain_sessions: sessions,
+      drain_concurrency: concurrency,
+      drain_direct_per_s: round((drainN / directMs) * 1000, 1),
+      drain_daemon_per_s: round((drainN / daemonMs) * 1000, 1),
+      drain_ratio: round(directMs / daemonMs, 3),
+      drain_accept_all_ms: round(acceptedMs, 1),
+      target: 'overhead_p50_ms <= 1, drain_ratio >= 0.8',
+    };
+  } finally {
+    await d.stop();
+    await api.close();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  benchCompletion({ quick: process.argv.includes('--quick') }).then((r) => {
+    console.log(JSON.stringify(r, null, 2));
+  }, (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
