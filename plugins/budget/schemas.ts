@@ -90,7 +90,7 @@ export const commitSchema = z.object({
   request_id: id.describe('The call being settled'),
   attempt: z.number().int().min(1).max(100).default(1).describe('Attempt number'),
   model: id.optional().describe('Defaults to the reserved model'),
-  usage: usageSchema,
+  usage: usageSchema.describe('The usage the provider reported (input, output, cache write, cache read tokens)'),
   estimated: z.boolean().default(false).describe('The usage is an estimate (e.g. a call aborted mid-stream)'),
   reason: z.string().max(200).optional().describe('Why, for the ledger'),
   ...scopeRef,
