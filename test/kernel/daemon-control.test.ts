@@ -11,7 +11,7 @@ const env = { ...process.env, AGENTD_HOME: home, AGENTD_CONFIG: path.join(home, 
 delete (env as Record<string, unknown>).AGENTD_SOCKET;
 
 const ctl = (...args: string[]) => {
-  const r = spawnSync(path.join(ROOT, 'daemon-control.ts'), args, { cwd: ROOT, env, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(path.join(ROOT, 'daemon-control.ts'), args, { cwd: ROOT, env, encoding: 'utf8', timeout: 90_000 });
   return { code: r.status, out: r.stdout, err: r.stderr };
 };
 
@@ -53,11 +53,11 @@ describe('daemon-control', () => {
     expect(ctl('health').code).toBe(1);
     expect(ctl('status').code).toBe(1);
     expect(ctl('stop').code).toBe(1);
-  });
+  }, 240_000);
 
   it('exits 2 on usage errors', () => {
     expect(ctl().code).toBe(2);
     expect(ctl('frobnicate').code).toBe(2);
     expect(ctl('emit').code).toBe(2);
-  });
+  }, 120_000);
 });

@@ -98,7 +98,7 @@ export default { name: 'hot', namespaces: ['hot'], events: { 'hot:hi': { summary
       expect(await d.client.request('hot:hi')).toEqual({ greeting: 'hello', n: 1 });
       fs.writeFileSync(file, source('bonjour'));
       let r: Record<string, unknown> = {};
-      for (let i = 0; i < 100 && r.greeting !== 'bonjour'; i++) {
+      for (let i = 0; i < 300 && r.greeting !== 'bonjour'; i++) {
         await new Promise((res) => setTimeout(res, 100));
         r = await d.client.request('hot:hi');
       }
