@@ -8,7 +8,7 @@ import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { DaemonError, type EventContext, type PluginContext } from '../../daemon/plugin-api.js';
 import { limitsSchema, type AgentConfig, type Limits, type ToolName } from './config.js';
-import { GroupCommit } from './group-commit.js';
+import { GroupCommit, runLazy } from './group-commit.js';
 import type { ProfileStore } from './profiles.js';
 import type { SpawnInput } from './schemas.js';
 import { AgentStore, MIGRATIONS, type AgentRow, type TurnError, type TurnRow, type TurnSource } from './store.js';
@@ -48,7 +48,7 @@ export class AgentService {
     this.store = new AgentStore(d.db);
     this.gc = new GroupCommit(d.db);
     this.runner = new TurnRunner({
-      store: this.store, gc: this.gc, config: d.config, log: d.log, request: d.request, emit: d.emit,
+      store: this.store, gc: this.gc, lazy: (op) => runLazy(d.db, op), config: d.config, log: d.log, request: d.request, emit: d.emit,
       interrupted: (id) => (this.terminated.has(id) ? 'terminated' : this.stopping ? 'stopping' : null),
       setInflight: (id, rid) => void (rid ? this.inflight.set(id, rid) : this.inflight.delete(id)),
       parentOf: (id) => {

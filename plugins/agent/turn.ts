@@ -9,12 +9,14 @@ import { DaemonError, type PluginContext } from '../../daemon/plugin-api.js';
 import type { AgentConfig } from './config.js';
 import type { GroupCommit } from './group-commit.js';
 import { buildMessages, textOf, toolUsesOf, type ToolUse } from './history.js';
-import { ZERO_USAGE, type AgentRow, type AgentStore, type StoredMessage, type TurnError, type TurnRow, type Usage } from './store.js';
+import { ZERO_USAGE, type AgentRow, type AgentStore, type StoredMessage, type ToolCallRow, type TurnError, type TurnRow, type Usage } from './store.js';
 import { runTool, toolDefinitions } from './tools.js';
 
 export interface TurnDeps {
   store: AgentStore;
   gc: GroupCommit;
+  /** A write that need not wait for the disk: the next durable commit flushes it, and kill -9 never loses it. */
+  lazy(op: () => void): void;
   config: AgentConfig;
   log: Logger;
   request: PluginContext['request'];
@@ -75,7 +77,8 @@ export class TurnRunner {
     if (resumed && (d.config.restart_policy === 'fail' || t.resumes >= d.config.max_resumes)) {
       return done({ status: 'failed', error: { code: 'UNAVAILABLE', message: 'the daemon stopped while this turn was running', reason: 'daemon_restart' } });
     }
-    await d.gc.run(() => {
+    // Lazy: if a power cut lost it, the turn is simply still queued (or opened again) at the next start.
+    d.lazy(() => {
       d.store.startTurn(t.turn_id, resumed, Date.now());
       if (!t.opened) {
         d.store.appendMessage(t.agent_id, t.turn_id, { role: 'user', content: userMessageOf(t) }, Date.now());
@@ -100,6 +103,7 @@ export class TurnRunner {
           const r = await this.runTools(t, agent, uses, steps, toolCalls);
           toolCalls = r.toolCalls;
           await d.gc.run(() => {
+            for (const c of r.unjournaled) d.store.recordToolCall(t.turn_id, c);
             d.store.appendMessage(t.agent_id, t.turn_id, { role: 'user', content: r.blocks }, Date.now());
             d.store.setToolCalls(t.turn_id, toolCalls);
           });
@@ -115,7 +119,8 @@ export class TurnRunner {
         usage = addUsage(usage, res.usage);
         cost += res.cost_usd;
         const content = res.content.length > 0 ? res.content : [{ type: 'text', text: '(no reply)' }];
-        await d.gc.run(() => {
+        // Lazy: lost only to a power cut, and then the same call is replayed from the completion journal by its request_id.
+        d.lazy(() => {
           d.store.appendMessage(t.agent_id, t.turn_id, { role: 'assistant', content }, Date.now());
           d.store.stepDone(t.turn_id, usage, cost);
         });
@@ -181,13 +186,20 @@ export class TurnRunner {
     throw new DaemonError('TIMEOUT', `model call ${requestId} did not finish within agent.step_timeout_ms`);
   }
 
-  private async runTools(t: TurnRow, agent: AgentRow, uses: ToolUse[], step: number, toolCalls: number): Promise<{ blocks: Array<Record<string, unknown>>; toolCalls: number; fatal?: DaemonError; limitHit: boolean }> {
+  /**
+   * Run the tool calls of one assistant message in order. Each finished call is journaled before the
+   * next starts; the last one is handed back (`unjournaled`) to be written with the tool_result
+   * message in one durable commit.
+   */
+  private async runTools(t: TurnRow, agent: AgentRow, uses: ToolUse[], step: number, toolCalls: number): Promise<{ blocks: Array<Record<string, unknown>>; toolCalls: number; fatal?: DaemonError; limitHit: boolean; unjournaled: ToolCallRow[] }> {
     const d = this.d;
     const journaled = new Map(d.store.toolCalls(t.turn_id).map((c) => [c.tool_use_id, c]));
     const blocks: Array<Record<string, unknown>> = [];
     let limitHit = false;
     let fatal: DaemonError | undefined;
+    const unjournaled: ToolCallRow[] = [];
     for (const u of uses) {
+      if (unjournaled.length) await d.gc.run(() => d.store.recordToolCall(t.turn_id, unjournaled.pop()!));
       const prior = journaled.get(u.id);
       if (prior) {
         blocks.push({ type: 'tool_result', tool_use_id: u.id, content: prior.result, ...(prior.is_error ? { is_error: true } : {}) });
@@ -211,16 +223,16 @@ export class TurnRunner {
       // Shutdown is not the tool's answer: leave the call unjournaled so the resumed turn runs it.
       if (out.fatal?.code === 'SHUTTING_DOWN' || d.interrupted(t.agent_id) === 'stopping') throw out.fatal ?? new DaemonError('SHUTTING_DOWN', 'stopping');
       if (out.fatal) fatal = out.fatal;
-      // Journaled before it is used, so a crash after this point never runs the call again.
-      await d.gc.run(() => d.store.recordToolCall(t.turn_id, {
+      // Journaled before the next call starts (or with the results message), so a crash never runs it again.
+      unjournaled.push({
         tool_use_id: u.id, step, name: u.name, input: u.input, is_error: out.is_error, error_code: out.error_code, result: out.content, duration_ms: durationMs,
-      }));
+      });
       this.emit(t, 'agent:tool_result', {
         agent_id: t.agent_id, turn_id: t.turn_id, tool_use_id: u.id, name: u.name, is_error: out.is_error, error_code: out.error_code, duration_ms: durationMs,
       });
       blocks.push({ type: 'tool_result', tool_use_id: u.id, content: out.content, ...(out.is_error ? { is_error: true } : {}) });
     }
-    return { blocks, toolCalls, limitHit, ...(fatal ? { fatal } : {}) };
+    return { blocks, toolCalls, limitHit, unjournaled, ...(fatal ? { fatal } : {}) };
   }
 }
 

@@ -24,9 +24,10 @@ beforeAll(async () => {
   d = await startDaemon({
     env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: KEY },
     config: agentConfig({ agent: { profiles_dir: profilesDir, watch_profiles: true } }),
+    readyTimeoutMs: 45_000,
   });
   events = await collect(d.client, ['agent:*']);
-}, 30_000);
+}, 60_000);
 
 afterAll(async () => {
   await d?.stop();
