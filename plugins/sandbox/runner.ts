@@ -47,6 +47,7 @@ export interface RunOptions {
 
 /** Code up to this size travels in an env var (one exec); larger code, or any files, go in a tar. */
 const INLINE_CODE_MAX = 96 * 1024;
+const RUNTIME_START_FAILURE = /OCI runtime exec failed|cannot exec in a \w+ (state|container)|is not running/;
 /** After a kill the stream should end at once; never wait on it for longer than this. */
 const END_GRACE_MS = 5_000;
 
@@ -131,6 +132,11 @@ export async function runExec(container: Docker.Container, spec: ExecSpec, opts:
   let exitCode: number | null = null;
   if (!timedOut && !cancelled) exitCode = await exitCodeOf(exec);
   else await killing;
+  // The runtime could not start the process (the container was stopping): the engine reports that
+  // as exit 126 with its own message in the stream. Not the code's failure: say so, so it is retried.
+  if (exitCode === 126 && out.bytes('stdout') + out.bytes('stderr') < 512 && RUNTIME_START_FAILURE.test(out.text('stdout') + out.text('stderr'))) {
+    throw Object.assign(new Error(`exec did not start: ${out.text('stdout').trim()}`), { statusCode: 409 });
+  }
   // A process SIGKILLed without our timeout is most likely the OOM killer's doing; ask the engine.
   const oom = !timedOut && !cancelled && (exitCode === 137 || exitCode === null) ? await opts.oomSince(started) : false;
   return {

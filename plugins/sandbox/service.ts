@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { DaemonError } from '../../daemon/plugin-api.js';
 import type { SandboxConfig } from './config.js';
 import { Containers, type Managed } from './containers.js';
-import { Engine, isConnectionError } from './engine.js';
+import { Engine, isConnectionError, withTimeout } from './engine.js';
 import { decodeFiles } from './files.js';
 import { resourceLimits, type Limits } from './hardening.js';
 import { WarmPool } from './pool.js';
@@ -255,6 +255,8 @@ export class SandboxService {
       // start it again and run this exec once more.
       if (retry && err instanceof NotStarted && isGone(err.cause)) {
         s.execs--;
+        // Let it finish stopping first, or the restart would find it "already running".
+        await withTimeout(m.container.wait({ condition: 'not-running' }), 5_000, 'container wait timed out').catch(() => undefined);
         await this.sessions.revive(s);
         return this.runInSession(sessionId, spec, limits, emit, call, false);
       }
@@ -301,7 +303,8 @@ export class SandboxService {
       return result;
     } catch (err) {
       if (isConnectionError(err)) this.engine.markDown(err);
-      throw started ? err : new NotStarted(err);
+      // Runner errors with an engine status came from the runtime, not from the code's run.
+      throw started && (err as { statusCode?: number }).statusCode === undefined ? err : new NotStarted(err);
     } finally {
       this.running.delete(spec.execId);
     }
