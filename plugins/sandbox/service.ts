@@ -58,6 +58,7 @@ export class SandboxService {
   private readonly running = new Map<string, Running>();
   private stopping = false;
   private imagePresent: boolean | null = null;
+  private imageTimer: NodeJS.Timeout | null = null;
   private recovering: Promise<void> = Promise.resolve();
   private firstUp = true;
   private pendingRestore: SessionRecord[] = [];
@@ -111,7 +112,7 @@ export class SandboxService {
     const reaped = await this.containers.reap(this.firstUp ? new Set() : keep);
     if (reaped) this.opts.log.info({ reaped }, 'removed leftover sandbox containers');
     await this.containers.watchOoms();
-    this.imagePresent = await this.containers.imagePresent(this.opts.config.image);
+    await this.checkImage();
     this.sessions.adopt(this.pendingRestore.splice(0));
     if (this.firstUp) {
       const orphans = this.sessions.removeOrphanWorkspaces();
@@ -131,6 +132,30 @@ export class SandboxService {
     this.containers.unwatchOoms();
     this.opts.setStatus?.('degraded', reason);
     this.opts.emit('sandbox:engine', { reachable: false, version: null, reason });
+  }
+
+  /**
+   * Is the default image there? While it is missing, look again every health interval, so building
+   * it (scripts/sandbox-image.sh build) turns the plugin ok and fills the pool without a restart.
+   */
+  private async checkImage(): Promise<void> {
+    if (this.imageTimer) clearTimeout(this.imageTimer);
+    this.imageTimer = null;
+    const was = this.imagePresent;
+    try {
+      this.imagePresent = await this.containers.imagePresent(this.opts.config.image);
+    } catch (err) {
+      if (isConnectionError(err)) this.engine.markDown(err);
+      return;
+    }
+    if (this.imagePresent !== was) {
+      this.publishStatus();
+      if (this.imagePresent) this.pool.refill();
+    }
+    if (this.imagePresent === false && this.engine.up && !this.stopping) {
+      this.imageTimer = setTimeout(() => void this.checkImage(), this.opts.config.health_interval_ms);
+      this.imageTimer.unref();
+    }
   }
 
   private publishStatus(): void {
@@ -338,7 +363,7 @@ export class SandboxService {
   /** Always answers (even without an engine): it is how an operator finds out why. */
   async status(): Promise<Record<string, unknown>> {
     const st = this.engine.state;
-    if (st.up) this.imagePresent = await this.containers.imagePresent(this.opts.config.image).catch(() => this.imagePresent);
+    if (st.up) await this.checkImage();
     return {
       engine: { reachable: st.up, version: st.version, api_version: st.apiVersion, reason: st.reason, since: new Date(st.since).toISOString() },
       image: { name: this.opts.config.image, present: st.up ? this.imagePresent : null },
@@ -393,6 +418,7 @@ export class SandboxService {
       await this.containers.settle();
     }
     this.containers.unwatchOoms();
+    if (this.imageTimer) clearTimeout(this.imageTimer);
     this.engine.stop();
   }
 }

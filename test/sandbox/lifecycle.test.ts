@@ -130,6 +130,24 @@ describeDocker('sandbox lifecycle', () => {
     await until('orphans reaped', async () => (await ownedContainers(t.svc.owner)).every((c) => c.Labels['org.agentd.sandbox.kind'] === 'pool'));
   }, 40_000);
 
+  it('a missing default image: degraded with a hint, execs NOT_FOUND; ok once the image appears', async () => {
+    const docker = new Docker();
+    const tag = `agentd-sandbox-late:${process.pid}`;
+    const t = await service({ image: tag, pool_size: 1, health_interval_ms: 200 });
+    try {
+      expect(t.statuses.at(-1)).toMatchObject({ status: 'degraded', reason: expect.stringContaining('sandbox-image.sh build') });
+      await expect(t.svc.exec({ language: 'bash', code: 'true' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      expect(t.svc.pool.available).toBe(0);
+      await docker.getImage(IMAGE).tag({ repo: tag.split(':')[0], tag: tag.split(':')[1] });
+      await until('ok after the image appeared', () => t.statuses.at(-1)?.status === 'ok');
+      await until('pool filled', () => t.svc.pool.available === 1);
+      expect((await t.svc.exec({ language: 'bash', code: 'echo late' })).stdout).toBe('late\n');
+    } finally {
+      await t.svc.stop(Date.now() + 10_000);
+      await docker.getImage(tag).remove({ noprune: true }).catch(() => undefined);
+    }
+  }, 30_000);
+
   it('bounded queue: past max_concurrent + max_queue execs answer OVERLOADED', async () => {
     const t = await service({ max_concurrent: 1, max_queue: 1 });
     const a = t.svc.exec({ language: 'bash', code: 'sleep 1' });
