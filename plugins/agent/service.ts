@@ -419,14 +419,16 @@ export class AgentService {
     return { running, queued };
   }
 
-  /** Let running turns finish until shortly before the deadline; the rest stay journaled as running. */
+  /**
+   * No new turn or step starts; a running step may finish within half the time left (the completion
+   * plugin stops after this one and needs the rest to hand its calls back). Turns still running stay
+   * journaled as running and resume at the next start.
+   */
   async stop(deadline: number): Promise<{ finished: number; left: number }> {
     const before = this.workers.size;
-    const margin = Math.min(2000, Math.max(100, (deadline - Date.now()) / 5));
-    // New turns are not started; a running one may finish its current step.
     const all = Promise.all([...this.workers.values()]);
     this.stopping = true;
-    await Promise.race([all, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now() - margin)).unref())]);
+    await Promise.race([all, new Promise((r) => setTimeout(r, Math.max(0, (deadline - Date.now()) / 2)).unref())]);
     const left = this.workers.size;
     for (const [id, list] of this.waiters) {
       for (const w of list) w.reject(new DaemonError('SHUTTING_DOWN', `the daemon is stopping; turn ${id} resumes at the next start`, { turn_id: id }));

@@ -62,4 +62,37 @@ describe('kill -9 mid-turn', () => {
     expect((info.history as Array<{ role: string }>).map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant', 'user', 'assistant']);
     expect(JSON.stringify(info.history)).toContain('[message from agent friend]');
   });
+
+  it('a graceful stop mid-conversation hands the turn back; after the restart the conversation runs to its end', async () => {
+    const home = tempHome('agentd-agent-stop-');
+    const env = { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: KEY };
+    const config = agentConfig({ daemon: { shutdown_timeout_ms: 4000 } });
+    await d?.stop();
+    api.reset();
+    d = await startDaemon({ home, env, config, readyTimeoutMs: 45_000 });
+    const c = d.client;
+    await c.request('agent:spawn', { agent_id: 'first', system: 'You are first.' });
+    await c.request('agent:spawn', { agent_id: 'second', system: 'You are second.' });
+    // The second speaker's model call hangs until the daemon stops.
+    api.setHandler((req) => (String(req.body.system).includes('second') ? { kind: 'hang' } : { text: 'opening words' }));
+    const talk = c.request('agent:converse', { agents: ['first', 'second'], opening: 'tabs or spaces?', rounds: 1 }, { timeoutMs: 60_000 }).catch((e: unknown) => e);
+    await waitFor(() => api.messageRequests().length === 2, 15_000, 'second speaker in flight');
+    expect(await d.stop()).toBe(0);
+    expect(await talk).toMatchObject({ code: expect.stringMatching(/SHUTTING_DOWN|UNAVAILABLE/) });
+
+    api.setHandler(() => ({ text: 'closing words' }));
+    d = await startDaemon({ home, env, config, readyTimeoutMs: 45_000 });
+    const listed = await waitFor(async () => {
+      const info = await d!.client.request('agent:info', { agent_id: 'second', history_limit: 0 });
+      return (info.turns as Array<{ status: string }>)[0]?.status === 'completed' ? info : null;
+    }, 20_000, 'resumed turn');
+    expect(listed.usage).toMatchObject({ turns: 1 });
+    const hist = await d.client.request('monitor:events', { patterns: ['agent:utterance', 'agent:conversation_ended', 'agent:turn_started'] });
+    const evs = hist.events as Array<{ event: string; data: Record<string, unknown> }>;
+    expect(evs.find((e) => e.event === 'agent:turn_started')?.data).toMatchObject({ agent_id: 'second', resumed: true });
+    const ended = await waitFor(() => evs.find((e) => e.event === 'agent:conversation_ended'), 1, 'conversation_ended');
+    const conv = await d.client.request('agent:conversation', { conversation_id: ended.data.conversation_id });
+    expect(conv).toMatchObject({ status: 'completed' });
+    expect((conv.transcript as Array<{ agent_id: string; text: string }>).map((u) => [u.agent_id, u.text])).toEqual([['first', 'opening words'], ['second', 'closing words']]);
+  });
 });
