@@ -160,6 +160,9 @@ export async function benchCheckpoint(opts: { quick: boolean }): Promise<Record<
     sigterm_exit_ms_all_plugins_p50: r2(median(exitAll)),
     sigterm_exit_ms_all_plugins_max: r2(Math.max(...exitAll)),
     targets: { save_ms: 100, restore_ms: 200, sigterm_exit_ms: 500 },
+    // The absolute figures move with the machine's load; the ratios to the baseline much less.
+    load_avg_1m: r2(os.loadavg()[0]),
+    cpus: os.cpus().length,
     within_targets: saveMs <= 100 && Math.max(restoreMs, bootMs) <= 200 && Math.max(...exitSmall, ...exitAll) <= 500,
   };
 }

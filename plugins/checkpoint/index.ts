@@ -5,7 +5,7 @@
  * starts it first and stops it last.
  */
 import { defineEvent, definePlugin, DaemonError, type PluginContext } from '../../daemon/plugin-api.js';
-import { configSchema, listSchema, restoreSchema, saveSchema, statusSchema } from './schemas.js';
+import { configSchema, deleteSchema, listSchema, restoreSchema, saveSchema, statusSchema } from './schemas.js';
 import { CheckpointService } from './service.js';
 
 let service: CheckpointService | null = null;
@@ -76,6 +76,12 @@ export default definePlugin({
       errors: ['NOT_FOUND', 'SHUTTING_DOWN', 'CONFLICT', 'OVERLOADED'],
       defaultTimeoutMs: 60_000,
       handler: ({ checkpoint_id }) => live().restore(checkpoint_id),
+    }),
+    'checkpoint:delete': defineEvent({
+      summary: 'Delete one checkpoint, labelled or not (retention never removes labelled ones).',
+      schema: deleteSchema,
+      errors: ['NOT_FOUND', 'OVERLOADED'],
+      handler: ({ checkpoint_id }) => live().delete(checkpoint_id),
     }),
   },
 });

@@ -30,3 +30,7 @@ export const statusSchema = z.object({}).describe('No parameters');
 export const restoreSchema = z.object({
   checkpoint_id: z.number().int().positive().describe('The checkpoint to restore into the running plugins (see checkpoint:list)'),
 });
+
+export const deleteSchema = z.object({
+  checkpoint_id: z.number().int().positive().describe('The checkpoint to delete (labelled ones are only removed this way)'),
+});

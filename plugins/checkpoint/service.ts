@@ -278,6 +278,15 @@ export class CheckpointService {
     });
   }
 
+  /** Delete one checkpoint (serialised with saves and restores). Children keep their parent id. */
+  delete(id: number): Promise<Record<string, unknown>> {
+    return this.queue.run(async () => {
+      if (!this.store.delete(id)) throw new DaemonError('NOT_FOUND', `no checkpoint ${id}`, { checkpoint_id: id });
+      this.ctx.log.info({ checkpoint_id: id }, 'checkpoint deleted');
+      return { deleted: id };
+    });
+  }
+
   list(limit: number, labelledOnly: boolean): Record<string, unknown> {
     const c = this.store.counts();
     return { checkpoints: this.store.list(limit, labelledOnly).map(describeCheckpoint), total: c.n, labelled: c.labelled, head_id: this.boot.head };

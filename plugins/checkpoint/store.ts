@@ -117,6 +117,8 @@ export class CheckpointStore {
       prune: db.prepare(`DELETE FROM checkpoint_checkpoints WHERE label IS NULL AND id NOT IN
                            (SELECT id FROM checkpoint_checkpoints WHERE label IS NULL ORDER BY id DESC LIMIT ?)`),
       pruneParts: db.prepare('DELETE FROM checkpoint_parts WHERE checkpoint_id NOT IN (SELECT id FROM checkpoint_checkpoints)'),
+      delete: db.prepare('DELETE FROM checkpoint_checkpoints WHERE id = ?'),
+      deleteParts: db.prepare('DELETE FROM checkpoint_parts WHERE checkpoint_id = ?'),
       insertBoot: db.prepare('INSERT INTO checkpoint_boots (pid, started_at, head_id, restored, skipped, corrupt) VALUES (?, ?, ?, ?, ?, ?)'),
       getBoot: db.prepare('SELECT * FROM checkpoint_boots WHERE id = ?'),
       pruneBoots: db.prepare('DELETE FROM checkpoint_boots WHERE id NOT IN (SELECT id FROM checkpoint_boots ORDER BY id DESC LIMIT 100)'),
@@ -140,6 +142,14 @@ export class CheckpointStore {
       const row: CheckpointRow = { id, parent_id: c.parentId, label: c.label, reason: c.reason, created_at: createdAt, duration_ms: c.durationMs, size_bytes: size, plugins, errors: c.errors, format: FORMAT };
       return { row, pruned };
     }).immediate();
+  }
+
+  /** Delete one checkpoint and its parts; false when there was none. */
+  delete(id: number): boolean {
+    return this.db.transaction(() => {
+      this.q.deleteParts.run(id);
+      return this.q.delete.run(id).changes > 0;
+    })();
   }
 
   get(id: number): CheckpointRow | undefined {

@@ -105,7 +105,8 @@ describe('checkpoint plugin on a live daemon', () => {
   });
 
   it('answers bad input with typed errors and changes nothing', async () => {
-    const before = await list();
+    const ids = async () => (await list()).checkpoints.map((c) => [c.id, c.parent_id, c.label]);
+    const before = await ids();
     expect(await expectCode(d.client.request('checkpoint:restore', { checkpoint_id: 999_999 }))).toBe('NOT_FOUND');
     expect(await expectCode(d.client.request('checkpoint:restore', { checkpoint_id: 'x' }))).toBe('INVALID_DATA');
     expect(await expectCode(d.client.request('checkpoint:restore', {}))).toBe('INVALID_DATA');
@@ -115,7 +116,9 @@ describe('checkpoint plugin on a live daemon', () => {
     // The kernel-internal events behind checkpointing are not reachable from the socket.
     expect(await expectCode(d.client.request('plugin:snapshot', {}))).toBe('UNKNOWN_EVENT');
     expect(await expectCode(d.client.request('plugin:restore', { states: {} }))).toBe('UNKNOWN_EVENT');
-    expect(await list()).toEqual(before);
+    expect(await expectCode(d.client.request('checkpoint:delete', { checkpoint_id: 999_999 }))).toBe('NOT_FOUND');
+    expect(await expectCode(d.client.request('checkpoint:delete', { checkpoint_id: -1 }))).toBe('INVALID_DATA');
+    expect(await ids()).toEqual(before);
     expect((await d.client.request<{ entries: object }>('memo:dump')).entries).toEqual({ a: 1 });
   });
 
@@ -171,5 +174,16 @@ describe('checkpoint plugin on a live daemon', () => {
     expect(memoAfter.entries).toEqual(memoBefore.entries);
     // And it keeps working: the next save descends from the same head.
     expect((await save()).parent_id).toBe(before.head_id);
+  });
+
+  it('deletes a checkpoint, labelled or not, and only that one', async () => {
+    const before = await list();
+    const labelled = before.checkpoints.find((c) => c.label === 'partial')!;
+    expect(await d.client.request('checkpoint:delete', { checkpoint_id: labelled.id })).toEqual({ deleted: labelled.id });
+    const after = await list();
+    expect(after.checkpoints.map((c) => c.id)).toEqual(before.checkpoints.map((c) => c.id).filter((id) => id !== labelled.id));
+    expect(after.labelled).toBe(before.labelled - 1);
+    expect(await expectCode(d.client.request('checkpoint:delete', { checkpoint_id: labelled.id }))).toBe('NOT_FOUND');
+    expect(await expectCode(d.client.request('checkpoint:restore', { checkpoint_id: labelled.id }))).toBe('NOT_FOUND');
   });
 });
