@@ -3,8 +3,8 @@
  * terminal's size. Keys: `/` filter, `p` pause, tab/arrows move between panels, ↑↓ select,
  * enter details, esc close, `q` quit.
  */
-import React, { useEffect, useMemo, useState } from 'react';
-import { Box, useApp, useInput } from 'ink';
+import React, { useCallback, useEffect, useMemo, useReducer, useRef } from 'react';
+import { Box, useApp, useInput, type Key } from 'ink';
 import type { EventClient } from '../../client/index.js';
 import { useEventStream } from './hooks/use-event-stream.js';
 import { useDaemonPoll } from './hooks/use-daemon-poll.js';
@@ -44,6 +44,27 @@ interface DetailState {
   loading: boolean;
 }
 
+interface Ui {
+  mode: Mode;
+  draft: string;
+  filterError: string | null;
+  focus: PanelId;
+  selection: Record<PanelId, number>;
+  /** Selected log entry counted from the newest; null follows the tail. */
+  logCursor: number | null;
+  details: DetailState | null;
+}
+
+const INITIAL_UI: Ui = {
+  mode: 'normal',
+  draft: '',
+  filterError: null,
+  focus: 'log',
+  selection: { health: 0, agents: 0, completions: 0, budget: 0, sandbox: 0, kg: 0, log: 0 },
+  logCursor: null,
+  details: null,
+};
+
 export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }: AppProps): React.JSX.Element {
   const { exit } = useApp();
   const size = useTerminalSize();
@@ -52,13 +73,22 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
   useEffect(() => () => clock.stop(), [clock]);
   const { state, connection, dispatch, setFilter } = useEventStream(client, { clock, capacity, initialFilter });
   const snap = useDaemonPoll(client, clock, pollMs);
-  const [mode, setMode] = useState<Mode>('normal');
-  const [draft, setDraft] = useState('');
-  const [filterError, setFilterError] = useState<string | null>(null);
-  const [focus, setFocus] = useState<PanelId>('log');
-  const [selection, setSelection] = useState<Record<PanelId, number>>({ health: 0, agents: 0, completions: 0, budget: 0, sandbox: 0, kg: 0, log: 0 });
-  const [logCursor, setLogCursor] = useState<number | null>(null);
-  const [details, setDetails] = useState<DetailState | null>(null);
+  // Keyboard state lives in a ref that each key updates at once, so keys arriving in one burst
+  // (a paste, tmux send-keys, a fast typist) each see the previous one's effect; a render follows.
+  const ui = useRef<Ui>(INITIAL_UI);
+  const [, rerender] = useReducer((n: number) => n + 1, 0);
+  const update = (patch: Partial<Ui>): void => {
+    ui.current = { ...ui.current, ...patch };
+    rerender();
+  };
+  const { mode, draft, filterError, focus, selection, logCursor, details } = ui.current;
+  const paused = useRef(false);
+  paused.current = state.frozen !== null;
+  const setPaused = (on: boolean): void => {
+    if (on === paused.current) return;
+    paused.current = on;
+    dispatch({ type: on ? 'pause' : 'resume' });
+  };
 
   const plugins = useMemo(() => pluginViews(snap.health), [snap.health]);
   const agents = useMemo(() => agentViews(snap.plugins.agent, state), [snap.plugins.agent, state.agents]);
@@ -69,7 +99,8 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
   const log = visibleLog(state);
 
   const order = focusable(layout);
-  const current: PanelId = order.includes(focus) ? focus : 'log';
+  const currentOf = (f: PanelId): PanelId => (order.includes(f) ? f : 'log');
+  const current = currentOf(focus);
   const counts: Record<PanelId, number> = {
     health: plugins.length,
     agents: agents.length,
@@ -79,24 +110,29 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
     kg: kg.rows.length,
     log: log.length,
   };
-  const sel = (p: PanelId): number => Math.max(0, Math.min(selection[p], counts[p] - 1));
+  const sel = (p: PanelId): number => Math.max(0, Math.min(ui.current.selection[p], counts[p] - 1));
 
   /** Open the details of the focused panel's selected item; false when there is nothing to show. */
   const openDetails = (): boolean => {
-    const i = sel(current);
+    const panel = currentOf(ui.current.focus);
+    const i = sel(panel);
     let shown = false;
     const show = (title: string, body: unknown, loading = false): void => {
       shown = true;
-      setDetails({ title, body, loading });
+      update({ details: { title, body, loading }, mode: 'details' });
+    };
+    const settle = (title: string, body: unknown): void => {
+      const d = ui.current.details;
+      if (d && d.title === title) update({ details: { title, body, loading: false } });
     };
     const fetchInto = (title: string, event: string, data: Record<string, unknown>, fallback: unknown): void => {
       show(title, fallback, true);
       client
         .request(event, data, { timeoutMs: 5000 })
-        .then((r) => setDetails((d) => (d && d.title === title ? { title, body: r, loading: false } : d)))
-        .catch((e: Error) => setDetails((d) => (d && d.title === title ? { title, body: { local: fallback, [event]: e.message }, loading: false } : d)));
+        .then((r) => settle(title, r))
+        .catch((e: Error) => settle(title, { local: fallback, [event]: e.message }));
     };
-    switch (current) {
+    switch (panel) {
       case 'health': {
         const p = plugins[i];
         if (p) show(`Plugin ${p.name}`, p);
@@ -126,7 +162,7 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
         show('Knowledge graph', snap.plugins.kg.data ?? null);
         break;
       case 'log': {
-        const idx = log.length - 1 - (logCursor ?? 0);
+        const idx = log.length - 1 - (ui.current.logCursor ?? 0);
         const e = log[idx];
         if (e) show(`${e.event} #${e.seq}`, { event: e.event, seq: e.seq, timestamp: e.ts, agent_id: e.agentId, data: e.data });
         break;
@@ -136,43 +172,44 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
   };
 
   const move = (delta: number): void => {
-    if (current === 'log') {
+    const panel = currentOf(ui.current.focus);
+    if (panel === 'log') {
       // Browsing the log pauses it, or the entries would slide under the cursor.
-      if (!state.frozen) dispatch({ type: 'pause' });
-      setLogCursor((c) => (c === null ? 0 : Math.max(0, Math.min(c - delta, log.length - 1))));
+      setPaused(true);
+      const c = ui.current.logCursor;
+      update({ logCursor: c === null ? 0 : Math.max(0, Math.min(c - delta, log.length - 1)) });
       return;
     }
-    setSelection((s) => ({ ...s, [current]: Math.max(0, Math.min(sel(current) + delta, counts[current] - 1)) }));
+    update({ selection: { ...ui.current.selection, [panel]: Math.max(0, Math.min(sel(panel) + delta, counts[panel] - 1)) } });
   };
 
   const cycle = (delta: number): void => {
-    const i = order.indexOf(current);
-    setFocus(order[(i + delta + order.length) % order.length]);
+    const i = order.indexOf(currentOf(ui.current.focus));
+    update({ focus: order[(i + delta + order.length) % order.length] });
   };
 
-  useInput((input, key) => {
-    if (mode === 'filter') {
-      if (key.escape) {
-        setMode('normal');
-        setFilterError(null);
-      } else if (key.return) {
-        try {
-          const f = parseFilter(draft);
-          setFilter(f);
-          setLogCursor(null);
-          setMode('normal');
-          setFilterError(null);
-        } catch (e) {
-          setFilterError((e as Error).message);
-        }
-      } else if (key.backspace || key.delete) {
-        setDraft((d) => d.slice(0, -1));
-        setFilterError(null);
-      } else if (key.ctrl && input === 'u') {
-        setDraft('');
-      } else if (input && !key.ctrl && !key.meta) {
-        setDraft((d) => d + input);
-        setFilterError(null);
+  const applyFilter = (): void => {
+    try {
+      const f = parseFilter(ui.current.draft);
+      setFilter(f);
+      update({ mode: 'normal', filterError: null, logCursor: null });
+    } catch (e) {
+      update({ filterError: (e as Error).message });
+    }
+  };
+
+  const onKey = (input: string, key: Key): void => {
+    const u = ui.current;
+    if (u.mode === 'filter') {
+      if (key.escape) update({ mode: 'normal', filterError: null });
+      else if (key.return) applyFilter();
+      else if (key.backspace || key.delete) update({ draft: u.draft.slice(0, -1), filterError: null });
+      else if (key.ctrl && input === 'u') update({ draft: '', filterError: null });
+      else if (input && !key.ctrl && !key.meta) {
+        // A paste may carry the enter with it.
+        const enter = /[\r\n]$/.test(input);
+        update({ draft: u.draft + input.replace(/[\r\n]/g, ''), filterError: null });
+        if (enter) applyFilter();
       }
       return;
     }
@@ -180,33 +217,32 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
       exit();
       return;
     }
-    if (mode === 'details') {
-      if (key.escape || key.return) {
-        setDetails(null);
-        setMode('normal');
-      }
+    if (u.mode === 'details') {
+      if (key.escape || key.return) update({ details: null, mode: 'normal' });
       return;
     }
-    if (input === '/') {
-      setDraft(state.filter.text);
-      setMode('filter');
+    if (input.startsWith('/')) {
+      update({ mode: 'filter', draft: input.length > 1 ? '' : state.filter.text, filterError: null });
+      if (input.length > 1) onKey(input.slice(1), key);
     } else if (input === 'p') {
-      if (state.frozen) {
-        dispatch({ type: 'resume' });
-        setLogCursor(null);
-      } else dispatch({ type: 'pause' });
+      const on = !paused.current;
+      setPaused(on);
+      if (!on) update({ logCursor: null });
     } else if (key.tab) cycle(key.shift ? -1 : 1);
     else if (key.rightArrow) cycle(1);
     else if (key.leftArrow) cycle(-1);
     else if (key.upArrow) move(-1);
     else if (key.downArrow) move(1);
-    else if (key.return) {
-      if (openDetails()) setMode('details');
-    } else if (key.escape && current === 'log' && logCursor !== null) {
-      setLogCursor(null);
-      dispatch({ type: 'resume' });
+    else if (key.return) openDetails();
+    else if (key.escape && currentOf(u.focus) === 'log' && u.logCursor !== null) {
+      update({ logCursor: null });
+      setPaused(false);
     }
-  });
+  };
+  // One stable listener that calls the latest handler: keys typed right after a render see its state.
+  const keyRef = useRef(onKey);
+  keyRef.current = onKey;
+  useInput(useCallback((input: string, key: Key) => keyRef.current(input, key), []));
 
   const [w1, w2, w3] = layout.widths;
   const panelsHeight = layout.top + layout.middle + layout.log;
@@ -234,7 +270,7 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
           <EventLog stream={state} entries={log} width={layout.columns} height={layout.log} focused={current === 'log'} selected={current === 'log' ? logCursor : null} />
         </>
       )}
-      <HelpLine mode={mode} width={layout.columns} paused={state.frozen !== null} draft={draft} error={filterError} />
+      <HelpLine mode={mode} width={layout.columns} paused={paused.current} draft={draft} error={filterError} />
     </Box>
   );
 }

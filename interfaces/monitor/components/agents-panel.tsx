@@ -41,7 +41,7 @@ export function AgentsPanel({ agents, probe, width, height, focused, selected }:
 
 /** What an empty panel says: the plugin is absent, unavailable, or simply has nothing yet. */
 export function EmptyNote({ probe, plugin, what }: { probe: Probe; plugin: string; what: string }): React.JSX.Element {
-  if (probe.absent) return <Line dim>{`${plugin} plugin not loaded`}</Line>;
+  if (probe.absent) return <Line dim>{`${plugin}: not loaded`}</Line>;
   if (probe.error && !probe.data) return <Line dim>{`${probe.error.code}: ${probe.error.message}`}</Line>;
   if (!probe.data && !probe.at) return <Line dim>…</Line>;
   return <Line dim>{what}</Line>;

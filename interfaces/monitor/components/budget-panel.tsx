@@ -1,9 +1,9 @@
 import React from 'react';
 import { Text } from 'ink';
 import { Line, Panel, windowOf } from './panel.js';
+import { budgetLines } from './budget-lines.js';
 import { EmptyNote } from './agents-panel.js';
 import { percentTone, useTheme } from '../theme.js';
-import { bar, compact, fit, usd } from '../state/format.js';
 import type { BudgetView } from '../state/views.js';
 import type { LogEntry } from '../state/stream.js';
 import type { Probe } from '../hooks/use-daemon-poll.js';
@@ -23,32 +23,28 @@ export function BudgetPanel({ scopes, alerts, probe, width, height, focused, sel
   const theme = useTheme();
   const inner = width - 2;
   const rows = height - 2;
-  const win = windowOf(scopes, selected, rows);
+  // Two lines per scope (gauge, then amounts) when they fit, else one.
+  const perScope = scopes.length * 2 <= rows ? 2 : 1;
+  const win = windowOf(scopes, selected, Math.max(1, Math.floor(rows / perScope)));
+  const lines = win.items.flatMap((b, i) => budgetLines(b, win.start + i, inner, perScope));
   const last = alerts[alerts.length - 1];
   const note = last ? (last.event === 'budget:exceeded' ? 'EXCEEDED' : 'warning') : undefined;
   return (
     <Panel title="Budget" note={note} width={width} height={height} focused={focused}>
       {scopes.length === 0 && <EmptyNote probe={probe} plugin="budget" what="no spend yet" />}
-      {win.items.map((b, i) => {
-        const sel = focused && win.start + i === selected;
-        const pct = b.percent ?? b.percentTokens ?? null;
-        const name = fit(b.period === 'total' ? b.label : `${b.label}/${b.period[0]}`, 9).padEnd(9);
-        if (pct === null) {
-          return (
-            <Line key={b.key} selected={sel}>
-              {fit(`${name} ${usd(b.spentUsd)} no limit`, inner)}
-            </Line>
-          );
-        }
-        const tail = b.limitUsd !== null ? ` ${Math.round(pct)}% ${usd(b.spentUsd)}/${usd(b.limitUsd)}` : ` ${Math.round(pct)}% ${compact(b.spentTokens ?? 0)}/${compact(b.limitTokens ?? 0)}tok`;
-        const gauge = Math.max(3, inner - name.length - 1 - tail.length);
-        return (
-          <Line key={b.key} selected={sel}>
-            {name} <Text color={theme.color(percentTone(pct))}>{bar(pct, gauge)}</Text>
-            {fit(tail, Math.max(0, inner - name.length - 1 - gauge))}
-          </Line>
-        );
-      })}
+      {lines.map((l) => (
+        <Line key={l.key} selected={focused && l.index === selected} dim={l.dim}>
+          {l.gauge ? (
+            <>
+              {l.text}
+              <Text color={theme.color(percentTone(l.gauge.percent))}>{l.gauge.bar}</Text>
+              {l.tail}
+            </>
+          ) : (
+            l.text
+          )}
+        </Line>
+      ))}
     </Panel>
   );
 }

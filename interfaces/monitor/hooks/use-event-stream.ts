@@ -106,6 +106,8 @@ export function useEventStream(client: EventClient, opts: StreamOptions): EventS
     };
 
     const onDisconnect = (): void => {
+      // What arrived before the loss belongs to the old connection (maybe the old daemon): apply it first.
+      flush();
       holding.current = true;
       setConnection('reconnecting');
       dispatch({ type: 'notice', text: 'connection to the daemon lost; reconnecting…', now: now() });

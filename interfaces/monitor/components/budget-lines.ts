@@ -1,0 +1,39 @@
+import { bar, compact, fit, usd } from '../state/format.js';
+import type { BudgetView } from '../state/views.js';
+
+export interface BudgetLine {
+  key: string;
+  /** Index of the scope in the list (for selection). */
+  index: number;
+  text: string;
+  gauge?: { bar: string; percent: number };
+  tail?: string;
+  dim?: boolean;
+}
+
+/**
+ * The lines of one scope: `name ██████░░░░ 62%` and, when there is room, `  $6.20 of $10.00`.
+ * A scope without a limit shows its spend only.
+ */
+export function budgetLines(b: BudgetView, index: number, width: number, perScope: 1 | 2 | number): BudgetLine[] {
+  const pct = b.percent ?? b.percentTokens ?? null;
+  const name = fit(b.period === 'total' ? b.label : `${b.label}/${b.period}`, 10).padEnd(10);
+  const amounts =
+    b.limitUsd !== null
+      ? `${usd(b.spentUsd)} of ${usd(b.limitUsd)}`
+      : b.limitTokens
+        ? `${compact(b.spentTokens ?? 0)} of ${compact(b.limitTokens)} tok`
+        : `${usd(b.spentUsd)} spent, no limit`;
+  if (pct === null) return [{ key: b.key, index, text: fit(`${name} ${amounts}`, width) }];
+  const pctText = ` ${Math.round(pct)}%`.padStart(5);
+  const inline = perScope < 2 ? ` ${amounts}` : '';
+  const gaugeW = Math.max(3, width - name.length - 1 - pctText.length - inline.length);
+  const first: BudgetLine = {
+    key: b.key,
+    index,
+    text: `${name} `,
+    gauge: { bar: bar(pct, gaugeW), percent: pct },
+    tail: fit(pctText + inline, Math.max(0, width - name.length - 1 - gaugeW)),
+  };
+  return perScope < 2 ? [first] : [first, { key: `${b.key}+`, index, text: fit(`  ${amounts}`, width), dim: true }];
+}
