@@ -55,6 +55,7 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
   const concurrency = 50;
   const api = await startMessagesApiServer();
   const d = await startDaemon({
+    ...(process.env.BENCH_HOME ? { home: process.env.BENCH_HOME } : {}),
     env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'bench' },
     config: testConfig({ completion: { max_concurrency: concurrency, max_queue: 100_000 }, daemon: { log_level: 'warn' } }),
   });

@@ -28,7 +28,6 @@ export const configSchema = z.object({
   token_flush_ms: z.coerce.number().int().min(1).max(5000).default(50).describe('completion:token events are coalesced over this window'),
   token_flush_chars: z.coerce.number().int().min(1).max(1_000_000).default(4096).describe('...or until this many characters are buffered'),
   retention_hours: z.coerce.number().min(0).default(168).describe('Finished requests stay queryable by completion:status this long'),
-  request_timeout_ms: z.coerce.number().int().min(1000).default(900_000).describe('Default wait of completion:request when the client gives no timeout_ms'),
 });
 
 export type CompletionConfig = z.infer<typeof configSchema>;

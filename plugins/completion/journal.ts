@@ -46,6 +46,9 @@ export const MIGRATIONS: string[] = [
      created_at INTEGER NOT NULL,
      PRIMARY KEY (session_id, idx)
    );`,
+  // The first attempt number of this acceptance: a failed request asked again continues the numbering
+  // (attempts key the budget ledger), and the restart policy counts only this acceptance's runs.
+  'ALTER TABLE completion_requests ADD COLUMN first_attempt INTEGER NOT NULL DEFAULT 1',
 ];
 
 export type RequestStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -62,6 +65,7 @@ export interface RequestRow {
   params_hash: string;
   context: string | null;
   attempts: number;
+  first_attempt: number;
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
@@ -81,8 +85,8 @@ export class Journal {
   constructor(private readonly db: Database.Database) {
     this.s = {
       insert: db.prepare(
-        `INSERT INTO completion_requests (request_id, session_id, agent_id, model, status, params, params_hash, context, created_at)
-         VALUES (@request_id, @session_id, @agent_id, @model, 'queued', @params, @params_hash, @context, @created_at)`,
+        `INSERT INTO completion_requests (request_id, session_id, agent_id, model, status, params, params_hash, context, created_at, attempts, first_attempt)
+         VALUES (@request_id, @session_id, @agent_id, @model, 'queued', @params, @params_hash, @context, @created_at, @attempts, @attempts + 1)`,
       ),
       get: db.prepare<[string], RequestRow>('SELECT * FROM completion_requests WHERE request_id = ?'),
       byStatus: db.prepare<[string], RequestRow>('SELECT * FROM completion_requests WHERE status = ? ORDER BY seq'),
@@ -110,7 +114,7 @@ export class Journal {
     };
   }
 
-  insert(r: { request_id: string; session_id: string | null; agent_id: string | null; model: string; params: string; params_hash: string; context: string | null; created_at: number }): number {
+  insert(r: { request_id: string; session_id: string | null; agent_id: string | null; model: string; params: string; params_hash: string; context: string | null; created_at: number; attempts: number }): number {
     return Number(this.s.insert.run(r).lastInsertRowid);
   }
 

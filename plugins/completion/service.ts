@@ -114,31 +114,41 @@ export class CompletionService {
     const prior = this.journal.get(requestId);
     if (prior) {
       if (ACTIVE.has(prior.status)) throw this.conflictActive(requestId);
-      if (prior.params_hash !== hash) {
-        throw new DaemonError('CONFLICT', `request_id ${requestId} was already used for a different request (now ${prior.status}); use a new request_id`, { request_id: requestId, status: prior.status });
+      if (prior.status === 'completed') {
+        if (prior.params_hash !== hash) {
+          throw new DaemonError('CONFLICT', `request_id ${requestId} already completed a different request; use a new request_id`, { request_id: requestId, status: prior.status });
+        }
+        // The same request again (a client retrying after losing the answer): never run twice.
+        return { request_id: requestId, status: prior.status, position: 0, replayed: true };
       }
-      // The same request again (a client retrying after losing the answer): idempotent, never rerun.
-      return { request_id: requestId, status: prior.status, position: 0, replayed: true };
+      // Failed or cancelled: asking again runs it again, continuing the attempt numbering below.
     }
     if (this.queue.size >= this.d.config.max_queue) throw new DaemonError('OVERLOADED', `the completion queue is full (${this.d.config.max_queue} requests); retry later`, { queued: this.queue.size });
 
     this.active.add(requestId);
+    const attempts = prior?.attempts ?? 0;
     try {
       // Pre-flight: an unpriced model or a used-up budget is refused now, not after queueing.
       await this.d.request('budget:check', { model: params.model, ...(agentId ? { agent_id: agentId } : {}), ...(sessionId ? { session_id: sessionId } : {}) }, { context });
       const row = {
         request_id: requestId, session_id: sessionId, agent_id: agentId, model: params.model,
         params: JSON.stringify(params), params_hash: hash, context: context ? JSON.stringify(context) : null, created_at: this.now(),
+        // Attempt numbers key the budget ledger, so a rerun continues after the earlier attempts.
+        attempts,
       };
       // An acknowledged request must be on disk before the ack. A waiting caller's ack is the result,
       // so its row may ride on the next fsync (the budget reservation, before any token is spent).
-      if (durable) await this.gc.run(() => this.journal.insert(row));
-      else runLazy(this.d.db, () => this.journal.insert(row));
+      const write = (): void => {
+        if (prior) this.journal.forget(requestId);
+        this.journal.insert(row);
+      };
+      if (durable) await this.gc.run(write);
+      else runLazy(this.d.db, write);
     } catch (e) {
       this.active.delete(requestId);
       throw e;
     }
-    const position = this.queue.enqueue({ id: requestId, key: sessionId ?? `\0${requestId}`, session_id: sessionId, agent_id: agentId, params, context, attempts: 0 });
+    const position = this.queue.enqueue({ id: requestId, key: sessionId ?? `\0${requestId}`, session_id: sessionId, agent_id: agentId, params, context, attempts });
     this.d.log.debug({ request_id: requestId, session_id: sessionId, position }, 'completion accepted');
     return { request_id: requestId, status: 'queued', position };
   }
@@ -403,7 +413,9 @@ export class CompletionService {
     let requeued = 0;
     await this.gc.run(() => {
       for (const row of this.journal.withStatus('running')) {
-        if (this.d.config.restart_policy === 'retry_once' && row.attempts < 2) {
+        // Runs of this acceptance so far (a rerun of a failed request continues the numbering).
+        const runs = row.attempts - row.first_attempt + 1;
+        if (this.d.config.restart_policy === 'retry_once' && runs < 2) {
           this.journal.requeue(row.request_id, false);
           requeued++;
         } else {

@@ -212,6 +212,15 @@ describe('provider errors (the SDK retries; agentd adds no loop)', () => {
     expect(st).toMatchObject({ status: 'failed', error: { code } });
   });
 
+  it('a failed request asked again with the same request_id runs again as the next attempt', async () => {
+    api.enqueue({ kind: 'error', status: 400, message: 'bad thing' });
+    expect(await codeOf(req({ prompt: 'again', request_id: 'again-1' }))).toBe('INVALID_DATA');
+    const r = await req({ prompt: 'again', request_id: 'again-1' });
+    expect(r).toMatchObject({ text: 'echo: again', attempt: 2 });
+    const led = await d.client.request('budget:ledger', { request_id: 'again-1' }) as { entries: Array<{ kind: string; attempt: number }> };
+    expect(led.entries.map((e) => [e.kind, e.attempt])).toEqual([['commit', 2], ['reserve', 2], ['release', 1], ['reserve', 1]]);
+  });
+
   it('a connection dropped mid-stream fails UNAVAILABLE and bills what was started', async () => {
     api.enqueue({ text: 'x'.repeat(400), dropAfterEvents: 5, eventDelayMs: 2, usage: { input_tokens: 50 } });
     const e = await errorOf(req({ prompt: 'drop', request_id: 'drop-1', max_tokens: 1000 }));
