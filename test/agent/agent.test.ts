@@ -203,6 +203,27 @@ describe('bad input', () => {
   });
 });
 
+describe('terminate', () => {
+  it('stops a running turn (its model call is cancelled) and cancels the queued ones', async () => {
+    await rq('agent:spawn', { agent_id: 'victim', system: 'You are the victim.' });
+    api.setHandler(() => ({ kind: 'hang' }));
+    const running = await rq('agent:send', { agent_id: 'victim', message: 'think hard', wait: false, turn_id: 'v-1' });
+    const queued = await rq('agent:send', { agent_id: 'victim', message: 'and then this', wait: false, turn_id: 'v-2' });
+    expect([running.status, queued.status]).toEqual(['queued', 'queued']);
+    await waitFor(() => api.inFlight() === 1, 10_000, 'model call in flight');
+    const t = await rq('agent:terminate', { agent_id: 'victim', reason: 'taking too long' });
+    expect(t).toMatchObject({ terminated: ['victim'], cancelled_turns: 1 });
+    const e1 = await errorOf(rq('agent:send', { agent_id: 'victim', message: 'think hard', turn_id: 'v-1' }));
+    const e2 = await errorOf(rq('agent:send', { agent_id: 'victim', message: 'and then this', turn_id: 'v-2' }));
+    expect([e1.code, e2.code]).toEqual(['CANCELLED', 'CANCELLED']);
+    await waitFor(() => api.inFlight() === 0, 10_000, 'model call aborted');
+    const info = await rq('agent:info', { agent_id: 'victim' });
+    expect(info).toMatchObject({ status: 'terminated', terminate_reason: 'taking too long', current_turn: null });
+    expect((info.turns as Array<{ status: string }>).map((x) => x.status)).toEqual(['cancelled', 'cancelled']);
+    expect(api.messageRequests()).toHaveLength(1);
+  });
+});
+
 describe('children and messages', () => {
   it('spawn_agent creates a child from a profile and waits for its answer to the task', async () => {
     await rq('agent:spawn', { agent_id: 'boss', tools: ['spawn_agent', 'kg_query'], budget_usd: 5 });
