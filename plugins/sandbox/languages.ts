@@ -12,6 +12,6 @@ export const LANGUAGES = {
 export type Language = keyof typeof LANGUAGES;
 export const LANGUAGE_NAMES = Object.keys(LANGUAGES) as [Language, ...Language[]];
 
-/** Where the code file goes: the noexec /tmp tmpfs (interpreters read it; it is never executed itself). */
+/** Prefix of the code file: on the noexec /tmp tmpfs (interpreters read it; it is never executed itself). */
 export const CODE_DIR = '/tmp/.agentd';
 export const WORKSPACE = '/workspace';

@@ -39,6 +39,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Kill everything running in the container; called at the timeout or on abort. */
   kill: () => Promise<void>;
+  /** The container serves more execs after this one (a session). */
+  reused?: boolean;
   /** Called once the exec is running (after this, failures are the code's, not the container's). */
   onStart?: () => void;
   /** Whether the container saw an OOM kill since `since` (ms epoch). */
@@ -54,7 +56,8 @@ const END_GRACE_MS = 5_000;
 export async function runExec(container: Docker.Container, spec: ExecSpec, opts: RunOptions): Promise<ExecResult & { cancelled: boolean }> {
   const started = Date.now();
   const lang = LANGUAGES[spec.language];
-  const codePath = `${CODE_DIR}/${spec.execId}/${lang.file}`;
+  // Flat in /tmp: the shell writes it with a builtin redirection, no mkdir process to pay for.
+  const codePath = `${CODE_DIR}-${spec.execId}-${lang.file}`;
   // NUL cannot travel in an environment variable; such code goes through the tar like big code does.
   const inline = spec.files.length === 0 && Buffer.byteLength(spec.code) <= INLINE_CODE_MAX && !spec.code.includes('\0');
   if (!inline) await stage(container, spec, codePath, opts.user);
@@ -62,9 +65,12 @@ export async function runExec(container: Docker.Container, spec: ExecSpec, opts:
   // The interpreter starts through sh so the inline code can be written first; `exec` then replaces sh,
   // and the variable holding the code is unset so the program does not see it.
   const argv = lang.argv(codePath).map(shellQuote).join(' ');
-  const script = inline
-    ? `mkdir -p '${CODE_DIR}/${spec.execId}' && printf '%s' "$AGENTD_CODE" > '${codePath}' && unset AGENTD_CODE && exec ${argv}`
-    : `exec ${argv}`;
+  const write = inline ? `printf '%s' "$AGENTD_CODE" > '${codePath}' && unset AGENTD_CODE && ` : '';
+  // A reused container (session) must not collect code files in its small /tmp: run as a child and
+  // remove the file after. A one-shot container is destroyed anyway, so exec straight into the code.
+  const script = opts.reused
+    ? `${write}${argv}; rc=$?; rm -f '${codePath}'; exit $rc`
+    : `${write}exec ${argv}`;
   const env = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
   if (inline) env.push(`AGENTD_CODE=${spec.code}`);
   const hasStdin = spec.stdin !== undefined;

@@ -301,6 +301,7 @@ export class SandboxService {
     if (call.signal?.aborted) abort.abort();
     const done = runExec(m.container, spec, {
       user: cfg.user,
+      reused: sessionId !== null,
       signal: abort.signal,
       kill,
       onStart: () => {

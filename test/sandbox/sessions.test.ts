@@ -26,6 +26,9 @@ describeDocker('sandbox sessions', () => {
     const r = await t.svc.exec({ language: 'bash', session_id: 'keep', code: 'cat state.txt; echo; cat in/data.csv; pgrep sleep || echo no-sleep' });
     expect(r.stdout).toBe('onemore\n\na,b\n1,2\nno-sleep\n');
     expect(t.svc.listSessions().sessions.find((x) => x.session_id === 'keep')?.execs).toBe(3);
+    // Code files do not pile up in the session's small /tmp (only this exec's own is there).
+    const tmp = await t.svc.exec({ language: 'bash', session_id: 'keep', code: 'ls -A /tmp | wc -l' });
+    expect(tmp.stdout.trim()).toBe('1');
     await t.svc.destroySession('keep');
   }, 40_000);
 
