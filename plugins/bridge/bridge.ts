@@ -47,7 +47,7 @@ export class Bridge {
     this.events = new EventRelay(ctx, cfg, this.subjects, this.node, this.stats);
     this.requests = new RequestService(ctx, cfg, this.subjects, this.node, this.stats);
     this.jobs = new JobService(ctx, cfg, this.subjects, this.node, this.stats, this.requests);
-    this.peers = new Peers(ctx, cfg, this.subjects, this.node);
+    this.peers = new Peers(ctx, cfg, this.subjects, this.node, (reason) => this.ctx.setStatus('degraded', reason));
     this.durable = new PatternMatcher(cfg.durable);
   }
 

@@ -21,6 +21,7 @@ export const bridgeConfigSchema = z.object({
   subscribe: z.array(pattern).default(['*']).describe('Remote events delivered to local subscribers'),
   serve: z.array(z.string().regex(NS_RE)).default([]).describe('Local namespaces served to the fleet (queue groups)'),
   durable: z.array(pattern).default([]).describe('Forwarded requests that go through JetStream (redelivered if a worker dies)'),
+  serve_max_inflight: z.coerce.number().int().min(1).max(100_000).default(1024).describe('Requests from the fleet handled at once; beyond it they answer OVERLOADED'),
   forward: z.coerce.boolean().default(true).describe('Forward requests for namespaces no local plugin owns to the fleet'),
   heartbeat_ms: z.coerce.number().int().min(100).max(60_000).default(2000),
   connect_timeout_ms: z.coerce.number().int().min(100).max(60_000).default(2000),

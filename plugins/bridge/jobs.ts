@@ -6,20 +6,19 @@
  * `ack_wait_ms`. The answer goes to the results stream under the caller's node, deduplicated by job
  * id, and a redelivered job whose result already exists is not run again: the caller gets it once.
  */
-import { nuid, type NatsConnection } from '@nats-io/transport-node';
-import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { nuid, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type ConsumerConfig, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { DaemonError } from '../../client/errors.js';
 import type { CallContext, PluginContext } from '../../daemon/plugin-api.js';
 import type { BridgeConfig, Subjects } from './config.js';
-import { decode, encode, errorReply, replyEnvelope, replyError, requestEnvelope, wireContext, type ReplyEnvelope, type RequestEnvelope } from './envelope.js';
-import { asDaemonError, type RequestService } from './requests.js';
+import { decode, encode, replyEnvelope, replyError, requestEnvelope, wireContext, type ReplyEnvelope, type RequestEnvelope } from './envelope.js';
+import { JobWorker } from './job-worker.js';
+import type { RequestService } from './requests.js';
 import type { Stats } from './stats.js';
 
 const nsOf = (event: string): string => event.slice(0, event.indexOf(':'));
 const nanos = (ms: number): number => ms * 1_000_000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
-/** Failures that say "not here, not now": another worker may succeed, so the job goes back. */
-const HAND_BACK = new Set(['SHUTTING_DOWN', 'UNAVAILABLE', 'OVERLOADED']);
 
 interface Pending {
   resolve(r: ReplyEnvelope): void;
@@ -34,10 +33,8 @@ export class JobService {
   private readonly pending = new Map<string, Pending>();
   private readonly workerSeen = new Map<string, number>();
   private stopped = false;
-  private inflight = 0;
-  private slotWaiters: Array<() => void> = [];
-  private readonly running = new Set<JsMsg>();
-  private loops: Promise<void>[] = [];
+  private worker: JobWorker | null = null;
+  private advisories: Subscription | null = null;
   workPending: Record<string, { pending: number; ack_pending: number; redelivered: number }> = {};
 
   constructor(private readonly ctx: PluginContext, private readonly cfg: BridgeConfig, private readonly subjects: Subjects, private readonly node: string, private readonly stats: Stats, private readonly requests: RequestService) {}
@@ -58,7 +55,9 @@ export class JobService {
         deliver_policy: DeliverPolicy.New,
         ack_wait: nanos(30_000),
       });
-      this.loops.push(this.resultsLoop());
+      void this.resultsLoop();
+      // A job every worker died on (max_deliver reached) fails now rather than at its deadline.
+      this.advisories = nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.subjects.workStream}.*`, { callback: (_e, m) => void this.onMaxDeliveries(m.data) });
       this.state = 'ready';
       this.lastError = null;
     } catch (e) {
@@ -81,7 +80,7 @@ export class JobService {
     }
   }
 
-  private async ensureConsumer(stream: string, cfg: Parameters<JetStreamManager['consumers']['add']>[1] & { durable_name: string }): Promise<void> {
+  private async ensureConsumer(stream: string, cfg: Partial<ConsumerConfig> & { durable_name: string }): Promise<void> {
     try {
       await this.jsm!.consumers.add(stream, cfg);
     } catch (e) {
@@ -119,6 +118,24 @@ export class JobService {
     } else if (m.info.redelivered) this.stats.results_duplicate++;
     else this.stats.results_orphaned++;
     m.ack();
+  }
+
+  private async onMaxDeliveries(bytes: Uint8Array): Promise<void> {
+    let seq: number;
+    let deliveries: number;
+    try {
+      ({ stream_seq: seq, deliveries } = JSON.parse(new TextDecoder().decode(bytes)) as { stream_seq: number; deliveries: number });
+    } catch {
+      return;
+    }
+    const sm = await this.jsm!.streams.getMessage(this.subjects.workStream, { seq }).catch(() => null);
+    if (!sm) return;
+    const d = decode(sm.data, requestEnvelope);
+    if (!d.ok || d.value.from !== this.node || !d.value.job_id) return;
+    // Ours: tell the caller, and take the job out of the queue (nobody will take it again).
+    this.pending.get(d.value.job_id)?.reject(new DaemonError('UNAVAILABLE', `${d.value.event}: gave up after ${deliveries} deliveries (every worker that took it failed or died)`, { job_id: d.value.job_id, deliveries }));
+    this.pending.delete(d.value.job_id);
+    await this.jsm!.streams.deleteMessage(this.subjects.workStream, seq).catch(() => undefined);
   }
 
   /** Is some worker (alive or not) consuming this namespace's jobs? Cached for a few seconds. */
@@ -174,111 +191,16 @@ export class JobService {
     throw new DaemonError('UNAVAILABLE', `JetStream did not accept ${subject} in time: ${(last as Error)?.message ?? 'deadline passed'}`);
   }
 
-  // ---- worker side ----------------------------------------------------------------------------
-
   /** Take jobs for every served namespace (only once the local daemon is ready). */
   async startWorkers(): Promise<void> {
-    if (this.state !== 'ready') return;
-    for (const ns of this.cfg.serve) {
-      try {
-        await this.ensureConsumer(this.subjects.workStream, {
-          durable_name: this.subjects.workConsumer(ns),
-          filter_subject: this.subjects.workNs(ns),
-          ack_policy: AckPolicy.Explicit,
-          ack_wait: nanos(this.cfg.ack_wait_ms),
-          max_deliver: this.cfg.max_deliver,
-          max_ack_pending: 10_000,
-        });
-        this.loops.push(this.workLoop(ns));
-      } catch (e) {
-        this.lastError = `work queue for "${ns}": ${(e as Error).message}`;
-        this.ctx.log.warn({ err: e, ns }, 'work consumer not created');
-      }
-    }
-  }
-
-  private async slot(): Promise<void> {
-    while (this.inflight >= this.cfg.max_concurrent) await new Promise<void>((r) => this.slotWaiters.push(r));
-  }
-
-  private release(): void {
-    this.inflight--;
-    this.slotWaiters.shift()?.();
-  }
-
-  private async workLoop(ns: string): Promise<void> {
-    while (!this.stopped) {
-      await this.slot();
-      if (this.stopped) break;
-      try {
-        const c = await this.js!.consumers.get(this.subjects.workStream, this.subjects.workConsumer(ns));
-        const batch = await c.fetch({ max_messages: this.cfg.max_concurrent - this.inflight, expires: 2000 });
-        for await (const m of batch) {
-          if (this.stopped) {
-            m.nak();
-            continue;
-          }
-          this.inflight++;
-          void this.runJob(m).finally(() => this.release());
-        }
-      } catch (e) {
-        if (!this.stopped) {
-          this.ctx.log.debug({ err: e, ns }, 'work fetch failed; retrying');
-          await sleep(500);
-        }
-      }
-    }
-  }
-
-  private async runJob(m: JsMsg): Promise<void> {
-    const d = decode(m.data, requestEnvelope);
-    if (!d.ok || !d.value.job_id || this.subjects.work(d.value.event) !== m.subject) {
-      // Nobody can be answered: refuse it for good rather than redeliver it forever.
-      this.stats.requests_refused++;
-      m.term(d.ok ? 'job id missing or subject mismatch' : d.error.message);
-      return;
-    }
-    const env = d.value;
-    const resultSubject = this.subjects.result(env.from, env.job_id!);
-    if (m.info.redelivered) {
-      this.stats.jobs_redelivered++;
-      const done = await this.jsm!.streams.getMessage(this.subjects.resultStream, { last_by_subj: resultSubject }).catch(() => null);
-      if (done) {
-        this.stats.jobs_skipped_done++;
-        m.ack();
-        return;
-      }
-    }
-    const expiresAt = env.expires_at ?? Date.now() + env.timeout_ms;
-    if (expiresAt <= Date.now()) {
-      m.ack(); // The caller stopped waiting; running it now would be work nobody receives.
-      return;
-    }
-    this.running.add(m);
-    const progress = setInterval(() => m.working(), Math.max(200, Math.floor(this.cfg.ack_wait_ms / 3)));
-    progress.unref();
-    let reply: ReplyEnvelope;
-    try {
-      this.stats.jobs_run++;
-      reply = { ok: true, node: this.node, data: await this.requests.run({ ...env, timeout_ms: Math.max(1, expiresAt - Date.now()) }), job_id: env.job_id };
-    } catch (e) {
-      const de = asDaemonError(e);
-      if ((HAND_BACK.has(de.code) || this.stopped) && m.info.deliveryCount < this.cfg.max_deliver) {
-        this.stats.jobs_handed_back++;
-        m.nak(this.stopped ? 0 : 500);
-        return;
-      }
-      reply = errorReply(this.node, de, env.job_id);
-    } finally {
-      clearInterval(progress);
-      this.running.delete(m);
-    }
-    try {
-      await this.publishUntil(resultSubject, encode(reply), `r_${env.job_id}`, expiresAt + 5000);
-    } catch (e) {
-      this.ctx.log.warn({ err: e, job: env.job_id }, 'job result not stored; the caller times out');
-    }
-    m.ack();
+    if (this.state !== 'ready' || this.worker || this.cfg.serve.length === 0) return;
+    this.worker = new JobWorker(this.ctx, this.cfg, this.subjects, this.stats, this.requests, {
+      js: this.js!,
+      jsm: this.jsm!,
+      publishUntil: (s, b, id, until) => this.publishUntil(s, b, id, until),
+      ensureConsumer: (stream, cfg) => this.ensureConsumer(stream, cfg),
+    });
+    await this.worker.start();
   }
 
   // ---- status and stop ------------------------------------------------------------------------
@@ -302,7 +224,7 @@ export class JobService {
       error: this.lastError,
       streams: [this.subjects.workStream, this.subjects.resultStream],
       waiting_for_results: this.pending.size,
-      running: this.inflight,
+      running: this.worker?.inflight ?? 0,
       max_concurrent: this.cfg.max_concurrent,
       queues: this.workPending,
     };
@@ -311,9 +233,8 @@ export class JobService {
   /** Stop taking jobs; let running ones finish until the deadline, then hand the rest back to the fleet. */
   async stop(deadline: number): Promise<void> {
     this.stopped = true;
-    for (const w of this.slotWaiters.splice(0)) w();
-    while (this.running.size > 0 && Date.now() < deadline - 500) await sleep(50);
-    for (const m of this.running) m.nak();
+    this.advisories?.unsubscribe();
+    await this.worker?.stop(deadline);
     for (const [id, p] of this.pending) {
       p.reject(new DaemonError('SHUTTING_DOWN', 'the daemon is shutting down'));
       this.pending.delete(id);

@@ -27,7 +27,7 @@ export class Peers {
   /** Heartbeats carrying our own node name from another process: a misconfigured fleet. */
   nameConflicts = 0;
 
-  constructor(private readonly ctx: PluginContext, private readonly cfg: BridgeConfig, private readonly subjects: Subjects, private readonly node: string) {}
+  constructor(private readonly ctx: PluginContext, private readonly cfg: BridgeConfig, private readonly subjects: Subjects, private readonly node: string, private readonly onConflict: (reason: string) => void) {}
 
   start(nc: NatsConnection): void {
     this.stopTimers();
@@ -68,6 +68,7 @@ export class Peers {
       if (hb.pid !== process.pid || hb.started_at !== this.startedAt) {
         this.nameConflicts++;
         this.ctx.log.warn({ node: hb.node, pid: hb.pid }, 'another daemon announces our node name');
+        this.onConflict(`another daemon (pid ${hb.pid}) uses node name "${hb.node}": events between them are lost and jobs may be misrouted`);
       }
       return;
     }

@@ -28,8 +28,9 @@ export class RequestService {
   /** Contexts of requests being served for the fleet: what they ask of unowned namespaces is not forwarded again. */
   private readonly serving = new Map<string, number>();
   readonly rtt = new Gauge();
+  inflight = 0;
 
-  constructor(private readonly ctx: PluginContext, private readonly cfg: BridgeConfig, private readonly subjects: Subjects, private readonly node: string, private readonly stats: Stats) {}
+  constructor(private readonly ctx: PluginContext, private readonly cfg: BridgeConfig, private readonly subjects: Subjects, readonly node: string, private readonly stats: Stats) {}
 
   /** Start answering the fleet (only once the local daemon is ready). */
   serve(nc: NatsConnection): void {
@@ -58,6 +59,9 @@ export class RequestService {
     const env = d.value;
     if (this.subjectEvent(m.subject, kind) !== env.event) return this.refuse(m, new DaemonError('BAD_FRAME', `event ${env.event} does not match subject ${m.subject}`));
     if (!this.allowed(env.event)) return this.refuse(m, new DaemonError('UNKNOWN_EVENT', `node ${this.node} does not serve "${env.event}" to the fleet`, { event: env.event, serves: this.cfg.serve }));
+    // The bus must not be able to grow this daemon without bound.
+    if (this.inflight >= this.cfg.serve_max_inflight) return this.refuse(m, new DaemonError('OVERLOADED', `node ${this.node} has ${this.inflight} fleet requests in flight`, { node: this.node }));
+    this.inflight++;
     try {
       const data = await this.run(env);
       this.stats.requests_served++;
@@ -65,6 +69,8 @@ export class RequestService {
     } catch (e) {
       this.stats.requests_serve_failed++;
       this.reply(m, errorReply(this.node, asDaemonError(e)));
+    } finally {
+      this.inflight--;
     }
   }
 

@@ -157,6 +157,31 @@ describe.skipIf(skip)('bridge: a fleet of three daemons on nats-server', () => {
     expect(h.status).toBe('healthy');
   });
 
+  it('answers a failed durable job once with its typed error; hands a job refused as UNAVAILABLE to other workers up to max_deliver', async () => {
+    const tag = `fail-${Date.now()}`;
+    const e = await a.client.request('testwork:exec', { tag, fail_code: 'CONFLICT' }, { timeoutMs: 20_000 }).catch((x: DaemonError) => x);
+    expect(e).toBeInstanceOf(DaemonError);
+    expect((e as DaemonError).code).toBe('CONFLICT');
+    expect(['b', 'c']).toContain((e as DaemonError).details?.node);
+    expect(readLog(LOG).filter((l) => l.endsWith(` ${tag}`))).toHaveLength(1);
+    const tag2 = `handback-${Date.now()}`;
+    const e2 = await a.client.request('testwork:exec', { tag: tag2, fail_code: 'UNAVAILABLE' }, { timeoutMs: 20_000 }).catch((x: DaemonError) => x);
+    expect((e2 as DaemonError).code).toBe('UNAVAILABLE');
+    expect(readLog(LOG).filter((l) => l.endsWith(` ${tag2}`))).toHaveLength(5); // max_deliver
+  });
+
+  it('accepts a durable job asked for while nats-server is down, once the server is back', async () => {
+    await nats.down();
+    const tag = `down-${Date.now()}`;
+    const pending = a.client.request('testwork:exec', { tag, sleep_ms: 100 }, { timeoutMs: 30_000 });
+    await until('a to notice', async () => ((await a.client.request('bridge:status')) as unknown as Status).state !== 'connected');
+    await new Promise((r) => setTimeout(r, 500));
+    await nats.up();
+    const r = await pending;
+    expect(r.tag).toBe(tag);
+    expect(readLog(LOG).filter((l) => l.endsWith(` ${tag}`))).toEqual([`start ${r.node} ${tag}`, `done ${r.node} ${tag}`]);
+  });
+
   it('runs durable work through nats-server being restarted mid-job: the bridge reconnects and the result arrives once', async () => {
     const tag = `restart-${Date.now()}`;
     const started = await a.client.subscribe('testwork:started');

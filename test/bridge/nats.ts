@@ -23,6 +23,9 @@ export interface NatsServer {
   output(): string;
   stop(): Promise<void>;
   restart(): Promise<void>;
+  /** Stop the server, keeping port and store, until `up()`. */
+  down(): Promise<void>;
+  up(): Promise<void>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -80,5 +83,7 @@ export async function startNats(opts: { port?: number } = {}): Promise<NatsServe
       await kill();
       await launch();
     },
+    down: kill,
+    up: launch,
   };
 }
