@@ -1,8 +1,8 @@
 /**
  * The crash-durability suite: real daemons killed with SIGKILL at random moments while completions
- * are queued and running (against the local Messages API server), budget limits are being set and
- * calls reserve budget, the knowledge graph is being written, and a stateful plugin is being
- * checkpointed. After each restart, and once more after the last one when the queue has drained:
+ * are queued and running (against the local Messages API server), agents are spawned, given turns
+ * and terminated, budget limits are being set and calls reserve budget, the knowledge graph is being
+ * written, and a stateful plugin is being checkpointed. After each restart, and once more after the last one when the queue has drained:
  * every accepted request has exactly one outcome, no completed call is made again, no result is
  * emitted twice, no reservation is leaked, nothing acknowledged is missing, and nothing in flight
  * is half applied.
@@ -39,7 +39,7 @@ afterAll(async () => {
 });
 
 const config = testConfig({
-  keep: ['completion', 'budget', 'kg'],
+  keep: ['completion', 'budget', 'kg', 'agent'],
   checkpoint: { interval_ms: 150 },
   extra: {
     budget: { prices: { 'test-model': { input: 1, output: 2 } } },
@@ -115,6 +115,29 @@ function workload(d: DaemonHandle, m: AckModel, seed: number, round: number, sto
       op.acked = true;
       await sleep(r.int(10, 60));
     }),
+    loop('agent', async (i) => {
+      const id = `d${seed}-r${round}-a${i}`;
+      const op: Op<null> = { value: null, acked: false, round };
+      m.agents.set(id, op);
+      await c.request('agent:spawn', { agent_id: id, model: 'test-model', system: 'durability probe', ...(r.chance(0.5) ? { budget_usd: 5 } : {}) });
+      op.acked = true;
+      if (r.chance(0.6)) {
+        const turn = `${id}-t0`;
+        const t: Op<string> = { value: id, acked: false, round };
+        m.turns.set(turn, t);
+        await c.request('agent:send', { agent_id: id, message: `turn ${turn}`, wait: false, turn_id: turn });
+        t.acked = true;
+      }
+      const live = [...m.agents.entries()].filter(([a, o]) => o.acked && !m.terminations.has(a)).map(([a]) => a);
+      if (live.length && r.chance(0.25)) {
+        const victim = r.pick(live);
+        const t: Op<null> = { value: null, acked: false, round };
+        m.terminations.set(victim, t);
+        await c.request('agent:terminate', { agent_id: victim, reason: 'durability' });
+        t.acked = true;
+      }
+      await sleep(r.int(10, 60));
+    }),
     loop('memo', async (i) => {
       const op = m.send(m.puts, `r${round}-${i}`, round);
       await c.request('memo:put', { values: { [op.value]: i } });
@@ -171,6 +194,24 @@ async function verify(run: Run, m: AckModel, seed: number): Promise<void> {
   const cp = await c.request<{ boot: { corrupt: unknown[] } }>('checkpoint:status');
   expect(cp.boot.corrupt, 'no damaged checkpoint after a kill').toEqual([]);
 
+  // agents: acknowledged spawns exist, acknowledged terminations hold, acknowledged turns are known.
+  const listed = await c.request<{ agents: Array<{ agent_id: string; status: string }> }>('agent:list', { limit: 10_000 });
+  const byId = new Map(listed.agents.map((a) => [a.agent_id, a.status]));
+  for (const id of byId.keys()) expect(m.agents.has(id), `agent ${id} was spawned`).toBe(true);
+  for (const [id, op] of m.agents) if (op.acked) expect(byId.has(id), `agent ${id} acknowledged`).toBe(true);
+  for (const [id, op] of m.terminations) if (op.acked) expect(byId.get(id), `agent ${id} terminated`).toBe('terminated');
+  const turnsOf = new Map<string, Array<{ turn_id: string; status: string }>>();
+  for (const id of new Set([...m.turns.values()].map((t) => t.value))) {
+    if (!byId.has(id)) continue;
+    const info = await c.request<{ turns: Array<{ turn_id: string; status: string }> }>('agent:info', { agent_id: id, history_limit: 0 });
+    turnsOf.set(id, info.turns);
+  }
+  for (const [turn, op] of m.turns) {
+    const found = (turnsOf.get(op.value) ?? []).filter((t) => t.turn_id === turn);
+    expect(found.length, `turn ${turn}`).toBeLessThanOrEqual(1);
+    if (op.acked) expect(found.length, `turn ${turn} acknowledged`).toBe(1);
+  }
+
   // completion: every accepted request is known (journaled when accepted).
   const acked = [...m.completions.entries()].filter(([, o]) => o.acked).map(([id]) => id);
   const statuses = await Promise.all(acked.map((id) => c.request<{ status: string }>('completion:status', { request_id: id })));
@@ -181,8 +222,20 @@ async function verify(run: Run, m: AckModel, seed: number): Promise<void> {
   for (const [id, n] of m.resultEvents) expect(n, `completion:result events for ${id}`).toBe(1);
 }
 
+const TURN_DONE = ['completed', 'failed', 'cancelled', 'interrupted'];
+
 async function verifyDrained(run: Run, m: AckModel): Promise<void> {
   const c = run.d.client;
+  // Every acknowledged turn reaches exactly one end.
+  await waitFor(async () => {
+    for (const [turn, op] of m.turns) {
+      if (!op.acked) continue;
+      const info = await c.request<{ turns: Array<{ turn_id: string; status: string }> }>('agent:info', { agent_id: op.value, history_limit: 0 });
+      const t = info.turns.find((x) => x.turn_id === turn);
+      if (!t || !TURN_DONE.includes(t.status)) return false;
+    }
+    return true;
+  }, 60_000, 'every acknowledged agent turn to finish');
   await waitFor(async () => {
     const st = await c.request<{ queued: number; running: number }>('completion:status', {});
     return st.queued === 0 && st.running === 0;
@@ -248,8 +301,16 @@ describe('crash durability: SIGKILL at random moments, restart, nothing accepted
     // Sanity: the kills really hit work in flight, so the checks above checked something.
     expect([...m.completions.values()].filter((o) => o.acked).length).toBeGreaterThan(KILLS);
     expect(m.kgBatches.filter((b) => b.acked).length).toBeGreaterThan(0);
+    expect([...m.agents.values()].filter((o) => o.acked).length).toBeGreaterThan(0);
     await verifyDrained(run, m);
     await verify(run, m, seed);
+    const count = <T>(ops: Iterable<Op<T>>) => {
+      const all = [...ops];
+      return `${all.filter((o) => o.acked).length}/${all.length}`;
+    };
+    console.log(`durability seed ${seed}: ${KILLS} kills; acknowledged/sent: completions ${count(m.completions.values())}, kg batches ${count(m.kgBatches)}, ` +
+      `agents ${count(m.agents.values())}, turns ${count(m.turns.values())}, terminations ${count(m.terminations.values())}, ` +
+      `budget limits ${count([...m.limits.values()].flat())}, memo puts ${count(m.puts)} (${m.durableKeys.size} checkpointed)`);
     expect(await run.d.stop()).toBe(0);
   }, 60_000 + KILLS * 40_000);
 });

@@ -46,6 +46,12 @@ export class AckModel {
   readonly completions = new Map<string, Op<null>>();
   /** kg:add_nodes batches (node ids). */
   readonly kgBatches: Array<Op<string[]>> = [];
+  /** agent:spawn sends by agent id. */
+  readonly agents = new Map<string, Op<null>>();
+  /** agent:terminate sends by agent id. */
+  readonly terminations = new Map<string, Op<null>>();
+  /** agent:send (wait: false) turn ids → agent id. */
+  readonly turns = new Map<string, Op<string>>();
   /** budget:set limit_usd per agent, in send order. */
   readonly limits = new Map<string, Array<Op<number>>>();
   /** memo:put keys in send order. */
