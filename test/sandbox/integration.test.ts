@@ -73,6 +73,15 @@ describeDocker('sandbox plugin in the daemon', () => {
     expect(await d.client.request('sandbox:destroy', { session_id: 'int' })).toEqual({ session_id: 'int', destroyed: true });
   }, 30_000);
 
+  it('plugin:reload keeps sessions and their workspaces (snapshot → stop → re-import → restore → start)', async () => {
+    await d.client.request('sandbox:create', { session_id: 'reload' });
+    await d.client.request('sandbox:exec', { language: 'bash', session_id: 'reload', code: 'echo before-reload > r.txt' });
+    await d.client.request('plugin:reload', { name: 'sandbox' }, { timeoutMs: 60_000 });
+    const r = await d.client.request('sandbox:exec', { language: 'bash', session_id: 'reload', code: 'cat r.txt' });
+    expect(r.stdout).toBe('before-reload\n');
+    await d.client.request('sandbox:destroy', { session_id: 'reload' });
+  }, 60_000);
+
   it('status reports engine, image, pool (AGENTD_SANDBOX_POOL_SIZE applied), and discovery documents every parameter', async () => {
     const st = await d.client.request('sandbox:status', {});
     expect(st).toMatchObject({ status: 'ok', engine: { reachable: true }, image: { name: IMAGE, present: true }, pool: { size: 2 } });
