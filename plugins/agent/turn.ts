@@ -115,6 +115,8 @@ export class TurnRunner {
 
         if (steps >= agent.limits.max_turns) return done({ status: 'completed', reply: lastText, stop_reason: 'turn_limit' });
         const res = await this.complete(t, agent, steps, resumed);
+        // Stopping: write nothing more; the resumed turn gets this same answer replayed by request_id.
+        if (d.interrupted(t.agent_id) === 'stopping') return done({ status: 'interrupted' });
         steps++;
         usage = addUsage(usage, res.usage);
         cost += res.cost_usd;

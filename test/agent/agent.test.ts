@@ -240,8 +240,11 @@ describe('children and messages', () => {
     expect(kids).toHaveLength(1);
     const child = await rq('agent:info', { agent_id: kids[0]!.agent_id });
     expect(child).toMatchObject({ parent_id: 'boss', depth: 1, profile: 'helper', tools: ['kg_query'] }); // the profile's kg_add is narrowed away: boss lacks it
-    // budget: the child got at most what the parent had left
-    expect(Number(child.budget_usd)).toBeLessThanOrEqual(5);
+    // budget: with none of its own, the child got what the parent had left (a little under $5)
+    expect(Number(child.budget_usd)).toBeGreaterThan(4.99);
+    expect(Number(child.budget_usd)).toBeLessThan(5);
+    const st = await rq('budget:status', { scope: 'agent', id: kids[0]!.agent_id });
+    expect((st.scopes as Array<{ limit_usd: number }>)[0]!.limit_usd).toBe(child.budget_usd);
   });
 
   it('agent:message delivers to the inbox and the receiver takes a turn', async () => {
