@@ -250,6 +250,11 @@ describe('conversations', () => {
     expect(md.content).toContain('echo: and again');
     const js = await d.client.request('conversation:export', { session_id: 'conv-1', format: 'json' });
     expect(JSON.parse(String(js.content)).messages).toHaveLength(4);
+    await d.client.request('conversation:get', { session_id: 'conv-1' });
+    api.setHandler(() => ({ text: 'busy', delayMs: 300 }));
+    await d.client.request('completion:async', { prompt: 'busy now', session_id: 'conv-1', request_id: 'conv-busy' });
+    expect(await codeOf(d.client.request('conversation:delete', { session_id: 'conv-1' }))).toBe('CONFLICT');
+    await waitFor(async () => (await d.client.request('completion:status', { request_id: 'conv-busy' })).status === 'completed');
     expect(await d.client.request('conversation:delete', { session_id: 'conv-1' })).toMatchObject({ deleted: true });
     expect(await codeOf(d.client.request('conversation:get', { session_id: 'conv-1' }))).toBe('NOT_FOUND');
     expect(await codeOf(d.client.request('conversation:delete', { session_id: 'conv-1' }))).toBe('NOT_FOUND');
