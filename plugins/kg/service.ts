@@ -67,7 +67,11 @@ export class KgService {
       this.embedded = new SqliteGraphStore({ file });
       log.info({ backend: 'embedded', file }, 'kg store open');
     } else {
-      this.neo = new Neo4jConnection(config.neo4j, log, this.opts.onStatus);
+      // The kernel parses environment overrides as YAML, which would turn a password like 0123 into
+      // the number 123; a secret is taken from the environment verbatim.
+      const rawPassword = process.env.AGENTD_KG_NEO4J__PASSWORD;
+      const neo4jConfig = rawPassword === undefined ? config.neo4j : { ...config.neo4j, password: rawPassword };
+      this.neo = new Neo4jConnection(neo4jConfig, log, this.opts.onStatus);
       await this.neo.start();
     }
   }

@@ -99,7 +99,9 @@ export class SqliteGraphStore implements GraphStore {
     const db = this.db;
     return {
       existing: db.prepare<[string], { id: string; label: string }>('SELECT id, label FROM kg_nodes WHERE id IN (SELECT value FROM json_each(?))'),
-      upsertNode: db.prepare<[string, string, string]>('INSERT INTO kg_nodes (id, label, props) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET props = excluded.props'),
+      insertNode: db.prepare<[string, string, string]>('INSERT OR IGNORE INTO kg_nodes (id, label, props) VALUES (?, ?, ?)'),
+      labelOf: db.prepare<[string], { label: string }>('SELECT label FROM kg_nodes WHERE id = ?'),
+      updateNode: db.prepare<[string, string]>('UPDATE kg_nodes SET props = ? WHERE id = ?'),
       insertEdge: db.prepare<[string, string, string, string]>('INSERT OR IGNORE INTO kg_edges (src, type, dst, props) VALUES (?, ?, ?, ?)'),
       updateEdge: db.prepare<[string, string, string, string]>('UPDATE kg_edges SET props = ? WHERE src = ? AND type = ? AND dst = ?'),
       getNode: db.prepare<[string], NodeRow>('SELECT id, label, props FROM kg_nodes WHERE id = ?'),
@@ -148,15 +150,20 @@ export class SqliteGraphStore implements GraphStore {
     // Same guard as the Neo4j backend (where labels enter query text), so both answer alike.
     assertIdentifiers(new Set(nodes.map((n) => n.label)), 'labels');
     const ids = nodes.map((n) => n.id ?? crypto.randomUUID());
-    const existing = new Map<string, string>();
-    for (const r of this.stmts.existing.iterate(JSON.stringify(ids))) existing.set(r.id, r.label);
-    const conflicts = nodes.flatMap((n, index) => {
-      const old = existing.get(ids[index]!);
-      return old !== undefined && old !== n.label ? [{ index, id: ids[index]!, existing: old, label: n.label }] : [];
+    const conflicts: Array<{ index: number; id: string; existing: string; label: string }> = [];
+    let updated = 0;
+    // Insert-or-ignore first: new nodes (the bulk case) cost one statement. An existing one is checked
+    // for a label change; any conflict throws after the loop, which rolls the whole batch back.
+    nodes.forEach((n, i) => {
+      const props = JSON.stringify(n.properties ?? {});
+      if (this.stmts.insertNode.run(ids[i]!, n.label, props).changes > 0) return;
+      const old = this.stmts.labelOf.get(ids[i]!)!.label;
+      if (old !== n.label) conflicts.push({ index: i, id: ids[i]!, existing: old, label: n.label });
+      else this.stmts.updateNode.run(props, ids[i]!);
+      updated++;
     });
     if (conflicts.length > 0) throw labelConflictError(conflicts);
-    nodes.forEach((n, i) => this.stmts.upsertNode.run(ids[i]!, n.label, JSON.stringify(n.properties ?? {})));
-    return { ids, created: ids.filter((id) => !existing.has(id)).length, updated: existing.size };
+    return { ids, created: nodes.length - updated, updated };
   }
 
   private writeEdges(edges: EdgeInput[]): AddEdgesResult {
