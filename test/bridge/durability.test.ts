@@ -1,0 +1,68 @@
+/**
+ * When every delivery of a durable job dies with its worker (max_deliver reached), the caller is
+ * told (UNAVAILABLE) as soon as a worker asks for work again — JetStream notices the exhausted job
+ * on its next delivery attempt — instead of at its deadline; the job leaves the queue, and the
+ * restarted worker neither runs it again nor misses new work.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DaemonError } from '../../client/errors.js';
+import type { DaemonHandle } from '../helpers/daemon-process.js';
+import { natsMissing, startNats, type NatsServer } from './nats.js';
+import { readLog, startNode, until } from './fleet.js';
+
+const skip = natsMissing();
+const LOG = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-testwork-')), 'jobs.log');
+const env = { TESTWORK_LOG: LOG };
+const extra = { max_deliver: 1, ack_wait_ms: 1000 };
+
+describe.skipIf(skip)('bridge: a job that outlives every worker it was given', () => {
+  let nats: NatsServer;
+  let a: DaemonHandle;
+  let w: DaemonHandle | null = null;
+
+  beforeAll(async () => {
+    nats = await startNats();
+    [a, w] = await Promise.all([
+      startNode({ node: 'a', url: nats.url, worker: false, env, extra }),
+      startNode({ node: 'w', url: nats.url, worker: true, env, extra }),
+    ]);
+    await until('worker queue', async () => {
+      const s = (await a.client.request('bridge:status')) as { peers: Array<{ alive: boolean }>; jetstream: { state: string } };
+      return s.peers.some((p) => p.alive) && s.jetstream.state === 'ready';
+    }, 20_000);
+  });
+
+  afterAll(async () => {
+    await Promise.all([a, w].filter((d): d is DaemonHandle => Boolean(d)).map((d) => d.stop()));
+    await nats?.stop();
+  });
+
+  it('fails the caller with UNAVAILABLE once a worker is back, and the job is not run again', async () => {
+    const tag = `orphan-${Date.now()}`;
+    const started = await a.client.subscribe('testwork:started');
+    const t0 = Date.now();
+    const pending = a.client.request('testwork:exec', { tag, sleep_ms: 5000 }, { timeoutMs: 60_000 }).catch((e: DaemonError) => e);
+    for await (const ev of started) if (ev.data.tag === tag) break;
+    const home = w!.home;
+    await w!.kill('SIGKILL');
+    w = null;
+    await new Promise((res) => setTimeout(res, 1500)); // past ack_wait: the only delivery is spent
+    w = await startNode({ node: 'w', url: nats.url, worker: true, env, extra, home });
+    const e = await pending;
+    expect(e).toBeInstanceOf(DaemonError);
+    expect((e as DaemonError).code).toBe('UNAVAILABLE');
+    expect((e as DaemonError).message).toMatch(/gave up after 1 deliver/);
+    expect(Date.now() - t0).toBeLessThan(30_000); // not the 60 s deadline
+    // New work runs on the restarted worker; the dead job does not.
+    const tag2 = `after-${Date.now()}`;
+    const r = await a.client.request('testwork:exec', { tag: tag2 }, { timeoutMs: 20_000 });
+    expect(r).toMatchObject({ tag: tag2, node: 'w' });
+    await new Promise((res) => setTimeout(res, 1500));
+    expect(readLog(LOG).filter((l) => l.endsWith(` ${tag}`))).toEqual([`start w ${tag}`]);
+    const s = (await a.client.request('bridge:status')) as { jetstream: { queues: Record<string, unknown> } };
+    expect(s.jetstream).toBeDefined();
+  });
+});
