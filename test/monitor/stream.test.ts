@@ -53,11 +53,13 @@ describe('filter patterns', () => {
 describe('stream reducer', () => {
   it('keeps a bounded, filtered log and counts everything', () => {
     let s = initialStream(5, parseFilter('burst:*'));
-    const batch = [...Array.from({ length: 8 }, (_, i) => ev('burst:tick', { i })), ev('kg:stats')];
+    // Pushed frames carry kind and subscription too.
+    const batch = [...Array.from({ length: 8 }, (_, i) => ({ ...ev('burst:tick', { i }), kind: 'event', subscription: 's-1' })), ev('kg:stats')];
     s = run(s, batch);
     expect(s.received).toBe(9);
     expect(s.byNamespace).toEqual({ burst: 8, kg: 1 });
     expect(s.log.map((e) => e.data.i)).toEqual([3, 4, 5, 6, 7]);
+    expect(s.log.every((e) => e.kind === 'event' && e.epoch === 0 && e.ts > 1000)).toBe(true);
     expect(s.lastSeq).toBe(batch[batch.length - 1].seq);
   });
 

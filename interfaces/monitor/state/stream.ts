@@ -183,7 +183,8 @@ function bounded<T>(list: T[], cap: number): T[] {
 
 function applyEvents(s: StreamState, events: StreamEvent[], now: number): StreamState {
   if (events.length === 0) return withRates(s, s.samples, s.tokenSamples, now);
-  const added: LogEntry[] = [];
+  // Log entries are made only for what can stay in the log: under a flood most of a batch never shows.
+  const shown: Array<StreamEvent | LogEntry> = [];
   const byNamespace = { ...s.byNamespace };
   const agg = new Aggregates(s);
   let lastSeq = s.lastSeq;
@@ -194,7 +195,7 @@ function applyEvents(s: StreamState, events: StreamEvent[], now: number): Stream
       const count = Number(ev.data.count) || 0;
       dropped += count;
       received += count;
-      added.push({ kind: 'dropped', seq: ev.seq, event: ev.event, ts: ev.timestamp, data: ev.data, epoch: s.restarts });
+      shown.push({ kind: 'dropped', seq: ev.seq, event: ev.event, ts: ev.timestamp, data: ev.data, epoch: s.restarts });
       continue;
     }
     if (ev.seq <= lastSeq) continue; // already seen (history overlapping the live stream)
@@ -203,16 +204,17 @@ function applyEvents(s: StreamState, events: StreamEvent[], now: number): Stream
     const ns = ev.event.slice(0, ev.event.indexOf(':'));
     byNamespace[ns] = (byNamespace[ns] ?? 0) + 1;
     agg.apply(ev);
-    if (s.filter.match(ev.event)) added.push(toEntry(ev, s.restarts));
+    if (s.filter.match(ev.event)) shown.push(ev);
   }
-  const log = added.length ? bounded(s.log.concat(added.length > s.capacity ? added.slice(-s.capacity) : added), s.capacity) : s.log;
+  const added = (shown.length > s.capacity ? shown.slice(-s.capacity) : shown).map((e) => ('epoch' in e ? e : toEntry(e, s.restarts)));
+  const log = added.length ? bounded(s.log.concat(added), s.capacity) : s.log;
   const samples = [...s.samples, [now, received] as [number, number]];
   const tokenSamples = agg.tokensChanged ? [...s.tokenSamples, [now, agg.totals.tokens] as [number, number]] : s.tokenSamples;
   return withRates(
     {
       ...s,
       log,
-      missed: s.frozen ? s.missed + added.length : 0,
+      missed: s.frozen ? s.missed + shown.length : 0,
       lastSeq,
       received,
       dropped,
