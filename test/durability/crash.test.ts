@@ -288,7 +288,10 @@ describe('crash durability: SIGKILL at random moments, restart, nothing accepted
       const stop = { stopped: false };
       const errors: string[] = [];
       const work = workload(run.d, m, seed, round, stop, errors);
-      await sleep(r.int(150, 1500));
+      // Kill once work is flowing (a loaded machine can be slow to get going), at a random moment after.
+      const acked = () => [...m.completions.values()].filter((o) => o.round === round && o.acked).length;
+      await waitFor(() => acked() >= 3 || errors.length > 0, 20_000, 'work to flow').catch(() => undefined);
+      await sleep(r.int(0, 1200));
       stop.stopped = true;
       run.d.proc.kill('SIGKILL');
       expect(await run.d.exited).toBe('SIGKILL');
