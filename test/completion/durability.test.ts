@@ -50,11 +50,16 @@ describe('kill -9', () => {
     const d1 = await start(home, { completion: { max_concurrency: 4 } });
     const ev1 = await collect(d1.client, ['completion:result', 'completion:error']);
     const N = 300;
-    const acks = await Promise.all(Array.from({ length: N }, (_, i) =>
-      d1.client.request('completion:async', { prompt: `job-${i}`, session_id: `s-${i % 30}`, request_id: `job-${i}` })));
-    expect(acks.every((a) => a.status === 'queued')).toBe(true);
-    await waitFor(() => ev1.filter((e) => e.event === 'completion:result').length >= 40, 20_000, '40 results before the crash');
+    // Fire all without waiting: the crash may well come while some are still being accepted.
+    const acks: Array<Record<string, unknown>> = [];
+    const sends = Array.from({ length: N }, (_, i) =>
+      d1.client.request('completion:async', { prompt: `job-${i}`, session_id: `s-${i % 30}`, request_id: `job-${i}` })
+        .then((a) => void acks.push(a), () => undefined));
+    await waitFor(() => ev1.filter((e) => e.event === 'completion:result').length >= 40, 30_000, '40 results before the crash');
     expect(await d1.kill('SIGKILL')).toBe('SIGKILL');
+    await Promise.all(sends);
+    expect(acks.length).toBeGreaterThan(40);
+    expect(acks.every((a) => a.status === 'queued')).toBe(true);
     const sentBefore = new Set(api.messageRequests().map(promptOf));
     const done1 = new Set(ev1.filter((e) => e.event === 'completion:result').map((e) => String(e.data.request_id)));
     expect(done1.size).toBeLessThan(N); // the crash really interrupted the work
@@ -66,6 +71,13 @@ describe('kill -9', () => {
     const ev2 = await history(d2, ['completion:result', 'completion:error']);
 
     const statuses = await Promise.all(acks.map((a) => d2.client.request('completion:status', { request_id: String(a.request_id) })));
+    // a request whose ack never arrived was either accepted (and then ran) or left no trace
+    const ackedIds = new Set(acks.map((a) => String(a.request_id)));
+    for (let i = 0; i < N; i++) {
+      if (ackedIds.has(`job-${i}`)) continue;
+      const st = await d2.client.request('completion:status', { request_id: `job-${i}` }).catch((e: { code: string }) => ({ status: e.code }));
+      expect(['completed', 'NOT_FOUND'], `job-${i}`).toContain(st.status);
+    }
     const resultCount = new Map<string, number>();
     for (const e of [...ev1, ...ev2]) {
       if (e.event === 'completion:result') resultCount.set(String(e.data.request_id), (resultCount.get(String(e.data.request_id)) ?? 0) + 1);
