@@ -4,11 +4,13 @@
  * wait for it and a crash leaves only labelled containers that the next start removes.
  */
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { DaemonError } from '../../daemon/plugin-api.js';
 import type { SandboxConfig } from './config.js';
-import { containerSpec, LABEL_OWNER, type ContainerSpecInput, type Limits } from './hardening.js';
+import { containerSpec, LABEL_OWNER, LABEL_PROCESS, type ContainerSpecInput, type Limits } from './hardening.js';
 import { isConnectionError, type Engine } from './engine.js';
 
 export interface Managed {
@@ -35,9 +37,9 @@ export class Containers {
     return this.engine.docker;
   }
 
-  async create(input: Omit<ContainerSpecInput, 'owner' | 'config' | 'name'>): Promise<Managed> {
+  async create(input: Omit<ContainerSpecInput, 'owner' | 'config' | 'name' | 'process'>): Promise<Managed> {
     const name = `agentd-sbx-${this.owner.slice(0, 8)}-${input.kind}-${crypto.randomBytes(4).toString('hex')}`;
-    const spec = containerSpec({ ...input, owner: this.owner, config: this.config, name });
+    const spec = containerSpec({ ...input, owner: this.owner, config: this.config, name, process: PROCESS_ID ?? undefined });
     let container: Docker.Container;
     try {
       container = await this.docker.createContainer(spec);
@@ -79,6 +81,21 @@ export class Containers {
     const gone = list.filter((c) => !keep.has(c.Id));
     await Promise.all(gone.map((c) => this.remove(this.docker.getContainer(c.Id))));
     return gone.length;
+  }
+
+  /**
+   * Remove containers whose creating daemon ran on this host and is dead, whatever its home: a
+   * daemon killed -9 whose home is never started again (a test's temp dir) would otherwise leak them.
+   */
+  async reapDead(): Promise<number> {
+    const list = await this.docker.listContainers({ all: true, filters: { label: [LABEL_PROCESS] } });
+    const dead = list.filter((c) => {
+      const [host, pid, start] = (c.Labels[LABEL_PROCESS] ?? '').split('/');
+      if (host !== os.hostname() || !pid || !start) return false;
+      return processStart(Number(pid)) !== start;
+    });
+    await Promise.all(dead.map((c) => this.remove(this.docker.getContainer(c.Id))));
+    return dead.length;
   }
 
   async imagePresent(image: string): Promise<boolean> {
@@ -153,3 +170,18 @@ export class Containers {
     return new DaemonError('HANDLER_ERROR', `docker: ${msg}`, { status: e.statusCode });
   }
 }
+
+/** A process's start time (clock ticks since boot, /proc/<pid>/stat field 22), null if gone or not Linux. */
+export function processStart(pid: number): string | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces and parentheses: split after its last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+const START = processStart(process.pid);
+/** This daemon process, as recorded on its containers (null where /proc is unavailable). */
+const PROCESS_ID = START ? `${os.hostname()}/${process.pid}/${START}` : null;

@@ -10,6 +10,8 @@ export const LABEL = 'org.agentd.sandbox';
 export const LABEL_OWNER = 'org.agentd.sandbox.owner';
 export const LABEL_KIND = 'org.agentd.sandbox.kind';
 export const LABEL_SESSION = 'org.agentd.sandbox.session';
+/** host/pid/start-time of the daemon process that made it: lets any daemon reap a dead one's leftovers. */
+export const LABEL_PROCESS = 'org.agentd.sandbox.process';
 
 export interface Limits {
   memory_mb: number;
@@ -20,6 +22,8 @@ export interface Limits {
 export interface ContainerSpecInput {
   image: string;
   owner: string;
+  /** Value of LABEL_PROCESS, when known. */
+  process?: string;
   kind: 'pool' | 'exec' | 'session';
   limits: Limits;
   config: SandboxConfig;
@@ -54,6 +58,7 @@ export function containerSpec(input: ContainerSpecInput): Docker.ContainerCreate
   }
   const labels: Record<string, string> = { [LABEL]: '1', [LABEL_OWNER]: input.owner, [LABEL_KIND]: input.kind };
   if (input.sessionId) labels[LABEL_SESSION] = input.sessionId;
+  if (input.process) labels[LABEL_PROCESS] = input.process;
   const fsize = lc.fsize_mb * 1024 * 1024;
   return {
     name: input.name,

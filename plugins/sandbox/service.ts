@@ -109,7 +109,8 @@ export class SandboxService {
     if (this.stopping) return;
     // Leftovers of a crashed run (first time), or containers orphaned while the engine was away.
     const keep = new Set<string>([...this.sessions.containerIds(), ...this.pool.ids()]);
-    const reaped = await this.containers.reap(this.firstUp ? new Set() : keep);
+    let reaped = await this.containers.reap(this.firstUp ? new Set() : keep);
+    if (this.firstUp) reaped += await this.containers.reapDead();
     if (reaped) this.opts.log.info({ reaped }, 'removed leftover sandbox containers');
     await this.containers.watchOoms();
     await this.checkImage();

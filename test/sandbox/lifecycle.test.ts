@@ -5,9 +5,11 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, afterEach, expect, it } from 'vitest';
+import { processStart } from '../../plugins/sandbox/containers.js';
 import { describeDocker, IMAGE, ownedContainers, startService, tempHome, type TestService } from './docker-env.js';
 
 const live: TestService[] = [];
@@ -78,6 +80,24 @@ describeDocker('sandbox lifecycle', () => {
     const ids = (await new Docker().listContainers({ all: true })).map((c) => c.Id);
     expect(ids).not.toContain(orphan.id);
     expect(ids).toContain(other.id); // another daemon's container is not ours to reap
+  }, 30_000);
+
+  it("removes containers of a dead daemon from this host even when its home is gone", async () => {
+    const docker = new Docker();
+    const mk = (process: string) =>
+      docker.createContainer({ Image: IMAGE, Cmd: ['true'], Labels: { 'org.agentd.sandbox': '1', 'org.agentd.sandbox.owner': 'ghost', 'org.agentd.sandbox.process': process } });
+    const dead = await mk(`${os.hostname()}/999999999/12345`);
+    const alive = await mk(`${os.hostname()}/${process.pid}/${processStart(process.pid)}`);
+    const elsewhere = await mk('another-host/999999999/12345');
+    try {
+      await service({});
+      const ids = (await docker.listContainers({ all: true, filters: { label: ['org.agentd.sandbox.owner=ghost'] } })).map((c) => c.Id);
+      expect(ids).not.toContain(dead.id);
+      expect(ids).toContain(alive.id);
+      expect(ids).toContain(elsewhere.id);
+    } finally {
+      for (const c of [dead, alive, elsewhere]) await c.remove({ force: true }).catch(() => undefined);
+    }
   }, 30_000);
 
   it('shutdown: a running exec gets until the deadline, then is killed; nothing is left', async () => {
