@@ -45,12 +45,13 @@ describeDocker('sandbox hardening', () => {
   });
 
   it('runs as an unprivileged user with no capabilities and no-new-privileges', async () => {
-    const r = await run('id -u; id -g; grep -E "^(CapEff|CapBnd|NoNewPrivs)" /proc/self/status');
+    const r = await run('id -u; id -g; grep -E "^(CapEff|CapBnd|NoNewPrivs|Seccomp):" /proc/self/status');
     expect(r.exit_code).toBe(0);
     const [uid, gid, ...caps] = r.stdout.trim().split('\n');
     expect(uid).toBe('1000');
     expect(gid).toBe('1000');
-    expect(caps).toEqual(['CapEff:\t0000000000000000', 'CapBnd:\t0000000000000000', 'NoNewPrivs:\t1']);
+    // Seccomp 2: the engine's default syscall filter stays on (nothing asks for unconfined).
+    expect(caps).toEqual(['CapEff:\t0000000000000000', 'CapBnd:\t0000000000000000', 'NoNewPrivs:\t1', 'Seccomp:\t2']);
   }, 20_000);
 
   it('has no network: only loopback, and connecting out fails', async () => {
