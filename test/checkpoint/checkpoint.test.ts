@@ -187,3 +187,27 @@ describe('checkpoint plugin on a live daemon', () => {
     expect(await expectCode(d.client.request('checkpoint:restore', { checkpoint_id: labelled.id }))).toBe('NOT_FOUND');
   });
 });
+
+describe('periodic checkpoints', () => {
+  it('are taken while something changed, and not while nothing did', async () => {
+    const d = await startDaemon({ config: testConfig({ checkpoint: { interval_ms: 150 } }) });
+    try {
+      type St = { count: number; last: Cp | null; stats: { periodic_skipped_clean: number } };
+      const status = () => d.client.request<St>('checkpoint:status');
+      await waitFor(async () => (await status()).stats.periodic_skipped_clean >= 2, 10_000, 'idle ticks');
+      expect((await status()).count).toBe(0);
+      await d.client.request('memo:put', { values: { p: 1 } });
+      const st = await waitFor(async () => {
+        const s = await status();
+        return s.count === 1 ? s : null;
+      }, 10_000, 'a periodic checkpoint');
+      expect(st.last).toMatchObject({ reason: 'periodic', complete: true });
+      // Nothing changed since: ticks keep coming, no new checkpoint.
+      const skipped = st.stats.periodic_skipped_clean;
+      await waitFor(async () => (await status()).stats.periodic_skipped_clean >= skipped + 3, 10_000, 'more idle ticks');
+      expect((await status()).count).toBe(1);
+    } finally {
+      await d.stop();
+    }
+  });
+});
