@@ -33,6 +33,17 @@ while [[ $# -gt 0 ]]; do
 done
 
 step() { printf '[sandbox-image %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+# Run a command with its full output in $LOG and only the lines matching a pattern on the terminal
+# (progress without the noise); returns the command's own exit status.
+logged() {
+  local pattern="$1"; shift
+  set +e
+  "$@" 2>&1 | tee -a "$LOG" | grep --line-buffered -E "$pattern" | sed -u 's/^/  /'
+  local rc=${PIPESTATUS[0]}
+  set -e
+  return "$rc"
+}
 die() { echo "sandbox-image: $*" >&2; exit 1; }
 
 image_exists() { docker image inspect "$TAG" >/dev/null 2>&1; }
@@ -64,19 +75,20 @@ build_rootfs() {
   # Always unmount and delete the scratch tree, whatever step fails.
   trap "umount '$dir/proc' 2>/dev/null || true; rm -rf '$dir'" EXIT
   mkdir -p "$CACHE/debs"
-  step "debootstrap $SUITE (minbase) from $MIRROR into $dir"
-  debootstrap --variant=minbase --cache-dir="$CACHE/debs" "$SUITE" "$dir" "$MIRROR" 2>&1 \
-    | grep --line-buffered -E '^I: (Retrieving Packages|Checking component|Installing core|Unpacking the base|Configuring the base|Base system installed)' || true
-  [[ -x "$dir/bin/bash" ]] || die "debootstrap failed"
+  LOG="$CACHE/build.log"; : >"$LOG"
+  step "debootstrap $SUITE (minbase) from $MIRROR into $dir (full log: $LOG)"
+  logged '^I: (Retrieving Packages|Checking component|Installing core|Unpacking the base|Configuring the base|Base system installed)' \
+    debootstrap --variant=minbase --cache-dir="$CACHE/debs" "$SUITE" "$dir" "$MIRROR" \
+    || die "debootstrap failed; see $LOG"
   mount -t proc proc "$dir/proc"
   cp /etc/resolv.conf "$dir/etc/resolv.conf"
   step "apt-get install $(packages)"
-  chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive LC_ALL=C apt-get -q update \
-    | grep --line-buffered -E '^(Get|Hit|Reading)' | sed 's/^/  /' || true
-  chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive LC_ALL=C \
+  logged '^(Get|Hit|Reading package)' chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive LC_ALL=C apt-get -q update \
+    || die "apt-get update failed; see $LOG"
+  logged '^(Need to get|After this|Setting up (python3|nodejs|r-base-core|ca-cert))' \
+    chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive LC_ALL=C \
     apt-get -q -y --no-install-recommends -o Dpkg::Use-Pty=0 install $(packages) \
-    | grep --line-buffered -E '^(Need to get|After this|Setting up (python3|nodejs|r-base-core|ca-cert))' | sed 's/^/  /'
-  [[ ${PIPESTATUS[0]} == 0 ]] || die "apt-get install failed"
+    || die "apt-get install failed; see $LOG"
   step "creating user sandbox ($SB_UID) and /workspace"
   chroot "$dir" groupadd -g "$SB_UID" sandbox
   chroot "$dir" useradd -u "$SB_UID" -g "$SB_UID" -M -d /workspace -s /bin/bash sandbox

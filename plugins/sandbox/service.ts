@@ -96,7 +96,16 @@ export class SandboxService {
   async start(): Promise<void> {
     fs.mkdirSync(path.join(this.opts.home, 'sandbox', 'sessions'), { recursive: true, mode: 0o700 });
     this.engine.on('up', () => {
-      this.recovering = this.recovering.then(() => this.onUp()).catch((err) => this.opts.log.warn({ err }, 'sandbox recovery failed'));
+      this.recovering = this.recovering
+        .then(() => this.onUp())
+        .catch((err) => {
+          // Lost the engine again half-way: go down; the next 'up' runs the whole recovery again.
+          if (isConnectionError(err)) this.engine.markDown(err);
+          else {
+            this.opts.log.warn({ err }, 'sandbox recovery incomplete');
+            this.publishStatus();
+          }
+        });
     });
     this.engine.on('down', (st) => this.onDown(st.reason ?? 'docker engine unreachable'));
     await this.engine.start();
@@ -121,6 +130,7 @@ export class SandboxService {
     }
     this.firstUp = false;
     await this.sessions.recover();
+    if (!this.engine.up) return; // lost again meanwhile: 'down' has been reported
     this.pool.cancelRetry();
     this.pool.refill();
     this.publishStatus();
