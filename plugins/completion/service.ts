@@ -446,6 +446,11 @@ export class CompletionService {
       }, { context });
     }
     const queued = this.journal.withStatus('queued');
+    if (queued.length > 0 && !this.d.provider.status().configured) {
+      // Accepted work must not fail for a missing key: it waits for a start that has one.
+      this.queue.pause();
+      this.d.log.warn({ queued: queued.length }, 'provider not configured; queued requests wait for the next start');
+    }
     for (const row of queued) {
       this.active.add(row.request_id);
       this.queue.enqueue({

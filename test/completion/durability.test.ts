@@ -153,6 +153,29 @@ describe('kill -9', () => {
   }, 180_000);
 });
 
+describe('restart without a key', () => {
+  it('keeps accepted requests queued until a start that has one', async () => {
+    const home = tempHome('agentd-nokey-');
+    api.reset();
+    api.setHandler(() => ({ kind: 'hang' }));
+    const d1 = await start(home, { completion: { max_concurrency: 1 } });
+    await d1.client.request('completion:async', { prompt: 'k1', request_id: 'k1', session_id: 'k' });
+    await d1.client.request('completion:async', { prompt: 'k2', request_id: 'k2', session_id: 'k' });
+    await waitFor(() => api.inFlight() === 1, 5000);
+    await d1.kill('SIGKILL');
+    const d2 = await start(home, {}, { ANTHROPIC_API_KEY: '' });
+    expect(await d2.client.request('completion:status', { request_id: 'k2' })).toMatchObject({ status: 'queued' });
+    expect(await d2.client.request('completion:status', {})).toMatchObject({ queued: 2, running: 0 });
+    await d2.stop();
+    api.setHandler(() => ({ text: 'keyed' }));
+    const d3 = await start(home);
+    await waitFor(() => drained(d3), 10_000);
+    expect(await d3.client.request('completion:status', { request_id: 'k1' })).toMatchObject({ status: 'completed', attempts: 2 });
+    expect(await d3.client.request('completion:status', { request_id: 'k2' })).toMatchObject({ status: 'completed', attempts: 1 });
+    await d3.stop();
+  }, 240_000);
+});
+
 describe('plugin:reload', () => {
   it('reloading completion (dev mode) loses nothing and runs nothing twice', async () => {
     api.reset();
