@@ -111,7 +111,7 @@ export class Bridge {
         this.peers.start(nc);
         await this.jobs.attach(nc);
         if (this.jobs.state === 'failed') this.ctx.setStatus('degraded', this.jobs.lastError ?? 'JetStream unavailable');
-        this.lagTimer = setInterval(() => void this.jobs.refreshLag(), Math.max(1000, this.cfg.heartbeat_ms));
+        this.lagTimer = setInterval(() => void this.tick(nc), Math.max(1000, this.cfg.heartbeat_ms));
         this.lagTimer.unref();
         await this.startServing();
         return;
@@ -121,6 +121,19 @@ export class Bridge {
         backoff = Math.min(backoff * 2, 10_000);
       }
     }
+  }
+
+  /** Periodic: queue depths for lag, and another try at JetStream if it was not there before. */
+  private async tick(nc: NatsConnection): Promise<void> {
+    if (this.stopped || nc.isClosed()) return;
+    if (this.jobs.state === 'failed' && this.state === 'connected') {
+      if (await this.jobs.attach(nc)) {
+        this.ctx.setStatus('ok');
+        if (this.serving) await this.jobs.startWorkers();
+      }
+      return;
+    }
+    await this.jobs.refreshLag();
   }
 
   private async startServing(): Promise<void> {

@@ -102,7 +102,7 @@ export function decode<S extends z.ZodType>(bytes: Uint8Array, schema: S): Decod
 }
 
 export function errorReply(node: string | undefined, e: DaemonError, jobId?: string): ReplyEnvelope {
-  return { ok: false, ...(node ? { node } : {}), ...(jobId ? { job_id: jobId } : {}), error: e.toPayload() as ReplyEnvelope extends { error: infer E } ? E : never };
+  return { ok: false, ...(node ? { node } : {}), ...(jobId ? { job_id: jobId } : {}), error: e.toPayload() };
 }
 
 /** Rebuild the typed error a remote daemon answered with. */

@@ -38,20 +38,24 @@ export class JobWorker {
   async start(): Promise<void> {
     for (const ns of this.cfg.serve) {
       try {
-        await this.h.ensureConsumer(this.subjects.workStream, {
-          durable_name: this.subjects.workConsumer(ns),
-          filter_subject: this.subjects.workNs(ns),
-          ack_policy: AckPolicy.Explicit,
-          ack_wait: nanos(this.cfg.ack_wait_ms),
-          max_deliver: this.cfg.max_deliver,
-          max_ack_pending: 10_000,
-        });
+        await this.ensureConsumer(ns);
         void this.loop(ns);
       } catch (e) {
         this.lastError = `work queue for "${ns}": ${(e as Error).message}`;
         this.ctx.log.warn({ err: e, ns }, 'work consumer not created');
       }
     }
+  }
+
+  private ensureConsumer(ns: string): Promise<void> {
+    return this.h.ensureConsumer(this.subjects.workStream, {
+      durable_name: this.subjects.workConsumer(ns),
+      filter_subject: this.subjects.workNs(ns),
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: nanos(this.cfg.ack_wait_ms),
+      max_deliver: this.cfg.max_deliver,
+      max_ack_pending: 10_000,
+    });
   }
 
   private async slot(): Promise<void> {
@@ -82,6 +86,8 @@ export class JobWorker {
         if (!this.stopped) {
           this.ctx.log.debug({ err: e, ns }, 'work fetch failed; retrying');
           await sleep(500);
+          // A server that lost its store has no queue for us any more: make it again.
+          await this.ensureConsumer(ns).catch(() => undefined);
         }
       }
     }

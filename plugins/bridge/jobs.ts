@@ -19,6 +19,8 @@ import type { Stats } from './stats.js';
 const nsOf = (event: string): string => event.slice(0, event.indexOf(':'));
 const nanos = (ms: number): number => ms * 1_000_000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+/** Job ids and result ids are deduplicated this long: longer than any publish retry. */
+const DUP_WINDOW = nanos(10 * 60_000);
 
 interface Pending {
   resolve(r: ReplyEnvelope): void;
@@ -40,31 +42,40 @@ export class JobService {
   constructor(private readonly ctx: PluginContext, private readonly cfg: BridgeConfig, private readonly subjects: Subjects, private readonly node: string, private readonly stats: Stats, private readonly requests: RequestService) {}
 
   /** Streams and this node's results consumer. Safe to call from several daemons at once. */
-  async attach(nc: NatsConnection): Promise<void> {
+  /** Returns whether JetStream is ready. */
+  async attach(nc: NatsConnection): Promise<boolean> {
+    if (this.state === 'setting_up' || this.state === 'ready') return this.state === 'ready';
     this.state = 'setting_up';
     try {
       this.jsm = await jetstreamManager(nc, { timeout: 5000 });
       this.js = jetstream(nc, { timeout: 5000 });
-      const dup = nanos(10 * 60_000);
-      await this.ensureStream({ name: this.subjects.workStream, subjects: [`${this.subjects.prefix}.work.>`], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: dup });
-      await this.ensureStream({ name: this.subjects.resultStream, subjects: [`${this.subjects.prefix}.result.>`], retention: RetentionPolicy.Limits, storage: StorageType.File, duplicate_window: dup, max_age: nanos(this.cfg.result_ttl_s * 1000) });
-      await this.ensureConsumer(this.subjects.resultStream, {
-        durable_name: this.subjects.resultConsumer(),
-        filter_subject: this.subjects.results(),
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.New,
-        ack_wait: nanos(30_000),
-      });
+      await this.ensureStreams();
       void this.resultsLoop();
       // A job every worker died on (max_deliver reached) fails now rather than at its deadline.
+      this.advisories?.unsubscribe();
       this.advisories = nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.subjects.workStream}.*`, { callback: (_e, m) => void this.onMaxDeliveries(m.data) });
       this.state = 'ready';
       this.lastError = null;
+      return true;
     } catch (e) {
       this.state = 'failed';
       this.lastError = `JetStream unavailable: ${(e as Error).message}`;
       this.ctx.log.warn({ err: e }, 'jetstream setup failed; durable work is unavailable');
+      return false;
     }
+  }
+
+  /** The streams and this node's results consumer; again after a server lost its store. */
+  private async ensureStreams(): Promise<void> {
+    await this.ensureStream({ name: this.subjects.workStream, subjects: [`${this.subjects.prefix}.work.>`], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: DUP_WINDOW });
+    await this.ensureStream({ name: this.subjects.resultStream, subjects: [`${this.subjects.prefix}.result.>`], retention: RetentionPolicy.Limits, storage: StorageType.File, duplicate_window: DUP_WINDOW, max_age: nanos(this.cfg.result_ttl_s * 1000) });
+    await this.ensureConsumer(this.subjects.resultStream, {
+      durable_name: this.subjects.resultConsumer(),
+      filter_subject: this.subjects.results(),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.New,
+      ack_wait: nanos(30_000),
+    });
   }
 
   private async ensureStream(cfg: Parameters<JetStreamManager['streams']['add']>[0] & { name: string }): Promise<void> {
@@ -101,9 +112,13 @@ export class JobService {
           if (this.stopped) break;
         }
       } catch (e) {
-        if (!this.stopped) this.ctx.log.debug({ err: e }, 'results consumer interrupted; resuming');
+        if (!this.stopped) {
+          this.ctx.log.debug({ err: e }, 'results consumer interrupted; resuming');
+          await sleep(500);
+          // The server may have lost its store (a fresh one): recreate what we need.
+          await this.ensureStreams().catch(() => undefined);
+        }
       }
-      if (!this.stopped) await sleep(500);
     }
   }
 

@@ -30,7 +30,7 @@ describe('bridge: off, misconfigured, unreachable', () => {
   });
 
   it('is off without a URL: unowned namespaces stay UNKNOWN_EVENT, status says disabled', async () => {
-    const d = await startDaemon({ config: JSON.stringify({ daemon: { disabled_plugins: OTHERS } }), env: { AGENTD_BRIDGE_URL: '', AGENTD_BRIDGE_NODE: '' } });
+    const d = await startDaemon({ config: JSON.stringify({ daemon: { disabled_plugins: OTHERS } }), env: { AGENTD_BRIDGE_URL: '', AGENTD_BRIDGE_NODE: '' }, readyTimeoutMs: 30_000 });
     daemons.push(d);
     expect(await d.client.request('bridge:status')).toMatchObject({ enabled: false, state: 'disabled' });
     const e = await d.client.request('sandbox:exec', { language: 'bash', code: 'true' }).catch((x: DaemonError) => x);
@@ -40,7 +40,7 @@ describe('bridge: off, misconfigured, unreachable', () => {
   });
 
   it('a malformed URL: daemon up and healthy, bridge degraded with the reason, forwarded requests UNAVAILABLE', async () => {
-    const d = await startDaemon({ config: JSON.stringify({ daemon: { disabled_plugins: OTHERS }, bridge: { url: 'this is :: not a url', node: 'x' } }) });
+    const d = await startDaemon({ config: JSON.stringify({ daemon: { disabled_plugins: OTHERS }, bridge: { url: 'this is :: not a url', node: 'x' } }), readyTimeoutMs: 30_000 });
     daemons.push(d);
     const h = await until('degraded', async () => {
       const x = (await d.client.request('system:health')) as unknown as Health;
@@ -55,7 +55,7 @@ describe('bridge: off, misconfigured, unreachable', () => {
 
   it.skipIf(skip)('an unreachable server: degraded until nats-server starts, then connected without a restart', async () => {
     const port = await freePort();
-    const d = await startDaemon({ config: JSON.stringify({ daemon: { disabled_plugins: OTHERS }, bridge: { url: `nats://127.0.0.1:${port}`, node: 'y' } }) });
+    const d = await startDaemon({ config: JSON.stringify({ daemon: { disabled_plugins: OTHERS }, bridge: { url: `nats://127.0.0.1:${port}`, node: 'y' } }), readyTimeoutMs: 30_000 });
     daemons.push(d);
     await until('degraded', async () => ((await d.client.request('system:health')) as unknown as Health).plugins.bridge.status === 'degraded');
     expect(await d.client.request('bridge:status')).toMatchObject({ enabled: true, state: 'disconnected', error: expect.stringMatching(/127\.0\.0\.1/) });
