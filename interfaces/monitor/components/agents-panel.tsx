@@ -21,11 +21,12 @@ export function AgentsPanel({ agents, probe, width, height, focused, selected }:
   const inner = width - 2;
   const win = windowOf(agents, selected, rows);
   const active = agents.filter((a) => a.status !== 'terminated').length;
+  const idW = Math.min(10, Math.max(2, ...win.items.map((a) => a.id.length)));
   return (
     <Panel title="Agents" note={agents.length ? `${active} active` : undefined} width={width} height={height} focused={focused}>
       {agents.length === 0 && <EmptyNote probe={probe} plugin="agent" what="no agents" />}
       {win.items.map((a, i) => {
-        const parts = [fit(a.id, 10).padEnd(10), a.status ?? '?'];
+        const parts = [fit(a.id, idW).padEnd(idW), a.status ?? '?'];
         if (a.turn !== undefined) parts.push(`t${a.turn}`);
         if (a.tool) parts.push(`⚙${a.tool}`);
         if (a.spendUsd !== undefined) parts.push(usd(a.spendUsd));

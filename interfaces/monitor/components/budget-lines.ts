@@ -26,7 +26,8 @@ export function budgetLines(b: BudgetView, index: number, width: number, perScop
         : `${usd(b.spentUsd)} spent, no limit`;
   if (pct === null) return [{ key: b.key, index, text: fit(`${name} ${amounts}`, width) }];
   const pctText = ` ${Math.round(pct)}%`.padStart(5);
-  const inline = perScope < 2 ? ` ${amounts}` : '';
+  // On one line the amounts come along only if the gauge keeps some room.
+  const inline = perScope < 2 && width - name.length - 1 - pctText.length - amounts.length - 1 >= 8 ? ` ${amounts}` : '';
   const gaugeW = Math.max(3, width - name.length - 1 - pctText.length - inline.length);
   const first: BudgetLine = {
     key: b.key,

@@ -2,9 +2,9 @@ import React from 'react';
 import { Line, Panel, windowOf } from './panel.js';
 import { EmptyNote } from './agents-panel.js';
 import { statusTone, useTheme } from '../theme.js';
-import { compact, fit } from '../state/format.js';
+import { compact, fit, shortId, usd } from '../state/format.js';
 import type { CompletionsView } from '../state/views.js';
-import type { StreamState } from '../state/stream.js';
+import type { CompletionRow, StreamState } from '../state/stream.js';
 import type { Probe } from '../hooks/use-daemon-poll.js';
 
 export interface CompletionsPanelProps {
@@ -37,12 +37,10 @@ export function CompletionsPanel({ view, stream, probe, width, height, focused, 
           {sessions && <Line dim>{fit(sessions, inner)}</Line>}
           {view.rows.length === 0 && <Line dim>no requests yet</Line>}
           {win.items.map((r, i) => {
-            const parts = [fit(r.requestId, 12).padEnd(12), r.status];
-            if (r.tokens) parts.push(`${compact(r.tokens)}tok`);
-            if (r.error) parts.push(r.error);
+            const text = completionRowText(r, inner);
             return (
               <Line key={r.requestId} selected={focused && win.start + i === selected} tone={theme.color(statusTone(r.status === 'failed' ? 'failed' : r.status))}>
-                {fit(parts.join(' '), inner)}
+                {text}
               </Line>
             );
           })}
@@ -50,4 +48,18 @@ export function CompletionsPanel({ view, stream, probe, width, height, focused, 
       )}
     </Panel>
   );
+}
+
+/** `ada t-c3f4…s1 done 60tok $0.0024`: who asked, a short id, state, then what fits of error, tokens, cost. */
+export function completionRowText(r: CompletionRow, width: number): string {
+  const id = shortId(r.requestId);
+  const short = id.length > 10 ? `${id.slice(0, 6)}…${id.slice(-2)}` : id;
+  const who = r.agentId ?? r.sessionId;
+  let out = `${who ? `${fit(who, 8)} ` : ''}${short} ${r.status === 'completed' ? 'done' : r.status}`;
+  const extra = [r.error ?? '', r.tokens ? `${compact(r.tokens)}tok` : '', r.costUsd !== undefined ? usd(r.costUsd) : ''].filter(Boolean);
+  for (const x of extra) {
+    if (out.length + 1 + x.length > width) break;
+    out += ` ${x}`;
+  }
+  return fit(out, width);
 }

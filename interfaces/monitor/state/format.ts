@@ -43,22 +43,33 @@ export function fit(text: string, width: number): string {
   return width === 1 ? '…' : `${text.slice(0, width - 1)}…`;
 }
 
-/** Keys shown first in an event summary: the ids people follow. */
-const FIRST = ['request_id', 'agent_id', 'session_id', 'exec_id', 'plugin', 'status', 'scope', 'id', 'count'];
+/** Keys shown first in an event summary: what happened and to whom. */
+const FIRST = ['agent_id', 'name', 'tool', 'status', 'plugin', 'scope', 'code', 'message', 'count', 'exec_id', 'session_id', 'request_id', 'id'];
+/** Keys shown last: ids nobody reads on a narrow screen. */
+const LAST = new Set(['turn_id', 'tool_use_id', 'socket', 'context']);
 
-/** One line `k=v k=v …` from an event's data, ids first, long values shortened. */
+const UUID = /([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
+
+/** Shorten the UUIDs inside an id to their first 8 hex digits: `t-740474ca…d50.2` reads better than 40 characters. */
+export function shortId(id: string): string {
+  return id.replace(UUID, '$1…');
+}
+
+/** One line `k=v k=v …` from an event's data, the telling keys first, long values shortened. */
 export function summarize(data: Record<string, unknown>, width = 200): string {
   const keys = Object.keys(data);
-  const ordered = [...FIRST.filter((k) => k in data), ...keys.filter((k) => !FIRST.includes(k))];
+  const ordered = [...FIRST.filter((k) => k in data), ...keys.filter((k) => !FIRST.includes(k) && !LAST.has(k)), ...keys.filter((k) => LAST.has(k))];
   let out = '';
   for (const k of ordered) {
     const v = data[k];
     if (v === undefined || v === null) continue;
     let s: string;
-    if (typeof v === 'string') s = v.length > 40 ? JSON.stringify(`${v.slice(0, 39)}…`) : /[\s=]/.test(v) || v === '' ? JSON.stringify(v) : v;
-    else if (typeof v === 'number' || typeof v === 'boolean') s = String(v);
+    if (typeof v === 'string') {
+      const t = shortId(v);
+      s = t.length > 40 ? JSON.stringify(`${t.slice(0, 39)}…`) : /[\s="]/.test(t) || t === '' ? JSON.stringify(t) : t;
+    } else if (typeof v === 'number' || typeof v === 'boolean') s = String(v);
     else {
-      const j = JSON.stringify(v);
+      const j = shortId(JSON.stringify(v));
       s = j.length > 30 ? `${j.slice(0, 29)}…` : j;
     }
     out += (out ? ' ' : '') + `${k}=${s.replace(/\n/g, '⏎')}`;

@@ -323,9 +323,11 @@ class Aggregates {
         if (!prev || prev.status === 'queued') this.totals.started++;
         break;
       case 'token': {
+        // Token events are coalesced text chunks: estimate ~4 characters a token until the result's usage settles it.
+        const n = Math.max(1, Math.round((str(ev.data.text)?.length ?? 4) / 4));
         row.status = 'running';
-        row.tokens += 1;
-        this.totals.tokens += 1;
+        row.tokens += n;
+        this.totals.tokens += n;
         this.tokensChanged = true;
         break;
       }
@@ -396,11 +398,12 @@ class Aggregates {
     const prev = this.agents[agentId];
     const tool = str(ev.data.tool) ?? str(ev.data.tool_name) ?? str(ev.data.name);
     const row: AgentActivity = { ...(prev ?? { agentId }), lastEvent: ev.event, updated: ev.timestamp };
-    if (ev.event.startsWith('agent:tool')) row.tool = ev.event.endsWith('_result') || ev.event.endsWith('_finished') || ev.event.endsWith('_done') ? undefined : tool;
+    // The tool in use: from a tool call until anything else the agent does.
+    row.tool = ev.event === 'agent:tool_call' ? tool : undefined;
+    if (ev.event === 'agent:turn_started') row.status = 'running';
+    if (ev.event === 'agent:reply' || ev.event === 'agent:error') row.status = 'idle';
     const turn = num(ev.data.turn);
     if (turn !== undefined) row.turn = turn;
-    const status = str(ev.data.status);
-    if (status && ev.event.startsWith('agent:')) row.status = status;
     if (ev.event === 'agent:terminated') row.status = 'terminated';
     this.agents[agentId] = row;
     this.agents = trim(this.agents, () => false);

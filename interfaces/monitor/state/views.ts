@@ -56,7 +56,7 @@ export function agentViews(probe: Probe, stream: StreamState): AgentView[] {
     out.set(id, {
       id,
       status: first(o, ['status', 'state'], str),
-      turn: first(o, ['turn', 'turns', 'current_turn'], num),
+      turn: first(o, ['turn', 'turns'], num) ?? num(obj(o.usage)?.turns),
       tool: first(o, ['tool', 'current_tool', 'tool_in_use'], str),
       spendUsd: spend,
       model: first(o, ['model'], str),
@@ -67,7 +67,8 @@ export function agentViews(probe: Probe, stream: StreamState): AgentView[] {
     const v = out.get(act.agentId) ?? { id: act.agentId, raw: {} };
     out.set(act.agentId, {
       ...v,
-      status: v.status ?? act.status,
+      // The stream is fresher than the last poll.
+      status: act.status && (!probe.at || act.updated >= probe.at) ? act.status : (v.status ?? act.status),
       turn: act.turn ?? v.turn,
       tool: act.tool ?? v.tool,
       lastEvent: act.lastEvent,
@@ -98,18 +99,32 @@ export function completionsView(probe: Probe, stream: StreamState): CompletionsV
   if (d) {
     inFlight = first(d, ['in_flight', 'running', 'active'], num) ?? inFlight;
     queued = first(d, ['queued', 'queue_length', 'pending'], num) ?? queued;
-    const q = obj(d.queues) ?? obj(d.sessions);
-    if (q) {
-      for (const [session, v] of Object.entries(q)) {
-        const n = num(v) ?? (Array.isArray(v) ? v.length : num(obj(v)?.queued) ?? num(obj(v)?.length));
-        if (n !== undefined) sessions.push({ session, queued: n });
+    // Either {session: n} maps or [{session_id, queued}] lists, under `sessions` or `queues`.
+    for (const field of ['sessions', 'queues']) {
+      const v = d[field];
+      if (Array.isArray(v)) {
+        for (const item of v) {
+          const o = obj(item);
+          const session = o && first(o, ['session_id', 'session', 'key'], str);
+          const n = o && first(o, ['queued', 'length', 'size'], num);
+          if (session && n) sessions.push({ session, queued: n });
+        }
+      } else if (obj(v)) {
+        for (const [session, x] of Object.entries(obj(v)!)) {
+          const n = num(x) ?? (Array.isArray(x) ? x.length : num(obj(x)?.queued));
+          if (n) sessions.push({ session, queued: n });
+        }
       }
-    } else if (Array.isArray(d.queues)) {
-      for (const v of d.queues) {
-        const o = obj(v);
-        const session = o && first(o, ['session_id', 'session', 'key'], str);
-        const n = o && first(o, ['queued', 'length', 'size'], num);
-        if (session && n !== undefined) sessions.push({ session, queued: n });
+      if (sessions.length) break;
+    }
+    // Requests running since before the monitor's history reaches.
+    if (Array.isArray(d.in_flight)) {
+      const known = new Set(rows.map((r) => r.requestId));
+      for (const item of d.in_flight) {
+        const o = obj(item);
+        const id = o && str(o.request_id);
+        if (!o || !id || known.has(id)) continue;
+        rows.unshift({ requestId: id, status: 'running', sessionId: str(o.session_id), agentId: str(o.agent_id), model: str(o.model), tokens: 0, started: 0, updated: 0 });
       }
     }
   }
