@@ -83,7 +83,9 @@ export class Conversations {
         const round = Math.floor(i / n) + 1;
         const turnId = `${conversationId}.u${i}`;
         if (!store.turn(turnId)) {
-          await this.svc.enqueue(speaker, { source: 'converse', input: promptFor(c.opening, transcript, speaker, i), context: context!, turn_id: turnId, conversation_id: conversationId });
+          await this.svc.enqueue(speaker, {
+            source: 'converse', input: promptFor(c.opening, transcript, speaker, i), context: context!, turn_id: turnId, conversation_id: conversationId, durable: false,
+          });
         }
         const r = await this.svc.outcome(turnId);
         const u: Utterance = { round, agent_id: speaker, text: String(r.reply ?? ''), turn_id: turnId };

@@ -165,7 +165,8 @@ export class AgentService {
         return input.wait ? this.outcome(prior.turn_id) : { agent_id: prior.agent_id, turn_id: prior.turn_id, status: prior.status };
       }
     }
-    const turnId = await this.enqueue(input.agent_id, { source: 'send', input: input.message, context, turn_id: input.turn_id });
+    // With wait, the answer is the outcome (written durably); the queued row need not wait for the disk.
+    const turnId = await this.enqueue(input.agent_id, { source: 'send', input: input.message, context, turn_id: input.turn_id, durable: !input.wait });
     return input.wait ? this.outcome(turnId) : { agent_id: input.agent_id, turn_id: turnId, status: 'queued' };
   }
 
@@ -200,12 +201,14 @@ export class AgentService {
   async enqueue(agentId: string, o: {
     source: TurnSource; input: string; context: EventContext; turn_id?: string | undefined; from?: string; message_id?: string; chain?: string[];
     conversation_id?: string; inbox?: { messageId: string; from: string; content: string };
+    /** Wait for the disk before answering (the answer acknowledges the work). Default true. */
+    durable?: boolean;
   }): Promise<string> {
     this.live(agentId);
     const max = this.d.config.max_queued_turns;
     if (this.store.queuedCount(agentId) >= max) throw new DaemonError('OVERLOADED', `agent ${agentId} has ${max} queued turns (agent.max_queued_turns)`, { agent_id: agentId });
     const turnId = o.turn_id ?? `t-${randomUUID()}`;
-    await this.gc.run(() => {
+    const write = (): void => {
       const a = this.store.agent(agentId);
       if (!a || a.status === 'terminated') throw new DaemonError('CONFLICT', `agent ${agentId} is terminated`, { agent_id: agentId });
       this.store.insertTurn({
@@ -213,7 +216,9 @@ export class AgentService {
         context: o.context, chain: o.chain ?? [], conversation_id: o.conversation_id ?? null, created_at: Date.now(),
       });
       if (o.inbox) this.store.insertInbox(o.inbox.messageId, agentId, o.inbox.from, o.inbox.content, turnId, Date.now());
-    });
+    };
+    if (o.durable === false) runLazy(this.d.db, write);
+    else await this.gc.run(write);
     this.kick(agentId);
     return turnId;
   }

@@ -102,7 +102,9 @@ export class TurnRunner {
           if (uses.length === 0) return done({ status: 'completed', reply: lastText, stop_reason: lastStop });
           const r = await this.runTools(t, agent, uses, steps, toolCalls);
           toolCalls = r.toolCalls;
-          await d.gc.run(() => {
+          // Lazy like every step inside a turn: kill -9 never loses it; a power cut at worst runs an
+          // idempotent tool call again. Only the turn's outcome waits for the disk.
+          d.lazy(() => {
             for (const c of r.unjournaled) d.store.recordToolCall(t.turn_id, c);
             d.store.appendMessage(t.agent_id, t.turn_id, { role: 'user', content: r.blocks }, Date.now());
             d.store.setToolCalls(t.turn_id, toolCalls);
@@ -191,7 +193,7 @@ export class TurnRunner {
   /**
    * Run the tool calls of one assistant message in order. Each finished call is journaled before the
    * next starts; the last one is handed back (`unjournaled`) to be written with the tool_result
-   * message in one durable commit.
+   * message in one transaction.
    */
   private async runTools(t: TurnRow, agent: AgentRow, uses: ToolUse[], step: number, toolCalls: number): Promise<{ blocks: Array<Record<string, unknown>>; toolCalls: number; fatal?: DaemonError; limitHit: boolean; unjournaled: ToolCallRow[] }> {
     const d = this.d;
@@ -201,7 +203,7 @@ export class TurnRunner {
     let fatal: DaemonError | undefined;
     const unjournaled: ToolCallRow[] = [];
     for (const u of uses) {
-      if (unjournaled.length) await d.gc.run(() => d.store.recordToolCall(t.turn_id, unjournaled.pop()!));
+      if (unjournaled.length) d.lazy(() => d.store.recordToolCall(t.turn_id, unjournaled.pop()!));
       const prior = journaled.get(u.id);
       if (prior) {
         blocks.push({ type: 'tool_result', tool_use_id: u.id, content: prior.result, ...(prior.is_error ? { is_error: true } : {}) });

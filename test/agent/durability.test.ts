@@ -87,10 +87,10 @@ describe('kill -9 mid-turn', () => {
       return (info.turns as Array<{ status: string }>)[0]?.status === 'completed' ? info : null;
     }, 20_000, 'resumed turn');
     expect(listed.usage).toMatchObject({ turns: 1 });
-    const hist = await d.client.request('monitor:events', { patterns: ['agent:utterance', 'agent:conversation_ended', 'agent:turn_started'] });
-    const evs = hist.events as Array<{ event: string; data: Record<string, unknown> }>;
-    expect(evs.find((e) => e.event === 'agent:turn_started')?.data).toMatchObject({ agent_id: 'second', resumed: true });
-    const ended = await waitFor(() => evs.find((e) => e.event === 'agent:conversation_ended'), 1, 'conversation_ended');
+    type Ev = { event: string; data: Record<string, unknown> };
+    const history = async (): Promise<Ev[]> => (await d!.client.request('monitor:events', { patterns: ['agent:conversation_ended', 'agent:turn_started'] })).events as Ev[];
+    expect((await history()).find((e) => e.event === 'agent:turn_started')?.data).toMatchObject({ agent_id: 'second', resumed: true });
+    const ended = await waitFor(async () => (await history()).find((e) => e.event === 'agent:conversation_ended'), 10_000, 'conversation_ended');
     const conv = await d.client.request('agent:conversation', { conversation_id: ended.data.conversation_id });
     expect(conv).toMatchObject({ status: 'completed' });
     expect((conv.transcript as Array<{ agent_id: string; text: string }>).map((u) => [u.agent_id, u.text])).toEqual([['first', 'opening words'], ['second', 'closing words']]);
