@@ -36,12 +36,12 @@ export const execSchema = z.object({
   timeout_s: z.number().positive().max(86_400).optional().describe('Wall-clock limit in seconds; the container is killed at the deadline (default config limits.timeout_s)'),
   memory_mb: z.number().int().min(16).max(1_048_576).optional().describe('Memory limit in MiB (default config limits.memory_mb)'),
   cpus: z.number().min(0.01).max(1024).optional().describe('CPU quota in cores (default config limits.cpus)'),
-  files: z.array(fileSchema).max(1000).optional().describe('Files written into /workspace before the code runs'),
+  files: z.array(fileSchema).max(1000).optional().describe('Files written into /workspace before the code runs: [{path (relative, no ".."), content, encoding?: "utf8"|"base64", executable?}]'),
   env: z
     .record(z.string().regex(ENV_NAME, 'not a valid environment variable name'), z.string().max(65_536))
     .refine((e) => !Object.keys(e).some((k) => k.startsWith('AGENTD_')), 'names starting with AGENTD_ are reserved')
     .optional()
-    .describe('Extra environment variables for the process'),
+    .describe('Extra environment variables for the process: {NAME: "value"} (names starting with AGENTD_ are reserved)'),
   stdin: z.string().max(10_000_000).optional().describe('Text fed to the process on standard input (then closed)'),
   session_id: sessionId.optional().describe('Run in this session (sandbox:create): its workspace persists between execs'),
   image: image.optional().describe(IMAGE_DOC),
@@ -50,7 +50,7 @@ export const execSchema = z.object({
 export const createSchema = z.object({
   session_id: sessionId.optional().describe('Your own id for the session; generated when absent'),
   image: image.optional().describe(IMAGE_DOC),
-  limits: limitsSchema.optional().describe('Limits of the session container (defaults from config limits)'),
+  limits: limitsSchema.optional().describe('Limits of the session container: {memory_mb?, cpus?, pids?} (defaults from config limits)'),
   idle_timeout_s: z.number().positive().max(7 * 86_400).optional().describe('Destroy the session after this long unused (default config session_idle_s)'),
 });
 
