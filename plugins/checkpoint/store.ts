@@ -133,6 +133,17 @@ export class CheckpointStore {
     const size = c.parts.reduce((n, p) => n + Buffer.byteLength(p.json), 0);
     const plugins = c.parts.map((p) => p.plugin);
     const hashed = c.parts.map((p) => ({ ...p, sha: sha256(p.json) }));
+    // An acknowledged checkpoint must survive power loss: FULL for this commit whatever the connection is set to.
+    const prev = this.db.pragma('synchronous', { simple: true }) as number;
+    if (prev < 2) this.db.pragma('synchronous = FULL');
+    try {
+      return this.write(c, hashed, size, plugins);
+    } finally {
+      if (prev < 2) this.db.pragma(`synchronous = ${prev}`);
+    }
+  }
+
+  private write(c: { parentId: number | null; label: string | null; reason: string; durationMs: number; errors: Record<string, string>; keep: number }, hashed: Array<PartInput & { sha: string }>, size: number, plugins: string[]): { row: CheckpointRow; pruned: number } {
     return this.db.transaction(() => {
       const createdAt = Date.now() / 1000;
       const id = Number(this.q.insert.run(c.parentId, c.label, c.reason, createdAt, c.durationMs, size, JSON.stringify(plugins), JSON.stringify(c.errors), FORMAT).lastInsertRowid);

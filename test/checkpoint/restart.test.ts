@@ -133,4 +133,37 @@ describe('restore at start', () => {
     expect((await memo(d)).entries).toEqual({ era: 'v1' });
     expect(await d.stop()).toBe(0);
   });
+
+  it('survives kill -9 in the middle of writing large checkpoints: the last committed one is intact', async () => {
+    const home = tempHome();
+    let d = await startDaemon({ home, config });
+    await d.client.request('memo:fill', { count: 10_000 });
+    const first = (await d.client.request<{ checkpoint_id: number }>('checkpoint:save')).checkpoint_id;
+    const acked: number[] = [first];
+    let stop = false;
+    const saver = (async () => {
+      for (let i = 0; !stop; i++) {
+        await d.client.request('memo:put', { values: { [`w${i}`]: i } });
+        acked.push((await d.client.request<{ checkpoint_id: number }>('checkpoint:save')).checkpoint_id);
+      }
+    })().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300 + Math.floor(Math.random() * 700)));
+    stop = true;
+    d.proc.kill('SIGKILL');
+    expect(await d.exited).toBe('SIGKILL');
+    await saver;
+    await d.client.close();
+
+    d = await startDaemon({ home });
+    const b = await boot(d);
+    expect(b.corrupt).toEqual([]);
+    // The newest checkpoint that committed: the last acknowledged one, or one whose answer the kill cut off.
+    expect(b.restored.memo).toBeGreaterThanOrEqual(acked[acked.length - 1]);
+    expect(b.restored.memo).toBeLessThanOrEqual(acked[acked.length - 1] + 1);
+    const m = await d.client.request<{ size: number; keys: string[] }>('memo:dump', { keys_only: true });
+    const writes = m.keys.filter((k) => k.startsWith('w')).length;
+    expect(m.size).toBe(10_000 + writes);
+    expect(writes).toBeGreaterThanOrEqual(acked.length - 1);
+    expect(await d.stop()).toBe(0);
+  });
 });

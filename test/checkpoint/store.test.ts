@@ -33,6 +33,10 @@ describe('CheckpointStore', () => {
     expect(s.parts(ids[0])).toEqual([]);
     expect(s.parts(ids[5]).map((p) => p.plugin)).toEqual(['a', 'b']);
     expect(s.get(ids[5])).toMatchObject({ parent_id: ids[4], plugins: ['a', 'b'], errors: {} });
+    // The commit is forced to synchronous=FULL, and the connection's own setting is left as it was.
+    db.pragma('synchronous = OFF');
+    s.insert({ parentId: null, label: null, reason: 'manual', durationMs: 1, parts: [], errors: {}, keep: 2 });
+    expect(db.pragma('synchronous', { simple: true })).toBe(0);
   });
 
   it('verifies a part by checksum and JSON before anyone sees it', () => {
