@@ -271,6 +271,7 @@ export class SandboxService {
   }
 
   private async runInSession(sessionId: string, spec: Parameters<typeof runExec>[1], limits: Limits, emit: Emit, call: CallLike, retry = true): Promise<ExecResult> {
+    this.ensureAvailable(); // queued behind the session's earlier execs: things may have changed
     const s = this.sessions.get(sessionId); // may have been destroyed while queued
     // Code may have killed the container's main process last time (kill -9 -1): start it again.
     if (!s.managed || !(await s.managed.container.inspect().then((i) => i.State.Running, () => false))) await this.sessions.revive(s);
