@@ -52,6 +52,7 @@ bolt_ready() {
 fetch() {
   if [[ -f "$LIB/.complete" ]]; then return 0; fi
   command -v mvn >/dev/null || { log "mvn not found (apt-get install maven)"; exit 1; }
+  command -v javac >/dev/null || { log "javac not found (apt-get install openjdk-17-jdk-headless)"; exit 1; }
   log "fetching org.neo4j:neo4j:$VERSION and its dependencies from Maven Central (first run only)"
   mkdir -p "$CACHE/pom-$VERSION"
   cat >"$CACHE/pom-$VERSION/pom.xml" <<POM

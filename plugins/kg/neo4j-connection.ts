@@ -125,8 +125,9 @@ export class Neo4jConnection {
   }
 
   private schedule(): void {
-    if (this.timer) return;
+    // Also after a failed on-demand try: requests during an outage must not each pay a connect attempt.
     this.nextAttemptAt = Date.now() + this.backoffMs;
+    if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = null;
       void this.connect();

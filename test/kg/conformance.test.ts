@@ -115,9 +115,10 @@ for (const backend of backends) {
     let store: GraphStore;
     let close: () => Promise<void>;
 
+    // Waiting for the shared-Neo4j lock can take a while when other files hold it.
     beforeAll(async () => {
       ({ store, close } = await backend.open());
-    });
+    }, 400_000);
     afterAll(async () => {
       await close?.();
     });

@@ -77,7 +77,7 @@ describe.skipIf(!gate.run)('kg on Neo4j through the socket', () => {
     neo = await startDaemon({ env: neo4jEnv(NEO4J_TEST.uri), readyTimeoutMs: 60_000 });
     emb = await startDaemon({ config: 'kg:\n  backend: embedded\n', readyTimeoutMs: 60_000 });
     await neo.client.request('kg:query', { cypher: 'MATCH (n) DETACH DELETE n', write: true });
-  });
+  }, 400_000);
 
   afterAll(async () => {
     await neo?.client.request('kg:query', { cypher: 'MATCH (n) DETACH DELETE n', write: true }).catch(() => undefined);
