@@ -54,7 +54,9 @@ export function containerSpec(input: ContainerSpecInput): Docker.ContainerCreate
   if (input.workspaceDir) {
     mounts.push({ Type: 'bind', Source: input.workspaceDir, Target: '/workspace', ReadOnly: false });
   } else {
-    tmpfs['/workspace'] = `rw,nosuid,nodev,size=${lc.workspace_mb}m,uid=${uid},gid=${gid ?? uid},mode=0755`;
+    // `exec` explicitly: Docker's tmpfs default is noexec, and the workspace should behave like the
+    // bind-mounted one of a session (scripts in it can be run); /tmp stays noexec.
+    tmpfs['/workspace'] = `rw,exec,nosuid,nodev,size=${lc.workspace_mb}m,uid=${uid},gid=${gid ?? uid},mode=0755`;
   }
   const labels: Record<string, string> = { [LABEL]: '1', [LABEL_OWNER]: input.owner, [LABEL_KIND]: input.kind };
   if (input.sessionId) labels[LABEL_SESSION] = input.sessionId;

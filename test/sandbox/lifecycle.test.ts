@@ -213,6 +213,27 @@ describeDocker('sandbox lifecycle', () => {
     expect(t.events.filter((e) => e.event === 'sandbox:exec_started' && e.data.exec_id === r.exec_id)).toHaveLength(1);
   }, 30_000);
 
+  it('stdin, env, files (text, base64, executable) and exit codes reach the code', async () => {
+    const t = await service({});
+    const r = await t.svc.exec({
+      language: 'bash',
+      code: 'read -r line; echo "in=$line env=$GREETING"; cat data/a.txt; od -An -tu1 bin.dat | tr -s " "; ./tool.sh; exit 7',
+      stdin: 'from stdin\nsecond line\n',
+      env: { GREETING: 'hello world' },
+      files: [
+        { path: 'data/a.txt', content: 'text file\n' },
+        { path: 'bin.dat', content: Buffer.from([0, 200, 7]).toString('base64'), encoding: 'base64' },
+        { path: 'tool.sh', content: '#!/bin/sh\necho tool ran\n', executable: true },
+      ],
+    });
+    expect(r.stdout).toBe('in=from stdin env=hello world\ntext file\n 0 200 7\ntool ran\n');
+    expect(r.exit_code).toBe(7);
+    const node = await t.svc.exec({ language: 'node', code: 'let d="";process.stdin.on("data",c=>d+=c).on("end",()=>console.log(d.toUpperCase()))', stdin: 'abc' });
+    expect(node.stdout).toBe('ABC\n');
+    const r2 = await t.svc.exec({ language: 'r', code: 'cat(sum(1:10), "\\n"); quit(status = 3)' });
+    expect(r2).toMatchObject({ stdout: '55 \n', exit_code: 3 });
+  }, 30_000);
+
   it('large code and code with odd bytes go through the staged-file path intact', async () => {
     const t = await service({});
     const big = `x = ${JSON.stringify('y'.repeat(200_000))}\nprint(len(x))`;
