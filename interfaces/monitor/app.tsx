@@ -53,6 +53,8 @@ interface Ui {
   /** Selected log entry counted from the newest; null follows the tail. */
   logCursor: number | null;
   details: DetailState | null;
+  /** First line shown in the details view. */
+  detailsOffset: number;
 }
 
 const INITIAL_UI: Ui = {
@@ -63,6 +65,7 @@ const INITIAL_UI: Ui = {
   selection: { health: 0, agents: 0, completions: 0, budget: 0, sandbox: 0, kg: 0, log: 0 },
   logCursor: null,
   details: null,
+  detailsOffset: 0,
 };
 
 export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }: AppProps): React.JSX.Element {
@@ -99,6 +102,8 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
   const log = visibleLog(state);
 
   const order = focusable(layout);
+  const panelsHeight = layout.top + layout.middle + layout.log;
+  const maxDetailOffset = details ? Math.max(0, (JSON.stringify(details.body, null, 2) ?? '').split('\n').length - (panelsHeight - 2)) : 0;
   const currentOf = (f: PanelId): PanelId => (order.includes(f) ? f : 'log');
   const current = currentOf(focus);
   const counts: Record<PanelId, number> = {
@@ -119,7 +124,7 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
     let shown = false;
     const show = (title: string, body: unknown, loading = false): void => {
       shown = true;
-      update({ details: { title, body, loading }, mode: 'details' });
+      update({ details: { title, body, loading }, mode: 'details', detailsOffset: 0 });
     };
     const settle = (title: string, body: unknown): void => {
       const d = ui.current.details;
@@ -218,7 +223,13 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
       return;
     }
     if (u.mode === 'details') {
+      const page = Math.max(1, panelsHeight - 3);
+      const scroll = (d: number): void => update({ detailsOffset: Math.max(0, Math.min(u.detailsOffset + d, maxDetailOffset)) });
       if (key.escape || key.return) update({ details: null, mode: 'normal' });
+      else if (key.upArrow) scroll(-1);
+      else if (key.downArrow) scroll(1);
+      else if (key.pageUp) scroll(-page);
+      else if (key.pageDown || input === ' ') scroll(page);
       return;
     }
     if (input.startsWith('/')) {
@@ -245,12 +256,11 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
   useInput(useCallback((input: string, key: Key) => keyRef.current(input, key), []));
 
   const [w1, w2, w3] = layout.widths;
-  const panelsHeight = layout.top + layout.middle + layout.log;
   return (
     <Box flexDirection="column" width={layout.columns} height={layout.height}>
       <Header health={snap.health} connection={connection} width={layout.columns} />
       {mode === 'details' && details ? (
-        <Details title={details.title} body={details.body} loading={details.loading} width={layout.columns} height={panelsHeight} />
+        <Details title={details.title} body={details.body} loading={details.loading} width={layout.columns} height={panelsHeight} offset={ui.current.detailsOffset} />
       ) : (
         <>
           {layout.top > 0 && (

@@ -33,7 +33,7 @@ export function HelpLine({ mode, width, paused, draft, error }: HelpLineProps): 
       </Box>
     );
   }
-  const text = mode === 'details' ? 'esc/enter close  q quit' : KEYS_NORMAL(paused);
+  const text = mode === 'details' ? 'esc/enter close  ↑↓ PgUp/PgDn scroll  q quit' : KEYS_NORMAL(paused);
   return (
     <Box width={width}>
       <Text wrap="truncate" dimColor>

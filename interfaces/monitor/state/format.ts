@@ -85,10 +85,9 @@ export function bar(percent: number, width: number): string {
   return '█'.repeat(filled) + '░'.repeat(w - filled);
 }
 
-/** Pretty JSON for the details view, cut to at most `maxLines` lines of `width` columns. */
-export function prettyLines(value: unknown, width: number, maxLines: number): string[] {
-  const lines = JSON.stringify(value, null, 2).split('\n');
-  const out = lines.slice(0, maxLines).map((l) => fit(l, width));
-  if (lines.length > maxLines && maxLines > 0) out[maxLines - 1] = fit(`… ${lines.length - maxLines + 1} more lines`, width);
-  return out;
+/** Pretty JSON for the details view: the lines from `offset` (clamped), each cut to `width`. */
+export function prettyLines(value: unknown, width: number, rows: number, offset = 0): { lines: string[]; offset: number; total: number } {
+  const all = (JSON.stringify(value, null, 2) ?? 'null').split('\n');
+  const start = Math.max(0, Math.min(offset, all.length - rows));
+  return { lines: all.slice(start, start + Math.max(0, rows)).map((l) => fit(l, width)), offset: start, total: all.length };
 }
