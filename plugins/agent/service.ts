@@ -183,11 +183,10 @@ export class AgentService {
     const chain = [...(cur?.chain ?? []), input.from].slice(-CHAIN_MAX);
     const hops = this.d.config.max_message_hops;
     if (hops > 0 && chain.length > hops) {
-      const err = new DaemonError('LOOP_DETECTED', `message chain ${chain.join(' → ')} → ${input.to} exceeds agent.max_message_hops (${hops})`, {
+      // The sender's turn fails on this and reports it (agent:error with the chain).
+      throw new DaemonError('LOOP_DETECTED', `message chain ${chain.join(' → ')} → ${input.to} exceeds agent.max_message_hops (${hops})`, {
         agents: [...chain, input.to], max_message_hops: hops,
       });
-      this.d.emit('agent:error', { agent_id: input.from, turn_id: cur?.turn_id ?? null, code: err.code, message: err.message, reason: 'max_message_hops', agents: [...chain, input.to] }, { context, agentId: input.from });
-      throw err;
     }
     const messageId = input.message_id ?? `msg-${randomUUID()}`;
     const turnId = await this.enqueue(input.to, {
