@@ -107,6 +107,8 @@ export class CheckpointService {
       } catch (err) {
         // The daemon must come up even when the checkpoints cannot be read: say so, serve without them.
         this.ctx.log.error({ err }, 'restore at boot failed');
+        // Attempted is enough: a reload of this plugin must not try again into plugins already serving.
+        if (this.boot.bootId === null) this.boot.bootId = 0;
         this.ctx.setStatus('degraded', `restore at boot failed: ${(err as Error).message}`);
       }
     }
