@@ -132,11 +132,20 @@ export class Containers {
       }
     });
     stream.on('error', () => undefined);
+    // The engine may drop the stream while staying up: watch again, or OOM kills would go unreported.
+    stream.on('close', () => {
+      if (this.events !== stream) return; // replaced or unwatched on purpose
+      this.events = null;
+      if (!this.engine.up) return; // recovery re-watches when the engine is back
+      const t = setTimeout(() => void this.watchOoms().catch((err) => this.log.warn({ err }, 'oom watch failed')), 1_000);
+      t.unref();
+    });
   }
 
   unwatchOoms(): void {
-    (this.events as { destroy?: () => void } | null)?.destroy?.();
+    const stream = this.events as { destroy?: () => void } | null;
     this.events = null;
+    stream?.destroy?.();
   }
 
   /**
