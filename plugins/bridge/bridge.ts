@@ -40,6 +40,8 @@ export class Bridge {
   private lagTimer: NodeJS.Timeout | null = null;
   private unserve: (() => void) | null = null;
   private connectLoop: Promise<void> | null = null;
+  /** A configuration mistake found at run time: keeps the plugin degraded whatever the connection does. */
+  private configProblem: string | null = null;
 
   constructor(private readonly ctx: PluginContext, readonly cfg: BridgeConfig) {
     this.node = cfg.node ?? '';
@@ -47,7 +49,10 @@ export class Bridge {
     this.events = new EventRelay(ctx, cfg, this.subjects, this.node, this.stats);
     this.requests = new RequestService(ctx, cfg, this.subjects, this.node, this.stats);
     this.jobs = new JobService(ctx, cfg, this.subjects, this.node, this.stats, this.requests);
-    this.peers = new Peers(ctx, cfg, this.subjects, this.node, (reason) => this.ctx.setStatus('degraded', reason));
+    this.peers = new Peers(ctx, cfg, this.subjects, this.node, (reason) => {
+      this.configProblem = reason;
+      this.ctx.setStatus('degraded', reason);
+    });
     this.durable = new PatternMatcher(cfg.durable);
   }
 
@@ -128,7 +133,7 @@ export class Bridge {
     if (this.stopped || nc.isClosed()) return;
     if (this.jobs.state === 'failed' && this.state === 'connected') {
       if (await this.jobs.attach(nc)) {
-        this.ctx.setStatus('ok');
+        if (!this.configProblem) this.ctx.setStatus('ok');
         if (this.serving) await this.jobs.startWorkers();
       }
       return;
@@ -142,6 +147,14 @@ export class Bridge {
     this.serving = true;
     this.requests.serve(nc);
     await this.jobs.startWorkers();
+    // Serving a namespace nobody owns here would only bounce requests: say so.
+    const owned = await this.ctx.request<{ events: Record<string, unknown[]> }>('system:discover', {}, { timeoutMs: 5000 }).catch(() => null);
+    const missing = owned ? this.cfg.serve.filter((ns) => !owned.events[ns]) : [];
+    if (missing.length) {
+      this.configProblem = `bridge.serve names namespaces no local plugin owns: ${missing.join(', ')}`;
+      this.ctx.log.warn({ missing }, 'serving namespaces that are not owned here');
+      this.ctx.setStatus('degraded', this.configProblem);
+    }
   }
 
   private async watch(nc: NatsConnection): Promise<void> {
@@ -172,7 +185,8 @@ export class Bridge {
     if (changed) this.since = Date.now();
     if (reason) this.lastError = reason;
     if (state === 'connected') {
-      if (this.jobs.state !== 'failed') this.ctx.setStatus('ok');
+      if (this.configProblem) this.ctx.setStatus('degraded', this.configProblem);
+      else if (this.jobs.state !== 'failed') this.ctx.setStatus('ok');
     } else if (state !== 'connecting') this.ctx.setStatus('degraded', reason ?? state);
     if (changed) {
       this.ctx.log.info({ state, reason }, 'bridge connection state');
@@ -193,7 +207,7 @@ export class Bridge {
       server: this.server,
       state: this.state,
       since: this.since / 1000,
-      error: this.state === 'connected' ? null : this.lastError,
+      error: this.state === 'connected' ? this.configProblem : this.lastError,
       ready: this.ready,
       peers: this.peers.list(),
       subjects: {

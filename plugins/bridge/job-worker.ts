@@ -138,10 +138,12 @@ export class JobWorker {
     }
     try {
       await this.h.publishUntil(resultSubject, encode(reply), `r_${env.job_id}`, expiresAt + 5000);
+      m.ack();
     } catch (e) {
-      this.ctx.log.warn({ err: e, job: env.job_id }, 'job result not stored; the caller times out');
+      // Unacked, the job goes to another worker (or fails by max_deliver) rather than vanishing.
+      this.ctx.log.warn({ err: e, job: env.job_id }, 'job result not stored; handing the job back');
+      m.nak();
     }
-    m.ack();
   }
 
   /** Stop taking jobs; let running ones finish until the deadline, then hand the rest back to the fleet. */

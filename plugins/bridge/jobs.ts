@@ -35,6 +35,8 @@ export class JobService {
   private readonly pending = new Map<string, Pending>();
   private readonly workerSeen = new Map<string, number>();
   private stopped = false;
+  /** The connection is gone for good (after stop): nothing more can be published. */
+  private closed = false;
   private worker: JobWorker | null = null;
   private advisories: Subscription | null = null;
   workPending: Record<string, { pending: number; ack_pending: number; redelivered: number }> = {};
@@ -194,7 +196,8 @@ export class JobService {
   /** Publish with a message id until the stream acknowledges it: retries are deduplicated, so at most one copy is kept. */
   private async publishUntil(subject: string, bytes: Uint8Array, msgID: string, until: number): Promise<void> {
     let last: unknown;
-    while (Date.now() < until && !this.stopped) {
+    // Not cut short by stop(): a worker finishing its last jobs during shutdown must still store their results.
+    while (Date.now() < until && !this.closed) {
       try {
         await this.js!.publish(subject, bytes, { msgID, timeout: Math.max(200, Math.min(5000, until - Date.now())) });
         return;
@@ -250,6 +253,7 @@ export class JobService {
     this.stopped = true;
     this.advisories?.unsubscribe();
     await this.worker?.stop(deadline);
+    this.closed = true;
     for (const [id, p] of this.pending) {
       p.reject(new DaemonError('SHUTTING_DOWN', 'the daemon is shutting down'));
       this.pending.delete(id);

@@ -62,7 +62,30 @@ describe.skipIf(skip)('bridge: a job that outlives every worker it was given', (
     expect(r).toMatchObject({ tag: tag2, node: 'w' });
     await new Promise((res) => setTimeout(res, 1500));
     expect(readLog(LOG).filter((l) => l.endsWith(` ${tag}`))).toEqual([`start w ${tag}`]);
-    const s = (await a.client.request('bridge:status')) as { jetstream: { queues: Record<string, unknown> } };
-    expect(s.jetstream).toBeDefined();
+  });
+
+  it('lets a worker stopped gracefully mid-job finish it: the result arrives once', async () => {
+    const tag = `graceful-${Date.now()}`;
+    const started = await a.client.subscribe('testwork:started');
+    const pending = a.client.request('testwork:exec', { tag, sleep_ms: 1500 }, { timeoutMs: 30_000 });
+    for await (const ev of started) if (ev.data.tag === tag) break;
+    const code = await w!.stop();
+    w = null;
+    expect(code).toBe(0);
+    expect(await pending).toMatchObject({ tag, node: 'w' });
+    expect(readLog(LOG).filter((l) => l.endsWith(` ${tag}`))).toEqual([`start w ${tag}`, `done w ${tag}`]);
+  });
+
+  it('degrades a worker whose serve list names a namespace it does not own', async () => {
+    const d = await startNode({ node: 'v', url: nats.url, worker: true, env, extra: { ...extra, serve: ['testwork', 'ghost'] } });
+    try {
+      const h = await until('degraded', async () => {
+        const x = (await d.client.request('system:health')) as { plugins: Record<string, { status: string; reason: string | null }> };
+        return x.plugins.bridge.status === 'degraded' ? x : null;
+      });
+      expect(h.plugins.bridge.reason).toMatch(/ghost/);
+    } finally {
+      await d.stop();
+    }
   });
 });
