@@ -72,12 +72,20 @@ export class GroupCommit {
  * flushes these frames too, and a process crash (kill -9) never loses a committed transaction.
  */
 export function runLazy<T>(db: Database.Database, op: () => T): T {
-  const prev = db.pragma('synchronous', { simple: true }) as number;
-  if (prev <= 1) return db.transaction(op)();
-  db.pragma('synchronous = NORMAL');
+  let p = pragmas.get(db);
+  if (!p) {
+    // Prepared once per connection: parsing a PRAGMA on every write showed up in profiles.
+    const full = db.pragma('synchronous', { simple: true }) as number;
+    p = { full, normal: db.prepare('PRAGMA synchronous = NORMAL'), restore: db.prepare(`PRAGMA synchronous = ${full}`) };
+    pragmas.set(db, p);
+  }
+  if (p.full <= 1) return db.transaction(op)();
+  p.normal.run();
   try {
     return db.transaction(op)();
   } finally {
-    db.pragma(`synchronous = ${prev}`);
+    p.restore.run();
   }
 }
+
+const pragmas = new WeakMap<Database.Database, { full: number; normal: Database.Statement; restore: Database.Statement }>();

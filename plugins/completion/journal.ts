@@ -79,8 +79,13 @@ export interface StoredMessage {
   content: string | Array<Record<string, unknown>>;
 }
 
+/** Sessions whose parsed history is kept in memory: a queued session re-reads it on every turn. */
+const HISTORY_CACHE = 1000;
+
 export class Journal {
   private readonly s;
+  /** Parsed histories, most recently used last; this plugin is the only writer of its tables. */
+  private readonly cache = new Map<string, StoredMessage[]>();
 
   constructor(private readonly db: Database.Database) {
     this.s = {
@@ -166,8 +171,17 @@ export class Journal {
 
   // ---- conversations ----------------------------------------------------------------------------
 
-  history(sessionId: string): StoredMessage[] {
-    return this.s.msgs.all(sessionId).map((m) => ({ role: m.role as 'user' | 'assistant', content: JSON.parse(m.content) as StoredMessage['content'] }));
+  /** The session's messages in order. The array is shared with the cache: copy before changing it. */
+  history(sessionId: string): readonly StoredMessage[] {
+    let h = this.cache.get(sessionId);
+    if (h) {
+      this.cache.delete(sessionId);
+    } else {
+      h = this.s.msgs.all(sessionId).map((m) => ({ role: m.role as 'user' | 'assistant', content: JSON.parse(m.content) as StoredMessage['content'] }));
+      if (this.cache.size >= HISTORY_CACHE) this.cache.delete(this.cache.keys().next().value!);
+    }
+    this.cache.set(sessionId, h);
+    return h;
   }
 
   messages(sessionId: string) {
@@ -183,6 +197,7 @@ export class Journal {
     this.s.convUpsert.run({ session_id: sessionId, agent_id: agentId, model, system, now });
     let idx = this.s.nextIdx.get(sessionId)!.n;
     for (const m of msgs) this.s.insertMsg.run(sessionId, idx++, m.role, JSON.stringify(m.content), requestId, now);
+    this.cache.get(sessionId)?.push(...msgs);
   }
 
   listConversations(q: { agent_id?: string; limit: number; before?: number }): ConversationRow[] {
@@ -195,6 +210,7 @@ export class Journal {
   }
 
   deleteConversation(sessionId: string): boolean {
+    this.cache.delete(sessionId);
     this.s.deleteMsgs.run(sessionId);
     return this.s.deleteConv.run(sessionId).changes > 0;
   }

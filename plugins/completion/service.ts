@@ -426,8 +426,8 @@ export class CompletionService {
       }
       this.journal.prune(now - this.d.config.retention_hours * 3600_000);
     });
-    // Nothing is in flight yet, so every reservation this plugin holds was lost with the old process.
-    await this.d.request('budget:reconcile', { holder: HOLDER, keep: [] }).catch((err: unknown) => this.d.log.error({ err }, 'budget reconcile failed'));
+    // Results recorded but not yet settled (the crash came between the two): settle them first, with
+    // their actual usage, which also takes their reservations out of the reconcile below.
     let resettled = 0;
     for (const row of this.journal.unsettled()) {
       const r = JSON.parse(row.result!) as { usage: ProviderUsage; model: string; attempt: number };
@@ -438,6 +438,8 @@ export class CompletionService {
         resettled++;
       }
     }
+    // Nothing is in flight yet, so every reservation this plugin holds was lost with the old process.
+    await this.d.request('budget:reconcile', { holder: HOLDER, keep: [] }).catch((err: unknown) => this.d.log.error({ err }, 'budget reconcile failed'));
     for (const row of failedAfterRestart) {
       const context = row.context ? (JSON.parse(row.context) as EventContext) : undefined;
       this.d.emit('completion:error', {

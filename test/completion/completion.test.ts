@@ -100,7 +100,7 @@ describe('ordering', () => {
     let peak = 0;
     api.setHandler(() => {
       peak = Math.max(peak, api.inFlight());
-      return { text: 'p', delayMs: 150 };
+      return { text: 'p', delayMs: 600 };
     });
     const ids = await Promise.all(Array.from({ length: 10 }, async (_, i) =>
       String((await d.client.request('completion:async', { prompt: 'par', session_id: `par-${i}` })).request_id)));
