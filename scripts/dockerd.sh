@@ -2,7 +2,9 @@
 # Start, stop or query a Docker engine for agentd's sandbox (CI and bare machines without systemd).
 #
 #   scripts/dockerd.sh start    start dockerd unless an engine already answers; wait until `docker info` works
-#   scripts/dockerd.sh stop     stop the dockerd this script started (pid file), never someone else's
+#   scripts/dockerd.sh stop     stop the dockerd that `start` started for the same caller (the same
+#                               parent process, e.g. one CI script), never an engine someone else runs;
+#                               `stop --force` stops a dockerd this script started from any caller
 #   scripts/dockerd.sh status   exit 0 when an engine answers, 1 otherwise
 #
 # Env: DOCKERD_WAIT_S (default 60) bounds the wait; AGENTD_DOCKERD_PIDFILE / AGENTD_DOCKERD_LOG relocate files.
@@ -14,13 +16,16 @@ WAIT_S="${DOCKERD_WAIT_S:-60}"
 
 engine_up() { timeout 5 docker info >/dev/null 2>&1; }
 
+# The pid file holds "<dockerd pid> <caller pid>": who started it and for whom.
 our_pid() {
   # The pid file is ours only if the process it names is still a dockerd (pids get reused).
   [[ -f "$PIDFILE" ]] || return 1
-  local pid; pid="$(cat "$PIDFILE")"
+  local pid; pid="$(awk '{print $1}' "$PIDFILE")"
   [[ -n "$pid" && -r "/proc/$pid/comm" && "$(cat "/proc/$pid/comm")" == dockerd ]] || return 1
   echo "$pid"
 }
+
+starter() { awk '{print $2}' "$PIDFILE" 2>/dev/null; }
 
 start() {
   if engine_up; then echo "dockerd: engine already running"; return 0; fi
@@ -30,7 +35,7 @@ start() {
     echo "dockerd: starting (log: $LOG)"
     # setsid: the engine must outlive the shell (and the CI step) that started it.
     setsid dockerd >"$LOG" 2>&1 </dev/null &
-    echo $! >"$PIDFILE"
+    echo "$! $PPID" >"$PIDFILE"
   fi
   local waited=0
   until engine_up; do
@@ -42,8 +47,14 @@ start() {
 }
 
 stop() {
-  local pid
+  local pid force="${1:-}"
   if ! pid="$(our_pid)"; then echo "dockerd: none started by this script"; rm -f "$PIDFILE"; return 0; fi
+  # Several jobs share one engine on a dev machine: only the caller that started it stops it.
+  local who; who="$(starter)"
+  if [[ "$force" != --force && "$who" != "$PPID" ]]; then
+    echo "dockerd: started for another caller (${who:-unknown}); leaving it running (stop --force to stop it)"
+    return 0
+  fi
   kill -TERM "$pid"
   for _ in $(seq 1 30); do
     [[ -d "/proc/$pid" ]] || { rm -f "$PIDFILE"; echo "dockerd: stopped"; return 0; }
@@ -61,7 +72,7 @@ status() {
 
 case "${1:-}" in
   start) start ;;
-  stop) stop ;;
+  stop) stop "${2:-}" ;;
   status) status ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac
