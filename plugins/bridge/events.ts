@@ -7,7 +7,7 @@
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { EmittedEvent, PluginContext } from '../../daemon/plugin-api.js';
-import { KERNEL_NS, patternToSubject, type BridgeConfig, type Subjects } from './config.js';
+import { KERNEL_NS, type BridgeConfig, type Subjects } from './config.js';
 import { decode, encode, eventEnvelope, wireContext, type EventEnvelope } from './envelope.js';
 import { Gauge, type Stats } from './stats.js';
 

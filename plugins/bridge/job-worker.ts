@@ -4,9 +4,8 @@
  * while a job runs, the result stored before the job is acked. A redelivered job whose result
  * already exists is acked without running again.
  */
-import type { ConsumerConfig, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import { AckPolicy, type ConsumerConfig, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { PluginContext } from '../../daemon/plugin-api.js';
-import { AckPolicy } from '@nats-io/jetstream';
 import type { BridgeConfig, Subjects } from './config.js';
 import { decode, encode, errorReply, requestEnvelope, type ReplyEnvelope } from './envelope.js';
 import { asDaemonError, type RequestService } from './requests.js';
