@@ -7,12 +7,13 @@ import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { DaemonError, type EventContext, type PluginContext } from '../../daemon/plugin-api.js';
-import { limitsSchema, type AgentConfig, type Limits, type ToolName } from './config.js';
+import type { AgentConfig } from './config.js';
 import { GroupCommit, runLazy } from './group-commit.js';
 import type { ProfileStore } from './profiles.js';
 import type { SpawnInput } from './schemas.js';
 import { AgentStore, MIGRATIONS, type AgentRow, type TurnError, type TurnRow, type TurnSource } from './store.js';
-import { TurnRunner, type TurnOutcome } from './turn.js';
+import { spawnAgent } from './spawn.js';
+import { TurnRunner } from './turn.js';
 
 export { MIGRATIONS };
 
@@ -69,87 +70,12 @@ export class AgentService {
     if (this.stopping) throw new DaemonError('SHUTTING_DOWN', 'the agent service is stopping; queued turns resume at the next start');
   }
 
-  // ---- spawn ---------------------------------------------------------------------------------------
-
   async spawn(input: SpawnInput, context: EventContext): Promise<Record<string, unknown>> {
     this.guard();
-    const cfg = this.d.config;
-    const profile = input.profile !== undefined ? this.d.profiles.get(input.profile) : undefined;
-    if (input.profile !== undefined && !profile) {
-      const known = this.d.profiles.list().map((p) => p.name);
-      throw new DaemonError('NOT_FOUND', `no profile "${input.profile}" (known: ${known.join(', ') || 'none'})`, { profile: input.profile, profiles: known });
-    }
-    const agentId = input.agent_id ?? `agent-${randomUUID().slice(0, 8)}`;
-    if (this.store.agent(agentId)) throw new DaemonError('CONFLICT', `agent ${agentId} already exists`, { agent_id: agentId });
-    if (this.store.liveCount() >= cfg.max_agents) throw new DaemonError('OVERLOADED', `${cfg.max_agents} agents are live (agent.max_agents); terminate some first`);
-
-    let tools = [...new Set(input.tools ?? profile?.tools ?? [])] as ToolName[];
-    const merged = { ...cfg.defaults, ...profile?.limits, ...input.limits };
-    const limits = limitsSchema.parse(Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, Math.min(v as number, cfg.caps[k as keyof Limits])])));
-    let budget = input.budget_usd ?? profile?.budget_usd ?? null;
-    let depth = 0;
-    const parent = input.parent_id !== undefined ? this.live(input.parent_id) : null;
-    if (parent) {
-      this.checkParent(parent, agentId);
-      depth = parent.depth + 1;
-      const extra = tools.filter((t) => !parent.tools.includes(t));
-      // Tools named in the request must all be the parent's; a profile's are narrowed to them.
-      if (input.tools === undefined) tools = tools.filter((t) => parent.tools.includes(t));
-      else if (extra.length) throw new DaemonError('CONFLICT', `a child may only have tools its parent has; ${parent.agent_id} lacks ${extra.join(', ')}`, { tools: extra });
-      // A child never gets more to spend than its parent has left.
-      const left = parent.budget_usd !== null ? await this.remainingUsd(parent.agent_id, context) : null;
-      if (left !== null) budget = budget === null ? left : Math.min(budget, left);
-      if (budget !== null && budget <= 0) throw new DaemonError('BUDGET_EXCEEDED', `parent ${parent.agent_id} has no budget left for a child`, { agent_id: parent.agent_id });
-    }
-    const model = input.model ?? profile?.model ?? cfg.default_model ?? '';
-    if (budget !== null) {
-      await this.d.request('budget:set', { scope: 'agent', id: agentId, limit_usd: budget }, { context, agentId });
-    }
-    const row = {
-      agent_id: agentId, profile: profile?.name ?? null, model, system: input.system ?? profile?.system ?? '', tools, limits,
-      budget_usd: budget, metadata: input.metadata ?? null, parent_id: parent?.agent_id ?? null, depth, created_at: Date.now(),
-    };
-    try {
-      await this.gc.run(() => {
-        // Checked again inside the write: concurrent spawns must not exceed a cap together.
-        if (this.store.agent(agentId)) throw new DaemonError('CONFLICT', `agent ${agentId} already exists`, { agent_id: agentId });
-        if (parent) this.checkParent(this.store.agent(parent.agent_id)!, agentId);
-        this.store.insertAgent(row);
-      });
-    } catch (e) {
-      throw e instanceof DaemonError ? e : new DaemonError('CONFLICT', `agent ${agentId} could not be created: ${(e as Error).message}`, { agent_id: agentId });
-    }
-    const view = this.view(this.store.agent(agentId)!);
-    this.d.emit('agent:spawned', {
-      agent_id: agentId, profile: row.profile, model: view.model, tools, parent_id: row.parent_id, depth, budget_usd: budget,
-    }, { context, agentId });
-    this.d.log.info({ agent_id: agentId, profile: row.profile, parent_id: row.parent_id }, 'agent spawned');
-    return view;
-  }
-
-  private checkParent(parent: AgentRow, childId: string): void {
-    if (parent.status === 'terminated') throw new DaemonError('CONFLICT', `agent ${parent.agent_id} is terminated`, { agent_id: parent.agent_id });
-    const n = this.store.liveChildren(parent.agent_id);
-    if (n >= parent.limits.max_children) {
-      throw new DaemonError('CONFLICT', `agent ${parent.agent_id} has ${n} live children, its limit (max_children ${parent.limits.max_children})`, {
-        agent_id: parent.agent_id, cap: 'max_children', limit: parent.limits.max_children, child: childId,
-      });
-    }
-    // Every ancestor's max_depth bounds how deep its line may go.
-    const depth = parent.depth + 1;
-    for (let a: AgentRow | undefined = parent, i = 0; a && i < 128; a = a.parent_id ? this.store.agent(a.parent_id) : undefined, i++) {
-      if (depth - a.depth > a.limits.max_depth) {
-        throw new DaemonError('CONFLICT', `spawning ${childId} would put a descendant ${depth - a.depth} levels below ${a.agent_id} (max_depth ${a.limits.max_depth})`, {
-          agent_id: a.agent_id, cap: 'max_depth', limit: a.limits.max_depth,
-        });
-      }
-    }
-  }
-
-  private async remainingUsd(agentId: string, context: EventContext): Promise<number | null> {
-    const r = await this.d.request<{ scopes: Array<{ remaining_usd?: number | null }> }>('budget:status', { scope: 'agent', id: agentId }, { context, agentId });
-    const left = r.scopes.map((s) => s.remaining_usd).filter((v): v is number => typeof v === 'number');
-    return left.length ? Math.min(...left) : null;
+    return spawnAgent({
+      store: this.store, gc: this.gc, config: this.d.config, profiles: this.d.profiles, log: this.d.log, request: this.d.request, emit: this.d.emit,
+      live: (id) => this.live(id), view: (a) => this.view(a),
+    }, input, context);
   }
 
   // ---- turns ---------------------------------------------------------------------------------------
