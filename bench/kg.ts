@@ -89,12 +89,12 @@ async function queries(store: GraphStore, n: number, samples: number, pathSample
   });
   let found = 0;
   const p = await timeEach(pairs, async ([from, to]) => {
-    if ((await store.path({ from, to, maxDepth: 6, direction: 'both' })).found) found++;
+    if ((await store.path({ from, to, maxDepth: 10, direction: 'both' })).found) found++;
   });
   return {
     neighbors_depth1: summarize(d1),
     neighbors_depth2: { ...summarize(d2), avg_nodes: Math.round(nodesD2 / samples) },
-    shortest_path: { ...summarize(p), found_ratio: round(found / pathSamples, 2), max_depth: 6, direction: 'both' },
+    shortest_path: { ...summarize(p), found_ratio: round(found / pathSamples, 2), max_depth: 10, direction: 'both' },
   };
 }
 
