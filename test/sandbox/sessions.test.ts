@@ -58,6 +58,10 @@ describeDocker('sandbox sessions', () => {
     expect(fs.existsSync(dir)).toBe(false);
     expect((await ownedContainers(t.svc.owner)).map((c) => c.Id)).not.toContain(s.container_id);
     await expect(t.svc.destroySession(s.session_id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(t.svc.createSession({ limits: { memory_mb: 1_000_000 } })).rejects.toMatchObject({
+      code: 'INVALID_DATA',
+      details: { issues: [{ path: ['limits', 'memory_mb'] }] },
+    });
     await expect(t.svc.exec({ language: 'bash', code: 'true', session_id: 'nope' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
     expect(t.events.some((e) => e.event === 'sandbox:session_destroyed' && e.data.session_id === s.session_id && e.data.reason === 'requested')).toBe(true);
   }, 30_000);
