@@ -21,7 +21,7 @@ async function code(event: string, data: Record<string, unknown>): Promise<Daemo
 }
 
 beforeAll(async () => {
-  d = await startDaemon({ config: 'kg:\n  backend: embedded\n', readyTimeoutMs: 60_000 });
+  d = await startDaemon({ config: 'kg:\n  backend: embedded\n  export_inline_max: 6\n', readyTimeoutMs: 60_000 });
   await d.client.request('kg:add_nodes', {
     nodes: [
       { id: 'p1', label: 'Paper', properties: { title: 'Attention', year: 2017 } },
@@ -105,6 +105,20 @@ describe('kg on the embedded backend, through the socket', () => {
     expect(lines).toHaveLength(6);
     expect(await d.client.request('kg:import', { path: file })).toEqual({ nodes_created: 0, nodes_updated: 3, edges_created: 0, edges_updated: 2 });
     expect(await d.client.request('kg:import', { graph: { nodes: inline.nodes, edges: inline.edges } })).toMatchObject({ nodes_updated: 3 });
+  });
+
+  it('refuses an inline export above kg.export_inline_max, pointing at path', async () => {
+    await d.client.request('kg:add_nodes', { nodes: [{ id: 'big1', label: 'Finding' }, { id: 'big2', label: 'Finding' }] });
+    try {
+      const e = await code('kg:export', {});
+      expect(e.code).toBe('CONFLICT');
+      expect(e.message).toMatch(/path/);
+      expect(e.details).toMatchObject({ nodes: 5, edges: 2, inline_max: 6 });
+      expect(await d.client.request('kg:export', { path: path.join(d.home, 'big.jsonl') })).toMatchObject({ nodes: 5, edges: 2 });
+    } finally {
+      await d.client.request('kg:delete', { id: 'big1' });
+      await d.client.request('kg:delete', { id: 'big2' });
+    }
   });
 
   const long = 'x'.repeat(8193);
