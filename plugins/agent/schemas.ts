@@ -43,6 +43,7 @@ export const listSchema = z.object({
 export const infoSchema = z.object({
   agent_id: agentId.describe('The agent'),
   history_limit: z.number().int().min(0).max(10_000).default(50).describe('Most recent history messages returned'),
+  turns_limit: z.number().int().min(0).max(10_000).default(20).describe('Most recent turns returned'),
 });
 
 export const terminateSchema = z.object({

@@ -317,7 +317,7 @@ export class AgentService {
     return { agents, count: agents.length };
   }
 
-  async info(input: { agent_id: string; history_limit: number }, context: EventContext): Promise<Record<string, unknown>> {
+  async info(input: { agent_id: string; history_limit: number; turns_limit: number }, context: EventContext): Promise<Record<string, unknown>> {
     const a = this.store.agent(input.agent_id);
     if (!a) throw new DaemonError('NOT_FOUND', `no agent ${input.agent_id}`, { agent_id: input.agent_id });
     let budget: unknown = null;
@@ -334,7 +334,7 @@ export class AgentService {
       history: input.history_limit > 0 ? this.store.history(a.agent_id, input.history_limit) : [],
       inbox: this.store.inbox(a.agent_id, 50),
       children: this.store.children(a.agent_id),
-      turns: this.store.recentTurns(a.agent_id, 20),
+      turns: this.store.recentTurns(a.agent_id, input.turns_limit),
       budget,
     };
   }

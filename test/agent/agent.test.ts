@@ -6,7 +6,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ROOT, startDaemon, tempHome, type DaemonHandle } from '../helpers/daemon-process.js';
 import { startMessagesApiServer, type MessagesApiServer } from '../fixtures/messages-api-server.js';
 import type { EventFrame } from '../../client/protocol.js';
-import { errorEvent, replyEvent, spawnedEvent, terminatedEvent, toolCallEvent, toolResultEvent, turnStartedEvent } from '../../plugins/agent/schemas.js';
+import {
+  conversationEndedEvent, errorEvent, profilesChangedEvent, replyEvent, spawnedEvent, terminatedEvent, toolCallEvent, toolResultEvent, turnStartedEvent, utteranceEvent,
+} from '../../plugins/agent/schemas.js';
 import { agentConfig, collect, errorOf, KEY, toolResultsOf, toolUse, waitFor } from './helpers.js';
 
 let api: MessagesApiServer;
@@ -307,7 +309,8 @@ describe('profiles', () => {
       const q = await rq('agent:profiles', {});
       return (q.profiles as Array<{ name: string }>).map((x) => x.name).join() === 'broken,con,helper,pro' && (q.invalid as unknown[]).length === 1;
     }, 10_000, 'edited profiles');
-    expect(events.some((e) => e.event === 'agent:profile_changed' && e.data.change === 'invalid' && String(e.data.file).endsWith('fresh.yaml'))).toBe(true);
+    const invalid = events.find((e) => e.event === 'agent:profile_changed' && e.data.change === 'invalid' && String(e.data.file).endsWith('fresh.yaml'));
+    expect(profilesChangedEvent.parse(invalid!.data)).toMatchObject({ name: 'fresh', error: expect.stringContaining('tools.0') });
     fs.unlinkSync(path.join(profilesDir, 'fresh.yaml'));
     await waitFor(async () => ((await rq('agent:profiles', {})).invalid as unknown[]).length === 0, 10_000, 'removal');
   });
@@ -324,6 +327,9 @@ describe('conversation', () => {
     expect(t.map((u) => u.round)).toEqual([1, 1, 2, 2, 3, 3]);
     const utter = events.filter((e) => e.event === 'agent:utterance' && e.data.conversation_id === r.conversation_id);
     expect(utter.map((e) => e.data.text)).toEqual(t.map((u) => u.text));
+    for (const e of utter) utteranceEvent.parse(e.data);
+    const ended = await waitFor(() => events.find((e) => e.event === 'agent:conversation_ended' && e.data.conversation_id === r.conversation_id));
+    expect(conversationEndedEvent.parse(ended.data)).toMatchObject({ status: 'completed', utterances: 6, error: null });
     // The second speaker heard the topic and the first utterance; later the other side's latest.
     const reqs = api.messageRequests();
     expect(JSON.stringify(reqs[1]!.body.messages)).toContain('Is tea better than coffee?');
