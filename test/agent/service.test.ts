@@ -12,9 +12,13 @@ import { AgentService, MIGRATIONS } from '../../plugins/agent/service.js';
 import type { EventContext, PluginContext } from '../../daemon/plugin-api.js';
 import { waitFor } from './helpers.js';
 
-function setup(config: Record<string, unknown>) {
-  const db = new Database(':memory:');
-  for (const m of MIGRATIONS) db.exec(m);
+function setup(config: Record<string, unknown>, existing?: Database.Database) {
+  const db = existing ?? new Database(':memory:');
+  if (!existing) for (const m of MIGRATIONS) db.exec(m);
+  const tools: Array<[string, Record<string, unknown>]> = [];
+  const hooks: { tool: (event: string, data: Record<string, unknown>) => Promise<unknown> } = {
+    tool: async (event, data) => (event === 'kg:add_nodes' ? { ids: (data.nodes as Array<{ id: string }>).map((n) => n.id) } : {}),
+  };
   const emitted: Array<{ event: string; data: Record<string, unknown>; agentId?: string }> = [];
   let svc!: AgentService;
   const model: { calls: number; gate: Promise<void>; reply: (agentId: string, messages: unknown[]) => Record<string, unknown> } = { calls: 0, gate: Promise.resolve(), reply: () => ({}) };
@@ -26,11 +30,15 @@ function setup(config: Record<string, unknown>) {
       return { content: [model.reply(String(data.agent_id), data.messages as unknown[])], stop_reason: 'end_turn', usage: { input_tokens: 1, output_tokens: 1, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 }, cost_usd: 0.000001 };
     }
     if (event === 'agent:message') return svc.message(data as never, ctx);
+    if (event.startsWith('kg:')) {
+      tools.push([event, data]);
+      return hooks.tool(event, data);
+    }
     throw new Error(`unexpected ${event}`);
   }) as PluginContext['request'];
   const emit: PluginContext['emit'] = (event, data, opts) => void emitted.push({ event, data, ...(opts?.agentId ? { agentId: opts.agentId } : {}) });
   svc = new AgentService({ db, log: pino({ level: 'silent' }), config: configSchema.parse(config), profiles: new ProfileStore([]), request, emit });
-  return { svc, emitted, model, db };
+  return { svc, emitted, model, db, tools, hooks };
 }
 
 const ctx: EventContext = { id: 'c1', parent_id: null, root_id: 'c1', depth: 0 };
@@ -72,5 +80,39 @@ describe('AgentService', () => {
     await first;
     await waitFor(() => svc.store.queuedCount('busy') === 0 && svc.list({ status: 'running', limit: 1 }).count === 0, 5000, 'drained');
     expect(svc.store.recentTurns('busy', 10)).toHaveLength(3);
+  });
+
+  it('after a crash mid-tool-call resumes the turn and runs the (idempotent) call again; past max_resumes it reports daemon_restart', async () => {
+    const first = setup({});
+    await first.svc.spawn({ agent_id: 'rec', tools: ['kg_add'] }, ctx);
+    // A user's text asks for a tool call; a tool result gets the answer.
+    first.model.reply = (_id, messages) => (typeof (messages[messages.length - 1] as { content: unknown }).content === 'string'
+      ? { type: 'tool_use', id: `tu-${messages.length}`, name: 'kg_add', input: { nodes: [{ label: 'Finding' }] } }
+      : { type: 'text', text: 'stored' });
+    first.hooks.tool = () => new Promise(() => undefined); // the process "dies" inside the tool call
+    await first.svc.send({ agent_id: 'rec', message: 'store it', wait: false, turn_id: 'turn-a' }, ctx);
+    await waitFor(() => first.tools.length === 1, 5000, 'tool call in flight');
+    expect(first.svc.store.turn('turn-a')).toMatchObject({ status: 'running', steps: 1 });
+
+    // "Restart": a new service on the same database; the first one's promises never settle.
+    const second = setup({}, first.db);
+    second.model.reply = first.model.reply;
+    second.svc.recover();
+    const r = await second.svc.outcome('turn-a');
+    expect(r).toMatchObject({ status: 'completed', reply: 'stored', steps: 2 });
+    expect(second.model.calls).toBe(1); // step 1 was not asked again
+    expect(second.tools).toHaveLength(1);
+    expect(second.tools[0]![1]).toEqual(first.tools[0]![1]); // same derived node id: no duplicate
+    expect(second.emitted.find((e) => e.event === 'agent:turn_started')!.data).toMatchObject({ resumed: true });
+
+    // A turn that keeps getting interrupted is failed and reported, not retried forever.
+    second.hooks.tool = () => new Promise(() => undefined);
+    await second.svc.send({ agent_id: 'rec', message: 'again', wait: false, turn_id: 'turn-b' }, ctx);
+    await waitFor(() => second.tools.length === 2, 5000, 'second tool call in flight');
+    const third = setup({ max_resumes: 0 }, first.db);
+    third.svc.recover();
+    const e = await third.svc.outcome('turn-b').then(() => null, (x: { code: string; details?: Record<string, unknown> }) => x);
+    expect(e).toMatchObject({ code: 'UNAVAILABLE', details: { reason: 'daemon_restart', turn_id: 'turn-b' } });
+    expect(third.emitted.find((x) => x.event === 'agent:error')!.data).toMatchObject({ turn_id: 'turn-b', reason: 'daemon_restart' });
   });
 });
