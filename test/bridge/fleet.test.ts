@@ -200,6 +200,15 @@ describe.skipIf(skip)('bridge: a fleet of three daemons on nats-server', () => {
     expect((await a.client.request('testwork:echo', { n: 1 }, { timeoutMs: 5000 })).n).toBe(1);
   });
 
+  it('survives plugin:reload of the bridge: reconnects and forwards plain and durable requests again', async () => {
+    const r = await a.client.request('plugin:reload', { name: 'bridge' });
+    expect(r).toMatchObject({ plugin: 'bridge', status: expect.stringMatching(/ok|degraded/) });
+    await until('a connected again', async () => ((await a.client.request('bridge:status')) as unknown as Status).state === 'connected');
+    expect((await a.client.request('testwork:echo', { n: 3 }, { timeoutMs: 5000 })).n).toBe(3);
+    const tag = `reload-${Date.now()}`;
+    expect(await a.client.request('testwork:exec', { tag }, { timeoutMs: 20_000 })).toMatchObject({ tag });
+  });
+
   it('redelivers a durable job whose worker is SIGKILLed mid-exec to another worker; the caller gets one result', async () => {
     const tag = `kill-${Date.now()}`;
     const started = await a.client.subscribe('testwork:started');
