@@ -37,5 +37,6 @@ for (const [name, file, fn] of suites) {
   }
   process.stderr.write(`bench: ${name} done in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 }
-process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+// Synchronous: process.exit would cut an asynchronous write to a pipe or file.
+fs.writeSync(1, JSON.stringify(report, null, 2) + '\n');
 process.exit(failed ? 1 : 0);

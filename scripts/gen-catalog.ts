@@ -103,18 +103,19 @@ async function generate(): Promise<{ text: string; names: string; problems: stri
 const check = process.argv.includes('--check');
 pino({ level: 'silent' });
 const { text, names, problems } = await generate();
-for (const p of problems) process.stderr.write(`catalog: ${p}\n`);
+for (const p of problems) fs.writeSync(2, `catalog: ${p}\n`);
 if (check) {
   const current = fs.existsSync(FILE) ? fs.readFileSync(FILE, 'utf8') : '';
   const currentNames = fs.existsSync(NAMES_FILE) ? fs.readFileSync(NAMES_FILE, 'utf8') : '';
   if (current !== text || currentNames !== names) {
-    process.stderr.write('EVENT_CATALOG.md or client/event-names.ts is stale: run `npm run catalog` and commit the result\n');
+    fs.writeSync(2, 'EVENT_CATALOG.md or client/event-names.ts is stale: run `npm run catalog` and commit the result\n');
     process.exit(1);
   }
-  process.stdout.write('EVENT_CATALOG.md is up to date\n');
+  fs.writeSync(1, 'EVENT_CATALOG.md is up to date\n');
   process.exit(problems.length ? 1 : 0);
 }
 fs.writeFileSync(FILE, text);
 fs.writeFileSync(NAMES_FILE, names);
-process.stdout.write(`wrote ${FILE}${problems.length ? ` (${problems.length} plugins failed to load)` : ''}\n`);
+// Synchronous: process.exit would cut an asynchronous write to a pipe.
+fs.writeSync(1, `wrote ${FILE}${problems.length ? ` (${problems.length} plugins failed to load)` : ''}\n`);
 process.exit(0);
