@@ -230,6 +230,7 @@ export class AgentService {
         out = await this.runner.run(t, agent);
       } finally {
         this.current.delete(t.agent_id);
+        this.terminated.delete(t.agent_id);
       }
     }
     if (out.status === 'interrupted') {
@@ -282,7 +283,8 @@ export class AgentService {
       }
     });
     for (const t of done) {
-      this.terminated.add(t.id);
+      // Tells a running turn to stop at its next step (queued ones were cancelled above).
+      if (this.current.has(t.id)) this.terminated.add(t.id);
       for (const turnId of t.cancelled) this.settle(turnId);
       const rid = this.inflight.get(t.id);
       if (rid) void this.d.request('completion:cancel', { request_id: rid }, { context, agentId: t.id }).catch(() => undefined);
