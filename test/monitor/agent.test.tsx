@@ -35,6 +35,7 @@ beforeAll(async () => {
   daemon = await startDaemon({
     env: { ANTHROPIC_API_KEY: 'test-key', ANTHROPIC_BASE_URL: api.url },
     config: 'daemon:\n  disabled_plugins: [sandbox, bridge]\n',
+    readyTimeoutMs: 60_000,
   });
   client = await EventClient.connect({ socketPath: daemon.socketPath });
 });
@@ -84,5 +85,5 @@ describe('watching an agent work', () => {
     } finally {
       m.unmount();
     }
-  });
+  }, 120_000);
 });

@@ -158,5 +158,5 @@ describe('monitor app', () => {
     } finally {
       m.unmount();
     }
-  });
+  }, 150_000);
 });

@@ -11,7 +11,8 @@ export const FIXTURE_PLUGINS = path.join(ROOT, 'test', 'monitor', 'fixtures', 'p
 export function startMonitorDaemon(opts: DaemonOptions & { subscriberQueue?: number } = {}): Promise<DaemonHandle> {
   const lines = ['daemon:', `  plugin_dirs: [${JSON.stringify(FIXTURE_PLUGINS)}]`, '  disabled_plugins: [sandbox, completion, agent]'];
   if (opts.subscriberQueue) lines.push(`  subscriber_queue: ${opts.subscriberQueue}`);
-  return startDaemon({ ...opts, config: opts.config ?? lines.join('\n') + '\n' });
+  // A shared 2-core machine under load can take far longer than the default 15 s to start a daemon.
+  return startDaemon({ readyTimeoutMs: 60_000, ...opts, config: opts.config ?? lines.join('\n') + '\n' });
 }
 
 /** Poll `read` until `ok` holds; on timeout fail with the last value (the screen) in the message. */

@@ -27,7 +27,8 @@ export function AgentsPanel({ agents, probe, width, height, focused, selected }:
       {agents.length === 0 && <EmptyNote probe={probe} plugin="agent" what="no agents" />}
       {win.items.map((a, i) => {
         const parts = [fit(a.id, idW).padEnd(idW), a.status ?? '?'];
-        if (a.turn !== undefined) parts.push(`t${a.turn}`);
+        // The current turn while running, else the last one.
+        if (a.turn !== undefined) parts.push(`t${a.status === 'running' ? a.turn + 1 : a.turn}`);
         if (a.tool) parts.push(`⚙${a.tool}`);
         if (a.spendUsd !== undefined) parts.push(usd(a.spendUsd));
         return (

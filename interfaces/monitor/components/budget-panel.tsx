@@ -27,8 +27,10 @@ export function BudgetPanel({ scopes, alerts, probe, width, height, focused, sel
   const perScope = scopes.length * 2 <= rows ? 2 : 1;
   const win = windowOf(scopes, selected, Math.max(1, Math.floor(rows / perScope)));
   const lines = win.items.flatMap((b, i) => budgetLines(b, win.start + i, inner, perScope));
+  // The latest warning or refusal, for five minutes (the gauges say the rest).
   const last = alerts[alerts.length - 1];
-  const note = last ? (last.event === 'budget:exceeded' ? 'EXCEEDED' : 'warning') : undefined;
+  const recent = last && Date.now() / 1000 - last.ts < 300 ? last : undefined;
+  const note = recent ? (recent.event === 'budget:exceeded' ? 'EXCEEDED' : typeof recent.data.threshold === 'number' ? `warning ${recent.data.threshold}%` : 'warning') : undefined;
   return (
     <Panel title="Budget" note={note} width={width} height={height} focused={focused}>
       {scopes.length === 0 && <EmptyNote probe={probe} plugin="budget" what="no spend yet" />}

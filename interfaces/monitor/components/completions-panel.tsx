@@ -56,7 +56,9 @@ export function completionRowText(r: CompletionRow, width: number): string {
   const short = id.length > 10 ? `${id.slice(0, 6)}…${id.slice(-2)}` : id;
   const who = r.agentId ?? r.sessionId;
   let out = `${who ? `${fit(who, 8)} ` : ''}${short} ${r.status === 'completed' ? 'done' : r.status}`;
-  const extra = [r.error ?? '', r.tokens ? `${compact(r.tokens)}tok` : '', r.costUsd !== undefined ? usd(r.costUsd) : ''].filter(Boolean);
+  // Why it failed matters more than anything else on the row: always shown, cut to fit.
+  if (r.error) return fit(`${out} ${r.error}`, width);
+  const extra = [r.tokens ? `${compact(r.tokens)}tok` : '', r.costUsd !== undefined ? usd(r.costUsd) : ''].filter(Boolean);
   for (const x of extra) {
     if (out.length + 1 + x.length > width) break;
     out += ` ${x}`;

@@ -2,7 +2,7 @@ import React from 'react';
 import { Line, Panel, windowOf } from './panel.js';
 import { EmptyNote } from './agents-panel.js';
 import { useTheme } from '../theme.js';
-import { fit } from '../state/format.js';
+import { fit, fitParts, shortId } from '../state/format.js';
 import type { SandboxView } from '../state/views.js';
 import type { Probe } from '../hooks/use-daemon-poll.js';
 
@@ -23,7 +23,7 @@ export function SandboxPanel({ view, probe, width, height, focused, selected }: 
   const win = windowOf(view.rows, selected, rows);
   const head = view.engine
     ? view.engine.reachable
-      ? `run ${view.running ?? 0} · pool ${view.pool?.ready ?? '?'}/${view.pool?.size ?? '?'} · sess ${view.sessions ?? 0}`
+      ? fitParts([`run ${view.running ?? 0}`, `pool ${view.pool?.ready ?? '?'}/${view.pool?.size ?? '?'}`, `sess ${view.sessions ?? 0}`, view.queued ? `q ${view.queued}` : ''], inner, ' · ')
       : `engine down: ${view.engine.reason ?? 'unreachable'}`
     : null;
   return (
@@ -35,7 +35,8 @@ export function SandboxPanel({ view, probe, width, height, focused, selected }: 
           <Line tone={view.engine && !view.engine.reachable ? theme.color('warn') : undefined}>{fit(head ?? '', inner)}</Line>
           {win.items.map((r, i) => {
             const state = r.running ? 'running' : r.timedOut ? 'timeout' : `exit ${r.exitCode ?? '?'}`;
-            const text = `${fit(r.execId, 10).padEnd(10)} ${r.language ?? ''} ${state}${r.durationMs !== undefined ? ` ${r.durationMs}ms` : ''}`;
+            const id = shortId(r.execId);
+            const text = fitParts([id.length > 10 ? `${id.slice(0, 9)}…` : id, r.language ?? '', state, r.durationMs !== undefined ? `${r.durationMs}ms` : ''], inner, ' ');
             const tone = r.running ? 'info' : r.exitCode === 0 && !r.timedOut ? 'ok' : 'bad';
             return (
               <Line key={r.execId} selected={focused && win.start + i === selected} tone={theme.color(tone)}>

@@ -43,6 +43,17 @@ export function fit(text: string, width: number): string {
   return width === 1 ? '…' : `${text.slice(0, width - 1)}…`;
 }
 
+/** Join the non-empty parts while they fit in `width` (the first always, cut if need be). */
+export function fitParts(parts: string[], width: number, sep = ' '): string {
+  const [head, ...rest] = parts.filter(Boolean);
+  let out = head ?? '';
+  for (const p of rest) {
+    if (out.length + sep.length + p.length > width) break;
+    out += sep + p;
+  }
+  return fit(out, width);
+}
+
 /** Keys shown first in an event summary: what happened and to whom. */
 const FIRST = ['agent_id', 'name', 'tool', 'status', 'plugin', 'scope', 'code', 'message', 'count', 'exec_id', 'session_id', 'request_id', 'id'];
 /** Keys shown last: ids nobody reads on a narrow screen. */

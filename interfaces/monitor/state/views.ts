@@ -92,12 +92,16 @@ export function completionsView(probe: Probe, stream: StreamState): CompletionsV
     const live = (r: CompletionRow): number => (r.status === 'running' ? 0 : r.status === 'queued' ? 1 : 2);
     return live(a) - live(b) || b.updated - a.updated;
   });
-  let inFlight = rows.filter((r) => r.status === 'running').length;
+  const streamRunning = rows.filter((r) => r.status === 'running');
+  let inFlight = streamRunning.length;
   let queued = rows.filter((r) => r.status === 'queued').length;
   const sessions: CompletionsView['sessions'] = [];
   const d = probe.data;
   if (d) {
-    inFlight = first(d, ['in_flight', 'running', 'active'], num) ?? inFlight;
+    // The poll is authoritative, but the stream may have seen a start since it was taken.
+    const polled = first(d, ['running', 'in_flight', 'active'], num);
+    const since = streamRunning.filter((r) => probe.at !== undefined && r.updated > probe.at).length;
+    if (polled !== undefined) inFlight = Math.max(polled, since);
     queued = first(d, ['queued', 'queue_length', 'pending'], num) ?? queued;
     // Either {session: n} maps or [{session_id, queued}] lists, under `sessions` or `queues`.
     for (const field of ['sessions', 'queues']) {
