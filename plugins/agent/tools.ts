@@ -116,7 +116,9 @@ export async function runTool(name: string, input: unknown, env: ToolEnv): Promi
     const out = await EXECUTORS[tool](parsed.data as never, env);
     return { content: cut(JSON.stringify(out), env.maxResultChars), is_error: false, error_code: null };
   } catch (e) {
-    const de = e instanceof DaemonError ? e : new DaemonError('HANDLER_ERROR', e instanceof Error ? e.message : String(e));
+    let de = e instanceof DaemonError ? e : new DaemonError('HANDLER_ERROR', e instanceof Error ? e.message : String(e));
+    // No plugin serves the tool's events here (disabled, or not federated): say so plainly.
+    if (de.code === 'UNKNOWN_EVENT') de = new DaemonError('UNAVAILABLE', `tool ${name} is not available on this daemon (${de.message})`);
     const o = err(de.code, de.message);
     if (FATAL.has(de.code)) o.fatal = de;
     return o;

@@ -130,6 +130,9 @@ describe('runTool', () => {
     const nf = await runTool('kg_query', { id: 'x' }, failing('NOT_FOUND'));
     expect(nf).toMatchObject({ is_error: true, error_code: 'NOT_FOUND' });
     expect(nf.fatal).toBeUndefined();
+    const gone = await runTool('kg_query', { id: 'x' }, env({ request: async () => { throw new DaemonError('UNKNOWN_EVENT', 'no handler for "kg:neighbors"'); } }));
+    expect(gone).toMatchObject({ is_error: true, error_code: 'UNAVAILABLE' });
+    expect(JSON.parse(gone.content).error.message).toContain('not available on this daemon');
   });
 
   it('describes every tool to the model as a JSON Schema object', () => {
