@@ -49,7 +49,6 @@ export interface RunOptions {
 
 /** Code up to this size travels in an env var (one exec); larger code, or any files, go in a tar. */
 const INLINE_CODE_MAX = 96 * 1024;
-const RUNTIME_START_FAILURE = /OCI runtime exec failed|cannot exec in a \w+ (state|container)|is not running/;
 /** After a kill the stream should end at once; never wait on it for longer than this. */
 const END_GRACE_MS = 5_000;
 
@@ -136,11 +135,14 @@ export async function runExec(container: Docker.Container, spec: ExecSpec, opts:
   out.flush(true);
 
   let exitCode: number | null = null;
-  if (!timedOut && !cancelled) exitCode = await exitCodeOf(exec);
+  let pid = -1;
+  if (!timedOut && !cancelled) ({ code: exitCode, pid } = await execState(exec));
   else await killing;
-  // The runtime could not start the process (the container was stopping): the engine reports that
-  // as exit 126 with its own message in the stream. Not the code's failure: say so, so it is retried.
-  if (exitCode === 126 && out.bytes('stdout') + out.bytes('stderr') < 512 && RUNTIME_START_FAILURE.test(out.text('stdout') + out.text('stderr'))) {
+  // The runtime could not start the process (the container was stopping under it): the engine
+  // answers exit 126, writes its own error into the stream and never records a pid. Not the code's
+  // failure, so say so and let the caller retry. A process that ran has a pid: code that merely
+  // exits 126 (whatever it prints) is never taken for this and never re-run.
+  if (exitCode === 126 && pid === 0) {
     throw Object.assign(new Error(`exec did not start: ${out.text('stdout').trim()}`), { statusCode: 409 });
   }
   // A process SIGKILLed without our timeout is most likely the OOM killer's doing; ask the engine.
@@ -197,13 +199,19 @@ async function stage(container: Docker.Container, spec: ExecSpec, codePath: stri
 }
 
 async function exitCodeOf(exec: Docker.Exec): Promise<number | null> {
+  return (await execState(exec)).code;
+}
+
+/** Exit code, and the process id the engine recorded (0 when the runtime never started it). */
+async function execState(exec: Docker.Exec): Promise<{ code: number | null; pid: number }> {
   // The stream can close a moment before the engine records the exit code.
   for (let i = 0; i < 20; i++) {
     const info = await exec.inspect();
-    if (!info.Running) return info.ExitCode ?? null;
+    // Engines that do not report Pid give -1 ("unknown"), which is never taken for "not started".
+    if (!info.Running) return { code: info.ExitCode ?? null, pid: typeof info.Pid === 'number' ? info.Pid : -1 };
     await new Promise((r) => setTimeout(r, 25));
   }
-  return null;
+  return { code: null, pid: -1 };
 }
 
 function shellQuote(s: string): string {

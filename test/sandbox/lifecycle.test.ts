@@ -234,6 +234,14 @@ describeDocker('sandbox lifecycle', () => {
     expect(r2).toMatchObject({ stdout: '55 \n', exit_code: 3 });
   }, 30_000);
 
+  it('code that exits 126 with a runtime-like message is reported, never re-run', async () => {
+    const t = await service({ pool_size: 1 });
+    await t.svc.pool.settled();
+    const r = await t.svc.exec({ language: 'bash', code: 'echo run >> /tmp/count; echo "cannot exec in a stopped state: unknown"; exit 126' });
+    expect(r.exit_code).toBe(126);
+    expect(t.events.filter((e) => e.event === 'sandbox:exec_started' && e.data.exec_id === r.exec_id)).toHaveLength(1);
+  }, 30_000);
+
   it('large code and code with odd bytes go through the staged-file path intact', async () => {
     const t = await service({});
     const big = `x = ${JSON.stringify('y'.repeat(200_000))}\nprint(len(x))`;
