@@ -92,7 +92,7 @@ export async function benchCheckpoint(opts: { quick: boolean }): Promise<Record<
   const quiet = { daemon: { log_level: 'warn' } };
 
   // save and live restore of 10k sessions
-  let d = await startDaemon({ config: testConfig(quiet) });
+  let d = await startDaemon({ config: testConfig(quiet), readyTimeoutMs: 90_000 });
   const home = d.home;
   await d.client.request('memo:fill', { count: SESSIONS });
   const saveServer: number[] = [];
@@ -121,7 +121,7 @@ export async function benchCheckpoint(opts: { quick: boolean }): Promise<Record<
   const exitSmall: number[] = [];
   for (let i = 0; i < restarts; i++) {
     exitSmall.push(await sigtermToExit(d));
-    d = await startDaemon({ home });
+    d = await startDaemon({ home, readyTimeoutMs: 90_000 });
     const st = await d.client.request<{ boot: { restore_ms: number; restored: Record<string, number> } }>('checkpoint:status');
     if (st.boot.restored.memo === undefined) throw new Error('memo not restored at boot');
     bootRestore.push(st.boot.restore_ms);
@@ -133,7 +133,7 @@ export async function benchCheckpoint(opts: { quick: boolean }): Promise<Record<
   const exitAll: number[] = [];
   try {
     for (let i = 0; i < exits; i++) {
-      const all = await startDaemon({ env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'bench' }, config: YAML.stringify(quiet), readyTimeoutMs: 60_000 });
+      const all = await startDaemon({ env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'bench' }, config: YAML.stringify(quiet), readyTimeoutMs: 90_000 });
       exitAll.push(await sigtermToExit(all));
     }
   } finally {

@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventFrame } from '../../client/protocol.js';
-import { startDaemon, type DaemonHandle } from '../helpers/daemon-process.js';
-import { expectCode, record, testConfig, waitFor } from './helpers.js';
+import type { DaemonHandle } from '../helpers/daemon-process.js';
+import { expectCode, record, startDaemon, testConfig, waitFor } from './helpers.js';
 
 interface Cp {
   id: number;
@@ -83,7 +83,7 @@ describe('checkpoint plugin on a live daemon', () => {
     expect(st.last.size_bytes).toBeGreaterThan(20);
     expect(st.last.duration_ms).toBeGreaterThan(0);
     expect(st.last.write_ms).toBeGreaterThan(0);
-    await waitFor(() => events.filter((e) => e.event === 'checkpoint:saved').length >= 6, 5000, 'checkpoint:saved events');
+    await waitFor(() => events.filter((e) => e.event === 'checkpoint:saved').length >= 6, 15_000, 'checkpoint:saved events');
     expect(events.filter((e) => e.event === 'checkpoint:saved').map((e) => e.data.checkpoint_id)).toEqual(ids);
   });
 
@@ -100,7 +100,7 @@ describe('checkpoint plugin on a live daemon', () => {
     expect(dump.restores).toBe(1);
     const after = (await list()).checkpoints[0];
     expect(after).toMatchObject({ id: r.checkpoint_after, parent_id: target.id, reason: 'restore' });
-    const ev = await waitFor(() => events.find((e) => e.event === 'checkpoint:restored'), 5000, 'checkpoint:restored');
+    const ev = await waitFor(() => events.find((e) => e.event === 'checkpoint:restored'), 15_000, 'checkpoint:restored');
     expect(ev.data).toMatchObject({ live: true, checkpoint_id: target.id, checkpoint_after: r.checkpoint_after });
   });
 
@@ -194,17 +194,17 @@ describe('periodic checkpoints', () => {
     try {
       type St = { count: number; last: Cp | null; stats: { periodic_skipped_clean: number } };
       const status = () => d.client.request<St>('checkpoint:status');
-      await waitFor(async () => (await status()).stats.periodic_skipped_clean >= 2, 10_000, 'idle ticks');
+      await waitFor(async () => (await status()).stats.periodic_skipped_clean >= 2, 20_000, 'idle ticks');
       expect((await status()).count).toBe(0);
       await d.client.request('memo:put', { values: { p: 1 } });
       const st = await waitFor(async () => {
         const s = await status();
         return s.count === 1 ? s : null;
-      }, 10_000, 'a periodic checkpoint');
+      }, 20_000, 'a periodic checkpoint');
       expect(st.last).toMatchObject({ reason: 'periodic', complete: true });
       // Nothing changed since: ticks keep coming, no new checkpoint.
       const skipped = st.stats.periodic_skipped_clean;
-      await waitFor(async () => (await status()).stats.periodic_skipped_clean >= skipped + 3, 10_000, 'more idle ticks');
+      await waitFor(async () => (await status()).stats.periodic_skipped_clean >= skipped + 3, 20_000, 'more idle ticks');
       expect((await status()).count).toBe(1);
     } finally {
       await d.stop();

@@ -9,7 +9,12 @@ import Database from 'better-sqlite3';
 import YAML from 'yaml';
 import type { EventClient } from '../../client/event-client.js';
 import type { EventFrame } from '../../client/protocol.js';
-import { ROOT } from '../helpers/daemon-process.js';
+import { ROOT, startDaemon as startRaw, type DaemonHandle, type DaemonOptions } from '../helpers/daemon-process.js';
+
+/** startDaemon with a ready timeout for a loaded machine (six builds share two cores). */
+export function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandle> {
+  return startRaw({ readyTimeoutMs: 90_000, ...opts });
+}
 
 export const FIXTURE_PLUGINS = path.join(ROOT, 'test', 'checkpoint', 'fixture-plugins');
 

@@ -4,8 +4,8 @@
  * version changed. The daemon always comes up; what it could not use it reports and skips.
  */
 import { describe, expect, it } from 'vitest';
-import { startDaemon, tempHome, type DaemonHandle } from '../helpers/daemon-process.js';
-import { openDb, testConfig } from './helpers.js';
+import { tempHome, type DaemonHandle } from '../helpers/daemon-process.js';
+import { openDb, startDaemon, testConfig } from './helpers.js';
 
 interface Boot {
   id: number;

@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { EventFrame } from '../../client/protocol.js';
-import { startDaemon, type DaemonHandle } from '../helpers/daemon-process.js';
-import { expectCode, record, testConfig, waitFor } from './helpers.js';
+import type { DaemonHandle } from '../helpers/daemon-process.js';
+import { expectCode, record, startDaemon, testConfig, waitFor } from './helpers.js';
 
 const SHUTDOWN_EVENTS = ['system:shutdown_begin', 'system:shutdown_phase', 'system:shutdown_complete', 'checkpoint:saved'];
 
@@ -34,7 +34,8 @@ describe('coordinated shutdown', () => {
     await d.client.request('memo:put', { values: { x: 1 } });
     const { code, ms } = await signalAndWait(d, 'SIGTERM');
     expect(code).toBe(0);
-    expect(ms).toBeLessThan(2000);
+    // The ≤ 500 ms target is the bench's; here only a stall fails (the machine is shared).
+    expect(ms).toBeLessThan(3000);
     expect(names(evs)).toEqual(['system:shutdown_begin', 'system:shutdown_phase', 'checkpoint:saved(shutdown)', 'system:shutdown_complete']);
     expect(evs[0].data.reason).toBe('SIGTERM');
     expect(evs[1].data).toEqual({ phase: 'plugins_stopped', unfinished: [] });
@@ -86,7 +87,7 @@ describe('coordinated shutdown', () => {
     await new Promise((r) => setTimeout(r, 100));
     const t0 = performance.now();
     d.proc.kill('SIGTERM');
-    await waitFor(() => evs.some((e) => e.event === 'system:shutdown_begin'), 5000, 'shutdown_begin');
+    await waitFor(() => evs.some((e) => e.event === 'system:shutdown_begin'), 15_000, 'shutdown_begin');
     expect((await inflightSave).checkpoint_id).toBeGreaterThan(id);
     expect(await queuedRestore).toBe('SHUTTING_DOWN');
     // While the hung plugin holds shutdown up, nothing new is accepted, a restore least of all.
@@ -112,10 +113,10 @@ describe('coordinated shutdown', () => {
     const d = await startDaemon({ env: { HANG_STOP: '1' }, config: testConfig({ daemon: { shutdown_timeout_ms: 30_000 } }) });
     const evs = await record(d.client, SHUTDOWN_EVENTS);
     d.proc.kill('SIGTERM');
-    await waitFor(() => evs.some((e) => e.event === 'system:shutdown_begin'), 5000, 'shutdown_begin');
+    await waitFor(() => evs.some((e) => e.event === 'system:shutdown_begin'), 15_000, 'shutdown_begin');
     const { code, ms } = await signalAndWait(d, 'SIGTERM');
     expect(code).toBe(1);
-    expect(ms).toBeLessThan(2000);
+    expect(ms).toBeLessThan(3000);
     expect(evs.some((e) => e.event === 'system:shutdown_complete')).toBe(false);
     expect(filesGone(d)).toBe(true);
   });

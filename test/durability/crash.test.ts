@@ -73,7 +73,7 @@ function countResults(m: AckModel, run: Run, evs: EventFrame[] | Array<{ seq: nu
 }
 
 async function boot(home: string, run: number, m: AckModel): Promise<Run> {
-  const d = await startDaemon({ home, config, env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'test' }, readyTimeoutMs: 60_000 });
+  const d = await startDaemon({ home, config, env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'test' }, readyTimeoutMs: 90_000 });
   const r: Run = { d, run, seen: new Set() };
   await d.client.subscribe(['completion:result'], (ev) => countResults(m, r, [ev]));
   const hist = await d.client.request<{ events: Array<{ seq: number; data: Record<string, unknown> }> }>('monitor:events', { patterns: ['completion:result'], limit: 10_000 });
