@@ -4,13 +4,16 @@
  *   beside a direct NATS request/reply between two bare clients, and beside a local system:ping;
  * - remote exec throughput through JetStream with 1, 2 and 3 workers. The exec is simulated
  *   (`testwork:exec` sleeping `EXEC_MS`, `SLOTS` jobs at once per worker) so the figure measures the
- *   bridge's scaling, not Docker's.
+ *   bridge's scaling, not Docker's. With BENCH_BRIDGE_SANDBOX=1 and a Docker engine, the same with
+ *   real `sandbox:exec` (`bash -c true`) on 1, 2 and 3 sandbox workers — on one machine they share
+ *   its cores and its Docker engine, so expect little scaling there.
  */
 import { connect } from '@nats-io/transport-node';
 import type { EventClient } from '../client/event-client.js';
 import type { DaemonHandle } from '../test/helpers/daemon-process.js';
+import { startDaemon, tempHome } from '../test/helpers/daemon-process.js';
 import { natsMissing, startNats } from '../test/bridge/nats.js';
-import { startNode } from '../test/bridge/fleet.js';
+import { FIXTURES, OTHERS, startNode } from '../test/bridge/fleet.js';
 import { ratio, round, summarize } from './stats.js';
 
 const EXEC_MS = 100;
@@ -57,11 +60,43 @@ async function daemonPing(c: EventClient, n: number, lanes: number, remote: bool
   return { serial, concurrent };
 }
 
-async function waitPeers(a: DaemonHandle, count: number): Promise<void> {
+/** Real sandbox:exec through the bridge: a caller without a sandbox, 1..3 workers with one each. */
+async function sandboxScaling(url: string, jobs: number): Promise<Record<string, unknown>> {
+  const daemons: DaemonHandle[] = [];
+  const notSandbox = [...OTHERS.filter((p) => p !== 'sandbox'), 'testwork'];
+  const cfg = (node: string, worker: boolean) => JSON.stringify({
+    daemon: { plugin_dirs: [FIXTURES], disabled_plugins: worker ? notSandbox : [...notSandbox, 'sandbox'] },
+    sandbox: { pool_size: SLOTS, max_concurrent: SLOTS },
+    bridge: { url, node, prefix: 'agentdsb', serve: worker ? ['sandbox'] : [], durable: ['sandbox:exec'], max_concurrent: SLOTS, heartbeat_ms: 500 },
+  });
+  const start = (node: string, worker: boolean) => startDaemon({ home: tempHome(`agentd-bench-${node}-`), config: cfg(node, worker), env: { AGENTD_BRIDGE_NODE: node }, readyTimeoutMs: 60_000 });
+  try {
+    const a = await start('sa', false);
+    daemons.push(a);
+    const out: Record<string, unknown> = {};
+    for (let w = 1; w <= 3; w++) {
+      const d = await start(`sw${w}`, true);
+      daemons.push(d);
+      const h = (await d.client.request('system:health')) as { plugins: Record<string, { status: string; reason: string | null }> };
+      if (h.plugins.sandbox?.status !== 'ok') return { skipped: `sandbox worker not ok: ${h.plugins.sandbox?.reason ?? 'absent'}` };
+      await waitPeers(a, w, 'sandbox');
+      const run = () => a.client.request('sandbox:exec', { language: 'bash', code: 'true' }, { timeoutMs: 120_000 });
+      await load(Math.min(8, jobs), 4, run);
+      const r = await load(jobs, 8 * SLOTS, run);
+      out[`workers_${w}`] = { execs_per_s: r.per_s, p50_ms: round(r.p50_us / 1000, 1), p99_ms: round(r.p99_us / 1000, 1), execs: r.n };
+    }
+    const per = (w: number) => (out[`workers_${w}`] as { execs_per_s: number }).execs_per_s;
+    return { ...out, scaling_2_vs_1: ratio(per(2), per(1)), scaling_3_vs_1: ratio(per(3), per(1)), note: `real sandbox:exec (bash true), durable, ${SLOTS} slots and a warm pool of ${SLOTS} per worker, all workers on this machine and its one Docker engine` };
+  } finally {
+    await Promise.all(daemons.map((d) => d.stop()));
+  }
+}
+
+async function waitPeers(a: DaemonHandle, count: number, ns = 'testwork'): Promise<void> {
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
     const s = (await a.client.request('bridge:status')) as { peers: Array<{ alive: boolean; serves: string[] }> };
-    if (s.peers.filter((p) => p.alive && p.serves.includes('testwork')).length >= count) return;
+    if (s.peers.filter((p) => p.alive && p.serves.includes(ns)).length >= count) return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`fewer than ${count} workers joined`);
@@ -105,6 +140,8 @@ export async function benchBridge(opts: { quick: boolean }): Promise<Record<stri
       exec[`workers_${w}`] = { jobs_per_s: r.per_s, p50_ms: round(r.p50_us / 1000, 1), p99_ms: round(r.p99_us / 1000, 1), jobs: r.n, ideal_jobs_per_s: round((w * SLOTS * 1000) / EXEC_MS, 0) };
     }
     const per = (w: number) => (exec[`workers_${w}`] as { jobs_per_s: number }).jobs_per_s;
+    await Promise.all(daemons.splice(0).map((d) => d.stop()));
+    const sandbox = process.env.BENCH_BRIDGE_SANDBOX === '1' ? await sandboxScaling(nats.url, opts.quick ? 24 : 200) : { skipped: 'set BENCH_BRIDGE_SANDBOX=1 (needs Docker and the sandbox image)' };
     return {
       ping: {
         bare_nats_request_reply: bare,
@@ -120,6 +157,7 @@ export async function benchBridge(opts: { quick: boolean }): Promise<Record<stri
         scaling_3_vs_1: ratio(per(3), per(1)),
         note: `durable jobs through JetStream; simulated exec (testwork:exec sleeping ${EXEC_MS} ms), ${SLOTS} slots per worker, ${8 * SLOTS} callers`,
       },
+      remote_sandbox_exec: sandbox,
     };
   } finally {
     await Promise.all(daemons.map((d) => d.stop()));

@@ -30,6 +30,7 @@ export class Bridge {
   private stopped = false;
   private ready = false;
   private serving = false;
+  private servingReady = false;
   private readonly node: string;
   private readonly subjects: Subjects;
   readonly events: EventRelay;
@@ -52,7 +53,7 @@ export class Bridge {
     this.peers = new Peers(ctx, cfg, this.subjects, this.node, (reason) => {
       this.configProblem = reason;
       this.ctx.setStatus('degraded', reason);
-    });
+    }, () => (this.servingReady ? this.cfg.serve : []));
     this.durable = new PatternMatcher(cfg.durable);
   }
 
@@ -147,6 +148,8 @@ export class Bridge {
     this.serving = true;
     this.requests.serve(nc);
     await this.jobs.startWorkers();
+    this.servingReady = true;
+    this.peers.announceNow(nc);
     // Serving a namespace nobody owns here would only bounce requests: say so.
     const owned = await this.ctx.request<{ events: Record<string, unknown[]> }>('system:discover', {}, { timeoutMs: 5000 }).catch(() => null);
     const missing = owned ? this.cfg.serve.filter((ns) => !owned.events[ns]) : [];

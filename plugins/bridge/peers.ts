@@ -27,7 +27,12 @@ export class Peers {
   /** Heartbeats carrying our own node name from another process: a misconfigured fleet. */
   nameConflicts = 0;
 
-  constructor(private readonly ctx: PluginContext, private readonly cfg: BridgeConfig, private readonly subjects: Subjects, private readonly node: string, private readonly onConflict: (reason: string) => void) {}
+  constructor(private readonly ctx: PluginContext, private readonly cfg: BridgeConfig, private readonly subjects: Subjects, private readonly node: string, private readonly onConflict: (reason: string) => void, private readonly serves: () => string[]) {}
+
+  /** Announce now (e.g. when serving has begun) rather than at the next interval. */
+  announceNow(nc: NatsConnection): void {
+    this.announce(nc);
+  }
 
   start(nc: NatsConnection): void {
     this.stopTimers();
@@ -47,7 +52,8 @@ export class Peers {
     const hb: HeartbeatEnvelope = {
       v: 1,
       node: this.node,
-      serves: this.cfg.serve,
+      // Only once requests and the work queues are really served: a peer listed as serving can take work.
+      serves: this.serves(),
       publish: this.cfg.publish,
       pid: process.pid,
       started_at: this.startedAt,

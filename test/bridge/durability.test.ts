@@ -30,8 +30,8 @@ describe.skipIf(skip)('bridge: a job that outlives every worker it was given', (
       startNode({ node: 'w', url: nats.url, worker: true, env, extra }),
     ]);
     await until('worker queue', async () => {
-      const s = (await a.client.request('bridge:status')) as { peers: Array<{ alive: boolean }>; jetstream: { state: string } };
-      return s.peers.some((p) => p.alive) && s.jetstream.state === 'ready';
+      const s = (await a.client.request('bridge:status')) as { peers: Array<{ alive: boolean; serves: string[] }>; jetstream: { state: string } };
+      return s.peers.some((p) => p.alive && p.serves.includes('testwork')) && s.jetstream.state === 'ready';
     }, 20_000);
   });
 

@@ -47,7 +47,7 @@ describe.skipIf(skip)('bridge: a fleet of three daemons on nats-server', () => {
     // Everyone sees everyone, and the workers' queues exist.
     await until('peers', async () => {
       const s = (await a.client.request('bridge:status')) as unknown as Status;
-      return s.peers.filter((p) => p.alive).length === 2 && s.jetstream.state === 'ready';
+      return s.peers.filter((p) => p.alive && p.serves.includes('testwork')).length === 2 && s.jetstream.state === 'ready';
     }, 20_000);
   });
 
