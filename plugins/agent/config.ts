@@ -34,6 +34,8 @@ export const configSchema = z.object({
   max_message_hops: z.coerce.number().int().min(0).default(0)
     .describe('Agent-to-agent hops one message chain may take (0: only the router\'s max_depth bounds it); past it LOOP_DETECTED'),
   history_window: z.coerce.number().int().min(2).max(10_000).default(200).describe('Most history messages sent with each model call (oldest dropped first)'),
+  history_max_chars: z.coerce.number().int().min(1000).default(400_000)
+    .describe('Most characters of history content sent with each model call (about 4 per token; oldest dropped first)'),
   step_timeout_ms: z.coerce.number().int().min(1000).default(600_000).describe('Wait for one model call'),
   tool_timeout_ms: z.coerce.number().int().min(1000).default(120_000).describe('Wait for one tool call'),
   max_tool_result_chars: z.coerce.number().int().min(256).default(16_000).describe('A tool result longer than this is cut before it reaches the model'),

@@ -150,7 +150,7 @@ export class TurnRunner {
    */
   private async complete(t: TurnRow, agent: AgentRow, step: number, resumed: boolean): Promise<CompletionResult> {
     const d = this.d;
-    const messages = buildMessages(d.store.history(t.agent_id, d.config.history_window));
+    const messages = buildMessages(d.store.history(t.agent_id, d.config.history_window), d.config.history_max_chars);
     const params: Record<string, unknown> = {
       messages, agent_id: t.agent_id, max_tokens: agent.limits.max_tokens,
       ...(agent.model ? { model: agent.model } : {}),

@@ -60,6 +60,18 @@ describe('buildMessages', () => {
     expect(buildMessages(input as StoredMessage[])).toEqual(want);
   });
 
+  it('drops the oldest messages past maxChars, realigning on a user message, but keeps the newest exchange', () => {
+    const big = 'x'.repeat(1000);
+    const h = [u(big), asst(big), u('a'), asst([use]), u([result]), asst('b'), u('c')];
+    expect(buildMessages(h, 100)).toEqual([u('c')]);
+    // 'a' and everything after fit; the bare tool result is never a window start.
+    expect(buildMessages(h, 300).map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant', 'user']);
+    expect(buildMessages(h, 300)[0]).toEqual(u('a'));
+    expect(buildMessages(h)).toHaveLength(7);
+    // A turn in flight (tool_use + tool_result) is kept whole however large.
+    expect(buildMessages([u(big), u('go'), asst([use]), u([result])], 10)).toEqual([u('go'), asst([use]), u([result])]);
+  });
+
   it('finds tool uses', () => {
     expect(toolUsesOf([{ type: 'text', text: 'x' }, use])).toEqual([{ id: 't1', name: 'kg_query', input: {} }]);
     expect(toolUsesOf('plain')).toEqual([]);
