@@ -4,7 +4,7 @@
  * its own label. Writes are UNWIND batches of MERGE in managed transactions (executeWrite retries
  * transient errors; the work functions are idempotent so a retry is safe). Values always travel as
  * parameters; the only text put into queries is labels and types, which are validated identifiers
- * checked again here and quoted with backticks, and integers checked to be integers.
+ * checked again here (writes: neo4j-writes.ts) and quoted with backticks, and integers checked to be integers.
  */
 import crypto from 'node:crypto';
 import { Neo4jError, type Driver, type ManagedTransaction, type Node, type Session } from 'neo4j-driver';
@@ -38,34 +38,13 @@ import {
   type QueryResult,
 } from './store.js';
 import { bfs, compareEdges, compareIds, type Step } from './traversal.js';
-
-/** Rows per UNWIND: big enough to amortise round trips, small enough to keep transaction state modest. */
-const CHUNK = 5_000;
+import { CHUNK, chunks, existingLabels, q, writeEdges, writeNodes } from './neo4j-writes.js';
 
 export interface Neo4jStoreOptions {
   driver: Driver;
   database?: string;
   /** Called when an operation failed because the server is unreachable (so the owner can degrade). */
   onUnavailable?: (reason: string, err: unknown) => void;
-}
-
-const q = (name: string): string => `\`${name}\``;
-
-function chunks<T>(xs: T[], n = CHUNK): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
-  return out;
-}
-
-function groupBy<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
-  const m = new Map<string, T[]>();
-  for (const x of xs) {
-    const k = key(x);
-    const g = m.get(k);
-    if (g) g.push(x);
-    else m.set(k, [x]);
-  }
-  return m;
 }
 
 export class Neo4jGraphStore implements GraphStore {
@@ -115,65 +94,11 @@ export class Neo4jGraphStore implements GraphStore {
   }
 
   async addNodes(nodes: NodeInput[]): Promise<AddNodesResult> {
-    return this.tx('WRITE', (tx) => this.writeNodes(tx, nodes));
+    return this.tx('WRITE', (tx) => writeNodes(tx, nodes));
   }
 
   async addEdges(edges: EdgeInput[]): Promise<AddEdgesResult> {
-    return this.tx('WRITE', (tx) => this.writeEdges(tx, edges));
-  }
-
-  private async existingLabels(tx: ManagedTransaction, ids: string[]): Promise<Map<string, string>> {
-    const m = new Map<string, string>();
-    for (const part of chunks(ids)) {
-      const r = await tx.run(`UNWIND $ids AS id MATCH (n:${BASE_LABEL} {id: id}) RETURN n.id AS id, [l IN labels(n) WHERE l <> '${BASE_LABEL}'][0] AS label`, { ids: part });
-      for (const rec of r.records) m.set(rec.get('id') as string, rec.get('label') as string);
-    }
-    return m;
-  }
-
-  private async writeNodes(tx: ManagedTransaction, nodes: NodeInput[], preset?: string[]): Promise<AddNodesResult> {
-    assertIdentifiers(new Set(nodes.map((n) => n.label)), 'labels');
-    const ids = preset ?? nodes.map((n) => n.id ?? crypto.randomUUID());
-    const existing = await this.existingLabels(tx, ids);
-    const conflicts = nodes.flatMap((n, index) => {
-      const old = existing.get(ids[index]!);
-      return old !== undefined && old !== n.label ? [{ index, id: ids[index]!, existing: old, label: n.label }] : [];
-    });
-    if (conflicts.length > 0) throw labelConflictError(conflicts);
-    const rows = nodes.map((n, i) => ({ label: n.label, props: { ...(n.properties ?? {}), id: ids[i]! } }));
-    for (const [label, group] of groupBy(rows, (r) => r.label)) {
-      for (const part of chunks(group)) {
-        // SET n = map replaces every property, so the map carries the id too.
-        await tx.run(`UNWIND $rows AS r MERGE (n:${BASE_LABEL} {id: r.props.id}) ON CREATE SET n:${q(label)} SET n = r.props`, { rows: part });
-      }
-    }
-    return { ids, created: ids.filter((id) => !existing.has(id)).length, updated: existing.size };
-  }
-
-  private async writeEdges(tx: ManagedTransaction, edges: EdgeInput[]): Promise<AddEdgesResult> {
-    assertIdentifiers(new Set(edges.map((e) => e.type)), 'types');
-    const endpoints = [...new Set(edges.flatMap((e) => [e.from, e.to]))];
-    const found = new Set(await this.existingLabels(tx, endpoints).then((m) => m.keys()));
-    const missing = missingEndpoints(edges, (id) => found.has(id));
-    if (missing.length > 0) throw missingEndpointError(missing);
-    let updated = 0;
-    for (const [type, group] of groupBy(edges, (e) => e.type)) {
-      for (const part of chunks(group)) {
-        const rows = part.map((e) => ({ from: e.from, to: e.to, props: e.properties ?? {} }));
-        const r = await tx.run(
-          `UNWIND $rows AS r
-           MATCH (a:${BASE_LABEL} {id: r.from}), (b:${BASE_LABEL} {id: r.to})
-           OPTIONAL MATCH (a)-[old:${q(type)}]->(b)
-           WITH a, b, r, count(old) > 0 AS existed
-           MERGE (a)-[e:${q(type)}]->(b)
-           SET e = r.props
-           RETURN sum(CASE WHEN existed THEN 1 ELSE 0 END) AS updated`,
-          { rows },
-        );
-        updated += Number(r.records[0]?.get('updated') ?? 0);
-      }
-    }
-    return { created: edges.length - updated, updated };
+    return this.tx('WRITE', (tx) => writeEdges(tx, edges));
   }
 
   async importGraph(nodes: NodeInput[], edges: EdgeInput[]): Promise<ImportResult> {
@@ -182,7 +107,7 @@ export class Neo4jGraphStore implements GraphStore {
     // Every write is an idempotent upsert, so an import cut short by a lost connection is simply re-run.
     const ids = nodes.map((n) => n.id ?? crypto.randomUUID());
     await this.tx('READ', async (tx) => {
-      const existing = await this.existingLabels(tx, [...new Set([...ids, ...edges.flatMap((e) => [e.from, e.to])])]);
+      const existing = await existingLabels(tx, [...new Set([...ids, ...edges.flatMap((e) => [e.from, e.to])])]);
       const conflicts = nodes.flatMap((n, index) => {
         const old = existing.get(ids[index]!);
         return old !== undefined && old !== n.label ? [{ index, id: ids[index]!, existing: old, label: n.label }] : [];
@@ -194,12 +119,12 @@ export class Neo4jGraphStore implements GraphStore {
     });
     const result: ImportResult = { nodes: { ids, created: 0, updated: 0 }, edges: { created: 0, updated: 0 } };
     for (let i = 0; i < nodes.length; i += CHUNK) {
-      const r = await this.tx('WRITE', (tx) => this.writeNodes(tx, nodes.slice(i, i + CHUNK), ids.slice(i, i + CHUNK)));
+      const r = await this.tx('WRITE', (tx) => writeNodes(tx, nodes.slice(i, i + CHUNK), ids.slice(i, i + CHUNK)));
       result.nodes.created += r.created;
       result.nodes.updated += r.updated;
     }
     for (const part of chunks(edges)) {
-      const r = await this.tx('WRITE', (tx) => this.writeEdges(tx, part));
+      const r = await this.tx('WRITE', (tx) => writeEdges(tx, part));
       result.edges.created += r.created;
       result.edges.updated += r.updated;
     }
@@ -309,14 +234,16 @@ export class Neo4jGraphStore implements GraphStore {
       for (const id of [pq.from, pq.to]) if (!ends.has(id)) throw notFound(id);
       if (pq.from === pq.to) return { found: true, nodes: [ends.get(pq.from)!], edges: [] };
       const arrow = pq.direction === 'out' ? '->' : '-';
-      // Variable-length bounds cannot be parameters; maxDepth was checked to be a small integer above.
+      // Bounds and types go into the pattern itself (maxDepth checked to be a small integer above,
+      // types checked to be identifiers): a WHERE over relationships(p) can make Neo4j give up its
+      // bidirectional search for an exhaustive one, seconds instead of milliseconds on a miss.
+      const types = pq.types ? `:${pq.types.map(q).join('|')}` : '';
       const r = await tx.run(
         `MATCH (a:${BASE_LABEL} {id: $from}), (b:${BASE_LABEL} {id: $to})
-         MATCH p = shortestPath((a)-[*..${pq.maxDepth}]${arrow}(b))
-         WHERE $types IS NULL OR all(r IN relationships(p) WHERE type(r) IN $types)
+         MATCH p = shortestPath((a)-[${types}*..${pq.maxDepth}]${arrow}(b))
          RETURN nodes(p) AS nodes,
                 [r IN relationships(p) | {from: startNode(r).id, to: endNode(r).id, type: type(r), props: properties(r)}] AS rels`,
-        { from: pq.from, to: pq.to, types: pq.types ?? null },
+        { from: pq.from, to: pq.to },
       );
       const rec = r.records[0];
       if (!rec) return { found: false, nodes: [], edges: [] };
