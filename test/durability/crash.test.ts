@@ -147,7 +147,7 @@ function workload(d: DaemonHandle, m: AckModel, seed: number, round: number, sto
       await c.request('memo:put', { values: { [op.value]: i } });
       op.acked = true;
       m.memoLive.add(op.value);
-      if (r.chance(0.12)) {
+      if (r.chance(0.25)) {
         // What the daemon holds now: survivors of earlier kills plus this run's acknowledged puts.
         const ackedBefore = [...m.memoLive];
         await c.request('checkpoint:save', {});
