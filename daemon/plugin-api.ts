@@ -135,7 +135,15 @@ export interface PluginDef {
   start?(ctx: PluginContext): void | Promise<void>;
   /** Finish or hand over in-flight work before `deadline` (epoch ms). */
   stop?(ctx: PluginContext, deadline: number): void | Promise<void>;
+  /**
+   * The plugin's state for a checkpoint (JSON-serialisable). Must keep working after `stop()`: the
+   * final checkpoint is taken once every plugin has stopped, so keep what stop() would drop.
+   */
   snapshot?(): unknown | Promise<unknown>;
+  /**
+   * Take back a snapshot. At boot it is called before `start()` (the plugin serves restored state
+   * from its first request); `checkpoint:restore` also calls it on a running plugin.
+   */
   restore?(state: unknown, ctx: PluginContext): void | Promise<void>;
   /** Extra details for `system:health`. */
   health?(): Record<string, unknown>;

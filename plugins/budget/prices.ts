@@ -53,7 +53,12 @@ export interface Usage {
 export const NANOS_PER_USD = 1e9;
 export const toUsd = (nanos: number): number => Math.round(nanos) / NANOS_PER_USD;
 /** USD to nanos, rounded up: a limit or a cost is never understated. */
-export const fromUsd = (usd: number): number => Math.ceil(usd * NANOS_PER_USD - 1e-6);
+export const fromUsd = (usd: number): number => {
+  const x = usd * NANOS_PER_USD;
+  // 67.65 * 1e9 is 67650000000.00001 in floating point: noise, not a fraction of a nano to round up.
+  const r = Math.round(x);
+  return Math.abs(x - r) < 1e-3 ? r : Math.ceil(x);
+};
 
 function resolveBand(b: z.infer<typeof bandSchema>): Band {
   return {
