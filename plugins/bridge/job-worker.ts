@@ -20,7 +20,7 @@ export interface JetStreamHandles {
   js: JetStreamClient;
   jsm: JetStreamManager;
   /** Publish with a message id until the stream acknowledges it (retries are deduplicated). */
-  publishUntil(subject: string, bytes: Uint8Array, msgID: string, until: number): Promise<void>;
+  publishUntil(subject: string, bytes: Uint8Array, msgID: string, until: number): Promise<boolean>;
   ensureConsumer(stream: string, cfg: Partial<ConsumerConfig> & { durable_name: string }): Promise<void>;
 }
 
@@ -136,7 +136,8 @@ export class JobWorker {
       this.running.delete(m);
     }
     try {
-      await this.h.publishUntil(resultSubject, encode(reply), `r_${env.job_id}`, expiresAt + 5000);
+      // A duplicate: another worker answered first (this one was cut off or thought dead); dropped by the stream.
+      if (await this.h.publishUntil(resultSubject, encode(reply), `r_${env.job_id}`, expiresAt + 5000)) this.stats.results_deduplicated++;
       m.ack();
     } catch (e) {
       // Unacked, the job goes to another worker (or fails by max_deliver) rather than vanishing.

@@ -194,13 +194,14 @@ export class JobService {
   }
 
   /** Publish with a message id until the stream acknowledges it: retries are deduplicated, so at most one copy is kept. */
-  private async publishUntil(subject: string, bytes: Uint8Array, msgID: string, until: number): Promise<void> {
+  /** Returns whether the stream already had this message id (a duplicate it dropped). */
+  private async publishUntil(subject: string, bytes: Uint8Array, msgID: string, until: number): Promise<boolean> {
     let last: unknown;
     // Not cut short by stop(): a worker finishing its last jobs during shutdown must still store their results.
     while (Date.now() < until && !this.closed) {
       try {
-        await this.js!.publish(subject, bytes, { msgID, timeout: Math.max(200, Math.min(5000, until - Date.now())) });
-        return;
+        const ack = await this.js!.publish(subject, bytes, { msgID, timeout: Math.max(200, Math.min(5000, until - Date.now())) });
+        return ack.duplicate;
       } catch (e) {
         last = e;
         await sleep(250);

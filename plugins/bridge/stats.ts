@@ -20,6 +20,8 @@ export function newStats() {
     jobs_skipped_done: 0,
     jobs_handed_back: 0,
     results_duplicate: 0,
+    /** Results this worker stored that the stream already had from another worker, and dropped. */
+    results_deduplicated: 0,
     results_orphaned: 0,
     reconnects: 0,
   };
