@@ -11,7 +11,7 @@ import { App } from '../../interfaces/monitor/app.js';
 import { ThemeContext, plainTheme } from '../../interfaces/monitor/theme.js';
 import { startMessagesApiServer, type MessagesApiServer } from '../fixtures/messages-api-server.js';
 import { startDaemon, type DaemonHandle } from '../helpers/daemon-process.js';
-import { waitUntil } from './helpers.js';
+import { stripAnsi, waitUntil } from './helpers.js';
 
 let api: MessagesApiServer;
 let daemon: DaemonHandle;
@@ -53,7 +53,7 @@ describe('watching an agent work', () => {
         <App client={client} fastMs={50} slowMs={200} pollMs={200} />
       </ThemeContext.Provider>,
     );
-    const frame = (): string => m.lastFrame() ?? '';
+    const frame = (): string => stripAnsi(m.lastFrame() ?? '');
     const until = (ok: (f: string) => boolean, what: string, ms = 15_000): Promise<string> => waitUntil(frame, ok, ms, what);
     try {
       await until((f) => /nodes 0 · edges 0/.test(f) && f.includes('no agents'), 'an empty daemon');

@@ -8,7 +8,7 @@ import { render } from 'ink-testing-library';
 import { EventClient } from '../../client/index.js';
 import { App } from '../../interfaces/monitor/app.js';
 import { ThemeContext, plainTheme } from '../../interfaces/monitor/theme.js';
-import { startMonitorDaemon, waitUntil, sleep } from './helpers.js';
+import { startMonitorDaemon, stripAnsi, waitUntil, sleep } from './helpers.js';
 import type { DaemonHandle } from '../helpers/daemon-process.js';
 
 const KEY = { enter: '\r', esc: '\x1b', tab: '\t', up: '\x1b[A', down: '\x1b[B' };
@@ -32,7 +32,7 @@ function mount(props: Partial<React.ComponentProps<typeof App>> = {}) {
       <App client={client} fastMs={50} slowMs={200} pollMs={200} {...props} />
     </ThemeContext.Provider>,
   );
-  const frame = (): string => r.lastFrame() ?? '';
+  const frame = (): string => stripAnsi(r.lastFrame() ?? '');
   const until = (ok: (f: string) => boolean, what: string, ms = 8000): Promise<string> => waitUntil(frame, ok, ms, what);
   return { ...r, frame, until };
 }
@@ -110,12 +110,14 @@ describe('monitor app', () => {
       await m.until((f) => /global\s+░+\s+0%/.test(f) && f.includes('$0.00 of $10.00'), 'budget gauge');
       // Focus moves log → health with tab (wrapping); enter opens the first plugin's details.
       m.stdin.write(KEY.tab);
-      await m.until((f) => f.includes('▶ Plugins'), 'plugins focused');
+      const before = await m.until((f) => f.includes('▶ Plugins'), 'plugins focused');
       m.stdin.write(KEY.down);
       m.stdin.write(KEY.enter);
       const d = await m.until((f) => f.includes('esc to close') && f.includes('"status"'), 'details');
-      const names = ((await client.request('plugin:list')).plugins as Array<{ name: string }>).map((p) => p.name).sort();
-      expect(d).toContain(`▶ Plugin ${names[1]} `);
+      // The second row of the plugins panel, as it was on screen.
+      const second = /╔═ ▶ Plugins[^\n]*\n║\S+[^\n]*\n║(\S+)/.exec(before)?.[1];
+      expect(second, before).toBeTruthy();
+      expect(d).toContain(`▶ Plugin ${second} `);
       m.stdin.write(KEY.esc);
       await m.until((f) => f.includes('q quit') && f.includes('Knowledge graph'), 'panels back');
     } finally {

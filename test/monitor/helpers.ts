@@ -28,3 +28,6 @@ export async function waitUntil<T>(read: () => T, ok: (v: T) => boolean, timeout
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Frames carry colour and inverse codes when the test runner forces colour; assertions read the text. */
+export const stripAnsi = (s: string): string => s.replace(/\x1b\[[0-9;]*m/g, '');

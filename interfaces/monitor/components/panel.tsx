@@ -36,7 +36,10 @@ export function Panel({ title, note, width, height, focused, children }: PanelPr
         <Text dimColor>{noteText}</Text>
         <Text color={borderColor}>{tr}</Text>
       </Text>
+      {/* Remounted when focus changes: Ink re-applies every border edge when borderStyle changes,
+          and the missing top border would come back as an empty row. */}
       <Box
+        key={focused ? 'focused' : 'plain'}
         flexDirection="column"
         width={width}
         height={Math.max(1, height - 1)}

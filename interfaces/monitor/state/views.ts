@@ -29,8 +29,12 @@ export function pluginViews(health: Probe<Health>): PluginView[] {
   const plugins = health.data?.plugins ?? {};
   return Object.entries(plugins)
     .map(([name, p]) => ({ name, status: p.status, ...(p.reason ? { reason: p.reason } : {}), ...(p.details ? { details: p.details } : {}) }))
-    .sort((a, b) => a.name.localeCompare(b.name));
+    .sort((a, b) => rankOf(a.status) - rankOf(b.status) || a.name.localeCompare(b.name));
 }
+
+/** Problems first: a failed plugin must not hide below the fold of a small panel. */
+const RANK: Record<string, number> = { failed: 0, degraded: 1, loading: 2, ok: 3, stopped: 4 };
+const rankOf = (status: string): number => RANK[status] ?? 2;
 
 export interface AgentView {
   id: string;
