@@ -64,10 +64,10 @@ describe('kg on the embedded backend, through the socket', () => {
   it('emits kg:changed with counts', async () => {
     const c = await d.connect();
     try {
-      const got = new Promise<Record<string, unknown>>((resolve) => {
-        void c.subscribe(['kg:changed'], (ev) => resolve(ev.data as Record<string, unknown>));
-      });
-      await new Promise((r) => setTimeout(r, 100));
+      let resolve!: (v: Record<string, unknown>) => void;
+      const got = new Promise<Record<string, unknown>>((r) => (resolve = r));
+      // Resolves once the daemon has acknowledged the subscription, so the event cannot be missed.
+      await c.subscribe(['kg:changed'], (ev) => resolve(ev.data as Record<string, unknown>));
       await d.client.request('kg:add_nodes', { nodes: [{ id: 'tmp1', label: 'Finding' }, { id: 'p1', label: 'Paper', properties: { title: 'Attention', year: 2017 } }] });
       expect(await got).toEqual({
         op: 'add_nodes',
