@@ -11,12 +11,20 @@ import { OTHERS, until } from './fleet.js';
 
 const skip = natsMissing();
 
+/** A free port below the ephemeral range, so the servers other test files start on `-p -1` cannot take it meanwhile. */
 async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    const srv = net.createServer();
+    const ok = await new Promise<boolean>((r) => {
+      srv.once('error', () => r(false));
+      srv.listen(port, '127.0.0.1', () => r(true));
+    });
+    if (ok) {
+      await new Promise((r) => srv.close(r));
+      return port;
+    }
+  }
 }
 
 type Health = { status: string; healthy: boolean; plugins: Record<string, { status: string; reason: string | null; details?: Record<string, unknown> }> };
