@@ -87,45 +87,56 @@ export class Bridge {
 
   private markReady(): void {
     this.ready = true;
-    void this.startServing();
+    this.startServing().catch((err) => {
+      this.ctx.log.error({ err }, 'serving the fleet failed');
+      this.ctx.setStatus('degraded', `serving the fleet failed: ${(err as Error).message}`);
+    });
   }
 
   private async connectForever(): Promise<void> {
     let backoff = 500;
-    while (!this.stopped) {
+    let nc: NatsConnection | null = null;
+    while (!this.stopped && !nc) {
       try {
-        const nc = await connect({
+        nc = await connect({
           servers: this.cfg.url!.split(',').map((s) => s.trim()),
           name: `agentd-${this.node}`,
           noEcho: true,
           timeout: this.cfg.connect_timeout_ms,
+          // Once connected, never give up: the client reconnects and restores every subscription.
           maxReconnectAttempts: -1,
           reconnectTimeWait: 500,
           reconnectJitter: 100,
           pingInterval: 5000,
           maxPingOut: 3,
         });
-        if (this.stopped) {
-          await nc.close();
-          return;
-        }
-        this.nc = nc;
-        this.server = nc.getServer();
-        this.setState('connected', null);
-        void this.watch(nc);
-        this.events.attach(nc);
-        this.peers.start(nc);
-        await this.jobs.attach(nc);
-        if (this.jobs.state === 'failed') this.ctx.setStatus('degraded', this.jobs.lastError ?? 'JetStream unavailable');
-        this.lagTimer = setInterval(() => void this.tick(nc), Math.max(1000, this.cfg.heartbeat_ms));
-        this.lagTimer.unref();
-        await this.startServing();
-        return;
       } catch (e) {
         this.setState('disconnected', `cannot connect to NATS at ${redactUrl(this.cfg.url!)}: ${(e as Error).message}`);
         await sleep(backoff);
         backoff = Math.min(backoff * 2, 10_000);
       }
+    }
+    if (!nc) return;
+    if (this.stopped) {
+      await nc.close().catch(() => undefined);
+      return;
+    }
+    this.nc = nc;
+    this.server = nc.getServer();
+    this.setState('connected', null);
+    this.watch(nc).catch((err) => this.ctx.log.error({ err }, 'connection watch failed'));
+    try {
+      this.events.attach(nc);
+      this.peers.start(nc);
+      await this.jobs.attach(nc);
+      if (this.jobs.state === 'failed') this.ctx.setStatus('degraded', this.jobs.lastError ?? 'JetStream unavailable');
+      this.lagTimer = setInterval(() => void this.tick(nc).catch((err) => this.ctx.log.debug({ err }, 'bridge tick failed')), Math.max(1000, this.cfg.heartbeat_ms));
+      this.lagTimer.unref();
+      await this.startServing();
+    } catch (err) {
+      this.lastError = `bridge set-up failed: ${(err as Error).message}`;
+      this.ctx.log.error({ err }, 'bridge set-up failed');
+      this.ctx.setStatus('degraded', this.lastError);
     }
   }
 
