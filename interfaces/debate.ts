@@ -4,8 +4,8 @@
  *
  *   tsx interfaces/debate.ts "Is a hot dog a sandwich?" --rounds 3 --profiles researcher,critic
  *
- * Spawns one agent per profile, runs `agent:converse` on them, prints every utterance (and the tools
- * the speakers call) as the events arrive, then terminates the agents unless --keep. Exit codes:
+ * Spawns one agent per profile (streaming), runs `agent:converse` on them, prints each speaker's text
+ * token by token as the events arrive (and the tools they call), then terminates the agents unless --keep. Exit codes:
  * 0 the debate ran to the end, 1 it failed (or the daemon is not there), 2 usage.
  */
 import { randomBytes } from 'node:crypto';
@@ -35,48 +35,78 @@ const useColor = process.stdout.isTTY && !process.env.NO_COLOR;
 const paint = (code: number, s: string): string => (useColor ? `\x1b[${code}m${s}\x1b[0m` : s);
 const COLORS = [36, 33, 35, 32, 34, 31];
 
-/** Run one debate on a connected client; `write` receives the live transcript line by line. */
-export async function runDebate(client: EventClient, o: DebateOptions, write: (line: string) => void): Promise<DebateResult> {
+/**
+ * Run one debate on a connected client. `out` receives the live transcript as it happens: each
+ * speaker's text streamed token by token (the agents are spawned with stream: true), tool calls on
+ * their own lines, a header per round.
+ */
+export async function runDebate(client: EventClient, o: DebateOptions, out: (text: string) => void): Promise<DebateResult> {
   const tag = randomBytes(3).toString('hex');
   const agents: string[] = [];
   const names = new Map<string, string>();
   const color = new Map<string, number>();
-  let lastRound = 0;
+  let started = 0;
+  /** The speaker whose line is open (text streamed, not yet ended), and whether it got any text. */
+  let open: { id: string; streamed: boolean; prefixed: boolean } | null = null;
+  const who = (id: string): string => paint(color.get(id)!, names.get(id)!);
+  const endLine = (): void => {
+    if (open?.prefixed) out('\n');
+    if (open) open.prefixed = false;
+  };
 
   const onEvent = (ev: EventFrame): void => {
     const id = String(ev.data.agent_id ?? '');
     if (!names.has(id)) return;
-    const who = paint(color.get(id)!, names.get(id)!);
-    if (ev.event === 'agent:utterance') {
-      const round = Number(ev.data.round);
-      if (round !== lastRound) {
-        lastRound = round;
-        write(paint(2, `── round ${round} of ${o.rounds} ──`));
+    switch (ev.event) {
+      case 'agent:turn_started': {
+        if (ev.data.source !== 'converse') return;
+        const round = Math.floor(started++ / agents.length) + 1;
+        if (started % agents.length === 1 || agents.length === 1) out(paint(2, `── round ${round} of ${o.rounds} ──`) + '\n');
+        open = { id, streamed: false, prefixed: false };
+        return;
       }
-      write(`${who}: ${String(ev.data.text).trim()}`);
-      write('');
-    } else if (ev.event === 'agent:tool_call') {
-      write(paint(2, `   ${names.get(id)} calls ${String(ev.data.name)} ${JSON.stringify(ev.data.input).slice(0, 120)}`));
-    } else if (ev.event === 'agent:error') {
-      write(paint(31, `   ${names.get(id)} failed: ${String(ev.data.code)} ${String(ev.data.message)}`));
+      case 'completion:token': {
+        if (!open || open.id !== id) return;
+        if (!open.prefixed) {
+          out(`${who(id)}: `);
+          open.prefixed = true;
+        }
+        out(String(ev.data.text));
+        open.streamed = true;
+        return;
+      }
+      case 'agent:tool_call':
+        endLine();
+        out(paint(2, `   ${names.get(id)} calls ${String(ev.data.name)} ${JSON.stringify(ev.data.input).slice(0, 120)}`) + '\n');
+        return;
+      case 'agent:utterance':
+        // Without streamed text (a provider that does not stream), print the utterance whole.
+        if (!open?.streamed) out(`${who(id)}: ${String(ev.data.text).trim()}\n`);
+        else endLine();
+        out('\n');
+        open = null;
+        return;
+      case 'agent:error':
+        endLine();
+        out(paint(31, `   ${names.get(id)} failed: ${String(ev.data.code)} ${String(ev.data.message)}`) + '\n');
+        return;
     }
   };
-  const sub = await client.subscribe(['agent:utterance', 'agent:tool_call', 'agent:error'], onEvent);
+  const sub = await client.subscribe(['agent:turn_started', 'completion:token', 'agent:utterance', 'agent:tool_call', 'agent:error'], onEvent);
   try {
     for (const [i, profile] of o.profiles.entries()) {
       const agentId = `debate-${tag}-${i + 1}-${profile}`;
       names.set(agentId, `${profile}${o.profiles.indexOf(profile) !== i ? ` #${i + 1}` : ''}`);
       color.set(agentId, COLORS[i % COLORS.length]!);
-      await client.request('agent:spawn', { agent_id: agentId, profile, ...(o.model ? { model: o.model } : {}), metadata: { debate: tag } });
+      await client.request('agent:spawn', { agent_id: agentId, profile, stream: true, ...(o.model ? { model: o.model } : {}), metadata: { debate: tag } });
       agents.push(agentId);
     }
-    write(paint(1, `Debate: ${o.topic}`));
-    write(paint(2, `${o.rounds} rounds between ${o.profiles.join(' and ')}`));
-    write('');
+    out(paint(1, `Debate: ${o.topic}`) + '\n');
+    out(paint(2, `${o.rounds} rounds between ${o.profiles.join(' and ')}`) + '\n\n');
     const r = await client.request('agent:converse', { agents, opening: o.topic, rounds: o.rounds }, { timeoutMs: o.timeoutMs ?? 1_800_000 });
     const transcript = r.transcript as DebateResult['transcript'];
     const cost = await Promise.all(agents.map((a) => client.request('agent:info', { agent_id: a, history_limit: 0 }).then((i) => Number((i.usage as { cost_usd: number }).cost_usd))));
-    write(paint(2, `done: ${transcript.length} utterances, $${cost.reduce((a, b) => a + b, 0).toFixed(4)}`));
+    out(paint(2, `done: ${transcript.length} utterances, $${cost.reduce((a, b) => a + b, 0).toFixed(4)}`) + '\n');
     return { conversation_id: String(r.conversation_id), agents, transcript };
   } finally {
     await sub.unsubscribe().catch(() => undefined);
@@ -117,7 +147,7 @@ async function main(): Promise<number> {
     return 1;
   }
   try {
-    await runDebate(client, { topic: positionals.join(' '), profiles, rounds, ...(values.model ? { model: values.model } : {}), keep: values.keep }, (l) => process.stdout.write(l + '\n'));
+    await runDebate(client, { topic: positionals.join(' '), profiles, rounds, ...(values.model ? { model: values.model } : {}), keep: values.keep }, (t) => process.stdout.write(t));
     return 0;
   } catch (e) {
     process.stderr.write(`debate: ${e instanceof DaemonError ? `${e.code}: ` : ''}${(e as Error).message}\n`);

@@ -17,6 +17,7 @@ export const spawnSchema = z.object({
   budget_usd: z.number().positive().max(1_000_000).optional().describe('Spend limit of this agent, kept by the budget plugin (scope agent)'),
   metadata: z.record(z.string(), z.unknown()).optional().describe('Free-form data kept with the agent'),
   parent_id: agentId.optional().describe('Spawn as a child of this agent (its caps on children and depth apply)'),
+  stream: z.boolean().optional().describe('Stream its model calls\' text as completion:token events (with its agent_id), for live front ends'),
 });
 export type SpawnInput = z.output<typeof spawnSchema>;
 

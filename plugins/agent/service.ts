@@ -302,7 +302,7 @@ export class AgentService {
     return {
       agent_id: a.agent_id, status: a.status === 'terminated' ? 'terminated' : this.current.has(a.agent_id) ? 'running' : 'idle',
       profile: a.profile, model: a.model || null, tools: a.tools, limits: a.limits, budget_usd: a.budget_usd, metadata: a.metadata,
-      parent_id: a.parent_id, depth: a.depth, created_at: a.created_at, terminated_at: a.terminated_at, terminate_reason: a.terminate_reason,
+      parent_id: a.parent_id, depth: a.depth, stream: a.stream, created_at: a.created_at, terminated_at: a.terminated_at, terminate_reason: a.terminate_reason,
       usage: {
         turns: a.turns, tool_calls: a.tool_calls, input_tokens: a.input_tokens, output_tokens: a.output_tokens,
         cache_read_input_tokens: a.cache_read_input_tokens, cache_creation_input_tokens: a.cache_creation_input_tokens, cost_usd: a.cost_usd,

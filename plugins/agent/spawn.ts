@@ -60,7 +60,7 @@ export async function spawnAgent(s: SpawnDeps, input: SpawnInput, context: Event
   }
   const row = {
     agent_id: agentId, profile: profile?.name ?? null, model, system: input.system ?? profile?.system ?? '', tools, limits,
-    budget_usd: budget, metadata: input.metadata ?? null, parent_id: parent?.agent_id ?? null, depth, created_at: Date.now(),
+    budget_usd: budget, metadata: input.metadata ?? null, parent_id: parent?.agent_id ?? null, depth, stream: input.stream ?? false, created_at: Date.now(),
   };
   try {
     await s.gc.run(() => {

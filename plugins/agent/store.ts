@@ -41,6 +41,7 @@ export const MIGRATIONS = [
      conversation_id TEXT PRIMARY KEY, agents TEXT NOT NULL, spawned TEXT NOT NULL, opening TEXT NOT NULL,
      rounds INTEGER NOT NULL, keep_agents INTEGER NOT NULL, status TEXT NOT NULL, transcript TEXT NOT NULL,
      pending_turn TEXT, context TEXT, error TEXT, created_at INTEGER NOT NULL, finished_at INTEGER)`,
+  `ALTER TABLE agent_agents ADD COLUMN stream INTEGER NOT NULL DEFAULT 0`,
 ];
 
 export interface AgentRow {
@@ -54,6 +55,8 @@ export interface AgentRow {
   metadata: Record<string, unknown> | null;
   parent_id: string | null;
   depth: number;
+  /** Its model calls stream text as completion:token events. */
+  stream: boolean;
   status: 'active' | 'terminated';
   created_at: number;
   terminated_at: number | null;
@@ -155,7 +158,7 @@ type Raw = Record<string, unknown>;
 const json = <T>(v: unknown): T => (v === null || v === undefined ? (null as T) : (JSON.parse(String(v)) as T));
 
 function agentOf(r: Raw): AgentRow {
-  return { ...(r as unknown as AgentRow), tools: json(r.tools), limits: json(r.limits), metadata: json(r.metadata) };
+  return { ...(r as unknown as AgentRow), tools: json(r.tools), limits: json(r.limits), metadata: json(r.metadata), stream: r.stream === 1 };
 }
 
 function turnOf(r: Raw): TurnRow {
@@ -178,8 +181,8 @@ export class AgentStore {
   constructor(private readonly db: Database.Database) {
     const p = (sql: string) => db.prepare(sql);
     this.s = {
-      insertAgent: p(`INSERT INTO agent_agents (agent_id, profile, model, system, tools, limits, budget_usd, metadata, parent_id, depth, status, created_at)
-                      VALUES (@agent_id, @profile, @model, @system, @tools, @limits, @budget_usd, @metadata, @parent_id, @depth, 'active', @created_at)`),
+      insertAgent: p(`INSERT INTO agent_agents (agent_id, profile, model, system, tools, limits, budget_usd, metadata, parent_id, depth, stream, status, created_at)
+                      VALUES (@agent_id, @profile, @model, @system, @tools, @limits, @budget_usd, @metadata, @parent_id, @depth, @stream, 'active', @created_at)`),
       getAgent: p('SELECT * FROM agent_agents WHERE agent_id = ?'),
       liveCount: p("SELECT COUNT(*) AS n FROM agent_agents WHERE status = 'active'"),
       liveChildren: p("SELECT COUNT(*) AS n FROM agent_agents WHERE parent_id = ? AND status = 'active'"),
@@ -226,7 +229,7 @@ export class AgentStore {
   }
 
   insertAgent(a: Omit<AgentRow, 'status' | 'terminated_at' | 'terminate_reason' | 'turns' | 'tool_calls' | 'cost_usd' | keyof Usage>): void {
-    this.s.insertAgent!.run({ ...a, tools: JSON.stringify(a.tools), limits: JSON.stringify(a.limits), metadata: a.metadata ? JSON.stringify(a.metadata) : null });
+    this.s.insertAgent!.run({ ...a, tools: JSON.stringify(a.tools), limits: JSON.stringify(a.limits), metadata: a.metadata ? JSON.stringify(a.metadata) : null, stream: a.stream ? 1 : 0 });
   }
 
   agent(id: string): AgentRow | undefined {

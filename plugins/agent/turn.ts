@@ -156,6 +156,7 @@ export class TurnRunner {
       ...(agent.model ? { model: agent.model } : {}),
       ...(agent.system ? { system: agent.system } : {}),
       ...(agent.tools.length ? { tools: toolDefinitions(agent.tools) } : {}),
+      ...(agent.stream ? { stream: true } : {}),
     };
     for (let attempt = 0; ; attempt++) {
       const requestId = `${t.turn_id}.s${step}${attempt ? `.r${attempt}` : ''}`;

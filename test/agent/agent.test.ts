@@ -342,7 +342,8 @@ describe('conversation', () => {
 
   it('interfaces/debate.ts runs a debate from the command line and prints it live', async () => {
     let n = 0;
-    api.setHandler((req) => ({ text: `${String(req.body.system).includes('for') ? 'Aye' : 'Nay'} (${++n})` }));
+    api.setHandler((req) => ({ text: `${String(req.body.system).includes('for') ? 'Aye' : 'Nay'} (${++n})`, chunkChars: 2 }));
+    const tokens = await collect(d.client, ['completion:token']);
     const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'interfaces', 'debate.ts'), 'Should', 'cats', 'vote?', '--profiles', 'pro,con', '--rounds', '2', '--socket', d.socketPath], {
       cwd: ROOT, env: { ...process.env, NODE_OPTIONS: '', NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -355,6 +356,8 @@ describe('conversation', () => {
     expect(lines).toEqual(['pro: Aye (1)', 'con: Nay (2)', 'pro: Aye (3)', 'con: Nay (4)']);
     expect(out).toContain('Debate: Should cats vote?');
     expect(out).toContain('── round 2 of 2 ──');
+    // The speakers' text was streamed (completion:token events of the debate's agents), not printed at the end.
+    expect(tokens.filter((e) => String(e.data.agent_id).startsWith('debate-')).length).toBeGreaterThanOrEqual(4);
     const left = await rq('agent:list', { status: 'live' });
     expect((left.agents as Array<{ agent_id: string }>).filter((a) => a.agent_id.startsWith('debate-'))).toEqual([]);
   }, 60_000);
