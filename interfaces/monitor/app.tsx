@@ -205,6 +205,12 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
 
   const onKey = (input: string, key: Key): void => {
     const u = ui.current;
+    // Several plain keys in one read (tmux send-keys, a held key, a paste) arrive as one string:
+    // outside the filter line each one is a command of its own.
+    if (u.mode !== 'filter' && input.length > 1 && !input.startsWith('/') && !key.ctrl && !key.meta) {
+      for (const ch of input) onKey(ch, { ...key, tab: ch === '\t', return: ch === '\r', shift: false });
+      return;
+    }
     if (u.mode === 'filter') {
       if (key.escape) update({ mode: 'normal', filterError: null });
       else if (key.return) applyFilter();

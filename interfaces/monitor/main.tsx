@@ -4,7 +4,7 @@
  *   --socket <path>   the daemon's socket (default: AGENTD_SOCKET, else $AGENTD_HOME/run/daemon.sock)
  *   --filter <text>   start with this log filter (e.g. "agent:* completion:error")
  *
- * Exit codes: 0 after `q`, 1 when the daemon never answered, 2 on bad arguments.
+ * Exit codes: 0 after `q`, 1 when the daemon does not answer, 2 on bad arguments or without a terminal.
  */
 import { parseArgs } from 'node:util';
 
@@ -48,6 +48,11 @@ async function main(): Promise<number> {
     initialFilter = args.filter ? parseFilter(args.filter) : undefined;
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n`);
+    return 2;
+  }
+  if (!process.stdin.isTTY || !process.stdout.isTTY) {
+    // Keys need a raw-mode terminal; for scripts there is `daemon-control emit monitor:events` or the client library.
+    process.stderr.write('monitor: needs an interactive terminal (stdin and stdout a TTY)\n');
     return 2;
   }
   const socketPath = args.socket ?? defaultSocketPath();

@@ -71,8 +71,7 @@ describe('watching an agent work', () => {
       m.stdin.write('/agent:tool_call\r');
       await until((x) => x.includes('[agent:tool_call]') && x.includes('agent:tool_call agent_id=ada name=kg_add'), 'the tool call');
       // Details of the agent: focus the agents panel (log → plugins → agents) and press enter.
-      m.stdin.write('\t');
-      m.stdin.write('\t');
+      m.stdin.write('\t\t'); // two keys in one read, as tmux or a held key delivers them
       await until((x) => x.includes('▶ Agents'), 'agents focused');
       m.stdin.write('\r');
       await until((x) => x.includes('▶ Agent ada') && x.includes('"agent_id": "ada"') && /1–\d+ of \d+/.test(x), 'agent details');
