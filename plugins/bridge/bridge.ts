@@ -79,6 +79,12 @@ export class Bridge {
     this.ctx.subscribe('system:ready', (ev: EmittedEvent) => {
       if (ev.context.origin === undefined) this.markReady();
     });
+    // From the moment shutdown begins, take no new work from the fleet: other nodes should get it.
+    this.ctx.subscribe('system:shutdown_begin', (ev: EmittedEvent) => {
+      if (ev.context.origin !== undefined) return;
+      this.requests.stop();
+      this.jobs.stopTaking();
+    });
     const list = await this.ctx.request<{ plugins: Array<{ name: string; status: string }> }>('plugin:list', {}, { timeoutMs: 5000 }).catch(() => null);
     if (list && list.plugins.every((p) => p.name === this.ctx.name || p.status !== 'loading')) this.markReady();
     this.state = 'connecting';

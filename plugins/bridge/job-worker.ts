@@ -125,7 +125,9 @@ export class JobWorker {
       reply = { ok: true, node: this.requests.node, data: await this.requests.run({ ...env, timeout_ms: Math.max(1, expiresAt - Date.now()) }), job_id: env.job_id };
     } catch (e) {
       const de = asDaemonError(e);
-      if ((HAND_BACK.has(de.code) || this.stopped) && m.info.deliveryCount < this.cfg.max_deliver) {
+      // Cut short by this daemon stopping (not the job's own failure): another worker runs it.
+      const interrupted = this.stopped && de.code === 'CANCELLED';
+      if ((HAND_BACK.has(de.code) || interrupted) && m.info.deliveryCount < this.cfg.max_deliver) {
         this.stats.jobs_handed_back++;
         m.nak(this.stopped ? 0 : 500);
         return;
@@ -146,10 +148,14 @@ export class JobWorker {
     }
   }
 
-  /** Stop taking jobs; let running ones finish until the deadline, then hand the rest back to the fleet. */
-  async stop(deadline: number): Promise<void> {
+  stopTaking(): void {
     this.stopped = true;
     for (const w of this.slotWaiters.splice(0)) w();
+  }
+
+  /** Stop taking jobs; let running ones finish until the deadline, then hand the rest back to the fleet. */
+  async stop(deadline: number): Promise<void> {
+    this.stopTaking();
     while (this.running.size > 0 && Date.now() < deadline - 500) await sleep(50);
     for (const m of this.running) m.nak();
   }

@@ -210,6 +210,11 @@ export class JobService {
     throw new DaemonError('UNAVAILABLE', `JetStream did not accept ${subject} in time: ${(last as Error)?.message ?? 'deadline passed'}`);
   }
 
+  /** Take no new jobs (shutdown has begun); running ones carry on. */
+  stopTaking(): void {
+    this.worker?.stopTaking();
+  }
+
   /** Take jobs for every served namespace (only once the local daemon is ready). */
   async startWorkers(): Promise<void> {
     if (this.state !== 'ready' || this.worker || this.cfg.serve.length === 0) return;
