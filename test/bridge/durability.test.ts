@@ -2,7 +2,8 @@
  * When every delivery of a durable job dies with its worker (max_deliver reached), the caller is
  * told (UNAVAILABLE) as soon as a worker asks for work again — JetStream notices the exhausted job
  * on its next delivery attempt — instead of at its deadline; the job leaves the queue, and the
- * restarted worker neither runs it again nor misses new work.
+ * restarted worker neither runs it again nor misses new work. Also: a graceful stop mid-job, and
+ * the misconfigurations a fleet can have (two daemons with one name, serving what is not owned).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,7 +19,7 @@ const LOG = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-testwork-'))
 const env = { TESTWORK_LOG: LOG };
 const extra = { max_deliver: 1, ack_wait_ms: 1000 };
 
-describe.skipIf(skip)('bridge: a job that outlives every worker it was given', () => {
+describe.skipIf(skip)('bridge: jobs outliving their workers, graceful stops, fleet misconfiguration', () => {
   let nats: NatsServer;
   let a: DaemonHandle;
   let w: DaemonHandle | null = null;
@@ -74,6 +75,21 @@ describe.skipIf(skip)('bridge: a job that outlives every worker it was given', (
     expect(code).toBe(0);
     expect(await pending).toMatchObject({ tag, node: 'w' });
     expect(readLog(LOG).filter((l) => l.endsWith(` ${tag}`))).toEqual([`start w ${tag}`, `done w ${tag}`]);
+  });
+
+  it('degrades both daemons when two announce the same node name', async () => {
+    const twin = await startNode({ node: 'a', url: nats.url, worker: false, env, extra });
+    try {
+      for (const d of [a, twin]) {
+        const h = await until('degraded', async () => {
+          const x = (await d.client.request('system:health')) as { plugins: Record<string, { status: string; reason: string | null }> };
+          return x.plugins.bridge.status === 'degraded' ? x : null;
+        });
+        expect(h.plugins.bridge.reason).toMatch(/uses node name "a"/);
+      }
+    } finally {
+      await twin.stop();
+    }
   });
 
   it('degrades a worker whose serve list names a namespace it does not own', async () => {
