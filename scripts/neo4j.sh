@@ -171,6 +171,6 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
-  wipe) stop; rm -rf "$DATA"; log "wiped $DATA" ;;
+  wipe) stop; rm -rf "$DATA" "$LOG"; log "wiped $DATA" ;;
   *) echo "usage: $0 start|stop|status|wipe" >&2; exit 2 ;;
 esac

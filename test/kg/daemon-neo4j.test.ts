@@ -5,6 +5,7 @@
  * recovery without a daemon restart. Skipped without Neo4j locally, failing in CI.
  */
 import { execFile } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +17,15 @@ import { lockNeo4j } from './neo4j-lock.js';
 
 const run = promisify(execFile);
 const gate = await neo4jGate('kg daemon neo4j');
-const OUTAGE_PORT = Number(process.env.NEO4J_OUTAGE_PORT ?? 7688);
+/** A free loopback port, so a second run on the same machine (or anything on 7688) cannot collide. */
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+const OUTAGE_PORT = process.env.NEO4J_OUTAGE_PORT ? Number(process.env.NEO4J_OUTAGE_PORT) : await freePort();
 
 const neo4jEnv = (uri: string): Record<string, string> => ({
   AGENTD_KG_BACKEND: 'neo4j',
@@ -143,7 +152,8 @@ describe.skipIf(!gate.run)('kg when Neo4j goes away and comes back', () => {
 
   afterAll(async () => {
     await d?.stop();
-    await neo4jScript('stop', OUTAGE_PORT).catch(() => undefined);
+    // wipe = stop and delete this port's data directory, so runs leave nothing behind.
+    await neo4jScript('wipe', OUTAGE_PORT).catch(() => undefined);
   });
 
   it(
