@@ -84,7 +84,7 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
     ui.current = { ...ui.current, ...patch };
     rerender();
   };
-  const { mode, draft, filterError, focus, selection, logCursor, details } = ui.current;
+  const { mode, draft, filterError, focus, logCursor, details } = ui.current;
   const paused = useRef(false);
   paused.current = state.frozen !== null;
   const setPaused = (on: boolean): void => {

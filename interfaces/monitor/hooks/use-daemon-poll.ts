@@ -1,6 +1,6 @@
 /**
  * Poll the daemon for what the stream does not carry: health every second, and each present
- * plugin's status event every other second. One state update per round, so a round is one render.
+ * plugin's status event every two (sandbox: four) seconds. One state update per round, so a round is one render.
  * A plugin that is not loaded is `absent` (its panel stays empty); UNKNOWN_EVENT and UNAVAILABLE
  * are answers, not failures.
  */
@@ -47,6 +47,9 @@ export const PLUGIN_PROBES = {
   kg: 'kg:stats',
 } as const;
 
+/** Every how many rounds each probe runs (sandbox:status asks the Docker engine: less often). */
+const EVERY: Record<keyof typeof PLUGIN_PROBES, number> = { agent: 2, completion: 2, budget: 2, sandbox: 4, kg: 2 };
+
 export type ProbeName = keyof typeof PLUGIN_PROBES;
 
 export interface DaemonSnapshot {
@@ -87,11 +90,12 @@ export function useDaemonPoll(client: EventClient, clock: FrameClock, intervalMs
     const run = async (): Promise<void> => {
       const health = await probe<Health>(client, 'system:health', last.health);
       const plugins = { ...last.plugins };
-      // Plugin status every other round (and at once on the first).
-      if (round % 2 === 0) {
+      // Plugin status every few rounds (all at once on the first).
+      const due = (Object.keys(PLUGIN_PROBES) as ProbeName[]).filter((name) => round % EVERY[name] === 0);
+      if (due.length) {
         const loaded = health.data?.plugins;
         await Promise.all(
-          (Object.keys(PLUGIN_PROBES) as ProbeName[]).map(async (name) => {
+          due.map(async (name) => {
             if (loaded && !(name in loaded)) {
               plugins[name] = { absent: true };
               return;
