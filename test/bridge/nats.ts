@@ -41,6 +41,11 @@ export async function startNats(opts: { port?: number } = {}): Promise<NatsServe
     proc = spawn(NATS_BIN!, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', path.join(dir, 'store'), '-ports_file_dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout!.on('data', (d) => (out += d));
     proc.stderr!.on('data', (d) => (out += d));
+    // Never outlive the test process, however it ends.
+    const p = proc;
+    const reap = () => p.kill('SIGKILL');
+    process.once('exit', reap);
+    p.once('exit', () => process.removeListener('exit', reap));
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
       if (proc.exitCode !== null) throw new Error(`nats-server exited: ${out}`);

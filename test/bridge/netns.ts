@@ -53,6 +53,7 @@ export function createLab(hosts: string[]): Lab {
     async spawnNats() {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-nats-netns-'));
       const p = lab.exec('hub', [NATS_BIN!, '-a', '10.199.0.1', '-p', '4222', '-js', '-sd', dir], process.env as Record<string, string>);
+      process.once('exit', () => p.kill('SIGKILL'));
       let out = '';
       p.stderr!.on('data', (d) => (out += d));
       const deadline = Date.now() + 10_000;
@@ -63,9 +64,11 @@ export function createLab(hosts: string[]): Lab {
       return p;
     },
     destroy() {
-      for (const n of created.reverse()) spawnSync('ip', ['netns', 'del', n]);
+      for (const n of created.splice(0).reverse()) spawnSync('ip', ['netns', 'del', n]);
     },
   };
+  // Namespaces are machine-wide: never leave them behind, however the test process ends.
+  process.once('exit', () => lab.destroy());
   try {
     ip('netns', 'add', hub);
     created.push(hub);
@@ -105,6 +108,7 @@ export async function startNsDaemon(lab: Lab, host: string, config: string, extr
   const env: Record<string, string> = { ...(process.env as Record<string, string>), AGENTD_HOME: home, AGENTD_SOCKET: socketPath, AGENTD_CONFIG: path.join(home, 'agentd.yaml'), ...extraEnv };
   delete env.NODE_OPTIONS;
   const proc = lab.exec(host, [process.execPath, '--import', 'tsx', path.join(ROOT, 'daemon', 'main.ts')], env);
+  process.once('exit', () => proc.kill('SIGKILL'));
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
