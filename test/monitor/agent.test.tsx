@@ -81,6 +81,10 @@ describe('watching an agent work', () => {
       expect(d).toMatch(/\d+–\d+ of \d+/);
       m.stdin.write('\x1b');
       await until((x) => x.includes('▶ Agents') && x.includes('q quit'), 'back to the panels');
+      // And a request: the next panel, enter → completion:status of the selected (latest) request.
+      m.stdin.write('\t\r');
+      const req = await until((x) => /▶ Request t-\S+/.test(x) && x.includes('"status": "completed"'), 'request details from completion:status');
+      expect(req).toMatch(/"request_id": "t-/);
     } finally {
       m.unmount();
     }
