@@ -101,8 +101,15 @@ export function useEventStream(client: EventClient, opts: StreamOptions): EventS
       daemonPid = health.pid;
       const data: Record<string, unknown> = { limit: capacity };
       if (since) data.since_seq = since;
-      const hist = await client.request<{ events: StreamEvent[] }>('monitor:events', data, { timeoutMs: 10_000 });
-      if (!disposed) dispatch({ type: 'backfill', events: hist.events ?? [], now: now() });
+      const hist = await client.request<{ events: StreamEvent[]; last_seq?: number; truncated?: boolean }>('monitor:events', data, { timeoutMs: 10_000 });
+      if (disposed) return;
+      const events = hist.events ?? [];
+      dispatch({ type: 'backfill', events, now: now() });
+      // After a gap, say how much of it the history could not give back.
+      if (since && hist.truncated && events.length && typeof hist.last_seq === 'number') {
+        const missed = events[0].seq - since - 1;
+        if (missed > 0) dispatch({ type: 'notice', text: `${missed} events from while the connection was down are not shown`, now: now() });
+      }
     };
 
     const onDisconnect = (): void => {
