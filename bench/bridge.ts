@@ -13,7 +13,7 @@ import type { EventClient } from '../client/event-client.js';
 import type { DaemonHandle } from '../test/helpers/daemon-process.js';
 import { startDaemon, tempHome } from '../test/helpers/daemon-process.js';
 import { natsMissing, startNats } from '../test/bridge/nats.js';
-import { FIXTURES, OTHERS, startNode } from '../test/bridge/fleet.js';
+import { FIXTURES, OTHERS, startNode, stopAndClean } from '../test/bridge/fleet.js';
 import { ratio, round, summarize } from './stats.js';
 
 const EXEC_MS = 100;
@@ -88,7 +88,7 @@ async function sandboxScaling(url: string, jobs: number): Promise<Record<string,
     const per = (w: number) => (out[`workers_${w}`] as { execs_per_s: number }).execs_per_s;
     return { ...out, scaling_2_vs_1: ratio(per(2), per(1)), scaling_3_vs_1: ratio(per(3), per(1)), note: `real sandbox:exec (bash true), durable, ${SLOTS} slots and a warm pool of ${SLOTS} per worker, all workers on this machine and its one Docker engine` };
   } finally {
-    await Promise.all(daemons.map((d) => d.stop()));
+    await stopAndClean(daemons);
   }
 }
 
@@ -140,7 +140,7 @@ export async function benchBridge(opts: { quick: boolean }): Promise<Record<stri
       exec[`workers_${w}`] = { jobs_per_s: r.per_s, p50_ms: round(r.p50_us / 1000, 1), p99_ms: round(r.p99_us / 1000, 1), jobs: r.n, ideal_jobs_per_s: round((w * SLOTS * 1000) / EXEC_MS, 0) };
     }
     const per = (w: number) => (exec[`workers_${w}`] as { jobs_per_s: number }).jobs_per_s;
-    await Promise.all(daemons.splice(0).map((d) => d.stop()));
+    await stopAndClean(daemons.splice(0));
     const sandbox = process.env.BENCH_BRIDGE_SANDBOX === '1' ? await sandboxScaling(nats.url, opts.quick ? 24 : 200) : { skipped: 'set BENCH_BRIDGE_SANDBOX=1 (needs Docker and the sandbox image)' };
     return {
       ping: {
@@ -160,7 +160,7 @@ export async function benchBridge(opts: { quick: boolean }): Promise<Record<stri
       remote_sandbox_exec: sandbox,
     };
   } finally {
-    await Promise.all(daemons.map((d) => d.stop()));
+    await stopAndClean(daemons);
     await nats.stop();
   }
 }

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DaemonError } from '../../client/errors.js';
 import { startDaemon, type DaemonHandle } from '../helpers/daemon-process.js';
 import { natsMissing, startNats, type NatsServer } from './nats.js';
-import { OTHERS, until } from './fleet.js';
+import { OTHERS, stopAndClean, until } from './fleet.js';
 
 const skip = natsMissing();
 
@@ -33,7 +33,7 @@ describe('bridge: off, misconfigured, unreachable', () => {
   const daemons: DaemonHandle[] = [];
   let nats: NatsServer | null = null;
   afterAll(async () => {
-    await Promise.all(daemons.map((d) => d.stop()));
+    await stopAndClean(daemons);
     await nats?.stop();
   });
 

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonError } from '../../client/errors.js';
 import type { DaemonHandle } from '../helpers/daemon-process.js';
 import { natsMissing, startNats, type NatsServer } from './nats.js';
-import { readLog, startNode, until } from './fleet.js';
+import { readLog, startNode, stopAndClean, until } from './fleet.js';
 
 const skip = natsMissing();
 const LOG = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-testwork-')), 'jobs.log');
@@ -23,6 +23,7 @@ describe.skipIf(skip)('bridge: jobs outliving their workers, graceful stops, fle
   let nats: NatsServer;
   let a: DaemonHandle;
   let w: DaemonHandle | null = null;
+  const gone: DaemonHandle[] = [];
 
   beforeAll(async () => {
     nats = await startNats();
@@ -37,7 +38,7 @@ describe.skipIf(skip)('bridge: jobs outliving their workers, graceful stops, fle
   });
 
   afterAll(async () => {
-    await Promise.all([a, w].filter((d): d is DaemonHandle => Boolean(d)).map((d) => d.stop()));
+    await stopAndClean([a, w, ...gone]);
     await nats?.stop();
   });
 
@@ -70,6 +71,7 @@ describe.skipIf(skip)('bridge: jobs outliving their workers, graceful stops, fle
     const started = await a.client.subscribe('testwork:started');
     const pending = a.client.request('testwork:exec', { tag, sleep_ms: 1500 }, { timeoutMs: 30_000 });
     for await (const ev of started) if (ev.data.tag === tag) break;
+    gone.push(w!);
     const code = await w!.stop();
     w = null;
     expect(code).toBe(0);
@@ -88,7 +90,7 @@ describe.skipIf(skip)('bridge: jobs outliving their workers, graceful stops, fle
         expect(h.plugins.bridge.reason).toMatch(/uses node name "a"/);
       }
     } finally {
-      await twin.stop();
+      await stopAndClean([twin]);
     }
   });
 
@@ -101,7 +103,7 @@ describe.skipIf(skip)('bridge: jobs outliving their workers, graceful stops, fle
       });
       expect(h.plugins.bridge.reason).toMatch(/ghost/);
     } finally {
-      await d.stop();
+      await stopAndClean([d]);
     }
   });
 });

@@ -13,7 +13,7 @@ import { DaemonError } from '../../client/errors.js';
 import type { EventFrame } from '../../client/protocol.js';
 import type { DaemonHandle } from '../helpers/daemon-process.js';
 import { natsMissing, startNats, type NatsServer } from './nats.js';
-import { readLog, startNode, until } from './fleet.js';
+import { readLog, startNode, stopAndClean, until } from './fleet.js';
 
 const skip = natsMissing();
 if (skip) console.warn(`skip: ${skip}`);
@@ -34,6 +34,7 @@ describe.skipIf(skip)('bridge: a fleet of three daemons on nats-server', () => {
   let nats: NatsServer;
   let a: DaemonHandle, b: DaemonHandle, c: DaemonHandle;
   let raw: NatsConnection;
+  const killed: DaemonHandle[] = [];
   const nodes = () => ({ a, b, c });
 
   beforeAll(async () => {
@@ -53,7 +54,7 @@ describe.skipIf(skip)('bridge: a fleet of three daemons on nats-server', () => {
 
   afterAll(async () => {
     await raw?.close().catch(() => undefined);
-    await Promise.all([a, b, c].filter(Boolean).map((d) => d.stop()));
+    await stopAndClean([a, b, c, ...killed]);
     await nats?.stop();
   });
 
@@ -231,6 +232,7 @@ describe.skipIf(skip)('bridge: a fleet of three daemons on nats-server', () => {
     // The survivor saw the job a second time.
     const survivor = first === 'b' ? c : b;
     expect(((await survivor.client.request('bridge:status')) as unknown as Status).stats.jobs_redelivered).toBeGreaterThanOrEqual(1);
+    killed.push(victim);
     if (first === 'b') b = null as unknown as DaemonHandle;
     else c = null as unknown as DaemonHandle;
   });

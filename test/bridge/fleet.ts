@@ -37,6 +37,13 @@ export function startNode(o: NodeOptions): Promise<DaemonHandle> {
   return startDaemon({ home, config: nodeConfig(o), env: { AGENTD_BRIDGE_NODE: o.node, ...o.env }, readyTimeoutMs: 30_000 });
 }
 
+/** Stop daemons (those still running) and remove their homes. */
+export async function stopAndClean(daemons: Array<DaemonHandle | null | undefined>): Promise<void> {
+  const live = daemons.filter((d): d is DaemonHandle => Boolean(d));
+  await Promise.all(live.map((d) => (d.proc.exitCode === null && d.proc.signalCode === null ? d.stop() : Promise.resolve(null))));
+  for (const d of live) fs.rmSync(d.home, { recursive: true, force: true });
+}
+
 /** Poll until `check` returns a truthy value, or fail after `ms`. */
 export async function until<T>(what: string, check: () => Promise<T | undefined | null | false> | T | undefined | null | false, ms = 10_000): Promise<T> {
   const deadline = Date.now() + ms;

@@ -41,6 +41,7 @@ export function createLab(hosts: string[]): Lab {
   const ns = (h: string) => `ag${id}${h}`;
   const hub = ns('hub');
   const created: string[] = [];
+  const dirs: string[] = [];
   const lab: Lab = {
     hub,
     natsUrl: 'nats://10.199.0.1:4222',
@@ -52,6 +53,7 @@ export function createLab(hosts: string[]): Lab {
     },
     async spawnNats() {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-nats-netns-'));
+      dirs.push(dir);
       const p = lab.exec('hub', [NATS_BIN!, '-a', '10.199.0.1', '-p', '4222', '-js', '-sd', dir], process.env as Record<string, string>);
       process.once('exit', () => p.kill('SIGKILL'));
       let out = '';
@@ -65,6 +67,7 @@ export function createLab(hosts: string[]): Lab {
     },
     destroy() {
       for (const n of created.splice(0).reverse()) spawnSync('ip', ['netns', 'del', n]);
+      for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
     },
   };
   // Namespaces are machine-wide: never leave them behind, however the test process ends.
@@ -123,10 +126,12 @@ export async function startNsDaemon(lab: Lab, host: string, config: string, extr
         output: () => out,
         async kill(signal = 'SIGKILL') {
           await client.close().catch(() => undefined);
-          if (proc.exitCode !== null || proc.signalCode !== null) return;
-          const exited = new Promise((r) => proc.once('exit', r));
-          proc.kill(signal);
-          await exited;
+          if (proc.exitCode === null && proc.signalCode === null) {
+            const exited = new Promise((r) => proc.once('exit', r));
+            proc.kill(signal);
+            await exited;
+          }
+          fs.rmSync(home, { recursive: true, force: true });
         },
       };
     } catch {
