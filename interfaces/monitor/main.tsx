@@ -86,6 +86,8 @@ async function main(): Promise<number> {
       },
     },
   );
+  // A kill or a closed terminal leaves the way `q` does: the screen restored, the socket closed.
+  for (const sig of ['SIGTERM', 'SIGHUP'] as const) process.once(sig, () => app.unmount());
   await app.waitUntilExit();
   await client.close();
   restore();
