@@ -98,6 +98,16 @@ describe('monitor app', () => {
       m.stdin.write('p');
       const resumed = await m.until((f) => f.includes('burst:pause_b') && !f.includes('PAUSED'), 'resumed');
       expect(resumed).toContain('p pause');
+      // Walking back through the log pauses it; enter opens the selected (second newest) entry.
+      m.stdin.write(KEY.up + KEY.up);
+      await m.until((f) => f.includes('PAUSED'), 'paused by browsing');
+      m.stdin.write(KEY.enter);
+      const d = await m.until((f) => f.includes('▶ burst:pause_b #') && f.includes('"i": 2'), 'details of the selected entry');
+      expect(d).toContain('"event": "burst:pause_b"');
+      m.stdin.write(KEY.esc);
+      await m.until((f) => f.includes('p resume'), 'back to the paused log');
+      m.stdin.write(KEY.esc);
+      await m.until((f) => f.includes('p pause') && !f.includes('PAUSED'), 'back to the tail');
     } finally {
       m.unmount();
     }
