@@ -209,3 +209,21 @@ describe('kg on the embedded backend, through the socket', () => {
     expect(await d.client.request('system:health', {})).toBeTruthy();
   });
 });
+
+describe('kg survives a crash', () => {
+  it('an acknowledged write is there after kill -9 and restart', async () => {
+    const first = await startDaemon({ config: 'kg:\n  backend: embedded\n', readyTimeoutMs: 60_000 });
+    let second: DaemonHandle | null = null;
+    try {
+      await first.client.request('kg:add_nodes', { nodes: [{ id: 'durable', label: 'Finding', properties: { v: 42 } }, { id: 'other', label: 'Concept' }] });
+      await first.client.request('kg:add_edges', { edges: [{ from: 'durable', to: 'other', type: 'RELATES_TO' }] });
+      await first.kill('SIGKILL');
+      second = await startDaemon({ home: first.home, readyTimeoutMs: 60_000 });
+      expect(await second.client.request('kg:get', { id: 'durable' })).toEqual({ node: { id: 'durable', label: 'Finding', properties: { v: 42 } } });
+      expect(await second.client.request('kg:stats', {})).toMatchObject({ nodes: 2, edges: 1 });
+    } finally {
+      await second?.stop();
+      if (first.proc.exitCode === null && first.proc.signalCode === null) await first.kill('SIGKILL');
+    }
+  });
+});
