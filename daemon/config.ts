@@ -64,6 +64,8 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
+const SECRET_KEY_RE = /(password|secret|token|api_key|apikey|key_file|credentials)$/;
+
 /** Parse an env value like YAML would (numbers, booleans, lists), falling back to the string. */
 function parseEnvValue(v: string): unknown {
   try {
@@ -88,7 +90,9 @@ export function applyEnvOverrides(raw: Record<string, Record<string, unknown>>, 
       const next = node[k];
       node = (typeof next === 'object' && next !== null && !Array.isArray(next) ? next : (node[k] = {})) as Record<string, unknown>;
     }
-    node[keys[keys.length - 1]] = parseEnvValue(value);
+    const leaf = keys[keys.length - 1];
+    // Secrets are taken verbatim: YAML would turn a password "0123" into 123 or "true" into a boolean.
+    node[leaf] = SECRET_KEY_RE.test(leaf) ? value : parseEnvValue(value);
   }
 }
 

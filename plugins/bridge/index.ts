@@ -1,6 +1,6 @@
 /**
  * bridge — federation over NATS. Off unless `bridge.url` and `bridge.node` are configured
- * (AGENTD_BRIDGE_URL, AGENTD_BRIDGE_NODE). See docs/bridge.md.
+ * (AGENTD_BRIDGE_URL, AGENTD_BRIDGE_NODE). See README.md, "Federation".
  */
 import { z } from 'zod';
 import { EVENT_NAME_RE } from '../../client/protocol.js';

@@ -20,6 +20,11 @@ describe('config', () => {
     expect(c.raw.sandbox).toEqual({ pool_size: 4, limits: { memory_mb: 256, cpus: 1.5 } });
     expect(c.paths.socket).toBe(path.join(dir, 'run', 'daemon.sock'));
   });
+  it('takes secrets from the environment verbatim', () => {
+    const c = loadConfig({ AGENTD_HOME: dir, AGENTD_KG_NEO4J__PASSWORD: '0123', AGENTD_COMPLETION_API_KEY: 'true' }, dir);
+    expect(c.raw.kg).toEqual({ neo4j: { password: '0123' } });
+    expect(c.raw.completion).toEqual({ api_key: 'true' });
+  });
   it('defaults everything when there is no file', () => {
     const c = loadConfig({ AGENTD_HOME: dir }, dir);
     expect(c.daemon.max_frame_bytes).toBe(1024 * 1024);
