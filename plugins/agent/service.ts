@@ -8,7 +8,7 @@ import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { DaemonError, type EventContext, type PluginContext } from '../../daemon/plugin-api.js';
 import type { AgentConfig } from './config.js';
-import { GroupCommit, runLazy } from './group-commit.js';
+import { GroupCommit, runLazy } from '../../daemon/group-commit.js';
 import type { ProfileStore } from './profiles.js';
 import type { SpawnInput } from './schemas.js';
 import { AgentStore, MIGRATIONS, type AgentRow, type TurnError, type TurnRow, type TurnSource } from './store.js';

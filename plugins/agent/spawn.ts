@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { DaemonError, type EventContext, type PluginContext } from '../../daemon/plugin-api.js';
 import { limitsSchema, type AgentConfig, type Limits, type ToolName } from './config.js';
-import type { GroupCommit } from './group-commit.js';
+import type { GroupCommit } from '../../daemon/group-commit.js';
 import type { ProfileStore } from './profiles.js';
 import type { SpawnInput } from './schemas.js';
 import type { AgentRow, AgentStore } from './store.js';

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { defineEvent, definePlugin, DaemonError, type PluginContext } from '../../daemon/plugin-api.js';
 import { BudgetLedger, type Alert } from './ledger.js';
-import { GroupCommit } from './group-commit.js';
+import { GroupCommit } from '../../daemon/group-commit.js';
 import { PriceTable, toUsd } from './prices.js';
 import { MIGRATIONS } from './store.js';
 import {

@@ -9,7 +9,7 @@ import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { DaemonError, type EventContext, type RequestOptions } from '../../daemon/plugin-api.js';
 import { DEFAULT_ALIASES, type CompletionConfig } from './config.js';
-import { GroupCommit, runLazy } from './group-commit.js';
+import { GroupCommit, runLazy } from '../../daemon/group-commit.js';
 import { cacheTtlOf, inputTokenBound } from './input-bound.js';
 import { ACTIVE, Journal, type RequestRow, type StoredMessage } from './journal.js';
 import type { Provider, ProviderRequest, ProviderUsage } from './providers/types.js';

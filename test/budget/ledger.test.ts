@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BudgetLedger } from '../../plugins/budget/ledger.js';
-import { GroupCommit } from '../../plugins/budget/group-commit.js';
+import { GroupCommit } from '../../daemon/group-commit.js';
 import { PriceTable } from '../../plugins/budget/prices.js';
 import { MIGRATIONS } from '../../plugins/budget/store.js';
 import { DaemonError } from '../../client/errors.js';

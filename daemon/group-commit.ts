@@ -5,8 +5,7 @@
  * own savepoint so one failing operation rolls back only itself. A caller's promise settles only after
  * the shared commit returned, so "acknowledged" still means "on disk".
  *
- * (A copy lives in each plugin that needs it, because plugins never import each other; this belongs in
- * the kernel's persistence layer eventually.)
+ * Part of the kernel's persistence layer: every plugin journaling into the shared agentd.db uses it.
  */
 import type Database from 'better-sqlite3';
 
