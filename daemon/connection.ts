@@ -41,7 +41,6 @@ export class SocketSubscription implements Subscriber {
 export class Connection {
   readonly id = `conn-${++connCounter}`;
   readonly subscriptions = new Map<string, SocketSubscription>();
-  readonly openedAt = Date.now();
   private readonly reader: LineReader;
   private inflight = 0;
   private readPaused = false;
@@ -206,10 +205,6 @@ export class Connection {
       this.qHead = 0;
     }
     if (this.readPaused && this.socket.writableLength <= WRITE_HIGH_WATER) this.drainLines();
-  }
-
-  get queuedEvents(): number {
-    return this.queue.length - this.qHead;
   }
 
   // ---- subscriptions ----------------------------------------------------------------------------

@@ -64,8 +64,8 @@ class PluginListener implements Subscriber {
   }
   deliver(ev: EmittedEvent): void {
     if (this.inflight >= 1000) {
-      // A listener that cannot keep up must not grow the daemon's memory.
-      this.dropped++;
+      // A listener that cannot keep up must not grow the daemon's memory; say so once per thousand.
+      if (this.dropped++ % 1000 === 0) this.log.warn({ plugin: this.rec.name, pattern: this.pattern, dropped: this.dropped }, 'listener behind, events dropped');
       return;
     }
     this.inflight++;

@@ -84,7 +84,6 @@ export class Router implements CallHost {
   private seq = 0;
   private readonly chain: Next;
   shuttingDown = false;
-  emitted = 0;
   /** Namespaces of plugins that could not even be loaded: their events answer UNAVAILABLE. */
   readonly unavailableNamespaces = new Map<string, string>();
   private fallback: FallbackRoute | null = null;
@@ -273,7 +272,6 @@ export class Router implements CallHost {
     const context = parent ? childContext(parent, opts.agentId) : rootContext(opts.agentId);
     const ev: EmittedEvent = { event, data, seq: ++this.seq, timestamp: nowSeconds(), context };
     this.history.push(ev);
-    this.emitted++;
     for (const sub of this.subs.match(event)) {
       try {
         sub.deliver(ev);

@@ -1,9 +1,7 @@
 /** Shared setup of the agent tests: a mock Messages API, a daemon pointed at it, and reply scripts. */
 import YAML from 'yaml';
-import type { EventClient } from '../../client/event-client.js';
-import type { EventFrame } from '../../client/protocol.js';
-import { DaemonError } from '../../client/errors.js';
 import type { MockReply, RecordedRequest } from '../fixtures/messages-api-server.js';
+export { waitFor, collect, errorOf } from '../helpers/events.js';
 
 export const KEY = 'sk-ant-agent-test-key';
 
@@ -20,32 +18,6 @@ export function agentConfig(extra: Sections = {}, opts: { sandbox?: boolean } = 
   };
   for (const [k, v] of Object.entries(extra)) base[k] = { ...base[k], ...v };
   return YAML.stringify(base);
-}
-
-export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 10_000, what = 'condition'): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-export async function collect(client: EventClient, patterns: string[]): Promise<EventFrame[]> {
-  const events: EventFrame[] = [];
-  await client.subscribe(patterns, (ev) => events.push(ev));
-  return events;
-}
-
-export async function errorOf(p: Promise<unknown>): Promise<DaemonError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof DaemonError) return e;
-    throw e;
-  }
-  throw new Error('expected a DaemonError, got a result');
 }
 
 export const toolUse = (name: string, input: Record<string, unknown>, id?: string): MockReply => ({
