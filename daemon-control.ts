@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EventClient } from './client/event-client.js';
-import { ensureBuilt } from './daemon/build.js';
+import { builtDaemonArgs, ensureBuilt } from './daemon/build.js';
 import { DaemonError } from './client/errors.js';
 import type { EventFrame } from './client/protocol.js';
 
@@ -85,7 +85,7 @@ async function health(): Promise<Record<string, unknown> | null> {
 async function daemonCommand(): Promise<string[]> {
   if (process.env.AGENTD_FROM_SOURCE === '1') return ['--import', 'tsx', path.join(ROOT, 'daemon', 'main.ts')];
   const b = await ensureBuilt(ROOT);
-  return ['--enable-source-maps', b.entry];
+  return builtDaemonArgs(b.entry);
 }
 
 async function start(args: string[]): Promise<number> {

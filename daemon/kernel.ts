@@ -14,7 +14,6 @@ import { PluginHost } from './plugin-host.js';
 import { Router } from './router.js';
 import { listen, prepareSocketPath } from './server.js';
 import { withTimeout } from './timeouts.js';
-import { watchPlugins } from './hot-reload.js';
 import type { FSWatcher } from 'chokidar';
 
 export const VERSION = '0.1.0';
@@ -67,6 +66,7 @@ export class Kernel {
   /** load config → persistence → discover plugins → restore (early plugins) → start in order → listen → system:ready */
   async start(): Promise<void> {
     const t0 = Date.now();
+    this.log.debug({ since_exec_ms: Math.round(performance.now()) }, 'kernel start');
     await prepareSocketPath(this.config.paths.socket);
     this.registerKernelEvents();
     await this.host.load();
@@ -77,12 +77,13 @@ export class Kernel {
     this.server.maxConnections = this.config.daemon.max_connections;
     await listen(this.server, this.config.paths.socket);
     fs.writeFileSync(this.config.paths.pidFile, `${process.pid}\n`, { mode: 0o600 });
-    if (this.config.daemon.dev) this.watcher = watchPlugins(this.host, this.log);
+    if (this.config.daemon.dev) this.watcher = (await import('./hot-reload.js')).watchPlugins(this.host, this.log);
     this.rateTimer = setInterval(() => this.sampleRate(), 1000);
     this.rateTimer.unref();
     const startupMs = Date.now() - t0;
     const plugins = Object.fromEntries(this.host.list().map((p) => [p.name, p.status]));
-    this.log.info({ socket: this.config.paths.socket, plugins, startup_ms: startupMs }, 'daemon ready');
+    // performance.now() counts from process start: Node's own boot and module loading included.
+    this.log.info({ socket: this.config.paths.socket, plugins, startup_ms: startupMs, since_exec_ms: Math.round(performance.now()) }, 'daemon ready');
     this.router.emit('system:ready', { pid: process.pid, socket: this.config.paths.socket, plugins, startup_ms: startupMs }, null);
   }
 

@@ -5,7 +5,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
-import pinoPretty from 'pino-pretty';
 
 export const REDACT_PATHS = [
   '*.api_key', '*.apiKey', '*.password', '*.token', '*.secret', '*.authorization',
@@ -19,13 +18,15 @@ export interface LogOptions {
   pretty: boolean;
 }
 
-export function createLogger(opts: LogOptions): { log: Logger; flush: () => void; file: string } {
+/** Async only because pino-pretty is imported when a terminal wants it, not on every start. */
+export async function createLogger(opts: LogOptions): Promise<{ log: Logger; flush: () => void; file: string }> {
   const dir = path.join(opts.logsDir, 'daemon');
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, 'daemon.log');
   const fileDest = pino.destination({ dest: file, sync: false, mkdir: true });
   const streams: pino.StreamEntry[] = [{ level: opts.level as pino.Level, stream: fileDest }];
   if (opts.pretty) {
+    const { default: pinoPretty } = await import('pino-pretty');
     // pino-pretty as a stream in this thread: a worker transport would outlive a crash's last lines.
     streams.push({ level: opts.level as pino.Level, stream: pinoPretty({ colorize: process.stderr.isTTY, destination: 2, sync: true }) });
   }

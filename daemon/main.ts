@@ -16,7 +16,7 @@ async function main(): Promise<void> {
     process.exit(e instanceof ConfigError ? 2 : 1);
   }
   const pretty = process.env.AGENTD_FOREGROUND === '1' || (process.stderr.isTTY ?? false);
-  const { log, flush } = createLogger({ logsDir: config.paths.logs, level: config.daemon.log_level, pretty });
+  const { log, flush } = await createLogger({ logsDir: config.paths.logs, level: config.daemon.log_level, pretty });
   const exit = (code: number): void => {
     flush();
     process.exit(code);

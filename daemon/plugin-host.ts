@@ -99,6 +99,7 @@ export class PluginHost {
     const roots = [path.join(this.o.root, 'plugins'), ...this.o.pluginDirs.map((d) => path.resolve(this.o.root, d))];
     const { found, errors } = findPlugins(roots);
     for (const e of errors) this.o.log.warn({ dir: e.dir, reason: e.reason }, 'plugin directory skipped');
+    const imports: Array<Promise<void>> = [];
     for (const f of found) {
       const rec: PluginRecord = { name: f.dirName, found: f, def: null, status: 'loading', ctx: null, listeners: [], dirty: false, reloads: 0 };
       this.records.set(f.dirName, rec);
@@ -107,13 +108,16 @@ export class PluginHost {
         rec.reason = 'disabled in config';
         continue;
       }
-      try {
-        rec.def = await importPlugin(f);
-      } catch (e) {
-        this.fail(rec, `load failed: ${(e as Error).message}`);
-        this.o.router.unavailableNamespaces.set(f.dirName, rec.reason!);
-      }
+      imports.push(importPlugin(f).then(
+        (def) => void (rec.def = def),
+        (e: Error) => {
+          this.fail(rec, `load failed: ${e.message}`);
+          this.o.router.unavailableNamespaces.set(f.dirName, rec.reason!);
+        },
+      ));
     }
+    // Concurrently: one plugin's file reads overlap another's evaluation.
+    await Promise.all(imports);
     const loaded = [...this.records.values()].filter((r) => r.def && r.status === 'loading');
     const plan = planStart(
       loaded.map((r) => ({
@@ -226,19 +230,30 @@ export class PluginHost {
     }
   }
 
-  /** Start every loadable plugin in order. Failures are contained and reported. */
+  /**
+   * Start every loadable plugin, each as soon as the plugins it depends on have started: independent
+   * plugins start concurrently (a plugin waiting on Docker does not hold up the knowledge graph), and
+   * no plugin starts before its dependencies. Failures are contained and reported.
+   */
   async startAll(onlyEarly?: boolean): Promise<void> {
+    const starting = new Map<string, Promise<void>>();
+    // `order` is topological, so every dependency's promise exists before its dependants look for it.
     for (const name of this.order) {
       const rec = this.records.get(name)!;
       if (rec.status !== 'loading' || !rec.ctx) continue;
       if (onlyEarly !== undefined && (rec.def!.early ?? false) !== onlyEarly) continue;
-      const bad = (rec.def!.dependsOn ?? []).find((d) => this.records.get(d)?.status === 'failed');
-      if (bad) {
-        this.fail(rec, `dependency "${bad}" failed`);
-        continue;
-      }
-      await this.startOne(rec);
+      const hard = rec.def!.dependsOn ?? [];
+      const waits = [...hard, ...(rec.def!.optionalDependsOn ?? [])].map((d) => starting.get(d)).filter((p): p is Promise<void> => p !== undefined);
+      starting.set(name, Promise.all(waits).then(async () => {
+        const bad = hard.find((d) => this.records.get(d)?.status === 'failed');
+        if (bad) {
+          this.fail(rec, `dependency "${bad}" failed`);
+          return;
+        }
+        await this.startOne(rec);
+      }));
     }
+    await Promise.all(starting.values());
   }
 
   private async startOne(rec: PluginRecord): Promise<void> {

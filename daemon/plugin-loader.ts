@@ -6,7 +6,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { tsImport } from 'tsx/esm/api';
 import { z } from 'zod';
 import { EVENT_NAME_RE } from '../client/protocol.js';
 import type { PluginDef } from './plugin-api.js';
@@ -14,6 +13,12 @@ import { compiledTwin } from './build.js';
 import { ROOT } from './config.js';
 
 const RUNNING_COMPILED = import.meta.url.endsWith('.js');
+
+/** The TypeScript loader, only for what has no transpiled twin (hot reload, extra plugin dirs): it costs ~100 ms to load. */
+async function tsImport(file: string): Promise<unknown> {
+  const api = await import('tsx/esm/api');
+  return api.tsImport(file, import.meta.url);
+}
 
 export interface FoundPlugin {
   /** The folder name; the plugin's `name` must match it. */
@@ -76,11 +81,11 @@ export function findPlugins(roots: string[]): { found: FoundPlugin[]; errors: Ar
  */
 export async function importPlugin(p: FoundPlugin, fresh = false): Promise<PluginDef> {
   let mod: Record<string, unknown>;
-  if (fresh) mod = (await tsImport(p.file, import.meta.url)) as Record<string, unknown>;
+  if (fresh) mod = (await tsImport(p.file)) as Record<string, unknown>;
   else if (RUNNING_COMPILED && /\.tsx?$/.test(p.file)) {
     // From the build: the transpiled twin when there is one, else the TypeScript loader (extra plugin dirs).
     const twin = compiledTwin(ROOT, p.file);
-    mod = (twin ? await import(pathToFileURL(twin).href) : await tsImport(p.file, import.meta.url)) as Record<string, unknown>;
+    mod = (twin ? await import(pathToFileURL(twin).href) : await tsImport(p.file)) as Record<string, unknown>;
   } else mod = (await import(pathToFileURL(p.file).href)) as Record<string, unknown>;
   let def: unknown = mod.default;
   // A fresh namespace can wrap the ES module once more.

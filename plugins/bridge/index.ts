@@ -5,16 +5,23 @@
 import { z } from 'zod';
 import { EVENT_NAME_RE } from '../../client/protocol.js';
 import { defineEvent, definePlugin, type PluginContext } from '../../daemon/plugin-api.js';
-import { Bridge } from './bridge.js';
+import type { Bridge } from './bridge.js';
 import { bridgeConfigSchema, type BridgeConfig } from './config.js';
 import { DaemonError } from '../../client/errors.js';
 
 let bridge: Bridge | null = null;
 
+let disabled: Record<string, unknown> | null = null;
+
 const current = (): Bridge => {
-  if (!bridge) throw new DaemonError('UNAVAILABLE', 'the bridge is not running');
+  if (!bridge) throw new DaemonError('UNAVAILABLE', disabled ? 'the bridge is off: set bridge.url and bridge.node (AGENTD_BRIDGE_URL, AGENTD_BRIDGE_NODE) to join a fleet' : 'the bridge is not running');
   return bridge;
 };
+
+/** What status reports while federation is off; the NATS client is not even loaded then. */
+function disabledStatus(cfg: BridgeConfig): Record<string, unknown> {
+  return { enabled: false, node: cfg.node ?? null, url: null, state: 'disabled', ready: false, peers: [], serve: cfg.serve, durable: cfg.durable, forward: cfg.forward };
+}
 
 export default definePlugin({
   name: 'bridge',
@@ -32,7 +39,7 @@ export default definePlugin({
     'bridge:status': defineEvent({
       summary: 'Federation state: connection, peers seen, subjects, JetStream queues, lag and counters.',
       schema: z.object({}).passthrough(),
-      handler: () => (bridge ? bridge.status() : { enabled: false, state: 'disabled' }),
+      handler: () => (bridge ? bridge.status() : disabled ?? { enabled: false, state: 'disabled' }),
     }),
     'bridge:request': defineEvent({
       summary: 'Run a request on another daemon: on `node`, or on whichever daemon serves its namespace. Answers `{node, data, duration_ms}`.',
@@ -51,7 +58,14 @@ export default definePlugin({
     }),
   },
   async start(ctx: PluginContext) {
-    bridge = new Bridge(ctx, ctx.config as BridgeConfig);
+    const cfg = ctx.config as BridgeConfig;
+    if (!cfg.url) {
+      disabled = disabledStatus(cfg);
+      return;
+    }
+    disabled = null;
+    const { Bridge } = await import('./bridge.js');
+    bridge = new Bridge(ctx, cfg);
     await bridge.start();
   },
   async stop(_ctx: PluginContext, deadline: number) {

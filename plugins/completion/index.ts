@@ -39,7 +39,7 @@ export default definePlugin({
   async start(ctx: PluginContext) {
     const config = configSchema.parse(ctx.config);
     ctx.migrate(MIGRATIONS);
-    const provider = new AnthropicProvider({
+    const provider = await AnthropicProvider.create({
       ...(config.api_key_file ? { apiKeyFile: config.api_key_file } : {}),
       ...(config.base_url ? { baseURL: config.base_url } : {}),
       maxRetries: config.max_retries,

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { DaemonError } from '../../client/errors.js';
 import { exportToFile, readGraphFile } from './graph-file.js';
-import { Neo4jConnection, type StatusListener } from './neo4j-connection.js';
+import type { Neo4jConnection, StatusListener } from './neo4j-connection.js';
 import type { ChangedEvent } from './schemas.js';
 import { SqliteGraphStore } from './sqlite-store.js';
 import type { GraphStore } from './store.js';
@@ -71,6 +71,8 @@ export class KgService {
       // the number 123; a secret is taken from the environment verbatim.
       const rawPassword = process.env.AGENTD_KG_NEO4J__PASSWORD;
       const neo4jConfig = rawPassword === undefined ? config.neo4j : { ...config.neo4j, password: rawPassword };
+      // neo4j-driver is imported only for this backend: the embedded default never pays its ~20 MB.
+      const { Neo4jConnection } = await import('./neo4j-connection.js');
       this.neo = new Neo4jConnection(neo4jConfig, log, this.opts.onStatus);
       await this.neo.start();
     }

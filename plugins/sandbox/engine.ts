@@ -4,7 +4,8 @@
  * `markDown`, so a vanished engine is noticed at once rather than at the next ping.
  */
 import { EventEmitter } from 'node:events';
-import Docker from 'dockerode';
+import fs from 'node:fs';
+import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 
 export interface EngineOptions {
@@ -33,8 +34,19 @@ export function isConnectionError(err: unknown): boolean {
   return /socket hang up|connect E|engine ping timed out/i.test(e.message ?? '');
 }
 
+/**
+ * The Unix socket the engine would be reached on, when it is one: where dockerode itself would look
+ * (the configured path, DOCKER_HOST=unix://..., else /var/run/docker.sock). null for tcp/ssh hosts.
+ */
+export function unixSocketOf(socketPath: string | undefined, env: NodeJS.ProcessEnv = process.env): string | null {
+  if (socketPath) return socketPath;
+  const host = env.DOCKER_HOST;
+  if (!host) return '/var/run/docker.sock';
+  return host.startsWith('unix://') ? host.slice('unix://'.length) : null;
+}
+
 export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState] }> {
-  readonly docker: Docker;
+  private client: Docker | null = null;
   private st: EngineState = { up: false, reason: 'not probed yet', version: null, apiVersion: null, since: Date.now() };
   private timer: NodeJS.Timeout | null = null;
   private backoff: number;
@@ -43,8 +55,26 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
 
   constructor(private readonly opts: EngineOptions) {
     super();
-    this.docker = opts.socketPath ? new Docker({ socketPath: opts.socketPath }) : new Docker();
     this.backoff = opts.probeMinMs;
+  }
+
+  /** The dockerode client; it exists once a probe found an engine socket to talk to. */
+  get docker(): Docker {
+    if (!this.client) throw Object.assign(new Error('docker engine unreachable: not connected yet'), { code: 'ECONNREFUSED' });
+    return this.client;
+  }
+
+  /**
+   * dockerode (with the gRPC and SSH stacks it pulls in) is imported at the first probe that finds a
+   * socket, so a machine without Docker never loads it and a start does not wait for it twice.
+   */
+  private async connect(): Promise<Docker> {
+    if (this.client) return this.client;
+    const sock = unixSocketOf(this.opts.socketPath);
+    if (sock !== null && !fs.existsSync(sock)) throw Object.assign(new Error(`connect ENOENT ${sock}`), { code: 'ENOENT', address: sock });
+    const { default: Dockerode } = await import('dockerode');
+    this.client = this.opts.socketPath ? new Dockerode({ socketPath: this.opts.socketPath }) : new Dockerode();
+    return this.client;
   }
 
   get state(): EngineState {
@@ -85,9 +115,10 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
     this.timer = null;
     let ok = false;
     try {
-      await withTimeout(this.docker.ping(), PING_TIMEOUT_MS, 'engine ping timed out');
+      const docker = await this.connect();
+      await withTimeout(docker.ping(), PING_TIMEOUT_MS, 'engine ping timed out');
       if (!this.st.up) {
-        const v = await withTimeout(this.docker.version(), PING_TIMEOUT_MS, 'engine ping timed out');
+        const v = await withTimeout(docker.version(), PING_TIMEOUT_MS, 'engine ping timed out');
         this.st.version = v.Version;
         this.st.apiVersion = v.ApiVersion;
         this.transition(true, null);

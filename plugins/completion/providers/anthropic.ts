@@ -4,7 +4,7 @@
  * no retry loop of ours on top: one layer of backoff, honouring `retry-after`, is the API's contract.
  */
 import fs from 'node:fs';
-import Anthropic from '@anthropic-ai/sdk';
+import type Anthropic from '@anthropic-ai/sdk';
 import type { Logger } from 'pino';
 import { DaemonError } from '../../../daemon/plugin-api.js';
 import type { CallHooks, Provider, ProviderRequest, ProviderResult, ProviderStatus, ProviderUsage } from './types.js';
@@ -27,28 +27,25 @@ function sdkLogger(log: Logger) {
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
+type Sdk = typeof Anthropic;
+
 export class AnthropicProvider implements Provider {
   readonly name = 'anthropic';
   private readonly client: Anthropic | null;
-  private readonly reason: string | undefined;
 
-  constructor(opts: AnthropicOptions) {
-    let key: string | undefined;
-    let reason: string | undefined;
-    if (opts.apiKeyFile) {
-      try {
-        key = fs.readFileSync(opts.apiKeyFile, 'utf8').trim() || undefined;
-        if (!key) reason = `completion.api_key_file ${opts.apiKeyFile} is empty; ${HOW_TO_CONFIGURE}`;
-      } catch (e) {
-        reason = `cannot read completion.api_key_file ${opts.apiKeyFile} (${(e as NodeJS.ErrnoException).code ?? 'error'}); ${HOW_TO_CONFIGURE}`;
-      }
-    } else {
-      key = opts.env.ANTHROPIC_API_KEY?.trim() || undefined;
-      if (!key) reason = HOW_TO_CONFIGURE;
-    }
-    this.reason = reason;
-    this.client = key
-      ? new Anthropic({
+  /**
+   * The SDK is imported only when there is a key to use it with: it is the largest module the daemon
+   * could load (~20 MB and ~100 ms), and a daemon without a key never calls it.
+   */
+  static async create(opts: AnthropicOptions): Promise<AnthropicProvider> {
+    const { key, reason } = resolveKey(opts);
+    const sdk = key ? (await import('@anthropic-ai/sdk')).default : null;
+    return new AnthropicProvider(opts, key, reason, sdk);
+  }
+
+  private constructor(opts: AnthropicOptions, key: string | undefined, private readonly reason: string | undefined, private readonly Sdk: Sdk | null) {
+    this.client = key && Sdk
+      ? new Sdk({
           apiKey: key,
           baseURL: opts.baseURL ?? opts.env.ANTHROPIC_BASE_URL ?? null,
           maxRetries: opts.maxRetries,
@@ -97,6 +94,8 @@ export class AnthropicProvider implements Provider {
 
   mapError(err: unknown): DaemonError {
     if (err instanceof DaemonError) return err;
+    const Anthropic = this.Sdk;
+    if (!Anthropic) return new DaemonError('UNAVAILABLE', `the Anthropic API call failed: ${(err as Error)?.message ?? String(err)}`, { provider: 'anthropic' });
     if (err instanceof Anthropic.APIUserAbortError) return new DaemonError('CANCELLED', 'the call was aborted');
     if (err instanceof Anthropic.APIConnectionTimeoutError) return new DaemonError('TIMEOUT', 'the Anthropic API did not answer in time (after the SDK retries)', { provider: 'anthropic' });
     if (err instanceof Anthropic.APIConnectionError) return new DaemonError('UNAVAILABLE', `cannot reach the Anthropic API: ${err.message}`, { provider: 'anthropic' });
@@ -118,6 +117,19 @@ export class AnthropicProvider implements Provider {
     // A connection cut mid-stream surfaces as a plain error from the stream reader.
     return new DaemonError('UNAVAILABLE', `the Anthropic API call failed: ${(err as Error)?.message ?? String(err)}`, { provider: 'anthropic' });
   }
+}
+
+function resolveKey(opts: AnthropicOptions): { key: string | undefined; reason: string | undefined } {
+  if (opts.apiKeyFile) {
+    try {
+      const key = fs.readFileSync(opts.apiKeyFile, 'utf8').trim() || undefined;
+      return { key, reason: key ? undefined : `completion.api_key_file ${opts.apiKeyFile} is empty; ${HOW_TO_CONFIGURE}` };
+    } catch (e) {
+      return { key: undefined, reason: `cannot read completion.api_key_file ${opts.apiKeyFile} (${(e as NodeJS.ErrnoException).code ?? 'error'}); ${HOW_TO_CONFIGURE}` };
+    }
+  }
+  const key = opts.env.ANTHROPIC_API_KEY?.trim() || undefined;
+  return { key, reason: key ? undefined : HOW_TO_CONFIGURE };
 }
 
 function apiErrorType(err: InstanceType<typeof Anthropic.APIError>): string | null {
