@@ -36,9 +36,23 @@ interface Pending {
 
 type EventCallback = (ev: EventFrame) => void;
 
+export interface SubscribeOptions {
+  /**
+   * Deliver at most this many events a second (an integer ≥ 1; bursts up to the same number).
+   * The daemon does not send the rest; once a second it sends this subscription a
+   * `monitor:skipped` frame counting them by name. Absent: every matching event.
+   */
+  maxRate?: number;
+}
+
 /** A live subscription: iterate it, or pass a callback to `subscribe`. */
 export class Subscription implements AsyncIterable<EventFrame> {
   id: string | null = null;
+  /**
+   * The daemon's last seq when this subscription last started (renewed after a reconnect): every
+   * matching event after it is delivered (or, with `maxRate`, delivered or counted as skipped).
+   */
+  startSeq: number | null = null;
   private queue: EventFrame[] = [];
   private waiters: Array<(r: IteratorResult<EventFrame>) => void> = [];
   private ended = false;
@@ -47,8 +61,21 @@ export class Subscription implements AsyncIterable<EventFrame> {
     readonly patterns: string[],
     private readonly client: EventClient,
     private readonly callback?: EventCallback,
+    readonly maxRate?: number,
     private readonly maxQueued = 10_000,
   ) {}
+
+  /** @internal The `monitor:subscribe` request that (re)creates it. */
+  request(): Record<string, unknown> {
+    return this.maxRate === undefined ? { patterns: this.patterns } : { patterns: this.patterns, max_rate: this.maxRate };
+  }
+
+  /** @internal Record the daemon's answer to `monitor:subscribe`; returns the new id. */
+  started(r: Record<string, unknown>): string {
+    this.id = String(r.subscription_id);
+    this.startSeq = typeof r.seq === 'number' ? r.seq : null;
+    return this.id;
+  }
 
   /** @internal */
   push(ev: EventFrame): void {
@@ -230,9 +257,8 @@ export class EventClient extends EventEmitter {
         let lost = false;
         for (const sub of this.subs) {
           try {
-            const r = await this.request('monitor:subscribe', { patterns: sub.patterns });
-            sub.id = String(r.subscription_id);
-            this.byServerId.set(sub.id, sub);
+            const r = await this.request('monitor:subscribe', sub.request());
+            this.byServerId.set(sub.started(r), sub);
           } catch (e) {
             if (!this.connected || (e as DaemonError).code === 'UNAVAILABLE') {
               lost = true;
@@ -285,15 +311,16 @@ export class EventClient extends EventEmitter {
 
   /**
    * Subscribe to patterns (`ns:action`, `ns:*`, `ns:**`, `*`). Iterate the result, or pass a
-   * callback. The subscription is renewed automatically after a reconnect.
+   * callback. With `{maxRate}` the daemon sends at most that many events a second and counts the
+   * rest in `monitor:skipped` frames delivered to the subscription. The subscription (rate
+   * included) is renewed automatically after a reconnect.
    */
-  async subscribe(patterns: string | string[], callback?: EventCallback): Promise<Subscription> {
+  async subscribe(patterns: string | string[], callback?: EventCallback, opts: SubscribeOptions = {}): Promise<Subscription> {
     const list = Array.isArray(patterns) ? patterns : [patterns];
-    const sub = new Subscription(list, this, callback);
-    const r = await this.request('monitor:subscribe', { patterns: list });
-    sub.id = String(r.subscription_id);
+    const sub = new Subscription(list, this, callback, opts.maxRate);
+    const r = await this.request('monitor:subscribe', sub.request());
     this.subs.add(sub);
-    this.byServerId.set(sub.id, sub);
+    this.byServerId.set(sub.started(r), sub);
     return sub;
   }
 

@@ -88,6 +88,7 @@ export type KnownEmittedEvent =
   | 'completion:token'
   | 'kg:changed'
   | 'monitor:dropped'
+  | 'monitor:skipped'
   | 'plugin:error'
   | 'plugin:reloaded'
   | 'plugin:status'

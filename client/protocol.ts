@@ -46,6 +46,18 @@ export interface EventFrame {
   context?: EventContext;
 }
 
+/**
+ * The data of a `monitor:skipped` frame: what a subscription made with `max_rate` was not sent
+ * since the previous one, by event name (at most 200 names; the rest under `other`).
+ */
+export interface SkippedData {
+  subscription: string;
+  count: number;
+  by_event: Record<string, number>;
+  first_seq: number;
+  last_seq: number;
+}
+
 export type ServerFrame = ResponseFrame | EventFrame;
 
 export const EVENT_NAME_RE = /^[a-z][a-z0-9_]*(:[a-z][a-z0-9_]*)+$/;

@@ -2,16 +2,18 @@
  * One client connection: framing, concurrent dispatch, backpressure both ways, and the bounded
  * queue of pushed events. Memory stays bounded whatever the client does: past the in-flight limit
  * or with a full write buffer it stops reading; a subscriber that does not read loses its oldest
- * events and is told how many (`monitor:dropped`).
+ * events and is told how many (`monitor:dropped`). A subscription made with `max_rate` skips what
+ * exceeds its rate by choice and is told once a second what it skipped (`monitor:skipped`).
  */
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import { DaemonError } from '../client/errors.js';
-import { nowSeconds, type CorrelationId } from '../client/protocol.js';
+import type { CorrelationId } from '../client/protocol.js';
 import { rootContext } from './call-context.js';
-import { errorFrame, eventFrame, parseRequest, responseFrame } from './frames.js';
+import { errorFrame, eventFrame, noticeFrame, parseRequest, responseFrame } from './frames.js';
 import { LineReader } from './line-reader.js';
 import type { EmittedEvent } from './plugin-api.js';
+import { RateBound } from './rate-bound.js';
 import type { Router, Subscriber } from './router.js';
 import { toDaemonError } from './router.js';
 
@@ -26,14 +28,21 @@ export interface ConnectionOptions {
 const WRITE_HIGH_WATER = 4 * 1024 * 1024;
 /** Above this, pushed events wait in the bounded queue instead of the socket buffer. */
 const EVENT_HIGH_WATER = 256 * 1024;
+/** How often rate-bounded subscriptions are told what they skipped. */
+const SKIPPED_REPORT_MS = 1000;
 
 let connCounter = 0;
 let subCounter = 0;
 
 export class SocketSubscription implements Subscriber {
   readonly id = `s-${++subCounter}`;
-  constructor(readonly conn: Connection, readonly patterns: string[]) {}
+  /** Set for `max_rate` subscriptions: what is over the rate is counted, not serialised. */
+  readonly bound: RateBound | null;
+  constructor(readonly conn: Connection, readonly patterns: string[], maxRate?: number) {
+    this.bound = maxRate === undefined ? null : new RateBound(maxRate);
+  }
   deliver(ev: EmittedEvent): void {
+    if (this.bound && !this.bound.admit(ev.event, ev.seq)) return;
     this.conn.pushEvent(ev, this.id);
   }
 }
@@ -52,6 +61,8 @@ export class Connection {
   private dropped = 0;
   private droppedFirstSeq = 0;
   private droppedLastSeq = 0;
+  /** One timer for all of this connection's rate-bounded subscriptions, only while there are some. */
+  private skippedTimer: NodeJS.Timeout | null = null;
   requests = 0;
 
   constructor(
@@ -194,8 +205,7 @@ export class Connection {
     if (this.dropped > 0) {
       const count = this.dropped;
       this.dropped = 0;
-      const frame = { kind: 'event', event: 'monitor:dropped', data: { count, first_seq: this.droppedFirstSeq, last_seq: this.droppedLastSeq }, seq: this.droppedLastSeq, timestamp: nowSeconds(), subscription: null };
-      this.socket.write(JSON.stringify(frame) + '\n');
+      this.socket.write(noticeFrame('monitor:dropped', { count, first_seq: this.droppedFirstSeq, last_seq: this.droppedLastSeq }, this.droppedLastSeq, null));
     }
     while (this.qHead < this.queue.length && this.socket.writableLength <= EVENT_HIGH_WATER) {
       this.socket.write(this.queue[this.qHead++]);
@@ -209,10 +219,14 @@ export class Connection {
 
   // ---- subscriptions ----------------------------------------------------------------------------
 
-  addSubscription(patterns: string[]): SocketSubscription {
-    const sub = new SocketSubscription(this, patterns);
+  addSubscription(patterns: string[], maxRate?: number): SocketSubscription {
+    const sub = new SocketSubscription(this, patterns, maxRate);
     this.subscriptions.set(sub.id, sub);
     this.router.subscribe(patterns, sub);
+    if (sub.bound && !this.skippedTimer) {
+      this.skippedTimer = setInterval(() => this.reportSkipped(), SKIPPED_REPORT_MS);
+      this.skippedTimer.unref();
+    }
     return sub;
   }
 
@@ -221,7 +235,27 @@ export class Connection {
     if (!sub) return false;
     this.router.unsubscribe(sub);
     this.subscriptions.delete(id);
+    if (this.skippedTimer && ![...this.subscriptions.values()].some((s) => s.bound)) this.stopSkippedTimer();
     return true;
+  }
+
+  /**
+   * Tell each rate-bounded subscription what it skipped since the last report. While events wait
+   * in the queue the report waits too (the tally keeps counting, bounded): written behind them it
+   * keeps its place in the stream, and it is never itself dropped, so delivered + skipped stays
+   * exactly the number of matching events.
+   */
+  private reportSkipped(): void {
+    if (this.closed || this.qHead < this.queue.length || this.dropped > 0 || this.socket.writableLength > EVENT_HIGH_WATER) return;
+    for (const sub of this.subscriptions.values()) {
+      const tally = sub.bound?.take();
+      if (tally) this.write(noticeFrame('monitor:skipped', { subscription: sub.id, ...tally }, tally.last_seq, sub.id));
+    }
+  }
+
+  private stopSkippedTimer(): void {
+    if (this.skippedTimer) clearInterval(this.skippedTimer);
+    this.skippedTimer = null;
   }
 
   close(): void {
@@ -232,6 +266,7 @@ export class Connection {
   private cleanup(): void {
     if (this.closed) return;
     this.closed = true;
+    this.stopSkippedTimer();
     for (const id of [...this.subscriptions.keys()]) this.removeSubscription(id);
     const reason = new DaemonError('CANCELLED', 'client disconnected');
     for (const c of this.abortables) c.abort(reason);

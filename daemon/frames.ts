@@ -71,3 +71,11 @@ export function eventFrame(ev: EmittedEvent, subscription: string): string {
   }
   return `${body}${JSON.stringify(subscription)}}\n`;
 }
+
+/**
+ * A frame the kernel sends on its own (`monitor:dropped`, `monitor:skipped`): no context, and `seq`
+ * is the last event it accounts for. `subscription` is null when it concerns the whole connection.
+ */
+export function noticeFrame(event: string, data: Record<string, unknown>, seq: number, subscription: string | null): string {
+  return `{"kind":"event","event":${JSON.stringify(event)},"data":${JSON.stringify(data)},"seq":${seq},"timestamp":${nowSeconds()},"subscription":${JSON.stringify(subscription)}}\n`;
+}

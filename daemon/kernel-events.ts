@@ -20,6 +20,7 @@ export const KERNEL_PUBLISHES: Record<string, string> = {
   'system:shutdown_phase': 'A shutdown phase finished: `{phase, unfinished?}`.',
   'system:shutdown_complete': 'Plugins stopped and the final checkpoint was taken; the socket closes next: `{reason, unfinished, duration_ms}`.',
   'monitor:dropped': 'Sent to a subscriber in place of events it was too slow to read: `{count, first_seq, last_seq}`.',
+  'monitor:skipped': 'Sent once a second to a subscription made with `max_rate`, when it skipped events over its rate (by choice, not loss): `{subscription, count, by_event: {name: n}, first_seq, last_seq}`; at most 200 names, the rest counted under `other`. Delivered + skipped = every matching event.',
   'plugin:status': 'A plugin became degraded or recovered: `{plugin, status, reason}`.',
   'plugin:reloaded': 'A plugin was reloaded: `{plugin, status, reason}`.',
   'plugin:error': 'A plugin\'s listener threw: `{plugin, event, seq, message}`.',
@@ -91,15 +92,25 @@ export function kernelPlugin(k: Kernel): PluginDef {
         },
       }),
       'monitor:subscribe': defineEvent({
-        summary: 'Subscribe this connection to events matching patterns; events arrive as {kind:"event", subscription}.',
-        schema: z.object({ patterns: z.array(pattern).min(1).max(100).describe('Patterns: "ns:action", "ns:*", "ns:**" or "*"') }),
-        errors: ['CONFLICT'],
-        handler: ({ patterns }, call) => {
+        summary: 'Subscribe this connection to events matching patterns; events arrive as {kind:"event", subscription}. Every matching event after the answered seq is delivered (or, with max_rate, delivered or counted as skipped).',
+        schema: z.object({
+          patterns: z.array(pattern).min(1).max(100).describe('Patterns: "ns:action", "ns:*", "ns:**" or "*"'),
+          max_rate: z
+            .number()
+            .int()
+            .min(1)
+            .max(1_000_000)
+            .optional()
+            .describe('Deliver at most this many events per second (bursts up to the same number); the rest are not sent but counted, and reported once a second as monitor:skipped. Absent: every event'),
+        }),
+        emits: ['monitor:skipped'],
+        errors: ['CONFLICT', 'OVERLOADED'],
+        handler: ({ patterns, max_rate }, call) => {
           const conn = call.connectionId ? k.connections.get(call.connectionId) : undefined;
           if (!conn) throw new DaemonError('CONFLICT', 'monitor:subscribe needs a socket connection (plugins use ctx.subscribe)');
           if (conn.subscriptions.size >= 100) throw new DaemonError('OVERLOADED', 'at most 100 subscriptions per connection');
-          const sub = conn.addSubscription(patterns);
-          return { subscription_id: sub.id, patterns, seq: k.router.lastSeq };
+          const sub = conn.addSubscription(patterns, max_rate);
+          return { subscription_id: sub.id, patterns, seq: k.router.lastSeq, ...(max_rate === undefined ? {} : { max_rate }) };
         },
       }),
       'monitor:unsubscribe': defineEvent({
@@ -117,16 +128,17 @@ export function kernelPlugin(k: Kernel): PluginDef {
         schema: z.object({
           patterns: z.array(pattern).max(100).optional().describe('Only events matching these patterns (default all)'),
           since_seq: z.number().int().min(0).optional().describe('Only events with seq greater than this'),
+          until_seq: z.number().int().min(0).optional().describe('Only events with seq up to this one (e.g. the seq monitor:subscribe answered: history up to it, the subscription after it)'),
           limit: z.number().int().min(1).max(10_000).default(100).describe('At most this many (the newest)'),
         }),
-        handler: ({ patterns, since_seq, limit }) => {
+        handler: ({ patterns, since_seq, until_seq, limit }) => {
           let match: (ev: EmittedEvent) => boolean = () => true;
           if (patterns && patterns.length) {
             const idx = new PatternIndex<number>();
             for (const p of patterns) idx.add(p, 1);
             match = (ev) => idx.match(ev.event).length > 0;
           }
-          const all = k.router.history.toArray().filter((ev) => (since_seq === undefined || ev.seq > since_seq) && match(ev));
+          const all = k.router.history.toArray().filter((ev) => (since_seq === undefined || ev.seq > since_seq) && (until_seq === undefined || ev.seq <= until_seq) && match(ev));
           const events = all.slice(-limit);
           return { events, last_seq: k.router.lastSeq, truncated: all.length > events.length };
         },

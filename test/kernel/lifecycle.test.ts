@@ -46,7 +46,7 @@ describe('plugin host', () => {
       expect(JSON.stringify(r)).not.toContain('plugin:snapshot');
       await expect(d.client.request('plugin:snapshot')).rejects.toMatchObject({ code: 'UNKNOWN_EVENT' });
       const help = await d.client.request<{ event: string; parameters: Record<string, unknown> }>('system:help', { event: 'monitor:events' });
-      expect(Object.keys(help.parameters)).toEqual(['patterns', 'since_seq', 'limit']);
+      expect(Object.keys(help.parameters)).toEqual(['patterns', 'since_seq', 'until_seq', 'limit']);
       await expect(d.client.request('system:help', { event: 'no:such' })).rejects.toMatchObject({ code: 'UNKNOWN_EVENT' });
     } finally {
       await d.stop();
