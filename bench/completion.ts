@@ -1,10 +1,12 @@
 /**
- * Completion queue overhead, against the instant local Messages API, with the SDK called directly
- * against the same server in the same run as the baseline:
+ * Completion queue overhead, against the instant local Messages API (in a process of its own, as the
+ * real API is remote), with the SDK called directly against the same server in the same run as the
+ * baseline:
  *  - latency: p50 of one completion:request at a time vs one SDK streaming call at a time
  *    (rounds interleaved so both sides see the same machine noise);
  *  - drain: 1,000 requests over 50 sessions queued at once, until the last completion:result, vs 50
- *    direct workers (one per session, FIFO) at the daemon's concurrency of 50.
+ *    direct workers (one per session, FIFO, each sending its session's conversation so far, as the
+ *    daemon does for a session_id) at the daemon's concurrency of 50.
  * Run alone: `npx tsx bench/completion.ts [--quick]`.
  */
 import fs from 'node:fs';
@@ -13,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import Anthropic from '@anthropic-ai/sdk';
 import { startDaemon } from '../test/helpers/daemon-process.js';
-import { startMessagesApiServer } from '../test/fixtures/messages-api-server.js';
+import { spawn } from 'node:child_process';
 import { testConfig } from '../test/completion/helpers.js';
 
 const pct = (xs: number[], p: number): number => {
@@ -48,12 +50,33 @@ function fsyncCommitMs(dir: string, n: number): number {
   }
 }
 
+/** The Messages API server in its own process (see messages-api-process.ts). */
+async function startApiProcess(): Promise<{ url: string; close: () => Promise<void> }> {
+  const p = spawn(process.execPath, ['--import', 'tsx', path.join(path.dirname(new URL(import.meta.url).pathname), 'messages-api-process.ts')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    p.stdout!.on('data', (d: Buffer) => {
+      out += d;
+      if (out.includes('\n')) resolve(out.trim());
+    });
+    p.once('exit', (code) => reject(new Error(`messages API process exited (${code})`)));
+  });
+  return {
+    url,
+    close: () => new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.stdin!.end();
+      setTimeout(() => p.kill('SIGKILL'), 2000).unref();
+    }),
+  };
+}
+
 export async function benchCompletion(opts: { quick: boolean }): Promise<Record<string, unknown>> {
   const latencyN = opts.quick ? 200 : 1000;
   const drainN = opts.quick ? 300 : 1000;
   const sessions = 50;
   const concurrency = 50;
-  const api = await startMessagesApiServer();
+  const api = await startApiProcess();
   const d = await startDaemon({
     ...(process.env.BENCH_HOME ? { home: process.env.BENCH_HOME } : {}),
     env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'bench' },
@@ -95,9 +118,16 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
     }
 
     // ---- drain ------------------------------------------------------------------------------------
+    // Like for like: a session_id makes the daemon send the conversation so far with every call, so
+    // each direct worker keeps its session's history and sends it too.
     const t0 = performance.now();
     await Promise.all(Array.from({ length: sessions }, async (_, s) => {
-      for (let k = 0; k < drainN / sessions; k++) await direct(s * 1000 + k);
+      const history: Anthropic.MessageParam[] = [];
+      for (let k = 0; k < drainN / sessions; k++) {
+        const user: Anthropic.MessageParam = { role: 'user', content: `drain ${s * 1000 + k}` };
+        const msg = await sdk.messages.stream({ model: 'test-model', max_tokens: 64, messages: [...history, user] }).finalMessage();
+        history.push(user, { role: 'assistant', content: msg.content });
+      }
     }));
     const directMs = performance.now() - t0;
 

@@ -1,73 +1,194 @@
 /**
- * Group commit for a synchronous=FULL SQLite connection. Every durable write costs an fsync (0.3-1 ms
- * here); run one per operation and 50 concurrent calls queue behind each other's disk flushes. Instead,
- * operations arriving in the same event-loop turn share one transaction and one fsync, each inside its
- * own savepoint so one failing operation rolls back only itself. A caller's promise settles only after
- * the shared commit returned, so "acknowledged" still means "on disk".
+ * Group commit for the shared SQLite connection. Every durable write needs the disk to confirm it
+ * (0.3-1 ms here); paid once per operation, on the event loop's thread, 50 concurrent calls queue
+ * behind each other's disk flushes and nothing else runs meanwhile. Instead:
  *
- * Part of the kernel's persistence layer: every plugin journaling into the shared agentd.db uses it.
+ * - operations arriving in the same event-loop turn, from any plugin, share one transaction (each in
+ *   its own savepoint, so one failing operation rolls back only itself);
+ * - that transaction is committed without waiting for the disk (synchronous=NORMAL: WAL frames
+ *   written, no fsync), and the WAL file is then fdatasync'ed on libuv's thread pool, one sync for
+ *   every batch committed before it started, while the event loop goes on serving;
+ * - a caller's promise settles only after that sync returned, so "acknowledged" still means "on disk".
+ *
+ * Syncing the WAL ourselves is what synchronous=FULL does at each commit; doing it after the commit
+ * only moves the wait off the thread. It can never make the database inconsistent: it persists pages
+ * the kernel could have written back at any moment anyway. Part of the kernel's persistence layer.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import type Database from 'better-sqlite3';
 
 interface Pending {
   op: () => unknown;
+  durable: boolean;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
 }
 
+const shared = new WeakMap<Database.Database, GroupCommit>();
+
 export class GroupCommit {
   private pending: Pending[] = [];
   private scheduled = false;
-  /** Number of commits and operations, for health and benchmarks. */
-  readonly stats = { commits: 0, ops: 0 };
+  private readonly wal: WalSync | null;
+  /** Number of commits, operations and disk syncs, for health and benchmarks. */
+  readonly stats = { commits: 0, ops: 0, syncs: 0 };
 
-  constructor(private readonly db: Database.Database) {}
+  /** The connection's one group commit: plugins sharing a database share its transactions and syncs. */
+  static for(db: Database.Database): GroupCommit {
+    let gc = shared.get(db);
+    if (!gc) shared.set(db, (gc = new GroupCommit(db)));
+    return gc;
+  }
 
-  /** Run `op` (synchronous, using the db) in the next shared transaction; resolves once durable. */
+  constructor(private readonly db: Database.Database) {
+    this.wal = WalSync.for(db);
+  }
+
+  /** Run `op` (synchronous, using the db) in the next shared transaction; resolves once it is on disk. */
   run<T>(op: () => T): Promise<T> {
+    return this.enqueue(op, true);
+  }
+
+  /**
+   * Run `op` in the next shared transaction without asking for the disk: for bookkeeping whose loss on
+   * power failure is harmless (recovery redoes it). It is on disk with the next durable batch anyway.
+   */
+  later<T>(op: () => T): Promise<T> {
+    return this.enqueue(op, false);
+  }
+
+  private enqueue<T>(op: () => T, durable: boolean): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ op, resolve: resolve as (v: unknown) => void, reject });
+      this.pending.push({ op, durable, resolve: resolve as (v: unknown) => void, reject });
       if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(() => this.flush());
+        setImmediate(() => this.commitPending(false));
       }
     });
   }
 
-  /** Commit what is pending now (used at stop so nothing waits on a timer that will not fire). */
+  /**
+   * Commit what is pending now, durably before returning (used at stop, when nothing may wait on a
+   * timer or a thread that will not run again).
+   */
   flush(): void {
+    this.commitPending(true);
+  }
+
+  private commitPending(syncNow: boolean): void {
     this.scheduled = false;
     const batch = this.pending;
     if (batch.length === 0) return;
     this.pending = [];
+    const durable = batch.some((p) => p.durable);
     const outcomes: Array<{ ok: true; v: unknown } | { ok: false; e: unknown }> = [];
-    try {
-      this.db.transaction(() => {
-        for (const p of batch) {
-          try {
-            outcomes.push({ ok: true, v: this.db.transaction(p.op)() });
-          } catch (e) {
-            outcomes.push({ ok: false, e });
-          }
+    const body = (): void => {
+      for (const p of batch) {
+        try {
+          outcomes.push({ ok: true, v: this.db.transaction(p.op)() });
+        } catch (e) {
+          outcomes.push({ ok: false, e });
         }
-      })();
+      }
+    };
+    try {
+      // Off-thread sync when there is a WAL file to sync; otherwise the connection's own mode (FULL).
+      if (this.wal && !syncNow) runLazy(this.db, body);
+      else this.db.transaction(body)();
     } catch (e) {
       for (const p of batch) p.reject(e);
       return;
     }
     this.stats.commits++;
     this.stats.ops += batch.length;
-    batch.forEach((p, i) => {
+    const settle = (): void => batch.forEach((p, i) => {
       const o = outcomes[i]!;
       if (o.ok) p.resolve(o.v);
       else p.reject(o.e);
+    });
+    if (!durable || !this.wal || syncNow) {
+      settle();
+      return;
+    }
+    this.stats.syncs++;
+    this.wal.sync().then(settle, (e: unknown) => {
+      // Committed but not known to be on disk: nobody may be told it is.
+      const err = new Error(`the database could not be synced to disk: ${(e as Error).message}`, { cause: e });
+      for (const p of batch) p.reject(err);
     });
   }
 }
 
 /**
+ * fdatasync of one database's WAL file, coalesced: a sync asked for while one is running waits for the
+ * next one (the running one may have started before the caller's frames were written).
+ */
+class WalSync {
+  private fd: number | null = null;
+  private ino = -1;
+  private checkedAt = 0;
+  private dirSynced = false;
+  private running: Promise<void> | null = null;
+  private next: Promise<void> | null = null;
+
+  /** Only for a file database in WAL mode; in-memory or rollback-journal databases sync in SQLite. */
+  static for(db: Database.Database): WalSync | null {
+    if (db.memory || !db.name) return null;
+    const mode = String(db.pragma('journal_mode', { simple: true })).toLowerCase();
+    if (mode !== 'wal') return null;
+    let w = syncs.get(db);
+    if (!w) syncs.set(db, (w = new WalSync(`${path.resolve(db.name)}-wal`)));
+    return w;
+  }
+
+  private constructor(private readonly walPath: string) {}
+
+  sync(): Promise<void> {
+    if (!this.running) {
+      this.running = this.once().finally(() => (this.running = null));
+      return this.running;
+    }
+    this.next ??= this.running.then(
+      () => ((this.next = null), this.sync()),
+      () => ((this.next = null), this.sync()),
+    );
+    return this.next;
+  }
+
+  private async once(): Promise<void> {
+    // SQLite keeps the WAL file (same inode) while the connection is open; should it ever be replaced,
+    // the next check (at most a second later, before that sync) reopens it.
+    const now = Date.now();
+    if (this.fd === null || now - this.checkedAt >= 1000) {
+      const ino = fs.statSync(this.walPath).ino;
+      this.checkedAt = now;
+      if (this.fd === null || ino !== this.ino) {
+        if (this.fd !== null) fs.closeSync(this.fd);
+        this.fd = fs.openSync(this.walPath, 'r');
+        this.ino = ino;
+      }
+    }
+    const fd = this.fd;
+    await new Promise<void>((resolve, reject) => fs.fdatasync(fd, (e) => (e ? reject(e) : resolve())));
+    if (!this.dirSynced) {
+      // The WAL file's own directory entry, once: a file whose name is not on disk is not on disk.
+      const dir = fs.openSync(path.dirname(this.walPath), 'r');
+      try {
+        await new Promise<void>((resolve, reject) => fs.fsync(dir, (e) => (e ? reject(e) : resolve())));
+      } finally {
+        fs.closeSync(dir);
+      }
+      this.dirSynced = true;
+    }
+  }
+}
+
+const syncs = new WeakMap<Database.Database, WalSync>();
+
+/**
  * Run a write without waiting for the disk (synchronous=NORMAL for this one transaction). Only for
- * writes whose loss on power failure is harmless: in WAL mode the next FULL commit on the connection
+ * writes whose loss on power failure is harmless: in WAL mode the next durable commit on the connection
  * flushes these frames too, and a process crash (kill -9) never loses a committed transaction.
  */
 export function runLazy<T>(db: Database.Database, op: () => T): T {

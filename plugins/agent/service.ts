@@ -47,7 +47,7 @@ export class AgentService {
 
   constructor(private readonly d: ServiceDeps) {
     this.store = new AgentStore(d.db);
-    this.gc = new GroupCommit(d.db);
+    this.gc = GroupCommit.for(d.db);
     this.runner = new TurnRunner({
       store: this.store, gc: this.gc, lazy: (op) => runLazy(d.db, op), config: d.config, log: d.log, request: d.request, emit: d.emit,
       interrupted: (id) => (this.terminated.has(id) ? 'terminated' : this.stopping ? 'stopping' : null),

@@ -60,7 +60,7 @@ export default definePlugin({
     const cfg = configSchema.parse(ctx.config);
     ctx.migrate(MIGRATIONS);
     const ledger = new BudgetLedger(ctx.db, loadPrices(ctx, cfg), { reservationTtlS: cfg.reservation_ttl_s });
-    const gc = new GroupCommit(ctx.db);
+    const gc = GroupCommit.for(ctx.db);
     for (const l of cfg.limits) ledger.setLimit(l.scope, l.scope === 'global' ? null : l.id ?? null, l.period, l.limit_usd, l.limit_tokens);
     const sweep = setInterval(() => {
       void gc.run(() => ledger.expire(cfg.reconcile)).then((r) => {

@@ -78,7 +78,7 @@ export class CompletionService {
 
   constructor(private readonly d: ServiceDeps) {
     this.journal = new Journal(d.db);
-    this.gc = new GroupCommit(d.db);
+    this.gc = GroupCommit.for(d.db);
     this.queue = new SessionQueue<Item>(d.config.max_concurrency, (it) => this.run(it));
     this.aliases = { ...DEFAULT_ALIASES, ...d.config.models };
   }
@@ -244,19 +244,21 @@ export class CompletionService {
         },
         cost_usd: null as number | null, model: res.model, duration_ms: durationMs, attempt,
       };
-      // Record the result without waiting for the disk, then settle the budget, whose FULL commit
-      // flushes the same WAL: one fsync makes both durable, and only then is the result emitted.
-      // A crash in between leaves completed-but-unsettled, which recovery settles (idempotently).
-      runLazy(this.d.db, () => {
+      // The result and the budget's settlement are queued in the same turn, so they share one
+      // transaction and one disk sync, and only then is the result emitted. Should the budget not
+      // answer, the result is still recorded (completed-but-unsettled), which recovery settles.
+      const recorded = this.gc.run(() => {
         this.journal.finish(it.id, 'completed', { result, settled: false }, this.now());
         if (it.session_id) {
           const sys = typeof it.params.system === 'string' ? it.params.system : it.params.system ? JSON.stringify(it.params.system) : null;
           this.journal.appendTurn(it.session_id, it.agent_id, res.model, sys, [...it.params.messages, { role: 'assistant', content: res.content }], it.id, this.now());
         }
       });
-      result.cost_usd = await this.commit(it, attempt, res.model, res.usage, false);
-      if (result.cost_usd !== null) runLazy(this.d.db, () => this.journal.settle(it.id, result.cost_usd!));
-      else await this.gc.run(() => this.journal.finish(it.id, 'completed', { result, settled: false }, this.now())); // our own fsync
+      const cost = await this.commit(it, attempt, res.model, res.usage, false);
+      await recorded;
+      result.cost_usd = cost;
+      // Bookkeeping only (recovery re-settles idempotently): it rides on a later commit, off this path.
+      if (cost !== null) this.gc.later(() => this.journal.settle(it.id, cost)).catch((err: unknown) => this.d.log.warn({ err, request_id: it.id }, 'marking the request settled failed; the next start settles it'));
       this.active.delete(it.id);
       this.d.emit('completion:result', result, opts);
       this.d.log.debug({ request_id: it.id, session_id: it.session_id, duration_ms: durationMs }, 'completion done');
