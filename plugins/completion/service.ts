@@ -9,7 +9,7 @@ import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { DaemonError, type EventContext, type RequestOptions } from '../../daemon/plugin-api.js';
 import { DEFAULT_ALIASES, type CompletionConfig } from './config.js';
-import { GroupCommit, runLazy } from '../../daemon/group-commit.js';
+import { GroupCommit } from '../../daemon/group-commit.js';
 import { cacheTtlOf, inputTokenBound } from './input-bound.js';
 import { ACTIVE, Journal, type RequestRow, type StoredMessage } from './journal.js';
 import type { Provider, ProviderRequest, ProviderUsage } from './providers/types.js';
@@ -137,13 +137,14 @@ export class CompletionService {
         attempts,
       };
       // An acknowledged request must be on disk before the ack. A waiting caller's ack is the result,
-      // so its row may ride on the next fsync (the budget reservation, before any token is spent).
+      // so its row rides in the transaction of the budget reservation that follows in this same turn,
+      // whose sync makes both durable before any token is spent.
       const write = (): void => {
         if (prior) this.journal.forget(requestId);
         this.journal.insert(row);
       };
       if (durable) await this.gc.run(write);
-      else runLazy(this.d.db, write);
+      else void this.gc.later(write).catch((err: unknown) => this.d.log.error({ err, request_id: requestId }, 'journaling an accepted request failed'));
     } catch (e) {
       this.active.delete(requestId);
       throw e;
@@ -173,12 +174,18 @@ export class CompletionService {
 
   /** Resolve with the result, or reject with the request's error, once it has an outcome. */
   outcome(requestId: string): Promise<Record<string, unknown>> {
+    // Accepted and not finished: wait for it (its row may still be in the pending group commit).
+    if (this.active.has(requestId)) return this.waitFor(requestId);
     const row = this.journal.get(requestId);
     if (!row) return Promise.reject(new DaemonError('NOT_FOUND', `no request ${requestId}`, { request_id: requestId }));
     if (!ACTIVE.has(row.status)) {
       const o = outcomeOf(row);
       return o.ok ? Promise.resolve(o.result) : Promise.reject(o.error);
     }
+    return this.waitFor(requestId);
+  }
+
+  private waitFor(requestId: string): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
       const list = this.waiters.get(requestId) ?? [];
       list.push({ resolve, reject });
@@ -198,12 +205,9 @@ export class CompletionService {
   private async run(it: Item): Promise<void> {
     // Shutdown has begun: the request stays queued in the journal for the next start.
     if (this.stopping || this.d.shuttingDown?.()) return;
-    // Not fsynced on its own: the budget reservation right after is, and it flushes this frame too.
-    const started = runLazy(this.d.db, () => this.journal.markRunning(it.id, this.now()));
-    if (!started) {
-      this.active.delete(it.id);
-      return;
-    }
+    // In the transaction of the budget reservation queued right after, whose sync covers it. A queued
+    // request leaves the queue only here or through cancel(), so its row is still 'queued' now.
+    void this.gc.later(() => this.journal.markRunning(it.id, this.now())).catch((err: unknown) => this.d.log.error({ err, request_id: it.id }, 'marking a request running failed'));
     const attempt = it.attempts + 1;
     const who = { request_id: it.id, session_id: it.session_id, agent_id: it.agent_id };
     const opts = { context: it.context };
@@ -355,8 +359,16 @@ export class CompletionService {
 
   // ---- cancel, status ------------------------------------------------------------------------------
 
-  async cancel(requestId: string): Promise<Record<string, unknown>> {
+  /** The journal row, after committing this turn's pending writes if the request is one of them. */
+  private row(requestId: string): RequestRow | undefined {
     const row = this.journal.get(requestId);
+    if (row || !this.active.has(requestId)) return row;
+    this.gc.flush();
+    return this.journal.get(requestId);
+  }
+
+  async cancel(requestId: string): Promise<Record<string, unknown>> {
+    const row = this.row(requestId);
     if (!row) throw new DaemonError('NOT_FOUND', `no request ${requestId}`, { request_id: requestId });
     if (!ACTIVE.has(row.status)) {
       throw new DaemonError('CONFLICT', `request ${requestId} already finished (${row.status}); nothing to cancel`, { request_id: requestId, status: row.status });
@@ -381,7 +393,7 @@ export class CompletionService {
   }
 
   requestStatus(requestId: string): Record<string, unknown> {
-    const row = this.journal.get(requestId);
+    const row = this.row(requestId);
     if (!row) throw new DaemonError('NOT_FOUND', `no request ${requestId} (unknown, or finished longer ago than completion.retention_hours)`, { request_id: requestId });
     const out: Record<string, unknown> = {
       request_id: row.request_id, status: row.status, session_id: row.session_id, agent_id: row.agent_id, model: row.model,
