@@ -22,21 +22,30 @@ export function openDatabase(dbDir: string, file = 'agentd.db'): Database.Databa
   return db;
 }
 
-/** Apply `migrations[i]` as version i+1 for `plugin`, each at most once, each in its own transaction. */
+/**
+ * Apply `migrations[i]` as version i+1 for `plugin`, each at most once. All that are pending go in one
+ * transaction: a schema is either brought fully up to date or left as it was, with one disk sync
+ * (a fresh home would otherwise pay one per migration of every plugin at its first start).
+ */
 export function migrate(db: Database.Database, plugin: string, migrations: Migration[]): number {
   const row = db.prepare('SELECT MAX(version) AS v FROM kernel_migrations WHERE plugin = ?').get(plugin) as { v: number | null };
   const current = row.v ?? 0;
   if (current > migrations.length) {
     throw new Error(`database has ${plugin} schema version ${current}, newer than this code knows (${migrations.length})`);
   }
+  if (current === migrations.length) return migrations.length;
   const record = db.prepare('INSERT INTO kernel_migrations (plugin, version, applied_at) VALUES (?, ?, ?)');
-  for (let v = current + 1; v <= migrations.length; v++) {
-    const m = migrations[v - 1];
-    db.transaction(() => {
-      if (typeof m === 'string') db.exec(m);
-      else m(db);
+  db.transaction(() => {
+    for (let v = current + 1; v <= migrations.length; v++) {
+      const m = migrations[v - 1];
+      try {
+        if (typeof m === 'string') db.exec(m);
+        else m(db);
+      } catch (e) {
+        throw new Error(`${plugin} migration ${v} failed: ${(e as Error).message}`, { cause: e });
+      }
       record.run(plugin, v, Date.now() / 1000);
-    })();
-  }
+    }
+  })();
   return migrations.length;
 }

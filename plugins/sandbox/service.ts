@@ -118,11 +118,15 @@ export class SandboxService {
     if (this.stopping) return;
     // Leftovers of a crashed run (first time), or containers orphaned while the engine was away.
     const keep = new Set<string>([...this.sessions.containerIds(), ...this.pool.ids()]);
-    let reaped = await this.containers.reap(this.firstUp ? new Set() : keep);
-    if (this.firstUp) reaped += await this.containers.reapDead();
+    const firstUp = this.firstUp;
+    // Independent round trips to the engine, so concurrent: they are what a start waits for.
+    const [reaped] = await Promise.all([
+      (async () => (await this.containers.reap(firstUp ? new Set() : keep)) + (firstUp ? await this.containers.reapDead() : 0))(),
+      this.containers.watchOoms(),
+      // No refill from here: a container created now could be taken by the reap running alongside.
+      this.checkImage(false),
+    ]);
     if (reaped) this.opts.log.info({ reaped }, 'removed leftover sandbox containers');
-    await this.containers.watchOoms();
-    await this.checkImage();
     this.sessions.adopt(this.pendingRestore.splice(0));
     if (this.firstUp) {
       const orphans = this.sessions.removeOrphanWorkspaces();
@@ -149,7 +153,7 @@ export class SandboxService {
    * Is the default image there? While it is missing, look again every health interval, so building
    * it (scripts/sandbox-image.sh build) turns the plugin ok and fills the pool without a restart.
    */
-  private async checkImage(): Promise<void> {
+  private async checkImage(refill = true): Promise<void> {
     if (this.imageTimer) clearTimeout(this.imageTimer);
     this.imageTimer = null;
     const was = this.imagePresent;
@@ -161,7 +165,7 @@ export class SandboxService {
     }
     if (this.imagePresent !== was) {
       this.publishStatus();
-      if (this.imagePresent) this.pool.refill();
+      if (this.imagePresent && refill) this.pool.refill();
     }
     if (this.imagePresent === false && this.engine.up && !this.stopping) {
       this.imageTimer = setTimeout(() => void this.checkImage(), this.opts.config.health_interval_ms);
