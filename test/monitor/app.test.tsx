@@ -139,13 +139,13 @@ describe('monitor app', () => {
     const m = mount();
     try {
       await m.until((f) => f.includes('q quit') && /● /.test(f), 'ready');
-      // Ask for a flood, then stop reading: the daemon's queue for us (50) overflows.
-      const flood = client.request('burst:emit', { n: 30_000, event: 'burst:flood' }, { timeoutMs: 30_000 });
+      // Ask for a flood of events the monitor takes in full (agent:*), then stop reading: the daemon's queue for us (50) overflows.
+      const flood = client.request('burst:emit', { n: 30_000, event: 'agent:flood' }, { timeoutMs: 30_000 });
       await sleep(30);
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500);
       await flood;
-      const f = await m.until((x) => /\d+(\.\d+)?k? dropped ╗/.test(x) && x.includes('burst:flood i=29999'), 'dropped count', 15_000);
-      expect(f).not.toContain('burst:flood i=100 '); // those were dropped or scrolled away, not kept in order
+      const f = await m.until((x) => /\d+(\.\d+)?k? dropped ╗/.test(x) && x.includes('agent:flood i=29999'), 'dropped count', 15_000);
+      expect(f).not.toContain('agent:flood i=100 '); // those were dropped or scrolled away, not kept in order
       // The notice itself stays in the log whatever the filter.
       m.stdin.write('/');
       await m.until((x) => x.includes('filter:'), 'filter prompt');

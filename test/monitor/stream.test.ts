@@ -166,6 +166,100 @@ describe('stream reducer', () => {
   });
 });
 
+describe('stream reducer with overlapping, rate-bounded subscriptions', () => {
+  // Frames as the hook tags them: one per subscription that matched, back to back, in emit order.
+  const frame = (via: StreamEvent['via'], event: string, n: number, data: Record<string, unknown> = {}): StreamEvent => ({ event, data, seq: n, timestamp: 1000 + n / 1000, via });
+  const report = (via: StreamEvent['via'], byEvent: Record<string, number>, first: number, last: number): StreamEvent => ({
+    event: 'monitor:skipped',
+    data: { subscription: 's-x', count: Object.values(byEvent).reduce((a, b) => a + b, 0), by_event: byEvent, first_seq: first, last_seq: last },
+    seq: last,
+    timestamp: 1000,
+    via,
+  });
+
+  it('counts each event once: by its census frame or the census report, never by the other subscriptions', () => {
+    let s = run(initialStream(), [
+      frame('lifecycle', 'agent:spawned', 1, { agent_id: 'a' }),
+      frame('census', 'agent:spawned', 1, { agent_id: 'a' }), // the same event again: shown once, counted once
+      frame('census', 'burst:tick', 2),
+      frame('lifecycle', 'agent:reply', 3, { agent_id: 'a' }), // the census skipped this one
+    ]);
+    expect(s.received).toBe(2);
+    expect(s.log.map((e) => e.seq)).toEqual([1, 2, 3]);
+    // The report counts seqs 3..7: agent:reply (shown, via lifecycle) and four burst:tick nobody brought.
+    s = run(s, [report('census', { 'agent:reply': 1, 'burst:tick': 4 }, 3, 7), frame('census', 'burst:tick', 8)], 1001);
+    expect(s.received).toBe(8);
+    expect(s.byNamespace).toEqual({ agent: 2, burst: 6 });
+    expect(s.skipped).toBe(4); // only what the log lacks
+    expect(s.sampling).toBe(true);
+    expect(s.agents.a.status).toBe('idle');
+    // Reports of the other rate-bounded subscriptions count nothing.
+    const t = run(s, [report('log', { 'burst:tick': 50 }, 9, 58), report('tokens', { 'completion:token': 0 }, 9, 9)], 1001);
+    expect(t.received).toBe(8);
+    // Some quiet seconds later the log is no longer a sample; what it lacks stays counted.
+    const later = streamReducer(s, { type: 'tick', now: 1010 });
+    expect(later.sampling).toBe(false);
+    expect(later.skipped).toBe(4);
+  });
+
+  it('measures the gap against the filter, and counts it in PAUSED +N', () => {
+    let s = initialStream(10, parseFilter('agent:*'));
+    s = streamReducer(s, { type: 'pause' });
+    s = run(s, [frame('census', 'agent:spawned', 1), report('census', { 'agent:spawned': 2, 'burst:tick': 100 }, 2, 103)]);
+    expect(s.received).toBe(103);
+    expect(s.skipped).toBe(2); // the bursts do not match the filter: nothing the log lacks
+    expect(s.missed).toBe(3);
+    s = streamReducer(s, { type: 'filter', filter: parseFilter('burst:*') });
+    expect(s.skipped).toBe(0); // a new filter, a new question
+  });
+
+  it('counts history up to where the census began, then the census, without counting twice', () => {
+    // History is asked for up to the seq the census subscription began at (monitor:events until_seq).
+    const hist = Array.from({ length: 8 }, (_, i) => frame(undefined, i === 7 ? 'agent:spawned' : 'burst:tick', i + 1));
+    let s = streamReducer(initialStream(), { type: 'backfill', events: hist, now: 1000, until: 8 });
+    expect(s.received).toBe(8);
+    // Held meanwhile: the lifecycle subscription (made first) saw seq 8 too; then the census takes over.
+    s = run(s, [
+      frame('lifecycle', 'agent:spawned', 8),
+      frame('census', 'burst:tick', 9),
+      frame('lifecycle', 'agent:reply', 10),
+      report('census', { 'agent:reply': 1 }, 10, 10),
+      frame('census', 'burst:tick', 11),
+    ]);
+    expect(s.received).toBe(11);
+    expect(s.log.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    expect(s.skipped).toBe(0); // seq 10 came through the lifecycle subscription
+    // After a reconnect: history since the older of shown and counted; only what is not yet counted counts.
+    s = streamReducer(s, { type: 'backfill', events: [frame(undefined, 'burst:tick', 11), frame(undefined, 'burst:tick', 12)], now: 1002, until: 12 });
+    expect(s.received).toBe(12);
+    expect(s.log).toHaveLength(12);
+  });
+
+  it('scales the tokens of skipped token events and lets the result settle, counting none twice', () => {
+    let s = run(initialStream(), [
+      frame('lifecycle', 'completion:started', 1, { request_id: 'r' }),
+      frame('census', 'completion:token', 2, { request_id: 'r', text: 'abcdefgh' }), // not the token subscription: not counted…
+      frame('tokens', 'completion:token', 2, { request_id: 'r', text: 'abcdefgh' }), // …this one is: 2 tokens
+      frame('tokens', 'completion:token', 3, { request_id: 'r', text: 'abcdefgh' }),
+    ]);
+    expect(s.completions.r.tokens).toBe(4);
+    s = run(s, [report('tokens', { 'completion:token': 10 }, 4, 13)], 1001);
+    expect(s.completionTotals.tokens).toBe(24); // 10 more at the average of 2
+    expect(s.completions.r.tokens).toBe(4);
+    s = run(s, [frame('lifecycle', 'completion:result', 14, { request_id: 'r', usage: { output_tokens: 25 } })], 1002);
+    expect(s.completions.r).toMatchObject({ status: 'completed', tokens: 25 });
+    expect(s.completionTotals.tokens).toBe(25);
+    expect(s.tokensPerSecond).toBeGreaterThan(0);
+  });
+
+  it('keeps what the daemon dropped out of the count when a census counts the events', () => {
+    const s = run(initialStream(), [frame('census', 'x:a', 1), { event: 'monitor:dropped', data: { count: 40, first_seq: 2, last_seq: 41 }, seq: 41, timestamp: 1, via: 'connection' }]);
+    expect(s.dropped).toBe(40);
+    expect(s.received).toBe(1);
+    expect(s.log.map((e) => e.kind)).toEqual(['event', 'dropped']);
+  });
+});
+
 describe('layout', () => {
   it('fits 80×24 with every panel', () => {
     const l = computeLayout(80, 24);

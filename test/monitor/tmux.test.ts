@@ -1,7 +1,8 @@
 /**
  * End to end in a real terminal: `daemon-control monitor` runs in a detached tmux session of 80×24,
  * keys go in with send-keys, the screen comes out with capture-pane. Also measures the monitor's
- * CPU while the daemon routes a burst of events (the figure is printed and bounded).
+ * CPU while the daemon routes thousands of events a second (the figure is printed and bounded),
+ * and checks that it still counts every one of them while its log shows a sample.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -152,12 +153,16 @@ describe.skipIf(SKIP)('monitor in tmux', () => {
     const { routed, sent } = steady;
     const percent = steady.percent;
     console.log(`monitor CPU: first 2 s burst ${first.percent.toFixed(1)}% of one core; steady ${percent.toFixed(1)}% while the daemon routed ${routed} events/s (${sent} events)`);
-    // Everything arrived and was counted (nothing dropped at this rate)…
-    const s = await waitUntil(() => screen('cpu'), (x) => /burst:load i=249/.test(x) && /\b3\dk seen/.test(x), 10_000, 'the burst on screen');
+    // Every event was counted although the log got only a sample (and says so), and nothing was dropped…
+    const total = Number((await daemon.client.request<{ events: { seq: number } }>('system:health')).events.seq);
+    const seen = (x: string): number => Number(/(\d+)k seen/.exec(x)?.[1] ?? NaN) * 1000;
+    const s = await waitUntil(() => screen('cpu'), (x) => Math.abs(seen(x) - total) <= 500 && /burst:load i=\d+/.test(x), 10_000, `about ${total} seen`);
+    expect(s).toMatch(/\d+k skipped ╗/);
     expect(s).not.toMatch(/dropped ╗/);
-    // …at a bounded cost: the design target is a few percent; the bound leaves room for a busy CI machine.
+    // …at a cost that does not grow with the daemon's rate: the design target is ≤ 3 % (README); the bound
+    // leaves room for a loaded 2-core CI machine, and is far below a subscriber that receives everything (6–8 %).
     expect(routed).toBeGreaterThan(3000);
-    expect(percent).toBeLessThan(25);
+    expect(percent).toBeLessThan(10);
     keys('cpu', 'q');
     await waitUntil(() => fs.existsSync(exitFile), Boolean, 10_000, 'the monitor to exit');
     const stats = JSON.parse(fs.readFileSync(path.join(tmp, 'stats.json'), 'utf8')) as { renders: number; seconds: number };

@@ -32,7 +32,7 @@ export function entryText(e: LogEntry, width: number): string {
   return fit(`${head}${agent} ${summarize(e.data, Math.max(0, width - head.length - agent.length - 1))}`, width);
 }
 
-/** The live log: newest at the bottom, the filter and pause state in the title. */
+/** The live log: newest at the bottom; the filter, pause and sampling state in the title. */
 export function EventLog({ stream, entries, width, height, focused, selected }: EventLogProps): React.JSX.Element {
   const theme = useTheme();
   const rows = Math.max(0, height - 2);
@@ -44,6 +44,9 @@ export function EventLog({ stream, entries, width, height, focused, selected }: 
   const shown = entries.slice(Math.max(0, end - rows), end);
   const title = `Events${stream.filter.text ? ` [${stream.filter.text}]` : ''}`;
   const parts = [`${compact(stream.perSecond)}/s`, `${compact(stream.received)} seen`];
+  // The daemon sends the log only a sample under a flood; say so, and how much of what matches it lacks.
+  if (stream.sampling) parts.push(`sampled, ${compact(stream.skipped)} skipped`);
+  else if (stream.skipped) parts.push(`${compact(stream.skipped)} skipped`);
   if (stream.dropped) parts.push(`${compact(stream.dropped)} dropped`);
   if (stream.frozen) parts.unshift(`PAUSED +${compact(stream.missed)}`);
   return (

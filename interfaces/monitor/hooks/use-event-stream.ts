@@ -1,16 +1,20 @@
 /**
- * Follow the daemon's event stream: subscribe to everything, backfill from `monitor:events`, and
- * from then on hand the reducer one batch per flush interval. Frames land in a plain array between
- * flushes (no React work per event); that bound on dispatches is the bound on renders.
+ * Follow the daemon's event stream through the subscriptions of state/feeds.ts (lifecycle events
+ * in full; tokens, a census of everything and the filter's matches as rate-bounded samples with
+ * the daemon's counts of the rest), backfill from `monitor:events`, and from then on hand the
+ * reducer one batch per flush interval. Frames land in a plain array between flushes (no React
+ * work per event); that bound on dispatches is the bound on renders.
  *
- * Across a reconnect the client renews the subscription itself; this hook holds the batch back
- * while it asks for the history it missed (or, when the daemon restarted, the new daemon's history),
- * so the log has no gap and no duplicate.
+ * Across a reconnect the client renews the subscriptions itself; this hook holds the batch back
+ * while it asks for the history it missed (or, when the daemon restarted, the new daemon's history)
+ * up to where the renewed census begins, so the log has no gap and no duplicate and nothing is
+ * counted twice.
  */
 import { useEffect, useReducer, useRef, useState } from 'react';
-import type { EventClient, EventFrame } from '../../../client/index.js';
+import type { EventClient, EventFrame, Subscription } from '../../../client/index.js';
 import { initialStream, streamReducer, type StreamAction, type StreamEvent, type StreamState } from '../state/stream.js';
 import { historyPatterns, type Filter } from '../state/patterns.js';
+import { CENSUS_PATTERNS, LIFECYCLE_PATTERNS, RATES, TOKEN_PATTERNS, logPatterns, type Via } from '../state/feeds.js';
 import type { FrameClock } from '../frame-clock.js';
 
 export type Connection = 'connecting' | 'live' | 'reconnecting';
@@ -43,36 +47,58 @@ export function useEventStream(client: EventClient, opts: StreamOptions): EventS
   const pending = useRef<StreamEvent[]>([]);
   const shed = useRef(0);
   const holding = useRef(true);
-  const lastSeq = useRef(0);
-  lastSeq.current = state.lastSeq;
+  /** Where to ask history from after a gap: the older of what was shown and what was counted. */
+  const resumeSeq = useRef(0);
+  resumeSeq.current = Math.min(state.lastSeq, state.countedSeq);
   const filterRef = useRef(state.filter);
   filterRef.current = state.filter;
+  /** The filter's own rate-bounded subscription, changed one at a time (state/feeds.ts). */
+  const logSub = useRef<Subscription | null>(null);
+  const logChange = useRef<Promise<void>>(Promise.resolve());
+
+  /** Frames of one subscription, tagged with it (the reducer counts only the census). */
+  const take = (via: Via) => (f: EventFrame): void => {
+    const p = pending.current;
+    p.push({ ...f, via });
+    if (p.length > maxPending) {
+      // Shed in bulk (a shift per frame would be quadratic under a flood), but never the daemon's
+      // reports: one monitor:skipped stands for thousands of counted events.
+      const cut = p.splice(0, p.length - Math.floor(maxPending / 2));
+      const reports = cut.filter((x) => x.event === 'monitor:skipped' || x.event === 'monitor:dropped');
+      p.unshift(...reports);
+      shed.current += cut.length - reports.length;
+    }
+  };
+
+  /** Subscribe to what the filter needs beyond the census, then drop the previous log subscription. */
+  const followFilter = (f: Filter): Promise<void> => {
+    logChange.current = logChange.current.then(async () => {
+      const want = logPatterns(f);
+      const have = logSub.current;
+      if (have && want && have.patterns.join(' ') === want.join(' ')) return;
+      const next = want ? await client.subscribe(want, take('log'), { maxRate: RATES.log }) : null;
+      logSub.current = next;
+      await have?.unsubscribe();
+    }).catch(() => undefined);
+    return logChange.current;
+  };
 
   useEffect(() => {
     let disposed = false;
     let daemonPid: unknown = null;
-    let sub: { unsubscribe(): Promise<void> } | null = null;
-
-    const take = (f: EventFrame): void => {
-      const p = pending.current;
-      p.push(f);
-      if (p.length > maxPending) {
-        // Shed in bulk (a shift per frame would be quadratic under a flood).
-        const n = p.length - Math.floor(maxPending / 2);
-        p.splice(0, n);
-        shed.current += n;
-      }
-    };
+    const subs: Subscription[] = [];
+    let census: Subscription | null = null;
     // monitor:dropped is addressed to the connection, not to a subscription.
     const onAnyEvent = (f: EventFrame): void => {
-      if (f.event === 'monitor:dropped' && !f.subscription) take(f);
+      if (f.event === 'monitor:dropped' && !f.subscription) take('connection')(f);
     };
 
     let quietSince = Date.now();
+    /** Commit the batch; returns how many events it stands for (skipped ones included) for the clock. */
     const flush = (): number => {
       if (holding.current) return 0;
       if (shed.current) {
-        dispatch({ type: 'shed', count: shed.current });
+        dispatch({ type: 'shed', count: shed.current, counted: true });
         shed.current = 0;
       }
       const batch = pending.current;
@@ -87,10 +113,12 @@ export function useEventStream(client: EventClient, opts: StreamOptions): EventS
       quietSince = Date.now();
       pending.current = [];
       dispatch({ type: 'events', events: batch, now: now() });
-      return batch.length;
+      let represented = batch.length;
+      for (const f of batch) if (f.event === 'monitor:skipped') represented += Number(f.data.count) || 0;
+      return represented;
     };
 
-    /** Ask for history after `since` and apply it before the held live frames. */
+    /** Ask for history after `since`, up to where the census begins, and apply it before the held live frames. */
     const sync = async (since: number | undefined): Promise<void> => {
       const health = await client.request<{ pid?: unknown }>('system:health', {}, { timeoutMs: 5000 });
       if (daemonPid !== null && health.pid !== daemonPid) {
@@ -99,12 +127,14 @@ export function useEventStream(client: EventClient, opts: StreamOptions): EventS
         since = undefined;
       }
       daemonPid = health.pid;
+      const until = census?.startSeq ?? undefined;
       const data: Record<string, unknown> = { limit: capacity };
       if (since) data.since_seq = since;
+      if (until !== undefined) data.until_seq = until;
       const hist = await client.request<{ events: StreamEvent[]; last_seq?: number; truncated?: boolean }>('monitor:events', data, { timeoutMs: 10_000 });
       if (disposed) return;
       const events = hist.events ?? [];
-      dispatch({ type: 'backfill', events, now: now() });
+      dispatch({ type: 'backfill', events, now: now(), ...(until !== undefined ? { until } : {}) });
       // After a gap, say how much of it the history could not give back.
       if (since && hist.truncated && events.length && typeof hist.last_seq === 'number') {
         const missed = events[0].seq - since - 1;
@@ -120,7 +150,9 @@ export function useEventStream(client: EventClient, opts: StreamOptions): EventS
       dispatch({ type: 'notice', text: 'connection to the daemon lost; reconnecting…', now: now() });
     };
     const onReconnect = (): void => {
-      void sync(lastSeq.current)
+      // A filter change that failed while the connection was down is made now.
+      void followFilter(filterRef.current);
+      void sync(resumeSeq.current)
         .catch(() => undefined)
         .finally(() => {
           if (disposed) return;
@@ -138,8 +170,13 @@ export function useEventStream(client: EventClient, opts: StreamOptions): EventS
 
     void (async () => {
       try {
-        sub = await client.subscribe('*', take);
-        if (disposed) return void sub.unsubscribe();
+        // Lifecycle and tokens first: the census's start is where history ends, and they must cover everything after it.
+        subs.push(await client.subscribe(LIFECYCLE_PATTERNS, take('lifecycle')));
+        subs.push(await client.subscribe(TOKEN_PATTERNS, take('tokens'), { maxRate: RATES.tokens }));
+        census = await client.subscribe(CENSUS_PATTERNS, take('census'), { maxRate: RATES.census });
+        subs.push(census);
+        if (disposed) return;
+        await followFilter(filterRef.current);
         await sync(undefined);
       } catch {
         /* not connected: the reconnect handler syncs */
@@ -156,12 +193,15 @@ export function useEventStream(client: EventClient, opts: StreamOptions): EventS
       client.off('event', onAnyEvent);
       client.off('disconnect', onDisconnect);
       client.off('reconnect', onReconnect);
-      void sub?.unsubscribe().catch(() => undefined);
+      for (const sub of subs) void sub.unsubscribe().catch(() => undefined);
+      void logChange.current.then(() => logSub.current?.unsubscribe()).catch(() => undefined);
     };
+    // `take` and `followFilter` only reach refs and `client`: the first render's are as good as any.
   }, [client, capacity, clock, maxPending]);
 
   const setFilter = (f: Filter): void => {
     dispatch({ type: 'filter', filter: f });
+    void followFilter(f);
     const patterns = historyPatterns(f);
     const data: Record<string, unknown> = { limit: capacity };
     if (patterns) data.patterns = patterns;

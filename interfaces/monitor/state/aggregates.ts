@@ -13,6 +13,8 @@ export interface CompletionRow {
   agentId?: string;
   model?: string;
   tokens: number;
+  /** Token events were counted for it (its result settles the count against the skipped estimate). */
+  streamed?: boolean;
   costUsd?: number;
   error?: string;
   started: number;
@@ -40,6 +42,19 @@ export interface AgentActivity {
   updated: number;
 }
 
+/**
+ * Token events come through a rate-bounded subscription: the ones delivered are counted per
+ * request; the skipped ones only by number, so they are estimated at the delivered ones' average
+ * and added to the total (tokens/s stays right) but to no row. That estimate is `unattributed`
+ * until the streamed requests' results settle their counts, so it is not counted twice.
+ */
+export interface TokenEstimate {
+  /** Token events counted, and the tokens estimated from their text. */
+  events: number;
+  tokens: number;
+  unattributed: number;
+}
+
 const MAX_ROWS = 200;
 const MAX_ALERTS = 20;
 
@@ -54,8 +69,9 @@ export class Aggregates {
   execTotals: StreamState['execTotals'];
   agents: Record<string, AgentActivity>;
   alerts: LogEntry[];
+  estimate: TokenEstimate;
   tokensChanged = false;
-  private touched = { completions: false, execs: false, agents: false, alerts: false };
+  private touched = { completions: false, execs: false, agents: false, alerts: false, estimate: false };
 
   constructor(
     s: StreamState,
@@ -67,12 +83,19 @@ export class Aggregates {
     this.execTotals = s.execTotals;
     this.agents = s.agents;
     this.alerts = s.alerts;
+    this.estimate = s.tokenEstimate;
   }
 
-  apply(ev: StreamEvent): void {
+  /**
+   * Apply one event. `countTokens`: a `completion:token` counts its tokens (it came through the
+   * token subscription, or history); `tokensOnly`: it was applied already, this is its token frame.
+   */
+  apply(ev: StreamEvent, countTokens = true, tokensOnly = false): void {
     const ns = ev.event.slice(0, ev.event.indexOf(':'));
-    if (ns === 'completion') this.completion(ev);
-    else if (ns === 'sandbox') this.sandbox(ev);
+    if (ns === 'completion') {
+      if (ev.event !== 'completion:token' || countTokens) this.completion(ev);
+      if (tokensOnly) return;
+    } else if (ns === 'sandbox') this.sandbox(ev);
     else if (ns === 'budget' && (ev.event === 'budget:warning' || ev.event === 'budget:exceeded')) this.alert(ev);
     const agentId = ev.context?.agent_id ?? str(ev.data.agent_id);
     if (agentId && (ns === 'agent' || ev.context?.agent_id)) this.agent(agentId, ev);
@@ -106,8 +129,12 @@ export class Aggregates {
         const n = Math.max(1, Math.round((str(ev.data.text)?.length ?? 4) / 4));
         row.status = 'running';
         row.tokens += n;
+        row.streamed = true;
         this.totals.tokens += n;
         this.tokensChanged = true;
+        this.touchEstimate();
+        this.estimate.events++;
+        this.estimate.tokens += n;
         break;
       }
       case 'result': {
@@ -115,8 +142,16 @@ export class Aggregates {
         const usage = ev.data.usage as Record<string, unknown> | undefined;
         const out = num(usage?.output_tokens);
         if (out !== undefined && out > row.tokens) {
-          // Streamed token events undercount (or are absent): settle on the reported usage.
-          this.totals.tokens += out - row.tokens;
+          // Streamed token events undercount (or are absent, or were skipped): settle on the reported usage,
+          // less what the skipped estimate already added to the total.
+          let add = out - row.tokens;
+          if (row.streamed && this.estimate.unattributed > 0) {
+            this.touchEstimate();
+            const taken = Math.min(add, this.estimate.unattributed);
+            this.estimate.unattributed -= taken;
+            add -= taken;
+          }
+          this.totals.tokens += add;
           row.tokens = out;
           this.tokensChanged = true;
         }
@@ -138,6 +173,28 @@ export class Aggregates {
     }
     this.completions[id] = row;
     this.completions = trim(this.completions, (r) => r.status === 'queued' || r.status === 'running');
+  }
+
+  /** `count` token events the token subscription skipped: estimated at the average of those it delivered. */
+  skippedTokens(count: number): void {
+    if (count <= 0) return;
+    if (!this.touched.completions) {
+      this.completions = { ...this.completions };
+      this.totals = { ...this.totals };
+      this.touched.completions = true;
+    }
+    this.touchEstimate();
+    const perEvent = this.estimate.events ? this.estimate.tokens / this.estimate.events : 1;
+    const n = Math.round(count * perEvent);
+    this.totals.tokens += n;
+    this.estimate.unattributed += n;
+    this.tokensChanged = true;
+  }
+
+  private touchEstimate(): void {
+    if (this.touched.estimate) return;
+    this.estimate = { ...this.estimate };
+    this.touched.estimate = true;
   }
 
   private sandbox(ev: StreamEvent): void {
@@ -177,8 +234,11 @@ export class Aggregates {
     const prev = this.agents[agentId];
     const tool = str(ev.data.tool) ?? str(ev.data.tool_name) ?? str(ev.data.name);
     const row: AgentActivity = { ...(prev ?? { agentId }), lastEvent: ev.event, updated: ev.timestamp };
-    // The tool in use: from a tool call until anything else the agent does.
-    row.tool = ev.event === 'agent:tool_call' ? tool : undefined;
+    // The tool in use: from a tool call until the agent's next step (its result, a reply, an error).
+    // What the tool itself causes (a sandbox exec, a graph write) runs inside the call; and those
+    // events may arrive only as a sample, which must not decide what the panel shows.
+    if (ev.event === 'agent:tool_call') row.tool = tool;
+    else if (ev.event.startsWith('agent:')) row.tool = undefined;
     if (ev.event === 'agent:turn_started') row.status = 'running';
     if (ev.event === 'agent:reply' || ev.event === 'agent:error') row.status = 'idle';
     const turn = num(ev.data.turn);
@@ -201,6 +261,7 @@ export class Aggregates {
       execTotals: this.execTotals,
       agents: this.agents,
       alerts: this.alerts,
+      tokenEstimate: this.estimate,
     };
   }
 }

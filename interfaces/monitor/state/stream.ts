@@ -6,8 +6,11 @@
  * The state holds the filtered log (bounded), aggregate counts, and what the panels derive from the
  * stream: completions in flight, sandbox execs, agent activity, budget alerts.
  */
+import type { SkippedData } from '../../../client/protocol.js';
 import { NO_FILTER, type Filter } from './patterns.js';
-import { Aggregates, settleExecs, type AgentActivity, type CompletionRow, type ExecRow } from './aggregates.js';
+import { Aggregates, settleExecs, type AgentActivity, type CompletionRow, type ExecRow, type TokenEstimate } from './aggregates.js';
+import { CensusBatch, reportNameMatches, type CurrentEvent } from './census.js';
+import type { Via } from './feeds.js';
 
 export type { AgentActivity, CompletionRow, CompletionState, ExecRow } from './aggregates.js';
 
@@ -18,6 +21,8 @@ export interface StreamEvent {
   seq: number;
   timestamp: number;
   context?: { agent_id?: string } | null;
+  /** The subscription it came through (state/feeds.ts); none: history, or one stream of everything. */
+  via?: Via;
 }
 
 export interface LogEntry {
@@ -41,10 +46,22 @@ export interface StreamState {
   /** Matching entries that arrived while paused. */
   missed: number;
   filter: Filter;
+  /** The newest event shown or applied (frames at or below it are duplicates). */
   lastSeq: number;
-  /** Events received since start (before filtering). */
+  /** Events the daemon emitted since start (before filtering), received or counted as skipped. */
   received: number;
   byNamespace: Record<string, number>;
+  /** The newest event the counts account for. */
+  countedSeq: number;
+  /** The event whose frames are arriving (state/census.ts). */
+  current: CurrentEvent | null;
+  /** Events shown since the last census report that the census itself skipped, by name. */
+  orphans: Record<string, number>;
+  /** Events matching the filter that the log never got (the daemon sent only a sample), since the filter was set. */
+  skipped: number;
+  /** The log is a sample right now (something matching was skipped in the last seconds). */
+  sampling: boolean;
+  sampledUntil: number;
   /** Events the daemon dropped for us (monitor:dropped), plus any we shed locally. */
   dropped: number;
   /** Arrival samples [unix s, received] for the rate, newest last. */
@@ -54,6 +71,7 @@ export interface StreamState {
   completionTotals: { started: number; completed: number; failed: number; cancelled: number; tokens: number };
   tokenSamples: Array<[number, number]>;
   tokensPerSecond: number;
+  tokenEstimate: TokenEstimate;
   execs: Record<string, ExecRow>;
   execTotals: { started: number; finished: number; failed: number; timedOut: number };
   agents: Record<string, AgentActivity>;
@@ -64,8 +82,11 @@ export interface StreamState {
 
 export type StreamAction =
   | { type: 'events'; events: StreamEvent[]; now: number }
-  /** History from `monitor:events` newer than what we have (connect, reconnect): counted, not rated. */
-  | { type: 'backfill'; events: StreamEvent[]; now: number }
+  /**
+   * History from `monitor:events` newer than what we have (connect, reconnect): counted, not
+   * rated. `until`: where the census subscription began; it counts what comes after.
+   */
+  | { type: 'backfill'; events: StreamEvent[]; now: number; until?: number }
   /** Older history matching a new filter: only fills the log. */
   | { type: 'merge'; events: StreamEvent[] }
   | { type: 'filter'; filter: Filter }
@@ -73,10 +94,13 @@ export type StreamAction =
   | { type: 'resume' }
   | { type: 'notice'; text: string; now: number }
   | { type: 'daemon-restarted'; now: number }
-  | { type: 'shed'; count: number }
+  /** Frames the monitor itself threw away under a flood; `counted`: a census counts their events anyway. */
+  | { type: 'shed'; count: number; counted?: boolean }
   | { type: 'tick'; now: number };
 
 const RATE_WINDOW_S = 5;
+/** How long the log title says "sampled" after the last report of a gap (reports come every second). */
+const SAMPLED_HOLD_S = 2.5;
 
 export function initialStream(capacity = 500, filter: Filter = NO_FILTER): StreamState {
   return {
@@ -88,6 +112,12 @@ export function initialStream(capacity = 500, filter: Filter = NO_FILTER): Strea
     lastSeq: 0,
     received: 0,
     byNamespace: {},
+    countedSeq: 0,
+    current: null,
+    orphans: {},
+    skipped: 0,
+    sampling: false,
+    sampledUntil: 0,
     dropped: 0,
     samples: [],
     perSecond: 0,
@@ -95,6 +125,7 @@ export function initialStream(capacity = 500, filter: Filter = NO_FILTER): Strea
     completionTotals: { started: 0, completed: 0, failed: 0, cancelled: 0, tokens: 0 },
     tokenSamples: [],
     tokensPerSecond: 0,
+    tokenEstimate: { events: 0, tokens: 0, unattributed: 0 },
     execs: {},
     execTotals: { started: 0, finished: 0, failed: 0, timedOut: 0 },
     agents: {},
@@ -112,14 +143,14 @@ export function streamReducer(s: StreamState, a: StreamAction): StreamState {
       return applyEvents(s, a.events, a.now);
     case 'backfill': {
       // History is not arrival rate: restart the samples after it.
-      const next = applyEvents(s, a.events, a.now);
+      const next = applyEvents(s, a.events, a.now, { until: a.until ?? Infinity });
       return { ...next, samples: [[a.now, next.received]], perSecond: s.perSecond };
     }
     case 'merge':
       return mergeOlder(s, a.events);
     case 'filter': {
       const log = s.log.filter((e) => e.kind !== 'event' || a.filter.match(e.event));
-      return { ...s, filter: a.filter, log, frozen: s.frozen ? log : null, missed: 0 };
+      return { ...s, filter: a.filter, log, frozen: s.frozen ? log : null, missed: 0, skipped: 0, sampling: false, sampledUntil: 0 };
     }
     case 'pause':
       return s.frozen ? s : { ...s, frozen: s.log, missed: 0 };
@@ -130,11 +161,13 @@ export function streamReducer(s: StreamState, a: StreamAction): StreamState {
     case 'daemon-restarted':
       // The new daemon counts seq from its own start; forget ours so its events are not taken for duplicates.
       // Its completions are journaled and report back; its execs were killed with it.
-      return { ...s, lastSeq: 0, restarts: s.restarts + 1, execs: settleExecs(s.execs, a.now) };
+      return { ...s, lastSeq: 0, countedSeq: 0, current: null, orphans: {}, restarts: s.restarts + 1, execs: settleExecs(s.execs, a.now) };
     case 'shed':
-      return { ...s, dropped: s.dropped + a.count, received: s.received + a.count };
-    case 'tick':
-      return withRates(s, s.samples, s.tokenSamples, a.now);
+      return { ...s, dropped: s.dropped + a.count, received: s.received + (a.counted ? 0 : a.count) };
+    case 'tick': {
+      const next = withRates(s, s.samples, s.tokenSamples, a.now);
+      return next.sampling && a.now >= next.sampledUntil ? { ...next, sampling: false } : next;
+    }
   }
 }
 
@@ -146,44 +179,77 @@ function bounded<T>(list: T[], cap: number): T[] {
   return list.length > cap ? list.slice(list.length - cap) : list;
 }
 
-function applyEvents(s: StreamState, events: StreamEvent[], now: number): StreamState {
-  if (events.length === 0) return withRates(s, s.samples, s.tokenSamples, now);
+/**
+ * Apply a batch of frames (or, with `history`, entries of `monitor:events`). Each event is shown
+ * and fed to the panels once, by its first frame; it is counted by its census frame, by a census
+ * report, or as history up to where the census began (state/census.ts).
+ */
+function applyEvents(s: StreamState, events: StreamEvent[], now: number, history?: { until: number }): StreamState {
+  if (events.length === 0 && !history) return withRates(s, s.samples, s.tokenSamples, now);
   // Log entries are made only for what can stay in the log: under a flood most of a batch never shows.
   const shown: Array<StreamEvent | LogEntry> = [];
-  const byNamespace = { ...s.byNamespace };
   const agg = new Aggregates(s, (e) => toEntry(e, s.restarts));
+  const census = new CensusBatch(s);
+  const matches = (name: string): boolean => reportNameMatches(name, s.filter);
   let lastSeq = s.lastSeq;
-  let received = s.received;
   let dropped = s.dropped;
+  let gap = 0;
+  let otherDropped = 0;
   for (const ev of events) {
     if (ev.event === 'monitor:dropped') {
       const count = Number(ev.data.count) || 0;
       dropped += count;
-      received += count;
+      // One stream of everything: what it lost is part of what was emitted. With a census, the lost
+      // frames are mostly of events its skips count already (all but its own few frames).
+      if (ev.via === undefined) otherDropped += count;
       shown.push({ kind: 'dropped', seq: ev.seq, event: ev.event, ts: ev.timestamp, data: ev.data, epoch: s.restarts });
       continue;
     }
-    if (ev.seq <= lastSeq) continue; // already seen (history overlapping the live stream)
-    lastSeq = ev.seq;
-    received++;
-    const ns = ev.event.slice(0, ev.event.indexOf(':'));
-    byNamespace[ns] = (byNamespace[ns] ?? 0) + 1;
-    agg.apply(ev);
-    if (s.filter.match(ev.event)) shown.push(ev);
+    const via = ev.via;
+    if (ev.event === 'monitor:skipped') {
+      const d = ev.data as unknown as SkippedData;
+      if (via === 'census' || via === undefined) gap += census.skipped(d, matches);
+      else if (via === 'tokens') agg.skippedTokens(Number(d.count) || 0);
+      // The log subscription's own skips say nothing the census does not.
+      continue;
+    }
+    const cur = census.current;
+    const isNew = ev.seq > lastSeq;
+    if (isNew) {
+      const c = census.begin(ev.seq, ev.event, via === undefined);
+      lastSeq = ev.seq;
+      // Token counts come from the token subscription only, so that its skipped count scales them right.
+      const tokens = via === undefined || via === 'tokens';
+      agg.apply(ev, tokens);
+      c.tokens = tokens;
+      if (s.filter.match(ev.event)) shown.push(ev);
+    } else if (via === 'tokens' && cur?.seq === ev.seq && !cur.tokens) {
+      // A second frame of the event in progress (another subscription matched it first).
+      agg.apply(ev, true, true);
+      cur.tokens = true;
+    }
+    // Counted whether or not it was shown already: by seq, so a duplicate never counts twice.
+    if (via === 'census' || (via === undefined && (!history || ev.seq <= history.until))) census.count(ev.seq, ev.event);
   }
+  if (history) census.reset(Math.max(census.countedSeq, Number.isFinite(history.until) ? history.until : lastSeq));
+  census.received += otherDropped;
   const added = (shown.length > s.capacity ? shown.slice(-s.capacity) : shown).map((e) => ('epoch' in e ? e : toEntry(e, s.restarts)));
   const log = added.length ? bounded(s.log.concat(added), s.capacity) : s.log;
-  const samples = [...s.samples, [now, received] as [number, number]];
+  const counts = census.result();
+  const samples = [...s.samples, [now, counts.received] as [number, number]];
   const tokenSamples = agg.tokensChanged ? [...s.tokenSamples, [now, agg.totals.tokens] as [number, number]] : s.tokenSamples;
+  const sampledUntil = gap > 0 ? now + SAMPLED_HOLD_S : s.sampledUntil;
   return withRates(
     {
       ...s,
       log,
-      missed: s.frozen ? s.missed + shown.length : 0,
+      missed: s.frozen ? s.missed + shown.length + gap : 0,
       lastSeq,
-      received,
       dropped,
-      byNamespace,
+      ...counts,
+      skipped: s.skipped + gap,
+      sampledUntil,
+      sampling: now < sampledUntil,
       ...agg.result(),
     },
     samples,
