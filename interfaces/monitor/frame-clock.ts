@@ -11,6 +11,12 @@ export interface FrameClockOptions {
   slowMs?: number;
   /** Events in one tick above which the clock slows down (default 200). */
   busyEvents?: number;
+  /**
+   * Quiet ticks in a row before it speeds up again (default 2). Under a flood the daemon's counts
+   * of skipped events arrive once a second, out of step with this clock: a one-second tick that
+   * happens to hold none must not bring back four renders a second.
+   */
+  calmTicks?: number;
 }
 
 export class FrameClock {
@@ -19,6 +25,8 @@ export class FrameClock {
   private readonly fastMs: number;
   private readonly slowMs: number;
   private readonly busyEvents: number;
+  private readonly calmTicks: number;
+  private calm = 0;
   /** The current tick length. */
   intervalMs: number;
 
@@ -26,10 +34,14 @@ export class FrameClock {
     this.fastMs = opts.fastMs ?? 250;
     this.slowMs = opts.slowMs ?? 1000;
     this.busyEvents = opts.busyEvents ?? 200;
+    this.calmTicks = opts.calmTicks ?? 2;
     this.intervalMs = this.fastMs;
   }
 
-  /** Register a commit; it may return how many events it applied. Returns the unregister function. */
+  /**
+   * Register a commit; it may return how many events it applied (or stood for: a count of events
+   * the daemon skipped is a flood as much as the events themselves). Returns the unregister function.
+   */
   add(commit: () => number | void): () => void {
     this.commits.add(commit);
     if (!this.timer) this.schedule();
@@ -43,7 +55,8 @@ export class FrameClock {
     this.timer = setTimeout(() => {
       let events = 0;
       for (const c of this.commits) events += c() || 0;
-      this.intervalMs = events > this.busyEvents ? this.slowMs : this.fastMs;
+      this.calm = events > this.busyEvents ? 0 : this.calm + 1;
+      this.intervalMs = this.calm === 0 || (this.intervalMs === this.slowMs && this.calm < this.calmTicks) ? this.slowMs : this.fastMs;
       if (this.commits.size) this.schedule();
       else this.timer = null;
     }, this.intervalMs);

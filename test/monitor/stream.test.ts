@@ -304,11 +304,35 @@ describe('frame clock', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(clock.intervalMs).toBe(80);
     load = 0;
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 400));
     expect(clock.intervalMs).toBe(10);
     off();
     const n = ticks.length;
     await new Promise((r) => setTimeout(r, 50));
     expect(ticks.length).toBe(n);
+  });
+
+  it('stays slow through one quiet tick in a flood (the skipped counts come once a second, out of step)', async () => {
+    const clock = new FrameClock({ fastMs: 5, slowMs: 20, busyEvents: 5 });
+    // Busy, then every other tick quiet: never two quiet ticks in a row.
+    const pattern = [100, 100, 0, 100, 0, 100, 0, 100, 0, 0, 0, 0];
+    const intervals: number[] = [];
+    let i = 0;
+    await new Promise<void>((resolve) => {
+      const off = clock.add(() => {
+        const load = pattern[i++] ?? 0;
+        queueMicrotask(() => {
+          intervals.push(clock.intervalMs);
+          if (i >= pattern.length) {
+            off();
+            resolve();
+          }
+        });
+        return load;
+      });
+    });
+    // After the first busy tick: slow throughout the alternation, fast after the second quiet tick in a row.
+    expect(intervals.slice(0, 9)).toEqual(Array(9).fill(20));
+    expect(intervals[9]).toBe(5);
   });
 });
