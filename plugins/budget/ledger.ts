@@ -116,6 +116,7 @@ export class BudgetLedger {
 
   setLimit(scope: Scope, id: string | null, period: Period, limitUsd: number | null | undefined, limitTokens: number | null | undefined): LimitRow | null {
     const scopeId = id ?? '';
+    this.limitsCache.clear();
     const existing = this.st.limitsFor.all(scope, scopeId).find((l) => l.period === period);
     const nanos = limitUsd === undefined ? existing?.limit_nanos ?? null : limitUsd === null ? null : fromUsd(limitUsd);
     const tokens = limitTokens === undefined ? existing?.limit_tokens ?? null : limitTokens;
@@ -127,9 +128,38 @@ export class BudgetLedger {
     return this.st.limitsFor.all(scope, scopeId).find((l) => l.period === period) ?? null;
   }
 
+  /**
+   * Limits change only through setLimit, and every call reads them several times: kept in memory,
+   * dropped whenever setLimit runs (also when its transaction then rolls back: the next read re-reads).
+   */
+  private readonly limitsCache = new Map<string, LimitRow[]>();
+
   private limitsOf(a: Applicable): LimitRow[] {
-    return this.st.limitsFor.all(a.scope, a.scopeId);
+    const key = `${a.scope}\0${a.scopeId}`;
+    let rows = this.limitsCache.get(key);
+    if (!rows) {
+      rows = this.st.limitsFor.all(a.scope, a.scopeId);
+      if (this.limitsCache.size >= 10_000) this.limitsCache.clear();
+      this.limitsCache.set(key, rows);
+    }
+    return rows;
   }
+
+  /** Add spend to every bucket of every scope in one statement (one native call instead of up to nine). */
+  private addUsage(scopes: Applicable[], buckets: string[], nanos: number, tokens: number): void {
+    const n = scopes.length * buckets.length;
+    let stmt = this.usageStmts.get(n);
+    if (!stmt) {
+      stmt = this.db.prepare(`INSERT INTO budget_usage (scope, scope_id, bucket, nanos, tokens) VALUES ${Array.from({ length: n }, () => '(?, ?, ?, ?, ?)').join(', ')}
+        ON CONFLICT (scope, scope_id, bucket) DO UPDATE SET nanos = nanos + excluded.nanos, tokens = tokens + excluded.tokens`);
+      this.usageStmts.set(n, stmt);
+    }
+    const args: unknown[] = [];
+    for (const a of scopes) for (const b of buckets) args.push(a.scope, a.scopeId, b, nanos, tokens);
+    stmt.run(...args);
+  }
+
+  private readonly usageStmts = new Map<number, Database.Statement>();
 
   private reservedOf(a: Applicable): { nanos: number; tokens: number } {
     if (a.scope === 'global') return this.st.reservedGlobal.get()!;
@@ -310,7 +340,7 @@ export class BudgetLedger {
     const at = this.now();
     const scopes = scopesOf(r);
     const before = scopes.map((a) => this.limitsOf(a).map((l) => ({ a, l, spent: this.spentOf(a, l.period as Period, at) })));
-    for (const a of scopes) for (const b of allBuckets(at)) this.st.addUsage.run(a.scope, a.scopeId, b, nanos, tokens);
+    this.addUsage(scopes, allBuckets(at), nanos, tokens);
     this.ledger(kind, r, { nanos, tokens, ...extra });
     const alerts: Alert[] = [];
     for (const { a, l, spent } of before.flat()) {

@@ -111,10 +111,6 @@ export function statements(db: Database.Database) {
     usage: db.prepare<[string, string, string], { nanos: number; tokens: number }>(
       'SELECT nanos, tokens FROM budget_usage WHERE scope = ? AND scope_id = ? AND bucket = ?',
     ),
-    addUsage: db.prepare(
-      `INSERT INTO budget_usage (scope, scope_id, bucket, nanos, tokens) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (scope, scope_id, bucket) DO UPDATE SET nanos = nanos + excluded.nanos, tokens = tokens + excluded.tokens`,
-    ),
     reservedGlobal: db.prepare<[], { nanos: number; tokens: number }>(
       'SELECT COALESCE(SUM(nanos), 0) AS nanos, COALESCE(SUM(tokens), 0) AS tokens FROM budget_reservations',
     ),
