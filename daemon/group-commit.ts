@@ -27,9 +27,14 @@ interface Pending {
 
 const shared = new WeakMap<Database.Database, GroupCommit>();
 
+/** How long bookkeeping waits for a durable batch to ride on before it is committed by itself. */
+const LATER_MS = 20;
+
 export class GroupCommit {
   private pending: Pending[] = [];
-  private scheduled = false;
+  /** How the next commit is scheduled: at once (someone waits for it), or later (bookkeeping only). */
+  private scheduled: 'immediate' | 'timer' | null = null;
+  private timer: NodeJS.Timeout | null = null;
   private readonly wal: WalSync | null;
   /** Number of commits, operations and disk syncs, for health and benchmarks. */
   readonly stats = { commits: 0, ops: 0, syncs: 0 };
@@ -51,8 +56,9 @@ export class GroupCommit {
   }
 
   /**
-   * Run `op` in the next shared transaction without asking for the disk: for bookkeeping whose loss on
-   * power failure is harmless (recovery redoes it). It is on disk with the next durable batch anyway.
+   * Run `op` in a coming shared transaction without asking for the disk: for bookkeeping whose loss on
+   * power failure is harmless (recovery redoes it). It rides on the next durable batch, or is committed
+   * on its own after LATER_MS if none comes; either way in order with everything queued around it.
    */
   later<T>(op: () => T): Promise<T> {
     return this.enqueue(op, false);
@@ -61,9 +67,14 @@ export class GroupCommit {
   private enqueue<T>(op: () => T, durable: boolean): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ op, durable, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
+      if (durable && this.scheduled !== 'immediate') {
+        if (this.timer) clearTimeout(this.timer);
+        this.timer = null;
+        this.scheduled = 'immediate';
         setImmediate(() => this.commitPending(false));
+      } else if (!this.scheduled) {
+        this.scheduled = 'timer';
+        this.timer = setTimeout(() => this.commitPending(false), LATER_MS);
       }
     });
   }
@@ -77,13 +88,20 @@ export class GroupCommit {
   }
 
   private commitPending(syncNow: boolean): void {
-    this.scheduled = false;
+    this.scheduled = null;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
     const batch = this.pending;
     if (batch.length === 0) return;
     this.pending = [];
     const durable = batch.some((p) => p.durable);
     const outcomes: Array<{ ok: true; v: unknown } | { ok: false; e: unknown }> = [];
     const body = (): void => {
+      // Alone in its batch, an operation needs no savepoint: the transaction is its rollback.
+      if (batch.length === 1) {
+        outcomes.push({ ok: true, v: batch[0]!.op() });
+        return;
+      }
       for (const p of batch) {
         try {
           outcomes.push({ ok: true, v: this.db.transaction(p.op)() });
@@ -97,6 +115,7 @@ export class GroupCommit {
       if (this.wal && !syncNow) runLazy(this.db, body);
       else this.db.transaction(body)();
     } catch (e) {
+      // The commit failed, or a lone operation threw (and took its transaction with it).
       for (const p of batch) p.reject(e);
       return;
     }

@@ -74,6 +74,8 @@ export class CompletionService {
   private readonly active = new Set<string>();
   private readonly waiters = new Map<string, Waiter[]>();
   private readonly inflight = new Map<string, InFlight>();
+  /** Costs of completed requests whose settlement is still in the pending group commit. */
+  private readonly settling = new Map<string, number>();
   private stopping = false;
 
   constructor(private readonly d: ServiceDeps) {
@@ -179,7 +181,7 @@ export class CompletionService {
     const row = this.journal.get(requestId);
     if (!row) return Promise.reject(new DaemonError('NOT_FOUND', `no request ${requestId}`, { request_id: requestId }));
     if (!ACTIVE.has(row.status)) {
-      const o = outcomeOf(row);
+      const o = outcomeOf(row, this.settling.get(requestId));
       return o.ok ? Promise.resolve(o.result) : Promise.reject(o.error);
     }
     return this.waitFor(requestId);
@@ -261,8 +263,14 @@ export class CompletionService {
       const cost = await this.commit(it, attempt, res.model, res.usage, false);
       await recorded;
       result.cost_usd = cost;
-      // Bookkeeping only (recovery re-settles idempotently): it rides on a later commit, off this path.
-      if (cost !== null) this.gc.later(() => this.journal.settle(it.id, cost)).catch((err: unknown) => this.d.log.warn({ err, request_id: it.id }, 'marking the request settled failed; the next start settles it'));
+      // Bookkeeping only (recovery re-settles idempotently): it rides on a later commit, off this path;
+      // until then readers of the stored result get its cost from `settling`.
+      if (cost !== null) {
+        this.settling.set(it.id, cost);
+        this.gc.later(() => this.journal.settle(it.id, cost))
+          .catch((err: unknown) => this.d.log.warn({ err, request_id: it.id }, 'marking the request settled failed; the next start settles it'))
+          .finally(() => this.settling.delete(it.id));
+      }
       this.active.delete(it.id);
       this.d.emit('completion:result', result, opts);
       this.d.log.debug({ request_id: it.id, session_id: it.session_id, duration_ms: durationMs }, 'completion done');
@@ -399,7 +407,7 @@ export class CompletionService {
       request_id: row.request_id, status: row.status, session_id: row.session_id, agent_id: row.agent_id, model: row.model,
       attempts: row.attempts, created_at: row.created_at, started_at: row.started_at, finished_at: row.finished_at,
     };
-    if (row.result) out.result = JSON.parse(row.result);
+    if (row.result) out.result = withCost(JSON.parse(row.result) as Record<string, unknown>, this.settling.get(requestId));
     if (row.error) out.error = JSON.parse(row.error);
     return out;
   }
@@ -510,8 +518,13 @@ export class CompletionService {
   }
 }
 
-function outcomeOf(row: RequestRow): { ok: true; result: Record<string, unknown> } | { ok: false; error: DaemonError } {
-  if (row.status === 'completed') return { ok: true, result: JSON.parse(row.result!) as Record<string, unknown> };
+/** A stored result, with its cost when the settlement that writes it there is still pending. */
+function withCost(result: Record<string, unknown>, cost: number | undefined): Record<string, unknown> {
+  return cost === undefined ? result : { ...result, cost_usd: cost };
+}
+
+function outcomeOf(row: RequestRow, pendingCost?: number): { ok: true; result: Record<string, unknown> } | { ok: false; error: DaemonError } {
+  if (row.status === 'completed') return { ok: true, result: withCost(JSON.parse(row.result!) as Record<string, unknown>, pendingCost) };
   const e = row.error ? (JSON.parse(row.error) as ErrorOutcome) : { code: 'CANCELLED', message: 'cancelled', retryable: false };
   const code = (row.status === 'cancelled' ? 'CANCELLED' : e.code) as ConstructorParameters<typeof DaemonError>[0];
   return { ok: false, error: new DaemonError(code, e.message, { ...e.details, request_id: row.request_id, ...(e.reason ? { reason: e.reason } : {}) }) };

@@ -47,8 +47,9 @@ describe('completion:request and completion:async', () => {
     expect(typeof r.duration_ms).toBe('number');
     const sent = api.messageRequests()[0]!.body;
     expect(sent).toMatchObject({ model: 'test-model', max_tokens: 1000, system: 'be brief', stream: true, messages: [{ role: 'user', content: 'two plus two?' }] });
+    // Asked right away, the stored result already carries the cost (its settlement may still be pending).
     const st = await d.client.request('completion:status', { request_id: 'mine-1' });
-    expect(st).toMatchObject({ request_id: 'mine-1', status: 'completed', attempts: 1, result: { text: 'four' } });
+    expect(st).toMatchObject({ request_id: 'mine-1', status: 'completed', attempts: 1, result: { text: 'four', cost_usd: r.cost_usd } });
     await waitFor(() => of('completion:result', 'mine-1').length === 1);
     resultEvent.parse(of('completion:result', 'mine-1')[0]!.data);
     startedEvent.parse(of('completion:started', 'mine-1')[0]!.data);

@@ -93,6 +93,21 @@ describe('group commit', () => {
     db.close();
   });
 
+  it('bookkeeping (later) rides on the next durable batch, or is committed alone shortly after', async () => {
+    const db = freshDb();
+    const gc = new GroupCommit(db);
+    const ins = db.prepare('INSERT INTO t VALUES (?, ?)');
+    const both = Promise.all([gc.later(() => ins.run('l1', 1)), gc.run(() => ins.run('d1', 2))]);
+    await both;
+    expect(gc.stats.commits).toBe(1);
+    const t0 = Date.now();
+    await gc.later(() => ins.run('l2', 3));
+    expect(gc.stats.commits).toBe(2);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(15);
+    expect(db.prepare('SELECT k FROM t ORDER BY k').all()).toEqual([{ k: 'd1' }, { k: 'l1' }, { k: 'l2' }]);
+    db.close();
+  });
+
   it('flush() commits durably at once (stop), and an in-memory database needs no WAL sync', async () => {
     const db = freshDb();
     const gc = new GroupCommit(db);
