@@ -10,15 +10,26 @@ const PER_MESSAGE = 8;
 const PER_REQUEST = 64;
 
 export function inputTokenBound(req: Pick<ProviderRequest, 'system' | 'messages' | 'tools' | 'tool_choice' | 'thinking'>): number {
+  return inputShape(req).bound;
+}
+
+/** The input bound and the prompt-cache TTL together, serialising the request's parts once. */
+export function inputShape(req: Pick<ProviderRequest, 'system' | 'messages' | 'tools' | 'tool_choice' | 'thinking'>): { bound: number; cacheTtl: 'none' | '5m' | '1h' } {
   let bytes = 0;
+  let json = '';
   for (const part of [req.system, req.messages, req.tools, req.tool_choice]) {
-    if (part !== undefined) bytes += Buffer.byteLength(typeof part === 'string' ? part : JSON.stringify(part));
+    if (part === undefined) continue;
+    const text = typeof part === 'string' ? part : JSON.stringify(part);
+    bytes += Buffer.byteLength(text);
+    if (typeof part !== 'string') json += text;
   }
-  return bytes + PER_MESSAGE * req.messages.length + PER_REQUEST;
+  return { bound: bytes + PER_MESSAGE * req.messages.length + PER_REQUEST, cacheTtl: cacheTtlOf(req, json) };
 }
 
 /** The prompt-cache TTL a request asks for anywhere (cache writes cost more than plain input). */
-export function cacheTtlOf(req: Pick<ProviderRequest, 'system' | 'messages' | 'tools'>): 'none' | '5m' | '1h' {
+export function cacheTtlOf(req: Pick<ProviderRequest, 'system' | 'messages' | 'tools'>, json?: string): 'none' | '5m' | '1h' {
+  // Most requests ask for no caching: one substring search of their JSON spares walking the tree.
+  if (json !== undefined && !json.includes('"cache_control"')) return 'none';
   let ttl: 'none' | '5m' | '1h' = 'none';
   const visit = (v: unknown): void => {
     if (ttl === '1h' || v === null || typeof v !== 'object') return;

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { DaemonError, type EventContext, type RequestOptions } from '../../daemon/plugin-api.js';
 import { DEFAULT_ALIASES, type CompletionConfig } from './config.js';
 import { GroupCommit } from '../../daemon/group-commit.js';
-import { cacheTtlOf, inputTokenBound } from './input-bound.js';
+import { inputShape } from './input-bound.js';
 import { ACTIVE, Journal, type RequestRow, type StoredMessage } from './journal.js';
 import type { Provider, ProviderRequest, ProviderUsage } from './providers/types.js';
 import { SessionQueue, type QueueItem } from './queue.js';
@@ -109,7 +109,9 @@ export class CompletionService {
     const params = this.paramsOf(input, maxTokens);
     const sessionId = input.session_id ?? null;
     const agentId = input.agent_id ?? context?.agent_id ?? null;
-    const hash = createHash('sha256').update(JSON.stringify([params, sessionId, agentId])).digest('hex');
+    const paramsJson = JSON.stringify(params);
+    // The hash of JSON.stringify([params, sessionId, agentId]), composed from the JSON already made.
+    const hash = createHash('sha256').update(`[${paramsJson},${JSON.stringify(sessionId)},${JSON.stringify(agentId)}]`).digest('hex');
     const requestId = input.request_id ?? `cmp_${randomUUID()}`;
 
     if (this.active.has(requestId)) throw this.conflictActive(requestId);
@@ -134,7 +136,7 @@ export class CompletionService {
       await this.d.request('budget:check', { model: params.model, ...(agentId ? { agent_id: agentId } : {}), ...(sessionId ? { session_id: sessionId } : {}) }, { context });
       const row = {
         request_id: requestId, session_id: sessionId, agent_id: agentId, model: params.model,
-        params: JSON.stringify(params), params_hash: hash, context: context ? JSON.stringify(context) : null, created_at: this.now(),
+        params: paramsJson, params_hash: hash, context: context ? JSON.stringify(context) : null, created_at: this.now(),
         // Attempt numbers key the budget ledger, so a rerun continues after the earlier attempts.
         attempts,
       };
@@ -325,13 +327,14 @@ export class CompletionService {
    * is not refused for a loose estimate, and a loose budget costs no extra call.
    */
   private async reserve(it: Item, req: ProviderRequest, attempt: number, signal: AbortSignal): Promise<void> {
+    const shape = inputShape(req);
     const base = {
-      request_id: it.id, attempt, holder: HOLDER, model: req.model, max_tokens: req.max_tokens, cache_ttl: cacheTtlOf(req),
+      request_id: it.id, attempt, holder: HOLDER, model: req.model, max_tokens: req.max_tokens, cache_ttl: shape.cacheTtl,
       ...(it.agent_id ? { agent_id: it.agent_id } : {}), ...(it.session_id ? { session_id: it.session_id } : {}),
     };
     const mode = this.d.config.count_tokens;
     const canCount = mode !== 'never' && this.d.provider.countTokens !== undefined;
-    let input = inputTokenBound(req);
+    let input = shape.bound;
     if (mode === 'always' && canCount) input = (await this.count(req, signal)) ?? input;
     try {
       await this.d.request('budget:reserve', { ...base, input_tokens: input, notify: !(mode === 'auto' && canCount) }, { context: it.context });

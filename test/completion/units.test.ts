@@ -2,7 +2,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { SessionQueue } from '../../plugins/completion/queue.js';
 import { TokenCoalescer } from '../../plugins/completion/tokens.js';
-import { cacheTtlOf, inputTokenBound } from '../../plugins/completion/input-bound.js';
+import { cacheTtlOf, inputShape, inputTokenBound } from '../../plugins/completion/input-bound.js';
 
 interface It {
   id: string;
@@ -139,7 +139,12 @@ describe('input bound', () => {
     [{ messages: [{ role: 'user', content: 'x' }] }, 'none'],
     [{ system: [{ type: 'text', text: 's', cache_control: { type: 'ephemeral' } }], messages: [] }, '5m'],
     [{ messages: [{ role: 'user', content: [{ type: 'text', text: 'x', cache_control: { type: 'ephemeral', ttl: '1h' } }] }] }, '1h'],
-  ])('cache ttl of %j is %s', (req, ttl) => {
+    // The words in a message's text are not a cache_control block.
+    [{ messages: [{ role: 'user', content: 'set "cache_control": {"ttl": "1h"} on it' }] }, 'none'],
+  ])('cache ttl of %j is %s (walked, and through inputShape)', (req, ttl) => {
     expect(cacheTtlOf(req as Parameters<typeof cacheTtlOf>[0])).toBe(ttl);
+    const shape = inputShape(req as Parameters<typeof inputShape>[0]);
+    expect(shape.cacheTtl).toBe(ttl);
+    expect(shape.bound).toBe(inputTokenBound(req as Parameters<typeof inputTokenBound>[0]));
   });
 });
