@@ -7,7 +7,11 @@ import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import type { PluginHost } from './plugin-host.js';
 
-export function watchPlugins(host: PluginHost, log: Logger, debounceMs = 300): FSWatcher {
+/**
+ * Resolves once chokidar has scanned the folders (bounded): a change made after the daemon answers
+ * is then always seen. The kernel waits for it before it listens.
+ */
+export async function watchPlugins(host: PluginHost, log: Logger, debounceMs = 300, readyTimeoutMs = 10_000): Promise<FSWatcher> {
   const dirs = new Map<string, string>();
   for (const rec of host.records.values()) if (rec.found) dirs.set(rec.found.dir, rec.name);
   const timers = new Map<string, NodeJS.Timeout>();
@@ -30,5 +34,12 @@ export function watchPlugins(host: PluginHost, log: Logger, debounceMs = 300): F
     }, debounceMs));
   });
   watcher.on('error', (err) => log.warn({ err }, 'plugin watcher error'));
+  await new Promise<void>((resolve) => {
+    const t = setTimeout(() => {
+      log.warn({ timeout_ms: readyTimeoutMs }, 'plugin watcher not ready in time; changes made meanwhile may be missed');
+      resolve();
+    }, readyTimeoutMs);
+    watcher.once('ready', () => (clearTimeout(t), resolve()));
+  });
   return watcher;
 }

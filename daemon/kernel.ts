@@ -73,11 +73,12 @@ export class Kernel {
     // Early plugins (checkpoint) start first so every other plugin is restored before it serves.
     await this.host.startAll(true);
     await this.host.startAll(false);
+    // Dev mode watches plugin folders before anyone can connect, so no edit made after that is missed.
+    if (this.config.daemon.dev) this.watcher = await (await import('./hot-reload.js')).watchPlugins(this.host, this.log);
     this.server = net.createServer({ allowHalfOpen: false }, (socket) => this.accept(socket));
     this.server.maxConnections = this.config.daemon.max_connections;
     await listen(this.server, this.config.paths.socket);
     fs.writeFileSync(this.config.paths.pidFile, `${process.pid}\n`, { mode: 0o600 });
-    if (this.config.daemon.dev) this.watcher = (await import('./hot-reload.js')).watchPlugins(this.host, this.log);
     this.rateTimer = setInterval(() => this.sampleRate(), 1000);
     this.rateTimer.unref();
     const startupMs = Date.now() - t0;
