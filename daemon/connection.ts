@@ -53,6 +53,7 @@ export class Connection {
   private readonly reader: LineReader;
   private inflight = 0;
   private readPaused = false;
+  private corked = false;
   private closed = false;
   private readonly abortables = new Set<{ abort(reason: unknown): void }>();
   // Event queue: an array with a moving head, compacted now and then (cheap drop-oldest).
@@ -176,8 +177,26 @@ export class Connection {
   }
 
   private write(s: string): void {
-    if (!this.closed && this.socket.writable) this.socket.write(s);
+    if (!this.closed && this.socket.writable) this.send(s);
   }
+
+  /**
+   * Every frame of one turn (a group commit's worth of results, a fan-out, a burst of acks) leaves in
+   * one write: the socket is corked at the turn's first frame and uncorked once the turn's work is done.
+   */
+  private send(s: string): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
+    this.socket.write(s);
+  }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
 
   // ---- pushed events --------------------------------------------------------------------------
 
@@ -185,7 +204,7 @@ export class Connection {
     if (this.closed) return;
     const frame = eventFrame(ev, subscription);
     if (this.qHead === this.queue.length && this.dropped === 0 && this.socket.writableLength <= EVENT_HIGH_WATER) {
-      this.socket.write(frame);
+      this.send(frame);
       return;
     }
     this.queue.push(frame);
@@ -205,10 +224,10 @@ export class Connection {
     if (this.dropped > 0) {
       const count = this.dropped;
       this.dropped = 0;
-      this.socket.write(noticeFrame('monitor:dropped', { count, first_seq: this.droppedFirstSeq, last_seq: this.droppedLastSeq }, this.droppedLastSeq, null));
+      this.send(noticeFrame('monitor:dropped', { count, first_seq: this.droppedFirstSeq, last_seq: this.droppedLastSeq }, this.droppedLastSeq, null));
     }
     while (this.qHead < this.queue.length && this.socket.writableLength <= EVENT_HIGH_WATER) {
-      this.socket.write(this.queue[this.qHead++]);
+      this.send(this.queue[this.qHead++]);
     }
     if (this.qHead === this.queue.length) {
       this.queue = [];

@@ -42,6 +42,19 @@ export function tempHome(prefix = 'agentd-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+/**
+ * Daemons this test process started and that still run. A test that fails before its own cleanup
+ * must not leave them behind (they would load the machine for every later test): when the test
+ * process exits they are killed.
+ */
+const live = new Set<ChildProcess>();
+const killLive = (): void => {
+  for (const p of live) p.kill('SIGKILL');
+};
+process.once('exit', killLive);
+// Under vitest a file's worker may be ended without an 'exit' event: clean up after each file too.
+if (process.env.VITEST) (await import('vitest')).afterAll(killLive);
+
 export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandle> {
   const home = opts.home ?? tempHome();
   const socketPath = path.join(home, 'run', 'daemon.sock');
@@ -63,6 +76,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  live.add(proc);
+  proc.once('exit', () => live.delete(proc));
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
