@@ -60,7 +60,8 @@ export default definePlugin({
     });
     profiles.loadAll();
     for (const bad of profiles.invalid()) ctx.log.warn({ file: bad.file, error: bad.error }, 'invalid profile not loaded');
-    if (config.watch_profiles) await profiles.watch();
+    // Not awaited: the watcher's first scan takes a while, and it re-reads what changed meanwhile.
+    if (config.watch_profiles) void profiles.watch().catch((err: unknown) => ctx.log.warn({ err }, 'watching profiles failed'));
     const svc = new AgentService({ db: ctx.db, log: ctx.log, config, profiles, request: ctx.request, emit: ctx.emit });
     const conv = new Conversations(svc, (event, data, opts) => ctx.emit(event, data, opts));
     state = { svc, conv, profiles };

@@ -31,6 +31,9 @@ export class ProfileStore {
 
   constructor(private readonly dirs: string[], private readonly onChange: (c: ProfileChange) => void = () => undefined) {}
 
+  /** Each file's text as last read, so a catch-up re-read reports only real changes. */
+  private readonly texts = new Map<string, string>();
+
   loadAll(): void {
     for (const dir of this.dirs) {
       if (!fs.existsSync(dir)) continue;
@@ -43,6 +46,7 @@ export class ProfileStore {
     let change: ProfileChange;
     try {
       const text = fs.readFileSync(file, 'utf8');
+      this.texts.set(file, text);
       const raw: unknown = YAML.parse(text);
       const parsed = profileFileSchema.safeParse(raw ?? {});
       if (!parsed.success) {
@@ -67,6 +71,7 @@ export class ProfileStore {
   }
 
   private remove(file: string, notify: boolean): ProfileChange {
+    this.texts.delete(file);
     const had = this.byFile.get(file);
     this.byFile.delete(file);
     this.invalidByFile.delete(file);
@@ -110,7 +115,34 @@ export class ProfileStore {
       if (ev === 'unlink') this.remove(file, true);
       else if (ev === 'add' || ev === 'change') this.loadFile(file, true);
     });
-    return new Promise((resolve) => this.watcher!.once('ready', () => resolve()));
+    return new Promise((resolve) => this.watcher!.once('ready', () => {
+      this.catchUp();
+      resolve();
+    }));
+  }
+
+  /**
+   * Changes made between loadAll and the watcher's first scan are seen by neither: re-read what was
+   * modified, added or removed meanwhile. So a start need not wait for the watcher to be ready.
+   */
+  private catchUp(): void {
+    const seen = new Set<string>();
+    for (const dir of this.dirs) {
+      if (!fs.existsSync(dir)) continue;
+      for (const f of fs.readdirSync(dir)) {
+        if (!isProfileFile(f)) continue;
+        const file = path.join(dir, f);
+        seen.add(file);
+        let text: string;
+        try {
+          text = fs.readFileSync(file, 'utf8');
+        } catch {
+          continue;
+        }
+        if (this.texts.get(file) !== text) this.loadFile(file, true);
+      }
+    }
+    for (const file of [...this.texts.keys()]) if (!seen.has(file)) this.remove(file, true);
   }
 
   async close(): Promise<void> {

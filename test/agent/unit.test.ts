@@ -42,6 +42,27 @@ describe('ProfileStore', () => {
     expect(s.loadFile(path.join(b, 'writer.yml'))).toMatchObject({ change: 'removed' });
     expect(changes.map((c) => c.change)).toEqual(['invalid', 'removed']);
   });
+
+  it('a start need not wait for the watcher: what changed before its first scan is caught up, and only that', async () => {
+    const dir = path.join(tempHome('agentd-prof-catchup-'), 'p');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'same.yaml'), 'system: unchanged\n');
+    fs.writeFileSync(path.join(dir, 'edited.yaml'), 'system: before\n');
+    fs.writeFileSync(path.join(dir, 'gone.yaml'), 'system: x\n');
+    const changes: ProfileChange[] = [];
+    const s = new ProfileStore([dir], (c) => changes.push(c));
+    s.loadAll();
+    // Edits in the window between loading and the watcher being ready.
+    fs.writeFileSync(path.join(dir, 'edited.yaml'), 'system: after\n');
+    fs.writeFileSync(path.join(dir, 'added.yaml'), 'system: new\n');
+    fs.unlinkSync(path.join(dir, 'gone.yaml'));
+    await s.watch();
+    await s.close();
+    expect(s.get('edited')?.system).toBe('after');
+    expect(s.get('added')?.system).toBe('new');
+    expect(s.get('gone')).toBeUndefined();
+    expect(changes.map((c) => `${c.change}:${path.basename(c.file)}`).sort()).toEqual(['loaded:added.yaml', 'loaded:edited.yaml', 'removed:gone.yaml']);
+  });
 });
 
 describe('buildMessages', () => {
