@@ -66,8 +66,8 @@ const alive = (pid: number): boolean => {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function health(): Promise<Record<string, unknown> | null> {
-  const c = await connect();
+async function health(connectTimeoutMs = 500): Promise<Record<string, unknown> | null> {
+  const c = await connect(connectTimeoutMs);
   if (!c) return null;
   try {
     return await c.request('system:health', {}, { timeoutMs: 5000 });
@@ -114,14 +114,15 @@ async function start(args: string[]): Promise<number> {
       err(tail(stdoutFile, 20));
       return 1;
     }
-    const h = await health();
+    // Probe tightly: start returns as soon as the daemon answers, not on a coarse tick after.
+    const h = await health(10);
     if (h) {
       out(`agentd started: pid ${h.pid}, socket ${socketPath}, status ${h.status}`);
       const plugins = h.plugins as Record<string, { status: string; reason?: string }>;
       for (const [name, p] of Object.entries(plugins)) if (p.status !== 'ok') out(`  ${name}: ${p.status}${p.reason ? ` (${p.reason})` : ''}`);
       return 0;
     }
-    await sleep(100);
+    await sleep(10);
   }
   err('agentd did not answer system:health within 30 s; see ' + stdoutFile);
   return 1;

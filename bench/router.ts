@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { EventClient } from '../client/event-client.js';
@@ -93,7 +94,7 @@ async function startOnce(home: string, compiled: boolean): Promise<{ ms: number;
   const p = spawn(process.execPath, args, { cwd: ROOT, env, stdio: 'ignore' });
   for (;;) {
     try {
-      const c = await EventClient.connect({ socketPath: sock, reconnect: false, connectTimeoutMs: 5 });
+      const c = await EventClient.connect({ socketPath: sock, reconnect: false, connectTimeoutMs: 2 });
       await c.request('system:health');
       const ms = performance.now() - t0;
       await new Promise((r) => setTimeout(r, 1000)); // settle before reading idle memory
@@ -107,12 +108,40 @@ async function startOnce(home: string, compiled: boolean): Promise<{ ms: number;
         p.kill('SIGKILL');
         throw new Error('daemon did not start');
       }
-      await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 2));
     }
   }
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * The floor any Node daemon pays, in the same run: spawn a bare Node process that listens on a Unix
+ * socket, until a client connects. The machine's speed moves this by tens of ms from run to run.
+ */
+async function bareNodeListener(runs: number): Promise<number> {
+  const xs: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-bench-bare-'));
+    const sock = path.join(dir, 's.sock');
+    const t0 = performance.now();
+    const p = spawn(process.execPath, ['-e', `require('net').createServer((s) => s.end()).listen(${JSON.stringify(sock)})`], { stdio: 'ignore' });
+    for (;;) {
+      const ok = await new Promise<boolean>((resolve) => {
+        const c = net.createConnection(sock);
+        c.once('connect', () => (c.destroy(), resolve(true)));
+        c.once('error', () => resolve(false));
+      });
+      if (ok) break;
+      if (performance.now() - t0 > 10_000) break;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    xs.push(performance.now() - t0);
+    p.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return round(median(xs), 0);
+}
 
 /**
  * Start-to-healthy and idle RSS, the median of `runs` starts: each first start on a fresh home
@@ -159,6 +188,7 @@ export async function benchRouter(opts: { quick: boolean }): Promise<Record<stri
     const startKernelOnly = await startToHealthy(kernelOnly, true, runs);
     const startDefaults = await startToHealthy('', true, runs);
     const startDefaultsTsx = await startToHealthy('', false, 1);
+    const bare = await bareNodeListener(runs);
     return {
       serial: { daemon: serialDaemon, echo: serialEcho, p50_ratio: ratio(serialDaemon.p50_us, serialEcho.p50_us), target_p50_ratio_max: 1.3 },
       pipelined_64: { daemon: pipeDaemon, echo: pipeEcho, throughput_ratio: ratio(pipeDaemon.req_per_s, pipeEcho.req_per_s), target_ratio_min: 0.7 },
@@ -172,6 +202,8 @@ export async function benchRouter(opts: { quick: boolean }): Promise<Record<stri
         embedded_defaults_restart: startDefaults.restart_ms,
         embedded_defaults_each_run: startDefaults.first_all_ms,
         embedded_defaults_from_sources_tsx: startDefaultsTsx.first_ms,
+        bare_node_listener: bare,
+        embedded_defaults_over_bare_node_ms: round(startDefaults.first_ms - bare, 0),
         docker_engine_present: fs.existsSync('/var/run/docker.sock'),
         target_max: 300,
       },

@@ -163,7 +163,8 @@ export class EventClient extends EventEmitter {
           if (Date.now() >= deadline) {
             return reject(new DaemonError('UNAVAILABLE', `cannot connect to ${this.opts.socketPath}: ${err.code ?? err.message}`));
           }
-          setTimeout(attempt, 50);
+          // Retry until the deadline, but never sleep past it (a short timeout is a quick probe).
+          setTimeout(attempt, Math.max(1, Math.min(50, deadline - Date.now())));
         };
         s.once('error', onErr);
         s.once('connect', () => {
