@@ -52,6 +52,8 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
   private backoff: number;
   private stopped = false;
   private probing: Promise<boolean> | null = null;
+  /** Settles once the version of the engine last found up is known (or could not be had). */
+  versionKnown: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: EngineOptions) {
     super();
@@ -118,9 +120,13 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
       const docker = await this.connect();
       await withTimeout(docker.ping(), PING_TIMEOUT_MS, 'engine ping timed out');
       if (!this.st.up) {
-        const v = await withTimeout(docker.version(), PING_TIMEOUT_MS, 'engine ping timed out');
-        this.st.version = v.Version;
-        this.st.apiVersion = v.ApiVersion;
+        // The engine is usable once it answers the ping; its version (a slower call) is for status
+        // and logs, so it is fetched alongside the recovery the 'up' event starts, not before it.
+        this.versionKnown = withTimeout(docker.version(), PING_TIMEOUT_MS, 'engine version timed out').then((v) => {
+          this.st.version = v.Version;
+          this.st.apiVersion = v.ApiVersion;
+          this.opts.log.info({ version: v.Version, api_version: v.ApiVersion }, 'docker engine version');
+        }, (err: unknown) => this.opts.log.debug({ err }, 'docker engine version unknown'));
         this.transition(true, null);
       }
       ok = true;
@@ -151,7 +157,7 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
     const wasUp = this.st.up;
     this.st = { ...this.st, up, reason, since: Date.now() };
     if (up && !wasUp) {
-      this.opts.log.info({ version: this.st.version }, 'docker engine reachable');
+      this.opts.log.info('docker engine reachable');
       this.emit('up', this.state);
     } else if (!up) {
       this.opts.log.warn({ reason }, 'docker engine unreachable');

@@ -134,6 +134,7 @@ export class SandboxService {
     }
     this.firstUp = false;
     await this.sessions.recover();
+    await this.engine.versionKnown; // fetched alongside the recovery; reported with 'reachable'
     if (!this.engine.up) return; // lost again meanwhile: 'down' has been reported
     this.pool.cancelRetry();
     this.pool.refill();
