@@ -24,7 +24,6 @@ const pct = (xs: number[], p: number): number => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 };
 const round = (x: number, d = 3): number => Math.round(x * 10 ** d) / 10 ** d;
-const round2 = (x: number): number => round(x, 1);
 
 /**
  * What one durable (synchronous=FULL) commit costs on the disk the daemon uses, measured now: a
@@ -158,7 +157,7 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
     for (let r = 0; r < rounds; r++) {
       const directMs = await directDrain(r);
       const dd = await daemonDrain(r);
-      drains.push({ direct_ms: round2(directMs), daemon_ms: round2(dd.ms), ratio: round(directMs / dd.ms, 3), accept_ms: round2(dd.acceptMs) });
+      drains.push({ direct_ms: round(directMs, 1), daemon_ms: round(dd.ms, 1), ratio: round(directMs / dd.ms, 3), accept_ms: round(dd.acceptMs, 1) });
     }
     await watcher.close();
     const mid = [...drains].sort((x, y) => x.ratio - y.ratio)[Math.floor(drains.length / 2)]!;

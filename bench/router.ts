@@ -13,7 +13,7 @@ import { ROOT, startDaemon } from '../test/helpers/daemon-process.js';
 import { kernelConfig } from '../test/kernel/kit.js';
 import { LineClient } from './line-client.js';
 import { builtDaemonArgs, ensureBuilt } from '../daemon/build.js';
-import { ratio, round, summarize } from './stats.js';
+import { percentile, ratio, round, summarize } from './stats.js';
 
 async function serial(sock: string, n: number): Promise<{ p50_us: number; p99_us: number; req_per_s: number }> {
   const c = await LineClient.connect(sock);
@@ -113,7 +113,7 @@ async function startOnce(home: string, compiled: boolean): Promise<{ ms: number;
   }
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const median = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
 
 /**
  * The floor any Node daemon pays, in the same run: spawn a bare Node process that listens on a Unix

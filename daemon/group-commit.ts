@@ -62,20 +62,16 @@ export class GroupCommit {
         if (this.timer) clearTimeout(this.timer);
         this.timer = null;
         this.scheduled = 'immediate';
-        setImmediate(() => this.commitPending());
+        setImmediate(() => this.flush());
       } else if (!this.scheduled) {
         this.scheduled = 'timer';
-        this.timer = setTimeout(() => this.commitPending(), LATER_MS);
+        this.timer = setTimeout(() => this.flush(), LATER_MS);
       }
     });
   }
 
-  /** Commit what is pending now (used at stop, so nothing waits on a timer that will not fire). */
+  /** Commit what is pending now (also used at stop, so nothing waits on a timer that will not fire). */
   flush(): void {
-    this.commitPending();
-  }
-
-  private commitPending(): void {
     this.scheduled = null;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
