@@ -2,6 +2,8 @@
  * Hostile code: each case must be contained, and the service (standing in for the daemon) must stay
  * responsive and bounded, with nothing left behind.
  */
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeDocker, ownedContainers, startService, type TestService } from './docker-env.js';
 
@@ -73,9 +75,14 @@ describeDocker('sandbox containment', () => {
   }, 30_000);
 
   it('100 MB of output: truncated at the cap, memory stays bounded, events capped too', async () => {
+    // What the exec keeps, not garbage a busy worker has not collected yet (that made this flaky in CI).
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    gc();
     const before = process.memoryUsage().rss;
     const first = t.events.length;
     const r = await t.svc.exec({ language: 'bash', code: 'head -c 100000000 /dev/zero | tr "\\0" x; echo done >&2', timeout_s: 60 });
+    gc();
     const grown = process.memoryUsage().rss - before;
     expect(r.truncated).toBe(true);
     expect(r.stdout.length).toBe(t.config.output_cap_bytes);
