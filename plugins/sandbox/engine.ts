@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
+import http from 'node:http';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 
@@ -67,10 +68,10 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
   }
 
   /**
-   * dockerode (with the gRPC and SSH stacks it pulls in) is imported at the first probe that finds a
-   * socket, so a machine without Docker never loads it and a start does not wait for it twice.
+   * dockerode (with the gRPC and SSH stacks it pulls in) is imported once an engine answered, so a
+   * machine without Docker never loads it; a Unix-socket engine is pinged without it (see doProbe).
    */
-  private async connect(): Promise<Docker> {
+  async connect(): Promise<Docker> {
     if (this.client) return this.client;
     const sock = unixSocketOf(this.opts.socketPath);
     if (sock !== null && !fs.existsSync(sock)) throw Object.assign(new Error(`connect ENOENT ${sock}`), { code: 'ENOENT', address: sock });
@@ -117,12 +118,16 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
     this.timer = null;
     let ok = false;
     try {
-      const docker = await this.connect();
-      await withTimeout(docker.ping(), PING_TIMEOUT_MS, 'engine ping timed out');
+      // The first probe is on the daemon's start path: over a Unix socket it is one bare HTTP request
+      // (~1 ms), not dockerode's import (~20 ms), which the recovery after 'up' then does alongside
+      // its own work. Later probes use the client that exists by then.
+      const sock = unixSocketOf(this.opts.socketPath);
+      if (!this.client && sock !== null) await pingUnix(sock, PING_TIMEOUT_MS);
+      else await withTimeout((await this.connect()).ping(), PING_TIMEOUT_MS, 'engine ping timed out');
       if (!this.st.up) {
         // The engine is usable once it answers the ping; its version (a slower call) is for status
         // and logs, so it is fetched alongside the recovery the 'up' event starts, not before it.
-        this.versionKnown = withTimeout(docker.version(), PING_TIMEOUT_MS, 'engine version timed out').then((v) => {
+        this.versionKnown = this.connect().then((docker) => withTimeout(docker.version(), PING_TIMEOUT_MS, 'engine version timed out')).then((v) => {
           this.st.version = v.Version;
           this.st.apiVersion = v.ApiVersion;
           this.opts.log.info({ version: v.Version, api_version: v.ApiVersion }, 'docker engine version');
@@ -171,6 +176,23 @@ function describe(err: unknown): string {
   const e = err as { code?: string; message?: string; address?: string };
   const where = e?.address ? ` (${e.address})` : '';
   return `docker engine unreachable: ${e?.code ?? e?.message ?? String(err)}${where}`;
+}
+
+/**
+ * GET /_ping on the engine's Unix socket: what dockerode's ping does, without loading it. Rejects
+ * with the socket error (ENOENT, ECONNREFUSED, EACCES…), a status error, or a timeout.
+ */
+export function pingUnix(socketPath: string, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const req = http.request({ socketPath, path: '/_ping', method: 'GET', timeout: timeoutMs }, (res) => {
+      res.resume();
+      if (res.statusCode === 200) resolve();
+      else reject(Object.assign(new Error(`engine ping answered HTTP ${res.statusCode}`), { statusCode: res.statusCode }));
+    });
+    req.once('timeout', () => req.destroy(new Error('engine ping timed out')));
+    req.once('error', (err: NodeJS.ErrnoException & { address?: string }) => reject(Object.assign(err, { address: err.address ?? socketPath })));
+    req.end();
+  });
 }
 
 export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {

@@ -58,7 +58,10 @@ export default definePlugin({
       summary: 'List live sessions',
       description: 'Returns {sessions: [{session_id, image, limits, created_at, last_used_at, idle_expires_at, execs, busy, container_id}]}.',
       schema: listSchema,
-      handler: () => svc().listSessions(),
+      async handler() {
+        await svc().recovered(); // sessions restored from a checkpoint are adopted by the recovery
+        return svc().listSessions();
+      },
     }),
     'sandbox:status': defineEvent({
       summary: 'Engine reachability and version, image presence, warm pool, running execs, sessions',
@@ -87,7 +90,9 @@ export default definePlugin({
     if (restored) service.restore(restored);
     restored = null;
     stoppedState = null;
-    await service.start();
+    // The ping only: recovery (reaping leftovers, reviving sessions, the image check) runs on in the
+    // background, and sandbox requests wait for it.
+    await service.begin();
   },
   async stop(_ctx: PluginContext, deadline: number) {
     // Keep the service reachable while it stops: late requests get UNAVAILABLE from it, not a crash.

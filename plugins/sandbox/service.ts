@@ -93,7 +93,18 @@ export class SandboxService {
     return this.containers.owner;
   }
 
+  /** Begin, and wait until the first recovery with the engine (if one answered) is done. */
   async start(): Promise<void> {
+    await this.begin();
+    await this.recovering;
+  }
+
+  /**
+   * Probe the engine once (a ping: the plugin's status is truthful from the start) and begin the
+   * recovery in the background: the daemon's start does not wait for the engine's container listing,
+   * event stream and image lookup. Work that needs the engine waits for that recovery (`recovered`).
+   */
+  async begin(): Promise<void> {
     fs.mkdirSync(path.join(this.opts.home, 'sandbox', 'sessions'), { recursive: true, mode: 0o700 });
     this.engine.on('up', () => {
       this.recovering = this.recovering
@@ -109,13 +120,18 @@ export class SandboxService {
     });
     this.engine.on('down', (st) => this.onDown(st.reason ?? 'docker engine unreachable'));
     await this.engine.start();
-    await this.recovering;
     if (!this.engine.up) this.onDown(this.engine.state.reason ?? 'docker engine unreachable');
+  }
+
+  /** Settles when the recovery after the engine's latest 'up' (leftovers reaped, sessions back) ran. */
+  recovered(): Promise<void> {
+    return this.recovering;
   }
 
   /** Engine reachable (at start or again): clean up, then bring pool and sessions back. */
   private async onUp(): Promise<void> {
     if (this.stopping) return;
+    await this.engine.connect();
     // Leftovers of a crashed run (first time), or containers orphaned while the engine was away.
     const keep = new Set<string>([...this.sessions.containerIds(), ...this.pool.ids()]);
     const firstUp = this.firstUp;
@@ -205,6 +221,7 @@ export class SandboxService {
   }
 
   async exec(input: ExecInput, call: CallLike = {}): Promise<ExecResult> {
+    await this.recovering;
     this.ensureAvailable();
     const cfg = this.opts.config;
     if (input.timeout_s !== undefined && input.timeout_s > cfg.limits.max_timeout_s) {
@@ -354,6 +371,7 @@ export class SandboxService {
   }
 
   async createSession(input: CreateInput): Promise<SessionInfo> {
+    await this.recovering;
     this.ensureAvailable();
     const limits = this.resolveLimits(input.limits ?? {}, undefined, ['limits']);
     const image = input.image ?? this.opts.config.image;
@@ -368,6 +386,7 @@ export class SandboxService {
   }
 
   async destroySession(id: string): Promise<{ session_id: string; destroyed: true }> {
+    await this.recovering; // restored sessions are adopted by the recovery
     this.sessions.get(id); // NOT_FOUND before anything else
     this.ensureAvailable();
     await this.sessions.destroy(id, 'requested');
@@ -380,6 +399,7 @@ export class SandboxService {
 
   /** Always answers (even without an engine): it is how an operator finds out why. */
   async status(): Promise<Record<string, unknown>> {
+    await this.recovering;
     const st = this.engine.state;
     if (st.up) await this.checkImage();
     return {

@@ -151,7 +151,7 @@ describeDocker('sandbox plugin: degraded, shutdown and crash', () => {
     }
   }, 120_000);
 
-  it('after a kill -9, the next start removes the leftover containers', async () => {
+  it('after a kill -9, the next start removes the leftover containers before the sandbox answers', async () => {
     const home = tempHome();
     const d = await startDaemon({ home, config, readyTimeoutMs: 60_000 });
     void codeOf(d.client.request('sandbox:exec', { language: 'bash', code: 'sleep 120', timeout_s: 120 }, { timeoutMs: 130_000 }));
@@ -161,6 +161,8 @@ describeDocker('sandbox plugin: degraded, shutdown and crash', () => {
     expect((await ownedContainers(ownerOf(home))).length).toBeGreaterThan(0);
     const d2 = await startDaemon({ home, config: `sandbox:\n  image: ${IMAGE}\n  pool_size: 0\n`, readyTimeoutMs: 60_000 });
     try {
+      // The reap runs in the background of the start; any sandbox request answers only after it.
+      expect(await d2.client.request('sandbox:status', {})).toMatchObject({ running_execs: 0, engine: { reachable: true } });
       expect(await ownedContainers(ownerOf(home))).toEqual([]);
     } finally {
       expect(await d2.stop()).toBe(0);
