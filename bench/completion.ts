@@ -18,6 +18,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { startDaemon } from '../test/helpers/daemon-process.js';
 import { spawn } from 'node:child_process';
 import { testConfig } from '../test/completion/helpers.js';
+import { builtDaemonArgs, ensureBuilt } from '../daemon/build.js';
 
 const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -78,7 +79,10 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
   const sessions = 50;
   const concurrency = 50;
   const api = await startApiProcess();
+  // The bundled build, as `daemon-control start` runs it.
+  const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
   const d = await startDaemon({
+    nodeArgs: builtDaemonArgs((await ensureBuilt(root)).entry),
     ...(process.env.BENCH_HOME ? { home: process.env.BENCH_HOME } : {}),
     env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'bench' },
     config: testConfig({ completion: { max_concurrency: concurrency, max_queue: 100_000 }, daemon: { log_level: 'warn' } }),

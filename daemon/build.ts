@@ -34,6 +34,41 @@ function sources(root: string): string[] {
   return out;
 }
 
+/**
+ * The YAML files shipped with agentd (the price table, the agent profiles), parsed now, keyed by their
+ * text: see daemon/yaml-text.ts. They count as sources, so editing one rebuilds.
+ */
+function shippedYaml(root: string): string[] {
+  const out: string[] = [];
+  for (const dir of ['plugins', 'profiles']) {
+    const walk = (d: string): void => {
+      if (!fs.existsSync(d)) return;
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        const p = path.join(d, e.name);
+        if (e.isDirectory()) {
+          if (e.name !== 'node_modules' && !e.name.startsWith('.')) walk(p);
+        } else if (/\.ya?ml$/.test(e.name)) out.push(p);
+      }
+    };
+    walk(path.join(root, dir));
+  }
+  return out;
+}
+
+async function preparsedYaml(files: string[]): Promise<Record<string, unknown>> {
+  const { parse } = await import('yaml');
+  const out: Record<string, unknown> = {};
+  for (const f of files) {
+    const text = fs.readFileSync(f, 'utf8');
+    try {
+      out[text] = parse(text);
+    } catch {
+      // Not valid YAML: left to the runtime parse, which reports it where the file is used.
+    }
+  }
+  return out;
+}
+
 /** The daemon's entry and every plugin's `index.ts`: what the kernel imports by path. */
 function entries(root: string): string[] {
   const out = [path.join(root, 'daemon', 'main.ts')];
@@ -49,7 +84,7 @@ function entries(root: string): string[] {
 function fingerprint(files: string[]): string {
   let newest = 0;
   for (const f of files) newest = Math.max(newest, fs.statSync(f).mtimeMs);
-  return `v3:${files.length}:${newest}:${files.sort().join('|').length}`;
+  return `v4:${files.length}:${newest}:${files.sort().join('|').length}`;
 }
 
 /**
@@ -108,7 +143,8 @@ export async function ensureBuilt(root: string, force = false): Promise<{ built:
   const t0 = Date.now();
   const outdir = path.join(root, BUILD_DIR);
   const entry = path.join(outdir, 'daemon', 'main.js');
-  const files = sources(root);
+  const yamlFiles = shippedYaml(root);
+  const files = [...sources(root), ...yamlFiles];
   const fp = fingerprint(files);
   const stampFile = path.join(outdir, '.stamp');
   if (!force && fs.existsSync(entry) && fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8') === fp) {
@@ -132,6 +168,7 @@ export async function ensureBuilt(root: string, force = false): Promise<{ built:
     sourcemap: 'linked',
     jsx: 'automatic',
     external: EXTERNAL,
+    define: { __AGENTD_PREPARSED_YAML__: JSON.stringify(await preparsedYaml(yamlFiles)) },
     plugins: [lazyVendor, zodEnglishOnly],
     // Bundled CommonJS packages call require() for Node's built-ins and for the externals above.
     banner: { js: "import { createRequire as __agentdCreateRequire } from 'node:module'; const require = __agentdCreateRequire(import.meta.url);" },

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
-import YAML from 'yaml';
+import { parseYamlText } from '../../daemon/yaml-text.js';
 import { profileFileSchema, type ProfileFile } from './schemas.js';
 
 export interface Profile extends ProfileFile {
@@ -47,7 +47,7 @@ export class ProfileStore {
     try {
       const text = fs.readFileSync(file, 'utf8');
       this.texts.set(file, text);
-      const raw: unknown = YAML.parse(text);
+      const raw: unknown = parseYamlText(text);
       const parsed = profileFileSchema.safeParse(raw ?? {});
       if (!parsed.success) {
         const i = parsed.error.issues[0]!;

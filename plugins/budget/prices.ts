@@ -4,7 +4,7 @@
  * and a drift is exactly how a hard limit gets overspent by a cent.
  */
 import fs from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { parseYamlText } from '../../daemon/yaml-text.js';
 import { z } from 'zod';
 
 const rate = z.number().finite().nonnegative();
@@ -87,7 +87,7 @@ export class PriceTable {
   static load(files: string[], inline: Record<string, ModelPriceInput> = {}): PriceTable {
     const merged: Record<string, ModelPriceInput> = {};
     for (const f of files) {
-      const parsed = priceFileSchema.safeParse(parseYaml(fs.readFileSync(f, 'utf8')));
+      const parsed = priceFileSchema.safeParse(parseYamlText(fs.readFileSync(f, 'utf8')));
       if (!parsed.success) throw new Error(`price file ${f} is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
       Object.assign(merged, parsed.data.models);
     }

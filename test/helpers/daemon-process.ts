@@ -20,6 +20,11 @@ export interface DaemonOptions {
   config?: string;
   /** Milliseconds to wait for health (default 15 s). */
   readyTimeoutMs?: number;
+  /**
+   * What node runs (default the sources under tsx, as tests do). Benchmarks pass the bundled build's
+   * arguments (`builtDaemonArgs`), which is what `daemon-control start` runs.
+   */
+  nodeArgs?: string[];
 }
 
 export interface DaemonHandle {
@@ -71,7 +76,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
   if (opts.config !== undefined || !fs.existsSync(env.AGENTD_CONFIG)) {
     fs.writeFileSync(env.AGENTD_CONFIG, opts.config ?? '');
   }
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'daemon', 'main.ts')], {
+  const proc = spawn(process.execPath, [...(process.env.PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROF_DIR}`] : []), ...(opts.nodeArgs ?? ['--import', 'tsx', path.join(ROOT, 'daemon', 'main.ts')])], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
