@@ -146,7 +146,15 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
     await watcher.subscribe(['completion:result', 'completion:error'], () => {
       if (++results === wanted) resolveAll();
     });
-    const daemonDrain = async (r: number): Promise<{ ms: number; acceptMs: number }> => {
+    // The shared group commit's counters (budget reports them in its health): commits per request
+    // say how well durable writes were batched.
+    const commits = async (): Promise<{ commits: number; ops: number }> => {
+      const h = (await d.client.request('system:health', {})) as { plugins: Record<string, { details?: { group_commits?: number; ops?: number } }> };
+      const x = h.plugins.budget?.details ?? {};
+      return { commits: x.group_commits ?? 0, ops: x.ops ?? 0 };
+    };
+    const daemonDrain = async (r: number): Promise<{ ms: number; acceptMs: number; commitsPerRequest: number; opsPerCommit: number }> => {
+      const c0 = await commits();
       const allDone = new Promise<void>((r) => (resolveAll = r));
       wanted = results + drainN;
       const t1 = performance.now();
@@ -154,14 +162,17 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
         d.client.request('completion:async', { prompt: `drain ${r} ${i}`, max_tokens: 64, session_id: `bench-${r}-${i % sessions}` }, { timeoutMs: 60_000 })));
       const acceptMs = performance.now() - t1;
       await allDone;
-      return { ms: performance.now() - t1, acceptMs };
+      const ms = performance.now() - t1;
+      const c1 = await commits();
+      return { ms, acceptMs, commitsPerRequest: (c1.commits - c0.commits) / drainN, opsPerCommit: (c1.ops - c0.ops) / Math.max(1, c1.commits - c0.commits) };
     };
     const rounds = opts.quick ? 1 : 3;
-    const drains: Array<{ direct_ms: number; daemon_ms: number; ratio: number; accept_ms: number }> = [];
+    const drains: Array<{ direct_ms: number; daemon_ms: number; ratio: number; accept_ms: number; commits_per_request: number; ops_per_commit: number }> = [];
     for (let r = 0; r < rounds; r++) {
       const directMs = await directDrain(r);
       const dd = await daemonDrain(r);
-      drains.push({ direct_ms: round(directMs, 1), daemon_ms: round(dd.ms, 1), ratio: round(directMs / dd.ms, 3), accept_ms: round(dd.acceptMs, 1) });
+      drains.push({ direct_ms: round(directMs, 1), daemon_ms: round(dd.ms, 1), ratio: round(directMs / dd.ms, 3), accept_ms: round(dd.acceptMs, 1),
+        commits_per_request: round(dd.commitsPerRequest, 2), ops_per_commit: round(dd.opsPerCommit, 1) });
     }
     await watcher.close();
     const mid = [...drains].sort((x, y) => x.ratio - y.ratio)[Math.floor(drains.length / 2)]!;
