@@ -22,7 +22,7 @@ export const ROOT = findRoot(path.dirname(fileURLToPath(import.meta.url)));
 const RESERVED_ENV = new Set(['AGENTD_HOME', 'AGENTD_SOCKET', 'AGENTD_CONFIG', 'AGENTD_FOREGROUND']);
 
 export const daemonSectionSchema = z.object({
-  socket: z.string().optional().describe('Socket path (default $AGENTD_HOME/run/daemon.sock)'),
+  socket: z.string().optional().register(z.globalRegistry, { description: 'Socket path (default $AGENTD_HOME/run/daemon.sock)' }),
   max_frame_bytes: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(DEFAULT_MAX_FRAME_BYTES),
   max_inflight_per_connection: z.coerce.number().int().min(1).max(100_000).default(1024),
   subscriber_queue: z.coerce.number().int().min(10).max(1_000_000).default(10_000),
@@ -31,7 +31,7 @@ export const daemonSectionSchema = z.object({
   plugin_start_timeout_ms: z.coerce.number().int().min(100).default(30_000),
   plugin_dirs: z.array(z.string()).default([]),
   disabled_plugins: z.array(z.string()).default([]),
-  dev: z.coerce.boolean().default(false).describe('Watch plugin folders and hot-reload changed plugins'),
+  dev: z.coerce.boolean().default(false).register(z.globalRegistry, { description: 'Watch plugin folders and hot-reload changed plugins' }),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
 });
 

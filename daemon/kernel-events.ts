@@ -58,7 +58,7 @@ export function kernelPlugin(k: Kernel): PluginDef {
       }),
       'system:discover': defineEvent({
         summary: 'Every event the daemon answers, grouped by namespace, with parameters (KSI shape).',
-        schema: z.object({ namespace: z.string().optional().describe('Only this namespace') }),
+        schema: z.object({ namespace: z.string().optional().register(z.globalRegistry, { description: 'Only this namespace' }) }),
         handler: ({ namespace }) => {
           const events: Record<string, unknown[]> = {};
           for (const r of k.router.allRoutes()) {
@@ -73,7 +73,7 @@ export function kernelPlugin(k: Kernel): PluginDef {
       }),
       'system:help': defineEvent({
         summary: 'Documentation of one event: summary, parameters, what it emits, its error codes.',
-        schema: z.object({ event: z.string().describe('Event name, e.g. "completion:async"') }),
+        schema: z.object({ event: z.string().register(z.globalRegistry, { description: 'Event name, e.g. "completion:async"' }) }),
         errors: ['UNKNOWN_EVENT'],
         handler: ({ event }) => {
           const doc = eventDoc(k, event);
@@ -83,7 +83,7 @@ export function kernelPlugin(k: Kernel): PluginDef {
       }),
       'system:shutdown': defineEvent({
         summary: 'Begin a coordinated shutdown (answered before it starts). Plugins stop within the deadline, a final checkpoint is taken.',
-        schema: z.object({ reason: z.string().max(500).optional().describe('Recorded in the log and in the shutdown events') }),
+        schema: z.object({ reason: z.string().max(500).optional().register(z.globalRegistry, { description: 'Recorded in the log and in the shutdown events' }) }),
         emits: ['system:shutdown_begin', 'system:shutdown_complete'],
         handler: ({ reason }) => {
           const already = k.shuttingDown;
@@ -94,14 +94,14 @@ export function kernelPlugin(k: Kernel): PluginDef {
       'monitor:subscribe': defineEvent({
         summary: 'Subscribe this connection to events matching patterns; events arrive as {kind:"event", subscription}. Every matching event after the answered seq is delivered (or, with max_rate, delivered or counted as skipped).',
         schema: z.object({
-          patterns: z.array(pattern).min(1).max(100).describe('Patterns: "ns:action", "ns:*", "ns:**" or "*"'),
+          patterns: z.array(pattern).min(1).max(100).register(z.globalRegistry, { description: 'Patterns: "ns:action", "ns:*", "ns:**" or "*"' }),
           max_rate: z
             .number()
             .int()
             .min(1)
             .max(1_000_000)
             .optional()
-            .describe('Deliver at most this many events per second (bursts up to the same number); the rest are not sent but counted, and reported once a second as monitor:skipped. Absent: every event'),
+            .register(z.globalRegistry, { description: 'Deliver at most this many events per second (bursts up to the same number); the rest are not sent but counted, and reported once a second as monitor:skipped. Absent: every event' }),
         }),
         emits: ['monitor:skipped'],
         errors: ['CONFLICT', 'OVERLOADED'],
@@ -115,7 +115,7 @@ export function kernelPlugin(k: Kernel): PluginDef {
       }),
       'monitor:unsubscribe': defineEvent({
         summary: 'End one of this connection\'s subscriptions.',
-        schema: z.object({ subscription_id: z.string().describe('As returned by monitor:subscribe') }),
+        schema: z.object({ subscription_id: z.string().register(z.globalRegistry, { description: 'As returned by monitor:subscribe' }) }),
         errors: ['NOT_FOUND'],
         handler: ({ subscription_id }, call) => {
           const conn = call.connectionId ? k.connections.get(call.connectionId) : undefined;
@@ -126,10 +126,10 @@ export function kernelPlugin(k: Kernel): PluginDef {
       'monitor:events': defineEvent({
         summary: 'Recent events from the history ring (for late joiners), oldest first.',
         schema: z.object({
-          patterns: z.array(pattern).max(100).optional().describe('Only events matching these patterns (default all)'),
-          since_seq: z.number().int().min(0).optional().describe('Only events with seq greater than this'),
-          until_seq: z.number().int().min(0).optional().describe('Only events with seq up to this one (e.g. the seq monitor:subscribe answered: history up to it, the subscription after it)'),
-          limit: z.number().int().min(1).max(10_000).default(100).describe('At most this many (the newest)'),
+          patterns: z.array(pattern).max(100).optional().register(z.globalRegistry, { description: 'Only events matching these patterns (default all)' }),
+          since_seq: z.number().int().min(0).optional().register(z.globalRegistry, { description: 'Only events with seq greater than this' }),
+          until_seq: z.number().int().min(0).optional().register(z.globalRegistry, { description: 'Only events with seq up to this one (e.g. the seq monitor:subscribe answered: history up to it, the subscription after it)' }),
+          limit: z.number().int().min(1).max(10_000).default(100).register(z.globalRegistry, { description: 'At most this many (the newest)' }),
         }),
         handler: ({ patterns, since_seq, until_seq, limit }) => {
           let match: (ev: EmittedEvent) => boolean = () => true;
@@ -150,7 +150,7 @@ export function kernelPlugin(k: Kernel): PluginDef {
       }),
       'plugin:reload': defineEvent({
         summary: 'Reload one plugin from disk, carrying its state across (snapshot → stop → re-import → restore → start).',
-        schema: z.object({ name: z.string().describe('Plugin name') }),
+        schema: z.object({ name: z.string().register(z.globalRegistry, { description: 'Plugin name' }) }),
         errors: ['NOT_FOUND', 'CONFLICT'],
         defaultTimeoutMs: 60_000,
         handler: async ({ name }) => {

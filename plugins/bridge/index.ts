@@ -45,9 +45,9 @@ export default definePlugin({
       summary: 'Run a request on another daemon: on `node`, or on whichever daemon serves its namespace. Answers `{node, data, duration_ms}`.',
       description: 'Requests for namespaces no local plugin owns are forwarded without this; use it to address one node, or to reach a peer\'s read-only kernel events (system:ping, system:health, system:discover, system:help, plugin:list, bridge:status).',
       schema: z.object({
-        event: z.string().regex(EVENT_NAME_RE, 'event names are namespace:action').describe('The event to run remotely'),
-        data: z.record(z.string(), z.unknown()).default({}).describe('Its data'),
-        node: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/).optional().describe('Run it on this node (default: any node serving the namespace)'),
+        event: z.string().regex(EVENT_NAME_RE, 'event names are namespace:action').register(z.globalRegistry, { description: 'The event to run remotely' }),
+        data: z.record(z.string(), z.unknown()).default({}).register(z.globalRegistry, { description: 'Its data' }),
+        node: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/).optional().register(z.globalRegistry, { description: 'Run it on this node (default: any node serving the namespace)' }),
       }),
       errors: ['UNAVAILABLE', 'TIMEOUT'],
       handler: async ({ event, data, node }, call) => {

@@ -4,28 +4,28 @@ import { modelPriceSchema } from './prices.js';
 import { PERIODS, SCOPES } from './periods.js';
 
 const id = z.string().min(1).max(200);
-const scope = z.enum(SCOPES).describe('global (everything), agent (one agent_id) or session (one session_id)');
-const period = z.enum(PERIODS).describe('total (all time), daily or monthly (UTC calendar); default total');
+const scope = z.enum(SCOPES).register(z.globalRegistry, { description: 'global (everything), agent (one agent_id) or session (one session_id)' });
+const period = z.enum(PERIODS).register(z.globalRegistry, { description: 'total (all time), daily or monthly (UTC calendar); default total' });
 const tokenCount = z.number().int().nonnegative().max(100_000_000);
 
 export const configSchema = z.object({
-  prices_file: z.string().optional().describe('A YAML price file merged over the shipped plugins/budget/prices.yaml'),
-  prices: z.record(z.string().min(1), modelPriceSchema).default({}).describe('Inline prices per model, USD per million tokens; override the files'),
+  prices_file: z.string().optional().register(z.globalRegistry, { description: 'A YAML price file merged over the shipped plugins/budget/prices.yaml' }),
+  prices: z.record(z.string().min(1), modelPriceSchema).default({}).register(z.globalRegistry, { description: 'Inline prices per model, USD per million tokens; override the files' }),
   reconcile: z.enum(['charge', 'release']).default('charge')
-    .describe('What to do with a reservation whose call was lost in a crash: charge its worst case as estimated spend (safe) or release it'),
-  reservation_ttl_s: z.coerce.number().int().min(10).max(7 * 86_400).default(3600).describe('A reservation not settled within this time is reconciled'),
+    .register(z.globalRegistry, { description: 'What to do with a reservation whose call was lost in a crash: charge its worst case as estimated spend (safe) or release it' }),
+  reservation_ttl_s: z.coerce.number().int().min(10).max(7 * 86_400).default(3600).register(z.globalRegistry, { description: 'A reservation not settled within this time is reconciled' }),
   limits: z.array(z.object({
     scope, id: id.optional(), period: period.default('total'),
     limit_usd: z.number().finite().nonnegative().optional(), limit_tokens: tokenCount.optional(),
-  })).default([]).describe('Limits applied at every start (budget:set changes them at run time)'),
+  })).default([]).register(z.globalRegistry, { description: 'Limits applied at every start (budget:set changes them at run time)' }),
 });
 export type BudgetConfig = z.infer<typeof configSchema>;
 
 export const setSchema = z.object({
   scope: scope,
-  id: id.optional().describe('The agent_id or session_id; omitted for global'),
-  limit_usd: z.number().finite().nonnegative().nullable().optional().describe('Limit in USD; null removes it'),
-  limit_tokens: tokenCount.nullable().optional().describe('Limit in tokens (input + output + cache); null removes it'),
+  id: id.optional().register(z.globalRegistry, { description: 'The agent_id or session_id; omitted for global' }),
+  limit_usd: z.number().finite().nonnegative().nullable().optional().register(z.globalRegistry, { description: 'Limit in USD; null removes it' }),
+  limit_tokens: tokenCount.nullable().optional().register(z.globalRegistry, { description: 'Limit in tokens (input + output + cache); null removes it' }),
   period: period.default('total'),
 }).superRefine((v, ctx) => {
   if (v.scope === 'global' && v.id !== undefined) ctx.addIssue({ code: 'custom', path: ['id'], message: 'global scope takes no id' });
@@ -35,52 +35,52 @@ export const setSchema = z.object({
 
 export const statusSchema = z.object({
   scope: scope.optional(),
-  id: id.optional().describe('agent_id or session_id when scope is agent or session'),
+  id: id.optional().register(z.globalRegistry, { description: 'agent_id or session_id when scope is agent or session' }),
 }).superRefine((v, ctx) => {
   if (v.scope && v.scope !== 'global' && v.id === undefined) ctx.addIssue({ code: 'custom', path: ['id'], message: `${v.scope} scope needs an id` });
   if (v.id !== undefined && (v.scope === undefined || v.scope === 'global')) ctx.addIssue({ code: 'custom', path: ['scope'], message: 'id needs scope agent or session' });
 });
 
 export const ledgerSchema = z.object({
-  request_id: id.optional().describe('Only entries of this request'),
-  agent_id: id.optional().describe('Only entries of this agent'),
-  session_id: id.optional().describe('Only entries of this session'),
-  model: id.optional().describe('Only entries for this model'),
-  kind: z.enum(['reserve', 'commit', 'release', 'charge']).optional().describe('reserve, commit (actual spend), release, charge (estimated spend of a call lost in a crash)'),
-  since: z.number().int().nonnegative().optional().describe('Epoch ms, inclusive'),
-  until: z.number().int().nonnegative().optional().describe('Epoch ms, exclusive'),
-  limit: z.number().int().min(1).max(1000).default(100).describe('Page size (newest first)'),
-  cursor: z.number().int().positive().optional().describe('next_cursor of the previous page'),
+  request_id: id.optional().register(z.globalRegistry, { description: 'Only entries of this request' }),
+  agent_id: id.optional().register(z.globalRegistry, { description: 'Only entries of this agent' }),
+  session_id: id.optional().register(z.globalRegistry, { description: 'Only entries of this session' }),
+  model: id.optional().register(z.globalRegistry, { description: 'Only entries for this model' }),
+  kind: z.enum(['reserve', 'commit', 'release', 'charge']).optional().register(z.globalRegistry, { description: 'reserve, commit (actual spend), release, charge (estimated spend of a call lost in a crash)' }),
+  since: z.number().int().nonnegative().optional().register(z.globalRegistry, { description: 'Epoch ms, inclusive' }),
+  until: z.number().int().nonnegative().optional().register(z.globalRegistry, { description: 'Epoch ms, exclusive' }),
+  limit: z.number().int().min(1).max(1000).default(100).register(z.globalRegistry, { description: 'Page size (newest first)' }),
+  cursor: z.number().int().positive().optional().register(z.globalRegistry, { description: 'next_cursor of the previous page' }),
 });
 
-export const pricesSchema = z.object({ model: id.optional().describe('Only this model') });
+export const pricesSchema = z.object({ model: id.optional().register(z.globalRegistry, { description: 'Only this model' }) });
 
 export const usageSchema = z.object({
   input_tokens: tokenCount.describe('Uncached input tokens'),
   output_tokens: tokenCount.describe('Output tokens'),
-  cache_creation_input_tokens: tokenCount.nullable().optional().describe('Tokens written to the prompt cache'),
-  cache_read_input_tokens: tokenCount.nullable().optional().describe('Tokens read from the prompt cache'),
+  cache_creation_input_tokens: tokenCount.nullable().optional().register(z.globalRegistry, { description: 'Tokens written to the prompt cache' }),
+  cache_read_input_tokens: tokenCount.nullable().optional().register(z.globalRegistry, { description: 'Tokens read from the prompt cache' }),
   cache_creation: z.object({
     ephemeral_5m_input_tokens: tokenCount.nullable().optional(),
     ephemeral_1h_input_tokens: tokenCount.nullable().optional(),
-  }).nullable().optional().describe('Cache writes split by TTL, as the API reports them'),
+  }).nullable().optional().register(z.globalRegistry, { description: 'Cache writes split by TTL, as the API reports them' }),
 });
 
 const scopeRef = {
-  agent_id: id.optional().describe('The agent the call is for (agent scope)'),
-  session_id: id.optional().describe('The conversation the call belongs to (session scope)'),
+  agent_id: id.optional().register(z.globalRegistry, { description: 'The agent the call is for (agent scope)' }),
+  session_id: id.optional().register(z.globalRegistry, { description: 'The conversation the call belongs to (session scope)' }),
 };
 
 export const reserveSchema = z.object({
   request_id: id.describe('The call this reservation is for'),
-  attempt: z.number().int().min(1).max(100).default(1).describe('Attempt number; each attempt is settled on its own'),
-  holder: z.string().min(1).max(100).default('unknown').describe('Who holds it (a plugin name); used to reconcile after a crash'),
+  attempt: z.number().int().min(1).max(100).default(1).register(z.globalRegistry, { description: 'Attempt number; each attempt is settled on its own' }),
+  holder: z.string().min(1).max(100).default('unknown').register(z.globalRegistry, { description: 'Who holds it (a plugin name); used to reconcile after a crash' }),
   model: id.describe('Model id, priced from the price table'),
   input_tokens: tokenCount.describe('Counted input tokens, or a bound never below the count'),
-  max_tokens: z.number().int().min(1).max(10_000_000).describe('The most output the call may produce'),
-  cache_ttl: z.enum(['none', '5m', '1h']).default('none').describe('Prompt caching the call asks for (cache writes cost more than input)'),
-  ttl_s: z.number().int().min(1).max(7 * 86_400).optional().describe('Reconcile the reservation if not settled within this time'),
-  notify: z.boolean().default(true).describe('Emit budget:exceeded when refused (false when the caller retries with an exact count)'),
+  max_tokens: z.number().int().min(1).max(10_000_000).register(z.globalRegistry, { description: 'The most output the call may produce' }),
+  cache_ttl: z.enum(['none', '5m', '1h']).default('none').register(z.globalRegistry, { description: 'Prompt caching the call asks for (cache writes cost more than input)' }),
+  ttl_s: z.number().int().min(1).max(7 * 86_400).optional().register(z.globalRegistry, { description: 'Reconcile the reservation if not settled within this time' }),
+  notify: z.boolean().default(true).register(z.globalRegistry, { description: 'Emit budget:exceeded when refused (false when the caller retries with an exact count)' }),
   ...scopeRef,
 });
 
@@ -88,49 +88,49 @@ export const checkSchema = z.object({ model: id.describe('Model id'), ...scopeRe
 
 export const commitSchema = z.object({
   request_id: id.describe('The call being settled'),
-  attempt: z.number().int().min(1).max(100).default(1).describe('Attempt number'),
-  model: id.optional().describe('Defaults to the reserved model'),
+  attempt: z.number().int().min(1).max(100).default(1).register(z.globalRegistry, { description: 'Attempt number' }),
+  model: id.optional().register(z.globalRegistry, { description: 'Defaults to the reserved model' }),
   usage: usageSchema.describe('The usage the provider reported (input, output, cache write, cache read tokens)'),
-  estimated: z.boolean().default(false).describe('The usage is an estimate (e.g. a call aborted mid-stream)'),
-  reason: z.string().max(200).optional().describe('Why, for the ledger'),
+  estimated: z.boolean().default(false).register(z.globalRegistry, { description: 'The usage is an estimate (e.g. a call aborted mid-stream)' }),
+  reason: z.string().max(200).optional().register(z.globalRegistry, { description: 'Why, for the ledger' }),
   ...scopeRef,
 });
 
 export const releaseSchema = z.object({
   request_id: id.describe('The call whose reservation to drop'),
-  attempt: z.number().int().min(1).max(100).optional().describe('Only this attempt (default all)'),
-  reason: z.string().max(200).default('released').describe('Why, for the ledger'),
+  attempt: z.number().int().min(1).max(100).optional().register(z.globalRegistry, { description: 'Only this attempt (default all)' }),
+  reason: z.string().max(200).default('released').register(z.globalRegistry, { description: 'Why, for the ledger' }),
 });
 
 export const reconcileSchema = z.object({
-  holder: z.string().min(1).max(100).describe('The holder whose reservations to reconcile'),
-  keep: z.array(id).max(1_000_000).default([]).describe('Request ids the holder still has in flight'),
+  holder: z.string().min(1).max(100).register(z.globalRegistry, { description: 'The holder whose reservations to reconcile' }),
+  keep: z.array(id).max(1_000_000).default([]).register(z.globalRegistry, { description: 'Request ids the holder still has in flight' }),
 });
 
 const alertBase = {
   scope: scope,
-  id: z.string().nullable().describe('agent_id or session_id; null for global'),
+  id: z.string().nullable().register(z.globalRegistry, { description: 'agent_id or session_id; null for global' }),
   period: period,
-  dimension: z.enum(['usd', 'tokens']).describe('Which limit'),
-  percent: z.number().describe('Spent as a percentage of the limit'),
-  spent_usd: z.number().describe('Spent in the period'),
-  limit_usd: z.number().nullable().describe('USD limit'),
-  spent_tokens: z.number().describe('Tokens spent in the period'),
-  limit_tokens: z.number().nullable().describe('Token limit'),
-  request_id: z.string().nullable().describe('The call that crossed the line'),
+  dimension: z.enum(['usd', 'tokens']).register(z.globalRegistry, { description: 'Which limit' }),
+  percent: z.number().register(z.globalRegistry, { description: 'Spent as a percentage of the limit' }),
+  spent_usd: z.number().register(z.globalRegistry, { description: 'Spent in the period' }),
+  limit_usd: z.number().nullable().register(z.globalRegistry, { description: 'USD limit' }),
+  spent_tokens: z.number().register(z.globalRegistry, { description: 'Tokens spent in the period' }),
+  limit_tokens: z.number().nullable().register(z.globalRegistry, { description: 'Token limit' }),
+  request_id: z.string().nullable().register(z.globalRegistry, { description: 'The call that crossed the line' }),
 };
 
-export const warningEvent = z.object({ ...alertBase, threshold: z.number().describe('50, 75 or 90') });
+export const warningEvent = z.object({ ...alertBase, threshold: z.number().register(z.globalRegistry, { description: '50, 75 or 90' }) });
 export const exceededEvent = z.object({
   ...alertBase,
-  reason: z.enum(['limit_reached', 'reservation_refused']).describe('Spend reached the limit, or a call was refused'),
+  reason: z.enum(['limit_reached', 'reservation_refused']).register(z.globalRegistry, { description: 'Spend reached the limit, or a call was refused' }),
 });
 export const spentEvent = z.object({
-  request_id: z.string().describe('The call'),
-  model: z.string().describe('Model'),
-  cost_usd: z.number().describe('What it cost'),
-  tokens: z.number().describe('Tokens it used'),
-  agent_id: z.string().nullable().describe('Agent'),
-  session_id: z.string().nullable().describe('Session'),
-  estimated: z.boolean().describe('An estimate (call lost in a crash or aborted)'),
+  request_id: z.string().register(z.globalRegistry, { description: 'The call' }),
+  model: z.string().register(z.globalRegistry, { description: 'Model' }),
+  cost_usd: z.number().register(z.globalRegistry, { description: 'What it cost' }),
+  tokens: z.number().register(z.globalRegistry, { description: 'Tokens it used' }),
+  agent_id: z.string().nullable().register(z.globalRegistry, { description: 'Agent' }),
+  session_id: z.string().nullable().register(z.globalRegistry, { description: 'Session' }),
+  estimated: z.boolean().register(z.globalRegistry, { description: 'An estimate (call lost in a crash or aborted)' }),
 });

@@ -5,32 +5,32 @@ const id = z.string().min(1).max(200);
 export const REQUEST_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
 
 /** A content block is passed through to the API as is (text, image, tool_use, tool_result, ...). */
-const block = z.looseObject({ type: z.string().min(1).describe('Block type, e.g. text, image, tool_use, tool_result') });
+const block = z.looseObject({ type: z.string().min(1).register(z.globalRegistry, { description: 'Block type, e.g. text, image, tool_use, tool_result' }) });
 
 export const messageSchema = z.object({
-  role: z.enum(['user', 'assistant']).describe('user or assistant'),
-  content: z.union([z.string().min(1), z.array(block).min(1)]).describe('Text, or a list of content blocks'),
+  role: z.enum(['user', 'assistant']).register(z.globalRegistry, { description: 'user or assistant' }),
+  content: z.union([z.string().min(1), z.array(block).min(1)]).register(z.globalRegistry, { description: 'Text, or a list of content blocks' }),
 });
 
 export const completionInput = z.object({
-  prompt: z.string().min(1).max(10_000_000).optional().describe('A single user message (give this or messages)'),
-  messages: z.array(messageSchema).min(1).max(10_000).optional().describe('Messages to append to the conversation (give this or prompt)'),
-  model: id.optional().describe('Model id or alias (completion.models); default completion.default_model'),
-  system: z.union([z.string(), z.array(block)]).optional().describe('System prompt (text or text blocks)'),
-  session_id: id.optional().describe('Conversation: continues its history; one request at a time per session, FIFO'),
-  agent_id: id.optional().describe('The agent this call is for (budget scope, events)'),
+  prompt: z.string().min(1).max(10_000_000).optional().register(z.globalRegistry, { description: 'A single user message (give this or messages)' }),
+  messages: z.array(messageSchema).min(1).max(10_000).optional().register(z.globalRegistry, { description: 'Messages to append to the conversation (give this or prompt)' }),
+  model: id.optional().register(z.globalRegistry, { description: 'Model id or alias (completion.models); default completion.default_model' }),
+  system: z.union([z.string(), z.array(block)]).optional().register(z.globalRegistry, { description: 'System prompt (text or text blocks)' }),
+  session_id: id.optional().register(z.globalRegistry, { description: 'Conversation: continues its history; one request at a time per session, FIFO' }),
+  agent_id: id.optional().register(z.globalRegistry, { description: 'The agent this call is for (budget scope, events)' }),
   request_id: z.string().regex(REQUEST_ID_RE, 'letters, digits and ._:@- (1-128, starting alphanumeric)').optional()
-    .describe('Your own id for this request (kept; a duplicate of an active one is CONFLICT)'),
-  max_tokens: z.number().int().min(1).max(10_000_000).optional().describe('Output limit (default completion.default_max_tokens)'),
-  stream: z.boolean().default(false).describe('Emit text deltas as completion:token events (coalesced)'),
-  temperature: z.number().min(0).max(1).optional().describe('Sampling temperature'),
-  top_p: z.number().min(0).max(1).optional().describe('Nucleus sampling'),
-  top_k: z.number().int().min(0).optional().describe('Top-k sampling'),
-  stop_sequences: z.array(z.string().min(1)).max(16).optional().describe('Stop sequences'),
-  tools: z.array(z.looseObject({ name: z.string().min(1) })).max(512).optional().describe('Tool definitions, passed to the API as is'),
-  tool_choice: z.looseObject({ type: z.string() }).optional().describe('Tool choice, passed as is'),
-  thinking: z.looseObject({ type: z.string() }).optional().describe('Extended/adaptive thinking config, passed as is'),
-  metadata: z.looseObject({}).optional().describe('API metadata, passed as is'),
+    .register(z.globalRegistry, { description: 'Your own id for this request (kept; a duplicate of an active one is CONFLICT)' }),
+  max_tokens: z.number().int().min(1).max(10_000_000).optional().register(z.globalRegistry, { description: 'Output limit (default completion.default_max_tokens)' }),
+  stream: z.boolean().default(false).register(z.globalRegistry, { description: 'Emit text deltas as completion:token events (coalesced)' }),
+  temperature: z.number().min(0).max(1).optional().register(z.globalRegistry, { description: 'Sampling temperature' }),
+  top_p: z.number().min(0).max(1).optional().register(z.globalRegistry, { description: 'Nucleus sampling' }),
+  top_k: z.number().int().min(0).optional().register(z.globalRegistry, { description: 'Top-k sampling' }),
+  stop_sequences: z.array(z.string().min(1)).max(16).optional().register(z.globalRegistry, { description: 'Stop sequences' }),
+  tools: z.array(z.looseObject({ name: z.string().min(1) })).max(512).optional().register(z.globalRegistry, { description: 'Tool definitions, passed to the API as is' }),
+  tool_choice: z.looseObject({ type: z.string() }).optional().register(z.globalRegistry, { description: 'Tool choice, passed as is' }),
+  thinking: z.looseObject({ type: z.string() }).optional().register(z.globalRegistry, { description: 'Extended/adaptive thinking config, passed as is' }),
+  metadata: z.looseObject({}).optional().register(z.globalRegistry, { description: 'API metadata, passed as is' }),
 }).superRefine((v, ctx) => {
   if (v.prompt === undefined && v.messages === undefined) ctx.addIssue({ code: 'custom', path: ['prompt'], message: 'give prompt or messages' });
   if (v.prompt !== undefined && v.messages !== undefined) ctx.addIssue({ code: 'custom', path: ['messages'], message: 'give prompt or messages, not both' });
@@ -39,59 +39,59 @@ export const completionInput = z.object({
 });
 export type CompletionInput = z.output<typeof completionInput>;
 
-export const cancelSchema = z.object({ request_id: z.string().min(1).max(200).describe('The request to cancel') });
+export const cancelSchema = z.object({ request_id: z.string().min(1).max(200).register(z.globalRegistry, { description: 'The request to cancel' }) });
 export const statusSchema = z.object({
-  request_id: z.string().min(1).max(200).optional().describe("One request's state and outcome; without it, the queues"),
+  request_id: z.string().min(1).max(200).optional().register(z.globalRegistry, { description: "One request's state and outcome; without it, the queues" }),
 });
 
 export const conversationListSchema = z.object({
-  agent_id: id.optional().describe('Only conversations of this agent'),
-  limit: z.number().int().min(1).max(1000).default(100).describe('Page size, most recently updated first'),
-  before: z.number().int().positive().optional().describe('updated_at of the last item of the previous page'),
+  agent_id: id.optional().register(z.globalRegistry, { description: 'Only conversations of this agent' }),
+  limit: z.number().int().min(1).max(1000).default(100).register(z.globalRegistry, { description: 'Page size, most recently updated first' }),
+  before: z.number().int().positive().optional().register(z.globalRegistry, { description: 'updated_at of the last item of the previous page' }),
 });
 export const conversationGetSchema = z.object({ session_id: id.describe('The conversation') });
 export const conversationExportSchema = z.object({
   session_id: id.describe('The conversation'),
-  format: z.enum(['markdown', 'json']).default('markdown').describe('markdown or json'),
+  format: z.enum(['markdown', 'json']).default('markdown').register(z.globalRegistry, { description: 'markdown or json' }),
 });
 
 // ---- emitted events (documentation and tests) -------------------------------------------------------
 
 const who = {
-  request_id: z.string().describe('The request'),
-  session_id: z.string().nullable().describe('Its conversation'),
-  agent_id: z.string().nullable().describe('Its agent'),
+  request_id: z.string().register(z.globalRegistry, { description: 'The request' }),
+  session_id: z.string().nullable().register(z.globalRegistry, { description: 'Its conversation' }),
+  agent_id: z.string().nullable().register(z.globalRegistry, { description: 'Its agent' }),
 };
 export const usageOut = z.object({
-  input_tokens: z.number().describe('Uncached input tokens'),
-  output_tokens: z.number().describe('Output tokens'),
-  cache_creation_input_tokens: z.number().describe('Tokens written to the prompt cache'),
-  cache_read_input_tokens: z.number().describe('Tokens read from the prompt cache'),
+  input_tokens: z.number().register(z.globalRegistry, { description: 'Uncached input tokens' }),
+  output_tokens: z.number().register(z.globalRegistry, { description: 'Output tokens' }),
+  cache_creation_input_tokens: z.number().register(z.globalRegistry, { description: 'Tokens written to the prompt cache' }),
+  cache_read_input_tokens: z.number().register(z.globalRegistry, { description: 'Tokens read from the prompt cache' }),
 });
 export const resultEvent = z.object({
   ...who,
-  text: z.string().describe('The text blocks joined'),
-  content: z.array(z.record(z.string(), z.unknown())).describe('Content blocks as the API returned them (text, tool_use, ...)'),
-  stop_reason: z.string().nullable().describe('end_turn, max_tokens, tool_use, stop_sequence, ...'),
+  text: z.string().register(z.globalRegistry, { description: 'The text blocks joined' }),
+  content: z.array(z.record(z.string(), z.unknown())).register(z.globalRegistry, { description: 'Content blocks as the API returned them (text, tool_use, ...)' }),
+  stop_reason: z.string().nullable().register(z.globalRegistry, { description: 'end_turn, max_tokens, tool_use, stop_sequence, ...' }),
   usage: usageOut,
-  cost_usd: z.number().nullable().describe('Cost from the price table (null if the budget could not be told; settled at next start)'),
-  model: z.string().describe('Model that answered'),
-  duration_ms: z.number().describe('Provider call duration'),
-  attempt: z.number().describe('1, or 2 when retried after a daemon restart'),
+  cost_usd: z.number().nullable().register(z.globalRegistry, { description: 'Cost from the price table (null if the budget could not be told; settled at next start)' }),
+  model: z.string().register(z.globalRegistry, { description: 'Model that answered' }),
+  duration_ms: z.number().register(z.globalRegistry, { description: 'Provider call duration' }),
+  attempt: z.number().register(z.globalRegistry, { description: '1, or 2 when retried after a daemon restart' }),
 });
 export const errorEvent = z.object({
   ...who,
   error: z.object({
-    code: z.string().describe('Error code from the catalogue'),
-    message: z.string().describe('What happened'),
-    retryable: z.boolean().describe('Whether trying again may succeed'),
-    reason: z.string().optional().describe('e.g. daemon_restart'),
-  }).describe('The failure'),
+    code: z.string().register(z.globalRegistry, { description: 'Error code from the catalogue' }),
+    message: z.string().register(z.globalRegistry, { description: 'What happened' }),
+    retryable: z.boolean().register(z.globalRegistry, { description: 'Whether trying again may succeed' }),
+    reason: z.string().optional().register(z.globalRegistry, { description: 'e.g. daemon_restart' }),
+  }).register(z.globalRegistry, { description: 'The failure' }),
 });
-export const startedEvent = z.object({ ...who, model: z.string().describe('Model'), attempt: z.number().describe('Attempt number') });
+export const startedEvent = z.object({ ...who, model: z.string().register(z.globalRegistry, { description: 'Model' }), attempt: z.number().register(z.globalRegistry, { description: 'Attempt number' }) });
 export const tokenEvent = z.object({
   ...who,
-  index: z.number().describe('Sequence number of this chunk within the request, from 0'),
-  text: z.string().describe('Text deltas coalesced since the previous chunk'),
+  index: z.number().register(z.globalRegistry, { description: 'Sequence number of this chunk within the request, from 0' }),
+  text: z.string().register(z.globalRegistry, { description: 'Text deltas coalesced since the previous chunk' }),
 });
-export const cancelledEvent = z.object({ ...who, was: z.enum(['queued', 'running']).describe('State when cancelled') });
+export const cancelledEvent = z.object({ ...who, was: z.enum(['queued', 'running']).register(z.globalRegistry, { description: 'State when cancelled' }) });

@@ -67,9 +67,9 @@ export const identifier = (what: string) =>
 
 export const labelSchema = identifier('label')
   .refine((l) => !RESERVED_LABELS.has(l), { error: 'label is reserved' })
-  .describe('Node label, an identifier such as Paper or Concept');
+  .register(z.globalRegistry, { description: 'Node label, an identifier such as Paper or Concept' });
 
-export const typeSchema = identifier('type').describe('Relationship type, an identifier such as CITES or SUPPORTS');
+export const typeSchema = identifier('type').register(z.globalRegistry, { description: 'Relationship type, an identifier such as CITES or SUPPORTS' });
 
 export const nodeIdSchema = z
   .string()
@@ -150,10 +150,10 @@ export const propertiesSchema = z
   .superRefine((v, ctx) => {
     for (const issue of propertiesProblems(v)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
   })
-  .describe('Properties {key: value}: keys are identifiers; values are strings, finite numbers, booleans, or arrays of one of those');
+  .register(z.globalRegistry, { description: 'Properties {key: value}: keys are identifiers; values are strings, finite numbers, booleans, or arrays of one of those' });
 
 export const nodeInputSchema = z.strictObject({
-  id: nodeIdSchema.optional().describe('Node id; generated (a UUID) when absent. Re-adding an id replaces its properties'),
+  id: nodeIdSchema.optional().register(z.globalRegistry, { description: 'Node id; generated (a UUID) when absent. Re-adding an id replaces its properties' }),
   label: labelSchema,
   properties: propertiesSchema.optional(),
 });
@@ -169,7 +169,7 @@ export const edgeInputSchema = z.strictObject({
 export const whereSchema = z
   .record(propertyKey, scalar)
   .refine((w) => Object.keys(w).length <= LIMITS.whereKeys, { error: `at most ${LIMITS.whereKeys} conditions` })
-  .describe('Property equality filters, all of which must match, e.g. {"year": 2024}');
+  .register(z.globalRegistry, { description: 'Property equality filters, all of which must match, e.g. {"year": 2024}' });
 
 /** A batch must not name the same node (or the same edge) twice: which one should win is ambiguous. */
 export function duplicateIssues(keys: string[], field: string): Array<{ path: (string | number)[]; message: string }> {

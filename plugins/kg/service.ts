@@ -14,16 +14,16 @@ import type { GraphStore } from './store.js';
 import type { EdgeInput, KgEdge, KgNode, NodeInput } from './model.js';
 
 export const configSchema = z.object({
-  backend: z.enum(['embedded', 'neo4j']).default('embedded').describe('Where the graph lives: embedded (SQLite, default) or neo4j'),
-  file: z.string().optional().describe('Embedded database file (default <AGENTD_HOME>/db/kg.db)'),
-  export_inline_max: z.coerce.number().int().min(0).default(50_000).describe('Largest graph (nodes + edges) kg:export returns inline; bigger ones need path'),
+  backend: z.enum(['embedded', 'neo4j']).default('embedded').register(z.globalRegistry, { description: 'Where the graph lives: embedded (SQLite, default) or neo4j' }),
+  file: z.string().optional().register(z.globalRegistry, { description: 'Embedded database file (default <AGENTD_HOME>/db/kg.db)' }),
+  export_inline_max: z.coerce.number().int().min(0).default(50_000).register(z.globalRegistry, { description: 'Largest graph (nodes + edges) kg:export returns inline; bigger ones need path' }),
   neo4j: z
     .object({
       uri: z.string().default('bolt://127.0.0.1:7687'),
       user: z.coerce.string().default('neo4j'),
-      password: z.coerce.string().optional().describe('Prefer AGENTD_KG_NEO4J__PASSWORD or password_file; never logged'),
+      password: z.coerce.string().optional().register(z.globalRegistry, { description: 'Prefer AGENTD_KG_NEO4J__PASSWORD or password_file; never logged' }),
       password_file: z.string().optional(),
-      database: z.coerce.string().optional().describe('Database name (default: the server default)'),
+      database: z.coerce.string().optional().register(z.globalRegistry, { description: 'Database name (default: the server default)' }),
       connection_timeout_ms: z.coerce.number().int().min(100).default(3000),
       max_retry_time_ms: z.coerce.number().int().min(0).default(5000),
       probe_min_ms: z.coerce.number().int().min(50).default(500),

@@ -10,40 +10,40 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 const num = (min: number, max: number) => z.coerce.number().min(min).max(max);
 
 export const limitsConfigSchema = z.object({
-  timeout_s: num(0.1, 86_400).default(30).describe('Default exec timeout in seconds'),
-  memory_mb: int(8, 1_048_576).default(512).describe('Default memory limit per container (MiB); swap is set equal, so no swap'),
-  cpus: num(0.01, 1024).default(1).describe('Default CPU quota per container (cores)'),
-  pids: int(8, 1_000_000).default(128).describe('Maximum processes per container (contains fork bombs)'),
-  max_timeout_s: num(1, 86_400).default(600).describe('Largest timeout_s a request may ask for'),
-  max_memory_mb: int(16, 1_048_576).default(4096).describe('Largest memory_mb a request may ask for'),
+  timeout_s: num(0.1, 86_400).default(30).register(z.globalRegistry, { description: 'Default exec timeout in seconds' }),
+  memory_mb: int(8, 1_048_576).default(512).register(z.globalRegistry, { description: 'Default memory limit per container (MiB); swap is set equal, so no swap' }),
+  cpus: num(0.01, 1024).default(1).register(z.globalRegistry, { description: 'Default CPU quota per container (cores)' }),
+  pids: int(8, 1_000_000).default(128).register(z.globalRegistry, { description: 'Maximum processes per container (contains fork bombs)' }),
+  max_timeout_s: num(1, 86_400).default(600).register(z.globalRegistry, { description: 'Largest timeout_s a request may ask for' }),
+  max_memory_mb: int(16, 1_048_576).default(4096).register(z.globalRegistry, { description: 'Largest memory_mb a request may ask for' }),
   // The engine refuses more CPUs than the host has, so the default never offers more.
-  max_cpus: num(0.01, 1024).default(Math.min(2, os.availableParallelism())).describe('Largest cpus a request may ask for (default: 2, or fewer if the host has fewer)'),
-  workspace_mb: int(1, 65_536).default(64).describe('Size of the writable /workspace tmpfs of one-shot execs (MiB)'),
-  tmp_mb: int(1, 65_536).default(16).describe('Size of the noexec /tmp tmpfs (MiB)'),
-  nofile: int(16, 1_048_576).default(1024).describe('Open-file ulimit inside the container'),
-  fsize_mb: int(1, 1_048_576).default(256).describe('Largest file a process may write (MiB, ulimit fsize)'),
+  max_cpus: num(0.01, 1024).default(Math.min(2, os.availableParallelism())).register(z.globalRegistry, { description: 'Largest cpus a request may ask for (default: 2, or fewer if the host has fewer)' }),
+  workspace_mb: int(1, 65_536).default(64).register(z.globalRegistry, { description: 'Size of the writable /workspace tmpfs of one-shot execs (MiB)' }),
+  tmp_mb: int(1, 65_536).default(16).register(z.globalRegistry, { description: 'Size of the noexec /tmp tmpfs (MiB)' }),
+  nofile: int(16, 1_048_576).default(1024).register(z.globalRegistry, { description: 'Open-file ulimit inside the container' }),
+  fsize_mb: int(1, 1_048_576).default(256).register(z.globalRegistry, { description: 'Largest file a process may write (MiB, ulimit fsize)' }),
 });
 
 export const sandboxConfigSchema = z.object({
-  image: z.string().min(1).default('agentd-sandbox:latest').describe('Default image (build it with scripts/sandbox-image.sh build, or name any image you have)'),
-  docker_socket: z.string().optional().describe('Docker socket path; default DOCKER_HOST or /var/run/docker.sock'),
+  image: z.string().min(1).default('agentd-sandbox:latest').register(z.globalRegistry, { description: 'Default image (build it with scripts/sandbox-image.sh build, or name any image you have)' }),
+  docker_socket: z.string().optional().register(z.globalRegistry, { description: 'Docker socket path; default DOCKER_HOST or /var/run/docker.sock' }),
   user: z
     .string()
     .regex(/^\d+:\d+$/, 'numeric uid:gid')
     .refine((u) => !u.split(':').includes('0'), 'the sandbox never runs code as root (uid or gid 0)')
     .default('1000:1000')
-    .describe('uid:gid code runs as (numeric, never 0)'),
-  pool_size: int(0, 64).default(2).describe('Warm pre-started containers of the default image'),
-  max_concurrent: int(1, 256).default(16).describe('Execs running at once; more wait in a queue'),
-  max_queue: int(0, 10_000).default(256).describe('Execs waiting for a slot before new ones answer OVERLOADED'),
-  output_cap_bytes: int(1024, 256 * 1024 * 1024).default(1024 * 1024).describe('Bytes kept per stream (stdout, stderr); beyond it output is dropped and truncated=true'),
-  output_flush_ms: int(1, 10_000).default(50).describe('Coalescing window for sandbox:output events'),
-  output_chunk_bytes: int(256, 1024 * 1024).default(16 * 1024).describe('Largest sandbox:output chunk'),
-  session_idle_s: num(1, 7 * 86_400).default(900).describe('Sessions unused this long are destroyed'),
-  max_sessions: int(0, 1000).default(32).describe('Live sessions at most'),
-  probe_min_ms: int(50, 600_000).default(500).describe('First retry delay while Docker is unreachable (doubles up to probe_max_ms)'),
-  probe_max_ms: int(100, 600_000).default(10_000).describe('Longest retry delay while Docker is unreachable'),
-  health_interval_ms: int(100, 600_000).default(5_000).describe('Ping interval while Docker is reachable'),
+    .register(z.globalRegistry, { description: 'uid:gid code runs as (numeric, never 0)' }),
+  pool_size: int(0, 64).default(2).register(z.globalRegistry, { description: 'Warm pre-started containers of the default image' }),
+  max_concurrent: int(1, 256).default(16).register(z.globalRegistry, { description: 'Execs running at once; more wait in a queue' }),
+  max_queue: int(0, 10_000).default(256).register(z.globalRegistry, { description: 'Execs waiting for a slot before new ones answer OVERLOADED' }),
+  output_cap_bytes: int(1024, 256 * 1024 * 1024).default(1024 * 1024).register(z.globalRegistry, { description: 'Bytes kept per stream (stdout, stderr); beyond it output is dropped and truncated=true' }),
+  output_flush_ms: int(1, 10_000).default(50).register(z.globalRegistry, { description: 'Coalescing window for sandbox:output events' }),
+  output_chunk_bytes: int(256, 1024 * 1024).default(16 * 1024).register(z.globalRegistry, { description: 'Largest sandbox:output chunk' }),
+  session_idle_s: num(1, 7 * 86_400).default(900).register(z.globalRegistry, { description: 'Sessions unused this long are destroyed' }),
+  max_sessions: int(0, 1000).default(32).register(z.globalRegistry, { description: 'Live sessions at most' }),
+  probe_min_ms: int(50, 600_000).default(500).register(z.globalRegistry, { description: 'First retry delay while Docker is unreachable (doubles up to probe_max_ms)' }),
+  probe_max_ms: int(100, 600_000).default(10_000).register(z.globalRegistry, { description: 'Longest retry delay while Docker is unreachable' }),
+  health_interval_ms: int(100, 600_000).default(5_000).register(z.globalRegistry, { description: 'Ping interval while Docker is reachable' }),
   limits: limitsConfigSchema.default(limitsConfigSchema.parse({})),
 });
 
