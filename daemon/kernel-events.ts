@@ -8,6 +8,7 @@ import { defineEvent, type EmittedEvent, type PluginDef } from './plugin-api.js'
 import { PatternIndex, isValidPattern } from './pattern-index.js';
 import { describeParameters } from './schema-doc.js';
 import type { Kernel } from './kernel.js';
+import { byCodePoint } from './text-order.js';
 
 const pattern = z.string().refine(isValidPattern, 'a pattern is "ns:action", "ns:*", "ns:**" or "*"');
 
@@ -67,7 +68,7 @@ export function kernelPlugin(k: Kernel): PluginDef {
             if (namespace && ns !== namespace) continue;
             (events[ns] ??= []).push(eventDoc(k, r.event));
           }
-          for (const list of Object.values(events)) (list as Array<{ event: string }>).sort((a, b) => a.event.localeCompare(b.event));
+          for (const list of Object.values(events)) (list as Array<{ event: string }>).sort((a, b) => byCodePoint(a.event, b.event));
           return { events, total: Object.values(events).reduce((n, l) => n + l.length, 0) };
         },
       }),

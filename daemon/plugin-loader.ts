@@ -11,6 +11,7 @@ import { EVENT_NAME_RE } from '../client/protocol.js';
 import type { PluginDef } from './plugin-api.js';
 import { compiledTwin } from './build.js';
 import { ROOT } from './config.js';
+import { byCodePoint } from './text-order.js';
 
 const RUNNING_COMPILED = import.meta.url.endsWith('.js');
 
@@ -59,7 +60,7 @@ export function findPlugins(roots: string[]): { found: FoundPlugin[]; errors: Ar
       errors.push({ dir: root, reason: 'plugin directory does not exist' });
       continue;
     }
-    for (const entry of fs.readdirSync(root, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const entry of fs.readdirSync(root, { withFileTypes: true }).sort((a, b) => byCodePoint(a.name, b.name))) {
       if (!entry.isDirectory() || entry.name.startsWith('.') || entry.name.startsWith('_')) continue;
       const dir = path.join(root, entry.name);
       const file = ['index.ts', 'index.js', 'index.mjs'].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
@@ -149,7 +150,7 @@ export function planStart(plugins: GraphInput[], reservedNamespaces: string[]): 
     state.set(name, 'done');
     order.push(name);
   };
-  const sorted = [...plugins].sort((a, b) => Number(b.early) - Number(a.early) || a.name.localeCompare(b.name));
+  const sorted = [...plugins].sort((a, b) => Number(b.early) - Number(a.early) || byCodePoint(a.name, b.name));
   for (const p of sorted) visit(p.name, []);
   // Early plugins first, keeping dependency order within each group.
   const early = order.filter((n) => byName.get(n)!.early);

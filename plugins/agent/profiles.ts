@@ -8,6 +8,7 @@ import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { parseYamlText } from '../../daemon/yaml-text.js';
 import { profileFileSchema, type ProfileFile } from './schemas.js';
+import { byCodePoint } from '../../daemon/text-order.js';
 
 export interface Profile extends ProfileFile {
   name: string;
@@ -90,16 +91,16 @@ export class ProfileStore {
   list(): Profile[] {
     const byName = new Map<string, Profile>();
     for (const p of this.ordered()) byName.set(p.name, p);
-    return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+    return [...byName.values()].sort((a, b) => byCodePoint(a.name, b.name));
   }
 
   invalid(): Array<{ file: string; error: string }> {
-    return [...this.invalidByFile].map(([file, error]) => ({ file, error })).sort((a, b) => a.file.localeCompare(b.file));
+    return [...this.invalidByFile].map(([file, error]) => ({ file, error })).sort((a, b) => byCodePoint(a.file, b.file));
   }
 
   private ordered(): Profile[] {
     const rank = (f: string): number => this.dirs.findIndex((d) => f.startsWith(d + path.sep));
-    return [...this.byFile.values()].sort((a, b) => rank(a.file) - rank(b.file) || a.file.localeCompare(b.file));
+    return [...this.byFile.values()].sort((a, b) => rank(a.file) - rank(b.file) || byCodePoint(a.file, b.file));
   }
 
   watch(): Promise<void> {

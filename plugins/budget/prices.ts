@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { parseYamlText } from '../../daemon/yaml-text.js';
 import { z } from 'zod';
+import { byCodePoint } from '../../daemon/text-order.js';
 
 const rate = z.number().finite().nonnegative();
 
@@ -101,7 +102,7 @@ export class PriceTable {
   }
 
   list(): Record<string, ModelPrice> {
-    return Object.fromEntries([...this.models].sort(([a], [b]) => a.localeCompare(b)));
+    return Object.fromEntries([...this.models].sort(([a], [b]) => byCodePoint(a, b)));
   }
 
   /** What a call cost, from the usage the API reported. */
