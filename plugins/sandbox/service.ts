@@ -48,6 +48,8 @@ interface Running {
 
 /** Leave this much of the caller's time for answering after a timeout kill. */
 const ANSWER_MARGIN_MS = 250;
+/** How long sandbox:status waits for a recovery in progress before answering without it. */
+const STATUS_WAIT_MS = 3_000;
 
 export class SandboxService {
   readonly engine: Engine;
@@ -399,9 +401,14 @@ export class SandboxService {
 
   /** Always answers (even without an engine): it is how an operator finds out why. */
   async status(): Promise<Record<string, unknown>> {
-    await this.recovering;
+    // Answers after the recovery in progress, if any, but within STATUS_WAIT_MS in all: an engine that
+    // answers pings and hangs on everything else is exactly what an operator asks status about.
+    const until = Date.now() + STATUS_WAIT_MS;
+    let recovering = true;
+    await withTimeout(this.recovering.then(() => (recovering = false)), STATUS_WAIT_MS, 'recovery still running').catch(() => undefined);
     const st = this.engine.state;
-    if (st.up) await this.checkImage();
+    // The image is looked up afresh when time is left; otherwise the last known answer is given.
+    if (st.up && !recovering) await withTimeout(this.checkImage(), Math.max(0, until - Date.now()), 'image check still running').catch(() => undefined);
     return {
       engine: { reachable: st.up, version: st.version, api_version: st.apiVersion, reason: st.reason, since: new Date(st.since).toISOString() },
       image: { name: this.opts.config.image, present: st.up ? this.imagePresent : null },
@@ -410,6 +417,7 @@ export class SandboxService {
       queued_execs: this.slots.queued,
       sessions: this.sessions.count,
       owner: this.owner,
+      recovering,
       status: !st.up ? 'degraded' : this.imagePresent === false ? 'degraded' : 'ok',
     };
   }
@@ -447,8 +455,11 @@ export class SandboxService {
       await Promise.allSettled(left.map((r) => r.kill()));
       await Promise.race([Promise.allSettled(left.map((r) => r.done)), new Promise((r) => setTimeout(r, 1_500))]);
     }
-    await this.recovering;
-    if (this.engine.up) {
+    // A recovery still running at the deadline (an engine that answers pings and hangs otherwise)
+    // is left behind: its containers are reaped at the next start.
+    const recovered = await withTimeout(this.recovering, Math.max(0, deadline - Date.now() - 1_000), 'recovery still running').then(() => true, () => false);
+    if (!recovered) this.opts.log.warn('sandbox recovery still running at the shutdown deadline; leftovers are removed at the next start');
+    if (recovered && this.engine.up) {
       await this.sessions.shutdown().catch(() => undefined);
       await this.containers.settle();
       // Final sweep: anything labelled ours that slipped through (created while stopping).
