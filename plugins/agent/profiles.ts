@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
+import type { FSWatcher } from 'chokidar';
 import { parseYamlText } from '../../daemon/yaml-text.js';
 import { profileFileSchema, type ProfileFile } from './schemas.js';
 import { byCodePoint } from '../../daemon/text-order.js';
@@ -29,6 +29,8 @@ export class ProfileStore {
   private readonly byFile = new Map<string, Profile>();
   private readonly invalidByFile = new Map<string, string>();
   private watcher: FSWatcher | null = null;
+  /** Set by close(): a watcher whose import was still on its way is then never created. */
+  private closed = false;
 
   constructor(private readonly dirs: string[], private readonly onChange: (c: ProfileChange) => void = () => undefined) {}
 
@@ -103,9 +105,12 @@ export class ProfileStore {
     return [...this.byFile.values()].sort((a, b) => rank(a.file) - rank(b.file) || byCodePoint(a.file, b.file));
   }
 
-  watch(): Promise<void> {
+  /** chokidar is imported here, off the daemon's start path (the start does not wait for the watcher). */
+  async watch(): Promise<void> {
     const dirs = this.dirs.filter((d) => fs.existsSync(d));
-    if (dirs.length === 0) return Promise.resolve();
+    if (dirs.length === 0) return;
+    const { watch } = await import('chokidar');
+    if (this.closed) return;
     this.watcher = watch(dirs, {
       ignoreInitial: true,
       depth: 0,
@@ -147,6 +152,7 @@ export class ProfileStore {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.watcher?.close();
     this.watcher = null;
   }
