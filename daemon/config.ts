@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
+import { parseYamlText, prepareYaml } from './yaml-text.js';
 import { z } from 'zod';
 import { DEFAULT_MAX_FRAME_BYTES } from '../client/protocol.js';
 
@@ -69,11 +69,18 @@ const SECRET_KEY_RE = /(password|secret|token|api_key|apikey|key_file|credential
 /** Parse an env value like YAML would (numbers, booleans, lists), falling back to the string. */
 function parseEnvValue(v: string): unknown {
   try {
-    const parsed: unknown = YAML.parse(v);
+    const parsed: unknown = parseYamlText(v);
     return parsed === null ? v : parsed;
   } catch {
     return v;
   }
+}
+
+/** The values applyEnvOverrides parses as YAML. */
+function envOverrideValues(env: NodeJS.ProcessEnv): string[] {
+  return Object.entries(env)
+    .filter(([name, value]) => name.startsWith('AGENTD_') && !RESERVED_ENV.has(name) && value !== undefined && !SECRET_KEY_RE.test(name.toLowerCase()))
+    .map(([, value]) => value!);
 }
 
 export function applyEnvOverrides(raw: Record<string, Record<string, unknown>>, env: NodeJS.ProcessEnv): void {
@@ -96,13 +103,15 @@ export function applyEnvOverrides(raw: Record<string, Record<string, unknown>>, 
   }
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+export async function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<Config> {
   const configFile = path.resolve(cwd, env.AGENTD_CONFIG ?? 'agentd.yaml');
+  const text = fs.existsSync(configFile) ? fs.readFileSync(configFile, 'utf8') : null;
+  await prepareYaml([text ?? '', ...envOverrideValues(env)]);
   let raw: Record<string, Record<string, unknown>> = {};
-  if (fs.existsSync(configFile)) {
+  if (text !== null) {
     let doc: unknown;
     try {
-      doc = YAML.parse(fs.readFileSync(configFile, 'utf8'));
+      doc = parseYamlText(text);
     } catch (e) {
       throw new ConfigError(`${configFile}: not valid YAML: ${(e as Error).message}`);
     }

@@ -10,7 +10,7 @@ import { AlreadyRunningError } from './server.js';
 async function main(): Promise<void> {
   let config;
   try {
-    config = loadConfig();
+    config = await loadConfig();
   } catch (e) {
     process.stderr.write(`agentd: ${(e as Error).message}\n`);
     process.exit(e instanceof ConfigError ? 2 : 1);

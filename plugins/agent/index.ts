@@ -58,7 +58,7 @@ export default definePlugin({
       ctx.log.info({ file: c.file, change: c.change, name: c.name, error: c.error }, 'profile changed');
       ctx.emit('agent:profile_changed', { ...c });
     });
-    profiles.loadAll();
+    await profiles.loadAll();
     for (const bad of profiles.invalid()) ctx.log.warn({ file: bad.file, error: bad.error }, 'invalid profile not loaded');
     // Not awaited: the watcher's first scan takes a while, and it re-reads what changed meanwhile.
     if (config.watch_profiles) void profiles.watch().catch((err: unknown) => ctx.log.warn({ err }, 'watching profiles failed'));

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FSWatcher } from 'chokidar';
-import { parseYamlText } from '../../daemon/yaml-text.js';
+import { parseYamlText, prepareYaml } from '../../daemon/yaml-text.js';
 import { profileFileSchema, type ProfileFile } from './schemas.js';
 import { byCodePoint } from '../../daemon/text-order.js';
 
@@ -37,11 +37,21 @@ export class ProfileStore {
   /** Each file's text as last read, so a catch-up re-read reports only real changes. */
   private readonly texts = new Map<string, string>();
 
-  loadAll(): void {
+  /** Load every profile file; the YAML parser is loaded first only if a file is not a shipped one. */
+  async loadAll(): Promise<void> {
+    const files: string[] = [];
     for (const dir of this.dirs) {
       if (!fs.existsSync(dir)) continue;
-      for (const f of fs.readdirSync(dir).sort()) if (isProfileFile(f)) this.loadFile(path.join(dir, f), false);
+      for (const f of fs.readdirSync(dir).sort()) if (isProfileFile(f)) files.push(path.join(dir, f));
     }
+    await prepareYaml(files.map((f) => {
+      try {
+        return fs.readFileSync(f, 'utf8');
+      } catch {
+        return '';
+      }
+    }));
+    for (const f of files) this.loadFile(f, false);
   }
 
   /** Parse one file; returns what happened. */
@@ -109,7 +119,8 @@ export class ProfileStore {
   async watch(): Promise<void> {
     const dirs = this.dirs.filter((d) => fs.existsSync(d));
     if (dirs.length === 0) return;
-    const { watch } = await import('chokidar');
+    // Edits are texts no build has seen: the watcher's changes need the parser.
+    const [{ watch }] = await Promise.all([import('chokidar'), prepareYaml(['{}'])]);
     if (this.closed) return;
     this.watcher = watch(dirs, {
       ignoreInitial: true,

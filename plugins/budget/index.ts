@@ -3,12 +3,14 @@
  * periods, priced from a YAML table, enforced by reservations that make concurrent calls unable to
  * overspend together. The completion plugin reserves before every call and settles after.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { defineEvent, definePlugin, DaemonError, type PluginContext } from '../../daemon/plugin-api.js';
 import { BudgetLedger, type Alert } from './ledger.js';
 import { GroupCommit } from '../../daemon/group-commit.js';
 import { PriceTable, toUsd } from './prices.js';
 import { MIGRATIONS } from './store.js';
+import { prepareYaml } from '../../daemon/yaml-text.js';
 import {
   checkSchema, commitSchema, configSchema, ledgerSchema, pricesSchema, reconcileSchema, releaseSchema, reserveSchema,
   setSchema, statusSchema, type BudgetConfig,
@@ -36,10 +38,20 @@ function emitAll(s: State, alerts: Alert[]): void {
   }
 }
 
-function loadPrices(ctx: PluginContext, cfg: BudgetConfig): PriceTable {
+async function loadPrices(ctx: PluginContext, cfg: BudgetConfig): Promise<PriceTable> {
   const files = [path.join(ctx.paths.root, 'plugins', 'budget', 'prices.yaml')];
   if (cfg.prices_file) files.push(path.resolve(ctx.paths.root, cfg.prices_file));
+  // A file that cannot be read is reported by PriceTable.load, which reads them again.
+  await prepareYaml(files.map((f) => readOr(f, '')));
   return PriceTable.load(files, cfg.prices);
+}
+
+function readOr(file: string, fallback: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return fallback;
+  }
 }
 
 const usd = (n: number | null | undefined): number | null => (n === null || n === undefined ? null : n);
@@ -59,7 +71,7 @@ export default definePlugin({
   async start(ctx) {
     const cfg = configSchema.parse(ctx.config);
     ctx.migrate(MIGRATIONS);
-    const ledger = new BudgetLedger(ctx.db, loadPrices(ctx, cfg), { reservationTtlS: cfg.reservation_ttl_s });
+    const ledger = new BudgetLedger(ctx.db, await loadPrices(ctx, cfg), { reservationTtlS: cfg.reservation_ttl_s });
     const gc = GroupCommit.for(ctx.db);
     for (const l of cfg.limits) ledger.setLimit(l.scope, l.scope === 'global' ? null : l.id ?? null, l.period, l.limit_usd, l.limit_tokens);
     const sweep = setInterval(() => {

@@ -11,7 +11,7 @@ import type { StoredMessage } from '../../plugins/agent/store.js';
 import { tempHome } from '../helpers/daemon-process.js';
 
 describe('ProfileStore', () => {
-  it('loads valid files, reports invalid ones with the reason, and lets a later directory win', () => {
+  it('loads valid files, reports invalid ones with the reason, and lets a later directory win', async () => {
     const root = tempHome('agentd-prof-unit-');
     const a = path.join(root, 'a');
     const b = path.join(root, 'b');
@@ -28,7 +28,7 @@ describe('ProfileStore', () => {
     fs.writeFileSync(path.join(a, 'notes.txt'), 'ignored');
     const changes: ProfileChange[] = [];
     const s = new ProfileStore([a, b], (c) => changes.push(c));
-    s.loadAll();
+    await s.loadAll();
     expect(s.list().map((p) => p.name)).toEqual(['other-name', 'writer']);
     expect(s.get('writer')?.system).toBe('two');
     expect(s.invalid().map((i) => path.basename(i.file)).sort()).toEqual(['Upper Case.yaml', 'bad-limit.yaml', 'bad-tool.yaml', 'bad-yaml.yaml', 'extra-key.yaml']);
@@ -51,7 +51,7 @@ describe('ProfileStore', () => {
     fs.writeFileSync(path.join(dir, 'gone.yaml'), 'system: x\n');
     const changes: ProfileChange[] = [];
     const s = new ProfileStore([dir], (c) => changes.push(c));
-    s.loadAll();
+    await s.loadAll();
     // Edits in the window between loading and the watcher being ready.
     fs.writeFileSync(path.join(dir, 'edited.yaml'), 'system: after\n');
     fs.writeFileSync(path.join(dir, 'added.yaml'), 'system: new\n');

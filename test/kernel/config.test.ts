@@ -12,21 +12,21 @@ const write = (s: string): string => {
 };
 
 describe('config', () => {
-  it('reads sections and lets AGENTD_<SECTION>_<KEY> override them, typed', () => {
+  it('reads sections and lets AGENTD_<SECTION>_<KEY> override them, typed', async () => {
     const f = write('daemon:\n  max_frame_bytes: 2048\nsandbox:\n  pool_size: 2\n  limits:\n    memory_mb: 256\n');
-    const c = loadConfig({ AGENTD_CONFIG: f, AGENTD_HOME: dir, AGENTD_SANDBOX_POOL_SIZE: '4', AGENTD_SANDBOX_LIMITS__CPUS: '1.5', AGENTD_DAEMON_DEV: 'true' }, dir);
+    const c = await loadConfig({ AGENTD_CONFIG: f, AGENTD_HOME: dir, AGENTD_SANDBOX_POOL_SIZE: '4', AGENTD_SANDBOX_LIMITS__CPUS: '1.5', AGENTD_DAEMON_DEV: 'true' }, dir);
     expect(c.daemon.max_frame_bytes).toBe(2048);
     expect(c.daemon.dev).toBe(true);
     expect(c.raw.sandbox).toEqual({ pool_size: 4, limits: { memory_mb: 256, cpus: 1.5 } });
     expect(c.paths.socket).toBe(path.join(dir, 'run', 'daemon.sock'));
   });
-  it('takes secrets from the environment verbatim', () => {
-    const c = loadConfig({ AGENTD_HOME: dir, AGENTD_KG_NEO4J__PASSWORD: '0123', AGENTD_COMPLETION_API_KEY: 'true' }, dir);
+  it('takes secrets from the environment verbatim', async () => {
+    const c = await loadConfig({ AGENTD_HOME: dir, AGENTD_KG_NEO4J__PASSWORD: '0123', AGENTD_COMPLETION_API_KEY: 'true' }, dir);
     expect(c.raw.kg).toEqual({ neo4j: { password: '0123' } });
     expect(c.raw.completion).toEqual({ api_key: 'true' });
   });
-  it('defaults everything when there is no file', () => {
-    const c = loadConfig({ AGENTD_HOME: dir }, dir);
+  it('defaults everything when there is no file', async () => {
+    const c = await loadConfig({ AGENTD_HOME: dir }, dir);
     expect(c.daemon.max_frame_bytes).toBe(1024 * 1024);
     expect(c.router.max_depth).toBeGreaterThan(0);
   });
@@ -34,11 +34,15 @@ describe('config', () => {
     ['daemon: [1, 2]\n', /section "daemon" must be a mapping/],
     ['daemon:\n  max_frame_bytes: -5\n', /max_frame_bytes/],
     ['{ not yaml', /not valid YAML/],
-  ])('refuses bad config %j with a clear message', (text, re) => {
-    expect(() => loadConfig({ AGENTD_CONFIG: write(text), AGENTD_HOME: dir }, dir)).toThrow(ConfigError);
-    expect(() => loadConfig({ AGENTD_CONFIG: write(text), AGENTD_HOME: dir }, dir)).toThrow(re);
+  ])('refuses bad config %j with a clear message', async (text, re) => {
+    await expect(loadConfig({ AGENTD_CONFIG: write(text), AGENTD_HOME: dir }, dir)).rejects.toThrow(ConfigError);
+    await expect(loadConfig({ AGENTD_CONFIG: write(text), AGENTD_HOME: dir }, dir)).rejects.toThrow(re);
   });
-  it('refuses a named config file that does not exist', () => {
-    expect(() => loadConfig({ AGENTD_CONFIG: path.join(dir, 'missing.yaml') }, dir)).toThrow(/no such file/);
+  it('refuses a named config file that does not exist', async () => {
+    await expect(loadConfig({ AGENTD_CONFIG: path.join(dir, 'missing.yaml') }, dir)).rejects.toThrow(/no such file/);
+  });
+  it('an empty or blank file is the defaults', async () => {
+    const c = await loadConfig({ AGENTD_CONFIG: write('  \n\n'), AGENTD_HOME: dir }, dir);
+    expect(c.daemon.max_frame_bytes).toBe(1024 * 1024);
   });
 });
