@@ -9,6 +9,7 @@
  * `prepareYaml` with the texts they are about to parse, which loads the parser (a chunk of its own in
  * the build) only when one of them needs it; `parseYamlText` itself stays synchronous.
  */
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 
 type Yaml = { parse: (text: string) => unknown };
@@ -34,6 +35,19 @@ export async function prepareYaml(texts: Iterable<string>): Promise<void> {
       return;
     }
   }
+}
+
+/** prepareYaml for the texts of these files (one that cannot be read is left to its reader to report). */
+export function prepareYamlFiles(files: Iterable<string>): Promise<void> {
+  const texts: string[] = [];
+  for (const f of files) {
+    try {
+      texts.push(fs.readFileSync(f, 'utf8'));
+    } catch {
+      // reported where the file is read for use
+    }
+  }
+  return prepareYaml(texts);
 }
 
 /** YAML.parse(text), from the build's pre-parsed copy when the text is a shipped file's. */

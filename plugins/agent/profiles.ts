@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FSWatcher } from 'chokidar';
-import { parseYamlText, prepareYaml } from '../../daemon/yaml-text.js';
+import { parseYamlText, prepareYaml, prepareYamlFiles } from '../../daemon/yaml-text.js';
 import { profileFileSchema, type ProfileFile } from './schemas.js';
 import { byCodePoint } from '../../daemon/text-order.js';
 
@@ -44,13 +44,7 @@ export class ProfileStore {
       if (!fs.existsSync(dir)) continue;
       for (const f of fs.readdirSync(dir).sort()) if (isProfileFile(f)) files.push(path.join(dir, f));
     }
-    await prepareYaml(files.map((f) => {
-      try {
-        return fs.readFileSync(f, 'utf8');
-      } catch {
-        return '';
-      }
-    }));
+    await prepareYamlFiles(files);
     for (const f of files) this.loadFile(f, false);
   }
 

@@ -3,14 +3,13 @@
  * periods, priced from a YAML table, enforced by reservations that make concurrent calls unable to
  * overspend together. The completion plugin reserves before every call and settles after.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { defineEvent, definePlugin, DaemonError, type PluginContext } from '../../daemon/plugin-api.js';
 import { BudgetLedger, type Alert } from './ledger.js';
 import { GroupCommit } from '../../daemon/group-commit.js';
 import { PriceTable, toUsd } from './prices.js';
 import { MIGRATIONS } from './store.js';
-import { prepareYaml } from '../../daemon/yaml-text.js';
+import { prepareYamlFiles } from '../../daemon/yaml-text.js';
 import {
   checkSchema, commitSchema, configSchema, ledgerSchema, pricesSchema, reconcileSchema, releaseSchema, reserveSchema,
   setSchema, statusSchema, type BudgetConfig,
@@ -41,17 +40,8 @@ function emitAll(s: State, alerts: Alert[]): void {
 async function loadPrices(ctx: PluginContext, cfg: BudgetConfig): Promise<PriceTable> {
   const files = [path.join(ctx.paths.root, 'plugins', 'budget', 'prices.yaml')];
   if (cfg.prices_file) files.push(path.resolve(ctx.paths.root, cfg.prices_file));
-  // A file that cannot be read is reported by PriceTable.load, which reads them again.
-  await prepareYaml(files.map((f) => readOr(f, '')));
+  await prepareYamlFiles(files);
   return PriceTable.load(files, cfg.prices);
-}
-
-function readOr(file: string, fallback: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return fallback;
-  }
 }
 
 const usd = (n: number | null | undefined): number | null => (n === null || n === undefined ? null : n);
