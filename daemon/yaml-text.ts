@@ -25,16 +25,16 @@ function needsNoParser(text: string): boolean {
   return Object.hasOwn(preparsed, text) || text.trim() === '';
 }
 
+/** Load the parser (once). */
+export async function loadYamlParser(): Promise<void> {
+  // Its default export: a bundled CommonJS module has no named ones.
+  yaml ??= (await import('yaml')).default as Yaml;
+}
+
 /** Load the parser now if any of these texts will need it. */
 export async function prepareYaml(texts: Iterable<string>): Promise<void> {
   if (yaml) return;
-  for (const t of texts) {
-    if (!needsNoParser(t)) {
-      // Its default export: a bundled CommonJS module has no named ones.
-      yaml = (await import('yaml')).default as Yaml;
-      return;
-    }
-  }
+  for (const t of texts) if (!needsNoParser(t)) return loadYamlParser();
 }
 
 /** prepareYaml for the texts of these files (one that cannot be read is left to its reader to report). */

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FSWatcher } from 'chokidar';
-import { parseYamlText, prepareYaml, prepareYamlFiles } from '../../daemon/yaml-text.js';
+import { loadYamlParser, parseYamlText, prepareYamlFiles } from '../../daemon/yaml-text.js';
 import { profileFileSchema, type ProfileFile } from './schemas.js';
 import { byCodePoint } from '../../daemon/text-order.js';
 
@@ -114,7 +114,7 @@ export class ProfileStore {
     const dirs = this.dirs.filter((d) => fs.existsSync(d));
     if (dirs.length === 0) return;
     // Edits are texts no build has seen: the watcher's changes need the parser.
-    const [{ watch }] = await Promise.all([import('chokidar'), prepareYaml(['{}'])]);
+    const [{ watch }] = await Promise.all([import('chokidar'), loadYamlParser()]);
     if (this.closed) return;
     this.watcher = watch(dirs, {
       ignoreInitial: true,
