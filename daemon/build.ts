@@ -56,7 +56,8 @@ function shippedYaml(root: string): string[] {
 }
 
 async function preparsedYaml(files: string[]): Promise<Record<string, unknown>> {
-  const { parse } = await import('yaml');
+  // The default export: bundled, yaml is CommonJS without named exports.
+  const { parse } = (await import('yaml')).default;
   const out: Record<string, unknown> = {};
   for (const f of files) {
     const text = fs.readFileSync(f, 'utf8');
