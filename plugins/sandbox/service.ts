@@ -130,6 +130,20 @@ export class SandboxService {
     return this.recovering;
   }
 
+  /** The recovery, or the caller giving up (its deadline passed, it disconnected): whichever is first. */
+  private recoveredOrAborted(signal: AbortSignal | undefined): Promise<void> {
+    if (!signal) return this.recovering;
+    if (signal.aborted) return Promise.reject(new DaemonError('CANCELLED', 'the request was abandoned before the sandbox was ready'));
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => reject(new DaemonError('CANCELLED', 'the request was abandoned before the sandbox was ready'));
+      signal.addEventListener('abort', onAbort, { once: true });
+      void this.recovering.then(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      });
+    });
+  }
+
   /** Engine reachable (at start or again): clean up, then bring pool and sessions back. */
   private async onUp(): Promise<void> {
     if (this.stopping) return;
@@ -223,7 +237,7 @@ export class SandboxService {
   }
 
   async exec(input: ExecInput, call: CallLike = {}): Promise<ExecResult> {
-    await this.recovering;
+    await this.recoveredOrAborted(call.signal);
     this.ensureAvailable();
     const cfg = this.opts.config;
     if (input.timeout_s !== undefined && input.timeout_s > cfg.limits.max_timeout_s) {

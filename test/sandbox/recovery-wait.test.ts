@@ -2,7 +2,8 @@
  * The daemon's start waits for the engine's ping only; the recovery after it runs in the background
  * and sandbox requests wait for it. Against an engine that answers pings and hangs on everything
  * else (no Docker needed): the start returns at once, status still answers (saying the recovery is
- * running), an exec waits instead of failing, and a shutdown is not held past its deadline.
+ * running), an exec waits instead of failing until its caller gives up, and a shutdown is not held
+ * past its deadline.
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -57,12 +58,14 @@ describe('sandbox start against an engine that hangs after its ping', () => {
     expect(st).toMatchObject({ recovering: true, engine: { reachable: true } });
     expect(execSettled).toBe(false); // waiting for the recovery, not failed
 
+    // The caller giving up ends its wait (it would otherwise wait for a recovery that never ends).
+    ac.abort();
+    expect(await exec).toMatchObject({ code: 'CANCELLED' });
+
     const t2 = Date.now();
     await svc.stop(Date.now() + 2_000);
     expect(Date.now() - t2).toBeLessThan(4_000);
-    ac.abort();
     expect(seen.some((s) => s.startsWith('GET /_ping'))).toBe(true);
     expect(seen.some((s) => s.includes('/containers/json'))).toBe(true); // the recovery did start
-    void exec;
   }, 20_000);
 });
