@@ -19,7 +19,8 @@ const SOURCE_DIRS = ['daemon', 'client', 'plugins'];
  */
 const EXTERNAL = ['better-sqlite3', 'tsx', 'tsx/*', 'esbuild', 'pino-pretty'];
 
-function sources(root: string): string[] {
+/** Files under `dirs` (below root) whose name passes `keep`, skipping node_modules and dot-folders. */
+function filesUnder(root: string, dirs: string[], keep: (name: string) => boolean): string[] {
   const out: string[] = [];
   const walk = (dir: string): void => {
     if (!fs.existsSync(dir)) return;
@@ -27,11 +28,15 @@ function sources(root: string): string[] {
       const p = path.join(dir, e.name);
       if (e.isDirectory()) {
         if (e.name !== 'node_modules' && !e.name.startsWith('.')) walk(p);
-      } else if (/\.tsx?$/.test(e.name) && !e.name.endsWith('.d.ts')) out.push(p);
+      } else if (keep(e.name)) out.push(p);
     }
   };
-  for (const d of SOURCE_DIRS) walk(path.join(root, d));
+  for (const d of dirs) walk(path.join(root, d));
   return out;
+}
+
+function sources(root: string): string[] {
+  return filesUnder(root, SOURCE_DIRS, (n) => /\.tsx?$/.test(n) && !n.endsWith('.d.ts'));
 }
 
 /**
@@ -39,20 +44,7 @@ function sources(root: string): string[] {
  * text: see daemon/yaml-text.ts. They count as sources, so editing one rebuilds.
  */
 function shippedYaml(root: string): string[] {
-  const out: string[] = [];
-  for (const dir of ['plugins', 'profiles']) {
-    const walk = (d: string): void => {
-      if (!fs.existsSync(d)) return;
-      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-        const p = path.join(d, e.name);
-        if (e.isDirectory()) {
-          if (e.name !== 'node_modules' && !e.name.startsWith('.')) walk(p);
-        } else if (/\.ya?ml$/.test(e.name)) out.push(p);
-      }
-    };
-    walk(path.join(root, dir));
-  }
-  return out;
+  return filesUnder(root, ['plugins', 'profiles'], (n) => /\.ya?ml$/.test(n));
 }
 
 async function preparsedYaml(files: string[]): Promise<Record<string, unknown>> {

@@ -76,37 +76,35 @@ function parseEnvValue(v: string): unknown {
   }
 }
 
-/** The values applyEnvOverrides parses as YAML. */
-function envOverrideValues(env: NodeJS.ProcessEnv): string[] {
-  return Object.entries(env)
-    .filter(([name, value]) => name.startsWith('AGENTD_') && !RESERVED_ENV.has(name) && value !== undefined && !SECRET_KEY_RE.test(name.toLowerCase()))
-    .map(([, value]) => value!);
-}
-
-export function applyEnvOverrides(raw: Record<string, Record<string, unknown>>, env: NodeJS.ProcessEnv): void {
+/** The AGENTD_<SECTION>_<KEY>[__<KEY>…] variables that override config, with where each goes. */
+function* envOverrides(env: NodeJS.ProcessEnv): Generator<{ section: string; keys: string[]; value: string; secret: boolean }> {
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith('AGENTD_') || RESERVED_ENV.has(name) || value === undefined) continue;
     const rest = name.slice('AGENTD_'.length).toLowerCase();
     const i = rest.indexOf('_');
     if (i <= 0 || i === rest.length - 1) continue;
-    const section = rest.slice(0, i);
     const keys = rest.slice(i + 1).split('__').filter(Boolean);
     if (keys.length === 0) continue;
+    // Secrets are taken verbatim: YAML would turn a password "0123" into 123 or "true" into a boolean.
+    yield { section: rest.slice(0, i), keys, value, secret: SECRET_KEY_RE.test(keys[keys.length - 1]) };
+  }
+}
+
+export function applyEnvOverrides(raw: Record<string, Record<string, unknown>>, env: NodeJS.ProcessEnv): void {
+  for (const { section, keys, value, secret } of envOverrides(env)) {
     let node: Record<string, unknown> = (raw[section] ??= {});
     for (const k of keys.slice(0, -1)) {
       const next = node[k];
       node = (typeof next === 'object' && next !== null && !Array.isArray(next) ? next : (node[k] = {})) as Record<string, unknown>;
     }
-    const leaf = keys[keys.length - 1];
-    // Secrets are taken verbatim: YAML would turn a password "0123" into 123 or "true" into a boolean.
-    node[leaf] = SECRET_KEY_RE.test(leaf) ? value : parseEnvValue(value);
+    node[keys[keys.length - 1]] = secret ? value : parseEnvValue(value);
   }
 }
 
 export async function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<Config> {
   const configFile = path.resolve(cwd, env.AGENTD_CONFIG ?? 'agentd.yaml');
   const text = fs.existsSync(configFile) ? fs.readFileSync(configFile, 'utf8') : null;
-  await prepareYaml([text ?? '', ...envOverrideValues(env)]);
+  await prepareYaml([text ?? '', ...[...envOverrides(env)].filter((o) => !o.secret).map((o) => o.value)]);
   let raw: Record<string, Record<string, unknown>> = {};
   if (text !== null) {
     let doc: unknown;

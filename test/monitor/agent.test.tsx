@@ -3,15 +3,11 @@
  * daemon with the completion, agent, budget and kg plugins; only the Anthropic API is the mock
  * server (the network edge a test cannot reach).
  */
-import React from 'react';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { render } from 'ink-testing-library';
 import { EventClient } from '../../client/index.js';
-import { App } from '../../interfaces/monitor/app.js';
-import { ThemeContext, plainTheme } from '../../interfaces/monitor/theme.js';
 import { startMessagesApiServer, type MessagesApiServer } from '../fixtures/messages-api-server.js';
 import { startDaemon, type DaemonHandle } from '../helpers/daemon-process.js';
-import { stripAnsi, waitUntil } from './helpers.js';
+import { mountApp } from './mount.js';
 
 let api: MessagesApiServer;
 let daemon: DaemonHandle;
@@ -48,13 +44,8 @@ afterAll(async () => {
 
 describe('watching an agent work', () => {
   it('shows the agent, its completions, its tool call and the graph it wrote, and opens the agent', async () => {
-    const m = render(
-      <ThemeContext.Provider value={plainTheme}>
-        <App client={client} fastMs={50} slowMs={200} pollMs={200} />
-      </ThemeContext.Provider>,
-    );
-    const frame = (): string => stripAnsi(m.lastFrame() ?? '');
-    const until = (ok: (f: string) => boolean, what: string, ms = 15_000): Promise<string> => waitUntil(frame, ok, ms, what);
+    const m = mountApp(client, { waitMs: 15_000 });
+    const { until } = m;
     try {
       await until((f) => /nodes 0 · edges 0/.test(f) && f.includes('no agents'), 'an empty daemon');
       await client.request('budget:set', { scope: 'global', limit_usd: 5 });

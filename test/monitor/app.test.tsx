@@ -4,11 +4,10 @@
  */
 import React from 'react';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { render } from 'ink-testing-library';
 import { EventClient } from '../../client/index.js';
 import { App } from '../../interfaces/monitor/app.js';
-import { ThemeContext, plainTheme } from '../../interfaces/monitor/theme.js';
-import { startMonitorDaemon, stripAnsi, waitUntil, sleep } from './helpers.js';
+import { startMonitorDaemon, sleep } from './helpers.js';
+import { mountApp } from './mount.js';
 import type { DaemonHandle } from '../helpers/daemon-process.js';
 
 const KEY = { enter: '\r', esc: '\x1b', tab: '\t', up: '\x1b[A', down: '\x1b[B' };
@@ -26,16 +25,7 @@ afterAll(async () => {
   await daemon?.stop();
 });
 
-function mount(props: Partial<React.ComponentProps<typeof App>> = {}) {
-  const r = render(
-    <ThemeContext.Provider value={plainTheme}>
-      <App client={client} fastMs={50} slowMs={200} pollMs={200} {...props} />
-    </ThemeContext.Provider>,
-  );
-  const frame = (): string => stripAnsi(r.lastFrame() ?? '');
-  const until = (ok: (f: string) => boolean, what: string, ms = 8000): Promise<string> => waitUntil(frame, ok, ms, what);
-  return { ...r, frame, until };
-}
+const mount = (props: Partial<React.ComponentProps<typeof App>> = {}) => mountApp(client, { props });
 
 describe('monitor app', () => {
   it('backfills history, then shows live events, health and plugins', async () => {

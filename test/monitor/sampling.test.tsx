@@ -9,13 +9,12 @@ import { Text } from 'ink';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { render } from 'ink-testing-library';
 import { EventClient } from '../../client/index.js';
-import { App } from '../../interfaces/monitor/app.js';
 import { FrameClock } from '../../interfaces/monitor/frame-clock.js';
 import { useEventStream } from '../../interfaces/monitor/hooks/use-event-stream.js';
 import type { StreamState } from '../../interfaces/monitor/state/stream.js';
-import { ThemeContext, plainTheme } from '../../interfaces/monitor/theme.js';
 import type { DaemonHandle } from '../helpers/daemon-process.js';
 import { sleep, startMonitorDaemon, stripAnsi, waitUntil } from './helpers.js';
+import { mountApp } from './mount.js';
 
 let daemon: DaemonHandle;
 let client: EventClient;
@@ -115,13 +114,8 @@ describe('the monitor under a flood', () => {
   }, 30_000);
 
   it('says the log is sampled, and with a filter still shows its rare match at the end of a flood', async () => {
-    const m = render(
-      <ThemeContext.Provider value={plainTheme}>
-        <App client={client} fastMs={50} slowMs={200} pollMs={200} />
-      </ThemeContext.Provider>,
-    );
-    const frame = (): string => stripAnsi(m.lastFrame() ?? '');
-    const until = (ok: (f: string) => boolean, what: string, ms = 10_000): Promise<string> => waitUntil(frame, ok, ms, what);
+    const m = mountApp(client, { waitMs: 10_000 });
+    const { frame, until } = m;
     try {
       await until((f) => f.includes('q quit') && /● \w+/.test(f), 'ready');
       await sleep(1200); // the buckets refill after the tests before
