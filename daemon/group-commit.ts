@@ -39,7 +39,15 @@ export class GroupCommit {
     return gc;
   }
 
-  constructor(private readonly db: Database.Database) {}
+  /**
+   * Made once: better-sqlite3 builds four wrapper functions per `db.transaction()` call, which cost
+   * ~7 µs, about as much as the statement it would wrap. Called inside a transaction it is a savepoint.
+   */
+  private readonly atomic: (op: () => unknown) => unknown;
+
+  constructor(private readonly db: Database.Database) {
+    this.atomic = atomically(db);
+  }
 
   /** Run `op` (synchronous, using the db) in the next shared transaction; resolves once it is on disk. */
   run<T>(op: () => T): Promise<T> {
@@ -88,7 +96,7 @@ export class GroupCommit {
       }
       for (const p of batch) {
         try {
-          outcomes.push({ ok: true, v: this.db.transaction(p.op)() });
+          outcomes.push({ ok: true, v: this.atomic(p.op) });
         } catch (e) {
           outcomes.push({ ok: false, e });
         }
@@ -96,7 +104,7 @@ export class GroupCommit {
     };
     try {
       // The connection's own mode (FULL) when someone waits for the disk; NORMAL for bookkeeping only.
-      if (durable) this.db.transaction(body)();
+      if (durable) this.atomic(body);
       else runLazy(this.db, body);
     } catch (e) {
       // The commit failed, or a lone operation threw (and took its transaction with it).
@@ -121,16 +129,26 @@ export class GroupCommit {
 export function runLazy<T>(db: Database.Database, op: () => T): T {
   let full = fullLevel.get(db);
   if (full === undefined) fullLevel.set(db, (full = db.pragma('synchronous', { simple: true }) as number));
-  if (full <= 1) return db.transaction(op)();
+  const atomic = atomically(db);
+  if (full <= 1) return atomic(op) as T;
   // Executed afresh each time, not as a prepared statement: SQLite may apply a PRAGMA when it is
   // prepared rather than when it runs, so re-running a prepared one is not guaranteed to set anything.
   db.exec('PRAGMA synchronous = NORMAL');
   try {
-    return db.transaction(op)();
+    return atomic(op) as T;
   } finally {
     db.exec(`PRAGMA synchronous = ${full}`);
   }
 }
+
+/** Run `op` in a transaction, or in a savepoint when one is open: one wrapper per connection. */
+function atomically(db: Database.Database): (op: () => unknown) => unknown {
+  let run = runners.get(db);
+  if (!run) runners.set(db, (run = db.transaction((op: () => unknown) => op())));
+  return run;
+}
+
+const runners = new WeakMap<Database.Database, (op: () => unknown) => unknown>();
 
 /** The connection's own synchronous level, read once. */
 const fullLevel = new WeakMap<Database.Database, number>();

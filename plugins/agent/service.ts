@@ -3,7 +3,7 @@
  * queued turns one at a time. Work is journaled (agent_turns) before it is acknowledged; at start
  * the journal says what to resume. A plain class, driven by the plugin through ctx.request/emit.
  */
-import { randomUUID } from 'node:crypto';
+import { timeOrderedId } from '../../daemon/time-ordered-id.js';
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { DaemonError, type EventContext, type PluginContext } from '../../daemon/plugin-api.js';
@@ -114,7 +114,7 @@ export class AgentService {
         agents: [...chain, input.to], max_message_hops: hops,
       });
     }
-    const messageId = input.message_id ?? `msg-${randomUUID()}`;
+    const messageId = input.message_id ?? `msg-${timeOrderedId()}`;
     const turnId = await this.enqueue(input.to, {
       source: 'message', input: input.content, context, from: input.from, message_id: messageId, chain,
       inbox: { messageId, from: input.from, content: input.content },
@@ -132,7 +132,7 @@ export class AgentService {
     this.live(agentId);
     const max = this.d.config.max_queued_turns;
     if (this.store.queuedCount(agentId) >= max) throw new DaemonError('OVERLOADED', `agent ${agentId} has ${max} queued turns (agent.max_queued_turns)`, { agent_id: agentId });
-    const turnId = o.turn_id ?? `t-${randomUUID()}`;
+    const turnId = o.turn_id ?? `t-${timeOrderedId()}`;
     const write = (): void => {
       const a = this.store.agent(agentId);
       if (!a || a.status === 'terminated') throw new DaemonError('CONFLICT', `agent ${agentId} is terminated`, { agent_id: agentId });

@@ -3,13 +3,14 @@
  * (reserve budget → provider → settle budget → record result → emit), cancel, recover after a crash,
  * and hand work back at shutdown. It is a plain class so it can be driven without the kernel.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { DaemonError, type EventContext, type RequestOptions } from '../../daemon/plugin-api.js';
 import { DEFAULT_ALIASES, type CompletionConfig } from './config.js';
 import { GroupCommit } from '../../daemon/group-commit.js';
+import { timeOrderedId } from '../../daemon/time-ordered-id.js';
 import { inputShape } from './input-bound.js';
 import { ACTIVE, Journal, type RequestRow, type StoredMessage } from './journal.js';
 import type { Provider, ProviderRequest, ProviderUsage } from './providers/types.js';
@@ -112,7 +113,7 @@ export class CompletionService {
     const paramsJson = JSON.stringify(params);
     // The hash of JSON.stringify([params, sessionId, agentId]), composed from the JSON already made.
     const hash = createHash('sha256').update(`[${paramsJson},${JSON.stringify(sessionId)},${JSON.stringify(agentId)}]`).digest('hex');
-    const requestId = input.request_id ?? `cmp_${randomUUID()}`;
+    const requestId = input.request_id ?? `cmp_${timeOrderedId()}`;
 
     if (this.active.has(requestId)) throw this.conflictActive(requestId);
     const prior = this.journal.get(requestId);
