@@ -54,6 +54,8 @@ export class Connection {
   private inflight = 0;
   private readPaused = false;
   private corked = false;
+  /** A frame was sent in this turn already: the next ones are corked until the turn ends. */
+  private turnOpen = false;
   private closed = false;
   private readonly abortables = new Set<{ abort(reason: unknown): void }>();
   // Event queue: an array with a moving head, compacted now and then (cheap drop-oldest).
@@ -181,21 +183,28 @@ export class Connection {
   }
 
   /**
-   * Every frame of one turn (a group commit's worth of results, a fan-out, a burst of acks) leaves in
-   * one write: the socket is corked at the turn's first frame and uncorked once the turn's work is done.
+   * The first frame of a turn leaves at once: a lone answer, what a waiting caller needs, should not
+   * wait for the rest of the turn's work (a finished call still updates its books after answering).
+   * The frames after it in the same turn (a group commit's worth of results, a fan-out, a burst of
+   * acks) are corked and leave together in one write when the turn's work is done.
    */
   private send(s: string): void {
-    if (!this.corked) {
+    if (!this.turnOpen) {
+      this.turnOpen = true;
+      process.nextTick(this.endTurn);
+    } else if (!this.corked) {
       this.corked = true;
       this.socket.cork();
-      process.nextTick(this.uncork);
     }
     this.socket.write(s);
   }
 
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.socket.uncork();
+  private readonly endTurn = (): void => {
+    this.turnOpen = false;
+    if (this.corked) {
+      this.corked = false;
+      this.socket.uncork();
+    }
   };
 
   // ---- pushed events --------------------------------------------------------------------------

@@ -5,11 +5,20 @@ export type Period = (typeof PERIODS)[number];
 export const SCOPES = ['global', 'agent', 'session'] as const;
 export type Scope = (typeof SCOPES)[number];
 
+const DAY_MS = 86_400_000;
+
+/** The day's bucket keys, remembered for the day: every check, reservation and settlement asks. */
+let today = { day: NaN, daily: '', monthly: '' };
+
 /** The bucket key that holds spend for `period` at time `ms`. */
 export function bucketOf(period: Period, ms: number): string {
   if (period === 'total') return 'total';
-  const iso = new Date(ms).toISOString();
-  return period === 'daily' ? `d:${iso.slice(0, 10)}` : `m:${iso.slice(0, 7)}`;
+  const day = Math.floor(ms / DAY_MS);
+  if (day !== today.day) {
+    const iso = new Date(day * DAY_MS).toISOString();
+    today = { day, daily: `d:${iso.slice(0, 10)}`, monthly: `m:${iso.slice(0, 7)}` };
+  }
+  return period === 'daily' ? today.daily : today.monthly;
 }
 
 /** Epoch ms when the current bucket of `period` ends (null for total). */

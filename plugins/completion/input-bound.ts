@@ -13,17 +13,39 @@ export function inputTokenBound(req: Pick<ProviderRequest, 'system' | 'messages'
   return inputShape(req).bound;
 }
 
-/** The input bound and the prompt-cache TTL together, serialising the request's parts once. */
+/**
+ * The JSON size of each message, and whether it asks for caching, by message object. A session's
+ * history is the same message objects call after call (the journal's cache keeps them; nothing changes
+ * a stored message), so each call serialises only its new messages instead of the whole conversation.
+ */
+const sizes = new WeakMap<object, { bytes: number; cache: boolean }>();
+
+function sizeOf(message: object): { bytes: number; cache: boolean } {
+  let s = sizes.get(message);
+  if (!s) {
+    const text = JSON.stringify(message);
+    sizes.set(message, (s = { bytes: Buffer.byteLength(text), cache: text.includes('"cache_control"') }));
+  }
+  return s;
+}
+
+/** The input bound and the prompt-cache TTL together, serialising each part at most once. */
 export function inputShape(req: Pick<ProviderRequest, 'system' | 'messages' | 'tools' | 'tool_choice' | 'thinking'>): { bound: number; cacheTtl: 'none' | '5m' | '1h' } {
-  let bytes = 0;
-  let json = '';
-  for (const part of [req.system, req.messages, req.tools, req.tool_choice]) {
+  // The messages array's JSON is its items' JSON, comma-separated, in brackets: the same byte count.
+  let bytes = 2 + Math.max(0, req.messages.length - 1);
+  let cache = false;
+  for (const m of req.messages) {
+    const s = sizeOf(m);
+    bytes += s.bytes;
+    cache ||= s.cache;
+  }
+  for (const part of [req.system, req.tools, req.tool_choice]) {
     if (part === undefined) continue;
     const text = typeof part === 'string' ? part : JSON.stringify(part);
     bytes += Buffer.byteLength(text);
-    if (typeof part !== 'string') json += text;
+    if (typeof part !== 'string') cache ||= text.includes('"cache_control"');
   }
-  return { bound: bytes + PER_MESSAGE * req.messages.length + PER_REQUEST, cacheTtl: cacheTtlOf(req, json) };
+  return { bound: bytes + PER_MESSAGE * req.messages.length + PER_REQUEST, cacheTtl: cache ? cacheTtlOf(req) : 'none' };
 }
 
 /** The prompt-cache TTL a request asks for anywhere (cache writes cost more than plain input). */

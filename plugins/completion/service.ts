@@ -116,7 +116,8 @@ export class CompletionService {
     const requestId = input.request_id ?? `cmp_${timeOrderedId()}`;
 
     if (this.active.has(requestId)) throw this.conflictActive(requestId);
-    const prior = this.journal.get(requestId);
+    // Only a client's own id can name an earlier request: a fresh one (time and 74 random bits) cannot.
+    const prior = input.request_id !== undefined ? this.journal.get(requestId) : undefined;
     if (prior) {
       if (ACTIVE.has(prior.status)) throw this.conflictActive(requestId);
       if (prior.status === 'completed') {

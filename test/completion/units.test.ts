@@ -135,6 +135,21 @@ describe('input bound', () => {
     expect(inputTokenBound({ ...base, tools: [{ name: 't', input_schema: { type: 'object' } }] })).toBeGreaterThan(b);
   });
 
+  it('counts a conversation that grows call after call as the bytes of its whole JSON, every time', () => {
+    const history: Array<{ role: 'user' | 'assistant'; content: string | Array<Record<string, unknown>> }> = [];
+    for (let turn = 0; turn < 5; turn++) {
+      const next = { role: 'user' as const, content: `question ${turn} ✓` };
+      const req = { system: 'be brief', messages: [...history, next] };
+      const whole = Buffer.byteLength(JSON.stringify(req.messages)) + Buffer.byteLength(req.system);
+      expect(inputTokenBound(req)).toBe(whole + 8 * req.messages.length + 64);
+      history.push(next, { role: 'assistant', content: [{ type: 'text', text: `answer ${turn}` }] });
+    }
+    // A cached block anywhere in the reused history still asks for the cache's price.
+    history.push({ role: 'user', content: [{ type: 'text', text: 'doc', cache_control: { type: 'ephemeral' } }] });
+    expect(inputShape({ messages: history }).cacheTtl).toBe('5m');
+    expect(inputShape({ messages: [...history, { role: 'user', content: 'more' }] }).cacheTtl).toBe('5m');
+  });
+
   it.each([
     [{ messages: [{ role: 'user', content: 'x' }] }, 'none'],
     [{ system: [{ type: 'text', text: 's', cache_control: { type: 'ephemeral' } }], messages: [] }, '5m'],
