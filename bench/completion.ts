@@ -6,7 +6,7 @@
  *    (rounds interleaved so both sides see the same machine noise);
  *  - drain: 1,000 requests over 50 sessions queued at once, until the last completion:result, vs 50
  *    direct workers (one per session, FIFO, each sending its session's conversation so far, as the
- *    daemon does for a session_id) at the daemon's concurrency of 50; three alternating rounds, the
+ *    daemon does for a session_id) at the daemon's concurrency of 50; five alternating rounds, the
  *    median ratio reported.
  * Run alone: `npx tsx bench/completion.ts [--quick]`.
  */
@@ -189,7 +189,7 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
     await daemonDrain(-1);
     cpu.direct.length = 0;
     cpu.daemon.length = 0;
-    const rounds = opts.quick ? 1 : 3;
+    const rounds = opts.quick ? 1 : 5;
     const drains: Array<{ direct_ms: number; daemon_ms: number; ratio: number; accept_ms: number; commits_per_request: number; ops_per_commit: number }> = [];
     for (let r = 0; r < rounds; r++) {
       const directMs = await directDrain(r);
