@@ -2,8 +2,9 @@
  * Completion queue overhead, against the instant local Messages API (in a process of its own, as the
  * real API is remote), with the SDK called directly against the same server in the same run as the
  * baseline:
- *  - latency: p50 of one completion:request at a time vs one SDK streaming call at a time
- *    (rounds interleaved so both sides see the same machine noise);
+ *  - latency: p50 of one completion:request at a time vs one SDK streaming call at a time, and vs
+ *    the same request through a bare SDK proxy process (the daemon's hops without its work); rounds
+ *    interleaved so all three see the same machine noise;
  *  - drain: 1,000 requests over 50 sessions queued at once, until the last completion:result, vs 50
  *    direct workers (one per session, FIFO, each sending its session's conversation so far, as the
  *    daemon does for a session_id) at the daemon's concurrency of 50; five alternating rounds, the
@@ -19,6 +20,8 @@ import { startDaemon } from '../test/helpers/daemon-process.js';
 import { spawn } from 'node:child_process';
 import { testConfig } from '../test/completion/helpers.js';
 import { builtDaemonArgs, ensureBuilt } from '../daemon/build.js';
+import { EventClient } from '../client/event-client.js';
+import os from 'node:os';
 
 const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -73,6 +76,28 @@ async function startApiProcess(): Promise<{ url: string; close: () => Promise<vo
   };
 }
 
+/** The bare SDK proxy (see sdk-proxy-process.ts): the same hops as the daemon, none of its work. */
+async function startProxyProcess(apiUrl: string): Promise<{ client: EventClient; close: () => Promise<void> }> {
+  const socketPath = path.join(os.tmpdir(), `agentd-bench-proxy-${process.pid}.sock`);
+  const p = spawn(process.execPath, ['--import', 'tsx', path.join(path.dirname(new URL(import.meta.url).pathname), 'sdk-proxy-process.ts'), socketPath, apiUrl], { stdio: ['pipe', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    p.stdout!.once('data', () => resolve());
+    p.once('exit', (code) => reject(new Error(`SDK proxy process exited (${code})`)));
+  });
+  const client = await EventClient.connect({ socketPath, reconnect: false });
+  return {
+    client,
+    close: async () => {
+      await client.close().catch(() => undefined);
+      await new Promise<void>((resolve) => {
+        p.once('exit', () => resolve());
+        p.stdin!.end();
+        setTimeout(() => p.kill('SIGKILL'), 2000).unref();
+      });
+    },
+  };
+}
+
 export async function benchCompletion(opts: { quick: boolean }): Promise<Record<string, unknown>> {
   const latencyN = opts.quick ? 200 : 1000;
   const drainN = opts.quick ? 300 : 1000;
@@ -87,9 +112,11 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
     env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'bench' },
     config: testConfig({ completion: { max_concurrency: concurrency, max_queue: 100_000 }, daemon: { log_level: 'warn' } }),
   });
+  const proxy = await startProxyProcess(api.url);
   const sdk = new Anthropic({ apiKey: 'bench', baseURL: api.url, maxRetries: 0 });
   const params = (i: number) => ({ model: 'test-model', max_tokens: 64, messages: [{ role: 'user' as const, content: `bench ${i}` }] });
   const direct = (i: number) => sdk.messages.stream(params(i)).finalMessage();
+  const viaProxy = (i: number) => proxy.client.request('completion:request', { prompt: `bench ${i}`, max_tokens: 64 }, { timeoutMs: 60_000 });
   const viaDaemon = (i: number, session?: string) =>
     d.client.request('completion:request', { prompt: `bench ${i}`, max_tokens: 64, ...(session ? { session_id: session } : {}) }, { timeoutMs: 60_000 });
 
@@ -97,6 +124,7 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
     // warm up both paths (JIT, connection pools, SQLite statement caches)
     for (let i = 0; i < 50; i++) {
       await direct(i);
+      await viaProxy(i);
       await viaDaemon(i);
     }
 
@@ -104,6 +132,7 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
     const lDirect: number[] = [];
     const lDaemon: number[] = [];
     const lPing: number[] = [];
+    const lProxy: number[] = [];
     for (let i = 0; i < latencyN; i += 10) {
       for (let j = 0; j < 10; j++) {
         const t = performance.now();
@@ -114,6 +143,11 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
         const t = performance.now();
         await direct(i + j);
         lDirect.push(performance.now() - t);
+      }
+      for (let j = 0; j < 10; j++) {
+        const t = performance.now();
+        await viaProxy(i + j);
+        lProxy.push(performance.now() - t);
       }
       for (let j = 0; j < 10; j++) {
         const t = performance.now();
@@ -210,6 +244,11 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
       overhead_p50_ms: round(p50Daemon - p50Direct),
       ping_p50_ms: round(pct(lPing, 50)),
       overhead_beyond_ping_p50_ms: round(p50Daemon - p50Direct - pct(lPing, 50)),
+      // The same call through a bare Node process that only relays it to the SDK (same client, same
+      // hops): what any daemon in front of the SDK costs here before doing any work of its own.
+      bare_proxy_p50_ms: round(pct(lProxy, 50)),
+      bare_proxy_overhead_p50_ms: round(pct(lProxy, 50) - p50Direct),
+      overhead_beyond_bare_proxy_p50_ms: round(p50Daemon - pct(lProxy, 50)),
       fsync_commit_p50_ms: round(fsyncMs),
       overhead_beyond_two_fsyncs_p50_ms: round(p50Daemon - p50Direct - 2 * fsyncMs),
       direct_p99_ms: round(pct(lDirect, 99)),
@@ -227,6 +266,7 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
     };
   } finally {
     await d.stop();
+    await proxy.close();
     await api.close();
   }
 }

@@ -15,6 +15,7 @@ const only = onlyArg ? new Set(onlyArg.split(',')) : null;
 const suites: Array<[name: string, file: string, fn: string]> = [
   ['router', 'router.ts', 'benchRouter'],
   ['completion', 'completion.ts', 'benchCompletion'],
+  ['completion_writes', 'completion-writes.ts', 'benchCompletionWrites'],
   ['sandbox', 'sandbox.ts', 'benchSandbox'],
   ['kg', 'kg.ts', 'benchKg'],
   ['checkpoint', 'checkpoint.ts', 'benchCheckpoint'],
