@@ -45,13 +45,12 @@ export function inputShape(req: Pick<ProviderRequest, 'system' | 'messages' | 't
     bytes += Buffer.byteLength(text);
     if (typeof part !== 'string') cache ||= text.includes('"cache_control"');
   }
+  // Most requests ask for no caching: a substring search of the JSON already made spares walking the tree.
   return { bound: bytes + PER_MESSAGE * req.messages.length + PER_REQUEST, cacheTtl: cache ? cacheTtlOf(req) : 'none' };
 }
 
 /** The prompt-cache TTL a request asks for anywhere (cache writes cost more than plain input). */
-export function cacheTtlOf(req: Pick<ProviderRequest, 'system' | 'messages' | 'tools'>, json?: string): 'none' | '5m' | '1h' {
-  // Most requests ask for no caching: one substring search of their JSON spares walking the tree.
-  if (json !== undefined && !json.includes('"cache_control"')) return 'none';
+export function cacheTtlOf(req: Pick<ProviderRequest, 'system' | 'messages' | 'tools'>): 'none' | '5m' | '1h' {
   let ttl: 'none' | '5m' | '1h' = 'none';
   const visit = (v: unknown): void => {
     if (ttl === '1h' || v === null || typeof v !== 'object') return;
