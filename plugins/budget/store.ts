@@ -52,6 +52,17 @@ export const MIGRATIONS: string[] = [
      dimension TEXT NOT NULL, threshold INTEGER NOT NULL, ts INTEGER NOT NULL,
      PRIMARY KEY (scope, scope_id, period, bucket, dimension, threshold)
    );`,
+  // The agent and session indexes only hold rows that have an agent or a session: a call without one
+  // wrote an index entry under NULL that no query ever reads, a page per index in every commit.
+  // Lookups by agent or session (\`agent_id = ?\`) imply NOT NULL, so they still use these indexes.
+  `DROP INDEX budget_ledger_agent;
+   DROP INDEX budget_ledger_session;
+   DROP INDEX budget_reservations_agent;
+   DROP INDEX budget_reservations_session;
+   CREATE INDEX budget_ledger_agent ON budget_ledger (agent_id, seq) WHERE agent_id IS NOT NULL;
+   CREATE INDEX budget_ledger_session ON budget_ledger (session_id, seq) WHERE session_id IS NOT NULL;
+   CREATE INDEX budget_reservations_agent ON budget_reservations (agent_id) WHERE agent_id IS NOT NULL;
+   CREATE INDEX budget_reservations_session ON budget_reservations (session_id) WHERE session_id IS NOT NULL;`,
 ];
 
 export interface LimitRow {

@@ -49,6 +49,10 @@ export const MIGRATIONS: string[] = [
   // The first attempt number of this acceptance: a failed request asked again continues the numbering
   // (attempts key the budget ledger), and the restart policy counts only this acceptance's runs.
   'ALTER TABLE completion_requests ADD COLUMN first_attempt INTEGER NOT NULL DEFAULT 1',
+  // Only finished requests in the index prune reads (\`finished_at < ?\` implies NOT NULL): accepting
+  // a request no longer writes an entry under NULL there.
+  `DROP INDEX completion_requests_finished;
+   CREATE INDEX completion_requests_finished ON completion_requests (finished_at) WHERE finished_at IS NOT NULL;`,
 ];
 
 export type RequestStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -101,7 +105,9 @@ export class Journal {
       finish: db.prepare('UPDATE completion_requests SET status = @status, finished_at = @finished_at, result = @result, error = @error, settled = @settled WHERE request_id = @request_id'),
       settled: db.prepare("UPDATE completion_requests SET settled = 1, result = json_set(result, '$.cost_usd', ?) WHERE request_id = ?"),
       unsettled: db.prepare<[], RequestRow>("SELECT * FROM completion_requests WHERE status = 'completed' AND settled = 0"),
-      prune: db.prepare("DELETE FROM completion_requests WHERE status IN ('completed', 'failed', 'cancelled') AND finished_at < ?"),
+      // By the finished_at index (the unary + keeps the planner off the status index, which would walk
+      // every finished request kept, not just the ones old enough to go).
+      prune: db.prepare("DELETE FROM completion_requests WHERE +status IN ('completed', 'failed', 'cancelled') AND finished_at < ?"),
       conv: db.prepare<[string], ConversationRow>('SELECT * FROM completion_conversations WHERE session_id = ?'),
       convUpsert: db.prepare(
         `INSERT INTO completion_conversations (session_id, agent_id, model, system, turns, created_at, updated_at)
