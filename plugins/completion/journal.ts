@@ -49,9 +49,37 @@ export const MIGRATIONS: string[] = [
   // The first attempt number of this acceptance: a failed request asked again continues the numbering
   // (attempts key the budget ledger), and the restart policy counts only this acceptance's runs.
   'ALTER TABLE completion_requests ADD COLUMN first_attempt INTEGER NOT NULL DEFAULT 1',
-  // Only finished requests in the index prune reads (\`finished_at < ?\` implies NOT NULL): accepting
-  // a request no longer writes an entry under NULL there.
-  `DROP INDEX completion_requests_finished;
+  // Fewer pages written per request, same rows: only finished requests in the index prune reads
+  // (\`finished_at < ?\` implies NOT NULL), so accepting one writes no entry under NULL there; and seq
+  // is a plain rowid, not AUTOINCREMENT, which also updated sqlite_sequence in every commit (seq only
+  // orders the queue, and a new row still gets one past the largest).
+  `CREATE TABLE completion_requests_v2 (
+     seq INTEGER PRIMARY KEY,
+     request_id TEXT NOT NULL UNIQUE,
+     session_id TEXT,
+     agent_id TEXT,
+     model TEXT NOT NULL,
+     status TEXT NOT NULL,
+     params TEXT NOT NULL,
+     params_hash TEXT NOT NULL,
+     context TEXT,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     created_at INTEGER NOT NULL,
+     started_at INTEGER,
+     finished_at INTEGER,
+     result TEXT,
+     error TEXT,
+     settled INTEGER NOT NULL DEFAULT 0,
+     first_attempt INTEGER NOT NULL DEFAULT 1
+   );
+   INSERT INTO completion_requests_v2 (seq, request_id, session_id, agent_id, model, status, params, params_hash, context,
+       attempts, created_at, started_at, finished_at, result, error, settled, first_attempt)
+     SELECT seq, request_id, session_id, agent_id, model, status, params, params_hash, context,
+       attempts, created_at, started_at, finished_at, result, error, settled, first_attempt
+     FROM completion_requests ORDER BY seq;
+   DROP TABLE completion_requests;
+   ALTER TABLE completion_requests_v2 RENAME TO completion_requests;
+   CREATE INDEX completion_requests_status ON completion_requests (status, seq);
    CREATE INDEX completion_requests_finished ON completion_requests (finished_at) WHERE finished_at IS NOT NULL;`,
 ];
 

@@ -23,7 +23,7 @@ describe('indexes of the budget and completion tables', () => {
     return openDatabase(dir);
   };
 
-  it('an older database migrates, and lookups by agent, session and age still find every row through an index', () => {
+  it('an older database migrates, keeping its rows and numbering, and lookups by agent, session and age go through an index', () => {
     const db = fresh();
     // The schema as the first release left it, with rows in it.
     migrate(db, 'budget', BUDGET.slice(0, 1));
@@ -32,6 +32,9 @@ describe('indexes of the budget and completion tables', () => {
     const old = new BudgetLedger(db, prices);
     old.reserve({ request_id: 'r1', model: 'm', input_tokens: 10, max_tokens: 10, agent_id: 'a1', session_id: 's1' });
     old.reserve({ request_id: 'r2', model: 'm', input_tokens: 10, max_tokens: 10 });
+    old.reserve({ request_id: 'r0', model: 'm', input_tokens: 10, max_tokens: 10, session_id: 's1' });
+    old.commit({ request_id: 'r0', usage: { input_tokens: 1_000_000, output_tokens: 0 } });
+    const spentBefore = old.status({ scope: 'session', id: 's1' });
     const j = new Journal(db);
     j.insert({ request_id: 'c1', session_id: null, agent_id: null, model: 'm', params: '{}', params_hash: 'h', context: null, created_at: 1, attempts: 0 });
     j.finish('c1', 'completed', { result: {}, settled: true }, 1000);
@@ -43,10 +46,17 @@ describe('indexes of the budget and completion tables', () => {
     ledger.reserve({ request_id: 'r3', model: 'm', input_tokens: 10, max_tokens: 10, agent_id: 'a1' });
 
     expect(ledger.ledgerPage({ agent_id: 'a1', limit: 10 }).entries.map((e) => e.request_id)).toEqual(['r3', 'r1']);
-    expect(ledger.ledgerPage({ session_id: 's1', limit: 10 }).entries.map((e) => e.request_id)).toEqual(['r1']);
-    expect(ledger.ledgerPage({ limit: 10 }).entries.map((e) => e.request_id)).toEqual(['r3', 'r2', 'r1']);
+    expect(ledger.ledgerPage({ session_id: 's1', limit: 10 }).entries.map((e) => [e.request_id, e.kind])).toEqual([['r0', 'commit'], ['r0', 'reserve'], ['r1', 'reserve']]);
+    expect(ledger.ledgerPage({ limit: 10 }).entries.map((e) => e.request_id)).toEqual(['r3', 'r0', 'r0', 'r2', 'r1']);
     expect(ledger.status({ scope: 'agent', id: 'a1' })[0]!.reserved_tokens).toBe(40);
     expect(ledger.status({})[0]!.reserved_tokens).toBe(60);
+    // Spend recorded before the migration still counts, and settling after it adds to the same totals.
+    expect(ledger.status({ scope: 'session', id: 's1' })).toEqual(spentBefore);
+    expect(spentBefore[0]!.reserved_tokens).toBe(20);
+    expect(ledger.status({ scope: 'session', id: 's1' })[0]!.spent_usd).toBe(3);
+    ledger.commit({ request_id: 'r1', usage: { input_tokens: 1_000_000, output_tokens: 0 } });
+    expect(ledger.status({ scope: 'session', id: 's1' })[0]).toMatchObject({ spent_usd: 6, reserved_tokens: 0 });
+    expect(ledger.status({ scope: 'agent', id: 'a1' })[0]!.reserved_tokens).toBe(20);
 
     expect(plan(db, 'SELECT * FROM budget_ledger WHERE agent_id = ? ORDER BY seq DESC LIMIT 10', 'a1')).toContain('INDEX budget_ledger_agent');
     expect(plan(db, 'SELECT * FROM budget_ledger WHERE session_id = ? ORDER BY seq DESC LIMIT 10', 's1')).toContain('INDEX budget_ledger_session');
@@ -60,5 +70,13 @@ describe('indexes of the budget and completion tables', () => {
     expect(j.prune(5000)).toBe(1);
     expect(j.get('c1')).toBeUndefined();
     expect(j.get('c2')?.status).toBe('queued');
+
+    // The rebuilt tables kept their rows and numbering, and number on from there.
+    const seqs = ledger.ledgerPage({ limit: 10 }).entries.map((e) => e.seq as number);
+    expect(seqs).toEqual([6, 5, 4, 3, 2, 1]);
+    j.insert({ request_id: 'c3', session_id: null, agent_id: null, model: 'm', params: '{}', params_hash: 'h', context: null, created_at: 3, attempts: 0 });
+    expect(j.get('c3')!.seq).toBeGreaterThan(j.get('c2')!.seq);
+    expect(j.get('c2')!.first_attempt).toBe(1);
+    expect(db.prepare("SELECT name FROM sqlite_sequence WHERE name IN ('budget_ledger', 'completion_requests')").all()).toEqual([]);
   });
 });
