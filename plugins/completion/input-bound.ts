@@ -20,11 +20,13 @@ export function inputTokenBound(req: Pick<ProviderRequest, 'system' | 'messages'
  */
 const sizes = new WeakMap<object, { bytes: number; cache: boolean }>();
 
-function sizeOf(message: object): { bytes: number; cache: boolean } {
-  let s = sizes.get(message);
+function sizeOf(message: unknown): { bytes: number; cache: boolean } {
+  const keyable = typeof message === 'object' && message !== null;
+  let s = keyable ? sizes.get(message) : undefined;
   if (!s) {
-    const text = JSON.stringify(message);
-    sizes.set(message, (s = { bytes: Buffer.byteLength(text), cache: text.includes('"cache_control"') }));
+    const text = JSON.stringify(message) ?? 'null';
+    s = { bytes: Buffer.byteLength(text), cache: text.includes('"cache_control"') };
+    if (keyable) sizes.set(message, s);
   }
   return s;
 }
