@@ -49,3 +49,21 @@ export function migrate(db: Database.Database, plugin: string, migrations: Migra
   })();
   return migrations.length;
 }
+
+/**
+ * Give `table` a new definition, keeping its rows: SQLite cannot change a table's key, its storage or
+ * AUTOINCREMENT in place. The new table (`definition` is what follows the name: columns, constraints,
+ * options) is created under a temporary name, every column the two share is copied, and it replaces
+ * the old one. The old table's indexes go with it; the caller creates the ones the new table needs.
+ * Meant for migrations, inside their transaction.
+ */
+export function rebuildTable(db: Database.Database, table: string, definition: string): void {
+  const next = `${table}_rebuilt`;
+  db.exec(`CREATE TABLE ${next} ${definition}`);
+  const columnsOf = (t: string): string[] => (db.pragma(`table_info(${t})`) as Array<{ name: string }>).map((c) => c.name);
+  const old = new Set(columnsOf(table));
+  const shared = columnsOf(next).filter((c) => old.has(c)).join(', ');
+  db.exec(`INSERT INTO ${next} (${shared}) SELECT ${shared} FROM ${table}`);
+  db.exec(`DROP TABLE ${table}`);
+  db.exec(`ALTER TABLE ${next} RENAME TO ${table}`);
+}

@@ -5,8 +5,9 @@
  * Both are written in the same transaction, so they never disagree.
  */
 import type Database from 'better-sqlite3';
+import { rebuildTable, type Migration } from '../../daemon/persistence.js';
 
-export const MIGRATIONS: string[] = [
+export const MIGRATIONS: Migration[] = [
   `CREATE TABLE budget_limits (
      scope TEXT NOT NULL, scope_id TEXT NOT NULL, period TEXT NOT NULL,
      limit_nanos INTEGER, limit_tokens INTEGER,
@@ -60,53 +61,42 @@ export const MIGRATIONS: string[] = [
   //   every commit. Ledger rows are never deleted, so seq still only grows and cursors keep working;
   // - reservations and usage totals, small rows always found by their primary key, are stored in
   //   that key's B-tree (WITHOUT ROWID) instead of in a rowid table plus an index on the key.
-  `CREATE TABLE budget_ledger_v2 (
-     seq INTEGER PRIMARY KEY,
-     ts INTEGER NOT NULL,
-     kind TEXT NOT NULL,
-     request_id TEXT NOT NULL,
-     attempt INTEGER NOT NULL DEFAULT 1,
-     holder TEXT,
-     model TEXT,
-     agent_id TEXT,
-     session_id TEXT,
-     input_tokens INTEGER, output_tokens INTEGER, cache_write_tokens INTEGER, cache_read_tokens INTEGER,
-     tokens INTEGER NOT NULL DEFAULT 0,
-     nanos INTEGER NOT NULL DEFAULT 0,
-     estimated INTEGER NOT NULL DEFAULT 0,
-     reason TEXT
-   );
-   INSERT INTO budget_ledger_v2 (seq, ts, kind, request_id, attempt, holder, model, agent_id, session_id,
-       input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, tokens, nanos, estimated, reason)
-     SELECT seq, ts, kind, request_id, attempt, holder, model, agent_id, session_id,
-       input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, tokens, nanos, estimated, reason
-     FROM budget_ledger ORDER BY seq;
-   DROP TABLE budget_ledger;
-   ALTER TABLE budget_ledger_v2 RENAME TO budget_ledger;
-   CREATE INDEX budget_ledger_request ON budget_ledger (request_id, attempt, kind);
-   CREATE INDEX budget_ledger_agent ON budget_ledger (agent_id, seq) WHERE agent_id IS NOT NULL;
-   CREATE INDEX budget_ledger_session ON budget_ledger (session_id, seq) WHERE session_id IS NOT NULL;
-   CREATE TABLE budget_reservations_v2 (
-     request_id TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 1,
-     holder TEXT NOT NULL, model TEXT NOT NULL,
-     agent_id TEXT, session_id TEXT,
-     nanos INTEGER NOT NULL, tokens INTEGER NOT NULL,
-     created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
-     PRIMARY KEY (request_id, attempt)
-   ) WITHOUT ROWID;
-   INSERT INTO budget_reservations_v2 SELECT request_id, attempt, holder, model, agent_id, session_id, nanos, tokens, created_at, expires_at FROM budget_reservations;
-   DROP TABLE budget_reservations;
-   ALTER TABLE budget_reservations_v2 RENAME TO budget_reservations;
-   CREATE INDEX budget_reservations_agent ON budget_reservations (agent_id) WHERE agent_id IS NOT NULL;
-   CREATE INDEX budget_reservations_session ON budget_reservations (session_id) WHERE session_id IS NOT NULL;
-   CREATE TABLE budget_usage_v2 (
-     scope TEXT NOT NULL, scope_id TEXT NOT NULL, bucket TEXT NOT NULL,
-     nanos INTEGER NOT NULL DEFAULT 0, tokens INTEGER NOT NULL DEFAULT 0,
-     PRIMARY KEY (scope, scope_id, bucket)
-   ) WITHOUT ROWID;
-   INSERT INTO budget_usage_v2 SELECT scope, scope_id, bucket, nanos, tokens FROM budget_usage;
-   DROP TABLE budget_usage;
-   ALTER TABLE budget_usage_v2 RENAME TO budget_usage;`,
+  (db) => {
+    rebuildTable(db, 'budget_ledger', `(
+      seq INTEGER PRIMARY KEY,
+      ts INTEGER NOT NULL,
+      kind TEXT NOT NULL,
+      request_id TEXT NOT NULL,
+      attempt INTEGER NOT NULL DEFAULT 1,
+      holder TEXT,
+      model TEXT,
+      agent_id TEXT,
+      session_id TEXT,
+      input_tokens INTEGER, output_tokens INTEGER, cache_write_tokens INTEGER, cache_read_tokens INTEGER,
+      tokens INTEGER NOT NULL DEFAULT 0,
+      nanos INTEGER NOT NULL DEFAULT 0,
+      estimated INTEGER NOT NULL DEFAULT 0,
+      reason TEXT
+    )`);
+    rebuildTable(db, 'budget_reservations', `(
+      request_id TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 1,
+      holder TEXT NOT NULL, model TEXT NOT NULL,
+      agent_id TEXT, session_id TEXT,
+      nanos INTEGER NOT NULL, tokens INTEGER NOT NULL,
+      created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+      PRIMARY KEY (request_id, attempt)
+    ) WITHOUT ROWID`);
+    rebuildTable(db, 'budget_usage', `(
+      scope TEXT NOT NULL, scope_id TEXT NOT NULL, bucket TEXT NOT NULL,
+      nanos INTEGER NOT NULL DEFAULT 0, tokens INTEGER NOT NULL DEFAULT 0,
+      PRIMARY KEY (scope, scope_id, bucket)
+    ) WITHOUT ROWID`);
+    db.exec(`CREATE INDEX budget_ledger_request ON budget_ledger (request_id, attempt, kind);
+      CREATE INDEX budget_ledger_agent ON budget_ledger (agent_id, seq) WHERE agent_id IS NOT NULL;
+      CREATE INDEX budget_ledger_session ON budget_ledger (session_id, seq) WHERE session_id IS NOT NULL;
+      CREATE INDEX budget_reservations_agent ON budget_reservations (agent_id) WHERE agent_id IS NOT NULL;
+      CREATE INDEX budget_reservations_session ON budget_reservations (session_id) WHERE session_id IS NOT NULL;`);
+  },
 ];
 
 export interface LimitRow {

@@ -5,8 +5,9 @@
  * makes accepted work survive kill -9: at start the service re-reads it.
  */
 import type Database from 'better-sqlite3';
+import { rebuildTable, type Migration } from '../../daemon/persistence.js';
 
-export const MIGRATIONS: string[] = [
+export const MIGRATIONS: Migration[] = [
   `CREATE TABLE completion_requests (
      seq INTEGER PRIMARY KEY AUTOINCREMENT,
      request_id TEXT NOT NULL UNIQUE,
@@ -53,34 +54,29 @@ export const MIGRATIONS: string[] = [
   // (\`finished_at < ?\` implies NOT NULL), so accepting one writes no entry under NULL there; and seq
   // is a plain rowid, not AUTOINCREMENT, which also updated sqlite_sequence in every commit (seq only
   // orders the queue, and a new row still gets one past the largest).
-  `CREATE TABLE completion_requests_v2 (
-     seq INTEGER PRIMARY KEY,
-     request_id TEXT NOT NULL UNIQUE,
-     session_id TEXT,
-     agent_id TEXT,
-     model TEXT NOT NULL,
-     status TEXT NOT NULL,
-     params TEXT NOT NULL,
-     params_hash TEXT NOT NULL,
-     context TEXT,
-     attempts INTEGER NOT NULL DEFAULT 0,
-     created_at INTEGER NOT NULL,
-     started_at INTEGER,
-     finished_at INTEGER,
-     result TEXT,
-     error TEXT,
-     settled INTEGER NOT NULL DEFAULT 0,
-     first_attempt INTEGER NOT NULL DEFAULT 1
-   );
-   INSERT INTO completion_requests_v2 (seq, request_id, session_id, agent_id, model, status, params, params_hash, context,
-       attempts, created_at, started_at, finished_at, result, error, settled, first_attempt)
-     SELECT seq, request_id, session_id, agent_id, model, status, params, params_hash, context,
-       attempts, created_at, started_at, finished_at, result, error, settled, first_attempt
-     FROM completion_requests ORDER BY seq;
-   DROP TABLE completion_requests;
-   ALTER TABLE completion_requests_v2 RENAME TO completion_requests;
-   CREATE INDEX completion_requests_status ON completion_requests (status, seq);
-   CREATE INDEX completion_requests_finished ON completion_requests (finished_at) WHERE finished_at IS NOT NULL;`,
+  (db) => {
+    rebuildTable(db, 'completion_requests', `(
+      seq INTEGER PRIMARY KEY,
+      request_id TEXT NOT NULL UNIQUE,
+      session_id TEXT,
+      agent_id TEXT,
+      model TEXT NOT NULL,
+      status TEXT NOT NULL,
+      params TEXT NOT NULL,
+      params_hash TEXT NOT NULL,
+      context TEXT,
+      attempts INTEGER NOT NULL DEFAULT 0,
+      created_at INTEGER NOT NULL,
+      started_at INTEGER,
+      finished_at INTEGER,
+      result TEXT,
+      error TEXT,
+      settled INTEGER NOT NULL DEFAULT 0,
+      first_attempt INTEGER NOT NULL DEFAULT 1
+    )`);
+    db.exec(`CREATE INDEX completion_requests_status ON completion_requests (status, seq);
+      CREATE INDEX completion_requests_finished ON completion_requests (finished_at) WHERE finished_at IS NOT NULL;`);
+  },
 ];
 
 export type RequestStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';

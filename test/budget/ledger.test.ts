@@ -1,11 +1,12 @@
 /** The budget arithmetic and its atomicity, on a real SQLite database without the kernel. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BudgetLedger } from '../../plugins/budget/ledger.js';
 import { GroupCommit } from '../../daemon/group-commit.js';
+import { migrate, openDatabase } from '../../daemon/persistence.js';
 import { PriceTable } from '../../plugins/budget/prices.js';
 import { MIGRATIONS } from '../../plugins/budget/store.js';
 import { DaemonError } from '../../client/errors.js';
@@ -18,10 +19,8 @@ let ledger: BudgetLedger;
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'budget-ledger-'));
-  db = new Database(path.join(dir, 'agentd.db'));
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  for (const m of MIGRATIONS) db.exec(m);
+  db = openDatabase(dir);
+  migrate(db, 'budget', MIGRATIONS);
   now = Date.UTC(2026, 10, 24, 12);
   ledger = new BudgetLedger(db, PriceTable.load([SHIPPED], { 'test-model': { input: 1, output: 2 } }), { reservationTtlS: 60, now: () => now });
 });
