@@ -55,19 +55,22 @@ function fsyncCommitMs(dir: string, n: number): number {
   }
 }
 
-/** The Messages API server in its own process (see messages-api-process.ts). */
-async function startApiProcess(): Promise<{ url: string; close: () => Promise<void> }> {
-  const p = spawn(process.execPath, ['--import', 'tsx', path.join(path.dirname(new URL(import.meta.url).pathname), 'messages-api-process.ts')], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
+/**
+ * A helper process of this bench (a script beside it, under tsx): resolves with the first line it
+ * prints once it is ready; `close` ends its stdin, which is how each of them knows to stop.
+ */
+async function startHelper(script: string, args: string[]): Promise<{ line: string; close: () => Promise<void> }> {
+  const p = spawn(process.execPath, ['--import', 'tsx', path.join(path.dirname(new URL(import.meta.url).pathname), script), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
     let out = '';
     p.stdout!.on('data', (d: Buffer) => {
       out += d;
       if (out.includes('\n')) resolve(out.trim());
     });
-    p.once('exit', (code) => reject(new Error(`messages API process exited (${code})`)));
+    p.once('exit', (code) => reject(new Error(`${script} exited (${code})`)));
   });
   return {
-    url,
+    line,
     close: () => new Promise<void>((resolve) => {
       p.once('exit', () => resolve());
       p.stdin!.end();
@@ -76,24 +79,22 @@ async function startApiProcess(): Promise<{ url: string; close: () => Promise<vo
   };
 }
 
+/** The Messages API server in its own process (see messages-api-process.ts). */
+async function startApiProcess(): Promise<{ url: string; close: () => Promise<void> }> {
+  const h = await startHelper('messages-api-process.ts', []);
+  return { url: h.line, close: h.close };
+}
+
 /** The bare SDK proxy (see sdk-proxy-process.ts): the same hops as the daemon, none of its work. */
 async function startProxyProcess(apiUrl: string): Promise<{ client: EventClient; close: () => Promise<void> }> {
   const socketPath = path.join(os.tmpdir(), `agentd-bench-proxy-${process.pid}.sock`);
-  const p = spawn(process.execPath, ['--import', 'tsx', path.join(path.dirname(new URL(import.meta.url).pathname), 'sdk-proxy-process.ts'), socketPath, apiUrl], { stdio: ['pipe', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    p.stdout!.once('data', () => resolve());
-    p.once('exit', (code) => reject(new Error(`SDK proxy process exited (${code})`)));
-  });
+  const h = await startHelper('sdk-proxy-process.ts', [socketPath, apiUrl]);
   const client = await EventClient.connect({ socketPath, reconnect: false });
   return {
     client,
     close: async () => {
       await client.close().catch(() => undefined);
-      await new Promise<void>((resolve) => {
-        p.once('exit', () => resolve());
-        p.stdin!.end();
-        setTimeout(() => p.kill('SIGKILL'), 2000).unref();
-      });
+      await h.close();
     },
   };
 }
