@@ -164,11 +164,20 @@ export async function runExec(container: Docker.Container, spec: ExecSpec, opts:
 
 /** Write code and files into the container with `tar -x`, running as the sandbox user. */
 async function stage(container: Docker.Container, spec: ExecSpec, codePath: string, user: string): Promise<void> {
-  const [uid, gid] = user.split(':').map(Number);
-  const entries: TarEntry[] = [
+  await stageFiles(container, [
     { name: codePath.slice(1), data: Buffer.from(spec.code, 'utf8'), mode: 0o644 },
     ...spec.files.map((f) => ({ ...f, name: `${WORKSPACE.slice(1)}/${f.name}` })),
-  ];
+  ], user);
+}
+
+/** Files for /workspace, written through the container with `tar -x` as the sandbox user. */
+export async function stageWorkspace(container: Docker.Container, files: TarEntry[], user: string): Promise<void> {
+  await stageFiles(container, files.map((f) => ({ ...f, name: `${WORKSPACE.slice(1)}/${f.name}` })), user);
+}
+
+/** Unpack `entries` (paths relative to /) inside the container: no symlink on the host can redirect it. */
+async function stageFiles(container: Docker.Container, entries: TarEntry[], user: string): Promise<void> {
+  const [uid, gid] = user.split(':').map(Number);
   const archive = tar(entries, uid ?? 1000, gid ?? uid ?? 1000);
   const exec = await container.exec({
     // -m: do not restore mtimes; -o: no ownership games. Extract relative to / (paths are pre-validated).

@@ -13,7 +13,8 @@ import { Engine, isConnectionError, withTimeout } from './engine.js';
 import { decodeFiles } from './files.js';
 import { resourceLimits, type Limits } from './hardening.js';
 import { WarmPool } from './pool.js';
-import { runExec, type ExecResult } from './runner.js';
+import { runAttached } from './attached.js';
+import { runExec, stageWorkspace, type ExecResult, type ExecSpec, type RunOptions } from './runner.js';
 import type { CreateInput, ExecInput } from './schemas.js';
 import { Semaphore } from './semaphore.js';
 import { Sessions, type SessionInfo, type SessionRecord } from './sessions.js';
@@ -78,6 +79,7 @@ export class SandboxService {
     this.containers = new Containers(this.engine, config, owner, log);
     this.pool = new WarmPool(this.containers, {
       size: config.pool_size,
+      languages: config.pool_languages,
       image: config.image,
       limits: this.defaultLimits(),
       log,
@@ -277,26 +279,29 @@ export class SandboxService {
     }
   }
 
-  private async runOneShot(spec: Parameters<typeof runExec>[1], image: string, limits: Limits, emit: Emit, call: CallLike, usePool = true): Promise<ExecResult> {
-    let managed: Managed | null = usePool && image === this.opts.config.image ? this.pool.take() : null;
+  private async runOneShot(spec: ExecSpec, image: string, limits: Limits, emit: Emit, call: CallLike, usePool = true): Promise<ExecResult> {
+    let managed: Managed | null = usePool && image === this.opts.config.image ? this.pool.take(spec.language) : null;
     const warm = managed !== null;
     try {
       if (managed && !sameLimits(managed.limits, limits)) await managed.container.update(resourceLimits(limits));
     } catch (err) {
       // A warm container that vanished or cannot take the limits: fall back to a fresh one.
       this.opts.log.debug({ err }, 'warm container unusable');
-      if (managed) void this.containers.remove(managed.container);
+      if (managed) void this.containers.discard(managed);
       managed = null;
     }
-    managed ??= await this.containers.create({ image, kind: 'exec', limits });
+    managed ??= await this.containers.create({ image, kind: 'exec', limits, language: spec.language });
     const m = managed;
     try {
       return await this.track(spec, m, null, warm, emit, call, async () => {
         await m.container.kill().catch(() => undefined);
+      }, async (opts) => {
+        if (spec.files.length) await stageWorkspace(m.container, spec.files, this.opts.config.user);
+        return runAttached(m.container, m.attachment!, spec, opts);
       });
     } catch (err) {
-      // A warm container that died while idle (engine restarted, say) fails before the exec starts:
-      // that is ours to absorb, so run the exec once more in a fresh container.
+      // A warm container that died while idle (engine restarted, killed behind our back) fails before
+      // the exec reached it: that is ours to absorb, so run the exec once more in a fresh container.
       if (warm && err instanceof NotStarted && isGone(err.cause)) {
         this.opts.log.debug({ err: err.cause }, 'warm container was dead; retrying cold');
         return this.runOneShot(spec, image, limits, emit, call, false);
@@ -304,11 +309,11 @@ export class SandboxService {
       throw err;
     } finally {
       // One exec per container: whatever happened, it goes.
-      void this.containers.remove(m.container);
+      void this.containers.discard(m);
     }
   }
 
-  private async runInSession(sessionId: string, spec: Parameters<typeof runExec>[1], limits: Limits, emit: Emit, call: CallLike, retry = true): Promise<ExecResult> {
+  private async runInSession(sessionId: string, spec: ExecSpec, limits: Limits, emit: Emit, call: CallLike, retry = true): Promise<ExecResult> {
     this.ensureAvailable(); // queued behind the session's earlier execs: things may have changed
     const s = this.sessions.get(sessionId); // may have been destroyed while queued
     // Code may have killed the container's main process last time (kill -9 -1): start it again.
@@ -324,7 +329,7 @@ export class SandboxService {
       return await this.track(spec, m, sessionId, true, emit, call, async () => {
         killed = true;
         await m.container.kill().catch(() => undefined);
-      });
+      }, (opts) => runExec(m.container, spec, { ...opts, reused: true }));
     } catch (err) {
       // The container stopped between our check and the exec (its processes were just killed):
       // start it again and run this exec once more.
@@ -342,16 +347,18 @@ export class SandboxService {
     }
   }
 
-  private async track(spec: Parameters<typeof runExec>[1], m: Managed, sessionId: string | null, warm: boolean, emit: Emit, call: CallLike, kill: () => Promise<void>): Promise<ExecResult> {
+  private async track(
+    spec: ExecSpec, m: Managed, sessionId: string | null, warm: boolean, emit: Emit, call: CallLike, kill: () => Promise<void>,
+    run: (opts: RunOptions) => Promise<ExecResult & { cancelled: boolean }>,
+  ): Promise<ExecResult> {
     const cfg = this.opts.config;
     const base = sessionId ? { exec_id: spec.execId, session_id: sessionId } : { exec_id: spec.execId };
     let started = false;
     const abort = new AbortController();
     call.signal?.addEventListener('abort', () => abort.abort(), { once: true });
     if (call.signal?.aborted) abort.abort();
-    const done = runExec(m.container, spec, {
+    const done = run({
       user: cfg.user,
-      reused: sessionId !== null,
       signal: abort.signal,
       kill,
       onStart: () => {
@@ -426,7 +433,7 @@ export class SandboxService {
     return {
       engine: { reachable: st.up, version: st.version, api_version: st.apiVersion, reason: st.reason, since: new Date(st.since).toISOString() },
       image: { name: this.opts.config.image, present: st.up ? this.imagePresent : null },
-      pool: { size: this.pool.size, ready: this.pool.available, last_error: this.pool.lastError },
+      pool: { size: this.pool.size, languages: this.pool.languages, ready: this.pool.available, ready_by_language: this.pool.readyByLanguage(), last_error: this.pool.lastError },
       running_execs: this.running.size,
       queued_execs: this.slots.queued,
       sessions: this.sessions.count,
