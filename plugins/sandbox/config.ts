@@ -5,6 +5,7 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { LANGUAGE_NAMES } from './languages.js';
+import { imageReference } from './schemas.js';
 
 // Env overrides arrive as strings; coerce so `AGENTD_SANDBOX_POOL_SIZE=2` parses.
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -27,7 +28,7 @@ export const limitsConfigSchema = z.object({
 });
 
 export const sandboxConfigSchema = z.object({
-  image: z.string().min(1).default('agentd-sandbox:latest').register(z.globalRegistry, { description: 'Default image (build it with scripts/sandbox-image.sh build, or name any image you have)' }),
+  image: imageReference.default('agentd-sandbox:latest').register(z.globalRegistry, { description: 'Default image (build it with scripts/sandbox-image.sh build, or name any image you have)' }),
   docker_socket: z.string().optional().register(z.globalRegistry, { description: 'Docker socket path; default DOCKER_HOST or /var/run/docker.sock' }),
   user: z
     .string()
@@ -50,6 +51,7 @@ export const sandboxConfigSchema = z.object({
   probe_min_ms: int(50, 600_000).default(500).register(z.globalRegistry, { description: 'First retry delay while Docker is unreachable (doubles up to probe_max_ms)' }),
   probe_max_ms: int(100, 600_000).default(10_000).register(z.globalRegistry, { description: 'Longest retry delay while Docker is unreachable' }),
   health_interval_ms: int(100, 600_000).default(5_000).register(z.globalRegistry, { description: 'Ping interval while Docker is reachable' }),
+  engine_timeout_ms: int(100, 3_600_000).default(15_000).register(z.globalRegistry, { description: 'An engine call unanswered this long means the engine hangs: the sandbox reports it unreachable and fails what waits on it' }),
   limits: limitsConfigSchema.default(limitsConfigSchema.parse({})),
 });
 

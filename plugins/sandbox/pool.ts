@@ -58,7 +58,10 @@ export class WarmPool {
     return [...this.idle.values()].flatMap((list) => list.map((m) => m.id));
   }
 
-  /** A warm container for `language` if one is ready; starts a refill either way. */
+  /**
+   * A warm container for `language` if one is ready. The caller refills once its exec is over: a
+   * container start is CPU-heavy work for the engine, better not done while the exec runs.
+   */
   take(language: Language): Managed | null {
     const list = this.idle.get(language);
     let m: Managed | null = null;
@@ -67,7 +70,6 @@ export class WarmPool {
       if (next.attachment?.ended) void this.containers.discard(next);
       else m = next;
     }
-    this.refill();
     return m;
   }
 

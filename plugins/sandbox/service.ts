@@ -73,6 +73,7 @@ export class SandboxService {
       probeMinMs: config.probe_min_ms,
       probeMaxMs: config.probe_max_ms,
       healthIntervalMs: config.health_interval_ms,
+      callTimeoutMs: config.engine_timeout_ms,
       log,
     });
     const owner = crypto.createHash('sha256').update(path.resolve(opts.home)).digest('hex').slice(0, 16);
@@ -308,8 +309,9 @@ export class SandboxService {
       }
       throw err;
     } finally {
-      // One exec per container: whatever happened, it goes.
+      // One exec per container: whatever happened, it goes; then the pool gets its replacement.
       void this.containers.discard(m);
+      this.pool.refill();
     }
   }
 
@@ -427,6 +429,7 @@ export class SandboxService {
     const until = Date.now() + STATUS_WAIT_MS;
     let recovering = true;
     await withTimeout(this.recovering.then(() => (recovering = false)), STATUS_WAIT_MS, 'recovery still running').catch(() => undefined);
+    this.engine.stuck();
     const st = this.engine.state;
     // The image is looked up afresh when time is left; otherwise the last known answer is given.
     if (st.up && !recovering) await withTimeout(this.checkImage(), Math.max(0, until - Date.now()), 'image check still running').catch(() => undefined);
@@ -444,6 +447,7 @@ export class SandboxService {
   }
 
   health(): Record<string, unknown> {
+    this.engine.stuck();
     return { engine_reachable: this.engine.up, running_execs: this.running.size, pool_ready: this.pool.available, sessions: this.sessions.count };
   }
 
