@@ -47,7 +47,7 @@ export const execSchema = z.object({
   cpus: z.number().min(0.01).max(1024).optional().register(z.globalRegistry, { description: 'CPU quota in cores (default config limits.cpus)' }),
   files: z.array(fileSchema).max(1000).optional().register(z.globalRegistry, { description: 'Files written into /workspace before the code runs: [{path (relative, no ".."), content, encoding?: "utf8"|"base64", executable?}]' }),
   env: z
-    .record(z.string().regex(ENV_NAME, 'not a valid environment variable name'), z.string().max(65_536))
+    .record(z.string().regex(ENV_NAME, 'not a valid environment variable name'), z.string().max(65_536).refine((v) => !v.includes('\0'), 'contains a NUL byte'))
     .refine((e) => !Object.keys(e).some((k) => k.startsWith('AGENTD_')), 'names starting with AGENTD_ are reserved')
     .optional()
     .register(z.globalRegistry, { description: 'Extra environment variables for the process: {NAME: "value"} (names starting with AGENTD_ are reserved)' }),

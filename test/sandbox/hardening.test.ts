@@ -39,6 +39,7 @@ describeDocker('sandbox hardening', () => {
     expect(hc.NanoCpus).toBe(500_000_000);
     expect(info.Config.User).toBe('1000:1000');
     expect(hc.Tmpfs?.['/tmp']).toContain('noexec');
+    expect(hc.ShmSize).toBe(t.config.limits.shm_mb * 1024 * 1024);
     expect(hc.Ulimits).toEqual(expect.arrayContaining([expect.objectContaining({ Name: 'nofile', Soft: 1024, Hard: 1024 })]));
     expect(info.Config.Labels['org.agentd.sandbox.owner']).toBe(t.svc.owner);
     expect(info.NetworkSettings.Networks).not.toHaveProperty('bridge');
@@ -76,6 +77,20 @@ describeDocker('sandbox hardening', () => {
       'echo data > /workspace/f && cat /workspace/f',
     ].join('\n'));
     expect(r.stdout.trim().split('\n')).toEqual(['root-ro', 'usr-ro', 'tmp-noexec', 'data']);
+  }, 20_000);
+
+  it('/dev/shm is small, noexec and size-limited', async () => {
+    const r = await run([
+      'df -k /dev/shm | tail -1 | tr -s " " | cut -d" " -f2',
+      'head -c 40M /dev/zero > /dev/shm/big; echo rc=$?',
+      'du -m /dev/shm/big | cut -f1',
+      'rm /dev/shm/big; cp /bin/true /dev/shm/t && (/dev/shm/t && echo SHM_EXEC || echo shm-noexec)',
+    ].join('\n'), { memory_mb: 256 });
+    const [kb, rc, mb, exec] = r.stdout.trim().split('\n');
+    expect(Number(kb)).toBe(t.config.limits.shm_mb * 1024);
+    expect(rc).toBe('rc=1');
+    expect(Number(mb)).toBeLessThanOrEqual(t.config.limits.shm_mb);
+    expect(exec).toBe('shm-noexec');
   }, 20_000);
 
   it('the workspace tmpfs is size-limited', async () => {
