@@ -21,6 +21,7 @@ export const limitsConfigSchema = z.object({
   // The engine refuses more CPUs than the host has, so the default never offers more.
   max_cpus: num(0.01, 1024).default(Math.min(2, os.availableParallelism())).register(z.globalRegistry, { description: 'Largest cpus a request may ask for (default: 2, or fewer if the host has fewer)' }),
   workspace_mb: int(1, 65_536).default(64).register(z.globalRegistry, { description: 'Size of the writable /workspace tmpfs of one-shot execs (MiB)' }),
+  session_workspace_mb: int(1, 1_048_576).default(256).register(z.globalRegistry, { description: 'Disk a session workspace may use on the host (MiB): measured while its execs run; an exec that goes past it is killed' }),
   tmp_mb: int(1, 65_536).default(16).register(z.globalRegistry, { description: 'Size of the noexec /tmp tmpfs (MiB)' }),
   shm_mb: int(1, 65_536).default(16).register(z.globalRegistry, { description: 'Size of the noexec /dev/shm tmpfs (MiB); counts against the memory limit' }),
   nofile: int(16, 1_048_576).default(1024).register(z.globalRegistry, { description: 'Open-file ulimit inside the container' }),

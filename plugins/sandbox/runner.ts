@@ -30,6 +30,8 @@ export interface ExecResult {
   truncated: boolean;
   stdout_bytes: number;
   stderr_bytes: number;
+  /** Sessions only: the workspace went past limits.session_workspace_mb (the exec was killed if still running). */
+  workspace_exceeded?: boolean;
 }
 
 export interface RunOptions {
@@ -37,6 +39,8 @@ export interface RunOptions {
   output: OutputOptions;
   /** Aborts the exec (client gone, daemon stopping): treated like a timeout but reported as cancelled. */
   signal?: AbortSignal;
+  /** The exec went past a limit the daemon watches (a session's workspace size): killed like at a timeout. */
+  limit?: AbortSignal;
   /** Kill everything running in the container; called at the timeout or on abort. */
   kill: () => Promise<void>;
   /** The container serves more execs after this one (a session). */
@@ -52,7 +56,7 @@ const INLINE_CODE_MAX = 96 * 1024;
 /** After a kill the stream should end at once; never wait on it for longer than this. */
 const END_GRACE_MS = 5_000;
 
-export async function runExec(container: Docker.Container, spec: ExecSpec, opts: RunOptions): Promise<ExecResult & { cancelled: boolean }> {
+export async function runExec(container: Docker.Container, spec: ExecSpec, opts: RunOptions): Promise<ExecResult & { cancelled: boolean; limited: boolean }> {
   const started = Date.now();
   const lang = LANGUAGES[spec.language];
   // Flat in /tmp: the shell writes it with a builtin redirection, no mkdir process to pay for.
@@ -112,8 +116,14 @@ export async function runExec(container: Docker.Container, spec: ExecSpec, opts:
     cancelled = true;
     void kill();
   };
+  let limited = false;
+  const onLimit = () => {
+    limited = true;
+    void kill();
+  };
   if (opts.signal?.aborted) onAbort();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
+  opts.limit?.addEventListener('abort', onLimit, { once: true });
 
   try {
     await new Promise<void>((resolve) => {
@@ -131,12 +141,13 @@ export async function runExec(container: Docker.Container, spec: ExecSpec, opts:
     clearTimeout(timer);
     if (graceTimer) clearTimeout(graceTimer);
     opts.signal?.removeEventListener('abort', onAbort);
+    opts.limit?.removeEventListener('abort', onLimit);
   }
   out.flush(true);
 
   let exitCode: number | null = null;
   let pid = -1;
-  if (!timedOut && !cancelled) ({ code: exitCode, pid } = await execState(exec));
+  if (!timedOut && !cancelled && !limited) ({ code: exitCode, pid } = await execState(exec));
   else await killing;
   // The runtime could not start the process (the container was stopping under it): the engine
   // answers exit 126, writes its own error into the stream and never records a pid. Not the code's
@@ -146,7 +157,7 @@ export async function runExec(container: Docker.Container, spec: ExecSpec, opts:
     throw Object.assign(new Error(`exec did not start: ${out.text('stdout').trim()}`), { statusCode: 409 });
   }
   // A process SIGKILLed without our timeout is most likely the OOM killer's doing; ask the engine.
-  const oom = !timedOut && !cancelled && (exitCode === 137 || exitCode === null) ? await opts.oomSince(started) : false;
+  const oom = !timedOut && !cancelled && !limited && (exitCode === 137 || exitCode === null) ? await opts.oomSince(started) : false;
   return {
     exec_id: spec.execId,
     exit_code: exitCode,
@@ -159,6 +170,7 @@ export async function runExec(container: Docker.Container, spec: ExecSpec, opts:
     stdout_bytes: out.bytes('stdout'),
     stderr_bytes: out.bytes('stderr'),
     cancelled,
+    limited,
   };
 }
 

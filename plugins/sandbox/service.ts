@@ -17,6 +17,7 @@ import { runAttached } from './attached.js';
 import { runExec, stageWorkspace, type ExecResult, type ExecSpec, type RunOptions } from './runner.js';
 import type { CreateInput, ExecInput } from './schemas.js';
 import { Semaphore } from './semaphore.js';
+import { workspaceUsage } from './usage.js';
 import { Sessions, type SessionInfo, type SessionRecord } from './sessions.js';
 
 export type Emit = (event: string, data: Record<string, unknown>) => void;
@@ -51,6 +52,8 @@ interface Running {
 const ANSWER_MARGIN_MS = 250;
 /** How long sandbox:status waits for a recovery in progress before answering without it. */
 const STATUS_WAIT_MS = 3_000;
+/** How often a running session exec's workspace is measured against limits.session_workspace_mb. */
+const WORKSPACE_CHECK_MS = 1_000;
 
 export class SandboxService {
   readonly engine: Engine;
@@ -65,6 +68,7 @@ export class SandboxService {
   private recovering: Promise<void> = Promise.resolve();
   private firstUp = true;
   private pendingRestore: SessionRecord[] = [];
+  private readonly unreadableWarned = new Set<string>();
 
   constructor(private readonly opts: ServiceOptions) {
     const { config, log } = opts;
@@ -327,11 +331,18 @@ export class SandboxService {
     }
     s.execs++;
     let killed = false;
+    const over = new AbortController();
+    const stopWatch = this.watchWorkspace(s.id, s.workspaceDir, over);
     try {
       return await this.track(spec, m, sessionId, true, emit, call, async () => {
         killed = true;
         await m.container.kill().catch(() => undefined);
-      }, (opts) => runExec(m.container, spec, { ...opts, reused: true }));
+      }, async (opts) => {
+        const { limited, ...r } = await runExec(m.container, spec, { ...opts, reused: true, limit: over.signal });
+        stopWatch();
+        // Checked once more at the end: an exec shorter than the check interval is seen here.
+        return { ...r, workspace_exceeded: limited || (await this.workspaceOver(s.id, s.workspaceDir)) };
+      });
     } catch (err) {
       // The container stopped between our check and the exec (its processes were just killed):
       // start it again and run this exec once more.
@@ -344,6 +355,7 @@ export class SandboxService {
       }
       throw err;
     } finally {
+      stopWatch();
       // The timeout killed every process in the container; start it again on the same workspace.
       if (killed && !this.stopping) await this.sessions.revive(s).catch((err) => this.opts.log.warn({ err, session: s.id }, 'session revive failed'));
     }
@@ -379,7 +391,10 @@ export class SandboxService {
     this.running.set(spec.execId, entry);
     try {
       const { cancelled, ...result } = await done;
-      const summary = { ...base, exit_code: result.exit_code, duration_ms: result.duration_ms, timed_out: result.timed_out, oom_killed: result.oom_killed, truncated: result.truncated };
+      const summary = {
+        ...base, exit_code: result.exit_code, duration_ms: result.duration_ms, timed_out: result.timed_out, oom_killed: result.oom_killed, truncated: result.truncated,
+        ...(result.workspace_exceeded !== undefined && { workspace_exceeded: result.workspace_exceeded }),
+      };
       if (cancelled) {
         emit('sandbox:exec_finished', { ...summary, cancelled: true });
         throw new DaemonError('CANCELLED', this.stopping ? 'exec killed: the daemon is shutting down' : 'exec killed: the request was abandoned', { exec_id: spec.execId });
@@ -393,6 +408,34 @@ export class SandboxService {
     } finally {
       this.running.delete(spec.execId);
     }
+  }
+
+  /**
+   * While a session exec runs, measure its workspace every WORKSPACE_CHECK_MS; past the cap, abort
+   * `over` (the exec is killed like at a timeout). Returns the function that stops watching.
+   */
+  private watchWorkspace(id: string, dir: string, over: AbortController): () => void {
+    let stopped = false;
+    let timer: NodeJS.Timeout | null = null;
+    const tick = async (): Promise<void> => {
+      if (stopped) return;
+      if (await this.workspaceOver(id, dir)) over.abort();
+      else if (!stopped) timer = setTimeout(() => void tick(), WORKSPACE_CHECK_MS);
+    };
+    timer = setTimeout(() => void tick(), WORKSPACE_CHECK_MS);
+    return () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    };
+  }
+
+  private async workspaceOver(id: string, dir: string): Promise<boolean> {
+    const u = await workspaceUsage(dir, this.opts.config.limits.session_workspace_mb * 1024 * 1024).catch(() => null);
+    if (u?.unreadable && !this.unreadableWarned.has(id)) {
+      this.unreadableWarned.add(id);
+      this.opts.log.warn({ session: id, unreadable: u.unreadable }, 'session workspace partly unreadable by the daemon: its size is undercounted');
+    }
+    return u?.over ?? false;
   }
 
   async createSession(input: CreateInput): Promise<SessionInfo> {
