@@ -17,34 +17,66 @@ const END_GRACE_MS = 5_000;
 /** Waiting for the engine's exit status when the supervisor could not report one. */
 const WAIT_MS = 5_000;
 
+/** What an exec receives from a zygote's stream once it holds it. */
+export interface AttachmentSink {
+  /** Output, markers removed. */
+  data: (stream: StreamName, data: Buffer) => void;
+  /** The request was read; the code starts. */
+  go: () => void;
+  /** Both streams are complete (the supervisor reported the status), or the connection ended. */
+  end: () => void;
+}
+
 /**
- * The attached stdio of one zygote container, from before its start until its exec is over. Data
- * that arrives before the exec takes the stream is kept (bounded) and handed to it first.
+ * The attached stdio of one zygote container, from before its start until its exec is over. The
+ * markers are read from the first byte on (a container is `ready` once its interpreter waits); output
+ * that arrives before an exec holds the stream is kept (bounded) and handed to it first.
  */
 export class Attachment {
-  private early: Buffer[] = [];
+  private early: Array<[StreamName, Buffer]> = [];
   private earlyBytes = 0;
-  private sink: ((data: Buffer) => void) | null = null;
-  private endSink: (() => void) | null = null;
+  private sink: AttachmentSink | null = null;
   private onIdleEnd: (() => void) | null = null;
+  private readyWaiters: Array<() => void> = [];
+  readonly scanners: Record<StreamName, MarkerScanner>;
   ended = false;
+  ready = false;
+  went = false;
 
   constructor(
     readonly stream: Duplex,
     readonly language: Language,
     readonly nonce: string,
   ) {
-    stream.on('data', (d: Buffer) => {
-      if (this.sink) this.sink(d);
+    const out = (s: StreamName) => (d: Buffer) => {
+      if (this.sink) this.sink.data(s, d);
       else if (this.earlyBytes < EARLY_MAX) {
-        this.early.push(d);
+        this.early.push([s, Buffer.from(d)]);
         this.earlyBytes += d.length;
       }
+    };
+    const signal = (word: 'go' | 'ready') => {
+      if (word === 'ready') {
+        this.ready = true;
+        for (const w of this.readyWaiters.splice(0)) w();
+      } else if (!this.went) {
+        this.went = true;
+        this.sink?.go();
+      }
+    };
+    this.scanners = { stdout: new MarkerScanner(nonce, out('stdout'), signal), stderr: new MarkerScanner(nonce, out('stderr'), signal) };
+    const demux = new Demuxer((s, p) => {
+      this.scanners[s].push(p);
+      if (this.complete) this.sink?.end();
     });
+    stream.on('data', (d: Buffer) => demux.push(d));
     const end = () => {
       if (this.ended) return;
       this.ended = true;
-      if (this.endSink) this.endSink();
+      this.scanners.stdout.end();
+      this.scanners.stderr.end();
+      for (const w of this.readyWaiters.splice(0)) w();
+      if (this.sink) this.sink.end();
       else this.onIdleEnd?.();
     };
     stream.once('end', end);
@@ -52,20 +84,36 @@ export class Attachment {
     stream.on('error', end);
   }
 
+  /** The supervisor reported the status on both streams. */
+  get complete(): boolean {
+    return this.scanners.stdout.done && this.scanners.stderr.done;
+  }
+
+  /** The status the supervisor reported, if it did. */
+  get status(): number | null {
+    return this.scanners.stdout.status ?? this.scanners.stderr.status;
+  }
+
+  /** Resolves once the interpreter waits, or the stream ended. */
+  whenReady(): Promise<void> {
+    if (this.ready || this.ended) return Promise.resolve();
+    return new Promise((resolve) => this.readyWaiters.push(resolve));
+  }
+
   /** Called if the stream ends while no exec holds it (the container died idle). */
   whenIdleEnds(fn: () => void): void {
     this.onIdleEnd = fn;
-    if (this.ended && !this.endSink) fn();
+    if (this.ended && !this.sink) fn();
   }
 
-  /** Take the stream for the exec: earlier data first, then live data, then the end. */
-  take(onData: (data: Buffer) => void, onEnd: () => void): void {
+  /** Take the stream for the exec: earlier output first, then live data, markers and the end. */
+  take(sink: AttachmentSink): void {
     this.onIdleEnd = null;
-    this.sink = onData;
-    for (const d of this.early.splice(0)) onData(d);
+    this.sink = sink;
+    for (const [s, d] of this.early.splice(0)) sink.data(s, d);
     this.earlyBytes = 0;
-    this.endSink = onEnd;
-    if (this.ended) onEnd();
+    if (this.went) sink.go();
+    if (this.ended || this.complete) sink.end();
   }
 
   /** Release the connection (the container is being removed). */
@@ -90,27 +138,7 @@ export async function runAttached(container: Docker.Container, att: Attachment, 
   let going = false;
   const held: Array<[StreamName, Buffer]> = [];
   let heldBytes = 0;
-  const deliver = (stream: StreamName, data: Buffer) => {
-    if (going) out.push(stream, data);
-    else if (heldBytes < EARLY_MAX) {
-      held.push([stream, Buffer.from(data)]);
-      heldBytes += data.length;
-    }
-  };
   let finish: () => void = () => undefined;
-  const scanners = {
-    stdout: new MarkerScanner(att.nonce, (d) => deliver('stdout', d)),
-    stderr: new MarkerScanner(att.nonce, (d) => deliver('stderr', d), () => {
-      if (going) return;
-      going = true;
-      opts.onStart?.();
-      for (const [s, d] of held.splice(0)) out.push(s, d);
-    }),
-  };
-  const demux = new Demuxer((s, p) => {
-    scanners[s].push(p);
-    if (scanners.stdout.done && scanners.stderr.done) finish();
-  });
 
   let timedOut = false;
   let cancelled = false;
@@ -135,7 +163,22 @@ export async function runAttached(container: Docker.Container, att: Attachment, 
   try {
     await new Promise<void>((resolve) => {
       finish = resolve;
-      att.take((d) => demux.push(d), resolve);
+      att.take({
+        data: (stream, data) => {
+          if (going) out.push(stream, data);
+          else if (heldBytes < EARLY_MAX) {
+            held.push([stream, Buffer.from(data)]);
+            heldBytes += data.length;
+          }
+        },
+        go: () => {
+          if (going) return;
+          going = true;
+          opts.onStart?.();
+          for (const [s, d] of held.splice(0)) out.push(s, d);
+        },
+        end: () => resolve(),
+      });
       if (opts.signal?.aborted) onAbort();
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       if (att.ended) return;
@@ -149,8 +192,6 @@ export async function runAttached(container: Docker.Container, att: Attachment, 
     if (graceTimer) clearTimeout(graceTimer);
     opts.signal?.removeEventListener('abort', onAbort);
   }
-  scanners.stdout.end();
-  scanners.stderr.end();
 
   let exitCode: number | null = null;
   if (timedOut || cancelled) {
@@ -158,13 +199,12 @@ export async function runAttached(container: Docker.Container, att: Attachment, 
   } else if (!going) {
     // Nothing of the code ran. If the supervisor still reported a status (an interpreter missing
     // from the image, say), that is the answer; otherwise the container went away first.
-    const status = scanners.stdout.status ?? scanners.stderr.status;
-    if (status === null) throw new NotDelivered(Buffer.concat(held.map(([, d]) => d)).toString('utf8').trim().slice(0, 300));
+    if (att.status === null) throw new NotDelivered(Buffer.concat(held.map(([, d]) => d)).toString('utf8').trim().slice(0, 300));
     going = true;
     for (const [s, d] of held.splice(0)) out.push(s, d);
-    exitCode = status;
+    exitCode = att.status;
   } else {
-    exitCode = scanners.stdout.status ?? scanners.stderr.status;
+    exitCode = att.status;
     // The supervisor itself was killed (code can signal it: same user): the container's own exit
     // status is the best answer there is.
     if (exitCode === null) exitCode = await containerExit(container);

@@ -8,6 +8,10 @@ import type { Logger } from 'pino';
 import type { Containers, Managed } from './containers.js';
 import type { Limits } from './hardening.js';
 import type { Language } from './languages.js';
+import { withTimeout } from './engine.js';
+
+/** A pooled interpreter taking longer than this to start does not hold up the next container. */
+const READY_WAIT_MS = 30_000;
 
 export interface PoolOptions {
   size: number;
@@ -64,13 +68,14 @@ export class WarmPool {
    */
   take(language: Language): Managed | null {
     const list = this.idle.get(language);
-    let m: Managed | null = null;
-    while (list?.length && !m) {
-      const next = list.shift()!;
-      if (next.attachment?.ended) void this.containers.discard(next);
-      else m = next;
+    if (!list) return null;
+    for (const dead of list.filter((m) => m.attachment?.ended)) {
+      list.splice(list.indexOf(dead), 1);
+      void this.containers.discard(dead);
     }
-    return m;
+    // One whose interpreter already waits, else one still starting (sooner than a new container).
+    const i = Math.max(0, list.findIndex((m) => m.attachment?.ready));
+    return list.splice(i, 1)[0] ?? null;
   }
 
   /** Top the pool up in the background (no-op when full or already refilling). */
@@ -105,6 +110,9 @@ export class WarmPool {
         // A zygote that dies while it waits (its interpreter is missing, someone killed it) leaves,
         // and counts as a failure so a broken image is not restarted in a tight loop.
         m.attachment?.whenIdleEnds(() => this.died(language, m));
+        // One interpreter starting at a time: they compete for the same CPUs as the execs.
+        await withTimeout(m.attachment?.whenReady() ?? Promise.resolve(), READY_WAIT_MS, 'interpreter start timed out').catch(() => undefined);
+        if (m.attachment?.ended) continue;
         this.failures = 0;
         this.lastError = null;
       } catch (err) {

@@ -322,8 +322,9 @@ export class SandboxService {
   private async runInSession(sessionId: string, spec: ExecSpec, limits: Limits, emit: Emit, call: CallLike, retry = true): Promise<ExecResult> {
     this.ensureAvailable(); // queued behind the session's earlier execs: things may have changed
     const s = this.sessions.get(sessionId); // may have been destroyed while queued
-    // Code may have killed the container's main process last time (kill -9 -1): start it again.
-    if (!s.managed || !(await s.managed.container.inspect().then((i) => i.State.Running, () => false))) await this.sessions.revive(s);
+    // A container the code stopped last time (kill -9 -1) is found by the exec itself, which then
+    // answers "not running": the retry below starts it again. No inspect round trip per exec.
+    if (!s.managed) await this.sessions.revive(s);
     const m = s.managed!;
     if (!sameLimits(m.limits, limits)) {
       await m.container.update(resourceLimits(limits));

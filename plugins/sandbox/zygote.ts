@@ -7,6 +7,8 @@
  *
  * The supervisor reports on the same stream, with markers the code cannot produce by accident: a
  * random nonce per container, framed by ASCII record separators.
+ *   - `\x1eagentd:<nonce>:ready\x1e` on stderr once the interpreter has started and waits (the pool
+ *     offers such containers first);
  *   - `\x1eagentd:<nonce>:go\x1e` on stderr once the request is read (before the code runs), so a
  *     container that died before it got the request is told apart from code that failed;
  *   - `\x1eagentd:<nonce>:<status>\x1e` on stdout and on stderr once the code's process has exited
@@ -22,8 +24,10 @@
  *     before the main file is opened) reads the request, writes the main file and steps aside
  *     (removes itself from PYTHONPATH, sys.path, the environment and disk; runs the image's own
  *     sitecustomize if there is one);
- *   - node: a `--require` preload does the same before node loads the main module, and takes itself
- *     out of `process.execArgv` so `child_process.fork` children do not run it;
+ *   - node: a `--require` preload does the same before node loads the main module (worker threads
+ *     and fork children load it too and find nothing to do); after the 'exit' listeners it reports
+ *     the status itself and leaves the way `process.exit()` does (the environment teardown of a
+ *     natural end takes longer than a small program's run);
  *   - R: Rscript is started on a FIFO as its file; R opens it early, reads it after its (slow) start,
  *     and the supervisor writes the code into it and closes it;
  *   - bash: starts in about a millisecond, so the supervisor writes the file and runs it.
@@ -49,6 +53,7 @@ def _agentd_boot():
         pass
     if m is None:
         return
+    os.write(2, b'\x1eagentd:' + m.encode() + b':ready\x1e')
     def rd(n):
         b = bytearray()
         while len(b) < n:
@@ -90,13 +95,18 @@ del _agentd_boot
 const NODE_BOOT = String.raw`'use strict';
 (() => {
   const fs = require('fs');
-  const m = process.env.AGENTD_NONCE;
-  delete process.env.AGENTD_NONCE;
+  // Worker threads and fork() children load preloads too: only the zygote has the nonce. The file
+  // stays on disk for them.
   const i = process.execArgv.indexOf('--require');
   if (i >= 0) process.execArgv.splice(i, 2);
   delete require.cache[__filename];
-  try { fs.unlinkSync(__filename); } catch {}
+  const m = process.env.AGENTD_NONCE;
   if (m === undefined) return;
+  delete process.env.AGENTD_NONCE;
+  // Set up now what the first console.log would (stdout, stderr streams), while nobody waits.
+  void process.stdout;
+  void process.stderr;
+  fs.writeSync(2, '\x1eagentd:' + m + ':ready\x1e');
   const pause = new Int32Array(new SharedArrayBuffer(4));
   const rd = (n) => {
     const b = Buffer.alloc(n);
@@ -123,6 +133,22 @@ const NODE_BOOT = String.raw`'use strict';
     const r = require('child_process').spawnSync(process.execPath, ['${REQUEST_MAIN.node}'], { stdio: 'inherit', env: e });
     process.exit(r.status ?? 128 + (require('os').constants.signals[r.signal] ?? 0));
   }
+  // Once every 'exit' listener ran, the status is final: report it (as the supervisor would, after
+  // all the code wrote) and leave the way process.exit() does, without tearing the environment down.
+  // Not after an uncaught exception: 'exit' is emitted before node prints the error.
+  let fatal = false;
+  process.on('uncaughtExceptionMonitor', () => { fatal = true; });
+  const emit = process.emit;
+  process.emit = function (event, ...args) {
+    const r = emit.call(this, event, ...args);
+    if (event === 'exit' && !fatal) {
+      const code = process.exitCode ?? 0;
+      const mark = '\x1eagentd:' + m + ':' + code + '\x1e';
+      try { fs.writeSync(1, mark); fs.writeSync(2, mark); } catch {}
+      process.reallyExit(code);
+    }
+    return r;
+  };
 })();
 `;
 
@@ -136,6 +162,7 @@ export const SUPERVISOR = String.raw`l=$0 m=$1
 # as (exec ...): a simple command's redirections would be the shell's own while it waits.
 exec 9>&2 2>/dev/null
 go() { printf '\036agentd:%s:go\036' "$m" >&9; }
+ready() { printf '\036agentd:%s:ready\036' "$m" >&9; }
 case $l in
 python)
   printf '%s' "$2" > /tmp/sitecustomize.py || exit 125
@@ -146,6 +173,7 @@ node)
   (export AGENTD_NONCE="$m"; exec node --require /tmp/.agentd-boot.js ${REQUEST_MAIN.node} 2>&9 9>&-)
   ;;
 bash)
+  ready
   IFS=' ' read -r cl el || exit 125
   if [ "$el" -gt 0 ]; then head -c "$el" > /tmp/.agentd-env; fi
   head -c "$cl" > ${REQUEST_MAIN.bash}
@@ -159,6 +187,8 @@ r)
   Rscript --vanilla "$f" <&4 2>&9 3>&- 4<&- 9>&- &
   p=$!
   exec 4<&-
+  # R's first expression says it has started (it is what R reads first, after its start).
+  printf 'cat("\\036agentd:%s:ready\\036", file = stderr())\n' "$m" >&3
   IFS=' ' read -r cl el || exit 125
   if [ "$el" -gt 0 ]; then
     kill -9 "$p"; wait "$p"
@@ -241,7 +271,8 @@ export class MarkerScanner {
   constructor(
     nonce: string,
     private readonly out: (data: Buffer) => void,
-    private readonly onGo: () => void = () => undefined,
+    /** `go` and `ready`, in the order they come. */
+    private readonly onSignal: (word: 'go' | 'ready') => void = () => undefined,
   ) {
     this.prefix = Buffer.from(`\x1eagentd:${nonce}:`, 'latin1');
   }
@@ -266,10 +297,10 @@ export class MarkerScanner {
         return;
       }
       const word = buf.subarray(at + this.prefix.length, close).toString('latin1');
-      if (word === 'go') {
+      if (word === 'go' || word === 'ready') {
         this.emit(buf.subarray(0, at));
         buf = buf.subarray(close + 1);
-        this.onGo();
+        this.onSignal(word);
         continue;
       }
       if (/^\d{1,3}$/.test(word)) {

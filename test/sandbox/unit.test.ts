@@ -259,18 +259,18 @@ describe('warm exec protocol', () => {
   });
 
   it('passes output through and finds the markers wherever the stream is cut', () => {
-    const stream = `out${mark('go')}more\x1e\x1eagentd:${nonce}x${mark('3')}left behind`;
+    const stream = `${mark('ready')}out${mark('go')}more\x1e\x1eagentd:${nonce}x${mark('3')}left behind`;
     for (let cut = 0; cut <= stream.length; cut++) {
       for (const step of [1, 3, 7, 1000]) {
         let out = '';
-        let gos = 0;
-        const sc = new MarkerScanner(nonce, (b) => (out += b.toString('latin1')), () => gos++);
+        const signals: string[] = [];
+        const sc = new MarkerScanner(nonce, (b) => (out += b.toString('latin1')), (w) => signals.push(w));
         const bytes = Buffer.from(stream, 'latin1');
         const chunks = [bytes.subarray(0, cut), ...Array.from({ length: Math.ceil((bytes.length - cut) / step) }, (_, i) => bytes.subarray(cut + i * step, cut + (i + 1) * step))];
         for (const c of chunks) sc.push(c);
         sc.end();
         expect(out).toBe(`outmore\x1e\x1eagentd:${nonce}x`);
-        expect([gos, sc.done, sc.status]).toEqual([1, true, 3]);
+        expect([signals, sc.done, sc.status]).toEqual([['ready', 'go'], true, 3]);
       }
     }
   });

@@ -91,6 +91,20 @@ describeDocker('sandbox warm execs', () => {
     expect(r.stderr).toMatch(/Error: late\n {4}at ChildProcess\.<anonymous> \(\/tmp\/\.agentd-main\.js:3:/);
   }, 30_000);
 
+  it('node: exit listeners, a status they set, uncaught errors and rejections, worker threads', async () => {
+    const r = await warm({ language: 'node', code: 'process.on("exit", (c) => { console.log("exit", c); process.exitCode = 5; });\nconsole.log(1)' });
+    expect(r).toMatchObject({ stdout: '1\nexit 0\n', exit_code: 5 });
+    const rej = await warm({ language: 'node', code: 'process.on("exit", (c) => console.log("exit", c));\nPromise.reject(new Error("rejected"))' });
+    expect(rej).toMatchObject({ stdout: 'exit 1\n', exit_code: 1 });
+    expect(rej.stderr).toMatch(/Error: rejected\n {4}at /);
+    const w = await warm({ language: 'node', code: [
+      'const { Worker, isMainThread, parentPort } = require("worker_threads");',
+      'if (isMainThread) new Worker(__filename).on("message", (m) => console.log("worker says", m));',
+      'else parentPort.postMessage("hi");',
+    ].join('\n') });
+    expect(w).toMatchObject({ stdout: 'worker says hi\n', stderr: '', exit_code: 0 });
+  }, 30_000);
+
   it('node: stdin, env, exit status', async () => {
     const r = await warm({ language: 'node', code: 'let d="";process.stdin.on("data",c=>d+=c).on("end",()=>{console.log(d.toUpperCase(), process.env.X);process.exit(4)})', stdin: 'abc', env: { X: 'y' } });
     expect(r).toMatchObject({ stdout: 'ABC y\n', exit_code: 4 });
