@@ -96,7 +96,7 @@ export default definePlugin({
 
     'completion:request': defineEvent({
       summary: 'The same call as completion:async, but the answer is the result (or the error).',
-      description: 'The request keeps running if the caller times out or disconnects; ask completion:status {request_id} later. Resending the same request with the same request_id returns the recorded outcome instead of running it again.',
+      description: 'The request keeps running if the caller times out or disconnects; ask completion:status {request_id} later. Resending the same request with the same request_id (also after a daemon restart) waits for the call already queued or running, or returns the recorded outcome: it is never paid for twice.',
       schema: completionInput,
       emits: ['completion:started', 'completion:token', 'completion:result', 'completion:error'],
       errors: ['CONFLICT', 'UNAVAILABLE', 'BUDGET_EXCEEDED', 'OVERLOADED', 'SHUTTING_DOWN', 'CANCELLED', 'INVALID_DATA', 'TIMEOUT'],

@@ -20,7 +20,7 @@ export const completionInput = z.object({
   session_id: id.optional().register(z.globalRegistry, { description: 'Conversation: continues its history; one request at a time per session, FIFO' }),
   agent_id: id.optional().register(z.globalRegistry, { description: 'The agent this call is for (budget scope, events)' }),
   request_id: z.string().regex(REQUEST_ID_RE, 'letters, digits and ._:@- (1-128, starting alphanumeric)').optional()
-    .register(z.globalRegistry, { description: 'Your own id for this request (kept; a duplicate of an active one is CONFLICT)' }),
+    .register(z.globalRegistry, { description: 'Your own id for this request, its idempotency key across crashes: the same request again joins the one queued or running, or returns its recorded result; other input under an id in use is CONFLICT' }),
   max_tokens: z.number().int().min(1).max(10_000_000).optional().register(z.globalRegistry, { description: 'Output limit (default completion.default_max_tokens)' }),
   stream: z.boolean().default(false).register(z.globalRegistry, { description: 'Emit text deltas as completion:token events (coalesced)' }),
   temperature: z.number().min(0).max(1).optional().register(z.globalRegistry, { description: 'Sampling temperature' }),

@@ -104,8 +104,11 @@ export class CompletionService {
   private readonly gc: GroupCommit;
   private readonly queue: SessionQueue<Item>;
   private readonly providers: Providers;
-  /** Ids accepted and not finished, including ones mid-accept: the CONFLICT check must not race. */
-  private readonly active = new Set<string>();
+  /**
+   * Ids accepted and not finished (including ones mid-accept, so the check cannot race), each with the
+   * hash of its input: the same request asked again joins it, a different one under its id is CONFLICT.
+   */
+  private readonly active = new Map<string, string>();
   private readonly waiters = new Map<string, Waiter[]>();
   private readonly inflight = new Map<string, InFlight>();
   /** Costs of completed requests whose settlement is still in the pending group commit. */
@@ -168,11 +171,14 @@ export class CompletionService {
     const hash = createHash('sha256').update(`[${paramsJson},${JSON.stringify(sessionId)},${JSON.stringify(agentId)}]`).digest('hex');
     const requestId = input.request_id ?? `cmp_${timeOrderedId()}`;
 
-    if (this.active.has(requestId)) throw this.conflictActive(requestId);
+    // The same request asked again while it is queued or running (a caller retrying after a lost answer,
+    // a resumed agent turn, a workflow step after a crash) joins it: never a second paid call.
+    const activeHash = this.active.get(requestId);
+    if (activeHash !== undefined) return this.join(requestId, activeHash, hash);
     // Only a client's own id can name an earlier request: a fresh one (time and 74 random bits) cannot.
     const prior = input.request_id !== undefined ? this.journal.get(requestId) : undefined;
     if (prior) {
-      if (ACTIVE.has(prior.status)) throw this.conflictActive(requestId);
+      if (ACTIVE.has(prior.status)) return this.join(requestId, prior.params_hash, hash);
       if (prior.status === 'completed') {
         if (prior.params_hash !== hash) {
           throw new DaemonError('CONFLICT', `request_id ${requestId} already completed a different request; use a new request_id`, { request_id: requestId, status: prior.status });
@@ -184,7 +190,7 @@ export class CompletionService {
     }
     if (this.queue.size >= this.d.config.max_queue) throw new DaemonError('OVERLOADED', `the completion queue is full (${this.d.config.max_queue} requests); retry later`, { queued: this.queue.size });
 
-    this.active.add(requestId);
+    this.active.set(requestId, hash);
     const attempts = prior?.attempts ?? 0;
     try {
       // Pre-flight: an unpriced model (any of the chain) or a used-up budget is refused now, not after queueing.
@@ -214,8 +220,11 @@ export class CompletionService {
     return { request_id: requestId, status: 'queued', position };
   }
 
-  private conflictActive(requestId: string): DaemonError {
-    return new DaemonError('CONFLICT', `request_id ${requestId} is already queued or running`, { request_id: requestId });
+  private join(requestId: string, knownHash: string, hash: string): { request_id: string; status: string; position: number; replayed: boolean } {
+    if (knownHash !== hash) {
+      throw new DaemonError('CONFLICT', `request_id ${requestId} is already queued or running with different input; use a new request_id`, { request_id: requestId });
+    }
+    return { request_id: requestId, status: this.inflight.has(requestId) ? 'running' : 'queued', position: 0, replayed: true };
   }
 
   private paramsOf(input: CompletionInput, maxTokens: number): Params {
@@ -588,14 +597,14 @@ export class CompletionService {
   async recover(): Promise<{ requeued: number; failed: number; queued: number; resettled: number }> {
     const now = this.now();
     const failedAfterRestart: RequestRow[] = [];
-    let requeued = 0;
+    const retried: string[] = [];
     await this.gc.run(() => {
       for (const row of this.journal.withStatus('running')) {
         // Runs of this acceptance so far (a rerun of a failed request continues the numbering).
         const runs = row.attempts - row.first_attempt + 1;
         if (this.d.config.restart_policy === 'retry_once' && runs < 2) {
           this.journal.requeue(row.request_id, false);
-          requeued++;
+          retried.push(row.request_id);
         } else {
           const error: ErrorOutcome = { code: 'UNAVAILABLE', message: 'the daemon stopped while this call was in flight', retryable: true, reason: 'daemon_restart' };
           this.journal.finish(row.request_id, 'failed', { error, settled: true }, now);
@@ -616,7 +625,13 @@ export class CompletionService {
         resettled++;
       }
     }
-    // Nothing is in flight yet, so every reservation this plugin holds was lost with the old process.
+    // A call that runs once more is charged once, by the rerun's settlement: the interrupted attempt's
+    // reservation is released, not charged as a worst-case estimate on top of it.
+    for (const id of retried) {
+      await this.d.request('budget:release', { request_id: id, reason: 'daemon_restart_retried' })
+        .catch((err: unknown) => this.d.log.error({ err, request_id: id }, 'releasing an interrupted call\'s reservation failed'));
+    }
+    // Nothing is in flight yet, so every other reservation this plugin holds was lost with the old process.
     await this.d.request('budget:reconcile', { holder: HOLDER, keep: [] }).catch((err: unknown) => this.d.log.error({ err }, 'budget reconcile failed'));
     for (const row of failedAfterRestart) {
       const context = row.context ? (JSON.parse(row.context) as EventContext) : undefined;
@@ -630,7 +645,7 @@ export class CompletionService {
     // waits in the queue (the queue's gate holds it) for a start that has one.
     let waiting = 0;
     for (const row of queued) {
-      this.active.add(row.request_id);
+      this.active.set(row.request_id, row.params_hash);
       this.queue.enqueue({
         id: row.request_id, key: row.session_id ?? `\0${row.request_id}`, session_id: row.session_id, agent_id: row.agent_id,
         params: JSON.parse(row.params) as Params, context: row.context ? (JSON.parse(row.context) as EventContext) : undefined, attempts: row.attempts,
@@ -638,7 +653,7 @@ export class CompletionService {
       if (this.providers.firstUsable(this.chainOf(JSON.parse(row.params) as Params)) === null) waiting++;
     }
     if (waiting > 0) this.d.log.warn({ waiting }, 'provider not configured; queued requests wait for the next start');
-    return { requeued, failed: failedAfterRestart.length, queued: queued.length, resettled };
+    return { requeued: retried.length, failed: failedAfterRestart.length, queued: queued.length, resettled };
   }
 
   prune(): number {
