@@ -83,6 +83,7 @@ export type KnownEmittedEvent =
   | 'checkpoint:saved'
   | 'completion:cancelled'
   | 'completion:error'
+  | 'completion:fallback'
   | 'completion:result'
   | 'completion:started'
   | 'completion:token'

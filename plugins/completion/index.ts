@@ -31,7 +31,7 @@ export default definePlugin({
   publishes: {
     'completion:started': 'A request left the queue and its provider call begins (attempt 2 after a restart retry).',
     'completion:token': 'Coalesced text deltas of a request made with stream: true.',
-    'completion:result': 'A request completed: text, content blocks, stop_reason, usage with cache tokens, cost_usd, model, duration_ms.',
+    'completion:result': 'A request completed: text, content blocks, stop_reason, usage with cache tokens, cost_usd, price_known, model and provider (the one that answered), fallback_from, duration_ms.',
     'completion:error': 'A request failed: {code, message, retryable, reason?} (reason daemon_restart when a crash interrupted it).',
     'completion:cancelled': 'A request was cancelled while queued or running; its budget reservation was released.',
     'completion:fallback': 'A model of an alias failed (unreachable, overloaded or 5xx after its retries) before answering; the next one is asked.',
