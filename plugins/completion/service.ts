@@ -11,10 +11,10 @@ import { DaemonError, type EventContext, type RequestOptions } from '../../daemo
 import type { CompletionConfig } from './config.js';
 import { GroupCommit } from '../../daemon/group-commit.js';
 import { timeOrderedId } from '../../daemon/time-ordered-id.js';
-import { inputShape } from './input-bound.js';
 import { ACTIVE, Journal, type RequestRow, type StoredMessage } from './journal.js';
-import { isProviderFailure, type Providers } from './providers/registry.js';
-import type { Provider, ProviderRequest, ProviderUsage } from './providers/types.js';
+import { CallChain, HOLDER, type CallState } from './call-chain.js';
+import type { Providers } from './providers/registry.js';
+import type { ProviderRequest, ProviderUsage } from './providers/types.js';
 import { SessionQueue, type QueueItem } from './queue.js';
 import type { CompletionInput } from './schemas.js';
 import { TokenCoalescer } from './tokens.js';
@@ -46,13 +46,6 @@ interface Settled {
   price_known: boolean;
 }
 
-/** A model of the chain that failed before the one that answered. */
-interface Tried {
-  model: string;
-  code: string;
-  message: string;
-}
-
 /** Parked requests none of whose providers can run now (not configured) wait in this lane until a restart. */
 const NO_PROVIDER = '\0none';
 
@@ -76,19 +69,6 @@ interface InFlight {
   done: Promise<void>;
 }
 
-/** The model call in progress, as far as settling its budget needs to know. */
-interface CallState {
-  /** The model of the chain being asked. */
-  model: string;
-  reserved: boolean;
-  /** Input tokens reserved (a count, or a bound never below it). */
-  input: number;
-  /** Set once the provider started answering: what is billed even if the call then fails. */
-  billed: ProviderUsage | null;
-  /** Text characters received (never fewer than the output tokens they carry). */
-  chars: number;
-}
-
 export interface ErrorOutcome {
   code: string;
   message: string;
@@ -97,13 +77,13 @@ export interface ErrorOutcome {
   details?: Record<string, unknown>;
 }
 
-const HOLDER = 'completion';
 
 export class CompletionService {
   readonly journal: Journal;
   private readonly gc: GroupCommit;
   private readonly queue: SessionQueue<Item>;
   private readonly providers: Providers;
+  private readonly chain: CallChain;
   /**
    * Ids accepted and not finished (including ones mid-accept, so the check cannot race), each with the
    * hash of its input: the same request asked again joins it, a different one under its id is CONFLICT.
@@ -119,6 +99,7 @@ export class CompletionService {
     this.journal = new Journal(d.db);
     this.gc = GroupCommit.for(d.db);
     this.providers = d.providers;
+    this.chain = new CallChain({ config: d.config, providers: d.providers, log: d.log, request: d.request, emit: d.emit });
     this.queue = new SessionQueue<Item>(d.config.max_concurrency, (it) => this.run(it), (it) => this.laneOf(it));
     this.providers.onFree = (p) => this.queue.wake(p);
   }
@@ -281,7 +262,7 @@ export class CompletionService {
     // The queue's gate let this request start because the provider of its first usable model has a
     // free slot: take it now, before anything awaits, so no other request can take it meanwhile.
     const firstUsable = this.providers.firstUsable(chain);
-    const held = firstUsable !== null && this.providers.limiter(this.providers.providerName(firstUsable)).tryAcquire() ? firstUsable : null;
+    let held = firstUsable !== null && this.providers.limiter(this.providers.providerName(firstUsable)).tryAcquire() ? firstUsable : null;
     // In the transaction of the budget reservation queued right after, whose sync covers it. A queued
     // request leaves the queue only here or through cancel(), so its row is still 'queued' now.
     void this.gc.later(() => this.journal.markRunning(it.id, this.now())).catch((err: unknown) => this.d.log.error({ err, request_id: it.id }, 'marking a request running failed'));
@@ -303,7 +284,9 @@ export class CompletionService {
       const { stream: _s, fallbacks: _f, ...base } = it.params;
       const history = it.session_id ? this.journal.history(it.session_id) : [];
       const req: ProviderRequest = { ...base, messages: [...history, ...it.params.messages] };
-      const { res, provider, tried } = await this.callChain(it, chain, held, req, attempt, fl, call, coalescer);
+      const handed = held;
+      held = null; // the chain releases it from here on
+      const { res, provider, tried } = await this.chain.call({ item: it, chain, held: handed, req, attempt, signal: fl.ac.signal, stopped: () => fl.why !== null, coalescer }, call);
       coalescer?.end();
       const durationMs = Math.round(performance.now() - t0);
       // A server that reports no usage: the input reserved (never below the real count) and the
@@ -354,71 +337,9 @@ export class CompletionService {
       coalescer?.end();
       await this.afterFailure(it, attempt, fl.why, err, call);
     } finally {
+      if (held !== null) this.providers.limiter(this.providers.providerName(held)).release();
       this.inflight.delete(it.id);
       finish();
-    }
-  }
-
-  /**
-   * Ask the models of the chain in turn until one answers. The next is tried only when a provider
-   * was unusable, unreachable, overloaded or failing (after its SDK's retries) before it started
-   * answering: nothing of that call was billed, so its reservation is released and the next model's
-   * reserved under the same (request, attempt), which the budget may refuse like any call.
-   */
-  private async callChain(it: Item, chain: string[], held: string | null, req: ProviderRequest, attempt: number, fl: InFlight, call: CallState, coalescer: TokenCoalescer | null) {
-    const who = { request_id: it.id, session_id: it.session_id, agent_id: it.agent_id };
-    const tried: Tried[] = [];
-    let slot = held;
-    try {
-      for (let i = 0; ; i++) {
-        const model = chain[i]!;
-        const last = i === chain.length - 1;
-        const route = this.providers.route(model);
-        const provider = route.provider;
-        call.model = model;
-        const ps = provider.status();
-        if (!ps.configured) {
-          const e = new DaemonError('UNAVAILABLE', ps.reason ?? `provider ${provider.name} is not configured`, { provider: provider.name, configured: false });
-          if (last) throw e;
-          tried.push({ model, code: e.code, message: e.message });
-          continue;
-        }
-        if (slot !== model) {
-          const limiter = this.providers.limiter(provider.name);
-          if (!limiter.tryAcquire()) await limiter.acquire(fl.ac.signal);
-          slot = model;
-        }
-        try {
-          call.input = await this.reserve(it, req, model, provider, attempt, fl.ac.signal);
-          call.reserved = true;
-          const res = await provider.complete({ ...req, model: route.model }, {
-            signal: fl.ac.signal,
-            onText: (t) => {
-              call.chars += t.length;
-              coalescer?.push(t);
-            },
-            onStart: (u) => (call.billed = u ?? { input_tokens: call.input, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 }),
-          });
-          this.providers.record(provider.name, 'ok');
-          return { res, provider, tried };
-        } catch (err) {
-          const e = provider.mapError(err);
-          const failure = isProviderFailure(e);
-          if (fl.why === null) this.providers.record(provider.name, failure ? 'failure' : 'other', e);
-          if (last || !failure || fl.why !== null || call.billed !== null || !call.reserved) throw e;
-          await this.d.request('budget:release', { request_id: it.id, attempt, reason: 'fallback' }, { context: it.context });
-          call.reserved = false;
-          tried.push({ model, code: e.code, message: e.message });
-          this.d.log.info({ request_id: it.id, from: model, to: chain[i + 1], code: e.code }, 'completion falls back');
-          this.d.emit('completion:fallback', { ...who, from: model, to: chain[i + 1]!, error: { code: e.code, message: e.message } }, { context: it.context });
-        } finally {
-          this.providers.limiter(provider.name).release();
-          slot = null;
-        }
-      }
-    } finally {
-      // The slot taken for a first model that turned out not to be asked (never: it is the first usable one).
-      if (slot !== null) this.providers.limiter(this.providers.providerName(slot)).release();
     }
   }
 
@@ -455,43 +376,6 @@ export class CompletionService {
     this.d.log.info({ request_id: it.id, session_id: it.session_id, code: e.code }, 'completion failed');
     this.d.emit('completion:error', { ...who, error: { code: error.code, message: error.message, retryable: error.retryable } }, opts);
     this.settleWaiters(it.id, false, new DaemonError(e.code, e.message, { ...e.details, request_id: it.id }));
-  }
-
-  /**
-   * Reserve the call's worst case; answers the input tokens reserved. The input side starts from a
-   * byte bound (no network round trip), plus what the provider's own rendering may add; only when
-   * that bound does not fit the budget is the exact count asked of the API (where the provider can
-   * count), so a tight budget is not refused for a loose estimate, and a loose budget costs no extra call.
-   */
-  private async reserve(it: Item, req: ProviderRequest, model: string, provider: Provider, attempt: number, signal: AbortSignal): Promise<number> {
-    const shape = inputShape(req);
-    const base = {
-      request_id: it.id, attempt, holder: HOLDER, model, max_tokens: req.max_tokens, cache_ttl: shape.cacheTtl,
-      ...(it.agent_id ? { agent_id: it.agent_id } : {}), ...(it.session_id ? { session_id: it.session_id } : {}),
-    };
-    const mode = this.d.config.count_tokens;
-    const canCount = mode !== 'never' && provider.countTokens !== undefined;
-    let input = shape.bound + (provider.inputAllowance?.(req) ?? 0);
-    if (mode === 'always' && canCount) input = (await this.count(provider, req, signal)) ?? input;
-    try {
-      await this.d.request('budget:reserve', { ...base, input_tokens: input, notify: !(mode === 'auto' && canCount) }, { context: it.context });
-      return input;
-    } catch (e) {
-      if (!(mode === 'auto' && canCount && e instanceof DaemonError && e.code === 'BUDGET_EXCEEDED')) throw e;
-      const counted = await this.count(provider, req, signal);
-      const n = counted !== null && counted < input ? counted : input;
-      await this.d.request('budget:reserve', { ...base, input_tokens: n }, { context: it.context });
-      return n;
-    }
-  }
-
-  private async count(provider: Provider, req: ProviderRequest, signal: AbortSignal): Promise<number | null> {
-    try {
-      return await provider.countTokens!(req, signal);
-    } catch (err) {
-      this.d.log.debug({ err: provider.mapError(err).message }, 'token count unavailable; using the byte bound');
-      return null;
-    }
   }
 
   /** Settle spend with the budget; null when the budget could not be told (retried at next start). */
