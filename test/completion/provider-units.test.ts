@@ -129,3 +129,20 @@ describe('prices of other providers', () => {
     expect(t.lookup('claude-nope')).toBeUndefined();
   });
 });
+
+describe('the OpenAI-compatible provider', () => {
+  it('reserves more than the byte bound for chat templates, tools and images', async () => {
+    const { OpenAIProvider } = await import('../../plugins/completion/providers/openai.js');
+    const { default: pino } = await import('pino');
+    const p = await OpenAIProvider.create({ name: 'x', config: { kind: 'openai', base_url: 'http://127.0.0.1:9/v1' }, maxRetries: 0, timeoutMs: 1000, env: {}, log: pino({ level: 'silent' }) });
+    expect(p.status()).toEqual({ configured: true });
+    const req = {
+      model: 'm', max_tokens: 1,
+      messages: [{ role: 'user' as const, content: [{ type: 'text', text: 'what is it' }, { type: 'image', source: { type: 'url', url: 'https://x/y.png' } }] }],
+      tools: [{ name: 'a', input_schema: {} }, { name: 'b', input_schema: {} }],
+    };
+    expect(p.inputAllowance(req)).toBe(512 + 2 * 32 + 1500);
+    const keyed = await OpenAIProvider.create({ name: 'y', config: { kind: 'openai', base_url: 'http://127.0.0.1:9/v1', api_key_env: 'NOPE_UNSET' }, maxRetries: 0, timeoutMs: 1000, env: {}, log: pino({ level: 'silent' }) });
+    expect(keyed.status()).toMatchObject({ configured: false, reason: expect.stringContaining('NOPE_UNSET') });
+  });
+});

@@ -29,6 +29,21 @@ export interface OpenAIOptions {
  */
 const TEMPLATE_ALLOWANCE = 512;
 const PER_TOOL_ALLOWANCE = 32;
+/**
+ * An image is billed by its size in tiles, not by its bytes: a URL is a few dozen bytes. OpenAI's
+ * high-detail maximum for its gpt-4o and gpt-4.1 class is below this; a model that bills images as
+ * many more tokens (gpt-4o-mini does) can exceed it, and is then settled at what it reports.
+ */
+const PER_IMAGE_ALLOWANCE = 1500;
+
+function imageCount(req: ProviderRequest): number {
+  let n = 0;
+  for (const m of req.messages) {
+    if (typeof m.content === 'string') continue;
+    for (const b of m.content) if (b.type === 'image') n++;
+  }
+  return n;
+}
 
 type Sdk = typeof OpenAI;
 
@@ -91,7 +106,7 @@ export class OpenAIProvider implements Provider {
   }
 
   inputAllowance(req: ProviderRequest): number {
-    return TEMPLATE_ALLOWANCE + PER_TOOL_ALLOWANCE * (req.tools?.length ?? 0);
+    return TEMPLATE_ALLOWANCE + PER_TOOL_ALLOWANCE * (req.tools?.length ?? 0) + PER_IMAGE_ALLOWANCE * imageCount(req);
   }
 
   async complete(req: ProviderRequest, hooks: CallHooks): Promise<ProviderResult> {
