@@ -80,13 +80,14 @@ export interface ProviderState {
   last_error: { code: string; message: string; at: number } | null;
 }
 
-/** A URL as shown in answers: never with the user and password it may carry. */
+/** A URL as shown in answers: never with the credentials it may carry (user and password, a query). */
 function shownUrl(u: string | null): string | null {
   if (!u) return u;
   try {
     const url = new URL(u);
     url.username = '';
     url.password = '';
+    url.search = '';
     return url.toString();
   } catch {
     return null;
