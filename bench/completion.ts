@@ -20,6 +20,8 @@ import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
+import { ChatAssembler, toChatRequest } from '../plugins/completion/providers/openai-convert.js';
+import { toolDefinitions } from '../plugins/agent/tools.js';
 import { startDaemon } from '../test/helpers/daemon-process.js';
 import { spawn } from 'node:child_process';
 import { testConfig } from '../test/completion/helpers.js';
@@ -87,6 +89,38 @@ async function startHelper(script: string, args: string[]): Promise<{ line: stri
 async function startApiProcess(): Promise<{ url: string; close: () => Promise<void> }> {
   const h = await startHelper('messages-api-process.ts', []);
   return { url: h.line, close: h.close };
+}
+
+/**
+ * The conversion at the OpenAI-compatible edge, per call, for an agent's turn 10 steps in (21 messages
+ * of tool calls and results, the five agent tools): the request converted to chat completions and an
+ * answer of 31 chunks assembled, beside the JSON serialisation every call makes of the same request
+ * anyway (the SDK sends it), in µs.
+ */
+function conversionMicros(n: number): { convert_us: number; assemble_us: number; json_stringify_us: number } {
+  const messages: Array<{ role: 'user' | 'assistant'; content: string | Array<Record<string, unknown>> }> = [];
+  for (let i = 0; i < 10; i++) {
+    messages.push({ role: 'user', content: i === 0 ? 'Check the hypothesis by computation.' : [{ type: 'tool_result', tool_use_id: `call_${i}`, content: '{"exit_code":0,"stdout":"25\\n","stderr":""}' }] });
+    messages.push({ role: 'assistant', content: [{ type: 'text', text: 'Running some code to check it.' }, { type: 'tool_use', id: `call_${i + 1}`, name: 'sandbox_exec', input: { language: 'python', code: 'print(25)' } }] });
+  }
+  messages.push({ role: 'user', content: [{ type: 'tool_result', tool_use_id: 'call_11', content: '{"stdout":"25"}' }] });
+  const req = { model: 'm', max_tokens: 1024, system: 'You are a careful scientist.', messages, tools: toolDefinitions(['sandbox_exec', 'kg_add', 'kg_query', 'message_agent', 'spawn_agent']) };
+  const opts = { maxTokensParam: 'max_tokens' as const };
+  const assemble = (): void => {
+    const a = new ChatAssembler();
+    for (let k = 0; k < 20; k++) a.delta({ content: 'word ' });
+    a.delta({ tool_calls: [{ index: 0, id: 'call_z', function: { name: 'sandbox_exec', arguments: '' } }] });
+    for (let k = 0; k < 10; k++) a.delta({ tool_calls: [{ index: 0, function: { arguments: k === 0 ? '{"language":"python","code":"' : k === 9 ? 'x"}' : 'abcdef' } }] });
+    a.finishReason = 'tool_calls';
+    a.result();
+  };
+  const time = (f: () => void): number => {
+    for (let i = 0; i < n / 10; i++) f();
+    const t = performance.now();
+    for (let i = 0; i < n; i++) f();
+    return round(((performance.now() - t) / n) * 1000, 2);
+  };
+  return { convert_us: time(() => toChatRequest(req, 'm', opts)), assemble_us: time(assemble), json_stringify_us: time(() => JSON.stringify(req)) };
 }
 
 /** The chat completions server in its own process (see openai-chat-process.ts). */
@@ -296,6 +330,7 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
       openai_overhead_p50_ms: round(pct(lChatDaemon, 50) - pct(lChatDirect, 50)),
       openai_direct_p99_ms: round(pct(lChatDirect, 99)),
       openai_daemon_p99_ms: round(pct(lChatDaemon, 99)),
+      openai_conversion: conversionMicros(opts.quick ? 2000 : 20_000),
       direct_p99_ms: round(pct(lDirect, 99)),
       daemon_p99_ms: round(pct(lDaemon, 99)),
       drain_n: drainN,
