@@ -457,8 +457,11 @@ export class CompletionService {
   }
 
   private defaultProvider(): { name: string; configured: boolean; reason?: string } {
-    const p = this.providers.get(this.providers.providerName(this.resolveModel(this.d.config.default_model)));
-    return p ? { name: p.name, ...p.status() } : { name: 'unknown', configured: false };
+    const model = this.resolveModel(this.d.config.default_model);
+    const name = this.providers.providerName(model);
+    const p = this.providers.get(name);
+    if (!p) return { name, configured: false, reason: `completion.default_model ${model} names provider "${name}", which is not configured (completion.providers.${name})` };
+    return { name: p.name, ...p.status() };
   }
 
   /** Each provider's state in brief, for system:health. */
@@ -501,9 +504,9 @@ export class CompletionService {
     // their actual usage, which also takes their reservations out of the reconcile below.
     let resettled = 0;
     for (const row of this.journal.unsettled()) {
-      const r = JSON.parse(row.result!) as { usage: ProviderUsage; model: string; attempt: number };
+      const r = JSON.parse(row.result!) as { usage: ProviderUsage; model: string; attempt: number; usage_estimated?: boolean };
       const item = { id: row.request_id, session_id: row.session_id, agent_id: row.agent_id } as Item;
-      const settled = await this.commit(item, r.attempt, r.model, r.usage, false);
+      const settled = await this.commit(item, r.attempt, r.model, r.usage, r.usage_estimated === true);
       if (settled !== null) {
         await this.gc.run(() => this.journal.settle(row.request_id, settled.cost_usd, settled.price_known));
         resettled++;
