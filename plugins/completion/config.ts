@@ -12,7 +12,8 @@ export const DEFAULT_ALIASES: Record<string, string> = {
 /** A provider name: the prefix of its models (`<name>/<model>`). `anthropic` is built in. */
 export const PROVIDER_NAME_RE = /^[a-z][a-z0-9_-]{0,39}$/;
 
-export const providerSchema = z.object({
+// Strict: a mistyped key (base_ur1) fails the section with its path instead of being dropped.
+export const providerSchema = z.strictObject({
   kind: z.literal('openai').register(z.globalRegistry, { description: 'openai: the chat completions API through the openai SDK (OpenAI, Ollama, vLLM, llama.cpp, LiteLLM, ...)' }),
   base_url: z.string().url().register(z.globalRegistry, { description: 'The API base URL, up to and including /v1 (e.g. http://127.0.0.1:11434/v1 for Ollama)' }),
   api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional()
@@ -29,7 +30,7 @@ export type ProviderConfig = z.infer<typeof providerSchema>;
 /** An alias: a model, or a model with the models to try in order when its provider fails. */
 export const aliasSchema = z.union([
   z.string().min(1),
-  z.object({
+  z.strictObject({
     model: z.string().min(1).register(z.globalRegistry, { description: 'The model tried first' }),
     fallbacks: z.array(z.string().min(1)).max(8).default([]).register(z.globalRegistry, { description: 'Tried in order when the one before is unreachable, overloaded or answers 5xx after its retries' }),
   }),

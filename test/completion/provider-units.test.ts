@@ -146,3 +146,17 @@ describe('the OpenAI-compatible provider', () => {
     expect(keyed.status()).toMatchObject({ configured: false, reason: expect.stringContaining('NOPE_UNSET') });
   });
 });
+
+describe('completion config', () => {
+  it('providers and aliases: a mistyped key or a bad name fails with its path', async () => {
+    const { configSchema } = await import('../../plugins/completion/config.js');
+    const ok = configSchema.safeParse({ providers: { ollama: { kind: 'openai', base_url: 'http://127.0.0.1:11434/v1', max_concurrency: 1 } }, models: { a: 'ollama/x', b: { model: 'sonnet', fallbacks: ['ollama/x'] } } });
+    expect(ok.success).toBe(true);
+    const typo = configSchema.safeParse({ providers: { ollama: { kind: 'openai', base_ur1: 'http://x/v1' } } });
+    expect(typo.success).toBe(false);
+    expect(JSON.stringify(typo.error!.issues)).toContain('base_ur1');
+    expect(configSchema.safeParse({ providers: { Ollama: { kind: 'openai', base_url: 'http://x/v1' } } }).success).toBe(false);
+    expect(configSchema.safeParse({ providers: { x: { kind: 'gemini', base_url: 'http://x/v1' } } }).success).toBe(false);
+    expect(configSchema.safeParse({ models: { b: { model: 'sonnet', fallback: ['x'] } } }).success).toBe(false);
+  });
+});
