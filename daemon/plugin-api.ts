@@ -12,6 +12,8 @@ import type { ErrorCode } from '../client/errors.js';
 export type { EventContext } from '../client/protocol.js';
 export { DaemonError } from '../client/errors.js';
 export type { ErrorCode } from '../client/errors.js';
+// Rate-bounded delivery as socket subscriptions have it, for plugins that serve subscriptions of their own (the gateway).
+export { RateBound, type SkippedTally } from './rate-bound.js';
 
 /** Options for a request made from inside the daemon. */
 export interface RequestOptions {
