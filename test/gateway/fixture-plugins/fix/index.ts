@@ -37,6 +37,16 @@ export default definePlugin({
         return { slept: ms };
       },
     }),
+    'fix:gc': defineEvent({
+      summary: 'Collect garbage (when node runs with --expose-gc) and answer the heap in use, in bytes.',
+      schema: z.object({}),
+      handler: () => {
+        const gc = (globalThis as { gc?: () => void }).gc;
+        gc?.();
+        gc?.();
+        return { collected: gc !== undefined, heap_used: process.memoryUsage().heapUsed };
+      },
+    }),
     'fix:emit': defineEvent({
       summary: 'Emit n events named `event` (default fix:tick) with a pad of `bytes` characters, in batches of `batch` per macrotask.',
       schema: z.object({ n: z.number().int().min(1).max(1_000_000), event: z.string().default('fix:tick'), bytes: z.number().int().min(0).max(100_000).default(0), batch: z.number().int().min(1).default(1000) }),
