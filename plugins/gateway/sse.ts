@@ -48,13 +48,29 @@ interface History {
   truncated: boolean;
 }
 
+/**
+ * Frames of one event-loop turn leave in one write, one HTTP chunk (a fan-out delivers many events
+ * in a turn; a chunk per frame would cost a chunk header and a write each).
+ */
 class SseSink {
-  constructor(private readonly res: ServerResponse) {}
+  private pending = '';
+  /** `taken`: called when the connection took the turn's bytes without pushing back (else 'drain' follows). */
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly taken: () => void,
+  ) {}
   write(f: OutFrame): void {
-    this.res.write(f.seq === null ? `data: ${f.text}\n\n` : `id: ${f.seq}\ndata: ${f.text}\n\n`);
+    if (this.pending === '') process.nextTick(this.flush);
+    this.pending += f.seq === null ? `data: ${f.text}\n\n` : `id: ${f.seq}\ndata: ${f.text}\n\n`;
   }
+  private readonly flush = (): void => {
+    const text = this.pending;
+    this.pending = '';
+    if (this.res.writableEnded || this.res.destroyed) return;
+    if (this.res.write(text)) this.taken();
+  };
   get buffered(): number {
-    return this.res.writableLength;
+    return this.res.writableLength + this.pending.length;
   }
 }
 
@@ -77,7 +93,7 @@ export async function serveStream(
   res.socket?.setNoDelay(true);
   // A reconnecting EventSource waits this long; the dashboard's reader does the same.
   res.write('retry: 2000\n\n');
-  const queue = new ClientQueue(new SseSink(res), queueLimit, clients.stats.sse);
+  const queue: ClientQueue = new ClientQueue(new SseSink(res, () => queue.depth > 0 && queue.flush()), queueLimit, clients.stats.sse);
   const feed = new Feed(ctx, q.patterns, queue, queueLimit, q.maxRate);
   const client: Client = {
     transport: 'sse',
