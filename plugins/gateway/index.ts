@@ -4,13 +4,18 @@
  * protocol of its own: HTTP bodies are events' data, SSE and WebSocket carry the socket's frames.
  */
 import { z } from 'zod';
-import { defineEvent, definePlugin, type PluginContext } from '../../daemon/plugin-api.js';
+import { definePlugin } from '../../daemon/plugin-api.js';
 import { gatewayConfigSchema } from './config.js';
 import type { GatewayService } from './service.js';
 
 const VERSION = '0.1.0';
 
-let service: GatewayService | null = null;
+/** The instance: the running service, or none when the gateway is off. */
+interface Gateway {
+  service: GatewayService | null;
+}
+
+const OFF = { listening: false, reason: 'gateway.listen is not set' };
 
 export default definePlugin({
   name: 'gateway',
@@ -21,35 +26,29 @@ export default definePlugin({
     'gateway:gap': 'Sent only to an SSE client resuming with Last-Event-ID, before the replayed events, when the history no longer holds all it missed: `{last_event_id, first_seq, last_seq, oldest_seq, reason: history|too_many}` (events in first_seq..last_seq may have been lost).',
   },
 
-  async start(ctx: PluginContext) {
-    const config = gatewayConfigSchema.parse(ctx.config);
-    if (config.listen === undefined) return;
+  async start(ctx): Promise<Gateway> {
+    if (ctx.config.listen === undefined) return { service: null };
     // Loaded only when the gateway is on: a daemon without it pays for none of fastify.
     const { GatewayService } = await import('./service.js');
-    service = new GatewayService(ctx, config, VERSION);
+    const service = new GatewayService(ctx, ctx.config, VERSION);
     try {
       await service.start();
     } catch (e) {
       await service.stop().catch(() => undefined);
-      service = null;
       throw e;
     }
+    return { service };
   },
 
-  async stop() {
-    await service?.stop();
-    service = null;
-  },
+  stop: (gw) => gw.service?.stop(),
 
-  health() {
-    return service ? service.status() : { listening: false };
-  },
+  health: (gw) => gw.service?.status() ?? OFF,
 
   events: {
-    'gateway:status': defineEvent({
+    'gateway:status': {
       summary: 'The gateway: whether and where it listens, where its token file is (never the token), its clients, queued and dropped frames.',
       schema: z.object({}).passthrough(),
-      handler: () => (service ? service.status() : { listening: false, reason: 'gateway.listen is not set' }),
-    }),
+      handler: (_d, gw) => gw.service?.status() ?? OFF,
+    },
   },
 });
