@@ -202,3 +202,16 @@ describe('GET /metrics', () => {
     }
   });
 });
+
+describe('the Grafana dashboard (docs/grafana/agentd.json)', () => {
+  it('queries only series that /metrics exposes', async () => {
+    const dash = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, '..', '..', 'docs', 'grafana', 'agentd.json'), 'utf8'));
+    const exprs: string[] = dash.panels.flatMap((p: { targets?: Array<{ expr: string }> }) => (p.targets ?? []).map((t) => t.expr));
+    const used = new Set(exprs.flatMap((e) => e.match(/\b(?:agentd|nodejs|process)_[a-z0-9_]+/g) ?? []).map((n) => n.replace(/_(bucket|sum|count)$/, '')));
+    const exposed = new Set(parsePrometheusTextFormat(await (await g.get('/metrics')).text()).map((f) => f.name));
+    const text = await (await g.get('/metrics')).text();
+    const missing = [...used].filter((n) => !exposed.has(n) && !text.includes(`# TYPE ${n} `));
+    expect(missing).toEqual([]);
+    expect(used.size).toBeGreaterThan(25);
+  });
+});
