@@ -1,6 +1,6 @@
 /**
  * The web dashboard's bundle: `interfaces/dashboard/` (and the TUI state modules it shares) built by
- * the repository's esbuild into memory, cached under `.build/dashboard/` with the list of its inputs
+ * the repository's esbuild into memory, cached under `.cache/dashboard-bundle/` with the list of its inputs
  * and their modification times, so a start with unchanged sources reads the cache instead.
  */
 import fs from 'node:fs';
@@ -41,7 +41,8 @@ function readDir(dir: string): Map<string, Asset> {
 /** The dashboard's files by URL path (`/index.html`, `/app.js`, `/app.css`). */
 export async function dashboardAssets(root: string): Promise<Map<string, Asset>> {
   const src = path.join(root, 'interfaces', 'dashboard');
-  const cache = path.join(root, '.build', 'dashboard');
+  // Not under .build/: the daemon's build replaces that folder whole, and may do so while a gateway starts.
+  const cache = path.join(root, '.cache', 'dashboard-bundle');
   try {
     const stamp = JSON.parse(fs.readFileSync(path.join(cache, '.stamp'), 'utf8')) as Stamp;
     if (fresh(root, stamp)) return readDir(cache);
