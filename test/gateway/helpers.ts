@@ -28,7 +28,8 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
   const { gateway, sections, configuredToken = true, ...rest } = opts;
   const config = YAML.stringify({
     ...sections,
-    daemon: { plugin_dirs: [FIXTURES], ...sections?.daemon },
+    // wfix stands in for the workflow plugin's read side: only where a test disables the real one.
+    daemon: { plugin_dirs: [FIXTURES], disabled_plugins: ['wfix'], ...sections?.daemon },
     gateway: { listen: '127.0.0.1:0', ...gateway },
   });
   const daemon = await startDaemon({ ...rest, config, env: { ...(configuredToken ? { AGENTD_GATEWAY_TOKEN: TOKEN } : {}), ...rest.env } });
