@@ -5,9 +5,8 @@
  * journal ends: finished model calls are replayed by request_id, finished tool calls are not rerun.
  */
 import type { Logger } from 'pino';
-import { DaemonError, type PluginContext } from '../../daemon/plugin-api.js';
+import { DaemonError, type GroupCommit, type PluginContext } from '../../daemon/plugin-api.js';
 import type { AgentConfig } from './config.js';
-import type { GroupCommit } from '../../daemon/group-commit.js';
 import { buildMessages, textOf, toolUsesOf, type ToolUse } from './history.js';
 import { ZERO_USAGE, type AgentRow, type AgentStore, type StoredMessage, type ToolCallRow, type TurnError, type TurnRow, type Usage } from './store.js';
 import { runTool, toolDefinitions } from './tools.js';
@@ -146,7 +145,8 @@ export class TurnRunner {
 
   /**
    * One model call. Its request_id is derived from (turn, step), so after a crash the same call is
-   * asked again and the completion plugin answers with the recorded outcome instead of running it twice.
+   * asked again and the completion plugin answers with the recorded outcome, or joins the call it is
+   * still making (it retries an interrupted one by itself), instead of paying for it a second time.
    */
   private async complete(t: TurnRow, agent: AgentRow, step: number, resumed: boolean): Promise<CompletionResult> {
     const d = this.d;
@@ -166,7 +166,8 @@ export class TurnRunner {
       } catch (e) {
         if (!(e instanceof DaemonError) || attempt >= 2) throw e;
         if (e.code === 'CONFLICT') {
-          // Already known: still running after a restart (wait for it), or made with other input (ask anew).
+          // The step's call was made with other input (the history changed under a resumed turn): its
+          // outcome is still this step's answer, paid for once. Only a call that failed is asked anew.
           const waited = await this.waitCompletion(t, requestId);
           if (waited) return waited;
           continue;
@@ -177,6 +178,7 @@ export class TurnRunner {
     }
   }
 
+  /** The recorded result of a call once it has one; null when it failed or was cancelled. */
   private async waitCompletion(t: TurnRow, requestId: string): Promise<CompletionResult | null> {
     const until = Date.now() + this.d.config.step_timeout_ms;
     while (Date.now() < until) {
@@ -186,7 +188,7 @@ export class TurnRunner {
         await sleep(100);
         continue;
       }
-      return null;
+      return st.status === 'completed' && st.result ? st.result : null;
     }
     throw new DaemonError('TIMEOUT', `model call ${requestId} did not finish within agent.step_timeout_ms`);
   }
