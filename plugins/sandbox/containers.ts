@@ -81,8 +81,9 @@ export class Containers {
     const p = container
       .remove({ force: true, v: true })
       .catch((err: { statusCode?: number }) => {
-        // 404: already gone; 409: removal already in progress. Both mean it is going away.
-        if (err?.statusCode !== 404 && err?.statusCode !== 409) this.log.warn({ err, container: container.id }, 'container removal failed');
+        // 404: already gone; 409: removal already in progress. Both mean it is going away. An engine
+        // that went away took it along or leaves it for the reap when it is back.
+        if (err?.statusCode !== 404 && err?.statusCode !== 409 && !isConnectionError(err)) this.log.warn({ err, container: container.id }, 'container removal failed');
       })
       .finally(() => {
         this.removing.delete(p);

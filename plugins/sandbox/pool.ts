@@ -28,6 +28,8 @@ export class WarmPool {
   private refilling: Promise<void> | null = null;
   private failures = 0;
   private retry: NodeJS.Timeout | null = null;
+  /** Ends a refill's wait for an interpreter when the pool is drained or forgotten. */
+  private halt = new AbortController();
   lastError: string | null = null;
 
   constructor(
@@ -81,6 +83,7 @@ export class WarmPool {
   /** Top the pool up in the background (no-op when full or already refilling). */
   refill(): void {
     if (this.refilling || this.retry || this.opts.size === 0 || this.idle.size === 0) return;
+    if (this.halt.signal.aborted) this.halt = new AbortController();
     this.refilling = this.fill().finally(() => {
       this.refilling = null;
     });
@@ -111,7 +114,8 @@ export class WarmPool {
         // and counts as a failure so a broken image is not restarted in a tight loop.
         m.attachment?.whenIdleEnds(() => this.died(language, m));
         // One interpreter starting at a time: they compete for the same CPUs as the execs.
-        await withTimeout(m.attachment?.whenReady() ?? Promise.resolve(), READY_WAIT_MS, 'interpreter start timed out').catch(() => undefined);
+        const halted = new Promise<void>((resolve) => this.halt.signal.addEventListener('abort', () => resolve(), { once: true }));
+        await withTimeout(Promise.race([m.attachment?.whenReady() ?? Promise.resolve(), halted]), READY_WAIT_MS, 'interpreter start timed out').catch(() => undefined);
         if (m.attachment?.ended) continue;
         this.failures = 0;
         this.lastError = null;
@@ -128,7 +132,8 @@ export class WarmPool {
     if (i < 0) return;
     list!.splice(i, 1);
     void this.containers.discard(m);
-    this.failed(new Error(`warm ${language} container exited while waiting`));
+    // The engine going away closes every stream at once: that is not the pool's failure.
+    if (this.opts.canRefill()) this.failed(new Error(`warm ${language} container exited while waiting`));
   }
 
   private failed(err: Error): void {
@@ -147,6 +152,7 @@ export class WarmPool {
   /** Remove every idle container (shutdown, engine lost). */
   async drain(): Promise<void> {
     this.cancelRetry();
+    this.halt.abort();
     const all = [...this.idle.values()].flatMap((list) => list.splice(0));
     await Promise.all(all.map((m) => this.containers.discard(m)));
   }
@@ -154,6 +160,7 @@ export class WarmPool {
   /** Forget idle containers without asking the engine (it is gone; they went with it or get reaped). */
   forget(): void {
     this.cancelRetry();
+    this.halt.abort();
     for (const list of this.idle.values()) for (const m of list.splice(0)) m.attachment?.close();
   }
 
