@@ -225,12 +225,13 @@ async function exitCodeOf(exec: Docker.Exec): Promise<number | null> {
 
 /** Exit code, and the process id the engine recorded (0 when the runtime never started it). */
 async function execState(exec: Docker.Exec): Promise<{ code: number | null; pid: number }> {
-  // The stream can close a moment before the engine records the exit code.
-  for (let i = 0; i < 20; i++) {
+  // The stream can close a moment before the engine records the exit code: ask again soon, then
+  // less often (about half a second in all).
+  for (let waited = 0, delay = 2; waited < 500; waited += delay, delay = Math.min(25, delay * 2)) {
     const info = await exec.inspect();
     // Engines that do not report Pid give -1 ("unknown"), which is never taken for "not started".
     if (!info.Running) return { code: info.ExitCode ?? null, pid: typeof info.Pid === 'number' ? info.Pid : -1 };
-    await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, delay));
   }
   return { code: null, pid: -1 };
 }
