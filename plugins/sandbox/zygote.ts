@@ -182,6 +182,14 @@ bash)
   ;;
 r)
   f=${REQUEST_MAIN.r}
+  if ! command -v Rscript >/dev/null; then
+    # No R in this image: answer the exec as running it would (127, "not found").
+    ready
+    IFS=' ' read -r cl el || exit 125
+    head -c "$((el + cl))" >/dev/null
+    go
+    (exec Rscript 2>&9 9>&-)
+  else
   mkfifo "$f" && exec 3<>"$f" || exit 125
   exec 4<&0
   Rscript --vanilla "$f" <&4 2>&9 3>&- 4<&- 9>&- &
@@ -210,6 +218,7 @@ r)
     head -c "$cl" >&5
     exec 5>&-
     wait "$p"
+  fi
   fi
   ;;
 *) exit 125 ;;
