@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { DaemonError } from '../client/errors.js';
 import { defineEvent, type EmittedEvent, type PluginDef } from './plugin-api.js';
 import { PatternIndex, isValidPattern } from './pattern-index.js';
-import { describeParameters } from './schema-doc.js';
+import { describeParameters, jsonSchemaOf } from './schema-doc.js';
 import type { Kernel } from './kernel.js';
 import { byCodePoint } from './text-order.js';
 
@@ -27,10 +27,12 @@ export const KERNEL_PUBLISHES: Record<string, string> = {
   'plugin:error': 'A plugin\'s listener threw: `{plugin, event, seq, message}`.',
 };
 
-export function eventDoc(k: Kernel, name: string) {
+export function eventDoc(k: Kernel, name: string, schemas = false) {
   const r = k.router.route(name);
   if (!r || r.internal) return null;
   return {
+    // The JSON Schema the catalog documents, for front ends that generate tools from it (MCP).
+    ...(schemas ? { input_schema: jsonSchemaOf(r.def.schema), default_timeout_ms: r.def.defaultTimeoutMs ?? null } : {}),
     event: name,
     summary: r.def.summary,
     description: r.def.description ?? null,
@@ -59,14 +61,17 @@ export function kernelPlugin(k: Kernel): PluginDef {
       }),
       'system:discover': defineEvent({
         summary: 'Every event the daemon answers, grouped by namespace, with parameters (KSI shape).',
-        schema: z.object({ namespace: z.string().optional().register(z.globalRegistry, { description: 'Only this namespace' }) }),
-        handler: ({ namespace }) => {
+        schema: z.object({
+          namespace: z.string().optional().register(z.globalRegistry, { description: 'Only this namespace' }),
+          schemas: z.boolean().default(false).register(z.globalRegistry, { description: 'Also give each event\'s input_schema (JSON Schema) and default_timeout_ms' }),
+        }),
+        handler: ({ namespace, schemas }) => {
           const events: Record<string, unknown[]> = {};
           for (const r of k.router.allRoutes()) {
             if (r.internal) continue;
             const ns = r.event.split(':')[0];
             if (namespace && ns !== namespace) continue;
-            (events[ns] ??= []).push(eventDoc(k, r.event));
+            (events[ns] ??= []).push(eventDoc(k, r.event, schemas));
           }
           for (const list of Object.values(events)) (list as Array<{ event: string }>).sort((a, b) => byCodePoint(a.event, b.event));
           return { events, total: Object.values(events).reduce((n, l) => n + l.length, 0) };
