@@ -60,7 +60,12 @@ export type ServerConfig = z.output<typeof serverSchema>;
 const ms = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 export const configSchema = z.object({
-  servers: z.record(z.string().regex(SERVER_NAME_RE, 'a server name is letters, digits, - and single _ (no "__": the model sees <server>__<tool>)'), serverSchema)
+  servers: z.record(z.string(), serverSchema)
+    .superRefine((m, ctx) => {
+      for (const name of Object.keys(m)) {
+        if (!SERVER_NAME_RE.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: `"${name}" is not a server name: letters, digits, - and single _ (no "__": the model sees <server>__<tool>)` });
+      }
+    })
     .default({})
     .register(z.globalRegistry, { description: 'MCP servers agents may use, by name: {command, args?, env?, cwd?} or {url, headers?}; started on demand' }),
   expose: z.array(z.string().regex(EXPOSE_RE, 'a namespace ("kg"), an event ("sandbox:exec") or "ns:*"')).default(DEFAULT_EXPOSE)

@@ -92,6 +92,11 @@ export class ServerHandle {
   async connect(deadline: number): Promise<Client> {
     if (this.state === 'stopped') throw new DaemonError('UNAVAILABLE', `MCP server ${this.name}: the mcp plugin is stopping`, { server: this.name });
     if (this.client && this.state === 'ready') return this.client;
+    // Restarting after an exit: a call that can wait for the restart does (a start that failed is not waited for).
+    if (!this.starting && this.state === 'backoff' && this.retryAt !== null && this.retryAt < deadline) {
+      await new Promise((r) => setTimeout(r, Math.max(0, this.retryAt! - Date.now())));
+      return this.connect(deadline);
+    }
     if (!this.starting) {
       if (this.retryAt !== null && Date.now() < this.retryAt) {
         const wait = this.retryAt - Date.now();
@@ -254,6 +259,11 @@ export class ServerHandle {
         ...(o.onProgress ? { onprogress: o.onProgress } : {}),
       }) as CallToolResult;
     } catch (e) {
+      // The SDK reports any abort as a request timeout: the caller's reason says what it was.
+      if (o.signal?.aborted) {
+        const r: unknown = o.signal.reason;
+        throw (r as { name?: unknown })?.name === 'DaemonError' ? r : new DaemonError('CANCELLED', `${tool} on MCP server ${this.name} was cancelled`, { server: this.name, tool });
+      }
       throw this.mapError(e, tool, Date.now() + left);
     } finally {
       this.inFlight--;
