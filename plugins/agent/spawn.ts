@@ -5,10 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { DaemonError, type EventContext, type PluginContext } from '../../daemon/plugin-api.js';
+import { DaemonError, type EventContext, type GroupCommit, type PluginContext } from '../../daemon/plugin-api.js';
 import { limitsSchema, type AgentConfig, type Limits } from './config.js';
 import { checkMcpTools, covers, type AgentTool } from './mcp-tools.js';
-import type { GroupCommit } from '../../daemon/group-commit.js';
 import type { ProfileStore } from './profiles.js';
 import type { SpawnInput } from './schemas.js';
 import type { AgentRow, AgentStore } from './store.js';

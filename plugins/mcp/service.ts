@@ -57,7 +57,7 @@ export class McpService {
     this.d.emit('mcp:server_state', { server: h.name, state: h.state, reason: h.reason, pid: h.pid, restarts: h.restarts });
     const bad = [...this.handles.values()].filter((x) => x.state === 'failed' || x.state === 'backoff');
     if (h.state === 'stopped') return;
-    if (bad.length) this.d.setStatus('degraded', bad.map((x) => `server ${x.name} ${x.state}: ${x.reason ?? 'unknown'}`).join('; '));
+    if (bad.length) this.d.setStatus('degraded', bad.map((x) => `server ${x.name} ${x.state}: ${x.reason ?? 'unknown'}`).join('; '), 'BACKEND_UNAVAILABLE');
     else this.d.setStatus('ok');
   }
 
