@@ -77,7 +77,10 @@ class ProgressRouter {
     if (this.routes.size === 0 && this.sub && !this.idle) {
       this.idle = setTimeout(() => {
         this.idle = null;
-        if (this.routes.size === 0 && this.sub) void this.sub.unsubscribe().catch(() => undefined), (this.sub = null);
+        if (this.routes.size > 0 || !this.sub) return;
+        const sub = this.sub;
+        this.sub = null;
+        void sub.unsubscribe().catch(() => undefined);
       }, 5000);
       this.idle.unref();
     }
