@@ -58,7 +58,6 @@ export class ServerHandle {
   serverInfo: { name: string; version: string } | null = null;
   private failures = 0;
   private client: Client | null = null;
-  private transport: Transport | null = null;
   private starting: Promise<Client> | null = null;
   private tools: Tool[] | null = null;
   private listing: Promise<Tool[]> | null = null;
@@ -174,7 +173,6 @@ export class ServerHandle {
       throw new DaemonError('UNAVAILABLE', `MCP server ${this.name}: the mcp plugin is stopping`, { server: this.name });
     }
     this.client = client;
-    this.transport = transport;
     this.pid = 'pid' in transport ? (transport as { pid: number | null }).pid : null;
     this.startedAt = Date.now();
     this.retryAt = null;
@@ -202,7 +200,6 @@ export class ServerHandle {
   private closed(client: Client): void {
     if (client !== this.client) return; // a start that failed, or a client already replaced
     this.client = null;
-    this.transport = null;
     this.pid = null;
     if (this.state === 'stopped') return;
     if (this.startedAt !== null && Date.now() - this.startedAt >= this.o.stableMs) this.failures = 0;
