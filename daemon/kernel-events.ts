@@ -27,12 +27,12 @@ export const KERNEL_PUBLISHES: Record<string, string> = {
   'plugin:error': 'A plugin\'s listener threw: `{plugin, event, seq, message}`.',
 };
 
-export function eventDoc(k: Kernel, name: string, schemas = false) {
+export function eventDoc(k: Kernel, name: string, withSchema = false) {
   const r = k.router.route(name);
   if (!r || r.internal) return null;
+  // The full JSON Schema is for tools that generate from it (the gateway's OpenAPI); the KSI shape stays lean.
+  const extra = withSchema ? { schema: jsonSchemaOf(r.def.schema), default_timeout_ms: r.def.defaultTimeoutMs ?? null } : {};
   return {
-    // The JSON Schema the catalog documents, for front ends that generate tools from it (MCP).
-    ...(schemas ? { input_schema: jsonSchemaOf(r.def.schema), default_timeout_ms: r.def.defaultTimeoutMs ?? null } : {}),
     event: name,
     summary: r.def.summary,
     description: r.def.description ?? null,
@@ -41,6 +41,7 @@ export function eventDoc(k: Kernel, name: string, schemas = false) {
     emits: r.def.emits ?? [],
     errors: r.def.errors ?? [],
     available: r.unavailable === undefined,
+    ...extra,
   };
 }
 
@@ -63,7 +64,7 @@ export function kernelPlugin(k: Kernel) {
         summary: 'Every event the daemon answers, grouped by namespace, with parameters (KSI shape).',
         schema: z.object({
           namespace: z.string().optional().register(z.globalRegistry, { description: 'Only this namespace' }),
-          schemas: z.boolean().default(false).register(z.globalRegistry, { description: 'Also give each event\'s input_schema (JSON Schema) and default_timeout_ms' }),
+          schemas: z.boolean().default(false).register(z.globalRegistry, { description: 'Also give each event\'s data as a JSON Schema (`schema`) and its default timeout (`default_timeout_ms`)' }),
         }),
         handler: ({ namespace, schemas }) => {
           const events: Record<string, unknown[]> = {};
@@ -130,7 +131,7 @@ export function kernelPlugin(k: Kernel) {
         },
       },
       'monitor:events': {
-        summary: 'Recent events from the history ring (for late joiners), oldest first.',
+        summary: 'Recent events from the history ring (for late joiners), oldest first: {events, last_seq, oldest_seq, truncated}.',
         schema: z.object({
           patterns: z.array(pattern).max(100).optional().register(z.globalRegistry, { description: 'Only events matching these patterns (default all)' }),
           since_seq: z.number().int().min(0).optional().register(z.globalRegistry, { description: 'Only events with seq greater than this' }),
@@ -144,9 +145,11 @@ export function kernelPlugin(k: Kernel) {
             for (const p of patterns) idx.add(p, 1);
             match = (ev) => idx.match(ev.event).length > 0;
           }
-          const all = k.router.history.toArray().filter((ev) => (since_seq === undefined || ev.seq > since_seq) && (until_seq === undefined || ev.seq <= until_seq) && match(ev));
+          const held = k.router.history.toArray();
+          const all = held.filter((ev) => (since_seq === undefined || ev.seq > since_seq) && (until_seq === undefined || ev.seq <= until_seq) && match(ev));
           const events = all.slice(-limit);
-          return { events, last_seq: k.router.lastSeq, truncated: all.length > events.length };
+          // oldest_seq: where the history begins; a reader resuming from an older seq may have missed events.
+          return { events, last_seq: k.router.lastSeq, oldest_seq: held.length ? held[0].seq : k.router.lastSeq + 1, truncated: all.length > events.length };
         },
       },
       'plugin:list': {

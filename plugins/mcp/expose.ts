@@ -26,7 +26,8 @@ export interface EventDoc {
   event: string;
   summary: string;
   description?: string | null;
-  input_schema?: Record<string, unknown>;
+  /** The event's data as JSON Schema (`system:discover {schemas: true}`). */
+  schema?: Record<string, unknown>;
   default_timeout_ms?: number | null;
   available?: boolean;
 }
@@ -45,7 +46,7 @@ export function toolsFor(events: Record<string, EventDoc[]>, expose: readonly st
   for (const list of Object.values(events)) {
     for (const d of list) {
       if (!exposed(d.event, expose)) continue;
-      const { $schema: _drop, ...schema } = d.input_schema ?? {};
+      const { $schema: _drop, ...schema } = d.schema ?? {};
       out.push({
         name: toolNameOf(d.event),
         event: d.event,

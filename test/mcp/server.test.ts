@@ -61,8 +61,8 @@ describe('daemon-control mcp: tools', () => {
     const names = tools.map((t) => t.name);
     for (const n of ['agent_spawn', 'agent_send', 'agent_cancel', 'kg_add_nodes', 'kg_find', 'sandbox_exec', 'budget_status', 'completion_request']) expect(names).toContain(n);
     for (const n of ['system_shutdown', 'plugin_reload', 'monitor_subscribe', 'sandbox_create', 'budget_set', 'completion_async', 'mcp_invoke', 'mcp_call']) expect(names).not.toContain(n);
-    const discover = await d.client.request<{ events: { kg: Array<{ event: string; input_schema: Record<string, unknown> }> } }>('system:discover', { namespace: 'kg', schemas: true });
-    const { $schema: _s, ...catalog } = discover.events.kg.find((e) => e.event === 'kg:add_nodes')!.input_schema;
+    const discover = await d.client.request<{ events: { kg: Array<{ event: string; schema: Record<string, unknown> }> } }>('system:discover', { namespace: 'kg', schemas: true });
+    const { $schema: _s, ...catalog } = discover.events.kg.find((e) => e.event === 'kg:add_nodes')!.schema;
     const tool = tools.find((t) => t.name === 'kg_add_nodes')!;
     expect(tool.inputSchema).toEqual(catalog);
     expect(tool.inputSchema.required).toEqual(['nodes']);
