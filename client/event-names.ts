@@ -91,6 +91,7 @@ export type KnownEmittedEvent =
   | 'checkpoint:saved'
   | 'completion:cancelled'
   | 'completion:error'
+  | 'completion:fallback'
   | 'completion:result'
   | 'completion:started'
   | 'completion:token'
