@@ -259,11 +259,6 @@ export function encodeRequest(language: Language, code: string, env: Record<stri
   return Buffer.concat([Buffer.from(`${codeBuf.length} ${envBuf.length}\n`, 'latin1'), envBuf, codeBuf]);
 }
 
-/** Where the code's file is, per language (what the code sees as its own path). */
-export function mainPath(language: Language): string {
-  return REQUEST_MAIN[language];
-}
-
 /**
  * Finds the supervisor's markers in one output stream and passes every other byte on, in order.
  * Bytes that could be the start of a marker are held back until the next data shows they are not
