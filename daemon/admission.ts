@@ -1,0 +1,157 @@
+/**
+ * Admission: which connection's next request runs now. One client pipelining expensive requests
+ * must not take the event loop from the others, so requests are admitted in rounds, one round per
+ * event-loop turn, round-robin across the connections that have work, each connection taking a share
+ * of the round's time. Between rounds the loop reads every socket, so a request that arrives while a
+ * client floods the daemon waits at most about one round, not behind that client's whole pipeline.
+ *
+ * What a request costs is learned per event name: its synchronous part is timed when it is
+ * dispatched, and the rest of the turn (the handler's continuations, its answer, its commit) is the
+ * time until the next round begins, shared among the round's asynchronous requests by their
+ * estimates. An event whose estimate is above HEAVY_MS runs at most once per round, in a round of its
+ * own as far as heavy events go; an event never seen is taken for heavy until measured. Estimates
+ * rise at once and fall slowly, so alternating cheap and costly uses of one event cannot game them.
+ */
+import { performance } from 'node:perf_hooks';
+
+/** One source of requests (a connection), as admission sees it. */
+export interface Tenant {
+  /** The event of the request that would run next, or null when none may run now (nothing ready, or a limit). */
+  peek(): string | null;
+  /** Run that request. True when its handler went asynchronous (its work continues after this call). */
+  runNext(): boolean;
+}
+
+/** Time a round aims to take: about the longest a ready request waits for other clients' work. */
+export const ROUND_MS = 2;
+/** Events estimated above this run one per round. */
+export const HEAVY_MS = 0.5;
+/** What an event never measured is assumed to cost: heavy, so its first runs are measured alone. */
+const UNKNOWN_MS = 1;
+/** Distinct event names whose cost is remembered (unknown names must not grow memory). */
+const MAX_NAMES = 4096;
+
+interface Ran {
+  event: string;
+  syncMs: number;
+  async: boolean;
+}
+
+export class Admission {
+  private ring: Tenant[] = [];
+  private readonly inRing = new Set<Tenant>();
+  private scheduled = false;
+  /** Estimated cost of one request, by event name, in ms. */
+  private readonly cost = new Map<string, number>();
+  /** The previous round, kept until the next one starts and can tell how long it really took. */
+  private last: { start: number; ran: Ran[] } | null = null;
+  readonly stats = { rounds: 0, admitted: 0 };
+
+  /** A tenant may have work now (a line arrived, a request finished, its socket drained). */
+  wake(t: Tenant): void {
+    if (!this.inRing.has(t)) {
+      this.inRing.add(t);
+      this.ring.push(t);
+    }
+    this.schedule();
+  }
+
+  /** The tenant is gone (connection closed). */
+  forget(t: Tenant): void {
+    if (this.inRing.delete(t)) this.ring = this.ring.filter((x) => x !== t);
+  }
+
+  /** Estimated cost of an event, ms. */
+  estimate(event: string): number {
+    return this.cost.get(event) ?? UNKNOWN_MS;
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.round);
+  }
+
+  private readonly round = (): void => {
+    this.scheduled = false;
+    const start = performance.now();
+    if (this.last) this.learn(this.last, start);
+    this.last = null;
+    if (this.ring.length === 0) return;
+    this.stats.rounds++;
+    const ran: Ran[] = [];
+    const tenants = this.ring;
+    this.ring = [];
+    this.inRing.clear();
+    const share = Math.max(ROUND_MS / tenants.length, HEAVY_MS / 4);
+    let heavyRan = false;
+    for (const t of tenants) {
+      let spent = 0;
+      let took = 0;
+      for (;;) {
+        const event = t.peek();
+        if (event === null) break;
+        const est = this.estimate(event);
+        const heavy = est > HEAVY_MS;
+        // Every tenant with work gets at least one request a round, unless it is a second heavy one.
+        if (heavy && heavyRan) break;
+        if (took > 0 && spent + est > share) break;
+        const t0 = performance.now();
+        const async = t.runNext();
+        const syncMs = performance.now() - t0;
+        ran.push({ event, syncMs, async });
+        spent += Math.max(est, syncMs);
+        took++;
+        if (heavy) {
+          heavyRan = true;
+          break;
+        }
+      }
+      // Still has work (its share ran out, or a limit may lift): it goes on in the next round.
+      if (t.peek() !== null && !this.inRing.has(t)) {
+        this.inRing.add(t);
+        this.ring.push(t);
+      }
+    }
+    this.stats.admitted += ran.length;
+    if (ran.some((x) => x.async)) {
+      // The next turn starts with a round even when no tenant is left: it measures this one.
+      this.last = { start, ran };
+      this.schedule();
+    } else {
+      // Nothing continues after a synchronous request: its timed part is all it cost.
+      for (const x of ran) this.update(x.event, x.syncMs);
+      if (this.ring.length > 0) this.schedule();
+    }
+  };
+
+  /**
+   * The round that started at `r.start` ended when this one began: the time its requests' synchronous
+   * parts did not account for is their continuations', shared among the asynchronous ones by estimate.
+   */
+  private learn(r: { start: number; ran: Ran[] }, now: number): void {
+    const total = now - r.start;
+    let sync = 0;
+    let weights = 0;
+    for (const x of r.ran) {
+      sync += x.syncMs;
+      if (x.async) weights += Math.max(this.estimate(x.event) - x.syncMs, 0.001);
+    }
+    const tail = Math.max(0, total - sync);
+    for (const x of r.ran) {
+      const measured = x.async && weights > 0 ? x.syncMs + (tail * Math.max(this.estimate(x.event) - x.syncMs, 0.001)) / weights : x.syncMs;
+      this.update(x.event, measured);
+    }
+  }
+
+  private update(event: string, measured: number): void {
+    const prev = this.cost.get(event);
+    if (prev === undefined) {
+      if (this.cost.size >= MAX_NAMES) this.cost.clear();
+      this.cost.set(event, measured);
+      return;
+    }
+    // Up at once (half the way), down slowly: a costly request is believed sooner than a cheap one.
+    this.cost.set(event, measured > prev ? prev + (measured - prev) / 2 : prev + (measured - prev) / 8);
+  }
+}
