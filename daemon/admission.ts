@@ -85,6 +85,8 @@ export class Admission {
     this.inRing.clear();
     const share = Math.max(ROUND_MS / tenants.length, HEAVY_MS / 4);
     let heavyRan = false;
+    // Who was held back for a heavy request goes first next round, so heavy turns alternate.
+    const heldBack: Tenant[] = [];
     for (const t of tenants) {
       let spent = 0;
       let took = 0;
@@ -94,7 +96,10 @@ export class Admission {
         const est = this.estimate(event);
         const heavy = est > HEAVY_MS;
         // Every tenant with work gets at least one request a round, unless it is a second heavy one.
-        if (heavy && heavyRan) break;
+        if (heavy && heavyRan) {
+          if (took === 0) heldBack.push(t);
+          break;
+        }
         if (took > 0 && spent + est > share) break;
         const t0 = performance.now();
         const async = t.runNext();
@@ -113,6 +118,7 @@ export class Admission {
         this.ring.push(t);
       }
     }
+    if (heldBack.length > 0) this.ring = [...heldBack.filter((t) => this.inRing.has(t)), ...this.ring.filter((t) => !heldBack.includes(t))];
     this.stats.admitted += ran.length;
     if (ran.some((x) => x.async)) {
       // The next turn starts with a round even when no tenant is left: it measures this one.
