@@ -4,12 +4,13 @@
  * `system:ping` one at a time; what matters is the pinger's latency and the pipeliner's throughput.
  *
  * Mixes: `kg` (kg:stats on a 40k-node graph for a quarter of the requests, then kg:find, kg:neighbors
- * at depth 2, kg:get) and `deep` (agent:spawn with metadata nested 20,000 deep, each one refused).
+ * at depth 2, kg:get), `scan` (the same with a kg:find by property, which reads every node, in place
+ * of kg:stats) and `deep` (agent:spawn with metadata nested 20,000 deep, each one refused).
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 
-export type Mix = 'kg' | 'deep';
+export type Mix = 'kg' | 'scan' | 'deep';
 
 export interface LoadResult {
   ping: { p50_ms: number; p99_ms: number; max_ms: number; n: number };
@@ -103,7 +104,7 @@ function frames(mix: Mix, n: number): string[] {
   for (let i = 0; i < 64; i++) {
     const id = `n${(i * 7331) % n}`;
     const f = [
-      { event: 'kg:stats', data: {} },
+      mix === 'scan' ? { event: 'kg:find', data: { where: { score: i }, limit: 20 } } : { event: 'kg:stats', data: {} },
       { event: 'kg:find', data: { label: LABELS[i % LABELS.length], limit: 20 } },
       { event: 'kg:neighbors', data: { id, depth: 2, limit: 200 } },
       { event: 'kg:get', data: { id } },
