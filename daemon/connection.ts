@@ -41,6 +41,8 @@ export interface ConnectionOptions {
 const READ_AHEAD = 256 * 1024;
 /** Above this, pushed events wait in the bounded queue instead of the socket buffer. */
 const EVENT_HIGH_WATER = 256 * 1024;
+/** How long a connection closed for unread answers may still deliver them before it is cut. */
+const OVERFLOW_LINGER_MS = 5000;
 /** Cost name of a frame refused before dispatch (bad JSON, bad envelope): cheap, answered at once. */
 const REFUSED = '\0refused';
 /** Cost name of an event no route answers (its name is the client's to invent: not learned one by one). */
@@ -73,7 +75,7 @@ export class Connection implements Tenant {
   private inflight = 0;
   private readPaused = false;
   /** Closed for exceeding its buffer: nothing more is admitted or written. */
-  private overflowed = false;
+  overflowed = false;
   private corked = false;
   /** A frame was sent in this turn already: the next ones are corked until the turn ends. */
   private turnOpen = false;
@@ -249,7 +251,9 @@ export class Connection implements Tenant {
       connection_buffer_max_bytes: this.opts.bufferMaxBytes,
     });
     this.socket.write(errorFrame(null, null, error.toPayload()));
-    this.close();
+    // A client that reads gets everything up to this frame; one that does not is cut off soon after.
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), OVERFLOW_LINGER_MS).unref();
   }
 
   /**

@@ -41,6 +41,8 @@ export class Kernel {
   private requestsClosed = 0;
   /** Connections refused for being past daemon.max_connections, since start. */
   private refused = 0;
+  /** Connections closed for leaving too many answers unread (connection_buffer_max_bytes), since start. */
+  private cutOff = 0;
   readonly admission = new Admission();
   private watcher: FSWatcher | null = null;
 
@@ -90,7 +92,7 @@ export class Kernel {
     if (this.config.daemon.dev) this.watcher = await (await import('./hot-reload.js')).watchPlugins(this.host, this.log);
     // No server.maxConnections: past it Node closes a connection without a word. accept() answers instead.
     this.server = net.createServer({ allowHalfOpen: false }, (socket) => this.accept(socket));
-    await listen(this.server, this.config.paths.socket);
+    await listen(this.server, this.config.paths.socket, Math.min(65_535, Math.max(4096, 2 * this.config.daemon.max_connections)));
     fs.writeFileSync(this.config.paths.pidFile, `${process.pid}\n`, { mode: 0o600 });
     this.rateTimer = setInterval(() => this.sampleRate(), 1000);
     this.rateTimer.unref();
@@ -126,6 +128,7 @@ export class Kernel {
       maxAnswerBytes: d.max_answer_bytes,
     }, this.log, (c) => {
       this.requestsClosed += c.requests;
+      if (c.overflowed) this.cutOff++;
       this.connections.delete(c.id);
     });
     this.connections.set(conn.id, conn);
@@ -158,6 +161,7 @@ export class Kernel {
       plugins: Object.fromEntries(plugins.map((p) => [p.name, { status: p.status, reason: p.reason, ...(p.details ? { details: p.details } : {}) }])),
       connections: this.connections.size,
       connections_refused: this.refused,
+      connections_cut_off: this.cutOff + [...this.connections.values()].filter((c) => c.overflowed).length,
       subscribers: this.router.subscriberCount,
       events: { seq: this.router.lastSeq, per_s: Math.round(rate * 10) / 10 },
       requests,

@@ -32,7 +32,12 @@ export async function prepareSocketPath(socketPath: string): Promise<void> {
   }
 }
 
-export function listen(server: net.Server, socketPath: string): Promise<void> {
+/**
+ * Listen with a backlog that holds a burst of connections well past `daemon.max_connections` (the
+ * kernel caps it at net.core.somaxconn): a client past the limit should be accepted and told
+ * OVERLOADED, not refused by the kernel with EAGAIN before the daemon ever sees it.
+ */
+export function listen(server: net.Server, socketPath: string, backlog = 4096): Promise<void> {
   return new Promise((resolve, reject) => {
     // The umask closes the window between bind and chmod in which the socket would be world-accessible.
     const old = process.umask(0o177);
@@ -40,7 +45,7 @@ export function listen(server: net.Server, socketPath: string): Promise<void> {
       process.umask(old);
       reject(e);
     });
-    server.listen(socketPath, () => {
+    server.listen({ path: socketPath, backlog }, () => {
       process.umask(old);
       fs.chmodSync(socketPath, 0o600);
       resolve();
