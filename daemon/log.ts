@@ -24,6 +24,11 @@ export async function createLogger(opts: LogOptions): Promise<{ log: Logger; flu
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, 'daemon.log');
   const fileDest = pino.destination({ dest: file, sync: false, mkdir: true });
+  // Open before anything is logged: a start that fails at once must still leave its reason in the file.
+  await new Promise<void>((resolve, reject) => {
+    fileDest.once('ready', () => resolve());
+    fileDest.once('error', reject);
+  });
   const streams: pino.StreamEntry[] = [{ level: opts.level as pino.Level, stream: fileDest }];
   if (opts.pretty) {
     const { default: pinoPretty } = await import('pino-pretty');
