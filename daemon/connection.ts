@@ -19,6 +19,7 @@ import { errorFrame, eventFrame, noticeFrame, parseRequest, responseFrame, type 
 import { LineReader } from './line-reader.js';
 import type { EmittedEvent } from './plugin-api.js';
 import { RateBound } from './rate-bound.js';
+import { redactDeep } from './redact.js';
 import type { Router, Subscriber } from './router.js';
 import { toDaemonError } from './router.js';
 
@@ -226,7 +227,8 @@ export class Connection implements Tenant {
 
   private respondError(event: string, cid: CorrelationId | null, e: unknown): void {
     const de = toDaemonError(e) ?? new DaemonError('HANDLER_ERROR', String((e as Error)?.message ?? e));
-    this.write(errorFrame(event, cid, de.toPayload()));
+    // A backend's error may quote its URL, credentials and all.
+    this.write(errorFrame(event, cid, redactDeep(de.toPayload())));
   }
 
   private write(s: string): void {

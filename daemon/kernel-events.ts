@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { DaemonError } from '../client/errors.js';
 import { defineEvent, type EmittedEvent, type PluginDef } from './plugin-api.js';
 import { PatternIndex, isValidPattern } from './pattern-index.js';
+import { redactDeep } from './redact.js';
 import { describeParameters } from './schema-doc.js';
 import type { Kernel } from './kernel.js';
 import { byCodePoint } from './text-order.js';
@@ -147,7 +148,7 @@ export function kernelPlugin(k: Kernel): PluginDef {
       'plugin:list': defineEvent({
         summary: 'Every discovered plugin with status ok|degraded|failed|stopped and the reason.',
         schema: z.object({}).passthrough(),
-        handler: () => ({ plugins: k.host.list() }),
+        handler: () => ({ plugins: k.host.list().map((p) => redactDeep(p)) }),
       }),
       'plugin:reload': defineEvent({
         summary: 'Reload one plugin from disk, carrying its state across (snapshot → stop → re-import → restore → start).',

@@ -14,6 +14,7 @@ import { errorFrame } from './frames.js';
 import { KERNEL_NAMESPACES, internalEvents, kernelPlugin } from './kernel-events.js';
 import { openDatabase } from './persistence.js';
 import { PluginHost } from './plugin-host.js';
+import { redactDeep } from './redact.js';
 import { Router } from './router.js';
 import { listen, prepareSocketPath } from './server.js';
 import { withTimeout } from './timeouts.js';
@@ -158,7 +159,8 @@ export class Kernel {
       uptime_s: Math.round((Date.now() - this.startedAt) / 100) / 10,
       socket: this.config.paths.socket,
       home: this.config.paths.home,
-      plugins: Object.fromEntries(plugins.map((p) => [p.name, { status: p.status, reason: p.reason, ...(p.details ? { details: p.details } : {}) }])),
+      // A plugin's reason or details may quote a URL with its credentials (a Neo4j or NATS address).
+      plugins: Object.fromEntries(plugins.map((p) => [p.name, redactDeep({ status: p.status, reason: p.reason, ...(p.details ? { details: p.details } : {}) })])),
       connections: this.connections.size,
       connections_refused: this.refused,
       connections_cut_off: this.cutOff + [...this.connections.values()].filter((c) => c.overflowed).length,

@@ -11,6 +11,7 @@ import type { ErrorCode } from '../client/errors.js';
 
 export type { EventContext } from '../client/protocol.js';
 export { DaemonError } from '../client/errors.js';
+export { redactSecrets } from './redact.js';
 export type { ErrorCode } from '../client/errors.js';
 
 /** Options for a request made from inside the daemon. */

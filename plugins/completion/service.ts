@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import { DaemonError, type EventContext, type RequestOptions } from '../../daemon/plugin-api.js';
+import { DaemonError, redactSecrets, type EventContext, type RequestOptions } from '../../daemon/plugin-api.js';
 import { DEFAULT_ALIASES, type CompletionConfig } from './config.js';
 import { GroupCommit } from '../../daemon/group-commit.js';
 import { timeOrderedId } from '../../daemon/time-ordered-id.js';
@@ -323,8 +323,10 @@ export class CompletionService {
       this.settleWaiters(it.id, false, new DaemonError('CANCELLED', `request ${it.id} was cancelled`, { request_id: it.id }));
       return;
     }
-    const e = this.d.provider.mapError(err);
-    const error: ErrorOutcome = { code: e.code, message: e.message, retryable: e.retryable, ...(e.details ? { details: e.details } : {}) };
+    const mapped = this.d.provider.mapError(err);
+    // Recorded, emitted and answered: a provider's message may quote its base URL, credentials and all.
+    const e = new DaemonError(mapped.code, redactSecrets(mapped.message), mapped.details ? redactDeepDetails(mapped.details) : undefined);
+    const error: ErrorOutcome = { code: e.code, message: e.message, retryable: mapped.retryable, ...(e.details ? { details: e.details } : {}) };
     await this.gc.run(() => this.journal.finish(it.id, 'failed', { error, settled: true }, this.now()));
     this.active.delete(it.id);
     this.d.log.info({ request_id: it.id, session_id: it.session_id, code: e.code }, 'completion failed');
@@ -548,4 +550,9 @@ function outcomeOf(row: RequestRow, pendingCost?: number): { ok: true; result: R
   const e = row.error ? (JSON.parse(row.error) as ErrorOutcome) : { code: 'CANCELLED', message: 'cancelled', retryable: false };
   const code = (row.status === 'cancelled' ? 'CANCELLED' : e.code) as ConstructorParameters<typeof DaemonError>[0];
   return { ok: false, error: new DaemonError(code, e.message, { ...e.details, request_id: row.request_id, ...(e.reason ? { reason: e.reason } : {}) }) };
+}
+
+/** Details with every string value passed through redactSecrets (one level: details are flat). */
+function redactDeepDetails(details: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(details).map(([k, v]) => [k, typeof v === 'string' ? redactSecrets(v) : v]));
 }
