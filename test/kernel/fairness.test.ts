@@ -1,9 +1,11 @@
 /**
  * One client cannot take the event loop from the others. A client pipelines expensive requests flat
  * out (kg:stats on a 40k-node graph for a quarter of them; or agent:spawn frames nesting 20,000 deep)
- * while another pings: the pinger's p50 stays within 5 ms and its p99 within 50 ms of what the same
- * pinger sees on the same daemon with nobody else (the machine's floor, measured in the same test, so
- * a loaded machine shifts both). The unfair kernel gave the pinger 0.9–1 s at p50 here.
+ * while another pings. The pinger's p50 stays within 5 ms and its p99 within 50 ms of what the same
+ * pinger sees on the same daemon alone (the machine's floor, measured in the same test before and
+ * after, so a loaded machine shifts both), and a ping waits behind a few of the pipeliner's requests,
+ * not its whole window (a count the machine's load does not change). The unfair kernel gave the
+ * pinger 0.9–1 s at p50 here, behind hundreds of requests.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type DaemonHandle } from '../helpers/daemon-process.js';
@@ -19,12 +21,18 @@ afterAll(async () => {
   await d?.stop();
 });
 
-function expectFair(floor: LoadResult, loaded: LoadResult): void {
-  expect(loaded.ping.n).toBeGreaterThan(100);
-  expect(loaded.hog.n).toBeGreaterThan(100);
-  expect(loaded.ping.p50_ms).toBeLessThanOrEqual(floor.ping.p50_ms + 5);
-  expect(loaded.ping.p99_ms).toBeLessThanOrEqual(floor.ping.p99_ms + 50);
+function expectFair(floors: LoadResult[], loaded: LoadResult): void {
+  const figures = JSON.stringify({ floors: floors.map((f) => f.ping), loaded });
+  const p50 = Math.max(...floors.map((f) => f.ping.p50_ms));
+  const p99 = Math.max(...floors.map((f) => f.ping.p99_ms));
+  expect(loaded.ping.n, figures).toBeGreaterThan(100);
+  expect(loaded.hog.n, figures).toBeGreaterThan(100);
+  expect(loaded.overtaken.p50, figures).toBeLessThanOrEqual(8);
+  expect(loaded.ping.p50_ms, figures).toBeLessThanOrEqual(p50 + 5);
+  expect(loaded.ping.p99_ms, figures).toBeLessThanOrEqual(p99 + 50);
 }
+
+const floorOf = (socketPath: string, mix: 'kg' | 'deep') => runLoad(socketPath, { mix, nodes: NODES, seconds: 2, hog: false });
 
 describe('fairness between clients', () => {
   beforeAll(async () => {
@@ -33,18 +41,20 @@ describe('fairness between clients', () => {
   }, 120_000);
 
   it('a client pipelining kg:stats on a 40k-node graph does not hold up another client\'s pings', async () => {
-    const floor = await runLoad(d.socketPath, { mix: 'kg', nodes: NODES, seconds: 2, hog: false });
+    const before = await floorOf(d.socketPath, 'kg');
     const loaded = await runLoad(d.socketPath, { mix: 'kg', nodes: NODES, seconds: 5 });
+    const after = await floorOf(d.socketPath, 'kg');
     expect(loaded.hog.errors).toEqual({});
-    expectFair(floor, loaded);
+    expectFair([before, after], loaded);
   }, 120_000);
 
   it('agent:spawn frames nesting 20,000 deep are refused as INVALID_DATA without holding the loop', async () => {
     await d.stop();
     d = await startDaemon({ config: only('agent', 'completion', 'budget'), readyTimeoutMs: 60_000 });
-    const floor = await runLoad(d.socketPath, { mix: 'deep', nodes: 0, seconds: 2, hog: false });
+    const before = await floorOf(d.socketPath, 'deep');
     const loaded = await runLoad(d.socketPath, { mix: 'deep', nodes: 0, seconds: 4, window: 64 });
+    const after = await floorOf(d.socketPath, 'deep');
     expect(Object.keys(loaded.hog.errors)).toEqual(['INVALID_DATA']);
-    expectFair(floor, loaded);
+    expectFair([before, after], loaded);
   }, 120_000);
 });
