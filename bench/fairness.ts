@@ -57,7 +57,7 @@ async function measure(b: Build, mix: Mix, seconds: number): Promise<{ alone: Lo
   try {
     if (mix !== 'deep') await loadGraph(d.socketPath, NODES);
     const alone = (await runLoad(d.socketPath, { mix, nodes: NODES, seconds: Math.min(seconds, 3), hog: false })).ping;
-    const loaded = await runLoad(d.socketPath, { mix, nodes: NODES, seconds, window: mix === 'deep' ? 64 : 256 });
+    const loaded = await runLoad(d.socketPath, { mix, nodes: NODES, seconds, window: mix === 'deep' ? 64 : 256, daemonPid: d.proc.pid });
     return { alone, loaded };
   } finally {
     await d.stop();
@@ -74,8 +74,10 @@ export async function benchFairness(opts: { quick: boolean }): Promise<Record<st
     const a = await measure(current, mix, seconds);
     const base = 'skipped' in baseline ? null : await measure(baseline, mix, seconds);
     const row: Record<string, unknown> = {
-      agentd: { ping_alone: a.alone, ping_with_pipeliner: a.loaded.ping, pipeliner: a.loaded.hog },
-      baseline: base ? { ping_alone: base.alone, ping_with_pipeliner: base.loaded.ping, pipeliner: base.loaded.hog } : baseline,
+      agentd: { ping_alone: a.alone, ping_with_pipeliner: a.loaded.ping, loop_cpu_per_ping: a.loaded.loop_cpu, pings_overtaken_by: a.loaded.overtaken, pipeliner: a.loaded.hog },
+      baseline: base
+        ? { ping_alone: base.alone, ping_with_pipeliner: base.loaded.ping, loop_cpu_per_ping: base.loaded.loop_cpu, pings_overtaken_by: base.loaded.overtaken, pipeliner: base.loaded.hog }
+        : baseline,
     };
     if (base) row.pipeliner_throughput_ratio = ratio(a.loaded.hog.req_per_s, Math.max(1, base.loaded.hog.req_per_s));
     if (mix !== 'scan') {

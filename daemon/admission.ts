@@ -80,7 +80,9 @@ export class Admission {
     if (this.ring.length === 0) return;
     this.stats.rounds++;
     const ran: Ran[] = [];
-    const tenants = this.ring;
+    // Cheapest next request first: a ping does not wait for another client's share of the round.
+    // Held-back tenants keep their place ahead of the others (they lost the previous heavy turn).
+    const tenants = this.ring.length > 1 ? this.cheapestFirst(this.ring) : this.ring;
     this.ring = [];
     this.inRing.clear();
     const share = Math.max(ROUND_MS / tenants.length, HEAVY_MS / 4);
@@ -130,6 +132,16 @@ export class Admission {
       if (this.ring.length > 0) this.schedule();
     }
   };
+
+  private cheapestFirst(ring: Tenant[]): Tenant[] {
+    const keyed = ring.map((t, i) => {
+      const event = t.peek();
+      return { t, i, cost: event === null ? Infinity : this.estimate(event) };
+    });
+    // Stable: equal costs keep the ring's order.
+    keyed.sort((a, b) => a.cost - b.cost || a.i - b.i);
+    return keyed.map((k) => k.t);
+  }
 
   /**
    * The round that started at `r.start` ended when this one began: the time its requests' synchronous

@@ -7,13 +7,13 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import type Database from 'better-sqlite3';
 import type { ErrorPayload } from '../client/errors.js';
-import type { Config } from './config.js';
 import { Admission } from './admission.js';
+import { ConfigError, unknownSections, type Config } from './config.js';
 import { Connection } from './connection.js';
 import { errorFrame } from './frames.js';
 import { KERNEL_NAMESPACES, internalEvents, kernelPlugin } from './kernel-events.js';
 import { openDatabase } from './persistence.js';
-import { PluginHost } from './plugin-host.js';
+import { bindEvent, PluginHost } from './plugin-host.js';
 import { redactDeep } from './redact.js';
 import { Router } from './router.js';
 import { listen, prepareSocketPath } from './server.js';
@@ -75,8 +75,9 @@ export class Kernel {
   /** Register kernel events without starting anything (the catalog generator uses this). */
   registerKernelEvents(): void {
     const kp = kernelPlugin(this);
-    for (const [event, def] of Object.entries(kp.events ?? {})) this.router.register({ event, plugin: 'kernel', def });
-    for (const [event, def] of Object.entries(internalEvents(this) ?? {})) this.router.register({ event, plugin: 'kernel', def, internal: true });
+    const none = (): undefined => undefined;
+    for (const [event, def] of Object.entries(kp.events ?? {})) this.router.register({ event, plugin: 'kernel', def: bindEvent(def, none) });
+    for (const [event, def] of Object.entries(internalEvents(this).events ?? {})) this.router.register({ event, plugin: 'kernel', def: bindEvent(def, none), internal: true });
   }
 
   /** load config → persistence → discover plugins → restore (early plugins) → start in order → listen → system:ready */
@@ -86,6 +87,11 @@ export class Kernel {
     await prepareSocketPath(this.config.paths.socket);
     this.registerKernelEvents();
     await this.host.load();
+    // A section no plugin owns is a typo or a plugin that is not there: either way, its settings would be ignored.
+    const stray = unknownSections(this.config, [...this.host.records.keys()]);
+    if (stray.length > 0) {
+      throw new ConfigError(`${this.config.paths.configFile}: unknown section${stray.length > 1 ? 's' : ''} ${stray.map((u) => `"${u.section}" (did you mean ${u.suggestion}?)`).join(', ')}`);
+    }
     // Early plugins (checkpoint) start first so every other plugin is restored before it serves.
     await this.host.startAll(true);
     await this.host.startAll(false);
@@ -160,7 +166,7 @@ export class Kernel {
       socket: this.config.paths.socket,
       home: this.config.paths.home,
       // A plugin's reason or details may quote a URL with its credentials (a Neo4j or NATS address).
-      plugins: Object.fromEntries(plugins.map((p) => [p.name, redactDeep({ status: p.status, reason: p.reason, ...(p.details ? { details: p.details } : {}) })])),
+      plugins: Object.fromEntries(plugins.map((p) => [p.name, redactDeep({ status: p.status, reason: p.reason, reason_code: p.reason_code, ...(p.details ? { details: p.details } : {}) })])),
       connections: this.connections.size,
       connections_refused: this.refused,
       connections_cut_off: this.cutOff + [...this.connections.values()].filter((c) => c.overflowed).length,

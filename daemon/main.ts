@@ -73,7 +73,7 @@ async function main(): Promise<void> {
     else log.fatal({ err: e }, 'start failed');
     process.stderr.write(`agentd: ${(e as Error).message}\n`);
     if (!already) kernel.cleanupFiles();
-    exit(already ? 3 : 1);
+    exit(already ? 3 : e instanceof ConfigError ? 2 : 1);
   }
 }
 

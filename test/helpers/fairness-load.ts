@@ -7,6 +7,7 @@
  * at depth 2, kg:get), `scan` (the same with a kg:find by property, which reads every node, in place
  * of kg:stats) and `deep` (agent:spawn with metadata nested 20,000 deep, each one refused).
  */
+import fs from 'node:fs';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 
@@ -21,6 +22,14 @@ export interface LoadResult {
    * kernel ran the whole window ahead of it).
    */
   overtaken: { p50: number; p99: number };
+  /**
+   * CPU time the daemon's event-loop thread spent while each ping waited for its answer (from
+   * /proc/<pid>/schedstat, in ns): the work the loop did before answering, which a busy machine
+   * stretches in wall time but does not change.
+   */
+  loop_cpu?: { p50_ms: number; p99_ms: number };
+  /** The same pinger against a reference daemon doing nothing else, at the same time (the machine's floor). */
+  reference?: { p50_ms: number; p99_ms: number; max_ms: number; n: number };
 }
 
 /** A bare newline-JSON connection: no client-side parsing beyond what is needed to count answers. */
@@ -127,7 +136,33 @@ const r2 = (x: number): number => Math.round(x * 100) / 100;
  * Run the pipeliner (keeping `window` requests outstanding) and the pinger for `seconds`; `hog: false`
  * measures the pinger alone (the machine's floor). The pinger pauses a millisecond between pings.
  */
-export async function runLoad(socketPath: string, opts: { mix: Mix; nodes: number; seconds: number; window?: number; hog?: boolean }): Promise<LoadResult> {
+/** Ping one at a time (a millisecond apart) until `until`; the latencies in ms. */
+async function pingUntil(c: Line, until: () => boolean): Promise<number[]> {
+  const samples: number[] = [];
+  while (!until()) {
+    const s = performance.now();
+    await c.request('system:ping');
+    samples.push(performance.now() - s);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  return samples;
+}
+
+const summary = (samples: number[]) => {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return { p50_ms: r2(pct(sorted, 50)), p99_ms: r2(pct(sorted, 99)), max_ms: r2(sorted[sorted.length - 1] ?? NaN), n: samples.length };
+};
+
+/** On-CPU time of a process's main thread (its event loop), ns; null where /proc has no schedstat. */
+function loopCpuNs(pid: number): number | null {
+  try {
+    return Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
+  } catch {
+    return null;
+  }
+}
+
+export async function runLoad(socketPath: string, opts: { mix: Mix; nodes: number; seconds: number; window?: number; hog?: boolean; referenceSocket?: string; daemonPid?: number }): Promise<LoadResult> {
   const window = opts.window ?? 256;
   const hog = await Line.connect(socketPath);
   const pinger = await Line.connect(socketPath);
@@ -154,15 +189,24 @@ export async function runLoad(socketPath: string, opts: { mix: Mix; nodes: numbe
   measuring = true;
   const samples: number[] = [];
   const t0 = performance.now();
-  while (performance.now() - t0 < opts.seconds * 1000) {
+  const over = (): boolean => performance.now() - t0 >= opts.seconds * 1000;
+  const reference = opts.referenceSocket ? await Line.connect(opts.referenceSocket) : null;
+  const referenceSamples = reference ? pingUntil(reference, over) : Promise.resolve([]);
+  const cpu: number[] = [];
+  while (!over()) {
+    const c0 = opts.daemonPid ? loopCpuNs(opts.daemonPid) : null;
     const s = performance.now();
     const before = hogAnswers;
     await pinger.request('system:ping');
     samples.push(performance.now() - s);
     overtaken.push(hogAnswers - before);
+    const c1 = c0 === null ? null : loopCpuNs(opts.daemonPid!);
+    if (c0 !== null && c1 !== null) cpu.push((c1 - c0) / 1e6);
     await new Promise((r) => setTimeout(r, 1));
   }
   const secs = (performance.now() - t0) / 1000;
+  const ref = await referenceSamples;
+  reference?.close();
   measuring = false;
   running = false;
   const hogCount = counted;
@@ -171,11 +215,12 @@ export async function runLoad(socketPath: string, opts: { mix: Mix; nodes: numbe
   while (answered < sent && performance.now() < until) await new Promise((r) => setTimeout(r, 20));
   hog.close();
   pinger.close();
-  const sorted = [...samples].sort((a, b) => a - b);
   const passed = [...overtaken].sort((a, b) => a - b);
   return {
     overtaken: { p50: pct(passed, 50), p99: pct(passed, 99) },
-    ping: { p50_ms: r2(pct(sorted, 50)), p99_ms: r2(pct(sorted, 99)), max_ms: r2(sorted[sorted.length - 1] ?? NaN), n: samples.length },
+    ...(reference ? { reference: summary(ref) } : {}),
+    ...(cpu.length ? { loop_cpu: { p50_ms: summary(cpu).p50_ms, p99_ms: summary(cpu).p99_ms } } : {}),
+    ping: summary(samples),
     hog: { req_per_s: Math.round(hogCount / secs), n: hogCount, errors },
   };
 }
