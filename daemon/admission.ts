@@ -47,6 +47,8 @@ export class Admission {
   private last: { start: number; ran: Ran[] } | null = null;
   readonly stats = { rounds: 0, admitted: 0 };
 
+  constructor(private readonly onError: (err: unknown) => void = () => undefined) {}
+
   /** A tenant may have work now (a line arrived, a request finished, its socket drained). */
   wake(t: Tenant): void {
     if (!this.inRing.has(t)) {
@@ -104,7 +106,13 @@ export class Admission {
         }
         if (took > 0 && spent + est > share) break;
         const t0 = performance.now();
-        const async = t.runNext();
+        let async = false;
+        try {
+          async = t.runNext();
+        } catch (err) {
+          // A tenant answers its own failures; one that throws anyway must not end the round for the rest.
+          this.onError(err);
+        }
         const syncMs = performance.now() - t0;
         ran.push({ event, syncMs, async });
         spent += Math.max(est, syncMs);
@@ -133,14 +141,21 @@ export class Admission {
     }
   };
 
+  /**
+   * Tenants whose next request is light, cheapest first; then the heavy ones in ring order (which
+   * puts the one held back last round first: ordering heavy ones by cost could starve the costliest).
+   */
   private cheapestFirst(ring: Tenant[]): Tenant[] {
-    const keyed = ring.map((t, i) => {
+    const light: Array<{ t: Tenant; i: number; cost: number }> = [];
+    const heavy: Tenant[] = [];
+    ring.forEach((t, i) => {
       const event = t.peek();
-      return { t, i, cost: event === null ? Infinity : this.estimate(event) };
+      const cost = event === null ? Infinity : this.estimate(event);
+      if (cost > HEAVY_MS) heavy.push(t);
+      else light.push({ t, i, cost });
     });
-    // Stable: equal costs keep the ring's order.
-    keyed.sort((a, b) => a.cost - b.cost || a.i - b.i);
-    return keyed.map((k) => k.t);
+    light.sort((a, b) => a.cost - b.cost || a.i - b.i);
+    return [...light.map((k) => k.t), ...heavy];
   }
 
   /**

@@ -44,7 +44,7 @@ export class Kernel {
   private refused = 0;
   /** Connections closed for leaving too many answers unread (connection_buffer_max_bytes), since start. */
   private cutOff = 0;
-  readonly admission = new Admission();
+  readonly admission = new Admission((err) => this.log.error({ err }, 'admission: a request failed outside its handler'));
   private watcher: FSWatcher | null = null;
 
   constructor(readonly config: Config, readonly log: Logger, private readonly exit: (code: number) => void) {
