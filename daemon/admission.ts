@@ -31,20 +31,22 @@ const UNKNOWN_MS = 1;
 /** Distinct event names whose cost is remembered (unknown names must not grow memory). */
 const MAX_NAMES = 4096;
 
+/** A request of the round that went asynchronous: what its continuations cost is learnt after. */
 interface Ran {
   event: string;
   syncMs: number;
-  async: boolean;
 }
 
 export class Admission {
   private ring: Tenant[] = [];
   private readonly inRing = new Set<Tenant>();
   private scheduled = false;
+  /** A round is running (a tenant woken from inside it waits for the next). */
+  private inRound = false;
   /** Estimated cost of one request, by event name, in ms. */
   private readonly cost = new Map<string, number>();
   /** The previous round, kept until the next one starts and can tell how long it really took. */
-  private last: { start: number; ran: Ran[] } | null = null;
+  private last: { start: number; syncMs: number; ran: Ran[] } | null = null;
   readonly stats = { rounds: 0, admitted: 0 };
 
   constructor(private readonly onError: (err: unknown) => void = () => undefined) {}
@@ -55,7 +57,11 @@ export class Admission {
       this.inRing.add(t);
       this.ring.push(t);
     }
-    this.schedule();
+    // Nobody else is waiting and nothing is being measured: the round runs now rather than at the end
+    // of this turn, which is all a lone client's request costs over the bare dispatch. It is the same
+    // round, bounded the same way, so a socket read in this turn after this one waits no longer.
+    if (!this.scheduled && !this.inRound && this.last === null && this.ring.length === 1) this.round();
+    else this.schedule();
   }
 
   /** The tenant is gone (connection closed). */
@@ -76,6 +82,15 @@ export class Admission {
 
   private readonly round = (): void => {
     this.scheduled = false;
+    this.inRound = true;
+    try {
+      this.runRound();
+    } finally {
+      this.inRound = false;
+    }
+  };
+
+  private runRound(): void {
     const start = performance.now();
     if (this.last) this.learn(this.last, start);
     this.last = null;
@@ -91,6 +106,10 @@ export class Admission {
     let heavyRan = false;
     // Who was held back for a heavy request goes first next round, so heavy turns alternate.
     const heldBack: Tenant[] = [];
+    let syncTotal = 0;
+    let admitted = 0;
+    // One clock read per request: the end of one is the start of the next.
+    let t0 = performance.now();
     for (const t of tenants) {
       let spent = 0;
       let took = 0;
@@ -105,7 +124,6 @@ export class Admission {
           break;
         }
         if (took > 0 && spent + est > share) break;
-        const t0 = performance.now();
         let async = false;
         try {
           async = t.runNext();
@@ -113,8 +131,14 @@ export class Admission {
           // A tenant answers its own failures; one that throws anyway must not end the round for the rest.
           this.onError(err);
         }
-        const syncMs = performance.now() - t0;
-        ran.push({ event, syncMs, async });
+        const t1 = performance.now();
+        const syncMs = t1 - t0;
+        t0 = t1;
+        // Nothing continues after a synchronous request: its timed part is all it cost.
+        syncTotal += syncMs;
+        if (async) ran.push({ event, syncMs });
+        else this.update(event, syncMs);
+        admitted++;
         spent += Math.max(est, syncMs);
         took++;
         if (heavy) {
@@ -129,17 +153,15 @@ export class Admission {
       }
     }
     if (heldBack.length > 0) this.ring = [...heldBack.filter((t) => this.inRing.has(t)), ...this.ring.filter((t) => !heldBack.includes(t))];
-    this.stats.admitted += ran.length;
-    if (ran.some((x) => x.async)) {
+    this.stats.admitted += admitted;
+    if (ran.length > 0) {
       // The next turn starts with a round even when no tenant is left: it measures this one.
-      this.last = { start, ran };
+      this.last = { start, syncMs: syncTotal, ran };
       this.schedule();
-    } else {
-      // Nothing continues after a synchronous request: its timed part is all it cost.
-      for (const x of ran) this.update(x.event, x.syncMs);
-      if (this.ring.length > 0) this.schedule();
+    } else if (this.ring.length > 0) {
+      this.schedule();
     }
-  };
+  }
 
   /**
    * Tenants whose next request is light, cheapest first; then the heavy ones in ring order (which
@@ -162,19 +184,11 @@ export class Admission {
    * The round that started at `r.start` ended when this one began: the time its requests' synchronous
    * parts did not account for is their continuations', shared among the asynchronous ones by estimate.
    */
-  private learn(r: { start: number; ran: Ran[] }, now: number): void {
-    const total = now - r.start;
-    let sync = 0;
+  private learn(r: { start: number; syncMs: number; ran: Ran[] }, now: number): void {
+    const tail = Math.max(0, now - r.start - r.syncMs);
     let weights = 0;
-    for (const x of r.ran) {
-      sync += x.syncMs;
-      if (x.async) weights += Math.max(this.estimate(x.event) - x.syncMs, 0.001);
-    }
-    const tail = Math.max(0, total - sync);
-    for (const x of r.ran) {
-      const measured = x.async && weights > 0 ? x.syncMs + (tail * Math.max(this.estimate(x.event) - x.syncMs, 0.001)) / weights : x.syncMs;
-      this.update(x.event, measured);
-    }
+    for (const x of r.ran) weights += Math.max(this.estimate(x.event) - x.syncMs, 0.001);
+    for (const x of r.ran) this.update(x.event, x.syncMs + (tail * Math.max(this.estimate(x.event) - x.syncMs, 0.001)) / weights);
   }
 
   private update(event: string, measured: number): void {
