@@ -118,9 +118,9 @@ export class Connection implements Tenant {
     if (this.reader.hasReady) this.admission.wake(this);
   }
 
-  /** Bytes written and not yet taken by the client. */
-  get unsentBytes(): number {
-    return this.socket.writableLength;
+  /** What this connection holds for its client: answers written and not yet taken, and queued events. */
+  get bufferedBytes(): number {
+    return this.socket.writableLength + this.queueBytes;
   }
 
   /** A limit holds this connection's requests back: too many running, or too many answers unread. */

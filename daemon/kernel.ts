@@ -170,6 +170,8 @@ export class Kernel {
       connections: this.connections.size,
       connections_refused: this.refused,
       connections_cut_off: this.cutOff + [...this.connections.values()].filter((c) => c.overflowed).length,
+      // Answers and events waiting for clients to read them, in all connections.
+      connections_buffered_bytes: [...this.connections.values()].reduce((n, c) => n + c.bufferedBytes, 0),
       subscribers: this.router.subscriberCount,
       events: { seq: this.router.lastSeq, per_s: Math.round(rate * 10) / 10 },
       requests,

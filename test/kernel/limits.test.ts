@@ -67,15 +67,15 @@ describe('a client that sends and does not read', () => {
     await n.start();
     const c = await raw();
     c.socket.pause();
-    // The issue sent 16 (RSS 155 MB → 998 MB, held while connected); here three times 16, each answer
-    // 25.6 MB: held, they would be 1.2 GB. What the daemon keeps is the garbage of making them, not them.
-    for (let round = 1; round <= 3; round++) {
-      for (let i = 0; i < 16; i++) c.request('kg:find', { label: 'Big', limit: 100 }, `f${round}-${i}`);
-      await waitFor(async () => (await n.count()) === 16 * round, 60_000, `${16 * round} handled`);
-    }
-    expect(rss(pid) - before).toBeLessThan(320 * MB);
+    // The issue sent these 16 (RSS 155 MB → 998 MB, held while connected): each answer 25.6 MB,
+    // 410 MB held in all. Now what the daemon holds for the client is 16 small refusals, and its memory
+    // is what making the answers left as garbage, not the answers.
+    for (let i = 0; i < 16; i++) c.request('kg:find', { label: 'Big', limit: 100 }, `f${i}`);
+    await waitFor(async () => (await n.count()) === 16, 120_000, '16 handled');
+    expect((await d.client.request('system:health')).connections_buffered_bytes as number).toBeLessThan(64 * 1024);
+    expect(rss(pid) - before).toBeLessThan(410 * MB);
     c.socket.resume();
-    const frames = await c.take(48, 30_000);
+    const frames = await c.take(16, 30_000);
     for (const f of frames) {
       expect(f.error).toMatchObject({ code: 'FRAME_TOO_LARGE', details: { max_answer_bytes: 16 * MB } });
       expect(f.error.message).toMatch(/limit.*cursor/);
@@ -100,16 +100,14 @@ describe('a client that sends and does not read', () => {
     // 64 answers of 512 KB, 32 MB in all, against the 8 MiB budget.
     const value = 'y'.repeat(512 * 1024);
     for (let i = 0; i < 64; i++) c.request('testkit:echo', { value }, `e${i}`);
-    // Nothing more is taken up while the answers wait: the count settles at about the budget's worth
-    // (16 answers of 512 KB, and what the socket itself holds), far short of the 64 sent.
-    let last = -1;
-    const settled = await waitFor(async () => {
-      const now = await n.count();
-      const same = now === last && now > 0;
-      last = now;
-      return same ? now : null;
-    }, 10_000, 'admission to stop');
-    expect(settled).toBeLessThanOrEqual(24);
+    // The daemon holds answers until they pass the budget (8 MiB)...
+    const buffered = async (): Promise<number> => (await d!.client.request('system:health')).connections_buffered_bytes as number;
+    await waitFor(async () => (await buffered()) > 8 * MB, 30_000, 'the budget reached');
+    // ...and then what it holds stays the budget and one answer past it, however long the client
+    // does not read; it takes up another request only as the kernel's socket buffers take bytes off
+    // the top, so far short of the 64 sent.
+    for (let i = 0; i < 5; i++) expect(await buffered()).toBeLessThanOrEqual(8 * MB + 600 * 1024);
+    expect(await n.count()).toBeLessThan(40);
     c.socket.resume();
     const frames = await c.take(64, 60_000);
     expect(frames.map((f) => f.correlation_id)).toEqual(Array.from({ length: 64 }, (_, i) => `e${i}`));
@@ -143,19 +141,19 @@ describe('past daemon.max_connections', () => {
     d = await startKernel();
     const conns = await Promise.all(Array.from({ length: 2000 }, () => raw()));
     for (const c of conns) c.request('system:ping', {}, 'p');
-    const firsts = await Promise.all(conns.map((c) => c.one(30_000)));
+    const firsts: Array<Record<string, any>> = await Promise.all(conns.map((c) => c.one(60_000).catch((e: Error) => ({ failed: e.message }))));
     const pongs = firsts.filter((f) => f.data?.pong === true).length;
     const refused = firsts.filter((f) => f.error?.code === 'OVERLOADED');
+    const other = JSON.stringify(firsts.filter((f) => f.data?.pong !== true && f.error?.code !== 'OVERLOADED').slice(0, 3));
     // The harness's own client holds one of the 1,024.
-    expect(pongs).toBe(1023);
-    expect(refused).toHaveLength(977);
-    expect(pongs + refused.length).toBe(2000);
+    expect(pongs, other).toBe(1023);
+    expect(refused, other).toHaveLength(977);
     expect(refused[0]).toMatchObject({ correlation_id: null, error: { details: { max_connections: 1024 } } });
-    await waitFor(() => conns.filter((c) => c.closed).length === 977, 10_000, 'refused connections closed');
+    await waitFor(() => conns.filter((c) => c.closed).length === 977, 30_000, 'refused connections closed');
     const health = await d.client.request('system:health');
     expect(health.connections_refused).toBe(977);
     for (const c of conns) c.close();
-    await waitFor(async () => ((await d!.client.request('system:health')).connections as number) === 1, 10_000, 'closed');
+    await waitFor(async () => ((await d!.client.request('system:health')).connections as number) === 1, 30_000, 'closed');
     const again = await raw();
     again.request('system:ping', {}, 'again');
     expect(await again.one()).toMatchObject({ data: { pong: true } });
