@@ -138,8 +138,8 @@ export default definePlugin({
       summary: 'Pre-flight: the model is priced and no applicable limit is used up (nothing is reserved).',
       schema: checkSchema,
       errors: ['INVALID_DATA', 'BUDGET_EXCEEDED'],
-      handler(d) {
-        live().ledger.check(d.model, d);
+      handler(d, call) {
+        live().ledger.check(d.model, { ...d, workflow_id: d.workflow_id ?? call.context.workflow_id ?? null });
         return { ok: true };
       },
     }),
@@ -150,10 +150,10 @@ export default definePlugin({
       schema: reserveSchema,
       emits: ['budget:exceeded'],
       errors: ['INVALID_DATA', 'BUDGET_EXCEEDED', 'CONFLICT'],
-      async handler(d) {
+      async handler(d, call) {
         const s = live();
         try {
-          const { reservation } = await s.gc.run(() => s.ledger.reserve(d));
+          const { reservation } = await s.gc.run(() => s.ledger.reserve({ ...d, workflow_id: d.workflow_id ?? call.context.workflow_id ?? null }));
           return {
             request_id: reservation.request_id, attempt: reservation.attempt,
             reserved_usd: toUsd(reservation.nanos), reserved_tokens: reservation.tokens, expires_at: reservation.expires_at,
@@ -179,9 +179,9 @@ export default definePlugin({
       schema: commitSchema,
       emits: ['budget:spent', 'budget:warning', 'budget:exceeded'],
       errors: ['INVALID_DATA', 'NOT_FOUND'],
-      async handler(d) {
+      async handler(d, call) {
         const s = live();
-        const r = await s.gc.run(() => s.ledger.commit(d));
+        const r = await s.gc.run(() => s.ledger.commit({ ...d, workflow_id: d.workflow_id ?? call.context.workflow_id ?? null }));
         if (!r.already) {
           s.ctx.emit('budget:spent', {
             request_id: d.request_id, model: r.model, cost_usd: r.cost_usd, tokens: r.tokens,
