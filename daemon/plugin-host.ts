@@ -13,6 +13,7 @@ import { rootContext } from './call-context.js';
 import { findPlugins, importPlugin, planStart, type FoundPlugin } from './plugin-loader.js';
 import type { EmittedEvent, Listener, PluginContext, PluginDef, PluginStatus } from './plugin-api.js';
 import { migrate } from './persistence.js';
+import { parseSection } from './config.js';
 import type { Router, Subscriber } from './router.js';
 import { withTimeout } from './timeouts.js';
 
@@ -164,9 +165,9 @@ export class PluginHost {
     const log = this.o.log.child({ plugin: rec.name });
     let config: Record<string, unknown> = this.o.rawConfig[rec.name] ?? {};
     if (rec.def!.configSchema) {
-      const r = rec.def!.configSchema.safeParse(config);
-      if (!r.success) {
-        this.fail(rec, `config section "${rec.name}": ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      const r = parseSection(rec.name, rec.def!.configSchema, config);
+      if (!r.ok) {
+        this.fail(rec, r.reason);
         return;
       }
       config = r.data as Record<string, unknown>;
