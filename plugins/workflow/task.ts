@@ -48,7 +48,7 @@ export function taskKey(runId: string, stepId: string, idx: number | null, attem
   const k = `${runId}.${stepId}${idx === null ? '' : `.${idx}`}.a${attempt}`;
   if (k.length <= MAX_KEY) return k;
   const h = createHash('sha256').update(k).digest('hex').slice(0, 16);
-  return `${k.slice(0, MAX_KEY - 17)}~${h}`;
+  return `${k.slice(0, MAX_KEY - 17)}-${h}`;
 }
 
 /**
