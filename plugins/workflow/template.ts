@@ -1,14 +1,19 @@
 /**
  * Templates: `{{ path }}` look-ups into a run's values, never code. A path is a root name followed by
  * `.name`, `.0` or `[0]` segments: `inputs.x`, `steps.a.output.items[2].id`, `item`, `index`, `run.id`.
+ * Inside a foreach, `[index]` takes the element at the current item's position (to pair the outputs of
+ * two foreach steps over the same list: `{{ steps.run.output[index] }}`).
  * A string that is exactly one template takes the value as it is (a list stays a list); a template
  * inside other text is written into it (strings as they are, other values as JSON).
  */
 
 /** One parsed look-up: the root and the segments after it. */
+/** The `[index]` segment: the current foreach item's position. */
+export const AT_INDEX = Symbol('index');
+
 export interface TemplatePath {
   root: string;
-  segments: Array<string | number>;
+  segments: Array<string | number | typeof AT_INDEX>;
   /** As written, for messages. */
   text: string;
 }
@@ -17,8 +22,8 @@ export type TemplatePart = string | TemplatePath;
 
 const TEMPLATE_RE = /\{\{([\s\S]*?)\}\}/g;
 const IDENT = '[A-Za-z_][A-Za-z0-9_-]*';
-const PATH_RE = new RegExp(`^${IDENT}(?:\\.(?:${IDENT}|\\d+)|\\[\\d+\\])*$`);
-const SEGMENT_RE = new RegExp(`\\.(${IDENT}|\\d+)|\\[(\\d+)\\]`, 'g');
+const PATH_RE = new RegExp(`^${IDENT}(?:\\.(?:${IDENT}|\\d+)|\\[(?:\\d+|index)\\])*$`);
+const SEGMENT_RE = new RegExp(`\\.(${IDENT}|\\d+)|\\[(\\d+|index)\\]`, 'g');
 
 export class TemplateError extends Error {}
 
@@ -30,33 +35,37 @@ export function parsePath(body: string): TemplatePath {
     throw new TemplateError(`"{{ ${text} }}" is not a path look-up (templates are names joined by dots, such as inputs.topic or steps.a.output.items[0]; no expressions)`);
   }
   const root = /^[A-Za-z_][A-Za-z0-9_-]*/.exec(text)![0];
-  const segments: Array<string | number> = [];
+  const segments: TemplatePath['segments'] = [];
   for (const m of text.slice(root.length).matchAll(SEGMENT_RE)) {
     const name = m[1];
-    segments.push(m[2] !== undefined ? Number(m[2]) : /^\d+$/.test(name!) ? Number(name) : name!);
+    if (m[2] === 'index') segments.push(AT_INDEX);
+    else segments.push(m[2] !== undefined ? Number(m[2]) : /^\d+$/.test(name!) ? Number(name) : name!);
   }
   return { root, segments, text };
 }
 
-/** Split a string into literal text and look-ups. A stray `{{` or `}}` is an error. */
+/**
+ * Split a string into literal text and look-ups. A `{{` that opens no template is an error; a `}}`
+ * outside one is text (prompts quote JSON, whose objects end in `}}`).
+ */
 export function parseTemplate(s: string): TemplatePart[] {
   const parts: TemplatePart[] = [];
   let last = 0;
   for (const m of s.matchAll(TEMPLATE_RE)) {
     const lit = s.slice(last, m.index);
-    if (lit.includes('{{') || lit.includes('}}')) throw new TemplateError(`unbalanced braces in "${s.slice(0, 80)}"`);
+    if (lit.includes('{{')) throw new TemplateError(`unbalanced braces in "${s.slice(0, 80)}"`);
     if (lit) parts.push(lit);
     parts.push(parsePath(m[1]!));
     last = m.index! + m[0].length;
   }
   const tail = s.slice(last);
-  if (tail.includes('{{') || tail.includes('}}')) throw new TemplateError(`unbalanced braces in "${s.slice(0, 80)}"`);
+  if (tail.includes('{{')) throw new TemplateError(`unbalanced braces in "${s.slice(0, 80)}"`);
   if (tail) parts.push(tail);
   return parts;
 }
 
 /** True when the string holds a template at all (the cheap test before parsing). */
-export const hasTemplate = (s: string): boolean => s.includes('{{') || s.includes('}}');
+export const hasTemplate = (s: string): boolean => s.includes('{{');
 
 /** Every look-up in a JSON-like value (strings at any depth), with where it was found. */
 export function pathsIn(value: unknown, where: Array<string | number> = []): Array<{ path: TemplatePath; at: Array<string | number> }> {
@@ -78,8 +87,10 @@ export function pathsIn(value: unknown, where: Array<string | number> = []): Arr
 /** The value at a path, or undefined when any segment is missing. */
 export function lookup(scope: Record<string, unknown>, p: TemplatePath): unknown {
   let v: unknown = Object.hasOwn(scope, p.root) ? scope[p.root] : undefined;
-  for (const s of p.segments) {
+  for (const seg of p.segments) {
     if (v === null || v === undefined) return undefined;
+    const s = seg === AT_INDEX ? scope.index : seg;
+    if (typeof s !== 'string' && typeof s !== 'number') return undefined;
     if (typeof s === 'number') {
       if (!Array.isArray(v)) return undefined;
       v = v[s];

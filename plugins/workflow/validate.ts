@@ -6,7 +6,7 @@
  */
 import { DaemonError } from '../../client/errors.js';
 import { definitionSchema, type Definition, type InputSpec, type StepDef } from './definition.js';
-import { parseTemplate, pathsIn, TemplateError, type TemplatePath } from './template.js';
+import { AT_INDEX, hasTemplate, parseTemplate, pathsIn, TemplateError, type TemplatePath } from './template.js';
 
 export interface Issue {
   /** The step the problem is in (null: the definition as a whole). */
@@ -144,7 +144,7 @@ function semanticIssues(def: Definition, env: ValidationEnv): Issue[] {
       if (!/^[a-z][a-z0-9_]*(:[a-z][a-z0-9_]*)+$/.test(s.event)) add(s.id, at('event'), `"${s.event}" is not an event name (namespace:action)`);
       else if (env.hasEvent && !env.hasEvent(s.event)) add(s.id, at('event'), `unknown event "${s.event}" (no plugin answers it)`);
     }
-    if (s.agent?.profile !== undefined && env.hasProfile && !env.hasProfile(s.agent.profile)) {
+    if (s.agent?.profile !== undefined && !hasTemplate(s.agent.profile) && env.hasProfile && !env.hasProfile(s.agent.profile)) {
       add(s.id, at('agent', 'profile'), `unknown agent profile "${s.agent.profile}"`);
     }
     const seen = new Set<string>();
@@ -226,6 +226,7 @@ function templatesIn(value: unknown, where: Array<string | number>, step: string
 }
 
 function rootProblem(p: TemplatePath, def: Definition, allowed: Allowed): string | null {
+  if (!allowed.item && p.segments.includes(AT_INDEX)) return `{{ ${p.text} }}: [index] is only defined in the body of a foreach step`;
   const first = p.segments[0];
   switch (p.root) {
     case 'inputs':

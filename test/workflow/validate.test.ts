@@ -44,6 +44,7 @@ describe('validation', () => {
     ['a step field that does not exist', def([ok, { id: 'b', needs: ['a'], event: 'test:op', data: { x: '{{ steps.a.result }}' } }]), { step: 'b', message: /output, status or error/ }],
     ['item outside foreach', def([{ ...ok, data: { x: '{{ item }}' } }]), { step: 'a', message: /only defined in the body of a foreach/ }],
     ['item inside when', def([{ ...ok, foreach: '{{ inputs.l }}', when: '{{ item }}' }], { inputs: { l: {} } }), { step: 'a', message: /only defined in the body of a foreach/ }],
+    ['[index] outside foreach', def([{ ...ok, data: { x: '{{ inputs.l[index] }}' } }], { inputs: { l: {} } }), { step: 'a', message: /\[index\] is only defined in the body of a foreach/ }],
     ['an unknown root', def([{ ...ok, data: { x: '{{ env.HOME }}' } }]), { step: 'a', message: /unknown root "env"/ }],
     ['a bad run field', def([{ ...ok, data: { x: '{{ run.secret }}' } }]), { step: 'a', message: /run has id, workflow and key/ }],
     ['foreach that is not one template', def([{ ...ok, foreach: 'items: {{ inputs.l }}' }], { inputs: { l: {} } }), { step: 'a', message: /foreach must be exactly one template/ }],
@@ -110,6 +111,10 @@ describe('templates', () => {
     ['{{ inputs.__proto__ }}', undefined],
   ])('%s → %j', (t, want) => {
     expect(render(t, scope)).toEqual(want);
+  });
+  it('[index] pairs two lists by the current item\'s position', () => {
+    expect(render('{{ steps.x.output.items[index] }}', { ...scope, index: 1 })).toBe('q');
+    expect(render('{{ steps.x.output.items[index] }}', { ...scope, index: 5 })).toBeUndefined();
   });
   it('drops keys that resolve to nothing, keeps list positions as null', () => {
     expect(render({ a: '{{ inputs.none }}', b: ['{{ inputs.none }}', 1] }, scope)).toEqual({ b: [null, 1] });
