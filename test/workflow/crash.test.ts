@@ -88,8 +88,9 @@ describe('workflow runs across kill -9', () => {
         await sleep(r.int(150, 1200));
         const st = await d.client.request<{ status: string }>('workflow:status', { run_id: runId });
         if (st.status !== 'running') break;
-        kills.push(Date.now());
         await d.kill('SIGKILL');
+        kills.push(Date.now()); // after the process is gone: every call it recorded came before
+
         d = await boot();
       }
       const fin = await d.client.request<{ status: string; outputs: unknown; steps: Record<string, { attempts: number; status: string }> }>('workflow:start', { run_id: runId, definition: definition(), wait: true }, { timeoutMs: 180_000 });
@@ -131,15 +132,21 @@ describe('workflow runs across kill -9', () => {
         for (let i = 1; i < ats.length; i++) expect(kills.some((k) => k > ats[i - 1]! && k <= ats[i]!), `${tag} called again without a kill between`).toBe(true);
       }
       const ledger = await d.client.request<{ entries: Array<{ request_id: string; kind: string; estimated: boolean }> }>('budget:ledger', { workflow_id: runId, limit: 1000 });
-      const settled = ledger.entries.filter((e) => e.kind === 'commit' || e.kind === 'charge');
-      const perStep = new Map<string, number>();
-      for (const e of settled) {
+      const commits = new Map<string, number>();
+      const estimates = new Map<string, number>();
+      for (const e of ledger.entries) {
         const step = e.request_id.split('.')[1]!;
-        perStep.set(step, (perStep.get(step) ?? 0) + 1);
+        if (e.kind === 'commit' && !e.estimated) commits.set(step, (commits.get(step) ?? 0) + 1);
+        if (e.estimated) estimates.set(step, (estimates.get(step) ?? 0) + 1);
       }
-      expect([...perStep.keys()].sort()).toEqual(['a1', 'a2', 'a3', 'a4', 'a5', 'a6', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6']);
-      expect(settled.filter((e) => e.estimated)).toEqual([]);
-      expect([...perStep.values()].every((n) => n === 1), JSON.stringify([...perStep])).toBe(true);
+      // One real charge per agent step, whatever the kills.
+      expect([...commits.keys()].sort()).toEqual(['a1', 'a2', 'a3', 'a4', 'a5', 'a6', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6']);
+      expect([...commits.values()].every((n) => n === 1), JSON.stringify([...commits])).toBe(true);
+      // No estimated charge for a call repeated once; the completion plugin retries an interrupted call
+      // once (restart_policy retry_once), so a call caught by a second kill is failed, its reservation
+      // charged as a worst-case estimate, and the resumed turn asks again.
+      for (const [step, n] of estimates) expect(n, `${step}: ${crashed.get(step)?.length} calls`).toBeLessThanOrEqual(Math.max(0, (crashed.get(step)?.length ?? 1) - 2));
+      const settled = ledger.entries.filter((e) => e.kind === 'commit' || e.kind === 'charge');
       // Every model call of a step had the step's key (its turn's request ids derive from it).
       expect(settled.every((e) => /^crash\d+\.[ab]\d\.a1\.s0$/.test(e.request_id))).toBe(true);
       await d.stop();
