@@ -141,8 +141,8 @@ export class WorkflowStore {
         ON CONFLICT (run_id, step_id, idx) DO UPDATE SET attempt = @attempt, status = @status, output = @output, error = @error,
           started_at = @started_at, finished_at = @finished_at, next_at = @next_at`),
       deleteTasks: db.prepare('DELETE FROM workflow_tasks WHERE run_id = ? AND step_id = ?'),
-      runs: db.prepare<[string | null, string | null, number], RunRow>(`SELECT * FROM workflow_runs
-        WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR workflow = ?2) ORDER BY created_at DESC, run_id DESC LIMIT ?3`),
+      runs: db.prepare<[{ status: string | null; workflow: string | null; limit: number }], RunRow>(`SELECT * FROM workflow_runs
+        WHERE (@status IS NULL OR status = @status) AND (@workflow IS NULL OR workflow = @workflow) ORDER BY created_at DESC, run_id DESC LIMIT @limit`),
       counts: db.prepare<[], { status: string; n: number }>('SELECT status, COUNT(*) AS n FROM workflow_runs GROUP BY status'),
     };
   }
@@ -208,7 +208,7 @@ export class WorkflowStore {
   }
 
   runs(status: string | null, workflow: string | null, limit: number): RunRow[] {
-    return this.st.runs.all(status, workflow, limit);
+    return this.st.runs.all({ status, workflow, limit });
   }
 
   counts(): Record<string, number> {

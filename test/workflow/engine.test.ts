@@ -384,9 +384,13 @@ describe('recovery from the journal', () => {
   it('queues runs beyond max_active_runs and starts them as others end', async () => {
     const h = make({ max_active_runs: 2 });
     h.perform.fn = async () => (await sleep(20), {});
-    const ids = [];
+    const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push(await h.start({ name: 'q', steps: [ev('a')] }));
     expect((await h.engine.status(ids[4]!)).status).toBe('queued');
     for (const id of ids) await vi.waitFor(async () => expect((await h.engine.status(id)).status).toBe('succeeded'));
+    const recent = h.engine.runs({ status: 'succeeded', limit: 3 });
+    expect(recent).toHaveLength(3);
+    expect(recent.every((r) => ids.includes(r.run_id as string) && r.status === 'succeeded')).toBe(true);
+    expect(h.engine.runs({ workflow: 'nope', limit: 10 })).toEqual([]);
   });
 });

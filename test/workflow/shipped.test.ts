@@ -96,7 +96,7 @@ describe.skipIf(dockerReason !== null && !IN_CI)('the shipped workflows', () => 
 
   it('research: two cycles of hypotheses, sandbox experiments on the dataset and findings in the graph, then a cited report', async () => {
     const dataset = [{ path: 'data.csv', content: 'a,b,c\n1,5,2\n2,6,9\n3,7,1\n' }];
-    const papers = [{ name: 'Means of small tables', text: 'Column b tends to exceed column a.' }];
+    const papers = [{ path: 'means-of-small-tables.md', content: 'Column b tends to exceed column a.' }];
     const st = await runToEnd(d.client, { workflow: 'research', inputs: { question: 'Which column means are large?', dataset, papers, hypotheses: 3 } }, 300_000);
     expect(st.status, JSON.stringify(st.error)).toBe('succeeded');
     const runId = st.run_id as string;
