@@ -204,13 +204,54 @@ export class RunExecutor {
     }
     this.pumping = true;
     try {
-      do {
-        this.again = false;
-        this.pass();
-      } while (this.again);
+      this.atomically(() => {
+        do {
+          this.again = false;
+          this.pass();
+        } while (this.again);
+      });
     } finally {
       this.pumping = false;
     }
+  }
+
+  /**
+   * Run `fn` so that the journal writes it makes are one transaction, committed before anything it
+   * decided is acted on: its events are emitted and its tasks performed only after the commit. A
+   * chain's step costs one transaction (its outcome and the next step's start) instead of three.
+   */
+  private atomically(fn: () => void): void {
+    if (this.tx) {
+      fn();
+      return;
+    }
+    const tx: { ops: Array<() => void>; after: Array<() => void> } = { ops: [], after: [] };
+    this.tx = tx;
+    try {
+      fn();
+    } finally {
+      this.tx = null;
+    }
+    if (tx.ops.length) {
+      this.d.journal(() => {
+        for (const op of tx.ops) op();
+      });
+    }
+    for (const a of tx.after) a();
+  }
+
+  private tx: { ops: Array<() => void>; after: Array<() => void> } | null = null;
+
+  /** A journal write: in the open transaction, or at once. */
+  private write(op: () => void): void {
+    if (this.tx) this.tx.ops.push(op);
+    else this.d.journal(op);
+  }
+
+  /** An action on what was decided: after the open transaction commits, or at once. */
+  private later(fn: () => void): void {
+    if (this.tx) this.tx.after.push(fn);
+    else fn();
   }
 
   private pass(): void {
@@ -257,7 +298,7 @@ export class RunExecutor {
     if (s.when !== undefined && !truthy(this.renderHead(s.when))) {
       st.status = 'skipped';
       st.startedAt = st.finishedAt = now;
-      this.d.journal(() => this.d.store.putStep(this.stepRow(st)));
+      this.write(() => this.d.store.putStep(this.stepRow(st)));
       this.view[s.id] = { status: 'skipped', output: null, error: null };
       this.emit('workflow:step_finished', { step: s.id, status: 'skipped', item: null, attempt: 0, duration_ms: 0, progress: null });
       return;
@@ -266,7 +307,7 @@ export class RunExecutor {
     if (s.wait) {
       st.status = 'waiting';
       st.total = 1;
-      this.d.journal(() => this.d.store.putStep(this.stepRow(st)));
+      this.write(() => this.d.store.putStep(this.stepRow(st)));
       this.view[s.id] = { status: 'waiting', output: null, error: null };
       this.emit('workflow:waiting', { step: s.id, prompt: renderString(s.wait.prompt, this.scope({ item: null, index: 0, key: taskKey(this.runId, s.id, null, 1) })) });
       this.armWaitTimeout(st);
@@ -282,7 +323,7 @@ export class RunExecutor {
           code: 'INVALID_DATA',
           message: Array.isArray(items) ? `foreach has ${items.length} items, more than workflow.max_items (${max})` : `foreach ${s.foreach} is not a list (it is ${items === undefined ? 'missing' : JSON.stringify(items)?.slice(0, 100)})`,
         };
-        this.d.journal(() => this.d.store.putStep(this.stepRow(st)));
+        this.write(() => this.d.store.putStep(this.stepRow(st)));
         this.stepFailed(st, null, 0, st.error);
         return;
       }
@@ -292,7 +333,7 @@ export class RunExecutor {
       st.total = 1;
     }
     st.status = 'running';
-    this.d.journal(() => this.d.store.putStep(this.stepRow(st)));
+    this.write(() => this.d.store.putStep(this.stepRow(st)));
     this.view[s.id] = { status: 'running', output: null, error: null };
     if (st.total === 0) this.completeStep(st);
   }
@@ -327,27 +368,31 @@ export class RunExecutor {
       spec = this.specOf(st, idx, attempt, key);
     } catch (e) {
       // A body that cannot be built (an output too large to send, say) fails like the task would.
-      this.d.journal(() => this.d.store.putTask(this.taskRow(st, ts)));
+      this.write(() => this.d.store.putTask(this.taskRow(st, ts)));
       this.settle(st, ts, { ok: false, e });
       return;
     }
     ts.spec = spec;
     // Journaled before it is acted on: after a crash this task is performed again with this attempt's key.
-    this.d.journal(() => this.d.store.putTask(this.taskRow(st, ts)));
+    this.write(() => this.d.store.putTask(this.taskRow(st, ts)));
     this.emit('workflow:step_started', { step: s.id, kind: kindOf(s), item: foreach ? idx : null, attempt, key });
-    const signal = ts.controller!.signal;
-    const timeout = new Promise<never>((_, reject) => {
-      ts.timer = setTimeout(() => {
-        reject(new DaemonError('TIMEOUT', `step ${s.id} took longer than ${spec.timeoutMs / 1000} s`, { step: s.id, timeout_s: spec.timeoutMs / 1000 }));
-        this.d.abandon(spec);
-      }, spec.timeoutMs);
-      ts.timer.unref?.();
-      signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    this.later(() => {
+      const signal = ts.controller?.signal;
+      // Cancelled before the transaction that started it committed: settle as cancelled, never perform.
+      if (!signal || signal.aborted) return void Promise.resolve().then(() => this.settle(st, ts, { ok: false, e: signal?.reason ?? new DaemonError('CANCELLED', 'cancelled') }));
+      const timeout = new Promise<never>((_, reject) => {
+        ts.timer = setTimeout(() => {
+          reject(new DaemonError('TIMEOUT', `step ${s.id} took longer than ${spec.timeoutMs / 1000} s`, { step: s.id, timeout_s: spec.timeoutMs / 1000 }));
+          this.d.abandon(spec);
+        }, spec.timeoutMs);
+        ts.timer.unref?.();
+        signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+      });
+      Promise.race([this.d.perform(spec, signal), timeout]).then(
+        (out) => this.settle(st, ts, { ok: true, out }),
+        (e: unknown) => this.settle(st, ts, { ok: false, e }),
+      );
     });
-    Promise.race([this.d.perform(spec, signal), timeout]).then(
-      (out) => this.settle(st, ts, { ok: true, out }),
-      (e: unknown) => this.settle(st, ts, { ok: false, e }),
-    );
   }
 
   private specOf(st: StepState, idx: number, attempt: number, key: string): TaskSpec {
@@ -371,6 +416,10 @@ export class RunExecutor {
   }
 
   private settle(st: StepState, ts: TaskState, r: { ok: true; out: unknown } | { ok: false; e: unknown }): void {
+    this.atomically(() => this.settleIn(st, ts, r));
+  }
+
+  private settleIn(st: StepState, ts: TaskState, r: { ok: true; out: unknown } | { ok: false; e: unknown }): void {
     if (ts.timer) clearTimeout(ts.timer);
     ts.timer = null;
     ts.controller = null;
@@ -384,7 +433,7 @@ export class RunExecutor {
     if (ts.status === 'cancelled') {
       ts.finishedAt = now;
       ts.error = { code: 'CANCELLED', message: this.halt?.status === 'cancelled' ? 'the run was cancelled' : 'stopped' };
-      this.d.journal(() => this.d.store.putTask(this.taskRow(st, ts)));
+      this.write(() => this.d.store.putTask(this.taskRow(st, ts)));
       this.pump();
       return;
     }
@@ -405,14 +454,14 @@ export class RunExecutor {
       ts.output = out;
       ts.finishedAt = now;
       st.done++;
-      const complete = st.done >= st.total && st.inflight === 0 && st.queue.length === 0;
-      this.d.journal(() => {
+      const complete = st.done >= st.total && st.inflight === 0 && st.queue.length === 0 && st.status === 'running';
+      if (complete) {
+        st.status = st.failed > 0 ? 'failed' : 'succeeded';
+        st.finishedAt = now;
+      }
+      this.write(() => {
         this.d.store.putTask(this.taskRow(st, ts));
-        if (complete && st.status === 'running') {
-          st.status = st.failed > 0 ? 'failed' : 'succeeded';
-          st.finishedAt = now;
-          this.d.store.putStep(this.stepRow(st));
-        }
+        if (complete) this.d.store.putStep(this.stepRow(st));
       });
       if (foreach) {
         this.emit('workflow:step_finished', { step: st.def.id, status: 'succeeded', item: ts.idx, attempt: ts.attempt, duration_ms: now - ts.startedAt, progress: { done: st.done, total: st.total } });
@@ -425,7 +474,7 @@ export class RunExecutor {
     if (err.code === 'BUDGET_EXCEEDED' && this.d.isRunBudget(this.runId, err)) {
       ts.status = 'failed';
       ts.finishedAt = now;
-      this.d.journal(() => this.d.store.putTask(this.taskRow(st, ts)));
+      this.write(() => this.d.store.putTask(this.taskRow(st, ts)));
       this.emit('workflow:step_failed', { step: st.def.id, item: foreach ? ts.idx : null, attempt: ts.attempt, error: err, will_retry: false, retry_in_s: null });
       this.stop('budget_exhausted', err, st.def.id, false);
       this.pump();
@@ -436,7 +485,7 @@ export class RunExecutor {
       const wait = backoffMs(st.def.retry!, ts.attempt + 1);
       ts.status = 'retrying';
       ts.nextAt = now + wait;
-      this.d.journal(() => this.d.store.putTask(this.taskRow(st, ts)));
+      this.write(() => this.d.store.putTask(this.taskRow(st, ts)));
       this.emit('workflow:step_failed', { step: st.def.id, item: foreach ? ts.idx : null, attempt: ts.attempt, error: err, will_retry: true, retry_in_s: wait / 1000 });
       this.scheduleRetry(st, ts, wait);
       this.pump();
@@ -448,14 +497,14 @@ export class RunExecutor {
       st.done++;
       st.failed++;
       const complete = st.done >= st.total && st.inflight === 0 && st.queue.length === 0;
-      this.d.journal(() => {
+      if (complete) {
+        st.status = 'failed';
+        st.finishedAt = now;
+        st.error = { code: err.code, message: `${st.failed} of ${st.total} items failed; the last: ${err.message}` };
+      }
+      this.write(() => {
         this.d.store.putTask(this.taskRow(st, ts));
-        if (complete) {
-          st.status = 'failed';
-          st.finishedAt = now;
-          st.error = { code: err.code, message: `${st.failed} of ${st.total} items failed; the last: ${err.message}` };
-          this.d.store.putStep(this.stepRow(st));
-        }
+        if (complete) this.d.store.putStep(this.stepRow(st));
       });
       this.emit('workflow:step_failed', { step: st.def.id, item: ts.idx, attempt: ts.attempt, error: err, will_retry: false, retry_in_s: null });
       if (complete) this.stepCompleted(st);
@@ -465,7 +514,7 @@ export class RunExecutor {
     st.status = 'failed';
     st.finishedAt = now;
     st.error = err;
-    this.d.journal(() => {
+    this.write(() => {
       this.d.store.putTask(this.taskRow(st, ts));
       this.d.store.putStep(this.stepRow(st));
     });
@@ -504,7 +553,7 @@ export class RunExecutor {
   private completeStep(st: StepState): void {
     st.status = 'succeeded';
     st.finishedAt = this.d.now();
-    this.d.journal(() => this.d.store.putStep(this.stepRow(st)));
+    this.write(() => this.d.store.putStep(this.stepRow(st)));
     this.stepCompleted(st);
   }
 
@@ -548,16 +597,16 @@ export class RunExecutor {
     const t = st.def.timeout_s;
     if (t === undefined) return;
     const left = Math.max(0, (st.startedAt ?? this.d.now()) + t * 1000 - this.d.now());
-    st.waitTimer = setTimeout(() => {
+    st.waitTimer = setTimeout(() => this.atomically(() => {
       st.waitTimer = null;
       if (st.status !== 'waiting' || this.finished) return;
       st.status = 'failed';
       st.finishedAt = this.d.now();
       st.error = { code: 'TIMEOUT', message: `no signal for step ${st.def.id} within ${t} s` };
-      this.d.journal(() => this.d.store.putStep(this.stepRow(st)));
+      this.write(() => this.d.store.putStep(this.stepRow(st)));
       this.stepFailed(st, null, 1, st.error);
       this.pump();
-    }, left);
+    }), left);
     st.waitTimer.unref?.();
   }
 
@@ -590,8 +639,10 @@ export class RunExecutor {
 
   /** Stop the run: cancel running tasks, keep every output. The caller journaled the decision. */
   cancel(): void {
-    this.stop('cancelled', { code: 'CANCELLED', message: 'the run was cancelled' }, null, true);
-    this.pump();
+    this.atomically(() => {
+      this.stop('cancelled', { code: 'CANCELLED', message: 'the run was cancelled' }, null, true);
+      this.pump();
+    });
   }
 
   private stop(status: HaltStatus, error: StepError | null, step: string | null, abort: boolean): void {
@@ -676,7 +727,7 @@ export class RunExecutor {
         st.finishedAt = now;
       }
       if (open || stopped.length) {
-        this.d.journal(() => {
+        this.write(() => {
           for (const t of stopped) this.d.store.putTask(this.taskRow(st, t));
           this.d.store.putStep(this.stepRow(st));
         });
@@ -764,6 +815,6 @@ export class RunExecutor {
   }
 
   private emit(event: string, data: Record<string, unknown>): void {
-    this.d.emit(event, { run_id: this.runId, workflow: this.workflow, ...data }, this.context);
+    this.later(() => this.d.emit(event, { run_id: this.runId, workflow: this.workflow, ...data }, this.context));
   }
 }
