@@ -5,7 +5,7 @@
  * makes accepted work survive kill -9: at start the service re-reads it.
  */
 import type Database from 'better-sqlite3';
-import { rebuildTable, type Migration } from '../../daemon/persistence.js';
+import { type Migration, rebuildTable } from '../../daemon/plugin-api.js';
 
 export const MIGRATIONS: Migration[] = [
   `CREATE TABLE completion_requests (

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FSWatcher } from 'chokidar';
-import { loadYamlParser, parseYamlText, prepareYamlFiles } from '../../daemon/yaml-text.js';
+import { loadYamlParser, parseYamlText, prepareYamlFiles } from '../../daemon/plugin-api.js';
 import type { Definition } from './definition.js';
 import { checkDefinition, type Issue } from './validate.js';
 

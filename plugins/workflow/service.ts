@@ -7,7 +7,7 @@ import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { DaemonError } from '../../client/errors.js';
 import type { EventContext } from '../../client/protocol.js';
-import { GroupCommit, runLazy } from '../../daemon/group-commit.js';
+import { GroupCommit, runLazy } from '../../daemon/plugin-api.js';
 import type { Definition } from './definition.js';
 import type { EngineDeps } from './deps.js';
 import { Engine, newRunId } from './engine.js';
