@@ -74,8 +74,15 @@ export interface EngineDeps {
   config: EngineConfig;
 }
 
-/** The engine, as a run sees it: shared task slots, and word that the run ended. */
+/** The engine, as a run sees it: shared task slots, the journal batch, and word that the run ended. */
 export interface RunHost {
+  /**
+   * A journal write. Writes made in one turn of the event loop (by every run) are one transaction,
+   * committed before any action queued with `later` in that turn runs.
+   */
+  write(op: () => void): void;
+  /** An action (an event emitted, a task performed) to take once the writes before it are committed. */
+  later(fn: () => void): void;
   /** Take a task slot, or register the run to be pumped when one frees. */
   acquire(run: RunExecutor): boolean;
   release(): void;

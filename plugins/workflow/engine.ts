@@ -106,6 +106,47 @@ export class Engine implements RunHost {
 
   // ---- RunHost --------------------------------------------------------------------------------------
 
+  private batch: { ops: Array<() => void>; after: Array<() => void> } | null = null;
+
+  write(op: () => void): void {
+    this.open().ops.push(op);
+  }
+
+  later(fn: () => void): void {
+    this.open().after.push(fn);
+  }
+
+  /**
+   * The batch of this moment, committed in a microtask: the settlements that arrive together (a
+   * foreach's items, many runs' steps) share one transaction, and a chain's step shares one with the
+   * next step's start. Nothing it decided is acted on before it commits.
+   */
+  private open(): { ops: Array<() => void>; after: Array<() => void> } {
+    if (!this.batch) {
+      this.batch = { ops: [], after: [] };
+      queueMicrotask(() => this.flush());
+    }
+    return this.batch;
+  }
+
+  private flush(): void {
+    const b = this.batch;
+    this.batch = null;
+    if (!b) return;
+    if (b.ops.length) {
+      try {
+        this.d.journal(() => {
+          for (const op of b.ops) op();
+        });
+      } catch (err) {
+        // Nothing decided in this batch is acted on: its tasks stay as the journal last had them.
+        this.d.log.error({ err }, 'workflow journal write failed');
+        return;
+      }
+    }
+    for (const a of b.after) a();
+  }
+
   acquire(run: RunExecutor): boolean {
     if (this.used < this.d.config.max_running_tasks) {
       this.used++;

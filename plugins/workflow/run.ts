@@ -204,54 +204,28 @@ export class RunExecutor {
     }
     this.pumping = true;
     try {
-      this.atomically(() => {
-        do {
-          this.again = false;
-          this.pass();
-        } while (this.again);
-      });
+      do {
+        this.again = false;
+        this.pass();
+      } while (this.again);
     } finally {
       this.pumping = false;
     }
   }
 
-  /**
-   * Run `fn` so that the journal writes it makes are one transaction, committed before anything it
-   * decided is acted on: its events are emitted and its tasks performed only after the commit. A
-   * chain's step costs one transaction (its outcome and the next step's start) instead of three.
-   */
-  private atomically(fn: () => void): void {
-    if (this.tx) {
-      fn();
-      return;
-    }
-    const tx: { ops: Array<() => void>; after: Array<() => void> } = { ops: [], after: [] };
-    this.tx = tx;
-    try {
-      fn();
-    } finally {
-      this.tx = null;
-    }
-    if (tx.ops.length) {
-      this.d.journal(() => {
-        for (const op of tx.ops) op();
-      });
-    }
-    for (const a of tx.after) a();
-  }
-
-  private tx: { ops: Array<() => void>; after: Array<() => void> } | null = null;
-
-  /** A journal write: in the open transaction, or at once. */
+  /** A journal write: committed with the others of this moment, before anything decided with it is acted on. */
   private write(op: () => void): void {
-    if (this.tx) this.tx.ops.push(op);
-    else this.d.journal(op);
+    this.host.write(op);
   }
 
-  /** An action on what was decided: after the open transaction commits, or at once. */
+  /** An action on what was decided (an event, a task performed): after the writes before it commit. */
   private later(fn: () => void): void {
-    if (this.tx) this.tx.after.push(fn);
-    else fn();
+    this.host.later(fn);
+  }
+
+  /** Kept as a name for the places that group a decision: the batching itself is the engine's. */
+  private atomically(fn: () => void): void {
+    fn();
   }
 
   private pass(): void {
@@ -377,6 +351,9 @@ export class RunExecutor {
     this.write(() => this.d.store.putTask(this.taskRow(st, ts)));
     this.emit('workflow:step_started', { step: s.id, kind: kindOf(s), item: foreach ? idx : null, attempt, key });
     this.later(() => {
+      // The daemon began to stop before the start was committed: the journal has it running, so
+      // it is performed at the next start.
+      if (this.d.isStopping()) return;
       const signal = ts.controller?.signal;
       // Cancelled before the transaction that started it committed: settle as cancelled, never perform.
       if (!signal || signal.aborted) return void Promise.resolve().then(() => this.settle(st, ts, { ok: false, e: signal?.reason ?? new DaemonError('CANCELLED', 'cancelled') }));
