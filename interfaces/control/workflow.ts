@@ -75,7 +75,7 @@ function takeInputs(args: string[]): { inputs: Record<string, unknown>; rest: st
 }
 
 const fmtS = (ms: number): string => (ms < 10_000 ? `${(ms / 1000).toFixed(1)}s` : ms < 600_000 ? `${Math.round(ms / 1000)}s` : `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`);
-const usd = (n: unknown): string => (typeof n === 'number' ? `$${n.toFixed(n < 0.01 ? 6 : 4)}` : '$?');
+const usd = (n: unknown): string => (typeof n !== 'number' ? '$?' : `$${n.toFixed(n >= 1 ? 2 : n >= 0.01 ? 4 : 6)}`);
 const bar = (done: number, total: number, width = 20): string => {
   const n = total > 0 ? Math.round((done / total) * width) : width;
   return `[${'#'.repeat(n)}${'.'.repeat(width - n)}] ${done}/${total}`;
@@ -257,7 +257,7 @@ async function runSub(sub: 'status' | 'cancel' | 'signal', args: string[], cli: 
       const items = s.items as { total: number; done: number; failed: number } | undefined;
       const t = typeof s.started_at === 'number' && typeof s.finished_at === 'number' ? ` ${fmtS((s.finished_at - s.started_at) * 1000)}` : '';
       const err = s.error as { code: string; message: string } | undefined;
-      cli.out(`  ${id.padEnd(24)} ${String(s.status).padEnd(10)}${items ? ` ${bar(items.done, items.total, 10)}` : ''}${t}${err ? `  ${err.code}: ${clip(err.message, 100)}` : ''}`);
+      cli.out(`  ${id.padEnd(24)} ${String(s.status).padEnd(10)}${items && items.total > 0 ? ` ${bar(items.done, items.total, 10)}` : ''}${t}${err ? `  ${err.code}: ${clip(err.message, 100)}` : ''}`);
     }
     if (st.error) cli.out(`error: ${JSON.stringify(st.error)}`);
     cli.out(`outputs: ${clip(JSON.stringify(st.outputs), 2000)}`);
