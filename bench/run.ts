@@ -22,6 +22,7 @@ const suites: Array<[name: string, file: string, fn: string]> = [
   ['agent', 'agent.ts', 'benchAgent'],
   ['bridge', 'bridge.ts', 'benchBridge'],
   ['workflow', 'workflow.ts', 'benchWorkflow'],
+  ['gateway', 'gateway.ts', 'benchGateway'],
 ];
 
 const report: Record<string, unknown> = { quick, started_at: new Date().toISOString(), node: process.version, cpus: (await import('node:os')).cpus().length };

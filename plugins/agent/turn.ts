@@ -145,7 +145,8 @@ export class TurnRunner {
 
   /**
    * One model call. Its request_id is derived from (turn, step), so after a crash the same call is
-   * asked again and the completion plugin answers with the recorded outcome instead of running it twice.
+   * asked again and the completion plugin answers with the recorded outcome, or joins the call it is
+   * still making (it retries an interrupted one by itself), instead of paying for it a second time.
    */
   private async complete(t: TurnRow, agent: AgentRow, step: number, resumed: boolean): Promise<CompletionResult> {
     const d = this.d;
@@ -165,7 +166,8 @@ export class TurnRunner {
       } catch (e) {
         if (!(e instanceof DaemonError) || attempt >= 2) throw e;
         if (e.code === 'CONFLICT') {
-          // Already known: still running after a restart (wait for it), or made with other input (ask anew).
+          // The step's call was made with other input (the history changed under a resumed turn): its
+          // outcome is still this step's answer, paid for once. Only a call that failed is asked anew.
           const waited = await this.waitCompletion(t, requestId);
           if (waited) return waited;
           continue;
@@ -176,6 +178,7 @@ export class TurnRunner {
     }
   }
 
+  /** The recorded result of a call once it has one; null when it failed or was cancelled. */
   private async waitCompletion(t: TurnRow, requestId: string): Promise<CompletionResult | null> {
     const until = Date.now() + this.d.config.step_timeout_ms;
     while (Date.now() < until) {
@@ -185,7 +188,7 @@ export class TurnRunner {
         await sleep(100);
         continue;
       }
-      return null;
+      return st.status === 'completed' && st.result ? st.result : null;
     }
     throw new DaemonError('TIMEOUT', `model call ${requestId} did not finish within agent.step_timeout_ms`);
   }
