@@ -1,8 +1,9 @@
-#!/usr/bin/env -S sh -c 'exec node --import "$(dirname "$(readlink -f "$0")")/node_modules/tsx/dist/loader.mjs" --no-warnings "$0" "$@"'
+#!/usr/bin/env -S sh -c 'exec node --no-warnings "$(dirname "$(readlink -f "$0")")/bin/daemon-control.mjs" "$@"'
 /**
  * daemon-control: the operator CLI. Exit codes scripts can trust: 0 ok/healthy, 1 unhealthy, not
- * running or an error response, 2 usage. The shebang finds tsx beside this file (not in the current
- * directory), so the command works from anywhere and through the symlink `npm link` makes.
+ * running or an error response, 2 usage. The shebang finds bin/daemon-control.mjs beside this file
+ * (not in the current directory), so the command works from anywhere and through the symlink `npm
+ * link` makes; that launcher runs this file prebuilt into a bundle, rebuilt when a source changes.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';

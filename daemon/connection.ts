@@ -7,7 +7,8 @@
  * `maxAnswerBytes` is replaced by FRAME_TOO_LARGE saying how to ask for less. A subscriber that does
  * not read loses its oldest events (by count and by bytes) and is told which (`monitor:dropped`). A
  * subscription made with `max_rate` skips what exceeds its rate by choice and is told once a second
- * what it skipped (`monitor:skipped`). Which connection's request runs next is decided by Admission.
+ * what it skipped (`monitor:skipped`). Which connection's request runs next is decided by Admission;
+ * when its queued events are written, by EventFlush (each event's body is shared by every subscriber).
  */
 import type net from 'node:net';
 import type { Logger } from 'pino';
@@ -15,7 +16,8 @@ import { DaemonError } from '../client/errors.js';
 import type { CorrelationId } from '../client/protocol.js';
 import { rootContext } from './call-context.js';
 import type { Admission, Tenant } from './admission.js';
-import { errorFrame, eventFrame, noticeFrame, parseRequest, responseFrame, type ParseResult } from './frames.js';
+import type { EventFlush, EventSink } from './event-flush.js';
+import { errorFrame, eventBody, eventEnd, noticeFrame, parseRequest, responseFrame, type ParseResult } from './frames.js';
 import { LineReader } from './line-reader.js';
 import type { EmittedEvent } from './plugin-api.js';
 import { RateBound } from './rate-bound.js';
@@ -58,16 +60,18 @@ export class SocketSubscription implements Subscriber {
   readonly id = `s-${++subCounter}`;
   /** Set for `max_rate` subscriptions: what is over the rate is counted, not serialised. */
   readonly bound: RateBound | null;
+  /** The end of every event frame of this subscription (after the shared body). */
+  readonly end = eventEnd(this.id);
   constructor(readonly conn: Connection, readonly patterns: string[], maxRate?: number) {
     this.bound = maxRate === undefined ? null : new RateBound(maxRate);
   }
   deliver(ev: EmittedEvent): void {
     if (this.bound && !this.bound.admit(ev.event, ev.seq)) return;
-    this.conn.pushEvent(ev, this.id);
+    this.conn.pushEvent(ev, this.end);
   }
 }
 
-export class Connection implements Tenant {
+export class Connection implements Tenant, EventSink {
   readonly id = `conn-${++connCounter}`;
   readonly subscriptions = new Map<string, SocketSubscription>();
   private readonly reader: LineReader;
@@ -82,8 +86,10 @@ export class Connection implements Tenant {
   private turnOpen = false;
   private closed = false;
   private readonly abortables = new Set<{ abort(reason: unknown): void }>();
-  // Event queue: an array with a moving head, compacted now and then (cheap drop-oldest).
-  private queue: string[] = [];
+  // Event queue: arrays with a moving head, compacted now and then (cheap drop-oldest). Each event is
+  // its shared body and its subscription's end; it waits here until EventFlush writes it.
+  private queue: Buffer[] = [];
+  private queueEnds: Buffer[] = [];
   /** The seq of each queued frame, so a drop reports the events it really lost. */
   private queueSeqs: number[] = [];
   private qHead = 0;
@@ -99,6 +105,7 @@ export class Connection implements Tenant {
     readonly socket: net.Socket,
     private readonly router: Router,
     private readonly admission: Admission,
+    private readonly flush: EventFlush,
     private readonly opts: ConnectionOptions,
     private readonly log: Logger,
     private readonly onClose: (c: Connection) => void,
@@ -233,6 +240,8 @@ export class Connection implements Tenant {
 
   private write(s: string): void {
     if (this.closed || this.overflowed || !this.socket.writable) return;
+    // Events queued before this frame leave before it, as they were emitted before it.
+    if (this.qHead < this.queue.length || this.dropped > 0) this.flush.now(this);
     if (this.socket.writableLength + s.length > this.opts.bufferMaxBytes) {
       this.overflow();
       return;
@@ -264,7 +273,7 @@ export class Connection implements Tenant {
    * The frames after it in the same turn (a group commit's worth of results, a fan-out, a burst of
    * acks) are corked and leave together in one write when the turn's work is done.
    */
-  private send(s: string): void {
+  private send(s: string | Buffer): void {
     if (!this.turnOpen) {
       this.turnOpen = true;
       process.nextTick(this.endTurn);
@@ -285,51 +294,71 @@ export class Connection implements Tenant {
 
   // ---- pushed events --------------------------------------------------------------------------
 
-  pushEvent(ev: EmittedEvent, subscription: string): void {
+  pushEvent(ev: EmittedEvent, end: Buffer): void {
     if (this.closed || this.overflowed) return;
-    const frame = eventFrame(ev, subscription);
-    if (this.qHead === this.queue.length && this.dropped === 0 && this.socket.writableLength <= EVENT_HIGH_WATER) {
-      this.send(frame);
-      return;
-    }
-    this.queue.push(frame);
+    const body = eventBody(ev);
+    this.queue.push(body);
+    this.queueEnds.push(end);
     this.queueSeqs.push(ev.seq);
-    this.queueBytes += frame.length;
+    this.queueBytes += body.length + end.length;
     // Oldest first, by count and by bytes (the byte bound is the connection's buffer budget).
     while (this.qHead < this.queue.length && (this.queue.length - this.qHead > this.opts.subscriberQueue || this.queueBytes > this.opts.bufferBytes)) {
       const seq = this.queueSeqs[this.qHead]!;
-      this.queueBytes -= this.queue[this.qHead]!.length;
+      this.queueBytes -= this.queue[this.qHead]!.length + this.queueEnds[this.qHead]!.length;
       this.qHead++;
       if (this.dropped === 0) this.droppedFirstSeq = seq;
       this.dropped++;
       this.droppedLastSeq = seq;
     }
     if (this.qHead > 4096 && this.qHead * 2 > this.queue.length) this.compactQueue();
+    this.flush.mark(this);
   }
 
   private compactQueue(): void {
     this.queue = this.queue.slice(this.qHead);
+    this.queueEnds = this.queueEnds.slice(this.qHead);
     this.queueSeqs = this.queueSeqs.slice(this.qHead);
     this.qHead = 0;
   }
 
-  private onDrain(): void {
-    if (this.overflowed) return;
+  /**
+   * EventFlush: write the queued events the socket takes below its high-water mark, in one write
+   * (behind the notice of what was dropped, if anything was). The rest waits for 'drain'.
+   */
+  flushEvents(): void {
+    if (this.closed || this.overflowed || !this.socket.writable) return;
+    const room = EVENT_HIGH_WATER - this.socket.writableLength;
+    if (room < 0) return;
     if (this.dropped > 0) {
       const count = this.dropped;
       this.dropped = 0;
       this.send(noticeFrame('monitor:dropped', { count, first_seq: this.droppedFirstSeq, last_seq: this.droppedLastSeq }, this.droppedLastSeq, null));
     }
-    while (this.qHead < this.queue.length && this.socket.writableLength <= EVENT_HIGH_WATER) {
-      this.queueBytes -= this.queue[this.qHead]!.length;
-      this.send(this.queue[this.qHead++]!);
+    if (this.qHead === this.queue.length) return;
+    const parts: Buffer[] = [];
+    let bytes = 0;
+    // At least one event, whatever its size: a frame larger than the mark still has to go.
+    while (this.qHead < this.queue.length && (bytes === 0 || bytes < room)) {
+      const body = this.queue[this.qHead]!;
+      const end = this.queueEnds[this.qHead++]!;
+      parts.push(body, end);
+      bytes += body.length + end.length;
     }
+    this.queueBytes -= bytes;
     if (this.qHead === this.queue.length) {
       this.queue = [];
+      this.queueEnds = [];
       this.queueSeqs = [];
       this.qHead = 0;
       this.queueBytes = 0;
     }
+    this.send(Buffer.concat(parts, bytes));
+  }
+
+  private onDrain(): void {
+    if (this.overflowed) return;
+    this.flush.forget(this);
+    this.flushEvents();
     if (this.held !== null || this.reader.hasReady) this.admission.wake(this);
   }
 
@@ -375,6 +404,7 @@ export class Connection implements Tenant {
   }
 
   close(): void {
+    this.flush.now(this);
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();
   }
@@ -388,10 +418,12 @@ export class Connection implements Tenant {
     for (const c of this.abortables) c.abort(reason);
     this.abortables.clear();
     this.queue = [];
+    this.queueEnds = [];
     this.queueSeqs = [];
     this.queueBytes = 0;
     this.held = null;
     this.admission.forget(this);
+    this.flush.forget(this);
     this.onClose(this);
   }
 }

@@ -85,16 +85,24 @@ export function errorFrame(event: string | null, correlationId: CorrelationId | 
   return `{"kind":"response","event":${JSON.stringify(event)},"correlation_id":${JSON.stringify(correlationId)},"error":${JSON.stringify(error)},"timestamp":${nowSeconds()}}\n`;
 }
 
-/** The part of an event frame shared by every subscription it goes to, serialised once per event. */
-const bodies = new WeakMap<EmittedEvent, string>();
+/**
+ * The part of an event frame shared by every subscription it goes to: serialised and encoded once
+ * per event, then written by reference to each subscriber, followed by its subscription's own end.
+ */
+const bodies = new WeakMap<EmittedEvent, Buffer>();
 
-export function eventFrame(ev: EmittedEvent, subscription: string): string {
+export function eventBody(ev: EmittedEvent): Buffer {
   let body = bodies.get(ev);
   if (body === undefined) {
-    body = `{"kind":"event","event":${JSON.stringify(ev.event)},"data":${JSON.stringify(ev.data)},"seq":${ev.seq},"timestamp":${ev.timestamp},"context":${JSON.stringify(ev.context)},"subscription":`;
+    body = Buffer.from(`{"kind":"event","event":${JSON.stringify(ev.event)},"data":${JSON.stringify(ev.data)},"seq":${ev.seq},"timestamp":${ev.timestamp},"context":${JSON.stringify(ev.context)},"subscription":`);
     bodies.set(ev, body);
   }
-  return `${body}${JSON.stringify(subscription)}}\n`;
+  return body;
+}
+
+/** What follows the shared body in a subscription's event frames: its id and the frame's end. */
+export function eventEnd(subscription: string): Buffer {
+  return Buffer.from(`${JSON.stringify(subscription)}}\n`);
 }
 
 /**

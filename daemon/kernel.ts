@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type Database from 'better-sqlite3';
 import type { ErrorPayload } from '../client/errors.js';
 import { Admission } from './admission.js';
+import { EventFlush } from './event-flush.js';
 import { ConfigError, unknownSections, type Config } from './config.js';
 import { Connection } from './connection.js';
 import { errorFrame } from './frames.js';
@@ -44,6 +45,7 @@ export class Kernel {
   private refused = 0;
   /** Connections closed for leaving too many answers unread (connection_buffer_max_bytes), since start. */
   private cutOff = 0;
+  readonly eventFlush = new EventFlush();
   readonly admission = new Admission((err) => this.log.error({ err }, 'admission: a request failed outside its handler'));
   private watcher: FSWatcher | null = null;
 
@@ -124,7 +126,7 @@ export class Kernel {
       return;
     }
     const d = this.config.daemon;
-    const conn = new Connection(socket, this.router, this.admission, {
+    const conn = new Connection(socket, this.router, this.admission, this.eventFlush, {
       maxFrameBytes: d.max_frame_bytes,
       maxInflight: d.max_inflight_per_connection,
       subscriberQueue: d.subscriber_queue,
@@ -226,6 +228,7 @@ export class Kernel {
     const server = this.server;
     // Let queued frames (the shutdown notices) reach clients, bounded.
     const flushes = [...this.connections.values()].map((c) => new Promise<void>((resolve) => {
+      this.eventFlush.now(c);
       c.socket.end(() => resolve());
     }));
     await withTimeout(Promise.all(flushes), 1000, 'flushing clients').catch(() => undefined);

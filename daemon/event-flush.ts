@@ -1,0 +1,70 @@
+/**
+ * Writing pushed events to subscribed connections, off the path of the request that emitted them. An
+ * event is queued on each subscribed connection (a reference to its one serialised body), and the
+ * connections with something queued are written a slice at a time, with the event loop reading
+ * sockets between slices: a request that arrives during a fan-out to a thousand subscribers waits
+ * for one slice, not for the thousand writes, and the events that arrive meanwhile leave in the same
+ * write as those already queued (one write per connection per slice, however many events it holds).
+ */
+import { performance } from 'node:perf_hooks';
+
+/** A connection with events queued for its client. */
+export interface EventSink {
+  /** Write what is queued, as far as the socket takes it now. */
+  flushEvents(): void;
+}
+
+/** Time a slice of writes may take before the loop reads sockets again. */
+export const SLICE_MS = 0.25;
+/** Connections written between two looks at the clock. */
+const CLOCK_EVERY = 16;
+
+export class EventFlush {
+  /** In the order they were marked: the first to get an event is the first written. */
+  private readonly dirty = new Set<EventSink>();
+  private scheduled = false;
+  readonly stats = { slices: 0, writes: 0 };
+
+  constructor(private readonly sliceMs = SLICE_MS) {}
+
+  /** `sink` has queued events: write them in a coming slice. */
+  mark(sink: EventSink): void {
+    this.dirty.add(sink);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.slice);
+    }
+  }
+
+  /** Write `sink`'s events now (before something else it sends, so they keep their order), and forget it. */
+  now(sink: EventSink): void {
+    if (this.dirty.delete(sink)) sink.flushEvents();
+  }
+
+  /** The sink is gone: nothing of its may be written. */
+  forget(sink: EventSink): void {
+    this.dirty.delete(sink);
+  }
+
+  private readonly slice = (): void => {
+    this.scheduled = false;
+    this.stats.slices++;
+    const end = performance.now() + this.sliceMs;
+    let n = 0;
+    for (const sink of this.dirty) {
+      this.dirty.delete(sink);
+      try {
+        sink.flushEvents();
+      } catch {
+        // A socket that throws on write is closing: its own error handler reports it.
+      }
+      n++;
+      if (n % CLOCK_EVERY === 0 && performance.now() > end) break;
+    }
+    this.stats.writes += n;
+    if (this.dirty.size > 0) {
+      this.scheduled = true;
+      setImmediate(this.slice);
+    }
+  };
+}
