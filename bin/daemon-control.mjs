@@ -8,6 +8,7 @@
  * AGENTD_FROM_SOURCE=1 runs the CLI from its sources under tsx (as it runs the daemon from its sources).
  */
 import fs from 'node:fs';
+import module from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -98,6 +99,9 @@ async function fromSource() {
   register();
   await import(pathToFileURL(SOURCE).href);
 }
+
+// Node 22 and later keep the compiled code of the modules a command loads, for the next command.
+module.enableCompileCache?.(path.join(CACHE, 'v8'));
 
 if (process.env.AGENTD_FROM_SOURCE === '1') {
   await fromSource();
