@@ -1,20 +1,36 @@
 /**
- * Bridge benchmarks, each beside its baseline in the same run:
- * - cross-daemon `system:ping` (client → daemon a → NATS → daemon b and back, via bridge:request)
- *   beside a direct NATS request/reply between two bare clients, and beside a local system:ping;
+ * Bridge benchmarks, each beside its baseline in the same run, on the bundled daemon (what
+ * `daemon-control start` runs):
+ * - cross-daemon `system:ping` beside a bare NATS request/reply between two clients of the same
+ *   server, in alternating rounds: made by a plugin inside daemon a (bench/fixtures/benchcall; the
+ *   same process hops as the bare request: caller → server → responder and back), and made by a
+ *   socket client (client → a → NATS → b and back, via bridge:request) beside a local system:ping
+ *   (the hop the client adds); the daemons' CPU time per call beside the bare clients';
  * - remote exec throughput through JetStream with 1, 2 and 3 workers. The exec is simulated
  *   (`testwork:exec` sleeping `EXEC_MS`, `SLOTS` jobs at once per worker) so the figure measures the
  *   bridge's scaling, not Docker's. With BENCH_BRIDGE_SANDBOX=1 and a Docker engine, the same with
  *   real `sandbox:exec` (`bash -c true`) on 1, 2 and 3 sandbox workers — on one machine they share
  *   its cores and its Docker engine, so expect little scaling there.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import type { EventClient } from '../client/event-client.js';
+import { builtDaemonArgs, ensureBuilt } from '../daemon/build.js';
 import type { DaemonHandle } from '../test/helpers/daemon-process.js';
-import { startDaemon, tempHome } from '../test/helpers/daemon-process.js';
+import { ROOT, startDaemon, tempHome } from '../test/helpers/daemon-process.js';
 import { natsMissing, startNats } from '../test/bridge/nats.js';
 import { FIXTURES, OTHERS, startNode, stopAndClean } from '../test/bridge/fleet.js';
 import { ratio, round, summarize } from './stats.js';
+
+const BENCH_FIXTURES = path.join(ROOT, 'bench', 'fixtures');
+
+/** CPU time (user + system) a process has used, ms. */
+function cpuMs(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) * 10;
+}
 
 const EXEC_MS = 100;
 const SLOTS = 4;
@@ -37,27 +53,99 @@ async function load(n: number, lanes: number, call: () => Promise<unknown>): Pro
   return { per_s: round(samples.length / secs, 0), p50_us, p99_us, n: samples.length };
 }
 
-async function bareNats(url: string, n: number, lanes: number) {
+/** Two bare NATS clients of the same server: one answers what the other asks. */
+async function bareNats(url: string): Promise<{ ping: () => Promise<unknown>; close: () => Promise<void> }> {
   const server = await connect({ servers: url });
   const client = await connect({ servers: url });
   server.subscribe('bench.ping', { callback: (_e, m) => void m.respond(m.data) });
   await server.flush();
   const body = new TextEncoder().encode(JSON.stringify({ event: 'system:ping', data: {} }));
-  const ping = () => client.request('bench.ping', body, { timeout: 5000 });
-  await load(Math.min(200, n), 1, ping);
-  const serial = await load(n, 1, ping);
-  const concurrent = await load(n * 4, lanes, ping);
-  await client.close();
-  await server.close();
-  return { serial, concurrent };
+  return {
+    ping: () => client.request('bench.ping', body, { timeout: 5000 }),
+    close: async () => {
+      await Promise.all([client.close(), server.close()]);
+    },
+  };
 }
 
-async function daemonPing(c: EventClient, n: number, lanes: number, remote: boolean) {
-  const ping = remote ? () => c.request('bridge:request', { event: 'system:ping', node: 'b' }) : () => c.request('system:ping');
-  await load(Math.min(200, n), 1, ping);
-  const serial = await load(n, 1, ping);
-  const concurrent = await load(n * 4, lanes, ping);
-  return { serial, concurrent };
+const med = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)]!;
+};
+
+/**
+ * Serial pings in alternating rounds: bare NATS, a plugin in daemon a calling b, a socket client
+ * calling b through a, a socket client's local system:ping. Medians of the rounds' p50s, and CPU
+ * time per call: the bench process for both bare clients, daemons a and b for a cross-daemon call.
+ */
+async function pingRounds(url: string, a: DaemonHandle, b: DaemonHandle, n: number, rounds: number): Promise<Record<string, unknown>> {
+  const bare = await bareNats(url);
+  const c = a.client;
+  const remote = () => c.request('bridge:request', { event: 'system:ping', node: 'b' });
+  const local = () => c.request('system:ping');
+  const inDaemon = async (count: number): Promise<number[]> => ((await c.request('benchcall:remote_pings', { n: count, node: 'b' }, { timeoutMs: 600_000 })) as { samples_ms: number[] }).samples_ms;
+  // Warm: JIT, the inbox subscription, connections.
+  await load(Math.min(500, n), 1, bare.ping);
+  await inDaemon(Math.min(500, n));
+  await load(Math.min(500, n), 1, remote);
+  const r: Record<string, number[]> = { bare: [], bare_cpu: [], in_daemon: [], in_daemon_cpu_a: [], in_daemon_cpu_b: [], client: [], client_cpu_a: [], client_cpu_b: [], local: [] };
+  const pa = a.proc.pid!;
+  const pb = b.proc.pid!;
+  try {
+    for (let i = 0; i < rounds; i++) {
+      const u0 = process.cpuUsage();
+      r.bare.push((await load(n, 1, bare.ping)).p50_us);
+      const u = process.cpuUsage(u0);
+      r.bare_cpu.push((u.user + u.system) / n);
+      let a0 = cpuMs(pa);
+      let b0 = cpuMs(pb);
+      r.in_daemon.push(summarize(await inDaemon(n)).p50_us);
+      r.in_daemon_cpu_a.push(((cpuMs(pa) - a0) * 1000) / n);
+      r.in_daemon_cpu_b.push(((cpuMs(pb) - b0) * 1000) / n);
+      a0 = cpuMs(pa);
+      b0 = cpuMs(pb);
+      r.client.push((await load(n, 1, remote)).p50_us);
+      r.client_cpu_a.push(((cpuMs(pa) - a0) * 1000) / n);
+      r.client_cpu_b.push(((cpuMs(pb) - b0) * 1000) / n);
+      r.local.push((await load(n, 1, local)).p50_us);
+    }
+  } finally {
+    await bare.close();
+  }
+  const m = Object.fromEntries(Object.entries(r).map(([k, v]) => [k, round(med(v), 1)])) as Record<string, number>;
+  const each = (k: string) => r[k]!.map((x, i) => ratio(x, r.bare[i]!));
+  return {
+    rounds,
+    calls_per_round: n,
+    bare_nats_request_reply: { p50_us: m.bare, cpu_us_per_call_both_clients: m.bare_cpu },
+    from_a_plugin_in_daemon_a: {
+      p50_us: m.in_daemon,
+      p50_vs_bare_nats: ratio(m.in_daemon!, m.bare!),
+      each_round_vs_bare: each('in_daemon'),
+      cpu_us_per_call: { daemon_a: m.in_daemon_cpu_a, daemon_b: m.in_daemon_cpu_b, both_vs_bare_clients: ratio(m.in_daemon_cpu_a! + m.in_daemon_cpu_b!, m.bare_cpu!) },
+      target_p50_vs_bare_max: 1.5,
+    },
+    from_a_socket_client: {
+      p50_us: m.client,
+      p50_vs_bare_nats: ratio(m.client!, m.bare!),
+      each_round_vs_bare: each('client'),
+      local_system_ping_p50_us: m.local,
+      p50_vs_bare_nats_plus_local_ping: ratio(m.client!, m.bare! + m.local!),
+      cpu_us_per_call: { daemon_a: m.client_cpu_a, daemon_b: m.client_cpu_b },
+    },
+    note: 'serial calls; medians of the rounds. In-daemon = a plugin in a → bridge:request → NATS → b → system:ping and back; socket client = the same behind a Unix-socket client of a; bare = two NATS clients of the same server in the bench process',
+  };
+}
+
+async function concurrentPing(url: string, c: EventClient, n: number, lanes: number): Promise<Record<string, unknown>> {
+  const bare = await bareNats(url);
+  try {
+    const b = await load(n, lanes, bare.ping);
+    const d = await load(n, lanes, () => c.request('bridge:request', { event: 'system:ping', node: 'b' }));
+    return { lanes, bare_nats_per_s: b.per_s, socket_client_cross_daemon_per_s: d.per_s, throughput_vs_bare_nats: ratio(d.per_s, b.per_s) };
+  } finally {
+    await bare.close();
+  }
 }
 
 /** Real sandbox:exec through the bridge: a caller without a sandbox, 1..3 workers with one each. */
@@ -112,23 +200,23 @@ export async function benchBridge(opts: { quick: boolean }): Promise<Record<stri
   // No event publishing: each job would otherwise fan its events out to every daemon, and this
   // measures the work path.
   const extra = { max_concurrent: SLOTS, heartbeat_ms: 500, publish: [] };
+  const nodeArgs = builtDaemonArgs((await ensureBuilt(ROOT)).entry);
   try {
     const [a, b] = await Promise.all([
-      startNode({ node: 'a', url: nats.url, worker: false, extra }),
-      startNode({ node: 'b', url: nats.url, worker: true, extra }),
+      startNode({ node: 'a', url: nats.url, worker: false, extra, nodeArgs, pluginDirs: [BENCH_FIXTURES] }),
+      startNode({ node: 'b', url: nats.url, worker: true, extra, nodeArgs }),
     ]);
     daemons.push(a, b);
     await waitPeers(a, 1);
 
-    const bare = await bareNats(nats.url, n, 16);
-    const local = await daemonPing(a.client, n, 16, false);
-    const bridged = await daemonPing(a.client, n, 16, true);
+    const ping = await pingRounds(nats.url, a, b, n, opts.quick ? 1 : 5);
+    const concurrent = await concurrentPing(nats.url, a.client, n * 4, 16);
 
     const exec: Record<string, unknown> = {};
     const workers = [b];
     for (let w = 1; w <= 3; w++) {
       if (w > 1) {
-        const d = await startNode({ node: `w${w}`, url: nats.url, worker: true, extra });
+        const d = await startNode({ node: `w${w}`, url: nats.url, worker: true, extra, nodeArgs });
         daemons.push(d);
         workers.push(d);
         await waitPeers(a, w);
@@ -143,14 +231,7 @@ export async function benchBridge(opts: { quick: boolean }): Promise<Record<stri
     await stopAndClean(daemons.splice(0));
     const sandbox = process.env.BENCH_BRIDGE_SANDBOX === '1' ? await sandboxScaling(nats.url, opts.quick ? 24 : 200) : { skipped: 'set BENCH_BRIDGE_SANDBOX=1 (needs Docker and the sandbox image)' };
     return {
-      ping: {
-        bare_nats_request_reply: bare,
-        local_socket_system_ping: local,
-        cross_daemon_system_ping: bridged,
-        overhead_p50_vs_bare_nats: ratio(bridged.serial.p50_us, bare.serial.p50_us),
-        throughput_vs_bare_nats: ratio(bridged.concurrent.per_s, bare.concurrent.per_s),
-        note: 'cross-daemon = client → a (socket) → bridge:request → NATS → b → system:ping and back; bare = two NATS clients, same server, same run',
-      },
+      ping: { ...ping, concurrent },
       remote_exec: {
         ...exec,
         scaling_2_vs_1: ratio(per(2), per(1)),

@@ -116,6 +116,9 @@ export class Bridge {
           reconnectJitter: 100,
           pingInterval: 5000,
           maxPingOut: 3,
+          // Otherwise every request builds two Error objects (stack traces and all) in case it fails;
+          // a failure is mapped to a typed error that names the event anyway.
+          noAsyncTraces: true,
         });
       } catch (e) {
         this.setState('disconnected', redactUrl(`cannot connect to NATS at ${this.cfg.url!}: ${(e as Error).message}`));

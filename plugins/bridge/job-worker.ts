@@ -7,7 +7,7 @@
 import { AckPolicy, type ConsumerConfig, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { PluginContext } from '../../daemon/plugin-api.js';
 import type { BridgeConfig, Subjects } from './config.js';
-import { decode, encode, errorReply, requestEnvelope, type ReplyEnvelope } from './envelope.js';
+import { decodeRequest, encode, errorReply, type ReplyEnvelope } from './envelope.js';
 import { asDaemonError, type RequestService } from './requests.js';
 import type { Stats } from './stats.js';
 
@@ -93,7 +93,7 @@ export class JobWorker {
   }
 
   private async run(m: JsMsg): Promise<void> {
-    const d = decode(m.data, requestEnvelope);
+    const d = decodeRequest(m.data);
     if (!d.ok || !d.value.job_id || this.subjects.work(d.value.event) !== m.subject) {
       // Nobody can be answered: refuse it for good rather than redeliver it forever.
       this.stats.requests_refused++;

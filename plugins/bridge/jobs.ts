@@ -11,7 +11,7 @@ import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jets
 import { DaemonError } from '../../client/errors.js';
 import type { CallContext, PluginContext } from '../../daemon/plugin-api.js';
 import type { BridgeConfig, Subjects } from './config.js';
-import { decode, encode, replyEnvelope, replyError, requestEnvelope, wireContext, type ReplyEnvelope, type RequestEnvelope } from './envelope.js';
+import { decodeReply, decodeRequest, encode, replyError, wireContext, type ReplyEnvelope, type RequestEnvelope } from './envelope.js';
 import { JobWorker } from './job-worker.js';
 import type { RequestService } from './requests.js';
 import type { Stats } from './stats.js';
@@ -126,7 +126,7 @@ export class JobService {
 
   private onResult(m: JsMsg): void {
     const jobId = m.subject.split('.').pop()!;
-    const r = decode(m.data, replyEnvelope);
+    const r = decodeReply(m.data);
     const p = this.pending.get(jobId);
     if (p) {
       this.pending.delete(jobId);
@@ -147,7 +147,7 @@ export class JobService {
     }
     const sm = await this.jsm!.streams.getMessage(this.subjects.workStream, { seq }).catch(() => null);
     if (!sm) return;
-    const d = decode(sm.data, requestEnvelope);
+    const d = decodeRequest(sm.data);
     if (!d.ok || d.value.from !== this.node || !d.value.job_id) return;
     // Ours: tell the caller, and take the job out of the queue (nobody will take it again).
     this.pending.get(d.value.job_id)?.reject(new DaemonError('UNAVAILABLE', `${d.value.event}: gave up after ${deliveries} deliveries (every worker that took it failed or died)`, { job_id: d.value.job_id, deliveries }));

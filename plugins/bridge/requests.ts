@@ -5,12 +5,13 @@
  * namespace no local plugin owns goes to its subject with the caller's remaining time; nobody
  * listening is UNAVAILABLE, no answer in time is TIMEOUT, a remote error comes back with its code.
  */
-import { errors as natsErrors, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { DaemonError } from '../../client/errors.js';
 import type { EventContext } from '../../client/protocol.js';
 import type { CallContext, PluginContext } from '../../daemon/plugin-api.js';
 import { DIRECT_KERNEL_EVENTS, type BridgeConfig, type Subjects } from './config.js';
-import { decode, encode, errorReply, replyEnvelope, replyError, requestEnvelope, wireContext, type RequestEnvelope } from './envelope.js';
+import { decodeReply, decodeRequest, encode, errorReply, replyError, wireContext, type RequestEnvelope } from './envelope.js';
+import { Inbox, InboxError } from './inbox.js';
 import { Gauge, type Stats } from './stats.js';
 
 const nsOf = (event: string): string => event.slice(0, event.indexOf(':'));
@@ -29,6 +30,8 @@ export class RequestService {
   private readonly serving = new Map<string, number>();
   readonly rtt = new Gauge();
   inflight = 0;
+  /** Where forwarded requests wait for their answers, for the current connection. */
+  private inbox: Inbox | null = null;
 
   constructor(private readonly ctx: PluginContext, private readonly cfg: BridgeConfig, private readonly subjects: Subjects, readonly node: string, private readonly stats: Stats) {}
 
@@ -44,9 +47,9 @@ export class RequestService {
     return this.subs.map((s) => s.getSubject());
   }
 
-  /** The event a subject names: `<prefix>.req.ns.action` or `<prefix>.node.<node>.ns.action`. */
-  private subjectEvent(subject: string, kind: 'queue' | 'direct'): string {
-    return subject.split('.').slice(kind === 'queue' ? 2 : 3).join(':');
+  /** The subject a request for `event` arrives on: `<prefix>.req.ns.action` or `<prefix>.node.<node>.ns.action`. */
+  private subjectOf(event: string, kind: 'queue' | 'direct'): string {
+    return kind === 'queue' ? this.subjects.request(event) : this.subjects.direct(this.node, event);
   }
 
   allowed(event: string): boolean {
@@ -54,10 +57,10 @@ export class RequestService {
   }
 
   private async handle(m: Msg, kind: 'queue' | 'direct'): Promise<void> {
-    const d = decode(m.data, requestEnvelope);
+    const d = decodeRequest(m.data);
     if (!d.ok) return this.refuse(m, d.error);
     const env = d.value;
-    if (this.subjectEvent(m.subject, kind) !== env.event) return this.refuse(m, new DaemonError('BAD_FRAME', `event ${env.event} does not match subject ${m.subject}`));
+    if (this.subjectOf(env.event, kind) !== m.subject) return this.refuse(m, new DaemonError('BAD_FRAME', `event ${env.event} does not match subject ${m.subject}`));
     if (!this.allowed(env.event)) return this.refuse(m, new DaemonError('UNKNOWN_EVENT', `node ${this.node} does not serve "${env.event}" to the fleet`, { event: env.event, serves: this.cfg.serve }));
     // The bus must not be able to grow this daemon without bound.
     if (this.inflight >= this.cfg.serve_max_inflight) return this.refuse(m, new DaemonError('OVERLOADED', `node ${this.node} has ${this.inflight} fleet requests in flight`, { node: this.node }));
@@ -119,13 +122,14 @@ export class RequestService {
     const t0 = performance.now();
     let msg: Msg;
     try {
-      msg = await nc.request(subject, encode(env), { timeout: Math.max(1, Math.floor(remainingMs)) });
+      if (this.inbox?.nc !== nc) this.inbox = new Inbox(nc);
+      msg = await this.inbox.request(subject, encode(env), Math.max(1, Math.floor(remainingMs)));
     } catch (e) {
       this.stats.requests_forward_failed++;
       throw this.natsError(e, event, subject, remainingMs, node);
     }
     this.rtt.add(performance.now() - t0);
-    const r = decode(msg.data, replyEnvelope);
+    const r = decodeReply(msg.data);
     if (!r.ok) {
       this.stats.requests_forward_failed++;
       throw new DaemonError('HANDLER_ERROR', `${event}: the fleet answered with a malformed reply: ${r.error.message}`);
@@ -138,11 +142,11 @@ export class RequestService {
   }
 
   private natsError(e: unknown, event: string, subject: string, remainingMs: number, node?: string): DaemonError {
-    if (e instanceof natsErrors.RequestError && e.isNoResponders()) {
+    if (e instanceof InboxError && e.kind === 'no_responders') {
       const who = node ? `node "${node}" is not connected` : `no daemon in the fleet serves "${nsOf(event)}"`;
       return new DaemonError('UNAVAILABLE', `${event}: ${who} (nobody answered on ${subject})`, { event, subject });
     }
-    if (e instanceof natsErrors.TimeoutError || (e instanceof natsErrors.RequestError && e.cause instanceof natsErrors.TimeoutError)) {
+    if (e instanceof InboxError && e.kind === 'timeout') {
       return new DaemonError('TIMEOUT', `${event}: no answer from the fleet within ${Math.round(remainingMs)} ms`, { event, timeout_ms: Math.round(remainingMs) });
     }
     return new DaemonError('UNAVAILABLE', `${event}: NATS request failed: ${(e as Error).message}`, { event, subject });
@@ -163,5 +167,7 @@ export class RequestService {
   stop(): void {
     for (const s of this.subs) s.unsubscribe();
     this.subs = [];
+    this.inbox?.close();
+    this.inbox = null;
   }
 }

@@ -14,11 +14,15 @@ export interface NodeOptions {
   extra?: Record<string, unknown>;
   env?: Record<string, string>;
   home?: string;
+  /** Plugin folders besides the fixtures. */
+  pluginDirs?: string[];
+  /** What node runs (default the sources under tsx; benchmarks pass the bundled daemon's). */
+  nodeArgs?: string[];
 }
 
 export function nodeConfig(o: NodeOptions): string {
   return JSON.stringify({
-    daemon: { plugin_dirs: [FIXTURES], disabled_plugins: o.worker ? OTHERS : [...OTHERS, 'testwork'], shutdown_timeout_ms: 5000 },
+    daemon: { plugin_dirs: [FIXTURES, ...(o.pluginDirs ?? [])], disabled_plugins: o.worker ? OTHERS : [...OTHERS, 'testwork'], shutdown_timeout_ms: 5000 },
     bridge: {
       url: o.url,
       node: o.node,
@@ -34,7 +38,7 @@ export function nodeConfig(o: NodeOptions): string {
 
 export function startNode(o: NodeOptions): Promise<DaemonHandle> {
   const home = o.home ?? tempHome(`agentd-bridge-${o.node}-`);
-  return startDaemon({ home, config: nodeConfig(o), env: { AGENTD_BRIDGE_NODE: o.node, ...o.env }, readyTimeoutMs: 30_000 });
+  return startDaemon({ home, config: nodeConfig(o), env: { AGENTD_BRIDGE_NODE: o.node, ...o.env }, readyTimeoutMs: 30_000, ...(o.nodeArgs ? { nodeArgs: o.nodeArgs } : {}) });
 }
 
 /** Stop daemons (those still running) and remove their homes. */
