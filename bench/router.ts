@@ -1,7 +1,9 @@
 /**
  * Router benchmarks: `system:ping` over the daemon's socket beside a bare newline-JSON echo server
- * on a Unix socket, in the same run, so the ratios hold on a noisy machine. Also fan-out to
- * subscribed clients, start-to-healthy time and idle RSS.
+ * on a Unix socket, in the same run, so the ratios hold on a noisy machine. The daemon is what users
+ * run: the bundled build `daemon-control start` runs, with its plugins (embedded defaults); the same
+ * bundle with every plugin disabled (kernel only) is measured beside it. Also fan-out to subscribed
+ * clients, start-to-healthy time and idle RSS.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -10,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { EventClient } from '../client/event-client.js';
 import { ROOT, startDaemon } from '../test/helpers/daemon-process.js';
-import { kernelConfig } from '../test/kernel/kit.js';
+import { KERNEL_TEST_PLUGINS } from '../test/kernel/kit.js';
 import { LineClient } from './line-client.js';
 import { builtDaemonArgs, ensureBuilt } from '../daemon/build.js';
 import { percentile, ratio, round, summarize } from './stats.js';
@@ -167,33 +169,47 @@ async function startToHealthy(config: string, compiled: boolean, runs: number): 
   return { first_ms: median(first), restart_ms: median(again), rss_mb: median(rss), first_all_ms: first };
 }
 
+/** Every plugin agentd ships (what "kernel only" disables). */
+const shippedPlugins = (): string[] => fs.readdirSync(path.join(ROOT, 'plugins'), { withFileTypes: true }).filter((e) => e.isDirectory() && fs.existsSync(path.join(ROOT, 'plugins', e.name, 'index.ts'))).map((e) => e.name);
+
+/** The kernel test plugins' testkit (testkit:emit, for fan-out) beside the shipped plugins; the others are broken on purpose. */
+const withTestkit = (disabled: string[]): string => `daemon:\n  plugin_dirs: [${JSON.stringify(KERNEL_TEST_PLUGINS)}]\n  disabled_plugins: ${JSON.stringify([...disabled, 'broken_start', 'broken_load', 'cycle_a', 'cycle_b'])}\n`;
+
 export async function benchRouter(opts: { quick: boolean }): Promise<Record<string, unknown>> {
   const n = opts.quick ? 2000 : 20_000;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-bench-'));
   const echoSock = path.join(dir, 'echo.sock');
   const echo = await startEcho(echoSock);
-  const d = await startDaemon({ config: kernelConfig() });
+  const nodeArgs = builtDaemonArgs((await ensureBuilt(ROOT)).entry);
+  // What `daemon-control start` runs, and the same bundle with every plugin off.
+  const d = await startDaemon({ config: withTestkit([]), nodeArgs });
+  const k = await startDaemon({ config: withTestkit(shippedPlugins()), nodeArgs });
   try {
     const sock = d.socketPath;
     // Interleave daemon and baseline so drift in machine load hits both alike.
     const serialEcho = await serial(echoSock, n);
     const serialDaemon = await serial(sock, n);
+    const serialKernel = await serial(k.socketPath, n);
     const pipeEcho = await concurrent(echoSock, 1, 64, n * 5);
     const pipeDaemon = await concurrent(sock, 1, 64, n * 5);
+    const pipeKernel = await concurrent(k.socketPath, 1, 64, n * 5);
     const multiEcho = await concurrent(echoSock, 16, 4, n * 5);
     const multiDaemon = await concurrent(sock, 16, 4, n * 5);
+    const multiKernel = await concurrent(k.socketPath, 16, 4, n * 5);
     const fan = await fanout(sock, 10, opts.quick ? 5000 : 50_000);
-    const kernelOnly = `daemon:\n  disabled_plugins: [completion, budget, sandbox, kg, agent, checkpoint, bridge]\n`;
+    const fanKernel = await fanout(k.socketPath, 10, opts.quick ? 5000 : 50_000);
+    const kernelOnly = `daemon:\n  disabled_plugins: ${JSON.stringify(shippedPlugins())}\n`;
     const runs = opts.quick ? 1 : 5;
     const startKernelOnly = await startToHealthy(kernelOnly, true, runs);
     const startDefaults = await startToHealthy('', true, runs);
     const startDefaultsTsx = await startToHealthy('', false, 1);
     const bare = await bareNodeListener(runs);
     return {
-      serial: { daemon: serialDaemon, echo: serialEcho, p50_ratio: ratio(serialDaemon.p50_us, serialEcho.p50_us), target_p50_ratio_max: 1.3 },
-      pipelined_64: { daemon: pipeDaemon, echo: pipeEcho, throughput_ratio: ratio(pipeDaemon.req_per_s, pipeEcho.req_per_s), target_ratio_min: 0.7 },
-      clients_16: { daemon: multiDaemon, echo: multiEcho, throughput_ratio: ratio(multiDaemon.req_per_s, multiEcho.req_per_s), target_ratio_min: 0.7 },
-      fanout_10_subscribers: { ...fan, target_min: 200_000 },
+      daemon: 'bundled (as daemon-control start runs it), embedded defaults; kernel_only: the same bundle with every shipped plugin disabled',
+      serial: { daemon: serialDaemon, kernel_only: serialKernel, echo: serialEcho, p50_ratio: ratio(serialDaemon.p50_us, serialEcho.p50_us), kernel_only_p50_ratio: ratio(serialKernel.p50_us, serialEcho.p50_us), target_p50_ratio_max: 1.3 },
+      pipelined_64: { daemon: pipeDaemon, kernel_only: pipeKernel, echo: pipeEcho, throughput_ratio: ratio(pipeDaemon.req_per_s, pipeEcho.req_per_s), kernel_only_throughput_ratio: ratio(pipeKernel.req_per_s, pipeEcho.req_per_s), target_ratio_min: 0.7 },
+      clients_16: { daemon: multiDaemon, kernel_only: multiKernel, echo: multiEcho, throughput_ratio: ratio(multiDaemon.req_per_s, multiEcho.req_per_s), kernel_only_throughput_ratio: ratio(multiKernel.req_per_s, multiEcho.req_per_s), target_ratio_min: 0.7 },
+      fanout_10_subscribers: { ...fan, kernel_only_deliveries_per_s: fanKernel.deliveries_per_s, target_min: 200_000 },
       start_to_healthy_ms: {
         runs,
         kernel_only: startKernelOnly.first_ms,
@@ -211,6 +227,6 @@ export async function benchRouter(opts: { quick: boolean }): Promise<Record<stri
     };
   } finally {
     echo.kill();
-    await d.stop();
+    await Promise.all([d.stop(), k.stop()]);
   }
 }
