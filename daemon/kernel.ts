@@ -4,11 +4,13 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
+import v8 from 'node:v8';
 import type { Logger } from 'pino';
 import type Database from 'better-sqlite3';
 import type { ErrorPayload } from '../client/errors.js';
 import { Admission } from './admission.js';
 import { EventFlush } from './event-flush.js';
+import { IdleCollector } from './idle-gc.js';
 import { ConfigError, unknownSections, type Config } from './config.js';
 import { Connection } from './connection.js';
 import { errorFrame } from './frames.js';
@@ -47,6 +49,7 @@ export class Kernel {
   private cutOff = 0;
   readonly eventFlush = new EventFlush();
   readonly admission = new Admission((err) => this.log.error({ err }, 'admission: a request failed outside its handler'));
+  private readonly idleGc = new IdleCollector();
   private watcher: FSWatcher | null = null;
 
   constructor(readonly config: Config, readonly log: Logger, private readonly exit: (code: number) => void) {
@@ -105,6 +108,7 @@ export class Kernel {
     fs.writeFileSync(this.config.paths.pidFile, `${process.pid}\n`, { mode: 0o600 });
     this.rateTimer = setInterval(() => this.sampleRate(), 1000);
     this.rateTimer.unref();
+    this.idleGc.start();
     const startupMs = Date.now() - t0;
     const plugins = Object.fromEntries(this.host.list().map((p) => [p.name, p.status]));
     // performance.now() counts from process start: Node's own boot and module loading included.
@@ -177,7 +181,14 @@ export class Kernel {
       subscribers: this.router.subscriberCount,
       events: { seq: this.router.lastSeq, per_s: Math.round(rate * 10) / 10 },
       requests,
-      memory: { rss_mb: Math.round(mem.rss / 1048576), heap_mb: Math.round(mem.heapUsed / 1048576) },
+      memory: {
+        rss_mb: Math.round(mem.rss / 1048576),
+        heap_mb: Math.round(mem.heapUsed / 1048576),
+        // The bound on V8's heap the daemon runs with (see docs/performance.md), and the collections
+        // run when it went idle after a burst.
+        heap_limit_mb: Math.round(v8.getHeapStatistics().heap_size_limit / 1048576),
+        idle_collections: this.idleGc.stats.collections,
+      },
     };
   }
 
@@ -225,6 +236,7 @@ export class Kernel {
 
   private async closeSocket(): Promise<void> {
     if (this.rateTimer) clearInterval(this.rateTimer);
+    this.idleGc.stop();
     const server = this.server;
     // Let queued frames (the shutdown notices) reach clients, bounded.
     const flushes = [...this.connections.values()].map((c) => new Promise<void>((resolve) => {
