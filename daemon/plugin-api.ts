@@ -10,7 +10,7 @@ import type Database from 'better-sqlite3';
 import type { z } from 'zod';
 import type { EventContext } from '../client/protocol.js';
 import type { ErrorCode } from '../client/errors.js';
-import type { PluginReasonCode, PluginStatus } from '../client/plugin-status.js';
+import type { PluginReasonCode } from '../client/plugin-status.js';
 
 export type { EventContext } from '../client/protocol.js';
 export { DaemonError, isDaemonError } from '../client/errors.js';
@@ -195,12 +195,10 @@ export interface PluginDef<C extends z.ZodType = z.ZodType, I = unknown, E exten
   health?(plugin: I): Record<string, unknown>;
 }
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- the host's view, where each plugin's own types are forgotten */
 /** A definition whose types have been forgotten: what the host and the tools handle. */
 export type AnyPluginDef = PluginDef<any, any, any>;
 /** An event definition of any plugin. */
 export type AnyEventDef = EventDef<any, any>;
-/* eslint-enable @typescript-eslint/no-explicit-any */
 
 /**
  * Identity helper that infers the config type from `configSchema`, the instance type from what

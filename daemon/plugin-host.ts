@@ -31,7 +31,7 @@ export interface PluginRecord {
   status: PluginStatus;
   reason?: string;
   reasonCode?: PluginReasonCode;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each plugin's config type is its own
+  /** Typed by each plugin's own config schema, which the host does not know. */
   ctx: PluginContext<any> | null;
   /** What this incarnation's `start` returned; kept after stop, for the final snapshot. */
   instance: unknown;

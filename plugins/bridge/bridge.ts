@@ -40,7 +40,6 @@ export class Bridge {
   private readonly durable: PatternMatcher;
   private lagTimer: NodeJS.Timeout | null = null;
   private unserve: (() => void) | null = null;
-  private connectLoop: Promise<void> | null = null;
   /** A configuration mistake found at run time: keeps the plugin degraded whatever the connection does. */
   private configProblem: string | null = null;
 
@@ -88,7 +87,7 @@ export class Bridge {
     const list = await this.ctx.request<{ plugins: Array<{ name: string; status: string }> }>('plugin:list', {}, { timeoutMs: 5000 }).catch(() => null);
     if (list && list.plugins.every((p) => p.name === this.ctx.name || p.status !== 'loading')) this.markReady();
     this.state = 'connecting';
-    this.connectLoop = this.connectForever();
+    this.connectForever().catch((err: unknown) => this.ctx.log.error({ err }, 'bridge connection loop failed'));
   }
 
   private markReady(): void {
