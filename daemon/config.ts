@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { parseYamlText, prepareYaml } from './yaml-text.js';
 import { z } from 'zod';
 import { DEFAULT_MAX_FRAME_BYTES } from '../client/protocol.js';
+import { formatIssues } from '../client/issues.js';
+import { resolveSocketPath } from '../client/socket-path.js';
 
 /** The checkout (where package.json, plugins/ and profiles live), whether running from sources or from `.build/`. */
 function findRoot(start: string): string {
@@ -127,13 +129,13 @@ export async function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = pro
   applyEnvOverrides(raw, env);
 
   const d = daemonSectionSchema.safeParse(raw.daemon ?? {});
-  if (!d.success) throw new ConfigError(`daemon section: ${d.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!d.success) throw new ConfigError(`daemon section: ${formatIssues(d.error.issues, { root: '(section)' })}`);
   const r = routerSectionSchema.safeParse(raw.router ?? {});
-  if (!r.success) throw new ConfigError(`router section: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!r.success) throw new ConfigError(`router section: ${formatIssues(r.error.issues, { root: '(section)' })}`);
 
   const home = path.resolve(cwd, env.AGENTD_HOME ?? 'var');
   const run = path.join(home, 'run');
-  const socket = path.resolve(cwd, env.AGENTD_SOCKET ?? d.data.socket ?? path.join(run, 'daemon.sock'));
+  const socket = resolveSocketPath({ env, cwd, configured: d.data.socket });
   return {
     raw,
     daemon: d.data,

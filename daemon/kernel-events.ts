@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { DaemonError } from '../client/errors.js';
 import { definePlugin, type EmittedEvent } from './plugin-api.js';
-import { PatternIndex, isValidPattern } from './pattern-index.js';
+import { isValidPattern, matchPatterns } from '../client/pattern-index.js';
 import { describeParameters } from './schema-doc.js';
 import type { Kernel } from './kernel.js';
 import { byCodePoint } from './text-order.js';
@@ -133,12 +133,8 @@ export function kernelPlugin(k: Kernel) {
           limit: z.number().int().min(1).max(10_000).default(100).register(z.globalRegistry, { description: 'At most this many (the newest)' }),
         }),
         handler: ({ patterns, since_seq, until_seq, limit }) => {
-          let match: (ev: EmittedEvent) => boolean = () => true;
-          if (patterns && patterns.length) {
-            const idx = new PatternIndex<number>();
-            for (const p of patterns) idx.add(p, 1);
-            match = (ev) => idx.match(ev.event).length > 0;
-          }
+          const matches = patterns && patterns.length ? matchPatterns(patterns) : () => true;
+          const match = (ev: EmittedEvent): boolean => matches(ev.event);
           const all = k.router.history.toArray().filter((ev) => (since_seq === undefined || ev.seq > since_seq) && (until_seq === undefined || ev.seq <= until_seq) && match(ev));
           const events = all.slice(-limit);
           return { events, last_seq: k.router.lastSeq, truncated: all.length > events.length };

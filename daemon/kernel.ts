@@ -13,7 +13,7 @@ import { openDatabase } from './persistence.js';
 import { bindEvent, PluginHost } from './plugin-host.js';
 import { Router } from './router.js';
 import { listen, prepareSocketPath } from './server.js';
-import { withTimeout } from './timeouts.js';
+import { withTimeout } from '../client/timing.js';
 import type { FSWatcher } from 'chokidar';
 
 export const VERSION = '0.1.0';
@@ -79,6 +79,8 @@ export class Kernel {
     this.server = net.createServer({ allowHalfOpen: false }, (socket) => this.accept(socket));
     this.server.maxConnections = this.config.daemon.max_connections;
     await listen(this.server, this.config.paths.socket);
+    // The run directory holds the pid file even when daemon.socket puts the socket elsewhere.
+    fs.mkdirSync(this.config.paths.run, { recursive: true, mode: 0o700 });
     fs.writeFileSync(this.config.paths.pidFile, `${process.pid}\n`, { mode: 0o600 });
     this.rateTimer = setInterval(() => this.sampleRate(), 1000);
     this.rateTimer.unref();

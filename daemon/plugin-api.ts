@@ -23,6 +23,10 @@ export { rebuildTable, type Migration } from './persistence.js';
 export { timeOrderedId } from './time-ordered-id.js';
 export { loadYamlParser, parseYamlText, prepareYaml, prepareYamlFiles } from './yaml-text.js';
 export { byCodePoint } from './text-order.js';
+export { Backoff, drainUntil, settledWithin, sleep, TimeoutError, withTimeout } from '../client/timing.js';
+export { matchPatterns } from '../client/pattern-index.js';
+export { formatIssues, listIssues, type Issue } from '../client/issues.js';
+export { addUsage, totalTokens, ZERO_USAGE, type ReportedUsage, type TokenUsage } from '../client/usage.js';
 
 /** Options for a request made from inside the daemon. */
 export interface RequestOptions {

@@ -18,7 +18,8 @@ import type { z } from 'zod';
 import type { AnyEventDef, AnyPluginDef, BoundEventDef, EmittedEvent, Listener, PluginContext, PluginListener as ListenerFn } from './plugin-api.js';
 import { migrate } from './persistence.js';
 import type { Route, Router, Subscriber } from './router.js';
-import { TimeoutError, withTimeout } from './timeouts.js';
+import { TimeoutError, withTimeout } from '../client/timing.js';
+import { formatIssues } from '../client/issues.js';
 
 /** What a plugin's routes answer (as UNAVAILABLE) while it is not serving. */
 const NOT_STARTED = 'it has not finished starting';
@@ -204,7 +205,7 @@ export class PluginHost {
     if (rec.def!.configSchema) {
       const r = (rec.def!.configSchema as z.ZodType).safeParse(config);
       if (!r.success) {
-        this.fail(rec, 'CONFIG_INVALID', `config section "${rec.name}": ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+        this.fail(rec, 'CONFIG_INVALID', `config section "${rec.name}": ${formatIssues(r.error.issues, { root: '(section)' })}`);
         return;
       }
       config = r.data;

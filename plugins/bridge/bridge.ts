@@ -5,7 +5,8 @@
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { EmittedEvent, PluginContext } from '../../daemon/plugin-api.js';
-import { PatternMatcher } from './match.js';
+import { matchPatterns } from '../../client/pattern-index.js';
+import { Backoff, settledWithin, sleep } from '../../client/timing.js';
 import { Subjects, type BridgeConfig } from './config.js';
 import { EventRelay } from './events.js';
 import { JobService } from './jobs.js';
@@ -15,7 +16,6 @@ import { newStats } from './stats.js';
 
 export type ConnState = 'disabled' | 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'closed';
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 /** Credentials in a URL are never logged or reported. */
 export const redactUrl = (url: string): string => url.replace(/\/\/[^@/]*@/g, '//***@');
@@ -37,7 +37,7 @@ export class Bridge {
   readonly requests: RequestService;
   readonly jobs: JobService;
   readonly peers: Peers;
-  private readonly durable: PatternMatcher;
+  private readonly durable: (event: string) => boolean;
   private lagTimer: NodeJS.Timeout | null = null;
   private unserve: (() => void) | null = null;
   /** A configuration mistake found at run time: keeps the plugin degraded whatever the connection does. */
@@ -53,7 +53,7 @@ export class Bridge {
       this.configProblem = reason;
       this.ctx.setStatus('degraded', reason, 'CONFIG_INVALID');
     }, () => (this.servingReady ? this.cfg.serve : []));
-    this.durable = new PatternMatcher(cfg.durable);
+    this.durable = matchPatterns(cfg.durable);
   }
 
   get enabled(): boolean {
@@ -72,7 +72,7 @@ export class Bridge {
     }
     this.events.listen();
     if (this.cfg.forward && this.ctx.serveUnowned) {
-      this.unserve = this.ctx.serveUnowned(this.requests.fallback(() => this.connection, (e) => this.durable.matches(e), (e, d, c) => this.jobs.submit(e, d, c)));
+      this.unserve = this.ctx.serveUnowned(this.requests.fallback(() => this.connection, this.durable, (e, d, c) => this.jobs.submit(e, d, c)));
     }
     // Serve the fleet only once every local plugin has started.
     this.ctx.subscribe('system:ready', (ev: EmittedEvent) => {
@@ -99,7 +99,7 @@ export class Bridge {
   }
 
   private async connectForever(): Promise<void> {
-    let backoff = 500;
+    const backoff = new Backoff({ initialMs: 500, maxMs: 10_000 });
     let nc: NatsConnection | null = null;
     while (!this.stopped && !nc) {
       try {
@@ -117,8 +117,7 @@ export class Bridge {
         });
       } catch (e) {
         this.setState('disconnected', `cannot connect to NATS at ${redactUrl(this.cfg.url!)}: ${(e as Error).message}`);
-        await sleep(backoff);
-        backoff = Math.min(backoff * 2, 10_000);
+        await sleep(backoff.next(), { unref: true });
       }
     }
     if (!nc) return;
@@ -276,7 +275,7 @@ export class Bridge {
     this.nc = null;
     if (nc && !nc.isClosed()) {
       // Drain: replies and results still in flight reach NATS before the connection closes.
-      await Promise.race([nc.drain().catch(() => nc.close()), sleep(Math.max(200, Math.min(2000, deadline - Date.now())))]);
+      await settledWithin(nc.drain().catch(() => nc.close()), Math.max(200, Math.min(2000, deadline - Date.now())));
       if (!nc.isClosed()) await nc.close().catch(() => undefined);
     }
     this.state = 'closed';

@@ -98,10 +98,10 @@ function parseOr<T>(text: string, fallback: T): T {
 const toRow = (r: RawRow): CheckpointRow => ({ ...r, plugins: parseOr<string[]>(r.plugins, []), errors: parseOr<Record<string, string>>(r.errors, {}) });
 
 export class CheckpointStore {
-  private readonly q;
+  private readonly stmts;
 
   constructor(private readonly db: Database.Database) {
-    this.q = {
+    this.stmts = {
       insert: db.prepare(`INSERT INTO checkpoint_checkpoints (parent_id, label, reason, created_at, duration_ms, size_bytes, plugins, errors, format)
                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       insertPart: db.prepare('INSERT INTO checkpoint_parts (checkpoint_id, plugin, version, sha256, state) VALUES (?, ?, ?, ?, ?)'),
@@ -146,10 +146,10 @@ export class CheckpointStore {
   private write(c: { parentId: number | null; label: string | null; reason: string; durationMs: number; errors: Record<string, string>; keep: number }, hashed: Array<PartInput & { sha: string }>, size: number, plugins: string[]): { row: CheckpointRow; pruned: number } {
     return this.db.transaction(() => {
       const createdAt = Date.now() / 1000;
-      const id = Number(this.q.insert.run(c.parentId, c.label, c.reason, createdAt, c.durationMs, size, JSON.stringify(plugins), JSON.stringify(c.errors), FORMAT).lastInsertRowid);
-      for (const p of hashed) this.q.insertPart.run(id, p.plugin, p.version, p.sha, p.json);
-      const pruned = this.q.prune.run(c.keep).changes;
-      if (pruned > 0) this.q.pruneParts.run();
+      const id = Number(this.stmts.insert.run(c.parentId, c.label, c.reason, createdAt, c.durationMs, size, JSON.stringify(plugins), JSON.stringify(c.errors), FORMAT).lastInsertRowid);
+      for (const p of hashed) this.stmts.insertPart.run(id, p.plugin, p.version, p.sha, p.json);
+      const pruned = this.stmts.prune.run(c.keep).changes;
+      if (pruned > 0) this.stmts.pruneParts.run();
       const row: CheckpointRow = { id, parent_id: c.parentId, label: c.label, reason: c.reason, created_at: createdAt, duration_ms: c.durationMs, size_bytes: size, plugins, errors: c.errors, format: FORMAT };
       return { row, pruned };
     }).immediate();
@@ -158,53 +158,53 @@ export class CheckpointStore {
   /** Delete one checkpoint and its parts; false when there was none. */
   delete(id: number): boolean {
     return this.db.transaction(() => {
-      this.q.deleteParts.run(id);
-      return this.q.delete.run(id).changes > 0;
+      this.stmts.deleteParts.run(id);
+      return this.stmts.delete.run(id).changes > 0;
     })();
   }
 
   get(id: number): CheckpointRow | undefined {
-    const r = this.q.get.get(id) as RawRow | undefined;
+    const r = this.stmts.get.get(id) as RawRow | undefined;
     return r && toRow(r);
   }
 
   /** Newest first. */
   list(limit: number, labelledOnly = false): CheckpointRow[] {
-    return ((labelledOnly ? this.q.listLabelled : this.q.list).all(limit) as RawRow[]).map(toRow);
+    return ((labelledOnly ? this.stmts.listLabelled : this.stmts.list).all(limit) as RawRow[]).map(toRow);
   }
 
   counts(): { n: number; labelled: number; bytes: number } {
-    return this.q.counts.get() as { n: number; labelled: number; bytes: number };
+    return this.stmts.counts.get() as { n: number; labelled: number; bytes: number };
   }
 
   parts(id: number): StoredPart[] {
-    return this.q.parts.all(id) as StoredPart[];
+    return this.stmts.parts.all(id) as StoredPart[];
   }
 
   /** A checkpoint's parts without their state (cheap). */
   partIndex(id: number): Array<Omit<StoredPart, 'state'>> {
-    return this.q.partIndex.all(id) as Array<Omit<StoredPart, 'state'>>;
+    return this.stmts.partIndex.all(id) as Array<Omit<StoredPart, 'state'>>;
   }
 
   part(id: number, plugin: string): StoredPart | undefined {
-    return this.q.part.get(id, plugin) as StoredPart | undefined;
+    return this.stmts.part.get(id, plugin) as StoredPart | undefined;
   }
 
   /** Every plugin that has a part in some retained checkpoint. */
   pluginsStored(): string[] {
-    return (this.q.stored.all() as Array<{ plugin: string }>).map((r) => r.plugin);
+    return (this.stmts.stored.all() as Array<{ plugin: string }>).map((r) => r.plugin);
   }
 
   recordBoot(b: Omit<BootRecord, 'id'>): number {
     return this.db.transaction(() => {
-      const id = Number(this.q.insertBoot.run(b.pid, b.started_at, b.head_id, JSON.stringify(b.restored), JSON.stringify(b.skipped), JSON.stringify(b.corrupt)).lastInsertRowid);
-      this.q.pruneBoots.run();
+      const id = Number(this.stmts.insertBoot.run(b.pid, b.started_at, b.head_id, JSON.stringify(b.restored), JSON.stringify(b.skipped), JSON.stringify(b.corrupt)).lastInsertRowid);
+      this.stmts.pruneBoots.run();
       return id;
     })();
   }
 
   boot(id: number): BootRecord | undefined {
-    const r = this.q.getBoot.get(id) as (Omit<BootRecord, 'restored' | 'skipped' | 'corrupt'> & { restored: string; skipped: string; corrupt: string }) | undefined;
+    const r = this.stmts.getBoot.get(id) as (Omit<BootRecord, 'restored' | 'skipped' | 'corrupt'> & { restored: string; skipped: string; corrupt: string }) | undefined;
     if (!r) return undefined;
     return { ...r, restored: parseOr(r.restored, {}), skipped: parseOr(r.skipped, []), corrupt: parseOr(r.corrupt, []) };
   }

@@ -15,6 +15,7 @@ import type { Provider, ProviderRequest, ProviderUsage } from './providers/types
 import { SessionQueue, type QueueItem } from './queue.js';
 import type { CompletionInput } from './schemas.js';
 import { TokenCoalescer } from './tokens.js';
+import { drainUntil } from '../../client/timing.js';
 
 export interface ServiceDeps {
   db: Database.Database;
@@ -77,15 +78,15 @@ export class CompletionService {
   private readonly settling = new Map<string, number>();
   private stopping = false;
 
-  constructor(private readonly d: ServiceDeps) {
-    this.journal = new Journal(d.db);
-    this.gc = GroupCommit.for(d.db);
-    this.queue = new SessionQueue<Item>(d.config.max_concurrency, (it) => this.run(it));
-    this.aliases = { ...DEFAULT_ALIASES, ...d.config.models };
+  constructor(private readonly deps: ServiceDeps) {
+    this.journal = new Journal(deps.db);
+    this.gc = GroupCommit.for(deps.db);
+    this.queue = new SessionQueue<Item>(deps.config.max_concurrency, (it) => this.run(it));
+    this.aliases = { ...DEFAULT_ALIASES, ...deps.config.models };
   }
 
   private now(): number {
-    return this.d.now ? this.d.now() : Date.now();
+    return this.deps.now ? this.deps.now() : Date.now();
   }
 
   resolveModel(m: string): string {
@@ -97,12 +98,12 @@ export class CompletionService {
   /** Journal the request (durably), queue it, and say where it stands. */
   async accept(input: CompletionInput, context: EventContext | undefined, durable = true): Promise<{ request_id: string; status: string; position: number; replayed?: boolean }> {
     if (this.stopping) throw new DaemonError('SHUTTING_DOWN', 'the completion service is stopping; queued work resumes at the next start');
-    const ps = this.d.provider.status();
-    if (!ps.configured) throw new DaemonError('UNAVAILABLE', ps.reason ?? 'the provider is not configured', { provider: this.d.provider.name });
-    const maxTokens = input.max_tokens ?? this.d.config.default_max_tokens;
-    if (maxTokens > this.d.config.max_tokens_limit) {
-      throw new DaemonError('INVALID_DATA', `max_tokens ${maxTokens} is above completion.max_tokens_limit (${this.d.config.max_tokens_limit})`, {
-        issues: [{ path: ['max_tokens'], message: `at most ${this.d.config.max_tokens_limit}` }],
+    const ps = this.deps.provider.status();
+    if (!ps.configured) throw new DaemonError('UNAVAILABLE', ps.reason ?? 'the provider is not configured', { provider: this.deps.provider.name });
+    const maxTokens = input.max_tokens ?? this.deps.config.default_max_tokens;
+    if (maxTokens > this.deps.config.max_tokens_limit) {
+      throw new DaemonError('INVALID_DATA', `max_tokens ${maxTokens} is above completion.max_tokens_limit (${this.deps.config.max_tokens_limit})`, {
+        issues: [{ path: ['max_tokens'], message: `at most ${this.deps.config.max_tokens_limit}` }],
       });
     }
     const params = this.paramsOf(input, maxTokens);
@@ -127,13 +128,13 @@ export class CompletionService {
       }
       // Failed or cancelled: asking again runs it again, continuing the attempt numbering below.
     }
-    if (this.queue.size >= this.d.config.max_queue) throw new DaemonError('OVERLOADED', `the completion queue is full (${this.d.config.max_queue} requests); retry later`, { queued: this.queue.size });
+    if (this.queue.size >= this.deps.config.max_queue) throw new DaemonError('OVERLOADED', `the completion queue is full (${this.deps.config.max_queue} requests); retry later`, { queued: this.queue.size });
 
     this.active.add(requestId);
     const attempts = prior?.attempts ?? 0;
     try {
       // Pre-flight: an unpriced model or a used-up budget is refused now, not after queueing.
-      await this.d.request('budget:check', { model: params.model, ...(agentId ? { agent_id: agentId } : {}), ...(sessionId ? { session_id: sessionId } : {}) }, { context });
+      await this.deps.request('budget:check', { model: params.model, ...(agentId ? { agent_id: agentId } : {}), ...(sessionId ? { session_id: sessionId } : {}) }, { context });
       const row = {
         request_id: requestId, session_id: sessionId, agent_id: agentId, model: params.model,
         params: paramsJson, params_hash: hash, context: context ? JSON.stringify(context) : null, created_at: this.now(),
@@ -148,13 +149,13 @@ export class CompletionService {
         this.journal.insert(row);
       };
       if (durable) await this.gc.run(write);
-      else void this.gc.later(write).catch((err: unknown) => this.d.log.error({ err, request_id: requestId }, 'journaling an accepted request failed'));
+      else void this.gc.later(write).catch((err: unknown) => this.deps.log.error({ err, request_id: requestId }, 'journaling an accepted request failed'));
     } catch (e) {
       this.active.delete(requestId);
       throw e;
     }
     const position = this.queue.enqueue({ id: requestId, key: sessionId ?? `\0${requestId}`, session_id: sessionId, agent_id: agentId, params, context, attempts });
-    this.d.log.debug({ request_id: requestId, session_id: sessionId, position }, 'completion accepted');
+    this.deps.log.debug({ request_id: requestId, session_id: sessionId, position }, 'completion accepted');
     return { request_id: requestId, status: 'queued', position };
   }
 
@@ -164,7 +165,7 @@ export class CompletionService {
 
   private paramsOf(input: CompletionInput, maxTokens: number): Params {
     const p: Params = {
-      model: this.resolveModel(input.model ?? this.d.config.default_model),
+      model: this.resolveModel(input.model ?? this.deps.config.default_model),
       max_tokens: maxTokens,
       messages: input.prompt !== undefined ? [{ role: 'user', content: input.prompt }] : (input.messages as StoredMessage[]),
       stream: input.stream,
@@ -208,10 +209,10 @@ export class CompletionService {
 
   private async run(it: Item): Promise<void> {
     // Shutdown has begun: the request stays queued in the journal for the next start.
-    if (this.stopping || this.d.shuttingDown?.()) return;
+    if (this.stopping || this.deps.shuttingDown?.()) return;
     // In the transaction of the budget reservation queued right after, whose sync covers it. A queued
     // request leaves the queue only here or through cancel(), so its row is still 'queued' now.
-    void this.gc.later(() => this.journal.markRunning(it.id, this.now())).catch((err: unknown) => this.d.log.error({ err, request_id: it.id }, 'marking a request running failed'));
+    void this.gc.later(() => this.journal.markRunning(it.id, this.now())).catch((err: unknown) => this.deps.log.error({ err, request_id: it.id }, 'marking a request running failed'));
     const attempt = it.attempts + 1;
     const who = { request_id: it.id, session_id: it.session_id, agent_id: it.agent_id };
     const opts = { context: it.context };
@@ -219,13 +220,13 @@ export class CompletionService {
     let finish!: () => void;
     fl.done = new Promise<void>((r) => (finish = r));
     this.inflight.set(it.id, fl);
-    this.d.emit('completion:started', { ...who, model: it.params.model, attempt }, opts);
+    this.deps.emit('completion:started', { ...who, model: it.params.model, attempt }, opts);
 
     let reserved = false;
     let billed: ProviderUsage | null = null;
     let chars = 0;
     const coalescer = it.params.stream
-      ? new TokenCoalescer((index, text) => this.d.emit('completion:token', { ...who, index, text }, opts), this.d.config.token_flush_ms, this.d.config.token_flush_chars)
+      ? new TokenCoalescer((index, text) => this.deps.emit('completion:token', { ...who, index, text }, opts), this.deps.config.token_flush_ms, this.deps.config.token_flush_chars)
       : null;
     const t0 = performance.now();
     try {
@@ -234,7 +235,7 @@ export class CompletionService {
       const req: ProviderRequest = { ...base, messages: [...history, ...it.params.messages] };
       await this.reserve(it, req, attempt, fl.ac.signal);
       reserved = true;
-      const res = await this.d.provider.complete(req, {
+      const res = await this.deps.provider.complete(req, {
         signal: fl.ac.signal,
         onText: (t) => {
           chars += t.length;
@@ -270,12 +271,12 @@ export class CompletionService {
       if (cost !== null) {
         this.settling.set(it.id, cost);
         this.gc.later(() => this.journal.settle(it.id, cost))
-          .catch((err: unknown) => this.d.log.warn({ err, request_id: it.id }, 'marking the request settled failed; the next start settles it'))
+          .catch((err: unknown) => this.deps.log.warn({ err, request_id: it.id }, 'marking the request settled failed; the next start settles it'))
           .finally(() => this.settling.delete(it.id));
       }
       this.active.delete(it.id);
-      this.d.emit('completion:result', result, opts);
-      this.d.log.debug({ request_id: it.id, session_id: it.session_id, duration_ms: durationMs }, 'completion done');
+      this.deps.emit('completion:result', result, opts);
+      this.deps.log.debug({ request_id: it.id, session_id: it.session_id, duration_ms: durationMs }, 'completion done');
       this.settleWaiters(it.id, true, result);
     } catch (err) {
       coalescer?.end();
@@ -295,8 +296,8 @@ export class CompletionService {
         const u = billed as ProviderUsage;
         await this.commit(it, attempt, it.params.model, { ...u, output_tokens: Math.max(u.output_tokens, chars) }, true);
       } else {
-        await this.d.request('budget:release', { request_id: it.id, attempt, reason: why ?? 'failed' }, { context: it.context })
-          .catch((e: unknown) => this.d.log.error({ err: e, request_id: it.id }, 'budget release failed'));
+        await this.deps.request('budget:release', { request_id: it.id, attempt, reason: why ?? 'failed' }, { context: it.context })
+          .catch((e: unknown) => this.deps.log.error({ err: e, request_id: it.id }, 'budget release failed'));
       }
     }
     if (why === 'shutdown') {
@@ -308,16 +309,16 @@ export class CompletionService {
     if (why === 'cancel') {
       await this.gc.run(() => this.journal.finish(it.id, 'cancelled', { error: { code: 'CANCELLED', message: 'cancelled while running', retryable: false }, settled: true }, this.now()));
       this.active.delete(it.id);
-      this.d.emit('completion:cancelled', { ...who, was: 'running' }, opts);
+      this.deps.emit('completion:cancelled', { ...who, was: 'running' }, opts);
       this.settleWaiters(it.id, false, new DaemonError('CANCELLED', `request ${it.id} was cancelled`, { request_id: it.id }));
       return;
     }
-    const e = this.d.provider.mapError(err);
+    const e = this.deps.provider.mapError(err);
     const error: ErrorOutcome = { code: e.code, message: e.message, retryable: e.retryable, ...(e.details ? { details: e.details } : {}) };
     await this.gc.run(() => this.journal.finish(it.id, 'failed', { error, settled: true }, this.now()));
     this.active.delete(it.id);
-    this.d.log.info({ request_id: it.id, session_id: it.session_id, code: e.code }, 'completion failed');
-    this.d.emit('completion:error', { ...who, error: { code: error.code, message: error.message, retryable: error.retryable } }, opts);
+    this.deps.log.info({ request_id: it.id, session_id: it.session_id, code: e.code }, 'completion failed');
+    this.deps.emit('completion:error', { ...who, error: { code: error.code, message: error.message, retryable: error.retryable } }, opts);
     this.settleWaiters(it.id, false, new DaemonError(e.code, e.message, { ...e.details, request_id: it.id }));
   }
 
@@ -332,24 +333,24 @@ export class CompletionService {
       request_id: it.id, attempt, holder: HOLDER, model: req.model, max_tokens: req.max_tokens, cache_ttl: shape.cacheTtl,
       ...(it.agent_id ? { agent_id: it.agent_id } : {}), ...(it.session_id ? { session_id: it.session_id } : {}),
     };
-    const mode = this.d.config.count_tokens;
-    const canCount = mode !== 'never' && this.d.provider.countTokens !== undefined;
+    const mode = this.deps.config.count_tokens;
+    const canCount = mode !== 'never' && this.deps.provider.countTokens !== undefined;
     let input = shape.bound;
     if (mode === 'always' && canCount) input = (await this.count(req, signal)) ?? input;
     try {
-      await this.d.request('budget:reserve', { ...base, input_tokens: input, notify: !(mode === 'auto' && canCount) }, { context: it.context });
+      await this.deps.request('budget:reserve', { ...base, input_tokens: input, notify: !(mode === 'auto' && canCount) }, { context: it.context });
     } catch (e) {
       if (!(mode === 'auto' && canCount && e instanceof DaemonError && e.code === 'BUDGET_EXCEEDED')) throw e;
       const counted = await this.count(req, signal);
-      await this.d.request('budget:reserve', { ...base, input_tokens: counted !== null && counted < input ? counted : input }, { context: it.context });
+      await this.deps.request('budget:reserve', { ...base, input_tokens: counted !== null && counted < input ? counted : input }, { context: it.context });
     }
   }
 
   private async count(req: ProviderRequest, signal: AbortSignal): Promise<number | null> {
     try {
-      return await this.d.provider.countTokens!(req, signal);
+      return await this.deps.provider.countTokens!(req, signal);
     } catch (err) {
-      this.d.log.debug({ err: this.d.provider.mapError(err).message }, 'token count unavailable; using the byte bound');
+      this.deps.log.debug({ err: this.deps.provider.mapError(err).message }, 'token count unavailable; using the byte bound');
       return null;
     }
   }
@@ -357,13 +358,13 @@ export class CompletionService {
   /** Settle spend with the budget; null when the budget could not be told (retried at next start). */
   private async commit(it: Item, attempt: number, model: string, usage: ProviderUsage, estimated: boolean): Promise<number | null> {
     try {
-      const r = await this.d.request<{ cost_usd: number }>('budget:commit', {
+      const r = await this.deps.request<{ cost_usd: number }>('budget:commit', {
         request_id: it.id, attempt, model, usage, estimated,
         ...(it.agent_id ? { agent_id: it.agent_id } : {}), ...(it.session_id ? { session_id: it.session_id } : {}),
       }, { context: it.context });
       return r.cost_usd;
     } catch (err) {
-      this.d.log.error({ err, request_id: it.id, session_id: it.session_id }, 'budget commit failed; will retry at next start');
+      this.deps.log.error({ err, request_id: it.id, session_id: it.session_id }, 'budget commit failed; will retry at next start');
       return null;
     }
   }
@@ -398,7 +399,7 @@ export class CompletionService {
     await this.gc.run(() => this.journal.finish(requestId, 'cancelled', { error: { code: 'CANCELLED', message: 'cancelled while queued', retryable: false }, settled: true }, this.now()));
     this.active.delete(requestId);
     const context = row.context ? (JSON.parse(row.context) as EventContext) : undefined;
-    this.d.emit('completion:cancelled', { request_id: requestId, session_id: row.session_id, agent_id: row.agent_id, was: 'queued' }, { context });
+    this.deps.emit('completion:cancelled', { request_id: requestId, session_id: row.session_id, agent_id: row.agent_id, was: 'queued' }, { context });
     this.settleWaiters(requestId, false, new DaemonError('CANCELLED', `request ${requestId} was cancelled`, { request_id: requestId }));
     return { request_id: requestId, status: 'cancelled', was: 'queued' };
   }
@@ -421,10 +422,10 @@ export class CompletionService {
     return {
       queued: this.queue.size,
       running: this.queue.inFlight,
-      max_concurrency: this.d.config.max_concurrency,
+      max_concurrency: this.deps.config.max_concurrency,
       sessions: depths.slice(0, 100).map((d) => ({ session_id: d.key, queued: d.queued, running: d.running })),
       in_flight: this.queue.running().slice(0, 100).map((i) => ({ request_id: i.id, session_id: i.session_id, agent_id: i.agent_id, model: i.params.model })),
-      provider: { name: this.d.provider.name, ...this.d.provider.status() },
+      provider: { name: this.deps.provider.name, ...this.deps.provider.status() },
       stopping: this.stopping,
     };
   }
@@ -440,7 +441,7 @@ export class CompletionService {
       for (const row of this.journal.withStatus('running')) {
         // Runs of this acceptance so far (a rerun of a failed request continues the numbering).
         const runs = row.attempts - row.first_attempt + 1;
-        if (this.d.config.restart_policy === 'retry_once' && runs < 2) {
+        if (this.deps.config.restart_policy === 'retry_once' && runs < 2) {
           this.journal.requeue(row.request_id, false);
           requeued++;
         } else {
@@ -449,7 +450,7 @@ export class CompletionService {
           failedAfterRestart.push(row);
         }
       }
-      this.journal.prune(now - this.d.config.retention_hours * 3600_000);
+      this.journal.prune(now - this.deps.config.retention_hours * 3600_000);
     });
     // Results recorded but not yet settled (the crash came between the two): settle them first, with
     // their actual usage, which also takes their reservations out of the reconcile below.
@@ -464,19 +465,19 @@ export class CompletionService {
       }
     }
     // Nothing is in flight yet, so every reservation this plugin holds was lost with the old process.
-    await this.d.request('budget:reconcile', { holder: HOLDER, keep: [] }).catch((err: unknown) => this.d.log.error({ err }, 'budget reconcile failed'));
+    await this.deps.request('budget:reconcile', { holder: HOLDER, keep: [] }).catch((err: unknown) => this.deps.log.error({ err }, 'budget reconcile failed'));
     for (const row of failedAfterRestart) {
       const context = row.context ? (JSON.parse(row.context) as EventContext) : undefined;
-      this.d.emit('completion:error', {
+      this.deps.emit('completion:error', {
         request_id: row.request_id, session_id: row.session_id, agent_id: row.agent_id,
         error: { code: 'UNAVAILABLE', message: 'the daemon stopped while this call was in flight', retryable: true, reason: 'daemon_restart' },
       }, { context });
     }
     const queued = this.journal.withStatus('queued');
-    if (queued.length > 0 && !this.d.provider.status().configured) {
+    if (queued.length > 0 && !this.deps.provider.status().configured) {
       // Accepted work must not fail for a missing key: it waits for a start that has one.
       this.queue.pause();
-      this.d.log.warn({ queued: queued.length }, 'provider not configured; queued requests wait for the next start');
+      this.deps.log.warn({ queued: queued.length }, 'provider not configured; queued requests wait for the next start');
     }
     for (const row of queued) {
       this.active.add(row.request_id);
@@ -489,7 +490,7 @@ export class CompletionService {
   }
 
   prune(): number {
-    return this.journal.prune(this.now() - this.d.config.retention_hours * 3600_000);
+    return this.journal.prune(this.now() - this.deps.config.retention_hours * 3600_000);
   }
 
   /** Shutdown has begun (before this plugin's stop() is called): start nothing new from now on. */
@@ -505,19 +506,22 @@ export class CompletionService {
   async stop(deadline: number): Promise<{ finished: number; handedBack: number }> {
     this.stopping = true;
     this.queue.pause();
-    const before = this.inflight.size;
     const margin = Math.min(2000, Math.max(100, (deadline - Date.now()) / 5));
-    const waitAll = Promise.all([...this.inflight.values()].map((f) => f.done));
-    await Promise.race([waitAll, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now() - margin)).unref())]);
-    const left = [...this.inflight.values()];
-    for (const f of left) {
-      f.why = 'shutdown';
-      f.ac.abort(new DaemonError('SHUTTING_DOWN', 'shutdown'));
-    }
-    await Promise.race([Promise.all(left.map((f) => f.done)), new Promise((r) => setTimeout(r, Math.max(50, deadline - Date.now() - 50)).unref())]);
+    const { finished, left } = await drainUntil({
+      inflight: () => [...this.inflight.values()],
+      done: (f) => f.done,
+      finishBy: deadline - margin,
+      abort: (flights) => {
+        for (const f of flights) {
+          f.why = 'shutdown';
+          f.ac.abort(new DaemonError('SHUTTING_DOWN', 'shutdown'));
+        }
+      },
+      abortedBy: Math.max(Date.now() + 50, deadline - 50),
+    });
     for (const [id] of this.waiters) this.settleWaiters(id, false, new DaemonError('SHUTTING_DOWN', `the daemon is shutting down; request ${id} stays queued for the next start`, { request_id: id }));
     this.gc.flush();
-    return { finished: before - left.length, handedBack: left.length };
+    return { finished, handedBack: left.length };
   }
 }
 

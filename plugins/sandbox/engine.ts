@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
+import { Backoff, withTimeout } from '../../client/timing.js';
 
 export interface EngineOptions {
   socketPath?: string;
@@ -48,9 +49,9 @@ export function unixSocketOf(socketPath: string | undefined, env: NodeJS.Process
 
 export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState] }> {
   private client: Docker | null = null;
-  private st: EngineState = { up: false, reason: 'not probed yet', version: null, apiVersion: null, since: Date.now() };
+  private current: EngineState = { up: false, reason: 'not probed yet', version: null, apiVersion: null, since: Date.now() };
   private timer: NodeJS.Timeout | null = null;
-  private backoff: number;
+  private readonly backoff: Backoff;
   private stopped = false;
   private probing: Promise<boolean> | null = null;
   /** Settles once the version of the engine last found up is known (or could not be had). */
@@ -58,7 +59,7 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
 
   constructor(private readonly opts: EngineOptions) {
     super();
-    this.backoff = opts.probeMinMs;
+    this.backoff = new Backoff({ initialMs: opts.probeMinMs, maxMs: opts.probeMaxMs });
   }
 
   /** The dockerode client; it exists once a probe found an engine socket to talk to. */
@@ -81,11 +82,11 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
   }
 
   get state(): EngineState {
-    return { ...this.st };
+    return { ...this.current };
   }
 
   get up(): boolean {
-    return this.st.up;
+    return this.current.up;
   }
 
   /** Probe once now, then keep watching. Resolves after the first probe. */
@@ -102,7 +103,7 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
 
   /** A caller saw a connection error: go down now and start probing. */
   markDown(err: unknown): void {
-    if (!this.st.up) return;
+    if (!this.current.up) return;
     this.transition(false, describe(err));
     this.schedule();
   }
@@ -123,20 +124,20 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
       // its own work. Later probes use the client that exists by then.
       const sock = unixSocketOf(this.opts.socketPath);
       if (!this.client && sock !== null) await pingUnix(sock, PING_TIMEOUT_MS);
-      else await withTimeout((await this.connect()).ping(), PING_TIMEOUT_MS, 'engine ping timed out');
-      if (!this.st.up) {
+      else await withTimeout((await this.connect()).ping(), PING_TIMEOUT_MS, 'engine ping');
+      if (!this.current.up) {
         // The engine is usable once it answers the ping; its version (a slower call) is for status
         // and logs, so it is fetched alongside the recovery the 'up' event starts, not before it.
-        this.versionKnown = this.connect().then((docker) => withTimeout(docker.version(), PING_TIMEOUT_MS, 'engine version timed out')).then((v) => {
-          this.st.version = v.Version;
-          this.st.apiVersion = v.ApiVersion;
+        this.versionKnown = this.connect().then((docker) => withTimeout(docker.version(), PING_TIMEOUT_MS, 'engine version')).then((v) => {
+          this.current.version = v.Version;
+          this.current.apiVersion = v.ApiVersion;
           this.opts.log.info({ version: v.Version, api_version: v.ApiVersion }, 'docker engine version');
         }, (err: unknown) => this.opts.log.debug({ err }, 'docker engine version unknown'));
         this.transition(true, null);
       }
       ok = true;
     } catch (err) {
-      if (this.st.up || this.st.reason !== describe(err)) this.transition(false, describe(err));
+      if (this.current.up || this.current.reason !== describe(err)) this.transition(false, describe(err));
     }
     this.schedule();
     return ok;
@@ -147,26 +148,23 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
     this.timer = null;
     if (this.stopped) return;
     let delay: number;
-    if (this.st.up) {
-      this.backoff = this.opts.probeMinMs;
+    if (this.current.up) {
+      this.backoff.reset();
       delay = this.opts.healthIntervalMs;
-    } else {
-      delay = this.backoff;
-      this.backoff = Math.min(this.backoff * 2, this.opts.probeMaxMs);
-    }
+    } else delay = this.backoff.next();
     this.timer = setTimeout(() => void this.probe(), delay);
     this.timer.unref();
   }
 
   private transition(up: boolean, reason: string | null): void {
-    const wasUp = this.st.up;
-    this.st = { ...this.st, up, reason, since: Date.now() };
+    const wasUp = this.current.up;
+    this.current = { ...this.current, up, reason, since: Date.now() };
     if (up && !wasUp) {
       this.opts.log.info('docker engine reachable');
       this.emit('up', this.state);
     } else if (!up) {
       this.opts.log.warn({ reason }, 'docker engine unreachable');
-      if (wasUp) this.backoff = this.opts.probeMinMs;
+      if (wasUp) this.backoff.reset();
       this.emit('down', this.state);
     }
   }
@@ -195,12 +193,3 @@ export function pingUnix(socketPath: string, timeoutMs: number): Promise<void> {
   });
 }
 
-export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  let t: NodeJS.Timeout;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      t = setTimeout(() => reject(new Error(message)), ms);
-    }),
-  ]).finally(() => clearTimeout(t));
-}

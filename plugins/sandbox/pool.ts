@@ -4,6 +4,7 @@
  * time in the background so a burst does not make the daemon fight its own execs for CPU.
  */
 import type { Logger } from 'pino';
+import { Backoff } from '../../client/timing.js';
 import type { Containers, Managed } from './containers.js';
 import type { Limits } from './hardening.js';
 
@@ -19,7 +20,7 @@ export interface PoolOptions {
 export class WarmPool {
   private readonly idle: Managed[] = [];
   private refilling: Promise<void> | null = null;
-  private failures = 0;
+  private readonly backoff = new Backoff({ initialMs: 500, maxMs: 30_000 });
   private retry: NodeJS.Timeout | null = null;
   lastError: string | null = null;
 
@@ -69,17 +70,17 @@ export class WarmPool {
           return;
         }
         this.idle.push(m);
-        this.failures = 0;
+        this.backoff.reset();
         this.lastError = null;
       } catch (err) {
-        this.failures++;
+        const delay = this.backoff.next();
         this.lastError = (err as Error).message;
-        this.opts.log.warn({ err, failures: this.failures }, 'warm pool refill failed');
+        this.opts.log.warn({ err, failures: this.backoff.attempts }, 'warm pool refill failed');
         // Stop here and retry later with backoff (a timer, so shutdown never waits on it).
         this.retry = setTimeout(() => {
           this.retry = null;
           this.refill();
-        }, Math.min(30_000, 250 * 2 ** this.failures));
+        }, delay);
         this.retry.unref();
         return;
       }
@@ -103,6 +104,6 @@ export class WarmPool {
   cancelRetry(): void {
     if (this.retry) clearTimeout(this.retry);
     this.retry = null;
-    this.failures = 0;
+    this.backoff.reset();
   }
 }

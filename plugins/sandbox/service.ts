@@ -9,7 +9,8 @@ import type { Logger } from 'pino';
 import { DaemonError } from '../../daemon/plugin-api.js';
 import type { SandboxConfig } from './config.js';
 import { Containers, type Managed } from './containers.js';
-import { Engine, isConnectionError, withTimeout } from './engine.js';
+import { Engine, isConnectionError } from './engine.js';
+import { drainUntil, settledWithin, withTimeout } from '../../client/timing.js';
 import { decodeFiles } from './files.js';
 import { resourceLimits, type Limits } from './hardening.js';
 import { WarmPool } from './pool.js';
@@ -17,6 +18,7 @@ import { runExec, type ExecResult } from './runner.js';
 import type { CreateInput, ExecInput } from './schemas.js';
 import { Semaphore } from './semaphore.js';
 import { Sessions, type SessionInfo, type SessionRecord } from './sessions.js';
+import { formatIssues } from '../../client/issues.js';
 
 export type Emit = (event: string, data: Record<string, unknown>) => void;
 
@@ -232,7 +234,7 @@ export class SandboxService {
     if (req.memory_mb !== undefined && req.memory_mb > l.max_memory_mb) issues.push({ path: [...prefix, 'memory_mb'], message: `at most ${l.max_memory_mb} (config limits.max_memory_mb)` });
     if (req.cpus !== undefined && req.cpus > l.max_cpus) issues.push({ path: [...prefix, 'cpus'], message: `at most ${l.max_cpus} (config limits.max_cpus)` });
     if (req.pids !== undefined && req.pids > Math.max(l.pids, 4096)) issues.push({ path: [...prefix, 'pids'], message: `at most ${Math.max(l.pids, 4096)}` });
-    if (issues.length) throw new DaemonError('INVALID_DATA', `limits out of range: ${issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`, { issues });
+    if (issues.length) throw new DaemonError('INVALID_DATA', `limits out of range: ${formatIssues(issues)}`, { issues });
     return { memory_mb: req.memory_mb ?? base.memory_mb, cpus: req.cpus ?? base.cpus, pids: req.pids ?? base.pids };
   }
 
@@ -331,7 +333,7 @@ export class SandboxService {
       if (retry && err instanceof NotStarted && isGone(err.cause)) {
         s.execs--;
         // Let it finish stopping first, or the restart would find it "already running".
-        await withTimeout(m.container.wait({ condition: 'not-running' }), 5_000, 'container wait timed out').catch(() => undefined);
+        await withTimeout(m.container.wait({ condition: 'not-running' }), 5_000, 'container wait').catch(() => undefined);
         await this.sessions.revive(s);
         return this.runInSession(sessionId, spec, limits, emit, call, false);
       }
@@ -419,10 +421,10 @@ export class SandboxService {
     // answers pings and hangs on everything else is exactly what an operator asks status about.
     const until = Date.now() + STATUS_WAIT_MS;
     let recovering = true;
-    await withTimeout(this.recovering.then(() => (recovering = false)), STATUS_WAIT_MS, 'recovery still running').catch(() => undefined);
+    await withTimeout(this.recovering.then(() => (recovering = false)), STATUS_WAIT_MS, 'recovery').catch(() => undefined);
     const st = this.engine.state;
     // The image is looked up afresh when time is left; otherwise the last known answer is given.
-    if (st.up && !recovering) await withTimeout(this.checkImage(), Math.max(0, until - Date.now()), 'image check still running').catch(() => undefined);
+    if (st.up && !recovering) await withTimeout(this.checkImage(), Math.max(0, until - Date.now()), 'image check').catch(() => undefined);
     return {
       engine: { reachable: st.up, version: st.version, api_version: st.apiVersion, reason: st.reason, since: new Date(st.since).toISOString() },
       image: { name: this.opts.config.image, present: st.up ? this.imagePresent : null },
@@ -459,19 +461,23 @@ export class SandboxService {
     this.sessions.stopReaper();
     await this.pool.settled();
     if (this.engine.up) await this.pool.drain().catch(() => undefined);
-    const inflight = [...this.running.values()];
-    if (inflight.length) {
-      this.opts.log.info({ running: inflight.length }, 'waiting for running execs');
-      const wait = Math.max(0, deadline - Date.now() - 2_000);
-      await Promise.race([Promise.allSettled(inflight.map((r) => r.done)), new Promise((r) => setTimeout(r, wait))]);
-      const left = [...this.running.values()];
-      if (left.length) this.opts.log.warn({ killed: left.length }, 'killing execs still running at the deadline');
-      await Promise.allSettled(left.map((r) => r.kill()));
-      await Promise.race([Promise.allSettled(left.map((r) => r.done)), new Promise((r) => setTimeout(r, 1_500))]);
+    if (this.running.size) {
+      this.opts.log.info({ running: this.running.size }, 'waiting for running execs');
+      const finishBy = deadline - 2_000;
+      await drainUntil({
+        inflight: () => [...this.running.values()],
+        done: (r) => r.done,
+        finishBy,
+        abort: (left) => {
+          this.opts.log.warn({ killed: left.length }, 'killing execs still running at the deadline');
+          return Promise.allSettled(left.map((r) => r.kill()));
+        },
+        abortedBy: Math.max(Date.now(), finishBy) + 1_500,
+      });
     }
     // A recovery still running at the deadline (an engine that answers pings and hangs otherwise)
     // is left behind: its containers are reaped at the next start.
-    const recovered = await withTimeout(this.recovering, Math.max(0, deadline - Date.now() - 1_000), 'recovery still running').then(() => true, () => false);
+    const recovered = await settledWithin(this.recovering, deadline - Date.now() - 1_000);
     if (!recovered) this.opts.log.warn('sandbox recovery still running at the shutdown deadline; leftovers are removed at the next start');
     if (recovered && this.engine.up) {
       await this.sessions.shutdown().catch(() => undefined);
