@@ -34,6 +34,7 @@ export const daemonSectionSchema = z.object({
   plugin_dirs: z.array(z.string()).default([]),
   disabled_plugins: z.array(z.string()).default([]),
   dev: z.coerce.boolean().default(false).register(z.globalRegistry, { description: 'Watch plugin folders and hot-reload changed plugins' }),
+  check_responses: z.coerce.boolean().default(false).register(z.globalRegistry, { description: 'Check every answer against its event\'s response schema (a mismatch answers HANDLER_ERROR); for development and tests' }),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
 });
 

@@ -47,6 +47,7 @@ export class Kernel {
       pluginDirs: config.daemon.plugin_dirs,
       disabled: config.daemon.disabled_plugins,
       startTimeoutMs: config.daemon.plugin_start_timeout_ms,
+      checkResponses: config.daemon.check_responses,
       reservedNamespaces: KERNEL_NAMESPACES,
       isShuttingDown: () => this.shuttingDown,
     });
@@ -60,8 +61,11 @@ export class Kernel {
   registerKernelEvents(): void {
     const kp = kernelPlugin(this);
     const none = (): undefined => undefined;
-    for (const [event, def] of Object.entries(kp.events ?? {})) this.router.register({ event, plugin: 'kernel', def: bindEvent(def, none) });
-    for (const [event, def] of Object.entries(internalEvents(this).events ?? {})) this.router.register({ event, plugin: 'kernel', def: bindEvent(def, none), internal: true });
+    const check = this.config.daemon.check_responses;
+    for (const [event, def] of Object.entries(kp.events ?? {})) this.router.register({ event, plugin: 'kernel', def: bindEvent(event, def, none, check) });
+    for (const [event, def] of Object.entries(internalEvents(this).events ?? {})) {
+      this.router.register({ event, plugin: 'kernel', def: bindEvent(event, def, none, check), internal: true });
+    }
   }
 
   /** load config → persistence → discover plugins → restore (early plugins) → start in order → listen → system:ready */

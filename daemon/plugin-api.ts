@@ -133,6 +133,11 @@ export interface EventDef<S extends z.ZodType = z.ZodType, I = unknown> {
   /** Longer help shown by `system:help` and in EVENT_CATALOG.md. */
   description?: string;
   schema: S;
+  /**
+   * The shape of the answer. Documents it (EVENT_CATALOG.md, the generated client types) and, with
+   * `daemon.check_responses`, every answer is checked against it (a mismatch is a HANDLER_ERROR).
+   */
+  response?: z.ZodType;
   handler: (data: z.output<S>, plugin: I, call: CallContext) => unknown;
   /** Events this handler may emit (documentation). */
   emits?: string[];

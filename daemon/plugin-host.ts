@@ -19,7 +19,7 @@ import type { AnyEventDef, AnyPluginDef, BoundEventDef, EmittedEvent, Listener, 
 import { migrate } from './persistence.js';
 import type { Route, Router, Subscriber } from './router.js';
 import { TimeoutError, withTimeout } from '../client/timing.js';
-import { formatIssues } from '../client/issues.js';
+import { formatIssues, listIssues } from '../client/issues.js';
 
 /** What a plugin's routes answer (as UNAVAILABLE) while it is not serving. */
 const NOT_STARTED = 'it has not finished starting';
@@ -60,14 +60,35 @@ export interface HostOptions {
   pluginDirs: string[];
   disabled: string[];
   startTimeoutMs: number;
+  /** Check every answer against its event's response schema (development and tests). */
+  checkResponses?: boolean;
   reservedNamespaces: string[];
   isShuttingDown: () => boolean;
 }
 
-/** An event as the router holds it: its handler called with the instance `instanceOf` gives at call time. */
-export function bindEvent(def: AnyEventDef, instanceOf: () => unknown): BoundEventDef {
+/**
+ * An event as the router holds it: its handler called with the instance `instanceOf` gives at call
+ * time. With `checkResponses`, an answer outside the event's `response` schema is a HANDLER_ERROR
+ * naming the failing paths (development and tests: the daemon's own answers are what is checked).
+ */
+export function bindEvent(event: string, def: AnyEventDef, instanceOf: () => unknown, checkResponses = false): BoundEventDef {
   const handler = def.handler;
-  return { ...def, handler: (data, call) => handler(data, instanceOf(), call) };
+  const response = def.response as z.ZodType | undefined;
+  if (!checkResponses || !response) return { ...def, handler: (data, call) => handler(data, instanceOf(), call) };
+  const check = (out: unknown): unknown => {
+    const r = response.safeParse(out ?? {});
+    if (r.success) return out;
+    throw new DaemonError('HANDLER_ERROR', `${event} answered outside its response schema: ${formatIssues(r.error.issues, { root: '(answer)', max: 3 })}`, {
+      issues: listIssues(r.error.issues, '(answer)'),
+    });
+  };
+  return {
+    ...def,
+    handler: (data, call) => {
+      const out = handler(data, instanceOf(), call);
+      return out instanceof Promise ? out.then(check) : check(out);
+    },
+  };
 }
 
 let listenerSeq = 0;
@@ -186,7 +207,7 @@ export class PluginHost {
       const route: Route = {
         event,
         plugin: rec.name,
-        def: bindEvent(def, () => rec.instance),
+        def: bindEvent(event, def, () => rec.instance, this.opts.checkResponses),
         unavailable: rec.status === 'failed' ? rec.reason : NOT_STARTED,
       };
       try {
