@@ -11,6 +11,8 @@ import type { z } from 'zod';
 import type { EventContext } from '../client/protocol.js';
 import type { ErrorCode } from '../client/errors.js';
 import type { PluginReasonCode } from '../client/plugin-status.js';
+import type { EventData, EventMap, EventResponse } from '../client/event-types.js';
+import type { UntypedEvent } from '../client/event-client.js';
 
 export type { EventContext } from '../client/protocol.js';
 export { DaemonError, isDaemonError } from '../client/errors.js';
@@ -64,7 +66,9 @@ export interface CallContext {
   readonly signal: AbortSignal;
   /** Identifies the socket connection that sent the request, if any (for per-connection state). */
   readonly connectionId: string | null;
-  request<T = Record<string, unknown>>(event: string, data?: Record<string, unknown>, opts?: RequestOptions): Promise<T>;
+  /** Typed like `EventClient.request`: the daemon's own events by their schemas; `request<T>` opts out. */
+  request<E extends keyof EventMap>(event: E, data?: EventData<E>, opts?: RequestOptions): Promise<EventResponse<E>>;
+  request<T = Record<string, unknown>, E extends string = string>(event: E & UntypedEvent<E>, data?: Record<string, unknown>, opts?: RequestOptions): Promise<T>;
   emit(event: string, data: Record<string, unknown>, opts?: EmitOptions): void;
   remainingMs(): number;
 }
@@ -104,7 +108,13 @@ export interface PluginContext<C = UntypedConfig> {
    * array is version i+1; never edit a migration that has shipped, append a new one.
    */
   migrate(migrations: Array<string | ((db: Database.Database) => void)>): void;
-  request<T = Record<string, unknown>>(event: string, data?: Record<string, unknown>, opts?: RequestOptions & { context?: EventContext }): Promise<T>;
+  /** Typed like `EventClient.request`: the daemon's own events by their schemas; `request<T>` opts out. */
+  request<E extends keyof EventMap>(event: E, data?: EventData<E>, opts?: RequestOptions & { context?: EventContext }): Promise<EventResponse<E>>;
+  request<T = Record<string, unknown>, E extends string = string>(
+    event: E & UntypedEvent<E>,
+    data?: Record<string, unknown>,
+    opts?: RequestOptions & { context?: EventContext },
+  ): Promise<T>;
   emit(event: string, data: Record<string, unknown>, opts?: EmitOptions): void;
   /** Subscribe at run time (static ones go in `subscriptions`). Returns an unsubscribe function. */
   subscribe(pattern: string, listener: Listener): () => void;

@@ -15,7 +15,7 @@ import type { PluginReasonCode, PluginStatus } from '../client/plugin-status.js'
 import { rootContext } from './call-context.js';
 import { findPlugins, importPlugin, planStart, PluginLoadError, type FoundPlugin } from './plugin-loader.js';
 import type { z } from 'zod';
-import type { AnyEventDef, AnyPluginDef, BoundEventDef, EmittedEvent, Listener, PluginContext, PluginListener as ListenerFn } from './plugin-api.js';
+import type { AnyEventDef, AnyPluginDef, BoundEventDef, EmittedEvent, EventContext, Listener, PluginContext, PluginListener as ListenerFn, RequestOptions } from './plugin-api.js';
 import { migrate } from './persistence.js';
 import type { Route, Router, Subscriber } from './router.js';
 import { TimeoutError, withTimeout } from '../client/timing.js';
@@ -242,11 +242,12 @@ export class PluginHost {
       },
       db: opts.db,
       migrate: (migrations) => void migrate(opts.db, rec.name, migrations),
-      request: (event, data = {}, reqOpts = {}) => {
+      // One implementation behind the typed overloads of PluginContext['request'].
+      request: ((event: string, data: Record<string, unknown> = {}, reqOpts: RequestOptions & { context?: EventContext } = {}) => {
         const parent = reqOpts.context ?? rootContext(reqOpts.agentId);
         const deadline = Date.now() + (reqOpts.timeoutMs ?? 30_000);
-        return router.request(event, data, parent, deadline, reqOpts, null) as Promise<never>;
-      },
+        return router.request(event, data, parent, deadline, reqOpts, null);
+      }) as PluginContext['request'],
       emit: (event, data, emitOpts = {}) => router.emit(event, data, emitOpts.context ?? null, emitOpts),
       subscribe: (pattern: string, listener: Listener) => {
         const sub = new PluginListener(rec, pattern, (ev) => listener(ev), log, this.reportListenerError);

@@ -5,7 +5,7 @@
  * starts it first and stops it last.
  */
 import { definePlugin } from '../../daemon/plugin-api.js';
-import { configSchema, deleteSchema, listSchema, restoreSchema, saveSchema, statusSchema } from './schemas.js';
+import { configSchema, deleteSchema, listSchema, responses, restoreSchema, saveSchema, statusSchema } from './schemas.js';
 import { CheckpointService } from './service.js';
 
 export default definePlugin({
@@ -40,6 +40,7 @@ export default definePlugin({
       emits: ['checkpoint:saved'],
       errors: ['OVERLOADED', 'UNAVAILABLE'],
       defaultTimeoutMs: 60_000,
+      response: responses.save,
       async handler({ label }, checkpoints) {
         return (await checkpoints.save({ label: label ?? null, reason: 'manual' }))!;
       },
@@ -47,11 +48,13 @@ export default definePlugin({
     'checkpoint:list': {
       summary: 'Retained checkpoints, newest first: id, parent (lineage), label, reason, age, size, duration, plugins, errors.',
       schema: listSchema,
+      response: responses.list,
       handler: ({ limit, labelled_only }, checkpoints) => checkpoints.list(limit, labelled_only),
     },
     'checkpoint:status': {
       summary: 'The newest checkpoint (id, age, size, duration), the lineage head, counts, what was restored at boot and what was skipped or corrupt.',
       schema: statusSchema,
+      response: responses.status,
       handler: (_d, checkpoints) => checkpoints.status(),
     },
     'checkpoint:restore': {
@@ -61,12 +64,14 @@ export default definePlugin({
       emits: ['checkpoint:restored', 'checkpoint:saved'],
       errors: ['NOT_FOUND', 'SHUTTING_DOWN', 'CONFLICT', 'OVERLOADED'],
       defaultTimeoutMs: 60_000,
+      response: responses.restore,
       handler: ({ checkpoint_id }, checkpoints) => checkpoints.restore(checkpoint_id),
     },
     'checkpoint:delete': {
       summary: 'Delete one checkpoint, labelled or not (retention never removes labelled ones).',
       schema: deleteSchema,
       errors: ['NOT_FOUND', 'OVERLOADED'],
+      response: responses.delete,
       handler: ({ checkpoint_id }, checkpoints) => checkpoints.delete(checkpoint_id),
     },
   },

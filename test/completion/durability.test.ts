@@ -33,7 +33,7 @@ const promptOf = (r: { body: Record<string, unknown> }): string => {
 };
 
 async function history(d: DaemonHandle, patterns: string[]): Promise<EventFrame[]> {
-  const r = await d.client.request('monitor:events', { patterns, limit: 10_000 }) as { events: EventFrame[] };
+  const r = await d.client.request<Record<string, unknown>>('monitor:events', { patterns, limit: 10_000 }) as { events: EventFrame[] };
   return r.events;
 }
 
@@ -111,13 +111,13 @@ describe('kill -9', () => {
     // had not reserved yet), and nothing stays reserved
     const budget = await d2.client.request('budget:status', {}) as { scopes: Array<{ reserved_usd: number }> };
     expect(budget.scopes[0]!.reserved_usd).toBe(0);
-    const charges = await d2.client.request('budget:ledger', { kind: 'charge', limit: 100 }) as { entries: Array<{ request_id: string; reason: string; attempt: number }> };
+    const charges = await d2.client.request<Record<string, unknown>>('budget:ledger', { kind: 'charge', limit: 100 }) as { entries: Array<{ request_id: string; reason: string; attempt: number }> };
     for (const c of charges.entries) {
       expect(retried).toContain(c.request_id);
       expect(c).toMatchObject({ reason: 'daemon_restart', attempt: 1 });
     }
     for (const id of retried) {
-      const l = await d2.client.request('budget:ledger', { request_id: id }) as { entries: Array<{ kind: string; attempt: number }> };
+      const l = await d2.client.request<Record<string, unknown>>('budget:ledger', { request_id: id }) as { entries: Array<{ kind: string; attempt: number }> };
       const first = l.entries.filter((e) => e.attempt === 1).map((e) => e.kind);
       // attempt 1: reserved then charged, or settled before the crash, or killed before reserving
       expect([['charge', 'reserve'], ['commit', 'reserve'], []]).toContainEqual(first);
