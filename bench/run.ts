@@ -21,6 +21,8 @@ const suites: Array<[name: string, file: string, fn: string]> = [
   ['checkpoint', 'checkpoint.ts', 'benchCheckpoint'],
   ['agent', 'agent.ts', 'benchAgent'],
   ['bridge', 'bridge.ts', 'benchBridge'],
+  ['mcp', 'mcp.ts', 'benchMcp'],
+  ['gateway', 'gateway.ts', 'benchGateway'],
 ];
 
 const report: Record<string, unknown> = { quick, started_at: new Date().toISOString(), node: process.version, cpus: (await import('node:os')).cpus().length };

@@ -4,6 +4,21 @@
  * it answers (`Record<string, unknown>` where the event declares no response schema yet).
  */
 export interface EventMap {
+  'agent:cancel': {
+    data: {
+      /** The agent */
+      agent_id: string;
+      /** The turn (default: the one running now) */
+      turn_id?: string;
+    };
+    response: {
+      agent_id: string;
+      turn_id: string | null;
+      cancelled: boolean;
+      status: string;
+      [key: string]: unknown;
+    };
+  };
   'agent:conversation': {
     data: {
       /** The conversation */
@@ -141,8 +156,8 @@ export interface EventMap {
       model?: string;
       /** System prompt */
       system?: string;
-      /** Tools it may call: sandbox_exec, kg_add, kg_query, message_agent, spawn_agent */
-      tools?: Array<"sandbox_exec" | "kg_add" | "kg_query" | "message_agent" | "spawn_agent">;
+      /** Tools it may call: sandbox_exec, kg_add, kg_query, message_agent, spawn_agent, mcp:<server> (every tool of an MCP server in mcp.servers) or mcp:<server>/<tool> */
+      tools?: Array<("sandbox_exec" | "kg_add" | "kg_query" | "message_agent" | "spawn_agent") | string>;
       /** max_turns, max_tool_calls, max_children, max_depth, max_tokens (bounded by agent.caps) */
       limits?: {
         /** Model calls per message (one turn may call the model again after each round of tool results) */
@@ -526,7 +541,7 @@ export interface EventMap {
       session_id?: string;
       /** The agent this call is for (budget scope, events) */
       agent_id?: string;
-      /** Your own id for this request (kept; a duplicate of an active one is CONFLICT) */
+      /** Your own id for this request, its idempotency key across crashes: the same request again joins the one queued or running, or returns its recorded result; other input under an id in use is CONFLICT */
       request_id?: string;
       /** Output limit (default completion.default_max_tokens) */
       max_tokens?: number;
@@ -604,7 +619,7 @@ export interface EventMap {
       session_id?: string;
       /** The agent this call is for (budget scope, events) */
       agent_id?: string;
-      /** Your own id for this request (kept; a duplicate of an active one is CONFLICT) */
+      /** Your own id for this request, its idempotency key across crashes: the same request again joins the one queued or running, or returns its recorded result; other input under an id in use is CONFLICT */
       request_id?: string;
       /** Output limit (default completion.default_max_tokens) */
       max_tokens?: number;
@@ -730,6 +745,15 @@ export interface EventMap {
         [key: string]: unknown;
       }>;
       next_before: number | null;
+      [key: string]: unknown;
+    };
+  };
+  'gateway:status': {
+    data: {
+      [key: string]: unknown;
+    };
+    response: {
+      listening: boolean;
       [key: string]: unknown;
     };
   };
@@ -981,6 +1005,76 @@ export interface EventMap {
       [key: string]: unknown;
     };
   };
+  'mcp:abort': {
+    data: {
+      /** The call */
+      call_id: string;
+    };
+    response: {
+      aborted: boolean;
+    };
+  };
+  'mcp:call': {
+    data: {
+      /** A server named in mcp.servers */
+      server: string;
+      /** The tool's name as the server declares it */
+      tool: string;
+      /** The tool's input, checked by the server against its schema */
+      arguments?: {
+        [key: string]: unknown;
+      };
+    };
+    response: {
+      content: Array<unknown>;
+      is_error: boolean;
+      duration_ms: number;
+      [key: string]: unknown;
+    };
+  };
+  'mcp:exposed': {
+    data: {
+      /** Instead of mcp.expose: namespaces, events or ns:* */
+      expose?: Array<string>;
+    };
+    response: {
+      [key: string]: unknown;
+    };
+  };
+  'mcp:invoke': {
+    data: {
+      /** The event to run */
+      event: string;
+      /** Its data */
+      data?: {
+        [key: string]: unknown;
+      };
+      /** The call */
+      call_id: string;
+    };
+    response: {
+      [key: string]: unknown;
+    };
+  };
+  'mcp:servers': {
+    data: {
+      [key: string]: unknown;
+    };
+    response: {
+      [key: string]: unknown;
+    };
+  };
+  'mcp:tools': {
+    data: {
+      /** A server named in mcp.servers */
+      server?: string;
+      /** Ask the server again instead of answering from the cache */
+      refresh?: boolean;
+    };
+    response: {
+      [key: string]: unknown;
+    };
+  };
   'monitor:events': {
     data: {
       /** Only events matching these patterns (default all) */
@@ -1010,6 +1104,7 @@ export interface EventMap {
         };
       }>;
       last_seq: number;
+      oldest_seq: number;
       truncated: boolean;
     };
   };
@@ -1185,6 +1280,8 @@ export interface EventMap {
     data: {
       /** Only this namespace */
       namespace?: string;
+      /** Also give each event's data as a JSON Schema (`schema`) and its default timeout (`default_timeout_ms`) */
+      schemas?: boolean;
     };
     response: {
       events: {
@@ -1205,6 +1302,7 @@ export interface EventMap {
           emits: Array<string>;
           errors: Array<string>;
           available: boolean;
+          [key: string]: unknown;
         }>;
       };
       total: number;
@@ -1268,6 +1366,7 @@ export interface EventMap {
       emits: Array<string>;
       errors: Array<string>;
       available: boolean;
+      [key: string]: unknown;
     };
   };
   'system:ping': {

@@ -7,8 +7,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseYamlText, prepareYaml } from './yaml-text.js';
 import { z } from 'zod';
+import { closest } from 'fastest-levenshtein';
 import { DEFAULT_MAX_FRAME_BYTES } from '../client/protocol.js';
-import { formatIssues } from '../client/issues.js';
 import { resolveSocketPath } from '../client/socket-path.js';
 
 /** The checkout (where package.json, plugins/ and profiles live), whether running from sources or from `.build/`. */
@@ -60,6 +60,8 @@ export interface Paths {
 
 export interface Config {
   raw: Record<string, Record<string, unknown>>;
+  /** The sections the config file has (checked against the plugins found, see unknownSections). */
+  fileSections: string[];
   daemon: DaemonSection;
   router: RouterSection;
   paths: Paths;
@@ -80,7 +82,7 @@ function parseEnvValue(v: string): unknown {
 }
 
 /** The AGENTD_<SECTION>_<KEY>[__<KEY>…] variables that override config, with where each goes. */
-function* envOverrides(env: NodeJS.ProcessEnv): Generator<{ section: string; keys: string[]; value: string; secret: boolean }> {
+function* envOverrides(env: NodeJS.ProcessEnv): Generator<{ name: string; section: string; keys: string[]; value: string; secret: boolean }> {
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith('AGENTD_') || RESERVED_ENV.has(name) || value === undefined) continue;
     const rest = name.slice('AGENTD_'.length).toLowerCase();
@@ -89,12 +91,18 @@ function* envOverrides(env: NodeJS.ProcessEnv): Generator<{ section: string; key
     const keys = rest.slice(i + 1).split('__').filter(Boolean);
     if (keys.length === 0) continue;
     // Secrets are taken verbatim: YAML would turn a password "0123" into 123 or "true" into a boolean.
-    yield { section: rest.slice(0, i), keys, value, secret: SECRET_KEY_RE.test(keys[keys.length - 1]) };
+    yield { name, section: rest.slice(0, i), keys, value, secret: SECRET_KEY_RE.test(keys[keys.length - 1]) };
   }
 }
 
-export function applyEnvOverrides(raw: Record<string, Record<string, unknown>>, env: NodeJS.ProcessEnv): void {
-  for (const { section, keys, value, secret } of envOverrides(env)) {
+/** An environment variable a config value came from, as an error message may show it. */
+export type EnvSource = { name: string; shown: string };
+
+export function applyEnvOverrides(raw: Record<string, Record<string, unknown>>, env: NodeJS.ProcessEnv): Map<string, EnvSource> {
+  const names = new Map<string, EnvSource>();
+  for (const { name, section, keys, value, secret } of envOverrides(env)) {
+    // A secret's value never appears in a message, even when it is invalid.
+    names.set([section, ...keys].join('.'), { name, shown: secret ? name : `${name}=${JSON.stringify(value)}` });
     let node: Record<string, unknown> = (raw[section] ??= {});
     for (const k of keys.slice(0, -1)) {
       const next = node[k];
@@ -102,6 +110,7 @@ export function applyEnvOverrides(raw: Record<string, Record<string, unknown>>, 
     }
     node[keys[keys.length - 1]] = secret ? value : parseEnvValue(value);
   }
+  return names;
 }
 
 export async function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<Config> {
@@ -127,18 +136,22 @@ export async function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = pro
     if (v === null) raw[k] = {};
     else if (typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(`${configFile}: section "${k}" must be a mapping`);
   }
-  applyEnvOverrides(raw, env);
+  const fromFile = structuredClone(raw);
+  const envNames = applyEnvOverrides(raw, env);
+  for (const section of ['daemon', 'router']) raw[section] ??= {};
+  for (const [section, values] of Object.entries(raw)) origins.set(values, { section, file: fromFile[section] ?? {}, env: envNames });
 
-  const d = daemonSectionSchema.safeParse(raw.daemon ?? {});
-  if (!d.success) throw new ConfigError(`daemon section: ${formatIssues(d.error.issues, { root: '(section)' })}`);
-  const r = routerSectionSchema.safeParse(raw.router ?? {});
-  if (!r.success) throw new ConfigError(`router section: ${formatIssues(r.error.issues, { root: '(section)' })}`);
+  const d = parseSection('daemon', daemonSectionSchema, raw.daemon!);
+  if (!d.ok) throw new ConfigError(d.reason);
+  const r = parseSection('router', routerSectionSchema, raw.router!);
+  if (!r.ok) throw new ConfigError(r.reason);
 
   const home = path.resolve(cwd, env.AGENTD_HOME ?? 'var');
   const run = path.join(home, 'run');
   const socket = resolveSocketPath({ env, cwd, configured: d.data.socket });
   return {
     raw,
+    fileSections: Object.keys(fromFile),
     daemon: d.data,
     router: r.data,
     paths: {
@@ -152,4 +165,109 @@ export async function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = pro
       configFile,
     },
   };
+}
+
+/** Where a section's values came from: the file's part of it, and the environment variables by dotted path. */
+interface Origin {
+  section: string;
+  file: Record<string, unknown>;
+  env: Map<string, EnvSource>;
+}
+const origins = new WeakMap<object, Origin>();
+
+type AnySchema = z.core.$ZodType;
+
+/** The object schema under wrappers (optional, default, pipe, lazy, …), or null when it is not one. */
+function objectShapeOf(schema: AnySchema): { shape: Record<string, AnySchema>; open: boolean } | null {
+  let s: AnySchema | undefined = schema;
+  for (let i = 0; s && i < 20; i++) {
+    const def = s._zod.def as unknown as Record<string, unknown> & { type: string };
+    switch (def.type) {
+      case 'object': {
+        const catchall = def.catchall as AnySchema | undefined;
+        return { shape: def.shape as Record<string, AnySchema>, open: catchall !== undefined && catchall._zod.def.type !== 'never' };
+      }
+      case 'optional': case 'nullable': case 'default': case 'prefault': case 'catch': case 'readonly': case 'nonoptional':
+        s = def.innerType as AnySchema;
+        break;
+      case 'pipe': {
+        const inner = def.in as AnySchema;
+        s = inner._zod.def.type === 'transform' ? (def.out as AnySchema) : inner;
+        break;
+      }
+      case 'lazy':
+        s = (def.getter as () => AnySchema)();
+        break;
+      default:
+        return null;
+    }
+  }
+  return null;
+}
+
+function elementOf(schema: AnySchema): AnySchema | null {
+  let s: AnySchema = schema;
+  for (let i = 0; i < 20; i++) {
+    const def = s._zod.def as unknown as Record<string, unknown> & { type: string };
+    if (def.type === 'array') return def.element as AnySchema;
+    if (!['optional', 'nullable', 'default', 'prefault', 'catch', 'readonly', 'nonoptional'].includes(def.type)) return null;
+    s = def.innerType as AnySchema;
+  }
+  return null;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Keys in `value` that `schema` does not know, each with the closest key it does know. zod drops
+ * unknown keys without a word, so a misspelt `pool_sise` would leave the default in force unnoticed.
+ */
+export function unknownKeys(schema: AnySchema, value: unknown, at: string[] = []): Array<{ path: string; suggestion?: string }> {
+  const found: Array<{ path: string; suggestion?: string }> = [];
+  if (Array.isArray(value)) {
+    const element = elementOf(schema);
+    if (element) (value as unknown[]).forEach((item, i) => found.push(...unknownKeys(element, item, [...at, String(i)])));
+    return found;
+  }
+  const obj = objectShapeOf(schema);
+  if (!obj || !isPlainObject(value)) return found;
+  const known = Object.keys(obj.shape);
+  for (const [k, v] of Object.entries(value)) {
+    const child = obj.shape[k];
+    if (child) found.push(...unknownKeys(child, v, [...at, k]));
+    else if (!obj.open) found.push({ path: [...at, k].join('.'), suggestion: known.length ? closest(k, known) : undefined });
+  }
+  return found;
+}
+
+/**
+ * Validate one config section. Keys the file has that the schema does not know are an error naming
+ * the closest valid key (like a wrong value, they stop the section's owner from starting); values
+ * that fail say which environment variable they came from. Unknown keys from the environment are
+ * left alone: AGENTD_* names are shared with the tools around the daemon (scripts, the CLI).
+ */
+export function parseSection<S extends AnySchema>(name: string, schema: S, values: Record<string, unknown>): { ok: true; data: z.output<S> } | { ok: false; reason: string } {
+  const origin = origins.get(values);
+  const unknown = unknownKeys(schema, origin?.file ?? {});
+  if (unknown.length > 0) {
+    const list = unknown.map((u) => `${u.path}${u.suggestion ? ` (did you mean ${u.suggestion}?)` : ''}`).join(', ');
+    return { ok: false, reason: `config section "${name}": unknown key${unknown.length > 1 ? 's' : ''} ${list}` };
+  }
+  const r = z.safeParse(schema, values);
+  if (r.success) return { ok: true, data: r.data };
+  const issues = r.error.issues.map((i) => {
+    const key = i.path.join('.');
+    const fromEnv = origin?.env.get([name, ...i.path.map(String)].join('.'));
+    let given: unknown = origin?.file;
+    for (const p of i.path) given = isPlainObject(given) || Array.isArray(given) ? (given as Record<string, unknown>)[p as string] : undefined;
+    const source = fromEnv ? ` (from ${fromEnv.shown})` : given !== undefined && !SECRET_KEY_RE.test(key) ? ` (got ${JSON.stringify(given)})` : '';
+    return `${key}: ${i.message}${source}`;
+  });
+  return { ok: false, reason: `config section "${name}": ${issues.join('; ')}` };
+}
+
+/** Sections of the config file that name neither the kernel nor a plugin found, each with the closest name. */
+export function unknownSections(config: Config, plugins: string[]): Array<{ section: string; suggestion: string }> {
+  const known = ['daemon', 'router', ...plugins];
+  return config.fileSections.filter((s) => !known.includes(s)).map((s) => ({ section: s, suggestion: closest(s, known) }));
 }

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { DaemonError } from '../client/errors.js';
 import { definePlugin, PLUGIN_REASON_CODES, type EmittedEvent, type PluginReasonCode } from './plugin-api.js';
 import { isValidPattern, matchPatterns } from '../client/pattern-index.js';
-import { describeParameters } from './schema-doc.js';
+import { describeParameters, jsonSchemaOf } from './schema-doc.js';
 import type { Kernel } from './kernel.js';
 import { byCodePoint } from './text-order.js';
 
@@ -18,7 +18,7 @@ const reasonCodeSchema = z.enum(Object.keys(PLUGIN_REASON_CODES) as [PluginReaso
 const contextSchema = z.looseObject({ id: z.string(), parent_id: z.string().nullable(), root_id: z.string(), depth: z.number().int(), agent_id: z.string().optional() });
 const emittedEventSchema = z.object({ event: z.string(), data: z.record(z.string(), z.unknown()), seq: z.number().int(), timestamp: z.number(), context: contextSchema });
 const parameterDocSchema = z.object({ type: z.string(), required: z.boolean(), description: z.string().optional(), default: z.unknown().optional(), enum: z.array(z.unknown()).optional() });
-const eventDocSchema = z.object({
+const eventDocSchema = z.looseObject({
   event: z.string(), summary: z.string(), description: z.string().nullable(), plugin: z.string(),
   parameters: z.record(z.string(), parameterDocSchema), emits: z.array(z.string()), errors: z.array(z.string()), available: z.boolean(),
 });
@@ -57,9 +57,11 @@ export const KERNEL_PUBLISHES: Record<string, string> = {
   'plugin:error': 'A plugin\'s listener threw: `{plugin, event, seq, message}`.',
 };
 
-export function eventDoc(k: Kernel, name: string) {
+export function eventDoc(k: Kernel, name: string, withSchema = false) {
   const r = k.router.route(name);
   if (!r || r.internal) return null;
+  // The full JSON Schema is for tools that generate from it (the gateway's OpenAPI); the KSI shape stays lean.
+  const extra = withSchema ? { schema: jsonSchemaOf(r.def.schema), default_timeout_ms: r.def.defaultTimeoutMs ?? null } : {};
   return {
     event: name,
     summary: r.def.summary,
@@ -69,6 +71,7 @@ export function eventDoc(k: Kernel, name: string) {
     emits: r.def.emits ?? [],
     errors: r.def.errors ?? [],
     available: r.unavailable === undefined,
+    ...extra,
   };
 }
 
@@ -91,15 +94,18 @@ export function kernelPlugin(k: Kernel) {
       },
       'system:discover': {
         summary: 'Every event the daemon answers, grouped by namespace, with parameters (KSI shape).',
-        schema: z.object({ namespace: z.string().optional().register(z.globalRegistry, { description: 'Only this namespace' }) }),
+        schema: z.object({
+          namespace: z.string().optional().register(z.globalRegistry, { description: 'Only this namespace' }),
+          schemas: z.boolean().default(false).register(z.globalRegistry, { description: 'Also give each event\'s data as a JSON Schema (`schema`) and its default timeout (`default_timeout_ms`)' }),
+        }),
         response: z.object({ events: z.record(z.string(), z.array(eventDocSchema)), total: z.number().int() }),
-        handler: ({ namespace }) => {
+        handler: ({ namespace, schemas }) => {
           const events: Record<string, unknown[]> = {};
           for (const r of k.router.allRoutes()) {
             if (r.internal) continue;
             const ns = r.event.split(':')[0];
             if (namespace && ns !== namespace) continue;
-            (events[ns] ??= []).push(eventDoc(k, r.event));
+            (events[ns] ??= []).push(eventDoc(k, r.event, schemas));
           }
           for (const list of Object.values(events)) (list as Array<{ event: string }>).sort((a, b) => byCodePoint(a.event, b.event));
           return { events, total: Object.values(events).reduce((n, l) => n + l.length, 0) };
@@ -162,20 +168,22 @@ export function kernelPlugin(k: Kernel) {
         },
       },
       'monitor:events': {
-        summary: 'Recent events from the history ring (for late joiners), oldest first.',
+        summary: 'Recent events from the history ring (for late joiners), oldest first: {events, last_seq, oldest_seq, truncated}.',
         schema: z.object({
           patterns: z.array(pattern).max(100).optional().register(z.globalRegistry, { description: 'Only events matching these patterns (default all)' }),
           since_seq: z.number().int().min(0).optional().register(z.globalRegistry, { description: 'Only events with seq greater than this' }),
           until_seq: z.number().int().min(0).optional().register(z.globalRegistry, { description: 'Only events with seq up to this one (e.g. the seq monitor:subscribe answered: history up to it, the subscription after it)' }),
           limit: z.number().int().min(1).max(10_000).default(100).register(z.globalRegistry, { description: 'At most this many (the newest)' }),
         }),
-        response: z.object({ events: z.array(emittedEventSchema), last_seq: z.number().int(), truncated: z.boolean() }),
+        response: z.object({ events: z.array(emittedEventSchema), last_seq: z.number().int(), oldest_seq: z.number().int(), truncated: z.boolean() }),
         handler: ({ patterns, since_seq, until_seq, limit }) => {
           const matches = patterns && patterns.length ? matchPatterns(patterns) : () => true;
           const match = (ev: EmittedEvent): boolean => matches(ev.event);
-          const all = k.router.history.toArray().filter((ev) => (since_seq === undefined || ev.seq > since_seq) && (until_seq === undefined || ev.seq <= until_seq) && match(ev));
+          const held = k.router.history.toArray();
+          const all = held.filter((ev) => (since_seq === undefined || ev.seq > since_seq) && (until_seq === undefined || ev.seq <= until_seq) && match(ev));
           const events = all.slice(-limit);
-          return { events, last_seq: k.router.lastSeq, truncated: all.length > events.length };
+          // oldest_seq: where the history begins; a reader resuming from an older seq may have missed events.
+          return { events, last_seq: k.router.lastSeq, oldest_seq: held.length ? held[0].seq : k.router.lastSeq + 1, truncated: all.length > events.length };
         },
       },
       'plugin:list': {

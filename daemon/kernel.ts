@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type Database from 'better-sqlite3';
-import type { Config } from './config.js';
+import { ConfigError, unknownSections, type Config } from './config.js';
 import { Connection } from './connection.js';
 import { KERNEL_NAMESPACES, internalEvents, kernelPlugin } from './kernel-events.js';
 import { openDatabase } from './persistence.js';
@@ -75,6 +75,11 @@ export class Kernel {
     await prepareSocketPath(this.config.paths.socket);
     this.registerKernelEvents();
     await this.host.load();
+    // A section no plugin owns is a typo or a plugin that is not there: either way, its settings would be ignored.
+    const stray = unknownSections(this.config, [...this.host.records.keys()]);
+    if (stray.length > 0) {
+      throw new ConfigError(`${this.config.paths.configFile}: unknown section${stray.length > 1 ? 's' : ''} ${stray.map((u) => `"${u.section}" (did you mean ${u.suggestion}?)`).join(', ')}`);
+    }
     // Early plugins (checkpoint) start first so every other plugin is restored before it serves.
     await this.host.startAll(true);
     await this.host.startAll(false);

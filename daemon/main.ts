@@ -50,7 +50,7 @@ async function main(): Promise<void> {
     log.fatal({ err: e }, already ? 'another daemon is running' : 'start failed');
     process.stderr.write(`agentd: ${(e as Error).message}\n`);
     if (!already) kernel.cleanupFiles();
-    exit(already ? 3 : 1);
+    exit(already ? 3 : e instanceof ConfigError ? 2 : 1);
   }
 }
 

@@ -29,6 +29,8 @@ export { Backoff, drainUntil, settledWithin, sleep, TimeoutError, withTimeout } 
 export { matchPatterns } from '../client/pattern-index.js';
 export { formatIssues, listIssues, type Issue } from '../client/issues.js';
 export { addUsage, totalTokens, ZERO_USAGE, type ReportedUsage, type TokenUsage } from '../client/usage.js';
+// Rate-bounded delivery as socket subscriptions have it, for plugins that serve subscriptions of their own (the gateway).
+export { RateBound, type SkippedTally } from './rate-bound.js';
 
 /** Options for a request made from inside the daemon. */
 export interface RequestOptions {

@@ -17,6 +17,7 @@ import { findPlugins, importPlugin, planStart, PluginLoadError, type FoundPlugin
 import type { z } from 'zod';
 import type { AnyEventDef, AnyPluginDef, BoundEventDef, EmittedEvent, EventContext, Listener, PluginContext, PluginListener as ListenerFn, RequestOptions } from './plugin-api.js';
 import { migrate } from './persistence.js';
+import { parseSection } from './config.js';
 import type { Route, Router, Subscriber } from './router.js';
 import { TimeoutError, withTimeout } from '../client/timing.js';
 import { formatIssues, listIssues } from '../client/issues.js';
@@ -224,9 +225,9 @@ export class PluginHost {
     const log = this.opts.log.child({ plugin: rec.name });
     let config: unknown = this.opts.rawConfig[rec.name] ?? {};
     if (rec.def!.configSchema) {
-      const r = (rec.def!.configSchema as z.ZodType).safeParse(config);
-      if (!r.success) {
-        this.fail(rec, 'CONFIG_INVALID', `config section "${rec.name}": ${formatIssues(r.error.issues, { root: '(section)' })}`);
+      const r = parseSection(rec.name, rec.def!.configSchema as z.ZodType, config as Record<string, unknown>);
+      if (!r.ok) {
+        this.fail(rec, 'CONFIG_INVALID', r.reason);
         return;
       }
       config = r.data;

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx --no-warnings
+#!/usr/bin/env -S sh -c 'exec node --import "$(dirname "$(readlink -f "$0")")/../node_modules/tsx/dist/loader.mjs" --no-warnings "$0" "$@"'
 /**
  * Run a debate from the command line through the client library and print it live:
  *

@@ -3,6 +3,7 @@
  *
  *   --socket <path>   the daemon's socket (default: AGENTD_SOCKET, else $AGENTD_HOME/run/daemon.sock)
  *   --filter <text>   start with this log filter (e.g. "agent:* completion:error")
+ *   [patterns...]     the same as --filter with the patterns joined by spaces
  *
  * Exit codes: 0 after `q`, 1 when the daemon does not answer, 2 on bad arguments or without a terminal.
  */
@@ -18,15 +19,18 @@ if (process.stdout.isTTY) {
 // React's development build records a performance mark per render; the monitor must stay cheap.
 process.env.NODE_ENV ??= 'production';
 
-const USAGE = 'usage: monitor [--socket PATH] [--filter PATTERNS]';
+const USAGE = 'usage: monitor [--socket PATH] [--filter PATTERNS] [PATTERN...]';
 
 async function main(): Promise<number> {
   let args;
   try {
-    args = parseArgs({
+    const parsed = parseArgs({
       options: { socket: { type: 'string' }, filter: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-      allowPositionals: false,
-    }).values;
+      allowPositionals: true,
+    });
+    args = parsed.values;
+    const filter = [...parsed.positionals, ...(args.filter ? [args.filter] : [])].join(' ');
+    args.filter = filter || undefined;
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
     return 2;
@@ -60,7 +64,7 @@ async function main(): Promise<number> {
   try {
     client = await EventClient.connect({ socketPath, connectTimeoutMs: 3000 });
   } catch (e) {
-    process.stderr.write(`monitor: cannot reach the daemon at ${socketPath}: ${(e as Error).message}\n(start it with: daemon-control start)\n`);
+    process.stderr.write(`monitor: cannot reach the daemon at ${socketPath}: ${(e as Error).message}\n(start it with: ./daemon-control.ts start)\n`);
     return 1;
   }
   const tty = process.stdout.isTTY === true;

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../daemon/config.js';
+import { z } from 'zod';
+import { ConfigError, loadConfig, parseSection, unknownKeys } from '../../daemon/config.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-config-'));
 const write = (s: string): string => {
@@ -44,5 +45,43 @@ describe('config', () => {
   it('an empty or blank file is the defaults', async () => {
     const c = await loadConfig({ AGENTD_CONFIG: write('  \n\n'), AGENTD_HOME: dir }, dir);
     expect(c.daemon.max_frame_bytes).toBe(1024 * 1024);
+  });
+});
+
+describe('config keys', () => {
+  const schema = z.object({
+    pool_size: z.coerce.number().default(2),
+    limits: z.object({ memory_mb: z.number().optional(), max_cpus: z.number().optional() }).default({}),
+    models: z.record(z.string(), z.string()).default({}),
+    extra: z.looseObject({ a: z.number().optional() }).optional(),
+    rules: z.array(z.object({ scope: z.string(), limit_usd: z.number().optional() })).default([]),
+    gated: z.preprocess((v) => v, z.object({ on: z.boolean().optional() })).optional(),
+  });
+  it.each([
+    [{ pool_size: 1 }, []],
+    [{ pool_sise: 1 }, [{ path: 'pool_sise', suggestion: 'pool_size' }]],
+    [{ limits: { memroy_mb: 3 } }, [{ path: 'limits.memroy_mb', suggestion: 'memory_mb' }]],
+    [{ models: { anything: 'x' } }, []],
+    [{ extra: { whatever: 1 } }, []],
+    [{ rules: [{ scope: 'global' }, { scope: 'agent', limit_usdd: 1 }] }, [{ path: 'rules.1.limit_usdd', suggestion: 'limit_usd' }]],
+    [{ gated: { onn: true } }, [{ path: 'gated.onn', suggestion: 'on' }]],
+  ])('unknownKeys(%j)', (value, expected) => {
+    expect(unknownKeys(schema, value)).toEqual(expected);
+  });
+  it('a file key no setting has fails its section; the same name from the environment is not the file\'s mistake', async () => {
+    const f = write('daemon:\n  log_levl: debug\n');
+    await expect(loadConfig({ AGENTD_CONFIG: f, AGENTD_HOME: dir }, dir)).rejects.toThrow('config section "daemon": unknown key log_levl (did you mean log_level?)');
+    const c = await loadConfig({ AGENTD_HOME: dir, AGENTD_DAEMON_LOG_LEVL: 'debug' }, dir);
+    expect(c.daemon.log_level).toBe('info');
+  });
+  it('a bad value names the environment variable it came from, never a secret\'s value', async () => {
+    await expect(loadConfig({ AGENTD_HOME: dir, AGENTD_DAEMON_MAX_FRAME_BYTES: 'lots' }, dir)).rejects.toThrow('(from AGENTD_DAEMON_MAX_FRAME_BYTES="lots")');
+    const c = await loadConfig({ AGENTD_HOME: dir, AGENTD_KG_NEO4J__PASSWORD: 'hunter2' }, dir);
+    const r = parseSection('kg', z.object({ neo4j: z.object({ password: z.number() }) }), c.raw.kg!);
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.reason).toContain('(from AGENTD_KG_NEO4J__PASSWORD)');
+      expect(r.reason).not.toContain('hunter2');
+    }
   });
 });

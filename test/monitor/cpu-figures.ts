@@ -1,5 +1,5 @@
 /**
- * The README's "Light under load" figures: CPU of the monitor (in tmux, 80×24) beside a bare
+ * The "Light under load" figures of docs/results.md: CPU of the monitor (in tmux, 80×24) beside a bare
  * EventClient subscriber to `*` that does nothing, in the same run against the same daemon, at
  * several event rates. CPU is utime + stime from /proc/<pid>/stat per wall second of steady load
  * (a process's own CPU time barely changes when other work competes for the cores; its wall-clock

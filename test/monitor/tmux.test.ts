@@ -159,7 +159,7 @@ describe.skipIf(SKIP)('monitor in tmux', () => {
     const s = await waitUntil(() => screen('cpu'), (x) => Math.abs(seen(x) - total) <= 500 && /burst:load i=\d+/.test(x), 10_000, `about ${total} seen`);
     expect(s).toMatch(/\d+k skipped ╗/);
     expect(s).not.toMatch(/dropped ╗/);
-    // …at a cost that does not grow with the daemon's rate: the design target is ≤ 3 % (README); the bound
+    // …at a cost that does not grow with the daemon's rate: the design target is ≤ 3 % (docs/tui.md); the bound
     // leaves room for a loaded 2-core CI machine, and is far below a subscriber that receives everything (6–8 %).
     expect(routed).toBeGreaterThan(3000);
     expect(percent).toBeLessThan(10);
