@@ -577,7 +577,7 @@ export interface EventMap {
     };
     response: {
       request_id: string;
-      status: "queued";
+      status: "queued" | "running" | "completed" | "failed" | "cancelled";
       position: number;
       [key: string]: unknown;
     };

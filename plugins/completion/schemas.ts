@@ -119,7 +119,7 @@ const resultOut = z.looseObject({
   usage: usageOut.loose(), cost_usd: z.number().nullable(), model: z.string(), duration_ms: z.number(),
 });
 export const responses = {
-  async: z.looseObject({ request_id: z.string(), status: z.literal('queued'), position: z.number().int() }),
+  async: z.looseObject({ request_id: z.string(), status: z.enum(['queued', 'running', 'completed', 'failed', 'cancelled']), position: z.number().int() }),
   request: resultOut,
   cancel: z.looseObject({ request_id: z.string() }),
   status: z.union([
