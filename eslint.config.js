@@ -11,7 +11,7 @@ import { pluginImports } from './scripts/lint/plugin-imports.js';
 const root = path.dirname(fileURLToPath(import.meta.url));
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'var/**', '.cache/**', '.build/**', 'dist/**', 'scratch/**', '.neo4j/**', '**/*.d.ts'] },
+  { ignores: ['node_modules/**', 'var/**', '.cache/**', '.build/**', 'dist/**', 'scratch/**', '.scratch/**', '.neo4j/**', '**/*.d.ts'] },
   {
     files: ['**/*.ts', '**/*.tsx'],
     languageOptions: {

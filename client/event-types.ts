@@ -173,7 +173,7 @@ export interface EventMap {
       };
       /** Spend limit of this agent, kept by the budget plugin (scope agent) */
       budget_usd?: number;
-      /** Free-form data kept with the agent */
+      /** Free-form data kept with the agent (at most 32 levels deep) */
       metadata?: {
         [key: string]: unknown;
       };
@@ -246,6 +246,8 @@ export interface EventMap {
       agent_id?: string;
       /** The conversation the call belongs to (session scope) */
       session_id?: string;
+      /** The workflow run the call belongs to (workflow scope); default: the run the request was made for, from its causality context */
+      workflow_id?: string;
     };
     response: {
       ok: true;
@@ -283,6 +285,8 @@ export interface EventMap {
       agent_id?: string;
       /** The conversation the call belongs to (session scope) */
       session_id?: string;
+      /** The workflow run the call belongs to (workflow scope); default: the run the request was made for, from its causality context */
+      workflow_id?: string;
     };
     response: {
       request_id: string;
@@ -300,6 +304,8 @@ export interface EventMap {
       agent_id?: string;
       /** Only entries of this session */
       session_id?: string;
+      /** Only entries of this workflow run */
+      workflow_id?: string;
       /** Only entries for this model */
       model?: string;
       /** reserve, commit (actual spend), release, charge (estimated spend of a call lost in a crash) */
@@ -390,6 +396,8 @@ export interface EventMap {
       agent_id?: string;
       /** The conversation the call belongs to (session scope) */
       session_id?: string;
+      /** The workflow run the call belongs to (workflow scope); default: the run the request was made for, from its causality context */
+      workflow_id?: string;
     };
     response: {
       request_id: string;
@@ -402,9 +410,9 @@ export interface EventMap {
   };
   'budget:set': {
     data: {
-      /** global (everything), agent (one agent_id) or session (one session_id) */
-      scope: "global" | "agent" | "session";
-      /** The agent_id or session_id; omitted for global */
+      /** global (everything), agent (one agent_id), session (one session_id) or workflow (one workflow run: everything the run causes) */
+      scope: "global" | "agent" | "session" | "workflow";
+      /** The agent_id, session_id or workflow run_id; omitted for global */
       id?: string;
       /** Limit in USD; null removes it */
       limit_usd?: number | null;
@@ -432,9 +440,9 @@ export interface EventMap {
   };
   'budget:status': {
     data: {
-      /** global (everything), agent (one agent_id) or session (one session_id) */
-      scope?: "global" | "agent" | "session";
-      /** agent_id or session_id when scope is agent or session */
+      /** global (everything), agent (one agent_id), session (one session_id) or workflow (one workflow run: everything the run causes) */
+      scope?: "global" | "agent" | "session" | "workflow";
+      /** agent_id, session_id or run_id when scope is agent, session or workflow */
       id?: string;
     };
     response: {
@@ -822,6 +830,8 @@ export interface EventMap {
       format?: "json";
       /** Absolute file path on the daemon host to write (JSON Lines); without it the graph comes back inline */
       path?: string;
+      /** Replace a file already at path (default: CONFLICT); a symbolic link is never written through */
+      overwrite?: boolean;
     };
     response: {
       format: "json";
@@ -1386,6 +1396,114 @@ export interface EventMap {
       accepted: boolean;
       already_shutting_down: boolean;
       deadline_ms: number;
+    };
+  };
+  'workflow:cancel': {
+    data: {
+      /** The run */
+      run_id: string;
+    };
+    response: {
+      [key: string]: unknown;
+    };
+  };
+  'workflow:list': {
+    data: {
+      [key: string]: unknown;
+    };
+    response: {
+      workflows: Array<unknown>;
+      invalid: Array<unknown>;
+      [key: string]: unknown;
+    };
+  };
+  'workflow:plan': {
+    data: {
+      /** What the workflow should achieve */
+      goal: string;
+      /** The run's spend limit in USD (budget scope workflow, id = run_id); overrides the definition's */
+      budget_usd?: number;
+      /** Start a run of the planned definition (the answer then has run_id and status) */
+      start?: boolean;
+      /** The run's inputs by name (checked against the definition's inputs; strings are converted where the type asks) */
+      inputs?: {
+        [key: string]: unknown;
+      };
+      /** With start: the run's id (planning is charged to it) */
+      run_id?: string;
+      /** With start: answer when the run ends */
+      wait?: boolean;
+    };
+    response: {
+      definition: unknown;
+      [key: string]: unknown;
+    };
+  };
+  'workflow:runs': {
+    data: {
+      /** Only runs in this state */
+      status?: "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled" | "budget_exhausted";
+      /** Only runs of this workflow */
+      workflow?: string;
+      /** Most runs, newest first */
+      limit?: number;
+    };
+    response: {
+      [key: string]: unknown;
+    };
+  };
+  'workflow:signal': {
+    data: {
+      /** The run */
+      run_id: string;
+      /** The wait step to release */
+      step: string;
+      /** What the step outputs (e.g. {approved: true, by: "ann"}) */
+      data?: unknown;
+    };
+    response: {
+      [key: string]: unknown;
+    };
+  };
+  'workflow:start': {
+    data: {
+      /** A workflow from the library (workflow:list) */
+      workflow?: string;
+      /** Or a definition given inline */
+      definition?: {
+        [key: string]: unknown;
+      };
+      /** The run's inputs by name (checked against the definition's inputs; strings are converted where the type asks) */
+      inputs?: {
+        [key: string]: unknown;
+      };
+      /** Your own id for the run; starting the same run_id again answers with that run */
+      run_id?: string;
+      /** The run's spend limit in USD (budget scope workflow, id = run_id); overrides the definition's */
+      budget_usd?: number;
+      /** Answer when the run ends, with its status (default: at once, with run_id and status) */
+      wait?: boolean;
+    };
+    response: {
+      run_id: string;
+      status: string;
+      [key: string]: unknown;
+    };
+  };
+  'workflow:status': {
+    data: {
+      /** The run */
+      run_id: string;
+      /** Also every version of its definition (a replan adds one) */
+      versions?: boolean;
+    };
+    response: {
+      run_id: string;
+      status: string;
+      steps: {
+        [key: string]: unknown;
+      };
+      [key: string]: unknown;
     };
   };
 }

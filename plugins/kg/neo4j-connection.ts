@@ -9,6 +9,7 @@ import neo4j, { type Driver } from 'neo4j-driver';
 import type { Logger } from 'pino';
 import { DaemonError } from '../../client/errors.js';
 import { Backoff } from '../../client/timing.js';
+import { redactSecrets } from '../../daemon/plugin-api.js';
 import { Neo4jGraphStore } from './neo4j-store.js';
 import type { GraphStore } from './store.js';
 
@@ -94,7 +95,8 @@ export class Neo4jConnection {
         return true;
       } catch (e) {
         const msg = e instanceof DaemonError ? e.message : `neo4j unreachable at ${this.cfg.uri}: ${(e as Error).message}`;
-        this.down(msg.startsWith('neo4j') ? msg : `neo4j: ${msg}`, true);
+        // The reason is shown (health, plugin:list, every UNAVAILABLE answer): no password from the URI in it.
+        this.down(redactSecrets(msg.startsWith('neo4j') ? msg : `neo4j: ${msg}`), true);
         return false;
       } finally {
         this.attempt = null;
@@ -109,7 +111,7 @@ export class Neo4jConnection {
     this.backoff.reset();
     this.clearTimer();
     if (!was) {
-      this.log.info({ uri: this.cfg.uri, user: this.cfg.user, database: this.cfg.database ?? null }, 'neo4j connected');
+      this.log.info({ uri: redactSecrets(this.cfg.uri), user: this.cfg.user, database: this.cfg.database ?? null }, 'neo4j connected');
       this.onStatus(true);
     }
   }
@@ -119,7 +121,7 @@ export class Neo4jConnection {
     this.ready = false;
     this.reason = reason;
     if (was) {
-      this.log.warn({ uri: this.cfg.uri, reason }, 'neo4j unavailable');
+      this.log.warn({ uri: redactSecrets(this.cfg.uri), reason }, 'neo4j unavailable');
       this.onStatus(false, reason);
     }
     if (retry && !this.closed) this.schedule();
@@ -154,7 +156,7 @@ export class Neo4jConnection {
   }
 
   get status(): { ready: boolean; reason: string | null; uri: string } {
-    return { ready: this.ready, reason: this.ready ? null : this.reason, uri: this.cfg.uri };
+    return { ready: this.ready, reason: this.ready ? null : this.reason, uri: redactSecrets(this.cfg.uri) };
   }
 
   async close(): Promise<void> {

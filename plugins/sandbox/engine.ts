@@ -8,15 +8,26 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
-import { Backoff, withTimeout } from '../../client/timing.js';
 
 export interface EngineOptions {
   socketPath?: string;
   probeMinMs: number;
   probeMaxMs: number;
   healthIntervalMs: number;
+  /** A call the engine has not answered for this long means it hangs (see `stuck`). */
+  callTimeoutMs: number;
   log: Logger;
 }
+
+/** One engine call waiting for its answer. */
+interface Call {
+  method: string;
+  path: string;
+  since: number;
+  abort: AbortController;
+}
+
+type Dial = (options: { method?: string; path?: string; abortSignal?: AbortSignal }, callback: (err: unknown, data?: unknown) => void) => void;
 
 export interface EngineState {
   up: boolean;
@@ -49,17 +60,20 @@ export function unixSocketOf(socketPath: string | undefined, env: NodeJS.Process
 
 export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState] }> {
   private client: Docker | null = null;
-  private current: EngineState = { up: false, reason: 'not probed yet', version: null, apiVersion: null, since: Date.now() };
+  private st: EngineState = { up: false, reason: 'not probed yet', version: null, apiVersion: null, since: Date.now() };
   private timer: NodeJS.Timeout | null = null;
-  private readonly backoff: Backoff;
+  private backoff: number;
   private stopped = false;
   private probing: Promise<boolean> | null = null;
+  private readonly calls = new Set<Call>();
+  /** Why the engine was last taken as hung; until a real call is answered again it stays down. */
+  private hung: string | null = null;
   /** Settles once the version of the engine last found up is known (or could not be had). */
   versionKnown: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: EngineOptions) {
     super();
-    this.backoff = new Backoff({ initialMs: opts.probeMinMs, maxMs: opts.probeMaxMs });
+    this.backoff = opts.probeMinMs;
   }
 
   /** The dockerode client; it exists once a probe found an engine socket to talk to. */
@@ -78,15 +92,57 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
     if (sock !== null && !fs.existsSync(sock)) throw Object.assign(new Error(`connect ENOENT ${sock}`), { code: 'ENOENT', address: sock });
     const { default: Dockerode } = await import('dockerode');
     this.client = this.opts.socketPath ? new Dockerode({ socketPath: this.opts.socketPath }) : new Dockerode();
+    this.watchCalls(this.client);
     return this.client;
   }
 
+  /**
+   * Keep every call in flight, from its request to its answer (for a stream: its headers). An engine
+   * that answers pings but not its calls (a hung containerd, a wedged daemon) is only seen this way.
+   * Waits that last as long as a container runs (`/wait`) are not counted.
+   */
+  private watchCalls(docker: Docker): void {
+    const modem = docker.modem as { dial: Dial };
+    const dial = modem.dial.bind(modem) as Dial;
+    modem.dial = (options, callback) => {
+      if (/\/wait$/.test((options.path ?? '').split('?')[0]!)) return dial(options, callback);
+      const abort = new AbortController();
+      const call: Call = { method: options.method ?? 'GET', path: (options.path ?? '').split('?')[0]!, since: Date.now(), abort };
+      this.calls.add(call);
+      const signal = options.abortSignal ? AbortSignal.any([options.abortSignal, abort.signal]) : abort.signal;
+      dial({ ...options, abortSignal: signal }, (err, data) => {
+        this.calls.delete(call);
+        // Cut off as stuck: say so, as a connection error (the engine is unusable, not the request wrong).
+        callback(err && abort.signal.aborted ? abort.signal.reason : err, data);
+      });
+    };
+  }
+
+  /**
+   * The oldest call unanswered past the timeout, if any. When there is one the engine is taken as
+   * down (`not responding`) and every such call is cut off, so nothing waits on it forever; the
+   * usual probing brings the engine back once it answers again.
+   */
+  stuck(now = Date.now()): string | null {
+    const old = [...this.calls].filter((c) => now - c.since >= this.opts.callTimeoutMs);
+    if (old.length === 0) return null;
+    const first = old.reduce((a, b) => (a.since <= b.since ? a : b));
+    const reason = `docker engine not responding: ${first.method} ${first.path} unanswered for ${Math.round((now - first.since) / 1000)} s`;
+    for (const c of old) c.abort.abort(Object.assign(new Error(reason), { code: 'ETIMEDOUT' }));
+    this.hung = reason;
+    if (this.st.up) {
+      this.transition(false, reason);
+      this.schedule();
+    }
+    return reason;
+  }
+
   get state(): EngineState {
-    return { ...this.current };
+    return { ...this.st };
   }
 
   get up(): boolean {
-    return this.current.up;
+    return this.st.up;
   }
 
   /** Probe once now, then keep watching. Resolves after the first probe. */
@@ -103,7 +159,7 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
 
   /** A caller saw a connection error: go down now and start probing. */
   markDown(err: unknown): void {
-    if (!this.current.up) return;
+    if (!this.st.up) return;
     this.transition(false, describe(err));
     this.schedule();
   }
@@ -124,20 +180,30 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
       // its own work. Later probes use the client that exists by then.
       const sock = unixSocketOf(this.opts.socketPath);
       if (!this.client && sock !== null) await pingUnix(sock, PING_TIMEOUT_MS);
-      else await withTimeout((await this.connect()).ping(), PING_TIMEOUT_MS, 'engine ping');
-      if (!this.current.up) {
+      else await withTimeout((await this.connect()).ping(), PING_TIMEOUT_MS, 'engine ping timed out');
+      // Answering pings is not enough: a call left unanswered means the engine hangs, and after a
+      // hang it is back only once it answers a call again (one that needs more than the API server).
+      if (this.calls.size && this.stuck()) {
+        this.schedule();
+        return false;
+      }
+      if (this.hung) {
+        await withTimeout((await this.connect()).version(), PING_TIMEOUT_MS, this.hung);
+        this.hung = null;
+      }
+      if (!this.st.up) {
         // The engine is usable once it answers the ping; its version (a slower call) is for status
         // and logs, so it is fetched alongside the recovery the 'up' event starts, not before it.
-        this.versionKnown = this.connect().then((docker) => withTimeout(docker.version(), PING_TIMEOUT_MS, 'engine version')).then((v) => {
-          this.current.version = v.Version;
-          this.current.apiVersion = v.ApiVersion;
+        this.versionKnown = this.connect().then((docker) => withTimeout(docker.version(), PING_TIMEOUT_MS, 'engine version timed out')).then((v) => {
+          this.st.version = v.Version;
+          this.st.apiVersion = v.ApiVersion;
           this.opts.log.info({ version: v.Version, api_version: v.ApiVersion }, 'docker engine version');
         }, (err: unknown) => this.opts.log.debug({ err }, 'docker engine version unknown'));
         this.transition(true, null);
       }
       ok = true;
     } catch (err) {
-      if (this.current.up || this.current.reason !== describe(err)) this.transition(false, describe(err));
+      if (this.st.up || this.st.reason !== describe(err)) this.transition(false, describe(err));
     }
     this.schedule();
     return ok;
@@ -148,23 +214,26 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
     this.timer = null;
     if (this.stopped) return;
     let delay: number;
-    if (this.current.up) {
-      this.backoff.reset();
+    if (this.st.up) {
+      this.backoff = this.opts.probeMinMs;
       delay = this.opts.healthIntervalMs;
-    } else delay = this.backoff.next();
+    } else {
+      delay = this.backoff;
+      this.backoff = Math.min(this.backoff * 2, this.opts.probeMaxMs);
+    }
     this.timer = setTimeout(() => void this.probe(), delay);
     this.timer.unref();
   }
 
   private transition(up: boolean, reason: string | null): void {
-    const wasUp = this.current.up;
-    this.current = { ...this.current, up, reason, since: Date.now() };
+    const wasUp = this.st.up;
+    this.st = { ...this.st, up, reason, since: Date.now() };
     if (up && !wasUp) {
       this.opts.log.info('docker engine reachable');
       this.emit('up', this.state);
     } else if (!up) {
       this.opts.log.warn({ reason }, 'docker engine unreachable');
-      if (wasUp) this.backoff.reset();
+      if (wasUp) this.backoff = this.opts.probeMinMs;
       this.emit('down', this.state);
     }
   }
@@ -172,6 +241,7 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
 
 function describe(err: unknown): string {
   const e = err as { code?: string; message?: string; address?: string };
+  if (e?.message?.startsWith('docker engine not responding')) return e.message;
   const where = e?.address ? ` (${e.address})` : '';
   return `docker engine unreachable: ${e?.code ?? e?.message ?? String(err)}${where}`;
 }
@@ -193,3 +263,12 @@ export function pingUnix(socketPath: string, timeoutMs: number): Promise<void> {
   });
 }
 
+export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      t = setTimeout(() => reject(new Error(message)), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
+}
