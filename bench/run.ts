@@ -22,6 +22,7 @@ const suites: Array<[name: string, file: string, fn: string]> = [
   ['agent', 'agent.ts', 'benchAgent'],
   ['bridge', 'bridge.ts', 'benchBridge'],
   ['mcp', 'mcp.ts', 'benchMcp'],
+  ['workflow', 'workflow.ts', 'benchWorkflow'],
   ['gateway', 'gateway.ts', 'benchGateway'],
 ];
 
