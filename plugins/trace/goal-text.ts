@@ -269,7 +269,7 @@ export function similarity(a: GoalAnalysis, b: GoalAnalysis, weight: (term: stri
   const na = norm(va);
   const nb = norm(vb);
   if (na === 0 || nb === 0) return na === nb && a.slots.length > 0 ? 1 : 0;
-  return dot / (na * nb);
+  return Math.min(1, dot / (na * nb));
 }
 
 /** Every name of `a` is a term of `b`. */
