@@ -23,6 +23,7 @@ const suites: Array<[name: string, file: string, fn: string]> = [
   ['bridge', 'bridge.ts', 'benchBridge'],
   ['mcp', 'mcp.ts', 'benchMcp'],
   ['workflow', 'workflow.ts', 'benchWorkflow'],
+  ['trace', 'trace.ts', 'benchTrace'],
   ['gateway', 'gateway.ts', 'benchGateway'],
 ];
 
