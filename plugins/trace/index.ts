@@ -59,7 +59,7 @@ export default definePlugin({
       handler: (d, svc) => svc.list(d),
     },
     'trace:get': {
-      summary: 'One trace: its plan and, per step (and foreach item), the events recorded in order with data and results, and the output.',
+      summary: 'One trace: its plan and, in recorded, per step (and foreach item) the events made in order with data and results, and the output.',
       schema: getSchema,
       errors: ['NOT_FOUND'],
       handler: (d, svc) => svc.get(d),

@@ -92,7 +92,7 @@ export class TraceService {
     const t = this.store.get(d.trace_id);
     if (!t) throw new DaemonError('NOT_FOUND', `no trace ${d.trace_id}`, { trace_id: d.trace_id });
     const out: Record<string, unknown> = { ...this.summary(t), normalized: t.normalized, plan: JSON.parse(t.plan) as unknown };
-    if (d.steps) out.items = this.store.items(t.trace_id).map(itemView);
+    if (d.steps) out.recorded = this.store.items(t.trace_id).map(itemView);
     return out;
   }
 

@@ -77,12 +77,12 @@ describe('learned traces', () => {
     expect(learned.cost_usd).toBeGreaterThan(0);
     // The planner once, the agent twice (the tool call, then the answer).
     expect(api.messageRequests()).toHaveLength(3);
-    const t = await d.client.request<{ goal: string; usage_count: number; success_rate: number; items: Array<{ step: string; kind: string; complete: boolean; events: Array<{ event: string; data: unknown; result: unknown }> }> }>('trace:get', { trace_id: learned.trace_id });
+    const t = await d.client.request<{ goal: string; usage_count: number; success_rate: number; recorded: Array<{ step: string; kind: string; complete: boolean; events: Array<{ event: string; data: unknown; result: unknown }> }> }>('trace:get', { trace_id: learned.trace_id });
     expect(t).toMatchObject({ goal: 'Count the prime numbers below 100', usage_count: 0, success_rate: 1 });
-    expect(t.items).toHaveLength(1);
-    expect(t.items[0]).toMatchObject({ step: 'work', kind: 'agent', complete: true });
-    expect(t.items[0]!.events.map((e) => e.event)).toEqual(['kg:add_nodes']);
-    expect(t.items[0]!.events[0]!.data).toMatchObject({ nodes: [{ id: 'primes-100', label: 'Finding' }] });
+    expect(t.recorded).toHaveLength(1);
+    expect(t.recorded[0]).toMatchObject({ step: 'work', kind: 'agent', complete: true });
+    expect(t.recorded[0]!.events.map((e) => e.event)).toEqual(['kg:add_nodes']);
+    expect(t.recorded[0]!.events[0]!.data).toMatchObject({ nodes: [{ id: 'primes-100', label: 'Finding' }] });
   });
 
   it('follows the same goal with no Messages API call and nothing spent, replaying the recorded events', async () => {

@@ -74,8 +74,8 @@ describe.skipIf(!docker)('a replayed sandbox step that now fails', () => {
     d = await boot(64);
     const learned = await runGoal(GOAL);
     expect(learned).toMatchObject({ mode: 'learn', status: 'succeeded' });
-    const before = await d.client.request<{ version: number; items: Array<{ events: Array<{ event: string; result: { exit_code: number } }> }> }>('trace:get', { trace_id: learned.trace_id });
-    expect(before.items[0]!.events.map((e) => [e.event, e.result.exit_code])).toEqual([['sandbox:exec', 0]]);
+    const before = await d.client.request<{ version: number; recorded: Array<{ events: Array<{ event: string; result: { exit_code: number } }> }> }>('trace:get', { trace_id: learned.trace_id });
+    expect(before.recorded[0]!.events.map((e) => [e.event, e.result.exit_code])).toEqual([['sandbox:exec', 0]]);
 
     // The world changes: the workspace no longer holds 20 MiB.
     await d.stop();
@@ -91,10 +91,10 @@ describe.skipIf(!docker)('a replayed sandbox step that now fails', () => {
     expect(followed.cost_usd).toBeGreaterThan(0);
     expect(followed.cost_usd).toBeLessThan(learned.cost_usd);
 
-    const after = await d.client.request<{ version: number; repairs: number; items: Array<{ events: Array<{ event: string; result: { exit_code: number } }> }> }>('trace:get', { trace_id: learned.trace_id });
+    const after = await d.client.request<{ version: number; repairs: number; recorded: Array<{ events: Array<{ event: string; result: { exit_code: number } }> }> }>('trace:get', { trace_id: learned.trace_id });
     expect(after.version).toBe(before.version + 1);
     expect(after.repairs).toBe(1);
-    expect(after.items[0]!.events.map((e) => [e.event, e.result.exit_code])).toEqual([['sandbox:exec', 1], ['sandbox:exec', 0]]);
+    expect(after.recorded[0]!.events.map((e) => [e.event, e.result.exit_code])).toEqual([['sandbox:exec', 1], ['sandbox:exec', 0]]);
 
     // The repaired trace is what the next follow replays: no model call, nothing spent.
     fresh();
