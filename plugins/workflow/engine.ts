@@ -302,6 +302,7 @@ export class Engine implements RunHost {
   /** At shutdown: nothing new starts (isStopping), and waiting callers are told. */
   stop(): void {
     this.starving.clear();
+    for (const run of this.live.values()) run.releaseWaiters();
   }
 
   health(): Record<string, unknown> {

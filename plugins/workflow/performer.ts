@@ -16,7 +16,6 @@ export const agentIdFor = (key: string): string => `wf.${key}`;
 export interface PerformerDeps {
   request: Request;
   isStopping(): boolean;
-  warn(fields: Record<string, unknown>, msg: string): void;
 }
 
 export async function perform(d: PerformerDeps, t: TaskSpec, signal: AbortSignal): Promise<unknown> {
@@ -65,14 +64,17 @@ function retire(d: PerformerDeps, agentId: string, context: EventContext, reason
 
 /**
  * After a cancel or a timeout: stop the work the task started elsewhere. The spawned agent is
- * terminated (its turn stops, its model call is cancelled); a completion is cancelled; a sub-run too.
+ * terminated (its turn stops, its model call is cancelled); an existing agent's turn is cancelled; a
+ * completion is cancelled; a sub-run too.
  */
 export function abandon(d: PerformerDeps, t: TaskSpec): void {
   const ignore = (): undefined => undefined;
   const opts = { context: t.context, timeoutMs: 10_000 };
   if (t.agent) {
+    // A spawned agent is the attempt's own: terminated. An existing agent lives on: only the turn this
+    // attempt gave it (turn_id = the key) is cancelled.
     if (t.agent.agent_id === undefined) void d.request('agent:terminate', { agent_id: agentIdFor(t.key), reason: 'workflow step stopped' }, opts).catch(ignore);
-    else d.warn({ run_id: t.run_id, step: t.step.id, agent_id: t.agent.agent_id }, 'turn of an existing agent left running');
+    else void d.request('agent:cancel', { agent_id: t.agent.agent_id, turn_id: t.key }, opts).catch(ignore);
     return;
   }
   const ev = t.step.event;

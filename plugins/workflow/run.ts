@@ -85,7 +85,7 @@ export class RunExecutor {
   private again = false;
   private replanning = false;
   private finished: RunStatus | null = null;
-  private readonly waiters: Array<(s: RunStatus) => void> = [];
+  private readonly waiters: Array<{ resolve: (s: RunStatus) => void; reject: (e: unknown) => void }> = [];
 
   constructor(private readonly d: EngineDeps, private readonly host: RunHost, init: RunInit) {
     this.runId = init.runId;
@@ -719,7 +719,7 @@ export class RunExecutor {
     }
     this.emit('workflow:finished', { status, error, outputs, cost_usd: cost, duration_ms: now - this.createdAt });
     this.host.finished(this, status);
-    for (const w of this.waiters.splice(0)) w(status);
+    for (const w of this.waiters.splice(0)) w.resolve(status);
   }
 
   /** The definition's outputs, or the output of every step no other step needs. */
@@ -754,7 +754,13 @@ export class RunExecutor {
 
   whenFinished(): Promise<RunStatus> {
     if (this.finished) return Promise.resolve(this.finished);
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  /** The daemon is stopping: whoever waits for the end is told; the run resumes at the next start. */
+  releaseWaiters(): void {
+    const err = new DaemonError('SHUTTING_DOWN', `the daemon is stopping; run ${this.runId} resumes at the next start`, { run_id: this.runId });
+    for (const w of this.waiters.splice(0)) w.reject(err);
   }
 
   /** Running tasks' specs (for a shutdown's log, and for cleanup). */

@@ -58,7 +58,6 @@ export class WorkflowService {
     this.performer = {
       request: d.request,
       isStopping: () => this.stopping,
-      warn: (fields, msg) => d.log.warn(fields, msg),
     };
     const deps: EngineDeps = {
       store: this.store,

@@ -144,6 +144,20 @@ describe('workflows in the daemon', () => {
     expect(await codeOf(d.client.request('workflow:cancel', { run_id: runId }))).toBe('CONFLICT');
   });
 
+  it('cancel stops the turn it gave an existing agent, which stays live', async () => {
+    reply = () => ({ kind: 'hang' });
+    await d.client.request('agent:spawn', { agent_id: 'keeper', model: 'test-model' });
+    const { run_id: runId } = await d.client.request<{ run_id: string }>('workflow:start', {
+      definition: { name: 'ask-keeper', steps: [{ id: 'talk', agent: { agent_id: 'keeper', message: 'hello keeper' } }] },
+    });
+    await waitFor(() => api.inFlight() > 0, 10_000, 'the model call in flight');
+    expect(await d.client.request('workflow:cancel', { run_id: runId })).toEqual({ run_id: runId, status: 'cancelled' });
+    await waitFor(async () => {
+      const info = await d.client.request<{ status: string; turns: Array<{ turn_id: string; status: string }> }>('agent:info', { agent_id: 'keeper' });
+      return info.status !== 'terminated' && info.turns.find((t) => t.turn_id === `${runId}.talk.a1`)?.status === 'cancelled';
+    }, 15_000, 'the turn cancelled, the agent live');
+  });
+
   it('plans from a goal: an invalid answer is sent back with its problems, then the valid one runs', async () => {
     let planTurns = 0;
     reply = (r) => {

@@ -368,6 +368,18 @@ describe('recovery from the journal', () => {
     expect(await h2.engine.wait(id)).toBe('succeeded');
   });
 
+  it('at a stop, whoever waits for a run is told SHUTTING_DOWN; the run stays journaled as running', async () => {
+    const h = make();
+    h.perform.fn = async () => new Promise(() => undefined);
+    const id = await h.start({ name: 'st', steps: [ev('a')] });
+    const waiting = h.engine.wait(id);
+    await vi.waitFor(() => expect(h.performed).toHaveLength(1));
+    h.stopping.value = true;
+    h.engine.stop();
+    await expect(waiting).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
+    expect(h.db.prepare('SELECT status FROM workflow_runs WHERE run_id = ?').get(id)).toEqual({ status: 'running' });
+  });
+
   it('a cancelled run is not resumed', async () => {
     const h = make();
     h.perform.fn = async () => new Promise(() => undefined);
