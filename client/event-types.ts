@@ -1398,6 +1398,123 @@ export interface EventMap {
       deadline_ms: number;
     };
   };
+  'trace:begin': {
+    data: {
+      /** A run started for a goal (workflow:run_goal) */
+      run_id: string;
+      /** The goal it works on */
+      goal: string;
+      /** learn: record the run and keep it as a trace when it succeeds; follow: replay trace_id */
+      mode: "learn" | "follow";
+      /** With follow: the trace to replay */
+      trace_id?: string;
+      /** How the trace was found */
+      match?: "exact" | "similar";
+      /** Its similarity */
+      score?: number;
+    };
+    response: {
+      [key: string]: unknown;
+    };
+  };
+  'trace:delete': {
+    data: {
+      /** The trace */
+      trace_id: string;
+    };
+    response: {
+      [key: string]: unknown;
+    };
+  };
+  'trace:find': {
+    data: {
+      /** The goal it works on */
+      goal: string;
+      /** Least similarity (default trace.threshold) */
+      threshold?: number;
+      /** Most matches, best first */
+      limit?: number;
+      /** Also demoted traces */
+      include_demoted?: boolean;
+    };
+    response: {
+      [key: string]: unknown;
+    };
+  };
+  'trace:get': {
+    data: {
+      /** The trace */
+      trace_id: string;
+      /** Include each step's recorded events and output */
+      steps?: boolean;
+    };
+    response: {
+      [key: string]: unknown;
+    };
+  };
+  'trace:list': {
+    data: {
+      /** Only traces in this state */
+      status?: "active" | "demoted";
+      /** Newest use first, newest first, or most used first */
+      order?: "last_used" | "created" | "usage";
+      /** Most traces */
+      limit?: number;
+      /** Skip this many */
+      offset?: number;
+    };
+    response: {
+      [key: string]: unknown;
+    };
+  };
+  'trace:replay_step': {
+    data: {
+      /** A run started for a goal (workflow:run_goal) */
+      run_id: string;
+      /** The step of the trace's plan */
+      step: string;
+      /** The foreach item */
+      index?: number;
+      /** The attempt's idempotency key (the workflow fills it in) */
+      key?: string;
+      /** What the step does when it is not replayed: its event and data, or its agent turn (templates resolved by the run) */
+      live: {
+        event?: string;
+        data?: {
+          [key: string]: unknown;
+        };
+        agent?: {
+          [key: string]: unknown;
+        };
+        output?: "json" | "text";
+      };
+    };
+    response: {
+      [key: string]: unknown;
+    };
+  };
+  'trace:run': {
+    data: {
+      /** A run started for a goal (workflow:run_goal) */
+      run_id: string;
+      /** Answer once the run has ended and its trace is stored or updated */
+      wait?: boolean;
+    };
+    response: {
+      [key: string]: unknown;
+    };
+  };
+  'trace:runs': {
+    data: {
+      /** These runs (default: the most recent) */
+      run_ids?: Array<string>;
+      /** Most runs, newest first */
+      limit?: number;
+    };
+    response: {
+      [key: string]: unknown;
+    };
+  };
   'workflow:cancel': {
     data: {
       /** The run */
@@ -1436,6 +1553,23 @@ export interface EventMap {
     };
     response: {
       definition: unknown;
+      [key: string]: unknown;
+    };
+  };
+  'workflow:run_goal': {
+    data: {
+      /** What to achieve, in any wording */
+      goal: string;
+      /** auto: follow a trace of the goal when one is found, else learn; learn: plan and run, keeping a trace when it succeeds; follow: replay a trace (NOT_FOUND without one) */
+      mode?: "auto" | "learn" | "follow";
+      /** The run's spend limit in USD (budget scope workflow, id = run_id); overrides the definition's */
+      budget_usd?: number;
+      /** Your own id for the run; the same id again answers with that run */
+      run_id?: string;
+      /** Answer when the run has ended (default), with its mode, outputs, cost_usd and saved_usd */
+      wait?: boolean;
+    };
+    response: {
       [key: string]: unknown;
     };
   };
