@@ -1,0 +1,247 @@
+/**
+ * The file work of full checkpoints, kept free of the daemon so it can be measured and tested alone:
+ * a consistent cut of several SQLite files taken at one instant, copied online page by page; and
+ * putting tables, files and directories back in transactions that a crash leaves whole or untouched.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { DaemonError } from '../../daemon/plugin-api.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A double-quoted SQL identifier. */
+export const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+
+/**
+ * A read transaction open on each source: together they are one consistent cut, because they are all
+ * opened in one synchronous block and every writer of these files runs on this same thread. The
+ * daemon keeps writing while the copies are made: WAL readers keep their snapshot.
+ */
+export class Cut {
+  private readonly readers: Array<{ db: Database.Database; dest: string }> = [];
+
+  /** Open every source now (synchronously). A source that does not exist is skipped. */
+  constructor(sources: Array<{ src: string; dest: string }>) {
+    try {
+      for (const s of sources) {
+        if (!fs.existsSync(s.src)) continue;
+        const db = new Database(s.src, { readonly: true, fileMustExist: true });
+        this.readers.push({ db, dest: s.dest });
+        db.exec('BEGIN');
+        // The first read pins the snapshot.
+        db.prepare('SELECT count(*) FROM sqlite_master').get();
+      }
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  get copied(): string[] {
+    return this.readers.map((r) => r.dest);
+  }
+
+  /** Copy each snapshot to its destination with SQLite's backup API, `pages` per event-loop turn. */
+  async copy(pages: number): Promise<void> {
+    for (const r of this.readers) {
+      fs.mkdirSync(path.dirname(r.dest), { recursive: true, mode: 0o700 });
+      await r.db.backup(r.dest, { progress: () => pages });
+    }
+  }
+
+  close(): void {
+    for (const r of this.readers) {
+      try {
+        if (r.db.inTransaction) r.db.exec('COMMIT');
+        r.db.close();
+      } catch {
+        /* closing a reader cannot lose anything */
+      }
+    }
+    this.readers.length = 0;
+  }
+}
+
+/** A copy made by the backup API keeps the source's WAL mode; make it one self-contained, private, synced file. */
+export function sealCopy(file: string): void {
+  const db = new Database(file);
+  try {
+    db.pragma('journal_mode = DELETE');
+  } finally {
+    db.close();
+  }
+  fs.chmodSync(file, 0o600);
+  fsyncPath(file);
+}
+
+export function fsyncPath(p: string): void {
+  const fd = fs.openSync(p, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** fsync every file and directory under `root` (and root itself): a copy acknowledged is on disk. */
+export function fsyncTree(root: string): void {
+  if (!fs.existsSync(root)) return;
+  const st = fs.lstatSync(root);
+  if (st.isSymbolicLink()) return;
+  if (st.isDirectory()) for (const e of fs.readdirSync(root)) fsyncTree(path.join(root, e));
+  fsyncPath(root);
+}
+
+export function treeBytes(root: string): number {
+  if (!fs.existsSync(root)) return 0;
+  const st = fs.lstatSync(root);
+  if (!st.isDirectory()) return st.size;
+  let n = 0;
+  for (const e of fs.readdirSync(root)) n += treeBytes(path.join(root, e));
+  return n;
+}
+
+/** Copy a directory tree (modes kept, symlinks copied as links, never followed). */
+export async function copyTree(src: string, dest: string): Promise<void> {
+  await fs.promises.cp(src, dest, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, errorOnExist: false, force: true });
+}
+
+const isBusy = (e: unknown): boolean => /^SQLITE_(BUSY|LOCKED)/.test((e as { code?: string }).code ?? '');
+
+/**
+ * Take the write lock without blocking the event loop: better-sqlite3 would wait for a busy lock
+ * synchronously, which freezes the whole daemon; here each refusal yields and tries again.
+ */
+async function lock(db: Database.Database, deadline: number, what: string): Promise<void> {
+  for (;;) {
+    try {
+      db.exec('BEGIN IMMEDIATE');
+      return;
+    } catch (e) {
+      if (!isBusy(e)) throw e;
+      if (Date.now() > deadline) throw new DaemonError('UNAVAILABLE', `${what} stayed locked by another process`, { file: db.name });
+      await sleep(20);
+    }
+  }
+}
+
+const tablesOf = (db: Database.Database, schema: string): Array<{ name: string; sql: string }> =>
+  db.prepare(`SELECT name, sql FROM ${schema}.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`).all() as Array<{ name: string; sql: string }>;
+
+/** Each table emptied, then filled from the same table of `ck` (identical schema: SQLite copies the records as they are). */
+function swapTables(db: Database.Database, tables: string[]): void {
+  for (const t of tables) {
+    db.exec(`DELETE FROM main.${ident(t)}`);
+    db.exec(`INSERT INTO main.${ident(t)} SELECT * FROM ck.${ident(t)}`);
+  }
+}
+
+function openForSwap(file: string, copy: string): Database.Database {
+  // No busy handler: a lock is waited for in `lock`, off the event loop's back.
+  const db = new Database(file, { timeout: 0 });
+  db.pragma('synchronous = FULL');
+  db.prepare('ATTACH DATABASE ? AS ck').run(copy);
+  return db;
+}
+
+function finish(db: Database.Database): void {
+  try {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    db.exec('DETACH DATABASE ck');
+  } catch {
+    /* closing below releases everything */
+  }
+  db.close();
+}
+
+/**
+ * Put `tables` of the shared database back from the copy, and mark the journal in the same
+ * transaction: the rolled-back tables and the journal's "applied" commit together or not at all.
+ */
+export async function restoreTables(dbFile: string, copy: string, tables: string[], mark: { sql: string; args: unknown[] }, deadline: number): Promise<void> {
+  const db = openForSwap(dbFile, copy);
+  try {
+    await lock(db, deadline, 'the database');
+    // A table that one side lacks (its plugin gone, or not yet installed at the save) is left alone.
+    const live = new Set(tablesOf(db, 'main').map((t) => t.name));
+    const saved = new Set(tablesOf(db, 'ck').map((t) => t.name));
+    swapTables(db, tables.filter((t) => live.has(t) && saved.has(t)));
+    db.prepare(mark.sql).run(...mark.args);
+    db.exec('COMMIT');
+  } finally {
+    finish(db);
+  }
+}
+
+/**
+ * Put a plugin's whole SQLite file back from its copy, in one transaction on the live file (so a crash
+ * leaves it as it was or as the copy, and no stray WAL of the old file can ever be replayed onto it).
+ * Absent at the save: the file goes. Absent now: the copy is put in place.
+ */
+export async function restoreFile(live: string, copy: string | null, deadline: number): Promise<void> {
+  if (copy === null) {
+    for (const suffix of ['', '-wal', '-shm', '-journal']) fs.rmSync(live + suffix, { force: true });
+    return;
+  }
+  if (!fs.existsSync(live)) {
+    for (const suffix of ['-wal', '-shm', '-journal']) fs.rmSync(live + suffix, { force: true });
+    fs.mkdirSync(path.dirname(live), { recursive: true, mode: 0o700 });
+    const tmp = `${live}.restoring`;
+    fs.copyFileSync(copy, tmp);
+    fs.chmodSync(tmp, 0o600);
+    fsyncPath(tmp);
+    fs.renameSync(tmp, live);
+    fsyncPath(path.dirname(live));
+    return;
+  }
+  const db = openForSwap(live, copy);
+  try {
+    await lock(db, deadline, live);
+    const want = tablesOf(db, 'ck');
+    if (tablesOf(db, 'main').length === 0) {
+      // A fresh file (its plugin never wrote it): give it the copy's schema first.
+      const schema = db.prepare("SELECT sql FROM ck.sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY type = 'index', rowid").all() as Array<{ sql: string }>;
+      for (const s of schema) db.exec(s.sql);
+    }
+    swapTables(db, want.map((t) => t.name));
+    db.pragma(`main.user_version = ${Number(db.pragma('ck.user_version', { simple: true }))}`);
+    db.exec('COMMIT');
+  } finally {
+    finish(db);
+  }
+}
+
+/** Put a directory back whole from its copy (absent at the save: it goes). Redone from scratch after a crash. */
+export async function restoreDir(live: string, copy: string | null): Promise<void> {
+  const tmp = `${live}.restoring`;
+  const old = `${live}.replaced`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.rmSync(old, { recursive: true, force: true });
+  if (copy !== null && fs.existsSync(copy)) await copyTree(copy, tmp);
+  if (fs.existsSync(live)) fs.renameSync(live, old);
+  if (fs.existsSync(tmp)) fs.renameSync(tmp, live);
+  fs.rmSync(old, { recursive: true, force: true });
+}
+
+/** Differences in schema between a live file's tables and its copy's (empty: compatible). */
+export function schemaDifferences(live: string, copy: string, tables?: string[]): string[] {
+  if (!fs.existsSync(live) || !fs.existsSync(copy)) return [];
+  const db = new Database(live, { readonly: true, fileMustExist: true });
+  try {
+    db.prepare('ATTACH DATABASE ? AS ck').run(copy);
+    const a = new Map(tablesOf(db, 'main').map((t) => [t.name, t.sql]));
+    const b = new Map(tablesOf(db, 'ck').map((t) => [t.name, t.sql]));
+    if (!tables && a.size === 0) return []; // a fresh file takes the copy's schema
+    const out: string[] = [];
+    for (const name of tables ?? [...new Set([...a.keys(), ...b.keys()])]) {
+      if (!b.has(name)) out.push(`${name}: not in the checkpoint`);
+      else if (!a.has(name)) {
+        if (!tables) out.push(`${name}: not in the live database`);
+      } else if (a.get(name) !== b.get(name)) out.push(`${name}: its definition changed since the save`);
+    }
+    return out;
+  } finally {
+    db.close();
+  }
+}
