@@ -21,6 +21,7 @@ const suites: Array<[name: string, file: string, fn: string]> = [
   ['checkpoint', 'checkpoint.ts', 'benchCheckpoint'],
   ['agent', 'agent.ts', 'benchAgent'],
   ['bridge', 'bridge.ts', 'benchBridge'],
+  ['mcp', 'mcp.ts', 'benchMcp'],
   ['gateway', 'gateway.ts', 'benchGateway'],
 ];
 

@@ -1,10 +1,11 @@
 /** Event schemas of the agent plugin: requests (validated by the router) and emitted events (documentation and tests). */
 import { z } from 'zod';
 import { partialLimitsSchema, TOOL_NAMES } from './config.js';
+import { toolRefSchema } from './mcp-tools.js';
 
 export const AGENT_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
 export const agentId = z.string().regex(AGENT_ID_RE, 'letters, digits and ._:@- (1-128, starting alphanumeric)');
-const toolName = z.enum(TOOL_NAMES);
+const toolName = toolRefSchema;
 const content = z.string().min(1).max(1_000_000).refine((s) => s.trim().length > 0, 'message is blank');
 
 export const spawnSchema = z.object({
@@ -12,7 +13,7 @@ export const spawnSchema = z.object({
   profile: z.string().min(1).max(128).optional().register(z.globalRegistry, { description: 'A profile name (agent:profiles); the fields below override it' }),
   model: z.string().min(1).max(200).optional().register(z.globalRegistry, { description: 'Model id or alias (default: the profile\'s, else agent.default_model, else completion.default_model)' }),
   system: z.string().max(200_000).optional().register(z.globalRegistry, { description: 'System prompt' }),
-  tools: z.array(toolName).max(TOOL_NAMES.length).optional().register(z.globalRegistry, { description: `Tools it may call: ${TOOL_NAMES.join(', ')}` }),
+  tools: z.array(toolName).max(100).optional().register(z.globalRegistry, { description: `Tools it may call: ${TOOL_NAMES.join(', ')}, mcp:<server> (every tool of an MCP server in mcp.servers) or mcp:<server>/<tool>` }),
   limits: partialLimitsSchema.optional().register(z.globalRegistry, { description: 'max_turns, max_tool_calls, max_children, max_depth, max_tokens (bounded by agent.caps)' }),
   budget_usd: z.number().positive().max(1_000_000).optional().register(z.globalRegistry, { description: 'Spend limit of this agent, kept by the budget plugin (scope agent)' }),
   metadata: z.record(z.string(), z.unknown()).optional().register(z.globalRegistry, { description: 'Free-form data kept with the agent' }),
@@ -53,6 +54,11 @@ export const terminateSchema = z.object({
   reason: z.string().max(500).optional().register(z.globalRegistry, { description: 'Why, kept with the agent' }),
 });
 
+export const cancelSchema = z.object({
+  agent_id: agentId.describe('The agent'),
+  turn_id: z.string().regex(AGENT_ID_RE).max(100).optional().register(z.globalRegistry, { description: 'The turn (default: the one running now)' }),
+});
+
 export const profilesSchema = z.object({});
 
 export const converseSchema = z.object({
@@ -75,7 +81,7 @@ export const profileFileSchema = z.strictObject({
   description: z.string().max(2000).optional(),
   model: z.string().min(1).max(200).optional(),
   system: z.string().max(200_000).default(''),
-  tools: z.array(toolName).max(TOOL_NAMES.length).default([]),
+  tools: z.array(toolName).max(100).default([]),
   limits: partialLimitsSchema.strict().default({}),
   budget_usd: z.number().positive().max(1_000_000).optional(),
 });

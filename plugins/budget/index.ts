@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { DaemonError, definePlugin, GroupCommit, prepareYamlFiles, type PluginContext } from '../../daemon/plugin-api.js';
 import { BudgetLedger, type Alert } from './ledger.js';
-import { PriceTable, toUsd } from './prices.js';
+import { PriceTable, providerOf, toUsd } from './prices.js';
 import { MIGRATIONS } from './store.js';
 import {
   checkSchema, commitSchema, configSchema, ledgerSchema, pricesSchema, reconcileSchema, releaseSchema, reserveSchema,
@@ -115,17 +115,18 @@ export default definePlugin({
     },
 
     'budget:prices': {
-      summary: 'The price table in USD per million tokens (input, output, cache_write, cache_write_1h, cache_read).',
+      summary: 'The price table in USD per million tokens (input, output, cache_write, cache_write_1h, cache_read), each with its provider.',
+      description: 'A model of another provider (<provider>/<model>) without an entry is shown at 0 with price_known: false: its calls cost 0 and count their tokens.',
       schema: pricesSchema,
       errors: ['NOT_FOUND'],
       handler(d, budget) {
         const table = budget.ledger.getPrices();
         if (d.model) {
-          const p = table.get(d.model);
+          const p = table.lookup(d.model);
           if (!p) throw new DaemonError('NOT_FOUND', `no price for model "${d.model}"; add one under budget.prices in agentd.yaml`, { model: d.model });
-          return { prices: { [d.model]: p } };
+          return { prices: { [d.model]: { ...p.price, provider: providerOf(d.model), price_known: p.known } } };
         }
-        return { prices: table.list() };
+        return { prices: Object.fromEntries(Object.entries(table.list()).map(([m, p]) => [m, { ...p, provider: providerOf(m), price_known: true }])) };
       },
     },
 
@@ -134,8 +135,8 @@ export default definePlugin({
       schema: checkSchema,
       errors: ['INVALID_DATA', 'BUDGET_EXCEEDED'],
       handler(d, budget) {
-        budget.ledger.check(d.model, d);
-        return { ok: true };
+        const r = budget.ledger.check(d.model, d);
+        return { ok: true, price_known: r.price_known };
       },
     },
 
@@ -178,11 +179,11 @@ export default definePlugin({
         if (!r.already) {
           budget.ctx.emit('budget:spent', {
             request_id: d.request_id, model: r.model, cost_usd: r.cost_usd, tokens: r.tokens,
-            agent_id: d.agent_id ?? null, session_id: d.session_id ?? null, estimated: d.estimated,
+            agent_id: d.agent_id ?? null, session_id: d.session_id ?? null, estimated: d.estimated, price_known: r.price_known,
           });
           emitAll(budget, r.alerts);
         }
-        return { request_id: d.request_id, cost_usd: r.cost_usd, tokens: r.tokens, already_committed: r.already };
+        return { request_id: d.request_id, cost_usd: r.cost_usd, tokens: r.tokens, price_known: r.price_known, already_committed: r.already };
       },
     },
 

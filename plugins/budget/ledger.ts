@@ -100,9 +100,9 @@ export class BudgetLedger {
     return this.prices;
   }
 
-  /** The price of `model`, or INVALID_DATA saying how to price it. */
-  priceOf(model: string): ModelPrice {
-    const p = this.prices.get(model);
+  /** The price of `model` (`known: false` for an unpriced model of another provider: it costs 0), or INVALID_DATA saying how to price it. */
+  priceOf(model: string): { price: ModelPrice; known: boolean } {
+    const p = this.prices.lookup(model);
     if (!p) {
       throw new DaemonError('INVALID_DATA', `model "${model}" has no price, so its spend cannot be budgeted; add it under budget.prices in agentd.yaml (input, output, cache_write, cache_read in USD per million tokens)`, {
         issues: [{ path: ['model'], message: 'no price for this model' }],
@@ -177,8 +177,8 @@ export class BudgetLedger {
    * Cheap pre-flight for accepting queued work: the model is priced and no applicable limit is already
    * used up. The real check is `reserve`, when the call is about to run.
    */
-  check(model: string, ref: ScopeRef): void {
-    this.priceOf(model);
+  check(model: string, ref: ScopeRef): { price_known: boolean } {
+    const { known } = this.priceOf(model);
     const at = this.now();
     for (const a of scopesOf(ref)) {
       for (const l of this.limitsOf(a)) {
@@ -192,6 +192,7 @@ export class BudgetLedger {
         }
       }
     }
+    return { price_known: known };
   }
 
   /** Reserve the worst case of a call in every applicable scope, or throw BUDGET_EXCEEDED changing nothing. */
@@ -202,7 +203,7 @@ export class BudgetLedger {
     if (this.st.committed.get(input.request_id, attempt)) {
       throw new DaemonError('CONFLICT', `request ${input.request_id} attempt ${attempt} was already settled`, { request_id: input.request_id, attempt });
     }
-    const price = this.priceOf(input.model);
+    const { price } = this.priceOf(input.model);
     const nanos = this.prices.worstCaseNanos(price, input.input_tokens, input.max_tokens, input.cache_ttl ?? 'none');
     const tokens = input.input_tokens + input.max_tokens;
     const at = this.now();
@@ -271,14 +272,17 @@ export class BudgetLedger {
    * Settle a call with the usage it really had. Idempotent per (request_id, attempt): a repeat returns
    * the first settlement. Spend is recorded even without a reservation (it happened; it must count).
    */
-  commit(input: CommitInput): { cost_usd: number; tokens: number; model: string | null; already: boolean; alerts: Alert[] } {
+  commit(input: CommitInput): { cost_usd: number; tokens: number; model: string | null; price_known: boolean; already: boolean; alerts: Alert[] } {
     const attempt = input.attempt ?? 1;
     const done = this.st.committed.get(input.request_id, attempt);
-    if (done) return { cost_usd: toUsd(done.nanos), tokens: done.tokens, model: input.model ?? null, already: true, alerts: [] };
+    if (done) {
+      const m = input.model ?? done.model;
+      return { cost_usd: toUsd(done.nanos), tokens: done.tokens, model: input.model ?? null, price_known: m ? this.prices.get(m) !== undefined : true, already: true, alerts: [] };
+    }
     const res = this.st.getReservation.get(input.request_id, attempt);
     const model = input.model ?? res?.model;
     if (!model) throw new DaemonError('NOT_FOUND', `no reservation for request ${input.request_id} and no model given to price it`, { request_id: input.request_id });
-    const price = this.priceOf(model);
+    const { price, known } = this.priceOf(model);
     const nanos = this.prices.costNanos(price, input.usage);
     const tokens = totalTokens(input.usage);
     const ref: ScopeRef = { agent_id: input.agent_id ?? res?.agent_id ?? null, session_id: input.session_id ?? res?.session_id ?? null };
@@ -291,7 +295,7 @@ export class BudgetLedger {
       estimated: input.estimated ? 1 : 0,
       reason: input.reason ?? null,
     });
-    return { cost_usd: toUsd(nanos), tokens, model, already: false, alerts };
+    return { cost_usd: toUsd(nanos), tokens, model, price_known: known, already: false, alerts };
   }
 
   /** Drop a reservation (the call failed before spending, or was cancelled before it started). */

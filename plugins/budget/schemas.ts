@@ -133,4 +133,5 @@ export const spentEvent = z.object({
   agent_id: z.string().nullable().register(z.globalRegistry, { description: 'Agent' }),
   session_id: z.string().nullable().register(z.globalRegistry, { description: 'Session' }),
   estimated: z.boolean().register(z.globalRegistry, { description: 'An estimate (call lost in a crash or aborted)' }),
+  price_known: z.boolean().register(z.globalRegistry, { description: 'false: the model has no price (another provider\'s unpriced model), so it cost 0; its tokens still count' }),
 });

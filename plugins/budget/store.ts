@@ -174,8 +174,8 @@ export function statements(db: Database.Database) {
        VALUES (@request_id, @attempt, @holder, @model, @agent_id, @session_id, @nanos, @tokens, @created_at, @expires_at)`,
     ),
     deleteReservation: db.prepare('DELETE FROM budget_reservations WHERE request_id = ? AND attempt = ?'),
-    committed: db.prepare<[string, number], { nanos: number; tokens: number }>(
-      "SELECT nanos, tokens FROM budget_ledger WHERE request_id = ? AND attempt = ? AND kind IN ('commit', 'charge') LIMIT 1",
+    committed: db.prepare<[string, number], { nanos: number; tokens: number; model: string | null }>(
+      "SELECT nanos, tokens, model FROM budget_ledger WHERE request_id = ? AND attempt = ? AND kind IN ('commit', 'charge') LIMIT 1",
     ),
     insertLedger: db.prepare(
       `INSERT INTO budget_ledger (ts, kind, request_id, attempt, holder, model, agent_id, session_id,
