@@ -82,9 +82,9 @@ export default definePlugin({
       handler: ({ checkpoint_id }, checkpoints) => checkpoints.restore(checkpoint_id),
     },
     'checkpoint:delete': {
-      summary: 'Delete one checkpoint, labelled or not (retention never removes labelled ones).',
+      summary: 'Delete one checkpoint, labelled or not (retention never removes labelled ones); a full one\'s copy goes with it.',
       schema: deleteSchema,
-      errors: ['NOT_FOUND', 'OVERLOADED'],
+      errors: ['NOT_FOUND', 'OVERLOADED', 'CONFLICT'],
       handler: ({ checkpoint_id }, checkpoints) => checkpoints.delete(checkpoint_id),
     },
   },
