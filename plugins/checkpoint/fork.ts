@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { DaemonError } from '../../daemon/plugin-api.js';
-import { copyTree, fsyncPath, fsyncTree, treeBytes } from './full-files.js';
+import { copyTree, fsyncAsync, fsyncTreeAsync, treeBytes } from './full-files.js';
 import { inside, rebase, type Manifest } from './manifest.js';
 import type { CheckpointRow, StoredPart } from './store.js';
 
@@ -90,7 +90,7 @@ export async function forkHome(f: ForkInput): Promise<ForkAnswer> {
     fs.mkdirSync(tmp, { mode: 0o700 });
     for (const d of ['db', 'run', 'logs']) fs.mkdirSync(path.join(tmp, d), { mode: 0o700 });
     const db = path.join(tmp, 'db', 'agentd.db');
-    fs.copyFileSync(path.join(f.dir, m.db), db);
+    await fs.promises.copyFile(path.join(f.dir, m.db), db);
     fs.chmodSync(db, 0o600);
     adoptCheckpoint(db, f, Date.now() / 1000);
     // Under the origin's home: the same place under the fork's. Elsewhere: into the fork's db/, and say so.
@@ -104,7 +104,7 @@ export async function forkHome(f: ForkInput): Promise<ForkAnswer> {
         if (!file.copy) continue;
         const dest = place(file.path, path.join(tmp, 'db', `${plugin}-${name}.db`));
         fs.mkdirSync(path.dirname(dest), { recursive: true, mode: 0o700 });
-        fs.copyFileSync(path.join(f.dir, file.copy), dest);
+        await fs.promises.copyFile(path.join(f.dir, file.copy), dest);
         fs.chmodSync(dest, 0o600);
       }
       for (const [name, d] of Object.entries(p.dirs)) {
@@ -116,15 +116,15 @@ export async function forkHome(f: ForkInput): Promise<ForkAnswer> {
       for (const [name, copy] of Object.entries(p.external ?? {})) {
         // Captured from a backend outside the home (Neo4j): the fork gets it as the plugin's own file format.
         const dest = path.join(tmp, 'db', `${name}.db`);
-        fs.copyFileSync(path.join(f.dir, copy), dest);
+        await fs.promises.copyFile(path.join(f.dir, copy), dest);
         fs.chmodSync(dest, 0o600);
         notes.push(`${plugin}'s state was captured from an external backend; the fork has it in ${path.join(home, 'db', `${name}.db`)}: start the fork with its embedded backend (e.g. AGENTD_KG_BACKEND=embedded), or import it into another database, so the two daemons do not share one`);
       }
     }
-    fsyncTree(tmp);
+    await fsyncTreeAsync(tmp);
     if (exists) fs.rmdirSync(home);
     fs.renameSync(tmp, home);
-    fsyncPath(path.dirname(home));
+    await fsyncAsync(path.dirname(home));
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw e;

@@ -63,7 +63,7 @@ export class Cut {
   }
 }
 
-/** A copy made by the backup API keeps the source's WAL mode; make it one self-contained, private, synced file. */
+/** A copy made by the backup API keeps the source's WAL mode; make it one self-contained, private file (synced by the caller). */
 export function sealCopy(file: string): void {
   const db = new Database(file);
   try {
@@ -72,25 +72,6 @@ export function sealCopy(file: string): void {
     db.close();
   }
   fs.chmodSync(file, 0o600);
-  fsyncPath(file);
-}
-
-export function fsyncPath(p: string): void {
-  const fd = fs.openSync(p, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** fsync every file and directory under `root` (and root itself): a copy acknowledged is on disk. */
-export function fsyncTree(root: string): void {
-  if (!fs.existsSync(root)) return;
-  const st = fs.lstatSync(root);
-  if (st.isSymbolicLink()) return;
-  if (st.isDirectory()) for (const e of fs.readdirSync(root)) fsyncTree(path.join(root, e));
-  fsyncPath(root);
 }
 
 export function treeBytes(root: string): number {
@@ -175,41 +156,54 @@ export async function restoreTables(dbFile: string, copy: string, tables: string
 }
 
 /**
- * Put a plugin's whole SQLite file back from its copy, in one transaction on the live file (so a crash
- * leaves it as it was or as the copy, and no stray WAL of the old file can ever be replayed onto it).
- * Absent at the save: the file goes. Absent now: the copy is put in place.
+ * Put a plugin's whole SQLite file back from its copy. Its plugin is stopped; the file is first
+ * locked for writing (waited for without blocking the event loop) to be sure no other process is
+ * writing it, then the copy is written beside it off the event loop and renamed over it, the old
+ * file's WAL removed first so it can never be replayed onto the copy. A crash part-way leaves the
+ * journal at "applying", and the next start does it again. Absent at the save: the file goes.
  */
 export async function restoreFile(live: string, copy: string | null, deadline: number): Promise<void> {
+  const sidecars = ['-wal', '-shm', '-journal'];
   if (copy === null) {
-    for (const suffix of ['', '-wal', '-shm', '-journal']) fs.rmSync(live + suffix, { force: true });
+    for (const suffix of ['', ...sidecars]) fs.rmSync(live + suffix, { force: true });
     return;
   }
-  if (!fs.existsSync(live)) {
-    for (const suffix of ['-wal', '-shm', '-journal']) fs.rmSync(live + suffix, { force: true });
-    fs.mkdirSync(path.dirname(live), { recursive: true, mode: 0o700 });
-    const tmp = `${live}.restoring`;
-    fs.copyFileSync(copy, tmp);
-    fs.chmodSync(tmp, 0o600);
-    fsyncPath(tmp);
-    fs.renameSync(tmp, live);
-    fsyncPath(path.dirname(live));
-    return;
-  }
-  const db = openForSwap(live, copy);
-  try {
-    await lock(db, deadline, live);
-    const want = tablesOf(db, 'ck');
-    if (tablesOf(db, 'main').length === 0) {
-      // A fresh file (its plugin never wrote it): give it the copy's schema first.
-      const schema = db.prepare("SELECT sql FROM ck.sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY type = 'index', rowid").all() as Array<{ sql: string }>;
-      for (const s of schema) db.exec(s.sql);
+  if (fs.existsSync(live)) {
+    const db = new Database(live, { timeout: 0 });
+    try {
+      await lock(db, deadline, live);
+    } finally {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      db.close();
     }
-    swapTables(db, want.map((t) => t.name));
-    db.pragma(`main.user_version = ${Number(db.pragma('ck.user_version', { simple: true }))}`);
-    db.exec('COMMIT');
-  } finally {
-    finish(db);
   }
+  fs.mkdirSync(path.dirname(live), { recursive: true, mode: 0o700 });
+  const tmp = `${live}.restoring`;
+  await fs.promises.copyFile(copy, tmp);
+  await fs.promises.chmod(tmp, 0o600);
+  await fsyncAsync(tmp);
+  for (const suffix of sidecars) fs.rmSync(live + suffix, { force: true });
+  fs.renameSync(tmp, live);
+  await fsyncAsync(path.dirname(live));
+}
+
+/** fsync on libuv's pool: a large file's flush does not hold the event loop. */
+export async function fsyncAsync(p: string): Promise<void> {
+  const fh = await fs.promises.open(p, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** fsyncAsync of every file and directory under `root`, and root itself. */
+export async function fsyncTreeAsync(root: string): Promise<void> {
+  if (!fs.existsSync(root)) return;
+  const st = fs.lstatSync(root);
+  if (st.isSymbolicLink()) return;
+  if (st.isDirectory()) for (const e of fs.readdirSync(root)) await fsyncTreeAsync(path.join(root, e));
+  await fsyncAsync(root);
 }
 
 /** Put a directory back whole from its copy (absent at the save: it goes). Redone from scratch after a crash. */

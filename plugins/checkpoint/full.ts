@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { DaemonError, type PluginContext, timeOrderedId } from '../../daemon/plugin-api.js';
 import type { FullStateDescription } from '../../daemon/full-state.js';
 import { diffStates, type DiffSide, type EntityOutcome } from './full-diff.js';
-import { copyTree, Cut, fsyncPath, fsyncTree, restoreDir, restoreFile, restoreTables, schemaDifferences, sealCopy, treeBytes } from './full-files.js';
+import { copyTree, Cut, fsyncAsync, fsyncTreeAsync, restoreDir, restoreFile, restoreTables, schemaDifferences, sealCopy, treeBytes } from './full-files.js';
 import { forkHome, type ForkAnswer } from './fork.js';
 import { keptSummary, parseManifest, rebase, rolledBack, type Manifest, type ManifestPlugin } from './manifest.js';
 import type { CheckpointConfig } from './schemas.js';
@@ -125,8 +125,8 @@ export class FullCheckpoints {
     try {
       sealCopy(path.join(dir, 'agentd.db'));
       for (const entry of Object.values(manifest.plugins)) for (const f of Object.values(entry.files)) if (f.copy) sealCopy(path.join(dir, f.copy));
-      fsyncTree(dir);
-      fsyncPath(path.dirname(dir));
+      await fsyncTreeAsync(dir);
+      await fsyncAsync(path.dirname(dir));
     } catch (e) {
       fs.rmSync(dir, { recursive: true, force: true });
       throw e;
@@ -257,7 +257,8 @@ export class FullCheckpoints {
    * step), then the tables of agentd.db together with the journal's "applied": after a crash anywhere
    * in here the journal still says "applying" and the next start does it all again.
    */
-  async apply(j: { id: number; manifest: Manifest; dir: string }, lockTimeoutMs: number): Promise<void> {
+  async apply(j: { id: number; manifest: Manifest; dir: string }, lockTimeoutMs: number): Promise<{ files_ms: number; tables_ms: number }> {
+    const t0 = performance.now();
     const m = j.manifest;
     const deadline = Date.now() + lockTimeoutMs;
     const home = this.ctx.paths.home;
@@ -266,9 +267,11 @@ export class FullCheckpoints {
       for (const d of Object.values(p.dirs)) await restoreDir(rebase(d.path, m.home, home), d.copy ? path.join(j.dir, d.copy) : null);
     }
     const tables = Object.values(m.plugins).flatMap((p) => p.tables);
+    const t1 = performance.now();
     await restoreTables(this.dbFile, path.join(j.dir, m.db), tables, {
       sql: "UPDATE checkpoint_restores SET phase = 'applied', updated_at = ? WHERE id = ?", args: [Date.now() / 1000, j.id],
     }, deadline);
+    return { files_ms: round(t1 - t0), tables_ms: round(performance.now() - t1) };
   }
 
   /** External stores (Neo4j) are put back by their plugin, once it runs again. */
@@ -317,8 +320,9 @@ export class FullCheckpoints {
     }
     this.store.setPhase(jid, 'applying');
     const a0 = performance.now();
+    let applied: { files_ms: number; tables_ms: number };
     try {
-      await this.apply({ id: jid, manifest: m, dir }, this.cfg.lock_timeout_ms);
+      applied = await this.apply({ id: jid, manifest: m, dir }, this.cfg.lock_timeout_ms);
     } catch (err) {
       // The old state is partly replaced: the plugins stay stopped rather than serve a mix.
       this.store.setPhase(jid, 'applying', (err as Error).message);
@@ -347,7 +351,7 @@ export class FullCheckpoints {
       checkpoint_id: id, scope: 'full', label: row.label, restarted: resumed.started, restored: live.restored, skipped: live.skipped, failed: resumed.failed,
       unfinished_at_stop: hold.unfinished, put_back: putBack,
       changes, kept: keptSummary(m), never_rolled_back: NEVER_ROLLED_BACK, checkpoint_after: after,
-      stop_ms: round(stoppedMs), apply_ms: round(applyMs), restore_ms: round(performance.now() - t0), ...(warning ? { warning } : {}),
+      stop_ms: round(stoppedMs), apply_ms: round(applyMs), ...applied, restore_ms: round(performance.now() - t0), ...(warning ? { warning } : {}),
     };
   }
 
