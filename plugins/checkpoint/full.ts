@@ -313,11 +313,13 @@ export class FullCheckpoints {
     const stoppedMs = performance.now() - t0;
     // What this restore changes, read while nothing moves: the live state against the checkpoint.
     let changes: Record<string, EntityOutcome> = {};
+    const d0 = performance.now();
     try {
       changes = diffStates(this.liveSide(m), this.side(m, dir), this.entities(m), 100);
     } catch (err) {
       this.ctx.log.warn({ err }, 'could not list what the restore changes');
     }
+    const changesMs = performance.now() - d0;
     this.store.setPhase(jid, 'applying');
     const a0 = performance.now();
     let applied: { files_ms: number; tables_ms: number };
@@ -351,7 +353,7 @@ export class FullCheckpoints {
       checkpoint_id: id, scope: 'full', label: row.label, restarted: resumed.started, restored: live.restored, skipped: live.skipped, failed: resumed.failed,
       unfinished_at_stop: hold.unfinished, put_back: putBack,
       changes, kept: keptSummary(m), never_rolled_back: NEVER_ROLLED_BACK, checkpoint_after: after,
-      stop_ms: round(stoppedMs), apply_ms: round(applyMs), ...applied, restore_ms: round(performance.now() - t0), ...(warning ? { warning } : {}),
+      stop_ms: round(stoppedMs), changes_ms: round(changesMs), apply_ms: round(applyMs), ...applied, restore_ms: round(performance.now() - t0), ...(warning ? { warning } : {}),
     };
   }
 
