@@ -137,17 +137,23 @@ function finish(db: Database.Database): void {
 }
 
 /**
- * Put `tables` of the shared database back from the copy, and mark the journal in the same
- * transaction: the rolled-back tables and the journal's "applied" commit together or not at all.
+ * Put `tables` of the shared database back from the copy, one table per transaction with a turn of the
+ * event loop between them (the daemon answers meanwhile; the plugins owning these tables are stopped,
+ * and a crash part-way is redone whole from the journal), then mark the journal.
  */
 export async function restoreTables(dbFile: string, copy: string, tables: string[], mark: { sql: string; args: unknown[] }, deadline: number): Promise<void> {
   const db = openForSwap(dbFile, copy);
   try {
-    await lock(db, deadline, 'the database');
     // A table that one side lacks (its plugin gone, or not yet installed at the save) is left alone.
     const live = new Set(tablesOf(db, 'main').map((t) => t.name));
     const saved = new Set(tablesOf(db, 'ck').map((t) => t.name));
-    swapTables(db, tables.filter((t) => live.has(t) && saved.has(t)));
+    for (const t of tables.filter((x) => live.has(x) && saved.has(x))) {
+      await lock(db, deadline, 'the database');
+      swapTables(db, [t]);
+      db.exec('COMMIT');
+      await new Promise((r) => setImmediate(r));
+    }
+    await lock(db, deadline, 'the database');
     db.prepare(mark.sql).run(...mark.args);
     db.exec('COMMIT');
   } finally {

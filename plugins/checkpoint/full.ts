@@ -222,10 +222,10 @@ export class FullCheckpoints {
     return out;
   }
 
-  diff(from: number, to: number | undefined, limit: number): Record<string, unknown> {
+  async diff(from: number, to: number | undefined, limit: number): Promise<Record<string, unknown>> {
     const a = this.open(from);
     const b = to === undefined ? null : this.open(to);
-    const changes = diffStates(this.side(a.manifest, a.dir), b ? this.side(b.manifest, b.dir) : this.liveSide(a.manifest), this.entities(a.manifest, ...(b ? [b.manifest] : [])), limit);
+    const changes = await diffStates(this.side(a.manifest, a.dir), b ? this.side(b.manifest, b.dir) : this.liveSide(a.manifest), this.entities(a.manifest, ...(b ? [b.manifest] : [])), limit);
     return { from, to: to ?? 'live', changes };
   }
 
@@ -315,7 +315,7 @@ export class FullCheckpoints {
     let changes: Record<string, EntityOutcome> = {};
     const d0 = performance.now();
     try {
-      changes = diffStates(this.liveSide(m), this.side(m, dir), this.entities(m), 100);
+      changes = await diffStates(this.liveSide(m), this.side(m, dir), this.entities(m), 100);
     } catch (err) {
       this.ctx.log.warn({ err }, 'could not list what the restore changes');
     }
