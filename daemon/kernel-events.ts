@@ -215,8 +215,8 @@ export function internalEvents(k: Kernel) {
       },
       'plugin:resume': {
         summary: 'Start held plugins again from their tables and their part of a checkpoint (internal).',
-        schema: z.object({ plugins: z.array(z.string()), states: z.record(z.string(), z.object({ version: z.number(), state: z.unknown() })) }),
-        handler: ({ plugins, states }) => k.host.resume(plugins, states as Record<string, { version: number; state: unknown }>),
+        schema: z.object({ plugins: z.array(z.string()), states: z.record(z.string(), z.object({ version: z.number(), state: z.unknown() })), carry: z.boolean().default(false) }),
+        handler: ({ plugins, states, carry }) => k.host.resume(plugins, states as Record<string, { version: number; state: unknown }>, carry),
       },
     },
   });

@@ -428,6 +428,12 @@ export class PluginHost {
       } else if (rec.status !== 'stopped') {
         if (!rec.started || !['ok', 'degraded'].includes(rec.status)) continue;
         if (!(await this.stopOne(rec, deadline))) unfinished.push(name);
+        // Kept to start from again should the restore not happen after all (snapshot works after stop).
+        try {
+          rec.pending = rec.def!.snapshot ? { state: await rec.def!.snapshot(rec.instance) } : null;
+        } catch {
+          rec.pending = null;
+        }
       }
       rec.reason = why;
       this.setAvailable(rec, why);
@@ -438,16 +444,17 @@ export class PluginHost {
 
   /**
    * Start held plugins again in start order, each built from its tables and given its part of the
-   * restored checkpoint as `ctx.restored` (none when the checkpoint has no compatible part).
+   * restored checkpoint as `ctx.restored` (none when the checkpoint has no compatible part; with
+   * `carry`, a plugin without a part starts from the state it had when it was held).
    */
-  async resume(names: string[], states: Record<string, { version: number; state: unknown }>): Promise<{ started: string[]; failed: Record<string, string> }> {
+  async resume(names: string[], states: Record<string, { version: number; state: unknown }>, carry = false): Promise<{ started: string[]; failed: Record<string, string> }> {
     const started: string[] = [];
     const failed: Record<string, string> = {};
     for (const name of this.order) {
       const rec = this.records.get(name)!;
       if (!names.includes(name) || rec.status !== 'stopped' || !rec.ctx) continue;
       const part = states[name];
-      rec.pending = part && rec.def!.restore && (rec.def!.version ?? 1) === part.version ? { state: part.state } : null;
+      if (part || !carry) rec.pending = part && rec.def!.restore && (rec.def!.version ?? 1) === part.version ? { state: part.state } : null;
       rec.status = 'loading';
       rec.reason = undefined;
       rec.instance = undefined;

@@ -311,6 +311,14 @@ export class FullCheckpoints {
       plugins, deadline: Date.now() + this.cfg.restore_stop_timeout_ms, reason: why,
     }, { timeoutMs: this.cfg.restore_stop_timeout_ms + 10_000 });
     const stoppedMs = performance.now() - t0;
+    if (hold.unfinished.length) {
+      // A plugin still busy past the deadline may still write: putting its tables back now could mix two states.
+      this.store.setPhase(jid, 'abandoned', `did not stop in time: ${hold.unfinished.join(', ')}`);
+      await this.ctx.request('plugin:resume', { plugins, states: {}, carry: true }, { timeoutMs: 120_000 });
+      throw new DaemonError('UNAVAILABLE', `${hold.unfinished.join(', ')} did not finish stopping within checkpoint.restore_stop_timeout_ms (${this.cfg.restore_stop_timeout_ms} ms); nothing was restored and they run on`, {
+        checkpoint_id: id, unfinished: hold.unfinished,
+      });
+    }
     // What this restore changes, read while nothing moves: the live state against the checkpoint.
     let changes: Record<string, EntityOutcome> = {};
     const d0 = performance.now();
@@ -320,7 +328,13 @@ export class FullCheckpoints {
       this.ctx.log.warn({ err }, 'could not list what the restore changes');
     }
     const changesMs = performance.now() - d0;
-    this.store.setPhase(jid, 'applying');
+    try {
+      this.store.setPhase(jid, 'applying');
+    } catch (err) {
+      this.store.setPhase(jid, 'abandoned', (err as Error).message);
+      await this.ctx.request('plugin:resume', { plugins, states: {}, carry: true }, { timeoutMs: 120_000 });
+      throw err;
+    }
     const a0 = performance.now();
     let applied: { files_ms: number; tables_ms: number };
     try {

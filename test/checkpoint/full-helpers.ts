@@ -1,7 +1,8 @@
 /**
  * Shared by the full-checkpoint suites: a daemon with every stateful repository plugin (agents,
  * completions, budget, the embedded graph, and the sandbox when a Docker engine is there) beside the
- * memo fixture, talking to the local Messages API; and small readers of the state each plugin keeps.
+ * fixtures (memo: in-memory state; notes: a table of its own, declared for full checkpoints), talking
+ * to the local Messages API; and small readers of the state each plugin keeps.
  */
 import type { EventClient } from '../../client/event-client.js';
 import { startMessagesApiServer, type MessagesApiServer } from '../fixtures/messages-api-server.js';
@@ -51,7 +52,8 @@ export async function observe(c: EventClient, sessions: string[] = []): Promise<
   }
   const graph = await rq('kg:export', {});
   const memo = (await rq<{ entries: Record<string, unknown> }>('memo:dump', {})).entries;
-  return { agents, histories, conversations, graph: { nodes: graph.nodes, edges: graph.edges }, memo };
+  const notes = (await rq<{ notes: unknown[] }>('notes:list', {})).notes;
+  return { agents, histories, conversations, graph: { nodes: graph.nodes, edges: graph.edges }, memo, notes };
 }
 
 /** The global spend and how many ledger entries record it. */

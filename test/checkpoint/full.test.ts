@@ -45,6 +45,7 @@ describe('full checkpoints', () => {
     await rq('kg:add_nodes', { nodes: [{ id: 'n1', label: 'Concept', properties: { v: 1 } }, { id: 'n2', label: 'Concept' }] });
     await rq('kg:add_edges', { edges: [{ from: 'n1', to: 'n2', type: 'RELATES_TO' }] });
     await rq('memo:put', { values: { a: 1 } });
+    await rq('notes:put', { id: 'n-1', text: 'first' });
     if (withSandbox) {
       await rq('sandbox:create', { session_id: 'box' });
       await rq('sandbox:exec', { session_id: 'box', language: 'bash', code: 'echo before > /workspace/f.txt' });
@@ -66,6 +67,7 @@ describe('full checkpoints', () => {
     expect(covered.agent!.tables).toEqual(expect.arrayContaining(['agent_agents', 'agent_messages', 'agent_turns', 'agent_inbox']));
     expect(covered.completion!.tables).toEqual(['completion_conversations', 'completion_messages']);
     expect(covered.kg!.files).toEqual(['kg']);
+    expect(covered.notes!.tables).toEqual(['notes_items']);
     if (withSandbox) expect(covered.sandbox!.dirs).toEqual(['sessions']);
     const list = await rq<{ checkpoints: Array<{ id: number; scope: string; full_bytes?: number }> }>('checkpoint:list');
     expect(list.checkpoints.find((c) => c.id === full)).toMatchObject({ scope: 'full' });
@@ -81,6 +83,8 @@ describe('full checkpoints', () => {
     await rq('kg:add_edges', { edges: [{ from: 'n2', to: 'n3', type: 'SUPPORTS' }] });
     await rq('kg:delete', { edge: { from: 'n1', to: 'n2', type: 'RELATES_TO' } });
     await rq('memo:put', { values: { b: 2 } });
+    await rq('notes:put', { id: 'n-1', text: 'edited' });
+    await rq('notes:put', { id: 'n-2', text: 'second' });
     if (withSandbox) {
       await rq('sandbox:exec', { session_id: 'box', language: 'bash', code: 'echo after > /workspace/f.txt' });
       await rq('sandbox:create', { session_id: 'box2' });
@@ -95,6 +99,8 @@ describe('full checkpoints', () => {
       added: 1, removed: 1, changed: 0,
       ids: { added: [{ from: 'n2', type: 'SUPPORTS', to: 'n3' }], removed: [{ from: 'n1', type: 'RELATES_TO', to: 'n2' }] },
     });
+    expect(c.notes).toMatchObject({ added: 1, removed: 0, changed: 1, ids: { added: ['n-2'], changed: ['n-1'] } });
+    expect(Object.keys(c).sort()).toEqual(['agents', 'conversations', 'edges', 'nodes', 'notes', 'turns']);
   });
 
   it('restores: every change is gone except the spend, and the answer says what changed', async () => {
@@ -104,7 +110,7 @@ describe('full checkpoints', () => {
     expect(changed).not.toEqual(before);
     const r = await rq<Record<string, unknown>>('checkpoint:restore', { checkpoint_id: full });
     expect(r).toMatchObject({ checkpoint_id: full, scope: 'full', failed: {} });
-    expect((r.restarted as string[]).sort()).toEqual(['agent', 'completion', 'kg', ...(withSandbox ? ['sandbox'] : [])].sort());
+    expect((r.restarted as string[]).sort()).toEqual(['agent', 'completion', 'kg', 'notes', ...(withSandbox ? ['sandbox'] : [])].sort());
     expect((r.restored as string[]).sort()).toEqual(['flaky', 'memo']);
     expect(r.never_rolled_back).toMatch(/spent stays spent/);
     // What the restore changed is the diff read the other way round.
