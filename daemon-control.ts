@@ -15,6 +15,7 @@ import { closest } from 'fastest-levenshtein';
 import type { EventFrame } from './client/protocol.js';
 import { parseCommand, seconds, UsageError, type CommandSpec } from './interfaces/control/args.js';
 import { showLogs } from './interfaces/control/logs.js';
+import { runCommand, runsCommand, WORKFLOW_USAGE } from './interfaces/control/workflow.js';
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
 const home = path.resolve(process.env.AGENTD_HOME ?? 'var');
@@ -36,6 +37,7 @@ const USAGE = `usage: daemon-control <command> [options]
   chat [--profile P | --agent ID]  talk with an agent: streamed, tools inline; piped stdin → one reply
   sandbox-image build [...]     build the default sandbox image offline (debootstrap + docker import)
   build                         bundle daemon and plugins into .build/ (start does it when stale)
+${WORKFLOW_USAGE}
 
 exit codes: 0 ok, 1 failed, unhealthy or not running, 2 usage
 environment: AGENTD_HOME (runtime dir, default ./var), AGENTD_SOCKET, AGENTD_CONFIG, AGENTD_<SECTION>_<KEY>`;
@@ -317,9 +319,13 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (cmd === 'sandbox-image') return sandboxImage(args); // the script checks its own arguments
+  if (cmd === 'run' || cmd === 'runs') {
+    const cli = { connect: () => connect(), out, err, tty: process.stdout.isTTY === true };
+    return cmd === 'run' ? runCommand(args, cli) : runsCommand(args, cli);
+  }
   const spec = COMMANDS[cmd];
   if (!spec) {
-    const near = closest(cmd, [...Object.keys(COMMANDS), 'sandbox-image']);
+    const near = closest(cmd, [...Object.keys(COMMANDS), 'sandbox-image', 'run', 'runs']);
     throw new UsageError(`unknown command "${cmd}" (did you mean ${near}? "daemon-control help" lists them)`);
   }
   const { values, positionals } = parseCommand(spec, args);

@@ -69,7 +69,14 @@ export type KnownEvent =
   | 'system:health'
   | 'system:help'
   | 'system:ping'
-  | 'system:shutdown';
+  | 'system:shutdown'
+  | 'workflow:cancel'
+  | 'workflow:list'
+  | 'workflow:plan'
+  | 'workflow:runs'
+  | 'workflow:signal'
+  | 'workflow:start'
+  | 'workflow:status';
 
 /** Events plugins emit for subscribers. */
 export type KnownEmittedEvent =
@@ -119,4 +126,12 @@ export type KnownEmittedEvent =
   | 'system:ready'
   | 'system:shutdown_begin'
   | 'system:shutdown_complete'
-  | 'system:shutdown_phase';
+  | 'system:shutdown_phase'
+  | 'workflow:finished'
+  | 'workflow:library_changed'
+  | 'workflow:replanned'
+  | 'workflow:started'
+  | 'workflow:step_failed'
+  | 'workflow:step_finished'
+  | 'workflow:step_started'
+  | 'workflow:waiting';

@@ -72,7 +72,9 @@ export async function spawnAgent(s: SpawnDeps, input: SpawnInput, context: Event
       s.store.insertAgent(row);
     });
   } catch (e) {
-    throw e instanceof DaemonError ? e : new DaemonError('CONFLICT', `agent ${agentId} could not be created: ${(e as Error).message}`, { agent_id: agentId });
+    // Only a clash on the agent's id is a conflict; anything else is a fault, reported as such.
+    if (e instanceof DaemonError || (e as { code?: string }).code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') throw e;
+    throw new DaemonError('CONFLICT', `agent ${agentId} already exists`, { agent_id: agentId });
   }
   const view = s.view(s.store.agent(agentId)!);
   s.emit('agent:spawned', {

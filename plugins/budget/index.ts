@@ -134,8 +134,8 @@ export default definePlugin({
       summary: 'Pre-flight: the model is priced and no applicable limit is used up (nothing is reserved).',
       schema: checkSchema,
       errors: ['INVALID_DATA', 'BUDGET_EXCEEDED'],
-      handler(d, budget) {
-        const r = budget.ledger.check(d.model, d);
+      handler(d, budget, call) {
+        const r = budget.ledger.check(d.model, { ...d, workflow_id: d.workflow_id ?? call.context.workflow_id ?? null });
         return { ok: true, price_known: r.price_known };
       },
     },
@@ -146,9 +146,9 @@ export default definePlugin({
       schema: reserveSchema,
       emits: ['budget:exceeded'],
       errors: ['INVALID_DATA', 'BUDGET_EXCEEDED', 'CONFLICT'],
-      async handler(d, budget) {
+      async handler(d, budget, call) {
         try {
-          const { reservation } = await budget.gc.run(() => budget.ledger.reserve(d));
+          const { reservation } = await budget.gc.run(() => budget.ledger.reserve({ ...d, workflow_id: d.workflow_id ?? call.context.workflow_id ?? null }));
           return {
             request_id: reservation.request_id, attempt: reservation.attempt,
             reserved_usd: toUsd(reservation.nanos), reserved_tokens: reservation.tokens, expires_at: reservation.expires_at,
@@ -174,8 +174,8 @@ export default definePlugin({
       schema: commitSchema,
       emits: ['budget:spent', 'budget:warning', 'budget:exceeded'],
       errors: ['INVALID_DATA', 'NOT_FOUND'],
-      async handler(d, budget) {
-        const r = await budget.gc.run(() => budget.ledger.commit(d));
+      async handler(d, budget, call) {
+        const r = await budget.gc.run(() => budget.ledger.commit({ ...d, workflow_id: d.workflow_id ?? call.context.workflow_id ?? null }));
         if (!r.already) {
           budget.ctx.emit('budget:spent', {
             request_id: d.request_id, model: r.model, cost_usd: r.cost_usd, tokens: r.tokens,

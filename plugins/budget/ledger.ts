@@ -15,6 +15,7 @@ export const THRESHOLDS = [50, 75, 90] as const;
 export interface ScopeRef {
   agent_id?: string | null;
   session_id?: string | null;
+  workflow_id?: string | null;
 }
 
 export interface ReserveInput extends ScopeRef {
@@ -71,6 +72,7 @@ const scopesOf = (r: ScopeRef): Applicable[] => {
   const out: Applicable[] = [{ scope: 'global', scopeId: '' }];
   if (r.agent_id) out.push({ scope: 'agent', scopeId: r.agent_id });
   if (r.session_id) out.push({ scope: 'session', scopeId: r.session_id });
+  if (r.workflow_id) out.push({ scope: 'workflow', scopeId: r.workflow_id });
   return out;
 };
 
@@ -164,6 +166,7 @@ export class BudgetLedger {
   private reservedOf(a: Applicable): { nanos: number; tokens: number } {
     if (a.scope === 'global') return this.st.reservedGlobal.get()!;
     if (a.scope === 'agent') return this.st.reservedAgent.get(a.scopeId)!;
+    if (a.scope === 'workflow') return this.st.reservedWorkflow.get(a.scopeId)!;
     return this.st.reservedSession.get(a.scopeId)!;
   }
 
@@ -228,6 +231,7 @@ export class BudgetLedger {
       model: input.model,
       agent_id: input.agent_id ?? null,
       session_id: input.session_id ?? null,
+      workflow_id: input.workflow_id ?? null,
       nanos,
       tokens,
       created_at: at,
@@ -285,7 +289,9 @@ export class BudgetLedger {
     const { price, known } = this.priceOf(model);
     const nanos = this.prices.costNanos(price, input.usage);
     const tokens = totalTokens(input.usage);
-    const ref: ScopeRef = { agent_id: input.agent_id ?? res?.agent_id ?? null, session_id: input.session_id ?? res?.session_id ?? null };
+    const ref: ScopeRef = {
+      agent_id: input.agent_id ?? res?.agent_id ?? null, session_id: input.session_id ?? res?.session_id ?? null, workflow_id: input.workflow_id ?? res?.workflow_id ?? null,
+    };
     if (res) this.st.deleteReservation.run(input.request_id, attempt);
     const alerts = this.spend({ request_id: input.request_id, attempt, holder: res?.holder ?? null, model, ...ref }, nanos, tokens, 'commit', {
       input_tokens: input.usage.input_tokens,
@@ -339,7 +345,7 @@ export class BudgetLedger {
     return { charged, released, alerts };
   }
 
-  private spend(r: Pick<ReservationRow, 'request_id' | 'attempt' | 'holder' | 'model' | 'agent_id' | 'session_id'> | (ScopeRef & { request_id: string; attempt: number; holder: string | null; model: string }),
+  private spend(r: Pick<ReservationRow, 'request_id' | 'attempt' | 'holder' | 'model' | 'agent_id' | 'session_id' | 'workflow_id'> | (ScopeRef & { request_id: string; attempt: number; holder: string | null; model: string }),
     nanos: number, tokens: number, kind: 'commit' | 'charge', extra: Partial<LedgerRow>): Alert[] {
     const at = this.now();
     const scopes = scopesOf(r);
@@ -375,7 +381,7 @@ export class BudgetLedger {
     return alerts;
   }
 
-  private ledger(kind: string, r: { request_id: string; attempt: number; holder?: string | null; model?: string | null; agent_id?: string | null; session_id?: string | null }, extra: Partial<LedgerRow>): void {
+  private ledger(kind: string, r: { request_id: string; attempt: number; holder?: string | null; model?: string | null; agent_id?: string | null; session_id?: string | null; workflow_id?: string | null }, extra: Partial<LedgerRow>): void {
     this.st.insertLedger.run({
       ts: this.now(),
       kind,
@@ -385,6 +391,7 @@ export class BudgetLedger {
       model: r.model ?? null,
       agent_id: r.agent_id ?? null,
       session_id: r.session_id ?? null,
+      workflow_id: r.workflow_id ?? null,
       input_tokens: extra.input_tokens ?? null,
       output_tokens: extra.output_tokens ?? null,
       cache_write_tokens: extra.cache_write_tokens ?? null,
@@ -434,7 +441,7 @@ export class BudgetLedger {
     });
   }
 
-  ledgerPage(q: { request_id?: string; agent_id?: string; session_id?: string; model?: string; kind?: string; since?: number; until?: number; limit: number; cursor?: number }): { entries: Array<Record<string, unknown>>; next_cursor: number | null } {
+  ledgerPage(q: { request_id?: string; agent_id?: string; session_id?: string; workflow_id?: string; model?: string; kind?: string; since?: number; until?: number; limit: number; cursor?: number }): { entries: Array<Record<string, unknown>>; next_cursor: number | null } {
     const where: string[] = [];
     const args: unknown[] = [];
     const eq = (col: string, v: unknown): void => {
@@ -446,6 +453,7 @@ export class BudgetLedger {
     eq('request_id', q.request_id);
     eq('agent_id', q.agent_id);
     eq('session_id', q.session_id);
+    eq('workflow_id', q.workflow_id);
     eq('model', q.model);
     eq('kind', q.kind);
     if (q.since !== undefined) (where.push('ts >= ?'), args.push(q.since));

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import { DaemonError, type EventContext, GroupCommit, type RequestOptions, timeOrderedId } from '../../daemon/plugin-api.js';
+import { DaemonError, type EventContext, GroupCommit, redactSecrets, type RequestOptions, timeOrderedId } from '../../daemon/plugin-api.js';
 import type { CompletionConfig } from './config.js';
 import { ACTIVE, Journal, type RequestRow, type StoredMessage } from './journal.js';
 import { CallChain, HOLDER, type CallState } from './call-chain.js';
@@ -367,7 +367,9 @@ export class CompletionService {
       this.settleWaiters(it.id, false, new DaemonError('CANCELLED', `request ${it.id} was cancelled`, { request_id: it.id }));
       return;
     }
-    const e = err instanceof DaemonError ? err : new DaemonError('UNAVAILABLE', `the call failed: ${(err as Error)?.message ?? String(err)}`);
+    const failure = err instanceof DaemonError ? err : new DaemonError('UNAVAILABLE', `the call failed: ${(err as Error)?.message ?? String(err)}`);
+    // Recorded, emitted and answered: a provider's message may quote its base URL, credentials and all.
+    const e = new DaemonError(failure.code, redactSecrets(failure.message), failure.details ? redactDeepDetails(failure.details) : undefined);
     const error: ErrorOutcome = { code: e.code, message: e.message, retryable: e.retryable, ...(e.details ? { details: e.details } : {}) };
     await this.gc.run(() => this.journal.finish(it.id, 'failed', { error, settled: true }, this.now()));
     this.active.delete(it.id);
@@ -584,4 +586,9 @@ function outcomeOf(row: RequestRow, pendingCost?: Settled): { ok: true; result: 
   const e = row.error ? (JSON.parse(row.error) as ErrorOutcome) : { code: 'CANCELLED', message: 'cancelled', retryable: false };
   const code = (row.status === 'cancelled' ? 'CANCELLED' : e.code) as ConstructorParameters<typeof DaemonError>[0];
   return { ok: false, error: new DaemonError(code, e.message, { ...e.details, request_id: row.request_id, ...(e.reason ? { reason: e.reason } : {}) }) };
+}
+
+/** Details with every string value passed through redactSecrets (one level: details are flat). */
+function redactDeepDetails(details: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(details).map(([k, v]) => [k, typeof v === 'string' ? redactSecrets(v) : v]));
 }
