@@ -16,7 +16,7 @@ export const withSandbox = dockerReason === null;
 export function fullConfig(o: { sandbox?: boolean; checkpoint?: Record<string, unknown> } = {}): string {
   const sandbox = o.sandbox ?? withSandbox;
   return testConfig({
-    keep: ['agent', 'completion', 'budget', 'kg', ...(sandbox ? ['sandbox'] : [])],
+    keep: ['agent', 'completion', 'budget', 'kg', 'workflow', ...(sandbox ? ['sandbox'] : [])],
     disableFixtures: ['hang'],
     checkpoint: o.checkpoint ?? {},
     extra: {
@@ -53,7 +53,8 @@ export async function observe(c: EventClient, sessions: string[] = []): Promise<
   const graph = await rq('kg:export', {});
   const memo = (await rq<{ entries: Record<string, unknown> }>('memo:dump', {})).entries;
   const notes = (await rq<{ notes: unknown[] }>('notes:list', {})).notes;
-  return { agents, histories, conversations, graph: { nodes: graph.nodes, edges: graph.edges }, memo, notes };
+  const runs = (await rq<{ runs: Array<{ run_id: string; status: string }> }>('workflow:runs', { limit: 100 })).runs.map((r) => `${r.run_id}:${r.status}`).sort();
+  return { agents, histories, conversations, graph: { nodes: graph.nodes, edges: graph.edges }, memo, notes, runs };
 }
 
 /** The global spend and how many ledger entries record it. */

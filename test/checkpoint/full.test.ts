@@ -10,6 +10,9 @@ import type { DaemonHandle } from '../helpers/daemon-process.js';
 import { expectCode, record } from './helpers.js';
 import { observe, spend, startFull, withSandbox } from './full-helpers.js';
 
+/** A one-step workflow: a run to roll back. */
+const PROBE = { name: 'probe', steps: [{ id: 'count', event: 'kg:stats' }] };
+
 interface EntityDiff {
   added: number;
   removed: number;
@@ -46,6 +49,7 @@ describe('full checkpoints', () => {
     await rq('kg:add_edges', { edges: [{ from: 'n1', to: 'n2', type: 'RELATES_TO' }] });
     await rq('memo:put', { values: { a: 1 } });
     await rq('notes:put', { id: 'n-1', text: 'first' });
+    await rq('workflow:start', { definition: PROBE, run_id: 'r-before', wait: true });
     if (withSandbox) {
       await rq('sandbox:create', { session_id: 'box' });
       await rq('sandbox:exec', { session_id: 'box', language: 'bash', code: 'echo before > /workspace/f.txt' });
@@ -68,6 +72,7 @@ describe('full checkpoints', () => {
     expect(covered.completion!.tables).toEqual(['completion_conversations', 'completion_messages']);
     expect(covered.kg!.files).toEqual(['kg']);
     expect(covered.notes!.tables).toEqual(['notes_items']);
+    expect(covered.workflow!.tables).toEqual(expect.arrayContaining(['workflow_runs', 'workflow_steps']));
     if (withSandbox) expect(covered.sandbox!.dirs).toEqual(['sessions']);
     const list = await rq<{ checkpoints: Array<{ id: number; scope: string; full_bytes?: number }> }>('checkpoint:list');
     expect(list.checkpoints.find((c) => c.id === full)).toMatchObject({ scope: 'full' });
@@ -85,6 +90,7 @@ describe('full checkpoints', () => {
     await rq('memo:put', { values: { b: 2 } });
     await rq('notes:put', { id: 'n-1', text: 'edited' });
     await rq('notes:put', { id: 'n-2', text: 'second' });
+    await rq('workflow:start', { definition: PROBE, run_id: 'r-after', wait: true });
     if (withSandbox) {
       await rq('sandbox:exec', { session_id: 'box', language: 'bash', code: 'echo after > /workspace/f.txt' });
       await rq('sandbox:create', { session_id: 'box2' });
@@ -100,7 +106,8 @@ describe('full checkpoints', () => {
       ids: { added: [{ from: 'n2', type: 'SUPPORTS', to: 'n3' }], removed: [{ from: 'n1', type: 'RELATES_TO', to: 'n2' }] },
     });
     expect(c.notes).toMatchObject({ added: 1, removed: 0, changed: 1, ids: { added: ['n-2'], changed: ['n-1'] } });
-    expect(Object.keys(c).sort()).toEqual(['agents', 'conversations', 'edges', 'nodes', 'notes', 'turns']);
+    expect(c.runs).toMatchObject({ added: 1, removed: 0, changed: 0, ids: { added: ['r-after'] } });
+    expect(Object.keys(c).sort()).toEqual(['agents', 'conversations', 'edges', 'nodes', 'notes', 'runs', 'turns']);
   });
 
   it('restores: every change is gone except the spend, and the answer says what changed', async () => {
@@ -110,7 +117,7 @@ describe('full checkpoints', () => {
     expect(changed).not.toEqual(before);
     const r = await rq<Record<string, unknown>>('checkpoint:restore', { checkpoint_id: full });
     expect(r).toMatchObject({ checkpoint_id: full, scope: 'full', failed: {} });
-    expect((r.restarted as string[]).sort()).toEqual(['agent', 'completion', 'kg', 'notes', ...(withSandbox ? ['sandbox'] : [])].sort());
+    expect((r.restarted as string[]).sort()).toEqual(['agent', 'completion', 'kg', 'notes', 'workflow', ...(withSandbox ? ['sandbox'] : [])].sort());
     expect((r.restored as string[]).sort()).toEqual(['flaky', 'memo']);
     expect(r.never_rolled_back).toMatch(/spent stays spent/);
     // What the restore changed is the diff read the other way round.
