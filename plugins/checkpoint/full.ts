@@ -52,6 +52,10 @@ export class FullCheckpoints {
 
   /** Refuse before copying anything when labelled full checkpoints alone leave no room. */
   precheck(label: string | null, desc: FullStateDescription): void {
+    const open = this.store.unfinishedRestores()[0];
+    if (open) {
+      throw new DaemonError('CONFLICT', `the restore of checkpoint ${open.checkpoint_id} is unfinished: the state is half put back; finish it first (checkpoint:restore {checkpoint_id: ${open.checkpoint_id}}) or restart the daemon`, { unfinished: open.checkpoint_id });
+    }
     const full = this.store.listFull();
     const labelled = full.filter((r) => r.label !== null);
     if (labelled.length + 1 > this.cfg.full_keep) {
