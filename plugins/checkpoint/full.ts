@@ -369,7 +369,7 @@ export class FullCheckpoints {
     if (!warning) this.store.setPhase(jid, 'done');
     return {
       checkpoint_id: id, scope: 'full', label: row.label, restarted: resumed.started, restored: live.restored, skipped: live.skipped, failed: resumed.failed,
-      unfinished_at_stop: hold.unfinished, put_back: putBack,
+      put_back: putBack,
       changes, kept: keptSummary(m), never_rolled_back: NEVER_ROLLED_BACK, checkpoint_after: after,
       stop_ms: round(stoppedMs), changes_ms: round(changesMs), apply_ms: round(applyMs), ...applied, restore_ms: round(performance.now() - t0), ...(warning ? { warning } : {}),
     };
