@@ -25,6 +25,7 @@ const suites: Array<[name: string, file: string, fn: string]> = [
   ['bridge', 'bridge.ts', 'benchBridge'],
   ['workflow', 'workflow.ts', 'benchWorkflow'],
   ['mcp', 'mcp.ts', 'benchMcp'],
+  ['trace', 'trace.ts', 'benchTrace'],
   ['gateway', 'gateway.ts', 'benchGateway'],
 ];
 
