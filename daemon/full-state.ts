@@ -46,7 +46,9 @@ function expand(patterns: string[], tables: string[]): string[] {
 }
 
 export function describeFullState(host: PluginHost, db: Database.Database): FullStateDescription {
-  const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as Array<{ name: string }>).map((r) => r.name);
+  // Ordinary tables only: a virtual table (full-text search) is kept up to date by its own triggers
+  // from the tables it indexes, and its shadow tables are its private storage.
+  const tables = (db.prepare("SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' AND name NOT LIKE 'sqlite_%'").all() as Array<{ name: string }>).map((r) => r.name);
   const version = db.prepare('SELECT MAX(version) AS v FROM kernel_migrations WHERE plugin = ?');
   const plugins: Record<string, FullStatePlugin> = {};
   const undeclared: Record<string, string[]> = {};

@@ -88,6 +88,26 @@ describe('putting back', () => {
     live.close();
   });
 
+  it('keeps a full-text index right when its content table is put back (the index follows through its triggers)', async () => {
+    const dir = temp();
+    const live = wal(path.join(dir, 'live.db'));
+    live.exec(`CREATE TABLE docs (id TEXT PRIMARY KEY, terms TEXT NOT NULL);
+      CREATE VIRTUAL TABLE docs_fts USING fts5(terms, content='docs', content_rowid='rowid');
+      CREATE TRIGGER docs_ai AFTER INSERT ON docs BEGIN INSERT INTO docs_fts (rowid, terms) VALUES (new.rowid, new.terms); END;
+      CREATE TRIGGER docs_ad AFTER DELETE ON docs BEGIN INSERT INTO docs_fts (docs_fts, rowid, terms) VALUES ('delete', old.rowid, old.terms); END;
+      CREATE TABLE j (phase TEXT); INSERT INTO j VALUES ('applying');
+      INSERT INTO docs VALUES ('a', 'protein folding'), ('b', 'graph theory');`);
+    live.exec(`VACUUM INTO '${path.join(dir, 'copy.db')}'`);
+    live.exec("DELETE FROM docs WHERE id = 'a'; INSERT INTO docs VALUES ('c', 'protein design')");
+    await restoreTables(path.join(dir, 'live.db'), path.join(dir, 'copy.db'), ['docs'], { sql: "UPDATE j SET phase = 'applied'", args: [] }, Date.now() + 1000);
+    const match = (q: string) => live.prepare('SELECT d.id FROM docs_fts JOIN docs d ON d.rowid = docs_fts.rowid WHERE docs_fts MATCH ? ORDER BY d.id').pluck().all(q);
+    expect(match('protein')).toEqual(['a']);
+    expect(match('graph')).toEqual(['b']);
+    // Throws SQLITE_CORRUPT_VTAB when the index does not match its content table.
+    expect(() => live.prepare("INSERT INTO docs_fts (docs_fts) VALUES ('integrity-check')").run()).not.toThrow();
+    live.close();
+  });
+
   it('waits for a file another connection holds locked, keeping the event loop free, then replaces it whole', async () => {
     const dir = temp();
     const file = path.join(dir, 'g.db');

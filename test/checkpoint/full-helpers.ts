@@ -16,7 +16,7 @@ export const withSandbox = dockerReason === null;
 export function fullConfig(o: { sandbox?: boolean; checkpoint?: Record<string, unknown> } = {}): string {
   const sandbox = o.sandbox ?? withSandbox;
   return testConfig({
-    keep: ['agent', 'completion', 'budget', 'kg', 'workflow', ...(sandbox ? ['sandbox'] : [])],
+    keep: ['agent', 'completion', 'budget', 'kg', 'workflow', 'trace', ...(sandbox ? ['sandbox'] : [])],
     disableFixtures: ['hang'],
     checkpoint: o.checkpoint ?? {},
     extra: {
