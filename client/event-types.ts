@@ -467,6 +467,30 @@ export interface EventMap {
       [key: string]: unknown;
     };
   };
+  'checkpoint:diff': {
+    data: {
+      /** A full checkpoint (see checkpoint:list) */
+      from: number;
+      /** Another full checkpoint; absent: the live state now */
+      to?: number;
+      /** At most this many ids listed per kind and change (the counts are always complete) */
+      limit?: number;
+    };
+    response: {
+      [key: string]: unknown;
+    };
+  };
+  'checkpoint:fork': {
+    data: {
+      /** The full checkpoint to branch from */
+      checkpoint_id: number;
+      /** Absolute path of the new AGENTD_HOME: must not exist, or be an empty directory of yours */
+      home: string;
+    };
+    response: {
+      [key: string]: unknown;
+    };
+  };
   'checkpoint:list': {
     data: {
       /** At most this many, newest first */
@@ -503,6 +527,8 @@ export interface EventMap {
     data: {
       /** A name for this checkpoint; labelled checkpoints are exempt from retention */
       label?: string;
+      /** state: the plugins' in-memory snapshots (as the periodic checkpoints); full: also a consistent copy of agents, conversations, the graph, runs — what checkpoint:restore rolls back and checkpoint:fork branches from */
+      scope?: "state" | "full";
     };
     response: {
       checkpoint_id: number;
