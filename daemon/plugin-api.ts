@@ -26,6 +26,7 @@ export { timeOrderedId } from './time-ordered-id.js';
 export { redactSecrets } from './redact.js';
 export { loadYamlParser, parseYamlText, prepareYaml, prepareYamlFiles } from './yaml-text.js';
 export { byCodePoint } from './text-order.js';
+export type { FullStateDescription } from './full-state.js';
 export { Backoff, drainUntil, settledWithin, sleep, TimeoutError, withTimeout } from '../client/timing.js';
 export { matchPatterns } from '../client/pattern-index.js';
 export { formatIssues, listIssues, type Issue } from '../client/issues.js';

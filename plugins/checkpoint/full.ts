@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DaemonError, type PluginContext, timeOrderedId } from '../../daemon/plugin-api.js';
-import type { FullStateDescription } from '../../daemon/full-state.js';
+import type { FullStateDescription } from '../../daemon/plugin-api.js';
 import { diffStates, type DiffSide, type EntityOutcome } from './full-diff.js';
 import { copyTree, Cut, fsyncAsync, fsyncTreeAsync, restoreDir, restoreFile, restoreTables, schemaDifferences, sealCopy, treeBytes } from './full-files.js';
 import { forkHome, type ForkAnswer } from './fork.js';
