@@ -6,7 +6,7 @@
  * workflow:run_goal follow with no model call and $0; a followed turn whose replayed event now fails
  * falls back to the model, and the repaired trace is then followed for free.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startMessagesApiServer, type MessagesApiServer } from '../fixtures/messages-api-server.js';
 import { startDaemon, tempHome, type DaemonHandle } from '../helpers/daemon-process.js';
 import { codeOf } from '../helpers/events.js';
@@ -46,7 +46,15 @@ const LINK: Task = {
   answer: 'cube-3 is linked to number-3.',
 };
 
+const POWER: Task = {
+  tools: ['kg_add'],
+  message: 'Compute 2 to the power of 10 and record it in the graph as node pow-2-10.',
+  call: { name: 'kg_add', input: { nodes: [{ id: 'pow-2-10', label: 'Finding', properties: { value: 1024 } }] } },
+  answer: '2 to the power of 10 is 1024; recorded as node pow-2-10.',
+};
+
 const tasks = (s: string): Task | undefined => {
+  if (/power/i.test(s)) return POWER;
   if (/link/i.test(s)) return LINK;
   if (/prime/i.test(s)) return PRIMES;
   if (/fibonacci/i.test(s)) return FIBS;
@@ -64,10 +72,12 @@ function fresh(): void {
   api.setHandler(traceModel(tasks));
 }
 
+const boot = (): Promise<DaemonHandle> => startDaemon({ home, env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: KEY }, config: workflowConfig(), readyTimeoutMs: 60_000 });
+
 beforeAll(async () => {
   api = await startMessagesApiServer();
   fresh();
-  d = await startDaemon({ home, env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: KEY }, config: workflowConfig(), readyTimeoutMs: 60_000 });
+  d = await boot();
 }, 90_000);
 
 afterAll(async () => {
@@ -295,4 +305,23 @@ describe('an agent turn given a goal', () => {
     expect(api.messageRequests()).toHaveLength(0);
     expect((await req<{ node: unknown }>('kg:get', { id: 'number-3' })).node).toBeTruthy();
   });
+});
+
+describe('an agent turn given a goal, across a restart', () => {
+  it('is still recorded when the daemon is killed mid-turn, and learned once the resumed turn succeeds', async () => {
+    await req('agent:spawn', { agent_id: 'power-learner', model: 'test-model', system: SOLVER_SYSTEM, tools: ['kg_add'] });
+    api.reset();
+    // The first model call never answers: the daemon is killed (-9) while the turn waits for it.
+    api.setHandler(() => ({ kind: 'hang' }));
+    const q = await req<{ turn_id: string }>('agent:send', { agent_id: 'power-learner', message: POWER.message, goal: 'Compute 2 to the power of 10', wait: false });
+    await vi.waitFor(() => expect(api.messageRequests().length).toBeGreaterThanOrEqual(1), { timeout: 30_000 });
+    fresh();
+    await d.kill('SIGKILL');
+    d = await boot();
+    const g = await req<{ kind: string; mode: string; learned: boolean; trace_id: string }>('trace:run', { run_id: q.turn_id, wait: true });
+    expect(g).toMatchObject({ kind: 'turn', mode: 'learn', learned: true });
+    const t = await req<TraceView>('trace:get', { trace_id: g.trace_id });
+    expect(t.recorded[0]!.events.map((e) => e.event)).toEqual(['kg:add_nodes']);
+    expect(t.recorded[0]!.output.reply).toBe(POWER.answer);
+  }, 120_000);
 });
