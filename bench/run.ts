@@ -20,6 +20,7 @@ const suites: Array<[name: string, file: string, fn: string]> = [
   ['sandbox', 'sandbox.ts', 'benchSandbox'],
   ['kg', 'kg.ts', 'benchKg'],
   ['checkpoint', 'checkpoint.ts', 'benchCheckpoint'],
+  ['checkpoint_full', 'checkpoint-full.ts', 'benchCheckpointFull'],
   ['agent', 'agent.ts', 'benchAgent'],
   ['bridge', 'bridge.ts', 'benchBridge'],
   ['workflow', 'workflow.ts', 'benchWorkflow'],

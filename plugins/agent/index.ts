@@ -78,6 +78,12 @@ export default definePlugin({
 
   health: (agents) => ({ ...agents.svc.health(), profiles: agents.profiles.list().length, invalid_profiles: agents.profiles.invalid().length }),
 
+  // Full checkpoints roll back every agent table: agents, histories, turns, inboxes, tool calls, conversations.
+  fullState: {
+    tables: ['agent_*'],
+    entities: { agents: { table: 'agent_agents', key: 'agent_id' }, turns: { table: 'agent_turns', key: 'turn_id' } },
+  },
+
   events: {
     'agent:spawn': {
       summary: 'Create an agent from a profile and/or explicit model, system, tools, limits and budget; answers the agent.',

@@ -33,6 +33,12 @@ export default definePlugin({
 
   health: (svc) => svc.health(),
 
+  // Traces learned after a full checkpoint are forgotten by its restore, like the runs that taught them.
+  fullState: {
+    tables: ['trace_*'],
+    entities: { traces: { table: 'trace_traces', key: 'trace_id' } },
+  },
+
   // Synchronous listeners: each sees the events in the order they were emitted.
   subscriptions: {
     'workflow:step_started': (ev, svc) => svc.recorder.stepStarted(ev),

@@ -46,6 +46,12 @@ export default definePlugin({
 
   health: (svc) => svc.health(),
 
+  // Runs roll back with a full checkpoint; what they spent stays in the budget (a run is a budget scope).
+  fullState: {
+    tables: ['workflow_*'],
+    entities: { runs: { table: 'workflow_runs', key: 'run_id' } },
+  },
+
   events: {
     'workflow:list': {
       summary: 'The workflows of the library (name, description, file, inputs, steps, budget) and the invalid files with the reason each is not loaded.',
