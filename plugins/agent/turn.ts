@@ -81,26 +81,31 @@ export class TurnRunner {
     if (resumed && (d.config.restart_policy === 'fail' || t.resumes >= d.config.max_resumes)) {
       return done({ status: 'failed', error: { code: 'UNAVAILABLE', message: 'the daemon stopped while this turn was running', reason: 'daemon_restart' } });
     }
-    // Lazy: if a power cut lost it, the turn is simply still queued (or opened again) at the next start.
-    d.lazy(() => d.store.startTurn(t.turn_id, resumed, Date.now()));
-    this.emit(t, 'agent:turn_started', { agent_id: t.agent_id, turn_id: t.turn_id, source: t.source, from: t.from_agent, resumed, ...(t.goal ? { goal: t.goal } : {}) });
-    if (!t.opened) {
-      let trace: Record<string, unknown> | null = null;
-      if (t.goal) {
-        const g = await this.beginGoal(t, agent);
-        if ('outcome' in g) return done(g.outcome);
-        trace = g.trace;
-      }
-      // A turn answered from a trace has its reply in the history like any other; one whose replay
-      // diverged tells the model what was done.
+    // A turn answered from a trace has its reply in the history like any other; one whose replay
+    // diverged tells the model what was done.
+    const open = (trace: Record<string, unknown> | null): void => {
       const note = typeof trace?.note === 'string' ? `\n\n${trace.note}` : '';
       const reply = trace?.replayed === true && typeof trace.reply === 'string' ? trace.reply : null;
+      d.store.appendMessage(t.agent_id, t.turn_id, { role: 'user', content: userMessageOf(t) + note }, Date.now());
+      if (trace) d.store.setTrace(t.turn_id, trace);
+      if (reply !== null) d.store.appendMessage(t.agent_id, t.turn_id, { role: 'assistant', content: [{ type: 'text', text: reply }] }, Date.now());
+      d.store.openTurn(t.turn_id);
+    };
+    const started = { agent_id: t.agent_id, turn_id: t.turn_id, source: t.source, from: t.from_agent, resumed, ...(t.goal ? { goal: t.goal } : {}) };
+    // Lazy: if a power cut lost it, the turn is simply still queued (or opened again) at the next start.
+    if (t.goal && !t.opened) {
+      // A turn given a goal asks the trace plugin before it is opened: the answer may be its reply.
+      d.lazy(() => d.store.startTurn(t.turn_id, resumed, Date.now()));
+      this.emit(t, 'agent:turn_started', started);
+      const g = await this.beginGoal(t, agent);
+      if ('outcome' in g) return done(g.outcome);
+      d.lazy(() => open(g.trace));
+    } else {
       d.lazy(() => {
-        d.store.appendMessage(t.agent_id, t.turn_id, { role: 'user', content: userMessageOf(t) + note }, Date.now());
-        if (trace) d.store.setTrace(t.turn_id, trace);
-        if (reply !== null) d.store.appendMessage(t.agent_id, t.turn_id, { role: 'assistant', content: [{ type: 'text', text: reply }] }, Date.now());
-        d.store.openTurn(t.turn_id);
+        d.store.startTurn(t.turn_id, resumed, Date.now());
+        if (!t.opened) open(null);
       });
+      this.emit(t, 'agent:turn_started', started);
     }
 
     const last = d.store.lastMessage(t.agent_id);
