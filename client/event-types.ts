@@ -138,6 +138,10 @@ export interface EventMap {
       wait?: boolean;
       /** Your own id for the turn; sending the same message with it again returns that turn instead of a new one */
       turn_id?: string;
+      /** The goal this turn works on: a trace of it (or of a goal alike) is followed with no model call, and a turn that succeeds is kept as a trace (needs the trace plugin; docs/traces.md) */
+      goal?: string;
+      /** With goal: auto follows a trace when one is found, else learns; learn always asks the model (and keeps the turn as the goal's trace); follow answers NOT_FOUND without a trace */
+      goal_mode?: "auto" | "learn" | "follow";
     };
     response: {
       agent_id: string;
@@ -1428,7 +1432,7 @@ export interface EventMap {
     data: {
       /** A run started for a goal (workflow:run_goal) */
       run_id: string;
-      /** The goal it works on */
+      /** The goal the turn works on */
       goal: string;
       /** learn: record the run and keep it as a trace when it succeeds; follow: replay trace_id */
       mode: "learn" | "follow";
@@ -1438,6 +1442,36 @@ export interface EventMap {
       match?: "exact" | "similar";
       /** Its similarity */
       score?: number;
+      /** With learn: the inputs the run is given (a followed run gets them again) */
+      inputs?: {
+        [key: string]: unknown;
+      };
+      /** What began the run: workflow:run_goal, workflow:plan or workflow:start */
+      origin?: "run_goal" | "plan" | "start";
+    };
+    response: {
+      [key: string]: unknown;
+    };
+  };
+  'trace:begin_turn': {
+    data: {
+      /** The agent taking the turn */
+      agent_id: string;
+      /** The turn (the run's id in trace:runs) */
+      turn_id: string;
+      /** The goal the turn works on */
+      goal: string;
+      /** auto: follow a trace an agent turn can follow when one is found, else learn; learn: record the turn and keep it as a trace when it succeeds; follow: NOT_FOUND without such a trace */
+      mode?: "auto" | "learn" | "follow";
+      /** The turn's message */
+      message: string;
+      /** The agent's profile, model, system and tools: the step a trace learned from the turn runs */
+      agent: {
+        profile?: string;
+        model?: string;
+        system?: string;
+        tools?: Array<string>;
+      };
     };
     response: {
       [key: string]: unknown;
@@ -1454,7 +1488,7 @@ export interface EventMap {
   };
   'trace:find': {
     data: {
-      /** The goal it works on */
+      /** The goal the turn works on */
       goal: string;
       /** Least similarity (default trace.threshold) */
       threshold?: number;
@@ -1462,6 +1496,10 @@ export interface EventMap {
       limit?: number;
       /** Also demoted traces */
       include_demoted?: boolean;
+      /** Only traces learned with these inputs (when given and not empty) */
+      inputs?: {
+        [key: string]: unknown;
+      };
     };
     response: {
       [key: string]: unknown;
@@ -1576,6 +1614,8 @@ export interface EventMap {
       run_id?: string;
       /** With start: answer when the run ends */
       wait?: boolean;
+      /** auto: a trace of the goal (the same or a similar goal, learned with the same inputs when inputs are given) is the plan, with no model call; learn: always the planner; follow: the trace, NOT_FOUND without one. With start the run follows the trace, or is learned */
+      mode?: "auto" | "learn" | "follow";
     };
     response: {
       definition: unknown;
@@ -1643,6 +1683,8 @@ export interface EventMap {
       budget_usd?: number;
       /** Answer when the run ends, with its status (default: at once, with run_id and status) */
       wait?: boolean;
+      /** The goal the run achieves: it is recorded, and when it succeeds it becomes the goal's trace (with its inputs), followed by workflow:run_goal and workflow:plan from then on */
+      goal?: string;
     };
     response: {
       run_id: string;

@@ -39,7 +39,7 @@ export default definePlugin({
   configSchema,
   publishes: {
     'agent:spawned': 'An agent was created: {agent_id, profile, model, tools, parent_id, depth, budget_usd}.',
-    'agent:turn_started': 'An agent began (or, after a restart, resumed) a turn: {agent_id, turn_id, source: send|message|converse, from, resumed}.',
+    'agent:turn_started': 'An agent began (or, after a restart, resumed) a turn: {agent_id, turn_id, source: send|message|converse, from, resumed, goal?}.',
     'agent:tool_call': 'An agent called a tool: {agent_id, turn_id, tool_use_id, name, input}.',
     'agent:tool_result': 'A tool call finished: {agent_id, turn_id, tool_use_id, name, is_error, error_code, duration_ms, result, events}; result is what the model was shown, events the events the call made in order ({event, data, result | error}), or events_omitted: true when they were too large to carry.',
     'agent:reply': 'A turn ended with a reply: {agent_id, turn_id, text, stop_reason (end_turn, turn_limit, tool_call_limit, ...), steps, tool_calls, usage, cost_usd}.',
@@ -97,10 +97,10 @@ export default definePlugin({
 
     'agent:send': {
       summary: "Give an agent a message and run one turn: model calls with the agent's history and tools, each tool_use routed as an event, until it stops or a limit is hit.",
-      description: 'The turn is journaled before the answer and survives a restart. With wait (default) the answer is {agent_id, turn_id, status, reply, stop_reason, steps, tool_calls, usage, cost_usd}, or the turn\'s error (BUDGET_EXCEEDED, LOOP_DETECTED, CANCELLED, ...) with details.turn_id; without, {turn_id, status: "queued"} at once and the outcome comes as agent:reply or agent:error. Turns of one agent run one at a time, in order.',
+      description: 'The turn is journaled before the answer and survives a restart. With wait (default) the answer is {agent_id, turn_id, status, reply, stop_reason, steps, tool_calls, usage, cost_usd}, or the turn\'s error (BUDGET_EXCEEDED, LOOP_DETECTED, CANCELLED, ...) with details.turn_id; without, {turn_id, status: "queued"} at once and the outcome comes as agent:reply or agent:error. Turns of one agent run one at a time, in order. With goal, the trace plugin answers the turn from a trace of the goal when one is found (no model call; the answer\'s trace says which) and keeps a turn that succeeds as the goal\'s trace (docs/traces.md).',
       schema: sendSchema,
       emits: TURN_EVENTS,
-      errors: ['NOT_FOUND', 'CONFLICT', 'OVERLOADED', 'BUDGET_EXCEEDED', 'CANCELLED', 'SHUTTING_DOWN'],
+      errors: ['NOT_FOUND', 'CONFLICT', 'OVERLOADED', 'BUDGET_EXCEEDED', 'CANCELLED', 'UNAVAILABLE', 'SHUTTING_DOWN'],
       defaultTimeoutMs: 600_000,
       response: responses.send,
       handler: (d, agents, call) => serving(agents).svc.send(d, call.context),

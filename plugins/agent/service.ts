@@ -82,7 +82,7 @@ export class AgentService {
 
   // ---- turns ---------------------------------------------------------------------------------------
 
-  async send(input: { agent_id: string; message: string; wait: boolean; turn_id?: string }, context: EventContext): Promise<Record<string, unknown>> {
+  async send(input: { agent_id: string; message: string; wait: boolean; turn_id?: string; goal?: string | undefined; goal_mode?: 'auto' | 'learn' | 'follow' }, context: EventContext): Promise<Record<string, unknown>> {
     this.guard();
     if (input.turn_id) {
       const prior = this.store.turn(input.turn_id);
@@ -94,7 +94,10 @@ export class AgentService {
       }
     }
     // With wait, the answer is the outcome (written durably); the queued row need not wait for the disk.
-    const turnId = await this.enqueue(input.agent_id, { source: 'send', input: input.message, context, turn_id: input.turn_id, durable: !input.wait });
+    const turnId = await this.enqueue(input.agent_id, {
+      source: 'send', input: input.message, context, turn_id: input.turn_id, durable: !input.wait,
+      ...(input.goal ? { goal: input.goal, goal_mode: input.goal_mode ?? 'auto' } : {}),
+    });
     return input.wait ? this.outcome(turnId) : { agent_id: input.agent_id, turn_id: turnId, status: 'queued' };
   }
 
@@ -128,6 +131,7 @@ export class AgentService {
   async enqueue(agentId: string, o: {
     source: TurnSource; input: string; context: EventContext; turn_id?: string | undefined; from?: string; message_id?: string; chain?: string[];
     conversation_id?: string; inbox?: { messageId: string; from: string; content: string };
+    goal?: string; goal_mode?: 'auto' | 'learn' | 'follow';
     /** Wait for the disk before answering (the answer acknowledges the work). Default true. */
     durable?: boolean;
   }): Promise<string> {
@@ -141,6 +145,7 @@ export class AgentService {
       this.store.insertTurn({
         turn_id: turnId, agent_id: agentId, source: o.source, from_agent: o.from ?? null, message_id: o.message_id ?? null, input: o.input,
         context: o.context, chain: o.chain ?? [], conversation_id: o.conversation_id ?? null, created_at: Date.now(),
+        goal: o.goal ?? null, goal_mode: o.goal_mode ?? null,
       });
       if (o.inbox) this.store.insertInbox(o.inbox.messageId, agentId, o.inbox.from, o.inbox.content, turnId, Date.now());
     };
@@ -179,6 +184,7 @@ export class AgentService {
         tool_use_id: c.tool_use_id, name: c.name, input: c.input, is_error: c.is_error, error_code: c.error_code, duration_ms: c.duration_ms,
       })),
       usage: t.usage, cost_usd: t.cost_usd,
+      ...(t.trace ? { trace: t.trace } : {}),
     };
   }
 

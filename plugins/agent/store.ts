@@ -44,6 +44,10 @@ export const MIGRATIONS = [
      rounds INTEGER NOT NULL, keep_agents INTEGER NOT NULL, status TEXT NOT NULL, transcript TEXT NOT NULL,
      pending_turn TEXT, context TEXT, error TEXT, created_at INTEGER NOT NULL, finished_at INTEGER)`,
   `ALTER TABLE agent_agents ADD COLUMN stream INTEGER NOT NULL DEFAULT 0`,
+  // A turn given a goal (agent:send {goal}): the trace plugin records it, or answers it from a trace.
+  `ALTER TABLE agent_turns ADD COLUMN goal TEXT`,
+  `ALTER TABLE agent_turns ADD COLUMN goal_mode TEXT`,
+  `ALTER TABLE agent_turns ADD COLUMN trace TEXT`,
 ];
 
 export interface AgentRow {
@@ -85,6 +89,11 @@ export interface TurnRow {
   context: EventContext | null;
   chain: string[];
   conversation_id: string | null;
+  /** The goal the turn works on (agent:send {goal}), and whether a trace may be followed for it. */
+  goal: string | null;
+  goal_mode: 'auto' | 'learn' | 'follow' | null;
+  /** What the trace plugin answered for a goal turn (trace:begin_turn), once it has. */
+  trace: Record<string, unknown> | null;
   status: TurnStatus;
   opened: boolean;
   steps: number;
@@ -160,7 +169,7 @@ function agentOf(r: Raw): AgentRow {
 function turnOf(r: Raw): TurnRow {
   return {
     ...(r as unknown as TurnRow), context: json(r.context), chain: json(r.chain), opened: r.opened === 1,
-    error: json(r.error), usage: json(r.usage),
+    error: json(r.error), usage: json(r.usage), trace: json(r.trace),
   };
 }
 
@@ -193,8 +202,9 @@ export class AgentStore {
       history: p('SELECT role, content FROM (SELECT idx, role, content FROM agent_messages WHERE agent_id = ? ORDER BY idx DESC LIMIT ?) ORDER BY idx'),
       historyCount: p('SELECT COUNT(*) AS n FROM agent_messages WHERE agent_id = ?'),
       lastMessage: p('SELECT role, content, turn_id FROM agent_messages WHERE agent_id = ? ORDER BY idx DESC LIMIT 1'),
-      insertTurn: p(`INSERT INTO agent_turns (turn_id, agent_id, source, from_agent, message_id, input, context, chain, conversation_id, status, created_at)
-                     VALUES (@turn_id, @agent_id, @source, @from_agent, @message_id, @input, @context, @chain, @conversation_id, 'queued', @created_at)`),
+      insertTurn: p(`INSERT INTO agent_turns (turn_id, agent_id, source, from_agent, message_id, input, context, chain, conversation_id, goal, goal_mode, status, created_at)
+                     VALUES (@turn_id, @agent_id, @source, @from_agent, @message_id, @input, @context, @chain, @conversation_id, @goal, @goal_mode, 'queued', @created_at)`),
+      setTrace: p('UPDATE agent_turns SET trace = ? WHERE turn_id = ?'),
       getTurn: p('SELECT * FROM agent_turns WHERE turn_id = ?'),
       nextQueued: p("SELECT * FROM agent_turns WHERE agent_id = ? AND status IN ('queued', 'running') ORDER BY (status = 'running') DESC, rowid LIMIT 1"),
       queuedCount: p("SELECT COUNT(*) AS n FROM agent_turns WHERE agent_id = ? AND status = 'queued'"),
@@ -282,8 +292,12 @@ export class AgentStore {
     return r ? { role: r.role, content: JSON.parse(r.content), turn_id: r.turn_id } : undefined;
   }
 
-  insertTurn(t: Pick<TurnRow, 'turn_id' | 'agent_id' | 'source' | 'from_agent' | 'message_id' | 'input' | 'context' | 'chain' | 'conversation_id' | 'created_at'>): void {
-    this.stmts.insertTurn!.run({ ...t, context: t.context ? JSON.stringify(t.context) : null, chain: JSON.stringify(t.chain) });
+  insertTurn(t: Pick<TurnRow, 'turn_id' | 'agent_id' | 'source' | 'from_agent' | 'message_id' | 'input' | 'context' | 'chain' | 'conversation_id' | 'created_at'> & { goal?: string | null; goal_mode?: TurnRow['goal_mode'] }): void {
+    this.stmts.insertTurn!.run({ ...t, goal: t.goal ?? null, goal_mode: t.goal ? t.goal_mode ?? 'auto' : null, context: t.context ? JSON.stringify(t.context) : null, chain: JSON.stringify(t.chain) });
+  }
+
+  setTrace(turnId: string, trace: Record<string, unknown>): void {
+    this.stmts.setTrace!.run(JSON.stringify(trace), turnId);
   }
 
   turn(id: string): TurnRow | undefined {

@@ -76,15 +76,32 @@ export class TurnRunner {
     if (resumed && (d.config.restart_policy === 'fail' || t.resumes >= d.config.max_resumes)) {
       return done({ status: 'failed', error: { code: 'UNAVAILABLE', message: 'the daemon stopped while this turn was running', reason: 'daemon_restart' } });
     }
+    // A turn answered from a trace has its reply in the history like any other; one whose replay
+    // diverged tells the model what was done.
+    const open = (trace: Record<string, unknown> | null): void => {
+      const note = typeof trace?.note === 'string' ? `\n\n${trace.note}` : '';
+      const reply = trace?.replayed === true && typeof trace.reply === 'string' ? trace.reply : null;
+      d.store.appendMessage(t.agent_id, t.turn_id, { role: 'user', content: userMessageOf(t) + note }, Date.now());
+      if (trace) d.store.setTrace(t.turn_id, trace);
+      if (reply !== null) d.store.appendMessage(t.agent_id, t.turn_id, { role: 'assistant', content: [{ type: 'text', text: reply }] }, Date.now());
+      d.store.openTurn(t.turn_id);
+    };
+    const started = { agent_id: t.agent_id, turn_id: t.turn_id, source: t.source, from: t.from_agent, resumed, ...(t.goal ? { goal: t.goal } : {}) };
     // Lazy: if a power cut lost it, the turn is simply still queued (or opened again) at the next start.
-    d.lazy(() => {
-      d.store.startTurn(t.turn_id, resumed, Date.now());
-      if (!t.opened) {
-        d.store.appendMessage(t.agent_id, t.turn_id, { role: 'user', content: userMessageOf(t) }, Date.now());
-        d.store.openTurn(t.turn_id);
-      }
-    });
-    this.emit(t, 'agent:turn_started', { agent_id: t.agent_id, turn_id: t.turn_id, source: t.source, from: t.from_agent, resumed });
+    if (t.goal && !t.opened) {
+      // A turn given a goal asks the trace plugin before it is opened: the answer may be its reply.
+      d.lazy(() => d.store.startTurn(t.turn_id, resumed, Date.now()));
+      this.emit(t, 'agent:turn_started', started);
+      const g = await this.beginGoal(t, agent);
+      if ('outcome' in g) return done(g.outcome);
+      d.lazy(() => open(g.trace));
+    } else {
+      d.lazy(() => {
+        d.store.startTurn(t.turn_id, resumed, Date.now());
+        if (!t.opened) open(null);
+      });
+      this.emit(t, 'agent:turn_started', started);
+    }
 
     const last = d.store.lastMessage(t.agent_id);
     let lastOwn: StoredMessage | null = last && last.turn_id === t.turn_id && last.role === 'assistant' ? last : null;
@@ -142,6 +159,35 @@ export class TurnRunner {
       return done({ status, error: { code: de.code, message: de.message, ...(reason ? { reason } : {}), ...(de.details ? { details: de.details } : {}) } });
     } finally {
       d.setInflight(t.agent_id, null);
+    }
+  }
+
+  /**
+   * A turn given a goal asks the trace plugin first: it records the turn (learn), or replays a trace
+   * of the goal with no model call (follow) and hands back the reply, or where the replay diverged.
+   * Without the trace plugin the turn is just not learned; follow then fails, as it cannot be done.
+   */
+  private async beginGoal(t: TurnRow, agent: AgentRow): Promise<{ trace: Record<string, unknown> | null } | { outcome: TurnOutcome }> {
+    const mode = t.goal_mode ?? 'auto';
+    try {
+      const trace = await this.req<Record<string, unknown>>(t, 'trace:begin_turn', {
+        agent_id: t.agent_id, turn_id: t.turn_id, goal: t.goal, mode, message: t.input,
+        agent: {
+          ...(agent.profile ? { profile: agent.profile } : {}), ...(agent.model ? { model: agent.model } : {}),
+          ...(agent.system ? { system: agent.system } : {}), tools: agent.tools,
+        },
+      }, this.deps.config.step_timeout_ms);
+      return { trace };
+    } catch (e) {
+      const de = e instanceof DaemonError ? e : new DaemonError('HANDLER_ERROR', e instanceof Error ? e.message : String(e));
+      if (this.deps.interrupted(t.agent_id) === 'stopping' || de.code === 'SHUTTING_DOWN') return { outcome: { status: 'interrupted' } };
+      if (de.code === 'CANCELLED') return { outcome: { status: 'cancelled', error: { code: 'CANCELLED', message: 'the turn was cancelled' } } };
+      if (mode === 'follow') {
+        const err = de.code === 'UNKNOWN_EVENT' ? new DaemonError('UNAVAILABLE', 'following a trace needs the trace plugin, which is not loaded') : de;
+        return { outcome: { status: 'failed', error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } } };
+      }
+      if (de.code !== 'UNKNOWN_EVENT') this.deps.log.warn({ err: de, agent_id: t.agent_id, turn_id: t.turn_id }, 'goal turn not recorded');
+      return { trace: null };
     }
   }
 

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { definePlugin } from '../../daemon/plugin-api.js';
-import { beginSchema, configSchema, deleteSchema, findSchema, getSchema, listSchema, PUBLISHES, replayStepSchema, runSchema, runsSchema } from './schemas.js';
+import { beginSchema, beginTurnSchema, configSchema, deleteSchema, findSchema, getSchema, listSchema, PUBLISHES, replayStepSchema, runSchema, runsSchema } from './schemas.js';
 import { MIGRATIONS } from './store.js';
 import { TraceService } from './service.js';
 
@@ -46,7 +46,22 @@ export default definePlugin({
     'agent:turn_started': (ev, svc) => svc.recorder.turnStarted(ev),
     'agent:spawned': (ev, svc) => svc.recorder.spawned(ev),
     'agent:tool_result': (ev, svc) => svc.recorder.toolResult(ev),
-    'agent:reply': (ev, svc) => svc.recorder.reply(ev),
+    'agent:reply': (ev, svc) => {
+      svc.recorder.reply(ev);
+      const turnId = typeof ev.data.turn_id === 'string' ? ev.data.turn_id : null;
+      if (turnId && svc.recorder.isGoalTurn(turnId)) {
+        svc.turnEnded(turnId, {
+          status: 'succeeded', reply: typeof ev.data.text === 'string' ? ev.data.text : '', stop_reason: typeof ev.data.stop_reason === 'string' ? ev.data.stop_reason : null,
+          cost_usd: typeof ev.data.cost_usd === 'number' ? ev.data.cost_usd : 0, tool_calls: typeof ev.data.tool_calls === 'number' ? ev.data.tool_calls : 0,
+        });
+      }
+    },
+    'agent:error': (ev, svc) => {
+      const turnId = typeof ev.data.turn_id === 'string' ? ev.data.turn_id : null;
+      if (turnId && svc.recorder.isGoalTurn(turnId)) {
+        svc.turnEnded(turnId, { status: ev.data.code === 'CANCELLED' ? 'cancelled' : 'failed', reply: null, stop_reason: null, cost_usd: 0, tool_calls: 0 });
+      }
+    },
     'workflow:finished': (ev, svc, ctx) => {
       const runId = typeof ev.data.run_id === 'string' ? ev.data.run_id : null;
       if (runId && svc.recorder.open.has(runId)) void svc.settle(runId).catch((err: unknown) => ctx.log.warn({ err, run_id: runId }, 'settling a goal run failed'));
@@ -82,11 +97,21 @@ export default definePlugin({
       handler: (d, svc) => svc.delete(d),
     },
     'trace:begin': {
-      summary: 'Record a run for a goal before it starts (workflow:run_goal calls it); for follow, answers the definition that replays the trace.',
+      summary: 'Record a run for a goal before it starts (workflow:run_goal, workflow:plan and workflow:start with a goal call it); for follow, answers the trace\'s plan, the inputs it was learned with and the definition that replays it.',
       schema: beginSchema,
-      errors: ['NOT_FOUND', 'SHUTTING_DOWN'],
+      errors: ['NOT_FOUND', 'CONFLICT', 'SHUTTING_DOWN'],
       response: z.looseObject({}),
       handler: (d, svc) => svc.begin(d),
+    },
+    'trace:begin_turn': {
+      summary: 'An agent turn given a goal is about to run (agent:send {goal} asks): learn records it; follow replays a trace\'s recorded events with no model call and answers its reply, or says where the replay diverged.',
+      description: 'Answers {run_id, mode, trace_id, match, score, replayed, reply?, events?, diverged?, note?}. With replayed the turn answers reply; else, in follow, the turn goes on with the model and note (the calls made and what they returned) is appended to its message. Asked again for the same turn, it answers the same mode. Emits trace:diverged.',
+      schema: beginTurnSchema,
+      emits: ['trace:diverged'],
+      errors: ['NOT_FOUND', 'CONFLICT', 'SHUTTING_DOWN'],
+      response: z.looseObject({}),
+      defaultTimeoutMs: 1_800_000,
+      handler: (d, svc, call) => svc.beginTurn(d, call),
     },
     'trace:replay_step': {
       summary: 'One step of a followed run: replay the recorded events (no model call) and answer the recorded output, or fall back to the model from the step that diverged.',

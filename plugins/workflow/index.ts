@@ -64,7 +64,7 @@ export default definePlugin({
 
     'workflow:start': {
       summary: 'Start a run of a workflow from the library or of an inline definition; answers {run_id, workflow, status} once it is journaled (with wait, when it ends).',
-      description: 'The definition is validated first: a cycle, an unknown need, event or profile, or a bad template is INVALID_DATA naming the step. A repeated run_id answers with that run. budget_usd makes the run a budget scope (workflow, id = run_id): at its limit the run ends budget_exhausted, keeping its outputs.',
+      description: 'The definition is validated first: a cycle, an unknown need, event or profile, or a bad template is INVALID_DATA naming the step. A repeated run_id answers with that run. budget_usd makes the run a budget scope (workflow, id = run_id): at its limit the run ends budget_exhausted, keeping its outputs. With goal, the run is recorded and becomes the goal\'s trace when it succeeds.',
       schema: startSchema,
       emits: PROGRESS,
       errors: ['INVALID_DATA', 'NOT_FOUND', 'UNAVAILABLE', 'SHUTTING_DOWN'],
@@ -107,10 +107,11 @@ export default definePlugin({
     },
 
     'workflow:plan': {
-      summary: 'Have the planner agent write a definition for a goal (validated; an invalid answer is sent back with its problems, a bounded number of times); with start, run it.',
+      summary: 'A definition for a goal: a learned trace\'s plan when the goal has one (no model call; from_trace says which, with its score), else the planner agent\'s (validated; an invalid answer is sent back with its problems, a bounded number of times); with start, run it.',
+      description: 'mode auto (default) consults the trace plugin; learn always asks the planner; follow answers NOT_FOUND without a trace. With start, a run of a trace\'s plan follows it (replayed, no model call, like workflow:run_goal), and a run of a planned definition is recorded and becomes the goal\'s trace when it succeeds.',
       schema: planSchema,
       emits: PROGRESS,
-      errors: ['INVALID_DATA', 'UNAVAILABLE', 'BUDGET_EXCEEDED', 'SHUTTING_DOWN'],
+      errors: ['INVALID_DATA', 'NOT_FOUND', 'UNAVAILABLE', 'BUDGET_EXCEEDED', 'SHUTTING_DOWN'],
       defaultTimeoutMs: 1_800_000,
       response: z.looseObject({ definition: z.unknown() }),
       handler: (d, svc, call) => serving(svc).plan(d, call.context),
