@@ -191,3 +191,19 @@ export const profilesChangedEvent = z.object({
   name: z.string().nullable().register(z.globalRegistry, { description: 'The profile name' }),
   error: z.string().nullable().register(z.globalRegistry, { description: 'Why an invalid profile was not loaded' }),
 });
+
+// Answers. Loose objects: fields may be added, never removed or retyped.
+const agentView = z.looseObject({ agent_id: z.string(), status: z.enum(['idle', 'running', 'terminated']), tools: z.array(z.string()), parent_id: z.string().nullable(), depth: z.number().int() });
+const turnAnswer = z.looseObject({ agent_id: z.string(), turn_id: z.string(), status: z.string() });
+export const responses = {
+  spawn: agentView,
+  send: turnAnswer,
+  message: z.looseObject({ message_id: z.string(), to: z.string(), turn_id: z.string().nullable(), status: z.string() }),
+  list: z.looseObject({ agents: z.array(agentView), count: z.number().int() }),
+  info: agentView,
+  cancel: z.looseObject({ agent_id: z.string(), turn_id: z.string().nullable(), cancelled: z.boolean(), status: z.string() }),
+  terminate: z.looseObject({ agent_id: z.string(), status: z.literal('terminated'), already_terminated: z.boolean(), terminated: z.array(z.string()), cancelled_turns: z.number().int() }),
+  profiles: z.looseObject({ profiles: z.array(z.looseObject({ name: z.string(), file: z.string(), tools: z.array(z.string()) })), invalid: z.array(z.looseObject({ file: z.string() })) }),
+  converse: z.looseObject({ conversation_id: z.string(), status: z.string() }),
+  conversation: z.looseObject({ conversation_id: z.string(), status: z.string() }),
+};

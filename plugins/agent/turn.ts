@@ -10,6 +10,8 @@ import type { AgentConfig } from './config.js';
 import { buildMessages, textOf, toolUsesOf, type ToolUse } from './history.js';
 import { ZERO_USAGE, type AgentRow, type AgentStore, type StoredMessage, type ToolCallRow, type TurnError, type TurnRow, type Usage } from './store.js';
 import { runTool, toolDefinitions } from './tools.js';
+import { sleep } from '../../client/timing.js';
+import { addUsage } from '../../client/usage.js';
 import { ToolEvents } from './tool-events.js';
 import { isBuiltinTool, mcpToolDefinitions } from './mcp-tools.js';
 
@@ -43,14 +45,7 @@ interface CompletionResult {
   cost_usd: number;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
-const addUsage = (a: Usage, b: Partial<Usage>): Usage => ({
-  input_tokens: a.input_tokens + (b.input_tokens ?? 0),
-  output_tokens: a.output_tokens + (b.output_tokens ?? 0),
-  cache_read_input_tokens: a.cache_read_input_tokens + (b.cache_read_input_tokens ?? 0),
-  cache_creation_input_tokens: a.cache_creation_input_tokens + (b.cache_creation_input_tokens ?? 0),
-});
 
 /** What the model sees as the turn's user message. */
 export function userMessageOf(t: Pick<TurnRow, 'source' | 'from_agent' | 'input'>): string {
@@ -58,19 +53,19 @@ export function userMessageOf(t: Pick<TurnRow, 'source' | 'from_agent' | 'input'
 }
 
 export class TurnRunner {
-  constructor(private readonly d: TurnDeps) {}
+  constructor(private readonly deps: TurnDeps) {}
 
   private emit(t: TurnRow, event: string, data: Record<string, unknown>): void {
-    this.d.emit(event, data, { context: t.context ?? undefined, agentId: t.agent_id });
+    this.deps.emit(event, data, { context: t.context ?? undefined, agentId: t.agent_id });
   }
 
   private req<T>(t: TurnRow, event: string, data: Record<string, unknown>, timeoutMs: number): Promise<T> {
-    const signal = this.d.signalOf?.(t.agent_id);
-    return this.d.request<T>(event, data, { context: t.context ?? undefined, agentId: t.agent_id, timeoutMs, ...(signal ? { signal } : {}) });
+    const signal = this.deps.signalOf?.(t.agent_id);
+    return this.deps.request<T>(event, data, { context: t.context ?? undefined, agentId: t.agent_id, timeoutMs, ...(signal ? { signal } : {}) });
   }
 
   async run(t: TurnRow, agent: AgentRow): Promise<TurnOutcome & { steps: number; tool_calls: number; usage: Usage; cost_usd: number }> {
-    const d = this.d;
+    const d = this.deps;
     const resumed = t.status === 'running';
     let steps = t.steps;
     let toolCalls = t.tool_calls;
@@ -156,7 +151,7 @@ export class TurnRunner {
    * still making (it retries an interrupted one by itself), instead of paying for it a second time.
    */
   private async complete(t: TurnRow, agent: AgentRow, step: number, resumed: boolean): Promise<CompletionResult> {
-    const d = this.d;
+    const d = this.deps;
     const messages = buildMessages(d.store.history(t.agent_id, d.config.history_window), d.config.history_max_chars);
     const tools = [
       ...toolDefinitions(agent.tools.filter(isBuiltinTool)),
@@ -191,12 +186,12 @@ export class TurnRunner {
 
   /** The recorded result of a call once it has one; null when it failed or was cancelled. */
   private async waitCompletion(t: TurnRow, requestId: string): Promise<CompletionResult | null> {
-    const until = Date.now() + this.d.config.step_timeout_ms;
+    const until = Date.now() + this.deps.config.step_timeout_ms;
     while (Date.now() < until) {
       const st = await this.req<{ status: string; result?: CompletionResult; error?: TurnError }>(t, 'completion:status', { request_id: requestId }, 10_000);
       if (st.status === 'queued' || st.status === 'running') {
-        if (this.d.interrupted(t.agent_id)) throw new DaemonError('CANCELLED', 'interrupted while waiting for a model call');
-        await sleep(100);
+        if (this.deps.interrupted(t.agent_id)) throw new DaemonError('CANCELLED', 'interrupted while waiting for a model call');
+        await sleep(100, { unref: true });
         continue;
       }
       return st.status === 'completed' && st.result ? st.result : null;
@@ -210,7 +205,7 @@ export class TurnRunner {
    * message in one transaction.
    */
   private async runTools(t: TurnRow, agent: AgentRow, uses: ToolUse[], step: number, toolCalls: number): Promise<{ blocks: Array<Record<string, unknown>>; toolCalls: number; fatal?: DaemonError; limitHit: boolean; unjournaled: ToolCallRow[] }> {
-    const d = this.d;
+    const d = this.deps;
     const journaled = new Map(d.store.toolCalls(t.turn_id).map((c) => [c.tool_use_id, c]));
     const blocks: Array<Record<string, unknown>> = [];
     let limitHit = false;

@@ -6,6 +6,7 @@
  * falls back to the model, and the trace is repaired with what it did (or demoted when that fails).
  * `workflow:run_goal` drives it; this plugin records, finds, replays and settles, through events only.
  */
+import { z } from 'zod';
 import { definePlugin } from '../../daemon/plugin-api.js';
 import { beginSchema, configSchema, deleteSchema, findSchema, getSchema, listSchema, PUBLISHES, replayStepSchema, runSchema, runsSchema } from './schemas.js';
 import { MIGRATIONS } from './store.js';
@@ -57,29 +58,34 @@ export default definePlugin({
       summary: 'The traces of a goal, best first: the same normalised text (match exact, score 1), else goals alike above the threshold (match similar).',
       description: 'Similar: FTS5 picks candidates sharing terms; each is scored by the IDF-weighted cosine of the two goals\' terms, and scores 0 when a number, quoted string, file name, direction word or action differs. lookup_us is the time the lookup took.',
       schema: findSchema,
+      response: z.looseObject({}),
       handler: (d, svc) => svc.find(d),
     },
     'trace:list': {
       summary: 'Traces with goal, status (active, demoted), version, usage_count, success_rate, saved_usd, created and last_used.',
       schema: listSchema,
+      response: z.looseObject({}),
       handler: (d, svc) => svc.list(d),
     },
     'trace:get': {
       summary: 'One trace: its plan and, in recorded, per step (and foreach item) the events made in order with data and results, and the output.',
       schema: getSchema,
       errors: ['NOT_FOUND'],
+      response: z.looseObject({}),
       handler: (d, svc) => svc.get(d),
     },
     'trace:delete': {
       summary: 'Delete a trace; the goal is learned anew the next time it is run.',
       schema: deleteSchema,
       errors: ['NOT_FOUND'],
+      response: z.looseObject({}),
       handler: (d, svc) => svc.delete(d),
     },
     'trace:begin': {
       summary: 'Record a run for a goal before it starts (workflow:run_goal calls it); for follow, answers the definition that replays the trace.',
       schema: beginSchema,
       errors: ['NOT_FOUND', 'SHUTTING_DOWN'],
+      response: z.looseObject({}),
       handler: (d, svc) => svc.begin(d),
     },
     'trace:replay_step': {
@@ -89,6 +95,7 @@ export default definePlugin({
       emits: ['trace:diverged'],
       errors: ['NOT_FOUND', 'INVALID_DATA'],
       defaultTimeoutMs: 1_800_000,
+      response: z.looseObject({}),
       handler: (d, svc, call) => svc.replayStep(d, call),
     },
     'trace:run': {
@@ -96,11 +103,13 @@ export default definePlugin({
       schema: runSchema,
       errors: ['NOT_FOUND', 'TIMEOUT'],
       defaultTimeoutMs: 1_800_000,
+      response: z.looseObject({}),
       handler: (d, svc, call) => svc.run(d, call),
     },
     'trace:runs': {
       summary: 'Runs for goals (newest first, or the ones named) with mode, cost_usd and saved_usd; daemon-control runs and the TUI show them beside the workflow runs.',
       schema: runsSchema,
+      response: z.looseObject({}),
       handler: (d, svc) => svc.runs(d),
     },
   },

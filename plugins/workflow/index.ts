@@ -6,6 +6,7 @@
  *
  * All state lives in the WorkflowService that `start` returns: the instance every handler receives.
  */
+import { z } from 'zod';
 import { definePlugin, DaemonError } from '../../daemon/plugin-api.js';
 import { MIGRATIONS } from './store.js';
 import { cancelSchema, configSchema, listSchema, planSchema, PUBLISHES, runGoalSchema, runsSchema, signalSchema, startSchema, statusSchema } from './schemas.js';
@@ -57,6 +58,7 @@ export default definePlugin({
       summary: 'The workflows of the library (name, description, file, inputs, steps, budget) and the invalid files with the reason each is not loaded.',
       description: 'A file is invalid when it does not parse, fails the definition\'s shape, or names an event or agent profile the daemon does not have now.',
       schema: listSchema,
+      response: z.looseObject({ workflows: z.array(z.unknown()), invalid: z.array(z.unknown()) }),
       handler: (_d, svc) => svc.list(),
     },
 
@@ -67,6 +69,7 @@ export default definePlugin({
       emits: PROGRESS,
       errors: ['INVALID_DATA', 'NOT_FOUND', 'UNAVAILABLE', 'SHUTTING_DOWN'],
       defaultTimeoutMs: 1_800_000,
+      response: z.looseObject({ run_id: z.string(), status: z.string() }),
       handler: (d, svc, call) => serving(svc).startRun(d, call.context),
     },
 
@@ -74,12 +77,14 @@ export default definePlugin({
       summary: 'A run: status (queued, running, waiting, succeeded, failed, cancelled, budget_exhausted), each step\'s status, attempts, output and error, the outputs and the cost so far.',
       schema: statusSchema,
       errors: ['NOT_FOUND'],
+      response: z.looseObject({ run_id: z.string(), status: z.string(), steps: z.record(z.string(), z.unknown()) }),
       handler: (d, svc) => svc.status(d),
     },
 
     'workflow:runs': {
       summary: 'Runs, newest first, optionally of one status or workflow.',
       schema: runsSchema,
+      response: z.looseObject({}),
       handler: (d, svc) => svc.runs(d),
     },
 
@@ -88,6 +93,7 @@ export default definePlugin({
       schema: cancelSchema,
       emits: ['workflow:finished'],
       errors: ['NOT_FOUND', 'CONFLICT'],
+      response: z.looseObject({}),
       handler: (d, svc) => svc.cancel(d.run_id),
     },
 
@@ -96,6 +102,7 @@ export default definePlugin({
       schema: signalSchema,
       emits: ['workflow:step_finished'],
       errors: ['NOT_FOUND', 'CONFLICT'],
+      response: z.looseObject({}),
       handler: (d, svc) => serving(svc).signal(d),
     },
 
@@ -105,6 +112,7 @@ export default definePlugin({
       emits: PROGRESS,
       errors: ['INVALID_DATA', 'UNAVAILABLE', 'BUDGET_EXCEEDED', 'SHUTTING_DOWN'],
       defaultTimeoutMs: 1_800_000,
+      response: z.looseObject({ definition: z.unknown() }),
       handler: (d, svc, call) => serving(svc).plan(d, call.context),
     },
 
@@ -115,6 +123,7 @@ export default definePlugin({
       emits: PROGRESS,
       errors: ['NOT_FOUND', 'INVALID_DATA', 'UNAVAILABLE', 'BUDGET_EXCEEDED', 'SHUTTING_DOWN'],
       defaultTimeoutMs: 1_800_000,
+      response: z.looseObject({}),
       handler: (d, svc, call) => serving(svc).runGoal(d, call.context),
     },
   },
