@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type Database from 'better-sqlite3';
 import type { ErrorPayload } from '../client/errors.js';
 import { Admission } from './admission.js';
+import { ClientAdmission } from './client-admission.js';
 import { EventFlush } from './event-flush.js';
 import { IdleCollector } from './idle-gc.js';
 import { ConfigError, unknownSections, type Config } from './config.js';
@@ -18,9 +19,10 @@ import { KERNEL_NAMESPACES, internalEvents, kernelPlugin } from './kernel-events
 import { openDatabase } from './persistence.js';
 import { bindEvent, PluginHost } from './plugin-host.js';
 import { redactDeep } from './redact.js';
+import { LATENCY_BUCKETS_S } from './request-metrics.js';
 import { Router } from './router.js';
 import { listen, prepareSocketPath } from './server.js';
-import { withTimeout } from './timeouts.js';
+import { withTimeout } from '../client/timing.js';
 import type { FSWatcher } from 'chokidar';
 
 export const VERSION = '0.1.0';
@@ -48,12 +50,17 @@ export class Kernel {
   /** Connections closed for leaving too many answers unread (connection_buffer_max_bytes), since start. */
   private cutOff = 0;
   readonly eventFlush = new EventFlush();
+  /** Closed connections' dropped events and monitor:dropped notices (open ones count their own). */
+  private droppedClosed = { events: 0, notices: 0 };
   readonly admission = new Admission((err) => this.log.error({ err }, 'admission: a request failed outside its handler'));
   private readonly idleGc = new IdleCollector();
   private watcher: FSWatcher | null = null;
 
   constructor(readonly config: Config, readonly log: Logger, private readonly exit: (code: number) => void) {
     this.router = new Router({ log, maxDepth: config.router.max_depth, historySize: config.router.history_size, defaultTimeoutMs: config.router.default_timeout_ms });
+    // The gateway's HTTP and WebSocket clients take their turns with the socket's connections.
+    const d = config.daemon;
+    this.router.clients = new ClientAdmission(this.admission, this.router, d.max_inflight_per_connection, d.max_inflight_per_connection);
     this.db = openDatabase(config.paths.db);
     this.host = new PluginHost({
       router: this.router,
@@ -68,6 +75,7 @@ export class Kernel {
       pluginDirs: config.daemon.plugin_dirs,
       disabled: config.daemon.disabled_plugins,
       startTimeoutMs: config.daemon.plugin_start_timeout_ms,
+      checkResponses: config.daemon.check_responses,
       reservedNamespaces: KERNEL_NAMESPACES,
       isShuttingDown: () => this.shuttingDown,
     });
@@ -81,8 +89,11 @@ export class Kernel {
   registerKernelEvents(): void {
     const kp = kernelPlugin(this);
     const none = (): undefined => undefined;
-    for (const [event, def] of Object.entries(kp.events ?? {})) this.router.register({ event, plugin: 'kernel', def: bindEvent(def, none) });
-    for (const [event, def] of Object.entries(internalEvents(this).events ?? {})) this.router.register({ event, plugin: 'kernel', def: bindEvent(def, none), internal: true });
+    const check = this.config.daemon.check_responses;
+    for (const [event, def] of Object.entries(kp.events ?? {})) this.router.register({ event, plugin: 'kernel', def: bindEvent(event, def, none, check) });
+    for (const [event, def] of Object.entries(internalEvents(this).events ?? {})) {
+      this.router.register({ event, plugin: 'kernel', def: bindEvent(event, def, none, check), internal: true });
+    }
   }
 
   /** load config → persistence → discover plugins → restore (early plugins) → start in order → listen → system:ready */
@@ -105,6 +116,8 @@ export class Kernel {
     // No server.maxConnections: past it Node closes a connection without a word. accept() answers instead.
     this.server = net.createServer({ allowHalfOpen: false }, (socket) => this.accept(socket));
     await listen(this.server, this.config.paths.socket, Math.min(65_535, Math.max(4096, 2 * this.config.daemon.max_connections)));
+    // The run directory holds the pid file even when daemon.socket puts the socket elsewhere.
+    fs.mkdirSync(this.config.paths.run, { recursive: true, mode: 0o700 });
     fs.writeFileSync(this.config.paths.pidFile, `${process.pid}\n`, { mode: 0o600 });
     this.rateTimer = setInterval(() => this.sampleRate(), 1000);
     this.rateTimer.unref();
@@ -141,6 +154,8 @@ export class Kernel {
       maxAnswerBytes: d.max_answer_bytes,
     }, this.log, (c) => {
       this.requestsClosed += c.requests;
+      this.droppedClosed.events += c.eventsDropped;
+      this.droppedClosed.notices += c.dropNotices;
       if (c.overflowed) this.cutOff++;
       this.connections.delete(c.id);
     });
@@ -189,6 +204,34 @@ export class Kernel {
         heap_limit_mb: Math.round(v8.getHeapStatistics().heap_size_limit / 1048576),
         idle_collections: this.idleGc.stats.collections,
       },
+    };
+  }
+
+  /**
+   * Counters for monitoring (system:metrics): every request the router answered, by event, origin
+   * and code, with latency histograms; what socket subscribers lost; admission's work.
+   */
+  metrics(): Record<string, unknown> {
+    let requests = this.requestsClosed;
+    let events = this.droppedClosed.events;
+    let notices = this.droppedClosed.notices;
+    for (const c of this.connections.values()) {
+      requests += c.requests;
+      events += c.eventsDropped;
+      notices += c.dropNotices;
+    }
+    return {
+      latency_buckets_s: LATENCY_BUCKETS_S,
+      requests: this.router.metrics.snapshot(),
+      socket: {
+        connections: this.connections.size,
+        requests,
+        events_dropped: events,
+        dropped_notices: notices,
+        connections_refused: this.refused,
+        connections_cut_off: this.cutOff + [...this.connections.values()].filter((c) => c.overflowed).length,
+      },
+      admission: { rounds: this.admission.stats.rounds, admitted: this.admission.stats.admitted, plugin_clients: (this.router.clients as ClientAdmission).active },
     };
   }
 
