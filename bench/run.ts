@@ -14,6 +14,8 @@ const only = onlyArg ? new Set(onlyArg.split(',')) : null;
 
 const suites: Array<[name: string, file: string, fn: string]> = [
   ['router', 'router.ts', 'benchRouter'],
+  ['fanout', 'fanout.ts', 'benchFanout'],
+  ['cli', 'cli.ts', 'benchCli'],
   ['fairness', 'fairness.ts', 'benchFairness'],
   ['completion', 'completion.ts', 'benchCompletion'],
   ['completion_writes', 'completion-writes.ts', 'benchCompletionWrites'],
