@@ -357,7 +357,10 @@ export class Connection implements Tenant, EventSink {
       this.qHead = 0;
       this.queueBytes = 0;
     }
-    this.send(Buffer.concat(parts, bytes));
+    // The bodies are written by reference (no copy per subscriber): one corked write, one writev.
+    if (!this.corked) this.socket.cork();
+    for (const part of parts) this.socket.write(part);
+    if (!this.corked) this.socket.uncork();
   }
 
   private onDrain(): void {
