@@ -6,8 +6,8 @@
  * for one slice, not for the thousand writes, and the events that arrive meanwhile leave in the same
  * write as those already queued (one write per connection per slice, however many events it holds).
  *
- * A pass (from the first slice to the one that leaves nothing to write) that took longer than a slice
- * is followed by a pause as long as the pass, at most MAX_PAUSE_MS: under a steady stream of events
+ * A pass (from the first slice to the one that leaves nothing to write) that wrote to many connections
+ * and took longer than a slice is followed by a pause as long as the pass, at most MAX_PAUSE_MS: under a steady stream of events
  * to many subscribers, writing them takes at most about half the daemon's time, and the events that
  * arrive meanwhile leave together, one write per connection for several events instead of one each.
  * The events wait in their connections' bounded queues meanwhile, so a pause never holds more than
@@ -25,6 +25,12 @@ export interface EventSink {
 export const SLICE_MS = 0.25;
 /** Longest pause between two passes. */
 export const MAX_PAUSE_MS = 10;
+/**
+ * Connections a pass must have written to be followed by a pause: gathering pays where one event
+ * costs many writes, and a pass made long only by the machine's load (a few connections, the process
+ * descheduled) must not delay the next events.
+ */
+export const PAUSE_FROM_WRITES = 16;
 /** Connections written between two looks at the clock. */
 const CLOCK_EVERY = 16;
 
@@ -33,8 +39,9 @@ export class EventFlush {
   private readonly dirty = new Set<EventSink>();
   /** A slice is due (immediate) or a pause is running (its timer will start the next pass). */
   private scheduled = false;
-  /** Time spent in slices since the current pass began. */
+  /** Time spent in slices, and connections written, since the current pass began. */
   private passMs = 0;
+  private passWrites = 0;
   readonly stats = { slices: 0, writes: 0, pauses: 0 };
 
   constructor(private readonly sliceMs = SLICE_MS, private readonly maxPauseMs = MAX_PAUSE_MS) {}
@@ -76,6 +83,7 @@ export class EventFlush {
     }
     this.stats.writes += n;
     this.passMs += performance.now() - start;
+    this.passWrites += n;
     if (this.dirty.size > 0) {
       this.scheduled = true;
       setImmediate(this.slice);
@@ -83,8 +91,10 @@ export class EventFlush {
     }
     // The pass is over: one longer than a slice is followed by a pause as long, in which events gather.
     const pause = Math.min(this.maxPauseMs, this.passMs);
+    const writes = this.passWrites;
     this.passMs = 0;
-    if (pause >= this.sliceMs) {
+    this.passWrites = 0;
+    if (pause >= this.sliceMs && writes >= PAUSE_FROM_WRITES) {
       this.stats.pauses++;
       this.scheduled = true;
       setTimeout(this.resume, pause);

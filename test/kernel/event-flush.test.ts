@@ -21,10 +21,10 @@ describe('EventFlush', () => {
   it('after a long pass, events marked meanwhile wait for the pause and then leave together; now() does not wait', async () => {
     const log: string[] = [];
     const flush = new EventFlush(0.25, 50);
-    const slow = Array.from({ length: 8 }, (_, i) => sink(1, log, `s${i}`));
+    const slow = Array.from({ length: 20 }, (_, i) => sink(0.5, log, `s${i}`));
     for (const s of slow) flush.mark(s);
-    await until(() => log.length === 8);
-    // The pass took ~8 ms: a pause of that order follows, and what is marked in it waits.
+    await until(() => log.length === 20);
+    // The pass took ~10 ms over 20 connections: a pause of that order follows, and what is marked in it waits.
     const late = sink(0, log, 'late');
     flush.mark(late);
     await new Promise((r) => setImmediate(r));
@@ -36,6 +36,16 @@ describe('EventFlush', () => {
     expect(log.at(-1)).toBe('urgent');
     await vi.waitFor(() => expect(log).toContain('late'));
     expect(log.filter((x) => x === 'urgent')).toHaveLength(1);
+  });
+
+  it('a long pass over a few connections (a slow machine, not a fan-out) is not followed by a pause', async () => {
+    const log: string[] = [];
+    const flush = new EventFlush(0.25, 50);
+    flush.mark(sink(5, log, 'a'));
+    await until(() => log.length === 1);
+    flush.mark(sink(0, log, 'b'));
+    await until(() => log.length === 2);
+    expect(flush.stats.pauses).toBe(0);
   });
 
   it('a short pass is not followed by a pause', async () => {
