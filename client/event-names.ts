@@ -3,10 +3,12 @@
 export type KnownEvent =
   | 'agent:conversation'
   | 'agent:converse'
+  | 'agent:delete'
   | 'agent:info'
   | 'agent:list'
   | 'agent:message'
   | 'agent:profiles'
+  | 'agent:prune'
   | 'agent:send'
   | 'agent:spawn'
   | 'agent:terminate'
@@ -28,6 +30,7 @@ export type KnownEvent =
   | 'checkpoint:status'
   | 'completion:async'
   | 'completion:cancel'
+  | 'completion:models'
   | 'completion:request'
   | 'completion:status'
   | 'conversation:delete'
@@ -64,6 +67,7 @@ export type KnownEvent =
 /** Events plugins emit for subscribers. */
 export type KnownEmittedEvent =
   | 'agent:conversation_ended'
+  | 'agent:deleted'
   | 'agent:error'
   | 'agent:profile_changed'
   | 'agent:reply'

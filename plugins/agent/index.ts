@@ -10,7 +10,7 @@ import { configSchema, TOOL_NAMES } from './config.js';
 import { Conversations } from './converse.js';
 import { ProfileStore } from './profiles.js';
 import {
-  conversationSchema, converseSchema, infoSchema, listSchema, messageSchema, profilesSchema, sendSchema, spawnSchema, terminateSchema,
+  conversationSchema, converseSchema, deleteSchema, infoSchema, listSchema, messageSchema, profilesSchema, pruneSchema, sendSchema, spawnSchema, terminateSchema,
 } from './schemas.js';
 import { AgentService, MIGRATIONS } from './service.js';
 
@@ -45,6 +45,7 @@ export default definePlugin({
     'agent:reply': 'A turn ended with a reply: {agent_id, turn_id, text, stop_reason (end_turn, turn_limit, tool_call_limit, ...), steps, tool_calls, usage, cost_usd}.',
     'agent:error': 'A turn failed: {agent_id, turn_id, code, message, reason, agents?}; for LOOP_DETECTED, agents is the message chain.',
     'agent:terminated': 'An agent was terminated: {agent_id, reason, cascade_from}.',
+    'agent:deleted': 'A terminated agent was deleted with its history (agent:delete, agent:prune): {agent_id}.',
     'agent:utterance': 'One utterance of a conversation: {conversation_id, round, index, agent_id, text}.',
     'agent:conversation_ended': 'A conversation ended: {conversation_id, status: completed|failed, utterances, error}.',
     'agent:profile_changed': 'A profile file was loaded, removed or found invalid (then not loaded): {file, change, name, error}.',
@@ -132,6 +133,22 @@ export default definePlugin({
       emits: ['agent:terminated'],
       errors: ['NOT_FOUND'],
       handler: (d, call) => live().svc.terminate(d, call.context),
+    }),
+
+    'agent:delete': defineEvent({
+      summary: 'Delete a terminated agent with its history, turns, tool calls and inbox (its spend stays in the budget ledger).',
+      description: 'A live agent is CONFLICT (terminate it first), as is one whose children are live. Answers {agent_id, deleted: true, messages, turns}.',
+      schema: deleteSchema,
+      emits: ['agent:deleted'],
+      errors: ['NOT_FOUND', 'CONFLICT'],
+      handler: (d) => live().svc.delete(d.agent_id),
+    }),
+
+    'agent:prune': defineEvent({
+      summary: 'Delete every terminated agent (terminated at least older_than_s ago) as agent:delete would: {deleted: [ids], kept: [{agent_id, reason}]}.',
+      schema: pruneSchema,
+      emits: ['agent:deleted'],
+      handler: (d) => live().svc.prune(d.older_than_s),
     }),
 
     'agent:profiles': defineEvent({

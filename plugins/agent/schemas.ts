@@ -53,6 +53,14 @@ export const terminateSchema = z.object({
   reason: z.string().max(500).optional().register(z.globalRegistry, { description: 'Why, kept with the agent' }),
 });
 
+export const deleteSchema = z.object({
+  agent_id: agentId.describe('The agent (terminated)'),
+});
+
+export const pruneSchema = z.object({
+  older_than_s: z.number().min(0).default(0).register(z.globalRegistry, { description: 'Only agents terminated at least this many seconds ago (default 0: every terminated agent)' }),
+});
+
 export const profilesSchema = z.object({});
 
 export const converseSchema = z.object({

@@ -3,6 +3,7 @@
  * periods, priced from a YAML table, enforced by reservations that make concurrent calls unable to
  * overspend together. The completion plugin reserves before every call and settles after.
  */
+import { unixSeconds } from '../../client/units.js';
 import path from 'node:path';
 import { defineEvent, definePlugin, DaemonError, type PluginContext } from '../../daemon/plugin-api.js';
 import { BudgetLedger, type Alert } from './ledger.js';
@@ -45,6 +46,17 @@ async function loadPrices(ctx: PluginContext, cfg: BudgetConfig): Promise<PriceT
 }
 
 const usd = (n: number | null | undefined): number | null => (n === null || n === undefined ? null : n);
+
+/** The model an alias stands for, asked of the completion plugin (which owns aliases); null when it is not one. */
+async function resolveAlias(ctx: PluginContext, name: string): Promise<string | null> {
+  try {
+    const r = await ctx.request<{ aliases: Record<string, string | { model: string }> }>('completion:models', {}, { timeoutMs: 2000 });
+    const a = r.aliases[name];
+    return typeof a === 'string' ? a : a?.model ?? null;
+  } catch {
+    return null; // no completion plugin: no aliases
+  }
+}
 
 export default definePlugin({
   name: 'budget',
@@ -123,12 +135,17 @@ export default definePlugin({
       summary: 'The price table in USD per million tokens (input, output, cache_write, cache_write_1h, cache_read).',
       schema: pricesSchema,
       errors: ['NOT_FOUND'],
-      handler(d) {
-        const table = live().ledger.getPrices();
+      async handler(d) {
+        const s = live();
+        const table = s.ledger.getPrices();
         if (d.model) {
           const p = table.get(d.model);
-          if (!p) throw new DaemonError('NOT_FOUND', `no price for model "${d.model}"; add one under budget.prices in agentd.yaml`, { model: d.model });
-          return { prices: { [d.model]: p } };
+          if (p) return { prices: { [d.model]: p } };
+          // An alias (haiku, sonnet, one of completion.models) is priced as the model it stands for.
+          const model = await resolveAlias(s.ctx, d.model);
+          const q = model === null ? undefined : table.get(model);
+          if (!q || model === null) throw new DaemonError('NOT_FOUND', `no price for model "${d.model}"; add one under budget.prices in agentd.yaml`, { model: d.model });
+          return { prices: { [model]: q }, alias: { [d.model]: model } };
         }
         return { prices: table.list() };
       },
@@ -156,7 +173,7 @@ export default definePlugin({
           const { reservation } = await s.gc.run(() => s.ledger.reserve(d));
           return {
             request_id: reservation.request_id, attempt: reservation.attempt,
-            reserved_usd: toUsd(reservation.nanos), reserved_tokens: reservation.tokens, expires_at: reservation.expires_at,
+            reserved_usd: toUsd(reservation.nanos), reserved_tokens: reservation.tokens, expires_at: unixSeconds(reservation.expires_at),
           };
         } catch (err) {
           if (err instanceof DaemonError && err.code === 'BUDGET_EXCEEDED' && err.details && d.notify) {

@@ -9,7 +9,7 @@ import { exportConversation } from './export.js';
 import { MIGRATIONS } from './journal.js';
 import { AnthropicProvider } from './providers/anthropic.js';
 import {
-  cancelSchema, completionInput, conversationExportSchema, conversationGetSchema, conversationListSchema, statusSchema,
+  cancelSchema, completionInput, conversationExportSchema, conversationGetSchema, conversationListSchema, modelsSchema, statusSchema,
 } from './schemas.js';
 import { CompletionService } from './service.js';
 
@@ -127,6 +127,12 @@ export default definePlugin({
       schema: statusSchema,
       errors: ['NOT_FOUND'],
       handler: (d) => (d.request_id ? live().requestStatus(d.request_id) : live().queues()),
+    }),
+
+    'completion:models': defineEvent({
+      summary: 'The default model and the model aliases in force: {default_model, aliases: {name: model}} (the shipped ones merged with completion.models).',
+      schema: modelsSchema,
+      handler: () => live().models(),
     }),
 
     'conversation:list': defineEvent({

@@ -57,7 +57,7 @@ describe('watching an agent work', () => {
       );
       expect(f).toMatch(/nodes 1 · edges 0/);
       expect(f).toMatch(/agent:ada\s+░*█*░*\s+\d+%/); // the agent's own budget gauge
-      expect(f).toMatch(/ada t-\w+…s\d done/); // its completions, by agent
+      expect(f).toMatch(/ada t-…[0-9a-f]{6}\.s\d done/); // its completions, by agent
       // The tool call is in the log: filter to it.
       m.stdin.write('/agent:tool_call\r');
       await until((x) => x.includes('[agent:tool_call]') && x.includes('agent:tool_call agent_id=ada name=kg_add'), 'the tool call');

@@ -38,3 +38,21 @@ export function budgetLines(b: BudgetView, index: number, width: number, perScop
   };
   return perScope < 2 ? [first] : [first, { key: `${b.key}+`, index, text: fit(`  ${amounts}`, width), dim: true }];
 }
+
+/** How long a refusal or a warning stays in the Budget panel's title. */
+export const ALERT_SHOWN_S = 60;
+
+/**
+ * The Budget panel's title note. `EXCEEDED` while a gauge is at its limit (the state, from the
+ * last `budget:status`); otherwise the latest refusal or warning with its age, for a minute: a
+ * refused call is an event, not a state, and must not read as one long after it happened.
+ */
+export function budgetNote(alerts: Array<{ event: string; ts: number; data: Record<string, unknown> }>, scopes: BudgetView[], nowS: number): string | undefined {
+  if (scopes.some((b) => (b.percent ?? 0) >= 100 || (b.percentTokens ?? 0) >= 100)) return 'EXCEEDED';
+  const last = alerts[alerts.length - 1];
+  if (!last) return undefined;
+  const age = Math.max(0, Math.round(nowS - last.ts));
+  if (age > ALERT_SHOWN_S) return undefined;
+  if (last.event === 'budget:exceeded') return last.data.reason === 'limit_reached' ? `limit reached ${age}s ago` : `refused ${age}s ago`;
+  return typeof last.data.threshold === 'number' ? `warning ${last.data.threshold}% ${age}s ago` : `warning ${age}s ago`;
+}
