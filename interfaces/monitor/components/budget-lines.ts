@@ -1,4 +1,4 @@
-import { bar, compact, fit, usd } from '../state/format.js';
+import { bar, compact, fit, fitMiddle, usd } from '../state/format.js';
 import type { BudgetView } from '../state/views.js';
 
 export interface BudgetLine {
@@ -17,7 +17,8 @@ export interface BudgetLine {
  */
 export function budgetLines(b: BudgetView, index: number, width: number, perScope: 1 | 2 | number): BudgetLine[] {
   const pct = b.percent ?? b.percentTokens ?? null;
-  const name = fit(b.period === 'total' ? b.label : `${b.label}/${b.period}`, 10).padEnd(10);
+  // Both ends: `agent:researcher-1/daily` and `…-2/daily` differ in the middle, a period at the end.
+  const name = fitMiddle(b.period === 'total' ? b.label : `${b.label}/${b.period}`, 10).padEnd(10);
   const amounts =
     b.limitUsd !== null
       ? `${usd(b.spentUsd)} of ${usd(b.limitUsd)}`
