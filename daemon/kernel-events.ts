@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { DaemonError } from '../client/errors.js';
-import { defineEvent, type EmittedEvent, type PluginDef } from './plugin-api.js';
+import { definePlugin, type EmittedEvent } from './plugin-api.js';
 import { PatternIndex, isValidPattern } from './pattern-index.js';
 import { describeParameters } from './schema-doc.js';
 import type { Kernel } from './kernel.js';
@@ -42,22 +42,22 @@ export function eventDoc(k: Kernel, name: string) {
   };
 }
 
-export function kernelPlugin(k: Kernel): PluginDef {
-  return {
+export function kernelPlugin(k: Kernel) {
+  return definePlugin({
     name: 'kernel',
     namespaces: KERNEL_NAMESPACES,
     events: {
-      'system:ping': defineEvent({
+      'system:ping': {
         summary: 'No-op round trip: answers {pong: true}. What every latency benchmark measures.',
         schema: z.object({}).passthrough(),
         handler: () => PONG,
-      }),
-      'system:health': defineEvent({
+      },
+      'system:health': {
         summary: 'Daemon health: status, uptime, plugins and their status, connections, event rate, memory.',
         schema: z.object({}).passthrough(),
         handler: () => k.health(),
-      }),
-      'system:discover': defineEvent({
+      },
+      'system:discover': {
         summary: 'Every event the daemon answers, grouped by namespace, with parameters (KSI shape).',
         schema: z.object({ namespace: z.string().optional().register(z.globalRegistry, { description: 'Only this namespace' }) }),
         handler: ({ namespace }) => {
@@ -71,8 +71,8 @@ export function kernelPlugin(k: Kernel): PluginDef {
           for (const list of Object.values(events)) (list as Array<{ event: string }>).sort((a, b) => byCodePoint(a.event, b.event));
           return { events, total: Object.values(events).reduce((n, l) => n + l.length, 0) };
         },
-      }),
-      'system:help': defineEvent({
+      },
+      'system:help': {
         summary: 'Documentation of one event: summary, parameters, what it emits, its error codes.',
         schema: z.object({ event: z.string().register(z.globalRegistry, { description: 'Event name, e.g. "completion:async"' }) }),
         errors: ['UNKNOWN_EVENT'],
@@ -81,8 +81,8 @@ export function kernelPlugin(k: Kernel): PluginDef {
           if (!doc) throw k.router.unknownEvent(event);
           return doc;
         },
-      }),
-      'system:shutdown': defineEvent({
+      },
+      'system:shutdown': {
         summary: 'Begin a coordinated shutdown (answered before it starts). Plugins stop within the deadline, a final checkpoint is taken.',
         schema: z.object({ reason: z.string().max(500).optional().register(z.globalRegistry, { description: 'Recorded in the log and in the shutdown events' }) }),
         emits: ['system:shutdown_begin', 'system:shutdown_complete'],
@@ -91,8 +91,8 @@ export function kernelPlugin(k: Kernel): PluginDef {
           setImmediate(() => void k.shutdown(reason ?? 'requested'));
           return { accepted: true, already_shutting_down: already, deadline_ms: k.config.daemon.shutdown_timeout_ms };
         },
-      }),
-      'monitor:subscribe': defineEvent({
+      },
+      'monitor:subscribe': {
         summary: 'Subscribe this connection to events matching patterns; events arrive as {kind:"event", subscription}. Every matching event after the answered seq is delivered (or, with max_rate, delivered or counted as skipped).',
         schema: z.object({
           patterns: z.array(pattern).min(1).max(100).register(z.globalRegistry, { description: 'Patterns: "ns:action", "ns:*", "ns:**" or "*"' }),
@@ -106,25 +106,25 @@ export function kernelPlugin(k: Kernel): PluginDef {
         }),
         emits: ['monitor:skipped'],
         errors: ['CONFLICT', 'OVERLOADED'],
-        handler: ({ patterns, max_rate }, call) => {
+        handler: ({ patterns, max_rate }, _, call) => {
           const conn = call.connectionId ? k.connections.get(call.connectionId) : undefined;
           if (!conn) throw new DaemonError('CONFLICT', 'monitor:subscribe needs a socket connection (plugins use ctx.subscribe)');
           if (conn.subscriptions.size >= 100) throw new DaemonError('OVERLOADED', 'at most 100 subscriptions per connection');
           const sub = conn.addSubscription(patterns, max_rate);
           return { subscription_id: sub.id, patterns, seq: k.router.lastSeq, ...(max_rate === undefined ? {} : { max_rate }) };
         },
-      }),
-      'monitor:unsubscribe': defineEvent({
+      },
+      'monitor:unsubscribe': {
         summary: 'End one of this connection\'s subscriptions.',
         schema: z.object({ subscription_id: z.string().register(z.globalRegistry, { description: 'As returned by monitor:subscribe' }) }),
         errors: ['NOT_FOUND'],
-        handler: ({ subscription_id }, call) => {
+        handler: ({ subscription_id }, _, call) => {
           const conn = call.connectionId ? k.connections.get(call.connectionId) : undefined;
           if (!conn || !conn.removeSubscription(subscription_id)) throw new DaemonError('NOT_FOUND', `no subscription "${subscription_id}" on this connection`);
           return { unsubscribed: subscription_id };
         },
-      }),
-      'monitor:events': defineEvent({
+      },
+      'monitor:events': {
         summary: 'Recent events from the history ring (for late joiners), oldest first.',
         schema: z.object({
           patterns: z.array(pattern).max(100).optional().register(z.globalRegistry, { description: 'Only events matching these patterns (default all)' }),
@@ -143,40 +143,44 @@ export function kernelPlugin(k: Kernel): PluginDef {
           const events = all.slice(-limit);
           return { events, last_seq: k.router.lastSeq, truncated: all.length > events.length };
         },
-      }),
-      'plugin:list': defineEvent({
+      },
+      'plugin:list': {
         summary: 'Every discovered plugin with status ok|degraded|failed|stopped and the reason.',
         schema: z.object({}).passthrough(),
         handler: () => ({ plugins: k.host.list() }),
-      }),
-      'plugin:reload': defineEvent({
+      },
+      'plugin:reload': {
         summary: 'Reload one plugin from disk, carrying its state across (snapshot → stop → re-import → restore → start).',
         schema: z.object({ name: z.string().register(z.globalRegistry, { description: 'Plugin name' }) }),
         errors: ['NOT_FOUND', 'CONFLICT'],
         defaultTimeoutMs: 60_000,
         handler: async ({ name }) => {
           const rec = await k.host.reload(name);
-          return { plugin: name, status: rec.status, reason: rec.reason ?? null, reloads: rec.reloads };
+          return { plugin: name, status: rec.status, reason: rec.reason ?? null, reason_code: rec.reasonCode ?? null, reloads: rec.reloads };
         },
-      }),
+      },
     },
-  };
+  });
 }
 
 const PONG = Object.freeze({ pong: true });
 
 /** Kernel-internal events for the checkpoint plugin; socket clients cannot call them. */
-export function internalEvents(k: Kernel): PluginDef['events'] {
-  return {
-    'plugin:snapshot': defineEvent({
-      summary: 'Collect every stateful plugin\'s snapshot (internal).',
-      schema: z.object({ only_dirty: z.boolean().default(false) }),
-      handler: ({ only_dirty }) => k.host.snapshotAll(only_dirty),
-    }),
-    'plugin:restore': defineEvent({
-      summary: 'Hand each plugin its part of a checkpoint (internal).',
-      schema: z.object({ states: z.record(z.string(), z.object({ version: z.number(), state: z.unknown() })) }),
-      handler: ({ states }) => k.host.restoreAll(states as Record<string, { version: number; state: unknown }>),
-    }),
-  };
+export function internalEvents(k: Kernel) {
+  return definePlugin({
+    name: 'kernel',
+    namespaces: ['plugin'],
+    events: {
+      'plugin:snapshot': {
+        summary: 'Collect every stateful plugin\'s snapshot (internal).',
+        schema: z.object({ only_dirty: z.boolean().default(false) }),
+        handler: ({ only_dirty }) => k.host.snapshotAll(only_dirty),
+      },
+      'plugin:restore': {
+        summary: 'Hand each plugin its part of a checkpoint (internal).',
+        schema: z.object({ states: z.record(z.string(), z.object({ version: z.number(), state: z.unknown() })) }),
+        handler: ({ states }) => k.host.restoreAll(states as Record<string, { version: number; state: unknown }>),
+      },
+    },
+  });
 }

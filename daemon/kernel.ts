@@ -10,7 +10,7 @@ import { ConfigError, unknownSections, type Config } from './config.js';
 import { Connection } from './connection.js';
 import { KERNEL_NAMESPACES, internalEvents, kernelPlugin } from './kernel-events.js';
 import { openDatabase } from './persistence.js';
-import { PluginHost } from './plugin-host.js';
+import { bindEvent, PluginHost } from './plugin-host.js';
 import { Router } from './router.js';
 import { listen, prepareSocketPath } from './server.js';
 import { withTimeout } from './timeouts.js';
@@ -59,8 +59,9 @@ export class Kernel {
   /** Register kernel events without starting anything (the catalog generator uses this). */
   registerKernelEvents(): void {
     const kp = kernelPlugin(this);
-    for (const [event, def] of Object.entries(kp.events ?? {})) this.router.register({ event, plugin: 'kernel', def });
-    for (const [event, def] of Object.entries(internalEvents(this) ?? {})) this.router.register({ event, plugin: 'kernel', def, internal: true });
+    const none = (): undefined => undefined;
+    for (const [event, def] of Object.entries(kp.events ?? {})) this.router.register({ event, plugin: 'kernel', def: bindEvent(def, none) });
+    for (const [event, def] of Object.entries(internalEvents(this).events ?? {})) this.router.register({ event, plugin: 'kernel', def: bindEvent(def, none), internal: true });
   }
 
   /** load config → persistence → discover plugins → restore (early plugins) → start in order → listen → system:ready */
@@ -134,7 +135,7 @@ export class Kernel {
       uptime_s: Math.round((Date.now() - this.startedAt) / 100) / 10,
       socket: this.config.paths.socket,
       home: this.config.paths.home,
-      plugins: Object.fromEntries(plugins.map((p) => [p.name, { status: p.status, reason: p.reason, ...(p.details ? { details: p.details } : {}) }])),
+      plugins: Object.fromEntries(plugins.map((p) => [p.name, { status: p.status, reason: p.reason, reason_code: p.reason_code, ...(p.details ? { details: p.details } : {}) }])),
       connections: this.connections.size,
       subscribers: this.router.subscriberCount,
       events: { seq: this.router.lastSeq, per_s: Math.round(rate * 10) / 10 },

@@ -1,17 +1,28 @@
 /**
- * The plugin contract. A plugin's `index.ts` default-exports `definePlugin({...})`; importing it has
- * no side effects. Everything a plugin may touch of the kernel comes through `PluginContext` (at
- * start) and `CallContext` (per request).
+ * The plugin contract, and the one door from a plugin into the kernel: a plugin imports this module
+ * and `client/*`, nothing else of the kernel. A plugin's `index.ts` default-exports
+ * `definePlugin({...})`; importing it has no side effects. `start(ctx)` builds the plugin's instance
+ * and returns it; the host hands that instance to every handler, listener and lifecycle hook, so a
+ * plugin keeps no state at module level.
  */
 import type { Logger } from 'pino';
 import type Database from 'better-sqlite3';
 import type { z } from 'zod';
 import type { EventContext } from '../client/protocol.js';
 import type { ErrorCode } from '../client/errors.js';
+import type { PluginReasonCode, PluginStatus } from '../client/plugin-status.js';
 
 export type { EventContext } from '../client/protocol.js';
-export { DaemonError } from '../client/errors.js';
+export { DaemonError, isDaemonError } from '../client/errors.js';
 export type { ErrorCode } from '../client/errors.js';
+export { PLUGIN_REASON_CODES, type PluginReasonCode, type PluginStatus } from '../client/plugin-status.js';
+
+// The kernel's helpers a plugin may use, offered here so that this module stays the only door.
+export { GroupCommit, runLazy } from './group-commit.js';
+export { rebuildTable, type Migration } from './persistence.js';
+export { timeOrderedId } from './time-ordered-id.js';
+export { loadYamlParser, parseYamlText, prepareYaml, prepareYamlFiles } from './yaml-text.js';
+export { byCodePoint } from './text-order.js';
 
 /** Options for a request made from inside the daemon. */
 export interface RequestOptions {
@@ -66,15 +77,22 @@ export interface PluginPaths {
   root: string;
 }
 
-export type PluginStatus = 'ok' | 'degraded' | 'failed' | 'stopped' | 'loading';
+/** A plugin's config section when it declares no `configSchema`. */
+export type UntypedConfig = Record<string, unknown>;
 
-/** Handed to `start`, `stop`, and subscription listeners. */
-export interface PluginContext {
+/** Handed to `start`, `stop`, `restore` and subscription listeners. `C` is the parsed config's type. */
+export interface PluginContext<C = UntypedConfig> {
   readonly name: string;
   readonly log: Logger;
-  /** The plugin's config section (parsed by `configSchema` when given). */
-  readonly config: Record<string, unknown>;
+  /** The plugin's config section, already parsed by its `configSchema` (defaults applied). */
+  readonly config: C;
   readonly paths: PluginPaths;
+  /**
+   * The state this incarnation starts from, read in `start`: the plugin's part of the checkpoint
+   * restored at boot, or what the previous incarnation's `snapshot` returned across a hot reload.
+   * `undefined` when there is none (or the plugin declares no `restore`).
+   */
+  readonly restored: unknown;
   /** The shared agentd.db (better-sqlite3, WAL). Prefix tables with the plugin name. */
   readonly db: Database.Database;
   /**
@@ -91,20 +109,27 @@ export interface PluginContext {
    * the fleet). One plugin at a time; removed when the plugin stops. Returns a function that removes it.
    */
   serveUnowned?(handler: (data: Record<string, unknown>, call: CallContext) => Promise<unknown>): () => void;
-  /** Report degraded (backend absent) or back to ok; shows in `plugin:list` and `system:health`. */
-  setStatus(status: 'ok' | 'degraded', reason?: string): void;
+  /**
+   * Report degraded (backend absent) or back to ok; shows in `plugin:list` and `system:health`,
+   * with `code` beside the text (default `DEGRADED`).
+   */
+  setStatus(status: 'ok' | 'degraded', reason?: string, code?: PluginReasonCode): void;
   /** Ask the checkpoint plugin for a snapshot soon (state changed). Cheap; coalesced. */
   markDirty(): void;
   /** True once shutdown has begun. */
   readonly shuttingDown: boolean;
 }
 
-export interface EventDef<S extends z.ZodType = z.ZodType> {
+/**
+ * One request event. `I` is the plugin's instance (what `start` returned), handed to the handler
+ * beside the validated data: `handler: (data, plugin, call) => …`.
+ */
+export interface EventDef<S extends z.ZodType = z.ZodType, I = unknown> {
   summary: string;
   /** Longer help shown by `system:help` and in EVENT_CATALOG.md. */
   description?: string;
   schema: S;
-  handler: (data: z.output<S>, call: CallContext) => unknown | Promise<unknown>;
+  handler: (data: z.output<S>, plugin: I, call: CallContext) => unknown;
   /** Events this handler may emit (documentation). */
   emits?: string[];
   /** Error codes this handler may answer with, beyond the router's own (documentation). */
@@ -113,7 +138,24 @@ export interface EventDef<S extends z.ZodType = z.ZodType> {
   defaultTimeoutMs?: number;
 }
 
-export interface PluginDef {
+/** An event as the router holds it: the handler already bound to its plugin's instance. */
+export interface BoundEventDef<S extends z.ZodType = z.ZodType> extends Omit<EventDef<S>, 'handler'> {
+  handler: (data: z.output<S>, call: CallContext) => unknown;
+}
+
+/** A subscription listener: the event, the plugin's instance, its context. */
+export type PluginListener<I = unknown, C = UntypedConfig> = (ev: EmittedEvent, plugin: I, ctx: PluginContext<C>) => void | Promise<void>;
+
+/** The config type a schema yields (a plugin without a schema sees its raw section). */
+type ConfigOf<C extends z.ZodType> = z.output<C>;
+
+/**
+ * A plugin definition. `C` is its config schema, `I` its instance (what `start` returns), `E` the
+ * schema of each of its events. All three are inferred by `definePlugin`; write `start` before
+ * `events`, `subscriptions` and the hooks that take the instance, since TypeScript infers from
+ * left to right.
+ */
+export interface PluginDef<C extends z.ZodType = z.ZodType, I = unknown, E extends Record<string, z.ZodType> = Record<string, z.ZodType>> {
   name: string;
   /** Bump when the snapshot format changes incompatibly; restore of another version is skipped. */
   version?: number;
@@ -127,34 +169,45 @@ export interface PluginDef {
    * restores everyone's state before anyone serves and takes the last checkpoint after all stopped.
    */
   early?: boolean;
-  configSchema?: z.ZodType;
-  events?: Record<string, EventDef<any>>;
+  configSchema?: C;
   /** Emitted-only events this plugin publishes (documentation for the catalog). */
   publishes?: Record<string, string>;
-  subscriptions?: Record<string, (ev: EmittedEvent, ctx: PluginContext) => void | Promise<void>>;
-  start?(ctx: PluginContext): void | Promise<void>;
+  /**
+   * Build and start the plugin; what it returns is the instance every handler and hook receives.
+   * Until it resolves (and again once `stop` has), the plugin's events answer UNAVAILABLE.
+   */
+  start?(ctx: PluginContext<ConfigOf<C>>): I | Promise<I>;
+  events?: { [K in keyof E]: EventDef<E[K], I> };
+  subscriptions?: Record<string, PluginListener<I, ConfigOf<C>>>;
   /** Finish or hand over in-flight work before `deadline` (epoch ms). */
-  stop?(ctx: PluginContext, deadline: number): void | Promise<void>;
+  stop?(plugin: I, ctx: PluginContext<ConfigOf<C>>, deadline: number): void | Promise<void>;
   /**
    * The plugin's state for a checkpoint (JSON-serialisable). Must keep working after `stop()`: the
    * final checkpoint is taken once every plugin has stopped, so keep what stop() would drop.
    */
-  snapshot?(): unknown | Promise<unknown>;
+  snapshot?(plugin: I): unknown;
   /**
-   * Take back a snapshot. At boot it is called before `start()` (the plugin serves restored state
-   * from its first request); `checkpoint:restore` also calls it on a running plugin.
+   * Take back a snapshot into the running instance (`checkpoint:restore`). At boot and across a hot
+   * reload the state is handed to `start` as `ctx.restored` instead, so the instance is built from it.
    */
-  restore?(state: unknown, ctx: PluginContext): void | Promise<void>;
+  restore?(plugin: I, state: unknown, ctx: PluginContext<ConfigOf<C>>): void | Promise<void>;
   /** Extra details for `system:health`. */
-  health?(): Record<string, unknown>;
+  health?(plugin: I): Record<string, unknown>;
 }
 
-/** Identity helper that keeps the handler data types inferred from each schema. */
-export function definePlugin<P extends PluginDef>(def: P): P {
-  return def;
-}
+/* eslint-disable @typescript-eslint/no-explicit-any -- the host's view, where each plugin's own types are forgotten */
+/** A definition whose types have been forgotten: what the host and the tools handle. */
+export type AnyPluginDef = PluginDef<any, any, any>;
+/** An event definition of any plugin. */
+export type AnyEventDef = EventDef<any, any>;
+/* eslint-enable @typescript-eslint/no-explicit-any */
 
-/** Define one event with its handler's data type inferred from the schema. */
-export function defineEvent<S extends z.ZodType>(def: EventDef<S>): EventDef<S> {
+/**
+ * Identity helper that infers the config type from `configSchema`, the instance type from what
+ * `start` returns, and each handler's data type from its event's schema.
+ */
+export function definePlugin<C extends z.ZodType = z.ZodType<UntypedConfig>, I = void, E extends Record<string, z.ZodType> = Record<string, never>>(
+  def: PluginDef<C, I, E>,
+): PluginDef<C, I, E> {
   return def;
 }

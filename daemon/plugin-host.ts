@@ -1,29 +1,46 @@
 /**
  * The plugin host: loads discovered plugins, gives each its context, registers its events and
  * listeners with the router, starts them in dependency order and stops them in reverse, each step
- * with a deadline. A plugin that fails is contained: it is reported and its events answer
- * UNAVAILABLE; the daemon keeps running.
+ * with a deadline. `start(ctx)` returns the plugin's instance, which the host hands to every
+ * handler, listener and hook; a plugin's events answer UNAVAILABLE until its start resolved and
+ * again once it stopped. A plugin that fails is contained: it is reported with a coded reason and
+ * its events answer UNAVAILABLE; the daemon keeps running.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type Database from 'better-sqlite3';
 import { DaemonError } from '../client/errors.js';
+import type { PluginReasonCode, PluginStatus } from '../client/plugin-status.js';
 import { rootContext } from './call-context.js';
-import { findPlugins, importPlugin, planStart, type FoundPlugin } from './plugin-loader.js';
-import type { EmittedEvent, Listener, PluginContext, PluginDef, PluginStatus } from './plugin-api.js';
+import { findPlugins, importPlugin, planStart, PluginLoadError, type FoundPlugin } from './plugin-loader.js';
+import type { z } from 'zod';
+import type { AnyEventDef, AnyPluginDef, BoundEventDef, EmittedEvent, Listener, PluginContext, PluginListener as ListenerFn } from './plugin-api.js';
 import { migrate } from './persistence.js';
 import { parseSection } from './config.js';
-import type { Router, Subscriber } from './router.js';
-import { withTimeout } from './timeouts.js';
+import type { Route, Router, Subscriber } from './router.js';
+import { TimeoutError, withTimeout } from './timeouts.js';
+
+/** What a plugin's routes answer (as UNAVAILABLE) while it is not serving. */
+const NOT_STARTED = 'it has not finished starting';
+const STOPPED = 'it has stopped';
 
 export interface PluginRecord {
   name: string;
   found: FoundPlugin | null;
-  def: PluginDef | null;
+  def: AnyPluginDef | null;
   status: PluginStatus;
   reason?: string;
-  ctx: PluginContext | null;
+  reasonCode?: PluginReasonCode;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each plugin's config type is its own
+  ctx: PluginContext<any> | null;
+  /** What this incarnation's `start` returned; kept after stop, for the final snapshot. */
+  instance: unknown;
+  /** `start` resolved in this incarnation (the instance exists, though it may have stopped since). */
+  started: boolean;
+  /** State to start from (`ctx.restored`): a checkpoint's part at boot, or the previous incarnation's across a reload. */
+  pending: { state: unknown } | null;
+  routes: Route[];
   listeners: Subscriber[];
   startedAt?: number;
   dirty: boolean;
@@ -47,6 +64,12 @@ export interface HostOptions {
   isShuttingDown: () => boolean;
 }
 
+/** An event as the router holds it: its handler called with the instance `instanceOf` gives at call time. */
+export function bindEvent(def: AnyEventDef, instanceOf: () => unknown): BoundEventDef {
+  const handler = def.handler;
+  return { ...def, handler: (data, call) => handler(data, instanceOf(), call) };
+}
+
 let listenerSeq = 0;
 
 /** Delivers to a plugin's listener off the emitter's stack, with failures contained and in-flight bounded. */
@@ -57,7 +80,7 @@ class PluginListener implements Subscriber {
   constructor(
     private readonly rec: PluginRecord,
     private readonly pattern: string,
-    private readonly fn: (ev: EmittedEvent, ctx: PluginContext) => void | Promise<void>,
+    private readonly fn: ListenerFn,
     private readonly log: Logger,
     private readonly report: (plugin: string, ev: EmittedEvent, err: Error) => void,
   ) {
@@ -73,7 +96,7 @@ class PluginListener implements Subscriber {
     queueMicrotask(() => {
       let out: void | Promise<void>;
       try {
-        out = this.fn(ev, this.rec.ctx!);
+        out = this.fn(ev, this.rec.instance, this.rec.ctx!);
       } catch (e) {
         this.inflight--;
         this.report(this.rec.name, ev, e as Error);
@@ -93,27 +116,31 @@ export class PluginHost {
   readonly records = new Map<string, PluginRecord>();
   private order: string[] = [];
 
-  constructor(private readonly o: HostOptions) {}
+  constructor(private readonly opts: HostOptions) {}
 
-  /** Discover, import and check every plugin; register events (failed plugins' as UNAVAILABLE). */
+  /** Discover, import and check every plugin; register events (answering UNAVAILABLE until each plugin has started). */
   async load(): Promise<void> {
-    const roots = [path.join(this.o.root, 'plugins'), ...this.o.pluginDirs.map((d) => path.resolve(this.o.root, d))];
+    const roots = [path.join(this.opts.root, 'plugins'), ...this.opts.pluginDirs.map((d) => path.resolve(this.opts.root, d))];
     const { found, errors } = findPlugins(roots);
-    for (const e of errors) this.o.log.warn({ dir: e.dir, reason: e.reason }, 'plugin directory skipped');
+    for (const e of errors) this.opts.log.warn({ dir: e.dir, reason: e.reason }, 'plugin directory skipped');
     const imports: Array<Promise<void>> = [];
     for (const f of found) {
-      const rec: PluginRecord = { name: f.dirName, found: f, def: null, status: 'loading', ctx: null, listeners: [], dirty: false, reloads: 0 };
+      const rec: PluginRecord = {
+        name: f.dirName, found: f, def: null, status: 'loading', ctx: null, instance: undefined, started: false, pending: null,
+        routes: [], listeners: [], dirty: false, reloads: 0,
+      };
       this.records.set(f.dirName, rec);
-      if (this.o.disabled.includes(f.dirName)) {
+      if (this.opts.disabled.includes(f.dirName)) {
         rec.status = 'stopped';
         rec.reason = 'disabled in config';
+        rec.reasonCode = 'DISABLED';
         continue;
       }
       imports.push(importPlugin(f).then(
         (def) => void (rec.def = def),
         (e: Error) => {
-          this.fail(rec, `load failed: ${e.message}`);
-          this.o.router.unavailableNamespaces.set(f.dirName, rec.reason!);
+          this.fail(rec, e instanceof PluginLoadError ? e.code : 'LOAD_FAILED', e.message);
+          this.opts.router.unavailableNamespaces.set(f.dirName, rec.reason!);
         },
       ));
     }
@@ -128,64 +155,78 @@ export class PluginHost {
         optionalDependsOn: r.def!.optionalDependsOn ?? [],
         early: r.def!.early ?? false,
       })),
-      this.o.reservedNamespaces,
+      this.opts.reservedNamespaces,
     );
     this.order = plan.order;
     for (const name of plan.order) {
       const rec = this.records.get(name)!;
       const why = plan.failed.get(name);
-      if (why) this.fail(rec, why);
+      if (why) this.fail(rec, why.code, why.reason);
       this.registerEvents(rec);
       if (!why) this.makeContext(rec);
     }
   }
 
-  private fail(rec: PluginRecord, reason: string): void {
+  private fail(rec: PluginRecord, code: PluginReasonCode, reason: string): void {
     rec.status = 'failed';
     rec.reason = reason;
-    this.o.log.error({ plugin: rec.name, reason }, 'plugin failed');
-    for (const ev of Object.keys(rec.def?.events ?? {})) {
-      const r = this.o.router.route(ev);
-      if (r && r.plugin === rec.name) r.unavailable = reason;
-    }
+    rec.reasonCode = code;
+    this.opts.log.error({ plugin: rec.name, code, reason }, 'plugin failed');
+    this.setAvailable(rec, reason);
+  }
+
+  /** Open the plugin's routes (`undefined`) or have them answer UNAVAILABLE with `why`. */
+  private setAvailable(rec: PluginRecord, why: string | undefined): void {
+    for (const r of rec.routes) r.unavailable = why;
   }
 
   private registerEvents(rec: PluginRecord): void {
+    rec.routes = [];
     for (const [event, def] of Object.entries(rec.def!.events ?? {})) {
+      const route: Route = {
+        event,
+        plugin: rec.name,
+        def: bindEvent(def, () => rec.instance),
+        unavailable: rec.status === 'failed' ? rec.reason : NOT_STARTED,
+      };
       try {
-        this.o.router.register({ event, plugin: rec.name, def, unavailable: rec.status === 'failed' ? rec.reason : undefined });
+        this.opts.router.register(route);
+        rec.routes.push(route);
       } catch (e) {
-        this.fail(rec, (e as Error).message);
+        this.fail(rec, 'EVENT_CONFLICT', (e as Error).message);
       }
     }
   }
 
   private makeContext(rec: PluginRecord): void {
-    const router = this.o.router;
-    const log = this.o.log.child({ plugin: rec.name });
-    let config: Record<string, unknown> = this.o.rawConfig[rec.name] ?? {};
+    const router = this.opts.router;
+    const log = this.opts.log.child({ plugin: rec.name });
+    let config: unknown = this.opts.rawConfig[rec.name] ?? {};
     if (rec.def!.configSchema) {
-      const r = parseSection(rec.name, rec.def!.configSchema, config);
+      const r = parseSection(rec.name, rec.def!.configSchema as z.ZodType, config as Record<string, unknown>);
       if (!r.ok) {
-        this.fail(rec, r.reason);
+        this.fail(rec, 'CONFIG_INVALID', r.reason);
         return;
       }
-      config = r.data as Record<string, unknown>;
+      config = r.data;
     }
-    const host = this;
-    const ctx: PluginContext = {
+    const opts = this.opts;
+    const ctx: PluginContext<unknown> = {
       name: rec.name,
       log,
       config,
-      paths: { home: this.o.home, run: this.o.runDir, logs: this.o.logsDir, db: this.o.dbDir, data: path.join(this.o.home, rec.name), root: this.o.root },
-      db: this.o.db,
-      migrate: (migrations) => void migrate(this.o.db, rec.name, migrations),
-      request: (event, data = {}, opts = {}) => {
-        const parent = opts.context ?? rootContext(opts.agentId);
-        const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
-        return router.request(event, data, parent, deadline, opts, null) as Promise<never>;
+      paths: { home: opts.home, run: opts.runDir, logs: opts.logsDir, db: opts.dbDir, data: path.join(opts.home, rec.name), root: opts.root },
+      get restored() {
+        return rec.pending?.state;
       },
-      emit: (event, data, opts = {}) => router.emit(event, data, opts.context ?? null, opts),
+      db: opts.db,
+      migrate: (migrations) => void migrate(opts.db, rec.name, migrations),
+      request: (event, data = {}, reqOpts = {}) => {
+        const parent = reqOpts.context ?? rootContext(reqOpts.agentId);
+        const deadline = Date.now() + (reqOpts.timeoutMs ?? 30_000);
+        return router.request(event, data, parent, deadline, reqOpts, null) as Promise<never>;
+      },
+      emit: (event, data, emitOpts = {}) => router.emit(event, data, emitOpts.context ?? null, emitOpts),
       subscribe: (pattern: string, listener: Listener) => {
         const sub = new PluginListener(rec, pattern, (ev) => listener(ev), log, this.reportListenerError);
         rec.listeners.push(sub);
@@ -199,35 +240,37 @@ export class PluginHost {
         router.setFallback({ plugin: rec.name, handler });
         return () => router.clearFallback(rec.name);
       },
-      setStatus: (status, reason) => {
+      setStatus: (status, reason, code) => {
         if (rec.status === 'failed' || rec.status === 'stopped') return;
-        const changed = rec.status !== status || rec.reason !== reason;
+        const reasonCode = status === 'ok' ? undefined : code ?? 'DEGRADED';
+        const changed = rec.status !== status || rec.reason !== reason || rec.reasonCode !== reasonCode;
         rec.status = status;
         rec.reason = status === 'ok' ? undefined : reason;
+        rec.reasonCode = reasonCode;
         if (changed) {
-          log.info({ status, reason }, 'plugin status changed');
-          router.emit('plugin:status', { plugin: rec.name, status, reason: reason ?? null }, null);
+          log.info({ status, reason, code: reasonCode }, 'plugin status changed');
+          router.emit('plugin:status', { plugin: rec.name, status, reason: reason ?? null, reason_code: reasonCode ?? null }, null);
         }
       },
       markDirty: () => void (rec.dirty = true),
       get shuttingDown() {
-        return host.o.isShuttingDown();
+        return opts.isShuttingDown();
       },
     };
     rec.ctx = ctx;
   }
 
   private readonly reportListenerError = (plugin: string, ev: EmittedEvent, err: Error): void => {
-    this.o.log.error({ err, plugin, event: ev.event, seq: ev.seq }, 'listener failed');
+    this.opts.log.error({ err, plugin, event: ev.event, seq: ev.seq }, 'listener failed');
     // Never report a failure while handling a failure report: that would feed itself.
-    if (ev.event !== 'plugin:error') this.o.router.emit('plugin:error', { plugin, event: ev.event, seq: ev.seq, message: err.message }, ev.context);
+    if (ev.event !== 'plugin:error') this.opts.router.emit('plugin:error', { plugin, event: ev.event, seq: ev.seq, message: err.message }, ev.context);
   };
 
   private subscribeStatic(rec: PluginRecord): void {
     for (const [pattern, fn] of Object.entries(rec.def!.subscriptions ?? {})) {
-      const sub = new PluginListener(rec, pattern, fn, this.o.log, this.reportListenerError);
+      const sub = new PluginListener(rec, pattern, fn as ListenerFn, this.opts.log, this.reportListenerError);
       rec.listeners.push(sub);
-      this.o.router.subscribe([pattern], sub);
+      this.opts.router.subscribe([pattern], sub);
     }
   }
 
@@ -248,7 +291,7 @@ export class PluginHost {
       starting.set(name, Promise.all(waits).then(async () => {
         const bad = hard.find((d) => this.records.get(d)?.status === 'failed');
         if (bad) {
-          this.fail(rec, `dependency "${bad}" failed`);
+          this.fail(rec, 'DEPENDENCY_FAILED', `dependency "${bad}" failed`);
           return;
         }
         await this.startOne(rec);
@@ -260,17 +303,25 @@ export class PluginHost {
   private async startOne(rec: PluginRecord): Promise<void> {
     const t0 = Date.now();
     try {
-      this.subscribeStatic(rec);
-      if (rec.def!.start) await withTimeout(Promise.resolve(rec.def!.start(rec.ctx!)), this.o.startTimeoutMs, `start of ${rec.name}`);
-      if (rec.status === 'loading') rec.status = 'ok';
-      rec.startedAt = Date.now();
-      rec.ctx!.log.info({ ms: Date.now() - t0, status: rec.status }, 'plugin started');
+      const start = rec.def!.start;
+      rec.instance = start ? await withTimeout(Promise.resolve(start(rec.ctx!)), this.opts.startTimeoutMs, `start of ${rec.name}`) : undefined;
     } catch (e) {
-      for (const l of rec.listeners) this.o.router.unsubscribe(l);
+      this.opts.router.clearFallback(rec.name);
+      for (const l of rec.listeners) this.opts.router.unsubscribe(l);
       rec.listeners = [];
-      this.o.router.clearFallback(rec.name);
-      this.fail(rec, `start failed: ${(e as Error).message}`);
+      if (e instanceof TimeoutError) this.fail(rec, 'START_TIMEOUT', `start did not finish within ${e.ms} ms`);
+      else this.fail(rec, 'START_FAILED', `start failed: ${(e as Error).message}`);
+      return;
+    } finally {
+      rec.pending = null;
     }
+    rec.started = true;
+    // Listeners and routes only once there is an instance to hand them.
+    this.subscribeStatic(rec);
+    if (rec.status === 'loading') rec.status = 'ok';
+    rec.startedAt = Date.now();
+    this.setAvailable(rec, undefined);
+    rec.ctx!.log.info({ ms: Date.now() - t0, status: rec.status }, 'plugin started');
   }
 
   /** Stop running plugins in reverse start order, each within what is left of the deadline. Returns those that did not finish. */
@@ -285,18 +336,21 @@ export class PluginHost {
   }
 
   private async stopOne(rec: PluginRecord, deadline: number): Promise<boolean> {
-    if (!rec.ctx || !['ok', 'degraded'].includes(rec.status)) return true;
+    if (!rec.started || !['ok', 'degraded'].includes(rec.status)) return true;
     let finished = true;
     try {
-      if (rec.def!.stop) await withTimeout(Promise.resolve(rec.def!.stop(rec.ctx, deadline)), Math.max(1, deadline - Date.now()), `stop of ${rec.name}`);
+      if (rec.def!.stop) await withTimeout(Promise.resolve(rec.def!.stop(rec.instance, rec.ctx!, deadline)), Math.max(1, deadline - Date.now()), `stop of ${rec.name}`);
     } catch (e) {
       finished = false;
-      rec.ctx.log.error({ err: e }, 'plugin did not stop cleanly');
+      rec.ctx!.log.error({ err: e }, 'plugin did not stop cleanly');
     }
-    for (const l of rec.listeners) this.o.router.unsubscribe(l);
+    for (const l of rec.listeners) this.opts.router.unsubscribe(l);
     rec.listeners = [];
-    this.o.router.clearFallback(rec.name);
+    this.opts.router.clearFallback(rec.name);
     rec.status = 'stopped';
+    rec.reason = undefined;
+    rec.reasonCode = undefined;
+    this.setAvailable(rec, STOPPED);
     return finished;
   }
 
@@ -308,8 +362,13 @@ export class PluginHost {
     if (onlyDirty && !anyDirty) return { states, errors, dirty: false };
     for (const rec of this.records.values()) {
       if (!rec.def?.snapshot || !rec.ctx || rec.status === 'failed') continue;
+      // Restored but not started yet: its state is what it will start from.
+      if (!rec.started) {
+        if (rec.pending) states[rec.name] = { version: rec.def.version ?? 1, state: rec.pending.state };
+        continue;
+      }
       try {
-        states[rec.name] = { version: rec.def.version ?? 1, state: await rec.def.snapshot() };
+        states[rec.name] = { version: rec.def.version ?? 1, state: await rec.def.snapshot(rec.instance) };
         rec.dirty = false;
       } catch (e) {
         errors[rec.name] = (e as Error).message;
@@ -319,13 +378,16 @@ export class PluginHost {
     return { states, errors, dirty: anyDirty };
   }
 
-  /** Hand each plugin its part of a checkpoint; incompatible versions are skipped and named. */
+  /**
+   * Hand each plugin its part of a checkpoint: a running plugin takes it through `restore`, one not
+   * started yet gets it as `ctx.restored` when it starts. Incompatible versions are skipped and named.
+   */
   async restoreAll(states: Record<string, { version: number; state: unknown }>): Promise<{ restored: string[]; skipped: Record<string, string> }> {
     const restored: string[] = [];
     const skipped: Record<string, string> = {};
     for (const [name, part] of Object.entries(states)) {
       const rec = this.records.get(name);
-      if (!rec?.def?.restore || !rec.ctx) {
+      if (!rec?.def?.restore || !rec.ctx || rec.status === 'failed') {
         skipped[name] = 'plugin not loaded or not stateful';
         continue;
       }
@@ -333,8 +395,13 @@ export class PluginHost {
         skipped[name] = `snapshot version ${part.version} does not match plugin version ${rec.def.version ?? 1}`;
         continue;
       }
+      if (!rec.started || rec.status === 'stopped') {
+        rec.pending = { state: part.state };
+        restored.push(name);
+        continue;
+      }
       try {
-        await rec.def.restore(part.state, rec.ctx);
+        await rec.def.restore(rec.instance, part.state, rec.ctx);
         restored.push(name);
       } catch (e) {
         skipped[name] = `restore failed: ${(e as Error).message}`;
@@ -344,54 +411,57 @@ export class PluginHost {
     return { restored, skipped };
   }
 
-  /** snapshot → stop → re-import (fresh modules) → restore → start, carrying state across. */
+  /** snapshot → stop → re-import (fresh modules) → start from the snapshot (`ctx.restored`), carrying state across. */
   async reload(name: string): Promise<PluginRecord> {
     const rec = this.records.get(name);
     if (!rec || !rec.found) throw new DaemonError('NOT_FOUND', `no plugin named "${name}"`, { plugins: [...this.records.keys()] });
     if (!fs.existsSync(rec.found.file)) throw new DaemonError('NOT_FOUND', `plugin file ${rec.found.file} is gone`);
-    let next: PluginDef;
+    let next: AnyPluginDef;
     try {
       next = await importPlugin(rec.found, true);
     } catch (e) {
       // The running version keeps serving: a broken edit must not take a working plugin down.
-      throw new DaemonError('CONFLICT', `reload of ${name} refused, the running version is kept: ${(e as Error).message}`);
+      throw new DaemonError('CONFLICT', `reload of ${name} refused, the running version is kept: ${(e as Error).message}`, {
+        reason_code: e instanceof PluginLoadError ? e.code : 'LOAD_FAILED',
+      });
     }
     const oldNs = rec.def?.namespaces ?? [];
     for (const ns of next.namespaces) {
       const owner = [...this.records.values()].find((r) => r !== rec && r.def?.namespaces.includes(ns));
-      if (owner || this.o.reservedNamespaces.includes(ns)) throw new DaemonError('CONFLICT', `reload of ${name} refused: namespace "${ns}" belongs to ${owner ? owner.name : 'the kernel'}`);
+      if (owner || this.opts.reservedNamespaces.includes(ns)) {
+        throw new DaemonError('CONFLICT', `reload of ${name} refused: namespace "${ns}" belongs to ${owner ? owner.name : 'the kernel'}`, { reason_code: 'NAMESPACE_TAKEN' });
+      }
     }
-    let state: unknown;
-    const hadState = Boolean(rec.def?.snapshot && rec.ctx && ['ok', 'degraded'].includes(rec.status));
-    if (hadState) state = await rec.def!.snapshot!();
-    await this.stopOne(rec, Date.now() + this.o.startTimeoutMs);
-    this.o.router.unregisterPlugin(name);
-    for (const ns of oldNs) this.o.router.unavailableNamespaces.delete(ns);
-    this.o.router.unavailableNamespaces.delete(name);
+    let carried: { state: unknown } | null = null;
+    if (rec.def?.snapshot && rec.started && ['ok', 'degraded'].includes(rec.status)) carried = { state: await rec.def.snapshot(rec.instance) };
+    await this.stopOne(rec, Date.now() + this.opts.startTimeoutMs);
+    this.opts.router.unregisterPlugin(name);
+    for (const ns of oldNs) this.opts.router.unavailableNamespaces.delete(ns);
+    this.opts.router.unavailableNamespaces.delete(name);
     rec.def = next;
     rec.status = 'loading';
     rec.reason = undefined;
+    rec.reasonCode = undefined;
+    rec.instance = undefined;
+    rec.started = false;
+    rec.pending = carried && next.restore ? carried : null;
     rec.reloads++;
     this.registerEvents(rec);
     if (rec.status === 'loading') this.makeContext(rec);
-    if (rec.status === 'loading' && hadState && next.restore) {
-      try {
-        await next.restore(state, rec.ctx!);
-      } catch (e) {
-        rec.ctx!.log.error({ err: e }, 'restore after reload failed');
-      }
-    }
     if (rec.status === 'loading') await this.startOne(rec);
-    this.o.log.info({ plugin: name, status: rec.status }, 'plugin reloaded');
-    this.o.router.emit('plugin:reloaded', { plugin: name, status: rec.status, reason: rec.reason ?? null }, null);
+    this.opts.log.info({ plugin: name, status: rec.status }, 'plugin reloaded');
+    this.opts.router.emit('plugin:reloaded', { plugin: name, status: rec.status, reason: rec.reason ?? null, reason_code: rec.reasonCode ?? null }, null);
     return rec;
   }
 
-  list(): Array<{ name: string; status: PluginStatus; reason: string | null; namespaces: string[]; events: number; depends_on: string[]; started_at: number | null; reloads: number; details?: Record<string, unknown> }> {
+  list(): Array<{
+    name: string; status: PluginStatus; reason: string | null; reason_code: PluginReasonCode | null; namespaces: string[]; events: number;
+    depends_on: string[]; started_at: number | null; reloads: number; details?: Record<string, unknown>;
+  }> {
     return [...this.records.values()].map((r) => {
       let details: Record<string, unknown> | undefined;
       try {
-        details = r.def?.health && r.ctx && ['ok', 'degraded'].includes(r.status) ? r.def.health() : undefined;
+        details = r.def?.health && r.started && ['ok', 'degraded'].includes(r.status) ? r.def.health(r.instance) : undefined;
       } catch (e) {
         details = { error: (e as Error).message };
       }
@@ -399,6 +469,7 @@ export class PluginHost {
         name: r.name,
         status: r.status,
         reason: r.reason ?? null,
+        reason_code: r.reasonCode ?? null,
         namespaces: r.def?.namespaces ?? [],
         events: Object.keys(r.def?.events ?? {}).length,
         depends_on: r.def?.dependsOn ?? [],

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { EVENT_NAME_RE } from '../client/protocol.js';
-import type { PluginDef } from './plugin-api.js';
+import type { PluginReasonCode } from '../client/plugin-status.js';
+import type { AnyPluginDef } from './plugin-api.js';
 import { compiledTwin } from './build.js';
 import { ROOT } from './config.js';
 import { byCodePoint } from './text-order.js';
@@ -19,6 +20,20 @@ const RUNNING_COMPILED = import.meta.url.endsWith('.js');
 async function tsImport(file: string): Promise<unknown> {
   const api = await import('tsx/esm/api');
   return api.tsImport(file, import.meta.url);
+}
+
+/** Why a plugin could not be loaded or started: a code to branch on, and the text for people. */
+export interface PluginFailure {
+  code: PluginReasonCode;
+  reason: string;
+}
+
+/** A plugin that could not be imported or whose definition is not valid. */
+export class PluginLoadError extends Error {
+  constructor(readonly code: 'LOAD_FAILED' | 'INVALID_DEFINITION', message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PluginLoadError';
+  }
 }
 
 export interface FoundPlugin {
@@ -80,30 +95,34 @@ export function findPlugins(roots: string[]): { found: FoundPlugin[]; errors: Ar
  * Import a plugin's definition. `fresh` loads it in a new module namespace (hot reload), so edits
  * to any of its modules take effect.
  */
-export async function importPlugin(p: FoundPlugin, fresh = false): Promise<PluginDef> {
+export async function importPlugin(p: FoundPlugin, fresh = false): Promise<AnyPluginDef> {
   let mod: Record<string, unknown>;
-  if (fresh) mod = (await tsImport(p.file)) as Record<string, unknown>;
-  else if (RUNNING_COMPILED && /\.tsx?$/.test(p.file)) {
-    // From the build: the transpiled twin when there is one, else the TypeScript loader (extra plugin dirs).
-    const twin = compiledTwin(ROOT, p.file);
-    mod = (twin ? await import(pathToFileURL(twin).href) : await tsImport(p.file)) as Record<string, unknown>;
-  } else mod = (await import(pathToFileURL(p.file).href)) as Record<string, unknown>;
+  try {
+    if (fresh) mod = (await tsImport(p.file)) as Record<string, unknown>;
+    else if (RUNNING_COMPILED && /\.tsx?$/.test(p.file)) {
+      // From the build: the transpiled twin when there is one, else the TypeScript loader (extra plugin dirs).
+      const twin = compiledTwin(ROOT, p.file);
+      mod = (twin ? await import(pathToFileURL(twin).href) : await tsImport(p.file)) as Record<string, unknown>;
+    } else mod = (await import(pathToFileURL(p.file).href)) as Record<string, unknown>;
+  } catch (e) {
+    throw new PluginLoadError('LOAD_FAILED', `load failed: ${(e as Error).message}`, { cause: e });
+  }
   let def: unknown = mod.default;
   // A fresh namespace can wrap the ES module once more.
   if (def && typeof def === 'object' && !('namespaces' in def) && 'default' in def) def = (def as { default: unknown }).default;
   return checkPluginShape(def, p.dirName);
 }
 
-export function checkPluginShape(def: unknown, dirName: string): PluginDef {
+export function checkPluginShape(def: unknown, dirName: string): AnyPluginDef {
   const r = pluginDefShape.safeParse(def);
   if (!r.success) {
-    throw new Error(`invalid plugin definition: ${r.error.issues.map((i) => `${i.path.join('.') || '(default export)'}: ${i.message}`).join('; ')}`);
+    throw new PluginLoadError('INVALID_DEFINITION', `invalid plugin definition: ${r.error.issues.map((i) => `${i.path.join('.') || '(default export)'}: ${i.message}`).join('; ')}`);
   }
-  const d = def as PluginDef;
-  if (d.name !== dirName) throw new Error(`plugin name "${d.name}" does not match its folder "${dirName}"`);
+  const d = def as AnyPluginDef;
+  if (d.name !== dirName) throw new PluginLoadError('INVALID_DEFINITION', `plugin name "${d.name}" does not match its folder "${dirName}"`);
   for (const ev of Object.keys(d.events ?? {})) {
     const ns = ev.split(':')[0];
-    if (!d.namespaces.includes(ns)) throw new Error(`event "${ev}" is outside the plugin's namespaces (${d.namespaces.join(', ')})`);
+    if (!d.namespaces.includes(ns)) throw new PluginLoadError('INVALID_DEFINITION', `event "${ev}" is outside the plugin's namespaces (${d.namespaces.join(', ')})`);
   }
   return d;
 }
@@ -120,19 +139,19 @@ export interface GraphInput {
  * Check namespace ownership and dependencies, and order the plugins for start. Returns the start
  * order and, for each plugin that cannot start, why.
  */
-export function planStart(plugins: GraphInput[], reservedNamespaces: string[]): { order: string[]; failed: Map<string, string> } {
-  const failed = new Map<string, string>();
+export function planStart(plugins: GraphInput[], reservedNamespaces: string[]): { order: string[]; failed: Map<string, PluginFailure> } {
+  const failed = new Map<string, PluginFailure>();
   const owner = new Map<string, string>(reservedNamespaces.map((n) => [n, 'kernel']));
   for (const p of plugins) {
     for (const ns of p.namespaces) {
       const o = owner.get(ns);
-      if (o && o !== p.name) failed.set(p.name, `namespace "${ns}" is already owned by ${o === 'kernel' ? 'the kernel' : `plugin "${o}"`}`);
+      if (o && o !== p.name) failed.set(p.name, { code: 'NAMESPACE_TAKEN', reason: `namespace "${ns}" is already owned by ${o === 'kernel' ? 'the kernel' : `plugin "${o}"`}` });
     }
     if (!failed.has(p.name)) for (const ns of p.namespaces) owner.set(ns, p.name);
   }
   const byName = new Map(plugins.map((p) => [p.name, p]));
   const deps = (p: GraphInput): string[] => [...p.dependsOn, ...p.optionalDependsOn.filter((d) => byName.has(d))];
-  for (const p of plugins) for (const d of p.dependsOn) if (!byName.has(d) && !failed.has(p.name)) failed.set(p.name, `depends on "${d}", which is not installed`);
+  for (const p of plugins) for (const d of p.dependsOn) if (!byName.has(d) && !failed.has(p.name)) failed.set(p.name, { code: 'DEPENDENCY_MISSING', reason: `depends on "${d}", which is not installed` });
 
   // Depth-first topological sort; a back edge marks every plugin on the cycle.
   const order: string[] = [];
@@ -142,7 +161,7 @@ export function planStart(plugins: GraphInput[], reservedNamespaces: string[]): 
     if (s === 'done') return;
     if (s === 'visiting') {
       const cycle = stack.slice(stack.indexOf(name));
-      for (const c of cycle) failed.set(c, `dependency cycle: ${[...cycle, name].join(' → ')}`);
+      for (const c of cycle) failed.set(c, { code: 'DEPENDENCY_CYCLE', reason: `dependency cycle: ${[...cycle, name].join(' → ')}` });
       return;
     }
     state.set(name, 'visiting');
@@ -160,7 +179,7 @@ export function planStart(plugins: GraphInput[], reservedNamespaces: string[]): 
   for (const n of final) {
     if (failed.has(n)) continue;
     const bad = byName.get(n)!.dependsOn.find((d) => failed.has(d));
-    if (bad) failed.set(n, `dependency "${bad}" failed: ${failed.get(bad)}`);
+    if (bad) failed.set(n, { code: 'DEPENDENCY_FAILED', reason: `dependency "${bad}" failed: ${failed.get(bad)!.reason}` });
   }
   return { order: final, failed };
 }

@@ -11,12 +11,12 @@ import { EVENT_NAME_RE, nowSeconds, type EventContext } from '../client/protocol
 import { Call, childContext, rootContext, type CallHost } from './call-context.js';
 import { PatternIndex } from './pattern-index.js';
 import { RingBuffer } from './ring-buffer.js';
-import type { CallContext, EmitOptions, EmittedEvent, EventDef, RequestOptions } from './plugin-api.js';
+import type { BoundEventDef, CallContext, EmitOptions, EmittedEvent, RequestOptions } from './plugin-api.js';
 
 export interface Route {
   event: string;
   plugin: string;
-  def: EventDef;
+  def: BoundEventDef;
   /** Set when the owning plugin failed: the event answers UNAVAILABLE with this reason. */
   unavailable?: string;
   /** Kernel-internal: refused to socket clients. */

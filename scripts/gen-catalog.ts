@@ -9,7 +9,7 @@ import { ERROR_CODES } from '../client/errors.js';
 import { ROOT } from '../daemon/config.js';
 import { KERNEL_PUBLISHES, kernelPlugin } from '../daemon/kernel-events.js';
 import type { Kernel } from '../daemon/kernel.js';
-import type { EventDef, PluginDef } from '../daemon/plugin-api.js';
+import type { AnyEventDef, AnyPluginDef } from '../daemon/plugin-api.js';
 import { findPlugins, importPlugin } from '../daemon/plugin-loader.js';
 import { describeParameters } from '../daemon/schema-doc.js';
 
@@ -19,7 +19,7 @@ const ROUTER_ERRORS = ['UNKNOWN_EVENT', 'INVALID_DATA', 'TIMEOUT', 'HANDLER_ERRO
 
 const cell = (s: unknown): string => String(s ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
-function eventSection(name: string, plugin: string, def: EventDef): string {
+function eventSection(name: string, plugin: string, def: AnyEventDef): string {
   const lines = [`### \`${name}\``, '', `*${plugin}* — ${def.summary}`, ''];
   if (def.description) lines.push(def.description, '');
   const params = describeParameters(def.schema);
@@ -40,7 +40,7 @@ function eventSection(name: string, plugin: string, def: EventDef): string {
 
 async function generate(): Promise<{ text: string; names: string; problems: string[] }> {
   const problems: string[] = [];
-  const plugins: PluginDef[] = [kernelPlugin({} as Kernel)];
+  const plugins: AnyPluginDef[] = [kernelPlugin({} as Kernel)];
   const { found } = findPlugins([path.join(ROOT, 'plugins')]);
   for (const f of found) {
     try {
@@ -49,7 +49,7 @@ async function generate(): Promise<{ text: string; names: string; problems: stri
       problems.push(`plugins/${f.dirName}: ${(e as Error).message}`);
     }
   }
-  const byNs = new Map<string, Array<{ name: string; plugin: string; def: EventDef }>>();
+  const byNs = new Map<string, Array<{ name: string; plugin: string; def: AnyEventDef }>>();
   const publishes = new Map<string, { plugin: string; doc: string }>();
   for (const p of plugins) {
     for (const [name, def] of Object.entries(p.events ?? {})) {

@@ -5,7 +5,7 @@
  * and a journal that lets every accepted turn survive a crash.
  */
 import path from 'node:path';
-import { defineEvent, definePlugin, DaemonError, type PluginContext } from '../../daemon/plugin-api.js';
+import { DaemonError, definePlugin } from '../../daemon/plugin-api.js';
 import { configSchema, TOOL_NAMES } from './config.js';
 import { Conversations } from './converse.js';
 import { ProfileStore } from './profiles.js';
@@ -14,17 +14,17 @@ import {
 } from './schemas.js';
 import { AgentService, MIGRATIONS } from './service.js';
 
-interface State {
+/** The plugin's instance. */
+interface Agents {
   svc: AgentService;
   conv: Conversations;
   profiles: ProfileStore;
 }
 
-let state: State | null = null;
-
-function live(): State {
-  if (!state || state.svc.isStopping()) throw new DaemonError(state ? 'SHUTTING_DOWN' : 'UNAVAILABLE', state ? 'the agent plugin is stopping' : 'the agent plugin is not started');
-  return state;
+/** While it stops, the plugin still answers, but takes no new work. */
+function serving(agents: Agents): Agents {
+  if (agents.svc.isStopping()) throw new DaemonError('SHUTTING_DOWN', 'the agent plugin is stopping');
+  return agents;
 }
 
 const TURN_EVENTS = ['agent:turn_started', 'agent:tool_call', 'agent:tool_result', 'agent:reply', 'agent:error'];
@@ -51,8 +51,8 @@ export default definePlugin({
     'agent:profile_changed': 'A profile file was loaded, removed or found invalid (then not loaded): {file, change, name, error}.',
   },
 
-  async start(ctx: PluginContext) {
-    const config = configSchema.parse(ctx.config);
+  async start(ctx): Promise<Agents> {
+    const config = ctx.config;
     ctx.migrate(MIGRATIONS);
     const dirs = [config.profiles_dir, ...config.extra_profile_dirs].map((d) => path.resolve(ctx.paths.root, d));
     const profiles = new ProfileStore(dirs, (c) => {
@@ -65,97 +65,92 @@ export default definePlugin({
     if (config.watch_profiles) void profiles.watch().catch((err: unknown) => ctx.log.warn({ err }, 'watching profiles failed'));
     const svc = new AgentService({ db: ctx.db, log: ctx.log, config, profiles, request: ctx.request, emit: ctx.emit });
     const conv = new Conversations(svc, (event, data, opts) => ctx.emit(event, data, opts));
-    state = { svc, conv, profiles };
     const r = svc.recover();
     const convs = conv.recover((err, id) => ctx.log.warn({ err, conversation_id: id }, 'resumed conversation ended with an error'));
     ctx.log.info({ ...r, conversations: convs, profiles: profiles.list().length, invalid_profiles: profiles.invalid().length }, 'agent started');
+    return { svc, conv, profiles };
   },
 
-  async stop(ctx, deadline) {
-    if (!state) return;
-    const s = state;
-    await s.profiles.close();
-    const r = await s.svc.stop(deadline);
+  async stop(agents, ctx, deadline) {
+    await agents.profiles.close();
+    const r = await agents.svc.stop(deadline);
     ctx.log.info(r, 'agent stopped');
-    state = null;
   },
 
-  health() {
-    return state ? { ...state.svc.health(), profiles: state.profiles.list().length, invalid_profiles: state.profiles.invalid().length } : {};
-  },
+  health: (agents) => ({ ...agents.svc.health(), profiles: agents.profiles.list().length, invalid_profiles: agents.profiles.invalid().length }),
 
   events: {
-    'agent:spawn': defineEvent({
+    'agent:spawn': {
       summary: 'Create an agent from a profile and/or explicit model, system, tools, limits and budget; answers the agent.',
       description: `Tools: ${TOOL_NAMES.join(', ')}. Limits come from agent.defaults, then the profile, then this request, each bounded by agent.caps. With budget_usd the budget plugin keeps an agent-scope limit. With parent_id the parent's max_children and every ancestor's max_depth apply, the child's tools must be among the parent's, and its budget is at most what the parent has left.`,
       schema: spawnSchema,
       emits: ['agent:spawned'],
       errors: ['NOT_FOUND', 'CONFLICT', 'OVERLOADED', 'BUDGET_EXCEEDED'],
-      handler: (d, call) => live().svc.spawn(d, call.context),
-    }),
+      handler: (d, agents, call) => serving(agents).svc.spawn(d, call.context),
+    },
 
-    'agent:send': defineEvent({
+    'agent:send': {
       summary: "Give an agent a message and run one turn: model calls with the agent's history and tools, each tool_use routed as an event, until it stops or a limit is hit.",
       description: 'The turn is journaled before the answer and survives a restart. With wait (default) the answer is {agent_id, turn_id, status, reply, stop_reason, steps, tool_calls, usage, cost_usd}, or the turn\'s error (BUDGET_EXCEEDED, LOOP_DETECTED, CANCELLED, ...) with details.turn_id; without, {turn_id, status: "queued"} at once and the outcome comes as agent:reply or agent:error. Turns of one agent run one at a time, in order.',
       schema: sendSchema,
       emits: TURN_EVENTS,
       errors: ['NOT_FOUND', 'CONFLICT', 'OVERLOADED', 'BUDGET_EXCEEDED', 'CANCELLED', 'SHUTTING_DOWN'],
       defaultTimeoutMs: 600_000,
-      handler: (d, call) => live().svc.send(d, call.context),
-    }),
+      handler: (d, agents, call) => serving(agents).svc.send(d, call.context),
+    },
 
-    'agent:message': defineEvent({
+    'agent:message': {
       summary: "Deliver a message from one agent to another's inbox; the receiver takes a turn on it (queued, answered at once).",
       description: 'The receiving turn inherits the causality of the sender, so an exchange that would go on forever ends with LOOP_DETECTED (router.max_depth, or agent.max_message_hops) and an agent:error naming the agents of the chain. A repeated message_id is delivered once.',
       schema: messageSchema,
       emits: TURN_EVENTS,
       errors: ['NOT_FOUND', 'CONFLICT', 'OVERLOADED', 'LOOP_DETECTED'],
-      handler: (d, call) => live().svc.message(d, call.context),
-    }),
+      handler: (d, agents, call) => serving(agents).svc.message(d, call.context),
+    },
 
-    'agent:list': defineEvent({
+    'agent:list': {
       summary: 'Agents, newest first, with status (idle, running, terminated), profile, model, tools, limits, parent and usage.',
       schema: listSchema,
-      handler: (d) => live().svc.list(d),
-    }),
+      handler: (d, agents) => serving(agents).svc.list(d),
+    },
 
-    'agent:info': defineEvent({
+    'agent:info': {
       summary: 'One agent: its settings, usage, budget, history (most recent), inbox, children and recent turns.',
       schema: infoSchema,
       errors: ['NOT_FOUND'],
-      handler: (d, call) => live().svc.info(d, call.context),
-    }),
+      handler: (d, agents, call) => serving(agents).svc.info(d, call.context),
+    },
 
-    'agent:terminate': defineEvent({
+    'agent:terminate': {
       summary: 'Terminate an agent (and with cascade its descendants): queued turns are cancelled, a running one stops at its next step.',
       description: 'Terminating a terminated agent answers already_terminated: true. Its history stays readable through agent:info.',
       schema: terminateSchema,
       emits: ['agent:terminated'],
       errors: ['NOT_FOUND'],
-      handler: (d, call) => live().svc.terminate(d, call.context),
-    }),
+      handler: (d, agents, call) => serving(agents).svc.terminate(d, call.context),
+    },
 
-    'agent:delete': defineEvent({
+    'agent:delete': {
       summary: 'Delete a terminated agent with its history, turns, tool calls and inbox (its spend stays in the budget ledger).',
       description: 'A live agent is CONFLICT (terminate it first), as is one whose children are live. Answers {agent_id, deleted: true, messages, turns}.',
       schema: deleteSchema,
       emits: ['agent:deleted'],
       errors: ['NOT_FOUND', 'CONFLICT'],
-      handler: (d) => live().svc.delete(d.agent_id),
-    }),
+      handler: (d, agents) => serving(agents).svc.delete(d.agent_id),
+    },
 
-    'agent:prune': defineEvent({
+    'agent:prune': {
       summary: 'Delete every terminated agent (terminated at least older_than_s ago) as agent:delete would: {deleted: [ids], kept: [{agent_id, reason}]}.',
       schema: pruneSchema,
       emits: ['agent:deleted'],
-      handler: (d) => live().svc.prune(d.older_than_s),
-    }),
+      handler: (d, agents) => serving(agents).svc.prune(d.older_than_s),
+    },
 
-    'agent:profiles': defineEvent({
+    'agent:profiles': {
       summary: 'The loaded profiles (name, file, model, tools, limits, budget) and the invalid files with the reason each was not loaded.',
       schema: profilesSchema,
-      handler() {
-        const p = live().profiles;
+      handler(_d, agents) {
+        const p = serving(agents).profiles;
         return {
           profiles: p.list().map((x) => ({
             name: x.name, description: x.description ?? null, file: x.file, model: x.model ?? null, tools: x.tools, limits: x.limits,
@@ -164,23 +159,23 @@ export default definePlugin({
           invalid: p.invalid(),
         };
       },
-    }),
+    },
 
-    'agent:converse': defineEvent({
+    'agent:converse': {
       summary: 'Run a multi-agent conversation: agents (or agents spawned from profiles) speak in turn on the opening topic for a number of rounds.',
       description: 'Each utterance is emitted as agent:utterance while it happens; the answer is {conversation_id, status, agents, rounds, transcript}. Journaled: a restart resumes it. Agents spawned from profiles are terminated at the end unless keep_agents.',
       schema: converseSchema,
       emits: ['agent:spawned', 'agent:utterance', 'agent:conversation_ended', ...TURN_EVENTS],
       errors: ['NOT_FOUND', 'CONFLICT', 'BUDGET_EXCEEDED', 'LOOP_DETECTED', 'OVERLOADED'],
       defaultTimeoutMs: 1_800_000,
-      handler: (d, call) => live().conv.start(d, call.context),
-    }),
+      handler: (d, agents, call) => serving(agents).conv.start(d, call.context),
+    },
 
-    'agent:conversation': defineEvent({
+    'agent:conversation': {
       summary: 'A conversation\'s state and transcript so far (also after a restart, or when the converse caller went away).',
       schema: conversationSchema,
       errors: ['NOT_FOUND'],
-      handler: (d) => live().conv.get(d.conversation_id),
-    }),
+      handler: (d, agents) => serving(agents).conv.get(d.conversation_id),
+    },
   },
 });

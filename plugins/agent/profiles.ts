@@ -6,9 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FSWatcher } from 'chokidar';
-import { loadYamlParser, parseYamlText, prepareYamlFiles } from '../../daemon/yaml-text.js';
 import { profileFileSchema, type ProfileFile } from './schemas.js';
-import { byCodePoint } from '../../daemon/text-order.js';
+import { byCodePoint, loadYamlParser, parseYamlText, prepareYamlFiles } from '../../daemon/plugin-api.js';
 
 export interface Profile extends ProfileFile {
   name: string;

@@ -3,12 +3,10 @@
  * queued turns one at a time. Work is journaled (agent_turns) before it is acknowledged; at start
  * the journal says what to resume. A plain class, driven by the plugin through ctx.request/emit.
  */
-import { timeOrderedId } from '../../daemon/time-ordered-id.js';
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import { DaemonError, type EventContext, type PluginContext } from '../../daemon/plugin-api.js';
+import { DaemonError, type EventContext, GroupCommit, type PluginContext, runLazy, timeOrderedId } from '../../daemon/plugin-api.js';
 import type { AgentConfig } from './config.js';
-import { GroupCommit, runLazy } from '../../daemon/group-commit.js';
 import type { ProfileStore } from './profiles.js';
 import type { SpawnInput } from './schemas.js';
 import { AgentStore, MIGRATIONS, type AgentRow, type TurnError, type TurnRow, type TurnSource } from './store.js';

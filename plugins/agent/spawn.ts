@@ -5,9 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { DaemonError, type EventContext, type PluginContext } from '../../daemon/plugin-api.js';
+import { DaemonError, type EventContext, type GroupCommit, type PluginContext } from '../../daemon/plugin-api.js';
 import { limitsSchema, type AgentConfig, type Limits, type ToolName } from './config.js';
-import type { GroupCommit } from '../../daemon/group-commit.js';
 import type { ProfileStore } from './profiles.js';
 import type { SpawnInput } from './schemas.js';
 import type { AgentRow, AgentStore } from './store.js';

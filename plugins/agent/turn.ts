@@ -5,9 +5,8 @@
  * journal ends: finished model calls are replayed by request_id, finished tool calls are not rerun.
  */
 import type { Logger } from 'pino';
-import { DaemonError, type PluginContext } from '../../daemon/plugin-api.js';
+import { DaemonError, type GroupCommit, type PluginContext } from '../../daemon/plugin-api.js';
 import type { AgentConfig } from './config.js';
-import type { GroupCommit } from '../../daemon/group-commit.js';
 import { buildMessages, textOf, toolUsesOf, type ToolUse } from './history.js';
 import { ZERO_USAGE, type AgentRow, type AgentStore, type StoredMessage, type ToolCallRow, type TurnError, type TurnRow, type Usage } from './store.js';
 import { runTool, toolDefinitions } from './tools.js';

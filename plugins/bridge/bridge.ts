@@ -52,7 +52,7 @@ export class Bridge {
     this.jobs = new JobService(ctx, cfg, this.subjects, this.node, this.stats, this.requests);
     this.peers = new Peers(ctx, cfg, this.subjects, this.node, (reason) => {
       this.configProblem = reason;
-      this.ctx.setStatus('degraded', reason);
+      this.ctx.setStatus('degraded', reason, 'CONFIG_INVALID');
     }, () => (this.servingReady ? this.cfg.serve : []));
     this.durable = new PatternMatcher(cfg.durable);
   }
@@ -135,14 +135,14 @@ export class Bridge {
       this.events.attach(nc);
       this.peers.start(nc);
       await this.jobs.attach(nc);
-      if (this.jobs.state === 'failed') this.ctx.setStatus('degraded', this.jobs.lastError ?? 'JetStream unavailable');
+      if (this.jobs.state === 'failed') this.ctx.setStatus('degraded', this.jobs.lastError ?? 'JetStream unavailable', 'BACKEND_UNAVAILABLE');
       this.lagTimer = setInterval(() => void this.tick(nc).catch((err) => this.ctx.log.debug({ err }, 'bridge tick failed')), Math.max(1000, this.cfg.heartbeat_ms));
       this.lagTimer.unref();
       await this.startServing();
     } catch (err) {
       this.lastError = `bridge set-up failed: ${(err as Error).message}`;
       this.ctx.log.error({ err }, 'bridge set-up failed');
-      this.ctx.setStatus('degraded', this.lastError);
+      this.ctx.setStatus('degraded', this.lastError, 'BACKEND_UNAVAILABLE');
     }
   }
 
@@ -173,7 +173,7 @@ export class Bridge {
     if (missing.length) {
       this.configProblem = `bridge.serve names namespaces no local plugin owns: ${missing.join(', ')}`;
       this.ctx.log.warn({ missing }, 'serving namespaces that are not owned here');
-      this.ctx.setStatus('degraded', this.configProblem);
+      this.ctx.setStatus('degraded', this.configProblem, 'CONFIG_INVALID');
     }
   }
 
@@ -205,9 +205,9 @@ export class Bridge {
     if (changed) this.since = Date.now();
     if (reason) this.lastError = reason;
     if (state === 'connected') {
-      if (this.configProblem) this.ctx.setStatus('degraded', this.configProblem);
+      if (this.configProblem) this.ctx.setStatus('degraded', this.configProblem, 'CONFIG_INVALID');
       else if (this.jobs.state !== 'failed') this.ctx.setStatus('ok');
-    } else if (state !== 'connecting') this.ctx.setStatus('degraded', reason ?? state);
+    } else if (state !== 'connecting') this.ctx.setStatus('degraded', reason ?? state, 'BACKEND_UNAVAILABLE');
     if (changed) {
       this.ctx.log.info({ state, reason }, 'bridge connection state');
       this.ctx.emit('bridge:state', { node: this.node, state, reason });

@@ -4,18 +4,16 @@
  */
 import { z } from 'zod';
 import { EVENT_NAME_RE } from '../../client/protocol.js';
-import { defineEvent, definePlugin, type PluginContext } from '../../daemon/plugin-api.js';
+import { DaemonError, definePlugin } from '../../daemon/plugin-api.js';
 import type { Bridge } from './bridge.js';
 import { bridgeConfigSchema, type BridgeConfig } from './config.js';
-import { DaemonError } from '../../client/errors.js';
 
-let bridge: Bridge | null = null;
+/** The instance: the running bridge, or what status reports while federation is off. */
+type Federation = { bridge: Bridge; off: null } | { bridge: null; off: Record<string, unknown> };
 
-let disabled: Record<string, unknown> | null = null;
-
-const current = (): Bridge => {
-  if (!bridge) throw new DaemonError('UNAVAILABLE', disabled ? 'the bridge is off: set bridge.url and bridge.node (AGENTD_BRIDGE_URL, AGENTD_BRIDGE_NODE) to join a fleet' : 'the bridge is not running');
-  return bridge;
+const running = (f: Federation): Bridge => {
+  if (!f.bridge) throw new DaemonError('UNAVAILABLE', 'the bridge is off: set bridge.url and bridge.node (AGENTD_BRIDGE_URL, AGENTD_BRIDGE_NODE) to join a fleet');
+  return f.bridge;
 };
 
 /** What status reports while federation is off; the NATS client is not even loaded then. */
@@ -35,13 +33,25 @@ export default definePlugin({
     'bridge:peer_up': 'A daemon of the fleet appeared (or restarted): `{node, serves, restarted}`.',
     'bridge:peer_down': 'A daemon of the fleet went silent for three heartbeats: `{node, last_seen}`.',
   },
+  async start(ctx): Promise<Federation> {
+    const cfg = ctx.config;
+    if (!cfg.url) return { bridge: null, off: disabledStatus(cfg) };
+    const { Bridge } = await import('./bridge.js');
+    const bridge = new Bridge(ctx, cfg);
+    await bridge.start();
+    return { bridge, off: null };
+  },
+  async stop(f, _ctx, deadline) {
+    await f.bridge?.stop(deadline);
+  },
+  health: (f) => (f.bridge ? f.bridge.health() : { enabled: false }),
   events: {
-    'bridge:status': defineEvent({
+    'bridge:status': {
       summary: 'Federation state: connection, peers seen, subjects, JetStream queues, lag and counters.',
       schema: z.object({}).passthrough(),
-      handler: () => (bridge ? bridge.status() : disabled ?? { enabled: false, state: 'disabled' }),
-    }),
-    'bridge:request': defineEvent({
+      handler: (_d, f) => (f.bridge ? f.bridge.status() : f.off),
+    },
+    'bridge:request': {
       summary: 'Run a request on another daemon: on `node`, or on whichever daemon serves its namespace. Answers `{node, data, duration_ms}`.',
       description: 'Requests for namespaces no local plugin owns are forwarded without this; use it to address one node, or to reach a peer\'s read-only kernel events (system:ping, system:health, system:discover, system:help, plugin:list, bridge:status).',
       schema: z.object({
@@ -50,30 +60,11 @@ export default definePlugin({
         node: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/).optional().register(z.globalRegistry, { description: 'Run it on this node (default: any node serving the namespace)' }),
       }),
       errors: ['UNAVAILABLE', 'TIMEOUT'],
-      handler: async ({ event, data, node }, call) => {
+      handler: async ({ event, data, node }, f, call) => {
         const t0 = performance.now();
-        const r = await current().request(event, data, call.context, call.remainingMs(), node);
+        const r = await running(f).request(event, data, call.context, call.remainingMs(), node);
         return { node: r.node, data: r.data, duration_ms: Math.round((performance.now() - t0) * 1000) / 1000 };
       },
-    }),
-  },
-  async start(ctx: PluginContext) {
-    const cfg = ctx.config as BridgeConfig;
-    if (!cfg.url) {
-      disabled = disabledStatus(cfg);
-      return;
-    }
-    disabled = null;
-    const { Bridge } = await import('./bridge.js');
-    bridge = new Bridge(ctx, cfg);
-    await bridge.start();
-  },
-  async stop(_ctx: PluginContext, deadline: number) {
-    const b = bridge;
-    bridge = null;
-    await b?.stop(deadline);
-  },
-  health() {
-    return bridge ? bridge.health() : { enabled: false };
+    },
   },
 });

@@ -5,40 +5,32 @@
  */
 import { unixSeconds } from '../../client/units.js';
 import path from 'node:path';
-import { defineEvent, definePlugin, DaemonError, type PluginContext } from '../../daemon/plugin-api.js';
+import { DaemonError, definePlugin, GroupCommit, prepareYamlFiles, type PluginContext } from '../../daemon/plugin-api.js';
 import { BudgetLedger, type Alert } from './ledger.js';
-import { GroupCommit } from '../../daemon/group-commit.js';
 import { PriceTable, toUsd } from './prices.js';
 import { MIGRATIONS } from './store.js';
-import { prepareYamlFiles } from '../../daemon/yaml-text.js';
 import {
   checkSchema, commitSchema, configSchema, ledgerSchema, pricesSchema, reconcileSchema, releaseSchema, reserveSchema,
   setSchema, statusSchema, type BudgetConfig,
 } from './schemas.js';
 
-interface State {
-  ctx: PluginContext;
+/** The plugin's instance. */
+interface Budget {
+  ctx: PluginContext<BudgetConfig>;
   cfg: BudgetConfig;
   ledger: BudgetLedger;
   gc: GroupCommit;
   sweep: NodeJS.Timeout;
 }
 
-let state: State | null = null;
-
-function live(): State {
-  if (!state) throw new DaemonError('UNAVAILABLE', 'the budget plugin is not started');
-  return state;
-}
-
-function emitAll(s: State, alerts: Alert[]): void {
+function emitAll(budget: Budget, alerts: Alert[]): void {
   for (const a of alerts) {
-    s.ctx.emit(a.event, a.data);
-    s.ctx.log.warn({ event: a.event, scope: a.data.scope, id: a.data.id, percent: a.data.percent }, 'budget threshold crossed');
+    budget.ctx.emit(a.event, a.data);
+    budget.ctx.log.warn({ event: a.event, scope: a.data.scope, id: a.data.id, percent: a.data.percent }, 'budget threshold crossed');
   }
 }
 
-async function loadPrices(ctx: PluginContext, cfg: BudgetConfig): Promise<PriceTable> {
+async function loadPrices(ctx: PluginContext<BudgetConfig>, cfg: BudgetConfig): Promise<PriceTable> {
   const files = [path.join(ctx.paths.root, 'plugins', 'budget', 'prices.yaml')];
   if (cfg.prices_file) files.push(path.resolve(ctx.paths.root, cfg.prices_file));
   await prepareYamlFiles(files);
@@ -70,8 +62,8 @@ export default definePlugin({
     'budget:spent': 'A call was settled: its actual (or estimated) cost.',
   },
 
-  async start(ctx) {
-    const cfg = configSchema.parse(ctx.config);
+  async start(ctx): Promise<Budget> {
+    const cfg = ctx.config;
     ctx.migrate(MIGRATIONS);
     const ledger = new BudgetLedger(ctx.db, await loadPrices(ctx, cfg), { reservationTtlS: cfg.reservation_ttl_s });
     const gc = GroupCommit.for(ctx.db);
@@ -79,98 +71,92 @@ export default definePlugin({
     const sweep = setInterval(() => {
       void gc.run(() => ledger.expire(cfg.reconcile)).then((r) => {
         if (r.charged + r.released > 0) ctx.log.warn({ charged: r.charged, released: r.released }, 'expired reservations reconciled');
-        if (state) emitAll(state, r.alerts);
+        emitAll(budget, r.alerts);
       }).catch((err: unknown) => ctx.log.error({ err }, 'reservation sweep failed'));
     }, 60_000);
     sweep.unref();
-    state = { ctx, cfg, ledger, gc, sweep };
+    const budget: Budget = { ctx, cfg, ledger, gc, sweep };
     ctx.log.info({ models: Object.keys(ledger.getPrices().list()).length, reservations: ledger.reservationCount() }, 'budget started');
+    return budget;
   },
 
-  async stop() {
-    if (!state) return;
-    clearInterval(state.sweep);
-    state.gc.flush();
-    state = null;
+  stop(budget) {
+    clearInterval(budget.sweep);
+    budget.gc.flush();
   },
 
-  health() {
-    return state ? { reservations: state.ledger.reservationCount(), group_commits: state.gc.stats.commits, ops: state.gc.stats.ops } : {};
-  },
+  health: (budget) => ({ reservations: budget.ledger.reservationCount(), group_commits: budget.gc.stats.commits, ops: budget.gc.stats.ops }),
 
   events: {
-    'budget:set': defineEvent({
+    'budget:set': {
       summary: 'Set (or remove with null) a USD and/or token limit for a scope and period.',
       description: 'A limit covers all spend of its scope in its period, including spend from before it was set. Spend counts input, output and cache tokens.',
       schema: setSchema,
       errors: ['INVALID_DATA'],
-      async handler(d) {
-        const s = live();
-        const row = await s.gc.run(() => s.ledger.setLimit(d.scope, d.id ?? null, d.period, d.limit_usd, d.limit_tokens));
-        s.ctx.log.info({ scope: d.scope, id: d.id, period: d.period, limit_usd: d.limit_usd, limit_tokens: d.limit_tokens }, 'budget limit set');
+      async handler(d, budget) {
+        const row = await budget.gc.run(() => budget.ledger.setLimit(d.scope, d.id ?? null, d.period, d.limit_usd, d.limit_tokens));
+        budget.ctx.log.info({ scope: d.scope, id: d.id, period: d.period, limit_usd: d.limit_usd, limit_tokens: d.limit_tokens }, 'budget limit set');
         return {
           limit: row && { scope: row.scope, id: row.scope_id || null, period: row.period, limit_usd: usd(row.limit_nanos === null ? null : toUsd(row.limit_nanos)), limit_tokens: row.limit_tokens },
-          status: s.ledger.status({ scope: d.scope, ...(d.id ? { id: d.id } : {}) }),
+          status: budget.ledger.status({ scope: d.scope, ...(d.id ? { id: d.id } : {}) }),
         };
       },
-    }),
+    },
 
-    'budget:status': defineEvent({
+    'budget:status': {
       summary: 'Spent, reserved, limit, remaining and percent per scope and period (USD and tokens).',
       schema: statusSchema,
-      handler(d) {
-        return { scopes: live().ledger.status(d) };
+      handler(d, budget) {
+        return { scopes: budget.ledger.status(d) };
       },
-    }),
+    },
 
-    'budget:ledger': defineEvent({
+    'budget:ledger': {
       summary: 'The durable ledger of reservations, commits, releases and charges, newest first, filterable and paginated.',
       schema: ledgerSchema,
-      handler(d) {
-        return live().ledger.ledgerPage(d);
+      handler(d, budget) {
+        return budget.ledger.ledgerPage(d);
       },
-    }),
+    },
 
-    'budget:prices': defineEvent({
+    'budget:prices': {
       summary: 'The price table in USD per million tokens (input, output, cache_write, cache_write_1h, cache_read).',
       schema: pricesSchema,
       errors: ['NOT_FOUND'],
-      async handler(d) {
-        const s = live();
-        const table = s.ledger.getPrices();
+      async handler(d, budget) {
+        const table = budget.ledger.getPrices();
         if (d.model) {
           const p = table.get(d.model);
           if (p) return { prices: { [d.model]: p } };
           // An alias (haiku, sonnet, one of completion.models) is priced as the model it stands for.
-          const model = await resolveAlias(s.ctx, d.model);
+          const model = await resolveAlias(budget.ctx, d.model);
           const q = model === null ? undefined : table.get(model);
           if (!q || model === null) throw new DaemonError('NOT_FOUND', `no price for model "${d.model}"; add one under budget.prices in agentd.yaml`, { model: d.model });
           return { prices: { [model]: q }, alias: { [d.model]: model } };
         }
         return { prices: table.list() };
       },
-    }),
+    },
 
-    'budget:check': defineEvent({
+    'budget:check': {
       summary: 'Pre-flight: the model is priced and no applicable limit is used up (nothing is reserved).',
       schema: checkSchema,
       errors: ['INVALID_DATA', 'BUDGET_EXCEEDED'],
-      handler(d) {
-        live().ledger.check(d.model, d);
+      handler(d, budget) {
+        budget.ledger.check(d.model, d);
         return { ok: true };
       },
-    }),
+    },
 
-    'budget:reserve': defineEvent({
+    'budget:reserve': {
       summary: "Reserve a call's worst case (input + max_tokens output) in every applicable scope, atomically.",
       description: 'Fails with BUDGET_EXCEEDED, changing nothing, when any applicable limit cannot cover spent + reserved + this call. Idempotent per (request_id, attempt).',
       schema: reserveSchema,
       emits: ['budget:exceeded'],
       errors: ['INVALID_DATA', 'BUDGET_EXCEEDED', 'CONFLICT'],
-      async handler(d) {
-        const s = live();
+      async handler(d, budget) {
         try {
-          const { reservation } = await s.gc.run(() => s.ledger.reserve(d));
+          const { reservation } = await budget.gc.run(() => budget.ledger.reserve(d));
           return {
             request_id: reservation.request_id, attempt: reservation.attempt,
             reserved_usd: toUsd(reservation.nanos), reserved_tokens: reservation.tokens, expires_at: unixSeconds(reservation.expires_at),
@@ -178,59 +164,56 @@ export default definePlugin({
         } catch (err) {
           if (err instanceof DaemonError && err.code === 'BUDGET_EXCEEDED' && err.details && d.notify) {
             const x = err.details;
-            s.ctx.emit('budget:exceeded', {
+            budget.ctx.emit('budget:exceeded', {
               scope: x.scope, id: x.id, period: x.period, dimension: x.dimension,
               percent: x.limit_usd ? Math.round(((Number(x.spent_usd) + Number(x.reserved_usd)) / Number(x.limit_usd)) * 10000) / 100 : 100,
               spent_usd: x.spent_usd, limit_usd: x.limit_usd, spent_tokens: x.spent_tokens, limit_tokens: x.limit_tokens,
               request_id: x.request_id, reason: 'reservation_refused',
             });
-            s.ctx.log.info({ request_id: d.request_id, session_id: d.session_id, agent_id: d.agent_id, scope: x.scope }, 'reservation refused');
+            budget.ctx.log.info({ request_id: d.request_id, session_id: d.session_id, agent_id: d.agent_id, scope: x.scope }, 'reservation refused');
           }
           throw err;
         }
       },
-    }),
+    },
 
-    'budget:commit': defineEvent({
+    'budget:commit': {
       summary: 'Settle a call with its actual usage: the reservation becomes spend. Idempotent per (request_id, attempt).',
       schema: commitSchema,
       emits: ['budget:spent', 'budget:warning', 'budget:exceeded'],
       errors: ['INVALID_DATA', 'NOT_FOUND'],
-      async handler(d) {
-        const s = live();
-        const r = await s.gc.run(() => s.ledger.commit(d));
+      async handler(d, budget) {
+        const r = await budget.gc.run(() => budget.ledger.commit(d));
         if (!r.already) {
-          s.ctx.emit('budget:spent', {
+          budget.ctx.emit('budget:spent', {
             request_id: d.request_id, model: r.model, cost_usd: r.cost_usd, tokens: r.tokens,
             agent_id: d.agent_id ?? null, session_id: d.session_id ?? null, estimated: d.estimated,
           });
-          emitAll(s, r.alerts);
+          emitAll(budget, r.alerts);
         }
         return { request_id: d.request_id, cost_usd: r.cost_usd, tokens: r.tokens, already_committed: r.already };
       },
-    }),
+    },
 
-    'budget:release': defineEvent({
+    'budget:release': {
       summary: 'Drop the reservation of a call that failed or was cancelled before spending.',
       schema: releaseSchema,
-      async handler(d) {
-        const s = live();
-        const r = await s.gc.run(() => s.ledger.release(d.request_id, d.attempt, d.reason));
+      async handler(d, budget) {
+        const r = await budget.gc.run(() => budget.ledger.release(d.request_id, d.attempt, d.reason));
         return { request_id: d.request_id, released: r.released };
       },
-    }),
+    },
 
-    'budget:reconcile': defineEvent({
+    'budget:reconcile': {
       summary: "Settle a holder's reservations for requests it no longer has in flight (after a crash), per budget.reconcile.",
       schema: reconcileSchema,
       emits: ['budget:spent', 'budget:warning', 'budget:exceeded'],
-      async handler(d) {
-        const s = live();
-        const r = await s.gc.run(() => s.ledger.reconcile(d.holder, new Set(d.keep), s.cfg.reconcile, 'daemon_restart'));
-        if (r.charged + r.released > 0) s.ctx.log.warn({ holder: d.holder, charged: r.charged, released: r.released }, 'leaked reservations reconciled');
-        emitAll(s, r.alerts);
-        return { charged: r.charged, released: r.released, policy: s.cfg.reconcile };
+      async handler(d, budget) {
+        const r = await budget.gc.run(() => budget.ledger.reconcile(d.holder, new Set(d.keep), budget.cfg.reconcile, 'daemon_restart'));
+        if (r.charged + r.released > 0) budget.ctx.log.warn({ holder: d.holder, charged: r.charged, released: r.released }, 'leaked reservations reconciled');
+        emitAll(budget, r.alerts);
+        return { charged: r.charged, released: r.released, policy: budget.cfg.reconcile };
       },
-    }),
+    },
   },
 });

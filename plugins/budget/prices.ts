@@ -4,9 +4,8 @@
  * and a drift is exactly how a hard limit gets overspent by a cent.
  */
 import fs from 'node:fs';
-import { parseYamlText } from '../../daemon/yaml-text.js';
 import { z } from 'zod';
-import { byCodePoint } from '../../daemon/text-order.js';
+import { byCodePoint, parseYamlText } from '../../daemon/plugin-api.js';
 
 const rate = z.number().finite().nonnegative();
 

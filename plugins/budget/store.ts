@@ -5,7 +5,7 @@
  * Both are written in the same transaction, so they never disagree.
  */
 import type Database from 'better-sqlite3';
-import { rebuildTable, type Migration } from '../../daemon/persistence.js';
+import { type Migration, rebuildTable } from '../../daemon/plugin-api.js';
 
 export const MIGRATIONS: Migration[] = [
   `CREATE TABLE budget_limits (

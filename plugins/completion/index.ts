@@ -3,7 +3,7 @@
  * the result arrives as an event; `completion:request` waits for it. Conversations (`conversation:*`)
  * keep each session's history in SQLite.
  */
-import { defineEvent, definePlugin, DaemonError, type PluginContext } from '../../daemon/plugin-api.js';
+import { DaemonError, definePlugin } from '../../daemon/plugin-api.js';
 import { configSchema } from './config.js';
 import { exportConversation } from './export.js';
 import { MIGRATIONS } from './journal.js';
@@ -13,12 +13,10 @@ import {
 } from './schemas.js';
 import { CompletionService } from './service.js';
 
-let service: CompletionService | null = null;
-let pruner: NodeJS.Timeout | null = null;
-
-function live(): CompletionService {
-  if (!service) throw new DaemonError('UNAVAILABLE', 'the completion plugin is not started');
-  return service;
+/** The plugin's instance: the service and its hourly journal pruning. */
+interface Completion {
+  svc: CompletionService;
+  pruner: NodeJS.Timeout;
 }
 
 export default definePlugin({
@@ -36,8 +34,8 @@ export default definePlugin({
     'completion:cancelled': 'A request was cancelled while queued or running; its budget reservation was released.',
   },
 
-  async start(ctx: PluginContext) {
-    const config = configSchema.parse(ctx.config);
+  async start(ctx): Promise<Completion> {
+    const config = ctx.config;
     ctx.migrate(MIGRATIONS);
     const provider = await AnthropicProvider.create({
       ...(config.api_key_file ? { apiKeyFile: config.api_key_file } : {}),
@@ -48,7 +46,7 @@ export default definePlugin({
       log: ctx.log,
     });
     const ps = provider.status();
-    if (!ps.configured) ctx.setStatus('degraded', ps.reason);
+    if (!ps.configured) ctx.setStatus('degraded', ps.reason, 'NOT_CONFIGURED');
     const svc = new CompletionService({
       db: ctx.db,
       log: ctx.log,
@@ -58,10 +56,9 @@ export default definePlugin({
       emit: (event, data, opts) => ctx.emit(event, data, opts),
       shuttingDown: () => ctx.shuttingDown,
     });
-    service = svc;
     const r = await svc.recover();
     ctx.log.info({ ...r, provider: provider.name, configured: ps.configured, max_concurrency: config.max_concurrency }, 'completion started');
-    pruner = setInterval(() => {
+    const pruner = setInterval(() => {
       try {
         svc.prune();
       } catch (err) {
@@ -69,111 +66,107 @@ export default definePlugin({
       }
     }, 3600_000);
     pruner.unref();
+    return { svc, pruner };
   },
 
   subscriptions: {
     // Other plugins may stop before this one; no new call should start in the meantime.
-    'system:shutdown_begin': () => service?.pause(),
+    'system:shutdown_begin': (_ev, { svc }) => svc.pause(),
   },
 
-  async stop(ctx, deadline) {
-    if (pruner) clearInterval(pruner);
-    if (!service) return;
-    const r = await service.stop(deadline);
+  async stop({ svc, pruner }, ctx, deadline) {
+    clearInterval(pruner);
+    const r = await svc.stop(deadline);
     ctx.log.info(r, 'completion stopped');
-    service = null;
   },
 
-  health() {
-    if (!service) return {};
-    const q = service.queues();
+  health({ svc }) {
+    const q = svc.queues();
     return { queued: q.queued, running: q.running, provider: q.provider };
   },
 
   events: {
-    'completion:async': defineEvent({
+    'completion:async': {
       summary: 'Queue a completion; answers {request_id, status: "queued", position} at once, the result comes as completion:result.',
       description: 'The request is journaled before the answer, so it survives a crash. Give prompt or messages. position is the place within its session (1 = next).',
       schema: completionInput,
       emits: ['completion:started', 'completion:token', 'completion:result', 'completion:error'],
       errors: ['CONFLICT', 'UNAVAILABLE', 'BUDGET_EXCEEDED', 'OVERLOADED', 'SHUTTING_DOWN'],
-      handler: (d, call) => live().accept(d, call.context),
-    }),
+      handler: (d, { svc }, call) => svc.accept(d, call.context),
+    },
 
-    'completion:request': defineEvent({
+    'completion:request': {
       summary: 'The same call as completion:async, but the answer is the result (or the error).',
       description: 'The request keeps running if the caller times out or disconnects; ask completion:status {request_id} later. Resending the same request with the same request_id returns the recorded outcome instead of running it again.',
       schema: completionInput,
       emits: ['completion:started', 'completion:token', 'completion:result', 'completion:error'],
       errors: ['CONFLICT', 'UNAVAILABLE', 'BUDGET_EXCEEDED', 'OVERLOADED', 'SHUTTING_DOWN', 'CANCELLED', 'INVALID_DATA', 'TIMEOUT'],
       defaultTimeoutMs: 900_000,
-      async handler(d, call) {
-        const svc = live();
+      async handler(d, { svc }, call) {
         const { request_id } = await svc.accept(d, call.context, false);
         return svc.outcome(request_id);
       },
-    }),
+    },
 
-    'completion:cancel': defineEvent({
+    'completion:cancel': {
       summary: 'Cancel a request: a queued one is removed, a running one is aborted (SDK abort signal); its reservation is released.',
       schema: cancelSchema,
       emits: ['completion:cancelled'],
       errors: ['NOT_FOUND', 'CONFLICT'],
-      handler: (d) => live().cancel(d.request_id),
-    }),
+      handler: (d, { svc }) => svc.cancel(d.request_id),
+    },
 
-    'completion:status': defineEvent({
+    'completion:status': {
       summary: "With request_id: that request's state (queued|running|completed|failed|cancelled) and outcome, across restarts. Without: the queues.",
       schema: statusSchema,
       errors: ['NOT_FOUND'],
-      handler: (d) => (d.request_id ? live().requestStatus(d.request_id) : live().queues()),
-    }),
+      handler: (d, { svc }) => (d.request_id ? svc.requestStatus(d.request_id) : svc.queues()),
+    },
 
-    'completion:models': defineEvent({
+    'completion:models': {
       summary: 'The default model and the model aliases in force: {default_model, aliases: {name: model}} (the shipped ones merged with completion.models).',
       schema: modelsSchema,
-      handler: () => live().models(),
-    }),
+      handler: (_d, { svc }) => svc.models(),
+    },
 
-    'conversation:list': defineEvent({
+    'conversation:list': {
       summary: 'Conversations (sessions) with their turn counts, most recently updated first.',
       schema: conversationListSchema,
-      handler(d) {
-        const rows = live().journal.listConversations(d);
+      handler(d, { svc }) {
+        const rows = svc.journal.listConversations(d);
         return { conversations: rows, next_before: rows.length === d.limit ? rows[rows.length - 1]!.updated_at : null };
       },
-    }),
+    },
 
-    'conversation:get': defineEvent({
+    'conversation:get': {
       summary: "A conversation's messages in order (user turns and the assistant's content blocks).",
       schema: conversationGetSchema,
       errors: ['NOT_FOUND'],
-      handler(d) {
-        const j = live().journal;
+      handler(d, { svc }) {
+        const j = svc.journal;
         const c = j.conversation(d.session_id);
         if (!c) throw new DaemonError('NOT_FOUND', `no conversation ${d.session_id}`, { session_id: d.session_id });
         return { ...c, messages: j.messages(d.session_id) };
       },
-    }),
+    },
 
-    'conversation:export': defineEvent({
+    'conversation:export': {
       summary: 'A conversation as markdown or JSON text.',
       schema: conversationExportSchema,
       errors: ['NOT_FOUND'],
-      handler(d) {
-        const j = live().journal;
+      handler(d, { svc }) {
+        const j = svc.journal;
         const c = j.conversation(d.session_id);
         if (!c) throw new DaemonError('NOT_FOUND', `no conversation ${d.session_id}`, { session_id: d.session_id });
         return { session_id: d.session_id, format: d.format, content: exportConversation(c, j.messages(d.session_id), d.format) };
       },
-    }),
+    },
 
-    'conversation:delete': defineEvent({
+    'conversation:delete': {
       summary: 'Delete a conversation and its history (refused while one of its requests is queued or running).',
       schema: conversationGetSchema,
       errors: ['NOT_FOUND', 'CONFLICT'],
-      handler(d) {
-        const svc = live();
+      handler(d, { svc }) {
         const q = svc.queues() as { sessions: Array<{ session_id: string }> };
         if (q.sessions.some((s) => s.session_id === d.session_id)) {
           throw new DaemonError('CONFLICT', `conversation ${d.session_id} has requests queued or running; cancel them first`, { session_id: d.session_id });
@@ -181,6 +174,6 @@ export default definePlugin({
         if (!svc.journal.deleteConversation(d.session_id)) throw new DaemonError('NOT_FOUND', `no conversation ${d.session_id}`, { session_id: d.session_id });
         return { session_id: d.session_id, deleted: true };
       },
-    }),
+    },
   },
 });

@@ -6,7 +6,7 @@
  */
 import { unixSeconds, unixSecondsToMs } from '../../client/units.js';
 import type Database from 'better-sqlite3';
-import { rebuildTable, type Migration } from '../../daemon/persistence.js';
+import { type Migration, rebuildTable } from '../../daemon/plugin-api.js';
 
 export const MIGRATIONS: Migration[] = [
   `CREATE TABLE completion_requests (

@@ -3,7 +3,7 @@
  * in an embedded SQLite file (default) or in Neo4j. The work lives in service.ts and the stores; this
  * file only declares the events and binds them.
  */
-import { defineEvent, definePlugin, type PluginContext } from '../../daemon/plugin-api.js';
+import { definePlugin } from '../../daemon/plugin-api.js';
 import {
   addEdgesSchema,
   addNodesSchema,
@@ -21,14 +21,6 @@ import {
 } from './schemas.js';
 import { KgService, configSchema } from './service.js';
 
-let service: KgService | null = null;
-
-function svc(): KgService {
-  // The router answers UNAVAILABLE for a plugin that is not started; this is only a type guard.
-  if (!service) throw new Error('kg plugin is not started');
-  return service;
-}
-
 export default definePlugin({
   name: 'kg',
   namespaces: ['kg'],
@@ -38,65 +30,60 @@ export default definePlugin({
     'kg:changed': 'The graph changed: {op, backend, nodes_created, nodes_updated, nodes_deleted, edges_created, edges_updated, edges_deleted}',
   },
 
-  async start(ctx: PluginContext) {
-    const config = configSchema.parse(ctx.config);
-    service = new KgService({
-      config,
+  async start(ctx) {
+    const kg = new KgService({
+      config: ctx.config,
       dbDir: ctx.paths.db,
       log: ctx.log,
       emit: (event, data: ChangedEvent) => ctx.emit(event, changedSchema.parse(data)),
-      onStatus: (ok, reason) => ctx.setStatus(ok ? 'ok' : 'degraded', reason),
+      onStatus: (ok, reason) => ctx.setStatus(ok ? 'ok' : 'degraded', reason, 'BACKEND_UNAVAILABLE'),
     });
-    await service.start();
+    await kg.start();
+    return kg;
   },
 
-  async stop() {
-    await service?.stop();
-    service = null;
-  },
+  stop: (kg) => kg.stop(),
 
-  health() {
-    return service?.health() ?? {};
-  },
+  health: (kg) => kg.health(),
 
   events: {
-    'kg:add_nodes': defineEvent({
+    'kg:add_nodes': {
       summary: 'Add or replace nodes in one all-or-nothing batch; returns their ids',
       description:
         'Idempotent by id: re-adding an id replaces its properties (its label cannot change: CONFLICT). Ids are generated when absent. Answers {ids, created, updated}.',
       schema: addNodesSchema,
       emits: ['kg:changed'],
       errors: ['CONFLICT', 'UNAVAILABLE'],
-      handler: (d) => svc().addNodes(d.nodes),
-    }),
-    'kg:add_edges': defineEvent({
+      handler: (d, kg) => kg.addNodes(d.nodes),
+    },
+    'kg:add_edges': {
       summary: 'Add or replace typed edges in one all-or-nothing batch',
       description:
         'One edge per (from, type, to); re-adding it replaces its properties. An edge whose endpoint does not exist fails the whole batch with NOT_FOUND (details.missing names each). Answers {created, updated}.',
       schema: addEdgesSchema,
       emits: ['kg:changed'],
       errors: ['NOT_FOUND', 'UNAVAILABLE'],
-      handler: (d) => svc().addEdges(d.edges),
-    }),
-    'kg:get': defineEvent({
+      handler: (d, kg) => kg.addEdges(d.edges),
+    },
+    'kg:get': {
       summary: 'One node by id: {node}',
       schema: getSchema,
       errors: ['NOT_FOUND', 'UNAVAILABLE'],
-      handler: (d) => svc().get(d.id),
-    }),
-    'kg:find': defineEvent({
+      handler: (d, kg) => kg.get(d.id),
+    },
+    'kg:find': {
       summary: 'Nodes by label and property equality, paged by cursor: {nodes, next_cursor}',
       schema: findSchema,
       errors: ['UNAVAILABLE'],
-      handler: async (d) => (await svc().store()).find(d),
-    }),
-    'kg:neighbors': defineEvent({
+      handler: async (d, kg) => (await kg.store()).find(d),
+    },
+    'kg:neighbors': {
       summary: 'Nodes within depth hops of a node, each with its depth: {nodes, edges?, truncated}',
       description: 'Breadth-first; nodes ordered by (depth, id), the start node excluded. With include_edges, the matching edges walked between returned nodes.',
       schema: neighborsSchema,
       errors: ['NOT_FOUND', 'UNAVAILABLE'],
-      handler: async (d) =>
-        (await svc().store()).neighbors({
+      handler: async (d, kg) =>
+        (await kg.store()).neighbors({
           id: d.id,
           depth: d.depth,
           direction: d.direction,
@@ -104,53 +91,53 @@ export default definePlugin({
           limit: d.limit,
           ...(d.types ? { types: d.types } : {}),
         }),
-    }),
-    'kg:path': defineEvent({
+    },
+    'kg:path': {
       summary: 'Shortest path between two nodes: {found, nodes, edges}',
       description: 'nodes are the path in order, endpoints included; found is false when no path of at most max_depth hops exists.',
       schema: pathSchema,
       errors: ['NOT_FOUND', 'UNAVAILABLE'],
-      handler: async (d) =>
-        (await svc().store()).path({ from: d.from, to: d.to, maxDepth: d.max_depth, direction: d.direction, ...(d.types ? { types: d.types } : {}) }),
-    }),
-    'kg:delete': defineEvent({
+      handler: async (d, kg) =>
+        (await kg.store()).path({ from: d.from, to: d.to, maxDepth: d.max_depth, direction: d.direction, ...(d.types ? { types: d.types } : {}) }),
+    },
+    'kg:delete': {
       summary: 'Delete a node ({id, detach?}) or an edge ({edge: {from, to, type}})',
       description: 'A node with edges is CONFLICT unless detach: true, which deletes its edges too. Answers {deleted, edges_deleted}.',
       schema: deleteSchema,
       emits: ['kg:changed'],
       errors: ['NOT_FOUND', 'CONFLICT', 'UNAVAILABLE'],
-      handler: (d) => (d.edge ? svc().deleteEdge(d.edge) : svc().deleteNode(d.id!, d.detach)),
-    }),
-    'kg:stats': defineEvent({
+      handler: (d, kg) => (d.edge ? kg.deleteEdge(d.edge) : kg.deleteNode(d.id!, d.detach)),
+    },
+    'kg:stats': {
       summary: 'Counts: {nodes, edges, labels: {Label: n}, types: {TYPE: n}}',
       schema: statsSchema,
       errors: ['UNAVAILABLE'],
-      handler: async () => (await svc().store()).stats(),
-    }),
-    'kg:export': defineEvent({
+      handler: async (_d, kg) => (await kg.store()).stats(),
+    },
+    'kg:export': {
       summary: 'The whole graph as JSON: inline {nodes, edges}, or written to a file with path',
       description: 'With path (absolute, on the daemon host) writes JSON Lines and answers {path, nodes, edges, bytes}; inline is refused (CONFLICT) above kg.export_inline_max items.',
       schema: exportSchema,
       errors: ['CONFLICT', 'NOT_FOUND', 'UNAVAILABLE'],
       defaultTimeoutMs: 300_000,
-      handler: (d) => svc().export(d.path),
-    }),
-    'kg:import': defineEvent({
+      handler: (d, kg) => kg.export(d.path),
+    },
+    'kg:import': {
       summary: 'Load a graph from kg:export output (inline graph or file path); upserts, all checked first',
       description: 'Everything is validated (and every edge endpoint found) before anything is written; nodes and edges are upserted, so re-running an import is harmless.',
       schema: importSchema,
       emits: ['kg:changed'],
       errors: ['NOT_FOUND', 'CONFLICT', 'UNAVAILABLE'],
       defaultTimeoutMs: 300_000,
-      handler: (d) => svc().import(d.graph ? { graph: d.graph } : { path: d.path! }),
-    }),
-    'kg:query': defineEvent({
+      handler: (d, kg) => kg.import(d.graph ? { graph: d.graph } : { path: d.path! }),
+    },
+    'kg:query': {
       summary: 'Run Cypher on the Neo4j backend: {columns, rows, truncated}',
       description: `Read-only unless write: true. Always pass values as params. The embedded backend answers CONFLICT (it has no Cypher). Rows are capped.`,
       schema: querySchema,
       emits: ['kg:changed'],
       errors: ['CONFLICT', 'UNAVAILABLE'],
-      handler: (d) => svc().query(d.cypher, d.params, d.write),
-    }),
+      handler: (d, kg) => kg.query(d.cypher, d.params, d.write),
+    },
   },
 });

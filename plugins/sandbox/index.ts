@@ -2,20 +2,10 @@
  * The sandbox plugin: run untrusted code in hardened, disposable Docker containers. This file is only
  * the wiring (events, schemas, lifecycle); the work is in service.ts and can run without the kernel.
  */
-import { DaemonError, definePlugin, defineEvent, type PluginContext } from '../../daemon/plugin-api.js';
-import { parseConfig, sandboxConfigSchema } from './config.js';
+import { definePlugin } from '../../daemon/plugin-api.js';
+import { sandboxConfigSchema } from './config.js';
 import { createSchema, destroySchema, execSchema, listSchema, statusSchema } from './schemas.js';
 import { SandboxService } from './service.js';
-
-let service: SandboxService | null = null;
-let restored: unknown = null;
-/** The state as it was at stop: the final checkpoint is taken after stop() returns. */
-let stoppedState: unknown = null;
-
-function svc(): SandboxService {
-  if (!service) throw new DaemonError('UNAVAILABLE', 'sandbox plugin is not running');
-  return service;
-}
 
 export default definePlugin({
   name: 'sandbox',
@@ -23,8 +13,38 @@ export default definePlugin({
   namespaces: ['sandbox'],
   description: 'Runs python, bash, node and R code in hardened, disposable Docker containers (no network, no capabilities, read-only root, resource limits), with a warm pool and long-lived sessions.',
   configSchema: sandboxConfigSchema,
+  publishes: {
+    'sandbox:output': '{exec_id, session_id?, stream: stdout|stderr, chunk}: output of a running exec, coalesced (config output_flush_ms) and capped like the result',
+    'sandbox:exec_started': '{exec_id, session_id?, language, image, warm}: an exec got its container and starts',
+    'sandbox:exec_finished': '{exec_id, session_id?, exit_code, duration_ms, timed_out, oom_killed, truncated, cancelled?}: an exec ended',
+    'sandbox:session_created': '{session_id, image, limits}',
+    'sandbox:session_destroyed': '{session_id, reason: requested|idle}',
+    'sandbox:engine': '{reachable, version, reason}: the Docker engine became reachable or was lost (the plugin is degraded meanwhile)',
+  },
+  async start(ctx) {
+    const sandbox = new SandboxService({
+      config: ctx.config,
+      log: ctx.log,
+      home: ctx.paths.home,
+      emit: (event, data) => ctx.emit(event, data),
+      setStatus: (status, reason, code) => ctx.setStatus(status, reason, code),
+      markDirty: () => ctx.markDirty(),
+    });
+    // Sessions of the checkpoint (or of the previous incarnation) are adopted by the recovery.
+    if (ctx.restored !== undefined) sandbox.restore(ctx.restored);
+    // The ping only: recovery (reaping leftovers, reviving sessions, the image check) runs on in the
+    // background, and sandbox requests wait for it.
+    await sandbox.begin();
+    return sandbox;
+  },
+  // The service stays reachable while it stops: late requests get UNAVAILABLE from it, not a crash;
+  // and its snapshot keeps working after, for the final checkpoint.
+  stop: (sandbox, _ctx, deadline) => sandbox.stop(deadline),
+  snapshot: (sandbox) => sandbox.snapshot(),
+  restore: (sandbox, state) => sandbox.restore(state),
+  health: (sandbox) => sandbox.health(),
   events: {
-    'sandbox:exec': defineEvent({
+    'sandbox:exec': {
       summary: 'Run code in a fresh hardened container (or in a session) and return its output',
       description:
         'Returns {exec_id, exit_code, stdout, stderr, duration_ms, timed_out, oom_killed, truncated, stdout_bytes, stderr_bytes}. ' +
@@ -36,79 +56,38 @@ export default definePlugin({
       errors: ['UNAVAILABLE', 'NOT_FOUND', 'INVALID_DATA', 'OVERLOADED', 'CANCELLED'],
       // An exec may legitimately run for minutes; the client's timeout_ms still bounds it.
       defaultTimeoutMs: 120_000,
-      handler: (data, call) => svc().exec(data, call),
-    }),
-    'sandbox:create': defineEvent({
+      handler: (data, sandbox, call) => sandbox.exec(data, call),
+    },
+    'sandbox:create': {
       summary: 'Create a long-lived session whose /workspace persists across execs',
       description: 'Returns the session ({session_id, image, limits, created_at, last_used_at, idle_expires_at, execs, busy, container_id}). Run code in it with sandbox:exec {session_id}. Idle sessions are destroyed after idle_timeout_s.',
       schema: createSchema,
       emits: ['sandbox:session_created'],
       errors: ['UNAVAILABLE', 'NOT_FOUND', 'INVALID_DATA', 'CONFLICT', 'OVERLOADED'],
       defaultTimeoutMs: 60_000,
-      handler: (data) => svc().createSession(data),
-    }),
-    'sandbox:destroy': defineEvent({
+      handler: (data, sandbox) => sandbox.createSession(data),
+    },
+    'sandbox:destroy': {
       summary: 'Destroy a session: kill its container and delete its workspace',
       schema: destroySchema,
       emits: ['sandbox:session_destroyed'],
       errors: ['NOT_FOUND', 'UNAVAILABLE'],
-      handler: (data) => svc().destroySession(data.session_id),
-    }),
-    'sandbox:list': defineEvent({
+      handler: (data, sandbox) => sandbox.destroySession(data.session_id),
+    },
+    'sandbox:list': {
       summary: 'List live sessions',
       description: 'Returns {sessions: [{session_id, image, limits, created_at, last_used_at, idle_expires_at, execs, busy, container_id}]}.',
       schema: listSchema,
-      async handler() {
-        await svc().recovered(); // sessions restored from a checkpoint are adopted by the recovery
-        return svc().listSessions();
+      async handler(_d, sandbox) {
+        await sandbox.recovered(); // sessions restored from a checkpoint are adopted by the recovery
+        return sandbox.listSessions();
       },
-    }),
-    'sandbox:status': defineEvent({
+    },
+    'sandbox:status': {
       summary: 'Engine reachability and version, image presence, warm pool, running execs, sessions',
       description: 'Answers even when Docker is unreachable (engine.reachable=false with the reason), so it is the place to find out why sandbox:* answers UNAVAILABLE.',
       schema: statusSchema,
-      handler: () => svc().status(),
-    }),
-  },
-  publishes: {
-    'sandbox:output': '{exec_id, session_id?, stream: stdout|stderr, chunk}: output of a running exec, coalesced (config output_flush_ms) and capped like the result',
-    'sandbox:exec_started': '{exec_id, session_id?, language, image, warm}: an exec got its container and starts',
-    'sandbox:exec_finished': '{exec_id, session_id?, exit_code, duration_ms, timed_out, oom_killed, truncated, cancelled?}: an exec ended',
-    'sandbox:session_created': '{session_id, image, limits}',
-    'sandbox:session_destroyed': '{session_id, reason: requested|idle}',
-    'sandbox:engine': '{reachable, version, reason}: the Docker engine became reachable or was lost (the plugin is degraded meanwhile)',
-  },
-  async start(ctx: PluginContext) {
-    service = new SandboxService({
-      config: parseConfig(ctx.config),
-      log: ctx.log,
-      home: ctx.paths.home,
-      emit: (event, data) => ctx.emit(event, data),
-      setStatus: (status, reason) => ctx.setStatus(status, reason),
-      markDirty: () => ctx.markDirty(),
-    });
-    if (restored) service.restore(restored);
-    restored = null;
-    stoppedState = null;
-    // The ping only: recovery (reaping leftovers, reviving sessions, the image check) runs on in the
-    // background, and sandbox requests wait for it.
-    await service.begin();
-  },
-  async stop(_ctx: PluginContext, deadline: number) {
-    // Keep the service reachable while it stops: late requests get UNAVAILABLE from it, not a crash.
-    await service?.stop(deadline);
-    stoppedState = service?.snapshot() ?? null;
-    service = null;
-  },
-  snapshot() {
-    return service?.snapshot() ?? stoppedState;
-  },
-  restore(state: unknown) {
-    // Called before start: keep it until the service exists.
-    if (service) service.restore(state);
-    else restored = state;
-  },
-  health() {
-    return service?.health() ?? { started: false };
+      handler: (_d, sandbox) => sandbox.status(),
+    },
   },
 });

@@ -34,7 +34,7 @@ export interface ServiceOptions {
   /** Runtime dir (AGENTD_HOME); workspaces live in <home>/sandbox. Also names the owner label. */
   home: string;
   emit: Emit;
-  setStatus?: (status: 'ok' | 'degraded', reason?: string) => void;
+  setStatus?: (status: 'ok' | 'degraded', reason?: string, code?: 'BACKEND_UNAVAILABLE' | 'NOT_CONFIGURED') => void;
   /** The snapshot changed (a session came or went): ask for a checkpoint. */
   markDirty?: () => void;
 }
@@ -179,7 +179,7 @@ export class SandboxService {
     this.pool.forget();
     this.sessions.forgetContainers();
     this.containers.unwatchOoms();
-    this.opts.setStatus?.('degraded', reason);
+    this.opts.setStatus?.('degraded', reason, 'BACKEND_UNAVAILABLE');
     this.opts.emit('sandbox:engine', { reachable: false, version: null, reason });
   }
 
@@ -210,7 +210,7 @@ export class SandboxService {
   private publishStatus(): void {
     if (!this.engine.up) return;
     if (this.imagePresent === false) {
-      this.opts.setStatus?.('degraded', `default image ${this.opts.config.image} missing: build it with scripts/sandbox-image.sh build`);
+      this.opts.setStatus?.('degraded', `default image ${this.opts.config.image} missing: build it with scripts/sandbox-image.sh build`, 'NOT_CONFIGURED');
     } else {
       this.opts.setStatus?.('ok');
     }

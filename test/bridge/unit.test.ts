@@ -3,7 +3,6 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { DaemonError } from '../../client/errors.js';
 import { rootContext } from '../../daemon/call-context.js';
-import { defineEvent } from '../../daemon/plugin-api.js';
 import { Router } from '../../daemon/router.js';
 import { z } from 'zod';
 import { Subjects, bridgeConfigSchema, patternToSubject } from '../../plugins/bridge/config.js';
@@ -103,7 +102,7 @@ describe('envelopes from the bus', () => {
 describe('kernel fallback route', () => {
   const mk = () => {
     const r = new Router({ log: pino({ level: 'silent' }), maxDepth: 4, historySize: 10, defaultTimeoutMs: 1000 });
-    r.register({ event: 'local:thing', plugin: 'local', def: defineEvent({ summary: 's', schema: z.object({}), handler: () => ({ local: true }) }) });
+    r.register({ event: 'local:thing', plugin: 'local', def: { summary: 's', schema: z.object({}), handler: () => ({ local: true }) } });
     return r;
   };
   const req = (event: string, depth = 0, ms = 1000) => ({ event, data: {}, context: { ...rootContext(), depth }, deadline: Date.now() + ms, connectionId: null, external: true });

@@ -9,7 +9,7 @@ let d: DaemonHandle;
 let raw: RawConn;
 
 beforeAll(async () => {
-  d = await startKernel({ extra: 'daemon_unused: {}\n', config: undefined, env: { AGENTD_DAEMON_MAX_FRAME_BYTES: String(64 * 1024), AGENTD_DAEMON_SUBSCRIBER_QUEUE: '100' } });
+  d = await startKernel({ env: { AGENTD_DAEMON_MAX_FRAME_BYTES: String(64 * 1024), AGENTD_DAEMON_SUBSCRIBER_QUEUE: '100' } });
   raw = await RawConn.connect(d.socketPath);
 });
 afterAll(async () => {

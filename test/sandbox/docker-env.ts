@@ -55,7 +55,7 @@ export const silentLog = pino({ level: process.env.SANDBOX_TEST_LOG ?? 'silent' 
 export interface TestService {
   svc: SandboxService;
   events: Array<{ event: string; data: Record<string, unknown> }>;
-  statuses: Array<{ status: string; reason?: string }>;
+  statuses: Array<{ status: string; reason?: string; code?: string }>;
   home: string;
   config: SandboxConfig;
 }
@@ -70,7 +70,7 @@ export async function startService(raw: Record<string, unknown> = {}, home = tem
   const statuses: TestService['statuses'] = [];
   const config = parseConfig({ image: IMAGE, pool_size: 0, ...raw });
   const emit: Emit = (event, data) => events.push({ event, data });
-  const svc = new SandboxService({ config, log: silentLog, home, emit, setStatus: (status, reason) => statuses.push({ status, reason }) });
+  const svc = new SandboxService({ config, log: silentLog, home, emit, setStatus: (status, reason, code) => statuses.push({ status, reason, code }) });
   await svc.start();
   return { svc, events, statuses, home, config };
 }

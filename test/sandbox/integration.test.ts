@@ -108,8 +108,8 @@ describeDocker('sandbox plugin: degraded, shutdown and crash', () => {
   it('without an engine the daemon stays up, the plugin is degraded and sandbox:* answers UNAVAILABLE', async () => {
     const d = await startDaemon({ config, readyTimeoutMs: 60_000, env: { AGENTD_SANDBOX_DOCKER_SOCKET: '/nonexistent/docker.sock' } });
     try {
-      const plugins = (await d.client.request('plugin:list', {})).plugins as Array<{ name: string; status: string; reason: string | null }>;
-      expect(plugins.find((p) => p.name === 'sandbox')).toMatchObject({ status: 'degraded', reason: expect.stringContaining('unreachable') });
+      const plugins = (await d.client.request('plugin:list', {})).plugins as Array<{ name: string; status: string; reason: string | null; reason_code: string | null }>;
+      expect(plugins.find((p) => p.name === 'sandbox')).toMatchObject({ status: 'degraded', reason_code: 'BACKEND_UNAVAILABLE' });
       const err = await codeOf(d.client.request('sandbox:exec', { language: 'python', code: 'print(1)' }));
       expect(err).toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining('ENOENT') });
       expect(await d.client.request('sandbox:status', {})).toMatchObject({ engine: { reachable: false } });

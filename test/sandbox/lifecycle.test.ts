@@ -118,7 +118,7 @@ describeDocker('sandbox lifecycle', () => {
 
   it('no engine at start: degraded with the reason, sandbox answers UNAVAILABLE, status still answers', async () => {
     const t = await service({ docker_socket: '/nonexistent/docker.sock', probe_min_ms: 100, probe_max_ms: 200 });
-    expect(t.statuses.at(-1)).toMatchObject({ status: 'degraded', reason: expect.stringContaining('ENOENT') });
+    expect(t.statuses.at(-1)).toMatchObject({ status: 'degraded', code: 'BACKEND_UNAVAILABLE', reason: expect.stringContaining('ENOENT') });
     await expect(t.svc.exec({ language: 'python', code: 'print(1)' })).rejects.toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining('unreachable') });
     await expect(t.svc.createSession({})).rejects.toMatchObject({ code: 'UNAVAILABLE' });
     const st = await t.svc.status();
@@ -155,7 +155,7 @@ describeDocker('sandbox lifecycle', () => {
     const tag = `agentd-sandbox-late:${process.pid}`;
     const t = await service({ image: tag, pool_size: 1, health_interval_ms: 200 });
     try {
-      expect(t.statuses.at(-1)).toMatchObject({ status: 'degraded', reason: expect.stringContaining('sandbox-image.sh build') });
+      expect(t.statuses.at(-1)).toMatchObject({ status: 'degraded', code: 'NOT_CONFIGURED', reason: expect.stringContaining('sandbox-image.sh build') });
       await expect(t.svc.exec({ language: 'bash', code: 'true' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
       expect(t.svc.pool.available).toBe(0);
       await docker.getImage(IMAGE).tag({ repo: tag.split(':')[0], tag: tag.split(':')[1] });

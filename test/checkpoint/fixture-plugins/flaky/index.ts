@@ -1,38 +1,40 @@
 /** Test-only stateful plugin whose snapshot() can be made to throw (flaky:set). */
 import { z } from 'zod';
-import { defineEvent, definePlugin } from '../../../../daemon/plugin-api.js';
-
-let value: unknown = null;
-let failSnapshot = false;
+import { definePlugin } from '../../../../daemon/plugin-api.js';
 
 export default definePlugin({
   name: 'flaky',
   version: 1,
   namespaces: ['flaky'],
-  snapshot() {
-    if (failSnapshot) throw new Error('flaky snapshot failure');
-    return { value };
+  start(ctx) {
+    const from = ctx.restored as { value: unknown } | undefined;
+    const value: unknown = from ? from.value : null;
+    return { value, failSnapshot: false };
   },
-  restore(state: unknown) {
-    value = (state as { value: unknown }).value;
+  snapshot(flaky) {
+    if (flaky.failSnapshot) throw new Error('flaky snapshot failure');
+    return { value: flaky.value };
+  },
+  restore(flaky, state) {
+    flaky.value = (state as { value: unknown }).value;
   },
   events: {
-    'flaky:set': defineEvent({
+    'flaky:set': {
       summary: 'Set the value and whether snapshot() throws',
       schema: z.object({
         value: z.unknown().optional().describe('New value'),
         fail_snapshot: z.boolean().optional().describe('Make snapshot() throw'),
       }),
-      handler: (d) => {
-        if ('value' in d) value = d.value;
-        if (d.fail_snapshot !== undefined) failSnapshot = d.fail_snapshot;
-        return { value, fail_snapshot: failSnapshot };
+      handler: (d, flaky) => {
+        if ('value' in d) flaky.value = d.value;
+        if (d.fail_snapshot !== undefined) flaky.failSnapshot = d.fail_snapshot;
+        return { value: flaky.value, fail_snapshot: flaky.failSnapshot };
       },
-    }),
-    'flaky:get': defineEvent({
+    },
+    'flaky:get': {
       summary: 'The value',
       schema: z.object({}),
-      handler: () => ({ value }),
-    }),
+      handler: (_d, flaky) => ({ value: flaky.value }),
+    },
   },
 });
