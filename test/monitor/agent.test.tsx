@@ -74,8 +74,9 @@ describe('watching an agent work', () => {
       await until((x) => x.includes('▶ Agents') && x.includes('q quit'), 'back to the panels');
       // And a request: the next panel, enter → completion:status of the selected (latest) request.
       m.stdin.write('\t\r');
-      const req = await until((x) => /▶ Request t-\S+/.test(x) && x.includes('"status": "completed"'), 'request details from completion:status');
-      expect(req).toMatch(/"request_id": "t-/);
+      // Until completion:status answers, the view shows the stream's row ("loading…"): wait for the answer.
+      const req = await until((x) => /▶ Request t-\S+/.test(x) && x.includes('"request_id": "t-') && !x.includes('loading…'), 'request details from completion:status');
+      expect(req).toMatch(/"status": "completed"/);
     } finally {
       m.unmount();
     }
