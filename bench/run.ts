@@ -21,6 +21,7 @@ const suites: Array<[name: string, file: string, fn: string]> = [
   ['checkpoint', 'checkpoint.ts', 'benchCheckpoint'],
   ['agent', 'agent.ts', 'benchAgent'],
   ['bridge', 'bridge.ts', 'benchBridge'],
+  ['gateway', 'gateway.ts', 'benchGateway'],
 ];
 
 const report: Record<string, unknown> = { quick, started_at: new Date().toISOString(), node: process.version, cpus: (await import('node:os')).cpus().length };

@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   BUDGET_EXCEEDED: { retryable: false, doc: 'The call would exceed a budget limit; nothing was spent.' },
   LOOP_DETECTED: { retryable: false, doc: 'The causal chain is deeper than `router.max_depth`: work causing work without end.' },
   CANCELLED: { retryable: false, doc: 'The work was cancelled before it finished.' },
+  UNAUTHORIZED: { retryable: false, doc: 'The HTTP gateway refused the request: the bearer token is missing or wrong.' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { DaemonError } from '../client/errors.js';
 import { definePlugin, type EmittedEvent } from './plugin-api.js';
 import { PatternIndex, isValidPattern } from './pattern-index.js';
-import { describeParameters } from './schema-doc.js';
+import { describeParameters, jsonSchemaOf } from './schema-doc.js';
 import type { Kernel } from './kernel.js';
 import { byCodePoint } from './text-order.js';
 
@@ -27,9 +27,11 @@ export const KERNEL_PUBLISHES: Record<string, string> = {
   'plugin:error': 'A plugin\'s listener threw: `{plugin, event, seq, message}`.',
 };
 
-export function eventDoc(k: Kernel, name: string) {
+export function eventDoc(k: Kernel, name: string, withSchema = false) {
   const r = k.router.route(name);
   if (!r || r.internal) return null;
+  // The full JSON Schema is for tools that generate from it (the gateway's OpenAPI); the KSI shape stays lean.
+  const extra = withSchema ? { schema: jsonSchemaOf(r.def.schema), default_timeout_ms: r.def.defaultTimeoutMs ?? null } : {};
   return {
     event: name,
     summary: r.def.summary,
@@ -39,6 +41,7 @@ export function eventDoc(k: Kernel, name: string) {
     emits: r.def.emits ?? [],
     errors: r.def.errors ?? [],
     available: r.unavailable === undefined,
+    ...extra,
   };
 }
 
@@ -59,14 +62,17 @@ export function kernelPlugin(k: Kernel) {
       },
       'system:discover': {
         summary: 'Every event the daemon answers, grouped by namespace, with parameters (KSI shape).',
-        schema: z.object({ namespace: z.string().optional().register(z.globalRegistry, { description: 'Only this namespace' }) }),
-        handler: ({ namespace }) => {
+        schema: z.object({
+          namespace: z.string().optional().register(z.globalRegistry, { description: 'Only this namespace' }),
+          schemas: z.boolean().default(false).register(z.globalRegistry, { description: 'Also give each event\'s data as a JSON Schema (`schema`) and its default timeout (`default_timeout_ms`)' }),
+        }),
+        handler: ({ namespace, schemas }) => {
           const events: Record<string, unknown[]> = {};
           for (const r of k.router.allRoutes()) {
             if (r.internal) continue;
             const ns = r.event.split(':')[0];
             if (namespace && ns !== namespace) continue;
-            (events[ns] ??= []).push(eventDoc(k, r.event));
+            (events[ns] ??= []).push(eventDoc(k, r.event, schemas));
           }
           for (const list of Object.values(events)) (list as Array<{ event: string }>).sort((a, b) => byCodePoint(a.event, b.event));
           return { events, total: Object.values(events).reduce((n, l) => n + l.length, 0) };
@@ -125,7 +131,7 @@ export function kernelPlugin(k: Kernel) {
         },
       },
       'monitor:events': {
-        summary: 'Recent events from the history ring (for late joiners), oldest first.',
+        summary: 'Recent events from the history ring (for late joiners), oldest first: {events, last_seq, oldest_seq, truncated}.',
         schema: z.object({
           patterns: z.array(pattern).max(100).optional().register(z.globalRegistry, { description: 'Only events matching these patterns (default all)' }),
           since_seq: z.number().int().min(0).optional().register(z.globalRegistry, { description: 'Only events with seq greater than this' }),
@@ -139,9 +145,11 @@ export function kernelPlugin(k: Kernel) {
             for (const p of patterns) idx.add(p, 1);
             match = (ev) => idx.match(ev.event).length > 0;
           }
-          const all = k.router.history.toArray().filter((ev) => (since_seq === undefined || ev.seq > since_seq) && (until_seq === undefined || ev.seq <= until_seq) && match(ev));
+          const held = k.router.history.toArray();
+          const all = held.filter((ev) => (since_seq === undefined || ev.seq > since_seq) && (until_seq === undefined || ev.seq <= until_seq) && match(ev));
           const events = all.slice(-limit);
-          return { events, last_seq: k.router.lastSeq, truncated: all.length > events.length };
+          // oldest_seq: where the history begins; a reader resuming from an older seq may have missed events.
+          return { events, last_seq: k.router.lastSeq, oldest_seq: held.length ? held[0].seq : k.router.lastSeq + 1, truncated: all.length > events.length };
         },
       },
       'plugin:list': {

@@ -23,6 +23,8 @@ export { rebuildTable, type Migration } from './persistence.js';
 export { timeOrderedId } from './time-ordered-id.js';
 export { loadYamlParser, parseYamlText, prepareYaml, prepareYamlFiles } from './yaml-text.js';
 export { byCodePoint } from './text-order.js';
+// Rate-bounded delivery as socket subscriptions have it, for plugins that serve subscriptions of their own (the gateway).
+export { RateBound, type SkippedTally } from './rate-bound.js';
 
 /** Options for a request made from inside the daemon. */
 export interface RequestOptions {

@@ -5,7 +5,7 @@ import { ROOT, startDaemon, tempHome, type DaemonHandle } from '../helpers/daemo
 
 export const FIXTURES = path.join(ROOT, 'test', 'bridge', 'fixtures');
 /** Other engineers' plugins are not needed here; keep each daemon small. */
-export const OTHERS = ['completion', 'budget', 'sandbox', 'kg', 'agent', 'checkpoint'];
+export const OTHERS = ['completion', 'budget', 'sandbox', 'kg', 'agent', 'checkpoint', 'gateway'];
 
 export interface NodeOptions {
   node: string;
