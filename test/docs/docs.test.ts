@@ -67,8 +67,9 @@ class PageShell {
   /** Run bash code in the page's environment from the repository root; output is stdout and stderr in order. */
   run(code: string, timeoutS: number, strict = false): Promise<{ code: number | null; output: string }> {
     const script = [
+      SAVE_STATE,
       `[ -f ${q(this.state)} ] && . ${q(this.state)}`,
-      `trap 'export -p > ${q(this.state)}' EXIT`,
+      `trap '__docs_save > ${q(this.state)}' EXIT`,
       'exec 2>&1',
       `cd ${q(ROOT)}`,
       strict ? 'set -euo pipefail' : '',
@@ -106,6 +107,25 @@ class PageShell {
 }
 
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * Saves every shell variable a reader's shell would keep from one command to the next (exported or
+ * not: `URL=$(…)` then `curl "$URL"`), except bash's own and read-only ones.
+ */
+const SAVE_STATE = [
+  '__docs_save() {',
+  '  local __v __d __f',
+  '  for __v in $(compgen -v); do',
+  '    case "$__v" in',
+  '      BASH*|FUNCNAME|PIPESTATUS|RANDOM|SRANDOM|SECONDS|LINENO|OLDPWD|PWD|_|SHLVL|HIST*|COMP_*|DIRSTACK|GROUPS|PPID|UID|EUID|SHELLOPTS|EPOCH*|IFS|OPTIND|OPTERR|MACHTYPE|HOSTTYPE|OSTYPE|HOSTNAME|PS1|PS2|PS4|__*) continue ;;',
+  '    esac',
+  '    __d=$(declare -p "$__v" 2>/dev/null) || continue',
+  '    __f=${__d#declare -}; __f=${__f%% *}',
+  '    [[ $__f == *r* ]] && continue',
+  "    printf '%s\\n' \"$__d\"",
+  '  done',
+  '}',
+].join('\n');
 
 function tsFileOf(b: Block): string {
   return path.join(WORK, `${rel(b.file).replace(/[/.]/g, '_')}-${b.line}.ts`);
