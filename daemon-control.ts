@@ -15,6 +15,7 @@ import { closest } from 'fastest-levenshtein';
 import type { EventFrame } from './client/protocol.js';
 import { parseCommand, seconds, UsageError, type CommandSpec } from './interfaces/control/args.js';
 import { showLogs } from './interfaces/control/logs.js';
+import { runCommand, runsCommand, WORKFLOW_USAGE } from './interfaces/control/workflow.js';
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
 const home = path.resolve(process.env.AGENTD_HOME ?? 'var');
@@ -32,8 +33,11 @@ const USAGE = `usage: daemon-control <command> [options]
   logs [-f] [-n N] [--json]     the daemon's log (readable on a terminal, JSON lines when piped)
   emit <event> [json]           send one request, print the answer (exit 1 on an error answer)
   monitor [patterns...]         the live TUI, its log filtered by the patterns (or --filter P)
+  mcp [--expose LIST]           serve the daemon's events as MCP tools on stdio (for Claude Code, desktop clients)
+  chat [--profile P | --agent ID]  talk with an agent: streamed, tools inline; piped stdin → one reply
   sandbox-image build [...]     build the default sandbox image offline (debootstrap + docker import)
   build                         bundle daemon and plugins into .build/ (start does it when stale)
+${WORKFLOW_USAGE}
 
 exit codes: 0 ok, 1 failed, unhealthy or not running, 2 usage
 environment: AGENTD_HOME (runtime dir, default ./var), AGENTD_SOCKET, AGENTD_CONFIG, AGENTD_<SECTION>_<KEY>`;
@@ -51,6 +55,8 @@ const COMMANDS: Record<string, CommandSpec> = {
   emit: { synopsis: 'emit <event> [json]', positionals: ['an event name', 'json?'] },
   monitor: { synopsis: 'monitor [patterns...] [--filter P]', options: { filter: { type: 'string' } }, positionals: ['patterns...'] },
   build: { synopsis: 'build' },
+  mcp: { synopsis: 'mcp [--expose LIST]', options: { expose: { type: 'string' } } },
+  chat: { synopsis: 'chat [--profile P | --agent ID] [--model M]', options: { profile: { type: 'string' }, agent: { type: 'string' }, model: { type: 'string' } } },
 };
 
 const out = (s: string): void => void process.stdout.write(s + '\n');
@@ -293,6 +299,8 @@ function monitor(patterns: string[], filter: string | undefined): number {
   return r.status ?? 1;
 }
 
+const splitList = (v: string | boolean | undefined): string[] | undefined => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+
 function sandboxImage(args: string[]): number {
   if (args[0] !== 'build') throw new UsageError('sandbox-image build [--tag NAME] [--force]');
   const script = path.join(ROOT, 'scripts', 'sandbox-image.sh');
@@ -311,9 +319,13 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (cmd === 'sandbox-image') return sandboxImage(args); // the script checks its own arguments
+  if (cmd === 'run' || cmd === 'runs') {
+    const cli = { connect: () => connect(), out, err, tty: process.stdout.isTTY === true };
+    return cmd === 'run' ? runCommand(args, cli) : runsCommand(args, cli);
+  }
   const spec = COMMANDS[cmd];
   if (!spec) {
-    const near = closest(cmd, [...Object.keys(COMMANDS), 'sandbox-image']);
+    const near = closest(cmd, [...Object.keys(COMMANDS), 'sandbox-image', 'run', 'runs']);
     throw new UsageError(`unknown command "${cmd}" (did you mean ${near}? "daemon-control help" lists them)`);
   }
   const { values, positionals } = parseCommand(spec, args);
@@ -341,6 +353,11 @@ async function main(argv: string[]): Promise<number> {
       return emit(positionals[0]!, positionals[1]);
     case 'monitor':
       return monitor(positionals, values.filter as string | undefined);
+    case 'mcp':
+      // Loaded here, not at the top: the MCP SDK is not worth loading for every other command.
+      return (await import('./interfaces/control/mcp-server.js')).runMcpServer({ socketPath, expose: splitList(values.expose), warn: err });
+    case 'chat':
+      return (await import('./interfaces/control/chat.js')).runChat({ socketPath, profile: values.profile as string | undefined, agent: values.agent as string | undefined, model: values.model as string | undefined });
     default: {
       const b = await ensureBuilt(ROOT, true);
       out(`built ${b.entry} in ${b.ms} ms`);

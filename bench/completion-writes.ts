@@ -91,7 +91,7 @@ function agentdStages(db: Database.Database, ids: string[], sessions = true): (i
         return Promise.all([recorded, gc.run(() => ledger.commit({ request_id: id, attempt: 1, model: 'bench-model', usage, session_id: session }))]);
       }
       default:
-        return gc.later(() => journal.settle(id, 0.0001));
+        return gc.later(() => journal.settle(id, 0.0001, true));
     }
   };
 }

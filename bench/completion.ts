@@ -8,7 +8,10 @@
  *  - drain: 1,000 requests over 50 sessions queued at once, until the last completion:result, vs 50
  *    direct workers (one per session, FIFO, each sending its session's conversation so far, as the
  *    daemon does for a session_id) at the daemon's concurrency of 50; five alternating rounds, the
- *    median ratio reported.
+ *    median ratio reported;
+ *  - the OpenAI-compatible path: p50 of one completion:request to a `completion.providers` model vs
+ *    one streaming chat completions call with the bare `openai` SDK against the same local server (in
+ *    its own process), interleaved with the rounds above.
  * Run alone: `npx tsx bench/completion.ts [--quick]`.
  */
 import fs from 'node:fs';
@@ -16,6 +19,9 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
+import { ChatAssembler, toChatRequest } from '../plugins/completion/providers/openai-convert.js';
+import { toolDefinitions } from '../plugins/agent/tools.js';
 import { startDaemon } from '../test/helpers/daemon-process.js';
 import { spawn } from 'node:child_process';
 import { testConfig } from '../test/completion/helpers.js';
@@ -85,6 +91,44 @@ async function startApiProcess(): Promise<{ url: string; close: () => Promise<vo
   return { url: h.line, close: h.close };
 }
 
+/**
+ * The conversion at the OpenAI-compatible edge, per call, for an agent's turn 10 steps in (21 messages
+ * of tool calls and results, the five agent tools): the request converted to chat completions and an
+ * answer of 31 chunks assembled, beside the JSON serialisation every call makes of the same request
+ * anyway (the SDK sends it), in µs.
+ */
+function conversionMicros(n: number): { convert_us: number; assemble_us: number; json_stringify_us: number } {
+  const messages: Array<{ role: 'user' | 'assistant'; content: string | Array<Record<string, unknown>> }> = [];
+  for (let i = 0; i < 10; i++) {
+    messages.push({ role: 'user', content: i === 0 ? 'Check the hypothesis by computation.' : [{ type: 'tool_result', tool_use_id: `call_${i}`, content: '{"exit_code":0,"stdout":"25\\n","stderr":""}' }] });
+    messages.push({ role: 'assistant', content: [{ type: 'text', text: 'Running some code to check it.' }, { type: 'tool_use', id: `call_${i + 1}`, name: 'sandbox_exec', input: { language: 'python', code: 'print(25)' } }] });
+  }
+  messages.push({ role: 'user', content: [{ type: 'tool_result', tool_use_id: 'call_11', content: '{"stdout":"25"}' }] });
+  const req = { model: 'm', max_tokens: 1024, system: 'You are a careful scientist.', messages, tools: toolDefinitions(['sandbox_exec', 'kg_add', 'kg_query', 'message_agent', 'spawn_agent']) };
+  const opts = { maxTokensParam: 'max_tokens' as const };
+  const assemble = (): void => {
+    const a = new ChatAssembler();
+    for (let k = 0; k < 20; k++) a.delta({ content: 'word ' });
+    a.delta({ tool_calls: [{ index: 0, id: 'call_z', function: { name: 'sandbox_exec', arguments: '' } }] });
+    for (let k = 0; k < 10; k++) a.delta({ tool_calls: [{ index: 0, function: { arguments: k === 0 ? '{"language":"python","code":"' : k === 9 ? 'x"}' : 'abcdef' } }] });
+    a.finishReason = 'tool_calls';
+    a.result();
+  };
+  const time = (f: () => void): number => {
+    for (let i = 0; i < n / 10; i++) f();
+    const t = performance.now();
+    for (let i = 0; i < n; i++) f();
+    return round(((performance.now() - t) / n) * 1000, 2);
+  };
+  return { convert_us: time(() => toChatRequest(req, 'm', opts)), assemble_us: time(assemble), json_stringify_us: time(() => JSON.stringify(req)) };
+}
+
+/** The chat completions server in its own process (see openai-chat-process.ts). */
+async function startChatProcess(): Promise<{ url: string; close: () => Promise<void> }> {
+  const h = await startHelper('openai-chat-process.ts', []);
+  return { url: h.line, close: h.close };
+}
+
 /** The bare SDK proxy (see sdk-proxy-process.ts): the same hops as the daemon, none of its work. */
 async function startProxyProcess(apiUrl: string): Promise<{ client: EventClient; close: () => Promise<void> }> {
   const socketPath = path.join(os.tmpdir(), `agentd-bench-proxy-${process.pid}.sock`);
@@ -105,19 +149,33 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
   const sessions = 50;
   const concurrency = 50;
   const api = await startApiProcess();
+  const chat = await startChatProcess();
   // The bundled build, as `daemon-control start` runs it.
   const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
   const d = await startDaemon({
     nodeArgs: builtDaemonArgs((await ensureBuilt(root)).entry),
     ...(process.env.BENCH_HOME ? { home: process.env.BENCH_HOME } : {}),
     env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'bench' },
-    config: testConfig({ completion: { max_concurrency: concurrency, max_queue: 100_000 }, daemon: { log_level: 'warn' } }),
+    config: testConfig({
+      completion: { max_concurrency: concurrency, max_queue: 100_000, providers: { bench: { kind: 'openai', base_url: chat.url } } },
+      budget: { prices: { 'test-model': { input: 1, output: 2 }, 'bench/test-model': { input: 1, output: 2 } } },
+      daemon: { log_level: 'warn' },
+    }),
   });
   const proxy = await startProxyProcess(api.url);
   const sdk = new Anthropic({ apiKey: 'bench', baseURL: api.url, maxRetries: 0 });
   const params = (i: number) => ({ model: 'test-model', max_tokens: 64, messages: [{ role: 'user' as const, content: `bench ${i}` }] });
   const direct = (i: number) => sdk.messages.stream(params(i)).finalMessage();
   const viaProxy = (i: number) => proxy.client.request('completion:request', { prompt: `bench ${i}`, max_tokens: 64 }, { timeoutMs: 60_000 });
+  const oai = new OpenAI({ apiKey: 'bench', baseURL: chat.url, maxRetries: 0 });
+  // The bare SDK the way the provider calls it: streamed, usage in the last chunk, the text gathered.
+  const directChat = async (i: number): Promise<string> => {
+    const stream = await oai.chat.completions.create({ model: 'test-model', max_tokens: 64, messages: [{ role: 'user', content: `bench ${i}` }], stream: true, stream_options: { include_usage: true } });
+    let text = '';
+    for await (const c of stream) text += c.choices[0]?.delta.content ?? '';
+    return text;
+  };
+  const viaDaemonChat = (i: number) => d.client.request('completion:request', { prompt: `bench ${i}`, max_tokens: 64, model: 'bench/test-model' }, { timeoutMs: 60_000 });
   const viaDaemon = (i: number, session?: string) =>
     d.client.request('completion:request', { prompt: `bench ${i}`, max_tokens: 64, ...(session ? { session_id: session } : {}) }, { timeoutMs: 60_000 });
 
@@ -127,6 +185,8 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
       await direct(i);
       await viaProxy(i);
       await viaDaemon(i);
+      await directChat(i);
+      await viaDaemonChat(i);
     }
 
     // ---- latency, interleaved in rounds of 10 -----------------------------------------------------
@@ -134,6 +194,8 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
     const lDaemon: number[] = [];
     const lPing: number[] = [];
     const lProxy: number[] = [];
+    const lChatDirect: number[] = [];
+    const lChatDaemon: number[] = [];
     for (let i = 0; i < latencyN; i += 10) {
       for (let j = 0; j < 10; j++) {
         const t = performance.now();
@@ -154,6 +216,16 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
         const t = performance.now();
         await viaDaemon(i + j);
         lDaemon.push(performance.now() - t);
+      }
+      for (let j = 0; j < 10; j++) {
+        const t = performance.now();
+        await directChat(i + j);
+        lChatDirect.push(performance.now() - t);
+      }
+      for (let j = 0; j < 10; j++) {
+        const t = performance.now();
+        await viaDaemonChat(i + j);
+        lChatDaemon.push(performance.now() - t);
       }
     }
 
@@ -252,6 +324,13 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
       overhead_beyond_bare_proxy_p50_ms: round(p50Daemon - pct(lProxy, 50)),
       fsync_commit_p50_ms: round(fsyncMs),
       overhead_beyond_two_fsyncs_p50_ms: round(p50Daemon - p50Direct - 2 * fsyncMs),
+      // The OpenAI-compatible path, beside the bare openai SDK against the same server in the same rounds.
+      openai_direct_p50_ms: round(pct(lChatDirect, 50)),
+      openai_daemon_p50_ms: round(pct(lChatDaemon, 50)),
+      openai_overhead_p50_ms: round(pct(lChatDaemon, 50) - pct(lChatDirect, 50)),
+      openai_direct_p99_ms: round(pct(lChatDirect, 99)),
+      openai_daemon_p99_ms: round(pct(lChatDaemon, 99)),
+      openai_conversion: conversionMicros(opts.quick ? 2000 : 20_000),
       direct_p99_ms: round(pct(lDirect, 99)),
       daemon_p99_ms: round(pct(lDaemon, 99)),
       drain_n: drainN,
@@ -269,6 +348,7 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
     await d.stop();
     await proxy.close();
     await api.close();
+    await chat.close();
   }
 }
 

@@ -14,6 +14,7 @@ const only = onlyArg ? new Set(onlyArg.split(',')) : null;
 
 const suites: Array<[name: string, file: string, fn: string]> = [
   ['router', 'router.ts', 'benchRouter'],
+  ['fairness', 'fairness.ts', 'benchFairness'],
   ['completion', 'completion.ts', 'benchCompletion'],
   ['completion_writes', 'completion-writes.ts', 'benchCompletionWrites'],
   ['sandbox', 'sandbox.ts', 'benchSandbox'],
@@ -21,6 +22,8 @@ const suites: Array<[name: string, file: string, fn: string]> = [
   ['checkpoint', 'checkpoint.ts', 'benchCheckpoint'],
   ['agent', 'agent.ts', 'benchAgent'],
   ['bridge', 'bridge.ts', 'benchBridge'],
+  ['workflow', 'workflow.ts', 'benchWorkflow'],
+  ['mcp', 'mcp.ts', 'benchMcp'],
   ['gateway', 'gateway.ts', 'benchGateway'],
 ];
 

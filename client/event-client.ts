@@ -127,6 +127,8 @@ export class EventClient extends EventEmitter {
   private readonly subs = new Set<Subscription>();
   private readonly byServerId = new Map<string, Subscription>();
   private closed = false;
+  /** Why the daemon is closing this connection, when it said so before closing. */
+  private closeReason: DaemonError | null = null;
   private reconnecting = false;
 
   private constructor(private readonly opts: Required<ConnectOptions>) {
@@ -208,6 +210,11 @@ export class EventClient extends EventEmitter {
   }
 
   private onResponse(f: ResponseFrame): void {
+    // OVERLOADED or SHUTTING_DOWN for no request is about the connection (too many connections, answers
+    // left unread, shutdown): the daemon closes it next, and the requests still waiting fail with it.
+    if ((f.correlation_id === null || f.correlation_id === undefined) && (f.error?.code === 'OVERLOADED' || f.error?.code === 'SHUTTING_DOWN')) {
+      this.closeReason = DaemonError.fromPayload(f.error);
+    }
     const key = String(f.correlation_id);
     const p = this.pending.get(key);
     if (!p) return;
@@ -226,9 +233,11 @@ export class EventClient extends EventEmitter {
   private onClose(s: net.Socket): void {
     if (this.socket !== s) return;
     this.socket = null;
+    const reason = this.closeReason;
+    this.closeReason = null;
     for (const [key, p] of this.pending) {
       clearTimeout(p.timer);
-      p.reject(new DaemonError('UNAVAILABLE', `connection to daemon lost during ${p.event}`));
+      p.reject(reason ? new DaemonError(reason.code, `${p.event}: ${reason.message}`, reason.details) : new DaemonError('UNAVAILABLE', `connection to daemon lost during ${p.event}`));
       this.pending.delete(key);
     }
     this.byServerId.clear();

@@ -33,6 +33,11 @@ export interface EventContext {
   agent_id?: string;
   /** The federation node an event came from, when it crossed the bridge. */
   origin?: string;
+  /**
+   * The workflow run this work belongs to (set by the workflow plugin, inherited by everything the
+   * run causes): the budget scope `workflow` its model calls are charged to.
+   */
+  workflow_id?: string;
 }
 
 /** Daemon → subscribed client. */

@@ -25,6 +25,7 @@ export function childContext(parent: EventContext, agentId?: string): EventConte
   const agent = agentId ?? parent.agent_id;
   if (agent !== undefined) ctx.agent_id = agent;
   if (parent.origin !== undefined) ctx.origin = parent.origin;
+  if (parent.workflow_id !== undefined) ctx.workflow_id = parent.workflow_id;
   return ctx;
 }
 

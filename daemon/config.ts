@@ -9,6 +9,7 @@ import { parseYamlText, prepareYaml } from './yaml-text.js';
 import { z } from 'zod';
 import { closest } from 'fastest-levenshtein';
 import { DEFAULT_MAX_FRAME_BYTES } from '../client/protocol.js';
+import { DEFAULT_MAX_JSON_DEPTH } from './frames.js';
 
 /** The checkout (where package.json, plugins/ and profiles live), whether running from sources or from `.build/`. */
 function findRoot(start: string): string {
@@ -27,7 +28,16 @@ export const daemonSectionSchema = z.object({
   max_frame_bytes: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(DEFAULT_MAX_FRAME_BYTES),
   max_inflight_per_connection: z.coerce.number().int().min(1).max(100_000).default(1024),
   subscriber_queue: z.coerce.number().int().min(10).max(1_000_000).default(10_000),
-  max_connections: z.coerce.number().int().min(1).default(1024),
+  max_connections: z.coerce.number().int().min(1).default(1024)
+    .register(z.globalRegistry, { description: 'Client connections at once; one more gets a final OVERLOADED frame and is closed' }),
+  max_json_depth: z.coerce.number().int().min(8).max(1000).default(DEFAULT_MAX_JSON_DEPTH)
+    .register(z.globalRegistry, { description: 'Levels of objects and arrays a request frame may nest (deeper: INVALID_DATA, checked before parsing)' }),
+  connection_buffer_bytes: z.coerce.number().int().min(64 * 1024).default(8 * 1024 * 1024)
+    .register(z.globalRegistry, { description: 'Answers unread by a client past which its next requests wait (it is not read meanwhile)' }),
+  connection_buffer_max_bytes: z.coerce.number().int().min(128 * 1024).default(32 * 1024 * 1024)
+    .register(z.globalRegistry, { description: 'Answers unread by a client past which it gets a final OVERLOADED frame and is closed' }),
+  max_answer_bytes: z.coerce.number().int().min(64 * 1024).max(1024 * 1024 * 1024).default(16 * 1024 * 1024)
+    .register(z.globalRegistry, { description: 'Largest answer frame; a bigger answer is refused with FRAME_TOO_LARGE (ask for a smaller page)' }),
   shutdown_timeout_ms: z.coerce.number().int().min(100).default(30_000),
   plugin_start_timeout_ms: z.coerce.number().int().min(100).default(30_000),
   plugin_dirs: z.array(z.string()).default([]),
@@ -141,6 +151,9 @@ export async function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = pro
 
   const d = parseSection('daemon', daemonSectionSchema, raw.daemon!);
   if (!d.ok) throw new ConfigError(d.reason);
+  if (d.data.connection_buffer_max_bytes <= d.data.connection_buffer_bytes) {
+    throw new ConfigError(`daemon section: connection_buffer_max_bytes (${d.data.connection_buffer_max_bytes}) must be above connection_buffer_bytes (${d.data.connection_buffer_bytes})`);
+  }
   const r = parseSection('router', routerSectionSchema, raw.router!);
   if (!r.ok) throw new ConfigError(r.reason);
 

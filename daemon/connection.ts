@@ -1,19 +1,25 @@
 /**
- * One client connection: framing, concurrent dispatch, backpressure both ways, and the bounded
- * queue of pushed events. Memory stays bounded whatever the client does: past the in-flight limit
- * or with a full write buffer it stops reading; a subscriber that does not read loses its oldest
- * events and is told how many (`monitor:dropped`). A subscription made with `max_rate` skips what
- * exceeds its rate by choice and is told once a second what it skipped (`monitor:skipped`).
+ * One client connection: framing, admission of its requests, backpressure both ways, and the bounded
+ * queue of pushed events. Memory stays bounded in bytes whatever the client does: complete request
+ * lines are read ahead only up to READ_AHEAD; a request is admitted only while the answers waiting
+ * to be written stay under `bufferBytes` (and fewer than `maxInflight` run); an answer that would take
+ * them past `bufferMaxBytes` closes the connection with a final OVERLOADED frame; a single answer over
+ * `maxAnswerBytes` is replaced by FRAME_TOO_LARGE saying how to ask for less. A subscriber that does
+ * not read loses its oldest events (by count and by bytes) and is told which (`monitor:dropped`). A
+ * subscription made with `max_rate` skips what exceeds its rate by choice and is told once a second
+ * what it skipped (`monitor:skipped`). Which connection's request runs next is decided by Admission.
  */
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import { DaemonError } from '../client/errors.js';
 import type { CorrelationId } from '../client/protocol.js';
 import { rootContext } from './call-context.js';
-import { errorFrame, eventFrame, noticeFrame, parseRequest, responseFrame } from './frames.js';
+import type { Admission, Tenant } from './admission.js';
+import { errorFrame, eventFrame, noticeFrame, parseRequest, responseFrame, type ParseResult } from './frames.js';
 import { LineReader } from './line-reader.js';
 import type { EmittedEvent } from './plugin-api.js';
 import { RateBound } from './rate-bound.js';
+import { redactDeep } from './redact.js';
 import type { Router, Subscriber } from './router.js';
 import { toDaemonError } from './router.js';
 
@@ -22,12 +28,26 @@ export interface ConnectionOptions {
   maxInflight: number;
   subscriberQueue: number;
   defaultTimeoutMs: number;
+  /** Levels of objects and arrays a request frame may nest. */
+  maxJsonDepth: number;
+  /** Unsent bytes past which no new request of this connection is admitted. */
+  bufferBytes: number;
+  /** Unsent bytes past which the connection is closed with a final OVERLOADED frame. */
+  bufferMaxBytes: number;
+  /** Largest answer frame; a bigger one is refused with FRAME_TOO_LARGE. */
+  maxAnswerBytes: number;
 }
 
-/** Above this many unsent bytes we stop reading requests (the client is not reading responses). */
-const WRITE_HIGH_WATER = 4 * 1024 * 1024;
+/** Complete request lines read ahead of admission; past this the socket is not read. */
+const READ_AHEAD = 256 * 1024;
 /** Above this, pushed events wait in the bounded queue instead of the socket buffer. */
 const EVENT_HIGH_WATER = 256 * 1024;
+/** How long a connection closed for unread answers may still deliver them before it is cut. */
+const OVERFLOW_LINGER_MS = 5000;
+/** Cost name of a frame refused before dispatch (bad JSON, bad envelope): cheap, answered at once. */
+const REFUSED = '\0refused';
+/** Cost name of an event no route answers (its name is the client's to invent: not learned one by one). */
+const UNROUTED = '\0unrouted';
 /** How often rate-bounded subscriptions are told what they skipped. */
 const SKIPPED_REPORT_MS = 1000;
 
@@ -47,12 +67,16 @@ export class SocketSubscription implements Subscriber {
   }
 }
 
-export class Connection {
+export class Connection implements Tenant {
   readonly id = `conn-${++connCounter}`;
   readonly subscriptions = new Map<string, SocketSubscription>();
   private readonly reader: LineReader;
+  /** The next request, parsed and waiting for admission. */
+  private held: ParseResult | null = null;
   private inflight = 0;
   private readPaused = false;
+  /** Closed for exceeding its buffer: nothing more is admitted or written. */
+  overflowed = false;
   private corked = false;
   /** A frame was sent in this turn already: the next ones are corked until the turn ends. */
   private turnOpen = false;
@@ -60,7 +84,10 @@ export class Connection {
   private readonly abortables = new Set<{ abort(reason: unknown): void }>();
   // Event queue: an array with a moving head, compacted now and then (cheap drop-oldest).
   private queue: string[] = [];
+  /** The seq of each queued frame, so a drop reports the events it really lost. */
+  private queueSeqs: number[] = [];
   private qHead = 0;
+  private queueBytes = 0;
   private dropped = 0;
   private droppedFirstSeq = 0;
   private droppedLastSeq = 0;
@@ -71,6 +98,7 @@ export class Connection {
   constructor(
     readonly socket: net.Socket,
     private readonly router: Router,
+    private readonly admission: Admission,
     private readonly opts: ConnectionOptions,
     private readonly log: Logger,
     private readonly onClose: (c: Connection) => void,
@@ -86,18 +114,29 @@ export class Connection {
     this.reader.push(chunk, (bytes) => {
       this.write(errorFrame(null, null, new DaemonError('FRAME_TOO_LARGE', `frame exceeds ${this.opts.maxFrameBytes} bytes; discarded up to its newline`, { max_frame_bytes: this.opts.maxFrameBytes, bytes_seen: bytes }).toPayload()));
     });
-    this.drainLines();
+    if (this.reader.readyBytes >= READ_AHEAD) this.pauseReading();
+    if (this.reader.hasReady) this.admission.wake(this);
   }
 
-  /** Handle ready lines until none is left or a limit says stop reading. */
-  private drainLines(): void {
-    while (!this.closed) {
-      if (this.inflight >= this.opts.maxInflight || this.socket.writableLength > WRITE_HIGH_WATER) {
-        this.pauseReading();
-        return;
-      }
+  /** What this connection holds for its client: answers written and not yet taken, and queued events. */
+  get bufferedBytes(): number {
+    return this.socket.writableLength + this.queueBytes;
+  }
+
+  /** A limit holds this connection's requests back: too many running, or too many answers unread. */
+  private get blocked(): boolean {
+    return this.inflight >= this.opts.maxInflight || this.socket.writableLength > this.opts.bufferBytes;
+  }
+
+  /** Admission: the event of the request that would run next, parsing it if need be. */
+  peek(): string | null {
+    if (this.closed || this.overflowed || this.blocked) return null;
+    while (this.held === null) {
       const r = this.reader.next();
-      if (!r) break;
+      if (!r) {
+        this.resumeReading();
+        return null;
+      }
       if (r.kind === 'too_large') {
         this.write(errorFrame(null, null, { code: 'FRAME_TOO_LARGE', message: `frame of ${r.bytes} bytes exceeds ${this.opts.maxFrameBytes}`, details: { max_frame_bytes: this.opts.maxFrameBytes, bytes: r.bytes } }));
         continue;
@@ -105,9 +144,12 @@ export class Connection {
       let line = r.line;
       if (line.length && line[line.length - 1] === 13) line = line.subarray(0, -1);
       if (line.length === 0) continue;
-      this.handleLine(line);
+      this.held = parseRequest(line, this.opts.maxJsonDepth);
     }
-    this.resumeReading();
+    if (this.readPaused && this.reader.readyBytes < READ_AHEAD / 2) this.resumeReading();
+    const h = this.held;
+    if (!h.ok) return REFUSED;
+    return this.router.route(h.req.event) ? h.req.event : UNROUTED;
   }
 
   private pauseReading(): void {
@@ -124,12 +166,15 @@ export class Connection {
     }
   }
 
-  private handleLine(line: Buffer): void {
+  /** Admission: run the request `peek` named. True when it continues asynchronously. */
+  runNext(): boolean {
+    const parsed = this.held;
+    if (parsed === null) return false;
+    this.held = null;
     this.requests++;
-    const parsed = parseRequest(line);
     if (!parsed.ok) {
       this.write(errorFrame(parsed.event, parsed.correlationId, parsed.error.toPayload()));
-      return;
+      return false;
     }
     const { event, data, correlationId, timeoutMs } = parsed.req;
     let out: unknown;
@@ -145,24 +190,25 @@ export class Connection {
       });
     } catch (e) {
       this.respondError(event, correlationId, e);
-      return;
+      return false;
     }
-    if (out instanceof Promise) {
-      this.inflight++;
-      out.then(
-        (v) => this.respond(event, correlationId, v as Record<string, unknown>),
-        (e) => this.respondError(event, correlationId, e),
-      ).finally(() => {
-        this.inflight--;
-        if (this.readPaused && this.inflight < this.opts.maxInflight) this.drainLines();
-      });
-    } else {
+    if (!(out instanceof Promise)) {
       this.respond(event, correlationId, out as Record<string, unknown>);
+      return false;
     }
+    this.inflight++;
+    out.then(
+      (v) => this.respond(event, correlationId, v as Record<string, unknown>),
+      (e) => this.respondError(event, correlationId, e),
+    ).finally(() => {
+      this.inflight--;
+      if (this.held !== null || this.reader.hasReady) this.admission.wake(this);
+    });
+    return true;
   }
 
   private respond(event: string, cid: CorrelationId | null, data: Record<string, unknown>): void {
-    if (this.closed) return;
+    if (this.closed || this.overflowed) return;
     let frame: string;
     try {
       frame = responseFrame(event, cid, data);
@@ -170,16 +216,46 @@ export class Connection {
       this.log.error({ err, event }, 'response not serialisable');
       frame = errorFrame(event, cid, { code: 'HANDLER_ERROR', message: `${event}: response could not be serialised: ${(err as Error).message}` });
     }
+    // A UTF-16 length of a third of the limit is the least that can be over it in UTF-8 bytes.
+    const max = this.opts.maxAnswerBytes;
+    if (frame.length * 3 > max) {
+      const bytes = Buffer.byteLength(frame);
+      if (bytes > max) frame = errorFrame(event, cid, tooLarge(event, bytes, max));
+    }
     this.write(frame);
   }
 
   private respondError(event: string, cid: CorrelationId | null, e: unknown): void {
     const de = toDaemonError(e) ?? new DaemonError('HANDLER_ERROR', String((e as Error)?.message ?? e));
-    this.write(errorFrame(event, cid, de.toPayload()));
+    // A backend's error may quote its URL, credentials and all.
+    this.write(errorFrame(event, cid, redactDeep(de.toPayload())));
   }
 
   private write(s: string): void {
-    if (!this.closed && this.socket.writable) this.send(s);
+    if (this.closed || this.overflowed || !this.socket.writable) return;
+    if (this.socket.writableLength + s.length > this.opts.bufferMaxBytes) {
+      this.overflow();
+      return;
+    }
+    this.send(s);
+  }
+
+  /**
+   * The client asked for more than it reads: answers past the hard limit are not kept. It gets one
+   * last frame saying so, behind what it has not read, and the connection closes.
+   */
+  private overflow(): void {
+    const unread = this.socket.writableLength;
+    this.overflowed = true;
+    this.log.warn({ conn: this.id, unread_bytes: unread, max_bytes: this.opts.bufferMaxBytes }, 'connection closed: answers unread past the limit');
+    const error = new DaemonError('OVERLOADED', `connection closed: ${unread} bytes of answers were waiting unread, past daemon.connection_buffer_max_bytes (${this.opts.bufferMaxBytes}); read answers as they come, or send fewer requests at a time`, {
+      unread_bytes: unread,
+      connection_buffer_max_bytes: this.opts.bufferMaxBytes,
+    });
+    this.socket.write(errorFrame(null, null, error.toPayload()));
+    // A client that reads gets everything up to this frame; one that does not is cut off soon after.
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), OVERFLOW_LINGER_MS).unref();
   }
 
   /**
@@ -210,39 +286,51 @@ export class Connection {
   // ---- pushed events --------------------------------------------------------------------------
 
   pushEvent(ev: EmittedEvent, subscription: string): void {
-    if (this.closed) return;
+    if (this.closed || this.overflowed) return;
     const frame = eventFrame(ev, subscription);
     if (this.qHead === this.queue.length && this.dropped === 0 && this.socket.writableLength <= EVENT_HIGH_WATER) {
       this.send(frame);
       return;
     }
     this.queue.push(frame);
-    if (this.queue.length - this.qHead > this.opts.subscriberQueue) {
+    this.queueSeqs.push(ev.seq);
+    this.queueBytes += frame.length;
+    // Oldest first, by count and by bytes (the byte bound is the connection's buffer budget).
+    while (this.qHead < this.queue.length && (this.queue.length - this.qHead > this.opts.subscriberQueue || this.queueBytes > this.opts.bufferBytes)) {
+      const seq = this.queueSeqs[this.qHead]!;
+      this.queueBytes -= this.queue[this.qHead]!.length;
       this.qHead++;
-      if (this.dropped === 0) this.droppedFirstSeq = ev.seq;
+      if (this.dropped === 0) this.droppedFirstSeq = seq;
       this.dropped++;
-      this.droppedLastSeq = ev.seq;
-      if (this.qHead > 4096 && this.qHead * 2 > this.queue.length) {
-        this.queue = this.queue.slice(this.qHead);
-        this.qHead = 0;
-      }
+      this.droppedLastSeq = seq;
     }
+    if (this.qHead > 4096 && this.qHead * 2 > this.queue.length) this.compactQueue();
+  }
+
+  private compactQueue(): void {
+    this.queue = this.queue.slice(this.qHead);
+    this.queueSeqs = this.queueSeqs.slice(this.qHead);
+    this.qHead = 0;
   }
 
   private onDrain(): void {
+    if (this.overflowed) return;
     if (this.dropped > 0) {
       const count = this.dropped;
       this.dropped = 0;
       this.send(noticeFrame('monitor:dropped', { count, first_seq: this.droppedFirstSeq, last_seq: this.droppedLastSeq }, this.droppedLastSeq, null));
     }
     while (this.qHead < this.queue.length && this.socket.writableLength <= EVENT_HIGH_WATER) {
-      this.send(this.queue[this.qHead++]);
+      this.queueBytes -= this.queue[this.qHead]!.length;
+      this.send(this.queue[this.qHead++]!);
     }
     if (this.qHead === this.queue.length) {
       this.queue = [];
+      this.queueSeqs = [];
       this.qHead = 0;
+      this.queueBytes = 0;
     }
-    if (this.readPaused && this.socket.writableLength <= WRITE_HIGH_WATER) this.drainLines();
+    if (this.held !== null || this.reader.hasReady) this.admission.wake(this);
   }
 
   // ---- subscriptions ----------------------------------------------------------------------------
@@ -300,6 +388,19 @@ export class Connection {
     for (const c of this.abortables) c.abort(reason);
     this.abortables.clear();
     this.queue = [];
+    this.queueSeqs = [];
+    this.queueBytes = 0;
+    this.held = null;
+    this.admission.forget(this);
     this.onClose(this);
   }
+}
+
+/** FRAME_TOO_LARGE for an answer: how big it was, the limit, and how to ask for less. */
+function tooLarge(event: string, bytes: number, max: number) {
+  return new DaemonError('FRAME_TOO_LARGE', `${event}: the answer is ${bytes} bytes, over daemon.max_answer_bytes (${max}); ask for less at a time: a smaller limit, then the next page with the cursor the answer gives (next_cursor)`, {
+    bytes,
+    max_answer_bytes: max,
+    hint: 'page: a smaller limit, then cursor = next_cursor',
+  }).toPayload();
 }

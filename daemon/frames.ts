@@ -5,6 +5,7 @@
 import { isUtf8 } from 'node:buffer';
 import { DaemonError, type ErrorPayload } from '../client/errors.js';
 import { EVENT_NAME_RE, MAX_TIMEOUT_MS, nowSeconds, type CorrelationId } from '../client/protocol.js';
+import { firstTooDeep, pathToMark, pruneTooDeep } from './json-depth.js';
 import type { EmittedEvent } from './plugin-api.js';
 
 export interface ParsedRequest {
@@ -16,7 +17,7 @@ export interface ParsedRequest {
 
 export type ParseResult = { ok: true; req: ParsedRequest } | { ok: false; error: DaemonError; event: string | null; correlationId: CorrelationId | null };
 
-const fail = (code: 'BAD_JSON' | 'BAD_FRAME', message: string, event: string | null = null, correlationId: CorrelationId | null = null, details?: Record<string, unknown>): ParseResult => ({
+const fail = (code: 'BAD_JSON' | 'BAD_FRAME' | 'INVALID_DATA', message: string, event: string | null = null, correlationId: CorrelationId | null = null, details?: Record<string, unknown>): ParseResult => ({
   ok: false,
   error: new DaemonError(code, message, details),
   event,
@@ -25,15 +26,21 @@ const fail = (code: 'BAD_JSON' | 'BAD_FRAME', message: string, event: string | n
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-export function parseRequest(line: Buffer): ParseResult {
+/** Default of `daemon.max_json_depth`: levels of objects and arrays a frame may nest, the frame itself being level 1. */
+export const DEFAULT_MAX_JSON_DEPTH = 64;
+
+export function parseRequest(line: Buffer, maxDepth = DEFAULT_MAX_JSON_DEPTH): ParseResult {
   if (!isUtf8(line)) return fail('BAD_JSON', 'frame is not valid UTF-8');
+  // Checked before parsing: a value nested deeper than this is refused, whoever would have walked it.
+  const tooDeep = firstTooDeep(line, maxDepth) >= 0;
   let msg: unknown;
   try {
-    msg = JSON.parse(line.toString('utf8'));
+    msg = JSON.parse(tooDeep ? pruneTooDeep(line, maxDepth) : line.toString('utf8'));
   } catch (e) {
     return fail('BAD_JSON', `frame is not valid JSON: ${(e as Error).message}`);
   }
   if (!isPlainObject(msg)) return fail('BAD_FRAME', 'frame must be a JSON object with an "event" field');
+  if (tooDeep) return refuseTooDeep(msg, maxDepth);
   const cid = msg.correlation_id;
   let correlationId: CorrelationId | null = null;
   if (typeof cid === 'string' || (typeof cid === 'number' && Number.isFinite(cid))) correlationId = cid;
@@ -50,6 +57,24 @@ export function parseRequest(line: Buffer): ParseResult {
     return fail('BAD_FRAME', `"timeout_ms" must be a positive number of milliseconds up to ${MAX_TIMEOUT_MS}`, event, correlationId, { path: 'timeout_ms' });
   }
   return { ok: true, req: { event, data: (data ?? {}) as Record<string, unknown>, correlationId, timeoutMs: (t ?? undefined) as number | undefined } };
+}
+
+/**
+ * A frame that nests too deep, answered with the envelope fields it has: INVALID_DATA naming the path
+ * when the depth is inside `data` (what the event's schema would have judged), BAD_FRAME otherwise.
+ */
+function refuseTooDeep(msg: Record<string, unknown>, maxDepth: number): ParseResult {
+  const cid = msg.correlation_id;
+  const correlationId = typeof cid === 'string' || (typeof cid === 'number' && Number.isFinite(cid)) ? cid : null;
+  const event = typeof msg.event === 'string' && EVENT_NAME_RE.test(msg.event) ? msg.event : null;
+  const path = pathToMark(msg) ?? [];
+  const limit = { max_json_depth: maxDepth };
+  if (event === null || path[0] !== 'data') {
+    return fail('BAD_FRAME', `frame nests deeper than ${maxDepth} levels of objects and arrays (daemon.max_json_depth)`, event, correlationId, { ...limit, path: path.join('.') });
+  }
+  const at = path.slice(1).map(String).join('.') || '(data)';
+  const message = `nested deeper than ${maxDepth} levels of objects and arrays (daemon.max_json_depth)`;
+  return fail('INVALID_DATA', `${event}: ${at}: ${message}`, event, correlationId, { ...limit, issues: [{ path: at, message, code: 'too_deep' }] });
 }
 
 export function responseFrame(event: string | null, correlationId: CorrelationId | null, data: Record<string, unknown>): string {

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { DaemonError } from '../client/errors.js';
 import { definePlugin, type EmittedEvent } from './plugin-api.js';
 import { PatternIndex, isValidPattern } from './pattern-index.js';
+import { redactDeep } from './redact.js';
 import { describeParameters, jsonSchemaOf } from './schema-doc.js';
 import type { Kernel } from './kernel.js';
 import { byCodePoint } from './text-order.js';
@@ -20,7 +21,7 @@ export const KERNEL_PUBLISHES: Record<string, string> = {
   'system:shutdown_begin': 'Shutdown has begun; new requests answer SHUTTING_DOWN: `{reason, deadline}`.',
   'system:shutdown_phase': 'A shutdown phase finished: `{phase, unfinished?}`.',
   'system:shutdown_complete': 'Plugins stopped and the final checkpoint was taken; the socket closes next: `{reason, unfinished, duration_ms}`.',
-  'monitor:dropped': 'Sent to a subscriber in place of events it was too slow to read: `{count, first_seq, last_seq}`.',
+  'monitor:dropped': 'Sent to a subscriber in place of events it was too slow to read (the oldest were dropped): `{count, first_seq, last_seq}`, the seqs of the events lost; delivered + dropped = every matching event.',
   'monitor:skipped': 'Sent once a second to a subscription made with `max_rate`, when it skipped events over its rate (by choice, not loss): `{subscription, count, by_event: {name: n}, first_seq, last_seq}`; at most 200 names, the rest counted under `other`. Delivered + skipped = every matching event.',
   'plugin:status': 'A plugin became degraded or recovered: `{plugin, status, reason}`.',
   'plugin:reloaded': 'A plugin was reloaded: `{plugin, status, reason}`.',
@@ -155,7 +156,7 @@ export function kernelPlugin(k: Kernel) {
       'plugin:list': {
         summary: 'Every discovered plugin with status ok|degraded|failed|stopped and the reason.',
         schema: z.object({}).passthrough(),
-        handler: () => ({ plugins: k.host.list() }),
+        handler: () => ({ plugins: k.host.list().map((p) => redactDeep(p)) }),
       },
       'plugin:reload': {
         summary: 'Reload one plugin from disk, carrying its state across (snapshot → stop → re-import → restore → start).',

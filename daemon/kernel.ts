@@ -6,17 +6,28 @@ import fs from 'node:fs';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type Database from 'better-sqlite3';
+import type { ErrorPayload } from '../client/errors.js';
+import { Admission } from './admission.js';
 import { ConfigError, unknownSections, type Config } from './config.js';
 import { Connection } from './connection.js';
+import { errorFrame } from './frames.js';
 import { KERNEL_NAMESPACES, internalEvents, kernelPlugin } from './kernel-events.js';
 import { openDatabase } from './persistence.js';
 import { bindEvent, PluginHost } from './plugin-host.js';
+import { redactDeep } from './redact.js';
 import { Router } from './router.js';
 import { listen, prepareSocketPath } from './server.js';
 import { withTimeout } from './timeouts.js';
 import type { FSWatcher } from 'chokidar';
 
 export const VERSION = '0.1.0';
+
+/** A connection the daemon will not serve: one error frame, then close (destroyed if it never reads). */
+function refuse(socket: net.Socket, error: ErrorPayload): void {
+  socket.on('error', () => undefined);
+  socket.end(errorFrame(null, null, error));
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
 
 export class Kernel {
   readonly router: Router;
@@ -29,6 +40,11 @@ export class Kernel {
   private rateWindow: Array<{ t: number; seq: number }> = [];
   private rateTimer: NodeJS.Timeout | null = null;
   private requestsClosed = 0;
+  /** Connections refused for being past daemon.max_connections, since start. */
+  private refused = 0;
+  /** Connections closed for leaving too many answers unread (connection_buffer_max_bytes), since start. */
+  private cutOff = 0;
+  readonly admission = new Admission((err) => this.log.error({ err }, 'admission: a request failed outside its handler'));
   private watcher: FSWatcher | null = null;
 
   constructor(readonly config: Config, readonly log: Logger, private readonly exit: (code: number) => void) {
@@ -81,9 +97,9 @@ export class Kernel {
     await this.host.startAll(false);
     // Dev mode watches plugin folders before anyone can connect, so no edit made after that is missed.
     if (this.config.daemon.dev) this.watcher = await (await import('./hot-reload.js')).watchPlugins(this.host, this.log);
+    // No server.maxConnections: past it Node closes a connection without a word. accept() answers instead.
     this.server = net.createServer({ allowHalfOpen: false }, (socket) => this.accept(socket));
-    this.server.maxConnections = this.config.daemon.max_connections;
-    await listen(this.server, this.config.paths.socket);
+    await listen(this.server, this.config.paths.socket, Math.min(65_535, Math.max(4096, 2 * this.config.daemon.max_connections)));
     fs.writeFileSync(this.config.paths.pidFile, `${process.pid}\n`, { mode: 0o600 });
     this.rateTimer = setInterval(() => this.sampleRate(), 1000);
     this.rateTimer.unref();
@@ -96,16 +112,30 @@ export class Kernel {
 
   private accept(socket: net.Socket): void {
     if (this.shuttingDown) {
-      socket.end(JSON.stringify({ kind: 'response', event: null, correlation_id: null, error: { code: 'SHUTTING_DOWN', message: 'the daemon is shutting down' }, timestamp: Date.now() / 1000 }) + '\n');
+      refuse(socket, { code: 'SHUTTING_DOWN', message: 'the daemon is shutting down' });
       return;
     }
-    const conn = new Connection(socket, this.router, {
-      maxFrameBytes: this.config.daemon.max_frame_bytes,
-      maxInflight: this.config.daemon.max_inflight_per_connection,
-      subscriberQueue: this.config.daemon.subscriber_queue,
+    const max = this.config.daemon.max_connections;
+    if (this.connections.size >= max) {
+      this.refused++;
+      // Said once per burst, not once per connection: a flood must not flood the log too.
+      if (this.refused === 1 || this.refused % 1000 === 0) this.log.warn({ max_connections: max, refused: this.refused }, 'connection refused: too many connections');
+      refuse(socket, { code: 'OVERLOADED', message: `too many connections (daemon.max_connections is ${max}); retry later`, details: { max_connections: max } });
+      return;
+    }
+    const d = this.config.daemon;
+    const conn = new Connection(socket, this.router, this.admission, {
+      maxFrameBytes: d.max_frame_bytes,
+      maxInflight: d.max_inflight_per_connection,
+      subscriberQueue: d.subscriber_queue,
       defaultTimeoutMs: this.config.router.default_timeout_ms,
+      maxJsonDepth: d.max_json_depth,
+      bufferBytes: d.connection_buffer_bytes,
+      bufferMaxBytes: d.connection_buffer_max_bytes,
+      maxAnswerBytes: d.max_answer_bytes,
     }, this.log, (c) => {
       this.requestsClosed += c.requests;
+      if (c.overflowed) this.cutOff++;
       this.connections.delete(c.id);
     });
     this.connections.set(conn.id, conn);
@@ -135,8 +165,13 @@ export class Kernel {
       uptime_s: Math.round((Date.now() - this.startedAt) / 100) / 10,
       socket: this.config.paths.socket,
       home: this.config.paths.home,
-      plugins: Object.fromEntries(plugins.map((p) => [p.name, { status: p.status, reason: p.reason, reason_code: p.reason_code, ...(p.details ? { details: p.details } : {}) }])),
+      // A plugin's reason or details may quote a URL with its credentials (a Neo4j or NATS address).
+      plugins: Object.fromEntries(plugins.map((p) => [p.name, redactDeep({ status: p.status, reason: p.reason, reason_code: p.reason_code, ...(p.details ? { details: p.details } : {}) })])),
       connections: this.connections.size,
+      connections_refused: this.refused,
+      connections_cut_off: this.cutOff + [...this.connections.values()].filter((c) => c.overflowed).length,
+      // Answers and events waiting for clients to read them, in all connections.
+      connections_buffered_bytes: [...this.connections.values()].reduce((n, c) => n + c.bufferedBytes, 0),
       subscribers: this.router.subscriberCount,
       events: { seq: this.router.lastSeq, per_s: Math.round(rate * 10) / 10 },
       requests,

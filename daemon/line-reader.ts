@@ -11,9 +11,12 @@ export class LineReader {
   /** Bytes still to skip of an oversized line (until its newline). */
   private discarding = false;
   private discardedBytes = 0;
-  /** Complete lines not yet taken (when the consumer paused). */
-  private ready: Buffer | null = null;
+  /** Complete lines not yet taken, in the chunks they came in (each ends with a newline). */
+  private ready: Buffer[] = [];
+  private readyHead = 0;
   private readyPos = 0;
+  /** Bytes of complete lines not yet taken: what the connection bounds its read-ahead by. */
+  readyBytes = 0;
 
   constructor(private readonly maxFrameBytes: number) {}
 
@@ -48,12 +51,9 @@ export class LineReader {
     this.chunks = [];
     this.pendingBytes = 0;
     const tail = chunk.subarray(last + 1);
-    if (this.ready && this.readyPos < this.ready.length) {
-      this.ready = Buffer.concat([this.ready.subarray(this.readyPos), head]);
-    } else {
-      this.ready = head;
-    }
-    this.readyPos = 0;
+    // Appended, never copied together with what is still waiting: a paused consumer costs no re-copying.
+    this.ready.push(head);
+    this.readyBytes += head.length;
     if (tail.length) {
       if (tail.length > this.maxFrameBytes) {
         onTooLarge(tail.length);
@@ -67,21 +67,28 @@ export class LineReader {
 
   /** The next complete line (without its newline), or null when none is ready. */
   next(): LineResult | null {
-    const buf = this.ready;
-    if (!buf || this.readyPos >= buf.length) return null;
+    const buf = this.ready[this.readyHead];
+    if (!buf) return null;
     const nl = buf.indexOf(10, this.readyPos);
-    // `ready` always ends with a newline, so nl >= 0.
+    // Every ready chunk ends with a newline, so nl >= 0.
     const line = buf.subarray(this.readyPos, nl);
+    this.readyBytes -= nl + 1 - this.readyPos;
     this.readyPos = nl + 1;
     if (this.readyPos >= buf.length) {
-      this.ready = null;
       this.readyPos = 0;
+      if (++this.readyHead === this.ready.length) {
+        this.ready = [];
+        this.readyHead = 0;
+      } else if (this.readyHead > 64 && this.readyHead * 2 > this.ready.length) {
+        this.ready = this.ready.slice(this.readyHead);
+        this.readyHead = 0;
+      }
     }
     if (line.length > this.maxFrameBytes) return { kind: 'too_large', bytes: line.length };
     return { kind: 'line', line };
   }
 
   get hasReady(): boolean {
-    return this.ready !== null && this.readyPos < this.ready.length;
+    return this.readyHead < this.ready.length;
   }
 }

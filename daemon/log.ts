@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
+import { redactDeep, redactSecrets } from './redact.js';
 
 export const REDACT_PATHS = [
   '*.api_key', '*.apiKey', '*.password', '*.token', '*.secret', '*.authorization',
@@ -24,6 +25,11 @@ export async function createLogger(opts: LogOptions): Promise<{ log: Logger; flu
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, 'daemon.log');
   const fileDest = pino.destination({ dest: file, sync: false, mkdir: true });
+  // Open before anything is logged: a start that fails at once must still leave its reason in the file.
+  await new Promise<void>((resolve, reject) => {
+    fileDest.once('ready', () => resolve());
+    fileDest.once('error', reject);
+  });
   const streams: pino.StreamEntry[] = [{ level: opts.level as pino.Level, stream: fileDest }];
   if (opts.pretty) {
     const { default: pinoPretty } = await import('pino-pretty');
@@ -31,7 +37,19 @@ export async function createLogger(opts: LogOptions): Promise<{ log: Logger; flu
     streams.push({ level: opts.level as pino.Level, stream: pinoPretty({ colorize: process.stderr.isTTY, destination: 2, sync: true }) });
   }
   const log = pino(
-    { level: opts.level, base: { pid: process.pid }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    {
+      level: opts.level,
+      base: { pid: process.pid },
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      // Secrets inside URLs, wherever a value or an error quotes one (the fields by key name are above).
+      formatters: { log: (obj) => redactDeep(obj, 4) },
+      serializers: { err: (e: Error) => redactDeep(pino.stdSerializers.err(e) as unknown as Record<string, unknown>, 4) },
+      hooks: {
+        logMethod(args, method) {
+          method.apply(this, args.map((a) => (typeof a === 'string' ? redactSecrets(a) : a)) as Parameters<typeof method>);
+        },
+      },
+    },
     pino.multistream(streams),
   );
   return {

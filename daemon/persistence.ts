@@ -9,17 +9,40 @@ import Database from 'better-sqlite3';
 
 export type Migration = string | ((db: Database.Database) => void);
 
+/** The database cannot be opened or read; the message says which file, why, and what to do. */
+export class DatabaseOpenError extends Error {}
+
+/** What to tell an operator about a database that SQLite refused, by SQLite's error code. */
+export function describeDatabaseError(file: string, e: unknown): string {
+  const code = String((e as { code?: unknown })?.code ?? '');
+  const why = (e as Error)?.message ?? String(e);
+  if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
+    return `the database ${file} is damaged (${why}); agentd cannot start on it. Move it aside (mv ${file} ${file}.damaged, with its -wal and -shm files) to start with an empty one, or put back a copy from a backup`;
+  }
+  if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_PERM') || code.startsWith('SQLITE_READONLY')) {
+    return `the database ${file} cannot be opened for writing (${why}); check that it and its directory belong to the user agentd runs as`;
+  }
+  return `the database ${file} could not be opened: ${why}`;
+}
+
 export function openDatabase(dbDir: string, file = 'agentd.db'): Database.Database {
   fs.mkdirSync(dbDir, { recursive: true, mode: 0o700 });
-  const db = new Database(path.join(dbDir, file));
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.pragma('busy_timeout = 5000');
-  db.pragma('foreign_keys = ON');
-  db.exec(`CREATE TABLE IF NOT EXISTS kernel_migrations (
-    plugin TEXT NOT NULL, version INTEGER NOT NULL, applied_at REAL NOT NULL,
-    PRIMARY KEY (plugin, version))`);
-  return db;
+  const full = path.join(dbDir, file);
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(full);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = ON');
+    db.exec(`CREATE TABLE IF NOT EXISTS kernel_migrations (
+      plugin TEXT NOT NULL, version INTEGER NOT NULL, applied_at REAL NOT NULL,
+      PRIMARY KEY (plugin, version))`);
+    return db;
+  } catch (e) {
+    db?.close();
+    throw new DatabaseOpenError(describeDatabaseError(full, e), { cause: e });
+  }
 }
 
 /**

@@ -21,6 +21,7 @@ export { PLUGIN_REASON_CODES, type PluginReasonCode, type PluginStatus } from '.
 export { GroupCommit, runLazy } from './group-commit.js';
 export { rebuildTable, type Migration } from './persistence.js';
 export { timeOrderedId } from './time-ordered-id.js';
+export { redactSecrets } from './redact.js';
 export { loadYamlParser, parseYamlText, prepareYaml, prepareYamlFiles } from './yaml-text.js';
 export { byCodePoint } from './text-order.js';
 // Rate-bounded delivery as socket subscriptions have it, for plugins that serve subscriptions of their own (the gateway).

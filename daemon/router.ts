@@ -179,8 +179,9 @@ export class Router implements CallHost {
     const cap = opts.timeoutMs !== undefined ? Date.now() + opts.timeoutMs : Infinity;
     const deadline = Math.min(parentDeadline, cap);
     try {
-      const out = this.dispatch({ event, data, context: childContext(parent, opts.agentId), deadline, connectionId, external: false });
-      return Promise.resolve(out) as Promise<unknown>;
+      const signal = opts.signal;
+      const out = this.dispatch({ event, data, context: childContext(parent, opts.agentId), deadline, connectionId, external: false, ...(signal ? { track: abortedBy(signal) } : {}) });
+      return signal ? cancellable(Promise.resolve(out), signal, event) : (Promise.resolve(out) as Promise<unknown>);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -301,4 +302,39 @@ function normalizeData(v: unknown): Record<string, unknown> {
   if (v === undefined || v === null) return {};
   if (typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
   return { value: v };
+}
+
+/** RequestOptions.signal: the nested call's own signal is aborted with the caller's (its handler may stop early). */
+function abortedBy(signal: AbortSignal): NonNullable<DispatchRequest['track']> {
+  const calls = new Map<Call, () => void>();
+  return {
+    add(c) {
+      if (signal.aborted) return void c.abort(signal.reason);
+      const on = (): void => c.abort(signal.reason);
+      signal.addEventListener('abort', on, { once: true });
+      calls.set(c, on);
+    },
+    delete(c) {
+      const on = calls.get(c);
+      if (on) signal.removeEventListener('abort', on);
+      calls.delete(c);
+    },
+  };
+}
+
+/** The caller stops waiting when its signal aborts, whether or not the handler honours it. */
+function cancellable(p: Promise<unknown>, signal: AbortSignal, event: string): Promise<unknown> {
+  const reason = (): DaemonError => (toDaemonError(signal.reason) ?? new DaemonError('CANCELLED', `${event}: cancelled by the caller`));
+  if (signal.aborted) {
+    p.catch(() => undefined);
+    return Promise.reject(reason());
+  }
+  return new Promise((resolve, reject) => {
+    const on = (): void => reject(reason());
+    signal.addEventListener('abort', on, { once: true });
+    p.then(
+      (v) => (signal.removeEventListener('abort', on), resolve(v)),
+      (e) => (signal.removeEventListener('abort', on), reject(e)),
+    );
+  });
 }

@@ -24,6 +24,9 @@ import { KgPanel } from './components/kg-panel.js';
 import { EventLog } from './components/event-log.js';
 import { HelpLine, type Mode } from './components/help-line.js';
 import { Details } from './components/details.js';
+import { WorkflowsPanel } from './components/workflows-panel.js';
+import { useWorkflows } from './hooks/use-workflows.js';
+import { runRows } from './state/workflows.js';
 
 export interface AppProps {
   client: EventClient;
@@ -62,7 +65,7 @@ const INITIAL_UI: Ui = {
   draft: '',
   filterError: null,
   focus: 'log',
-  selection: { health: 0, agents: 0, completions: 0, budget: 0, sandbox: 0, kg: 0, log: 0 },
+  selection: { health: 0, agents: 0, completions: 0, budget: 0, sandbox: 0, kg: 0, workflows: 0, log: 0 },
   logCursor: null,
   details: null,
   detailsOffset: 0,
@@ -99,6 +102,11 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
   const budget = useMemo(() => budgetViews(snap.plugins.budget), [snap.plugins.budget]);
   const sandbox = useMemo(() => sandboxView(snap.plugins.sandbox, state), [snap.plugins.sandbox, state.execs]);
   const kg = useMemo(() => kgView(snap.plugins.kg), [snap.plugins.kg]);
+  const runsRef = useRef<ReturnType<typeof runRows>>([]);
+  const pickedRun = ui.current.focus === 'workflows' ? runsRef.current[ui.current.selection.workflows]?.runId ?? null : null;
+  const flows = useWorkflows(client, clock, pickedRun, pollMs);
+  const runs = useMemo(() => runRows(flows.runs.data), [flows.runs]);
+  runsRef.current = runs;
   const log = visibleLog(state);
 
   const order = focusable(layout);
@@ -113,6 +121,7 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
     budget: budget.length,
     sandbox: sandbox.rows.length,
     kg: kg.rows.length,
+    workflows: runs.length,
     log: log.length,
   };
   const sel = (p: PanelId): number => Math.max(0, Math.min(ui.current.selection[p], counts[p] - 1));
@@ -166,6 +175,11 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
       case 'kg':
         show('Knowledge graph', snap.plugins.kg.data ?? null);
         break;
+      case 'workflows': {
+        const r = runs[i];
+        if (r) fetchInto(`Run ${r.runId}`, 'workflow:status', { run_id: r.runId }, r);
+        break;
+      }
       case 'log': {
         const idx = log.length - 1 - (ui.current.logCursor ?? 0);
         const e = log[idx];
@@ -282,6 +296,9 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
               <SandboxPanel view={sandbox} probe={snap.plugins.sandbox} width={w2} height={layout.middle} focused={current === 'sandbox'} selected={sel('sandbox')} />
               <KgPanel view={kg} probe={snap.plugins.kg} width={w3} height={layout.middle} focused={current === 'kg'} selected={sel('kg')} />
             </Box>
+          )}
+          {layout.flow > 0 && (
+            <WorkflowsPanel runs={runs} snap={flows} width={layout.columns} height={layout.flow} focused={current === 'workflows'} selected={sel('workflows')} />
           )}
           <EventLog stream={state} entries={log} width={layout.columns} height={layout.log} focused={current === 'log'} selected={current === 'log' ? logCursor : null} />
         </>

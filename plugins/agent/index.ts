@@ -10,7 +10,7 @@ import { configSchema, TOOL_NAMES } from './config.js';
 import { Conversations } from './converse.js';
 import { ProfileStore } from './profiles.js';
 import {
-  conversationSchema, converseSchema, deleteSchema, infoSchema, listSchema, messageSchema, profilesSchema, pruneSchema, sendSchema, spawnSchema, terminateSchema,
+  cancelSchema, conversationSchema, converseSchema, deleteSchema, infoSchema, listSchema, messageSchema, profilesSchema, pruneSchema, sendSchema, spawnSchema, terminateSchema,
 } from './schemas.js';
 import { AgentService, MIGRATIONS } from './service.js';
 
@@ -119,6 +119,15 @@ export default definePlugin({
       schema: infoSchema,
       errors: ['NOT_FOUND'],
       handler: (d, agents, call) => serving(agents).svc.info(d, call.context),
+    },
+
+    'agent:cancel': {
+      summary: 'Cancel a turn (default: the running one): a queued turn is cancelled at once; a running one stops at its next step, its model call and tool call in flight abandoned. The agent stays live.',
+      description: 'Answers {agent_id, turn_id, cancelled, status}: status cancelled (it was queued), cancelling (it was running; its agent:send answers CANCELLED and agent:error follows), or the state of a turn that had already ended (cancelled: false).',
+      schema: cancelSchema,
+      emits: ['agent:error'],
+      errors: ['NOT_FOUND'],
+      handler: (d, agents, call) => serving(agents).svc.cancel(d, call.context),
     },
 
     'agent:terminate': {

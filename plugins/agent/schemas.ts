@@ -1,21 +1,43 @@
 /** Event schemas of the agent plugin: requests (validated by the router) and emitted events (documentation and tests). */
 import { z } from 'zod';
 import { partialLimitsSchema, TOOL_NAMES } from './config.js';
+import { toolRefSchema } from './mcp-tools.js';
 
 export const AGENT_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
 export const agentId = z.string().regex(AGENT_ID_RE, 'letters, digits and ._:@- (1-128, starting alphanumeric)');
-const toolName = z.enum(TOOL_NAMES);
+const toolName = toolRefSchema;
 const content = z.string().min(1).max(1_000_000).refine((s) => s.trim().length > 0, 'message is blank');
+
+/**
+ * Metadata is stored as JSON, and JSON.stringify recurses: a value nested thousands deep overflows the
+ * stack. The socket refuses such frames before parsing them; this holds for callers inside the daemon
+ * (an agent's spawn_agent tool) too.
+ */
+const MAX_METADATA_DEPTH = 32;
+
+function nestsDeeper(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
 
 export const spawnSchema = z.object({
   agent_id: agentId.optional().register(z.globalRegistry, { description: 'Your own id for the agent (generated when absent); an id in use is CONFLICT' }),
   profile: z.string().min(1).max(128).optional().register(z.globalRegistry, { description: 'A profile name (agent:profiles); the fields below override it' }),
   model: z.string().min(1).max(200).optional().register(z.globalRegistry, { description: 'Model id or alias (default: the profile\'s, else agent.default_model, else completion.default_model)' }),
   system: z.string().max(200_000).optional().register(z.globalRegistry, { description: 'System prompt' }),
-  tools: z.array(toolName).max(TOOL_NAMES.length).optional().register(z.globalRegistry, { description: `Tools it may call: ${TOOL_NAMES.join(', ')}` }),
+  tools: z.array(toolName).max(100).optional().register(z.globalRegistry, { description: `Tools it may call: ${TOOL_NAMES.join(', ')}, mcp:<server> (every tool of an MCP server in mcp.servers) or mcp:<server>/<tool>` }),
   limits: partialLimitsSchema.optional().register(z.globalRegistry, { description: 'max_turns, max_tool_calls, max_children, max_depth, max_tokens (bounded by agent.caps)' }),
   budget_usd: z.number().positive().max(1_000_000).optional().register(z.globalRegistry, { description: 'Spend limit of this agent, kept by the budget plugin (scope agent)' }),
-  metadata: z.record(z.string(), z.unknown()).optional().register(z.globalRegistry, { description: 'Free-form data kept with the agent' }),
+  metadata: z.record(z.string(), z.unknown())
+    .refine((m) => !nestsDeeper(m, MAX_METADATA_DEPTH), `nests deeper than ${MAX_METADATA_DEPTH} levels of objects and arrays`)
+    .optional()
+    .register(z.globalRegistry, { description: `Free-form data kept with the agent (at most ${MAX_METADATA_DEPTH} levels deep)` }),
   parent_id: agentId.optional().register(z.globalRegistry, { description: 'Spawn as a child of this agent (its caps on children and depth apply)' }),
   stream: z.boolean().optional().register(z.globalRegistry, { description: 'Stream its model calls\' text as completion:token events (with its agent_id), for live front ends' }),
 });
@@ -61,6 +83,11 @@ export const pruneSchema = z.object({
   older_than_s: z.number().min(0).default(0).register(z.globalRegistry, { description: 'Only agents terminated at least this many seconds ago (default 0: every terminated agent)' }),
 });
 
+export const cancelSchema = z.object({
+  agent_id: agentId.describe('The agent'),
+  turn_id: z.string().regex(AGENT_ID_RE).max(100).optional().register(z.globalRegistry, { description: 'The turn (default: the one running now)' }),
+});
+
 export const profilesSchema = z.object({});
 
 export const converseSchema = z.object({
@@ -83,7 +110,7 @@ export const profileFileSchema = z.strictObject({
   description: z.string().max(2000).optional(),
   model: z.string().min(1).max(200).optional(),
   system: z.string().max(200_000).default(''),
-  tools: z.array(toolName).max(TOOL_NAMES.length).default([]),
+  tools: z.array(toolName).max(100).default([]),
   limits: partialLimitsSchema.strict().default({}),
   budget_usd: z.number().positive().max(1_000_000).optional(),
 });

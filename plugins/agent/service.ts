@@ -41,6 +41,8 @@ export class AgentService {
   private readonly current = new Map<string, TurnRow>();
   private readonly inflight = new Map<string, string>();
   private readonly terminated = new Set<string>();
+  /** Running turns asked to stop (agent:cancel), by agent, with the controller their requests listen to. */
+  private readonly cancels = new Map<string, { turnId: string; ac: AbortController }>();
   private readonly waiters = new Map<string, Waiter[]>();
   private stopping = false;
 
@@ -49,7 +51,8 @@ export class AgentService {
     this.gc = GroupCommit.for(d.db);
     this.runner = new TurnRunner({
       store: this.store, gc: this.gc, lazy: (op) => runLazy(d.db, op), config: d.config, log: d.log, request: d.request, emit: d.emit,
-      interrupted: (id) => (this.terminated.has(id) ? 'terminated' : this.stopping ? 'stopping' : null),
+      interrupted: (id) => (this.terminated.has(id) ? 'terminated' : this.stopping ? 'stopping' : this.isCancelled(id) ? 'cancelled' : null),
+      signalOf: (id) => this.cancelSignal(id),
       setInflight: (id, rid) => void (rid ? this.inflight.set(id, rid) : this.inflight.delete(id)),
       parentOf: (id) => {
         const a = this.store.agent(id);
@@ -230,6 +233,7 @@ export class AgentService {
       } finally {
         this.current.delete(t.agent_id);
         this.terminated.delete(t.agent_id);
+        this.cancels.delete(t.agent_id);
       }
     }
     if (out.status === 'interrupted') {
@@ -260,6 +264,53 @@ export class AgentService {
       this.d.log.info({ agent_id: t.agent_id, turn_id: t.turn_id, code: e.code, agents }, 'turn failed');
     }
     this.settle(t.turn_id);
+  }
+
+  // ---- cancel --------------------------------------------------------------------------------------
+
+  private isCancelled(agentId: string): boolean {
+    const c = this.cancels.get(agentId);
+    return c !== undefined && c.turnId === this.current.get(agentId)?.turn_id && c.ac.signal.aborted;
+  }
+
+  /** The running turn's cancel signal (made on first use: most turns are never cancelled). */
+  private cancelSignal(agentId: string): AbortSignal | undefined {
+    const cur = this.current.get(agentId);
+    if (!cur) return undefined;
+    let c = this.cancels.get(agentId);
+    if (!c || c.turnId !== cur.turn_id) this.cancels.set(agentId, (c = { turnId: cur.turn_id, ac: new AbortController() }));
+    return c.ac.signal;
+  }
+
+  /**
+   * Cancel a turn (default: the running one). A queued turn is cancelled at once; the running one
+   * stops at its next step: its model call and tool call in flight are abandoned, tool calls not yet
+   * made are answered "not run", and the agent stays live for its next message.
+   */
+  async cancel(input: { agent_id: string; turn_id?: string | undefined }, context: EventContext): Promise<Record<string, unknown>> {
+    if (!this.store.agent(input.agent_id)) throw new DaemonError('NOT_FOUND', `no agent ${input.agent_id}`, { agent_id: input.agent_id });
+    const turnId = input.turn_id ?? this.current.get(input.agent_id)?.turn_id;
+    if (!turnId) return { agent_id: input.agent_id, turn_id: null, cancelled: false, status: 'idle' };
+    const t = this.store.turn(turnId);
+    if (!t || t.agent_id !== input.agent_id) throw new DaemonError('NOT_FOUND', `agent ${input.agent_id} has no turn ${turnId}`, { agent_id: input.agent_id, turn_id: turnId });
+    let queuedCancelled = false;
+    await this.gc.run(() => {
+      const now = this.store.turn(turnId);
+      if (now?.status !== 'queued' || this.current.get(input.agent_id)?.turn_id === turnId) return;
+      this.store.finishTurn(turnId, { status: 'cancelled', reply: null, stop_reason: null, error: { code: 'CANCELLED', message: 'the turn was cancelled' } }, Date.now());
+      queuedCancelled = true;
+    });
+    if (queuedCancelled) {
+      this.settle(turnId);
+      this.d.emit('agent:error', { agent_id: t.agent_id, turn_id: turnId, code: 'CANCELLED', message: 'the turn was cancelled', reason: null }, { context, agentId: t.agent_id });
+      return { agent_id: input.agent_id, turn_id: turnId, cancelled: true, status: 'cancelled' };
+    }
+    if (this.current.get(input.agent_id)?.turn_id !== turnId) return { agent_id: input.agent_id, turn_id: turnId, cancelled: false, status: this.store.turn(turnId)?.status ?? t.status };
+    this.cancelSignal(input.agent_id);
+    this.cancels.get(input.agent_id)!.ac.abort(new DaemonError('CANCELLED', `turn ${turnId} was cancelled`, { turn_id: turnId }));
+    const rid = this.inflight.get(input.agent_id);
+    if (rid) void this.d.request('completion:cancel', { request_id: rid }, { context, agentId: input.agent_id }).catch(() => undefined);
+    return { agent_id: input.agent_id, turn_id: turnId, cancelled: true, status: 'cancelling' };
   }
 
   // ---- terminate -----------------------------------------------------------------------------------

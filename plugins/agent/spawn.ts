@@ -6,7 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { DaemonError, type EventContext, type GroupCommit, type PluginContext } from '../../daemon/plugin-api.js';
-import { limitsSchema, type AgentConfig, type Limits, type ToolName } from './config.js';
+import { limitsSchema, type AgentConfig, type Limits } from './config.js';
+import { checkMcpTools, covers, type AgentTool } from './mcp-tools.js';
 import type { ProfileStore } from './profiles.js';
 import type { SpawnInput } from './schemas.js';
 import type { AgentRow, AgentStore } from './store.js';
@@ -35,7 +36,7 @@ export async function spawnAgent(s: SpawnDeps, input: SpawnInput, context: Event
   if (s.store.agent(agentId)) throw new DaemonError('CONFLICT', `agent ${agentId} already exists`, { agent_id: agentId });
   if (s.store.liveCount() >= cfg.max_agents) throw new DaemonError('OVERLOADED', `${cfg.max_agents} agents are live (agent.max_agents); terminate some first`);
 
-  let tools = [...new Set(input.tools ?? profile?.tools ?? [])] as ToolName[];
+  let tools = [...new Set(input.tools ?? profile?.tools ?? [])] as AgentTool[];
   const merged = { ...cfg.defaults, ...profile?.limits, ...input.limits };
   const limits = limitsSchema.parse(Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, Math.min(v as number, cfg.caps[k as keyof Limits])])));
   let budget = input.budget_usd ?? profile?.budget_usd ?? null;
@@ -44,15 +45,17 @@ export async function spawnAgent(s: SpawnDeps, input: SpawnInput, context: Event
   if (parent) {
     checkParent(s.store, parent, agentId);
     depth = parent.depth + 1;
-    const extra = tools.filter((t) => !parent.tools.includes(t));
+    const extra = tools.filter((t) => !covers(parent.tools, t));
     // Tools named in the request must all be the parent's; a profile's are narrowed to them.
-    if (input.tools === undefined) tools = tools.filter((t) => parent.tools.includes(t));
+    if (input.tools === undefined) tools = tools.filter((t) => covers(parent.tools, t));
     else if (extra.length) throw new DaemonError('CONFLICT', `a child may only have tools its parent has; ${parent.agent_id} lacks ${extra.join(', ')}`, { tools: extra });
     // A child never gets more to spend than its parent has left.
     const left = parent.budget_usd !== null ? await remainingUsd(s, parent.agent_id, context) : null;
     if (left !== null) budget = budget === null ? left : Math.min(budget, left);
     if (budget !== null && budget <= 0) throw new DaemonError('BUDGET_EXCEEDED', `parent ${parent.agent_id} has no budget left for a child`, { agent_id: parent.agent_id });
   }
+  // MCP servers must be configured (and named tools usable) before anything is written.
+  const toolWarnings = await checkMcpTools(tools, s.request, context, agentId);
   const model = input.model ?? profile?.model ?? cfg.default_model ?? '';
   if (budget !== null) {
     await s.request('budget:set', { scope: 'agent', id: agentId, limit_usd: budget }, { context, agentId });
@@ -69,14 +72,16 @@ export async function spawnAgent(s: SpawnDeps, input: SpawnInput, context: Event
       s.store.insertAgent(row);
     });
   } catch (e) {
-    throw e instanceof DaemonError ? e : new DaemonError('CONFLICT', `agent ${agentId} could not be created: ${(e as Error).message}`, { agent_id: agentId });
+    // Only a clash on the agent's id is a conflict; anything else is a fault, reported as such.
+    if (e instanceof DaemonError || (e as { code?: string }).code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') throw e;
+    throw new DaemonError('CONFLICT', `agent ${agentId} already exists`, { agent_id: agentId });
   }
   const view = s.view(s.store.agent(agentId)!);
   s.emit('agent:spawned', {
     agent_id: agentId, profile: row.profile, model: view.model, tools, parent_id: row.parent_id, depth, budget_usd: budget,
   }, { context, agentId });
   s.log.info({ agent_id: agentId, profile: row.profile, parent_id: row.parent_id }, 'agent spawned');
-  return view;
+  return toolWarnings.length ? { ...view, tool_warnings: toolWarnings } : view;
 }
 
 export function checkParent(store: AgentStore, parent: AgentRow, childId: string): void {

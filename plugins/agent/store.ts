@@ -5,7 +5,8 @@
  */
 import type Database from 'better-sqlite3';
 import type { EventContext } from '../../daemon/plugin-api.js';
-import type { Limits, ToolName } from './config.js';
+import type { Limits } from './config.js';
+import type { AgentTool } from './mcp-tools.js';
 
 export const MIGRATIONS = [
   `CREATE TABLE agent_agents (
@@ -49,7 +50,7 @@ export interface AgentRow {
   profile: string | null;
   model: string;
   system: string;
-  tools: ToolName[];
+  tools: AgentTool[];
   limits: Limits;
   budget_usd: number | null;
   metadata: Record<string, unknown> | null;

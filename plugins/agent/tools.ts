@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { DaemonError } from '../../daemon/plugin-api.js';
 import { TOOL_NAMES, type ToolName } from './config.js';
+import { runMcpTool, splitModelName, toolRefSchema, type AgentTool } from './mcp-tools.js';
 
 const short = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 12);
 
@@ -45,7 +46,7 @@ export const toolInputSchemas = {
     profile: z.string().min(1).max(128).optional().register(z.globalRegistry, { description: 'Profile to spawn from' }),
     system: z.string().max(100_000).optional().register(z.globalRegistry, { description: 'System prompt (overrides the profile)' }),
     model: z.string().min(1).max(200).optional().register(z.globalRegistry, { description: 'Model (overrides the profile)' }),
-    tools: z.array(z.enum(TOOL_NAMES)).optional().register(z.globalRegistry, { description: 'Tools for the child; only tools you have yourself' }),
+    tools: z.array(toolRefSchema).optional().register(z.globalRegistry, { description: 'Tools for the child; only tools you have yourself' }),
     budget_usd: z.number().positive().optional().register(z.globalRegistry, { description: 'Spend limit of the child' }),
     task: z.string().min(1).max(100_000).optional().register(z.globalRegistry, { description: 'A first message; the call then waits for the child\'s reply' }),
   }),
@@ -69,7 +70,7 @@ export function toolDefinitions(names: readonly ToolName[]): Array<Record<string
 
 export interface ToolEnv {
   agentId: string;
-  allowed: readonly ToolName[];
+  allowed: readonly AgentTool[];
   turnId: string;
   toolUseId: string;
   maxResultChars: number;
@@ -100,6 +101,7 @@ function err(code: string, message: string, extra: Record<string, unknown> = {})
 
 /** Run one tool call. Never throws: every failure becomes an error result the model can read. */
 export async function runTool(name: string, input: unknown, env: ToolEnv): Promise<ToolOutcome> {
+  if (splitModelName(name)) return runMcpTool(name, input, env);
   if (!(TOOL_NAMES as readonly string[]).includes(name)) {
     return err('UNKNOWN_TOOL', `there is no tool "${name}"; you may call: ${env.allowed.join(', ') || 'none'}`);
   }

@@ -10,6 +10,7 @@ import type { AgentConfig } from './config.js';
 import { buildMessages, textOf, toolUsesOf, type ToolUse } from './history.js';
 import { ZERO_USAGE, type AgentRow, type AgentStore, type StoredMessage, type ToolCallRow, type TurnError, type TurnRow, type Usage } from './store.js';
 import { runTool, toolDefinitions } from './tools.js';
+import { isBuiltinTool, mcpToolDefinitions } from './mcp-tools.js';
 
 export interface TurnDeps {
   store: AgentStore;
@@ -20,8 +21,10 @@ export interface TurnDeps {
   log: Logger;
   request: PluginContext['request'];
   emit: PluginContext['emit'];
-  /** The agent was terminated (or the daemon is stopping): stop at the next step. */
-  interrupted(agentId: string): 'terminated' | 'stopping' | null;
+  /** The agent was terminated, its turn cancelled, or the daemon is stopping: stop at the next step. */
+  interrupted(agentId: string): 'terminated' | 'cancelled' | 'stopping' | null;
+  /** Aborted when the agent's running turn is cancelled: its model call and tool calls stop waiting. */
+  signalOf?(agentId: string): AbortSignal | undefined;
   setInflight(agentId: string, requestId: string | null): void;
   parentOf(agentId: string): string | null | undefined;
 }
@@ -61,7 +64,8 @@ export class TurnRunner {
   }
 
   private req<T>(t: TurnRow, event: string, data: Record<string, unknown>, timeoutMs: number): Promise<T> {
-    return this.d.request<T>(event, data, { context: t.context ?? undefined, agentId: t.agent_id, timeoutMs });
+    const signal = this.d.signalOf?.(t.agent_id);
+    return this.d.request<T>(event, data, { context: t.context ?? undefined, agentId: t.agent_id, timeoutMs, ...(signal ? { signal } : {}) });
   }
 
   async run(t: TurnRow, agent: AgentRow): Promise<TurnOutcome & { steps: number; tool_calls: number; usage: Usage; cost_usd: number }> {
@@ -95,6 +99,8 @@ export class TurnRunner {
         const why = d.interrupted(t.agent_id);
         if (why === 'terminated') return done({ status: 'cancelled', error: { code: 'CANCELLED', message: `agent ${t.agent_id} was terminated` } });
         if (why === 'stopping') return done({ status: 'interrupted' });
+        // Cancelled with tool calls unanswered: answer them as not run first, so the history stays a valid exchange.
+        if (why === 'cancelled' && !(lastOwn && toolUsesOf(lastOwn.content).length)) return done({ status: 'cancelled', error: { code: 'CANCELLED', message: 'the turn was cancelled' } });
 
         if (lastOwn) {
           const uses = toolUsesOf(lastOwn.content);
@@ -145,16 +151,21 @@ export class TurnRunner {
 
   /**
    * One model call. Its request_id is derived from (turn, step), so after a crash the same call is
-   * asked again and the completion plugin answers with the recorded outcome instead of running it twice.
+   * asked again and the completion plugin answers with the recorded outcome, or joins the call it is
+   * still making (it retries an interrupted one by itself), instead of paying for it a second time.
    */
   private async complete(t: TurnRow, agent: AgentRow, step: number, resumed: boolean): Promise<CompletionResult> {
     const d = this.d;
     const messages = buildMessages(d.store.history(t.agent_id, d.config.history_window), d.config.history_max_chars);
+    const tools = [
+      ...toolDefinitions(agent.tools.filter(isBuiltinTool)),
+      ...await mcpToolDefinitions(agent.tools, (event, data) => this.req(t, event, data, 30_000), (server, err) => d.log.warn({ err, agent_id: t.agent_id, server }, 'mcp tools left out of a model call')),
+    ];
     const params: Record<string, unknown> = {
       messages, agent_id: t.agent_id, max_tokens: agent.limits.max_tokens,
       ...(agent.model ? { model: agent.model } : {}),
       ...(agent.system ? { system: agent.system } : {}),
-      ...(agent.tools.length ? { tools: toolDefinitions(agent.tools) } : {}),
+      ...(tools.length ? { tools } : {}),
       ...(agent.stream ? { stream: true } : {}),
     };
     for (let attempt = 0; ; attempt++) {
@@ -165,7 +176,8 @@ export class TurnRunner {
       } catch (e) {
         if (!(e instanceof DaemonError) || attempt >= 2) throw e;
         if (e.code === 'CONFLICT') {
-          // Already known: still running after a restart (wait for it), or made with other input (ask anew).
+          // The step's call was made with other input (the history changed under a resumed turn): its
+          // outcome is still this step's answer, paid for once. Only a call that failed is asked anew.
           const waited = await this.waitCompletion(t, requestId);
           if (waited) return waited;
           continue;
@@ -176,6 +188,7 @@ export class TurnRunner {
     }
   }
 
+  /** The recorded result of a call once it has one; null when it failed or was cancelled. */
   private async waitCompletion(t: TurnRow, requestId: string): Promise<CompletionResult | null> {
     const until = Date.now() + this.d.config.step_timeout_ms;
     while (Date.now() < until) {
@@ -185,7 +198,7 @@ export class TurnRunner {
         await sleep(100);
         continue;
       }
-      return null;
+      return st.status === 'completed' && st.result ? st.result : null;
     }
     throw new DaemonError('TIMEOUT', `model call ${requestId} did not finish within agent.step_timeout_ms`);
   }
@@ -207,6 +220,10 @@ export class TurnRunner {
       const prior = journaled.get(u.id);
       if (prior) {
         blocks.push({ type: 'tool_result', tool_use_id: u.id, content: prior.result, ...(prior.is_error ? { is_error: true } : {}) });
+        continue;
+      }
+      if (d.interrupted(t.agent_id) === 'cancelled') {
+        blocks.push({ type: 'tool_result', tool_use_id: u.id, content: JSON.stringify({ error: { code: 'CANCELLED', message: 'not run: the turn was cancelled' } }), is_error: true });
         continue;
       }
       if (fatal || limitHit || toolCalls >= agent.limits.max_tool_calls) {

@@ -4,7 +4,7 @@
  * unreachable or malformed URL leaves the daemon up and the bridge degraded, saying why.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import type { EmittedEvent, PluginContext } from '../../daemon/plugin-api.js';
+import { redactSecrets, type EmittedEvent, type PluginContext } from '../../daemon/plugin-api.js';
 import { PatternMatcher } from './match.js';
 import { Subjects, type BridgeConfig } from './config.js';
 import { EventRelay } from './events.js';
@@ -18,7 +18,8 @@ export type ConnState = 'disabled' | 'connecting' | 'connected' | 'reconnecting'
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 /** Credentials in a URL are never logged or reported. */
-export const redactUrl = (url: string): string => url.replace(/\/\/[^@/]*@/g, '//***@');
+/** The one redaction every shown URL goes through (kept under this name for the bridge's callers). */
+export const redactUrl = (url: string): string => redactSecrets(url);
 
 export class Bridge {
   readonly stats = newStats();
@@ -117,7 +118,7 @@ export class Bridge {
           maxPingOut: 3,
         });
       } catch (e) {
-        this.setState('disconnected', `cannot connect to NATS at ${redactUrl(this.cfg.url!)}: ${(e as Error).message}`);
+        this.setState('disconnected', redactUrl(`cannot connect to NATS at ${this.cfg.url!}: ${(e as Error).message}`));
         await sleep(backoff);
         backoff = Math.min(backoff * 2, 10_000);
       }

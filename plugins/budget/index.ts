@@ -7,7 +7,7 @@ import { unixSeconds } from '../../client/units.js';
 import path from 'node:path';
 import { DaemonError, definePlugin, GroupCommit, prepareYamlFiles, type PluginContext } from '../../daemon/plugin-api.js';
 import { BudgetLedger, type Alert } from './ledger.js';
-import { PriceTable, toUsd } from './prices.js';
+import { PriceTable, providerOf, toUsd } from './prices.js';
 import { MIGRATIONS } from './store.js';
 import {
   checkSchema, commitSchema, configSchema, ledgerSchema, pricesSchema, reconcileSchema, releaseSchema, reserveSchema,
@@ -120,21 +120,22 @@ export default definePlugin({
     },
 
     'budget:prices': {
-      summary: 'The price table in USD per million tokens (input, output, cache_write, cache_write_1h, cache_read).',
+      summary: 'The price table in USD per million tokens (input, output, cache_write, cache_write_1h, cache_read), each with its provider.',
+      description: 'A model of another provider (<provider>/<model>) without an entry is shown at 0 with price_known: false: its calls cost 0 and count their tokens.',
       schema: pricesSchema,
       errors: ['NOT_FOUND'],
       async handler(d, budget) {
         const table = budget.ledger.getPrices();
         if (d.model) {
-          const p = table.get(d.model);
-          if (p) return { prices: { [d.model]: p } };
+          const p = table.lookup(d.model);
+          if (p) return { prices: { [d.model]: { ...p.price, provider: providerOf(d.model), price_known: p.known } } };
           // An alias (haiku, sonnet, one of completion.models) is priced as the model it stands for.
           const model = await resolveAlias(budget.ctx, d.model);
-          const q = model === null ? undefined : table.get(model);
+          const q = model === null ? null : table.lookup(model);
           if (!q || model === null) throw new DaemonError('NOT_FOUND', `no price for model "${d.model}"; add one under budget.prices in agentd.yaml`, { model: d.model });
-          return { prices: { [model]: q }, alias: { [d.model]: model } };
+          return { prices: { [model]: { ...q.price, provider: providerOf(model), price_known: q.known } }, alias: { [d.model]: model } };
         }
-        return { prices: table.list() };
+        return { prices: Object.fromEntries(Object.entries(table.list()).map(([m, p]) => [m, { ...p, provider: providerOf(m), price_known: true }])) };
       },
     },
 
@@ -142,9 +143,9 @@ export default definePlugin({
       summary: 'Pre-flight: the model is priced and no applicable limit is used up (nothing is reserved).',
       schema: checkSchema,
       errors: ['INVALID_DATA', 'BUDGET_EXCEEDED'],
-      handler(d, budget) {
-        budget.ledger.check(d.model, d);
-        return { ok: true };
+      handler(d, budget, call) {
+        const r = budget.ledger.check(d.model, { ...d, workflow_id: d.workflow_id ?? call.context.workflow_id ?? null });
+        return { ok: true, price_known: r.price_known };
       },
     },
 
@@ -154,9 +155,9 @@ export default definePlugin({
       schema: reserveSchema,
       emits: ['budget:exceeded'],
       errors: ['INVALID_DATA', 'BUDGET_EXCEEDED', 'CONFLICT'],
-      async handler(d, budget) {
+      async handler(d, budget, call) {
         try {
-          const { reservation } = await budget.gc.run(() => budget.ledger.reserve(d));
+          const { reservation } = await budget.gc.run(() => budget.ledger.reserve({ ...d, workflow_id: d.workflow_id ?? call.context.workflow_id ?? null }));
           return {
             request_id: reservation.request_id, attempt: reservation.attempt,
             reserved_usd: toUsd(reservation.nanos), reserved_tokens: reservation.tokens, expires_at: unixSeconds(reservation.expires_at),
@@ -182,16 +183,16 @@ export default definePlugin({
       schema: commitSchema,
       emits: ['budget:spent', 'budget:warning', 'budget:exceeded'],
       errors: ['INVALID_DATA', 'NOT_FOUND'],
-      async handler(d, budget) {
-        const r = await budget.gc.run(() => budget.ledger.commit(d));
+      async handler(d, budget, call) {
+        const r = await budget.gc.run(() => budget.ledger.commit({ ...d, workflow_id: d.workflow_id ?? call.context.workflow_id ?? null }));
         if (!r.already) {
           budget.ctx.emit('budget:spent', {
             request_id: d.request_id, model: r.model, cost_usd: r.cost_usd, tokens: r.tokens,
-            agent_id: d.agent_id ?? null, session_id: d.session_id ?? null, estimated: d.estimated,
+            agent_id: d.agent_id ?? null, session_id: d.session_id ?? null, estimated: d.estimated, price_known: r.price_known,
           });
           emitAll(budget, r.alerts);
         }
-        return { request_id: d.request_id, cost_usd: r.cost_usd, tokens: r.tokens, already_committed: r.already };
+        return { request_id: d.request_id, cost_usd: r.cost_usd, tokens: r.tokens, price_known: r.price_known, already_committed: r.already };
       },
     },
 

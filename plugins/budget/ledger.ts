@@ -16,6 +16,7 @@ export const THRESHOLDS = [50, 75, 90] as const;
 export interface ScopeRef {
   agent_id?: string | null;
   session_id?: string | null;
+  workflow_id?: string | null;
 }
 
 export interface ReserveInput extends ScopeRef {
@@ -72,6 +73,7 @@ const scopesOf = (r: ScopeRef): Applicable[] => {
   const out: Applicable[] = [{ scope: 'global', scopeId: '' }];
   if (r.agent_id) out.push({ scope: 'agent', scopeId: r.agent_id });
   if (r.session_id) out.push({ scope: 'session', scopeId: r.session_id });
+  if (r.workflow_id) out.push({ scope: 'workflow', scopeId: r.workflow_id });
   return out;
 };
 
@@ -101,9 +103,9 @@ export class BudgetLedger {
     return this.prices;
   }
 
-  /** The price of `model`, or INVALID_DATA saying how to price it. */
-  priceOf(model: string): ModelPrice {
-    const p = this.prices.get(model);
+  /** The price of `model` (`known: false` for an unpriced model of another provider: it costs 0), or INVALID_DATA saying how to price it. */
+  priceOf(model: string): { price: ModelPrice; known: boolean } {
+    const p = this.prices.lookup(model);
     if (!p) {
       throw new DaemonError('INVALID_DATA', `model "${model}" has no price, so its spend cannot be budgeted; add it under budget.prices in agentd.yaml (input, output, cache_write, cache_read in USD per million tokens)`, {
         issues: [{ path: ['model'], message: 'no price for this model' }],
@@ -165,6 +167,7 @@ export class BudgetLedger {
   private reservedOf(a: Applicable): { nanos: number; tokens: number } {
     if (a.scope === 'global') return this.st.reservedGlobal.get()!;
     if (a.scope === 'agent') return this.st.reservedAgent.get(a.scopeId)!;
+    if (a.scope === 'workflow') return this.st.reservedWorkflow.get(a.scopeId)!;
     return this.st.reservedSession.get(a.scopeId)!;
   }
 
@@ -178,8 +181,8 @@ export class BudgetLedger {
    * Cheap pre-flight for accepting queued work: the model is priced and no applicable limit is already
    * used up. The real check is `reserve`, when the call is about to run.
    */
-  check(model: string, ref: ScopeRef): void {
-    this.priceOf(model);
+  check(model: string, ref: ScopeRef): { price_known: boolean } {
+    const { known } = this.priceOf(model);
     const at = this.now();
     for (const a of scopesOf(ref)) {
       for (const l of this.limitsOf(a)) {
@@ -193,6 +196,7 @@ export class BudgetLedger {
         }
       }
     }
+    return { price_known: known };
   }
 
   /** Reserve the worst case of a call in every applicable scope, or throw BUDGET_EXCEEDED changing nothing. */
@@ -203,7 +207,7 @@ export class BudgetLedger {
     if (this.st.committed.get(input.request_id, attempt)) {
       throw new DaemonError('CONFLICT', `request ${input.request_id} attempt ${attempt} was already settled`, { request_id: input.request_id, attempt });
     }
-    const price = this.priceOf(input.model);
+    const { price } = this.priceOf(input.model);
     const nanos = this.prices.worstCaseNanos(price, input.input_tokens, input.max_tokens, input.cache_ttl ?? 'none');
     const tokens = input.input_tokens + input.max_tokens;
     const at = this.now();
@@ -228,6 +232,7 @@ export class BudgetLedger {
       model: input.model,
       agent_id: input.agent_id ?? null,
       session_id: input.session_id ?? null,
+      workflow_id: input.workflow_id ?? null,
       nanos,
       tokens,
       created_at: at,
@@ -272,17 +277,22 @@ export class BudgetLedger {
    * Settle a call with the usage it really had. Idempotent per (request_id, attempt): a repeat returns
    * the first settlement. Spend is recorded even without a reservation (it happened; it must count).
    */
-  commit(input: CommitInput): { cost_usd: number; tokens: number; model: string | null; already: boolean; alerts: Alert[] } {
+  commit(input: CommitInput): { cost_usd: number; tokens: number; model: string | null; price_known: boolean; already: boolean; alerts: Alert[] } {
     const attempt = input.attempt ?? 1;
     const done = this.st.committed.get(input.request_id, attempt);
-    if (done) return { cost_usd: toUsd(done.nanos), tokens: done.tokens, model: input.model ?? null, already: true, alerts: [] };
+    if (done) {
+      const m = input.model ?? done.model;
+      return { cost_usd: toUsd(done.nanos), tokens: done.tokens, model: input.model ?? null, price_known: m ? this.prices.get(m) !== undefined : true, already: true, alerts: [] };
+    }
     const res = this.st.getReservation.get(input.request_id, attempt);
     const model = input.model ?? res?.model;
     if (!model) throw new DaemonError('NOT_FOUND', `no reservation for request ${input.request_id} and no model given to price it`, { request_id: input.request_id });
-    const price = this.priceOf(model);
+    const { price, known } = this.priceOf(model);
     const nanos = this.prices.costNanos(price, input.usage);
     const tokens = totalTokens(input.usage);
-    const ref: ScopeRef = { agent_id: input.agent_id ?? res?.agent_id ?? null, session_id: input.session_id ?? res?.session_id ?? null };
+    const ref: ScopeRef = {
+      agent_id: input.agent_id ?? res?.agent_id ?? null, session_id: input.session_id ?? res?.session_id ?? null, workflow_id: input.workflow_id ?? res?.workflow_id ?? null,
+    };
     if (res) this.st.deleteReservation.run(input.request_id, attempt);
     const alerts = this.spend({ request_id: input.request_id, attempt, holder: res?.holder ?? null, model, ...ref }, nanos, tokens, 'commit', {
       input_tokens: input.usage.input_tokens,
@@ -292,7 +302,7 @@ export class BudgetLedger {
       estimated: input.estimated ? 1 : 0,
       reason: input.reason ?? null,
     });
-    return { cost_usd: toUsd(nanos), tokens, model, already: false, alerts };
+    return { cost_usd: toUsd(nanos), tokens, model, price_known: known, already: false, alerts };
   }
 
   /** Drop a reservation (the call failed before spending, or was cancelled before it started). */
@@ -336,7 +346,7 @@ export class BudgetLedger {
     return { charged, released, alerts };
   }
 
-  private spend(r: Pick<ReservationRow, 'request_id' | 'attempt' | 'holder' | 'model' | 'agent_id' | 'session_id'> | (ScopeRef & { request_id: string; attempt: number; holder: string | null; model: string }),
+  private spend(r: Pick<ReservationRow, 'request_id' | 'attempt' | 'holder' | 'model' | 'agent_id' | 'session_id' | 'workflow_id'> | (ScopeRef & { request_id: string; attempt: number; holder: string | null; model: string }),
     nanos: number, tokens: number, kind: 'commit' | 'charge', extra: Partial<LedgerRow>): Alert[] {
     const at = this.now();
     const scopes = scopesOf(r);
@@ -372,7 +382,7 @@ export class BudgetLedger {
     return alerts;
   }
 
-  private ledger(kind: string, r: { request_id: string; attempt: number; holder?: string | null; model?: string | null; agent_id?: string | null; session_id?: string | null }, extra: Partial<LedgerRow>): void {
+  private ledger(kind: string, r: { request_id: string; attempt: number; holder?: string | null; model?: string | null; agent_id?: string | null; session_id?: string | null; workflow_id?: string | null }, extra: Partial<LedgerRow>): void {
     this.st.insertLedger.run({
       ts: this.now(),
       kind,
@@ -382,6 +392,7 @@ export class BudgetLedger {
       model: r.model ?? null,
       agent_id: r.agent_id ?? null,
       session_id: r.session_id ?? null,
+      workflow_id: r.workflow_id ?? null,
       input_tokens: extra.input_tokens ?? null,
       output_tokens: extra.output_tokens ?? null,
       cache_write_tokens: extra.cache_write_tokens ?? null,
@@ -432,7 +443,7 @@ export class BudgetLedger {
     });
   }
 
-  ledgerPage(q: { request_id?: string; agent_id?: string; session_id?: string; model?: string; kind?: string; since?: number; until?: number; limit: number; cursor?: number }): { entries: Array<Record<string, unknown>>; next_cursor: number | null } {
+  ledgerPage(q: { request_id?: string; agent_id?: string; session_id?: string; workflow_id?: string; model?: string; kind?: string; since?: number; until?: number; limit: number; cursor?: number }): { entries: Array<Record<string, unknown>>; next_cursor: number | null } {
     const where: string[] = [];
     const args: unknown[] = [];
     const eq = (col: string, v: unknown): void => {
@@ -444,6 +455,7 @@ export class BudgetLedger {
     eq('request_id', q.request_id);
     eq('agent_id', q.agent_id);
     eq('session_id', q.session_id);
+    eq('workflow_id', q.workflow_id);
     eq('model', q.model);
     eq('kind', q.kind);
     // since/until are Unix seconds, like every time in an answer; the table keeps epoch ms.

@@ -2,7 +2,7 @@
 export const PERIODS = ['total', 'daily', 'monthly'] as const;
 export type Period = (typeof PERIODS)[number];
 
-export const SCOPES = ['global', 'agent', 'session'] as const;
+export const SCOPES = ['global', 'agent', 'session', 'workflow'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 const DAY_MS = 86_400_000;

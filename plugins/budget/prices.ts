@@ -95,9 +95,24 @@ export class PriceTable {
     return new PriceTable(merged);
   }
 
-  /** The price of a model; a dated snapshot id falls back to its undated name. */
+  /**
+   * The price of a model; a dated snapshot id falls back to its undated name (Anthropic's
+   * `claude-haiku-4-5-20251001`, OpenAI's `gpt-4o-2024-08-06`).
+   */
   get(model: string): ModelPrice | undefined {
-    return this.models.get(model) ?? this.models.get(model.replace(/-\d{8}$/, ''));
+    return this.models.get(model) ?? this.models.get(model.replace(/-(\d{8}|\d{4}-\d{2}-\d{2})$/, ''));
+  }
+
+  /**
+   * The price to charge a model at. A model of another provider (`<provider>/<model>`) without an
+   * entry costs nothing and says so: a local model has no price, and refusing it would make every
+   * Ollama or vLLM model need a table entry of zeros. An unpriced Anthropic model is still refused
+   * by the caller: its calls are billed, so a missing entry is a missing price, not a free model.
+   */
+  lookup(model: string): { price: ModelPrice; known: boolean } | undefined {
+    const p = this.get(model);
+    if (p) return { price: p, known: true };
+    return providerOf(model) === DEFAULT_PROVIDER ? undefined : { price: ZERO, known: false };
   }
 
   list(): Record<string, ModelPrice> {
@@ -128,6 +143,17 @@ export class PriceTable {
 }
 
 export type CacheTtl = 'none' | '5m' | '1h';
+
+/** Unprefixed model names belong to this provider. */
+export const DEFAULT_PROVIDER = 'anthropic';
+
+/** The provider a model name belongs to: the prefix before the first `/`, else Anthropic. */
+export function providerOf(model: string): string {
+  const i = model.indexOf('/');
+  return i > 0 ? model.slice(0, i) : DEFAULT_PROVIDER;
+}
+
+const ZERO: ModelPrice = { input: 0, output: 0, cache_write: 0, cache_write_1h: 0, cache_read: 0 };
 
 export const totalTokens = (u: Usage): number =>
   u.input_tokens + u.output_tokens + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0);

@@ -4,7 +4,7 @@ import { modelPriceSchema } from './prices.js';
 import { PERIODS, SCOPES } from './periods.js';
 
 const id = z.string().min(1).max(200);
-const scope = z.enum(SCOPES).register(z.globalRegistry, { description: 'global (everything), agent (one agent_id) or session (one session_id)' });
+const scope = z.enum(SCOPES).register(z.globalRegistry, { description: 'global (everything), agent (one agent_id), session (one session_id) or workflow (one workflow run: everything the run causes)' });
 const period = z.enum(PERIODS).register(z.globalRegistry, { description: 'total (all time), daily or monthly (UTC calendar); default total' });
 const tokenCount = z.number().int().nonnegative().max(100_000_000);
 
@@ -23,7 +23,7 @@ export type BudgetConfig = z.infer<typeof configSchema>;
 
 export const setSchema = z.object({
   scope: scope,
-  id: id.optional().register(z.globalRegistry, { description: 'The agent_id or session_id; omitted for global' }),
+  id: id.optional().register(z.globalRegistry, { description: 'The agent_id, session_id or workflow run_id; omitted for global' }),
   limit_usd: z.number().finite().nonnegative().nullable().optional().register(z.globalRegistry, { description: 'Limit in USD; null removes it' }),
   limit_tokens: tokenCount.nullable().optional().register(z.globalRegistry, { description: 'Limit in tokens (input + output + cache); null removes it' }),
   period: period.default('total'),
@@ -35,16 +35,17 @@ export const setSchema = z.object({
 
 export const statusSchema = z.object({
   scope: scope.optional(),
-  id: id.optional().register(z.globalRegistry, { description: 'agent_id or session_id when scope is agent or session' }),
+  id: id.optional().register(z.globalRegistry, { description: 'agent_id, session_id or run_id when scope is agent, session or workflow' }),
 }).superRefine((v, ctx) => {
   if (v.scope && v.scope !== 'global' && v.id === undefined) ctx.addIssue({ code: 'custom', path: ['id'], message: `${v.scope} scope needs an id` });
-  if (v.id !== undefined && (v.scope === undefined || v.scope === 'global')) ctx.addIssue({ code: 'custom', path: ['scope'], message: 'id needs scope agent or session' });
+  if (v.id !== undefined && (v.scope === undefined || v.scope === 'global')) ctx.addIssue({ code: 'custom', path: ['scope'], message: 'id needs scope agent, session or workflow' });
 });
 
 export const ledgerSchema = z.object({
   request_id: id.optional().register(z.globalRegistry, { description: 'Only entries of this request' }),
   agent_id: id.optional().register(z.globalRegistry, { description: 'Only entries of this agent' }),
   session_id: id.optional().register(z.globalRegistry, { description: 'Only entries of this session' }),
+  workflow_id: id.optional().register(z.globalRegistry, { description: 'Only entries of this workflow run' }),
   model: id.optional().register(z.globalRegistry, { description: 'Only entries for this model' }),
   kind: z.enum(['reserve', 'commit', 'release', 'charge']).optional().register(z.globalRegistry, { description: 'reserve, commit (actual spend), release, charge (estimated spend of a call lost in a crash)' }),
   since: z.number().nonnegative().optional().register(z.globalRegistry, { description: 'Unix seconds, inclusive' }),
@@ -69,6 +70,7 @@ export const usageSchema = z.object({
 const scopeRef = {
   agent_id: id.optional().register(z.globalRegistry, { description: 'The agent the call is for (agent scope)' }),
   session_id: id.optional().register(z.globalRegistry, { description: 'The conversation the call belongs to (session scope)' }),
+  workflow_id: id.optional().register(z.globalRegistry, { description: 'The workflow run the call belongs to (workflow scope); default: the run the request was made for, from its causality context' }),
 };
 
 export const reserveSchema = z.object({
@@ -109,7 +111,7 @@ export const reconcileSchema = z.object({
 
 const alertBase = {
   scope: scope,
-  id: z.string().nullable().register(z.globalRegistry, { description: 'agent_id or session_id; null for global' }),
+  id: z.string().nullable().register(z.globalRegistry, { description: 'agent_id, session_id or run_id; null for global' }),
   period: period,
   dimension: z.enum(['usd', 'tokens']).register(z.globalRegistry, { description: 'Which limit' }),
   percent: z.number().register(z.globalRegistry, { description: 'Spent as a percentage of the limit' }),
@@ -133,4 +135,5 @@ export const spentEvent = z.object({
   agent_id: z.string().nullable().register(z.globalRegistry, { description: 'Agent' }),
   session_id: z.string().nullable().register(z.globalRegistry, { description: 'Session' }),
   estimated: z.boolean().register(z.globalRegistry, { description: 'An estimate (call lost in a crash or aborted)' }),
+  price_known: z.boolean().register(z.globalRegistry, { description: 'false: the model has no price (another provider\'s unpriced model), so it cost 0; its tokens still count' }),
 });

@@ -97,6 +97,11 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX budget_reservations_agent ON budget_reservations (agent_id) WHERE agent_id IS NOT NULL;
       CREATE INDEX budget_reservations_session ON budget_reservations (session_id) WHERE session_id IS NOT NULL;`);
   },
+  // The workflow scope: a run's calls carry its run_id (from their causality context).
+  `ALTER TABLE budget_reservations ADD COLUMN workflow_id TEXT;
+   ALTER TABLE budget_ledger ADD COLUMN workflow_id TEXT;
+   CREATE INDEX budget_reservations_workflow ON budget_reservations (workflow_id) WHERE workflow_id IS NOT NULL;
+   CREATE INDEX budget_ledger_workflow ON budget_ledger (workflow_id, seq) WHERE workflow_id IS NOT NULL;`,
 ];
 
 export interface LimitRow {
@@ -116,6 +121,7 @@ export interface ReservationRow {
   model: string;
   agent_id: string | null;
   session_id: string | null;
+  workflow_id: string | null;
   nanos: number;
   tokens: number;
   created_at: number;
@@ -132,6 +138,7 @@ export interface LedgerRow {
   model: string | null;
   agent_id: string | null;
   session_id: string | null;
+  workflow_id: string | null;
   input_tokens: number | null;
   output_tokens: number | null;
   cache_write_tokens: number | null;
@@ -165,22 +172,25 @@ export function statements(db: Database.Database) {
     reservedSession: db.prepare<[string], { nanos: number; tokens: number }>(
       'SELECT COALESCE(SUM(nanos), 0) AS nanos, COALESCE(SUM(tokens), 0) AS tokens FROM budget_reservations WHERE session_id = ?',
     ),
+    reservedWorkflow: db.prepare<[string], { nanos: number; tokens: number }>(
+      'SELECT COALESCE(SUM(nanos), 0) AS nanos, COALESCE(SUM(tokens), 0) AS tokens FROM budget_reservations WHERE workflow_id = ?',
+    ),
     getReservation: db.prepare<[string, number], ReservationRow>('SELECT * FROM budget_reservations WHERE request_id = ? AND attempt = ?'),
     reservationsOf: db.prepare<[string], ReservationRow>('SELECT * FROM budget_reservations WHERE request_id = ?'),
     reservationsByHolder: db.prepare<[string], ReservationRow>('SELECT * FROM budget_reservations WHERE holder = ?'),
     expiredReservations: db.prepare<[number], ReservationRow>('SELECT * FROM budget_reservations WHERE expires_at < ?'),
     insertReservation: db.prepare(
-      `INSERT INTO budget_reservations (request_id, attempt, holder, model, agent_id, session_id, nanos, tokens, created_at, expires_at)
-       VALUES (@request_id, @attempt, @holder, @model, @agent_id, @session_id, @nanos, @tokens, @created_at, @expires_at)`,
+      `INSERT INTO budget_reservations (request_id, attempt, holder, model, agent_id, session_id, workflow_id, nanos, tokens, created_at, expires_at)
+       VALUES (@request_id, @attempt, @holder, @model, @agent_id, @session_id, @workflow_id, @nanos, @tokens, @created_at, @expires_at)`,
     ),
     deleteReservation: db.prepare('DELETE FROM budget_reservations WHERE request_id = ? AND attempt = ?'),
-    committed: db.prepare<[string, number], { nanos: number; tokens: number }>(
-      "SELECT nanos, tokens FROM budget_ledger WHERE request_id = ? AND attempt = ? AND kind IN ('commit', 'charge') LIMIT 1",
+    committed: db.prepare<[string, number], { nanos: number; tokens: number; model: string | null }>(
+      "SELECT nanos, tokens, model FROM budget_ledger WHERE request_id = ? AND attempt = ? AND kind IN ('commit', 'charge') LIMIT 1",
     ),
     insertLedger: db.prepare(
-      `INSERT INTO budget_ledger (ts, kind, request_id, attempt, holder, model, agent_id, session_id,
+      `INSERT INTO budget_ledger (ts, kind, request_id, attempt, holder, model, agent_id, session_id, workflow_id,
          input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, tokens, nanos, estimated, reason)
-       VALUES (@ts, @kind, @request_id, @attempt, @holder, @model, @agent_id, @session_id,
+       VALUES (@ts, @kind, @request_id, @attempt, @holder, @model, @agent_id, @session_id, @workflow_id,
          @input_tokens, @output_tokens, @cache_write_tokens, @cache_read_tokens, @tokens, @nanos, @estimated, @reason)`,
     ),
     insertAlert: db.prepare(

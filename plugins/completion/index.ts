@@ -7,7 +7,7 @@ import { DaemonError, definePlugin } from '../../daemon/plugin-api.js';
 import { configSchema } from './config.js';
 import { exportConversation } from './export.js';
 import { MIGRATIONS } from './journal.js';
-import { AnthropicProvider } from './providers/anthropic.js';
+import { Providers } from './providers/registry.js';
 import {
   cancelSchema, completionInput, conversationExportSchema, conversationGetSchema, conversationListSchema, modelsSchema, statusSchema,
 } from './schemas.js';
@@ -24,40 +24,34 @@ export default definePlugin({
   version: 1,
   namespaces: ['completion', 'conversation'],
   dependsOn: ['budget'],
-  description: 'LLM completions (Anthropic via @anthropic-ai/sdk): per-session FIFO queues, durable journal, budgeted calls, conversations.',
+  description: 'LLM completions (Anthropic via @anthropic-ai/sdk, OpenAI-compatible APIs via openai): per-session FIFO queues, durable journal, budgeted calls, fallbacks, conversations.',
   configSchema,
   publishes: {
     'completion:started': 'A request left the queue and its provider call begins (attempt 2 after a restart retry).',
     'completion:token': 'Coalesced text deltas of a request made with stream: true.',
-    'completion:result': 'A request completed: text, content blocks, stop_reason, usage with cache tokens, cost_usd, model, duration_ms.',
+    'completion:result': 'A request completed: text, content blocks, stop_reason, usage with cache tokens, cost_usd, price_known, model and provider (the one that answered), fallback_from, duration_ms.',
     'completion:error': 'A request failed: {code, message, retryable, reason?} (reason daemon_restart when a crash interrupted it).',
     'completion:cancelled': 'A request was cancelled while queued or running; its budget reservation was released.',
+    'completion:fallback': 'A model of an alias failed (unreachable, overloaded or 5xx after its retries) before answering; the next one is asked.',
   },
 
   async start(ctx): Promise<Completion> {
     const config = ctx.config;
     ctx.migrate(MIGRATIONS);
-    const provider = await AnthropicProvider.create({
-      ...(config.api_key_file ? { apiKeyFile: config.api_key_file } : {}),
-      ...(config.base_url ? { baseURL: config.base_url } : {}),
-      maxRetries: config.max_retries,
-      timeoutMs: config.timeout_ms,
-      env: process.env,
-      log: ctx.log,
-    });
-    const ps = provider.status();
-    if (!ps.configured) ctx.setStatus('degraded', ps.reason, 'NOT_CONFIGURED');
+    const providers = await Providers.create(config, process.env, ctx.log);
     const svc = new CompletionService({
       db: ctx.db,
       log: ctx.log,
       config,
-      provider,
+      providers,
       request: (event, data, opts) => ctx.request(event, data, opts),
       emit: (event, data, opts) => ctx.emit(event, data, opts),
       shuttingDown: () => ctx.shuttingDown,
     });
+    const ps = svc.defaultStatus();
+    if (!ps.configured) ctx.setStatus('degraded', ps.reason, 'NOT_CONFIGURED');
     const r = await svc.recover();
-    ctx.log.info({ ...r, provider: provider.name, configured: ps.configured, max_concurrency: config.max_concurrency }, 'completion started');
+    ctx.log.info({ ...r, providers: Object.keys(providers.states()), configured: ps.configured, max_concurrency: config.max_concurrency }, 'completion started');
     const pruner = setInterval(() => {
       try {
         svc.prune();
@@ -82,7 +76,7 @@ export default definePlugin({
 
   health({ svc }) {
     const q = svc.queues();
-    return { queued: q.queued, running: q.running, provider: q.provider };
+    return { queued: q.queued, running: q.running, provider: q.provider, providers: svc.providerHealth() };
   },
 
   events: {
@@ -97,7 +91,7 @@ export default definePlugin({
 
     'completion:request': {
       summary: 'The same call as completion:async, but the answer is the result (or the error).',
-      description: 'The request keeps running if the caller times out or disconnects; ask completion:status {request_id} later. Resending the same request with the same request_id returns the recorded outcome instead of running it again.',
+      description: 'The request keeps running if the caller times out or disconnects; ask completion:status {request_id} later. Resending the same request with the same request_id (also after a daemon restart) waits for the call already queued or running, or returns the recorded outcome: it is never paid for twice.',
       schema: completionInput,
       emits: ['completion:started', 'completion:token', 'completion:result', 'completion:error'],
       errors: ['CONFLICT', 'UNAVAILABLE', 'BUDGET_EXCEEDED', 'OVERLOADED', 'SHUTTING_DOWN', 'CANCELLED', 'INVALID_DATA', 'TIMEOUT'],
@@ -124,7 +118,7 @@ export default definePlugin({
     },
 
     'completion:models': {
-      summary: 'The default model and the model aliases in force: {default_model, aliases: {name: model}} (the shipped ones merged with completion.models).',
+      summary: 'The default model and the model aliases in force: {default_model, aliases: {name: {model, fallbacks}}} (the shipped ones merged with completion.models).',
       schema: modelsSchema,
       handler: (_d, { svc }) => svc.models(),
     },

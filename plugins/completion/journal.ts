@@ -128,7 +128,7 @@ export class Journal {
       running: db.prepare("UPDATE completion_requests SET status = 'running', attempts = attempts + 1, started_at = ? WHERE request_id = ? AND status = 'queued'"),
       requeue: db.prepare("UPDATE completion_requests SET status = 'queued', attempts = MAX(0, attempts - ?) WHERE request_id = ?"),
       finish: db.prepare('UPDATE completion_requests SET status = @status, finished_at = @finished_at, result = @result, error = @error, settled = @settled WHERE request_id = @request_id'),
-      settled: db.prepare("UPDATE completion_requests SET settled = 1, result = json_set(result, '$.cost_usd', ?) WHERE request_id = ?"),
+      settled: db.prepare("UPDATE completion_requests SET settled = 1, result = json_set(result, '$.cost_usd', ?, '$.price_known', json(?)) WHERE request_id = ?"),
       unsettled: db.prepare<[], RequestRow>("SELECT * FROM completion_requests WHERE status = 'completed' AND settled = 0"),
       // By the finished_at index (the unary + keeps the planner off the status index, which would walk
       // every finished request kept, not just the ones old enough to go).
@@ -188,8 +188,8 @@ export class Journal {
   }
 
   /** The budget has the call's spend: record its cost in the result. */
-  settle(requestId: string, costUsd: number): void {
-    this.s.settled.run(costUsd, requestId);
+  settle(requestId: string, costUsd: number, priceKnown: boolean): void {
+    this.s.settled.run(costUsd, priceKnown ? 'true' : 'false', requestId);
   }
 
   unsettled(): RequestRow[] {

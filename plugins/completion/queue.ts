@@ -15,13 +15,35 @@ export class SessionQueue<T extends QueueItem> {
   private readonly runnable: string[] = [];
   private runnableHead = 0;
   private readonly runningIds = new Map<string, T>();
+  /** Sessions whose next item waits for its lane (a provider with no free slot), by lane, in order. */
+  private readonly parked = new Map<string, string[]>();
   private queued = 0;
   private paused = false;
 
+  /**
+   * `gate`, when given, names the lane an item would wait in (its provider is full, or has no way to
+   * run it now), or null when it may start: its session is set aside until `wake(lane)`, so one busy
+   * provider never holds up calls to another.
+   */
   constructor(
     private maxConcurrency: number,
     private readonly run: (item: T) => Promise<void>,
+    private readonly gate?: (item: T) => string | null,
   ) {}
+
+  /** A lane has room for one more: its longest-parked session goes back to the front of the line. */
+  wake(lane: string): void {
+    const keys = this.parked.get(lane);
+    while (keys && keys.length > 0) {
+      const key = keys.shift()!;
+      const s = this.sessions.get(key);
+      if (!s || s.running || s.items.length === s.head) continue; // emptied by a cancel meanwhile
+      this.runnable.splice(this.runnableHead, 0, key);
+      break;
+    }
+    if (keys?.length === 0) this.parked.delete(lane);
+    this.pump();
+  }
 
   get size(): number {
     return this.queued;
@@ -102,6 +124,13 @@ export class SessionQueue<T extends QueueItem> {
       }
       const s = this.sessions.get(key);
       if (!s || s.running || s.items.length === s.head) continue;
+      const lane = this.gate?.(s.items[s.head]!) ?? null;
+      if (lane !== null) {
+        const list = this.parked.get(lane);
+        if (list) list.push(key);
+        else this.parked.set(lane, [key]);
+        continue;
+      }
       const item = s.items[s.head++]!;
       if (s.head > 64 && s.head * 2 > s.items.length) {
         s.items.splice(0, s.head);

@@ -20,7 +20,7 @@ export const completionInput = z.object({
   session_id: id.optional().register(z.globalRegistry, { description: 'Conversation: continues its history; one request at a time per session, FIFO' }),
   agent_id: id.optional().register(z.globalRegistry, { description: 'The agent this call is for (budget scope, events)' }),
   request_id: z.string().regex(REQUEST_ID_RE, 'letters, digits and ._:@- (1-128, starting alphanumeric)').optional()
-    .register(z.globalRegistry, { description: 'Your own id for this request (kept; a duplicate of an active one is CONFLICT)' }),
+    .register(z.globalRegistry, { description: 'Your own id for this request, its idempotency key across crashes: the same request again joins the one queued or running, or returns its recorded result; other input under an id in use is CONFLICT' }),
   max_tokens: z.number().int().min(1).max(10_000_000).optional().register(z.globalRegistry, { description: 'Output limit (default completion.default_max_tokens)' }),
   stream: z.boolean().default(false).register(z.globalRegistry, { description: 'Emit text deltas as completion:token events (coalesced)' }),
   temperature: z.number().min(0).max(1).optional().register(z.globalRegistry, { description: 'Sampling temperature' }),
@@ -76,7 +76,13 @@ export const resultEvent = z.object({
   stop_reason: z.string().nullable().register(z.globalRegistry, { description: 'end_turn, max_tokens, tool_use, stop_sequence, ...' }),
   usage: usageOut,
   cost_usd: z.number().nullable().register(z.globalRegistry, { description: 'Cost from the price table (null if the budget could not be told; settled at next start)' }),
-  model: z.string().register(z.globalRegistry, { description: 'Model that answered' }),
+  price_known: z.boolean().nullable().register(z.globalRegistry, { description: 'false: the model has no price, so it cost 0 (its tokens still count against token limits)' }),
+  model: z.string().register(z.globalRegistry, { description: 'The model that answered, as named in agentd (<provider>/<model> for providers other than Anthropic); with fallbacks, the one that answered' }),
+  provider: z.string().register(z.globalRegistry, { description: 'The provider that answered (anthropic, or a completion.providers name)' }),
+  provider_model: z.string().register(z.globalRegistry, { description: "The provider's own name for the model that answered (e.g. a dated snapshot)" }),
+  usage_estimated: z.boolean().optional().register(z.globalRegistry, { description: 'true: the provider reported no usage; the reserved input and the answer size were charged' }),
+  fallback_from: z.array(z.object({ model: z.string(), code: z.string(), message: z.string() })).optional()
+    .register(z.globalRegistry, { description: 'Models of the alias tried before the one that answered, and why each failed' }),
   duration_ms: z.number().register(z.globalRegistry, { description: 'Provider call duration' }),
   attempt: z.number().register(z.globalRegistry, { description: '1, or 2 when retried after a daemon restart' }),
 });
@@ -89,7 +95,18 @@ export const errorEvent = z.object({
     reason: z.string().optional().register(z.globalRegistry, { description: 'e.g. daemon_restart' }),
   }).register(z.globalRegistry, { description: 'The failure' }),
 });
-export const startedEvent = z.object({ ...who, model: z.string().register(z.globalRegistry, { description: 'Model' }), attempt: z.number().register(z.globalRegistry, { description: 'Attempt number' }) });
+export const startedEvent = z.object({
+  ...who,
+  model: z.string().register(z.globalRegistry, { description: 'Model (the first of its alias)' }),
+  provider: z.string().register(z.globalRegistry, { description: "The model's provider" }),
+  attempt: z.number().register(z.globalRegistry, { description: 'Attempt number' }),
+});
+export const fallbackEvent = z.object({
+  ...who,
+  from: z.string().register(z.globalRegistry, { description: 'The model that failed' }),
+  to: z.string().register(z.globalRegistry, { description: 'The model asked next' }),
+  error: z.object({ code: z.string(), message: z.string() }).register(z.globalRegistry, { description: 'Why the first failed' }),
+});
 export const tokenEvent = z.object({
   ...who,
   index: z.number().register(z.globalRegistry, { description: 'Sequence number of this chunk within the request, from 0' }),

@@ -8,11 +8,12 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import { DaemonError, type EventContext, GroupCommit, type RequestOptions, timeOrderedId } from '../../daemon/plugin-api.js';
-import { DEFAULT_ALIASES, type CompletionConfig } from './config.js';
-import { inputShape } from './input-bound.js';
+import { DaemonError, type EventContext, GroupCommit, redactSecrets, type RequestOptions, timeOrderedId } from '../../daemon/plugin-api.js';
+import type { CompletionConfig } from './config.js';
 import { ACTIVE, Journal, type RequestRow, type StoredMessage } from './journal.js';
-import type { Provider, ProviderRequest, ProviderUsage } from './providers/types.js';
+import { CallChain, HOLDER, type CallState } from './call-chain.js';
+import type { Providers } from './providers/registry.js';
+import type { ProviderRequest, ProviderUsage } from './providers/types.js';
 import { SessionQueue, type QueueItem } from './queue.js';
 import type { CompletionInput } from './schemas.js';
 import { TokenCoalescer } from './tokens.js';
@@ -21,7 +22,7 @@ export interface ServiceDeps {
   db: Database.Database;
   log: Logger;
   config: CompletionConfig;
-  provider: Provider;
+  providers: Providers;
   request: <T = Record<string, unknown>>(event: string, data: Record<string, unknown>, opts?: RequestOptions & { context?: EventContext }) => Promise<T>;
   emit: (event: string, data: Record<string, unknown>, opts?: { context?: EventContext }) => void;
   /** True once the daemon's shutdown has begun: start no new call from then on. */
@@ -33,7 +34,19 @@ export interface ServiceDeps {
 interface Params extends Omit<ProviderRequest, 'messages'> {
   messages: StoredMessage[];
   stream: boolean;
+  /** An alias's fallbacks, tried in order after `model` (absent when there are none). */
+  fallbacks?: string[];
 }
+
+/** What the budget settled a call at. */
+interface Settled {
+  cost_usd: number;
+  /** False for a model without a price (it cost 0). */
+  price_known: boolean;
+}
+
+/** Parked requests none of whose providers can run now (not configured) wait in this lane until a restart. */
+const NO_PROVIDER = '\0none';
 
 interface Item extends QueueItem {
   session_id: string | null;
@@ -63,26 +76,44 @@ export interface ErrorOutcome {
   details?: Record<string, unknown>;
 }
 
-const HOLDER = 'completion';
 
 export class CompletionService {
   readonly journal: Journal;
   private readonly gc: GroupCommit;
   private readonly queue: SessionQueue<Item>;
-  private readonly aliases: Record<string, string>;
-  /** Ids accepted and not finished, including ones mid-accept: the CONFLICT check must not race. */
-  private readonly active = new Set<string>();
+  private readonly providers: Providers;
+  private readonly chain: CallChain;
+  /**
+   * Ids accepted and not finished (including ones mid-accept, so the check cannot race), each with the
+   * hash of its input: the same request asked again joins it, a different one under its id is CONFLICT.
+   */
+  private readonly active = new Map<string, string>();
   private readonly waiters = new Map<string, Waiter[]>();
   private readonly inflight = new Map<string, InFlight>();
   /** Costs of completed requests whose settlement is still in the pending group commit. */
-  private readonly settling = new Map<string, number>();
+  private readonly settling = new Map<string, Settled>();
   private stopping = false;
 
   constructor(private readonly d: ServiceDeps) {
     this.journal = new Journal(d.db);
     this.gc = GroupCommit.for(d.db);
-    this.queue = new SessionQueue<Item>(d.config.max_concurrency, (it) => this.run(it));
-    this.aliases = { ...DEFAULT_ALIASES, ...d.config.models };
+    this.providers = d.providers;
+    this.chain = new CallChain({ config: d.config, providers: d.providers, log: d.log, request: d.request, emit: d.emit });
+    this.queue = new SessionQueue<Item>(d.config.max_concurrency, (it) => this.run(it), (it) => this.laneOf(it));
+    this.providers.onFree = (p) => this.queue.wake(p);
+  }
+
+  /** The models a request may be answered by, in order. */
+  private chainOf(p: Params): string[] {
+    return p.fallbacks ? [p.model, ...p.fallbacks] : [p.model];
+  }
+
+  /** Null when the request may start now (run() takes its provider's slot at once), else the lane it waits in. */
+  private laneOf(it: Item): string | null {
+    const m = this.providers.firstUsable(this.chainOf(it.params));
+    if (m === null) return NO_PROVIDER;
+    const name = this.providers.providerName(m);
+    return this.providers.limiter(name).full ? name : null;
   }
 
   private now(): number {
@@ -90,12 +121,12 @@ export class CompletionService {
   }
 
   resolveModel(m: string): string {
-    return this.aliases[m] ?? m;
+    return this.providers.resolve(m).model;
   }
 
   /** The default model and the aliases in force (the shipped ones merged with completion.models). */
-  models(): { default_model: string; aliases: Record<string, string> } {
-    return { default_model: this.d.config.default_model, aliases: { ...this.aliases } };
+  models(): { default_model: string; aliases: Record<string, { model: string; fallbacks: string[] }> } {
+    return { default_model: this.d.config.default_model, aliases: this.providers.aliasTable() };
   }
 
   // ---- accept -------------------------------------------------------------------------------------
@@ -103,8 +134,6 @@ export class CompletionService {
   /** Journal the request (durably), queue it, and say where it stands. */
   async accept(input: CompletionInput, context: EventContext | undefined, durable = true): Promise<{ request_id: string; status: string; position: number; replayed?: boolean }> {
     if (this.stopping) throw new DaemonError('SHUTTING_DOWN', 'the completion service is stopping; queued work resumes at the next start');
-    const ps = this.d.provider.status();
-    if (!ps.configured) throw new DaemonError('UNAVAILABLE', ps.reason ?? 'the provider is not configured', { provider: this.d.provider.name });
     const maxTokens = input.max_tokens ?? this.d.config.default_max_tokens;
     if (maxTokens > this.d.config.max_tokens_limit) {
       throw new DaemonError('INVALID_DATA', `max_tokens ${maxTokens} is above completion.max_tokens_limit (${this.d.config.max_tokens_limit})`, {
@@ -112,6 +141,14 @@ export class CompletionService {
       });
     }
     const params = this.paramsOf(input, maxTokens);
+    const chain = this.chainOf(params);
+    // Every model names a configured provider (INVALID_DATA otherwise), and one of them can be used.
+    const first = this.providers.route(chain[0]!).provider;
+    for (const m of chain.slice(1)) this.providers.route(m);
+    if (this.providers.firstUsable(chain) === null) {
+      const ps = first.status();
+      throw new DaemonError('UNAVAILABLE', ps.reason ?? `provider ${first.name} is not configured`, { provider: first.name });
+    }
     const sessionId = input.session_id ?? null;
     const agentId = input.agent_id ?? context?.agent_id ?? null;
     const paramsJson = JSON.stringify(params);
@@ -119,11 +156,14 @@ export class CompletionService {
     const hash = createHash('sha256').update(`[${paramsJson},${JSON.stringify(sessionId)},${JSON.stringify(agentId)}]`).digest('hex');
     const requestId = input.request_id ?? `cmp_${timeOrderedId()}`;
 
-    if (this.active.has(requestId)) throw this.conflictActive(requestId);
+    // The same request asked again while it is queued or running (a caller retrying after a lost answer,
+    // a resumed agent turn, a workflow step after a crash) joins it: never a second paid call.
+    const activeHash = this.active.get(requestId);
+    if (activeHash !== undefined) return this.join(requestId, activeHash, hash);
     // Only a client's own id can name an earlier request: a fresh one (time and 74 random bits) cannot.
     const prior = input.request_id !== undefined ? this.journal.get(requestId) : undefined;
     if (prior) {
-      if (ACTIVE.has(prior.status)) throw this.conflictActive(requestId);
+      if (ACTIVE.has(prior.status)) return this.join(requestId, prior.params_hash, hash);
       if (prior.status === 'completed') {
         if (prior.params_hash !== hash) {
           throw new DaemonError('CONFLICT', `request_id ${requestId} already completed a different request; use a new request_id`, { request_id: requestId, status: prior.status });
@@ -135,11 +175,12 @@ export class CompletionService {
     }
     if (this.queue.size >= this.d.config.max_queue) throw new DaemonError('OVERLOADED', `the completion queue is full (${this.d.config.max_queue} requests); retry later`, { queued: this.queue.size });
 
-    this.active.add(requestId);
+    this.active.set(requestId, hash);
     const attempts = prior?.attempts ?? 0;
     try {
-      // Pre-flight: an unpriced model or a used-up budget is refused now, not after queueing.
-      await this.d.request('budget:check', { model: params.model, ...(agentId ? { agent_id: agentId } : {}), ...(sessionId ? { session_id: sessionId } : {}) }, { context });
+      // Pre-flight: an unpriced model (any of the chain) or a used-up budget is refused now, not after queueing.
+      const scope = { ...(agentId ? { agent_id: agentId } : {}), ...(sessionId ? { session_id: sessionId } : {}) };
+      await Promise.all([...new Set(chain)].map((model) => this.d.request('budget:check', { model, ...scope }, { context })));
       const row = {
         request_id: requestId, session_id: sessionId, agent_id: agentId, model: params.model,
         params: paramsJson, params_hash: hash, context: context ? JSON.stringify(context) : null, created_at: this.now(),
@@ -164,17 +205,23 @@ export class CompletionService {
     return { request_id: requestId, status: 'queued', position };
   }
 
-  private conflictActive(requestId: string): DaemonError {
-    return new DaemonError('CONFLICT', `request_id ${requestId} is already queued or running`, { request_id: requestId });
+  private join(requestId: string, knownHash: string, hash: string): { request_id: string; status: string; position: number; replayed: boolean } {
+    if (knownHash !== hash) {
+      throw new DaemonError('CONFLICT', `request_id ${requestId} is already queued or running with different input; use a new request_id`, { request_id: requestId });
+    }
+    return { request_id: requestId, status: this.inflight.has(requestId) ? 'running' : 'queued', position: 0, replayed: true };
   }
 
   private paramsOf(input: CompletionInput, maxTokens: number): Params {
+    const { model, fallbacks } = this.providers.resolve(input.model ?? this.d.config.default_model);
     const p: Params = {
-      model: this.resolveModel(input.model ?? this.d.config.default_model),
+      model,
       max_tokens: maxTokens,
       messages: input.prompt !== undefined ? [{ role: 'user', content: input.prompt }] : (input.messages as StoredMessage[]),
       stream: input.stream,
     };
+    // Only when there are some: the journaled params (and their hash) of other requests stay as they were.
+    if (fallbacks.length > 0) p.fallbacks = fallbacks;
     if (input.system !== undefined) p.system = input.system as Params['system'];
     for (const k of ['temperature', 'top_p', 'top_k', 'stop_sequences', 'tools', 'tool_choice', 'thinking', 'metadata'] as const) {
       if (input[k] !== undefined) (p as unknown as Record<string, unknown>)[k] = input[k];
@@ -215,6 +262,11 @@ export class CompletionService {
   private async run(it: Item): Promise<void> {
     // Shutdown has begun: the request stays queued in the journal for the next start.
     if (this.stopping || this.d.shuttingDown?.()) return;
+    const chain = this.chainOf(it.params);
+    // The queue's gate let this request start because the provider of its first usable model has a
+    // free slot: take it now, before anything awaits, so no other request can take it meanwhile.
+    const firstUsable = this.providers.firstUsable(chain);
+    let held = firstUsable !== null && this.providers.limiter(this.providers.providerName(firstUsable)).tryAcquire() ? firstUsable : null;
     // In the transaction of the budget reservation queued right after, whose sync covers it. A queued
     // request leaves the queue only here or through cancel(), so its row is still 'queued' now.
     void this.gc.later(() => this.journal.markRunning(it.id, this.now())).catch((err: unknown) => this.d.log.error({ err, request_id: it.id }, 'marking a request running failed'));
@@ -225,38 +277,38 @@ export class CompletionService {
     let finish!: () => void;
     fl.done = new Promise<void>((r) => (finish = r));
     this.inflight.set(it.id, fl);
-    this.d.emit('completion:started', { ...who, model: it.params.model, attempt }, opts);
+    this.d.emit('completion:started', { ...who, model: it.params.model, provider: this.providers.providerName(it.params.model), attempt }, opts);
 
-    let reserved = false;
-    let billed: ProviderUsage | null = null;
-    let chars = 0;
+    const call: CallState = { model: it.params.model, reserved: false, input: 0, billed: null, chars: 0 };
     const coalescer = it.params.stream
       ? new TokenCoalescer((index, text) => this.d.emit('completion:token', { ...who, index, text }, opts), this.d.config.token_flush_ms, this.d.config.token_flush_chars)
       : null;
     const t0 = performance.now();
     try {
-      const { stream: _s, ...base } = it.params;
+      const { stream: _s, fallbacks: _f, ...base } = it.params;
       const history = it.session_id ? this.journal.history(it.session_id) : [];
       const req: ProviderRequest = { ...base, messages: [...history, ...it.params.messages] };
-      await this.reserve(it, req, attempt, fl.ac.signal);
-      reserved = true;
-      const res = await this.d.provider.complete(req, {
-        signal: fl.ac.signal,
-        onText: (t) => {
-          chars += t.length;
-          coalescer?.push(t);
-        },
-        onStart: (u) => (billed = u),
-      });
+      const handed = held;
+      held = null; // the chain releases it from here on
+      const { res, provider, tried } = await this.chain.call({ item: it, chain, held: handed, req, attempt, signal: fl.ac.signal, stopped: () => fl.why !== null, coalescer }, call);
       coalescer?.end();
       const durationMs = Math.round(performance.now() - t0);
+      // A server that reports no usage: the input reserved (never below the real count) and the
+      // answer's size (never below its tokens) are charged, marked as an estimate.
+      const usage: ProviderUsage = res.usage_reported === false
+        ? { ...res.usage, input_tokens: call.input, output_tokens: Math.max(res.usage.output_tokens, JSON.stringify(res.content).length) }
+        : res.usage;
       const result = {
         ...who, text: res.text, content: res.content, stop_reason: res.stop_reason,
         usage: {
-          input_tokens: res.usage.input_tokens, output_tokens: res.usage.output_tokens,
-          cache_creation_input_tokens: res.usage.cache_creation_input_tokens, cache_read_input_tokens: res.usage.cache_read_input_tokens,
+          input_tokens: usage.input_tokens, output_tokens: usage.output_tokens,
+          cache_creation_input_tokens: usage.cache_creation_input_tokens, cache_read_input_tokens: usage.cache_read_input_tokens,
         },
-        cost_usd: null as number | null, model: res.model, duration_ms: durationMs, attempt,
+        cost_usd: null as number | null, price_known: null as boolean | null,
+        // The model of the chain that answered, as priced; the provider's own name for it beside.
+        model: call.model, provider: provider.name, provider_model: res.model, duration_ms: durationMs, attempt,
+        ...(res.usage_reported === false ? { usage_estimated: true } : {}),
+        ...(tried.length > 0 ? { fallback_from: tried } : {}),
       };
       // The result and the budget's settlement are queued in the same turn, so they share one
       // transaction and one disk sync, and only then is the result emitted. Should the budget not
@@ -265,17 +317,19 @@ export class CompletionService {
         this.journal.finish(it.id, 'completed', { result, settled: false }, this.now());
         if (it.session_id) {
           const sys = typeof it.params.system === 'string' ? it.params.system : it.params.system ? JSON.stringify(it.params.system) : null;
-          this.journal.appendTurn(it.session_id, it.agent_id, res.model, sys, [...it.params.messages, { role: 'assistant', content: res.content }], it.id, this.now());
+          this.journal.appendTurn(it.session_id, it.agent_id, call.model, sys, [...it.params.messages, { role: 'assistant', content: res.content }], it.id, this.now());
         }
       });
-      const cost = await this.commit(it, attempt, res.model, res.usage, false);
+      const settled = await this.commit(it, attempt, call.model, usage, res.usage_reported === false);
       await recorded;
+      const cost = settled?.cost_usd ?? null;
       result.cost_usd = cost;
+      result.price_known = settled?.price_known ?? null;
       // Bookkeeping only (recovery re-settles idempotently): it rides on a later commit, off this path;
       // until then readers of the stored result get its cost from `settling`.
-      if (cost !== null) {
-        this.settling.set(it.id, cost);
-        this.gc.later(() => this.journal.settle(it.id, cost))
+      if (settled) {
+        this.settling.set(it.id, settled);
+        this.gc.later(() => this.journal.settle(it.id, settled.cost_usd, settled.price_known))
           .catch((err: unknown) => this.d.log.warn({ err, request_id: it.id }, 'marking the request settled failed; the next start settles it'))
           .finally(() => this.settling.delete(it.id));
       }
@@ -285,21 +339,22 @@ export class CompletionService {
       this.settleWaiters(it.id, true, result);
     } catch (err) {
       coalescer?.end();
-      await this.afterFailure(it, attempt, fl.why, err, reserved, billed, chars);
+      await this.afterFailure(it, attempt, fl.why, err, call);
     } finally {
+      if (held !== null) this.providers.limiter(this.providers.providerName(held)).release();
       this.inflight.delete(it.id);
       finish();
     }
   }
 
-  private async afterFailure(it: Item, attempt: number, why: InFlight['why'], err: unknown, reserved: boolean, billed: ProviderUsage | null, chars: number): Promise<void> {
+  private async afterFailure(it: Item, attempt: number, why: InFlight['why'], err: unknown, call: CallState): Promise<void> {
     const who = { request_id: it.id, session_id: it.session_id, agent_id: it.agent_id };
     const opts = { context: it.context };
-    if (reserved) {
-      if (billed) {
+    if (call.reserved) {
+      if (call.billed) {
         // The provider had started answering: input is billed and some output too. Count it.
-        const u = billed as ProviderUsage;
-        await this.commit(it, attempt, it.params.model, { ...u, output_tokens: Math.max(u.output_tokens, chars) }, true);
+        const u = call.billed;
+        await this.commit(it, attempt, call.model, { ...u, output_tokens: Math.max(u.output_tokens, call.chars) }, true);
       } else {
         await this.d.request('budget:release', { request_id: it.id, attempt, reason: why ?? 'failed' }, { context: it.context })
           .catch((e: unknown) => this.d.log.error({ err: e, request_id: it.id }, 'budget release failed'));
@@ -318,7 +373,9 @@ export class CompletionService {
       this.settleWaiters(it.id, false, new DaemonError('CANCELLED', `request ${it.id} was cancelled`, { request_id: it.id }));
       return;
     }
-    const e = this.d.provider.mapError(err);
+    const failure = err instanceof DaemonError ? err : new DaemonError('UNAVAILABLE', `the call failed: ${(err as Error)?.message ?? String(err)}`);
+    // Recorded, emitted and answered: a provider's message may quote its base URL, credentials and all.
+    const e = new DaemonError(failure.code, redactSecrets(failure.message), failure.details ? redactDeepDetails(failure.details) : undefined);
     const error: ErrorOutcome = { code: e.code, message: e.message, retryable: e.retryable, ...(e.details ? { details: e.details } : {}) };
     await this.gc.run(() => this.journal.finish(it.id, 'failed', { error, settled: true }, this.now()));
     this.active.delete(it.id);
@@ -327,47 +384,13 @@ export class CompletionService {
     this.settleWaiters(it.id, false, new DaemonError(e.code, e.message, { ...e.details, request_id: it.id }));
   }
 
-  /**
-   * Reserve the call's worst case. The input side starts from a byte bound (no network round trip);
-   * only when that bound does not fit the budget is the exact count asked of the API, so a tight budget
-   * is not refused for a loose estimate, and a loose budget costs no extra call.
-   */
-  private async reserve(it: Item, req: ProviderRequest, attempt: number, signal: AbortSignal): Promise<void> {
-    const shape = inputShape(req);
-    const base = {
-      request_id: it.id, attempt, holder: HOLDER, model: req.model, max_tokens: req.max_tokens, cache_ttl: shape.cacheTtl,
-      ...(it.agent_id ? { agent_id: it.agent_id } : {}), ...(it.session_id ? { session_id: it.session_id } : {}),
-    };
-    const mode = this.d.config.count_tokens;
-    const canCount = mode !== 'never' && this.d.provider.countTokens !== undefined;
-    let input = shape.bound;
-    if (mode === 'always' && canCount) input = (await this.count(req, signal)) ?? input;
-    try {
-      await this.d.request('budget:reserve', { ...base, input_tokens: input, notify: !(mode === 'auto' && canCount) }, { context: it.context });
-    } catch (e) {
-      if (!(mode === 'auto' && canCount && e instanceof DaemonError && e.code === 'BUDGET_EXCEEDED')) throw e;
-      const counted = await this.count(req, signal);
-      await this.d.request('budget:reserve', { ...base, input_tokens: counted !== null && counted < input ? counted : input }, { context: it.context });
-    }
-  }
-
-  private async count(req: ProviderRequest, signal: AbortSignal): Promise<number | null> {
-    try {
-      return await this.d.provider.countTokens!(req, signal);
-    } catch (err) {
-      this.d.log.debug({ err: this.d.provider.mapError(err).message }, 'token count unavailable; using the byte bound');
-      return null;
-    }
-  }
-
   /** Settle spend with the budget; null when the budget could not be told (retried at next start). */
-  private async commit(it: Item, attempt: number, model: string, usage: ProviderUsage, estimated: boolean): Promise<number | null> {
+  private async commit(it: Item, attempt: number, model: string, usage: ProviderUsage, estimated: boolean): Promise<Settled | null> {
     try {
-      const r = await this.d.request<{ cost_usd: number }>('budget:commit', {
+      return await this.d.request<Settled>('budget:commit', {
         request_id: it.id, attempt, model, usage, estimated,
         ...(it.agent_id ? { agent_id: it.agent_id } : {}), ...(it.session_id ? { session_id: it.session_id } : {}),
       }, { context: it.context });
-      return r.cost_usd;
     } catch (err) {
       this.d.log.error({ err, request_id: it.id, session_id: it.session_id }, 'budget commit failed; will retry at next start');
       return null;
@@ -429,10 +452,36 @@ export class CompletionService {
       running: this.queue.inFlight,
       max_concurrency: this.d.config.max_concurrency,
       sessions: depths.slice(0, 100).map((d) => ({ session_id: d.key, queued: d.queued, running: d.running })),
-      in_flight: this.queue.running().slice(0, 100).map((i) => ({ request_id: i.id, session_id: i.session_id, agent_id: i.agent_id, model: i.params.model })),
-      provider: { name: this.d.provider.name, ...this.d.provider.status() },
+      in_flight: this.queue.running().slice(0, 100).map((i) => ({
+        request_id: i.id, session_id: i.session_id, agent_id: i.agent_id, model: i.params.model, provider: this.providers.providerName(i.params.model),
+      })),
+      // The provider of the default model (what a request naming no model uses), and every provider.
+      provider: this.defaultProvider(),
+      providers: this.providers.states(),
       stopping: this.stopping,
     };
+  }
+
+  private defaultProvider(): { name: string; configured: boolean; reason?: string } {
+    const model = this.resolveModel(this.d.config.default_model);
+    const name = this.providers.providerName(model);
+    const p = this.providers.get(name);
+    if (!p) return { name, configured: false, reason: `completion.default_model ${model} names provider "${name}", which is not configured (completion.providers.${name})` };
+    return { name: p.name, ...p.status() };
+  }
+
+  /** Each provider's state in brief, for system:health. */
+  providerHealth(): Record<string, { kind: string; state: string; in_flight: number; reason?: string }> {
+    return Object.fromEntries(Object.entries(this.providers.states()).map(([n, p]) => [n, {
+      kind: p.kind, state: p.state, in_flight: p.in_flight, ...(p.reason ? { reason: p.reason } : {}),
+    }]));
+  }
+
+  /** The plugin's status: degraded when the default model cannot be used, saying why. */
+  defaultStatus(): { configured: boolean; reason?: string } {
+    const { model, fallbacks } = this.providers.resolve(this.d.config.default_model);
+    if (this.providers.firstUsable([model, ...fallbacks]) !== null) return { configured: true };
+    return this.defaultProvider();
   }
 
   // ---- lifecycle ----------------------------------------------------------------------------------
@@ -441,14 +490,14 @@ export class CompletionService {
   async recover(): Promise<{ requeued: number; failed: number; queued: number; resettled: number }> {
     const now = this.now();
     const failedAfterRestart: RequestRow[] = [];
-    let requeued = 0;
+    const retried: string[] = [];
     await this.gc.run(() => {
       for (const row of this.journal.withStatus('running')) {
         // Runs of this acceptance so far (a rerun of a failed request continues the numbering).
         const runs = row.attempts - row.first_attempt + 1;
         if (this.d.config.restart_policy === 'retry_once' && runs < 2) {
           this.journal.requeue(row.request_id, false);
-          requeued++;
+          retried.push(row.request_id);
         } else {
           const error: ErrorOutcome = { code: 'UNAVAILABLE', message: 'the daemon stopped while this call was in flight', retryable: true, reason: 'daemon_restart' };
           this.journal.finish(row.request_id, 'failed', { error, settled: true }, now);
@@ -461,15 +510,21 @@ export class CompletionService {
     // their actual usage, which also takes their reservations out of the reconcile below.
     let resettled = 0;
     for (const row of this.journal.unsettled()) {
-      const r = JSON.parse(row.result!) as { usage: ProviderUsage; model: string; attempt: number };
+      const r = JSON.parse(row.result!) as { usage: ProviderUsage; model: string; attempt: number; usage_estimated?: boolean };
       const item = { id: row.request_id, session_id: row.session_id, agent_id: row.agent_id } as Item;
-      const cost = await this.commit(item, r.attempt, r.model, r.usage, false);
-      if (cost !== null) {
-        await this.gc.run(() => this.journal.settle(row.request_id, cost));
+      const settled = await this.commit(item, r.attempt, r.model, r.usage, r.usage_estimated === true);
+      if (settled !== null) {
+        await this.gc.run(() => this.journal.settle(row.request_id, settled.cost_usd, settled.price_known));
         resettled++;
       }
     }
-    // Nothing is in flight yet, so every reservation this plugin holds was lost with the old process.
+    // A call that runs once more is charged once, by the rerun's settlement: the interrupted attempt's
+    // reservation is released, not charged as a worst-case estimate on top of it.
+    for (const id of retried) {
+      await this.d.request('budget:release', { request_id: id, reason: 'daemon_restart_retried' })
+        .catch((err: unknown) => this.d.log.error({ err, request_id: id }, 'releasing an interrupted call\'s reservation failed'));
+    }
+    // Nothing is in flight yet, so every other reservation this plugin holds was lost with the old process.
     await this.d.request('budget:reconcile', { holder: HOLDER, keep: [] }).catch((err: unknown) => this.d.log.error({ err }, 'budget reconcile failed'));
     for (const row of failedAfterRestart) {
       const context = row.context ? (JSON.parse(row.context) as EventContext) : undefined;
@@ -479,19 +534,19 @@ export class CompletionService {
       }, { context });
     }
     const queued = this.journal.withStatus('queued');
-    if (queued.length > 0 && !this.d.provider.status().configured) {
-      // Accepted work must not fail for a missing key: it waits for a start that has one.
-      this.queue.pause();
-      this.d.log.warn({ queued: queued.length }, 'provider not configured; queued requests wait for the next start');
-    }
+    // Accepted work must not fail for a missing key: a request none of whose providers is configured
+    // waits in the queue (the queue's gate holds it) for a start that has one.
+    let waiting = 0;
     for (const row of queued) {
-      this.active.add(row.request_id);
+      this.active.set(row.request_id, row.params_hash);
       this.queue.enqueue({
         id: row.request_id, key: row.session_id ?? `\0${row.request_id}`, session_id: row.session_id, agent_id: row.agent_id,
         params: JSON.parse(row.params) as Params, context: row.context ? (JSON.parse(row.context) as EventContext) : undefined, attempts: row.attempts,
       });
+      if (this.providers.firstUsable(this.chainOf(JSON.parse(row.params) as Params)) === null) waiting++;
     }
-    return { requeued, failed: failedAfterRestart.length, queued: queued.length, resettled };
+    if (waiting > 0) this.d.log.warn({ waiting }, 'provider not configured; queued requests wait for the next start');
+    return { requeued: retried.length, failed: failedAfterRestart.length, queued: queued.length, resettled };
   }
 
   prune(): number {
@@ -528,13 +583,18 @@ export class CompletionService {
 }
 
 /** A stored result, with its cost when the settlement that writes it there is still pending. */
-function withCost(result: Record<string, unknown>, cost: number | undefined): Record<string, unknown> {
-  return cost === undefined ? result : { ...result, cost_usd: cost };
+function withCost(result: Record<string, unknown>, s: Settled | undefined): Record<string, unknown> {
+  return s === undefined ? result : { ...result, cost_usd: s.cost_usd, price_known: s.price_known };
 }
 
-function outcomeOf(row: RequestRow, pendingCost?: number): { ok: true; result: Record<string, unknown> } | { ok: false; error: DaemonError } {
+function outcomeOf(row: RequestRow, pendingCost?: Settled): { ok: true; result: Record<string, unknown> } | { ok: false; error: DaemonError } {
   if (row.status === 'completed') return { ok: true, result: withCost(JSON.parse(row.result!) as Record<string, unknown>, pendingCost) };
   const e = row.error ? (JSON.parse(row.error) as ErrorOutcome) : { code: 'CANCELLED', message: 'cancelled', retryable: false };
   const code = (row.status === 'cancelled' ? 'CANCELLED' : e.code) as ConstructorParameters<typeof DaemonError>[0];
   return { ok: false, error: new DaemonError(code, e.message, { ...e.details, request_id: row.request_id, ...(e.reason ? { reason: e.reason } : {}) }) };
+}
+
+/** Details with every string value passed through redactSecrets (one level: details are flat). */
+function redactDeepDetails(details: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(details).map(([k, v]) => [k, typeof v === 'string' ? redactSecrets(v) : v]));
 }

@@ -1,8 +1,12 @@
 /**
  * The export file: JSON Lines, so a graph of any size streams out page by page and back in line by
  * line. The first line is a header; then one `{"node": …}` per line, then one `{"edge": …}` per line.
- * Written to a temporary name and renamed, so a file that exists is always complete.
+ * Written to a fresh temporary file (created exclusively, so nothing planted under its name is
+ * followed) and moved into place only when complete. An existing file is replaced only when the
+ * caller says `overwrite`, and never through a symbolic link: the daemon may write where its caller
+ * may not, so it must not be turned into a tool for clobbering files.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -21,11 +25,30 @@ function checkPath(p: string, field: string): string {
   return path.normalize(p);
 }
 
-export async function exportToFile(store: GraphStore, file: string, pageSize = 5_000): Promise<{ path: string; nodes: number; edges: number; bytes: number }> {
+/** What is at `target` now, refusing anything export must not write over. */
+function checkTarget(target: string, overwrite: boolean): void {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(target);
+  } catch {
+    return;
+  }
+  if (st.isSymbolicLink()) {
+    throw new DaemonError('CONFLICT', `${target} is a symbolic link; kg:export does not write through links: give the real path`, { path: target });
+  }
+  if (!st.isFile()) throw new DaemonError('CONFLICT', `${target} exists and is not a regular file`, { path: target });
+  if (!overwrite) throw new DaemonError('CONFLICT', `${target} already exists; pass overwrite: true to replace it`, { path: target });
+}
+
+export async function exportToFile(store: GraphStore, file: string, opts: { overwrite?: boolean; pageSize?: number } = {}): Promise<{ path: string; nodes: number; edges: number; bytes: number }> {
   const target = checkPath(file, 'path');
+  const overwrite = opts.overwrite ?? false;
+  const pageSize = opts.pageSize ?? 5_000;
   if (!fs.existsSync(path.dirname(target))) throw new DaemonError('NOT_FOUND', `directory does not exist: ${path.dirname(target)}`, { path: target });
-  const tmp = `${target}.${process.pid}.${Date.now()}.tmp`;
-  const out = fs.createWriteStream(tmp, { encoding: 'utf8', mode: 0o600 });
+  checkTarget(target, overwrite);
+  const tmp = `${target}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  // 'wx': O_CREAT|O_EXCL, which fails on anything already there, a symbolic link included.
+  const out = fs.createWriteStream(tmp, { encoding: 'utf8', mode: 0o600, flags: 'wx' });
   const write = (line: string): Promise<void> => (out.write(line) ? Promise.resolve() : new Promise((r) => out.once('drain', r)));
   let nodes = 0;
   let edges = 0;
@@ -40,7 +63,20 @@ export async function exportToFile(store: GraphStore, file: string, pageSize = 5
       await write(chunk);
     }
     await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-    fs.renameSync(tmp, target);
+    // Checked again: the target may have appeared (or become a link) while the export was written.
+    checkTarget(target, overwrite);
+    if (overwrite) {
+      fs.renameSync(tmp, target);
+    } else {
+      // A hard link fails if anything is at the target by now: no window in which a file is replaced.
+      try {
+        fs.linkSync(tmp, target);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new DaemonError('CONFLICT', `${target} already exists; pass overwrite: true to replace it`, { path: target });
+        throw e;
+      }
+      fs.rmSync(tmp, { force: true });
+    }
   } catch (e) {
     out.destroy();
     fs.rmSync(tmp, { force: true });

@@ -116,11 +116,11 @@ export default definePlugin({
     },
     'kg:export': {
       summary: 'The whole graph as JSON: inline {nodes, edges}, or written to a file with path',
-      description: 'With path (absolute, on the daemon host) writes JSON Lines and answers {path, nodes, edges, bytes}; inline is refused (CONFLICT) above kg.export_inline_max items.',
+      description: 'With path (absolute, on the daemon host) writes JSON Lines (0600) and answers {path, nodes, edges, bytes}; a file already there is CONFLICT unless overwrite: true, and a symbolic link is never written through. Inline is refused (CONFLICT) above kg.export_inline_max items.',
       schema: exportSchema,
       errors: ['CONFLICT', 'NOT_FOUND', 'UNAVAILABLE'],
       defaultTimeoutMs: 300_000,
-      handler: (d, kg) => kg.export(d.path),
+      handler: (d, kg) => kg.export(d.path, d.overwrite),
     },
     'kg:import': {
       summary: 'Load a graph from kg:export output (inline graph or file path); upserts, all checked first',

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import neo4j, { type Driver } from 'neo4j-driver';
 import type { Logger } from 'pino';
 import { DaemonError } from '../../client/errors.js';
+import { redactSecrets } from '../../daemon/plugin-api.js';
 import { Neo4jGraphStore } from './neo4j-store.js';
 import type { GraphStore } from './store.js';
 
@@ -93,7 +94,8 @@ export class Neo4jConnection {
         return true;
       } catch (e) {
         const msg = e instanceof DaemonError ? e.message : `neo4j unreachable at ${this.cfg.uri}: ${(e as Error).message}`;
-        this.down(msg.startsWith('neo4j') ? msg : `neo4j: ${msg}`, true);
+        // The reason is shown (health, plugin:list, every UNAVAILABLE answer): no password from the URI in it.
+        this.down(redactSecrets(msg.startsWith('neo4j') ? msg : `neo4j: ${msg}`), true);
         return false;
       } finally {
         this.attempt = null;
@@ -108,7 +110,7 @@ export class Neo4jConnection {
     this.backoffMs = this.cfg.probe_min_ms;
     this.clearTimer();
     if (!was) {
-      this.log.info({ uri: this.cfg.uri, user: this.cfg.user, database: this.cfg.database ?? null }, 'neo4j connected');
+      this.log.info({ uri: redactSecrets(this.cfg.uri), user: this.cfg.user, database: this.cfg.database ?? null }, 'neo4j connected');
       this.onStatus(true);
     }
   }
@@ -118,7 +120,7 @@ export class Neo4jConnection {
     this.ready = false;
     this.reason = reason;
     if (was) {
-      this.log.warn({ uri: this.cfg.uri, reason }, 'neo4j unavailable');
+      this.log.warn({ uri: redactSecrets(this.cfg.uri), reason }, 'neo4j unavailable');
       this.onStatus(false, reason);
     }
     if (retry && !this.closed) this.schedule();
@@ -150,7 +152,7 @@ export class Neo4jConnection {
   }
 
   get status(): { ready: boolean; reason: string | null; uri: string } {
-    return { ready: this.ready, reason: this.ready ? null : this.reason, uri: this.cfg.uri };
+    return { ready: this.ready, reason: this.ready ? null : this.reason, uri: redactSecrets(this.cfg.uri) };
   }
 
   async close(): Promise<void> {

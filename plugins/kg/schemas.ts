@@ -84,6 +84,7 @@ export const statsSchema = z.strictObject({});
 export const exportSchema = z.strictObject({
   format: z.literal('json').default('json').register(z.globalRegistry, { description: 'Export format (json)' }),
   path: z.string().min(1).max(4096).optional().register(z.globalRegistry, { description: 'Absolute file path on the daemon host to write (JSON Lines); without it the graph comes back inline' }),
+  overwrite: z.boolean().default(false).register(z.globalRegistry, { description: 'Replace a file already at path (default: CONFLICT); a symbolic link is never written through' }),
 });
 
 const graphSchema = z.strictObject({

@@ -129,9 +129,9 @@ export class KgService {
     return { deleted: e, edges_deleted: 1 };
   }
 
-  async export(file: string | undefined) {
+  async export(file: string | undefined, overwrite = false) {
     const store = await this.store();
-    if (file !== undefined) return { format: 'json', ...(await exportToFile(store, file)) };
+    if (file !== undefined) return { format: 'json', ...(await exportToFile(store, file, { overwrite })) };
     const stats = await store.stats();
     if (stats.nodes + stats.edges > this.opts.config.export_inline_max) {
       throw new DaemonError('CONFLICT', `the graph (${stats.nodes} nodes, ${stats.edges} edges) is too large to export inline; pass path to write a file`, {

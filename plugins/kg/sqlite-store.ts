@@ -46,6 +46,36 @@ const MIGRATIONS = [
    CREATE TABLE kg_edges (src TEXT NOT NULL, type TEXT NOT NULL, dst TEXT NOT NULL, props TEXT NOT NULL,
                           PRIMARY KEY (src, type, dst)) WITHOUT ROWID;
    CREATE INDEX kg_edges_in ON kg_edges(dst, type, src);`,
+  // Counts per label and per type kept by triggers, so kg:stats reads a few rows instead of grouping
+  // the whole graph (tens of ms on a graph of 40k nodes, all of it on the daemon's event loop).
+  `CREATE TABLE kg_label_counts (label TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE TABLE kg_type_counts (type TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+   INSERT INTO kg_label_counts (label, n) SELECT label, count(*) FROM kg_nodes GROUP BY label;
+   INSERT INTO kg_type_counts (type, n) SELECT type, count(*) FROM kg_edges GROUP BY type;
+   CREATE TRIGGER kg_nodes_counted AFTER INSERT ON kg_nodes BEGIN
+     INSERT INTO kg_label_counts (label, n) VALUES (NEW.label, 1) ON CONFLICT (label) DO UPDATE SET n = n + 1;
+   END;
+   CREATE TRIGGER kg_nodes_uncounted AFTER DELETE ON kg_nodes BEGIN
+     UPDATE kg_label_counts SET n = n - 1 WHERE label = OLD.label;
+     DELETE FROM kg_label_counts WHERE label = OLD.label AND n <= 0;
+   END;
+   CREATE TRIGGER kg_nodes_recounted AFTER UPDATE OF label ON kg_nodes WHEN OLD.label IS NOT NEW.label BEGIN
+     UPDATE kg_label_counts SET n = n - 1 WHERE label = OLD.label;
+     DELETE FROM kg_label_counts WHERE label = OLD.label AND n <= 0;
+     INSERT INTO kg_label_counts (label, n) VALUES (NEW.label, 1) ON CONFLICT (label) DO UPDATE SET n = n + 1;
+   END;
+   CREATE TRIGGER kg_edges_counted AFTER INSERT ON kg_edges BEGIN
+     INSERT INTO kg_type_counts (type, n) VALUES (NEW.type, 1) ON CONFLICT (type) DO UPDATE SET n = n + 1;
+   END;
+   CREATE TRIGGER kg_edges_uncounted AFTER DELETE ON kg_edges BEGIN
+     UPDATE kg_type_counts SET n = n - 1 WHERE type = OLD.type;
+     DELETE FROM kg_type_counts WHERE type = OLD.type AND n <= 0;
+   END;
+   CREATE TRIGGER kg_edges_recounted AFTER UPDATE OF type ON kg_edges WHEN OLD.type IS NOT NEW.type BEGIN
+     UPDATE kg_type_counts SET n = n - 1 WHERE type = OLD.type;
+     DELETE FROM kg_type_counts WHERE type = OLD.type AND n <= 0;
+     INSERT INTO kg_type_counts (type, n) VALUES (NEW.type, 1) ON CONFLICT (type) DO UPDATE SET n = n + 1;
+   END;`,
 ];
 
 interface NodeRow {
@@ -114,10 +144,8 @@ export class SqliteGraphStore implements GraphStore {
       deleteEdgesOf: db.prepare<[string, string]>('DELETE FROM kg_edges WHERE src = ? OR dst = ?'),
       deleteNode: db.prepare<[string]>('DELETE FROM kg_nodes WHERE id = ?'),
       deleteEdge: db.prepare<[string, string, string]>('DELETE FROM kg_edges WHERE src = ? AND type = ? AND dst = ?'),
-      countNodes: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM kg_nodes'),
-      countEdges: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM kg_edges'),
-      labels: db.prepare<[], { k: string; n: number }>('SELECT label AS k, count(*) AS n FROM kg_nodes GROUP BY label'),
-      types: db.prepare<[], { k: string; n: number }>('SELECT type AS k, count(*) AS n FROM kg_edges GROUP BY type'),
+      labels: db.prepare<[], { k: string; n: number }>('SELECT label AS k, n FROM kg_label_counts'),
+      types: db.prepare<[], { k: string; n: number }>('SELECT type AS k, n FROM kg_type_counts'),
       nodePage: db.prepare<[string, number], NodeRow>('SELECT id, label, props FROM kg_nodes WHERE id > ? ORDER BY id LIMIT ?'),
       edgePage: db.prepare<[string, string, string, number], EdgeRow>(
         'SELECT src, type, dst, props FROM kg_edges WHERE (src, type, dst) > (?, ?, ?) ORDER BY src, type, dst LIMIT ?',
@@ -317,12 +345,13 @@ export class SqliteGraphStore implements GraphStore {
 
   async stats(): Promise<GraphStats> {
     const tally = (rows: Array<{ k: string; n: number }>) => Object.fromEntries(rows.sort((a, b) => compareIds(a.k, b.k)).map((r) => [r.k, r.n]));
-    return {
-      nodes: this.stmts.countNodes.get()!.n,
-      edges: this.stmts.countEdges.get()!.n,
-      labels: tally(this.stmts.labels.all()),
-      types: tally(this.stmts.types.all()),
-    };
+    const sum = (rows: Array<{ n: number }>) => rows.reduce((n, r) => n + r.n, 0);
+    // One read transaction, so the four figures agree with each other.
+    return this.db.transaction(() => {
+      const labels = this.stmts.labels.all();
+      const types = this.stmts.types.all();
+      return { nodes: sum(labels), edges: sum(types), labels: tally(labels), types: tally(types) };
+    })();
   }
 
   async *exportPages(pageSize: number): AsyncIterable<{ nodes?: KgNode[]; edges?: KgEdge[] }> {

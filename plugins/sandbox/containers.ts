@@ -6,12 +6,16 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
+import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { DaemonError } from '../../daemon/plugin-api.js';
 import type { SandboxConfig } from './config.js';
 import { containerSpec, LABEL_OWNER, LABEL_PROCESS, type ContainerSpecInput, type Limits } from './hardening.js';
 import { isConnectionError, type Engine } from './engine.js';
+import { Attachment } from './attached.js';
+import type { Language } from './languages.js';
+import { newNonce } from './zygote.js';
 
 export interface Managed {
   id: string;
@@ -19,7 +23,14 @@ export interface Managed {
   image: string;
   kind: ContainerSpecInput['kind'];
   limits: Limits;
+  /** A zygote's attached stdio (one-shot containers): the exec is written to it. */
+  attachment?: Attachment;
 }
+
+export type CreateInput = Omit<ContainerSpecInput, 'owner' | 'config' | 'name' | 'process' | 'zygote'> & {
+  /** Start a zygote waiting for one exec in this language instead of an idle main process. */
+  language?: Language;
+};
 
 export class Containers {
   private readonly removing = new Set<Promise<void>>();
@@ -37,31 +48,42 @@ export class Containers {
     return this.engine.docker;
   }
 
-  async create(input: Omit<ContainerSpecInput, 'owner' | 'config' | 'name' | 'process'>): Promise<Managed> {
+  async create(input: CreateInput): Promise<Managed> {
+    const { language, ...rest } = input;
     const name = `agentd-sbx-${this.owner.slice(0, 8)}-${input.kind}-${crypto.randomBytes(4).toString('hex')}`;
-    const spec = containerSpec({ ...input, owner: this.owner, config: this.config, name, process: PROCESS_ID ?? undefined });
+    const zygote = language ? { language, nonce: newNonce() } : undefined;
+    const spec = containerSpec({ ...rest, zygote, owner: this.owner, config: this.config, name, process: PROCESS_ID ?? undefined });
     let container: Docker.Container;
     try {
       container = await this.docker.createContainer(spec);
     } catch (err) {
       throw this.translate(err, input.image);
     }
+    let attachment: Attachment | undefined;
     try {
+      // Attached before the start, so nothing the zygote writes is missed.
+      if (zygote) {
+        const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as unknown as Duplex;
+        attachment = new Attachment(stream, zygote.language, zygote.nonce);
+      }
       await container.start();
     } catch (err) {
+      attachment?.close();
       this.remove(container);
       throw this.translate(err, input.image);
     }
-    return { id: container.id, container, image: input.image, kind: input.kind, limits: input.limits };
+    return { id: container.id, container, image: input.image, kind: input.kind, limits: input.limits, attachment };
   }
 
   /** Force-remove in the background; `settle()` waits for every removal started so far. */
-  remove(container: Docker.Container): Promise<void> {
+  remove(container: Docker.Container, attachment?: Attachment): Promise<void> {
+    attachment?.close();
     const p = container
       .remove({ force: true, v: true })
       .catch((err: { statusCode?: number }) => {
-        // 404: already gone; 409: removal already in progress. Both mean it is going away.
-        if (err?.statusCode !== 404 && err?.statusCode !== 409) this.log.warn({ err, container: container.id }, 'container removal failed');
+        // 404: already gone; 409: removal already in progress. Both mean it is going away. An engine
+        // that went away took it along or leaves it for the reap when it is back.
+        if (err?.statusCode !== 404 && err?.statusCode !== 409 && !isConnectionError(err)) this.log.warn({ err, container: container.id }, 'container removal failed');
       })
       .finally(() => {
         this.removing.delete(p);
@@ -69,6 +91,11 @@ export class Containers {
       });
     this.removing.add(p);
     return p;
+  }
+
+  /** Remove a managed container and release its attached stdio. */
+  discard(m: Managed): Promise<void> {
+    return this.remove(m.container, m.attachment);
   }
 
   async settle(): Promise<void> {

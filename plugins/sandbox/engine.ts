@@ -14,8 +14,20 @@ export interface EngineOptions {
   probeMinMs: number;
   probeMaxMs: number;
   healthIntervalMs: number;
+  /** A call the engine has not answered for this long means it hangs (see `stuck`). */
+  callTimeoutMs: number;
   log: Logger;
 }
+
+/** One engine call waiting for its answer. */
+interface Call {
+  method: string;
+  path: string;
+  since: number;
+  abort: AbortController;
+}
+
+type Dial = (options: { method?: string; path?: string; abortSignal?: AbortSignal }, callback: (err: unknown, data?: unknown) => void) => void;
 
 export interface EngineState {
   up: boolean;
@@ -53,6 +65,9 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
   private backoff: number;
   private stopped = false;
   private probing: Promise<boolean> | null = null;
+  private readonly calls = new Set<Call>();
+  /** Why the engine was last taken as hung; until a real call is answered again it stays down. */
+  private hung: string | null = null;
   /** Settles once the version of the engine last found up is known (or could not be had). */
   versionKnown: Promise<void> = Promise.resolve();
 
@@ -77,7 +92,49 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
     if (sock !== null && !fs.existsSync(sock)) throw Object.assign(new Error(`connect ENOENT ${sock}`), { code: 'ENOENT', address: sock });
     const { default: Dockerode } = await import('dockerode');
     this.client = this.opts.socketPath ? new Dockerode({ socketPath: this.opts.socketPath }) : new Dockerode();
+    this.watchCalls(this.client);
     return this.client;
+  }
+
+  /**
+   * Keep every call in flight, from its request to its answer (for a stream: its headers). An engine
+   * that answers pings but not its calls (a hung containerd, a wedged daemon) is only seen this way.
+   * Waits that last as long as a container runs (`/wait`) are not counted.
+   */
+  private watchCalls(docker: Docker): void {
+    const modem = docker.modem as { dial: Dial };
+    const dial = modem.dial.bind(modem) as Dial;
+    modem.dial = (options, callback) => {
+      if (/\/wait$/.test((options.path ?? '').split('?')[0]!)) return dial(options, callback);
+      const abort = new AbortController();
+      const call: Call = { method: options.method ?? 'GET', path: (options.path ?? '').split('?')[0]!, since: Date.now(), abort };
+      this.calls.add(call);
+      const signal = options.abortSignal ? AbortSignal.any([options.abortSignal, abort.signal]) : abort.signal;
+      dial({ ...options, abortSignal: signal }, (err, data) => {
+        this.calls.delete(call);
+        // Cut off as stuck: say so, as a connection error (the engine is unusable, not the request wrong).
+        callback(err && abort.signal.aborted ? abort.signal.reason : err, data);
+      });
+    };
+  }
+
+  /**
+   * The oldest call unanswered past the timeout, if any. When there is one the engine is taken as
+   * down (`not responding`) and every such call is cut off, so nothing waits on it forever; the
+   * usual probing brings the engine back once it answers again.
+   */
+  stuck(now = Date.now()): string | null {
+    const old = [...this.calls].filter((c) => now - c.since >= this.opts.callTimeoutMs);
+    if (old.length === 0) return null;
+    const first = old.reduce((a, b) => (a.since <= b.since ? a : b));
+    const reason = `docker engine not responding: ${first.method} ${first.path} unanswered for ${Math.round((now - first.since) / 1000)} s`;
+    for (const c of old) c.abort.abort(Object.assign(new Error(reason), { code: 'ETIMEDOUT' }));
+    this.hung = reason;
+    if (this.st.up) {
+      this.transition(false, reason);
+      this.schedule();
+    }
+    return reason;
   }
 
   get state(): EngineState {
@@ -124,6 +181,16 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
       const sock = unixSocketOf(this.opts.socketPath);
       if (!this.client && sock !== null) await pingUnix(sock, PING_TIMEOUT_MS);
       else await withTimeout((await this.connect()).ping(), PING_TIMEOUT_MS, 'engine ping timed out');
+      // Answering pings is not enough: a call left unanswered means the engine hangs, and after a
+      // hang it is back only once it answers a call again (one that needs more than the API server).
+      if (this.calls.size && this.stuck()) {
+        this.schedule();
+        return false;
+      }
+      if (this.hung) {
+        await withTimeout((await this.connect()).version(), PING_TIMEOUT_MS, this.hung);
+        this.hung = null;
+      }
       if (!this.st.up) {
         // The engine is usable once it answers the ping; its version (a slower call) is for status
         // and logs, so it is fetched alongside the recovery the 'up' event starts, not before it.
@@ -174,6 +241,7 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
 
 function describe(err: unknown): string {
   const e = err as { code?: string; message?: string; address?: string };
+  if (e?.message?.startsWith('docker engine not responding')) return e.message;
   const where = e?.address ? ` (${e.address})` : '';
   return `docker engine unreachable: ${e?.code ?? e?.message ?? String(err)}${where}`;
 }

@@ -4,6 +4,8 @@
  */
 import type Docker from 'dockerode';
 import type { SandboxConfig } from './config.js';
+import type { Language } from './languages.js';
+import { zygoteCmd } from './zygote.js';
 
 export const LABEL = 'org.agentd.sandbox';
 /** Which daemon (by home dir) owns the container, so daemons side by side never reap each other's. */
@@ -30,6 +32,11 @@ export interface ContainerSpecInput {
   sessionId?: string;
   /** Host directory bind-mounted at /workspace (sessions); otherwise /workspace is a tmpfs. */
   workspaceDir?: string;
+  /**
+   * A one-shot container whose main process waits for one exec in this language on its stdin
+   * (zygote.ts); without it the main process idles and execs go through `docker exec`.
+   */
+  zygote?: { language: Language; nonce: string };
   name?: string;
 }
 
@@ -62,10 +69,11 @@ export function containerSpec(input: ContainerSpecInput): Docker.ContainerCreate
   if (input.sessionId) labels[LABEL_SESSION] = input.sessionId;
   if (input.process) labels[LABEL_PROCESS] = input.process;
   const fsize = lc.fsize_mb * 1024 * 1024;
+  const z = input.zygote;
   return {
     name: input.name,
     Image: input.image,
-    Cmd: IDLE_CMD,
+    Cmd: z ? zygoteCmd(z.language, z.nonce) : IDLE_CMD,
     Entrypoint: [],
     User: config.user,
     WorkingDir: '/workspace',
@@ -73,9 +81,12 @@ export function containerSpec(input: ContainerSpecInput): Docker.ContainerCreate
     Hostname: 'sandbox',
     Labels: labels,
     NetworkDisabled: true,
-    AttachStdin: false,
-    AttachStdout: false,
-    AttachStderr: false,
+    // A zygote's stdio is the exec's: attached before the start, stdin closed when the daemon ends it.
+    AttachStdin: !!z,
+    AttachStdout: !!z,
+    AttachStderr: !!z,
+    OpenStdin: !!z,
+    StdinOnce: !!z,
     Tty: false,
     HostConfig: {
       ...resourceLimits(limits),
@@ -88,6 +99,8 @@ export function containerSpec(input: ContainerSpecInput): Docker.ContainerCreate
       Mounts: mounts,
       Init: true,
       IpcMode: 'private',
+      // Docker's default /dev/shm is a writable 64 MiB tmpfs (noexec, nosuid, nodev); sized like /tmp.
+      ShmSize: lc.shm_mb * 1024 * 1024,
       // Under host memory pressure the kernel should kill sandboxed code before the daemon.
       OomScoreAdj: 500,
       // No nproc ulimit: RLIMIT_NPROC counts a uid's processes across every container on the host;
@@ -97,7 +110,7 @@ export function containerSpec(input: ContainerSpecInput): Docker.ContainerCreate
         { Name: 'core', Soft: 0, Hard: 0 },
         { Name: 'fsize', Soft: fsize, Hard: fsize },
       ],
-      // Output goes through exec streams; the idle process writes nothing worth keeping.
+      // Output goes through the attached or exec streams; nothing is worth keeping in the engine's logs.
       LogConfig: { Type: 'none', Config: {} },
       AutoRemove: false,
       RestartPolicy: { Name: 'no' },

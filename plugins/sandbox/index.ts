@@ -16,7 +16,7 @@ export default definePlugin({
   publishes: {
     'sandbox:output': '{exec_id, session_id?, stream: stdout|stderr, chunk}: output of a running exec, coalesced (config output_flush_ms) and capped like the result',
     'sandbox:exec_started': '{exec_id, session_id?, language, image, warm}: an exec got its container and starts',
-    'sandbox:exec_finished': '{exec_id, session_id?, exit_code, duration_ms, timed_out, oom_killed, truncated, cancelled?}: an exec ended',
+    'sandbox:exec_finished': '{exec_id, session_id?, exit_code, duration_ms, timed_out, oom_killed, truncated, workspace_exceeded?, cancelled?}: an exec ended',
     'sandbox:session_created': '{session_id, image, limits}',
     'sandbox:session_destroyed': '{session_id, reason: requested|idle}',
     'sandbox:engine': '{reachable, version, reason}: the Docker engine became reachable or was lost (the plugin is degraded meanwhile)',
@@ -50,7 +50,8 @@ export default definePlugin({
         'Returns {exec_id, exit_code, stdout, stderr, duration_ms, timed_out, oom_killed, truncated, stdout_bytes, stderr_bytes}. ' +
         'Output is streamed as sandbox:output while it runs and capped per stream (config output_cap_bytes; truncated=true past it). ' +
         'At timeout_s the container is killed through the Docker API (timed_out=true, exit_code null). ' +
-        'A one-shot exec uses a warm container of the default image when one is ready and destroys it afterwards.',
+        'A one-shot exec uses a warm container of the default image (its interpreter already waiting) when one is ready and destroys it afterwards. ' +
+        'In a session the answer also has workspace_exceeded: the workspace went past limits.session_workspace_mb (a running exec is then killed).',
       schema: execSchema,
       emits: ['sandbox:exec_started', 'sandbox:output', 'sandbox:exec_finished'],
       errors: ['UNAVAILABLE', 'NOT_FOUND', 'INVALID_DATA', 'OVERLOADED', 'CANCELLED'],

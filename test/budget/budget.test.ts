@@ -228,10 +228,10 @@ describe('durability', () => {
     expect(after!.limit_usd).toBe(5);
     expect(after!.reserved_usd).toBe(0);
     const led = await d.client.request('budget:ledger', { request_id: 'dur-lost' }) as { entries: Array<{ kind: string; attempt: number; estimated: boolean; reason: string | null }> };
-    // attempt 1 was lost with the process: charged at its worst case as estimated spend; attempt 2 settled normally
-    expect(led.entries.map((e) => [e.kind, e.attempt])).toEqual([['commit', 2], ['reserve', 2], ['charge', 1], ['reserve', 1]]);
-    expect(led.entries[2]).toMatchObject({ estimated: true, reason: 'daemon_restart' });
-    // spent = the first commit + the estimated charge + the retry
+    // attempt 1 was lost with the process; the call runs once more, so its reservation is released and
+    // attempt 2's settlement is the one charge
+    expect(led.entries.map((e) => [e.kind, e.attempt])).toEqual([['commit', 2], ['reserve', 2], ['release', 1], ['reserve', 1]]);
+    expect(led.entries[2]).toMatchObject({ estimated: false, reason: 'daemon_restart_retried' });
     const [dur1] = (await d.client.request('budget:ledger', { request_id: 'dur-1', kind: 'commit' }) as { entries: Array<{ usd: number }> }).entries;
     expect(dur1!.usd).toBeCloseTo(0.001, 9);
   }, 180_000);

@@ -27,6 +27,8 @@ describe('indexes of the budget and completion tables', () => {
     const db = fresh();
     // The schema as the first release left it, with rows in it.
     migrate(db, 'budget', BUDGET.slice(0, 1));
+    // Today's ledger writes the workflow_id column a later migration adds: given it, it can write the old rows.
+    db.exec('ALTER TABLE budget_reservations ADD COLUMN workflow_id TEXT; ALTER TABLE budget_ledger ADD COLUMN workflow_id TEXT;');
     migrate(db, 'completion', COMPLETION.slice(0, 2));
     const prices = new PriceTable({ m: { input: 3, output: 15 } });
     const old = new BudgetLedger(db, prices);

@@ -66,10 +66,15 @@ describe('completion:request and completion:async', () => {
     expect(of('completion:result', String(a.request_id))[0]!.data.text).toBe('later');
   });
 
-  it('a duplicate active request_id is CONFLICT; the same finished request replays; a different one is CONFLICT', async () => {
+  it('the same active request joins it, a different one under its id is CONFLICT; the same finished request replays', async () => {
     api.setHandler(() => ({ text: 'slow', delayMs: 300 }));
+    const before = api.messageRequests().length;
     await d.client.request('completion:async', { prompt: 'dup', request_id: 'dup-1' });
-    expect(await codeOf(d.client.request('completion:async', { prompt: 'dup', request_id: 'dup-1' }))).toBe('CONFLICT');
+    expect(await d.client.request('completion:async', { prompt: 'dup', request_id: 'dup-1' })).toMatchObject({ request_id: 'dup-1', replayed: true });
+    expect(await codeOf(d.client.request('completion:async', { prompt: 'not dup', request_id: 'dup-1' }))).toBe('CONFLICT');
+    // completion:request with the id of a call in flight waits for that call's result
+    expect(await req({ prompt: 'dup', request_id: 'dup-1' })).toMatchObject({ request_id: 'dup-1', text: 'slow' });
+    expect(api.messageRequests().length - before).toBe(1);
     const r = await req({ prompt: 'other', request_id: 'dup-2' });
     expect(r.text).toBe('slow');
     await waitFor(async () => (await d.client.request('completion:status', { request_id: 'dup-1' })).status === 'completed');

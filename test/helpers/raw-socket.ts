@@ -64,6 +64,11 @@ export class RawConn {
     return this.frames.length;
   }
 
+  /** Every frame arrived and not yet taken; takes them. */
+  drain(): Array<Record<string, any>> {
+    return this.frames.splice(0);
+  }
+
   close(): void {
     this.socket.destroy();
   }

@@ -96,9 +96,9 @@ describe('answers', () => {
 
   it('price an alias as the model it stands for', async () => {
     const r = await d.client.request<{ prices: Record<string, { input: number }>; alias: Record<string, string> }>('budget:prices', { model: 'haiku' });
-    const { aliases } = await d.client.request<{ aliases: Record<string, string> }>('completion:models');
-    expect(r.alias).toEqual({ haiku: aliases.haiku });
-    expect(r.prices[aliases.haiku!]!.input).toBeGreaterThan(0);
+    const { aliases } = await d.client.request<{ aliases: Record<string, { model: string }> }>('completion:models');
+    expect(r.alias).toEqual({ haiku: aliases.haiku!.model });
+    expect(r.prices[aliases.haiku!.model]!.input).toBeGreaterThan(0);
     expect(await errorOf(d.client.request('budget:prices', { model: 'no-such-model' }))).toMatchObject({ code: 'NOT_FOUND' });
   });
 

@@ -43,3 +43,42 @@ describe('request envelope', () => {
     if (!r.ok) expect(r.correlationId).toBe('c-9');
   });
 });
+
+describe('nesting depth, checked before parsing deeply', () => {
+  const nest = (depth: number): string => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+
+  it('refuses data nested 20,000 deep as INVALID_DATA naming the path, echoing the envelope', () => {
+    const r = parseRequest(Buffer.from(`{"event":"agent:spawn","correlation_id":"c-1","data":{"system":"s","metadata":${nest(20_000)}}}`), 64);
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.error.code).toBe('INVALID_DATA');
+    expect(r.event).toBe('agent:spawn');
+    expect(r.correlationId).toBe('c-1');
+    const issue = (r.error.details!.issues as Array<{ path: string }>)[0]!;
+    // frame (1) → data (2) → metadata (3) → a … : the first level past 64 is where the path ends
+    expect(issue.path).toBe(['metadata', ...Array(62).fill('a')].join('.'));
+    expect(r.error.details!.max_json_depth).toBe(64);
+  });
+
+  it('accepts exactly the limit, refuses one more', () => {
+    // the frame is level 1 and data level 2: a value nested n deep inside data reaches level n + 2
+    expect(parseRequest(Buffer.from(`{"event":"a:b","data":{"x":${nest(62)}}}`), 64).ok).toBe(true);
+    const r = parseRequest(Buffer.from(`{"event":"a:b","data":{"x":${nest(63)}}}`), 64);
+    expect(r.ok).toBe(false);
+  });
+
+  it('counts no brackets inside strings, escaped quotes included', () => {
+    const s = JSON.stringify('[{'.repeat(500) + '\\"' + '['.repeat(500));
+    expect(parseRequest(Buffer.from(`{"event":"a:b","data":{"s":${s}}}`), 8).ok).toBe(true);
+  });
+
+  it('refuses deep nesting outside data as BAD_FRAME', () => {
+    const r = parseRequest(Buffer.from(`{"event":"a:b","extra":${nest(100)}}`), 64);
+    expect(!r.ok && r.error.code).toBe('BAD_FRAME');
+  });
+
+  it('reports deeply nested invalid JSON as BAD_JSON', () => {
+    const r = parseRequest(Buffer.from(`{"event":"a:b","data":{"x":${'['.repeat(1000)}}}`), 64);
+    expect(!r.ok && r.error.code).toBe('BAD_JSON');
+  });
+});

@@ -107,6 +107,37 @@ describe('kg on the embedded backend, through the socket', () => {
     expect(await d.client.request('kg:import', { graph: { nodes: inline.nodes, edges: inline.edges } })).toMatchObject({ nodes_updated: 3 });
   });
 
+  it('kg:export does not overwrite unless asked, and never writes through a symbolic link', async () => {
+    const file = path.join(d.home, 'keep.jsonl');
+    fs.writeFileSync(file, 'precious\n');
+    const e = await code('kg:export', { path: file });
+    expect(e.code).toBe('CONFLICT');
+    expect(e.message).toMatch(/overwrite: true/);
+    expect(fs.readFileSync(file, 'utf8')).toBe('precious\n');
+    expect(await d.client.request('kg:export', { path: file, overwrite: true })).toMatchObject({ path: file, nodes: 3 });
+    expect(fs.readFileSync(file, 'utf8')).toMatch(/agentd-kg/);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+
+    // A link to a file the daemon may write but its caller should not touch: refused, even with overwrite.
+    const victim = path.join(d.home, 'victim.txt');
+    fs.writeFileSync(victim, 'not yours\n');
+    const link = path.join(d.home, 'link.jsonl');
+    fs.symlinkSync(victim, link);
+    for (const overwrite of [false, true]) {
+      const r = await code('kg:export', { path: link, overwrite });
+      expect(r.code).toBe('CONFLICT');
+      expect(r.message).toMatch(/symbolic link/);
+    }
+    // A dangling link is not followed into creating its target either.
+    const dangling = path.join(d.home, 'dangling.jsonl');
+    fs.symlinkSync(path.join(d.home, 'created-through-link.jsonl'), dangling);
+    expect((await code('kg:export', { path: dangling })).code).toBe('CONFLICT');
+    expect(fs.existsSync(path.join(d.home, 'created-through-link.jsonl'))).toBe(false);
+    expect(fs.readFileSync(victim, 'utf8')).toBe('not yours\n');
+    // No temporary files left behind by the refusals.
+    expect(fs.readdirSync(d.home).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
   it('refuses an inline export above kg.export_inline_max, pointing at path', async () => {
     await d.client.request('kg:add_nodes', { nodes: [{ id: 'big1', label: 'Finding' }, { id: 'big2', label: 'Finding' }] });
     try {

@@ -279,7 +279,7 @@ describe('layout', () => {
     [40, 10],
   ])('adapts to %i×%i', (c, r) => {
     const l = computeLayout(c, r);
-    expect(1 + l.top + l.middle + l.log + 1).toBe(l.height);
+    expect(1 + l.top + l.middle + l.flow + l.log + 1).toBe(l.height);
     expect(l.height).toBeLessThan(r);
     expect(l.log).toBeGreaterThanOrEqual(4);
     expect(l.widths.reduce((a, b) => a + b)).toBe(Math.max(40, c));

@@ -39,6 +39,7 @@ describeDocker('sandbox hardening', () => {
     expect(hc.NanoCpus).toBe(500_000_000);
     expect(info.Config.User).toBe('1000:1000');
     expect(hc.Tmpfs?.['/tmp']).toContain('noexec');
+    expect(hc.ShmSize).toBe(t.config.limits.shm_mb * 1024 * 1024);
     expect(hc.Ulimits).toEqual(expect.arrayContaining([expect.objectContaining({ Name: 'nofile', Soft: 1024, Hard: 1024 })]));
     expect(info.Config.Labels['org.agentd.sandbox.owner']).toBe(t.svc.owner);
     expect(info.NetworkSettings.Networks).not.toHaveProperty('bridge');
@@ -78,6 +79,20 @@ describeDocker('sandbox hardening', () => {
     expect(r.stdout.trim().split('\n')).toEqual(['root-ro', 'usr-ro', 'tmp-noexec', 'data']);
   }, 20_000);
 
+  it('/dev/shm is small, noexec and size-limited', async () => {
+    const r = await run([
+      'df -k /dev/shm | tail -1 | tr -s " " | cut -d" " -f2',
+      'head -c 40M /dev/zero > /dev/shm/big; echo rc=$?',
+      'du -m /dev/shm/big | cut -f1',
+      'rm /dev/shm/big; cp /bin/true /dev/shm/t && (/dev/shm/t && echo SHM_EXEC || echo shm-noexec)',
+    ].join('\n'), { memory_mb: 256 });
+    const [kb, rc, mb, exec] = r.stdout.trim().split('\n');
+    expect(Number(kb)).toBe(t.config.limits.shm_mb * 1024);
+    expect(rc).toBe('rc=1');
+    expect(Number(mb)).toBeLessThanOrEqual(t.config.limits.shm_mb);
+    expect(exec).toBe('shm-noexec');
+  }, 20_000);
+
   it('the workspace tmpfs is size-limited', async () => {
     const r = await run('head -c 100M /dev/zero > /workspace/big; echo rc=$?; du -m /workspace/big | cut -f1', { memory_mb: 256 });
     const mb = Number(r.stdout.trim().split('\n').pop());
@@ -89,11 +104,15 @@ describeDocker('sandbox hardening', () => {
     const marker = `/tmp/agentd-host-secret-${process.pid}`;
     fs.writeFileSync(marker, 'secret');
     try {
-      const r = await run(`test -e ${marker} && echo SEEN || echo unseen; cat /proc/1/cmdline | tr '\\0' ' '; echo; ps -e -o comm= 2>/dev/null | sort -u | tr '\\n' ' ' || ls /proc | grep -c '^[0-9]'`);
-      const [seen, init] = r.stdout.split('\n');
+      // Every process the code can see (no ps in the image): the container's init, the supervisor,
+      // the code and what it started, never the host's.
+      const r = await run(`test -e ${marker} && echo SEEN || echo unseen; cat /proc/1/comm; for p in /proc/[0-9]*; do cat $p/comm; done | sort -u | tr '\\n' ' '`);
+      const [seen, init, all] = r.stdout.split('\n');
       expect(seen).toBe('unseen');
       expect(init).toMatch(/docker-init|tini/); // pid 1 is the container's init, not the host's
-      expect(r.stdout).not.toMatch(/dockerd|containerd|vitest|node /);
+      const seenProcs = all!.trim().split(' ');
+      expect(seenProcs).toEqual(expect.arrayContaining(['docker-init', 'sh', 'bash']));
+      for (const comm of seenProcs) expect(['docker-init', 'sh', 'bash', 'cat', 'sort', 'tr']).toContain(comm);
     } finally {
       fs.rmSync(marker);
     }

@@ -69,12 +69,15 @@ describeDocker('sandbox plugin in the daemon', () => {
       [{ language: 'python', code: 'x', memory_mb: 4096 }, 'INVALID_DATA'], // over limits.max_memory_mb
       [{ language: 'python', code: 'x', files: [{ path: '../../etc/passwd', content: 'x' }] }, 'INVALID_DATA'],
       [{ language: 'python', code: 'x', session_id: 'no-such-session' }, 'NOT_FOUND'],
+      [{ language: 'python', code: 'x', image: '../../x' }, 'INVALID_DATA'],
+      [{ language: 'python', code: 'x', image: 'Not A Reference' }, 'INVALID_DATA'],
     ];
     for (const [data, code] of cases) {
       const err = await codeOf(d.client.request('sandbox:exec', data));
       expect(err.code, JSON.stringify(data)).toBe(code);
     }
     expect((await codeOf(d.client.request('sandbox:destroy', { session_id: 'nope' }))).code).toBe('NOT_FOUND');
+    expect((await codeOf(d.client.request('sandbox:create', { image: '../../x' }))).code).toBe('INVALID_DATA');
     const st = await d.client.request('sandbox:status', {});
     expect(st).toMatchObject({ running_execs: 0, sessions: 0 });
   }, 30_000);

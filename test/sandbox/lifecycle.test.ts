@@ -26,8 +26,9 @@ class EngineProxy {
   private readonly conns = new Set<net.Socket>();
   async open(): Promise<void> {
     fs.rmSync(this.path, { force: true });
-    this.server = net.createServer((c) => {
-      const u = net.connect('/var/run/docker.sock');
+    // Half-open both ways, like the engine's own socket: an exec ends its stdin with a half-close.
+    this.server = net.createServer({ allowHalfOpen: true }, (c) => {
+      const u = net.connect({ path: '/var/run/docker.sock', allowHalfOpen: true });
       this.conns.add(c).add(u);
       const drop = () => { c.destroy(); u.destroy(); this.conns.delete(c); this.conns.delete(u); };
       c.on('error', drop).on('close', drop);

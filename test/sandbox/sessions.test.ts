@@ -66,6 +66,29 @@ describeDocker('sandbox sessions', () => {
     expect(t.events.some((e) => e.event === 'sandbox:session_destroyed' && e.data.session_id === s.session_id && e.data.reason === 'requested')).toBe(true);
   }, 30_000);
 
+  it('caps the workspace on the host disk: an exec going past session_workspace_mb is killed, and flagged', async () => {
+    // A second service with a small cap, on its own home.
+    const capped = await startService({ limits: { session_workspace_mb: 8 } });
+    try {
+      await capped.svc.createSession({ session_id: 'capped' });
+      const run = (code: string) => capped.svc.exec({ language: 'bash', session_id: 'capped', code, timeout_s: 30 });
+      // Writing on and on: killed at the first measurement past the cap, long before the timeout.
+      const t0 = Date.now();
+      const slow = await run('for i in $(seq 1 300); do head -c 1M /dev/zero > f$i; sleep 0.02; done; echo finished');
+      expect(slow).toMatchObject({ workspace_exceeded: true, exit_code: null, timed_out: false });
+      expect(slow.stdout).not.toContain('finished');
+      expect(Date.now() - t0).toBeLessThan(15_000);
+      // The files stay; an exec may bring the workspace back under the cap.
+      expect(await run('ls | wc -l; rm -f f*')).toMatchObject({ workspace_exceeded: false, exit_code: 0 });
+      // Faster than a measurement interval: the answer still says so, and the next exec sees it.
+      expect(await run('head -c 20M /dev/zero > big')).toMatchObject({ workspace_exceeded: true, exit_code: 0 });
+      expect(capped.events.filter((e) => e.event === 'sandbox:exec_finished').map((e) => e.data.workspace_exceeded)).toEqual([true, false, true]);
+      expect(await run('rm big; echo ok')).toMatchObject({ workspace_exceeded: false, stdout: 'ok\n' });
+    } finally {
+      await capped.svc.stop(Date.now() + 10_000);
+    }
+  }, 60_000);
+
   it('destroys idle sessions after their timeout', async () => {
     const s = await t.svc.createSession({ session_id: 'idle', idle_timeout_s: 1 });
     await t.svc.exec({ language: 'bash', session_id: 'idle', code: 'true' });

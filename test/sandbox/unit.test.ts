@@ -8,7 +8,8 @@ import { parseConfig } from '../../plugins/sandbox/config.js';
 import { decodeFiles, tar, workspacePath } from '../../plugins/sandbox/files.js';
 import { containerSpec, LABEL, LABEL_OWNER } from '../../plugins/sandbox/hardening.js';
 import { Demuxer, OutputCollector } from '../../plugins/sandbox/output.js';
-import { createSchema, destroySchema, execSchema } from '../../plugins/sandbox/schemas.js';
+import { createSchema, destroySchema, execSchema, IMAGE_REFERENCE } from '../../plugins/sandbox/schemas.js';
+import { encodeRequest, MarkerScanner } from '../../plugins/sandbox/zygote.js';
 import { describeParameters } from '../../daemon/schema-doc.js';
 import { Semaphore } from '../../plugins/sandbox/semaphore.js';
 import { DaemonError } from '../../client/errors.js';
@@ -34,6 +35,22 @@ describe('container spec', () => {
     ['NetworkDisabled', spec.NetworkDisabled, true],
   ])('%s', (_name, actual, expected) => {
     expect(actual).toEqual(expected);
+  });
+
+  it('sizes /dev/shm like /tmp (Docker would give a writable 64 MiB)', () => {
+    expect(hc.ShmSize).toBe(config.limits.shm_mb * 1024 * 1024);
+    expect(config.limits.shm_mb).toBe(16);
+  });
+
+  it('an exec container idles on sleep with no stdin; a zygote waits on attached stdio, hardened the same', () => {
+    expect(spec.Cmd).toEqual(['sleep', '2147483647']);
+    expect([spec.OpenStdin, spec.AttachStdin]).toEqual([false, false]);
+    const z = containerSpec({ image: 'img', owner: 'own', kind: 'pool', limits, config, zygote: { language: 'python', nonce: 'n0' } });
+    expect(z.Cmd!.slice(0, 2)).toEqual(['/bin/sh', '-c']);
+    expect(z.Cmd!.slice(3, 5)).toEqual(['python', 'n0']);
+    expect([z.OpenStdin, z.StdinOnce, z.AttachStdin, z.AttachStdout, z.AttachStderr, z.Tty]).toEqual([true, true, true, true, true, false]);
+    expect(z.HostConfig).toEqual(hc);
+    expect(z.User).toBe(spec.User);
   });
 
   it('mounts a noexec /tmp and a size-limited workspace tmpfs', () => {
@@ -178,6 +195,9 @@ describe('config and schemas', () => {
     expect(c.limits.memory_mb).toBe(128);
     expect(c.limits.pids).toBe(128);
     expect(c.image).toBe('agentd-sandbox:latest');
+    expect(c.pool_languages).toEqual(['python', 'bash', 'node', 'r']);
+    expect(parseConfig({ pool_languages: 'python, r' }).pool_languages).toEqual(['python', 'r']);
+    expect(() => parseConfig({ pool_languages: 'python,cobol' })).toThrow();
   });
 
   it.each([
@@ -191,6 +211,8 @@ describe('config and schemas', () => {
     [{ language: 'python', code: 'x', env: { 'BAD-NAME': '1' } }, 'env'],
     [{ language: 'python', code: 'x', env: { AGENTD_CODE: '1' } }, 'env'],
     [{ language: 'python', code: 'x', session_id: '../x' }, 'session_id'],
+    [{ language: 'python', code: 'x', env: { A: 'nul\0inside' } }, 'env'],
+    [{ language: 'python', code: 'x', image: '../../x' }, 'image'],
   ])('exec rejects %j at %s', (data, field) => {
     const r = execSchema.safeParse(data);
     expect(r.success).toBe(false);
@@ -203,5 +225,64 @@ describe('config and schemas', () => {
       expect(Object.keys(params).length).toBeGreaterThan(0);
       for (const [k, doc] of Object.entries(params)) expect(doc.description, k).toBeTruthy();
     }
+  });
+});
+
+describe('image references', () => {
+  it.each([
+    'agentd-sandbox:latest', 'python:3.12-slim', 'python', 'library/python', 'docker.io/library/python:3',
+    'localhost:5000/a/b:c', 'Registry.Example.com/team/img', `img@sha256:${'a'.repeat(64)}`, `img:tag@sha256:${'b'.repeat(64)}`,
+    '0e46c840f6d5', 'a__b', 'a---b.c_d',
+  ])('accepts %s', (ref) => {
+    expect(IMAGE_REFERENCE.test(ref)).toBe(true);
+    expect(createSchema.safeParse({ image: ref }).success).toBe(true);
+  });
+
+  it.each(['../../x', '/etc/passwd', 'UPPER', 'a:', ':tag', 'a b', 'a//b', 'a/../b', '-a', 'a_', 'a@sha256:xyz', 'a:-t'])('refuses %s', (ref) => {
+    expect(IMAGE_REFERENCE.test(ref)).toBe(false);
+    expect(createSchema.safeParse({ image: ref }).error?.issues[0]?.path).toEqual(['image']);
+  });
+
+  it('a bad configured image fails the config, not the first exec', () => {
+    expect(() => parseConfig({ image: '../x' })).toThrow(/image reference/);
+  });
+});
+
+describe('warm exec protocol', () => {
+  const nonce = '0123abcd';
+  const mark = (w: string) => `\x1eagentd:${nonce}:${w}\x1e`;
+
+  it('encodes the request line, env and code per language', () => {
+    expect(encodeRequest('python', 'print(1)', {}).toString()).toBe('8 0\nprint(1)');
+    expect(encodeRequest('node', 'x', { A: '1', B: 'é' }).toString()).toBe('1 9\nA=1\0B=é\0x');
+    expect(encodeRequest('bash', 'échoé', { A: "it's" }).toString()).toBe(`7 19\nexport A='it'\\''s'\néchoé`);
+  });
+
+  it('passes output through and finds the markers wherever the stream is cut', () => {
+    const stream = `${mark('ready')}out${mark('go')}more\x1e\x1eagentd:${nonce}x${mark('3')}left behind`;
+    for (let cut = 0; cut <= stream.length; cut++) {
+      for (const step of [1, 3, 7, 1000]) {
+        let out = '';
+        const signals: string[] = [];
+        const sc = new MarkerScanner(nonce, (b) => (out += b.toString('latin1')), (w) => signals.push(w));
+        const bytes = Buffer.from(stream, 'latin1');
+        const chunks = [bytes.subarray(0, cut), ...Array.from({ length: Math.ceil((bytes.length - cut) / step) }, (_, i) => bytes.subarray(cut + i * step, cut + (i + 1) * step))];
+        for (const c of chunks) sc.push(c);
+        sc.end();
+        expect(out).toBe(`outmore\x1e\x1eagentd:${nonce}x`);
+        expect([signals, sc.done, sc.status]).toEqual([['ready', 'go'], true, 3]);
+      }
+    }
+  });
+
+  it('another nonce, a malformed marker or a held-back prefix at the end are output', () => {
+    let out = '';
+    const sc = new MarkerScanner(nonce, (b) => (out += b.toString('latin1')));
+    const text = `\x1eagentd:ffff:0\x1e ${`\x1eagentd:${nonce}:x1\x1e`} \x1eagentd:${nonce.slice(0, 3)}`;
+    sc.push(Buffer.from(text, 'latin1'));
+    expect(out).toBe(text.slice(0, text.length - `\x1eagentd:${nonce.slice(0, 3)}`.length));
+    sc.end();
+    expect(out).toBe(text);
+    expect(sc.done).toBe(false);
   });
 });

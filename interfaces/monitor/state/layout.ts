@@ -10,13 +10,15 @@ export interface Layout {
   top: number;
   /** Height of the panel row with budget, sandbox, knowledge graph (0: hidden). */
   middle: number;
+  /** Height of the Workflows panel, full width above the log (0: hidden, the terminal is short). */
+  flow: number;
   /** Height of the event log box. */
   log: number;
   /** Widths of the three panel columns. */
   widths: [number, number, number];
 }
 
-export const PANELS = ['health', 'agents', 'completions', 'budget', 'sandbox', 'kg', 'log'] as const;
+export const PANELS = ['health', 'agents', 'completions', 'budget', 'sandbox', 'kg', 'workflows', 'log'] as const;
 export type PanelId = (typeof PANELS)[number];
 
 export function computeLayout(columns: number, rows: number): Layout {
@@ -32,9 +34,11 @@ export function computeLayout(columns: number, rows: number): Layout {
   } else if (body >= 12) {
     top = 6;
   }
-  const log = body - top - middle;
+  // The Workflows panel takes rows from the log once the log would still keep at least 6.
+  const flow = body >= 27 ? 6 + Math.min(6, Math.floor((body - 27) / 5)) : 0;
+  const log = body - top - middle - flow;
   const w = Math.floor(c / 3);
-  return { columns: c, height, top, middle, log, widths: [w, w, c - 2 * w] };
+  return { columns: c, height, top, middle, flow, log, widths: [w, w, c - 2 * w] };
 }
 
 /** Panels that can take focus in this layout, in tab order. */
@@ -42,6 +46,7 @@ export function focusable(l: Layout): PanelId[] {
   return PANELS.filter((p) => {
     if (p === 'log') return true;
     if (p === 'health' || p === 'agents' || p === 'completions') return l.top > 0;
+    if (p === 'workflows') return l.flow > 0;
     return l.middle > 0;
   });
 }

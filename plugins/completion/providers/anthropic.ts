@@ -31,6 +31,8 @@ type Sdk = typeof Anthropic;
 
 export class AnthropicProvider implements Provider {
   readonly name = 'anthropic';
+  readonly kind = 'anthropic';
+  readonly baseURL: string | null;
   private readonly client: Anthropic | null;
 
   /**
@@ -44,6 +46,7 @@ export class AnthropicProvider implements Provider {
   }
 
   private constructor(opts: AnthropicOptions, key: string | undefined, private readonly reason: string | undefined, private readonly Sdk: Sdk | null) {
+    this.baseURL = opts.baseURL ?? opts.env.ANTHROPIC_BASE_URL ?? null;
     this.client = key && Sdk
       ? new Sdk({
           apiKey: key,

@@ -37,14 +37,20 @@ export interface ProviderResult {
   usage: ProviderUsage;
   /** The provider's own id for the call (request-id header), for support tickets. */
   provider_request_id?: string | null;
+  /** False when the provider reported no usage (a server that ignores include_usage): the caller estimates it. */
+  usage_reported?: boolean;
 }
 
 export interface CallHooks {
   signal: AbortSignal;
   /** A text delta arrived (only called when the caller wants tokens). */
   onText?: (delta: string) => void;
-  /** The provider reported input usage at the start: the input is billed from here on. */
-  onStart?: (usage: ProviderUsage) => void;
+  /**
+   * The provider started answering: the input is billed from here on. With the usage when the
+   * provider tells it at the start (Anthropic does); null when it does not (chat completions report
+   * usage only at the end), and the caller counts the input it reserved.
+   */
+  onStart?: (usage: ProviderUsage | null) => void;
 }
 
 export interface ProviderStatus {
@@ -54,11 +60,21 @@ export interface ProviderStatus {
 }
 
 export interface Provider {
+  /** The prefix of its models (`<name>/<model>`); `anthropic` for unprefixed names. */
   readonly name: string;
+  /** Which wire format it speaks: anthropic (Messages API) or openai (chat completions). */
+  readonly kind: string;
+  /** Where it is, for status answers (never a key). */
+  readonly baseURL: string | null;
   status(): ProviderStatus;
   complete(req: ProviderRequest, hooks: CallHooks): Promise<ProviderResult>;
   /** Exact input token count, when the provider can tell. */
   countTokens?(req: ProviderRequest, signal: AbortSignal): Promise<number>;
+  /**
+   * Tokens the provider's own rendering of a request may add beyond the byte bound of the request as
+   * given (a local model's chat template injects instructions and markers): added to the reservation.
+   */
+  inputAllowance?(req: ProviderRequest): number;
   /** Map a thrown error to the catalogue. */
   mapError(err: unknown): DaemonError;
 }

@@ -1,0 +1,265 @@
+/**
+ * The workflow service: the library, the engine and the planner wired to the router. One instance per
+ * plugin start, holding all of the plugin's state; the plugin's handlers call its methods.
+ */
+import path from 'node:path';
+import type Database from 'better-sqlite3';
+import type { Logger } from 'pino';
+import { DaemonError } from '../../client/errors.js';
+import type { EventContext } from '../../client/protocol.js';
+import { GroupCommit, runLazy } from '../../daemon/plugin-api.js';
+import type { Definition } from './definition.js';
+import type { EngineDeps } from './deps.js';
+import { Engine, newRunId } from './engine.js';
+import { issueLine, WorkflowLibrary, type LibraryChange } from './library.js';
+import { abandon, perform, retireAll, type PerformerDeps, type Request } from './performer.js';
+import { catalogText, planDefinition, replanDefinition, type PlannerDeps } from './planner.js';
+import type { WorkflowConfig } from './schemas.js';
+import { WorkflowStore } from './store.js';
+import { checkDefinition, invalid, resolveInputs, type ValidationEnv } from './validate.js';
+
+export interface ServiceDeps {
+  db: Database.Database;
+  log: Logger;
+  config: WorkflowConfig;
+  root: string;
+  request: Request;
+  emit: (event: string, data: Record<string, unknown>, opts: { context: EventContext }) => void;
+}
+
+interface EventDoc {
+  event: string;
+  summary: string;
+  parameters?: Record<string, { required?: boolean }>;
+}
+
+/** How long the daemon's list of events and profiles is trusted before it is asked again. */
+const KNOWN_TTL_MS = 2000;
+
+export class WorkflowService {
+  readonly store: WorkflowStore;
+  readonly engine: Engine;
+  readonly library: WorkflowLibrary;
+  private readonly gc: GroupCommit;
+  private stopping = false;
+  private known: { at: number; events: EventDoc[]; names: Set<string>; profiles: Array<{ name: string; description: string | null }> } | null = null;
+  private knownLoading: Promise<NonNullable<WorkflowService['known']>> | null = null;
+  private readonly performer: PerformerDeps;
+
+  constructor(private readonly d: ServiceDeps) {
+    this.store = new WorkflowStore(d.db);
+    this.gc = GroupCommit.for(d.db);
+    const dirs = [d.config.workflows_dir, ...d.config.extra_dirs].map((x) => path.resolve(d.root, x));
+    this.library = new WorkflowLibrary(dirs, (c: LibraryChange) => {
+      d.log.info({ file: c.file, change: c.change, name: c.name, error: c.error }, 'workflow file changed');
+      d.emit('workflow:library_changed', { ...c }, { context: { id: 'workflow-library', parent_id: null, root_id: 'workflow-library', depth: 0 } });
+    });
+    this.performer = {
+      request: d.request,
+      isStopping: () => this.stopping,
+    };
+    const deps: EngineDeps = {
+      store: this.store,
+      journal: (op) => void runLazy(d.db, op),
+      durable: (op) => this.gc.run(op),
+      perform: (t, signal) => perform(this.performer, t, signal),
+      abandon: (t) => abandon(this.performer, t),
+      emit: (event, data, context) => d.emit(event, data, { context }),
+      isRunBudget: (runId, err) => err.details?.scope === 'workflow' && err.details?.id === runId,
+      replan: async (r) => replanDefinition(await this.planner(), r),
+      cost: (runId) => this.cost(runId),
+      ended: (run) => retireAll(this.performer, run.spawnedKeys(), run.context),
+      isStopping: () => this.stopping,
+      now: () => Date.now(),
+      log: d.log,
+      config: d.config,
+    };
+    this.engine = new Engine(deps);
+  }
+
+  async start(): Promise<void> {
+    await this.library.loadAll();
+    for (const bad of this.library.invalid()) this.d.log.warn({ file: bad.file, error: bad.error }, 'invalid workflow not loaded');
+    // Not awaited: the watcher's first scan takes a while, and it catches up on what changed meanwhile.
+    if (this.d.config.watch) void this.library.watch().catch((err: unknown) => this.d.log.warn({ err }, 'watching workflows failed'));
+    const r = this.engine.recover();
+    this.d.log.info({ ...r, workflows: this.library.list().length, invalid: this.library.invalid().length }, 'workflow started');
+  }
+
+  /**
+   * Nothing new starts; tasks in flight stay journaled as running and are performed again (same key)
+   * at the next start. Their callers are told the daemon is stopping.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.engine.stop();
+    await this.library.close();
+    this.gc.flush();
+  }
+
+  isStopping(): boolean {
+    return this.stopping;
+  }
+
+  private async planner(): Promise<PlannerDeps> {
+    const c = this.d.config;
+    const env = await this.env();
+    return {
+      request: this.d.request,
+      catalog: async () => {
+        const k = await this.knownNow();
+        return catalogText(k.events, k.profiles);
+      },
+      check: (raw) => checkDefinition(raw, env),
+      profile: c.planner_profile, model: c.planner_model, attempts: c.plan_attempts, timeoutMs: c.plan_timeout_s * 1000,
+    };
+  }
+
+  // ---- what the daemon answers ---------------------------------------------------------------------
+
+  private async knownNow(): Promise<NonNullable<WorkflowService['known']>> {
+    if (this.known && Date.now() - this.known.at < KNOWN_TTL_MS) return this.known;
+    this.knownLoading ??= (async () => {
+      const ctx: EventContext = { id: 'workflow-discover', parent_id: null, root_id: 'workflow-discover', depth: 0 };
+      const disc = await this.d.request<{ events: Record<string, EventDoc[]> }>('system:discover', {}, { context: ctx, timeoutMs: 10_000 });
+      const events = Object.values(disc.events).flat();
+      const profiles = await this.d.request<{ profiles: Array<{ name: string; description: string | null }> }>('agent:profiles', {}, { context: ctx, timeoutMs: 10_000 })
+        .then((r) => r.profiles, () => []);
+      this.known = { at: Date.now(), events, names: new Set(events.map((e) => e.event)), profiles };
+      return this.known;
+    })().finally(() => {
+      this.knownLoading = null;
+    });
+    return this.knownLoading;
+  }
+
+  private async env(): Promise<ValidationEnv> {
+    const k = await this.knownNow();
+    const profiles = new Set(k.profiles.map((p) => p.name));
+    return { hasEvent: (e) => k.names.has(e), hasProfile: (p) => profiles.has(p) };
+  }
+
+  private async cost(runId: string): Promise<number | null> {
+    const ctx: EventContext = { id: `cost-${runId}`, parent_id: null, root_id: `cost-${runId}`, depth: 0 };
+    const r = await this.d.request<{ scopes: Array<{ spent_usd: number }> }>('budget:status', { scope: 'workflow', id: runId }, { context: ctx, timeoutMs: 5000 });
+    return r.scopes[0]?.spent_usd ?? 0;
+  }
+
+  // ---- events --------------------------------------------------------------------------------------
+
+  async list(): Promise<Record<string, unknown>> {
+    const env = await this.env();
+    const workflows: Array<Record<string, unknown>> = [];
+    const bad = [...this.library.invalid()];
+    for (const e of this.library.list()) {
+      const c = checkDefinition(e.definition, env);
+      if (!c.ok) {
+        bad.push({ file: e.file, error: issueLine(c.issues) });
+        continue;
+      }
+      workflows.push({
+        name: e.name, description: e.definition.description ?? null, file: e.file, steps: e.definition.steps.length,
+        inputs: e.definition.inputs, budget_usd: e.definition.budget_usd ?? null,
+      });
+    }
+    return { workflows, invalid: bad };
+  }
+
+  /** The definition a start names: from the library (re-checked against the daemon now) or inline. */
+  private async definitionOf(d: { workflow?: string | undefined; definition?: Record<string, unknown> | undefined }): Promise<{ def: Definition; source: 'file' | 'inline' }> {
+    const env = await this.env();
+    if (d.definition) {
+      const c = checkDefinition(d.definition, env);
+      if (!c.ok) throw invalid(c.issues);
+      return { def: c.definition, source: 'inline' };
+    }
+    const entry = this.library.get(d.workflow!);
+    if (!entry) {
+      const broken = this.library.invalid().find((i) => path.basename(i.file).replace(/\.ya?ml$/i, '') === d.workflow);
+      if (broken) throw new DaemonError('INVALID_DATA', `workflow ${d.workflow} is invalid and not loaded: ${broken.error}`, { file: broken.file });
+      throw new DaemonError('NOT_FOUND', `no workflow ${d.workflow} (workflow:list shows them)`, { workflow: d.workflow, known: this.library.list().map((e) => e.name) });
+    }
+    const c = checkDefinition(entry.definition, env);
+    if (!c.ok) throw invalid(c.issues, `workflow ${entry.name}`);
+    return { def: c.definition, source: 'file' };
+  }
+
+  async startRun(d: { workflow?: string | undefined; definition?: Record<string, unknown> | undefined; inputs: Record<string, unknown>; run_id?: string | undefined; budget_usd?: number | undefined; wait: boolean }, context: EventContext): Promise<Record<string, unknown>> {
+    this.guard();
+    if (d.run_id && this.store.run(d.run_id)) return this.answer(d.run_id, d.wait, true);
+    const { def, source } = await this.definitionOf(d);
+    return this.launch(def, source, d, context);
+  }
+
+  private async launch(def: Definition, source: 'file' | 'inline' | 'plan', d: { inputs: Record<string, unknown>; run_id?: string | undefined; budget_usd?: number | undefined; wait: boolean }, context: EventContext, budgetSet = false): Promise<Record<string, unknown>> {
+    const inputs = resolveInputs(def, d.inputs);
+    const runId = d.run_id ?? newRunId();
+    const budget = d.budget_usd ?? def.budget_usd ?? null;
+    if (budget !== null && !budgetSet) await this.setBudget(runId, budget, context);
+    const r = await this.engine.start({ definition: def, inputs, run_id: runId, budget_usd: budget, context, source });
+    return this.answer(r.run_id, d.wait, r.existing);
+  }
+
+  private async setBudget(id: string, usd: number, context: EventContext): Promise<void> {
+    try {
+      await this.d.request('budget:set', { scope: 'workflow', id, limit_usd: usd }, { context, timeoutMs: 10_000 });
+    } catch (e) {
+      if (e instanceof DaemonError && e.code === 'UNKNOWN_EVENT') throw new DaemonError('UNAVAILABLE', 'a run with budget_usd needs the budget plugin, which is not loaded');
+      throw e;
+    }
+  }
+
+  private async answer(runId: string, wait: boolean, existing: boolean): Promise<Record<string, unknown>> {
+    if (wait) {
+      await this.engine.wait(runId);
+      return { ...(await this.engine.status(runId)), existing };
+    }
+    const row = this.store.run(runId)!;
+    const st = await this.engine.status(runId);
+    return { run_id: runId, workflow: row.workflow, status: st.status, existing };
+  }
+
+  async status(d: { run_id: string; versions: boolean }): Promise<Record<string, unknown>> {
+    const st = await this.engine.status(d.run_id);
+    return d.versions ? { ...st, versions: this.engine.versions(d.run_id) } : st;
+  }
+
+  runs(d: { status?: string | undefined; workflow?: string | undefined; limit: number }): Record<string, unknown> {
+    return { runs: this.engine.runs(d) };
+  }
+
+  cancel(runId: string): Promise<Record<string, unknown>> {
+    return this.engine.cancel(runId);
+  }
+
+  signal(d: { run_id: string; step: string; data?: unknown }): Promise<Record<string, unknown>> {
+    this.guard();
+    return this.engine.signal(d.run_id, d.step, d.data ?? null);
+  }
+
+  async plan(d: { goal: string; budget_usd?: number | undefined; start: boolean; inputs: Record<string, unknown>; run_id?: string | undefined; wait: boolean }, context: EventContext): Promise<Record<string, unknown>> {
+    this.guard();
+    if (d.start && d.run_id && this.store.run(d.run_id)) {
+      const v = this.engine.versions(d.run_id)[0]!;
+      return { definition: v.definition, ...(await this.answer(d.run_id, d.wait, true)) };
+    }
+    const runId = d.start ? d.run_id ?? newRunId() : null;
+    const key = runId ? `${runId}.plan` : `plan-${newRunId()}`;
+    const scope = runId ?? key;
+    // Planning is work of the run it starts (or of the plan itself): charged to that workflow scope.
+    const ctx: EventContext = { ...context, workflow_id: scope };
+    if (d.budget_usd !== undefined) await this.setBudget(scope, d.budget_usd, context);
+    const { definition, attempts } = await planDefinition(await this.planner(), { goal: d.goal, key, context: ctx });
+    if (!d.start) return { definition, attempts };
+    const run = await this.launch(definition, 'plan', { inputs: d.inputs, run_id: runId!, budget_usd: d.budget_usd, wait: d.wait }, context, true);
+    return { definition, attempts, ...run };
+  }
+
+  private guard(): void {
+    if (this.stopping) throw new DaemonError('SHUTTING_DOWN', 'the workflow plugin is stopping; runs resume at the next start');
+  }
+
+  health(): Record<string, unknown> {
+    return { ...this.engine.health(), workflows: this.library.list().length, invalid_workflows: this.library.invalid().length };
+  }
+}
