@@ -9,7 +9,7 @@ import { exportConversation } from './export.js';
 import { MIGRATIONS } from './journal.js';
 import { Providers } from './providers/registry.js';
 import {
-  cancelSchema, completionInput, conversationExportSchema, conversationGetSchema, conversationListSchema, modelsSchema, statusSchema,
+  cancelSchema, completionInput, conversationExportSchema, conversationGetSchema, conversationListSchema, modelsSchema, responses, statusSchema,
 } from './schemas.js';
 import { CompletionService } from './service.js';
 
@@ -74,6 +74,16 @@ export default definePlugin({
     ctx.log.info(r, 'completion stopped');
   },
 
+  // Conversations roll back with a full checkpoint; the request journal does not (what was paid for stays recorded).
+  fullState: {
+    tables: ['completion_conversations', 'completion_messages'],
+    kept: {
+      tables: ['completion_requests'],
+      reason: 'the journal of calls made and their outcomes: what was paid for stays recorded, and a call asked again with its request_id gets the recorded outcome instead of being paid twice',
+    },
+    entities: { conversations: { table: 'completion_conversations', key: 'session_id' } },
+  },
+
   health({ svc }) {
     const q = svc.queues();
     return { queued: q.queued, running: q.running, provider: q.provider, providers: svc.providerHealth() };
@@ -86,6 +96,7 @@ export default definePlugin({
       schema: completionInput,
       emits: ['completion:started', 'completion:token', 'completion:result', 'completion:error'],
       errors: ['CONFLICT', 'UNAVAILABLE', 'BUDGET_EXCEEDED', 'OVERLOADED', 'SHUTTING_DOWN'],
+      response: responses.async,
       handler: (d, { svc }, call) => svc.accept(d, call.context),
     },
 
@@ -96,6 +107,7 @@ export default definePlugin({
       emits: ['completion:started', 'completion:token', 'completion:result', 'completion:error'],
       errors: ['CONFLICT', 'UNAVAILABLE', 'BUDGET_EXCEEDED', 'OVERLOADED', 'SHUTTING_DOWN', 'CANCELLED', 'INVALID_DATA', 'TIMEOUT'],
       defaultTimeoutMs: 900_000,
+      response: responses.request,
       async handler(d, { svc }, call) {
         const { request_id } = await svc.accept(d, call.context, false);
         return svc.outcome(request_id);
@@ -107,6 +119,7 @@ export default definePlugin({
       schema: cancelSchema,
       emits: ['completion:cancelled'],
       errors: ['NOT_FOUND', 'CONFLICT'],
+      response: responses.cancel,
       handler: (d, { svc }) => svc.cancel(d.request_id),
     },
 
@@ -114,18 +127,21 @@ export default definePlugin({
       summary: "With request_id: that request's state (queued|running|completed|failed|cancelled) and outcome, across restarts. Without: the queues.",
       schema: statusSchema,
       errors: ['NOT_FOUND'],
+      response: responses.status,
       handler: (d, { svc }) => (d.request_id ? svc.requestStatus(d.request_id) : svc.queues()),
     },
 
     'completion:models': {
       summary: 'The default model and the model aliases in force: {default_model, aliases: {name: {model, fallbacks}}} (the shipped ones merged with completion.models).',
       schema: modelsSchema,
+      response: responses.models,
       handler: (_d, { svc }) => svc.models(),
     },
 
     'conversation:list': {
       summary: 'Conversations (sessions) with their turn counts, most recently updated first.',
       schema: conversationListSchema,
+      response: responses.conversationList,
       handler(d, { svc }) {
         const rows = svc.journal.listConversations(d);
         return { conversations: rows, next_before: rows.length === d.limit ? rows[rows.length - 1]!.updated_at : null };
@@ -136,6 +152,7 @@ export default definePlugin({
       summary: "A conversation's messages in order (user turns and the assistant's content blocks).",
       schema: conversationGetSchema,
       errors: ['NOT_FOUND'],
+      response: responses.conversationGet,
       handler(d, { svc }) {
         const j = svc.journal;
         const c = j.conversation(d.session_id);
@@ -148,6 +165,7 @@ export default definePlugin({
       summary: 'A conversation as markdown or JSON text.',
       schema: conversationExportSchema,
       errors: ['NOT_FOUND'],
+      response: responses.conversationExport,
       handler(d, { svc }) {
         const j = svc.journal;
         const c = j.conversation(d.session_id);
@@ -160,6 +178,7 @@ export default definePlugin({
       summary: 'Delete a conversation and its history (refused while one of its requests is queued or running).',
       schema: conversationGetSchema,
       errors: ['NOT_FOUND', 'CONFLICT'],
+      response: responses.conversationDelete,
       handler(d, { svc }) {
         const q = svc.queues() as { sessions: Array<{ session_id: string }> };
         if (q.sessions.some((s) => s.session_id === d.session_id)) {

@@ -27,7 +27,8 @@ afterAll(async () => {
   await api?.close();
 });
 
-const TIME_KEY = /(_at|^ts|^since|^until|^last_seen|^timestamp)$/;
+// Bare `created`, `finished`, ... are times too (the trace plugin's names).
+const TIME_KEY = /(_at|^ts|^since|^until|^last_seen|^timestamp|^created|^updated|^started|^finished|^last_used|^saved)$/;
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d/;
 
 /** Every place in an answer that breaks the conventions, as `path: value`. */
@@ -70,9 +71,25 @@ describe('answers', () => {
     for (const m of ['one', 'two two', 'three three three']) await ask('agent:send', { agent_id: 'a1', message: m });
     await ask('agent:list', {});
     await ask('agent:info', { agent_id: 'a1' });
+    // A goal turn is recorded as a trace; a workflow run with a goal too.
+    const goalTurn = await ask('agent:send', { agent_id: 'a1', message: 'four', goal: 'Answer the user with a number' });
+    await ask('workflow:start', { run_id: 'w1', definition: { name: 'pinger', steps: [{ id: 'p', event: 'system:ping' }] }, goal: 'Ping the daemon once', wait: true });
+    await ask('workflow:status', { run_id: 'w1' });
+    await ask('workflow:runs', {});
+    await ask('workflow:list', {});
+    const traces = await ask('trace:list', {});
+    for (const t of traces.traces as Array<{ trace_id: string }>) await ask('trace:get', { trace_id: t.trace_id, steps: true });
+    await ask('trace:run', { run_id: 'w1', wait: true });
+    await ask('trace:runs', {});
+    const turnTrace = goalTurn.trace as { run_id?: string } | undefined;
+    if (turnTrace?.run_id) await ask('trace:run', { run_id: turnTrace.run_id });
     await ask('checkpoint:save', { label: 'answers' });
+    const full = await ask('checkpoint:save', { label: 'answers-full', scope: 'full' });
+    await ask('checkpoint:diff', { from: full.checkpoint_id as number });
     await ask('checkpoint:list', {});
     await ask('checkpoint:status', {});
+    await ask('mcp:servers', {});
+    await ask('gateway:status', {});
     await ask('plugin:list', {});
     await ask('sandbox:status', {});
     if (!dockerReason) {
