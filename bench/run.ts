@@ -20,10 +20,12 @@ const suites: Array<[name: string, file: string, fn: string]> = [
   ['sandbox', 'sandbox.ts', 'benchSandbox'],
   ['kg', 'kg.ts', 'benchKg'],
   ['checkpoint', 'checkpoint.ts', 'benchCheckpoint'],
+  ['checkpoint_full', 'checkpoint-full.ts', 'benchCheckpointFull'],
   ['agent', 'agent.ts', 'benchAgent'],
   ['bridge', 'bridge.ts', 'benchBridge'],
   ['workflow', 'workflow.ts', 'benchWorkflow'],
   ['mcp', 'mcp.ts', 'benchMcp'],
+  ['trace', 'trace.ts', 'benchTrace'],
   ['gateway', 'gateway.ts', 'benchGateway'],
 ];
 

@@ -10,6 +10,7 @@ import { redactDeep } from './redact.js';
 import { describeParameters, jsonSchemaOf } from './schema-doc.js';
 import type { Kernel } from './kernel.js';
 import { byCodePoint } from './text-order.js';
+import { captureExternal, describeFullState, freezeExternal, putBackExternal, thawExternal } from './full-state.js';
 
 const pattern = z.string().refine(isValidPattern, 'a pattern is "ns:action", "ns:*", "ns:**" or "*"');
 
@@ -189,6 +190,34 @@ export function internalEvents(k: Kernel) {
         summary: 'Hand each plugin its part of a checkpoint (internal).',
         schema: z.object({ states: z.record(z.string(), z.object({ version: z.number(), state: z.unknown() })) }),
         handler: ({ states }) => k.host.restoreAll(states as Record<string, { version: number; state: unknown }>),
+      },
+      'plugin:full_state': {
+        summary: 'What each plugin declared for full checkpoints, and calls into their external-state hooks (internal).',
+        schema: z.object({
+          op: z.enum(['describe', 'freeze', 'thaw', 'capture', 'put_back']),
+          plugins: z.array(z.string()).default([]),
+          dir: z.string().optional(),
+        }),
+        handler: async ({ op, plugins, dir }) => {
+          if (op === 'describe') return describeFullState(k.host, k.db);
+          if (op === 'freeze') return { frozen: await freezeExternal(k.host) };
+          if (op === 'thaw') return (thawExternal(k.host, plugins), { thawed: plugins });
+          const [name] = plugins;
+          if (!name || !dir) throw new DaemonError('INVALID_DATA', `${op} needs one plugin and a dir`);
+          if (op === 'capture') return { files: await captureExternal(k.host, name, dir) };
+          await putBackExternal(k.host, name, dir);
+          return { put_back: name };
+        },
+      },
+      'plugin:hold': {
+        summary: 'Stop plugins for a full restore, as shutdown stops them; their events answer UNAVAILABLE until resumed (internal).',
+        schema: z.object({ plugins: z.array(z.string()), deadline: z.number(), reason: z.string() }),
+        handler: ({ plugins, deadline, reason }) => k.host.hold(plugins, deadline, reason),
+      },
+      'plugin:resume': {
+        summary: 'Start held plugins again from their tables and their part of a checkpoint (internal).',
+        schema: z.object({ plugins: z.array(z.string()), states: z.record(z.string(), z.object({ version: z.number(), state: z.unknown() })), carry: z.boolean().default(false) }),
+        handler: ({ plugins, states, carry }) => k.host.resume(plugins, states as Record<string, { version: number; state: unknown }>, carry),
       },
     },
   });

@@ -196,6 +196,52 @@ export interface PluginDef<C extends z.ZodType = z.ZodType, I = unknown, E exten
   restore?(plugin: I, state: unknown, ctx: PluginContext<ConfigOf<C>>): void | Promise<void>;
   /** Extra details for `system:health`. */
   health?(plugin: I): Record<string, unknown>;
+  /**
+   * What a full checkpoint (`checkpoint:save {scope: "full"}`) holds of this plugin and what a full
+   * restore puts back. Tables and files not declared here are copied with the database but never
+   * rolled back, and the save's answer says so.
+   */
+  fullState?: FullStateSpec<I, ConfigOf<C>>;
+}
+
+/** One kind of thing `checkpoint:diff` compares between two full checkpoints (agents, nodes, runs…). */
+export interface FullStateEntity {
+  /** The table holding it: in agentd.db, or in the plugin's file named by `file`. */
+  table: string;
+  /** Its key column, or output name → column for a composite key. */
+  key: string | Record<string, string>;
+  /** One of the names `files` (or `external.capture`) gives; default agentd.db. */
+  file?: string;
+}
+
+/**
+ * A plugin's part of a full checkpoint. A full restore stops the plugin (as shutdown does: its
+ * `stop` finishes or hands over work in flight), puts these back, and starts it again from them.
+ */
+export interface FullStateSpec<I = unknown, C = UntypedConfig> {
+  /** Tables of agentd.db a full restore puts back as they were at the save (`agent_*` matches by prefix). */
+  tables?: string[];
+  /** Tables of agentd.db copied with the checkpoint but never rolled back, and why (said in every full save's answer). */
+  kept?: { tables: string[]; reason: string };
+  /** SQLite files of the plugin's own (name → absolute path), copied in the same consistent cut as agentd.db and put back whole. */
+  files?(plugin: I, ctx: PluginContext<C>): Record<string, string>;
+  /** Directories of the plugin's own (name → absolute path), copied at the save and put back whole. */
+  dirs?(plugin: I, ctx: PluginContext<C>): Record<string, string>;
+  /** What `checkpoint:diff` compares for this plugin, by name. */
+  entities?: Record<string, FullStateEntity>;
+  /** State that lives outside SQLite files (a Neo4j graph): captured and put back by the plugin itself. */
+  external?: {
+    /** Hold writes (and wait for those in flight) until `thaw`, so the save's cut holds; false when nothing is external now. */
+    freeze(plugin: I): Promise<boolean>;
+    thaw(plugin: I): void;
+    /**
+     * Write the state into `dir` as SQLite files (name → path, read by diff and fork like `files`),
+     * or throw a DaemonError saying why not (e.g. too large) and the backend's own way to do it.
+     */
+    capture(plugin: I, dir: string): Promise<Record<string, string>>;
+    /** Put captured state back (on the restarted instance); done again after a crash until it finished. */
+    putBack(plugin: I, dir: string): Promise<void>;
+  };
 }
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the host's view, where each plugin's own types are forgotten */

@@ -411,6 +411,61 @@ export class PluginHost {
     return { restored, skipped };
   }
 
+  /**
+   * Stop running plugins for a full restore, in reverse start order within `deadline` (their `stop`
+   * finishes or hands over work in flight, as at shutdown); their events answer UNAVAILABLE with `why`
+   * until `resume`.
+   */
+  async hold(names: string[], deadline: number, why: string): Promise<{ held: string[]; unfinished: string[] }> {
+    const held: string[] = [];
+    const unfinished: string[] = [];
+    for (const name of [...this.order].reverse()) {
+      const rec = this.records.get(name)!;
+      if (!names.includes(name)) continue;
+      if (rec.status === 'loading' && !rec.started && rec.ctx) {
+        // Not started yet (at boot): it must not start on the state being put back.
+        rec.status = 'stopped';
+      } else if (rec.status !== 'stopped') {
+        if (!rec.started || !['ok', 'degraded'].includes(rec.status)) continue;
+        if (!(await this.stopOne(rec, deadline))) unfinished.push(name);
+        // Kept to start from again should the restore not happen after all (snapshot works after stop).
+        try {
+          rec.pending = rec.def!.snapshot ? { state: await rec.def!.snapshot(rec.instance) } : null;
+        } catch {
+          rec.pending = null;
+        }
+      }
+      rec.reason = why;
+      this.setAvailable(rec, why);
+      held.push(name);
+    }
+    return { held, unfinished };
+  }
+
+  /**
+   * Start held plugins again in start order, each built from its tables and given its part of the
+   * restored checkpoint as `ctx.restored` (none when the checkpoint has no compatible part; with
+   * `carry`, a plugin without a part starts from the state it had when it was held).
+   */
+  async resume(names: string[], states: Record<string, { version: number; state: unknown }>, carry = false): Promise<{ started: string[]; failed: Record<string, string> }> {
+    const started: string[] = [];
+    const failed: Record<string, string> = {};
+    for (const name of this.order) {
+      const rec = this.records.get(name)!;
+      if (!names.includes(name) || rec.status !== 'stopped' || !rec.ctx) continue;
+      const part = states[name];
+      if (part || !carry) rec.pending = part && rec.def!.restore && (rec.def!.version ?? 1) === part.version ? { state: part.state } : null;
+      rec.status = 'loading';
+      rec.reason = undefined;
+      rec.instance = undefined;
+      rec.started = false;
+      await this.startOne(rec);
+      if ((rec.status as PluginStatus) === 'failed') failed[name] = rec.reason ?? 'start failed';
+      else started.push(name);
+    }
+    return { started, failed };
+  }
+
   /** snapshot → stop → re-import (fresh modules) → start from the snapshot (`ctx.restored`), carrying state across. */
   async reload(name: string): Promise<PluginRecord> {
     const rec = this.records.get(name);

@@ -41,7 +41,7 @@ export default definePlugin({
     'agent:spawned': 'An agent was created: {agent_id, profile, model, tools, parent_id, depth, budget_usd}.',
     'agent:turn_started': 'An agent began (or, after a restart, resumed) a turn: {agent_id, turn_id, source: send|message|converse, from, resumed}.',
     'agent:tool_call': 'An agent called a tool: {agent_id, turn_id, tool_use_id, name, input}.',
-    'agent:tool_result': 'A tool call finished: {agent_id, turn_id, tool_use_id, name, is_error, error_code, duration_ms}.',
+    'agent:tool_result': 'A tool call finished: {agent_id, turn_id, tool_use_id, name, is_error, error_code, duration_ms, result, events}; result is what the model was shown, events the events the call made in order ({event, data, result | error}), or events_omitted: true when they were too large to carry.',
     'agent:reply': 'A turn ended with a reply: {agent_id, turn_id, text, stop_reason (end_turn, turn_limit, tool_call_limit, ...), steps, tool_calls, usage, cost_usd}.',
     'agent:error': 'A turn failed: {agent_id, turn_id, code, message, reason, agents?}; for LOOP_DETECTED, agents is the message chain.',
     'agent:terminated': 'An agent was terminated: {agent_id, reason, cascade_from}.',
@@ -77,6 +77,12 @@ export default definePlugin({
   },
 
   health: (agents) => ({ ...agents.svc.health(), profiles: agents.profiles.list().length, invalid_profiles: agents.profiles.invalid().length }),
+
+  // Full checkpoints roll back every agent table: agents, histories, turns, inboxes, tool calls, conversations.
+  fullState: {
+    tables: ['agent_*'],
+    entities: { agents: { table: 'agent_agents', key: 'agent_id' }, turns: { table: 'agent_turns', key: 'turn_id' } },
+  },
 
   events: {
     'agent:spawn': {

@@ -10,6 +10,7 @@ import type { AgentConfig } from './config.js';
 import { buildMessages, textOf, toolUsesOf, type ToolUse } from './history.js';
 import { ZERO_USAGE, type AgentRow, type AgentStore, type StoredMessage, type ToolCallRow, type TurnError, type TurnRow, type Usage } from './store.js';
 import { runTool, toolDefinitions } from './tools.js';
+import { ToolEvents } from './tool-events.js';
 import { isBuiltinTool, mcpToolDefinitions } from './mcp-tools.js';
 
 export interface TurnDeps {
@@ -235,9 +236,10 @@ export class TurnRunner {
       toolCalls++;
       this.emit(t, 'agent:tool_call', { agent_id: t.agent_id, turn_id: t.turn_id, tool_use_id: u.id, name: u.name, input: u.input });
       const t0 = Date.now();
+      const made = new ToolEvents();
       const out = await runTool(u.name, u.input, {
         agentId: t.agent_id, allowed: agent.tools, turnId: t.turn_id, toolUseId: u.id, maxResultChars: d.config.max_tool_result_chars,
-        request: (event, data, timeoutMs) => this.req(t, event, data, timeoutMs ?? d.config.tool_timeout_ms),
+        request: (event, data, timeoutMs) => made.track(event, data, this.req(t, event, data, timeoutMs ?? d.config.tool_timeout_ms)),
         parentOf: (id) => d.parentOf(id),
       });
       const durationMs = Date.now() - t0;
@@ -250,6 +252,7 @@ export class TurnRunner {
       });
       this.emit(t, 'agent:tool_result', {
         agent_id: t.agent_id, turn_id: t.turn_id, tool_use_id: u.id, name: u.name, is_error: out.is_error, error_code: out.error_code, duration_ms: durationMs,
+        result: out.content, ...made.view(),
       });
       blocks.push({ type: 'tool_result', tool_use_id: u.id, content: out.content, ...(out.is_error ? { is_error: true } : {}) });
     }

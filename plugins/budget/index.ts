@@ -73,6 +73,13 @@ export default definePlugin({
     budget.gc.flush();
   },
 
+  fullState: {
+    kept: {
+      tables: ['budget_*'],
+      reason: 'money spent stays spent: the ledger, usage and alerts record real spend and the limits guard it; a restore rolls back what the spend bought, never the spend',
+    },
+  },
+
   health: (budget) => ({ reservations: budget.ledger.reservationCount(), group_commits: budget.gc.stats.commits, ops: budget.gc.stats.ops }),
 
   events: {

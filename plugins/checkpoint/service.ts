@@ -12,8 +12,11 @@ import { DaemonError, type PluginContext } from '../../daemon/plugin-api.js';
 import type { CheckpointConfig } from './schemas.js';
 import { SerialQueue } from './serial.js';
 import { CheckpointStore, FORMAT, MIGRATIONS, verifyPart, type BootRecord, type CheckpointRow, type PartInput } from './store.js';
+import { FullCheckpoints, NEVER_ROLLED_BACK, type Captured } from './full.js';
+import { keptSummary } from './manifest.js';
 
 export type SaveReason = 'manual' | 'periodic' | 'shutdown' | 'restore';
+type States = Record<string, { version: number; state: unknown }>;
 
 interface SnapshotAnswer {
   states: Record<string, { version: number; state: unknown }>;
@@ -40,6 +43,9 @@ export interface SaveSummary {
   duration_ms: number;
   write_ms: number;
   pruned: number;
+  scope: 'state' | 'full';
+  /** Full checkpoints: what the copy holds, what it took, and what a restore of it never rolls back. */
+  full?: Record<string, unknown>;
 }
 
 /**
@@ -70,11 +76,14 @@ export function describeCheckpoint(row: CheckpointRow): Record<string, unknown> 
     plugins: row.plugins,
     errors: row.errors,
     complete: Object.keys(row.errors).length === 0,
+    scope: row.scope,
+    ...(row.scope === 'full' ? { full_bytes: row.full_bytes } : {}),
   };
 }
 
 export class CheckpointService {
   private readonly store: CheckpointStore;
+  private readonly full: FullCheckpoints;
   private readonly queue: SerialQueue;
   private readonly boot: ProcessBoot;
   private timer: NodeJS.Timeout | null = null;
@@ -88,6 +97,7 @@ export class CheckpointService {
     ctx.migrate(MIGRATIONS);
     this.store = new CheckpointStore(ctx.db);
     this.queue = new SerialQueue(cfg.max_pending);
+    this.full = new FullCheckpoints(ctx, this.store, cfg);
     const g = processBoot();
     this.boot = g[BOOT_KEY]?.pid === process.pid ? g[BOOT_KEY]! : { pid: process.pid, bootId: null, head: null };
     g[BOOT_KEY] = this.boot;
@@ -103,6 +113,7 @@ export class CheckpointService {
       this.ctx.log.info({ boot_id: this.boot.bootId, head_id: this.boot.head }, 'boot restore already done in this process, not replayed');
     } else {
       try {
+        await this.finishRestores();
         await this.restoreAtBoot();
       } catch (err) {
         // The daemon must come up even when the checkpoints cannot be read: say so, serve without them.
@@ -134,17 +145,57 @@ export class CheckpointService {
     this.save({ reason: 'periodic', onlyDirty: true }).catch((err: unknown) => this.ctx.log.error({ err }, 'periodic checkpoint failed'));
   }
 
+  /**
+   * Before the boot restore (and before any other plugin starts): finish a full restore a crash
+   * interrupted, so every plugin starts on one state, never a mix; remove copies of saves a crash cut short.
+   */
+  private async finishRestores(): Promise<void> {
+    const swept = this.full.sweep();
+    if (swept) this.ctx.log.info({ swept }, 'removed copies of full checkpoints a crash interrupted');
+    const r = await this.full.rollForward();
+    if (r.restoredId !== null) {
+      // The restored checkpoint's in-memory parts are what the plugins start from: make them the newest.
+      const parts = this.store.parts(r.restoredId).map((p) => ({ plugin: p.plugin, version: p.version, json: p.state }));
+      const row = this.store.insert({ parentId: r.restoredId, label: null, reason: 'restore', durationMs: 0, parts, errors: {}, keep: this.cfg.keep }).row;
+      this.boot.head = row.id;
+    }
+    for (const f of r.failed) {
+      await this.ctx.request('plugin:hold', { plugins: f.plugins, deadline: Date.now(), reason: `the restore of checkpoint ${f.checkpoint_id} is unfinished (${f.error}); ask checkpoint:restore {checkpoint_id: ${f.checkpoint_id}} or restart the daemon` });
+      this.ctx.setStatus('degraded', `the restore of checkpoint ${f.checkpoint_id} is unfinished: ${f.error}`);
+    }
+    if (r.pending.length === 0) return;
+    const off = this.ctx.subscribe('system:ready', async () => {
+      off();
+      for (const p of r.pending) {
+        try {
+          await this.full.putBack(p.manifest, this.full.dirOf(p.journal));
+          this.store.setPhase(p.journal.id, 'done');
+        } catch (err) {
+          this.ctx.log.error({ err, checkpoint_id: p.journal.checkpoint_id }, 'putting back external state failed; retried at the next start');
+        }
+      }
+    });
+  }
+
   /** Queue one save. Resolves to null only for a periodic save that found nothing changed. */
-  save(opts: { label?: string | null; reason: SaveReason; onlyDirty?: boolean }): Promise<SaveSummary | null> {
+  save(opts: { label?: string | null; reason: SaveReason; onlyDirty?: boolean; scope?: 'state' | 'full' }): Promise<SaveSummary | null> {
+    if (opts.scope === 'full' && this.ctx.shuttingDown) return Promise.reject(new DaemonError('SHUTTING_DOWN', 'the daemon is shutting down; a full checkpoint now would copy a state being stopped'));
     return this.queue.run(() => this.doSave(opts));
   }
 
-  private async doSave({ label = null, reason, onlyDirty = false }: { label?: string | null; reason: SaveReason; onlyDirty?: boolean }): Promise<SaveSummary | null> {
+  private async doSave({ label = null, reason, onlyDirty = false, scope = 'state' }: { label?: string | null; reason: SaveReason; onlyDirty?: boolean; scope?: 'state' | 'full' }): Promise<SaveSummary | null> {
     const t0 = performance.now();
-    const only = onlyDirty && !this.forceFull;
+    const only = onlyDirty && !this.forceFull && scope === 'state';
     let snap: SnapshotAnswer;
+    let captured: Captured | null = null;
+    const collect = (): Promise<SnapshotAnswer> => this.ctx.request<SnapshotAnswer>('plugin:snapshot', { only_dirty: only }, { timeoutMs: this.cfg.snapshot_timeout_ms });
     try {
-      snap = await this.ctx.request<SnapshotAnswer>('plugin:snapshot', { only_dirty: only }, { timeoutMs: this.cfg.snapshot_timeout_ms });
+      if (scope === 'full') {
+        const desc = await this.full.describe();
+        this.full.precheck(label, desc);
+        captured = await this.full.capture(desc, collect);
+        snap = captured.snap;
+      } else snap = await collect();
     } catch (err) {
       this.forceFull = true;
       this.stats.failures++;
@@ -165,9 +216,15 @@ export class CheckpointService {
     }
     const collectMs = performance.now() - t0;
     let written: ReturnType<CheckpointStore['insert']>;
+    const pruneFull = captured ? this.full.prunePlan(captured, label) : [];
     try {
-      written = this.store.insert({ parentId: this.boot.head, label, reason, durationMs: round(collectMs), parts, errors, keep: this.cfg.keep });
+      written = this.store.insert({
+        parentId: this.boot.head, label, reason, durationMs: round(collectMs), parts, errors, keep: this.cfg.keep,
+        ...(captured ? { full: { dir: captured.rel, bytes: captured.manifest.bytes, manifest: JSON.stringify(captured.manifest) }, pruneFull: pruneFull.map((r) => r.id) } : {}),
+      });
+      this.full.removeDirs(pruneFull);
     } catch (err) {
+      if (captured) this.full.removeDirs([{ full_dir: captured.rel } as CheckpointRow]);
       this.forceFull = true;
       this.stats.failures++;
       this.ctx.log.error({ err, reason }, 'checkpoint write failed');
@@ -181,7 +238,16 @@ export class CheckpointService {
     const summary: SaveSummary = {
       checkpoint_id: row.id, parent_id: row.parent_id, label: row.label, reason, created_at: row.created_at,
       plugins: row.plugins, errors, complete: Object.keys(errors).length === 0, size_bytes: row.size_bytes,
-      duration_ms: round(total), write_ms: round(total - collectMs), pruned,
+      duration_ms: round(total), write_ms: round(total - collectMs), pruned, scope,
+      ...(captured ? {
+        full: {
+          bytes: captured.manifest.bytes, ...captured.timings, online: true,
+          covered: Object.fromEntries(Object.entries(captured.manifest.plugins).map(([n, p]) => [n, {
+            tables: p.tables, files: Object.keys(p.files), dirs: Object.keys(p.dirs), external: p.external ? Object.keys(p.external) : [],
+          }])),
+          kept: keptSummary(captured.manifest), never_rolled_back: NEVER_ROLLED_BACK, pruned_full: pruneFull.map((r) => r.id),
+        },
+      } : {}),
     };
     this.lastSave = summary;
     if (!summary.complete) this.ctx.log.warn({ checkpoint_id: row.id, errors }, 'checkpoint taken without some plugins');
@@ -252,13 +318,14 @@ export class CheckpointService {
       const row = this.store.get(id);
       if (!row) throw new DaemonError('NOT_FOUND', `no checkpoint ${id}`, { checkpoint_id: id, newest: this.store.list(1)[0]?.id ?? null });
       if (row.format !== FORMAT) throw new DaemonError('CONFLICT', `checkpoint ${id} is stored in format ${row.format}; this version reads format ${FORMAT}`, { checkpoint_id: id });
-      const states: Record<string, { version: number; state: unknown }> = {};
+      const states: States = {};
       const skipped: Record<string, string> = {};
       for (const part of this.store.parts(id)) {
         const v = verifyPart(part);
         if (v.ok) states[part.plugin] = { version: part.version, state: v.state };
         else skipped[part.plugin] = `corrupt: ${v.reason}`;
       }
+      if (row.scope === 'full') return this.restoreFull(id, states, skipped);
       const r = await this.ctx.request<RestoreAnswer>('plugin:restore', { states });
       Object.assign(skipped, r.skipped);
       const restoreMs = round(performance.now() - t0);
@@ -280,10 +347,50 @@ export class CheckpointService {
     });
   }
 
+  /** A full restore (inside the queue): the journaled state put back, then the in-memory parts, then a checkpoint of the result. */
+  private async restoreFull(id: number, states: States, corrupt: Record<string, string>): Promise<Record<string, unknown>> {
+    let warning: string | undefined;
+    const r = await this.full.restore(id, states, async () => {
+      this.boot.head = id;
+      try {
+        return (await this.doSave({ reason: 'restore' }))?.checkpoint_id ?? null;
+      } catch (err) {
+        warning = `restored, but the checkpoint of the restored state failed: ${(err as Error).message}`;
+        this.ctx.log.error({ err, checkpoint_id: id }, 'checkpoint after full restore failed');
+        return null;
+      }
+    });
+    this.stats.live_restores++;
+    const out = { ...r, skipped: { ...(r.skipped as Record<string, string>), ...corrupt }, ...(warning ? { warning } : {}) };
+    this.ctx.log.info({ checkpoint_id: id, restarted: r.restarted, restore_ms: r.restore_ms }, 'full checkpoint restored live');
+    this.ctx.emit('checkpoint:restored', { live: true, ...out });
+    return out;
+  }
+
+  /** What differs between two full checkpoints, or one and the live state (serialised with saves and restores). */
+  diff(from: number, to: number | undefined, limit: number): Promise<Record<string, unknown>> {
+    return this.queue.run(async () => this.full.diff(from, to, limit));
+  }
+
+  /** A new home holding a full checkpoint's state, for a second daemon. */
+  fork(id: number, home: string): Promise<Record<string, unknown>> {
+    return this.queue.run(async () => {
+      const out = await this.full.fork(id, home);
+      this.ctx.log.info({ checkpoint_id: id, home: out.home, bytes: out.bytes, ms: out.duration_ms }, 'checkpoint forked');
+      this.ctx.emit('checkpoint:forked', { ...out });
+      return { ...out };
+    });
+  }
+
   /** Delete one checkpoint (serialised with saves and restores). Children keep their parent id. */
   delete(id: number): Promise<Record<string, unknown>> {
     return this.queue.run(async () => {
-      if (!this.store.delete(id)) throw new DaemonError('NOT_FOUND', `no checkpoint ${id}`, { checkpoint_id: id });
+      const row = this.store.get(id);
+      if (row && this.store.unfinishedRestores().some((j) => j.checkpoint_id === id)) {
+        throw new DaemonError('CONFLICT', `checkpoint ${id} is being restored (unfinished); it cannot be deleted until the restore finished`, { checkpoint_id: id });
+      }
+      if (!row || !this.store.delete(id)) throw new DaemonError('NOT_FOUND', `no checkpoint ${id}`, { checkpoint_id: id });
+      this.full.removeDirs([row]);
       this.ctx.log.info({ checkpoint_id: id }, 'checkpoint deleted');
       return { deleted: id };
     });
@@ -308,6 +415,9 @@ export class CheckpointService {
       pending: this.queue.pending,
       interval_ms: this.cfg.interval_ms,
       keep: this.cfg.keep,
+      full: { count: c.full, bytes: c.full_bytes, keep: this.cfg.full_keep, max_bytes: this.cfg.full_max_bytes },
+      last_restore: this.store.lastRestore() ? (({ manifest: _m, dir: _d, ...j }) => j)(this.store.lastRestore()!) : null,
+      origin: this.store.origin() ?? null,
       boot: boot ? { ...boot, restore_ms: this.bootRestoreMs } : null,
       stats: { ...this.stats },
     };

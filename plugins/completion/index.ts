@@ -74,6 +74,16 @@ export default definePlugin({
     ctx.log.info(r, 'completion stopped');
   },
 
+  // Conversations roll back with a full checkpoint; the request journal does not (what was paid for stays recorded).
+  fullState: {
+    tables: ['completion_conversations', 'completion_messages'],
+    kept: {
+      tables: ['completion_requests'],
+      reason: 'the journal of calls made and their outcomes: what was paid for stays recorded, and a call asked again with its request_id gets the recorded outcome instead of being paid twice',
+    },
+    entities: { conversations: { table: 'completion_conversations', key: 'session_id' } },
+  },
+
   health({ svc }) {
     const q = svc.queues();
     return { queued: q.queued, running: q.running, provider: q.provider, providers: svc.providerHealth() };

@@ -3,6 +3,7 @@
  * in an embedded SQLite file (default) or in Neo4j. The work lives in service.ts and the stores; this
  * file only declares the events and binds them.
  */
+import path from 'node:path';
 import { definePlugin } from '../../daemon/plugin-api.js';
 import {
   addEdgesSchema,
@@ -45,6 +46,22 @@ export default definePlugin({
   stop: (kg) => kg.stop(),
 
   health: (kg) => kg.health(),
+
+  // The embedded graph is a file of its own, copied in the same cut as agentd.db; a Neo4j graph is
+  // exported by the plugin itself when small enough (kg.full_checkpoint_max_items), refused otherwise.
+  fullState: {
+    files: (kg, ctx): Record<string, string> => (kg.backend === 'embedded' ? { kg: path.resolve(ctx.config.file ?? path.join(ctx.paths.db, 'kg.db')) } : {}),
+    entities: {
+      nodes: { file: 'kg', table: 'kg_nodes', key: 'id' },
+      edges: { file: 'kg', table: 'kg_edges', key: { from: 'src', type: 'type', to: 'dst' } },
+    },
+    external: {
+      freeze: (kg) => kg.freeze(),
+      thaw: (kg) => kg.thaw(),
+      capture: (kg, dir) => kg.captureFull(dir),
+      putBack: (kg, dir) => kg.putBackFull(dir),
+    },
+  },
 
   events: {
     'kg:add_nodes': {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { DaemonError } from '../../client/errors.js';
+import { captureGraph, putBackGraph } from './full-state.js';
 import { exportToFile, readGraphFile } from './graph-file.js';
 import type { Neo4jConnection, StatusListener } from './neo4j-connection.js';
 import type { ChangedEvent } from './schemas.js';
@@ -17,6 +18,8 @@ export const configSchema = z.object({
   backend: z.enum(['embedded', 'neo4j']).default('embedded').register(z.globalRegistry, { description: 'Where the graph lives: embedded (SQLite, default) or neo4j' }),
   file: z.string().optional().register(z.globalRegistry, { description: 'Embedded database file (default <AGENTD_HOME>/db/kg.db)' }),
   export_inline_max: z.coerce.number().int().min(0).default(50_000).register(z.globalRegistry, { description: 'Largest graph (nodes + edges) kg:export returns inline; bigger ones need path' }),
+  full_checkpoint_max_items: z.coerce.number().int().min(0).default(100_000)
+    .register(z.globalRegistry, { description: 'Largest Neo4j graph (nodes + edges) a full checkpoint exports; a bigger one is refused with Neo4j\'s own backup tools named (the embedded graph is always copied)' }),
   neo4j: z
     .object({
       uri: z.string().default('bolt://127.0.0.1:7687'),
@@ -53,6 +56,9 @@ export interface ServiceOptions {
 export class KgService {
   private embedded: SqliteGraphStore | null = null;
   private neo: Neo4jConnection | null = null;
+  /** Set while a full checkpoint takes the Neo4j graph: writes wait for it. */
+  private frozen: { done: Promise<void>; release: () => void } | null = null;
+  private readonly writing = new Set<Promise<unknown>>();
 
   constructor(private readonly opts: ServiceOptions) {}
 
@@ -95,18 +101,57 @@ export class KgService {
     return { backend: this.backend, ...(this.neo ? { neo4j: this.neo.status } : {}) };
   }
 
+  /** A write: held while a full checkpoint copies the Neo4j graph, and tracked so the copy waits for it. */
+  private async write<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.frozen) await this.frozen.done;
+    const p = fn();
+    this.writing.add(p);
+    try {
+      return await p;
+    } finally {
+      this.writing.delete(p);
+    }
+  }
+
+  /** Hold writes to a Neo4j graph (and let those in flight finish); false for the embedded one, copied as a file. */
+  async freeze(): Promise<boolean> {
+    if (this.backend !== 'neo4j') return false;
+    if (!this.frozen) {
+      let release!: () => void;
+      const done = new Promise<void>((r) => (release = r));
+      this.frozen = { done, release };
+    }
+    await Promise.allSettled([...this.writing]);
+    return true;
+  }
+
+  thaw(): void {
+    const f = this.frozen;
+    this.frozen = null;
+    f?.release();
+  }
+
+  async captureFull(dir: string): Promise<Record<string, string>> {
+    return captureGraph(await this.store(), dir, this.opts.config.full_checkpoint_max_items);
+  }
+
+  async putBackFull(dir: string): Promise<void> {
+    await putBackGraph(await this.store(), dir);
+    this.changed('import', {});
+  }
+
   private changed(op: ChangedEvent['op'], counts: Partial<typeof ZERO>): void {
     this.opts.emit('kg:changed', { op, backend: this.backend, ...ZERO, ...counts });
   }
 
   async addNodes(nodes: NodeInput[]) {
-    const r = await (await this.store()).addNodes(nodes);
+    const r = await this.write(async () => (await this.store()).addNodes(nodes));
     this.changed('add_nodes', { nodes_created: r.created, nodes_updated: r.updated });
     return r;
   }
 
   async addEdges(edges: EdgeInput[]) {
-    const r = await (await this.store()).addEdges(edges);
+    const r = await this.write(async () => (await this.store()).addEdges(edges));
     this.changed('add_edges', { edges_created: r.created, edges_updated: r.updated });
     return r;
   }
@@ -118,13 +163,13 @@ export class KgService {
   }
 
   async deleteNode(id: string, detach: boolean) {
-    const r = await (await this.store()).deleteNode(id, detach);
+    const r = await this.write(async () => (await this.store()).deleteNode(id, detach));
     this.changed('delete', { nodes_deleted: 1, edges_deleted: r.edges_deleted });
     return r;
   }
 
   async deleteEdge(e: { from: string; type: string; to: string }) {
-    if (!(await (await this.store()).deleteEdge(e))) throw new DaemonError('NOT_FOUND', `edge not found: (${e.from})-[${e.type}]->(${e.to})`, { edge: e });
+    if (!(await this.write(async () => (await this.store()).deleteEdge(e)))) throw new DaemonError('NOT_FOUND', `edge not found: (${e.from})-[${e.type}]->(${e.to})`, { edge: e });
     this.changed('delete', { edges_deleted: 1 });
     return { deleted: e, edges_deleted: 1 };
   }
@@ -151,15 +196,13 @@ export class KgService {
 
   async import(source: { path?: string; graph?: { nodes: NodeInput[]; edges: EdgeInput[] } }) {
     const graph = source.graph ?? (await readGraphFile(source.path!));
-    const store = await this.store();
-    const r = await store.importGraph(graph.nodes, graph.edges);
+    const r = await this.write(async () => (await this.store()).importGraph(graph.nodes, graph.edges));
     this.changed('import', { nodes_created: r.nodes.created, nodes_updated: r.nodes.updated, edges_created: r.edges.created, edges_updated: r.edges.updated });
     return { nodes_created: r.nodes.created, nodes_updated: r.nodes.updated, edges_created: r.edges.created, edges_updated: r.edges.updated };
   }
 
   async query(cypher: string, params: Record<string, unknown>, write: boolean) {
-    const store = await this.store();
-    const r = await store.query(cypher, params, write);
+    const r = write ? await this.write(async () => (await this.store()).query(cypher, params, true)) : await (await this.store()).query(cypher, params, false);
     // Raw Cypher reports no counts we could trust as kg semantics; subscribers still learn it may have changed.
     if (write) this.changed('query', {});
     return r;

@@ -2,6 +2,7 @@
  * The sandbox plugin: run untrusted code in hardened, disposable Docker containers. This file is only
  * the wiring (events, schemas, lifecycle); the work is in service.ts and can run without the kernel.
  */
+import path from 'node:path';
 import { definePlugin } from '../../daemon/plugin-api.js';
 import { sandboxConfigSchema } from './config.js';
 import { createSchema, destroySchema, execSchema, listSchema, statusSchema } from './schemas.js';
@@ -43,6 +44,8 @@ export default definePlugin({
   snapshot: (sandbox) => sandbox.snapshot(),
   restore: (sandbox, state) => sandbox.restore(state),
   health: (sandbox) => sandbox.health(),
+  // Sessions' workspaces roll back with a full checkpoint (the sessions themselves are in the snapshot).
+  fullState: { dirs: (_sandbox, ctx) => ({ sessions: path.join(ctx.paths.home, 'sandbox', 'sessions') }) },
   events: {
     'sandbox:exec': {
       summary: 'Run code in a fresh hardened container (or in a session) and return its output',

@@ -11,6 +11,9 @@ import type { EngineDeps, RunHost } from './deps.js';
 import { RunExecutor } from './run.js';
 import { TERMINAL_RUN, type RunRow, type RunStatus, type StepError, type TaskRow } from './store.js';
 
+/** Where a run's definition came from; learn and follow are runs for a goal (workflow:run_goal). */
+export type RunSource = 'file' | 'inline' | 'plan' | 'learn' | 'follow';
+
 export interface StartOptions {
   definition: Definition;
   inputs: Record<string, unknown>;
@@ -18,7 +21,7 @@ export interface StartOptions {
   budget_usd: number | null;
   /** The causality of the request that started it; the run's events and work descend from it. */
   context: EventContext;
-  source: 'file' | 'inline' | 'plan';
+  source: RunSource;
   /**
    * The caller is answered only when the run ends (`wait`): the run's row is journaled without a disk
    * sync of its own, as every step's transition is; the sync of the outcome, before that answer,

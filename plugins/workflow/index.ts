@@ -8,7 +8,7 @@
  */
 import { definePlugin, DaemonError } from '../../daemon/plugin-api.js';
 import { MIGRATIONS } from './store.js';
-import { cancelSchema, configSchema, listSchema, planSchema, PUBLISHES, runsSchema, signalSchema, startSchema, statusSchema } from './schemas.js';
+import { cancelSchema, configSchema, listSchema, planSchema, PUBLISHES, runGoalSchema, runsSchema, signalSchema, startSchema, statusSchema } from './schemas.js';
 import { WorkflowService } from './service.js';
 
 /** While it stops, the plugin still answers reads, but takes no new work. */
@@ -45,6 +45,12 @@ export default definePlugin({
   },
 
   health: (svc) => svc.health(),
+
+  // Runs roll back with a full checkpoint; what they spent stays in the budget (a run is a budget scope).
+  fullState: {
+    tables: ['workflow_*'],
+    entities: { runs: { table: 'workflow_runs', key: 'run_id' } },
+  },
 
   events: {
     'workflow:list': {
@@ -100,6 +106,16 @@ export default definePlugin({
       errors: ['INVALID_DATA', 'UNAVAILABLE', 'BUDGET_EXCEEDED', 'SHUTTING_DOWN'],
       defaultTimeoutMs: 1_800_000,
       handler: (d, svc, call) => serving(svc).plan(d, call.context),
+    },
+
+    'workflow:run_goal': {
+      summary: 'Run a goal: follow its learned trace when there is one (no model call, $0), else plan it, run it and learn a trace; answers which mode ran, what it cost and what it saved.',
+      description: 'Traces are found by the trace plugin (the same normalised goal, or one alike above trace.threshold). A followed run replays the recorded events; a step whose result differs in a way that matters (an error, an exit code) falls back to the model from there and the trace is repaired, or demoted when the run fails. The run is listed by workflow:runs with source learn or follow.',
+      schema: runGoalSchema,
+      emits: PROGRESS,
+      errors: ['NOT_FOUND', 'INVALID_DATA', 'UNAVAILABLE', 'BUDGET_EXCEEDED', 'SHUTTING_DOWN'],
+      defaultTimeoutMs: 1_800_000,
+      handler: (d, svc, call) => serving(svc).runGoal(d, call.context),
     },
   },
 });

@@ -70,6 +70,14 @@ export const planSchema = z.object({
   wait: doc(z.boolean().default(false), 'With start: answer when the run ends'),
 });
 
+export const runGoalSchema = z.object({
+  goal: doc(z.string().min(1).max(20_000), 'What to achieve, in any wording'),
+  mode: doc(z.enum(['auto', 'learn', 'follow']).default('auto'), 'auto: follow a trace of the goal when one is found, else learn; learn: plan and run, keeping a trace when it succeeds; follow: replay a trace (NOT_FOUND without one)'),
+  budget_usd: budget,
+  run_id: doc(runId.optional(), 'Your own id for the run; the same id again answers with that run'),
+  wait: doc(z.boolean().default(true), 'Answer when the run has ended (default), with its mode, outputs, cost_usd and saved_usd'),
+});
+
 export const PUBLISHES = {
   'workflow:started': 'A run began, or resumed after a restart: {run_id, workflow, version, steps, inputs, budget_usd, resumed}.',
   'workflow:step_started': 'A step (or one foreach item) began an attempt: {run_id, workflow, step, kind, item, attempt, key}; key is the attempt\'s idempotency key.',

@@ -10,7 +10,8 @@ import type { EventContext } from '../../client/protocol.js';
 import { GroupCommit, runLazy } from '../../daemon/plugin-api.js';
 import type { Definition } from './definition.js';
 import type { EngineDeps } from './deps.js';
-import { Engine, newRunId } from './engine.js';
+import { Engine, newRunId, type RunSource } from './engine.js';
+import { runGoal, type GoalRequest } from './goal.js';
 import { issueLine, WorkflowLibrary, type LibraryChange } from './library.js';
 import { abandon, perform, retireAll, type PerformerDeps, type Request } from './performer.js';
 import { catalogText, planDefinition, replanDefinition, type PlannerDeps } from './planner.js';
@@ -191,7 +192,7 @@ export class WorkflowService {
     return this.launch(def, source, d, context);
   }
 
-  private async launch(def: Definition, source: 'file' | 'inline' | 'plan', d: { inputs: Record<string, unknown>; run_id?: string | undefined; budget_usd?: number | undefined; wait: boolean }, context: EventContext, budgetSet = false): Promise<Record<string, unknown>> {
+  private async launch(def: Definition, source: RunSource, d: { inputs: Record<string, unknown>; run_id?: string | undefined; budget_usd?: number | undefined; wait: boolean }, context: EventContext, budgetSet = false): Promise<Record<string, unknown>> {
     const inputs = resolveInputs(def, d.inputs);
     const runId = d.run_id ?? newRunId();
     const budget = d.budget_usd ?? def.budget_usd ?? null;
@@ -237,7 +238,7 @@ export class WorkflowService {
     return this.engine.signal(d.run_id, d.step, d.data ?? null);
   }
 
-  async plan(d: { goal: string; budget_usd?: number | undefined; start: boolean; inputs: Record<string, unknown>; run_id?: string | undefined; wait: boolean }, context: EventContext): Promise<Record<string, unknown>> {
+  async plan(d: { goal: string; budget_usd?: number | undefined; start: boolean; inputs: Record<string, unknown>; run_id?: string | undefined; wait: boolean }, context: EventContext, source: RunSource = 'plan'): Promise<Record<string, unknown>> {
     this.guard();
     if (d.start && d.run_id && this.store.run(d.run_id)) {
       const v = this.engine.versions(d.run_id)[0]!;
@@ -251,8 +252,27 @@ export class WorkflowService {
     if (d.budget_usd !== undefined) await this.setBudget(scope, d.budget_usd, context);
     const { definition, attempts } = await planDefinition(await this.planner(), { goal: d.goal, key, context: ctx });
     if (!d.start) return { definition, attempts };
-    const run = await this.launch(definition, 'plan', { inputs: d.inputs, run_id: runId!, budget_usd: d.budget_usd, wait: d.wait }, context, true);
+    const run = await this.launch(definition, source, { inputs: d.inputs, run_id: runId!, budget_usd: d.budget_usd, wait: d.wait }, context, true);
     return { definition, attempts, ...run };
+  }
+
+  /** workflow:run_goal: follow a trace of the goal when there is one, else plan and learn (goal.ts). */
+  runGoal(d: GoalRequest, context: EventContext): Promise<Record<string, unknown>> {
+    this.guard();
+    return runGoal({
+      request: (event, data, ctx = context) => this.d.request(event, data, { context: ctx, timeoutMs: 60_000 }),
+      exists: (runId) => this.store.run(runId) !== undefined,
+      newRunId: () => newRunId(),
+      plan: (goal, runId, budgetUsd) => this.plan({ goal, start: true, run_id: runId, budget_usd: budgetUsd, wait: false, inputs: {} }, context, 'learn'),
+      follow: async (definition, runId, budgetUsd) => {
+        const { def } = await this.definitionOf({ definition });
+        return this.launch(def, 'follow', { inputs: {}, run_id: runId, budget_usd: budgetUsd, wait: false }, context);
+      },
+      wait: async (runId) => {
+        await this.engine.wait(runId);
+        return this.engine.status(runId);
+      },
+    }, d);
   }
 
   private guard(): void {

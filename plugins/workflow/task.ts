@@ -36,6 +36,7 @@ export const KEY_FIELDS: Readonly<Record<string, string>> = {
   'agent:send': 'turn_id',
   'agent:message': 'message_id',
   'workflow:start': 'run_id',
+  'trace:replay_step': 'key',
 };
 
 const MAX_KEY = 90;

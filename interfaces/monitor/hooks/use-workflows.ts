@@ -17,6 +17,16 @@ export interface WorkflowsSnapshot {
 
 const LIVE = new Set(['running', 'waiting', 'queued']);
 
+/** Runs for a goal learned or followed a trace: the trace plugin says what each saved (written into the runs' data). */
+async function withSaved(data: unknown, ask: (ids: string[]) => Promise<Probe>): Promise<void> {
+  const runs = (data as { runs?: Array<Record<string, unknown>> } | undefined)?.runs ?? [];
+  const ids = runs.filter((r) => r.source === 'follow' || r.source === 'learn').map((r) => String(r.run_id));
+  if (!ids.length) return;
+  const got = (await ask(ids)).data as { runs?: Array<{ run_id: string; saved_usd: number | null }> } | undefined;
+  const saved = new Map((got?.runs ?? []).map((r) => [r.run_id, r.saved_usd]));
+  for (const r of runs) if (saved.has(String(r.run_id))) r.saved_usd = saved.get(String(r.run_id));
+}
+
 export function useWorkflows(client: EventClient, clock: FrameClock, selectedRunId: string | null, intervalMs = 1000): WorkflowsSnapshot {
   const [snap, setSnap] = useState<WorkflowsSnapshot>({ runs: {}, status: {} });
   const selected = useRef(selectedRunId);
@@ -41,6 +51,7 @@ export function useWorkflows(client: EventClient, clock: FrameClock, selectedRun
     let timer: NodeJS.Timeout | undefined;
     const run = async (): Promise<void> => {
       const runs = await ask('workflow:runs', { limit: 50 }, last.runs);
+      await withSaved(runs.data, (ids) => ask('trace:runs', { run_ids: ids }, {}));
       const rows = runRows(runs.data);
       const shown = selected.current ?? rows.find((r) => LIVE.has(r.status))?.runId ?? rows[0]?.runId ?? null;
       const status = shown ? await ask('workflow:status', { run_id: shown }, last.status) : {};

@@ -11,6 +11,10 @@ export interface RunRow {
   workflow: string;
   status: string;
   costUsd: number | null;
+  /** learn or follow for a run for a goal (workflow:run_goal), else null. */
+  mode: string | null;
+  /** What following a trace saved beside learning it (trace:runs), when known. */
+  savedUsd: number | null;
 }
 
 export interface StepRow {
@@ -49,11 +53,13 @@ export function runRows(data: unknown): RunRow[] {
   const runs = (data as { runs?: Array<Record<string, unknown>> } | undefined)?.runs ?? [];
   return runs.map((r) => ({
     runId: String(r.run_id), workflow: String(r.workflow), status: String(r.status), costUsd: typeof r.cost_usd === 'number' ? r.cost_usd : null,
+    mode: r.source === 'learn' || r.source === 'follow' ? r.source : null, savedUsd: typeof r.saved_usd === 'number' ? r.saved_usd : null,
   }));
 }
 
 export function runLine(r: RunRow): string {
-  return `${r.status === 'running' ? '▶' : GLYPH[r.status] ?? ' '} ${r.workflow} ${r.status}${r.costUsd !== null ? ` ${usd(r.costUsd)}` : ''} ${r.runId}`;
+  const mode = r.mode ? ` ${r.mode}${r.savedUsd !== null ? ` saved ${usd(r.savedUsd)}` : ''}` : '';
+  return `${r.status === 'running' ? '▶' : GLYPH[r.status] ?? ' '} ${r.workflow} ${r.status}${mode}${r.costUsd !== null ? ` ${usd(r.costUsd)}` : ''} ${r.runId}`;
 }
 
 /** The steps of one run as the panel shows them. */
