@@ -10,16 +10,20 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EventClient } from './client/event-client.js';
 import { builtDaemonArgs, ensureBuilt } from './daemon/build.js';
+import { configuredSocketPath } from './daemon/socket-config.js';
 import { DaemonError } from './client/errors.js';
 import { closest } from 'fastest-levenshtein';
 import type { EventFrame } from './client/protocol.js';
+import { resolveSocketPath } from './client/socket-path.js';
+import { sleep } from './client/timing.js';
 import { parseCommand, seconds, UsageError, type CommandSpec } from './interfaces/control/args.js';
 import { showLogs } from './interfaces/control/logs.js';
 import { runCommand, runsCommand, WORKFLOW_USAGE } from './interfaces/control/workflow.js';
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
 const home = path.resolve(process.env.AGENTD_HOME ?? 'var');
-const socketPath = path.resolve(process.env.AGENTD_SOCKET ?? path.join(home, 'run', 'daemon.sock'));
+/** Set in main(): reading agentd.yaml is asynchronous. */
+let socketPath = resolveSocketPath();
 const pidFile = path.join(home, 'run', 'daemon.pid');
 const logFile = path.join(home, 'logs', 'daemon', 'daemon.log');
 
@@ -88,7 +92,6 @@ const alive = (pid: number): boolean => {
   }
 };
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function health(connectTimeoutMs = 500): Promise<Record<string, unknown> | null> {
   const c = await connect(connectTimeoutMs);
@@ -309,6 +312,7 @@ function sandboxImage(args: string[]): number {
 }
 
 async function main(argv: string[]): Promise<number> {
+  socketPath = await configuredSocketPath();
   const [cmd, ...args] = argv;
   if (cmd === undefined) {
     err(USAGE);

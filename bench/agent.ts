@@ -68,8 +68,8 @@ export async function benchAgent(opts: { quick: boolean }): Promise<Record<strin
         messages: [{ role: 'user', content: 'go' }], max_tokens: 256, tools,
       }, { timeoutMs: 60_000 });
       const use = first.content.find((b) => b.type === 'tool_use')!;
-      const out = tool === 'kg_query' ? await c.request('kg:find', { ...toolInput, limit: 50 }) : await c.request('sandbox:exec', toolInput, { timeoutMs: 60_000 });
-      await c.request('completion:request', {
+      const out = tool === 'kg_query' ? await c.request('kg:find', { ...toolInput, limit: 50 }) : await c.request<Record<string, unknown>>('sandbox:exec', toolInput, { timeoutMs: 60_000 });
+      await c.request<Record<string, unknown>>('completion:request', {
         messages: [
           { role: 'user', content: 'go' },
           { role: 'assistant', content: first.content },
@@ -82,7 +82,7 @@ export async function benchAgent(opts: { quick: boolean }): Promise<Record<strin
     const turn = async (): Promise<number> => {
       // A fresh agent each round, so its history (and the request size) matches the direct calls.
       const id = `bench-turn-${++agents}`;
-      await c.request('agent:spawn', { agent_id: id, tools: [tool], limits: { max_tokens: 256 } });
+      await c.request<Record<string, unknown>>('agent:spawn', { agent_id: id, tools: [tool], limits: { max_tokens: 256 } });
       const t0 = performance.now();
       const r = await c.request('agent:send', { agent_id: id, message: 'go' }, { timeoutMs: 60_000 });
       if ((r.tool_calls as unknown[]).length !== 1) throw new Error(`expected one tool call, got ${JSON.stringify(r.tool_calls)}`);

@@ -95,7 +95,7 @@ async function sandboxScaling(url: string, jobs: number): Promise<Record<string,
 async function waitPeers(a: DaemonHandle, count: number, ns = 'testwork'): Promise<void> {
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
-    const s = (await a.client.request('bridge:status')) as { peers: Array<{ alive: boolean; serves: string[] }> };
+    const s = (await a.client.request<Record<string, unknown>>('bridge:status')) as { peers: Array<{ alive: boolean; serves: string[] }> };
     if (s.peers.filter((p) => p.alive && p.serves.includes(ns)).length >= count) return;
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -143,5 +143,11 @@ export async function benchSandbox(opts: { quick: boolean }): Promise<Record<str
 
 // Standalone: `npx tsx bench/sandbox.ts [--quick]`
 if (import.meta.url === `file://${process.argv[1]}`) {
-  benchSandbox({ quick: process.argv.includes('--quick') }).then((r) => console.log(JSON.stringify(r, null, 2)));
+  benchSandbox({ quick: process.argv.includes('--quick') }).then(
+    (r) => console.log(JSON.stringify(r, null, 2)),
+    (err: unknown) => {
+      console.error(err);
+      process.exitCode = 1;
+    },
+  );
 }

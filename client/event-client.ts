@@ -10,9 +10,16 @@ import type { EventFrame, ResponseFrame, ServerFrame } from './protocol.js';
 import { DEFAULT_TIMEOUT_MS } from './protocol.js';
 import { defaultSocketPath } from './socket-path.js';
 import type { KnownEvent } from './event-names.js';
+import type { EventData, EventMap, EventResponse } from './event-types.js';
 
 /** A known event name (autocompleted), or any other string. */
 export type EventName = KnownEvent | (string & {});
+
+/**
+ * An event name the loose `request` overload takes: any name when the caller names a type, but not
+ * one of the daemon's own events with inferred types (those must match the typed overload).
+ */
+export type UntypedEvent<E extends string> = string extends E ? unknown : E extends keyof EventMap ? never : unknown;
 
 export interface ConnectOptions {
   socketPath?: string;
@@ -66,7 +73,7 @@ export class Subscription implements AsyncIterable<EventFrame> {
   ) {}
 
   /** @internal The `monitor:subscribe` request that (re)creates it. */
-  request(): Record<string, unknown> {
+  request(): { patterns: string[]; max_rate?: number } {
     return this.maxRate === undefined ? { patterns: this.patterns } : { patterns: this.patterns, max_rate: this.maxRate };
   }
 
@@ -289,8 +296,15 @@ export class EventClient extends EventEmitter {
     }
   }
 
-  /** Send one request; resolves to the response `data` or rejects with a `DaemonError`. */
-  request<T = Record<string, unknown>>(event: EventName, data: Record<string, unknown> = {}, opts: RequestOpts = {}): Promise<T> {
+  /**
+   * Send one request; resolves to the response `data` or rejects with a `DaemonError`. For an event
+   * the daemon ships, `data` and the answer are typed from its schemas (client/event-types.ts), so a
+   * wrong field is a compile error; naming a type (`request<T>(...)`) opts out, for events of your
+   * own plugins or deliberately wrong data.
+   */
+  request<E extends keyof EventMap>(event: E, data?: EventData<E>, opts?: RequestOpts): Promise<EventResponse<E>>;
+  request<T = Record<string, unknown>, E extends string = string>(event: E & UntypedEvent<E>, data?: Record<string, unknown>, opts?: RequestOpts): Promise<T>;
+  request<T>(event: string, data: Record<string, unknown> = {}, opts: RequestOpts = {}): Promise<T> {
     const s = this.socket;
     if (!s || s.destroyed) return Promise.reject(new DaemonError('UNAVAILABLE', 'not connected to the daemon'));
     const id = `c${this.nextId++}`;

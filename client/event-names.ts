@@ -71,6 +71,7 @@ export type KnownEvent =
   | 'system:ping'
   | 'system:shutdown'
   | 'trace:begin'
+  | 'trace:begin_turn'
   | 'trace:delete'
   | 'trace:find'
   | 'trace:get'

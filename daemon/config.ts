@@ -9,6 +9,7 @@ import { parseYamlText, prepareYaml } from './yaml-text.js';
 import { z } from 'zod';
 import { closest } from 'fastest-levenshtein';
 import { DEFAULT_MAX_FRAME_BYTES } from '../client/protocol.js';
+import { resolveSocketPath } from '../client/socket-path.js';
 import { DEFAULT_MAX_JSON_DEPTH } from './frames.js';
 
 /** The checkout (where package.json, plugins/ and profiles live), whether running from sources or from `.build/`. */
@@ -43,6 +44,7 @@ export const daemonSectionSchema = z.object({
   plugin_dirs: z.array(z.string()).default([]),
   disabled_plugins: z.array(z.string()).default([]),
   dev: z.coerce.boolean().default(false).register(z.globalRegistry, { description: 'Watch plugin folders and hot-reload changed plugins' }),
+  check_responses: z.coerce.boolean().default(false).register(z.globalRegistry, { description: 'Check every answer against its event\'s response schema (a mismatch answers HANDLER_ERROR); for development and tests' }),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
 });
 
@@ -159,7 +161,7 @@ export async function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = pro
 
   const home = path.resolve(cwd, env.AGENTD_HOME ?? 'var');
   const run = path.join(home, 'run');
-  const socket = path.resolve(cwd, env.AGENTD_SOCKET ?? d.data.socket ?? path.join(run, 'daemon.sock'));
+  const socket = resolveSocketPath({ env, cwd, configured: d.data.socket });
   return {
     raw,
     fileSections: Object.keys(fromFile),

@@ -4,8 +4,8 @@
  */
 import { z } from 'zod';
 import { DaemonError } from '../client/errors.js';
-import { definePlugin, type EmittedEvent } from './plugin-api.js';
-import { PatternIndex, isValidPattern } from './pattern-index.js';
+import { definePlugin, PLUGIN_REASON_CODES, type EmittedEvent, type PluginReasonCode } from './plugin-api.js';
+import { isValidPattern, matchPatterns } from '../client/pattern-index.js';
 import { redactDeep } from './redact.js';
 import { describeParameters, jsonSchemaOf } from './schema-doc.js';
 import type { Kernel } from './kernel.js';
@@ -13,6 +13,36 @@ import { byCodePoint } from './text-order.js';
 import { captureExternal, describeFullState, freezeExternal, putBackExternal, thawExternal } from './full-state.js';
 
 const pattern = z.string().refine(isValidPattern, 'a pattern is "ns:action", "ns:*", "ns:**" or "*"');
+
+// Response schemas: what the kernel's events answer.
+const pluginStatusSchema = z.enum(['ok', 'degraded', 'failed', 'stopped', 'loading']);
+const reasonCodeSchema = z.enum(Object.keys(PLUGIN_REASON_CODES) as [PluginReasonCode, ...PluginReasonCode[]]);
+const contextSchema = z.looseObject({ id: z.string(), parent_id: z.string().nullable(), root_id: z.string(), depth: z.number().int(), agent_id: z.string().optional() });
+const emittedEventSchema = z.object({ event: z.string(), data: z.record(z.string(), z.unknown()), seq: z.number().int(), timestamp: z.number(), context: contextSchema });
+const parameterDocSchema = z.object({ type: z.string(), required: z.boolean(), description: z.string().optional(), default: z.unknown().optional(), enum: z.array(z.unknown()).optional() });
+const eventDocSchema = z.looseObject({
+  event: z.string(), summary: z.string(), description: z.string().nullable(), plugin: z.string(),
+  parameters: z.record(z.string(), parameterDocSchema), emits: z.array(z.string()), errors: z.array(z.string()), available: z.boolean(),
+});
+const pluginRowSchema = z.object({
+  name: z.string(), status: pluginStatusSchema, reason: z.string().nullable(), reason_code: reasonCodeSchema.nullable(), namespaces: z.array(z.string()),
+  events: z.number().int(), depends_on: z.array(z.string()), started_at: z.number().nullable(), reloads: z.number().int(), details: z.record(z.string(), z.unknown()).optional(),
+});
+const healthResponse = z.looseObject({
+  status: z.enum(['healthy', 'degraded', 'unhealthy', 'shutting_down']),
+  healthy: z.boolean(),
+  version: z.string(),
+  pid: z.number().int(),
+  uptime_s: z.number(),
+  socket: z.string(),
+  home: z.string(),
+  plugins: z.record(z.string(), z.object({ status: pluginStatusSchema, reason: z.string().nullable(), reason_code: reasonCodeSchema.nullable(), details: z.record(z.string(), z.unknown()).optional() })),
+  connections: z.number().int(),
+  subscribers: z.number().int(),
+  events: z.object({ seq: z.number().int(), per_s: z.number() }),
+  requests: z.number().int(),
+  memory: z.object({ rss_mb: z.number(), heap_mb: z.number() }),
+});
 
 export const KERNEL_NAMESPACES = ['system', 'monitor', 'plugin'];
 
@@ -55,11 +85,13 @@ export function kernelPlugin(k: Kernel) {
       'system:ping': {
         summary: 'No-op round trip: answers {pong: true}. What every latency benchmark measures.',
         schema: z.object({}).passthrough(),
+        response: z.object({ pong: z.literal(true) }),
         handler: () => PONG,
       },
       'system:health': {
         summary: 'Daemon health: status, uptime, plugins and their status, connections, event rate, memory.',
         schema: z.object({}).passthrough(),
+        response: healthResponse,
         handler: () => k.health(),
       },
       'system:discover': {
@@ -68,6 +100,7 @@ export function kernelPlugin(k: Kernel) {
           namespace: z.string().optional().register(z.globalRegistry, { description: 'Only this namespace' }),
           schemas: z.boolean().default(false).register(z.globalRegistry, { description: 'Also give each event\'s data as a JSON Schema (`schema`) and its default timeout (`default_timeout_ms`)' }),
         }),
+        response: z.object({ events: z.record(z.string(), z.array(eventDocSchema)), total: z.number().int() }),
         handler: ({ namespace, schemas }) => {
           const events: Record<string, unknown[]> = {};
           for (const r of k.router.allRoutes()) {
@@ -84,6 +117,7 @@ export function kernelPlugin(k: Kernel) {
         summary: 'Documentation of one event: summary, parameters, what it emits, its error codes.',
         schema: z.object({ event: z.string().register(z.globalRegistry, { description: 'Event name, e.g. "completion:async"' }) }),
         errors: ['UNKNOWN_EVENT'],
+        response: eventDocSchema,
         handler: ({ event }) => {
           const doc = eventDoc(k, event);
           if (!doc) throw k.router.unknownEvent(event);
@@ -94,6 +128,7 @@ export function kernelPlugin(k: Kernel) {
         summary: 'Begin a coordinated shutdown (answered before it starts). Plugins stop within the deadline, a final checkpoint is taken.',
         schema: z.object({ reason: z.string().max(500).optional().register(z.globalRegistry, { description: 'Recorded in the log and in the shutdown events' }) }),
         emits: ['system:shutdown_begin', 'system:shutdown_complete'],
+        response: z.object({ accepted: z.boolean(), already_shutting_down: z.boolean(), deadline_ms: z.number() }),
         handler: ({ reason }) => {
           const already = k.shuttingDown;
           setImmediate(() => void k.shutdown(reason ?? 'requested'));
@@ -114,6 +149,7 @@ export function kernelPlugin(k: Kernel) {
         }),
         emits: ['monitor:skipped'],
         errors: ['CONFLICT', 'OVERLOADED'],
+        response: z.object({ subscription_id: z.string(), patterns: z.array(z.string()), seq: z.number().int(), max_rate: z.number().int().optional() }),
         handler: ({ patterns, max_rate }, _, call) => {
           const conn = call.connectionId ? k.connections.get(call.connectionId) : undefined;
           if (!conn) throw new DaemonError('CONFLICT', 'monitor:subscribe needs a socket connection (plugins use ctx.subscribe)');
@@ -126,6 +162,7 @@ export function kernelPlugin(k: Kernel) {
         summary: 'End one of this connection\'s subscriptions.',
         schema: z.object({ subscription_id: z.string().register(z.globalRegistry, { description: 'As returned by monitor:subscribe' }) }),
         errors: ['NOT_FOUND'],
+        response: z.object({ unsubscribed: z.string() }),
         handler: ({ subscription_id }, _, call) => {
           const conn = call.connectionId ? k.connections.get(call.connectionId) : undefined;
           if (!conn || !conn.removeSubscription(subscription_id)) throw new DaemonError('NOT_FOUND', `no subscription "${subscription_id}" on this connection`);
@@ -140,13 +177,10 @@ export function kernelPlugin(k: Kernel) {
           until_seq: z.number().int().min(0).optional().register(z.globalRegistry, { description: 'Only events with seq up to this one (e.g. the seq monitor:subscribe answered: history up to it, the subscription after it)' }),
           limit: z.number().int().min(1).max(10_000).default(100).register(z.globalRegistry, { description: 'At most this many (the newest)' }),
         }),
+        response: z.object({ events: z.array(emittedEventSchema), last_seq: z.number().int(), oldest_seq: z.number().int(), truncated: z.boolean() }),
         handler: ({ patterns, since_seq, until_seq, limit }) => {
-          let match: (ev: EmittedEvent) => boolean = () => true;
-          if (patterns && patterns.length) {
-            const idx = new PatternIndex<number>();
-            for (const p of patterns) idx.add(p, 1);
-            match = (ev) => idx.match(ev.event).length > 0;
-          }
+          const matches = patterns && patterns.length ? matchPatterns(patterns) : () => true;
+          const match = (ev: EmittedEvent): boolean => matches(ev.event);
           const held = k.router.history.toArray();
           const all = held.filter((ev) => (since_seq === undefined || ev.seq > since_seq) && (until_seq === undefined || ev.seq <= until_seq) && match(ev));
           const events = all.slice(-limit);
@@ -157,6 +191,7 @@ export function kernelPlugin(k: Kernel) {
       'plugin:list': {
         summary: 'Every discovered plugin with status ok|degraded|failed|stopped and the reason.',
         schema: z.object({}).passthrough(),
+        response: z.object({ plugins: z.array(pluginRowSchema) }),
         handler: () => ({ plugins: k.host.list().map((p) => redactDeep(p)) }),
       },
       'plugin:reload': {
@@ -164,6 +199,7 @@ export function kernelPlugin(k: Kernel) {
         schema: z.object({ name: z.string().register(z.globalRegistry, { description: 'Plugin name' }) }),
         errors: ['NOT_FOUND', 'CONFLICT'],
         defaultTimeoutMs: 60_000,
+        response: z.object({ plugin: z.string(), status: pluginStatusSchema, reason: z.string().nullable(), reason_code: reasonCodeSchema.nullable(), reloads: z.number().int() }),
         handler: async ({ name }) => {
           const rec = await k.host.reload(name);
           return { plugin: name, status: rec.status, reason: rec.reason ?? null, reason_code: rec.reasonCode ?? null, reloads: rec.reloads };
@@ -184,11 +220,13 @@ export function internalEvents(k: Kernel) {
       'plugin:snapshot': {
         summary: 'Collect every stateful plugin\'s snapshot (internal).',
         schema: z.object({ only_dirty: z.boolean().default(false) }),
+        response: z.object({ states: z.record(z.string(), z.object({ version: z.number(), state: z.unknown() })), errors: z.record(z.string(), z.string()), dirty: z.boolean() }),
         handler: ({ only_dirty }) => k.host.snapshotAll(only_dirty),
       },
       'plugin:restore': {
         summary: 'Hand each plugin its part of a checkpoint (internal).',
         schema: z.object({ states: z.record(z.string(), z.object({ version: z.number(), state: z.unknown() })) }),
+        response: z.object({ restored: z.array(z.string()), skipped: z.record(z.string(), z.string()) }),
         handler: ({ states }) => k.host.restoreAll(states as Record<string, { version: number; state: unknown }>),
       },
       'plugin:full_state': {

@@ -17,7 +17,7 @@ import { bindEvent, PluginHost } from './plugin-host.js';
 import { redactDeep } from './redact.js';
 import { Router } from './router.js';
 import { listen, prepareSocketPath } from './server.js';
-import { withTimeout } from './timeouts.js';
+import { withTimeout } from '../client/timing.js';
 import type { FSWatcher } from 'chokidar';
 
 export const VERSION = '0.1.0';
@@ -63,6 +63,7 @@ export class Kernel {
       pluginDirs: config.daemon.plugin_dirs,
       disabled: config.daemon.disabled_plugins,
       startTimeoutMs: config.daemon.plugin_start_timeout_ms,
+      checkResponses: config.daemon.check_responses,
       reservedNamespaces: KERNEL_NAMESPACES,
       isShuttingDown: () => this.shuttingDown,
     });
@@ -76,8 +77,11 @@ export class Kernel {
   registerKernelEvents(): void {
     const kp = kernelPlugin(this);
     const none = (): undefined => undefined;
-    for (const [event, def] of Object.entries(kp.events ?? {})) this.router.register({ event, plugin: 'kernel', def: bindEvent(def, none) });
-    for (const [event, def] of Object.entries(internalEvents(this).events ?? {})) this.router.register({ event, plugin: 'kernel', def: bindEvent(def, none), internal: true });
+    const check = this.config.daemon.check_responses;
+    for (const [event, def] of Object.entries(kp.events ?? {})) this.router.register({ event, plugin: 'kernel', def: bindEvent(event, def, none, check) });
+    for (const [event, def] of Object.entries(internalEvents(this).events ?? {})) {
+      this.router.register({ event, plugin: 'kernel', def: bindEvent(event, def, none, check), internal: true });
+    }
   }
 
   /** load config → persistence → discover plugins → restore (early plugins) → start in order → listen → system:ready */
@@ -100,6 +104,8 @@ export class Kernel {
     // No server.maxConnections: past it Node closes a connection without a word. accept() answers instead.
     this.server = net.createServer({ allowHalfOpen: false }, (socket) => this.accept(socket));
     await listen(this.server, this.config.paths.socket, Math.min(65_535, Math.max(4096, 2 * this.config.daemon.max_connections)));
+    // The run directory holds the pid file even when daemon.socket puts the socket elsewhere.
+    fs.mkdirSync(this.config.paths.run, { recursive: true, mode: 0o700 });
     fs.writeFileSync(this.config.paths.pidFile, `${process.pid}\n`, { mode: 0o600 });
     this.rateTimer = setInterval(() => this.sampleRate(), 1000);
     this.rateTimer.unref();

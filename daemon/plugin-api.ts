@@ -10,7 +10,9 @@ import type Database from 'better-sqlite3';
 import type { z } from 'zod';
 import type { EventContext } from '../client/protocol.js';
 import type { ErrorCode } from '../client/errors.js';
-import type { PluginReasonCode, PluginStatus } from '../client/plugin-status.js';
+import type { PluginReasonCode } from '../client/plugin-status.js';
+import type { EventData, EventMap, EventResponse } from '../client/event-types.js';
+import type { UntypedEvent } from '../client/event-client.js';
 
 export type { EventContext } from '../client/protocol.js';
 export { DaemonError, isDaemonError } from '../client/errors.js';
@@ -24,6 +26,11 @@ export { timeOrderedId } from './time-ordered-id.js';
 export { redactSecrets } from './redact.js';
 export { loadYamlParser, parseYamlText, prepareYaml, prepareYamlFiles } from './yaml-text.js';
 export { byCodePoint } from './text-order.js';
+export type { FullStateDescription } from './full-state.js';
+export { Backoff, drainUntil, settledWithin, sleep, TimeoutError, withTimeout } from '../client/timing.js';
+export { matchPatterns } from '../client/pattern-index.js';
+export { formatIssues, listIssues, type Issue } from '../client/issues.js';
+export { addUsage, totalTokens, ZERO_USAGE, type ReportedUsage, type TokenUsage } from '../client/usage.js';
 // Rate-bounded delivery as socket subscriptions have it, for plugins that serve subscriptions of their own (the gateway).
 export { RateBound, type SkippedTally } from './rate-bound.js';
 
@@ -63,7 +70,9 @@ export interface CallContext {
   readonly signal: AbortSignal;
   /** Identifies the socket connection that sent the request, if any (for per-connection state). */
   readonly connectionId: string | null;
-  request<T = Record<string, unknown>>(event: string, data?: Record<string, unknown>, opts?: RequestOptions): Promise<T>;
+  /** Typed like `EventClient.request`: the daemon's own events by their schemas; `request<T>` opts out. */
+  request<E extends keyof EventMap>(event: E, data?: EventData<E>, opts?: RequestOptions): Promise<EventResponse<E>>;
+  request<T = Record<string, unknown>, E extends string = string>(event: E & UntypedEvent<E>, data?: Record<string, unknown>, opts?: RequestOptions): Promise<T>;
   emit(event: string, data: Record<string, unknown>, opts?: EmitOptions): void;
   remainingMs(): number;
 }
@@ -103,7 +112,13 @@ export interface PluginContext<C = UntypedConfig> {
    * array is version i+1; never edit a migration that has shipped, append a new one.
    */
   migrate(migrations: Array<string | ((db: Database.Database) => void)>): void;
-  request<T = Record<string, unknown>>(event: string, data?: Record<string, unknown>, opts?: RequestOptions & { context?: EventContext }): Promise<T>;
+  /** Typed like `EventClient.request`: the daemon's own events by their schemas; `request<T>` opts out. */
+  request<E extends keyof EventMap>(event: E, data?: EventData<E>, opts?: RequestOptions & { context?: EventContext }): Promise<EventResponse<E>>;
+  request<T = Record<string, unknown>, E extends string = string>(
+    event: E & UntypedEvent<E>,
+    data?: Record<string, unknown>,
+    opts?: RequestOptions & { context?: EventContext },
+  ): Promise<T>;
   emit(event: string, data: Record<string, unknown>, opts?: EmitOptions): void;
   /** Subscribe at run time (static ones go in `subscriptions`). Returns an unsubscribe function. */
   subscribe(pattern: string, listener: Listener): () => void;
@@ -132,6 +147,11 @@ export interface EventDef<S extends z.ZodType = z.ZodType, I = unknown> {
   /** Longer help shown by `system:help` and in EVENT_CATALOG.md. */
   description?: string;
   schema: S;
+  /**
+   * The shape of the answer. Documents it (EVENT_CATALOG.md, the generated client types) and, with
+   * `daemon.check_responses`, every answer is checked against it (a mismatch is a HANDLER_ERROR).
+   */
+  response?: z.ZodType;
   handler: (data: z.output<S>, plugin: I, call: CallContext) => unknown;
   /** Events this handler may emit (documentation). */
   emits?: string[];
@@ -244,12 +264,10 @@ export interface FullStateSpec<I = unknown, C = UntypedConfig> {
   };
 }
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- the host's view, where each plugin's own types are forgotten */
 /** A definition whose types have been forgotten: what the host and the tools handle. */
 export type AnyPluginDef = PluginDef<any, any, any>;
 /** An event definition of any plugin. */
 export type AnyEventDef = EventDef<any, any>;
-/* eslint-enable @typescript-eslint/no-explicit-any */
 
 /**
  * Identity helper that infers the config type from `configSchema`, the instance type from what

@@ -15,11 +15,12 @@ import type { PluginReasonCode, PluginStatus } from '../client/plugin-status.js'
 import { rootContext } from './call-context.js';
 import { findPlugins, importPlugin, planStart, PluginLoadError, type FoundPlugin } from './plugin-loader.js';
 import type { z } from 'zod';
-import type { AnyEventDef, AnyPluginDef, BoundEventDef, EmittedEvent, Listener, PluginContext, PluginListener as ListenerFn } from './plugin-api.js';
+import type { AnyEventDef, AnyPluginDef, BoundEventDef, EmittedEvent, EventContext, Listener, PluginContext, PluginListener as ListenerFn, RequestOptions } from './plugin-api.js';
 import { migrate } from './persistence.js';
 import { parseSection } from './config.js';
 import type { Route, Router, Subscriber } from './router.js';
-import { TimeoutError, withTimeout } from './timeouts.js';
+import { TimeoutError, withTimeout } from '../client/timing.js';
+import { formatIssues, listIssues } from '../client/issues.js';
 
 /** What a plugin's routes answer (as UNAVAILABLE) while it is not serving. */
 const NOT_STARTED = 'it has not finished starting';
@@ -32,7 +33,7 @@ export interface PluginRecord {
   status: PluginStatus;
   reason?: string;
   reasonCode?: PluginReasonCode;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each plugin's config type is its own
+  /** Typed by each plugin's own config schema, which the host does not know. */
   ctx: PluginContext<any> | null;
   /** What this incarnation's `start` returned; kept after stop, for the final snapshot. */
   instance: unknown;
@@ -60,14 +61,35 @@ export interface HostOptions {
   pluginDirs: string[];
   disabled: string[];
   startTimeoutMs: number;
+  /** Check every answer against its event's response schema (development and tests). */
+  checkResponses?: boolean;
   reservedNamespaces: string[];
   isShuttingDown: () => boolean;
 }
 
-/** An event as the router holds it: its handler called with the instance `instanceOf` gives at call time. */
-export function bindEvent(def: AnyEventDef, instanceOf: () => unknown): BoundEventDef {
+/**
+ * An event as the router holds it: its handler called with the instance `instanceOf` gives at call
+ * time. With `checkResponses`, an answer outside the event's `response` schema is a HANDLER_ERROR
+ * naming the failing paths (development and tests: the daemon's own answers are what is checked).
+ */
+export function bindEvent(event: string, def: AnyEventDef, instanceOf: () => unknown, checkResponses = false): BoundEventDef {
   const handler = def.handler;
-  return { ...def, handler: (data, call) => handler(data, instanceOf(), call) };
+  const response = def.response as z.ZodType | undefined;
+  if (!checkResponses || !response) return { ...def, handler: (data, call) => handler(data, instanceOf(), call) };
+  const check = (out: unknown): unknown => {
+    const r = response.safeParse(out ?? {});
+    if (r.success) return out;
+    throw new DaemonError('HANDLER_ERROR', `${event} answered outside its response schema: ${formatIssues(r.error.issues, { root: '(answer)', max: 3 })}`, {
+      issues: listIssues(r.error.issues, '(answer)'),
+    });
+  };
+  return {
+    ...def,
+    handler: (data, call) => {
+      const out = handler(data, instanceOf(), call);
+      return out instanceof Promise ? out.then(check) : check(out);
+    },
+  };
 }
 
 let listenerSeq = 0;
@@ -186,7 +208,7 @@ export class PluginHost {
       const route: Route = {
         event,
         plugin: rec.name,
-        def: bindEvent(def, () => rec.instance),
+        def: bindEvent(event, def, () => rec.instance, this.opts.checkResponses),
         unavailable: rec.status === 'failed' ? rec.reason : NOT_STARTED,
       };
       try {
@@ -221,11 +243,12 @@ export class PluginHost {
       },
       db: opts.db,
       migrate: (migrations) => void migrate(opts.db, rec.name, migrations),
-      request: (event, data = {}, reqOpts = {}) => {
+      // One implementation behind the typed overloads of PluginContext['request'].
+      request: ((event: string, data: Record<string, unknown> = {}, reqOpts: RequestOptions & { context?: EventContext } = {}) => {
         const parent = reqOpts.context ?? rootContext(reqOpts.agentId);
         const deadline = Date.now() + (reqOpts.timeoutMs ?? 30_000);
-        return router.request(event, data, parent, deadline, reqOpts, null) as Promise<never>;
-      },
+        return router.request(event, data, parent, deadline, reqOpts, null);
+      }) as PluginContext['request'],
       emit: (event, data, emitOpts = {}) => router.emit(event, data, emitOpts.context ?? null, emitOpts),
       subscribe: (pattern: string, listener: Listener) => {
         const sub = new PluginListener(rec, pattern, (ev) => listener(ev), log, this.reportListenerError);

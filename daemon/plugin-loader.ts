@@ -13,6 +13,7 @@ import type { AnyPluginDef } from './plugin-api.js';
 import { compiledTwin } from './build.js';
 import { ROOT } from './config.js';
 import { byCodePoint } from './text-order.js';
+import { formatIssues } from '../client/issues.js';
 
 const RUNNING_COMPILED = import.meta.url.endsWith('.js');
 
@@ -116,7 +117,7 @@ export async function importPlugin(p: FoundPlugin, fresh = false): Promise<AnyPl
 export function checkPluginShape(def: unknown, dirName: string): AnyPluginDef {
   const r = pluginDefShape.safeParse(def);
   if (!r.success) {
-    throw new PluginLoadError('INVALID_DEFINITION', `invalid plugin definition: ${r.error.issues.map((i) => `${i.path.join('.') || '(default export)'}: ${i.message}`).join('; ')}`);
+    throw new PluginLoadError('INVALID_DEFINITION', `invalid plugin definition: ${formatIssues(r.error.issues, { root: '(default export)' })}`);
   }
   const d = def as AnyPluginDef;
   if (d.name !== dirName) throw new PluginLoadError('INVALID_DEFINITION', `plugin name "${d.name}" does not match its folder "${dirName}"`);

@@ -9,9 +9,10 @@ import { z } from 'zod';
 import { DaemonError, isErrorCode } from '../client/errors.js';
 import { EVENT_NAME_RE, nowSeconds, type EventContext } from '../client/protocol.js';
 import { Call, childContext, rootContext, type CallHost } from './call-context.js';
-import { PatternIndex } from './pattern-index.js';
+import { PatternIndex } from '../client/pattern-index.js';
 import { RingBuffer } from './ring-buffer.js';
 import type { BoundEventDef, CallContext, EmitOptions, EmittedEvent, RequestOptions } from './plugin-api.js';
+import { formatIssues, listIssues } from '../client/issues.js';
 
 export interface Route {
   event: string;
@@ -235,9 +236,7 @@ export class Router implements CallHost {
   private readonly validate: Step = (next) => (req, route, call) => {
     const parsed = route.def.schema.safeParse(req.data ?? {});
     if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(data)', message: i.message, code: i.code }));
-      const first = issues[0];
-      throw new DaemonError('INVALID_DATA', `${req.event}: ${first.path}: ${first.message}${issues.length > 1 ? ` (+${issues.length - 1} more)` : ''}`, { issues });
+      throw new DaemonError('INVALID_DATA', `${req.event}: ${formatIssues(parsed.error.issues, { max: 1 })}`, { issues: listIssues(parsed.error.issues) });
     }
     return next({ ...req, data: parsed.data }, route, call);
   };

@@ -31,15 +31,21 @@ start() {
   if engine_up; then echo "dockerd: engine already running"; return 0; fi
   if [[ "$(id -u)" != 0 ]]; then echo "dockerd: not running and starting it needs root" >&2; return 1; fi
   command -v dockerd >/dev/null || { echo "dockerd: not installed (apt-get install docker.io)" >&2; return 1; }
-  if ! our_pid >/dev/null; then
+  local child=""
+  if ! child="$(our_pid)"; then
     echo "dockerd: starting (log: $LOG)"
     # setsid: the engine must outlive the shell (and the CI step) that started it.
     setsid dockerd >"$LOG" 2>&1 </dev/null &
-    echo "$! $PPID" >"$PIDFILE"
+    child=$!
+    echo "$child $PPID" >"$PIDFILE"
   fi
   local waited=0
   until engine_up; do
-    if ! our_pid >/dev/null; then echo "dockerd: exited during start; last log lines:" >&2; tail -n 20 "$LOG" >&2; return 1; fi
+    # Liveness by pid, not by name: right after the fork the child is still `setsid` (or bash) until
+    # it execs dockerd, and a name check there reads a healthy start as an exit.
+    if [[ ! -d "/proc/$child" ]] || grep -q '^State:.*Z' "/proc/$child/status" 2>/dev/null; then
+      echo "dockerd: exited during start; last log lines:" >&2; tail -n 20 "$LOG" >&2; return 1
+    fi
     if (( waited >= WAIT_S )); then echo "dockerd: not answering after ${WAIT_S}s" >&2; tail -n 20 "$LOG" >&2; return 1; fi
     sleep 1; waited=$((waited + 1))
   done

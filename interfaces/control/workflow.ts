@@ -277,12 +277,16 @@ export async function runsCommand(args: string[], cli: WorkflowCli): Promise<num
     const r = await c.request<{ runs: Array<Record<string, unknown>> }>('workflow:runs', {
       limit, ...(values.status ? { status: values.status } : {}), ...(values.workflow ? { workflow: values.workflow } : {}),
     });
-    // Runs for a goal (workflow:run_goal) learned or followed a trace: the trace plugin says what each saved.
-    const goalRuns = r.runs.filter((x) => x.source === 'learn' || x.source === 'follow').map((x) => String(x.run_id));
+    // Runs for a goal (workflow:run_goal, workflow:plan, workflow:start with a goal) learned or followed a
+    // trace: the trace plugin says which, and what each saved.
     const saved = new Map<string, unknown>();
-    if (goalRuns.length) {
-      const g = await c.request<{ runs: Array<{ run_id: string; saved_usd: number | null }> }>('trace:runs', { run_ids: goalRuns }).catch(() => ({ runs: [] }));
-      for (const x of g.runs) saved.set(x.run_id, x.saved_usd);
+    const modes = new Map<string, string>();
+    if (r.runs.length) {
+      const g = await c.request<{ runs: Array<{ run_id: string; mode: string; saved_usd: number | null }> }>('trace:runs', { run_ids: r.runs.map((x) => String(x.run_id)) }).catch(() => ({ runs: [] }));
+      for (const x of g.runs) {
+        saved.set(x.run_id, x.saved_usd);
+        modes.set(x.run_id, x.mode);
+      }
     }
     if (values.json) {
       cli.out(JSON.stringify(r.runs.map((x) => (saved.has(String(x.run_id)) ? { ...x, saved_usd: saved.get(String(x.run_id)) } : x))));
@@ -292,7 +296,7 @@ export async function runsCommand(args: string[], cli: WorkflowCli): Promise<num
     for (const x of r.runs) {
       const started = new Date(Number(x.created_at) * 1000).toISOString().replace('T', ' ').slice(0, 19);
       const dur = typeof x.finished_at === 'number' ? fmtS((x.finished_at - Number(x.created_at)) * 1000) : '';
-      const mode = x.source === 'learn' || x.source === 'follow' ? String(x.source) : '';
+      const mode = modes.get(String(x.run_id)) ?? (x.source === 'learn' || x.source === 'follow' ? String(x.source) : '');
       const s = saved.get(String(x.run_id));
       const tail = typeof s === 'number' ? `  saved ${usd(s)}` : '';
       cli.out(`${String(x.run_id).padEnd(22)} ${String(x.workflow).padEnd(22)} ${String(x.status).padEnd(17)} ${mode.padEnd(6)} ${started}  ${dur.padStart(7)}  ${x.cost_usd === null ? '' : usd(x.cost_usd)}${tail}`);

@@ -10,7 +10,7 @@ import { configSchema, TOOL_NAMES } from './config.js';
 import { Conversations } from './converse.js';
 import { ProfileStore } from './profiles.js';
 import {
-  cancelSchema, conversationSchema, converseSchema, infoSchema, listSchema, messageSchema, profilesSchema, sendSchema, spawnSchema, terminateSchema,
+  cancelSchema, conversationSchema, converseSchema, infoSchema, listSchema, messageSchema, profilesSchema, responses, sendSchema, spawnSchema, terminateSchema,
 } from './schemas.js';
 import { AgentService, MIGRATIONS } from './service.js';
 
@@ -39,7 +39,7 @@ export default definePlugin({
   configSchema,
   publishes: {
     'agent:spawned': 'An agent was created: {agent_id, profile, model, tools, parent_id, depth, budget_usd}.',
-    'agent:turn_started': 'An agent began (or, after a restart, resumed) a turn: {agent_id, turn_id, source: send|message|converse, from, resumed}.',
+    'agent:turn_started': 'An agent began (or, after a restart, resumed) a turn: {agent_id, turn_id, source: send|message|converse, from, resumed, goal?}.',
     'agent:tool_call': 'An agent called a tool: {agent_id, turn_id, tool_use_id, name, input}.',
     'agent:tool_result': 'A tool call finished: {agent_id, turn_id, tool_use_id, name, is_error, error_code, duration_ms, result, events}; result is what the model was shown, events the events the call made in order ({event, data, result | error}), or events_omitted: true when they were too large to carry.',
     'agent:reply': 'A turn ended with a reply: {agent_id, turn_id, text, stop_reason (end_turn, turn_limit, tool_call_limit, ...), steps, tool_calls, usage, cost_usd}.',
@@ -91,16 +91,18 @@ export default definePlugin({
       schema: spawnSchema,
       emits: ['agent:spawned'],
       errors: ['NOT_FOUND', 'CONFLICT', 'OVERLOADED', 'BUDGET_EXCEEDED'],
+      response: responses.spawn,
       handler: (d, agents, call) => serving(agents).svc.spawn(d, call.context),
     },
 
     'agent:send': {
       summary: "Give an agent a message and run one turn: model calls with the agent's history and tools, each tool_use routed as an event, until it stops or a limit is hit.",
-      description: 'The turn is journaled before the answer and survives a restart. With wait (default) the answer is {agent_id, turn_id, status, reply, stop_reason, steps, tool_calls, usage, cost_usd}, or the turn\'s error (BUDGET_EXCEEDED, LOOP_DETECTED, CANCELLED, ...) with details.turn_id; without, {turn_id, status: "queued"} at once and the outcome comes as agent:reply or agent:error. Turns of one agent run one at a time, in order.',
+      description: 'The turn is journaled before the answer and survives a restart. With wait (default) the answer is {agent_id, turn_id, status, reply, stop_reason, steps, tool_calls, usage, cost_usd}, or the turn\'s error (BUDGET_EXCEEDED, LOOP_DETECTED, CANCELLED, ...) with details.turn_id; without, {turn_id, status: "queued"} at once and the outcome comes as agent:reply or agent:error. Turns of one agent run one at a time, in order. With goal, the trace plugin answers the turn from a trace of the goal when one is found (no model call; the answer\'s trace says which) and keeps a turn that succeeds as the goal\'s trace (docs/traces.md).',
       schema: sendSchema,
       emits: TURN_EVENTS,
-      errors: ['NOT_FOUND', 'CONFLICT', 'OVERLOADED', 'BUDGET_EXCEEDED', 'CANCELLED', 'SHUTTING_DOWN'],
+      errors: ['NOT_FOUND', 'CONFLICT', 'OVERLOADED', 'BUDGET_EXCEEDED', 'CANCELLED', 'UNAVAILABLE', 'SHUTTING_DOWN'],
       defaultTimeoutMs: 600_000,
+      response: responses.send,
       handler: (d, agents, call) => serving(agents).svc.send(d, call.context),
     },
 
@@ -110,12 +112,14 @@ export default definePlugin({
       schema: messageSchema,
       emits: TURN_EVENTS,
       errors: ['NOT_FOUND', 'CONFLICT', 'OVERLOADED', 'LOOP_DETECTED'],
+      response: responses.message,
       handler: (d, agents, call) => serving(agents).svc.message(d, call.context),
     },
 
     'agent:list': {
       summary: 'Agents, newest first, with status (idle, running, terminated), profile, model, tools, limits, parent and usage.',
       schema: listSchema,
+      response: responses.list,
       handler: (d, agents) => serving(agents).svc.list(d),
     },
 
@@ -123,6 +127,7 @@ export default definePlugin({
       summary: 'One agent: its settings, usage, budget, history (most recent), inbox, children and recent turns.',
       schema: infoSchema,
       errors: ['NOT_FOUND'],
+      response: responses.info,
       handler: (d, agents, call) => serving(agents).svc.info(d, call.context),
     },
 
@@ -132,6 +137,7 @@ export default definePlugin({
       schema: cancelSchema,
       emits: ['agent:error'],
       errors: ['NOT_FOUND'],
+      response: responses.cancel,
       handler: (d, agents, call) => serving(agents).svc.cancel(d, call.context),
     },
 
@@ -141,12 +147,14 @@ export default definePlugin({
       schema: terminateSchema,
       emits: ['agent:terminated'],
       errors: ['NOT_FOUND'],
+      response: responses.terminate,
       handler: (d, agents, call) => serving(agents).svc.terminate(d, call.context),
     },
 
     'agent:profiles': {
       summary: 'The loaded profiles (name, file, model, tools, limits, budget) and the invalid files with the reason each was not loaded.',
       schema: profilesSchema,
+      response: responses.profiles,
       handler(_d, agents) {
         const p = serving(agents).profiles;
         return {
@@ -166,6 +174,7 @@ export default definePlugin({
       emits: ['agent:spawned', 'agent:utterance', 'agent:conversation_ended', ...TURN_EVENTS],
       errors: ['NOT_FOUND', 'CONFLICT', 'BUDGET_EXCEEDED', 'LOOP_DETECTED', 'OVERLOADED'],
       defaultTimeoutMs: 1_800_000,
+      response: responses.converse,
       handler: (d, agents, call) => serving(agents).conv.start(d, call.context),
     },
 
@@ -173,6 +182,7 @@ export default definePlugin({
       summary: 'A conversation\'s state and transcript so far (also after a restart, or when the converse caller went away).',
       schema: conversationSchema,
       errors: ['NOT_FOUND'],
+      response: responses.conversation,
       handler: (d, agents) => serving(agents).conv.get(d.conversation_id),
     },
   },

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { FSWatcher } from 'chokidar';
 import { profileFileSchema, type ProfileFile } from './schemas.js';
 import { byCodePoint, loadYamlParser, parseYamlText, prepareYamlFiles } from '../../daemon/plugin-api.js';
+import { formatIssues } from '../../client/issues.js';
 
 export interface Profile extends ProfileFile {
   name: string;
@@ -56,8 +57,7 @@ export class ProfileStore {
       const raw: unknown = parseYamlText(text);
       const parsed = profileFileSchema.safeParse(raw ?? {});
       if (!parsed.success) {
-        const i = parsed.error.issues[0]!;
-        throw new Error(`${i.path.join('.') || '(file)'}: ${i.message}${parsed.error.issues.length > 1 ? ` (+${parsed.error.issues.length - 1} more)` : ''}`);
+        throw new Error(formatIssues(parsed.error.issues, { root: '(file)', max: 1 }));
       }
       const name = parsed.data.name ?? path.basename(file).replace(/\.ya?ml$/i, '');
       if (!/^[a-z][a-z0-9_-]{0,63}$/.test(name)) throw new Error(`name "${name}": lowercase letters, digits, _ and -`);

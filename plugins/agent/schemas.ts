@@ -48,6 +48,8 @@ export const sendSchema = z.object({
   message: content.describe('The user message for this turn'),
   wait: z.boolean().default(true).register(z.globalRegistry, { description: 'Answer with the turn\'s outcome (true) or at once with {turn_id, status: "queued"} (false)' }),
   turn_id: z.string().regex(AGENT_ID_RE).max(100).optional().register(z.globalRegistry, { description: 'Your own id for the turn; sending the same message with it again returns that turn instead of a new one' }),
+  goal: z.string().min(1).max(20_000).optional().register(z.globalRegistry, { description: 'The goal this turn works on: a trace of it (or of a goal alike) is followed with no model call, and a turn that succeeds is kept as a trace (needs the trace plugin; docs/traces.md)' }),
+  goal_mode: z.enum(['auto', 'learn', 'follow']).default('auto').register(z.globalRegistry, { description: 'With goal: auto follows a trace when one is found, else learns; learn always asks the model (and keeps the turn as the goal\'s trace); follow answers NOT_FOUND without a trace' }),
 });
 
 export const messageSchema = z.object({
@@ -135,6 +137,7 @@ export const turnStartedEvent = z.object({
   source: z.enum(['send', 'message', 'converse']).register(z.globalRegistry, { description: 'What started it' }),
   from: z.string().nullable().register(z.globalRegistry, { description: 'The sending agent of a message' }),
   resumed: z.boolean().register(z.globalRegistry, { description: 'True when resumed after a daemon restart' }),
+  goal: z.string().optional().register(z.globalRegistry, { description: 'The goal of a turn given one (agent:send {goal})' }),
 });
 export const toolCallEvent = z.object({
   ...turnWho,
@@ -191,3 +194,19 @@ export const profilesChangedEvent = z.object({
   name: z.string().nullable().register(z.globalRegistry, { description: 'The profile name' }),
   error: z.string().nullable().register(z.globalRegistry, { description: 'Why an invalid profile was not loaded' }),
 });
+
+// Answers. Loose objects: fields may be added, never removed or retyped.
+const agentView = z.looseObject({ agent_id: z.string(), status: z.enum(['idle', 'running', 'terminated']), tools: z.array(z.string()), parent_id: z.string().nullable(), depth: z.number().int() });
+const turnAnswer = z.looseObject({ agent_id: z.string(), turn_id: z.string(), status: z.string() });
+export const responses = {
+  spawn: agentView,
+  send: turnAnswer,
+  message: z.looseObject({ message_id: z.string(), to: z.string(), turn_id: z.string().nullable(), status: z.string() }),
+  list: z.looseObject({ agents: z.array(agentView), count: z.number().int() }),
+  info: agentView,
+  cancel: z.looseObject({ agent_id: z.string(), turn_id: z.string().nullable(), cancelled: z.boolean(), status: z.string() }),
+  terminate: z.looseObject({ agent_id: z.string(), status: z.literal('terminated'), already_terminated: z.boolean(), terminated: z.array(z.string()), cancelled_turns: z.number().int() }),
+  profiles: z.looseObject({ profiles: z.array(z.looseObject({ name: z.string(), file: z.string(), tools: z.array(z.string()) })), invalid: z.array(z.looseObject({ file: z.string() })) }),
+  converse: z.looseObject({ conversation_id: z.string(), status: z.string() }),
+  conversation: z.looseObject({ conversation_id: z.string(), status: z.string() }),
+};

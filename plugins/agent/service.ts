@@ -12,6 +12,7 @@ import type { SpawnInput } from './schemas.js';
 import { AgentStore, MIGRATIONS, type AgentRow, type TurnError, type TurnRow, type TurnSource } from './store.js';
 import { spawnAgent } from './spawn.js';
 import { TurnRunner } from './turn.js';
+import { drainUntil } from '../../client/timing.js';
 
 export { MIGRATIONS };
 
@@ -45,11 +46,11 @@ export class AgentService {
   private readonly waiters = new Map<string, Waiter[]>();
   private stopping = false;
 
-  constructor(private readonly d: ServiceDeps) {
-    this.store = new AgentStore(d.db);
-    this.gc = GroupCommit.for(d.db);
+  constructor(private readonly deps: ServiceDeps) {
+    this.store = new AgentStore(deps.db);
+    this.gc = GroupCommit.for(deps.db);
     this.runner = new TurnRunner({
-      store: this.store, gc: this.gc, lazy: (op) => runLazy(d.db, op), config: d.config, log: d.log, request: d.request, emit: d.emit,
+      store: this.store, gc: this.gc, lazy: (op) => runLazy(deps.db, op), config: deps.config, log: deps.log, request: deps.request, emit: deps.emit,
       interrupted: (id) => (this.terminated.has(id) ? 'terminated' : this.stopping ? 'stopping' : this.isCancelled(id) ? 'cancelled' : null),
       signalOf: (id) => this.cancelSignal(id),
       setInflight: (id, rid) => void (rid ? this.inflight.set(id, rid) : this.inflight.delete(id)),
@@ -74,14 +75,14 @@ export class AgentService {
   async spawn(input: SpawnInput, context: EventContext): Promise<Record<string, unknown>> {
     this.guard();
     return spawnAgent({
-      store: this.store, gc: this.gc, config: this.d.config, profiles: this.d.profiles, log: this.d.log, request: this.d.request, emit: this.d.emit,
+      store: this.store, gc: this.gc, config: this.deps.config, profiles: this.deps.profiles, log: this.deps.log, request: this.deps.request, emit: this.deps.emit,
       live: (id) => this.live(id), view: (a) => this.view(a),
     }, input, context);
   }
 
   // ---- turns ---------------------------------------------------------------------------------------
 
-  async send(input: { agent_id: string; message: string; wait: boolean; turn_id?: string }, context: EventContext): Promise<Record<string, unknown>> {
+  async send(input: { agent_id: string; message: string; wait: boolean; turn_id?: string; goal?: string | undefined; goal_mode?: 'auto' | 'learn' | 'follow' }, context: EventContext): Promise<Record<string, unknown>> {
     this.guard();
     if (input.turn_id) {
       const prior = this.store.turn(input.turn_id);
@@ -93,7 +94,10 @@ export class AgentService {
       }
     }
     // With wait, the answer is the outcome (written durably); the queued row need not wait for the disk.
-    const turnId = await this.enqueue(input.agent_id, { source: 'send', input: input.message, context, turn_id: input.turn_id, durable: !input.wait });
+    const turnId = await this.enqueue(input.agent_id, {
+      source: 'send', input: input.message, context, turn_id: input.turn_id, durable: !input.wait,
+      ...(input.goal ? { goal: input.goal, goal_mode: input.goal_mode ?? 'auto' } : {}),
+    });
     return input.wait ? this.outcome(turnId) : { agent_id: input.agent_id, turn_id: turnId, status: 'queued' };
   }
 
@@ -108,7 +112,7 @@ export class AgentService {
     // The chain of agents this message continues: the sender's current turn's chain when it is the sender acting.
     const cur = context.agent_id === input.from ? this.current.get(input.from) : undefined;
     const chain = [...(cur?.chain ?? []), input.from].slice(-CHAIN_MAX);
-    const hops = this.d.config.max_message_hops;
+    const hops = this.deps.config.max_message_hops;
     if (hops > 0 && chain.length > hops) {
       // The sender's turn fails on this and reports it (agent:error with the chain).
       throw new DaemonError('LOOP_DETECTED', `message chain ${chain.join(' → ')} → ${input.to} exceeds agent.max_message_hops (${hops})`, {
@@ -127,11 +131,12 @@ export class AgentService {
   async enqueue(agentId: string, o: {
     source: TurnSource; input: string; context: EventContext; turn_id?: string | undefined; from?: string; message_id?: string; chain?: string[];
     conversation_id?: string; inbox?: { messageId: string; from: string; content: string };
+    goal?: string; goal_mode?: 'auto' | 'learn' | 'follow';
     /** Wait for the disk before answering (the answer acknowledges the work). Default true. */
     durable?: boolean;
   }): Promise<string> {
     this.live(agentId);
-    const max = this.d.config.max_queued_turns;
+    const max = this.deps.config.max_queued_turns;
     if (this.store.queuedCount(agentId) >= max) throw new DaemonError('OVERLOADED', `agent ${agentId} has ${max} queued turns (agent.max_queued_turns)`, { agent_id: agentId });
     const turnId = o.turn_id ?? `t-${timeOrderedId()}`;
     const write = (): void => {
@@ -140,10 +145,11 @@ export class AgentService {
       this.store.insertTurn({
         turn_id: turnId, agent_id: agentId, source: o.source, from_agent: o.from ?? null, message_id: o.message_id ?? null, input: o.input,
         context: o.context, chain: o.chain ?? [], conversation_id: o.conversation_id ?? null, created_at: Date.now(),
+        goal: o.goal ?? null, goal_mode: o.goal_mode ?? null,
       });
       if (o.inbox) this.store.insertInbox(o.inbox.messageId, agentId, o.inbox.from, o.inbox.content, turnId, Date.now());
     };
-    if (o.durable === false) runLazy(this.d.db, write);
+    if (o.durable === false) runLazy(this.deps.db, write);
     else await this.gc.run(write);
     this.kick(agentId);
     return turnId;
@@ -178,6 +184,7 @@ export class AgentService {
         tool_use_id: c.tool_use_id, name: c.name, input: c.input, is_error: c.is_error, error_code: c.error_code, duration_ms: c.duration_ms,
       })),
       usage: t.usage, cost_usd: t.cost_usd,
+      ...(t.trace ? { trace: t.trace } : {}),
     };
   }
 
@@ -205,14 +212,14 @@ export class AgentService {
           const t = this.store.nextTurn(agentId);
           if (!t) return;
           if (t.turn_id === previous) {
-            this.d.log.error({ agent_id: agentId, turn_id: t.turn_id }, 'turn did not leave the queue; worker stops');
+            this.deps.log.error({ agent_id: agentId, turn_id: t.turn_id }, 'turn did not leave the queue; worker stops');
             return;
           }
           previous = t.turn_id;
           await this.runOne(t);
         }
       } catch (err) {
-        this.d.log.error({ err, agent_id: agentId }, 'agent worker failed');
+        this.deps.log.error({ err, agent_id: agentId }, 'agent worker failed');
       } finally {
         this.workers.delete(agentId);
       }
@@ -250,17 +257,17 @@ export class AgentService {
     });
     const opts = { context: t.context ?? undefined, agentId: t.agent_id };
     if (out.status === 'completed') {
-      this.d.emit('agent:reply', {
+      this.deps.emit('agent:reply', {
         agent_id: t.agent_id, turn_id: t.turn_id, text: out.reply, stop_reason: out.stop_reason, steps: out.steps,
         tool_calls: out.tool_calls, usage: out.usage, cost_usd: out.cost_usd,
       }, opts);
     } else {
       const e = out.error;
       const agents = e.code === 'LOOP_DETECTED' ? [...t.chain, t.agent_id] : undefined;
-      this.d.emit('agent:error', {
+      this.deps.emit('agent:error', {
         agent_id: t.agent_id, turn_id: t.turn_id, code: e.code, message: e.message, reason: e.reason ?? null, ...(agents ? { agents } : {}),
       }, opts);
-      this.d.log.info({ agent_id: t.agent_id, turn_id: t.turn_id, code: e.code, agents }, 'turn failed');
+      this.deps.log.info({ agent_id: t.agent_id, turn_id: t.turn_id, code: e.code, agents }, 'turn failed');
     }
     this.settle(t.turn_id);
   }
@@ -301,14 +308,14 @@ export class AgentService {
     });
     if (queuedCancelled) {
       this.settle(turnId);
-      this.d.emit('agent:error', { agent_id: t.agent_id, turn_id: turnId, code: 'CANCELLED', message: 'the turn was cancelled', reason: null }, { context, agentId: t.agent_id });
+      this.deps.emit('agent:error', { agent_id: t.agent_id, turn_id: turnId, code: 'CANCELLED', message: 'the turn was cancelled', reason: null }, { context, agentId: t.agent_id });
       return { agent_id: input.agent_id, turn_id: turnId, cancelled: true, status: 'cancelled' };
     }
     if (this.current.get(input.agent_id)?.turn_id !== turnId) return { agent_id: input.agent_id, turn_id: turnId, cancelled: false, status: this.store.turn(turnId)?.status ?? t.status };
     this.cancelSignal(input.agent_id);
     this.cancels.get(input.agent_id)!.ac.abort(new DaemonError('CANCELLED', `turn ${turnId} was cancelled`, { turn_id: turnId }));
     const rid = this.inflight.get(input.agent_id);
-    if (rid) void this.d.request('completion:cancel', { request_id: rid }, { context, agentId: input.agent_id }).catch(() => undefined);
+    if (rid) void this.deps.request('completion:cancel', { request_id: rid }, { context, agentId: input.agent_id }).catch(() => undefined);
     return { agent_id: input.agent_id, turn_id: turnId, cancelled: true, status: 'cancelling' };
   }
 
@@ -336,8 +343,8 @@ export class AgentService {
       if (this.current.has(t.id)) this.terminated.add(t.id);
       for (const turnId of t.cancelled) this.settle(turnId);
       const rid = this.inflight.get(t.id);
-      if (rid) void this.d.request('completion:cancel', { request_id: rid }, { context, agentId: t.id }).catch(() => undefined);
-      this.d.emit('agent:terminated', { agent_id: t.id, reason: input.reason ?? null, cascade_from: t.from }, { context, agentId: t.id });
+      if (rid) void this.deps.request('completion:cancel', { request_id: rid }, { context, agentId: t.id }).catch(() => undefined);
+      this.deps.emit('agent:terminated', { agent_id: t.id, reason: input.reason ?? null, cascade_from: t.from }, { context, agentId: t.id });
     }
     return {
       agent_id: a.agent_id, status: 'terminated', already_terminated: a.status === 'terminated',
@@ -373,7 +380,7 @@ export class AgentService {
     if (!a) throw new DaemonError('NOT_FOUND', `no agent ${input.agent_id}`, { agent_id: input.agent_id });
     let budget: unknown = null;
     if (a.budget_usd !== null) {
-      budget = await this.d.request<{ scopes: unknown[] }>('budget:status', { scope: 'agent', id: a.agent_id }, { context, timeoutMs: 5000 })
+      budget = await this.deps.request<{ scopes: unknown[] }>('budget:status', { scope: 'agent', id: a.agent_id }, { context, timeoutMs: 5000 })
         .then((r) => r.scopes[0] ?? null, () => null);
     }
     const cur = this.current.get(a.agent_id);
@@ -406,17 +413,18 @@ export class AgentService {
    * journaled as running and resume at the next start.
    */
   async stop(deadline: number): Promise<{ finished: number; left: number }> {
-    const before = this.workers.size;
-    const all = Promise.all([...this.workers.values()]);
     this.stopping = true;
-    await Promise.race([all, new Promise((r) => setTimeout(r, Math.max(0, (deadline - Date.now()) / 2)).unref())]);
-    const left = this.workers.size;
+    const { finished, left } = await drainUntil({
+      inflight: () => [...this.workers.values()],
+      done: (w) => w,
+      finishBy: Date.now() + Math.max(0, (deadline - Date.now()) / 2),
+    });
     for (const [id, list] of this.waiters) {
       for (const w of list) w.reject(new DaemonError('SHUTTING_DOWN', `the daemon is stopping; turn ${id} resumes at the next start`, { turn_id: id }));
     }
     this.waiters.clear();
     this.gc.flush();
-    return { finished: before - left, left };
+    return { finished, left: left.length };
   }
 
   isStopping(): boolean {

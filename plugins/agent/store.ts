@@ -7,6 +7,7 @@ import type Database from 'better-sqlite3';
 import type { EventContext } from '../../daemon/plugin-api.js';
 import type { Limits } from './config.js';
 import type { AgentTool } from './mcp-tools.js';
+import type { TokenUsage as Usage } from '../../client/usage.js';
 
 export const MIGRATIONS = [
   `CREATE TABLE agent_agents (
@@ -43,6 +44,10 @@ export const MIGRATIONS = [
      rounds INTEGER NOT NULL, keep_agents INTEGER NOT NULL, status TEXT NOT NULL, transcript TEXT NOT NULL,
      pending_turn TEXT, context TEXT, error TEXT, created_at INTEGER NOT NULL, finished_at INTEGER)`,
   `ALTER TABLE agent_agents ADD COLUMN stream INTEGER NOT NULL DEFAULT 0`,
+  // A turn given a goal (agent:send {goal}): the trace plugin records it, or answers it from a trace.
+  `ALTER TABLE agent_turns ADD COLUMN goal TEXT`,
+  `ALTER TABLE agent_turns ADD COLUMN goal_mode TEXT`,
+  `ALTER TABLE agent_turns ADD COLUMN trace TEXT`,
 ];
 
 export interface AgentRow {
@@ -84,6 +89,11 @@ export interface TurnRow {
   context: EventContext | null;
   chain: string[];
   conversation_id: string | null;
+  /** The goal the turn works on (agent:send {goal}), and whether a trace may be followed for it. */
+  goal: string | null;
+  goal_mode: 'auto' | 'learn' | 'follow' | null;
+  /** What the trace plugin answered for a goal turn (trace:begin_turn), once it has. */
+  trace: Record<string, unknown> | null;
   status: TurnStatus;
   opened: boolean;
   steps: number;
@@ -106,14 +116,8 @@ export interface TurnError {
   details?: Record<string, unknown>;
 }
 
-export interface Usage {
-  input_tokens: number;
-  output_tokens: number;
-  cache_read_input_tokens: number;
-  cache_creation_input_tokens: number;
-}
-
-export const ZERO_USAGE: Usage = { input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 };
+export type { TokenUsage as Usage } from '../../client/usage.js';
+export { ZERO_USAGE } from '../../client/usage.js';
 
 /** A history message: content is a string or content blocks, as the Messages API takes them. */
 export interface StoredMessage {
@@ -165,7 +169,7 @@ function agentOf(r: Raw): AgentRow {
 function turnOf(r: Raw): TurnRow {
   return {
     ...(r as unknown as TurnRow), context: json(r.context), chain: json(r.chain), opened: r.opened === 1,
-    error: json(r.error), usage: json(r.usage),
+    error: json(r.error), usage: json(r.usage), trace: json(r.trace),
   };
 }
 
@@ -177,11 +181,11 @@ function convOf(r: Raw): ConversationRow {
 }
 
 export class AgentStore {
-  private readonly s: Record<string, Database.Statement>;
+  private readonly stmts: Record<string, Database.Statement>;
 
   constructor(private readonly db: Database.Database) {
     const p = (sql: string) => db.prepare(sql);
-    this.s = {
+    this.stmts = {
       insertAgent: p(`INSERT INTO agent_agents (agent_id, profile, model, system, tools, limits, budget_usd, metadata, parent_id, depth, stream, status, created_at)
                       VALUES (@agent_id, @profile, @model, @system, @tools, @limits, @budget_usd, @metadata, @parent_id, @depth, @stream, 'active', @created_at)`),
       getAgent: p('SELECT * FROM agent_agents WHERE agent_id = ?'),
@@ -198,8 +202,9 @@ export class AgentStore {
       history: p('SELECT role, content FROM (SELECT idx, role, content FROM agent_messages WHERE agent_id = ? ORDER BY idx DESC LIMIT ?) ORDER BY idx'),
       historyCount: p('SELECT COUNT(*) AS n FROM agent_messages WHERE agent_id = ?'),
       lastMessage: p('SELECT role, content, turn_id FROM agent_messages WHERE agent_id = ? ORDER BY idx DESC LIMIT 1'),
-      insertTurn: p(`INSERT INTO agent_turns (turn_id, agent_id, source, from_agent, message_id, input, context, chain, conversation_id, status, created_at)
-                     VALUES (@turn_id, @agent_id, @source, @from_agent, @message_id, @input, @context, @chain, @conversation_id, 'queued', @created_at)`),
+      insertTurn: p(`INSERT INTO agent_turns (turn_id, agent_id, source, from_agent, message_id, input, context, chain, conversation_id, goal, goal_mode, status, created_at)
+                     VALUES (@turn_id, @agent_id, @source, @from_agent, @message_id, @input, @context, @chain, @conversation_id, @goal, @goal_mode, 'queued', @created_at)`),
+      setTrace: p('UPDATE agent_turns SET trace = ? WHERE turn_id = ?'),
       getTurn: p('SELECT * FROM agent_turns WHERE turn_id = ?'),
       nextQueued: p("SELECT * FROM agent_turns WHERE agent_id = ? AND status IN ('queued', 'running') ORDER BY (status = 'running') DESC, rowid LIMIT 1"),
       queuedCount: p("SELECT COUNT(*) AS n FROM agent_turns WHERE agent_id = ? AND status = 'queued'"),
@@ -230,11 +235,11 @@ export class AgentStore {
   }
 
   insertAgent(a: Omit<AgentRow, 'status' | 'terminated_at' | 'terminate_reason' | 'turns' | 'tool_calls' | 'cost_usd' | keyof Usage>): void {
-    this.s.insertAgent!.run({ ...a, tools: JSON.stringify(a.tools), limits: JSON.stringify(a.limits), metadata: a.metadata ? JSON.stringify(a.metadata) : null, stream: a.stream ? 1 : 0 });
+    this.stmts.insertAgent!.run({ ...a, tools: JSON.stringify(a.tools), limits: JSON.stringify(a.limits), metadata: a.metadata ? JSON.stringify(a.metadata) : null, stream: a.stream ? 1 : 0 });
   }
 
   agent(id: string): AgentRow | undefined {
-    const r = this.s.getAgent!.get(id) as Raw | undefined;
+    const r = this.stmts.getAgent!.get(id) as Raw | undefined;
     return r ? agentOf(r) : undefined;
   }
 
@@ -248,149 +253,153 @@ export class AgentStore {
   }
 
   liveCount(): number {
-    return (this.s.liveCount!.get() as { n: number }).n;
+    return (this.stmts.liveCount!.get() as { n: number }).n;
   }
 
   liveChildren(id: string): number {
-    return (this.s.liveChildren!.get(id) as { n: number }).n;
+    return (this.stmts.liveChildren!.get(id) as { n: number }).n;
   }
 
   children(id: string): Array<{ agent_id: string; status: string }> {
-    return this.s.children!.all(id) as Array<{ agent_id: string; status: string }>;
+    return this.stmts.children!.all(id) as Array<{ agent_id: string; status: string }>;
   }
 
   /** True when it was live and is now terminated. */
   terminate(id: string, reason: string | null, now: number): boolean {
-    return this.s.terminate!.run(now, reason, id).changes === 1;
+    return this.stmts.terminate!.run(now, reason, id).changes === 1;
   }
 
   addUsage(agentId: string, d: { turns: number; tool_calls: number; cost_usd: number } & Usage): void {
-    this.s.addUsage!.run({ agent_id: agentId, ...d });
+    this.stmts.addUsage!.run({ agent_id: agentId, ...d });
   }
 
   appendMessage(agentId: string, turnId: string | null, m: StoredMessage, now: number): void {
-    const idx = (this.s.nextIdx!.get(agentId) as { n: number }).n;
-    this.s.insertMessage!.run(agentId, idx, turnId, m.role, JSON.stringify(m.content), now);
+    const idx = (this.stmts.nextIdx!.get(agentId) as { n: number }).n;
+    this.stmts.insertMessage!.run(agentId, idx, turnId, m.role, JSON.stringify(m.content), now);
   }
 
   /** The last `limit` history messages, oldest first. */
   history(agentId: string, limit: number): StoredMessage[] {
-    return (this.s.history!.all(agentId, limit) as Array<{ role: 'user' | 'assistant'; content: string }>).map((r) => ({ role: r.role, content: JSON.parse(r.content) }));
+    return (this.stmts.history!.all(agentId, limit) as Array<{ role: 'user' | 'assistant'; content: string }>).map((r) => ({ role: r.role, content: JSON.parse(r.content) }));
   }
 
   historyCount(agentId: string): number {
-    return (this.s.historyCount!.get(agentId) as { n: number }).n;
+    return (this.stmts.historyCount!.get(agentId) as { n: number }).n;
   }
 
   lastMessage(agentId: string): (StoredMessage & { turn_id: string | null }) | undefined {
-    const r = this.s.lastMessage!.get(agentId) as { role: 'user' | 'assistant'; content: string; turn_id: string | null } | undefined;
+    const r = this.stmts.lastMessage!.get(agentId) as { role: 'user' | 'assistant'; content: string; turn_id: string | null } | undefined;
     return r ? { role: r.role, content: JSON.parse(r.content), turn_id: r.turn_id } : undefined;
   }
 
-  insertTurn(t: Pick<TurnRow, 'turn_id' | 'agent_id' | 'source' | 'from_agent' | 'message_id' | 'input' | 'context' | 'chain' | 'conversation_id' | 'created_at'>): void {
-    this.s.insertTurn!.run({ ...t, context: t.context ? JSON.stringify(t.context) : null, chain: JSON.stringify(t.chain) });
+  insertTurn(t: Pick<TurnRow, 'turn_id' | 'agent_id' | 'source' | 'from_agent' | 'message_id' | 'input' | 'context' | 'chain' | 'conversation_id' | 'created_at'> & { goal?: string | null; goal_mode?: TurnRow['goal_mode'] }): void {
+    this.stmts.insertTurn!.run({ ...t, goal: t.goal ?? null, goal_mode: t.goal ? t.goal_mode ?? 'auto' : null, context: t.context ? JSON.stringify(t.context) : null, chain: JSON.stringify(t.chain) });
+  }
+
+  setTrace(turnId: string, trace: Record<string, unknown>): void {
+    this.stmts.setTrace!.run(JSON.stringify(trace), turnId);
   }
 
   turn(id: string): TurnRow | undefined {
-    const r = this.s.getTurn!.get(id) as Raw | undefined;
+    const r = this.stmts.getTurn!.get(id) as Raw | undefined;
     return r ? turnOf(r) : undefined;
   }
 
   /** The agent's running turn (after a restart) or its oldest queued one. */
   nextTurn(agentId: string): TurnRow | undefined {
-    const r = this.s.nextQueued!.get(agentId) as Raw | undefined;
+    const r = this.stmts.nextQueued!.get(agentId) as Raw | undefined;
     return r ? turnOf(r) : undefined;
   }
 
   queuedCount(agentId: string): number {
-    return (this.s.queuedCount!.get(agentId) as { n: number }).n;
+    return (this.stmts.queuedCount!.get(agentId) as { n: number }).n;
   }
 
   turnsWithStatus(status: TurnStatus): TurnRow[] {
-    return (this.s.withStatus!.all(status) as Raw[]).map(turnOf);
+    return (this.stmts.withStatus!.all(status) as Raw[]).map(turnOf);
   }
 
   agentsWithWork(): string[] {
-    return (this.s.agentsWithWork!.all() as Array<{ agent_id: string }>).map((r) => r.agent_id);
+    return (this.stmts.agentsWithWork!.all() as Array<{ agent_id: string }>).map((r) => r.agent_id);
   }
 
   startTurn(id: string, resumed: boolean, now: number): void {
-    this.s.startTurn!.run(now, resumed ? 1 : 0, id);
+    this.stmts.startTurn!.run(now, resumed ? 1 : 0, id);
   }
 
   openTurn(id: string): void {
-    this.s.openTurn!.run(id);
+    this.stmts.openTurn!.run(id);
   }
 
   stepDone(id: string, usage: Usage, costUsd: number): void {
-    this.s.stepDone!.run(JSON.stringify(usage), costUsd, id);
+    this.stmts.stepDone!.run(JSON.stringify(usage), costUsd, id);
   }
 
   setToolCalls(id: string, n: number): void {
-    this.s.toolsDone!.run(n, id);
+    this.stmts.toolsDone!.run(n, id);
   }
 
   finishTurn(id: string, f: { status: TurnStatus; reply: string | null; stop_reason: string | null; error: TurnError | null }, now: number): void {
-    this.s.finishTurn!.run({ turn_id: id, status: f.status, reply: f.reply, stop_reason: f.stop_reason, error: f.error ? JSON.stringify(f.error) : null, finished_at: now });
+    this.stmts.finishTurn!.run({ turn_id: id, status: f.status, reply: f.reply, stop_reason: f.stop_reason, error: f.error ? JSON.stringify(f.error) : null, finished_at: now });
   }
 
   cancelQueued(agentId: string, error: TurnError, now: number): string[] {
-    return (this.s.cancelQueued!.all(JSON.stringify(error), now, agentId) as Array<{ turn_id: string }>).map((r) => r.turn_id);
+    return (this.stmts.cancelQueued!.all(JSON.stringify(error), now, agentId) as Array<{ turn_id: string }>).map((r) => r.turn_id);
   }
 
   recentTurns(agentId: string, limit: number): Array<Record<string, unknown>> {
-    return (this.s.recentTurns!.all(agentId, limit) as Raw[]).map((r) => ({ ...r, error: json(r.error) }));
+    return (this.stmts.recentTurns!.all(agentId, limit) as Raw[]).map((r) => ({ ...r, error: json(r.error) }));
   }
 
   /** False when a message with this id was already delivered. */
   insertInbox(messageId: string, to: string, from: string, content: string, turnId: string, now: number): boolean {
-    return this.s.insertInbox!.run(messageId, to, from, content, turnId, now).changes === 1;
+    return this.stmts.insertInbox!.run(messageId, to, from, content, turnId, now).changes === 1;
   }
 
   inboxEntry(messageId: string): { message_id: string; to_agent: string; from_agent: string; turn_id: string } | undefined {
-    return this.s.getInbox!.get(messageId) as { message_id: string; to_agent: string; from_agent: string; turn_id: string } | undefined;
+    return this.stmts.getInbox!.get(messageId) as { message_id: string; to_agent: string; from_agent: string; turn_id: string } | undefined;
   }
 
   inbox(agentId: string, limit: number): Array<Record<string, unknown>> {
-    return this.s.inbox!.all(agentId, limit) as Array<Record<string, unknown>>;
+    return this.stmts.inbox!.all(agentId, limit) as Array<Record<string, unknown>>;
   }
 
   recordToolCall(turnId: string, c: ToolCallRow): void {
-    this.s.insertToolCall!.run({ turn_id: turnId, ...c, input: JSON.stringify(c.input ?? null), is_error: c.is_error ? 1 : 0 });
+    this.stmts.insertToolCall!.run({ turn_id: turnId, ...c, input: JSON.stringify(c.input ?? null), is_error: c.is_error ? 1 : 0 });
   }
 
   toolCalls(turnId: string): ToolCallRow[] {
-    return (this.s.toolCalls!.all(turnId) as Raw[]).map((r) => ({
+    return (this.stmts.toolCalls!.all(turnId) as Raw[]).map((r) => ({
       tool_use_id: String(r.tool_use_id), step: Number(r.step), name: String(r.name), input: json(r.input), is_error: r.is_error === 1,
       error_code: (r.error_code as string | null) ?? null, result: String(r.result), duration_ms: Number(r.duration_ms),
     }));
   }
 
   insertConversation(c: Pick<ConversationRow, 'conversation_id' | 'agents' | 'spawned' | 'opening' | 'rounds' | 'keep_agents' | 'context' | 'created_at'>): void {
-    this.s.insertConv!.run({
+    this.stmts.insertConv!.run({
       ...c, agents: JSON.stringify(c.agents), spawned: JSON.stringify(c.spawned), keep_agents: c.keep_agents ? 1 : 0,
       context: c.context ? JSON.stringify(c.context) : null,
     });
   }
 
   conversation(id: string): ConversationRow | undefined {
-    const r = this.s.getConv!.get(id) as Raw | undefined;
+    const r = this.stmts.getConv!.get(id) as Raw | undefined;
     return r ? convOf(r) : undefined;
   }
 
   runningConversations(): ConversationRow[] {
-    return (this.s.runningConvs!.all() as Raw[]).map(convOf);
+    return (this.stmts.runningConvs!.all() as Raw[]).map(convOf);
   }
 
   setConversationPending(id: string, turnId: string): void {
-    this.s.convPending!.run(turnId, id);
+    this.stmts.convPending!.run(turnId, id);
   }
 
   setConversationTranscript(id: string, t: Utterance[]): void {
-    this.s.convUtter!.run(JSON.stringify(t), id);
+    this.stmts.convUtter!.run(JSON.stringify(t), id);
   }
 
   finishConversation(id: string, status: 'completed' | 'failed', error: TurnError | null, now: number): void {
-    this.s.convFinish!.run(status, error ? JSON.stringify(error) : null, now, id);
+    this.stmts.convFinish!.run(status, error ? JSON.stringify(error) : null, now, id);
   }
 }

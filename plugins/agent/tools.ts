@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { DaemonError } from '../../daemon/plugin-api.js';
 import { TOOL_NAMES, type ToolName } from './config.js';
+import { formatIssues } from '../../client/issues.js';
 import { runMcpTool, splitModelName, toolRefSchema, type AgentTool } from './mcp-tools.js';
 
 const short = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 12);
@@ -111,8 +112,7 @@ export async function runTool(name: string, input: unknown, env: ToolEnv): Promi
   }
   const parsed = toolInputSchemas[tool].safeParse(input);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`);
-    return err('INVALID_INPUT', `malformed input for ${name}: ${issues.join('; ')}`);
+    return err('INVALID_INPUT', `malformed input for ${name}: ${formatIssues(parsed.error.issues, { root: '(input)' })}`);
   }
   try {
     const out = await EXECUTORS[tool](parsed.data as never, env);

@@ -10,6 +10,8 @@ import type { AgentConfig } from './config.js';
 import { buildMessages, textOf, toolUsesOf, type ToolUse } from './history.js';
 import { ZERO_USAGE, type AgentRow, type AgentStore, type StoredMessage, type ToolCallRow, type TurnError, type TurnRow, type Usage } from './store.js';
 import { runTool, toolDefinitions } from './tools.js';
+import { sleep } from '../../client/timing.js';
+import { addUsage } from '../../client/usage.js';
 import { ToolEvents } from './tool-events.js';
 import { isBuiltinTool, mcpToolDefinitions } from './mcp-tools.js';
 
@@ -43,14 +45,7 @@ interface CompletionResult {
   cost_usd: number;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
-const addUsage = (a: Usage, b: Partial<Usage>): Usage => ({
-  input_tokens: a.input_tokens + (b.input_tokens ?? 0),
-  output_tokens: a.output_tokens + (b.output_tokens ?? 0),
-  cache_read_input_tokens: a.cache_read_input_tokens + (b.cache_read_input_tokens ?? 0),
-  cache_creation_input_tokens: a.cache_creation_input_tokens + (b.cache_creation_input_tokens ?? 0),
-});
 
 /** What the model sees as the turn's user message. */
 export function userMessageOf(t: Pick<TurnRow, 'source' | 'from_agent' | 'input'>): string {
@@ -58,19 +53,19 @@ export function userMessageOf(t: Pick<TurnRow, 'source' | 'from_agent' | 'input'
 }
 
 export class TurnRunner {
-  constructor(private readonly d: TurnDeps) {}
+  constructor(private readonly deps: TurnDeps) {}
 
   private emit(t: TurnRow, event: string, data: Record<string, unknown>): void {
-    this.d.emit(event, data, { context: t.context ?? undefined, agentId: t.agent_id });
+    this.deps.emit(event, data, { context: t.context ?? undefined, agentId: t.agent_id });
   }
 
   private req<T>(t: TurnRow, event: string, data: Record<string, unknown>, timeoutMs: number): Promise<T> {
-    const signal = this.d.signalOf?.(t.agent_id);
-    return this.d.request<T>(event, data, { context: t.context ?? undefined, agentId: t.agent_id, timeoutMs, ...(signal ? { signal } : {}) });
+    const signal = this.deps.signalOf?.(t.agent_id);
+    return this.deps.request<T>(event, data, { context: t.context ?? undefined, agentId: t.agent_id, timeoutMs, ...(signal ? { signal } : {}) });
   }
 
   async run(t: TurnRow, agent: AgentRow): Promise<TurnOutcome & { steps: number; tool_calls: number; usage: Usage; cost_usd: number }> {
-    const d = this.d;
+    const d = this.deps;
     const resumed = t.status === 'running';
     let steps = t.steps;
     let toolCalls = t.tool_calls;
@@ -81,15 +76,32 @@ export class TurnRunner {
     if (resumed && (d.config.restart_policy === 'fail' || t.resumes >= d.config.max_resumes)) {
       return done({ status: 'failed', error: { code: 'UNAVAILABLE', message: 'the daemon stopped while this turn was running', reason: 'daemon_restart' } });
     }
+    // A turn answered from a trace has its reply in the history like any other; one whose replay
+    // diverged tells the model what was done.
+    const open = (trace: Record<string, unknown> | null): void => {
+      const note = typeof trace?.note === 'string' ? `\n\n${trace.note}` : '';
+      const reply = trace?.replayed === true && typeof trace.reply === 'string' ? trace.reply : null;
+      d.store.appendMessage(t.agent_id, t.turn_id, { role: 'user', content: userMessageOf(t) + note }, Date.now());
+      if (trace) d.store.setTrace(t.turn_id, trace);
+      if (reply !== null) d.store.appendMessage(t.agent_id, t.turn_id, { role: 'assistant', content: [{ type: 'text', text: reply }] }, Date.now());
+      d.store.openTurn(t.turn_id);
+    };
+    const started = { agent_id: t.agent_id, turn_id: t.turn_id, source: t.source, from: t.from_agent, resumed, ...(t.goal ? { goal: t.goal } : {}) };
     // Lazy: if a power cut lost it, the turn is simply still queued (or opened again) at the next start.
-    d.lazy(() => {
-      d.store.startTurn(t.turn_id, resumed, Date.now());
-      if (!t.opened) {
-        d.store.appendMessage(t.agent_id, t.turn_id, { role: 'user', content: userMessageOf(t) }, Date.now());
-        d.store.openTurn(t.turn_id);
-      }
-    });
-    this.emit(t, 'agent:turn_started', { agent_id: t.agent_id, turn_id: t.turn_id, source: t.source, from: t.from_agent, resumed });
+    if (t.goal && !t.opened) {
+      // A turn given a goal asks the trace plugin before it is opened: the answer may be its reply.
+      d.lazy(() => d.store.startTurn(t.turn_id, resumed, Date.now()));
+      this.emit(t, 'agent:turn_started', started);
+      const g = await this.beginGoal(t, agent);
+      if ('outcome' in g) return done(g.outcome);
+      d.lazy(() => open(g.trace));
+    } else {
+      d.lazy(() => {
+        d.store.startTurn(t.turn_id, resumed, Date.now());
+        if (!t.opened) open(null);
+      });
+      this.emit(t, 'agent:turn_started', started);
+    }
 
     const last = d.store.lastMessage(t.agent_id);
     let lastOwn: StoredMessage | null = last && last.turn_id === t.turn_id && last.role === 'assistant' ? last : null;
@@ -151,12 +163,41 @@ export class TurnRunner {
   }
 
   /**
+   * A turn given a goal asks the trace plugin first: it records the turn (learn), or replays a trace
+   * of the goal with no model call (follow) and hands back the reply, or where the replay diverged.
+   * Without the trace plugin the turn is just not learned; follow then fails, as it cannot be done.
+   */
+  private async beginGoal(t: TurnRow, agent: AgentRow): Promise<{ trace: Record<string, unknown> | null } | { outcome: TurnOutcome }> {
+    const mode = t.goal_mode ?? 'auto';
+    try {
+      const trace = await this.req<Record<string, unknown>>(t, 'trace:begin_turn', {
+        agent_id: t.agent_id, turn_id: t.turn_id, goal: t.goal, mode, message: t.input,
+        agent: {
+          ...(agent.profile ? { profile: agent.profile } : {}), ...(agent.model ? { model: agent.model } : {}),
+          ...(agent.system ? { system: agent.system } : {}), tools: agent.tools,
+        },
+      }, this.deps.config.step_timeout_ms);
+      return { trace };
+    } catch (e) {
+      const de = e instanceof DaemonError ? e : new DaemonError('HANDLER_ERROR', e instanceof Error ? e.message : String(e));
+      if (this.deps.interrupted(t.agent_id) === 'stopping' || de.code === 'SHUTTING_DOWN') return { outcome: { status: 'interrupted' } };
+      if (de.code === 'CANCELLED') return { outcome: { status: 'cancelled', error: { code: 'CANCELLED', message: 'the turn was cancelled' } } };
+      if (mode === 'follow') {
+        const err = de.code === 'UNKNOWN_EVENT' ? new DaemonError('UNAVAILABLE', 'following a trace needs the trace plugin, which is not loaded') : de;
+        return { outcome: { status: 'failed', error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } } };
+      }
+      if (de.code !== 'UNKNOWN_EVENT') this.deps.log.warn({ err: de, agent_id: t.agent_id, turn_id: t.turn_id }, 'goal turn not recorded');
+      return { trace: null };
+    }
+  }
+
+  /**
    * One model call. Its request_id is derived from (turn, step), so after a crash the same call is
    * asked again and the completion plugin answers with the recorded outcome, or joins the call it is
    * still making (it retries an interrupted one by itself), instead of paying for it a second time.
    */
   private async complete(t: TurnRow, agent: AgentRow, step: number, resumed: boolean): Promise<CompletionResult> {
-    const d = this.d;
+    const d = this.deps;
     const messages = buildMessages(d.store.history(t.agent_id, d.config.history_window), d.config.history_max_chars);
     const tools = [
       ...toolDefinitions(agent.tools.filter(isBuiltinTool)),
@@ -191,12 +232,12 @@ export class TurnRunner {
 
   /** The recorded result of a call once it has one; null when it failed or was cancelled. */
   private async waitCompletion(t: TurnRow, requestId: string): Promise<CompletionResult | null> {
-    const until = Date.now() + this.d.config.step_timeout_ms;
+    const until = Date.now() + this.deps.config.step_timeout_ms;
     while (Date.now() < until) {
       const st = await this.req<{ status: string; result?: CompletionResult; error?: TurnError }>(t, 'completion:status', { request_id: requestId }, 10_000);
       if (st.status === 'queued' || st.status === 'running') {
-        if (this.d.interrupted(t.agent_id)) throw new DaemonError('CANCELLED', 'interrupted while waiting for a model call');
-        await sleep(100);
+        if (this.deps.interrupted(t.agent_id)) throw new DaemonError('CANCELLED', 'interrupted while waiting for a model call');
+        await sleep(100, { unref: true });
         continue;
       }
       return st.status === 'completed' && st.result ? st.result : null;
@@ -210,7 +251,7 @@ export class TurnRunner {
    * message in one transaction.
    */
   private async runTools(t: TurnRow, agent: AgentRow, uses: ToolUse[], step: number, toolCalls: number): Promise<{ blocks: Array<Record<string, unknown>>; toolCalls: number; fatal?: DaemonError; limitHit: boolean; unjournaled: ToolCallRow[] }> {
-    const d = this.d;
+    const d = this.deps;
     const journaled = new Map(d.store.toolCalls(t.turn_id).map((c) => [c.tool_use_id, c]));
     const blocks: Array<Record<string, unknown>> = [];
     let limitHit = false;

@@ -5,7 +5,8 @@
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { redactSecrets, type EmittedEvent, type PluginContext } from '../../daemon/plugin-api.js';
-import { PatternMatcher } from './match.js';
+import { matchPatterns } from '../../client/pattern-index.js';
+import { Backoff, settledWithin, sleep } from '../../client/timing.js';
 import { Subjects, type BridgeConfig } from './config.js';
 import { EventRelay } from './events.js';
 import { JobService } from './jobs.js';
@@ -15,7 +16,6 @@ import { newStats } from './stats.js';
 
 export type ConnState = 'disabled' | 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'closed';
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 /** Credentials in a URL are never logged or reported. */
 /** The one redaction every shown URL goes through (kept under this name for the bridge's callers). */
@@ -38,10 +38,9 @@ export class Bridge {
   readonly requests: RequestService;
   readonly jobs: JobService;
   readonly peers: Peers;
-  private readonly durable: PatternMatcher;
+  private readonly durable: (event: string) => boolean;
   private lagTimer: NodeJS.Timeout | null = null;
   private unserve: (() => void) | null = null;
-  private connectLoop: Promise<void> | null = null;
   /** A configuration mistake found at run time: keeps the plugin degraded whatever the connection does. */
   private configProblem: string | null = null;
 
@@ -55,7 +54,7 @@ export class Bridge {
       this.configProblem = reason;
       this.ctx.setStatus('degraded', reason, 'CONFIG_INVALID');
     }, () => (this.servingReady ? this.cfg.serve : []));
-    this.durable = new PatternMatcher(cfg.durable);
+    this.durable = matchPatterns(cfg.durable);
   }
 
   get enabled(): boolean {
@@ -74,7 +73,7 @@ export class Bridge {
     }
     this.events.listen();
     if (this.cfg.forward && this.ctx.serveUnowned) {
-      this.unserve = this.ctx.serveUnowned(this.requests.fallback(() => this.connection, (e) => this.durable.matches(e), (e, d, c) => this.jobs.submit(e, d, c)));
+      this.unserve = this.ctx.serveUnowned(this.requests.fallback(() => this.connection, this.durable, (e, d, c) => this.jobs.submit(e, d, c)));
     }
     // Serve the fleet only once every local plugin has started.
     this.ctx.subscribe('system:ready', (ev: EmittedEvent) => {
@@ -89,7 +88,7 @@ export class Bridge {
     const list = await this.ctx.request<{ plugins: Array<{ name: string; status: string }> }>('plugin:list', {}, { timeoutMs: 5000 }).catch(() => null);
     if (list && list.plugins.every((p) => p.name === this.ctx.name || p.status !== 'loading')) this.markReady();
     this.state = 'connecting';
-    this.connectLoop = this.connectForever();
+    this.connectForever().catch((err: unknown) => this.ctx.log.error({ err }, 'bridge connection loop failed'));
   }
 
   private markReady(): void {
@@ -101,7 +100,7 @@ export class Bridge {
   }
 
   private async connectForever(): Promise<void> {
-    let backoff = 500;
+    const backoff = new Backoff({ initialMs: 500, maxMs: 10_000 });
     let nc: NatsConnection | null = null;
     while (!this.stopped && !nc) {
       try {
@@ -119,8 +118,7 @@ export class Bridge {
         });
       } catch (e) {
         this.setState('disconnected', redactUrl(`cannot connect to NATS at ${this.cfg.url!}: ${(e as Error).message}`));
-        await sleep(backoff);
-        backoff = Math.min(backoff * 2, 10_000);
+        await sleep(backoff.next(), { unref: true });
       }
     }
     if (!nc) return;
@@ -278,7 +276,7 @@ export class Bridge {
     this.nc = null;
     if (nc && !nc.isClosed()) {
       // Drain: replies and results still in flight reach NATS before the connection closes.
-      await Promise.race([nc.drain().catch(() => nc.close()), sleep(Math.max(200, Math.min(2000, deadline - Date.now())))]);
+      await settledWithin(nc.drain().catch(() => nc.close()), Math.max(200, Math.min(2000, deadline - Date.now())));
       if (!nc.isClosed()) await nc.close().catch(() => undefined);
     }
     this.state = 'closed';

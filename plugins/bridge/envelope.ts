@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { DaemonError, isErrorCode, type ErrorPayload } from '../../client/errors.js';
 import { EVENT_NAME_RE, MAX_TIMEOUT_MS, type EventContext } from '../../client/protocol.js';
+import { formatIssues, listIssues } from '../../client/issues.js';
 
 const id = z.string().min(1).max(200);
 const node = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/);
@@ -91,11 +92,11 @@ export function decode<S extends z.ZodType>(bytes: Uint8Array, schema: S): Decod
   }
   const r = schema.safeParse(raw);
   if (!r.success) {
-    const issues = r.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(message)', message: i.message, code: i.code }));
+    const issues = listIssues(r.error.issues, '(message)');
     const bad = issues.some((i) => i.path === 'data' || i.path.startsWith('data.'));
     return {
       ok: false,
-      error: new DaemonError(bad ? 'INVALID_DATA' : 'BAD_FRAME', `message from the bus refused: ${issues[0].path}: ${issues[0].message}`, { issues }),
+      error: new DaemonError(bad ? 'INVALID_DATA' : 'BAD_FRAME', `message from the bus refused: ${formatIssues(r.error.issues, { root: '(message)', max: 1 })}`, { issues }),
     };
   }
   return { ok: true, value: r.data };

@@ -49,6 +49,7 @@ export default definePlugin({
     'bridge:status': {
       summary: 'Federation state: connection, peers seen, subjects, JetStream queues, lag and counters.',
       schema: z.object({}).passthrough(),
+      response: z.looseObject({ enabled: z.boolean(), state: z.string() }),
       handler: (_d, f) => (f.bridge ? f.bridge.status() : f.off),
     },
     'bridge:request': {
@@ -60,6 +61,7 @@ export default definePlugin({
         node: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/).optional().register(z.globalRegistry, { description: 'Run it on this node (default: any node serving the namespace)' }),
       }),
       errors: ['UNAVAILABLE', 'TIMEOUT'],
+      response: z.object({ node: z.string(), data: z.record(z.string(), z.unknown()), duration_ms: z.number() }),
       handler: async ({ event, data, node }, f, call) => {
         const t0 = performance.now();
         const r = await running(f).request(event, data, call.context, call.remainingMs(), node);

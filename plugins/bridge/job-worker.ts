@@ -10,9 +10,9 @@ import type { BridgeConfig, Subjects } from './config.js';
 import { decode, encode, errorReply, requestEnvelope, type ReplyEnvelope } from './envelope.js';
 import { asDaemonError, type RequestService } from './requests.js';
 import type { Stats } from './stats.js';
+import { sleep } from '../../client/timing.js';
 
 const nanos = (ms: number): number => ms * 1_000_000;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 /** Failures that say "not here, not now": another worker may succeed, so the job goes back. */
 const HAND_BACK = new Set(['SHUTTING_DOWN', 'UNAVAILABLE', 'OVERLOADED']);
 
@@ -31,7 +31,7 @@ export class JobWorker {
   private readonly running = new Set<JsMsg>();
   lastError: string | null = null;
 
-  constructor(private readonly ctx: PluginContext, private readonly cfg: BridgeConfig, private readonly subjects: Subjects, private readonly stats: Stats, private readonly requests: RequestService, private readonly h: JetStreamHandles) {}
+  constructor(private readonly ctx: PluginContext, private readonly cfg: BridgeConfig, private readonly subjects: Subjects, private readonly stats: Stats, private readonly requests: RequestService, private readonly handles: JetStreamHandles) {}
 
   /** Take jobs for every served namespace. */
   async start(): Promise<void> {
@@ -47,7 +47,7 @@ export class JobWorker {
   }
 
   private ensureConsumer(ns: string): Promise<void> {
-    return this.h.ensureConsumer(this.subjects.workStream, {
+    return this.handles.ensureConsumer(this.subjects.workStream, {
       durable_name: this.subjects.workConsumer(ns),
       filter_subject: this.subjects.workNs(ns),
       ack_policy: AckPolicy.Explicit,
@@ -71,7 +71,7 @@ export class JobWorker {
       await this.slot();
       if (this.stopped) break;
       try {
-        const c = await this.h.js.consumers.get(this.subjects.workStream, this.subjects.workConsumer(ns));
+        const c = await this.handles.js.consumers.get(this.subjects.workStream, this.subjects.workConsumer(ns));
         const batch = await c.fetch({ max_messages: this.cfg.max_concurrent - this.inflight, expires: 2000 });
         for await (const m of batch) {
           if (this.stopped) {
@@ -84,7 +84,7 @@ export class JobWorker {
       } catch (e) {
         if (!this.stopped) {
           this.ctx.log.debug({ err: e, ns }, 'work fetch failed; retrying');
-          await sleep(500);
+          await sleep(500, { unref: true });
           // A server that lost its store has no queue for us any more: make it again.
           await this.ensureConsumer(ns).catch(() => undefined);
         }
@@ -104,7 +104,7 @@ export class JobWorker {
     const resultSubject = this.subjects.result(env.from, env.job_id!);
     if (m.info.redelivered) {
       this.stats.jobs_redelivered++;
-      const done = await this.h.jsm.streams.getMessage(this.subjects.resultStream, { last_by_subj: resultSubject }).catch(() => null);
+      const done = await this.handles.jsm.streams.getMessage(this.subjects.resultStream, { last_by_subj: resultSubject }).catch(() => null);
       if (done) {
         this.stats.jobs_skipped_done++;
         m.ack();
@@ -139,7 +139,7 @@ export class JobWorker {
     }
     try {
       // A duplicate: another worker answered first (this one was cut off or thought dead); dropped by the stream.
-      if (await this.h.publishUntil(resultSubject, encode(reply), `r_${env.job_id}`, expiresAt + 5000)) this.stats.results_deduplicated++;
+      if (await this.handles.publishUntil(resultSubject, encode(reply), `r_${env.job_id}`, expiresAt + 5000)) this.stats.results_deduplicated++;
       m.ack();
     } catch (e) {
       // Unacked, the job goes to another worker (or fails by max_deliver) rather than vanishing.
@@ -156,7 +156,7 @@ export class JobWorker {
   /** Stop taking jobs; let running ones finish until the deadline, then hand the rest back to the fleet. */
   async stop(deadline: number): Promise<void> {
     this.stopTaking();
-    while (this.running.size > 0 && Date.now() < deadline - 500) await sleep(50);
+    while (this.running.size > 0 && Date.now() < deadline - 500) await sleep(50, { unref: true });
     for (const m of this.running) m.nak();
   }
 }

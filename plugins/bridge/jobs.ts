@@ -15,10 +15,10 @@ import { decode, encode, replyEnvelope, replyError, requestEnvelope, wireContext
 import { JobWorker } from './job-worker.js';
 import type { RequestService } from './requests.js';
 import type { Stats } from './stats.js';
+import { sleep } from '../../client/timing.js';
 
 const nsOf = (event: string): string => event.slice(0, event.indexOf(':'));
 const nanos = (ms: number): number => ms * 1_000_000;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 /** Job ids and result ids are deduplicated this long: longer than any publish retry. */
 const DUP_WINDOW = nanos(10 * 60_000);
 
@@ -116,7 +116,7 @@ export class JobService {
       } catch (e) {
         if (!this.stopped) {
           this.ctx.log.debug({ err: e }, 'results consumer interrupted; resuming');
-          await sleep(500);
+          await sleep(500, { unref: true });
           // The server may have lost its store (a fresh one): recreate what we need.
           await this.ensureStreams().catch(() => undefined);
         }
@@ -204,7 +204,7 @@ export class JobService {
         return ack.duplicate;
       } catch (e) {
         last = e;
-        await sleep(250);
+        await sleep(250, { unref: true });
       }
     }
     throw new DaemonError('UNAVAILABLE', `JetStream did not accept ${subject} in time: ${(last as Error)?.message ?? 'deadline passed'}`);

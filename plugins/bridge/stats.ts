@@ -34,14 +34,14 @@ export class Gauge {
   last = 0;
   mean = 0;
   max = 0;
-  n = 0;
+  samples = 0;
   add(v: number): void {
     this.last = v;
     this.max = Math.max(this.max, v);
-    this.mean = this.n === 0 ? v : this.mean * 0.9 + v * 0.1;
-    this.n++;
+    this.mean = this.samples === 0 ? v : this.mean * 0.9 + v * 0.1;
+    this.samples++;
   }
   toJSON(): Record<string, number> {
-    return { last: Math.round(this.last * 10) / 10, mean: Math.round(this.mean * 10) / 10, max: Math.round(this.max * 10) / 10, samples: this.n };
+    return { last: Math.round(this.last * 10) / 10, mean: Math.round(this.mean * 10) / 10, max: Math.round(this.max * 10) / 10, samples: this.samples };
   }
 }

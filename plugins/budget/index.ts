@@ -9,7 +9,7 @@ import { BudgetLedger, type Alert } from './ledger.js';
 import { PriceTable, providerOf, toUsd } from './prices.js';
 import { MIGRATIONS } from './store.js';
 import {
-  checkSchema, commitSchema, configSchema, ledgerSchema, pricesSchema, reconcileSchema, releaseSchema, reserveSchema,
+  checkSchema, commitSchema, configSchema, ledgerSchema, pricesSchema, reconcileSchema, releaseSchema, reserveSchema, responses,
   setSchema, statusSchema, type BudgetConfig,
 } from './schemas.js';
 
@@ -88,6 +88,7 @@ export default definePlugin({
       description: 'A limit covers all spend of its scope in its period, including spend from before it was set. Spend counts input, output and cache tokens.',
       schema: setSchema,
       errors: ['INVALID_DATA'],
+      response: responses.set,
       async handler(d, budget) {
         const row = await budget.gc.run(() => budget.ledger.setLimit(d.scope, d.id ?? null, d.period, d.limit_usd, d.limit_tokens));
         budget.ctx.log.info({ scope: d.scope, id: d.id, period: d.period, limit_usd: d.limit_usd, limit_tokens: d.limit_tokens }, 'budget limit set');
@@ -101,6 +102,7 @@ export default definePlugin({
     'budget:status': {
       summary: 'Spent, reserved, limit, remaining and percent per scope and period (USD and tokens).',
       schema: statusSchema,
+      response: responses.status,
       handler(d, budget) {
         return { scopes: budget.ledger.status(d) };
       },
@@ -109,6 +111,7 @@ export default definePlugin({
     'budget:ledger': {
       summary: 'The durable ledger of reservations, commits, releases and charges, newest first, filterable and paginated.',
       schema: ledgerSchema,
+      response: responses.ledger,
       handler(d, budget) {
         return budget.ledger.ledgerPage(d);
       },
@@ -119,6 +122,7 @@ export default definePlugin({
       description: 'A model of another provider (<provider>/<model>) without an entry is shown at 0 with price_known: false: its calls cost 0 and count their tokens.',
       schema: pricesSchema,
       errors: ['NOT_FOUND'],
+      response: responses.prices,
       handler(d, budget) {
         const table = budget.ledger.getPrices();
         if (d.model) {
@@ -134,6 +138,7 @@ export default definePlugin({
       summary: 'Pre-flight: the model is priced and no applicable limit is used up (nothing is reserved).',
       schema: checkSchema,
       errors: ['INVALID_DATA', 'BUDGET_EXCEEDED'],
+      response: responses.check,
       handler(d, budget, call) {
         const r = budget.ledger.check(d.model, { ...d, workflow_id: d.workflow_id ?? call.context.workflow_id ?? null });
         return { ok: true, price_known: r.price_known };
@@ -146,6 +151,7 @@ export default definePlugin({
       schema: reserveSchema,
       emits: ['budget:exceeded'],
       errors: ['INVALID_DATA', 'BUDGET_EXCEEDED', 'CONFLICT'],
+      response: responses.reserve,
       async handler(d, budget, call) {
         try {
           const { reservation } = await budget.gc.run(() => budget.ledger.reserve({ ...d, workflow_id: d.workflow_id ?? call.context.workflow_id ?? null }));
@@ -174,6 +180,7 @@ export default definePlugin({
       schema: commitSchema,
       emits: ['budget:spent', 'budget:warning', 'budget:exceeded'],
       errors: ['INVALID_DATA', 'NOT_FOUND'],
+      response: responses.commit,
       async handler(d, budget, call) {
         const r = await budget.gc.run(() => budget.ledger.commit({ ...d, workflow_id: d.workflow_id ?? call.context.workflow_id ?? null }));
         if (!r.already) {
@@ -190,6 +197,7 @@ export default definePlugin({
     'budget:release': {
       summary: 'Drop the reservation of a call that failed or was cancelled before spending.',
       schema: releaseSchema,
+      response: responses.release,
       async handler(d, budget) {
         const r = await budget.gc.run(() => budget.ledger.release(d.request_id, d.attempt, d.reason));
         return { request_id: d.request_id, released: r.released };
@@ -200,6 +208,7 @@ export default definePlugin({
       summary: "Settle a holder's reservations for requests it no longer has in flight (after a crash), per budget.reconcile.",
       schema: reconcileSchema,
       emits: ['budget:spent', 'budget:warning', 'budget:exceeded'],
+      response: responses.reconcile,
       async handler(d, budget) {
         const r = await budget.gc.run(() => budget.ledger.reconcile(d.holder, new Set(d.keep), budget.cfg.reconcile, 'daemon_restart'));
         if (r.charged + r.released > 0) budget.ctx.log.warn({ holder: d.holder, charged: r.charged, released: r.released }, 'leaked reservations reconciled');

@@ -80,14 +80,14 @@ const pct = (used: number, limit: number | null): number | null =>
   limit === null ? null : limit === 0 ? (used > 0 ? Infinity : 0) : Math.round((used / limit) * 10000) / 100;
 
 export class BudgetLedger {
-  private readonly st: Statements;
+  private readonly stmts: Statements;
 
   constructor(
     private readonly db: Database.Database,
     private prices: PriceTable,
     private readonly opts: { reservationTtlS: number; now?: () => number } = { reservationTtlS: 3600 },
   ) {
-    this.st = statements(db);
+    this.stmts = statements(db);
   }
 
   private now(): number {
@@ -119,15 +119,15 @@ export class BudgetLedger {
   setLimit(scope: Scope, id: string | null, period: Period, limitUsd: number | null | undefined, limitTokens: number | null | undefined): LimitRow | null {
     const scopeId = id ?? '';
     this.limitsCache.clear();
-    const existing = this.st.limitsFor.all(scope, scopeId).find((l) => l.period === period);
+    const existing = this.stmts.limitsFor.all(scope, scopeId).find((l) => l.period === period);
     const nanos = limitUsd === undefined ? existing?.limit_nanos ?? null : limitUsd === null ? null : fromUsd(limitUsd);
     const tokens = limitTokens === undefined ? existing?.limit_tokens ?? null : limitTokens;
     if (nanos === null && tokens === null) {
-      this.st.deleteLimit.run(scope, scopeId, period);
+      this.stmts.deleteLimit.run(scope, scopeId, period);
       return null;
     }
-    this.st.upsertLimit.run({ scope, scope_id: scopeId, period, limit_nanos: nanos, limit_tokens: tokens, now: this.now() });
-    return this.st.limitsFor.all(scope, scopeId).find((l) => l.period === period) ?? null;
+    this.stmts.upsertLimit.run({ scope, scope_id: scopeId, period, limit_nanos: nanos, limit_tokens: tokens, now: this.now() });
+    return this.stmts.limitsFor.all(scope, scopeId).find((l) => l.period === period) ?? null;
   }
 
   /**
@@ -140,7 +140,7 @@ export class BudgetLedger {
     const key = `${a.scope}\0${a.scopeId}`;
     let rows = this.limitsCache.get(key);
     if (!rows) {
-      rows = this.st.limitsFor.all(a.scope, a.scopeId);
+      rows = this.stmts.limitsFor.all(a.scope, a.scopeId);
       if (this.limitsCache.size >= 10_000) this.limitsCache.clear();
       this.limitsCache.set(key, rows);
     }
@@ -164,14 +164,14 @@ export class BudgetLedger {
   private readonly usageStmts = new Map<number, Database.Statement>();
 
   private reservedOf(a: Applicable): { nanos: number; tokens: number } {
-    if (a.scope === 'global') return this.st.reservedGlobal.get()!;
-    if (a.scope === 'agent') return this.st.reservedAgent.get(a.scopeId)!;
-    if (a.scope === 'workflow') return this.st.reservedWorkflow.get(a.scopeId)!;
-    return this.st.reservedSession.get(a.scopeId)!;
+    if (a.scope === 'global') return this.stmts.reservedGlobal.get()!;
+    if (a.scope === 'agent') return this.stmts.reservedAgent.get(a.scopeId)!;
+    if (a.scope === 'workflow') return this.stmts.reservedWorkflow.get(a.scopeId)!;
+    return this.stmts.reservedSession.get(a.scopeId)!;
   }
 
   private spentOf(a: Applicable, period: Period, at: number): { nanos: number; tokens: number } {
-    return this.st.usage.get(a.scope, a.scopeId, bucketOf(period, at)) ?? { nanos: 0, tokens: 0 };
+    return this.stmts.usage.get(a.scope, a.scopeId, bucketOf(period, at)) ?? { nanos: 0, tokens: 0 };
   }
 
   // ---- reservations -------------------------------------------------------------------------------
@@ -201,9 +201,9 @@ export class BudgetLedger {
   /** Reserve the worst case of a call in every applicable scope, or throw BUDGET_EXCEEDED changing nothing. */
   reserve(input: ReserveInput): { reservation: ReservationRow; alerts: Alert[]; existing: boolean } {
     const attempt = input.attempt ?? 1;
-    const prior = this.st.getReservation.get(input.request_id, attempt);
+    const prior = this.stmts.getReservation.get(input.request_id, attempt);
     if (prior) return { reservation: prior, alerts: [], existing: true };
-    if (this.st.committed.get(input.request_id, attempt)) {
+    if (this.stmts.committed.get(input.request_id, attempt)) {
       throw new DaemonError('CONFLICT', `request ${input.request_id} attempt ${attempt} was already settled`, { request_id: input.request_id, attempt });
     }
     const { price } = this.priceOf(input.model);
@@ -237,7 +237,7 @@ export class BudgetLedger {
       created_at: at,
       expires_at: at + (input.ttl_s ?? this.opts.reservationTtlS) * 1000,
     };
-    this.st.insertReservation.run(row);
+    this.stmts.insertReservation.run(row);
     this.ledger('reserve', row, { nanos, tokens, input_tokens: input.input_tokens, output_tokens: input.max_tokens });
     return { reservation: row, alerts: [], existing: false };
   }
@@ -278,12 +278,12 @@ export class BudgetLedger {
    */
   commit(input: CommitInput): { cost_usd: number; tokens: number; model: string | null; price_known: boolean; already: boolean; alerts: Alert[] } {
     const attempt = input.attempt ?? 1;
-    const done = this.st.committed.get(input.request_id, attempt);
+    const done = this.stmts.committed.get(input.request_id, attempt);
     if (done) {
       const m = input.model ?? done.model;
       return { cost_usd: toUsd(done.nanos), tokens: done.tokens, model: input.model ?? null, price_known: m ? this.prices.get(m) !== undefined : true, already: true, alerts: [] };
     }
-    const res = this.st.getReservation.get(input.request_id, attempt);
+    const res = this.stmts.getReservation.get(input.request_id, attempt);
     const model = input.model ?? res?.model;
     if (!model) throw new DaemonError('NOT_FOUND', `no reservation for request ${input.request_id} and no model given to price it`, { request_id: input.request_id });
     const { price, known } = this.priceOf(model);
@@ -292,7 +292,7 @@ export class BudgetLedger {
     const ref: ScopeRef = {
       agent_id: input.agent_id ?? res?.agent_id ?? null, session_id: input.session_id ?? res?.session_id ?? null, workflow_id: input.workflow_id ?? res?.workflow_id ?? null,
     };
-    if (res) this.st.deleteReservation.run(input.request_id, attempt);
+    if (res) this.stmts.deleteReservation.run(input.request_id, attempt);
     const alerts = this.spend({ request_id: input.request_id, attempt, holder: res?.holder ?? null, model, ...ref }, nanos, tokens, 'commit', {
       input_tokens: input.usage.input_tokens,
       output_tokens: input.usage.output_tokens,
@@ -306,9 +306,9 @@ export class BudgetLedger {
 
   /** Drop a reservation (the call failed before spending, or was cancelled before it started). */
   release(requestId: string, attempt: number | undefined, reason: string): { released: number } {
-    const rows = attempt === undefined ? this.st.reservationsOf.all(requestId) : [this.st.getReservation.get(requestId, attempt)].filter((r): r is ReservationRow => !!r);
+    const rows = attempt === undefined ? this.stmts.reservationsOf.all(requestId) : [this.stmts.getReservation.get(requestId, attempt)].filter((r): r is ReservationRow => !!r);
     for (const r of rows) {
-      this.st.deleteReservation.run(r.request_id, r.attempt);
+      this.stmts.deleteReservation.run(r.request_id, r.attempt);
       this.ledger('release', r, { nanos: r.nanos, tokens: r.tokens, reason });
     }
     return { released: rows.length };
@@ -320,12 +320,12 @@ export class BudgetLedger {
    * the safe default charges the reservation (its worst case) as estimated spend; `release` trusts luck.
    */
   reconcile(holder: string, keep: Set<string>, policy: ReconcilePolicy, reason: string): { charged: number; released: number; alerts: Alert[] } {
-    return this.settleLeaked(this.st.reservationsByHolder.all(holder).filter((r) => !keep.has(r.request_id)), policy, reason);
+    return this.settleLeaked(this.stmts.reservationsByHolder.all(holder).filter((r) => !keep.has(r.request_id)), policy, reason);
   }
 
   /** Reservations past their expiry: a holder that never settled (bug or crash of a foreign holder). */
   expire(policy: ReconcilePolicy): { charged: number; released: number; alerts: Alert[] } {
-    return this.settleLeaked(this.st.expiredReservations.all(this.now()), policy, 'reservation_expired');
+    return this.settleLeaked(this.stmts.expiredReservations.all(this.now()), policy, 'reservation_expired');
   }
 
   private settleLeaked(rows: ReservationRow[], policy: ReconcilePolicy, reason: string): { charged: number; released: number; alerts: Alert[] } {
@@ -333,7 +333,7 @@ export class BudgetLedger {
     let charged = 0;
     let released = 0;
     for (const r of rows) {
-      this.st.deleteReservation.run(r.request_id, r.attempt);
+      this.stmts.deleteReservation.run(r.request_id, r.attempt);
       if (policy === 'charge') {
         alerts.push(...this.spend(r, r.nanos, r.tokens, 'charge', { estimated: 1, reason }));
         charged++;
@@ -369,11 +369,11 @@ export class BudgetLedger {
           spent_tokens: after.tokens, limit_tokens: l.limit_tokens, percent: p1, request_id: r.request_id,
         };
         for (const t of THRESHOLDS) {
-          if (p1 >= t && p0 < t && this.st.insertAlert.run(a.scope, a.scopeId, l.period, bucket, dim, t, at).changes > 0) {
+          if (p1 >= t && p0 < t && this.stmts.insertAlert.run(a.scope, a.scopeId, l.period, bucket, dim, t, at).changes > 0) {
             alerts.push({ event: 'budget:warning', data: { ...base, threshold: t } });
           }
         }
-        if (p1 >= 100 && p0 < 100 && this.st.insertAlert.run(a.scope, a.scopeId, l.period, bucket, dim, 100, at).changes > 0) {
+        if (p1 >= 100 && p0 < 100 && this.stmts.insertAlert.run(a.scope, a.scopeId, l.period, bucket, dim, 100, at).changes > 0) {
           alerts.push({ event: 'budget:exceeded', data: { ...base, reason: 'limit_reached' } });
         }
       }
@@ -382,7 +382,7 @@ export class BudgetLedger {
   }
 
   private ledger(kind: string, r: { request_id: string; attempt: number; holder?: string | null; model?: string | null; agent_id?: string | null; session_id?: string | null; workflow_id?: string | null }, extra: Partial<LedgerRow>): void {
-    this.st.insertLedger.run({
+    this.stmts.insertLedger.run({
       ts: this.now(),
       kind,
       request_id: r.request_id,
@@ -415,7 +415,7 @@ export class BudgetLedger {
       if (limits.length === 0) rows.push({ ...a, period: 'total', limit: null });
       for (const l of limits) rows.push({ ...a, period: l.period as Period, limit: l });
     } else {
-      const limits = this.st.allLimits.all();
+      const limits = this.stmts.allLimits.all();
       if (!limits.some((l) => l.scope === 'global')) rows.push({ scope: 'global', scopeId: '', period: 'total', limit: null });
       for (const l of limits) rows.push({ scope: l.scope as Scope, scopeId: l.scope_id, period: l.period as Period, limit: l });
     }

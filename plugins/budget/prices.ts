@@ -6,6 +6,8 @@
 import fs from 'node:fs';
 import { z } from 'zod';
 import { byCodePoint, parseYamlText } from '../../daemon/plugin-api.js';
+import { formatIssues } from '../../client/issues.js';
+import type { ReportedUsage as Usage } from '../../client/usage.js';
 
 const rate = z.number().finite().nonnegative();
 
@@ -41,14 +43,7 @@ export interface ModelPrice extends Band {
   long_context?: Band & { threshold_tokens: number };
 }
 
-export interface Usage {
-  input_tokens: number;
-  output_tokens: number;
-  cache_creation_input_tokens?: number | null;
-  cache_read_input_tokens?: number | null;
-  /** The split of cache writes by TTL, when the API reports it. */
-  cache_creation?: { ephemeral_5m_input_tokens?: number | null; ephemeral_1h_input_tokens?: number | null } | null;
-}
+export type { ReportedUsage as Usage } from '../../client/usage.js';
 
 export const NANOS_PER_USD = 1e9;
 export const toUsd = (nanos: number): number => Math.round(nanos) / NANOS_PER_USD;
@@ -88,7 +83,7 @@ export class PriceTable {
     const merged: Record<string, ModelPriceInput> = {};
     for (const f of files) {
       const parsed = priceFileSchema.safeParse(parseYamlText(fs.readFileSync(f, 'utf8')));
-      if (!parsed.success) throw new Error(`price file ${f} is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      if (!parsed.success) throw new Error(`price file ${f} is invalid: ${formatIssues(parsed.error.issues, { root: '(file)' })}`);
       Object.assign(merged, parsed.data.models);
     }
     Object.assign(merged, inline);
@@ -155,8 +150,7 @@ export function providerOf(model: string): string {
 
 const ZERO: ModelPrice = { input: 0, output: 0, cache_write: 0, cache_write_1h: 0, cache_read: 0 };
 
-export const totalTokens = (u: Usage): number =>
-  u.input_tokens + u.output_tokens + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0);
+export { totalTokens } from '../../client/usage.js';
 
 function pickBand(p: ModelPrice, promptTokens: number): Band {
   return p.long_context && promptTokens > p.long_context.threshold_tokens ? p.long_context : p;

@@ -137,3 +137,17 @@ export const spentEvent = z.object({
   estimated: z.boolean().register(z.globalRegistry, { description: 'An estimate (call lost in a crash or aborted)' }),
   price_known: z.boolean().register(z.globalRegistry, { description: 'false: the model has no price (another provider\'s unpriced model), so it cost 0; its tokens still count' }),
 });
+
+// Answers. Loose objects: fields may be added, never removed or retyped.
+const scopeStatus = z.looseObject({ scope: z.string(), period: z.string(), spent_usd: z.number(), reserved_usd: z.number(), limit_usd: z.number().nullable() });
+export const responses = {
+  set: z.looseObject({ limit: z.looseObject({ scope: z.string(), period: z.string() }).nullish(), status: z.array(scopeStatus) }),
+  status: z.looseObject({ scopes: z.array(scopeStatus) }),
+  ledger: z.looseObject({ entries: z.array(z.looseObject({ seq: z.number().int() })) }),
+  prices: z.looseObject({ prices: z.record(z.string(), z.looseObject({ input: z.number(), output: z.number() })) }),
+  check: z.object({ ok: z.literal(true) }),
+  reserve: z.looseObject({ request_id: z.string(), attempt: z.number().int(), reserved_usd: z.number(), reserved_tokens: z.number(), expires_at: z.number() }),
+  commit: z.looseObject({ request_id: z.string(), cost_usd: z.number(), tokens: z.number(), already_committed: z.boolean() }),
+  release: z.looseObject({ request_id: z.string(), released: z.unknown() }),
+  reconcile: z.looseObject({ charged: z.number().int(), released: z.number().int(), policy: z.string() }),
+};

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DaemonError, type PluginContext, timeOrderedId } from '../../daemon/plugin-api.js';
-import type { FullStateDescription } from '../../daemon/full-state.js';
+import type { FullStateDescription } from '../../daemon/plugin-api.js';
 import { diffStates, type DiffSide, type EntityOutcome } from './full-diff.js';
 import { copyTree, Cut, fsyncAsync, fsyncTreeAsync, restoreDir, restoreFile, restoreTables, schemaDifferences, sealCopy, treeBytes } from './full-files.js';
 import { forkHome, type ForkAnswer } from './fork.js';
@@ -51,7 +51,7 @@ export class FullCheckpoints {
   // ---- save ------------------------------------------------------------------------------------
 
   /** Refuse before copying anything when labelled full checkpoints alone leave no room. */
-  precheck(label: string | null, desc: FullStateDescription): void {
+  precheck(_label: string | null, desc: FullStateDescription): void {
     const open = this.store.unfinishedRestores()[0];
     if (open) {
       throw new DaemonError('CONFLICT', `the restore of checkpoint ${open.checkpoint_id} is unfinished: the state is half put back; finish it first (checkpoint:restore {checkpoint_id: ${open.checkpoint_id}}) or restart the daemon`, { unfinished: open.checkpoint_id });

@@ -5,7 +5,7 @@
  * starts it first and stops it last.
  */
 import { definePlugin } from '../../daemon/plugin-api.js';
-import { configSchema, deleteSchema, diffSchema, forkSchema, listSchema, restoreSchema, saveSchema, statusSchema } from './schemas.js';
+import { configSchema, deleteSchema, diffSchema, forkSchema, listSchema, responses, restoreSchema, saveSchema, statusSchema } from './schemas.js';
 import { CheckpointService } from './service.js';
 
 export default definePlugin({
@@ -41,6 +41,7 @@ export default definePlugin({
       emits: ['checkpoint:saved'],
       errors: ['OVERLOADED', 'UNAVAILABLE', 'CONFLICT', 'SHUTTING_DOWN'],
       defaultTimeoutMs: 600_000,
+      response: responses.save,
       async handler({ label, scope }, checkpoints) {
         return (await checkpoints.save({ label: label ?? null, reason: 'manual', scope }))!;
       },
@@ -51,6 +52,7 @@ export default definePlugin({
       schema: diffSchema,
       errors: ['NOT_FOUND', 'CONFLICT', 'OVERLOADED'],
       defaultTimeoutMs: 120_000,
+      response: responses.diff,
       handler: ({ from, to, limit }, checkpoints) => checkpoints.diff(from, to, limit),
     },
     'checkpoint:fork': {
@@ -60,16 +62,19 @@ export default definePlugin({
       emits: ['checkpoint:forked'],
       errors: ['NOT_FOUND', 'CONFLICT', 'INVALID_DATA', 'OVERLOADED'],
       defaultTimeoutMs: 600_000,
+      response: responses.fork,
       handler: ({ checkpoint_id, home }, checkpoints) => checkpoints.fork(checkpoint_id, home),
     },
     'checkpoint:list': {
       summary: 'Retained checkpoints, newest first: id, parent (lineage), label, reason, age, size, duration, plugins, errors.',
       schema: listSchema,
+      response: responses.list,
       handler: ({ limit, labelled_only }, checkpoints) => checkpoints.list(limit, labelled_only),
     },
     'checkpoint:status': {
       summary: 'The newest checkpoint (id, age, size, duration), the lineage head, counts, what was restored at boot and what was skipped or corrupt.',
       schema: statusSchema,
+      response: responses.status,
       handler: (_d, checkpoints) => checkpoints.status(),
     },
     'checkpoint:restore': {
@@ -79,12 +84,14 @@ export default definePlugin({
       emits: ['checkpoint:restored', 'checkpoint:saved'],
       errors: ['NOT_FOUND', 'SHUTTING_DOWN', 'CONFLICT', 'OVERLOADED', 'UNAVAILABLE'],
       defaultTimeoutMs: 600_000,
+      response: responses.restore,
       handler: ({ checkpoint_id }, checkpoints) => checkpoints.restore(checkpoint_id),
     },
     'checkpoint:delete': {
       summary: 'Delete one checkpoint, labelled or not (retention never removes labelled ones); a full one\'s copy goes with it.',
       schema: deleteSchema,
       errors: ['NOT_FOUND', 'OVERLOADED', 'CONFLICT'],
+      response: responses.delete,
       handler: ({ checkpoint_id }, checkpoints) => checkpoints.delete(checkpoint_id),
     },
   },

@@ -57,3 +57,15 @@ export const restoreSchema = z.object({
 export const deleteSchema = z.object({
   checkpoint_id: z.number().int().positive().register(z.globalRegistry, { description: 'The checkpoint to delete (labelled ones are only removed this way)' }),
 });
+
+// Answers. Loose objects: fields may be added, never removed or retyped.
+const checkpointOut = z.looseObject({ id: z.number().int(), parent_id: z.number().int().nullable(), label: z.string().nullable(), reason: z.string(), created_at: z.number() });
+export const responses = {
+  save: z.looseObject({ checkpoint_id: z.number().int(), parent_id: z.number().int().nullable(), complete: z.boolean(), errors: z.record(z.string(), z.string()) }),
+  list: z.looseObject({ checkpoints: z.array(checkpointOut), total: z.number().int(), labelled: z.number().int(), head_id: z.number().int().nullable() }),
+  status: z.looseObject({}),
+  restore: z.looseObject({ checkpoint_id: z.number().int() }),
+  delete: z.looseObject({ deleted: z.number().int() }),
+  diff: z.looseObject({}),
+  fork: z.looseObject({}),
+};

@@ -172,10 +172,10 @@ const toRow = ({ manifest: _m, ...r }: RawRow & { manifest?: unknown }): Checkpo
 const COLUMNS = 'id, parent_id, label, reason, created_at, duration_ms, size_bytes, plugins, errors, format, scope, full_dir, full_bytes';
 
 export class CheckpointStore {
-  private readonly q;
+  private readonly stmts;
 
   constructor(private readonly db: Database.Database) {
-    this.q = {
+    this.stmts = {
       insert: db.prepare(`INSERT INTO checkpoint_checkpoints (parent_id, label, reason, created_at, duration_ms, size_bytes, plugins, errors, format, scope, full_dir, full_bytes, manifest)
                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       insertPart: db.prepare('INSERT INTO checkpoint_parts (checkpoint_id, plugin, version, sha256, state) VALUES (?, ?, ?, ?, ?)'),
@@ -232,14 +232,14 @@ export class CheckpointStore {
     return this.db.transaction(() => {
       const createdAt = Date.now() / 1000;
       const scope = c.full ? 'full' : 'state';
-      const id = Number(this.q.insert.run(
+      const id = Number(this.stmts.insert.run(
         c.parentId, c.label, c.reason, createdAt, c.durationMs, size, JSON.stringify(plugins), JSON.stringify(c.errors), FORMAT,
         scope, c.full?.dir ?? null, c.full?.bytes ?? 0, c.full?.manifest ?? null,
       ).lastInsertRowid);
-      for (const p of hashed) this.q.insertPart.run(id, p.plugin, p.version, p.sha, p.json);
-      let pruned = this.q.prune.run(c.keep).changes;
-      for (const old of c.pruneFull ?? []) pruned += this.q.delete.run(old).changes;
-      if (pruned > 0) this.q.pruneParts.run();
+      for (const p of hashed) this.stmts.insertPart.run(id, p.plugin, p.version, p.sha, p.json);
+      let pruned = this.stmts.prune.run(c.keep).changes;
+      for (const old of c.pruneFull ?? []) pruned += this.stmts.delete.run(old).changes;
+      if (pruned > 0) this.stmts.pruneParts.run();
       const row: CheckpointRow = {
         id, parent_id: c.parentId, label: c.label, reason: c.reason, created_at: createdAt, duration_ms: c.durationMs, size_bytes: size, plugins,
         errors: c.errors, format: FORMAT, scope, full_dir: c.full?.dir ?? null, full_bytes: c.full?.bytes ?? 0,
@@ -250,39 +250,39 @@ export class CheckpointStore {
 
   /** Full checkpoints, newest first. */
   listFull(): CheckpointRow[] {
-    return (this.q.listFull.all() as RawRow[]).map(toRow);
+    return (this.stmts.listFull.all() as RawRow[]).map(toRow);
   }
 
   manifest(id: number): string | null {
-    return (this.q.manifest.get(id) as { manifest: string | null } | undefined)?.manifest ?? null;
+    return (this.stmts.manifest.get(id) as { manifest: string | null } | undefined)?.manifest ?? null;
   }
 
   /** Directories a row or an unfinished restore still needs (anything else under full/ is a leftover). */
   fullDirsInUse(): Set<string> {
-    return new Set((this.q.fullDirs.all() as Array<{ full_dir: string }>).map((r) => r.full_dir));
+    return new Set((this.stmts.fullDirs.all() as Array<{ full_dir: string }>).map((r) => r.full_dir));
   }
 
   beginRestore(checkpointId: number, dir: string, manifest: string): number {
-    return this.durably(() => Number(this.q.insertRestore.run(checkpointId, dir, manifest, Date.now() / 1000, Date.now() / 1000).lastInsertRowid));
+    return this.durably(() => Number(this.stmts.insertRestore.run(checkpointId, dir, manifest, Date.now() / 1000, Date.now() / 1000).lastInsertRowid));
   }
 
   setPhase(id: number, phase: RestoreJournal['phase'], error: string | null = null): void {
     this.durably(() => {
-      this.q.setPhase.run(phase, Date.now() / 1000, error, id);
-      if (phase === 'done' || phase === 'abandoned') this.q.pruneRestores.run();
+      this.stmts.setPhase.run(phase, Date.now() / 1000, error, id);
+      if (phase === 'done' || phase === 'abandoned') this.stmts.pruneRestores.run();
     });
   }
 
   unfinishedRestores(): RestoreJournal[] {
-    return this.q.unfinished.all() as RestoreJournal[];
+    return this.stmts.unfinished.all() as RestoreJournal[];
   }
 
   lastRestore(): RestoreJournal | undefined {
-    return this.q.lastRestore.get() as RestoreJournal | undefined;
+    return this.stmts.lastRestore.get() as RestoreJournal | undefined;
   }
 
   origin(): Origin | undefined {
-    return this.q.origin.get() as Origin | undefined;
+    return this.stmts.origin.get() as Origin | undefined;
   }
 
   /** One transaction committed with synchronous=FULL whatever the connection is set to. */
@@ -299,53 +299,53 @@ export class CheckpointStore {
   /** Delete one checkpoint and its parts; false when there was none. */
   delete(id: number): boolean {
     return this.db.transaction(() => {
-      this.q.deleteParts.run(id);
-      return this.q.delete.run(id).changes > 0;
+      this.stmts.deleteParts.run(id);
+      return this.stmts.delete.run(id).changes > 0;
     })();
   }
 
   get(id: number): CheckpointRow | undefined {
-    const r = this.q.get.get(id) as RawRow | undefined;
+    const r = this.stmts.get.get(id) as RawRow | undefined;
     return r && toRow(r);
   }
 
   /** Newest first. */
   list(limit: number, labelledOnly = false): CheckpointRow[] {
-    return ((labelledOnly ? this.q.listLabelled : this.q.list).all(limit) as RawRow[]).map(toRow);
+    return ((labelledOnly ? this.stmts.listLabelled : this.stmts.list).all(limit) as RawRow[]).map(toRow);
   }
 
   counts(): { n: number; labelled: number; bytes: number; full: number; full_bytes: number } {
-    return this.q.counts.get() as { n: number; labelled: number; bytes: number; full: number; full_bytes: number };
+    return this.stmts.counts.get() as { n: number; labelled: number; bytes: number; full: number; full_bytes: number };
   }
 
   parts(id: number): StoredPart[] {
-    return this.q.parts.all(id) as StoredPart[];
+    return this.stmts.parts.all(id) as StoredPart[];
   }
 
   /** A checkpoint's parts without their state (cheap). */
   partIndex(id: number): Array<Omit<StoredPart, 'state'>> {
-    return this.q.partIndex.all(id) as Array<Omit<StoredPart, 'state'>>;
+    return this.stmts.partIndex.all(id) as Array<Omit<StoredPart, 'state'>>;
   }
 
   part(id: number, plugin: string): StoredPart | undefined {
-    return this.q.part.get(id, plugin) as StoredPart | undefined;
+    return this.stmts.part.get(id, plugin) as StoredPart | undefined;
   }
 
   /** Every plugin that has a part in some retained checkpoint. */
   pluginsStored(): string[] {
-    return (this.q.stored.all() as Array<{ plugin: string }>).map((r) => r.plugin);
+    return (this.stmts.stored.all() as Array<{ plugin: string }>).map((r) => r.plugin);
   }
 
   recordBoot(b: Omit<BootRecord, 'id'>): number {
     return this.db.transaction(() => {
-      const id = Number(this.q.insertBoot.run(b.pid, b.started_at, b.head_id, JSON.stringify(b.restored), JSON.stringify(b.skipped), JSON.stringify(b.corrupt)).lastInsertRowid);
-      this.q.pruneBoots.run();
+      const id = Number(this.stmts.insertBoot.run(b.pid, b.started_at, b.head_id, JSON.stringify(b.restored), JSON.stringify(b.skipped), JSON.stringify(b.corrupt)).lastInsertRowid);
+      this.stmts.pruneBoots.run();
       return id;
     })();
   }
 
   boot(id: number): BootRecord | undefined {
-    const r = this.q.getBoot.get(id) as (Omit<BootRecord, 'restored' | 'skipped' | 'corrupt'> & { restored: string; skipped: string; corrupt: string }) | undefined;
+    const r = this.stmts.getBoot.get(id) as (Omit<BootRecord, 'restored' | 'skipped' | 'corrupt'> & { restored: string; skipped: string; corrupt: string }) | undefined;
     if (!r) return undefined;
     return { ...r, restored: parseOr(r.restored, {}), skipped: parseOr(r.skipped, []), corrupt: parseOr(r.corrupt, []) };
   }

@@ -9,7 +9,7 @@ import { exportConversation } from './export.js';
 import { MIGRATIONS } from './journal.js';
 import { Providers } from './providers/registry.js';
 import {
-  cancelSchema, completionInput, conversationExportSchema, conversationGetSchema, conversationListSchema, statusSchema,
+  cancelSchema, completionInput, conversationExportSchema, conversationGetSchema, conversationListSchema, responses, statusSchema,
 } from './schemas.js';
 import { CompletionService } from './service.js';
 
@@ -96,6 +96,7 @@ export default definePlugin({
       schema: completionInput,
       emits: ['completion:started', 'completion:token', 'completion:result', 'completion:error'],
       errors: ['CONFLICT', 'UNAVAILABLE', 'BUDGET_EXCEEDED', 'OVERLOADED', 'SHUTTING_DOWN'],
+      response: responses.async,
       handler: (d, { svc }, call) => svc.accept(d, call.context),
     },
 
@@ -106,6 +107,7 @@ export default definePlugin({
       emits: ['completion:started', 'completion:token', 'completion:result', 'completion:error'],
       errors: ['CONFLICT', 'UNAVAILABLE', 'BUDGET_EXCEEDED', 'OVERLOADED', 'SHUTTING_DOWN', 'CANCELLED', 'INVALID_DATA', 'TIMEOUT'],
       defaultTimeoutMs: 900_000,
+      response: responses.request,
       async handler(d, { svc }, call) {
         const { request_id } = await svc.accept(d, call.context, false);
         return svc.outcome(request_id);
@@ -117,6 +119,7 @@ export default definePlugin({
       schema: cancelSchema,
       emits: ['completion:cancelled'],
       errors: ['NOT_FOUND', 'CONFLICT'],
+      response: responses.cancel,
       handler: (d, { svc }) => svc.cancel(d.request_id),
     },
 
@@ -124,12 +127,14 @@ export default definePlugin({
       summary: "With request_id: that request's state (queued|running|completed|failed|cancelled) and outcome, across restarts. Without: the queues.",
       schema: statusSchema,
       errors: ['NOT_FOUND'],
+      response: responses.status,
       handler: (d, { svc }) => (d.request_id ? svc.requestStatus(d.request_id) : svc.queues()),
     },
 
     'conversation:list': {
       summary: 'Conversations (sessions) with their turn counts, most recently updated first.',
       schema: conversationListSchema,
+      response: responses.conversationList,
       handler(d, { svc }) {
         const rows = svc.journal.listConversations(d);
         return { conversations: rows, next_before: rows.length === d.limit ? rows[rows.length - 1]!.updated_at : null };
@@ -140,6 +145,7 @@ export default definePlugin({
       summary: "A conversation's messages in order (user turns and the assistant's content blocks).",
       schema: conversationGetSchema,
       errors: ['NOT_FOUND'],
+      response: responses.conversationGet,
       handler(d, { svc }) {
         const j = svc.journal;
         const c = j.conversation(d.session_id);
@@ -152,6 +158,7 @@ export default definePlugin({
       summary: 'A conversation as markdown or JSON text.',
       schema: conversationExportSchema,
       errors: ['NOT_FOUND'],
+      response: responses.conversationExport,
       handler(d, { svc }) {
         const j = svc.journal;
         const c = j.conversation(d.session_id);
@@ -164,6 +171,7 @@ export default definePlugin({
       summary: 'Delete a conversation and its history (refused while one of its requests is queued or running).',
       schema: conversationGetSchema,
       errors: ['NOT_FOUND', 'CONFLICT'],
+      response: responses.conversationDelete,
       handler(d, { svc }) {
         const q = svc.queues() as { sessions: Array<{ session_id: string }> };
         if (q.sessions.some((s) => s.session_id === d.session_id)) {

@@ -111,12 +111,12 @@ export interface StoredMessage {
 const HISTORY_CACHE = 1000;
 
 export class Journal {
-  private readonly s;
+  private readonly stmts;
   /** Parsed histories, most recently used last; this plugin is the only writer of its tables. */
   private readonly cache = new Map<string, StoredMessage[]>();
 
   constructor(private readonly db: Database.Database) {
-    this.s = {
+    this.stmts = {
       insert: db.prepare(
         `INSERT INTO completion_requests (request_id, session_id, agent_id, model, status, params, params_hash, context, created_at, attempts, first_attempt)
          VALUES (@request_id, @session_id, @agent_id, @model, 'queued', @params, @params_hash, @context, @created_at, @attempts, @attempts + 1)`,
@@ -150,33 +150,33 @@ export class Journal {
   }
 
   insert(r: { request_id: string; session_id: string | null; agent_id: string | null; model: string; params: string; params_hash: string; context: string | null; created_at: number; attempts: number }): number {
-    return Number(this.s.insert.run(r).lastInsertRowid);
+    return Number(this.stmts.insert.run(r).lastInsertRowid);
   }
 
   get(requestId: string): RequestRow | undefined {
-    return this.s.get.get(requestId);
+    return this.stmts.get.get(requestId);
   }
 
   /** Drop a finished row so its request_id can be reused for a new, different request. */
   forget(requestId: string): void {
-    this.s.deleteRow.run(requestId);
+    this.stmts.deleteRow.run(requestId);
   }
 
   withStatus(status: RequestStatus): RequestRow[] {
-    return this.s.byStatus.all(status);
+    return this.stmts.byStatus.all(status);
   }
 
   markRunning(requestId: string, now: number): boolean {
-    return this.s.running.run(now, requestId).changes === 1;
+    return this.stmts.running.run(now, requestId).changes === 1;
   }
 
   /** Back to queued (shutdown handed it back, or a restart retries it); `undoAttempt` when the call never really ran. */
   requeue(requestId: string, undoAttempt: boolean): void {
-    this.s.requeue.run(undoAttempt ? 1 : 0, requestId);
+    this.stmts.requeue.run(undoAttempt ? 1 : 0, requestId);
   }
 
   finish(requestId: string, status: 'completed' | 'failed' | 'cancelled', outcome: { result?: unknown; error?: unknown; settled: boolean }, now: number): void {
-    this.s.finish.run({
+    this.stmts.finish.run({
       request_id: requestId,
       status,
       finished_at: now,
@@ -188,15 +188,15 @@ export class Journal {
 
   /** The budget has the call's spend: record its cost in the result. */
   settle(requestId: string, costUsd: number, priceKnown: boolean): void {
-    this.s.settled.run(costUsd, priceKnown ? 'true' : 'false', requestId);
+    this.stmts.settled.run(costUsd, priceKnown ? 'true' : 'false', requestId);
   }
 
   unsettled(): RequestRow[] {
-    return this.s.unsettled.all();
+    return this.stmts.unsettled.all();
   }
 
   prune(olderThan: number): number {
-    return this.s.prune.run(olderThan).changes;
+    return this.stmts.prune.run(olderThan).changes;
   }
 
   // ---- conversations ----------------------------------------------------------------------------
@@ -207,7 +207,7 @@ export class Journal {
     if (h) {
       this.cache.delete(sessionId);
     } else {
-      h = this.s.msgs.all(sessionId).map((m) => ({ role: m.role as 'user' | 'assistant', content: JSON.parse(m.content) as StoredMessage['content'] }));
+      h = this.stmts.msgs.all(sessionId).map((m) => ({ role: m.role as 'user' | 'assistant', content: JSON.parse(m.content) as StoredMessage['content'] }));
       if (this.cache.size >= HISTORY_CACHE) this.cache.delete(this.cache.keys().next().value!);
     }
     this.cache.set(sessionId, h);
@@ -215,18 +215,18 @@ export class Journal {
   }
 
   messages(sessionId: string) {
-    return this.s.msgs.all(sessionId).map((m) => ({ idx: m.idx, role: m.role, content: JSON.parse(m.content) as unknown, request_id: m.request_id, created_at: m.created_at }));
+    return this.stmts.msgs.all(sessionId).map((m) => ({ idx: m.idx, role: m.role, content: JSON.parse(m.content) as unknown, request_id: m.request_id, created_at: m.created_at }));
   }
 
   conversation(sessionId: string): ConversationRow | undefined {
-    return this.s.conv.get(sessionId);
+    return this.stmts.conv.get(sessionId);
   }
 
   /** Append one turn: the new user-side messages and the assistant's reply, atomically with the result. */
   appendTurn(sessionId: string, agentId: string | null, model: string, system: string | null, msgs: StoredMessage[], requestId: string, now: number): void {
-    this.s.convUpsert.run({ session_id: sessionId, agent_id: agentId, model, system, now });
-    let idx = this.s.nextIdx.get(sessionId)!.n;
-    for (const m of msgs) this.s.insertMsg.run(sessionId, idx++, m.role, JSON.stringify(m.content), requestId, now);
+    this.stmts.convUpsert.run({ session_id: sessionId, agent_id: agentId, model, system, now });
+    let idx = this.stmts.nextIdx.get(sessionId)!.n;
+    for (const m of msgs) this.stmts.insertMsg.run(sessionId, idx++, m.role, JSON.stringify(m.content), requestId, now);
     this.cache.get(sessionId)?.push(...msgs);
   }
 
@@ -241,8 +241,8 @@ export class Journal {
 
   deleteConversation(sessionId: string): boolean {
     this.cache.delete(sessionId);
-    this.s.deleteMsgs.run(sessionId);
-    return this.s.deleteConv.run(sessionId).changes > 0;
+    this.stmts.deleteMsgs.run(sessionId);
+    return this.stmts.deleteConv.run(sessionId).changes > 0;
   }
 }
 

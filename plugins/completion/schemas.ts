@@ -112,3 +112,22 @@ export const tokenEvent = z.object({
   text: z.string().register(z.globalRegistry, { description: 'Text deltas coalesced since the previous chunk' }),
 });
 export const cancelledEvent = z.object({ ...who, was: z.enum(['queued', 'running']).register(z.globalRegistry, { description: 'State when cancelled' }) });
+
+// Answers. Loose objects: fields may be added, never removed or retyped.
+const resultOut = z.looseObject({
+  request_id: z.string(), session_id: z.string().nullable(), text: z.string(), content: z.array(z.unknown()), stop_reason: z.string().nullable(),
+  usage: usageOut.loose(), cost_usd: z.number().nullable(), model: z.string(), duration_ms: z.number(),
+});
+export const responses = {
+  async: z.looseObject({ request_id: z.string(), status: z.enum(['queued', 'running', 'completed', 'failed', 'cancelled']), position: z.number().int() }),
+  request: resultOut,
+  cancel: z.looseObject({ request_id: z.string() }),
+  status: z.union([
+    z.looseObject({ request_id: z.string(), status: z.enum(['queued', 'running', 'completed', 'failed', 'cancelled']) }),
+    z.looseObject({ queued: z.number().int(), running: z.number().int() }),
+  ]),
+  conversationList: z.looseObject({ conversations: z.array(z.looseObject({ session_id: z.string() })), next_before: z.number().nullable() }),
+  conversationGet: z.looseObject({ session_id: z.string(), messages: z.array(z.looseObject({ role: z.string() })) }),
+  conversationExport: z.looseObject({ session_id: z.string(), format: z.string(), content: z.string() }),
+  conversationDelete: z.looseObject({ session_id: z.string(), deleted: z.literal(true) }),
+};

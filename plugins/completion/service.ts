@@ -16,6 +16,7 @@ import type { ProviderRequest, ProviderUsage } from './providers/types.js';
 import { SessionQueue, type QueueItem } from './queue.js';
 import type { CompletionInput } from './schemas.js';
 import { TokenCoalescer } from './tokens.js';
+import { drainUntil } from '../../client/timing.js';
 
 export interface ServiceDeps {
   db: Database.Database;
@@ -93,12 +94,12 @@ export class CompletionService {
   private readonly settling = new Map<string, Settled>();
   private stopping = false;
 
-  constructor(private readonly d: ServiceDeps) {
-    this.journal = new Journal(d.db);
-    this.gc = GroupCommit.for(d.db);
-    this.providers = d.providers;
-    this.chain = new CallChain({ config: d.config, providers: d.providers, log: d.log, request: d.request, emit: d.emit });
-    this.queue = new SessionQueue<Item>(d.config.max_concurrency, (it) => this.run(it), (it) => this.laneOf(it));
+  constructor(private readonly deps: ServiceDeps) {
+    this.journal = new Journal(deps.db);
+    this.gc = GroupCommit.for(deps.db);
+    this.providers = deps.providers;
+    this.chain = new CallChain({ config: deps.config, providers: deps.providers, log: deps.log, request: deps.request, emit: deps.emit });
+    this.queue = new SessionQueue<Item>(deps.config.max_concurrency, (it) => this.run(it), (it) => this.laneOf(it));
     this.providers.onFree = (p) => this.queue.wake(p);
   }
 
@@ -116,7 +117,7 @@ export class CompletionService {
   }
 
   private now(): number {
-    return this.d.now ? this.d.now() : Date.now();
+    return this.deps.now ? this.deps.now() : Date.now();
   }
 
   resolveModel(m: string): string {
@@ -128,10 +129,10 @@ export class CompletionService {
   /** Journal the request (durably), queue it, and say where it stands. */
   async accept(input: CompletionInput, context: EventContext | undefined, durable = true): Promise<{ request_id: string; status: string; position: number; replayed?: boolean }> {
     if (this.stopping) throw new DaemonError('SHUTTING_DOWN', 'the completion service is stopping; queued work resumes at the next start');
-    const maxTokens = input.max_tokens ?? this.d.config.default_max_tokens;
-    if (maxTokens > this.d.config.max_tokens_limit) {
-      throw new DaemonError('INVALID_DATA', `max_tokens ${maxTokens} is above completion.max_tokens_limit (${this.d.config.max_tokens_limit})`, {
-        issues: [{ path: ['max_tokens'], message: `at most ${this.d.config.max_tokens_limit}` }],
+    const maxTokens = input.max_tokens ?? this.deps.config.default_max_tokens;
+    if (maxTokens > this.deps.config.max_tokens_limit) {
+      throw new DaemonError('INVALID_DATA', `max_tokens ${maxTokens} is above completion.max_tokens_limit (${this.deps.config.max_tokens_limit})`, {
+        issues: [{ path: ['max_tokens'], message: `at most ${this.deps.config.max_tokens_limit}` }],
       });
     }
     const params = this.paramsOf(input, maxTokens);
@@ -167,14 +168,14 @@ export class CompletionService {
       }
       // Failed or cancelled: asking again runs it again, continuing the attempt numbering below.
     }
-    if (this.queue.size >= this.d.config.max_queue) throw new DaemonError('OVERLOADED', `the completion queue is full (${this.d.config.max_queue} requests); retry later`, { queued: this.queue.size });
+    if (this.queue.size >= this.deps.config.max_queue) throw new DaemonError('OVERLOADED', `the completion queue is full (${this.deps.config.max_queue} requests); retry later`, { queued: this.queue.size });
 
     this.active.set(requestId, hash);
     const attempts = prior?.attempts ?? 0;
     try {
       // Pre-flight: an unpriced model (any of the chain) or a used-up budget is refused now, not after queueing.
       const scope = { ...(agentId ? { agent_id: agentId } : {}), ...(sessionId ? { session_id: sessionId } : {}) };
-      await Promise.all([...new Set(chain)].map((model) => this.d.request('budget:check', { model, ...scope }, { context })));
+      await Promise.all([...new Set(chain)].map((model) => this.deps.request('budget:check', { model, ...scope }, { context })));
       const row = {
         request_id: requestId, session_id: sessionId, agent_id: agentId, model: params.model,
         params: paramsJson, params_hash: hash, context: context ? JSON.stringify(context) : null, created_at: this.now(),
@@ -189,13 +190,13 @@ export class CompletionService {
         this.journal.insert(row);
       };
       if (durable) await this.gc.run(write);
-      else void this.gc.later(write).catch((err: unknown) => this.d.log.error({ err, request_id: requestId }, 'journaling an accepted request failed'));
+      else void this.gc.later(write).catch((err: unknown) => this.deps.log.error({ err, request_id: requestId }, 'journaling an accepted request failed'));
     } catch (e) {
       this.active.delete(requestId);
       throw e;
     }
     const position = this.queue.enqueue({ id: requestId, key: sessionId ?? `\0${requestId}`, session_id: sessionId, agent_id: agentId, params, context, attempts });
-    this.d.log.debug({ request_id: requestId, session_id: sessionId, position }, 'completion accepted');
+    this.deps.log.debug({ request_id: requestId, session_id: sessionId, position }, 'completion accepted');
     return { request_id: requestId, status: 'queued', position };
   }
 
@@ -207,7 +208,7 @@ export class CompletionService {
   }
 
   private paramsOf(input: CompletionInput, maxTokens: number): Params {
-    const { model, fallbacks } = this.providers.resolve(input.model ?? this.d.config.default_model);
+    const { model, fallbacks } = this.providers.resolve(input.model ?? this.deps.config.default_model);
     const p: Params = {
       model,
       max_tokens: maxTokens,
@@ -255,7 +256,7 @@ export class CompletionService {
 
   private async run(it: Item): Promise<void> {
     // Shutdown has begun: the request stays queued in the journal for the next start.
-    if (this.stopping || this.d.shuttingDown?.()) return;
+    if (this.stopping || this.deps.shuttingDown?.()) return;
     const chain = this.chainOf(it.params);
     // The queue's gate let this request start because the provider of its first usable model has a
     // free slot: take it now, before anything awaits, so no other request can take it meanwhile.
@@ -263,7 +264,7 @@ export class CompletionService {
     let held = firstUsable !== null && this.providers.limiter(this.providers.providerName(firstUsable)).tryAcquire() ? firstUsable : null;
     // In the transaction of the budget reservation queued right after, whose sync covers it. A queued
     // request leaves the queue only here or through cancel(), so its row is still 'queued' now.
-    void this.gc.later(() => this.journal.markRunning(it.id, this.now())).catch((err: unknown) => this.d.log.error({ err, request_id: it.id }, 'marking a request running failed'));
+    void this.gc.later(() => this.journal.markRunning(it.id, this.now())).catch((err: unknown) => this.deps.log.error({ err, request_id: it.id }, 'marking a request running failed'));
     const attempt = it.attempts + 1;
     const who = { request_id: it.id, session_id: it.session_id, agent_id: it.agent_id };
     const opts = { context: it.context };
@@ -271,11 +272,11 @@ export class CompletionService {
     let finish!: () => void;
     fl.done = new Promise<void>((r) => (finish = r));
     this.inflight.set(it.id, fl);
-    this.d.emit('completion:started', { ...who, model: it.params.model, provider: this.providers.providerName(it.params.model), attempt }, opts);
+    this.deps.emit('completion:started', { ...who, model: it.params.model, provider: this.providers.providerName(it.params.model), attempt }, opts);
 
     const call: CallState = { model: it.params.model, reserved: false, input: 0, billed: null, chars: 0 };
     const coalescer = it.params.stream
-      ? new TokenCoalescer((index, text) => this.d.emit('completion:token', { ...who, index, text }, opts), this.d.config.token_flush_ms, this.d.config.token_flush_chars)
+      ? new TokenCoalescer((index, text) => this.deps.emit('completion:token', { ...who, index, text }, opts), this.deps.config.token_flush_ms, this.deps.config.token_flush_chars)
       : null;
     const t0 = performance.now();
     try {
@@ -324,12 +325,12 @@ export class CompletionService {
       if (settled) {
         this.settling.set(it.id, settled);
         this.gc.later(() => this.journal.settle(it.id, settled.cost_usd, settled.price_known))
-          .catch((err: unknown) => this.d.log.warn({ err, request_id: it.id }, 'marking the request settled failed; the next start settles it'))
+          .catch((err: unknown) => this.deps.log.warn({ err, request_id: it.id }, 'marking the request settled failed; the next start settles it'))
           .finally(() => this.settling.delete(it.id));
       }
       this.active.delete(it.id);
-      this.d.emit('completion:result', result, opts);
-      this.d.log.debug({ request_id: it.id, session_id: it.session_id, duration_ms: durationMs }, 'completion done');
+      this.deps.emit('completion:result', result, opts);
+      this.deps.log.debug({ request_id: it.id, session_id: it.session_id, duration_ms: durationMs }, 'completion done');
       this.settleWaiters(it.id, true, result);
     } catch (err) {
       coalescer?.end();
@@ -350,8 +351,8 @@ export class CompletionService {
         const u = call.billed;
         await this.commit(it, attempt, call.model, { ...u, output_tokens: Math.max(u.output_tokens, call.chars) }, true);
       } else {
-        await this.d.request('budget:release', { request_id: it.id, attempt, reason: why ?? 'failed' }, { context: it.context })
-          .catch((e: unknown) => this.d.log.error({ err: e, request_id: it.id }, 'budget release failed'));
+        await this.deps.request('budget:release', { request_id: it.id, attempt, reason: why ?? 'failed' }, { context: it.context })
+          .catch((e: unknown) => this.deps.log.error({ err: e, request_id: it.id }, 'budget release failed'));
       }
     }
     if (why === 'shutdown') {
@@ -363,7 +364,7 @@ export class CompletionService {
     if (why === 'cancel') {
       await this.gc.run(() => this.journal.finish(it.id, 'cancelled', { error: { code: 'CANCELLED', message: 'cancelled while running', retryable: false }, settled: true }, this.now()));
       this.active.delete(it.id);
-      this.d.emit('completion:cancelled', { ...who, was: 'running' }, opts);
+      this.deps.emit('completion:cancelled', { ...who, was: 'running' }, opts);
       this.settleWaiters(it.id, false, new DaemonError('CANCELLED', `request ${it.id} was cancelled`, { request_id: it.id }));
       return;
     }
@@ -373,20 +374,20 @@ export class CompletionService {
     const error: ErrorOutcome = { code: e.code, message: e.message, retryable: e.retryable, ...(e.details ? { details: e.details } : {}) };
     await this.gc.run(() => this.journal.finish(it.id, 'failed', { error, settled: true }, this.now()));
     this.active.delete(it.id);
-    this.d.log.info({ request_id: it.id, session_id: it.session_id, code: e.code }, 'completion failed');
-    this.d.emit('completion:error', { ...who, error: { code: error.code, message: error.message, retryable: error.retryable } }, opts);
+    this.deps.log.info({ request_id: it.id, session_id: it.session_id, code: e.code }, 'completion failed');
+    this.deps.emit('completion:error', { ...who, error: { code: error.code, message: error.message, retryable: error.retryable } }, opts);
     this.settleWaiters(it.id, false, new DaemonError(e.code, e.message, { ...e.details, request_id: it.id }));
   }
 
   /** Settle spend with the budget; null when the budget could not be told (retried at next start). */
   private async commit(it: Item, attempt: number, model: string, usage: ProviderUsage, estimated: boolean): Promise<Settled | null> {
     try {
-      return await this.d.request<Settled>('budget:commit', {
+      return await this.deps.request<Settled>('budget:commit', {
         request_id: it.id, attempt, model, usage, estimated,
         ...(it.agent_id ? { agent_id: it.agent_id } : {}), ...(it.session_id ? { session_id: it.session_id } : {}),
       }, { context: it.context });
     } catch (err) {
-      this.d.log.error({ err, request_id: it.id, session_id: it.session_id }, 'budget commit failed; will retry at next start');
+      this.deps.log.error({ err, request_id: it.id, session_id: it.session_id }, 'budget commit failed; will retry at next start');
       return null;
     }
   }
@@ -421,7 +422,7 @@ export class CompletionService {
     await this.gc.run(() => this.journal.finish(requestId, 'cancelled', { error: { code: 'CANCELLED', message: 'cancelled while queued', retryable: false }, settled: true }, this.now()));
     this.active.delete(requestId);
     const context = row.context ? (JSON.parse(row.context) as EventContext) : undefined;
-    this.d.emit('completion:cancelled', { request_id: requestId, session_id: row.session_id, agent_id: row.agent_id, was: 'queued' }, { context });
+    this.deps.emit('completion:cancelled', { request_id: requestId, session_id: row.session_id, agent_id: row.agent_id, was: 'queued' }, { context });
     this.settleWaiters(requestId, false, new DaemonError('CANCELLED', `request ${requestId} was cancelled`, { request_id: requestId }));
     return { request_id: requestId, status: 'cancelled', was: 'queued' };
   }
@@ -444,7 +445,7 @@ export class CompletionService {
     return {
       queued: this.queue.size,
       running: this.queue.inFlight,
-      max_concurrency: this.d.config.max_concurrency,
+      max_concurrency: this.deps.config.max_concurrency,
       sessions: depths.slice(0, 100).map((d) => ({ session_id: d.key, queued: d.queued, running: d.running })),
       in_flight: this.queue.running().slice(0, 100).map((i) => ({
         request_id: i.id, session_id: i.session_id, agent_id: i.agent_id, model: i.params.model, provider: this.providers.providerName(i.params.model),
@@ -457,7 +458,7 @@ export class CompletionService {
   }
 
   private defaultProvider(): { name: string; configured: boolean; reason?: string } {
-    const model = this.resolveModel(this.d.config.default_model);
+    const model = this.resolveModel(this.deps.config.default_model);
     const name = this.providers.providerName(model);
     const p = this.providers.get(name);
     if (!p) return { name, configured: false, reason: `completion.default_model ${model} names provider "${name}", which is not configured (completion.providers.${name})` };
@@ -473,7 +474,7 @@ export class CompletionService {
 
   /** The plugin's status: degraded when the default model cannot be used, saying why. */
   defaultStatus(): { configured: boolean; reason?: string } {
-    const { model, fallbacks } = this.providers.resolve(this.d.config.default_model);
+    const { model, fallbacks } = this.providers.resolve(this.deps.config.default_model);
     if (this.providers.firstUsable([model, ...fallbacks]) !== null) return { configured: true };
     return this.defaultProvider();
   }
@@ -489,7 +490,7 @@ export class CompletionService {
       for (const row of this.journal.withStatus('running')) {
         // Runs of this acceptance so far (a rerun of a failed request continues the numbering).
         const runs = row.attempts - row.first_attempt + 1;
-        if (this.d.config.restart_policy === 'retry_once' && runs < 2) {
+        if (this.deps.config.restart_policy === 'retry_once' && runs < 2) {
           this.journal.requeue(row.request_id, false);
           retried.push(row.request_id);
         } else {
@@ -498,7 +499,7 @@ export class CompletionService {
           failedAfterRestart.push(row);
         }
       }
-      this.journal.prune(now - this.d.config.retention_hours * 3600_000);
+      this.journal.prune(now - this.deps.config.retention_hours * 3600_000);
     });
     // Results recorded but not yet settled (the crash came between the two): settle them first, with
     // their actual usage, which also takes their reservations out of the reconcile below.
@@ -515,14 +516,14 @@ export class CompletionService {
     // A call that runs once more is charged once, by the rerun's settlement: the interrupted attempt's
     // reservation is released, not charged as a worst-case estimate on top of it.
     for (const id of retried) {
-      await this.d.request('budget:release', { request_id: id, reason: 'daemon_restart_retried' })
-        .catch((err: unknown) => this.d.log.error({ err, request_id: id }, 'releasing an interrupted call\'s reservation failed'));
+      await this.deps.request('budget:release', { request_id: id, reason: 'daemon_restart_retried' })
+        .catch((err: unknown) => this.deps.log.error({ err, request_id: id }, 'releasing an interrupted call\'s reservation failed'));
     }
     // Nothing is in flight yet, so every other reservation this plugin holds was lost with the old process.
-    await this.d.request('budget:reconcile', { holder: HOLDER, keep: [] }).catch((err: unknown) => this.d.log.error({ err }, 'budget reconcile failed'));
+    await this.deps.request('budget:reconcile', { holder: HOLDER, keep: [] }).catch((err: unknown) => this.deps.log.error({ err }, 'budget reconcile failed'));
     for (const row of failedAfterRestart) {
       const context = row.context ? (JSON.parse(row.context) as EventContext) : undefined;
-      this.d.emit('completion:error', {
+      this.deps.emit('completion:error', {
         request_id: row.request_id, session_id: row.session_id, agent_id: row.agent_id,
         error: { code: 'UNAVAILABLE', message: 'the daemon stopped while this call was in flight', retryable: true, reason: 'daemon_restart' },
       }, { context });
@@ -539,12 +540,12 @@ export class CompletionService {
       });
       if (this.providers.firstUsable(this.chainOf(JSON.parse(row.params) as Params)) === null) waiting++;
     }
-    if (waiting > 0) this.d.log.warn({ waiting }, 'provider not configured; queued requests wait for the next start');
+    if (waiting > 0) this.deps.log.warn({ waiting }, 'provider not configured; queued requests wait for the next start');
     return { requeued: retried.length, failed: failedAfterRestart.length, queued: queued.length, resettled };
   }
 
   prune(): number {
-    return this.journal.prune(this.now() - this.d.config.retention_hours * 3600_000);
+    return this.journal.prune(this.now() - this.deps.config.retention_hours * 3600_000);
   }
 
   /** Shutdown has begun (before this plugin's stop() is called): start nothing new from now on. */
@@ -560,19 +561,22 @@ export class CompletionService {
   async stop(deadline: number): Promise<{ finished: number; handedBack: number }> {
     this.stopping = true;
     this.queue.pause();
-    const before = this.inflight.size;
     const margin = Math.min(2000, Math.max(100, (deadline - Date.now()) / 5));
-    const waitAll = Promise.all([...this.inflight.values()].map((f) => f.done));
-    await Promise.race([waitAll, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now() - margin)).unref())]);
-    const left = [...this.inflight.values()];
-    for (const f of left) {
-      f.why = 'shutdown';
-      f.ac.abort(new DaemonError('SHUTTING_DOWN', 'shutdown'));
-    }
-    await Promise.race([Promise.all(left.map((f) => f.done)), new Promise((r) => setTimeout(r, Math.max(50, deadline - Date.now() - 50)).unref())]);
+    const { finished, left } = await drainUntil({
+      inflight: () => [...this.inflight.values()],
+      done: (f) => f.done,
+      finishBy: deadline - margin,
+      abort: (flights) => {
+        for (const f of flights) {
+          f.why = 'shutdown';
+          f.ac.abort(new DaemonError('SHUTTING_DOWN', 'shutdown'));
+        }
+      },
+      abortedBy: Math.max(Date.now() + 50, deadline - 50),
+    });
     for (const [id] of this.waiters) this.settleWaiters(id, false, new DaemonError('SHUTTING_DOWN', `the daemon is shutting down; request ${id} stays queued for the next start`, { request_id: id }));
     this.gc.flush();
-    return { finished: before - left.length, handedBack: left.length };
+    return { finished, handedBack: left.length };
   }
 }
 

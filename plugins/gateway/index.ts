@@ -48,6 +48,7 @@ export default definePlugin({
     'gateway:status': {
       summary: 'The gateway: whether and where it listens, where its token file is (never the token), its clients, queued and dropped frames.',
       schema: z.object({}).passthrough(),
+      response: z.looseObject({ listening: z.boolean() }),
       handler: (_d, gw) => gw.service?.status() ?? OFF,
     },
   },

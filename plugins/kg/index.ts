@@ -17,6 +17,7 @@ import {
   neighborsSchema,
   pathSchema,
   querySchema,
+  responses,
   statsSchema,
   type ChangedEvent,
 } from './schemas.js';
@@ -71,6 +72,7 @@ export default definePlugin({
       schema: addNodesSchema,
       emits: ['kg:changed'],
       errors: ['CONFLICT', 'UNAVAILABLE'],
+      response: responses.addNodes,
       handler: (d, kg) => kg.addNodes(d.nodes),
     },
     'kg:add_edges': {
@@ -80,18 +82,21 @@ export default definePlugin({
       schema: addEdgesSchema,
       emits: ['kg:changed'],
       errors: ['NOT_FOUND', 'UNAVAILABLE'],
+      response: responses.addEdges,
       handler: (d, kg) => kg.addEdges(d.edges),
     },
     'kg:get': {
       summary: 'One node by id: {node}',
       schema: getSchema,
       errors: ['NOT_FOUND', 'UNAVAILABLE'],
+      response: responses.get,
       handler: (d, kg) => kg.get(d.id),
     },
     'kg:find': {
       summary: 'Nodes by label and property equality, paged by cursor: {nodes, next_cursor}',
       schema: findSchema,
       errors: ['UNAVAILABLE'],
+      response: responses.find,
       handler: async (d, kg) => (await kg.store()).find(d),
     },
     'kg:neighbors': {
@@ -99,6 +104,7 @@ export default definePlugin({
       description: 'Breadth-first; nodes ordered by (depth, id), the start node excluded. With include_edges, the matching edges walked between returned nodes.',
       schema: neighborsSchema,
       errors: ['NOT_FOUND', 'UNAVAILABLE'],
+      response: responses.neighbors,
       handler: async (d, kg) =>
         (await kg.store()).neighbors({
           id: d.id,
@@ -114,6 +120,7 @@ export default definePlugin({
       description: 'nodes are the path in order, endpoints included; found is false when no path of at most max_depth hops exists.',
       schema: pathSchema,
       errors: ['NOT_FOUND', 'UNAVAILABLE'],
+      response: responses.path,
       handler: async (d, kg) =>
         (await kg.store()).path({ from: d.from, to: d.to, maxDepth: d.max_depth, direction: d.direction, ...(d.types ? { types: d.types } : {}) }),
     },
@@ -123,12 +130,14 @@ export default definePlugin({
       schema: deleteSchema,
       emits: ['kg:changed'],
       errors: ['NOT_FOUND', 'CONFLICT', 'UNAVAILABLE'],
+      response: responses.delete,
       handler: (d, kg) => (d.edge ? kg.deleteEdge(d.edge) : kg.deleteNode(d.id!, d.detach)),
     },
     'kg:stats': {
       summary: 'Counts: {nodes, edges, labels: {Label: n}, types: {TYPE: n}}',
       schema: statsSchema,
       errors: ['UNAVAILABLE'],
+      response: responses.stats,
       handler: async (_d, kg) => (await kg.store()).stats(),
     },
     'kg:export': {
@@ -137,6 +146,7 @@ export default definePlugin({
       schema: exportSchema,
       errors: ['CONFLICT', 'NOT_FOUND', 'UNAVAILABLE'],
       defaultTimeoutMs: 300_000,
+      response: responses.export,
       handler: (d, kg) => kg.export(d.path, d.overwrite),
     },
     'kg:import': {
@@ -146,6 +156,7 @@ export default definePlugin({
       emits: ['kg:changed'],
       errors: ['NOT_FOUND', 'CONFLICT', 'UNAVAILABLE'],
       defaultTimeoutMs: 300_000,
+      response: responses.import,
       handler: (d, kg) => kg.import(d.graph ? { graph: d.graph } : { path: d.path! }),
     },
     'kg:query': {
@@ -154,6 +165,7 @@ export default definePlugin({
       schema: querySchema,
       emits: ['kg:changed'],
       errors: ['CONFLICT', 'UNAVAILABLE'],
+      response: responses.query,
       handler: (d, kg) => kg.query(d.cypher, d.params, d.write),
     },
   },

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import neo4j, { type Driver } from 'neo4j-driver';
 import type { Logger } from 'pino';
 import { DaemonError } from '../../client/errors.js';
+import { Backoff } from '../../client/timing.js';
 import { redactSecrets } from '../../daemon/plugin-api.js';
 import { Neo4jGraphStore } from './neo4j-store.js';
 import type { GraphStore } from './store.js';
@@ -31,7 +32,7 @@ export class Neo4jConnection {
   private store: Neo4jGraphStore | null = null;
   private ready = false;
   private reason = 'neo4j: not connected yet';
-  private backoffMs: number;
+  private readonly backoff: Backoff;
   private nextAttemptAt = 0;
   private attempt: Promise<boolean> | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -42,7 +43,7 @@ export class Neo4jConnection {
     private readonly log: Logger,
     private readonly onStatus: StatusListener,
   ) {
-    this.backoffMs = cfg.probe_min_ms;
+    this.backoff = new Backoff({ initialMs: cfg.probe_min_ms, maxMs: cfg.probe_max_ms });
   }
 
   /** Try once; never throws. On failure the probe keeps trying in the background. */
@@ -107,7 +108,7 @@ export class Neo4jConnection {
   private up(): void {
     const was = this.ready;
     this.ready = true;
-    this.backoffMs = this.cfg.probe_min_ms;
+    this.backoff.reset();
     this.clearTimer();
     if (!was) {
       this.log.info({ uri: redactSecrets(this.cfg.uri), user: this.cfg.user, database: this.cfg.database ?? null }, 'neo4j connected');
@@ -128,14 +129,17 @@ export class Neo4jConnection {
 
   private schedule(): void {
     // Also after a failed on-demand try: requests during an outage must not each pay a connect attempt.
-    this.nextAttemptAt = Date.now() + this.backoffMs;
-    if (this.timer) return;
+    if (this.timer) {
+      this.nextAttemptAt = Date.now() + this.backoff.peek();
+      return;
+    }
+    const delay = this.backoff.next();
+    this.nextAttemptAt = Date.now() + delay;
     this.timer = setTimeout(() => {
       this.timer = null;
       void this.connect();
-    }, this.backoffMs);
+    }, delay);
     this.timer.unref();
-    this.backoffMs = Math.min(this.backoffMs * 2, this.cfg.probe_max_ms);
   }
 
   private clearTimer(): void {

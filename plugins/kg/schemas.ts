@@ -117,3 +117,21 @@ export const changedSchema = z.object({
   edges_deleted: z.number().int(),
 });
 export type ChangedEvent = z.infer<typeof changedSchema>;
+
+// Answers. Loose objects: fields may be added, never removed or retyped.
+const nodeOut = z.looseObject({ id: z.string(), label: z.string(), properties: z.record(z.string(), z.unknown()) });
+const edgeOut = z.looseObject({ from: z.string(), to: z.string(), type: z.string(), properties: z.record(z.string(), z.unknown()).optional() });
+const counted = { created: z.number().int(), updated: z.number().int() };
+export const responses = {
+  addNodes: z.looseObject({ ids: z.array(z.string()), ...counted }),
+  addEdges: z.looseObject(counted),
+  get: z.looseObject({ node: nodeOut }),
+  find: z.looseObject({ nodes: z.array(nodeOut), next_cursor: z.string().nullable() }),
+  neighbors: z.looseObject({ nodes: z.array(nodeOut.extend({ depth: z.number().int() })), edges: z.array(edgeOut).optional(), truncated: z.boolean() }),
+  path: z.looseObject({ found: z.boolean(), nodes: z.array(nodeOut) }),
+  delete: z.looseObject({ deleted: z.unknown(), edges_deleted: z.number().int() }),
+  stats: z.looseObject({ nodes: z.number().int(), edges: z.number().int(), labels: z.record(z.string(), z.number()), types: z.record(z.string(), z.number()) }),
+  export: z.looseObject({ format: z.literal('json') }),
+  import: z.looseObject({ nodes_created: z.number().int(), nodes_updated: z.number().int(), edges_created: z.number().int(), edges_updated: z.number().int() }),
+  query: z.looseObject({ columns: z.array(z.string()), rows: z.array(z.unknown()), truncated: z.boolean() }),
+};

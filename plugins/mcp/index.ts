@@ -39,6 +39,7 @@ export default definePlugin({
     'mcp:servers': {
       summary: 'The configured MCP servers: transport, state (idle until first used, starting, ready, backoff after an exit, failed, stopped), pid, restarts, calls.',
       schema: z.object({}),
+      response: z.looseObject({}),
       handler: (_d, mcp) => mcp.servers(),
     },
 
@@ -50,6 +51,7 @@ export default definePlugin({
         refresh: z.boolean().default(false).register(z.globalRegistry, { description: 'Ask the server again instead of answering from the cache' }),
       }),
       errors: ['NOT_FOUND', 'UNAVAILABLE', 'TIMEOUT'],
+      response: z.looseObject({}),
       handler: (d, mcp, call) => mcp.tools(d, call),
     },
 
@@ -64,6 +66,7 @@ export default definePlugin({
       emits: ['mcp:call_started', 'mcp:call_finished'],
       errors: ['NOT_FOUND', 'UNAVAILABLE', 'TIMEOUT', 'CANCELLED', 'INVALID_DATA'],
       defaultTimeoutMs: 120_000,
+      response: z.looseObject({ content: z.array(z.unknown()), is_error: z.boolean(), duration_ms: z.number() }),
       handler: (d, mcp, call) => mcp.call(d, call),
     },
 
@@ -73,6 +76,7 @@ export default definePlugin({
         expose: z.array(z.string().regex(EXPOSE_RE, 'a namespace ("kg"), an event ("sandbox:exec") or "ns:*"')).optional()
           .register(z.globalRegistry, { description: 'Instead of mcp.expose: namespaces, events or ns:*' }),
       }),
+      response: z.looseObject({}),
       handler: (d, mcp, call) => mcp.exposed(d, call),
     },
 
@@ -85,12 +89,14 @@ export default definePlugin({
       }),
       errors: ['CONFLICT', 'CANCELLED'],
       defaultTimeoutMs: 600_000,
+      response: z.looseObject({}),
       handler: (d, mcp, call) => mcp.invoker.invoke(d, call),
     },
 
     'mcp:abort': {
       summary: 'Cancel a call made with mcp:invoke: its request is aborted, and an agent turn, completion or workflow run it started is cancelled.',
       schema: z.object({ call_id: callId.register(z.globalRegistry, { description: 'The call' }) }),
+      response: z.object({ aborted: z.boolean() }),
       handler: (d, mcp) => ({ aborted: mcp.invoker.abort(d.call_id) }),
     },
   },

@@ -69,7 +69,7 @@ export class Containers {
       await container.start();
     } catch (err) {
       attachment?.close();
-      this.remove(container);
+      void this.remove(container); // never rejects; settle() waits for it
       throw this.translate(err, input.image);
     }
     return { id: container.id, container, image: input.image, kind: input.kind, limits: input.limits, attachment };

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { definePlugin } from '../../daemon/plugin-api.js';
 import { sandboxConfigSchema } from './config.js';
-import { createSchema, destroySchema, execSchema, listSchema, statusSchema } from './schemas.js';
+import { createSchema, destroySchema, execSchema, listSchema, responses, statusSchema } from './schemas.js';
 import { SandboxService } from './service.js';
 
 export default definePlugin({
@@ -60,6 +60,7 @@ export default definePlugin({
       errors: ['UNAVAILABLE', 'NOT_FOUND', 'INVALID_DATA', 'OVERLOADED', 'CANCELLED'],
       // An exec may legitimately run for minutes; the client's timeout_ms still bounds it.
       defaultTimeoutMs: 120_000,
+      response: responses.exec,
       handler: (data, sandbox, call) => sandbox.exec(data, call),
     },
     'sandbox:create': {
@@ -69,6 +70,7 @@ export default definePlugin({
       emits: ['sandbox:session_created'],
       errors: ['UNAVAILABLE', 'NOT_FOUND', 'INVALID_DATA', 'CONFLICT', 'OVERLOADED'],
       defaultTimeoutMs: 60_000,
+      response: responses.create,
       handler: (data, sandbox) => sandbox.createSession(data),
     },
     'sandbox:destroy': {
@@ -76,12 +78,14 @@ export default definePlugin({
       schema: destroySchema,
       emits: ['sandbox:session_destroyed'],
       errors: ['NOT_FOUND', 'UNAVAILABLE'],
+      response: responses.destroy,
       handler: (data, sandbox) => sandbox.destroySession(data.session_id),
     },
     'sandbox:list': {
       summary: 'List live sessions',
       description: 'Returns {sessions: [{session_id, image, limits, created_at, last_used_at, idle_expires_at, execs, busy, container_id}]}.',
       schema: listSchema,
+      response: responses.list,
       async handler(_d, sandbox) {
         await sandbox.recovered(); // sessions restored from a checkpoint are adopted by the recovery
         return sandbox.listSessions();
@@ -91,6 +95,7 @@ export default definePlugin({
       summary: 'Engine reachability and version, image presence, warm pool, running execs, sessions',
       description: 'Answers even when Docker is unreachable (engine.reachable=false with the reason), so it is the place to find out why sandbox:* answers UNAVAILABLE.',
       schema: statusSchema,
+      response: responses.status,
       handler: (_d, sandbox) => sandbox.status(),
     },
   },

@@ -73,3 +73,16 @@ export const statusSchema = z.object({});
 export type ExecInput = z.output<typeof execSchema>;
 export type CreateInput = z.output<typeof createSchema>;
 export type LimitsInput = z.output<typeof limitsSchema>;
+
+// Answers. Loose objects: fields may be added, never removed or retyped.
+const sessionOut = z.looseObject({ session_id: z.string(), image: z.string(), execs: z.number().int(), busy: z.boolean() });
+export const responses = {
+  exec: z.looseObject({
+    exec_id: z.string(), exit_code: z.number().int().nullable(), stdout: z.string(), stderr: z.string(), duration_ms: z.number(),
+    timed_out: z.boolean(), oom_killed: z.boolean(), truncated: z.boolean(),
+  }),
+  create: sessionOut,
+  destroy: z.looseObject({ session_id: z.string(), destroyed: z.literal(true) }),
+  list: z.looseObject({ sessions: z.array(sessionOut) }),
+  status: z.looseObject({ engine: z.looseObject({ reachable: z.boolean() }), status: z.enum(['ok', 'degraded']) }),
+};

@@ -26,6 +26,8 @@ export interface FindOptions {
   analyze?: (goal: string) => GoalAnalysis;
   /** Weigh terms by IDF (default true). */
   idf?: boolean;
+  /** Only traces this accepts (learned with the same inputs; one an agent turn can follow). */
+  accept?: (t: TraceRow) => boolean;
 }
 
 /** An FTS5 query matching any of the terms (each quoted: a term is never read as query syntax). */
@@ -40,15 +42,16 @@ const stored = (t: TraceRow): GoalAnalysis => ({ terms: t.terms ? t.terms.split(
 
 export function findTraces(store: TraceStore, goal: string, o: FindOptions): Match[] {
   const out: Match[] = [];
+  const ok = (t: TraceRow): boolean => (o.includeDemoted || t.status === 'active') && (o.accept?.(t) ?? true);
   const exact = store.bySignature(goalSignature(goal));
-  if (exact && (o.includeDemoted || exact.status === 'active')) out.push({ trace: exact, match: 'exact', score: 1 });
+  if (exact && ok(exact)) out.push({ trace: exact, match: 'exact', score: 1 });
   if (out.length >= o.limit) return out;
   const a = (o.analyze ?? analyzeGoal)(goal);
   const q = ftsQuery(a.terms);
   if (!q) return out;
   const ids = store.candidates(q, o.candidates);
   if (ids.length === 0) return out;
-  const rows = store.byRowids(ids).filter((t) => !(exact && t.trace_id === exact.trace_id) && (o.includeDemoted || t.status === 'active'));
+  const rows = store.byRowids(ids).filter((t) => !(exact && t.trace_id === exact.trace_id) && ok(t));
   const analyses = rows.map(stored);
   const n = store.count();
   const df = store.docFreq([...new Set([...a.terms, ...analyses.flatMap((x) => x.terms)])]);
@@ -66,4 +69,14 @@ export function findTraces(store: TraceStore, goal: string, o: FindOptions): Mat
 export function goalColumns(goal: string, analyze: (goal: string) => GoalAnalysis = analyzeGoal): { signature: string; normalized: string; terms: string; slots: string; names: string } {
   const a = analyze(goal);
   return { signature: goalSignature(goal), normalized: normalizeGoal(goal), terms: a.terms.join(' '), slots: JSON.stringify(a.slots), names: a.names.join(' ') };
+}
+
+/** JSON with object keys sorted at every level: the same inputs give the same text. */
+export function canonicalJson(v: unknown): string {
+  const sort = (x: unknown): unknown => {
+    if (Array.isArray(x)) return x.map(sort);
+    if (x && typeof x === 'object') return Object.fromEntries(Object.keys(x).sort().map((k) => [k, sort((x as Record<string, unknown>)[k])]));
+    return x;
+  };
+  return JSON.stringify(sort(v)) ?? 'null';
 }

@@ -25,16 +25,20 @@ export interface ReplayDeps {
   db: Database.Database;
   store: TraceStore;
   fallbackTimeoutMs: number;
+  /** A changed stdout or stderr is a divergence too (trace.output_matters). */
+  outputMatters: boolean;
   emit(event: string, data: Record<string, unknown>, call: CallContext): void;
 }
 
 /** The fields of an answer whose change means the world is not as it was when the trace was made. */
 const MATTERS = ['exit_code', 'timed_out', 'oom_killed', 'is_error', 'isError'] as const;
+/** And with trace.output_matters, these: what a program printed, which a recorded reply may quote. */
+const OUTPUT = ['stdout', 'stderr'] as const;
 
 type Outcome = { result: unknown; error?: undefined } | { result?: undefined; error: { code: string; message: string } };
 
 /** Why a replayed event's outcome differs from the recorded one in a way that matters; null when it does not. */
-export function divergence(rec: RecordedEvent, now: Outcome): string | null {
+export function divergence(rec: RecordedEvent, now: Outcome, o: { output?: boolean } = {}): string | null {
   const was = rec.error?.code ?? null;
   const is = now.error?.code ?? null;
   if (was !== is) return was === null ? `${rec.event} failed with ${is} (it succeeded when recorded)` : is === null ? `${rec.event} succeeded (it failed with ${was} when recorded)` : `${rec.event} failed with ${is} (${was} when recorded)`;
@@ -45,7 +49,44 @@ export function divergence(rec: RecordedEvent, now: Outcome): string | null {
   for (const k of MATTERS) {
     if (a[k] !== b[k]) return `${rec.event} ${k} ${JSON.stringify(b[k] ?? null)} (${JSON.stringify(a[k] ?? null)} when recorded)`;
   }
+  if (o.output) {
+    for (const k of OUTPUT) {
+      if (a[k] !== b[k]) return `${rec.event} ${k} changed (${clip(b[k] ?? null, 200)}; ${clip(a[k] ?? null, 200)} when recorded)`;
+    }
+  }
   return null;
+}
+
+/** What replaying a recorded list of events did: every event performed now, and where it diverged. */
+export interface Replayed {
+  done: RecordedEvent[];
+  diverged: { at: number; reason: string } | null;
+}
+
+/**
+ * Perform recorded events in order (model work skipped: its effects are the recorded events around
+ * it), stopping at the first whose outcome differs in a way that matters.
+ */
+export async function replayEvents(call: CallContext, events: RecordedEvent[], o: { output: boolean }): Promise<Replayed> {
+  const done: RecordedEvent[] = [];
+  for (const [at, rec] of events.entries()) {
+    if (MODEL_WORK.test(rec.event)) {
+      done.push(rec);
+      continue;
+    }
+    const now = await perform(call, rec.event, rec.data);
+    done.push({ event: rec.event, data: rec.data, ...(rec.tool ? { tool: rec.tool } : {}), ...now });
+    const why = divergence(rec, now, o);
+    if (why) return { done, diverged: { at, reason: why } };
+  }
+  return { done, diverged: null };
+}
+
+/** What the model is told when it takes over a task whose replay diverged (appended to the task's message). */
+export function fallbackNote(done: RecordedEvent[], reason: string): string {
+  return `[agentd] This task was done before, and its recorded steps were replayed. These tool calls have been made already, in order, with what they returned now:
+${done.map((e, i) => `${i + 1}. ${e.tool ? `${e.tool} → ` : ''}${e.event} ${clip(e.data)} → ${clip(e.error ? { error: e.error } : e.result)}`).join('\n')}
+The last one's result differs from when the task was recorded (${reason}). Carry on from here: finish the task, calling tools as needed.`;
 }
 
 async function perform(call: CallContext, event: string, data: Record<string, unknown>, timeoutMs?: number): Promise<Outcome> {
@@ -118,7 +159,7 @@ export class Replayer {
       const data = { ...(d.live.data ?? {}) };
       const now = await perform(call, d.live.event, data);
       const rec = item ? (JSON.parse(item.events) as RecordedEvent[])[0] : undefined;
-      const why = upstream ? `needs ${upstream}, which diverged` : !rec ? 'nothing recorded for this item' : divergence(rec, now);
+      const why = upstream ? `needs ${upstream}, which diverged` : !rec ? 'nothing recorded for this item' : divergence(rec, now, { output: this.d.outputMatters });
       if (why) note(0, why, [{ event: d.live.event, data, ...now }], null);
       if (now.error) throw new DaemonError(now.error.code as ErrorCode, now.error.message);
       return now.result;
@@ -132,18 +173,8 @@ export class Replayer {
       const err = JSON.parse(item.error ?? '{}') as { code?: ErrorCode; message?: string };
       throw new DaemonError(err.code ?? 'HANDLER_ERROR', err.message ?? 'failed when recorded', { replayed: true });
     }
-    const events = JSON.parse(item.events) as RecordedEvent[];
-    const done: RecordedEvent[] = [];
-    for (const [at, rec] of events.entries()) {
-      if (MODEL_WORK.test(rec.event)) {
-        done.push(rec);
-        continue;
-      }
-      const now = await perform(call, rec.event, rec.data);
-      done.push({ event: rec.event, data: rec.data, ...(rec.tool ? { tool: rec.tool } : {}), ...now });
-      const why = divergence(rec, now);
-      if (why) return this.fallback(d, key, call, done, note, why, at);
-    }
+    const r = await replayEvents(call, JSON.parse(item.events) as RecordedEvent[], { output: this.d.outputMatters });
+    if (r.diverged) return this.fallback(d, key, call, r.done, note, r.diverged.reason, r.diverged.at);
     const out = item.output === null ? null : JSON.parse(item.output) as unknown;
     if (d.live.output === 'json' || out === null || typeof out !== 'object' || Array.isArray(out)) return out;
     return { ...(out as Record<string, unknown>), cost_usd: 0, replayed: true };
@@ -163,11 +194,7 @@ export class Replayer {
     });
     note(at, reason, done, fbKey);
     const message = typeof spec.message === 'string' ? spec.message : '';
-    const told = done.length === 0 ? message : `${message}
-
-[agentd] This task was done before, and its recorded steps were replayed. These tool calls have been made already, in order, with what they returned now:
-${done.map((e, i) => `${i + 1}. ${e.tool ? `${e.tool} → ` : ''}${e.event} ${clip(e.data)} → ${clip(e.error ? { error: e.error } : e.result)}`).join('\n')}
-The last one's result differs from when the task was recorded (${reason}). Carry on from here: finish the task, calling tools as needed.`;
+    const told = done.length === 0 ? message : `${message}\n\n${fallbackNote(done, reason)}`;
     const { message: _m, agent_id: _a, ...rest } = spec;
     try {
       await call.request('agent:spawn', { ...rest, agent_id: agentId, metadata: { trace_fallback: d.run_id, step: d.step, item: d.index } }, { timeoutMs: 30_000 });

@@ -100,6 +100,16 @@ export const MIGRATIONS: Array<string | ((db: Database.Database) => void)> = [
      created_at INTEGER NOT NULL,
      PRIMARY KEY (run_id, step, idx)
    ) WITHOUT ROWID;`,
+  // Runs for a goal from workflow:plan, workflow:start and agent:send too: the inputs a trace was
+  // learned with (a followed run gets them), what began a run, and for an agent turn given a goal its
+  // agent and turn (message and spec) so that it can be settled, even after a restart.
+  `ALTER TABLE trace_traces ADD COLUMN inputs TEXT NOT NULL DEFAULT '{}';
+   ALTER TABLE trace_runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'workflow';
+   ALTER TABLE trace_runs ADD COLUMN origin TEXT;
+   ALTER TABLE trace_runs ADD COLUMN inputs TEXT NOT NULL DEFAULT '{}';
+   ALTER TABLE trace_runs ADD COLUMN agent_id TEXT;
+   ALTER TABLE trace_runs ADD COLUMN turn TEXT;
+   ALTER TABLE trace_turns ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0;`,
 ];
 
 /** One event a step made, as recorded and replayed. */
@@ -121,6 +131,8 @@ export interface TraceRow {
   slots: string;
   names: string;
   plan: string;
+  /** The inputs (JSON) the learned run was given; a followed run is given them too. */
+  inputs: string;
   version: number;
   status: 'active' | 'demoted';
   usage_count: number;
@@ -148,8 +160,20 @@ export interface ItemRow {
   complete: number;
 }
 
+/** What a run for a goal is: a workflow run, or one agent turn (agent:send with a goal). */
+export type RunKind = 'workflow' | 'turn';
+/** What began it. */
+export type RunOrigin = 'run_goal' | 'plan' | 'start' | 'send';
+
 export interface RunRow {
   run_id: string;
+  kind: RunKind;
+  origin: RunOrigin | null;
+  /** The inputs (JSON) the run was given. */
+  inputs: string;
+  /** A turn: its agent, and {message, spec} (the turn's message and the agent's model, system, tools, profile). */
+  agent_id: string | null;
+  turn: string | null;
   goal: string;
   signature: string;
   mode: 'learn' | 'follow';
@@ -215,9 +239,9 @@ export class TraceStore {
       candidates: p('SELECT rowid AS rid FROM trace_fts WHERE trace_fts MATCH ? ORDER BY bm25(trace_fts) LIMIT ?'),
       df: p('SELECT term, doc FROM trace_vocab WHERE term IN (SELECT value FROM json_each(?))'),
       count: p('SELECT count(*) AS n FROM trace_traces'),
-      insert: p(`INSERT INTO trace_traces (trace_id, signature, goal, normalized, terms, slots, names, plan, learned_run_id, learned_cost_usd, learned_duration_ms, successes, created_at, updated_at, last_used_at)
-                 VALUES (@trace_id, @signature, @goal, @normalized, @terms, @slots, @names, @plan, @learned_run_id, @learned_cost_usd, @learned_duration_ms, 1, @now, @now, @now)`),
-      relearn: p(`UPDATE trace_traces SET plan = @plan, version = version + 1, status = 'active', learned_run_id = @learned_run_id, learned_cost_usd = @learned_cost_usd,
+      insert: p(`INSERT INTO trace_traces (trace_id, signature, goal, normalized, terms, slots, names, plan, inputs, learned_run_id, learned_cost_usd, learned_duration_ms, successes, created_at, updated_at, last_used_at)
+                 VALUES (@trace_id, @signature, @goal, @normalized, @terms, @slots, @names, @plan, @inputs, @learned_run_id, @learned_cost_usd, @learned_duration_ms, 1, @now, @now, @now)`),
+      relearn: p(`UPDATE trace_traces SET plan = @plan, inputs = @inputs, version = version + 1, status = 'active', learned_run_id = @learned_run_id, learned_cost_usd = @learned_cost_usd,
                   learned_duration_ms = @learned_duration_ms, successes = successes + 1, updated_at = @now, last_used_at = @now WHERE trace_id = @trace_id`),
       used: p(`UPDATE trace_traces SET usage_count = usage_count + 1, successes = successes + @ok, failures = failures + @failed, repairs = repairs + @repaired,
                version = version + @repaired, saved_usd = saved_usd + @saved, last_used_at = @now, updated_at = @now WHERE trace_id = @trace_id`),
@@ -229,8 +253,8 @@ export class TraceStore {
       item: p('SELECT * FROM trace_items WHERE trace_id = ? AND step = ? AND idx = ?'),
       items: p('SELECT * FROM trace_items WHERE trace_id = ? ORDER BY step, idx'),
       itemCounts: p('SELECT count(*) AS items, coalesce(sum(json_array_length(events)), 0) AS events FROM trace_items WHERE trace_id = ?'),
-      insertRun: p(`INSERT OR IGNORE INTO trace_runs (run_id, goal, signature, mode, trace_id, trace_version, match, score, learned_cost_usd, created_at)
-                    VALUES (@run_id, @goal, @signature, @mode, @trace_id, @trace_version, @match, @score, @learned_cost_usd, @created_at)`),
+      insertRun: p(`INSERT OR IGNORE INTO trace_runs (run_id, kind, origin, inputs, agent_id, turn, goal, signature, mode, trace_id, trace_version, match, score, learned_cost_usd, created_at)
+                    VALUES (@run_id, @kind, @origin, @inputs, @agent_id, @turn, @goal, @signature, @mode, @trace_id, @trace_version, @match, @score, @learned_cost_usd, @created_at)`),
       run: p('SELECT * FROM trace_runs WHERE run_id = ?'),
       openRuns: p('SELECT * FROM trace_runs WHERE settled = 0'),
       runsRecent: p('SELECT * FROM trace_runs ORDER BY created_at DESC LIMIT ?'),
@@ -241,12 +265,15 @@ export class TraceStore {
       keys: p('SELECT * FROM trace_keys WHERE run_id = ?'),
       keyOf: p('SELECT * FROM trace_keys WHERE run_id = ? AND key = ?'),
       putAgent: p('INSERT OR IGNORE INTO trace_agents (agent_id, run_id, key) VALUES (?, ?, ?)'),
+      replaceAgent: p('INSERT OR REPLACE INTO trace_agents (agent_id, run_id, key) VALUES (?, ?, ?)'),
+      agentsOf: p('SELECT * FROM trace_agents WHERE run_id = ?'),
       agent: p('SELECT * FROM trace_agents WHERE agent_id = ?'),
       putCall: p(`INSERT OR IGNORE INTO trace_calls (run_id, key, agent_id, turn_id, tool_use_id, tool, events, result, is_error)
                   VALUES (@run_id, @key, @agent_id, @turn_id, @tool_use_id, @tool, @events, @result, @is_error)`),
       calls: p('SELECT * FROM trace_calls WHERE run_id = ? AND key = ? ORDER BY id'),
-      putTurn: p('INSERT OR REPLACE INTO trace_turns (turn_id, run_id, key, tool_calls) VALUES (?, ?, ?, ?)'),
+      putTurn: p('INSERT OR REPLACE INTO trace_turns (turn_id, run_id, key, tool_calls, cost_usd) VALUES (?, ?, ?, ?, ?)'),
       turns: p('SELECT * FROM trace_turns WHERE run_id = ? AND key = ?'),
+      turnsCost: p('SELECT coalesce(sum(cost_usd), 0) AS c FROM trace_turns WHERE run_id = ?'),
       callsOfTurn: p('SELECT count(*) AS n FROM trace_calls WHERE run_id = ? AND turn_id = ?'),
       putDivergence: p(`INSERT OR REPLACE INTO trace_divergences (run_id, step, idx, at, reason, prefix, fallback_key, created_at)
                         VALUES (@run_id, @step, @idx, @at, @reason, @prefix, @fallback_key, @created_at)`),
@@ -284,11 +311,11 @@ export class TraceStore {
     return (this.s.count!.get() as { n: number }).n;
   }
 
-  insert(row: { trace_id: string; signature: string; goal: string; normalized: string; terms: string; slots: string; names: string; plan: string; learned_run_id: string; learned_cost_usd: number; learned_duration_ms: number | null; now: number }): void {
+  insert(row: { trace_id: string; signature: string; goal: string; normalized: string; terms: string; slots: string; names: string; plan: string; inputs: string; learned_run_id: string; learned_cost_usd: number; learned_duration_ms: number | null; now: number }): void {
     this.s.insert!.run(row);
   }
 
-  relearn(row: { trace_id: string; plan: string; learned_run_id: string; learned_cost_usd: number; learned_duration_ms: number | null; now: number }): void {
+  relearn(row: { trace_id: string; plan: string; inputs: string; learned_run_id: string; learned_cost_usd: number; learned_duration_ms: number | null; now: number }): void {
     this.s.relearn!.run(row);
   }
 
@@ -369,8 +396,17 @@ export class TraceStore {
     this.s.putAgent!.run(agentId, runId, key);
   }
 
+  /** An agent now works for this run's key, whatever it worked for before (an agent turn given a goal). */
+  replaceAgent(agentId: string, runId: string, key: string): void {
+    this.s.replaceAgent!.run(agentId, runId, key);
+  }
+
   agent(agentId: string): { agent_id: string; run_id: string; key: string } | undefined {
     return this.s.agent!.get(agentId) as { agent_id: string; run_id: string; key: string } | undefined;
+  }
+
+  agentsOf(runId: string): Array<{ agent_id: string; run_id: string; key: string }> {
+    return this.s.agentsOf!.all(runId) as Array<{ agent_id: string; run_id: string; key: string }>;
   }
 
   putCall(row: CallRow): void {
@@ -381,8 +417,13 @@ export class TraceStore {
     return this.s.calls!.all(runId, key) as CallRow[];
   }
 
-  putTurn(turnId: string, runId: string, key: string, toolCalls: number): void {
-    this.s.putTurn!.run(turnId, runId, key, toolCalls);
+  putTurn(turnId: string, runId: string, key: string, toolCalls: number, costUsd: number): void {
+    this.s.putTurn!.run(turnId, runId, key, toolCalls, costUsd);
+  }
+
+  /** What the turns recorded for a run cost (an agent turn given a goal, and its children's). */
+  turnsCost(runId: string): number {
+    return (this.s.turnsCost!.get(runId) as { c: number }).c;
   }
 
   /** Whether every tool call the turns of a task reported was recorded (a crash can lose one). */

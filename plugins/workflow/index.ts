@@ -6,6 +6,7 @@
  *
  * All state lives in the WorkflowService that `start` returns: the instance every handler receives.
  */
+import { z } from 'zod';
 import { definePlugin, DaemonError } from '../../daemon/plugin-api.js';
 import { MIGRATIONS } from './store.js';
 import { cancelSchema, configSchema, listSchema, planSchema, PUBLISHES, runGoalSchema, runsSchema, signalSchema, startSchema, statusSchema } from './schemas.js';
@@ -57,16 +58,18 @@ export default definePlugin({
       summary: 'The workflows of the library (name, description, file, inputs, steps, budget) and the invalid files with the reason each is not loaded.',
       description: 'A file is invalid when it does not parse, fails the definition\'s shape, or names an event or agent profile the daemon does not have now.',
       schema: listSchema,
+      response: z.looseObject({ workflows: z.array(z.unknown()), invalid: z.array(z.unknown()) }),
       handler: (_d, svc) => svc.list(),
     },
 
     'workflow:start': {
       summary: 'Start a run of a workflow from the library or of an inline definition; answers {run_id, workflow, status} once it is journaled (with wait, when it ends).',
-      description: 'The definition is validated first: a cycle, an unknown need, event or profile, or a bad template is INVALID_DATA naming the step. A repeated run_id answers with that run. budget_usd makes the run a budget scope (workflow, id = run_id): at its limit the run ends budget_exhausted, keeping its outputs.',
+      description: 'The definition is validated first: a cycle, an unknown need, event or profile, or a bad template is INVALID_DATA naming the step. A repeated run_id answers with that run. budget_usd makes the run a budget scope (workflow, id = run_id): at its limit the run ends budget_exhausted, keeping its outputs. With goal, the run is recorded and becomes the goal\'s trace when it succeeds.',
       schema: startSchema,
       emits: PROGRESS,
       errors: ['INVALID_DATA', 'NOT_FOUND', 'UNAVAILABLE', 'SHUTTING_DOWN'],
       defaultTimeoutMs: 1_800_000,
+      response: z.looseObject({ run_id: z.string(), status: z.string() }),
       handler: (d, svc, call) => serving(svc).startRun(d, call.context),
     },
 
@@ -74,12 +77,14 @@ export default definePlugin({
       summary: 'A run: status (queued, running, waiting, succeeded, failed, cancelled, budget_exhausted), each step\'s status, attempts, output and error, the outputs and the cost so far.',
       schema: statusSchema,
       errors: ['NOT_FOUND'],
+      response: z.looseObject({ run_id: z.string(), status: z.string(), steps: z.record(z.string(), z.unknown()) }),
       handler: (d, svc) => svc.status(d),
     },
 
     'workflow:runs': {
       summary: 'Runs, newest first, optionally of one status or workflow.',
       schema: runsSchema,
+      response: z.looseObject({}),
       handler: (d, svc) => svc.runs(d),
     },
 
@@ -88,6 +93,7 @@ export default definePlugin({
       schema: cancelSchema,
       emits: ['workflow:finished'],
       errors: ['NOT_FOUND', 'CONFLICT'],
+      response: z.looseObject({}),
       handler: (d, svc) => svc.cancel(d.run_id),
     },
 
@@ -96,15 +102,18 @@ export default definePlugin({
       schema: signalSchema,
       emits: ['workflow:step_finished'],
       errors: ['NOT_FOUND', 'CONFLICT'],
+      response: z.looseObject({}),
       handler: (d, svc) => serving(svc).signal(d),
     },
 
     'workflow:plan': {
-      summary: 'Have the planner agent write a definition for a goal (validated; an invalid answer is sent back with its problems, a bounded number of times); with start, run it.',
+      summary: 'A definition for a goal: a learned trace\'s plan when the goal has one (no model call; from_trace says which, with its score), else the planner agent\'s (validated; an invalid answer is sent back with its problems, a bounded number of times); with start, run it.',
+      description: 'mode auto (default) consults the trace plugin; learn always asks the planner; follow answers NOT_FOUND without a trace. With start, a run of a trace\'s plan follows it (replayed, no model call, like workflow:run_goal), and a run of a planned definition is recorded and becomes the goal\'s trace when it succeeds.',
       schema: planSchema,
       emits: PROGRESS,
-      errors: ['INVALID_DATA', 'UNAVAILABLE', 'BUDGET_EXCEEDED', 'SHUTTING_DOWN'],
+      errors: ['INVALID_DATA', 'NOT_FOUND', 'UNAVAILABLE', 'BUDGET_EXCEEDED', 'SHUTTING_DOWN'],
       defaultTimeoutMs: 1_800_000,
+      response: z.looseObject({ definition: z.unknown() }),
       handler: (d, svc, call) => serving(svc).plan(d, call.context),
     },
 
@@ -115,6 +124,7 @@ export default definePlugin({
       emits: PROGRESS,
       errors: ['NOT_FOUND', 'INVALID_DATA', 'UNAVAILABLE', 'BUDGET_EXCEEDED', 'SHUTTING_DOWN'],
       defaultTimeoutMs: 1_800_000,
+      response: z.looseObject({}),
       handler: (d, svc, call) => serving(svc).runGoal(d, call.context),
     },
   },

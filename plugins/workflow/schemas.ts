@@ -38,6 +38,7 @@ export const startSchema = z.object({
   run_id: doc(runId.optional(), 'Your own id for the run; starting the same run_id again answers with that run'),
   budget_usd: budget,
   wait: doc(z.boolean().default(false), 'Answer when the run ends, with its status (default: at once, with run_id and status)'),
+  goal: doc(z.string().min(1).max(20_000).optional(), 'The goal the run achieves: it is recorded, and when it succeeds it becomes the goal\'s trace (with its inputs), followed by workflow:run_goal and workflow:plan from then on'),
 }).superRefine((v, ctx) => {
   if ((v.workflow === undefined) === (v.definition === undefined)) ctx.addIssue({ code: 'custom', path: ['workflow'], message: 'give workflow or definition (exactly one)' });
 });
@@ -68,6 +69,7 @@ export const planSchema = z.object({
   inputs,
   run_id: doc(runId.optional(), 'With start: the run\'s id (planning is charged to it)'),
   wait: doc(z.boolean().default(false), 'With start: answer when the run ends'),
+  mode: doc(z.enum(['auto', 'learn', 'follow']).default('auto'), 'auto: a trace of the goal (the same or a similar goal, learned with the same inputs when inputs are given) is the plan, with no model call; learn: always the planner; follow: the trace, NOT_FOUND without one. With start the run follows the trace, or is learned'),
 });
 
 export const runGoalSchema = z.object({

@@ -11,7 +11,7 @@ import { GroupCommit, runLazy } from '../../daemon/plugin-api.js';
 import type { Definition } from './definition.js';
 import type { EngineDeps } from './deps.js';
 import { Engine, newRunId, type RunSource } from './engine.js';
-import { runGoal, type GoalRequest } from './goal.js';
+import { beginFollow, beginLearn, findTrace, fromTrace, runGoal, type GoalMode, type GoalOrigin, type GoalRequest } from './goal.js';
 import { issueLine, WorkflowLibrary, type LibraryChange } from './library.js';
 import { abandon, perform, retireAll, type PerformerDeps, type Request } from './performer.js';
 import { catalogText, planDefinition, replanDefinition, type PlannerDeps } from './planner.js';
@@ -185,11 +185,21 @@ export class WorkflowService {
     return { def: c.definition, source: 'file' };
   }
 
-  async startRun(d: { workflow?: string | undefined; definition?: Record<string, unknown> | undefined; inputs: Record<string, unknown>; run_id?: string | undefined; budget_usd?: number | undefined; wait: boolean }, context: EventContext): Promise<Record<string, unknown>> {
+  async startRun(d: { workflow?: string | undefined; definition?: Record<string, unknown> | undefined; inputs: Record<string, unknown>; run_id?: string | undefined; budget_usd?: number | undefined; wait: boolean; goal?: string | undefined }, context: EventContext): Promise<Record<string, unknown>> {
     this.guard();
     if (d.run_id && this.store.run(d.run_id)) return this.answer(d.run_id, d.wait, true);
     const { def, source } = await this.definitionOf(d);
-    return this.launch(def, source, d, context);
+    if (!d.goal) return this.launch(def, source, d, context);
+    // A run given a goal is recorded from its first event: when it succeeds it is the goal's trace.
+    resolveInputs(def, d.inputs);
+    const runId = d.run_id ?? newRunId();
+    await beginLearn(this.goalRequest(context), runId, d.goal, d.inputs, 'start');
+    return this.launch(def, source, { ...d, run_id: runId }, context);
+  }
+
+  /** Requests to the trace plugin, under the caller's causality. */
+  private goalRequest(context: EventContext) {
+    return <T = Record<string, unknown>>(event: string, data: Record<string, unknown>): Promise<T> => this.d.request<T>(event, data, { context, timeoutMs: 60_000 });
   }
 
   private async launch(def: Definition, source: RunSource, d: { inputs: Record<string, unknown>; run_id?: string | undefined; budget_usd?: number | undefined; wait: boolean }, context: EventContext, budgetSet = false): Promise<Record<string, unknown>> {
@@ -238,36 +248,54 @@ export class WorkflowService {
     return this.engine.signal(d.run_id, d.step, d.data ?? null);
   }
 
-  async plan(d: { goal: string; budget_usd?: number | undefined; start: boolean; inputs: Record<string, unknown>; run_id?: string | undefined; wait: boolean }, context: EventContext, source: RunSource = 'plan'): Promise<Record<string, unknown>> {
+  /**
+   * workflow:plan: a goal with a trace (mode auto or follow) is answered with the trace's plan and no
+   * model call, and with start its run follows the trace; otherwise the planner writes a definition,
+   * and with start its run is recorded, to be kept as the goal's trace when it succeeds.
+   */
+  async plan(d: { goal: string; budget_usd?: number | undefined; start: boolean; inputs: Record<string, unknown>; run_id?: string | undefined; wait: boolean; mode: GoalMode }, context: EventContext, source: RunSource = 'plan', origin: GoalOrigin = 'plan'): Promise<Record<string, unknown>> {
     this.guard();
+    const req = this.goalRequest(context);
     if (d.start && d.run_id && this.store.run(d.run_id)) {
       const v = this.engine.versions(d.run_id)[0]!;
-      return { definition: v.definition, ...(await this.answer(d.run_id, d.wait, true)) };
+      const run = await this.answer(d.run_id, d.wait, true);
+      const g = await req<{ mode: string; trace_id: string | null; match: string | null; score: number | null; trace_version: number | null }>('trace:run', { run_id: d.run_id }).catch(() => null);
+      if (g?.mode !== 'follow' || !g.trace_id) return { definition: v.definition, from_trace: null, ...run };
+      const t = await req<{ plan: Record<string, unknown>; inputs: unknown }>('trace:get', { trace_id: g.trace_id, steps: false }).catch(() => null);
+      return { definition: t?.plan ?? v.definition, attempts: 0, from_trace: fromTrace({ trace_id: g.trace_id, match: g.match, score: g.score }, g.trace_version ?? 0, t?.inputs ?? null), ...run };
     }
     const runId = d.start ? d.run_id ?? newRunId() : null;
+    const found = await findTrace(req, d.goal, d.mode, d.inputs);
+    if (found && !d.start) {
+      const t = await req<{ plan: Record<string, unknown>; version: number; inputs: unknown }>('trace:get', { trace_id: found.trace_id, steps: false });
+      return { definition: t.plan, attempts: 0, from_trace: fromTrace(found, t.version, t.inputs) };
+    }
+    if (found) {
+      const b = await beginFollow(req, runId!, d.goal, found, origin);
+      const { def } = await this.definitionOf({ definition: b.definition });
+      const run = await this.launch(def, 'follow', { inputs: b.inputs, run_id: runId!, budget_usd: d.budget_usd, wait: d.wait }, context);
+      return { definition: b.plan, attempts: 0, from_trace: fromTrace(found, b.version, b.inputs), ...run };
+    }
+    if (runId) await beginLearn(req, runId, d.goal, d.inputs, origin);
     const key = runId ? `${runId}.plan` : `plan-${newRunId()}`;
     const scope = runId ?? key;
     // Planning is work of the run it starts (or of the plan itself): charged to that workflow scope.
     const ctx: EventContext = { ...context, workflow_id: scope };
     if (d.budget_usd !== undefined) await this.setBudget(scope, d.budget_usd, context);
     const { definition, attempts } = await planDefinition(await this.planner(), { goal: d.goal, key, context: ctx });
-    if (!d.start) return { definition, attempts };
+    if (!d.start) return { definition, attempts, from_trace: null };
     const run = await this.launch(definition, source, { inputs: d.inputs, run_id: runId!, budget_usd: d.budget_usd, wait: d.wait }, context, true);
-    return { definition, attempts, ...run };
+    return { definition, attempts, from_trace: null, ...run };
   }
 
   /** workflow:run_goal: follow a trace of the goal when there is one, else plan and learn (goal.ts). */
   runGoal(d: GoalRequest, context: EventContext): Promise<Record<string, unknown>> {
     this.guard();
     return runGoal({
-      request: (event, data, ctx = context) => this.d.request(event, data, { context: ctx, timeoutMs: 60_000 }),
+      request: this.goalRequest(context),
       exists: (runId) => this.store.run(runId) !== undefined,
       newRunId: () => newRunId(),
-      plan: (goal, runId, budgetUsd) => this.plan({ goal, start: true, run_id: runId, budget_usd: budgetUsd, wait: false, inputs: {} }, context, 'learn'),
-      follow: async (definition, runId, budgetUsd) => {
-        const { def } = await this.definitionOf({ definition });
-        return this.launch(def, 'follow', { inputs: {}, run_id: runId, budget_usd: budgetUsd, wait: false }, context);
-      },
+      start: (goal, mode, runId, budgetUsd) => this.plan({ goal, mode, start: true, run_id: runId, budget_usd: budgetUsd, wait: false, inputs: {} }, context, 'learn', 'run_goal'),
       wait: async (runId) => {
         await this.engine.wait(runId);
         return this.engine.status(runId);

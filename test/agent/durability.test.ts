@@ -91,7 +91,7 @@ describe('kill -9 mid-turn', () => {
     const history = async (): Promise<Ev[]> => (await d!.client.request('monitor:events', { patterns: ['agent:conversation_ended', 'agent:turn_started'] })).events as Ev[];
     expect((await history()).find((e) => e.event === 'agent:turn_started')?.data).toMatchObject({ agent_id: 'second', resumed: true });
     const ended = await waitFor(async () => (await history()).find((e) => e.event === 'agent:conversation_ended'), 10_000, 'conversation_ended');
-    const conv = await d.client.request('agent:conversation', { conversation_id: ended.data.conversation_id });
+    const conv = await d.client.request<Record<string, unknown>>('agent:conversation', { conversation_id: ended.data.conversation_id });
     expect(conv).toMatchObject({ status: 'completed' });
     expect((conv.transcript as Array<{ agent_id: string; text: string }>).map((u) => [u.agent_id, u.text])).toEqual([['first', 'opening words'], ['second', 'closing words']]);
   });

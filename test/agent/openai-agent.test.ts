@@ -110,7 +110,7 @@ describe.skipIf(missing !== null && !IN_CI)('an agent on an OpenAI-compatible mo
     const results = events.filter((e) => e.event === 'completion:result' && e.data.agent_id === 'oa-coder');
     expect(results.map((e) => [e.data.model, e.data.provider, e.data.price_known])).toEqual([['local/qwen-coder', 'local', false], ['local/qwen-coder', 'local', false]]);
     // The agent's history keeps the one format: the call as a tool_use block, the result as a tool_result.
-    const info = await c.request('agent:info', { agent_id: 'oa-coder', history_limit: 10 }) as { history: Array<{ role: string; content: unknown }> };
+    const info = await c.request<Record<string, unknown>>('agent:info', { agent_id: 'oa-coder', history_limit: 10 }) as { history: Array<{ role: string; content: unknown }> };
     expect(JSON.stringify(info.history)).toContain('"type":"tool_use"');
     expect(JSON.stringify(info.history)).toContain('"type":"tool_result"');
   }, 150_000);

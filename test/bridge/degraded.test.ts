@@ -70,6 +70,6 @@ describe('bridge: off, misconfigured, unreachable', () => {
     nats = await startNats({ port });
     await until('connected', async () => ((await d.client.request('system:health')) as unknown as Health).plugins.bridge.status === 'ok', 20_000);
     expect(await d.client.request('bridge:status')).toMatchObject({ state: 'connected', error: null });
-    await until('jetstream ready', async () => ((await d.client.request('bridge:status')) as { jetstream: { state: string } }).jetstream.state === 'ready');
+    await until('jetstream ready', async () => ((await d.client.request<Record<string, unknown>>('bridge:status')) as { jetstream: { state: string } }).jetstream.state === 'ready');
   });
 });

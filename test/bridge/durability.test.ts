@@ -32,7 +32,7 @@ describe.skipIf(skip)('bridge: jobs outliving their workers, graceful stops, fle
       startNode({ node: 'w', url: nats.url, worker: true, env, extra }),
     ]);
     await until('worker queue', async () => {
-      const s = (await a.client.request('bridge:status')) as { peers: Array<{ alive: boolean; serves: string[] }>; jetstream: { state: string } };
+      const s = (await a.client.request<Record<string, unknown>>('bridge:status')) as { peers: Array<{ alive: boolean; serves: string[] }>; jetstream: { state: string } };
       return s.peers.some((p) => p.alive && p.serves.includes('testwork')) && s.jetstream.state === 'ready';
     }, 20_000);
   });

@@ -29,7 +29,7 @@ describe.skipIf(skip)('bridge: three hosts in network namespaces', () => {
       startNsDaemon(lab, node, nodeConfig({ node, url: lab.natsUrl, worker, extra: { ack_wait_ms: 1500 } }), { AGENTD_BRIDGE_NODE: node, TESTWORK_LOG: LOG });
     [d.a, d.b, d.c] = await Promise.all([start('a', false), start('b', true), start('c', true)]);
     await until('peers', async () => {
-      const s = (await d.a.client.request('bridge:status')) as { peers: Array<{ alive: boolean; serves: string[] }>; jetstream: { state: string } };
+      const s = (await d.a.client.request<Record<string, unknown>>('bridge:status')) as { peers: Array<{ alive: boolean; serves: string[] }>; jetstream: { state: string } };
       return s.peers.filter((p) => p.alive && p.serves.includes('testwork')).length === 2 && s.jetstream.state === 'ready';
     }, 30_000);
   });
@@ -43,7 +43,7 @@ describe.skipIf(skip)('bridge: three hosts in network namespaces', () => {
   it('forwards across hosts and shares work between b and c', async () => {
     const answers = await Promise.all(Array.from({ length: 12 }, (_, n) => d.a.client.request('testwork:echo', { n }, { timeoutMs: 5000 })));
     expect(new Set(answers.map((r) => r.node)).size).toBe(2);
-    const s = (await d.a.client.request('bridge:status')) as { server: string };
+    const s = (await d.a.client.request<Record<string, unknown>>('bridge:status')) as { server: string };
     expect(s.server).toContain('10.199.0.1');
   });
 
@@ -63,8 +63,8 @@ describe.skipIf(skip)('bridge: three hosts in network namespaces', () => {
     lab.link(first, true);
     // The cut-off host finished too, and reports once it is back: JetStream drops the duplicate.
     await until('the cut-off host to finish', () => readLog(LOG).includes(`done ${first} ${tag}`), 15_000);
-    await until('its late result to be dropped as a duplicate', async () => ((await d[first].client.request('bridge:status')) as { stats: Record<string, number> }).stats.results_deduplicated === 1, 30_000);
-    const s = (await d.a.client.request('bridge:status')) as { stats: Record<string, number> };
+    await until('its late result to be dropped as a duplicate', async () => ((await d[first].client.request<Record<string, unknown>>('bridge:status')) as { stats: Record<string, number> }).stats.results_deduplicated === 1, 30_000);
+    const s = (await d.a.client.request<Record<string, unknown>>('bridge:status')) as { stats: Record<string, number> };
     expect(s.stats.results_duplicate + s.stats.results_orphaned).toBe(0);
   });
 });

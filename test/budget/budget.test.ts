@@ -45,14 +45,14 @@ beforeEach(() => {
   events.length = 0;
 });
 
-const status = async (data: Record<string, unknown> = {}): Promise<Scope[]> => ((await d.client.request('budget:status', data)) as { scopes: Scope[] }).scopes;
+const status = async (data: Record<string, unknown> = {}): Promise<Scope[]> => ((await d.client.request<Record<string, unknown>>('budget:status', data)) as { scopes: Scope[] }).scopes;
 const usage = (input: number, output: number) => ({ input_tokens: input, output_tokens: output });
 
 describe('limits and status', () => {
   it('a limit covers spend from before it was set; status reports spent, reserved, remaining and percent', async () => {
     await d.client.request('budget:reserve', { request_id: 'pre-1', model: 'test-model', input_tokens: 100, max_tokens: 1000, agent_id: 'early' });
     await d.client.request('budget:commit', { request_id: 'pre-1', usage: usage(1000, 1000) }); // $0.003
-    const set = await d.client.request('budget:set', { scope: 'agent', id: 'early', limit_usd: 0.01 }) as { status: Scope[] };
+    const set = await d.client.request<Record<string, unknown>>('budget:set', { scope: 'agent', id: 'early', limit_usd: 0.01 }) as { status: Scope[] };
     expect(set.status[0]).toMatchObject({ scope: 'agent', id: 'early', period: 'total', limit_usd: 0.01, spent_usd: 0.003, remaining_usd: 0.007, percent: 30 });
     await d.client.request('budget:reserve', { request_id: 'pre-2', model: 'test-model', input_tokens: 0, max_tokens: 1000, agent_id: 'early' }); // $0.002
     const [s] = await status({ scope: 'agent', id: 'early' });
@@ -80,14 +80,14 @@ describe('limits and status', () => {
     ['unknown period', { scope: 'global', limit_usd: 1, period: 'weekly' }],
   ])('budget:set with %s is INVALID_DATA and changes nothing', async (_n, data) => {
     const before = await status();
-    expect(await codeOf(d.client.request('budget:set', data))).toBe('INVALID_DATA');
+    expect(await codeOf(d.client.request<Record<string, unknown>>('budget:set', data))).toBe('INVALID_DATA');
     expect(await status()).toEqual(before);
   });
 
   it('bad reserve/commit/status input is INVALID_DATA', async () => {
     expect(await codeOf(d.client.request('budget:reserve', { request_id: 'x', model: 'test-model', input_tokens: -1, max_tokens: 10 }))).toBe('INVALID_DATA');
     expect(await codeOf(d.client.request('budget:reserve', { request_id: 'x', model: 'test-model', input_tokens: 1, max_tokens: 0 }))).toBe('INVALID_DATA');
-    expect(await codeOf(d.client.request('budget:commit', { request_id: 'x', usage: { input_tokens: 'a', output_tokens: 1 } }))).toBe('INVALID_DATA');
+    expect(await codeOf(d.client.request<Record<string, unknown>>('budget:commit', { request_id: 'x', usage: { input_tokens: 'a', output_tokens: 1 } }))).toBe('INVALID_DATA');
     expect(await codeOf(d.client.request('budget:status', { scope: 'agent' }))).toBe('INVALID_DATA');
     expect(await codeOf(d.client.request('budget:ledger', { limit: 0 }))).toBe('INVALID_DATA');
   });
@@ -122,7 +122,7 @@ describe('reservations under concurrency', () => {
     await d.client.request('budget:set', { scope: 'agent', id: 'spender', limit_usd: 0.01 });
     const calls = await Promise.allSettled(Array.from({ length: 50 }, (_, i) =>
       d.client.request('completion:request', { prompt: `p-${i}`, agent_id: 'spender', max_tokens: 1000, request_id: `spend-${i}` }, { timeoutMs: 30_000 })));
-    const ok = calls.filter((c): c is PromiseFulfilledResult<Record<string, unknown>> => c.status === 'fulfilled');
+    const ok = calls.filter((c) => c.status === 'fulfilled');
     const refused = calls.filter((c): c is PromiseRejectedResult => c.status === 'rejected');
     expect(ok.length).toBe(4);
     expect(refused.every((r) => r.reason.code === 'BUDGET_EXCEEDED')).toBe(true);
@@ -194,10 +194,10 @@ describe('ledger', () => {
       await d.client.request('budget:reserve', { request_id: `lg-${i}`, model: 'my-model', input_tokens: 10, max_tokens: 10, session_id: 'ledger-s' });
       await d.client.request('budget:commit', { request_id: `lg-${i}`, usage: usage(10, 10) });
     }
-    const p1 = await d.client.request('budget:ledger', { session_id: 'ledger-s', kind: 'commit', limit: 5 }) as { entries: Array<Record<string, unknown>>; next_cursor: number | null };
+    const p1 = await d.client.request<Record<string, unknown>>('budget:ledger', { session_id: 'ledger-s', kind: 'commit', limit: 5 }) as { entries: Array<Record<string, unknown>>; next_cursor: number | null };
     expect(p1.entries.map((e) => e.request_id)).toEqual(['lg-6', 'lg-5', 'lg-4', 'lg-3', 'lg-2']);
     expect(p1.entries[0]).toMatchObject({ kind: 'commit', model: 'my-model', input_tokens: 10, output_tokens: 10, usd: 0.0003, estimated: false });
-    const p2 = await d.client.request('budget:ledger', { session_id: 'ledger-s', kind: 'commit', limit: 5, cursor: p1.next_cursor }) as { entries: Array<Record<string, unknown>>; next_cursor: number | null };
+    const p2 = await d.client.request<Record<string, unknown>>('budget:ledger', { session_id: 'ledger-s', kind: 'commit', limit: 5, cursor: p1.next_cursor }) as { entries: Array<Record<string, unknown>>; next_cursor: number | null };
     expect(p2.entries.map((e) => e.request_id)).toEqual(['lg-1', 'lg-0']);
     expect(p2.next_cursor).toBeNull();
     const one = await d.client.request('budget:ledger', { request_id: 'lg-3' }) as { entries: Array<Record<string, unknown>> };
@@ -227,12 +227,12 @@ describe('durability', () => {
     const [after] = await status({ scope: 'agent', id: 'durable' });
     expect(after!.limit_usd).toBe(5);
     expect(after!.reserved_usd).toBe(0);
-    const led = await d.client.request('budget:ledger', { request_id: 'dur-lost' }) as { entries: Array<{ kind: string; attempt: number; estimated: boolean; reason: string | null }> };
+    const led = await d.client.request<Record<string, unknown>>('budget:ledger', { request_id: 'dur-lost' }) as { entries: Array<{ kind: string; attempt: number; estimated: boolean; reason: string | null }> };
     // attempt 1 was lost with the process; the call runs once more, so its reservation is released and
     // attempt 2's settlement is the one charge
     expect(led.entries.map((e) => [e.kind, e.attempt])).toEqual([['commit', 2], ['reserve', 2], ['release', 1], ['reserve', 1]]);
     expect(led.entries[2]).toMatchObject({ estimated: false, reason: 'daemon_restart_retried' });
-    const [dur1] = (await d.client.request('budget:ledger', { request_id: 'dur-1', kind: 'commit' }) as { entries: Array<{ usd: number }> }).entries;
+    const [dur1] = (await d.client.request<Record<string, unknown>>('budget:ledger', { request_id: 'dur-1', kind: 'commit' }) as { entries: Array<{ usd: number }> }).entries;
     expect(dur1!.usd).toBeCloseTo(0.001, 9);
   }, 180_000);
 });

@@ -67,7 +67,7 @@ describe('indexes of the budget and completion tables', () => {
     expect(plan(db, st.reservedSession.source, 's1')).toContain('INDEX budget_reservations_session');
 
     // Pruning goes by age through the finished index, and removes only finished rows old enough.
-    const prune = (j as unknown as { s: { prune: { source: string } } }).s.prune.source;
+    const prune = (j as unknown as { stmts: { prune: { source: string } } }).stmts.prune.source;
     expect(plan(db, prune, 5000)).toContain('INDEX completion_requests_finished');
     expect(j.prune(5000)).toBe(1);
     expect(j.get('c1')).toBeUndefined();

@@ -108,8 +108,8 @@ describe('checkpoint plugin on a live daemon', () => {
     const ids = async () => (await list()).checkpoints.map((c) => [c.id, c.parent_id, c.label]);
     const before = await ids();
     expect(await expectCode(d.client.request('checkpoint:restore', { checkpoint_id: 999_999 }))).toBe('NOT_FOUND');
-    expect(await expectCode(d.client.request('checkpoint:restore', { checkpoint_id: 'x' }))).toBe('INVALID_DATA');
-    expect(await expectCode(d.client.request('checkpoint:restore', {}))).toBe('INVALID_DATA');
+    expect(await expectCode(d.client.request<Record<string, unknown>>('checkpoint:restore', { checkpoint_id: 'x' }))).toBe('INVALID_DATA');
+    expect(await expectCode(d.client.request<Record<string, unknown>>('checkpoint:restore', {}))).toBe('INVALID_DATA');
     expect(await expectCode(d.client.request('checkpoint:save', { label: '' }))).toBe('INVALID_DATA');
     expect(await expectCode(d.client.request('checkpoint:save', { label: 'x'.repeat(201) }))).toBe('INVALID_DATA');
     expect(await expectCode(d.client.request('checkpoint:list', { limit: 0 }))).toBe('INVALID_DATA');

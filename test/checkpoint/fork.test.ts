@@ -83,7 +83,7 @@ describe('checkpoint:fork', () => {
   }, 300_000);
 
   it('refuses a home that is not new and private', async () => {
-    const rq = (data: Record<string, unknown>) => first.client.request('checkpoint:fork', data, { timeoutMs: 60_000 });
+    const rq = (data: Record<string, unknown>) => first.client.request<Record<string, unknown>>('checkpoint:fork', data, { timeoutMs: 60_000 });
     const id = (await first.client.request<{ checkpoints: Array<{ id: number; scope: string }> }>('checkpoint:list')).checkpoints.find((c) => c.scope === 'full')!.id;
     expect(await expectCode(rq({ checkpoint_id: id, home }))).toBe('CONFLICT'); // not empty
     const shared = path.join(parent, 'shared');

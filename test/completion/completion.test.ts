@@ -187,7 +187,7 @@ describe('cancel', () => {
     await waitFor(() => api.inFlight() === 0, 2000, 'server saw the abort');
     const after = await d.client.request('budget:status', {}) as { scopes: Array<{ reserved_usd: number }> };
     expect(after.scopes[0]!.reserved_usd).toBe(0);
-    const ledger = await d.client.request('budget:ledger', { request_id: 'cr-1' }) as { entries: Array<{ kind: string; reason: string }> };
+    const ledger = await d.client.request<Record<string, unknown>>('budget:ledger', { request_id: 'cr-1' }) as { entries: Array<{ kind: string; reason: string }> };
     expect(ledger.entries.map((e) => e.kind)).toEqual(['release', 'reserve']);
     expect(of('completion:cancelled', 'cr-1')[0]!.data.was).toBe('running');
   });
@@ -223,7 +223,7 @@ describe('provider errors (the SDK retries; agentd adds no loop)', () => {
     expect(await codeOf(req({ prompt: 'again', request_id: 'again-1' }))).toBe('INVALID_DATA');
     const r = await req({ prompt: 'again', request_id: 'again-1' });
     expect(r).toMatchObject({ text: 'echo: again', attempt: 2 });
-    const led = await d.client.request('budget:ledger', { request_id: 'again-1' }) as { entries: Array<{ kind: string; attempt: number }> };
+    const led = await d.client.request<Record<string, unknown>>('budget:ledger', { request_id: 'again-1' }) as { entries: Array<{ kind: string; attempt: number }> };
     expect(led.entries.map((e) => [e.kind, e.attempt])).toEqual([['commit', 2], ['reserve', 2], ['release', 1], ['reserve', 1]]);
   });
 
@@ -231,7 +231,7 @@ describe('provider errors (the SDK retries; agentd adds no loop)', () => {
     api.enqueue({ text: 'x'.repeat(400), dropAfterEvents: 5, eventDelayMs: 2, usage: { input_tokens: 50 } });
     const e = await errorOf(req({ prompt: 'drop', request_id: 'drop-1', max_tokens: 1000 }));
     expect(e.code).toBe('UNAVAILABLE');
-    const ledger = await d.client.request('budget:ledger', { request_id: 'drop-1' }) as { entries: Array<{ kind: string; estimated: boolean; input_tokens: number }> };
+    const ledger = await d.client.request<Record<string, unknown>>('budget:ledger', { request_id: 'drop-1' }) as { entries: Array<{ kind: string; estimated: boolean; input_tokens: number }> };
     expect(ledger.entries[0]).toMatchObject({ kind: 'commit', estimated: true, input_tokens: 50 });
   });
 
@@ -248,7 +248,7 @@ describe('conversations', () => {
     const list = await d.client.request('conversation:list', { agent_id: 'ag-1' }) as { conversations: Array<Record<string, unknown>> };
     expect(list.conversations).toHaveLength(1);
     expect(list.conversations[0]).toMatchObject({ session_id: 'conv-1', turns: 2, model: 'test-model', system: 'You are terse.' });
-    const got = await d.client.request('conversation:get', { session_id: 'conv-1' }) as { messages: Array<{ role: string; content: unknown }> };
+    const got = await d.client.request<Record<string, unknown>>('conversation:get', { session_id: 'conv-1' }) as { messages: Array<{ role: string; content: unknown }> };
     expect(got.messages.map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
     expect(got.messages[1]!.content).toEqual([{ type: 'text', text: 'echo: hello convo' }]);
     const md = await d.client.request('conversation:export', { session_id: 'conv-1', format: 'markdown' });

@@ -33,7 +33,7 @@ const promptOf = (r: { body: Record<string, unknown> }): string => {
 };
 
 async function history(d: DaemonHandle, patterns: string[]): Promise<EventFrame[]> {
-  const r = await d.client.request('monitor:events', { patterns, limit: 10_000 }) as { events: EventFrame[] };
+  const r = await d.client.request<Record<string, unknown>>('monitor:events', { patterns, limit: 10_000 }) as { events: EventFrame[] };
   return r.events;
 }
 
@@ -114,7 +114,7 @@ describe('kill -9', () => {
     const charges = await d2.client.request('budget:ledger', { kind: 'charge', limit: 100 }) as { entries: unknown[] };
     expect(charges.entries).toEqual([]);
     for (const id of retried) {
-      const l = await d2.client.request('budget:ledger', { request_id: id }) as { entries: Array<{ kind: string; attempt: number; reason: string | null }> };
+      const l = await d2.client.request<Record<string, unknown>>('budget:ledger', { request_id: id }) as { entries: Array<{ kind: string; attempt: number; reason: string | null }> };
       const first = l.entries.filter((e) => e.attempt === 1);
       // attempt 1: reserved then released, or settled before the crash, or killed before reserving
       expect([['release', 'reserve'], ['commit', 'reserve'], []]).toContainEqual(first.map((e) => e.kind));

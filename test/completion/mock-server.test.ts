@@ -1,5 +1,5 @@
 /** The mock Messages API must satisfy the real SDK, or every test built on it proves nothing. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import Anthropic from '@anthropic-ai/sdk';
 import { startMessagesApiServer, type MessagesApiServer } from '../fixtures/messages-api-server.js';
 
@@ -84,12 +84,11 @@ describe('messages-api-server', () => {
     api.enqueue({ kind: 'hang' });
     const ac = new AbortController();
     const p = sdk.messages.create(params, { signal: ac.signal });
-    await new Promise((r) => setTimeout(r, 50));
-    expect(api.inFlight()).toBe(1);
+    // Waits for the server to hold the request, however slow the machine, rather than for a fixed time.
+    await vi.waitFor(() => expect(api.inFlight()).toBe(1), { timeout: 10_000, interval: 5 });
     ac.abort();
     await expect(p).rejects.toThrow();
-    await new Promise((r) => setTimeout(r, 50));
-    expect(api.inFlight()).toBe(0);
+    await vi.waitFor(() => expect(api.inFlight()).toBe(0), { timeout: 10_000, interval: 5 });
   });
 
   it('rejects a missing key like the API', async () => {

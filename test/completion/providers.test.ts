@@ -115,7 +115,7 @@ describe('an OpenAI-compatible model', () => {
       { role: 'assistant', content: 'Checking.', tool_calls: [{ id: 'call_x1', type: 'function', function: { name: 'lookup', arguments: '{"query":"primes below one hundred","limit":25}' } }] },
       { role: 'tool', tool_call_id: 'call_x1', content: '{"count":25}' },
     ]);
-    const conv = await d.client.request('conversation:get', { session_id: 'oa-tools' }) as { messages: Array<{ role: string; content: unknown }> };
+    const conv = await d.client.request<Record<string, unknown>>('conversation:get', { session_id: 'oa-tools' }) as { messages: Array<{ role: string; content: unknown }> };
     expect(conv.messages[1]!.content).toEqual(r.content);
   });
 
@@ -277,7 +277,7 @@ describe('fallbacks', () => {
       ['reserve', 'test-model'], ['release', 'test-model'], ['reserve', 'oa/gpt-test'], ['release', 'oa/gpt-test'], ['reserve', 'local/llama'], ['commit', 'local/llama'],
     ]);
     // status and health show who is failing
-    const st = await d.client.request('completion:status', {}) as { providers: Record<string, Record<string, unknown>> };
+    const st = await d.client.request<Record<string, unknown>>('completion:status', {}) as { providers: Record<string, Record<string, unknown>> };
     expect(st.providers.oa).toMatchObject({ kind: 'openai', configured: true, state: 'failing', max_concurrency: 2, last_error: { code: 'UNAVAILABLE' } });
     expect(st.providers.local).toMatchObject({ state: 'ok', base_url: local.url });
     expect(st.providers.keyless).toMatchObject({ state: 'unconfigured', configured: false });

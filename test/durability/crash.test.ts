@@ -256,7 +256,7 @@ async function verifyDrained(run: Run, m: AckModel): Promise<void> {
   for (const [id, op] of m.completions) {
     let st: { status: string; attempts?: number; error?: unknown };
     try {
-      st = await c.request('completion:status', { request_id: id });
+      st = await c.request<typeof st>('completion:status', { request_id: id });
     } catch (e) {
       // Never acknowledged and never journaled: the daemon did not accept it.
       expect(op.acked, `${id} acknowledged but unknown`).toBe(false);

@@ -34,7 +34,7 @@ async function start(home: string): Promise<DaemonHandle> {
 type Entry = { kind: string; request_id: string; attempt: number; estimated: boolean; reason: string | null; usd: number };
 
 async function ledger(d: DaemonHandle): Promise<Entry[]> {
-  return ((await d.client.request('budget:ledger', { limit: 1000 })) as { entries: Entry[] }).entries;
+  return ((await d.client.request<Record<string, unknown>>('budget:ledger', { limit: 1000 })) as { entries: Entry[] }).entries;
 }
 
 async function idle(d: DaemonHandle): Promise<boolean> {

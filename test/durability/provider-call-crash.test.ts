@@ -59,7 +59,7 @@ async function expectOneCharge(d: DaemonHandle, requestId: string): Promise<void
   expect(calls.length).toBeGreaterThanOrEqual(1);
   expect(calls.length).toBeLessThanOrEqual(2);
   expect(new Set(calls).size).toBe(1);
-  const entries = ((await d.client.request('budget:ledger', { limit: 1000 })) as { entries: Entry[] }).entries;
+  const entries = ((await d.client.request<Record<string, unknown>>('budget:ledger', { limit: 1000 })) as { entries: Entry[] }).entries;
   const spend = entries.filter((e) => e.kind === 'commit' || e.kind === 'charge');
   expect(spend).toHaveLength(1);
   expect(spend[0]).toMatchObject({ kind: 'commit', request_id: requestId, model: 'local/m', estimated: false });
@@ -115,7 +115,7 @@ describe('kill -9 during a call to an OpenAI-compatible provider', () => {
     expect(r).toMatchObject({ turn_id: 'oa-turn-1', status: 'completed', reply: 'four', steps: 1 });
     // The rerun starts at the head of the alias again: Anthropic is still overloaded, so the fallback answers.
     expect(anthropic.messageRequests()).toHaveLength(2);
-    const entries = ((await d2.client.request('budget:ledger', { limit: 1000 })) as { entries: Entry[] }).entries;
+    const entries = ((await d2.client.request<Record<string, unknown>>('budget:ledger', { limit: 1000 })) as { entries: Entry[] }).entries;
     const releases = entries.filter((e) => e.kind === 'release').map((e) => [e.model, e.reason]);
     expect(releases).toContainEqual(['test-model', 'fallback']);
     await expectOneCharge(d2, 'oa-turn-1.s0');

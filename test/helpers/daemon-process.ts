@@ -70,6 +70,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
     AGENTD_CONFIG: path.join(home, 'agentd.yaml'),
     // No warm sandbox containers unless a test asks: each costs real CPU on a two-core machine.
     AGENTD_SANDBOX_POOL_SIZE: '0',
+    // Every answer of every test daemon is checked against its event's response schema.
+    AGENTD_DAEMON_CHECK_RESPONSES: 'true',
     ...opts.env,
   };
   delete env.NODE_OPTIONS; // vitest's worker hooks must not leak into the daemon

@@ -61,3 +61,29 @@ describe('daemon-control', () => {
     expect(ctl('emit').code).toBe(2);
   }, 120_000);
 });
+
+describe('daemon-control with daemon.socket set in agentd.yaml', () => {
+  const home2 = tempHome('agentd-ctl-sock-');
+  const sock = path.join(home2, 'elsewhere', 'agentd.sock');
+  fs.writeFileSync(path.join(home2, 'agentd.yaml'), kernelConfig(`  socket: ${JSON.stringify(sock)}\n`));
+  const env2 = { ...env, AGENTD_HOME: home2, AGENTD_CONFIG: path.join(home2, 'agentd.yaml') };
+  const ctl2 = (...args: string[]) => {
+    const r = spawnSync(path.join(ROOT, 'daemon-control.ts'), args, { cwd: ROOT, env: env2, encoding: 'utf8', timeout: 90_000 });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+  afterAll(() => {
+    ctl2('stop');
+  });
+
+  it('finds the daemon where the config put its socket: start, status, stop', () => {
+    const start = ctl2('start');
+    expect(start.code, start.err).toBe(0);
+    expect(start.out).toContain(sock);
+    expect(fs.existsSync(sock)).toBe(true);
+    const status = ctl2('status');
+    expect(status.code, status.err).toBe(0);
+    expect(status.out).toContain(sock);
+    expect(ctl2('stop').code).toBe(0);
+    expect(fs.existsSync(sock)).toBe(false);
+  }, 240_000);
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PatternIndex, isValidPattern } from '../../daemon/pattern-index.js';
+import { PatternIndex, isValidPattern, matchPatterns } from '../../client/pattern-index.js';
 
 describe('pattern index', () => {
   const cases: Array<[pattern: string, event: string, matches: boolean]> = [
@@ -41,4 +41,20 @@ describe('pattern index', () => {
     ['*', true], ['ns:*', true], ['ns:**', true], ['ns:action', true], ['a:b:*', true],
     ['', false], ['**', false], ['ns', false], ['NS:x', false], ['ns:*:x', false], ['ns:***', false], ['ns:', false],
   ])('pattern %j valid: %s', (p, ok) => expect(isValidPattern(p)).toBe(ok));
+});
+
+describe('matchPatterns (a list of patterns as one predicate)', () => {
+  const cases: Array<[string[], string, boolean]> = [
+    [['sandbox:exec'], 'sandbox:exec', true],
+    [['sandbox:exec'], 'sandbox:list', false],
+    [['sandbox:*'], 'sandbox:exec', true],
+    [['sandbox:*'], 'sandbox:a:b', false],
+    [['sandbox:**'], 'sandbox:a:b', true],
+    [['sandbox:*'], 'sandboxes:exec', false],
+    [['kg:add_nodes', 'agent:**'], 'agent:x:y', true],
+    [['kg:add_nodes', 'agent:**'], 'kg:get', false],
+    [['*'], 'x:y', true],
+    [[], 'x:y', false],
+  ];
+  it.each(cases)('%j vs %s → %s', (patterns, event, want) => expect(matchPatterns(patterns)(event)).toBe(want));
 });

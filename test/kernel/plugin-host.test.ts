@@ -19,7 +19,7 @@ const HOST_PLUGINS = path.join(ROOT, 'test', 'kernel', 'host-plugins');
 const REAL_PLUGINS = fs.readdirSync(path.join(ROOT, 'plugins'));
 const g = globalThis as { agentdTestGate?: Promise<void> };
 
-function makeHost(opts: { disabled?: string[]; rawConfig?: Record<string, Record<string, unknown>>; startTimeoutMs?: number } = {}) {
+function makeHost(opts: { disabled?: string[]; rawConfig?: Record<string, Record<string, unknown>>; startTimeoutMs?: number; checkResponses?: boolean } = {}) {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-host-'));
   const log = pino({ level: 'silent' });
   const router = new Router({ log, maxDepth: 8, historySize: 100, defaultTimeoutMs: 5000 });
@@ -27,7 +27,7 @@ function makeHost(opts: { disabled?: string[]; rawConfig?: Record<string, Record
   const host = new PluginHost({
     router, db, log, rawConfig: opts.rawConfig ?? {}, home, root: ROOT, runDir: path.join(home, 'run'), logsDir: path.join(home, 'logs'),
     dbDir: path.join(home, 'db'), pluginDirs: [HOST_PLUGINS], disabled: [...REAL_PLUGINS, ...(opts.disabled ?? [])],
-    startTimeoutMs: opts.startTimeoutMs ?? 10_000, reservedNamespaces: KERNEL_NAMESPACES, isShuttingDown: () => false,
+    startTimeoutMs: opts.startTimeoutMs ?? 10_000, checkResponses: opts.checkResponses, reservedNamespaces: KERNEL_NAMESPACES, isShuttingDown: () => false,
   });
   const ask = (event: string) =>
     Promise.resolve().then(() => router.dispatch({ event, data: {}, context: rootContext(), deadline: Date.now() + 5000, connectionId: null, external: true }));
@@ -74,6 +74,20 @@ describe('plugin host', () => {
     await expect(t.ask('hanging:x')).rejects.toMatchObject({ code: 'UNAVAILABLE' });
     await expect(t.ask('configured:port')).rejects.toMatchObject({ code: 'UNAVAILABLE' });
     await t.host.stopAll(Date.now() + 5000);
+  });
+
+  it('checks answers against their response schema when asked (and only then)', async () => {
+    for (const checkResponses of [true, false]) {
+      const t = makeHost({ checkResponses, disabled: ['hanging', 'configured', 'needs_configured'] });
+      cleanup.push(t.close);
+      await t.host.load();
+      await t.host.startAll();
+      expect(await t.ask('answers:good')).toEqual({ n: 1 });
+      if (checkResponses) {
+        await expect(t.ask('answers:bad')).rejects.toMatchObject({ code: 'HANDLER_ERROR', details: { issues: [{ path: 'n' }] } });
+      } else expect(await t.ask('answers:bad')).toEqual({ n: 'one' });
+      await t.host.stopAll(Date.now() + 5000);
+    }
   });
 
   it('gives a config section parsed by the schema to start', async () => {

@@ -119,7 +119,7 @@ describe('rate-bounded subscriptions through the socket', () => {
     expect(plain.max_rate).toBeUndefined();
     await d.client.request('monitor:unsubscribe', { subscription_id: plain.subscription_id });
     for (const bad of [0, -5, 1.5, '10', null, 10_000_000]) {
-      const e = await errorOf(d.client.request('monitor:subscribe', { patterns: ['*'], max_rate: bad }));
+      const e = await errorOf(d.client.request<Record<string, unknown>>('monitor:subscribe', { patterns: ['*'], max_rate: bad }));
       expect(e.code, String(bad)).toBe('INVALID_DATA');
       expect((e.details as { issues: Array<{ path: string }> }).issues.map((i) => i.path)).toContain('max_rate');
     }

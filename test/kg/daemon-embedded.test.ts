@@ -95,7 +95,7 @@ describe('kg on the embedded backend, through the socket', () => {
   });
 
   it('exports inline and to a file, and imports the file back', async () => {
-    const inline = (await d.client.request('kg:export', { format: 'json' })) as { nodes: unknown[]; edges: unknown[] };
+    const inline = (await d.client.request<Record<string, unknown>>('kg:export', { format: 'json' })) as { nodes: unknown[]; edges: unknown[] };
     expect(inline.nodes).toHaveLength(3);
     expect(inline.edges).toHaveLength(2);
     const file = path.join(d.home, 'graph.jsonl');
@@ -104,7 +104,7 @@ describe('kg on the embedded backend, through the socket', () => {
     expect(JSON.parse(lines[0]!)).toMatchObject({ format: 'agentd-kg', version: 1 });
     expect(lines).toHaveLength(6);
     expect(await d.client.request('kg:import', { path: file })).toEqual({ nodes_created: 0, nodes_updated: 3, edges_created: 0, edges_updated: 2 });
-    expect(await d.client.request('kg:import', { graph: { nodes: inline.nodes, edges: inline.edges } })).toMatchObject({ nodes_updated: 3 });
+    expect(await d.client.request<Record<string, unknown>>('kg:import', { graph: { nodes: inline.nodes, edges: inline.edges } })).toMatchObject({ nodes_updated: 3 });
   });
 
   it('kg:export does not overwrite unless asked, and never writes through a symbolic link', async () => {

@@ -135,7 +135,7 @@ describe.skipIf(!gate.run)('kg on Neo4j through the socket', () => {
       { id: 'n5', depth: 3, direction: 'out', types: ['CITES'] },
       { id: 'n9', depth: 1, include_edges: true },
     ]) {
-      expect(await neo.client.request('kg:neighbors', q)).toEqual(await emb.client.request('kg:neighbors', q));
+      expect(await neo.client.request<Record<string, unknown>>('kg:neighbors', q)).toEqual(await emb.client.request<Record<string, unknown>>('kg:neighbors', q));
     }
     expect(await neo.client.request('kg:get', { id: 'n42' })).toEqual(await emb.client.request('kg:get', { id: 'n42' }));
   });

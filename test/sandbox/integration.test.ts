@@ -68,7 +68,7 @@ describeDocker('sandbox plugin in the daemon', () => {
       [{ language: 'python', code: 'x', image: 'Not A Reference' }, 'INVALID_DATA'],
     ];
     for (const [data, code] of cases) {
-      const err = await codeOf(d.client.request('sandbox:exec', data));
+      const err = await codeOf(d.client.request<Record<string, unknown>>('sandbox:exec', data));
       expect(err.code, JSON.stringify(data)).toBe(code);
     }
     expect((await codeOf(d.client.request('sandbox:destroy', { session_id: 'nope' }))).code).toBe('NOT_FOUND');

@@ -141,8 +141,8 @@ describe('learned traces', () => {
     expect(api.messageRequests()).toHaveLength(3);
     const t = await d.client.request<{ version: number }>('trace:get', { trace_id: learned.trace_id, steps: false });
     expect(t.version).toBe(2);
-    await d.client.request('trace:delete', { trace_id: learned.trace_id });
-    expect(await codeOf(d.client.request('trace:get', { trace_id: learned.trace_id }))).toBe('NOT_FOUND');
+    await d.client.request<Record<string, unknown>>('trace:delete', { trace_id: learned.trace_id });
+    expect(await codeOf(d.client.request<Record<string, unknown>>('trace:get', { trace_id: learned.trace_id }))).toBe('NOT_FOUND');
     expect(await codeOf(runGoal('Count the prime numbers below 100', { mode: 'follow' }))).toBe('NOT_FOUND');
   });
 });

@@ -90,6 +90,11 @@ describe('replay', () => {
     expect(divergence(rec, now as never)).toBe(why);
   });
 
+  it('with trace.output_matters, other stdout or stderr is a divergence too', () => {
+    expect(divergence(rec, { result: { exit_code: 0, stdout: 'b', timed_out: false } }, { output: true })).toBe('sandbox:exec stdout changed ("b"; "a" when recorded)');
+    expect(divergence(rec, { result: { exit_code: 0, stdout: 'a', timed_out: false } }, { output: true })).toBeNull();
+  });
+
   it('a failure recorded and seen again is no divergence; another failure is', () => {
     const failed = { event: 'kg:add_edges', data: {}, error: { code: 'NOT_FOUND', message: 'x' } };
     expect(divergence(failed, { error: { code: 'NOT_FOUND', message: 'y' } })).toBeNull();

@@ -42,7 +42,7 @@ let seq = 0;
 /** Store a trace for a goal (no items: the finder reads only the goal's columns). */
 export function addTrace(store: TraceStore, goal: string, analyze?: (g: string) => GoalAnalysis): string {
   const id = `t${++seq}`;
-  store.insert({ trace_id: id, ...goalColumns(goal, analyze), goal, plan: '{}', learned_run_id: `r${seq}`, learned_cost_usd: 0.01, learned_duration_ms: 1000, now: Date.now() });
+  store.insert({ trace_id: id, ...goalColumns(goal, analyze), goal, plan: '{}', inputs: '{}', learned_run_id: `r${seq}`, learned_cost_usd: 0.01, learned_duration_ms: 1000, now: Date.now() });
   return id;
 }
 

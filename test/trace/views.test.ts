@@ -16,4 +16,10 @@ describe('runs for a goal in the Workflows panel', () => {
     expect(runLine(rows[1]!)).toBe("✓ goal succeeded learn $0.0034 r1");
     expect(runLine(rows[2]!)).not.toMatch(/learn|follow|saved/);
   });
+
+  it('takes the mode from trace:runs, so a run workflow:plan or workflow:start {goal} learned shows it', () => {
+    const rows = runRows({ runs: [{ run_id: 'r3', workflow: 'square', status: 'succeeded', cost_usd: 0.002, source: 'inline', trace_mode: 'learn', saved_usd: null }] });
+    expect(rows[0]!.mode).toBe('learn');
+    expect(runLine(rows[0]!)).toBe('✓ square succeeded learn $0.0020 r3');
+  });
 });

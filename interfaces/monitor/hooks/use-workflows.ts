@@ -17,14 +17,19 @@ export interface WorkflowsSnapshot {
 
 const LIVE = new Set(['running', 'waiting', 'queued']);
 
-/** Runs for a goal learned or followed a trace: the trace plugin says what each saved (written into the runs' data). */
+/** Runs for a goal learned or followed a trace: the trace plugin says which and what each saved (written into the runs' data). */
 async function withSaved(data: unknown, ask: (ids: string[]) => Promise<Probe>): Promise<void> {
   const runs = (data as { runs?: Array<Record<string, unknown>> } | undefined)?.runs ?? [];
-  const ids = runs.filter((r) => r.source === 'follow' || r.source === 'learn').map((r) => String(r.run_id));
+  const ids = runs.map((r) => String(r.run_id));
   if (!ids.length) return;
-  const got = (await ask(ids)).data as { runs?: Array<{ run_id: string; saved_usd: number | null }> } | undefined;
-  const saved = new Map((got?.runs ?? []).map((r) => [r.run_id, r.saved_usd]));
-  for (const r of runs) if (saved.has(String(r.run_id))) r.saved_usd = saved.get(String(r.run_id));
+  const got = (await ask(ids)).data as { runs?: Array<{ run_id: string; mode: string; saved_usd: number | null }> } | undefined;
+  const byId = new Map((got?.runs ?? []).map((r) => [r.run_id, r]));
+  for (const r of runs) {
+    const g = byId.get(String(r.run_id));
+    if (!g) continue;
+    r.saved_usd = g.saved_usd;
+    r.trace_mode = g.mode;
+  }
 }
 
 export function useWorkflows(client: EventClient, clock: FrameClock, selectedRunId: string | null, intervalMs = 1000): WorkflowsSnapshot {

@@ -3,6 +3,7 @@
  * time, plus two conveniences for people typing fast: a bare namespace means `ns:**`, and a leading
  * `!` hides what the pattern matches.
  */
+import { matchPatterns } from '../../../client/pattern-index.js';
 import { PATTERN_RE } from '../../../client/protocol.js';
 
 export interface Filter {
@@ -30,31 +31,14 @@ export function parseFilter(input: string): Filter {
     if (!PATTERN_RE.test(p)) throw new Error(`bad pattern "${tok}": use ns:action, ns:*, ns:** or *`);
     (neg ? exclude : include).push(p);
   }
-  const inc = compile(include);
-  const exc = compile(exclude);
+  const inc = matchPatterns(include);
+  const exc = matchPatterns(exclude);
   const match = (event: string): boolean => (include.length === 0 || inc(event)) && !(exclude.length > 0 && exc(event));
   return { text: tokens.join(' '), include, exclude, match };
 }
 
-/** One matcher for a list of patterns, with the daemon's semantics. */
-export function compile(patterns: string[]): (event: string) => boolean {
-  const exact = new Set<string>();
-  const one: string[] = []; // prefixes of `prefix:*`: exactly one more segment
-  const many: string[] = []; // prefixes of `prefix:**`: one or more segments
-  let all = false;
-  for (const p of patterns) {
-    if (p === '*') all = true;
-    else if (p.endsWith(':**')) many.push(p.slice(0, -2));
-    else if (p.endsWith(':*')) one.push(p.slice(0, -1));
-    else exact.add(p);
-  }
-  return (event) => {
-    if (all || exact.has(event)) return true;
-    for (const m of many) if (event.startsWith(m) && event.length > m.length) return true;
-    for (const o of one) if (event.startsWith(o) && event.indexOf(':', o.length) < 0 && event.length > o.length) return true;
-    return false;
-  };
-}
+/** One matcher for a list of patterns, with the daemon's semantics (the daemon's own matcher). */
+export const compile = matchPatterns;
 
 /** The positive patterns to ask the daemon's history for (null: everything). */
 export function historyPatterns(f: Filter): string[] | null {

@@ -53,7 +53,7 @@ export function runRows(data: unknown): RunRow[] {
   const runs = (data as { runs?: Array<Record<string, unknown>> } | undefined)?.runs ?? [];
   return runs.map((r) => ({
     runId: String(r.run_id), workflow: String(r.workflow), status: String(r.status), costUsd: typeof r.cost_usd === 'number' ? r.cost_usd : null,
-    mode: r.source === 'learn' || r.source === 'follow' ? r.source : null, savedUsd: typeof r.saved_usd === 'number' ? r.saved_usd : null,
+    mode: typeof r.trace_mode === 'string' ? r.trace_mode : r.source === 'learn' || r.source === 'follow' ? r.source : null, savedUsd: typeof r.saved_usd === 'number' ? r.saved_usd : null,
   }));
 }
 

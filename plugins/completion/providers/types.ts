@@ -1,5 +1,6 @@
 /** The one interface every LLM provider implements; the service knows nothing else about them. */
 import type { DaemonError } from '../../../daemon/plugin-api.js';
+import type { TokenUsage } from '../../../client/usage.js';
 
 export interface ProviderMessage {
   role: 'user' | 'assistant';
@@ -21,13 +22,8 @@ export interface ProviderRequest {
   metadata?: Record<string, unknown>;
 }
 
-export interface ProviderUsage {
-  input_tokens: number;
-  output_tokens: number;
-  cache_creation_input_tokens: number;
-  cache_read_input_tokens: number;
-  cache_creation?: { ephemeral_5m_input_tokens?: number | null; ephemeral_1h_input_tokens?: number | null } | null;
-}
+/** Usage in the Messages API's field names, whatever the provider. */
+export type ProviderUsage = TokenUsage;
 
 export interface ProviderResult {
   model: string;

@@ -1,9 +1,10 @@
 /**
- * Subscription matching as a data structure (nats-server's sublist idea): exact names in a map,
- * wildcard patterns in a token tree, match results cached with a bound. Patterns: `ns:action`,
- * `ns:*` (exactly one more segment), `ns:**` (one or more), `*` (everything).
+ * Event-name patterns, the one implementation for the router, plugins and clients alike: `ns:action`,
+ * `ns:*` (exactly one more segment), `ns:**` (one or more), `*` (everything). Matching is a data
+ * structure (nats-server's sublist idea): exact names in a map, wildcard patterns in a token tree,
+ * match results cached with a bound.
  */
-import { PATTERN_RE } from '../client/protocol.js';
+import { PATTERN_RE } from './protocol.js';
 
 interface Node<T> {
   children: Map<string, Node<T>>;
@@ -110,4 +111,13 @@ export class PatternIndex<T> {
     for (const s of this.exact.values()) n += s.size;
     return n;
   }
+}
+
+/** Does an event name match any of `patterns`? Compiled once; `[]` matches nothing. */
+export function matchPatterns(patterns: readonly string[]): (event: string) => boolean {
+  if (patterns.length === 0) return () => false;
+  if (patterns.includes('*')) return () => true;
+  const idx = new PatternIndex<true>();
+  for (const p of patterns) idx.add(p, true);
+  return (event) => idx.match(event).length > 0;
 }
