@@ -121,6 +121,8 @@ export async function benchMcp(opts: { quick: boolean }): Promise<Record<string,
   const d = await startDaemon({
     nodeArgs: builtDaemonArgs(b.entry),
     config: YAML.stringify({ daemon: { log_level: 'warn', disabled_plugins: ['sandbox'] }, mcp: { servers: { everything: EVERYTHING, fs: FILESYSTEM } } }),
+    // As in production: the test helper turns on every answer's schema check, which is for tests.
+    env: { AGENTD_DAEMON_CHECK_RESPONSES: 'false' },
     readyTimeoutMs: 60_000,
   });
   const direct = new Client({ name: 'bench', version: '1' });

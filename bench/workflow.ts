@@ -81,7 +81,8 @@ export async function benchWorkflow(opts: { quick: boolean }): Promise<Record<st
     daemon: { log_level: 'warn', disabled_plugins: ['sandbox', 'bridge', 'completion', 'agent', 'kg'] },
     workflow: { watch: false, default_concurrency: 50, max_running_tasks: 1024 },
   });
-  const d = await startDaemon({ config, readyTimeoutMs: 90_000, nodeArgs: builtDaemonArgs((await ensureBuilt(root)).entry) });
+  // As in production: the test helper turns on every answer's schema check, which is for tests.
+  const d = await startDaemon({ config, env: { AGENTD_DAEMON_CHECK_RESPONSES: 'false' }, readyTimeoutMs: 90_000, nodeArgs: builtDaemonArgs((await ensureBuilt(root)).entry) });
   const c = d.client;
   try {
     // Warm both sides (the discover cache, the journal's pages, and the JIT: V8 went on optimizing
