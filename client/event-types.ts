@@ -1409,6 +1409,12 @@ export interface EventMap {
       [key: string]: unknown;
     };
   };
+  'system:metrics': {
+    data: {
+      [key: string]: unknown;
+    };
+    response: Record<string, unknown>;
+  };
   'system:ping': {
     data: {
       [key: string]: unknown;

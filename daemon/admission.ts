@@ -51,8 +51,12 @@ export class Admission {
 
   constructor(private readonly onError: (err: unknown) => void = () => undefined) {}
 
-  /** A tenant may have work now (a line arrived, a request finished, its socket drained). */
-  wake(t: Tenant): void {
+  /**
+   * A tenant may have work now (a line arrived, a request finished, its socket drained). `handedOver`:
+   * its requests arrive one by one within a turn (a plugin's clients), so the round waits for the
+   * turn's end to see them all, rather than running each alone as it comes.
+   */
+  wake(t: Tenant, handedOver = false): void {
     if (!this.inRing.has(t)) {
       this.inRing.add(t);
       this.ring.push(t);
@@ -60,7 +64,7 @@ export class Admission {
     // Nobody else is waiting and nothing is being measured: the round runs now rather than at the end
     // of this turn, which is all a lone client's request costs over the bare dispatch. It is the same
     // round, bounded the same way, so a socket read in this turn after this one waits no longer.
-    if (!this.scheduled && !this.inRound && this.last === null && this.ring.length === 1) this.round();
+    if (!handedOver && !this.scheduled && !this.inRound && this.last === null && this.ring.length === 1) this.round();
     else this.schedule();
   }
 

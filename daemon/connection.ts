@@ -94,6 +94,9 @@ export class Connection implements Tenant {
   /** One timer for all of this connection's rate-bounded subscriptions, only while there are some. */
   private skippedTimer: NodeJS.Timeout | null = null;
   requests = 0;
+  /** Events this connection's subscribers lost for not reading, and the monitor:dropped notices that told them. */
+  eventsDropped = 0;
+  dropNotices = 0;
 
   constructor(
     readonly socket: net.Socket,
@@ -302,6 +305,7 @@ export class Connection implements Tenant {
       this.qHead++;
       if (this.dropped === 0) this.droppedFirstSeq = seq;
       this.dropped++;
+      this.eventsDropped++;
       this.droppedLastSeq = seq;
     }
     if (this.qHead > 4096 && this.qHead * 2 > this.queue.length) this.compactQueue();
@@ -318,6 +322,7 @@ export class Connection implements Tenant {
     if (this.dropped > 0) {
       const count = this.dropped;
       this.dropped = 0;
+      this.dropNotices++;
       this.send(noticeFrame('monitor:dropped', { count, first_seq: this.droppedFirstSeq, last_seq: this.droppedLastSeq }, this.droppedLastSeq, null));
     }
     while (this.qHead < this.queue.length && this.socket.writableLength <= EVENT_HIGH_WATER) {

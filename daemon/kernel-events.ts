@@ -94,6 +94,12 @@ export function kernelPlugin(k: Kernel) {
         response: healthResponse,
         handler: () => k.health(),
       },
+      'system:metrics': {
+        summary: 'Counters for monitoring: every request the router answered by event, origin and code with latency histograms, socket subscribers\' dropped events, admission.',
+        description: 'requests: one row per event and origin (`client`: a socket client or a plugin\'s outside client such as the gateway\'s; `plugin`: a plugin\'s own nested request) with `count`, `codes` ({OK: n, <error code>: n}), `sum_s` and `buckets` (cumulative counts answered within each bound of `latency_buckets_s`, in seconds; the time from dispatch to answer, waiting for admission not included). Events no local route answers are counted as `other`. socket: `connections`, `requests`, `events_dropped` (events subscribers lost for not reading) and `dropped_notices` (the monitor:dropped frames that told them), `connections_refused`, `connections_cut_off`. admission: `rounds`, `admitted`, `plugin_clients` (outside clients of plugins with requests waiting or running). All counts since start.',
+        schema: z.object({}).passthrough(),
+        handler: () => k.metrics(),
+      },
       'system:discover': {
         summary: 'Every event the daemon answers, grouped by namespace, with parameters (KSI shape).',
         schema: z.object({

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type Database from 'better-sqlite3';
 import type { ErrorPayload } from '../client/errors.js';
 import { Admission } from './admission.js';
+import { ClientAdmission } from './client-admission.js';
 import { ConfigError, unknownSections, type Config } from './config.js';
 import { Connection } from './connection.js';
 import { errorFrame } from './frames.js';
@@ -15,6 +16,7 @@ import { KERNEL_NAMESPACES, internalEvents, kernelPlugin } from './kernel-events
 import { openDatabase } from './persistence.js';
 import { bindEvent, PluginHost } from './plugin-host.js';
 import { redactDeep } from './redact.js';
+import { LATENCY_BUCKETS_S } from './request-metrics.js';
 import { Router } from './router.js';
 import { listen, prepareSocketPath } from './server.js';
 import { withTimeout } from '../client/timing.js';
@@ -44,11 +46,16 @@ export class Kernel {
   private refused = 0;
   /** Connections closed for leaving too many answers unread (connection_buffer_max_bytes), since start. */
   private cutOff = 0;
+  /** Closed connections' dropped events and monitor:dropped notices (open ones count their own). */
+  private droppedClosed = { events: 0, notices: 0 };
   readonly admission = new Admission((err) => this.log.error({ err }, 'admission: a request failed outside its handler'));
   private watcher: FSWatcher | null = null;
 
   constructor(readonly config: Config, readonly log: Logger, private readonly exit: (code: number) => void) {
     this.router = new Router({ log, maxDepth: config.router.max_depth, historySize: config.router.history_size, defaultTimeoutMs: config.router.default_timeout_ms });
+    // The gateway's HTTP and WebSocket clients take their turns with the socket's connections.
+    const d = config.daemon;
+    this.router.clients = new ClientAdmission(this.admission, this.router, d.max_inflight_per_connection, d.max_inflight_per_connection);
     this.db = openDatabase(config.paths.db);
     this.host = new PluginHost({
       router: this.router,
@@ -141,6 +148,8 @@ export class Kernel {
       maxAnswerBytes: d.max_answer_bytes,
     }, this.log, (c) => {
       this.requestsClosed += c.requests;
+      this.droppedClosed.events += c.eventsDropped;
+      this.droppedClosed.notices += c.dropNotices;
       if (c.overflowed) this.cutOff++;
       this.connections.delete(c.id);
     });
@@ -182,6 +191,34 @@ export class Kernel {
       events: { seq: this.router.lastSeq, per_s: Math.round(rate * 10) / 10 },
       requests,
       memory: { rss_mb: Math.round(mem.rss / 1048576), heap_mb: Math.round(mem.heapUsed / 1048576) },
+    };
+  }
+
+  /**
+   * Counters for monitoring (system:metrics): every request the router answered, by event, origin
+   * and code, with latency histograms; what socket subscribers lost; admission's work.
+   */
+  metrics(): Record<string, unknown> {
+    let requests = this.requestsClosed;
+    let events = this.droppedClosed.events;
+    let notices = this.droppedClosed.notices;
+    for (const c of this.connections.values()) {
+      requests += c.requests;
+      events += c.eventsDropped;
+      notices += c.dropNotices;
+    }
+    return {
+      latency_buckets_s: LATENCY_BUCKETS_S,
+      requests: this.router.metrics.snapshot(),
+      socket: {
+        connections: this.connections.size,
+        requests,
+        events_dropped: events,
+        dropped_notices: notices,
+        connections_refused: this.refused,
+        connections_cut_off: this.cutOff + [...this.connections.values()].filter((c) => c.overflowed).length,
+      },
+      admission: { rounds: this.admission.stats.rounds, admitted: this.admission.stats.admitted, plugin_clients: (this.router.clients as ClientAdmission).active },
     };
   }
 

@@ -41,6 +41,13 @@ export interface RequestOptions {
   /** Acting on behalf of an agent: recorded in the causality context. */
   agentId?: string;
   signal?: AbortSignal;
+  /**
+   * Made on behalf of this outside client (an id unique in the daemon: prefix it with the plugin's
+   * name). The request takes its turn in admission with the socket's connections, one participant
+   * per client, and is answered as a socket client's would be (kernel-internal events refused,
+   * SHUTTING_DOWN once shutdown begins). For plugins that serve clients of their own (the gateway).
+   */
+  client?: string;
 }
 
 export interface EmitOptions {

@@ -3,6 +3,7 @@
  * (availability, loop guard, validation, deadline), and fan-out of emitted events to subscribers
  * matched through the pattern index. Plugins and socket clients subscribe the same way.
  */
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { closest, distance } from 'fastest-levenshtein';
 import { z } from 'zod';
@@ -11,6 +12,7 @@ import { EVENT_NAME_RE, nowSeconds, type EventContext } from '../client/protocol
 import { Call, childContext, rootContext, type CallHost } from './call-context.js';
 import { PatternIndex } from '../client/pattern-index.js';
 import { RingBuffer } from './ring-buffer.js';
+import { OTHER_EVENT, RequestMetrics } from './request-metrics.js';
 import type { BoundEventDef, CallContext, EmitOptions, EmittedEvent, RequestOptions } from './plugin-api.js';
 import { formatIssues, listIssues } from '../client/issues.js';
 
@@ -51,6 +53,14 @@ export interface FallbackRoute {
   handler: (data: Record<string, unknown>, call: CallContext) => Promise<unknown>;
 }
 
+/**
+ * Admits requests made on behalf of outside clients (`RequestOptions.client`) with the socket's
+ * connections, one participant per client.
+ */
+export interface ClientGate {
+  request(client: string, req: DispatchRequest, signal?: AbortSignal): Promise<unknown>;
+}
+
 type Next = (req: DispatchRequest, route: Route, call: Call) => unknown;
 type Step = (next: Next) => Next;
 
@@ -88,6 +98,10 @@ export class Router implements CallHost {
   /** Namespaces of plugins that could not even be loaded: their events answer UNAVAILABLE. */
   readonly unavailableNamespaces = new Map<string, string>();
   private fallback: FallbackRoute | null = null;
+  /** Every answered request, by event, origin and code, with latency (read by system:metrics). */
+  readonly metrics = new RequestMetrics();
+  /** Set by the kernel: where requests made for outside clients wait for their turn. */
+  clients: ClientGate | null = null;
   /** Namespaces that have at least one route; rebuilt lazily after (un)registration. */
   private ownedNs: Set<string> | null = null;
 
@@ -150,29 +164,49 @@ export class Router implements CallHost {
 
   // ---- requests -----------------------------------------------------------------------------
 
-  /** Dispatch one request. Returns the response data (sync when the handler was) or throws/rejects a DaemonError. */
+  /**
+   * Dispatch one request. Returns the response data (sync when the handler was) or throws/rejects a
+   * DaemonError. Every answer is counted in `metrics`, by the route's event name (OTHER_EVENT for
+   * events no local route answers) and code.
+   */
   dispatch(req: DispatchRequest): unknown {
-    const route = this.routes.get(req.event) ?? this.fallbackRoute(req.event);
-    if (!route || (route.internal && req.external)) throw this.unknownEvent(req.event);
-    if (this.shuttingDown && req.external) {
-      throw new DaemonError('SHUTTING_DOWN', 'the daemon is shutting down and accepts no new requests');
+    const t0 = performance.now();
+    const local = this.routes.get(req.event);
+    const route = local ?? this.fallbackRoute(req.event);
+    const external = req.external;
+    const label = local !== undefined && !(local.internal && external) ? local.event : OTHER_EVENT;
+    if (!route || (route.internal && external)) throw this.counted(this.unknownEvent(req.event), label, external, t0);
+    if (this.shuttingDown && external) {
+      throw this.counted(new DaemonError('SHUTTING_DOWN', 'the daemon is shutting down and accepts no new requests'), label, external, t0);
     }
     const call = new Call(this, req.event, req.context, req.deadline, req.connectionId);
     try {
       const out = this.chain(req, route, call);
       if (isThenable(out)) {
         const track = req.track;
-        if (!track) return Promise.resolve(out).then(normalizeData, (e) => Promise.reject(this.normalizeError(e, route)));
-        track.add(call);
+        track?.add(call);
         return Promise.resolve(out).then(
-          (v) => (track.delete(call), normalizeData(v)),
-          (e) => (track.delete(call), Promise.reject(this.normalizeError(e, route))),
+          (v) => {
+            track?.delete(call);
+            this.metrics.record(label, external, 'OK', t0);
+            return normalizeData(v);
+          },
+          (e) => {
+            track?.delete(call);
+            return Promise.reject(this.counted(this.normalizeError(e, route), label, external, t0));
+          },
         );
       }
+      this.metrics.record(label, external, 'OK', t0);
       return normalizeData(out);
     } catch (e) {
-      throw this.normalizeError(e, route);
+      throw this.counted(this.normalizeError(e, route), label, external, t0);
     }
+  }
+
+  private counted(e: DaemonError, label: string, external: boolean, t0: number): DaemonError {
+    this.metrics.record(label, external, e.code, t0);
+    return e;
   }
 
   /** Nested request from inside the daemon: inherits causality and the parent's remaining time. */
@@ -181,7 +215,14 @@ export class Router implements CallHost {
     const deadline = Math.min(parentDeadline, cap);
     try {
       const signal = opts.signal;
-      const out = this.dispatch({ event, data, context: childContext(parent, opts.agentId), deadline, connectionId, external: false, ...(signal ? { track: abortedBy(signal) } : {}) });
+      // On behalf of an outside client: answered as the socket answers its clients, in its turn.
+      const external = opts.client !== undefined;
+      const req: DispatchRequest = { event, data, context: childContext(parent, opts.agentId), deadline, connectionId, external, ...(signal ? { track: abortedBy(signal) } : {}) };
+      if (external && this.clients) {
+        const p = this.clients.request(opts.client!, req, signal);
+        return signal ? cancellable(p, signal, event) : p;
+      }
+      const out = this.dispatch(req);
       return signal ? cancellable(Promise.resolve(out), signal, event) : (Promise.resolve(out) as Promise<unknown>);
     } catch (e) {
       return Promise.reject(e);

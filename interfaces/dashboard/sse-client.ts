@@ -41,6 +41,7 @@ export function openStream(o: SseOptions): SseHandle {
   let retryMs = 2000;
   let closed = false;
   let abort: AbortController | null = null;
+  let ending: string | undefined;
   const q = new URLSearchParams({ patterns: o.patterns.join(',') });
   if (o.maxRate !== undefined) q.set('max_rate', String(o.maxRate));
   const url = `${o.base}/v1/stream?${q}`;
@@ -56,6 +57,7 @@ export function openStream(o: SseOptions): SseHandle {
       throw new Error(`stream answered ${res.status}: ${body.slice(0, 200)}`);
     }
     o.onState?.(true);
+    ending = undefined;
     const parser = createParser({
       onEvent: (m) => {
         if (m.id !== undefined && m.id !== '') lastEventId = m.id;
@@ -65,6 +67,8 @@ export function openStream(o: SseOptions): SseHandle {
         } catch {
           return;
         }
+        // The gateway's last frame before it ends the stream: say why it ended.
+        if (frame.event === 'gateway:closing') ending = frame.data.reason === 'shutdown' ? 'the daemon is shutting down' : 'the gateway stopped';
         o.onFrame(frame, m.id);
       },
       onRetry: (ms) => void (retryMs = ms),
@@ -82,7 +86,7 @@ export function openStream(o: SseOptions): SseHandle {
     while (!closed) {
       try {
         if (!(await once())) return;
-        if (!closed) o.onState?.(false, 'stream ended');
+        if (!closed) o.onState?.(false, ending ?? 'stream ended');
       } catch (e) {
         if (closed) return;
         o.onState?.(false, (e as Error).message);

@@ -87,6 +87,29 @@ export class ClientQueue {
     this.sink.write(frame);
   }
 
+  /**
+   * The last frame this client gets (the gateway is closing): what the connection takes now goes
+   * first, what it cannot take is dropped and said so, then `last`, past any high-water mark.
+   */
+  finish(last: OutFrame): void {
+    if (this.closed) return;
+    this.flush();
+    for (; this.head < this.queue.length; this.head++) {
+      const seq = this.queue[this.head].seq ?? this.droppedLast;
+      if (this.dropped === 0) this.droppedFirst = seq;
+      this.dropped++;
+      this.droppedLast = seq;
+      this.stats.dropped++;
+    }
+    if (this.dropped > 0) {
+      const count = this.dropped;
+      this.dropped = 0;
+      this.out({ seq: null, text: noticeFrame('monitor:dropped', { count, first_seq: this.droppedFirst, last_seq: this.droppedLast }, this.droppedLast, null) });
+    }
+    this.out(last);
+    this.close();
+  }
+
   close(): void {
     this.closed = true;
     this.queue = [];

@@ -3,7 +3,7 @@
  * one timer for them all — the once-a-second `monitor:skipped` reports of rate-bounded feeds, and
  * heartbeats, which also find dead connections.
  */
-import type { ClientQueue, QueueStats } from './client-queue.js';
+import type { ClientQueue, OutFrame, QueueStats } from './client-queue.js';
 import type { Feed } from './feed.js';
 
 export interface Client {
@@ -12,6 +12,8 @@ export interface Client {
   readonly feeds: Map<string, Feed>;
   heartbeat(): void;
   close(): void;
+  /** Send `last` (after what the client can still take), close, and settle once the connection has closed. */
+  finish(last: OutFrame): Promise<void>;
 }
 
 export class Clients {
@@ -77,5 +79,19 @@ export class Clients {
     for (const c of [...this.open]) c.close();
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+  }
+
+  /**
+   * The gateway is closing: every client gets `last` as its final frame and its connection is
+   * closed cleanly (an SSE response ended, a WebSocket closed with 1001). Settles when they all
+   * have closed or after `withinMs`, whichever is first; the server then cuts what is left.
+   */
+  async finishAll(last: OutFrame, withinMs: number): Promise<void> {
+    const closing = [...this.open].map((c) => c.finish(last));
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(closing), new Promise<void>((r) => (timer = setTimeout(r, withinMs)))]);
+    clearTimeout(timer);
   }
 }

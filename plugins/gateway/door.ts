@@ -2,7 +2,8 @@
  * The one way the gateway's clients reach the router: a request goes through `ctx.request` like
  * any plugin's, after the checks the socket's dispatch would make for an outside client (shutdown,
  * kernel-internal events). What the daemon answers is known from `system:discover`, refreshed when
- * a plugin is reloaded; every call is timed and counted for /metrics.
+ * a plugin is reloaded; every call is timed and counted for /metrics. Each call is made for one web
+ * client, which the kernel's admission treats as it treats a socket connection.
  */
 import { DaemonError, type ErrorCode } from '../../client/errors.js';
 import type { PluginContext } from '../../daemon/plugin-api.js';
@@ -27,6 +28,19 @@ export interface CallObserver {
 }
 
 export type Transport = 'http' | 'ws';
+
+/** Who a call is made for: one admission participant per HTTP connection or WebSocket. */
+export interface WebClient {
+  /** Unique in the daemon (`gateway:http:<n>`, `gateway:ws:<n>`). */
+  id: string;
+  /** Aborted when the client goes away: what it asked and has not had answered is cancelled. */
+  signal: AbortSignal;
+}
+
+let webClients = 0;
+
+/** A fresh participant id for a new HTTP connection or WebSocket. */
+export const webClientId = (transport: Transport): string => `gateway:${transport}:${++webClients}`;
 
 type Requester = Pick<PluginContext, 'request' | 'shuttingDown'>;
 
@@ -69,13 +83,17 @@ export class Door {
     return this.docs.has(event) ? event : 'other';
   }
 
-  /** Call one event for a web client; resolves to the response data or rejects with a DaemonError. */
-  async call(event: string, data: Record<string, unknown>, timeoutMs: number | undefined, transport: Transport): Promise<Record<string, unknown>> {
+  /**
+   * Call one event for a web client; resolves to the response data or rejects with a DaemonError.
+   * `client` names the web client (an HTTP connection, a WebSocket): the kernel admits its requests
+   * in turn with every other client's, socket or web. `signal` aborts the call when it goes away.
+   */
+  async call(event: string, data: Record<string, unknown>, timeoutMs: number | undefined, transport: Transport, client: WebClient): Promise<Record<string, unknown>> {
     const t0 = performance.now();
     this.observer.started();
     let code: ErrorCode | 'OK' = 'OK';
     try {
-      return await this.dispatch(event, data, timeoutMs);
+      return await this.dispatch(event, data, timeoutMs, client);
     } catch (e) {
       const de = toDaemonError(e);
       code = de.code;
@@ -85,7 +103,7 @@ export class Door {
     }
   }
 
-  private async dispatch(event: string, data: Record<string, unknown>, timeoutMs: number | undefined): Promise<Record<string, unknown>> {
+  private async dispatch(event: string, data: Record<string, unknown>, timeoutMs: number | undefined, client: WebClient): Promise<Record<string, unknown>> {
     if (this.ctx.shuttingDown) throw new DaemonError('SHUTTING_DOWN', 'the daemon is shutting down and accepts no new requests');
     const doc = this.docs.get(event);
     if (!doc && this.namespaces.has(event.slice(0, event.indexOf(':')))) {
@@ -97,6 +115,6 @@ export class Door {
     }
     // Unknown namespaces go to the router as they are: it answers UNKNOWN_EVENT, or the bridge forwards them to the fleet.
     const timeout = timeoutMs ?? this.docs.get(event)?.default_timeout_ms ?? DEFAULT_TIMEOUT_MS;
-    return this.ctx.request<Record<string, unknown>>(event, data, { timeoutMs: timeout });
+    return this.ctx.request<Record<string, unknown>>(event, data, { timeoutMs: timeout, client: client.id, signal: client.signal });
   }
 }

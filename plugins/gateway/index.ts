@@ -23,6 +23,7 @@ export default definePlugin({
   description: 'HTTP, Server-Sent Events and WebSocket access to every event, Prometheus metrics, and a live web dashboard.',
   configSchema: gatewayConfigSchema,
   publishes: {
+    'gateway:closing': 'The last frame every SSE stream and WebSocket gets before the gateway closes it (the stream then ends; a WebSocket closes with 1001), after the events already emitted: `{reason: shutdown|stopped, shutdown: {reason, deadline} | null}`. `shutdown` is what system:shutdown_begin said; `stopped`: the gateway alone stopped (a reload).',
     'gateway:gap': 'Sent only to an SSE client resuming with Last-Event-ID, before the replayed events, when the history no longer holds all it missed: `{last_event_id, first_seq, last_seq, oldest_seq, reason: history|too_many}` (events in first_seq..last_seq may have been lost).',
   },
 

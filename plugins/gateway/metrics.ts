@@ -1,12 +1,14 @@
 /**
- * Prometheus metrics (prom-client, a registry of the gateway's own). Three sources, none of them an
- * import of another plugin: the gateway's own traffic (requests by event and code with latency,
+ * Prometheus metrics (prom-client, a registry of the gateway's own). Four sources, none of them an
+ * import of another plugin or of the kernel: the router's counters from `system:metrics` (every
+ * request by event, origin and code with latency histograms, socket subscribers' dropped events);
+ * the gateway's own traffic (requests by event and code with latency,
  * in flight, clients, queues, dropped events); counters fed by the events plugins already emit
  * (completions and tokens by model, spend, sandbox execs, workflow runs); and gauges read at scrape
  * time from the plugins' status answers (probes.ts): health and plugin states, queues, budget
  * scopes, the sandbox pool, the graph's size, agents and workflow runs by state.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { ErrorCode } from '../../client/errors.js';
 import type { EmittedEvent, PluginContext } from '../../daemon/plugin-api.js';
 import type { Clients } from './clients.js';
@@ -19,6 +21,8 @@ type Setter = (value: number, labels?: Labels) => void;
 /** Series per label set that a scrape-time gauge may have (budget ids, labels: unbounded otherwise). */
 const MAX_SERIES = 200;
 const PLUGIN_STATES = ['ok', 'degraded', 'failed', 'stopped', 'loading'];
+/** Event × origin (× code) rows of the router's counters: bounded by the routes, but there are many. */
+const MAX_ROUTER_SERIES = 5000;
 
 export class Metrics implements CallObserver {
   readonly registry = new Registry();
@@ -49,6 +53,7 @@ export class Metrics implements CallObserver {
     this.gatewayGauges();
     this.eventCounters();
     this.probeGauges();
+    this.routerSeries();
   }
 
   started(): void {
@@ -198,9 +203,48 @@ export class Metrics implements CallObserver {
     ];
   }
 
+  // ---- the router's own counters (system:metrics) ---------------------------------------------
+
+  /**
+   * Every request the router answered (socket clients, the gateway's, plugins' nested ones), by
+   * event, origin and code, and its latency histogram, as the kernel keeps them: the series are
+   * bounded by the daemon's routes (other names are counted as `other`).
+   */
+  private routerSeries(): void {
+    this.snap('agentd_requests_total', 'Requests the router answered, by event, origin (client: a socket or gateway client; plugin: a plugin\'s own nested request) and code (OK when answered)', ['event', 'origin', 'code'], (s, set) => {
+      for (const r of requestRows(s).rows) for (const [code, n] of Object.entries(r.codes)) set(n, { event: r.event, origin: r.origin, code });
+    }, 'counter', MAX_ROUTER_SERIES);
+    const probes = this.probes;
+    const name = 'agentd_request_duration_seconds';
+    const help = 'Time from the router\'s dispatch of a request to its answer, by event and origin (waiting for admission not included)';
+    // prom-client's Histogram observes values one by one; this one is the kernel's, already bucketed.
+    const histogram = {
+      name,
+      help,
+      type: 'histogram',
+      aggregator: 'sum',
+      async get() {
+        const { rows, bounds } = requestRows(await probes.snapshot());
+        const values: Array<{ metricName: string; labels: Labels; value: number }> = [];
+        for (const r of rows.slice(0, MAX_ROUTER_SERIES)) {
+          const labels = { event: r.event, origin: r.origin };
+          bounds.forEach((le, i) => values.push({ metricName: `${name}_bucket`, labels: { ...labels, le }, value: num(r.buckets[i]) ?? 0 }));
+          values.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: r.count });
+          values.push({ metricName: `${name}_sum`, labels, value: r.sum_s });
+          values.push({ metricName: `${name}_count`, labels, value: r.count });
+        }
+        return { name, help, type: 'histogram', values, aggregator: 'sum' };
+      },
+    };
+    this.registry.registerMetric(histogram as unknown as Metric);
+    const socket = (s: Snapshot) => obj(s.answers.metrics?.socket);
+    this.snap('agentd_socket_events_dropped_total', 'Events socket subscribers lost for not reading them (the oldest were dropped)', [], (s, set) => set(num(socket(s)?.events_dropped) ?? NaN), 'counter');
+    this.snap('agentd_socket_dropped_notices_total', 'monitor:dropped frames sent to socket subscribers, each telling one of them which events it lost', [], (s, set) => set(num(socket(s)?.dropped_notices) ?? NaN), 'counter');
+  }
+
   // ---- gauges read at scrape time -------------------------------------------------------------
 
-  private snap(name: string, help: string, labelNames: string[], fill: (s: Snapshot, set: Setter) => void, kind: 'gauge' | 'counter' = 'gauge'): void {
+  private snap(name: string, help: string, labelNames: string[], fill: (s: Snapshot, set: Setter) => void, kind: 'gauge' | 'counter' = 'gauge', maxSeries = MAX_SERIES): void {
     const probes = this.probes;
     const registers = [this.registry];
     async function collect(this: Gauge | Counter): Promise<void> {
@@ -208,7 +252,7 @@ export class Metrics implements CallObserver {
       this.reset();
       let series = 0;
       fill(s, (value, labels) => {
-        if (series++ >= MAX_SERIES || !Number.isFinite(value)) return;
+        if (series++ >= maxSeries || !Number.isFinite(value)) return;
         if (this instanceof Gauge) labels ? this.set(labels, value) : this.set(value);
         else labels ? this.inc(labels, value) : this.inc(value);
       });
@@ -281,6 +325,26 @@ export class Metrics implements CallObserver {
     this.snap('agentd_agents', 'Agents (the newest thousand) by status', ['status'], (s, set) => byStatus(list(s.answers.agent, 'agents'), set));
     this.snap('agentd_workflow_runs', 'Workflow runs (the newest thousand) by status', ['status'], (s, set) => byStatus(list(s.answers.workflow, 'runs'), set));
   }
+}
+
+/** A request row of system:metrics. */
+interface RequestRow {
+  event: string;
+  origin: string;
+  count: number;
+  codes: Record<string, number>;
+  sum_s: number;
+  buckets: number[];
+}
+
+function requestRows(s: Snapshot): { rows: RequestRow[]; bounds: number[] } {
+  const m = s.answers.metrics;
+  const bounds = Array.isArray(m?.latency_buckets_s) ? (m.latency_buckets_s as number[]) : [];
+  const rows = list(m, 'requests').filter((r): r is RequestRow => {
+    const o = obj(r);
+    return o !== undefined && typeof o.event === 'string' && typeof o.origin === 'string' && Array.isArray(o.buckets) && obj(o.codes) !== undefined;
+  });
+  return { rows, bounds };
 }
 
 function byStatus(rows: unknown[], set: Setter): void {

@@ -1,5 +1,6 @@
 /**
- * What /metrics asks the plugins at scrape time: `system:health` and each present plugin's status
+ * What /metrics asks the daemon at scrape time: `system:health`, `system:metrics` (the router's
+ * request counters and latency histograms) and each present plugin's status
  * event, all at once, each with a short deadline, answers reused for `probe_cache_ms` so that
  * several scrapers (or a tight interval) cost the daemon one round. A plugin that is absent or
  * does not answer leaves its series out; `agentd_probe_success` says which answered.
@@ -10,6 +11,7 @@ export type Obj = Record<string, unknown>;
 
 export const PROBES = {
   health: 'system:health',
+  metrics: 'system:metrics',
   completion: 'completion:status',
   budget: 'budget:status',
   sandbox: 'sandbox:status',
@@ -19,6 +21,8 @@ export const PROBES = {
 } as const;
 
 export type ProbeName = keyof typeof PROBES;
+
+const KERNEL_PROBES = new Set<ProbeName>(['health', 'metrics']);
 
 /** Arguments that keep each answer small. */
 const ARGS: Partial<Record<ProbeName, Obj>> = { agent: { limit: 1000 }, workflow: { limit: 1000 } };
@@ -56,7 +60,8 @@ export class Probes {
     await Promise.all(
       names.map(async (n) => {
         const st = plugins[n]?.status;
-        if (st !== 'ok' && st !== 'degraded') return;
+        // The kernel's own events are always there; a plugin's only while it serves.
+        if (!KERNEL_PROBES.has(n) && st !== 'ok' && st !== 'degraded') return;
         const a = await this.ask(n);
         ok[n] = a !== null;
         if (a) answers[n] = a;

@@ -12,7 +12,8 @@ import { BEARER_PROTOCOL, TokenCheck } from './auth.js';
 import type { Clients } from './clients.js';
 import type { GatewayConfig } from './config.js';
 import type { Asset } from './dashboard-build.js';
-import type { Door } from './door.js';
+import type { Socket } from 'node:net';
+import { webClientId, type Door } from './door.js';
 import { checkTimeout, errorBody, httpStatusOf, parseBody } from './envelope.js';
 import { toDaemonError } from './errors.js';
 import type { Metrics } from './metrics.js';
@@ -22,6 +23,8 @@ import { serveSocket } from './ws.js';
 
 export interface ServerDeps {
   ctx: Pick<PluginContext, 'subscribe' | 'request' | 'log'>;
+  /** The daemon is shutting down or the gateway stopping: no new streams or WebSockets. */
+  closing: () => boolean;
   config: GatewayConfig;
   token: TokenCheck;
   door: Door;
@@ -32,6 +35,15 @@ export interface ServerDeps {
 }
 
 const PUBLIC = new Set(['/healthz', '/', '/index.html', '/app.js', '/app.css', '/favicon.ico']);
+
+/** One admission participant per HTTP connection: a client's connections are its lanes, as on the socket. */
+const httpClients = new WeakMap<Socket, string>();
+
+function httpClientId(socket: Socket): string {
+  let id = httpClients.get(socket);
+  if (id === undefined) httpClients.set(socket, (id = webClientId('http')));
+  return id;
+}
 
 function sendError(reply: FastifyReply, e: unknown): FastifyReply {
   const de = toDaemonError(e);
@@ -66,6 +78,7 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
       reply.header('www-authenticate', 'Bearer realm="agentd"');
       return sendError(reply, new DaemonError('UNAUTHORIZED', req.headers.authorization ? 'wrong bearer token' : 'missing bearer token (Authorization: Bearer <token>)'));
     }
+    if ((url === '/v1/stream' || url === '/v1/ws') && d.closing()) return sendError(reply, new DaemonError('SHUTTING_DOWN', 'the daemon is shutting down: no new streams'));
   });
 
   app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, _req, reply) => {
@@ -89,8 +102,13 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
     if (data instanceof DaemonError) return sendError(reply, data);
     const t = checkTimeout(req.query.timeout_ms === undefined ? undefined : Number(req.query.timeout_ms));
     if (t instanceof DaemonError) return sendError(reply, t);
+    // A client that hangs up before its answer cancels the call, as a socket client does by closing.
+    const gone = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) gone.abort(new DaemonError('CANCELLED', 'client disconnected'));
+    });
     try {
-      const out = await d.door.call(event, data, t, 'http');
+      const out = await d.door.call(event, data, t, 'http', { id: httpClientId(req.raw.socket), signal: gone.signal });
       return reply.type('application/json; charset=utf-8').send(JSON.stringify({ data: out }));
     } catch (e) {
       return sendError(reply, e);

@@ -11,9 +11,13 @@ import { Clients } from './clients.js';
 import { isLoopback, parseListen, type GatewayConfig, type ListenAddress } from './config.js';
 import { dashboardAssets } from './dashboard-build.js';
 import { Door } from './door.js';
+import { noticeFrame } from './envelope.js';
 import { Metrics } from './metrics.js';
 import { Probes } from './probes.js';
 import { buildServer } from './server.js';
+
+/** How long closing web clients may take to receive their last frame before the server cuts them. */
+const FINISH_MS = 1000;
 
 export type GatewayContext = Pick<PluginContext, 'request' | 'subscribe' | 'log' | 'paths' | 'shuttingDown'>;
 
@@ -24,6 +28,10 @@ export class GatewayService {
   readonly metrics: Metrics;
   readonly door: Door;
   address: ListenAddress | null = null;
+  /** What system:shutdown_begin said, passed on in the last frame web clients get. */
+  private shutdownBegin: { reason: unknown; deadline: unknown; seq: number } | null = null;
+  /** Closing: no new streams or WebSockets. */
+  stopping = false;
   tokenFile: string | null = null;
 
   constructor(
@@ -47,17 +55,30 @@ export class GatewayService {
     // Refresh what the daemon answers when a plugin comes back with other events.
     this.unsubscribe.push(this.ctx.subscribe('plugin:reloaded', () => void this.door.refresh().catch(() => undefined)));
     this.unsubscribe.push(...this.metrics.watch(this.ctx));
+    this.unsubscribe.push(this.ctx.subscribe('system:shutdown_begin', (ev) => void (this.shutdownBegin = { reason: ev.data.reason ?? null, deadline: ev.data.deadline ?? null, seq: ev.seq })));
     const assets = this.config.dashboard ? await dashboardAssets(this.ctx.paths.root) : null;
-    this.app = await buildServer({ ctx: this.ctx, config: this.config, token: new TokenCheck(t.token), door: this.door, clients: this.clients, metrics: this.metrics, assets, version: this.version });
+    this.app = await buildServer({ ctx: this.ctx, closing: () => this.stopping || this.ctx.shuttingDown, config: this.config, token: new TokenCheck(t.token), door: this.door, clients: this.clients, metrics: this.metrics, assets, version: this.version });
     await this.app.listen({ host: want.host, port: want.port });
     const a = this.app.server.address();
     this.address = a && typeof a === 'object' ? { host: want.host, port: a.port } : want;
     this.ctx.log.info({ host: this.address.host, port: this.address.port, token: t.source === 'config' ? 'configured' : t.file }, 'gateway listening');
   }
 
+  /**
+   * Web clients are told the gateway is going away before it does: the events already on their way
+   * (system:shutdown_begin, emitted just before the plugins stop) reach them, then a last frame,
+   * `gateway:closing`, then their streams end cleanly (an SSE response ended, a WebSocket closed with
+   * 1001), within FINISH_MS; only then does the server close and cut what is left.
+   */
   async stop(): Promise<void> {
     for (const u of this.unsubscribe.splice(0)) u();
-    this.clients.closeAll();
+    this.stopping = true;
+    // Listeners get their events in a microtask after the emit: let those already emitted land.
+    await new Promise((r) => setImmediate(r));
+    const shutting = this.ctx.shuttingDown;
+    const begin = shutting ? this.shutdownBegin : null;
+    const data = { reason: shutting ? 'shutdown' : 'stopped', shutdown: begin && { reason: begin.reason, deadline: begin.deadline } };
+    await this.clients.finishAll({ seq: null, text: noticeFrame('gateway:closing', data, begin?.seq ?? 0, null) }, FINISH_MS);
     await this.app?.close();
     this.app = null;
   }

@@ -63,7 +63,8 @@ class SseSink {
     if (this.pending === '') process.nextTick(this.flush);
     this.pending += f.seq === null ? `data: ${f.text}\n\n` : `id: ${f.seq}\ndata: ${f.text}\n\n`;
   }
-  private readonly flush = (): void => {
+  /** Write what this turn holds now: the response ends next. */
+  readonly flush = (): void => {
     const text = this.pending;
     this.pending = '';
     if (this.res.writableEnded || this.res.destroyed) return;
@@ -93,7 +94,8 @@ export async function serveStream(
   res.socket?.setNoDelay(true);
   // A reconnecting EventSource waits this long; the dashboard's reader does the same.
   res.write('retry: 2000\n\n');
-  const queue: ClientQueue = new ClientQueue(new SseSink(res, () => queue.depth > 0 && queue.flush()), queueLimit, clients.stats.sse);
+  const sink = new SseSink(res, () => queue.depth > 0 && queue.flush());
+  const queue: ClientQueue = new ClientQueue(sink, queueLimit, clients.stats.sse);
   const feed = new Feed(ctx, q.patterns, queue, queueLimit, q.maxRate);
   const client: Client = {
     transport: 'sse',
@@ -106,6 +108,20 @@ export async function serveStream(
       queue.close();
       clients.remove(client);
       res.end();
+    },
+    finish: (last) => {
+      const ended = new Promise<void>((resolve) => {
+        if (res.writableFinished || res.destroyed) return resolve();
+        res.once('finish', resolve);
+        res.once('close', resolve);
+      });
+      if (queue.closed) return ended;
+      feed.close();
+      queue.finish(last);
+      sink.flush();
+      clients.remove(client);
+      res.end();
+      return ended;
     },
   };
   clients.add(client);

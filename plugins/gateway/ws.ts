@@ -12,7 +12,7 @@ import { PATTERN_RE, type CorrelationId } from '../../client/protocol.js';
 import type { PluginContext } from '../../daemon/plugin-api.js';
 import { ClientQueue, type OutFrame } from './client-queue.js';
 import type { Client, Clients } from './clients.js';
-import type { Door } from './door.js';
+import { webClientId, type Door } from './door.js';
 import { errorFrame, parseFrame, responseFrame } from './envelope.js';
 import { toDaemonError } from './errors.js';
 import { Feed } from './feed.js';
@@ -40,6 +40,9 @@ export interface WsOptions {
 export function serveSocket(ctx: Pick<PluginContext, 'subscribe' | 'request' | 'log'>, door: Door, clients: Clients, ws: WebSocket, o: WsOptions): void {
   let inflight = 0;
   let alive = true;
+  // One admission participant per WebSocket; closing it cancels what it asked and was not answered.
+  const gone = new AbortController();
+  const web = { id: webClientId('ws'), signal: gone.signal };
   const sink = {
     write: (f: OutFrame) => send(f.text),
     get buffered() {
@@ -59,13 +62,28 @@ export function serveSocket(ctx: Pick<PluginContext, 'subscribe' | 'request' | '
     },
     close: () => {
       if (queue.closed) return;
-      for (const f of feeds.values()) f.close();
-      feeds.clear();
       queue.close();
-      clients.remove(client);
-      if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(1001, 'gateway closing');
+      shut();
+    },
+    finish: (last) => {
+      const closed = new Promise<void>((resolve) => {
+        if (ws.readyState === ws.CLOSED) return resolve();
+        ws.once('close', () => resolve());
+      });
+      if (queue.closed) return closed;
+      queue.finish(last);
+      shut();
+      return closed;
     },
   };
+  function shut(): void {
+    gone.abort(new DaemonError('CANCELLED', 'client disconnected'));
+    for (const f of feeds.values()) f.close();
+    feeds.clear();
+    clients.remove(client);
+    // 1001: going away. The close frame follows every frame already sent.
+    if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(1001, 'gateway closing');
+  }
   clients.add(client);
 
   function send(text: string): void {
@@ -140,7 +158,7 @@ export function serveSocket(ctx: Pick<PluginContext, 'subscribe' | 'request' | '
         return r;
       })();
     } else {
-      work = door.call(event, data, timeoutMs, 'ws').then((r) => (answer(event, correlationId, r), r));
+      work = door.call(event, data, timeoutMs, 'ws', web).then((r) => (answer(event, correlationId, r), r));
     }
     work.catch((e: unknown) => fail(event, correlationId, e)).finally(() => void inflight--);
   });

@@ -180,7 +180,8 @@ describe('GET /metrics', () => {
     const r = await g.get('/metrics');
     expect(r.status).toBe(200);
     expect(r.headers.get('content-type')).toMatch(/text\/plain/);
-    const families = parsePrometheusTextFormat(await r.text());
+    const text = await r.text();
+    const families = parsePrometheusTextFormat(text);
     const byName = new Map(families.map((f) => [f.name, f]));
     const value = (name: string, labels: Record<string, string> = {}) => {
       const m = byName.get(name)?.metrics.find((x) => Object.entries(labels).every(([k, v]) => x.labels?.[k] === v));
@@ -189,6 +190,21 @@ describe('GET /metrics', () => {
     expect(value('agentd_gateway_requests_total', { event: 'system:ping', code: 'OK', transport: 'http' })).toBeGreaterThanOrEqual(1);
     expect(value('agentd_gateway_requests_total', { event: 'kg:get', code: 'NOT_FOUND' })).toBeGreaterThanOrEqual(1);
     expect(byName.get('agentd_gateway_request_duration_seconds')?.type).toBe('HISTOGRAM');
+    // The router's own counters: every request it answered, the gateway's clients' among them.
+    expect(value('agentd_requests_total', { event: 'system:ping', origin: 'client', code: 'OK' })).toBeGreaterThanOrEqual(1);
+    expect(value('agentd_requests_total', { event: 'kg:get', origin: 'client', code: 'NOT_FOUND' })).toBeGreaterThanOrEqual(1);
+    expect(value('agentd_requests_total', { event: 'system:health', origin: 'plugin', code: 'OK' })).toBeGreaterThanOrEqual(1);
+    const router = byName.get('agentd_request_duration_seconds');
+    expect(router?.type).toBe('HISTOGRAM');
+    // (The parser drops a histogram's labels, _sum and _count: those are read from the text.)
+    const line = (series: string) => Number(new RegExp(`^${series.replace(/[{}+]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1]);
+    const pings = line('agentd_request_duration_seconds_count{event="system:ping",origin="client"}');
+    expect(pings).toBeGreaterThanOrEqual(1);
+    expect(line('agentd_request_duration_seconds_bucket{event="system:ping",origin="client",le="+Inf"}')).toBe(pings);
+    expect(line('agentd_request_duration_seconds_bucket{event="system:ping",origin="client",le="1"}')).toBe(pings);
+    expect(line('agentd_request_duration_seconds_sum{event="system:ping",origin="client"}')).toBeLessThan(pings);
+    expect(value('agentd_socket_events_dropped_total')).toBe(0);
+    expect(value('agentd_socket_dropped_notices_total')).toBe(0);
     expect(value('agentd_kg_nodes')).toBeGreaterThanOrEqual(2);
     expect(value('agentd_kg_nodes_by_label', { label: 'Paper' })).toBeGreaterThanOrEqual(1);
     expect(value('agentd_plugin_status', { plugin: 'kg', status: 'ok' })).toBe(1);

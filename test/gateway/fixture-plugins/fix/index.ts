@@ -31,6 +31,15 @@ export default definePlugin({
         return { slept: ms };
       },
     },
+    'fix:spin': {
+      summary: 'Hold the event loop for ms milliseconds (synchronous work), then answer: an expensive request.',
+      schema: z.object({ ms: z.number().min(0).max(1000) }),
+      handler: ({ ms }) => {
+        const until = performance.now() + ms;
+        while (performance.now() < until);
+        return { spun: ms };
+      },
+    },
     'fix:gc': {
       summary: 'Collect garbage (when node runs with --expose-gc) and answer the heap in use, in bytes.',
       schema: z.object({}),
