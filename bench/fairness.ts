@@ -11,6 +11,7 @@
  * p99 ≤ 50 ms (kg and deep), the pipeliner's throughput at least 90% of the baseline's.
  */
 import { execSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,7 +32,9 @@ interface Build {
 
 /** The baseline's tree, unpacked once per commit and built with its own build script. */
 async function baselineBuild(ref: string): Promise<Build | { skipped: string }> {
-  const dir = path.join(os.tmpdir(), `agentd-baseline-${ref.slice(0, 12)}`);
+  // One per checkout as well as per commit: its node_modules is the checkout's, whose native modules
+  // are built for the Node that checkout runs (another checkout on the machine may run another).
+  const dir = path.join(os.tmpdir(), `agentd-baseline-${ref.slice(0, 12)}-${createHash('sha256').update(ROOT).digest('hex').slice(0, 8)}`);
   try {
     if (!fs.existsSync(path.join(dir, 'package.json'))) {
       fs.rmSync(dir, { recursive: true, force: true });

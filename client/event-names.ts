@@ -4,10 +4,12 @@ export type KnownEvent =
   | 'agent:cancel'
   | 'agent:conversation'
   | 'agent:converse'
+  | 'agent:delete'
   | 'agent:info'
   | 'agent:list'
   | 'agent:message'
   | 'agent:profiles'
+  | 'agent:prune'
   | 'agent:send'
   | 'agent:spawn'
   | 'agent:terminate'
@@ -31,6 +33,7 @@ export type KnownEvent =
   | 'checkpoint:status'
   | 'completion:async'
   | 'completion:cancel'
+  | 'completion:models'
   | 'completion:request'
   | 'completion:status'
   | 'conversation:delete'
@@ -92,6 +95,7 @@ export type KnownEvent =
 /** Events plugins emit for subscribers. */
 export type KnownEmittedEvent =
   | 'agent:conversation_ended'
+  | 'agent:deleted'
   | 'agent:error'
   | 'agent:profile_changed'
   | 'agent:reply'

@@ -51,6 +51,19 @@ export interface EventMap {
       [key: string]: unknown;
     };
   };
+  'agent:delete': {
+    data: {
+      /** The agent (terminated) */
+      agent_id: string;
+    };
+    response: {
+      agent_id: string;
+      deleted: true;
+      messages: number;
+      turns: number;
+      [key: string]: unknown;
+    };
+  };
   'agent:info': {
     data: {
       /** The agent */
@@ -123,6 +136,21 @@ export interface EventMap {
       }>;
       invalid: Array<{
         file: string;
+        [key: string]: unknown;
+      }>;
+      [key: string]: unknown;
+    };
+  };
+  'agent:prune': {
+    data: {
+      /** Only agents terminated at least this many seconds ago (default 0: every terminated agent) */
+      older_than_s?: number;
+    };
+    response: {
+      deleted: Array<string>;
+      kept: Array<{
+        agent_id: string;
+        reason: string;
         [key: string]: unknown;
       }>;
       [key: string]: unknown;
@@ -314,9 +342,9 @@ export interface EventMap {
       model?: string;
       /** reserve, commit (actual spend), release, charge (estimated spend of a call lost in a crash) */
       kind?: "reserve" | "commit" | "release" | "charge";
-      /** Epoch ms, inclusive */
+      /** Unix seconds, inclusive */
       since?: number;
-      /** Epoch ms, exclusive */
+      /** Unix seconds, exclusive */
       until?: number;
       /** Page size (newest first) */
       limit?: number;
@@ -630,6 +658,22 @@ export interface EventMap {
       [key: string]: unknown;
     };
   };
+  'completion:models': {
+    data: {
+      [key: string]: unknown;
+    };
+    response: {
+      default_model: string;
+      aliases: {
+        [key: string]: {
+          model: string;
+          fallbacks: Array<string>;
+          [key: string]: unknown;
+        };
+      };
+      [key: string]: unknown;
+    };
+  };
   'completion:request': {
     data: {
       /** A single user message (give this or messages) */
@@ -774,7 +818,7 @@ export interface EventMap {
       agent_id?: string;
       /** Page size, most recently updated first */
       limit?: number;
-      /** updated_at of the last item of the previous page */
+      /** updated_at (Unix seconds) of the last item of the previous page: next_before of the previous answer */
       before?: number;
     };
     response: {

@@ -3,3 +3,4 @@ export type { KnownEvent, KnownEmittedEvent } from './event-names.js';
 export { DaemonError, ERROR_CODES, isDaemonError, type ErrorCode, type ErrorPayload } from './errors.js';
 export * from './protocol.js';
 export { defaultSocketPath } from './socket-path.js';
+export { unixSeconds, isoToUnixSeconds, unixSecondsToMs, roundUsd } from './units.js';

@@ -10,7 +10,7 @@ import { configSchema, TOOL_NAMES } from './config.js';
 import { Conversations } from './converse.js';
 import { ProfileStore } from './profiles.js';
 import {
-  cancelSchema, conversationSchema, converseSchema, infoSchema, listSchema, messageSchema, profilesSchema, responses, sendSchema, spawnSchema, terminateSchema,
+  cancelSchema, conversationSchema, converseSchema, deleteSchema, infoSchema, listSchema, messageSchema, profilesSchema, pruneSchema, responses, sendSchema, spawnSchema, terminateSchema,
 } from './schemas.js';
 import { AgentService, MIGRATIONS } from './service.js';
 
@@ -45,6 +45,7 @@ export default definePlugin({
     'agent:reply': 'A turn ended with a reply: {agent_id, turn_id, text, stop_reason (end_turn, turn_limit, tool_call_limit, ...), steps, tool_calls, usage, cost_usd}.',
     'agent:error': 'A turn failed: {agent_id, turn_id, code, message, reason, agents?}; for LOOP_DETECTED, agents is the message chain.',
     'agent:terminated': 'An agent was terminated: {agent_id, reason, cascade_from}.',
+    'agent:deleted': 'A terminated agent was deleted with its history (agent:delete, agent:prune): {agent_id}.',
     'agent:utterance': 'One utterance of a conversation: {conversation_id, round, index, agent_id, text}.',
     'agent:conversation_ended': 'A conversation ended: {conversation_id, status: completed|failed, utterances, error}.',
     'agent:profile_changed': 'A profile file was loaded, removed or found invalid (then not loaded): {file, change, name, error}.',
@@ -149,6 +150,24 @@ export default definePlugin({
       errors: ['NOT_FOUND'],
       response: responses.terminate,
       handler: (d, agents, call) => serving(agents).svc.terminate(d, call.context),
+    },
+
+    'agent:delete': {
+      summary: 'Delete a terminated agent with its history, turns, tool calls and inbox (its spend stays in the budget ledger).',
+      description: 'A live agent is CONFLICT (terminate it first), as is one whose children are live. Answers {agent_id, deleted: true, messages, turns}.',
+      schema: deleteSchema,
+      emits: ['agent:deleted'],
+      errors: ['NOT_FOUND', 'CONFLICT'],
+      response: responses.delete,
+      handler: (d, agents) => serving(agents).svc.delete(d.agent_id),
+    },
+
+    'agent:prune': {
+      summary: 'Delete every terminated agent (terminated at least older_than_s ago) as agent:delete would: {deleted: [ids], kept: [{agent_id, reason}]}.',
+      schema: pruneSchema,
+      emits: ['agent:deleted'],
+      response: responses.prune,
+      handler: (d, agents) => serving(agents).svc.prune(d.older_than_s),
     },
 
     'agent:profiles': {

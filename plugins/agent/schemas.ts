@@ -77,6 +77,14 @@ export const terminateSchema = z.object({
   reason: z.string().max(500).optional().register(z.globalRegistry, { description: 'Why, kept with the agent' }),
 });
 
+export const deleteSchema = z.object({
+  agent_id: agentId.describe('The agent (terminated)'),
+});
+
+export const pruneSchema = z.object({
+  older_than_s: z.number().min(0).default(0).register(z.globalRegistry, { description: 'Only agents terminated at least this many seconds ago (default 0: every terminated agent)' }),
+});
+
 export const cancelSchema = z.object({
   agent_id: agentId.describe('The agent'),
   turn_id: z.string().regex(AGENT_ID_RE).max(100).optional().register(z.globalRegistry, { description: 'The turn (default: the one running now)' }),
@@ -206,6 +214,8 @@ export const responses = {
   info: agentView,
   cancel: z.looseObject({ agent_id: z.string(), turn_id: z.string().nullable(), cancelled: z.boolean(), status: z.string() }),
   terminate: z.looseObject({ agent_id: z.string(), status: z.literal('terminated'), already_terminated: z.boolean(), terminated: z.array(z.string()), cancelled_turns: z.number().int() }),
+  delete: z.looseObject({ agent_id: z.string(), deleted: z.literal(true), messages: z.number().int(), turns: z.number().int() }),
+  prune: z.looseObject({ deleted: z.array(z.string()), kept: z.array(z.looseObject({ agent_id: z.string(), reason: z.string() })) }),
   profiles: z.looseObject({ profiles: z.array(z.looseObject({ name: z.string(), file: z.string(), tools: z.array(z.string()) })), invalid: z.array(z.looseObject({ file: z.string() })) }),
   converse: z.looseObject({ conversation_id: z.string(), status: z.string() }),
   conversation: z.looseObject({ conversation_id: z.string(), status: z.string() }),

@@ -11,6 +11,7 @@ import type { ProfileStore } from './profiles.js';
 import type { SpawnInput } from './schemas.js';
 import { AgentStore, MIGRATIONS, type AgentRow, type TurnError, type TurnRow, type TurnSource } from './store.js';
 import { spawnAgent } from './spawn.js';
+import { roundUsd, unixSeconds } from '../../client/units.js';
 import { TurnRunner } from './turn.js';
 import { drainUntil } from '../../client/timing.js';
 
@@ -183,7 +184,7 @@ export class AgentService {
       tool_calls: this.store.toolCalls(t.turn_id).map((c) => ({
         tool_use_id: c.tool_use_id, name: c.name, input: c.input, is_error: c.is_error, error_code: c.error_code, duration_ms: c.duration_ms,
       })),
-      usage: t.usage, cost_usd: t.cost_usd,
+      usage: t.usage, cost_usd: roundUsd(t.cost_usd),
       ...(t.trace ? { trace: t.trace } : {}),
     };
   }
@@ -259,7 +260,7 @@ export class AgentService {
     if (out.status === 'completed') {
       this.deps.emit('agent:reply', {
         agent_id: t.agent_id, turn_id: t.turn_id, text: out.reply, stop_reason: out.stop_reason, steps: out.steps,
-        tool_calls: out.tool_calls, usage: out.usage, cost_usd: out.cost_usd,
+        tool_calls: out.tool_calls, usage: out.usage, cost_usd: roundUsd(out.cost_usd),
       }, opts);
     } else {
       const e = out.error;
@@ -352,16 +353,47 @@ export class AgentService {
     };
   }
 
+  // ---- delete --------------------------------------------------------------------------------------
+
+  /** Delete a terminated agent and its history. A live agent must be terminated first. */
+  async delete(agentId: string): Promise<{ agent_id: string; deleted: true; messages: number; turns: number }> {
+    const a = this.store.agent(agentId);
+    if (!a) throw new DaemonError('NOT_FOUND', `no agent ${agentId}`, { agent_id: agentId });
+    if (a.status !== 'terminated') throw new DaemonError('CONFLICT', `agent ${agentId} is live; terminate it first (agent:terminate)`, { agent_id: agentId, status: 'active' });
+    if (this.current.has(agentId)) throw new DaemonError('CONFLICT', `agent ${agentId} is still finishing its last turn; try again shortly`, { agent_id: agentId });
+    const live = this.store.children(agentId).filter((c) => c.status === 'active').map((c) => c.agent_id);
+    if (live.length) throw new DaemonError('CONFLICT', `agent ${agentId} has live children; terminate them first (agent:terminate with cascade)`, { agent_id: agentId, children: live });
+    const r = await this.gc.run(() => this.store.deleteAgent(agentId));
+    if (!r.deleted) throw new DaemonError('NOT_FOUND', `no agent ${agentId}`, { agent_id: agentId });
+    this.deps.emit('agent:deleted', { agent_id: agentId });
+    return { agent_id: agentId, deleted: true, messages: r.messages, turns: r.turns };
+  }
+
+  /** Delete every terminated agent terminated at least `olderThanS` seconds ago (those that can be: see delete). */
+  async prune(olderThanS: number): Promise<{ deleted: string[]; kept: Array<{ agent_id: string; reason: string }> }> {
+    const deleted: string[] = [];
+    const kept: Array<{ agent_id: string; reason: string }> = [];
+    for (const id of this.store.terminatedBefore(Date.now() - olderThanS * 1000)) {
+      try {
+        await this.delete(id);
+        deleted.push(id);
+      } catch (e) {
+        kept.push({ agent_id: id, reason: (e as Error).message });
+      }
+    }
+    return { deleted, kept };
+  }
+
   // ---- queries -------------------------------------------------------------------------------------
 
   view(a: AgentRow): Record<string, unknown> {
     return {
       agent_id: a.agent_id, status: a.status === 'terminated' ? 'terminated' : this.current.has(a.agent_id) ? 'running' : 'idle',
       profile: a.profile, model: a.model || null, tools: a.tools, limits: a.limits, budget_usd: a.budget_usd, metadata: a.metadata,
-      parent_id: a.parent_id, depth: a.depth, stream: a.stream, created_at: a.created_at, terminated_at: a.terminated_at, terminate_reason: a.terminate_reason,
+      parent_id: a.parent_id, depth: a.depth, stream: a.stream, created_at: unixSeconds(a.created_at), terminated_at: unixSeconds(a.terminated_at), terminate_reason: a.terminate_reason,
       usage: {
         turns: a.turns, tool_calls: a.tool_calls, input_tokens: a.input_tokens, output_tokens: a.output_tokens,
-        cache_read_input_tokens: a.cache_read_input_tokens, cache_creation_input_tokens: a.cache_creation_input_tokens, cost_usd: a.cost_usd,
+        cache_read_input_tokens: a.cache_read_input_tokens, cache_creation_input_tokens: a.cache_creation_input_tokens, cost_usd: roundUsd(a.cost_usd),
       },
     };
   }
@@ -390,9 +422,11 @@ export class AgentService {
       queued_turns: this.store.queuedCount(a.agent_id),
       history_length: this.store.historyCount(a.agent_id),
       history: input.history_limit > 0 ? this.store.history(a.agent_id, input.history_limit) : [],
-      inbox: this.store.inbox(a.agent_id, 50),
+      inbox: this.store.inbox(a.agent_id, 50).map((m) => ({ ...m, created_at: unixSeconds(m.created_at as number) })),
       children: this.store.children(a.agent_id),
-      turns: this.store.recentTurns(a.agent_id, input.turns_limit),
+      turns: this.store.recentTurns(a.agent_id, input.turns_limit).map((t) => ({
+        ...t, cost_usd: roundUsd(t.cost_usd as number | null), created_at: unixSeconds(t.created_at as number), finished_at: unixSeconds(t.finished_at as number | null),
+      })),
       budget,
     };
   }

@@ -231,7 +231,32 @@ export class AgentStore {
       convPending: p('UPDATE agent_conversations SET pending_turn = ? WHERE conversation_id = ?'),
       convUtter: p('UPDATE agent_conversations SET transcript = ?, pending_turn = NULL WHERE conversation_id = ?'),
       convFinish: p('UPDATE agent_conversations SET status = ?, error = ?, finished_at = ? WHERE conversation_id = ?'),
+      deleteToolCalls: p('DELETE FROM agent_tool_calls WHERE turn_id IN (SELECT turn_id FROM agent_turns WHERE agent_id = ?)'),
+      deleteTurns: p('DELETE FROM agent_turns WHERE agent_id = ?'),
+      deleteMessages: p('DELETE FROM agent_messages WHERE agent_id = ?'),
+      deleteInbox: p('DELETE FROM agent_inbox WHERE to_agent = ?'),
+      deleteAgent: p("DELETE FROM agent_agents WHERE agent_id = ? AND status = 'terminated'"),
+      terminatedBefore: p("SELECT agent_id FROM agent_agents WHERE status = 'terminated' AND terminated_at <= ? ORDER BY terminated_at, agent_id"),
     };
+  }
+
+  /** Remove a terminated agent with its history, turns, tool calls and inbox; false when it is not (or no longer) terminated. */
+  deleteAgent(agentId: string): { deleted: boolean; messages: number; turns: number } {
+    const tx = this.db.transaction(() => {
+      const gone = this.stmts.deleteAgent!.run(agentId).changes === 1;
+      if (!gone) return { deleted: false, messages: 0, turns: 0 };
+      this.stmts.deleteToolCalls!.run(agentId);
+      const turns = this.stmts.deleteTurns!.run(agentId).changes;
+      const messages = this.stmts.deleteMessages!.run(agentId).changes;
+      this.stmts.deleteInbox!.run(agentId);
+      return { deleted: true, messages, turns };
+    });
+    return tx();
+  }
+
+  /** Terminated agents terminated at or before `ms` (epoch ms), oldest first. */
+  terminatedBefore(ms: number): string[] {
+    return (this.stmts.terminatedBefore!.all(ms) as Array<{ agent_id: string }>).map((r) => r.agent_id);
   }
 
   insertAgent(a: Omit<AgentRow, 'status' | 'terminated_at' | 'terminate_reason' | 'turns' | 'tool_calls' | 'cost_usd' | keyof Usage>): void {

@@ -3,6 +3,7 @@
  * periods, priced from a YAML table, enforced by reservations that make concurrent calls unable to
  * overspend together. The completion plugin reserves before every call and settles after.
  */
+import { unixSeconds } from '../../client/units.js';
 import path from 'node:path';
 import { DaemonError, definePlugin, GroupCommit, prepareYamlFiles, type PluginContext } from '../../daemon/plugin-api.js';
 import { BudgetLedger, type Alert } from './ledger.js';
@@ -37,6 +38,17 @@ async function loadPrices(ctx: PluginContext<BudgetConfig>, cfg: BudgetConfig): 
 }
 
 const usd = (n: number | null | undefined): number | null => (n === null || n === undefined ? null : n);
+
+/** The model an alias stands for, asked of the completion plugin (which owns aliases); null when it is not one. */
+async function resolveAlias(ctx: PluginContext, name: string): Promise<string | null> {
+  try {
+    const r = await ctx.request<{ aliases: Record<string, string | { model: string }> }>('completion:models', {}, { timeoutMs: 2000 });
+    const a = r.aliases[name];
+    return typeof a === 'string' ? a : a?.model ?? null;
+  } catch {
+    return null; // no completion plugin: no aliases
+  }
+}
 
 export default definePlugin({
   name: 'budget',
@@ -123,12 +135,16 @@ export default definePlugin({
       schema: pricesSchema,
       errors: ['NOT_FOUND'],
       response: responses.prices,
-      handler(d, budget) {
+      async handler(d, budget) {
         const table = budget.ledger.getPrices();
         if (d.model) {
           const p = table.lookup(d.model);
-          if (!p) throw new DaemonError('NOT_FOUND', `no price for model "${d.model}"; add one under budget.prices in agentd.yaml`, { model: d.model });
-          return { prices: { [d.model]: { ...p.price, provider: providerOf(d.model), price_known: p.known } } };
+          if (p) return { prices: { [d.model]: { ...p.price, provider: providerOf(d.model), price_known: p.known } } };
+          // An alias (haiku, sonnet, one of completion.models) is priced as the model it stands for.
+          const model = await resolveAlias(budget.ctx, d.model);
+          const q = model === null ? null : table.lookup(model);
+          if (!q || model === null) throw new DaemonError('NOT_FOUND', `no price for model "${d.model}"; add one under budget.prices in agentd.yaml`, { model: d.model });
+          return { prices: { [model]: { ...q.price, provider: providerOf(model), price_known: q.known } }, alias: { [d.model]: model } };
         }
         return { prices: Object.fromEntries(Object.entries(table.list()).map(([m, p]) => [m, { ...p, provider: providerOf(m), price_known: true }])) };
       },
@@ -157,7 +173,7 @@ export default definePlugin({
           const { reservation } = await budget.gc.run(() => budget.ledger.reserve({ ...d, workflow_id: d.workflow_id ?? call.context.workflow_id ?? null }));
           return {
             request_id: reservation.request_id, attempt: reservation.attempt,
-            reserved_usd: toUsd(reservation.nanos), reserved_tokens: reservation.tokens, expires_at: reservation.expires_at,
+            reserved_usd: toUsd(reservation.nanos), reserved_tokens: reservation.tokens, expires_at: unixSeconds(reservation.expires_at),
           };
         } catch (err) {
           if (err instanceof DaemonError && err.code === 'BUDGET_EXCEEDED' && err.details && d.notify) {

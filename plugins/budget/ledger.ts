@@ -4,6 +4,7 @@
  * makes a reservation atomic across all the scopes it touches: better-sqlite3 runs one transaction at a
  * time on the one thread, so no other reservation can slip between the check and the insert.
  */
+import { unixSeconds, unixSecondsToMs } from '../../client/units.js';
 import type Database from 'better-sqlite3';
 import { DaemonError } from '../../daemon/plugin-api.js';
 import { allBuckets, bucketOf, type Period, type Scope, PERIODS } from './periods.js';
@@ -416,7 +417,8 @@ export class BudgetLedger {
       for (const l of limits) rows.push({ ...a, period: l.period as Period, limit: l });
     } else {
       const limits = this.stmts.allLimits.all();
-      if (!limits.some((l) => l.scope === 'global')) rows.push({ scope: 'global', scopeId: '', period: 'total', limit: null });
+      // The all-time global total is always there, whatever limits exist for other periods.
+      if (!limits.some((l) => l.scope === 'global' && l.period === 'total')) rows.push({ scope: 'global', scopeId: '', period: 'total', limit: null });
       for (const l of limits) rows.push({ scope: l.scope as Scope, scopeId: l.scope_id, period: l.period as Period, limit: l });
     }
     return rows.map(({ scope, scopeId, period, limit }) => {
@@ -456,15 +458,16 @@ export class BudgetLedger {
     eq('workflow_id', q.workflow_id);
     eq('model', q.model);
     eq('kind', q.kind);
-    if (q.since !== undefined) (where.push('ts >= ?'), args.push(q.since));
-    if (q.until !== undefined) (where.push('ts < ?'), args.push(q.until));
+    // since/until are Unix seconds, like every time in an answer; the table keeps epoch ms.
+    if (q.since !== undefined) (where.push('ts >= ?'), args.push(unixSecondsToMs(q.since)));
+    if (q.until !== undefined) (where.push('ts < ?'), args.push(unixSecondsToMs(q.until)));
     if (q.cursor !== undefined) (where.push('seq < ?'), args.push(q.cursor));
     const sql = `SELECT * FROM budget_ledger ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT ?`;
     const rows = this.db.prepare(sql).all(...args, q.limit + 1) as LedgerRow[];
     const more = rows.length > q.limit;
     const page = rows.slice(0, q.limit);
     return {
-      entries: page.map(({ nanos, estimated, ...r }) => ({ ...r, usd: toUsd(nanos), estimated: estimated === 1 })),
+      entries: page.map(({ nanos, estimated, ts, ...r }) => ({ ...r, ts: unixSeconds(ts), usd: toUsd(nanos), estimated: estimated === 1 })),
       next_cursor: more ? page[page.length - 1]!.seq : null,
     };
   }

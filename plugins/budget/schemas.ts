@@ -48,8 +48,8 @@ export const ledgerSchema = z.object({
   workflow_id: id.optional().register(z.globalRegistry, { description: 'Only entries of this workflow run' }),
   model: id.optional().register(z.globalRegistry, { description: 'Only entries for this model' }),
   kind: z.enum(['reserve', 'commit', 'release', 'charge']).optional().register(z.globalRegistry, { description: 'reserve, commit (actual spend), release, charge (estimated spend of a call lost in a crash)' }),
-  since: z.number().int().nonnegative().optional().register(z.globalRegistry, { description: 'Epoch ms, inclusive' }),
-  until: z.number().int().nonnegative().optional().register(z.globalRegistry, { description: 'Epoch ms, exclusive' }),
+  since: z.number().nonnegative().optional().register(z.globalRegistry, { description: 'Unix seconds, inclusive' }),
+  until: z.number().nonnegative().optional().register(z.globalRegistry, { description: 'Unix seconds, exclusive' }),
   limit: z.number().int().min(1).max(1000).default(100).register(z.globalRegistry, { description: 'Page size (newest first)' }),
   cursor: z.number().int().positive().optional().register(z.globalRegistry, { description: 'next_cursor of the previous page' }),
 });

@@ -31,7 +31,7 @@ export function exportConversation(c: ConversationRow, msgs: Msg[], format: 'mar
   const out: string[] = [`# Conversation ${c.session_id}`, ''];
   if (c.model) out.push(`- model: ${c.model}`);
   if (c.agent_id) out.push(`- agent: ${c.agent_id}`);
-  out.push(`- turns: ${c.turns}`, `- started: ${new Date(c.created_at).toISOString()}`, '');
+  out.push(`- turns: ${c.turns}`, `- started: ${new Date(c.created_at * 1000).toISOString()}`, '');
   if (c.system) out.push('## System', '', c.system, '');
   for (const m of msgs) {
     out.push(`## ${m.role === 'user' ? 'User' : 'Assistant'}`, '');

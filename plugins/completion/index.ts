@@ -9,7 +9,7 @@ import { exportConversation } from './export.js';
 import { MIGRATIONS } from './journal.js';
 import { Providers } from './providers/registry.js';
 import {
-  cancelSchema, completionInput, conversationExportSchema, conversationGetSchema, conversationListSchema, responses, statusSchema,
+  cancelSchema, completionInput, conversationExportSchema, conversationGetSchema, conversationListSchema, modelsSchema, responses, statusSchema,
 } from './schemas.js';
 import { CompletionService } from './service.js';
 
@@ -129,6 +129,13 @@ export default definePlugin({
       errors: ['NOT_FOUND'],
       response: responses.status,
       handler: (d, { svc }) => (d.request_id ? svc.requestStatus(d.request_id) : svc.queues()),
+    },
+
+    'completion:models': {
+      summary: 'The default model and the model aliases in force: {default_model, aliases: {name: {model, fallbacks}}} (the shipped ones merged with completion.models).',
+      schema: modelsSchema,
+      response: responses.models,
+      handler: (_d, { svc }) => svc.models(),
     },
 
     'conversation:list': {

@@ -4,6 +4,7 @@
  * cancelled, and keeps its outcome for the retention period. The journal, not a checkpoint, is what
  * makes accepted work survive kill -9: at start the service re-reads it.
  */
+import { unixSeconds, unixSecondsToMs } from '../../client/units.js';
 import type Database from 'better-sqlite3';
 import { type Migration, rebuildTable } from '../../daemon/plugin-api.js';
 
@@ -214,12 +215,15 @@ export class Journal {
     return h;
   }
 
+  /** The session's messages as answers show them (times in Unix seconds). */
   messages(sessionId: string) {
-    return this.stmts.msgs.all(sessionId).map((m) => ({ idx: m.idx, role: m.role, content: JSON.parse(m.content) as unknown, request_id: m.request_id, created_at: m.created_at }));
+    return this.stmts.msgs.all(sessionId).map((m) => ({ idx: m.idx, role: m.role, content: JSON.parse(m.content) as unknown, request_id: m.request_id, created_at: unixSeconds(m.created_at) }));
   }
 
+  /** A conversation as answers show it (times in Unix seconds). */
   conversation(sessionId: string): ConversationRow | undefined {
-    return this.stmts.conv.get(sessionId);
+    const row = this.stmts.conv.get(sessionId);
+    return row && conversationView(row);
   }
 
   /** Append one turn: the new user-side messages and the assistant's reply, atomically with the result. */
@@ -230,13 +234,14 @@ export class Journal {
     this.cache.get(sessionId)?.push(...msgs);
   }
 
-  listConversations(q: { agent_id?: string; limit: number; before?: number }): ConversationRow[] {
+  /** Conversations, most recently updated first; `before` is an `updated_at` of an earlier page (Unix seconds). */
+  listConversations(q: { agent_id?: string | undefined; limit: number; before?: number | undefined }): ConversationRow[] {
     const where: string[] = [];
     const args: unknown[] = [];
     if (q.agent_id) (where.push('agent_id = ?'), args.push(q.agent_id));
-    if (q.before) (where.push('updated_at < ?'), args.push(q.before));
-    return this.db.prepare(`SELECT * FROM completion_conversations ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY updated_at DESC LIMIT ?`)
-      .all(...args, q.limit) as ConversationRow[];
+    if (q.before) (where.push('updated_at < ?'), args.push(unixSecondsToMs(q.before)));
+    return (this.db.prepare(`SELECT * FROM completion_conversations ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY updated_at DESC LIMIT ?`)
+      .all(...args, q.limit) as ConversationRow[]).map(conversationView);
   }
 
   deleteConversation(sessionId: string): boolean {
@@ -246,6 +251,9 @@ export class Journal {
   }
 }
 
+const conversationView = (r: ConversationRow): ConversationRow => ({ ...r, created_at: unixSeconds(r.created_at), updated_at: unixSeconds(r.updated_at) });
+
+/** A conversation; times are epoch ms in the table and Unix seconds in what the journal returns. */
 export interface ConversationRow {
   session_id: string;
   agent_id: string | null;

@@ -44,10 +44,11 @@ export const statusSchema = z.object({
   request_id: z.string().min(1).max(200).optional().register(z.globalRegistry, { description: "One request's state and outcome; without it, the queues" }),
 });
 
+export const modelsSchema = z.object({});
 export const conversationListSchema = z.object({
   agent_id: id.optional().register(z.globalRegistry, { description: 'Only conversations of this agent' }),
   limit: z.number().int().min(1).max(1000).default(100).register(z.globalRegistry, { description: 'Page size, most recently updated first' }),
-  before: z.number().int().positive().optional().register(z.globalRegistry, { description: 'updated_at of the last item of the previous page' }),
+  before: z.number().positive().optional().register(z.globalRegistry, { description: 'updated_at (Unix seconds) of the last item of the previous page: next_before of the previous answer' }),
 });
 export const conversationGetSchema = z.object({ session_id: id.describe('The conversation') });
 export const conversationExportSchema = z.object({
@@ -130,4 +131,5 @@ export const responses = {
   conversationGet: z.looseObject({ session_id: z.string(), messages: z.array(z.looseObject({ role: z.string() })) }),
   conversationExport: z.looseObject({ session_id: z.string(), format: z.string(), content: z.string() }),
   conversationDelete: z.looseObject({ session_id: z.string(), deleted: z.literal(true) }),
+  models: z.looseObject({ default_model: z.string(), aliases: z.record(z.string(), z.looseObject({ model: z.string(), fallbacks: z.array(z.string()) })) }),
 };

@@ -3,6 +3,7 @@
  * (reserve budget → provider → settle budget → record result → emit), cancel, recover after a crash,
  * and hand work back at shutdown. It is a plain class so it can be driven without the kernel.
  */
+import { unixSeconds } from '../../client/units.js';
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type Database from 'better-sqlite3';
@@ -122,6 +123,11 @@ export class CompletionService {
 
   resolveModel(m: string): string {
     return this.providers.resolve(m).model;
+  }
+
+  /** The default model and the aliases in force (the shipped ones merged with completion.models). */
+  models(): { default_model: string; aliases: Record<string, { model: string; fallbacks: string[] }> } {
+    return { default_model: this.deps.config.default_model, aliases: this.providers.aliasTable() };
   }
 
   // ---- accept -------------------------------------------------------------------------------------
@@ -432,7 +438,7 @@ export class CompletionService {
     if (!row) throw new DaemonError('NOT_FOUND', `no request ${requestId} (unknown, or finished longer ago than completion.retention_hours)`, { request_id: requestId });
     const out: Record<string, unknown> = {
       request_id: row.request_id, status: row.status, session_id: row.session_id, agent_id: row.agent_id, model: row.model,
-      attempts: row.attempts, created_at: row.created_at, started_at: row.started_at, finished_at: row.finished_at,
+      attempts: row.attempts, created_at: unixSeconds(row.created_at), started_at: unixSeconds(row.started_at), finished_at: unixSeconds(row.finished_at),
     };
     if (row.result) out.result = withCost(JSON.parse(row.result) as Record<string, unknown>, this.settling.get(requestId));
     if (row.error) out.error = JSON.parse(row.error);

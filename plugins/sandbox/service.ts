@@ -2,6 +2,7 @@
  * The sandbox service: everything behind the `sandbox:*` events, usable without the kernel (tests,
  * benchmarks). It owns the engine watch, the warm pool, sessions, the concurrency bound and shutdown.
  */
+import { unixSeconds } from '../../client/units.js';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -478,7 +479,7 @@ export class SandboxService {
     // The image is looked up afresh when time is left; otherwise the last known answer is given.
     if (st.up && !recovering) await withTimeout(this.checkImage(), Math.max(0, until - Date.now()), 'image check still running').catch(() => undefined);
     return {
-      engine: { reachable: st.up, version: st.version, api_version: st.apiVersion, reason: st.reason, since: new Date(st.since).toISOString() },
+      engine: { reachable: st.up, version: st.version, api_version: st.apiVersion, reason: st.reason, since: unixSeconds(st.since) },
       image: { name: this.opts.config.image, present: st.up ? this.imagePresent : null },
       pool: { size: this.pool.size, languages: this.pool.languages, ready: this.pool.available, ready_by_language: this.pool.readyByLanguage(), last_error: this.pool.lastError },
       running_execs: this.running.size,

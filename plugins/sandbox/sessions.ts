@@ -4,6 +4,7 @@
  * workspace stays) and across a daemon restart (restore recreates the container on the same directory).
  * Execs in one session run one at a time, in arrival order.
  */
+import { unixSeconds } from '../../client/units.js';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -31,9 +32,10 @@ export interface SessionInfo {
   session_id: string;
   image: string;
   limits: Limits;
-  created_at: string;
-  last_used_at: string;
-  idle_expires_at: string;
+  /** Unix seconds, like every time in an answer. */
+  created_at: number;
+  last_used_at: number;
+  idle_expires_at: number;
   execs: number;
   busy: boolean;
   container_id: string | null;
@@ -143,9 +145,9 @@ export class Sessions {
       session_id: s.id,
       image: s.image,
       limits: s.limits,
-      created_at: new Date(s.createdAt).toISOString(),
-      last_used_at: new Date(s.lastUsed).toISOString(),
-      idle_expires_at: new Date(s.lastUsed + s.idleMs).toISOString(),
+      created_at: unixSeconds(s.createdAt),
+      last_used_at: unixSeconds(s.lastUsed),
+      idle_expires_at: unixSeconds(s.lastUsed + s.idleMs),
       execs: s.execs,
       busy: s.busy > 0,
       container_id: s.managed?.id ?? null,

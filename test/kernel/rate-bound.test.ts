@@ -162,9 +162,13 @@ describe('a rate-bounded subscription across a daemon restart', () => {
       d2 = await startKernel({ home: d1.home });
       await waitFor(() => reconnected, 10_000, 'the reconnect');
       expect(sub.startSeq).not.toBeNull();
+      const t0 = performance.now();
       await d2.client.request('testkit:emit', { count: 500 });
+      // A burst of 20, plus the bucket's refill (20/s) while the 500 were being emitted: on a loaded
+      // machine the emission itself can take long enough for a token or two to come back.
+      const refill = Math.ceil((20 * (performance.now() - t0)) / 1000);
       await waitFor(() => total(frames) >= 500, 5000, 'the skipped report from the new daemon');
-      expect(eventsOf(frames).length).toBeLessThanOrEqual(20);
+      expect(eventsOf(frames).length).toBeLessThanOrEqual(20 + refill);
       expect(total(frames)).toBe(500);
     } finally {
       await c.close();

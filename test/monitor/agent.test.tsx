@@ -57,7 +57,7 @@ describe('watching an agent work', () => {
       );
       expect(f).toMatch(/nodes 1 · edges 0/);
       expect(f).toMatch(/agent:ada\s+░*█*░*\s+\d+%/); // the agent's own budget gauge
-      expect(f).toMatch(/ada t-\w+…s\d done/); // its completions, by agent
+      expect(f).toMatch(/ada t-…[0-9a-f]{6}\.s\d done/); // its completions, by agent
       // The tool call is in the log: filter to it.
       m.stdin.write('/agent:tool_call\r');
       await until((x) => x.includes('[agent:tool_call]') && x.includes('agent:tool_call agent_id=ada name=kg_add'), 'the tool call');
@@ -74,8 +74,9 @@ describe('watching an agent work', () => {
       await until((x) => x.includes('▶ Agents') && x.includes('q quit'), 'back to the panels');
       // And a request: the next panel, enter → completion:status of the selected (latest) request.
       m.stdin.write('\t\r');
-      const req = await until((x) => /▶ Request t-\S+/.test(x) && x.includes('"status": "completed"'), 'request details from completion:status');
-      expect(req).toMatch(/"request_id": "t-/);
+      // Until completion:status answers, the view shows the stream's row ("loading…"): wait for the answer.
+      const req = await until((x) => /▶ Request t-\S+/.test(x) && x.includes('"request_id": "t-') && !x.includes('loading…'), 'request details from completion:status');
+      expect(req).toMatch(/"status": "completed"/);
     } finally {
       m.unmount();
     }

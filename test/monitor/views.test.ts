@@ -30,10 +30,17 @@ describe('panel views', () => {
       { event: 'agent:spawned', data: { agent_id: 'cy' } },
     ]);
     const v = agentViews(probe, s);
-    expect(v.map((a) => a.id)).toEqual(['ada', 'cy', 'bob']);
+    expect(v.map((a) => a.id)).toEqual(['ada', 'cy']); // a terminated agent the poll still lists is not kept
     expect(v[0]).toMatchObject({ status: 'running', turn: 2, tool: 'sandbox_exec', spendUsd: 0.0123 });
     const after = streamReducer(s, { type: 'events', events: [{ event: 'agent:tool_result', data: { agent_id: 'ada', name: 'sandbox_exec' }, seq: 10, timestamp: at + 5 }], now: at });
     expect(agentViews(probe, after)[0].tool).toBeUndefined();
+  });
+
+  it('shows a terminated agent for half a minute after its end, then drops it', () => {
+    const probe = { at, data: { agents: [{ agent_id: 'ada', status: 'idle' }] } };
+    const s = stream([{ event: 'agent:spawned', data: { agent_id: 'bob' } }, { event: 'agent:terminated', data: { agent_id: 'bob' }, timestamp: at + 1 }]);
+    expect(agentViews(probe, s, at + 2).map((a) => `${a.id}:${a.status}`)).toEqual(['ada:idle', 'bob:terminated']);
+    expect(agentViews(probe, s, at + 40).map((a) => a.id)).toEqual(['ada']);
   });
 
   it('reads completion:status (queues per session, in flight) beside the stream', () => {

@@ -1,7 +1,7 @@
 import React from 'react';
 import { Line, Panel, windowOf } from './panel.js';
 import { statusTone, useTheme } from '../theme.js';
-import { fit, usd } from '../state/format.js';
+import { fit, fitMiddle, usd } from '../state/format.js';
 import type { AgentView } from '../state/views.js';
 import type { Probe } from '../hooks/use-daemon-poll.js';
 
@@ -26,7 +26,7 @@ export function AgentsPanel({ agents, probe, width, height, focused, selected }:
     <Panel title="Agents" note={agents.length ? `${active} active` : undefined} width={width} height={height} focused={focused}>
       {agents.length === 0 && <EmptyNote probe={probe} plugin="agent" what="no agents" />}
       {win.items.map((a, i) => {
-        const parts = [fit(a.id, idW).padEnd(idW), a.status ?? '?'];
+        const parts = [fitMiddle(a.id, idW).padEnd(idW), a.status ?? '?'];
         // The current turn while running, else the last one.
         if (a.turn !== undefined) parts.push(`t${a.status === 'running' ? a.turn + 1 : a.turn}`);
         if (a.tool) parts.push(`⚙${a.tool}`);

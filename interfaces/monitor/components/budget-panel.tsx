@@ -1,7 +1,7 @@
 import React from 'react';
 import { Text } from 'ink';
 import { Line, Panel, windowOf } from './panel.js';
-import { budgetLines } from './budget-lines.js';
+import { budgetLines, budgetNote } from './budget-lines.js';
 import { EmptyNote } from './agents-panel.js';
 import { percentTone, useTheme } from '../theme.js';
 import type { BudgetView } from '../state/views.js';
@@ -27,10 +27,7 @@ export function BudgetPanel({ scopes, alerts, probe, width, height, focused, sel
   const perScope = scopes.length * 2 <= rows ? 2 : 1;
   const win = windowOf(scopes, selected, Math.max(1, Math.floor(rows / perScope)));
   const lines = win.items.flatMap((b, i) => budgetLines(b, win.start + i, inner, perScope));
-  // The latest warning or refusal, for five minutes (the gauges say the rest).
-  const last = alerts[alerts.length - 1];
-  const recent = last && Date.now() / 1000 - last.ts < 300 ? last : undefined;
-  const note = recent ? (recent.event === 'budget:exceeded' ? 'EXCEEDED' : typeof recent.data.threshold === 'number' ? `warning ${recent.data.threshold}%` : 'warning') : undefined;
+  const note = budgetNote(alerts, scopes, Date.now() / 1000);
   return (
     <Panel title="Budget" note={note} width={width} height={height} focused={focused}>
       {scopes.length === 0 && <EmptyNote probe={probe} plugin="budget" what="no spend yet" />}

@@ -2,7 +2,7 @@ import React from 'react';
 import { Line, Panel, windowOf } from './panel.js';
 import { EmptyNote } from './agents-panel.js';
 import { statusTone, useTheme } from '../theme.js';
-import { compact, fit, shortId, usd } from '../state/format.js';
+import { compact, fit, fitMiddle, shortId, usd } from '../state/format.js';
 import type { CompletionsView } from '../state/views.js';
 import type { CompletionRow, StreamState } from '../state/stream.js';
 import type { Probe } from '../hooks/use-daemon-poll.js';
@@ -50,12 +50,11 @@ export function CompletionsPanel({ view, stream, probe, width, height, focused, 
   );
 }
 
-/** `ada t-c3f4…s1 done 60tok $0.0024`: who asked, a short id, state, then what fits of error, tokens, cost. */
+/** `ada t-…9f3c2a.s1 done 60tok $0.0024`: who asked, a short id, state, then what fits of error, tokens, cost. */
 export function completionRowText(r: CompletionRow, width: number): string {
-  const id = shortId(r.requestId);
-  const short = id.length > 10 ? `${id.slice(0, 6)}…${id.slice(-2)}` : id;
+  const short = fitMiddle(shortId(r.requestId), 13);
   const who = r.agentId ?? r.sessionId;
-  let out = `${who ? `${fit(who, 8)} ` : ''}${short} ${r.status === 'completed' ? 'done' : r.status}`;
+  let out = `${who ? `${fitMiddle(who, 8)} ` : ''}${short} ${r.status === 'completed' ? 'done' : r.status}`;
   // Why it failed matters more than anything else on the row: always shown, cut to fit.
   if (r.error) return fit(`${out} ${r.error}`, width);
   const extra = [r.tokens ? `${compact(r.tokens)}tok` : '', r.costUsd !== undefined ? usd(r.costUsd) : ''].filter(Boolean);

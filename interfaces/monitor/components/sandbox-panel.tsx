@@ -2,7 +2,7 @@ import React from 'react';
 import { Line, Panel, windowOf } from './panel.js';
 import { EmptyNote } from './agents-panel.js';
 import { useTheme } from '../theme.js';
-import { fit, fitParts, shortId } from '../state/format.js';
+import { fit, fitMiddle, fitParts, shortId } from '../state/format.js';
 import type { SandboxView } from '../state/views.js';
 import type { Probe } from '../hooks/use-daemon-poll.js';
 
@@ -36,7 +36,7 @@ export function SandboxPanel({ view, probe, width, height, focused, selected }: 
           {win.items.map((r, i) => {
             const state = r.running ? 'running' : r.timedOut ? 'timeout' : `exit ${r.exitCode ?? '?'}`;
             const id = shortId(r.execId);
-            const text = fitParts([id.length > 10 ? `${id.slice(0, 9)}…` : id, r.language ?? '', state, r.durationMs !== undefined ? `${r.durationMs}ms` : ''], inner, ' ');
+            const text = fitParts([fitMiddle(id, 10), r.language ?? '', state, r.durationMs !== undefined ? `${r.durationMs}ms` : ''], inner, ' ');
             const tone = r.running ? 'info' : r.exitCode === 0 && !r.timedOut ? 'ok' : 'bad';
             return (
               <Line key={r.execId} selected={focused && win.start + i === selected} tone={theme.color(tone)}>

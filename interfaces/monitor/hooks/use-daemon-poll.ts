@@ -47,6 +47,9 @@ export const PLUGIN_PROBES = {
   kg: 'kg:stats',
 } as const;
 
+/** What each probe asks: the agents panel lists live agents only (terminated ones leave it). */
+const PROBE_DATA: Partial<Record<keyof typeof PLUGIN_PROBES, Record<string, unknown>>> = { agent: { status: 'live' } };
+
 /** Every how many rounds each probe runs (sandbox:status asks the Docker engine: less often). */
 const EVERY: Record<keyof typeof PLUGIN_PROBES, number> = { agent: 2, completion: 2, budget: 2, sandbox: 4, kg: 2 };
 
@@ -62,9 +65,9 @@ const EMPTY: DaemonSnapshot = {
   plugins: { agent: {}, completion: {}, budget: {}, sandbox: {}, kg: {} },
 };
 
-async function probe<T>(client: EventClient, event: string, previous: Probe<T>): Promise<Probe<T>> {
+async function probe<T>(client: EventClient, event: string, previous: Probe<T>, request: Record<string, unknown> = {}): Promise<Probe<T>> {
   try {
-    const data = await client.request<T>(event, {}, { timeoutMs: 3000 });
+    const data = await client.request<T>(event, request, { timeoutMs: 3000 });
     return { data, at: Date.now() / 1000 };
   } catch (e) {
     const code = isDaemonError(e) ? e.code : 'ERROR';
@@ -100,7 +103,7 @@ export function useDaemonPoll(client: EventClient, clock: FrameClock, intervalMs
               plugins[name] = { absent: true };
               return;
             }
-            plugins[name] = await probe(client, PLUGIN_PROBES[name], last.plugins[name]);
+            plugins[name] = await probe(client, PLUGIN_PROBES[name], last.plugins[name], PROBE_DATA[name]);
           }),
         );
       }

@@ -59,11 +59,27 @@ const FIRST = ['agent_id', 'name', 'tool', 'status', 'plugin', 'scope', 'code', 
 /** Keys shown last: ids nobody reads on a narrow screen. */
 const LAST = new Set(['turn_id', 'tool_use_id', 'socket', 'context']);
 
-const UUID = /([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{6}([0-9a-f]{6})/g;
 
-/** Shorten the UUIDs inside an id to their first 8 hex digits: `t-740474ca…d50.2` reads better than 40 characters. */
+/**
+ * Shorten the UUIDs inside an id to their last 6 hex digits: `t-…9f3c2a.s1` reads better than 40
+ * characters. The end, because the head of a time-ordered id (UUIDv7) is its timestamp, the same for
+ * every id made in the same minute; the tail is random and tells them apart.
+ */
 export function shortId(id: string): string {
-  return id.replace(UUID, '$1…');
+  return id.replace(UUID, '…$1');
+}
+
+/**
+ * Cut to `width` columns keeping both ends, the ellipsis in the middle: names that share a prefix
+ * (`debate-1a2b-researcher`, `debate-1a2b-critic`) differ at their end, so the end must stay visible.
+ */
+export function fitMiddle(text: string, width: number): string {
+  if (width <= 0) return '';
+  if (text.length <= width) return text;
+  if (width <= 2) return fit(text, width);
+  const head = Math.ceil((width - 1) / 3);
+  return `${text.slice(0, head)}…${text.slice(text.length - (width - 1 - head))}`;
 }
 
 /** One line `k=v k=v …` from an event's data, the telling keys first, long values shortened. */

@@ -47,8 +47,14 @@ export interface AgentView {
   raw: Obj;
 }
 
-/** `agent:list` rows, with live turn/tool from the stream; agents seen only in events are listed too. */
-export function agentViews(probe: Probe, stream: StreamState): AgentView[] {
+/** How long an agent stays listed after it was terminated, so its end is seen. */
+export const TERMINATED_SHOWN_S = 30;
+
+/**
+ * `agent:list` rows (live agents), with live turn/tool from the stream; agents seen only in events
+ * are listed too. A terminated agent leaves the list TERMINATED_SHOWN_S after its termination.
+ */
+export function agentViews(probe: Probe, stream: StreamState, nowS = Date.now() / 1000): AgentView[] {
   const listed = probe.data ? (Array.isArray(probe.data.agents) ? probe.data.agents : Array.isArray(probe.data) ? probe.data : []) : [];
   const out = new Map<string, AgentView>();
   for (const a of listed) {
@@ -68,6 +74,10 @@ export function agentViews(probe: Probe, stream: StreamState): AgentView[] {
     });
   }
   for (const act of Object.values(stream.agents)) {
+    if (act.status === 'terminated' && nowS - act.updated > TERMINATED_SHOWN_S) {
+      out.delete(act.agentId);
+      continue;
+    }
     const v = out.get(act.agentId) ?? { id: act.agentId, raw: {} };
     out.set(act.agentId, {
       ...v,
@@ -79,6 +89,8 @@ export function agentViews(probe: Probe, stream: StreamState): AgentView[] {
     });
   }
   const rank = (a: AgentView): number => (a.tool ? 0 : a.status === 'running' || a.status === 'busy' ? 1 : a.status === 'terminated' ? 3 : 2);
+  // A poll of every agent (an older daemon without status: live) still lists no terminated ones for long.
+  for (const [id, v] of out) if (v.status === 'terminated' && !stream.agents[id]) out.delete(id);
   return [...out.values()].sort((a, b) => rank(a) - rank(b) || a.id.localeCompare(b.id));
 }
 

@@ -19,7 +19,7 @@ export interface AnthropicOptions {
 }
 
 export const HOW_TO_CONFIGURE =
-  'no Anthropic API key: set ANTHROPIC_API_KEY in the environment the daemon starts with (daemon-control start passes it on), or name a file holding it in agentd.yaml as completion.api_key_file';
+  'no Anthropic API key: set ANTHROPIC_API_KEY and run daemon-control restart (a running daemon keeps the environment it was started with), or name a file holding the key in agentd.yaml as completion.api_key_file';
 
 /** The SDK logs through this; pino gets the messages, never the request headers. */
 function sdkLogger(log: Logger) {

@@ -158,6 +158,11 @@ export class Providers {
     return i > 0 ? model.slice(0, i) : ANTHROPIC;
   }
 
+  /** The aliases in force (the shipped ones merged with completion.models), each with its fallbacks. */
+  aliasTable(): Record<string, { model: string; fallbacks: string[] }> {
+    return structuredClone(this.aliases);
+  }
+
   /**
    * An alias or model name → the models to try, in order. `anthropic/<model>` is the same as the
    * bare name (one price entry, one journal spelling).
