@@ -71,7 +71,7 @@ describe('daemon-control mcp: tools', () => {
 
   it('--expose chooses the events; shutdown is offered only when named exactly', async () => {
     const a = await connectMcp(d, ['--expose', 'system,kg:get']);
-    expect((await a.client.listTools()).tools.map((t) => t.name).sort()).toEqual(['kg_get', 'system_discover', 'system_health', 'system_help', 'system_ping']);
+    expect((await a.client.listTools()).tools.map((t) => t.name).sort()).toEqual(['kg_get', 'system_discover', 'system_health', 'system_help', 'system_metrics', 'system_ping']);
     await a.client.close();
     const b = await connectMcp(d, ['--expose', 'system:shutdown,plugin:*']);
     expect((await b.client.listTools()).tools.map((t) => t.name).sort()).toEqual(['plugin_list', 'system_shutdown']);
