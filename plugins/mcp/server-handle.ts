@@ -245,7 +245,8 @@ export class ServerHandle {
   async call(tool: string, args: Record<string, unknown>, o: CallOptions): Promise<CallToolResult> {
     const timeout = Math.min(this.spec.timeout_ms ?? this.o.callTimeoutMs, o.deadline - Date.now());
     if (timeout <= 0) throw new DaemonError('TIMEOUT', `MCP server ${this.name}: no time left for ${tool}`, { server: this.name, tool });
-    const client = await this.connect(Date.now() + timeout);
+    // A ready server is called at once: the wait for a start is only for one that is not.
+    const client = this.client && this.state === 'ready' ? this.client : await this.connect(Date.now() + timeout);
     this.calls++;
     this.inFlight++;
     const left = Math.max(1, Math.min(timeout, o.deadline - Date.now()));

@@ -78,9 +78,10 @@ export interface EngineDeps {
 export interface RunHost {
   /**
    * A journal write. Writes made in one turn of the event loop (by every run) are one transaction,
-   * committed before any action queued with `later` in that turn runs.
+   * committed before any action queued with `later` in that turn runs. With `once`, the op is added
+   * only if none with the same key is in this batch yet (a run's one write of its changed rows).
    */
-  write(op: () => void): void;
+  write(op: () => void, once?: unknown): void;
   /** An action (an event emitted, a task performed) to take once the writes before it are committed. */
   later(fn: () => void): void;
   /** Take a task slot, or register the run to be pumped when one frees. */

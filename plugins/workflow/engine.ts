@@ -22,6 +22,12 @@ export interface StartOptions {
   /** The causality of the request that started it; the run's events and work descend from it. */
   context: EventContext;
   source: RunSource;
+  /**
+   * The caller is answered only when the run ends (`wait`): the run's row is journaled without a disk
+   * sync of its own, as every step's transition is; the sync of the outcome, before that answer,
+   * puts it on disk with everything before it. A run answered at once is on disk before the answer.
+   */
+  answeredAtEnd?: boolean;
 }
 
 /** A run id: time-ordered and short (it goes into every key the run makes). */
@@ -39,18 +45,20 @@ export class Engine implements RunHost {
 
   constructor(private readonly d: EngineDeps) {}
 
-  /** Journal a new run (durably: the answer acknowledges it) and start it, or queue it when too many run. */
+  /** Journal a new run (durably when the answer acknowledges it) and start it, or queue it when too many run. */
   async start(o: StartOptions): Promise<{ run_id: string; status: RunStatus; existing: boolean }> {
     const runId = o.run_id ?? newRunId(this.d.now());
     const prior = this.d.store.run(runId);
     if (prior) return { run_id: runId, status: this.statusOfRow(prior), existing: true };
     const status: RunStatus = this.live.size >= this.d.config.max_active_runs ? 'queued' : 'running';
     const context: EventContext = { ...o.context, workflow_id: runId };
+    const insert = (): void => this.d.store.insertRun({
+      run_id: runId, workflow: o.definition.name, status, inputs: o.inputs, budget_usd: o.budget_usd, context, source: o.source,
+      definition: o.definition, created_at: this.d.now(),
+    });
     try {
-      await this.d.durable(() => this.d.store.insertRun({
-        run_id: runId, workflow: o.definition.name, status, inputs: o.inputs, budget_usd: o.budget_usd, context, source: o.source,
-        definition: o.definition, created_at: this.d.now(),
-      }));
+      if (o.answeredAtEnd) this.d.journal(insert);
+      else await this.d.durable(insert);
     } catch (e) {
       // The same run_id started twice at once: the first insert won, this is that run.
       const again = this.d.store.run(runId);
@@ -109,10 +117,15 @@ export class Engine implements RunHost {
 
   // ---- RunHost --------------------------------------------------------------------------------------
 
-  private batch: { ops: Array<() => void>; after: Array<() => void> } | null = null;
+  private batch: { ops: Array<() => void>; after: Array<() => void>; keys: Set<unknown> } | null = null;
 
-  write(op: () => void): void {
-    this.open().ops.push(op);
+  write(op: () => void, once?: unknown): void {
+    const b = this.open();
+    if (once !== undefined) {
+      if (b.keys.has(once)) return;
+      b.keys.add(once);
+    }
+    b.ops.push(op);
   }
 
   later(fn: () => void): void {
@@ -124,9 +137,9 @@ export class Engine implements RunHost {
    * foreach's items, many runs' steps) share one transaction, and a chain's step shares one with the
    * next step's start. Nothing it decided is acted on before it commits.
    */
-  private open(): { ops: Array<() => void>; after: Array<() => void> } {
+  private open(): { ops: Array<() => void>; after: Array<() => void>; keys: Set<unknown> } {
     if (!this.batch) {
-      this.batch = { ops: [], after: [] };
+      this.batch = { ops: [], after: [], keys: new Set() };
       queueMicrotask(() => this.flush());
     }
     return this.batch;

@@ -12,7 +12,7 @@ import type { EventContext } from '../../client/protocol.js';
 import { DaemonError } from '../../client/errors.js';
 import { kindOf, type Definition, type StepDef } from './definition.js';
 import type { EngineDeps, RunHost } from './deps.js';
-import type { RunRow, RunStatus, StepError, StepRow, StepStatus, TaskRow, TaskStatus } from './store.js';
+import { stepFromTask, type RunRow, type RunStatus, type StepError, type StepRow, type StepStatus, type TaskRow, type TaskStatus } from './store.js';
 import { backoffMs, errorOf, jsonInReply, KEY_FIELDS, retryable, taskKey, type TaskSpec } from './task.js';
 import { render, renderString, truthy } from './template.js';
 
@@ -28,11 +28,23 @@ interface TaskState {
   controller: AbortController | null;
   timer: NodeJS.Timeout | null;
   spec: TaskSpec | null;
+  /** Settles the attempt now (a cancel): set while it is performed. */
+  interrupt: ((reason: unknown) => void) | null;
 }
 
 interface StepState {
   def: StepDef;
+  /** Its position in the definition (the order steps are begun and launched in). */
+  index: number;
+  /** Read and set through the run, which keeps its sets of running and finished steps with it. */
   status: StepStatus;
+  /**
+   * Whether the journal holds a row of the step's own. A step with a single task has none while its
+   * task's row says the same (see store.ts); once written, it is kept up to date.
+   */
+  ownRow: boolean;
+  /** The last row written for a single-task step's task (what the journal derives the step from). */
+  lastTask: TaskRow | null;
   startedAt: number | null;
   finishedAt: number | null;
   error: StepError | null;
@@ -53,6 +65,12 @@ interface StepState {
 type HaltStatus = 'failed' | 'cancelled' | 'budget_exhausted' | 'replanning';
 
 const isDone = (s: StepStatus): boolean => s === 'succeeded' || s === 'skipped' || s === 'failed' || s === 'cancelled';
+
+/** A step carried out by one task: its state can live in the task's journal row alone. */
+const singleTask = (s: StepDef): boolean => s.foreach === undefined && s.wait === undefined;
+
+const sameRow = (a: StepRow, b: StepRow): boolean =>
+  a.status === b.status && a.items_total === b.items_total && a.error === b.error && a.started_at === b.started_at && a.finished_at === b.finished_at;
 
 export interface RunInit {
   runId: string;
@@ -77,6 +95,17 @@ export class RunExecutor {
   readonly createdAt: number;
   replans: number;
   private steps = new Map<string, StepState>();
+  /** The steps that need each step (readiness is checked only where a need just finished). */
+  private dependents = new Map<string, StepState[]>();
+  /** Pending steps to check for readiness at the next pass. */
+  private candidates = new Set<StepState>();
+  /** Steps whose status is running (their tasks are launched at each pass). */
+  private active = new Set<StepState>();
+  /** Steps whose status is done (succeeded, skipped, failed, cancelled). */
+  private doneCount = 0;
+  /** Task and step rows to journal in this moment's batch, in the order they changed. */
+  private dirtyTasks = new Map<TaskState, StepState>();
+  private dirtySteps = new Set<StepState>();
   /** What templates see under `steps`. */
   private view: Record<string, { status: StepStatus; output: unknown; error: StepError | null }> = {};
   private halt: { status: HaltStatus; error: StepError | null; step: string | null } | null = null;
@@ -97,14 +126,60 @@ export class RunExecutor {
     this.budgetUsd = init.budgetUsd;
     this.createdAt = init.createdAt;
     this.replans = init.replans;
-    for (const s of this.def.steps) this.steps.set(s.id, this.freshStep(s));
+    const steps = new Map<string, StepState>();
+    for (const s of this.def.steps) steps.set(s.id, this.freshStep(s));
+    this.adopt(steps);
   }
 
   private freshStep(def: StepDef): StepState {
-    return {
-      def, status: 'pending', startedAt: null, finishedAt: null, error: null, items: null, total: 0, tasks: new Map(), queue: [], next: 0,
+    // The status lives in a closure with accessors, so that every change of it (recovery, replan,
+    // a settlement, a cancel) keeps the run's sets right without each site having to.
+    let status: StepStatus = 'pending';
+    const st = {
+      def, index: 0, ownRow: false, lastTask: null, startedAt: null, finishedAt: null, error: null, items: null, total: 0, tasks: new Map(), queue: [], next: 0,
       inflight: 0, done: 0, failed: 0, waitTimer: null,
-    };
+    } as unknown as StepState;
+    Object.defineProperty(st, 'status', {
+      enumerable: true,
+      get: () => status,
+      set: (v: StepStatus) => {
+        const was = status;
+        status = v;
+        // A step a replan dropped is no longer the run's.
+        if (this.steps.get(def.id) !== st) return;
+        if (v === 'running') this.active.add(st);
+        else if (was === 'running') this.active.delete(st);
+        if (isDone(v) !== isDone(was)) this.doneChanged(st, isDone(v));
+      },
+    });
+    return st;
+  }
+
+  /** Take `steps` as the run's steps (at construction and after a replan): every set rebuilt from them. */
+  private adopt(steps: Map<string, StepState>): void {
+    this.steps = steps;
+    this.dependents = new Map();
+    this.candidates = new Set();
+    this.active = new Set();
+    this.doneCount = 0;
+    let i = 0;
+    for (const st of steps.values()) {
+      st.index = i++;
+      for (const n of st.def.needs) {
+        const list = this.dependents.get(n);
+        if (list) list.push(st);
+        else this.dependents.set(n, [st]);
+      }
+      if (st.status === 'running') this.active.add(st);
+      if (isDone(st.status)) this.doneCount++;
+      else if (st.status === 'pending') this.candidates.add(st);
+    }
+  }
+
+  private doneChanged(st: StepState, done: boolean): void {
+    this.doneCount += done ? 1 : -1;
+    if (!done) return;
+    for (const dep of this.dependents.get(st.def.id) ?? []) if (dep.status === 'pending') this.candidates.add(dep);
   }
 
   // ---- recovery ------------------------------------------------------------------------------------
@@ -129,13 +204,15 @@ export class RunExecutor {
       st.finishedAt = sr.finished_at;
       st.error = sr.error ? (JSON.parse(sr.error) as StepError) : null;
       st.total = sr.items_total ?? 1;
+      st.ownRow = sr.derived !== true;
       for (const t of byStep.get(sr.step_id) ?? []) {
         const ts: TaskState = {
           idx: t.idx, attempt: t.attempt, status: t.status, output: t.output === null ? null : JSON.parse(t.output),
           error: t.error ? (JSON.parse(t.error) as StepError) : null, startedAt: t.started_at, finishedAt: t.finished_at, nextAt: t.next_at,
-          controller: null, timer: null, spec: null,
+          controller: null, timer: null, spec: null, interrupt: null,
         };
         st.tasks.set(t.idx, ts);
+        if (t.idx === 0 && singleTask(st.def)) st.lastTask = t;
       }
       if (st.def.foreach !== undefined && st.status !== 'skipped' && st.status !== 'pending') {
         const items = r.renderHead(st.def.foreach);
@@ -213,10 +290,41 @@ export class RunExecutor {
     }
   }
 
-  /** A journal write: committed with the others of this moment, before anything decided with it is acted on. */
-  private write(op: () => void): void {
-    this.host.write(op);
+  /** Journal the task's row (its state when this moment's batch commits). */
+  private putTask(st: StepState, ts: TaskState): void {
+    this.dirtyTasks.set(ts, st);
+    this.host.write(this.journalDirty, this);
   }
+
+  /** Journal the step's state (its own row, or nothing while its task's row says the same). */
+  private putStep(st: StepState): void {
+    this.dirtySteps.add(st);
+    this.host.write(this.journalDirty, this);
+  }
+
+  /**
+   * The run's writes of this moment, in one go: task rows first, then the step rows, each decided
+   * against the task rows now written. Runs inside the batch's transaction.
+   */
+  private readonly journalDirty = (): void => {
+    const store = this.d.store;
+    for (const [ts, st] of this.dirtyTasks) {
+      const row = this.taskRow(st, ts);
+      store.putTask(row);
+      if (ts.idx === 0 && singleTask(st.def)) {
+        st.lastTask = row;
+        if (!st.ownRow) this.dirtySteps.add(st);
+      }
+    }
+    this.dirtyTasks.clear();
+    for (const st of this.dirtySteps) {
+      const row = this.stepRow(st);
+      if (!st.ownRow && singleTask(st.def) && st.lastTask && sameRow(row, stepFromTask(st.lastTask))) continue;
+      st.ownRow = true;
+      store.putStep(row);
+    }
+    this.dirtySteps.clear();
+  };
 
   /** An action on what was decided (an event, a task performed): after the writes before it commit. */
   private later(fn: () => void): void {
@@ -236,25 +344,30 @@ export class RunExecutor {
       else void this.finish(this.halt.status, this.halt.error);
       return;
     }
-    let progressed = true;
-    while (progressed && !this.halt) {
-      progressed = false;
-      for (const st of this.steps.values()) {
-        if (st.status !== 'pending' || !this.ready(st)) continue;
-        this.begin(st);
-        progressed = true;
-        if (this.halt) break;
+    // Only steps one of whose needs finished since the last look are candidates, in definition order;
+    // those that a begin makes ready are looked at in the next round.
+    while (this.candidates.size > 0 && !this.halt) {
+      const round = [...this.candidates];
+      this.candidates.clear();
+      if (round.length > 1) round.sort((a, b) => a.index - b.index);
+      for (const st of round) {
+        if (this.halt) {
+          this.candidates.add(st);
+          continue;
+        }
+        if (st.status === 'pending' && this.ready(st)) this.begin(st);
       }
     }
     if (this.halt) {
       this.again = true;
       return;
     }
-    for (const st of this.steps.values()) {
+    const active = this.active.size > 1 ? [...this.active].sort((a, b) => a.index - b.index) : [...this.active];
+    for (const st of active) {
       if (st.status === 'running') this.launch(st);
       if (this.halt) break;
     }
-    if (!this.halt && [...this.steps.values()].every((s) => isDone(s.status))) void this.finish('succeeded', null);
+    if (!this.halt && this.doneCount === this.steps.size) void this.finish('succeeded', null);
   }
 
   private ready(st: StepState): boolean {
@@ -272,7 +385,7 @@ export class RunExecutor {
     if (s.when !== undefined && !truthy(this.renderHead(s.when))) {
       st.status = 'skipped';
       st.startedAt = st.finishedAt = now;
-      this.write(() => this.d.store.putStep(this.stepRow(st)));
+      this.putStep(st);
       this.view[s.id] = { status: 'skipped', output: null, error: null };
       this.emit('workflow:step_finished', { step: s.id, status: 'skipped', item: null, attempt: 0, duration_ms: 0, progress: null });
       return;
@@ -281,7 +394,7 @@ export class RunExecutor {
     if (s.wait) {
       st.status = 'waiting';
       st.total = 1;
-      this.write(() => this.d.store.putStep(this.stepRow(st)));
+      this.putStep(st);
       this.view[s.id] = { status: 'waiting', output: null, error: null };
       this.emit('workflow:waiting', { step: s.id, prompt: renderString(s.wait.prompt, this.scope({ item: null, index: 0, key: taskKey(this.runId, s.id, null, 1) })) });
       this.armWaitTimeout(st);
@@ -297,7 +410,7 @@ export class RunExecutor {
           code: 'INVALID_DATA',
           message: Array.isArray(items) ? `foreach has ${items.length} items, more than workflow.max_items (${max})` : `foreach ${s.foreach} is not a list (it is ${items === undefined ? 'missing' : JSON.stringify(items)?.slice(0, 100)})`,
         };
-        this.write(() => this.d.store.putStep(this.stepRow(st)));
+        this.putStep(st);
         this.stepFailed(st, null, 0, st.error);
         return;
       }
@@ -307,7 +420,7 @@ export class RunExecutor {
       st.total = 1;
     }
     st.status = 'running';
-    this.write(() => this.d.store.putStep(this.stepRow(st)));
+    this.putStep(st);
     this.view[s.id] = { status: 'running', output: null, error: null };
     if (st.total === 0) this.completeStep(st);
   }
@@ -332,7 +445,7 @@ export class RunExecutor {
     const now = this.d.now();
     const ts: TaskState = {
       idx, attempt, status: 'running', output: null, error: null, startedAt: now, finishedAt: null, nextAt: null,
-      controller: new AbortController(), timer: null, spec: null,
+      controller: new AbortController(), timer: null, spec: null, interrupt: null,
     };
     st.tasks.set(idx, ts);
     st.inflight++;
@@ -342,13 +455,13 @@ export class RunExecutor {
       spec = this.specOf(st, idx, attempt, key);
     } catch (e) {
       // A body that cannot be built (an output too large to send, say) fails like the task would.
-      this.write(() => this.d.store.putTask(this.taskRow(st, ts)));
+      this.putTask(st, ts);
       this.settle(st, ts, { ok: false, e });
       return;
     }
     ts.spec = spec;
     // Journaled before it is acted on: after a crash this task is performed again with this attempt's key.
-    this.write(() => this.d.store.putTask(this.taskRow(st, ts)));
+    this.putTask(st, ts);
     this.emit('workflow:step_started', { step: s.id, kind: kindOf(s), item: foreach ? idx : null, attempt, key });
     this.later(() => {
       // The daemon began to stop before the start was committed: the journal has it running, so
@@ -357,17 +470,25 @@ export class RunExecutor {
       const signal = ts.controller?.signal;
       // Cancelled before the transaction that started it committed: settle as cancelled, never perform.
       if (!signal || signal.aborted) return void Promise.resolve().then(() => this.settle(st, ts, { ok: false, e: signal?.reason ?? new DaemonError('CANCELLED', 'cancelled') }));
-      const timeout = new Promise<never>((_, reject) => {
-        ts.timer = setTimeout(() => {
-          reject(new DaemonError('TIMEOUT', `step ${s.id} took longer than ${spec.timeoutMs / 1000} s`, { step: s.id, timeout_s: spec.timeoutMs / 1000 }));
-          this.d.abandon(spec);
-        }, spec.timeoutMs);
-        ts.timer.unref?.();
-        signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-      });
-      Promise.race([this.d.perform(spec, signal), timeout]).then(
-        (out) => this.settle(st, ts, { ok: true, out }),
-        (e: unknown) => this.settle(st, ts, { ok: false, e }),
+      // The first of the answer, the time limit and a cancel settles the attempt. A cancel calls
+      // `interrupt` directly rather than through a listener on the signal: listeners on an
+      // AbortSignal cost more than the rest of a short step's scheduling.
+      let open = true;
+      const end = (r: { ok: true; out: unknown } | { ok: false; e: unknown }): void => {
+        if (!open) return;
+        open = false;
+        ts.interrupt = null;
+        this.settle(st, ts, r);
+      };
+      ts.interrupt = (reason) => void Promise.resolve().then(() => end({ ok: false, e: reason }));
+      ts.timer = setTimeout(() => {
+        this.d.abandon(spec);
+        end({ ok: false, e: new DaemonError('TIMEOUT', `step ${s.id} took longer than ${spec.timeoutMs / 1000} s`, { step: s.id, timeout_s: spec.timeoutMs / 1000 }) });
+      }, spec.timeoutMs);
+      ts.timer.unref?.();
+      this.d.perform(spec, signal).then(
+        (out) => end({ ok: true, out }),
+        (e: unknown) => end({ ok: false, e }),
       );
     });
   }
@@ -410,7 +531,7 @@ export class RunExecutor {
     if (ts.status === 'cancelled') {
       ts.finishedAt = now;
       ts.error = { code: 'CANCELLED', message: this.halt?.status === 'cancelled' ? 'the run was cancelled' : 'stopped' };
-      this.write(() => this.d.store.putTask(this.taskRow(st, ts)));
+      this.putTask(st, ts);
       this.pump();
       return;
     }
@@ -436,10 +557,8 @@ export class RunExecutor {
         st.status = st.failed > 0 ? 'failed' : 'succeeded';
         st.finishedAt = now;
       }
-      this.write(() => {
-        this.d.store.putTask(this.taskRow(st, ts));
-        if (complete) this.d.store.putStep(this.stepRow(st));
-      });
+      this.putTask(st, ts);
+      if (complete) this.putStep(st);
       if (foreach) {
         this.emit('workflow:step_finished', { step: st.def.id, status: 'succeeded', item: ts.idx, attempt: ts.attempt, duration_ms: now - ts.startedAt, progress: { done: st.done, total: st.total } });
       }
@@ -451,7 +570,7 @@ export class RunExecutor {
     if (err.code === 'BUDGET_EXCEEDED' && this.d.isRunBudget(this.runId, err)) {
       ts.status = 'failed';
       ts.finishedAt = now;
-      this.write(() => this.d.store.putTask(this.taskRow(st, ts)));
+      this.putTask(st, ts);
       this.emit('workflow:step_failed', { step: st.def.id, item: foreach ? ts.idx : null, attempt: ts.attempt, error: err, will_retry: false, retry_in_s: null });
       this.stop('budget_exhausted', err, st.def.id, false);
       this.pump();
@@ -462,7 +581,7 @@ export class RunExecutor {
       const wait = backoffMs(st.def.retry!, ts.attempt + 1);
       ts.status = 'retrying';
       ts.nextAt = now + wait;
-      this.write(() => this.d.store.putTask(this.taskRow(st, ts)));
+      this.putTask(st, ts);
       this.emit('workflow:step_failed', { step: st.def.id, item: foreach ? ts.idx : null, attempt: ts.attempt, error: err, will_retry: true, retry_in_s: wait / 1000 });
       this.scheduleRetry(st, ts, wait);
       this.pump();
@@ -479,10 +598,8 @@ export class RunExecutor {
         st.finishedAt = now;
         st.error = { code: err.code, message: `${st.failed} of ${st.total} items failed; the last: ${err.message}` };
       }
-      this.write(() => {
-        this.d.store.putTask(this.taskRow(st, ts));
-        if (complete) this.d.store.putStep(this.stepRow(st));
-      });
+      this.putTask(st, ts);
+      if (complete) this.putStep(st);
       this.emit('workflow:step_failed', { step: st.def.id, item: ts.idx, attempt: ts.attempt, error: err, will_retry: false, retry_in_s: null });
       if (complete) this.stepCompleted(st);
       this.pump();
@@ -491,10 +608,8 @@ export class RunExecutor {
     st.status = 'failed';
     st.finishedAt = now;
     st.error = err;
-    this.write(() => {
-      this.d.store.putTask(this.taskRow(st, ts));
-      this.d.store.putStep(this.stepRow(st));
-    });
+    this.putTask(st, ts);
+    this.putStep(st);
     this.stepFailed(st, foreach ? ts.idx : null, ts.attempt, err);
     this.pump();
   }
@@ -530,7 +645,7 @@ export class RunExecutor {
   private completeStep(st: StepState): void {
     st.status = 'succeeded';
     st.finishedAt = this.d.now();
-    this.write(() => this.d.store.putStep(this.stepRow(st)));
+    this.putStep(st);
     this.stepCompleted(st);
   }
 
@@ -566,7 +681,9 @@ export class RunExecutor {
     }
     if (t.status !== 'running') return;
     t.status = 'cancelled';
-    t.controller?.abort(new DaemonError('CANCELLED', 'cancelled'));
+    const reason = new DaemonError('CANCELLED', 'cancelled');
+    t.controller?.abort(reason);
+    t.interrupt?.(reason);
     if (t.spec) this.d.abandon(t.spec);
   }
 
@@ -580,7 +697,7 @@ export class RunExecutor {
       st.status = 'failed';
       st.finishedAt = this.d.now();
       st.error = { code: 'TIMEOUT', message: `no signal for step ${st.def.id} within ${t} s` };
-      this.write(() => this.d.store.putStep(this.stepRow(st)));
+      this.putStep(st);
       this.stepFailed(st, null, 1, st.error);
       this.pump();
     }), left);
@@ -602,7 +719,7 @@ export class RunExecutor {
     st.finishedAt = now;
     const ts: TaskState = {
       idx: 0, attempt: 1, status: 'succeeded', output: data ?? null, error: null, startedAt: st.startedAt ?? now, finishedAt: now, nextAt: null,
-      controller: null, timer: null, spec: null,
+      controller: null, timer: null, spec: null, interrupt: null,
     };
     st.tasks.set(0, ts);
     st.done = 1;
@@ -670,7 +787,7 @@ export class RunExecutor {
       const old = keptIds.has(s.id) ? this.steps.get(s.id)! : null;
       steps.set(s.id, old ?? this.freshStep(s));
     }
-    this.steps = steps;
+    this.adopt(steps);
     for (const id of replaced) delete this.view[id];
     this.def = next;
     this.version = version;
@@ -704,10 +821,8 @@ export class RunExecutor {
         st.finishedAt = now;
       }
       if (open || stopped.length) {
-        this.write(() => {
-          for (const t of stopped) this.d.store.putTask(this.taskRow(st, t));
-          this.d.store.putStep(this.stepRow(st));
-        });
+        for (const t of stopped) this.putTask(st, t);
+        this.putStep(st);
       }
     }
     const outputs = this.outputs();

@@ -207,7 +207,7 @@ export class WorkflowService {
     const runId = d.run_id ?? newRunId();
     const budget = d.budget_usd ?? def.budget_usd ?? null;
     if (budget !== null && !budgetSet) await this.setBudget(runId, budget, context);
-    const r = await this.engine.start({ definition: def, inputs, run_id: runId, budget_usd: budget, context, source });
+    const r = await this.engine.start({ definition: def, inputs, run_id: runId, budget_usd: budget, context, source, answeredAtEnd: d.wait });
     return this.answer(r.run_id, d.wait, r.existing);
   }
 

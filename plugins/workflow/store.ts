@@ -4,6 +4,13 @@
  * output and error. The scheduler writes a transition here before it acts on it, so after a crash the
  * journal says exactly which tasks finished (never run again) and which were in flight (run again,
  * with the same attempt and so the same idempotency key).
+ *
+ * One row per transition where one says it all: a step with a single task (no foreach, no wait) has
+ * no row of its own while its task's row says what it is (running, succeeded, failed, cancelled, with
+ * the same times and error); `steps()` derives it from the task row. The scheduler writes the step's
+ * own row as soon as the two would differ (a retry's later attempt, a step waiting for a task slot, a
+ * budget stop), and from then on keeps it. Statements bind positionally: binding named parameters
+ * from an object costs several times as much, on every transition.
  */
 import type Database from 'better-sqlite3';
 
@@ -88,6 +95,8 @@ export interface StepRow {
   error: string | null;
   started_at: number | null;
   finished_at: number | null;
+  /** Read back only: true when the step has no row of its own and this one was derived from its task's row. */
+  derived?: boolean;
 }
 
 export interface TaskRow {
@@ -114,6 +123,19 @@ export interface VersionRow {
   created_at: number;
 }
 
+/**
+ * The step row the journal derives from a single-task step's task row when the step has none of its
+ * own: the same rule as the `steps` query. The scheduler skips writing a step's row only when this
+ * gives exactly the row it would write.
+ */
+export function stepFromTask(t: TaskRow): StepRow {
+  const open = t.status === 'running' || t.status === 'retrying';
+  return {
+    run_id: t.run_id, step_id: t.step_id, status: open ? 'running' : (t.status as Exclude<TaskStatus, 'retrying'>), items_total: null,
+    error: t.status === 'failed' ? t.error : null, started_at: t.started_at, finished_at: open ? null : t.finished_at,
+  };
+}
+
 export class WorkflowStore {
   private readonly st;
 
@@ -130,16 +152,24 @@ export class WorkflowStore {
         VALUES (@run_id, @version, @definition, @reason, @failed_step, @error, @replaced, @created_at)`),
       version: db.prepare<[string, number], VersionRow>('SELECT * FROM workflow_versions WHERE run_id = ? AND version = ?'),
       versions: db.prepare<[string], VersionRow>('SELECT * FROM workflow_versions WHERE run_id = ? ORDER BY version'),
-      steps: db.prepare<[string], StepRow>('SELECT * FROM workflow_steps WHERE run_id = ?'),
+      // The step rows, then a row derived from the task of each single-task step that has none (see above).
+      steps: db.prepare<[string, string], Omit<StepRow, 'derived'> & { derived: number }>(`SELECT run_id, step_id, status, items_total, error, started_at, finished_at, 0 AS derived
+          FROM workflow_steps WHERE run_id = ?
+        UNION ALL
+        SELECT t.run_id, t.step_id, CASE t.status WHEN 'retrying' THEN 'running' ELSE t.status END, NULL,
+            CASE WHEN t.status = 'failed' THEN t.error END, t.started_at, CASE WHEN t.status IN ('running', 'retrying') THEN NULL ELSE t.finished_at END, 1
+          FROM workflow_tasks t
+          WHERE t.run_id = ? AND t.idx = 0 AND NOT EXISTS (SELECT 1 FROM workflow_steps s WHERE s.run_id = t.run_id AND s.step_id = t.step_id)`),
       upsertStep: db.prepare(`INSERT INTO workflow_steps (run_id, step_id, status, items_total, error, started_at, finished_at)
-        VALUES (@run_id, @step_id, @status, @items_total, @error, @started_at, @finished_at)
-        ON CONFLICT (run_id, step_id) DO UPDATE SET status = @status, items_total = @items_total, error = @error, started_at = @started_at, finished_at = @finished_at`),
+        VALUES (?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, items_total = excluded.items_total, error = excluded.error,
+          started_at = excluded.started_at, finished_at = excluded.finished_at`),
       deleteStep: db.prepare('DELETE FROM workflow_steps WHERE run_id = ? AND step_id = ?'),
       tasks: db.prepare<[string], TaskRow>('SELECT * FROM workflow_tasks WHERE run_id = ? ORDER BY step_id, idx'),
       upsertTask: db.prepare(`INSERT INTO workflow_tasks (run_id, step_id, idx, attempt, status, output, error, started_at, finished_at, next_at)
-        VALUES (@run_id, @step_id, @idx, @attempt, @status, @output, @error, @started_at, @finished_at, @next_at)
-        ON CONFLICT (run_id, step_id, idx) DO UPDATE SET attempt = @attempt, status = @status, output = @output, error = @error,
-          started_at = @started_at, finished_at = @finished_at, next_at = @next_at`),
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (run_id, step_id, idx) DO UPDATE SET attempt = excluded.attempt, status = excluded.status, output = excluded.output,
+          error = excluded.error, started_at = excluded.started_at, finished_at = excluded.finished_at, next_at = excluded.next_at`),
       deleteTasks: db.prepare('DELETE FROM workflow_tasks WHERE run_id = ? AND step_id = ?'),
       runs: db.prepare<[{ status: string | null; workflow: string | null; limit: number }], RunRow>(`SELECT * FROM workflow_runs
         WHERE (@status IS NULL OR status = @status) AND (@workflow IS NULL OR workflow = @workflow) ORDER BY created_at DESC, run_id DESC LIMIT @limit`),
@@ -185,12 +215,13 @@ export class WorkflowStore {
     return this.st.active.all();
   }
 
+  /** Every step that has begun: its own row, or the one its single task's row implies (`derived`). */
   steps(id: string): StepRow[] {
-    return this.st.steps.all(id);
+    return this.st.steps.all(id, id).map((r) => ({ ...r, derived: r.derived === 1 }));
   }
 
   putStep(r: StepRow): void {
-    this.st.upsertStep.run(r);
+    this.st.upsertStep.run(r.run_id, r.step_id, r.status, r.items_total, r.error, r.started_at, r.finished_at);
   }
 
   /** A step the replan replaced: it and its tasks are gone from the live run (the version row keeps what it was). */
@@ -204,7 +235,7 @@ export class WorkflowStore {
   }
 
   putTask(r: TaskRow): void {
-    this.st.upsertTask.run(r);
+    this.st.upsertTask.run(r.run_id, r.step_id, r.idx, r.attempt, r.status, r.output, r.error, r.started_at, r.finished_at, r.next_at);
   }
 
   runs(status: string | null, workflow: string | null, limit: number): RunRow[] {

@@ -59,8 +59,11 @@ export function validateDefinition(raw: unknown, env: ValidationEnv = {}): Defin
   return r.definition;
 }
 
-/** Every step's ancestors (steps reachable through needs), assuming no cycles. */
-export function ancestors(steps: StepDef[]): Map<string, Set<string>> {
+/**
+ * A step's ancestors (steps reachable through needs), computed when first asked for and kept: only
+ * steps whose templates read other steps ask, and a long chain's every step's set would be quadratic.
+ */
+export function ancestors(steps: StepDef[]): (id: string) => Set<string> {
   const byId = new Map(steps.map((s) => [s.id, s]));
   const memo = new Map<string, Set<string>>();
   const visit = (id: string, stack: Set<string>): Set<string> => {
@@ -78,9 +81,10 @@ export function ancestors(steps: StepDef[]): Map<string, Set<string>> {
     memo.set(id, out);
     return out;
   };
-  for (const s of steps) visit(s.id, new Set());
-  return memo;
+  return (id) => visit(id, new Set());
 }
+
+const EVENT_NAME = /^[a-z][a-z0-9_]*(:[a-z][a-z0-9_]*)+$/;
 
 /** A cycle in the needs graph as the ids along it (first repeated at the end), or null. */
 export function findCycle(steps: StepDef[]): string[] | null {
@@ -141,7 +145,7 @@ function semanticIssues(def: Definition, env: ValidationEnv): Issue[] {
       add(s.id, at('agent'), 'model, system, tools and budget_usd apply to an agent the step spawns, not to an existing agent_id');
     }
     if (s.event !== undefined) {
-      if (!/^[a-z][a-z0-9_]*(:[a-z][a-z0-9_]*)+$/.test(s.event)) add(s.id, at('event'), `"${s.event}" is not an event name (namespace:action)`);
+      if (!EVENT_NAME.test(s.event)) add(s.id, at('event'), `"${s.event}" is not an event name (namespace:action)`);
       else if (env.hasEvent && !env.hasEvent(s.event)) add(s.id, at('event'), `unknown event "${s.event}" (no plugin answers it)`);
     }
     if (s.agent?.profile !== undefined && !hasTemplate(s.agent.profile) && env.hasProfile && !env.hasProfile(s.agent.profile)) {
@@ -160,7 +164,7 @@ function semanticIssues(def: Definition, env: ValidationEnv): Issue[] {
   if (cycle) add(cycle[0]!, ['steps'], `the needs form a cycle: ${cycle.join(' → ')}`);
 
   const anc = ancestors(def.steps);
-  def.steps.forEach((s, i) => checkStepTemplates(def, s, i, anc.get(s.id) ?? new Set(), add));
+  def.steps.forEach((s, i) => checkStepTemplates(def, s, i, { has: (id) => anc(s.id).has(id) }, add));
 
   if (def.outputs) {
     for (const [name, v] of Object.entries(def.outputs)) {
@@ -174,12 +178,12 @@ type Add = (step: string | null, path: Array<string | number>, message: string) 
 
 interface Allowed {
   /** Step ids a template here may read. */
-  steps: Set<string>;
+  steps: { has(id: string): boolean };
   item: boolean;
   key: boolean;
 }
 
-function checkStepTemplates(def: Definition, s: StepDef, i: number, anc: Set<string>, add: Add): void {
+function checkStepTemplates(def: Definition, s: StepDef, i: number, anc: Allowed['steps'], add: Add): void {
   const at = (...p: Array<string | number>): Array<string | number> => ['steps', i, ...p];
   const body: Allowed = { steps: anc, item: s.foreach !== undefined, key: true };
   const head: Allowed = { steps: anc, item: false, key: false };

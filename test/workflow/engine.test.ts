@@ -350,6 +350,44 @@ describe('recovery from the journal', () => {
     expect(fe).toEqual([0, 1, 2, 3].map((i) => ({ from: `${id}.fe.${i}.a1` })));
   });
 
+  it('reads each step back from the journal as it was: outputs, attempts, a retried step\'s first start, the one in flight', async () => {
+    const h = make();
+    let failB = 1;
+    const firstTry: Record<string, number> = {};
+    const hang = new Set(['c']);
+    h.perform.fn = async (t) => {
+      firstTry[t.step.id] ??= Date.now();
+      if (t.step.id === 'b' && failB-- > 0) throw new DaemonError('UNAVAILABLE', 'once');
+      if (hang.has(t.step.id)) return new Promise(() => undefined);
+      return { k: t.key };
+    };
+    const id = await h.start({
+      name: 'rows', steps: [ev('a'), { ...ev('b'), needs: ['a'], retry: { max_attempts: 2, backoff_s: 0.05 } }, { ...ev('c'), needs: ['b'] }, { ...ev('d'), needs: ['c'] }],
+    });
+    await vi.waitFor(() => expect(h.performed.map((t) => t.step.id)).toContain('c'));
+    type S = { status: string; attempts: number; output?: unknown; started_at: number | null; finished_at: number | null };
+    const steps = (await h.engine.status(id)).steps as Record<string, S>;
+    expect(steps.a).toMatchObject({ status: 'succeeded', attempts: 1, output: { k: `${id}.a.a1` } });
+    expect(steps.b).toMatchObject({ status: 'succeeded', attempts: 2, output: { k: `${id}.b.a2` } });
+    expect(steps.b!.started_at! * 1000).toBeLessThanOrEqual(firstTry.b!); // the step's start, not its second attempt's
+    expect(steps.c).toMatchObject({ status: 'running', attempts: 1, finished_at: null });
+    expect(steps.d).toMatchObject({ status: 'pending', attempts: 0, started_at: null });
+
+    // What a restart reads from the journal is what the run had.
+    hang.clear();
+    const h2 = h.restart();
+    open.push(h2);
+    const performedBefore = h.performed.length;
+    h2.engine.recover();
+    expect(await h2.engine.wait(id)).toBe('succeeded');
+    const again = h2.performed.slice(performedBefore).map((t) => t.key);
+    expect(again).toEqual([`${id}.c.a1`, `${id}.d.a1`]); // c was in flight (same key); a and b finished
+    const after = (await h2.engine.status(id)).steps as Record<string, S>;
+    expect(after.a).toEqual(steps.a);
+    expect(after.b).toEqual(steps.b);
+    expect(after.c).toMatchObject({ status: 'succeeded', attempts: 1, output: { k: `${id}.c.a1` } });
+  });
+
   it('a signal wait survives a restart; a retry waiting on its backoff resumes with the next attempt', async () => {
     const h = make();
     let fails = 1;
