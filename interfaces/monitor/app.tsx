@@ -6,6 +6,7 @@
 import React, { useCallback, useEffect, useMemo, useReducer, useRef } from 'react';
 import { Box, useApp, useInput, type Key } from 'ink';
 import type { EventClient } from '../../client/index.js';
+import type { EventData, EventMap } from '../../client/event-types.js';
 import { useEventStream } from './hooks/use-event-stream.js';
 import { useDaemonPoll } from './hooks/use-daemon-poll.js';
 import { useTerminalSize } from './hooks/use-terminal-size.js';
@@ -139,7 +140,7 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
       const d = ui.current.details;
       if (d && d.title === title) update({ details: { title, body, loading: false } });
     };
-    const fetchInto = (title: string, event: string, data: Record<string, unknown>, fallback: unknown): void => {
+    const fetchInto = <E extends keyof EventMap>(title: string, event: E, data: EventData<E>, fallback: unknown): void => {
       show(title, fallback, true);
       client
         .request(event, data, { timeoutMs: 5000 })

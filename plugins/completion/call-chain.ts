@@ -65,7 +65,7 @@ export interface ChainRun {
 }
 
 export class CallChain {
-  constructor(private readonly d: ChainDeps) {}
+  constructor(private readonly deps: ChainDeps) {}
 
   /**
    * Ask the models of the chain in turn until one answers. The next is tried only when a provider
@@ -75,7 +75,7 @@ export class CallChain {
    */
   async call(r: ChainRun, call: CallState): Promise<{ res: ProviderResult; provider: Provider; tried: Tried[] }> {
     const { item: it, chain } = r;
-    const providers = this.d.providers;
+    const providers = this.deps.providers;
     const tried: Tried[] = [];
     let slot = r.held;
     try {
@@ -116,11 +116,11 @@ export class CallChain {
           // Only a call that was made says something about the provider (not a refused reservation, not a cancel).
           if (call.reserved && !r.stopped()) providers.record(provider.name, failure ? 'failure' : 'other', e);
           if (last || !failure || r.stopped() || call.billed !== null || !call.reserved) throw e;
-          await this.d.request('budget:release', { request_id: it.id, attempt: r.attempt, reason: 'fallback' }, { context: it.context });
+          await this.deps.request('budget:release', { request_id: it.id, attempt: r.attempt, reason: 'fallback' }, { context: it.context });
           call.reserved = false;
           tried.push({ model, code: e.code, message: e.message });
-          this.d.log.info({ request_id: it.id, from: model, to: chain[i + 1], code: e.code }, 'completion falls back');
-          this.d.emit('completion:fallback', {
+          this.deps.log.info({ request_id: it.id, from: model, to: chain[i + 1], code: e.code }, 'completion falls back');
+          this.deps.emit('completion:fallback', {
             request_id: it.id, session_id: it.session_id, agent_id: it.agent_id, from: model, to: chain[i + 1]!, error: { code: e.code, message: e.message },
           }, { context: it.context });
         } finally {
@@ -146,18 +146,18 @@ export class CallChain {
       request_id: it.id, attempt, holder: HOLDER, model, max_tokens: req.max_tokens, cache_ttl: shape.cacheTtl,
       ...(it.agent_id ? { agent_id: it.agent_id } : {}), ...(it.session_id ? { session_id: it.session_id } : {}),
     };
-    const mode = this.d.config.count_tokens;
+    const mode = this.deps.config.count_tokens;
     const canCount = mode !== 'never' && provider.countTokens !== undefined;
     let input = shape.bound + (provider.inputAllowance?.(req) ?? 0);
     if (mode === 'always' && canCount) input = (await this.count(provider, req, signal)) ?? input;
     try {
-      await this.d.request('budget:reserve', { ...base, input_tokens: input, notify: !(mode === 'auto' && canCount) }, { context: it.context });
+      await this.deps.request('budget:reserve', { ...base, input_tokens: input, notify: !(mode === 'auto' && canCount) }, { context: it.context });
       return input;
     } catch (e) {
       if (!(mode === 'auto' && canCount && e instanceof DaemonError && e.code === 'BUDGET_EXCEEDED')) throw e;
       const counted = await this.count(provider, req, signal);
       const n = counted !== null && counted < input ? counted : input;
-      await this.d.request('budget:reserve', { ...base, input_tokens: n }, { context: it.context });
+      await this.deps.request('budget:reserve', { ...base, input_tokens: n }, { context: it.context });
       return n;
     }
   }
@@ -166,7 +166,7 @@ export class CallChain {
     try {
       return await provider.countTokens!(req, signal);
     } catch (err) {
-      this.d.log.debug({ err: provider.mapError(err).message }, 'token count unavailable; using the byte bound');
+      this.deps.log.debug({ err: provider.mapError(err).message }, 'token count unavailable; using the byte bound');
       return null;
     }
   }

@@ -64,7 +64,7 @@ export class ServerHandle {
   private readonly stderr: string[] = [];
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(readonly name: string, readonly spec: ServerConfig, private readonly o: HandleOptions) {}
+  constructor(readonly name: string, readonly spec: ServerConfig, private readonly opts: HandleOptions) {}
 
   get transportKind(): 'stdio' | 'http' {
     return this.spec.command !== undefined ? 'stdio' : 'http';
@@ -79,7 +79,7 @@ export class ServerHandle {
     if (this.state === state && this.reason === reason) return;
     this.state = state;
     this.reason = reason;
-    this.o.onState(this);
+    this.opts.onState(this);
   }
 
   private lastStderr(): string {
@@ -133,7 +133,7 @@ export class ServerHandle {
     if (this.spec.command !== undefined) {
       const { StdioClientTransport } = await import('@modelcontextprotocol/sdk/client/stdio.js');
       const t = new StdioClientTransport({
-        command: this.spec.command, args: this.spec.args, env: expand(this.spec.env, this.o.env), stderr: 'pipe',
+        command: this.spec.command, args: this.spec.args, env: expand(this.spec.env, this.opts.env), stderr: 'pipe',
         ...(this.spec.cwd ? { cwd: this.spec.cwd } : {}),
       });
       t.stderr?.on('data', (d: Buffer) => {
@@ -141,23 +141,23 @@ export class ServerHandle {
           if (!line.trim()) continue;
           this.stderr.push(line.slice(0, 1000));
           if (this.stderr.length > STDERR_LINES) this.stderr.shift();
-          this.o.log.debug({ server: this.name, line: line.slice(0, 1000) }, 'mcp server stderr');
+          this.opts.log.debug({ server: this.name, line: line.slice(0, 1000) }, 'mcp server stderr');
         }
       });
       transport = t;
     } else {
       const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
-      transport = new StreamableHTTPClientTransport(new URL(this.spec.url!), { requestInit: { headers: expand(this.spec.headers, this.o.env) } });
+      transport = new StreamableHTTPClientTransport(new URL(this.spec.url!), { requestInit: { headers: expand(this.spec.headers, this.opts.env) } });
     }
     const client = new ClientClass({ name: 'agentd', version: '1' }, { capabilities: {} });
     client.onclose = () => this.closed(client);
     client.setNotificationHandler(types.ToolListChangedNotificationSchema, () => {
       this.tools = null;
-      this.o.onToolsChanged(this);
+      this.opts.onToolsChanged(this);
     });
     const t0 = Date.now();
     try {
-      await client.connect(transport, { timeout: this.spec.start_timeout_ms ?? this.o.startTimeoutMs });
+      await client.connect(transport, { timeout: this.spec.start_timeout_ms ?? this.opts.startTimeoutMs });
     } catch (e) {
       await transport.close().catch(() => undefined);
       if (this.state === 'stopped') throw new DaemonError('UNAVAILABLE', `MCP server ${this.name}: the mcp plugin is stopping`, { server: this.name });
@@ -165,7 +165,7 @@ export class ServerHandle {
       const why = this.describeStartFailure(e);
       this.retryAt = Date.now() + this.backoff();
       this.setState('failed', why);
-      this.o.log.warn({ server: this.name, reason: why, ms: Date.now() - t0 }, 'mcp server did not start');
+      this.opts.log.warn({ server: this.name, reason: why, ms: Date.now() - t0 }, 'mcp server did not start');
       throw new DaemonError('UNAVAILABLE', `MCP server ${this.name} did not start: ${why}`, { server: this.name });
     }
     if (this.state === 'stopped') {
@@ -179,7 +179,7 @@ export class ServerHandle {
     const info = client.getServerVersion();
     this.serverInfo = info ? { name: info.name, version: info.version } : null;
     this.setState('ready');
-    this.o.log.info({ server: this.name, pid: this.pid, ms: Date.now() - t0, server_info: this.serverInfo }, 'mcp server ready');
+    this.opts.log.info({ server: this.name, pid: this.pid, ms: Date.now() - t0, server_info: this.serverInfo }, 'mcp server ready');
     return client;
   }
 
@@ -187,13 +187,13 @@ export class ServerHandle {
     const code = (e as { code?: unknown }).code;
     if (code === 'ENOENT') return `command not found: ${JSON.stringify(this.spec.command)}`;
     if (code === 'EACCES') return `command not executable: ${JSON.stringify(this.spec.command)}`;
-    if (code === REQUEST_TIMEOUT) return `no answer to initialize within ${this.spec.start_timeout_ms ?? this.o.startTimeoutMs} ms${this.lastStderr()}`;
+    if (code === REQUEST_TIMEOUT) return `no answer to initialize within ${this.spec.start_timeout_ms ?? this.opts.startTimeoutMs} ms${this.lastStderr()}`;
     if (code === CONNECTION_CLOSED) return `it exited before answering initialize${this.lastStderr()}`;
     return `${e instanceof Error ? e.message : String(e)}${this.lastStderr()}`;
   }
 
   private backoff(): number {
-    return Math.min(this.o.restartMaxMs, this.o.restartInitialMs * 2 ** Math.max(0, this.failures - 1));
+    return Math.min(this.opts.restartMaxMs, this.opts.restartInitialMs * 2 ** Math.max(0, this.failures - 1));
   }
 
   /** The connection ended: the process exited (or the plugin closed it). A server that was serving is restarted after a backoff. */
@@ -202,18 +202,18 @@ export class ServerHandle {
     this.client = null;
     this.pid = null;
     if (this.state === 'stopped') return;
-    if (this.startedAt !== null && Date.now() - this.startedAt >= this.o.stableMs) this.failures = 0;
+    if (this.startedAt !== null && Date.now() - this.startedAt >= this.opts.stableMs) this.failures = 0;
     this.failures++;
     this.restarts++;
     const delay = this.backoff();
     this.retryAt = Date.now() + delay;
     const why = `the server exited${this.lastStderr()}`;
     this.setState('backoff', why);
-    this.o.log.warn({ server: this.name, restarts: this.restarts, delay_ms: delay, reason: why }, 'mcp server exited; restarting');
+    this.opts.log.warn({ server: this.name, restarts: this.restarts, delay_ms: delay, reason: why }, 'mcp server exited; restarting');
     this.timer = setTimeout(() => {
       this.timer = null;
       this.retryAt = null;
-      if (this.state === 'backoff') this.connect(Date.now() + this.o.startTimeoutMs + 1000).catch(() => undefined);
+      if (this.state === 'backoff') this.connect(Date.now() + this.opts.startTimeoutMs + 1000).catch(() => undefined);
     }, delay);
     this.timer.unref();
   }
@@ -243,7 +243,7 @@ export class ServerHandle {
   }
 
   async call(tool: string, args: Record<string, unknown>, o: CallOptions): Promise<CallToolResult> {
-    const timeout = Math.min(this.spec.timeout_ms ?? this.o.callTimeoutMs, o.deadline - Date.now());
+    const timeout = Math.min(this.spec.timeout_ms ?? this.opts.callTimeoutMs, o.deadline - Date.now());
     if (timeout <= 0) throw new DaemonError('TIMEOUT', `MCP server ${this.name}: no time left for ${tool}`, { server: this.name, tool });
     // A ready server is called at once: the wait for a start is only for one that is not.
     const client = this.client && this.state === 'ready' ? this.client : await this.connect(Date.now() + timeout);

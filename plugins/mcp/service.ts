@@ -40,25 +40,25 @@ export class McpService {
   /** Tools already reported as unusable, so a listing repeated from the cache does not repeat the report. */
   private readonly reported = new Set<string>();
 
-  constructor(private readonly d: McpServiceDeps) {
-    this.invoker = new Invoker(d.request);
-    const c = d.config;
+  constructor(private readonly deps: McpServiceDeps) {
+    this.invoker = new Invoker(deps.request);
+    const c = deps.config;
     for (const [name, spec] of Object.entries(c.servers)) {
       this.handles.set(name, new ServerHandle(name, spec, {
         callTimeoutMs: c.call_timeout_ms, startTimeoutMs: c.start_timeout_ms, restartInitialMs: c.restart_initial_ms,
-        restartMaxMs: c.restart_max_ms, stableMs: c.stable_ms, log: d.log, env: d.env ?? process.env,
+        restartMaxMs: c.restart_max_ms, stableMs: c.stable_ms, log: deps.log, env: deps.env ?? process.env,
         onState: (h) => this.stateChanged(h),
-        onToolsChanged: (h) => d.emit('mcp:tools_changed', { server: h.name }),
+        onToolsChanged: (h) => deps.emit('mcp:tools_changed', { server: h.name }),
       }));
     }
   }
 
   private stateChanged(h: ServerHandle): void {
-    this.d.emit('mcp:server_state', { server: h.name, state: h.state, reason: h.reason, pid: h.pid, restarts: h.restarts });
+    this.deps.emit('mcp:server_state', { server: h.name, state: h.state, reason: h.reason, pid: h.pid, restarts: h.restarts });
     const bad = [...this.handles.values()].filter((x) => x.state === 'failed' || x.state === 'backoff');
     if (h.state === 'stopped') return;
-    if (bad.length) this.d.setStatus('degraded', bad.map((x) => `server ${x.name} ${x.state}: ${x.reason ?? 'unknown'}`).join('; '), 'BACKEND_UNAVAILABLE');
-    else this.d.setStatus('ok');
+    if (bad.length) this.deps.setStatus('degraded', bad.map((x) => `server ${x.name} ${x.state}: ${x.reason ?? 'unknown'}`).join('; '), 'BACKEND_UNAVAILABLE');
+    else this.deps.setStatus('ok');
   }
 
   handle(name: string): ServerHandle {
@@ -95,8 +95,8 @@ export class McpService {
     const problem = providerProblem(model, t.inputSchema);
     if (problem && !this.reported.has(model)) {
       this.reported.add(model);
-      this.d.log.warn({ server, tool: t.name, problem }, 'mcp tool not usable by models');
-      this.d.emit('mcp:tool_rejected', { server, tool: t.name, model_name: model, reason: problem });
+      this.deps.log.warn({ server, tool: t.name, problem }, 'mcp tool not usable by models');
+      this.deps.emit('mcp:tool_rejected', { server, tool: t.name, model_name: model, reason: problem });
     }
     return {
       server, name: t.name, model_name: model, title: t.title ?? (t.annotations?.title as string | undefined) ?? null, description: t.description ?? null,
@@ -150,7 +150,7 @@ export class McpService {
 
   /** The daemon events offered as MCP tools (`mcp.expose`, or the list given). */
   async exposed(input: { expose?: string[] | undefined }, call: CallContext): Promise<{ expose: string[]; tools: ExposedTool[] }> {
-    const expose = input.expose ?? this.d.config.expose;
+    const expose = input.expose ?? this.deps.config.expose;
     const r = await call.request<{ events: Record<string, EventDoc[]> }>('system:discover', { schemas: true });
     return { expose, tools: toolsFor(r.events, expose) };
   }

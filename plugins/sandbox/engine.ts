@@ -1,6 +1,6 @@
 /**
  * The Docker connection and its health. Reachability is probed with a ping: every `healthIntervalMs`
- * while up, with doubling backoff while down. Callers that see a connection-level error report it with
+ * while up, with doubling backoff (with jitter) while down. Callers that see a connection-level error report it with
  * `markDown`, so a vanished engine is noticed at once rather than at the next ping.
  */
 import { EventEmitter } from 'node:events';
@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
+import { Backoff, TimeoutError, withTimeout } from '../../daemon/plugin-api.js';
 
 export interface EngineOptions {
   socketPath?: string;
@@ -60,9 +61,9 @@ export function unixSocketOf(socketPath: string | undefined, env: NodeJS.Process
 
 export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState] }> {
   private client: Docker | null = null;
-  private st: EngineState = { up: false, reason: 'not probed yet', version: null, apiVersion: null, since: Date.now() };
+  private current: EngineState = { up: false, reason: 'not probed yet', version: null, apiVersion: null, since: Date.now() };
   private timer: NodeJS.Timeout | null = null;
-  private backoff: number;
+  private readonly backoff: Backoff;
   private stopped = false;
   private probing: Promise<boolean> | null = null;
   private readonly calls = new Set<Call>();
@@ -73,7 +74,7 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
 
   constructor(private readonly opts: EngineOptions) {
     super();
-    this.backoff = opts.probeMinMs;
+    this.backoff = new Backoff({ initialMs: opts.probeMinMs, maxMs: opts.probeMaxMs });
   }
 
   /** The dockerode client; it exists once a probe found an engine socket to talk to. */
@@ -130,7 +131,7 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
     const reason = `docker engine not responding: ${first.method} ${first.path} unanswered for ${Math.round((now - first.since) / 1000)} s`;
     for (const c of old) c.abort.abort(Object.assign(new Error(reason), { code: 'ETIMEDOUT' }));
     this.hung = reason;
-    if (this.st.up) {
+    if (this.current.up) {
       this.transition(false, reason);
       this.schedule();
     }
@@ -138,11 +139,11 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
   }
 
   get state(): EngineState {
-    return { ...this.st };
+    return { ...this.current };
   }
 
   get up(): boolean {
-    return this.st.up;
+    return this.current.up;
   }
 
   /** Probe once now, then keep watching. Resolves after the first probe. */
@@ -159,7 +160,7 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
 
   /** A caller saw a connection error: go down now and start probing. */
   markDown(err: unknown): void {
-    if (!this.st.up) return;
+    if (!this.current.up) return;
     this.transition(false, describe(err));
     this.schedule();
   }
@@ -180,7 +181,7 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
       // its own work. Later probes use the client that exists by then.
       const sock = unixSocketOf(this.opts.socketPath);
       if (!this.client && sock !== null) await pingUnix(sock, PING_TIMEOUT_MS);
-      else await withTimeout((await this.connect()).ping(), PING_TIMEOUT_MS, 'engine ping timed out');
+      else await withTimeout((await this.connect()).ping(), PING_TIMEOUT_MS, 'engine ping');
       // Answering pings is not enough: a call left unanswered means the engine hangs, and after a
       // hang it is back only once it answers a call again (one that needs more than the API server).
       if (this.calls.size && this.stuck()) {
@@ -188,22 +189,26 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
         return false;
       }
       if (this.hung) {
-        await withTimeout((await this.connect()).version(), PING_TIMEOUT_MS, this.hung);
+        // Still unanswered: the reason stays what it was (the hung call), not the version's timeout.
+        const hung = this.hung;
+        await withTimeout((await this.connect()).version(), PING_TIMEOUT_MS, 'engine version').catch((err: unknown) => {
+          throw err instanceof TimeoutError ? new Error(hung) : err;
+        });
         this.hung = null;
       }
-      if (!this.st.up) {
+      if (!this.current.up) {
         // The engine is usable once it answers the ping; its version (a slower call) is for status
         // and logs, so it is fetched alongside the recovery the 'up' event starts, not before it.
-        this.versionKnown = this.connect().then((docker) => withTimeout(docker.version(), PING_TIMEOUT_MS, 'engine version timed out')).then((v) => {
-          this.st.version = v.Version;
-          this.st.apiVersion = v.ApiVersion;
+        this.versionKnown = this.connect().then((docker) => withTimeout(docker.version(), PING_TIMEOUT_MS, 'engine version')).then((v) => {
+          this.current.version = v.Version;
+          this.current.apiVersion = v.ApiVersion;
           this.opts.log.info({ version: v.Version, api_version: v.ApiVersion }, 'docker engine version');
         }, (err: unknown) => this.opts.log.debug({ err }, 'docker engine version unknown'));
         this.transition(true, null);
       }
       ok = true;
     } catch (err) {
-      if (this.st.up || this.st.reason !== describe(err)) this.transition(false, describe(err));
+      if (this.current.up || this.current.reason !== describe(err)) this.transition(false, describe(err));
     }
     this.schedule();
     return ok;
@@ -214,26 +219,23 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
     this.timer = null;
     if (this.stopped) return;
     let delay: number;
-    if (this.st.up) {
-      this.backoff = this.opts.probeMinMs;
+    if (this.current.up) {
+      this.backoff.reset();
       delay = this.opts.healthIntervalMs;
-    } else {
-      delay = this.backoff;
-      this.backoff = Math.min(this.backoff * 2, this.opts.probeMaxMs);
-    }
+    } else delay = this.backoff.next();
     this.timer = setTimeout(() => void this.probe(), delay);
     this.timer.unref();
   }
 
   private transition(up: boolean, reason: string | null): void {
-    const wasUp = this.st.up;
-    this.st = { ...this.st, up, reason, since: Date.now() };
+    const wasUp = this.current.up;
+    this.current = { ...this.current, up, reason, since: Date.now() };
     if (up && !wasUp) {
       this.opts.log.info('docker engine reachable');
       this.emit('up', this.state);
     } else if (!up) {
       this.opts.log.warn({ reason }, 'docker engine unreachable');
-      if (wasUp) this.backoff = this.opts.probeMinMs;
+      if (wasUp) this.backoff.reset();
       this.emit('down', this.state);
     }
   }
@@ -261,14 +263,4 @@ export function pingUnix(socketPath: string, timeoutMs: number): Promise<void> {
     req.once('error', (err: NodeJS.ErrnoException & { address?: string }) => reject(Object.assign(err, { address: err.address ?? socketPath })));
     req.end();
   });
-}
-
-export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  let t: NodeJS.Timeout;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      t = setTimeout(() => reject(new Error(message)), ms);
-    }),
-  ]).finally(() => clearTimeout(t));
 }

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Containers, Managed } from './containers.js';
 import type { Limits } from './hardening.js';
 import type { Language } from './languages.js';
-import { withTimeout } from './engine.js';
+import { Backoff, withTimeout } from '../../daemon/plugin-api.js';
 
 /** A pooled interpreter taking longer than this to start does not hold up the next container. */
 const READY_WAIT_MS = 30_000;
@@ -27,6 +27,7 @@ export class WarmPool {
   private readonly idle = new Map<Language, Managed[]>();
   private refilling: Promise<void> | null = null;
   private failures = 0;
+  private readonly retryDelay = new Backoff({ initialMs: 500, maxMs: 30_000 });
   private retry: NodeJS.Timeout | null = null;
   /** Ends a refill's wait for an interpreter when the pool is drained or forgotten. */
   private halt = new AbortController();
@@ -115,9 +116,10 @@ export class WarmPool {
         m.attachment?.whenIdleEnds(() => this.died(language, m));
         // One interpreter starting at a time: they compete for the same CPUs as the execs.
         const halted = new Promise<void>((resolve) => this.halt.signal.addEventListener('abort', () => resolve(), { once: true }));
-        await withTimeout(Promise.race([m.attachment?.whenReady() ?? Promise.resolve(), halted]), READY_WAIT_MS, 'interpreter start timed out').catch(() => undefined);
+        await withTimeout(Promise.race([m.attachment?.whenReady() ?? Promise.resolve(), halted]), READY_WAIT_MS, 'interpreter start').catch(() => undefined);
         if (m.attachment?.ended) continue;
         this.failures = 0;
+        this.retryDelay.reset();
         this.lastError = null;
       } catch (err) {
         this.failed(err as Error);
@@ -145,7 +147,7 @@ export class WarmPool {
     this.retry = setTimeout(() => {
       this.retry = null;
       this.refill();
-    }, Math.min(30_000, 250 * 2 ** this.failures));
+    }, this.retryDelay.next());
     this.retry.unref();
   }
 
@@ -169,5 +171,6 @@ export class WarmPool {
     if (this.retry) clearTimeout(this.retry);
     this.retry = null;
     this.failures = 0;
+    this.retryDelay.reset();
   }
 }

@@ -128,10 +128,10 @@ const fallbackAgentId = (key: string): string => `tr.${key}`.slice(0, 128);
 export class Replayer {
   private readonly plans = new Map<string, { version: number; ancestors: Map<string, Set<string>> }>();
 
-  constructor(private readonly d: ReplayDeps) {}
+  constructor(private readonly deps: ReplayDeps) {}
 
   private ancestorsOf(traceId: string): Map<string, Set<string>> {
-    const t = this.d.store.get(traceId);
+    const t = this.deps.store.get(traceId);
     if (!t) return new Map();
     const got = this.plans.get(traceId);
     if (got && got.version === t.version) return got.ancestors;
@@ -141,17 +141,17 @@ export class Replayer {
   }
 
   async step(d: ReplayInput, call: CallContext): Promise<unknown> {
-    const run = this.d.store.run(d.run_id);
+    const run = this.deps.store.run(d.run_id);
     if (!run || run.mode !== 'follow' || !run.trace_id) throw new DaemonError('NOT_FOUND', `run ${d.run_id} is not following a trace`, { run_id: d.run_id });
     const traceId = run.trace_id;
     const key = d.key ?? `${d.run_id}.${d.step}.${d.index}`;
-    const item = this.d.store.item(traceId, d.step, d.index);
-    const diverged = new Set(this.d.store.divergences(d.run_id).map((x) => x.step));
+    const item = this.deps.store.item(traceId, d.step, d.index);
+    const diverged = new Set(this.deps.store.divergences(d.run_id).map((x) => x.step));
     const upstream = [...(this.ancestorsOf(traceId).get(d.step) ?? [])].find((s) => diverged.has(s));
     const note = (at: number, reason: string, prefix: RecordedEvent[], fallbackKey: string | null): void => {
       const row = { run_id: d.run_id, step: d.step, idx: d.index, at, reason, prefix: JSON.stringify(prefix), fallback_key: fallbackKey, created_at: Date.now() };
-      if (runLazy(this.d.db, () => this.d.store.putDivergence(row))) {
-        this.d.emit('trace:diverged', { run_id: d.run_id, trace_id: traceId, step: d.step, index: d.index, at, reason }, call);
+      if (runLazy(this.deps.db, () => this.deps.store.putDivergence(row))) {
+        this.deps.emit('trace:diverged', { run_id: d.run_id, trace_id: traceId, step: d.step, index: d.index, at, reason }, call);
       }
     };
 
@@ -159,7 +159,7 @@ export class Replayer {
       const data = { ...(d.live.data ?? {}) };
       const now = await perform(call, d.live.event, data);
       const rec = item ? (JSON.parse(item.events) as RecordedEvent[])[0] : undefined;
-      const why = upstream ? `needs ${upstream}, which diverged` : !rec ? 'nothing recorded for this item' : divergence(rec, now, { output: this.d.outputMatters });
+      const why = upstream ? `needs ${upstream}, which diverged` : !rec ? 'nothing recorded for this item' : divergence(rec, now, { output: this.deps.outputMatters });
       if (why) note(0, why, [{ event: d.live.event, data, ...now }], null);
       if (now.error) throw new DaemonError(now.error.code as ErrorCode, now.error.message);
       return now.result;
@@ -173,7 +173,7 @@ export class Replayer {
       const err = JSON.parse(item.error ?? '{}') as { code?: ErrorCode; message?: string };
       throw new DaemonError(err.code ?? 'HANDLER_ERROR', err.message ?? 'failed when recorded', { replayed: true });
     }
-    const r = await replayEvents(call, JSON.parse(item.events) as RecordedEvent[], { output: this.d.outputMatters });
+    const r = await replayEvents(call, JSON.parse(item.events) as RecordedEvent[], { output: this.deps.outputMatters });
     if (r.diverged) return this.fallback(d, key, call, r.done, note, r.diverged.reason, r.diverged.at);
     const out = item.output === null ? null : JSON.parse(item.output) as unknown;
     if (d.live.output === 'json' || out === null || typeof out !== 'object' || Array.isArray(out)) return out;
@@ -188,9 +188,9 @@ export class Replayer {
     const spec = d.live.agent!;
     const agentId = fallbackAgentId(key);
     const fbKey = `fb.${key}`;
-    runLazy(this.d.db, () => {
-      this.d.store.putKey(d.run_id, fbKey, d.step, d.index, 0, true);
-      this.d.store.putAgent(agentId, d.run_id, fbKey);
+    runLazy(this.deps.db, () => {
+      this.deps.store.putKey(d.run_id, fbKey, d.step, d.index, 0, true);
+      this.deps.store.putAgent(agentId, d.run_id, fbKey);
     });
     note(at, reason, done, fbKey);
     const message = typeof spec.message === 'string' ? spec.message : '';
@@ -205,7 +205,7 @@ export class Replayer {
     try {
       const r = await call.request<{ reply: string; turn_id: string; cost_usd: number; stop_reason: string }>('agent:send', {
         agent_id: agentId, message: told, turn_id: key.slice(0, 100), wait: true,
-      }, { timeoutMs: this.d.fallbackTimeoutMs });
+      }, { timeoutMs: this.deps.fallbackTimeoutMs });
       if (d.live.output === 'json') return jsonInReply(r.reply);
       return { reply: r.reply, turn_id: r.turn_id, cost_usd: r.cost_usd, agent_id: agentId, stop_reason: r.stop_reason };
     } finally {

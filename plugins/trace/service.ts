@@ -59,12 +59,12 @@ export class TraceService {
   private readonly turnOutcomes = new Map<string, TurnOutcome>();
   private stopping = false;
 
-  constructor(private readonly d: ServiceDeps) {
-    this.store = new TraceStore(d.db);
-    this.gc = GroupCommit.for(d.db);
-    this.recorder = new Recorder(d.db, this.store);
+  constructor(private readonly deps: ServiceDeps) {
+    this.store = new TraceStore(deps.db);
+    this.gc = GroupCommit.for(deps.db);
+    this.recorder = new Recorder(deps.db, this.store);
     this.replayer = new Replayer({
-      db: d.db, store: this.store, fallbackTimeoutMs: d.config.fallback_timeout_s * 1000, outputMatters: d.config.output_matters,
+      db: deps.db, store: this.store, fallbackTimeoutMs: deps.config.fallback_timeout_s * 1000, outputMatters: deps.config.output_matters,
       emit: (event, data, call) => call.emit(event, data),
     });
     for (const r of this.store.openRuns()) {
@@ -75,7 +75,7 @@ export class TraceService {
 
   /** After a restart: runs that ended while the daemon was down (or whose end was not seen) are settled now. */
   recover(): void {
-    for (const runId of this.recorder.open) void this.settle(runId).catch((err: unknown) => this.d.log.warn({ err, run_id: runId }, 'settling a run after restart failed'));
+    for (const runId of this.recorder.open) void this.settle(runId).catch((err: unknown) => this.deps.log.warn({ err, run_id: runId }, 'settling a run after restart failed'));
   }
 
   stop(): void {
@@ -88,7 +88,7 @@ export class TraceService {
     const want = o.inputs && Object.keys(o.inputs).length > 0 ? canonicalJson(o.inputs) : null;
     const accept = want === null ? o.accept : (t: TraceRow): boolean => canonicalJson(JSON.parse(t.inputs)) === want && (o.accept?.(t) ?? true);
     return findTraces(this.store, goal, {
-      threshold: o.threshold ?? this.d.config.threshold, candidates: this.d.config.candidates, includeDemoted: o.include_demoted ?? false, limit: o.limit ?? 1,
+      threshold: o.threshold ?? this.deps.config.threshold, candidates: this.deps.config.candidates, includeDemoted: o.include_demoted ?? false, limit: o.limit ?? 1,
       ...(accept ? { accept } : {}),
     });
   }
@@ -204,7 +204,7 @@ export class TraceService {
     if (before) return { ...head, replayed: false, diverged: { at: before.at, reason: before.reason }, note: before.at >= 0 ? fallbackNote(JSON.parse(before.prefix) as RecordedEvent[], before.reason) : null };
     if (!t || !it) return diverge(-1, 'the trace is gone or no longer one agent turn', []);
     if (!it.item.complete) return diverge(-1, 'the recording of this item is incomplete', []);
-    const r = await replayEvents(call, JSON.parse(it.item.events) as RecordedEvent[], { output: this.d.config.output_matters });
+    const r = await replayEvents(call, JSON.parse(it.item.events) as RecordedEvent[], { output: this.deps.config.output_matters });
     if (r.diverged) return diverge(r.diverged.at, r.diverged.reason, r.done);
     return { ...head, replayed: true, reply: it.reply, events: r.done.length };
   }
@@ -267,7 +267,7 @@ export class TraceService {
     const runId = row.run_id;
     let st: RunStatus;
     try {
-      st = await this.d.request<RunStatus>('workflow:status', { run_id: runId, versions: true }, { context: ctx, timeoutMs: 30_000 });
+      st = await this.deps.request<RunStatus>('workflow:status', { run_id: runId, versions: true }, { context: ctx, timeoutMs: 30_000 });
     } catch (e) {
       if (e instanceof DaemonError && e.code === 'NOT_FOUND' && Date.now() - row.created_at > 60_000) {
         // Begun but never started (the caller died in between): nothing to learn from.
@@ -292,7 +292,7 @@ export class TraceService {
   turnEnded(turnId: string, o: TurnOutcome): void {
     this.recorder.close(turnId);
     this.turnOutcomes.set(turnId, o);
-    void this.settle(turnId).catch((err: unknown) => this.d.log.warn({ err, run_id: turnId }, 'settling a goal turn failed'));
+    void this.settle(turnId).catch((err: unknown) => this.deps.log.warn({ err, run_id: turnId }, 'settling a goal turn failed'));
   }
 
   /**
@@ -305,9 +305,9 @@ export class TraceService {
     let o = this.turnOutcomes.get(turnId);
     if (!o) {
       try {
-        const r = await this.d.request<{ reply: string; stop_reason: string; cost_usd: number; tool_calls: unknown[] }>('agent:send', {
+        const r = await this.deps.request<{ reply: string; stop_reason: string; cost_usd: number; tool_calls: unknown[] }>('agent:send', {
           agent_id: row.agent_id, message: turn.message ?? '', turn_id: turnId, wait: true,
-        }, { context: ctx, timeoutMs: this.d.config.fallback_timeout_s * 1000 });
+        }, { context: ctx, timeoutMs: this.deps.config.fallback_timeout_s * 1000 });
         o = { status: 'succeeded', reply: r.reply, stop_reason: r.stop_reason, cost_usd: r.cost_usd, tool_calls: r.tool_calls.length };
       } catch (e) {
         if (!(e instanceof DaemonError) || ['SHUTTING_DOWN', 'TIMEOUT', 'UNAVAILABLE', 'UNKNOWN_EVENT'].includes(e.code)) throw e;
@@ -317,7 +317,7 @@ export class TraceService {
     this.turnOutcomes.delete(turnId);
     const outcome = o;
     // The turn's own reply counts toward what it cost, even when its event was missed.
-    runLazy(this.d.db, () => {
+    runLazy(this.deps.db, () => {
       if (outcome.status === 'succeeded') this.store.putTurn(turnId, turnId, turnId, outcome.tool_calls, outcome.cost_usd);
     });
     const output = { reply: o.reply, turn_id: turnId, cost_usd: o.cost_usd, agent_id: row.agent_id, stop_reason: o.stop_reason };
@@ -384,9 +384,9 @@ export class TraceService {
         await this.gc.run(() => this.store.used({ trace_id: t.trace_id, ok: 0, failed: 1, repaired: 0, saved: 0, now }));
         const after = this.store.get(t.trace_id)!;
         const r = rate(after) ?? 0;
-        if (r < this.d.config.demote_below && after.status === 'active') {
+        if (r < this.deps.config.demote_below && after.status === 'active') {
           await this.gc.run(() => this.store.setStatus(t.trace_id, 'demoted', now));
-          this.d.emit('trace:demoted', { trace_id: t.trace_id, success_rate: r }, { context: ctx });
+          this.deps.emit('trace:demoted', { trace_id: t.trace_id, success_rate: r }, { context: ctx });
         }
         saved = null;
         outcome = { diverged, repaired: 0, demoted: this.store.get(t.trace_id)!.status === 'demoted' };
@@ -401,8 +401,8 @@ export class TraceService {
     });
     this.recorder.open.delete(runId);
     this.recorder.close(runId);
-    if (emit) this.d.emit(emit[0], emit[1], { context: ctx });
-    this.d.log.info({ run_id: runId, kind: row.kind, mode: row.mode, status: e.status, trace_id: traceId }, 'goal run settled');
+    if (emit) this.deps.emit(emit[0], emit[1], { context: ctx });
+    this.deps.log.info({ run_id: runId, kind: row.kind, mode: row.mode, status: e.status, trace_id: traceId }, 'goal run settled');
     this.wake(runId);
   }
 

@@ -228,11 +228,11 @@ type Stmt = Database.Statement<unknown[]>;
 
 /** Prepared statements over the trace tables. Synchronous; the caller chooses the transaction. */
 export class TraceStore {
-  private readonly s: Record<string, Stmt>;
+  private readonly stmts: Record<string, Stmt>;
 
   constructor(readonly db: Database.Database) {
     const p = (sql: string): Stmt => db.prepare(sql);
-    this.s = {
+    this.stmts = {
       bySig: p('SELECT * FROM trace_traces WHERE signature = ?'),
       byId: p('SELECT * FROM trace_traces WHERE trace_id = ?'),
       byRowids: p('SELECT rowid AS rid, * FROM trace_traces WHERE rowid IN (SELECT value FROM json_each(?))'),
@@ -286,70 +286,70 @@ export class TraceStore {
   }
 
   bySignature(sig: string): TraceRow | undefined {
-    return this.s.bySig!.get(sig) as TraceRow | undefined;
+    return this.stmts.bySig!.get(sig) as TraceRow | undefined;
   }
 
   get(traceId: string): TraceRow | undefined {
-    return this.s.byId!.get(traceId) as TraceRow | undefined;
+    return this.stmts.byId!.get(traceId) as TraceRow | undefined;
   }
 
   /** The rowids of the traces whose terms best match an FTS5 query, best first. */
   candidates(match: string, limit: number): number[] {
-    return (this.s.candidates!.all(match, limit) as Array<{ rid: number }>).map((r) => r.rid);
+    return (this.stmts.candidates!.all(match, limit) as Array<{ rid: number }>).map((r) => r.rid);
   }
 
   byRowids(ids: number[]): Array<TraceRow & { rid: number }> {
-    return this.s.byRowids!.all(JSON.stringify(ids)) as Array<TraceRow & { rid: number }>;
+    return this.stmts.byRowids!.all(JSON.stringify(ids)) as Array<TraceRow & { rid: number }>;
   }
 
   /** How many traces hold each term. */
   docFreq(terms: string[]): Map<string, number> {
-    return new Map((this.s.df!.all(JSON.stringify(terms)) as Array<{ term: string; doc: number }>).map((r) => [r.term, r.doc]));
+    return new Map((this.stmts.df!.all(JSON.stringify(terms)) as Array<{ term: string; doc: number }>).map((r) => [r.term, r.doc]));
   }
 
   count(): number {
-    return (this.s.count!.get() as { n: number }).n;
+    return (this.stmts.count!.get() as { n: number }).n;
   }
 
   insert(row: { trace_id: string; signature: string; goal: string; normalized: string; terms: string; slots: string; names: string; plan: string; inputs: string; learned_run_id: string; learned_cost_usd: number; learned_duration_ms: number | null; now: number }): void {
-    this.s.insert!.run(row);
+    this.stmts.insert!.run(row);
   }
 
   relearn(row: { trace_id: string; plan: string; inputs: string; learned_run_id: string; learned_cost_usd: number; learned_duration_ms: number | null; now: number }): void {
-    this.s.relearn!.run(row);
+    this.stmts.relearn!.run(row);
   }
 
   used(row: { trace_id: string; ok: number; failed: number; repaired: number; saved: number; now: number }): void {
-    this.s.used!.run(row);
+    this.stmts.used!.run(row);
   }
 
   setStatus(traceId: string, status: 'active' | 'demoted', now: number): void {
-    this.s.setStatus!.run(status, now, traceId);
+    this.stmts.setStatus!.run(status, now, traceId);
   }
 
   delete(traceId: string): boolean {
-    this.s.delItems!.run(traceId);
-    return this.s.del!.run(traceId).changes > 0;
+    this.stmts.delItems!.run(traceId);
+    return this.stmts.del!.run(traceId).changes > 0;
   }
 
   deleteItems(traceId: string): void {
-    this.s.delItems!.run(traceId);
+    this.stmts.delItems!.run(traceId);
   }
 
   putItem(row: ItemRow): void {
-    this.s.putItem!.run(row);
+    this.stmts.putItem!.run(row);
   }
 
   item(traceId: string, step: string, idx: number): ItemRow | undefined {
-    return this.s.item!.get(traceId, step, idx) as ItemRow | undefined;
+    return this.stmts.item!.get(traceId, step, idx) as ItemRow | undefined;
   }
 
   items(traceId: string): ItemRow[] {
-    return this.s.items!.all(traceId) as ItemRow[];
+    return this.stmts.items!.all(traceId) as ItemRow[];
   }
 
   itemCounts(traceId: string): { items: number; events: number } {
-    return this.s.itemCounts!.get(traceId) as { items: number; events: number };
+    return this.stmts.itemCounts!.get(traceId) as { items: number; events: number };
   }
 
   /** A page of traces; `order` is a fixed column list, never the caller's text. */
@@ -361,93 +361,93 @@ export class TraceStore {
   }
 
   insertRun(row: Omit<RunRow, 'status' | 'settled' | 'cost_usd' | 'saved_usd' | 'outcome' | 'finished_at'>): boolean {
-    return this.s.insertRun!.run(row).changes > 0;
+    return this.stmts.insertRun!.run(row).changes > 0;
   }
 
   run(runId: string): RunRow | undefined {
-    return this.s.run!.get(runId) as RunRow | undefined;
+    return this.stmts.run!.get(runId) as RunRow | undefined;
   }
 
   openRuns(): RunRow[] {
-    return this.s.openRuns!.all() as RunRow[];
+    return this.stmts.openRuns!.all() as RunRow[];
   }
 
   runs(runIds: string[] | null, limit: number): RunRow[] {
-    return (runIds ? this.s.runsOf!.all(JSON.stringify(runIds)) : this.s.runsRecent!.all(limit)) as RunRow[];
+    return (runIds ? this.stmts.runsOf!.all(JSON.stringify(runIds)) : this.stmts.runsRecent!.all(limit)) as RunRow[];
   }
 
   settleRun(row: { run_id: string; status: string; cost_usd: number | null; saved_usd: number | null; outcome: string; trace_id: string | null; now: number }): void {
-    this.s.settle!.run(row);
+    this.stmts.settle!.run(row);
   }
 
   putKey(runId: string, key: string, step: string, idx: number, attempt: number, fallback: boolean): void {
-    this.s.putKey!.run(runId, key, step, idx, attempt, fallback ? 1 : 0);
+    this.stmts.putKey!.run(runId, key, step, idx, attempt, fallback ? 1 : 0);
   }
 
   keys(runId: string): KeyRow[] {
-    return this.s.keys!.all(runId) as KeyRow[];
+    return this.stmts.keys!.all(runId) as KeyRow[];
   }
 
   keyOf(runId: string, key: string): KeyRow | undefined {
-    return this.s.keyOf!.get(runId, key) as KeyRow | undefined;
+    return this.stmts.keyOf!.get(runId, key) as KeyRow | undefined;
   }
 
   putAgent(agentId: string, runId: string, key: string): void {
-    this.s.putAgent!.run(agentId, runId, key);
+    this.stmts.putAgent!.run(agentId, runId, key);
   }
 
   /** An agent now works for this run's key, whatever it worked for before (an agent turn given a goal). */
   replaceAgent(agentId: string, runId: string, key: string): void {
-    this.s.replaceAgent!.run(agentId, runId, key);
+    this.stmts.replaceAgent!.run(agentId, runId, key);
   }
 
   agent(agentId: string): { agent_id: string; run_id: string; key: string } | undefined {
-    return this.s.agent!.get(agentId) as { agent_id: string; run_id: string; key: string } | undefined;
+    return this.stmts.agent!.get(agentId) as { agent_id: string; run_id: string; key: string } | undefined;
   }
 
   agentsOf(runId: string): Array<{ agent_id: string; run_id: string; key: string }> {
-    return this.s.agentsOf!.all(runId) as Array<{ agent_id: string; run_id: string; key: string }>;
+    return this.stmts.agentsOf!.all(runId) as Array<{ agent_id: string; run_id: string; key: string }>;
   }
 
   putCall(row: CallRow): void {
-    this.s.putCall!.run(row);
+    this.stmts.putCall!.run(row);
   }
 
   calls(runId: string, key: string): CallRow[] {
-    return this.s.calls!.all(runId, key) as CallRow[];
+    return this.stmts.calls!.all(runId, key) as CallRow[];
   }
 
   putTurn(turnId: string, runId: string, key: string, toolCalls: number, costUsd: number): void {
-    this.s.putTurn!.run(turnId, runId, key, toolCalls, costUsd);
+    this.stmts.putTurn!.run(turnId, runId, key, toolCalls, costUsd);
   }
 
   /** What the turns recorded for a run cost (an agent turn given a goal, and its children's). */
   turnsCost(runId: string): number {
-    return (this.s.turnsCost!.get(runId) as { c: number }).c;
+    return (this.stmts.turnsCost!.get(runId) as { c: number }).c;
   }
 
   /** Whether every tool call the turns of a task reported was recorded (a crash can lose one). */
   complete(runId: string, key: string): boolean {
-    for (const t of this.s.turns!.all(runId, key) as Array<{ turn_id: string; tool_calls: number }>) {
-      const n = (this.s.callsOfTurn!.get(runId, t.turn_id) as { n: number }).n;
+    for (const t of this.stmts.turns!.all(runId, key) as Array<{ turn_id: string; tool_calls: number }>) {
+      const n = (this.stmts.callsOfTurn!.get(runId, t.turn_id) as { n: number }).n;
       if (n < t.tool_calls) return false;
     }
     return true;
   }
 
   putDivergence(row: DivergenceRow): boolean {
-    return this.s.putDivergence!.run(row).changes > 0;
+    return this.stmts.putDivergence!.run(row).changes > 0;
   }
 
   divergences(runId: string): DivergenceRow[] {
-    return this.s.divergences!.all(runId) as DivergenceRow[];
+    return this.stmts.divergences!.all(runId) as DivergenceRow[];
   }
 
   /** Once a run is settled its recording has become (part of) a trace: the raw calls go. */
   forgetRecording(runId: string): void {
-    this.s.forgetKeys!.run(runId);
-    this.s.forgetCalls!.run(runId);
-    this.s.forgetTurns!.run(runId);
-    this.s.forgetAgents!.run(runId);
+    this.stmts.forgetKeys!.run(runId);
+    this.stmts.forgetCalls!.run(runId);
+    this.stmts.forgetTurns!.run(runId);
+    this.stmts.forgetAgents!.run(runId);
   }
 }

@@ -43,29 +43,29 @@ export class Engine implements RunHost {
   private used = 0;
   private readonly starving = new Set<RunExecutor>();
 
-  constructor(private readonly d: EngineDeps) {}
+  constructor(private readonly deps: EngineDeps) {}
 
   /** Journal a new run (durably when the answer acknowledges it) and start it, or queue it when too many run. */
   async start(o: StartOptions): Promise<{ run_id: string; status: RunStatus; existing: boolean }> {
-    const runId = o.run_id ?? newRunId(this.d.now());
-    const prior = this.d.store.run(runId);
+    const runId = o.run_id ?? newRunId(this.deps.now());
+    const prior = this.deps.store.run(runId);
     if (prior) return { run_id: runId, status: this.statusOfRow(prior), existing: true };
-    const status: RunStatus = this.live.size >= this.d.config.max_active_runs ? 'queued' : 'running';
+    const status: RunStatus = this.live.size >= this.deps.config.max_active_runs ? 'queued' : 'running';
     const context: EventContext = { ...o.context, workflow_id: runId };
-    const insert = (): void => this.d.store.insertRun({
+    const insert = (): void => this.deps.store.insertRun({
       run_id: runId, workflow: o.definition.name, status, inputs: o.inputs, budget_usd: o.budget_usd, context, source: o.source,
-      definition: o.definition, created_at: this.d.now(),
+      definition: o.definition, created_at: this.deps.now(),
     });
     try {
-      if (o.answeredAtEnd) this.d.journal(insert);
-      else await this.d.durable(insert);
+      if (o.answeredAtEnd) this.deps.journal(insert);
+      else await this.deps.durable(insert);
     } catch (e) {
       // The same run_id started twice at once: the first insert won, this is that run.
-      const again = this.d.store.run(runId);
+      const again = this.deps.store.run(runId);
       if (again) return { run_id: runId, status: this.statusOfRow(again), existing: true };
       throw e;
     }
-    if (status === 'running') this.launch(this.d.store.run(runId)!, false);
+    if (status === 'running') this.launch(this.deps.store.run(runId)!, false);
     return { run_id: runId, status, existing: false };
   }
 
@@ -73,7 +73,7 @@ export class Engine implements RunHost {
   recover(): { resumed: number; queued: number } {
     let resumed = 0;
     let queued = 0;
-    for (const row of this.d.store.activeRuns()) {
+    for (const row of this.deps.store.activeRuns()) {
       if (row.status === 'running') {
         this.launch(row, true);
         resumed++;
@@ -86,19 +86,19 @@ export class Engine implements RunHost {
   }
 
   private launch(row: RunRow, resumed: boolean): RunExecutor {
-    const v = this.d.store.version(row.run_id, row.version)!;
+    const v = this.deps.store.version(row.run_id, row.version)!;
     const def = JSON.parse(v.definition) as Definition;
     const run = resumed
-      ? RunExecutor.fromJournal(this.d, this, row, def, this.d.store.steps(row.run_id), this.d.store.tasks(row.run_id))
-      : new RunExecutor(this.d, this, {
+      ? RunExecutor.fromJournal(this.deps, this, row, def, this.deps.store.steps(row.run_id), this.deps.store.tasks(row.run_id))
+      : new RunExecutor(this.deps, this, {
         runId: row.run_id, workflow: row.workflow, definition: def, version: row.version, inputs: JSON.parse(row.inputs) as Record<string, unknown>,
         context: JSON.parse(row.context) as EventContext, budgetUsd: row.budget_usd, createdAt: row.created_at, replans: row.replans,
       });
     this.live.set(row.run_id, run);
     if (row.status !== 'running' || row.started_at === null) {
-      this.d.journal(() => this.d.store.setRunStatus(row.run_id, 'running', this.d.now()));
+      this.deps.journal(() => this.deps.store.setRunStatus(row.run_id, 'running', this.deps.now()));
     }
-    this.d.emit('workflow:started', {
+    this.deps.emit('workflow:started', {
       run_id: row.run_id, workflow: row.workflow, version: row.version, steps: def.steps.map((s) => s.id), inputs: run.inputs,
       budget_usd: row.budget_usd, resumed,
     }, run.context);
@@ -108,9 +108,9 @@ export class Engine implements RunHost {
 
   /** Start queued runs, oldest first, while there is room. */
   private promote(): void {
-    if (this.d.isStopping()) return;
-    for (const row of this.d.store.activeRuns()) {
-      if (this.live.size >= this.d.config.max_active_runs) return;
+    if (this.deps.isStopping()) return;
+    for (const row of this.deps.store.activeRuns()) {
+      if (this.live.size >= this.deps.config.max_active_runs) return;
       if (row.status === 'queued' && !this.live.has(row.run_id)) this.launch(row, false);
     }
   }
@@ -151,12 +151,12 @@ export class Engine implements RunHost {
     if (!b) return;
     if (b.ops.length) {
       try {
-        this.d.journal(() => {
+        this.deps.journal(() => {
           for (const op of b.ops) op();
         });
       } catch (err) {
         // Nothing decided in this batch is acted on: its tasks stay as the journal last had them.
-        this.d.log.error({ err }, 'workflow journal write failed');
+        this.deps.log.error({ err }, 'workflow journal write failed');
         return;
       }
     }
@@ -164,7 +164,7 @@ export class Engine implements RunHost {
   }
 
   acquire(run: RunExecutor): boolean {
-    if (this.used < this.d.config.max_running_tasks) {
+    if (this.used < this.deps.config.max_running_tasks) {
       this.used++;
       return true;
     }
@@ -184,23 +184,23 @@ export class Engine implements RunHost {
   finished(run: RunExecutor, status: RunStatus): void {
     this.live.delete(run.runId);
     this.starving.delete(run);
-    this.d.ended?.(run, status);
+    this.deps.ended?.(run, status);
     this.promote();
   }
 
   // ---- requests -------------------------------------------------------------------------------------
 
   async cancel(runId: string): Promise<{ run_id: string; status: RunStatus }> {
-    const row = this.d.store.run(runId);
+    const row = this.deps.store.run(runId);
     if (!row) throw new DaemonError('NOT_FOUND', `no run ${runId}`, { run_id: runId });
     if (TERMINAL_RUN.has(row.status)) throw new DaemonError('CONFLICT', `run ${runId} already ended (${row.status})`, { run_id: runId, status: row.status });
     const run = this.live.get(runId);
     // Journaled first: a crash from here on never resumes the run.
-    await this.d.durable(() => this.d.store.setRunStatus(runId, 'cancelled', this.d.now()));
+    await this.deps.durable(() => this.deps.store.setRunStatus(runId, 'cancelled', this.deps.now()));
     if (!run) {
-      const cost = await this.d.cost(runId).catch(() => null);
-      await this.d.durable(() => this.d.store.finishRun(runId, 'cancelled', { code: 'CANCELLED', message: 'the run was cancelled' }, {}, cost, this.d.now()));
-      this.d.emit('workflow:finished', { run_id: runId, workflow: row.workflow, status: 'cancelled', error: { code: 'CANCELLED', message: 'the run was cancelled' }, outputs: {}, cost_usd: cost, duration_ms: this.d.now() - row.created_at }, JSON.parse(row.context) as EventContext);
+      const cost = await this.deps.cost(runId).catch(() => null);
+      await this.deps.durable(() => this.deps.store.finishRun(runId, 'cancelled', { code: 'CANCELLED', message: 'the run was cancelled' }, {}, cost, this.deps.now()));
+      this.deps.emit('workflow:finished', { run_id: runId, workflow: row.workflow, status: 'cancelled', error: { code: 'CANCELLED', message: 'the run was cancelled' }, outputs: {}, cost_usd: cost, duration_ms: this.deps.now() - row.created_at }, JSON.parse(row.context) as EventContext);
       return { run_id: runId, status: 'cancelled' };
     }
     run.cancel();
@@ -211,7 +211,7 @@ export class Engine implements RunHost {
   async signal(runId: string, step: string, data: unknown): Promise<{ run_id: string; step: string; status: RunStatus }> {
     const run = this.live.get(runId);
     if (!run) {
-      const row = this.d.store.run(runId);
+      const row = this.deps.store.run(runId);
       if (!row) throw new DaemonError('NOT_FOUND', `no run ${runId}`, { run_id: runId });
       throw new DaemonError('CONFLICT', `run ${runId} is ${row.status}; only a running run takes signals`, { run_id: runId, status: row.status });
     }
@@ -223,7 +223,7 @@ export class Engine implements RunHost {
   async wait(runId: string): Promise<RunStatus> {
     const run = this.live.get(runId);
     if (run) return run.whenFinished();
-    const row = this.d.store.run(runId);
+    const row = this.deps.store.run(runId);
     if (!row) throw new DaemonError('NOT_FOUND', `no run ${runId}`, { run_id: runId });
     return row.status;
   }
@@ -234,12 +234,12 @@ export class Engine implements RunHost {
 
   /** The answer to workflow:status: the run, every step's state and output, the outputs and cost. */
   async status(runId: string): Promise<Record<string, unknown>> {
-    const row = this.d.store.run(runId);
+    const row = this.deps.store.run(runId);
     if (!row) throw new DaemonError('NOT_FOUND', `no run ${runId}`, { run_id: runId });
-    const def = JSON.parse(this.d.store.version(runId, row.version)!.definition) as Definition;
-    const stepRows = new Map(this.d.store.steps(runId).map((s) => [s.step_id, s]));
+    const def = JSON.parse(this.deps.store.version(runId, row.version)!.definition) as Definition;
+    const stepRows = new Map(this.deps.store.steps(runId).map((s) => [s.step_id, s]));
     const tasks = new Map<string, TaskRow[]>();
-    for (const t of this.d.store.tasks(runId)) {
+    for (const t of this.deps.store.tasks(runId)) {
       const l = tasks.get(t.step_id) ?? [];
       l.push(t);
       tasks.set(t.step_id, l);
@@ -279,7 +279,7 @@ export class Engine implements RunHost {
       steps[s.id] = entry;
     }
     const run = this.live.get(runId);
-    const cost = row.cost_usd ?? (await this.d.cost(runId).catch(() => null));
+    const cost = row.cost_usd ?? (await this.deps.cost(runId).catch(() => null));
     return {
       run_id: runId, workflow: row.workflow, status: this.statusOfRow(row), version: row.version, source: row.source, inputs: parse(row.inputs),
       budget_usd: row.budget_usd, created_at: secs(row.created_at), started_at: secs(row.started_at), finished_at: secs(row.finished_at),
@@ -289,7 +289,7 @@ export class Engine implements RunHost {
 
   /** The versions of a run's definition (a replan adds one), oldest first. */
   versions(runId: string): Array<Record<string, unknown>> {
-    return this.d.store.versions(runId).map((v) => ({
+    return this.deps.store.versions(runId).map((v) => ({
       version: v.version, reason: v.reason, failed_step: v.failed_step, error: parse(v.error), replaced: parse(v.replaced) ?? [],
       created_at: v.created_at / 1000, definition: JSON.parse(v.definition) as unknown,
     }));
@@ -298,7 +298,7 @@ export class Engine implements RunHost {
   runs(q: { status?: string | undefined; workflow?: string | undefined; limit: number }): Array<Record<string, unknown>> {
     // waiting is a live refinement of running: ask the journal for running and keep the waiting ones.
     const dbStatus = q.status === 'waiting' ? 'running' : q.status ?? null;
-    const rows = this.d.store.runs(dbStatus, q.workflow ?? null, q.status === 'waiting' ? 10_000 : q.limit);
+    const rows = this.deps.store.runs(dbStatus, q.workflow ?? null, q.status === 'waiting' ? 10_000 : q.limit);
     const out: Array<Record<string, unknown>> = [];
     for (const r of rows) {
       const status = this.statusOfRow(r);
@@ -319,7 +319,7 @@ export class Engine implements RunHost {
   }
 
   health(): Record<string, unknown> {
-    return { active_runs: this.live.size, running_tasks: this.used, runs: this.d.store.counts() };
+    return { active_runs: this.live.size, running_tasks: this.used, runs: this.deps.store.counts() };
   }
 
   activeRuns(): RunExecutor[] {

@@ -116,7 +116,7 @@ export class RunExecutor {
   private finished: RunStatus | null = null;
   private readonly waiters: Array<{ resolve: (s: RunStatus) => void; reject: (e: unknown) => void }> = [];
 
-  constructor(private readonly d: EngineDeps, private readonly host: RunHost, init: RunInit) {
+  constructor(private readonly deps: EngineDeps, private readonly host: RunHost, init: RunInit) {
     this.runId = init.runId;
     this.workflow = init.workflow;
     this.def = init.definition;
@@ -307,7 +307,7 @@ export class RunExecutor {
    * against the task rows now written. Runs inside the batch's transaction.
    */
   private readonly journalDirty = (): void => {
-    const store = this.d.store;
+    const store = this.deps.store;
     for (const [ts, st] of this.dirtyTasks) {
       const row = this.taskRow(st, ts);
       store.putTask(row);
@@ -337,7 +337,7 @@ export class RunExecutor {
   }
 
   private pass(): void {
-    if (this.finished || this.d.isStopping()) return;
+    if (this.finished || this.deps.isStopping()) return;
     if (this.halt) {
       if (this.running > 0 || this.replanning) return;
       if (this.halt.status === 'replanning') void this.replan();
@@ -380,7 +380,7 @@ export class RunExecutor {
 
   /** A step whose needs are done: skipped, waiting, failed on its foreach, or running. */
   private begin(st: StepState): void {
-    const now = this.d.now();
+    const now = this.deps.now();
     const s = st.def;
     if (s.when !== undefined && !truthy(this.renderHead(s.when))) {
       st.status = 'skipped';
@@ -402,7 +402,7 @@ export class RunExecutor {
     }
     if (s.foreach !== undefined) {
       const items = this.renderHead(s.foreach);
-      const max = this.d.config.max_items;
+      const max = this.deps.config.max_items;
       if (!Array.isArray(items) || items.length > max) {
         st.status = 'failed';
         st.finishedAt = now;
@@ -427,7 +427,7 @@ export class RunExecutor {
 
   /** Start tasks of a running step while its concurrency and the engine's slots allow. */
   private launch(st: StepState): void {
-    const limit = st.def.foreach !== undefined ? st.def.concurrency ?? this.d.config.default_concurrency : 1;
+    const limit = st.def.foreach !== undefined ? st.def.concurrency ?? this.deps.config.default_concurrency : 1;
     while (st.status === 'running' && st.inflight < limit && !this.halt) {
       const queued = st.queue.length > 0;
       if (!queued && st.next >= st.total) return;
@@ -442,7 +442,7 @@ export class RunExecutor {
     const s = st.def;
     const foreach = s.foreach !== undefined;
     const key = taskKey(this.runId, s.id, foreach ? idx : null, attempt);
-    const now = this.d.now();
+    const now = this.deps.now();
     const ts: TaskState = {
       idx, attempt, status: 'running', output: null, error: null, startedAt: now, finishedAt: null, nextAt: null,
       controller: new AbortController(), timer: null, spec: null, interrupt: null,
@@ -466,7 +466,7 @@ export class RunExecutor {
     this.later(() => {
       // The daemon began to stop before the start was committed: the journal has it running, so
       // it is performed at the next start.
-      if (this.d.isStopping()) return;
+      if (this.deps.isStopping()) return;
       const signal = ts.controller?.signal;
       // Cancelled before the transaction that started it committed: settle as cancelled, never perform.
       if (!signal || signal.aborted) return void Promise.resolve().then(() => this.settle(st, ts, { ok: false, e: signal?.reason ?? new DaemonError('CANCELLED', 'cancelled') }));
@@ -482,11 +482,11 @@ export class RunExecutor {
       };
       ts.interrupt = (reason) => void Promise.resolve().then(() => end({ ok: false, e: reason }));
       ts.timer = setTimeout(() => {
-        this.d.abandon(spec);
+        this.deps.abandon(spec);
         end({ ok: false, e: new DaemonError('TIMEOUT', `step ${s.id} took longer than ${spec.timeoutMs / 1000} s`, { step: s.id, timeout_s: spec.timeoutMs / 1000 }) });
       }, spec.timeoutMs);
       ts.timer.unref?.();
-      this.d.perform(spec, signal).then(
+      this.deps.perform(spec, signal).then(
         (out) => end({ ok: true, out }),
         (e: unknown) => end({ ok: false, e }),
       );
@@ -500,7 +500,7 @@ export class RunExecutor {
       id: key, parent_id: this.context.id, root_id: this.context.root_id, depth: this.context.depth + 1, workflow_id: this.runId,
       ...(this.context.origin !== undefined ? { origin: this.context.origin } : {}),
     };
-    const timeoutMs = (s.timeout_s ?? (s.agent ? this.d.config.agent_timeout_s : this.d.config.event_timeout_s)) * 1000;
+    const timeoutMs = (s.timeout_s ?? (s.agent ? this.deps.config.agent_timeout_s : this.deps.config.event_timeout_s)) * 1000;
     const spec: TaskSpec = { run_id: this.runId, workflow: this.workflow, step: s, idx, attempt, key, context, timeoutMs };
     if (s.event) {
       const data = (s.data ? render(s.data, scope) : {}) as Record<string, unknown>;
@@ -526,8 +526,8 @@ export class RunExecutor {
     this.host.release();
     // Stopping: a failure is the shutdown's doing, so the task stays journaled as running and is
     // performed again at the next start. A success is a fact and is kept.
-    if (this.d.isStopping() && !r.ok) return;
-    const now = this.d.now();
+    if (this.deps.isStopping() && !r.ok) return;
+    const now = this.deps.now();
     if (ts.status === 'cancelled') {
       ts.finishedAt = now;
       ts.error = { code: 'CANCELLED', message: this.halt?.status === 'cancelled' ? 'the run was cancelled' : 'stopped' };
@@ -567,7 +567,7 @@ export class RunExecutor {
       return;
     }
     ts.error = err;
-    if (err.code === 'BUDGET_EXCEEDED' && this.d.isRunBudget(this.runId, err)) {
+    if (err.code === 'BUDGET_EXCEEDED' && this.deps.isRunBudget(this.runId, err)) {
       ts.status = 'failed';
       ts.finishedAt = now;
       this.putTask(st, ts);
@@ -625,11 +625,11 @@ export class RunExecutor {
   }
 
   private applyFailure(st: StepState, err: StepError, recovering: boolean): void {
-    if (err.code === 'BUDGET_EXCEEDED' && this.d.isRunBudget(this.runId, err)) return this.stop('budget_exhausted', err, st.def.id, false);
+    if (err.code === 'BUDGET_EXCEEDED' && this.deps.isRunBudget(this.runId, err)) return this.stop('budget_exhausted', err, st.def.id, false);
     const mode = st.def.on_failure;
     if (mode === 'continue') return;
-    if (mode === 'replan' && this.replans < this.d.config.max_replans) return this.stop('replanning', err, st.def.id, false);
-    const why = mode === 'replan' ? { ...err, message: `${err.message} (no replan left: workflow.max_replans is ${this.d.config.max_replans})` } : err;
+    if (mode === 'replan' && this.replans < this.deps.config.max_replans) return this.stop('replanning', err, st.def.id, false);
+    const why = mode === 'replan' ? { ...err, message: `${err.message} (no replan left: workflow.max_replans is ${this.deps.config.max_replans})` } : err;
     this.stop('failed', { ...why, details: { ...why.details, step: st.def.id } }, st.def.id, !recovering);
   }
 
@@ -638,13 +638,13 @@ export class RunExecutor {
     this.view[st.def.id] = { status: st.status, output, error: st.error };
     this.emit('workflow:step_finished', {
       step: st.def.id, status: st.status, item: null, attempt: Math.max(0, ...[...st.tasks.values()].map((t) => t.attempt)),
-      duration_ms: (st.finishedAt ?? this.d.now()) - (st.startedAt ?? this.d.now()), progress: st.def.foreach !== undefined ? { done: st.done, total: st.total } : null,
+      duration_ms: (st.finishedAt ?? this.deps.now()) - (st.startedAt ?? this.deps.now()), progress: st.def.foreach !== undefined ? { done: st.done, total: st.total } : null,
     });
   }
 
   private completeStep(st: StepState): void {
     st.status = 'succeeded';
-    st.finishedAt = this.d.now();
+    st.finishedAt = this.deps.now();
     this.putStep(st);
     this.stepCompleted(st);
   }
@@ -654,8 +654,8 @@ export class RunExecutor {
     let v = out;
     if (s.agent && s.output === 'json') v = jsonInReply(String((out as { reply?: unknown })?.reply ?? ''));
     const size = JSON.stringify(v ?? null).length;
-    if (size > this.d.config.max_output_bytes) {
-      throw new DaemonError('INVALID_DATA', `the output of step ${s.id} is ${size} bytes, more than workflow.max_output_bytes (${this.d.config.max_output_bytes})`, { retry: false });
+    if (size > this.deps.config.max_output_bytes) {
+      throw new DaemonError('INVALID_DATA', `the output of step ${s.id} is ${size} bytes, more than workflow.max_output_bytes (${this.deps.config.max_output_bytes})`, { retry: false });
     }
     return v ?? null;
   }
@@ -684,18 +684,18 @@ export class RunExecutor {
     const reason = new DaemonError('CANCELLED', 'cancelled');
     t.controller?.abort(reason);
     t.interrupt?.(reason);
-    if (t.spec) this.d.abandon(t.spec);
+    if (t.spec) this.deps.abandon(t.spec);
   }
 
   private armWaitTimeout(st: StepState): void {
     const t = st.def.timeout_s;
     if (t === undefined) return;
-    const left = Math.max(0, (st.startedAt ?? this.d.now()) + t * 1000 - this.d.now());
+    const left = Math.max(0, (st.startedAt ?? this.deps.now()) + t * 1000 - this.deps.now());
     st.waitTimer = setTimeout(() => this.atomically(() => {
       st.waitTimer = null;
       if (st.status !== 'waiting' || this.finished) return;
       st.status = 'failed';
-      st.finishedAt = this.d.now();
+      st.finishedAt = this.deps.now();
       st.error = { code: 'TIMEOUT', message: `no signal for step ${st.def.id} within ${t} s` };
       this.putStep(st);
       this.stepFailed(st, null, 1, st.error);
@@ -714,7 +714,7 @@ export class RunExecutor {
       throw new DaemonError('CONFLICT', `step ${stepId} is not waiting for a signal (it is ${st.status})`, { run_id: this.runId, step: stepId, status: st.status });
     }
     if (st.waitTimer) clearTimeout(st.waitTimer);
-    const now = this.d.now();
+    const now = this.deps.now();
     st.status = 'succeeded';
     st.finishedAt = now;
     const ts: TaskState = {
@@ -723,9 +723,9 @@ export class RunExecutor {
     };
     st.tasks.set(0, ts);
     st.done = 1;
-    await this.d.durable(() => {
-      this.d.store.putTask(this.taskRow(st, ts));
-      this.d.store.putStep(this.stepRow(st));
+    await this.deps.durable(() => {
+      this.deps.store.putTask(this.taskRow(st, ts));
+      this.deps.store.putStep(this.stepRow(st));
     });
     this.stepCompleted(st);
     this.pump();
@@ -761,13 +761,13 @@ export class RunExecutor {
     const keptIds = new Set(keep.map((s) => s.def.id));
     let next: Definition;
     try {
-      next = await this.d.replan({
+      next = await this.deps.replan({
         run_id: this.runId, workflow: this.workflow, version: this.version, definition: this.def, inputs: this.inputs, context: this.context,
         failed_step: failedStep, error, kept: [...keptIds], state: this.stepsSummary(),
       });
     } catch (e) {
       this.replanning = false;
-      if (this.d.isStopping()) return;
+      if (this.deps.isStopping()) return;
       const err = errorOf(e);
       this.halt = { status: 'failed', error: { ...err, message: `replanning after step ${failedStep} failed did not succeed: ${err.message}`, details: { ...err.details, step: failedStep } }, step: failedStep };
       this.pump();
@@ -776,11 +776,11 @@ export class RunExecutor {
     const replaced = [...this.steps.keys()].filter((id) => !keptIds.has(id));
     const added = next.steps.filter((s) => !keptIds.has(s.id)).map((s) => s.id);
     const version = this.version + 1;
-    await this.d.durable(() => {
-      this.d.store.addVersion({
-        run_id: this.runId, version, definition: next, reason: 'replan', failed_step: failedStep, error, replaced, created_at: this.d.now(),
+    await this.deps.durable(() => {
+      this.deps.store.addVersion({
+        run_id: this.runId, version, definition: next, reason: 'replan', failed_step: failedStep, error, replaced, created_at: this.deps.now(),
       });
-      for (const id of replaced) this.d.store.dropStep(this.runId, id);
+      for (const id of replaced) this.deps.store.dropStep(this.runId, id);
     });
     const steps = new Map<string, StepState>();
     for (const s of next.steps) {
@@ -803,7 +803,7 @@ export class RunExecutor {
   private async finish(status: RunStatus, error: StepError | null): Promise<void> {
     if (this.finished) return;
     this.finished = status;
-    const now = this.d.now();
+    const now = this.deps.now();
     for (const st of this.steps.values()) {
       if (st.waitTimer) clearTimeout(st.waitTimer);
       const stopped: TaskState[] = [];
@@ -826,11 +826,11 @@ export class RunExecutor {
       }
     }
     const outputs = this.outputs();
-    const cost = await this.d.cost(this.runId).catch(() => null);
+    const cost = await this.deps.cost(this.runId).catch(() => null);
     try {
-      await this.d.durable(() => this.d.store.finishRun(this.runId, status, error, outputs, cost, now));
+      await this.deps.durable(() => this.deps.store.finishRun(this.runId, status, error, outputs, cost, now));
     } catch (e) {
-      this.d.log.error({ err: e, run_id: this.runId }, 'run outcome not journaled');
+      this.deps.log.error({ err: e, run_id: this.runId }, 'run outcome not journaled');
     }
     this.emit('workflow:finished', { status, error, outputs, cost_usd: cost, duration_ms: now - this.createdAt });
     this.host.finished(this, status);
@@ -913,6 +913,6 @@ export class RunExecutor {
   }
 
   private emit(event: string, data: Record<string, unknown>): void {
-    this.later(() => this.d.emit(event, { run_id: this.runId, workflow: this.workflow, ...data }, this.context));
+    this.later(() => this.deps.emit(event, { run_id: this.runId, workflow: this.workflow, ...data }, this.context));
   }
 }

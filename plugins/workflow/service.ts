@@ -47,44 +47,44 @@ export class WorkflowService {
   private knownLoading: Promise<NonNullable<WorkflowService['known']>> | null = null;
   private readonly performer: PerformerDeps;
 
-  constructor(private readonly d: ServiceDeps) {
-    this.store = new WorkflowStore(d.db);
-    this.gc = GroupCommit.for(d.db);
-    const dirs = [d.config.workflows_dir, ...d.config.extra_dirs].map((x) => path.resolve(d.root, x));
+  constructor(private readonly deps: ServiceDeps) {
+    this.store = new WorkflowStore(deps.db);
+    this.gc = GroupCommit.for(deps.db);
+    const dirs = [deps.config.workflows_dir, ...deps.config.extra_dirs].map((x) => path.resolve(deps.root, x));
     this.library = new WorkflowLibrary(dirs, (c: LibraryChange) => {
-      d.log.info({ file: c.file, change: c.change, name: c.name, error: c.error }, 'workflow file changed');
-      d.emit('workflow:library_changed', { ...c }, { context: { id: 'workflow-library', parent_id: null, root_id: 'workflow-library', depth: 0 } });
+      deps.log.info({ file: c.file, change: c.change, name: c.name, error: c.error }, 'workflow file changed');
+      deps.emit('workflow:library_changed', { ...c }, { context: { id: 'workflow-library', parent_id: null, root_id: 'workflow-library', depth: 0 } });
     });
     this.performer = {
-      request: d.request,
+      request: deps.request,
       isStopping: () => this.stopping,
     };
-    const deps: EngineDeps = {
+    const engineDeps: EngineDeps = {
       store: this.store,
-      journal: (op) => void runLazy(d.db, op),
+      journal: (op) => void runLazy(deps.db, op),
       durable: (op) => this.gc.run(op),
       perform: (t, signal) => perform(this.performer, t, signal),
       abandon: (t) => abandon(this.performer, t),
-      emit: (event, data, context) => d.emit(event, data, { context }),
+      emit: (event, data, context) => deps.emit(event, data, { context }),
       isRunBudget: (runId, err) => err.details?.scope === 'workflow' && err.details?.id === runId,
       replan: async (r) => replanDefinition(await this.planner(), r),
       cost: (runId) => this.cost(runId),
       ended: (run) => retireAll(this.performer, run.spawnedKeys(), run.context),
       isStopping: () => this.stopping,
       now: () => Date.now(),
-      log: d.log,
-      config: d.config,
+      log: deps.log,
+      config: deps.config,
     };
-    this.engine = new Engine(deps);
+    this.engine = new Engine(engineDeps);
   }
 
   async start(): Promise<void> {
     await this.library.loadAll();
-    for (const bad of this.library.invalid()) this.d.log.warn({ file: bad.file, error: bad.error }, 'invalid workflow not loaded');
+    for (const bad of this.library.invalid()) this.deps.log.warn({ file: bad.file, error: bad.error }, 'invalid workflow not loaded');
     // Not awaited: the watcher's first scan takes a while, and it catches up on what changed meanwhile.
-    if (this.d.config.watch) void this.library.watch().catch((err: unknown) => this.d.log.warn({ err }, 'watching workflows failed'));
+    if (this.deps.config.watch) void this.library.watch().catch((err: unknown) => this.deps.log.warn({ err }, 'watching workflows failed'));
     const r = this.engine.recover();
-    this.d.log.info({ ...r, workflows: this.library.list().length, invalid: this.library.invalid().length }, 'workflow started');
+    this.deps.log.info({ ...r, workflows: this.library.list().length, invalid: this.library.invalid().length }, 'workflow started');
   }
 
   /**
@@ -103,10 +103,10 @@ export class WorkflowService {
   }
 
   private async planner(): Promise<PlannerDeps> {
-    const c = this.d.config;
+    const c = this.deps.config;
     const env = await this.env();
     return {
-      request: this.d.request,
+      request: this.deps.request,
       catalog: async () => {
         const k = await this.knownNow();
         return catalogText(k.events, k.profiles);
@@ -122,9 +122,9 @@ export class WorkflowService {
     if (this.known && Date.now() - this.known.at < KNOWN_TTL_MS) return this.known;
     this.knownLoading ??= (async () => {
       const ctx: EventContext = { id: 'workflow-discover', parent_id: null, root_id: 'workflow-discover', depth: 0 };
-      const disc = await this.d.request<{ events: Record<string, EventDoc[]> }>('system:discover', {}, { context: ctx, timeoutMs: 10_000 });
+      const disc = await this.deps.request<{ events: Record<string, EventDoc[]> }>('system:discover', {}, { context: ctx, timeoutMs: 10_000 });
       const events = Object.values(disc.events).flat();
-      const profiles = await this.d.request<{ profiles: Array<{ name: string; description: string | null }> }>('agent:profiles', {}, { context: ctx, timeoutMs: 10_000 })
+      const profiles = await this.deps.request<{ profiles: Array<{ name: string; description: string | null }> }>('agent:profiles', {}, { context: ctx, timeoutMs: 10_000 })
         .then((r) => r.profiles, () => []);
       this.known = { at: Date.now(), events, names: new Set(events.map((e) => e.event)), profiles };
       return this.known;
@@ -142,7 +142,7 @@ export class WorkflowService {
 
   private async cost(runId: string): Promise<number | null> {
     const ctx: EventContext = { id: `cost-${runId}`, parent_id: null, root_id: `cost-${runId}`, depth: 0 };
-    const r = await this.d.request<{ scopes: Array<{ spent_usd: number }> }>('budget:status', { scope: 'workflow', id: runId }, { context: ctx, timeoutMs: 5000 });
+    const r = await this.deps.request<{ scopes: Array<{ spent_usd: number }> }>('budget:status', { scope: 'workflow', id: runId }, { context: ctx, timeoutMs: 5000 });
     return r.scopes[0]?.spent_usd ?? 0;
   }
 
@@ -199,7 +199,7 @@ export class WorkflowService {
 
   /** Requests to the trace plugin, under the caller's causality. */
   private goalRequest(context: EventContext) {
-    return <T = Record<string, unknown>>(event: string, data: Record<string, unknown>): Promise<T> => this.d.request<T>(event, data, { context, timeoutMs: 60_000 });
+    return <T = Record<string, unknown>>(event: string, data: Record<string, unknown>): Promise<T> => this.deps.request<T>(event, data, { context, timeoutMs: 60_000 });
   }
 
   private async launch(def: Definition, source: RunSource, d: { inputs: Record<string, unknown>; run_id?: string | undefined; budget_usd?: number | undefined; wait: boolean }, context: EventContext, budgetSet = false): Promise<Record<string, unknown>> {
@@ -213,7 +213,7 @@ export class WorkflowService {
 
   private async setBudget(id: string, usd: number, context: EventContext): Promise<void> {
     try {
-      await this.d.request('budget:set', { scope: 'workflow', id, limit_usd: usd }, { context, timeoutMs: 10_000 });
+      await this.deps.request('budget:set', { scope: 'workflow', id, limit_usd: usd }, { context, timeoutMs: 10_000 });
     } catch (e) {
       if (e instanceof DaemonError && e.code === 'UNKNOWN_EVENT') throw new DaemonError('UNAVAILABLE', 'a run with budget_usd needs the budget plugin, which is not loaded');
       throw e;

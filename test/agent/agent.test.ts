@@ -279,13 +279,16 @@ describe('children and messages', () => {
     const agents = loop.data.agents as string[];
     expect(new Set(agents)).toEqual(new Set(['ping', 'pong']));
     expect(agents.length).toBeGreaterThan(5);
-    // It stays stopped: once both are idle, no more model calls.
-    await waitFor(async () => {
+    // It stays stopped: once both are idle, no more model calls. A model call happens only inside a
+    // turn, and a turn is only started from the queue, so idle with nothing queued, read twice around
+    // the count, means none is coming.
+    const bothIdle = async () => {
       const infos = await Promise.all(['ping', 'pong'].map((id) => rq('agent:info', { agent_id: id, history_limit: 0 })));
       return infos.every((i) => i.status === 'idle' && i.queued_turns === 0);
-    }, 10_000, 'both idle');
+    };
+    await waitFor(bothIdle, 10_000, 'both idle');
     const n = api.messageRequests().length;
-    await new Promise((r) => setTimeout(r, 500));
+    expect(await bothIdle()).toBe(true);
     expect(api.messageRequests().length).toBe(n);
     expect(n).toBeLessThan(200);
   });

@@ -82,9 +82,11 @@ describe('coordinated shutdown', () => {
     // A save in progress and a restore queued behind it when shutdown begins: the accepted save
     // finishes, the restore is refused when its turn comes (it would be lost anyway).
     await d.client.request('memo:slow_snapshot', { ms: 600 });
+    const begun = async () => (await d.client.request<{ snapshots_begun: number }>('memo:dump', { keys_only: true })).snapshots_begun;
+    const before = await begun();
     const inflightSave = d.client.request<{ checkpoint_id: number }>('checkpoint:save', { label: 'inflight' });
     const queuedRestore = expectCode(d.client.request('checkpoint:restore', { checkpoint_id: id }));
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor(async () => (await begun()) > before, 5_000, 'the slow snapshot to be under way');
     const t0 = performance.now();
     d.proc.kill('SIGTERM');
     await waitFor(() => evs.some((e) => e.event === 'system:shutdown_begin'), 15_000, 'shutdown_begin');

@@ -166,8 +166,11 @@ describe('cancel', () => {
     const c = await d.client.request('completion:cancel', { request_id: 'cq-2' });
     expect(c).toMatchObject({ status: 'cancelled', was: 'queued' });
     await waitFor(() => of('completion:result', 'cq-1').length === 1);
-    await new Promise((r) => setTimeout(r, 100));
-    expect(api.messageRequests()).toHaveLength(1);
+    // The session runs in order: had the cancelled request been sent, it would have gone before this one.
+    api.setHandler(() => ({ text: 'third' }));
+    await d.client.request('completion:async', { prompt: 'c', session_id: 'cq', request_id: 'cq-3' });
+    await waitFor(() => of('completion:result', 'cq-3').length === 1);
+    expect(api.messageRequests()).toHaveLength(2);
     expect((await d.client.request('completion:status', { request_id: 'cq-2' })).status).toBe('cancelled');
     cancelledEvent.parse(of('completion:cancelled', 'cq-2')[0]!.data);
     expect(await codeOf(d.client.request('completion:cancel', { request_id: 'cq-2' }))).toBe('CONFLICT');

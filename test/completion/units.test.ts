@@ -100,18 +100,24 @@ describe('SessionQueue', () => {
 });
 
 describe('TokenCoalescer', () => {
-  it('gathers deltas over the window and flushes the rest at the end, in order', async () => {
-    const out: Array<[number, string]> = [];
-    const c = new TokenCoalescer((i, t) => out.push([i, t]), 20, 1000);
-    c.push('a');
-    c.push('b');
-    expect(out).toEqual([]);
-    await new Promise((r) => setTimeout(r, 40));
-    expect(out).toEqual([[0, 'ab']]);
-    c.push('c');
-    c.end();
-    c.push('ignored');
-    expect(out).toEqual([[0, 'ab'], [1, 'c']]);
+  it('gathers deltas over the window and flushes the rest at the end, in order', () => {
+    vi.useFakeTimers();
+    try {
+      const out: Array<[number, string]> = [];
+      const c = new TokenCoalescer((i, t) => out.push([i, t]), 20, 1000);
+      c.push('a');
+      c.push('b');
+      vi.advanceTimersByTime(19);
+      expect(out).toEqual([]);
+      vi.advanceTimersByTime(1);
+      expect(out).toEqual([[0, 'ab']]);
+      c.push('c');
+      c.end();
+      c.push('ignored');
+      expect(out).toEqual([[0, 'ab'], [1, 'c']]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('flushes at once when the size limit is reached', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { EventClient } from '../../client/event-client.js';
 import { DaemonError } from '../../client/errors.js';
 import type { EventFrame } from '../../client/protocol.js';
+import { waitFor } from '../helpers/events.js';
 import { startKernel } from './kit.js';
 
 describe('event client', () => {
@@ -17,10 +18,9 @@ describe('event client', () => {
     await expect(client.request('system:ping', {}, { timeoutMs: 500 })).rejects.toBeInstanceOf(DaemonError);
     const d2 = await startKernel({ home: d1.home });
     try {
-      for (let i = 0; i < 100 && !reconnected; i++) await new Promise((r) => setTimeout(r, 100));
-      expect(reconnected).toBe(true);
+      await waitFor(() => reconnected, 10_000, 'the reconnect');
       await d2.client.request('testkit:emit', { count: 2 });
-      for (let i = 0; i < 50 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+      await waitFor(() => seen.length >= 2, 5_000, 'two renewed-subscription events');
       expect(seen.map((e) => e.event)).toEqual(['testkit:tick', 'testkit:tick']);
       expect((await client.request('system:ping')).pong).toBe(true);
     } finally {

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { ROOT, startDaemon, tempHome } from '../helpers/daemon-process.js';
+import { collect, waitFor } from '../helpers/events.js';
 import { RawConn } from '../helpers/raw-socket.js';
 import { KERNEL_TEST_PLUGINS, kernelConfig, startKernel } from './kit.js';
 
@@ -168,8 +169,9 @@ describe('socket and lifecycle', () => {
     fs.writeFileSync(path.join(dir, 'slowstop', 'index.ts'), `export default { name: 'slowstop', namespaces: ['slowstop'], stop: () => new Promise((r) => setTimeout(r, 1500)) };`);
     const d = await startDaemon({ config: kernelConfig().replace(`plugin_dirs: [`, `plugin_dirs: [${JSON.stringify(dir)}, `) });
     const other = await RawConn.connect(d.socketPath);
+    const begun = await collect(d.client, ['system:shutdown_begin']);
     await d.client.request('system:shutdown', { reason: 'test' });
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor(() => begun.length > 0, 10_000, 'system:shutdown_begin');
     other.request('system:ping', {}, 'late');
     expect((await other.one()).error.code).toBe('SHUTTING_DOWN');
     expect(await d.exited).toBe(0);
@@ -180,8 +182,9 @@ describe('socket and lifecycle', () => {
     fs.mkdirSync(path.join(dir, 'hangstop'));
     fs.writeFileSync(path.join(dir, 'hangstop', 'index.ts'), `export default { name: 'hangstop', namespaces: ['hangstop'], stop: () => new Promise(() => {}) };`);
     const d = await startDaemon({ config: kernelConfig().replace(`plugin_dirs: [`, `plugin_dirs: [${JSON.stringify(dir)}, `) });
+    const begun = await collect(d.client, ['system:shutdown_begin']);
     d.proc.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => begun.length > 0, 10_000, 'system:shutdown_begin'); // the first signal was taken
     d.proc.kill('SIGTERM');
     expect(await d.exited).toBe(1);
     expect(fs.existsSync(d.socketPath)).toBe(false);

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DaemonHandle } from '../helpers/daemon-process.js';
+import { waitFor } from '../helpers/events.js';
 import { RawConn } from '../helpers/raw-socket.js';
 import { startKernel } from './kit.js';
 import { DaemonError } from '../../client/errors.js';
@@ -139,12 +140,11 @@ describe('bounded resources', () => {
 
   it('aborts the work of a client that disconnects with requests in flight', async () => {
     const c = await RawConn.connect(d.socketPath);
+    const seen = async () => (await d.client.request<{ seen: string[] }>('testkit:state')).seen;
     c.request('testkit:sleep', { ms: 5001 }, 's1');
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor(async () => (await seen()).includes('sleeping:5001'), 5_000, 'the sleep to start');
     c.close();
-    await new Promise((r) => setTimeout(r, 200));
-    const st = await d.client.request<{ seen: string[] }>('testkit:state');
-    expect(st.seen).toContain('aborted:5001');
+    await waitFor(async () => (await seen()).includes('aborted:5001'), 4_000, 'the sleep to be aborted (it would end by itself at 5 s)');
   });
 
   it('drops the oldest events of a subscriber that does not read and says how many', async () => {
@@ -185,7 +185,7 @@ describe('subscriptions and history', () => {
     await a.request('testkit:emit', { count: 3 });
     await a.request('testkit:emit', { count: 2, event: 'other:deep:name' });
     await a.request('testkit:emit', { count: 1, event: 'unrelated:x' });
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor(() => got.length >= 5, 5_000, 'five events');
     expect(got.filter((g) => g.sub === s1.id)).toHaveLength(3);
     expect(got.filter((g) => g.sub === s2.id)).toHaveLength(2);
     const seqs = got.map((g) => g.seq);

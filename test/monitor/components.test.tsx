@@ -1,6 +1,6 @@
 /** Panels on their own (no daemon): what a row says at 80 columns, and focus changes. */
 import React from 'react';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { render } from 'ink-testing-library';
 import { HealthPanel } from '../../interfaces/monitor/components/health-panel.js';
 import { completionRowText } from '../../interfaces/monitor/components/completions-panel.js';
@@ -19,11 +19,12 @@ describe('panels', () => {
     const r = render(el(false));
     for (const focused of [true, false, true]) {
       r.rerender(el(focused));
-      await new Promise((x) => setTimeout(x, 20));
-      const lines = stripAnsi(r.lastFrame() ?? '').split('\n');
-      expect(lines[0]).toMatch(focused ? /^╔═ ▶ Plugins/ : /^╭─ Plugins/);
-      expect(lines[1]).toMatch(/^[│║]bridge\s+ok/);
-      expect(lines).toHaveLength(6);
+      await vi.waitFor(() => {
+        const lines = stripAnsi(r.lastFrame() ?? '').split('\n');
+        expect(lines[0]).toMatch(focused ? /^╔═ ▶ Plugins/ : /^╭─ Plugins/);
+        expect(lines[1]).toMatch(/^[│║]bridge\s+ok/);
+        expect(lines).toHaveLength(6);
+      });
     }
     r.unmount();
   });

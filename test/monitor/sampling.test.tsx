@@ -6,7 +6,7 @@
  */
 import React, { useMemo } from 'react';
 import { Text } from 'ink';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { render } from 'ink-testing-library';
 import { EventClient } from '../../client/index.js';
 import { FrameClock } from '../../interfaces/monitor/frame-clock.js';
@@ -121,9 +121,11 @@ describe('the monitor under a flood', () => {
       await sleep(1200); // the buckets refill after the tests before
       await client.request('burst:emit', { n: 5000, event: 'burst:many' });
       await until((f) => /sampled, \d+(\.\d+)?k? skipped ╗/.test(f), 'the sampled log title');
+      const subscriptions = async () => (await client.request('system:health', {})).subscribers;
+      const before = await subscriptions();
       m.stdin.write('/burst:rare\r');
       await until((f) => f.includes('[burst:rare]'), 'the filter');
-      await sleep(300); // its own subscription is made
+      await vi.waitFor(async () => expect(await subscriptions()).toBeGreaterThan(before)); // its own subscription is made
       // The census is spent by the flood; the rare event comes right behind it.
       await client.request('burst:emit', { n: 5000, event: 'burst:many', tail: { event: 'burst:rare', data: { tag: 'needle' } } });
       const f = await until((x) => x.includes('burst:rare tag=needle'), 'the rare event');

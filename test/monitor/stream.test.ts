@@ -1,7 +1,7 @@
 /**
  * The monitor's pure parts: the filter patterns, the event-stream reducer, the layout.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { compile, parseFilter } from '../../interfaces/monitor/state/patterns.js';
 import { initialStream, streamReducer, visibleLog, type StreamEvent, type StreamState } from '../../interfaces/monitor/state/stream.js';
 import { computeLayout, focusable } from '../../interfaces/monitor/state/layout.js';
@@ -293,23 +293,33 @@ describe('layout', () => {
 });
 
 describe('frame clock', () => {
-  it('commits on one tick and slows down under load', async () => {
-    const clock = new FrameClock({ fastMs: 10, slowMs: 80, busyEvents: 5 });
-    const ticks: number[] = [];
-    let load = 100;
-    const off = clock.add(() => {
-      ticks.push(Date.now());
-      return load;
-    });
-    await new Promise((r) => setTimeout(r, 50));
-    expect(clock.intervalMs).toBe(80);
-    load = 0;
-    await new Promise((r) => setTimeout(r, 400));
-    expect(clock.intervalMs).toBe(10);
-    off();
-    const n = ticks.length;
-    await new Promise((r) => setTimeout(r, 50));
-    expect(ticks.length).toBe(n);
+  it('commits on one tick and slows down under load', () => {
+    vi.useFakeTimers();
+    try {
+      const clock = new FrameClock({ fastMs: 10, slowMs: 80, busyEvents: 5 });
+      let ticks = 0;
+      let load = 100;
+      const off = clock.add(() => {
+        ticks++;
+        return load;
+      });
+      vi.advanceTimersByTime(10); // the first tick, at the fast pace, sees a flood
+      expect(ticks).toBe(1);
+      expect(clock.intervalMs).toBe(80);
+      vi.advanceTimersByTime(79);
+      expect(ticks).toBe(1);
+      vi.advanceTimersByTime(1);
+      expect(ticks).toBe(2);
+      load = 0;
+      vi.advanceTimersByTime(80 * 2); // two quiet ticks in a row bring the fast pace back
+      expect(ticks).toBe(4);
+      expect(clock.intervalMs).toBe(10);
+      off();
+      vi.advanceTimersByTime(1000);
+      expect(ticks).toBe(4);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('stays slow through one quiet tick in a flood (the skipped counts come once a second, out of step)', async () => {

@@ -1,7 +1,7 @@
 /** The sandbox plugin inside a real daemon, through the socket: events, errors, degraded mode, shutdown, crash. */
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { startDaemon, tempHome, type DaemonHandle } from '../helpers/daemon-process.js';
 import type { EventFrame } from '../../client/protocol.js';
 import { describeDocker, IMAGE, ownedContainers } from './docker-env.js';
@@ -37,7 +37,8 @@ describeDocker('sandbox plugin in the daemon', () => {
     const sub = await d.client.subscribe('sandbox:*', (ev) => seen.push(ev));
     const r = await d.client.request('sandbox:exec', { language: 'python', code: 'import sys\nprint("out")\nprint("err", file=sys.stderr)\nsys.exit(3)' });
     expect(r).toMatchObject({ exit_code: 3, stdout: 'out\n', stderr: 'err\n', timed_out: false, oom_killed: false, truncated: false });
-    await new Promise((res) => setTimeout(res, 200));
+    // The answer can overtake the last events; the exec's own finish event closes its stream.
+    await vi.waitFor(() => expect(seen.some((e) => e.event === 'sandbox:exec_finished' && e.data.exec_id === r.exec_id)).toBe(true), { timeout: 10_000 });
     await sub.unsubscribe();
     const mine = seen.filter((e) => e.data.exec_id === r.exec_id);
     expect(mine.map((e) => e.event)).toContain('sandbox:exec_started');
@@ -132,8 +133,7 @@ describeDocker('sandbox plugin: degraded, shutdown and crash', () => {
     const d = await startDaemon({ config: `daemon:\n  shutdown_timeout_ms: 5000\n${config}`, readyTimeoutMs: 60_000 });
     const c = await d.connect();
     const running = codeOf(c.request('sandbox:exec', { language: 'bash', code: 'trap "" TERM; sleep 120', timeout_s: 120 }, { timeoutMs: 130_000 }));
-    const until = Date.now() + 10_000;
-    while (Date.now() < until && (await d.client.request('sandbox:status', {})).running_execs !== 1) await new Promise((r) => setTimeout(r, 50));
+    await vi.waitFor(async () => expect((await d.client.request('sandbox:status', {})).running_execs).toBe(1), { timeout: 10_000, interval: 50 });
     const t0 = Date.now();
     expect(await d.stop()).toBe(0);
     expect(Date.now() - t0).toBeLessThan(15_000);
@@ -163,8 +163,7 @@ describeDocker('sandbox plugin: degraded, shutdown and crash', () => {
     const home = tempHome();
     const d = await startDaemon({ home, config, readyTimeoutMs: 60_000 });
     void codeOf(d.client.request('sandbox:exec', { language: 'bash', code: 'sleep 120', timeout_s: 120 }, { timeoutMs: 130_000 }));
-    const until = Date.now() + 10_000;
-    while (Date.now() < until && (await d.client.request('sandbox:status', {})).running_execs !== 1) await new Promise((r) => setTimeout(r, 50));
+    await vi.waitFor(async () => expect((await d.client.request('sandbox:status', {})).running_execs).toBe(1), { timeout: 10_000, interval: 50 });
     await d.kill('SIGKILL');
     expect((await ownedContainers(ownerOf(home))).length).toBeGreaterThan(0);
     const d2 = await startDaemon({ home, config: `sandbox:\n  image: ${IMAGE}\n  pool_size: 0\n`, readyTimeoutMs: 60_000 });

@@ -11,7 +11,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../plugins/sandbox/config.js';
 import { SandboxService } from '../../plugins/sandbox/service.js';
 
@@ -96,7 +96,9 @@ describe('sandbox against an engine that hangs after its ping', () => {
     const st = await svc.status();
     expect(st).toMatchObject({ status: 'degraded', engine: { reachable: false, reason: expect.stringMatching(/^docker engine not responding: GET \/\S+ unanswered for \d+ s$/) } });
     // Pings alone do not bring it back: it stays down while calls still go unanswered.
-    await new Promise((r) => setTimeout(r, 1_000));
+    const pings = () => seen.filter((x) => x.endsWith('/_ping')).length;
+    const before = pings();
+    await vi.waitFor(() => expect(pings()).toBeGreaterThanOrEqual(before + 3), { timeout: 5_000, interval: 20 });
     expect(svc.health()).toMatchObject({ engine_reachable: false });
 
     hang = false;

@@ -1,7 +1,7 @@
 /** Long-lived sessions: a persistent workspace, serialised execs, idle reaping, restore after restart. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { SandboxService } from '../../plugins/sandbox/service.js';
 import { describeDocker, ownedContainers, silentLog, startService, type TestService } from './docker-env.js';
 
@@ -92,9 +92,8 @@ describeDocker('sandbox sessions', () => {
   it('destroys idle sessions after their timeout', async () => {
     const s = await t.svc.createSession({ session_id: 'idle', idle_timeout_s: 1 });
     await t.svc.exec({ language: 'bash', session_id: 'idle', code: 'true' });
-    const deadline = Date.now() + 6_000;
     const reaped = () => t.events.some((e) => e.event === 'sandbox:session_destroyed' && e.data.session_id === 'idle');
-    while (Date.now() < deadline && !reaped()) await new Promise((r) => setTimeout(r, 100));
+    await vi.waitFor(() => expect(reaped()).toBe(true), { timeout: 6_000, interval: 100 });
     expect(t.svc.listSessions().sessions.map((x) => x.session_id)).not.toContain('idle');
     expect(t.events.some((e) => e.event === 'sandbox:session_destroyed' && e.data.session_id === 'idle' && e.data.reason === 'idle')).toBe(true);
     await t.svc.containers.settle();

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { parseConfig } from '../../plugins/sandbox/config.js';
 import { decodeFiles, tar, workspacePath } from '../../plugins/sandbox/files.js';
 import { containerSpec, LABEL, LABEL_OWNER } from '../../plugins/sandbox/hardening.js';
@@ -146,15 +146,18 @@ describe('output', () => {
     expect(c.bytes('stdout')).toBe(20);
   });
 
-  it('coalesces chunks, splits big ones and never cuts a UTF-8 character', async () => {
+  it('coalesces chunks, splits big ones and never cuts a UTF-8 character', () => {
+    vi.useFakeTimers();
+    onTestFinished(() => void vi.useRealTimers());
     const chunks: string[] = [];
     const c = new OutputCollector({ capBytes: 1000, flushMs: 20, chunkBytes: 4, onChunk: (_s, ch) => chunks.push(ch) });
     const euro = Buffer.from('€');
     c.push('stdout', euro.subarray(0, 1));
     c.push('stdout', euro.subarray(1));
     c.push('stdout', Buffer.from('ab'));
+    vi.advanceTimersByTime(19);
     expect(chunks).toEqual([]); // coalescing window still open
-    await new Promise((r) => setTimeout(r, 40));
+    vi.advanceTimersByTime(1);
     expect(chunks).toEqual(['€ab']);
     c.push('stdout', Buffer.from('0123456789'));
     c.flush(true);

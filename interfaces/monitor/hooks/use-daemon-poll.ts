@@ -7,6 +7,7 @@
 import { useEffect, useState } from 'react';
 import type { EventClient } from '../../../client/index.js';
 import { isDaemonError } from '../../../client/index.js';
+import type { EventData, EventMap, EventResponse } from '../../../client/event-types.js';
 import type { FrameClock } from '../frame-clock.js';
 
 export interface Probe<T = Record<string, unknown>> {
@@ -48,7 +49,7 @@ export const PLUGIN_PROBES = {
 } as const;
 
 /** What each probe asks: the agents panel lists live agents only (terminated ones leave it). */
-const PROBE_DATA: Partial<Record<keyof typeof PLUGIN_PROBES, Record<string, unknown>>> = { agent: { status: 'live' } };
+const PROBE_DATA: { [N in keyof typeof PLUGIN_PROBES]?: EventData<(typeof PLUGIN_PROBES)[N]> } = { agent: { status: 'live' } };
 
 /** Every how many rounds each probe runs (sandbox:status asks the Docker engine: less often). */
 const EVERY: Record<keyof typeof PLUGIN_PROBES, number> = { agent: 2, completion: 2, budget: 2, sandbox: 4, kg: 2 };
@@ -65,17 +66,19 @@ const EMPTY: DaemonSnapshot = {
   plugins: { agent: {}, completion: {}, budget: {}, sandbox: {}, kg: {} },
 };
 
-async function probe<T>(client: EventClient, event: string, previous: Probe<T>, request: Record<string, unknown> = {}): Promise<Probe<T>> {
+async function probe<E extends keyof EventMap>(client: EventClient, event: E, request?: EventData<E>): Promise<Probe<EventResponse<E>>> {
   try {
-    const data = await client.request<T>(event, request, { timeoutMs: 3000 });
+    const data = await client.request(event, request, { timeoutMs: 3000 });
     return { data, at: Date.now() / 1000 };
   } catch (e) {
     const code = isDaemonError(e) ? e.code : 'ERROR';
     if (code === 'UNKNOWN_EVENT') return { absent: true };
-    // Keep the last good data on screen, marked with why it is stale.
-    return { ...previous, error: { code, message: (e as Error).message } };
+    return { error: { code, message: (e as Error).message } };
   }
 }
+
+/** A failed probe keeps the last good data on screen, marked with why it is stale. */
+const keepLast = <T>(next: Probe<T>, previous: Probe<T>): Probe<T> => (next.error ? { ...previous, error: next.error } : next);
 
 /** Poll every `intervalMs`; answers are committed on the frame clock's next tick. */
 export function useDaemonPoll(client: EventClient, clock: FrameClock, intervalMs = 1000): DaemonSnapshot {
@@ -91,7 +94,7 @@ export function useDaemonPoll(client: EventClient, clock: FrameClock, intervalMs
     let last = EMPTY;
     let timer: NodeJS.Timeout | undefined;
     const run = async (): Promise<void> => {
-      const health = await probe<Health>(client, 'system:health', last.health);
+      const health = keepLast<Health>(await probe(client, 'system:health'), last.health);
       const plugins = { ...last.plugins };
       // Plugin status every few rounds (all at once on the first).
       const due = (Object.keys(PLUGIN_PROBES) as ProbeName[]).filter((name) => round % EVERY[name] === 0);
@@ -103,7 +106,7 @@ export function useDaemonPoll(client: EventClient, clock: FrameClock, intervalMs
               plugins[name] = { absent: true };
               return;
             }
-            plugins[name] = await probe(client, PLUGIN_PROBES[name], last.plugins[name], PROBE_DATA[name]);
+            plugins[name] = keepLast<Record<string, unknown>>(await probe(client, PLUGIN_PROBES[name], PROBE_DATA[name]), last.plugins[name]);
           }),
         );
       }

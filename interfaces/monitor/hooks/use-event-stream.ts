@@ -12,6 +12,7 @@
  */
 import { useEffect, useReducer, useRef, useState } from 'react';
 import type { EventClient, EventFrame, Subscription } from '../../../client/index.js';
+import type { EventData } from '../../../client/event-types.js';
 import { initialStream, streamReducer, type StreamAction, type StreamEvent, type StreamState } from '../state/stream.js';
 import { historyPatterns, type Filter } from '../state/patterns.js';
 import { CENSUS_PATTERNS, LIFECYCLE_PATTERNS, RATES, TOKEN_PATTERNS, logPatterns, type Via } from '../state/feeds.js';
@@ -85,7 +86,7 @@ export function useEventStream(client: EventClient, opts: StreamOptions): EventS
 
   useEffect(() => {
     let disposed = false;
-    let daemonPid: unknown = null;
+    let daemonPid: number | null = null;
     const subs: Subscription[] = [];
     let census: Subscription | null = null;
     // monitor:dropped is addressed to the connection, not to a subscription.
@@ -120,7 +121,7 @@ export function useEventStream(client: EventClient, opts: StreamOptions): EventS
 
     /** Ask for history after `since`, up to where the census begins, and apply it before the held live frames. */
     const sync = async (since: number | undefined): Promise<void> => {
-      const health = await client.request<{ pid?: unknown }>('system:health', {}, { timeoutMs: 5000 });
+      const health = await client.request('system:health', {}, { timeoutMs: 5000 });
       if (daemonPid !== null && health.pid !== daemonPid) {
         dispatch({ type: 'daemon-restarted', now: now() });
         dispatch({ type: 'notice', text: `daemon restarted (pid ${String(health.pid)})`, now: now() });
@@ -128,10 +129,10 @@ export function useEventStream(client: EventClient, opts: StreamOptions): EventS
       }
       daemonPid = health.pid;
       const until = census?.startSeq ?? undefined;
-      const data: Record<string, unknown> = { limit: capacity };
+      const data: EventData<'monitor:events'> = { limit: capacity };
       if (since) data.since_seq = since;
       if (until !== undefined) data.until_seq = until;
-      const hist = await client.request<{ events: StreamEvent[]; last_seq?: number; truncated?: boolean }>('monitor:events', data, { timeoutMs: 10_000 });
+      const hist = await client.request('monitor:events', data, { timeoutMs: 10_000 });
       if (disposed) return;
       const events = hist.events ?? [];
       dispatch({ type: 'backfill', events, now: now(), ...(until !== undefined ? { until } : {}) });
@@ -203,10 +204,10 @@ export function useEventStream(client: EventClient, opts: StreamOptions): EventS
     dispatch({ type: 'filter', filter: f });
     void followFilter(f);
     const patterns = historyPatterns(f);
-    const data: Record<string, unknown> = { limit: capacity };
+    const data: EventData<'monitor:events'> = { limit: capacity };
     if (patterns) data.patterns = patterns;
     client
-      .request<{ events: StreamEvent[] }>('monitor:events', data, { timeoutMs: 10_000 })
+      .request('monitor:events', data, { timeoutMs: 10_000 })
       .then((r) => {
         // A newer filter may have replaced this one meanwhile.
         if (filterRef.current === f) dispatch({ type: 'merge', events: r.events ?? [] });

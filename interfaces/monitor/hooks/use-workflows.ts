@@ -6,6 +6,7 @@
 import { useEffect, useRef, useState } from 'react';
 import type { EventClient } from '../../../client/index.js';
 import { isDaemonError } from '../../../client/index.js';
+import type { EventData } from '../../../client/event-types.js';
 import type { FrameClock } from '../frame-clock.js';
 import type { Probe } from './use-daemon-poll.js';
 import { runRows } from '../state/workflows.js';
@@ -44,7 +45,7 @@ export function useWorkflows(client: EventClient, clock: FrameClock, selectedRun
       if (ready) setSnap(ready);
       ready = null;
     });
-    const ask = async (event: string, data: Record<string, unknown>, prev: Probe): Promise<Probe> => {
+    const ask = async <E extends 'workflow:runs' | 'workflow:status' | 'trace:runs'>(event: E, data: EventData<E>, prev: Probe): Promise<Probe> => {
       try {
         return { data: await client.request(event, data, { timeoutMs: 3000 }), at: Date.now() / 1000 };
       } catch (e) {

@@ -25,6 +25,8 @@ export default definePlugin({
       // Handed its state as it started, it serves restored state from its first request.
       restoredBeforeStart: from ? true : null,
       snapshotDelayMs: 0,
+      // Snapshots begun, so a test can wait for a slow one to be under way instead of sleeping.
+      snapshotsBegun: 0,
       markDirty: () => ctx.markDirty(),
     };
   },
@@ -33,6 +35,7 @@ export default definePlugin({
     memo.stops++;
   },
   async snapshot(memo): Promise<MemoState> {
+    memo.snapshotsBegun++;
     const state: MemoState = { entries: Object.fromEntries(memo.entries), stops: memo.stops };
     if (memo.snapshotDelayMs > 0) await new Promise((r) => setTimeout(r, memo.snapshotDelayMs));
     return state;
@@ -78,6 +81,7 @@ export default definePlugin({
         stops: memo.stops,
         restored_before_start: memo.restoredBeforeStart,
         started: memo.started,
+        snapshots_begun: memo.snapshotsBegun,
       }),
     },
     'memo:slow_snapshot': {

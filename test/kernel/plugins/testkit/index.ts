@@ -26,6 +26,7 @@ export default definePlugin({
       summary: 'Answer after ms milliseconds (with pad characters, for a big answer); stops early when aborted.',
       schema: z.object({ ms: z.number().int().min(0), pad: z.number().int().min(0).max(64 * 1024 * 1024).default(0) }),
       handler: ({ ms, pad }, kit, call) => new Promise((resolve, reject) => {
+        kit.seen.push(`sleeping:${ms}`);
         const t = setTimeout(() => resolve(pad ? { slept: ms, pad: 'x'.repeat(pad) } : { slept: ms }), ms);
         call.signal.addEventListener('abort', () => {
           clearTimeout(t);
