@@ -55,13 +55,24 @@ const COMMANDS: Record<string, CommandSpec> = {
   health: { synopsis: 'health [--json]', options: { json: { type: 'boolean' } } },
   logs: {
     synopsis: 'logs [-f] [-n N] [--json]',
-    options: { follow: { type: 'boolean', short: 'f' }, lines: { type: 'string', short: 'n' }, json: { type: 'boolean' } },
+    options: {
+      follow: { type: 'boolean', short: 'f' },
+      lines: { type: 'string', short: 'n' },
+      json: { type: 'boolean' },
+    },
   },
   emit: { synopsis: 'emit <event> [json]', positionals: ['an event name', 'json?'] },
-  monitor: { synopsis: 'monitor [patterns...] [--filter P]', options: { filter: { type: 'string' } }, positionals: ['patterns...'] },
+  monitor: {
+    synopsis: 'monitor [patterns...] [--filter P]',
+    options: { filter: { type: 'string' } },
+    positionals: ['patterns...'],
+  },
   build: { synopsis: 'build' },
   mcp: { synopsis: 'mcp [--expose LIST]', options: { expose: { type: 'string' } } },
-  chat: { synopsis: 'chat [--profile P | --agent ID] [--model M]', options: { profile: { type: 'string' }, agent: { type: 'string' }, model: { type: 'string' } } },
+  chat: {
+    synopsis: 'chat [--profile P | --agent ID] [--model M]',
+    options: { profile: { type: 'string' }, agent: { type: 'string' }, model: { type: 'string' } },
+  },
 };
 
 const out = (s: string): void => void process.stdout.write(s + '\n');
@@ -93,7 +104,6 @@ const alive = (pid: number): boolean => {
   }
 };
 
-
 async function health(connectTimeoutMs = 500): Promise<Record<string, unknown> | null> {
   const c = await connect(connectTimeoutMs);
   if (!c) return null;
@@ -121,12 +131,17 @@ type PluginHealth = Record<string, { status: string; reason?: string }>;
 async function start(foreground: boolean): Promise<number> {
   const existing = await health();
   if (existing) {
-    err(`agentd is already running (pid ${existing.pid}, socket ${socketPath}); it keeps the environment and config it started with: use "restart" to apply new ones`);
+    err(
+      `agentd is already running (pid ${existing.pid}, socket ${socketPath}); it keeps the environment and config it started with: use "restart" to apply new ones`,
+    );
     return 1;
   }
   const daemonArgs = await daemonCommand();
   if (foreground) {
-    const r = spawnSync(process.execPath, daemonArgs, { stdio: 'inherit', env: { ...process.env, AGENTD_FOREGROUND: '1' } });
+    const r = spawnSync(process.execPath, daemonArgs, {
+      stdio: 'inherit',
+      env: { ...process.env, AGENTD_FOREGROUND: '1' },
+    });
     return r.status ?? 1;
   }
   fs.mkdirSync(path.join(home, 'logs', 'daemon'), { recursive: true, mode: 0o700 });
@@ -135,7 +150,12 @@ async function start(foreground: boolean): Promise<number> {
   // The file keeps every start's output; a failed start shows only its own, from here on.
   const offset = fs.fstatSync(fd).size;
   // The daemon inherits this environment (ANTHROPIC_API_KEY, AGENTD_*) and outlives this command.
-  const child = spawn(process.execPath, daemonArgs, { detached: true, stdio: ['ignore', fd, fd], env: process.env, cwd: process.cwd() });
+  const child = spawn(process.execPath, daemonArgs, {
+    detached: true,
+    stdio: ['ignore', fd, fd],
+    env: process.env,
+    cwd: process.cwd(),
+  });
   child.unref();
   let exited: number | null = null;
   child.once('exit', (code) => (exited = code ?? 1));
@@ -152,12 +172,14 @@ async function start(foreground: boolean): Promise<number> {
       const plugins = h.plugins as PluginHealth;
       if (!h.healthy) {
         err(`agentd started but is unhealthy: pid ${h.pid}, socket ${socketPath}, status ${h.status}`);
-        for (const [name, p] of Object.entries(plugins)) if (p.status !== 'ok') err(`  ${name}: ${p.status}${p.reason ? ` (${p.reason})` : ''}`);
+        for (const [name, p] of Object.entries(plugins))
+          if (p.status !== 'ok') err(`  ${name}: ${p.status}${p.reason ? ` (${p.reason})` : ''}`);
         err('it keeps running for inspection (health, logs); fix the cause, then run "restart"');
         return 1;
       }
       out(`agentd started: pid ${h.pid}, socket ${socketPath}, status ${h.status}`);
-      for (const [name, p] of Object.entries(plugins)) if (p.status !== 'ok') out(`  ${name}: ${p.status}${p.reason ? ` (${p.reason})` : ''}`);
+      for (const [name, p] of Object.entries(plugins))
+        if (p.status !== 'ok') out(`  ${name}: ${p.status}${p.reason ? ` (${p.reason})` : ''}`);
       return 0;
     }
     await sleep(10);
@@ -188,10 +210,13 @@ async function stop(timeoutS: number): Promise<number> {
   if (c) {
     // Subscribe first so the outcome (which plugins did not finish) is reported.
     const done = new Promise<void>((resolve) => {
-      void c.subscribe(['system:shutdown_complete'], (ev: EventFrame) => {
-        outcome = ev.data;
-        resolve();
-      }).then(() => c.request('system:shutdown', { reason: 'daemon-control stop' })).catch(() => resolve());
+      void c
+        .subscribe(['system:shutdown_complete'], (ev: EventFrame) => {
+          outcome = ev.data;
+          resolve();
+        })
+        .then(() => c.request('system:shutdown', { reason: 'daemon-control stop' }))
+        .catch(() => resolve());
       c.once('disconnect', () => resolve());
     });
     await Promise.race([done, sleep(timeoutS * 1000)]);
@@ -244,7 +269,9 @@ async function healthCmd(json: boolean): Promise<number> {
   }
   if (json) out(JSON.stringify(h, null, 2));
   else {
-    out(`status: ${h.status}  pid: ${h.pid}  uptime: ${h.uptime_s}s  connections: ${h.connections}  events/s: ${(h.events as { per_s: number }).per_s}`);
+    out(
+      `status: ${h.status}  pid: ${h.pid}  uptime: ${h.uptime_s}s  connections: ${h.connections}  events/s: ${(h.events as { per_s: number }).per_s}`,
+    );
     for (const [name, p] of Object.entries(h.plugins as Record<string, { status: string; reason?: string }>)) {
       out(`  ${name.padEnd(12)} ${p.status}${p.reason ? `  ${p.reason}` : ''}`);
     }
@@ -254,13 +281,20 @@ async function healthCmd(json: boolean): Promise<number> {
 
 async function logs(values: Record<string, string | boolean | undefined>): Promise<number> {
   const n = values.lines === undefined ? 50 : Number(values.lines);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`-n takes a count of lines, not ${JSON.stringify(values.lines)}`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UsageError(`-n takes a count of lines, not ${JSON.stringify(values.lines)}`);
   if (!fs.existsSync(logFile)) {
     err(`no log at ${logFile}`);
     return 1;
   }
   const json = values.json === true || !process.stdout.isTTY;
-  return showLogs({ file: logFile, lines: n, follow: values.follow === true, json, write: (s) => void process.stdout.write(s) });
+  return showLogs({
+    file: logFile,
+    lines: n,
+    follow: values.follow === true,
+    json,
+    write: (s) => void process.stdout.write(s),
+  });
 }
 
 async function emit(event: string, json: string | undefined): Promise<number> {
@@ -271,7 +305,8 @@ async function emit(event: string, json: string | undefined): Promise<number> {
     } catch (e) {
       throw new UsageError(`the data for ${event} is not valid JSON: ${(e as Error).message}`);
     }
-    if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new UsageError(`the data for ${event} must be a JSON object, e.g. '{}'`);
+    if (typeof data !== 'object' || data === null || Array.isArray(data))
+      throw new UsageError(`the data for ${event} must be a JSON object, e.g. '{}'`);
   }
   const c = await connect();
   if (!c) {
@@ -299,11 +334,21 @@ function monitor(patterns: string[], filter: string | undefined): number {
   }
   const joined = [...patterns, ...(filter ? [filter] : [])].join(' ');
   const tsx = path.join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs');
-  const r = spawnSync(process.execPath, ['--import', tsx, '--no-warnings', entry, '--socket', socketPath, ...(joined ? ['--filter', joined] : [])], { stdio: 'inherit' });
+  const r = spawnSync(
+    process.execPath,
+    ['--import', tsx, '--no-warnings', entry, '--socket', socketPath, ...(joined ? ['--filter', joined] : [])],
+    { stdio: 'inherit' },
+  );
   return r.status ?? 1;
 }
 
-const splitList = (v: string | boolean | undefined): string[] | undefined => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+const splitList = (v: string | boolean | undefined): string[] | undefined =>
+  typeof v === 'string'
+    ? v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : undefined;
 
 function sandboxImage(args: string[]): number {
   if (args[0] !== 'build') throw new UsageError('sandbox-image build [--tag NAME] [--force]');
@@ -360,9 +405,18 @@ async function main(argv: string[]): Promise<number> {
       return monitor(positionals, values.filter as string | undefined);
     case 'mcp':
       // Loaded here, not at the top: the MCP SDK is not worth loading for every other command.
-      return (await import('./interfaces/control/mcp-server.js')).runMcpServer({ socketPath, expose: splitList(values.expose), warn: err });
+      return (await import('./interfaces/control/mcp-server.js')).runMcpServer({
+        socketPath,
+        expose: splitList(values.expose),
+        warn: err,
+      });
     case 'chat':
-      return (await import('./interfaces/control/chat.js')).runChat({ socketPath, profile: values.profile as string | undefined, agent: values.agent as string | undefined, model: values.model as string | undefined });
+      return (await import('./interfaces/control/chat.js')).runChat({
+        socketPath,
+        profile: values.profile as string | undefined,
+        agent: values.agent as string | undefined,
+        model: values.model as string | undefined,
+      });
     default: {
       const b = await ensureBuilt(ROOT, true);
       out(`built ${b.entry} in ${b.ms} ms`);

@@ -11,7 +11,19 @@ import { pluginImports } from './scripts/lint/plugin-imports.js';
 const root = path.dirname(fileURLToPath(import.meta.url));
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'var/**', '.cache/**', '.build/**', 'dist/**', 'scratch/**', '.scratch/**', '.neo4j/**', '**/*.d.ts'] },
+  {
+    ignores: [
+      'node_modules/**',
+      'var/**',
+      '.cache/**',
+      '.build/**',
+      'dist/**',
+      'scratch/**',
+      '.scratch/**',
+      '.neo4j/**',
+      '**/*.d.ts',
+    ],
+  },
   {
     files: ['**/*.ts', '**/*.tsx'],
     languageOptions: {
@@ -25,7 +37,16 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
       // Unused code: tsconfig's noUnusedLocals/noUnusedParameters see the rest.
-      '@typescript-eslint/no-unused-vars': ['error', { args: 'after-used', argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        {
+          args: 'after-used',
+          argsIgnorePattern: '^_',
+          varsIgnorePattern: '^_',
+          caughtErrors: 'none',
+          ignoreRestSiblings: true,
+        },
+      ],
       'no-unreachable': 'error',
       // The one door: plugins see the plugin API and client/, never kernel internals or each other.
       'agentd/plugin-imports': ['error', { repoRoot: root }],

@@ -47,12 +47,17 @@ export async function benchAgent(opts: { quick: boolean }): Promise<Record<strin
     agent: { watch_profiles: false, max_agents: 100_000 },
     sandbox: { image: IMAGE, pool_size: 2 },
   });
-  const d = await startDaemon({ env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'bench' }, config, readyTimeoutMs: 60_000 });
+  const d = await startDaemon({
+    env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'bench' },
+    config,
+    readyTimeoutMs: 60_000,
+  });
   const c = d.client;
   api.setHandler((req: RecordedRequest) => {
     const msgs = req.body.messages as Array<{ role: string; content: unknown }>;
     const last = msgs[msgs.length - 1]!;
-    const gotResult = Array.isArray(last.content) && (last.content as Array<{ type: string }>).some((b) => b.type === 'tool_result');
+    const gotResult =
+      Array.isArray(last.content) && (last.content as Array<{ type: string }>).some((b) => b.type === 'tool_result');
     const tool = (req.body.tools as Array<{ name: string }> | undefined)?.[0]?.name;
     if (tool && !gotResult) return { content: [{ type: 'tool_use', name: tool, input: inputs[tool]! }] };
     return { text: 'the answer is 42' };
@@ -64,28 +69,47 @@ export async function benchAgent(opts: { quick: boolean }): Promise<Record<strin
     const tools = [{ name: tool, description: 'bench', input_schema: { type: 'object' } }];
     const direct = async (): Promise<number> => {
       const t0 = performance.now();
-      const first = await c.request<{ content: Array<Record<string, unknown>> }>('completion:request', {
-        messages: [{ role: 'user', content: 'go' }], max_tokens: 256, tools,
-      }, { timeoutMs: 60_000 });
+      const first = await c.request<{ content: Array<Record<string, unknown>> }>(
+        'completion:request',
+        {
+          messages: [{ role: 'user', content: 'go' }],
+          max_tokens: 256,
+          tools,
+        },
+        { timeoutMs: 60_000 },
+      );
       const use = first.content.find((b) => b.type === 'tool_use')!;
-      const out = tool === 'kg_query' ? await c.request('kg:find', { ...toolInput, limit: 50 }) : await c.request<Record<string, unknown>>('sandbox:exec', toolInput, { timeoutMs: 60_000 });
-      await c.request<Record<string, unknown>>('completion:request', {
-        messages: [
-          { role: 'user', content: 'go' },
-          { role: 'assistant', content: first.content },
-          { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: JSON.stringify(out) }] },
-        ],
-        max_tokens: 256, tools,
-      }, { timeoutMs: 60_000 });
+      const out =
+        tool === 'kg_query'
+          ? await c.request('kg:find', { ...toolInput, limit: 50 })
+          : await c.request<Record<string, unknown>>('sandbox:exec', toolInput, { timeoutMs: 60_000 });
+      await c.request<Record<string, unknown>>(
+        'completion:request',
+        {
+          messages: [
+            { role: 'user', content: 'go' },
+            { role: 'assistant', content: first.content },
+            { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: JSON.stringify(out) }] },
+          ],
+          max_tokens: 256,
+          tools,
+        },
+        { timeoutMs: 60_000 },
+      );
       return performance.now() - t0;
     };
     const turn = async (): Promise<number> => {
       // A fresh agent each round, so its history (and the request size) matches the direct calls.
       const id = `bench-turn-${++agents}`;
-      await c.request<Record<string, unknown>>('agent:spawn', { agent_id: id, tools: [tool], limits: { max_tokens: 256 } });
+      await c.request<Record<string, unknown>>('agent:spawn', {
+        agent_id: id,
+        tools: [tool],
+        limits: { max_tokens: 256 },
+      });
       const t0 = performance.now();
       const r = await c.request('agent:send', { agent_id: id, message: 'go' }, { timeoutMs: 60_000 });
-      if ((r.tool_calls as unknown[]).length !== 1) throw new Error(`expected one tool call, got ${JSON.stringify(r.tool_calls)}`);
+      if ((r.tool_calls as unknown[]).length !== 1)
+        throw new Error(`expected one tool call, got ${JSON.stringify(r.tool_calls)}`);
       return performance.now() - t0;
     };
     await direct();
@@ -117,23 +141,37 @@ export async function benchAgent(opts: { quick: boolean }): Promise<Record<strin
 
     // ---- 100 agents spawned and messaged concurrently ---------------------------------------------
     let t0 = performance.now();
-    await Promise.all(Array.from({ length: fleet }, (_, i) => c.request('agent:spawn', { agent_id: `bench-fleet-${i}`, limits: { max_tokens: 64 } })));
+    await Promise.all(
+      Array.from({ length: fleet }, (_, i) =>
+        c.request('agent:spawn', { agent_id: `bench-fleet-${i}`, limits: { max_tokens: 64 } }),
+      ),
+    );
     const spawnMs = performance.now() - t0;
     // Direct completions before and after the agents' sends; the baseline is their mean (drift cancels).
     const directFleet = async (tag: string): Promise<number> => {
       const s0 = performance.now();
-      await Promise.all(Array.from({ length: fleet }, (_, i) => c.request('completion:request', { prompt: `${tag} ${i}`, max_tokens: 64 }, { timeoutMs: 120_000 })));
+      await Promise.all(
+        Array.from({ length: fleet }, (_, i) =>
+          c.request('completion:request', { prompt: `${tag} ${i}`, max_tokens: 64 }, { timeoutMs: 120_000 }),
+        ),
+      );
       return performance.now() - s0;
     };
     const directBefore = await directFleet('before');
     const sendLat: number[] = [];
     t0 = performance.now();
-    await Promise.all(Array.from({ length: fleet }, async (_, i) => {
-      const s = performance.now();
-      const r = await c.request('agent:send', { agent_id: `bench-fleet-${i}`, message: `hello ${i}` }, { timeoutMs: 120_000 });
-      if (r.reply !== 'the answer is 42') throw new Error(`unexpected reply ${String(r.reply)}`);
-      sendLat.push(performance.now() - s);
-    }));
+    await Promise.all(
+      Array.from({ length: fleet }, async (_, i) => {
+        const s = performance.now();
+        const r = await c.request(
+          'agent:send',
+          { agent_id: `bench-fleet-${i}`, message: `hello ${i}` },
+          { timeoutMs: 120_000 },
+        );
+        if (r.reply !== 'the answer is 42') throw new Error(`unexpected reply ${String(r.reply)}`);
+        sendLat.push(performance.now() - s);
+      }),
+    );
     const sendMs = performance.now() - t0;
     const directFleetMs = (directBefore + (await directFleet('after'))) / 2;
     const sl = summarize(sendLat);

@@ -36,18 +36,24 @@ const EXEC_MS = 100;
 const SLOTS = 4;
 
 /** `lanes` callers each awaiting one call at a time, `n` calls in all. */
-async function load(n: number, lanes: number, call: () => Promise<unknown>): Promise<{ per_s: number; p50_us: number; p99_us: number; n: number }> {
+async function load(
+  n: number,
+  lanes: number,
+  call: () => Promise<unknown>,
+): Promise<{ per_s: number; p50_us: number; p99_us: number; n: number }> {
   const samples: number[] = [];
   let started = 0;
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: lanes }, async () => {
-    while (started < n) {
-      started++;
-      const s = performance.now();
-      await call();
-      samples.push(performance.now() - s);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: lanes }, async () => {
+      while (started < n) {
+        started++;
+        const s = performance.now();
+        await call();
+        samples.push(performance.now() - s);
+      }
+    }),
+  );
   const secs = (performance.now() - t0) / 1000;
   const { p50_us, p99_us } = summarize(samples);
   return { per_s: round(samples.length / secs, 0), p50_us, p99_us, n: samples.length };
@@ -78,17 +84,38 @@ const med = (xs: number[]): number => {
  * calling b through a, a socket client's local system:ping. Medians of the rounds' p50s, and CPU
  * time per call: the bench process for both bare clients, daemons a and b for a cross-daemon call.
  */
-async function pingRounds(url: string, a: DaemonHandle, b: DaemonHandle, n: number, rounds: number): Promise<Record<string, unknown>> {
+async function pingRounds(
+  url: string,
+  a: DaemonHandle,
+  b: DaemonHandle,
+  n: number,
+  rounds: number,
+): Promise<Record<string, unknown>> {
   const bare = await bareNats(url);
   const c = a.client;
   const remote = () => c.request('bridge:request', { event: 'system:ping', node: 'b' });
   const local = () => c.request('system:ping');
-  const inDaemon = async (count: number): Promise<number[]> => ((await c.request('benchcall:remote_pings', { n: count, node: 'b' }, { timeoutMs: 600_000 })) as { samples_ms: number[] }).samples_ms;
+  const inDaemon = async (count: number): Promise<number[]> =>
+    (
+      (await c.request('benchcall:remote_pings', { n: count, node: 'b' }, { timeoutMs: 600_000 })) as {
+        samples_ms: number[];
+      }
+    ).samples_ms;
   // Warm: JIT, the inbox subscription, connections.
   await load(Math.min(500, n), 1, bare.ping);
   await inDaemon(Math.min(500, n));
   await load(Math.min(500, n), 1, remote);
-  const r: Record<string, number[]> = { bare: [], bare_cpu: [], in_daemon: [], in_daemon_cpu_a: [], in_daemon_cpu_b: [], client: [], client_cpu_a: [], client_cpu_b: [], local: [] };
+  const r: Record<string, number[]> = {
+    bare: [],
+    bare_cpu: [],
+    in_daemon: [],
+    in_daemon_cpu_a: [],
+    in_daemon_cpu_b: [],
+    client: [],
+    client_cpu_a: [],
+    client_cpu_b: [],
+    local: [],
+  };
   const pa = a.proc.pid!;
   const pb = b.proc.pid!;
   try {
@@ -122,7 +149,11 @@ async function pingRounds(url: string, a: DaemonHandle, b: DaemonHandle, n: numb
       p50_us: m.in_daemon,
       p50_vs_bare_nats: ratio(m.in_daemon!, m.bare!),
       each_round_vs_bare: each('in_daemon'),
-      cpu_us_per_call: { daemon_a: m.in_daemon_cpu_a, daemon_b: m.in_daemon_cpu_b, both_vs_bare_clients: ratio(m.in_daemon_cpu_a! + m.in_daemon_cpu_b!, m.bare_cpu!) },
+      cpu_us_per_call: {
+        daemon_a: m.in_daemon_cpu_a,
+        daemon_b: m.in_daemon_cpu_b,
+        both_vs_bare_clients: ratio(m.in_daemon_cpu_a! + m.in_daemon_cpu_b!, m.bare_cpu!),
+      },
       target_p50_vs_bare_max: 1.5,
     },
     from_a_socket_client: {
@@ -142,7 +173,12 @@ async function concurrentPing(url: string, c: EventClient, n: number, lanes: num
   try {
     const b = await load(n, lanes, bare.ping);
     const d = await load(n, lanes, () => c.request('bridge:request', { event: 'system:ping', node: 'b' }));
-    return { lanes, bare_nats_per_s: b.per_s, socket_client_cross_daemon_per_s: d.per_s, throughput_vs_bare_nats: ratio(d.per_s, b.per_s) };
+    return {
+      lanes,
+      bare_nats_per_s: b.per_s,
+      socket_client_cross_daemon_per_s: d.per_s,
+      throughput_vs_bare_nats: ratio(d.per_s, b.per_s),
+    };
   } finally {
     await bare.close();
   }
@@ -152,12 +188,27 @@ async function concurrentPing(url: string, c: EventClient, n: number, lanes: num
 async function sandboxScaling(url: string, jobs: number): Promise<Record<string, unknown>> {
   const daemons: DaemonHandle[] = [];
   const notSandbox = [...OTHERS.filter((p) => p !== 'sandbox'), 'testwork'];
-  const cfg = (node: string, worker: boolean) => JSON.stringify({
-    daemon: { plugin_dirs: [FIXTURES], disabled_plugins: worker ? notSandbox : [...notSandbox, 'sandbox'] },
-    sandbox: { pool_size: SLOTS, max_concurrent: SLOTS },
-    bridge: { url, node, prefix: 'agentdsb', serve: worker ? ['sandbox'] : [], durable: ['sandbox:exec'], max_concurrent: SLOTS, heartbeat_ms: 500 },
-  });
-  const start = (node: string, worker: boolean) => startDaemon({ home: tempHome(`agentd-bench-${node}-`), config: cfg(node, worker), env: { AGENTD_BRIDGE_NODE: node }, readyTimeoutMs: 60_000 });
+  const cfg = (node: string, worker: boolean) =>
+    JSON.stringify({
+      daemon: { plugin_dirs: [FIXTURES], disabled_plugins: worker ? notSandbox : [...notSandbox, 'sandbox'] },
+      sandbox: { pool_size: SLOTS, max_concurrent: SLOTS },
+      bridge: {
+        url,
+        node,
+        prefix: 'agentdsb',
+        serve: worker ? ['sandbox'] : [],
+        durable: ['sandbox:exec'],
+        max_concurrent: SLOTS,
+        heartbeat_ms: 500,
+      },
+    });
+  const start = (node: string, worker: boolean) =>
+    startDaemon({
+      home: tempHome(`agentd-bench-${node}-`),
+      config: cfg(node, worker),
+      env: { AGENTD_BRIDGE_NODE: node },
+      readyTimeoutMs: 60_000,
+    });
   try {
     const a = await start('sa', false);
     daemons.push(a);
@@ -165,16 +216,29 @@ async function sandboxScaling(url: string, jobs: number): Promise<Record<string,
     for (let w = 1; w <= 3; w++) {
       const d = await start(`sw${w}`, true);
       daemons.push(d);
-      const h = (await d.client.request('system:health')) as { plugins: Record<string, { status: string; reason: string | null }> };
-      if (h.plugins.sandbox?.status !== 'ok') return { skipped: `sandbox worker not ok: ${h.plugins.sandbox?.reason ?? 'absent'}` };
+      const h = (await d.client.request('system:health')) as {
+        plugins: Record<string, { status: string; reason: string | null }>;
+      };
+      if (h.plugins.sandbox?.status !== 'ok')
+        return { skipped: `sandbox worker not ok: ${h.plugins.sandbox?.reason ?? 'absent'}` };
       await waitPeers(a, w, 'sandbox');
       const run = () => a.client.request('sandbox:exec', { language: 'bash', code: 'true' }, { timeoutMs: 120_000 });
       await load(Math.min(8, jobs), 4, run);
       const r = await load(jobs, 8 * SLOTS, run);
-      out[`workers_${w}`] = { execs_per_s: r.per_s, p50_ms: round(r.p50_us / 1000, 1), p99_ms: round(r.p99_us / 1000, 1), execs: r.n };
+      out[`workers_${w}`] = {
+        execs_per_s: r.per_s,
+        p50_ms: round(r.p50_us / 1000, 1),
+        p99_ms: round(r.p99_us / 1000, 1),
+        execs: r.n,
+      };
     }
     const per = (w: number) => (out[`workers_${w}`] as { execs_per_s: number }).execs_per_s;
-    return { ...out, scaling_2_vs_1: ratio(per(2), per(1)), scaling_3_vs_1: ratio(per(3), per(1)), note: `real sandbox:exec (bash true), durable, ${SLOTS} slots and a warm pool of ${SLOTS} per worker, all workers on this machine and its one Docker engine` };
+    return {
+      ...out,
+      scaling_2_vs_1: ratio(per(2), per(1)),
+      scaling_3_vs_1: ratio(per(3), per(1)),
+      note: `real sandbox:exec (bash true), durable, ${SLOTS} slots and a warm pool of ${SLOTS} per worker, all workers on this machine and its one Docker engine`,
+    };
   } finally {
     await stopAndClean(daemons);
   }
@@ -183,7 +247,9 @@ async function sandboxScaling(url: string, jobs: number): Promise<Record<string,
 async function waitPeers(a: DaemonHandle, count: number, ns = 'testwork'): Promise<void> {
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
-    const s = (await a.client.request<Record<string, unknown>>('bridge:status')) as { peers: Array<{ alive: boolean; serves: string[] }> };
+    const s = (await a.client.request<Record<string, unknown>>('bridge:status')) as {
+      peers: Array<{ alive: boolean; serves: string[] }>;
+    };
     if (s.peers.filter((p) => p.alive && p.serves.includes(ns)).length >= count) return;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -222,14 +288,24 @@ export async function benchBridge(opts: { quick: boolean }): Promise<Record<stri
         await waitPeers(a, w);
       }
       let k = 0;
-      const run = () => a.client.request('testwork:exec', { tag: `bench-${w}-${k++}`, sleep_ms: EXEC_MS }, { timeoutMs: 60_000 });
+      const run = () =>
+        a.client.request('testwork:exec', { tag: `bench-${w}-${k++}`, sleep_ms: EXEC_MS }, { timeoutMs: 60_000 });
       await load(Math.min(8, jobs), 4, run); // warm: consumers bound, JIT
       const r = await load(jobs, 8 * SLOTS, run);
-      exec[`workers_${w}`] = { jobs_per_s: r.per_s, p50_ms: round(r.p50_us / 1000, 1), p99_ms: round(r.p99_us / 1000, 1), jobs: r.n, ideal_jobs_per_s: round((w * SLOTS * 1000) / EXEC_MS, 0) };
+      exec[`workers_${w}`] = {
+        jobs_per_s: r.per_s,
+        p50_ms: round(r.p50_us / 1000, 1),
+        p99_ms: round(r.p99_us / 1000, 1),
+        jobs: r.n,
+        ideal_jobs_per_s: round((w * SLOTS * 1000) / EXEC_MS, 0),
+      };
     }
     const per = (w: number) => (exec[`workers_${w}`] as { jobs_per_s: number }).jobs_per_s;
     await stopAndClean(daemons.splice(0));
-    const sandbox = process.env.BENCH_BRIDGE_SANDBOX === '1' ? await sandboxScaling(nats.url, opts.quick ? 24 : 200) : { skipped: 'set BENCH_BRIDGE_SANDBOX=1 (needs Docker and the sandbox image)' };
+    const sandbox =
+      process.env.BENCH_BRIDGE_SANDBOX === '1'
+        ? await sandboxScaling(nats.url, opts.quick ? 24 : 200)
+        : { skipped: 'set BENCH_BRIDGE_SANDBOX=1 (needs Docker and the sandbox image)' };
     return {
       ping: { ...ping, concurrent },
       remote_exec: {
@@ -248,11 +324,14 @@ export async function benchBridge(opts: { quick: boolean }): Promise<Record<stri
 
 // Run alone: `npx tsx bench/bridge.ts [--quick]`
 if (import.meta.url === `file://${process.argv[1]}`) {
-  benchBridge({ quick: process.argv.includes('--quick') }).then((r) => {
-    process.stdout.write(JSON.stringify(r, null, 2) + '\n');
-    process.exit(0);
-  }, (e) => {
-    process.stderr.write(String((e as Error).stack ?? e) + '\n');
-    process.exit(1);
-  });
+  benchBridge({ quick: process.argv.includes('--quick') }).then(
+    (r) => {
+      process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+      process.exit(0);
+    },
+    (e) => {
+      process.stderr.write(String((e as Error).stack ?? e) + '\n');
+      process.exit(1);
+    },
+  );
 }

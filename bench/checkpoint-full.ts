@@ -25,7 +25,8 @@ import { fullConfig } from '../test/checkpoint/full-helpers.js';
 
 const r2 = (x: number): number => Math.round(x * 100) / 100;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
+const pct = (xs: number[], p: number): number =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
 
 /** Keeps one system:ping outstanding until stopped; the latencies tell how long the event loop was held. */
 function pinger(c: EventClient): { stop(): Promise<{ n: number; p50_ms: number; p99_ms: number; max_ms: number }> } {
@@ -51,9 +52,13 @@ function pinger(c: EventClient): { stop(): Promise<{ n: number; p50_ms: number; 
 function populate(home: string, agents: number, messages: number, nodes: number): void {
   const db = new Database(path.join(home, 'db', 'agentd.db'));
   try {
-    const cols = (db.prepare("SELECT name FROM pragma_table_info('agent_agents')").all() as Array<{ name: string }>).map((c) => c.name);
-    const tpl = db.prepare("SELECT role, content FROM agent_messages WHERE agent_id = 'template' ORDER BY idx").all() as Array<{ role: string; content: string }>;
-    const turn = (db.prepare("SELECT * FROM agent_turns WHERE agent_id = 'template'").get() as Record<string, unknown>);
+    const cols = (
+      db.prepare("SELECT name FROM pragma_table_info('agent_agents')").all() as Array<{ name: string }>
+    ).map((c) => c.name);
+    const tpl = db
+      .prepare("SELECT role, content FROM agent_messages WHERE agent_id = 'template' ORDER BY idx")
+      .all() as Array<{ role: string; content: string }>;
+    const turn = db.prepare("SELECT * FROM agent_turns WHERE agent_id = 'template'").get() as Record<string, unknown>;
     const turnCols = Object.keys(turn);
     db.transaction(() => {
       db.exec(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ${agents - 1})
@@ -146,17 +151,29 @@ export async function benchCheckpointFull(opts: { quick: boolean }): Promise<Rec
   const rounds = opts.quick ? 1 : 3;
   const api = await startMessagesApiServer();
   const nodeArgs = builtDaemonArgs((await ensureBuilt(ROOT)).entry);
-  const start = (home?: string): Promise<DaemonHandle> => startDaemon({
-    ...(home ? { home } : {}), nodeArgs, readyTimeoutMs: 120_000,
-    env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'bench', AGENTD_DAEMON_LOG_LEVEL: 'warn', AGENTD_AGENT_MAX_AGENTS: '100000' },
-    config: fullConfig({ sandbox: false }),
-  });
+  const start = (home?: string): Promise<DaemonHandle> =>
+    startDaemon({
+      ...(home ? { home } : {}),
+      nodeArgs,
+      readyTimeoutMs: 120_000,
+      env: {
+        ANTHROPIC_BASE_URL: api.url,
+        ANTHROPIC_API_KEY: 'bench',
+        AGENTD_DAEMON_LOG_LEVEL: 'warn',
+        AGENTD_AGENT_MAX_AGENTS: '100000',
+      },
+      config: fullConfig({ sandbox: false }),
+    });
   let d = await start();
   const home = d.home;
   try {
     // One real agent with one real turn: the template every bench agent is a copy of.
     await d.client.request('agent:spawn', { agent_id: 'template', system: 'You are a research assistant.' });
-    await d.client.request('agent:send', { agent_id: 'template', message: 'Summarise the findings on protein folding so far.' }, { timeoutMs: 60_000 });
+    await d.client.request(
+      'agent:send',
+      { agent_id: 'template', message: 'Summarise the findings on protein folding so far.' },
+      { timeoutMs: 60_000 },
+    );
     await d.client.request('kg:stats', {});
     await d.stop();
     populate(home, agents, messages, nodes);
@@ -172,8 +189,18 @@ export async function benchCheckpointFull(opts: { quick: boolean }): Promise<Rec
     for (let r = 0; r < rounds; r++) {
       const p = pinger(d.client);
       const t = performance.now();
-      const s = await d.client.request<{ checkpoint_id: number; duration_ms: number; full: { bytes: number; cut_ms: number; copy_ms: number; seal_ms: number } }>('checkpoint:save', { scope: 'full' }, { timeoutMs: 600_000 });
-      saves.push({ round_trip_ms: performance.now() - t, duration_ms: s.duration_ms, cut_ms: s.full.cut_ms, copy_ms: s.full.copy_ms, seal_ms: s.full.seal_ms });
+      const s = await d.client.request<{
+        checkpoint_id: number;
+        duration_ms: number;
+        full: { bytes: number; cut_ms: number; copy_ms: number; seal_ms: number };
+      }>('checkpoint:save', { scope: 'full' }, { timeoutMs: 600_000 });
+      saves.push({
+        round_trip_ms: performance.now() - t,
+        duration_ms: s.duration_ms,
+        cut_ms: s.full.cut_ms,
+        copy_ms: s.full.copy_ms,
+        seal_ms: s.full.seal_ms,
+      });
       pingSave.push(await p.stop());
       id = s.checkpoint_id;
       bytes = s.full.bytes;
@@ -185,13 +212,18 @@ export async function benchCheckpointFull(opts: { quick: boolean }): Promise<Rec
       await d.client.request('agent:spawn', { agent_id: `extra-${r}`, system: 'x' });
       const p = pinger(d.client);
       const t = performance.now();
-      const x = await d.client.request<Record<string, number>>('checkpoint:restore', { checkpoint_id: id }, { timeoutMs: 600_000 });
+      const x = await d.client.request<Record<string, number>>(
+        'checkpoint:restore',
+        { checkpoint_id: id },
+        { timeoutMs: 600_000 },
+      );
       restores.push({ round_trip_ms: performance.now() - t, ...x });
       pingRestore.push(await p.stop());
     }
     const st = await d.client.request<{ nodes: number; edges: number }>('kg:stats', {});
     const list = await d.client.request<{ agents: unknown[] }>('agent:list', { limit: 10_000 });
-    if (st.nodes !== nodes || list.agents.length !== Math.min(10_000, agents + 1)) throw new Error(`restored ${st.nodes} nodes and ${list.agents.length} agents`);
+    if (st.nodes !== nodes || list.agents.length !== Math.min(10_000, agents + 1))
+      throw new Error(`restored ${st.nodes} nodes and ${list.agents.length} agents`);
     const base = baselines(home, rounds);
     const bk = await backupApi(home);
     const m = (xs: Array<Record<string, number>>, k: string): number => r2(median(xs.map((x) => x[k]!)));
@@ -199,14 +231,29 @@ export async function benchCheckpointFull(opts: { quick: boolean }): Promise<Rec
     const restoreMs = m(restores, 'restore_ms');
     const copyMs = base.file_copy_ms as number;
     return {
-      agents, messages_per_agent: messages, nodes, edges: st.edges,
-      databases_bytes: base.file_bytes, checkpoint_bytes: bytes,
-      save: { duration_ms: saveMs, round_trip_ms: m(saves, 'round_trip_ms'), cut_ms: m(saves, 'cut_ms'), copy_ms: m(saves, 'copy_ms'), seal_ms: m(saves, 'seal_ms') },
+      agents,
+      messages_per_agent: messages,
+      nodes,
+      edges: st.edges,
+      databases_bytes: base.file_bytes,
+      checkpoint_bytes: bytes,
+      save: {
+        duration_ms: saveMs,
+        round_trip_ms: m(saves, 'round_trip_ms'),
+        cut_ms: m(saves, 'cut_ms'),
+        copy_ms: m(saves, 'copy_ms'),
+        seal_ms: m(saves, 'seal_ms'),
+      },
       ping_idle: pingIdle,
       ping_during_save: pingSave[pingSave.length - 1],
       restore: {
-        restore_ms: restoreMs, round_trip_ms: m(restores, 'round_trip_ms'), stop_ms: m(restores, 'stop_ms'), changes_ms: m(restores, 'changes_ms'),
-        apply_ms: m(restores, 'apply_ms'), files_ms: m(restores, 'files_ms'), tables_ms: m(restores, 'tables_ms'),
+        restore_ms: restoreMs,
+        round_trip_ms: m(restores, 'round_trip_ms'),
+        stop_ms: m(restores, 'stop_ms'),
+        changes_ms: m(restores, 'changes_ms'),
+        apply_ms: m(restores, 'apply_ms'),
+        files_ms: m(restores, 'files_ms'),
+        tables_ms: m(restores, 'tables_ms'),
       },
       ping_during_restore: pingRestore[pingRestore.length - 1],
       baseline: { file_copy_ms: copyMs, backup_api_ms: r2(bk), vacuum_into_ms: base.vacuum_into_ms },

@@ -34,8 +34,13 @@ function sessions(n: number): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (let i = 0; i < n; i++) {
     out[`s${i}`] = {
-      session_id: `s${i}`, agent_id: `agent-${i % 97}`, model: 'claude-sonnet-4-5', created_at: 1764000000 + i,
-      turns: i % 13, tokens: { input: 1000 + i, output: 200 + (i % 50) }, last: `message number ${i} of the conversation`,
+      session_id: `s${i}`,
+      agent_id: `agent-${i % 97}`,
+      model: 'claude-sonnet-4-5',
+      created_at: 1764000000 + i,
+      turns: i % 13,
+      tokens: { input: 1000 + i, output: 200 + (i % 50) },
+      last: `message number ${i} of the conversation`,
     };
   }
   return out;
@@ -64,7 +69,8 @@ function baseline(rounds: number): { save_ms: number; restore_ms: number; bytes:
       saves.push(performance.now() - t);
       t = performance.now();
       const row = get.get(id) as { sha: string; state: string };
-      if (createHash('sha256').update(row.state).digest('hex') !== row.sha) throw new Error('baseline checksum mismatch');
+      if (createHash('sha256').update(row.state).digest('hex') !== row.sha)
+        throw new Error('baseline checksum mismatch');
       const back = JSON.parse(row.state) as { entries: Record<string, unknown> };
       if (new Map(Object.entries(back.entries)).size !== SESSIONS) throw new Error('baseline lost records');
       restores.push(performance.now() - t);
@@ -101,7 +107,10 @@ export async function benchCheckpoint(opts: { quick: boolean }): Promise<Record<
   let id = 0;
   for (let i = 0; i < rounds; i++) {
     const t = performance.now();
-    const s = await d.client.request<{ checkpoint_id: number; duration_ms: number; size_bytes: number }>('checkpoint:save', {});
+    const s = await d.client.request<{ checkpoint_id: number; duration_ms: number; size_bytes: number }>(
+      'checkpoint:save',
+      {},
+    );
     saveRtt.push(performance.now() - t);
     saveServer.push(s.duration_ms);
     size = s.size_bytes;
@@ -109,7 +118,9 @@ export async function benchCheckpoint(opts: { quick: boolean }): Promise<Record<
   }
   const restoreServer: number[] = [];
   for (let i = 0; i < Math.max(3, Math.floor(rounds / 2)); i++) {
-    const r = await d.client.request<{ restore_ms: number; restored: string[] }>('checkpoint:restore', { checkpoint_id: id });
+    const r = await d.client.request<{ restore_ms: number; restored: string[] }>('checkpoint:restore', {
+      checkpoint_id: id,
+    });
     if (!r.restored.includes('memo')) throw new Error('memo was not restored');
     restoreServer.push(r.restore_ms);
   }
@@ -122,7 +133,9 @@ export async function benchCheckpoint(opts: { quick: boolean }): Promise<Record<
   for (let i = 0; i < restarts; i++) {
     exitSmall.push(await sigtermToExit(d));
     d = await startDaemon({ home, readyTimeoutMs: 90_000 });
-    const st = await d.client.request<{ boot: { restore_ms: number; restored: Record<string, number> } }>('checkpoint:status');
+    const st = await d.client.request<{ boot: { restore_ms: number; restored: Record<string, number> } }>(
+      'checkpoint:status',
+    );
     if (st.boot.restored.memo === undefined) throw new Error('memo not restored at boot');
     bootRestore.push(st.boot.restore_ms);
   }
@@ -133,7 +146,11 @@ export async function benchCheckpoint(opts: { quick: boolean }): Promise<Record<
   const exitAll: number[] = [];
   try {
     for (let i = 0; i < exits; i++) {
-      const all = await startDaemon({ env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'bench' }, config: YAML.stringify(quiet), readyTimeoutMs: 90_000 });
+      const all = await startDaemon({
+        env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'bench' },
+        config: YAML.stringify(quiet),
+        readyTimeoutMs: 90_000,
+      });
       exitAll.push(await sigtermToExit(all));
     }
   } finally {

@@ -25,14 +25,20 @@ interface Timed {
 function timed(argv: string[], env: NodeJS.ProcessEnv): Promise<Timed> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const p = spawn('sh', ['-c', '"$@" >/dev/null 2>&1; c=$?; times >&2; exit $c', 'sh', ...argv], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn('sh', ['-c', '"$@" >/dev/null 2>&1; c=$?; times >&2; exit $c', 'sh', ...argv], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
     p.stderr.on('data', (d) => (err += d));
     p.once('error', reject);
     p.once('exit', (code) => {
       const wall = performance.now() - t0;
       // Second line: the children's user and system time, e.g. "0m0.071s 0m0.012s".
-      const m = err.trim().split('\n')[1]?.match(/(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s/);
+      const m = err
+        .trim()
+        .split('\n')[1]
+        ?.match(/(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s/);
       const cpu = m ? (Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4])) * 1000 : NaN;
       resolve({ wall_ms: wall, cpu_ms: cpu, code: code ?? -1 });
     });
@@ -44,14 +50,22 @@ const med = (xs: number[]): number => {
   return round(s[Math.floor((s.length - 1) / 2)]!, 0);
 };
 
-async function many(argv: string[], env: NodeJS.ProcessEnv, runs: number): Promise<{ wall_ms: number; cpu_ms: number; wall_each_ms: number[] }> {
+async function many(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  runs: number,
+): Promise<{ wall_ms: number; cpu_ms: number; wall_each_ms: number[] }> {
   const xs: Timed[] = [];
   for (let i = 0; i < runs; i++) {
     const t = await timed(argv, env);
     if (t.code !== 0) throw new Error(`${argv.join(' ')} exited ${t.code}`);
     xs.push(t);
   }
-  return { wall_ms: med(xs.map((x) => x.wall_ms)), cpu_ms: med(xs.map((x) => x.cpu_ms)), wall_each_ms: xs.map((x) => round(x.wall_ms, 0)) };
+  return {
+    wall_ms: med(xs.map((x) => x.wall_ms)),
+    cpu_ms: med(xs.map((x) => x.cpu_ms)),
+    wall_each_ms: xs.map((x) => round(x.wall_ms, 0)),
+  };
 }
 
 export async function benchCli(opts: { quick: boolean }): Promise<Record<string, unknown>> {
@@ -87,13 +101,23 @@ export async function benchCli(opts: { quick: boolean }): Promise<Record<string,
     for (const cmd of [['status'], ['health'], ['emit', 'system:ping']]) {
       const prebuilt = await many([CLI, ...cmd], env, runs);
       const sources = await many(['node', '--import', TSX, '--no-warnings', CLI, ...cmd], env, opts.quick ? 2 : 5);
-      out[cmd[0]!] = { prebuilt, from_sources_tsx: { wall_ms: sources.wall_ms, cpu_ms: sources.cpu_ms }, over_bare_node_wall_ms: round(prebuilt.wall_ms - node.wall_ms, 0), target_wall_ms_max: 150 };
+      out[cmd[0]!] = {
+        prebuilt,
+        from_sources_tsx: { wall_ms: sources.wall_ms, cpu_ms: sources.cpu_ms },
+        over_bare_node_wall_ms: round(prebuilt.wall_ms - node.wall_ms, 0),
+        target_wall_ms_max: 150,
+      };
     }
     return {
       runs,
       bare_node: node,
       ...out,
-      start: { wall_ms: med(starts.map((x) => x.wall_ms)), cpu_ms: med(starts.map((x) => x.cpu_ms)), wall_each_ms: starts.map((x) => round(x.wall_ms, 0)), target_wall_ms_max: 500 },
+      start: {
+        wall_ms: med(starts.map((x) => x.wall_ms)),
+        cpu_ms: med(starts.map((x) => x.cpu_ms)),
+        wall_each_ms: starts.map((x) => round(x.wall_ms, 0)),
+        target_wall_ms_max: 500,
+      },
       load_avg: os.loadavg().map((x) => round(x, 1)),
     };
   } finally {

@@ -29,13 +29,20 @@ interface Pass {
 }
 
 /** Run `n` requests through `stage` (stages 0..3 of request i), batched as a drain batches them. */
-async function drive(db: Database.Database, n: number, stages: number, stage: (i: number, s: number) => Promise<unknown>, countPages: boolean): Promise<Pass> {
+async function drive(
+  db: Database.Database,
+  n: number,
+  stages: number,
+  stage: (i: number, s: number) => Promise<unknown>,
+  countPages: boolean,
+): Promise<Pass> {
   if (countPages) db.pragma('wal_autocheckpoint = 0');
   const c0 = process.cpuUsage();
   for (let k = 0; k < n; k += PER_COMMIT) {
     const ps: Promise<unknown>[] = [];
     // Request i at stage s: the newest batch is being accepted while older ones finish.
-    for (let i = k; i < k + PER_COMMIT; i++) for (let s = 0; s < stages; s++) ps.push(stage(i + (stages - 1 - s) * PER_COMMIT, s));
+    for (let i = k; i < k + PER_COMMIT; i++)
+      for (let s = 0; s < stages; s++) ps.push(stage(i + (stages - 1 - s) * PER_COMMIT, s));
     await Promise.all(ps);
   }
   return finish(db, n, c0, countPages);
@@ -45,7 +52,11 @@ async function drive(db: Database.Database, n: number, stages: number, stage: (i
  * One request at a time, as a lone waited call commits: its acceptance with its reservation, then its
  * result with its settlement; the bookkeeping after it rides on the next request's first commit.
  */
-async function driveAlone(db: Database.Database, n: number, stage: (i: number, s: number) => Promise<unknown>): Promise<Pass> {
+async function driveAlone(
+  db: Database.Database,
+  n: number,
+  stage: (i: number, s: number) => Promise<unknown>,
+): Promise<Pass> {
   db.pragma('wal_autocheckpoint = 0');
   const c0 = process.cpuUsage();
   let last: Promise<unknown> = Promise.resolve();
@@ -64,13 +75,22 @@ function finish(db: Database.Database, n: number, c0: NodeJS.CpuUsage, countPage
   return { cpuUs: (c.user + c.system) / n, pages: frames / n };
 }
 
-function agentdStages(db: Database.Database, ids: string[], sessions = true): (i: number, s: number) => Promise<unknown> {
+function agentdStages(
+  db: Database.Database,
+  ids: string[],
+  sessions = true,
+): (i: number, s: number) => Promise<unknown> {
   migrate(db, 'completion', COMPLETION);
   migrate(db, 'budget', BUDGET);
   const journal = new Journal(db);
   const ledger = new BudgetLedger(db, new PriceTable({ 'bench-model': { input: 3, output: 15 } }));
   const gc = GroupCommit.for(db);
-  const params = JSON.stringify({ model: 'bench-model', max_tokens: 64, messages: [{ role: 'user', content: 'drain 1 1234' }], stream: false });
+  const params = JSON.stringify({
+    model: 'bench-model',
+    max_tokens: 64,
+    messages: [{ role: 'user', content: 'drain 1 1234' }],
+    stream: false,
+  });
   const usage = { input_tokens: 10, output_tokens: 5, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
   return (i, s) => {
     const id = ids[i]!;
@@ -78,17 +98,64 @@ function agentdStages(db: Database.Database, ids: string[], sessions = true): (i
     const now = Date.now();
     switch (s) {
       case 0:
-        return gc.run(() => journal.insert({ request_id: id, session_id: session, agent_id: null, model: 'bench-model', params, params_hash: 'h'.repeat(64), context: null, created_at: now, attempts: 0 }));
+        return gc.run(() =>
+          journal.insert({
+            request_id: id,
+            session_id: session,
+            agent_id: null,
+            model: 'bench-model',
+            params,
+            params_hash: 'h'.repeat(64),
+            context: null,
+            created_at: now,
+            attempts: 0,
+          }),
+        );
       case 1:
         void gc.later(() => journal.markRunning(id, now));
-        return gc.run(() => ledger.reserve({ request_id: id, attempt: 1, holder: 'completion', model: 'bench-model', input_tokens: 40, max_tokens: 64, session_id: session }));
+        return gc.run(() =>
+          ledger.reserve({
+            request_id: id,
+            attempt: 1,
+            holder: 'completion',
+            model: 'bench-model',
+            input_tokens: 40,
+            max_tokens: 64,
+            session_id: session,
+          }),
+        );
       case 2: {
-        const result = { request_id: id, session_id: session, text: 'ok', content: [{ type: 'text', text: 'ok' }], stop_reason: 'end_turn', usage, cost_usd: null, model: 'bench-model', attempt: 1 };
+        const result = {
+          request_id: id,
+          session_id: session,
+          text: 'ok',
+          content: [{ type: 'text', text: 'ok' }],
+          stop_reason: 'end_turn',
+          usage,
+          cost_usd: null,
+          model: 'bench-model',
+          attempt: 1,
+        };
         const recorded = gc.run(() => {
           journal.finish(id, 'completed', { result, settled: false }, now);
-          if (session) journal.appendTurn(session, null, 'bench-model', null, [{ role: 'user', content: 'drain' }, { role: 'assistant', content: [{ type: 'text', text: 'ok' }] }], id, now);
+          if (session)
+            journal.appendTurn(
+              session,
+              null,
+              'bench-model',
+              null,
+              [
+                { role: 'user', content: 'drain' },
+                { role: 'assistant', content: [{ type: 'text', text: 'ok' }] },
+              ],
+              id,
+              now,
+            );
         });
-        return Promise.all([recorded, gc.run(() => ledger.commit({ request_id: id, attempt: 1, model: 'bench-model', usage, session_id: session }))]);
+        return Promise.all([
+          recorded,
+          gc.run(() => ledger.commit({ request_id: id, attempt: 1, model: 'bench-model', usage, session_id: session })),
+        ]);
       }
       default:
         return gc.later(() => journal.settle(id, 0.0001, true));
@@ -111,7 +178,9 @@ async function measure(kind: 'agentd' | 'minimal' | 'lone', n: number, countPage
     const t0 = Date.now();
     const ids = Array.from({ length: n + 4 * PER_COMMIT }, (_, i) => `cmp_${timeOrderedId(t0 + Math.floor(i / 10))}`);
     if (kind === 'lone') return await driveAlone(db, n, agentdStages(db, ids, false));
-    return kind === 'agentd' ? await drive(db, n, 4, agentdStages(db, ids), countPages) : await drive(db, n, 1, minimalStages(db, ids), countPages);
+    return kind === 'agentd'
+      ? await drive(db, n, 4, agentdStages(db, ids), countPages)
+      : await drive(db, n, 1, minimalStages(db, ids), countPages);
   } finally {
     db.close();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -137,16 +206,27 @@ export async function benchCompletionWrites(opts: { quick: boolean }): Promise<R
     requests: n,
     requests_per_commit: PER_COMMIT,
     runs,
-    cpu_us_per_request: { agentd: round(med(agentd)), minimal_queue: round(med(minimal)), agentd_runs: agentd.map((x) => round(x)) },
-    wal_pages_per_request: { agentd: round(pages.pages, 2), minimal_queue: round(minimalPages.pages, 2), agentd_lone_call: round(lone.pages, 2) },
+    cpu_us_per_request: {
+      agentd: round(med(agentd)),
+      minimal_queue: round(med(minimal)),
+      agentd_runs: agentd.map((x) => round(x)),
+    },
+    wal_pages_per_request: {
+      agentd: round(pages.pages, 2),
+      minimal_queue: round(minimalPages.pages, 2),
+      agentd_lone_call: round(lone.pages, 2),
+    },
   };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  benchCompletionWrites({ quick: process.argv.includes('--quick') }).then((r) => {
-    console.log(JSON.stringify(r, null, 2));
-  }, (e: unknown) => {
-    console.error(e);
-    process.exit(1);
-  });
+  benchCompletionWrites({ quick: process.argv.includes('--quick') }).then(
+    (r) => {
+      console.log(JSON.stringify(r, null, 2));
+    },
+    (e: unknown) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
 }

@@ -66,7 +66,11 @@ function fsyncCommitMs(dir: string, n: number): number {
  * prints once it is ready; `close` ends its stdin, which is how each of them knows to stop.
  */
 async function startHelper(script: string, args: string[]): Promise<{ line: string; close: () => Promise<void> }> {
-  const p = spawn(process.execPath, ['--import', 'tsx', path.join(path.dirname(new URL(import.meta.url).pathname), script), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const p = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(path.dirname(new URL(import.meta.url).pathname), script), ...args],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   const line = await new Promise<string>((resolve, reject) => {
     let out = '';
     p.stdout!.on('data', (d: Buffer) => {
@@ -77,11 +81,12 @@ async function startHelper(script: string, args: string[]): Promise<{ line: stri
   });
   return {
     line,
-    close: () => new Promise<void>((resolve) => {
-      p.once('exit', () => resolve());
-      p.stdin!.end();
-      setTimeout(() => p.kill('SIGKILL'), 2000).unref();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        p.once('exit', () => resolve());
+        p.stdin!.end();
+        setTimeout(() => p.kill('SIGKILL'), 2000).unref();
+      }),
   };
 }
 
@@ -100,17 +105,54 @@ async function startApiProcess(): Promise<{ url: string; close: () => Promise<vo
 function conversionMicros(n: number): { convert_us: number; assemble_us: number; json_stringify_us: number } {
   const messages: Array<{ role: 'user' | 'assistant'; content: string | Array<Record<string, unknown>> }> = [];
   for (let i = 0; i < 10; i++) {
-    messages.push({ role: 'user', content: i === 0 ? 'Check the hypothesis by computation.' : [{ type: 'tool_result', tool_use_id: `call_${i}`, content: '{"exit_code":0,"stdout":"25\\n","stderr":""}' }] });
-    messages.push({ role: 'assistant', content: [{ type: 'text', text: 'Running some code to check it.' }, { type: 'tool_use', id: `call_${i + 1}`, name: 'sandbox_exec', input: { language: 'python', code: 'print(25)' } }] });
+    messages.push({
+      role: 'user',
+      content:
+        i === 0
+          ? 'Check the hypothesis by computation.'
+          : [
+              {
+                type: 'tool_result',
+                tool_use_id: `call_${i}`,
+                content: '{"exit_code":0,"stdout":"25\\n","stderr":""}',
+              },
+            ],
+    });
+    messages.push({
+      role: 'assistant',
+      content: [
+        { type: 'text', text: 'Running some code to check it.' },
+        {
+          type: 'tool_use',
+          id: `call_${i + 1}`,
+          name: 'sandbox_exec',
+          input: { language: 'python', code: 'print(25)' },
+        },
+      ],
+    });
   }
-  messages.push({ role: 'user', content: [{ type: 'tool_result', tool_use_id: 'call_11', content: '{"stdout":"25"}' }] });
-  const req = { model: 'm', max_tokens: 1024, system: 'You are a careful scientist.', messages, tools: toolDefinitions(['sandbox_exec', 'kg_add', 'kg_query', 'message_agent', 'spawn_agent']) };
+  messages.push({
+    role: 'user',
+    content: [{ type: 'tool_result', tool_use_id: 'call_11', content: '{"stdout":"25"}' }],
+  });
+  const req = {
+    model: 'm',
+    max_tokens: 1024,
+    system: 'You are a careful scientist.',
+    messages,
+    tools: toolDefinitions(['sandbox_exec', 'kg_add', 'kg_query', 'message_agent', 'spawn_agent']),
+  };
   const opts = { maxTokensParam: 'max_tokens' as const };
   const assemble = (): void => {
     const a = new ChatAssembler();
     for (let k = 0; k < 20; k++) a.delta({ content: 'word ' });
     a.delta({ tool_calls: [{ index: 0, id: 'call_z', function: { name: 'sandbox_exec', arguments: '' } }] });
-    for (let k = 0; k < 10; k++) a.delta({ tool_calls: [{ index: 0, function: { arguments: k === 0 ? '{"language":"python","code":"' : k === 9 ? 'x"}' : 'abcdef' } }] });
+    for (let k = 0; k < 10; k++)
+      a.delta({
+        tool_calls: [
+          { index: 0, function: { arguments: k === 0 ? '{"language":"python","code":"' : k === 9 ? 'x"}' : 'abcdef' } },
+        ],
+      });
     a.finishReason = 'tool_calls';
     a.result();
   };
@@ -120,7 +162,11 @@ function conversionMicros(n: number): { convert_us: number; assemble_us: number;
     for (let i = 0; i < n; i++) f();
     return round(((performance.now() - t) / n) * 1000, 2);
   };
-  return { convert_us: time(() => toChatRequest(req, 'm', opts)), assemble_us: time(assemble), json_stringify_us: time(() => JSON.stringify(req)) };
+  return {
+    convert_us: time(() => toChatRequest(req, 'm', opts)),
+    assemble_us: time(assemble),
+    json_stringify_us: time(() => JSON.stringify(req)),
+  };
 }
 
 /** The chat completions server in its own process (see openai-chat-process.ts). */
@@ -157,27 +203,51 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
     ...(process.env.BENCH_HOME ? { home: process.env.BENCH_HOME } : {}),
     env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'bench' },
     config: testConfig({
-      completion: { max_concurrency: concurrency, max_queue: 100_000, providers: { bench: { kind: 'openai', base_url: chat.url } } },
+      completion: {
+        max_concurrency: concurrency,
+        max_queue: 100_000,
+        providers: { bench: { kind: 'openai', base_url: chat.url } },
+      },
       budget: { prices: { 'test-model': { input: 1, output: 2 }, 'bench/test-model': { input: 1, output: 2 } } },
       daemon: { log_level: 'warn' },
     }),
   });
   const proxy = await startProxyProcess(api.url);
   const sdk = new Anthropic({ apiKey: 'bench', baseURL: api.url, maxRetries: 0 });
-  const params = (i: number) => ({ model: 'test-model', max_tokens: 64, messages: [{ role: 'user' as const, content: `bench ${i}` }] });
+  const params = (i: number) => ({
+    model: 'test-model',
+    max_tokens: 64,
+    messages: [{ role: 'user' as const, content: `bench ${i}` }],
+  });
   const direct = (i: number) => sdk.messages.stream(params(i)).finalMessage();
-  const viaProxy = (i: number) => proxy.client.request('completion:request', { prompt: `bench ${i}`, max_tokens: 64 }, { timeoutMs: 60_000 });
+  const viaProxy = (i: number) =>
+    proxy.client.request('completion:request', { prompt: `bench ${i}`, max_tokens: 64 }, { timeoutMs: 60_000 });
   const oai = new OpenAI({ apiKey: 'bench', baseURL: chat.url, maxRetries: 0 });
   // The bare SDK the way the provider calls it: streamed, usage in the last chunk, the text gathered.
   const directChat = async (i: number): Promise<string> => {
-    const stream = await oai.chat.completions.create({ model: 'test-model', max_tokens: 64, messages: [{ role: 'user', content: `bench ${i}` }], stream: true, stream_options: { include_usage: true } });
+    const stream = await oai.chat.completions.create({
+      model: 'test-model',
+      max_tokens: 64,
+      messages: [{ role: 'user', content: `bench ${i}` }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let text = '';
     for await (const c of stream) text += c.choices[0]?.delta.content ?? '';
     return text;
   };
-  const viaDaemonChat = (i: number) => d.client.request('completion:request', { prompt: `bench ${i}`, max_tokens: 64, model: 'bench/test-model' }, { timeoutMs: 60_000 });
+  const viaDaemonChat = (i: number) =>
+    d.client.request(
+      'completion:request',
+      { prompt: `bench ${i}`, max_tokens: 64, model: 'bench/test-model' },
+      { timeoutMs: 60_000 },
+    );
   const viaDaemon = (i: number, session?: string) =>
-    d.client.request('completion:request', { prompt: `bench ${i}`, max_tokens: 64, ...(session ? { session_id: session } : {}) }, { timeoutMs: 60_000 });
+    d.client.request(
+      'completion:request',
+      { prompt: `bench ${i}`, max_tokens: 64, ...(session ? { session_id: session } : {}) },
+      { timeoutMs: 60_000 },
+    );
 
   try {
     // warm up both paths (JIT, connection pools, SQLite statement caches)
@@ -249,14 +319,18 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
     const directDrain = async (r: number): Promise<number> => {
       const c0 = ownCpuMs();
       const t0 = performance.now();
-      await Promise.all(Array.from({ length: sessions }, async (_, s) => {
-        const history: Anthropic.MessageParam[] = [];
-        for (let k = 0; k < drainN / sessions; k++) {
-          const user: Anthropic.MessageParam = { role: 'user', content: `drain ${r} ${s * 1000 + k}` };
-          const msg = await sdk.messages.stream({ model: 'test-model', max_tokens: 64, messages: [...history, user] }).finalMessage();
-          history.push(user, { role: 'assistant', content: msg.content });
-        }
-      }));
+      await Promise.all(
+        Array.from({ length: sessions }, async (_, s) => {
+          const history: Anthropic.MessageParam[] = [];
+          for (let k = 0; k < drainN / sessions; k++) {
+            const user: Anthropic.MessageParam = { role: 'user', content: `drain ${r} ${s * 1000 + k}` };
+            const msg = await sdk.messages
+              .stream({ model: 'test-model', max_tokens: 64, messages: [...history, user] })
+              .finalMessage();
+            history.push(user, { role: 'assistant', content: msg.content });
+          }
+        }),
+      );
       cpu.direct.push((ownCpuMs() - c0) / drainN);
       return performance.now() - t0;
     };
@@ -270,24 +344,40 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
     // The shared group commit's counters (budget reports them in its health): commits per request
     // say how well durable writes were batched.
     const commits = async (): Promise<{ commits: number; ops: number }> => {
-      const h = (await d.client.request('system:health', {})) as { plugins: Record<string, { details?: { group_commits?: number; ops?: number } }> };
+      const h = (await d.client.request('system:health', {})) as {
+        plugins: Record<string, { details?: { group_commits?: number; ops?: number } }>;
+      };
       const x = h.plugins.budget?.details ?? {};
       return { commits: x.group_commits ?? 0, ops: x.ops ?? 0 };
     };
-    const daemonDrain = async (r: number): Promise<{ ms: number; acceptMs: number; commitsPerRequest: number; opsPerCommit: number }> => {
+    const daemonDrain = async (
+      r: number,
+    ): Promise<{ ms: number; acceptMs: number; commitsPerRequest: number; opsPerCommit: number }> => {
       const c0 = await commits();
       const cpu0 = daemonCpuMs();
       const allDone = new Promise<void>((r) => (resolveAll = r));
       wanted = results + drainN;
       const t1 = performance.now();
-      await Promise.all(Array.from({ length: drainN }, (_, i) =>
-        d.client.request('completion:async', { prompt: `drain ${r} ${i}`, max_tokens: 64, session_id: `bench-${r}-${i % sessions}` }, { timeoutMs: 60_000 })));
+      await Promise.all(
+        Array.from({ length: drainN }, (_, i) =>
+          d.client.request(
+            'completion:async',
+            { prompt: `drain ${r} ${i}`, max_tokens: 64, session_id: `bench-${r}-${i % sessions}` },
+            { timeoutMs: 60_000 },
+          ),
+        ),
+      );
       const acceptMs = performance.now() - t1;
       await allDone;
       const ms = performance.now() - t1;
       cpu.daemon.push((daemonCpuMs() - cpu0) / drainN);
       const c1 = await commits();
-      return { ms, acceptMs, commitsPerRequest: (c1.commits - c0.commits) / drainN, opsPerCommit: (c1.ops - c0.ops) / Math.max(1, c1.commits - c0.commits) };
+      return {
+        ms,
+        acceptMs,
+        commitsPerRequest: (c1.commits - c0.commits) / drainN,
+        opsPerCommit: (c1.ops - c0.ops) / Math.max(1, c1.commits - c0.commits),
+      };
     };
     // One untimed drain of each side first: the serial warm-up above leaves the concurrent path cold
     // (50 pooled connections, per-session queues and histories, code the JIT has not yet optimised),
@@ -297,12 +387,25 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
     cpu.direct.length = 0;
     cpu.daemon.length = 0;
     const rounds = opts.quick ? 1 : 5;
-    const drains: Array<{ direct_ms: number; daemon_ms: number; ratio: number; accept_ms: number; commits_per_request: number; ops_per_commit: number }> = [];
+    const drains: Array<{
+      direct_ms: number;
+      daemon_ms: number;
+      ratio: number;
+      accept_ms: number;
+      commits_per_request: number;
+      ops_per_commit: number;
+    }> = [];
     for (let r = 0; r < rounds; r++) {
       const directMs = await directDrain(r);
       const dd = await daemonDrain(r);
-      drains.push({ direct_ms: round(directMs, 1), daemon_ms: round(dd.ms, 1), ratio: round(directMs / dd.ms, 3), accept_ms: round(dd.acceptMs, 1),
-        commits_per_request: round(dd.commitsPerRequest, 2), ops_per_commit: round(dd.opsPerCommit, 1) });
+      drains.push({
+        direct_ms: round(directMs, 1),
+        daemon_ms: round(dd.ms, 1),
+        ratio: round(directMs / dd.ms, 3),
+        accept_ms: round(dd.acceptMs, 1),
+        commits_per_request: round(dd.commitsPerRequest, 2),
+        ops_per_commit: round(dd.opsPerCommit, 1),
+      });
     }
     await watcher.close();
     const mid = [...drains].sort((x, y) => x.ratio - y.ratio)[Math.floor(drains.length / 2)]!;
@@ -353,10 +456,13 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  benchCompletion({ quick: process.argv.includes('--quick') }).then((r) => {
-    console.log(JSON.stringify(r, null, 2));
-  }, (e: unknown) => {
-    console.error(e);
-    process.exit(1);
-  });
+  benchCompletion({ quick: process.argv.includes('--quick') }).then(
+    (r) => {
+      console.log(JSON.stringify(r, null, 2));
+    },
+    (e: unknown) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
 }

@@ -18,7 +18,15 @@ const server = net.createServer((s) => {
     while ((nl = buf.indexOf('\n', start)) >= 0) {
       const msg = JSON.parse(buf.slice(start, nl)) as { event: string; correlation_id: unknown; data: unknown };
       start = nl + 1;
-      s.write(JSON.stringify({ kind: 'response', event: msg.event, correlation_id: msg.correlation_id, data: msg.data, timestamp: Date.now() / 1000 }) + '\n');
+      s.write(
+        JSON.stringify({
+          kind: 'response',
+          event: msg.event,
+          correlation_id: msg.correlation_id,
+          data: msg.data,
+          timestamp: Date.now() / 1000,
+        }) + '\n',
+      );
     }
     buf = buf.slice(start);
   });

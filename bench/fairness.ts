@@ -34,12 +34,17 @@ interface Build {
 async function baselineBuild(ref: string): Promise<Build | { skipped: string }> {
   // One per checkout as well as per commit: its node_modules is the checkout's, whose native modules
   // are built for the Node that checkout runs (another checkout on the machine may run another).
-  const dir = path.join(os.tmpdir(), `agentd-baseline-${ref.slice(0, 12)}-${createHash('sha256').update(ROOT).digest('hex').slice(0, 8)}`);
+  const dir = path.join(
+    os.tmpdir(),
+    `agentd-baseline-${ref.slice(0, 12)}-${createHash('sha256').update(ROOT).digest('hex').slice(0, 8)}`,
+  );
   try {
     if (!fs.existsSync(path.join(dir, 'package.json'))) {
       fs.rmSync(dir, { recursive: true, force: true });
       fs.mkdirSync(dir, { recursive: true });
-      execSync(`git -C ${JSON.stringify(ROOT)} archive ${ref} | tar -x -C ${JSON.stringify(dir)}`, { stdio: ['ignore', 'ignore', 'pipe'] });
+      execSync(`git -C ${JSON.stringify(ROOT)} archive ${ref} | tar -x -C ${JSON.stringify(dir)}`, {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
     }
     const build = (await import(path.join(dir, 'daemon', 'build.ts'))) as typeof import('../daemon/build.js');
@@ -55,12 +60,22 @@ const configFor = (mix: Mix): string => {
   return `daemon:\n  disabled_plugins: ${JSON.stringify(REAL_PLUGINS.filter((p) => !keep.includes(p)))}\n`;
 };
 
-async function measure(b: Build, mix: Mix, seconds: number): Promise<{ alone: LoadResult['ping']; loaded: LoadResult }> {
+async function measure(
+  b: Build,
+  mix: Mix,
+  seconds: number,
+): Promise<{ alone: LoadResult['ping']; loaded: LoadResult }> {
   const d = await startDaemon({ config: configFor(mix), nodeArgs: b.nodeArgs, readyTimeoutMs: 60_000 });
   try {
     if (mix !== 'deep') await loadGraph(d.socketPath, NODES);
     const alone = (await runLoad(d.socketPath, { mix, nodes: NODES, seconds: Math.min(seconds, 3), hog: false })).ping;
-    const loaded = await runLoad(d.socketPath, { mix, nodes: NODES, seconds, window: mix === 'deep' ? 64 : 256, daemonPid: d.proc.pid });
+    const loaded = await runLoad(d.socketPath, {
+      mix,
+      nodes: NODES,
+      seconds,
+      window: mix === 'deep' ? 64 : 256,
+      daemonPid: d.proc.pid,
+    });
     return { alone, loaded };
   } finally {
     await d.stop();
@@ -77,9 +92,21 @@ export async function benchFairness(opts: { quick: boolean }): Promise<Record<st
     const a = await measure(current, mix, seconds);
     const base = 'skipped' in baseline ? null : await measure(baseline, mix, seconds);
     const row: Record<string, unknown> = {
-      agentd: { ping_alone: a.alone, ping_with_pipeliner: a.loaded.ping, loop_cpu_per_ping: a.loaded.loop_cpu, pings_overtaken_by: a.loaded.overtaken, pipeliner: a.loaded.hog },
+      agentd: {
+        ping_alone: a.alone,
+        ping_with_pipeliner: a.loaded.ping,
+        loop_cpu_per_ping: a.loaded.loop_cpu,
+        pings_overtaken_by: a.loaded.overtaken,
+        pipeliner: a.loaded.hog,
+      },
       baseline: base
-        ? { ping_alone: base.alone, ping_with_pipeliner: base.loaded.ping, loop_cpu_per_ping: base.loaded.loop_cpu, pings_overtaken_by: base.loaded.overtaken, pipeliner: base.loaded.hog }
+        ? {
+            ping_alone: base.alone,
+            ping_with_pipeliner: base.loaded.ping,
+            loop_cpu_per_ping: base.loaded.loop_cpu,
+            pings_overtaken_by: base.loaded.overtaken,
+            pipeliner: base.loaded.hog,
+          }
         : baseline,
     };
     if (base) row.pipeliner_throughput_ratio = ratio(a.loaded.hog.req_per_s, Math.max(1, base.loaded.hog.req_per_s));

@@ -26,7 +26,8 @@ function cpuMs(pid: number): number {
   return ((Number(rest[11]) + Number(rest[12])) * 1000) / TICK;
 }
 
-const rssMb = (pid: number): number => round((Number(fs.readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * 4096) / 1048576, 0);
+const rssMb = (pid: number): number =>
+  round((Number(fs.readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * 4096) / 1048576, 0);
 
 class Host {
   private waiting = new Map<string, (m: Record<string, unknown>) => void>();
@@ -38,7 +39,10 @@ class Host {
     });
   }
   static async start(): Promise<Host> {
-    const p = fork(path.join(ROOT, 'bench', 'subscriber-host.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const p = fork(path.join(ROOT, 'bench', 'subscriber-host.ts'), [], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
     await new Promise((r) => p.once('message', r));
     return new Host(p);
   }
@@ -55,7 +59,9 @@ class Host {
 
 let nodeSeq = 0;
 const addNodes = (c: LineClient): Promise<Record<string, unknown>> =>
-  c.request('kg:add_nodes', { nodes: [{ id: `w${++nodeSeq}`, label: 'Bench', properties: { i: nodeSeq, note: 'fan-out benchmark' } }] });
+  c.request('kg:add_nodes', {
+    nodes: [{ id: `w${++nodeSeq}`, label: 'Bench', properties: { i: nodeSeq, note: 'fan-out benchmark' } }],
+  });
 
 async function serial(c: LineClient, n: number): Promise<{ p50_us: number; p99_us: number }> {
   const samples: number[] = [];
@@ -72,12 +78,14 @@ async function serial(c: LineClient, n: number): Promise<{ p50_us: number; p99_u
 async function pipelined(c: LineClient, n: number, depth: number): Promise<number> {
   let sent = 0;
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: depth }, async () => {
-    while (sent < n) {
-      sent++;
-      await addNodes(c);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: depth }, async () => {
+      while (sent < n) {
+        sent++;
+        await addNodes(c);
+      }
+    }),
+  );
   return round(n / ((performance.now() - t0) / 1000), 0);
 }
 
@@ -152,10 +160,21 @@ export async function benchFanout(opts: { quick: boolean }): Promise<Record<stri
       const pipeAlone = median(alone.map((x) => x.pipelined_req_per_s));
       const pipeFanned = median(fanned.map((x) => x.pipelined_req_per_s));
       by[String(subs)] = {
-        serial_p50_us: { subscribed: p50Fanned, alone: p50Alone, ratio: ratio(p50Fanned, p50Alone), each_round: fanned.map((x, i) => ratio(x.serial.p50_us, alone[i]!.serial.p50_us)) },
-        serial_p99_us: { subscribed: median(fanned.map((x) => x.serial.p99_us)), alone: median(alone.map((x) => x.serial.p99_us)) },
+        serial_p50_us: {
+          subscribed: p50Fanned,
+          alone: p50Alone,
+          ratio: ratio(p50Fanned, p50Alone),
+          each_round: fanned.map((x, i) => ratio(x.serial.p50_us, alone[i]!.serial.p50_us)),
+        },
+        serial_p99_us: {
+          subscribed: median(fanned.map((x) => x.serial.p99_us)),
+          alone: median(alone.map((x) => x.serial.p99_us)),
+        },
         pipelined_64_req_per_s: { subscribed: pipeFanned, alone: pipeAlone, ratio: ratio(pipeFanned, pipeAlone) },
-        daemon_cpu_us_per_write: { subscribed: median(fanned.map((x) => x.daemon_cpu_us_per_write)), alone: median(alone.map((x) => x.daemon_cpu_us_per_write)) },
+        daemon_cpu_us_per_write: {
+          subscribed: median(fanned.map((x) => x.daemon_cpu_us_per_write)),
+          alone: median(alone.map((x) => x.daemon_cpu_us_per_write)),
+        },
         // Every kg:changed of the last round reached every subscriber (none dropped).
         last_round_delivered: round(delivered / Math.max(1, expected), 4),
       };

@@ -10,7 +10,10 @@ import { startGateway } from '../test/gateway/helpers.js';
 import { LineClient } from './line-client.js';
 import { ratio, round, summarize } from './stats.js';
 
-async function timed(n: number, once: () => Promise<unknown>): Promise<{ p50_us: number; p99_us: number; req_per_s: number }> {
+async function timed(
+  n: number,
+  once: () => Promise<unknown>,
+): Promise<{ p50_us: number; p99_us: number; req_per_s: number }> {
   // Warm: the HTTP stack's code is cold for the first thousand or so requests (JIT).
   for (let i = 0; i < Math.max(1000, n / 5); i++) await once();
   const samples: number[] = [];
@@ -26,10 +29,20 @@ async function timed(n: number, once: () => Promise<unknown>): Promise<{ p50_us:
 
 function httpPing(agent: http.Agent, port: number, token: string, path = '/v1/events/system:ping'): Promise<void> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ agent, host: '127.0.0.1', port, method: 'POST', path, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': 2 } }, (res) => {
-      res.resume();
-      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
-    });
+    const req = http.request(
+      {
+        agent,
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': 2 },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
+      },
+    );
     req.on('error', reject);
     req.end('{}');
   });
@@ -37,33 +50,56 @@ function httpPing(agent: http.Agent, port: number, token: string, path = '/v1/ev
 
 function httpGet(agent: http.Agent, port: number, path: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    http.get({ agent, host: '127.0.0.1', port, path }, (res) => {
-      res.resume();
-      res.on('end', () => resolve());
-    }).on('error', reject);
+    http
+      .get({ agent, host: '127.0.0.1', port, path }, (res) => {
+        res.resume();
+        res.on('end', () => resolve());
+      })
+      .on('error', reject);
   });
 }
 
 /** `clients` SSE streams on `fix:tick`; resolves with deliveries/s once each got `events`. */
-async function sseFanout(port: number, token: string, clients: number, events: number, emit: (n: number) => Promise<unknown>): Promise<number> {
+async function sseFanout(
+  port: number,
+  token: string,
+  clients: number,
+  events: number,
+  emit: (n: number) => Promise<unknown>,
+): Promise<number> {
   const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
   let received = 0;
   const total = clients * events;
   let done!: () => void;
   const all = new Promise<void>((r) => (done = r));
-  const reqs = await Promise.all(Array.from({ length: clients }, () => new Promise<http.ClientRequest>((resolve) => {
-    const req = http.get({ agent, host: '127.0.0.1', port, path: '/v1/stream?patterns=fix:tick', headers: { authorization: `Bearer ${token}` } }, (res) => {
-      res.setEncoding('utf8');
-      // Parsed as the socket client parses its lines: each event's frame is decoded.
-      const parser = createParser({
-        onEvent: (m) => {
-          if (m.id === undefined) return resolve(req);
-          if ((JSON.parse(m.data) as { event: string }).event === 'fix:tick' && ++received === total) done();
-        },
-      });
-      res.on('data', (chunk: string) => parser.feed(chunk));
-    });
-  })));
+  const reqs = await Promise.all(
+    Array.from(
+      { length: clients },
+      () =>
+        new Promise<http.ClientRequest>((resolve) => {
+          const req = http.get(
+            {
+              agent,
+              host: '127.0.0.1',
+              port,
+              path: '/v1/stream?patterns=fix:tick',
+              headers: { authorization: `Bearer ${token}` },
+            },
+            (res) => {
+              res.setEncoding('utf8');
+              // Parsed as the socket client parses its lines: each event's frame is decoded.
+              const parser = createParser({
+                onEvent: (m) => {
+                  if (m.id === undefined) return resolve(req);
+                  if ((JSON.parse(m.data) as { event: string }).event === 'fix:tick' && ++received === total) done();
+                },
+              });
+              res.on('data', (chunk: string) => parser.feed(chunk));
+            },
+          );
+        }),
+    ),
+  );
   const t0 = performance.now();
   await emit(events);
   await all;
@@ -72,7 +108,12 @@ async function sseFanout(port: number, token: string, clients: number, events: n
   return round(total / secs, 0);
 }
 
-async function socketFanout(sock: string, clients: number, events: number, emit: (n: number) => Promise<unknown>): Promise<number> {
+async function socketFanout(
+  sock: string,
+  clients: number,
+  events: number,
+  emit: (n: number) => Promise<unknown>,
+): Promise<number> {
   const subs = await Promise.all(Array.from({ length: clients }, () => LineClient.connect(sock)));
   let received = 0;
   const total = clients * events;
@@ -110,13 +151,17 @@ export async function benchGateway(opts: { quick: boolean }): Promise<Record<str
     ws.on('message', (m) => {
       const f = JSON.parse(m.toString()) as { correlation_id?: string };
       const w = f.correlation_id ? waiting.get(f.correlation_id) : undefined;
-      if (w) waiting.delete(f.correlation_id!), w();
+      if (w) (waiting.delete(f.correlation_id!), w());
     });
-    const wsPing = await timed(n, () => new Promise<void>((resolve) => {
-      const id = `w${++wsSeq}`;
-      waiting.set(id, resolve);
-      ws.send(`{"event":"system:ping","correlation_id":"${id}"}`);
-    }));
+    const wsPing = await timed(
+      n,
+      () =>
+        new Promise<void>((resolve) => {
+          const id = `w${++wsSeq}`;
+          waiting.set(id, resolve);
+          ws.send(`{"event":"system:ping","correlation_id":"${id}"}`);
+        }),
+    );
     ws.close();
     const clients = opts.quick ? 10 : 50;
     const events = opts.quick ? 500 : 4000;
@@ -135,7 +180,13 @@ export async function benchGateway(opts: { quick: boolean }): Promise<Record<str
         http_beyond_healthz_p50_us: round(httpPingR.p50_us - httpFloor.p50_us),
         websocket_p50_ratio: ratio(wsPing.p50_us, socketPing.p50_us),
       },
-      fanout: { clients, events, socket_deliveries_per_s: socketRate, sse_deliveries_per_s: sseRate, sse_ratio: ratio(sseRate, socketRate) },
+      fanout: {
+        clients,
+        events,
+        socket_deliveries_per_s: socketRate,
+        sse_deliveries_per_s: sseRate,
+        sse_ratio: ratio(sseRate, socketRate),
+      },
     };
   } finally {
     await g.daemon.stop();

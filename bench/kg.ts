@@ -56,12 +56,17 @@ function makeGraph(n: number, m: number): { nodes: NodeInput[]; edges: EdgeInput
 }
 
 /** Insert through the same validation the router applies, in event-sized batches. */
-async function insert(store: GraphStore, g: { nodes: NodeInput[]; edges: EdgeInput[] }): Promise<{ nodes_per_s: number; edges_per_s: number }> {
+async function insert(
+  store: GraphStore,
+  g: { nodes: NodeInput[]; edges: EdgeInput[] },
+): Promise<{ nodes_per_s: number; edges_per_s: number }> {
   let t = performance.now();
-  for (let i = 0; i < g.nodes.length; i += BATCH) await store.addNodes(addNodesSchema.parse({ nodes: g.nodes.slice(i, i + BATCH) }).nodes);
+  for (let i = 0; i < g.nodes.length; i += BATCH)
+    await store.addNodes(addNodesSchema.parse({ nodes: g.nodes.slice(i, i + BATCH) }).nodes);
   const nodesS = (performance.now() - t) / 1000;
   t = performance.now();
-  for (let i = 0; i < g.edges.length; i += BATCH) await store.addEdges(addEdgesSchema.parse({ edges: g.edges.slice(i, i + BATCH) }).edges);
+  for (let i = 0; i < g.edges.length; i += BATCH)
+    await store.addEdges(addEdgesSchema.parse({ edges: g.edges.slice(i, i + BATCH) }).edges);
   const edgesS = (performance.now() - t) / 1000;
   return { nodes_per_s: Math.round(g.nodes.length / nodesS), edges_per_s: Math.round(g.edges.length / edgesS) };
 }
@@ -76,16 +81,28 @@ async function timeEach<T>(items: T[], fn: (x: T) => Promise<unknown> | unknown)
   return out;
 }
 
-async function queries(store: GraphStore, n: number, samples: number, pathSamples: number): Promise<Record<string, unknown>> {
+async function queries(
+  store: GraphStore,
+  n: number,
+  samples: number,
+  pathSamples: number,
+): Promise<Record<string, unknown>> {
   const r = rng(7);
   const starts = Array.from({ length: samples }, () => `n${Math.floor(r() * n)}`);
-  const pairs = Array.from({ length: pathSamples }, () => [`n${Math.floor(r() * n)}`, `n${Math.floor(r() * n)}`] as const);
+  const pairs = Array.from(
+    { length: pathSamples },
+    () => [`n${Math.floor(r() * n)}`, `n${Math.floor(r() * n)}`] as const,
+  );
   // Warm caches and query plans so the first samples do not measure compilation.
-  for (const id of starts.slice(0, 20)) await store.neighbors({ id, depth: 2, direction: 'both', includeEdges: false, limit: 10_000 });
+  for (const id of starts.slice(0, 20))
+    await store.neighbors({ id, depth: 2, direction: 'both', includeEdges: false, limit: 10_000 });
   let nodesD2 = 0;
-  const d1 = await timeEach(starts, (id) => store.neighbors({ id, depth: 1, direction: 'both', includeEdges: false, limit: 10_000 }));
+  const d1 = await timeEach(starts, (id) =>
+    store.neighbors({ id, depth: 1, direction: 'both', includeEdges: false, limit: 10_000 }),
+  );
   const d2 = await timeEach(starts, async (id) => {
-    nodesD2 += (await store.neighbors({ id, depth: 2, direction: 'both', includeEdges: false, limit: 10_000 })).nodes.length;
+    nodesD2 += (await store.neighbors({ id, depth: 2, direction: 'both', includeEdges: false, limit: 10_000 })).nodes
+      .length;
   });
   let found = 0;
   const p = await timeEach(pairs, async ([from, to]) => {
@@ -128,7 +145,11 @@ function sqliteBaselines(file: string, n: number, samples: number): Record<strin
   }
 }
 
-async function benchEmbedded(g: { nodes: NodeInput[]; edges: EdgeInput[] }, samples: number, pathSamples: number): Promise<Record<string, unknown>> {
+async function benchEmbedded(
+  g: { nodes: NodeInput[]; edges: EdgeInput[] },
+  samples: number,
+  pathSamples: number,
+): Promise<Record<string, unknown>> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kg-bench-'));
   const file = path.join(dir, 'kg.db');
   const store = new SqliteGraphStore({ file });
@@ -150,18 +171,28 @@ async function benchEmbedded(g: { nodes: NodeInput[]; edges: EdgeInput[] }, samp
   }
 }
 
-async function benchNeo4j(g: { nodes: NodeInput[]; edges: EdgeInput[] }, samples: number, pathSamples: number): Promise<Record<string, unknown>> {
+async function benchNeo4j(
+  g: { nodes: NodeInput[]; edges: EdgeInput[] },
+  samples: number,
+  pathSamples: number,
+): Promise<Record<string, unknown>> {
   const uri = process.env.NEO4J_TEST_URI ?? 'bolt://127.0.0.1:7687';
-  const driver = neo4j.driver(uri, neo4j.auth.basic(process.env.NEO4J_TEST_USER ?? 'neo4j', process.env.NEO4J_TEST_PASSWORD ?? 'agentd-test-password'), {
-    disableLosslessIntegers: true,
-    connectionTimeout: 3000,
-    logging: { level: 'error', logger: () => undefined },
-  });
+  const driver = neo4j.driver(
+    uri,
+    neo4j.auth.basic(process.env.NEO4J_TEST_USER ?? 'neo4j', process.env.NEO4J_TEST_PASSWORD ?? 'agentd-test-password'),
+    {
+      disableLosslessIntegers: true,
+      connectionTimeout: 3000,
+      logging: { level: 'error', logger: () => undefined },
+    },
+  );
   try {
     await driver.verifyConnectivity();
   } catch (e) {
     await driver.close();
-    return { skipped: `neo4j not reachable at ${uri}: ${(e as Error).message.split('\n')[0]} (scripts/neo4j.sh start)` };
+    return {
+      skipped: `neo4j not reachable at ${uri}: ${(e as Error).message.split('\n')[0]} (scripts/neo4j.sh start)`,
+    };
   }
   // The test Neo4j is shared with the kg tests, which clear it: take their lock.
   const { lockNeo4j } = await import('../test/kg/neo4j-lock.js');

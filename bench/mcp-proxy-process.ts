@@ -26,11 +26,19 @@ const server = net.createServer((socket) => {
     while ((nl = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
-      const req = JSON.parse(line) as { event: string; correlation_id: string; data: { tool: string; arguments: Record<string, unknown> } };
+      const req = JSON.parse(line) as {
+        event: string;
+        correlation_id: string;
+        data: { tool: string; arguments: Record<string, unknown> };
+      };
       const head = `{"kind":"response","event":${JSON.stringify(req.event)},"correlation_id":${JSON.stringify(req.correlation_id)}`;
       client.callTool({ name: req.data.tool, arguments: req.data.arguments }).then(
-        (r) => socket.write(`${head},"data":${JSON.stringify({ content: r.content, is_error: r.isError === true })},"timestamp":${Date.now() / 1000}}\n`),
-        (err: unknown) => socket.write(`${head},"error":${JSON.stringify({ code: 'UNAVAILABLE', message: String(err) })}}\n`),
+        (r) =>
+          socket.write(
+            `${head},"data":${JSON.stringify({ content: r.content, is_error: r.isError === true })},"timestamp":${Date.now() / 1000}}\n`,
+          ),
+        (err: unknown) =>
+          socket.write(`${head},"error":${JSON.stringify({ code: 'UNAVAILABLE', message: String(err) })}}\n`),
       );
     }
   });

@@ -27,7 +27,10 @@ import { EventClient } from '../client/event-client.js';
 import { ROOT, startDaemon } from '../test/helpers/daemon-process.js';
 import { round, summarize } from './stats.js';
 
-const server = (name: string, ...args: string[]) => ({ command: process.execPath, args: [path.join(ROOT, 'node_modules', '@modelcontextprotocol', name, 'dist', 'index.js'), ...args] });
+const server = (name: string, ...args: string[]) => ({
+  command: process.execPath,
+  args: [path.join(ROOT, 'node_modules', '@modelcontextprotocol', name, 'dist', 'index.js'), ...args],
+});
 const EVERYTHING = server('server-everything', 'stdio');
 
 async function time(n: number, call: () => Promise<unknown>): Promise<number[]> {
@@ -52,7 +55,12 @@ async function compareN(rounds: number, n: number, sides: Array<() => Promise<un
   return out;
 }
 
-async function compare(rounds: number, n: number, a: () => Promise<unknown>, b: () => Promise<unknown>): Promise<[number[], number[]]> {
+async function compare(
+  rounds: number,
+  n: number,
+  a: () => Promise<unknown>,
+  b: () => Promise<unknown>,
+): Promise<[number[], number[]]> {
   const [xs, ys] = await compareN(rounds, n, [a, b]);
   return [xs!, ys!];
 }
@@ -72,9 +80,23 @@ async function interleave(n: number, sides: Array<() => Promise<unknown>>): Prom
 }
 
 /** The bare proxy (see mcp-proxy-process.ts) in front of its own server, reached with the event client. */
-async function startProxy(server: { command: string; args: string[] }): Promise<{ client: EventClient; close: () => Promise<void> }> {
+async function startProxy(server: {
+  command: string;
+  args: string[];
+}): Promise<{ client: EventClient; close: () => Promise<void> }> {
   const socketPath = path.join(os.tmpdir(), `agentd-bench-mcp-proxy-${process.pid}.sock`);
-  const p = spawn(process.execPath, ['--import', 'tsx', path.join(path.dirname(new URL(import.meta.url).pathname), 'mcp-proxy-process.ts'), socketPath, server.command, ...server.args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const p = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(path.dirname(new URL(import.meta.url).pathname), 'mcp-proxy-process.ts'),
+      socketPath,
+      server.command,
+      ...server.args,
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   await new Promise<void>((resolve, reject) => {
     p.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
     p.once('exit', (code) => reject(new Error(`mcp-proxy-process.ts exited (${code})`)));
@@ -120,7 +142,10 @@ export async function benchMcp(opts: { quick: boolean }): Promise<Record<string,
   const b = await ensureBuilt(ROOT);
   const d = await startDaemon({
     nodeArgs: builtDaemonArgs(b.entry),
-    config: YAML.stringify({ daemon: { log_level: 'warn', disabled_plugins: ['sandbox'] }, mcp: { servers: { everything: EVERYTHING, fs: FILESYSTEM } } }),
+    config: YAML.stringify({
+      daemon: { log_level: 'warn', disabled_plugins: ['sandbox'] },
+      mcp: { servers: { everything: EVERYTHING, fs: FILESYSTEM } },
+    }),
     // As in production: the test helper turns on every answer's schema check, which is for tests.
     env: { AGENTD_DAEMON_CHECK_RESPONSES: 'false' },
     readyTimeoutMs: 60_000,
@@ -129,11 +154,23 @@ export async function benchMcp(opts: { quick: boolean }): Promise<Record<string,
   await direct.connect(new StdioClientTransport({ ...EVERYTHING, stderr: 'ignore' }));
   const directFs = new Client({ name: 'bench', version: '1' });
   await directFs.connect(new StdioClientTransport({ ...FILESYSTEM, stderr: 'ignore' }));
-  const env: Record<string, string> = { ...(process.env as Record<string, string>), AGENTD_HOME: d.home, AGENTD_SOCKET: d.socketPath };
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    AGENTD_HOME: d.home,
+    AGENTD_SOCKET: d.socketPath,
+  };
   delete env.NODE_OPTIONS;
   const proxy = await startProxy(EVERYTHING);
   const viaMcp = new Client({ name: 'bench', version: '1' });
-  await viaMcp.connect(new StdioClientTransport({ command: path.join(ROOT, 'daemon-control.ts'), args: ['mcp', '--expose', 'system:ping'], env, cwd: ROOT, stderr: 'ignore' }));
+  await viaMcp.connect(
+    new StdioClientTransport({
+      command: path.join(ROOT, 'daemon-control.ts'),
+      args: ['mcp', '--expose', 'system:ping'],
+      env,
+      cwd: ROOT,
+      stderr: 'ignore',
+    }),
+  );
   try {
     const args = { message: 'hello' };
     const callDirect = () => direct.callTool({ name: 'echo', arguments: args });
@@ -143,12 +180,21 @@ export async function benchMcp(opts: { quick: boolean }): Promise<Record<string,
     await time(warm, callThrough);
     await time(warm, callDirect);
     await time(warm, callProxy);
-    const [through, directS, proxyS] = (await compareN(rounds, n, [callThrough, callDirect, callProxy])) as [number[], number[], number[]];
-    const [throughI, directI, proxyI] = (await interleave(rounds * n, [callThrough, callDirect, callProxy])) as [number[], number[], number[]];
+    const [through, directS, proxyS] = (await compareN(rounds, n, [callThrough, callDirect, callProxy])) as [
+      number[],
+      number[],
+      number[],
+    ];
+    const [throughI, directI, proxyI] = (await interleave(rounds * n, [callThrough, callDirect, callProxy])) as [
+      number[],
+      number[],
+      number[],
+    ];
 
     const readArgs = { path: file };
     const readDirect = () => directFs.callTool({ name: 'read_text_file', arguments: readArgs });
-    const readThrough = () => d.client.request('mcp:call', { server: 'fs', tool: 'read_text_file', arguments: readArgs });
+    const readThrough = () =>
+      d.client.request('mcp:call', { server: 'fs', tool: 'read_text_file', arguments: readArgs });
     await time(warm, readThrough);
     await time(warm, readDirect);
     const [readT, readD] = await compare(rounds, n, readThrough, readDirect);
@@ -159,18 +205,37 @@ export async function benchMcp(opts: { quick: boolean }): Promise<Record<string,
     await time(warm, pingSocket);
     const [mcpS, socketS] = await compare(rounds, n, pingMcp, pingSocket);
 
-    const target = (r: Record<string, unknown>) => ({ ...r, meets_target: (r.ratio_p50 as number) <= 1.5 && (r.added_p50_us as number) <= 1000 });
+    const target = (r: Record<string, unknown>) => ({
+      ...r,
+      meets_target: (r.ratio_p50 as number) <= 1.5 && (r.added_p50_us as number) <= 1000,
+    });
     const floor = (t: number[], dd: number[], px: number[]) => {
       const p = summarize(px).p50_us;
       const dp = summarize(dd).p50_us;
       const tp = summarize(t).p50_us;
-      return { bare_proxy_p50_us: p, bare_proxy_ratio_p50: round(p / dp, 3), bare_proxy_added_p50_us: round(p - dp), agentd_beyond_bare_proxy_p50_us: round(tp - p) };
+      return {
+        bare_proxy_p50_us: p,
+        bare_proxy_ratio_p50: round(p / dp, 3),
+        bare_proxy_added_p50_us: round(p - dp),
+        agentd_beyond_bare_proxy_p50_us: round(tp - p),
+      };
     };
     return {
       target: '≤ 1.5× and ≤ 1000 µs added (p50)',
-      client_echo: { tool: 'server-everything echo over stdio', ...target(report(through, directS)), ...floor(through, directS, proxyS) },
-      client_echo_alternating_calls: { tool: 'the same, calls alternating one by one', ...target(report(throughI, directI)), ...floor(throughI, directI, proxyI) },
-      client_read_file: { tool: 'server-filesystem read_text_file (240 bytes) over stdio', ...target(report(readT, readD)) },
+      client_echo: {
+        tool: 'server-everything echo over stdio',
+        ...target(report(through, directS)),
+        ...floor(through, directS, proxyS),
+      },
+      client_echo_alternating_calls: {
+        tool: 'the same, calls alternating one by one',
+        ...target(report(throughI, directI)),
+        ...floor(throughI, directI, proxyI),
+      },
+      client_read_file: {
+        tool: 'server-filesystem read_text_file (240 bytes) over stdio',
+        ...target(report(readT, readD)),
+      },
       server: { tool: 'daemon-control mcp system_ping vs system:ping on the socket', ...report(mcpS, socketS) },
     };
   } finally {

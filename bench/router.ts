@@ -34,30 +34,41 @@ async function serial(sock: string, n: number): Promise<{ p50_us: number; p99_us
 }
 
 /** `clients` connections, each keeping `depth` requests in flight, `n` requests in all. */
-async function concurrent(sock: string, clients: number, depth: number, n: number): Promise<{ req_per_s: number; p50_us: number; p99_us: number }> {
+async function concurrent(
+  sock: string,
+  clients: number,
+  depth: number,
+  n: number,
+): Promise<{ req_per_s: number; p50_us: number; p99_us: number }> {
   const cs = await Promise.all(Array.from({ length: clients }, () => LineClient.connect(sock)));
   const per = Math.ceil(n / clients);
   const samples: number[] = [];
   const t0 = performance.now();
-  await Promise.all(cs.map(async (c) => {
-    let sent = 0;
-    const lane = async (): Promise<void> => {
-      while (sent < per) {
-        sent++;
-        const s = performance.now();
-        await c.request('system:ping');
-        samples.push(performance.now() - s);
-      }
-    };
-    await Promise.all(Array.from({ length: depth }, lane));
-  }));
+  await Promise.all(
+    cs.map(async (c) => {
+      let sent = 0;
+      const lane = async (): Promise<void> => {
+        while (sent < per) {
+          sent++;
+          const s = performance.now();
+          await c.request('system:ping');
+          samples.push(performance.now() - s);
+        }
+      };
+      await Promise.all(Array.from({ length: depth }, lane));
+    }),
+  );
   const secs = (performance.now() - t0) / 1000;
   for (const c of cs) c.close();
   const { p50_us, p99_us } = summarize(samples);
   return { req_per_s: round(samples.length / secs, 0), p50_us, p99_us };
 }
 
-async function fanout(sock: string, subscribers: number, events: number): Promise<{ deliveries_per_s: number; subscribers: number; events: number }> {
+async function fanout(
+  sock: string,
+  subscribers: number,
+  events: number,
+): Promise<{ deliveries_per_s: number; subscribers: number; events: number }> {
   const subs = await Promise.all(Array.from({ length: subscribers }, () => LineClient.connect(sock)));
   let received = 0;
   const total = subscribers * events;
@@ -71,7 +82,8 @@ async function fanout(sock: string, subscribers: number, events: number): Promis
   }
   const emitter = await LineClient.connect(sock);
   const t0 = performance.now();
-  for (let sent = 0; sent < events; sent += 1000) await emitter.request('testkit:emit', { count: Math.min(1000, events - sent) });
+  for (let sent = 0; sent < events; sent += 1000)
+    await emitter.request('testkit:emit', { count: Math.min(1000, events - sent) });
   await all;
   const secs = (performance.now() - t0) / 1000;
   for (const s of [...subs, emitter]) s.close();
@@ -80,7 +92,9 @@ async function fanout(sock: string, subscribers: number, events: number): Promis
 
 function startEcho(sock: string): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench', 'echo-server.ts'), sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench', 'echo-server.ts'), sock], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     p.stdout!.once('data', () => resolve(p));
     p.once('error', reject);
   });
@@ -91,7 +105,9 @@ async function startOnce(home: string, compiled: boolean): Promise<{ ms: number;
   const sock = path.join(home, 'run', 'daemon.sock');
   const env = { ...process.env, AGENTD_HOME: home, AGENTD_SOCKET: sock, AGENTD_CONFIG: path.join(home, 'agentd.yaml') };
   // `daemon-control start` runs the bundled build; the sources under tsx are what tests run.
-  const args = compiled ? builtDaemonArgs((await ensureBuilt(ROOT)).entry) : ['--import', 'tsx', path.join(ROOT, 'daemon', 'main.ts')];
+  const args = compiled
+    ? builtDaemonArgs((await ensureBuilt(ROOT)).entry)
+    : ['--import', 'tsx', path.join(ROOT, 'daemon', 'main.ts')];
   const t0 = performance.now();
   const p = spawn(process.execPath, args, { cwd: ROOT, env, stdio: 'ignore' });
   for (;;) {
@@ -115,7 +131,11 @@ async function startOnce(home: string, compiled: boolean): Promise<{ ms: number;
   }
 }
 
-const median = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
+const median = (xs: number[]): number =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
 
 /**
  * The floor any Node daemon pays, in the same run: spawn a bare Node process that listens on a Unix
@@ -127,7 +147,11 @@ async function bareNodeListener(runs: number): Promise<number> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-bench-bare-'));
     const sock = path.join(dir, 's.sock');
     const t0 = performance.now();
-    const p = spawn(process.execPath, ['-e', `require('net').createServer((s) => s.end()).listen(${JSON.stringify(sock)})`], { stdio: 'ignore' });
+    const p = spawn(
+      process.execPath,
+      ['-e', `require('net').createServer((s) => s.end()).listen(${JSON.stringify(sock)})`],
+      { stdio: 'ignore' },
+    );
     for (;;) {
       const ok = await new Promise<boolean>((resolve) => {
         const c = net.createConnection(sock);
@@ -149,7 +173,11 @@ async function bareNodeListener(runs: number): Promise<number> {
  * Start-to-healthy and idle RSS, the median of `runs` starts: each first start on a fresh home
  * (databases created, migrations run), then a restart on that home (what an operator's restart costs).
  */
-async function startToHealthy(config: string, compiled: boolean, runs: number): Promise<{ first_ms: number; restart_ms: number; rss_mb: number; first_all_ms: number[] }> {
+async function startToHealthy(
+  config: string,
+  compiled: boolean,
+  runs: number,
+): Promise<{ first_ms: number; restart_ms: number; rss_mb: number; first_all_ms: number[] }> {
   const first: number[] = [];
   const again: number[] = [];
   const rss: number[] = [];
@@ -170,10 +198,15 @@ async function startToHealthy(config: string, compiled: boolean, runs: number): 
 }
 
 /** Every plugin agentd ships (what "kernel only" disables). */
-const shippedPlugins = (): string[] => fs.readdirSync(path.join(ROOT, 'plugins'), { withFileTypes: true }).filter((e) => e.isDirectory() && fs.existsSync(path.join(ROOT, 'plugins', e.name, 'index.ts'))).map((e) => e.name);
+const shippedPlugins = (): string[] =>
+  fs
+    .readdirSync(path.join(ROOT, 'plugins'), { withFileTypes: true })
+    .filter((e) => e.isDirectory() && fs.existsSync(path.join(ROOT, 'plugins', e.name, 'index.ts')))
+    .map((e) => e.name);
 
 /** The kernel test plugins' testkit (testkit:emit, for fan-out) beside the shipped plugins; the others are broken on purpose. */
-const withTestkit = (disabled: string[]): string => `daemon:\n  plugin_dirs: [${JSON.stringify(KERNEL_TEST_PLUGINS)}]\n  disabled_plugins: ${JSON.stringify([...disabled, 'broken_start', 'broken_load', 'cycle_a', 'cycle_b'])}\n`;
+const withTestkit = (disabled: string[]): string =>
+  `daemon:\n  plugin_dirs: [${JSON.stringify(KERNEL_TEST_PLUGINS)}]\n  disabled_plugins: ${JSON.stringify([...disabled, 'broken_start', 'broken_load', 'cycle_a', 'cycle_b'])}\n`;
 
 export async function benchRouter(opts: { quick: boolean }): Promise<Record<string, unknown>> {
   const n = opts.quick ? 2000 : 20_000;
@@ -205,10 +238,32 @@ export async function benchRouter(opts: { quick: boolean }): Promise<Record<stri
     const startDefaultsTsx = await startToHealthy('', false, 1);
     const bare = await bareNodeListener(runs);
     return {
-      daemon: 'bundled (as daemon-control start runs it), embedded defaults; kernel_only: the same bundle with every shipped plugin disabled',
-      serial: { daemon: serialDaemon, kernel_only: serialKernel, echo: serialEcho, p50_ratio: ratio(serialDaemon.p50_us, serialEcho.p50_us), kernel_only_p50_ratio: ratio(serialKernel.p50_us, serialEcho.p50_us), target_p50_ratio_max: 1.3 },
-      pipelined_64: { daemon: pipeDaemon, kernel_only: pipeKernel, echo: pipeEcho, throughput_ratio: ratio(pipeDaemon.req_per_s, pipeEcho.req_per_s), kernel_only_throughput_ratio: ratio(pipeKernel.req_per_s, pipeEcho.req_per_s), target_ratio_min: 0.7 },
-      clients_16: { daemon: multiDaemon, kernel_only: multiKernel, echo: multiEcho, throughput_ratio: ratio(multiDaemon.req_per_s, multiEcho.req_per_s), kernel_only_throughput_ratio: ratio(multiKernel.req_per_s, multiEcho.req_per_s), target_ratio_min: 0.7 },
+      daemon:
+        'bundled (as daemon-control start runs it), embedded defaults; kernel_only: the same bundle with every shipped plugin disabled',
+      serial: {
+        daemon: serialDaemon,
+        kernel_only: serialKernel,
+        echo: serialEcho,
+        p50_ratio: ratio(serialDaemon.p50_us, serialEcho.p50_us),
+        kernel_only_p50_ratio: ratio(serialKernel.p50_us, serialEcho.p50_us),
+        target_p50_ratio_max: 1.3,
+      },
+      pipelined_64: {
+        daemon: pipeDaemon,
+        kernel_only: pipeKernel,
+        echo: pipeEcho,
+        throughput_ratio: ratio(pipeDaemon.req_per_s, pipeEcho.req_per_s),
+        kernel_only_throughput_ratio: ratio(pipeKernel.req_per_s, pipeEcho.req_per_s),
+        target_ratio_min: 0.7,
+      },
+      clients_16: {
+        daemon: multiDaemon,
+        kernel_only: multiKernel,
+        echo: multiEcho,
+        throughput_ratio: ratio(multiDaemon.req_per_s, multiEcho.req_per_s),
+        kernel_only_throughput_ratio: ratio(multiKernel.req_per_s, multiEcho.req_per_s),
+        target_ratio_min: 0.7,
+      },
       fanout_10_subscribers: { ...fan, kernel_only_deliveries_per_s: fanKernel.deliveries_per_s, target_min: 200_000 },
       start_to_healthy_ms: {
         runs,
@@ -223,7 +278,12 @@ export async function benchRouter(opts: { quick: boolean }): Promise<Record<stri
         docker_engine_present: fs.existsSync('/var/run/docker.sock'),
         target_max: 300,
       },
-      idle_rss_mb: { kernel_only: startKernelOnly.rss_mb, embedded_defaults: startDefaults.rss_mb, embedded_defaults_from_sources_tsx: startDefaultsTsx.rss_mb, target_max: 80 },
+      idle_rss_mb: {
+        kernel_only: startKernelOnly.rss_mb,
+        embedded_defaults: startDefaults.rss_mb,
+        embedded_defaults_from_sources_tsx: startDefaultsTsx.rss_mb,
+        target_max: 80,
+      },
     };
   } finally {
     echo.kill();

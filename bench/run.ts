@@ -31,14 +31,22 @@ const suites: Array<[name: string, file: string, fn: string]> = [
   ['gateway', 'gateway.ts', 'benchGateway'],
 ];
 
-const report: Record<string, unknown> = { quick, started_at: new Date().toISOString(), node: process.version, cpus: (await import('node:os')).cpus().length };
+const report: Record<string, unknown> = {
+  quick,
+  started_at: new Date().toISOString(),
+  node: process.version,
+  cpus: (await import('node:os')).cpus().length,
+};
 let failed = 0;
 for (const [name, file, fn] of suites) {
   if (only && !only.has(name)) continue;
   if (!fs.existsSync(path.join(here, file))) continue;
   const t0 = Date.now();
   try {
-    const mod = (await import(path.join(here, file))) as Record<string, (o: { quick: boolean }) => Promise<Record<string, unknown>>>;
+    const mod = (await import(path.join(here, file))) as Record<
+      string,
+      (o: { quick: boolean }) => Promise<Record<string, unknown>>
+    >;
     report[name] = { ...(await mod[fn]({ quick })), suite_s: Math.round((Date.now() - t0) / 100) / 10 };
   } catch (e) {
     failed++;

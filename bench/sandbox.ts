@@ -58,14 +58,17 @@ export async function benchSandbox(opts: { quick: boolean }): Promise<Record<str
   await svc.start();
   const st = await svc.status();
   if (!svc.engine.up) throw new Error(`no Docker engine: ${svc.engine.state.reason}`);
-  if ((st.image as { present: boolean }).present !== true) throw new Error(`image ${image} missing: scripts/sandbox-image.sh build`);
+  if ((st.image as { present: boolean }).present !== true)
+    throw new Error(`image ${image} missing: scripts/sandbox-image.sh build`);
   try {
     const session = await svc.createSession({ session_id: 'bench' });
-    const exec = (language: Language, extra: Record<string, unknown> = {}) => svc.exec({ language, code: CASES[language].code, timeout_s: 60, ...extra });
+    const exec = (language: Language, extra: Record<string, unknown> = {}) =>
+      svc.exec({ language, code: CASES[language].code, timeout_s: 60, ...extra });
     const check = (what: string, out: string) => {
       if (out.trim() !== '1') throw new Error(`${what} printed ${JSON.stringify(out)}`);
     };
-    const cold = async (language: Language) => (await run('docker', ['run', '--rm', '--network', 'none', image, ...CASES[language].cold])).stdout;
+    const cold = async (language: Language) =>
+      (await run('docker', ['run', '--rm', '--network', 'none', image, ...CASES[language].cold])).stdout;
 
     const languages: Record<string, unknown> = {};
     for (const language of Object.keys(CASES) as Language[]) {
@@ -95,7 +98,12 @@ export async function benchSandbox(opts: { quick: boolean }): Promise<Record<str
       }
       const w = stats(warm);
       const c = stats(coldRun);
-      languages[language] = { warm_exec: w, cold_docker_run: c, session_exec: stats(inSession), warm_vs_cold_p50: ratio(w.p50_us, c.p50_us) };
+      languages[language] = {
+        warm_exec: w,
+        cold_docker_run: c,
+        session_exec: stats(inSession),
+        warm_vs_cold_p50: ratio(w.p50_us, c.p50_us),
+      };
     }
 
     // Back to back: each exec takes a container and the pool refills behind it.
@@ -112,15 +120,21 @@ export async function benchSandbox(opts: { quick: boolean }): Promise<Record<str
     await svc.containers.settle();
     const each: number[] = [];
     const t0 = process.hrtime.bigint();
-    await Promise.all(Array.from({ length: 20 }, async () => {
-      const t = process.hrtime.bigint();
-      const r = await exec('python');
-      each.push(ms(t));
-      if (r.exit_code !== 0) throw new Error('concurrent exec failed');
-    }));
+    await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const t = process.hrtime.bigint();
+        const r = await exec('python');
+        each.push(ms(t));
+        if (r.exit_code !== 0) throw new Error('concurrent exec failed');
+      }),
+    );
     const wall = ms(t0);
 
-    const py = languages.python as { warm_exec: { p50_us: number }; cold_docker_run: { p50_us: number }; warm_vs_cold_p50: number };
+    const py = languages.python as {
+      warm_exec: { p50_us: number };
+      cold_docker_run: { p50_us: number };
+      warm_vs_cold_p50: number;
+    };
     return {
       image,
       engine: svc.engine.state.version,

@@ -23,16 +23,37 @@ const server = net.createServer((socket) => {
     while ((nl = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
-      const req = JSON.parse(line) as { event: string; correlation_id: string; data: { prompt: string; max_tokens: number } };
-      void sdk.messages.stream({ model: 'test-model', max_tokens: req.data.max_tokens, messages: [{ role: 'user', content: req.data.prompt }] }).finalMessage().then(
-        (msg) => {
-          const data = { text: msg.content.map((b) => (b.type === 'text' ? b.text : '')).join(''), content: msg.content, stop_reason: msg.stop_reason, usage: msg.usage, model: msg.model };
-          socket.write(`{"kind":"response","event":${JSON.stringify(req.event)},"correlation_id":${JSON.stringify(req.correlation_id)},"data":${JSON.stringify(data)},"timestamp":${Date.now() / 1000}}\n`);
-        },
-        (err: unknown) => {
-          socket.write(`{"kind":"response","event":${JSON.stringify(req.event)},"correlation_id":${JSON.stringify(req.correlation_id)},"error":${JSON.stringify({ code: 'UNAVAILABLE', message: String(err) })}}\n`);
-        },
-      );
+      const req = JSON.parse(line) as {
+        event: string;
+        correlation_id: string;
+        data: { prompt: string; max_tokens: number };
+      };
+      void sdk.messages
+        .stream({
+          model: 'test-model',
+          max_tokens: req.data.max_tokens,
+          messages: [{ role: 'user', content: req.data.prompt }],
+        })
+        .finalMessage()
+        .then(
+          (msg) => {
+            const data = {
+              text: msg.content.map((b) => (b.type === 'text' ? b.text : '')).join(''),
+              content: msg.content,
+              stop_reason: msg.stop_reason,
+              usage: msg.usage,
+              model: msg.model,
+            };
+            socket.write(
+              `{"kind":"response","event":${JSON.stringify(req.event)},"correlation_id":${JSON.stringify(req.correlation_id)},"data":${JSON.stringify(data)},"timestamp":${Date.now() / 1000}}\n`,
+            );
+          },
+          (err: unknown) => {
+            socket.write(
+              `{"kind":"response","event":${JSON.stringify(req.event)},"correlation_id":${JSON.stringify(req.correlation_id)},"error":${JSON.stringify({ code: 'UNAVAILABLE', message: String(err) })}}\n`,
+            );
+          },
+        );
     }
   });
 });

@@ -59,7 +59,8 @@ process.on('message', (m: { op: string; sock?: string; count?: number; patterns?
   void (async () => {
     switch (m.op) {
       case 'connect':
-        for (let i = 0; i < m.count!; i += 100) subs.push(...(await Promise.all(Array.from({ length: Math.min(100, m.count! - i) }, () => open(m.sock!)))));
+        for (let i = 0; i < m.count!; i += 100)
+          subs.push(...(await Promise.all(Array.from({ length: Math.min(100, m.count! - i) }, () => open(m.sock!)))));
         return process.send!({ op: 'connect', total: subs.length });
       case 'subscribe':
         await inBatches(async (s) => {

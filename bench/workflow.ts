@@ -44,10 +44,19 @@ const rssMb = (pid: number): number => {
 };
 
 const chain = (name: string, n: number) => ({
-  name, steps: Array.from({ length: n }, (_, i) => ({ id: `s${i}`, event: 'system:ping', ...(i ? { needs: [`s${i - 1}`] } : {}) })),
+  name,
+  steps: Array.from({ length: n }, (_, i) => ({
+    id: `s${i}`,
+    event: 'system:ping',
+    ...(i ? { needs: [`s${i - 1}`] } : {}),
+  })),
 });
 
-async function timeRun(c: EventClient, definition: Record<string, unknown>, inputs: Record<string, unknown> = {}): Promise<number> {
+async function timeRun(
+  c: EventClient,
+  definition: Record<string, unknown>,
+  inputs: Record<string, unknown> = {},
+): Promise<number> {
   const t0 = performance.now();
   const r = await c.request('workflow:start', { definition, inputs, wait: true }, { timeoutMs: 600_000 });
   if (r.status !== 'succeeded') throw new Error(`bench run ended ${String(r.status)}: ${JSON.stringify(r.error)}`);
@@ -63,12 +72,14 @@ async function bareLoop(c: EventClient, n: number): Promise<number> {
 async function bareWorkers(c: EventClient, n: number, workers: number): Promise<number> {
   const t0 = performance.now();
   let next = 0;
-  await Promise.all(Array.from({ length: workers }, async () => {
-    while (next < n) {
-      next++;
-      await c.request('system:ping', {});
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (next < n) {
+        next++;
+        await c.request('system:ping', {});
+      }
+    }),
+  );
   return performance.now() - t0;
 }
 
@@ -82,7 +93,12 @@ export async function benchWorkflow(opts: { quick: boolean }): Promise<Record<st
     workflow: { watch: false, default_concurrency: 50, max_running_tasks: 1024 },
   });
   // As in production: the test helper turns on every answer's schema check, which is for tests.
-  const d = await startDaemon({ config, env: { AGENTD_DAEMON_CHECK_RESPONSES: 'false' }, readyTimeoutMs: 90_000, nodeArgs: builtDaemonArgs((await ensureBuilt(root)).entry) });
+  const d = await startDaemon({
+    config,
+    env: { AGENTD_DAEMON_CHECK_RESPONSES: 'false' },
+    readyTimeoutMs: 90_000,
+    nodeArgs: builtDaemonArgs((await ensureBuilt(root)).entry),
+  });
   const c = d.client;
   try {
     // Warm both sides (the discover cache, the journal's pages, and the JIT: V8 went on optimizing
@@ -129,7 +145,11 @@ export async function benchWorkflow(opts: { quick: boolean }): Promise<Record<st
     const perStep = median(wf);
     const perBare = median(bare);
 
-    const fe = { name: 'fe', inputs: { l: { type: 'array' } }, steps: [{ id: 'each', event: 'system:ping', foreach: '{{ inputs.l }}', concurrency: 50 }] };
+    const fe = {
+      name: 'fe',
+      inputs: { l: { type: 'array' } },
+      steps: [{ id: 'each', event: 'system:ping', foreach: '{{ inputs.l }}', concurrency: 50 }],
+    };
     const list = Array.from({ length: items }, (_, i) => i);
     const feMs: number[] = [];
     const feBare: number[] = [];
@@ -158,24 +178,44 @@ export async function benchWorkflow(opts: { quick: boolean }): Promise<Record<st
 
     return {
       per_step: {
-        steps, rounds,
-        workflow_ms_per_step: round(perStep, 3), bare_loop_ms_per_event: round(perBare, 3), ratio: ratio(perStep, perBare),
+        steps,
+        rounds,
+        workflow_ms_per_step: round(perStep, 3),
+        bare_loop_ms_per_event: round(perBare, 3),
+        ratio: ratio(perStep, perBare),
         ratio_median_of_rounds: round(median(wf.map((x, i) => x / bare[i]!)), 3),
-        marginal_ms_per_step: round(median(marginal), 3), marginal_ratio: ratio(median(marginal), perBare),
+        marginal_ms_per_step: round(median(marginal), 3),
+        marginal_ratio: ratio(median(marginal), perBare),
         // Means over all rounds: a round's 200 events are only a few 10 ms ticks of CPU time.
-        cpu_ms_per_step: round(mean(wfCpu), 3), cpu_ms_per_ping: round(mean(bareCpu), 3), cpu_ratio: ratio(mean(wfCpu), mean(bareCpu)),
+        cpu_ms_per_step: round(mean(wfCpu), 3),
+        cpu_ms_per_ping: round(mean(bareCpu), 3),
+        cpu_ratio: ratio(mean(wfCpu), mean(bareCpu)),
         target: '≤ 1 ms per step and ≤ 1.3× the bare loop',
-        all_rounds_workflow_ms: wf.map((x) => round(x, 3)), all_rounds_bare_ms: bare.map((x) => round(x, 3)),
+        all_rounds_workflow_ms: wf.map((x) => round(x, 3)),
+        all_rounds_bare_ms: bare.map((x) => round(x, 3)),
       },
       foreach: {
-        items, concurrency: 50, workflow_ms: round(median(feMs)), bare_workers_ms: round(median(feBare)), ratio: ratio(median(feMs), median(feBare)),
+        items,
+        concurrency: 50,
+        workflow_ms: round(median(feMs)),
+        bare_workers_ms: round(median(feBare)),
+        ratio: ratio(median(feMs), median(feBare)),
         workflow_ms_per_item: round(median(feMs) / items, 3),
       },
       runs_at_once: {
-        runs: 100, steps_each: 5, workflow_ms: round(b1.wf), bare_ms: round(b1.bare), ratio: ratio(b1.wf, b1.bare),
-        last_batch_workflow_ms: round(b2.wf), last_batch_bare_ms: round(b2.bare),
+        runs: 100,
+        steps_each: 5,
+        workflow_ms: round(b1.wf),
+        bare_ms: round(b1.bare),
+        ratio: ratio(b1.wf, b1.bare),
+        last_batch_workflow_ms: round(b2.wf),
+        last_batch_bare_ms: round(b2.bare),
       },
-      memory_mb: { before: rssStart, after_each_100_runs: rss, growth_last_100: round(rss[rss.length - 1]! - rss[rss.length - 2]!) },
+      memory_mb: {
+        before: rssStart,
+        after_each_100_runs: rss,
+        growth_last_100: round(rss[rss.length - 1]! - rss[rss.length - 2]!),
+      },
     };
   } finally {
     await d.stop();

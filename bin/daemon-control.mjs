@@ -46,7 +46,10 @@ const ownImportMeta = {
     b.onLoad({ filter: /daemon-control\.ts$/ }, (args) => {
       if (args.path !== SOURCE) return undefined;
       const text = fs.readFileSync(args.path, 'utf8');
-      return { contents: text.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)), loader: 'ts' };
+      return {
+        contents: text.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)),
+        loader: 'ts',
+      };
     });
   },
 };
@@ -70,11 +73,16 @@ async function build() {
     external: ['esbuild', 'tsx', 'tsx/*', 'better-sqlite3'],
     plugins: [ownImportMeta],
     // Bundled CommonJS packages call require() for Node's built-ins.
-    banner: { js: "import { createRequire as __agentdCreateRequire } from 'node:module'; const require = __agentdCreateRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __agentdCreateRequire } from 'node:module'; const require = __agentdCreateRequire(import.meta.url);",
+    },
     logLevel: 'error',
   });
   const inputs = {};
-  for (const i of [...Object.keys(r.metafile.inputs).filter((f) => !f.includes('node_modules/') && !f.includes(':')), 'bin/daemon-control.mjs']) {
+  for (const i of [
+    ...Object.keys(r.metafile.inputs).filter((f) => !f.includes('node_modules/') && !f.includes(':')),
+    'bin/daemon-control.mjs',
+  ]) {
     inputs[i] = mtime(path.join(ROOT, i));
   }
   if (fs.existsSync(PACKAGES)) inputs[path.relative(ROOT, PACKAGES)] = mtime(PACKAGES);

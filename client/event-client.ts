@@ -74,7 +74,9 @@ export class Subscription implements AsyncIterable<EventFrame> {
 
   /** @internal The `monitor:subscribe` request that (re)creates it. */
   request(): { patterns: string[]; max_rate?: number } {
-    return this.maxRate === undefined ? { patterns: this.patterns } : { patterns: this.patterns, max_rate: this.maxRate };
+    return this.maxRate === undefined
+      ? { patterns: this.patterns }
+      : { patterns: this.patterns, max_rate: this.maxRate };
   }
 
   /** @internal Record the daemon's answer to `monitor:subscribe`; returns the new id. */
@@ -170,7 +172,9 @@ export class EventClient extends EventEmitter {
           s.destroy();
           if (this.closed) return reject(new DaemonError('UNAVAILABLE', 'client closed'));
           if (Date.now() >= deadline) {
-            return reject(new DaemonError('UNAVAILABLE', `cannot connect to ${this.opts.socketPath}: ${err.code ?? err.message}`));
+            return reject(
+              new DaemonError('UNAVAILABLE', `cannot connect to ${this.opts.socketPath}: ${err.code ?? err.message}`),
+            );
           }
           // Retry until the deadline, but never sleep past it (a short timeout is a quick probe).
           setTimeout(attempt, Math.max(1, Math.min(50, deadline - Date.now())));
@@ -219,7 +223,10 @@ export class EventClient extends EventEmitter {
   private onResponse(f: ResponseFrame): void {
     // OVERLOADED or SHUTTING_DOWN for no request is about the connection (too many connections, answers
     // left unread, shutdown): the daemon closes it next, and the requests still waiting fail with it.
-    if ((f.correlation_id === null || f.correlation_id === undefined) && (f.error?.code === 'OVERLOADED' || f.error?.code === 'SHUTTING_DOWN')) {
+    if (
+      (f.correlation_id === null || f.correlation_id === undefined) &&
+      (f.error?.code === 'OVERLOADED' || f.error?.code === 'SHUTTING_DOWN')
+    ) {
       this.closeReason = DaemonError.fromPayload(f.error);
     }
     const key = String(f.correlation_id);
@@ -244,7 +251,11 @@ export class EventClient extends EventEmitter {
     this.closeReason = null;
     for (const [key, p] of this.pending) {
       clearTimeout(p.timer);
-      p.reject(reason ? new DaemonError(reason.code, `${p.event}: ${reason.message}`, reason.details) : new DaemonError('UNAVAILABLE', `connection to daemon lost during ${p.event}`));
+      p.reject(
+        reason
+          ? new DaemonError(reason.code, `${p.event}: ${reason.message}`, reason.details)
+          : new DaemonError('UNAVAILABLE', `connection to daemon lost during ${p.event}`),
+      );
       this.pending.delete(key);
     }
     this.byServerId.clear();
@@ -303,7 +314,11 @@ export class EventClient extends EventEmitter {
    * own plugins or deliberately wrong data.
    */
   request<E extends keyof EventMap>(event: E, data?: EventData<E>, opts?: RequestOpts): Promise<EventResponse<E>>;
-  request<T = Record<string, unknown>, E extends string = string>(event: E & UntypedEvent<E>, data?: Record<string, unknown>, opts?: RequestOpts): Promise<T>;
+  request<T = Record<string, unknown>, E extends string = string>(
+    event: E & UntypedEvent<E>,
+    data?: Record<string, unknown>,
+    opts?: RequestOpts,
+  ): Promise<T>;
   request<T>(event: string, data: Record<string, unknown> = {}, opts: RequestOpts = {}): Promise<T> {
     const s = this.socket;
     if (!s || s.destroyed) return Promise.reject(new DaemonError('UNAVAILABLE', 'not connected to the daemon'));
@@ -317,12 +332,16 @@ export class EventClient extends EventEmitter {
       }, timeoutMs + 2000);
       this.pending.set(id, { resolve: resolve as (v: Record<string, unknown>) => void, reject, timer, event });
       if (opts.signal) {
-        opts.signal.addEventListener('abort', () => {
-          if (this.pending.delete(id)) {
-            clearTimeout(timer);
-            reject(new DaemonError('CANCELLED', `${event}: aborted by caller`));
-          }
-        }, { once: true });
+        opts.signal.addEventListener(
+          'abort',
+          () => {
+            if (this.pending.delete(id)) {
+              clearTimeout(timer);
+              reject(new DaemonError('CANCELLED', `${event}: aborted by caller`));
+            }
+          },
+          { once: true },
+        );
       }
       s.write(JSON.stringify({ event, data, correlation_id: id, timeout_ms: timeoutMs }) + '\n');
     });
@@ -339,7 +358,11 @@ export class EventClient extends EventEmitter {
    * rest in `monitor:skipped` frames delivered to the subscription. The subscription (rate
    * included) is renewed automatically after a reconnect.
    */
-  async subscribe(patterns: string | string[], callback?: EventCallback, opts: SubscribeOptions = {}): Promise<Subscription> {
+  async subscribe(
+    patterns: string | string[],
+    callback?: EventCallback,
+    opts: SubscribeOptions = {},
+  ): Promise<Subscription> {
     const list = Array.isArray(patterns) ? patterns : [patterns];
     const sub = new Subscription(list, this, callback, opts.maxRate);
     const r = await this.request('monitor:subscribe', sub.request());

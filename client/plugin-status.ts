@@ -4,7 +4,7 @@
  */
 export const PLUGIN_REASON_CODES = {
   DISABLED: 'Listed in `daemon.disabled_plugins`; not loaded (status `stopped`).',
-  LOAD_FAILED: 'Importing the plugin\'s module threw (a syntax error, a missing package).',
+  LOAD_FAILED: "Importing the plugin's module threw (a syntax error, a missing package).",
   INVALID_DEFINITION: 'The default export is not a valid `definePlugin({...})`, or its name does not match its folder.',
   NAMESPACE_TAKEN: 'A namespace it declares already belongs to the kernel or to another plugin.',
   EVENT_CONFLICT: 'One of its events could not be registered (already handled elsewhere).',

@@ -21,7 +21,10 @@ export function sleep(ms: number, opts: { signal?: AbortSignal; unref?: boolean 
 
 /** The error `withTimeout` rejects with: callers tell a deadline from a failure by its class. */
 export class TimeoutError extends Error {
-  constructor(message: string, readonly ms: number) {
+  constructor(
+    message: string,
+    readonly ms: number,
+  ) {
     super(message);
     this.name = 'TimeoutError';
   }
@@ -60,7 +63,15 @@ export class Backoff {
   private base: number;
   private tries = 0;
 
-  constructor(private readonly opts: { initialMs: number; maxMs: number; factor?: number; jitter?: number; random?: () => number }) {
+  constructor(
+    private readonly opts: {
+      initialMs: number;
+      maxMs: number;
+      factor?: number;
+      jitter?: number;
+      random?: () => number;
+    },
+  ) {
     this.base = opts.initialMs;
   }
 

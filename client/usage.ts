@@ -24,7 +24,12 @@ export type ReportedUsage = Pick<TokenUsage, 'input_tokens' | 'output_tokens'> &
   cache_creation?: CacheCreation | null;
 };
 
-export const ZERO_USAGE: Readonly<TokenUsage> = Object.freeze({ input_tokens: 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 });
+export const ZERO_USAGE: Readonly<TokenUsage> = Object.freeze({
+  input_tokens: 0,
+  output_tokens: 0,
+  cache_creation_input_tokens: 0,
+  cache_read_input_tokens: 0,
+});
 
 /** The sum of two usages (the TTL split is not carried). */
 export function addUsage(a: ReportedUsage, b: Partial<ReportedUsage>): TokenUsage {

@@ -156,7 +156,8 @@ export class Admission {
         this.ring.push(t);
       }
     }
-    if (heldBack.length > 0) this.ring = [...heldBack.filter((t) => this.inRing.has(t)), ...this.ring.filter((t) => !heldBack.includes(t))];
+    if (heldBack.length > 0)
+      this.ring = [...heldBack.filter((t) => this.inRing.has(t)), ...this.ring.filter((t) => !heldBack.includes(t))];
     this.stats.admitted += admitted;
     if (ran.length > 0) {
       // The next turn starts with a round even when no tenant is left: it measures this one.
@@ -192,7 +193,8 @@ export class Admission {
     const tail = Math.max(0, now - r.start - r.syncMs);
     let weights = 0;
     for (const x of r.ran) weights += Math.max(this.estimate(x.event) - x.syncMs, 0.001);
-    for (const x of r.ran) this.update(x.event, x.syncMs + (tail * Math.max(this.estimate(x.event) - x.syncMs, 0.001)) / weights);
+    for (const x of r.ran)
+      this.update(x.event, x.syncMs + (tail * Math.max(this.estimate(x.event) - x.syncMs, 0.001)) / weights);
   }
 
   private update(event: string, measured: number): void {

@@ -87,9 +87,24 @@ function fingerprint(files: string[]): string {
  * still work (with their .proto files beside them), and a start does not pay ~10 MB for them.
  */
 const LAZY_VENDOR: Array<{ importer: RegExp; request: string; real: string; shape: 'function' | 'object' }> = [
-  { importer: /dockerode[\\/]lib[\\/]docker\.js$/, request: './session', real: 'dockerode/lib/session.js', shape: 'function' },
-  { importer: /dockerode[\\/]lib[\\/]docker\.js$/, request: './buildkit', real: 'dockerode/lib/buildkit.js', shape: 'object' },
-  { importer: /docker-modem[\\/]lib[\\/]modem\.js$/, request: './ssh', real: 'docker-modem/lib/ssh.js', shape: 'function' },
+  {
+    importer: /dockerode[\\/]lib[\\/]docker\.js$/,
+    request: './session',
+    real: 'dockerode/lib/session.js',
+    shape: 'function',
+  },
+  {
+    importer: /dockerode[\\/]lib[\\/]docker\.js$/,
+    request: './buildkit',
+    real: 'dockerode/lib/buildkit.js',
+    shape: 'object',
+  },
+  {
+    importer: /docker-modem[\\/]lib[\\/]modem\.js$/,
+    request: './ssh',
+    real: 'docker-modem/lib/ssh.js',
+    shape: 'function',
+  },
 ];
 
 const lazyVendor: Plugin = {
@@ -102,13 +117,17 @@ const lazyVendor: Plugin = {
     b.onLoad({ filter: /.*/, namespace: 'lazy-vendor' }, (args) => {
       const hit = LAZY_VENDOR.find((l) => l.real === args.path)!;
       const real = `require(${JSON.stringify(hit.real)})`;
-      const contents = hit.shape === 'function'
-        ? `module.exports = function () { return ${real}.apply(this, arguments); };`
-        : `module.exports = new Proxy({}, { get: (_, k) => ${real}[k] });`;
+      const contents =
+        hit.shape === 'function'
+          ? `module.exports = function () { return ${real}.apply(this, arguments); };`
+          : `module.exports = new Proxy({}, { get: (_, k) => ${real}[k] });`;
       return { contents, loader: 'js', resolveDir: args.path };
     });
     // The stubs' own require of the real module stays a runtime require.
-    b.onResolve({ filter: /^(dockerode\/lib\/(session|buildkit)|docker-modem\/lib\/ssh)\.js$/ }, (args) => ({ path: args.path, external: true }));
+    b.onResolve({ filter: /^(dockerode\/lib\/(session|buildkit)|docker-modem\/lib\/ssh)\.js$/ }, (args) => ({
+      path: args.path,
+      external: true,
+    }));
   },
 };
 
@@ -164,7 +183,9 @@ export async function ensureBuilt(root: string, force = false): Promise<{ built:
     define: { __AGENTD_PREPARSED_YAML__: JSON.stringify(await preparsedYaml(yamlFiles)) },
     plugins: [lazyVendor, zodEnglishOnly],
     // Bundled CommonJS packages call require() for Node's built-ins and for the externals above.
-    banner: { js: "import { createRequire as __agentdCreateRequire } from 'node:module'; const require = __agentdCreateRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __agentdCreateRequire } from 'node:module'; const require = __agentdCreateRequire(import.meta.url);",
+    },
     logLevel: 'error',
   });
   fs.writeFileSync(path.join(tmp, '.stamp'), fp);

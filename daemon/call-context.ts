@@ -31,7 +31,14 @@ export function childContext(parent: EventContext, agentId?: string): EventConte
 
 /** What a CallContext needs from the router, kept narrow so the two don't import each other. */
 export interface CallHost {
-  request(event: string, data: Record<string, unknown>, parent: EventContext, deadline: number, opts: RequestOptions, connectionId: string | null): Promise<unknown>;
+  request(
+    event: string,
+    data: Record<string, unknown>,
+    parent: EventContext,
+    deadline: number,
+    opts: RequestOptions,
+    connectionId: string | null,
+  ): Promise<unknown>;
   emit(event: string, data: Record<string, unknown>, parent: EventContext, opts?: EmitOptions): void;
 }
 
@@ -70,7 +77,11 @@ export class Call implements CallContext {
     return Math.max(0, this.deadline - Date.now());
   }
 
-  request<T = Record<string, unknown>>(event: string, data: Record<string, unknown> = {}, opts: RequestOptions = {}): Promise<T> {
+  request<T = Record<string, unknown>>(
+    event: string,
+    data: Record<string, unknown> = {},
+    opts: RequestOptions = {},
+  ): Promise<T> {
     return this.host.request(event, data, this.context, this.deadline, opts, this.connectionId) as Promise<T>;
   }
 

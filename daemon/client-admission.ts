@@ -108,7 +108,13 @@ export class ClientAdmission implements ClientGate {
       t = new ClientTenant(client, this);
       this.tenants.set(client, t);
     } else if (t.queued >= this.maxQueued) {
-      return Promise.reject(new DaemonError('OVERLOADED', `more than ${this.maxQueued} requests waiting for this client (daemon.max_inflight_per_connection); wait for answers before sending more`, { max_queued: this.maxQueued }));
+      return Promise.reject(
+        new DaemonError(
+          'OVERLOADED',
+          `more than ${this.maxQueued} requests waiting for this client (daemon.max_inflight_per_connection); wait for answers before sending more`,
+          { max_queued: this.maxQueued },
+        ),
+      );
     }
     const tenant = t;
     return new Promise((resolve, reject) => {

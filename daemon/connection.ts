@@ -17,7 +17,15 @@ import type { CorrelationId } from '../client/protocol.js';
 import { rootContext } from './call-context.js';
 import type { Admission, Tenant } from './admission.js';
 import type { EventFlush, EventSink } from './event-flush.js';
-import { errorFrame, eventBody, eventEnd, noticeFrame, parseRequest, responseFrame, type ParseResult } from './frames.js';
+import {
+  errorFrame,
+  eventBody,
+  eventEnd,
+  noticeFrame,
+  parseRequest,
+  responseFrame,
+  type ParseResult,
+} from './frames.js';
 import { LineReader } from './line-reader.js';
 import type { EmittedEvent } from './plugin-api.js';
 import { RateBound } from './rate-bound.js';
@@ -62,7 +70,11 @@ export class SocketSubscription implements Subscriber {
   readonly bound: RateBound | null;
   /** The end of every event frame of this subscription (after the shared body). */
   readonly end = eventEnd(this.id);
-  constructor(readonly conn: Connection, readonly patterns: string[], maxRate?: number) {
+  constructor(
+    readonly conn: Connection,
+    readonly patterns: string[],
+    maxRate?: number,
+  ) {
     this.bound = maxRate === undefined ? null : new RateBound(maxRate);
   }
   deliver(ev: EmittedEvent): void {
@@ -122,7 +134,17 @@ export class Connection implements Tenant, EventSink {
 
   private onData(chunk: Buffer): void {
     this.reader.push(chunk, (bytes) => {
-      this.write(errorFrame(null, null, new DaemonError('FRAME_TOO_LARGE', `frame exceeds ${this.opts.maxFrameBytes} bytes; discarded up to its newline`, { max_frame_bytes: this.opts.maxFrameBytes, bytes_seen: bytes }).toPayload()));
+      this.write(
+        errorFrame(
+          null,
+          null,
+          new DaemonError(
+            'FRAME_TOO_LARGE',
+            `frame exceeds ${this.opts.maxFrameBytes} bytes; discarded up to its newline`,
+            { max_frame_bytes: this.opts.maxFrameBytes, bytes_seen: bytes },
+          ).toPayload(),
+        ),
+      );
     });
     if (this.reader.readyBytes >= READ_AHEAD) this.pauseReading();
     if (this.reader.hasReady) this.admission.wake(this);
@@ -148,7 +170,13 @@ export class Connection implements Tenant, EventSink {
         return null;
       }
       if (r.kind === 'too_large') {
-        this.write(errorFrame(null, null, { code: 'FRAME_TOO_LARGE', message: `frame of ${r.bytes} bytes exceeds ${this.opts.maxFrameBytes}`, details: { max_frame_bytes: this.opts.maxFrameBytes, bytes: r.bytes } }));
+        this.write(
+          errorFrame(null, null, {
+            code: 'FRAME_TOO_LARGE',
+            message: `frame of ${r.bytes} bytes exceeds ${this.opts.maxFrameBytes}`,
+            details: { max_frame_bytes: this.opts.maxFrameBytes, bytes: r.bytes },
+          }),
+        );
         continue;
       }
       let line = r.line;
@@ -207,13 +235,15 @@ export class Connection implements Tenant, EventSink {
       return false;
     }
     this.inflight++;
-    out.then(
-      (v) => this.respond(event, correlationId, v as Record<string, unknown>),
-      (e) => this.respondError(event, correlationId, e),
-    ).finally(() => {
-      this.inflight--;
-      if (this.held !== null || this.reader.hasReady) this.admission.wake(this);
-    });
+    out
+      .then(
+        (v) => this.respond(event, correlationId, v as Record<string, unknown>),
+        (e) => this.respondError(event, correlationId, e),
+      )
+      .finally(() => {
+        this.inflight--;
+        if (this.held !== null || this.reader.hasReady) this.admission.wake(this);
+      });
     return true;
   }
 
@@ -224,7 +254,10 @@ export class Connection implements Tenant, EventSink {
       frame = responseFrame(event, cid, data);
     } catch (err) {
       this.log.error({ err, event }, 'response not serialisable');
-      frame = errorFrame(event, cid, { code: 'HANDLER_ERROR', message: `${event}: response could not be serialised: ${(err as Error).message}` });
+      frame = errorFrame(event, cid, {
+        code: 'HANDLER_ERROR',
+        message: `${event}: response could not be serialised: ${(err as Error).message}`,
+      });
     }
     // A UTF-16 length of a third of the limit is the least that can be over it in UTF-8 bytes.
     const max = this.opts.maxAnswerBytes;
@@ -259,11 +292,18 @@ export class Connection implements Tenant, EventSink {
   private overflow(): void {
     const unread = this.socket.writableLength;
     this.overflowed = true;
-    this.log.warn({ conn: this.id, unread_bytes: unread, max_bytes: this.opts.bufferMaxBytes }, 'connection closed: answers unread past the limit');
-    const error = new DaemonError('OVERLOADED', `connection closed: ${unread} bytes of answers were waiting unread, past daemon.connection_buffer_max_bytes (${this.opts.bufferMaxBytes}); read answers as they come, or send fewer requests at a time`, {
-      unread_bytes: unread,
-      connection_buffer_max_bytes: this.opts.bufferMaxBytes,
-    });
+    this.log.warn(
+      { conn: this.id, unread_bytes: unread, max_bytes: this.opts.bufferMaxBytes },
+      'connection closed: answers unread past the limit',
+    );
+    const error = new DaemonError(
+      'OVERLOADED',
+      `connection closed: ${unread} bytes of answers were waiting unread, past daemon.connection_buffer_max_bytes (${this.opts.bufferMaxBytes}); read answers as they come, or send fewer requests at a time`,
+      {
+        unread_bytes: unread,
+        connection_buffer_max_bytes: this.opts.bufferMaxBytes,
+      },
+    );
     this.socket.write(errorFrame(null, null, error.toPayload()));
     // A client that reads gets everything up to this frame; one that does not is cut off soon after.
     this.socket.end();
@@ -305,7 +345,10 @@ export class Connection implements Tenant, EventSink {
     this.queueSeqs.push(ev.seq);
     this.queueBytes += body.length + end.length;
     // Oldest first, by count and by bytes (the byte bound is the connection's buffer budget).
-    while (this.qHead < this.queue.length && (this.queue.length - this.qHead > this.opts.subscriberQueue || this.queueBytes > this.opts.bufferBytes)) {
+    while (
+      this.qHead < this.queue.length &&
+      (this.queue.length - this.qHead > this.opts.subscriberQueue || this.queueBytes > this.opts.bufferBytes)
+    ) {
       const seq = this.queueSeqs[this.qHead]!;
       this.queueBytes -= this.queue[this.qHead]!.length + this.queueEnds[this.qHead]!.length;
       this.qHead++;
@@ -337,7 +380,14 @@ export class Connection implements Tenant, EventSink {
       const count = this.dropped;
       this.dropped = 0;
       this.dropNotices++;
-      this.send(noticeFrame('monitor:dropped', { count, first_seq: this.droppedFirstSeq, last_seq: this.droppedLastSeq }, this.droppedLastSeq, null));
+      this.send(
+        noticeFrame(
+          'monitor:dropped',
+          { count, first_seq: this.droppedFirstSeq, last_seq: this.droppedLastSeq },
+          this.droppedLastSeq,
+          null,
+        ),
+      );
     }
     if (this.qHead === this.queue.length) return;
     const parts: Buffer[] = [];
@@ -399,7 +449,13 @@ export class Connection implements Tenant, EventSink {
    * exactly the number of matching events.
    */
   private reportSkipped(): void {
-    if (this.closed || this.qHead < this.queue.length || this.dropped > 0 || this.socket.writableLength > EVENT_HIGH_WATER) return;
+    if (
+      this.closed ||
+      this.qHead < this.queue.length ||
+      this.dropped > 0 ||
+      this.socket.writableLength > EVENT_HIGH_WATER
+    )
+      return;
     for (const sub of this.subscriptions.values()) {
       const tally = sub.bound?.take();
       if (tally) this.write(noticeFrame('monitor:skipped', { subscription: sub.id, ...tally }, tally.last_seq, sub.id));
@@ -438,9 +494,13 @@ export class Connection implements Tenant, EventSink {
 
 /** FRAME_TOO_LARGE for an answer: how big it was, the limit, and how to ask for less. */
 function tooLarge(event: string, bytes: number, max: number) {
-  return new DaemonError('FRAME_TOO_LARGE', `${event}: the answer is ${bytes} bytes, over daemon.max_answer_bytes (${max}); ask for less at a time: a smaller limit, then the next page with the cursor the answer gives (next_cursor)`, {
-    bytes,
-    max_answer_bytes: max,
-    hint: 'page: a smaller limit, then cursor = next_cursor',
-  }).toPayload();
+  return new DaemonError(
+    'FRAME_TOO_LARGE',
+    `${event}: the answer is ${bytes} bytes, over daemon.max_answer_bytes (${max}); ask for less at a time: a smaller limit, then the next page with the cursor the answer gives (next_cursor)`,
+    {
+      bytes,
+      max_answer_bytes: max,
+      hint: 'page: a smaller limit, then cursor = next_cursor',
+    },
+  ).toPayload();
 }

@@ -44,7 +44,10 @@ export class EventFlush {
   private passWrites = 0;
   readonly stats = { slices: 0, writes: 0, pauses: 0 };
 
-  constructor(private readonly sliceMs = SLICE_MS, private readonly maxPauseMs = MAX_PAUSE_MS) {}
+  constructor(
+    private readonly sliceMs = SLICE_MS,
+    private readonly maxPauseMs = MAX_PAUSE_MS,
+  ) {}
 
   /** `sink` has queued events: write them in a coming slice. */
   mark(sink: EventSink): void {

@@ -15,16 +15,25 @@ export interface ParsedRequest {
   timeoutMs: number | undefined;
 }
 
-export type ParseResult = { ok: true; req: ParsedRequest } | { ok: false; error: DaemonError; event: string | null; correlationId: CorrelationId | null };
+export type ParseResult =
+  | { ok: true; req: ParsedRequest }
+  | { ok: false; error: DaemonError; event: string | null; correlationId: CorrelationId | null };
 
-const fail = (code: 'BAD_JSON' | 'BAD_FRAME' | 'INVALID_DATA', message: string, event: string | null = null, correlationId: CorrelationId | null = null, details?: Record<string, unknown>): ParseResult => ({
+const fail = (
+  code: 'BAD_JSON' | 'BAD_FRAME' | 'INVALID_DATA',
+  message: string,
+  event: string | null = null,
+  correlationId: CorrelationId | null = null,
+  details?: Record<string, unknown>,
+): ParseResult => ({
   ok: false,
   error: new DaemonError(code, message, details),
   event,
   correlationId,
 });
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Default of `daemon.max_json_depth`: levels of objects and arrays a frame may nest, the frame itself being level 1. */
 export const DEFAULT_MAX_JSON_DEPTH = 64;
@@ -44,19 +53,41 @@ export function parseRequest(line: Buffer, maxDepth = DEFAULT_MAX_JSON_DEPTH): P
   const cid = msg.correlation_id;
   let correlationId: CorrelationId | null = null;
   if (typeof cid === 'string' || (typeof cid === 'number' && Number.isFinite(cid))) correlationId = cid;
-  else if (cid !== undefined && cid !== null) return fail('BAD_FRAME', 'correlation_id must be a string or a number', null, null, { path: 'correlation_id' });
+  else if (cid !== undefined && cid !== null)
+    return fail('BAD_FRAME', 'correlation_id must be a string or a number', null, null, { path: 'correlation_id' });
   const event = msg.event;
   if (event === undefined) return fail('BAD_FRAME', 'missing "event"', null, correlationId, { path: 'event' });
   if (typeof event !== 'string' || !EVENT_NAME_RE.test(event)) {
-    return fail('BAD_FRAME', `"event" must match namespace:action (lowercase, e.g. "system:ping"), got ${JSON.stringify(event)?.slice(0, 100)}`, null, correlationId, { path: 'event' });
+    return fail(
+      'BAD_FRAME',
+      `"event" must match namespace:action (lowercase, e.g. "system:ping"), got ${JSON.stringify(event)?.slice(0, 100)}`,
+      null,
+      correlationId,
+      { path: 'event' },
+    );
   }
   const data = msg.data;
-  if (data !== undefined && data !== null && !isPlainObject(data)) return fail('BAD_FRAME', '"data" must be a JSON object', event, correlationId, { path: 'data' });
+  if (data !== undefined && data !== null && !isPlainObject(data))
+    return fail('BAD_FRAME', '"data" must be a JSON object', event, correlationId, { path: 'data' });
   const t = msg.timeout_ms;
   if (t !== undefined && t !== null && (typeof t !== 'number' || !Number.isFinite(t) || t <= 0 || t > MAX_TIMEOUT_MS)) {
-    return fail('BAD_FRAME', `"timeout_ms" must be a positive number of milliseconds up to ${MAX_TIMEOUT_MS}`, event, correlationId, { path: 'timeout_ms' });
+    return fail(
+      'BAD_FRAME',
+      `"timeout_ms" must be a positive number of milliseconds up to ${MAX_TIMEOUT_MS}`,
+      event,
+      correlationId,
+      { path: 'timeout_ms' },
+    );
   }
-  return { ok: true, req: { event, data: (data ?? {}) as Record<string, unknown>, correlationId, timeoutMs: (t ?? undefined) as number | undefined } };
+  return {
+    ok: true,
+    req: {
+      event,
+      data: (data ?? {}) as Record<string, unknown>,
+      correlationId,
+      timeoutMs: (t ?? undefined) as number | undefined,
+    },
+  };
 }
 
 /**
@@ -70,14 +101,27 @@ function refuseTooDeep(msg: Record<string, unknown>, maxDepth: number): ParseRes
   const path = pathToMark(msg) ?? [];
   const limit = { max_json_depth: maxDepth };
   if (event === null || path[0] !== 'data') {
-    return fail('BAD_FRAME', `frame nests deeper than ${maxDepth} levels of objects and arrays (daemon.max_json_depth)`, event, correlationId, { ...limit, path: path.join('.') });
+    return fail(
+      'BAD_FRAME',
+      `frame nests deeper than ${maxDepth} levels of objects and arrays (daemon.max_json_depth)`,
+      event,
+      correlationId,
+      { ...limit, path: path.join('.') },
+    );
   }
   const at = path.slice(1).map(String).join('.') || '(data)';
   const message = `nested deeper than ${maxDepth} levels of objects and arrays (daemon.max_json_depth)`;
-  return fail('INVALID_DATA', `${event}: ${at}: ${message}`, event, correlationId, { ...limit, issues: [{ path: at, message, code: 'too_deep' }] });
+  return fail('INVALID_DATA', `${event}: ${at}: ${message}`, event, correlationId, {
+    ...limit,
+    issues: [{ path: at, message, code: 'too_deep' }],
+  });
 }
 
-export function responseFrame(event: string | null, correlationId: CorrelationId | null, data: Record<string, unknown>): string {
+export function responseFrame(
+  event: string | null,
+  correlationId: CorrelationId | null,
+  data: Record<string, unknown>,
+): string {
   return `{"kind":"response","event":${JSON.stringify(event)},"correlation_id":${JSON.stringify(correlationId)},"data":${JSON.stringify(data)},"timestamp":${nowSeconds()}}\n`;
 }
 
@@ -94,7 +138,9 @@ const bodies = new WeakMap<EmittedEvent, Buffer>();
 export function eventBody(ev: EmittedEvent): Buffer {
   let body = bodies.get(ev);
   if (body === undefined) {
-    body = Buffer.from(`{"kind":"event","event":${JSON.stringify(ev.event)},"data":${JSON.stringify(ev.data)},"seq":${ev.seq},"timestamp":${ev.timestamp},"context":${JSON.stringify(ev.context)},"subscription":`);
+    body = Buffer.from(
+      `{"kind":"event","event":${JSON.stringify(ev.event)},"data":${JSON.stringify(ev.data)},"seq":${ev.seq},"timestamp":${ev.timestamp},"context":${JSON.stringify(ev.context)},"subscription":`,
+    );
     bodies.set(ev, body);
   }
   return body;
@@ -109,6 +155,11 @@ export function eventEnd(subscription: string): Buffer {
  * A frame the kernel sends on its own (`monitor:dropped`, `monitor:skipped`): no context, and `seq`
  * is the last event it accounts for. `subscription` is null when it concerns the whole connection.
  */
-export function noticeFrame(event: string, data: Record<string, unknown>, seq: number, subscription: string | null): string {
+export function noticeFrame(
+  event: string,
+  data: Record<string, unknown>,
+  seq: number,
+  subscription: string | null,
+): string {
   return `{"kind":"event","event":${JSON.stringify(event)},"data":${JSON.stringify(data)},"seq":${seq},"timestamp":${nowSeconds()},"subscription":${JSON.stringify(subscription)}}\n`;
 }

@@ -48,7 +48,13 @@ function expand(patterns: string[], tables: string[]): string[] {
 export function describeFullState(host: PluginHost, db: Database.Database): FullStateDescription {
   // Ordinary tables only: a virtual table (full-text search) is kept up to date by its own triggers
   // from the tables it indexes, and its shadow tables are its private storage.
-  const tables = (db.prepare("SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' AND name NOT LIKE 'sqlite_%'").all() as Array<{ name: string }>).map((r) => r.name);
+  const tables = (
+    db
+      .prepare(
+        "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' AND name NOT LIKE 'sqlite_%'",
+      )
+      .all() as Array<{ name: string }>
+  ).map((r) => r.name);
   const version = db.prepare('SELECT MAX(version) AS v FROM kernel_migrations WHERE plugin = ?');
   const plugins: Record<string, FullStatePlugin> = {};
   const undeclared: Record<string, string[]> = {};
@@ -78,7 +84,10 @@ export function describeFullState(host: PluginHost, db: Database.Database): Full
   return { plugins, undeclared };
 }
 
-function externalOf(host: PluginHost, name: string): { rec: PluginRecord; ext: NonNullable<FullStateSpec['external']> } {
+function externalOf(
+  host: PluginHost,
+  name: string,
+): { rec: PluginRecord; ext: NonNullable<FullStateSpec['external']> } {
   const rec = host.records.get(name);
   const ext = (rec?.def?.fullState as FullStateSpec | undefined)?.external;
   if (!rec || !ext) throw new DaemonError('NOT_FOUND', `plugin ${name} keeps no external state`, { plugin: name });

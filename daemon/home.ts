@@ -15,14 +15,27 @@ export class UnsafeHomeError extends Error {}
 
 /** Files the daemon keeps in its home, tightened to 0600 when an earlier version left them readable. */
 const PRIVATE_FILES = [
-  ['db', 'agentd.db'], ['db', 'agentd.db-wal'], ['db', 'agentd.db-shm'],
-  ['db', 'kg.db'], ['db', 'kg.db-wal'], ['db', 'kg.db-shm'],
-  ['logs', 'daemon', 'daemon.log'], ['logs', 'daemon', 'stdout.log'], ['run', 'daemon.pid'],
+  ['db', 'agentd.db'],
+  ['db', 'agentd.db-wal'],
+  ['db', 'agentd.db-shm'],
+  ['db', 'kg.db'],
+  ['db', 'kg.db-wal'],
+  ['db', 'kg.db-shm'],
+  ['logs', 'daemon', 'daemon.log'],
+  ['logs', 'daemon', 'stdout.log'],
+  ['run', 'daemon.pid'],
 ];
 
 /** Check (or create) every directory the daemon keeps state in; throws UnsafeHomeError. */
 export function secureHome(paths: Paths, uid: number | undefined = process.getuid?.()): void {
-  const dirs = [paths.home, paths.run, paths.db, paths.logs, path.join(paths.logs, 'daemon'), path.dirname(paths.socket)];
+  const dirs = [
+    paths.home,
+    paths.run,
+    paths.db,
+    paths.logs,
+    path.join(paths.logs, 'daemon'),
+    path.dirname(paths.socket),
+  ];
   for (const dir of new Set(dirs)) privateDir(dir, uid);
   for (const parts of PRIVATE_FILES) {
     const file = path.join(paths.home, ...parts);
@@ -50,15 +63,24 @@ function privateDir(dir: string, uid: number | undefined): void {
     } catch {
       /* unreadable link: still a link */
     }
-    throw new UnsafeHomeError(`${dir} is a symbolic link (to ${target}); agentd keeps its socket, databases and logs only in a real directory it owns: replace the link with a directory, or set AGENTD_HOME to another place`);
+    throw new UnsafeHomeError(
+      `${dir} is a symbolic link (to ${target}); agentd keeps its socket, databases and logs only in a real directory it owns: replace the link with a directory, or set AGENTD_HOME to another place`,
+    );
   }
-  if (!st.isDirectory()) throw new UnsafeHomeError(`${dir} exists and is not a directory; move it aside, or set AGENTD_HOME to another place`);
+  if (!st.isDirectory())
+    throw new UnsafeHomeError(
+      `${dir} exists and is not a directory; move it aside, or set AGENTD_HOME to another place`,
+    );
   if (uid !== undefined && st.uid !== uid) {
-    throw new UnsafeHomeError(`${dir} belongs to another user (uid ${st.uid}, agentd runs as uid ${uid}), who could read the databases or replace the socket: use a home of your own (AGENTD_HOME)`);
+    throw new UnsafeHomeError(
+      `${dir} belongs to another user (uid ${st.uid}, agentd runs as uid ${uid}), who could read the databases or replace the socket: use a home of your own (AGENTD_HOME)`,
+    );
   }
   if ((st.mode & 0o022) !== 0) {
     const who = (st.mode & 0o002) !== 0 ? 'every local user' : 'its group';
-    throw new UnsafeHomeError(`${dir} is writable by ${who} (mode ${(st.mode & 0o777).toString(8)}), who could read the databases or replace the socket: chmod 700 ${dir}`);
+    throw new UnsafeHomeError(
+      `${dir} is writable by ${who} (mode ${(st.mode & 0o777).toString(8)}), who could read the databases or replace the socket: chmod 700 ${dir}`,
+    );
   }
   // Readable by others is not unsafe to start in, but nobody else needs to read it.
   if ((st.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);

@@ -11,7 +11,12 @@ import type { PluginHost } from './plugin-host.js';
  * Resolves once chokidar has scanned the folders (bounded): a change made after the daemon answers
  * is then always seen. The kernel waits for it before it listens.
  */
-export async function watchPlugins(host: PluginHost, log: Logger, debounceMs = 300, readyTimeoutMs = 10_000): Promise<FSWatcher> {
+export async function watchPlugins(
+  host: PluginHost,
+  log: Logger,
+  debounceMs = 300,
+  readyTimeoutMs = 10_000,
+): Promise<FSWatcher> {
   const dirs = new Map<string, string>();
   for (const rec of host.records.values()) if (rec.found) dirs.set(rec.found.dir, rec.name);
   const timers = new Map<string, NodeJS.Timeout>();
@@ -25,18 +30,24 @@ export async function watchPlugins(host: PluginHost, log: Logger, debounceMs = 3
     if (!dir) return;
     const name = dirs.get(dir)!;
     clearTimeout(timers.get(name));
-    timers.set(name, setTimeout(() => {
-      timers.delete(name);
-      host.reload(name).then(
-        (rec) => log.info({ plugin: name, status: rec.status, file }, 'hot reload'),
-        (err: Error) => log.warn({ plugin: name, err: err.message, file }, 'hot reload refused'),
-      );
-    }, debounceMs));
+    timers.set(
+      name,
+      setTimeout(() => {
+        timers.delete(name);
+        host.reload(name).then(
+          (rec) => log.info({ plugin: name, status: rec.status, file }, 'hot reload'),
+          (err: Error) => log.warn({ plugin: name, err: err.message, file }, 'hot reload refused'),
+        );
+      }, debounceMs),
+    );
   });
   watcher.on('error', (err) => log.warn({ err }, 'plugin watcher error'));
   await new Promise<void>((resolve) => {
     const t = setTimeout(() => {
-      log.warn({ timeout_ms: readyTimeoutMs }, 'plugin watcher not ready in time; changes made meanwhile may be missed');
+      log.warn(
+        { timeout_ms: readyTimeoutMs },
+        'plugin watcher not ready in time; changes made meanwhile may be missed',
+      );
       resolve();
     }, readyTimeoutMs);
     watcher.once('ready', () => (clearTimeout(t), resolve()));

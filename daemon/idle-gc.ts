@@ -37,7 +37,10 @@ export class IdleCollector {
   private rssAfter: number;
   readonly stats = { collections: 0, last_ms: 0, freed_mb: 0 };
 
-  constructor(private readonly collect: Collect | null = fullCollection(), private readonly rss: () => number = () => process.memoryUsage.rss()) {
+  constructor(
+    private readonly collect: Collect | null = fullCollection(),
+    private readonly rss: () => number = () => process.memoryUsage.rss(),
+  ) {
     this.rssAfter = rss();
   }
 

@@ -52,15 +52,31 @@ export class Kernel {
   readonly eventFlush = new EventFlush();
   /** Closed connections' dropped events and monitor:dropped notices (open ones count their own). */
   private droppedClosed = { events: 0, notices: 0 };
-  readonly admission = new Admission((err) => this.log.error({ err }, 'admission: a request failed outside its handler'));
+  readonly admission = new Admission((err) =>
+    this.log.error({ err }, 'admission: a request failed outside its handler'),
+  );
   private readonly idleGc = new IdleCollector();
   private watcher: FSWatcher | null = null;
 
-  constructor(readonly config: Config, readonly log: Logger, private readonly exit: (code: number) => void) {
-    this.router = new Router({ log, maxDepth: config.router.max_depth, historySize: config.router.history_size, defaultTimeoutMs: config.router.default_timeout_ms });
+  constructor(
+    readonly config: Config,
+    readonly log: Logger,
+    private readonly exit: (code: number) => void,
+  ) {
+    this.router = new Router({
+      log,
+      maxDepth: config.router.max_depth,
+      historySize: config.router.history_size,
+      defaultTimeoutMs: config.router.default_timeout_ms,
+    });
     // The gateway's HTTP and WebSocket clients take their turns with the socket's connections.
     const d = config.daemon;
-    this.router.clients = new ClientAdmission(this.admission, this.router, d.max_inflight_per_connection, d.max_inflight_per_connection);
+    this.router.clients = new ClientAdmission(
+      this.admission,
+      this.router,
+      d.max_inflight_per_connection,
+      d.max_inflight_per_connection,
+    );
     this.db = openDatabase(config.paths.db);
     this.host = new PluginHost({
       router: this.router,
@@ -90,7 +106,8 @@ export class Kernel {
     const kp = kernelPlugin(this);
     const none = (): undefined => undefined;
     const check = this.config.daemon.check_responses;
-    for (const [event, def] of Object.entries(kp.events ?? {})) this.router.register({ event, plugin: 'kernel', def: bindEvent(event, def, none, check) });
+    for (const [event, def] of Object.entries(kp.events ?? {}))
+      this.router.register({ event, plugin: 'kernel', def: bindEvent(event, def, none, check) });
     for (const [event, def] of Object.entries(internalEvents(this).events ?? {})) {
       this.router.register({ event, plugin: 'kernel', def: bindEvent(event, def, none, check), internal: true });
     }
@@ -106,16 +123,23 @@ export class Kernel {
     // A section no plugin owns is a typo or a plugin that is not there: either way, its settings would be ignored.
     const stray = unknownSections(this.config, [...this.host.records.keys()]);
     if (stray.length > 0) {
-      throw new ConfigError(`${this.config.paths.configFile}: unknown section${stray.length > 1 ? 's' : ''} ${stray.map((u) => `"${u.section}" (did you mean ${u.suggestion}?)`).join(', ')}`);
+      throw new ConfigError(
+        `${this.config.paths.configFile}: unknown section${stray.length > 1 ? 's' : ''} ${stray.map((u) => `"${u.section}" (did you mean ${u.suggestion}?)`).join(', ')}`,
+      );
     }
     // Early plugins (checkpoint) start first so every other plugin is restored before it serves.
     await this.host.startAll(true);
     await this.host.startAll(false);
     // Dev mode watches plugin folders before anyone can connect, so no edit made after that is missed.
-    if (this.config.daemon.dev) this.watcher = await (await import('./hot-reload.js')).watchPlugins(this.host, this.log);
+    if (this.config.daemon.dev)
+      this.watcher = await (await import('./hot-reload.js')).watchPlugins(this.host, this.log);
     // No server.maxConnections: past it Node closes a connection without a word. accept() answers instead.
     this.server = net.createServer({ allowHalfOpen: false }, (socket) => this.accept(socket));
-    await listen(this.server, this.config.paths.socket, Math.min(65_535, Math.max(4096, 2 * this.config.daemon.max_connections)));
+    await listen(
+      this.server,
+      this.config.paths.socket,
+      Math.min(65_535, Math.max(4096, 2 * this.config.daemon.max_connections)),
+    );
     // The run directory holds the pid file even when daemon.socket puts the socket elsewhere.
     fs.mkdirSync(this.config.paths.run, { recursive: true, mode: 0o700 });
     fs.writeFileSync(this.config.paths.pidFile, `${process.pid}\n`, { mode: 0o600 });
@@ -125,8 +149,20 @@ export class Kernel {
     const startupMs = Date.now() - t0;
     const plugins = Object.fromEntries(this.host.list().map((p) => [p.name, p.status]));
     // performance.now() counts from process start: Node's own boot and module loading included.
-    this.log.info({ socket: this.config.paths.socket, plugins, startup_ms: startupMs, since_exec_ms: Math.round(performance.now()) }, 'daemon ready');
-    this.router.emit('system:ready', { pid: process.pid, socket: this.config.paths.socket, plugins, startup_ms: startupMs }, null);
+    this.log.info(
+      {
+        socket: this.config.paths.socket,
+        plugins,
+        startup_ms: startupMs,
+        since_exec_ms: Math.round(performance.now()),
+      },
+      'daemon ready',
+    );
+    this.router.emit(
+      'system:ready',
+      { pid: process.pid, socket: this.config.paths.socket, plugins, startup_ms: startupMs },
+      null,
+    );
   }
 
   private accept(socket: net.Socket): void {
@@ -138,27 +174,40 @@ export class Kernel {
     if (this.connections.size >= max) {
       this.refused++;
       // Said once per burst, not once per connection: a flood must not flood the log too.
-      if (this.refused === 1 || this.refused % 1000 === 0) this.log.warn({ max_connections: max, refused: this.refused }, 'connection refused: too many connections');
-      refuse(socket, { code: 'OVERLOADED', message: `too many connections (daemon.max_connections is ${max}); retry later`, details: { max_connections: max } });
+      if (this.refused === 1 || this.refused % 1000 === 0)
+        this.log.warn({ max_connections: max, refused: this.refused }, 'connection refused: too many connections');
+      refuse(socket, {
+        code: 'OVERLOADED',
+        message: `too many connections (daemon.max_connections is ${max}); retry later`,
+        details: { max_connections: max },
+      });
       return;
     }
     const d = this.config.daemon;
-    const conn = new Connection(socket, this.router, this.admission, this.eventFlush, {
-      maxFrameBytes: d.max_frame_bytes,
-      maxInflight: d.max_inflight_per_connection,
-      subscriberQueue: d.subscriber_queue,
-      defaultTimeoutMs: this.config.router.default_timeout_ms,
-      maxJsonDepth: d.max_json_depth,
-      bufferBytes: d.connection_buffer_bytes,
-      bufferMaxBytes: d.connection_buffer_max_bytes,
-      maxAnswerBytes: d.max_answer_bytes,
-    }, this.log, (c) => {
-      this.requestsClosed += c.requests;
-      this.droppedClosed.events += c.eventsDropped;
-      this.droppedClosed.notices += c.dropNotices;
-      if (c.overflowed) this.cutOff++;
-      this.connections.delete(c.id);
-    });
+    const conn = new Connection(
+      socket,
+      this.router,
+      this.admission,
+      this.eventFlush,
+      {
+        maxFrameBytes: d.max_frame_bytes,
+        maxInflight: d.max_inflight_per_connection,
+        subscriberQueue: d.subscriber_queue,
+        defaultTimeoutMs: this.config.router.default_timeout_ms,
+        maxJsonDepth: d.max_json_depth,
+        bufferBytes: d.connection_buffer_bytes,
+        bufferMaxBytes: d.connection_buffer_max_bytes,
+        maxAnswerBytes: d.max_answer_bytes,
+      },
+      this.log,
+      (c) => {
+        this.requestsClosed += c.requests;
+        this.droppedClosed.events += c.eventsDropped;
+        this.droppedClosed.notices += c.dropNotices;
+        if (c.overflowed) this.cutOff++;
+        this.connections.delete(c.id);
+      },
+    );
     this.connections.set(conn.id, conn);
     this.log.debug({ conn: conn.id }, 'client connected');
   }
@@ -178,7 +227,13 @@ export class Kernel {
     let requests = this.requestsClosed;
     for (const c of this.connections.values()) requests += c.requests;
     return {
-      status: this.shuttingDown ? 'shutting_down' : failed.length ? 'unhealthy' : degraded.length ? 'degraded' : 'healthy',
+      status: this.shuttingDown
+        ? 'shutting_down'
+        : failed.length
+          ? 'unhealthy'
+          : degraded.length
+            ? 'degraded'
+            : 'healthy',
       // Degraded means a backend is absent (no Docker, no Neo4j): the daemon still works. Failed plugins do not.
       healthy: !this.shuttingDown && failed.length === 0,
       version: VERSION,
@@ -187,7 +242,17 @@ export class Kernel {
       socket: this.config.paths.socket,
       home: this.config.paths.home,
       // A plugin's reason or details may quote a URL with its credentials (a Neo4j or NATS address).
-      plugins: Object.fromEntries(plugins.map((p) => [p.name, redactDeep({ status: p.status, reason: p.reason, reason_code: p.reason_code, ...(p.details ? { details: p.details } : {}) })])),
+      plugins: Object.fromEntries(
+        plugins.map((p) => [
+          p.name,
+          redactDeep({
+            status: p.status,
+            reason: p.reason,
+            reason_code: p.reason_code,
+            ...(p.details ? { details: p.details } : {}),
+          }),
+        ]),
+      ),
       connections: this.connections.size,
       connections_refused: this.refused,
       connections_cut_off: this.cutOff + [...this.connections.values()].filter((c) => c.overflowed).length,
@@ -231,7 +296,11 @@ export class Kernel {
         connections_refused: this.refused,
         connections_cut_off: this.cutOff + [...this.connections.values()].filter((c) => c.overflowed).length,
       },
-      admission: { rounds: this.admission.stats.rounds, admitted: this.admission.stats.admitted, plugin_clients: (this.router.clients as ClientAdmission).active },
+      admission: {
+        rounds: this.admission.stats.rounds,
+        admitted: this.admission.stats.admitted,
+        plugin_clients: (this.router.clients as ClientAdmission).active,
+      },
     };
   }
 
@@ -258,7 +327,9 @@ export class Kernel {
       unfinished = await this.host.stopAll(deadline, (r) => !r.def?.early);
       this.router.emit('system:shutdown_phase', { phase: 'plugins_stopped', unfinished }, null);
       // Early plugins get a little time of their own even when the others used it all up: the final checkpoint matters most.
-      unfinished.push(...(await this.host.stopAll(Math.max(deadline, Date.now() + 2000), (r) => Boolean(r.def?.early))));
+      unfinished.push(
+        ...(await this.host.stopAll(Math.max(deadline, Date.now() + 2000), (r) => Boolean(r.def?.early))),
+      );
     } catch (err) {
       this.log.error({ err }, 'shutdown: stopping plugins failed');
     }
@@ -282,10 +353,13 @@ export class Kernel {
     this.idleGc.stop();
     const server = this.server;
     // Let queued frames (the shutdown notices) reach clients, bounded.
-    const flushes = [...this.connections.values()].map((c) => new Promise<void>((resolve) => {
-      this.eventFlush.now(c);
-      c.socket.end(() => resolve());
-    }));
+    const flushes = [...this.connections.values()].map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          this.eventFlush.now(c);
+          c.socket.end(() => resolve());
+        }),
+    );
     await withTimeout(Promise.all(flushes), 1000, 'flushing clients').catch(() => undefined);
     for (const c of this.connections.values()) c.socket.destroy();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));

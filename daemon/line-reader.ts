@@ -47,7 +47,9 @@ export class LineReader {
     }
     // At least one newline: everything up to the last newline becomes ready lines.
     const last = chunk.lastIndexOf(10);
-    const head = this.chunks.length ? Buffer.concat([...this.chunks, chunk.subarray(0, last + 1)]) : chunk.subarray(0, last + 1);
+    const head = this.chunks.length
+      ? Buffer.concat([...this.chunks, chunk.subarray(0, last + 1)])
+      : chunk.subarray(0, last + 1);
     this.chunks = [];
     this.pendingBytes = 0;
     const tail = chunk.subarray(last + 1);

@@ -8,8 +8,16 @@ import pino, { type Logger } from 'pino';
 import { redactDeep, redactSecrets } from './redact.js';
 
 export const REDACT_PATHS = [
-  '*.api_key', '*.apiKey', '*.password', '*.token', '*.secret', '*.authorization',
-  'config.*.api_key', 'config.*.password', 'headers.authorization', 'headers["x-api-key"]',
+  '*.api_key',
+  '*.apiKey',
+  '*.password',
+  '*.token',
+  '*.secret',
+  '*.authorization',
+  'config.*.api_key',
+  'config.*.password',
+  'headers.authorization',
+  'headers["x-api-key"]',
 ];
 
 export interface LogOptions {
@@ -34,7 +42,10 @@ export async function createLogger(opts: LogOptions): Promise<{ log: Logger; flu
   if (opts.pretty) {
     const { default: pinoPretty } = await import('pino-pretty');
     // pino-pretty as a stream in this thread: a worker transport would outlive a crash's last lines.
-    streams.push({ level: opts.level as pino.Level, stream: pinoPretty({ colorize: process.stderr.isTTY, destination: 2, sync: true }) });
+    streams.push({
+      level: opts.level as pino.Level,
+      stream: pinoPretty({ colorize: process.stderr.isTTY, destination: 2, sync: true }),
+    });
   }
   const log = pino(
     {
@@ -43,10 +54,15 @@ export async function createLogger(opts: LogOptions): Promise<{ log: Logger; flu
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       // Secrets inside URLs, wherever a value or an error quotes one (the fields by key name are above).
       formatters: { log: (obj) => redactDeep(obj, 4) },
-      serializers: { err: (e: Error) => redactDeep(pino.stdSerializers.err(e) as unknown as Record<string, unknown>, 4) },
+      serializers: {
+        err: (e: Error) => redactDeep(pino.stdSerializers.err(e) as unknown as Record<string, unknown>, 4),
+      },
       hooks: {
         logMethod(args, method) {
-          method.apply(this, args.map((a) => (typeof a === 'string' ? redactSecrets(a) : a)) as Parameters<typeof method>);
+          method.apply(
+            this,
+            args.map((a) => (typeof a === 'string' ? redactSecrets(a) : a)) as Parameters<typeof method>,
+          );
         },
       },
     },
@@ -64,4 +80,3 @@ export async function createLogger(opts: LogOptions): Promise<{ log: Logger; flu
     },
   };
 }
-

@@ -23,7 +23,9 @@ async function main(): Promise<void> {
     // Before the log or any database is opened there: nothing is written into a home that is not safe.
     secureHome(config.paths);
   } catch (e) {
-    process.stderr.write(`agentd: ${e instanceof UnsafeHomeError ? 'refusing to start: ' : 'cannot prepare the home: '}${(e as Error).message}\n`);
+    process.stderr.write(
+      `agentd: ${e instanceof UnsafeHomeError ? 'refusing to start: ' : 'cannot prepare the home: '}${(e as Error).message}\n`,
+    );
     process.exit(1);
   }
   const pretty = process.env.AGENTD_FOREGROUND === '1' || (process.stderr.isTTY ?? false);
@@ -69,7 +71,8 @@ async function main(): Promise<void> {
   } catch (e) {
     const already = e instanceof AlreadyRunningError;
     // Errors the operator can act on are logged as their message; anything else with its stack.
-    if (e instanceof SocketPathError || e instanceof DatabaseOpenError || already) log.fatal({ reason: (e as Error).message }, already ? 'another daemon is running' : 'start failed');
+    if (e instanceof SocketPathError || e instanceof DatabaseOpenError || already)
+      log.fatal({ reason: (e as Error).message }, already ? 'another daemon is running' : 'start failed');
     else log.fatal({ err: e }, 'start failed');
     process.stderr.write(`agentd: ${(e as Error).message}\n`);
     if (!already) kernel.cleanupFiles();

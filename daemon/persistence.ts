@@ -51,10 +51,14 @@ export function openDatabase(dbDir: string, file = 'agentd.db'): Database.Databa
  * (a fresh home would otherwise pay one per migration of every plugin at its first start).
  */
 export function migrate(db: Database.Database, plugin: string, migrations: Migration[]): number {
-  const row = db.prepare('SELECT MAX(version) AS v FROM kernel_migrations WHERE plugin = ?').get(plugin) as { v: number | null };
+  const row = db.prepare('SELECT MAX(version) AS v FROM kernel_migrations WHERE plugin = ?').get(plugin) as {
+    v: number | null;
+  };
   const current = row.v ?? 0;
   if (current > migrations.length) {
-    throw new Error(`database has ${plugin} schema version ${current}, newer than this code knows (${migrations.length})`);
+    throw new Error(
+      `database has ${plugin} schema version ${current}, newer than this code knows (${migrations.length})`,
+    );
   }
   if (current === migrations.length) return migrations.length;
   const record = db.prepare('INSERT INTO kernel_migrations (plugin, version, applied_at) VALUES (?, ?, ?)');
@@ -83,9 +87,12 @@ export function migrate(db: Database.Database, plugin: string, migrations: Migra
 export function rebuildTable(db: Database.Database, table: string, definition: string): void {
   const next = `${table}_rebuilt`;
   db.exec(`CREATE TABLE ${next} ${definition}`);
-  const columnsOf = (t: string): string[] => (db.pragma(`table_info(${t})`) as Array<{ name: string }>).map((c) => c.name);
+  const columnsOf = (t: string): string[] =>
+    (db.pragma(`table_info(${t})`) as Array<{ name: string }>).map((c) => c.name);
   const old = new Set(columnsOf(table));
-  const shared = columnsOf(next).filter((c) => old.has(c)).join(', ');
+  const shared = columnsOf(next)
+    .filter((c) => old.has(c))
+    .join(', ');
   db.exec(`INSERT INTO ${next} (${shared}) SELECT ${shared} FROM ${table}`);
   db.exec(`DROP TABLE ${table}`);
   db.exec(`ALTER TABLE ${next} RENAME TO ${table}`);

@@ -79,7 +79,11 @@ export interface CallContext {
   readonly connectionId: string | null;
   /** Typed like `EventClient.request`: the daemon's own events by their schemas; `request<T>` opts out. */
   request<E extends keyof EventMap>(event: E, data?: EventData<E>, opts?: RequestOptions): Promise<EventResponse<E>>;
-  request<T = Record<string, unknown>, E extends string = string>(event: E & UntypedEvent<E>, data?: Record<string, unknown>, opts?: RequestOptions): Promise<T>;
+  request<T = Record<string, unknown>, E extends string = string>(
+    event: E & UntypedEvent<E>,
+    data?: Record<string, unknown>,
+    opts?: RequestOptions,
+  ): Promise<T>;
   emit(event: string, data: Record<string, unknown>, opts?: EmitOptions): void;
   remainingMs(): number;
 }
@@ -120,7 +124,11 @@ export interface PluginContext<C = UntypedConfig> {
    */
   migrate(migrations: Array<string | ((db: Database.Database) => void)>): void;
   /** Typed like `EventClient.request`: the daemon's own events by their schemas; `request<T>` opts out. */
-  request<E extends keyof EventMap>(event: E, data?: EventData<E>, opts?: RequestOptions & { context?: EventContext }): Promise<EventResponse<E>>;
+  request<E extends keyof EventMap>(
+    event: E,
+    data?: EventData<E>,
+    opts?: RequestOptions & { context?: EventContext },
+  ): Promise<EventResponse<E>>;
   request<T = Record<string, unknown>, E extends string = string>(
     event: E & UntypedEvent<E>,
     data?: Record<string, unknown>,
@@ -174,7 +182,11 @@ export interface BoundEventDef<S extends z.ZodType = z.ZodType> extends Omit<Eve
 }
 
 /** A subscription listener: the event, the plugin's instance, its context. */
-export type PluginListener<I = unknown, C = UntypedConfig> = (ev: EmittedEvent, plugin: I, ctx: PluginContext<C>) => void | Promise<void>;
+export type PluginListener<I = unknown, C = UntypedConfig> = (
+  ev: EmittedEvent,
+  plugin: I,
+  ctx: PluginContext<C>,
+) => void | Promise<void>;
 
 /** The config type a schema yields (a plugin without a schema sees its raw section). */
 type ConfigOf<C extends z.ZodType> = z.output<C>;
@@ -185,7 +197,11 @@ type ConfigOf<C extends z.ZodType> = z.output<C>;
  * `events`, `subscriptions` and the hooks that take the instance, since TypeScript infers from
  * left to right.
  */
-export interface PluginDef<C extends z.ZodType = z.ZodType, I = unknown, E extends Record<string, z.ZodType> = Record<string, z.ZodType>> {
+export interface PluginDef<
+  C extends z.ZodType = z.ZodType,
+  I = unknown,
+  E extends Record<string, z.ZodType> = Record<string, z.ZodType>,
+> {
   name: string;
   /** Bump when the snapshot format changes incompatibly; restore of another version is skipped. */
   version?: number;
@@ -280,8 +296,10 @@ export type AnyEventDef = EventDef<any, any>;
  * Identity helper that infers the config type from `configSchema`, the instance type from what
  * `start` returns, and each handler's data type from its event's schema.
  */
-export function definePlugin<C extends z.ZodType = z.ZodType<UntypedConfig>, I = void, E extends Record<string, z.ZodType> = Record<string, never>>(
-  def: PluginDef<C, I, E>,
-): PluginDef<C, I, E> {
+export function definePlugin<
+  C extends z.ZodType = z.ZodType<UntypedConfig>,
+  I = void,
+  E extends Record<string, z.ZodType> = Record<string, never>,
+>(def: PluginDef<C, I, E>): PluginDef<C, I, E> {
   return def;
 }

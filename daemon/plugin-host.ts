@@ -15,7 +15,17 @@ import type { PluginReasonCode, PluginStatus } from '../client/plugin-status.js'
 import { rootContext } from './call-context.js';
 import { findPlugins, importPlugin, planStart, PluginLoadError, type FoundPlugin } from './plugin-loader.js';
 import type { z } from 'zod';
-import type { AnyEventDef, AnyPluginDef, BoundEventDef, EmittedEvent, EventContext, Listener, PluginContext, PluginListener as ListenerFn, RequestOptions } from './plugin-api.js';
+import type {
+  AnyEventDef,
+  AnyPluginDef,
+  BoundEventDef,
+  EmittedEvent,
+  EventContext,
+  Listener,
+  PluginContext,
+  PluginListener as ListenerFn,
+  RequestOptions,
+} from './plugin-api.js';
 import { migrate } from './persistence.js';
 import { parseSection } from './config.js';
 import type { Route, Router, Subscriber } from './router.js';
@@ -72,16 +82,25 @@ export interface HostOptions {
  * time. With `checkResponses`, an answer outside the event's `response` schema is a HANDLER_ERROR
  * naming the failing paths (development and tests: the daemon's own answers are what is checked).
  */
-export function bindEvent(event: string, def: AnyEventDef, instanceOf: () => unknown, checkResponses = false): BoundEventDef {
+export function bindEvent(
+  event: string,
+  def: AnyEventDef,
+  instanceOf: () => unknown,
+  checkResponses = false,
+): BoundEventDef {
   const handler = def.handler;
   const response = def.response as z.ZodType | undefined;
   if (!checkResponses || !response) return { ...def, handler: (data, call) => handler(data, instanceOf(), call) };
   const check = (out: unknown): unknown => {
     const r = response.safeParse(out ?? {});
     if (r.success) return out;
-    throw new DaemonError('HANDLER_ERROR', `${event} answered outside its response schema: ${formatIssues(r.error.issues, { root: '(answer)', max: 3 })}`, {
-      issues: listIssues(r.error.issues, '(answer)'),
-    });
+    throw new DaemonError(
+      'HANDLER_ERROR',
+      `${event} answered outside its response schema: ${formatIssues(r.error.issues, { root: '(answer)', max: 3 })}`,
+      {
+        issues: listIssues(r.error.issues, '(answer)'),
+      },
+    );
   };
   return {
     ...def,
@@ -111,7 +130,11 @@ class PluginListener implements Subscriber {
   deliver(ev: EmittedEvent): void {
     if (this.inflight >= 1000) {
       // A listener that cannot keep up must not grow the daemon's memory; say so once per thousand.
-      if (this.dropped++ % 1000 === 0) this.log.warn({ plugin: this.rec.name, pattern: this.pattern, dropped: this.dropped }, 'listener behind, events dropped');
+      if (this.dropped++ % 1000 === 0)
+        this.log.warn(
+          { plugin: this.rec.name, pattern: this.pattern, dropped: this.dropped },
+          'listener behind, events dropped',
+        );
       return;
     }
     this.inflight++;
@@ -142,14 +165,27 @@ export class PluginHost {
 
   /** Discover, import and check every plugin; register events (answering UNAVAILABLE until each plugin has started). */
   async load(): Promise<void> {
-    const roots = [path.join(this.opts.root, 'plugins'), ...this.opts.pluginDirs.map((d) => path.resolve(this.opts.root, d))];
+    const roots = [
+      path.join(this.opts.root, 'plugins'),
+      ...this.opts.pluginDirs.map((d) => path.resolve(this.opts.root, d)),
+    ];
     const { found, errors } = findPlugins(roots);
     for (const e of errors) this.opts.log.warn({ dir: e.dir, reason: e.reason }, 'plugin directory skipped');
     const imports: Array<Promise<void>> = [];
     for (const f of found) {
       const rec: PluginRecord = {
-        name: f.dirName, found: f, def: null, status: 'loading', ctx: null, instance: undefined, started: false, pending: null,
-        routes: [], listeners: [], dirty: false, reloads: 0,
+        name: f.dirName,
+        found: f,
+        def: null,
+        status: 'loading',
+        ctx: null,
+        instance: undefined,
+        started: false,
+        pending: null,
+        routes: [],
+        listeners: [],
+        dirty: false,
+        reloads: 0,
       };
       this.records.set(f.dirName, rec);
       if (this.opts.disabled.includes(f.dirName)) {
@@ -158,13 +194,15 @@ export class PluginHost {
         rec.reasonCode = 'DISABLED';
         continue;
       }
-      imports.push(importPlugin(f).then(
-        (def) => void (rec.def = def),
-        (e: Error) => {
-          this.fail(rec, e instanceof PluginLoadError ? e.code : 'LOAD_FAILED', e.message);
-          this.opts.router.unavailableNamespaces.set(f.dirName, rec.reason!);
-        },
-      ));
+      imports.push(
+        importPlugin(f).then(
+          (def) => void (rec.def = def),
+          (e: Error) => {
+            this.fail(rec, e instanceof PluginLoadError ? e.code : 'LOAD_FAILED', e.message);
+            this.opts.router.unavailableNamespaces.set(f.dirName, rec.reason!);
+          },
+        ),
+      );
     }
     // Concurrently: one plugin's file reads overlap another's evaluation.
     await Promise.all(imports);
@@ -237,14 +275,25 @@ export class PluginHost {
       name: rec.name,
       log,
       config,
-      paths: { home: opts.home, run: opts.runDir, logs: opts.logsDir, db: opts.dbDir, data: path.join(opts.home, rec.name), root: opts.root },
+      paths: {
+        home: opts.home,
+        run: opts.runDir,
+        logs: opts.logsDir,
+        db: opts.dbDir,
+        data: path.join(opts.home, rec.name),
+        root: opts.root,
+      },
       get restored() {
         return rec.pending?.state;
       },
       db: opts.db,
       migrate: (migrations) => void migrate(opts.db, rec.name, migrations),
       // One implementation behind the typed overloads of PluginContext['request'].
-      request: ((event: string, data: Record<string, unknown> = {}, reqOpts: RequestOptions & { context?: EventContext } = {}) => {
+      request: ((
+        event: string,
+        data: Record<string, unknown> = {},
+        reqOpts: RequestOptions & { context?: EventContext } = {},
+      ) => {
         const parent = reqOpts.context ?? rootContext(reqOpts.agentId);
         const deadline = Date.now() + (reqOpts.timeoutMs ?? 30_000);
         return router.request(event, data, parent, deadline, reqOpts, null);
@@ -265,14 +314,18 @@ export class PluginHost {
       },
       setStatus: (status, reason, code) => {
         if (rec.status === 'failed' || rec.status === 'stopped') return;
-        const reasonCode = status === 'ok' ? undefined : code ?? 'DEGRADED';
+        const reasonCode = status === 'ok' ? undefined : (code ?? 'DEGRADED');
         const changed = rec.status !== status || rec.reason !== reason || rec.reasonCode !== reasonCode;
         rec.status = status;
         rec.reason = status === 'ok' ? undefined : reason;
         rec.reasonCode = reasonCode;
         if (changed) {
           log.info({ status, reason, code: reasonCode }, 'plugin status changed');
-          router.emit('plugin:status', { plugin: rec.name, status, reason: reason ?? null, reason_code: reasonCode ?? null }, null);
+          router.emit(
+            'plugin:status',
+            { plugin: rec.name, status, reason: reason ?? null, reason_code: reasonCode ?? null },
+            null,
+          );
         }
       },
       markDirty: () => void (rec.dirty = true),
@@ -286,7 +339,8 @@ export class PluginHost {
   private readonly reportListenerError = (plugin: string, ev: EmittedEvent, err: Error): void => {
     this.opts.log.error({ err, plugin, event: ev.event, seq: ev.seq }, 'listener failed');
     // Never report a failure while handling a failure report: that would feed itself.
-    if (ev.event !== 'plugin:error') this.opts.router.emit('plugin:error', { plugin, event: ev.event, seq: ev.seq, message: err.message }, ev.context);
+    if (ev.event !== 'plugin:error')
+      this.opts.router.emit('plugin:error', { plugin, event: ev.event, seq: ev.seq, message: err.message }, ev.context);
   };
 
   private subscribeStatic(rec: PluginRecord): void {
@@ -310,15 +364,20 @@ export class PluginHost {
       if (rec.status !== 'loading' || !rec.ctx) continue;
       if (onlyEarly !== undefined && (rec.def!.early ?? false) !== onlyEarly) continue;
       const hard = rec.def!.dependsOn ?? [];
-      const waits = [...hard, ...(rec.def!.optionalDependsOn ?? [])].map((d) => starting.get(d)).filter((p): p is Promise<void> => p !== undefined);
-      starting.set(name, Promise.all(waits).then(async () => {
-        const bad = hard.find((d) => this.records.get(d)?.status === 'failed');
-        if (bad) {
-          this.fail(rec, 'DEPENDENCY_FAILED', `dependency "${bad}" failed`);
-          return;
-        }
-        await this.startOne(rec);
-      }));
+      const waits = [...hard, ...(rec.def!.optionalDependsOn ?? [])]
+        .map((d) => starting.get(d))
+        .filter((p): p is Promise<void> => p !== undefined);
+      starting.set(
+        name,
+        Promise.all(waits).then(async () => {
+          const bad = hard.find((d) => this.records.get(d)?.status === 'failed');
+          if (bad) {
+            this.fail(rec, 'DEPENDENCY_FAILED', `dependency "${bad}" failed`);
+            return;
+          }
+          await this.startOne(rec);
+        }),
+      );
     }
     await Promise.all(starting.values());
   }
@@ -327,7 +386,9 @@ export class PluginHost {
     const t0 = Date.now();
     try {
       const start = rec.def!.start;
-      rec.instance = start ? await withTimeout(Promise.resolve(start(rec.ctx!)), this.opts.startTimeoutMs, `start of ${rec.name}`) : undefined;
+      rec.instance = start
+        ? await withTimeout(Promise.resolve(start(rec.ctx!)), this.opts.startTimeoutMs, `start of ${rec.name}`)
+        : undefined;
     } catch (e) {
       this.opts.router.clearFallback(rec.name);
       for (const l of rec.listeners) this.opts.router.unsubscribe(l);
@@ -362,7 +423,12 @@ export class PluginHost {
     if (!rec.started || !['ok', 'degraded'].includes(rec.status)) return true;
     let finished = true;
     try {
-      if (rec.def!.stop) await withTimeout(Promise.resolve(rec.def!.stop(rec.instance, rec.ctx!, deadline)), Math.max(1, deadline - Date.now()), `stop of ${rec.name}`);
+      if (rec.def!.stop)
+        await withTimeout(
+          Promise.resolve(rec.def!.stop(rec.instance, rec.ctx!, deadline)),
+          Math.max(1, deadline - Date.now()),
+          `stop of ${rec.name}`,
+        );
     } catch (e) {
       finished = false;
       rec.ctx!.log.error({ err: e }, 'plugin did not stop cleanly');
@@ -378,7 +444,11 @@ export class PluginHost {
   }
 
   /** Every stateful plugin's snapshot; a plugin whose snapshot throws is left out and named. */
-  async snapshotAll(onlyDirty = false): Promise<{ states: Record<string, { version: number; state: unknown }>; errors: Record<string, string>; dirty: boolean }> {
+  async snapshotAll(onlyDirty = false): Promise<{
+    states: Record<string, { version: number; state: unknown }>;
+    errors: Record<string, string>;
+    dirty: boolean;
+  }> {
     const states: Record<string, { version: number; state: unknown }> = {};
     const errors: Record<string, string> = {};
     const anyDirty = [...this.records.values()].some((r) => r.dirty);
@@ -405,7 +475,9 @@ export class PluginHost {
    * Hand each plugin its part of a checkpoint: a running plugin takes it through `restore`, one not
    * started yet gets it as `ctx.restored` when it starts. Incompatible versions are skipped and named.
    */
-  async restoreAll(states: Record<string, { version: number; state: unknown }>): Promise<{ restored: string[]; skipped: Record<string, string> }> {
+  async restoreAll(
+    states: Record<string, { version: number; state: unknown }>,
+  ): Promise<{ restored: string[]; skipped: Record<string, string> }> {
     const restored: string[] = [];
     const skipped: Record<string, string> = {};
     for (const [name, part] of Object.entries(states)) {
@@ -470,14 +542,20 @@ export class PluginHost {
    * restored checkpoint as `ctx.restored` (none when the checkpoint has no compatible part; with
    * `carry`, a plugin without a part starts from the state it had when it was held).
    */
-  async resume(names: string[], states: Record<string, { version: number; state: unknown }>, carry = false): Promise<{ started: string[]; failed: Record<string, string> }> {
+  async resume(
+    names: string[],
+    states: Record<string, { version: number; state: unknown }>,
+    carry = false,
+  ): Promise<{ started: string[]; failed: Record<string, string> }> {
     const started: string[] = [];
     const failed: Record<string, string> = {};
     for (const name of this.order) {
       const rec = this.records.get(name)!;
       if (!names.includes(name) || rec.status !== 'stopped' || !rec.ctx) continue;
       const part = states[name];
-      if (part || !carry) rec.pending = part && rec.def!.restore && (rec.def!.version ?? 1) === part.version ? { state: part.state } : null;
+      if (part || !carry)
+        rec.pending =
+          part && rec.def!.restore && (rec.def!.version ?? 1) === part.version ? { state: part.state } : null;
       rec.status = 'loading';
       rec.reason = undefined;
       rec.instance = undefined;
@@ -492,26 +570,36 @@ export class PluginHost {
   /** snapshot → stop → re-import (fresh modules) → start from the snapshot (`ctx.restored`), carrying state across. */
   async reload(name: string): Promise<PluginRecord> {
     const rec = this.records.get(name);
-    if (!rec || !rec.found) throw new DaemonError('NOT_FOUND', `no plugin named "${name}"`, { plugins: [...this.records.keys()] });
+    if (!rec || !rec.found)
+      throw new DaemonError('NOT_FOUND', `no plugin named "${name}"`, { plugins: [...this.records.keys()] });
     if (!fs.existsSync(rec.found.file)) throw new DaemonError('NOT_FOUND', `plugin file ${rec.found.file} is gone`);
     let next: AnyPluginDef;
     try {
       next = await importPlugin(rec.found, true);
     } catch (e) {
       // The running version keeps serving: a broken edit must not take a working plugin down.
-      throw new DaemonError('CONFLICT', `reload of ${name} refused, the running version is kept: ${(e as Error).message}`, {
-        reason_code: e instanceof PluginLoadError ? e.code : 'LOAD_FAILED',
-      });
+      throw new DaemonError(
+        'CONFLICT',
+        `reload of ${name} refused, the running version is kept: ${(e as Error).message}`,
+        {
+          reason_code: e instanceof PluginLoadError ? e.code : 'LOAD_FAILED',
+        },
+      );
     }
     const oldNs = rec.def?.namespaces ?? [];
     for (const ns of next.namespaces) {
       const owner = [...this.records.values()].find((r) => r !== rec && r.def?.namespaces.includes(ns));
       if (owner || this.opts.reservedNamespaces.includes(ns)) {
-        throw new DaemonError('CONFLICT', `reload of ${name} refused: namespace "${ns}" belongs to ${owner ? owner.name : 'the kernel'}`, { reason_code: 'NAMESPACE_TAKEN' });
+        throw new DaemonError(
+          'CONFLICT',
+          `reload of ${name} refused: namespace "${ns}" belongs to ${owner ? owner.name : 'the kernel'}`,
+          { reason_code: 'NAMESPACE_TAKEN' },
+        );
       }
     }
     let carried: { state: unknown } | null = null;
-    if (rec.def?.snapshot && rec.started && ['ok', 'degraded'].includes(rec.status)) carried = { state: await rec.def.snapshot(rec.instance) };
+    if (rec.def?.snapshot && rec.started && ['ok', 'degraded'].includes(rec.status))
+      carried = { state: await rec.def.snapshot(rec.instance) };
     await this.stopOne(rec, Date.now() + this.opts.startTimeoutMs);
     this.opts.router.unregisterPlugin(name);
     for (const ns of oldNs) this.opts.router.unavailableNamespaces.delete(ns);
@@ -528,18 +616,31 @@ export class PluginHost {
     if (rec.status === 'loading') this.makeContext(rec);
     if (rec.status === 'loading') await this.startOne(rec);
     this.opts.log.info({ plugin: name, status: rec.status }, 'plugin reloaded');
-    this.opts.router.emit('plugin:reloaded', { plugin: name, status: rec.status, reason: rec.reason ?? null, reason_code: rec.reasonCode ?? null }, null);
+    this.opts.router.emit(
+      'plugin:reloaded',
+      { plugin: name, status: rec.status, reason: rec.reason ?? null, reason_code: rec.reasonCode ?? null },
+      null,
+    );
     return rec;
   }
 
   list(): Array<{
-    name: string; status: PluginStatus; reason: string | null; reason_code: PluginReasonCode | null; namespaces: string[]; events: number;
-    depends_on: string[]; started_at: number | null; reloads: number; details?: Record<string, unknown>;
+    name: string;
+    status: PluginStatus;
+    reason: string | null;
+    reason_code: PluginReasonCode | null;
+    namespaces: string[];
+    events: number;
+    depends_on: string[];
+    started_at: number | null;
+    reloads: number;
+    details?: Record<string, unknown>;
   }> {
     return [...this.records.values()].map((r) => {
       let details: Record<string, unknown> | undefined;
       try {
-        details = r.def?.health && r.started && ['ok', 'degraded'].includes(r.status) ? r.def.health(r.instance) : undefined;
+        details =
+          r.def?.health && r.started && ['ok', 'degraded'].includes(r.status) ? r.def.health(r.instance) : undefined;
       } catch (e) {
         details = { error: (e as Error).message };
       }

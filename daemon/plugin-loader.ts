@@ -31,7 +31,11 @@ export interface PluginFailure {
 
 /** A plugin that could not be imported or whose definition is not valid. */
 export class PluginLoadError extends Error {
-  constructor(readonly code: 'LOAD_FAILED' | 'INVALID_DEFINITION', message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly code: 'LOAD_FAILED' | 'INVALID_DEFINITION',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.name = 'PluginLoadError';
   }
@@ -46,25 +50,37 @@ export interface FoundPlugin {
 
 const NAME_RE = /^[a-z][a-z0-9_]*$/;
 
-const eventDefShape = z.object({
-  summary: z.string().min(1, 'every event needs a summary'),
-  schema: z.custom<z.ZodType>((v) => typeof v === 'object' && v !== null && typeof (v as { safeParse?: unknown }).safeParse === 'function', 'schema must be a zod schema'),
-  handler: z.custom<(...a: unknown[]) => unknown>((v) => typeof v === 'function', 'handler must be a function'),
-}).passthrough();
+const eventDefShape = z
+  .object({
+    summary: z.string().min(1, 'every event needs a summary'),
+    schema: z.custom<z.ZodType>(
+      (v) => typeof v === 'object' && v !== null && typeof (v as { safeParse?: unknown }).safeParse === 'function',
+      'schema must be a zod schema',
+    ),
+    handler: z.custom<(...a: unknown[]) => unknown>((v) => typeof v === 'function', 'handler must be a function'),
+  })
+  .passthrough();
 
-const pluginDefShape = z.object({
-  name: z.string().regex(NAME_RE, 'name must be lowercase letters, digits, underscores'),
-  version: z.number().int().optional(),
-  namespaces: z.array(z.string().regex(NAME_RE, 'namespace must be lowercase letters, digits, underscores')).min(1),
-  dependsOn: z.array(z.string()).optional(),
-  optionalDependsOn: z.array(z.string()).optional(),
-  events: z.record(z.string().regex(EVENT_NAME_RE, 'event names are namespace:action'), eventDefShape).optional(),
-  subscriptions: z.record(z.string(), z.custom((v) => typeof v === 'function', 'listener must be a function')).optional(),
-  start: z.custom((v) => typeof v === 'function').optional(),
-  stop: z.custom((v) => typeof v === 'function').optional(),
-  snapshot: z.custom((v) => typeof v === 'function').optional(),
-  restore: z.custom((v) => typeof v === 'function').optional(),
-}).passthrough();
+const pluginDefShape = z
+  .object({
+    name: z.string().regex(NAME_RE, 'name must be lowercase letters, digits, underscores'),
+    version: z.number().int().optional(),
+    namespaces: z.array(z.string().regex(NAME_RE, 'namespace must be lowercase letters, digits, underscores')).min(1),
+    dependsOn: z.array(z.string()).optional(),
+    optionalDependsOn: z.array(z.string()).optional(),
+    events: z.record(z.string().regex(EVENT_NAME_RE, 'event names are namespace:action'), eventDefShape).optional(),
+    subscriptions: z
+      .record(
+        z.string(),
+        z.custom((v) => typeof v === 'function', 'listener must be a function'),
+      )
+      .optional(),
+    start: z.custom((v) => typeof v === 'function').optional(),
+    stop: z.custom((v) => typeof v === 'function').optional(),
+    snapshot: z.custom((v) => typeof v === 'function').optional(),
+    restore: z.custom((v) => typeof v === 'function').optional(),
+  })
+  .passthrough();
 
 /** Every plugin folder under the given roots. A later root's folder of the same name is reported, not loaded. */
 export function findPlugins(roots: string[]): { found: FoundPlugin[]; errors: Array<{ dir: string; reason: string }> } {
@@ -110,20 +126,29 @@ export async function importPlugin(p: FoundPlugin, fresh = false): Promise<AnyPl
   }
   let def: unknown = mod.default;
   // A fresh namespace can wrap the ES module once more.
-  if (def && typeof def === 'object' && !('namespaces' in def) && 'default' in def) def = (def as { default: unknown }).default;
+  if (def && typeof def === 'object' && !('namespaces' in def) && 'default' in def)
+    def = (def as { default: unknown }).default;
   return checkPluginShape(def, p.dirName);
 }
 
 export function checkPluginShape(def: unknown, dirName: string): AnyPluginDef {
   const r = pluginDefShape.safeParse(def);
   if (!r.success) {
-    throw new PluginLoadError('INVALID_DEFINITION', `invalid plugin definition: ${formatIssues(r.error.issues, { root: '(default export)' })}`);
+    throw new PluginLoadError(
+      'INVALID_DEFINITION',
+      `invalid plugin definition: ${formatIssues(r.error.issues, { root: '(default export)' })}`,
+    );
   }
   const d = def as AnyPluginDef;
-  if (d.name !== dirName) throw new PluginLoadError('INVALID_DEFINITION', `plugin name "${d.name}" does not match its folder "${dirName}"`);
+  if (d.name !== dirName)
+    throw new PluginLoadError('INVALID_DEFINITION', `plugin name "${d.name}" does not match its folder "${dirName}"`);
   for (const ev of Object.keys(d.events ?? {})) {
     const ns = ev.split(':')[0];
-    if (!d.namespaces.includes(ns)) throw new PluginLoadError('INVALID_DEFINITION', `event "${ev}" is outside the plugin's namespaces (${d.namespaces.join(', ')})`);
+    if (!d.namespaces.includes(ns))
+      throw new PluginLoadError(
+        'INVALID_DEFINITION',
+        `event "${ev}" is outside the plugin's namespaces (${d.namespaces.join(', ')})`,
+      );
   }
   return d;
 }
@@ -140,19 +165,29 @@ export interface GraphInput {
  * Check namespace ownership and dependencies, and order the plugins for start. Returns the start
  * order and, for each plugin that cannot start, why.
  */
-export function planStart(plugins: GraphInput[], reservedNamespaces: string[]): { order: string[]; failed: Map<string, PluginFailure> } {
+export function planStart(
+  plugins: GraphInput[],
+  reservedNamespaces: string[],
+): { order: string[]; failed: Map<string, PluginFailure> } {
   const failed = new Map<string, PluginFailure>();
   const owner = new Map<string, string>(reservedNamespaces.map((n) => [n, 'kernel']));
   for (const p of plugins) {
     for (const ns of p.namespaces) {
       const o = owner.get(ns);
-      if (o && o !== p.name) failed.set(p.name, { code: 'NAMESPACE_TAKEN', reason: `namespace "${ns}" is already owned by ${o === 'kernel' ? 'the kernel' : `plugin "${o}"`}` });
+      if (o && o !== p.name)
+        failed.set(p.name, {
+          code: 'NAMESPACE_TAKEN',
+          reason: `namespace "${ns}" is already owned by ${o === 'kernel' ? 'the kernel' : `plugin "${o}"`}`,
+        });
     }
     if (!failed.has(p.name)) for (const ns of p.namespaces) owner.set(ns, p.name);
   }
   const byName = new Map(plugins.map((p) => [p.name, p]));
   const deps = (p: GraphInput): string[] => [...p.dependsOn, ...p.optionalDependsOn.filter((d) => byName.has(d))];
-  for (const p of plugins) for (const d of p.dependsOn) if (!byName.has(d) && !failed.has(p.name)) failed.set(p.name, { code: 'DEPENDENCY_MISSING', reason: `depends on "${d}", which is not installed` });
+  for (const p of plugins)
+    for (const d of p.dependsOn)
+      if (!byName.has(d) && !failed.has(p.name))
+        failed.set(p.name, { code: 'DEPENDENCY_MISSING', reason: `depends on "${d}", which is not installed` });
 
   // Depth-first topological sort; a back edge marks every plugin on the cycle.
   const order: string[] = [];
@@ -162,7 +197,8 @@ export function planStart(plugins: GraphInput[], reservedNamespaces: string[]): 
     if (s === 'done') return;
     if (s === 'visiting') {
       const cycle = stack.slice(stack.indexOf(name));
-      for (const c of cycle) failed.set(c, { code: 'DEPENDENCY_CYCLE', reason: `dependency cycle: ${[...cycle, name].join(' → ')}` });
+      for (const c of cycle)
+        failed.set(c, { code: 'DEPENDENCY_CYCLE', reason: `dependency cycle: ${[...cycle, name].join(' → ')}` });
       return;
     }
     state.set(name, 'visiting');
@@ -180,7 +216,8 @@ export function planStart(plugins: GraphInput[], reservedNamespaces: string[]): 
   for (const n of final) {
     if (failed.has(n)) continue;
     const bad = byName.get(n)!.dependsOn.find((d) => failed.has(d));
-    if (bad) failed.set(n, { code: 'DEPENDENCY_FAILED', reason: `dependency "${bad}" failed: ${failed.get(bad)!.reason}` });
+    if (bad)
+      failed.set(n, { code: 'DEPENDENCY_FAILED', reason: `dependency "${bad}" failed: ${failed.get(bad)!.reason}` });
   }
   return { order: final, failed };
 }

@@ -65,7 +65,12 @@ export class RateBound {
   /** What was skipped since the last call (null when nothing was), and start a new tally. */
   take(): SkippedTally | null {
     if (this.count === 0) return null;
-    const tally: SkippedTally = { count: this.count, by_event: Object.fromEntries(this.byEvent), first_seq: this.firstSeq, last_seq: this.lastSeq };
+    const tally: SkippedTally = {
+      count: this.count,
+      by_event: Object.fromEntries(this.byEvent),
+      first_seq: this.firstSeq,
+      last_seq: this.lastSeq,
+    };
     this.count = 0;
     this.byEvent = new Map();
     return tally;

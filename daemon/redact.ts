@@ -11,7 +11,8 @@ export const REDACTED = '***';
 // scheme://userinfo@ — userinfo runs up to the last @ before the host, so an unencoded @ in a password is covered.
 const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#]*)@/gi;
 // ?name=value or &name=value, for names that carry credentials.
-const SECRET_PARAM = /([?&;](?:[a-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth|credential|signature|sig)[a-z0-9_.-]*)=)[^&#\s"'<>]*/gi;
+const SECRET_PARAM =
+  /([?&;](?:[a-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth|credential|signature|sig)[a-z0-9_.-]*)=)[^&#\s"'<>]*/gi;
 
 /**
  * The text with the credentials of every URL in it replaced by REDACTED: the password of a

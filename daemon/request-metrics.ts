@@ -8,7 +8,9 @@
 import { performance } from 'node:perf_hooks';
 
 /** Upper bounds of the latency buckets, in seconds (the last bucket, +Inf, is the count). */
-export const LATENCY_BUCKETS_S = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+export const LATENCY_BUCKETS_S = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
+];
 const BOUNDS_MS = LATENCY_BUCKETS_S.map((s) => s * 1000);
 
 /** The label of requests for events with no local route (unknown ones, or forwarded to the fleet): their names are the client's to invent. */
@@ -61,7 +63,10 @@ export class RequestMetrics {
 
   snapshot(): RequestStats[] {
     const out: RequestStats[] = [];
-    for (const [origin, map] of [['client', this.client], ['plugin', this.plugin]] as const) {
+    for (const [origin, map] of [
+      ['client', this.client],
+      ['plugin', this.plugin],
+    ] as const) {
       for (const [event, s] of map) {
         const buckets: number[] = [];
         let n = 0;

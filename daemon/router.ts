@@ -80,7 +80,12 @@ const isThenable = (v: unknown): v is PromiseLike<unknown> =>
 /** Duck-typed: a plugin loaded in a fresh module namespace (hot reload) has its own DaemonError class. */
 export function toDaemonError(e: unknown): DaemonError | null {
   if (e instanceof DaemonError) return e;
-  if (typeof e === 'object' && e !== null && (e as { name?: unknown }).name === 'DaemonError' && isErrorCode((e as { code?: unknown }).code)) {
+  if (
+    typeof e === 'object' &&
+    e !== null &&
+    (e as { name?: unknown }).name === 'DaemonError' &&
+    isErrorCode((e as { code?: unknown }).code)
+  ) {
     const x = e as DaemonError;
     return new DaemonError(x.code, x.message, x.details);
   }
@@ -135,7 +140,8 @@ export class Router implements CallHost {
 
   /** Install the handler for unowned namespaces (one plugin at a time). */
   setFallback(fb: FallbackRoute): void {
-    if (this.fallback && this.fallback.plugin !== fb.plugin) throw new Error(`unowned namespaces are already served by plugin "${this.fallback.plugin}"`);
+    if (this.fallback && this.fallback.plugin !== fb.plugin)
+      throw new Error(`unowned namespaces are already served by plugin "${this.fallback.plugin}"`);
     this.fallback = fb;
   }
 
@@ -151,7 +157,15 @@ export class Router implements CallHost {
     this.ownedNs ??= new Set([...this.routes.keys()].map((e) => e.slice(0, e.indexOf(':'))));
     if (this.ownedNs.has(ns)) return undefined;
     const fb = this.fallback;
-    return { event, plugin: fb.plugin, def: { summary: 'forwarded', schema: ANY_DATA, handler: (d, call) => fb.handler(d as Record<string, unknown>, call) } };
+    return {
+      event,
+      plugin: fb.plugin,
+      def: {
+        summary: 'forwarded',
+        schema: ANY_DATA,
+        handler: (d, call) => fb.handler(d as Record<string, unknown>, call),
+      },
+    };
   }
 
   route(event: string): Route | undefined {
@@ -177,7 +191,12 @@ export class Router implements CallHost {
     const label = local !== undefined && !(local.internal && external) ? local.event : OTHER_EVENT;
     if (!route || (route.internal && external)) throw this.counted(this.unknownEvent(req.event), label, external, t0);
     if (this.shuttingDown && external) {
-      throw this.counted(new DaemonError('SHUTTING_DOWN', 'the daemon is shutting down and accepts no new requests'), label, external, t0);
+      throw this.counted(
+        new DaemonError('SHUTTING_DOWN', 'the daemon is shutting down and accepts no new requests'),
+        label,
+        external,
+        t0,
+      );
     }
     const call = new Call(this, req.event, req.context, req.deadline, req.connectionId);
     try {
@@ -210,14 +229,29 @@ export class Router implements CallHost {
   }
 
   /** Nested request from inside the daemon: inherits causality and the parent's remaining time. */
-  request(event: string, data: Record<string, unknown>, parent: EventContext, parentDeadline: number, opts: RequestOptions = {}, connectionId: string | null = null): Promise<unknown> {
+  request(
+    event: string,
+    data: Record<string, unknown>,
+    parent: EventContext,
+    parentDeadline: number,
+    opts: RequestOptions = {},
+    connectionId: string | null = null,
+  ): Promise<unknown> {
     const cap = opts.timeoutMs !== undefined ? Date.now() + opts.timeoutMs : Infinity;
     const deadline = Math.min(parentDeadline, cap);
     try {
       const signal = opts.signal;
       // On behalf of an outside client: answered as the socket answers its clients, in its turn.
       const external = opts.client !== undefined;
-      const req: DispatchRequest = { event, data, context: childContext(parent, opts.agentId), deadline, connectionId, external, ...(signal ? { track: abortedBy(signal) } : {}) };
+      const req: DispatchRequest = {
+        event,
+        data,
+        context: childContext(parent, opts.agentId),
+        deadline,
+        connectionId,
+        external,
+        ...(signal ? { track: abortedBy(signal) } : {}),
+      };
       if (external && this.clients) {
         const p = this.clients.request(opts.client!, req, signal);
         return signal ? cancellable(p, signal, event) : p;
@@ -232,7 +266,8 @@ export class Router implements CallHost {
   unknownEvent(event: string): DaemonError {
     const ns = event.slice(0, event.indexOf(':'));
     const down = this.unavailableNamespaces.get(ns);
-    if (down !== undefined) return new DaemonError('UNAVAILABLE', `plugin for "${ns}" is unavailable: ${down}`, { namespace: ns });
+    if (down !== undefined)
+      return new DaemonError('UNAVAILABLE', `plugin for "${ns}" is unavailable: ${down}`, { namespace: ns });
     const names = [...this.routes.values()].filter((r) => !r.internal).map((r) => r.event);
     const limit = Math.max(2, Math.floor(event.length / 3));
     const suggestions = names
@@ -260,7 +295,9 @@ export class Router implements CallHost {
 
   private readonly availability: Step = (next) => (req, route, call) => {
     if (route.unavailable !== undefined) {
-      throw new DaemonError('UNAVAILABLE', `plugin "${route.plugin}" is unavailable: ${route.unavailable}`, { plugin: route.plugin });
+      throw new DaemonError('UNAVAILABLE', `plugin "${route.plugin}" is unavailable: ${route.unavailable}`, {
+        plugin: route.plugin,
+      });
     }
     return next(req, route, call);
   };
@@ -268,7 +305,10 @@ export class Router implements CallHost {
   private readonly loopGuard: Step = (next) => (req, route, call) => {
     if (req.context.depth > this.opts.maxDepth) {
       throw new DaemonError('LOOP_DETECTED', `causal chain deeper than ${this.opts.maxDepth} at ${req.event}`, {
-        depth: req.context.depth, max_depth: this.opts.maxDepth, root_id: req.context.root_id, agent_id: req.context.agent_id,
+        depth: req.context.depth,
+        max_depth: this.opts.maxDepth,
+        root_id: req.context.root_id,
+        agent_id: req.context.agent_id,
       });
     }
     return next(req, route, call);
@@ -277,7 +317,9 @@ export class Router implements CallHost {
   private readonly validate: Step = (next) => (req, route, call) => {
     const parsed = route.def.schema.safeParse(req.data ?? {});
     if (!parsed.success) {
-      throw new DaemonError('INVALID_DATA', `${req.event}: ${formatIssues(parsed.error.issues, { max: 1 })}`, { issues: listIssues(parsed.error.issues) });
+      throw new DaemonError('INVALID_DATA', `${req.event}: ${formatIssues(parsed.error.issues, { max: 1 })}`, {
+        issues: listIssues(parsed.error.issues),
+      });
     }
     return next({ ...req, data: parsed.data }, route, call);
   };
@@ -289,7 +331,9 @@ export class Router implements CallHost {
     if (!isThenable(out)) return out;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        const err = new DaemonError('TIMEOUT', `${req.event}: no answer within ${remaining} ms`, { timeout_ms: remaining });
+        const err = new DaemonError('TIMEOUT', `${req.event}: no answer within ${remaining} ms`, {
+          timeout_ms: remaining,
+        });
         call.abort(err);
         reject(err);
       }, remaining);
@@ -337,7 +381,6 @@ export class Router implements CallHost {
   }
 }
 
-
 function normalizeData(v: unknown): Record<string, unknown> {
   if (v === undefined || v === null) return {};
   if (typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
@@ -364,7 +407,8 @@ function abortedBy(signal: AbortSignal): NonNullable<DispatchRequest['track']> {
 
 /** The caller stops waiting when its signal aborts, whether or not the handler honours it. */
 function cancellable(p: Promise<unknown>, signal: AbortSignal, event: string): Promise<unknown> {
-  const reason = (): DaemonError => (toDaemonError(signal.reason) ?? new DaemonError('CANCELLED', `${event}: cancelled by the caller`));
+  const reason = (): DaemonError =>
+    toDaemonError(signal.reason) ?? new DaemonError('CANCELLED', `${event}: cancelled by the caller`);
   if (signal.aborted) {
     p.catch(() => undefined);
     return Promise.reject(reason());

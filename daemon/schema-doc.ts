@@ -47,7 +47,11 @@ function typeName(s: JsonSchema): string {
 
 export function describeParameters(schema: z.ZodType): Record<string, ParameterDoc> {
   let js = jsonSchemaOf(schema);
-  if (!js.properties && js.allOf) js = { properties: Object.assign({}, ...js.allOf.map((a) => a.properties ?? {})), required: js.allOf.flatMap((a) => a.required ?? []) };
+  if (!js.properties && js.allOf)
+    js = {
+      properties: Object.assign({}, ...js.allOf.map((a) => a.properties ?? {})),
+      required: js.allOf.flatMap((a) => a.required ?? []),
+    };
   const out: Record<string, ParameterDoc> = {};
   const required = new Set(js.required ?? []);
   for (const [name, p] of Object.entries(js.properties ?? {})) {

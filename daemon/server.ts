@@ -46,9 +46,14 @@ export async function prepareSocketPath(socketPath: string): Promise<void> {
       /* still a link */
     }
     const dangling = !fs.existsSync(socketPath);
-    throw new SocketPathError(`the socket path ${socketPath} is a symbolic link${dangling ? ' that points nowhere' : ''} (to ${target}); agentd does not follow it: remove it (rm ${socketPath}) or choose another socket path`);
+    throw new SocketPathError(
+      `the socket path ${socketPath} is a symbolic link${dangling ? ' that points nowhere' : ''} (to ${target}); agentd does not follow it: remove it (rm ${socketPath}) or choose another socket path`,
+    );
   }
-  if (!st.isSocket()) throw new SocketPathError(`the socket path ${socketPath} is taken by a ${st.isDirectory() ? 'directory' : 'file'}, not a socket: move it aside or choose another socket path`);
+  if (!st.isSocket())
+    throw new SocketPathError(
+      `the socket path ${socketPath} is taken by a ${st.isDirectory() ? 'directory' : 'file'}, not a socket: move it aside or choose another socket path`,
+    );
   if (await probe(socketPath)) throw new AlreadyRunningError(`another daemon is already listening on ${socketPath}`);
   fs.unlinkSync(socketPath);
 }

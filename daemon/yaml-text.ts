@@ -16,7 +16,8 @@ type Yaml = { parse: (text: string) => unknown };
 
 declare const __AGENTD_PREPARSED_YAML__: Record<string, unknown> | undefined;
 
-const preparsed: Record<string, unknown> = typeof __AGENTD_PREPARSED_YAML__ !== 'undefined' ? __AGENTD_PREPARSED_YAML__ : {};
+const preparsed: Record<string, unknown> =
+  typeof __AGENTD_PREPARSED_YAML__ !== 'undefined' ? __AGENTD_PREPARSED_YAML__ : {};
 
 let yaml: Yaml | null = null;
 

@@ -11,11 +11,10 @@ const topic = process.argv[2] ?? 'Should research code be published with every p
 const client = await EventClient.connect();
 
 // agent:converse spawns one agent per profile, lets them speak in turn, and terminates them at the end.
-const r = await client.request<{ transcript: Array<{ round: number; agent_id: string; text: string }>; agents: string[] }>(
-  'agent:converse',
-  { profiles: ['researcher', 'critic'], opening: topic, rounds: 2 },
-  { timeoutMs: 600_000 },
-);
+const r = await client.request<{
+  transcript: Array<{ round: number; agent_id: string; text: string }>;
+  agents: string[];
+}>('agent:converse', { profiles: ['researcher', 'critic'], opening: topic, rounds: 2 }, { timeoutMs: 600_000 });
 console.log(`Debate: ${topic}\n`);
 for (const u of r.transcript) console.log(`[round ${u.round}] ${u.agent_id}: ${u.text.trim()}\n`);
 

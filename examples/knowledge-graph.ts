@@ -5,7 +5,12 @@
  */
 import { EventClient } from 'agentd/client';
 
-interface Node { id: string; label: string; properties: Record<string, unknown>; depth?: number }
+interface Node {
+  id: string;
+  label: string;
+  properties: Record<string, unknown>;
+  depth?: number;
+}
 
 const client = await EventClient.connect();
 
@@ -30,7 +35,11 @@ await client.request('kg:add_edges', {
 const near = await client.request<{ nodes: Node[] }>('kg:neighbors', { id: 'ex-attention', depth: 2 });
 console.log('around self-attention:', near.nodes.map((n) => `${n.label}:${n.id} (depth ${n.depth})`).join(', '));
 
-const path = await client.request<{ found: boolean; nodes: Node[] }>('kg:path', { from: 'ex-paper', to: 'ex-hypothesis', direction: 'both' });
+const path = await client.request<{ found: boolean; nodes: Node[] }>('kg:path', {
+  from: 'ex-paper',
+  to: 'ex-hypothesis',
+  direction: 'both',
+});
 console.log('paper → hypothesis:', path.found ? path.nodes.map((n) => n.id).join(' → ') : 'no path');
 
 const findings = await client.request<{ nodes: Node[] }>('kg:find', { label: 'Finding' });

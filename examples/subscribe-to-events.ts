@@ -15,7 +15,9 @@ const client = await EventClient.connect();
 const sub = await client.subscribe(pattern ? [pattern] : ['kg:*', 'system:*']);
 if (!pattern) {
   for (const name of ['alpha', 'beta', 'gamma']) {
-    await client.request('kg:add_nodes', { nodes: [{ id: `example-${name}`, label: 'Concept', properties: { name } }] });
+    await client.request('kg:add_nodes', {
+      nodes: [{ id: `example-${name}`, label: 'Concept', properties: { name } }],
+    });
   }
 }
 

@@ -40,7 +40,11 @@ const COLORS = [36, 33, 35, 32, 34, 31];
  * speaker's text streamed token by token (the agents are spawned with stream: true), tool calls on
  * their own lines, a header per round.
  */
-export async function runDebate(client: EventClient, o: DebateOptions, out: (text: string) => void): Promise<DebateResult> {
+export async function runDebate(
+  client: EventClient,
+  o: DebateOptions,
+  out: (text: string) => void,
+): Promise<DebateResult> {
   const tag = randomBytes(3).toString('hex');
   const agents: string[] = [];
   const names = new Map<string, string>();
@@ -61,7 +65,8 @@ export async function runDebate(client: EventClient, o: DebateOptions, out: (tex
       case 'agent:turn_started': {
         if (ev.data.source !== 'converse') return;
         const round = Math.floor(started++ / agents.length) + 1;
-        if (started % agents.length === 1 || agents.length === 1) out(paint(2, `── round ${round} of ${o.rounds} ──`) + '\n');
+        if (started % agents.length === 1 || agents.length === 1)
+          out(paint(2, `── round ${round} of ${o.rounds} ──`) + '\n');
         open = { id, streamed: false, prefixed: false };
         return;
       }
@@ -77,7 +82,10 @@ export async function runDebate(client: EventClient, o: DebateOptions, out: (tex
       }
       case 'agent:tool_call':
         endLine();
-        out(paint(2, `   ${names.get(id)} calls ${String(ev.data.name)} ${JSON.stringify(ev.data.input).slice(0, 120)}`) + '\n');
+        out(
+          paint(2, `   ${names.get(id)} calls ${String(ev.data.name)} ${JSON.stringify(ev.data.input).slice(0, 120)}`) +
+            '\n',
+        );
         return;
       case 'agent:utterance':
         // Without streamed text (a provider that does not stream), print the utterance whole.
@@ -92,25 +100,46 @@ export async function runDebate(client: EventClient, o: DebateOptions, out: (tex
         return;
     }
   };
-  const sub = await client.subscribe(['agent:turn_started', 'completion:token', 'agent:utterance', 'agent:tool_call', 'agent:error'], onEvent);
+  const sub = await client.subscribe(
+    ['agent:turn_started', 'completion:token', 'agent:utterance', 'agent:tool_call', 'agent:error'],
+    onEvent,
+  );
   try {
     for (const [i, profile] of o.profiles.entries()) {
       const agentId = `debate-${tag}-${i + 1}-${profile}`;
       names.set(agentId, `${profile}${o.profiles.indexOf(profile) !== i ? ` #${i + 1}` : ''}`);
       color.set(agentId, COLORS[i % COLORS.length]!);
-      await client.request('agent:spawn', { agent_id: agentId, profile, stream: true, ...(o.model ? { model: o.model } : {}), metadata: { debate: tag } });
+      await client.request('agent:spawn', {
+        agent_id: agentId,
+        profile,
+        stream: true,
+        ...(o.model ? { model: o.model } : {}),
+        metadata: { debate: tag },
+      });
       agents.push(agentId);
     }
     out(paint(1, `Debate: ${o.topic}`) + '\n');
     out(paint(2, `${o.rounds} rounds between ${o.profiles.join(' and ')}`) + '\n\n');
-    const r = await client.request('agent:converse', { agents, opening: o.topic, rounds: o.rounds }, { timeoutMs: o.timeoutMs ?? 1_800_000 });
+    const r = await client.request(
+      'agent:converse',
+      { agents, opening: o.topic, rounds: o.rounds },
+      { timeoutMs: o.timeoutMs ?? 1_800_000 },
+    );
     const transcript = r.transcript as DebateResult['transcript'];
-    const cost = await Promise.all(agents.map((a) => client.request('agent:info', { agent_id: a, history_limit: 0 }).then((i) => Number((i.usage as { cost_usd: number }).cost_usd))));
+    const cost = await Promise.all(
+      agents.map((a) =>
+        client
+          .request('agent:info', { agent_id: a, history_limit: 0 })
+          .then((i) => Number((i.usage as { cost_usd: number }).cost_usd)),
+      ),
+    );
     out(paint(2, `done: ${transcript.length} utterances, $${cost.reduce((a, b) => a + b, 0).toFixed(4)}`) + '\n');
     return { conversation_id: String(r.conversation_id), agents, transcript };
   } finally {
     await sub.unsubscribe().catch(() => undefined);
-    if (!o.keep) for (const a of agents) await client.request('agent:terminate', { agent_id: a, reason: 'debate over' }).catch(() => undefined);
+    if (!o.keep)
+      for (const a of agents)
+        await client.request('agent:terminate', { agent_id: a, reason: 'debate over' }).catch(() => undefined);
   }
 }
 
@@ -134,9 +163,14 @@ async function main(): Promise<number> {
   }
   const { values, positionals } = args;
   const rounds = Number(values.rounds);
-  const profiles = String(values.profiles).split(',').map((s) => s.trim()).filter(Boolean);
+  const profiles = String(values.profiles)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (values.help || positionals.length === 0 || !Number.isInteger(rounds) || rounds < 1 || profiles.length < 2) {
-    process.stderr.write('usage: debate.ts "<topic>" [--rounds N] [--profiles a,b] [--model M] [--socket PATH] [--keep]\n');
+    process.stderr.write(
+      'usage: debate.ts "<topic>" [--rounds N] [--profiles a,b] [--model M] [--socket PATH] [--keep]\n',
+    );
     return values.help ? 0 : 2;
   }
   let client: EventClient;
@@ -147,7 +181,17 @@ async function main(): Promise<number> {
     return 1;
   }
   try {
-    await runDebate(client, { topic: positionals.join(' '), profiles, rounds, ...(values.model ? { model: values.model } : {}), keep: values.keep }, (t) => process.stdout.write(t));
+    await runDebate(
+      client,
+      {
+        topic: positionals.join(' '),
+        profiles,
+        rounds,
+        ...(values.model ? { model: values.model } : {}),
+        keep: values.keep,
+      },
+      (t) => process.stdout.write(t),
+    );
     return 0;
   } catch (e) {
     process.stderr.write(`debate: ${e instanceof DaemonError ? `${e.code}: ` : ''}${(e as Error).message}\n`);

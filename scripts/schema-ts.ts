@@ -69,7 +69,8 @@ function object(s: JsonSchema, depth: number): string {
     return `${doc}${pad(depth + 1)}${key(k)}${required.has(k) ? '' : '?'}: ${render(v, depth + 1)};`;
   });
   // Passthrough objects (and records) take keys beyond the named ones.
-  if (extra !== undefined && extra !== false) lines.push(`${pad(depth + 1)}[key: string]: ${extra === true ? 'unknown' : render(extra, depth + 1)};`);
+  if (extra !== undefined && extra !== false)
+    lines.push(`${pad(depth + 1)}[key: string]: ${extra === true ? 'unknown' : render(extra, depth + 1)};`);
   else if (extra === undefined && props.length === 0) lines.push(`${pad(depth + 1)}[key: string]: unknown;`);
   return lines.length ? `{\n${lines.join('\n')}\n${pad(depth)}}` : 'Record<string, never>';
 }

@@ -28,7 +28,9 @@ export interface ParsedArgs {
 
 function describeOptions(spec: CommandSpec): string {
   const names = Object.keys(spec.options ?? {});
-  return names.length ? `${spec.synopsis.split(' ')[0]} takes ${names.map((n) => `--${n}`).join(', ')}` : `${spec.synopsis.split(' ')[0]} takes no options`;
+  return names.length
+    ? `${spec.synopsis.split(' ')[0]} takes ${names.map((n) => `--${n}`).join(', ')}`
+    : `${spec.synopsis.split(' ')[0]} takes no options`;
 }
 
 /** Parse `args` for one command; throws UsageError with a one-line message. */
@@ -50,14 +52,18 @@ export function parseCommand(spec: CommandSpec, args: string[]): ParsedArgs {
       const hint = near && near.length > 0 ? `did you mean --${near}?` : describeOptions(spec);
       throw new UsageError(`unknown option ${t.rawName} (${hint})`);
     }
-    if (opt.type === 'string' && t.value === undefined) throw new UsageError(`option ${t.rawName} needs a value (${spec.synopsis})`);
+    if (opt.type === 'string' && t.value === undefined)
+      throw new UsageError(`option ${t.rawName} needs a value (${spec.synopsis})`);
     if (opt.type === 'boolean' && t.value !== undefined) throw new UsageError(`option ${t.rawName} takes no value`);
     values[t.name] = opt.type === 'boolean' ? true : t.value;
   }
   const names = spec.positionals ?? [];
   const rest = names.some((n) => n.endsWith('...'));
   const required = names.filter((n) => !n.endsWith('?') && !n.endsWith('...')).length;
-  if (positionals.length < required) throw new UsageError(`${spec.synopsis.split(' ')[0]} needs ${names[positionals.length]!.replace(/\?$/, '')} (${spec.synopsis})`);
+  if (positionals.length < required)
+    throw new UsageError(
+      `${spec.synopsis.split(' ')[0]} needs ${names[positionals.length]!.replace(/\?$/, '')} (${spec.synopsis})`,
+    );
   if (!rest && positionals.length > names.length) {
     throw new UsageError(`unexpected argument ${JSON.stringify(positionals[names.length])} (${spec.synopsis})`);
   }
@@ -68,6 +74,7 @@ export function parseCommand(spec: CommandSpec, args: string[]): ParsedArgs {
 export function seconds(value: string | boolean | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (typeof value !== 'string' || !Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} takes a number of seconds, not ${JSON.stringify(value)}`);
+  if (typeof value !== 'string' || !Number.isFinite(n) || n <= 0)
+    throw new UsageError(`--${name} takes a number of seconds, not ${JSON.stringify(value)}`);
   return n;
 }

@@ -12,8 +12,16 @@ export interface Style {
   who(s: string): string;
 }
 
-const wrap = (open: string, close: string) => (s: string): string => `\x1b[${open}m${s}\x1b[${close}m`;
-export const COLOR: Style = { dim: wrap('2', '22'), tool: wrap('36', '39'), bad: wrap('31', '39'), who: wrap('1', '22') };
+const wrap =
+  (open: string, close: string) =>
+  (s: string): string =>
+    `\x1b[${open}m${s}\x1b[${close}m`;
+export const COLOR: Style = {
+  dim: wrap('2', '22'),
+  tool: wrap('36', '39'),
+  bad: wrap('31', '39'),
+  who: wrap('1', '22'),
+};
 export const PLAIN: Style = { dim: (s) => s, tool: (s) => s, bad: (s) => s, who: (s) => s };
 
 const brief = (v: unknown, max = 160): string => {
@@ -21,7 +29,8 @@ const brief = (v: unknown, max = 160): string => {
   return s.length <= max ? s : `${s.slice(0, max)}…`;
 };
 
-const usd = (n: unknown): string => (typeof n === 'number' ? `$${n < 0.01 && n > 0 ? n.toFixed(6) : n.toFixed(4)}` : '-');
+const usd = (n: unknown): string =>
+  typeof n === 'number' ? `$${n < 0.01 && n > 0 ? n.toFixed(6) : n.toFixed(4)}` : '-';
 
 /**
  * The live rendering of one turn. Tokens are printed as they come; a tool call starts a line of its
@@ -33,7 +42,10 @@ export class TurnView {
   private streamed = 0;
   private atLineStart = true;
 
-  constructor(private readonly write: (s: string) => void, private readonly style: Style) {}
+  constructor(
+    private readonly write: (s: string) => void,
+    private readonly style: Style,
+  ) {}
 
   private text(s: string): void {
     if (!s) return;
@@ -60,9 +72,11 @@ export class TurnView {
         this.streamed = 0;
         break;
       case 'agent:tool_result':
-        this.line(d.is_error
-          ? this.style.bad(`  ✗ ${String(d.name)} ${String(d.error_code ?? 'error')} (${String(d.duration_ms)} ms)`)
-          : this.style.dim(`  ✓ ${String(d.name)} (${String(d.duration_ms)} ms)`));
+        this.line(
+          d.is_error
+            ? this.style.bad(`  ✗ ${String(d.name)} ${String(d.error_code ?? 'error')} (${String(d.duration_ms)} ms)`)
+            : this.style.dim(`  ✓ ${String(d.name)} (${String(d.duration_ms)} ms)`),
+        );
         break;
     }
   }
@@ -102,7 +116,10 @@ export function budgetLines(scopes: Scope[]): string[] {
   if (scopes.length === 0) return ['no budget scopes'];
   return scopes.map((s) => {
     const name = s.id ? `${s.scope} ${s.id}` : s.scope;
-    const limit = s.limit_usd === null ? 'no limit' : `of ${usd(s.limit_usd)} ${s.period} (${s.percent ?? 0}%), ${usd(s.remaining_usd)} left`;
+    const limit =
+      s.limit_usd === null
+        ? 'no limit'
+        : `of ${usd(s.limit_usd)} ${s.period} (${s.percent ?? 0}%), ${usd(s.remaining_usd)} left`;
     return `${name}: spent ${usd(s.spent_usd)} ${limit}${s.reserved_usd ? `, ${usd(s.reserved_usd)} reserved` : ''}`;
   });
 }
@@ -116,10 +133,15 @@ export function agentLines(a: Record<string, unknown>): string[] {
   ];
 }
 
-export function toolLines(builtin: string[], mcp: Array<{ model_name: string; description: string | null }>, problems: string[]): string[] {
+export function toolLines(
+  builtin: string[],
+  mcp: Array<{ model_name: string; description: string | null }>,
+  problems: string[],
+): string[] {
   const out: string[] = [];
   if (builtin.length === 0 && mcp.length === 0) out.push('this agent has no tools');
   for (const t of builtin) out.push(t);
-  for (const t of mcp) out.push(`${t.model_name}${t.description ? ` — ${t.description.split('\n')[0]!.slice(0, 80)}` : ''}`);
+  for (const t of mcp)
+    out.push(`${t.model_name}${t.description ? ` — ${t.description.split('\n')[0]!.slice(0, 80)}` : ''}`);
   return [...out, ...problems];
 }

@@ -27,27 +27,37 @@ const SEND_TIMEOUT_MS = 3_600_000;
 
 const out = (s: string): void => void process.stdout.write(s);
 const err = (s: string): void => void process.stderr.write(`${s}\n`);
-const code = (e: unknown): DaemonError => (e instanceof DaemonError ? e : new DaemonError('HANDLER_ERROR', e instanceof Error ? e.message : String(e)));
+const code = (e: unknown): DaemonError =>
+  e instanceof DaemonError ? e : new DaemonError('HANDLER_ERROR', e instanceof Error ? e.message : String(e));
 const newTurnId = (): string => `chat-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 
 /** The agent to talk to: the one named, or a new one (from the profile, streaming its replies). */
-async function resolveAgent(c: EventClient, o: ChatOptions): Promise<{ info: Record<string, unknown>; spawned: boolean }> {
+async function resolveAgent(
+  c: EventClient,
+  o: ChatOptions,
+): Promise<{ info: Record<string, unknown>; spawned: boolean }> {
   if (o.agent !== undefined) {
     const info = await c.request('agent:info', { agent_id: o.agent, history_limit: 6, turns_limit: 0 });
-    if (info.status === 'terminated') throw new DaemonError('CONFLICT', `agent ${o.agent} is terminated; start a new chat with --profile`);
+    if (info.status === 'terminated')
+      throw new DaemonError('CONFLICT', `agent ${o.agent} is terminated; start a new chat with --profile`);
     return { info, spawned: false };
   }
   const id = `chat-${new Date().toISOString().slice(0, 10).replace(/-/g, '')}-${randomBytes(3).toString('hex')}`;
   await c.request('agent:spawn', {
-    agent_id: id, stream: true, metadata: { chat: true },
-    ...(o.profile !== undefined ? { profile: o.profile } : {}), ...(o.model !== undefined ? { model: o.model } : {}),
+    agent_id: id,
+    stream: true,
+    metadata: { chat: true },
+    ...(o.profile !== undefined ? { profile: o.profile } : {}),
+    ...(o.model !== undefined ? { model: o.model } : {}),
   });
   return { info: await c.request('agent:info', { agent_id: id, history_limit: 0, turns_limit: 0 }), spawned: true };
 }
 
 export async function runChat(o: ChatOptions): Promise<number> {
-  if (o.profile !== undefined && o.agent !== undefined) throw new UsageError('chat takes --profile or --agent, not both');
-  if (o.model !== undefined && o.agent !== undefined) throw new UsageError('--model is for a new chat (--profile); an agent keeps its model');
+  if (o.profile !== undefined && o.agent !== undefined)
+    throw new UsageError('chat takes --profile or --agent, not both');
+  if (o.model !== undefined && o.agent !== undefined)
+    throw new UsageError('--model is for a new chat (--profile); an agent keeps its model');
   let c: EventClient;
   try {
     c = await EventClient.connect({ socketPath: o.socketPath, reconnect: true, connectTimeoutMs: 1000 });
@@ -80,10 +90,15 @@ async function piped(c: EventClient, agentId: string, spawned: boolean): Promise
   }
   if (spawned) err(`agent ${agentId} (continue with: daemon-control chat --agent ${agentId})`);
   const turnId = newTurnId();
-  const onSigint = (): void => void c.request('agent:cancel', { agent_id: agentId, turn_id: turnId }).catch(() => undefined);
+  const onSigint = (): void =>
+    void c.request('agent:cancel', { agent_id: agentId, turn_id: turnId }).catch(() => undefined);
   process.once('SIGINT', onSigint);
   try {
-    const r = await c.request('agent:send', { agent_id: agentId, message, turn_id: turnId, wait: true }, { timeoutMs: SEND_TIMEOUT_MS });
+    const r = await c.request(
+      'agent:send',
+      { agent_id: agentId, message, turn_id: turnId, wait: true },
+      { timeoutMs: SEND_TIMEOUT_MS },
+    );
     out(`${String(r.reply ?? '')}\n`);
     return 0;
   } catch (e) {
@@ -103,15 +118,27 @@ async function interactive(c: EventClient, info: Record<string, unknown>, spawne
     if (turn && ofTurn(ev, agentId, turn.id)) turn.view.onEvent(ev);
   });
 
-  out(`${style.who(`agent ${agentId}`)}${info.profile ? ` (${String(info.profile)})` : ''} · model ${String(info.model ?? 'default')} · tools: ${(info.tools as string[]).join(', ') || 'none'}\n`);
+  out(
+    `${style.who(`agent ${agentId}`)}${info.profile ? ` (${String(info.profile)})` : ''} · model ${String(info.model ?? 'default')} · tools: ${(info.tools as string[]).join(', ') || 'none'}\n`,
+  );
   if (!spawned) {
-    const history = (info.history ?? []) as Array<{ role: 'user' | 'assistant'; content: string | Array<Record<string, unknown>> }>;
-    if (history.length) out(style.dim(`… resuming, the last ${history.length} of ${String(info.history_length)} messages:\n`));
-    for (const m of history) out(style.dim(`${m.role === 'user' ? 'you' : 'agent'}: ${messageMarkdown(m).slice(0, 400)}\n`));
+    const history = (info.history ?? []) as Array<{
+      role: 'user' | 'assistant';
+      content: string | Array<Record<string, unknown>>;
+    }>;
+    if (history.length)
+      out(style.dim(`… resuming, the last ${history.length} of ${String(info.history_length)} messages:\n`));
+    for (const m of history)
+      out(style.dim(`${m.role === 'user' ? 'you' : 'agent'}: ${messageMarkdown(m).slice(0, 400)}\n`));
   }
   out(style.dim('/help for commands · Ctrl-C cancels a reply, twice quits\n'));
 
-  const rl = readline.createInterface({ input: process.stdin, output: process.stdout, terminal: true, prompt: `${style.who('you')} › ` });
+  const rl = readline.createInterface({
+    input: process.stdin,
+    output: process.stdout,
+    terminal: true,
+    prompt: `${style.who('you')} › `,
+  });
   let interrupts = 0;
   let quitting = false;
   const pending: string[] = [];
@@ -121,7 +148,10 @@ async function interactive(c: EventClient, info: Record<string, unknown>, spawne
   const quit = (): void => {
     if (quitting) return;
     quitting = true;
-    if (turn) void c.request('agent:cancel', { agent_id: agentId, turn_id: turn.id }, { timeoutMs: 5000 }).catch(() => undefined);
+    if (turn)
+      void c
+        .request('agent:cancel', { agent_id: agentId, turn_id: turn.id }, { timeoutMs: 5000 })
+        .catch(() => undefined);
     out(style.dim(`\nbye — resume with: daemon-control chat --agent ${agentId}\n`));
     rl.close();
   };
@@ -131,7 +161,9 @@ async function interactive(c: EventClient, info: Record<string, unknown>, spawne
     if (interrupts >= 2) return quit();
     if (turn) {
       turn.view.note('(cancelling… Ctrl-C again quits)');
-      void c.request('agent:cancel', { agent_id: agentId, turn_id: turn.id }, { timeoutMs: 10_000 }).catch(() => undefined);
+      void c
+        .request('agent:cancel', { agent_id: agentId, turn_id: turn.id }, { timeoutMs: 10_000 })
+        .catch(() => undefined);
     } else {
       out(style.dim('\n(Ctrl-C again or /quit to leave)\n'));
       rl.prompt();
@@ -146,7 +178,12 @@ async function interactive(c: EventClient, info: Record<string, unknown>, spawne
       case '/exit':
         return quit();
       case '/help':
-        return say(['/budget  what this agent (and the daemon) spent, against their limits', '/tools   the tools this agent may call', '/agent   this agent: model, usage, how to resume', '/quit    leave (the agent and its history stay)']);
+        return say([
+          '/budget  what this agent (and the daemon) spent, against their limits',
+          '/tools   the tools this agent may call',
+          '/agent   this agent: model, usage, how to resume',
+          '/quit    leave (the agent and its history stay)',
+        ]);
       case '/budget': {
         const [a, g] = await Promise.all([
           c.request<{ scopes: never[] }>('budget:status', { scope: 'agent', id: agentId }),
@@ -172,7 +209,13 @@ async function interactive(c: EventClient, info: Record<string, unknown>, spawne
             problems.push(`mcp:${s}: ${code(e).code}: ${code(e).message}`);
           }
         }
-        return say(toolLines(tools.filter((t) => !t.startsWith('mcp:')), mcp, problems));
+        return say(
+          toolLines(
+            tools.filter((t) => !t.startsWith('mcp:')),
+            mcp,
+            problems,
+          ),
+        );
       }
       case '/agent':
         return say(agentLines(await c.request('agent:info', { agent_id: agentId, history_limit: 0, turns_limit: 0 })));
@@ -185,9 +228,14 @@ async function interactive(c: EventClient, info: Record<string, unknown>, spawne
     const view = new TurnView(out, style);
     turn = { id: newTurnId(), view };
     try {
-      const r = await c.request('agent:send', { agent_id: agentId, message, turn_id: turn.id, wait: true }, { timeoutMs: SEND_TIMEOUT_MS });
+      const r = await c.request(
+        'agent:send',
+        { agent_id: agentId, message, turn_id: turn.id, wait: true },
+        { timeoutMs: SEND_TIMEOUT_MS },
+      );
       view.finish(String(r.reply ?? ''));
-      if (r.stop_reason && !['end_turn', 'stop_sequence'].includes(String(r.stop_reason))) view.note(`(stopped: ${String(r.stop_reason)})`);
+      if (r.stop_reason && !['end_turn', 'stop_sequence'].includes(String(r.stop_reason)))
+        view.note(`(stopped: ${String(r.stop_reason)})`);
     } catch (e) {
       const de = code(e);
       if (quitting) return;

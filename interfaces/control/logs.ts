@@ -18,7 +18,11 @@ type Format = (line: string) => string;
 async function formatter(json: boolean): Promise<Format> {
   if (json) return (line) => line + '\n';
   const { prettyFactory } = await import('pino-pretty');
-  const pretty = prettyFactory({ colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'hostname' });
+  const pretty = prettyFactory({
+    colorize: process.stdout.isTTY === true,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'hostname',
+  });
   // A line that is not pino JSON (a truncated write, say) is shown as it is rather than dropped.
   return (line) => {
     try {

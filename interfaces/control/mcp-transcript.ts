@@ -7,12 +7,14 @@ interface Message {
 }
 
 const MAX_RESULT = 4000;
-const clip = (s: string): string => (s.length <= MAX_RESULT ? s : `${s.slice(0, MAX_RESULT)}… (${s.length - MAX_RESULT} more characters)`);
+const clip = (s: string): string =>
+  s.length <= MAX_RESULT ? s : `${s.slice(0, MAX_RESULT)}… (${s.length - MAX_RESULT} more characters)`;
 
 function resultText(b: Block): string {
   const c = b.content;
   if (typeof c === 'string') return c;
-  if (Array.isArray(c)) return (c as Block[]).map((x) => (x.type === 'text' ? String(x.text ?? '') : `[${String(x.type)}]`)).join('\n');
+  if (Array.isArray(c))
+    return (c as Block[]).map((x) => (x.type === 'text' ? String(x.text ?? '') : `[${String(x.type)}]`)).join('\n');
   return '';
 }
 
@@ -23,7 +25,8 @@ export function messageMarkdown(m: Message): string {
   for (const b of m.content) {
     if (b.type === 'text') out.push(String(b.text ?? ''));
     else if (b.type === 'tool_use') out.push(`> **tool call** \`${String(b.name)}\` \`${JSON.stringify(b.input)}\``);
-    else if (b.type === 'tool_result') out.push(`> **tool result**${b.is_error ? ' (error)' : ''}\n>\n> ${clip(resultText(b)).replace(/\n/g, '\n> ')}`);
+    else if (b.type === 'tool_result')
+      out.push(`> **tool result**${b.is_error ? ' (error)' : ''}\n>\n> ${clip(resultText(b)).replace(/\n/g, '\n> ')}`);
   }
   return out.join('\n\n');
 }
@@ -35,7 +38,8 @@ export function transcript(info: Record<string, unknown>): string {
     '',
     `profile: ${String(info.profile ?? '-')} · model: ${String(info.model ?? 'default')} · status: ${String(info.status)} · messages: ${String(info.history_length ?? history.length)}`,
   ];
-  if (Number(info.history_length ?? 0) > history.length) head.push('', `(the oldest ${Number(info.history_length) - history.length} messages are not shown)`);
+  if (Number(info.history_length ?? 0) > history.length)
+    head.push('', `(the oldest ${Number(info.history_length) - history.length} messages are not shown)`);
   const body = history.map((m) => `## ${m.role}\n\n${messageMarkdown(m)}`);
   return [...head, '', ...body].join('\n') + '\n';
 }

@@ -45,7 +45,8 @@ export function inputValue(raw: string, cwd = process.cwd()): unknown {
       if (e.name.startsWith('.')) continue;
       const f = path.join(dir, e.name);
       if (e.isDirectory()) walk(f);
-      else if (e.isFile()) files.push({ path: path.relative(p, f).split(path.sep).join('/'), content: fs.readFileSync(f, 'utf8') });
+      else if (e.isFile())
+        files.push({ path: path.relative(p, f).split(path.sep).join('/'), content: fs.readFileSync(f, 'utf8') });
     }
   };
   walk(p);
@@ -74,7 +75,12 @@ function takeInputs(args: string[]): { inputs: Record<string, unknown>; rest: st
   return { inputs, rest };
 }
 
-const fmtS = (ms: number): string => (ms < 10_000 ? `${(ms / 1000).toFixed(1)}s` : ms < 600_000 ? `${Math.round(ms / 1000)}s` : `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`);
+const fmtS = (ms: number): string =>
+  ms < 10_000
+    ? `${(ms / 1000).toFixed(1)}s`
+    : ms < 600_000
+      ? `${Math.round(ms / 1000)}s`
+      : `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
 const usd = (n: unknown): string => (typeof n !== 'number' ? '$?' : `$${n.toFixed(n >= 1 ? 2 : n >= 0.01 ? 4 : 6)}`);
 const bar = (done: number, total: number, width = 20): string => {
   const n = total > 0 ? Math.round((done / total) * width) : width;
@@ -88,7 +94,11 @@ export class ProgressPrinter {
   private lastBar: string | null = null;
   private barShownAt = new Map<string, number>();
 
-  constructor(private readonly out: Out, private readonly tty: boolean, private readonly runId: string) {}
+  constructor(
+    private readonly out: Out,
+    private readonly tty: boolean,
+    private readonly runId: string,
+  ) {}
 
   private line(s: string): void {
     if (this.lastBar !== null && this.tty) process.stdout.write('\r\x1b[K');
@@ -103,7 +113,9 @@ export class ProgressPrinter {
     const now = Date.now();
     switch (ev.event) {
       case 'workflow:started':
-        this.line(`run ${this.runId}: ${String(d.workflow)}, ${(d.steps as unknown[]).length} steps${d.budget_usd ? `, budget ${usd(d.budget_usd)}` : ''}${d.resumed ? ' (resumed after a restart)' : ''}`);
+        this.line(
+          `run ${this.runId}: ${String(d.workflow)}, ${(d.steps as unknown[]).length} steps${d.budget_usd ? `, budget ${usd(d.budget_usd)}` : ''}${d.resumed ? ' (resumed after a restart)' : ''}`,
+        );
         return null;
       case 'workflow:step_started':
         if (d.item === null || d.item === undefined) {
@@ -137,18 +149,26 @@ export class ProgressPrinter {
       case 'workflow:step_failed': {
         const e = d.error as { code: string; message: string };
         const item = d.item !== null && d.item !== undefined ? ` item ${String(d.item)}` : '';
-        this.line(`  ✗ ${step}${item} attempt ${String(d.attempt)}: ${e.code} ${clip(e.message)}${d.will_retry ? ` (retry in ${String(d.retry_in_s)}s)` : ''}`);
+        this.line(
+          `  ✗ ${step}${item} attempt ${String(d.attempt)}: ${e.code} ${clip(e.message)}${d.will_retry ? ` (retry in ${String(d.retry_in_s)}s)` : ''}`,
+        );
         return null;
       }
       case 'workflow:waiting':
-        this.line(`  ⏸ ${step} waits: ${clip(String(d.prompt))}\n    release it: daemon-control run signal ${this.runId} ${step} '{"ok": true}'`);
+        this.line(
+          `  ⏸ ${step} waits: ${clip(String(d.prompt))}\n    release it: daemon-control run signal ${this.runId} ${step} '{"ok": true}'`,
+        );
         return null;
       case 'workflow:replanned':
-        this.line(`  ↻ replanned after ${String(d.failed_step)} failed: version ${String(d.version)}, replaced ${(d.replaced as string[]).join(', ')} with ${(d.added as string[]).join(', ')}`);
+        this.line(
+          `  ↻ replanned after ${String(d.failed_step)} failed: version ${String(d.version)}, replaced ${(d.replaced as string[]).join(', ')} with ${(d.added as string[]).join(', ')}`,
+        );
         return null;
       case 'workflow:finished': {
         const e = d.error as { code: string; message: string } | null;
-        this.line(`${String(d.status)} in ${fmtS(Number(d.duration_ms))}, ${usd(d.cost_usd)}${e ? `: ${e.code} ${clip(e.message)}` : ''}`);
+        this.line(
+          `${String(d.status)} in ${fmtS(Number(d.duration_ms))}, ${usd(d.cost_usd)}${e ? `: ${e.code} ${clip(e.message)}` : ''}`,
+        );
         return 'finished';
       }
       default:
@@ -158,7 +178,9 @@ export class ProgressPrinter {
 }
 
 function newRunId(): string {
-  return `r${Date.now().toString(36)}${Math.floor(Math.random() * 0xffffffff).toString(16).padStart(8, '0')}`;
+  return `r${Date.now().toString(36)}${Math.floor(Math.random() * 0xffffffff)
+    .toString(16)
+    .padStart(8, '0')}`;
 }
 
 async function withClient(cli: WorkflowCli, fn: (c: EventClient) => Promise<number>): Promise<number> {
@@ -187,20 +209,34 @@ export async function runCommand(args: string[], cli: WorkflowCli): Promise<numb
   const sub = args[0];
   if (sub === 'status' || sub === 'cancel' || sub === 'signal') return runSub(sub, args.slice(1), cli);
   const { inputs, rest } = takeInputs(args);
-  const { values, positionals } = parseCommand({
-    synopsis: 'run <workflow> [--input k=v ...] [--budget USD] [--detach] [--json]',
-    options: { budget: { type: 'string' }, detach: { type: 'boolean' }, json: { type: 'boolean' }, 'run-id': { type: 'string' } },
-    positionals: ['a workflow name'],
-  }, rest);
+  const { values, positionals } = parseCommand(
+    {
+      synopsis: 'run <workflow> [--input k=v ...] [--budget USD] [--detach] [--json]',
+      options: {
+        budget: { type: 'string' },
+        detach: { type: 'boolean' },
+        json: { type: 'boolean' },
+        'run-id': { type: 'string' },
+      },
+      positionals: ['a workflow name'],
+    },
+    rest,
+  );
   let budget: number | undefined;
   if (values.budget !== undefined) {
     budget = Number(values.budget);
-    if (!Number.isFinite(budget) || budget <= 0) throw new UsageError(`--budget takes a positive amount in USD, not ${JSON.stringify(values.budget)}`);
+    if (!Number.isFinite(budget) || budget <= 0)
+      throw new UsageError(`--budget takes a positive amount in USD, not ${JSON.stringify(values.budget)}`);
   }
   const runId = (values['run-id'] as string | undefined) ?? newRunId();
   if (!RUN_ID_RE.test(runId)) throw new UsageError('--run-id: letters, digits, _ and - (1-40)');
   return withClient(cli, async (c) => {
-    const data = { workflow: positionals[0], inputs, run_id: runId, ...(budget !== undefined ? { budget_usd: budget } : {}) };
+    const data = {
+      workflow: positionals[0],
+      inputs,
+      run_id: runId,
+      ...(budget !== undefined ? { budget_usd: budget } : {}),
+    };
     if (values.detach) {
       const r = await c.request('workflow:start', data);
       cli.out(values.json ? JSON.stringify(r) : `run ${runId} ${String(r.status)}`);
@@ -225,7 +261,10 @@ export async function runCommand(args: string[], cli: WorkflowCli): Promise<numb
 
 async function runSub(sub: 'status' | 'cancel' | 'signal', args: string[], cli: WorkflowCli): Promise<number> {
   if (sub === 'signal') {
-    const { positionals } = parseCommand({ synopsis: 'run signal <run_id> <step> [json]', positionals: ['a run id', 'a step', 'json?'] }, args);
+    const { positionals } = parseCommand(
+      { synopsis: 'run signal <run_id> <step> [json]', positionals: ['a run id', 'a step', 'json?'] },
+      args,
+    );
     let data: unknown = null;
     if (positionals[2] !== undefined) {
       try {
@@ -240,7 +279,14 @@ async function runSub(sub: 'status' | 'cancel' | 'signal', args: string[], cli: 
       return 0;
     });
   }
-  const { values, positionals } = parseCommand({ synopsis: `run ${sub} <run_id>${sub === 'status' ? ' [--json]' : ''}`, options: sub === 'status' ? { json: { type: 'boolean' } } : {}, positionals: ['a run id'] }, args);
+  const { values, positionals } = parseCommand(
+    {
+      synopsis: `run ${sub} <run_id>${sub === 'status' ? ' [--json]' : ''}`,
+      options: sub === 'status' ? { json: { type: 'boolean' } } : {},
+      positionals: ['a run id'],
+    },
+    args,
+  );
   return withClient(cli, async (c) => {
     if (sub === 'cancel') {
       const r = await c.request('workflow:cancel', { run_id: positionals[0] });
@@ -252,12 +298,19 @@ async function runSub(sub: 'status' | 'cancel' | 'signal', args: string[], cli: 
       cli.out(JSON.stringify(st, null, 2));
       return 0;
     }
-    cli.out(`run ${String(st.run_id)}: ${String(st.workflow)} ${String(st.status)}, ${usd(st.cost_usd)}${st.version !== 1 ? `, version ${String(st.version)}` : ''}`);
+    cli.out(
+      `run ${String(st.run_id)}: ${String(st.workflow)} ${String(st.status)}, ${usd(st.cost_usd)}${st.version !== 1 ? `, version ${String(st.version)}` : ''}`,
+    );
     for (const [id, s] of Object.entries(st.steps as Record<string, Record<string, unknown>>)) {
       const items = s.items as { total: number; done: number; failed: number } | undefined;
-      const t = typeof s.started_at === 'number' && typeof s.finished_at === 'number' ? ` ${fmtS((s.finished_at - s.started_at) * 1000)}` : '';
+      const t =
+        typeof s.started_at === 'number' && typeof s.finished_at === 'number'
+          ? ` ${fmtS((s.finished_at - s.started_at) * 1000)}`
+          : '';
       const err = s.error as { code: string; message: string } | undefined;
-      cli.out(`  ${id.padEnd(24)} ${String(s.status).padEnd(10)}${items && items.total > 0 ? ` ${bar(items.done, items.total, 10)}` : ''}${t}${err ? `  ${err.code}: ${clip(err.message, 100)}` : ''}`);
+      cli.out(
+        `  ${id.padEnd(24)} ${String(s.status).padEnd(10)}${items && items.total > 0 ? ` ${bar(items.done, items.total, 10)}` : ''}${t}${err ? `  ${err.code}: ${clip(err.message, 100)}` : ''}`,
+      );
     }
     if (st.error) cli.out(`error: ${JSON.stringify(st.error)}`);
     cli.out(`outputs: ${clip(JSON.stringify(st.outputs), 2000)}`);
@@ -267,39 +320,61 @@ async function runSub(sub: 'status' | 'cancel' | 'signal', args: string[], cli: 
 
 /** `runs`: recent runs, newest first. */
 export async function runsCommand(args: string[], cli: WorkflowCli): Promise<number> {
-  const { values } = parseCommand({
-    synopsis: 'runs [--status S] [--workflow W] [--limit N] [--json]',
-    options: { status: { type: 'string' }, workflow: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } },
-  }, args);
+  const { values } = parseCommand(
+    {
+      synopsis: 'runs [--status S] [--workflow W] [--limit N] [--json]',
+      options: {
+        status: { type: 'string' },
+        workflow: { type: 'string' },
+        limit: { type: 'string' },
+        json: { type: 'boolean' },
+      },
+    },
+    args,
+  );
   const limit = values.limit === undefined ? 20 : Number(values.limit);
-  if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit takes a positive whole number, not ${JSON.stringify(values.limit)}`);
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new UsageError(`--limit takes a positive whole number, not ${JSON.stringify(values.limit)}`);
   return withClient(cli, async (c) => {
     const r = await c.request<{ runs: Array<Record<string, unknown>> }>('workflow:runs', {
-      limit, ...(values.status ? { status: values.status } : {}), ...(values.workflow ? { workflow: values.workflow } : {}),
+      limit,
+      ...(values.status ? { status: values.status } : {}),
+      ...(values.workflow ? { workflow: values.workflow } : {}),
     });
     // Runs for a goal (workflow:run_goal, workflow:plan, workflow:start with a goal) learned or followed a
     // trace: the trace plugin says which, and what each saved.
     const saved = new Map<string, unknown>();
     const modes = new Map<string, string>();
     if (r.runs.length) {
-      const g = await c.request<{ runs: Array<{ run_id: string; mode: string; saved_usd: number | null }> }>('trace:runs', { run_ids: r.runs.map((x) => String(x.run_id)) }).catch(() => ({ runs: [] }));
+      const g = await c
+        .request<{ runs: Array<{ run_id: string; mode: string; saved_usd: number | null }> }>('trace:runs', {
+          run_ids: r.runs.map((x) => String(x.run_id)),
+        })
+        .catch(() => ({ runs: [] }));
       for (const x of g.runs) {
         saved.set(x.run_id, x.saved_usd);
         modes.set(x.run_id, x.mode);
       }
     }
     if (values.json) {
-      cli.out(JSON.stringify(r.runs.map((x) => (saved.has(String(x.run_id)) ? { ...x, saved_usd: saved.get(String(x.run_id)) } : x))));
+      cli.out(
+        JSON.stringify(
+          r.runs.map((x) => (saved.has(String(x.run_id)) ? { ...x, saved_usd: saved.get(String(x.run_id)) } : x)),
+        ),
+      );
       return 0;
     }
     if (r.runs.length === 0) cli.out('no runs');
     for (const x of r.runs) {
       const started = new Date(Number(x.created_at) * 1000).toISOString().replace('T', ' ').slice(0, 19);
       const dur = typeof x.finished_at === 'number' ? fmtS((x.finished_at - Number(x.created_at)) * 1000) : '';
-      const mode = modes.get(String(x.run_id)) ?? (x.source === 'learn' || x.source === 'follow' ? String(x.source) : '');
+      const mode =
+        modes.get(String(x.run_id)) ?? (x.source === 'learn' || x.source === 'follow' ? String(x.source) : '');
       const s = saved.get(String(x.run_id));
       const tail = typeof s === 'number' ? `  saved ${usd(s)}` : '';
-      cli.out(`${String(x.run_id).padEnd(22)} ${String(x.workflow).padEnd(22)} ${String(x.status).padEnd(17)} ${mode.padEnd(6)} ${started}  ${dur.padStart(7)}  ${x.cost_usd === null ? '' : usd(x.cost_usd)}${tail}`);
+      cli.out(
+        `${String(x.run_id).padEnd(22)} ${String(x.workflow).padEnd(22)} ${String(x.status).padEnd(17)} ${mode.padEnd(6)} ${started}  ${dur.padStart(7)}  ${x.cost_usd === null ? '' : usd(x.cost_usd)}${tail}`,
+      );
     }
     return 0;
   });

@@ -16,14 +16,19 @@ export class Api {
     readonly token: string,
   ) {}
 
-  async request<T = Record<string, unknown>>(event: string, data: Record<string, unknown> = {}, timeoutMs = 10_000): Promise<T> {
+  async request<T = Record<string, unknown>>(
+    event: string,
+    data: Record<string, unknown> = {},
+    timeoutMs = 10_000,
+  ): Promise<T> {
     const res = await fetch(`${this.base}/v1/events/${event}?timeout_ms=${timeoutMs}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
       body: JSON.stringify(data),
     });
     const body = (await res.json().catch(() => ({}))) as { data?: T; error?: { code: string; message: string } };
-    if (!res.ok || body.error) throw new ApiError(body.error?.code ?? 'HANDLER_ERROR', body.error?.message ?? `HTTP ${res.status}`, res.status);
+    if (!res.ok || body.error)
+      throw new ApiError(body.error?.code ?? 'HANDLER_ERROR', body.error?.message ?? `HTTP ${res.status}`, res.status);
     return body.data as T;
   }
 }

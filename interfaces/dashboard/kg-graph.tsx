@@ -5,7 +5,14 @@
  * Redrawn when the graph changes (kg:changed).
  */
 import { useEffect, useMemo, useState } from 'react';
-import { forceCollide, forceLink, forceManyBody, forceSimulation, type SimulationLinkDatum, type SimulationNodeDatum } from 'd3-force';
+import {
+  forceCollide,
+  forceLink,
+  forceManyBody,
+  forceSimulation,
+  type SimulationLinkDatum,
+  type SimulationNodeDatum,
+} from 'd3-force';
 import type { Api } from './api.js';
 
 interface KgNode {
@@ -24,19 +31,35 @@ type SimNode = KgNode & SimulationNodeDatum;
 const W = 640;
 const H = 420;
 const COLORS = ['#7aa2f7', '#9ece6a', '#e0af68', '#bb9af7', '#7dcfff', '#f7768e', '#73daca', '#ff9e64'];
-const colorOf = (label: string): string => COLORS[[...label].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7) % COLORS.length];
+const colorOf = (label: string): string =>
+  COLORS[[...label].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7) % COLORS.length];
 
-function layout(center: KgNode, nodes: KgNode[], edges: KgEdge[]): { nodes: SimNode[]; links: Array<{ source: SimNode; target: SimNode; type: string }> } {
+function layout(
+  center: KgNode,
+  nodes: KgNode[],
+  edges: KgEdge[],
+): { nodes: SimNode[]; links: Array<{ source: SimNode; target: SimNode; type: string }> } {
   // The centre is pinned; its neighbours start on a ring around it (the forces then untangle them).
   const others = nodes.filter((n) => n.id !== center.id);
   const all: SimNode[] = [
     { ...center, fx: W / 2, fy: H / 2 },
-    ...others.map((n, i) => ({ ...n, x: W / 2 + 150 * Math.cos((2 * Math.PI * i) / others.length), y: H / 2 + 150 * Math.sin((2 * Math.PI * i) / others.length) })),
+    ...others.map((n, i) => ({
+      ...n,
+      x: W / 2 + 150 * Math.cos((2 * Math.PI * i) / others.length),
+      y: H / 2 + 150 * Math.sin((2 * Math.PI * i) / others.length),
+    })),
   ];
   const byId = new Map(all.map((n) => [n.id, n]));
-  const links = edges.filter((e) => byId.has(e.from) && byId.has(e.to)).map((e) => ({ source: e.from, target: e.to, type: e.type }));
+  const links = edges
+    .filter((e) => byId.has(e.from) && byId.has(e.to))
+    .map((e) => ({ source: e.from, target: e.to, type: e.type }));
   const sim = forceSimulation(all)
-    .force('link', forceLink<SimNode, SimulationLinkDatum<SimNode> & { type: string }>(links).id((n) => n.id).distance(110))
+    .force(
+      'link',
+      forceLink<SimNode, SimulationLinkDatum<SimNode> & { type: string }>(links)
+        .id((n) => n.id)
+        .distance(110),
+    )
     .force('charge', forceManyBody().strength(-260))
     .force('collide', forceCollide(26))
     .stop();
@@ -52,7 +75,9 @@ function layout(center: KgNode, nodes: KgNode[], edges: KgEdge[]): { nodes: SimN
 export function KgExplorer({ api, version }: { api: Api; version: number }) {
   const [trail, setTrail] = useState<string[]>([]);
   const [search, setSearch] = useState('');
-  const [view, setView] = useState<{ center: KgNode; nodes: KgNode[]; edges: KgEdge[]; truncated: boolean } | null>(null);
+  const [view, setView] = useState<{ center: KgNode; nodes: KgNode[]; edges: KgEdge[]; truncated: boolean } | null>(
+    null,
+  );
   const [error, setError] = useState<string | null>(null);
   const focus = trail[trail.length - 1];
 
@@ -71,8 +96,13 @@ export function KgExplorer({ api, version }: { api: Api; version: number }) {
     void (async () => {
       try {
         const got = await api.request<Record<string, unknown>>('kg:get', { id: focus });
-        const center = ((got.node as KgNode | undefined) ?? (got as unknown as KgNode));
-        const nb = await api.request<{ nodes: KgNode[]; edges?: KgEdge[]; truncated: boolean }>('kg:neighbors', { id: focus, depth: 1, include_edges: true, limit: 60 });
+        const center = (got.node as KgNode | undefined) ?? (got as unknown as KgNode);
+        const nb = await api.request<{ nodes: KgNode[]; edges?: KgEdge[]; truncated: boolean }>('kg:neighbors', {
+          id: focus,
+          depth: 1,
+          include_edges: true,
+          limit: 60,
+        });
         if (!gone) {
           setView({ center, nodes: nb.nodes, edges: nb.edges ?? [], truncated: nb.truncated });
           setError(null);
@@ -97,11 +127,21 @@ export function KgExplorer({ api, version }: { api: Api; version: number }) {
           if (search.trim()) setTrail([search.trim()]);
         }}
       >
-        <input aria-label="node id" placeholder="go to node id" value={search} onChange={(e) => setSearch(e.target.value)} />
+        <input
+          aria-label="node id"
+          placeholder="go to node id"
+          value={search}
+          onChange={(e) => setSearch(e.target.value)}
+        />
         <button type="submit">go</button>
         <span className="trail" data-testid="kg-trail">
           {trail.map((id, i) => (
-            <button type="button" key={`${id}-${i}`} className={i === trail.length - 1 ? 'current' : ''} onClick={() => setTrail(trail.slice(0, i + 1))}>
+            <button
+              type="button"
+              key={`${id}-${i}`}
+              className={i === trail.length - 1 ? 'current' : ''}
+              onClick={() => setTrail(trail.slice(0, i + 1))}
+            >
               {id}
             </button>
           ))}
@@ -113,14 +153,27 @@ export function KgExplorer({ api, version }: { api: Api; version: number }) {
         <div className="kg-body">
           <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`graph around ${view.center.id}`} data-testid="kg-svg">
             <defs>
-              <marker id="arrow" viewBox="0 0 10 10" refX="22" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse">
+              <marker
+                id="arrow"
+                viewBox="0 0 10 10"
+                refX="22"
+                refY="5"
+                markerWidth="6"
+                markerHeight="6"
+                orient="auto-start-reverse"
+              >
                 <path d="M 0 0 L 10 5 L 0 10 z" fill="#565f89" />
               </marker>
             </defs>
             {drawn.links.map((l, i) => (
               <g key={i} className="kg-edge">
                 <line x1={l.source.x} y1={l.source.y} x2={l.target.x} y2={l.target.y} markerEnd="url(#arrow)" />
-                <text x={((l.source.x ?? 0) + (l.target.x ?? 0)) / 2} y={((l.source.y ?? 0) + (l.target.y ?? 0)) / 2 - 3}>{l.type}</text>
+                <text
+                  x={((l.source.x ?? 0) + (l.target.x ?? 0)) / 2}
+                  y={((l.source.y ?? 0) + (l.target.y ?? 0)) / 2 - 3}
+                >
+                  {l.type}
+                </text>
               </g>
             ))}
             {drawn.nodes.map((n) => (
@@ -134,14 +187,19 @@ export function KgExplorer({ api, version }: { api: Api; version: number }) {
                 aria-label={`${n.label} ${n.id}`}
               >
                 <circle r={n.id === view.center.id ? 16 : 11} fill={colorOf(n.label)} />
-                <text y={-18} textAnchor="middle">{n.id.length > 24 ? `${n.id.slice(0, 23)}…` : n.id}</text>
+                <text y={-18} textAnchor="middle">
+                  {n.id.length > 24 ? `${n.id.slice(0, 23)}…` : n.id}
+                </text>
               </g>
             ))}
           </svg>
           <aside className="kg-details" data-testid="kg-details">
             <h3 data-testid="kg-center">{view.center.id}</h3>
             <p>
-              <span className="chip" style={{ background: colorOf(view.center.label) }}>{view.center.label}</span> {view.nodes.length} neighbours{view.truncated ? ' (more not shown)' : ''}
+              <span className="chip" style={{ background: colorOf(view.center.label) }}>
+                {view.center.label}
+              </span>{' '}
+              {view.nodes.length} neighbours{view.truncated ? ' (more not shown)' : ''}
             </p>
             <pre>{JSON.stringify(view.center.properties ?? {}, null, 2)}</pre>
           </aside>

@@ -8,7 +8,17 @@ import { createRoot } from 'react-dom/client';
 import { NO_FILTER, type Filter } from '../monitor/state/patterns.js';
 import { Api } from './api.js';
 import { KgExplorer } from './kg-graph.js';
-import { AgentsPanel, BudgetPanel, CompletionsPanel, EventLog, HeaderBar, KgCounts, Panel, PluginsPanel, SandboxPanel } from './panels.js';
+import {
+  AgentsPanel,
+  BudgetPanel,
+  CompletionsPanel,
+  EventLog,
+  HeaderBar,
+  KgCounts,
+  Panel,
+  PluginsPanel,
+  SandboxPanel,
+} from './panels.js';
 import { useFeeds } from './use-feeds.js';
 import { usePolls } from './use-polls.js';
 import { Workflows } from './workflow-dag.js';
@@ -37,7 +47,9 @@ function TokenForm({ onToken, refused }: { onToken: (t: string) => void; refused
       }}
     >
       <h1>agentd</h1>
-      <p>The gateway's bearer token: <code>AGENTD_GATEWAY_TOKEN</code>, or the file <code>var/run/gateway.token</code>.</p>
+      <p>
+        The gateway's bearer token: <code>AGENTD_GATEWAY_TOKEN</code>, or the file <code>var/run/gateway.token</code>.
+      </p>
       {refused && <p className="warn">That token was refused.</p>}
       <input type="password" aria-label="token" autoComplete="off" value={t} onChange={(e) => setT(e.target.value)} />
       <button type="submit">open</button>
@@ -70,7 +82,12 @@ function Dashboard({ api, onRefused }: { api: Api; onRefused: () => void }) {
             <Workflows api={api} probe={snap.plugins.workflow} version={changes.workflow} changedRuns={changes.runs} />
           </Panel>
         )}
-        <EventLog state={state} filter={filter} setFilter={setFilter} onPause={() => dispatch({ type: state.frozen ? 'resume' : 'pause' })} />
+        <EventLog
+          state={state}
+          filter={filter}
+          setFilter={setFilter}
+          onPause={() => dispatch({ type: state.frozen ? 'resume' : 'pause' })}
+        />
       </main>
     </div>
   );

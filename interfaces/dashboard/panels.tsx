@@ -25,7 +25,12 @@ export function Panel(p: { title: string; right?: ReactNode; id: string; childre
 
 function Absent({ probe, name }: { probe: Probe; name: string }) {
   if (probe.absent) return <p className="muted">{name}: not loaded</p>;
-  if (probe.error) return <p className="warn">{probe.error.code}: {probe.error.message}</p>;
+  if (probe.error)
+    return (
+      <p className="warn">
+        {probe.error.code}: {probe.error.message}
+      </p>
+    );
   return null;
 }
 
@@ -35,7 +40,9 @@ export function HeaderBar({ health, state, up }: { health: Probe<Health>; state:
   return (
     <div className="header-bar" data-testid="header">
       <strong>agentd</strong>
-      <span className={`status ${status}`} data-testid="daemon-status">● {status}</span>
+      <span className={`status ${status}`} data-testid="daemon-status">
+        ● {status}
+      </span>
       {h && (
         <>
           <span>up {duration(h.uptime_s ?? 0)}</span>
@@ -102,7 +109,8 @@ export function CompletionsPanel({ snap, state }: { snap: Snapshot; state: Strea
     <Panel id="completions" title="Completions" right={`${t.completed} done`}>
       <Absent probe={snap.plugins.completion} name="completion" />
       <p>
-        run {v.inFlight} · q {v.queued} · {compact(state.tokensPerSecond)} tok/s{t.failed ? ` · ${t.failed} failed` : ''}
+        run {v.inFlight} · q {v.queued} · {compact(state.tokensPerSecond)} tok/s
+        {t.failed ? ` · ${t.failed} failed` : ''}
       </p>
       <table>
         <tbody>
@@ -175,7 +183,9 @@ export function KgCounts({ snap }: { snap: Snapshot }) {
   const v = kgView(snap.plugins.kg);
   return (
     <div className="kg-counts" data-testid="kg-counts">
-      <span>nodes {v.nodes ?? '–'} · edges {v.edges ?? '–'}</span>
+      <span>
+        nodes {v.nodes ?? '–'} · edges {v.edges ?? '–'}
+      </span>
       {v.rows.slice(0, 8).map((r) => (
         <span key={r.key} className="muted">
           {r.kind === 'label' ? '•' : '→'} {r.name} {r.count}
@@ -185,7 +195,17 @@ export function KgCounts({ snap }: { snap: Snapshot }) {
   );
 }
 
-export function EventLog({ state, filter, setFilter, onPause }: { state: StreamState; filter: Filter; setFilter: (f: Filter) => void; onPause: () => void }) {
+export function EventLog({
+  state,
+  filter,
+  setFilter,
+  onPause,
+}: {
+  state: StreamState;
+  filter: Filter;
+  setFilter: (f: Filter) => void;
+  onPause: () => void;
+}) {
   const [text, setText] = useState(filter.text);
   const [error, setError] = useState<string | null>(null);
   const log = visibleLog(state).slice(-200).reverse();
@@ -204,15 +224,23 @@ export function EventLog({ state, filter, setFilter, onPause }: { state: StreamS
           }
         }}
       >
-        <input aria-label="filter" placeholder="filter: agent:* completion:error !budget:spent" value={text} onChange={(e) => setText(e.target.value)} />
+        <input
+          aria-label="filter"
+          placeholder="filter: agent:* completion:error !budget:spent"
+          value={text}
+          onChange={(e) => setText(e.target.value)}
+        />
         <button type="submit">apply</button>
-        <button type="button" onClick={onPause}>{state.frozen ? `resume (+${state.missed})` : 'pause'}</button>
+        <button type="button" onClick={onPause}>
+          {state.frozen ? `resume (+${state.missed})` : 'pause'}
+        </button>
         {error && <span className="warn">{error}</span>}
       </form>
       <ol className="log" data-testid="event-log">
         {log.map((e) => (
           <li key={`${e.epoch}-${e.seq}-${e.kind}-${e.event}`} className={e.kind} data-event={e.event}>
-            <span className="ts">{clock(e.ts)}</span> <span className="ev">{e.kind === 'dropped' ? `⚠ ${String(e.data.count)} events dropped` : e.event}</span>{' '}
+            <span className="ts">{clock(e.ts)}</span>{' '}
+            <span className="ev">{e.kind === 'dropped' ? `⚠ ${String(e.data.count)} events dropped` : e.event}</span>{' '}
             <span className="data">{e.kind === 'event' ? summarize(e.data, 300) : ''}</span>
           </li>
         ))}

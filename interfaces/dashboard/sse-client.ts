@@ -68,7 +68,8 @@ export function openStream(o: SseOptions): SseHandle {
           return;
         }
         // The gateway's last frame before it ends the stream: say why it ended.
-        if (frame.event === 'gateway:closing') ending = frame.data.reason === 'shutdown' ? 'the daemon is shutting down' : 'the gateway stopped';
+        if (frame.event === 'gateway:closing')
+          ending = frame.data.reason === 'shutdown' ? 'the daemon is shutting down' : 'the gateway stopped';
         o.onFrame(frame, m.id);
       },
       onRetry: (ms) => void (retryMs = ms),

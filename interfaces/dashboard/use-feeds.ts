@@ -7,7 +7,14 @@
  * stream reconnects with Last-Event-ID, and the gateway replays what it missed.
  */
 import { useEffect, useReducer, useRef, useState } from 'react';
-import { CENSUS_PATTERNS, LIFECYCLE_PATTERNS, RATES, TOKEN_PATTERNS, logPatterns, type Via } from '../monitor/state/feeds.js';
+import {
+  CENSUS_PATTERNS,
+  LIFECYCLE_PATTERNS,
+  RATES,
+  TOKEN_PATTERNS,
+  logPatterns,
+  type Via,
+} from '../monitor/state/feeds.js';
 import type { Filter } from '../monitor/state/patterns.js';
 import { initialStream, streamReducer, type StreamEvent } from '../monitor/state/stream.js';
 import type { Api } from './api.js';
@@ -56,7 +63,8 @@ export function useFeeds(api: Api, filter: Filter) {
         onFrame: (f: StreamFrame) => {
           if (f.kind === 'response') {
             // The census stream's start: backfill the history up to it, once per (re)connection.
-            if (via === 'census' && typeof f.data.seq === 'number' && h.lastEventId === undefined) void backfill(f.data.seq);
+            if (via === 'census' && typeof f.data.seq === 'number' && h.lastEventId === undefined)
+              void backfill(f.data.seq);
             return;
           }
           if (f.event === 'kg:changed') pending.current.kg = true;
@@ -64,7 +72,14 @@ export function useFeeds(api: Api, filter: Filter) {
             pending.current.workflow = true;
             if (typeof f.data.run_id === 'string') pending.current.runs.add(f.data.run_id);
           }
-          buffer.current.push({ event: f.event, data: f.data, seq: f.seq ?? 0, timestamp: f.timestamp ?? Date.now() / 1000, context: f.context ?? null, via: f.subscription === null ? 'connection' : via });
+          buffer.current.push({
+            event: f.event,
+            data: f.data,
+            seq: f.seq ?? 0,
+            timestamp: f.timestamp ?? Date.now() / 1000,
+            context: f.context ?? null,
+            via: f.subscription === null ? 'connection' : via,
+          });
         },
       });
       streams.push(h);
@@ -90,7 +105,10 @@ export function useFeeds(api: Api, filter: Filter) {
     // What the old filter hid comes back from the history (an empty filter: everything).
     {
       void api
-        .request<{ events: StreamEvent[] }>('monitor:events', { ...(filter.include.length ? { patterns: filter.include } : {}), limit: 500 })
+        .request<{ events: StreamEvent[] }>('monitor:events', {
+          ...(filter.include.length ? { patterns: filter.include } : {}),
+          limit: 500,
+        })
         .then((h) => dispatch({ type: 'merge', events: h.events }))
         .catch(() => undefined);
     }
@@ -102,7 +120,15 @@ export function useFeeds(api: Api, filter: Filter) {
       maxRate: RATES.log,
       fatal: (status) => status === 401,
       onFrame: (f) => {
-        if (f.kind === 'event') buffer.current.push({ event: f.event, data: f.data, seq: f.seq ?? 0, timestamp: f.timestamp ?? 0, context: f.context ?? null, via: 'log' });
+        if (f.kind === 'event')
+          buffer.current.push({
+            event: f.event,
+            data: f.data,
+            seq: f.seq ?? 0,
+            timestamp: f.timestamp ?? 0,
+            context: f.context ?? null,
+            via: 'log',
+          });
       },
     });
     return () => h.close();

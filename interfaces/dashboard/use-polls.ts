@@ -26,7 +26,10 @@ export interface Snapshot {
   unauthorized?: boolean;
 }
 
-const EMPTY: Snapshot = { health: {}, plugins: { agent: {}, completion: {}, budget: {}, sandbox: {}, kg: {}, workflow: {} } };
+const EMPTY: Snapshot = {
+  health: {},
+  plugins: { agent: {}, completion: {}, budget: {}, sandbox: {}, kg: {}, workflow: {} },
+};
 
 async function probe<T>(api: Api, event: string, data: Record<string, unknown>, previous: Probe<T>): Promise<Probe<T>> {
   try {

@@ -99,12 +99,16 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
 
   const plugins = useMemo(() => pluginViews(snap.health), [snap.health]);
   const agents = useMemo(() => agentViews(snap.plugins.agent, state), [snap.plugins.agent, state.agents]);
-  const completions = useMemo(() => completionsView(snap.plugins.completion, state), [snap.plugins.completion, state.completions]);
+  const completions = useMemo(
+    () => completionsView(snap.plugins.completion, state),
+    [snap.plugins.completion, state.completions],
+  );
   const budget = useMemo(() => budgetViews(snap.plugins.budget), [snap.plugins.budget]);
   const sandbox = useMemo(() => sandboxView(snap.plugins.sandbox, state), [snap.plugins.sandbox, state.execs]);
   const kg = useMemo(() => kgView(snap.plugins.kg), [snap.plugins.kg]);
   const runsRef = useRef<ReturnType<typeof runRows>>([]);
-  const pickedRun = ui.current.focus === 'workflows' ? runsRef.current[ui.current.selection.workflows]?.runId ?? null : null;
+  const pickedRun =
+    ui.current.focus === 'workflows' ? (runsRef.current[ui.current.selection.workflows]?.runId ?? null) : null;
   const flows = useWorkflows(client, clock, pickedRun, pollMs);
   const runs = useMemo(() => runRows(flows.runs.data), [flows.runs]);
   runsRef.current = runs;
@@ -112,7 +116,9 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
 
   const order = focusable(layout);
   const panelsHeight = layout.top + layout.middle + layout.log;
-  const maxDetailOffset = details ? Math.max(0, (JSON.stringify(details.body, null, 2) ?? '').split('\n').length - (panelsHeight - 2)) : 0;
+  const maxDetailOffset = details
+    ? Math.max(0, (JSON.stringify(details.body, null, 2) ?? '').split('\n').length - (panelsHeight - 2))
+    : 0;
   const currentOf = (f: PanelId): PanelId => (order.includes(f) ? f : 'log');
   const current = currentOf(focus);
   const counts: Record<PanelId, number> = {
@@ -140,7 +146,12 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
       const d = ui.current.details;
       if (d && d.title === title) update({ details: { title, body, loading: false } });
     };
-    const fetchInto = <E extends keyof EventMap>(title: string, event: E, data: EventData<E>, fallback: unknown): void => {
+    const fetchInto = <E extends keyof EventMap>(
+      title: string,
+      event: E,
+      data: EventData<E>,
+      fallback: unknown,
+    ): void => {
       show(title, fallback, true);
       client
         .request(event, data, { timeoutMs: 5000 })
@@ -184,7 +195,14 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
       case 'log': {
         const idx = log.length - 1 - (ui.current.logCursor ?? 0);
         const e = log[idx];
-        if (e) show(`${e.event} #${e.seq}`, { event: e.event, seq: e.seq, timestamp: e.ts, agent_id: e.agentId, data: e.data });
+        if (e)
+          show(`${e.event} #${e.seq}`, {
+            event: e.event,
+            seq: e.seq,
+            timestamp: e.ts,
+            agent_id: e.agentId,
+            data: e.data,
+          });
         break;
       }
     }
@@ -200,7 +218,9 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
       update({ logCursor: c === null ? 0 : Math.max(0, Math.min(c - delta, log.length - 1)) });
       return;
     }
-    update({ selection: { ...ui.current.selection, [panel]: Math.max(0, Math.min(sel(panel) + delta, counts[panel] - 1)) } });
+    update({
+      selection: { ...ui.current.selection, [panel]: Math.max(0, Math.min(sel(panel) + delta, counts[panel] - 1)) },
+    });
   };
 
   const cycle = (delta: number): void => {
@@ -245,7 +265,8 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
     }
     if (u.mode === 'details') {
       const page = Math.max(1, panelsHeight - 3);
-      const scroll = (d: number): void => update({ detailsOffset: Math.max(0, Math.min(u.detailsOffset + d, maxDetailOffset)) });
+      const scroll = (d: number): void =>
+        update({ detailsOffset: Math.max(0, Math.min(u.detailsOffset + d, maxDetailOffset)) });
       if (key.escape || key.return) update({ details: null, mode: 'normal' });
       else if (key.upArrow) scroll(-1);
       else if (key.downArrow) scroll(1);
@@ -281,27 +302,92 @@ export function App({ client, fastMs, slowMs, pollMs, capacity, initialFilter }:
     <Box flexDirection="column" width={layout.columns} height={layout.height}>
       <Header health={snap.health} connection={connection} width={layout.columns} />
       {mode === 'details' && details ? (
-        <Details title={details.title} body={details.body} loading={details.loading} width={layout.columns} height={panelsHeight} offset={ui.current.detailsOffset} />
+        <Details
+          title={details.title}
+          body={details.body}
+          loading={details.loading}
+          width={layout.columns}
+          height={panelsHeight}
+          offset={ui.current.detailsOffset}
+        />
       ) : (
         <>
           {layout.top > 0 && (
             <Box flexDirection="row" height={layout.top}>
-              <HealthPanel plugins={plugins} width={w1} height={layout.top} focused={current === 'health'} selected={sel('health')} waiting={!snap.health.data} />
-              <AgentsPanel agents={agents} probe={snap.plugins.agent} width={w2} height={layout.top} focused={current === 'agents'} selected={sel('agents')} />
-              <CompletionsPanel view={completions} stream={state} probe={snap.plugins.completion} width={w3} height={layout.top} focused={current === 'completions'} selected={sel('completions')} />
+              <HealthPanel
+                plugins={plugins}
+                width={w1}
+                height={layout.top}
+                focused={current === 'health'}
+                selected={sel('health')}
+                waiting={!snap.health.data}
+              />
+              <AgentsPanel
+                agents={agents}
+                probe={snap.plugins.agent}
+                width={w2}
+                height={layout.top}
+                focused={current === 'agents'}
+                selected={sel('agents')}
+              />
+              <CompletionsPanel
+                view={completions}
+                stream={state}
+                probe={snap.plugins.completion}
+                width={w3}
+                height={layout.top}
+                focused={current === 'completions'}
+                selected={sel('completions')}
+              />
             </Box>
           )}
           {layout.middle > 0 && (
             <Box flexDirection="row" height={layout.middle}>
-              <BudgetPanel scopes={budget} alerts={state.alerts} probe={snap.plugins.budget} width={w1} height={layout.middle} focused={current === 'budget'} selected={sel('budget')} />
-              <SandboxPanel view={sandbox} probe={snap.plugins.sandbox} width={w2} height={layout.middle} focused={current === 'sandbox'} selected={sel('sandbox')} />
-              <KgPanel view={kg} probe={snap.plugins.kg} width={w3} height={layout.middle} focused={current === 'kg'} selected={sel('kg')} />
+              <BudgetPanel
+                scopes={budget}
+                alerts={state.alerts}
+                probe={snap.plugins.budget}
+                width={w1}
+                height={layout.middle}
+                focused={current === 'budget'}
+                selected={sel('budget')}
+              />
+              <SandboxPanel
+                view={sandbox}
+                probe={snap.plugins.sandbox}
+                width={w2}
+                height={layout.middle}
+                focused={current === 'sandbox'}
+                selected={sel('sandbox')}
+              />
+              <KgPanel
+                view={kg}
+                probe={snap.plugins.kg}
+                width={w3}
+                height={layout.middle}
+                focused={current === 'kg'}
+                selected={sel('kg')}
+              />
             </Box>
           )}
           {layout.flow > 0 && (
-            <WorkflowsPanel runs={runs} snap={flows} width={layout.columns} height={layout.flow} focused={current === 'workflows'} selected={sel('workflows')} />
+            <WorkflowsPanel
+              runs={runs}
+              snap={flows}
+              width={layout.columns}
+              height={layout.flow}
+              focused={current === 'workflows'}
+              selected={sel('workflows')}
+            />
           )}
-          <EventLog stream={state} entries={log} width={layout.columns} height={layout.log} focused={current === 'log'} selected={current === 'log' ? logCursor : null} />
+          <EventLog
+            stream={state}
+            entries={log}
+            width={layout.columns}
+            height={layout.log}
+            focused={current === 'log'}
+            selected={current === 'log' ? logCursor : null}
+          />
         </>
       )}
       <HelpLine mode={mode} width={layout.columns} paused={paused.current} draft={draft} error={filterError} />

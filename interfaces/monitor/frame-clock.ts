@@ -56,7 +56,8 @@ export class FrameClock {
       let events = 0;
       for (const c of this.commits) events += c() || 0;
       this.calm = events > this.busyEvents ? 0 : this.calm + 1;
-      this.intervalMs = this.calm === 0 || (this.intervalMs === this.slowMs && this.calm < this.calmTicks) ? this.slowMs : this.fastMs;
+      this.intervalMs =
+        this.calm === 0 || (this.intervalMs === this.slowMs && this.calm < this.calmTicks) ? this.slowMs : this.fastMs;
       if (this.commits.size) this.schedule();
       else this.timer = null;
     }, this.intervalMs);

@@ -39,7 +39,14 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const [{ default: React }, { render }, { EventClient, defaultSocketPath }, { App }, { ThemeContext, themeFromEnv }, { parseFilter }] = await Promise.all([
+  const [
+    { default: React },
+    { render },
+    { EventClient, defaultSocketPath },
+    { App },
+    { ThemeContext, themeFromEnv },
+    { parseFilter },
+  ] = await Promise.all([
     import('react'),
     import('ink'),
     import('../../client/index.js'),
@@ -64,7 +71,9 @@ async function main(): Promise<number> {
   try {
     client = await EventClient.connect({ socketPath, connectTimeoutMs: 3000 });
   } catch (e) {
-    process.stderr.write(`monitor: cannot reach the daemon at ${socketPath}: ${(e as Error).message}\n(start it with: ./daemon-control.ts start)\n`);
+    process.stderr.write(
+      `monitor: cannot reach the daemon at ${socketPath}: ${(e as Error).message}\n(start it with: ./daemon-control.ts start)\n`,
+    );
     return 1;
   }
   const tty = process.stdout.isTTY === true;
@@ -78,7 +87,11 @@ async function main(): Promise<number> {
   const statsFile = process.env.AGENTD_MONITOR_STATS;
   const stats = { renders: 0, render_ms: 0, max_render_ms: 0, started: Date.now() };
   const app = render(
-    React.createElement(ThemeContext.Provider, { value: themeFromEnv() }, React.createElement(App, { client, initialFilter })),
+    React.createElement(
+      ThemeContext.Provider,
+      { value: themeFromEnv() },
+      React.createElement(App, { client, initialFilter }),
+    ),
     {
       exitOnCtrlC: true,
       maxFps: 10,
@@ -97,7 +110,10 @@ async function main(): Promise<number> {
   restore();
   if (statsFile) {
     const { writeFileSync } = await import('node:fs');
-    writeFileSync(statsFile, JSON.stringify({ ...stats, seconds: (Date.now() - stats.started) / 1000, cpu: process.cpuUsage() }) + '\n');
+    writeFileSync(
+      statsFile,
+      JSON.stringify({ ...stats, seconds: (Date.now() - stats.started) / 1000, cpu: process.cpuUsage() }) + '\n',
+    );
   }
   return 0;
 }

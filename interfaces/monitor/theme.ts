@@ -11,7 +11,14 @@ export interface Theme {
   color: (tone: Tone) => string | undefined;
 }
 
-const COLORS: Record<Tone, string> = { ok: 'green', warn: 'yellow', bad: 'red', info: 'cyan', muted: 'gray', accent: 'magenta' };
+const COLORS: Record<Tone, string> = {
+  ok: 'green',
+  warn: 'yellow',
+  bad: 'red',
+  info: 'cyan',
+  muted: 'gray',
+  accent: 'magenta',
+};
 
 export const colorTheme: Theme = { color: (t) => COLORS[t] };
 export const plainTheme: Theme = { color: () => undefined };

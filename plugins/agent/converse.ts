@@ -23,7 +23,10 @@ type Emit = (event: string, data: Record<string, unknown>, opts: { context?: Eve
 export class Conversations {
   private readonly running = new Map<string, Promise<Record<string, unknown>>>();
 
-  constructor(private readonly svc: AgentService, private readonly emit: Emit) {}
+  constructor(
+    private readonly svc: AgentService,
+    private readonly emit: Emit,
+  ) {}
 
   async start(input: ConverseInput, context: EventContext): Promise<Record<string, unknown>> {
     const conversationId = `conv-${randomUUID()}`;
@@ -32,11 +35,22 @@ export class Conversations {
     if (input.profiles) {
       try {
         for (const [i, profile] of input.profiles.entries()) {
-          const r = await this.svc.spawn({ profile, agent_id: `${conversationId}.${i}-${profile}`.slice(0, 128), ...(input.model ? { model: input.model } : {}), metadata: { conversation_id: conversationId } }, context);
+          const r = await this.svc.spawn(
+            {
+              profile,
+              agent_id: `${conversationId}.${i}-${profile}`.slice(0, 128),
+              ...(input.model ? { model: input.model } : {}),
+              metadata: { conversation_id: conversationId },
+            },
+            context,
+          );
           spawned.push(String(r.agent_id));
         }
       } catch (e) {
-        for (const id of spawned) await this.svc.terminate({ agent_id: id, cascade: true, reason: 'conversation could not start' }, context).catch(() => undefined);
+        for (const id of spawned)
+          await this.svc
+            .terminate({ agent_id: id, cascade: true, reason: 'conversation could not start' }, context)
+            .catch(() => undefined);
         throw e;
       }
       agents = spawned;
@@ -47,10 +61,18 @@ export class Conversations {
         if (a.status === 'terminated') throw new DaemonError('CONFLICT', `agent ${id} is terminated`, { agent_id: id });
       }
     }
-    await this.svc.gc.run(() => this.svc.store.insertConversation({
-      conversation_id: conversationId, agents, spawned, opening: input.opening, rounds: input.rounds, keep_agents: input.keep_agents,
-      context, created_at: Date.now(),
-    }));
+    await this.svc.gc.run(() =>
+      this.svc.store.insertConversation({
+        conversation_id: conversationId,
+        agents,
+        spawned,
+        opening: input.opening,
+        rounds: input.rounds,
+        keep_agents: input.keep_agents,
+        context,
+        created_at: Date.now(),
+      }),
+    );
     return this.run(conversationId);
   }
 
@@ -66,8 +88,17 @@ export class Conversations {
 
   get(conversationId: string): Record<string, unknown> {
     const c = this.svc.store.conversation(conversationId);
-    if (!c) throw new DaemonError('NOT_FOUND', `no conversation ${conversationId}`, { conversation_id: conversationId });
-    return { conversation_id: c.conversation_id, status: c.status, agents: c.agents, rounds: c.rounds, opening: c.opening, transcript: c.transcript, error: c.error };
+    if (!c)
+      throw new DaemonError('NOT_FOUND', `no conversation ${conversationId}`, { conversation_id: conversationId });
+    return {
+      conversation_id: c.conversation_id,
+      status: c.status,
+      agents: c.agents,
+      rounds: c.rounds,
+      opening: c.opening,
+      transcript: c.transcript,
+      error: c.error,
+    };
   }
 
   private async loop(conversationId: string): Promise<Record<string, unknown>> {
@@ -84,14 +115,23 @@ export class Conversations {
         const turnId = `${conversationId}.u${i}`;
         if (!store.turn(turnId)) {
           await this.svc.enqueue(speaker, {
-            source: 'converse', input: promptFor(c.opening, transcript, speaker, i), context: context!, turn_id: turnId, conversation_id: conversationId, durable: false,
+            source: 'converse',
+            input: promptFor(c.opening, transcript, speaker, i),
+            context: context!,
+            turn_id: turnId,
+            conversation_id: conversationId,
+            durable: false,
           });
         }
         const r = await this.svc.outcome(turnId);
         const u: Utterance = { round, agent_id: speaker, text: String(r.reply ?? ''), turn_id: turnId };
         transcript.push(u);
         await this.svc.gc.run(() => store.setConversationTranscript(conversationId, transcript));
-        this.emit('agent:utterance', { conversation_id: conversationId, round, index: i, agent_id: speaker, text: u.text }, { context });
+        this.emit(
+          'agent:utterance',
+          { conversation_id: conversationId, round, index: i, agent_id: speaker, text: u.text },
+          { context },
+        );
       }
     } catch (e) {
       const de = e instanceof DaemonError ? e : new DaemonError('HANDLER_ERROR', String(e));
@@ -101,11 +141,26 @@ export class Conversations {
     }
     const status = error ? 'failed' : 'completed';
     await this.svc.gc.run(() => store.finishConversation(conversationId, status, error, Date.now()));
-    this.emit('agent:conversation_ended', { conversation_id: conversationId, status, utterances: transcript.length, error }, { context });
+    this.emit(
+      'agent:conversation_ended',
+      { conversation_id: conversationId, status, utterances: transcript.length, error },
+      { context },
+    );
     if (!c.keep_agents) {
-      for (const id of c.spawned) await this.svc.terminate({ agent_id: id, cascade: true, reason: `conversation ${conversationId} ended` }, context ?? rootless()).catch(() => undefined);
+      for (const id of c.spawned)
+        await this.svc
+          .terminate(
+            { agent_id: id, cascade: true, reason: `conversation ${conversationId} ended` },
+            context ?? rootless(),
+          )
+          .catch(() => undefined);
     }
-    if (error) throw new DaemonError(error.code as ConstructorParameters<typeof DaemonError>[0], `conversation ${conversationId} failed after ${transcript.length} utterances: ${error.message}`, { conversation_id: conversationId, transcript });
+    if (error)
+      throw new DaemonError(
+        error.code as ConstructorParameters<typeof DaemonError>[0],
+        `conversation ${conversationId} failed after ${transcript.length} utterances: ${error.message}`,
+        { conversation_id: conversationId, transcript },
+      );
     return { conversation_id: conversationId, status, agents: c.agents, rounds: c.rounds, transcript };
   }
 

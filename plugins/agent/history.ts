@@ -3,13 +3,19 @@ import type { StoredMessage } from './store.js';
 
 type Block = Record<string, unknown>;
 
-const sizeOf = (m: StoredMessage): number => (typeof m.content === 'string' ? m.content.length : JSON.stringify(m.content).length);
+const sizeOf = (m: StoredMessage): number =>
+  typeof m.content === 'string' ? m.content.length : JSON.stringify(m.content).length;
 
 const blocksOf = (c: StoredMessage['content']): Block[] => (typeof c === 'string' ? [{ type: 'text', text: c }] : c);
 
 /** True for a user message that only carries tool results (it cannot open a window: its tool_use is gone). */
 function onlyToolResults(m: StoredMessage): boolean {
-  return m.role === 'user' && typeof m.content !== 'string' && m.content.length > 0 && m.content.every((b) => b.type === 'tool_result');
+  return (
+    m.role === 'user' &&
+    typeof m.content !== 'string' &&
+    m.content.length > 0 &&
+    m.content.every((b) => b.type === 'tool_result')
+  );
 }
 
 /**
@@ -26,7 +32,8 @@ export function buildMessages(window: StoredMessage[], maxChars = Infinity): Sto
   let total = window.reduce((n, m) => n + sizeOf(m), 0);
   let start = 0;
   for (;;) {
-    while (start < floor && (window[start]!.role !== 'user' || onlyToolResults(window[start]!))) total -= sizeOf(window[start++]!);
+    while (start < floor && (window[start]!.role !== 'user' || onlyToolResults(window[start]!)))
+      total -= sizeOf(window[start++]!);
     if (total <= maxChars || start >= floor) break;
     total -= sizeOf(window[start++]!);
   }
@@ -49,10 +56,15 @@ export interface ToolUse {
 
 export function toolUsesOf(content: StoredMessage['content']): ToolUse[] {
   if (typeof content === 'string') return [];
-  return content.filter((b) => b.type === 'tool_use').map((b) => ({ id: String(b.id), name: String(b.name), input: b.input }));
+  return content
+    .filter((b) => b.type === 'tool_use')
+    .map((b) => ({ id: String(b.id), name: String(b.name), input: b.input }));
 }
 
 export function textOf(content: StoredMessage['content']): string {
   if (typeof content === 'string') return content;
-  return content.filter((b) => b.type === 'text').map((b) => String(b.text ?? '')).join('');
+  return content
+    .filter((b) => b.type === 'text')
+    .map((b) => String(b.text ?? ''))
+    .join('');
 }

@@ -72,19 +72,27 @@ function byServer(tools: readonly string[]): Map<string, Set<string> | 'all'> {
  * The Messages API tool definitions of an agent's MCP tools. A server that cannot be listed now is
  * left out of this call (its calls would fail too) and reported through `onError`.
  */
-export async function mcpToolDefinitions(tools: readonly string[], ask: Ask, onError: (server: string, e: unknown) => void): Promise<Array<Record<string, unknown>>> {
+export async function mcpToolDefinitions(
+  tools: readonly string[],
+  ask: Ask,
+  onError: (server: string, e: unknown) => void,
+): Promise<Array<Record<string, unknown>>> {
   const wanted = byServer(tools);
   if (wanted.size === 0) return [];
-  const lists = await Promise.all([...wanted].map(async ([server, which]) => {
-    try {
-      const r = await ask('mcp:tools', { server });
-      return r.tools.filter((t) => t.problem === null && (which === 'all' || which.has(t.name)));
-    } catch (e) {
-      onError(server, e);
-      return [];
-    }
-  }));
-  return lists.flat().map((t) => ({ name: t.model_name, description: t.description ?? t.name, input_schema: t.input_schema }));
+  const lists = await Promise.all(
+    [...wanted].map(async ([server, which]) => {
+      try {
+        const r = await ask('mcp:tools', { server });
+        return r.tools.filter((t) => t.problem === null && (which === 'all' || which.has(t.name)));
+      } catch (e) {
+        onError(server, e);
+        return [];
+      }
+    }),
+  );
+  return lists
+    .flat()
+    .map((t) => ({ name: t.model_name, description: t.description ?? t.name, input_schema: t.input_schema }));
 }
 
 /**
@@ -92,7 +100,12 @@ export async function mcpToolDefinitions(tools: readonly string[], ask: Ask, onE
  * exist and be usable by a model. Tools of a whole server that a model would refuse, and servers
  * that cannot be reached right now, are warnings (the agent is spawned; the server may come back).
  */
-export async function checkMcpTools(tools: readonly string[], request: PluginContext['request'], context: EventContext, agentId: string): Promise<string[]> {
+export async function checkMcpTools(
+  tools: readonly string[],
+  request: PluginContext['request'],
+  context: EventContext,
+  agentId: string,
+): Promise<string[]> {
   const warnings: string[] = [];
   for (const [server, which] of byServer(tools)) {
     let r: { tools: ToolView[] };
@@ -100,8 +113,12 @@ export async function checkMcpTools(tools: readonly string[], request: PluginCon
       r = await request<{ tools: ToolView[] }>('mcp:tools', { server }, { context, agentId, timeoutMs: 30_000 });
     } catch (e) {
       const de = e instanceof DaemonError ? e : new DaemonError('HANDLER_ERROR', String(e));
-      if (de.code === 'NOT_FOUND') throw new DaemonError('NOT_FOUND', `tools: ${de.message}`, { server, ...de.details });
-      if (de.code === 'UNKNOWN_EVENT') throw new DaemonError('UNAVAILABLE', `tools: mcp:${server} needs the mcp plugin, which is not loaded`, { server });
+      if (de.code === 'NOT_FOUND')
+        throw new DaemonError('NOT_FOUND', `tools: ${de.message}`, { server, ...de.details });
+      if (de.code === 'UNKNOWN_EVENT')
+        throw new DaemonError('UNAVAILABLE', `tools: mcp:${server} needs the mcp plugin, which is not loaded`, {
+          server,
+        });
       if (de.details?.server === undefined) throw de;
       warnings.push(`mcp:${server}: ${de.message}`);
       continue;
@@ -112,8 +129,17 @@ export async function checkMcpTools(tools: readonly string[], request: PluginCon
     }
     for (const name of which) {
       const t = r.tools.find((x) => x.name === name);
-      if (!t) throw new DaemonError('NOT_FOUND', `tools: MCP server ${server} has no tool "${name}" (it has: ${r.tools.map((x) => x.name).join(', ') || 'none'})`, { server, tool: name });
-      if (t.problem) throw new DaemonError('INVALID_DATA', `tools: mcp:${server}/${name} cannot be given to a model: ${t.problem}`, { server, tool: name });
+      if (!t)
+        throw new DaemonError(
+          'NOT_FOUND',
+          `tools: MCP server ${server} has no tool "${name}" (it has: ${r.tools.map((x) => x.name).join(', ') || 'none'})`,
+          { server, tool: name },
+        );
+      if (t.problem)
+        throw new DaemonError('INVALID_DATA', `tools: mcp:${server}/${name} cannot be given to a model: ${t.problem}`, {
+          server,
+          tool: name,
+        });
     }
   }
   return warnings;
@@ -132,9 +158,17 @@ export function resultText(r: CallAnswer): string {
     if (c.type === 'text') parts.push(String(c.text ?? ''));
     else if (c.type === 'resource') {
       const res = (c.resource ?? {}) as Record<string, unknown>;
-      parts.push(typeof res.text === 'string' ? res.text : `[resource ${String(res.uri ?? '')} (${String(res.mimeType ?? 'binary')})]`);
-    } else if (c.type === 'resource_link') parts.push(`[resource link ${String(c.uri ?? '')}${c.name ? ` "${String(c.name)}"` : ''}]`);
-    else parts.push(`[${String(c.type)} ${String(c.mimeType ?? '')}, ${typeof c.data === 'string' ? Math.floor((c.data.length * 3) / 4) : 0} bytes]`);
+      parts.push(
+        typeof res.text === 'string'
+          ? res.text
+          : `[resource ${String(res.uri ?? '')} (${String(res.mimeType ?? 'binary')})]`,
+      );
+    } else if (c.type === 'resource_link')
+      parts.push(`[resource link ${String(c.uri ?? '')}${c.name ? ` "${String(c.name)}"` : ''}]`);
+    else
+      parts.push(
+        `[${String(c.type)} ${String(c.mimeType ?? '')}, ${typeof c.data === 'string' ? Math.floor((c.data.length * 3) / 4) : 0} bytes]`,
+      );
   }
   if (parts.length === 0 && r.structured_content !== undefined) parts.push(JSON.stringify(r.structured_content));
   return parts.join('\n');
@@ -142,19 +176,37 @@ export function resultText(r: CallAnswer): string {
 
 /** Run `<server>__<tool>` for the model. Never throws, like every tool. */
 export async function runMcpTool(name: string, input: unknown, env: ToolEnv): Promise<ToolOutcome> {
-  const fail = (code: string, message: string): ToolOutcome => ({ content: JSON.stringify({ error: { code, message } }), is_error: true, error_code: code });
+  const fail = (code: string, message: string): ToolOutcome => ({
+    content: JSON.stringify({ error: { code, message } }),
+    is_error: true,
+    error_code: code,
+  });
   const p = splitModelName(name)!;
   if (!covers(env.allowed, `mcp:${p.server}/${p.tool}`)) {
-    return fail('NOT_ALLOWED', `tool "${name}" is not allowed for this agent; you may call: ${env.allowed.join(', ') || 'none'}`);
+    return fail(
+      'NOT_ALLOWED',
+      `tool "${name}" is not allowed for this agent; you may call: ${env.allowed.join(', ') || 'none'}`,
+    );
   }
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) return fail('INVALID_INPUT', `the input of ${name} must be an object`);
+  if (typeof input !== 'object' || input === null || Array.isArray(input))
+    return fail('INVALID_INPUT', `the input of ${name} must be an object`);
   try {
-    const r = await env.request<CallAnswer>('mcp:call', { server: p.server, tool: p.tool, arguments: input as Record<string, unknown> });
+    const r = await env.request<CallAnswer>('mcp:call', {
+      server: p.server,
+      tool: p.tool,
+      arguments: input as Record<string, unknown>,
+    });
     const text = resultText(r);
-    const cut = text.length <= env.maxResultChars ? text : `${text.slice(0, env.maxResultChars)}… [cut: ${text.length - env.maxResultChars} more characters]`;
-    return r.is_error ? { content: cut, is_error: true, error_code: 'TOOL_ERROR' } : { content: cut, is_error: false, error_code: null };
+    const cut =
+      text.length <= env.maxResultChars
+        ? text
+        : `${text.slice(0, env.maxResultChars)}… [cut: ${text.length - env.maxResultChars} more characters]`;
+    return r.is_error
+      ? { content: cut, is_error: true, error_code: 'TOOL_ERROR' }
+      : { content: cut, is_error: false, error_code: null };
   } catch (e) {
-    const de = e instanceof DaemonError ? e : new DaemonError('HANDLER_ERROR', e instanceof Error ? e.message : String(e));
+    const de =
+      e instanceof DaemonError ? e : new DaemonError('HANDLER_ERROR', e instanceof Error ? e.message : String(e));
     const o = fail(de.code === 'UNKNOWN_EVENT' ? 'UNAVAILABLE' : de.code, de.message);
     if (de.code === 'LOOP_DETECTED' || de.code === 'BUDGET_EXCEEDED' || de.code === 'SHUTTING_DOWN') o.fatal = de;
     return o;

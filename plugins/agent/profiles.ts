@@ -32,7 +32,10 @@ export class ProfileStore {
   /** Set by close(): a watcher whose import was still on its way is then never created. */
   private closed = false;
 
-  constructor(private readonly dirs: string[], private readonly onChange: (c: ProfileChange) => void = () => undefined) {}
+  constructor(
+    private readonly dirs: string[],
+    private readonly onChange: (c: ProfileChange) => void = () => undefined,
+  ) {}
 
   /** Each file's text as last read, so a catch-up re-read reports only real changes. */
   private readonly texts = new Map<string, string>();
@@ -100,7 +103,9 @@ export class ProfileStore {
   }
 
   invalid(): Array<{ file: string; error: string }> {
-    return [...this.invalidByFile].map(([file, error]) => ({ file, error })).sort((a, b) => byCodePoint(a.file, b.file));
+    return [...this.invalidByFile]
+      .map(([file, error]) => ({ file, error }))
+      .sort((a, b) => byCodePoint(a.file, b.file));
   }
 
   private ordered(): Profile[] {
@@ -125,10 +130,12 @@ export class ProfileStore {
       if (ev === 'unlink') this.remove(file, true);
       else if (ev === 'add' || ev === 'change') this.loadFile(file, true);
     });
-    return new Promise((resolve) => this.watcher!.once('ready', () => {
-      this.catchUp();
-      resolve();
-    }));
+    return new Promise((resolve) =>
+      this.watcher!.once('ready', () => {
+        this.catchUp();
+        resolve();
+      }),
+    );
   }
 
   /**

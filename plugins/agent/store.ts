@@ -163,20 +163,36 @@ type Raw = Record<string, unknown>;
 const json = <T>(v: unknown): T => (v === null || v === undefined ? (null as T) : (JSON.parse(String(v)) as T));
 
 function agentOf(r: Raw): AgentRow {
-  return { ...(r as unknown as AgentRow), tools: json(r.tools), limits: json(r.limits), metadata: json(r.metadata), stream: r.stream === 1 };
+  return {
+    ...(r as unknown as AgentRow),
+    tools: json(r.tools),
+    limits: json(r.limits),
+    metadata: json(r.metadata),
+    stream: r.stream === 1,
+  };
 }
 
 function turnOf(r: Raw): TurnRow {
   return {
-    ...(r as unknown as TurnRow), context: json(r.context), chain: json(r.chain), opened: r.opened === 1,
-    error: json(r.error), usage: json(r.usage), trace: json(r.trace),
+    ...(r as unknown as TurnRow),
+    context: json(r.context),
+    chain: json(r.chain),
+    opened: r.opened === 1,
+    error: json(r.error),
+    usage: json(r.usage),
+    trace: json(r.trace),
   };
 }
 
 function convOf(r: Raw): ConversationRow {
   return {
-    ...(r as unknown as ConversationRow), agents: json(r.agents), spawned: json(r.spawned), keep_agents: r.keep_agents === 1,
-    transcript: json(r.transcript), context: json(r.context), error: json(r.error),
+    ...(r as unknown as ConversationRow),
+    agents: json(r.agents),
+    spawned: json(r.spawned),
+    keep_agents: r.keep_agents === 1,
+    transcript: json(r.transcript),
+    context: json(r.context),
+    error: json(r.error),
   };
 }
 
@@ -186,57 +202,84 @@ export class AgentStore {
   constructor(private readonly db: Database.Database) {
     const p = (sql: string) => db.prepare(sql);
     this.stmts = {
-      insertAgent: p(`INSERT INTO agent_agents (agent_id, profile, model, system, tools, limits, budget_usd, metadata, parent_id, depth, stream, status, created_at)
+      insertAgent:
+        p(`INSERT INTO agent_agents (agent_id, profile, model, system, tools, limits, budget_usd, metadata, parent_id, depth, stream, status, created_at)
                       VALUES (@agent_id, @profile, @model, @system, @tools, @limits, @budget_usd, @metadata, @parent_id, @depth, @stream, 'active', @created_at)`),
       getAgent: p('SELECT * FROM agent_agents WHERE agent_id = ?'),
       liveCount: p("SELECT COUNT(*) AS n FROM agent_agents WHERE status = 'active'"),
       liveChildren: p("SELECT COUNT(*) AS n FROM agent_agents WHERE parent_id = ? AND status = 'active'"),
       children: p('SELECT agent_id, status FROM agent_agents WHERE parent_id = ? ORDER BY created_at, agent_id'),
-      terminate: p("UPDATE agent_agents SET status = 'terminated', terminated_at = ?, terminate_reason = ? WHERE agent_id = ? AND status = 'active'"),
-      addUsage: p(`UPDATE agent_agents SET turns = turns + @turns, tool_calls = tool_calls + @tool_calls, input_tokens = input_tokens + @input_tokens,
+      terminate: p(
+        "UPDATE agent_agents SET status = 'terminated', terminated_at = ?, terminate_reason = ? WHERE agent_id = ? AND status = 'active'",
+      ),
+      addUsage:
+        p(`UPDATE agent_agents SET turns = turns + @turns, tool_calls = tool_calls + @tool_calls, input_tokens = input_tokens + @input_tokens,
                    output_tokens = output_tokens + @output_tokens, cache_read_input_tokens = cache_read_input_tokens + @cache_read_input_tokens,
                    cache_creation_input_tokens = cache_creation_input_tokens + @cache_creation_input_tokens, cost_usd = cost_usd + @cost_usd
                    WHERE agent_id = @agent_id`),
       nextIdx: p('SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM agent_messages WHERE agent_id = ?'),
-      insertMessage: p('INSERT INTO agent_messages (agent_id, idx, turn_id, role, content, created_at) VALUES (?, ?, ?, ?, ?, ?)'),
-      history: p('SELECT role, content FROM (SELECT idx, role, content FROM agent_messages WHERE agent_id = ? ORDER BY idx DESC LIMIT ?) ORDER BY idx'),
+      insertMessage: p(
+        'INSERT INTO agent_messages (agent_id, idx, turn_id, role, content, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      history: p(
+        'SELECT role, content FROM (SELECT idx, role, content FROM agent_messages WHERE agent_id = ? ORDER BY idx DESC LIMIT ?) ORDER BY idx',
+      ),
       historyCount: p('SELECT COUNT(*) AS n FROM agent_messages WHERE agent_id = ?'),
       lastMessage: p('SELECT role, content, turn_id FROM agent_messages WHERE agent_id = ? ORDER BY idx DESC LIMIT 1'),
-      insertTurn: p(`INSERT INTO agent_turns (turn_id, agent_id, source, from_agent, message_id, input, context, chain, conversation_id, goal, goal_mode, status, created_at)
+      insertTurn:
+        p(`INSERT INTO agent_turns (turn_id, agent_id, source, from_agent, message_id, input, context, chain, conversation_id, goal, goal_mode, status, created_at)
                      VALUES (@turn_id, @agent_id, @source, @from_agent, @message_id, @input, @context, @chain, @conversation_id, @goal, @goal_mode, 'queued', @created_at)`),
       setTrace: p('UPDATE agent_turns SET trace = ? WHERE turn_id = ?'),
       getTurn: p('SELECT * FROM agent_turns WHERE turn_id = ?'),
-      nextQueued: p("SELECT * FROM agent_turns WHERE agent_id = ? AND status IN ('queued', 'running') ORDER BY (status = 'running') DESC, rowid LIMIT 1"),
+      nextQueued: p(
+        "SELECT * FROM agent_turns WHERE agent_id = ? AND status IN ('queued', 'running') ORDER BY (status = 'running') DESC, rowid LIMIT 1",
+      ),
       queuedCount: p("SELECT COUNT(*) AS n FROM agent_turns WHERE agent_id = ? AND status = 'queued'"),
       withStatus: p('SELECT * FROM agent_turns WHERE status = ? ORDER BY rowid'),
       agentsWithWork: p("SELECT DISTINCT agent_id FROM agent_turns WHERE status IN ('queued', 'running')"),
-      startTurn: p("UPDATE agent_turns SET status = 'running', started_at = COALESCE(started_at, ?), resumes = resumes + ? WHERE turn_id = ?"),
+      startTurn: p(
+        "UPDATE agent_turns SET status = 'running', started_at = COALESCE(started_at, ?), resumes = resumes + ? WHERE turn_id = ?",
+      ),
       openTurn: p('UPDATE agent_turns SET opened = 1 WHERE turn_id = ?'),
       stepDone: p('UPDATE agent_turns SET steps = steps + 1, usage = ?, cost_usd = ? WHERE turn_id = ?'),
       toolsDone: p('UPDATE agent_turns SET tool_calls = ? WHERE turn_id = ?'),
-      finishTurn: p('UPDATE agent_turns SET status = @status, reply = @reply, stop_reason = @stop_reason, error = @error, finished_at = @finished_at WHERE turn_id = @turn_id'),
-      cancelQueued: p("UPDATE agent_turns SET status = 'cancelled', error = ?, finished_at = ? WHERE agent_id = ? AND status = 'queued' RETURNING turn_id"),
-      recentTurns: p('SELECT turn_id, source, from_agent, status, steps, tool_calls, stop_reason, error, cost_usd, created_at, finished_at FROM agent_turns WHERE agent_id = ? ORDER BY rowid DESC LIMIT ?'),
-      insertInbox: p('INSERT OR IGNORE INTO agent_inbox (message_id, to_agent, from_agent, content, turn_id, created_at) VALUES (?, ?, ?, ?, ?, ?)'),
+      finishTurn: p(
+        'UPDATE agent_turns SET status = @status, reply = @reply, stop_reason = @stop_reason, error = @error, finished_at = @finished_at WHERE turn_id = @turn_id',
+      ),
+      cancelQueued: p(
+        "UPDATE agent_turns SET status = 'cancelled', error = ?, finished_at = ? WHERE agent_id = ? AND status = 'queued' RETURNING turn_id",
+      ),
+      recentTurns: p(
+        'SELECT turn_id, source, from_agent, status, steps, tool_calls, stop_reason, error, cost_usd, created_at, finished_at FROM agent_turns WHERE agent_id = ? ORDER BY rowid DESC LIMIT ?',
+      ),
+      insertInbox: p(
+        'INSERT OR IGNORE INTO agent_inbox (message_id, to_agent, from_agent, content, turn_id, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
       getInbox: p('SELECT * FROM agent_inbox WHERE message_id = ?'),
       inbox: p(`SELECT i.message_id, i.from_agent AS "from", i.content, i.turn_id, i.created_at, t.status AS turn_status
                 FROM agent_inbox i LEFT JOIN agent_turns t ON t.turn_id = i.turn_id WHERE i.to_agent = ? ORDER BY i.rowid DESC LIMIT ?`),
-      insertToolCall: p(`INSERT OR REPLACE INTO agent_tool_calls (turn_id, tool_use_id, step, name, input, is_error, error_code, result, duration_ms)
+      insertToolCall:
+        p(`INSERT OR REPLACE INTO agent_tool_calls (turn_id, tool_use_id, step, name, input, is_error, error_code, result, duration_ms)
                          VALUES (@turn_id, @tool_use_id, @step, @name, @input, @is_error, @error_code, @result, @duration_ms)`),
       toolCalls: p('SELECT * FROM agent_tool_calls WHERE turn_id = ? ORDER BY rowid'),
-      insertConv: p(`INSERT INTO agent_conversations (conversation_id, agents, spawned, opening, rounds, keep_agents, status, transcript, context, created_at)
+      insertConv:
+        p(`INSERT INTO agent_conversations (conversation_id, agents, spawned, opening, rounds, keep_agents, status, transcript, context, created_at)
                      VALUES (@conversation_id, @agents, @spawned, @opening, @rounds, @keep_agents, 'running', '[]', @context, @created_at)`),
       getConv: p('SELECT * FROM agent_conversations WHERE conversation_id = ?'),
       runningConvs: p("SELECT * FROM agent_conversations WHERE status = 'running' ORDER BY rowid"),
       convPending: p('UPDATE agent_conversations SET pending_turn = ? WHERE conversation_id = ?'),
       convUtter: p('UPDATE agent_conversations SET transcript = ?, pending_turn = NULL WHERE conversation_id = ?'),
       convFinish: p('UPDATE agent_conversations SET status = ?, error = ?, finished_at = ? WHERE conversation_id = ?'),
-      deleteToolCalls: p('DELETE FROM agent_tool_calls WHERE turn_id IN (SELECT turn_id FROM agent_turns WHERE agent_id = ?)'),
+      deleteToolCalls: p(
+        'DELETE FROM agent_tool_calls WHERE turn_id IN (SELECT turn_id FROM agent_turns WHERE agent_id = ?)',
+      ),
       deleteTurns: p('DELETE FROM agent_turns WHERE agent_id = ?'),
       deleteMessages: p('DELETE FROM agent_messages WHERE agent_id = ?'),
       deleteInbox: p('DELETE FROM agent_inbox WHERE to_agent = ?'),
       deleteAgent: p("DELETE FROM agent_agents WHERE agent_id = ? AND status = 'terminated'"),
-      terminatedBefore: p("SELECT agent_id FROM agent_agents WHERE status = 'terminated' AND terminated_at <= ? ORDER BY terminated_at, agent_id"),
+      terminatedBefore: p(
+        "SELECT agent_id FROM agent_agents WHERE status = 'terminated' AND terminated_at <= ? ORDER BY terminated_at, agent_id",
+      ),
     };
   }
 
@@ -259,8 +302,19 @@ export class AgentStore {
     return (this.stmts.terminatedBefore!.all(ms) as Array<{ agent_id: string }>).map((r) => r.agent_id);
   }
 
-  insertAgent(a: Omit<AgentRow, 'status' | 'terminated_at' | 'terminate_reason' | 'turns' | 'tool_calls' | 'cost_usd' | keyof Usage>): void {
-    this.stmts.insertAgent!.run({ ...a, tools: JSON.stringify(a.tools), limits: JSON.stringify(a.limits), metadata: a.metadata ? JSON.stringify(a.metadata) : null, stream: a.stream ? 1 : 0 });
+  insertAgent(
+    a: Omit<
+      AgentRow,
+      'status' | 'terminated_at' | 'terminate_reason' | 'turns' | 'tool_calls' | 'cost_usd' | keyof Usage
+    >,
+  ): void {
+    this.stmts.insertAgent!.run({
+      ...a,
+      tools: JSON.stringify(a.tools),
+      limits: JSON.stringify(a.limits),
+      metadata: a.metadata ? JSON.stringify(a.metadata) : null,
+      stream: a.stream ? 1 : 0,
+    });
   }
 
   agent(id: string): AgentRow | undefined {
@@ -305,7 +359,9 @@ export class AgentStore {
 
   /** The last `limit` history messages, oldest first. */
   history(agentId: string, limit: number): StoredMessage[] {
-    return (this.stmts.history!.all(agentId, limit) as Array<{ role: 'user' | 'assistant'; content: string }>).map((r) => ({ role: r.role, content: JSON.parse(r.content) }));
+    return (this.stmts.history!.all(agentId, limit) as Array<{ role: 'user' | 'assistant'; content: string }>).map(
+      (r) => ({ role: r.role, content: JSON.parse(r.content) }),
+    );
   }
 
   historyCount(agentId: string): number {
@@ -313,12 +369,33 @@ export class AgentStore {
   }
 
   lastMessage(agentId: string): (StoredMessage & { turn_id: string | null }) | undefined {
-    const r = this.stmts.lastMessage!.get(agentId) as { role: 'user' | 'assistant'; content: string; turn_id: string | null } | undefined;
+    const r = this.stmts.lastMessage!.get(agentId) as
+      { role: 'user' | 'assistant'; content: string; turn_id: string | null } | undefined;
     return r ? { role: r.role, content: JSON.parse(r.content), turn_id: r.turn_id } : undefined;
   }
 
-  insertTurn(t: Pick<TurnRow, 'turn_id' | 'agent_id' | 'source' | 'from_agent' | 'message_id' | 'input' | 'context' | 'chain' | 'conversation_id' | 'created_at'> & { goal?: string | null; goal_mode?: TurnRow['goal_mode'] }): void {
-    this.stmts.insertTurn!.run({ ...t, goal: t.goal ?? null, goal_mode: t.goal ? t.goal_mode ?? 'auto' : null, context: t.context ? JSON.stringify(t.context) : null, chain: JSON.stringify(t.chain) });
+  insertTurn(
+    t: Pick<
+      TurnRow,
+      | 'turn_id'
+      | 'agent_id'
+      | 'source'
+      | 'from_agent'
+      | 'message_id'
+      | 'input'
+      | 'context'
+      | 'chain'
+      | 'conversation_id'
+      | 'created_at'
+    > & { goal?: string | null; goal_mode?: TurnRow['goal_mode'] },
+  ): void {
+    this.stmts.insertTurn!.run({
+      ...t,
+      goal: t.goal ?? null,
+      goal_mode: t.goal ? (t.goal_mode ?? 'auto') : null,
+      context: t.context ? JSON.stringify(t.context) : null,
+      chain: JSON.stringify(t.chain),
+    });
   }
 
   setTrace(turnId: string, trace: Record<string, unknown>): void {
@@ -364,12 +441,25 @@ export class AgentStore {
     this.stmts.toolsDone!.run(n, id);
   }
 
-  finishTurn(id: string, f: { status: TurnStatus; reply: string | null; stop_reason: string | null; error: TurnError | null }, now: number): void {
-    this.stmts.finishTurn!.run({ turn_id: id, status: f.status, reply: f.reply, stop_reason: f.stop_reason, error: f.error ? JSON.stringify(f.error) : null, finished_at: now });
+  finishTurn(
+    id: string,
+    f: { status: TurnStatus; reply: string | null; stop_reason: string | null; error: TurnError | null },
+    now: number,
+  ): void {
+    this.stmts.finishTurn!.run({
+      turn_id: id,
+      status: f.status,
+      reply: f.reply,
+      stop_reason: f.stop_reason,
+      error: f.error ? JSON.stringify(f.error) : null,
+      finished_at: now,
+    });
   }
 
   cancelQueued(agentId: string, error: TurnError, now: number): string[] {
-    return (this.stmts.cancelQueued!.all(JSON.stringify(error), now, agentId) as Array<{ turn_id: string }>).map((r) => r.turn_id);
+    return (this.stmts.cancelQueued!.all(JSON.stringify(error), now, agentId) as Array<{ turn_id: string }>).map(
+      (r) => r.turn_id,
+    );
   }
 
   recentTurns(agentId: string, limit: number): Array<Record<string, unknown>> {
@@ -381,8 +471,11 @@ export class AgentStore {
     return this.stmts.insertInbox!.run(messageId, to, from, content, turnId, now).changes === 1;
   }
 
-  inboxEntry(messageId: string): { message_id: string; to_agent: string; from_agent: string; turn_id: string } | undefined {
-    return this.stmts.getInbox!.get(messageId) as { message_id: string; to_agent: string; from_agent: string; turn_id: string } | undefined;
+  inboxEntry(
+    messageId: string,
+  ): { message_id: string; to_agent: string; from_agent: string; turn_id: string } | undefined {
+    return this.stmts.getInbox!.get(messageId) as
+      { message_id: string; to_agent: string; from_agent: string; turn_id: string } | undefined;
   }
 
   inbox(agentId: string, limit: number): Array<Record<string, unknown>> {
@@ -390,19 +483,38 @@ export class AgentStore {
   }
 
   recordToolCall(turnId: string, c: ToolCallRow): void {
-    this.stmts.insertToolCall!.run({ turn_id: turnId, ...c, input: JSON.stringify(c.input ?? null), is_error: c.is_error ? 1 : 0 });
+    this.stmts.insertToolCall!.run({
+      turn_id: turnId,
+      ...c,
+      input: JSON.stringify(c.input ?? null),
+      is_error: c.is_error ? 1 : 0,
+    });
   }
 
   toolCalls(turnId: string): ToolCallRow[] {
     return (this.stmts.toolCalls!.all(turnId) as Raw[]).map((r) => ({
-      tool_use_id: String(r.tool_use_id), step: Number(r.step), name: String(r.name), input: json(r.input), is_error: r.is_error === 1,
-      error_code: (r.error_code as string | null) ?? null, result: String(r.result), duration_ms: Number(r.duration_ms),
+      tool_use_id: String(r.tool_use_id),
+      step: Number(r.step),
+      name: String(r.name),
+      input: json(r.input),
+      is_error: r.is_error === 1,
+      error_code: (r.error_code as string | null) ?? null,
+      result: String(r.result),
+      duration_ms: Number(r.duration_ms),
     }));
   }
 
-  insertConversation(c: Pick<ConversationRow, 'conversation_id' | 'agents' | 'spawned' | 'opening' | 'rounds' | 'keep_agents' | 'context' | 'created_at'>): void {
+  insertConversation(
+    c: Pick<
+      ConversationRow,
+      'conversation_id' | 'agents' | 'spawned' | 'opening' | 'rounds' | 'keep_agents' | 'context' | 'created_at'
+    >,
+  ): void {
     this.stmts.insertConv!.run({
-      ...c, agents: JSON.stringify(c.agents), spawned: JSON.stringify(c.spawned), keep_agents: c.keep_agents ? 1 : 0,
+      ...c,
+      agents: JSON.stringify(c.agents),
+      spawned: JSON.stringify(c.spawned),
+      keep_agents: c.keep_agents ? 1 : 0,
       context: c.context ? JSON.stringify(c.context) : null,
     });
   }

@@ -16,55 +16,143 @@ const short = (s: string): string => createHash('sha256').update(s).digest('hex'
 export const toolInputSchemas = {
   sandbox_exec: z.strictObject({
     language: z.enum(['python', 'bash', 'node', 'r']).register(z.globalRegistry, { description: 'Interpreter' }),
-    code: z.string().min(1).max(200_000).register(z.globalRegistry, { description: 'Source code to run in an isolated container with no network; print what you need to see' }),
-    timeout_s: z.number().positive().max(600).optional().register(z.globalRegistry, { description: 'Wall-clock limit in seconds' }),
+    code: z.string().min(1).max(200_000).register(z.globalRegistry, {
+      description: 'Source code to run in an isolated container with no network; print what you need to see',
+    }),
+    timeout_s: z
+      .number()
+      .positive()
+      .max(600)
+      .optional()
+      .register(z.globalRegistry, { description: 'Wall-clock limit in seconds' }),
   }),
-  kg_add: z.strictObject({
-    nodes: z.array(z.strictObject({
-      id: z.string().min(1).max(256).optional().register(z.globalRegistry, { description: 'Stable id (re-adding it replaces the properties); generated when absent' }),
-      label: z.string().min(1).max(64).register(z.globalRegistry, { description: 'Label such as Finding, Hypothesis, Experiment, Concept, Paper, Dataset, Method' }),
-      properties: z.record(z.string(), z.unknown()).optional().register(z.globalRegistry, { description: 'Scalar (or list of scalar) properties' }),
-    })).max(500).optional().register(z.globalRegistry, { description: 'Nodes to add' }),
-    edges: z.array(z.strictObject({
-      from: z.string().min(1).max(256).register(z.globalRegistry, { description: 'Source node id' }),
-      to: z.string().min(1).max(256).register(z.globalRegistry, { description: 'Target node id' }),
-      type: z.string().min(1).max(64).register(z.globalRegistry, { description: 'Relationship type such as SUPPORTS, REFUTES, TESTS, DERIVED_FROM, RELATES_TO' }),
-      properties: z.record(z.string(), z.unknown()).optional().register(z.globalRegistry, { description: 'Edge properties' }),
-    })).max(500).optional().register(z.globalRegistry, { description: 'Edges to add (their endpoints must exist)' }),
-  }).refine((v) => (v.nodes?.length ?? 0) + (v.edges?.length ?? 0) > 0, 'give nodes or edges'),
+  kg_add: z
+    .strictObject({
+      nodes: z
+        .array(
+          z.strictObject({
+            id: z.string().min(1).max(256).optional().register(z.globalRegistry, {
+              description: 'Stable id (re-adding it replaces the properties); generated when absent',
+            }),
+            label: z.string().min(1).max(64).register(z.globalRegistry, {
+              description: 'Label such as Finding, Hypothesis, Experiment, Concept, Paper, Dataset, Method',
+            }),
+            properties: z
+              .record(z.string(), z.unknown())
+              .optional()
+              .register(z.globalRegistry, { description: 'Scalar (or list of scalar) properties' }),
+          }),
+        )
+        .max(500)
+        .optional()
+        .register(z.globalRegistry, { description: 'Nodes to add' }),
+      edges: z
+        .array(
+          z.strictObject({
+            from: z.string().min(1).max(256).register(z.globalRegistry, { description: 'Source node id' }),
+            to: z.string().min(1).max(256).register(z.globalRegistry, { description: 'Target node id' }),
+            type: z.string().min(1).max(64).register(z.globalRegistry, {
+              description: 'Relationship type such as SUPPORTS, REFUTES, TESTS, DERIVED_FROM, RELATES_TO',
+            }),
+            properties: z
+              .record(z.string(), z.unknown())
+              .optional()
+              .register(z.globalRegistry, { description: 'Edge properties' }),
+          }),
+        )
+        .max(500)
+        .optional()
+        .register(z.globalRegistry, { description: 'Edges to add (their endpoints must exist)' }),
+    })
+    .refine((v) => (v.nodes?.length ?? 0) + (v.edges?.length ?? 0) > 0, 'give nodes or edges'),
   kg_query: z.strictObject({
-    id: z.string().min(1).max(256).optional().register(z.globalRegistry, { description: 'Return the neighbours of this node' }),
-    depth: z.number().int().min(1).max(5).optional().register(z.globalRegistry, { description: 'Hops from id (default 1)' }),
-    label: z.string().min(1).max(64).optional().register(z.globalRegistry, { description: 'Without id: nodes with this label' }),
-    where: z.record(z.string(), z.unknown()).optional().register(z.globalRegistry, { description: 'Without id: property equality filter' }),
-    limit: z.number().int().min(1).max(200).optional().register(z.globalRegistry, { description: 'Most nodes (default 50)' }),
+    id: z
+      .string()
+      .min(1)
+      .max(256)
+      .optional()
+      .register(z.globalRegistry, { description: 'Return the neighbours of this node' }),
+    depth: z
+      .number()
+      .int()
+      .min(1)
+      .max(5)
+      .optional()
+      .register(z.globalRegistry, { description: 'Hops from id (default 1)' }),
+    label: z
+      .string()
+      .min(1)
+      .max(64)
+      .optional()
+      .register(z.globalRegistry, { description: 'Without id: nodes with this label' }),
+    where: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .register(z.globalRegistry, { description: 'Without id: property equality filter' }),
+    limit: z
+      .number()
+      .int()
+      .min(1)
+      .max(200)
+      .optional()
+      .register(z.globalRegistry, { description: 'Most nodes (default 50)' }),
   }),
   message_agent: z.strictObject({
     to: z.string().min(1).max(128).register(z.globalRegistry, { description: 'The receiving agent id' }),
-    content: z.string().min(1).max(100_000).register(z.globalRegistry, { description: 'The message; the receiver takes a turn on it' }),
+    content: z
+      .string()
+      .min(1)
+      .max(100_000)
+      .register(z.globalRegistry, { description: 'The message; the receiver takes a turn on it' }),
   }),
   spawn_agent: z.strictObject({
     profile: z.string().min(1).max(128).optional().register(z.globalRegistry, { description: 'Profile to spawn from' }),
-    system: z.string().max(100_000).optional().register(z.globalRegistry, { description: 'System prompt (overrides the profile)' }),
-    model: z.string().min(1).max(200).optional().register(z.globalRegistry, { description: 'Model (overrides the profile)' }),
-    tools: z.array(toolRefSchema).optional().register(z.globalRegistry, { description: 'Tools for the child; only tools you have yourself' }),
-    budget_usd: z.number().positive().optional().register(z.globalRegistry, { description: 'Spend limit of the child' }),
-    task: z.string().min(1).max(100_000).optional().register(z.globalRegistry, { description: 'A first message; the call then waits for the child\'s reply' }),
+    system: z
+      .string()
+      .max(100_000)
+      .optional()
+      .register(z.globalRegistry, { description: 'System prompt (overrides the profile)' }),
+    model: z
+      .string()
+      .min(1)
+      .max(200)
+      .optional()
+      .register(z.globalRegistry, { description: 'Model (overrides the profile)' }),
+    tools: z
+      .array(toolRefSchema)
+      .optional()
+      .register(z.globalRegistry, { description: 'Tools for the child; only tools you have yourself' }),
+    budget_usd: z
+      .number()
+      .positive()
+      .optional()
+      .register(z.globalRegistry, { description: 'Spend limit of the child' }),
+    task: z
+      .string()
+      .min(1)
+      .max(100_000)
+      .optional()
+      .register(z.globalRegistry, { description: "A first message; the call then waits for the child's reply" }),
   }),
 } satisfies Record<ToolName, z.ZodType>;
 
 const DESCRIPTIONS: Record<ToolName, string> = {
-  sandbox_exec: 'Run code (python, bash, node or r) in an isolated sandbox without network. Returns exit_code, stdout and stderr.',
+  sandbox_exec:
+    'Run code (python, bash, node or r) in an isolated sandbox without network. Returns exit_code, stdout and stderr.',
   kg_add: 'Record nodes and typed edges in the shared knowledge graph. Returns the node ids.',
   kg_query: 'Read the knowledge graph: the neighbours of a node (id, depth), or nodes by label and property equality.',
-  message_agent: 'Send a message to another agent; it takes a turn on it later (this call does not wait for its answer).',
+  message_agent:
+    'Send a message to another agent; it takes a turn on it later (this call does not wait for its answer).',
   spawn_agent: 'Create a child agent (optionally from a profile) and, with task, have it answer one message.',
 };
 
 /** Tool definitions for the Messages API. */
 export function toolDefinitions(names: readonly ToolName[]): Array<Record<string, unknown>> {
   return names.map((name) => {
-    const { $schema: _s, ...schema } = z.toJSONSchema(toolInputSchemas[name], { io: 'input' }) as Record<string, unknown>;
+    const { $schema: _s, ...schema } = z.toJSONSchema(toolInputSchemas[name], { io: 'input' }) as Record<
+      string,
+      unknown
+    >;
     return { name, description: DESCRIPTIONS[name], input_schema: schema };
   });
 }
@@ -108,19 +196,27 @@ export async function runTool(name: string, input: unknown, env: ToolEnv): Promi
   }
   const tool = name as ToolName;
   if (!env.allowed.includes(tool)) {
-    return err('NOT_ALLOWED', `tool "${name}" is not allowed for this agent; you may call: ${env.allowed.join(', ') || 'none'}`);
+    return err(
+      'NOT_ALLOWED',
+      `tool "${name}" is not allowed for this agent; you may call: ${env.allowed.join(', ') || 'none'}`,
+    );
   }
   const parsed = toolInputSchemas[tool].safeParse(input);
   if (!parsed.success) {
-    return err('INVALID_INPUT', `malformed input for ${name}: ${formatIssues(parsed.error.issues, { root: '(input)' })}`);
+    return err(
+      'INVALID_INPUT',
+      `malformed input for ${name}: ${formatIssues(parsed.error.issues, { root: '(input)' })}`,
+    );
   }
   try {
     const out = await EXECUTORS[tool](parsed.data as never, env);
     return { content: cut(JSON.stringify(out), env.maxResultChars), is_error: false, error_code: null };
   } catch (e) {
-    let de = e instanceof DaemonError ? e : new DaemonError('HANDLER_ERROR', e instanceof Error ? e.message : String(e));
+    let de =
+      e instanceof DaemonError ? e : new DaemonError('HANDLER_ERROR', e instanceof Error ? e.message : String(e));
     // No plugin serves the tool's events here (disabled, or not federated): say so plainly.
-    if (de.code === 'UNKNOWN_EVENT') de = new DaemonError('UNAVAILABLE', `tool ${name} is not available on this daemon (${de.message})`);
+    if (de.code === 'UNKNOWN_EVENT')
+      de = new DaemonError('UNAVAILABLE', `tool ${name} is not available on this daemon (${de.message})`);
     const o = err(de.code, de.message);
     if (FATAL.has(de.code)) o.fatal = de;
     return o;
@@ -132,13 +228,24 @@ type Exec<N extends ToolName> = (input: z.output<(typeof toolInputSchemas)[N]>, 
 const EXECUTORS: { [N in ToolName]: Exec<N> } = {
   async sandbox_exec(input, env) {
     const r = await env.request<Record<string, unknown>>('sandbox:exec', input);
-    return { exit_code: r.exit_code, stdout: r.stdout, stderr: r.stderr, timed_out: r.timed_out, oom_killed: r.oom_killed, truncated: r.truncated, duration_ms: r.duration_ms };
+    return {
+      exit_code: r.exit_code,
+      stdout: r.stdout,
+      stderr: r.stderr,
+      timed_out: r.timed_out,
+      oom_killed: r.oom_killed,
+      truncated: r.truncated,
+      duration_ms: r.duration_ms,
+    };
   },
 
   async kg_add(input, env) {
     let ids: string[] = [];
     if (input.nodes?.length) {
-      const nodes = input.nodes.map((n, i) => ({ ...n, id: n.id ?? `${env.agentId}.${short(`${env.turnId}/${env.toolUseId}`)}.${i}` }));
+      const nodes = input.nodes.map((n, i) => ({
+        ...n,
+        id: n.id ?? `${env.agentId}.${short(`${env.turnId}/${env.toolUseId}`)}.${i}`,
+      }));
       const r = await env.request<{ ids: string[] }>('kg:add_nodes', { nodes });
       ids = r.ids;
     }
@@ -151,13 +258,22 @@ const EXECUTORS: { [N in ToolName]: Exec<N> } = {
     if (input.id !== undefined) {
       return env.request('kg:neighbors', { id: input.id, depth: input.depth ?? 1, limit: input.limit ?? 50 });
     }
-    return env.request('kg:find', { ...(input.label ? { label: input.label } : {}), ...(input.where ? { where: input.where } : {}), limit: input.limit ?? 50 });
+    return env.request('kg:find', {
+      ...(input.label ? { label: input.label } : {}),
+      ...(input.where ? { where: input.where } : {}),
+      limit: input.limit ?? 50,
+    });
   },
 
   async message_agent(input, env) {
     if (input.to === env.agentId) throw new DaemonError('CONFLICT', 'an agent cannot message itself');
     const messageId = `m.${short(`${env.turnId}/${env.toolUseId}`)}`;
-    const r = await env.request<Record<string, unknown>>('agent:message', { from: env.agentId, to: input.to, content: input.content, message_id: messageId });
+    const r = await env.request<Record<string, unknown>>('agent:message', {
+      from: env.agentId,
+      to: input.to,
+      content: input.content,
+      message_id: messageId,
+    });
     return { delivered: true, message_id: r.message_id, to: input.to };
   },
 
@@ -165,10 +281,17 @@ const EXECUTORS: { [N in ToolName]: Exec<N> } = {
     const childId = `${env.agentId.slice(0, 80)}.${short(`${env.turnId}/${env.toolUseId}`)}`;
     const { task, ...spec } = input;
     const existing = env.parentOf(childId);
-    if (existing === undefined) await env.request('agent:spawn', { ...spec, agent_id: childId, parent_id: env.agentId });
-    else if (existing !== env.agentId) throw new DaemonError('CONFLICT', `agent ${childId} exists and is not your child`);
+    if (existing === undefined)
+      await env.request('agent:spawn', { ...spec, agent_id: childId, parent_id: env.agentId });
+    else if (existing !== env.agentId)
+      throw new DaemonError('CONFLICT', `agent ${childId} exists and is not your child`);
     if (!task) return { agent_id: childId, spawned: true };
-    const r = await env.request<Record<string, unknown>>('agent:send', { agent_id: childId, message: task, wait: true, turn_id: `${childId}.t1` });
+    const r = await env.request<Record<string, unknown>>('agent:send', {
+      agent_id: childId,
+      message: task,
+      wait: true,
+      turn_id: `${childId}.t1`,
+    });
     return { agent_id: childId, reply: r.reply, stop_reason: r.stop_reason };
   },
 };

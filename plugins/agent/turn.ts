@@ -8,7 +8,16 @@ import type { Logger } from 'pino';
 import { DaemonError, type GroupCommit, type PluginContext } from '../../daemon/plugin-api.js';
 import type { AgentConfig } from './config.js';
 import { buildMessages, textOf, toolUsesOf, type ToolUse } from './history.js';
-import { ZERO_USAGE, type AgentRow, type AgentStore, type StoredMessage, type ToolCallRow, type TurnError, type TurnRow, type Usage } from './store.js';
+import {
+  ZERO_USAGE,
+  type AgentRow,
+  type AgentStore,
+  type StoredMessage,
+  type ToolCallRow,
+  type TurnError,
+  type TurnRow,
+  type Usage,
+} from './store.js';
 import { runTool, toolDefinitions } from './tools.js';
 import { sleep } from '../../client/timing.js';
 import { addUsage } from '../../client/usage.js';
@@ -45,8 +54,6 @@ interface CompletionResult {
   cost_usd: number;
 }
 
-
-
 /** What the model sees as the turn's user message. */
 export function userMessageOf(t: Pick<TurnRow, 'source' | 'from_agent' | 'input'>): string {
   return t.source === 'message' ? `[message from agent ${t.from_agent}]\n${t.input}` : t.input;
@@ -61,10 +68,18 @@ export class TurnRunner {
 
   private req<T>(t: TurnRow, event: string, data: Record<string, unknown>, timeoutMs: number): Promise<T> {
     const signal = this.deps.signalOf?.(t.agent_id);
-    return this.deps.request<T>(event, data, { context: t.context ?? undefined, agentId: t.agent_id, timeoutMs, ...(signal ? { signal } : {}) });
+    return this.deps.request<T>(event, data, {
+      context: t.context ?? undefined,
+      agentId: t.agent_id,
+      timeoutMs,
+      ...(signal ? { signal } : {}),
+    });
   }
 
-  async run(t: TurnRow, agent: AgentRow): Promise<TurnOutcome & { steps: number; tool_calls: number; usage: Usage; cost_usd: number }> {
+  async run(
+    t: TurnRow,
+    agent: AgentRow,
+  ): Promise<TurnOutcome & { steps: number; tool_calls: number; usage: Usage; cost_usd: number }> {
     const d = this.deps;
     const resumed = t.status === 'running';
     let steps = t.steps;
@@ -74,7 +89,14 @@ export class TurnRunner {
     const done = (o: TurnOutcome) => ({ ...o, steps, tool_calls: toolCalls, usage, cost_usd: cost });
 
     if (resumed && (d.config.restart_policy === 'fail' || t.resumes >= d.config.max_resumes)) {
-      return done({ status: 'failed', error: { code: 'UNAVAILABLE', message: 'the daemon stopped while this turn was running', reason: 'daemon_restart' } });
+      return done({
+        status: 'failed',
+        error: {
+          code: 'UNAVAILABLE',
+          message: 'the daemon stopped while this turn was running',
+          reason: 'daemon_restart',
+        },
+      });
     }
     // A turn answered from a trace has its reply in the history like any other; one whose replay
     // diverged tells the model what was done.
@@ -83,10 +105,23 @@ export class TurnRunner {
       const reply = trace?.replayed === true && typeof trace.reply === 'string' ? trace.reply : null;
       d.store.appendMessage(t.agent_id, t.turn_id, { role: 'user', content: userMessageOf(t) + note }, Date.now());
       if (trace) d.store.setTrace(t.turn_id, trace);
-      if (reply !== null) d.store.appendMessage(t.agent_id, t.turn_id, { role: 'assistant', content: [{ type: 'text', text: reply }] }, Date.now());
+      if (reply !== null)
+        d.store.appendMessage(
+          t.agent_id,
+          t.turn_id,
+          { role: 'assistant', content: [{ type: 'text', text: reply }] },
+          Date.now(),
+        );
       d.store.openTurn(t.turn_id);
     };
-    const started = { agent_id: t.agent_id, turn_id: t.turn_id, source: t.source, from: t.from_agent, resumed, ...(t.goal ? { goal: t.goal } : {}) };
+    const started = {
+      agent_id: t.agent_id,
+      turn_id: t.turn_id,
+      source: t.source,
+      from: t.from_agent,
+      resumed,
+      ...(t.goal ? { goal: t.goal } : {}),
+    };
     // Lazy: if a power cut lost it, the turn is simply still queued (or opened again) at the next start.
     if (t.goal && !t.opened) {
       // A turn given a goal asks the trace plugin before it is opened: the answer may be its reply.
@@ -110,10 +145,15 @@ export class TurnRunner {
     try {
       for (;;) {
         const why = d.interrupted(t.agent_id);
-        if (why === 'terminated') return done({ status: 'cancelled', error: { code: 'CANCELLED', message: `agent ${t.agent_id} was terminated` } });
+        if (why === 'terminated')
+          return done({
+            status: 'cancelled',
+            error: { code: 'CANCELLED', message: `agent ${t.agent_id} was terminated` },
+          });
         if (why === 'stopping') return done({ status: 'interrupted' });
         // Cancelled with tool calls unanswered: answer them as not run first, so the history stays a valid exchange.
-        if (why === 'cancelled' && !(lastOwn && toolUsesOf(lastOwn.content).length)) return done({ status: 'cancelled', error: { code: 'CANCELLED', message: 'the turn was cancelled' } });
+        if (why === 'cancelled' && !(lastOwn && toolUsesOf(lastOwn.content).length))
+          return done({ status: 'cancelled', error: { code: 'CANCELLED', message: 'the turn was cancelled' } });
 
         if (lastOwn) {
           const uses = toolUsesOf(lastOwn.content);
@@ -133,7 +173,8 @@ export class TurnRunner {
           continue;
         }
 
-        if (steps >= agent.limits.max_turns) return done({ status: 'completed', reply: lastText, stop_reason: 'turn_limit' });
+        if (steps >= agent.limits.max_turns)
+          return done({ status: 'completed', reply: lastText, stop_reason: 'turn_limit' });
         const res = await this.complete(t, agent, steps, resumed);
         // Stopping: write nothing more; the resumed turn gets this same answer replayed by request_id.
         if (d.interrupted(t.agent_id) === 'stopping') return done({ status: 'interrupted' });
@@ -152,11 +193,21 @@ export class TurnRunner {
       }
     } catch (e) {
       if (d.interrupted(t.agent_id) === 'stopping') return done({ status: 'interrupted' });
-      const de = e instanceof DaemonError ? e : new DaemonError('HANDLER_ERROR', e instanceof Error ? e.message : String(e));
-      if (!(e instanceof DaemonError)) d.log.error({ err: e, agent_id: t.agent_id, turn_id: t.turn_id }, 'turn failed unexpectedly');
+      const de =
+        e instanceof DaemonError ? e : new DaemonError('HANDLER_ERROR', e instanceof Error ? e.message : String(e));
+      if (!(e instanceof DaemonError))
+        d.log.error({ err: e, agent_id: t.agent_id, turn_id: t.turn_id }, 'turn failed unexpectedly');
       const reason = typeof de.details?.reason === 'string' ? de.details.reason : undefined;
       const status = de.code === 'CANCELLED' ? 'cancelled' : 'failed';
-      return done({ status, error: { code: de.code, message: de.message, ...(reason ? { reason } : {}), ...(de.details ? { details: de.details } : {}) } });
+      return done({
+        status,
+        error: {
+          code: de.code,
+          message: de.message,
+          ...(reason ? { reason } : {}),
+          ...(de.details ? { details: de.details } : {}),
+        },
+      });
     } finally {
       d.setInflight(t.agent_id, null);
     }
@@ -167,26 +218,52 @@ export class TurnRunner {
    * of the goal with no model call (follow) and hands back the reply, or where the replay diverged.
    * Without the trace plugin the turn is just not learned; follow then fails, as it cannot be done.
    */
-  private async beginGoal(t: TurnRow, agent: AgentRow): Promise<{ trace: Record<string, unknown> | null } | { outcome: TurnOutcome }> {
+  private async beginGoal(
+    t: TurnRow,
+    agent: AgentRow,
+  ): Promise<{ trace: Record<string, unknown> | null } | { outcome: TurnOutcome }> {
     const mode = t.goal_mode ?? 'auto';
     try {
-      const trace = await this.req<Record<string, unknown>>(t, 'trace:begin_turn', {
-        agent_id: t.agent_id, turn_id: t.turn_id, goal: t.goal, mode, message: t.input,
-        agent: {
-          ...(agent.profile ? { profile: agent.profile } : {}), ...(agent.model ? { model: agent.model } : {}),
-          ...(agent.system ? { system: agent.system } : {}), tools: agent.tools,
+      const trace = await this.req<Record<string, unknown>>(
+        t,
+        'trace:begin_turn',
+        {
+          agent_id: t.agent_id,
+          turn_id: t.turn_id,
+          goal: t.goal,
+          mode,
+          message: t.input,
+          agent: {
+            ...(agent.profile ? { profile: agent.profile } : {}),
+            ...(agent.model ? { model: agent.model } : {}),
+            ...(agent.system ? { system: agent.system } : {}),
+            tools: agent.tools,
+          },
         },
-      }, this.deps.config.step_timeout_ms);
+        this.deps.config.step_timeout_ms,
+      );
       return { trace };
     } catch (e) {
-      const de = e instanceof DaemonError ? e : new DaemonError('HANDLER_ERROR', e instanceof Error ? e.message : String(e));
-      if (this.deps.interrupted(t.agent_id) === 'stopping' || de.code === 'SHUTTING_DOWN') return { outcome: { status: 'interrupted' } };
-      if (de.code === 'CANCELLED') return { outcome: { status: 'cancelled', error: { code: 'CANCELLED', message: 'the turn was cancelled' } } };
+      const de =
+        e instanceof DaemonError ? e : new DaemonError('HANDLER_ERROR', e instanceof Error ? e.message : String(e));
+      if (this.deps.interrupted(t.agent_id) === 'stopping' || de.code === 'SHUTTING_DOWN')
+        return { outcome: { status: 'interrupted' } };
+      if (de.code === 'CANCELLED')
+        return { outcome: { status: 'cancelled', error: { code: 'CANCELLED', message: 'the turn was cancelled' } } };
       if (mode === 'follow') {
-        const err = de.code === 'UNKNOWN_EVENT' ? new DaemonError('UNAVAILABLE', 'following a trace needs the trace plugin, which is not loaded') : de;
-        return { outcome: { status: 'failed', error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } } };
+        const err =
+          de.code === 'UNKNOWN_EVENT'
+            ? new DaemonError('UNAVAILABLE', 'following a trace needs the trace plugin, which is not loaded')
+            : de;
+        return {
+          outcome: {
+            status: 'failed',
+            error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) },
+          },
+        };
       }
-      if (de.code !== 'UNKNOWN_EVENT') this.deps.log.warn({ err: de, agent_id: t.agent_id, turn_id: t.turn_id }, 'goal turn not recorded');
+      if (de.code !== 'UNKNOWN_EVENT')
+        this.deps.log.warn({ err: de, agent_id: t.agent_id, turn_id: t.turn_id }, 'goal turn not recorded');
       return { trace: null };
     }
   }
@@ -201,10 +278,16 @@ export class TurnRunner {
     const messages = buildMessages(d.store.history(t.agent_id, d.config.history_window), d.config.history_max_chars);
     const tools = [
       ...toolDefinitions(agent.tools.filter(isBuiltinTool)),
-      ...await mcpToolDefinitions(agent.tools, (event, data) => this.req(t, event, data, 30_000), (server, err) => d.log.warn({ err, agent_id: t.agent_id, server }, 'mcp tools left out of a model call')),
+      ...(await mcpToolDefinitions(
+        agent.tools,
+        (event, data) => this.req(t, event, data, 30_000),
+        (server, err) => d.log.warn({ err, agent_id: t.agent_id, server }, 'mcp tools left out of a model call'),
+      )),
     ];
     const params: Record<string, unknown> = {
-      messages, agent_id: t.agent_id, max_tokens: agent.limits.max_tokens,
+      messages,
+      agent_id: t.agent_id,
+      max_tokens: agent.limits.max_tokens,
       ...(agent.model ? { model: agent.model } : {}),
       ...(agent.system ? { system: agent.system } : {}),
       ...(tools.length ? { tools } : {}),
@@ -214,7 +297,12 @@ export class TurnRunner {
       const requestId = `${t.turn_id}.s${step}${attempt ? `.r${attempt}` : ''}`;
       d.setInflight(t.agent_id, requestId);
       try {
-        return await this.req<CompletionResult>(t, 'completion:request', { ...params, request_id: requestId }, d.config.step_timeout_ms);
+        return await this.req<CompletionResult>(
+          t,
+          'completion:request',
+          { ...params, request_id: requestId },
+          d.config.step_timeout_ms,
+        );
       } catch (e) {
         if (!(e instanceof DaemonError) || attempt >= 2) throw e;
         if (e.code === 'CONFLICT') {
@@ -234,9 +322,15 @@ export class TurnRunner {
   private async waitCompletion(t: TurnRow, requestId: string): Promise<CompletionResult | null> {
     const until = Date.now() + this.deps.config.step_timeout_ms;
     while (Date.now() < until) {
-      const st = await this.req<{ status: string; result?: CompletionResult; error?: TurnError }>(t, 'completion:status', { request_id: requestId }, 10_000);
+      const st = await this.req<{ status: string; result?: CompletionResult; error?: TurnError }>(
+        t,
+        'completion:status',
+        { request_id: requestId },
+        10_000,
+      );
       if (st.status === 'queued' || st.status === 'running') {
-        if (this.deps.interrupted(t.agent_id)) throw new DaemonError('CANCELLED', 'interrupted while waiting for a model call');
+        if (this.deps.interrupted(t.agent_id))
+          throw new DaemonError('CANCELLED', 'interrupted while waiting for a model call');
         await sleep(100, { unref: true });
         continue;
       }
@@ -250,7 +344,19 @@ export class TurnRunner {
    * next starts; the last one is handed back (`unjournaled`) to be written with the tool_result
    * message in one transaction.
    */
-  private async runTools(t: TurnRow, agent: AgentRow, uses: ToolUse[], step: number, toolCalls: number): Promise<{ blocks: Array<Record<string, unknown>>; toolCalls: number; fatal?: DaemonError; limitHit: boolean; unjournaled: ToolCallRow[] }> {
+  private async runTools(
+    t: TurnRow,
+    agent: AgentRow,
+    uses: ToolUse[],
+    step: number,
+    toolCalls: number,
+  ): Promise<{
+    blocks: Array<Record<string, unknown>>;
+    toolCalls: number;
+    fatal?: DaemonError;
+    limitHit: boolean;
+    unjournaled: ToolCallRow[];
+  }> {
     const d = this.deps;
     const journaled = new Map(d.store.toolCalls(t.turn_id).map((c) => [c.tool_use_id, c]));
     const blocks: Array<Record<string, unknown>> = [];
@@ -261,43 +367,90 @@ export class TurnRunner {
       if (unjournaled.length) d.lazy(() => d.store.recordToolCall(t.turn_id, unjournaled.pop()!));
       const prior = journaled.get(u.id);
       if (prior) {
-        blocks.push({ type: 'tool_result', tool_use_id: u.id, content: prior.result, ...(prior.is_error ? { is_error: true } : {}) });
+        blocks.push({
+          type: 'tool_result',
+          tool_use_id: u.id,
+          content: prior.result,
+          ...(prior.is_error ? { is_error: true } : {}),
+        });
         continue;
       }
       if (d.interrupted(t.agent_id) === 'cancelled') {
-        blocks.push({ type: 'tool_result', tool_use_id: u.id, content: JSON.stringify({ error: { code: 'CANCELLED', message: 'not run: the turn was cancelled' } }), is_error: true });
+        blocks.push({
+          type: 'tool_result',
+          tool_use_id: u.id,
+          content: JSON.stringify({ error: { code: 'CANCELLED', message: 'not run: the turn was cancelled' } }),
+          is_error: true,
+        });
         continue;
       }
       if (fatal || limitHit || toolCalls >= agent.limits.max_tool_calls) {
         limitHit ||= !fatal;
-        const msg = fatal ? `not run: ${fatal.code}` : `not run: the tool call limit of this message (${agent.limits.max_tool_calls}) is reached; answer without tools`;
-        blocks.push({ type: 'tool_result', tool_use_id: u.id, content: JSON.stringify({ error: { code: fatal ? fatal.code : 'LIMIT', message: msg } }), is_error: true });
+        const msg = fatal
+          ? `not run: ${fatal.code}`
+          : `not run: the tool call limit of this message (${agent.limits.max_tool_calls}) is reached; answer without tools`;
+        blocks.push({
+          type: 'tool_result',
+          tool_use_id: u.id,
+          content: JSON.stringify({ error: { code: fatal ? fatal.code : 'LIMIT', message: msg } }),
+          is_error: true,
+        });
         continue;
       }
       toolCalls++;
-      this.emit(t, 'agent:tool_call', { agent_id: t.agent_id, turn_id: t.turn_id, tool_use_id: u.id, name: u.name, input: u.input });
+      this.emit(t, 'agent:tool_call', {
+        agent_id: t.agent_id,
+        turn_id: t.turn_id,
+        tool_use_id: u.id,
+        name: u.name,
+        input: u.input,
+      });
       const t0 = Date.now();
       const made = new ToolEvents();
       const out = await runTool(u.name, u.input, {
-        agentId: t.agent_id, allowed: agent.tools, turnId: t.turn_id, toolUseId: u.id, maxResultChars: d.config.max_tool_result_chars,
-        request: (event, data, timeoutMs) => made.track(event, data, this.req(t, event, data, timeoutMs ?? d.config.tool_timeout_ms)),
+        agentId: t.agent_id,
+        allowed: agent.tools,
+        turnId: t.turn_id,
+        toolUseId: u.id,
+        maxResultChars: d.config.max_tool_result_chars,
+        request: (event, data, timeoutMs) =>
+          made.track(event, data, this.req(t, event, data, timeoutMs ?? d.config.tool_timeout_ms)),
         parentOf: (id) => d.parentOf(id),
       });
       const durationMs = Date.now() - t0;
       // Shutdown is not the tool's answer: leave the call unjournaled so the resumed turn runs it.
-      if (out.fatal?.code === 'SHUTTING_DOWN' || d.interrupted(t.agent_id) === 'stopping') throw out.fatal ?? new DaemonError('SHUTTING_DOWN', 'stopping');
+      if (out.fatal?.code === 'SHUTTING_DOWN' || d.interrupted(t.agent_id) === 'stopping')
+        throw out.fatal ?? new DaemonError('SHUTTING_DOWN', 'stopping');
       if (out.fatal) fatal = out.fatal;
       // Journaled before the next call starts (or with the results message), so a crash never runs it again.
       unjournaled.push({
-        tool_use_id: u.id, step, name: u.name, input: u.input, is_error: out.is_error, error_code: out.error_code, result: out.content, duration_ms: durationMs,
+        tool_use_id: u.id,
+        step,
+        name: u.name,
+        input: u.input,
+        is_error: out.is_error,
+        error_code: out.error_code,
+        result: out.content,
+        duration_ms: durationMs,
       });
       this.emit(t, 'agent:tool_result', {
-        agent_id: t.agent_id, turn_id: t.turn_id, tool_use_id: u.id, name: u.name, is_error: out.is_error, error_code: out.error_code, duration_ms: durationMs,
-        result: out.content, ...made.view(),
+        agent_id: t.agent_id,
+        turn_id: t.turn_id,
+        tool_use_id: u.id,
+        name: u.name,
+        is_error: out.is_error,
+        error_code: out.error_code,
+        duration_ms: durationMs,
+        result: out.content,
+        ...made.view(),
       });
-      blocks.push({ type: 'tool_result', tool_use_id: u.id, content: out.content, ...(out.is_error ? { is_error: true } : {}) });
+      blocks.push({
+        type: 'tool_result',
+        tool_use_id: u.id,
+        content: out.content,
+        ...(out.is_error ? { is_error: true } : {}),
+      });
     }
     return { blocks, toolCalls, limitHit, unjournaled, ...(fatal ? { fatal } : {}) };
   }
 }
-

@@ -16,7 +16,6 @@ import { newStats } from './stats.js';
 
 export type ConnState = 'disabled' | 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'closed';
 
-
 /** Credentials in a URL are never logged or reported. */
 /** The one redaction every shown URL goes through (kept under this name for the bridge's callers). */
 export const redactUrl = (url: string): string => redactSecrets(url);
@@ -44,16 +43,26 @@ export class Bridge {
   /** A configuration mistake found at run time: keeps the plugin degraded whatever the connection does. */
   private configProblem: string | null = null;
 
-  constructor(private readonly ctx: PluginContext, readonly cfg: BridgeConfig) {
+  constructor(
+    private readonly ctx: PluginContext,
+    readonly cfg: BridgeConfig,
+  ) {
     this.node = cfg.node ?? '';
     this.subjects = new Subjects(cfg.prefix, this.node);
     this.events = new EventRelay(ctx, cfg, this.subjects, this.node, this.stats);
     this.requests = new RequestService(ctx, cfg, this.subjects, this.node, this.stats);
     this.jobs = new JobService(ctx, cfg, this.subjects, this.node, this.stats, this.requests);
-    this.peers = new Peers(ctx, cfg, this.subjects, this.node, (reason) => {
-      this.configProblem = reason;
-      this.ctx.setStatus('degraded', reason, 'CONFIG_INVALID');
-    }, () => (this.servingReady ? this.cfg.serve : []));
+    this.peers = new Peers(
+      ctx,
+      cfg,
+      this.subjects,
+      this.node,
+      (reason) => {
+        this.configProblem = reason;
+        this.ctx.setStatus('degraded', reason, 'CONFIG_INVALID');
+      },
+      () => (this.servingReady ? this.cfg.serve : []),
+    );
     this.durable = matchPatterns(cfg.durable);
   }
 
@@ -73,7 +82,13 @@ export class Bridge {
     }
     this.events.listen();
     if (this.cfg.forward && this.ctx.serveUnowned) {
-      this.unserve = this.ctx.serveUnowned(this.requests.fallback(() => this.connection, this.durable, (e, d, c) => this.jobs.submit(e, d, c)));
+      this.unserve = this.ctx.serveUnowned(
+        this.requests.fallback(
+          () => this.connection,
+          this.durable,
+          (e, d, c) => this.jobs.submit(e, d, c),
+        ),
+      );
     }
     // Serve the fleet only once every local plugin has started.
     this.ctx.subscribe('system:ready', (ev: EmittedEvent) => {
@@ -85,7 +100,9 @@ export class Bridge {
       this.requests.stop();
       this.jobs.stopTaking();
     });
-    const list = await this.ctx.request<{ plugins: Array<{ name: string; status: string }> }>('plugin:list', {}, { timeoutMs: 5000 }).catch(() => null);
+    const list = await this.ctx
+      .request<{ plugins: Array<{ name: string; status: string }> }>('plugin:list', {}, { timeoutMs: 5000 })
+      .catch(() => null);
     if (list && list.plugins.every((p) => p.name === this.ctx.name || p.status !== 'loading')) this.markReady();
     this.state = 'connecting';
     this.connectForever().catch((err: unknown) => this.ctx.log.error({ err }, 'bridge connection loop failed'));
@@ -137,8 +154,12 @@ export class Bridge {
       this.events.attach(nc);
       this.peers.start(nc);
       await this.jobs.attach(nc);
-      if (this.jobs.state === 'failed') this.ctx.setStatus('degraded', this.jobs.lastError ?? 'JetStream unavailable', 'BACKEND_UNAVAILABLE');
-      this.lagTimer = setInterval(() => void this.tick(nc).catch((err) => this.ctx.log.debug({ err }, 'bridge tick failed')), Math.max(1000, this.cfg.heartbeat_ms));
+      if (this.jobs.state === 'failed')
+        this.ctx.setStatus('degraded', this.jobs.lastError ?? 'JetStream unavailable', 'BACKEND_UNAVAILABLE');
+      this.lagTimer = setInterval(
+        () => void this.tick(nc).catch((err) => this.ctx.log.debug({ err }, 'bridge tick failed')),
+        Math.max(1000, this.cfg.heartbeat_ms),
+      );
       this.lagTimer.unref();
       await this.startServing();
     } catch (err) {
@@ -170,7 +191,9 @@ export class Bridge {
     this.servingReady = true;
     this.peers.announceNow(nc);
     // Serving a namespace nobody owns here would only bounce requests: say so.
-    const owned = await this.ctx.request<{ events: Record<string, unknown[]> }>('system:discover', {}, { timeoutMs: 5000 }).catch(() => null);
+    const owned = await this.ctx
+      .request<{ events: Record<string, unknown[]> }>('system:discover', {}, { timeoutMs: 5000 })
+      .catch(() => null);
     const missing = owned ? this.cfg.serve.filter((ns) => !owned.events[ns]) : [];
     if (missing.length) {
       this.configProblem = `bridge.serve names namespaces no local plugin owns: ${missing.join(', ')}`;
@@ -217,7 +240,13 @@ export class Bridge {
   }
 
   /** Forward one request explicitly (bridge:request): to a node, or to whoever serves its namespace. */
-  request(event: string, data: Record<string, unknown>, context: Parameters<RequestService['forward']>[3], remainingMs: number, node?: string) {
+  request(
+    event: string,
+    data: Record<string, unknown>,
+    context: Parameters<RequestService['forward']>[3],
+    remainingMs: number,
+    node?: string,
+  ) {
     return this.requests.forward(this.connection, event, data, context, remainingMs, node);
   }
 
@@ -259,7 +288,10 @@ export class Bridge {
       node: this.cfg.node ?? null,
       state: this.state,
       error: this.state === 'connected' ? null : this.lastError,
-      peers: this.peers.list().filter((p) => p.alive).map((p) => p.node),
+      peers: this.peers
+        .list()
+        .filter((p) => p.alive)
+        .map((p) => p.node),
       subjects: this.events.subscribedSubjects().length + this.requests.servedSubjects().length,
       jetstream: this.jobs.state,
       lag_ms: Math.round(this.events.lag.mean * 10) / 10,
@@ -279,7 +311,10 @@ export class Bridge {
     this.nc = null;
     if (nc && !nc.isClosed()) {
       // Drain: replies and results still in flight reach NATS before the connection closes.
-      await settledWithin(nc.drain().catch(() => nc.close()), Math.max(200, Math.min(2000, deadline - Date.now())));
+      await settledWithin(
+        nc.drain().catch(() => nc.close()),
+        Math.max(200, Math.min(2000, deadline - Date.now())),
+      );
       if (!nc.isClosed()) await nc.close().catch(() => undefined);
     }
     this.state = 'closed';

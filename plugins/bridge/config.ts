@@ -14,21 +14,65 @@ const pattern = z.string().regex(PATTERN_RE, 'a pattern is "ns:action", "ns:*", 
 const unsetIfEmpty = (v: unknown) => (v === '' || v === null ? undefined : v);
 
 export const bridgeConfigSchema = z.object({
-  url: z.preprocess(unsetIfEmpty, z.string().optional()).register(z.globalRegistry, { description: 'NATS server URL(s), comma separated; the bridge is off without one' }),
-  node: z.preprocess(unsetIfEmpty, z.string().regex(NODE_RE, 'node names are lowercase letters, digits, "_" and "-"').optional()).register(z.globalRegistry, { description: 'This daemon\'s name in the fleet' }),
-  prefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default('agentd').register(z.globalRegistry, { description: 'First token of every subject (one fleet per prefix)' }),
-  publish: z.array(pattern).default([]).register(z.globalRegistry, { description: 'Local events published to the fleet' }),
-  subscribe: z.array(pattern).default(['*']).register(z.globalRegistry, { description: 'Remote events delivered to local subscribers' }),
-  serve: z.array(z.string().regex(NS_RE)).default([]).register(z.globalRegistry, { description: 'Local namespaces served to the fleet (queue groups)' }),
-  durable: z.array(pattern).default([]).register(z.globalRegistry, { description: 'Forwarded requests that go through JetStream (redelivered if a worker dies)' }),
-  serve_max_inflight: z.coerce.number().int().min(1).max(100_000).default(1024).register(z.globalRegistry, { description: 'Requests from the fleet handled at once; beyond it they answer OVERLOADED' }),
-  forward: z.coerce.boolean().default(true).register(z.globalRegistry, { description: 'Forward requests for namespaces no local plugin owns to the fleet' }),
+  url: z
+    .preprocess(unsetIfEmpty, z.string().optional())
+    .register(z.globalRegistry, { description: 'NATS server URL(s), comma separated; the bridge is off without one' }),
+  node: z
+    .preprocess(
+      unsetIfEmpty,
+      z.string().regex(NODE_RE, 'node names are lowercase letters, digits, "_" and "-"').optional(),
+    )
+    .register(z.globalRegistry, { description: "This daemon's name in the fleet" }),
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default('agentd')
+    .register(z.globalRegistry, { description: 'First token of every subject (one fleet per prefix)' }),
+  publish: z
+    .array(pattern)
+    .default([])
+    .register(z.globalRegistry, { description: 'Local events published to the fleet' }),
+  subscribe: z
+    .array(pattern)
+    .default(['*'])
+    .register(z.globalRegistry, { description: 'Remote events delivered to local subscribers' }),
+  serve: z
+    .array(z.string().regex(NS_RE))
+    .default([])
+    .register(z.globalRegistry, { description: 'Local namespaces served to the fleet (queue groups)' }),
+  durable: z.array(pattern).default([]).register(z.globalRegistry, {
+    description: 'Forwarded requests that go through JetStream (redelivered if a worker dies)',
+  }),
+  serve_max_inflight: z.coerce.number().int().min(1).max(100_000).default(1024).register(z.globalRegistry, {
+    description: 'Requests from the fleet handled at once; beyond it they answer OVERLOADED',
+  }),
+  forward: z.coerce
+    .boolean()
+    .default(true)
+    .register(z.globalRegistry, { description: 'Forward requests for namespaces no local plugin owns to the fleet' }),
   heartbeat_ms: z.coerce.number().int().min(100).max(60_000).default(2000),
   connect_timeout_ms: z.coerce.number().int().min(100).max(60_000).default(2000),
-  ack_wait_ms: z.coerce.number().int().min(500).max(3_600_000).default(10_000).register(z.globalRegistry, { description: 'A durable job whose worker went silent this long is redelivered' }),
+  ack_wait_ms: z.coerce
+    .number()
+    .int()
+    .min(500)
+    .max(3_600_000)
+    .default(10_000)
+    .register(z.globalRegistry, { description: 'A durable job whose worker went silent this long is redelivered' }),
   max_deliver: z.coerce.number().int().min(1).max(100).default(5),
-  max_concurrent: z.coerce.number().int().min(1).max(1000).default(8).register(z.globalRegistry, { description: 'Durable jobs one worker runs at once' }),
-  result_ttl_s: z.coerce.number().int().min(10).max(7 * 86400).default(3600),
+  max_concurrent: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .default(8)
+    .register(z.globalRegistry, { description: 'Durable jobs one worker runs at once' }),
+  result_ttl_s: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .max(7 * 86400)
+    .default(3600),
 });
 
 export type BridgeConfig = z.infer<typeof bridgeConfigSchema>;
@@ -37,14 +81,24 @@ export type BridgeConfig = z.infer<typeof bridgeConfigSchema>;
 export const KERNEL_NS = new Set(['system', 'monitor', 'plugin']);
 
 /** Kernel events a peer may ask of this daemon directly (read-only). */
-export const DIRECT_KERNEL_EVENTS = new Set(['system:ping', 'system:health', 'system:discover', 'system:help', 'plugin:list', 'bridge:status']);
+export const DIRECT_KERNEL_EVENTS = new Set([
+  'system:ping',
+  'system:health',
+  'system:discover',
+  'system:help',
+  'plugin:list',
+  'bridge:status',
+]);
 
 export const isNodeName = (s: string): boolean => NODE_RE.test(s);
 
 /** `ns:action` → `ns.action`; patterns: `*` → `>`, `ns:**` → `ns.>`, `ns:*` → `ns.*`. */
 export function patternToSubject(p: string): string {
   if (p === '*') return '>';
-  return p.replace(/:\*\*$/, ':>').split(':').join('.');
+  return p
+    .replace(/:\*\*$/, ':>')
+    .split(':')
+    .join('.');
 }
 
 export function subjectToEvent(tokens: string[]): string {
@@ -52,7 +106,10 @@ export function subjectToEvent(tokens: string[]): string {
 }
 
 export class Subjects {
-  constructor(readonly prefix: string, readonly node: string) {}
+  constructor(
+    readonly prefix: string,
+    readonly node: string,
+  ) {}
   event(name: string): string {
     return `${this.prefix}.ev.${name.split(':').join('.')}`;
   }

@@ -33,7 +33,10 @@ export const requestEnvelope = z.object({
   timeout_ms: z.number().int().min(1).max(MAX_TIMEOUT_MS),
   from: node,
   /** Durable jobs only. */
-  job_id: z.string().regex(/^[A-Za-z0-9_-]{1,120}$/).optional(),
+  job_id: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,120}$/)
+    .optional(),
   /** Durable jobs only: epoch ms after which the caller no longer waits (needs roughly synced clocks). */
   expires_at: z.number().optional(),
 });
@@ -85,7 +88,10 @@ function parseObject(bytes: Uint8Array): Decoded<Record<string, unknown>> {
   try {
     raw = JSON.parse(dec.decode(bytes));
   } catch (e) {
-    return { ok: false, error: new DaemonError('BAD_JSON', `message from the bus is not JSON: ${(e as Error).message}`) };
+    return {
+      ok: false,
+      error: new DaemonError('BAD_JSON', `message from the bus is not JSON: ${(e as Error).message}`),
+    };
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return { ok: false, error: new DaemonError('BAD_FRAME', 'message from the bus is not a JSON object') };
@@ -104,7 +110,11 @@ export function decode<S extends z.ZodType>(bytes: Uint8Array, schema: S): Decod
     const bad = issues.some((i) => i.path === 'data' || i.path.startsWith('data.'));
     return {
       ok: false,
-      error: new DaemonError(bad ? 'INVALID_DATA' : 'BAD_FRAME', `message from the bus refused: ${formatIssues(r.error.issues, { root: '(message)', max: 1 })}`, { issues }),
+      error: new DaemonError(
+        bad ? 'INVALID_DATA' : 'BAD_FRAME',
+        `message from the bus refused: ${formatIssues(r.error.issues, { root: '(message)', max: 1 })}`,
+        { issues },
+      ),
     };
   }
   return { ok: true, value: r.data };
@@ -116,7 +126,11 @@ export function errorReply(node: string | undefined, e: DaemonError, jobId?: str
 
 /** Rebuild the typed error a remote daemon answered with. */
 export function replyError(r: Extract<ReplyEnvelope, { ok: false }>): DaemonError {
-  const p: ErrorPayload = { code: isErrorCode(r.error.code) ? r.error.code : 'HANDLER_ERROR', message: r.error.message, details: { ...(r.error.details ?? {}), ...(r.node ? { node: r.node } : {}) } };
+  const p: ErrorPayload = {
+    code: isErrorCode(r.error.code) ? r.error.code : 'HANDLER_ERROR',
+    message: r.error.message,
+    details: { ...(r.error.details ?? {}), ...(r.node ? { node: r.node } : {}) },
+  };
   return DaemonError.fromPayload(p);
 }
 
@@ -138,22 +152,30 @@ const JOB_ID_RE = /^[A-Za-z0-9_-]{1,120}$/;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isId = (v: unknown): boolean => typeof v === 'string' && v.length >= 1 && v.length <= 200;
-const isInt = (v: unknown, min: number, max: number): boolean => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+const isInt = (v: unknown, min: number, max: number): boolean =>
+  typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
 const isNode = (v: unknown): boolean => typeof v === 'string' && NODE_RE.test(v);
 
 function refused(path: string, message: string): Decoded<never> {
   const code = path === 'data' || path.startsWith('data.') ? 'INVALID_DATA' : 'BAD_FRAME';
-  return { ok: false, error: new DaemonError(code, `message from the bus refused: ${path}: ${message}`, { issues: [{ path, message, code: 'invalid' }] }) };
+  return {
+    ok: false,
+    error: new DaemonError(code, `message from the bus refused: ${path}: ${message}`, {
+      issues: [{ path, message, code: 'invalid' }],
+    }),
+  };
 }
 
 /** The first thing wrong with a context as it travels, or null. */
 function contextProblem(c: unknown): [string, string] | null {
   if (!isObject(c)) return ['context', 'must be an object'];
   if (!isId(c.id)) return ['context.id', 'must be a string of 1 to 200 characters'];
-  if (c.parent_id !== null && !isId(c.parent_id)) return ['context.parent_id', 'must be null or a string of 1 to 200 characters'];
+  if (c.parent_id !== null && !isId(c.parent_id))
+    return ['context.parent_id', 'must be null or a string of 1 to 200 characters'];
   if (!isId(c.root_id)) return ['context.root_id', 'must be a string of 1 to 200 characters'];
   if (!isInt(c.depth, 0, 1_000_000)) return ['context.depth', 'must be an integer from 0 to 1000000'];
-  if (c.agent_id !== undefined && !(typeof c.agent_id === 'string' && c.agent_id.length <= 200)) return ['context.agent_id', 'must be a string of at most 200 characters'];
+  if (c.agent_id !== undefined && !(typeof c.agent_id === 'string' && c.agent_id.length <= 200))
+    return ['context.agent_id', 'must be a string of at most 200 characters'];
   if (c.origin !== undefined && !isNode(c.origin)) return ['context.origin', 'must be a node name'];
   return null;
 }
@@ -167,12 +189,15 @@ export function decodeRequest(bytes: Uint8Array): Decoded<RequestEnvelope> {
   if (m.data === undefined) m.data = {};
   else if (!isObject(m.data)) return refused('data', 'must be an object');
   if (m.v !== 1) return refused('v', 'must be 1');
-  if (typeof m.event !== 'string' || !EVENT_NAME_RE.test(m.event)) return refused('event', 'event names are namespace:action');
+  if (typeof m.event !== 'string' || !EVENT_NAME_RE.test(m.event))
+    return refused('event', 'event names are namespace:action');
   const bad = contextProblem(m.context);
   if (bad) return refused(bad[0], bad[1]);
-  if (!isInt(m.timeout_ms, 1, MAX_TIMEOUT_MS)) return refused('timeout_ms', `must be an integer from 1 to ${MAX_TIMEOUT_MS}`);
+  if (!isInt(m.timeout_ms, 1, MAX_TIMEOUT_MS))
+    return refused('timeout_ms', `must be an integer from 1 to ${MAX_TIMEOUT_MS}`);
   if (!isNode(m.from)) return refused('from', 'must be a node name');
-  if (m.job_id !== undefined && !(typeof m.job_id === 'string' && JOB_ID_RE.test(m.job_id))) return refused('job_id', 'must be 1 to 120 letters, digits, _ or -');
+  if (m.job_id !== undefined && !(typeof m.job_id === 'string' && JOB_ID_RE.test(m.job_id)))
+    return refused('job_id', 'must be 1 to 120 letters, digits, _ or -');
   if (m.expires_at !== undefined && typeof m.expires_at !== 'number') return refused('expires_at', 'must be a number');
   return { ok: true, value: m as RequestEnvelope };
 }
@@ -191,7 +216,8 @@ export function decodeReply(bytes: Uint8Array): Decoded<ReplyEnvelope> {
   if (m.ok !== false) return refused('ok', 'must be true or false');
   if (m.node !== undefined && !isNode(m.node)) return refused('node', 'must be a node name');
   const e = m.error;
-  if (!isObject(e) || typeof e.code !== 'string' || typeof e.message !== 'string') return refused('error', 'must be {code, message, details?}');
+  if (!isObject(e) || typeof e.code !== 'string' || typeof e.message !== 'string')
+    return refused('error', 'must be {code, message, details?}');
   if (e.details !== undefined && !isObject(e.details)) return refused('error.details', 'must be an object');
   return { ok: true, value: m as ReplyEnvelope };
 }

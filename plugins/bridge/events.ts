@@ -25,7 +25,13 @@ export class EventRelay {
   readonly lag = new Gauge();
   private warnedAt = 0;
 
-  constructor(private readonly ctx: PluginContext, private readonly cfg: BridgeConfig, private readonly subjects: Subjects, private readonly node: string, private readonly stats: Stats) {}
+  constructor(
+    private readonly ctx: PluginContext,
+    private readonly cfg: BridgeConfig,
+    private readonly subjects: Subjects,
+    private readonly node: string,
+    private readonly stats: Stats,
+  ) {}
 
   /** Local side: listen for the events to publish (before the connection exists; they wait for it). */
   listen(): void {
@@ -61,7 +67,15 @@ export class EventRelay {
       this.stats.events_publish_failed++;
       return;
     }
-    const env: EventEnvelope = { v: 1, event: ev.event, data: ev.data, context: wireContext(ev.context, this.node), origin: this.node, seq: ev.seq, timestamp: ev.timestamp };
+    const env: EventEnvelope = {
+      v: 1,
+      event: ev.event,
+      data: ev.data,
+      context: wireContext(ev.context, this.node),
+      origin: this.node,
+      seq: ev.seq,
+      timestamp: ev.timestamp,
+    };
     try {
       // While reconnecting the client buffers this and sends it once the server is back.
       nc.publish(this.subjects.event(ev.event), encode(env));
@@ -77,8 +91,10 @@ export class EventRelay {
     const d = decode(bytes, eventEnvelope);
     if (!d.ok) return this.refuse(subject, d.error.code, d.error.message);
     const env = d.value;
-    if (this.subjects.event(env.event) !== subject) return this.refuse(subject, 'BAD_FRAME', `event ${env.event} does not match its subject`);
-    if (LOCAL_ONLY.has(ns(env.event))) return this.refuse(subject, 'BAD_FRAME', `${ns(env.event)} events are per daemon and not relayed`);
+    if (this.subjects.event(env.event) !== subject)
+      return this.refuse(subject, 'BAD_FRAME', `event ${env.event} does not match its subject`);
+    if (LOCAL_ONLY.has(ns(env.event)))
+      return this.refuse(subject, 'BAD_FRAME', `${ns(env.event)} events are per daemon and not relayed`);
     if (env.origin === this.node) {
       this.stats.echoes_dropped++;
       return;
@@ -98,7 +114,10 @@ export class EventRelay {
     const now = Date.now();
     if (now - this.warnedAt > 5000) {
       this.warnedAt = now;
-      this.ctx.log.warn({ subject, code, reason: message, refused: this.stats.events_refused }, 'event from the bus refused');
+      this.ctx.log.warn(
+        { subject, code, reason: message, refused: this.stats.events_refused },
+        'event from the bus refused',
+      );
     }
   }
 

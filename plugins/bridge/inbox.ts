@@ -8,7 +8,10 @@ import { createInbox, type Msg, type NatsConnection, type Subscription } from '@
 
 /** Why a request got no answer: nobody listens on the subject, the time ran out, or the connection closed. */
 export class InboxError extends Error {
-  constructor(readonly kind: 'no_responders' | 'timeout' | 'closed', message: string) {
+  constructor(
+    readonly kind: 'no_responders' | 'timeout' | 'closed',
+    message: string,
+  ) {
     super(message);
     this.name = 'InboxError';
   }

@@ -4,7 +4,13 @@
  * while a job runs, the result stored before the job is acked. A redelivered job whose result
  * already exists is acked without running again.
  */
-import { AckPolicy, type ConsumerConfig, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  type ConsumerConfig,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
 import type { PluginContext } from '../../daemon/plugin-api.js';
 import type { BridgeConfig, Subjects } from './config.js';
 import { decodeRequest, encode, errorReply, type ReplyEnvelope } from './envelope.js';
@@ -31,7 +37,14 @@ export class JobWorker {
   private readonly running = new Set<JsMsg>();
   lastError: string | null = null;
 
-  constructor(private readonly ctx: PluginContext, private readonly cfg: BridgeConfig, private readonly subjects: Subjects, private readonly stats: Stats, private readonly requests: RequestService, private readonly handles: JetStreamHandles) {}
+  constructor(
+    private readonly ctx: PluginContext,
+    private readonly cfg: BridgeConfig,
+    private readonly subjects: Subjects,
+    private readonly stats: Stats,
+    private readonly requests: RequestService,
+    private readonly handles: JetStreamHandles,
+  ) {}
 
   /** Take jobs for every served namespace. */
   async start(): Promise<void> {
@@ -58,7 +71,8 @@ export class JobWorker {
   }
 
   private async slot(): Promise<void> {
-    while (this.inflight >= this.cfg.max_concurrent && !this.stopped) await new Promise<void>((r) => this.slotWaiters.push(r));
+    while (this.inflight >= this.cfg.max_concurrent && !this.stopped)
+      await new Promise<void>((r) => this.slotWaiters.push(r));
   }
 
   private release(): void {
@@ -104,7 +118,9 @@ export class JobWorker {
     const resultSubject = this.subjects.result(env.from, env.job_id!);
     if (m.info.redelivered) {
       this.stats.jobs_redelivered++;
-      const done = await this.handles.jsm.streams.getMessage(this.subjects.resultStream, { last_by_subj: resultSubject }).catch(() => null);
+      const done = await this.handles.jsm.streams
+        .getMessage(this.subjects.resultStream, { last_by_subj: resultSubject })
+        .catch(() => null);
       if (done) {
         this.stats.jobs_skipped_done++;
         m.ack();
@@ -122,7 +138,12 @@ export class JobWorker {
     let reply: ReplyEnvelope;
     try {
       this.stats.jobs_run++;
-      reply = { ok: true, node: this.requests.node, data: await this.requests.run({ ...env, timeout_ms: Math.max(1, expiresAt - Date.now()) }), job_id: env.job_id };
+      reply = {
+        ok: true,
+        node: this.requests.node,
+        data: await this.requests.run({ ...env, timeout_ms: Math.max(1, expiresAt - Date.now()) }),
+        job_id: env.job_id,
+      };
     } catch (e) {
       const de = asDaemonError(e);
       // Cut short by this daemon stopping (not the job's own failure): another worker runs it.
@@ -139,7 +160,8 @@ export class JobWorker {
     }
     try {
       // A duplicate: another worker answered first (this one was cut off or thought dead); dropped by the stream.
-      if (await this.handles.publishUntil(resultSubject, encode(reply), `r_${env.job_id}`, expiresAt + 5000)) this.stats.results_deduplicated++;
+      if (await this.handles.publishUntil(resultSubject, encode(reply), `r_${env.job_id}`, expiresAt + 5000))
+        this.stats.results_deduplicated++;
       m.ack();
     } catch (e) {
       // Unacked, the job goes to another worker (or fails by max_deliver) rather than vanishing.

@@ -7,11 +7,30 @@
  * id, and a redelivered job whose result already exists is not run again: the caller gets it once.
  */
 import { nuid, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type ConsumerConfig, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  RetentionPolicy,
+  StorageType,
+  jetstream,
+  jetstreamManager,
+  type ConsumerConfig,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
 import { DaemonError } from '../../client/errors.js';
 import type { CallContext, PluginContext } from '../../daemon/plugin-api.js';
 import type { BridgeConfig, Subjects } from './config.js';
-import { decodeReply, decodeRequest, encode, replyError, wireContext, type ReplyEnvelope, type RequestEnvelope } from './envelope.js';
+import {
+  decodeReply,
+  decodeRequest,
+  encode,
+  replyError,
+  wireContext,
+  type ReplyEnvelope,
+  type RequestEnvelope,
+} from './envelope.js';
 import { JobWorker } from './job-worker.js';
 import type { RequestService } from './requests.js';
 import type { Stats } from './stats.js';
@@ -41,7 +60,14 @@ export class JobService {
   private advisories: Subscription | null = null;
   workPending: Record<string, { pending: number; ack_pending: number; redelivered: number }> = {};
 
-  constructor(private readonly ctx: PluginContext, private readonly cfg: BridgeConfig, private readonly subjects: Subjects, private readonly node: string, private readonly stats: Stats, private readonly requests: RequestService) {}
+  constructor(
+    private readonly ctx: PluginContext,
+    private readonly cfg: BridgeConfig,
+    private readonly subjects: Subjects,
+    private readonly node: string,
+    private readonly stats: Stats,
+    private readonly requests: RequestService,
+  ) {}
 
   /** Streams and this node's results consumer. Safe to call from several daemons at once. */
   /** Returns whether JetStream is ready. */
@@ -55,7 +81,9 @@ export class JobService {
       void this.resultsLoop();
       // A job every worker died on (max_deliver reached) fails now rather than at its deadline.
       this.advisories?.unsubscribe();
-      this.advisories = nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.subjects.workStream}.*`, { callback: (_e, m) => void this.onMaxDeliveries(m.data) });
+      this.advisories = nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.subjects.workStream}.*`, {
+        callback: (_e, m) => void this.onMaxDeliveries(m.data),
+      });
       this.state = 'ready';
       this.lastError = null;
       return true;
@@ -69,8 +97,21 @@ export class JobService {
 
   /** The streams and this node's results consumer; again after a server lost its store. */
   private async ensureStreams(): Promise<void> {
-    await this.ensureStream({ name: this.subjects.workStream, subjects: [`${this.subjects.prefix}.work.>`], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: DUP_WINDOW });
-    await this.ensureStream({ name: this.subjects.resultStream, subjects: [`${this.subjects.prefix}.result.>`], retention: RetentionPolicy.Limits, storage: StorageType.File, duplicate_window: DUP_WINDOW, max_age: nanos(this.cfg.result_ttl_s * 1000) });
+    await this.ensureStream({
+      name: this.subjects.workStream,
+      subjects: [`${this.subjects.prefix}.work.>`],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      duplicate_window: DUP_WINDOW,
+    });
+    await this.ensureStream({
+      name: this.subjects.resultStream,
+      subjects: [`${this.subjects.prefix}.result.>`],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      duplicate_window: DUP_WINDOW,
+      max_age: nanos(this.cfg.result_ttl_s * 1000),
+    });
     await this.ensureConsumer(this.subjects.resultStream, {
       durable_name: this.subjects.resultConsumer(),
       filter_subject: this.subjects.results(),
@@ -141,7 +182,10 @@ export class JobService {
     let seq: number;
     let deliveries: number;
     try {
-      ({ stream_seq: seq, deliveries } = JSON.parse(new TextDecoder().decode(bytes)) as { stream_seq: number; deliveries: number });
+      ({ stream_seq: seq, deliveries } = JSON.parse(new TextDecoder().decode(bytes)) as {
+        stream_seq: number;
+        deliveries: number;
+      });
     } catch {
       return;
     }
@@ -150,7 +194,15 @@ export class JobService {
     const d = decodeRequest(sm.data);
     if (!d.ok || d.value.from !== this.node || !d.value.job_id) return;
     // Ours: tell the caller, and take the job out of the queue (nobody will take it again).
-    this.pending.get(d.value.job_id)?.reject(new DaemonError('UNAVAILABLE', `${d.value.event}: gave up after ${deliveries} deliveries (every worker that took it failed or died)`, { job_id: d.value.job_id, deliveries }));
+    this.pending
+      .get(d.value.job_id)
+      ?.reject(
+        new DaemonError(
+          'UNAVAILABLE',
+          `${d.value.event}: gave up after ${deliveries} deliveries (every worker that took it failed or died)`,
+          { job_id: d.value.job_id, deliveries },
+        ),
+      );
     this.pending.delete(d.value.job_id);
     await this.jsm!.streams.deleteMessage(this.subjects.workStream, seq).catch(() => undefined);
   }
@@ -159,18 +211,38 @@ export class JobService {
   private async hasWorkers(ns: string): Promise<boolean> {
     const seen = this.workerSeen.get(ns);
     if (seen && Date.now() - seen < 10_000) return true;
-    const ok = await this.jsm!.consumers.info(this.subjects.workStream, this.subjects.workConsumer(ns)).then(() => true, () => false);
+    const ok = await this.jsm!.consumers.info(this.subjects.workStream, this.subjects.workConsumer(ns)).then(
+      () => true,
+      () => false,
+    );
     if (ok) this.workerSeen.set(ns, Date.now());
     return ok;
   }
 
   /** Submit a durable job and wait for its result (within the caller's deadline, which the router enforces). */
   async submit(event: string, data: Record<string, unknown>, call: CallContext): Promise<Record<string, unknown>> {
-    if (this.state !== 'ready' || !this.js) throw new DaemonError('UNAVAILABLE', `${event}: durable work needs JetStream: ${this.lastError ?? 'the bridge is not connected'}`, { event });
+    if (this.state !== 'ready' || !this.js)
+      throw new DaemonError(
+        'UNAVAILABLE',
+        `${event}: durable work needs JetStream: ${this.lastError ?? 'the bridge is not connected'}`,
+        { event },
+      );
     const ns = nsOf(event);
-    if (!(await this.hasWorkers(ns))) throw new DaemonError('UNAVAILABLE', `${event}: no daemon in the fleet serves "${ns}" (no worker queue for it)`, { event });
+    if (!(await this.hasWorkers(ns)))
+      throw new DaemonError('UNAVAILABLE', `${event}: no daemon in the fleet serves "${ns}" (no worker queue for it)`, {
+        event,
+      });
     const jobId = `${this.node}_${nuid.next()}`;
-    const env: RequestEnvelope = { v: 1, event, data, context: wireContext(call.context, this.node), timeout_ms: Math.max(1, call.remainingMs()), from: this.node, job_id: jobId, expires_at: call.deadline };
+    const env: RequestEnvelope = {
+      v: 1,
+      event,
+      data,
+      context: wireContext(call.context, this.node),
+      timeout_ms: Math.max(1, call.remainingMs()),
+      from: this.node,
+      job_id: jobId,
+      expires_at: call.deadline,
+    };
     let pending!: Pending;
     const result = new Promise<ReplyEnvelope>((resolve, reject) => (pending = { resolve, reject }));
     result.catch(() => undefined);
@@ -200,14 +272,20 @@ export class JobService {
     // Not cut short by stop(): a worker finishing its last jobs during shutdown must still store their results.
     while (Date.now() < until && !this.closed) {
       try {
-        const ack = await this.js!.publish(subject, bytes, { msgID, timeout: Math.max(200, Math.min(5000, until - Date.now())) });
+        const ack = await this.js!.publish(subject, bytes, {
+          msgID,
+          timeout: Math.max(200, Math.min(5000, until - Date.now())),
+        });
         return ack.duplicate;
       } catch (e) {
         last = e;
         await sleep(250, { unref: true });
       }
     }
-    throw new DaemonError('UNAVAILABLE', `JetStream did not accept ${subject} in time: ${(last as Error)?.message ?? 'deadline passed'}`);
+    throw new DaemonError(
+      'UNAVAILABLE',
+      `JetStream did not accept ${subject} in time: ${(last as Error)?.message ?? 'deadline passed'}`,
+    );
   }
 
   /** Take no new jobs (shutdown has begun); running ones carry on. */
@@ -235,7 +313,11 @@ export class JobService {
     for (const ns of this.cfg.serve) {
       try {
         const ci = await this.jsm.consumers.info(this.subjects.workStream, this.subjects.workConsumer(ns));
-        this.workPending[ns] = { pending: ci.num_pending, ack_pending: ci.num_ack_pending, redelivered: ci.num_redelivered };
+        this.workPending[ns] = {
+          pending: ci.num_pending,
+          ack_pending: ci.num_ack_pending,
+          redelivered: ci.num_redelivered,
+        };
       } catch {
         /* reported as stale until the next refresh */
       }

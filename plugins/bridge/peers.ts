@@ -27,7 +27,14 @@ export class Peers {
   /** Heartbeats carrying our own node name from another process: a misconfigured fleet. */
   nameConflicts = 0;
 
-  constructor(private readonly ctx: PluginContext, private readonly cfg: BridgeConfig, private readonly subjects: Subjects, private readonly node: string, private readonly onConflict: (reason: string) => void, private readonly serves: () => string[]) {}
+  constructor(
+    private readonly ctx: PluginContext,
+    private readonly cfg: BridgeConfig,
+    private readonly subjects: Subjects,
+    private readonly node: string,
+    private readonly onConflict: (reason: string) => void,
+    private readonly serves: () => string[],
+  ) {}
 
   /** Announce now (e.g. when serving has begun) rather than at the next interval. */
   announceNow(nc: NatsConnection): void {
@@ -74,7 +81,9 @@ export class Peers {
       if (hb.pid !== process.pid || hb.started_at !== this.startedAt) {
         this.nameConflicts++;
         this.ctx.log.warn({ node: hb.node, pid: hb.pid }, 'another daemon announces our node name');
-        this.onConflict(`another daemon (pid ${hb.pid}) uses node name "${hb.node}": events between them are lost and jobs may be misrouted`);
+        this.onConflict(
+          `another daemon (pid ${hb.pid}) uses node name "${hb.node}": events between them are lost and jobs may be misrouted`,
+        );
       }
       return;
     }
@@ -82,7 +91,11 @@ export class Peers {
     const peer: Peer = { ...hb, last_seen: Date.now(), alive: true };
     this.table.set(hb.node, peer);
     if (!prev || !prev.alive || prev.started_at !== hb.started_at) {
-      this.ctx.emit('bridge:peer_up', { node: hb.node, serves: hb.serves, restarted: Boolean(prev && prev.started_at !== hb.started_at) });
+      this.ctx.emit('bridge:peer_up', {
+        node: hb.node,
+        serves: hb.serves,
+        restarted: Boolean(prev && prev.started_at !== hb.started_at),
+      });
     }
   }
 

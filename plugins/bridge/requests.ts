@@ -10,7 +10,15 @@ import { DaemonError } from '../../client/errors.js';
 import type { EventContext } from '../../client/protocol.js';
 import type { CallContext, PluginContext } from '../../daemon/plugin-api.js';
 import { DIRECT_KERNEL_EVENTS, type BridgeConfig, type Subjects } from './config.js';
-import { decodeReply, decodeRequest, encode, errorReply, replyError, wireContext, type RequestEnvelope } from './envelope.js';
+import {
+  decodeReply,
+  decodeRequest,
+  encode,
+  errorReply,
+  replyError,
+  wireContext,
+  type RequestEnvelope,
+} from './envelope.js';
 import { Inbox, InboxError } from './inbox.js';
 import { Gauge, type Stats } from './stats.js';
 
@@ -20,7 +28,12 @@ const nsOf = (event: string): string => event.slice(0, event.indexOf(':'));
 export function asDaemonError(e: unknown): DaemonError {
   if (e instanceof DaemonError) return e;
   const x = e as { name?: unknown; code?: unknown; message?: unknown; details?: unknown };
-  if (x && x.name === 'DaemonError' && typeof x.code === 'string') return DaemonError.fromPayload({ code: x.code as DaemonError['code'], message: String(x.message), details: x.details as Record<string, unknown> | undefined });
+  if (x && x.name === 'DaemonError' && typeof x.code === 'string')
+    return DaemonError.fromPayload({
+      code: x.code as DaemonError['code'],
+      message: String(x.message),
+      details: x.details as Record<string, unknown> | undefined,
+    });
   return new DaemonError('HANDLER_ERROR', (e as Error)?.message ?? String(e));
 }
 
@@ -33,12 +46,23 @@ export class RequestService {
   /** Where forwarded requests wait for their answers, for the current connection. */
   private inbox: Inbox | null = null;
 
-  constructor(private readonly ctx: PluginContext, private readonly cfg: BridgeConfig, private readonly subjects: Subjects, readonly node: string, private readonly stats: Stats) {}
+  constructor(
+    private readonly ctx: PluginContext,
+    private readonly cfg: BridgeConfig,
+    private readonly subjects: Subjects,
+    readonly node: string,
+    private readonly stats: Stats,
+  ) {}
 
   /** Start answering the fleet (only once the local daemon is ready). */
   serve(nc: NatsConnection): void {
     for (const ns of this.cfg.serve) {
-      this.subs.push(nc.subscribe(this.subjects.serve(ns), { queue: this.subjects.queue(ns), callback: (_e, m) => void this.handle(m, 'queue') }));
+      this.subs.push(
+        nc.subscribe(this.subjects.serve(ns), {
+          queue: this.subjects.queue(ns),
+          callback: (_e, m) => void this.handle(m, 'queue'),
+        }),
+      );
     }
     this.subs.push(nc.subscribe(this.subjects.directAll(), { callback: (_e, m) => void this.handle(m, 'direct') }));
   }
@@ -60,10 +84,24 @@ export class RequestService {
     const d = decodeRequest(m.data);
     if (!d.ok) return this.refuse(m, d.error);
     const env = d.value;
-    if (this.subjectOf(env.event, kind) !== m.subject) return this.refuse(m, new DaemonError('BAD_FRAME', `event ${env.event} does not match subject ${m.subject}`));
-    if (!this.allowed(env.event)) return this.refuse(m, new DaemonError('UNKNOWN_EVENT', `node ${this.node} does not serve "${env.event}" to the fleet`, { event: env.event, serves: this.cfg.serve }));
+    if (this.subjectOf(env.event, kind) !== m.subject)
+      return this.refuse(m, new DaemonError('BAD_FRAME', `event ${env.event} does not match subject ${m.subject}`));
+    if (!this.allowed(env.event))
+      return this.refuse(
+        m,
+        new DaemonError('UNKNOWN_EVENT', `node ${this.node} does not serve "${env.event}" to the fleet`, {
+          event: env.event,
+          serves: this.cfg.serve,
+        }),
+      );
     // The bus must not be able to grow this daemon without bound.
-    if (this.inflight >= this.cfg.serve_max_inflight) return this.refuse(m, new DaemonError('OVERLOADED', `node ${this.node} has ${this.inflight} fleet requests in flight`, { node: this.node }));
+    if (this.inflight >= this.cfg.serve_max_inflight)
+      return this.refuse(
+        m,
+        new DaemonError('OVERLOADED', `node ${this.node} has ${this.inflight} fleet requests in flight`, {
+          node: this.node,
+        }),
+      );
     this.inflight++;
     try {
       const data = await this.run(env);
@@ -80,7 +118,12 @@ export class RequestService {
   /** Run a request from the fleet locally: causality carried, at most the caller's remaining time. */
   async run(env: RequestEnvelope): Promise<Record<string, unknown>> {
     // The work is born here (its events are published as ours); root, depth and agent carry over.
-    const context: EventContext = { id: env.context.id, parent_id: env.context.parent_id, root_id: env.context.root_id, depth: env.context.depth };
+    const context: EventContext = {
+      id: env.context.id,
+      parent_id: env.context.parent_id,
+      root_id: env.context.root_id,
+      depth: env.context.depth,
+    };
     if (env.context.agent_id !== undefined) context.agent_id = env.context.agent_id;
     this.serving.set(context.id, (this.serving.get(context.id) ?? 0) + 1);
     try {
@@ -105,7 +148,14 @@ export class RequestService {
       // An answer that cannot be serialised is still an answer.
       this.ctx.log.warn({ err, subject: m.subject }, 'reply not sent');
       try {
-        m.respond(encode(errorReply(this.node, new DaemonError('HANDLER_ERROR', `reply could not be sent: ${(err as Error).message}`))));
+        m.respond(
+          encode(
+            errorReply(
+              this.node,
+              new DaemonError('HANDLER_ERROR', `reply could not be sent: ${(err as Error).message}`),
+            ),
+          ),
+        );
       } catch {
         /* the connection is gone; the caller times out */
       }
@@ -113,11 +163,28 @@ export class RequestService {
   }
 
   /** Forward one request to the fleet (or to `node`) and wait for the answer. */
-  async forward(nc: NatsConnection | null, event: string, data: Record<string, unknown>, context: EventContext, remainingMs: number, node?: string): Promise<{ node: string; data: Record<string, unknown> }> {
-    if (!nc || nc.isClosed()) throw new DaemonError('UNAVAILABLE', `bridge is not connected to NATS; cannot reach the fleet for "${event}"`, { event });
+  async forward(
+    nc: NatsConnection | null,
+    event: string,
+    data: Record<string, unknown>,
+    context: EventContext,
+    remainingMs: number,
+    node?: string,
+  ): Promise<{ node: string; data: Record<string, unknown> }> {
+    if (!nc || nc.isClosed())
+      throw new DaemonError('UNAVAILABLE', `bridge is not connected to NATS; cannot reach the fleet for "${event}"`, {
+        event,
+      });
     if (remainingMs <= 0) throw new DaemonError('TIMEOUT', `${event}: deadline passed before it could be forwarded`);
     const subject = node ? this.subjects.direct(node, event) : this.subjects.request(event);
-    const env: RequestEnvelope = { v: 1, event, data, context: wireContext(context, this.node), timeout_ms: Math.max(1, Math.floor(remainingMs)), from: this.node };
+    const env: RequestEnvelope = {
+      v: 1,
+      event,
+      data,
+      context: wireContext(context, this.node),
+      timeout_ms: Math.max(1, Math.floor(remainingMs)),
+      from: this.node,
+    };
     this.stats.requests_forwarded++;
     const t0 = performance.now();
     let msg: Msg;
@@ -147,17 +214,27 @@ export class RequestService {
       return new DaemonError('UNAVAILABLE', `${event}: ${who} (nobody answered on ${subject})`, { event, subject });
     }
     if (e instanceof InboxError && e.kind === 'timeout') {
-      return new DaemonError('TIMEOUT', `${event}: no answer from the fleet within ${Math.round(remainingMs)} ms`, { event, timeout_ms: Math.round(remainingMs) });
+      return new DaemonError('TIMEOUT', `${event}: no answer from the fleet within ${Math.round(remainingMs)} ms`, {
+        event,
+        timeout_ms: Math.round(remainingMs),
+      });
     }
     return new DaemonError('UNAVAILABLE', `${event}: NATS request failed: ${(e as Error).message}`, { event, subject });
   }
 
   /** The fallback route: called by the router for namespaces no local plugin owns. */
-  fallback(getNc: () => NatsConnection | null, durable: (event: string) => boolean, submit: (event: string, data: Record<string, unknown>, call: CallContext) => Promise<Record<string, unknown>>) {
+  fallback(
+    getNc: () => NatsConnection | null,
+    durable: (event: string) => boolean,
+    submit: (event: string, data: Record<string, unknown>, call: CallContext) => Promise<Record<string, unknown>>,
+  ) {
     return async (data: Record<string, unknown>, call: CallContext): Promise<unknown> => {
       if (call.context.parent_id !== null && this.serving.has(call.context.parent_id)) {
         // Served for the fleet and not owned here either: sending it back out could bounce forever.
-        throw new DaemonError('UNKNOWN_EVENT', `no handler for "${call.event}" on node ${this.node}`, { event: call.event, node: this.node });
+        throw new DaemonError('UNKNOWN_EVENT', `no handler for "${call.event}" on node ${this.node}`, {
+          event: call.event,
+          node: this.node,
+        });
       }
       if (durable(call.event)) return submit(call.event, data, call);
       return (await this.forward(getNc(), call.event, data, call.context, call.remainingMs())).data;

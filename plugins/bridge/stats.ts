@@ -42,6 +42,11 @@ export class Gauge {
     this.samples++;
   }
   toJSON(): Record<string, number> {
-    return { last: Math.round(this.last * 10) / 10, mean: Math.round(this.mean * 10) / 10, max: Math.round(this.max * 10) / 10, samples: this.samples };
+    return {
+      last: Math.round(this.last * 10) / 10,
+      mean: Math.round(this.mean * 10) / 10,
+      max: Math.round(this.max * 10) / 10,
+      samples: this.samples,
+    };
   }
 }

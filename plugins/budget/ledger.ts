@@ -107,27 +107,45 @@ export class BudgetLedger {
   priceOf(model: string): { price: ModelPrice; known: boolean } {
     const p = this.prices.lookup(model);
     if (!p) {
-      throw new DaemonError('INVALID_DATA', `model "${model}" has no price, so its spend cannot be budgeted; add it under budget.prices in agentd.yaml (input, output, cache_write, cache_read in USD per million tokens)`, {
-        issues: [{ path: ['model'], message: 'no price for this model' }],
-        model,
-      });
+      throw new DaemonError(
+        'INVALID_DATA',
+        `model "${model}" has no price, so its spend cannot be budgeted; add it under budget.prices in agentd.yaml (input, output, cache_write, cache_read in USD per million tokens)`,
+        {
+          issues: [{ path: ['model'], message: 'no price for this model' }],
+          model,
+        },
+      );
     }
     return p;
   }
 
   // ---- limits -------------------------------------------------------------------------------------
 
-  setLimit(scope: Scope, id: string | null, period: Period, limitUsd: number | null | undefined, limitTokens: number | null | undefined): LimitRow | null {
+  setLimit(
+    scope: Scope,
+    id: string | null,
+    period: Period,
+    limitUsd: number | null | undefined,
+    limitTokens: number | null | undefined,
+  ): LimitRow | null {
     const scopeId = id ?? '';
     this.limitsCache.clear();
     const existing = this.stmts.limitsFor.all(scope, scopeId).find((l) => l.period === period);
-    const nanos = limitUsd === undefined ? existing?.limit_nanos ?? null : limitUsd === null ? null : fromUsd(limitUsd);
-    const tokens = limitTokens === undefined ? existing?.limit_tokens ?? null : limitTokens;
+    const nanos =
+      limitUsd === undefined ? (existing?.limit_nanos ?? null) : limitUsd === null ? null : fromUsd(limitUsd);
+    const tokens = limitTokens === undefined ? (existing?.limit_tokens ?? null) : limitTokens;
     if (nanos === null && tokens === null) {
       this.stmts.deleteLimit.run(scope, scopeId, period);
       return null;
     }
-    this.stmts.upsertLimit.run({ scope, scope_id: scopeId, period, limit_nanos: nanos, limit_tokens: tokens, now: this.now() });
+    this.stmts.upsertLimit.run({
+      scope,
+      scope_id: scopeId,
+      period,
+      limit_nanos: nanos,
+      limit_tokens: tokens,
+      now: this.now(),
+    });
     return this.stmts.limitsFor.all(scope, scopeId).find((l) => l.period === period) ?? null;
   }
 
@@ -153,7 +171,8 @@ export class BudgetLedger {
     const n = scopes.length * buckets.length;
     let stmt = this.usageStmts.get(n);
     if (!stmt) {
-      stmt = this.db.prepare(`INSERT INTO budget_usage (scope, scope_id, bucket, nanos, tokens) VALUES ${Array.from({ length: n }, () => '(?, ?, ?, ?, ?)').join(', ')}
+      stmt = this.db
+        .prepare(`INSERT INTO budget_usage (scope, scope_id, bucket, nanos, tokens) VALUES ${Array.from({ length: n }, () => '(?, ?, ?, ?, ?)').join(', ')}
         ON CONFLICT (scope, scope_id, bucket) DO UPDATE SET nanos = nanos + excluded.nanos, tokens = tokens + excluded.tokens`);
       this.usageStmts.set(n, stmt);
     }
@@ -205,7 +224,10 @@ export class BudgetLedger {
     const prior = this.stmts.getReservation.get(input.request_id, attempt);
     if (prior) return { reservation: prior, alerts: [], existing: true };
     if (this.stmts.committed.get(input.request_id, attempt)) {
-      throw new DaemonError('CONFLICT', `request ${input.request_id} attempt ${attempt} was already settled`, { request_id: input.request_id, attempt });
+      throw new DaemonError('CONFLICT', `request ${input.request_id} attempt ${attempt} was already settled`, {
+        request_id: input.request_id,
+        attempt,
+      });
     }
     const { price } = this.priceOf(input.model);
     const nanos = this.prices.worstCaseNanos(price, input.input_tokens, input.max_tokens, input.cache_ttl ?? 'none');
@@ -249,12 +271,21 @@ export class BudgetLedger {
     throw err;
   }
 
-  private exceeded(a: Applicable, l: LimitRow, spent: { nanos: number; tokens: number }, reserved: { nanos: number; tokens: number },
-    nanos: number, tokens: number, dimension: 'usd' | 'tokens', requestId: string | null): DaemonError {
+  private exceeded(
+    a: Applicable,
+    l: LimitRow,
+    spent: { nanos: number; tokens: number },
+    reserved: { nanos: number; tokens: number },
+    nanos: number,
+    tokens: number,
+    dimension: 'usd' | 'tokens',
+    requestId: string | null,
+  ): DaemonError {
     const who = a.scope === 'global' ? 'the global' : `${a.scope} ${a.scopeId}'s`;
-    const msg = dimension === 'usd'
-      ? `${who} ${l.period} budget of $${toUsd(l.limit_nanos ?? 0)} cannot cover this call: spent $${toUsd(spent.nanos)}, reserved $${toUsd(reserved.nanos)}, this call needs up to $${toUsd(nanos)}`
-      : `${who} ${l.period} token budget of ${l.limit_tokens} cannot cover this call: spent ${spent.tokens}, reserved ${reserved.tokens}, this call needs up to ${tokens}`;
+    const msg =
+      dimension === 'usd'
+        ? `${who} ${l.period} budget of $${toUsd(l.limit_nanos ?? 0)} cannot cover this call: spent $${toUsd(spent.nanos)}, reserved $${toUsd(reserved.nanos)}, this call needs up to $${toUsd(nanos)}`
+        : `${who} ${l.period} token budget of ${l.limit_tokens} cannot cover this call: spent ${spent.tokens}, reserved ${reserved.tokens}, this call needs up to ${tokens}`;
     return new DaemonError('BUDGET_EXCEEDED', msg, {
       scope: a.scope,
       id: a.scopeId || null,
@@ -277,37 +308,67 @@ export class BudgetLedger {
    * Settle a call with the usage it really had. Idempotent per (request_id, attempt): a repeat returns
    * the first settlement. Spend is recorded even without a reservation (it happened; it must count).
    */
-  commit(input: CommitInput): { cost_usd: number; tokens: number; model: string | null; price_known: boolean; already: boolean; alerts: Alert[] } {
+  commit(input: CommitInput): {
+    cost_usd: number;
+    tokens: number;
+    model: string | null;
+    price_known: boolean;
+    already: boolean;
+    alerts: Alert[];
+  } {
     const attempt = input.attempt ?? 1;
     const done = this.stmts.committed.get(input.request_id, attempt);
     if (done) {
       const m = input.model ?? done.model;
-      return { cost_usd: toUsd(done.nanos), tokens: done.tokens, model: input.model ?? null, price_known: m ? this.prices.get(m) !== undefined : true, already: true, alerts: [] };
+      return {
+        cost_usd: toUsd(done.nanos),
+        tokens: done.tokens,
+        model: input.model ?? null,
+        price_known: m ? this.prices.get(m) !== undefined : true,
+        already: true,
+        alerts: [],
+      };
     }
     const res = this.stmts.getReservation.get(input.request_id, attempt);
     const model = input.model ?? res?.model;
-    if (!model) throw new DaemonError('NOT_FOUND', `no reservation for request ${input.request_id} and no model given to price it`, { request_id: input.request_id });
+    if (!model)
+      throw new DaemonError(
+        'NOT_FOUND',
+        `no reservation for request ${input.request_id} and no model given to price it`,
+        { request_id: input.request_id },
+      );
     const { price, known } = this.priceOf(model);
     const nanos = this.prices.costNanos(price, input.usage);
     const tokens = totalTokens(input.usage);
     const ref: ScopeRef = {
-      agent_id: input.agent_id ?? res?.agent_id ?? null, session_id: input.session_id ?? res?.session_id ?? null, workflow_id: input.workflow_id ?? res?.workflow_id ?? null,
+      agent_id: input.agent_id ?? res?.agent_id ?? null,
+      session_id: input.session_id ?? res?.session_id ?? null,
+      workflow_id: input.workflow_id ?? res?.workflow_id ?? null,
     };
     if (res) this.stmts.deleteReservation.run(input.request_id, attempt);
-    const alerts = this.spend({ request_id: input.request_id, attempt, holder: res?.holder ?? null, model, ...ref }, nanos, tokens, 'commit', {
-      input_tokens: input.usage.input_tokens,
-      output_tokens: input.usage.output_tokens,
-      cache_write_tokens: input.usage.cache_creation_input_tokens ?? 0,
-      cache_read_tokens: input.usage.cache_read_input_tokens ?? 0,
-      estimated: input.estimated ? 1 : 0,
-      reason: input.reason ?? null,
-    });
+    const alerts = this.spend(
+      { request_id: input.request_id, attempt, holder: res?.holder ?? null, model, ...ref },
+      nanos,
+      tokens,
+      'commit',
+      {
+        input_tokens: input.usage.input_tokens,
+        output_tokens: input.usage.output_tokens,
+        cache_write_tokens: input.usage.cache_creation_input_tokens ?? 0,
+        cache_read_tokens: input.usage.cache_read_input_tokens ?? 0,
+        estimated: input.estimated ? 1 : 0,
+        reason: input.reason ?? null,
+      },
+    );
     return { cost_usd: toUsd(nanos), tokens, model, price_known: known, already: false, alerts };
   }
 
   /** Drop a reservation (the call failed before spending, or was cancelled before it started). */
   release(requestId: string, attempt: number | undefined, reason: string): { released: number } {
-    const rows = attempt === undefined ? this.stmts.reservationsOf.all(requestId) : [this.stmts.getReservation.get(requestId, attempt)].filter((r): r is ReservationRow => !!r);
+    const rows =
+      attempt === undefined
+        ? this.stmts.reservationsOf.all(requestId)
+        : [this.stmts.getReservation.get(requestId, attempt)].filter((r): r is ReservationRow => !!r);
     for (const r of rows) {
       this.stmts.deleteReservation.run(r.request_id, r.attempt);
       this.ledger('release', r, { nanos: r.nanos, tokens: r.tokens, reason });
@@ -320,8 +381,17 @@ export class BudgetLedger {
    * interrupted mid-flight may well have been billed by the provider, and nobody knows how much, so
    * the safe default charges the reservation (its worst case) as estimated spend; `release` trusts luck.
    */
-  reconcile(holder: string, keep: Set<string>, policy: ReconcilePolicy, reason: string): { charged: number; released: number; alerts: Alert[] } {
-    return this.settleLeaked(this.stmts.reservationsByHolder.all(holder).filter((r) => !keep.has(r.request_id)), policy, reason);
+  reconcile(
+    holder: string,
+    keep: Set<string>,
+    policy: ReconcilePolicy,
+    reason: string,
+  ): { charged: number; released: number; alerts: Alert[] } {
+    return this.settleLeaked(
+      this.stmts.reservationsByHolder.all(holder).filter((r) => !keep.has(r.request_id)),
+      policy,
+      reason,
+    );
   }
 
   /** Reservations past their expiry: a holder that never settled (bug or crash of a foreign holder). */
@@ -329,7 +399,11 @@ export class BudgetLedger {
     return this.settleLeaked(this.stmts.expiredReservations.all(this.now()), policy, 'reservation_expired');
   }
 
-  private settleLeaked(rows: ReservationRow[], policy: ReconcilePolicy, reason: string): { charged: number; released: number; alerts: Alert[] } {
+  private settleLeaked(
+    rows: ReservationRow[],
+    policy: ReconcilePolicy,
+    reason: string,
+  ): { charged: number; released: number; alerts: Alert[] } {
     const alerts: Alert[] = [];
     let charged = 0;
     let released = 0;
@@ -346,11 +420,20 @@ export class BudgetLedger {
     return { charged, released, alerts };
   }
 
-  private spend(r: Pick<ReservationRow, 'request_id' | 'attempt' | 'holder' | 'model' | 'agent_id' | 'session_id' | 'workflow_id'> | (ScopeRef & { request_id: string; attempt: number; holder: string | null; model: string }),
-    nanos: number, tokens: number, kind: 'commit' | 'charge', extra: Partial<LedgerRow>): Alert[] {
+  private spend(
+    r:
+      | Pick<ReservationRow, 'request_id' | 'attempt' | 'holder' | 'model' | 'agent_id' | 'session_id' | 'workflow_id'>
+      | (ScopeRef & { request_id: string; attempt: number; holder: string | null; model: string }),
+    nanos: number,
+    tokens: number,
+    kind: 'commit' | 'charge',
+    extra: Partial<LedgerRow>,
+  ): Alert[] {
     const at = this.now();
     const scopes = scopesOf(r);
-    const before = scopes.map((a) => this.limitsOf(a).map((l) => ({ a, l, spent: this.spentOf(a, l.period as Period, at) })));
+    const before = scopes.map((a) =>
+      this.limitsOf(a).map((l) => ({ a, l, spent: this.spentOf(a, l.period as Period, at) })),
+    );
     this.addUsage(scopes, allBuckets(at), nanos, tokens);
     this.ledger(kind, r, { nanos, tokens, ...extra });
     const alerts: Alert[] = [];
@@ -365,16 +448,31 @@ export class BudgetLedger {
         const p0 = pct(was, lim)!;
         const p1 = pct(now, lim)!;
         const base = {
-          scope: a.scope, id: a.scopeId || null, period: l.period, dimension: dim,
-          spent_usd: toUsd(after.nanos), limit_usd: l.limit_nanos === null ? null : toUsd(l.limit_nanos),
-          spent_tokens: after.tokens, limit_tokens: l.limit_tokens, percent: p1, request_id: r.request_id,
+          scope: a.scope,
+          id: a.scopeId || null,
+          period: l.period,
+          dimension: dim,
+          spent_usd: toUsd(after.nanos),
+          limit_usd: l.limit_nanos === null ? null : toUsd(l.limit_nanos),
+          spent_tokens: after.tokens,
+          limit_tokens: l.limit_tokens,
+          percent: p1,
+          request_id: r.request_id,
         };
         for (const t of THRESHOLDS) {
-          if (p1 >= t && p0 < t && this.stmts.insertAlert.run(a.scope, a.scopeId, l.period, bucket, dim, t, at).changes > 0) {
+          if (
+            p1 >= t &&
+            p0 < t &&
+            this.stmts.insertAlert.run(a.scope, a.scopeId, l.period, bucket, dim, t, at).changes > 0
+          ) {
             alerts.push({ event: 'budget:warning', data: { ...base, threshold: t } });
           }
         }
-        if (p1 >= 100 && p0 < 100 && this.stmts.insertAlert.run(a.scope, a.scopeId, l.period, bucket, dim, 100, at).changes > 0) {
+        if (
+          p1 >= 100 &&
+          p0 < 100 &&
+          this.stmts.insertAlert.run(a.scope, a.scopeId, l.period, bucket, dim, 100, at).changes > 0
+        ) {
           alerts.push({ event: 'budget:exceeded', data: { ...base, reason: 'limit_reached' } });
         }
       }
@@ -382,7 +480,19 @@ export class BudgetLedger {
     return alerts;
   }
 
-  private ledger(kind: string, r: { request_id: string; attempt: number; holder?: string | null; model?: string | null; agent_id?: string | null; session_id?: string | null; workflow_id?: string | null }, extra: Partial<LedgerRow>): void {
+  private ledger(
+    kind: string,
+    r: {
+      request_id: string;
+      attempt: number;
+      holder?: string | null;
+      model?: string | null;
+      agent_id?: string | null;
+      session_id?: string | null;
+      workflow_id?: string | null;
+    },
+    extra: Partial<LedgerRow>,
+  ): void {
     this.stmts.insertLedger.run({
       ts: this.now(),
       kind,
@@ -411,15 +521,17 @@ export class BudgetLedger {
     const at = this.now();
     const rows: Array<{ scope: Scope; scopeId: string; period: Period; limit: LimitRow | null }> = [];
     if (filter.scope) {
-      const a = { scope: filter.scope, scopeId: filter.scope === 'global' ? '' : filter.id ?? '' };
+      const a = { scope: filter.scope, scopeId: filter.scope === 'global' ? '' : (filter.id ?? '') };
       const limits = this.limitsOf(a);
       if (limits.length === 0) rows.push({ ...a, period: 'total', limit: null });
       for (const l of limits) rows.push({ ...a, period: l.period as Period, limit: l });
     } else {
       const limits = this.stmts.allLimits.all();
       // The all-time global total is always there, whatever limits exist for other periods.
-      if (!limits.some((l) => l.scope === 'global' && l.period === 'total')) rows.push({ scope: 'global', scopeId: '', period: 'total', limit: null });
-      for (const l of limits) rows.push({ scope: l.scope as Scope, scopeId: l.scope_id, period: l.period as Period, limit: l });
+      if (!limits.some((l) => l.scope === 'global' && l.period === 'total'))
+        rows.push({ scope: 'global', scopeId: '', period: 'total', limit: null });
+      for (const l of limits)
+        rows.push({ scope: l.scope as Scope, scopeId: l.scope_id, period: l.period as Period, limit: l });
     }
     return rows.map(({ scope, scopeId, period, limit }) => {
       const a = { scope, scopeId };
@@ -428,7 +540,9 @@ export class BudgetLedger {
       const ln = limit?.limit_nanos ?? null;
       const lt = limit?.limit_tokens ?? null;
       return {
-        scope, id: scopeId || null, period,
+        scope,
+        id: scopeId || null,
+        period,
         spent_usd: toUsd(spent.nanos),
         reserved_usd: toUsd(reserved.nanos),
         limit_usd: ln === null ? null : toUsd(ln),
@@ -443,7 +557,18 @@ export class BudgetLedger {
     });
   }
 
-  ledgerPage(q: { request_id?: string; agent_id?: string; session_id?: string; workflow_id?: string; model?: string; kind?: string; since?: number; until?: number; limit: number; cursor?: number }): { entries: Array<Record<string, unknown>>; next_cursor: number | null } {
+  ledgerPage(q: {
+    request_id?: string;
+    agent_id?: string;
+    session_id?: string;
+    workflow_id?: string;
+    model?: string;
+    kind?: string;
+    since?: number;
+    until?: number;
+    limit: number;
+    cursor?: number;
+  }): { entries: Array<Record<string, unknown>>; next_cursor: number | null } {
     const where: string[] = [];
     const args: unknown[] = [];
     const eq = (col: string, v: unknown): void => {
@@ -467,7 +592,12 @@ export class BudgetLedger {
     const more = rows.length > q.limit;
     const page = rows.slice(0, q.limit);
     return {
-      entries: page.map(({ nanos, estimated, ts, ...r }) => ({ ...r, ts: unixSeconds(ts), usd: toUsd(nanos), estimated: estimated === 1 })),
+      entries: page.map(({ nanos, estimated, ts, ...r }) => ({
+        ...r,
+        ts: unixSeconds(ts),
+        usd: toUsd(nanos),
+        estimated: estimated === 1,
+      })),
       next_cursor: more ? page[page.length - 1]!.seq : null,
     };
   }

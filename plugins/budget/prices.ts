@@ -73,7 +73,9 @@ export class PriceTable {
 
   constructor(entries: Record<string, ModelPriceInput>) {
     for (const [name, p] of Object.entries(entries)) {
-      const lc = p.long_context ? { ...resolveBand(p.long_context), threshold_tokens: p.long_context.threshold_tokens } : undefined;
+      const lc = p.long_context
+        ? { ...resolveBand(p.long_context), threshold_tokens: p.long_context.threshold_tokens }
+        : undefined;
       this.models.set(name, lc ? { ...resolveBand(p), long_context: lc } : resolveBand(p));
     }
   }
@@ -83,7 +85,8 @@ export class PriceTable {
     const merged: Record<string, ModelPriceInput> = {};
     for (const f of files) {
       const parsed = priceFileSchema.safeParse(parseYamlText(fs.readFileSync(f, 'utf8')));
-      if (!parsed.success) throw new Error(`price file ${f} is invalid: ${formatIssues(parsed.error.issues, { root: '(file)' })}`);
+      if (!parsed.success)
+        throw new Error(`price file ${f} is invalid: ${formatIssues(parsed.error.issues, { root: '(file)' })}`);
       Object.assign(merged, parsed.data.models);
     }
     Object.assign(merged, inline);
@@ -121,8 +124,13 @@ export class PriceTable {
     const w5m = write - w1h;
     const read = u.cache_read_input_tokens ?? 0;
     const band = pickBand(price, u.input_tokens + write + read);
-    return cost(u.input_tokens, band.input) + cost(w5m, band.cache_write) + cost(w1h, band.cache_write_1h) +
-      cost(read, band.cache_read) + cost(u.output_tokens, band.output);
+    return (
+      cost(u.input_tokens, band.input) +
+      cost(w5m, band.cache_write) +
+      cost(w1h, band.cache_write_1h) +
+      cost(read, band.cache_read) +
+      cost(u.output_tokens, band.output)
+    );
   }
 
   /**
@@ -131,8 +139,12 @@ export class PriceTable {
    */
   worstCaseNanos(price: ModelPrice, inputTokens: number, maxTokens: number, cacheTtl: CacheTtl): number {
     const band = pickBand(price, inputTokens);
-    const inRate = cacheTtl === '1h' ? Math.max(band.input, band.cache_write_1h, band.cache_write)
-      : cacheTtl === '5m' ? Math.max(band.input, band.cache_write) : band.input;
+    const inRate =
+      cacheTtl === '1h'
+        ? Math.max(band.input, band.cache_write_1h, band.cache_write)
+        : cacheTtl === '5m'
+          ? Math.max(band.input, band.cache_write)
+          : band.input;
     return cost(inputTokens, inRate) + cost(maxTokens, band.output);
   }
 }

@@ -62,7 +62,10 @@ export const MIGRATIONS: Migration[] = [
   // - reservations and usage totals, small rows always found by their primary key, are stored in
   //   that key's B-tree (WITHOUT ROWID) instead of in a rowid table plus an index on the key.
   (db) => {
-    rebuildTable(db, 'budget_ledger', `(
+    rebuildTable(
+      db,
+      'budget_ledger',
+      `(
       seq INTEGER PRIMARY KEY,
       ts INTEGER NOT NULL,
       kind TEXT NOT NULL,
@@ -77,20 +80,29 @@ export const MIGRATIONS: Migration[] = [
       nanos INTEGER NOT NULL DEFAULT 0,
       estimated INTEGER NOT NULL DEFAULT 0,
       reason TEXT
-    )`);
-    rebuildTable(db, 'budget_reservations', `(
+    )`,
+    );
+    rebuildTable(
+      db,
+      'budget_reservations',
+      `(
       request_id TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 1,
       holder TEXT NOT NULL, model TEXT NOT NULL,
       agent_id TEXT, session_id TEXT,
       nanos INTEGER NOT NULL, tokens INTEGER NOT NULL,
       created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
       PRIMARY KEY (request_id, attempt)
-    ) WITHOUT ROWID`);
-    rebuildTable(db, 'budget_usage', `(
+    ) WITHOUT ROWID`,
+    );
+    rebuildTable(
+      db,
+      'budget_usage',
+      `(
       scope TEXT NOT NULL, scope_id TEXT NOT NULL, bucket TEXT NOT NULL,
       nanos INTEGER NOT NULL DEFAULT 0, tokens INTEGER NOT NULL DEFAULT 0,
       PRIMARY KEY (scope, scope_id, bucket)
-    ) WITHOUT ROWID`);
+    ) WITHOUT ROWID`,
+    );
     db.exec(`CREATE INDEX budget_ledger_request ON budget_ledger (request_id, attempt, kind);
       CREATE INDEX budget_ledger_agent ON budget_ledger (agent_id, seq) WHERE agent_id IS NOT NULL;
       CREATE INDEX budget_ledger_session ON budget_ledger (session_id, seq) WHERE session_id IS NOT NULL;
@@ -175,7 +187,9 @@ export function statements(db: Database.Database) {
     reservedWorkflow: db.prepare<[string], { nanos: number; tokens: number }>(
       'SELECT COALESCE(SUM(nanos), 0) AS nanos, COALESCE(SUM(tokens), 0) AS tokens FROM budget_reservations WHERE workflow_id = ?',
     ),
-    getReservation: db.prepare<[string, number], ReservationRow>('SELECT * FROM budget_reservations WHERE request_id = ? AND attempt = ?'),
+    getReservation: db.prepare<[string, number], ReservationRow>(
+      'SELECT * FROM budget_reservations WHERE request_id = ? AND attempt = ?',
+    ),
     reservationsOf: db.prepare<[string], ReservationRow>('SELECT * FROM budget_reservations WHERE request_id = ?'),
     reservationsByHolder: db.prepare<[string], ReservationRow>('SELECT * FROM budget_reservations WHERE holder = ?'),
     expiredReservations: db.prepare<[number], ReservationRow>('SELECT * FROM budget_reservations WHERE expires_at < ?'),

@@ -37,11 +37,16 @@ export interface ForkAnswer {
 /** The target must be a new path, or an empty directory of ours that nobody else can write and that is no symlink. */
 function checkTarget(home: string, originHome: string): { exists: boolean } {
   const bad = (message: string, code: 'INVALID_DATA' | 'CONFLICT' = 'CONFLICT'): DaemonError =>
-    new DaemonError(code, message, { home, ...(code === 'INVALID_DATA' ? { issues: [{ path: ['home'], message }] } : {}) });
+    new DaemonError(code, message, {
+      home,
+      ...(code === 'INVALID_DATA' ? { issues: [{ path: ['home'], message }] } : {}),
+    });
   if (!path.isAbsolute(home)) throw bad('home must be an absolute path', 'INVALID_DATA');
-  if (inside(originHome, home) || inside(home, originHome)) throw bad(`home must be outside this daemon's home (${originHome}) and not contain it`, 'INVALID_DATA');
+  if (inside(originHome, home) || inside(home, originHome))
+    throw bad(`home must be outside this daemon's home (${originHome}) and not contain it`, 'INVALID_DATA');
   const parent = path.dirname(home);
-  if (!fs.existsSync(parent)) throw new DaemonError('NOT_FOUND', `the parent directory ${parent} does not exist`, { home });
+  if (!fs.existsSync(parent))
+    throw new DaemonError('NOT_FOUND', `the parent directory ${parent} does not exist`, { home });
   let st: fs.Stats;
   try {
     st = fs.lstatSync(home);
@@ -66,13 +71,27 @@ function adoptCheckpoint(file: string, f: ForkInput, forkedAt: number): void {
                DELETE FROM checkpoint_checkpoints WHERE scope = 'full';
                DELETE FROM checkpoint_restores; DELETE FROM checkpoint_boots; DELETE FROM checkpoint_origin;`);
       const r = f.row;
-      db.prepare(`INSERT OR REPLACE INTO checkpoint_checkpoints (id, parent_id, label, reason, created_at, duration_ms, size_bytes, plugins, errors, format, scope)
-                  VALUES (?, ?, ?, 'fork', ?, ?, ?, ?, ?, ?, 'state')`)
-        .run(r.id, r.parent_id, r.label, r.created_at, r.duration_ms, r.size_bytes, JSON.stringify(r.plugins), JSON.stringify(r.errors), r.format);
-      const part = db.prepare('INSERT OR REPLACE INTO checkpoint_parts (checkpoint_id, plugin, version, sha256, state) VALUES (?, ?, ?, ?, ?)');
+      db.prepare(
+        `INSERT OR REPLACE INTO checkpoint_checkpoints (id, parent_id, label, reason, created_at, duration_ms, size_bytes, plugins, errors, format, scope)
+                  VALUES (?, ?, ?, 'fork', ?, ?, ?, ?, ?, ?, 'state')`,
+      ).run(
+        r.id,
+        r.parent_id,
+        r.label,
+        r.created_at,
+        r.duration_ms,
+        r.size_bytes,
+        JSON.stringify(r.plugins),
+        JSON.stringify(r.errors),
+        r.format,
+      );
+      const part = db.prepare(
+        'INSERT OR REPLACE INTO checkpoint_parts (checkpoint_id, plugin, version, sha256, state) VALUES (?, ?, ?, ?, ?)',
+      );
       for (const p of f.parts) part.run(r.id, p.plugin, p.version, p.sha256, p.state);
-      db.prepare('INSERT INTO checkpoint_origin (id, origin_home, checkpoint_id, label, saved_at, forked_at) VALUES (1, ?, ?, ?, ?, ?)')
-        .run(f.originHome, r.id, r.label, r.created_at, forkedAt);
+      db.prepare(
+        'INSERT INTO checkpoint_origin (id, origin_home, checkpoint_id, label, saved_at, forked_at) VALUES (1, ?, ?, ?, ?, ?)',
+      ).run(f.originHome, r.id, r.label, r.created_at, forkedAt);
     })();
   } finally {
     db.close();
@@ -83,7 +102,10 @@ export async function forkHome(f: ForkInput): Promise<ForkAnswer> {
   const t0 = performance.now();
   const home = path.normalize(f.home);
   const { exists } = checkTarget(home, f.originHome);
-  const tmp = path.join(path.dirname(home), `.${path.basename(home)}.forking-${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
+  const tmp = path.join(
+    path.dirname(home),
+    `.${path.basename(home)}.forking-${process.pid}-${crypto.randomBytes(4).toString('hex')}`,
+  );
   const notes: string[] = [];
   const m = f.manifest;
   try {
@@ -96,7 +118,9 @@ export async function forkHome(f: ForkInput): Promise<ForkAnswer> {
     // Under the origin's home: the same place under the fork's. Elsewhere: into the fork's db/, and say so.
     const place = (p: string, fallback: string): string => {
       if (inside(p, m.home)) return rebase(p, m.home, tmp);
-      notes.push(`${p} was outside the origin's home; the fork has it at ${rebase(fallback, tmp, home)} (point the fork's configuration there)`);
+      notes.push(
+        `${p} was outside the origin's home; the fork has it at ${rebase(fallback, tmp, home)} (point the fork's configuration there)`,
+      );
       return fallback;
     };
     for (const [plugin, p] of Object.entries(m.plugins)) {
@@ -118,7 +142,9 @@ export async function forkHome(f: ForkInput): Promise<ForkAnswer> {
         const dest = path.join(tmp, 'db', `${name}.db`);
         await fs.promises.copyFile(path.join(f.dir, copy), dest);
         fs.chmodSync(dest, 0o600);
-        notes.push(`${plugin}'s state was captured from an external backend; the fork has it in ${path.join(home, 'db', `${name}.db`)}: start the fork with its embedded backend (e.g. AGENTD_KG_BACKEND=embedded), or import it into another database, so the two daemons do not share one`);
+        notes.push(
+          `${plugin}'s state was captured from an external backend; the fork has it in ${path.join(home, 'db', `${name}.db`)}: start the fork with its embedded backend (e.g. AGENTD_KG_BACKEND=embedded), or import it into another database, so the two daemons do not share one`,
+        );
       }
     }
     await fsyncTreeAsync(tmp);

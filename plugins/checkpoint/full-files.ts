@@ -85,7 +85,13 @@ export function treeBytes(root: string): number {
 
 /** Copy a directory tree (modes kept, symlinks copied as links, never followed). */
 export async function copyTree(src: string, dest: string): Promise<void> {
-  await fs.promises.cp(src, dest, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, errorOnExist: false, force: true });
+  await fs.promises.cp(src, dest, {
+    recursive: true,
+    verbatimSymlinks: true,
+    preserveTimestamps: true,
+    errorOnExist: false,
+    force: true,
+  });
 }
 
 const isBusy = (e: unknown): boolean => /^SQLITE_(BUSY|LOCKED)/.test((e as { code?: string }).code ?? '');
@@ -101,14 +107,19 @@ async function lock(db: Database.Database, deadline: number, what: string): Prom
       return;
     } catch (e) {
       if (!isBusy(e)) throw e;
-      if (Date.now() > deadline) throw new DaemonError('UNAVAILABLE', `${what} stayed locked by another process`, { file: db.name });
+      if (Date.now() > deadline)
+        throw new DaemonError('UNAVAILABLE', `${what} stayed locked by another process`, { file: db.name });
       await sleep(20);
     }
   }
 }
 
 const tablesOf = (db: Database.Database, schema: string): Array<{ name: string; sql: string }> =>
-  db.prepare(`SELECT name, sql FROM ${schema}.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`).all() as Array<{ name: string; sql: string }>;
+  db
+    .prepare(
+      `SELECT name, sql FROM ${schema}.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`,
+    )
+    .all() as Array<{ name: string; sql: string }>;
 
 /** Each table emptied, then filled from the same table of `ck` (identical schema: SQLite copies the records as they are). */
 function swapTables(db: Database.Database, tables: string[]): void {
@@ -141,7 +152,13 @@ function finish(db: Database.Database): void {
  * event loop between them (the daemon answers meanwhile; the plugins owning these tables are stopped,
  * and a crash part-way is redone whole from the journal), then mark the journal.
  */
-export async function restoreTables(dbFile: string, copy: string, tables: string[], mark: { sql: string; args: unknown[] }, deadline: number): Promise<void> {
+export async function restoreTables(
+  dbFile: string,
+  copy: string,
+  tables: string[],
+  mark: { sql: string; args: unknown[] },
+  deadline: number,
+): Promise<void> {
   const db = openForSwap(dbFile, copy);
   try {
     // A table that one side lacks (its plugin gone, or not yet installed at the save) is left alone.

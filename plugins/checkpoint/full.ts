@@ -13,18 +13,34 @@ import { performance } from 'node:perf_hooks';
 import { DaemonError, type PluginContext, timeOrderedId } from '../../daemon/plugin-api.js';
 import type { FullStateDescription } from '../../daemon/plugin-api.js';
 import { diffStates, type DiffSide, type EntityOutcome } from './full-diff.js';
-import { copyTree, Cut, fsyncAsync, fsyncTreeAsync, restoreDir, restoreFile, restoreTables, schemaDifferences, sealCopy, treeBytes } from './full-files.js';
+import {
+  copyTree,
+  Cut,
+  fsyncAsync,
+  fsyncTreeAsync,
+  restoreDir,
+  restoreFile,
+  restoreTables,
+  schemaDifferences,
+  sealCopy,
+  treeBytes,
+} from './full-files.js';
 import { forkHome, type ForkAnswer } from './fork.js';
 import { keptSummary, parseManifest, rebase, rolledBack, type Manifest, type ManifestPlugin } from './manifest.js';
 import type { CheckpointConfig } from './schemas.js';
 import type { CheckpointRow, CheckpointStore, RestoreJournal } from './store.js';
 
-type Snapshot = { states: Record<string, { version: number; state: unknown }>; errors: Record<string, string>; dirty: boolean };
+type Snapshot = {
+  states: Record<string, { version: number; state: unknown }>;
+  errors: Record<string, string>;
+  dirty: boolean;
+};
 
 const round = (ms: number): number => Math.round(ms * 100) / 100;
 
 /** Every full restore answer and save says this: spend is never rolled back. */
-export const NEVER_ROLLED_BACK = 'Money spent stays spent: the budget (ledger, limits, reservations) and the completion journal\'s outcomes are never rolled back; a restore rolls back agents, conversations, the graph and runs, not what they cost.';
+export const NEVER_ROLLED_BACK =
+  "Money spent stays spent: the budget (ledger, limits, reservations) and the completion journal's outcomes are never rolled back; a restore rolls back agents, conversations, the graph and runs, not what they cost.";
 
 export interface Captured {
   rel: string;
@@ -34,7 +50,11 @@ export interface Captured {
 }
 
 export class FullCheckpoints {
-  constructor(private readonly ctx: PluginContext, private readonly store: CheckpointStore, private readonly cfg: CheckpointConfig) {}
+  constructor(
+    private readonly ctx: PluginContext,
+    private readonly store: CheckpointStore,
+    private readonly cfg: CheckpointConfig,
+  ) {}
 
   private get dbFile(): string {
     return this.ctx.db.name;
@@ -45,7 +65,11 @@ export class FullCheckpoints {
   }
 
   describe(): Promise<FullStateDescription> {
-    return this.ctx.request<FullStateDescription>('plugin:full_state', { op: 'describe' }, { timeoutMs: this.cfg.snapshot_timeout_ms });
+    return this.ctx.request<FullStateDescription>(
+      'plugin:full_state',
+      { op: 'describe' },
+      { timeoutMs: this.cfg.snapshot_timeout_ms },
+    );
   }
 
   // ---- save ------------------------------------------------------------------------------------
@@ -54,14 +78,23 @@ export class FullCheckpoints {
   precheck(_label: string | null, desc: FullStateDescription): void {
     const open = this.store.unfinishedRestores()[0];
     if (open) {
-      throw new DaemonError('CONFLICT', `the restore of checkpoint ${open.checkpoint_id} is unfinished: the state is half put back; finish it first (checkpoint:restore {checkpoint_id: ${open.checkpoint_id}}) or restart the daemon`, { unfinished: open.checkpoint_id });
+      throw new DaemonError(
+        'CONFLICT',
+        `the restore of checkpoint ${open.checkpoint_id} is unfinished: the state is half put back; finish it first (checkpoint:restore {checkpoint_id: ${open.checkpoint_id}}) or restart the daemon`,
+        { unfinished: open.checkpoint_id },
+      );
     }
     const full = this.store.listFull();
     const labelled = full.filter((r) => r.label !== null);
     if (labelled.length + 1 > this.cfg.full_keep) {
-      throw new DaemonError('CONFLICT', `${labelled.length} labelled full checkpoints already fill checkpoint.full_keep (${this.cfg.full_keep}); delete one (checkpoint:delete) or raise the limit`, {
-        labelled: labelled.map((r) => r.id), full_keep: this.cfg.full_keep,
-      });
+      throw new DaemonError(
+        'CONFLICT',
+        `${labelled.length} labelled full checkpoints already fill checkpoint.full_keep (${this.cfg.full_keep}); delete one (checkpoint:delete) or raise the limit`,
+        {
+          labelled: labelled.map((r) => r.id),
+          full_keep: this.cfg.full_keep,
+        },
+      );
     }
     let estimate = treeBytes(this.dbFile) + treeBytes(`${this.dbFile}-wal`);
     for (const p of Object.values(desc.plugins)) {
@@ -70,9 +103,16 @@ export class FullCheckpoints {
     }
     const held = labelled.reduce((n, r) => n + r.full_bytes, 0);
     if (held + estimate > this.cfg.full_max_bytes) {
-      throw new DaemonError('CONFLICT', `a full checkpoint (about ${estimate} bytes) does not fit beside the labelled ones (${held} bytes) within checkpoint.full_max_bytes (${this.cfg.full_max_bytes})`, {
-        labelled: labelled.map((r) => r.id), estimate_bytes: estimate, labelled_bytes: held, full_max_bytes: this.cfg.full_max_bytes,
-      });
+      throw new DaemonError(
+        'CONFLICT',
+        `a full checkpoint (about ${estimate} bytes) does not fit beside the labelled ones (${held} bytes) within checkpoint.full_max_bytes (${this.cfg.full_max_bytes})`,
+        {
+          labelled: labelled.map((r) => r.id),
+          estimate_bytes: estimate,
+          labelled_bytes: held,
+          full_max_bytes: this.cfg.full_max_bytes,
+        },
+      );
     }
   }
 
@@ -85,23 +125,47 @@ export class FullCheckpoints {
     const rel = path.join('full', timeOrderedId());
     const dir = this.abs(rel);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const manifest: Manifest = { format: 1, home: this.ctx.paths.home, db: 'agentd.db', saved_at: Date.now() / 1000, plugins: {}, undeclared: desc.undeclared, bytes: 0 };
+    const manifest: Manifest = {
+      format: 1,
+      home: this.ctx.paths.home,
+      db: 'agentd.db',
+      saved_at: Date.now() / 1000,
+      plugins: {},
+      undeclared: desc.undeclared,
+      bytes: 0,
+    };
     const t0 = performance.now();
     let cut: Cut | null = null;
     let frozen: string[] = [];
     let snap: Snapshot;
     let cutMs = 0;
     try {
-      frozen = (await this.ctx.request<{ frozen: string[] }>('plugin:full_state', { op: 'freeze' }, { timeoutMs: this.cfg.snapshot_timeout_ms })).frozen;
+      frozen = (
+        await this.ctx.request<{ frozen: string[] }>(
+          'plugin:full_state',
+          { op: 'freeze' },
+          { timeoutMs: this.cfg.snapshot_timeout_ms },
+        )
+      ).frozen;
       const sources = [{ src: this.dbFile, dest: path.join(dir, 'agentd.db') }];
       for (const [name, p] of Object.entries(desc.plugins)) {
-        const entry: ManifestPlugin = { tables: p.tables, kept: p.kept, kept_reason: p.kept_reason, schema_version: p.schema_version, files: {}, dirs: {}, external: null, entities: p.entities };
+        const entry: ManifestPlugin = {
+          tables: p.tables,
+          kept: p.kept,
+          kept_reason: p.kept_reason,
+          schema_version: p.schema_version,
+          files: {},
+          dirs: {},
+          external: null,
+          entities: p.entities,
+        };
         for (const [fname, file] of Object.entries(p.files)) {
           const copy = path.join('files', name, `${fname}.db`);
           entry.files[fname] = { path: file, copy: fs.existsSync(file) ? copy : null };
           sources.push({ src: file, dest: path.join(dir, copy) });
         }
-        for (const [dname, d] of Object.entries(p.dirs)) entry.dirs[dname] = { path: d, copy: fs.existsSync(d) ? path.join('dirs', name, dname) : null };
+        for (const [dname, d] of Object.entries(p.dirs))
+          entry.dirs[dname] = { path: d, copy: fs.existsSync(d) ? path.join('dirs', name, dname) : null };
         manifest.plugins[name] = entry;
       }
       const c0 = performance.now();
@@ -113,7 +177,13 @@ export class FullCheckpoints {
       for (const [name, entry] of Object.entries(manifest.plugins)) {
         for (const d of Object.values(entry.dirs)) if (d.copy) await copyTree(d.path, path.join(dir, d.copy));
         if (frozen.includes(name)) {
-          const files = (await this.ctx.request<{ files: Record<string, string> }>('plugin:full_state', { op: 'capture', plugins: [name], dir: path.join(dir, 'external', name) }, { timeoutMs: 600_000 })).files;
+          const files = (
+            await this.ctx.request<{ files: Record<string, string> }>(
+              'plugin:full_state',
+              { op: 'capture', plugins: [name], dir: path.join(dir, 'external', name) },
+              { timeoutMs: 600_000 },
+            )
+          ).files;
           entry.external = Object.fromEntries(Object.entries(files).map(([k, f]) => [k, path.relative(dir, f)]));
         }
       }
@@ -122,13 +192,17 @@ export class FullCheckpoints {
       fs.rmSync(dir, { recursive: true, force: true });
       throw e;
     } finally {
-      if (frozen.length) await this.ctx.request('plugin:full_state', { op: 'thaw', plugins: frozen }).catch((err: unknown) => this.ctx.log.error({ err }, 'thawing external stores failed'));
+      if (frozen.length)
+        await this.ctx
+          .request('plugin:full_state', { op: 'thaw', plugins: frozen })
+          .catch((err: unknown) => this.ctx.log.error({ err }, 'thawing external stores failed'));
     }
     const copyMs = performance.now() - t0 - cutMs;
     const s0 = performance.now();
     try {
       sealCopy(path.join(dir, 'agentd.db'));
-      for (const entry of Object.values(manifest.plugins)) for (const f of Object.values(entry.files)) if (f.copy) sealCopy(path.join(dir, f.copy));
+      for (const entry of Object.values(manifest.plugins))
+        for (const f of Object.values(entry.files)) if (f.copy) sealCopy(path.join(dir, f.copy));
       await fsyncTreeAsync(dir);
       await fsyncAsync(path.dirname(dir));
     } catch (e) {
@@ -136,7 +210,12 @@ export class FullCheckpoints {
       throw e;
     }
     manifest.bytes = treeBytes(dir);
-    return { rel, manifest, snap: snap!, timings: { cut_ms: round(cutMs), copy_ms: round(copyMs), seal_ms: round(performance.now() - s0) } };
+    return {
+      rel,
+      manifest,
+      snap: snap!,
+      timings: { cut_ms: round(cutMs), copy_ms: round(copyMs), seal_ms: round(performance.now() - s0) },
+    };
   }
 
   /**
@@ -157,9 +236,17 @@ export class FullCheckpoints {
     }
     if (count > this.cfg.full_keep || bytes > this.cfg.full_max_bytes) {
       fs.rmSync(this.abs(c.rel), { recursive: true, force: true });
-      throw new DaemonError('CONFLICT', `this full checkpoint (${c.manifest.bytes} bytes) does not fit within checkpoint.full_keep (${this.cfg.full_keep}) and full_max_bytes (${this.cfg.full_max_bytes}) beside the labelled ones; delete some (checkpoint:delete)`, {
-        bytes: c.manifest.bytes, labelled: full.filter((r) => r.label !== null).map((r) => r.id), full_keep: this.cfg.full_keep, full_max_bytes: this.cfg.full_max_bytes, label,
-      });
+      throw new DaemonError(
+        'CONFLICT',
+        `this full checkpoint (${c.manifest.bytes} bytes) does not fit within checkpoint.full_keep (${this.cfg.full_keep}) and full_max_bytes (${this.cfg.full_max_bytes}) beside the labelled ones; delete some (checkpoint:delete)`,
+        {
+          bytes: c.manifest.bytes,
+          labelled: full.filter((r) => r.label !== null).map((r) => r.id),
+          full_keep: this.cfg.full_keep,
+          full_max_bytes: this.cfg.full_max_bytes,
+          label,
+        },
+      );
     }
     return out;
   }
@@ -194,12 +281,18 @@ export class FullCheckpoints {
     const row = this.store.get(id);
     if (!row) throw new DaemonError('NOT_FOUND', `no checkpoint ${id}`, { checkpoint_id: id });
     if (row.scope !== 'full' || !row.full_dir) {
-      throw new DaemonError('CONFLICT', `checkpoint ${id} is a state checkpoint (the plugins' in-memory snapshots only); take one with checkpoint:save {scope: "full"}`, { checkpoint_id: id, scope: row.scope });
+      throw new DaemonError(
+        'CONFLICT',
+        `checkpoint ${id} is a state checkpoint (the plugins' in-memory snapshots only); take one with checkpoint:save {scope: "full"}`,
+        { checkpoint_id: id, scope: row.scope },
+      );
     }
     const manifest = parseManifest(this.store.manifest(id));
     const dir = this.abs(row.full_dir);
-    if (!manifest) throw new DaemonError('CONFLICT', `checkpoint ${id}'s manifest is unreadable`, { checkpoint_id: id });
-    if (!fs.existsSync(path.join(dir, manifest.db))) throw new DaemonError('NOT_FOUND', `checkpoint ${id}'s files are missing (${dir})`, { checkpoint_id: id, dir });
+    if (!manifest)
+      throw new DaemonError('CONFLICT', `checkpoint ${id}'s manifest is unreadable`, { checkpoint_id: id });
+    if (!fs.existsSync(path.join(dir, manifest.db)))
+      throw new DaemonError('NOT_FOUND', `checkpoint ${id}'s files are missing (${dir})`, { checkpoint_id: id, dir });
     return { row, manifest, dir };
   }
 
@@ -222,14 +315,21 @@ export class FullCheckpoints {
 
   private entities(...ms: Manifest[]): Record<string, { plugin: string; entity: ManifestPlugin['entities'][string] }> {
     const out: Record<string, { plugin: string; entity: ManifestPlugin['entities'][string] }> = {};
-    for (const m of ms) for (const [plugin, p] of Object.entries(m.plugins)) for (const [name, entity] of Object.entries(p.entities)) out[name] ??= { plugin, entity };
+    for (const m of ms)
+      for (const [plugin, p] of Object.entries(m.plugins))
+        for (const [name, entity] of Object.entries(p.entities)) out[name] ??= { plugin, entity };
     return out;
   }
 
   async diff(from: number, to: number | undefined, limit: number): Promise<Record<string, unknown>> {
     const a = this.open(from);
     const b = to === undefined ? null : this.open(to);
-    const changes = await diffStates(this.side(a.manifest, a.dir), b ? this.side(b.manifest, b.dir) : this.liveSide(a.manifest), this.entities(a.manifest, ...(b ? [b.manifest] : [])), limit);
+    const changes = await diffStates(
+      this.side(a.manifest, a.dir),
+      b ? this.side(b.manifest, b.dir) : this.liveSide(a.manifest),
+      this.entities(a.manifest, ...(b ? [b.manifest] : [])),
+      limit,
+    );
     return { from, to: to ?? 'live', changes };
   }
 
@@ -241,10 +341,16 @@ export class FullCheckpoints {
     const tables: string[] = [];
     for (const [name, p] of Object.entries(m.plugins)) {
       const now = desc.plugins[name];
-      if (p.tables.length && now && now.schema_version !== p.schema_version) out.push(`${name}: schema version ${p.schema_version} at the save, ${now.schema_version} now`);
+      if (p.tables.length && now && now.schema_version !== p.schema_version)
+        out.push(`${name}: schema version ${p.schema_version} at the save, ${now.schema_version} now`);
       tables.push(...p.tables);
       for (const [f, c] of Object.entries(p.files)) {
-        if (c.copy) out.push(...schemaDifferences(rebase(c.path, m.home, this.ctx.paths.home), path.join(dir, c.copy)).map((d) => `${name}/${f}: ${d}`));
+        if (c.copy)
+          out.push(
+            ...schemaDifferences(rebase(c.path, m.home, this.ctx.paths.home), path.join(dir, c.copy)).map(
+              (d) => `${name}/${f}: ${d}`,
+            ),
+          );
       }
     }
     out.push(...schemaDifferences(this.dbFile, path.join(dir, m.db), tables));
@@ -253,7 +359,9 @@ export class FullCheckpoints {
 
   /** The plugins a restore of `m` stops and starts again: those it rolls back that run now (or that an unfinished restore holds). */
   private restartSet(m: Manifest, desc: FullStateDescription): string[] {
-    return Object.entries(m.plugins).filter(([name, p]) => rolledBack(p) && (desc.plugins[name]?.running || desc.plugins[name]?.status === 'stopped')).map(([name]) => name);
+    return Object.entries(m.plugins)
+      .filter(([name, p]) => rolledBack(p) && (desc.plugins[name]?.running || desc.plugins[name]?.status === 'stopped'))
+      .map(([name]) => name);
   }
 
   /**
@@ -261,20 +369,32 @@ export class FullCheckpoints {
    * step), then the tables of agentd.db together with the journal's "applied": after a crash anywhere
    * in here the journal still says "applying" and the next start does it all again.
    */
-  async apply(j: { id: number; manifest: Manifest; dir: string }, lockTimeoutMs: number): Promise<{ files_ms: number; tables_ms: number }> {
+  async apply(
+    j: { id: number; manifest: Manifest; dir: string },
+    lockTimeoutMs: number,
+  ): Promise<{ files_ms: number; tables_ms: number }> {
     const t0 = performance.now();
     const m = j.manifest;
     const deadline = Date.now() + lockTimeoutMs;
     const home = this.ctx.paths.home;
     for (const p of Object.values(m.plugins)) {
-      for (const f of Object.values(p.files)) await restoreFile(rebase(f.path, m.home, home), f.copy ? path.join(j.dir, f.copy) : null, deadline);
-      for (const d of Object.values(p.dirs)) await restoreDir(rebase(d.path, m.home, home), d.copy ? path.join(j.dir, d.copy) : null);
+      for (const f of Object.values(p.files))
+        await restoreFile(rebase(f.path, m.home, home), f.copy ? path.join(j.dir, f.copy) : null, deadline);
+      for (const d of Object.values(p.dirs))
+        await restoreDir(rebase(d.path, m.home, home), d.copy ? path.join(j.dir, d.copy) : null);
     }
     const tables = Object.values(m.plugins).flatMap((p) => p.tables);
     const t1 = performance.now();
-    await restoreTables(this.dbFile, path.join(j.dir, m.db), tables, {
-      sql: "UPDATE checkpoint_restores SET phase = 'applied', updated_at = ? WHERE id = ?", args: [Date.now() / 1000, j.id],
-    }, deadline);
+    await restoreTables(
+      this.dbFile,
+      path.join(j.dir, m.db),
+      tables,
+      {
+        sql: "UPDATE checkpoint_restores SET phase = 'applied', updated_at = ? WHERE id = ?",
+        args: [Date.now() / 1000, j.id],
+      },
+      deadline,
+    );
     return { files_ms: round(t1 - t0), tables_ms: round(performance.now() - t1) };
   }
 
@@ -283,7 +403,11 @@ export class FullCheckpoints {
     const done: string[] = [];
     for (const [name, p] of Object.entries(m.plugins)) {
       if (!p.external) continue;
-      await this.ctx.request('plugin:full_state', { op: 'put_back', plugins: [name], dir: path.join(dir, 'external', name) }, { timeoutMs: 600_000 });
+      await this.ctx.request(
+        'plugin:full_state',
+        { op: 'put_back', plugins: [name], dir: path.join(dir, 'external', name) },
+        { timeoutMs: 600_000 },
+      );
       done.push(name);
     }
     return done;
@@ -294,34 +418,57 @@ export class FullCheckpoints {
    * changed yet; a crash keeps the old state), then "applying" (from here a crash finishes the
    * restore at the next start), "applied" with the tables, "done" once every plugin runs again.
    */
-  async restore(id: number, states: Record<string, { version: number; state: unknown }>, afterSave: () => Promise<number | null>): Promise<Record<string, unknown>> {
+  async restore(
+    id: number,
+    states: Record<string, { version: number; state: unknown }>,
+    afterSave: () => Promise<number | null>,
+  ): Promise<Record<string, unknown>> {
     const t0 = performance.now();
     const { manifest: m, dir, row } = this.open(id);
     const open = this.store.unfinishedRestores();
     const other = open.find((j) => j.checkpoint_id !== id);
     if (other) {
-      throw new DaemonError('CONFLICT', `the restore of checkpoint ${other.checkpoint_id} is unfinished; finish it first (checkpoint:restore {checkpoint_id: ${other.checkpoint_id}}) or restart the daemon`, { unfinished: other.checkpoint_id });
+      throw new DaemonError(
+        'CONFLICT',
+        `the restore of checkpoint ${other.checkpoint_id} is unfinished; finish it first (checkpoint:restore {checkpoint_id: ${other.checkpoint_id}}) or restart the daemon`,
+        { unfinished: other.checkpoint_id },
+      );
     }
     const desc = await this.describe();
     const bad = this.incompatibilities(m, dir, desc);
     if (bad.length) {
-      throw new DaemonError('CONFLICT', `checkpoint ${id} does not fit this daemon's schemas (${bad.slice(0, 3).join('; ')}); fork it instead (checkpoint:fork): a daemon started on the fork migrates it`, { checkpoint_id: id, differences: bad });
+      throw new DaemonError(
+        'CONFLICT',
+        `checkpoint ${id} does not fit this daemon's schemas (${bad.slice(0, 3).join('; ')}); fork it instead (checkpoint:fork): a daemon started on the fork migrates it`,
+        { checkpoint_id: id, differences: bad },
+      );
     }
     const plugins = this.restartSet(m, desc);
     const prior = open.find((j) => j.checkpoint_id === id);
     const jid = prior?.id ?? this.store.beginRestore(id, this.relDir(dir), JSON.stringify(m));
     const why = `checkpoint ${id} is being restored`;
-    const hold = await this.ctx.request<{ held: string[]; unfinished: string[] }>('plugin:hold', {
-      plugins, deadline: Date.now() + this.cfg.restore_stop_timeout_ms, reason: why,
-    }, { timeoutMs: this.cfg.restore_stop_timeout_ms + 10_000 });
+    const hold = await this.ctx.request<{ held: string[]; unfinished: string[] }>(
+      'plugin:hold',
+      {
+        plugins,
+        deadline: Date.now() + this.cfg.restore_stop_timeout_ms,
+        reason: why,
+      },
+      { timeoutMs: this.cfg.restore_stop_timeout_ms + 10_000 },
+    );
     const stoppedMs = performance.now() - t0;
     if (hold.unfinished.length) {
       // A plugin still busy past the deadline may still write: putting its tables back now could mix two states.
       this.store.setPhase(jid, 'abandoned', `did not stop in time: ${hold.unfinished.join(', ')}`);
       await this.ctx.request('plugin:resume', { plugins, states: {}, carry: true }, { timeoutMs: 120_000 });
-      throw new DaemonError('UNAVAILABLE', `${hold.unfinished.join(', ')} did not finish stopping within checkpoint.restore_stop_timeout_ms (${this.cfg.restore_stop_timeout_ms} ms); nothing was restored and they run on`, {
-        checkpoint_id: id, unfinished: hold.unfinished,
-      });
+      throw new DaemonError(
+        'UNAVAILABLE',
+        `${hold.unfinished.join(', ')} did not finish stopping within checkpoint.restore_stop_timeout_ms (${this.cfg.restore_stop_timeout_ms} ms); nothing was restored and they run on`,
+        {
+          checkpoint_id: id,
+          unfinished: hold.unfinished,
+        },
+      );
     }
     // What this restore changes, read while nothing moves: the live state against the checkpoint.
     let changes: Record<string, EntityOutcome> = {};
@@ -347,15 +494,29 @@ export class FullCheckpoints {
       // The old state is partly replaced: the plugins stay stopped rather than serve a mix.
       this.store.setPhase(jid, 'applying', (err as Error).message);
       this.ctx.log.error({ err, checkpoint_id: id }, 'full restore could not be applied; plugins held until it is');
-      await this.ctx.request('plugin:hold', { plugins, deadline: Date.now(), reason: `the restore of checkpoint ${id} is unfinished: ${(err as Error).message}; ask checkpoint:restore again or restart the daemon to finish it` });
-      throw new DaemonError('UNAVAILABLE', `checkpoint ${id} could not be put back: ${(err as Error).message}; ${plugins.join(', ')} stay stopped until checkpoint:restore is asked again or the daemon restarts (either finishes it)`, { checkpoint_id: id, plugins });
+      await this.ctx.request('plugin:hold', {
+        plugins,
+        deadline: Date.now(),
+        reason: `the restore of checkpoint ${id} is unfinished: ${(err as Error).message}; ask checkpoint:restore again or restart the daemon to finish it`,
+      });
+      throw new DaemonError(
+        'UNAVAILABLE',
+        `checkpoint ${id} could not be put back: ${(err as Error).message}; ${plugins.join(', ')} stay stopped until checkpoint:restore is asked again or the daemon restarts (either finishes it)`,
+        { checkpoint_id: id, plugins },
+      );
     }
     const applyMs = performance.now() - a0;
-    const resumed = await this.ctx.request<{ started: string[]; failed: Record<string, string> }>('plugin:resume', { plugins, states }, { timeoutMs: 120_000 });
+    const resumed = await this.ctx.request<{ started: string[]; failed: Record<string, string> }>(
+      'plugin:resume',
+      { plugins, states },
+      { timeoutMs: 120_000 },
+    );
     // Stateful plugins the restore did not stop take their in-memory part as a state restore gives it.
     const others = Object.fromEntries(Object.entries(states).filter(([n]) => !plugins.includes(n)));
     const live = Object.keys(others).length
-      ? await this.ctx.request<{ restored: string[]; skipped: Record<string, string> }>('plugin:restore', { states: others })
+      ? await this.ctx.request<{ restored: string[]; skipped: Record<string, string> }>('plugin:restore', {
+          states: others,
+        })
       : { restored: [], skipped: {} };
     let putBack: string[] = [];
     let warning: string | undefined;
@@ -368,10 +529,24 @@ export class FullCheckpoints {
     const after = await afterSave();
     if (!warning) this.store.setPhase(jid, 'done');
     return {
-      checkpoint_id: id, scope: 'full', label: row.label, restarted: resumed.started, restored: live.restored, skipped: live.skipped, failed: resumed.failed,
+      checkpoint_id: id,
+      scope: 'full',
+      label: row.label,
+      restarted: resumed.started,
+      restored: live.restored,
+      skipped: live.skipped,
+      failed: resumed.failed,
       put_back: putBack,
-      changes, kept: keptSummary(m), never_rolled_back: NEVER_ROLLED_BACK, checkpoint_after: after,
-      stop_ms: round(stoppedMs), changes_ms: round(changesMs), apply_ms: round(applyMs), ...applied, restore_ms: round(performance.now() - t0), ...(warning ? { warning } : {}),
+      changes,
+      kept: keptSummary(m),
+      never_rolled_back: NEVER_ROLLED_BACK,
+      checkpoint_after: after,
+      stop_ms: round(stoppedMs),
+      changes_ms: round(changesMs),
+      apply_ms: round(applyMs),
+      ...applied,
+      restore_ms: round(performance.now() - t0),
+      ...(warning ? { warning } : {}),
     };
   }
 
@@ -389,14 +564,22 @@ export class FullCheckpoints {
    * stores may be left, put back once their plugin runs. Answers the checkpoint whose in-memory parts
    * the plugins must now start from, and what is still to do after the plugins started.
    */
-  async rollForward(): Promise<{ restoredId: number | null; pending: Array<{ journal: RestoreJournal; manifest: Manifest }> ; failed: Array<{ checkpoint_id: number; error: string; plugins: string[] }> }> {
+  async rollForward(): Promise<{
+    restoredId: number | null;
+    pending: Array<{ journal: RestoreJournal; manifest: Manifest }>;
+    failed: Array<{ checkpoint_id: number; error: string; plugins: string[] }>;
+  }> {
     let restoredId: number | null = null;
     const pending: Array<{ journal: RestoreJournal; manifest: Manifest }> = [];
     const failed: Array<{ checkpoint_id: number; error: string; plugins: string[] }> = [];
     for (const j of this.store.unfinishedRestores()) {
       const m = parseManifest(j.manifest);
       if (j.phase === 'stopping' || !m) {
-        this.store.setPhase(j.id, 'abandoned', m ? 'the daemon stopped before the restore changed anything' : 'unreadable manifest');
+        this.store.setPhase(
+          j.id,
+          'abandoned',
+          m ? 'the daemon stopped before the restore changed anything' : 'unreadable manifest',
+        );
         this.ctx.log.warn({ checkpoint_id: j.checkpoint_id }, 'unfinished restore abandoned: nothing had been changed');
         continue;
       }
@@ -406,7 +589,13 @@ export class FullCheckpoints {
           await this.apply({ id: j.id, manifest: m, dir: this.abs(j.dir) }, Math.min(this.cfg.lock_timeout_ms, 20_000));
         } catch (err) {
           this.store.setPhase(j.id, 'applying', (err as Error).message);
-          failed.push({ checkpoint_id: j.checkpoint_id, error: (err as Error).message, plugins: Object.entries(m.plugins).filter(([, p]) => rolledBack(p)).map(([n]) => n) });
+          failed.push({
+            checkpoint_id: j.checkpoint_id,
+            error: (err as Error).message,
+            plugins: Object.entries(m.plugins)
+              .filter(([, p]) => rolledBack(p))
+              .map(([n]) => n),
+          });
           continue;
         }
         this.ctx.log.warn({ checkpoint_id: j.checkpoint_id }, 'unfinished restore finished at start');

@@ -38,7 +38,9 @@ export interface Manifest {
 
 /** A plugin that a full restore stops, rolls back and starts again. */
 export function rolledBack(p: ManifestPlugin): boolean {
-  return p.tables.length > 0 || Object.keys(p.files).length > 0 || Object.keys(p.dirs).length > 0 || p.external !== null;
+  return (
+    p.tables.length > 0 || Object.keys(p.files).length > 0 || Object.keys(p.dirs).length > 0 || p.external !== null
+  );
 }
 
 /** A path recorded under the saving home, moved to `home` (a moved or forked home); others unchanged. */
@@ -57,8 +59,10 @@ export function inside(p: string, home: string): boolean {
 /** What a full restore never rolls back, in words, for the answers. */
 export function keptSummary(m: Manifest): Record<string, { tables: string[]; reason: string }> {
   const out: Record<string, { tables: string[]; reason: string }> = {};
-  for (const [name, p] of Object.entries(m.plugins)) if (p.kept.length) out[name] = { tables: p.kept, reason: p.kept_reason ?? 'declared as kept' };
-  for (const [name, tables] of Object.entries(m.undeclared)) out[name] = { tables, reason: 'the plugin declares no full state: copied, never rolled back' };
+  for (const [name, p] of Object.entries(m.plugins))
+    if (p.kept.length) out[name] = { tables: p.kept, reason: p.kept_reason ?? 'declared as kept' };
+  for (const [name, tables] of Object.entries(m.undeclared))
+    out[name] = { tables, reason: 'the plugin declares no full state: copied, never rolled back' };
   return out;
 }
 

@@ -23,7 +23,11 @@ export class SerialQueue {
 
   run<T>(job: () => Promise<T>): Promise<T> {
     if (this.waiting >= this.maxWaiting) {
-      return Promise.reject(new DaemonError('OVERLOADED', `${this.waiting} checkpoint operations are already queued`, { pending: this.waiting }));
+      return Promise.reject(
+        new DaemonError('OVERLOADED', `${this.waiting} checkpoint operations are already queued`, {
+          pending: this.waiting,
+        }),
+      );
     }
     this.waiting++;
     const out = this.tail.then(() => {

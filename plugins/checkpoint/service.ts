@@ -11,7 +11,15 @@ import { performance } from 'node:perf_hooks';
 import { DaemonError, type PluginContext } from '../../daemon/plugin-api.js';
 import type { CheckpointConfig } from './schemas.js';
 import { SerialQueue } from './serial.js';
-import { CheckpointStore, FORMAT, MIGRATIONS, verifyPart, type BootRecord, type CheckpointRow, type PartInput } from './store.js';
+import {
+  CheckpointStore,
+  FORMAT,
+  MIGRATIONS,
+  verifyPart,
+  type BootRecord,
+  type CheckpointRow,
+  type PartInput,
+} from './store.js';
 import { FullCheckpoints, NEVER_ROLLED_BACK, type Captured } from './full.js';
 import { keptSummary } from './manifest.js';
 
@@ -93,7 +101,10 @@ export class CheckpointService {
   private bootRestoreMs: number | null = null;
   readonly stats = { saves: 0, periodic_skipped_clean: 0, failures: 0, live_restores: 0 };
 
-  constructor(private readonly ctx: PluginContext, private readonly cfg: CheckpointConfig) {
+  constructor(
+    private readonly ctx: PluginContext,
+    private readonly cfg: CheckpointConfig,
+  ) {
     ctx.migrate(MIGRATIONS);
     this.store = new CheckpointStore(ctx.db);
     this.queue = new SerialQueue(cfg.max_pending);
@@ -110,7 +121,10 @@ export class CheckpointService {
   /** Restore at boot (once per process), then start the periodic timer. Never throws. */
   async start(): Promise<void> {
     if (this.boot.bootId !== null) {
-      this.ctx.log.info({ boot_id: this.boot.bootId, head_id: this.boot.head }, 'boot restore already done in this process, not replayed');
+      this.ctx.log.info(
+        { boot_id: this.boot.bootId, head_id: this.boot.head },
+        'boot restore already done in this process, not replayed',
+      );
     } else {
       try {
         await this.finishRestores();
@@ -136,13 +150,19 @@ export class CheckpointService {
     await this.queue.idle();
     if (!this.ctx.shuttingDown) return null;
     const s = await this.save({ reason: 'shutdown' });
-    if (s) this.ctx.log.info({ checkpoint_id: s.checkpoint_id, size_bytes: s.size_bytes, duration_ms: s.duration_ms, errors: s.errors }, 'final checkpoint taken');
+    if (s)
+      this.ctx.log.info(
+        { checkpoint_id: s.checkpoint_id, size_bytes: s.size_bytes, duration_ms: s.duration_ms, errors: s.errors },
+        'final checkpoint taken',
+      );
     return s;
   }
 
   private tick(): void {
     if (this.ctx.shuttingDown || this.queue.busy) return;
-    this.save({ reason: 'periodic', onlyDirty: true }).catch((err: unknown) => this.ctx.log.error({ err }, 'periodic checkpoint failed'));
+    this.save({ reason: 'periodic', onlyDirty: true }).catch((err: unknown) =>
+      this.ctx.log.error({ err }, 'periodic checkpoint failed'),
+    );
   }
 
   /**
@@ -155,12 +175,26 @@ export class CheckpointService {
     const r = await this.full.rollForward();
     if (r.restoredId !== null) {
       // The restored checkpoint's in-memory parts are what the plugins start from: make them the newest.
-      const parts = this.store.parts(r.restoredId).map((p) => ({ plugin: p.plugin, version: p.version, json: p.state }));
-      const row = this.store.insert({ parentId: r.restoredId, label: null, reason: 'restore', durationMs: 0, parts, errors: {}, keep: this.cfg.keep }).row;
+      const parts = this.store
+        .parts(r.restoredId)
+        .map((p) => ({ plugin: p.plugin, version: p.version, json: p.state }));
+      const row = this.store.insert({
+        parentId: r.restoredId,
+        label: null,
+        reason: 'restore',
+        durationMs: 0,
+        parts,
+        errors: {},
+        keep: this.cfg.keep,
+      }).row;
       this.boot.head = row.id;
     }
     for (const f of r.failed) {
-      await this.ctx.request('plugin:hold', { plugins: f.plugins, deadline: Date.now(), reason: `the restore of checkpoint ${f.checkpoint_id} is unfinished (${f.error}); ask checkpoint:restore {checkpoint_id: ${f.checkpoint_id}} or restart the daemon` });
+      await this.ctx.request('plugin:hold', {
+        plugins: f.plugins,
+        deadline: Date.now(),
+        reason: `the restore of checkpoint ${f.checkpoint_id} is unfinished (${f.error}); ask checkpoint:restore {checkpoint_id: ${f.checkpoint_id}} or restart the daemon`,
+      });
       this.ctx.setStatus('degraded', `the restore of checkpoint ${f.checkpoint_id} is unfinished: ${f.error}`);
     }
     if (r.pending.length === 0) return;
@@ -171,24 +205,53 @@ export class CheckpointService {
           await this.full.putBack(p.manifest, this.full.dirOf(p.journal));
           this.store.setPhase(p.journal.id, 'done');
         } catch (err) {
-          this.ctx.log.error({ err, checkpoint_id: p.journal.checkpoint_id }, 'putting back external state failed; retried at the next start');
+          this.ctx.log.error(
+            { err, checkpoint_id: p.journal.checkpoint_id },
+            'putting back external state failed; retried at the next start',
+          );
         }
       }
     });
   }
 
   /** Queue one save. Resolves to null only for a periodic save that found nothing changed. */
-  save(opts: { label?: string | null; reason: SaveReason; onlyDirty?: boolean; scope?: 'state' | 'full' }): Promise<SaveSummary | null> {
-    if (opts.scope === 'full' && this.ctx.shuttingDown) return Promise.reject(new DaemonError('SHUTTING_DOWN', 'the daemon is shutting down; a full checkpoint now would copy a state being stopped'));
+  save(opts: {
+    label?: string | null;
+    reason: SaveReason;
+    onlyDirty?: boolean;
+    scope?: 'state' | 'full';
+  }): Promise<SaveSummary | null> {
+    if (opts.scope === 'full' && this.ctx.shuttingDown)
+      return Promise.reject(
+        new DaemonError(
+          'SHUTTING_DOWN',
+          'the daemon is shutting down; a full checkpoint now would copy a state being stopped',
+        ),
+      );
     return this.queue.run(() => this.doSave(opts));
   }
 
-  private async doSave({ label = null, reason, onlyDirty = false, scope = 'state' }: { label?: string | null; reason: SaveReason; onlyDirty?: boolean; scope?: 'state' | 'full' }): Promise<SaveSummary | null> {
+  private async doSave({
+    label = null,
+    reason,
+    onlyDirty = false,
+    scope = 'state',
+  }: {
+    label?: string | null;
+    reason: SaveReason;
+    onlyDirty?: boolean;
+    scope?: 'state' | 'full';
+  }): Promise<SaveSummary | null> {
     const t0 = performance.now();
     const only = onlyDirty && !this.forceFull && scope === 'state';
     let snap: SnapshotAnswer;
     let captured: Captured | null = null;
-    const collect = (): Promise<SnapshotAnswer> => this.ctx.request<SnapshotAnswer>('plugin:snapshot', { only_dirty: only }, { timeoutMs: this.cfg.snapshot_timeout_ms });
+    const collect = (): Promise<SnapshotAnswer> =>
+      this.ctx.request<SnapshotAnswer>(
+        'plugin:snapshot',
+        { only_dirty: only },
+        { timeoutMs: this.cfg.snapshot_timeout_ms },
+      );
     try {
       if (scope === 'full') {
         const desc = await this.full.describe();
@@ -219,8 +282,19 @@ export class CheckpointService {
     const pruneFull = captured ? this.full.prunePlan(captured, label) : [];
     try {
       written = this.store.insert({
-        parentId: this.boot.head, label, reason, durationMs: round(collectMs), parts, errors, keep: this.cfg.keep,
-        ...(captured ? { full: { dir: captured.rel, bytes: captured.manifest.bytes, manifest: JSON.stringify(captured.manifest) }, pruneFull: pruneFull.map((r) => r.id) } : {}),
+        parentId: this.boot.head,
+        label,
+        reason,
+        durationMs: round(collectMs),
+        parts,
+        errors,
+        keep: this.cfg.keep,
+        ...(captured
+          ? {
+              full: { dir: captured.rel, bytes: captured.manifest.bytes, manifest: JSON.stringify(captured.manifest) },
+              pruneFull: pruneFull.map((r) => r.id),
+            }
+          : {}),
       });
       this.full.removeDirs(pruneFull);
     } catch (err) {
@@ -236,22 +310,51 @@ export class CheckpointService {
     this.stats.saves++;
     const total = performance.now() - t0;
     const summary: SaveSummary = {
-      checkpoint_id: row.id, parent_id: row.parent_id, label: row.label, reason, created_at: row.created_at,
-      plugins: row.plugins, errors, complete: Object.keys(errors).length === 0, size_bytes: row.size_bytes,
-      duration_ms: round(total), write_ms: round(total - collectMs), pruned, scope,
-      ...(captured ? {
-        full: {
-          bytes: captured.manifest.bytes, ...captured.timings, online: true,
-          covered: Object.fromEntries(Object.entries(captured.manifest.plugins).map(([n, p]) => [n, {
-            tables: p.tables, files: Object.keys(p.files), dirs: Object.keys(p.dirs), external: p.external ? Object.keys(p.external) : [],
-          }])),
-          kept: keptSummary(captured.manifest), never_rolled_back: NEVER_ROLLED_BACK, pruned_full: pruneFull.map((r) => r.id),
-        },
-      } : {}),
+      checkpoint_id: row.id,
+      parent_id: row.parent_id,
+      label: row.label,
+      reason,
+      created_at: row.created_at,
+      plugins: row.plugins,
+      errors,
+      complete: Object.keys(errors).length === 0,
+      size_bytes: row.size_bytes,
+      duration_ms: round(total),
+      write_ms: round(total - collectMs),
+      pruned,
+      scope,
+      ...(captured
+        ? {
+            full: {
+              bytes: captured.manifest.bytes,
+              ...captured.timings,
+              online: true,
+              covered: Object.fromEntries(
+                Object.entries(captured.manifest.plugins).map(([n, p]) => [
+                  n,
+                  {
+                    tables: p.tables,
+                    files: Object.keys(p.files),
+                    dirs: Object.keys(p.dirs),
+                    external: p.external ? Object.keys(p.external) : [],
+                  },
+                ]),
+              ),
+              kept: keptSummary(captured.manifest),
+              never_rolled_back: NEVER_ROLLED_BACK,
+              pruned_full: pruneFull.map((r) => r.id),
+            },
+          }
+        : {}),
     };
     this.lastSave = summary;
-    if (!summary.complete) this.ctx.log.warn({ checkpoint_id: row.id, errors }, 'checkpoint taken without some plugins');
-    else this.ctx.log.debug({ checkpoint_id: row.id, reason, size_bytes: row.size_bytes, ms: summary.duration_ms }, 'checkpoint taken');
+    if (!summary.complete)
+      this.ctx.log.warn({ checkpoint_id: row.id, errors }, 'checkpoint taken without some plugins');
+    else
+      this.ctx.log.debug(
+        { checkpoint_id: row.id, reason, size_bytes: row.size_bytes, ms: summary.duration_ms },
+        'checkpoint taken',
+      );
     this.ctx.emit('checkpoint:saved', { ...summary });
     return summary;
   }
@@ -264,18 +367,30 @@ export class CheckpointService {
   private async restoreAtBoot(): Promise<void> {
     const t0 = performance.now();
     const list = await this.ctx.request<{ plugins: Array<{ name: string; status: string }> }>('plugin:list');
-    const loaded = new Set(list.plugins.filter((p) => p.name !== this.ctx.name && (p.status === 'loading' || p.status === 'ok' || p.status === 'degraded')).map((p) => p.name));
+    const loaded = new Set(
+      list.plugins
+        .filter(
+          (p) => p.name !== this.ctx.name && (p.status === 'loading' || p.status === 'ok' || p.status === 'degraded'),
+        )
+        .map((p) => p.name),
+    );
     const checkpoints = this.store.list(this.cfg.fallback_depth);
     const restored: Record<string, number> = {};
     const skipped: BootRecord['skipped'] = [];
     const corrupt: BootRecord['corrupt'] = [];
     const stored = this.store.pluginsStored();
-    for (const p of stored) if (!loaded.has(p)) skipped.push({ checkpoint_id: checkpoints[0]?.id ?? 0, plugin: p, reason: 'plugin not loaded' });
+    for (const p of stored)
+      if (!loaded.has(p))
+        skipped.push({ checkpoint_id: checkpoints[0]?.id ?? 0, plugin: p, reason: 'plugin not loaded' });
     const wanted = new Set(stored.filter((p) => loaded.has(p)));
     for (const cp of checkpoints) {
       if (wanted.size === 0) break;
       if (cp.format !== FORMAT) {
-        corrupt.push({ checkpoint_id: cp.id, plugin: null, reason: `stored in format ${cp.format}; this version reads format ${FORMAT}` });
+        corrupt.push({
+          checkpoint_id: cp.id,
+          plugin: null,
+          reason: `stored in format ${cp.format}; this version reads format ${FORMAT}`,
+        });
         continue;
       }
       const states: Record<string, { version: number; state: unknown }> = {};
@@ -300,13 +415,31 @@ export class CheckpointService {
     const ids = Object.values(restored);
     this.boot.head = ids.length ? Math.max(...ids) : null;
     const newest = checkpoints[0]?.id ?? null;
-    const fallbacks = Object.entries(restored).filter(([, id]) => id !== newest).map(([p]) => p);
-    this.boot.bootId = this.store.recordBoot({ pid: process.pid, started_at: Date.now() / 1000, head_id: this.boot.head, restored, skipped, corrupt });
+    const fallbacks = Object.entries(restored)
+      .filter(([, id]) => id !== newest)
+      .map(([p]) => p);
+    this.boot.bootId = this.store.recordBoot({
+      pid: process.pid,
+      started_at: Date.now() / 1000,
+      head_id: this.boot.head,
+      restored,
+      skipped,
+      corrupt,
+    });
     this.bootRestoreMs = round(performance.now() - t0);
     const fields = { boot_id: this.boot.bootId, head_id: this.boot.head, restored, fallbacks, ms: this.bootRestoreMs };
-    if (corrupt.length || skipped.length) this.ctx.log.warn({ ...fields, skipped, corrupt }, 'checkpoint restored at boot with problems');
+    if (corrupt.length || skipped.length)
+      this.ctx.log.warn({ ...fields, skipped, corrupt }, 'checkpoint restored at boot with problems');
     else this.ctx.log.info(fields, checkpoints.length ? 'checkpoint restored at boot' : 'no checkpoint to restore');
-    this.ctx.emit('checkpoint:restored', { live: false, checkpoint_id: this.boot.head, boot_id: this.boot.bootId, restored, fallbacks, skipped, corrupt });
+    this.ctx.emit('checkpoint:restored', {
+      live: false,
+      checkpoint_id: this.boot.head,
+      boot_id: this.boot.bootId,
+      restored,
+      fallbacks,
+      skipped,
+      corrupt,
+    });
   }
 
   /** Live restore of one checkpoint into the running plugins, then a checkpoint of the result. */
@@ -316,8 +449,17 @@ export class CheckpointService {
       if (this.ctx.shuttingDown) throw shuttingDown();
       const t0 = performance.now();
       const row = this.store.get(id);
-      if (!row) throw new DaemonError('NOT_FOUND', `no checkpoint ${id}`, { checkpoint_id: id, newest: this.store.list(1)[0]?.id ?? null });
-      if (row.format !== FORMAT) throw new DaemonError('CONFLICT', `checkpoint ${id} is stored in format ${row.format}; this version reads format ${FORMAT}`, { checkpoint_id: id });
+      if (!row)
+        throw new DaemonError('NOT_FOUND', `no checkpoint ${id}`, {
+          checkpoint_id: id,
+          newest: this.store.list(1)[0]?.id ?? null,
+        });
+      if (row.format !== FORMAT)
+        throw new DaemonError(
+          'CONFLICT',
+          `checkpoint ${id} is stored in format ${row.format}; this version reads format ${FORMAT}`,
+          { checkpoint_id: id },
+        );
       const states: States = {};
       const skipped: Record<string, string> = {};
       for (const part of this.store.parts(id)) {
@@ -340,7 +482,14 @@ export class CheckpointService {
         warning = `restored, but the checkpoint of the restored state failed: ${(err as Error).message}`;
         this.ctx.log.error({ err, checkpoint_id: id }, 'checkpoint after live restore failed');
       }
-      const out = { checkpoint_id: id, restored: r.restored, skipped, restore_ms: restoreMs, checkpoint_after: after?.checkpoint_id ?? null, ...(warning ? { warning } : {}) };
+      const out = {
+        checkpoint_id: id,
+        restored: r.restored,
+        skipped,
+        restore_ms: restoreMs,
+        checkpoint_after: after?.checkpoint_id ?? null,
+        ...(warning ? { warning } : {}),
+      };
       this.ctx.log.info(out, 'checkpoint restored live');
       this.ctx.emit('checkpoint:restored', { live: true, ...out });
       return out;
@@ -348,7 +497,11 @@ export class CheckpointService {
   }
 
   /** A full restore (inside the queue): the journaled state put back, then the in-memory parts, then a checkpoint of the result. */
-  private async restoreFull(id: number, states: States, corrupt: Record<string, string>): Promise<Record<string, unknown>> {
+  private async restoreFull(
+    id: number,
+    states: States,
+    corrupt: Record<string, string>,
+  ): Promise<Record<string, unknown>> {
     let warning: string | undefined;
     const r = await this.full.restore(id, states, async () => {
       this.boot.head = id;
@@ -361,8 +514,15 @@ export class CheckpointService {
       }
     });
     this.stats.live_restores++;
-    const out = { ...r, skipped: { ...(r.skipped as Record<string, string>), ...corrupt }, ...(warning ? { warning } : {}) };
-    this.ctx.log.info({ checkpoint_id: id, restarted: r.restarted, restore_ms: r.restore_ms }, 'full checkpoint restored live');
+    const out = {
+      ...r,
+      skipped: { ...(r.skipped as Record<string, string>), ...corrupt },
+      ...(warning ? { warning } : {}),
+    };
+    this.ctx.log.info(
+      { checkpoint_id: id, restarted: r.restarted, restore_ms: r.restore_ms },
+      'full checkpoint restored live',
+    );
     this.ctx.emit('checkpoint:restored', { live: true, ...out });
     return out;
   }
@@ -376,7 +536,10 @@ export class CheckpointService {
   fork(id: number, home: string): Promise<Record<string, unknown>> {
     return this.queue.run(async () => {
       const out = await this.full.fork(id, home);
-      this.ctx.log.info({ checkpoint_id: id, home: out.home, bytes: out.bytes, ms: out.duration_ms }, 'checkpoint forked');
+      this.ctx.log.info(
+        { checkpoint_id: id, home: out.home, bytes: out.bytes, ms: out.duration_ms },
+        'checkpoint forked',
+      );
       this.ctx.emit('checkpoint:forked', { ...out });
       return { ...out };
     });
@@ -387,9 +550,14 @@ export class CheckpointService {
     return this.queue.run(async () => {
       const row = this.store.get(id);
       if (row && this.store.unfinishedRestores().some((j) => j.checkpoint_id === id)) {
-        throw new DaemonError('CONFLICT', `checkpoint ${id} is being restored (unfinished); it cannot be deleted until the restore finished`, { checkpoint_id: id });
+        throw new DaemonError(
+          'CONFLICT',
+          `checkpoint ${id} is being restored (unfinished); it cannot be deleted until the restore finished`,
+          { checkpoint_id: id },
+        );
       }
-      if (!row || !this.store.delete(id)) throw new DaemonError('NOT_FOUND', `no checkpoint ${id}`, { checkpoint_id: id });
+      if (!row || !this.store.delete(id))
+        throw new DaemonError('NOT_FOUND', `no checkpoint ${id}`, { checkpoint_id: id });
       this.full.removeDirs([row]);
       this.ctx.log.info({ checkpoint_id: id }, 'checkpoint deleted');
       return { deleted: id };
@@ -398,7 +566,12 @@ export class CheckpointService {
 
   list(limit: number, labelledOnly: boolean): Record<string, unknown> {
     const c = this.store.counts();
-    return { checkpoints: this.store.list(limit, labelledOnly).map(describeCheckpoint), total: c.n, labelled: c.labelled, head_id: this.boot.head };
+    return {
+      checkpoints: this.store.list(limit, labelledOnly).map(describeCheckpoint),
+      total: c.n,
+      labelled: c.labelled,
+      head_id: this.boot.head,
+    };
   }
 
   status(): Record<string, unknown> {
@@ -407,7 +580,14 @@ export class CheckpointService {
     const boot = this.boot.bootId !== null ? this.store.boot(this.boot.bootId) : undefined;
     return {
       head_id: this.boot.head,
-      last: newest ? { ...describeCheckpoint(newest), ...(this.lastSave?.checkpoint_id === newest.id ? { duration_ms: this.lastSave.duration_ms, write_ms: this.lastSave.write_ms } : {}) } : null,
+      last: newest
+        ? {
+            ...describeCheckpoint(newest),
+            ...(this.lastSave?.checkpoint_id === newest.id
+              ? { duration_ms: this.lastSave.duration_ms, write_ms: this.lastSave.write_ms }
+              : {}),
+          }
+        : null,
       count: c.n,
       labelled: c.labelled,
       total_bytes: c.bytes,
@@ -416,7 +596,9 @@ export class CheckpointService {
       interval_ms: this.cfg.interval_ms,
       keep: this.cfg.keep,
       full: { count: c.full, bytes: c.full_bytes, keep: this.cfg.full_keep, max_bytes: this.cfg.full_max_bytes },
-      last_restore: this.store.lastRestore() ? (({ manifest: _m, dir: _d, ...j }) => j)(this.store.lastRestore()!) : null,
+      last_restore: this.store.lastRestore()
+        ? (({ manifest: _m, dir: _d, ...j }) => j)(this.store.lastRestore()!)
+        : null,
       origin: this.store.origin() ?? null,
       boot: boot ? { ...boot, restore_ms: this.bootRestoreMs } : null,
       stats: { ...this.stats },
@@ -425,8 +607,13 @@ export class CheckpointService {
 
   health(): Record<string, unknown> {
     const newest = this.store.list(1)[0];
-    return { head_id: this.boot.head, last_age_s: newest ? Math.round(Date.now() / 1000 - newest.created_at) : null, pending: this.queue.pending };
+    return {
+      head_id: this.boot.head,
+      last_age_s: newest ? Math.round(Date.now() / 1000 - newest.created_at) : null,
+      pending: this.queue.pending,
+    };
   }
 }
 
-const shuttingDown = (): DaemonError => new DaemonError('SHUTTING_DOWN', 'the daemon is shutting down; a restore now would be lost');
+const shuttingDown = (): DaemonError =>
+  new DaemonError('SHUTTING_DOWN', 'the daemon is shutting down; a restore now would be lost');

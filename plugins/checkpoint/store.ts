@@ -166,47 +166,80 @@ function parseOr<T>(text: string, fallback: T): T {
 }
 
 const toRow = ({ manifest: _m, ...r }: RawRow & { manifest?: unknown }): CheckpointRow => ({
-  ...r, scope: r.scope === 'full' ? 'full' : 'state', plugins: parseOr<string[]>(r.plugins, []), errors: parseOr<Record<string, string>>(r.errors, {}),
+  ...r,
+  scope: r.scope === 'full' ? 'full' : 'state',
+  plugins: parseOr<string[]>(r.plugins, []),
+  errors: parseOr<Record<string, string>>(r.errors, {}),
 });
 
-const COLUMNS = 'id, parent_id, label, reason, created_at, duration_ms, size_bytes, plugins, errors, format, scope, full_dir, full_bytes';
+const COLUMNS =
+  'id, parent_id, label, reason, created_at, duration_ms, size_bytes, plugins, errors, format, scope, full_dir, full_bytes';
 
 export class CheckpointStore {
   private readonly stmts;
 
   constructor(private readonly db: Database.Database) {
     this.stmts = {
-      insert: db.prepare(`INSERT INTO checkpoint_checkpoints (parent_id, label, reason, created_at, duration_ms, size_bytes, plugins, errors, format, scope, full_dir, full_bytes, manifest)
+      insert:
+        db.prepare(`INSERT INTO checkpoint_checkpoints (parent_id, label, reason, created_at, duration_ms, size_bytes, plugins, errors, format, scope, full_dir, full_bytes, manifest)
                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-      insertPart: db.prepare('INSERT INTO checkpoint_parts (checkpoint_id, plugin, version, sha256, state) VALUES (?, ?, ?, ?, ?)'),
+      insertPart: db.prepare(
+        'INSERT INTO checkpoint_parts (checkpoint_id, plugin, version, sha256, state) VALUES (?, ?, ?, ?, ?)',
+      ),
       get: db.prepare(`SELECT ${COLUMNS} FROM checkpoint_checkpoints WHERE id = ?`),
       list: db.prepare(`SELECT ${COLUMNS} FROM checkpoint_checkpoints ORDER BY id DESC LIMIT ?`),
-      listLabelled: db.prepare(`SELECT ${COLUMNS} FROM checkpoint_checkpoints WHERE label IS NOT NULL ORDER BY id DESC LIMIT ?`),
+      listLabelled: db.prepare(
+        `SELECT ${COLUMNS} FROM checkpoint_checkpoints WHERE label IS NOT NULL ORDER BY id DESC LIMIT ?`,
+      ),
       listFull: db.prepare(`SELECT ${COLUMNS} FROM checkpoint_checkpoints WHERE scope = 'full' ORDER BY id DESC`),
       manifest: db.prepare('SELECT manifest FROM checkpoint_checkpoints WHERE id = ?'),
-      fullDirs: db.prepare("SELECT full_dir FROM checkpoint_checkpoints WHERE full_dir IS NOT NULL UNION SELECT dir FROM checkpoint_restores WHERE phase IN ('stopping', 'applying', 'applied')"),
+      fullDirs: db.prepare(
+        "SELECT full_dir FROM checkpoint_checkpoints WHERE full_dir IS NOT NULL UNION SELECT dir FROM checkpoint_restores WHERE phase IN ('stopping', 'applying', 'applied')",
+      ),
       counts: db.prepare(`SELECT COUNT(*) AS n, COUNT(label) AS labelled, COALESCE(SUM(size_bytes), 0) AS bytes,
                             COALESCE(SUM(scope = 'full'), 0) AS full, COALESCE(SUM(full_bytes), 0) AS full_bytes FROM checkpoint_checkpoints`),
-      insertRestore: db.prepare("INSERT INTO checkpoint_restores (checkpoint_id, dir, manifest, phase, started_at, updated_at) VALUES (?, ?, ?, 'stopping', ?, ?)"),
-      setPhase: db.prepare('UPDATE checkpoint_restores SET phase = ?, updated_at = ?, error = COALESCE(?, error) WHERE id = ?'),
-      unfinished: db.prepare("SELECT * FROM checkpoint_restores WHERE phase IN ('stopping', 'applying', 'applied') ORDER BY id"),
+      insertRestore: db.prepare(
+        "INSERT INTO checkpoint_restores (checkpoint_id, dir, manifest, phase, started_at, updated_at) VALUES (?, ?, ?, 'stopping', ?, ?)",
+      ),
+      setPhase: db.prepare(
+        'UPDATE checkpoint_restores SET phase = ?, updated_at = ?, error = COALESCE(?, error) WHERE id = ?',
+      ),
+      unfinished: db.prepare(
+        "SELECT * FROM checkpoint_restores WHERE phase IN ('stopping', 'applying', 'applied') ORDER BY id",
+      ),
       lastRestore: db.prepare('SELECT * FROM checkpoint_restores ORDER BY id DESC LIMIT 1'),
-      pruneRestores: db.prepare('DELETE FROM checkpoint_restores WHERE id NOT IN (SELECT id FROM checkpoint_restores ORDER BY id DESC LIMIT 100)'),
-      origin: db.prepare('SELECT origin_home, checkpoint_id, label, saved_at, forked_at FROM checkpoint_origin WHERE id = 1'),
-      parts: db.prepare('SELECT plugin, version, sha256, state FROM checkpoint_parts WHERE checkpoint_id = ? ORDER BY plugin'),
-      partIndex: db.prepare('SELECT plugin, version, sha256 FROM checkpoint_parts WHERE checkpoint_id = ? ORDER BY plugin'),
-      part: db.prepare('SELECT plugin, version, sha256, state FROM checkpoint_parts WHERE checkpoint_id = ? AND plugin = ?'),
+      pruneRestores: db.prepare(
+        'DELETE FROM checkpoint_restores WHERE id NOT IN (SELECT id FROM checkpoint_restores ORDER BY id DESC LIMIT 100)',
+      ),
+      origin: db.prepare(
+        'SELECT origin_home, checkpoint_id, label, saved_at, forked_at FROM checkpoint_origin WHERE id = 1',
+      ),
+      parts: db.prepare(
+        'SELECT plugin, version, sha256, state FROM checkpoint_parts WHERE checkpoint_id = ? ORDER BY plugin',
+      ),
+      partIndex: db.prepare(
+        'SELECT plugin, version, sha256 FROM checkpoint_parts WHERE checkpoint_id = ? ORDER BY plugin',
+      ),
+      part: db.prepare(
+        'SELECT plugin, version, sha256, state FROM checkpoint_parts WHERE checkpoint_id = ? AND plugin = ?',
+      ),
       stored: db.prepare('SELECT DISTINCT plugin FROM checkpoint_parts'),
       // Retention: everything unlabelled beyond the newest `keep` goes; labelled ones stay until deleted.
       // Full checkpoints have retention of their own (count and bytes), applied by the full-checkpoint code.
       prune: db.prepare(`DELETE FROM checkpoint_checkpoints WHERE label IS NULL AND scope = 'state' AND id NOT IN
                            (SELECT id FROM checkpoint_checkpoints WHERE label IS NULL AND scope = 'state' ORDER BY id DESC LIMIT ?)`),
-      pruneParts: db.prepare('DELETE FROM checkpoint_parts WHERE checkpoint_id NOT IN (SELECT id FROM checkpoint_checkpoints)'),
+      pruneParts: db.prepare(
+        'DELETE FROM checkpoint_parts WHERE checkpoint_id NOT IN (SELECT id FROM checkpoint_checkpoints)',
+      ),
       delete: db.prepare('DELETE FROM checkpoint_checkpoints WHERE id = ?'),
       deleteParts: db.prepare('DELETE FROM checkpoint_parts WHERE checkpoint_id = ?'),
-      insertBoot: db.prepare('INSERT INTO checkpoint_boots (pid, started_at, head_id, restored, skipped, corrupt) VALUES (?, ?, ?, ?, ?, ?)'),
+      insertBoot: db.prepare(
+        'INSERT INTO checkpoint_boots (pid, started_at, head_id, restored, skipped, corrupt) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
       getBoot: db.prepare('SELECT * FROM checkpoint_boots WHERE id = ?'),
-      pruneBoots: db.prepare('DELETE FROM checkpoint_boots WHERE id NOT IN (SELECT id FROM checkpoint_boots ORDER BY id DESC LIMIT 100)'),
+      pruneBoots: db.prepare(
+        'DELETE FROM checkpoint_boots WHERE id NOT IN (SELECT id FROM checkpoint_boots ORDER BY id DESC LIMIT 100)',
+      ),
     };
   }
 
@@ -228,24 +261,55 @@ export class CheckpointStore {
     }
   }
 
-  private write(c: InsertInput, hashed: Array<PartInput & { sha: string }>, size: number, plugins: string[]): { row: CheckpointRow; pruned: number } {
-    return this.db.transaction(() => {
-      const createdAt = Date.now() / 1000;
-      const scope = c.full ? 'full' : 'state';
-      const id = Number(this.stmts.insert.run(
-        c.parentId, c.label, c.reason, createdAt, c.durationMs, size, JSON.stringify(plugins), JSON.stringify(c.errors), FORMAT,
-        scope, c.full?.dir ?? null, c.full?.bytes ?? 0, c.full?.manifest ?? null,
-      ).lastInsertRowid);
-      for (const p of hashed) this.stmts.insertPart.run(id, p.plugin, p.version, p.sha, p.json);
-      let pruned = this.stmts.prune.run(c.keep).changes;
-      for (const old of c.pruneFull ?? []) pruned += this.stmts.delete.run(old).changes;
-      if (pruned > 0) this.stmts.pruneParts.run();
-      const row: CheckpointRow = {
-        id, parent_id: c.parentId, label: c.label, reason: c.reason, created_at: createdAt, duration_ms: c.durationMs, size_bytes: size, plugins,
-        errors: c.errors, format: FORMAT, scope, full_dir: c.full?.dir ?? null, full_bytes: c.full?.bytes ?? 0,
-      };
-      return { row, pruned };
-    }).immediate();
+  private write(
+    c: InsertInput,
+    hashed: Array<PartInput & { sha: string }>,
+    size: number,
+    plugins: string[],
+  ): { row: CheckpointRow; pruned: number } {
+    return this.db
+      .transaction(() => {
+        const createdAt = Date.now() / 1000;
+        const scope = c.full ? 'full' : 'state';
+        const id = Number(
+          this.stmts.insert.run(
+            c.parentId,
+            c.label,
+            c.reason,
+            createdAt,
+            c.durationMs,
+            size,
+            JSON.stringify(plugins),
+            JSON.stringify(c.errors),
+            FORMAT,
+            scope,
+            c.full?.dir ?? null,
+            c.full?.bytes ?? 0,
+            c.full?.manifest ?? null,
+          ).lastInsertRowid,
+        );
+        for (const p of hashed) this.stmts.insertPart.run(id, p.plugin, p.version, p.sha, p.json);
+        let pruned = this.stmts.prune.run(c.keep).changes;
+        for (const old of c.pruneFull ?? []) pruned += this.stmts.delete.run(old).changes;
+        if (pruned > 0) this.stmts.pruneParts.run();
+        const row: CheckpointRow = {
+          id,
+          parent_id: c.parentId,
+          label: c.label,
+          reason: c.reason,
+          created_at: createdAt,
+          duration_ms: c.durationMs,
+          size_bytes: size,
+          plugins,
+          errors: c.errors,
+          format: FORMAT,
+          scope,
+          full_dir: c.full?.dir ?? null,
+          full_bytes: c.full?.bytes ?? 0,
+        };
+        return { row, pruned };
+      })
+      .immediate();
   }
 
   /** Full checkpoints, newest first. */
@@ -263,7 +327,11 @@ export class CheckpointStore {
   }
 
   beginRestore(checkpointId: number, dir: string, manifest: string): number {
-    return this.durably(() => Number(this.stmts.insertRestore.run(checkpointId, dir, manifest, Date.now() / 1000, Date.now() / 1000).lastInsertRowid));
+    return this.durably(() =>
+      Number(
+        this.stmts.insertRestore.run(checkpointId, dir, manifest, Date.now() / 1000, Date.now() / 1000).lastInsertRowid,
+      ),
+    );
   }
 
   setPhase(id: number, phase: RestoreJournal['phase'], error: string | null = null): void {
@@ -338,16 +406,32 @@ export class CheckpointStore {
 
   recordBoot(b: Omit<BootRecord, 'id'>): number {
     return this.db.transaction(() => {
-      const id = Number(this.stmts.insertBoot.run(b.pid, b.started_at, b.head_id, JSON.stringify(b.restored), JSON.stringify(b.skipped), JSON.stringify(b.corrupt)).lastInsertRowid);
+      const id = Number(
+        this.stmts.insertBoot.run(
+          b.pid,
+          b.started_at,
+          b.head_id,
+          JSON.stringify(b.restored),
+          JSON.stringify(b.skipped),
+          JSON.stringify(b.corrupt),
+        ).lastInsertRowid,
+      );
       this.stmts.pruneBoots.run();
       return id;
     })();
   }
 
   boot(id: number): BootRecord | undefined {
-    const r = this.stmts.getBoot.get(id) as (Omit<BootRecord, 'restored' | 'skipped' | 'corrupt'> & { restored: string; skipped: string; corrupt: string }) | undefined;
+    const r = this.stmts.getBoot.get(id) as
+      | (Omit<BootRecord, 'restored' | 'skipped' | 'corrupt'> & { restored: string; skipped: string; corrupt: string })
+      | undefined;
     if (!r) return undefined;
-    return { ...r, restored: parseOr(r.restored, {}), skipped: parseOr(r.skipped, []), corrupt: parseOr(r.corrupt, []) };
+    return {
+      ...r,
+      restored: parseOr(r.restored, {}),
+      skipped: parseOr(r.skipped, []),
+      corrupt: parseOr(r.corrupt, []),
+    };
   }
 }
 

@@ -18,7 +18,11 @@ export interface ChainDeps {
   config: CompletionConfig;
   providers: Providers;
   log: Logger;
-  request: <T = Record<string, unknown>>(event: string, data: Record<string, unknown>, opts?: RequestOptions & { context?: EventContext }) => Promise<T>;
+  request: <T = Record<string, unknown>>(
+    event: string,
+    data: Record<string, unknown>,
+    opts?: RequestOptions & { context?: EventContext },
+  ) => Promise<T>;
   emit: (event: string, data: Record<string, unknown>, opts?: { context?: EventContext }) => void;
 }
 
@@ -87,7 +91,10 @@ export class CallChain {
         call.model = model;
         const ps = provider.status();
         if (!ps.configured) {
-          const e = new DaemonError('UNAVAILABLE', ps.reason ?? `provider ${provider.name} is not configured`, { provider: provider.name, configured: false });
+          const e = new DaemonError('UNAVAILABLE', ps.reason ?? `provider ${provider.name} is not configured`, {
+            provider: provider.name,
+            configured: false,
+          });
           if (last) throw e;
           tried.push({ model, code: e.code, message: e.message });
           continue;
@@ -100,14 +107,23 @@ export class CallChain {
         try {
           call.input = await this.reserve(it, r.req, model, provider, r.attempt, r.signal);
           call.reserved = true;
-          const res = await provider.complete({ ...r.req, model: route.model }, {
-            signal: r.signal,
-            onText: (t) => {
-              call.chars += t.length;
-              r.coalescer?.push(t);
+          const res = await provider.complete(
+            { ...r.req, model: route.model },
+            {
+              signal: r.signal,
+              onText: (t) => {
+                call.chars += t.length;
+                r.coalescer?.push(t);
+              },
+              onStart: (u) =>
+                (call.billed = u ?? {
+                  input_tokens: call.input,
+                  output_tokens: 0,
+                  cache_creation_input_tokens: 0,
+                  cache_read_input_tokens: 0,
+                }),
             },
-            onStart: (u) => (call.billed = u ?? { input_tokens: call.input, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 }),
-          });
+          );
           providers.record(provider.name, 'ok');
           return { res, provider, tried };
         } catch (err) {
@@ -116,13 +132,29 @@ export class CallChain {
           // Only a call that was made says something about the provider (not a refused reservation, not a cancel).
           if (call.reserved && !r.stopped()) providers.record(provider.name, failure ? 'failure' : 'other', e);
           if (last || !failure || r.stopped() || call.billed !== null || !call.reserved) throw e;
-          await this.deps.request('budget:release', { request_id: it.id, attempt: r.attempt, reason: 'fallback' }, { context: it.context });
+          await this.deps.request(
+            'budget:release',
+            { request_id: it.id, attempt: r.attempt, reason: 'fallback' },
+            { context: it.context },
+          );
           call.reserved = false;
           tried.push({ model, code: e.code, message: e.message });
-          this.deps.log.info({ request_id: it.id, from: model, to: chain[i + 1], code: e.code }, 'completion falls back');
-          this.deps.emit('completion:fallback', {
-            request_id: it.id, session_id: it.session_id, agent_id: it.agent_id, from: model, to: chain[i + 1]!, error: { code: e.code, message: e.message },
-          }, { context: it.context });
+          this.deps.log.info(
+            { request_id: it.id, from: model, to: chain[i + 1], code: e.code },
+            'completion falls back',
+          );
+          this.deps.emit(
+            'completion:fallback',
+            {
+              request_id: it.id,
+              session_id: it.session_id,
+              agent_id: it.agent_id,
+              from: model,
+              to: chain[i + 1]!,
+              error: { code: e.code, message: e.message },
+            },
+            { context: it.context },
+          );
         } finally {
           providers.limiter(provider.name).release();
           slot = null;
@@ -140,18 +172,35 @@ export class CallChain {
    * that bound does not fit the budget is the exact count asked of the API (where the provider can
    * count), so a tight budget is not refused for a loose estimate, and a loose budget costs no extra call.
    */
-  private async reserve(it: ChainItem, req: ProviderRequest, model: string, provider: Provider, attempt: number, signal: AbortSignal): Promise<number> {
+  private async reserve(
+    it: ChainItem,
+    req: ProviderRequest,
+    model: string,
+    provider: Provider,
+    attempt: number,
+    signal: AbortSignal,
+  ): Promise<number> {
     const shape = inputShape(req);
     const base = {
-      request_id: it.id, attempt, holder: HOLDER, model, max_tokens: req.max_tokens, cache_ttl: shape.cacheTtl,
-      ...(it.agent_id ? { agent_id: it.agent_id } : {}), ...(it.session_id ? { session_id: it.session_id } : {}),
+      request_id: it.id,
+      attempt,
+      holder: HOLDER,
+      model,
+      max_tokens: req.max_tokens,
+      cache_ttl: shape.cacheTtl,
+      ...(it.agent_id ? { agent_id: it.agent_id } : {}),
+      ...(it.session_id ? { session_id: it.session_id } : {}),
     };
     const mode = this.deps.config.count_tokens;
     const canCount = mode !== 'never' && provider.countTokens !== undefined;
     let input = shape.bound + (provider.inputAllowance?.(req) ?? 0);
     if (mode === 'always' && canCount) input = (await this.count(provider, req, signal)) ?? input;
     try {
-      await this.deps.request('budget:reserve', { ...base, input_tokens: input, notify: !(mode === 'auto' && canCount) }, { context: it.context });
+      await this.deps.request(
+        'budget:reserve',
+        { ...base, input_tokens: input, notify: !(mode === 'auto' && canCount) },
+        { context: it.context },
+      );
       return input;
     } catch (e) {
       if (!(mode === 'auto' && canCount && e instanceof DaemonError && e.code === 'BUDGET_EXCEEDED')) throw e;

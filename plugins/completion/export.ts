@@ -16,7 +16,12 @@ function blockText(b: Record<string, unknown>): string {
       return `**tool_use** \`${String(b.name)}\` (${String(b.id)})\n\n\`\`\`json\n${JSON.stringify(b.input, null, 2)}\n\`\`\``;
     case 'tool_result': {
       const c = b.content;
-      const body = typeof c === 'string' ? c : Array.isArray(c) ? c.map((x) => blockText(x as Record<string, unknown>)).join('\n') : '';
+      const body =
+        typeof c === 'string'
+          ? c
+          : Array.isArray(c)
+            ? c.map((x) => blockText(x as Record<string, unknown>)).join('\n')
+            : '';
       return `**tool_result** (${String(b.tool_use_id)})${b.is_error ? ' — error' : ''}\n\n\`\`\`\n${body}\n\`\`\``;
     }
     case 'thinking':
@@ -35,7 +40,12 @@ export function exportConversation(c: ConversationRow, msgs: Msg[], format: 'mar
   if (c.system) out.push('## System', '', c.system, '');
   for (const m of msgs) {
     out.push(`## ${m.role === 'user' ? 'User' : 'Assistant'}`, '');
-    out.push(typeof m.content === 'string' ? m.content : (m.content as Array<Record<string, unknown>>).map(blockText).join('\n\n'), '');
+    out.push(
+      typeof m.content === 'string'
+        ? m.content
+        : (m.content as Array<Record<string, unknown>>).map(blockText).join('\n\n'),
+      '',
+    );
   }
   return out.join('\n');
 }

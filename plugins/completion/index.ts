@@ -9,7 +9,14 @@ import { exportConversation } from './export.js';
 import { MIGRATIONS } from './journal.js';
 import { Providers } from './providers/registry.js';
 import {
-  cancelSchema, completionInput, conversationExportSchema, conversationGetSchema, conversationListSchema, modelsSchema, responses, statusSchema,
+  cancelSchema,
+  completionInput,
+  conversationExportSchema,
+  conversationGetSchema,
+  conversationListSchema,
+  modelsSchema,
+  responses,
+  statusSchema,
 } from './schemas.js';
 import { CompletionService } from './service.js';
 
@@ -24,15 +31,19 @@ export default definePlugin({
   version: 1,
   namespaces: ['completion', 'conversation'],
   dependsOn: ['budget'],
-  description: 'LLM completions (Anthropic via @anthropic-ai/sdk, OpenAI-compatible APIs via openai): per-session FIFO queues, durable journal, budgeted calls, fallbacks, conversations.',
+  description:
+    'LLM completions (Anthropic via @anthropic-ai/sdk, OpenAI-compatible APIs via openai): per-session FIFO queues, durable journal, budgeted calls, fallbacks, conversations.',
   configSchema,
   publishes: {
     'completion:started': 'A request left the queue and its provider call begins (attempt 2 after a restart retry).',
     'completion:token': 'Coalesced text deltas of a request made with stream: true.',
-    'completion:result': 'A request completed: text, content blocks, stop_reason, usage with cache tokens, cost_usd, price_known, model and provider (the one that answered), fallback_from, duration_ms.',
-    'completion:error': 'A request failed: {code, message, retryable, reason?} (reason daemon_restart when a crash interrupted it).',
+    'completion:result':
+      'A request completed: text, content blocks, stop_reason, usage with cache tokens, cost_usd, price_known, model and provider (the one that answered), fallback_from, duration_ms.',
+    'completion:error':
+      'A request failed: {code, message, retryable, reason?} (reason daemon_restart when a crash interrupted it).',
     'completion:cancelled': 'A request was cancelled while queued or running; its budget reservation was released.',
-    'completion:fallback': 'A model of an alias failed (unreachable, overloaded or 5xx after its retries) before answering; the next one is asked.',
+    'completion:fallback':
+      'A model of an alias failed (unreachable, overloaded or 5xx after its retries) before answering; the next one is asked.',
   },
 
   async start(ctx): Promise<Completion> {
@@ -51,7 +62,15 @@ export default definePlugin({
     const ps = svc.defaultStatus();
     if (!ps.configured) ctx.setStatus('degraded', ps.reason, 'NOT_CONFIGURED');
     const r = await svc.recover();
-    ctx.log.info({ ...r, providers: Object.keys(providers.states()), configured: ps.configured, max_concurrency: config.max_concurrency }, 'completion started');
+    ctx.log.info(
+      {
+        ...r,
+        providers: Object.keys(providers.states()),
+        configured: ps.configured,
+        max_concurrency: config.max_concurrency,
+      },
+      'completion started',
+    );
     const pruner = setInterval(() => {
       try {
         svc.prune();
@@ -79,7 +98,8 @@ export default definePlugin({
     tables: ['completion_conversations', 'completion_messages'],
     kept: {
       tables: ['completion_requests'],
-      reason: 'the journal of calls made and their outcomes: what was paid for stays recorded, and a call asked again with its request_id gets the recorded outcome instead of being paid twice',
+      reason:
+        'the journal of calls made and their outcomes: what was paid for stays recorded, and a call asked again with its request_id gets the recorded outcome instead of being paid twice',
     },
     entities: { conversations: { table: 'completion_conversations', key: 'session_id' } },
   },
@@ -91,8 +111,10 @@ export default definePlugin({
 
   events: {
     'completion:async': {
-      summary: 'Queue a completion; answers {request_id, status: "queued", position} at once, the result comes as completion:result.',
-      description: 'The request is journaled before the answer, so it survives a crash. Give prompt or messages. position is the place within its session (1 = next).',
+      summary:
+        'Queue a completion; answers {request_id, status: "queued", position} at once, the result comes as completion:result.',
+      description:
+        'The request is journaled before the answer, so it survives a crash. Give prompt or messages. position is the place within its session (1 = next).',
       schema: completionInput,
       emits: ['completion:started', 'completion:token', 'completion:result', 'completion:error'],
       errors: ['CONFLICT', 'UNAVAILABLE', 'BUDGET_EXCEEDED', 'OVERLOADED', 'SHUTTING_DOWN'],
@@ -102,10 +124,20 @@ export default definePlugin({
 
     'completion:request': {
       summary: 'The same call as completion:async, but the answer is the result (or the error).',
-      description: 'The request keeps running if the caller times out or disconnects; ask completion:status {request_id} later. Resending the same request with the same request_id (also after a daemon restart) waits for the call already queued or running, or returns the recorded outcome: it is never paid for twice.',
+      description:
+        'The request keeps running if the caller times out or disconnects; ask completion:status {request_id} later. Resending the same request with the same request_id (also after a daemon restart) waits for the call already queued or running, or returns the recorded outcome: it is never paid for twice.',
       schema: completionInput,
       emits: ['completion:started', 'completion:token', 'completion:result', 'completion:error'],
-      errors: ['CONFLICT', 'UNAVAILABLE', 'BUDGET_EXCEEDED', 'OVERLOADED', 'SHUTTING_DOWN', 'CANCELLED', 'INVALID_DATA', 'TIMEOUT'],
+      errors: [
+        'CONFLICT',
+        'UNAVAILABLE',
+        'BUDGET_EXCEEDED',
+        'OVERLOADED',
+        'SHUTTING_DOWN',
+        'CANCELLED',
+        'INVALID_DATA',
+        'TIMEOUT',
+      ],
       defaultTimeoutMs: 900_000,
       response: responses.request,
       async handler(d, { svc }, call) {
@@ -115,7 +147,8 @@ export default definePlugin({
     },
 
     'completion:cancel': {
-      summary: 'Cancel a request: a queued one is removed, a running one is aborted (SDK abort signal); its reservation is released.',
+      summary:
+        'Cancel a request: a queued one is removed, a running one is aborted (SDK abort signal); its reservation is released.',
       schema: cancelSchema,
       emits: ['completion:cancelled'],
       errors: ['NOT_FOUND', 'CONFLICT'],
@@ -124,7 +157,8 @@ export default definePlugin({
     },
 
     'completion:status': {
-      summary: "With request_id: that request's state (queued|running|completed|failed|cancelled) and outcome, across restarts. Without: the queues.",
+      summary:
+        "With request_id: that request's state (queued|running|completed|failed|cancelled) and outcome, across restarts. Without: the queues.",
       schema: statusSchema,
       errors: ['NOT_FOUND'],
       response: responses.status,
@@ -132,7 +166,8 @@ export default definePlugin({
     },
 
     'completion:models': {
-      summary: 'The default model and the model aliases in force: {default_model, aliases: {name: {model, fallbacks}}} (the shipped ones merged with completion.models).',
+      summary:
+        'The default model and the model aliases in force: {default_model, aliases: {name: {model, fallbacks}}} (the shipped ones merged with completion.models).',
       schema: modelsSchema,
       response: responses.models,
       handler: (_d, { svc }) => svc.models(),
@@ -170,7 +205,11 @@ export default definePlugin({
         const j = svc.journal;
         const c = j.conversation(d.session_id);
         if (!c) throw new DaemonError('NOT_FOUND', `no conversation ${d.session_id}`, { session_id: d.session_id });
-        return { session_id: d.session_id, format: d.format, content: exportConversation(c, j.messages(d.session_id), d.format) };
+        return {
+          session_id: d.session_id,
+          format: d.format,
+          content: exportConversation(c, j.messages(d.session_id), d.format),
+        };
       },
     },
 
@@ -182,9 +221,14 @@ export default definePlugin({
       handler(d, { svc }) {
         const q = svc.queues() as { sessions: Array<{ session_id: string }> };
         if (q.sessions.some((s) => s.session_id === d.session_id)) {
-          throw new DaemonError('CONFLICT', `conversation ${d.session_id} has requests queued or running; cancel them first`, { session_id: d.session_id });
+          throw new DaemonError(
+            'CONFLICT',
+            `conversation ${d.session_id} has requests queued or running; cancel them first`,
+            { session_id: d.session_id },
+          );
         }
-        if (!svc.journal.deleteConversation(d.session_id)) throw new DaemonError('NOT_FOUND', `no conversation ${d.session_id}`, { session_id: d.session_id });
+        if (!svc.journal.deleteConversation(d.session_id))
+          throw new DaemonError('NOT_FOUND', `no conversation ${d.session_id}`, { session_id: d.session_id });
         return { session_id: d.session_id, deleted: true };
       },
     },

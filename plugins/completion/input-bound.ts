@@ -9,7 +9,9 @@ import type { ProviderRequest } from './providers/types.js';
 const PER_MESSAGE = 8;
 const PER_REQUEST = 64;
 
-export function inputTokenBound(req: Pick<ProviderRequest, 'system' | 'messages' | 'tools' | 'tool_choice' | 'thinking'>): number {
+export function inputTokenBound(
+  req: Pick<ProviderRequest, 'system' | 'messages' | 'tools' | 'tool_choice' | 'thinking'>,
+): number {
   return inputShape(req).bound;
 }
 
@@ -32,7 +34,10 @@ function sizeOf(message: unknown): { bytes: number; cache: boolean } {
 }
 
 /** The input bound and the prompt-cache TTL together, serialising each part at most once. */
-export function inputShape(req: Pick<ProviderRequest, 'system' | 'messages' | 'tools' | 'tool_choice' | 'thinking'>): { bound: number; cacheTtl: 'none' | '5m' | '1h' } {
+export function inputShape(req: Pick<ProviderRequest, 'system' | 'messages' | 'tools' | 'tool_choice' | 'thinking'>): {
+  bound: number;
+  cacheTtl: 'none' | '5m' | '1h';
+} {
   // The messages array's JSON is its items' JSON, comma-separated, in brackets: the same byte count.
   let bytes = 2 + Math.max(0, req.messages.length - 1);
   let cache = false;

@@ -56,7 +56,10 @@ export const MIGRATIONS: Migration[] = [
   // is a plain rowid, not AUTOINCREMENT, which also updated sqlite_sequence in every commit (seq only
   // orders the queue, and a new row still gets one past the largest).
   (db) => {
-    rebuildTable(db, 'completion_requests', `(
+    rebuildTable(
+      db,
+      'completion_requests',
+      `(
       seq INTEGER PRIMARY KEY,
       request_id TEXT NOT NULL UNIQUE,
       session_id TEXT,
@@ -74,7 +77,8 @@ export const MIGRATIONS: Migration[] = [
       error TEXT,
       settled INTEGER NOT NULL DEFAULT 0,
       first_attempt INTEGER NOT NULL DEFAULT 1
-    )`);
+    )`,
+    );
     db.exec(`CREATE INDEX completion_requests_status ON completion_requests (status, seq);
       CREATE INDEX completion_requests_finished ON completion_requests (finished_at) WHERE finished_at IS NOT NULL;`);
   },
@@ -125,14 +129,26 @@ export class Journal {
       get: db.prepare<[string], RequestRow>('SELECT * FROM completion_requests WHERE request_id = ?'),
       byStatus: db.prepare<[string], RequestRow>('SELECT * FROM completion_requests WHERE status = ? ORDER BY seq'),
       deleteRow: db.prepare('DELETE FROM completion_requests WHERE request_id = ?'),
-      running: db.prepare("UPDATE completion_requests SET status = 'running', attempts = attempts + 1, started_at = ? WHERE request_id = ? AND status = 'queued'"),
-      requeue: db.prepare("UPDATE completion_requests SET status = 'queued', attempts = MAX(0, attempts - ?) WHERE request_id = ?"),
-      finish: db.prepare('UPDATE completion_requests SET status = @status, finished_at = @finished_at, result = @result, error = @error, settled = @settled WHERE request_id = @request_id'),
-      settled: db.prepare("UPDATE completion_requests SET settled = 1, result = json_set(result, '$.cost_usd', ?, '$.price_known', json(?)) WHERE request_id = ?"),
-      unsettled: db.prepare<[], RequestRow>("SELECT * FROM completion_requests WHERE status = 'completed' AND settled = 0"),
+      running: db.prepare(
+        "UPDATE completion_requests SET status = 'running', attempts = attempts + 1, started_at = ? WHERE request_id = ? AND status = 'queued'",
+      ),
+      requeue: db.prepare(
+        "UPDATE completion_requests SET status = 'queued', attempts = MAX(0, attempts - ?) WHERE request_id = ?",
+      ),
+      finish: db.prepare(
+        'UPDATE completion_requests SET status = @status, finished_at = @finished_at, result = @result, error = @error, settled = @settled WHERE request_id = @request_id',
+      ),
+      settled: db.prepare(
+        "UPDATE completion_requests SET settled = 1, result = json_set(result, '$.cost_usd', ?, '$.price_known', json(?)) WHERE request_id = ?",
+      ),
+      unsettled: db.prepare<[], RequestRow>(
+        "SELECT * FROM completion_requests WHERE status = 'completed' AND settled = 0",
+      ),
       // By the finished_at index (the unary + keeps the planner off the status index, which would walk
       // every finished request kept, not just the ones old enough to go).
-      prune: db.prepare("DELETE FROM completion_requests WHERE +status IN ('completed', 'failed', 'cancelled') AND finished_at < ?"),
+      prune: db.prepare(
+        "DELETE FROM completion_requests WHERE +status IN ('completed', 'failed', 'cancelled') AND finished_at < ?",
+      ),
       conv: db.prepare<[string], ConversationRow>('SELECT * FROM completion_conversations WHERE session_id = ?'),
       convUpsert: db.prepare(
         `INSERT INTO completion_conversations (session_id, agent_id, model, system, turns, created_at, updated_at)
@@ -140,17 +156,32 @@ export class Journal {
          ON CONFLICT (session_id) DO UPDATE SET model = @model, system = COALESCE(@system, system),
            agent_id = COALESCE(agent_id, @agent_id), turns = turns + 1, updated_at = @now`,
       ),
-      msgs: db.prepare<[string], { role: string; content: string; request_id: string | null; created_at: number; idx: number }>(
-        'SELECT idx, role, content, request_id, created_at FROM completion_messages WHERE session_id = ? ORDER BY idx',
+      msgs: db.prepare<
+        [string],
+        { role: string; content: string; request_id: string | null; created_at: number; idx: number }
+      >('SELECT idx, role, content, request_id, created_at FROM completion_messages WHERE session_id = ? ORDER BY idx'),
+      nextIdx: db.prepare<[string], { n: number }>(
+        'SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM completion_messages WHERE session_id = ?',
       ),
-      nextIdx: db.prepare<[string], { n: number }>('SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM completion_messages WHERE session_id = ?'),
-      insertMsg: db.prepare('INSERT INTO completion_messages (session_id, idx, role, content, request_id, created_at) VALUES (?, ?, ?, ?, ?, ?)'),
+      insertMsg: db.prepare(
+        'INSERT INTO completion_messages (session_id, idx, role, content, request_id, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
       deleteConv: db.prepare('DELETE FROM completion_conversations WHERE session_id = ?'),
       deleteMsgs: db.prepare('DELETE FROM completion_messages WHERE session_id = ?'),
     };
   }
 
-  insert(r: { request_id: string; session_id: string | null; agent_id: string | null; model: string; params: string; params_hash: string; context: string | null; created_at: number; attempts: number }): number {
+  insert(r: {
+    request_id: string;
+    session_id: string | null;
+    agent_id: string | null;
+    model: string;
+    params: string;
+    params_hash: string;
+    context: string | null;
+    created_at: number;
+    attempts: number;
+  }): number {
     return Number(this.stmts.insert.run(r).lastInsertRowid);
   }
 
@@ -176,7 +207,12 @@ export class Journal {
     this.stmts.requeue.run(undoAttempt ? 1 : 0, requestId);
   }
 
-  finish(requestId: string, status: 'completed' | 'failed' | 'cancelled', outcome: { result?: unknown; error?: unknown; settled: boolean }, now: number): void {
+  finish(
+    requestId: string,
+    status: 'completed' | 'failed' | 'cancelled',
+    outcome: { result?: unknown; error?: unknown; settled: boolean },
+    now: number,
+  ): void {
     this.stmts.finish.run({
       request_id: requestId,
       status,
@@ -208,7 +244,10 @@ export class Journal {
     if (h) {
       this.cache.delete(sessionId);
     } else {
-      h = this.stmts.msgs.all(sessionId).map((m) => ({ role: m.role as 'user' | 'assistant', content: JSON.parse(m.content) as StoredMessage['content'] }));
+      h = this.stmts.msgs.all(sessionId).map((m) => ({
+        role: m.role as 'user' | 'assistant',
+        content: JSON.parse(m.content) as StoredMessage['content'],
+      }));
       if (this.cache.size >= HISTORY_CACHE) this.cache.delete(this.cache.keys().next().value!);
     }
     this.cache.set(sessionId, h);
@@ -217,7 +256,13 @@ export class Journal {
 
   /** The session's messages as answers show them (times in Unix seconds). */
   messages(sessionId: string) {
-    return this.stmts.msgs.all(sessionId).map((m) => ({ idx: m.idx, role: m.role, content: JSON.parse(m.content) as unknown, request_id: m.request_id, created_at: unixSeconds(m.created_at) }));
+    return this.stmts.msgs.all(sessionId).map((m) => ({
+      idx: m.idx,
+      role: m.role,
+      content: JSON.parse(m.content) as unknown,
+      request_id: m.request_id,
+      created_at: unixSeconds(m.created_at),
+    }));
   }
 
   /** A conversation as answers show it (times in Unix seconds). */
@@ -227,7 +272,15 @@ export class Journal {
   }
 
   /** Append one turn: the new user-side messages and the assistant's reply, atomically with the result. */
-  appendTurn(sessionId: string, agentId: string | null, model: string, system: string | null, msgs: StoredMessage[], requestId: string, now: number): void {
+  appendTurn(
+    sessionId: string,
+    agentId: string | null,
+    model: string,
+    system: string | null,
+    msgs: StoredMessage[],
+    requestId: string,
+    now: number,
+  ): void {
     this.stmts.convUpsert.run({ session_id: sessionId, agent_id: agentId, model, system, now });
     let idx = this.stmts.nextIdx.get(sessionId)!.n;
     for (const m of msgs) this.stmts.insertMsg.run(sessionId, idx++, m.role, JSON.stringify(m.content), requestId, now);
@@ -235,13 +288,22 @@ export class Journal {
   }
 
   /** Conversations, most recently updated first; `before` is an `updated_at` of an earlier page (Unix seconds). */
-  listConversations(q: { agent_id?: string | undefined; limit: number; before?: number | undefined }): ConversationRow[] {
+  listConversations(q: {
+    agent_id?: string | undefined;
+    limit: number;
+    before?: number | undefined;
+  }): ConversationRow[] {
     const where: string[] = [];
     const args: unknown[] = [];
     if (q.agent_id) (where.push('agent_id = ?'), args.push(q.agent_id));
     if (q.before) (where.push('updated_at < ?'), args.push(unixSecondsToMs(q.before)));
-    return (this.db.prepare(`SELECT * FROM completion_conversations ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY updated_at DESC LIMIT ?`)
-      .all(...args, q.limit) as ConversationRow[]).map(conversationView);
+    return (
+      this.db
+        .prepare(
+          `SELECT * FROM completion_conversations ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY updated_at DESC LIMIT ?`,
+        )
+        .all(...args, q.limit) as ConversationRow[]
+    ).map(conversationView);
   }
 
   deleteConversation(sessionId: string): boolean {
@@ -251,7 +313,11 @@ export class Journal {
   }
 }
 
-const conversationView = (r: ConversationRow): ConversationRow => ({ ...r, created_at: unixSeconds(r.created_at), updated_at: unixSeconds(r.updated_at) });
+const conversationView = (r: ConversationRow): ConversationRow => ({
+  ...r,
+  created_at: unixSeconds(r.created_at),
+  updated_at: unixSeconds(r.updated_at),
+});
 
 /** A conversation; times are epoch ms in the table and Unix seconds in what the journal returns. */
 export interface ConversationRow {

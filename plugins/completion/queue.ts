@@ -139,7 +139,9 @@ export class SessionQueue<T extends QueueItem> {
       this.queued--;
       s.running = true;
       this.runningIds.set(item.id, item);
-      void this.run(item).catch(() => undefined).finally(() => this.done(item));
+      void this.run(item)
+        .catch(() => undefined)
+        .finally(() => this.done(item));
     }
   }
 

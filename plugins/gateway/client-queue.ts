@@ -73,7 +73,15 @@ export class ClientQueue {
     if (this.dropped > 0 && this.sink.buffered <= HIGH_WATER) {
       const count = this.dropped;
       this.dropped = 0;
-      this.out({ seq: null, text: noticeFrame('monitor:dropped', { count, first_seq: this.droppedFirst, last_seq: this.droppedLast }, this.droppedLast, null) });
+      this.out({
+        seq: null,
+        text: noticeFrame(
+          'monitor:dropped',
+          { count, first_seq: this.droppedFirst, last_seq: this.droppedLast },
+          this.droppedLast,
+          null,
+        ),
+      });
     }
     while (this.depth > 0 && this.sink.buffered <= HIGH_WATER) this.out(this.queue[this.head++]);
     if (this.depth === 0) {
@@ -104,7 +112,15 @@ export class ClientQueue {
     if (this.dropped > 0) {
       const count = this.dropped;
       this.dropped = 0;
-      this.out({ seq: null, text: noticeFrame('monitor:dropped', { count, first_seq: this.droppedFirst, last_seq: this.droppedLast }, this.droppedLast, null) });
+      this.out({
+        seq: null,
+        text: noticeFrame(
+          'monitor:dropped',
+          { count, first_seq: this.droppedFirst, last_seq: this.droppedLast },
+          this.droppedLast,
+          null,
+        ),
+      });
     }
     this.out(last);
     this.close();

@@ -18,7 +18,10 @@ export interface Client {
 
 export class Clients {
   readonly open = new Set<Client>();
-  readonly stats: Record<'sse' | 'ws', QueueStats> = { sse: { delivered: 0, dropped: 0 }, ws: { delivered: 0, dropped: 0 } };
+  readonly stats: Record<'sse' | 'ws', QueueStats> = {
+    sse: { delivered: 0, dropped: 0 },
+    ws: { delivered: 0, dropped: 0 },
+  };
   private timer: NodeJS.Timeout | null = null;
   private ticks = 0;
 

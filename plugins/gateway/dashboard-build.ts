@@ -11,7 +11,12 @@ export interface Asset {
   type: string;
 }
 
-const TYPES: Record<string, string> = { '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.html': 'text/html; charset=utf-8', '.map': 'application/json' };
+const TYPES: Record<string, string> = {
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.html': 'text/html; charset=utf-8',
+  '.map': 'application/json',
+};
 
 type Stamp = Record<string, number>;
 
@@ -33,7 +38,10 @@ function readDir(dir: string): Map<string, Asset> {
   const out = new Map<string, Asset>();
   for (const name of fs.readdirSync(dir)) {
     if (name.startsWith('.')) continue;
-    out.set(`/${name}`, { body: fs.readFileSync(path.join(dir, name)), type: TYPES[path.extname(name)] ?? 'application/octet-stream' });
+    out.set(`/${name}`, {
+      body: fs.readFileSync(path.join(dir, name)),
+      type: TYPES[path.extname(name)] ?? 'application/octet-stream',
+    });
   }
   return out;
 }
@@ -66,7 +74,11 @@ export async function dashboardAssets(root: string): Promise<Map<string, Asset>>
     logLevel: 'error',
   });
   const assets = new Map<string, Asset>();
-  for (const f of r.outputFiles) assets.set(`/${path.basename(f.path)}`, { body: Buffer.from(f.contents), type: TYPES[path.extname(f.path)] ?? 'application/octet-stream' });
+  for (const f of r.outputFiles)
+    assets.set(`/${path.basename(f.path)}`, {
+      body: Buffer.from(f.contents),
+      type: TYPES[path.extname(f.path)] ?? 'application/octet-stream',
+    });
   const html = path.join(src, 'index.html');
   assets.set('/index.html', { body: fs.readFileSync(html), type: TYPES['.html'] });
   const inputs = [...Object.keys(r.metafile.inputs).filter((i) => !i.includes(':')), path.relative(root, html)];
@@ -76,7 +88,15 @@ export async function dashboardAssets(root: string): Promise<Map<string, Asset>>
     fs.rmSync(tmp, { recursive: true, force: true });
     fs.mkdirSync(tmp, { recursive: true });
     for (const [p, a] of assets) fs.writeFileSync(path.join(tmp, p.slice(1)), a.body);
-    fs.writeFileSync(path.join(tmp, '.stamp'), JSON.stringify(stampOf(root, inputs.map((i) => path.relative(root, path.resolve(root, i))))));
+    fs.writeFileSync(
+      path.join(tmp, '.stamp'),
+      JSON.stringify(
+        stampOf(
+          root,
+          inputs.map((i) => path.relative(root, path.resolve(root, i))),
+        ),
+      ),
+    );
     fs.rmSync(cache, { recursive: true, force: true });
     fs.renameSync(tmp, cache);
   } catch {

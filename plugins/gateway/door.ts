@@ -88,7 +88,13 @@ export class Door {
    * `client` names the web client (an HTTP connection, a WebSocket): the kernel admits its requests
    * in turn with every other client's, socket or web. `signal` aborts the call when it goes away.
    */
-  async call(event: string, data: Record<string, unknown>, timeoutMs: number | undefined, transport: Transport, client: WebClient): Promise<Record<string, unknown>> {
+  async call(
+    event: string,
+    data: Record<string, unknown>,
+    timeoutMs: number | undefined,
+    transport: Transport,
+    client: WebClient,
+  ): Promise<Record<string, unknown>> {
     const t0 = performance.now();
     this.observer.started();
     let code: ErrorCode | 'OK' = 'OK';
@@ -103,18 +109,29 @@ export class Door {
     }
   }
 
-  private async dispatch(event: string, data: Record<string, unknown>, timeoutMs: number | undefined, client: WebClient): Promise<Record<string, unknown>> {
-    if (this.ctx.shuttingDown) throw new DaemonError('SHUTTING_DOWN', 'the daemon is shutting down and accepts no new requests');
+  private async dispatch(
+    event: string,
+    data: Record<string, unknown>,
+    timeoutMs: number | undefined,
+    client: WebClient,
+  ): Promise<Record<string, unknown>> {
+    if (this.ctx.shuttingDown)
+      throw new DaemonError('SHUTTING_DOWN', 'the daemon is shutting down and accepts no new requests');
     const doc = this.docs.get(event);
     if (!doc && this.namespaces.has(event.slice(0, event.indexOf(':')))) {
       // A local namespace but no public event: unknown, or kernel-internal. system:help answers the
       // router's own UNKNOWN_EVENT, with its suggestions, for both.
       await this.ctx.request('system:help', { event }, { timeoutMs: 5000 });
       await this.refresh();
-      if (!this.docs.has(event)) throw new DaemonError('UNKNOWN_EVENT', `no handler for "${event}"`, { event, suggestions: [] });
+      if (!this.docs.has(event))
+        throw new DaemonError('UNKNOWN_EVENT', `no handler for "${event}"`, { event, suggestions: [] });
     }
     // Unknown namespaces go to the router as they are: it answers UNKNOWN_EVENT, or the bridge forwards them to the fleet.
     const timeout = timeoutMs ?? this.docs.get(event)?.default_timeout_ms ?? DEFAULT_TIMEOUT_MS;
-    return this.ctx.request<Record<string, unknown>>(event, data, { timeoutMs: timeout, client: client.id, signal: client.signal });
+    return this.ctx.request<Record<string, unknown>>(event, data, {
+      timeoutMs: timeout,
+      client: client.id,
+      signal: client.signal,
+    });
   }
 }

@@ -33,11 +33,19 @@ export interface ParsedFrame {
   timeoutMs: number | undefined;
 }
 
-export type FrameResult = { ok: true; req: ParsedFrame } | { ok: false; error: DaemonError; event: string | null; correlationId: CorrelationId | null };
+export type FrameResult =
+  | { ok: true; req: ParsedFrame }
+  | { ok: false; error: DaemonError; event: string | null; correlationId: CorrelationId | null };
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
-const bad = (code: 'BAD_JSON' | 'BAD_FRAME', message: string, event: string | null = null, correlationId: CorrelationId | null = null): FrameResult => ({
+const bad = (
+  code: 'BAD_JSON' | 'BAD_FRAME',
+  message: string,
+  event: string | null = null,
+  correlationId: CorrelationId | null = null,
+): FrameResult => ({
   ok: false,
   error: new DaemonError(code, message),
   event,
@@ -48,7 +56,10 @@ const bad = (code: 'BAD_JSON' | 'BAD_FRAME', message: string, event: string | nu
 export function checkTimeout(t: unknown): number | undefined | DaemonError {
   if (t === undefined || t === null) return undefined;
   if (typeof t !== 'number' || !Number.isFinite(t) || t <= 0 || t > MAX_TIMEOUT_MS) {
-    return new DaemonError('BAD_FRAME', `"timeout_ms" must be a positive number of milliseconds up to ${MAX_TIMEOUT_MS}`);
+    return new DaemonError(
+      'BAD_FRAME',
+      `"timeout_ms" must be a positive number of milliseconds up to ${MAX_TIMEOUT_MS}`,
+    );
   }
   return t;
 }
@@ -68,10 +79,16 @@ export function parseFrame(text: string): FrameResult {
   else if (cid !== undefined && cid !== null) return bad('BAD_FRAME', 'correlation_id must be a string or a number');
   const event = msg.event;
   if (typeof event !== 'string' || !EVENT_NAME_RE.test(event)) {
-    return bad('BAD_FRAME', `"event" must match namespace:action (lowercase, e.g. "system:ping"), got ${JSON.stringify(event)?.slice(0, 100)}`, null, correlationId);
+    return bad(
+      'BAD_FRAME',
+      `"event" must match namespace:action (lowercase, e.g. "system:ping"), got ${JSON.stringify(event)?.slice(0, 100)}`,
+      null,
+      correlationId,
+    );
   }
   const data = msg.data;
-  if (data !== undefined && data !== null && !isPlainObject(data)) return bad('BAD_FRAME', '"data" must be a JSON object', event, correlationId);
+  if (data !== undefined && data !== null && !isPlainObject(data))
+    return bad('BAD_FRAME', '"data" must be a JSON object', event, correlationId);
   const t = checkTimeout(msg.timeout_ms);
   if (t instanceof DaemonError) return { ok: false, error: t, event, correlationId };
   return { ok: true, req: { event, data: (data ?? {}) as Record<string, unknown>, correlationId, timeoutMs: t } };
@@ -87,7 +104,7 @@ export function parseBody(body: Buffer | string | undefined): Record<string, unk
   } catch (e) {
     return new DaemonError('BAD_JSON', `body is not valid JSON: ${(e as Error).message}`);
   }
-  return isPlainObject(v) ? v : new DaemonError('BAD_FRAME', 'body must be a JSON object (the event\'s data)');
+  return isPlainObject(v) ? v : new DaemonError('BAD_FRAME', "body must be a JSON object (the event's data)");
 }
 
 export const responseFrame = (event: string | null, cid: CorrelationId | null, data: Record<string, unknown>): string =>
@@ -109,7 +126,12 @@ export function eventFrame(ev: EmittedEvent, subscription: string): string {
 }
 
 /** A frame the gateway sends on its own (monitor:dropped, monitor:skipped, gateway:gap), as the kernel does. */
-export const noticeFrame = (event: string, data: Record<string, unknown>, seq: number, subscription: string | null): string =>
+export const noticeFrame = (
+  event: string,
+  data: Record<string, unknown>,
+  seq: number,
+  subscription: string | null,
+): string =>
   `{"kind":"event","event":${JSON.stringify(event)},"data":${JSON.stringify(data)},"seq":${seq},"timestamp":${nowSeconds()},"subscription":${JSON.stringify(subscription)}}`;
 
 export const errorBody = (e: DaemonError): string => JSON.stringify({ error: e.toPayload() });

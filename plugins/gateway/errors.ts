@@ -4,7 +4,12 @@ import { DaemonError, isErrorCode } from '../../client/errors.js';
 export function toDaemonError(e: unknown): DaemonError {
   if (e instanceof DaemonError) return e;
   // A plugin reloaded in a fresh module graph has its own DaemonError class: same shape, other identity.
-  if (typeof e === 'object' && e !== null && (e as { name?: unknown }).name === 'DaemonError' && isErrorCode((e as { code?: unknown }).code)) {
+  if (
+    typeof e === 'object' &&
+    e !== null &&
+    (e as { name?: unknown }).name === 'DaemonError' &&
+    isErrorCode((e as { code?: unknown }).code)
+  ) {
     const x = e as DaemonError;
     return new DaemonError(x.code, x.message, x.details);
   }

@@ -58,7 +58,15 @@ export class Feed {
     if (this.heldOverflow) {
       // More arrived during the start than the client could have been sent: say so as the queue would.
       const lost = held.length ? held[0].seq : this.lastSeq;
-      this.queue.push({ seq: null, text: noticeFrame('monitor:dropped', { count: null, first_seq: lost, last_seq: lost, reason: 'start_overflow' }, lost, this.id) });
+      this.queue.push({
+        seq: null,
+        text: noticeFrame(
+          'monitor:dropped',
+          { count: null, first_seq: lost, last_seq: lost, reason: 'start_overflow' },
+          lost,
+          this.id,
+        ),
+      });
     }
     for (const ev of held) this.deliver(ev);
   }
@@ -66,7 +74,11 @@ export class Feed {
   /** The once-a-second report of what the rate bound skipped (nothing when nothing was). */
   reportSkipped(): void {
     const tally = this.bound?.take();
-    if (tally) this.queue.push({ seq: null, text: noticeFrame('monitor:skipped', { subscription: this.id, ...tally }, tally.last_seq, this.id) });
+    if (tally)
+      this.queue.push({
+        seq: null,
+        text: noticeFrame('monitor:skipped', { subscription: this.id, ...tally }, tally.last_seq, this.id),
+      });
   }
 
   close(): void {

@@ -20,11 +20,14 @@ const OFF = { listening: false, reason: 'gateway.listen is not set' };
 export default definePlugin({
   name: 'gateway',
   namespaces: ['gateway'],
-  description: 'HTTP, Server-Sent Events and WebSocket access to every event, Prometheus metrics, and a live web dashboard.',
+  description:
+    'HTTP, Server-Sent Events and WebSocket access to every event, Prometheus metrics, and a live web dashboard.',
   configSchema: gatewayConfigSchema,
   publishes: {
-    'gateway:closing': 'The last frame every SSE stream and WebSocket gets before the gateway closes it (the stream then ends; a WebSocket closes with 1001), after the events already emitted: `{reason: shutdown|stopped, shutdown: {reason, deadline} | null}`. `shutdown` is what system:shutdown_begin said; `stopped`: the gateway alone stopped (a reload).',
-    'gateway:gap': 'Sent only to an SSE client resuming with Last-Event-ID, before the replayed events, when the history no longer holds all it missed: `{last_event_id, first_seq, last_seq, oldest_seq, reason: history|too_many}` (events in first_seq..last_seq may have been lost).',
+    'gateway:closing':
+      'The last frame every SSE stream and WebSocket gets before the gateway closes it (the stream then ends; a WebSocket closes with 1001), after the events already emitted: `{reason: shutdown|stopped, shutdown: {reason, deadline} | null}`. `shutdown` is what system:shutdown_begin said; `stopped`: the gateway alone stopped (a reload).',
+    'gateway:gap':
+      'Sent only to an SSE client resuming with Last-Event-ID, before the replayed events, when the history no longer holds all it missed: `{last_event_id, first_seq, last_seq, oldest_seq, reason: history|too_many}` (events in first_seq..last_seq may have been lost).',
   },
 
   async start(ctx): Promise<Gateway> {
@@ -47,7 +50,8 @@ export default definePlugin({
 
   events: {
     'gateway:status': {
-      summary: 'The gateway: whether and where it listens, where its token file is (never the token), its clients, queued and dropped frames.',
+      summary:
+        'The gateway: whether and where it listens, where its token file is (never the token), its clients, queued and dropped frames.',
       schema: z.object({}).passthrough(),
       response: z.looseObject({ listening: z.boolean() }),
       handler: (_d, gw) => gw.service?.status() ?? OFF,

@@ -41,7 +41,12 @@ export class Metrics implements CallObserver {
     const registers = [this.registry];
     // The gateway runs inside the daemon: process_* and nodejs_* (event-loop lag, heap) are the daemon's.
     collectDefaultMetrics({ register: this.registry });
-    this.requests = new Counter({ name: 'agentd_gateway_requests_total', help: 'Requests made through the gateway (HTTP and WebSocket), by event, error code (OK when answered) and transport', labelNames: ['event', 'code', 'transport'], registers });
+    this.requests = new Counter({
+      name: 'agentd_gateway_requests_total',
+      help: 'Requests made through the gateway (HTTP and WebSocket), by event, error code (OK when answered) and transport',
+      labelNames: ['event', 'code', 'transport'],
+      registers,
+    });
     this.latency = new Histogram({
       name: 'agentd_gateway_request_duration_seconds',
       help: 'Time from a request reaching the gateway to its answer, by event and transport',
@@ -49,7 +54,11 @@ export class Metrics implements CallObserver {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers,
     });
-    this.inflight = new Gauge({ name: 'agentd_gateway_requests_in_flight', help: 'Gateway requests waiting for their answer', registers });
+    this.inflight = new Gauge({
+      name: 'agentd_gateway_requests_in_flight',
+      help: 'Gateway requests waiting for their answer',
+      registers,
+    });
     this.gatewayGauges();
     this.eventCounters();
     this.probeGauges();
@@ -81,20 +90,28 @@ export class Metrics implements CallObserver {
     const registers = [this.registry];
     const clients = this.clients;
     new Gauge({
-      name: 'agentd_gateway_clients', help: 'Open SSE streams and WebSockets', labelNames: ['transport'], registers,
+      name: 'agentd_gateway_clients',
+      help: 'Open SSE streams and WebSockets',
+      labelNames: ['transport'],
+      registers,
       collect() {
         this.set({ transport: 'sse' }, clients.count('sse'));
         this.set({ transport: 'ws' }, clients.count('ws'));
       },
     });
     new Gauge({
-      name: 'agentd_gateway_subscriptions', help: 'Subscriptions of open SSE and WebSocket clients', registers,
+      name: 'agentd_gateway_subscriptions',
+      help: 'Subscriptions of open SSE and WebSocket clients',
+      registers,
       collect() {
         this.set(clients.depth().feeds);
       },
     });
     new Gauge({
-      name: 'agentd_gateway_client_queue_frames', help: 'Frames waiting for slow web clients: the sum over clients, and the deepest queue', labelNames: ['stat'], registers,
+      name: 'agentd_gateway_client_queue_frames',
+      help: 'Frames waiting for slow web clients: the sum over clients, and the deepest queue',
+      labelNames: ['stat'],
+      registers,
       collect() {
         const d = clients.depth();
         this.set({ stat: 'total' }, d.total);
@@ -103,10 +120,17 @@ export class Metrics implements CallObserver {
     });
     for (const [name, key, help] of [
       ['agentd_gateway_events_delivered_total', 'delivered', 'Frames sent to web clients'],
-      ['agentd_gateway_events_dropped_total', 'dropped', 'Events dropped for web clients too slow to read them (they got monitor:dropped)'],
+      [
+        'agentd_gateway_events_dropped_total',
+        'dropped',
+        'Events dropped for web clients too slow to read them (they got monitor:dropped)',
+      ],
     ] as const) {
       new Counter({
-        name, help, labelNames: ['transport'], registers,
+        name,
+        help,
+        labelNames: ['transport'],
+        registers,
         collect() {
           this.reset();
           this.inc({ transport: 'sse' }, clients.stats.sse[key]);
@@ -127,20 +151,44 @@ export class Metrics implements CallObserver {
   }
 
   private eventCounters(): void {
-    this.counter('agentd_completions_total', 'Completion requests that ended, by model and outcome (completed, failed, cancelled)', ['model', 'outcome']);
+    this.counter(
+      'agentd_completions_total',
+      'Completion requests that ended, by model and outcome (completed, failed, cancelled)',
+      ['model', 'outcome'],
+    );
     this.counter('agentd_completion_errors_total', 'Failed completion requests by error code', ['code']);
-    this.counter('agentd_completion_tokens_total', 'Tokens of completed requests by model and kind (input, output, cache_write, cache_read)', ['model', 'kind']);
+    this.counter(
+      'agentd_completion_tokens_total',
+      'Tokens of completed requests by model and kind (input, output, cache_write, cache_read)',
+      ['model', 'kind'],
+    );
     this.counter('agentd_completion_cost_usd_total', 'Cost of completed requests by model, in USD', ['model']);
-    this.histogram('agentd_completion_duration_seconds', 'Duration of completed requests by model', ['model'], [0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300]);
+    this.histogram(
+      'agentd_completion_duration_seconds',
+      'Duration of completed requests by model',
+      ['model'],
+      [0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300],
+    );
     this.counter('agentd_spend_usd_total', 'Spend settled by the budget (budget:spent), by model, in USD', ['model']);
     this.counter('agentd_budget_alerts_total', 'Budget warnings and refusals', ['kind']);
-    this.counter('agentd_sandbox_execs_total', 'Sandbox execs that ended, by language and outcome (ok, error, timeout, oom, cancelled)', ['language', 'outcome']);
-    this.histogram('agentd_sandbox_exec_duration_seconds', 'Duration of sandbox execs by language', ['language'], [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300]);
+    this.counter(
+      'agentd_sandbox_execs_total',
+      'Sandbox execs that ended, by language and outcome (ok, error, timeout, oom, cancelled)',
+      ['language', 'outcome'],
+    );
+    this.histogram(
+      'agentd_sandbox_exec_duration_seconds',
+      'Duration of sandbox execs by language',
+      ['language'],
+      [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+    );
     this.counter('agentd_kg_writes_total', 'Graph writes (kg:changed) by operation', ['op']);
     this.counter('agentd_agent_turns_total', 'Agent turns that ended, by outcome (reply, error)', ['outcome']);
     this.counter('agentd_agent_tool_calls_total', 'Tool calls made by agents, by tool', ['tool']);
     this.counter('agentd_workflow_runs_finished_total', 'Workflow runs that ended, by status', ['status']);
-    this.counter('agentd_workflow_steps_total', 'Workflow steps that ended, by outcome (succeeded, skipped, failed)', ['outcome']);
+    this.counter('agentd_workflow_steps_total', 'Workflow steps that ended, by outcome (succeeded, skipped, failed)', [
+      'outcome',
+    ]);
     this.counter('agentd_plugin_errors_total', 'Plugin listeners that threw, by plugin', ['plugin']);
   }
 
@@ -148,14 +196,20 @@ export class Metrics implements CallObserver {
   watch(ctx: Pick<PluginContext, 'subscribe'>): Array<() => void> {
     const c = this.counters;
     const h = this.histograms;
-    const on = (pattern: string, fn: (d: Obj, ev: EmittedEvent) => void) => ctx.subscribe(pattern, (ev) => fn(ev.data, ev));
+    const on = (pattern: string, fn: (d: Obj, ev: EmittedEvent) => void) =>
+      ctx.subscribe(pattern, (ev) => fn(ev.data, ev));
     const model = (d: Obj) => str(d.model) ?? 'unknown';
     return [
       on('completion:result', (d) => {
         const m = model(d);
         c.agentd_completions_total.inc({ model: m, outcome: 'completed' });
         const u = obj(d.usage) ?? {};
-        for (const [kind, key] of [['input', 'input_tokens'], ['output', 'output_tokens'], ['cache_write', 'cache_creation_input_tokens'], ['cache_read', 'cache_read_input_tokens']] as const) {
+        for (const [kind, key] of [
+          ['input', 'input_tokens'],
+          ['output', 'output_tokens'],
+          ['cache_write', 'cache_creation_input_tokens'],
+          ['cache_read', 'cache_read_input_tokens'],
+        ] as const) {
           const n = num(u[key]);
           if (n) c.agentd_completion_tokens_total.inc({ model: m, kind }, n);
         }
@@ -185,7 +239,16 @@ export class Metrics implements CallObserver {
         const id = str(d.exec_id) ?? '';
         const language = this.execLanguage.get(id) ?? 'unknown';
         this.execLanguage.delete(id);
-        const outcome = d.cancelled === true ? 'cancelled' : d.timed_out === true ? 'timeout' : d.oom_killed === true ? 'oom' : d.exit_code === 0 ? 'ok' : 'error';
+        const outcome =
+          d.cancelled === true
+            ? 'cancelled'
+            : d.timed_out === true
+              ? 'timeout'
+              : d.oom_killed === true
+                ? 'oom'
+                : d.exit_code === 0
+                  ? 'ok'
+                  : 'error';
         c.agentd_sandbox_execs_total.inc({ language, outcome });
         const ms = num(d.duration_ms);
         if (ms !== undefined) h.agentd_sandbox_exec_duration_seconds.observe({ language }, ms / 1000);
@@ -193,7 +256,9 @@ export class Metrics implements CallObserver {
       on('kg:changed', (d) => c.agentd_kg_writes_total.inc({ op: str(d.op) ?? 'unknown' })),
       on('agent:reply', () => c.agentd_agent_turns_total.inc({ outcome: 'reply' })),
       on('agent:error', () => c.agentd_agent_turns_total.inc({ outcome: 'error' })),
-      on('agent:tool_call', (d) => c.agentd_agent_tool_calls_total.inc({ tool: (str(d.name) ?? 'unknown').slice(0, 64) })),
+      on('agent:tool_call', (d) =>
+        c.agentd_agent_tool_calls_total.inc({ tool: (str(d.name) ?? 'unknown').slice(0, 64) }),
+      ),
       on('workflow:finished', (d) => c.agentd_workflow_runs_finished_total.inc({ status: str(d.status) ?? 'unknown' })),
       on('workflow:step_finished', (d) => c.agentd_workflow_steps_total.inc({ outcome: str(d.status) ?? 'succeeded' })),
       on('workflow:step_failed', (d) => {
@@ -211,12 +276,21 @@ export class Metrics implements CallObserver {
    * bounded by the daemon's routes (other names are counted as `other`).
    */
   private routerSeries(): void {
-    this.snap('agentd_requests_total', 'Requests the router answered, by event, origin (client: a socket or gateway client; plugin: a plugin\'s own nested request) and code (OK when answered)', ['event', 'origin', 'code'], (s, set) => {
-      for (const r of requestRows(s).rows) for (const [code, n] of Object.entries(r.codes)) set(n, { event: r.event, origin: r.origin, code });
-    }, 'counter', MAX_ROUTER_SERIES);
+    this.snap(
+      'agentd_requests_total',
+      "Requests the router answered, by event, origin (client: a socket or gateway client; plugin: a plugin's own nested request) and code (OK when answered)",
+      ['event', 'origin', 'code'],
+      (s, set) => {
+        for (const r of requestRows(s).rows)
+          for (const [code, n] of Object.entries(r.codes)) set(n, { event: r.event, origin: r.origin, code });
+      },
+      'counter',
+      MAX_ROUTER_SERIES,
+    );
     const probes = this.probes;
     const name = 'agentd_request_duration_seconds';
-    const help = 'Time from the router\'s dispatch of a request to its answer, by event and origin (waiting for admission not included)';
+    const help =
+      "Time from the router's dispatch of a request to its answer, by event and origin (waiting for admission not included)";
     // prom-client's Histogram observes values one by one; this one is the kernel's, already bucketed.
     const histogram = {
       name,
@@ -228,7 +302,9 @@ export class Metrics implements CallObserver {
         const values: Array<{ metricName: string; labels: Labels; value: number }> = [];
         for (const r of rows.slice(0, MAX_ROUTER_SERIES)) {
           const labels = { event: r.event, origin: r.origin };
-          bounds.forEach((le, i) => values.push({ metricName: `${name}_bucket`, labels: { ...labels, le }, value: num(r.buckets[i]) ?? 0 }));
+          bounds.forEach((le, i) =>
+            values.push({ metricName: `${name}_bucket`, labels: { ...labels, le }, value: num(r.buckets[i]) ?? 0 }),
+          );
           values.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: r.count });
           values.push({ metricName: `${name}_sum`, labels, value: r.sum_s });
           values.push({ metricName: `${name}_count`, labels, value: r.count });
@@ -238,13 +314,32 @@ export class Metrics implements CallObserver {
     };
     this.registry.registerMetric(histogram as unknown as Metric);
     const socket = (s: Snapshot) => obj(s.answers.metrics?.socket);
-    this.snap('agentd_socket_events_dropped_total', 'Events socket subscribers lost for not reading them (the oldest were dropped)', [], (s, set) => set(num(socket(s)?.events_dropped) ?? NaN), 'counter');
-    this.snap('agentd_socket_dropped_notices_total', 'monitor:dropped frames sent to socket subscribers, each telling one of them which events it lost', [], (s, set) => set(num(socket(s)?.dropped_notices) ?? NaN), 'counter');
+    this.snap(
+      'agentd_socket_events_dropped_total',
+      'Events socket subscribers lost for not reading them (the oldest were dropped)',
+      [],
+      (s, set) => set(num(socket(s)?.events_dropped) ?? NaN),
+      'counter',
+    );
+    this.snap(
+      'agentd_socket_dropped_notices_total',
+      'monitor:dropped frames sent to socket subscribers, each telling one of them which events it lost',
+      [],
+      (s, set) => set(num(socket(s)?.dropped_notices) ?? NaN),
+      'counter',
+    );
   }
 
   // ---- gauges read at scrape time -------------------------------------------------------------
 
-  private snap(name: string, help: string, labelNames: string[], fill: (s: Snapshot, set: Setter) => void, kind: 'gauge' | 'counter' = 'gauge', maxSeries = MAX_SERIES): void {
+  private snap(
+    name: string,
+    help: string,
+    labelNames: string[],
+    fill: (s: Snapshot, set: Setter) => void,
+    kind: 'gauge' | 'counter' = 'gauge',
+    maxSeries = MAX_SERIES,
+  ): void {
     const probes = this.probes;
     const registers = [this.registry];
     async function collect(this: Gauge | Counter): Promise<void> {
@@ -263,21 +358,49 @@ export class Metrics implements CallObserver {
 
   private probeGauges(): void {
     const health = (s: Snapshot) => s.answers.health;
-    this.snap('agentd_probe_success', 'Whether the status event behind a group of metrics answered at the last scrape', ['probe'], (s, set) => {
-      for (const [p, ok] of Object.entries(s.ok)) set(ok ? 1 : 0, { probe: p });
-    });
-    this.snap('agentd_healthy', 'The daemon is healthy (no failed plugin, not shutting down)', [], (s, set) => set(health(s)?.healthy === true ? 1 : 0));
-    this.snap('agentd_uptime_seconds', 'Seconds since the daemon started', [], (s, set) => set(num(health(s)?.uptime_s) ?? NaN));
+    this.snap(
+      'agentd_probe_success',
+      'Whether the status event behind a group of metrics answered at the last scrape',
+      ['probe'],
+      (s, set) => {
+        for (const [p, ok] of Object.entries(s.ok)) set(ok ? 1 : 0, { probe: p });
+      },
+    );
+    this.snap('agentd_healthy', 'The daemon is healthy (no failed plugin, not shutting down)', [], (s, set) =>
+      set(health(s)?.healthy === true ? 1 : 0),
+    );
+    this.snap('agentd_uptime_seconds', 'Seconds since the daemon started', [], (s, set) =>
+      set(num(health(s)?.uptime_s) ?? NaN),
+    );
     this.snap('agentd_connections', 'Socket connections', [], (s, set) => set(num(health(s)?.connections) ?? NaN));
-    this.snap('agentd_subscribers', 'Router subscribers: socket subscriptions and plugin listeners', [], (s, set) => set(num(health(s)?.subscribers) ?? NaN));
-    this.snap('agentd_events_total', 'Events the router emitted since start (its seq)', [], (s, set) => set(num(obj(health(s)?.events)?.seq) ?? NaN), 'counter');
-    this.snap('agentd_socket_requests_total', 'Requests received on the Unix socket since start', [], (s, set) => set(num(health(s)?.requests) ?? NaN), 'counter');
-    this.snap('agentd_plugin_status', 'Each plugin\'s state: 1 for the state it is in', ['plugin', 'status'], (s, set) => {
-      for (const [plugin, p] of Object.entries(obj(health(s)?.plugins) ?? {})) {
-        const st = str(obj(p)?.status);
-        for (const status of PLUGIN_STATES) set(st === status ? 1 : 0, { plugin, status });
-      }
-    });
+    this.snap('agentd_subscribers', 'Router subscribers: socket subscriptions and plugin listeners', [], (s, set) =>
+      set(num(health(s)?.subscribers) ?? NaN),
+    );
+    this.snap(
+      'agentd_events_total',
+      'Events the router emitted since start (its seq)',
+      [],
+      (s, set) => set(num(obj(health(s)?.events)?.seq) ?? NaN),
+      'counter',
+    );
+    this.snap(
+      'agentd_socket_requests_total',
+      'Requests received on the Unix socket since start',
+      [],
+      (s, set) => set(num(health(s)?.requests) ?? NaN),
+      'counter',
+    );
+    this.snap(
+      'agentd_plugin_status',
+      "Each plugin's state: 1 for the state it is in",
+      ['plugin', 'status'],
+      (s, set) => {
+        for (const [plugin, p] of Object.entries(obj(health(s)?.plugins) ?? {})) {
+          const st = str(obj(p)?.status);
+          for (const status of PLUGIN_STATES) set(st === status ? 1 : 0, { plugin, status });
+        }
+      },
+    );
     this.snap('agentd_completion_queue', 'Completion requests queued and running', ['state'], (s, set) => {
       const d = s.answers.completion;
       if (!d) return;
@@ -286,14 +409,19 @@ export class Metrics implements CallObserver {
     });
     for (const [name, field, help] of [
       ['agentd_budget_spent_usd', 'spent_usd', 'Spend in each budget scope and period, in USD'],
-      ['agentd_budget_reserved_usd', 'reserved_usd', 'Reserved (in-flight) spend in each budget scope and period, in USD'],
+      [
+        'agentd_budget_reserved_usd',
+        'reserved_usd',
+        'Reserved (in-flight) spend in each budget scope and period, in USD',
+      ],
       ['agentd_budget_limit_usd', 'limit_usd', 'The limit of each budget scope and period that has one, in USD'],
     ] as const) {
       this.snap(name, help, ['scope', 'id', 'period'], (s, set) => {
         for (const row of list(s.answers.budget, 'scopes')) {
           const o = obj(row);
           const v = num(o?.[field]);
-          if (o && v !== undefined) set(v, { scope: str(o.scope) ?? 'unknown', id: str(o.id) ?? '', period: str(o.period) ?? 'total' });
+          if (o && v !== undefined)
+            set(v, { scope: str(o.scope) ?? 'unknown', id: str(o.id) ?? '', period: str(o.period) ?? 'total' });
         }
       });
     }
@@ -301,12 +429,17 @@ export class Metrics implements CallObserver {
       const e = obj(s.answers.sandbox?.engine);
       if (e) set(e.reachable === true ? 1 : 0);
     });
-    this.snap('agentd_sandbox_pool', 'Warm sandbox containers: the pool\'s size and those ready', ['state'], (s, set) => {
-      const p = obj(s.answers.sandbox?.pool);
-      if (!p) return;
-      set(num(p.size) ?? NaN, { state: 'size' });
-      set(num(p.ready) ?? NaN, { state: 'ready' });
-    });
+    this.snap(
+      'agentd_sandbox_pool',
+      "Warm sandbox containers: the pool's size and those ready",
+      ['state'],
+      (s, set) => {
+        const p = obj(s.answers.sandbox?.pool);
+        if (!p) return;
+        set(num(p.size) ?? NaN, { state: 'size' });
+        set(num(p.ready) ?? NaN, { state: 'ready' });
+      },
+    );
     this.snap('agentd_sandbox_execs', 'Sandbox execs running and queued', ['state'], (s, set) => {
       const d = s.answers.sandbox;
       if (!d) return;
@@ -322,8 +455,12 @@ export class Metrics implements CallObserver {
     this.snap('agentd_kg_nodes_by_label', 'Nodes in the knowledge graph by label', ['label'], (s, set) => {
       for (const [label, n] of Object.entries(obj(s.answers.kg?.labels) ?? {})) set(num(n) ?? NaN, { label });
     });
-    this.snap('agentd_agents', 'Agents (the newest thousand) by status', ['status'], (s, set) => byStatus(list(s.answers.agent, 'agents'), set));
-    this.snap('agentd_workflow_runs', 'Workflow runs (the newest thousand) by status', ['status'], (s, set) => byStatus(list(s.answers.workflow, 'runs'), set));
+    this.snap('agentd_agents', 'Agents (the newest thousand) by status', ['status'], (s, set) =>
+      byStatus(list(s.answers.agent, 'agents'), set),
+    );
+    this.snap('agentd_workflow_runs', 'Workflow runs (the newest thousand) by status', ['status'], (s, set) =>
+      byStatus(list(s.answers.workflow, 'runs'), set),
+    );
   }
 }
 
@@ -342,7 +479,13 @@ function requestRows(s: Snapshot): { rows: RequestRow[]; bounds: number[] } {
   const bounds = Array.isArray(m?.latency_buckets_s) ? (m.latency_buckets_s as number[]) : [];
   const rows = list(m, 'requests').filter((r): r is RequestRow => {
     const o = obj(r);
-    return o !== undefined && typeof o.event === 'string' && typeof o.origin === 'string' && Array.isArray(o.buckets) && obj(o.codes) !== undefined;
+    return (
+      o !== undefined &&
+      typeof o.event === 'string' &&
+      typeof o.origin === 'string' &&
+      Array.isArray(o.buckets) &&
+      obj(o.codes) !== undefined
+    );
   });
   return { rows, bounds };
 }

@@ -11,7 +11,19 @@ import { httpStatusOf } from './envelope.js';
 type Json = Record<string, unknown>;
 
 /** Codes any event can answer with: the router's own, and the gateway's. */
-const ALWAYS: ErrorCode[] = ['UNKNOWN_EVENT', 'INVALID_DATA', 'TIMEOUT', 'HANDLER_ERROR', 'SHUTTING_DOWN', 'LOOP_DETECTED', 'UNAVAILABLE', 'BAD_JSON', 'BAD_FRAME', 'FRAME_TOO_LARGE', 'UNAUTHORIZED'];
+const ALWAYS: ErrorCode[] = [
+  'UNKNOWN_EVENT',
+  'INVALID_DATA',
+  'TIMEOUT',
+  'HANDLER_ERROR',
+  'SHUTTING_DOWN',
+  'LOOP_DETECTED',
+  'UNAVAILABLE',
+  'BAD_JSON',
+  'BAD_FRAME',
+  'FRAME_TOO_LARGE',
+  'UNAUTHORIZED',
+];
 
 const errorRef = { $ref: '#/components/responses/Error' };
 
@@ -37,11 +49,16 @@ function hoist(schema: Json, prefix: string, into: Record<string, Json>): Json {
   return rewrite(schema) as Json;
 }
 
-const opId = (event: string): string => event.replace(/:(\w)/g, (_, c: string) => c.toUpperCase()).replace(/_(\w)/g, (_, c: string) => c.toUpperCase());
+const opId = (event: string): string =>
+  event.replace(/:(\w)/g, (_, c: string) => c.toUpperCase()).replace(/_(\w)/g, (_, c: string) => c.toUpperCase());
 
 export function buildOpenApi(docs: EventDoc[], info: { version: string; serverUrl?: string }): Json {
   const schemas: Record<string, Json> = {
-    ErrorCode: { type: 'string', enum: Object.keys(ERROR_CODES), description: 'Stable error codes; see EVENT_CATALOG.md' },
+    ErrorCode: {
+      type: 'string',
+      enum: Object.keys(ERROR_CODES),
+      description: 'Stable error codes; see EVENT_CATALOG.md',
+    },
     Error: {
       type: 'object',
       required: ['error'],
@@ -49,13 +66,18 @@ export function buildOpenApi(docs: EventDoc[], info: { version: string; serverUr
         error: {
           type: 'object',
           required: ['code', 'message'],
-          properties: { code: { $ref: '#/components/schemas/ErrorCode' }, message: { type: 'string' }, details: { type: 'object' } },
+          properties: {
+            code: { $ref: '#/components/schemas/ErrorCode' },
+            message: { type: 'string' },
+            details: { type: 'object' },
+          },
         },
       },
     },
     EventFrame: {
       type: 'object',
-      description: 'An event as the socket pushes it; the data of each Server-Sent Event and of WebSocket event messages',
+      description:
+        'An event as the socket pushes it; the data of each Server-Sent Event and of WebSocket event messages',
       required: ['kind', 'event', 'data', 'seq', 'timestamp'],
       properties: {
         kind: { const: 'event' },
@@ -79,13 +101,20 @@ export function buildOpenApi(docs: EventDoc[], info: { version: string; serverUr
     const codes = [...new Set([...ALWAYS, ...(d.errors.filter((c) => c in ERROR_CODES) as ErrorCode[])])];
     const responses: Json = {
       '200': {
-        description: 'The event\'s answer',
-        content: { 'application/json': { schema: { type: 'object', required: ['data'], properties: { data: { type: 'object' } } } } },
+        description: "The event's answer",
+        content: {
+          'application/json': {
+            schema: { type: 'object', required: ['data'], properties: { data: { type: 'object' } } },
+          },
+        },
       },
     };
     for (const status of [...new Set(codes.map(httpStatusOf))].sort()) {
       const which = codes.filter((c) => httpStatusOf(c) === status);
-      responses[String(status)] = { description: which.join(', '), content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+      responses[String(status)] = {
+        description: which.join(', '),
+        content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+      };
     }
     paths[`/v1/events/${d.event}`] = {
       post: {
@@ -94,8 +123,19 @@ export function buildOpenApi(docs: EventDoc[], info: { version: string; serverUr
         summary: d.summary,
         ...(d.description ? { description: d.description } : {}),
         ...(d.emits.length ? { 'x-emits': d.emits } : {}),
-        parameters: [{ name: 'timeout_ms', in: 'query', required: false, schema: { type: 'integer', minimum: 1 }, description: `Deadline of the request (default ${d.default_timeout_ms ?? 30000} ms)` }],
-        requestBody: { required: false, content: { 'application/json': { schema: { $ref: `#/components/schemas/${key}_data` } } } },
+        parameters: [
+          {
+            name: 'timeout_ms',
+            in: 'query',
+            required: false,
+            schema: { type: 'integer', minimum: 1 },
+            description: `Deadline of the request (default ${d.default_timeout_ms ?? 30000} ms)`,
+          },
+        ],
+        requestBody: {
+          required: false,
+          content: { 'application/json': { schema: { $ref: `#/components/schemas/${key}_data` } } },
+        },
         responses,
       },
     };
@@ -104,30 +144,84 @@ export function buildOpenApi(docs: EventDoc[], info: { version: string; serverUr
     get: {
       operationId: 'stream',
       tags: ['gateway'],
-      summary: 'Server-Sent Events: every event matching the patterns; id = seq, Last-Event-ID resumes from the router\'s history',
+      summary:
+        "Server-Sent Events: every event matching the patterns; id = seq, Last-Event-ID resumes from the router's history",
       parameters: [
-        { name: 'patterns', in: 'query', schema: { type: 'string', default: '*' }, description: 'Comma-separated patterns: "ns:action", "ns:*", "ns:**" or "*"' },
-        { name: 'max_rate', in: 'query', schema: { type: 'integer', minimum: 1 }, description: 'At most this many events a second; the rest are counted in monitor:skipped' },
+        {
+          name: 'patterns',
+          in: 'query',
+          schema: { type: 'string', default: '*' },
+          description: 'Comma-separated patterns: "ns:action", "ns:*", "ns:**" or "*"',
+        },
+        {
+          name: 'max_rate',
+          in: 'query',
+          schema: { type: 'integer', minimum: 1 },
+          description: 'At most this many events a second; the rest are counted in monitor:skipped',
+        },
         { name: 'Last-Event-ID', in: 'header', schema: { type: 'string' }, description: 'Resume after this seq' },
       ],
-      responses: { '200': { description: 'An event stream whose messages carry EventFrame JSON', content: { 'text/event-stream': { schema: { type: 'string' } } } }, '400': errorRef, '401': errorRef, '429': errorRef },
+      responses: {
+        '200': {
+          description: 'An event stream whose messages carry EventFrame JSON',
+          content: { 'text/event-stream': { schema: { type: 'string' } } },
+        },
+        '400': errorRef,
+        '401': errorRef,
+        '429': errorRef,
+      },
     },
   };
   paths['/v1/ws'] = {
     get: {
       operationId: 'websocket',
       tags: ['gateway'],
-      summary: 'WebSocket: the socket protocol, one JSON frame per message (requests, answers, monitor:subscribe and its events)',
+      summary:
+        'WebSocket: the socket protocol, one JSON frame per message (requests, answers, monitor:subscribe and its events)',
       responses: { '101': { description: 'Switching protocols' }, '401': errorRef },
     },
   };
-  paths['/v1/openapi.json'] = { get: { operationId: 'openapi', tags: ['gateway'], summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } }, '401': errorRef } } };
-  paths['/metrics'] = { get: { operationId: 'metrics', tags: ['gateway'], summary: 'Prometheus metrics', responses: { '200': { description: 'Prometheus text exposition', content: { 'text/plain': { schema: { type: 'string' } } } }, '401': errorRef } } };
-  paths['/healthz'] = { get: { operationId: 'healthz', tags: ['gateway'], summary: 'Liveness, without auth', security: [], responses: { '200': { description: 'The gateway serves', content: { 'application/json': { schema: { type: 'object' } } } } } } };
+  paths['/v1/openapi.json'] = {
+    get: {
+      operationId: 'openapi',
+      tags: ['gateway'],
+      summary: 'This document',
+      responses: {
+        '200': { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } },
+        '401': errorRef,
+      },
+    },
+  };
+  paths['/metrics'] = {
+    get: {
+      operationId: 'metrics',
+      tags: ['gateway'],
+      summary: 'Prometheus metrics',
+      responses: {
+        '200': { description: 'Prometheus text exposition', content: { 'text/plain': { schema: { type: 'string' } } } },
+        '401': errorRef,
+      },
+    },
+  };
+  paths['/healthz'] = {
+    get: {
+      operationId: 'healthz',
+      tags: ['gateway'],
+      summary: 'Liveness, without auth',
+      security: [],
+      responses: {
+        '200': { description: 'The gateway serves', content: { 'application/json': { schema: { type: 'object' } } } },
+      },
+    },
+  };
   tags.add('gateway');
   return {
     openapi: '3.1.0',
-    info: { title: 'agentd gateway', version: info.version, description: 'Every event of the daemon over HTTP. Errors carry a stable code; see the Error schema.' },
+    info: {
+      title: 'agentd gateway',
+      version: info.version,
+      description: 'Every event of the daemon over HTTP. Errors carry a stable code; see the Error schema.',
+    },
     ...(info.serverUrl ? { servers: [{ url: info.serverUrl }] } : {}),
     security: [{ bearer: [] }],
     tags: [...tags].sort().map((name) => ({ name })),
@@ -135,7 +229,12 @@ export function buildOpenApi(docs: EventDoc[], info: { version: string; serverUr
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
       schemas,
-      responses: { Error: { description: 'A typed error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } } },
+      responses: {
+        Error: {
+          description: 'A typed error',
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+        },
+      },
     },
   };
 }

@@ -80,7 +80,9 @@ export class Probes {
   }
 }
 
-export const obj = (v: unknown): Obj | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : undefined);
+export const obj = (v: unknown): Obj | undefined =>
+  v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : undefined;
 export const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 export const str = (v: unknown): string | undefined => (typeof v === 'string' && v ? v : undefined);
-export const list = (v: unknown, key: string): unknown[] => (Array.isArray(v) ? v : Array.isArray(obj(v)?.[key]) ? (obj(v)![key] as unknown[]) : []);
+export const list = (v: unknown, key: string): unknown[] =>
+  Array.isArray(v) ? v : Array.isArray(obj(v)?.[key]) ? (obj(v)![key] as unknown[]) : [];

@@ -55,13 +55,36 @@ export class GatewayService {
     // Refresh what the daemon answers when a plugin comes back with other events.
     this.unsubscribe.push(this.ctx.subscribe('plugin:reloaded', () => void this.door.refresh().catch(() => undefined)));
     this.unsubscribe.push(...this.metrics.watch(this.ctx));
-    this.unsubscribe.push(this.ctx.subscribe('system:shutdown_begin', (ev) => void (this.shutdownBegin = { reason: ev.data.reason ?? null, deadline: ev.data.deadline ?? null, seq: ev.seq })));
+    this.unsubscribe.push(
+      this.ctx.subscribe(
+        'system:shutdown_begin',
+        (ev) =>
+          void (this.shutdownBegin = {
+            reason: ev.data.reason ?? null,
+            deadline: ev.data.deadline ?? null,
+            seq: ev.seq,
+          }),
+      ),
+    );
     const assets = this.config.dashboard ? await dashboardAssets(this.ctx.paths.root) : null;
-    this.app = await buildServer({ ctx: this.ctx, closing: () => this.stopping || this.ctx.shuttingDown, config: this.config, token: new TokenCheck(t.token), door: this.door, clients: this.clients, metrics: this.metrics, assets, version: this.version });
+    this.app = await buildServer({
+      ctx: this.ctx,
+      closing: () => this.stopping || this.ctx.shuttingDown,
+      config: this.config,
+      token: new TokenCheck(t.token),
+      door: this.door,
+      clients: this.clients,
+      metrics: this.metrics,
+      assets,
+      version: this.version,
+    });
     await this.app.listen({ host: want.host, port: want.port });
     const a = this.app.server.address();
     this.address = a && typeof a === 'object' ? { host: want.host, port: a.port } : want;
-    this.ctx.log.info({ host: this.address.host, port: this.address.port, token: t.source === 'config' ? 'configured' : t.file }, 'gateway listening');
+    this.ctx.log.info(
+      { host: this.address.host, port: this.address.port, token: t.source === 'config' ? 'configured' : t.file },
+      'gateway listening',
+    );
   }
 
   /**
@@ -77,8 +100,14 @@ export class GatewayService {
     await new Promise((r) => setImmediate(r));
     const shutting = this.ctx.shuttingDown;
     const begin = shutting ? this.shutdownBegin : null;
-    const data = { reason: shutting ? 'shutdown' : 'stopped', shutdown: begin && { reason: begin.reason, deadline: begin.deadline } };
-    await this.clients.finishAll({ seq: null, text: noticeFrame('gateway:closing', data, begin?.seq ?? 0, null) }, FINISH_MS);
+    const data = {
+      reason: shutting ? 'shutdown' : 'stopped',
+      shutdown: begin && { reason: begin.reason, deadline: begin.deadline },
+    };
+    await this.clients.finishAll(
+      { seq: null, text: noticeFrame('gateway:closing', data, begin?.seq ?? 0, null) },
+      FINISH_MS,
+    );
     await this.app?.close();
     this.app = null;
   }
@@ -87,7 +116,13 @@ export class GatewayService {
     const depth = this.clients.depth();
     return {
       listening: this.address !== null,
-      ...(this.address ? { host: this.address.host, port: this.address.port, url: `http://${this.address.host.includes(':') ? `[${this.address.host}]` : this.address.host}:${this.address.port}/` } : {}),
+      ...(this.address
+        ? {
+            host: this.address.host,
+            port: this.address.port,
+            url: `http://${this.address.host.includes(':') ? `[${this.address.host}]` : this.address.host}:${this.address.port}/`,
+          }
+        : {}),
       token_file: this.tokenFile,
       clients: { sse: this.clients.count('sse'), ws: this.clients.count('ws') },
       subscriptions: depth.feeds,

@@ -21,22 +21,39 @@ export interface StreamQuery {
 }
 
 /** Query and header → what to stream, or the typed error to answer with. */
-export function parseStreamQuery(q: Record<string, unknown>, lastEventId: string | undefined): StreamQuery | DaemonError {
+export function parseStreamQuery(
+  q: Record<string, unknown>,
+  lastEventId: string | undefined,
+): StreamQuery | DaemonError {
   const raw = typeof q.patterns === 'string' ? q.patterns : Array.isArray(q.patterns) ? q.patterns.join(',') : '*';
   const patterns = [...new Set(raw.split(/[\s,]+/).filter(Boolean))];
   if (patterns.length === 0) patterns.push('*');
-  if (patterns.length > 100) return new DaemonError('INVALID_DATA', 'at most 100 patterns', { issues: [{ path: 'patterns', message: 'too many' }] });
+  if (patterns.length > 100)
+    return new DaemonError('INVALID_DATA', 'at most 100 patterns', {
+      issues: [{ path: 'patterns', message: 'too many' }],
+    });
   const badOne = patterns.find((p) => !PATTERN_RE.test(p));
-  if (badOne) return new DaemonError('INVALID_DATA', `patterns: "${badOne}" is not a pattern ("ns:action", "ns:*", "ns:**" or "*")`, { issues: [{ path: 'patterns', message: 'bad pattern' }] });
+  if (badOne)
+    return new DaemonError(
+      'INVALID_DATA',
+      `patterns: "${badOne}" is not a pattern ("ns:action", "ns:*", "ns:**" or "*")`,
+      { issues: [{ path: 'patterns', message: 'bad pattern' }] },
+    );
   let maxRate: number | undefined;
   if (q.max_rate !== undefined) {
     maxRate = Number(q.max_rate);
-    if (!Number.isInteger(maxRate) || maxRate < 1 || maxRate > 1_000_000) return new DaemonError('INVALID_DATA', 'max_rate: an integer from 1 to 1000000', { issues: [{ path: 'max_rate', message: 'bad rate' }] });
+    if (!Number.isInteger(maxRate) || maxRate < 1 || maxRate > 1_000_000)
+      return new DaemonError('INVALID_DATA', 'max_rate: an integer from 1 to 1000000', {
+        issues: [{ path: 'max_rate', message: 'bad rate' }],
+      });
   }
   let last: number | undefined;
   if (lastEventId !== undefined && lastEventId.trim() !== '') {
     last = Number(lastEventId);
-    if (!Number.isInteger(last) || last < 0) return new DaemonError('INVALID_DATA', 'Last-Event-ID: a seq (non-negative integer)', { issues: [{ path: 'Last-Event-ID', message: 'not a seq' }] });
+    if (!Number.isInteger(last) || last < 0)
+      return new DaemonError('INVALID_DATA', 'Last-Event-ID: a seq (non-negative integer)', {
+        issues: [{ path: 'Last-Event-ID', message: 'not a seq' }],
+      });
   }
   return { patterns, maxRate, lastEventId: last };
 }
@@ -132,8 +149,19 @@ export async function serveStream(
   try {
     // The history is read in the same turn as the subscription was made: nothing falls between them.
     const since = q.lastEventId;
-    const h = await ctx.request<History>('monitor:events', since === undefined ? { patterns: q.patterns, limit: 1 } : { patterns: q.patterns, since_seq: since, limit: queueLimit }, { timeoutMs: 10_000 });
-    const answer = { subscription_id: feed.id, patterns: q.patterns, seq: h.last_seq, ...(q.maxRate === undefined ? {} : { max_rate: q.maxRate }) };
+    const h = await ctx.request<History>(
+      'monitor:events',
+      since === undefined
+        ? { patterns: q.patterns, limit: 1 }
+        : { patterns: q.patterns, since_seq: since, limit: queueLimit },
+      { timeoutMs: 10_000 },
+    );
+    const answer = {
+      subscription_id: feed.id,
+      patterns: q.patterns,
+      seq: h.last_seq,
+      ...(q.maxRate === undefined ? {} : { max_rate: q.maxRate }),
+    };
     queue.push({ seq: null, text: responseFrame('monitor:subscribe', null, answer) });
     if (since !== undefined) {
       const oldest = h.oldest_seq ?? 0;
@@ -141,7 +169,21 @@ export async function serveStream(
       // Events after `since` that are gone: older than the history, or beyond what one replay sends.
       const goneUntil = h.truncated ? firstReplayed - 1 : oldest - 1;
       if (goneUntil > since) {
-        queue.push({ seq: null, text: noticeFrame('gateway:gap', { last_event_id: since, first_seq: since + 1, last_seq: goneUntil, oldest_seq: oldest, reason: h.truncated ? 'too_many' : 'history' }, goneUntil, feed.id) });
+        queue.push({
+          seq: null,
+          text: noticeFrame(
+            'gateway:gap',
+            {
+              last_event_id: since,
+              first_seq: since + 1,
+              last_seq: goneUntil,
+              oldest_seq: oldest,
+              reason: h.truncated ? 'too_many' : 'history',
+            },
+            goneUntil,
+            feed.id,
+          ),
+        });
       }
       for (const ev of h.events) feed.deliver(ev);
     }

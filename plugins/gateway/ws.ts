@@ -28,7 +28,11 @@ const subscribeSchema = z.object({
 const unsubscribeSchema = z.object({ subscription_id: z.string() });
 
 function invalid(event: string, err: z.ZodError): DaemonError {
-  const issues = err.issues.map((i) => ({ path: i.path.map(String).join('.') || '(data)', message: i.message, code: i.code }));
+  const issues = err.issues.map((i) => ({
+    path: i.path.map(String).join('.') || '(data)',
+    message: i.message,
+    code: i.code,
+  }));
   return new DaemonError('INVALID_DATA', `${event}: ${issues[0].path}: ${issues[0].message}`, { issues });
 }
 
@@ -37,7 +41,13 @@ export interface WsOptions {
   maxInflight: number;
 }
 
-export function serveSocket(ctx: Pick<PluginContext, 'subscribe' | 'request' | 'log'>, door: Door, clients: Clients, ws: WebSocket, o: WsOptions): void {
+export function serveSocket(
+  ctx: Pick<PluginContext, 'subscribe' | 'request' | 'log'>,
+  door: Door,
+  clients: Clients,
+  ws: WebSocket,
+  o: WsOptions,
+): void {
   let inflight = 0;
   let alive = true;
   // One admission participant per WebSocket; closing it cancels what it asked and was not answered.
@@ -106,18 +116,25 @@ export function serveSocket(ctx: Pick<PluginContext, 'subscribe' | 'request' | '
     });
   }
 
-  const answer = (event: string | null, cid: CorrelationId | null, data: Record<string, unknown>) => send(responseFrame(event, cid, data));
-  const fail = (event: string | null, cid: CorrelationId | null, e: unknown) => send(errorFrame(event, cid, toDaemonError(e).toPayload()));
+  const answer = (event: string | null, cid: CorrelationId | null, data: Record<string, unknown>) =>
+    send(responseFrame(event, cid, data));
+  const fail = (event: string | null, cid: CorrelationId | null, e: unknown) =>
+    send(errorFrame(event, cid, toDaemonError(e).toPayload()));
 
   async function subscribe(data: Record<string, unknown>): Promise<Record<string, unknown>> {
     const parsed = subscribeSchema.safeParse(data);
     if (!parsed.success) throw invalid('monitor:subscribe', parsed.error);
-    if (feeds.size >= MAX_SUBSCRIPTIONS) throw new DaemonError('OVERLOADED', `at most ${MAX_SUBSCRIPTIONS} subscriptions per connection`);
+    if (feeds.size >= MAX_SUBSCRIPTIONS)
+      throw new DaemonError('OVERLOADED', `at most ${MAX_SUBSCRIPTIONS} subscriptions per connection`);
     const { patterns, max_rate } = parsed.data;
     const feed = new Feed(ctx, patterns, queue, o.queueLimit, max_rate, 'w');
     feeds.set(feed.id, feed);
     // The seq the subscription starts after, read in the same turn as it was made.
-    const h = await ctx.request<{ last_seq: number }>('monitor:events', { limit: 1, patterns: ['monitor:none'] }, { timeoutMs: 10_000 });
+    const h = await ctx.request<{ last_seq: number }>(
+      'monitor:events',
+      { limit: 1, patterns: ['monitor:none'] },
+      { timeoutMs: 10_000 },
+    );
     return Object.assign(
       { subscription_id: feed.id, patterns, seq: h.last_seq, ...(max_rate === undefined ? {} : { max_rate }) },
       { open: () => feed.open(h.last_seq) },
@@ -135,7 +152,12 @@ export function serveSocket(ctx: Pick<PluginContext, 'subscribe' | 'request' | '
     const parsed = parseFrame(isBinary ? '' : raw.toString());
     if (!parsed.ok) return fail(parsed.event, parsed.correlationId, parsed.error);
     const { event, data, correlationId, timeoutMs } = parsed.req;
-    if (inflight >= o.maxInflight) return fail(event, correlationId, new DaemonError('OVERLOADED', `more than ${o.maxInflight} requests in flight on this connection`));
+    if (inflight >= o.maxInflight)
+      return fail(
+        event,
+        correlationId,
+        new DaemonError('OVERLOADED', `more than ${o.maxInflight} requests in flight on this connection`),
+      );
     inflight++;
     let work: Promise<Record<string, unknown>>;
     if (event === 'monitor:subscribe') {

@@ -26,10 +26,13 @@ async function readAll(store: GraphStore): Promise<{ nodes: NodeInput[]; edges: 
 export async function captureGraph(store: GraphStore, dir: string, maxItems: number): Promise<Record<string, string>> {
   const st = await store.stats();
   if (st.nodes + st.edges > maxItems) {
-    throw new DaemonError('CONFLICT',
+    throw new DaemonError(
+      'CONFLICT',
       `the Neo4j graph (${st.nodes} nodes, ${st.edges} edges) is larger than kg.full_checkpoint_max_items (${maxItems}), so a full checkpoint does not export it; ` +
-      'back it up with Neo4j\'s own tools (neo4j-admin database dump with the database stopped, or neo4j-admin database backup online on Enterprise), ' +
-      'take the full checkpoint with the embedded backend, or raise the limit', { nodes: st.nodes, edges: st.edges, max_items: maxItems, backend: 'neo4j' });
+        "back it up with Neo4j's own tools (neo4j-admin database dump with the database stopped, or neo4j-admin database backup online on Enterprise), " +
+        'take the full checkpoint with the embedded backend, or raise the limit',
+      { nodes: st.nodes, edges: st.edges, max_items: maxItems, backend: 'neo4j' },
+    );
   }
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, 'kg.db');
@@ -54,7 +57,11 @@ export async function putBackGraph(store: GraphStore, dir: string): Promise<void
   }
   // Only kg's own nodes: whatever else the database holds is not the graph's to roll back.
   for (;;) {
-    const r = await store.query(`MATCH (n:${BASE_LABEL}) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS c`, {}, true);
+    const r = await store.query(
+      `MATCH (n:${BASE_LABEL}) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS c`,
+      {},
+      true,
+    );
     if (Number(r.rows[0]?.c ?? 0) === 0) break;
   }
   await store.importGraph(g.nodes, g.edges);

@@ -20,7 +20,9 @@ const MAX_ISSUES = 50;
 
 function checkPath(p: string, field: string): string {
   if (!path.isAbsolute(p)) {
-    throw new DaemonError('INVALID_DATA', `${field} must be an absolute path on the daemon host`, { issues: [{ path: [field], message: 'not absolute' }] });
+    throw new DaemonError('INVALID_DATA', `${field} must be an absolute path on the daemon host`, {
+      issues: [{ path: [field], message: 'not absolute' }],
+    });
   }
   return path.normalize(p);
 }
@@ -34,26 +36,39 @@ function checkTarget(target: string, overwrite: boolean): void {
     return;
   }
   if (st.isSymbolicLink()) {
-    throw new DaemonError('CONFLICT', `${target} is a symbolic link; kg:export does not write through links: give the real path`, { path: target });
+    throw new DaemonError(
+      'CONFLICT',
+      `${target} is a symbolic link; kg:export does not write through links: give the real path`,
+      { path: target },
+    );
   }
   if (!st.isFile()) throw new DaemonError('CONFLICT', `${target} exists and is not a regular file`, { path: target });
-  if (!overwrite) throw new DaemonError('CONFLICT', `${target} already exists; pass overwrite: true to replace it`, { path: target });
+  if (!overwrite)
+    throw new DaemonError('CONFLICT', `${target} already exists; pass overwrite: true to replace it`, { path: target });
 }
 
-export async function exportToFile(store: GraphStore, file: string, opts: { overwrite?: boolean; pageSize?: number } = {}): Promise<{ path: string; nodes: number; edges: number; bytes: number }> {
+export async function exportToFile(
+  store: GraphStore,
+  file: string,
+  opts: { overwrite?: boolean; pageSize?: number } = {},
+): Promise<{ path: string; nodes: number; edges: number; bytes: number }> {
   const target = checkPath(file, 'path');
   const overwrite = opts.overwrite ?? false;
   const pageSize = opts.pageSize ?? 5_000;
-  if (!fs.existsSync(path.dirname(target))) throw new DaemonError('NOT_FOUND', `directory does not exist: ${path.dirname(target)}`, { path: target });
+  if (!fs.existsSync(path.dirname(target)))
+    throw new DaemonError('NOT_FOUND', `directory does not exist: ${path.dirname(target)}`, { path: target });
   checkTarget(target, overwrite);
   const tmp = `${target}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   // 'wx': O_CREAT|O_EXCL, which fails on anything already there, a symbolic link included.
   const out = fs.createWriteStream(tmp, { encoding: 'utf8', mode: 0o600, flags: 'wx' });
-  const write = (line: string): Promise<void> => (out.write(line) ? Promise.resolve() : new Promise((r) => out.once('drain', r)));
+  const write = (line: string): Promise<void> =>
+    out.write(line) ? Promise.resolve() : new Promise((r) => out.once('drain', r));
   let nodes = 0;
   let edges = 0;
   try {
-    await write(`${JSON.stringify({ format: FILE_FORMAT, version: FILE_VERSION, backend: store.backend, exported_at: new Date().toISOString() })}\n`);
+    await write(
+      `${JSON.stringify({ format: FILE_FORMAT, version: FILE_VERSION, backend: store.backend, exported_at: new Date().toISOString() })}\n`,
+    );
     for await (const page of store.exportPages(pageSize)) {
       let chunk = '';
       for (const n of page.nodes ?? []) chunk += `${JSON.stringify({ node: n })}\n`;
@@ -72,7 +87,10 @@ export async function exportToFile(store: GraphStore, file: string, opts: { over
       try {
         fs.linkSync(tmp, target);
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new DaemonError('CONFLICT', `${target} already exists; pass overwrite: true to replace it`, { path: target });
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST')
+          throw new DaemonError('CONFLICT', `${target} already exists; pass overwrite: true to replace it`, {
+            path: target,
+          });
         throw e;
       }
       fs.rmSync(tmp, { force: true });
@@ -112,7 +130,8 @@ export async function readGraphFile(file: string): Promise<{ nodes: NodeInput[];
     }
     const obj = v as Record<string, unknown>;
     if (line === 1) {
-      if (obj.format !== FILE_FORMAT || obj.version !== FILE_VERSION) issues.push({ path: ['line', 1], message: `not an ${FILE_FORMAT} v${FILE_VERSION} export header` });
+      if (obj.format !== FILE_FORMAT || obj.version !== FILE_VERSION)
+        issues.push({ path: ['line', 1], message: `not an ${FILE_FORMAT} v${FILE_VERSION} export header` });
       continue;
     }
     const isNode = obj && typeof obj === 'object' && 'node' in obj;
@@ -121,11 +140,16 @@ export async function readGraphFile(file: string): Promise<{ nodes: NodeInput[];
       if (isNode) nodes.push(parsed.data as NodeInput);
       else edges.push(parsed.data as EdgeInput);
     } else {
-      for (const i of parsed.error.issues.slice(0, 5)) issues.push({ path: ['line', line, isNode ? 'node' : 'edge', ...i.path.map((p) => (typeof p === 'symbol' ? String(p) : p))], message: i.message });
+      for (const i of parsed.error.issues.slice(0, 5))
+        issues.push({
+          path: ['line', line, isNode ? 'node' : 'edge', ...i.path.map((p) => (typeof p === 'symbol' ? String(p) : p))],
+          message: i.message,
+        });
     }
     if (issues.length >= MAX_ISSUES) break;
   }
   stream.destroy();
-  if (issues.length > 0) throw new DaemonError('INVALID_DATA', `${source} is not a valid graph export; nothing was imported`, { issues });
+  if (issues.length > 0)
+    throw new DaemonError('INVALID_DATA', `${source} is not a valid graph export; nothing was imported`, { issues });
   return { nodes, edges };
 }

@@ -29,7 +29,8 @@ export default definePlugin({
   description: 'Knowledge graph: typed nodes and edges, embedded SQLite by default or Neo4j (kg.backend: neo4j).',
   configSchema,
   publishes: {
-    'kg:changed': 'The graph changed: {op, backend, nodes_created, nodes_updated, nodes_deleted, edges_created, edges_updated, edges_deleted}',
+    'kg:changed':
+      'The graph changed: {op, backend, nodes_created, nodes_updated, nodes_deleted, edges_created, edges_updated, edges_deleted}',
   },
 
   async start(ctx) {
@@ -51,7 +52,8 @@ export default definePlugin({
   // The embedded graph is a file of its own, copied in the same cut as agentd.db; a Neo4j graph is
   // exported by the plugin itself when small enough (kg.full_checkpoint_max_items), refused otherwise.
   fullState: {
-    files: (kg, ctx): Record<string, string> => (kg.backend === 'embedded' ? { kg: path.resolve(ctx.config.file ?? path.join(ctx.paths.db, 'kg.db')) } : {}),
+    files: (kg, ctx): Record<string, string> =>
+      kg.backend === 'embedded' ? { kg: path.resolve(ctx.config.file ?? path.join(ctx.paths.db, 'kg.db')) } : {},
     entities: {
       nodes: { file: 'kg', table: 'kg_nodes', key: 'id' },
       edges: { file: 'kg', table: 'kg_edges', key: { from: 'src', type: 'type', to: 'dst' } },
@@ -101,7 +103,8 @@ export default definePlugin({
     },
     'kg:neighbors': {
       summary: 'Nodes within depth hops of a node, each with its depth: {nodes, edges?, truncated}',
-      description: 'Breadth-first; nodes ordered by (depth, id), the start node excluded. With include_edges, the matching edges walked between returned nodes.',
+      description:
+        'Breadth-first; nodes ordered by (depth, id), the start node excluded. With include_edges, the matching edges walked between returned nodes.',
       schema: neighborsSchema,
       errors: ['NOT_FOUND', 'UNAVAILABLE'],
       response: responses.neighbors,
@@ -117,16 +120,24 @@ export default definePlugin({
     },
     'kg:path': {
       summary: 'Shortest path between two nodes: {found, nodes, edges}',
-      description: 'nodes are the path in order, endpoints included; found is false when no path of at most max_depth hops exists.',
+      description:
+        'nodes are the path in order, endpoints included; found is false when no path of at most max_depth hops exists.',
       schema: pathSchema,
       errors: ['NOT_FOUND', 'UNAVAILABLE'],
       response: responses.path,
       handler: async (d, kg) =>
-        (await kg.store()).path({ from: d.from, to: d.to, maxDepth: d.max_depth, direction: d.direction, ...(d.types ? { types: d.types } : {}) }),
+        (await kg.store()).path({
+          from: d.from,
+          to: d.to,
+          maxDepth: d.max_depth,
+          direction: d.direction,
+          ...(d.types ? { types: d.types } : {}),
+        }),
     },
     'kg:delete': {
       summary: 'Delete a node ({id, detach?}) or an edge ({edge: {from, to, type}})',
-      description: 'A node with edges is CONFLICT unless detach: true, which deletes its edges too. Answers {deleted, edges_deleted}.',
+      description:
+        'A node with edges is CONFLICT unless detach: true, which deletes its edges too. Answers {deleted, edges_deleted}.',
       schema: deleteSchema,
       emits: ['kg:changed'],
       errors: ['NOT_FOUND', 'CONFLICT', 'UNAVAILABLE'],
@@ -142,7 +153,8 @@ export default definePlugin({
     },
     'kg:export': {
       summary: 'The whole graph as JSON: inline {nodes, edges}, or written to a file with path',
-      description: 'With path (absolute, on the daemon host) writes JSON Lines (0600) and answers {path, nodes, edges, bytes}; a file already there is CONFLICT unless overwrite: true, and a symbolic link is never written through. Inline is refused (CONFLICT) above kg.export_inline_max items.',
+      description:
+        'With path (absolute, on the daemon host) writes JSON Lines (0600) and answers {path, nodes, edges, bytes}; a file already there is CONFLICT unless overwrite: true, and a symbolic link is never written through. Inline is refused (CONFLICT) above kg.export_inline_max items.',
       schema: exportSchema,
       errors: ['CONFLICT', 'NOT_FOUND', 'UNAVAILABLE'],
       defaultTimeoutMs: 300_000,
@@ -151,7 +163,8 @@ export default definePlugin({
     },
     'kg:import': {
       summary: 'Load a graph from kg:export output (inline graph or file path); upserts, all checked first',
-      description: 'Everything is validated (and every edge endpoint found) before anything is written; nodes and edges are upserted, so re-running an import is harmless.',
+      description:
+        'Everything is validated (and every edge endpoint found) before anything is written; nodes and edges are upserted, so re-running an import is harmless.',
       schema: importSchema,
       emits: ['kg:changed'],
       errors: ['NOT_FOUND', 'CONFLICT', 'UNAVAILABLE'],

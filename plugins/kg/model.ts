@@ -69,7 +69,9 @@ export const labelSchema = identifier('label')
   .refine((l) => !RESERVED_LABELS.has(l), { error: 'label is reserved' })
   .register(z.globalRegistry, { description: 'Node label, an identifier such as Paper or Concept' });
 
-export const typeSchema = identifier('type').register(z.globalRegistry, { description: 'Relationship type, an identifier such as CITES or SUPPORTS' });
+export const typeSchema = identifier('type').register(z.globalRegistry, {
+  description: 'Relationship type, an identifier such as CITES or SUPPORTS',
+});
 
 export const nodeIdSchema = z
   .string()
@@ -88,7 +90,8 @@ const scalar = z.union([
   z.boolean(),
 ]);
 
-const VALUE_RULE = 'a property value is a string, a finite number, a boolean, or an array of one of those (null is not stored: omit the key)';
+const VALUE_RULE =
+  'a property value is a string, a finite number, a boolean, or an array of one of those (null is not stored: omit the key)';
 
 /** Why `v` is not a storable scalar, or null when it is. */
 function scalarProblem(v: unknown): string | null {
@@ -128,15 +131,22 @@ export const propertyValueSchema = z.custom<PropertyValue>().superRefine((v, ctx
 });
 
 function propertiesProblems(v: unknown): Array<{ path: string[]; message: string }> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return [{ path: [], message: 'properties must be an object' }];
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    return [{ path: [], message: 'properties must be an object' }];
   const out: Array<{ path: string[]; message: string }> = [];
   let count = 0;
   for (const key in v) {
     if (!Object.prototype.hasOwnProperty.call(v, key)) continue;
     count++;
-    if (key.length > LIMITS.identifier) out.push({ path: [key], message: `property key is at most ${LIMITS.identifier} characters` });
-    else if (!PROPERTY_KEY_RE.test(key)) out.push({ path: [key], message: 'property key must be an identifier: a letter or _, then letters, digits or _' });
-    else if (RESERVED_KEYS.has(key)) out.push({ path: [key], message: 'property key is reserved (id is the node field)' });
+    if (key.length > LIMITS.identifier)
+      out.push({ path: [key], message: `property key is at most ${LIMITS.identifier} characters` });
+    else if (!PROPERTY_KEY_RE.test(key))
+      out.push({
+        path: [key],
+        message: 'property key must be an identifier: a letter or _, then letters, digits or _',
+      });
+    else if (RESERVED_KEYS.has(key))
+      out.push({ path: [key], message: 'property key is reserved (id is the node field)' });
     const p = valueProblem((v as Record<string, unknown>)[key]);
     if (p) out.push({ path: [key], message: p });
     if (out.length >= 20) break;
@@ -148,12 +158,18 @@ function propertiesProblems(v: unknown): Array<{ path: string[]; message: string
 export const propertiesSchema = z
   .custom<Properties>()
   .superRefine((v, ctx) => {
-    for (const issue of propertiesProblems(v)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+    for (const issue of propertiesProblems(v))
+      ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
   })
-  .register(z.globalRegistry, { description: 'Properties {key: value}: keys are identifiers; values are strings, finite numbers, booleans, or arrays of one of those' });
+  .register(z.globalRegistry, {
+    description:
+      'Properties {key: value}: keys are identifiers; values are strings, finite numbers, booleans, or arrays of one of those',
+  });
 
 export const nodeInputSchema = z.strictObject({
-  id: nodeIdSchema.optional().register(z.globalRegistry, { description: 'Node id; generated (a UUID) when absent. Re-adding an id replaces its properties' }),
+  id: nodeIdSchema.optional().register(z.globalRegistry, {
+    description: 'Node id; generated (a UUID) when absent. Re-adding an id replaces its properties',
+  }),
   label: labelSchema,
   properties: propertiesSchema.optional(),
 });
@@ -169,7 +185,9 @@ export const edgeInputSchema = z.strictObject({
 export const whereSchema = z
   .record(propertyKey, scalar)
   .refine((w) => Object.keys(w).length <= LIMITS.whereKeys, { error: `at most ${LIMITS.whereKeys} conditions` })
-  .register(z.globalRegistry, { description: 'Property equality filters, all of which must match, e.g. {"year": 2024}' });
+  .register(z.globalRegistry, {
+    description: 'Property equality filters, all of which must match, e.g. {"year": 2024}',
+  });
 
 /** A batch must not name the same node (or the same edge) twice: which one should win is ambiguous. */
 export function duplicateIssues(keys: string[], field: string): Array<{ path: (string | number)[]; message: string }> {
@@ -184,6 +202,7 @@ export function duplicateIssues(keys: string[], field: string): Array<{ path: (s
 }
 
 /** The identity of an edge: one edge of each type between an ordered pair of nodes. */
-export const edgeKey = (e: { from: string; type: string; to: string }): string => JSON.stringify([e.from, e.type, e.to]);
+export const edgeKey = (e: { from: string; type: string; to: string }): string =>
+  JSON.stringify([e.from, e.type, e.to]);
 
 export const isIdentifier = (s: string): boolean => IDENTIFIER_RE.test(s) && s.length <= LIMITS.identifier;

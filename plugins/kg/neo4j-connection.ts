@@ -62,7 +62,10 @@ export class Neo4jConnection {
       // Managed transactions retry transient errors, "server unavailable" included, for this long;
       // bounded so a request during an outage answers UNAVAILABLE within seconds, not half a minute.
       maxTransactionRetryTime: this.cfg.max_retry_time_ms,
-      logging: { level: 'warn', logger: (level, message) => this.log.warn({ driver_level: level, msg_text: message }, 'neo4j driver') },
+      logging: {
+        level: 'warn',
+        logger: (level, message) => this.log.warn({ driver_level: level, msg_text: message }, 'neo4j driver'),
+      },
     });
     this.store = new Neo4jGraphStore({
       driver: this.driver,
@@ -81,7 +84,9 @@ export class Neo4jConnection {
         throw new Error(`neo4j: cannot read kg.neo4j.password_file (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
       }
     }
-    throw new Error('neo4j: no password configured (kg.neo4j.password, kg.neo4j.password_file or AGENTD_KG_NEO4J__PASSWORD)');
+    throw new Error(
+      'neo4j: no password configured (kg.neo4j.password, kg.neo4j.password_file or AGENTD_KG_NEO4J__PASSWORD)',
+    );
   }
 
   /** One connection attempt at a time; concurrent callers share it. */
@@ -94,7 +99,8 @@ export class Neo4jConnection {
         this.up();
         return true;
       } catch (e) {
-        const msg = e instanceof DaemonError ? e.message : `neo4j unreachable at ${this.cfg.uri}: ${(e as Error).message}`;
+        const msg =
+          e instanceof DaemonError ? e.message : `neo4j unreachable at ${this.cfg.uri}: ${(e as Error).message}`;
         // The reason is shown (health, plugin:list, every UNAVAILABLE answer): no password from the URI in it.
         this.down(redactSecrets(msg.startsWith('neo4j') ? msg : `neo4j: ${msg}`), true);
         return false;
@@ -111,7 +117,10 @@ export class Neo4jConnection {
     this.backoff.reset();
     this.clearTimer();
     if (!was) {
-      this.log.info({ uri: redactSecrets(this.cfg.uri), user: this.cfg.user, database: this.cfg.database ?? null }, 'neo4j connected');
+      this.log.info(
+        { uri: redactSecrets(this.cfg.uri), user: this.cfg.user, database: this.cfg.database ?? null },
+        'neo4j connected',
+      );
       this.onStatus(true);
     }
   }

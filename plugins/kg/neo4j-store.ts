@@ -11,7 +11,14 @@ import { Neo4jError, type Driver, type ManagedTransaction, type Node, type Sessi
 import { DaemonError } from '../../client/errors.js';
 import type { EdgeInput, KgEdge, KgNode, NodeInput } from './model.js';
 import { LIMITS, edgeKey } from './model.js';
-import { BASE_LABEL, isConnectivityError, nodeFromNeo4j, plainProperties, queryError, toPlain } from './neo4j-values.js';
+import {
+  BASE_LABEL,
+  isConnectivityError,
+  nodeFromNeo4j,
+  plainProperties,
+  queryError,
+  toPlain,
+} from './neo4j-values.js';
 import {
   assertIdentifiers,
   assertPropertyKeys,
@@ -53,7 +60,10 @@ export class Neo4jGraphStore implements GraphStore {
   constructor(private readonly opts: Neo4jStoreOptions) {}
 
   private session(mode: 'READ' | 'WRITE'): Session {
-    return this.opts.driver.session({ database: this.opts.database, defaultAccessMode: mode === 'READ' ? 'READ' : 'WRITE' });
+    return this.opts.driver.session({
+      database: this.opts.database,
+      defaultAccessMode: mode === 'READ' ? 'READ' : 'WRITE',
+    });
   }
 
   /** Run work in a managed transaction, translating "server gone" into UNAVAILABLE. */
@@ -157,13 +167,19 @@ export class Neo4jGraphStore implements GraphStore {
     });
     const label = fq.label === undefined ? '' : `:${q(fq.label)}`;
     const cypher = `MATCH (n:${BASE_LABEL}${label}) ${conds.length ? `WHERE ${conds.join(' AND ')}` : ''} RETURN n ORDER BY n.id LIMIT toInteger($limit)`;
-    const nodes = await this.tx('READ', async (tx) => (await tx.run(cypher, params)).records.map((r) => nodeFromNeo4j(r.get('n') as Node)));
+    const nodes = await this.tx('READ', async (tx) =>
+      (await tx.run(cypher, params)).records.map((r) => nodeFromNeo4j(r.get('n') as Node)),
+    );
     const more = nodes.length > fq.limit;
     if (more) nodes.length = fq.limit;
     return { nodes, next_cursor: more ? encodeCursor(nodes[nodes.length - 1]!.id) : null };
   }
 
-  private expander(tx: ManagedTransaction, direction: Direction, types: string[] | undefined): (frontier: string[]) => Promise<Step[]> {
+  private expander(
+    tx: ManagedTransaction,
+    direction: Direction,
+    types: string[] | undefined,
+  ): (frontier: string[]) => Promise<Step[]> {
     const pattern = direction === 'out' ? '-[r]->' : direction === 'in' ? '<-[r]-' : '-[r]-';
     const cypher = `UNWIND $ids AS id MATCH (a:${BASE_LABEL} {id: id})${pattern}(b:${BASE_LABEL})
       WHERE $types IS NULL OR type(r) IN $types
@@ -195,7 +211,10 @@ export class Neo4jGraphStore implements GraphStore {
     return m;
   }
 
-  private async edgesFor(tx: ManagedTransaction, steps: Array<{ from: string; type: string; to: string }>): Promise<KgEdge[]> {
+  private async edgesFor(
+    tx: ManagedTransaction,
+    steps: Array<{ from: string; type: string; to: string }>,
+  ): Promise<KgEdge[]> {
     const unique = [...new Map(steps.map((s) => [edgeKey(s), { from: s.from, type: s.type, to: s.to }])).values()];
     const edges: KgEdge[] = [];
     for (const part of chunks(unique)) {
@@ -205,7 +224,12 @@ export class Neo4jGraphStore implements GraphStore {
         { keys: part },
       );
       for (const rec of r.records) {
-        edges.push({ from: rec.get('from') as string, to: rec.get('to') as string, type: rec.get('type') as string, properties: plainProperties(rec.get('props') as Record<string, unknown>) });
+        edges.push({
+          from: rec.get('from') as string,
+          to: rec.get('to') as string,
+          type: rec.get('type') as string,
+          properties: plainProperties(rec.get('props') as Record<string, unknown>),
+        });
       }
     }
     return edges;
@@ -217,7 +241,10 @@ export class Neo4jGraphStore implements GraphStore {
       const start = await tx.run(`MATCH (n:${BASE_LABEL} {id: $id}) RETURN count(n) AS c`, { id: nq.id });
       if (Number(start.records[0]!.get('c')) === 0) throw notFound(nq.id);
       const r = await bfs(nq.id, nq.depth, nq.limit, this.expander(tx, nq.direction, nq.types), nq.includeEdges);
-      const byId = await this.nodesById(tx, r.order.map((o) => o.id));
+      const byId = await this.nodesById(
+        tx,
+        r.order.map((o) => o.id),
+      );
       const nodes = r.order.map((o) => ({ ...byId.get(o.id)!, depth: o.depth }));
       if (!nq.includeEdges) return { nodes, truncated: r.truncated };
       return { nodes, edges: (await this.edgesFor(tx, r.steps)).sort(compareEdges), truncated: r.truncated };
@@ -227,7 +254,9 @@ export class Neo4jGraphStore implements GraphStore {
   async path(pq: PathQuery): Promise<PathResult> {
     if (pq.types) assertIdentifiers(pq.types, 'types');
     if (!Number.isInteger(pq.maxDepth) || pq.maxDepth < 1 || pq.maxDepth > LIMITS.pathDepth) {
-      throw new DaemonError('INVALID_DATA', `max_depth must be an integer from 1 to ${LIMITS.pathDepth}`, { issues: [{ path: ['max_depth'], message: 'out of range' }] });
+      throw new DaemonError('INVALID_DATA', `max_depth must be an integer from 1 to ${LIMITS.pathDepth}`, {
+        issues: [{ path: ['max_depth'], message: 'out of range' }],
+      });
     }
     return this.tx('READ', async (tx) => {
       const ends = await this.nodesById(tx, [...new Set([pq.from, pq.to])]);
@@ -259,7 +288,10 @@ export class Neo4jGraphStore implements GraphStore {
   async deleteNode(id: string, detach: boolean): Promise<DeleteResult> {
     return this.tx('WRITE', async (tx) => {
       // Grouping by n makes a missing node give no row (a bare count() would answer 0).
-      const r = await tx.run(`MATCH (n:${BASE_LABEL} {id: $id}) OPTIONAL MATCH (n)-[e]-() RETURN n.id AS id, count(DISTINCT e) AS edges`, { id });
+      const r = await tx.run(
+        `MATCH (n:${BASE_LABEL} {id: $id}) OPTIONAL MATCH (n)-[e]-() RETURN n.id AS id, count(DISTINCT e) AS edges`,
+        { id },
+      );
       const rec = r.records[0];
       if (!rec) throw notFound(id);
       const edges = Number(rec.get('edges'));
@@ -271,17 +303,24 @@ export class Neo4jGraphStore implements GraphStore {
 
   async deleteEdge(e: { from: string; type: string; to: string }): Promise<boolean> {
     return this.tx('WRITE', async (tx) => {
-      const r = await tx.run(`MATCH (:${BASE_LABEL} {id: $from})-[e]->(:${BASE_LABEL} {id: $to}) WHERE type(e) = $type DELETE e RETURN count(*) AS c`, e);
+      const r = await tx.run(
+        `MATCH (:${BASE_LABEL} {id: $from})-[e]->(:${BASE_LABEL} {id: $to}) WHERE type(e) = $type DELETE e RETURN count(*) AS c`,
+        e,
+      );
       return Number(r.records[0]?.get('c') ?? 0) > 0;
     });
   }
 
   async stats(): Promise<GraphStats> {
     return this.tx('READ', async (tx) => {
-      const labels = await tx.run(`MATCH (n:${BASE_LABEL}) UNWIND labels(n) AS l WITH l WHERE l <> '${BASE_LABEL}' RETURN l AS k, count(*) AS n`);
+      const labels = await tx.run(
+        `MATCH (n:${BASE_LABEL}) UNWIND labels(n) AS l WITH l WHERE l <> '${BASE_LABEL}' RETURN l AS k, count(*) AS n`,
+      );
       const types = await tx.run(`MATCH (:${BASE_LABEL})-[r]->(:${BASE_LABEL}) RETURN type(r) AS k, count(*) AS n`);
       const tally = (rs: typeof labels.records) =>
-        Object.fromEntries(rs.map((x) => [x.get('k') as string, Number(x.get('n'))] as const).sort((a, b) => compareIds(a[0], b[0])));
+        Object.fromEntries(
+          rs.map((x) => [x.get('k') as string, Number(x.get('n'))] as const).sort((a, b) => compareIds(a[0], b[0])),
+        );
       const l = tally(labels.records);
       const t = tally(types.records);
       const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
@@ -293,9 +332,12 @@ export class Neo4jGraphStore implements GraphStore {
     let after = '';
     for (;;) {
       const nodes = await this.tx('READ', async (tx) =>
-        (await tx.run(`MATCH (n:${BASE_LABEL}) WHERE n.id > $after RETURN n ORDER BY n.id LIMIT toInteger($limit)`, { after, limit: pageSize })).records.map((r) =>
-          nodeFromNeo4j(r.get('n') as Node),
-        ),
+        (
+          await tx.run(`MATCH (n:${BASE_LABEL}) WHERE n.id > $after RETURN n ORDER BY n.id LIMIT toInteger($limit)`, {
+            after,
+            limit: pageSize,
+          })
+        ).records.map((r) => nodeFromNeo4j(r.get('n') as Node)),
       );
       if (nodes.length === 0) break;
       yield { nodes };
@@ -312,7 +354,12 @@ export class Neo4jGraphStore implements GraphStore {
            RETURN a.id AS from, b.id AS to, type(e) AS type, properties(e) AS props`,
           { after, limit: pageSize },
         );
-        return r.records.map((x) => ({ from: x.get('from') as string, to: x.get('to') as string, type: x.get('type') as string, properties: plainProperties(x.get('props') as Record<string, unknown>) }));
+        return r.records.map((x) => ({
+          from: x.get('from') as string,
+          to: x.get('to') as string,
+          type: x.get('type') as string,
+          properties: plainProperties(x.get('props') as Record<string, unknown>),
+        }));
       });
       if (page.length === 0) break;
       page.sort(compareEdges);
@@ -351,7 +398,9 @@ export class Neo4jGraphStore implements GraphStore {
   async clear(): Promise<void> {
     // Batches keep one transaction's state bounded on a big graph.
     for (;;) {
-      const r = await this.tx('WRITE', (tx) => tx.run('MATCH (n) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS c'));
+      const r = await this.tx('WRITE', (tx) =>
+        tx.run('MATCH (n) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS c'),
+      );
       if (Number(r.records[0]?.get('c') ?? 0) === 0) break;
     }
   }

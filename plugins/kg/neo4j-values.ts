@@ -12,7 +12,11 @@ export const BASE_LABEL = 'KgNode';
 
 export function nodeFromNeo4j(n: Node): KgNode {
   const { id, ...properties } = n.properties as Record<string, unknown>;
-  return { id: String(id), label: n.labels.find((l) => l !== BASE_LABEL) ?? BASE_LABEL, properties: plainProperties(properties) };
+  return {
+    id: String(id),
+    label: n.labels.find((l) => l !== BASE_LABEL) ?? BASE_LABEL,
+    properties: plainProperties(properties),
+  };
 }
 
 export function plainProperties(p: Record<string, unknown>): Properties {
@@ -36,16 +40,34 @@ export function toPlain(v: unknown): unknown {
     const p = v as { segments: Array<{ start: Node; relationship: Relationship; end: Node }>; start: Node };
     return {
       nodes: [p.start, ...p.segments.map((s) => s.end)].map(toPlain),
-      relationships: p.segments.map((s) => ({ ...relationshipToPlain(s.relationship), from: idOf(s.relationship.startNodeElementId, s), to: idOf(s.relationship.endNodeElementId, s) })),
+      relationships: p.segments.map((s) => ({
+        ...relationshipToPlain(s.relationship),
+        from: idOf(s.relationship.startNodeElementId, s),
+        to: idOf(s.relationship.endNodeElementId, s),
+      })),
     };
   }
   if (neo4j.isPoint(v)) return { srid: toPlain(v.srid), x: v.x, y: v.y, ...(v.z === undefined ? {} : { z: v.z }) };
-  if (neo4j.isDate(v) || neo4j.isDateTime(v) || neo4j.isLocalDateTime(v) || neo4j.isTime(v) || neo4j.isLocalTime(v) || neo4j.isDuration(v)) return v.toString();
+  if (
+    neo4j.isDate(v) ||
+    neo4j.isDateTime(v) ||
+    neo4j.isLocalDateTime(v) ||
+    neo4j.isTime(v) ||
+    neo4j.isLocalTime(v) ||
+    neo4j.isDuration(v)
+  )
+    return v.toString();
   return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, toPlain(x)]));
 }
 
 function relationshipToPlain(r: Relationship): Record<string, unknown> {
-  return { type: r.type, properties: toPlain(r.properties), element_id: r.elementId, start_element_id: r.startNodeElementId, end_element_id: r.endNodeElementId };
+  return {
+    type: r.type,
+    properties: toPlain(r.properties),
+    element_id: r.elementId,
+    start_element_id: r.startNodeElementId,
+    end_element_id: r.endNodeElementId,
+  };
 }
 
 /** Inside a path the endpoints are known, so a relationship can name them by kg id. */
@@ -75,7 +97,12 @@ export function queryError(e: Neo4jError): DaemonError {
   if (e.code === 'Neo.ClientError.Statement.AccessMode') {
     return new DaemonError('CONFLICT', 'the query writes; pass write: true to run it in a write transaction', details);
   }
-  if (e.code === 'Neo.ClientError.Schema.ConstraintValidationFailed') return new DaemonError('CONFLICT', e.message, details);
-  if (e.code.startsWith('Neo.ClientError.')) return new DaemonError('INVALID_DATA', e.message, { ...details, issues: [{ path: ['cypher'], message: e.message }] });
+  if (e.code === 'Neo.ClientError.Schema.ConstraintValidationFailed')
+    return new DaemonError('CONFLICT', e.message, details);
+  if (e.code.startsWith('Neo.ClientError.'))
+    return new DaemonError('INVALID_DATA', e.message, {
+      ...details,
+      issues: [{ path: ['cypher'], message: e.message }],
+    });
   return new DaemonError('HANDLER_ERROR', e.message, details);
 }

@@ -8,7 +8,14 @@ import crypto from 'node:crypto';
 import type { ManagedTransaction } from 'neo4j-driver';
 import type { EdgeInput, NodeInput } from './model.js';
 import { BASE_LABEL } from './neo4j-values.js';
-import { assertIdentifiers, labelConflictError, missingEndpointError, missingEndpoints, type AddEdgesResult, type AddNodesResult } from './store.js';
+import {
+  assertIdentifiers,
+  labelConflictError,
+  missingEndpointError,
+  missingEndpoints,
+  type AddEdgesResult,
+  type AddNodesResult,
+} from './store.js';
 
 /** Rows per UNWIND: big enough to amortise round trips, small enough to keep transaction state modest. */
 export const CHUNK = 5_000;
@@ -37,13 +44,20 @@ function groupBy<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
 export async function existingLabels(tx: ManagedTransaction, ids: string[]): Promise<Map<string, string>> {
   const m = new Map<string, string>();
   for (const part of chunks(ids)) {
-    const r = await tx.run(`UNWIND $ids AS id MATCH (n:${BASE_LABEL} {id: id}) RETURN n.id AS id, [l IN labels(n) WHERE l <> '${BASE_LABEL}'][0] AS label`, { ids: part });
+    const r = await tx.run(
+      `UNWIND $ids AS id MATCH (n:${BASE_LABEL} {id: id}) RETURN n.id AS id, [l IN labels(n) WHERE l <> '${BASE_LABEL}'][0] AS label`,
+      { ids: part },
+    );
     for (const rec of r.records) m.set(rec.get('id') as string, rec.get('label') as string);
   }
   return m;
 }
 
-export async function writeNodes(tx: ManagedTransaction, nodes: NodeInput[], preset?: string[]): Promise<AddNodesResult> {
+export async function writeNodes(
+  tx: ManagedTransaction,
+  nodes: NodeInput[],
+  preset?: string[],
+): Promise<AddNodesResult> {
   assertIdentifiers(new Set(nodes.map((n) => n.label)), 'labels');
   const ids = preset ?? nodes.map((n) => n.id ?? crypto.randomUUID());
   const existing = await existingLabels(tx, ids);
@@ -56,7 +70,10 @@ export async function writeNodes(tx: ManagedTransaction, nodes: NodeInput[], pre
   for (const [label, group] of groupBy(rows, (r) => r.label)) {
     for (const part of chunks(group)) {
       // SET n = map replaces every property, so the map carries the id too.
-      await tx.run(`UNWIND $rows AS r MERGE (n:${BASE_LABEL} {id: r.props.id}) ON CREATE SET n:${q(label)} SET n = r.props`, { rows: part });
+      await tx.run(
+        `UNWIND $rows AS r MERGE (n:${BASE_LABEL} {id: r.props.id}) ON CREATE SET n:${q(label)} SET n = r.props`,
+        { rows: part },
+      );
     }
   }
   return { ids, created: ids.filter((id) => !existing.has(id)).length, updated: existing.size };

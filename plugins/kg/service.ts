@@ -15,18 +15,34 @@ import type { GraphStore } from './store.js';
 import type { EdgeInput, KgEdge, KgNode, NodeInput } from './model.js';
 
 export const configSchema = z.object({
-  backend: z.enum(['embedded', 'neo4j']).default('embedded').register(z.globalRegistry, { description: 'Where the graph lives: embedded (SQLite, default) or neo4j' }),
-  file: z.string().optional().register(z.globalRegistry, { description: 'Embedded database file (default <AGENTD_HOME>/db/kg.db)' }),
-  export_inline_max: z.coerce.number().int().min(0).default(50_000).register(z.globalRegistry, { description: 'Largest graph (nodes + edges) kg:export returns inline; bigger ones need path' }),
-  full_checkpoint_max_items: z.coerce.number().int().min(0).default(100_000)
-    .register(z.globalRegistry, { description: 'Largest Neo4j graph (nodes + edges) a full checkpoint exports; a bigger one is refused with Neo4j\'s own backup tools named (the embedded graph is always copied)' }),
+  backend: z
+    .enum(['embedded', 'neo4j'])
+    .default('embedded')
+    .register(z.globalRegistry, { description: 'Where the graph lives: embedded (SQLite, default) or neo4j' }),
+  file: z
+    .string()
+    .optional()
+    .register(z.globalRegistry, { description: 'Embedded database file (default <AGENTD_HOME>/db/kg.db)' }),
+  export_inline_max: z.coerce.number().int().min(0).default(50_000).register(z.globalRegistry, {
+    description: 'Largest graph (nodes + edges) kg:export returns inline; bigger ones need path',
+  }),
+  full_checkpoint_max_items: z.coerce.number().int().min(0).default(100_000).register(z.globalRegistry, {
+    description:
+      "Largest Neo4j graph (nodes + edges) a full checkpoint exports; a bigger one is refused with Neo4j's own backup tools named (the embedded graph is always copied)",
+  }),
   neo4j: z
     .object({
       uri: z.string().default('bolt://127.0.0.1:7687'),
       user: z.coerce.string().default('neo4j'),
-      password: z.coerce.string().optional().register(z.globalRegistry, { description: 'Prefer AGENTD_KG_NEO4J__PASSWORD or password_file; never logged' }),
+      password: z.coerce
+        .string()
+        .optional()
+        .register(z.globalRegistry, { description: 'Prefer AGENTD_KG_NEO4J__PASSWORD or password_file; never logged' }),
       password_file: z.string().optional(),
-      database: z.coerce.string().optional().register(z.globalRegistry, { description: 'Database name (default: the server default)' }),
+      database: z.coerce
+        .string()
+        .optional()
+        .register(z.globalRegistry, { description: 'Database name (default: the server default)' }),
       connection_timeout_ms: z.coerce.number().int().min(100).default(3000),
       max_retry_time_ms: z.coerce.number().int().min(0).default(5000),
       probe_min_ms: z.coerce.number().int().min(50).default(500),
@@ -169,7 +185,8 @@ export class KgService {
   }
 
   async deleteEdge(e: { from: string; type: string; to: string }) {
-    if (!(await this.write(async () => (await this.store()).deleteEdge(e)))) throw new DaemonError('NOT_FOUND', `edge not found: (${e.from})-[${e.type}]->(${e.to})`, { edge: e });
+    if (!(await this.write(async () => (await this.store()).deleteEdge(e))))
+      throw new DaemonError('NOT_FOUND', `edge not found: (${e.from})-[${e.type}]->(${e.to})`, { edge: e });
     this.changed('delete', { edges_deleted: 1 });
     return { deleted: e, edges_deleted: 1 };
   }
@@ -179,11 +196,15 @@ export class KgService {
     if (file !== undefined) return { format: 'json', ...(await exportToFile(store, file, { overwrite })) };
     const stats = await store.stats();
     if (stats.nodes + stats.edges > this.opts.config.export_inline_max) {
-      throw new DaemonError('CONFLICT', `the graph (${stats.nodes} nodes, ${stats.edges} edges) is too large to export inline; pass path to write a file`, {
-        nodes: stats.nodes,
-        edges: stats.edges,
-        inline_max: this.opts.config.export_inline_max,
-      });
+      throw new DaemonError(
+        'CONFLICT',
+        `the graph (${stats.nodes} nodes, ${stats.edges} edges) is too large to export inline; pass path to write a file`,
+        {
+          nodes: stats.nodes,
+          edges: stats.edges,
+          inline_max: this.opts.config.export_inline_max,
+        },
+      );
     }
     const nodes: KgNode[] = [];
     const edges: KgEdge[] = [];
@@ -197,12 +218,24 @@ export class KgService {
   async import(source: { path?: string; graph?: { nodes: NodeInput[]; edges: EdgeInput[] } }) {
     const graph = source.graph ?? (await readGraphFile(source.path!));
     const r = await this.write(async () => (await this.store()).importGraph(graph.nodes, graph.edges));
-    this.changed('import', { nodes_created: r.nodes.created, nodes_updated: r.nodes.updated, edges_created: r.edges.created, edges_updated: r.edges.updated });
-    return { nodes_created: r.nodes.created, nodes_updated: r.nodes.updated, edges_created: r.edges.created, edges_updated: r.edges.updated };
+    this.changed('import', {
+      nodes_created: r.nodes.created,
+      nodes_updated: r.nodes.updated,
+      edges_created: r.edges.created,
+      edges_updated: r.edges.updated,
+    });
+    return {
+      nodes_created: r.nodes.created,
+      nodes_updated: r.nodes.updated,
+      edges_created: r.edges.created,
+      edges_updated: r.edges.updated,
+    };
   }
 
   async query(cypher: string, params: Record<string, unknown>, write: boolean) {
-    const r = write ? await this.write(async () => (await this.store()).query(cypher, params, true)) : await (await this.store()).query(cypher, params, false);
+    const r = write
+      ? await this.write(async () => (await this.store()).query(cypher, params, true))
+      : await (await this.store()).query(cypher, params, false);
     // Raw Cypher reports no counts we could trust as kg semantics; subscribers still learn it may have changed.
     if (write) this.changed('query', {});
     return r;

@@ -91,7 +91,12 @@ interface EdgeRow {
 }
 
 const toNode = (r: NodeRow): KgNode => ({ id: r.id, label: r.label, properties: JSON.parse(r.props) as Properties });
-const toEdge = (r: EdgeRow): KgEdge => ({ from: r.src, to: r.dst, type: r.type, properties: JSON.parse(r.props) as Properties });
+const toEdge = (r: EdgeRow): KgEdge => ({
+  from: r.src,
+  to: r.dst,
+  type: r.type,
+  properties: JSON.parse(r.props) as Properties,
+});
 
 export interface SqliteStoreOptions {
   /** File path, or ':memory:' for tests. */
@@ -128,15 +133,27 @@ export class SqliteGraphStore implements GraphStore {
   private prepare() {
     const db = this.db;
     return {
-      existing: db.prepare<[string], { id: string; label: string }>('SELECT id, label FROM kg_nodes WHERE id IN (SELECT value FROM json_each(?))'),
-      insertNode: db.prepare<[string, string, string]>('INSERT OR IGNORE INTO kg_nodes (id, label, props) VALUES (?, ?, ?)'),
+      existing: db.prepare<[string], { id: string; label: string }>(
+        'SELECT id, label FROM kg_nodes WHERE id IN (SELECT value FROM json_each(?))',
+      ),
+      insertNode: db.prepare<[string, string, string]>(
+        'INSERT OR IGNORE INTO kg_nodes (id, label, props) VALUES (?, ?, ?)',
+      ),
       labelOf: db.prepare<[string], { label: string }>('SELECT label FROM kg_nodes WHERE id = ?'),
       updateNode: db.prepare<[string, string]>('UPDATE kg_nodes SET props = ? WHERE id = ?'),
-      insertEdge: db.prepare<[string, string, string, string]>('INSERT OR IGNORE INTO kg_edges (src, type, dst, props) VALUES (?, ?, ?, ?)'),
-      updateEdge: db.prepare<[string, string, string, string]>('UPDATE kg_edges SET props = ? WHERE src = ? AND type = ? AND dst = ?'),
+      insertEdge: db.prepare<[string, string, string, string]>(
+        'INSERT OR IGNORE INTO kg_edges (src, type, dst, props) VALUES (?, ?, ?, ?)',
+      ),
+      updateEdge: db.prepare<[string, string, string, string]>(
+        'UPDATE kg_edges SET props = ? WHERE src = ? AND type = ? AND dst = ?',
+      ),
       getNode: db.prepare<[string], NodeRow>('SELECT id, label, props FROM kg_nodes WHERE id = ?'),
-      getNodes: db.prepare<[string], NodeRow>('SELECT id, label, props FROM kg_nodes WHERE id IN (SELECT value FROM json_each(?))'),
-      getEdge: db.prepare<[string, string, string], EdgeRow>('SELECT src, type, dst, props FROM kg_edges WHERE src = ? AND type = ? AND dst = ?'),
+      getNodes: db.prepare<[string], NodeRow>(
+        'SELECT id, label, props FROM kg_nodes WHERE id IN (SELECT value FROM json_each(?))',
+      ),
+      getEdge: db.prepare<[string, string, string], EdgeRow>(
+        'SELECT src, type, dst, props FROM kg_edges WHERE src = ? AND type = ? AND dst = ?',
+      ),
       degree: db.prepare<[{ id: string }], { n: number }>(
         `SELECT (SELECT count(*) FROM kg_edges WHERE src = @id) + (SELECT count(*) FROM kg_edges WHERE dst = @id)
               - (SELECT count(*) FROM kg_edges WHERE src = @id AND dst = @id) AS n`,
@@ -146,7 +163,9 @@ export class SqliteGraphStore implements GraphStore {
       deleteEdge: db.prepare<[string, string, string]>('DELETE FROM kg_edges WHERE src = ? AND type = ? AND dst = ?'),
       labels: db.prepare<[], { k: string; n: number }>('SELECT label AS k, n FROM kg_label_counts'),
       types: db.prepare<[], { k: string; n: number }>('SELECT type AS k, n FROM kg_type_counts'),
-      nodePage: db.prepare<[string, number], NodeRow>('SELECT id, label, props FROM kg_nodes WHERE id > ? ORDER BY id LIMIT ?'),
+      nodePage: db.prepare<[string, number], NodeRow>(
+        'SELECT id, label, props FROM kg_nodes WHERE id > ? ORDER BY id LIMIT ?',
+      ),
       edgePage: db.prepare<[string, string, string, number], EdgeRow>(
         'SELECT src, type, dst, props FROM kg_edges WHERE (src, type, dst) > (?, ?, ?) ORDER BY src, type, dst LIMIT ?',
       ),
@@ -257,7 +276,10 @@ export class SqliteGraphStore implements GraphStore {
   }
 
   /** A statement that expands a frontier one hop in one direction (optionally restricted to types). */
-  private expandStmt(dir: 'out' | 'in', typed: boolean): Database.Statement<unknown[], { src: string; type: string; dst: string }> {
+  private expandStmt(
+    dir: 'out' | 'in',
+    typed: boolean,
+  ): Database.Statement<unknown[], { src: string; type: string; dst: string }> {
     const key = `${dir}:${typed}`;
     let s = this.expandCache.get(key);
     if (!s) {
@@ -281,7 +303,11 @@ export class SqliteGraphStore implements GraphStore {
         const stmt = this.expandStmt(d, typed);
         const rows = typed ? stmt.all(arg, typesJson) : stmt.all(arg);
         for (const r of rows) {
-          steps.push(d === 'out' ? { from: r.src, type: r.type, to: r.dst, at: r.src, next: r.dst } : { from: r.src, type: r.type, to: r.dst, at: r.dst, next: r.src });
+          steps.push(
+            d === 'out'
+              ? { from: r.src, type: r.type, to: r.dst, at: r.src, next: r.dst }
+              : { from: r.src, type: r.type, to: r.dst, at: r.dst, next: r.src },
+          );
         }
       }
       return steps;
@@ -313,7 +339,9 @@ export class SqliteGraphStore implements GraphStore {
     const r = await bfs(q.id, q.depth, q.limit, this.expander(q.direction, q.types), q.includeEdges);
     const byId = this.nodesById(r.order.map((o) => o.id));
     const nodes = r.order.map((o) => ({ ...byId.get(o.id)!, depth: o.depth }));
-    return q.includeEdges ? { nodes, edges: this.edgesFor(r.steps), truncated: r.truncated } : { nodes, truncated: r.truncated };
+    return q.includeEdges
+      ? { nodes, edges: this.edgesFor(r.steps), truncated: r.truncated }
+      : { nodes, truncated: r.truncated };
   }
 
   async path(q: PathQuery): Promise<PathResult> {
@@ -344,7 +372,8 @@ export class SqliteGraphStore implements GraphStore {
   }
 
   async stats(): Promise<GraphStats> {
-    const tally = (rows: Array<{ k: string; n: number }>) => Object.fromEntries(rows.sort((a, b) => compareIds(a.k, b.k)).map((r) => [r.k, r.n]));
+    const tally = (rows: Array<{ k: string; n: number }>) =>
+      Object.fromEntries(rows.sort((a, b) => compareIds(a.k, b.k)).map((r) => [r.k, r.n]));
     const sum = (rows: Array<{ n: number }>) => rows.reduce((n, r) => n + r.n, 0);
     // One read transaction, so the four figures agree with each other.
     return this.db.transaction(() => {

@@ -130,7 +130,9 @@ export function assertIdentifiers(values: Iterable<string>, what: string): void 
   const bad = [...values].filter((v) => !isIdentifier(v));
   if (bad.length > 0) {
     throw new DaemonError('INVALID_DATA', `${what} must be identifiers`, {
-      issues: bad.slice(0, 20).map((v) => ({ path: [what], message: `not an identifier: ${JSON.stringify(v).slice(0, 80)}` })),
+      issues: bad
+        .slice(0, 20)
+        .map((v) => ({ path: [what], message: `not an identifier: ${JSON.stringify(v).slice(0, 80)}` })),
     });
   }
 }
@@ -145,7 +147,10 @@ export function assertPropertyKeys(keys: Iterable<string>): void {
   }
 }
 
-export function missingEndpoints(edges: EdgeInput[], exists: (id: string) => boolean): Array<{ index: number; field: 'from' | 'to'; id: string }> {
+export function missingEndpoints(
+  edges: EdgeInput[],
+  exists: (id: string) => boolean,
+): Array<{ index: number; field: 'from' | 'to'; id: string }> {
   const missing: Array<{ index: number; field: 'from' | 'to'; id: string }> = [];
   edges.forEach((e, index) => {
     if (!exists(e.from)) missing.push({ index, field: 'from', id: e.from });
@@ -156,15 +161,27 @@ export function missingEndpoints(edges: EdgeInput[], exists: (id: string) => boo
 
 export function missingEndpointError(missing: Array<{ index: number; field: string; id: string }>): DaemonError {
   const ids = [...new Set(missing.map((m) => m.id))];
-  return new DaemonError('NOT_FOUND', `edge endpoint${ids.length > 1 ? 's' : ''} not found: ${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', …' : ''}; nothing was written`, {
-    missing: missing.slice(0, 100).map((m) => ({ path: ['edges', m.index, m.field], id: m.id })),
-  });
+  return new DaemonError(
+    'NOT_FOUND',
+    `edge endpoint${ids.length > 1 ? 's' : ''} not found: ${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', …' : ''}; nothing was written`,
+    {
+      missing: missing.slice(0, 100).map((m) => ({ path: ['edges', m.index, m.field], id: m.id })),
+    },
+  );
 }
 
-export function labelConflictError(conflicts: Array<{ index: number; id: string; existing: string; label: string }>): DaemonError {
-  return new DaemonError('CONFLICT', `node ${conflicts[0]!.id} already exists with label ${conflicts[0]!.existing}; a node's label cannot change (delete it first); nothing was written`, {
-    conflicts: conflicts.slice(0, 100).map((c) => ({ path: ['nodes', c.index, 'label'], id: c.id, existing_label: c.existing, label: c.label })),
-  });
+export function labelConflictError(
+  conflicts: Array<{ index: number; id: string; existing: string; label: string }>,
+): DaemonError {
+  return new DaemonError(
+    'CONFLICT',
+    `node ${conflicts[0]!.id} already exists with label ${conflicts[0]!.existing}; a node's label cannot change (delete it first); nothing was written`,
+    {
+      conflicts: conflicts
+        .slice(0, 100)
+        .map((c) => ({ path: ['nodes', c.index, 'label'], id: c.id, existing_label: c.existing, label: c.label })),
+    },
+  );
 }
 
 export function notFound(id: string): DaemonError {
@@ -172,14 +189,22 @@ export function notFound(id: string): DaemonError {
 }
 
 export function connectedError(id: string, edges: number): DaemonError {
-  return new DaemonError('CONFLICT', `node ${id} has ${edges} edge${edges === 1 ? '' : 's'}; pass detach: true to delete them with it`, { id, edges });
+  return new DaemonError(
+    'CONFLICT',
+    `node ${id} has ${edges} edge${edges === 1 ? '' : 's'}; pass detach: true to delete them with it`,
+    { id, edges },
+  );
 }
 
 export function needsNeo4j(): DaemonError {
-  return new DaemonError('CONFLICT', 'kg:query runs Cypher and needs the Neo4j backend (kg.backend: neo4j); the embedded backend answers the other kg:* events', {
-    backend: 'embedded',
-    needs: 'neo4j',
-  });
+  return new DaemonError(
+    'CONFLICT',
+    'kg:query runs Cypher and needs the Neo4j backend (kg.backend: neo4j); the embedded backend answers the other kg:* events',
+    {
+      backend: 'embedded',
+      needs: 'neo4j',
+    },
+  );
 }
 
 /** Cursors are opaque to callers; inside they are the last id of the previous page. */
@@ -195,5 +220,7 @@ export function decodeCursor(cursor: string | undefined): string | null {
   } catch {
     /* fall through */
   }
-  throw new DaemonError('INVALID_DATA', 'cursor is not one this daemon issued', { issues: [{ path: ['cursor'], message: 'invalid cursor' }] });
+  throw new DaemonError('INVALID_DATA', 'cursor is not one this daemon issued', {
+    issues: [{ path: ['cursor'], message: 'invalid cursor' }],
+  });
 }

@@ -27,7 +27,13 @@ export interface BfsResult {
  * Visit nodes up to `maxDepth` hops from `start`, at most `limit` of them. Each level's new nodes are
  * taken in id order, so a truncated answer is "the first `limit` nodes by (depth, id)" on every backend.
  */
-export async function bfs(start: string, maxDepth: number, limit: number, expand: Expand, keepSteps: boolean): Promise<BfsResult> {
+export async function bfs(
+  start: string,
+  maxDepth: number,
+  limit: number,
+  expand: Expand,
+  keepSteps: boolean,
+): Promise<BfsResult> {
   const depthOf = new Map<string, number>([[start, 0]]);
   const order: Array<{ id: string; depth: number }> = [];
   const allSteps: Step[] = [];
@@ -98,7 +104,11 @@ export async function shortestPath(
   return null;
 }
 
-function join(meet: string, prevF: Map<string, Step | null>, prevB: Map<string, Step | null>): { ids: string[]; steps: Step[] } {
+function join(
+  meet: string,
+  prevF: Map<string, Step | null>,
+  prevB: Map<string, Step | null>,
+): { ids: string[]; steps: Step[] } {
   const ids: string[] = [meet];
   const steps: Step[] = [];
   for (let s = prevF.get(meet); s; s = prevF.get(s.at)) {
@@ -116,5 +126,7 @@ function join(meet: string, prevF: Map<string, Step | null>, prevB: Map<string, 
 export const compareIds = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Edge order used wherever a backend returns a set of edges: (from, type, to). */
-export const compareEdges = (a: { from: string; type: string; to: string }, b: { from: string; type: string; to: string }): number =>
-  compareIds(a.from, b.from) || compareIds(a.type, b.type) || compareIds(a.to, b.to);
+export const compareEdges = (
+  a: { from: string; type: string; to: string },
+  b: { from: string; type: string; to: string },
+): number => compareIds(a.from, b.from) || compareIds(a.type, b.type) || compareIds(a.to, b.to);

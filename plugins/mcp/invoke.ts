@@ -47,9 +47,14 @@ export class Invoker {
     return this.running.size;
   }
 
-  async invoke(input: { event: string; data: Record<string, unknown>; call_id: string }, call: CallContext): Promise<unknown> {
-    if (input.event.startsWith('mcp:invoke') || input.event === 'mcp:abort') throw new DaemonError('INVALID_DATA', `${input.event} cannot be invoked through mcp:invoke`);
-    if (this.running.has(input.call_id)) throw new DaemonError('CONFLICT', `call ${input.call_id} is already running`, { call_id: input.call_id });
+  async invoke(
+    input: { event: string; data: Record<string, unknown>; call_id: string },
+    call: CallContext,
+  ): Promise<unknown> {
+    if (input.event.startsWith('mcp:invoke') || input.event === 'mcp:abort')
+      throw new DaemonError('INVALID_DATA', `${input.event} cannot be invoked through mcp:invoke`);
+    if (this.running.has(input.call_id))
+      throw new DaemonError('CONFLICT', `call ${input.call_id} is already running`, { call_id: input.call_id });
     const hook = CANCEL_HOOKS[input.event];
     const data = hook ? hook.prepare(input.data, input.call_id) : input.data;
     const ac = new AbortController();
@@ -58,7 +63,12 @@ export class Invoker {
     // The MCP process went away: its calls are abandoned, as if cancelled.
     const onGone = (): void => void this.abort(input.call_id, 'the MCP client disconnected');
     call.signal.addEventListener('abort', onGone, { once: true });
-    const root: EventContext = { id: input.call_id, parent_id: call.context.id, root_id: input.call_id, depth: call.context.depth };
+    const root: EventContext = {
+      id: input.call_id,
+      parent_id: call.context.id,
+      root_id: input.call_id,
+      depth: call.context.depth,
+    };
     try {
       return await this.request(input.event, data, { context: root, timeoutMs: call.remainingMs(), signal: ac.signal });
     } finally {

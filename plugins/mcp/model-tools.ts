@@ -24,7 +24,8 @@ export function providerProblem(modelName: string, inputSchema: unknown): string
     return `the name the model would see, "${modelName}", is not 1-64 letters, digits, _ or - (model APIs refuse it)`;
   }
   if (!isObject(inputSchema)) return 'its input schema is not a JSON object';
-  if (inputSchema.type !== 'object') return `its input schema's type is ${JSON.stringify(inputSchema.type ?? null)}, not "object" (model APIs require an object)`;
+  if (inputSchema.type !== 'object')
+    return `its input schema's type is ${JSON.stringify(inputSchema.type ?? null)}, not "object" (model APIs require an object)`;
   for (const k of ['oneOf', 'anyOf', 'allOf']) {
     if (k in inputSchema) return `its input schema has ${k} at the top level (model APIs refuse it)`;
   }

@@ -43,7 +43,12 @@ const METHOD_NOT_FOUND = -32601;
 const STDERR_LINES = 20;
 
 const expand = (m: Record<string, string>, env: NodeJS.ProcessEnv): Record<string, string> =>
-  Object.fromEntries(Object.entries(m).map(([k, v]) => [k, v.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, n: string) => env[n] ?? '')]));
+  Object.fromEntries(
+    Object.entries(m).map(([k, v]) => [
+      k,
+      v.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, n: string) => env[n] ?? ''),
+    ]),
+  );
 
 export class ServerHandle {
   state: ServerState = 'idle';
@@ -64,7 +69,11 @@ export class ServerHandle {
   private readonly stderr: string[] = [];
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(readonly name: string, readonly spec: ServerConfig, private readonly opts: HandleOptions) {}
+  constructor(
+    readonly name: string,
+    readonly spec: ServerConfig,
+    private readonly opts: HandleOptions,
+  ) {}
 
   get transportKind(): 'stdio' | 'http' {
     return this.spec.command !== undefined ? 'stdio' : 'http';
@@ -89,7 +98,10 @@ export class ServerHandle {
 
   /** The connected client, starting the server when needed. */
   async connect(deadline: number): Promise<Client> {
-    if (this.state === 'stopped') throw new DaemonError('UNAVAILABLE', `MCP server ${this.name}: the mcp plugin is stopping`, { server: this.name });
+    if (this.state === 'stopped')
+      throw new DaemonError('UNAVAILABLE', `MCP server ${this.name}: the mcp plugin is stopping`, {
+        server: this.name,
+      });
     if (this.client && this.state === 'ready') return this.client;
     // Restarting after an exit: a call that can wait for the restart does (a start that failed is not waited for).
     if (!this.starting && this.state === 'backoff' && this.retryAt !== null && this.retryAt < deadline) {
@@ -99,20 +111,39 @@ export class ServerHandle {
     if (!this.starting) {
       if (this.retryAt !== null && Date.now() < this.retryAt) {
         const wait = this.retryAt - Date.now();
-        throw new DaemonError('UNAVAILABLE', `MCP server ${this.name} is ${this.state === 'backoff' ? 'restarting' : 'failing'} (${this.reason ?? 'unknown'}); next start in ${wait} ms`, {
-          server: this.name, state: this.state, retry_in_ms: wait,
-        });
+        throw new DaemonError(
+          'UNAVAILABLE',
+          `MCP server ${this.name} is ${this.state === 'backoff' ? 'restarting' : 'failing'} (${this.reason ?? 'unknown'}); next start in ${wait} ms`,
+          {
+            server: this.name,
+            state: this.state,
+            retry_in_ms: wait,
+          },
+        );
       }
       this.starting = this.start().finally(() => (this.starting = null));
     }
     const left = deadline - Date.now();
-    if (left <= 0) throw new DaemonError('TIMEOUT', `MCP server ${this.name}: no time left to wait for its start`, { server: this.name });
+    if (left <= 0)
+      throw new DaemonError('TIMEOUT', `MCP server ${this.name}: no time left to wait for its start`, {
+        server: this.name,
+      });
     let timer: NodeJS.Timeout | undefined;
     try {
       return await Promise.race([
         this.starting,
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new DaemonError('TIMEOUT', `MCP server ${this.name} did not finish starting within the call's ${left} ms`, { server: this.name })), left);
+          timer = setTimeout(
+            () =>
+              reject(
+                new DaemonError(
+                  'TIMEOUT',
+                  `MCP server ${this.name} did not finish starting within the call's ${left} ms`,
+                  { server: this.name },
+                ),
+              ),
+            left,
+          );
         }),
       ]);
     } finally {
@@ -133,7 +164,10 @@ export class ServerHandle {
     if (this.spec.command !== undefined) {
       const { StdioClientTransport } = await import('@modelcontextprotocol/sdk/client/stdio.js');
       const t = new StdioClientTransport({
-        command: this.spec.command, args: this.spec.args, env: expand(this.spec.env, this.opts.env), stderr: 'pipe',
+        command: this.spec.command,
+        args: this.spec.args,
+        env: expand(this.spec.env, this.opts.env),
+        stderr: 'pipe',
         ...(this.spec.cwd ? { cwd: this.spec.cwd } : {}),
       });
       t.stderr?.on('data', (d: Buffer) => {
@@ -147,7 +181,9 @@ export class ServerHandle {
       transport = t;
     } else {
       const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
-      transport = new StreamableHTTPClientTransport(new URL(this.spec.url!), { requestInit: { headers: expand(this.spec.headers, this.opts.env) } });
+      transport = new StreamableHTTPClientTransport(new URL(this.spec.url!), {
+        requestInit: { headers: expand(this.spec.headers, this.opts.env) },
+      });
     }
     const client = new ClientClass({ name: 'agentd', version: '1' }, { capabilities: {} });
     client.onclose = () => this.closed(client);
@@ -160,7 +196,10 @@ export class ServerHandle {
       await client.connect(transport, { timeout: this.spec.start_timeout_ms ?? this.opts.startTimeoutMs });
     } catch (e) {
       await transport.close().catch(() => undefined);
-      if (this.state === 'stopped') throw new DaemonError('UNAVAILABLE', `MCP server ${this.name}: the mcp plugin is stopping`, { server: this.name });
+      if (this.state === 'stopped')
+        throw new DaemonError('UNAVAILABLE', `MCP server ${this.name}: the mcp plugin is stopping`, {
+          server: this.name,
+        });
       this.failures++;
       const why = this.describeStartFailure(e);
       this.retryAt = Date.now() + this.backoff();
@@ -170,7 +209,9 @@ export class ServerHandle {
     }
     if (this.state === 'stopped') {
       await client.close().catch(() => undefined);
-      throw new DaemonError('UNAVAILABLE', `MCP server ${this.name}: the mcp plugin is stopping`, { server: this.name });
+      throw new DaemonError('UNAVAILABLE', `MCP server ${this.name}: the mcp plugin is stopping`, {
+        server: this.name,
+      });
     }
     this.client = client;
     this.pid = 'pid' in transport ? (transport as { pid: number | null }).pid : null;
@@ -179,7 +220,10 @@ export class ServerHandle {
     const info = client.getServerVersion();
     this.serverInfo = info ? { name: info.name, version: info.version } : null;
     this.setState('ready');
-    this.opts.log.info({ server: this.name, pid: this.pid, ms: Date.now() - t0, server_info: this.serverInfo }, 'mcp server ready');
+    this.opts.log.info(
+      { server: this.name, pid: this.pid, ms: Date.now() - t0, server_info: this.serverInfo },
+      'mcp server ready',
+    );
     return client;
   }
 
@@ -187,7 +231,8 @@ export class ServerHandle {
     const code = (e as { code?: unknown }).code;
     if (code === 'ENOENT') return `command not found: ${JSON.stringify(this.spec.command)}`;
     if (code === 'EACCES') return `command not executable: ${JSON.stringify(this.spec.command)}`;
-    if (code === REQUEST_TIMEOUT) return `no answer to initialize within ${this.spec.start_timeout_ms ?? this.opts.startTimeoutMs} ms${this.lastStderr()}`;
+    if (code === REQUEST_TIMEOUT)
+      return `no answer to initialize within ${this.spec.start_timeout_ms ?? this.opts.startTimeoutMs} ms${this.lastStderr()}`;
     if (code === CONNECTION_CLOSED) return `it exited before answering initialize${this.lastStderr()}`;
     return `${e instanceof Error ? e.message : String(e)}${this.lastStderr()}`;
   }
@@ -209,7 +254,10 @@ export class ServerHandle {
     this.retryAt = Date.now() + delay;
     const why = `the server exited${this.lastStderr()}`;
     this.setState('backoff', why);
-    this.opts.log.warn({ server: this.name, restarts: this.restarts, delay_ms: delay, reason: why }, 'mcp server exited; restarting');
+    this.opts.log.warn(
+      { server: this.name, restarts: this.restarts, delay_ms: delay, reason: why },
+      'mcp server exited; restarting',
+    );
     this.timer = setTimeout(() => {
       this.timer = null;
       this.retryAt = null;
@@ -244,23 +292,32 @@ export class ServerHandle {
 
   async call(tool: string, args: Record<string, unknown>, o: CallOptions): Promise<CallToolResult> {
     const timeout = Math.min(this.spec.timeout_ms ?? this.opts.callTimeoutMs, o.deadline - Date.now());
-    if (timeout <= 0) throw new DaemonError('TIMEOUT', `MCP server ${this.name}: no time left for ${tool}`, { server: this.name, tool });
+    if (timeout <= 0)
+      throw new DaemonError('TIMEOUT', `MCP server ${this.name}: no time left for ${tool}`, {
+        server: this.name,
+        tool,
+      });
     // A ready server is called at once: the wait for a start is only for one that is not.
     const client = this.client && this.state === 'ready' ? this.client : await this.connect(Date.now() + timeout);
     this.calls++;
     this.inFlight++;
     const left = Math.max(1, Math.min(timeout, o.deadline - Date.now()));
     try {
-      return await client.callTool({ name: tool, arguments: args }, undefined, {
+      return (await client.callTool({ name: tool, arguments: args }, undefined, {
         timeout: left,
         ...(o.signal ? { signal: o.signal } : {}),
         ...(o.onProgress ? { onprogress: o.onProgress } : {}),
-      }) as CallToolResult;
+      })) as CallToolResult;
     } catch (e) {
       // The SDK reports any abort as a request timeout: the caller's reason says what it was.
       if (o.signal?.aborted) {
         const r: unknown = o.signal.reason;
-        throw (r as { name?: unknown })?.name === 'DaemonError' ? r : new DaemonError('CANCELLED', `${tool} on MCP server ${this.name} was cancelled`, { server: this.name, tool });
+        throw (r as { name?: unknown })?.name === 'DaemonError'
+          ? r
+          : new DaemonError('CANCELLED', `${tool} on MCP server ${this.name} was cancelled`, {
+              server: this.name,
+              tool,
+            });
       }
       throw this.mapError(e, tool, Date.now() + left);
     } finally {
@@ -274,12 +331,25 @@ export class ServerHandle {
     const details = { server: this.name, tool: what };
     const code = (e as { code?: unknown }).code;
     const msg = e instanceof Error ? e.message : String(e);
-    if (code === REQUEST_TIMEOUT) return new DaemonError('TIMEOUT', `MCP server ${this.name} did not answer ${what} in time (${Math.max(0, Math.round(deadline - Date.now()))} ms left)`, details);
-    if (code === CONNECTION_CLOSED) return new DaemonError('UNAVAILABLE', `MCP server ${this.name} exited during ${what}${this.state === 'backoff' ? '; it is being restarted' : ''}`, details);
-    if (code === INVALID_PARAMS) return new DaemonError('INVALID_DATA', `MCP server ${this.name} refused ${what}: ${msg}`, details);
+    if (code === REQUEST_TIMEOUT)
+      return new DaemonError(
+        'TIMEOUT',
+        `MCP server ${this.name} did not answer ${what} in time (${Math.max(0, Math.round(deadline - Date.now()))} ms left)`,
+        details,
+      );
+    if (code === CONNECTION_CLOSED)
+      return new DaemonError(
+        'UNAVAILABLE',
+        `MCP server ${this.name} exited during ${what}${this.state === 'backoff' ? '; it is being restarted' : ''}`,
+        details,
+      );
+    if (code === INVALID_PARAMS)
+      return new DaemonError('INVALID_DATA', `MCP server ${this.name} refused ${what}: ${msg}`, details);
     if (code === METHOD_NOT_FOUND) return new DaemonError('NOT_FOUND', `MCP server ${this.name}: ${msg}`, details);
-    if ((e as { name?: unknown })?.name === 'AbortError') return new DaemonError('CANCELLED', `${what} on MCP server ${this.name} was cancelled`, details);
-    if (typeof code === 'number') return new DaemonError('HANDLER_ERROR', `MCP server ${this.name} failed ${what}: ${msg}`, details);
+    if ((e as { name?: unknown })?.name === 'AbortError')
+      return new DaemonError('CANCELLED', `${what} on MCP server ${this.name} was cancelled`, details);
+    if (typeof code === 'number')
+      return new DaemonError('HANDLER_ERROR', `MCP server ${this.name} failed ${what}: ${msg}`, details);
     // Not a JSON-RPC answer: the HTTP endpoint is unreachable or dropped the session. Start over next time.
     if (this.transportKind === 'http') void this.reset(msg);
     return new DaemonError('UNAVAILABLE', `MCP server ${this.name} is unreachable during ${what}: ${msg}`, details);

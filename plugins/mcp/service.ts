@@ -44,20 +44,39 @@ export class McpService {
     this.invoker = new Invoker(deps.request);
     const c = deps.config;
     for (const [name, spec] of Object.entries(c.servers)) {
-      this.handles.set(name, new ServerHandle(name, spec, {
-        callTimeoutMs: c.call_timeout_ms, startTimeoutMs: c.start_timeout_ms, restartInitialMs: c.restart_initial_ms,
-        restartMaxMs: c.restart_max_ms, stableMs: c.stable_ms, log: deps.log, env: deps.env ?? process.env,
-        onState: (h) => this.stateChanged(h),
-        onToolsChanged: (h) => deps.emit('mcp:tools_changed', { server: h.name }),
-      }));
+      this.handles.set(
+        name,
+        new ServerHandle(name, spec, {
+          callTimeoutMs: c.call_timeout_ms,
+          startTimeoutMs: c.start_timeout_ms,
+          restartInitialMs: c.restart_initial_ms,
+          restartMaxMs: c.restart_max_ms,
+          stableMs: c.stable_ms,
+          log: deps.log,
+          env: deps.env ?? process.env,
+          onState: (h) => this.stateChanged(h),
+          onToolsChanged: (h) => deps.emit('mcp:tools_changed', { server: h.name }),
+        }),
+      );
     }
   }
 
   private stateChanged(h: ServerHandle): void {
-    this.deps.emit('mcp:server_state', { server: h.name, state: h.state, reason: h.reason, pid: h.pid, restarts: h.restarts });
+    this.deps.emit('mcp:server_state', {
+      server: h.name,
+      state: h.state,
+      reason: h.reason,
+      pid: h.pid,
+      restarts: h.restarts,
+    });
     const bad = [...this.handles.values()].filter((x) => x.state === 'failed' || x.state === 'backoff');
     if (h.state === 'stopped') return;
-    if (bad.length) this.deps.setStatus('degraded', bad.map((x) => `server ${x.name} ${x.state}: ${x.reason ?? 'unknown'}`).join('; '), 'BACKEND_UNAVAILABLE');
+    if (bad.length)
+      this.deps.setStatus(
+        'degraded',
+        bad.map((x) => `server ${x.name} ${x.state}: ${x.reason ?? 'unknown'}`).join('; '),
+        'BACKEND_UNAVAILABLE',
+      );
     else this.deps.setStatus('ok');
   }
 
@@ -65,7 +84,11 @@ export class McpService {
     const h = this.handles.get(name);
     if (!h) {
       const known = [...this.handles.keys()];
-      throw new DaemonError('NOT_FOUND', `no MCP server "${name}" (configured in mcp.servers: ${known.join(', ') || 'none'})`, { server: name, servers: known });
+      throw new DaemonError(
+        'NOT_FOUND',
+        `no MCP server "${name}" (configured in mcp.servers: ${known.join(', ') || 'none'})`,
+        { server: name, servers: known },
+      );
     }
     return h;
   }
@@ -99,33 +122,51 @@ export class McpService {
       this.deps.emit('mcp:tool_rejected', { server, tool: t.name, model_name: model, reason: problem });
     }
     return {
-      server, name: t.name, model_name: model, title: t.title ?? (t.annotations?.title as string | undefined) ?? null, description: t.description ?? null,
-      input_schema: t.inputSchema as Record<string, unknown>, annotations: (t.annotations as Record<string, unknown> | undefined) ?? null, problem,
+      server,
+      name: t.name,
+      model_name: model,
+      title: t.title ?? (t.annotations?.title as string | undefined) ?? null,
+      description: t.description ?? null,
+      input_schema: t.inputSchema as Record<string, unknown>,
+      annotations: (t.annotations as Record<string, unknown> | undefined) ?? null,
+      problem,
     };
   }
 
   /** One server's tools, or every server's (starting those not running); a server that fails is named under `errors`. */
-  async tools(input: { server?: string | undefined; refresh: boolean }, call: CallContext): Promise<{ tools: ToolView[]; errors: Record<string, { code: string; message: string }> }> {
+  async tools(
+    input: { server?: string | undefined; refresh: boolean },
+    call: CallContext,
+  ): Promise<{ tools: ToolView[]; errors: Record<string, { code: string; message: string }> }> {
     const names = input.server !== undefined ? [this.handle(input.server).name] : [...this.handles.keys()];
     const errors: Record<string, { code: string; message: string }> = {};
-    const lists = await Promise.all(names.map(async (n) => {
-      try {
-        return (await this.handles.get(n)!.listTools(call.deadline, input.refresh)).map((t) => this.view(n, t));
-      } catch (e) {
-        if (input.server !== undefined) throw e;
-        const de = e as DaemonError;
-        errors[n] = { code: de.code, message: de.message };
-        return [];
-      }
-    }));
+    const lists = await Promise.all(
+      names.map(async (n) => {
+        try {
+          return (await this.handles.get(n)!.listTools(call.deadline, input.refresh)).map((t) => this.view(n, t));
+        } catch (e) {
+          if (input.server !== undefined) throw e;
+          const de = e as DaemonError;
+          errors[n] = { code: de.code, message: de.message };
+          return [];
+        }
+      }),
+    );
     return { tools: lists.flat(), errors };
   }
 
-  async call(input: { server: string; tool: string; arguments: Record<string, unknown> }, call: CallContext): Promise<Record<string, unknown>> {
+  async call(
+    input: { server: string; tool: string; arguments: Record<string, unknown> },
+    call: CallContext,
+  ): Promise<Record<string, unknown>> {
     const h = this.handle(input.server);
     const known = h.cachedTools ?? (await h.listTools(call.deadline));
     if (!known.some((t) => t.name === input.tool)) {
-      throw new DaemonError('NOT_FOUND', `MCP server ${h.name} has no tool "${input.tool}" (it has: ${known.map((t) => t.name).join(', ') || 'none'})`, { server: h.name, tool: input.tool });
+      throw new DaemonError(
+        'NOT_FOUND',
+        `MCP server ${h.name} has no tool "${input.tool}" (it has: ${known.map((t) => t.name).join(', ') || 'none'})`,
+        { server: h.name, tool: input.tool },
+      );
     }
     const who = { server: h.name, tool: input.tool, agent_id: call.context.agent_id ?? null };
     call.emit('mcp:call_started', { ...who, deadline: call.deadline / 1000 });
@@ -135,21 +176,31 @@ export class McpService {
     try {
       result = await h.call(input.tool, input.arguments, { signal: call.signal, deadline: call.deadline });
       return {
-        server: h.name, tool: input.tool, content: result.content, ...(result.structuredContent !== undefined ? { structured_content: result.structuredContent } : {}),
-        is_error: result.isError === true, duration_ms: Math.round((performance.now() - t0) * 1000) / 1000,
+        server: h.name,
+        tool: input.tool,
+        content: result.content,
+        ...(result.structuredContent !== undefined ? { structured_content: result.structuredContent } : {}),
+        is_error: result.isError === true,
+        duration_ms: Math.round((performance.now() - t0) * 1000) / 1000,
       };
     } catch (e) {
       code = (e as DaemonError).code ?? 'HANDLER_ERROR';
       throw e;
     } finally {
       call.emit('mcp:call_finished', {
-        ...who, duration_ms: Math.round((performance.now() - t0) * 1000) / 1000, is_error: code !== null || result?.isError === true, error_code: code,
+        ...who,
+        duration_ms: Math.round((performance.now() - t0) * 1000) / 1000,
+        is_error: code !== null || result?.isError === true,
+        error_code: code,
       });
     }
   }
 
   /** The daemon events offered as MCP tools (`mcp.expose`, or the list given). */
-  async exposed(input: { expose?: string[] | undefined }, call: CallContext): Promise<{ expose: string[]; tools: ExposedTool[] }> {
+  async exposed(
+    input: { expose?: string[] | undefined },
+    call: CallContext,
+  ): Promise<{ expose: string[]; tools: ExposedTool[] }> {
     const expose = input.expose ?? this.deps.config.expose;
     const r = await call.request<{ events: Record<string, EventDoc[]> }>('system:discover', { schemas: true });
     return { expose, tools: toolsFor(r.events, expose) };
@@ -157,7 +208,13 @@ export class McpService {
 
   health(): Record<string, unknown> {
     const servers: Record<string, unknown> = {};
-    for (const h of this.handles.values()) servers[h.name] = { state: h.state, ...(h.reason ? { reason: h.reason } : {}), restarts: h.restarts, in_flight: h.inFlight };
+    for (const h of this.handles.values())
+      servers[h.name] = {
+        state: h.state,
+        ...(h.reason ? { reason: h.reason } : {}),
+        restarts: h.restarts,
+        in_flight: h.inFlight,
+      };
     return { servers, invocations: this.invoker.inFlight };
   }
 

@@ -64,7 +64,10 @@ export class Attachment {
         this.sink?.go();
       }
     };
-    this.scanners = { stdout: new MarkerScanner(nonce, out('stdout'), signal), stderr: new MarkerScanner(nonce, out('stderr'), signal) };
+    this.scanners = {
+      stdout: new MarkerScanner(nonce, out('stdout'), signal),
+      stderr: new MarkerScanner(nonce, out('stderr'), signal),
+    };
     const demux = new Demuxer((s, p) => {
       this.scanners[s].push(p);
       if (this.complete) this.sink?.end();
@@ -130,7 +133,12 @@ export class NotDelivered extends Error {
   }
 }
 
-export async function runAttached(container: Docker.Container, att: Attachment, spec: ExecSpec, opts: RunOptions): Promise<ExecResult & { cancelled: boolean }> {
+export async function runAttached(
+  container: Docker.Container,
+  att: Attachment,
+  spec: ExecSpec,
+  opts: RunOptions,
+): Promise<ExecResult & { cancelled: boolean }> {
   const started = Date.now();
   const out = new OutputCollector(opts.output);
   // Output is held until the supervisor confirms the request arrived, so `sandbox:exec_started`
@@ -151,10 +159,13 @@ export async function runAttached(container: Docker.Container, att: Attachment, 
     }
     return killing;
   };
-  const timer = setTimeout(() => {
-    timedOut = true;
-    void kill();
-  }, Math.max(1, spec.timeoutMs - (Date.now() - started)));
+  const timer = setTimeout(
+    () => {
+      timedOut = true;
+      void kill();
+    },
+    Math.max(1, spec.timeoutMs - (Date.now() - started)),
+  );
   const onAbort = () => {
     cancelled = true;
     void kill();
@@ -199,7 +210,13 @@ export async function runAttached(container: Docker.Container, att: Attachment, 
   } else if (!going) {
     // Nothing of the code ran. If the supervisor still reported a status (an interpreter missing
     // from the image, say), that is the answer; otherwise the container went away first.
-    if (att.status === null) throw new NotDelivered(Buffer.concat(held.map(([, d]) => d)).toString('utf8').trim().slice(0, 300));
+    if (att.status === null)
+      throw new NotDelivered(
+        Buffer.concat(held.map(([, d]) => d))
+          .toString('utf8')
+          .trim()
+          .slice(0, 300),
+      );
     going = true;
     for (const [s, d] of held.splice(0)) out.push(s, d);
     exitCode = att.status;

@@ -52,7 +52,14 @@ export class Containers {
     const { language, ...rest } = input;
     const name = `agentd-sbx-${this.owner.slice(0, 8)}-${input.kind}-${crypto.randomBytes(4).toString('hex')}`;
     const zygote = language ? { language, nonce: newNonce() } : undefined;
-    const spec = containerSpec({ ...rest, zygote, owner: this.owner, config: this.config, name, process: PROCESS_ID ?? undefined });
+    const spec = containerSpec({
+      ...rest,
+      zygote,
+      owner: this.owner,
+      config: this.config,
+      name,
+      process: PROCESS_ID ?? undefined,
+    });
     let container: Docker.Container;
     try {
       container = await this.docker.createContainer(spec);
@@ -63,7 +70,13 @@ export class Containers {
     try {
       // Attached before the start, so nothing the zygote writes is missed.
       if (zygote) {
-        const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as unknown as Duplex;
+        const stream = (await container.attach({
+          stream: true,
+          stdin: true,
+          stdout: true,
+          stderr: true,
+          hijack: true,
+        })) as unknown as Duplex;
         attachment = new Attachment(stream, zygote.language, zygote.nonce);
       }
       await container.start();
@@ -83,7 +96,8 @@ export class Containers {
       .catch((err: { statusCode?: number }) => {
         // 404: already gone; 409: removal already in progress. Both mean it is going away. An engine
         // that went away took it along or leaves it for the reap when it is back.
-        if (err?.statusCode !== 404 && err?.statusCode !== 409 && !isConnectionError(err)) this.log.warn({ err, container: container.id }, 'container removal failed');
+        if (err?.statusCode !== 404 && err?.statusCode !== 409 && !isConnectionError(err))
+          this.log.warn({ err, container: container.id }, 'container removal failed');
       })
       .finally(() => {
         this.removing.delete(p);
@@ -164,7 +178,10 @@ export class Containers {
       if (this.events !== stream) return; // replaced or unwatched on purpose
       this.events = null;
       if (!this.engine.up) return; // recovery re-watches when the engine is back
-      const t = setTimeout(() => void this.watchOoms().catch((err) => this.log.warn({ err }, 'oom watch failed')), 1_000);
+      const t = setTimeout(
+        () => void this.watchOoms().catch((err) => this.log.warn({ err }, 'oom watch failed')),
+        1_000,
+      );
       t.unref();
     });
   }
@@ -200,7 +217,10 @@ export class Containers {
     if (e?.statusCode === undefined) return err instanceof Error ? err : new Error(String(err));
     const msg = e.json?.message ?? e.message ?? String(err);
     if (e.statusCode === 404 && image && /image|No such/i.test(msg)) {
-      const hint = image === this.config.image ? ' (build it with `scripts/sandbox-image.sh build`)' : ' (pull or build it first; the sandbox never pulls)';
+      const hint =
+        image === this.config.image
+          ? ' (build it with `scripts/sandbox-image.sh build`)'
+          : ' (pull or build it first; the sandbox never pulls)';
       return new DaemonError('NOT_FOUND', `image ${image} not found${hint}`, { image });
     }
     return new DaemonError('HANDLER_ERROR', `docker: ${msg}`, { status: e.statusCode });

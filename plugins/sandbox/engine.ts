@@ -28,7 +28,10 @@ interface Call {
   abort: AbortController;
 }
 
-type Dial = (options: { method?: string; path?: string; abortSignal?: AbortSignal }, callback: (err: unknown, data?: unknown) => void) => void;
+type Dial = (
+  options: { method?: string; path?: string; abortSignal?: AbortSignal },
+  callback: (err: unknown, data?: unknown) => void,
+) => void;
 
 export interface EngineState {
   up: boolean;
@@ -44,7 +47,11 @@ const PING_TIMEOUT_MS = 3_000;
 export function isConnectionError(err: unknown): boolean {
   const e = err as { code?: string; message?: string; statusCode?: number } | null;
   if (!e) return false;
-  if (e.code && ['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'EACCES', 'ETIMEDOUT', 'EHOSTUNREACH'].includes(e.code)) return true;
+  if (
+    e.code &&
+    ['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'EACCES', 'ETIMEDOUT', 'EHOSTUNREACH'].includes(e.code)
+  )
+    return true;
   return /socket hang up|connect E|engine ping timed out/i.test(e.message ?? '');
 }
 
@@ -61,7 +68,13 @@ export function unixSocketOf(socketPath: string | undefined, env: NodeJS.Process
 
 export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState] }> {
   private client: Docker | null = null;
-  private current: EngineState = { up: false, reason: 'not probed yet', version: null, apiVersion: null, since: Date.now() };
+  private current: EngineState = {
+    up: false,
+    reason: 'not probed yet',
+    version: null,
+    apiVersion: null,
+    since: Date.now(),
+  };
   private timer: NodeJS.Timeout | null = null;
   private readonly backoff: Backoff;
   private stopped = false;
@@ -79,7 +92,8 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
 
   /** The dockerode client; it exists once a probe found an engine socket to talk to. */
   get docker(): Docker {
-    if (!this.client) throw Object.assign(new Error('docker engine unreachable: not connected yet'), { code: 'ECONNREFUSED' });
+    if (!this.client)
+      throw Object.assign(new Error('docker engine unreachable: not connected yet'), { code: 'ECONNREFUSED' });
     return this.client;
   }
 
@@ -90,7 +104,8 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
   async connect(): Promise<Docker> {
     if (this.client) return this.client;
     const sock = unixSocketOf(this.opts.socketPath);
-    if (sock !== null && !fs.existsSync(sock)) throw Object.assign(new Error(`connect ENOENT ${sock}`), { code: 'ENOENT', address: sock });
+    if (sock !== null && !fs.existsSync(sock))
+      throw Object.assign(new Error(`connect ENOENT ${sock}`), { code: 'ENOENT', address: sock });
     const { default: Dockerode } = await import('dockerode');
     this.client = this.opts.socketPath ? new Dockerode({ socketPath: this.opts.socketPath }) : new Dockerode();
     this.watchCalls(this.client);
@@ -108,7 +123,12 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
     modem.dial = (options, callback) => {
       if (/\/wait$/.test((options.path ?? '').split('?')[0]!)) return dial(options, callback);
       const abort = new AbortController();
-      const call: Call = { method: options.method ?? 'GET', path: (options.path ?? '').split('?')[0]!, since: Date.now(), abort };
+      const call: Call = {
+        method: options.method ?? 'GET',
+        path: (options.path ?? '').split('?')[0]!,
+        since: Date.now(),
+        abort,
+      };
       this.calls.add(call);
       const signal = options.abortSignal ? AbortSignal.any([options.abortSignal, abort.signal]) : abort.signal;
       dial({ ...options, abortSignal: signal }, (err, data) => {
@@ -199,11 +219,16 @@ export class Engine extends EventEmitter<{ up: [EngineState]; down: [EngineState
       if (!this.current.up) {
         // The engine is usable once it answers the ping; its version (a slower call) is for status
         // and logs, so it is fetched alongside the recovery the 'up' event starts, not before it.
-        this.versionKnown = this.connect().then((docker) => withTimeout(docker.version(), PING_TIMEOUT_MS, 'engine version')).then((v) => {
-          this.current.version = v.Version;
-          this.current.apiVersion = v.ApiVersion;
-          this.opts.log.info({ version: v.Version, api_version: v.ApiVersion }, 'docker engine version');
-        }, (err: unknown) => this.opts.log.debug({ err }, 'docker engine version unknown'));
+        this.versionKnown = this.connect()
+          .then((docker) => withTimeout(docker.version(), PING_TIMEOUT_MS, 'engine version'))
+          .then(
+            (v) => {
+              this.current.version = v.Version;
+              this.current.apiVersion = v.ApiVersion;
+              this.opts.log.info({ version: v.Version, api_version: v.ApiVersion }, 'docker engine version');
+            },
+            (err: unknown) => this.opts.log.debug({ err }, 'docker engine version unknown'),
+          );
         this.transition(true, null);
       }
       ok = true;
@@ -257,10 +282,13 @@ export function pingUnix(socketPath: string, timeoutMs: number): Promise<void> {
     const req = http.request({ socketPath, path: '/_ping', method: 'GET', timeout: timeoutMs }, (res) => {
       res.resume();
       if (res.statusCode === 200) resolve();
-      else reject(Object.assign(new Error(`engine ping answered HTTP ${res.statusCode}`), { statusCode: res.statusCode }));
+      else
+        reject(Object.assign(new Error(`engine ping answered HTTP ${res.statusCode}`), { statusCode: res.statusCode }));
     });
     req.once('timeout', () => req.destroy(new Error('engine ping timed out')));
-    req.once('error', (err: NodeJS.ErrnoException & { address?: string }) => reject(Object.assign(err, { address: err.address ?? socketPath })));
+    req.once('error', (err: NodeJS.ErrnoException & { address?: string }) =>
+      reject(Object.assign(err, { address: err.address ?? socketPath })),
+    );
     req.end();
   });
 }

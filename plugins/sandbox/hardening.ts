@@ -77,7 +77,12 @@ export function containerSpec(input: ContainerSpecInput): Docker.ContainerCreate
     Entrypoint: [],
     User: config.user,
     WorkingDir: '/workspace',
-    Env: ['HOME=/workspace', 'LANG=C.UTF-8', 'PYTHONDONTWRITEBYTECODE=1', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+    Env: [
+      'HOME=/workspace',
+      'LANG=C.UTF-8',
+      'PYTHONDONTWRITEBYTECODE=1',
+      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    ],
     Hostname: 'sandbox',
     Labels: labels,
     NetworkDisabled: true,

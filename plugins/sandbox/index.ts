@@ -12,15 +12,19 @@ export default definePlugin({
   name: 'sandbox',
   version: 1,
   namespaces: ['sandbox'],
-  description: 'Runs python, bash, node and R code in hardened, disposable Docker containers (no network, no capabilities, read-only root, resource limits), with a warm pool and long-lived sessions.',
+  description:
+    'Runs python, bash, node and R code in hardened, disposable Docker containers (no network, no capabilities, read-only root, resource limits), with a warm pool and long-lived sessions.',
   configSchema: sandboxConfigSchema,
   publishes: {
-    'sandbox:output': '{exec_id, session_id?, stream: stdout|stderr, chunk}: output of a running exec, coalesced (config output_flush_ms) and capped like the result',
+    'sandbox:output':
+      '{exec_id, session_id?, stream: stdout|stderr, chunk}: output of a running exec, coalesced (config output_flush_ms) and capped like the result',
     'sandbox:exec_started': '{exec_id, session_id?, language, image, warm}: an exec got its container and starts',
-    'sandbox:exec_finished': '{exec_id, session_id?, exit_code, duration_ms, timed_out, oom_killed, truncated, workspace_exceeded?, cancelled?}: an exec ended',
+    'sandbox:exec_finished':
+      '{exec_id, session_id?, exit_code, duration_ms, timed_out, oom_killed, truncated, workspace_exceeded?, cancelled?}: an exec ended',
     'sandbox:session_created': '{session_id, image, limits}',
     'sandbox:session_destroyed': '{session_id, reason: requested|idle}',
-    'sandbox:engine': '{reachable, version, reason}: the Docker engine became reachable or was lost (the plugin is degraded meanwhile)',
+    'sandbox:engine':
+      '{reachable, version, reason}: the Docker engine became reachable or was lost (the plugin is degraded meanwhile)',
   },
   async start(ctx) {
     const sandbox = new SandboxService({
@@ -65,7 +69,8 @@ export default definePlugin({
     },
     'sandbox:create': {
       summary: 'Create a long-lived session whose /workspace persists across execs',
-      description: 'Returns the session ({session_id, image, limits, created_at, last_used_at, idle_expires_at, execs, busy, container_id}). Run code in it with sandbox:exec {session_id}. Idle sessions are destroyed after idle_timeout_s.',
+      description:
+        'Returns the session ({session_id, image, limits, created_at, last_used_at, idle_expires_at, execs, busy, container_id}). Run code in it with sandbox:exec {session_id}. Idle sessions are destroyed after idle_timeout_s.',
       schema: createSchema,
       emits: ['sandbox:session_created'],
       errors: ['UNAVAILABLE', 'NOT_FOUND', 'INVALID_DATA', 'CONFLICT', 'OVERLOADED'],
@@ -83,7 +88,8 @@ export default definePlugin({
     },
     'sandbox:list': {
       summary: 'List live sessions',
-      description: 'Returns {sessions: [{session_id, image, limits, created_at, last_used_at, idle_expires_at, execs, busy, container_id}]}.',
+      description:
+        'Returns {sessions: [{session_id, image, limits, created_at, last_used_at, idle_expires_at, execs, busy, container_id}]}.',
       schema: listSchema,
       response: responses.list,
       async handler(_d, sandbox) {
@@ -93,7 +99,8 @@ export default definePlugin({
     },
     'sandbox:status': {
       summary: 'Engine reachability and version, image presence, warm pool, running execs, sessions',
-      description: 'Answers even when Docker is unreachable (engine.reachable=false with the reason), so it is the place to find out why sandbox:* answers UNAVAILABLE.',
+      description:
+        'Answers even when Docker is unreachable (engine.reachable=false with the reason), so it is the place to find out why sandbox:* answers UNAVAILABLE.',
       schema: statusSchema,
       response: responses.status,
       handler: (_d, sandbox) => sandbox.status(),

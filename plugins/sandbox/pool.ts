@@ -77,7 +77,10 @@ export class WarmPool {
       void this.containers.discard(dead);
     }
     // One whose interpreter already waits, else one still starting (sooner than a new container).
-    const i = Math.max(0, list.findIndex((m) => m.attachment?.ready));
+    const i = Math.max(
+      0,
+      list.findIndex((m) => m.attachment?.ready),
+    );
     return list.splice(i, 1)[0] ?? null;
   }
 
@@ -98,14 +101,20 @@ export class WarmPool {
   /** The pooled language with the fewest ready containers, if any is short. */
   private neediest(): Language | null {
     let best: Language | null = null;
-    for (const [l, list] of this.idle) if (list.length < this.opts.size && (best === null || list.length < this.idle.get(best)!.length)) best = l;
+    for (const [l, list] of this.idle)
+      if (list.length < this.opts.size && (best === null || list.length < this.idle.get(best)!.length)) best = l;
     return best;
   }
 
   private async fill(): Promise<void> {
     for (let language = this.neediest(); language && this.opts.canRefill(); language = this.neediest()) {
       try {
-        const m = await this.containers.create({ image: this.opts.image, kind: 'pool', limits: this.opts.limits, language });
+        const m = await this.containers.create({
+          image: this.opts.image,
+          kind: 'pool',
+          limits: this.opts.limits,
+          language,
+        });
         if (!this.opts.canRefill()) {
           await this.containers.discard(m);
           return;
@@ -115,8 +124,14 @@ export class WarmPool {
         // and counts as a failure so a broken image is not restarted in a tight loop.
         m.attachment?.whenIdleEnds(() => this.died(language, m));
         // One interpreter starting at a time: they compete for the same CPUs as the execs.
-        const halted = new Promise<void>((resolve) => this.halt.signal.addEventListener('abort', () => resolve(), { once: true }));
-        await withTimeout(Promise.race([m.attachment?.whenReady() ?? Promise.resolve(), halted]), READY_WAIT_MS, 'interpreter start').catch(() => undefined);
+        const halted = new Promise<void>((resolve) =>
+          this.halt.signal.addEventListener('abort', () => resolve(), { once: true }),
+        );
+        await withTimeout(
+          Promise.race([m.attachment?.whenReady() ?? Promise.resolve(), halted]),
+          READY_WAIT_MS,
+          'interpreter start',
+        ).catch(() => undefined);
         if (m.attachment?.ended) continue;
         this.failures = 0;
         this.retryDelay.reset();

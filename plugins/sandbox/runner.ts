@@ -56,13 +56,18 @@ const INLINE_CODE_MAX = 96 * 1024;
 /** After a kill the stream should end at once; never wait on it for longer than this. */
 const END_GRACE_MS = 5_000;
 
-export async function runExec(container: Docker.Container, spec: ExecSpec, opts: RunOptions): Promise<ExecResult & { cancelled: boolean; limited: boolean }> {
+export async function runExec(
+  container: Docker.Container,
+  spec: ExecSpec,
+  opts: RunOptions,
+): Promise<ExecResult & { cancelled: boolean; limited: boolean }> {
   const started = Date.now();
   const lang = LANGUAGES[spec.language];
   // Flat in /tmp: the shell writes it with a builtin redirection, no mkdir process to pay for.
   const codePath = `${CODE_DIR}-${spec.execId}-${lang.file}`;
   // NUL cannot travel in an environment variable; such code goes through the tar like big code does.
-  const inline = spec.files.length === 0 && Buffer.byteLength(spec.code) <= INLINE_CODE_MAX && !spec.code.includes('\0');
+  const inline =
+    spec.files.length === 0 && Buffer.byteLength(spec.code) <= INLINE_CODE_MAX && !spec.code.includes('\0');
   if (!inline) await stage(container, spec, codePath, opts.user);
 
   // The interpreter starts through sh so the inline code can be written first; `exec` then replaces sh,
@@ -71,9 +76,7 @@ export async function runExec(container: Docker.Container, spec: ExecSpec, opts:
   const write = inline ? `printf '%s' "$AGENTD_CODE" > '${codePath}' && unset AGENTD_CODE && ` : '';
   // A reused container (session) must not collect code files in its small /tmp: run as a child and
   // remove the file after. A one-shot container is destroyed anyway, so exec straight into the code.
-  const script = opts.reused
-    ? `${write}${argv}; rc=$?; rm -f '${codePath}'; exit $rc`
-    : `${write}exec ${argv}`;
+  const script = opts.reused ? `${write}${argv}; rc=$?; rm -f '${codePath}'; exit $rc` : `${write}exec ${argv}`;
   const env = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
   if (inline) env.push(`AGENTD_CODE=${spec.code}`);
   const hasStdin = spec.stdin !== undefined;
@@ -108,10 +111,13 @@ export async function runExec(container: Docker.Container, spec: ExecSpec, opts:
     }
     return killing;
   };
-  const timer = setTimeout(() => {
-    timedOut = true;
-    void kill();
-  }, Math.max(1, spec.timeoutMs - (Date.now() - started)));
+  const timer = setTimeout(
+    () => {
+      timedOut = true;
+      void kill();
+    },
+    Math.max(1, spec.timeoutMs - (Date.now() - started)),
+  );
   const onAbort = () => {
     cancelled = true;
     void kill();
@@ -157,7 +163,10 @@ export async function runExec(container: Docker.Container, spec: ExecSpec, opts:
     throw Object.assign(new Error(`exec did not start: ${out.text('stdout').trim()}`), { statusCode: 409 });
   }
   // A process SIGKILLed without our timeout is most likely the OOM killer's doing; ask the engine.
-  const oom = !timedOut && !cancelled && !limited && (exitCode === 137 || exitCode === null) ? await opts.oomSince(started) : false;
+  const oom =
+    !timedOut && !cancelled && !limited && (exitCode === 137 || exitCode === null)
+      ? await opts.oomSince(started)
+      : false;
   return {
     exec_id: spec.execId,
     exit_code: exitCode,
@@ -176,15 +185,23 @@ export async function runExec(container: Docker.Container, spec: ExecSpec, opts:
 
 /** Write code and files into the container with `tar -x`, running as the sandbox user. */
 async function stage(container: Docker.Container, spec: ExecSpec, codePath: string, user: string): Promise<void> {
-  await stageFiles(container, [
-    { name: codePath.slice(1), data: Buffer.from(spec.code, 'utf8'), mode: 0o644 },
-    ...spec.files.map((f) => ({ ...f, name: `${WORKSPACE.slice(1)}/${f.name}` })),
-  ], user);
+  await stageFiles(
+    container,
+    [
+      { name: codePath.slice(1), data: Buffer.from(spec.code, 'utf8'), mode: 0o644 },
+      ...spec.files.map((f) => ({ ...f, name: `${WORKSPACE.slice(1)}/${f.name}` })),
+    ],
+    user,
+  );
 }
 
 /** Files for /workspace, written through the container with `tar -x` as the sandbox user. */
 export async function stageWorkspace(container: Docker.Container, files: TarEntry[], user: string): Promise<void> {
-  await stageFiles(container, files.map((f) => ({ ...f, name: `${WORKSPACE.slice(1)}/${f.name}` })), user);
+  await stageFiles(
+    container,
+    files.map((f) => ({ ...f, name: `${WORKSPACE.slice(1)}/${f.name}` })),
+    user,
+  );
 }
 
 /** Unpack `entries` (paths relative to /) inside the container: no symlink on the host can redirect it. */
@@ -215,7 +232,11 @@ async function stageFiles(container: Docker.Container, entries: TarEntry[], user
   const code = await exitCodeOf(exec);
   if (code !== 0) {
     const full = /No space left|File too large|Disk quota|Wrote only/i.test(errText);
-    throw new DaemonError(full ? 'INVALID_DATA' : 'HANDLER_ERROR', `staging files failed${full ? ': they do not fit in the workspace' : ''}: ${errText.trim().slice(0, 500)}`, { exit_code: code });
+    throw new DaemonError(
+      full ? 'INVALID_DATA' : 'HANDLER_ERROR',
+      `staging files failed${full ? ': they do not fit in the workspace' : ''}: ${errText.trim().slice(0, 500)}`,
+      { exit_code: code },
+    );
   }
 }
 

@@ -24,18 +24,26 @@ export class Semaphore {
       return this.releaser();
     }
     if (this.waiters.length >= this.maxQueue) {
-      throw new DaemonError('OVERLOADED', `sandbox busy: ${this.active} execs running and ${this.waiters.length} queued`, { running: this.active, queued: this.waiters.length });
+      throw new DaemonError(
+        'OVERLOADED',
+        `sandbox busy: ${this.active} execs running and ${this.waiters.length} queued`,
+        { running: this.active, queued: this.waiters.length },
+      );
     }
     await new Promise<void>((resolve, reject) => {
       const w = { resolve, reject };
       this.waiters.push(w);
-      signal?.addEventListener('abort', () => {
-        const i = this.waiters.indexOf(w);
-        if (i >= 0) {
-          this.waiters.splice(i, 1);
-          reject(new DaemonError('CANCELLED', 'cancelled while waiting for a sandbox slot'));
-        }
-      }, { once: true });
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const i = this.waiters.indexOf(w);
+          if (i >= 0) {
+            this.waiters.splice(i, 1);
+            reject(new DaemonError('CANCELLED', 'cancelled while waiting for a sandbox slot'));
+          }
+        },
+        { once: true },
+      );
     });
     return this.releaser();
   }

@@ -141,9 +141,11 @@ export class SandboxService {
   /** The recovery, or the caller giving up (its deadline passed, it disconnected): whichever is first. */
   private recoveredOrAborted(signal: AbortSignal | undefined): Promise<void> {
     if (!signal) return this.recovering;
-    if (signal.aborted) return Promise.reject(new DaemonError('CANCELLED', 'the request was abandoned before the sandbox was ready'));
+    if (signal.aborted)
+      return Promise.reject(new DaemonError('CANCELLED', 'the request was abandoned before the sandbox was ready'));
     return new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => reject(new DaemonError('CANCELLED', 'the request was abandoned before the sandbox was ready'));
+      const onAbort = (): void =>
+        reject(new DaemonError('CANCELLED', 'the request was abandoned before the sandbox was ready'));
       signal.addEventListener('abort', onAbort, { once: true });
       void this.recovering.then(() => {
         signal.removeEventListener('abort', onAbort);
@@ -161,7 +163,8 @@ export class SandboxService {
     const firstUp = this.firstUp;
     // Independent round trips to the engine, so concurrent: they are what a start waits for.
     const [reaped] = await Promise.all([
-      (async () => (await this.containers.reap(firstUp ? new Set() : keep)) + (firstUp ? await this.containers.reapDead() : 0))(),
+      (async () =>
+        (await this.containers.reap(firstUp ? new Set() : keep)) + (firstUp ? await this.containers.reapDead() : 0))(),
       this.containers.watchOoms(),
       // No refill from here: a container created now could be taken by the reap running alongside.
       this.checkImage(false),
@@ -217,7 +220,11 @@ export class SandboxService {
   private publishStatus(): void {
     if (!this.engine.up) return;
     if (this.imagePresent === false) {
-      this.opts.setStatus?.('degraded', `default image ${this.opts.config.image} missing: build it with scripts/sandbox-image.sh build`, 'NOT_CONFIGURED');
+      this.opts.setStatus?.(
+        'degraded',
+        `default image ${this.opts.config.image} missing: build it with scripts/sandbox-image.sh build`,
+        'NOT_CONFIGURED',
+      );
     } else {
       this.opts.setStatus?.('ok');
     }
@@ -225,7 +232,10 @@ export class SandboxService {
 
   private ensureAvailable(): void {
     if (this.stopping) throw new DaemonError('UNAVAILABLE', 'sandbox is shutting down');
-    if (!this.engine.up) throw new DaemonError('UNAVAILABLE', this.engine.state.reason ?? 'docker engine unreachable', { reason: this.engine.state.reason });
+    if (!this.engine.up)
+      throw new DaemonError('UNAVAILABLE', this.engine.state.reason ?? 'docker engine unreachable', {
+        reason: this.engine.state.reason,
+      });
   }
 
   defaultLimits(): Limits {
@@ -234,13 +244,28 @@ export class SandboxService {
   }
 
   /** Requested limits within the configured maxima, else INVALID_DATA naming the field. */
-  resolveLimits(req: { memory_mb?: number; cpus?: number; pids?: number }, base = this.defaultLimits(), prefix: (string | number)[] = []): Limits {
+  resolveLimits(
+    req: { memory_mb?: number; cpus?: number; pids?: number },
+    base = this.defaultLimits(),
+    prefix: (string | number)[] = [],
+  ): Limits {
     const l = this.opts.config.limits;
     const issues: Array<{ path: (string | number)[]; message: string }> = [];
-    if (req.memory_mb !== undefined && req.memory_mb > l.max_memory_mb) issues.push({ path: [...prefix, 'memory_mb'], message: `at most ${l.max_memory_mb} (config limits.max_memory_mb)` });
-    if (req.cpus !== undefined && req.cpus > l.max_cpus) issues.push({ path: [...prefix, 'cpus'], message: `at most ${l.max_cpus} (config limits.max_cpus)` });
-    if (req.pids !== undefined && req.pids > Math.max(l.pids, 4096)) issues.push({ path: [...prefix, 'pids'], message: `at most ${Math.max(l.pids, 4096)}` });
-    if (issues.length) throw new DaemonError('INVALID_DATA', `limits out of range: ${issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`, { issues });
+    if (req.memory_mb !== undefined && req.memory_mb > l.max_memory_mb)
+      issues.push({
+        path: [...prefix, 'memory_mb'],
+        message: `at most ${l.max_memory_mb} (config limits.max_memory_mb)`,
+      });
+    if (req.cpus !== undefined && req.cpus > l.max_cpus)
+      issues.push({ path: [...prefix, 'cpus'], message: `at most ${l.max_cpus} (config limits.max_cpus)` });
+    if (req.pids !== undefined && req.pids > Math.max(l.pids, 4096))
+      issues.push({ path: [...prefix, 'pids'], message: `at most ${Math.max(l.pids, 4096)}` });
+    if (issues.length)
+      throw new DaemonError(
+        'INVALID_DATA',
+        `limits out of range: ${issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`,
+        { issues },
+      );
     return { memory_mb: req.memory_mb ?? base.memory_mb, cpus: req.cpus ?? base.cpus, pids: req.pids ?? base.pids };
   }
 
@@ -249,21 +274,33 @@ export class SandboxService {
     this.ensureAvailable();
     const cfg = this.opts.config;
     if (input.timeout_s !== undefined && input.timeout_s > cfg.limits.max_timeout_s) {
-      throw new DaemonError('INVALID_DATA', `timeout_s at most ${cfg.limits.max_timeout_s} (config limits.max_timeout_s)`, {
-        issues: [{ path: ['timeout_s'], message: `at most ${cfg.limits.max_timeout_s}` }],
-      });
+      throw new DaemonError(
+        'INVALID_DATA',
+        `timeout_s at most ${cfg.limits.max_timeout_s} (config limits.max_timeout_s)`,
+        {
+          issues: [{ path: ['timeout_s'], message: `at most ${cfg.limits.max_timeout_s}` }],
+        },
+      );
     }
     const session = input.session_id !== undefined ? this.sessions.get(input.session_id) : null;
     if (session && input.image !== undefined && input.image !== session.image) {
-      throw new DaemonError('INVALID_DATA', `session ${session.id} runs ${session.image}; image cannot change per exec`, { issues: [{ path: ['image'], message: 'differs from the session image' }] });
+      throw new DaemonError(
+        'INVALID_DATA',
+        `session ${session.id} runs ${session.image}; image cannot change per exec`,
+        { issues: [{ path: ['image'], message: 'differs from the session image' }] },
+      );
     }
     const limits = this.resolveLimits(input, session?.limits);
     const files = decodeFiles(input.files ?? []);
     const fileBytes = files.reduce((n, f) => n + f.data.length, 0);
     if (!session && fileBytes > cfg.limits.workspace_mb * 1024 * 1024) {
-      throw new DaemonError('INVALID_DATA', `files total ${fileBytes} bytes: more than the ${cfg.limits.workspace_mb} MiB workspace (config limits.workspace_mb)`, {
-        issues: [{ path: ['files'], message: 'larger than the workspace' }],
-      });
+      throw new DaemonError(
+        'INVALID_DATA',
+        `files total ${fileBytes} bytes: more than the ${cfg.limits.workspace_mb} MiB workspace (config limits.workspace_mb)`,
+        {
+          issues: [{ path: ['files'], message: 'larger than the workspace' }],
+        },
+      );
     }
     // Called as a method: a kernel CallContext's emit needs its `this`.
     const emit: Emit = call.emit ? (event, data) => call.emit!(event, data) : this.opts.emit;
@@ -275,17 +312,36 @@ export class SandboxService {
       const remaining = call.remainingMs?.();
       if (remaining !== undefined) timeoutMs = Math.max(1, Math.min(timeoutMs, remaining - ANSWER_MARGIN_MS));
       const execId = `x-${crypto.randomUUID()}`;
-      const spec = { execId, language: input.language, code: input.code, files, env: input.env ?? {}, stdin: input.stdin, timeoutMs };
-      if (session) return await this.sessions.exclusive(session, () => this.runInSession(session.id, spec, limits, emit, call));
+      const spec = {
+        execId,
+        language: input.language,
+        code: input.code,
+        files,
+        env: input.env ?? {},
+        stdin: input.stdin,
+        timeoutMs,
+      };
+      if (session)
+        return await this.sessions.exclusive(session, () => this.runInSession(session.id, spec, limits, emit, call));
       return await this.runOneShot(spec, input.image ?? cfg.image, limits, emit, call);
     } catch (err) {
-      throw this.containers.translate(err instanceof NotStarted ? err.cause : err, input.image ?? session?.image ?? cfg.image);
+      throw this.containers.translate(
+        err instanceof NotStarted ? err.cause : err,
+        input.image ?? session?.image ?? cfg.image,
+      );
     } finally {
       release();
     }
   }
 
-  private async runOneShot(spec: ExecSpec, image: string, limits: Limits, emit: Emit, call: CallLike, usePool = true): Promise<ExecResult> {
+  private async runOneShot(
+    spec: ExecSpec,
+    image: string,
+    limits: Limits,
+    emit: Emit,
+    call: CallLike,
+    usePool = true,
+  ): Promise<ExecResult> {
     let managed: Managed | null = usePool && image === this.opts.config.image ? this.pool.take(spec.language) : null;
     const warm = managed !== null;
     try {
@@ -299,12 +355,21 @@ export class SandboxService {
     managed ??= await this.containers.create({ image, kind: 'exec', limits, language: spec.language });
     const m = managed;
     try {
-      return await this.track(spec, m, null, warm, emit, call, async () => {
-        await m.container.kill().catch(() => undefined);
-      }, async (opts) => {
-        if (spec.files.length) await stageWorkspace(m.container, spec.files, this.opts.config.user);
-        return runAttached(m.container, m.attachment!, spec, opts);
-      });
+      return await this.track(
+        spec,
+        m,
+        null,
+        warm,
+        emit,
+        call,
+        async () => {
+          await m.container.kill().catch(() => undefined);
+        },
+        async (opts) => {
+          if (spec.files.length) await stageWorkspace(m.container, spec.files, this.opts.config.user);
+          return runAttached(m.container, m.attachment!, spec, opts);
+        },
+      );
     } catch (err) {
       // A warm container that died while idle (engine restarted, killed behind our back) fails before
       // the exec reached it: that is ours to absorb, so run the exec once more in a fresh container.
@@ -320,7 +385,14 @@ export class SandboxService {
     }
   }
 
-  private async runInSession(sessionId: string, spec: ExecSpec, limits: Limits, emit: Emit, call: CallLike, retry = true): Promise<ExecResult> {
+  private async runInSession(
+    sessionId: string,
+    spec: ExecSpec,
+    limits: Limits,
+    emit: Emit,
+    call: CallLike,
+    retry = true,
+  ): Promise<ExecResult> {
     this.ensureAvailable(); // queued behind the session's earlier execs: things may have changed
     const s = this.sessions.get(sessionId); // may have been destroyed while queued
     // A container the code stopped last time (kill -9 -1) is found by the exec itself, which then
@@ -336,22 +408,33 @@ export class SandboxService {
     const over = new AbortController();
     const stopWatch = this.watchWorkspace(s.id, s.workspaceDir, over);
     try {
-      return await this.track(spec, m, sessionId, true, emit, call, async () => {
-        killed = true;
-        await m.container.kill().catch(() => undefined);
-      }, async (opts) => {
-        const { limited, ...r } = await runExec(m.container, spec, { ...opts, reused: true, limit: over.signal });
-        stopWatch();
-        // Checked once more at the end: an exec shorter than the check interval is seen here.
-        return { ...r, workspace_exceeded: limited || (await this.workspaceOver(s.id, s.workspaceDir)) };
-      });
+      return await this.track(
+        spec,
+        m,
+        sessionId,
+        true,
+        emit,
+        call,
+        async () => {
+          killed = true;
+          await m.container.kill().catch(() => undefined);
+        },
+        async (opts) => {
+          const { limited, ...r } = await runExec(m.container, spec, { ...opts, reused: true, limit: over.signal });
+          stopWatch();
+          // Checked once more at the end: an exec shorter than the check interval is seen here.
+          return { ...r, workspace_exceeded: limited || (await this.workspaceOver(s.id, s.workspaceDir)) };
+        },
+      );
     } catch (err) {
       // The container stopped between our check and the exec (its processes were just killed):
       // start it again and run this exec once more.
       if (retry && err instanceof NotStarted && isGone(err.cause)) {
         s.execs--;
         // Let it finish stopping first, or the restart would find it "already running".
-        await withTimeout(m.container.wait({ condition: 'not-running' }), 5_000, 'container wait timed out').catch(() => undefined);
+        await withTimeout(m.container.wait({ condition: 'not-running' }), 5_000, 'container wait timed out').catch(
+          () => undefined,
+        );
         await this.sessions.revive(s);
         return this.runInSession(sessionId, spec, limits, emit, call, false);
       }
@@ -359,12 +442,21 @@ export class SandboxService {
     } finally {
       stopWatch();
       // The timeout killed every process in the container; start it again on the same workspace.
-      if (killed && !this.stopping) await this.sessions.revive(s).catch((err) => this.opts.log.warn({ err, session: s.id }, 'session revive failed'));
+      if (killed && !this.stopping)
+        await this.sessions
+          .revive(s)
+          .catch((err) => this.opts.log.warn({ err, session: s.id }, 'session revive failed'));
     }
   }
 
   private async track(
-    spec: ExecSpec, m: Managed, sessionId: string | null, warm: boolean, emit: Emit, call: CallLike, kill: () => Promise<void>,
+    spec: ExecSpec,
+    m: Managed,
+    sessionId: string | null,
+    warm: boolean,
+    emit: Emit,
+    call: CallLike,
+    kill: () => Promise<void>,
     run: (opts: RunOptions) => Promise<ExecResult & { cancelled: boolean }>,
   ): Promise<ExecResult> {
     const cfg = this.opts.config;
@@ -389,17 +481,32 @@ export class SandboxService {
         onChunk: (stream, chunk) => emit('sandbox:output', { ...base, stream, chunk }),
       },
     });
-    const entry: Running = { execId: spec.execId, sessionId, startedAt: Date.now(), kill: async () => abort.abort(), done };
+    const entry: Running = {
+      execId: spec.execId,
+      sessionId,
+      startedAt: Date.now(),
+      kill: async () => abort.abort(),
+      done,
+    };
     this.running.set(spec.execId, entry);
     try {
       const { cancelled, ...result } = await done;
       const summary = {
-        ...base, exit_code: result.exit_code, duration_ms: result.duration_ms, timed_out: result.timed_out, oom_killed: result.oom_killed, truncated: result.truncated,
+        ...base,
+        exit_code: result.exit_code,
+        duration_ms: result.duration_ms,
+        timed_out: result.timed_out,
+        oom_killed: result.oom_killed,
+        truncated: result.truncated,
         ...(result.workspace_exceeded !== undefined && { workspace_exceeded: result.workspace_exceeded }),
       };
       if (cancelled) {
         emit('sandbox:exec_finished', { ...summary, cancelled: true });
-        throw new DaemonError('CANCELLED', this.stopping ? 'exec killed: the daemon is shutting down' : 'exec killed: the request was abandoned', { exec_id: spec.execId });
+        throw new DaemonError(
+          'CANCELLED',
+          this.stopping ? 'exec killed: the daemon is shutting down' : 'exec killed: the request was abandoned',
+          { exec_id: spec.execId },
+        );
       }
       emit('sandbox:exec_finished', summary);
       return result;
@@ -435,7 +542,10 @@ export class SandboxService {
     const u = await workspaceUsage(dir, this.opts.config.limits.session_workspace_mb * 1024 * 1024).catch(() => null);
     if (u?.unreadable && !this.unreadableWarned.has(id)) {
       this.unreadableWarned.add(id);
-      this.opts.log.warn({ session: id, unreadable: u.unreadable }, 'session workspace partly unreadable by the daemon: its size is undercounted');
+      this.opts.log.warn(
+        { session: id, unreadable: u.unreadable },
+        'session workspace partly unreadable by the daemon: its size is undercounted',
+      );
     }
     return u?.over ?? false;
   }
@@ -446,7 +556,12 @@ export class SandboxService {
     const limits = this.resolveLimits(input.limits ?? {}, undefined, ['limits']);
     const image = input.image ?? this.opts.config.image;
     try {
-      const s = await this.sessions.create({ id: input.session_id, image, limits, idleMs: (input.idle_timeout_s ?? this.opts.config.session_idle_s) * 1000 });
+      const s = await this.sessions.create({
+        id: input.session_id,
+        image,
+        limits,
+        idleMs: (input.idle_timeout_s ?? this.opts.config.session_idle_s) * 1000,
+      });
       this.opts.emit('sandbox:session_created', { session_id: s.id, image, limits });
       this.opts.markDirty?.();
       return this.sessions.list().find((i) => i.session_id === s.id)!;
@@ -473,15 +588,34 @@ export class SandboxService {
     // answers pings and hangs on everything else is exactly what an operator asks status about.
     const until = Date.now() + STATUS_WAIT_MS;
     let recovering = true;
-    await withTimeout(this.recovering.then(() => (recovering = false)), STATUS_WAIT_MS, 'recovery still running').catch(() => undefined);
+    await withTimeout(
+      this.recovering.then(() => (recovering = false)),
+      STATUS_WAIT_MS,
+      'recovery still running',
+    ).catch(() => undefined);
     this.engine.stuck();
     const st = this.engine.state;
     // The image is looked up afresh when time is left; otherwise the last known answer is given.
-    if (st.up && !recovering) await withTimeout(this.checkImage(), Math.max(0, until - Date.now()), 'image check still running').catch(() => undefined);
+    if (st.up && !recovering)
+      await withTimeout(this.checkImage(), Math.max(0, until - Date.now()), 'image check still running').catch(
+        () => undefined,
+      );
     return {
-      engine: { reachable: st.up, version: st.version, api_version: st.apiVersion, reason: st.reason, since: unixSeconds(st.since) },
+      engine: {
+        reachable: st.up,
+        version: st.version,
+        api_version: st.apiVersion,
+        reason: st.reason,
+        since: unixSeconds(st.since),
+      },
       image: { name: this.opts.config.image, present: st.up ? this.imagePresent : null },
-      pool: { size: this.pool.size, languages: this.pool.languages, ready: this.pool.available, ready_by_language: this.pool.readyByLanguage(), last_error: this.pool.lastError },
+      pool: {
+        size: this.pool.size,
+        languages: this.pool.languages,
+        ready: this.pool.available,
+        ready_by_language: this.pool.readyByLanguage(),
+        last_error: this.pool.lastError,
+      },
       running_execs: this.running.size,
       queued_execs: this.slots.queued,
       sessions: this.sessions.count,
@@ -493,7 +627,12 @@ export class SandboxService {
 
   health(): Record<string, unknown> {
     this.engine.stuck();
-    return { engine_reachable: this.engine.up, running_execs: this.running.size, pool_ready: this.pool.available, sessions: this.sessions.count };
+    return {
+      engine_reachable: this.engine.up,
+      running_execs: this.running.size,
+      pool_ready: this.pool.available,
+      sessions: this.sessions.count,
+    };
   }
 
   snapshot(): { sessions: SessionRecord[] } {
@@ -527,8 +666,18 @@ export class SandboxService {
     }
     // A recovery still running at the deadline (an engine that answers pings and hangs otherwise)
     // is left behind: its containers are reaped at the next start.
-    const recovered = await withTimeout(this.recovering, Math.max(0, deadline - Date.now() - 1_000), 'recovery still running').then(() => true, () => false);
-    if (!recovered) this.opts.log.warn('sandbox recovery still running at the shutdown deadline; leftovers are removed at the next start');
+    const recovered = await withTimeout(
+      this.recovering,
+      Math.max(0, deadline - Date.now() - 1_000),
+      'recovery still running',
+    ).then(
+      () => true,
+      () => false,
+    );
+    if (!recovered)
+      this.opts.log.warn(
+        'sandbox recovery still running at the shutdown deadline; leftovers are removed at the next start',
+      );
     if (recovered && this.engine.up) {
       await this.sessions.shutdown().catch(() => undefined);
       await this.containers.settle();
@@ -552,7 +701,9 @@ class NotStarted extends Error {
 /** No such container (404), or not running (409; engines before 23 answer 500 "is not running"). */
 function isGone(err: unknown): boolean {
   const e = err as { statusCode?: number; message?: string } | null;
-  return e?.statusCode === 404 || e?.statusCode === 409 || (e?.statusCode === 500 && /is not running/.test(e.message ?? ''));
+  return (
+    e?.statusCode === 404 || e?.statusCode === 409 || (e?.statusCode === 500 && /is not running/.test(e.message ?? ''))
+  );
 }
 
 function sameLimits(a: Limits, b: Limits): boolean {

@@ -86,14 +86,29 @@ export class Sessions {
     }
     const now = Date.now();
     const s: Session = {
-      id, image: opts.image, limits: opts.limits, idleMs: opts.idleMs, workspaceDir: this.workspaceDir(id),
-      managed: null, createdAt: now, lastUsed: now, execs: 0, busy: 0, chain: Promise.resolve(),
+      id,
+      image: opts.image,
+      limits: opts.limits,
+      idleMs: opts.idleMs,
+      workspaceDir: this.workspaceDir(id),
+      managed: null,
+      createdAt: now,
+      lastUsed: now,
+      execs: 0,
+      busy: 0,
+      chain: Promise.resolve(),
     };
     // Reserve the id before the slow part so a concurrent create with the same id gets CONFLICT.
     this.map.set(id, s);
     try {
       this.prepareWorkspace(s.workspaceDir);
-      s.managed = await this.containers.create({ image: s.image, kind: 'session', limits: s.limits, sessionId: id, workspaceDir: s.workspaceDir });
+      s.managed = await this.containers.create({
+        image: s.image,
+        kind: 'session',
+        limits: s.limits,
+        sessionId: id,
+        workspaceDir: s.workspaceDir,
+      });
     } catch (err) {
       this.map.delete(id);
       fs.rmSync(s.workspaceDir, { recursive: true, force: true });
@@ -128,7 +143,13 @@ export class Sessions {
       this.log.warn({ err, session: s.id }, 'session container restart failed; recreating');
       if (s.managed) await this.containers.remove(s.managed.container);
     }
-    s.managed = await this.containers.create({ image: s.image, kind: 'session', limits: s.limits, sessionId: s.id, workspaceDir: s.workspaceDir });
+    s.managed = await this.containers.create({
+      image: s.image,
+      kind: 'session',
+      limits: s.limits,
+      sessionId: s.id,
+      workspaceDir: s.workspaceDir,
+    });
   }
 
   async destroy(id: string, reason: string): Promise<void> {
@@ -165,7 +186,13 @@ export class Sessions {
           s.managed = null;
         }
         this.prepareWorkspace(s.workspaceDir);
-        s.managed = await this.containers.create({ image: s.image, kind: 'session', limits: s.limits, sessionId: s.id, workspaceDir: s.workspaceDir });
+        s.managed = await this.containers.create({
+          image: s.image,
+          kind: 'session',
+          limits: s.limits,
+          sessionId: s.id,
+          workspaceDir: s.workspaceDir,
+        });
         this.log.info({ session: s.id }, 'sandbox session container recreated');
       } catch (err) {
         this.log.warn({ err, session: s.id }, 'sandbox session recovery failed');
@@ -180,14 +207,28 @@ export class Sessions {
   }
 
   records(): SessionRecord[] {
-    return [...this.map.values()].map(({ id, image, limits, idleMs, createdAt, lastUsed, execs }) => ({ id, image, limits, idleMs, createdAt, lastUsed, execs }));
+    return [...this.map.values()].map(({ id, image, limits, idleMs, createdAt, lastUsed, execs }) => ({
+      id,
+      image,
+      limits,
+      idleMs,
+      createdAt,
+      lastUsed,
+      execs,
+    }));
   }
 
   /** Re-register sessions from a snapshot; their containers are created by recover(). */
   adopt(records: SessionRecord[]): void {
     for (const r of records) {
       if (this.map.has(r.id) || !fs.existsSync(this.workspaceDir(r.id))) continue;
-      this.map.set(r.id, { ...r, workspaceDir: this.workspaceDir(r.id), managed: null, busy: 0, chain: Promise.resolve() });
+      this.map.set(r.id, {
+        ...r,
+        workspaceDir: this.workspaceDir(r.id),
+        managed: null,
+        busy: 0,
+        chain: Promise.resolve(),
+      });
     }
   }
 
@@ -205,16 +246,20 @@ export class Sessions {
   /** Shutdown: remove the containers, keep the records and workspaces for the next start. */
   async shutdown(): Promise<void> {
     this.stopReaper();
-    await Promise.all([...this.map.values()].map(async (s) => {
-      if (s.managed) await this.containers.remove(s.managed.container);
-      s.managed = null;
-    }));
+    await Promise.all(
+      [...this.map.values()].map(async (s) => {
+        if (s.managed) await this.containers.remove(s.managed.container);
+        s.managed = null;
+      }),
+    );
   }
 
   reapIdle(now = Date.now()): void {
     for (const s of [...this.map.values()]) {
       if (s.busy === 0 && now - s.lastUsed >= s.idleMs) {
-        void this.destroy(s.id, 'idle').catch((err) => this.log.warn({ err, session: s.id }, 'idle session reap failed'));
+        void this.destroy(s.id, 'idle').catch((err) =>
+          this.log.warn({ err, session: s.id }, 'idle session reap failed'),
+        );
       }
     }
   }

@@ -31,10 +31,15 @@ export async function workspaceUsage(dir: string, limitBytes: number): Promise<U
       continue;
     }
     for (let i = 0; i < names.length; i += BATCH) {
-      const stats = await Promise.all(names.slice(i, i + BATCH).map((name) => {
-        const p = path.join(d, name);
-        return fs.lstat(p).then((st) => ({ p, st }), () => null); // gone meanwhile
-      }));
+      const stats = await Promise.all(
+        names.slice(i, i + BATCH).map((name) => {
+          const p = path.join(d, name);
+          return fs.lstat(p).then(
+            (st) => ({ p, st }),
+            () => null,
+          ); // gone meanwhile
+        }),
+      );
       for (const s of stats) {
         if (!s) continue;
         bytes += s.st.blocks * 512;

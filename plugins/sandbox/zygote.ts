@@ -39,7 +39,12 @@ import type { Language } from './languages.js';
 
 /** The marker framing byte (ASCII RS). */
 const RS = 0x1e;
-const REQUEST_MAIN = { python: '/tmp/.agentd-main.py', node: '/tmp/.agentd-main.js', bash: '/tmp/.agentd-main.sh', r: '/tmp/.agentd-main.R' } as const;
+const REQUEST_MAIN = {
+  python: '/tmp/.agentd-main.py',
+  node: '/tmp/.agentd-main.js',
+  bash: '/tmp/.agentd-main.sh',
+  r: '/tmp/.agentd-main.R',
+} as const;
 
 const PYTHON_BOOT = String.raw`import os, sys
 def _agentd_boot():
@@ -251,9 +256,10 @@ function shQuote(s: string): string {
  */
 export function encodeRequest(language: Language, code: string, env: Record<string, string>): Buffer {
   const entries = Object.entries(env);
-  const envText = language === 'python' || language === 'node'
-    ? entries.map(([k, v]) => `${k}=${v}\0`).join('')
-    : entries.map(([k, v]) => `export ${k}=${shQuote(v)}\n`).join('');
+  const envText =
+    language === 'python' || language === 'node'
+      ? entries.map(([k, v]) => `${k}=${v}\0`).join('')
+      : entries.map(([k, v]) => `export ${k}=${shQuote(v)}\n`).join('');
   const envBuf = Buffer.from(envText, 'utf8');
   const codeBuf = Buffer.from(code, 'utf8');
   return Buffer.concat([Buffer.from(`${codeBuf.length} ${envBuf.length}\n`, 'latin1'), envBuf, codeBuf]);

@@ -38,7 +38,11 @@ export function ftsQuery(terms: string[]): string | null {
 }
 
 /** The analysis of a stored trace's goal, from its columns. */
-const stored = (t: TraceRow): GoalAnalysis => ({ terms: t.terms ? t.terms.split(' ') : [], slots: JSON.parse(t.slots) as string[], names: t.names ? t.names.split(' ') : [] });
+const stored = (t: TraceRow): GoalAnalysis => ({
+  terms: t.terms ? t.terms.split(' ') : [],
+  slots: JSON.parse(t.slots) as string[],
+  names: t.names ? t.names.split(' ') : [],
+});
 
 export function findTraces(store: TraceStore, goal: string, o: FindOptions): Match[] {
   const out: Match[] = [];
@@ -66,16 +70,30 @@ export function findTraces(store: TraceStore, goal: string, o: FindOptions): Mat
 }
 
 /** The columns a goal is stored with. */
-export function goalColumns(goal: string, analyze: (goal: string) => GoalAnalysis = analyzeGoal): { signature: string; normalized: string; terms: string; slots: string; names: string } {
+export function goalColumns(
+  goal: string,
+  analyze: (goal: string) => GoalAnalysis = analyzeGoal,
+): { signature: string; normalized: string; terms: string; slots: string; names: string } {
   const a = analyze(goal);
-  return { signature: goalSignature(goal), normalized: normalizeGoal(goal), terms: a.terms.join(' '), slots: JSON.stringify(a.slots), names: a.names.join(' ') };
+  return {
+    signature: goalSignature(goal),
+    normalized: normalizeGoal(goal),
+    terms: a.terms.join(' '),
+    slots: JSON.stringify(a.slots),
+    names: a.names.join(' '),
+  };
 }
 
 /** JSON with object keys sorted at every level: the same inputs give the same text. */
 export function canonicalJson(v: unknown): string {
   const sort = (x: unknown): unknown => {
     if (Array.isArray(x)) return x.map(sort);
-    if (x && typeof x === 'object') return Object.fromEntries(Object.keys(x).sort().map((k) => [k, sort((x as Record<string, unknown>)[k])]));
+    if (x && typeof x === 'object')
+      return Object.fromEntries(
+        Object.keys(x)
+          .sort()
+          .map((k) => [k, sort((x as Record<string, unknown>)[k])]),
+      );
     return x;
   };
   return JSON.stringify(sort(v)) ?? 'null';

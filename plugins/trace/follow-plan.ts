@@ -32,7 +32,9 @@ export function followDefinition(plan: Plan): Plan {
   const steps = plan.steps.map((s): PlanStep => {
     if (s.wait !== undefined || (!s.event && !s.agent)) return s;
     const { event, data, agent, output, ...place } = s;
-    const live: Record<string, unknown> = event ? { event, data: data ?? {} } : { agent, ...(output ? { output } : {}) };
+    const live: Record<string, unknown> = event
+      ? { event, data: data ?? {} }
+      : { agent, ...(output ? { output } : {}) };
     return {
       ...place,
       event: 'trace:replay_step',

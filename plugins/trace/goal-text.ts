@@ -19,7 +19,10 @@ export function goalSignature(text: string): string {
   return createHash('sha256').update(normalizeGoal(text)).digest('hex').slice(0, 32);
 }
 
-const QUOTES: Array<[RegExp, string]> = [[/[\u2018\u2019\u201a\u201b\u2032]/g, "'"], [/[\u201c\u201d\u201e\u201f\u2033]/g, '"']];
+const QUOTES: Array<[RegExp, string]> = [
+  [/[\u2018\u2019\u201a\u201b\u2032]/g, "'"],
+  [/[\u201c\u201d\u201e\u201f\u2033]/g, '"'],
+];
 
 /** Words, numbers and literals (file names, paths, `[5, 3]`, quoted strings kept whole), lowercased unless asked. */
 function tokens(text: string, keepCase = false): string[] {
@@ -36,7 +39,14 @@ function tokens(text: string, keepCase = false): string[] {
       continue;
     }
     if (t.startsWith('[')) {
-      out.push(`[${t.slice(1, -1).split(',').map((x) => x.trim()).join(',').toLowerCase()}]`);
+      out.push(
+        `[${t
+          .slice(1, -1)
+          .split(',')
+          .map((x) => x.trim())
+          .join(',')
+          .toLowerCase()}]`,
+      );
       continue;
     }
     // Punctuation at either end is prose, not part of the word (a trailing "." of a file name too);
@@ -49,49 +59,144 @@ function tokens(text: string, keepCase = false): string[] {
   return out;
 }
 
-const STOPWORDS = new Set(('a an the of in on at to for from by with and or is are was were be been it its this that these those there '
-  + 'what which who whom how me my i you your we our us please can could would should will do does did into as all any every '
-  + 'each some value values number numbers whole whether if then than up out off s through via about me over per').split(' '));
+const STOPWORDS = new Set(
+  (
+    'a an the of in on at to for from by with and or is are was were be been it its this that these those there ' +
+    'what which who whom how me my i you your we our us please can could would should will do does did into as all any every ' +
+    'each some value values number numbers whole whether if then than up out off s through via about me over per'
+  ).split(' '),
+);
 
 /** Verbs that only ask for an answer: "compute X", "find X" and "what is X" are the same goal. */
-const QUESTION_VERBS = new Set(('compute computes calculate calculates determine find get show print display output tell give return report '
-  + 'check work figure locate list evaluate obtain').split(' '));
+const QUESTION_VERBS = new Set(
+  (
+    'compute computes calculate calculates determine find get show print display output tell give return report ' +
+    'check work figure locate list evaluate obtain'
+  ).split(' '),
+);
 
 /**
  * Verbs that change the world: a slot of their class, so "remove the duplicate lines" never follows
  * the trace of "find the duplicate lines", however alike the rest.
  */
 const ACTIONS: Record<string, string> = {
-  delete: 'delete', remove: 'delete', erase: 'delete', drop: 'delete', purge: 'delete', clear: 'delete',
-  create: 'create', make: 'create', generate: 'create', produce: 'create', build: 'create', add: 'create', record: 'create', store: 'create', save: 'create', insert: 'create',
-  send: 'send', message: 'send', notify: 'send', email: 'send',
-  move: 'move', rename: 'rename', copy: 'copy', update: 'update', modify: 'update', edit: 'update', replace: 'update',
-  install: 'install', uninstall: 'delete', download: 'download', upload: 'upload', compress: 'compress', extract: 'extract',
+  delete: 'delete',
+  remove: 'delete',
+  erase: 'delete',
+  drop: 'delete',
+  purge: 'delete',
+  clear: 'delete',
+  create: 'create',
+  make: 'create',
+  generate: 'create',
+  produce: 'create',
+  build: 'create',
+  add: 'create',
+  record: 'create',
+  store: 'create',
+  save: 'create',
+  insert: 'create',
+  send: 'send',
+  message: 'send',
+  notify: 'send',
+  email: 'send',
+  move: 'move',
+  rename: 'rename',
+  copy: 'copy',
+  update: 'update',
+  modify: 'update',
+  edit: 'update',
+  replace: 'update',
+  install: 'install',
+  uninstall: 'delete',
+  download: 'download',
+  upload: 'upload',
+  compress: 'compress',
+  extract: 'extract',
 };
 
 /** Words that say the same thing in a goal, folded to one term (after stemming). */
 const SYNONYMS: Record<string, string> = {
-  averag: 'mean', total: 'sum',
-  frequent: 'common', commonest: 'common', popular: 'common',
-  folder: 'directori', dir: 'directori', document: 'file',
-  summar: 'summari', summaris: 'summari', summariz: 'summari',
-  duplic: 'repeat', appear: 'repeat', twice: 'repeat', onc: 'repeat',
-  backward: 'revers', 'std': 'standard', dev: 'deviat', kg: 'graph', fahrenheit: 'fahrenheit', celsiu: 'celsius', '°f': 'fahrenheit', '°c': 'celsius',
+  averag: 'mean',
+  total: 'sum',
+  frequent: 'common',
+  commonest: 'common',
+  popular: 'common',
+  folder: 'directori',
+  dir: 'directori',
+  document: 'file',
+  summar: 'summari',
+  summaris: 'summari',
+  summariz: 'summari',
+  duplic: 'repeat',
+  appear: 'repeat',
+  twice: 'repeat',
+  onc: 'repeat',
+  backward: 'revers',
+  std: 'standard',
+  dev: 'deviat',
+  kg: 'graph',
+  fahrenheit: 'fahrenheit',
+  celsiu: 'celsius',
+  '°f': 'fahrenheit',
+  '°c': 'celsius',
 };
 
 /** Words that turn a goal around: each is a slot of its class, so a goal with its opposite never matches. */
 const POLARITY: Record<string, string> = {
-  smallest: 'min', minimum: 'min', min: 'min', lowest: 'min', least: 'min', shortest: 'min',
-  largest: 'max', biggest: 'max', maximum: 'max', max: 'max', highest: 'max', greatest: 'max', most: 'max', longest: 'max',
-  ascending: 'asc', increasing: 'asc', descending: 'desc', decreasing: 'desc',
-  not: 'not', no: 'not', never: 'not', without: 'not', except: 'not',
-  improves: '+', improve: '+', increases: '+', increase: '+', raises: '+', impairs: '-', impair: '-', decreases: '-', decrease: '-', lowers: '-', reduces: '-', reduce: '-',
+  smallest: 'min',
+  minimum: 'min',
+  min: 'min',
+  lowest: 'min',
+  least: 'min',
+  shortest: 'min',
+  largest: 'max',
+  biggest: 'max',
+  maximum: 'max',
+  max: 'max',
+  highest: 'max',
+  greatest: 'max',
+  most: 'max',
+  longest: 'max',
+  ascending: 'asc',
+  increasing: 'asc',
+  descending: 'desc',
+  decreasing: 'desc',
+  not: 'not',
+  no: 'not',
+  never: 'not',
+  without: 'not',
+  except: 'not',
+  improves: '+',
+  improve: '+',
+  increases: '+',
+  increase: '+',
+  raises: '+',
+  impairs: '-',
+  impair: '-',
+  decreases: '-',
+  decrease: '-',
+  lowers: '-',
+  reduces: '-',
+  reduce: '-',
 };
 
 /** Comparisons: a slot only when a number follows ("under 100"; "under the workspace" is a place). */
 const COMPARISONS: Record<string, string> = {
-  below: '<', under: '<', less: '<', fewer: '<', beneath: '<', lower: '<', smaller: '<',
-  above: '>', greater: '>', more: '>', exceeding: '>', higher: '>', larger: '>', bigger: '>',
+  below: '<',
+  under: '<',
+  less: '<',
+  fewer: '<',
+  beneath: '<',
+  lower: '<',
+  smaller: '<',
+  above: '>',
+  greater: '>',
+  more: '>',
+  exceeding: '>',
+  higher: '>',
+  larger: '>',
+  bigger: '>',
 };
 
 /** Comparisons spelled as phrases: "less than", "more than"; "from smallest to largest" is an order. */
@@ -111,10 +216,50 @@ const PHRASES: Array<[RegExp, string]> = [
 ];
 
 const NUMBER_WORDS: Record<string, number> = {
-  zero: 0, one: 1, two: 2, three: 3, four: 4, five: 5, six: 6, seven: 7, eight: 8, nine: 9, ten: 10, eleven: 11, twelve: 12,
-  thirteen: 13, fourteen: 14, fifteen: 15, sixteen: 16, seventeen: 17, eighteen: 18, nineteen: 19, twenty: 20, thirty: 30,
-  forty: 40, fifty: 50, sixty: 60, seventy: 70, eighty: 80, ninety: 90, hundred: 100, thousand: 1000, million: 1_000_000,
-  first: 1, second: 2, third: 3, fourth: 4, fifth: 5, sixth: 6, seventh: 7, eighth: 8, ninth: 9, tenth: 10, twentieth: 20, thirtieth: 30, hundredth: 100,
+  zero: 0,
+  one: 1,
+  two: 2,
+  three: 3,
+  four: 4,
+  five: 5,
+  six: 6,
+  seven: 7,
+  eight: 8,
+  nine: 9,
+  ten: 10,
+  eleven: 11,
+  twelve: 12,
+  thirteen: 13,
+  fourteen: 14,
+  fifteen: 15,
+  sixteen: 16,
+  seventeen: 17,
+  eighteen: 18,
+  nineteen: 19,
+  twenty: 20,
+  thirty: 30,
+  forty: 40,
+  fifty: 50,
+  sixty: 60,
+  seventy: 70,
+  eighty: 80,
+  ninety: 90,
+  hundred: 100,
+  thousand: 1000,
+  million: 1_000_000,
+  first: 1,
+  second: 2,
+  third: 3,
+  fourth: 4,
+  fifth: 5,
+  sixth: 6,
+  seventh: 7,
+  eighth: 8,
+  ninth: 9,
+  tenth: 10,
+  twentieth: 20,
+  thirtieth: 30,
+  hundredth: 100,
 };
 
 /** What the similar match compares. */
@@ -193,7 +338,8 @@ export function analyzeGoal(text: string, opts: AnalysisOptions = {}): GoalAnaly
   const slots: string[] = [];
   const names: string[] = [];
   const ws = words(text, syn);
-  const isNumber = (w: Word | undefined): boolean => w !== undefined && (numberSlot(w.t) !== null || w.t in NUMBER_WORDS);
+  const isNumber = (w: Word | undefined): boolean =>
+    w !== undefined && (numberSlot(w.t) !== null || w.t in NUMBER_WORDS);
   for (const [i, { t, named }] of ws.entries()) {
     if (t.startsWith('"') || t.startsWith('[')) {
       slots.push(t);
@@ -244,7 +390,7 @@ export function analyzeGoal(text: string, opts: AnalysisOptions = {}): GoalAnaly
     if (QUESTION_VERBS.has(t) || STOPWORDS.has(t) || t.length < 2) continue;
     const st = stemmer(t.replace(/'s$/, ''));
     if (STOPWORDS.has(st)) continue;
-    const term = syn ? SYNONYMS[st] ?? SYNONYMS[t] ?? st : st;
+    const term = syn ? (SYNONYMS[st] ?? SYNONYMS[t] ?? st) : st;
     terms.push(term);
     if (named) names.push(term);
   }

@@ -24,7 +24,10 @@ export class Recorder {
    */
   private readonly turnAgents = new Map<string, { runId: string; own: boolean }>();
 
-  constructor(private readonly db: Database.Database, private readonly store: TraceStore) {}
+  constructor(
+    private readonly db: Database.Database,
+    private readonly store: TraceStore,
+  ) {}
 
   private runOf(ev: EmittedEvent): string | null {
     const id = ev.context.workflow_id;
@@ -47,7 +50,8 @@ export class Recorder {
   /** After a restart: the agents of the goal turns still being recorded. */
   reopenTurn(runId: string, ownAgentId: string | null): void {
     this.open.add(runId);
-    for (const a of this.store.agentsOf(runId)) this.turnAgents.set(a.agent_id, { runId, own: a.agent_id === ownAgentId });
+    for (const a of this.store.agentsOf(runId))
+      this.turnAgents.set(a.agent_id, { runId, own: a.agent_id === ownAgentId });
   }
 
   /** A run is settled (or its own turn has ended): its agents' later work is not part of it. */
@@ -104,11 +108,21 @@ export class Recorder {
     const a = agentId ? this.store.agent(agentId) : undefined;
     if (!a) return;
     const events = Array.isArray(ev.data.events) ? ev.data.events : null;
-    runLazy(this.db, () => this.store.putCall({
-      run_id: a.run_id, tool_use_id: str(ev.data.tool_use_id) ?? String(ev.seq), key: a.key, agent_id: a.agent_id, turn_id: str(ev.data.turn_id) ?? '', tool: str(ev.data.name) ?? '',
-      events: events ? JSON.stringify(events.map((e) => ({ ...(e as Record<string, unknown>), tool: ev.data.name }))) : null,
-      result: str(ev.data.result), is_error: ev.data.is_error === true ? 1 : 0,
-    }));
+    runLazy(this.db, () =>
+      this.store.putCall({
+        run_id: a.run_id,
+        tool_use_id: str(ev.data.tool_use_id) ?? String(ev.seq),
+        key: a.key,
+        agent_id: a.agent_id,
+        turn_id: str(ev.data.turn_id) ?? '',
+        tool: str(ev.data.name) ?? '',
+        events: events
+          ? JSON.stringify(events.map((e) => ({ ...(e as Record<string, unknown>), tool: ev.data.name })))
+          : null,
+        result: str(ev.data.result),
+        is_error: ev.data.is_error === true ? 1 : 0,
+      }),
+    );
   }
 
   /** `agent:reply {turn_id, tool_calls, cost_usd}`: how many calls the turn made, to check the recording, and its cost. */

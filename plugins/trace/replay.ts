@@ -18,7 +18,12 @@ export interface ReplayInput {
   step: string;
   index: number;
   key?: string | undefined;
-  live: { event?: string | undefined; data?: Record<string, unknown> | undefined; agent?: Record<string, unknown> | undefined; output?: 'json' | 'text' | undefined };
+  live: {
+    event?: string | undefined;
+    data?: Record<string, unknown> | undefined;
+    agent?: Record<string, unknown> | undefined;
+    output?: 'json' | 'text' | undefined;
+  };
 }
 
 export interface ReplayDeps {
@@ -35,23 +40,31 @@ const MATTERS = ['exit_code', 'timed_out', 'oom_killed', 'is_error', 'isError'] 
 /** And with trace.output_matters, these: what a program printed, which a recorded reply may quote. */
 const OUTPUT = ['stdout', 'stderr'] as const;
 
-type Outcome = { result: unknown; error?: undefined } | { result?: undefined; error: { code: string; message: string } };
+type Outcome =
+  { result: unknown; error?: undefined } | { result?: undefined; error: { code: string; message: string } };
 
 /** Why a replayed event's outcome differs from the recorded one in a way that matters; null when it does not. */
 export function divergence(rec: RecordedEvent, now: Outcome, o: { output?: boolean } = {}): string | null {
   const was = rec.error?.code ?? null;
   const is = now.error?.code ?? null;
-  if (was !== is) return was === null ? `${rec.event} failed with ${is} (it succeeded when recorded)` : is === null ? `${rec.event} succeeded (it failed with ${was} when recorded)` : `${rec.event} failed with ${is} (${was} when recorded)`;
+  if (was !== is)
+    return was === null
+      ? `${rec.event} failed with ${is} (it succeeded when recorded)`
+      : is === null
+        ? `${rec.event} succeeded (it failed with ${was} when recorded)`
+        : `${rec.event} failed with ${is} (${was} when recorded)`;
   if (is !== null) return null;
   const a = rec.result as Record<string, unknown> | null | undefined;
   const b = now.result as Record<string, unknown> | null | undefined;
   if (!a || !b || typeof a !== 'object' || typeof b !== 'object') return null;
   for (const k of MATTERS) {
-    if (a[k] !== b[k]) return `${rec.event} ${k} ${JSON.stringify(b[k] ?? null)} (${JSON.stringify(a[k] ?? null)} when recorded)`;
+    if (a[k] !== b[k])
+      return `${rec.event} ${k} ${JSON.stringify(b[k] ?? null)} (${JSON.stringify(a[k] ?? null)} when recorded)`;
   }
   if (o.output) {
     for (const k of OUTPUT) {
-      if (a[k] !== b[k]) return `${rec.event} ${k} changed (${clip(b[k] ?? null, 200)}; ${clip(a[k] ?? null, 200)} when recorded)`;
+      if (a[k] !== b[k])
+        return `${rec.event} ${k} changed (${clip(b[k] ?? null, 200)}; ${clip(a[k] ?? null, 200)} when recorded)`;
     }
   }
   return null;
@@ -67,7 +80,11 @@ export interface Replayed {
  * Perform recorded events in order (model work skipped: its effects are the recorded events around
  * it), stopping at the first whose outcome differs in a way that matters.
  */
-export async function replayEvents(call: CallContext, events: RecordedEvent[], o: { output: boolean }): Promise<Replayed> {
+export async function replayEvents(
+  call: CallContext,
+  events: RecordedEvent[],
+  o: { output: boolean },
+): Promise<Replayed> {
   const done: RecordedEvent[] = [];
   for (const [at, rec] of events.entries()) {
     if (MODEL_WORK.test(rec.event)) {
@@ -89,7 +106,12 @@ ${done.map((e, i) => `${i + 1}. ${e.tool ? `${e.tool} → ` : ''}${e.event} ${cl
 The last one's result differs from when the task was recorded (${reason}). Carry on from here: finish the task, calling tools as needed.`;
 }
 
-async function perform(call: CallContext, event: string, data: Record<string, unknown>, timeoutMs?: number): Promise<Outcome> {
+async function perform(
+  call: CallContext,
+  event: string,
+  data: Record<string, unknown>,
+  timeoutMs?: number,
+): Promise<Outcome> {
   try {
     return { result: await call.request(event, data, timeoutMs ? { timeoutMs } : {}) };
   } catch (e) {
@@ -119,7 +141,9 @@ export function jsonInReply(text: string): unknown {
       // the next reading
     }
   }
-  throw new DaemonError('INVALID_DATA', `the reply holds no JSON value (output: json): ${t.slice(0, 200)}`, { reply: t.slice(0, 2000) });
+  throw new DaemonError('INVALID_DATA', `the reply holds no JSON value (output: json): ${t.slice(0, 200)}`, {
+    reply: t.slice(0, 2000),
+  });
 }
 
 /** Agent ids are at most 128 characters; keys at most 100. */
@@ -142,16 +166,30 @@ export class Replayer {
 
   async step(d: ReplayInput, call: CallContext): Promise<unknown> {
     const run = this.deps.store.run(d.run_id);
-    if (!run || run.mode !== 'follow' || !run.trace_id) throw new DaemonError('NOT_FOUND', `run ${d.run_id} is not following a trace`, { run_id: d.run_id });
+    if (!run || run.mode !== 'follow' || !run.trace_id)
+      throw new DaemonError('NOT_FOUND', `run ${d.run_id} is not following a trace`, { run_id: d.run_id });
     const traceId = run.trace_id;
     const key = d.key ?? `${d.run_id}.${d.step}.${d.index}`;
     const item = this.deps.store.item(traceId, d.step, d.index);
     const diverged = new Set(this.deps.store.divergences(d.run_id).map((x) => x.step));
     const upstream = [...(this.ancestorsOf(traceId).get(d.step) ?? [])].find((s) => diverged.has(s));
     const note = (at: number, reason: string, prefix: RecordedEvent[], fallbackKey: string | null): void => {
-      const row = { run_id: d.run_id, step: d.step, idx: d.index, at, reason, prefix: JSON.stringify(prefix), fallback_key: fallbackKey, created_at: Date.now() };
+      const row = {
+        run_id: d.run_id,
+        step: d.step,
+        idx: d.index,
+        at,
+        reason,
+        prefix: JSON.stringify(prefix),
+        fallback_key: fallbackKey,
+        created_at: Date.now(),
+      };
       if (runLazy(this.deps.db, () => this.deps.store.putDivergence(row))) {
-        this.deps.emit('trace:diverged', { run_id: d.run_id, trace_id: traceId, step: d.step, index: d.index, at, reason }, call);
+        this.deps.emit(
+          'trace:diverged',
+          { run_id: d.run_id, trace_id: traceId, step: d.step, index: d.index, at, reason },
+          call,
+        );
       }
     };
 
@@ -159,13 +197,18 @@ export class Replayer {
       const data = { ...(d.live.data ?? {}) };
       const now = await perform(call, d.live.event, data);
       const rec = item ? (JSON.parse(item.events) as RecordedEvent[])[0] : undefined;
-      const why = upstream ? `needs ${upstream}, which diverged` : !rec ? 'nothing recorded for this item' : divergence(rec, now, { output: this.deps.outputMatters });
+      const why = upstream
+        ? `needs ${upstream}, which diverged`
+        : !rec
+          ? 'nothing recorded for this item'
+          : divergence(rec, now, { output: this.deps.outputMatters });
       if (why) note(0, why, [{ event: d.live.event, data, ...now }], null);
       if (now.error) throw new DaemonError(now.error.code as ErrorCode, now.error.message);
       return now.result;
     }
 
-    if (!d.live.agent) throw new DaemonError('INVALID_DATA', `step ${d.step} has neither an event nor an agent to fall back to`);
+    if (!d.live.agent)
+      throw new DaemonError('INVALID_DATA', `step ${d.step} has neither an event nor an agent to fall back to`);
     if (upstream) return this.fallback(d, key, call, [], note, `needs ${upstream}, which diverged`);
     if (!item) return this.fallback(d, key, call, [], note, 'nothing recorded for this item');
     if (!item.complete) return this.fallback(d, key, call, [], note, 'the recording of this item is incomplete');
@@ -175,7 +218,7 @@ export class Replayer {
     }
     const r = await replayEvents(call, JSON.parse(item.events) as RecordedEvent[], { output: this.deps.outputMatters });
     if (r.diverged) return this.fallback(d, key, call, r.done, note, r.diverged.reason, r.diverged.at);
-    const out = item.output === null ? null : JSON.parse(item.output) as unknown;
+    const out = item.output === null ? null : (JSON.parse(item.output) as unknown);
     if (d.live.output === 'json' || out === null || typeof out !== 'object' || Array.isArray(out)) return out;
     return { ...(out as Record<string, unknown>), cost_usd: 0, replayed: true };
   }
@@ -184,7 +227,15 @@ export class Replayer {
    * The model does the step from here: a fresh agent with the step's spec gets its message and, when
    * events were replayed, what they returned (the last one differently). Its turn is recorded.
    */
-  private async fallback(d: ReplayInput, key: string, call: CallContext, done: RecordedEvent[], note: (at: number, reason: string, prefix: RecordedEvent[], fb: string | null) => void, reason: string, at = -1): Promise<unknown> {
+  private async fallback(
+    d: ReplayInput,
+    key: string,
+    call: CallContext,
+    done: RecordedEvent[],
+    note: (at: number, reason: string, prefix: RecordedEvent[], fb: string | null) => void,
+    reason: string,
+    at = -1,
+  ): Promise<unknown> {
     const spec = d.live.agent!;
     const agentId = fallbackAgentId(key);
     const fbKey = `fb.${key}`;
@@ -197,19 +248,38 @@ export class Replayer {
     const told = done.length === 0 ? message : `${message}\n\n${fallbackNote(done, reason)}`;
     const { message: _m, agent_id: _a, ...rest } = spec;
     try {
-      await call.request('agent:spawn', { ...rest, agent_id: agentId, metadata: { trace_fallback: d.run_id, step: d.step, item: d.index } }, { timeoutMs: 30_000 });
+      await call.request(
+        'agent:spawn',
+        { ...rest, agent_id: agentId, metadata: { trace_fallback: d.run_id, step: d.step, item: d.index } },
+        { timeoutMs: 30_000 },
+      );
     } catch (e) {
       // Spawned by this same attempt before a crash: carry on with it.
       if (!(isDaemonError(e) && e.code === 'CONFLICT')) throw e;
     }
     try {
-      const r = await call.request<{ reply: string; turn_id: string; cost_usd: number; stop_reason: string }>('agent:send', {
-        agent_id: agentId, message: told, turn_id: key.slice(0, 100), wait: true,
-      }, { timeoutMs: this.deps.fallbackTimeoutMs });
+      const r = await call.request<{ reply: string; turn_id: string; cost_usd: number; stop_reason: string }>(
+        'agent:send',
+        {
+          agent_id: agentId,
+          message: told,
+          turn_id: key.slice(0, 100),
+          wait: true,
+        },
+        { timeoutMs: this.deps.fallbackTimeoutMs },
+      );
       if (d.live.output === 'json') return jsonInReply(r.reply);
-      return { reply: r.reply, turn_id: r.turn_id, cost_usd: r.cost_usd, agent_id: agentId, stop_reason: r.stop_reason };
+      return {
+        reply: r.reply,
+        turn_id: r.turn_id,
+        cost_usd: r.cost_usd,
+        agent_id: agentId,
+        stop_reason: r.stop_reason,
+      };
     } finally {
-      void call.request('agent:terminate', { agent_id: agentId, reason: 'trace fallback done' }, { timeoutMs: 10_000 }).catch(() => undefined);
+      void call
+        .request('agent:terminate', { agent_id: agentId, reason: 'trace fallback done' }, { timeoutMs: 10_000 })
+        .catch(() => undefined);
     }
   }
 }

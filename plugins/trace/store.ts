@@ -239,43 +239,56 @@ export class TraceStore {
       candidates: p('SELECT rowid AS rid FROM trace_fts WHERE trace_fts MATCH ? ORDER BY bm25(trace_fts) LIMIT ?'),
       df: p('SELECT term, doc FROM trace_vocab WHERE term IN (SELECT value FROM json_each(?))'),
       count: p('SELECT count(*) AS n FROM trace_traces'),
-      insert: p(`INSERT INTO trace_traces (trace_id, signature, goal, normalized, terms, slots, names, plan, inputs, learned_run_id, learned_cost_usd, learned_duration_ms, successes, created_at, updated_at, last_used_at)
+      insert:
+        p(`INSERT INTO trace_traces (trace_id, signature, goal, normalized, terms, slots, names, plan, inputs, learned_run_id, learned_cost_usd, learned_duration_ms, successes, created_at, updated_at, last_used_at)
                  VALUES (@trace_id, @signature, @goal, @normalized, @terms, @slots, @names, @plan, @inputs, @learned_run_id, @learned_cost_usd, @learned_duration_ms, 1, @now, @now, @now)`),
-      relearn: p(`UPDATE trace_traces SET plan = @plan, inputs = @inputs, version = version + 1, status = 'active', learned_run_id = @learned_run_id, learned_cost_usd = @learned_cost_usd,
+      relearn:
+        p(`UPDATE trace_traces SET plan = @plan, inputs = @inputs, version = version + 1, status = 'active', learned_run_id = @learned_run_id, learned_cost_usd = @learned_cost_usd,
                   learned_duration_ms = @learned_duration_ms, successes = successes + 1, updated_at = @now, last_used_at = @now WHERE trace_id = @trace_id`),
       used: p(`UPDATE trace_traces SET usage_count = usage_count + 1, successes = successes + @ok, failures = failures + @failed, repairs = repairs + @repaired,
                version = version + @repaired, saved_usd = saved_usd + @saved, last_used_at = @now, updated_at = @now WHERE trace_id = @trace_id`),
       setStatus: p('UPDATE trace_traces SET status = ?, updated_at = ? WHERE trace_id = ?'),
       del: p('DELETE FROM trace_traces WHERE trace_id = ?'),
       delItems: p('DELETE FROM trace_items WHERE trace_id = ?'),
-      putItem: p(`INSERT OR REPLACE INTO trace_items (trace_id, step, idx, kind, status, output, error, events, complete)
+      putItem:
+        p(`INSERT OR REPLACE INTO trace_items (trace_id, step, idx, kind, status, output, error, events, complete)
                   VALUES (@trace_id, @step, @idx, @kind, @status, @output, @error, @events, @complete)`),
       item: p('SELECT * FROM trace_items WHERE trace_id = ? AND step = ? AND idx = ?'),
       items: p('SELECT * FROM trace_items WHERE trace_id = ? ORDER BY step, idx'),
-      itemCounts: p('SELECT count(*) AS items, coalesce(sum(json_array_length(events)), 0) AS events FROM trace_items WHERE trace_id = ?'),
-      insertRun: p(`INSERT OR IGNORE INTO trace_runs (run_id, kind, origin, inputs, agent_id, turn, goal, signature, mode, trace_id, trace_version, match, score, learned_cost_usd, created_at)
+      itemCounts: p(
+        'SELECT count(*) AS items, coalesce(sum(json_array_length(events)), 0) AS events FROM trace_items WHERE trace_id = ?',
+      ),
+      insertRun:
+        p(`INSERT OR IGNORE INTO trace_runs (run_id, kind, origin, inputs, agent_id, turn, goal, signature, mode, trace_id, trace_version, match, score, learned_cost_usd, created_at)
                     VALUES (@run_id, @kind, @origin, @inputs, @agent_id, @turn, @goal, @signature, @mode, @trace_id, @trace_version, @match, @score, @learned_cost_usd, @created_at)`),
       run: p('SELECT * FROM trace_runs WHERE run_id = ?'),
       openRuns: p('SELECT * FROM trace_runs WHERE settled = 0'),
       runsRecent: p('SELECT * FROM trace_runs ORDER BY created_at DESC LIMIT ?'),
       runsOf: p('SELECT * FROM trace_runs WHERE run_id IN (SELECT value FROM json_each(?))'),
-      settle: p(`UPDATE trace_runs SET settled = 1, status = @status, cost_usd = @cost_usd, saved_usd = @saved_usd, outcome = @outcome, trace_id = @trace_id,
+      settle:
+        p(`UPDATE trace_runs SET settled = 1, status = @status, cost_usd = @cost_usd, saved_usd = @saved_usd, outcome = @outcome, trace_id = @trace_id,
                  finished_at = @now WHERE run_id = @run_id`),
-      putKey: p('INSERT OR IGNORE INTO trace_keys (run_id, key, step, idx, attempt, fallback) VALUES (?, ?, ?, ?, ?, ?)'),
+      putKey: p(
+        'INSERT OR IGNORE INTO trace_keys (run_id, key, step, idx, attempt, fallback) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
       keys: p('SELECT * FROM trace_keys WHERE run_id = ?'),
       keyOf: p('SELECT * FROM trace_keys WHERE run_id = ? AND key = ?'),
       putAgent: p('INSERT OR IGNORE INTO trace_agents (agent_id, run_id, key) VALUES (?, ?, ?)'),
       replaceAgent: p('INSERT OR REPLACE INTO trace_agents (agent_id, run_id, key) VALUES (?, ?, ?)'),
       agentsOf: p('SELECT * FROM trace_agents WHERE run_id = ?'),
       agent: p('SELECT * FROM trace_agents WHERE agent_id = ?'),
-      putCall: p(`INSERT OR IGNORE INTO trace_calls (run_id, key, agent_id, turn_id, tool_use_id, tool, events, result, is_error)
+      putCall:
+        p(`INSERT OR IGNORE INTO trace_calls (run_id, key, agent_id, turn_id, tool_use_id, tool, events, result, is_error)
                   VALUES (@run_id, @key, @agent_id, @turn_id, @tool_use_id, @tool, @events, @result, @is_error)`),
       calls: p('SELECT * FROM trace_calls WHERE run_id = ? AND key = ? ORDER BY id'),
-      putTurn: p('INSERT OR REPLACE INTO trace_turns (turn_id, run_id, key, tool_calls, cost_usd) VALUES (?, ?, ?, ?, ?)'),
+      putTurn: p(
+        'INSERT OR REPLACE INTO trace_turns (turn_id, run_id, key, tool_calls, cost_usd) VALUES (?, ?, ?, ?, ?)',
+      ),
       turns: p('SELECT * FROM trace_turns WHERE run_id = ? AND key = ?'),
       turnsCost: p('SELECT coalesce(sum(cost_usd), 0) AS c FROM trace_turns WHERE run_id = ?'),
       callsOfTurn: p('SELECT count(*) AS n FROM trace_calls WHERE run_id = ? AND turn_id = ?'),
-      putDivergence: p(`INSERT OR REPLACE INTO trace_divergences (run_id, step, idx, at, reason, prefix, fallback_key, created_at)
+      putDivergence:
+        p(`INSERT OR REPLACE INTO trace_divergences (run_id, step, idx, at, reason, prefix, fallback_key, created_at)
                         VALUES (@run_id, @step, @idx, @at, @reason, @prefix, @fallback_key, @created_at)`),
       divergences: p('SELECT * FROM trace_divergences WHERE run_id = ? ORDER BY created_at, step, idx'),
       forgetKeys: p('DELETE FROM trace_keys WHERE run_id = ?'),
@@ -304,18 +317,42 @@ export class TraceStore {
 
   /** How many traces hold each term. */
   docFreq(terms: string[]): Map<string, number> {
-    return new Map((this.stmts.df!.all(JSON.stringify(terms)) as Array<{ term: string; doc: number }>).map((r) => [r.term, r.doc]));
+    return new Map(
+      (this.stmts.df!.all(JSON.stringify(terms)) as Array<{ term: string; doc: number }>).map((r) => [r.term, r.doc]),
+    );
   }
 
   count(): number {
     return (this.stmts.count!.get() as { n: number }).n;
   }
 
-  insert(row: { trace_id: string; signature: string; goal: string; normalized: string; terms: string; slots: string; names: string; plan: string; inputs: string; learned_run_id: string; learned_cost_usd: number; learned_duration_ms: number | null; now: number }): void {
+  insert(row: {
+    trace_id: string;
+    signature: string;
+    goal: string;
+    normalized: string;
+    terms: string;
+    slots: string;
+    names: string;
+    plan: string;
+    inputs: string;
+    learned_run_id: string;
+    learned_cost_usd: number;
+    learned_duration_ms: number | null;
+    now: number;
+  }): void {
     this.stmts.insert!.run(row);
   }
 
-  relearn(row: { trace_id: string; plan: string; inputs: string; learned_run_id: string; learned_cost_usd: number; learned_duration_ms: number | null; now: number }): void {
+  relearn(row: {
+    trace_id: string;
+    plan: string;
+    inputs: string;
+    learned_run_id: string;
+    learned_cost_usd: number;
+    learned_duration_ms: number | null;
+    now: number;
+  }): void {
     this.stmts.relearn!.run(row);
   }
 
@@ -354,10 +391,17 @@ export class TraceStore {
 
   /** A page of traces; `order` is a fixed column list, never the caller's text. */
   list(order: 'last_used' | 'created' | 'usage', status: string | null, limit: number, offset: number): TraceRow[] {
-    const by = order === 'usage' ? 'usage_count DESC, created_at DESC' : order === 'created' ? 'created_at DESC' : 'coalesce(last_used_at, created_at) DESC';
+    const by =
+      order === 'usage'
+        ? 'usage_count DESC, created_at DESC'
+        : order === 'created'
+          ? 'created_at DESC'
+          : 'coalesce(last_used_at, created_at) DESC';
     const where = status ? 'WHERE status = ?' : '';
     const args: unknown[] = status ? [status, limit, offset] : [limit, offset];
-    return this.db.prepare(`SELECT * FROM trace_traces ${where} ORDER BY ${by} LIMIT ? OFFSET ?`).all(...args) as TraceRow[];
+    return this.db
+      .prepare(`SELECT * FROM trace_traces ${where} ORDER BY ${by} LIMIT ? OFFSET ?`)
+      .all(...args) as TraceRow[];
   }
 
   insertRun(row: Omit<RunRow, 'status' | 'settled' | 'cost_usd' | 'saved_usd' | 'outcome' | 'finished_at'>): boolean {
@@ -376,7 +420,15 @@ export class TraceStore {
     return (runIds ? this.stmts.runsOf!.all(JSON.stringify(runIds)) : this.stmts.runsRecent!.all(limit)) as RunRow[];
   }
 
-  settleRun(row: { run_id: string; status: string; cost_usd: number | null; saved_usd: number | null; outcome: string; trace_id: string | null; now: number }): void {
+  settleRun(row: {
+    run_id: string;
+    status: string;
+    cost_usd: number | null;
+    saved_usd: number | null;
+    outcome: string;
+    trace_id: string | null;
+    now: number;
+  }): void {
     this.stmts.settle!.run(row);
   }
 

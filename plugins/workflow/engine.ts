@@ -52,10 +52,18 @@ export class Engine implements RunHost {
     if (prior) return { run_id: runId, status: this.statusOfRow(prior), existing: true };
     const status: RunStatus = this.live.size >= this.deps.config.max_active_runs ? 'queued' : 'running';
     const context: EventContext = { ...o.context, workflow_id: runId };
-    const insert = (): void => this.deps.store.insertRun({
-      run_id: runId, workflow: o.definition.name, status, inputs: o.inputs, budget_usd: o.budget_usd, context, source: o.source,
-      definition: o.definition, created_at: this.deps.now(),
-    });
+    const insert = (): void =>
+      this.deps.store.insertRun({
+        run_id: runId,
+        workflow: o.definition.name,
+        status,
+        inputs: o.inputs,
+        budget_usd: o.budget_usd,
+        context,
+        source: o.source,
+        definition: o.definition,
+        created_at: this.deps.now(),
+      });
     try {
       if (o.answeredAtEnd) this.deps.journal(insert);
       else await this.deps.durable(insert);
@@ -89,19 +97,42 @@ export class Engine implements RunHost {
     const v = this.deps.store.version(row.run_id, row.version)!;
     const def = JSON.parse(v.definition) as Definition;
     const run = resumed
-      ? RunExecutor.fromJournal(this.deps, this, row, def, this.deps.store.steps(row.run_id), this.deps.store.tasks(row.run_id))
+      ? RunExecutor.fromJournal(
+          this.deps,
+          this,
+          row,
+          def,
+          this.deps.store.steps(row.run_id),
+          this.deps.store.tasks(row.run_id),
+        )
       : new RunExecutor(this.deps, this, {
-        runId: row.run_id, workflow: row.workflow, definition: def, version: row.version, inputs: JSON.parse(row.inputs) as Record<string, unknown>,
-        context: JSON.parse(row.context) as EventContext, budgetUsd: row.budget_usd, createdAt: row.created_at, replans: row.replans,
-      });
+          runId: row.run_id,
+          workflow: row.workflow,
+          definition: def,
+          version: row.version,
+          inputs: JSON.parse(row.inputs) as Record<string, unknown>,
+          context: JSON.parse(row.context) as EventContext,
+          budgetUsd: row.budget_usd,
+          createdAt: row.created_at,
+          replans: row.replans,
+        });
     this.live.set(row.run_id, run);
     if (row.status !== 'running' || row.started_at === null) {
       this.deps.journal(() => this.deps.store.setRunStatus(row.run_id, 'running', this.deps.now()));
     }
-    this.deps.emit('workflow:started', {
-      run_id: row.run_id, workflow: row.workflow, version: row.version, steps: def.steps.map((s) => s.id), inputs: run.inputs,
-      budget_usd: row.budget_usd, resumed,
-    }, run.context);
+    this.deps.emit(
+      'workflow:started',
+      {
+        run_id: row.run_id,
+        workflow: row.workflow,
+        version: row.version,
+        steps: def.steps.map((s) => s.id),
+        inputs: run.inputs,
+        budget_usd: row.budget_usd,
+        resumed,
+      },
+      run.context,
+    );
     run.pump();
     return run;
   }
@@ -193,14 +224,39 @@ export class Engine implements RunHost {
   async cancel(runId: string): Promise<{ run_id: string; status: RunStatus }> {
     const row = this.deps.store.run(runId);
     if (!row) throw new DaemonError('NOT_FOUND', `no run ${runId}`, { run_id: runId });
-    if (TERMINAL_RUN.has(row.status)) throw new DaemonError('CONFLICT', `run ${runId} already ended (${row.status})`, { run_id: runId, status: row.status });
+    if (TERMINAL_RUN.has(row.status))
+      throw new DaemonError('CONFLICT', `run ${runId} already ended (${row.status})`, {
+        run_id: runId,
+        status: row.status,
+      });
     const run = this.live.get(runId);
     // Journaled first: a crash from here on never resumes the run.
     await this.deps.durable(() => this.deps.store.setRunStatus(runId, 'cancelled', this.deps.now()));
     if (!run) {
       const cost = await this.deps.cost(runId).catch(() => null);
-      await this.deps.durable(() => this.deps.store.finishRun(runId, 'cancelled', { code: 'CANCELLED', message: 'the run was cancelled' }, {}, cost, this.deps.now()));
-      this.deps.emit('workflow:finished', { run_id: runId, workflow: row.workflow, status: 'cancelled', error: { code: 'CANCELLED', message: 'the run was cancelled' }, outputs: {}, cost_usd: cost, duration_ms: this.deps.now() - row.created_at }, JSON.parse(row.context) as EventContext);
+      await this.deps.durable(() =>
+        this.deps.store.finishRun(
+          runId,
+          'cancelled',
+          { code: 'CANCELLED', message: 'the run was cancelled' },
+          {},
+          cost,
+          this.deps.now(),
+        ),
+      );
+      this.deps.emit(
+        'workflow:finished',
+        {
+          run_id: runId,
+          workflow: row.workflow,
+          status: 'cancelled',
+          error: { code: 'CANCELLED', message: 'the run was cancelled' },
+          outputs: {},
+          cost_usd: cost,
+          duration_ms: this.deps.now() - row.created_at,
+        },
+        JSON.parse(row.context) as EventContext,
+      );
       return { run_id: runId, status: 'cancelled' };
     }
     run.cancel();
@@ -208,12 +264,19 @@ export class Engine implements RunHost {
     return { run_id: runId, status };
   }
 
-  async signal(runId: string, step: string, data: unknown): Promise<{ run_id: string; step: string; status: RunStatus }> {
+  async signal(
+    runId: string,
+    step: string,
+    data: unknown,
+  ): Promise<{ run_id: string; step: string; status: RunStatus }> {
     const run = this.live.get(runId);
     if (!run) {
       const row = this.deps.store.run(runId);
       if (!row) throw new DaemonError('NOT_FOUND', `no run ${runId}`, { run_id: runId });
-      throw new DaemonError('CONFLICT', `run ${runId} is ${row.status}; only a running run takes signals`, { run_id: runId, status: row.status });
+      throw new DaemonError('CONFLICT', `run ${runId} is ${row.status}; only a running run takes signals`, {
+        run_id: runId,
+        status: row.status,
+      });
     }
     await run.signal(step, data);
     return { run_id: runId, step, status: run.liveStatus() };
@@ -250,15 +313,21 @@ export class Engine implements RunHost {
       const ts = tasks.get(s.id) ?? [];
       const attempts = ts.reduce((m, t) => Math.max(m, t.attempt), 0);
       const entry: Record<string, unknown> = {
-        status: sr?.status ?? 'pending', attempts, started_at: secs(sr?.started_at ?? null), finished_at: secs(sr?.finished_at ?? null),
-        needs: s.needs, kind: s.event ? 'event' : s.agent ? 'agent' : 'wait',
+        status: sr?.status ?? 'pending',
+        attempts,
+        started_at: secs(sr?.started_at ?? null),
+        finished_at: secs(sr?.finished_at ?? null),
+        needs: s.needs,
+        kind: s.event ? 'event' : s.agent ? 'agent' : 'wait',
       };
       if (s.event) entry.event = s.event;
       if (s.foreach !== undefined) {
         const total = sr?.items_total ?? 0;
         const byIdx = new Map(ts.map((t) => [t.idx, t]));
         entry.items = {
-          total, done: ts.filter((t) => t.status === 'succeeded').length, failed: ts.filter((t) => t.status === 'failed').length,
+          total,
+          done: ts.filter((t) => t.status === 'succeeded').length,
+          failed: ts.filter((t) => t.status === 'failed').length,
           running: ts.filter((t) => t.status === 'running' || t.status === 'retrying').length,
         };
         if (sr && sr.status !== 'pending' && sr.status !== 'skipped') {
@@ -281,31 +350,61 @@ export class Engine implements RunHost {
     const run = this.live.get(runId);
     const cost = row.cost_usd ?? (await this.deps.cost(runId).catch(() => null));
     return {
-      run_id: runId, workflow: row.workflow, status: this.statusOfRow(row), version: row.version, source: row.source, inputs: parse(row.inputs),
-      budget_usd: row.budget_usd, created_at: secs(row.created_at), started_at: secs(row.started_at), finished_at: secs(row.finished_at),
-      error: parse(row.error), steps, outputs: run ? run.outputs() : parse(row.outputs) ?? {}, cost_usd: cost, replans: row.replans,
+      run_id: runId,
+      workflow: row.workflow,
+      status: this.statusOfRow(row),
+      version: row.version,
+      source: row.source,
+      inputs: parse(row.inputs),
+      budget_usd: row.budget_usd,
+      created_at: secs(row.created_at),
+      started_at: secs(row.started_at),
+      finished_at: secs(row.finished_at),
+      error: parse(row.error),
+      steps,
+      outputs: run ? run.outputs() : (parse(row.outputs) ?? {}),
+      cost_usd: cost,
+      replans: row.replans,
     };
   }
 
   /** The versions of a run's definition (a replan adds one), oldest first. */
   versions(runId: string): Array<Record<string, unknown>> {
     return this.deps.store.versions(runId).map((v) => ({
-      version: v.version, reason: v.reason, failed_step: v.failed_step, error: parse(v.error), replaced: parse(v.replaced) ?? [],
-      created_at: v.created_at / 1000, definition: JSON.parse(v.definition) as unknown,
+      version: v.version,
+      reason: v.reason,
+      failed_step: v.failed_step,
+      error: parse(v.error),
+      replaced: parse(v.replaced) ?? [],
+      created_at: v.created_at / 1000,
+      definition: JSON.parse(v.definition) as unknown,
     }));
   }
 
-  runs(q: { status?: string | undefined; workflow?: string | undefined; limit: number }): Array<Record<string, unknown>> {
+  runs(q: {
+    status?: string | undefined;
+    workflow?: string | undefined;
+    limit: number;
+  }): Array<Record<string, unknown>> {
     // waiting is a live refinement of running: ask the journal for running and keep the waiting ones.
-    const dbStatus = q.status === 'waiting' ? 'running' : q.status ?? null;
+    const dbStatus = q.status === 'waiting' ? 'running' : (q.status ?? null);
     const rows = this.deps.store.runs(dbStatus, q.workflow ?? null, q.status === 'waiting' ? 10_000 : q.limit);
     const out: Array<Record<string, unknown>> = [];
     for (const r of rows) {
       const status = this.statusOfRow(r);
       if (q.status && status !== q.status) continue;
       out.push({
-        run_id: r.run_id, workflow: r.workflow, status, version: r.version, source: r.source, budget_usd: r.budget_usd, cost_usd: r.cost_usd,
-        created_at: r.created_at / 1000, started_at: secs(r.started_at), finished_at: secs(r.finished_at), error: parse(r.error),
+        run_id: r.run_id,
+        workflow: r.workflow,
+        status,
+        version: r.version,
+        source: r.source,
+        budget_usd: r.budget_usd,
+        cost_usd: r.cost_usd,
+        created_at: r.created_at / 1000,
+        started_at: secs(r.started_at),
+        finished_at: secs(r.finished_at),
+        error: parse(r.error),
       });
       if (out.length >= q.limit) break;
     }

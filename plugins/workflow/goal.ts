@@ -43,22 +43,44 @@ const unknownEvent = (e: unknown): boolean => e instanceof DaemonError && e.code
  * The trace a goal follows: none in learn mode; in follow mode NOT_FOUND without one. Inputs, when
  * given, must be the ones the trace was learned with (its recorded events used them).
  */
-export async function findTrace(request: Req, goal: string, mode: GoalMode, inputs?: Record<string, unknown>): Promise<Found | undefined> {
+export async function findTrace(
+  request: Req,
+  goal: string,
+  mode: GoalMode,
+  inputs?: Record<string, unknown>,
+): Promise<Found | undefined> {
   if (mode === 'learn') return undefined;
   let found: Found | undefined;
   try {
-    const f = await request<{ matches: Found[] }>('trace:find', { goal, limit: 1, include_demoted: mode === 'follow', ...(inputs && Object.keys(inputs).length ? { inputs } : {}) });
+    const f = await request<{ matches: Found[] }>('trace:find', {
+      goal,
+      limit: 1,
+      include_demoted: mode === 'follow',
+      ...(inputs && Object.keys(inputs).length ? { inputs } : {}),
+    });
     found = f.matches[0];
   } catch (e) {
     if (!unknownEvent(e)) throw e;
-    if (mode === 'follow') throw new DaemonError('UNAVAILABLE', 'following a trace needs the trace plugin, which is not loaded');
+    if (mode === 'follow')
+      throw new DaemonError('UNAVAILABLE', 'following a trace needs the trace plugin, which is not loaded');
   }
-  if (mode === 'follow' && !found) throw new DaemonError('NOT_FOUND', 'no trace of this goal (trace:find finds none at the threshold); run it with mode learn or auto first', { goal });
+  if (mode === 'follow' && !found)
+    throw new DaemonError(
+      'NOT_FOUND',
+      'no trace of this goal (trace:find finds none at the threshold); run it with mode learn or auto first',
+      { goal },
+    );
   return found;
 }
 
 /** Record a run for a goal before it starts, so that it is kept as the goal's trace when it succeeds. */
-export async function beginLearn(request: Req, runId: string, goal: string, inputs: Record<string, unknown>, origin: GoalOrigin): Promise<void> {
+export async function beginLearn(
+  request: Req,
+  runId: string,
+  goal: string,
+  inputs: Record<string, unknown>,
+  origin: GoalOrigin,
+): Promise<void> {
   await request('trace:begin', { run_id: runId, goal, mode: 'learn', inputs, origin }).catch((e: unknown) => {
     // Without the trace plugin a goal is still planned and run; it is just not learned.
     if (!unknownEvent(e)) throw e;
@@ -66,13 +88,35 @@ export async function beginLearn(request: Req, runId: string, goal: string, inpu
 }
 
 /** Record a run that follows a trace; answers the trace's plan, its inputs and the replaying definition. */
-export function beginFollow(request: Req, runId: string, goal: string, found: Found, origin: GoalOrigin): Promise<Following> {
-  return request<Following>('trace:begin', { run_id: runId, goal, mode: 'follow', trace_id: found.trace_id, match: found.match, score: found.score, origin });
+export function beginFollow(
+  request: Req,
+  runId: string,
+  goal: string,
+  found: Found,
+  origin: GoalOrigin,
+): Promise<Following> {
+  return request<Following>('trace:begin', {
+    run_id: runId,
+    goal,
+    mode: 'follow',
+    trace_id: found.trace_id,
+    match: found.match,
+    score: found.score,
+    origin,
+  });
 }
 
 /** How the answer of workflow:plan says where the definition came from. */
-export const fromTrace = (found: { trace_id: string; match: string | null; score: number | null }, version: number, inputs: unknown): Record<string, unknown> => ({
-  trace_id: found.trace_id, version, match: found.match, score: found.score, inputs,
+export const fromTrace = (
+  found: { trace_id: string; match: string | null; score: number | null },
+  version: number,
+  inputs: unknown,
+): Record<string, unknown> => ({
+  trace_id: found.trace_id,
+  version,
+  match: found.match,
+  score: found.score,
+  inputs,
 });
 
 export interface GoalDeps {
@@ -90,13 +134,33 @@ export async function runGoal(d: GoalDeps, r: GoalRequest): Promise<Record<strin
   const runId = r.run_id ?? d.newRunId();
   if (!d.exists(runId)) await d.start(r.goal, r.mode, runId, r.budget_usd);
   const view = await d.request<Record<string, unknown>>('trace:run', { run_id: runId, wait: false }).catch(() => null);
-  if (!r.wait) return { run_id: runId, goal: r.goal, mode: view?.mode ?? 'learn', trace_id: view?.trace_id ?? null, status: 'running' };
+  if (!r.wait)
+    return {
+      run_id: runId,
+      goal: r.goal,
+      mode: view?.mode ?? 'learn',
+      trace_id: view?.trace_id ?? null,
+      status: 'running',
+    };
   const st = await d.wait(runId);
   // The trace is stored or updated once the run's end is settled: answer with that.
-  const settled = await d.request<Record<string, unknown>>('trace:run', { run_id: runId, wait: true }).catch(() => view);
+  const settled = await d
+    .request<Record<string, unknown>>('trace:run', { run_id: runId, wait: true })
+    .catch(() => view);
   return {
-    run_id: runId, goal: r.goal, mode: settled?.mode ?? 'learn', status: st.status, outputs: st.outputs, cost_usd: st.cost_usd ?? 0,
-    saved_usd: settled?.saved_usd ?? null, trace_id: settled?.trace_id ?? null, match: settled?.match ?? null, score: settled?.score ?? null,
-    diverged: settled?.diverged ?? [], repaired: settled?.repaired ?? 0, learned: settled?.learned ?? null, error: st.error ?? null,
+    run_id: runId,
+    goal: r.goal,
+    mode: settled?.mode ?? 'learn',
+    status: st.status,
+    outputs: st.outputs,
+    cost_usd: st.cost_usd ?? 0,
+    saved_usd: settled?.saved_usd ?? null,
+    trace_id: settled?.trace_id ?? null,
+    match: settled?.match ?? null,
+    score: settled?.score ?? null,
+    diverged: settled?.diverged ?? [],
+    repaired: settled?.repaired ?? 0,
+    learned: settled?.learned ?? null,
+    error: st.error ?? null,
   };
 }

@@ -40,7 +40,10 @@ export class WorkflowLibrary {
   private watcher: FSWatcher | null = null;
   private closed = false;
 
-  constructor(private readonly dirs: string[], private readonly onChange: (c: LibraryChange) => void = () => undefined) {}
+  constructor(
+    private readonly dirs: string[],
+    private readonly onChange: (c: LibraryChange) => void = () => undefined,
+  ) {}
 
   private files(): string[] {
     const out: string[] = [];
@@ -70,7 +73,8 @@ export class WorkflowLibrary {
     const had = this.byFile.get(file);
     try {
       const raw = parseYamlText(text) as Record<string, unknown> | null;
-      if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new Error('the file is not a YAML mapping');
+      if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+        throw new Error('the file is not a YAML mapping');
       const base = path.basename(file).replace(/\.ya?ml$/i, '');
       const r = checkDefinition({ ...raw, name: raw.name ?? base });
       if (!r.ok) throw new Error(issueLine(r.issues));
@@ -122,7 +126,11 @@ export class WorkflowLibrary {
     if (dirs.length === 0) return;
     const [{ watch }] = await Promise.all([import('chokidar'), loadYamlParser()]);
     if (this.closed) return;
-    this.watcher = watch(dirs, { ignoreInitial: true, depth: 0, awaitWriteFinish: { stabilityThreshold: 80, pollInterval: 20 } });
+    this.watcher = watch(dirs, {
+      ignoreInitial: true,
+      depth: 0,
+      awaitWriteFinish: { stabilityThreshold: 80, pollInterval: 20 },
+    });
     this.watcher.on('all', (ev, file) => {
       if (!isYaml(file)) return;
       if (ev === 'unlink') this.remove(file, true);

@@ -8,7 +8,11 @@ import { DaemonError } from '../../client/errors.js';
 import type { EventContext } from '../../client/protocol.js';
 import type { TaskSpec } from './task.js';
 
-export type Request = <T = Record<string, unknown>>(event: string, data: Record<string, unknown>, opts: { context: EventContext; timeoutMs?: number; signal?: AbortSignal }) => Promise<T>;
+export type Request = <T = Record<string, unknown>>(
+  event: string,
+  data: Record<string, unknown>,
+  opts: { context: EventContext; timeoutMs?: number; signal?: AbortSignal },
+) => Promise<T>;
 
 /** The agent an agent step's attempt spawns. */
 export const agentIdFor = (key: string): string => `wf.${key}`;
@@ -28,38 +32,54 @@ export async function perform(d: PerformerDeps, t: TaskSpec, signal: AbortSignal
   if (agentId === undefined) {
     agentId = agentIdFor(t.key);
     try {
-      await d.request('agent:spawn', {
-        agent_id: agentId,
-        ...(a.profile !== undefined ? { profile: a.profile } : {}),
-        ...(a.model !== undefined ? { model: a.model } : {}),
-        ...(a.system !== undefined ? { system: a.system } : {}),
-        ...(a.tools !== undefined ? { tools: a.tools } : {}),
-        ...(a.budget_usd !== undefined ? { budget_usd: a.budget_usd } : {}),
-        metadata: { workflow_run: t.run_id, workflow: t.workflow, step: t.step.id, item: t.idx, attempt: t.attempt },
-      }, { ...opts, timeoutMs: 30_000 });
+      await d.request(
+        'agent:spawn',
+        {
+          agent_id: agentId,
+          ...(a.profile !== undefined ? { profile: a.profile } : {}),
+          ...(a.model !== undefined ? { model: a.model } : {}),
+          ...(a.system !== undefined ? { system: a.system } : {}),
+          ...(a.tools !== undefined ? { tools: a.tools } : {}),
+          ...(a.budget_usd !== undefined ? { budget_usd: a.budget_usd } : {}),
+          metadata: { workflow_run: t.run_id, workflow: t.workflow, step: t.step.id, item: t.idx, attempt: t.attempt },
+        },
+        { ...opts, timeoutMs: 30_000 },
+      );
     } catch (e) {
       // Spawned by this same attempt before a crash: carry on with it (the send below says if it is terminated).
       if (!(e instanceof DaemonError && e.code === 'CONFLICT')) throw e;
-      await d.request('agent:info', { agent_id: agentId, history_limit: 0, turns_limit: 0 }, { ...opts, timeoutMs: 30_000 }).catch(() => {
-        throw e;
-      });
+      await d
+        .request('agent:info', { agent_id: agentId, history_limit: 0, turns_limit: 0 }, { ...opts, timeoutMs: 30_000 })
+        .catch(() => {
+          throw e;
+        });
     }
   }
   try {
-    const r = await d.request<{ reply: string; turn_id: string; cost_usd: number; stop_reason: string }>('agent:send', {
-      agent_id: agentId, message: a.message, turn_id: t.key, wait: true,
-    }, opts);
+    const r = await d.request<{ reply: string; turn_id: string; cost_usd: number; stop_reason: string }>(
+      'agent:send',
+      {
+        agent_id: agentId,
+        message: a.message,
+        turn_id: t.key,
+        wait: true,
+      },
+      opts,
+    );
     if (spawned) retire(d, agentId, t.context, 'workflow step finished');
     return { reply: r.reply, turn_id: r.turn_id, cost_usd: r.cost_usd, agent_id: agentId, stop_reason: r.stop_reason };
   } catch (e) {
     // A shutdown leaves the turn journaled to resume; anything else ends this attempt's agent.
-    if (spawned && !d.isStopping() && !(e instanceof DaemonError && e.code === 'SHUTTING_DOWN')) retire(d, agentId, t.context, 'workflow step failed');
+    if (spawned && !d.isStopping() && !(e instanceof DaemonError && e.code === 'SHUTTING_DOWN'))
+      retire(d, agentId, t.context, 'workflow step failed');
     throw e;
   }
 }
 
 function retire(d: PerformerDeps, agentId: string, context: EventContext, reason: string): void {
-  void d.request('agent:terminate', { agent_id: agentId, reason }, { context, timeoutMs: 10_000 }).catch(() => undefined);
+  void d
+    .request('agent:terminate', { agent_id: agentId, reason }, { context, timeoutMs: 10_000 })
+    .catch(() => undefined);
 }
 
 /**
@@ -73,7 +93,10 @@ export function abandon(d: PerformerDeps, t: TaskSpec): void {
   if (t.agent) {
     // A spawned agent is the attempt's own: terminated. An existing agent lives on: only the turn this
     // attempt gave it (turn_id = the key) is cancelled.
-    if (t.agent.agent_id === undefined) void d.request('agent:terminate', { agent_id: agentIdFor(t.key), reason: 'workflow step stopped' }, opts).catch(ignore);
+    if (t.agent.agent_id === undefined)
+      void d
+        .request('agent:terminate', { agent_id: agentIdFor(t.key), reason: 'workflow step stopped' }, opts)
+        .catch(ignore);
     else void d.request('agent:cancel', { agent_id: t.agent.agent_id, turn_id: t.key }, opts).catch(ignore);
     return;
   }

@@ -46,11 +46,26 @@ const clip = (v: unknown, n = 2000): string => {
  * One conversation with a planner agent: ask, validate, send the problems back, up to `attempts`
  * times. Returns what `accept` made of the first valid answer.
  */
-async function converse<T>(d: PlannerDeps, key: string, context: EventContext, first: string, accept: (json: unknown) => { ok: true; value: T } | { ok: false; issues: Issue[] }): Promise<{ value: T; attempts: number }> {
+async function converse<T>(
+  d: PlannerDeps,
+  key: string,
+  context: EventContext,
+  first: string,
+  accept: (json: unknown) => { ok: true; value: T } | { ok: false; issues: Issue[] },
+): Promise<{ value: T; attempts: number }> {
   const agentId = agentIdFor(key);
   const opts = { context, timeoutMs: d.timeoutMs };
   try {
-    await d.request('agent:spawn', { agent_id: agentId, profile: d.profile, ...(d.model ? { model: d.model } : {}), metadata: { workflow_plan: key } }, { ...opts, timeoutMs: 30_000 });
+    await d.request(
+      'agent:spawn',
+      {
+        agent_id: agentId,
+        profile: d.profile,
+        ...(d.model ? { model: d.model } : {}),
+        metadata: { workflow_plan: key },
+      },
+      { ...opts, timeoutMs: 30_000 },
+    );
   } catch (e) {
     if (!(e instanceof DaemonError && e.code === 'CONFLICT')) throw e;
   }
@@ -58,7 +73,11 @@ async function converse<T>(d: PlannerDeps, key: string, context: EventContext, f
   let issues: Issue[] = [];
   try {
     for (let attempt = 1; attempt <= d.attempts; attempt++) {
-      const r = await d.request<{ reply: string }>('agent:send', { agent_id: agentId, message, turn_id: `${key}.p${attempt}`, wait: true }, opts);
+      const r = await d.request<{ reply: string }>(
+        'agent:send',
+        { agent_id: agentId, message, turn_id: `${key}.p${attempt}`, wait: true },
+        opts,
+      );
       let json: unknown;
       try {
         json = jsonInReply(r.reply);
@@ -70,16 +89,28 @@ async function converse<T>(d: PlannerDeps, key: string, context: EventContext, f
       const got = accept(json);
       if (got.ok) return { value: got.value, attempts: attempt };
       issues = got.issues;
-      message = `That definition is invalid:\n${got.issues.slice(0, 20).map((i) => `- ${i.step ? `step "${i.step}"` : i.path.join('.') || 'definition'}: ${i.message}`).join('\n')}\nAnswer with the corrected JSON object only.`;
+      message = `That definition is invalid:\n${got.issues
+        .slice(0, 20)
+        .map((i) => `- ${i.step ? `step "${i.step}"` : i.path.join('.') || 'definition'}: ${i.message}`)
+        .join('\n')}\nAnswer with the corrected JSON object only.`;
     }
   } finally {
-    void d.request('agent:terminate', { agent_id: agentId, reason: 'plan done' }, { context, timeoutMs: 10_000 }).catch(() => undefined);
+    void d
+      .request('agent:terminate', { agent_id: agentId, reason: 'plan done' }, { context, timeoutMs: 10_000 })
+      .catch(() => undefined);
   }
-  throw new DaemonError('INVALID_DATA', `the planner gave no valid definition in ${d.attempts} attempts; the last problem: ${issues.length ? issueLine(issues) : 'none'}`, { issues, attempts: d.attempts });
+  throw new DaemonError(
+    'INVALID_DATA',
+    `the planner gave no valid definition in ${d.attempts} attempts; the last problem: ${issues.length ? issueLine(issues) : 'none'}`,
+    { issues, attempts: d.attempts },
+  );
 }
 
 /** A definition for a goal. */
-export async function planDefinition(d: PlannerDeps, o: { goal: string; key: string; context: EventContext }): Promise<{ definition: Definition; attempts: number }> {
+export async function planDefinition(
+  d: PlannerDeps,
+  o: { goal: string; key: string; context: EventContext },
+): Promise<{ definition: Definition; attempts: number }> {
   const first = `Goal: ${o.goal}\n\nWrite a workflow definition for agentd that achieves this goal.\n\n${SHAPE}\n\n${await d.catalog()}\n\nAnswer with the JSON object only.`;
   const r = await converse(d, o.key, o.context, first, (json) => {
     const c = d.check(json);
@@ -97,7 +128,9 @@ export async function replanDefinition(d: PlannerDeps, r: ReplanRequest): Promis
     `Inputs: ${clip(r.inputs)}`,
     '',
     `Steps that finished and stay (templates may read their outputs; new steps may need them):`,
-    ...kept.map((s) => `- ${s.id} (${r.state[s.id]?.status}): ${clip(s, 400)} → output ${clip(r.state[s.id]?.output, 1500)}`),
+    ...kept.map(
+      (s) => `- ${s.id} (${r.state[s.id]?.status}): ${clip(s, 400)} → output ${clip(r.state[s.id]?.output, 1500)}`,
+    ),
     '',
     `Steps being replaced, as they were: ${clip(replaced, 4000)}`,
     '',
@@ -112,7 +145,8 @@ export async function replanDefinition(d: PlannerDeps, r: ReplanRequest): Promis
   delete base.outputs; // the outputs named steps that may be gone: a replanned run reports its leaves
   const out = await converse(d, `${r.run_id}.replan.v${r.version}`, r.context, lines.join('\n'), (json) => {
     const steps = (json as { steps?: unknown })?.steps;
-    if (!Array.isArray(steps)) return { ok: false, issues: [{ step: null, path: ['steps'], message: 'give {"steps": [...]}' }] };
+    if (!Array.isArray(steps))
+      return { ok: false, issues: [{ step: null, path: ['steps'], message: 'give {"steps": [...]}' }] };
     const c = d.check({ ...base, steps: [...kept, ...(steps as StepDef[])] });
     return c.ok ? { ok: true, value: c.definition } : c;
   });
@@ -120,12 +154,19 @@ export async function replanDefinition(d: PlannerDeps, r: ReplanRequest): Promis
 }
 
 /** The catalog text from system:discover and agent:profiles. */
-export function catalogText(events: Array<{ event: string; summary: string; parameters?: Record<string, { required?: boolean }> }>, profiles: Array<{ name: string; description: string | null }>): string {
+export function catalogText(
+  events: Array<{ event: string; summary: string; parameters?: Record<string, { required?: boolean }> }>,
+  profiles: Array<{ name: string; description: string | null }>,
+): string {
   const skip = /^(system|monitor|plugin|checkpoint|budget|workflow):/;
-  const ev = events.filter((e) => !skip.test(e.event)).map((e) => {
-    const params = Object.entries(e.parameters ?? {}).map(([n, p]) => `${n}${p.required ? '' : '?'}`).join(', ');
-    return `- ${e.event} {${params}}: ${e.summary}`;
-  });
+  const ev = events
+    .filter((e) => !skip.test(e.event))
+    .map((e) => {
+      const params = Object.entries(e.parameters ?? {})
+        .map(([n, p]) => `${n}${p.required ? '' : '?'}`)
+        .join(', ');
+      return `- ${e.event} {${params}}: ${e.summary}`;
+    });
   const pr = profiles.map((p) => `- ${p.name}: ${p.description ?? ''}`);
   return `Events you may use:\n${ev.join('\n')}\n\nAgent profiles:\n${pr.join('\n') || '(none)'}`;
 }

@@ -12,7 +12,16 @@ import type { EventContext } from '../../client/protocol.js';
 import { DaemonError } from '../../client/errors.js';
 import { kindOf, type Definition, type StepDef } from './definition.js';
 import type { EngineDeps, RunHost } from './deps.js';
-import { stepFromTask, type RunRow, type RunStatus, type StepError, type StepRow, type StepStatus, type TaskRow, type TaskStatus } from './store.js';
+import {
+  stepFromTask,
+  type RunRow,
+  type RunStatus,
+  type StepError,
+  type StepRow,
+  type StepStatus,
+  type TaskRow,
+  type TaskStatus,
+} from './store.js';
 import { backoffMs, errorOf, jsonInReply, KEY_FIELDS, retryable, taskKey, type TaskSpec } from './task.js';
 import { render, renderString, truthy } from './template.js';
 
@@ -70,7 +79,11 @@ const isDone = (s: StepStatus): boolean => s === 'succeeded' || s === 'skipped' 
 const singleTask = (s: StepDef): boolean => s.foreach === undefined && s.wait === undefined;
 
 const sameRow = (a: StepRow, b: StepRow): boolean =>
-  a.status === b.status && a.items_total === b.items_total && a.error === b.error && a.started_at === b.started_at && a.finished_at === b.finished_at;
+  a.status === b.status &&
+  a.items_total === b.items_total &&
+  a.error === b.error &&
+  a.started_at === b.started_at &&
+  a.finished_at === b.finished_at;
 
 export interface RunInit {
   runId: string;
@@ -116,7 +129,11 @@ export class RunExecutor {
   private finished: RunStatus | null = null;
   private readonly waiters: Array<{ resolve: (s: RunStatus) => void; reject: (e: unknown) => void }> = [];
 
-  constructor(private readonly deps: EngineDeps, private readonly host: RunHost, init: RunInit) {
+  constructor(
+    private readonly deps: EngineDeps,
+    private readonly host: RunHost,
+    init: RunInit,
+  ) {
     this.runId = init.runId;
     this.workflow = init.workflow;
     this.def = init.definition;
@@ -136,8 +153,22 @@ export class RunExecutor {
     // a settlement, a cancel) keeps the run's sets right without each site having to.
     let status: StepStatus = 'pending';
     const st = {
-      def, index: 0, ownRow: false, lastTask: null, startedAt: null, finishedAt: null, error: null, items: null, total: 0, tasks: new Map(), queue: [], next: 0,
-      inflight: 0, done: 0, failed: 0, waitTimer: null,
+      def,
+      index: 0,
+      ownRow: false,
+      lastTask: null,
+      startedAt: null,
+      finishedAt: null,
+      error: null,
+      items: null,
+      total: 0,
+      tasks: new Map(),
+      queue: [],
+      next: 0,
+      inflight: 0,
+      done: 0,
+      failed: 0,
+      waitTimer: null,
     } as unknown as StepState;
     Object.defineProperty(st, 'status', {
       enumerable: true,
@@ -185,10 +216,24 @@ export class RunExecutor {
   // ---- recovery ------------------------------------------------------------------------------------
 
   /** Rebuild the state a crash interrupted, from the journal's step and task rows. */
-  static fromJournal(d: EngineDeps, host: RunHost, row: RunRow, def: Definition, steps: StepRow[], tasks: TaskRow[]): RunExecutor {
+  static fromJournal(
+    d: EngineDeps,
+    host: RunHost,
+    row: RunRow,
+    def: Definition,
+    steps: StepRow[],
+    tasks: TaskRow[],
+  ): RunExecutor {
     const r = new RunExecutor(d, host, {
-      runId: row.run_id, workflow: row.workflow, definition: def, version: row.version, inputs: JSON.parse(row.inputs) as Record<string, unknown>,
-      context: JSON.parse(row.context) as EventContext, budgetUsd: row.budget_usd, createdAt: row.created_at, replans: row.replans,
+      runId: row.run_id,
+      workflow: row.workflow,
+      definition: def,
+      version: row.version,
+      inputs: JSON.parse(row.inputs) as Record<string, unknown>,
+      context: JSON.parse(row.context) as EventContext,
+      budgetUsd: row.budget_usd,
+      createdAt: row.created_at,
+      replans: row.replans,
     });
     const byStep = new Map<string, TaskRow[]>();
     for (const t of tasks) {
@@ -207,9 +252,18 @@ export class RunExecutor {
       st.ownRow = sr.derived !== true;
       for (const t of byStep.get(sr.step_id) ?? []) {
         const ts: TaskState = {
-          idx: t.idx, attempt: t.attempt, status: t.status, output: t.output === null ? null : JSON.parse(t.output),
-          error: t.error ? (JSON.parse(t.error) as StepError) : null, startedAt: t.started_at, finishedAt: t.finished_at, nextAt: t.next_at,
-          controller: null, timer: null, spec: null, interrupt: null,
+          idx: t.idx,
+          attempt: t.attempt,
+          status: t.status,
+          output: t.output === null ? null : JSON.parse(t.output),
+          error: t.error ? (JSON.parse(t.error) as StepError) : null,
+          startedAt: t.started_at,
+          finishedAt: t.finished_at,
+          nextAt: t.next_at,
+          controller: null,
+          timer: null,
+          spec: null,
+          interrupt: null,
         };
         st.tasks.set(t.idx, ts);
         if (t.idx === 0 && singleTask(st.def)) st.lastTask = t;
@@ -228,7 +282,7 @@ export class RunExecutor {
           if (ts.status === 'succeeded') st.done++;
           else if (ts.status === 'failed') (st.done++, st.failed++);
           // In flight at the crash: performed again with the same attempt, so the same key.
-          else if (ts.status === 'running') (ts.status = 'queued', st.queue.push(ts.idx));
+          else if (ts.status === 'running') ((ts.status = 'queued'), st.queue.push(ts.idx));
           else if (ts.status === 'retrying') r.scheduleRetry(st, ts, Math.max(0, (ts.nextAt ?? 0) - d.now()));
           fresh = Math.max(fresh, ts.idx + 1);
         }
@@ -247,7 +301,8 @@ export class RunExecutor {
 
   private scope(extra?: { item: unknown; index: number; key: string }): Record<string, unknown> {
     return {
-      inputs: this.inputs, steps: this.view,
+      inputs: this.inputs,
+      steps: this.view,
       run: { id: this.runId, workflow: this.workflow, ...(extra ? { key: extra.key } : {}) },
       ...(extra ? { item: extra.item, index: extra.index } : {}),
     };
@@ -387,7 +442,14 @@ export class RunExecutor {
       st.startedAt = st.finishedAt = now;
       this.putStep(st);
       this.view[s.id] = { status: 'skipped', output: null, error: null };
-      this.emit('workflow:step_finished', { step: s.id, status: 'skipped', item: null, attempt: 0, duration_ms: 0, progress: null });
+      this.emit('workflow:step_finished', {
+        step: s.id,
+        status: 'skipped',
+        item: null,
+        attempt: 0,
+        duration_ms: 0,
+        progress: null,
+      });
       return;
     }
     st.startedAt = now;
@@ -396,7 +458,13 @@ export class RunExecutor {
       st.total = 1;
       this.putStep(st);
       this.view[s.id] = { status: 'waiting', output: null, error: null };
-      this.emit('workflow:waiting', { step: s.id, prompt: renderString(s.wait.prompt, this.scope({ item: null, index: 0, key: taskKey(this.runId, s.id, null, 1) })) });
+      this.emit('workflow:waiting', {
+        step: s.id,
+        prompt: renderString(
+          s.wait.prompt,
+          this.scope({ item: null, index: 0, key: taskKey(this.runId, s.id, null, 1) }),
+        ),
+      });
       this.armWaitTimeout(st);
       return;
     }
@@ -408,7 +476,9 @@ export class RunExecutor {
         st.finishedAt = now;
         st.error = {
           code: 'INVALID_DATA',
-          message: Array.isArray(items) ? `foreach has ${items.length} items, more than workflow.max_items (${max})` : `foreach ${s.foreach} is not a list (it is ${items === undefined ? 'missing' : JSON.stringify(items)?.slice(0, 100)})`,
+          message: Array.isArray(items)
+            ? `foreach has ${items.length} items, more than workflow.max_items (${max})`
+            : `foreach ${s.foreach} is not a list (it is ${items === undefined ? 'missing' : JSON.stringify(items)?.slice(0, 100)})`,
         };
         this.putStep(st);
         this.stepFailed(st, null, 0, st.error);
@@ -427,7 +497,7 @@ export class RunExecutor {
 
   /** Start tasks of a running step while its concurrency and the engine's slots allow. */
   private launch(st: StepState): void {
-    const limit = st.def.foreach !== undefined ? st.def.concurrency ?? this.deps.config.default_concurrency : 1;
+    const limit = st.def.foreach !== undefined ? (st.def.concurrency ?? this.deps.config.default_concurrency) : 1;
     while (st.status === 'running' && st.inflight < limit && !this.halt) {
       const queued = st.queue.length > 0;
       if (!queued && st.next >= st.total) return;
@@ -444,8 +514,18 @@ export class RunExecutor {
     const key = taskKey(this.runId, s.id, foreach ? idx : null, attempt);
     const now = this.deps.now();
     const ts: TaskState = {
-      idx, attempt, status: 'running', output: null, error: null, startedAt: now, finishedAt: null, nextAt: null,
-      controller: new AbortController(), timer: null, spec: null, interrupt: null,
+      idx,
+      attempt,
+      status: 'running',
+      output: null,
+      error: null,
+      startedAt: now,
+      finishedAt: null,
+      nextAt: null,
+      controller: new AbortController(),
+      timer: null,
+      spec: null,
+      interrupt: null,
     };
     st.tasks.set(idx, ts);
     st.inflight++;
@@ -469,7 +549,10 @@ export class RunExecutor {
       if (this.deps.isStopping()) return;
       const signal = ts.controller?.signal;
       // Cancelled before the transaction that started it committed: settle as cancelled, never perform.
-      if (!signal || signal.aborted) return void Promise.resolve().then(() => this.settle(st, ts, { ok: false, e: signal?.reason ?? new DaemonError('CANCELLED', 'cancelled') }));
+      if (!signal || signal.aborted)
+        return void Promise.resolve().then(() =>
+          this.settle(st, ts, { ok: false, e: signal?.reason ?? new DaemonError('CANCELLED', 'cancelled') }),
+        );
       // The first of the answer, the time limit and a cancel settles the attempt. A cancel calls
       // `interrupt` directly rather than through a listener on the signal: listeners on an
       // AbortSignal cost more than the rest of a short step's scheduling.
@@ -483,7 +566,13 @@ export class RunExecutor {
       ts.interrupt = (reason) => void Promise.resolve().then(() => end({ ok: false, e: reason }));
       ts.timer = setTimeout(() => {
         this.deps.abandon(spec);
-        end({ ok: false, e: new DaemonError('TIMEOUT', `step ${s.id} took longer than ${spec.timeoutMs / 1000} s`, { step: s.id, timeout_s: spec.timeoutMs / 1000 }) });
+        end({
+          ok: false,
+          e: new DaemonError('TIMEOUT', `step ${s.id} took longer than ${spec.timeoutMs / 1000} s`, {
+            step: s.id,
+            timeout_s: spec.timeoutMs / 1000,
+          }),
+        });
       }, spec.timeoutMs);
       ts.timer.unref?.();
       this.deps.perform(spec, signal).then(
@@ -497,11 +586,25 @@ export class RunExecutor {
     const s = st.def;
     const scope = this.scope({ item: st.items ? st.items[idx] : null, index: idx, key });
     const context: EventContext = {
-      id: key, parent_id: this.context.id, root_id: this.context.root_id, depth: this.context.depth + 1, workflow_id: this.runId,
+      id: key,
+      parent_id: this.context.id,
+      root_id: this.context.root_id,
+      depth: this.context.depth + 1,
+      workflow_id: this.runId,
       ...(this.context.origin !== undefined ? { origin: this.context.origin } : {}),
     };
-    const timeoutMs = (s.timeout_s ?? (s.agent ? this.deps.config.agent_timeout_s : this.deps.config.event_timeout_s)) * 1000;
-    const spec: TaskSpec = { run_id: this.runId, workflow: this.workflow, step: s, idx, attempt, key, context, timeoutMs };
+    const timeoutMs =
+      (s.timeout_s ?? (s.agent ? this.deps.config.agent_timeout_s : this.deps.config.event_timeout_s)) * 1000;
+    const spec: TaskSpec = {
+      run_id: this.runId,
+      workflow: this.workflow,
+      step: s,
+      idx,
+      attempt,
+      key,
+      context,
+      timeoutMs,
+    };
     if (s.event) {
       const data = (s.data ? render(s.data, scope) : {}) as Record<string, unknown>;
       const field = KEY_FIELDS[s.event];
@@ -530,7 +633,10 @@ export class RunExecutor {
     const now = this.deps.now();
     if (ts.status === 'cancelled') {
       ts.finishedAt = now;
-      ts.error = { code: 'CANCELLED', message: this.halt?.status === 'cancelled' ? 'the run was cancelled' : 'stopped' };
+      ts.error = {
+        code: 'CANCELLED',
+        message: this.halt?.status === 'cancelled' ? 'the run was cancelled' : 'stopped',
+      };
       this.putTask(st, ts);
       this.pump();
       return;
@@ -560,7 +666,14 @@ export class RunExecutor {
       this.putTask(st, ts);
       if (complete) this.putStep(st);
       if (foreach) {
-        this.emit('workflow:step_finished', { step: st.def.id, status: 'succeeded', item: ts.idx, attempt: ts.attempt, duration_ms: now - ts.startedAt, progress: { done: st.done, total: st.total } });
+        this.emit('workflow:step_finished', {
+          step: st.def.id,
+          status: 'succeeded',
+          item: ts.idx,
+          attempt: ts.attempt,
+          duration_ms: now - ts.startedAt,
+          progress: { done: st.done, total: st.total },
+        });
       }
       if (complete) this.stepCompleted(st);
       this.pump();
@@ -571,7 +684,14 @@ export class RunExecutor {
       ts.status = 'failed';
       ts.finishedAt = now;
       this.putTask(st, ts);
-      this.emit('workflow:step_failed', { step: st.def.id, item: foreach ? ts.idx : null, attempt: ts.attempt, error: err, will_retry: false, retry_in_s: null });
+      this.emit('workflow:step_failed', {
+        step: st.def.id,
+        item: foreach ? ts.idx : null,
+        attempt: ts.attempt,
+        error: err,
+        will_retry: false,
+        retry_in_s: null,
+      });
       this.stop('budget_exhausted', err, st.def.id, false);
       this.pump();
       return;
@@ -582,7 +702,14 @@ export class RunExecutor {
       ts.status = 'retrying';
       ts.nextAt = now + wait;
       this.putTask(st, ts);
-      this.emit('workflow:step_failed', { step: st.def.id, item: foreach ? ts.idx : null, attempt: ts.attempt, error: err, will_retry: true, retry_in_s: wait / 1000 });
+      this.emit('workflow:step_failed', {
+        step: st.def.id,
+        item: foreach ? ts.idx : null,
+        attempt: ts.attempt,
+        error: err,
+        will_retry: true,
+        retry_in_s: wait / 1000,
+      });
       this.scheduleRetry(st, ts, wait);
       this.pump();
       return;
@@ -600,7 +727,14 @@ export class RunExecutor {
       }
       this.putTask(st, ts);
       if (complete) this.putStep(st);
-      this.emit('workflow:step_failed', { step: st.def.id, item: ts.idx, attempt: ts.attempt, error: err, will_retry: false, retry_in_s: null });
+      this.emit('workflow:step_failed', {
+        step: st.def.id,
+        item: ts.idx,
+        attempt: ts.attempt,
+        error: err,
+        will_retry: false,
+        retry_in_s: null,
+      });
       if (complete) this.stepCompleted(st);
       this.pump();
       return;
@@ -617,7 +751,14 @@ export class RunExecutor {
   /** A step's final failure (journaled): what its on_failure says happens next. */
   private stepFailed(st: StepState, item: number | null, attempt: number, err: StepError): void {
     this.view[st.def.id] = { status: 'failed', output: this.outputOf(st), error: err };
-    this.emit('workflow:step_failed', { step: st.def.id, item, attempt, error: err, will_retry: false, retry_in_s: null });
+    this.emit('workflow:step_failed', {
+      step: st.def.id,
+      item,
+      attempt,
+      error: err,
+      will_retry: false,
+      retry_in_s: null,
+    });
     // Items of the same step still running are stopped: the step has failed whatever they return.
     for (const t of st.tasks.values()) if (t.status === 'running' || t.status === 'retrying') this.cancelTask(t);
     st.queue = [];
@@ -625,11 +766,19 @@ export class RunExecutor {
   }
 
   private applyFailure(st: StepState, err: StepError, recovering: boolean): void {
-    if (err.code === 'BUDGET_EXCEEDED' && this.deps.isRunBudget(this.runId, err)) return this.stop('budget_exhausted', err, st.def.id, false);
+    if (err.code === 'BUDGET_EXCEEDED' && this.deps.isRunBudget(this.runId, err))
+      return this.stop('budget_exhausted', err, st.def.id, false);
     const mode = st.def.on_failure;
     if (mode === 'continue') return;
-    if (mode === 'replan' && this.replans < this.deps.config.max_replans) return this.stop('replanning', err, st.def.id, false);
-    const why = mode === 'replan' ? { ...err, message: `${err.message} (no replan left: workflow.max_replans is ${this.deps.config.max_replans})` } : err;
+    if (mode === 'replan' && this.replans < this.deps.config.max_replans)
+      return this.stop('replanning', err, st.def.id, false);
+    const why =
+      mode === 'replan'
+        ? {
+            ...err,
+            message: `${err.message} (no replan left: workflow.max_replans is ${this.deps.config.max_replans})`,
+          }
+        : err;
     this.stop('failed', { ...why, details: { ...why.details, step: st.def.id } }, st.def.id, !recovering);
   }
 
@@ -637,8 +786,12 @@ export class RunExecutor {
     const output = this.outputOf(st);
     this.view[st.def.id] = { status: st.status, output, error: st.error };
     this.emit('workflow:step_finished', {
-      step: st.def.id, status: st.status, item: null, attempt: Math.max(0, ...[...st.tasks.values()].map((t) => t.attempt)),
-      duration_ms: (st.finishedAt ?? this.deps.now()) - (st.startedAt ?? this.deps.now()), progress: st.def.foreach !== undefined ? { done: st.done, total: st.total } : null,
+      step: st.def.id,
+      status: st.status,
+      item: null,
+      attempt: Math.max(0, ...[...st.tasks.values()].map((t) => t.attempt)),
+      duration_ms: (st.finishedAt ?? this.deps.now()) - (st.startedAt ?? this.deps.now()),
+      progress: st.def.foreach !== undefined ? { done: st.done, total: st.total } : null,
     });
   }
 
@@ -655,7 +808,11 @@ export class RunExecutor {
     if (s.agent && s.output === 'json') v = jsonInReply(String((out as { reply?: unknown })?.reply ?? ''));
     const size = JSON.stringify(v ?? null).length;
     if (size > this.deps.config.max_output_bytes) {
-      throw new DaemonError('INVALID_DATA', `the output of step ${s.id} is ${size} bytes, more than workflow.max_output_bytes (${this.deps.config.max_output_bytes})`, { retry: false });
+      throw new DaemonError(
+        'INVALID_DATA',
+        `the output of step ${s.id} is ${size} bytes, more than workflow.max_output_bytes (${this.deps.config.max_output_bytes})`,
+        { retry: false },
+      );
     }
     return v ?? null;
   }
@@ -691,16 +848,20 @@ export class RunExecutor {
     const t = st.def.timeout_s;
     if (t === undefined) return;
     const left = Math.max(0, (st.startedAt ?? this.deps.now()) + t * 1000 - this.deps.now());
-    st.waitTimer = setTimeout(() => this.atomically(() => {
-      st.waitTimer = null;
-      if (st.status !== 'waiting' || this.finished) return;
-      st.status = 'failed';
-      st.finishedAt = this.deps.now();
-      st.error = { code: 'TIMEOUT', message: `no signal for step ${st.def.id} within ${t} s` };
-      this.putStep(st);
-      this.stepFailed(st, null, 1, st.error);
-      this.pump();
-    }), left);
+    st.waitTimer = setTimeout(
+      () =>
+        this.atomically(() => {
+          st.waitTimer = null;
+          if (st.status !== 'waiting' || this.finished) return;
+          st.status = 'failed';
+          st.finishedAt = this.deps.now();
+          st.error = { code: 'TIMEOUT', message: `no signal for step ${st.def.id} within ${t} s` };
+          this.putStep(st);
+          this.stepFailed(st, null, 1, st.error);
+          this.pump();
+        }),
+      left,
+    );
     st.waitTimer.unref?.();
   }
 
@@ -709,17 +870,35 @@ export class RunExecutor {
   /** Release a waiting step with the signal's data as its output (durable before it is acted on). */
   async signal(stepId: string, data: unknown): Promise<void> {
     const st = this.steps.get(stepId);
-    if (!st) throw new DaemonError('NOT_FOUND', `run ${this.runId} has no step ${stepId}`, { run_id: this.runId, step: stepId });
+    if (!st)
+      throw new DaemonError('NOT_FOUND', `run ${this.runId} has no step ${stepId}`, {
+        run_id: this.runId,
+        step: stepId,
+      });
     if (st.status !== 'waiting') {
-      throw new DaemonError('CONFLICT', `step ${stepId} is not waiting for a signal (it is ${st.status})`, { run_id: this.runId, step: stepId, status: st.status });
+      throw new DaemonError('CONFLICT', `step ${stepId} is not waiting for a signal (it is ${st.status})`, {
+        run_id: this.runId,
+        step: stepId,
+        status: st.status,
+      });
     }
     if (st.waitTimer) clearTimeout(st.waitTimer);
     const now = this.deps.now();
     st.status = 'succeeded';
     st.finishedAt = now;
     const ts: TaskState = {
-      idx: 0, attempt: 1, status: 'succeeded', output: data ?? null, error: null, startedAt: st.startedAt ?? now, finishedAt: now, nextAt: null,
-      controller: null, timer: null, spec: null, interrupt: null,
+      idx: 0,
+      attempt: 1,
+      status: 'succeeded',
+      output: data ?? null,
+      error: null,
+      startedAt: st.startedAt ?? now,
+      finishedAt: now,
+      nextAt: null,
+      controller: null,
+      timer: null,
+      spec: null,
+      interrupt: null,
     };
     st.tasks.set(0, ts);
     st.done = 1;
@@ -757,19 +936,40 @@ export class RunExecutor {
     this.replanning = true;
     const failedStep = this.halt!.step!;
     const error = this.halt!.error!;
-    const keep = [...this.steps.values()].filter((s) => s.status === 'succeeded' || s.status === 'skipped' || (s.status === 'failed' && s.def.on_failure === 'continue'));
+    const keep = [...this.steps.values()].filter(
+      (s) =>
+        s.status === 'succeeded' ||
+        s.status === 'skipped' ||
+        (s.status === 'failed' && s.def.on_failure === 'continue'),
+    );
     const keptIds = new Set(keep.map((s) => s.def.id));
     let next: Definition;
     try {
       next = await this.deps.replan({
-        run_id: this.runId, workflow: this.workflow, version: this.version, definition: this.def, inputs: this.inputs, context: this.context,
-        failed_step: failedStep, error, kept: [...keptIds], state: this.stepsSummary(),
+        run_id: this.runId,
+        workflow: this.workflow,
+        version: this.version,
+        definition: this.def,
+        inputs: this.inputs,
+        context: this.context,
+        failed_step: failedStep,
+        error,
+        kept: [...keptIds],
+        state: this.stepsSummary(),
       });
     } catch (e) {
       this.replanning = false;
       if (this.deps.isStopping()) return;
       const err = errorOf(e);
-      this.halt = { status: 'failed', error: { ...err, message: `replanning after step ${failedStep} failed did not succeed: ${err.message}`, details: { ...err.details, step: failedStep } }, step: failedStep };
+      this.halt = {
+        status: 'failed',
+        error: {
+          ...err,
+          message: `replanning after step ${failedStep} failed did not succeed: ${err.message}`,
+          details: { ...err.details, step: failedStep },
+        },
+        step: failedStep,
+      };
       this.pump();
       return;
     }
@@ -778,7 +978,14 @@ export class RunExecutor {
     const version = this.version + 1;
     await this.deps.durable(() => {
       this.deps.store.addVersion({
-        run_id: this.runId, version, definition: next, reason: 'replan', failed_step: failedStep, error, replaced, created_at: this.deps.now(),
+        run_id: this.runId,
+        version,
+        definition: next,
+        reason: 'replan',
+        failed_step: failedStep,
+        error,
+        replaced,
+        created_at: this.deps.now(),
       });
       for (const id of replaced) this.deps.store.dropStep(this.runId, id);
     });
@@ -874,14 +1081,19 @@ export class RunExecutor {
 
   /** The daemon is stopping: whoever waits for the end is told; the run resumes at the next start. */
   releaseWaiters(): void {
-    const err = new DaemonError('SHUTTING_DOWN', `the daemon is stopping; run ${this.runId} resumes at the next start`, { run_id: this.runId });
+    const err = new DaemonError(
+      'SHUTTING_DOWN',
+      `the daemon is stopping; run ${this.runId} resumes at the next start`,
+      { run_id: this.runId },
+    );
     for (const w of this.waiters.splice(0)) w.reject(err);
   }
 
   /** Running tasks' specs (for a shutdown's log, and for cleanup). */
   stepsSummary(): Record<string, { status: StepStatus; output: unknown; error: StepError | null }> {
     const out: Record<string, { status: StepStatus; output: unknown; error: StepError | null }> = {};
-    for (const [id, st] of this.steps) out[id] = { status: st.status, output: this.view[id]?.output ?? null, error: st.error };
+    for (const [id, st] of this.steps)
+      out[id] = { status: st.status, output: this.view[id]?.output ?? null, error: st.error };
     return out;
   }
 
@@ -891,7 +1103,8 @@ export class RunExecutor {
     for (const st of this.steps.values()) {
       if (!st.def.agent || st.def.agent.agent_id !== undefined) continue;
       for (const t of st.tasks.values()) {
-        for (let a = 1; a <= t.attempt; a++) out.push(taskKey(this.runId, st.def.id, st.def.foreach !== undefined ? t.idx : null, a));
+        for (let a = 1; a <= t.attempt; a++)
+          out.push(taskKey(this.runId, st.def.id, st.def.foreach !== undefined ? t.idx : null, a));
       }
     }
     return out;
@@ -899,16 +1112,28 @@ export class RunExecutor {
 
   private stepRow(st: StepState): StepRow {
     return {
-      run_id: this.runId, step_id: st.def.id, status: st.status, items_total: st.def.foreach !== undefined ? st.total : null,
-      error: st.error ? JSON.stringify(st.error) : null, started_at: st.startedAt, finished_at: st.finishedAt,
+      run_id: this.runId,
+      step_id: st.def.id,
+      status: st.status,
+      items_total: st.def.foreach !== undefined ? st.total : null,
+      error: st.error ? JSON.stringify(st.error) : null,
+      started_at: st.startedAt,
+      finished_at: st.finishedAt,
     };
   }
 
   private taskRow(st: StepState, t: TaskState): TaskRow {
     return {
-      run_id: this.runId, step_id: st.def.id, idx: t.idx, attempt: t.attempt, status: t.status === 'queued' ? 'running' : t.status,
-      output: t.status === 'succeeded' ? JSON.stringify(t.output ?? null) : null, error: t.error ? JSON.stringify(t.error) : null,
-      started_at: t.startedAt, finished_at: t.finishedAt, next_at: t.nextAt,
+      run_id: this.runId,
+      step_id: st.def.id,
+      idx: t.idx,
+      attempt: t.attempt,
+      status: t.status === 'queued' ? 'running' : t.status,
+      output: t.status === 'succeeded' ? JSON.stringify(t.output ?? null) : null,
+      error: t.error ? JSON.stringify(t.error) : null,
+      started_at: t.startedAt,
+      finished_at: t.finishedAt,
+      next_at: t.nextAt,
     };
   }
 

@@ -131,8 +131,13 @@ export interface VersionRow {
 export function stepFromTask(t: TaskRow): StepRow {
   const open = t.status === 'running' || t.status === 'retrying';
   return {
-    run_id: t.run_id, step_id: t.step_id, status: open ? 'running' : (t.status as Exclude<TaskStatus, 'retrying'>), items_total: null,
-    error: t.status === 'failed' ? t.error : null, started_at: t.started_at, finished_at: open ? null : t.finished_at,
+    run_id: t.run_id,
+    step_id: t.step_id,
+    status: open ? 'running' : (t.status as Exclude<TaskStatus, 'retrying'>),
+    items_total: null,
+    error: t.status === 'failed' ? t.error : null,
+    started_at: t.started_at,
+    finished_at: open ? null : t.finished_at,
   };
 }
 
@@ -141,46 +146,83 @@ export class WorkflowStore {
 
   constructor(readonly db: Database.Database) {
     this.st = {
-      insertRun: db.prepare(`INSERT INTO workflow_runs (run_id, workflow, version, status, inputs, budget_usd, context, source, created_at)
+      insertRun:
+        db.prepare(`INSERT INTO workflow_runs (run_id, workflow, version, status, inputs, budget_usd, context, source, created_at)
         VALUES (@run_id, @workflow, 1, @status, @inputs, @budget_usd, @context, @source, @created_at)`),
       run: db.prepare<[string], RunRow>('SELECT * FROM workflow_runs WHERE run_id = ?'),
-      setRunStatus: db.prepare('UPDATE workflow_runs SET status = ?, started_at = COALESCE(started_at, ?) WHERE run_id = ?'),
-      finishRun: db.prepare('UPDATE workflow_runs SET status = ?, error = ?, outputs = ?, cost_usd = ?, finished_at = ? WHERE run_id = ?'),
+      setRunStatus: db.prepare(
+        'UPDATE workflow_runs SET status = ?, started_at = COALESCE(started_at, ?) WHERE run_id = ?',
+      ),
+      finishRun: db.prepare(
+        'UPDATE workflow_runs SET status = ?, error = ?, outputs = ?, cost_usd = ?, finished_at = ? WHERE run_id = ?',
+      ),
       setVersion: db.prepare('UPDATE workflow_runs SET version = ?, replans = replans + 1 WHERE run_id = ?'),
-      active: db.prepare<[], RunRow>("SELECT * FROM workflow_runs WHERE status IN ('queued', 'running') ORDER BY created_at, run_id"),
-      insertVersion: db.prepare(`INSERT INTO workflow_versions (run_id, version, definition, reason, failed_step, error, replaced, created_at)
+      active: db.prepare<[], RunRow>(
+        "SELECT * FROM workflow_runs WHERE status IN ('queued', 'running') ORDER BY created_at, run_id",
+      ),
+      insertVersion:
+        db.prepare(`INSERT INTO workflow_versions (run_id, version, definition, reason, failed_step, error, replaced, created_at)
         VALUES (@run_id, @version, @definition, @reason, @failed_step, @error, @replaced, @created_at)`),
-      version: db.prepare<[string, number], VersionRow>('SELECT * FROM workflow_versions WHERE run_id = ? AND version = ?'),
+      version: db.prepare<[string, number], VersionRow>(
+        'SELECT * FROM workflow_versions WHERE run_id = ? AND version = ?',
+      ),
       versions: db.prepare<[string], VersionRow>('SELECT * FROM workflow_versions WHERE run_id = ? ORDER BY version'),
       // The step rows, then a row derived from the task of each single-task step that has none (see above).
-      steps: db.prepare<[string, string], Omit<StepRow, 'derived'> & { derived: number }>(`SELECT run_id, step_id, status, items_total, error, started_at, finished_at, 0 AS derived
+      steps: db.prepare<
+        [string, string],
+        Omit<StepRow, 'derived'> & { derived: number }
+      >(`SELECT run_id, step_id, status, items_total, error, started_at, finished_at, 0 AS derived
           FROM workflow_steps WHERE run_id = ?
         UNION ALL
         SELECT t.run_id, t.step_id, CASE t.status WHEN 'retrying' THEN 'running' ELSE t.status END, NULL,
             CASE WHEN t.status = 'failed' THEN t.error END, t.started_at, CASE WHEN t.status IN ('running', 'retrying') THEN NULL ELSE t.finished_at END, 1
           FROM workflow_tasks t
           WHERE t.run_id = ? AND t.idx = 0 AND NOT EXISTS (SELECT 1 FROM workflow_steps s WHERE s.run_id = t.run_id AND s.step_id = t.step_id)`),
-      upsertStep: db.prepare(`INSERT INTO workflow_steps (run_id, step_id, status, items_total, error, started_at, finished_at)
+      upsertStep:
+        db.prepare(`INSERT INTO workflow_steps (run_id, step_id, status, items_total, error, started_at, finished_at)
         VALUES (?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, items_total = excluded.items_total, error = excluded.error,
           started_at = excluded.started_at, finished_at = excluded.finished_at`),
       deleteStep: db.prepare('DELETE FROM workflow_steps WHERE run_id = ? AND step_id = ?'),
       tasks: db.prepare<[string], TaskRow>('SELECT * FROM workflow_tasks WHERE run_id = ? ORDER BY step_id, idx'),
-      upsertTask: db.prepare(`INSERT INTO workflow_tasks (run_id, step_id, idx, attempt, status, output, error, started_at, finished_at, next_at)
+      upsertTask:
+        db.prepare(`INSERT INTO workflow_tasks (run_id, step_id, idx, attempt, status, output, error, started_at, finished_at, next_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (run_id, step_id, idx) DO UPDATE SET attempt = excluded.attempt, status = excluded.status, output = excluded.output,
           error = excluded.error, started_at = excluded.started_at, finished_at = excluded.finished_at, next_at = excluded.next_at`),
       deleteTasks: db.prepare('DELETE FROM workflow_tasks WHERE run_id = ? AND step_id = ?'),
-      runs: db.prepare<[{ status: string | null; workflow: string | null; limit: number }], RunRow>(`SELECT * FROM workflow_runs
+      runs: db.prepare<
+        [{ status: string | null; workflow: string | null; limit: number }],
+        RunRow
+      >(`SELECT * FROM workflow_runs
         WHERE (@status IS NULL OR status = @status) AND (@workflow IS NULL OR workflow = @workflow) ORDER BY created_at DESC, run_id DESC LIMIT @limit`),
-      counts: db.prepare<[], { status: string; n: number }>('SELECT status, COUNT(*) AS n FROM workflow_runs GROUP BY status'),
+      counts: db.prepare<[], { status: string; n: number }>(
+        'SELECT status, COUNT(*) AS n FROM workflow_runs GROUP BY status',
+      ),
     };
   }
 
-  insertRun(r: { run_id: string; workflow: string; status: RunStatus; inputs: unknown; budget_usd: number | null; context: unknown; source: string; definition: unknown; created_at: number }): void {
+  insertRun(r: {
+    run_id: string;
+    workflow: string;
+    status: RunStatus;
+    inputs: unknown;
+    budget_usd: number | null;
+    context: unknown;
+    source: string;
+    definition: unknown;
+    created_at: number;
+  }): void {
     this.st.insertRun.run({ ...r, inputs: JSON.stringify(r.inputs), context: JSON.stringify(r.context) });
     this.st.insertVersion.run({
-      run_id: r.run_id, version: 1, definition: JSON.stringify(r.definition), reason: 'start', failed_step: null, error: null, replaced: null, created_at: r.created_at,
+      run_id: r.run_id,
+      version: 1,
+      definition: JSON.stringify(r.definition),
+      reason: 'start',
+      failed_step: null,
+      error: null,
+      replaced: null,
+      created_at: r.created_at,
     });
   }
 
@@ -192,13 +234,39 @@ export class WorkflowStore {
     this.st.setRunStatus.run(status, at, id);
   }
 
-  finishRun(id: string, status: RunStatus, error: StepError | null, outputs: unknown, costUsd: number | null, at: number): void {
-    this.st.finishRun.run(status, error ? JSON.stringify(error) : null, outputs === undefined ? null : JSON.stringify(outputs), costUsd, at, id);
+  finishRun(
+    id: string,
+    status: RunStatus,
+    error: StepError | null,
+    outputs: unknown,
+    costUsd: number | null,
+    at: number,
+  ): void {
+    this.st.finishRun.run(
+      status,
+      error ? JSON.stringify(error) : null,
+      outputs === undefined ? null : JSON.stringify(outputs),
+      costUsd,
+      at,
+      id,
+    );
   }
 
-  addVersion(v: { run_id: string; version: number; definition: unknown; reason: string; failed_step: string | null; error: StepError | null; replaced: string[]; created_at: number }): void {
+  addVersion(v: {
+    run_id: string;
+    version: number;
+    definition: unknown;
+    reason: string;
+    failed_step: string | null;
+    error: StepError | null;
+    replaced: string[];
+    created_at: number;
+  }): void {
     this.st.insertVersion.run({
-      ...v, definition: JSON.stringify(v.definition), error: v.error ? JSON.stringify(v.error) : null, replaced: JSON.stringify(v.replaced),
+      ...v,
+      definition: JSON.stringify(v.definition),
+      error: v.error ? JSON.stringify(v.error) : null,
+      replaced: JSON.stringify(v.replaced),
     });
     this.st.setVersion.run(v.version, v.run_id);
   }
@@ -235,7 +303,18 @@ export class WorkflowStore {
   }
 
   putTask(r: TaskRow): void {
-    this.st.upsertTask.run(r.run_id, r.step_id, r.idx, r.attempt, r.status, r.output, r.error, r.started_at, r.finished_at, r.next_at);
+    this.st.upsertTask.run(
+      r.run_id,
+      r.step_id,
+      r.idx,
+      r.attempt,
+      r.status,
+      r.output,
+      r.error,
+      r.started_at,
+      r.finished_at,
+      r.next_at,
+    );
   }
 
   runs(status: string | null, workflow: string | null, limit: number): RunRow[] {

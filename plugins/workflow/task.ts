@@ -73,14 +73,19 @@ export function jsonInReply(text: string): unknown {
       // try the next reading
     }
   }
-  throw new DaemonError('INVALID_DATA', `the reply holds no JSON value (output: json): ${t.slice(0, 200)}${t.length > 200 ? '…' : ''}`, { reply: t.slice(0, 2000) });
+  throw new DaemonError(
+    'INVALID_DATA',
+    `the reply holds no JSON value (output: json): ${t.slice(0, 200)}${t.length > 200 ? '…' : ''}`,
+    { reply: t.slice(0, 2000) },
+  );
 }
 
 /** Failures another attempt cannot change: not retried. */
 const FINAL: ReadonlySet<ErrorCode> = new Set(['BUDGET_EXCEEDED', 'CANCELLED', 'LOOP_DETECTED', 'UNKNOWN_EVENT']);
 
 export function errorOf(e: unknown): StepError {
-  if (e instanceof DaemonError) return { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) };
+  if (e instanceof DaemonError)
+    return { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) };
   return { code: 'HANDLER_ERROR', message: e instanceof Error ? e.message : String(e) };
 }
 

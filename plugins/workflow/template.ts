@@ -32,7 +32,9 @@ export function parsePath(body: string): TemplatePath {
   const text = body.trim();
   if (text === '') throw new TemplateError('empty template {{ }}');
   if (!PATH_RE.test(text)) {
-    throw new TemplateError(`"{{ ${text} }}" is not a path look-up (templates are names joined by dots, such as inputs.topic or steps.a.output.items[0]; no expressions)`);
+    throw new TemplateError(
+      `"{{ ${text} }}" is not a path look-up (templates are names joined by dots, such as inputs.topic or steps.a.output.items[0]; no expressions)`,
+    );
   }
   const root = /^[A-Za-z_][A-Za-z0-9_-]*/.exec(text)![0];
   const segments: TemplatePath['segments'] = [];
@@ -68,7 +70,10 @@ export function parseTemplate(s: string): TemplatePart[] {
 export const hasTemplate = (s: string): boolean => s.includes('{{');
 
 /** Every look-up in a JSON-like value (strings at any depth), with where it was found. */
-export function pathsIn(value: unknown, where: Array<string | number> = []): Array<{ path: TemplatePath; at: Array<string | number> }> {
+export function pathsIn(
+  value: unknown,
+  where: Array<string | number> = [],
+): Array<{ path: TemplatePath; at: Array<string | number> }> {
   const out: Array<{ path: TemplatePath; at: Array<string | number> }> = [];
   const walk = (v: unknown, at: Array<string | number>): void => {
     if (typeof v === 'string') {
@@ -102,7 +107,8 @@ export function lookup(scope: Record<string, unknown>, p: TemplatePath): unknown
   return v;
 }
 
-const textOf = (v: unknown): string => (v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v));
+const textOf = (v: unknown): string =>
+  v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v);
 
 /** Resolve one string. */
 export function renderString(s: string, scope: Record<string, unknown>): unknown {
@@ -115,10 +121,11 @@ export function renderString(s: string, scope: Record<string, unknown>): unknown
 /** Resolve every template in a JSON-like value; keys whose value resolves to undefined are dropped. */
 export function render(value: unknown, scope: Record<string, unknown>): unknown {
   if (typeof value === 'string') return renderString(value, scope);
-  if (Array.isArray(value)) return value.map((v) => {
-    const r = render(v, scope);
-    return r === undefined ? null : r;
-  });
+  if (Array.isArray(value))
+    return value.map((v) => {
+      const r = render(v, scope);
+      return r === undefined ? null : r;
+    });
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {

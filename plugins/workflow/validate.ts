@@ -25,7 +25,10 @@ export interface ValidationEnv {
 const RUN_FIELDS = new Set(['id', 'workflow', 'key']);
 
 /** Shape first, then meaning. Returns the parsed definition or the issues. */
-export function checkDefinition(raw: unknown, env: ValidationEnv = {}): { ok: true; definition: Definition } | { ok: false; issues: Issue[] } {
+export function checkDefinition(
+  raw: unknown,
+  env: ValidationEnv = {},
+): { ok: true; definition: Definition } | { ok: false; issues: Issue[] } {
   const parsed = definitionSchema.safeParse(raw);
   if (!parsed.success) {
     const steps = (raw as { steps?: unknown })?.steps;
@@ -117,7 +120,8 @@ export function findCycle(steps: StepDef[]): string[] | null {
 
 function semanticIssues(def: Definition, env: ValidationEnv): Issue[] {
   const issues: Issue[] = [];
-  const add = (step: string | null, path: Array<string | number>, message: string): void => void issues.push({ step, path, message });
+  const add = (step: string | null, path: Array<string | number>, message: string): void =>
+    void issues.push({ step, path, message });
   const ids = new Set<string>();
   def.steps.forEach((s, i) => {
     if (ids.has(s.id)) add(s.id, ['steps', i, 'id'], `step id "${s.id}" is used twice`);
@@ -134,21 +138,42 @@ function semanticIssues(def: Definition, env: ValidationEnv): Issue[] {
   def.steps.forEach((s, i) => {
     const at = (...p: Array<string | number>): Array<string | number> => ['steps', i, ...p];
     const kinds = [s.event !== undefined, s.agent !== undefined, s.wait !== undefined].filter(Boolean).length;
-    if (kinds !== 1) add(s.id, at(), kinds === 0 ? 'a step needs one of event, agent or wait' : 'a step has exactly one of event, agent or wait');
+    if (kinds !== 1)
+      add(
+        s.id,
+        at(),
+        kinds === 0 ? 'a step needs one of event, agent or wait' : 'a step has exactly one of event, agent or wait',
+      );
     if (s.data !== undefined && s.event === undefined) add(s.id, at('data'), 'data belongs to an event step');
-    if (s.output === 'json' && s.agent === undefined) add(s.id, at('output'), 'output: json applies to agent steps (an event\'s answer is already data)');
-    if (s.concurrency !== undefined && s.foreach === undefined) add(s.id, at('concurrency'), 'concurrency applies to a foreach step');
+    if (s.output === 'json' && s.agent === undefined)
+      add(s.id, at('output'), "output: json applies to agent steps (an event's answer is already data)");
+    if (s.concurrency !== undefined && s.foreach === undefined)
+      add(s.id, at('concurrency'), 'concurrency applies to a foreach step');
     if (s.wait && s.foreach !== undefined) add(s.id, at('foreach'), 'a wait step cannot have foreach');
     if (s.wait && s.retry) add(s.id, at('retry'), 'a wait step cannot retry');
-    if (s.agent && s.agent.profile !== undefined && s.agent.agent_id !== undefined) add(s.id, at('agent'), 'give agent.profile or agent.agent_id, not both');
-    if (s.agent?.agent_id !== undefined && (s.agent.model ?? s.agent.system ?? s.agent.tools ?? s.agent.budget_usd) !== undefined) {
-      add(s.id, at('agent'), 'model, system, tools and budget_usd apply to an agent the step spawns, not to an existing agent_id');
+    if (s.agent && s.agent.profile !== undefined && s.agent.agent_id !== undefined)
+      add(s.id, at('agent'), 'give agent.profile or agent.agent_id, not both');
+    if (
+      s.agent?.agent_id !== undefined &&
+      (s.agent.model ?? s.agent.system ?? s.agent.tools ?? s.agent.budget_usd) !== undefined
+    ) {
+      add(
+        s.id,
+        at('agent'),
+        'model, system, tools and budget_usd apply to an agent the step spawns, not to an existing agent_id',
+      );
     }
     if (s.event !== undefined) {
       if (!EVENT_NAME.test(s.event)) add(s.id, at('event'), `"${s.event}" is not an event name (namespace:action)`);
-      else if (env.hasEvent && !env.hasEvent(s.event)) add(s.id, at('event'), `unknown event "${s.event}" (no plugin answers it)`);
+      else if (env.hasEvent && !env.hasEvent(s.event))
+        add(s.id, at('event'), `unknown event "${s.event}" (no plugin answers it)`);
     }
-    if (s.agent?.profile !== undefined && !hasTemplate(s.agent.profile) && env.hasProfile && !env.hasProfile(s.agent.profile)) {
+    if (
+      s.agent?.profile !== undefined &&
+      !hasTemplate(s.agent.profile) &&
+      env.hasProfile &&
+      !env.hasProfile(s.agent.profile)
+    ) {
       add(s.id, at('agent', 'profile'), `unknown agent profile "${s.agent.profile}"`);
     }
     const seen = new Set<string>();
@@ -187,7 +212,10 @@ function checkStepTemplates(def: Definition, s: StepDef, i: number, anc: Allowed
   const at = (...p: Array<string | number>): Array<string | number> => ['steps', i, ...p];
   const body: Allowed = { steps: anc, item: s.foreach !== undefined, key: true };
   const head: Allowed = { steps: anc, item: false, key: false };
-  const problem = (allowed: Allowed) => (p: TemplatePath): string | null => rootProblem(p, def, allowed);
+  const problem =
+    (allowed: Allowed) =>
+    (p: TemplatePath): string | null =>
+      rootProblem(p, def, allowed);
   for (const single of ['foreach', 'when'] as const) {
     const v = s[single];
     if (v === undefined) continue;
@@ -214,7 +242,13 @@ function checkStepTemplates(def: Definition, s: StepDef, i: number, anc: Allowed
   if (s.wait) templatesIn(s.wait.prompt, at('wait', 'prompt'), s.id, add, problem(body));
 }
 
-function templatesIn(value: unknown, where: Array<string | number>, step: string | null, add: Add, problem: (p: TemplatePath) => string | null): void {
+function templatesIn(
+  value: unknown,
+  where: Array<string | number>,
+  step: string | null,
+  add: Add,
+  problem: (p: TemplatePath) => string | null,
+): void {
   let found;
   try {
     found = pathsIn(value, where);
@@ -230,26 +264,31 @@ function templatesIn(value: unknown, where: Array<string | number>, step: string
 }
 
 function rootProblem(p: TemplatePath, def: Definition, allowed: Allowed): string | null {
-  if (!allowed.item && p.segments.includes(AT_INDEX)) return `{{ ${p.text} }}: [index] is only defined in the body of a foreach step`;
+  if (!allowed.item && p.segments.includes(AT_INDEX))
+    return `{{ ${p.text} }}: [index] is only defined in the body of a foreach step`;
   const first = p.segments[0];
   switch (p.root) {
     case 'inputs':
       if (typeof first !== 'string') return `{{ ${p.text} }} names no input (inputs.<name>)`;
-      if (!Object.hasOwn(def.inputs, first)) return `{{ ${p.text} }} reads input "${first}", which the workflow does not declare under inputs`;
+      if (!Object.hasOwn(def.inputs, first))
+        return `{{ ${p.text} }} reads input "${first}", which the workflow does not declare under inputs`;
       return null;
     case 'steps': {
       if (typeof first !== 'string') return `{{ ${p.text} }} names no step (steps.<id>.output)`;
       if (!def.steps.some((s) => s.id === first)) return `{{ ${p.text} }} reads unknown step "${first}"`;
-      if (!allowed.steps.has(first)) return `{{ ${p.text} }} reads step "${first}", which is not among this step's needs (directly or through them)`;
+      if (!allowed.steps.has(first))
+        return `{{ ${p.text} }} reads step "${first}", which is not among this step's needs (directly or through them)`;
       const field = p.segments[1];
-      if (field !== 'output' && field !== 'status' && field !== 'error') return `{{ ${p.text} }}: after steps.${first} comes output, status or error`;
+      if (field !== 'output' && field !== 'status' && field !== 'error')
+        return `{{ ${p.text} }}: after steps.${first} comes output, status or error`;
       return null;
     }
     case 'item':
     case 'index':
       return allowed.item ? null : `{{ ${p.text} }} is only defined in the body of a foreach step`;
     case 'run':
-      if (typeof first !== 'string' || !RUN_FIELDS.has(first) || p.segments.length > 1) return `{{ ${p.text} }}: run has id, workflow and key`;
+      if (typeof first !== 'string' || !RUN_FIELDS.has(first) || p.segments.length > 1)
+        return `{{ ${p.text} }}: run has id, workflow and key`;
       if (first === 'key' && !allowed.key) return `{{ ${p.text} }} is only defined in a step's body`;
       return null;
     default:
@@ -260,12 +299,18 @@ function rootProblem(p: TemplatePath, def: Definition, allowed: Allowed): string
 /** Why `v` does not fit an input's type, or null. */
 export function typeProblem(spec: InputSpec, v: unknown): string | null {
   switch (spec.type) {
-    case 'string': return typeof v === 'string' ? null : 'must be a string';
-    case 'number': return typeof v === 'number' && Number.isFinite(v) ? null : 'must be a number';
-    case 'integer': return Number.isInteger(v) ? null : 'must be an integer';
-    case 'boolean': return typeof v === 'boolean' ? null : 'must be true or false';
-    case 'array': return Array.isArray(v) ? null : 'must be a list';
-    case 'object': return v !== null && typeof v === 'object' && !Array.isArray(v) ? null : 'must be an object';
+    case 'string':
+      return typeof v === 'string' ? null : 'must be a string';
+    case 'number':
+      return typeof v === 'number' && Number.isFinite(v) ? null : 'must be a number';
+    case 'integer':
+      return Number.isInteger(v) ? null : 'must be an integer';
+    case 'boolean':
+      return typeof v === 'boolean' ? null : 'must be true or false';
+    case 'array':
+      return Array.isArray(v) ? null : 'must be a list';
+    case 'object':
+      return v !== null && typeof v === 'object' && !Array.isArray(v) ? null : 'must be an object';
   }
 }
 
@@ -277,7 +322,12 @@ export function resolveInputs(def: Definition, given: Record<string, unknown>): 
   const issues: Issue[] = [];
   const out: Record<string, unknown> = {};
   for (const name of Object.keys(given)) {
-    if (!Object.hasOwn(def.inputs, name)) issues.push({ step: null, path: ['inputs', name], message: `workflow ${def.name} has no input "${name}" (it has: ${Object.keys(def.inputs).join(', ') || 'none'})` });
+    if (!Object.hasOwn(def.inputs, name))
+      issues.push({
+        step: null,
+        path: ['inputs', name],
+        message: `workflow ${def.name} has no input "${name}" (it has: ${Object.keys(def.inputs).join(', ') || 'none'})`,
+      });
   }
   for (const [name, spec] of Object.entries(def.inputs)) {
     let v = Object.hasOwn(given, name) ? given[name] : spec.default;

@@ -10,18 +10,25 @@ function pluginOf(file) {
   const parts = file.split(path.sep);
   const i = parts.lastIndexOf('plugins');
   if (i < 0 || i + 2 >= parts.length) return null;
-  return { root: parts.slice(0, i).join(path.sep) || path.sep, dir: parts.slice(0, i + 2).join(path.sep), name: parts[i + 1] };
+  return {
+    root: parts.slice(0, i).join(path.sep) || path.sep,
+    dir: parts.slice(0, i + 2).join(path.sep),
+    name: parts[i + 1],
+  };
 }
 
 /** @type {import('eslint').Rule.RuleModule} */
 export const pluginImports = {
   meta: {
     type: 'problem',
-    docs: { description: 'Plugins import the kernel only through daemon/plugin-api and client/, and never another plugin.' },
+    docs: {
+      description: 'Plugins import the kernel only through daemon/plugin-api and client/, and never another plugin.',
+    },
     schema: [{ type: 'object', properties: { repoRoot: { type: 'string' } }, additionalProperties: false }],
     messages: {
       kernel: 'A plugin imports the kernel only through daemon/plugin-api.js (and client/*): "{{spec}}".',
-      otherPlugin: 'A plugin never imports another plugin ("{{spec}}" is in plugin "{{other}}"); talk to it through events.',
+      otherPlugin:
+        'A plugin never imports another plugin ("{{spec}}" is in plugin "{{other}}"); talk to it through events.',
     },
   },
   create(context) {
@@ -39,7 +46,8 @@ export const pluginImports = {
         return;
       }
       const theirs = pluginOf(target + (path.extname(target) ? '' : path.sep + 'x'));
-      if (theirs && theirs.dir !== mine.dir && theirs.root === mine.root) context.report({ node, messageId: 'otherPlugin', data: { spec, other: theirs.name } });
+      if (theirs && theirs.dir !== mine.dir && theirs.root === mine.root)
+        context.report({ node, messageId: 'otherPlugin', data: { spec, other: theirs.name } });
     };
     return {
       ImportDeclaration: (node) => check(node.source, node.source.value),

@@ -7,7 +7,16 @@ import { ROOT, startDaemon, tempHome, type DaemonHandle } from '../helpers/daemo
 import { startMessagesApiServer, type MessagesApiServer } from '../fixtures/messages-api-server.js';
 import type { EventFrame } from '../../client/protocol.js';
 import {
-  conversationEndedEvent, errorEvent, profilesChangedEvent, replyEvent, spawnedEvent, terminatedEvent, toolCallEvent, toolResultEvent, turnStartedEvent, utteranceEvent,
+  conversationEndedEvent,
+  errorEvent,
+  profilesChangedEvent,
+  replyEvent,
+  spawnedEvent,
+  terminatedEvent,
+  toolCallEvent,
+  toolResultEvent,
+  turnStartedEvent,
+  utteranceEvent,
 } from '../../plugins/agent/schemas.js';
 import { agentConfig, collect, errorOf, KEY, toolResultsOf, toolUse, waitFor } from './helpers.js';
 
@@ -18,7 +27,10 @@ const profilesDir = path.join(tempHome('agentd-profiles-'), 'profiles');
 
 beforeAll(async () => {
   fs.mkdirSync(profilesDir);
-  fs.writeFileSync(path.join(profilesDir, 'helper.yaml'), 'system: You help.\ntools: [kg_add, kg_query]\nlimits: {max_tool_calls: 3, max_turns: 4}\n');
+  fs.writeFileSync(
+    path.join(profilesDir, 'helper.yaml'),
+    'system: You help.\ntools: [kg_add, kg_query]\nlimits: {max_tool_calls: 3, max_turns: 4}\n',
+  );
   fs.writeFileSync(path.join(profilesDir, 'broken.yaml'), 'system: [not, a, string]\n');
   fs.writeFileSync(path.join(profilesDir, 'pro.yaml'), 'system: You argue for.\n');
   fs.writeFileSync(path.join(profilesDir, 'con.yaml'), 'system: You argue against.\n');
@@ -41,7 +53,8 @@ beforeEach(() => {
   events.length = 0;
 });
 
-const rq = (event: string, data: Record<string, unknown>, timeoutMs = 20_000) => d.client.request(event, data, { timeoutMs });
+const rq = (event: string, data: Record<string, unknown>, timeoutMs = 20_000) =>
+  d.client.request(event, data, { timeoutMs });
 const of = (name: string, turnId: string) => events.filter((e) => e.event === name && e.data.turn_id === turnId);
 
 describe('a turn', () => {
@@ -50,11 +63,24 @@ describe('a turn', () => {
     expect(a).toMatchObject({ agent_id: 'plain', status: 'idle', tools: ['kg_query'], depth: 0, parent_id: null });
     api.enqueue({ text: 'hello there', usage: { input_tokens: 100, output_tokens: 10 } });
     const r = await rq('agent:send', { agent_id: 'plain', message: 'hi' });
-    expect(r).toMatchObject({ agent_id: 'plain', status: 'completed', reply: 'hello there', stop_reason: 'end_turn', steps: 1, tool_calls: [] });
+    expect(r).toMatchObject({
+      agent_id: 'plain',
+      status: 'completed',
+      reply: 'hello there',
+      stop_reason: 'end_turn',
+      steps: 1,
+      tool_calls: [],
+    });
     expect(r.cost_usd).toBeCloseTo((100 * 1 + 10 * 2) / 1e6, 12);
     const body = api.messageRequests()[0]!.body;
-    expect(body).toMatchObject({ model: 'test-model', system: 'Be brief.', messages: [{ role: 'user', content: 'hi' }] });
-    expect((body.tools as Array<{ name: string; input_schema: { type: string } }>).map((t) => [t.name, t.input_schema.type])).toEqual([['kg_query', 'object']]);
+    expect(body).toMatchObject({
+      model: 'test-model',
+      system: 'Be brief.',
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    expect(
+      (body.tools as Array<{ name: string; input_schema: { type: string } }>).map((t) => [t.name, t.input_schema.type]),
+    ).toEqual([['kg_query', 'object']]);
 
     api.enqueue({ text: 'second' });
     await rq('agent:send', { agent_id: 'plain', message: 'again' });
@@ -82,13 +108,26 @@ describe('a turn', () => {
   it('runs tools through the router (kg_add, kg_query), feeds results back, and records them', async () => {
     await rq('agent:spawn', { agent_id: 'grapher', tools: ['kg_add', 'kg_query'] });
     api.enqueue(
-      toolUse('kg_add', { nodes: [{ id: 'h-1', label: 'Hypothesis', properties: { statement: 'x' } }, { id: 'f-1', label: 'Finding', properties: { statement: 'y' } }], edges: [{ from: 'f-1', to: 'h-1', type: 'SUPPORTS' }] }, 'tu-add'),
+      toolUse(
+        'kg_add',
+        {
+          nodes: [
+            { id: 'h-1', label: 'Hypothesis', properties: { statement: 'x' } },
+            { id: 'f-1', label: 'Finding', properties: { statement: 'y' } },
+          ],
+          edges: [{ from: 'f-1', to: 'h-1', type: 'SUPPORTS' }],
+        },
+        'tu-add',
+      ),
       toolUse('kg_query', { id: 'h-1' }, 'tu-q'),
       { text: 'recorded' },
     );
     const r = await rq('agent:send', { agent_id: 'grapher', message: 'record it' });
     expect(r).toMatchObject({ reply: 'recorded', steps: 3 });
-    expect((r.tool_calls as Array<Record<string, unknown>>).map((c) => [c.name, c.is_error])).toEqual([['kg_add', false], ['kg_query', false]]);
+    expect((r.tool_calls as Array<Record<string, unknown>>).map((c) => [c.name, c.is_error])).toEqual([
+      ['kg_add', false],
+      ['kg_query', false],
+    ]);
     const node = await rq('kg:get', { id: 'f-1' });
     expect(JSON.stringify(node)).toContain('Finding');
     const reqs = api.messageRequests();
@@ -110,14 +149,22 @@ describe('a turn', () => {
   it('refuses tools the agent lacks and malformed input, and tells the model', async () => {
     await rq('agent:spawn', { agent_id: 'limited', tools: ['kg_query'] });
     api.enqueue(
-      { content: [{ type: 'tool_use', id: 'tu-1', name: 'sandbox_exec', input: { language: 'python', code: 'print(1)' } }, { type: 'tool_use', id: 'tu-2', name: 'kg_query', input: { limit: 'many' } }, { type: 'tool_use', id: 'tu-3', name: 'rm_rf', input: {} }] },
+      {
+        content: [
+          { type: 'tool_use', id: 'tu-1', name: 'sandbox_exec', input: { language: 'python', code: 'print(1)' } },
+          { type: 'tool_use', id: 'tu-2', name: 'kg_query', input: { limit: 'many' } },
+          { type: 'tool_use', id: 'tu-3', name: 'rm_rf', input: {} },
+        ],
+      },
       { text: 'sorry' },
     );
     const r = await rq('agent:send', { agent_id: 'limited', message: 'try' });
     expect(r.reply).toBe('sorry');
     const results = toolResultsOf(api.messageRequests()[1]!);
     expect(results.map((x) => [x.tool_use_id, x.is_error, JSON.parse(x.content).error.code])).toEqual([
-      ['tu-1', true, 'NOT_ALLOWED'], ['tu-2', true, 'INVALID_INPUT'], ['tu-3', true, 'UNKNOWN_TOOL'],
+      ['tu-1', true, 'NOT_ALLOWED'],
+      ['tu-2', true, 'INVALID_INPUT'],
+      ['tu-3', true, 'UNKNOWN_TOOL'],
     ]);
     expect(results[0]!.content).toContain('kg_query');
   });
@@ -136,7 +183,11 @@ describe('a turn', () => {
     expect(last!.content[0]!.is_error).toBe(true);
     expect(JSON.parse(last!.content[0]!.content).error.code).toBe('LIMIT');
 
-    await rq('agent:spawn', { agent_id: 'looper2', tools: ['kg_query'], limits: { max_tool_calls: 100, max_turns: 3 } });
+    await rq('agent:spawn', {
+      agent_id: 'looper2',
+      tools: ['kg_query'],
+      limits: { max_tool_calls: 100, max_turns: 3 },
+    });
     const r2 = await rq('agent:send', { agent_id: 'looper2', message: 'go' });
     expect(r2).toMatchObject({ status: 'completed', stop_reason: 'turn_limit', steps: 3 });
     // The agent is not stuck: its next message gets a normal turn (history stays valid for the API).
@@ -163,12 +214,19 @@ describe('bad input', () => {
     const e = await errorOf(rq('agent:send', { agent_id: 'dup', message: 'hi' }));
     expect(e.code).toBe('CONFLICT');
     expect((await errorOf(rq('agent:message', { from: 'plain', to: 'dup', content: 'hi' }))).code).toBe('CONFLICT');
-    expect(await rq('agent:terminate', { agent_id: 'dup' })).toMatchObject({ already_terminated: true, terminated: [] });
+    expect(await rq('agent:terminate', { agent_id: 'dup' })).toMatchObject({
+      already_terminated: true,
+      terminated: [],
+    });
     expect(api.messageRequests()).toHaveLength(0);
   });
 
   it('caps children and depth, and a child never gets tools its parent lacks', async () => {
-    await rq('agent:spawn', { agent_id: 'parent', tools: ['kg_query', 'spawn_agent'], limits: { max_children: 2, max_depth: 1 } });
+    await rq('agent:spawn', {
+      agent_id: 'parent',
+      tools: ['kg_query', 'spawn_agent'],
+      limits: { max_children: 2, max_depth: 1 },
+    });
     await rq('agent:spawn', { agent_id: 'c1', parent_id: 'parent', tools: ['kg_query'] });
     await rq('agent:spawn', { agent_id: 'c2', parent_id: 'parent' });
     const over = await errorOf(rq('agent:spawn', { agent_id: 'c3', parent_id: 'parent' }));
@@ -177,7 +235,9 @@ describe('bad input', () => {
     const deep = await errorOf(rq('agent:spawn', { agent_id: 'gc', parent_id: 'c1' }));
     expect(deep.details).toMatchObject({ cap: 'max_depth', agent_id: 'parent' });
     await rq('agent:terminate', { agent_id: 'c2' });
-    expect((await errorOf(rq('agent:spawn', { agent_id: 'c4', parent_id: 'parent', tools: ['sandbox_exec'] }))).code).toBe('CONFLICT');
+    expect(
+      (await errorOf(rq('agent:spawn', { agent_id: 'c4', parent_id: 'parent', tools: ['sandbox_exec'] }))).code,
+    ).toBe('CONFLICT');
     await rq('agent:spawn', { agent_id: 'c4', parent_id: 'parent' });
     const kids = await rq('agent:list', { parent_id: 'parent', status: 'live' });
     expect((kids.agents as Array<{ agent_id: string }>).map((a) => a.agent_id).sort()).toEqual(['c1', 'c4']);
@@ -185,7 +245,9 @@ describe('bad input', () => {
     expect((t.terminated as string[]).sort()).toEqual(['c1', 'c4', 'parent']);
     await waitFor(() => events.filter((e) => e.event === 'agent:terminated').length === 4);
     for (const ev of events.filter((e) => e.event === 'agent:terminated')) terminatedEvent.parse(ev.data);
-    expect(events.find((e) => e.event === 'agent:terminated' && e.data.agent_id === 'c1')!.data.cascade_from).toBe('parent');
+    expect(events.find((e) => e.event === 'agent:terminated' && e.data.agent_id === 'c1')!.data.cascade_from).toBe(
+      'parent',
+    );
   });
 
   it('keeps an agent within its budget through the budget plugin', async () => {
@@ -210,7 +272,12 @@ describe('terminate', () => {
     await rq('agent:spawn', { agent_id: 'victim', system: 'You are the victim.' });
     api.setHandler(() => ({ kind: 'hang' }));
     const running = await rq('agent:send', { agent_id: 'victim', message: 'think hard', wait: false, turn_id: 'v-1' });
-    const queued = await rq('agent:send', { agent_id: 'victim', message: 'and then this', wait: false, turn_id: 'v-2' });
+    const queued = await rq('agent:send', {
+      agent_id: 'victim',
+      message: 'and then this',
+      wait: false,
+      turn_id: 'v-2',
+    });
     expect([running.status, queued.status]).toEqual(['queued', 'queued']);
     await waitFor(() => api.inFlight() === 1, 10_000, 'model call in flight');
     const t = await rq('agent:terminate', { agent_id: 'victim', reason: 'taking too long' });
@@ -262,7 +329,9 @@ describe('children and messages', () => {
     expect(api.messageRequests()).toHaveLength(1);
     expect(JSON.stringify(api.messageRequests()[0]!.body.messages)).toContain('[message from agent alice]');
     const info = await rq('agent:info', { agent_id: 'bob' });
-    expect(info.inbox).toEqual([expect.objectContaining({ message_id: 'm-1', from: 'alice', content: 'meet at noon', turn_status: 'completed' })]);
+    expect(info.inbox).toEqual([
+      expect.objectContaining({ message_id: 'm-1', from: 'alice', content: 'meet at noon', turn_status: 'completed' }),
+    ]);
   });
 
   it('a runaway pair messaging each other forever is stopped by loop detection, naming the agents', async () => {
@@ -271,10 +340,17 @@ describe('children and messages', () => {
     api.setHandler((req) => {
       if (toolResultsOf(req).length) return { text: 'sent' };
       const me = String(req.body.system).includes('ping') ? 'ping' : 'pong';
-      return toolUse('message_agent', { to: me === 'ping' ? 'pong' : 'ping', content: me === 'ping' ? 'hello' : 'goodbye' });
+      return toolUse('message_agent', {
+        to: me === 'ping' ? 'pong' : 'ping',
+        content: me === 'ping' ? 'hello' : 'goodbye',
+      });
     });
     await rq('agent:send', { agent_id: 'ping', message: 'say hello to pong' });
-    const loop = await waitFor(() => events.find((e) => e.event === 'agent:error' && e.data.code === 'LOOP_DETECTED'), 30_000, 'LOOP_DETECTED');
+    const loop = await waitFor(
+      () => events.find((e) => e.event === 'agent:error' && e.data.code === 'LOOP_DETECTED'),
+      30_000,
+      'LOOP_DETECTED',
+    );
     errorEvent.parse(loop.data);
     const agents = loop.data.agents as string[];
     expect(new Set(agents)).toEqual(new Set(['ping', 'pong']));
@@ -283,7 +359,9 @@ describe('children and messages', () => {
     // turn, and a turn is only started from the queue, so idle with nothing queued, read twice around
     // the count, means none is coming.
     const bothIdle = async () => {
-      const infos = await Promise.all(['ping', 'pong'].map((id) => rq('agent:info', { agent_id: id, history_limit: 0 })));
+      const infos = await Promise.all(
+        ['ping', 'pong'].map((id) => rq('agent:info', { agent_id: id, history_limit: 0 })),
+      );
       return infos.every((i) => i.status === 'idle' && i.queued_turns === 0);
     };
     await waitFor(bothIdle, 10_000, 'both idle');
@@ -301,19 +379,41 @@ describe('profiles', () => {
     expect(p.invalid).toEqual([expect.objectContaining({ file: path.join(profilesDir, 'broken.yaml') })]);
     expect((await errorOf(rq('agent:spawn', { profile: 'broken' }))).code).toBe('NOT_FOUND');
 
-    fs.writeFileSync(path.join(profilesDir, 'fresh.yaml'), 'description: new\nmodel: test-model\nsystem: Fresh.\ntools: [kg_query]\n');
-    await waitFor(async () => ((await rq('agent:profiles', {})).profiles as unknown[]).length === 4, 10_000, 'fresh profile');
+    fs.writeFileSync(
+      path.join(profilesDir, 'fresh.yaml'),
+      'description: new\nmodel: test-model\nsystem: Fresh.\ntools: [kg_query]\n',
+    );
+    await waitFor(
+      async () => ((await rq('agent:profiles', {})).profiles as unknown[]).length === 4,
+      10_000,
+      'fresh profile',
+    );
     const a = await rq('agent:spawn', { profile: 'fresh' });
     expect(a).toMatchObject({ profile: 'fresh', tools: ['kg_query'], model: 'test-model' });
 
     fs.writeFileSync(path.join(profilesDir, 'broken.yaml'), 'system: Fixed now.\n');
     fs.writeFileSync(path.join(profilesDir, 'fresh.yaml'), 'tools: [teleport]\n');
-    await waitFor(async () => {
-      const q = await rq('agent:profiles', {});
-      return (q.profiles as Array<{ name: string }>).map((x) => x.name).join() === 'broken,con,helper,pro' && (q.invalid as unknown[]).length === 1;
-    }, 10_000, 'edited profiles');
-    const invalid = events.find((e) => e.event === 'agent:profile_changed' && e.data.change === 'invalid' && String(e.data.file).endsWith('fresh.yaml'));
-    expect(profilesChangedEvent.parse(invalid!.data)).toMatchObject({ name: 'fresh', error: expect.stringContaining('tools.0') });
+    await waitFor(
+      async () => {
+        const q = await rq('agent:profiles', {});
+        return (
+          (q.profiles as Array<{ name: string }>).map((x) => x.name).join() === 'broken,con,helper,pro' &&
+          (q.invalid as unknown[]).length === 1
+        );
+      },
+      10_000,
+      'edited profiles',
+    );
+    const invalid = events.find(
+      (e) =>
+        e.event === 'agent:profile_changed' &&
+        e.data.change === 'invalid' &&
+        String(e.data.file).endsWith('fresh.yaml'),
+    );
+    expect(profilesChangedEvent.parse(invalid!.data)).toMatchObject({
+      name: 'fresh',
+      error: expect.stringContaining('tools.0'),
+    });
     fs.unlinkSync(path.join(profilesDir, 'fresh.yaml'));
     await waitFor(async () => ((await rq('agent:profiles', {})).invalid as unknown[]).length === 0, 10_000, 'removal');
   });
@@ -323,7 +423,11 @@ describe('conversation', () => {
   it('runs a debate between two profiles to the end, emitting each utterance', async () => {
     let n = 0;
     api.setHandler((req) => ({ text: `${String(req.body.system).includes('for') ? 'PRO' : 'CON'} #${++n}` }));
-    const r = await rq('agent:converse', { profiles: ['pro', 'con'], opening: 'Is tea better than coffee?', rounds: 3 });
+    const r = await rq('agent:converse', {
+      profiles: ['pro', 'con'],
+      opening: 'Is tea better than coffee?',
+      rounds: 3,
+    });
     const t = r.transcript as Array<{ round: number; agent_id: string; text: string }>;
     expect(r.status).toBe('completed');
     expect(t.map((u) => u.text)).toEqual(['PRO #1', 'CON #2', 'PRO #3', 'CON #4', 'PRO #5', 'CON #6']);
@@ -331,7 +435,9 @@ describe('conversation', () => {
     const utter = events.filter((e) => e.event === 'agent:utterance' && e.data.conversation_id === r.conversation_id);
     expect(utter.map((e) => e.data.text)).toEqual(t.map((u) => u.text));
     for (const e of utter) utteranceEvent.parse(e.data);
-    const ended = await waitFor(() => events.find((e) => e.event === 'agent:conversation_ended' && e.data.conversation_id === r.conversation_id));
+    const ended = await waitFor(() =>
+      events.find((e) => e.event === 'agent:conversation_ended' && e.data.conversation_id === r.conversation_id),
+    );
     expect(conversationEndedEvent.parse(ended.data)).toMatchObject({ status: 'completed', utterances: 6, error: null });
     // The second speaker heard the topic and the first utterance; later the other side's latest.
     const reqs = api.messageRequests();
@@ -340,16 +446,40 @@ describe('conversation', () => {
     expect(JSON.stringify(reqs[2]!.body.messages)).toContain('CON #2');
     // Spawned agents are terminated at the end.
     for (const id of r.agents as string[]) expect((await rq('agent:info', { agent_id: id })).status).toBe('terminated');
-    expect(await rq('agent:conversation', { conversation_id: r.conversation_id })).toMatchObject({ status: 'completed' });
+    expect(await rq('agent:conversation', { conversation_id: r.conversation_id })).toMatchObject({
+      status: 'completed',
+    });
   });
 
   it('interfaces/debate.ts runs a debate from the command line and prints it live', async () => {
     let n = 0;
-    api.setHandler((req) => ({ text: `${String(req.body.system).includes('for') ? 'Aye' : 'Nay'} (${++n})`, chunkChars: 2 }));
+    api.setHandler((req) => ({
+      text: `${String(req.body.system).includes('for') ? 'Aye' : 'Nay'} (${++n})`,
+      chunkChars: 2,
+    }));
     const tokens = await collect(d.client, ['completion:token']);
-    const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'interfaces', 'debate.ts'), 'Should', 'cats', 'vote?', '--profiles', 'pro,con', '--rounds', '2', '--socket', d.socketPath], {
-      cwd: ROOT, env: { ...process.env, NODE_OPTIONS: '', NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const proc = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        path.join(ROOT, 'interfaces', 'debate.ts'),
+        'Should',
+        'cats',
+        'vote?',
+        '--profiles',
+        'pro,con',
+        '--rounds',
+        '2',
+        '--socket',
+        d.socketPath,
+      ],
+      {
+        cwd: ROOT,
+        env: { ...process.env, NODE_OPTIONS: '', NO_COLOR: '1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     proc.stdout.on('data', (b: Buffer) => (out += b));
     proc.stderr.on('data', (b: Buffer) => (out += b));

@@ -26,31 +26,67 @@ describe('agent:cancel', () => {
     api.enqueue({ kind: 'hang' });
     const events = await collect(d.client, ['agent:error']);
     const running = d.client.request('agent:send', { agent_id: 'c1', message: 'first', turn_id: 'c1-t1' });
-    const queued = await d.client.request('agent:send', { agent_id: 'c1', message: 'second', turn_id: 'c1-t2', wait: false });
+    const queued = await d.client.request('agent:send', {
+      agent_id: 'c1',
+      message: 'second',
+      turn_id: 'c1-t2',
+      wait: false,
+    });
     expect(queued.status).toBe('queued');
     await waitFor(() => api.inFlight() > 0, 10_000, 'the model call');
 
-    expect(await d.client.request('agent:cancel', { agent_id: 'c1', turn_id: 'c1-t2' })).toEqual({ agent_id: 'c1', turn_id: 'c1-t2', cancelled: true, status: 'cancelled' });
-    expect(await d.client.request('agent:cancel', { agent_id: 'c1' })).toEqual({ agent_id: 'c1', turn_id: 'c1-t1', cancelled: true, status: 'cancelling' });
+    expect(await d.client.request('agent:cancel', { agent_id: 'c1', turn_id: 'c1-t2' })).toEqual({
+      agent_id: 'c1',
+      turn_id: 'c1-t2',
+      cancelled: true,
+      status: 'cancelled',
+    });
+    expect(await d.client.request('agent:cancel', { agent_id: 'c1' })).toEqual({
+      agent_id: 'c1',
+      turn_id: 'c1-t1',
+      cancelled: true,
+      status: 'cancelling',
+    });
     const e = await errorOf(running);
     expect([e.code, e.details?.turn_id]).toEqual(['CANCELLED', 'c1-t1']);
     await waitFor(() => api.inFlight() === 0, 10_000, 'the model call to be abandoned');
     await waitFor(() => events.length >= 2, 10_000, 'agent:error for both turns');
-    expect(events.map((x) => [x.data.turn_id, x.data.code]).sort()).toEqual([['c1-t1', 'CANCELLED'], ['c1-t2', 'CANCELLED']]);
+    expect(events.map((x) => [x.data.turn_id, x.data.code]).sort()).toEqual([
+      ['c1-t1', 'CANCELLED'],
+      ['c1-t2', 'CANCELLED'],
+    ]);
 
     // Cancelling what has ended changes nothing and says so; an idle agent has nothing to cancel.
-    expect(await d.client.request('agent:cancel', { agent_id: 'c1', turn_id: 'c1-t1' })).toEqual({ agent_id: 'c1', turn_id: 'c1-t1', cancelled: false, status: 'cancelled' });
-    expect(await d.client.request('agent:cancel', { agent_id: 'c1' })).toEqual({ agent_id: 'c1', turn_id: null, cancelled: false, status: 'idle' });
+    expect(await d.client.request('agent:cancel', { agent_id: 'c1', turn_id: 'c1-t1' })).toEqual({
+      agent_id: 'c1',
+      turn_id: 'c1-t1',
+      cancelled: false,
+      status: 'cancelled',
+    });
+    expect(await d.client.request('agent:cancel', { agent_id: 'c1' })).toEqual({
+      agent_id: 'c1',
+      turn_id: null,
+      cancelled: false,
+      status: 'idle',
+    });
 
     const next = await d.client.request<{ reply: string }>('agent:send', { agent_id: 'c1', message: 'third' });
     expect(next.reply).toBe('echo: first');
-    const info = await d.client.request<{ status: string; turns: Array<{ turn_id: string; status: string }> }>('agent:info', { agent_id: 'c1' });
+    const info = await d.client.request<{ status: string; turns: Array<{ turn_id: string; status: string }> }>(
+      'agent:info',
+      { agent_id: 'c1' },
+    );
     expect(info.status).toBe('idle');
-    expect(info.turns.map((t) => [t.turn_id, t.status]).slice(1)).toEqual([['c1-t2', 'cancelled'], ['c1-t1', 'cancelled']]);
+    expect(info.turns.map((t) => [t.turn_id, t.status]).slice(1)).toEqual([
+      ['c1-t2', 'cancelled'],
+      ['c1-t1', 'cancelled'],
+    ]);
   });
 
   it('names what does not exist', async () => {
     expect((await errorOf(d.client.request('agent:cancel', { agent_id: 'nobody' }))).code).toBe('NOT_FOUND');
-    expect((await errorOf(d.client.request('agent:cancel', { agent_id: 'c1', turn_id: 'no-such-turn' }))).code).toBe('NOT_FOUND');
+    expect((await errorOf(d.client.request('agent:cancel', { agent_id: 'c1', turn_id: 'no-such-turn' }))).code).toBe(
+      'NOT_FOUND',
+    );
   });
 });

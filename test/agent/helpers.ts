@@ -33,4 +33,5 @@ export function toolResultsOf(r: RecordedRequest): Array<{ tool_use_id: string; 
 }
 
 /** The system prompt of a recorded request, as text. */
-export const systemOf = (r: RecordedRequest): string => (typeof r.body.system === 'string' ? r.body.system : JSON.stringify(r.body.system ?? ''));
+export const systemOf = (r: RecordedRequest): string =>
+  typeof r.body.system === 'string' ? r.body.system : JSON.stringify(r.body.system ?? '');

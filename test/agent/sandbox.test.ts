@@ -49,30 +49,65 @@ describe.skipIf(missing !== null && !IN_CI)('a research turn in the real sandbox
 
   it('runs Python, reads its output, and records a Finding that SUPPORTS the hypothesis', async () => {
     const c = d.client;
-    await c.request('kg:add_nodes', { nodes: [{ id: 'hyp-primes', label: 'Hypothesis', properties: { statement: 'There are 25 primes below 100' } }] });
-    await c.request('agent:spawn', { agent_id: 'scientist', profile: 'researcher', model: 'test-model', budget_usd: 1 });
+    await c.request('kg:add_nodes', {
+      nodes: [{ id: 'hyp-primes', label: 'Hypothesis', properties: { statement: 'There are 25 primes below 100' } }],
+    });
+    await c.request('agent:spawn', {
+      agent_id: 'scientist',
+      profile: 'researcher',
+      model: 'test-model',
+      budget_usd: 1,
+    });
     api.setHandler((req) => {
       const results = toolResultsOf(req);
       const n = (req.body.messages as unknown[]).length;
       if (n === 1) {
-        return toolUse('sandbox_exec', { language: 'python', code: 'print(len([p for p in range(2, 100) if all(p % q for q in range(2, p))]))' }, 'tu-py');
+        return toolUse(
+          'sandbox_exec',
+          { language: 'python', code: 'print(len([p for p in range(2, 100) if all(p % q for q in range(2, p))]))' },
+          'tu-py',
+        );
       }
       if (results[0]?.tool_use_id === 'tu-py') {
         const out = JSON.parse(results[0].content) as { stdout: string; exit_code: number };
         const count = Number(out.stdout.trim());
-        return toolUse('kg_add', {
-          nodes: [{ id: 'finding-primes', label: 'Finding', properties: { statement: `counted ${count} primes below 100`, evidence: 'sandbox python', exit_code: out.exit_code } }],
-          edges: [{ from: 'finding-primes', to: 'hyp-primes', type: count === 25 ? 'SUPPORTS' : 'REFUTES' }],
-        }, 'tu-kg');
+        return toolUse(
+          'kg_add',
+          {
+            nodes: [
+              {
+                id: 'finding-primes',
+                label: 'Finding',
+                properties: {
+                  statement: `counted ${count} primes below 100`,
+                  evidence: 'sandbox python',
+                  exit_code: out.exit_code,
+                },
+              },
+            ],
+            edges: [{ from: 'finding-primes', to: 'hyp-primes', type: count === 25 ? 'SUPPORTS' : 'REFUTES' }],
+          },
+          'tu-kg',
+        );
       }
       return { text: 'The hypothesis holds: 25 primes below 100 (recorded as finding-primes).' };
     });
-    const r = await c.request('agent:send', { agent_id: 'scientist', message: 'Check: are there 25 primes below 100? Record the result.' }, { timeoutMs: 120_000 });
+    const r = await c.request(
+      'agent:send',
+      { agent_id: 'scientist', message: 'Check: are there 25 primes below 100? Record the result.' },
+      { timeoutMs: 120_000 },
+    );
     expect(r).toMatchObject({ status: 'completed', steps: 3 });
-    expect((r.tool_calls as Array<{ name: string; is_error: boolean }>).map((t) => [t.name, t.is_error])).toEqual([['sandbox_exec', false], ['kg_add', false]]);
+    expect((r.tool_calls as Array<{ name: string; is_error: boolean }>).map((t) => [t.name, t.is_error])).toEqual([
+      ['sandbox_exec', false],
+      ['kg_add', false],
+    ]);
 
     // The Python really ran in a container: its output reached the model.
-    const pyResult = JSON.parse(toolResultsOf(api.messageRequests()[1]!)[0]!.content) as { stdout: string; exit_code: number };
+    const pyResult = JSON.parse(toolResultsOf(api.messageRequests()[1]!)[0]!.content) as {
+      stdout: string;
+      exit_code: number;
+    };
     expect(pyResult).toMatchObject({ exit_code: 0, stdout: '25\n' });
     expect(events.some((e) => e.event === 'sandbox:exec_finished' && e.context?.agent_id === 'scientist')).toBe(true);
 
@@ -80,6 +115,8 @@ describe.skipIf(missing !== null && !IN_CI)('a research turn in the real sandbox
     const finding = await c.request('kg:get', { id: 'finding-primes' });
     expect(JSON.stringify(finding)).toContain('counted 25 primes below 100');
     const nb = await c.request('kg:neighbors', { id: 'hyp-primes', include_edges: true });
-    expect(nb.edges).toContainEqual(expect.objectContaining({ from: 'finding-primes', to: 'hyp-primes', type: 'SUPPORTS' }));
+    expect(nb.edges).toContainEqual(
+      expect.objectContaining({ from: 'finding-primes', to: 'hyp-primes', type: 'SUPPORTS' }),
+    );
   }, 150_000);
 });

@@ -17,17 +17,34 @@ function setup(config: Record<string, unknown>, existing?: Database.Database) {
   if (!existing) for (const m of MIGRATIONS) db.exec(m);
   const tools: Array<[string, Record<string, unknown>]> = [];
   const hooks: { tool: (event: string, data: Record<string, unknown>) => Promise<unknown> } = {
-    tool: async (event, data) => (event === 'kg:add_nodes' ? { ids: (data.nodes as Array<{ id: string }>).map((n) => n.id) } : {}),
+    tool: async (event, data) =>
+      event === 'kg:add_nodes' ? { ids: (data.nodes as Array<{ id: string }>).map((n) => n.id) } : {},
   };
   const emitted: Array<{ event: string; data: Record<string, unknown>; agentId?: string }> = [];
   let svc!: AgentService;
-  const model: { calls: number; gate: Promise<void>; reply: (agentId: string, messages: unknown[]) => Record<string, unknown> } = { calls: 0, gate: Promise.resolve(), reply: () => ({}) };
-  const request = (async (event: string, data: Record<string, unknown> = {}, opts: { context?: EventContext; agentId?: string } = {}) => {
-    const ctx: EventContext = { ...(opts.context ?? { id: 'r', parent_id: null, root_id: 'r', depth: 0 }), ...(opts.agentId ? { agent_id: opts.agentId } : {}) };
+  const model: {
+    calls: number;
+    gate: Promise<void>;
+    reply: (agentId: string, messages: unknown[]) => Record<string, unknown>;
+  } = { calls: 0, gate: Promise.resolve(), reply: () => ({}) };
+  const request = (async (
+    event: string,
+    data: Record<string, unknown> = {},
+    opts: { context?: EventContext; agentId?: string } = {},
+  ) => {
+    const ctx: EventContext = {
+      ...(opts.context ?? { id: 'r', parent_id: null, root_id: 'r', depth: 0 }),
+      ...(opts.agentId ? { agent_id: opts.agentId } : {}),
+    };
     if (event === 'completion:request') {
       model.calls++;
       await model.gate;
-      return { content: [model.reply(String(data.agent_id), data.messages as unknown[])], stop_reason: 'end_turn', usage: { input_tokens: 1, output_tokens: 1, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 }, cost_usd: 0.000001 };
+      return {
+        content: [model.reply(String(data.agent_id), data.messages as unknown[])],
+        stop_reason: 'end_turn',
+        usage: { input_tokens: 1, output_tokens: 1, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 },
+        cost_usd: 0.000001,
+      };
     }
     if (event === 'agent:message') return svc.message(data as never, ctx);
     if (event.startsWith('kg:')) {
@@ -36,8 +53,16 @@ function setup(config: Record<string, unknown>, existing?: Database.Database) {
     }
     throw new Error(`unexpected ${event}`);
   }) as PluginContext['request'];
-  const emit: PluginContext['emit'] = (event, data, opts) => void emitted.push({ event, data, ...(opts?.agentId ? { agentId: opts.agentId } : {}) });
-  svc = new AgentService({ db, log: pino({ level: 'silent' }), config: configSchema.parse(config), profiles: new ProfileStore([]), request, emit });
+  const emit: PluginContext['emit'] = (event, data, opts) =>
+    void emitted.push({ event, data, ...(opts?.agentId ? { agentId: opts.agentId } : {}) });
+  svc = new AgentService({
+    db,
+    log: pino({ level: 'silent' }),
+    config: configSchema.parse(config),
+    profiles: new ProfileStore([]),
+    request,
+    emit,
+  });
   return { svc, emitted, model, db, tools, hooks };
 }
 
@@ -50,15 +75,29 @@ describe('AgentService', () => {
     await svc.spawn({ agent_id: 'b', tools: ['message_agent'] }, ctx);
     model.reply = (agentId, messages) => {
       const last = messages[messages.length - 1] as { content: unknown };
-      if (Array.isArray(last.content) && (last.content as Array<{ type: string }>).some((x) => x.type === 'tool_result')) return { type: 'text', text: 'sent' };
-      return { type: 'tool_use', id: `tu-${model.calls}`, name: 'message_agent', input: { to: agentId === 'a' ? 'b' : 'a', content: 'hello' } };
+      if (
+        Array.isArray(last.content) &&
+        (last.content as Array<{ type: string }>).some((x) => x.type === 'tool_result')
+      )
+        return { type: 'text', text: 'sent' };
+      return {
+        type: 'tool_use',
+        id: `tu-${model.calls}`,
+        name: 'message_agent',
+        input: { to: agentId === 'a' ? 'b' : 'a', content: 'hello' },
+      };
     };
     await svc.send({ agent_id: 'a', message: 'start', wait: false }, ctx);
     const err = await waitFor(() => emitted.find((e) => e.event === 'agent:error'), 10_000, 'agent:error');
     expect(err.data).toMatchObject({ agent_id: 'b', code: 'LOOP_DETECTED', agents: ['a', 'b', 'a', 'b'] });
     await waitFor(() => svc.list({ status: 'running', limit: 10 }).count === 0, 5000, 'idle');
     // a → b → a → b: four turns; b's last message_agent call was refused, ending its turn.
-    expect(emitted.filter((e) => e.event === 'agent:turn_started').map((e) => e.data.agent_id)).toEqual(['a', 'b', 'a', 'b']);
+    expect(emitted.filter((e) => e.event === 'agent:turn_started').map((e) => e.data.agent_id)).toEqual([
+      'a',
+      'b',
+      'a',
+      'b',
+    ]);
     expect(emitted.filter((e) => e.event === 'agent:error')).toHaveLength(1);
     expect(svc.store.queuedCount('a') + svc.store.queuedCount('b')).toBe(0);
   });
@@ -74,11 +113,18 @@ describe('AgentService', () => {
     await svc.send({ agent_id: 'busy', message: '2', wait: false }, ctx);
     await svc.send({ agent_id: 'busy', message: '3', wait: false }, ctx);
     expect(svc.store.queuedCount('busy')).toBe(2);
-    const refused = await svc.send({ agent_id: 'busy', message: '4', wait: false }, ctx).then(() => null, (e: { code: string }) => e.code);
+    const refused = await svc.send({ agent_id: 'busy', message: '4', wait: false }, ctx).then(
+      () => null,
+      (e: { code: string }) => e.code,
+    );
     expect(refused).toBe('OVERLOADED');
     open();
     await first;
-    await waitFor(() => svc.store.queuedCount('busy') === 0 && svc.list({ status: 'running', limit: 1 }).count === 0, 5000, 'drained');
+    await waitFor(
+      () => svc.store.queuedCount('busy') === 0 && svc.list({ status: 'running', limit: 1 }).count === 0,
+      5000,
+      'drained',
+    );
     expect(svc.store.recentTurns('busy', 10)).toHaveLength(3);
   });
 
@@ -86,9 +132,10 @@ describe('AgentService', () => {
     const first = setup({});
     await first.svc.spawn({ agent_id: 'rec', tools: ['kg_add'] }, ctx);
     // A user's text asks for a tool call; a tool result gets the answer.
-    first.model.reply = (_id, messages) => (typeof (messages[messages.length - 1] as { content: unknown }).content === 'string'
-      ? { type: 'tool_use', id: `tu-${messages.length}`, name: 'kg_add', input: { nodes: [{ label: 'Finding' }] } }
-      : { type: 'text', text: 'stored' });
+    first.model.reply = (_id, messages) =>
+      typeof (messages[messages.length - 1] as { content: unknown }).content === 'string'
+        ? { type: 'tool_use', id: `tu-${messages.length}`, name: 'kg_add', input: { nodes: [{ label: 'Finding' }] } }
+        : { type: 'text', text: 'stored' };
     first.hooks.tool = () => new Promise(() => undefined); // the process "dies" inside the tool call
     await first.svc.send({ agent_id: 'rec', message: 'store it', wait: false, turn_id: 'turn-a' }, ctx);
     await waitFor(() => first.tools.length === 1, 5000, 'tool call in flight');
@@ -111,8 +158,14 @@ describe('AgentService', () => {
     await waitFor(() => second.tools.length === 2, 5000, 'second tool call in flight');
     const third = setup({ max_resumes: 0 }, first.db);
     third.svc.recover();
-    const e = await third.svc.outcome('turn-b').then(() => null, (x: { code: string; details?: Record<string, unknown> }) => x);
+    const e = await third.svc.outcome('turn-b').then(
+      () => null,
+      (x: { code: string; details?: Record<string, unknown> }) => x,
+    );
     expect(e).toMatchObject({ code: 'UNAVAILABLE', details: { reason: 'daemon_restart', turn_id: 'turn-b' } });
-    expect(third.emitted.find((x) => x.event === 'agent:error')!.data).toMatchObject({ turn_id: 'turn-b', reason: 'daemon_restart' });
+    expect(third.emitted.find((x) => x.event === 'agent:error')!.data).toMatchObject({
+      turn_id: 'turn-b',
+      reason: 'daemon_restart',
+    });
   });
 });

@@ -31,7 +31,12 @@ describe('ProfileStore', () => {
     await s.loadAll();
     expect(s.list().map((p) => p.name)).toEqual(['other-name', 'writer']);
     expect(s.get('writer')?.system).toBe('two');
-    expect(s.invalid().map((i) => path.basename(i.file)).sort()).toEqual(['Upper Case.yaml', 'bad-limit.yaml', 'bad-tool.yaml', 'bad-yaml.yaml', 'extra-key.yaml']);
+    expect(
+      s
+        .invalid()
+        .map((i) => path.basename(i.file))
+        .sort(),
+    ).toEqual(['Upper Case.yaml', 'bad-limit.yaml', 'bad-tool.yaml', 'bad-yaml.yaml', 'extra-key.yaml']);
     expect(s.invalid().find((i) => i.file.endsWith('bad-tool.yaml'))!.error).toMatch(/^tools\.0: /);
     expect(changes).toEqual([]); // the initial load is reported by the plugin, not as changes
 
@@ -61,7 +66,11 @@ describe('ProfileStore', () => {
     expect(s.get('edited')?.system).toBe('after');
     expect(s.get('added')?.system).toBe('new');
     expect(s.get('gone')).toBeUndefined();
-    expect(changes.map((c) => `${c.change}:${path.basename(c.file)}`).sort()).toEqual(['loaded:added.yaml', 'loaded:edited.yaml', 'removed:gone.yaml']);
+    expect(changes.map((c) => `${c.change}:${path.basename(c.file)}`).sort()).toEqual([
+      'loaded:added.yaml',
+      'loaded:edited.yaml',
+      'removed:gone.yaml',
+    ]);
   });
 });
 
@@ -73,9 +82,16 @@ describe('buildMessages', () => {
 
   it.each([
     ['starts at a user message', [asst('x'), u('a'), asst('b')], [u('a'), asst('b')]],
-    ['never opens on a bare tool result (its tool_use fell out of the window)', [u([result]), asst('y'), u('next'), asst('z')], [u('next'), asst('z')]],
-    ['merges a user message after tool results (a turn that stopped at a limit)', [u('a'), asst([use]), u([result]), u('again')],
-      [u('a'), asst([use]), u([result, { type: 'text', text: 'again' }])]],
+    [
+      'never opens on a bare tool result (its tool_use fell out of the window)',
+      [u([result]), asst('y'), u('next'), asst('z')],
+      [u('next'), asst('z')],
+    ],
+    [
+      'merges a user message after tool results (a turn that stopped at a limit)',
+      [u('a'), asst([use]), u([result]), u('again')],
+      [u('a'), asst([use]), u([result, { type: 'text', text: 'again' }])],
+    ],
     ['keeps alternating history as it is', [u('a'), asst('b'), u('c')], [u('a'), asst('b'), u('c')]],
   ])('%s', (_name, input, want) => {
     expect(buildMessages(input as StoredMessage[])).toEqual(want);
@@ -121,7 +137,11 @@ describe('promptFor', () => {
 describe('runTool', () => {
   const calls: Array<[string, Record<string, unknown>]> = [];
   const env = (over: Partial<ToolEnv> = {}): ToolEnv => ({
-    agentId: 'ag', allowed: ['kg_add', 'kg_query', 'message_agent'], turnId: 't-1', toolUseId: 'tu-1', maxResultChars: 300,
+    agentId: 'ag',
+    allowed: ['kg_add', 'kg_query', 'message_agent'],
+    turnId: 't-1',
+    toolUseId: 'tu-1',
+    maxResultChars: 300,
     request: async (event, data) => {
       calls.push([event, data]);
       if (event === 'kg:add_nodes') return { ids: (data.nodes as Array<{ id: string }>).map((n) => n.id) } as never;
@@ -158,12 +178,27 @@ describe('runTool', () => {
   });
 
   it('marks a loop or an exhausted budget as fatal to the turn, other failures not', async () => {
-    const failing = (code: 'LOOP_DETECTED' | 'NOT_FOUND') => env({ request: async () => { throw new DaemonError(code, 'no'); } });
-    expect((await runTool('message_agent', { to: 'b', content: 'hi' }, failing('LOOP_DETECTED'))).fatal?.code).toBe('LOOP_DETECTED');
+    const failing = (code: 'LOOP_DETECTED' | 'NOT_FOUND') =>
+      env({
+        request: async () => {
+          throw new DaemonError(code, 'no');
+        },
+      });
+    expect((await runTool('message_agent', { to: 'b', content: 'hi' }, failing('LOOP_DETECTED'))).fatal?.code).toBe(
+      'LOOP_DETECTED',
+    );
     const nf = await runTool('kg_query', { id: 'x' }, failing('NOT_FOUND'));
     expect(nf).toMatchObject({ is_error: true, error_code: 'NOT_FOUND' });
     expect(nf.fatal).toBeUndefined();
-    const gone = await runTool('kg_query', { id: 'x' }, env({ request: async () => { throw new DaemonError('UNKNOWN_EVENT', 'no handler for "kg:neighbors"'); } }));
+    const gone = await runTool(
+      'kg_query',
+      { id: 'x' },
+      env({
+        request: async () => {
+          throw new DaemonError('UNKNOWN_EVENT', 'no handler for "kg:neighbors"');
+        },
+      }),
+    );
     expect(gone).toMatchObject({ is_error: true, error_code: 'UNAVAILABLE' });
     expect(JSON.parse(gone.content).error.message).toContain('not available on this daemon');
   });

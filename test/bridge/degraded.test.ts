@@ -27,7 +27,14 @@ async function freePort(): Promise<number> {
   }
 }
 
-type Health = { status: string; healthy: boolean; plugins: Record<string, { status: string; reason: string | null; reason_code: string | null; details?: Record<string, unknown> }> };
+type Health = {
+  status: string;
+  healthy: boolean;
+  plugins: Record<
+    string,
+    { status: string; reason: string | null; reason_code: string | null; details?: Record<string, unknown> }
+  >;
+};
 
 describe('bridge: off, misconfigured, unreachable', () => {
   const daemons: DaemonHandle[] = [];
@@ -38,7 +45,11 @@ describe('bridge: off, misconfigured, unreachable', () => {
   });
 
   it('is off without a URL: unowned namespaces stay UNKNOWN_EVENT, status says disabled', async () => {
-    const d = await startDaemon({ config: JSON.stringify({ daemon: { disabled_plugins: OTHERS } }), env: { AGENTD_BRIDGE_URL: '', AGENTD_BRIDGE_NODE: '' }, readyTimeoutMs: 30_000 });
+    const d = await startDaemon({
+      config: JSON.stringify({ daemon: { disabled_plugins: OTHERS } }),
+      env: { AGENTD_BRIDGE_URL: '', AGENTD_BRIDGE_NODE: '' },
+      readyTimeoutMs: 30_000,
+    });
     daemons.push(d);
     expect(await d.client.request('bridge:status')).toMatchObject({ enabled: false, state: 'disabled' });
     const e = await d.client.request('sandbox:exec', { language: 'bash', code: 'true' }).catch((x: DaemonError) => x);
@@ -48,7 +59,13 @@ describe('bridge: off, misconfigured, unreachable', () => {
   });
 
   it('a malformed URL: daemon up and healthy, bridge degraded with the reason, forwarded requests UNAVAILABLE', async () => {
-    const d = await startDaemon({ config: JSON.stringify({ daemon: { disabled_plugins: OTHERS }, bridge: { url: 'this is :: not a url', node: 'x' } }), readyTimeoutMs: 30_000 });
+    const d = await startDaemon({
+      config: JSON.stringify({
+        daemon: { disabled_plugins: OTHERS },
+        bridge: { url: 'this is :: not a url', node: 'x' },
+      }),
+      readyTimeoutMs: 30_000,
+    });
     daemons.push(d);
     const h = await until('degraded', async () => {
       const x = (await d.client.request('system:health')) as unknown as Health;
@@ -61,15 +78,41 @@ describe('bridge: off, misconfigured, unreachable', () => {
     expect((await d.client.request('system:ping')).pong).toBe(true);
   });
 
-  it.skipIf(skip)('an unreachable server: degraded until nats-server starts, then connected without a restart', async () => {
-    const port = await freePort();
-    const d = await startDaemon({ config: JSON.stringify({ daemon: { disabled_plugins: OTHERS }, bridge: { url: `nats://127.0.0.1:${port}`, node: 'y' } }), readyTimeoutMs: 30_000 });
-    daemons.push(d);
-    await until('degraded', async () => ((await d.client.request('system:health')) as unknown as Health).plugins.bridge.status === 'degraded');
-    expect(await d.client.request('bridge:status')).toMatchObject({ enabled: true, state: 'disconnected', error: expect.stringMatching(/127\.0\.0\.1/) });
-    nats = await startNats({ port });
-    await until('connected', async () => ((await d.client.request('system:health')) as unknown as Health).plugins.bridge.status === 'ok', 20_000);
-    expect(await d.client.request('bridge:status')).toMatchObject({ state: 'connected', error: null });
-    await until('jetstream ready', async () => ((await d.client.request<Record<string, unknown>>('bridge:status')) as { jetstream: { state: string } }).jetstream.state === 'ready');
-  });
+  it.skipIf(skip)(
+    'an unreachable server: degraded until nats-server starts, then connected without a restart',
+    async () => {
+      const port = await freePort();
+      const d = await startDaemon({
+        config: JSON.stringify({
+          daemon: { disabled_plugins: OTHERS },
+          bridge: { url: `nats://127.0.0.1:${port}`, node: 'y' },
+        }),
+        readyTimeoutMs: 30_000,
+      });
+      daemons.push(d);
+      await until(
+        'degraded',
+        async () =>
+          ((await d.client.request('system:health')) as unknown as Health).plugins.bridge.status === 'degraded',
+      );
+      expect(await d.client.request('bridge:status')).toMatchObject({
+        enabled: true,
+        state: 'disconnected',
+        error: expect.stringMatching(/127\.0\.0\.1/),
+      });
+      nats = await startNats({ port });
+      await until(
+        'connected',
+        async () => ((await d.client.request('system:health')) as unknown as Health).plugins.bridge.status === 'ok',
+        20_000,
+      );
+      expect(await d.client.request('bridge:status')).toMatchObject({ state: 'connected', error: null });
+      await until(
+        'jetstream ready',
+        async () =>
+          ((await d.client.request<Record<string, unknown>>('bridge:status')) as { jetstream: { state: string } })
+            .jetstream.state === 'ready',
+      );
+    },
+  );
 });

@@ -31,10 +31,17 @@ describe.skipIf(skip)('bridge: jobs outliving their workers, graceful stops, fle
       startNode({ node: 'a', url: nats.url, worker: false, env, extra }),
       startNode({ node: 'w', url: nats.url, worker: true, env, extra }),
     ]);
-    await until('worker queue', async () => {
-      const s = (await a.client.request<Record<string, unknown>>('bridge:status')) as { peers: Array<{ alive: boolean; serves: string[] }>; jetstream: { state: string } };
-      return s.peers.some((p) => p.alive && p.serves.includes('testwork')) && s.jetstream.state === 'ready';
-    }, 20_000);
+    await until(
+      'worker queue',
+      async () => {
+        const s = (await a.client.request<Record<string, unknown>>('bridge:status')) as {
+          peers: Array<{ alive: boolean; serves: string[] }>;
+          jetstream: { state: string };
+        };
+        return s.peers.some((p) => p.alive && p.serves.includes('testwork')) && s.jetstream.state === 'ready';
+      },
+      20_000,
+    );
   });
 
   afterAll(async () => {
@@ -46,7 +53,9 @@ describe.skipIf(skip)('bridge: jobs outliving their workers, graceful stops, fle
     const tag = `orphan-${Date.now()}`;
     const started = await a.client.subscribe('testwork:started');
     const t0 = Date.now();
-    const pending = a.client.request('testwork:exec', { tag, sleep_ms: 5000 }, { timeoutMs: 60_000 }).catch((e: DaemonError) => e);
+    const pending = a.client
+      .request('testwork:exec', { tag, sleep_ms: 5000 }, { timeoutMs: 60_000 })
+      .catch((e: DaemonError) => e);
     for await (const ev of started) if (ev.data.tag === tag) break;
     const home = w!.home;
     await w!.kill('SIGKILL');
@@ -84,7 +93,9 @@ describe.skipIf(skip)('bridge: jobs outliving their workers, graceful stops, fle
     try {
       for (const d of [a, twin]) {
         const h = await until('degraded', async () => {
-          const x = (await d.client.request('system:health')) as { plugins: Record<string, { status: string; reason: string | null; reason_code: string | null }> };
+          const x = (await d.client.request('system:health')) as {
+            plugins: Record<string, { status: string; reason: string | null; reason_code: string | null }>;
+          };
           return x.plugins.bridge.status === 'degraded' ? x : null;
         });
         expect(h.plugins.bridge.reason_code).toBe('CONFIG_INVALID');
@@ -95,10 +106,18 @@ describe.skipIf(skip)('bridge: jobs outliving their workers, graceful stops, fle
   });
 
   it('degrades a worker whose serve list names a namespace it does not own', async () => {
-    const d = await startNode({ node: 'v', url: nats.url, worker: true, env, extra: { ...extra, serve: ['testwork', 'ghost'] } });
+    const d = await startNode({
+      node: 'v',
+      url: nats.url,
+      worker: true,
+      env,
+      extra: { ...extra, serve: ['testwork', 'ghost'] },
+    });
     try {
       const h = await until('degraded', async () => {
-        const x = (await d.client.request('system:health')) as { plugins: Record<string, { status: string; reason: string | null; reason_code: string | null }> };
+        const x = (await d.client.request('system:health')) as {
+          plugins: Record<string, { status: string; reason: string | null; reason_code: string | null }>;
+        };
         return x.plugins.bridge.status === 'degraded' ? x : null;
       });
       expect(h.plugins.bridge.reason_code).toBe('CONFIG_INVALID');

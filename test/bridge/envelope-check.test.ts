@@ -24,9 +24,23 @@ function variants(base: Record<string, unknown>, values: Record<string, unknown[
 }
 
 const ctxValues = [
-  ctx, { ...ctx, parent_id: 'p' }, { ...ctx, parent_id: '' }, { ...ctx, id: '' }, { ...ctx, id: 'x'.repeat(201) }, { ...ctx, root_id: 3 },
-  { ...ctx, depth: -1 }, { ...ctx, depth: 1.5 }, { ...ctx, depth: 1_000_001 }, { ...ctx, agent_id: 'ag' }, { ...ctx, agent_id: 'x'.repeat(201) },
-  { ...ctx, origin: 'node-b' }, { ...ctx, origin: 'Node B' }, { id: 'i', root_id: 'i', depth: 0 }, null, [], 'ctx',
+  ctx,
+  { ...ctx, parent_id: 'p' },
+  { ...ctx, parent_id: '' },
+  { ...ctx, id: '' },
+  { ...ctx, id: 'x'.repeat(201) },
+  { ...ctx, root_id: 3 },
+  { ...ctx, depth: -1 },
+  { ...ctx, depth: 1.5 },
+  { ...ctx, depth: 1_000_001 },
+  { ...ctx, agent_id: 'ag' },
+  { ...ctx, agent_id: 'x'.repeat(201) },
+  { ...ctx, origin: 'node-b' },
+  { ...ctx, origin: 'Node B' },
+  { id: 'i', root_id: 'i', depth: 0 },
+  null,
+  [],
+  'ctx',
 ];
 
 const requests = [
@@ -46,7 +60,13 @@ const requests = [
 ];
 
 describe('decodeRequest', () => {
-  it.each([['not JSON', '{'], ['not UTF-8', new Uint8Array([0xff, 0xfe, 0x7b])], ['an array', '[]'], ['a string', '"x"'], ['null', 'null']])('%s: as the schema', (_n, raw) => {
+  it.each([
+    ['not JSON', '{'],
+    ['not UTF-8', new Uint8Array([0xff, 0xfe, 0x7b])],
+    ['an array', '[]'],
+    ['a string', '"x"'],
+    ['null', 'null'],
+  ])('%s: as the schema', (_n, raw) => {
     const bytes = raw instanceof Uint8Array ? raw : b(raw);
     const a = decodeRequest(bytes);
     const z = decode(bytes, requestEnvelope);
@@ -58,7 +78,11 @@ describe('decodeRequest', () => {
     for (const r of requests) {
       const a = decodeRequest(b(r));
       const z = decode(b(r), requestEnvelope);
-      expect({ r, ok: a.ok, code: a.ok ? null : a.error.code }).toEqual({ r, ok: z.ok, code: z.ok ? null : z.error.code });
+      expect({ r, ok: a.ok, code: a.ok ? null : a.error.code }).toEqual({
+        r,
+        ok: z.ok,
+        code: z.ok ? null : z.error.code,
+      });
       // What the schema keeps, the hand check hands on unchanged (data as parsed, {} when absent).
       if (a.ok && z.ok) expect(a.value).toMatchObject(z.value);
     }
@@ -69,10 +93,23 @@ describe('decodeReply', () => {
   const ok = { ok: true, node: 'b', data: { pong: true } };
   const failed = { ok: false, node: 'b', error: { code: 'TIMEOUT', message: 'late' } };
   const replies = [
-    ...variants(ok, { ok: [true, 'true', 1, undefined], node: ['b', 'B!', undefined], data: [{}, [], null, undefined], job_id: ['j', 5] }),
+    ...variants(ok, {
+      ok: [true, 'true', 1, undefined],
+      node: ['b', 'B!', undefined],
+      data: [{}, [], null, undefined],
+      job_id: ['j', 5],
+    }),
     ...variants(failed, {
       node: ['b', 'B!', undefined],
-      error: [{ code: 'X', message: 'm' }, { code: 'X', message: 'm', details: { a: 1 } }, { code: 'X', message: 'm', details: [] }, { code: 1, message: 'm' }, { code: 'X' }, 'err', undefined],
+      error: [
+        { code: 'X', message: 'm' },
+        { code: 'X', message: 'm', details: { a: 1 } },
+        { code: 'X', message: 'm', details: [] },
+        { code: 1, message: 'm' },
+        { code: 'X' },
+        'err',
+        undefined,
+      ],
       job_id: ['j', 5],
     }),
   ];

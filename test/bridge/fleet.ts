@@ -22,7 +22,11 @@ export interface NodeOptions {
 
 export function nodeConfig(o: NodeOptions): string {
   return JSON.stringify({
-    daemon: { plugin_dirs: [FIXTURES, ...(o.pluginDirs ?? [])], disabled_plugins: o.worker ? OTHERS : [...OTHERS, 'testwork'], shutdown_timeout_ms: 5000 },
+    daemon: {
+      plugin_dirs: [FIXTURES, ...(o.pluginDirs ?? [])],
+      disabled_plugins: o.worker ? OTHERS : [...OTHERS, 'testwork'],
+      shutdown_timeout_ms: 5000,
+    },
     bridge: {
       url: o.url,
       node: o.node,
@@ -38,18 +42,30 @@ export function nodeConfig(o: NodeOptions): string {
 
 export function startNode(o: NodeOptions): Promise<DaemonHandle> {
   const home = o.home ?? tempHome(`agentd-bridge-${o.node}-`);
-  return startDaemon({ home, config: nodeConfig(o), env: { AGENTD_BRIDGE_NODE: o.node, ...o.env }, readyTimeoutMs: 30_000, ...(o.nodeArgs ? { nodeArgs: o.nodeArgs } : {}) });
+  return startDaemon({
+    home,
+    config: nodeConfig(o),
+    env: { AGENTD_BRIDGE_NODE: o.node, ...o.env },
+    readyTimeoutMs: 30_000,
+    ...(o.nodeArgs ? { nodeArgs: o.nodeArgs } : {}),
+  });
 }
 
 /** Stop daemons (those still running) and remove their homes. */
 export async function stopAndClean(daemons: Array<DaemonHandle | null | undefined>): Promise<void> {
   const live = daemons.filter((d): d is DaemonHandle => Boolean(d));
-  await Promise.all(live.map((d) => (d.proc.exitCode === null && d.proc.signalCode === null ? d.stop() : Promise.resolve(null))));
+  await Promise.all(
+    live.map((d) => (d.proc.exitCode === null && d.proc.signalCode === null ? d.stop() : Promise.resolve(null))),
+  );
   for (const d of live) fs.rmSync(d.home, { recursive: true, force: true });
 }
 
 /** Poll until `check` returns a truthy value, or fail after `ms`. */
-export async function until<T>(what: string, check: () => Promise<T | undefined | null | false> | T | undefined | null | false, ms = 10_000): Promise<T> {
+export async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  ms = 10_000,
+): Promise<T> {
   const deadline = Date.now() + ms;
   let last: unknown;
   while (Date.now() < deadline) {

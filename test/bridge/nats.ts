@@ -12,7 +12,8 @@ export const NATS_BIN = spawnSync('sh', ['-c', 'command -v nats-server'], { enco
 /** Why the suite cannot run here, or null. In CI a missing server is a failure, not a skip. */
 export function natsMissing(): string | null {
   if (NATS_BIN) return null;
-  if (process.env.CI === 'true') throw new Error('nats-server is not installed (CI=true: the bridge suite must run; .ci/run installs it)');
+  if (process.env.CI === 'true')
+    throw new Error('nats-server is not installed (CI=true: the bridge suite must run; .ci/run installs it)');
   return 'nats-server is not installed; bridge integration tests skipped';
 }
 
@@ -38,7 +39,11 @@ export async function startNats(opts: { port?: number } = {}): Promise<NatsServe
 
   const launch = async (): Promise<void> => {
     for (const f of fs.readdirSync(dir)) if (f.endsWith('.ports')) fs.rmSync(path.join(dir, f));
-    proc = spawn(NATS_BIN!, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', path.join(dir, 'store'), '-ports_file_dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    proc = spawn(
+      NATS_BIN!,
+      ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', path.join(dir, 'store'), '-ports_file_dir', dir],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     proc.stdout!.on('data', (d) => (out += d));
     proc.stderr!.on('data', (d) => (out += d));
     // Never outlive the test process, however it ends.

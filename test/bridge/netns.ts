@@ -49,18 +49,27 @@ export function createLab(hosts: string[]): Lab {
       ip('-n', hub, 'link', 'set', `v${id}${host}`, up ? 'up' : 'down');
     },
     exec(host, cmd, env) {
-      return spawn('ip', ['netns', 'exec', host === 'hub' ? hub : ns(host), ...cmd], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      return spawn('ip', ['netns', 'exec', host === 'hub' ? hub : ns(host), ...cmd], {
+        cwd: ROOT,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
     },
     async spawnNats() {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-nats-netns-'));
       dirs.push(dir);
-      const p = lab.exec('hub', [NATS_BIN!, '-a', '10.199.0.1', '-p', '4222', '-js', '-sd', dir], process.env as Record<string, string>);
+      const p = lab.exec(
+        'hub',
+        [NATS_BIN!, '-a', '10.199.0.1', '-p', '4222', '-js', '-sd', dir],
+        process.env as Record<string, string>,
+      );
       process.once('exit', () => p.kill('SIGKILL'));
       let out = '';
       p.stderr!.on('data', (d) => (out += d));
       const deadline = Date.now() + 10_000;
       while (!out.includes('Server is ready')) {
-        if (Date.now() > deadline || p.exitCode !== null) throw new Error(`nats-server in the hub did not start: ${out}`);
+        if (Date.now() > deadline || p.exitCode !== null)
+          throw new Error(`nats-server in the hub did not start: ${out}`);
         await new Promise((r) => setTimeout(r, 50));
       }
       return p;
@@ -104,11 +113,22 @@ export interface NsDaemon {
 }
 
 /** A daemon inside a host's namespace; its Unix socket is a file, so the test reaches it from outside. */
-export async function startNsDaemon(lab: Lab, host: string, config: string, extraEnv: Record<string, string>): Promise<NsDaemon> {
+export async function startNsDaemon(
+  lab: Lab,
+  host: string,
+  config: string,
+  extraEnv: Record<string, string>,
+): Promise<NsDaemon> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), `agentd-netns-${host}-`));
   const socketPath = path.join(home, 'run', 'daemon.sock');
   fs.writeFileSync(path.join(home, 'agentd.yaml'), config);
-  const env: Record<string, string> = { ...(process.env as Record<string, string>), AGENTD_HOME: home, AGENTD_SOCKET: socketPath, AGENTD_CONFIG: path.join(home, 'agentd.yaml'), ...extraEnv };
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    AGENTD_HOME: home,
+    AGENTD_SOCKET: socketPath,
+    AGENTD_CONFIG: path.join(home, 'agentd.yaml'),
+    ...extraEnv,
+  };
   delete env.NODE_OPTIONS;
   const proc = lab.exec(host, [process.execPath, '--import', 'tsx', path.join(ROOT, 'daemon', 'main.ts')], env);
   process.once('exit', () => proc.kill('SIGKILL'));

@@ -6,7 +6,14 @@ import { rootContext } from '../../daemon/call-context.js';
 import { Router } from '../../daemon/router.js';
 import { z } from 'zod';
 import { Subjects, bridgeConfigSchema, patternToSubject } from '../../plugins/bridge/config.js';
-import { decode, encode, eventEnvelope, replyError, requestEnvelope, wireContext } from '../../plugins/bridge/envelope.js';
+import {
+  decode,
+  encode,
+  eventEnvelope,
+  replyError,
+  requestEnvelope,
+  wireContext,
+} from '../../plugins/bridge/envelope.js';
 import { redactUrl } from '../../plugins/bridge/bridge.js';
 
 describe('subjects', () => {
@@ -31,7 +38,6 @@ describe('subjects', () => {
   });
 });
 
-
 describe('config', () => {
   it('is off by default and treats empty values as unset', () => {
     const d = bridgeConfigSchema.parse({});
@@ -47,7 +53,8 @@ describe('config', () => {
     [{ serve: ['sandbox:exec'] }],
     [{ heartbeat_ms: 5 }],
   ])('refuses %j', (section) => expect(bridgeConfigSchema.safeParse(section).success).toBe(false));
-  it('never shows credentials', () => expect(redactUrl('nats://user:secret@host:4222,nats://t0ken@h2')).toBe('nats://user:***@host:4222,nats://***@h2'));
+  it('never shows credentials', () =>
+    expect(redactUrl('nats://user:secret@host:4222,nats://t0ken@h2')).toBe('nats://user:***@host:4222,nats://***@h2'));
 });
 
 describe('envelopes from the bus', () => {
@@ -57,11 +64,31 @@ describe('envelopes from the bus', () => {
     ['not JSON', '{', 'BAD_JSON'],
     ['an array', '[]', 'BAD_FRAME'],
     ['no event', JSON.stringify({ v: 1, data: {}, context: ctx, timeout_ms: 1, from: 'a' }), 'BAD_FRAME'],
-    ['bad event name', JSON.stringify({ v: 1, event: 'Nope', data: {}, context: ctx, timeout_ms: 1, from: 'a' }), 'BAD_FRAME'],
-    ['data not an object', JSON.stringify({ v: 1, event: 'a:b', data: [1], context: ctx, timeout_ms: 1, from: 'a' }), 'INVALID_DATA'],
-    ['negative depth', JSON.stringify({ v: 1, event: 'a:b', data: {}, context: { ...ctx, depth: -1 }, timeout_ms: 1, from: 'a' }), 'BAD_FRAME'],
-    ['zero timeout', JSON.stringify({ v: 1, event: 'a:b', data: {}, context: ctx, timeout_ms: 0, from: 'a' }), 'BAD_FRAME'],
-    ['bad node', JSON.stringify({ v: 1, event: 'a:b', data: {}, context: ctx, timeout_ms: 1, from: 'A.B' }), 'BAD_FRAME'],
+    [
+      'bad event name',
+      JSON.stringify({ v: 1, event: 'Nope', data: {}, context: ctx, timeout_ms: 1, from: 'a' }),
+      'BAD_FRAME',
+    ],
+    [
+      'data not an object',
+      JSON.stringify({ v: 1, event: 'a:b', data: [1], context: ctx, timeout_ms: 1, from: 'a' }),
+      'INVALID_DATA',
+    ],
+    [
+      'negative depth',
+      JSON.stringify({ v: 1, event: 'a:b', data: {}, context: { ...ctx, depth: -1 }, timeout_ms: 1, from: 'a' }),
+      'BAD_FRAME',
+    ],
+    [
+      'zero timeout',
+      JSON.stringify({ v: 1, event: 'a:b', data: {}, context: ctx, timeout_ms: 0, from: 'a' }),
+      'BAD_FRAME',
+    ],
+    [
+      'bad node',
+      JSON.stringify({ v: 1, event: 'a:b', data: {}, context: ctx, timeout_ms: 1, from: 'A.B' }),
+      'BAD_FRAME',
+    ],
     ['a good one', JSON.stringify({ v: 1, event: 'a:b', context: ctx, timeout_ms: 1, from: 'a' }), null],
   ];
   it.each(cases)('request: %s', (_name, body, code) => {
@@ -71,7 +98,15 @@ describe('envelopes from the bus', () => {
   });
   it('round-trips an event with causality, origin set to the sender', () => {
     const c = { id: 'x', parent_id: 'p', root_id: 'r', depth: 3, agent_id: 'ag' };
-    const env = { v: 1, event: 'agent:said', data: { t: 1 }, context: wireContext(c, 'node-a'), origin: 'node-a', seq: 9, timestamp: 1.5 };
+    const env = {
+      v: 1,
+      event: 'agent:said',
+      data: { t: 1 },
+      context: wireContext(c, 'node-a'),
+      origin: 'node-a',
+      seq: 9,
+      timestamp: 1.5,
+    };
     const d = decode(encode(env), eventEnvelope);
     expect(d).toEqual({ ok: true, value: env });
     expect(env.context).toEqual({ ...c, origin: 'node-a' });
@@ -88,10 +123,21 @@ describe('envelopes from the bus', () => {
 describe('kernel fallback route', () => {
   const mk = () => {
     const r = new Router({ log: pino({ level: 'silent' }), maxDepth: 4, historySize: 10, defaultTimeoutMs: 1000 });
-    r.register({ event: 'local:thing', plugin: 'local', def: { summary: 's', schema: z.object({}), handler: () => ({ local: true }) } });
+    r.register({
+      event: 'local:thing',
+      plugin: 'local',
+      def: { summary: 's', schema: z.object({}), handler: () => ({ local: true }) },
+    });
     return r;
   };
-  const req = (event: string, depth = 0, ms = 1000) => ({ event, data: {}, context: { ...rootContext(), depth }, deadline: Date.now() + ms, connectionId: null, external: true });
+  const req = (event: string, depth = 0, ms = 1000) => ({
+    event,
+    data: {},
+    context: { ...rootContext(), depth },
+    deadline: Date.now() + ms,
+    connectionId: null,
+    external: true,
+  });
 
   it('is consulted only for namespaces no local plugin owns', async () => {
     const r = mk();
@@ -107,9 +153,14 @@ describe('kernel fallback route', () => {
 
   it('runs through the loop guard and the deadline, and maps thrown errors', async () => {
     const r = mk();
-    r.setFallback({ plugin: 'bridge', handler: (d) => (d.hang ? new Promise(() => undefined) : Promise.reject(new Error('boom'))) });
+    r.setFallback({
+      plugin: 'bridge',
+      handler: (d) => (d.hang ? new Promise(() => undefined) : Promise.reject(new Error('boom'))),
+    });
     expect(() => r.dispatch(req('far:away', 5))).toThrow(expect.objectContaining({ code: 'LOOP_DETECTED' }));
-    await expect(r.dispatch({ ...req('far:away', 0, 50), data: { hang: true } }) as Promise<unknown>).rejects.toMatchObject({ code: 'TIMEOUT' });
+    await expect(
+      r.dispatch({ ...req('far:away', 0, 50), data: { hang: true } }) as Promise<unknown>,
+    ).rejects.toMatchObject({ code: 'TIMEOUT' });
     await expect(r.dispatch(req('far:away')) as Promise<unknown>).rejects.toMatchObject({ code: 'HANDLER_ERROR' });
   });
 

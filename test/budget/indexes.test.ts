@@ -28,7 +28,9 @@ describe('indexes of the budget and completion tables', () => {
     // The schema as the first release left it, with rows in it.
     migrate(db, 'budget', BUDGET.slice(0, 1));
     // Today's ledger writes the workflow_id column a later migration adds: given it, it can write the old rows.
-    db.exec('ALTER TABLE budget_reservations ADD COLUMN workflow_id TEXT; ALTER TABLE budget_ledger ADD COLUMN workflow_id TEXT;');
+    db.exec(
+      'ALTER TABLE budget_reservations ADD COLUMN workflow_id TEXT; ALTER TABLE budget_ledger ADD COLUMN workflow_id TEXT;',
+    );
     migrate(db, 'completion', COMPLETION.slice(0, 2));
     const prices = new PriceTable({ m: { input: 3, output: 15 } });
     const old = new BudgetLedger(db, prices);
@@ -38,9 +40,29 @@ describe('indexes of the budget and completion tables', () => {
     old.commit({ request_id: 'r0', usage: { input_tokens: 1_000_000, output_tokens: 0 } });
     const spentBefore = old.status({ scope: 'session', id: 's1' });
     const j = new Journal(db);
-    j.insert({ request_id: 'c1', session_id: null, agent_id: null, model: 'm', params: '{}', params_hash: 'h', context: null, created_at: 1, attempts: 0 });
+    j.insert({
+      request_id: 'c1',
+      session_id: null,
+      agent_id: null,
+      model: 'm',
+      params: '{}',
+      params_hash: 'h',
+      context: null,
+      created_at: 1,
+      attempts: 0,
+    });
     j.finish('c1', 'completed', { result: {}, settled: true }, 1000);
-    j.insert({ request_id: 'c2', session_id: null, agent_id: null, model: 'm', params: '{}', params_hash: 'h', context: null, created_at: 2, attempts: 0 });
+    j.insert({
+      request_id: 'c2',
+      session_id: null,
+      agent_id: null,
+      model: 'm',
+      params: '{}',
+      params_hash: 'h',
+      context: null,
+      created_at: 2,
+      attempts: 0,
+    });
 
     migrate(db, 'budget', BUDGET);
     migrate(db, 'completion', COMPLETION);
@@ -48,7 +70,11 @@ describe('indexes of the budget and completion tables', () => {
     ledger.reserve({ request_id: 'r3', model: 'm', input_tokens: 10, max_tokens: 10, agent_id: 'a1' });
 
     expect(ledger.ledgerPage({ agent_id: 'a1', limit: 10 }).entries.map((e) => e.request_id)).toEqual(['r3', 'r1']);
-    expect(ledger.ledgerPage({ session_id: 's1', limit: 10 }).entries.map((e) => [e.request_id, e.kind])).toEqual([['r0', 'commit'], ['r0', 'reserve'], ['r1', 'reserve']]);
+    expect(ledger.ledgerPage({ session_id: 's1', limit: 10 }).entries.map((e) => [e.request_id, e.kind])).toEqual([
+      ['r0', 'commit'],
+      ['r0', 'reserve'],
+      ['r1', 'reserve'],
+    ]);
     expect(ledger.ledgerPage({ limit: 10 }).entries.map((e) => e.request_id)).toEqual(['r3', 'r0', 'r0', 'r2', 'r1']);
     expect(ledger.status({ scope: 'agent', id: 'a1' })[0]!.reserved_tokens).toBe(40);
     expect(ledger.status({})[0]!.reserved_tokens).toBe(60);
@@ -60,8 +86,12 @@ describe('indexes of the budget and completion tables', () => {
     expect(ledger.status({ scope: 'session', id: 's1' })[0]).toMatchObject({ spent_usd: 6, reserved_tokens: 0 });
     expect(ledger.status({ scope: 'agent', id: 'a1' })[0]!.reserved_tokens).toBe(20);
 
-    expect(plan(db, 'SELECT * FROM budget_ledger WHERE agent_id = ? ORDER BY seq DESC LIMIT 10', 'a1')).toContain('INDEX budget_ledger_agent');
-    expect(plan(db, 'SELECT * FROM budget_ledger WHERE session_id = ? ORDER BY seq DESC LIMIT 10', 's1')).toContain('INDEX budget_ledger_session');
+    expect(plan(db, 'SELECT * FROM budget_ledger WHERE agent_id = ? ORDER BY seq DESC LIMIT 10', 'a1')).toContain(
+      'INDEX budget_ledger_agent',
+    );
+    expect(plan(db, 'SELECT * FROM budget_ledger WHERE session_id = ? ORDER BY seq DESC LIMIT 10', 's1')).toContain(
+      'INDEX budget_ledger_session',
+    );
     const st = statements(db);
     expect(plan(db, st.reservedAgent.source, 'a1')).toContain('INDEX budget_reservations_agent');
     expect(plan(db, st.reservedSession.source, 's1')).toContain('INDEX budget_reservations_session');
@@ -76,9 +106,21 @@ describe('indexes of the budget and completion tables', () => {
     // The rebuilt tables kept their rows and numbering, and number on from there.
     const seqs = ledger.ledgerPage({ limit: 10 }).entries.map((e) => e.seq as number);
     expect(seqs).toEqual([6, 5, 4, 3, 2, 1]);
-    j.insert({ request_id: 'c3', session_id: null, agent_id: null, model: 'm', params: '{}', params_hash: 'h', context: null, created_at: 3, attempts: 0 });
+    j.insert({
+      request_id: 'c3',
+      session_id: null,
+      agent_id: null,
+      model: 'm',
+      params: '{}',
+      params_hash: 'h',
+      context: null,
+      created_at: 3,
+      attempts: 0,
+    });
     expect(j.get('c3')!.seq).toBeGreaterThan(j.get('c2')!.seq);
     expect(j.get('c2')!.first_attempt).toBe(1);
-    expect(db.prepare("SELECT name FROM sqlite_sequence WHERE name IN ('budget_ledger', 'completion_requests')").all()).toEqual([]);
+    expect(
+      db.prepare("SELECT name FROM sqlite_sequence WHERE name IN ('budget_ledger', 'completion_requests')").all(),
+    ).toEqual([]);
   });
 });

@@ -22,7 +22,10 @@ beforeEach(() => {
   db = openDatabase(dir);
   migrate(db, 'budget', MIGRATIONS);
   now = Date.UTC(2026, 10, 24, 12);
-  ledger = new BudgetLedger(db, PriceTable.load([SHIPPED], { 'test-model': { input: 1, output: 2 } }), { reservationTtlS: 60, now: () => now });
+  ledger = new BudgetLedger(db, PriceTable.load([SHIPPED], { 'test-model': { input: 1, output: 2 } }), {
+    reservationTtlS: 60,
+    now: () => now,
+  });
 });
 afterEach(() => {
   db.close();
@@ -41,7 +44,15 @@ const codeOf = (fn: () => unknown): string | undefined => {
 describe('prices', () => {
   it('ships every model the SDK knows as current, with all four rates', () => {
     const t = PriceTable.load([SHIPPED]);
-    for (const m of ['claude-opus-4-8', 'claude-sonnet-4-6', 'claude-haiku-4-5', 'claude-opus-5-5', 'claude-sonnet-5-5', 'claude-haiku-5-5', 'claude-fable-5-2']) {
+    for (const m of [
+      'claude-opus-4-8',
+      'claude-sonnet-4-6',
+      'claude-haiku-4-5',
+      'claude-opus-5-5',
+      'claude-sonnet-5-5',
+      'claude-haiku-5-5',
+      'claude-fable-5-2',
+    ]) {
       const p = t.get(m);
       expect(p, m).toBeDefined();
       expect(p!.input).toBeGreaterThan(0);
@@ -55,10 +66,20 @@ describe('prices', () => {
   it('costs usage exactly, cache fields included', () => {
     const t = PriceTable.load([SHIPPED]);
     const p = t.get('claude-sonnet-4-6')!; // 3 / 15 / 3.75 / 0.30
-    const nanos = t.costNanos(p, { input_tokens: 1_000_000, output_tokens: 1_000_000, cache_creation_input_tokens: 1_000_000, cache_read_input_tokens: 1_000_000 });
+    const nanos = t.costNanos(p, {
+      input_tokens: 1_000_000,
+      output_tokens: 1_000_000,
+      cache_creation_input_tokens: 1_000_000,
+      cache_read_input_tokens: 1_000_000,
+    });
     expect(nanos / 1e9).toBeCloseTo(3 + 15 + 3.75 + 0.3, 9);
     // 1h cache writes are priced at their own rate when the API reports the split
-    const split = t.costNanos(p, { input_tokens: 0, output_tokens: 0, cache_creation_input_tokens: 1_000_000, cache_creation: { ephemeral_1h_input_tokens: 1_000_000 } });
+    const split = t.costNanos(p, {
+      input_tokens: 0,
+      output_tokens: 0,
+      cache_creation_input_tokens: 1_000_000,
+      cache_creation: { ephemeral_1h_input_tokens: 1_000_000 },
+    });
     expect(split / 1e9).toBeCloseTo(6, 9);
   });
 
@@ -79,7 +100,9 @@ describe('prices', () => {
 
 describe('reservations', () => {
   it('refuses an unpriced model clearly', () => {
-    expect(codeOf(() => ledger.reserve({ request_id: 'r', model: 'nope', input_tokens: 1, max_tokens: 1 }))).toBe('INVALID_DATA');
+    expect(codeOf(() => ledger.reserve({ request_id: 'r', model: 'nope', input_tokens: 1, max_tokens: 1 }))).toBe(
+      'INVALID_DATA',
+    );
     expect(codeOf(() => ledger.check('nope', {}))).toBe('INVALID_DATA');
   });
 
@@ -92,20 +115,37 @@ describe('reservations', () => {
     expect(st.spent_usd).toBeCloseTo(0.003, 9);
     expect(st.remaining_usd).toBeCloseTo(0.001, 9);
     expect(st.percent).toBe(75);
-    expect(codeOf(() => ledger.reserve({ request_id: 'b', model: 'test-model', input_tokens: 1000, max_tokens: 1000, agent_id: 'x' }))).toBe('BUDGET_EXCEEDED');
+    expect(
+      codeOf(() =>
+        ledger.reserve({ request_id: 'b', model: 'test-model', input_tokens: 1000, max_tokens: 1000, agent_id: 'x' }),
+      ),
+    ).toBe('BUDGET_EXCEEDED');
     // another agent is not limited
-    expect(codeOf(() => ledger.reserve({ request_id: 'c', model: 'test-model', input_tokens: 1000, max_tokens: 1000, agent_id: 'y' }))).toBeUndefined();
+    expect(
+      codeOf(() =>
+        ledger.reserve({ request_id: 'c', model: 'test-model', input_tokens: 1000, max_tokens: 1000, agent_id: 'y' }),
+      ),
+    ).toBeUndefined();
     expect(ledger.reservationCount()).toBe(1);
   });
 
   it('50 concurrent reservations through the group commit never exceed the limit', async () => {
     const gc = new GroupCommit(db);
     ledger.setLimit('global', null, 'total', 0.01, undefined); // each needs $0.003 → at most 3 fit
-    const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) =>
-      gc.run(() => ledger.reserve({ request_id: `r${i}`, model: 'test-model', input_tokens: 1000, max_tokens: 1000 }))));
+    const results = await Promise.allSettled(
+      Array.from({ length: 50 }, (_, i) =>
+        gc.run(() =>
+          ledger.reserve({ request_id: `r${i}`, model: 'test-model', input_tokens: 1000, max_tokens: 1000 }),
+        ),
+      ),
+    );
     const ok = results.filter((r) => r.status === 'fulfilled').length;
     expect(ok).toBe(3);
-    expect(results.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason.code === 'BUDGET_EXCEEDED')).toBe(true);
+    expect(
+      results
+        .filter((r) => r.status === 'rejected')
+        .every((r) => (r as PromiseRejectedResult).reason.code === 'BUDGET_EXCEEDED'),
+    ).toBe(true);
     expect(gc.stats.commits).toBe(1); // one fsync for the lot
     const st = ledger.status({ scope: 'global' })[0]!;
     expect(st.reserved_usd).toBeCloseTo(0.009, 9);
@@ -114,8 +154,22 @@ describe('reservations', () => {
 
   it('a token limit is enforced like a USD limit', () => {
     ledger.setLimit('session', 's1', 'daily', undefined, 1500);
-    expect(codeOf(() => ledger.reserve({ request_id: 'a', model: 'test-model', input_tokens: 1000, max_tokens: 1000, session_id: 's1' }))).toBe('BUDGET_EXCEEDED');
-    expect(codeOf(() => ledger.reserve({ request_id: 'b', model: 'test-model', input_tokens: 500, max_tokens: 1000, session_id: 's1' }))).toBeUndefined();
+    expect(
+      codeOf(() =>
+        ledger.reserve({
+          request_id: 'a',
+          model: 'test-model',
+          input_tokens: 1000,
+          max_tokens: 1000,
+          session_id: 's1',
+        }),
+      ),
+    ).toBe('BUDGET_EXCEEDED');
+    expect(
+      codeOf(() =>
+        ledger.reserve({ request_id: 'b', model: 'test-model', input_tokens: 500, max_tokens: 1000, session_id: 's1' }),
+      ),
+    ).toBeUndefined();
   });
 
   it('commit replaces the reservation with actual spend, once', () => {
@@ -128,7 +182,9 @@ describe('reservations', () => {
     const st = ledger.status({})[0]!;
     expect(st.reserved_usd).toBe(0);
     expect(st.spent_usd).toBeCloseTo(0.00003, 12);
-    expect(codeOf(() => ledger.reserve({ request_id: 'a', model: 'test-model', input_tokens: 1, max_tokens: 1 }))).toBe('CONFLICT');
+    expect(codeOf(() => ledger.reserve({ request_id: 'a', model: 'test-model', input_tokens: 1, max_tokens: 1 }))).toBe(
+      'CONFLICT',
+    );
   });
 
   it('release frees the reservation and spends nothing', () => {
@@ -156,17 +212,33 @@ describe('reservations', () => {
     ledger.setLimit('global', null, 'daily', 0.004, undefined);
     ledger.reserve({ request_id: 'a', model: 'test-model', input_tokens: 1000, max_tokens: 1000 });
     ledger.commit({ request_id: 'a', usage: { input_tokens: 1000, output_tokens: 1000 } });
-    expect(codeOf(() => ledger.reserve({ request_id: 'b', model: 'test-model', input_tokens: 1000, max_tokens: 1000 }))).toBe('BUDGET_EXCEEDED');
+    expect(
+      codeOf(() => ledger.reserve({ request_id: 'b', model: 'test-model', input_tokens: 1000, max_tokens: 1000 })),
+    ).toBe('BUDGET_EXCEEDED');
     now += 86_400_000;
-    expect(codeOf(() => ledger.reserve({ request_id: 'b', model: 'test-model', input_tokens: 1000, max_tokens: 1000 }))).toBeUndefined();
+    expect(
+      codeOf(() => ledger.reserve({ request_id: 'b', model: 'test-model', input_tokens: 1000, max_tokens: 1000 })),
+    ).toBeUndefined();
     ledger.setLimit('global', null, 'total', 1, undefined);
     const total = ledger.status({ scope: 'global' }).find((s) => s.period === 'total')!;
     expect(total.spent_usd).toBeCloseTo(0.003, 9);
   });
 
   it('reconcile charges (or releases) reservations of requests no longer in flight', () => {
-    ledger.reserve({ request_id: 'lost', holder: 'completion', model: 'test-model', input_tokens: 1000, max_tokens: 1000 });
-    ledger.reserve({ request_id: 'alive', holder: 'completion', model: 'test-model', input_tokens: 1000, max_tokens: 1000 });
+    ledger.reserve({
+      request_id: 'lost',
+      holder: 'completion',
+      model: 'test-model',
+      input_tokens: 1000,
+      max_tokens: 1000,
+    });
+    ledger.reserve({
+      request_id: 'alive',
+      holder: 'completion',
+      model: 'test-model',
+      input_tokens: 1000,
+      max_tokens: 1000,
+    });
     ledger.reserve({ request_id: 'other', holder: 'agent', model: 'test-model', input_tokens: 1000, max_tokens: 1000 });
     const r = ledger.reconcile('completion', new Set(['alive']), 'charge', 'daemon_restart');
     expect(r).toMatchObject({ charged: 1, released: 0 });
@@ -188,14 +260,23 @@ describe('reservations', () => {
 
   it('the ledger pages newest first and filters', () => {
     for (let i = 0; i < 25; i++) {
-      ledger.reserve({ request_id: `r${i}`, model: 'test-model', input_tokens: 1, max_tokens: 1, session_id: i % 2 ? 'odd' : 'even' });
+      ledger.reserve({
+        request_id: `r${i}`,
+        model: 'test-model',
+        input_tokens: 1,
+        max_tokens: 1,
+        session_id: i % 2 ? 'odd' : 'even',
+      });
     }
     const p1 = ledger.ledgerPage({ limit: 10 });
     expect(p1.entries).toHaveLength(10);
     expect(p1.entries[0]!.request_id).toBe('r24');
     const p2 = ledger.ledgerPage({ limit: 10, cursor: p1.next_cursor! });
     expect(p2.entries[0]!.request_id).toBe('r14');
-    const p3 = ledger.ledgerPage({ limit: 10, cursor: ledger.ledgerPage({ limit: 10, cursor: p1.next_cursor! }).next_cursor! });
+    const p3 = ledger.ledgerPage({
+      limit: 10,
+      cursor: ledger.ledgerPage({ limit: 10, cursor: p1.next_cursor! }).next_cursor!,
+    });
     expect(p3.entries).toHaveLength(5);
     expect(p3.next_cursor).toBeNull();
     expect(ledger.ledgerPage({ limit: 100, session_id: 'odd' }).entries).toHaveLength(12);

@@ -36,7 +36,8 @@ describe('checkpoint plugin on a live daemon', () => {
   let d: DaemonHandle;
   let events: EventFrame[];
   const save = (label?: string) => d.client.request<Saved>('checkpoint:save', label ? { label } : {});
-  const list = async () => (await d.client.request<{ checkpoints: Cp[]; total: number; labelled: number }>('checkpoint:list', { limit: 100 }));
+  const list = async () =>
+    await d.client.request<{ checkpoints: Cp[]; total: number; labelled: number }>('checkpoint:list', { limit: 100 });
 
   beforeAll(async () => {
     d = await startDaemon({ config: testConfig({ checkpoint: { keep: 3, max_pending: 3 } }) });
@@ -47,7 +48,12 @@ describe('checkpoint plugin on a live daemon', () => {
   });
 
   it('starts with nothing to restore and says so', async () => {
-    const st = await d.client.request<{ last: unknown; count: number; head_id: unknown; boot: { restored: object; corrupt: unknown[] } }>('checkpoint:status');
+    const st = await d.client.request<{
+      last: unknown;
+      count: number;
+      head_id: unknown;
+      boot: { restored: object; corrupt: unknown[] };
+    }>('checkpoint:status');
     expect(st.last).toBeNull();
     expect(st.count).toBe(0);
     expect(st.head_id).toBeNull();
@@ -75,7 +81,9 @@ describe('checkpoint plugin on a live daemon', () => {
     expect(l.total).toBe(4);
     expect(l.labelled).toBe(1);
     expect(l.checkpoints[0]).toMatchObject({ parent_id: ids[4], reason: 'manual', label: null, complete: true });
-    const st = await d.client.request<{ last: Cp & { write_ms: number }; head_id: number; count: number }>('checkpoint:status');
+    const st = await d.client.request<{ last: Cp & { write_ms: number }; head_id: number; count: number }>(
+      'checkpoint:status',
+    );
     expect(st.head_id).toBe(ids[5]);
     expect(st.last.id).toBe(ids[5]);
     expect(st.last.age_s).toBeGreaterThanOrEqual(0);
@@ -83,7 +91,11 @@ describe('checkpoint plugin on a live daemon', () => {
     expect(st.last.size_bytes).toBeGreaterThan(20);
     expect(st.last.duration_ms).toBeGreaterThan(0);
     expect(st.last.write_ms).toBeGreaterThan(0);
-    await waitFor(() => events.filter((e) => e.event === 'checkpoint:saved').length >= 6, 15_000, 'checkpoint:saved events');
+    await waitFor(
+      () => events.filter((e) => e.event === 'checkpoint:saved').length >= 6,
+      15_000,
+      'checkpoint:saved events',
+    );
     expect(events.filter((e) => e.event === 'checkpoint:saved').map((e) => e.data.checkpoint_id)).toEqual(ids);
   });
 
@@ -91,7 +103,12 @@ describe('checkpoint plugin on a live daemon', () => {
     const l = await list();
     const target = l.checkpoints.find((c) => c.label === 'first')!;
     await d.client.request('memo:put', { values: { a: 2, later: true } });
-    const r = await d.client.request<{ checkpoint_id: number; restored: string[]; skipped: object; checkpoint_after: number }>('checkpoint:restore', { checkpoint_id: target.id });
+    const r = await d.client.request<{
+      checkpoint_id: number;
+      restored: string[];
+      skipped: object;
+      checkpoint_after: number;
+    }>('checkpoint:restore', { checkpoint_id: target.id });
     expect(r.checkpoint_id).toBe(target.id);
     expect(r.restored.sort()).toEqual(['flaky', 'memo']);
     expect(r.skipped).toEqual({});
@@ -100,7 +117,11 @@ describe('checkpoint plugin on a live daemon', () => {
     expect(dump.restores).toBe(1);
     const after = (await list()).checkpoints[0];
     expect(after).toMatchObject({ id: r.checkpoint_after, parent_id: target.id, reason: 'restore' });
-    const ev = await waitFor(() => events.find((e) => e.event === 'checkpoint:restored'), 15_000, 'checkpoint:restored');
+    const ev = await waitFor(
+      () => events.find((e) => e.event === 'checkpoint:restored'),
+      15_000,
+      'checkpoint:restored',
+    );
     expect(ev.data).toMatchObject({ live: true, checkpoint_id: target.id, checkpoint_after: r.checkpoint_after });
   });
 
@@ -108,7 +129,9 @@ describe('checkpoint plugin on a live daemon', () => {
     const ids = async () => (await list()).checkpoints.map((c) => [c.id, c.parent_id, c.label]);
     const before = await ids();
     expect(await expectCode(d.client.request('checkpoint:restore', { checkpoint_id: 999_999 }))).toBe('NOT_FOUND');
-    expect(await expectCode(d.client.request<Record<string, unknown>>('checkpoint:restore', { checkpoint_id: 'x' }))).toBe('INVALID_DATA');
+    expect(
+      await expectCode(d.client.request<Record<string, unknown>>('checkpoint:restore', { checkpoint_id: 'x' })),
+    ).toBe('INVALID_DATA');
     expect(await expectCode(d.client.request<Record<string, unknown>>('checkpoint:restore', {}))).toBe('INVALID_DATA');
     expect(await expectCode(d.client.request('checkpoint:save', { label: '' }))).toBe('INVALID_DATA');
     expect(await expectCode(d.client.request('checkpoint:save', { label: 'x'.repeat(201) }))).toBe('INVALID_DATA');
@@ -137,7 +160,9 @@ describe('checkpoint plugin on a live daemon', () => {
     expect(st.last.errors.flaky).toMatch(/flaky snapshot failure/);
     // Restoring it live leaves flaky alone (nothing of it in there) and restores memo.
     await d.client.request('memo:put', { values: { c: 3 } });
-    const r = await d.client.request<{ restored: string[] }>('checkpoint:restore', { checkpoint_id: partial.checkpoint_id });
+    const r = await d.client.request<{ restored: string[] }>('checkpoint:restore', {
+      checkpoint_id: partial.checkpoint_id,
+    });
     expect(r.restored).toEqual(['memo']);
     expect((await d.client.request<{ entries: object }>('memo:dump')).entries).toEqual({ a: 1, b: 2 });
     expect((await d.client.request<{ value: unknown }>('flaky:get')).value).toBe('v2');
@@ -150,7 +175,9 @@ describe('checkpoint plugin on a live daemon', () => {
     const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => save(`c${i}`)));
     await d.client.request('memo:slow_snapshot', { ms: 0 });
     const ok = results.filter((r): r is PromiseFulfilledResult<Saved> => r.status === 'fulfilled').map((r) => r.value);
-    const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as { code: string }).code);
+    const refused = results
+      .filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+      .map((r) => (r.reason as { code: string }).code);
     expect(ok.length).toBeGreaterThanOrEqual(3);
     expect(refused.length).toBeGreaterThanOrEqual(1);
     expect(new Set(refused)).toEqual(new Set(['OVERLOADED']));
@@ -179,9 +206,13 @@ describe('checkpoint plugin on a live daemon', () => {
   it('deletes a checkpoint, labelled or not, and only that one', async () => {
     const before = await list();
     const labelled = before.checkpoints.find((c) => c.label === 'partial')!;
-    expect(await d.client.request('checkpoint:delete', { checkpoint_id: labelled.id })).toEqual({ deleted: labelled.id });
+    expect(await d.client.request('checkpoint:delete', { checkpoint_id: labelled.id })).toEqual({
+      deleted: labelled.id,
+    });
     const after = await list();
-    expect(after.checkpoints.map((c) => c.id)).toEqual(before.checkpoints.map((c) => c.id).filter((id) => id !== labelled.id));
+    expect(after.checkpoints.map((c) => c.id)).toEqual(
+      before.checkpoints.map((c) => c.id).filter((id) => id !== labelled.id),
+    );
     expect(after.labelled).toBe(before.labelled - 1);
     expect(await expectCode(d.client.request('checkpoint:delete', { checkpoint_id: labelled.id }))).toBe('NOT_FOUND');
     expect(await expectCode(d.client.request('checkpoint:restore', { checkpoint_id: labelled.id }))).toBe('NOT_FOUND');
@@ -197,14 +228,22 @@ describe('periodic checkpoints', () => {
       await waitFor(async () => (await status()).stats.periodic_skipped_clean >= 2, 20_000, 'idle ticks');
       expect((await status()).count).toBe(0);
       await d.client.request('memo:put', { values: { p: 1 } });
-      const st = await waitFor(async () => {
-        const s = await status();
-        return s.count === 1 ? s : null;
-      }, 20_000, 'a periodic checkpoint');
+      const st = await waitFor(
+        async () => {
+          const s = await status();
+          return s.count === 1 ? s : null;
+        },
+        20_000,
+        'a periodic checkpoint',
+      );
       expect(st.last).toMatchObject({ reason: 'periodic', complete: true });
       // Nothing changed since: ticks keep coming, no new checkpoint.
       const skipped = st.stats.periodic_skipped_clean;
-      await waitFor(async () => (await status()).stats.periodic_skipped_clean >= skipped + 3, 20_000, 'more idle ticks');
+      await waitFor(
+        async () => (await status()).stats.periodic_skipped_clean >= skipped + 3,
+        20_000,
+        'more idle ticks',
+      );
       expect((await status()).count).toBe(1);
     } finally {
       await d.stop();

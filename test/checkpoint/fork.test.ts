@@ -31,7 +31,8 @@ describe('checkpoint:fork', () => {
   });
 
   it('runs a second daemon on the branch while the first goes on', async () => {
-    const rq = (event: string, data: Record<string, unknown> = {}) => first.client.request<Record<string, unknown>>(event, data, { timeoutMs: 120_000 });
+    const rq = (event: string, data: Record<string, unknown> = {}) =>
+      first.client.request<Record<string, unknown>>(event, data, { timeoutMs: 120_000 });
     await rq('agent:spawn', { agent_id: 'alice', system: 'A' });
     await rq('agent:send', { agent_id: 'alice', message: 'hi' });
     await rq('kg:add_nodes', { nodes: [{ id: 'n1', label: 'Hypothesis' }] });
@@ -48,7 +49,12 @@ describe('checkpoint:fork', () => {
     await rq('kg:add_nodes', { nodes: [{ id: 'n2', label: 'Hypothesis' }] });
 
     const f = await rq('checkpoint:fork', { checkpoint_id: id, home });
-    expect(f).toMatchObject({ home, checkpoint_id: id, origin: { home: first.home, checkpoint_id: id, label: 'hypothesis-1' }, notes: [] });
+    expect(f).toMatchObject({
+      home,
+      checkpoint_id: id,
+      origin: { home: first.home, checkpoint_id: id, label: 'hypothesis-1' },
+      notes: [],
+    });
     expect(f.start).toBe(`AGENTD_HOME=${home} daemon-control start`);
     expect(mode(home)).toBe(0o700);
     expect(mode(path.join(home, 'db'))).toBe(0o700);
@@ -58,12 +64,20 @@ describe('checkpoint:fork', () => {
 
     second = (await startFull({ api, home })).d;
     expect(await observe(second.client)).toEqual(branch);
-    const st = await second.client.request<{ origin: Record<string, unknown>; head_id: number; boot: { restored: Record<string, number> } }>('checkpoint:status');
+    const st = await second.client.request<{
+      origin: Record<string, unknown>;
+      head_id: number;
+      boot: { restored: Record<string, number> };
+    }>('checkpoint:status');
     expect(st.origin).toMatchObject({ origin_home: first.home, checkpoint_id: id, label: 'hypothesis-1' });
     expect(st.head_id).toBe(id);
     expect(st.boot.restored.memo).toBe(id);
     if (withSandbox) {
-      const out = await second.client.request<{ stdout: string }>('sandbox:exec', { session_id: 'box', language: 'bash', code: 'cat /workspace/f.txt' }, { timeoutMs: 120_000 });
+      const out = await second.client.request<{ stdout: string }>(
+        'sandbox:exec',
+        { session_id: 'box', language: 'bash', code: 'cat /workspace/f.txt' },
+        { timeoutMs: 120_000 },
+      );
       expect(out.stdout.trim()).toBe('branch');
     }
 
@@ -71,10 +85,14 @@ describe('checkpoint:fork', () => {
     await second.client.request('kg:add_nodes', { nodes: [{ id: 'n3', label: 'Hypothesis' }] });
     await second.client.request('agent:send', { agent_id: 'alice', message: 'on the branch' }, { timeoutMs: 60_000 });
     await rq('kg:add_nodes', { nodes: [{ id: 'n4', label: 'Hypothesis' }] });
-    const ids = async (d: DaemonHandle) => ((await d.client.request<{ nodes: Array<{ id: string }> }>('kg:export', {})).nodes.map((n) => n.id)).sort();
+    const ids = async (d: DaemonHandle) =>
+      (await d.client.request<{ nodes: Array<{ id: string }> }>('kg:export', {})).nodes.map((n) => n.id).sort();
     expect(await ids(first)).toEqual(['n1', 'n2', 'n4']);
     expect(await ids(second)).toEqual(['n1', 'n3']);
-    const agents = async (d: DaemonHandle) => (await d.client.request<{ agents: Array<{ agent_id: string }> }>('agent:list', {})).agents.map((a) => a.agent_id).sort();
+    const agents = async (d: DaemonHandle) =>
+      (await d.client.request<{ agents: Array<{ agent_id: string }> }>('agent:list', {})).agents
+        .map((a) => a.agent_id)
+        .sort();
     expect(await agents(first)).toEqual(['alice', 'bob']);
     expect(await agents(second)).toEqual(['alice']);
     // The lineage goes on in the fork from the checkpoint it came from.
@@ -83,8 +101,11 @@ describe('checkpoint:fork', () => {
   }, 300_000);
 
   it('refuses a home that is not new and private', async () => {
-    const rq = (data: Record<string, unknown>) => first.client.request<Record<string, unknown>>('checkpoint:fork', data, { timeoutMs: 60_000 });
-    const id = (await first.client.request<{ checkpoints: Array<{ id: number; scope: string }> }>('checkpoint:list')).checkpoints.find((c) => c.scope === 'full')!.id;
+    const rq = (data: Record<string, unknown>) =>
+      first.client.request<Record<string, unknown>>('checkpoint:fork', data, { timeoutMs: 60_000 });
+    const id = (
+      await first.client.request<{ checkpoints: Array<{ id: number; scope: string }> }>('checkpoint:list')
+    ).checkpoints.find((c) => c.scope === 'full')!.id;
     expect(await expectCode(rq({ checkpoint_id: id, home }))).toBe('CONFLICT'); // not empty
     const shared = path.join(parent, 'shared');
     fs.mkdirSync(shared, { mode: 0o777 });
@@ -94,7 +115,9 @@ describe('checkpoint:fork', () => {
     fs.mkdirSync(path.join(parent, 'target'), { mode: 0o700 });
     fs.symlinkSync(path.join(parent, 'target'), link);
     expect(await expectCode(rq({ checkpoint_id: id, home: link }))).toBe('CONFLICT');
-    expect(await expectCode(rq({ checkpoint_id: id, home: path.join(parent, 'no', 'such', 'parent') }))).toBe('NOT_FOUND');
+    expect(await expectCode(rq({ checkpoint_id: id, home: path.join(parent, 'no', 'such', 'parent') }))).toBe(
+      'NOT_FOUND',
+    );
     // An empty private directory of ours is fine.
     const empty = path.join(parent, 'empty');
     fs.mkdirSync(empty, { mode: 0o700 });

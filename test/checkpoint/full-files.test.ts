@@ -10,7 +10,14 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { diffEntity } from '../../plugins/checkpoint/full-diff.js';
-import { Cut, restoreDir, restoreFile, restoreTables, schemaDifferences, sealCopy } from '../../plugins/checkpoint/full-files.js';
+import {
+  Cut,
+  restoreDir,
+  restoreFile,
+  restoreTables,
+  schemaDifferences,
+  sealCopy,
+} from '../../plugins/checkpoint/full-files.js';
 
 const dirs: string[] = [];
 const temp = (): string => {
@@ -46,9 +53,16 @@ describe('a cut', () => {
     b.exec('CREATE TABLE u (id INTEGER PRIMARY KEY, v TEXT)');
     const insA = a.prepare('INSERT INTO t (v) VALUES (?)');
     const insB = b.prepare('INSERT INTO u (v) VALUES (?)');
-    a.transaction(() => { for (let i = 0; i < 20_000; i++) insA.run('x'.repeat(200)); })();
-    b.transaction(() => { for (let i = 0; i < 20_000; i++) insB.run('y'.repeat(200)); })();
-    const cut = new Cut([{ src: path.join(dir, 'a.db'), dest: path.join(dir, 'copy', 'a.db') }, { src: path.join(dir, 'b.db'), dest: path.join(dir, 'copy', 'b.db') }]);
+    a.transaction(() => {
+      for (let i = 0; i < 20_000; i++) insA.run('x'.repeat(200));
+    })();
+    b.transaction(() => {
+      for (let i = 0; i < 20_000; i++) insB.run('y'.repeat(200));
+    })();
+    const cut = new Cut([
+      { src: path.join(dir, 'a.db'), dest: path.join(dir, 'copy', 'a.db') },
+      { src: path.join(dir, 'b.db'), dest: path.join(dir, 'copy', 'b.db') },
+    ]);
     // Writers keep going while the copy proceeds a few pages per turn.
     let writes = 0;
     const writer = setInterval(() => {
@@ -74,17 +88,29 @@ describe('putting back', () => {
   it('replaces tables from a copy together with a journal mark, leaving other tables alone', async () => {
     const dir = temp();
     const live = wal(path.join(dir, 'live.db'));
-    live.exec('CREATE TABLE x (k TEXT PRIMARY KEY, v INTEGER); CREATE TABLE keep (v INTEGER); CREATE TABLE j (phase TEXT)');
-    live.exec("INSERT INTO x VALUES ('a', 1), ('b', 2); INSERT INTO keep VALUES (1); INSERT INTO j VALUES ('applying')");
+    live.exec(
+      'CREATE TABLE x (k TEXT PRIMARY KEY, v INTEGER); CREATE TABLE keep (v INTEGER); CREATE TABLE j (phase TEXT)',
+    );
+    live.exec(
+      "INSERT INTO x VALUES ('a', 1), ('b', 2); INSERT INTO keep VALUES (1); INSERT INTO j VALUES ('applying')",
+    );
     live.exec(`VACUUM INTO '${path.join(dir, 'copy.db')}'`);
     live.exec("DELETE FROM x WHERE k = 'a'; INSERT INTO x VALUES ('c', 3); INSERT INTO keep VALUES (2)");
-    await restoreTables(path.join(dir, 'live.db'), path.join(dir, 'copy.db'), ['x'], { sql: "UPDATE j SET phase = 'applied'", args: [] }, Date.now() + 1000);
+    await restoreTables(
+      path.join(dir, 'live.db'),
+      path.join(dir, 'copy.db'),
+      ['x'],
+      { sql: "UPDATE j SET phase = 'applied'", args: [] },
+      Date.now() + 1000,
+    );
     expect(live.prepare('SELECT k FROM x ORDER BY k').pluck().all()).toEqual(['a', 'b']);
     expect(live.prepare('SELECT count(*) FROM keep').pluck().get()).toBe(2);
     expect(live.prepare('SELECT phase FROM j').pluck().get()).toBe('applied');
     expect(schemaDifferences(path.join(dir, 'live.db'), path.join(dir, 'copy.db'), ['x'])).toEqual([]);
     live.exec('ALTER TABLE x ADD COLUMN w TEXT');
-    expect(schemaDifferences(path.join(dir, 'live.db'), path.join(dir, 'copy.db'), ['x'])).toEqual(['x: its definition changed since the save']);
+    expect(schemaDifferences(path.join(dir, 'live.db'), path.join(dir, 'copy.db'), ['x'])).toEqual([
+      'x: its definition changed since the save',
+    ]);
     live.close();
   });
 
@@ -99,8 +125,20 @@ describe('putting back', () => {
       INSERT INTO docs VALUES ('a', 'protein folding'), ('b', 'graph theory');`);
     live.exec(`VACUUM INTO '${path.join(dir, 'copy.db')}'`);
     live.exec("DELETE FROM docs WHERE id = 'a'; INSERT INTO docs VALUES ('c', 'protein design')");
-    await restoreTables(path.join(dir, 'live.db'), path.join(dir, 'copy.db'), ['docs'], { sql: "UPDATE j SET phase = 'applied'", args: [] }, Date.now() + 1000);
-    const match = (q: string) => live.prepare('SELECT d.id FROM docs_fts JOIN docs d ON d.rowid = docs_fts.rowid WHERE docs_fts MATCH ? ORDER BY d.id').pluck().all(q);
+    await restoreTables(
+      path.join(dir, 'live.db'),
+      path.join(dir, 'copy.db'),
+      ['docs'],
+      { sql: "UPDATE j SET phase = 'applied'", args: [] },
+      Date.now() + 1000,
+    );
+    const match = (q: string) =>
+      live
+        .prepare(
+          'SELECT d.id FROM docs_fts JOIN docs d ON d.rowid = docs_fts.rowid WHERE docs_fts MATCH ? ORDER BY d.id',
+        )
+        .pluck()
+        .all(q);
     expect(match('protein')).toEqual(['a']);
     expect(match('graph')).toEqual(['b']);
     // Throws SQLITE_CORRUPT_VTAB when the index does not match its content table.
@@ -177,10 +215,24 @@ describe('diff', () => {
             INSERT INTO e VALUES ('a', 'R', 'b', '{}'), ('c', 'R', 'd', '{"w":2}'), ('d', 'S', 'a', '{}')`);
     b.close();
     const side = (f: string) => ({ db: null, files: { 'kg/kg': path.join(dir, f) } });
-    const d = diffEntity(side('a.db'), side('b.db'), 'kg', { file: 'kg', table: 'e', key: { from: 'src', type: 'type', to: 'dst' } }, 10);
+    const d = diffEntity(
+      side('a.db'),
+      side('b.db'),
+      'kg',
+      { file: 'kg', table: 'e', key: { from: 'src', type: 'type', to: 'dst' } },
+      10,
+    );
     expect(d).toEqual({
-      plugin: 'kg', added: 1, removed: 1, changed: 1, truncated: false,
-      ids: { added: [{ from: 'd', type: 'S', to: 'a' }], removed: [{ from: 'b', type: 'R', to: 'c' }], changed: [{ from: 'c', type: 'R', to: 'd' }] },
+      plugin: 'kg',
+      added: 1,
+      removed: 1,
+      changed: 1,
+      truncated: false,
+      ids: {
+        added: [{ from: 'd', type: 'S', to: 'a' }],
+        removed: [{ from: 'b', type: 'R', to: 'c' }],
+        changed: [{ from: 'c', type: 'R', to: 'd' }],
+      },
     });
     const capped = diffEntity(side('a.db'), side('b.db'), 'kg', { file: 'kg', table: 'e', key: 'src' }, 0);
     expect(capped).toMatchObject({ added: 1, removed: 1, changed: 1, truncated: true, ids: { added: [] } });

@@ -28,7 +28,9 @@ export function fullConfig(o: { sandbox?: boolean; checkpoint?: Record<string, u
   });
 }
 
-export async function startFull(o: { home?: string; api?: MessagesApiServer; sandbox?: boolean; checkpoint?: Record<string, unknown> } = {}): Promise<{ d: DaemonHandle; api: MessagesApiServer }> {
+export async function startFull(
+  o: { home?: string; api?: MessagesApiServer; sandbox?: boolean; checkpoint?: Record<string, unknown> } = {},
+): Promise<{ d: DaemonHandle; api: MessagesApiServer }> {
   const api = o.api ?? (await startMessagesApiServer());
   const d = await startDaemon({
     ...(o.home ? { home: o.home } : {}),
@@ -40,20 +42,31 @@ export async function startFull(o: { home?: string; api?: MessagesApiServer; san
 
 /** What a user would look at to see the state: one readable object per plugin. */
 export async function observe(c: EventClient, sessions: string[] = []): Promise<Record<string, unknown>> {
-  const rq = <T = Record<string, unknown>>(event: string, data: Record<string, unknown> = {}) => c.request<T>(event, data, { timeoutMs: 30_000 });
-  const agents = (await rq<{ agents: Array<{ agent_id: string; status: string; turns: number }> }>('agent:list', { limit: 1000 })).agents
+  const rq = <T = Record<string, unknown>>(event: string, data: Record<string, unknown> = {}) =>
+    c.request<T>(event, data, { timeoutMs: 30_000 });
+  const agents = (
+    await rq<{ agents: Array<{ agent_id: string; status: string; turns: number }> }>('agent:list', { limit: 1000 })
+  ).agents
     .map((a) => ({ id: a.agent_id, status: a.status, turns: a.turns }))
     .sort((a, b) => a.id.localeCompare(b.id));
   const histories: Record<string, unknown> = {};
-  for (const a of agents) histories[a.id] = ((await rq<{ history: unknown[] }>('agent:info', { agent_id: a.id, history_limit: 100 })).history ?? []).length;
+  for (const a of agents)
+    histories[a.id] = (
+      (await rq<{ history: unknown[] }>('agent:info', { agent_id: a.id, history_limit: 100 })).history ?? []
+    ).length;
   const conversations: Record<string, unknown> = {};
   for (const s of sessions) {
-    conversations[s] = await rq<{ messages: unknown[] }>('conversation:get', { session_id: s }).then((r) => r.messages.length, (e: { code?: string }) => e.code);
+    conversations[s] = await rq<{ messages: unknown[] }>('conversation:get', { session_id: s }).then(
+      (r) => r.messages.length,
+      (e: { code?: string }) => e.code,
+    );
   }
   const graph = await rq('kg:export', {});
   const memo = (await rq<{ entries: Record<string, unknown> }>('memo:dump', {})).entries;
   const notes = (await rq<{ notes: unknown[] }>('notes:list', {})).notes;
-  const runs = (await rq<{ runs: Array<{ run_id: string; status: string }> }>('workflow:runs', { limit: 100 })).runs.map((r) => `${r.run_id}:${r.status}`).sort();
+  const runs = (await rq<{ runs: Array<{ run_id: string; status: string }> }>('workflow:runs', { limit: 100 })).runs
+    .map((r) => `${r.run_id}:${r.status}`)
+    .sort();
   return { agents, histories, conversations, graph: { nodes: graph.nodes, edges: graph.edges }, memo, notes, runs };
 }
 

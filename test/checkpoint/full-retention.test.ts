@@ -26,12 +26,22 @@ describe('full checkpoint retention', () => {
   afterAll(async () => {
     await d?.stop();
   });
-  const rq = <T = Record<string, unknown>>(event: string, data: Record<string, unknown> = {}) => d!.client.request<T>(event, data, { timeoutMs: 120_000 });
-  const fulls = async () => (await rq<{ checkpoints: Cp[] }>('checkpoint:list', { limit: 1000 })).checkpoints.filter((c) => c.scope === 'full').map((c) => c.id);
+  const rq = <T = Record<string, unknown>>(event: string, data: Record<string, unknown> = {}) =>
+    d!.client.request<T>(event, data, { timeoutMs: 120_000 });
+  const fulls = async () =>
+    (await rq<{ checkpoints: Cp[] }>('checkpoint:list', { limit: 1000 })).checkpoints
+      .filter((c) => c.scope === 'full')
+      .map((c) => c.id);
 
   it('keeps at most full_keep, the oldest unlabelled going first, and refuses rather than drop a labelled one', async () => {
-    d = await startDaemon({ config: testConfig({ keep: ['kg'], disableFixtures: ['hang'], checkpoint: { full_keep: 3 } }) });
-    const save = async (label?: string) => (await rq<{ checkpoint_id: number; full: { pruned_full: number[] } }>('checkpoint:save', { scope: 'full', ...(label ? { label } : {}) }));
+    d = await startDaemon({
+      config: testConfig({ keep: ['kg'], disableFixtures: ['hang'], checkpoint: { full_keep: 3 } }),
+    });
+    const save = async (label?: string) =>
+      await rq<{ checkpoint_id: number; full: { pruned_full: number[] } }>('checkpoint:save', {
+        scope: 'full',
+        ...(label ? { label } : {}),
+      });
     const l1 = (await save('one')).checkpoint_id;
     const u1 = (await save()).checkpoint_id;
     const u2 = (await save()).checkpoint_id;
@@ -53,10 +63,18 @@ describe('full checkpoint retention', () => {
 
   it('refuses a full checkpoint that does not fit in full_max_bytes, leaving nothing behind; removes leftovers at start', async () => {
     await d?.stop();
-    d = await startDaemon({ config: testConfig({ keep: ['kg'], disableFixtures: ['hang'], checkpoint: { full_max_bytes: 1024 * 1024 } }) });
+    d = await startDaemon({
+      config: testConfig({ keep: ['kg'], disableFixtures: ['hang'], checkpoint: { full_max_bytes: 1024 * 1024 } }),
+    });
     // A graph of a couple of MB: bigger than the bound on its own.
     for (let b = 0; b < 4; b++) {
-      await rq('kg:add_nodes', { nodes: Array.from({ length: 1000 }, (_, i) => ({ id: `n${b}-${i}`, label: 'Concept', properties: { text: 'x'.repeat(500) } })) });
+      await rq('kg:add_nodes', {
+        nodes: Array.from({ length: 1000 }, (_, i) => ({
+          id: `n${b}-${i}`,
+          label: 'Concept',
+          properties: { text: 'x'.repeat(500) },
+        })),
+      });
     }
     expect(await expectCode(rq('checkpoint:save', { scope: 'full' }))).toBe('CONFLICT');
     expect(fullDirs(d.home)).toEqual([]);

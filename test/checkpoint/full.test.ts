@@ -24,7 +24,8 @@ describe('full checkpoints', () => {
   let d: DaemonHandle;
   let api: MessagesApiServer;
   let events: EventFrame[];
-  const rq = <T = Record<string, unknown>>(event: string, data: Record<string, unknown> = {}) => d.client.request<T>(event, data, { timeoutMs: 120_000 });
+  const rq = <T = Record<string, unknown>>(event: string, data: Record<string, unknown> = {}) =>
+    d.client.request<T>(event, data, { timeoutMs: 120_000 });
   const sessions = ['sess-1', 'sess-2'];
 
   beforeAll(async () => {
@@ -45,7 +46,12 @@ describe('full checkpoints', () => {
     await rq('agent:spawn', { agent_id: 'alice', system: 'You are Alice.' });
     await rq('agent:send', { agent_id: 'alice', message: 'hello' });
     await rq('completion:request', { prompt: 'first', session_id: 'sess-1' });
-    await rq('kg:add_nodes', { nodes: [{ id: 'n1', label: 'Concept', properties: { v: 1 } }, { id: 'n2', label: 'Concept' }] });
+    await rq('kg:add_nodes', {
+      nodes: [
+        { id: 'n1', label: 'Concept', properties: { v: 1 } },
+        { id: 'n2', label: 'Concept' },
+      ],
+    });
     await rq('kg:add_edges', { edges: [{ from: 'n1', to: 'n2', type: 'RELATES_TO' }] });
     await rq('memo:put', { values: { a: 1 } });
     await rq('notes:put', { id: 'n-1', text: 'first' });
@@ -68,7 +74,9 @@ describe('full checkpoints', () => {
     expect(kept.budget!.tables).toContain('budget_ledger');
     expect(kept.completion!.tables).toEqual(['completion_requests']);
     const covered = f.covered as Record<string, { tables: string[]; files: string[]; dirs: string[] }>;
-    expect(covered.agent!.tables).toEqual(expect.arrayContaining(['agent_agents', 'agent_messages', 'agent_turns', 'agent_inbox']));
+    expect(covered.agent!.tables).toEqual(
+      expect.arrayContaining(['agent_agents', 'agent_messages', 'agent_turns', 'agent_inbox']),
+    );
     expect(covered.completion!.tables).toEqual(['completion_conversations', 'completion_messages']);
     expect(covered.kg!.files).toEqual(['kg']);
     expect(covered.notes!.tables).toEqual(['notes_items']);
@@ -77,7 +85,9 @@ describe('full checkpoints', () => {
     expect(covered.trace!.tables).toContain('trace_traces');
     expect(covered.trace!.tables.filter((t) => t.startsWith('trace_fts') || t.startsWith('trace_vocab'))).toEqual([]);
     if (withSandbox) expect(covered.sandbox!.dirs).toEqual(['sessions']);
-    const list = await rq<{ checkpoints: Array<{ id: number; scope: string; full_bytes?: number }> }>('checkpoint:list');
+    const list = await rq<{ checkpoints: Array<{ id: number; scope: string; full_bytes?: number }> }>(
+      'checkpoint:list',
+    );
     expect(list.checkpoints.find((c) => c.id === full)).toMatchObject({ scope: 'full' });
   });
 
@@ -87,7 +97,12 @@ describe('full checkpoints', () => {
     afterTurn = t.turn_id;
     await rq('completion:request', { prompt: 'second', session_id: 'sess-1' });
     await rq('completion:request', { prompt: 'new', session_id: 'sess-2' });
-    await rq('kg:add_nodes', { nodes: [{ id: 'n3', label: 'Finding' }, { id: 'n1', label: 'Concept', properties: { v: 2 } }] });
+    await rq('kg:add_nodes', {
+      nodes: [
+        { id: 'n3', label: 'Finding' },
+        { id: 'n1', label: 'Concept', properties: { v: 2 } },
+      ],
+    });
     await rq('kg:add_edges', { edges: [{ from: 'n2', to: 'n3', type: 'SUPPORTS' }] });
     await rq('kg:delete', { edge: { from: 'n1', to: 'n2', type: 'RELATES_TO' } });
     await rq('memo:put', { values: { b: 2 } });
@@ -100,18 +115,42 @@ describe('full checkpoints', () => {
     }
     const diff = await rq<{ changes: Record<string, EntityDiff> }>('checkpoint:diff', { from: full });
     const c = diff.changes;
-    expect(c.agents).toMatchObject({ added: 1, removed: 0, changed: 1, ids: { added: ['bob'], removed: [], changed: ['alice'] } });
+    expect(c.agents).toMatchObject({
+      added: 1,
+      removed: 0,
+      changed: 1,
+      ids: { added: ['bob'], removed: [], changed: ['alice'] },
+    });
     expect(c.turns).toMatchObject({ added: 1, removed: 0, changed: 0, ids: { added: [afterTurn] } });
-    expect(c.conversations).toMatchObject({ added: 1, removed: 0, changed: 1, ids: { added: ['sess-2'], changed: ['sess-1'] } });
+    expect(c.conversations).toMatchObject({
+      added: 1,
+      removed: 0,
+      changed: 1,
+      ids: { added: ['sess-2'], changed: ['sess-1'] },
+    });
     expect(c.nodes).toMatchObject({ added: 1, removed: 0, changed: 1, ids: { added: ['n3'], changed: ['n1'] } });
     expect(c.edges).toMatchObject({
-      added: 1, removed: 1, changed: 0,
-      ids: { added: [{ from: 'n2', type: 'SUPPORTS', to: 'n3' }], removed: [{ from: 'n1', type: 'RELATES_TO', to: 'n2' }] },
+      added: 1,
+      removed: 1,
+      changed: 0,
+      ids: {
+        added: [{ from: 'n2', type: 'SUPPORTS', to: 'n3' }],
+        removed: [{ from: 'n1', type: 'RELATES_TO', to: 'n2' }],
+      },
     });
     expect(c.notes).toMatchObject({ added: 1, removed: 0, changed: 1, ids: { added: ['n-2'], changed: ['n-1'] } });
     expect(c.runs).toMatchObject({ added: 1, removed: 0, changed: 0, ids: { added: ['r-after'] } });
     expect(c.traces).toMatchObject({ added: 0, removed: 0, changed: 0 });
-    expect(Object.keys(c).sort()).toEqual(['agents', 'conversations', 'edges', 'nodes', 'notes', 'runs', 'traces', 'turns']);
+    expect(Object.keys(c).sort()).toEqual([
+      'agents',
+      'conversations',
+      'edges',
+      'nodes',
+      'notes',
+      'runs',
+      'traces',
+      'turns',
+    ]);
   });
 
   it('restores: every change is gone except the spend, and the answer says what changed', async () => {
@@ -121,12 +160,19 @@ describe('full checkpoints', () => {
     expect(changed).not.toEqual(before);
     const r = await rq<Record<string, unknown>>('checkpoint:restore', { checkpoint_id: full });
     expect(r).toMatchObject({ checkpoint_id: full, scope: 'full', failed: {} });
-    expect((r.restarted as string[]).sort()).toEqual(['agent', 'completion', 'kg', 'notes', 'trace', 'workflow', ...(withSandbox ? ['sandbox'] : [])].sort());
+    expect((r.restarted as string[]).sort()).toEqual(
+      ['agent', 'completion', 'kg', 'notes', 'trace', 'workflow', ...(withSandbox ? ['sandbox'] : [])].sort(),
+    );
     expect((r.restored as string[]).sort()).toEqual(['flaky', 'memo']);
     expect(r.never_rolled_back).toMatch(/spent stays spent/);
     // What the restore changed is the diff read the other way round.
     const ch = r.changes as Record<string, EntityDiff>;
-    expect(ch.agents).toMatchObject({ added: 0, removed: 1, changed: 1, ids: { removed: ['bob'], changed: ['alice'] } });
+    expect(ch.agents).toMatchObject({
+      added: 0,
+      removed: 1,
+      changed: 1,
+      ids: { removed: ['bob'], changed: ['alice'] },
+    });
     expect(ch.nodes).toMatchObject({ removed: 1, changed: 1, ids: { removed: ['n3'] } });
 
     expect(await observe(d.client, sessions)).toEqual(before);
@@ -137,24 +183,36 @@ describe('full checkpoints', () => {
     expect(paidAfter).toBeTruthy();
     expect(await rq('completion:status', { request_id: paidAfter })).toMatchObject({ status: 'completed' });
     if (withSandbox) {
-      const out = await rq<{ stdout: string }>('sandbox:exec', { session_id: 'box', language: 'bash', code: 'cat /workspace/f.txt' });
+      const out = await rq<{ stdout: string }>('sandbox:exec', {
+        session_id: 'box',
+        language: 'bash',
+        code: 'cat /workspace/f.txt',
+      });
       expect(out.stdout.trim()).toBe('before');
-      expect(await expectCode(rq('sandbox:exec', { session_id: 'box2', language: 'bash', code: 'true' }))).toBe('NOT_FOUND');
+      expect(await expectCode(rq('sandbox:exec', { session_id: 'box2', language: 'bash', code: 'true' }))).toBe(
+        'NOT_FOUND',
+      );
     }
     const restored = events.find((e) => e.event === 'checkpoint:restored' && e.data.live === true);
     expect(restored?.data).toMatchObject({ checkpoint_id: full, scope: 'full' });
     // The daemon keeps working on the restored state.
     await rq('agent:send', { agent_id: 'alice', message: 'after the restore' });
-    const status = await rq<{ head_id: number; last_restore: { phase: string; checkpoint_id: number } }>('checkpoint:status');
+    const status = await rq<{ head_id: number; last_restore: { phase: string; checkpoint_id: number } }>(
+      'checkpoint:status',
+    );
     expect(status.last_restore).toMatchObject({ phase: 'done', checkpoint_id: full });
   });
 
   it('refuses what it cannot do with typed errors, changing nothing', async () => {
     const state = await rq<{ checkpoint_id: number }>('checkpoint:save', {});
     expect(await expectCode(rq('checkpoint:diff', { from: state.checkpoint_id }))).toBe('CONFLICT');
-    expect(await expectCode(rq('checkpoint:fork', { checkpoint_id: state.checkpoint_id, home: '/tmp/agentd-never-made' }))).toBe('CONFLICT');
+    expect(
+      await expectCode(rq('checkpoint:fork', { checkpoint_id: state.checkpoint_id, home: '/tmp/agentd-never-made' })),
+    ).toBe('CONFLICT');
     expect(await expectCode(rq('checkpoint:diff', { from: 999_999 }))).toBe('NOT_FOUND');
-    expect(await expectCode(rq('checkpoint:fork', { checkpoint_id: full, home: 'relative/path' }))).toBe('INVALID_DATA');
+    expect(await expectCode(rq('checkpoint:fork', { checkpoint_id: full, home: 'relative/path' }))).toBe(
+      'INVALID_DATA',
+    );
     expect(await expectCode(rq('checkpoint:fork', { checkpoint_id: full, home: d.home }))).toBe('INVALID_DATA');
     expect(await expectCode(rq('checkpoint:save', { scope: 'everything' }))).toBe('INVALID_DATA');
   });

@@ -20,7 +20,8 @@ export const FIXTURE_PLUGINS = path.join(ROOT, 'test', 'checkpoint', 'fixture-pl
 
 /** Every repository plugin except those named (and checkpoint, which stays). */
 export function otherPlugins(keep: string[] = []): string[] {
-  return fs.readdirSync(path.join(ROOT, 'plugins'), { withFileTypes: true })
+  return fs
+    .readdirSync(path.join(ROOT, 'plugins'), { withFileTypes: true })
     .filter((e) => e.isDirectory() && e.name !== 'checkpoint' && !keep.includes(e.name))
     .map((e) => e.name);
 }
@@ -55,7 +56,11 @@ export async function record(client: EventClient, patterns: string[]): Promise<E
   return seen;
 }
 
-export async function waitFor<T>(fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+export async function waitFor<T>(
+  fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

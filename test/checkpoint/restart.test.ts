@@ -24,7 +24,13 @@ interface Memo {
 const config = testConfig();
 const boot = async (d: DaemonHandle) => (await d.client.request<{ boot: Boot }>('checkpoint:status')).boot;
 const memo = (d: DaemonHandle) => d.client.request<Memo>('memo:dump');
-const newest = async (d: DaemonHandle) => (await d.client.request<{ checkpoints: Array<{ id: number; reason: string; parent_id: number | null }> }>('checkpoint:list', { limit: 1 })).checkpoints[0];
+const newest = async (d: DaemonHandle) =>
+  (
+    await d.client.request<{ checkpoints: Array<{ id: number; reason: string; parent_id: number | null }> }>(
+      'checkpoint:list',
+      { limit: 1 },
+    )
+  ).checkpoints[0];
 
 describe('restore at start', () => {
   it('comes back where it was after a clean stop, and after kill -9 to the last checkpoint', async () => {
@@ -47,13 +53,20 @@ describe('restore at start', () => {
     const final = await newest(d);
     expect(final).toMatchObject({ reason: 'shutdown', parent_id: manual });
     const b1 = await boot(d);
-    expect(b1).toMatchObject({ head_id: final.id, restored: { memo: final.id, flaky: final.id }, skipped: [], corrupt: [] });
+    expect(b1).toMatchObject({
+      head_id: final.id,
+      restored: { memo: final.id, flaky: final.id },
+      skipped: [],
+      corrupt: [],
+    });
     // The boot restore is an event in the history for late joiners.
-    const hist = await d.client.request<{ events: Array<{ data: Record<string, unknown> }> }>('monitor:events', { patterns: ['checkpoint:restored'] });
+    const hist = await d.client.request<{ events: Array<{ data: Record<string, unknown> }> }>('monitor:events', {
+      patterns: ['checkpoint:restored'],
+    });
     expect(hist.events.at(-1)?.data).toMatchObject({ live: false, checkpoint_id: final.id, boot_id: b1.id });
 
     await d.client.request('memo:put', { values: { c: 3 } });
-    const saved = (await d.client.request<{ checkpoint_id: number; parent_id: number }>('checkpoint:save'));
+    const saved = await d.client.request<{ checkpoint_id: number; parent_id: number }>('checkpoint:save');
     expect(saved.parent_id).toBe(final.id);
     await d.client.request('memo:put', { values: { d: 4 } });
     expect(await d.kill('SIGKILL')).toBe('SIGKILL');
@@ -77,7 +90,9 @@ describe('restore at start', () => {
     expect(await d.kill('SIGKILL')).toBe('SIGKILL');
     // Damage memo's part of the newest checkpoint.
     let db = openDb(home);
-    db.prepare("UPDATE checkpoint_parts SET state = substr(state, 1, length(state) - 3) WHERE checkpoint_id = ? AND plugin = 'memo'").run(latest);
+    db.prepare(
+      "UPDATE checkpoint_parts SET state = substr(state, 1, length(state) - 3) WHERE checkpoint_id = ? AND plugin = 'memo'",
+    ).run(latest);
     db.close();
 
     d = await startDaemon({ home });
@@ -99,7 +114,9 @@ describe('restore at start', () => {
     expect(b.restored).toEqual({ memo: older, flaky: older });
     expect((await d.client.request<{ value: unknown }>('flaky:get')).value).toBe('old');
     // A live restore of it is refused as a conflict; nothing changes.
-    await expect(d.client.request('checkpoint:restore', { checkpoint_id: latest })).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(d.client.request('checkpoint:restore', { checkpoint_id: latest })).rejects.toMatchObject({
+      code: 'CONFLICT',
+    });
     expect((await memo(d)).entries).toEqual({ v: 'old' });
     expect(await d.stop()).toBe(0);
   });
@@ -111,7 +128,9 @@ describe('restore at start', () => {
     expect(await d.stop()).toBe(0);
     const v1 = await (async () => {
       const db = openDb(home);
-      const r = db.prepare("SELECT MAX(checkpoint_id) AS id FROM checkpoint_parts WHERE plugin = 'memo' AND version = 1").get() as { id: number };
+      const r = db
+        .prepare("SELECT MAX(checkpoint_id) AS id FROM checkpoint_parts WHERE plugin = 'memo' AND version = 1")
+        .get() as { id: number };
       db.close();
       return r.id;
     })();
@@ -120,7 +139,11 @@ describe('restore at start', () => {
     d = await startDaemon({ home, env: { MEMO_VERSION: '2' } });
     let b = await boot(d);
     expect(b.restored.memo).toBeUndefined();
-    expect(b.skipped).toContainEqual({ checkpoint_id: v1, plugin: 'memo', reason: expect.stringMatching(/version 1 does not match plugin version 2/) });
+    expect(b.skipped).toContainEqual({
+      checkpoint_id: v1,
+      plugin: 'memo',
+      reason: expect.stringMatching(/version 1 does not match plugin version 2/),
+    });
     expect(await memo(d)).toMatchObject({ entries: {}, restores: 0 });
     await d.client.request('memo:put', { values: { era: 'v2' } });
     expect(await d.stop()).toBe(0);
@@ -129,7 +152,9 @@ describe('restore at start', () => {
     d = await startDaemon({ home, env: { MEMO_VERSION: '1' } });
     b = await boot(d);
     expect(b.restored.memo).toBe(v1);
-    expect(b.skipped.some((s) => s.plugin === 'memo' && /version 2 does not match plugin version 1/.test(s.reason))).toBe(true);
+    expect(
+      b.skipped.some((s) => s.plugin === 'memo' && /version 2 does not match plugin version 1/.test(s.reason)),
+    ).toBe(true);
     expect((await memo(d)).entries).toEqual({ era: 'v1' });
     expect(await d.stop()).toBe(0);
   });

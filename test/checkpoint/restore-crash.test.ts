@@ -18,7 +18,12 @@ import { observe, startFull } from './full-helpers.js';
 const phase = (home: string): string | null => {
   const db = openDb(home);
   try {
-    return (db.prepare('SELECT phase FROM checkpoint_restores ORDER BY id DESC LIMIT 1').get() as { phase: string } | undefined)?.phase ?? null;
+    return (
+      (
+        db.prepare('SELECT phase FROM checkpoint_restores ORDER BY id DESC LIMIT 1').get() as
+          { phase: string } | undefined
+      )?.phase ?? null
+    );
   } finally {
     db.close();
   }
@@ -30,7 +35,9 @@ function onDisk(home: string): { agents: string[]; nodes: string[] } {
   const kg = new Database(path.join(home, 'db', 'kg.db'), { readonly: true });
   try {
     return {
-      agents: (db.prepare('SELECT agent_id FROM agent_agents ORDER BY agent_id').all() as Array<{ agent_id: string }>).map((r) => r.agent_id),
+      agents: (
+        db.prepare('SELECT agent_id FROM agent_agents ORDER BY agent_id').all() as Array<{ agent_id: string }>
+      ).map((r) => r.agent_id),
       nodes: (kg.prepare('SELECT id FROM kg_nodes ORDER BY id').all() as Array<{ id: string }>).map((r) => r.id),
     };
   } finally {
@@ -75,7 +82,9 @@ describe('SIGKILL in the middle of a full restore', () => {
     api.setHandler(() => ({ kind: 'hang' }));
     void d!.client.request('completion:async', { prompt: 'slow' }).catch(() => undefined);
     await waitFor(() => api.inFlight() > 0, 30_000, 'the model call');
-    const restore = d!.client.request('checkpoint:restore', { checkpoint_id: id }, { timeoutMs: 300_000 }).catch((e: unknown) => e);
+    const restore = d!.client
+      .request('checkpoint:restore', { checkpoint_id: id }, { timeoutMs: 300_000 })
+      .catch((e: unknown) => e);
     await waitFor(() => phase(d!.home) === 'stopping', 60_000, 'journal phase stopping');
     await d!.kill('SIGKILL');
     await restore;
@@ -95,7 +104,9 @@ describe('SIGKILL in the middle of a full restore', () => {
     // Hold the live graph file's write lock: the restore gets past its journal's "applying" and waits here.
     const kg = new Database(path.join(home, 'db', 'kg.db'));
     kg.exec('BEGIN IMMEDIATE');
-    const restore = d!.client.request('checkpoint:restore', { checkpoint_id: id }, { timeoutMs: 300_000 }).catch((e: unknown) => e);
+    const restore = d!.client
+      .request('checkpoint:restore', { checkpoint_id: id }, { timeoutMs: 300_000 })
+      .catch((e: unknown) => e);
     await waitFor(() => phase(home) === 'applying', 60_000, 'journal phase applying');
     await d!.kill('SIGKILL');
     await restore;
@@ -106,7 +117,9 @@ describe('SIGKILL in the middle of a full restore', () => {
     ({ d } = await startFull({ api, home, sandbox: false, checkpoint }));
     expect(await observe(d.client)).toEqual(a);
     expect(phase(home)).toBe('done');
-    const st = await d.client.request<{ head_id: number; boot: { restored: Record<string, number> } }>('checkpoint:status');
+    const st = await d.client.request<{ head_id: number; boot: { restored: Record<string, number> } }>(
+      'checkpoint:status',
+    );
     // The plugins' in-memory parts came from the restored checkpoint (through a copy made as the restore finished).
     expect(Object.keys(st.boot.restored).sort()).toEqual(['flaky', 'memo']);
   }, 300_000);

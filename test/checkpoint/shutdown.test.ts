@@ -11,10 +11,18 @@ import type { EventFrame } from '../../client/protocol.js';
 import type { DaemonHandle } from '../helpers/daemon-process.js';
 import { expectCode, record, startDaemon, testConfig, waitFor } from './helpers.js';
 
-const SHUTDOWN_EVENTS = ['system:shutdown_begin', 'system:shutdown_phase', 'system:shutdown_complete', 'checkpoint:saved'];
+const SHUTDOWN_EVENTS = [
+  'system:shutdown_begin',
+  'system:shutdown_phase',
+  'system:shutdown_complete',
+  'checkpoint:saved',
+];
 
 /** Send a signal; resolve with the exit code (or signal) and the time from signal to exit. */
-async function signalAndWait(d: DaemonHandle, sig: NodeJS.Signals): Promise<{ code: number | string | null; ms: number }> {
+async function signalAndWait(
+  d: DaemonHandle,
+  sig: NodeJS.Signals,
+): Promise<{ code: number | string | null; ms: number }> {
   const t0 = performance.now();
   d.proc.kill(sig);
   const code = await d.exited;
@@ -25,7 +33,8 @@ function filesGone(d: DaemonHandle): boolean {
   return !fs.existsSync(d.socketPath) && !fs.existsSync(path.join(d.home, 'run', 'daemon.pid'));
 }
 
-const names = (evs: EventFrame[]) => evs.map((e) => (e.event === 'checkpoint:saved' ? `checkpoint:saved(${String(e.data.reason)})` : e.event));
+const names = (evs: EventFrame[]) =>
+  evs.map((e) => (e.event === 'checkpoint:saved' ? `checkpoint:saved(${String(e.data.reason)})` : e.event));
 
 describe('coordinated shutdown', () => {
   it('on SIGTERM: phases in order, final checkpoint after the plugins stopped, files removed, exit 0 fast', async () => {
@@ -36,7 +45,12 @@ describe('coordinated shutdown', () => {
     expect(code).toBe(0);
     // The ≤ 500 ms target is the bench's; here only a stall fails (the machine is shared).
     expect(ms).toBeLessThan(3000);
-    expect(names(evs)).toEqual(['system:shutdown_begin', 'system:shutdown_phase', 'checkpoint:saved(shutdown)', 'system:shutdown_complete']);
+    expect(names(evs)).toEqual([
+      'system:shutdown_begin',
+      'system:shutdown_phase',
+      'checkpoint:saved(shutdown)',
+      'system:shutdown_complete',
+    ]);
     expect(evs[0].data.reason).toBe('SIGTERM');
     expect(evs[1].data).toEqual({ phase: 'plugins_stopped', unfinished: [] });
     expect(evs[3].data).toMatchObject({ reason: 'SIGTERM', unfinished: [] });
@@ -54,12 +68,16 @@ describe('coordinated shutdown', () => {
     const other = await d.connect();
     const [a, b] = await Promise.all([
       d.client.request<{ already_shutting_down: boolean }>('system:shutdown', { reason: 'first' }),
-      other.request<{ already_shutting_down: boolean }>('system:shutdown', { reason: 'second' }).catch((e: { code: string }) => ({ code: e.code })),
+      other
+        .request<{ already_shutting_down: boolean }>('system:shutdown', { reason: 'second' })
+        .catch((e: { code: string }) => ({ code: e.code })),
     ]);
     expect(a).toMatchObject({ accepted: true });
     // The second was accepted (already under way or not yet), refused as SHUTTING_DOWN, or met a
     // connection the daemon had already closed (UNAVAILABLE): whichever, never a second shutdown.
-    expect(b).toSatisfy((x: Record<string, unknown>) => x.accepted === true || x.code === 'SHUTTING_DOWN' || x.code === 'UNAVAILABLE');
+    expect(b).toSatisfy(
+      (x: Record<string, unknown>) => x.accepted === true || x.code === 'SHUTTING_DOWN' || x.code === 'UNAVAILABLE',
+    );
     d.proc.kill('SIGTERM');
     expect(await d.exited).toBe(0);
     await other.close();
@@ -75,14 +93,18 @@ describe('coordinated shutdown', () => {
   });
 
   it('names a plugin whose stop() hangs, still takes the final checkpoint, refuses work meanwhile', async () => {
-    const d = await startDaemon({ env: { HANG_STOP: '1' }, config: testConfig({ daemon: { shutdown_timeout_ms: 1500 } }) });
+    const d = await startDaemon({
+      env: { HANG_STOP: '1' },
+      config: testConfig({ daemon: { shutdown_timeout_ms: 1500 } }),
+    });
     const evs = await record(d.client, SHUTDOWN_EVENTS);
     await d.client.request('memo:put', { values: { kept: true } });
     const id = (await d.client.request<{ checkpoint_id: number }>('checkpoint:save')).checkpoint_id;
     // A save in progress and a restore queued behind it when shutdown begins: the accepted save
     // finishes, the restore is refused when its turn comes (it would be lost anyway).
     await d.client.request('memo:slow_snapshot', { ms: 600 });
-    const begun = async () => (await d.client.request<{ snapshots_begun: number }>('memo:dump', { keys_only: true })).snapshots_begun;
+    const begun = async () =>
+      (await d.client.request<{ snapshots_begun: number }>('memo:dump', { keys_only: true })).snapshots_begun;
     const before = await begun();
     const inflightSave = d.client.request<{ checkpoint_id: number }>('checkpoint:save', { label: 'inflight' });
     const queuedRestore = expectCode(d.client.request('checkpoint:restore', { checkpoint_id: id }));
@@ -112,7 +134,10 @@ describe('coordinated shutdown', () => {
   });
 
   it('forces exit on a second SIGTERM while a plugin will not stop', async () => {
-    const d = await startDaemon({ env: { HANG_STOP: '1' }, config: testConfig({ daemon: { shutdown_timeout_ms: 30_000 } }) });
+    const d = await startDaemon({
+      env: { HANG_STOP: '1' },
+      config: testConfig({ daemon: { shutdown_timeout_ms: 30_000 } }),
+    });
     const evs = await record(d.client, SHUTDOWN_EVENTS);
     d.proc.kill('SIGTERM');
     await waitFor(() => evs.some((e) => e.event === 'system:shutdown_begin'), 15_000, 'shutdown_begin');

@@ -8,7 +8,9 @@ import { CheckpointStore, MIGRATIONS, sha256, verifyPart } from '../../plugins/c
 function store(): { db: Database.Database; s: CheckpointStore } {
   const db = new Database(':memory:');
   db.pragma('foreign_keys = ON');
-  db.exec('CREATE TABLE kernel_migrations (plugin TEXT NOT NULL, version INTEGER NOT NULL, applied_at REAL NOT NULL, PRIMARY KEY (plugin, version))');
+  db.exec(
+    'CREATE TABLE kernel_migrations (plugin TEXT NOT NULL, version INTEGER NOT NULL, applied_at REAL NOT NULL, PRIMARY KEY (plugin, version))',
+  );
   migrate(db, 'checkpoint', MIGRATIONS);
   return { db, s: new CheckpointStore(db) };
 }
@@ -21,7 +23,15 @@ describe('CheckpointStore', () => {
     const ids: number[] = [];
     for (let i = 0; i < 6; i++) {
       const label = i === 1 ? 'keep-me' : null;
-      const { row, pruned } = s.insert({ parentId: ids.at(-1) ?? null, label, reason: 'manual', durationMs: 1, parts: [part('a', { i }), part('b', [i])], errors: {}, keep: 2 });
+      const { row, pruned } = s.insert({
+        parentId: ids.at(-1) ?? null,
+        label,
+        reason: 'manual',
+        durationMs: 1,
+        parts: [part('a', { i }), part('b', [i])],
+        errors: {},
+        keep: 2,
+      });
       expect(row.size_bytes).toBe(Buffer.byteLength(JSON.stringify({ i })) + Buffer.byteLength(JSON.stringify([i])));
       expect(pruned).toBe(i >= 3 ? 1 : 0);
       ids.push(row.id);
@@ -42,13 +52,27 @@ describe('CheckpointStore', () => {
   it('verifies a part by checksum and JSON before anyone sees it', () => {
     const good = { plugin: 'a', version: 1, state: '{"x":1}', sha256: sha256('{"x":1}') };
     expect(verifyPart(good)).toEqual({ ok: true, state: { x: 1 } });
-    expect(verifyPart({ ...good, state: '{"x":2}' })).toMatchObject({ ok: false, reason: expect.stringMatching(/checksum/) });
-    expect(verifyPart({ ...good, state: '{"x":', sha256: sha256('{"x":') })).toMatchObject({ ok: false, reason: expect.stringMatching(/JSON/) });
+    expect(verifyPart({ ...good, state: '{"x":2}' })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/checksum/),
+    });
+    expect(verifyPart({ ...good, state: '{"x":', sha256: sha256('{"x":') })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/JSON/),
+    });
   });
 
   it('reads damaged metadata as empty instead of throwing, and deletes one checkpoint', () => {
     const { db, s } = store();
-    const { row } = s.insert({ parentId: null, label: 'x', reason: 'manual', durationMs: 1, parts: [part('a', 1)], errors: { b: 'boom' }, keep: 5 });
+    const { row } = s.insert({
+      parentId: null,
+      label: 'x',
+      reason: 'manual',
+      durationMs: 1,
+      parts: [part('a', 1)],
+      errors: { b: 'boom' },
+      keep: 5,
+    });
     db.prepare("UPDATE checkpoint_checkpoints SET plugins = '[', errors = 'nope' WHERE id = ?").run(row.id);
     expect(s.get(row.id)).toMatchObject({ plugins: [], errors: {} });
     expect(s.delete(row.id)).toBe(true);
@@ -61,10 +85,11 @@ describe('SerialQueue', () => {
   it('runs jobs one at a time in arrival order and refuses beyond its bound', async () => {
     const q = new SerialQueue(2);
     const log: string[] = [];
-    const job = (n: string, ms: number) => () => new Promise<string>((r) => {
-      log.push(`start ${n}`);
-      setTimeout(() => (log.push(`end ${n}`), r(n)), ms);
-    });
+    const job = (n: string, ms: number) => () =>
+      new Promise<string>((r) => {
+        log.push(`start ${n}`);
+        setTimeout(() => (log.push(`end ${n}`), r(n)), ms);
+      });
     const a = q.run(job('a', 20));
     const b = q.run(job('b', 5));
     const c = q.run(job('c', 1));

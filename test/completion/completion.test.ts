@@ -30,26 +30,57 @@ beforeEach(() => {
   events.length = 0;
 });
 
-const req = (data: Record<string, unknown>, timeoutMs = 15_000) => d.client.request('completion:request', data, { timeoutMs });
+const req = (data: Record<string, unknown>, timeoutMs = 15_000) =>
+  d.client.request('completion:request', data, { timeoutMs });
 const of = (name: string, id: string) => events.filter((e) => e.event === name && e.data.request_id === id);
 
 describe('completion:request and completion:async', () => {
   it('returns the full result and records it for completion:status', async () => {
-    api.enqueue({ text: 'four', usage: { input_tokens: 1000, output_tokens: 500, cache_read_input_tokens: 2000, cache_creation_input_tokens: 100 } });
+    api.enqueue({
+      text: 'four',
+      usage: {
+        input_tokens: 1000,
+        output_tokens: 500,
+        cache_read_input_tokens: 2000,
+        cache_creation_input_tokens: 100,
+      },
+    });
     const r = await req({ prompt: 'two plus two?', request_id: 'mine-1', system: 'be brief', max_tokens: 1000 });
     expect(r).toMatchObject({
-      request_id: 'mine-1', session_id: null, agent_id: null, text: 'four', stop_reason: 'end_turn', model: 'test-model', attempt: 1,
+      request_id: 'mine-1',
+      session_id: null,
+      agent_id: null,
+      text: 'four',
+      stop_reason: 'end_turn',
+      model: 'test-model',
+      attempt: 1,
       content: [{ type: 'text', text: 'four' }],
-      usage: { input_tokens: 1000, output_tokens: 500, cache_read_input_tokens: 2000, cache_creation_input_tokens: 100 },
+      usage: {
+        input_tokens: 1000,
+        output_tokens: 500,
+        cache_read_input_tokens: 2000,
+        cache_creation_input_tokens: 100,
+      },
     });
     // $1/MTok in, $2 out, cache write 1.25x, cache read 0.1x
     expect(r.cost_usd).toBeCloseTo((1000 * 1 + 500 * 2 + 2000 * 0.1 + 100 * 1.25) / 1e6, 12);
     expect(typeof r.duration_ms).toBe('number');
     const sent = api.messageRequests()[0]!.body;
-    expect(sent).toMatchObject({ model: 'test-model', max_tokens: 1000, system: 'be brief', stream: true, messages: [{ role: 'user', content: 'two plus two?' }] });
+    expect(sent).toMatchObject({
+      model: 'test-model',
+      max_tokens: 1000,
+      system: 'be brief',
+      stream: true,
+      messages: [{ role: 'user', content: 'two plus two?' }],
+    });
     // Asked right away, the stored result already carries the cost (its settlement may still be pending).
     const st = await d.client.request('completion:status', { request_id: 'mine-1' });
-    expect(st).toMatchObject({ request_id: 'mine-1', status: 'completed', attempts: 1, result: { text: 'four', cost_usd: r.cost_usd } });
+    expect(st).toMatchObject({
+      request_id: 'mine-1',
+      status: 'completed',
+      attempts: 1,
+      result: { text: 'four', cost_usd: r.cost_usd },
+    });
     await waitFor(() => of('completion:result', 'mine-1').length === 1);
     resultEvent.parse(of('completion:result', 'mine-1')[0]!.data);
     startedEvent.parse(of('completion:started', 'mine-1')[0]!.data);
@@ -70,14 +101,21 @@ describe('completion:request and completion:async', () => {
     api.setHandler(() => ({ text: 'slow', delayMs: 300 }));
     const before = api.messageRequests().length;
     await d.client.request('completion:async', { prompt: 'dup', request_id: 'dup-1' });
-    expect(await d.client.request('completion:async', { prompt: 'dup', request_id: 'dup-1' })).toMatchObject({ request_id: 'dup-1', replayed: true });
-    expect(await codeOf(d.client.request('completion:async', { prompt: 'not dup', request_id: 'dup-1' }))).toBe('CONFLICT');
+    expect(await d.client.request('completion:async', { prompt: 'dup', request_id: 'dup-1' })).toMatchObject({
+      request_id: 'dup-1',
+      replayed: true,
+    });
+    expect(await codeOf(d.client.request('completion:async', { prompt: 'not dup', request_id: 'dup-1' }))).toBe(
+      'CONFLICT',
+    );
     // completion:request with the id of a call in flight waits for that call's result
     expect(await req({ prompt: 'dup', request_id: 'dup-1' })).toMatchObject({ request_id: 'dup-1', text: 'slow' });
     expect(api.messageRequests().length - before).toBe(1);
     const r = await req({ prompt: 'other', request_id: 'dup-2' });
     expect(r.text).toBe('slow');
-    await waitFor(async () => (await d.client.request('completion:status', { request_id: 'dup-1' })).status === 'completed');
+    await waitFor(
+      async () => (await d.client.request('completion:status', { request_id: 'dup-1' })).status === 'completed',
+    );
     const n = api.messageRequests().length;
     const again = await req({ prompt: 'dup', request_id: 'dup-1' });
     expect(again).toMatchObject({ request_id: 'dup-1', text: 'slow' });
@@ -90,7 +128,10 @@ describe('ordering', () => {
   it('one request at a time per session, FIFO, with the history carried over', async () => {
     api.setHandler((r) => ({ text: `re:${(r.body.messages as Array<{ content: unknown }>).length}`, delayMs: 40 }));
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push(String((await d.client.request('completion:async', { prompt: `turn ${i}`, session_id: 'fifo' })).request_id));
+    for (let i = 0; i < 5; i++)
+      ids.push(
+        String((await d.client.request('completion:async', { prompt: `turn ${i}`, session_id: 'fifo' })).request_id),
+      );
     await waitFor(() => of('completion:result', ids[4]!).length === 1, 10_000);
     const reqs = api.messageRequests();
     expect(reqs).toHaveLength(5);
@@ -108,8 +149,11 @@ describe('ordering', () => {
       peak = Math.max(peak, api.inFlight());
       return { text: 'p', delayMs: 600 };
     });
-    const ids = await Promise.all(Array.from({ length: 10 }, async (_, i) =>
-      String((await d.client.request('completion:async', { prompt: 'par', session_id: `par-${i}` })).request_id)));
+    const ids = await Promise.all(
+      Array.from({ length: 10 }, async (_, i) =>
+        String((await d.client.request('completion:async', { prompt: 'par', session_id: `par-${i}` })).request_id),
+      ),
+    );
     await waitFor(() => ids.every((id) => of('completion:result', id).length === 1), 10_000);
     expect(peak).toBe(4); // four calls at the API at once: parallel, and never more than the limit
     const st = await d.client.request('completion:status', {});
@@ -142,15 +186,35 @@ describe('streaming', () => {
 
 describe('tools', () => {
   it('passes tools through and returns tool_use blocks', async () => {
-    api.enqueue({ content: [{ type: 'text', text: 'running it' }, { type: 'tool_use', id: 'toolu_1', name: 'sandbox_exec', input: { language: 'python', code: 'print(2+2)' } }] });
-    const tools = [{ name: 'sandbox_exec', description: 'run code', input_schema: { type: 'object', properties: { language: { type: 'string' }, code: { type: 'string' } } } }];
+    api.enqueue({
+      content: [
+        { type: 'text', text: 'running it' },
+        { type: 'tool_use', id: 'toolu_1', name: 'sandbox_exec', input: { language: 'python', code: 'print(2+2)' } },
+      ],
+    });
+    const tools = [
+      {
+        name: 'sandbox_exec',
+        description: 'run code',
+        input_schema: { type: 'object', properties: { language: { type: 'string' }, code: { type: 'string' } } },
+      },
+    ];
     const r = await req({ prompt: 'compute', session_id: 'tools-s', tools });
     expect(r.stop_reason).toBe('tool_use');
-    expect((r.content as unknown[])[1]).toEqual({ type: 'tool_use', id: 'toolu_1', name: 'sandbox_exec', input: { language: 'python', code: 'print(2+2)' } });
+    expect((r.content as unknown[])[1]).toEqual({
+      type: 'tool_use',
+      id: 'toolu_1',
+      name: 'sandbox_exec',
+      input: { language: 'python', code: 'print(2+2)' },
+    });
     expect(api.messageRequests()[0]!.body.tools).toEqual(tools);
     // the tool result continues the session
     api.enqueue({ text: 'it is 4' });
-    const r2 = await req({ session_id: 'tools-s', tools, messages: [{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: '4' }] }] });
+    const r2 = await req({
+      session_id: 'tools-s',
+      tools,
+      messages: [{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: '4' }] }],
+    });
     expect(r2.text).toBe('it is 4');
     const sent = api.messageRequests()[1]!.body.messages as Array<{ role: string; content: unknown }>;
     expect(sent.map((m) => m.role)).toEqual(['user', 'assistant', 'user']);
@@ -182,15 +246,17 @@ describe('cancel', () => {
     api.enqueue({ kind: 'hang' });
     const waiting = errorOf(req({ prompt: 'hang', request_id: 'cr-1', max_tokens: 1000 }));
     await waitFor(() => api.inFlight() === 1, 5000, 'call in flight');
-    const reserved = await d.client.request('budget:status', {}) as { scopes: Array<{ reserved_usd: number }> };
+    const reserved = (await d.client.request('budget:status', {})) as { scopes: Array<{ reserved_usd: number }> };
     expect(reserved.scopes[0]!.reserved_usd).toBeGreaterThan(0);
     const c = await d.client.request('completion:cancel', { request_id: 'cr-1' });
     expect(c).toMatchObject({ status: 'cancelled', was: 'running' });
     expect((await waiting).code).toBe('CANCELLED');
     await waitFor(() => api.inFlight() === 0, 2000, 'server saw the abort');
-    const after = await d.client.request('budget:status', {}) as { scopes: Array<{ reserved_usd: number }> };
+    const after = (await d.client.request('budget:status', {})) as { scopes: Array<{ reserved_usd: number }> };
     expect(after.scopes[0]!.reserved_usd).toBe(0);
-    const ledger = await d.client.request<Record<string, unknown>>('budget:ledger', { request_id: 'cr-1' }) as { entries: Array<{ kind: string; reason: string }> };
+    const ledger = (await d.client.request<Record<string, unknown>>('budget:ledger', { request_id: 'cr-1' })) as {
+      entries: Array<{ kind: string; reason: string }>;
+    };
     expect(ledger.entries.map((e) => e.kind)).toEqual(['release', 'reserve']);
     expect(of('completion:cancelled', 'cr-1')[0]!.data.was).toBe('running');
   });
@@ -226,15 +292,24 @@ describe('provider errors (the SDK retries; agentd adds no loop)', () => {
     expect(await codeOf(req({ prompt: 'again', request_id: 'again-1' }))).toBe('INVALID_DATA');
     const r = await req({ prompt: 'again', request_id: 'again-1' });
     expect(r).toMatchObject({ text: 'echo: again', attempt: 2 });
-    const led = await d.client.request<Record<string, unknown>>('budget:ledger', { request_id: 'again-1' }) as { entries: Array<{ kind: string; attempt: number }> };
-    expect(led.entries.map((e) => [e.kind, e.attempt])).toEqual([['commit', 2], ['reserve', 2], ['release', 1], ['reserve', 1]]);
+    const led = (await d.client.request<Record<string, unknown>>('budget:ledger', { request_id: 'again-1' })) as {
+      entries: Array<{ kind: string; attempt: number }>;
+    };
+    expect(led.entries.map((e) => [e.kind, e.attempt])).toEqual([
+      ['commit', 2],
+      ['reserve', 2],
+      ['release', 1],
+      ['reserve', 1],
+    ]);
   });
 
   it('a connection dropped mid-stream fails UNAVAILABLE and bills what was started', async () => {
     api.enqueue({ text: 'x'.repeat(400), dropAfterEvents: 5, eventDelayMs: 2, usage: { input_tokens: 50 } });
     const e = await errorOf(req({ prompt: 'drop', request_id: 'drop-1', max_tokens: 1000 }));
     expect(e.code).toBe('UNAVAILABLE');
-    const ledger = await d.client.request<Record<string, unknown>>('budget:ledger', { request_id: 'drop-1' }) as { entries: Array<{ kind: string; estimated: boolean; input_tokens: number }> };
+    const ledger = (await d.client.request<Record<string, unknown>>('budget:ledger', { request_id: 'drop-1' })) as {
+      entries: Array<{ kind: string; estimated: boolean; input_tokens: number }>;
+    };
     expect(ledger.entries[0]).toMatchObject({ kind: 'commit', estimated: true, input_tokens: 50 });
   });
 
@@ -248,10 +323,19 @@ describe('conversations', () => {
   it('list, get, export (markdown, json), delete', async () => {
     await req({ prompt: 'hello convo', session_id: 'conv-1', agent_id: 'ag-1', system: 'You are terse.' });
     await req({ prompt: 'and again', session_id: 'conv-1', agent_id: 'ag-1' });
-    const list = await d.client.request('conversation:list', { agent_id: 'ag-1' }) as { conversations: Array<Record<string, unknown>> };
+    const list = (await d.client.request('conversation:list', { agent_id: 'ag-1' })) as {
+      conversations: Array<Record<string, unknown>>;
+    };
     expect(list.conversations).toHaveLength(1);
-    expect(list.conversations[0]).toMatchObject({ session_id: 'conv-1', turns: 2, model: 'test-model', system: 'You are terse.' });
-    const got = await d.client.request<Record<string, unknown>>('conversation:get', { session_id: 'conv-1' }) as { messages: Array<{ role: string; content: unknown }> };
+    expect(list.conversations[0]).toMatchObject({
+      session_id: 'conv-1',
+      turns: 2,
+      model: 'test-model',
+      system: 'You are terse.',
+    });
+    const got = (await d.client.request<Record<string, unknown>>('conversation:get', { session_id: 'conv-1' })) as {
+      messages: Array<{ role: string; content: unknown }>;
+    };
     expect(got.messages.map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
     expect(got.messages[1]!.content).toEqual([{ type: 'text', text: 'echo: hello convo' }]);
     const md = await d.client.request('conversation:export', { session_id: 'conv-1', format: 'markdown' });
@@ -263,11 +347,15 @@ describe('conversations', () => {
     api.setHandler(() => ({ text: 'busy', delayMs: 300 }));
     await d.client.request('completion:async', { prompt: 'busy now', session_id: 'conv-1', request_id: 'conv-busy' });
     expect(await codeOf(d.client.request('conversation:delete', { session_id: 'conv-1' }))).toBe('CONFLICT');
-    await waitFor(async () => (await d.client.request('completion:status', { request_id: 'conv-busy' })).status === 'completed');
+    await waitFor(
+      async () => (await d.client.request('completion:status', { request_id: 'conv-busy' })).status === 'completed',
+    );
     expect(await d.client.request('conversation:delete', { session_id: 'conv-1' })).toMatchObject({ deleted: true });
     expect(await codeOf(d.client.request('conversation:get', { session_id: 'conv-1' }))).toBe('NOT_FOUND');
     expect(await codeOf(d.client.request('conversation:delete', { session_id: 'conv-1' }))).toBe('NOT_FOUND');
-    expect(await codeOf(d.client.request('conversation:export', { session_id: 'nope', format: 'json' }))).toBe('NOT_FOUND');
+    expect(await codeOf(d.client.request('conversation:export', { session_id: 'nope', format: 'json' }))).toBe(
+      'NOT_FOUND',
+    );
   });
 });
 

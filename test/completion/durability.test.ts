@@ -21,8 +21,17 @@ afterAll(async () => {
 });
 
 const env = () => ({ ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'test' });
-async function start(home: string, extra: Record<string, Record<string, unknown>> = {}, envExtra: Record<string, string> = {}): Promise<DaemonHandle> {
-  const d = await startDaemon({ home, env: { ...env(), ...envExtra }, config: testConfig(extra), readyTimeoutMs: 90_000 });
+async function start(
+  home: string,
+  extra: Record<string, Record<string, unknown>> = {},
+  envExtra: Record<string, string> = {},
+): Promise<DaemonHandle> {
+  const d = await startDaemon({
+    home,
+    env: { ...env(), ...envExtra },
+    config: testConfig(extra),
+    readyTimeoutMs: 90_000,
+  });
   daemons.push(d);
   return d;
 }
@@ -33,7 +42,9 @@ const promptOf = (r: { body: Record<string, unknown> }): string => {
 };
 
 async function history(d: DaemonHandle, patterns: string[]): Promise<EventFrame[]> {
-  const r = await d.client.request<Record<string, unknown>>('monitor:events', { patterns, limit: 10_000 }) as { events: EventFrame[] };
+  const r = (await d.client.request<Record<string, unknown>>('monitor:events', { patterns, limit: 10_000 })) as {
+    events: EventFrame[];
+  };
   return r.events;
 }
 
@@ -53,9 +64,18 @@ describe('kill -9', () => {
     // Fire all without waiting: the crash may well come while some are still being accepted.
     const acks: Array<Record<string, unknown>> = [];
     const sends = Array.from({ length: N }, (_, i) =>
-      d1.client.request('completion:async', { prompt: `job-${i}`, session_id: `s-${i % 30}`, request_id: `job-${i}` })
-        .then((a) => void acks.push(a), () => undefined));
-    await waitFor(() => ev1.filter((e) => e.event === 'completion:result').length >= 40, 30_000, '40 results before the crash');
+      d1.client
+        .request('completion:async', { prompt: `job-${i}`, session_id: `s-${i % 30}`, request_id: `job-${i}` })
+        .then(
+          (a) => void acks.push(a),
+          () => undefined,
+        ),
+    );
+    await waitFor(
+      () => ev1.filter((e) => e.event === 'completion:result').length >= 40,
+      30_000,
+      '40 results before the crash',
+    );
     expect(await d1.kill('SIGKILL')).toBe('SIGKILL');
     await Promise.all(sends);
     expect(acks.length).toBeGreaterThan(40);
@@ -70,17 +90,22 @@ describe('kill -9', () => {
     await waitFor(() => drained(d2), 30_000, 'queue drained after restart');
     const ev2 = await history(d2, ['completion:result', 'completion:error']);
 
-    const statuses = await Promise.all(acks.map((a) => d2.client.request('completion:status', { request_id: String(a.request_id) })));
+    const statuses = await Promise.all(
+      acks.map((a) => d2.client.request('completion:status', { request_id: String(a.request_id) })),
+    );
     // a request whose ack never arrived was either accepted (and then ran) or left no trace
     const ackedIds = new Set(acks.map((a) => String(a.request_id)));
     for (let i = 0; i < N; i++) {
       if (ackedIds.has(`job-${i}`)) continue;
-      const st = await d2.client.request('completion:status', { request_id: `job-${i}` }).catch((e: { code: string }) => ({ status: e.code }));
+      const st = await d2.client
+        .request('completion:status', { request_id: `job-${i}` })
+        .catch((e: { code: string }) => ({ status: e.code }));
       expect(['completed', 'NOT_FOUND'], `job-${i}`).toContain(st.status);
     }
     const resultCount = new Map<string, number>();
     for (const e of [...ev1, ...ev2]) {
-      if (e.event === 'completion:result') resultCount.set(String(e.data.request_id), (resultCount.get(String(e.data.request_id)) ?? 0) + 1);
+      if (e.event === 'completion:result')
+        resultCount.set(String(e.data.request_id), (resultCount.get(String(e.data.request_id)) ?? 0) + 1);
     }
     let silent = 0;
     for (const st of statuses) {
@@ -93,7 +118,10 @@ describe('kill -9', () => {
     }
     expect(silent).toBeLessThanOrEqual(4);
     // completed work is never run again
-    const rerun = api.messageRequests().map(promptOf).filter((p) => done1.has(p));
+    const rerun = api
+      .messageRequests()
+      .map(promptOf)
+      .filter((p) => done1.has(p));
     expect(rerun).toEqual([]);
     // requests in flight at the crash ran once more, as attempt 2; all others once
     const retried = statuses.filter((s) => s.attempts === 2).map((s) => String(s.request_id));
@@ -109,12 +137,16 @@ describe('kill -9', () => {
     }
     // a call run once more is charged once, by its rerun: the lost attempt's reservation is released
     // (never charged as a worst-case estimate on top), and nothing stays reserved
-    const budget = await d2.client.request('budget:status', {}) as { scopes: Array<{ reserved_usd: number }> };
+    const budget = (await d2.client.request('budget:status', {})) as { scopes: Array<{ reserved_usd: number }> };
     expect(budget.scopes[0]!.reserved_usd).toBe(0);
-    const charges = await d2.client.request('budget:ledger', { kind: 'charge', limit: 100 }) as { entries: unknown[] };
+    const charges = (await d2.client.request('budget:ledger', { kind: 'charge', limit: 100 })) as {
+      entries: unknown[];
+    };
     expect(charges.entries).toEqual([]);
     for (const id of retried) {
-      const l = await d2.client.request<Record<string, unknown>>('budget:ledger', { request_id: id }) as { entries: Array<{ kind: string; attempt: number; reason: string | null }> };
+      const l = (await d2.client.request<Record<string, unknown>>('budget:ledger', { request_id: id })) as {
+        entries: Array<{ kind: string; attempt: number; reason: string | null }>;
+      };
       const first = l.entries.filter((e) => e.attempt === 1);
       // attempt 1: reserved then released, or settled before the crash, or killed before reserving
       expect([['release', 'reserve'], ['commit', 'reserve'], []]).toContainEqual(first.map((e) => e.kind));
@@ -134,12 +166,17 @@ describe('kill -9', () => {
     await d1.client.request('completion:async', { prompt: 'after', request_id: 'fc', session_id: 'x' });
     await waitFor(() => api.inFlight() === 2, 5000, 'two calls in flight');
     // max_queue 1: fc fills the queue, one more is OVERLOADED and changes nothing
-    expect(await codeOf(d1.client.request('completion:async', { prompt: 'more', request_id: 'fd' }))).toBe('OVERLOADED');
+    expect(await codeOf(d1.client.request('completion:async', { prompt: 'more', request_id: 'fd' }))).toBe(
+      'OVERLOADED',
+    );
     expect(await codeOf(d1.client.request('completion:status', { request_id: 'fd' }))).toBe('NOT_FOUND');
     await d1.kill('SIGKILL');
 
     const d2 = await start(home, { completion: { max_concurrency: 2, restart_policy: 'fail' } });
-    await waitFor(async () => (await d2.client.request('completion:status', { request_id: 'fc' })).status === 'completed', 10_000);
+    await waitFor(
+      async () => (await d2.client.request('completion:status', { request_id: 'fc' })).status === 'completed',
+      10_000,
+    );
     for (const id of ['fa', 'fb']) {
       const st = await d2.client.request('completion:status', { request_id: id });
       expect(st).toMatchObject({ status: 'failed', error: { code: 'UNAVAILABLE', reason: 'daemon_restart' } });
@@ -168,8 +205,14 @@ describe('restart without a key', () => {
     api.setHandler(() => ({ text: 'keyed' }));
     const d3 = await start(home);
     await waitFor(() => drained(d3), 10_000);
-    expect(await d3.client.request('completion:status', { request_id: 'k1' })).toMatchObject({ status: 'completed', attempts: 2 });
-    expect(await d3.client.request('completion:status', { request_id: 'k2' })).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(await d3.client.request('completion:status', { request_id: 'k1' })).toMatchObject({
+      status: 'completed',
+      attempts: 2,
+    });
+    expect(await d3.client.request('completion:status', { request_id: 'k2' })).toMatchObject({
+      status: 'completed',
+      attempts: 1,
+    });
     await d3.stop();
   }, 240_000);
 });
@@ -179,11 +222,19 @@ describe('plugin:reload', () => {
     api.reset();
     api.setHandler(() => ({ text: 'r', delayMs: 200 }));
     const d = await start(tempHome('agentd-reload-'), { completion: { max_concurrency: 2 } });
-    for (let i = 0; i < 6; i++) await d.client.request('completion:async', { prompt: `rl-${i}`, request_id: `rl-${i}`, session_id: `rl-${i % 2}` });
+    for (let i = 0; i < 6; i++)
+      await d.client.request('completion:async', {
+        prompt: `rl-${i}`,
+        request_id: `rl-${i}`,
+        session_id: `rl-${i % 2}`,
+      });
     await waitFor(() => api.inFlight() === 2, 5000);
     await d.client.request('plugin:reload', { name: 'completion' }, { timeoutMs: 60_000 });
     await waitFor(() => drained(d), 20_000);
-    for (let i = 0; i < 6; i++) expect(await d.client.request('completion:status', { request_id: `rl-${i}` })).toMatchObject({ status: 'completed' });
+    for (let i = 0; i < 6; i++)
+      expect(await d.client.request('completion:status', { request_id: `rl-${i}` })).toMatchObject({
+        status: 'completed',
+      });
     expect(api.messageRequests()).toHaveLength(6);
     await d.stop();
   }, 180_000);
@@ -197,19 +248,28 @@ describe('graceful shutdown', () => {
     const d1 = await start(home, { completion: { max_concurrency: 2 }, daemon: { shutdown_timeout_ms: 5000 } });
     const watcher = await d1.connect(); // stays open through the shutdown, unlike d1.client
     const ev1 = await collect(watcher, ['completion:result', 'completion:error']);
-    for (let i = 0; i < 6; i++) await d1.client.request('completion:async', { prompt: `g-${i}`, request_id: `g-${i}`, session_id: `g-${i % 2}` });
+    for (let i = 0; i < 6; i++)
+      await d1.client.request('completion:async', { prompt: `g-${i}`, request_id: `g-${i}`, session_id: `g-${i % 2}` });
     await waitFor(() => api.inFlight() === 2, 5000, 'two in flight');
     expect(await d1.stop()).toBe(0);
     await watcher.close();
     // the two in flight finished (in this run), nothing failed
     expect(ev1.filter((e) => e.event === 'completion:error')).toEqual([]);
-    expect(ev1.filter((e) => e.event === 'completion:result').map((e) => e.data.request_id).sort()).toEqual(['g-0', 'g-1']);
+    expect(
+      ev1
+        .filter((e) => e.event === 'completion:result')
+        .map((e) => e.data.request_id)
+        .sort(),
+    ).toEqual(['g-0', 'g-1']);
 
     api.setHandler(() => ({ text: 'fin' }));
     const d2 = await start(home, { completion: { max_concurrency: 2 } });
     await waitFor(() => drained(d2), 10_000);
     for (let i = 0; i < 6; i++) {
-      expect(await d2.client.request('completion:status', { request_id: `g-${i}` })).toMatchObject({ status: 'completed', attempts: 1 });
+      expect(await d2.client.request('completion:status', { request_id: `g-${i}` })).toMatchObject({
+        status: 'completed',
+        attempts: 1,
+      });
     }
     await d2.stop();
   }, 180_000);
@@ -225,10 +285,13 @@ describe('graceful shutdown', () => {
 
     api.setHandler(() => ({ text: 'unstuck' }));
     const d2 = await start(home);
-    await waitFor(async () => (await d2.client.request('completion:status', { request_id: 'stuck-1' })).status === 'completed', 10_000);
+    await waitFor(
+      async () => (await d2.client.request('completion:status', { request_id: 'stuck-1' })).status === 'completed',
+      10_000,
+    );
     const st = await d2.client.request('completion:status', { request_id: 'stuck-1' });
     expect(st).toMatchObject({ attempts: 1, result: { text: 'unstuck' } });
-    const budget = await d2.client.request('budget:status', {}) as { scopes: Array<{ reserved_usd: number }> };
+    const budget = (await d2.client.request('budget:status', {})) as { scopes: Array<{ reserved_usd: number }> };
     expect(budget.scopes[0]!.reserved_usd).toBe(0);
     await d2.stop();
   }, 180_000);

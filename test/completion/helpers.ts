@@ -10,7 +10,9 @@ type Sections = Record<string, Record<string, unknown>>;
 /** Every other plugin is disabled: these tests stay fast and do not depend on Docker, Neo4j, etc. */
 function otherPlugins(): string[] {
   const dir = path.join(ROOT, 'plugins');
-  return fs.readdirSync(dir).filter((n) => n !== 'budget' && n !== 'completion' && fs.existsSync(path.join(dir, n, 'index.ts')));
+  return fs
+    .readdirSync(dir)
+    .filter((n) => n !== 'budget' && n !== 'completion' && fs.existsSync(path.join(dir, n, 'index.ts')));
 }
 
 /** agentd.yaml with a cheap test model priced ($1 in, $2 out per MTok), merged with `extra` sections. */

@@ -11,7 +11,11 @@ beforeAll(async () => {
 });
 afterAll(() => api.close());
 
-const params = { model: 'claude-haiku-4-5', max_tokens: 64, messages: [{ role: 'user' as const, content: 'hello there' }] };
+const params = {
+  model: 'claude-haiku-4-5',
+  max_tokens: 64,
+  messages: [{ role: 'user' as const, content: 'hello there' }],
+};
 
 describe('messages-api-server', () => {
   it('answers JSON with usage including cache fields', async () => {
@@ -36,7 +40,12 @@ describe('messages-api-server', () => {
   });
 
   it('streams tool_use with input_json_delta', async () => {
-    api.enqueue({ content: [{ type: 'text', text: 'let me run it' }, { type: 'tool_use', name: 'sandbox_exec', input: { language: 'python', code: 'print(1)' } }] });
+    api.enqueue({
+      content: [
+        { type: 'text', text: 'let me run it' },
+        { type: 'tool_use', name: 'sandbox_exec', input: { language: 'python', code: 'print(1)' } },
+      ],
+    });
     const m = await sdk.messages.stream(params).finalMessage();
     expect(m.stop_reason).toBe('tool_use');
     const tool = m.content.find((b) => b.type === 'tool_use');
@@ -67,7 +76,10 @@ describe('messages-api-server', () => {
   it('529 overloaded beyond the retries surfaces as an APIError with status', async () => {
     const one = new Anthropic({ apiKey: 'test', baseURL: api.url, maxRetries: 0 });
     api.enqueue({ kind: 'error', status: 529 });
-    await expect(one.messages.create(params)).rejects.toMatchObject({ status: 529, error: { type: 'error', error: { type: 'overloaded_error' } } });
+    await expect(one.messages.create(params)).rejects.toMatchObject({
+      status: 529,
+      error: { type: 'error', error: { type: 'overloaded_error' } },
+    });
   });
 
   it('a connection dropped mid-stream rejects the stream', async () => {
@@ -76,7 +88,10 @@ describe('messages-api-server', () => {
   });
 
   it('an SSE error event mid-stream rejects with the error type', async () => {
-    api.enqueue({ text: 'x'.repeat(50), errorAfterEvents: { after: 3, type: 'overloaded_error', message: 'Overloaded' } });
+    api.enqueue({
+      text: 'x'.repeat(50),
+      errorAfterEvents: { after: 3, type: 'overloaded_error', message: 'Overloaded' },
+    });
     await expect(sdk.messages.stream(params).finalMessage()).rejects.toThrow(/Overloaded/);
   });
 

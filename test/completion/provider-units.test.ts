@@ -7,7 +7,9 @@ import type { Provider } from '../../plugins/completion/providers/types.js';
 import { PriceTable } from '../../plugins/budget/prices.js';
 
 const fake = (name: string, configured = true): Provider => ({
-  name, kind: name === 'anthropic' ? 'anthropic' : 'openai', baseURL: `http://u:secret@127.0.0.1/${name}`,
+  name,
+  kind: name === 'anthropic' ? 'anthropic' : 'openai',
+  baseURL: `http://u:secret@127.0.0.1/${name}`,
   status: () => (configured ? { configured: true } : { configured: false, reason: `${name} has no key` }),
   complete: () => Promise.reject(new Error('not called')),
   mapError: (e) => (e instanceof DaemonError ? e : new DaemonError('UNAVAILABLE', String(e))),
@@ -69,20 +71,26 @@ describe('routing and aliases', () => {
 });
 
 describe('Limiter and the queue lanes', () => {
-  it('a full provider parks its sessions; other providers\' requests run; a free slot wakes the oldest', async () => {
+  it("a full provider parks its sessions; other providers' requests run; a free slot wakes the oldest", async () => {
     const freed: string[] = [];
     const lim = new Limiter(1, () => freed.push('oa'));
     const started: string[] = [];
     const finish = new Map<string, () => void>();
     type It = { id: string; key: string; provider: string };
-    const q = new SessionQueue<It>(10, (it) => {
-      started.push(it.id);
-      if (it.provider === 'oa') lim.tryAcquire();
-      return new Promise<void>((r) => finish.set(it.id, () => {
-        if (it.provider === 'oa') lim.release();
-        r();
-      }));
-    }, (it) => (it.provider === 'oa' && lim.full ? 'oa' : null));
+    const q = new SessionQueue<It>(
+      10,
+      (it) => {
+        started.push(it.id);
+        if (it.provider === 'oa') lim.tryAcquire();
+        return new Promise<void>((r) =>
+          finish.set(it.id, () => {
+            if (it.provider === 'oa') lim.release();
+            r();
+          }),
+        );
+      },
+      (it) => (it.provider === 'oa' && lim.full ? 'oa' : null),
+    );
     q.enqueue({ id: 'o1', key: 's1', provider: 'oa' });
     q.enqueue({ id: 'o2', key: 's2', provider: 'oa' });
     q.enqueue({ id: 'o3', key: 's3', provider: 'oa' });
@@ -105,7 +113,10 @@ describe('Limiter and the queue lanes', () => {
     expect(lim.tryAcquire()).toBe(true);
     const ac = new AbortController();
     const order: string[] = [];
-    const a = lim.acquire(ac.signal).then(() => order.push('a'), () => order.push('a aborted'));
+    const a = lim.acquire(ac.signal).then(
+      () => order.push('a'),
+      () => order.push('a aborted'),
+    );
     const b = lim.acquire(new AbortController().signal).then(() => order.push('b'));
     ac.abort();
     lim.release();
@@ -134,15 +145,41 @@ describe('the OpenAI-compatible provider', () => {
   it('reserves more than the byte bound for chat templates, tools and images', async () => {
     const { OpenAIProvider } = await import('../../plugins/completion/providers/openai.js');
     const { default: pino } = await import('pino');
-    const p = await OpenAIProvider.create({ name: 'x', config: { kind: 'openai', base_url: 'http://127.0.0.1:9/v1' }, maxRetries: 0, timeoutMs: 1000, env: {}, log: pino({ level: 'silent' }) });
+    const p = await OpenAIProvider.create({
+      name: 'x',
+      config: { kind: 'openai', base_url: 'http://127.0.0.1:9/v1' },
+      maxRetries: 0,
+      timeoutMs: 1000,
+      env: {},
+      log: pino({ level: 'silent' }),
+    });
     expect(p.status()).toEqual({ configured: true });
     const req = {
-      model: 'm', max_tokens: 1,
-      messages: [{ role: 'user' as const, content: [{ type: 'text', text: 'what is it' }, { type: 'image', source: { type: 'url', url: 'https://x/y.png' } }] }],
-      tools: [{ name: 'a', input_schema: {} }, { name: 'b', input_schema: {} }],
+      model: 'm',
+      max_tokens: 1,
+      messages: [
+        {
+          role: 'user' as const,
+          content: [
+            { type: 'text', text: 'what is it' },
+            { type: 'image', source: { type: 'url', url: 'https://x/y.png' } },
+          ],
+        },
+      ],
+      tools: [
+        { name: 'a', input_schema: {} },
+        { name: 'b', input_schema: {} },
+      ],
     };
     expect(p.inputAllowance(req)).toBe(512 + 2 * 32 + 1500);
-    const keyed = await OpenAIProvider.create({ name: 'y', config: { kind: 'openai', base_url: 'http://127.0.0.1:9/v1', api_key_env: 'NOPE_UNSET' }, maxRetries: 0, timeoutMs: 1000, env: {}, log: pino({ level: 'silent' }) });
+    const keyed = await OpenAIProvider.create({
+      name: 'y',
+      config: { kind: 'openai', base_url: 'http://127.0.0.1:9/v1', api_key_env: 'NOPE_UNSET' },
+      maxRetries: 0,
+      timeoutMs: 1000,
+      env: {},
+      log: pino({ level: 'silent' }),
+    });
     expect(keyed.status()).toMatchObject({ configured: false, reason: expect.stringContaining('NOPE_UNSET') });
   });
 });
@@ -150,13 +187,20 @@ describe('the OpenAI-compatible provider', () => {
 describe('completion config', () => {
   it('providers and aliases: a mistyped key or a bad name fails with its path', async () => {
     const { configSchema } = await import('../../plugins/completion/config.js');
-    const ok = configSchema.safeParse({ providers: { ollama: { kind: 'openai', base_url: 'http://127.0.0.1:11434/v1', max_concurrency: 1 } }, models: { a: 'ollama/x', b: { model: 'sonnet', fallbacks: ['ollama/x'] } } });
+    const ok = configSchema.safeParse({
+      providers: { ollama: { kind: 'openai', base_url: 'http://127.0.0.1:11434/v1', max_concurrency: 1 } },
+      models: { a: 'ollama/x', b: { model: 'sonnet', fallbacks: ['ollama/x'] } },
+    });
     expect(ok.success).toBe(true);
     const typo = configSchema.safeParse({ providers: { ollama: { kind: 'openai', base_ur1: 'http://x/v1' } } });
     expect(typo.success).toBe(false);
     expect(JSON.stringify(typo.error!.issues)).toContain('base_ur1');
-    expect(configSchema.safeParse({ providers: { Ollama: { kind: 'openai', base_url: 'http://x/v1' } } }).success).toBe(false);
-    expect(configSchema.safeParse({ providers: { x: { kind: 'gemini', base_url: 'http://x/v1' } } }).success).toBe(false);
+    expect(configSchema.safeParse({ providers: { Ollama: { kind: 'openai', base_url: 'http://x/v1' } } }).success).toBe(
+      false,
+    );
+    expect(configSchema.safeParse({ providers: { x: { kind: 'gemini', base_url: 'http://x/v1' } } }).success).toBe(
+      false,
+    );
     expect(configSchema.safeParse({ models: { b: { model: 'sonnet', fallback: ['x'] } } }).success).toBe(false);
   });
 });

@@ -12,10 +12,14 @@ interface It {
 function harness(concurrency: number) {
   const started: string[] = [];
   const finishers = new Map<string, () => void>();
-  const q = new SessionQueue<It>(concurrency, (it) => new Promise<void>((r) => {
-    started.push(it.id);
-    finishers.set(it.id, r);
-  }));
+  const q = new SessionQueue<It>(
+    concurrency,
+    (it) =>
+      new Promise<void>((r) => {
+        started.push(it.id);
+        finishers.set(it.id, r);
+      }),
+  );
   const finish = async (id: string) => {
     finishers.get(id)!();
     await new Promise((r) => setImmediate(r));
@@ -114,7 +118,10 @@ describe('TokenCoalescer', () => {
       c.push('c');
       c.end();
       c.push('ignored');
-      expect(out).toEqual([[0, 'ab'], [1, 'c']]);
+      expect(out).toEqual([
+        [0, 'ab'],
+        [1, 'c'],
+      ]);
     } finally {
       vi.useRealTimers();
     }
@@ -159,7 +166,14 @@ describe('input bound', () => {
   it.each([
     [{ messages: [{ role: 'user', content: 'x' }] }, 'none'],
     [{ system: [{ type: 'text', text: 's', cache_control: { type: 'ephemeral' } }], messages: [] }, '5m'],
-    [{ messages: [{ role: 'user', content: [{ type: 'text', text: 'x', cache_control: { type: 'ephemeral', ttl: '1h' } }] }] }, '1h'],
+    [
+      {
+        messages: [
+          { role: 'user', content: [{ type: 'text', text: 'x', cache_control: { type: 'ephemeral', ttl: '1h' } }] },
+        ],
+      },
+      '1h',
+    ],
     // The words in a message's text are not a cache_control block.
     [{ messages: [{ role: 'user', content: 'set "cache_control": {"ttl": "1h"} on it' }] }, 'none'],
   ])('cache ttl of %j is %s (walked, and through inputShape)', (req, ttl) => {

@@ -8,7 +8,22 @@ import { anchorOf, consoleSteps, outputMatches, runnableBlocks } from './blocks.
 describe('runnable blocks', () => {
   it('are the fences whose info string says runnable, with their options', () => {
     const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-blocks-')), 'p.md');
-    fs.writeFileSync(f, ['# t', '```sh', 'not me', '```', '```sh runnable daemon needs=docker timeout=9', 'echo hi', '```', '````ts runnable', 'const x = 1;', '```', '````'].join('\n'));
+    fs.writeFileSync(
+      f,
+      [
+        '# t',
+        '```sh',
+        'not me',
+        '```',
+        '```sh runnable daemon needs=docker timeout=9',
+        'echo hi',
+        '```',
+        '````ts runnable',
+        'const x = 1;',
+        '```',
+        '````',
+      ].join('\n'),
+    );
     expect(runnableBlocks(f)).toEqual([
       { file: f, line: 5, lang: 'sh', code: 'echo hi', daemon: true, needs: ['docker'], timeoutS: 9 },
       { file: f, line: 8, lang: 'ts', code: 'const x = 1;\n```', daemon: false, needs: [], timeoutS: 120 },
@@ -16,10 +31,22 @@ describe('runnable blocks', () => {
   });
 
   it('split a console transcript into commands, expected output and exit codes', () => {
-    const steps = consoleSteps(["$ emit '{\"a\":', 'more}'", "$ emit x '{", "  \"b\": 1}'", 'out', '[exit 1]', '$ last \\', '  continued', '', ''].join('\n'));
+    const steps = consoleSteps(
+      [
+        "$ emit '{\"a\":', 'more}'",
+        "$ emit x '{",
+        '  "b": 1}\'',
+        'out',
+        '[exit 1]',
+        '$ last \\',
+        '  continued',
+        '',
+        '',
+      ].join('\n'),
+    );
     expect(steps).toEqual([
       { command: "emit '{\"a\":', 'more}'", expected: [], exit: 0 },
-      { command: "emit x '{\n  \"b\": 1}'", expected: ['out'], exit: 1 },
+      { command: 'emit x \'{\n  "b": 1}\'', expected: ['out'], exit: 1 },
       { command: 'last \\\n  continued', expected: [], exit: 0 },
     ]);
   });

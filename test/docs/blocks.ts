@@ -31,7 +31,8 @@ export function runnableBlocks(file: string): Block[] {
     let j = i + 1;
     while (j < lines.length && !lines[j]!.startsWith(fence)) j++;
     if (words.includes('runnable')) {
-      const opt = (name: string): string | undefined => words.find((w) => w.startsWith(`${name}=`))?.slice(name.length + 1);
+      const opt = (name: string): string | undefined =>
+        words.find((w) => w.startsWith(`${name}=`))?.slice(name.length + 1);
       out.push({
         file,
         line: i + 1,
@@ -75,7 +76,8 @@ export function consoleSteps(code: string): ConsoleStep[] {
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i]!;
     if (!l.startsWith('$ ')) {
-      if (steps.length === 0 && l.trim() !== '') throw new Error(`console block: output before the first "$ " command: ${l}`);
+      if (steps.length === 0 && l.trim() !== '')
+        throw new Error(`console block: output before the first "$ " command: ${l}`);
       if (steps.length) steps[steps.length - 1]!.expected.push(l);
       continue;
     }
@@ -127,13 +129,23 @@ export function outputMatches(expected: string[], output: string): boolean {
 
 /** README.md and every page of docs/, in a stable order. */
 export function docPages(root: string): string[] {
-  const docs = fs.existsSync(path.join(root, 'docs')) ? fs.readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => path.join(root, 'docs', f)) : [];
+  const docs = fs.existsSync(path.join(root, 'docs'))
+    ? fs
+        .readdirSync(path.join(root, 'docs'))
+        .filter((f) => f.endsWith('.md'))
+        .sort()
+        .map((f) => path.join(root, 'docs', f))
+    : [];
   return [path.join(root, 'README.md'), ...docs];
 }
 
 /** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to dashes. */
 export function anchorOf(heading: string): string {
-  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-');
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N} _-]/gu, '')
+    .replace(/ /g, '-');
 }
 
 /** Relative links of a markdown file whose file or heading anchor does not exist. */
@@ -150,7 +162,12 @@ export function brokenLinks(file: string): string[] {
       continue;
     }
     if (anchor && to.endsWith('.md')) {
-      const headings = [...fs.readFileSync(to, 'utf8').replace(/```[\s\S]*?```/g, '').matchAll(/^#+ (.*)$/gm)].map((h) => anchorOf(h[1]!));
+      const headings = [
+        ...fs
+          .readFileSync(to, 'utf8')
+          .replace(/```[\s\S]*?```/g, '')
+          .matchAll(/^#+ (.*)$/gm),
+      ].map((h) => anchorOf(h[1]!));
       if (!headings.includes(anchor)) broken.push(link);
     }
   }

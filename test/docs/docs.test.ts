@@ -41,7 +41,8 @@ afterAll(async () => {
 function missing(needs: string[]): string | null {
   for (const n of needs) {
     if (n === 'docker' && dockerReason) return dockerReason;
-    if (n === 'nats' && spawnSync('sh', ['-c', 'command -v nats-server']).status !== 0) return 'nats-server is not installed';
+    if (n === 'nats' && spawnSync('sh', ['-c', 'command -v nats-server']).status !== 0)
+      return 'nats-server is not installed';
     if (n === 'neo4j' && !process.env.NEO4J_TEST_URI && !IN_CI) return 'no test Neo4j (NEO4J_TEST_URI)';
     if (!['docker', 'nats', 'neo4j'].includes(n)) return `unknown need "${n}"`;
   }
@@ -60,7 +61,8 @@ class PageShell {
   constructor(extra: Record<string, string> = {}) {
     const env: NodeJS.ProcessEnv = {};
     // Nothing of the developer's own setup leaks in: no real key, no other daemon.
-    for (const [k, v] of Object.entries(process.env)) if (!/^(ANTHROPIC_|AGENTD_|NODE_OPTIONS$|VITEST)/.test(k)) env[k] = v;
+    for (const [k, v] of Object.entries(process.env))
+      if (!/^(ANTHROPIC_|AGENTD_|NODE_OPTIONS$|VITEST)/.test(k)) env[k] = v;
     this.env = { ...env, AGENTD_HOME: this.home, ANTHROPIC_BASE_URL: api.url, NO_COLOR: '1', ...extra };
   }
 
@@ -122,7 +124,7 @@ const SAVE_STATE = [
   '    __d=$(declare -p "$__v" 2>/dev/null) || continue',
   '    __f=${__d#declare -}; __f=${__f%% *}',
   '    [[ $__f == *r* ]] && continue',
-  "    printf '%s\\n' \"$__d\"",
+  '    printf \'%s\\n\' "$__d"',
   '  done',
   '}',
 ].join('\n');
@@ -148,14 +150,20 @@ async function runBlock(shell: PageShell, b: Block): Promise<void> {
     const file = tsFileOf(b);
     fs.writeFileSync(file, b.code + '\n');
     const r = await shell.run(`node --import ${q(TSX)} --no-warnings ${q(file)}`, b.timeoutS);
-    expect(r.code, `${where}: the script exited ${r.code} (a script must end on its own: close its client):\n${r.output}`).toBe(0);
+    expect(
+      r.code,
+      `${where}: the script exited ${r.code} (a script must end on its own: close its client):\n${r.output}`,
+    ).toBe(0);
   } else {
     throw new Error(`${where}: runnable blocks are sh, console or ts, not "${b.lang}"`);
   }
 }
 
 const pages = docPages(ROOT).filter((p) => !ONLY || path.basename(p) === ONLY);
-const examples = fs.readdirSync(path.join(ROOT, 'examples')).filter((f) => f.endsWith('.ts')).sort();
+const examples = fs
+  .readdirSync(path.join(ROOT, 'examples'))
+  .filter((f) => f.endsWith('.ts'))
+  .sort();
 
 describe('documentation', () => {
   it('links only to files and headings that exist', () => {
@@ -163,12 +171,24 @@ describe('documentation', () => {
   });
 
   it('has TypeScript blocks and examples that typecheck', async () => {
-    const blocks = docPages(ROOT).flatMap(runnableBlocks).filter((b) => b.lang === 'ts' || b.lang === 'typescript');
+    const blocks = docPages(ROOT)
+      .flatMap(runnableBlocks)
+      .filter((b) => b.lang === 'ts' || b.lang === 'typescript');
     for (const b of blocks) fs.writeFileSync(tsFileOf(b), b.code + '\n');
     const files = [...blocks.map(tsFileOf), ...examples.map((e) => path.join(ROOT, 'examples', e))];
-    fs.writeFileSync(path.join(WORK, 'tsconfig.json'), JSON.stringify({ extends: path.join(ROOT, 'tsconfig.json'), include: [], files }));
+    fs.writeFileSync(
+      path.join(WORK, 'tsconfig.json'),
+      JSON.stringify({ extends: path.join(ROOT, 'tsconfig.json'), include: [], files }),
+    );
     const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
-      const c = spawn(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(WORK, 'tsconfig.json'), '--noEmit', '--pretty', 'false']);
+      const c = spawn(process.execPath, [
+        path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+        '-p',
+        path.join(WORK, 'tsconfig.json'),
+        '--noEmit',
+        '--pretty',
+        'false',
+      ]);
       let out = '';
       c.stdout.on('data', (d: Buffer) => (out += d.toString()));
       c.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -195,10 +215,17 @@ for (const page of pages) {
         it.skip(`${name}: ${reason}`, () => undefined);
         continue;
       }
-      it(name, async () => {
-        if (reason) throw new Error(`${rel(page)}:${b.line} needs ${b.needs.join(', ')} (CI=true: a missing service is a failure): ${reason}`);
-        await runBlock(shell, b);
-      }, (b.timeoutS + 120) * 1000);
+      it(
+        name,
+        async () => {
+          if (reason)
+            throw new Error(
+              `${rel(page)}:${b.line} needs ${b.needs.join(', ')} (CI=true: a missing service is a failure): ${reason}`,
+            );
+          await runBlock(shell, b);
+        },
+        (b.timeoutS + 120) * 1000,
+      );
     }
   });
 }

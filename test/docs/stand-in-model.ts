@@ -11,7 +11,8 @@ type Message = { role?: string; content?: string | Block[] };
 
 function textOf(content: unknown): string {
   if (typeof content === 'string') return content;
-  if (Array.isArray(content)) return (content as Block[]).map((b) => (b.type === 'text' ? (b.text ?? '') : textOf(b.content))).join('');
+  if (Array.isArray(content))
+    return (content as Block[]).map((b) => (b.type === 'text' ? (b.text ?? '') : textOf(b.content))).join('');
   return '';
 }
 
@@ -26,7 +27,10 @@ export const standInModel: MockHandler = (req): MockReply | undefined => {
   const tools = (req.body.tools ?? []) as Block[];
   const code = /```python\n([\s\S]*?)```/.exec(textOf(last.content))?.[1];
   if (code && tools.some((t) => t.name === 'sandbox_exec')) {
-    return { content: [{ type: 'tool_use', name: 'sandbox_exec', input: { language: 'python', code } }], stop_reason: 'tool_use' };
+    return {
+      content: [{ type: 'tool_use', name: 'sandbox_exec', input: { language: 'python', code } }],
+      stop_reason: 'tool_use',
+    };
   }
   return undefined;
 };

@@ -63,7 +63,11 @@ interface Run {
 }
 
 /** Count completion:result events per request id, each event once (subscription and history overlap). */
-function countResults(m: AckModel, run: Run, evs: EventFrame[] | Array<{ seq: number; data: Record<string, unknown> }>): void {
+function countResults(
+  m: AckModel,
+  run: Run,
+  evs: EventFrame[] | Array<{ seq: number; data: Record<string, unknown> }>,
+): void {
   for (const e of evs) {
     if (run.seen.has(e.seq)) continue;
     run.seen.add(e.seq);
@@ -73,16 +77,31 @@ function countResults(m: AckModel, run: Run, evs: EventFrame[] | Array<{ seq: nu
 }
 
 async function boot(home: string, run: number, m: AckModel): Promise<Run> {
-  const d = await startDaemon({ home, config, env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'test' }, readyTimeoutMs: 90_000 });
+  const d = await startDaemon({
+    home,
+    config,
+    env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'test' },
+    readyTimeoutMs: 90_000,
+  });
   const r: Run = { d, run, seen: new Set() };
   await d.client.subscribe(['completion:result'], (ev) => countResults(m, r, [ev]));
-  const hist = await d.client.request<{ events: Array<{ seq: number; data: Record<string, unknown> }> }>('monitor:events', { patterns: ['completion:result'], limit: 10_000 });
+  const hist = await d.client.request<{ events: Array<{ seq: number; data: Record<string, unknown> }> }>(
+    'monitor:events',
+    { patterns: ['completion:result'], limit: 10_000 },
+  );
   countResults(m, r, hist.events);
   return r;
 }
 
 /** Drive every subject concurrently until `stop.stopped`; collect unexpected errors. */
-function workload(d: DaemonHandle, m: AckModel, seed: number, round: number, stop: { stopped: boolean }, errors: string[]): Promise<unknown> {
+function workload(
+  d: DaemonHandle,
+  m: AckModel,
+  seed: number,
+  round: number,
+  stop: { stopped: boolean },
+  errors: string[],
+): Promise<unknown> {
   const r = rng(seed * 1000 + round);
   const c = d.client;
   const loop = async (name: string, step: (i: number) => Promise<void>): Promise<void> => {
@@ -101,14 +120,21 @@ function workload(d: DaemonHandle, m: AckModel, seed: number, round: number, sto
       const id = `d${seed}-r${round}-c${i}`;
       const op: Op<null> = { value: null, acked: false, round };
       m.completions.set(id, op);
-      await c.request('completion:async', { prompt: id, request_id: id, session_id: `d${seed}-s${r.int(0, 5)}`, max_tokens: 40 });
+      await c.request('completion:async', {
+        prompt: id,
+        request_id: id,
+        session_id: `d${seed}-s${r.int(0, 5)}`,
+        max_tokens: 40,
+      });
       op.acked = true;
       await sleep(r.int(5, 40));
     }),
     loop('kg', async (i) => {
       const ids = Array.from({ length: r.int(1, 12) }, (_, k) => `d${seed}-r${round}-b${i}-n${k}`);
       const op = m.send(m.kgBatches, ids, round);
-      await c.request('kg:add_nodes', { nodes: ids.map((id, k) => ({ id, label: `D${seed}`, properties: { round, batch: i, k } })) });
+      await c.request('kg:add_nodes', {
+        nodes: ids.map((id, k) => ({ id, label: `D${seed}`, properties: { round, batch: i, k } })),
+      });
       op.acked = true;
       await sleep(r.int(0, 30));
     }),
@@ -123,7 +149,12 @@ function workload(d: DaemonHandle, m: AckModel, seed: number, round: number, sto
       const id = `d${seed}-r${round}-a${i}`;
       const op: Op<null> = { value: null, acked: false, round };
       m.agents.set(id, op);
-      await c.request('agent:spawn', { agent_id: id, model: 'test-model', system: 'durability probe', ...(r.chance(0.5) ? { budget_usd: 5 } : {}) });
+      await c.request('agent:spawn', {
+        agent_id: id,
+        model: 'test-model',
+        system: 'durability probe',
+        ...(r.chance(0.5) ? { budget_usd: 5 } : {}),
+      });
       op.acked = true;
       if (r.chance(0.6)) {
         const turn = `${id}-t0`;
@@ -165,7 +196,11 @@ async function verify(run: Run, m: AckModel, seed: number): Promise<void> {
   const present = new Set<string>();
   let cursor: string | undefined;
   do {
-    const page = await c.request<{ nodes: Array<{ id: string }>; next_cursor: string | null }>('kg:find', { label: `D${seed}`, limit: 1000, ...(cursor ? { cursor } : {}) });
+    const page = await c.request<{ nodes: Array<{ id: string }>; next_cursor: string | null }>('kg:find', {
+      label: `D${seed}`,
+      limit: 1000,
+      ...(cursor ? { cursor } : {}),
+    });
     for (const n of page.nodes) present.add(n.id);
     cursor = page.next_cursor ?? undefined;
   } while (cursor);
@@ -179,11 +214,17 @@ async function verify(run: Run, m: AckModel, seed: number): Promise<void> {
 
   // budget: each agent's limit is the last acknowledged one, or one sent after it.
   for (const agent of m.limits.keys()) {
-    const st = await c.request<{ scopes: Array<{ limit_usd: number | null }> }>('budget:status', { scope: 'agent', id: agent });
+    const st = await c.request<{ scopes: Array<{ limit_usd: number | null }> }>('budget:status', {
+      scope: 'agent',
+      id: agent,
+    });
     // Compared to the micro-dollar: limits are stored in nano-dollars and read back as floats.
     const got = st.scopes[0].limit_usd;
     const allowed = m.allowedLimits(agent);
-    expect(allowed.some((v) => (v === null ? got === null : got !== null && Math.abs(v - got) < 1e-6)), `budget limit of ${agent}: ${got} not in ${JSON.stringify(allowed)}`).toBe(true);
+    expect(
+      allowed.some((v) => (v === null ? got === null : got !== null && Math.abs(v - got) < 1e-6)),
+      `budget limit of ${agent}: ${got} not in ${JSON.stringify(allowed)}`,
+    ).toBe(true);
   }
 
   // checkpointed plugin: nothing acknowledged before an acknowledged checkpoint is missing, nothing unknown appears.
@@ -199,15 +240,21 @@ async function verify(run: Run, m: AckModel, seed: number): Promise<void> {
   expect(cp.boot.corrupt, 'no damaged checkpoint after a kill').toEqual([]);
 
   // agents: acknowledged spawns exist, acknowledged terminations hold, acknowledged turns are known.
-  const listed = await c.request<{ agents: Array<{ agent_id: string; status: string }> }>('agent:list', { limit: 10_000 });
+  const listed = await c.request<{ agents: Array<{ agent_id: string; status: string }> }>('agent:list', {
+    limit: 10_000,
+  });
   const byId = new Map(listed.agents.map((a) => [a.agent_id, a.status]));
   for (const id of byId.keys()) expect(m.agents.has(id), `agent ${id} was spawned`).toBe(true);
   for (const [id, op] of m.agents) if (op.acked) expect(byId.has(id), `agent ${id} acknowledged`).toBe(true);
-  for (const [id, op] of m.terminations) if (op.acked) expect(byId.get(id), `agent ${id} terminated`).toBe('terminated');
+  for (const [id, op] of m.terminations)
+    if (op.acked) expect(byId.get(id), `agent ${id} terminated`).toBe('terminated');
   const turnsOf = new Map<string, Array<{ turn_id: string; status: string }>>();
   for (const id of new Set([...m.turns.values()].map((t) => t.value))) {
     if (!byId.has(id)) continue;
-    const info = await c.request<{ turns: Array<{ turn_id: string; status: string }> }>('agent:info', { agent_id: id, history_limit: 0 });
+    const info = await c.request<{ turns: Array<{ turn_id: string; status: string }> }>('agent:info', {
+      agent_id: id,
+      history_limit: 0,
+    });
     turnsOf.set(id, info.turns);
   }
   for (const [turn, op] of m.turns) {
@@ -218,7 +265,9 @@ async function verify(run: Run, m: AckModel, seed: number): Promise<void> {
 
   // completion: every accepted request is known (journaled when accepted).
   const acked = [...m.completions.entries()].filter(([, o]) => o.acked).map(([id]) => id);
-  const statuses = await Promise.all(acked.map((id) => c.request<{ status: string }>('completion:status', { request_id: id })));
+  const statuses = await Promise.all(
+    acked.map((id) => c.request<{ status: string }>('completion:status', { request_id: id })),
+  );
   const mark = api.messageRequests().length;
   statuses.forEach((s, i) => {
     if (s.status === 'completed' && !m.completedAt.has(acked[i])) m.completedAt.set(acked[i], mark);
@@ -231,20 +280,34 @@ const TURN_DONE = ['completed', 'failed', 'cancelled', 'interrupted'];
 async function verifyDrained(run: Run, m: AckModel): Promise<void> {
   const c = run.d.client;
   // Every acknowledged turn reaches exactly one end.
-  await waitFor(async () => {
-    for (const [turn, op] of m.turns) {
-      if (!op.acked) continue;
-      const info = await c.request<{ turns: Array<{ turn_id: string; status: string }> }>('agent:info', { agent_id: op.value, history_limit: 0 });
-      const t = info.turns.find((x) => x.turn_id === turn);
-      if (!t || !TURN_DONE.includes(t.status)) return false;
-    }
-    return true;
-  }, 60_000, 'every acknowledged agent turn to finish');
-  await waitFor(async () => {
-    const st = await c.request<{ queued: number; running: number }>('completion:status', {});
-    return st.queued === 0 && st.running === 0;
-  }, 60_000, 'the completion queue to drain');
-  const hist = await c.request<{ events: Array<{ seq: number; data: Record<string, unknown> }> }>('monitor:events', { patterns: ['completion:result'], limit: 10_000 });
+  await waitFor(
+    async () => {
+      for (const [turn, op] of m.turns) {
+        if (!op.acked) continue;
+        const info = await c.request<{ turns: Array<{ turn_id: string; status: string }> }>('agent:info', {
+          agent_id: op.value,
+          history_limit: 0,
+        });
+        const t = info.turns.find((x) => x.turn_id === turn);
+        if (!t || !TURN_DONE.includes(t.status)) return false;
+      }
+      return true;
+    },
+    60_000,
+    'every acknowledged agent turn to finish',
+  );
+  await waitFor(
+    async () => {
+      const st = await c.request<{ queued: number; running: number }>('completion:status', {});
+      return st.queued === 0 && st.running === 0;
+    },
+    60_000,
+    'the completion queue to drain',
+  );
+  const hist = await c.request<{ events: Array<{ seq: number; data: Record<string, unknown> }> }>('monitor:events', {
+    patterns: ['completion:result'],
+    limit: 10_000,
+  });
   countResults(m, run, hist.events);
   const calls = new Map<string, number[]>();
   api.messageRequests().forEach((req, i) => {
@@ -282,7 +345,11 @@ async function verifyDrained(run: Run, m: AckModel): Promise<void> {
     expect(made.length, `${id} calls vs attempts`).toBeLessThanOrEqual(st.attempts ?? 1);
     expect(st.attempts ?? 1, `${id} attempts`).toBeLessThanOrEqual(2);
     const doneAt = m.completedAt.get(id);
-    if (doneAt !== undefined) expect(made.filter((i) => i >= doneAt), `${id} called again after it completed`).toEqual([]);
+    if (doneAt !== undefined)
+      expect(
+        made.filter((i) => i >= doneAt),
+        `${id} called again after it completed`,
+      ).toEqual([]);
     const n = m.resultEvents.get(id) ?? 0;
     expect(n, `${id} result events`).toBeLessThanOrEqual(1);
     if (n === 0) silent++;
@@ -330,9 +397,11 @@ describe('crash durability: SIGKILL at random moments, restart, nothing accepted
       const all = [...ops];
       return `${all.filter((o) => o.acked).length}/${all.length}`;
     };
-    console.log(`durability seed ${seed}: ${KILLS} kills; acknowledged/sent: completions ${count(m.completions.values())}, kg batches ${count(m.kgBatches)}, ` +
-      `agents ${count(m.agents.values())}, turns ${count(m.turns.values())}, terminations ${count(m.terminations.values())}, ` +
-      `budget limits ${count([...m.limits.values()].flat())}, memo puts ${count(m.puts)} (${m.durableKeys.size} checkpointed)`);
+    console.log(
+      `durability seed ${seed}: ${KILLS} kills; acknowledged/sent: completions ${count(m.completions.values())}, kg batches ${count(m.kgBatches)}, ` +
+        `agents ${count(m.agents.values())}, turns ${count(m.turns.values())}, terminations ${count(m.terminations.values())}, ` +
+        `budget limits ${count([...m.limits.values()].flat())}, memo puts ${count(m.puts)} (${m.durableKeys.size} checkpointed)`,
+    );
     expect(await run.d.stop()).toBe(0);
   });
 });

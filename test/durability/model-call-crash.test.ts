@@ -7,7 +7,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, tempHome, type DaemonHandle } from '../helpers/daemon-process.js';
-import { startMessagesApiServer, type MessagesApiServer, type RecordedRequest } from '../fixtures/messages-api-server.js';
+import {
+  startMessagesApiServer,
+  type MessagesApiServer,
+  type RecordedRequest,
+} from '../fixtures/messages-api-server.js';
 import { agentConfig, KEY } from '../agent/helpers.js';
 import { waitFor } from '../helpers/events.js';
 
@@ -31,10 +35,18 @@ async function start(home: string): Promise<DaemonHandle> {
   return d;
 }
 
-type Entry = { kind: string; request_id: string; attempt: number; estimated: boolean; reason: string | null; usd: number };
+type Entry = {
+  kind: string;
+  request_id: string;
+  attempt: number;
+  estimated: boolean;
+  reason: string | null;
+  usd: number;
+};
 
 async function ledger(d: DaemonHandle): Promise<Entry[]> {
-  return ((await d.client.request<Record<string, unknown>>('budget:ledger', { limit: 1000 })) as { entries: Entry[] }).entries;
+  return ((await d.client.request<Record<string, unknown>>('budget:ledger', { limit: 1000 })) as { entries: Entry[] })
+    .entries;
 }
 
 async function idle(d: DaemonHandle): Promise<boolean> {
@@ -61,7 +73,9 @@ async function expectOneCharge(d: DaemonHandle, requestId: string): Promise<void
   expect(new Set(entries.map((e) => e.request_id))).toEqual(new Set([requestId]));
   const released = entries.filter((e) => e.kind === 'release');
   for (const r of released) expect(r.reason).toBe('daemon_restart_retried');
-  const status = (await d.client.request('budget:status', {})) as { scopes: Array<{ scope: string; spent_usd: number; reserved_usd: number }> };
+  const status = (await d.client.request('budget:status', {})) as {
+    scopes: Array<{ scope: string; spent_usd: number; reserved_usd: number }>;
+  };
   const global = status.scopes.find((s) => s.scope === 'global')!;
   expect(global.reserved_usd).toBe(0);
   expect(global.spent_usd).toBeCloseTo(spend[0]!.usd, 9);
@@ -74,7 +88,9 @@ describe('kill -9 during a model call', () => {
     api.setHandler(() => ({ kind: 'hang' }));
     const d1 = await start(home);
     await d1.client.request('agent:spawn', { agent_id: 'payer', system: 'Answer briefly.' });
-    const lost = d1.client.request('agent:send', { agent_id: 'payer', message: 'what is 2+2?', turn_id: 'turn-1' }, { timeoutMs: 60_000 }).catch((e: unknown) => e);
+    const lost = d1.client
+      .request('agent:send', { agent_id: 'payer', message: 'what is 2+2?', turn_id: 'turn-1' }, { timeoutMs: 60_000 })
+      .catch((e: unknown) => e);
     await waitFor(() => api.messageRequests().length === 1, 15_000, 'the model call in flight');
     expect(await d1.kill('SIGKILL')).toBe('SIGKILL');
     expect(await lost).toMatchObject({ code: 'UNAVAILABLE' });
@@ -82,7 +98,11 @@ describe('kill -9 during a model call', () => {
     // The API answers from now on, a little slowly, so the resumed turn's request finds the retried call in flight.
     api.setHandler(() => ({ text: 'four', delayMs: 300 }));
     const d2 = await start(home);
-    const r = await d2.client.request('agent:send', { agent_id: 'payer', message: 'what is 2+2?', turn_id: 'turn-1' }, { timeoutMs: 30_000 });
+    const r = await d2.client.request(
+      'agent:send',
+      { agent_id: 'payer', message: 'what is 2+2?', turn_id: 'turn-1' },
+      { timeoutMs: 30_000 },
+    );
     expect(r).toMatchObject({ turn_id: 'turn-1', status: 'completed', reply: 'four', steps: 1 });
     await expectOneCharge(d2, 'turn-1.s0');
     const info = await d2.client.request('agent:info', { agent_id: 'payer' });
@@ -91,7 +111,7 @@ describe('kill -9 during a model call', () => {
     await d2.stop();
   }, 180_000);
 
-  it('completion:request with the caller\'s request_id: asked again after the restart, it gets the one retried call', async () => {
+  it("completion:request with the caller's request_id: asked again after the restart, it gets the one retried call", async () => {
     const home = tempHome('agentd-call-crash-completion-');
     api.reset();
     api.setHandler(() => ({ kind: 'hang' }));

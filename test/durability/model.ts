@@ -6,7 +6,12 @@
  */
 
 /** Deterministic PRNG (mulberry32) so a failing seed can be replayed. */
-export function rng(seed: number): { next(): number; int(lo: number, hi: number): number; pick<T>(xs: T[]): T; chance(p: number): boolean } {
+export function rng(seed: number): {
+  next(): number;
+  int(lo: number, hi: number): number;
+  pick<T>(xs: T[]): T;
+  chance(p: number): boolean;
+} {
   let a = seed >>> 0;
   const next = (): number => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -26,7 +31,10 @@ export function rng(seed: number): { next(): number; int(lo: number, hi: number)
 /** "1,2,5" or "1-8" or "1-4,9" → seeds. */
 export function parseSeeds(spec: string): number[] {
   const out: number[] = [];
-  for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^(\d+)-(\d+)$/.exec(part);
     if (m) for (let i = Number(m[1]); i <= Number(m[2]); i++) out.push(i);
     else if (/^\d+$/.test(part)) out.push(Number(part));

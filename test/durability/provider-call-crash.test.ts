@@ -33,7 +33,9 @@ async function start(home: string): Promise<DaemonHandle> {
       daemon: { disabled_plugins: ['sandbox', 'bridge', 'kg'] },
       budget: { prices: { 'test-model': { input: 1, output: 2 }, 'local/m': { input: 3, output: 6 } } },
       completion: {
-        default_model: 'local/m', max_retries: 0, max_concurrency: 16,
+        default_model: 'local/m',
+        max_retries: 0,
+        max_concurrency: 16,
         providers: { local: { kind: 'openai', base_url: chat.url } },
         // Anthropic first, failing: the call that is in flight at the crash is the fallback's.
         models: { resilient: { model: 'test-model', fallbacks: ['local/m'] } },
@@ -45,7 +47,14 @@ async function start(home: string): Promise<DaemonHandle> {
   return d;
 }
 
-type Entry = { kind: string; request_id: string; model: string; estimated: boolean; reason: string | null; usd: number };
+type Entry = {
+  kind: string;
+  request_id: string;
+  model: string;
+  estimated: boolean;
+  reason: string | null;
+  usd: number;
+};
 
 async function idle(d: DaemonHandle): Promise<boolean> {
   const st = await d.client.request('completion:status', {});
@@ -59,13 +68,17 @@ async function expectOneCharge(d: DaemonHandle, requestId: string): Promise<void
   expect(calls.length).toBeGreaterThanOrEqual(1);
   expect(calls.length).toBeLessThanOrEqual(2);
   expect(new Set(calls).size).toBe(1);
-  const entries = ((await d.client.request<Record<string, unknown>>('budget:ledger', { limit: 1000 })) as { entries: Entry[] }).entries;
+  const entries = (
+    (await d.client.request<Record<string, unknown>>('budget:ledger', { limit: 1000 })) as { entries: Entry[] }
+  ).entries;
   const spend = entries.filter((e) => e.kind === 'commit' || e.kind === 'charge');
   expect(spend).toHaveLength(1);
   expect(spend[0]).toMatchObject({ kind: 'commit', request_id: requestId, model: 'local/m', estimated: false });
   expect(spend[0]!.usd).toBeGreaterThan(0);
   expect(new Set(entries.map((e) => e.request_id))).toEqual(new Set([requestId]));
-  const status = (await d.client.request('budget:status', {})) as { scopes: Array<{ scope: string; spent_usd: number; reserved_usd: number }> };
+  const status = (await d.client.request('budget:status', {})) as {
+    scopes: Array<{ scope: string; spent_usd: number; reserved_usd: number }>;
+  };
   const global = status.scopes.find((s) => s.scope === 'global')!;
   expect(global.reserved_usd).toBe(0);
   expect(global.spent_usd).toBeCloseTo(spend[0]!.usd, 9);
@@ -104,18 +117,30 @@ describe('kill -9 during a call to an OpenAI-compatible provider', () => {
     chat.setHandler(() => ({ kind: 'hang' }));
     const d1 = await start(home);
     await d1.client.request('agent:spawn', { agent_id: 'oa-payer', model: 'resilient', system: 'Answer briefly.' });
-    const lost = d1.client.request('agent:send', { agent_id: 'oa-payer', message: 'what is 2+2?', turn_id: 'oa-turn-1' }, { timeoutMs: 60_000 }).catch((e: unknown) => e);
+    const lost = d1.client
+      .request(
+        'agent:send',
+        { agent_id: 'oa-payer', message: 'what is 2+2?', turn_id: 'oa-turn-1' },
+        { timeoutMs: 60_000 },
+      )
+      .catch((e: unknown) => e);
     await waitFor(() => chat.chatRequests().length === 1, 15_000, 'the fallback call in flight');
     expect(await d1.kill('SIGKILL')).toBe('SIGKILL');
     expect(await lost).toMatchObject({ code: 'UNAVAILABLE' });
 
     chat.setHandler(() => ({ text: 'four', delayMs: 300 }));
     const d2 = await start(home);
-    const r = await d2.client.request('agent:send', { agent_id: 'oa-payer', message: 'what is 2+2?', turn_id: 'oa-turn-1' }, { timeoutMs: 30_000 });
+    const r = await d2.client.request(
+      'agent:send',
+      { agent_id: 'oa-payer', message: 'what is 2+2?', turn_id: 'oa-turn-1' },
+      { timeoutMs: 30_000 },
+    );
     expect(r).toMatchObject({ turn_id: 'oa-turn-1', status: 'completed', reply: 'four', steps: 1 });
     // The rerun starts at the head of the alias again: Anthropic is still overloaded, so the fallback answers.
     expect(anthropic.messageRequests()).toHaveLength(2);
-    const entries = ((await d2.client.request<Record<string, unknown>>('budget:ledger', { limit: 1000 })) as { entries: Entry[] }).entries;
+    const entries = (
+      (await d2.client.request<Record<string, unknown>>('budget:ledger', { limit: 1000 })) as { entries: Entry[] }
+    ).entries;
     const releases = entries.filter((e) => e.kind === 'release').map((e) => [e.model, e.reason]);
     expect(releases).toContainEqual(['test-model', 'fallback']);
     await expectOneCharge(d2, 'oa-turn-1.s0');

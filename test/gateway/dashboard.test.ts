@@ -14,7 +14,8 @@ import { startGateway, type Gateway } from './helpers.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const present = fs.existsSync(CHROMIUM);
-if (!present && IN_CI) throw new Error(`${CHROMIUM} is missing: CI must install Debian's chromium (apt-get install chromium)`);
+if (!present && IN_CI)
+  throw new Error(`${CHROMIUM} is missing: CI must install Debian's chromium (apt-get install chromium)`);
 if (!present) console.warn(`dashboard test skipped: no browser at ${CHROMIUM} (apt-get install chromium)`);
 
 let g: Gateway;
@@ -44,7 +45,16 @@ describe.skipIf(!present)('web dashboard', () => {
       executablePath: CHROMIUM,
       headless: true,
       viewport: { width: 1400, height: 1600 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     page = browser.pages()[0] ?? (await browser.newPage());
   });
@@ -65,7 +75,10 @@ describe.skipIf(!present)('web dashboard', () => {
 
   it('loads with the token from the URL fragment and removes it from the address bar', async () => {
     await page.goto(`${g.base}/#token=${g.token}`);
-    await page.getByTestId('daemon-status').filter({ hasText: /healthy|degraded/ }).waitFor({ timeout: 20_000 });
+    await page
+      .getByTestId('daemon-status')
+      .filter({ hasText: /healthy|degraded/ })
+      .waitFor({ timeout: 20_000 });
     expect(page.url()).not.toContain('token');
     await page.locator('[data-plugin="kg"] .st.ok').waitFor();
     await page.getByTestId('header').getByText('live').waitFor({ timeout: 20_000 });
@@ -97,23 +110,31 @@ describe.skipIf(!present)('web dashboard', () => {
     // attention's own neighbours are drawn now, transformer among them: follow it.
     await page.locator('[data-node-id="transformer"]').click();
     await expect.poll(() => center.textContent(), { timeout: 10_000 }).toBe('transformer');
-    expect(await page.getByTestId('kg-trail').locator('button').allTextContents()).toEqual(['vaswani2017', 'attention', 'transformer']);
+    expect(await page.getByTestId('kg-trail').locator('button').allTextContents()).toEqual([
+      'vaswani2017',
+      'attention',
+      'transformer',
+    ]);
     // The trail leads back.
     await page.getByTestId('kg-trail').getByText('attention').click();
     await expect.poll(() => center.textContent()).toBe('attention');
     expect(await page.getByTestId('kg-trail').locator('button').count()).toBe(2);
   });
 
-  it('shows a workflow run\'s DAG and its steps\' states as they change', async () => {
+  it("shows a workflow run's DAG and its steps' states as they change", async () => {
     const dag = page.getByTestId('workflow-dag');
     await dag.waitFor({ timeout: 15_000 });
     expect(await dag.locator('[data-step-id]').count()).toBe(5);
     expect(await dag.locator('[data-step-id="parse"]').getAttribute('data-status')).toBe('succeeded');
     expect(await dag.locator('polyline').count()).toBe(5);
     await g.daemon.client.request('workflow:advance', { run_id: 'run-1', step: 'summarize', status: 'succeeded' });
-    await expect.poll(() => dag.locator('[data-step-id="summarize"]').getAttribute('data-status'), { timeout: 10_000 }).toBe('succeeded');
+    await expect
+      .poll(() => dag.locator('[data-step-id="summarize"]').getAttribute('data-status'), { timeout: 10_000 })
+      .toBe('succeeded');
     await g.daemon.client.request('workflow:advance', { run_id: 'run-1', step: 'cite', status: 'running' });
-    await expect.poll(() => dag.locator('[data-step-id="cite"]').getAttribute('data-status'), { timeout: 10_000 }).toBe('running');
+    await expect
+      .poll(() => dag.locator('[data-step-id="cite"]').getAttribute('data-status'), { timeout: 10_000 })
+      .toBe('running');
   });
 
   it('saves a screenshot as a CI artifact', async () => {

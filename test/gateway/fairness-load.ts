@@ -95,7 +95,9 @@ export async function httpHog(port: number, token: string, req: HogRequest, wind
       if (buf.length < end + 4 + length) break;
       const status = Number(head.slice(9, 12));
       if (status !== 200) {
-        const code = (JSON.parse(buf.subarray(end + 4, end + 4 + length).toString()) as { error?: { code: string } }).error?.code ?? String(status);
+        const code =
+          (JSON.parse(buf.subarray(end + 4, end + 4 + length).toString()) as { error?: { code: string } }).error
+            ?.code ?? String(status);
         hog.errors[code] = (hog.errors[code] ?? 0) + 1;
       }
       buf = buf.subarray(end + 4 + length);
@@ -117,7 +119,10 @@ export type Pinger = () => Promise<void>;
 
 export function httpPinger(base: string, token: string): Pinger {
   return async () => {
-    const r = await fetch(`${base}/v1/events/system:ping`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    const r = await fetch(`${base}/v1/events/system:ping`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
     if (r.status !== 200) throw new Error(`ping answered ${r.status}`);
     await r.arrayBuffer();
   };
@@ -150,12 +155,18 @@ export async function socketPinger(socketPath: string): Promise<{ ping: Pinger; 
   };
 }
 
-const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+const pct = (sorted: number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
 const r2 = (x: number): number => Math.round(x * 100) / 100;
 
 export function summarize(samples: number[]): Summary {
   const sorted = [...samples].sort((a, b) => a - b);
-  return { p50_ms: r2(pct(sorted, 50)), p99_ms: r2(pct(sorted, 99)), max_ms: r2(sorted[sorted.length - 1] ?? NaN), n: samples.length };
+  return {
+    p50_ms: r2(pct(sorted, 50)),
+    p99_ms: r2(pct(sorted, 99)),
+    max_ms: r2(sorted[sorted.length - 1] ?? NaN),
+    n: samples.length,
+  };
 }
 
 /** On-CPU time of a process's main thread (its event loop), ns; null where /proc has no schedstat. */
@@ -187,13 +198,22 @@ async function pingUntil(ping: Pinger, until: () => boolean, pid?: number): Prom
  * Start the hog, let its pipeline fill, then ping for `seconds` (and ping the reference daemon at
  * the same time, if given); stop the hog and wait for its outstanding answers before returning.
  */
-export async function runWebLoad(o: { hog: () => Promise<Hog>; ping: Pinger; reference?: Pinger; seconds: number; daemonPid?: number }): Promise<WebLoadResult> {
+export async function runWebLoad(o: {
+  hog: () => Promise<Hog>;
+  ping: Pinger;
+  reference?: Pinger;
+  seconds: number;
+  daemonPid?: number;
+}): Promise<WebLoadResult> {
   const hog = await o.hog();
   await new Promise((r) => setTimeout(r, 500));
   const before = hog.answered;
   const t0 = performance.now();
   const over = (): boolean => performance.now() - t0 >= o.seconds * 1000;
-  const [mine, ref] = await Promise.all([pingUntil(o.ping, over, o.daemonPid), o.reference ? pingUntil(o.reference, over) : null]);
+  const [mine, ref] = await Promise.all([
+    pingUntil(o.ping, over, o.daemonPid),
+    o.reference ? pingUntil(o.reference, over) : null,
+  ]);
   const secs = (performance.now() - t0) / 1000;
   const n = hog.answered - before;
   hog.stop();

@@ -15,7 +15,23 @@ import { startGateway, type Gateway } from './helpers.js';
 import { httpHog, httpPinger, runWebLoad, socketPinger, wsHog, type WebLoadResult } from './fairness-load.js';
 
 /** Only the kernel, the gateway and the fixture: the daemons stay light. */
-const sections = { daemon: { disabled_plugins: ['wfix', 'completion', 'budget', 'sandbox', 'kg', 'agent', 'checkpoint', 'bridge', 'trace', 'workflow', 'mcp'] } };
+const sections = {
+  daemon: {
+    disabled_plugins: [
+      'wfix',
+      'completion',
+      'budget',
+      'sandbox',
+      'kg',
+      'agent',
+      'checkpoint',
+      'bridge',
+      'trace',
+      'workflow',
+      'mcp',
+    ],
+  },
+};
 const SPIN_MS = 5;
 const SPIN = { event: 'fix:spin', data: { ms: SPIN_MS } };
 const WINDOW = 256;
@@ -43,7 +59,7 @@ function expectFair(r: WebLoadResult): void {
 }
 
 describe('fairness for web clients', () => {
-  it('a WebSocket pipelining expensive requests does not hold up an HTTP client\'s pings', async () => {
+  it("a WebSocket pipelining expensive requests does not hold up an HTTP client's pings", async () => {
     const r = await runWebLoad({
       hog: () => wsHog(g.port, g.token, SPIN, WINDOW),
       ping: httpPinger(g.base, g.token),
@@ -54,7 +70,7 @@ describe('fairness for web clients', () => {
     expectFair(r);
   }, 120_000);
 
-  it('an HTTP connection pipelining expensive requests holds up neither a socket client\'s pings nor another HTTP client\'s', async () => {
+  it("an HTTP connection pipelining expensive requests holds up neither a socket client's pings nor another HTTP client's", async () => {
     const sock = await socketPinger(g.daemon.socketPath);
     const ref = await socketPinger(idle.daemon.socketPath);
     try {
@@ -80,8 +96,10 @@ describe('fairness for web clients', () => {
     expectFair(byHttp);
   }, 120_000);
 
-  it('counts the web clients\' requests as clients\' in the router\'s metrics', async () => {
-    const m = await g.daemon.client.request<{ requests: Array<{ event: string; origin: string; count: number; codes: Record<string, number> }> }>('system:metrics');
+  it("counts the web clients' requests as clients' in the router's metrics", async () => {
+    const m = await g.daemon.client.request<{
+      requests: Array<{ event: string; origin: string; count: number; codes: Record<string, number> }>;
+    }>('system:metrics');
     const spin = m.requests.find((r) => r.event === 'fix:spin' && r.origin === 'client');
     expect(spin?.codes.OK).toBeGreaterThan(200);
     expect(m.requests.find((r) => r.event === 'fix:spin' && r.origin === 'plugin')).toBeUndefined();

@@ -32,7 +32,11 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
     daemon: { plugin_dirs: [FIXTURES], disabled_plugins: ['wfix'], ...sections?.daemon },
     gateway: { listen: '127.0.0.1:0', ...gateway },
   });
-  const daemon = await startDaemon({ ...rest, config, env: { ...(configuredToken ? { AGENTD_GATEWAY_TOKEN: TOKEN } : {}), ...rest.env } });
+  const daemon = await startDaemon({
+    ...rest,
+    config,
+    env: { ...(configuredToken ? { AGENTD_GATEWAY_TOKEN: TOKEN } : {}), ...rest.env },
+  });
   const st = await daemon.client.request<{ port: number; listening: boolean }>('gateway:status');
   if (!st.listening) throw new Error(`gateway not listening:\n${daemon.output()}`);
   const base = `http://127.0.0.1:${st.port}`;
@@ -42,12 +46,17 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
     base,
     port: st.port,
     token: TOKEN,
-    get: (p, init = {}) => fetch(base + p, { ...init, headers: { ...auth, ...(init.headers as Record<string, string> | undefined) } }),
+    get: (p, init = {}) =>
+      fetch(base + p, { ...init, headers: { ...auth, ...(init.headers as Record<string, string> | undefined) } }),
     post: (event, body, init = {}) =>
       fetch(`${base}/v1/events/${event}`, {
         method: 'POST',
         ...init,
-        headers: { ...auth, 'content-type': 'application/json', ...(init.headers as Record<string, string> | undefined) },
+        headers: {
+          ...auth,
+          'content-type': 'application/json',
+          ...(init.headers as Record<string, string> | undefined),
+        },
         body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
       }),
   };
@@ -56,6 +65,13 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
 /** An SSE stream collecting its frames (with their ids), for assertions with vi.waitFor. */
 export function collect(g: Gateway, patterns: string[], o: { lastEventId?: string; maxRate?: number } = {}) {
   const frames: Array<StreamFrame & { id?: string }> = [];
-  const h = openStream({ base: g.base, token: g.token, patterns, ...o, onFrame: (f, id) => frames.push({ ...f, ...(id ? { id } : {}) }), fatal: () => true });
+  const h = openStream({
+    base: g.base,
+    token: g.token,
+    patterns,
+    ...o,
+    onFrame: (f, id) => frames.push({ ...f, ...(id ? { id } : {}) }),
+    fatal: () => true,
+  });
   return { frames, events: () => frames.filter((f) => f.kind === 'event'), close: () => h.close(), handle: h };
 }

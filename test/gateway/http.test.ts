@@ -28,9 +28,14 @@ describe('auth', () => {
     expect((await r.json()).error.code).toBe('UNAUTHORIZED');
   });
 
-  it('refuses a wrong token, also one that shares the right one\'s start, on every route', async () => {
+  it("refuses a wrong token, also one that shares the right one's start, on every route", async () => {
     for (const token of ['nope', g.token.slice(0, -1), `${g.token}x`, '']) {
-      for (const [method, p] of [['POST', '/v1/events/system:ping'], ['GET', '/metrics'], ['GET', '/v1/openapi.json'], ['GET', '/v1/stream']]) {
+      for (const [method, p] of [
+        ['POST', '/v1/events/system:ping'],
+        ['GET', '/metrics'],
+        ['GET', '/v1/openapi.json'],
+        ['GET', '/v1/stream'],
+      ]) {
         const r = await fetch(g.base + p, { method, headers: { authorization: `Bearer ${token}` } });
         expect(r.status, `${method} ${p} with "${token}"`).toBe(401);
         await r.body?.cancel();
@@ -53,7 +58,14 @@ describe('auth', () => {
       expect(fs.statSync(file).mode & 0o777).toBe(0o600);
       const token = fs.readFileSync(file, 'utf8').trim();
       expect(token.length).toBeGreaterThanOrEqual(32);
-      expect((await fetch(`${other.base}/v1/events/system:ping`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+      expect(
+        (
+          await fetch(`${other.base}/v1/events/system:ping`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}` },
+          })
+        ).status,
+      ).toBe(200);
       expect((await other.post('system:ping')).status).toBe(401);
       const st = await other.daemon.client.request<Record<string, unknown>>('gateway:status');
       expect(JSON.stringify(st)).not.toContain(token);
@@ -70,10 +82,20 @@ describe('POST /v1/events/<event>', () => {
     expect(await r.json()).toEqual({ data: { pong: true } });
   });
 
-  it('maps every error code to the contract\'s status', async () => {
+  it("maps every error code to the contract's status", async () => {
     const expected: Record<string, number> = {
-      INVALID_DATA: 400, NOT_FOUND: 404, UNKNOWN_EVENT: 404, CONFLICT: 409, BUDGET_EXCEEDED: 402, OVERLOADED: 429,
-      UNAVAILABLE: 503, SHUTTING_DOWN: 503, TIMEOUT: 504, HANDLER_ERROR: 500, LOOP_DETECTED: 500, CANCELLED: 500,
+      INVALID_DATA: 400,
+      NOT_FOUND: 404,
+      UNKNOWN_EVENT: 404,
+      CONFLICT: 409,
+      BUDGET_EXCEEDED: 402,
+      OVERLOADED: 429,
+      UNAVAILABLE: 503,
+      SHUTTING_DOWN: 503,
+      TIMEOUT: 504,
+      HANDLER_ERROR: 500,
+      LOOP_DETECTED: 500,
+      CANCELLED: 500,
     };
     for (const code of Object.keys(ERROR_CODES) as ErrorCode[]) {
       const r = await g.post('fix:fail', { code });
@@ -87,7 +109,7 @@ describe('POST /v1/events/<event>', () => {
     expect((await thrown.json()).error.code).toBe('HANDLER_ERROR');
   });
 
-  it('gives the router\'s own answers the same statuses', async () => {
+  it("gives the router's own answers the same statuses", async () => {
     const cases: Array<[string, unknown, number, string]> = [
       ['kg:get', { id: 'absent' }, 404, 'NOT_FOUND'],
       ['kg:get', { id: 7 }, 400, 'INVALID_DATA'],
@@ -134,7 +156,14 @@ describe('POST /v1/events/<event>', () => {
 
 describe('CORS', () => {
   it('allows only the configured origins', async () => {
-    const ok = await fetch(`${g.base}/v1/events/system:ping`, { method: 'OPTIONS', headers: { origin: 'http://allowed.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' } });
+    const ok = await fetch(`${g.base}/v1/events/system:ping`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'http://allowed.example',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization',
+      },
+    });
     expect(ok.headers.get('access-control-allow-origin')).toBe('http://allowed.example');
     const other = await g.post('system:ping', {}, { headers: { origin: 'http://evil.example' } });
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
@@ -173,10 +202,15 @@ describe('GET /v1/openapi.json', () => {
 });
 
 describe('GET /metrics', () => {
-  it('exposes Prometheus text that a parser reads, with the operators\' series', async () => {
+  it("exposes Prometheus text that a parser reads, with the operators' series", async () => {
     await g.post('system:ping', {});
     await g.post('kg:get', { id: 'absent' });
-    await g.post('kg:add_nodes', { nodes: [{ id: 'm1', label: 'Paper' }, { id: 'm2', label: 'Concept' }] });
+    await g.post('kg:add_nodes', {
+      nodes: [
+        { id: 'm1', label: 'Paper' },
+        { id: 'm2', label: 'Concept' },
+      ],
+    });
     const r = await g.get('/metrics');
     expect(r.status).toBe(200);
     expect(r.headers.get('content-type')).toMatch(/text\/plain/);
@@ -187,17 +221,26 @@ describe('GET /metrics', () => {
       const m = byName.get(name)?.metrics.find((x) => Object.entries(labels).every(([k, v]) => x.labels?.[k] === v));
       return m ? Number(m.value ?? m.count) : undefined;
     };
-    expect(value('agentd_gateway_requests_total', { event: 'system:ping', code: 'OK', transport: 'http' })).toBeGreaterThanOrEqual(1);
+    expect(
+      value('agentd_gateway_requests_total', { event: 'system:ping', code: 'OK', transport: 'http' }),
+    ).toBeGreaterThanOrEqual(1);
     expect(value('agentd_gateway_requests_total', { event: 'kg:get', code: 'NOT_FOUND' })).toBeGreaterThanOrEqual(1);
     expect(byName.get('agentd_gateway_request_duration_seconds')?.type).toBe('HISTOGRAM');
     // The router's own counters: every request it answered, the gateway's clients' among them.
-    expect(value('agentd_requests_total', { event: 'system:ping', origin: 'client', code: 'OK' })).toBeGreaterThanOrEqual(1);
-    expect(value('agentd_requests_total', { event: 'kg:get', origin: 'client', code: 'NOT_FOUND' })).toBeGreaterThanOrEqual(1);
-    expect(value('agentd_requests_total', { event: 'system:health', origin: 'plugin', code: 'OK' })).toBeGreaterThanOrEqual(1);
+    expect(
+      value('agentd_requests_total', { event: 'system:ping', origin: 'client', code: 'OK' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      value('agentd_requests_total', { event: 'kg:get', origin: 'client', code: 'NOT_FOUND' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      value('agentd_requests_total', { event: 'system:health', origin: 'plugin', code: 'OK' }),
+    ).toBeGreaterThanOrEqual(1);
     const router = byName.get('agentd_request_duration_seconds');
     expect(router?.type).toBe('HISTOGRAM');
     // (The parser drops a histogram's labels, _sum and _count: those are read from the text.)
-    const line = (series: string) => Number(new RegExp(`^${series.replace(/[{}+]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1]);
+    const line = (series: string) =>
+      Number(new RegExp(`^${series.replace(/[{}+]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1]);
     const pings = line('agentd_request_duration_seconds_count{event="system:ping",origin="client"}');
     expect(pings).toBeGreaterThanOrEqual(1);
     expect(line('agentd_request_duration_seconds_bucket{event="system:ping",origin="client",le="+Inf"}')).toBe(pings);
@@ -213,7 +256,13 @@ describe('GET /metrics', () => {
     expect(value('agentd_gateway_clients', { transport: 'sse' })).toBe(0);
     expect(value('agentd_probe_success', { probe: 'kg' })).toBe(1);
     expect(value('agentd_events_total')).toBeGreaterThan(0);
-    for (const name of ['agentd_completion_queue', 'agentd_gateway_requests_in_flight', 'agentd_subscribers', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds']) {
+    for (const name of [
+      'agentd_completion_queue',
+      'agentd_gateway_requests_in_flight',
+      'agentd_subscribers',
+      'process_resident_memory_bytes',
+      'nodejs_eventloop_lag_seconds',
+    ]) {
       expect(byName.has(name), name).toBe(true);
     }
   });
@@ -221,9 +270,17 @@ describe('GET /metrics', () => {
 
 describe('the Grafana dashboard (docs/grafana/agentd.json)', () => {
   it('queries only series that /metrics exposes', async () => {
-    const dash = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, '..', '..', 'docs', 'grafana', 'agentd.json'), 'utf8'));
-    const exprs: string[] = dash.panels.flatMap((p: { targets?: Array<{ expr: string }> }) => (p.targets ?? []).map((t) => t.expr));
-    const used = new Set(exprs.flatMap((e) => e.match(/\b(?:agentd|nodejs|process)_[a-z0-9_]+/g) ?? []).map((n) => n.replace(/_(bucket|sum|count)$/, '')));
+    const dash = JSON.parse(
+      fs.readFileSync(path.join(import.meta.dirname, '..', '..', 'docs', 'grafana', 'agentd.json'), 'utf8'),
+    );
+    const exprs: string[] = dash.panels.flatMap((p: { targets?: Array<{ expr: string }> }) =>
+      (p.targets ?? []).map((t) => t.expr),
+    );
+    const used = new Set(
+      exprs
+        .flatMap((e) => e.match(/\b(?:agentd|nodejs|process)_[a-z0-9_]+/g) ?? [])
+        .map((n) => n.replace(/_(bucket|sum|count)$/, '')),
+    );
     const exposed = new Set(parsePrometheusTextFormat(await (await g.get('/metrics')).text()).map((f) => f.name));
     const text = await (await g.get('/metrics')).text();
     const missing = [...used].filter((n) => !exposed.has(n) && !text.includes(`# TYPE ${n} `));

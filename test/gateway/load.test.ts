@@ -16,7 +16,11 @@ const QUEUE = 500;
 
 beforeAll(async () => {
   // --expose-gc: the fixture's fix:gc measures the heap that is kept, not the garbage a flood leaves.
-  g = await startGateway({ gateway: { client_queue: QUEUE }, sections: { router: { history_size: 1000 } }, nodeArgs: ['--expose-gc', '--import', 'tsx', path.join(ROOT, 'daemon', 'main.ts')] });
+  g = await startGateway({
+    gateway: { client_queue: QUEUE },
+    sections: { router: { history_size: 1000 } },
+    nodeArgs: ['--expose-gc', '--import', 'tsx', path.join(ROOT, 'daemon', 'main.ts')],
+  });
 });
 afterAll(async () => {
   await g?.daemon.stop();
@@ -33,35 +37,50 @@ it('holds 1,000 idle SSE clients and a slow one with bounded memory', { timeout:
   const idle: http.ClientRequest[] = [];
   const rare = new Array<number>(1000).fill(0);
   await Promise.all(
-    Array.from({ length: 1000 }, (_, i) => new Promise<void>((resolve, reject) => {
-      const req = http.get(`${g.base}/v1/stream?patterns=fix:rare`, { agent, headers: { authorization: `Bearer ${g.token}` } }, (res) => {
-        expect(res.statusCode).toBe(200);
-        res.setEncoding('utf8');
-        let first = true;
-        res.on('data', (chunk: string) => {
-          if (first) {
-            first = false;
-            resolve();
-          }
-          rare[i] += chunk.split('"event":"fix:rare"').length - 1;
-        });
-      });
-      req.on('error', reject);
-      idle.push(req);
-    })),
+    Array.from(
+      { length: 1000 },
+      (_, i) =>
+        new Promise<void>((resolve, reject) => {
+          const req = http.get(
+            `${g.base}/v1/stream?patterns=fix:rare`,
+            { agent, headers: { authorization: `Bearer ${g.token}` } },
+            (res) => {
+              expect(res.statusCode).toBe(200);
+              res.setEncoding('utf8');
+              let first = true;
+              res.on('data', (chunk: string) => {
+                if (first) {
+                  first = false;
+                  resolve();
+                }
+                rare[i] += chunk.split('"event":"fix:rare"').length - 1;
+              });
+            },
+          );
+          req.on('error', reject);
+          idle.push(req);
+        }),
+    ),
   );
-  await vi.waitFor(async () => expect((await g.daemon.client.request<{ clients: { sse: number } }>('gateway:status')).clients.sse).toBe(1000));
+  await vi.waitFor(async () =>
+    expect((await g.daemon.client.request<{ clients: { sse: number } }>('gateway:status')).clients.sse).toBe(1000),
+  );
   const before = await heapMb();
 
   // The slow client: asks for the flood and never reads a byte of it.
   const slow = net.connect(g.port, '127.0.0.1');
   slow.pause();
   await new Promise<void>((r) => slow.once('connect', () => r()));
-  slow.write(`GET /v1/stream?patterns=fix:tick HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${g.token}\r\n\r\n`);
-  await vi.waitFor(async () => expect((await g.daemon.client.request<{ clients: { sse: number } }>('gateway:status')).clients.sse).toBe(1001));
+  slow.write(
+    `GET /v1/stream?patterns=fix:tick HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${g.token}\r\n\r\n`,
+  );
+  await vi.waitFor(async () =>
+    expect((await g.daemon.client.request<{ clients: { sse: number } }>('gateway:status')).clients.sse).toBe(1001),
+  );
 
   // 32,000 events of 4 KB (128 MB) for a client that reads nothing.
-  for (let round = 0; round < 32; round++) await g.daemon.client.request('fix:emit', { n: 1000, bytes: 4096, batch: 100 }, { timeoutMs: 60_000 });
+  for (let round = 0; round < 32; round++)
+    await g.daemon.client.request('fix:emit', { n: 1000, bytes: 4096, batch: 100 }, { timeoutMs: 60_000 });
   const st = await g.daemon.client.request<{ queued_frames: number; dropped: number }>('gateway:status');
   expect(st.queued_frames).toBeLessThanOrEqual(QUEUE);
   // What neither the queue nor the connection's buffers (ours, bounded, and the kernel's) hold was dropped.
@@ -80,5 +99,9 @@ it('holds 1,000 idle SSE clients and a slow one with bounded memory', { timeout:
   await vi.waitFor(() => expect(rare.filter((n) => n === 1).length).toBe(1000), { timeout: 30_000 });
   slow.destroy();
   for (const r of idle) r.destroy();
-  await vi.waitFor(async () => expect((await g.daemon.client.request<{ clients: { sse: number } }>('gateway:status')).clients.sse).toBe(0), { timeout: 30_000 });
+  await vi.waitFor(
+    async () =>
+      expect((await g.daemon.client.request<{ clients: { sse: number } }>('gateway:status')).clients.sse).toBe(0),
+    { timeout: 30_000 },
+  );
 });

@@ -17,7 +17,11 @@ import { GatewayService, type GatewayContext } from '../../plugins/gateway/servi
 import { ROOT } from '../helpers/daemon-process.js';
 import { TOKEN, startGateway, type Gateway } from './helpers.js';
 
-const sections = { daemon: { disabled_plugins: ['wfix', 'completion', 'budget', 'sandbox', 'kg', 'agent', 'bridge', 'trace', 'workflow', 'mcp'] } };
+const sections = {
+  daemon: {
+    disabled_plugins: ['wfix', 'completion', 'budget', 'sandbox', 'kg', 'agent', 'bridge', 'trace', 'workflow', 'mcp'],
+  },
+};
 
 let g: Gateway;
 afterAll(async () => {
@@ -43,8 +47,12 @@ function socket(patterns: string[]) {
   const ws = new WebSocket(`ws://127.0.0.1:${g.port}/v1/ws`, { headers: { authorization: `Bearer ${g.token}` } });
   const frames: Array<Record<string, any>> = [];
   ws.on('message', (m) => frames.push(JSON.parse(m.toString())));
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-  ws.once('open', () => ws.send(JSON.stringify({ event: 'monitor:subscribe', data: { patterns }, correlation_id: 'sub' })));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
+  ws.once('open', () =>
+    ws.send(JSON.stringify({ event: 'monitor:subscribe', data: { patterns }, correlation_id: 'sub' })),
+  );
   return { frames, closed };
 }
 
@@ -57,7 +65,8 @@ describe('shutdown, as web clients see it', () => {
     const wsOther = socket(['fix:*']);
     await vi.waitFor(() => {
       for (const s of [system, other]) expect(s.frames[0]?.event).toBe('monitor:subscribe');
-      for (const w of [ws, wsOther]) expect(w.frames.find((f) => f.correlation_id === 'sub')?.data?.subscription_id).toBeDefined();
+      for (const w of [ws, wsOther])
+        expect(w.frames.find((f) => f.correlation_id === 'sub')?.data?.subscription_id).toBeDefined();
     });
 
     await g.daemon.client.request('system:shutdown', { reason: 'maintenance' });
@@ -74,24 +83,30 @@ describe('shutdown, as web clients see it', () => {
     expect(names.indexOf('system:shutdown_begin')).toBeLessThan(names.indexOf('gateway:closing'));
     const last = system.frames.at(-1)!;
     const begin = system.frames.find((f) => f.event === 'system:shutdown_begin')!;
-    expect(last.data).toEqual({ reason: 'shutdown', shutdown: { reason: 'maintenance', deadline: begin.data.deadline } });
+    expect(last.data).toEqual({
+      reason: 'shutdown',
+      shutdown: { reason: 'maintenance', deadline: begin.data.deadline },
+    });
     expect(last.seq).toBe(begin.seq);
     expect(other.frames.map((f) => f.event)).toEqual(['monitor:subscribe', 'gateway:closing']);
 
     // WebSocket: the same frames, then a close with 1001 (going away).
-    for (const [w, expected] of [[ws, ['system:shutdown_begin', 'gateway:closing']], [wsOther, ['gateway:closing']]] as const) {
+    for (const [w, expected] of [
+      [ws, ['system:shutdown_begin', 'gateway:closing']],
+      [wsOther, ['gateway:closing']],
+    ] as const) {
       expect(await w.closed).toEqual({ code: 1001, reason: 'gateway closing' });
       expect(w.frames.filter((f) => f.kind === 'event').map((f) => f.event)).toEqual(expected);
     }
   }, 60_000);
-
 });
 
 /** The service alone, on a context that answers what it asks at start: shutdown can be set at will. */
 describe('the gateway service closing', () => {
   async function service(shutting: { now: boolean }) {
     const ctx = {
-      request: async (event: string) => (event === 'system:discover' ? { events: {} } : { events: [], last_seq: 7, oldest_seq: 1, truncated: false }),
+      request: async (event: string) =>
+        event === 'system:discover' ? { events: {} } : { events: [], last_seq: 7, oldest_seq: 1, truncated: false },
       subscribe: () => () => undefined,
       log: pino({ level: 'silent' }),
       paths: { run: fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-gw-')), root: ROOT } as PluginPaths,
@@ -99,7 +114,11 @@ describe('the gateway service closing', () => {
         return shutting.now;
       },
     } as unknown as GatewayContext;
-    const s = new GatewayService(ctx, gatewayConfigSchema.parse({ listen: '127.0.0.1:0', token: TOKEN, dashboard: false }), 'test');
+    const s = new GatewayService(
+      ctx,
+      gatewayConfigSchema.parse({ listen: '127.0.0.1:0', token: TOKEN, dashboard: false }),
+      'test',
+    );
     await s.start();
     return { s, base: `http://127.0.0.1:${s.address!.port}` };
   }
@@ -114,7 +133,14 @@ describe('the gateway service closing', () => {
       expect(r.status).toBe(503);
       expect((await r.json()).error.code).toBe('SHUTTING_DOWN');
       const ws = new WebSocket(`${base.replace('http', 'ws')}/v1/ws`, { headers: auth });
-      await expect(new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('unexpected-response', (_q, res) => reject(new Error(`status ${res.statusCode}`)))))).rejects.toThrow(/503/);
+      await expect(
+        new Promise(
+          (resolve, reject) => (
+            ws.once('open', resolve),
+            ws.once('unexpected-response', (_q, res) => reject(new Error(`status ${res.statusCode}`)))
+          ),
+        ),
+      ).rejects.toThrow(/503/);
     } finally {
       await s.stop();
     }
@@ -124,7 +150,14 @@ describe('the gateway service closing', () => {
     const { s, base } = await service({ now: false });
     const frames: StreamFrame[] = [];
     const states: Array<string | undefined> = [];
-    const h = openStream({ base, token: TOKEN, patterns: ['*'], onFrame: (f) => frames.push(f), onState: (up, why) => void (up || states.push(why)), fatal: () => true });
+    const h = openStream({
+      base,
+      token: TOKEN,
+      patterns: ['*'],
+      onFrame: (f) => frames.push(f),
+      onState: (up, why) => void (up || states.push(why)),
+      fatal: () => true,
+    });
     await vi.waitFor(() => expect(frames[0]?.event).toBe('monitor:subscribe'));
     await s.stop();
     await vi.waitFor(() => expect(states[0]).toBe('the gateway stopped'));

@@ -45,7 +45,7 @@ describe('GET /v1/stream (SSE)', () => {
     s.close();
   });
 
-  it('resumes after Last-Event-ID from the router\'s history: nothing missed, nothing twice', async () => {
+  it("resumes after Last-Event-ID from the router's history: nothing missed, nothing twice", async () => {
     const s = collect(g, ['fix:tick']);
     await vi.waitFor(() => expect(s.frames.length).toBe(1));
     await emit(6);
@@ -89,7 +89,10 @@ describe('GET /v1/stream (SSE)', () => {
     await emit(100);
     await vi.waitFor(() => expect(s.events().some((e) => e.event === 'monitor:skipped')).toBe(true), { timeout: 5000 });
     const delivered = s.events().filter((e) => e.event === 'fix:tick').length;
-    const skipped = s.events().filter((e) => e.event === 'monitor:skipped').reduce((n, e) => n + (e.data.count as number), 0);
+    const skipped = s
+      .events()
+      .filter((e) => e.event === 'monitor:skipped')
+      .reduce((n, e) => n + (e.data.count as number), 0);
     expect(delivered).toBeLessThanOrEqual(20);
     expect(delivered + skipped).toBe(100);
     s.close();
@@ -125,7 +128,7 @@ describe('GET /v1/ws', () => {
     await expect(openWs({ authorization: 'Bearer wrong-token-0123456789' }).opened).rejects.toThrow(/401/);
   });
 
-  it('answers requests by correlation_id, concurrently, with the socket\'s frames and errors', async () => {
+  it("answers requests by correlation_id, concurrently, with the socket's frames and errors", async () => {
     const c = openWs();
     await c.opened;
     c.send({ event: 'fix:sleep', data: { ms: 300 }, correlation_id: 'slow' });

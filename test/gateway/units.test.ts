@@ -17,7 +17,9 @@ describe('parseListen', () => {
     ['[::1]:8377', { host: '::1', port: 8377 }],
     ['localhost:0', { host: 'localhost', port: 0 }],
   ])('%s', (v, want) => expect(parseListen(v)).toEqual(want));
-  it.each(['', 'host:', 'host:port', '99999', '1.2.3.4:70000'])('refuses %j', (v) => expect(() => parseListen(v)).toThrow(/gateway.listen/));
+  it.each(['', 'host:', 'host:port', '99999', '1.2.3.4:70000'])('refuses %j', (v) =>
+    expect(() => parseListen(v)).toThrow(/gateway.listen/),
+  );
 });
 
 describe('tokens', () => {
@@ -33,7 +35,9 @@ describe('tokens', () => {
   ])('%s', (header, ok) => expect(check.header(header)).toBe(ok));
 
   it('takes a subprotocol token and never answers with it', () => {
-    expect(check.subprotocol('agentd.v1, agentd.bearer.right-token-0123456789')).toBe('agentd.bearer.right-token-0123456789');
+    expect(check.subprotocol('agentd.v1, agentd.bearer.right-token-0123456789')).toBe(
+      'agentd.bearer.right-token-0123456789',
+    );
     expect(check.subprotocol('agentd.v1, agentd.bearer.wrong')).toBeNull();
   });
 
@@ -46,7 +50,11 @@ describe('tokens', () => {
     fs.chmodSync(file, 0o644);
     resolveToken(undefined, file);
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
-    expect(resolveToken('configured-token-0123456789', file)).toEqual({ token: 'configured-token-0123456789', source: 'config', file: null });
+    expect(resolveToken('configured-token-0123456789', file)).toEqual({
+      token: 'configured-token-0123456789',
+      source: 'config',
+      file: null,
+    });
     fs.rmSync(dir, { recursive: true });
   });
 });
@@ -55,7 +63,16 @@ describe('ClientQueue', () => {
   function sink() {
     const out: OutFrame[] = [];
     let buffered = 0;
-    return { out, set: (n: number) => void (buffered = n), sink: { write: (f: OutFrame) => void out.push(f), get buffered() { return buffered; } } };
+    return {
+      out,
+      set: (n: number) => void (buffered = n),
+      sink: {
+        write: (f: OutFrame) => void out.push(f),
+        get buffered() {
+          return buffered;
+        },
+      },
+    };
   }
 
   it('sends at once while the client keeps up', () => {
@@ -76,18 +93,37 @@ describe('ClientQueue', () => {
     expect(stats.dropped).toBe(7);
     s.set(0);
     q.flush();
-    expect(JSON.parse(s.out[0].text)).toMatchObject({ event: 'monitor:dropped', data: { count: 7, first_seq: 1, last_seq: 7 } });
+    expect(JSON.parse(s.out[0].text)).toMatchObject({
+      event: 'monitor:dropped',
+      data: { count: 7, first_seq: 1, last_seq: 7 },
+    });
     expect(s.out.slice(1).map((f) => f.seq)).toEqual([8, 9, 10]);
   });
 });
 
 describe('buildOpenApi', () => {
-  it('moves a schema\'s $defs into components and rewrites its references', () => {
+  it("moves a schema's $defs into components and rewrites its references", () => {
     const doc = buildOpenApi(
-      [{
-        event: 'x:tree', summary: 's', description: null, plugin: 'x', parameters: {}, emits: [], errors: ['NOT_FOUND'], available: true,
-        schema: { $schema: 'https://json-schema.org/draft/2020-12/schema', type: 'object', properties: { node: { $ref: '#/$defs/Node' } }, $defs: { Node: { type: 'object', properties: { kids: { type: 'array', items: { $ref: '#/$defs/Node' } } } } } },
-      }],
+      [
+        {
+          event: 'x:tree',
+          summary: 's',
+          description: null,
+          plugin: 'x',
+          parameters: {},
+          emits: [],
+          errors: ['NOT_FOUND'],
+          available: true,
+          schema: {
+            $schema: 'https://json-schema.org/draft/2020-12/schema',
+            type: 'object',
+            properties: { node: { $ref: '#/$defs/Node' } },
+            $defs: {
+              Node: { type: 'object', properties: { kids: { type: 'array', items: { $ref: '#/$defs/Node' } } } },
+            },
+          },
+        },
+      ],
       { version: '1' },
     ) as { components: { schemas: Record<string, Record<string, any>> }; paths: Record<string, any> };
     const data = doc.components.schemas.xTree_data;

@@ -78,11 +78,18 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<DaemonHandl
   if (opts.config !== undefined || !fs.existsSync(env.AGENTD_CONFIG)) {
     fs.writeFileSync(env.AGENTD_CONFIG, opts.config ?? '');
   }
-  const proc = spawn(process.execPath, [...(process.env.PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROF_DIR}`] : []), ...(opts.nodeArgs ?? ['--import', 'tsx', path.join(ROOT, 'daemon', 'main.ts')])], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    [
+      ...(process.env.PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROF_DIR}`] : []),
+      ...(opts.nodeArgs ?? ['--import', 'tsx', path.join(ROOT, 'daemon', 'main.ts')]),
+    ],
+    {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   live.add(proc);
   proc.once('exit', () => live.delete(proc));
   let out = '';

@@ -4,7 +4,11 @@ import type { EventFrame } from '../../client/protocol.js';
 import { DaemonError } from '../../client/errors.js';
 
 /** Poll until `fn` returns a truthy value (or throw after `timeoutMs`). */
-export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 10_000, what = 'condition'): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  fn: () => T | Promise<T>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

@@ -92,7 +92,11 @@ export async function loadGraph(socketPath: string, n: number): Promise<void> {
   const c = await Line.connect(socketPath);
   try {
     for (let i = 0; i < n; i += 5000) {
-      const nodes = Array.from({ length: Math.min(5000, n - i) }, (_, k) => ({ id: `n${i + k}`, label: LABELS[(i + k) % LABELS.length], properties: { name: `node ${i + k}`, score: (i + k) % 100 } }));
+      const nodes = Array.from({ length: Math.min(5000, n - i) }, (_, k) => ({
+        id: `n${i + k}`,
+        label: LABELS[(i + k) % LABELS.length],
+        properties: { name: `node ${i + k}`, score: (i + k) % 100 },
+      }));
       const r = await c.request('kg:add_nodes', { nodes });
       if (r.error) throw new Error(`kg:add_nodes: ${JSON.stringify(r.error)}`);
     }
@@ -129,7 +133,8 @@ function frames(mix: Mix, n: number): string[] {
   return out;
 }
 
-const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+const pct = (sorted: number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
 const r2 = (x: number): number => Math.round(x * 100) / 100;
 
 /**
@@ -150,7 +155,12 @@ async function pingUntil(c: Line, until: () => boolean): Promise<number[]> {
 
 const summary = (samples: number[]) => {
   const sorted = [...samples].sort((a, b) => a - b);
-  return { p50_ms: r2(pct(sorted, 50)), p99_ms: r2(pct(sorted, 99)), max_ms: r2(sorted[sorted.length - 1] ?? NaN), n: samples.length };
+  return {
+    p50_ms: r2(pct(sorted, 50)),
+    p99_ms: r2(pct(sorted, 99)),
+    max_ms: r2(sorted[sorted.length - 1] ?? NaN),
+    n: samples.length,
+  };
 };
 
 /** On-CPU time of a process's main thread (its event loop), ns; null where /proc has no schedstat. */
@@ -162,7 +172,18 @@ function loopCpuNs(pid: number): number | null {
   }
 }
 
-export async function runLoad(socketPath: string, opts: { mix: Mix; nodes: number; seconds: number; window?: number; hog?: boolean; referenceSocket?: string; daemonPid?: number }): Promise<LoadResult> {
+export async function runLoad(
+  socketPath: string,
+  opts: {
+    mix: Mix;
+    nodes: number;
+    seconds: number;
+    window?: number;
+    hog?: boolean;
+    referenceSocket?: string;
+    daemonPid?: number;
+  },
+): Promise<LoadResult> {
   const window = opts.window ?? 256;
   const hog = await Line.connect(socketPath);
   const pinger = await Line.connect(socketPath);

@@ -37,7 +37,11 @@ export class RawConn {
     this.socket.write(data);
   }
 
-  request(event: string, data: Record<string, unknown> = {}, correlation_id: string | number = Math.random().toString(36).slice(2)): void {
+  request(
+    event: string,
+    data: Record<string, unknown> = {},
+    correlation_id: string | number = Math.random().toString(36).slice(2),
+  ): void {
     this.send(JSON.stringify({ event, data, correlation_id }) + '\n');
   }
 

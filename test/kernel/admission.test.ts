@@ -73,7 +73,15 @@ describe('admission', () => {
     const a = new Admission((e) => errors.push(e));
     const log: string[] = [];
     let bad = 3;
-    a.wake({ peek: () => (bad > 0 ? 'test:bad' : null), runNext: () => (bad--, (() => { throw new Error('boom'); })()) });
+    a.wake({
+      peek: () => (bad > 0 ? 'test:bad' : null),
+      runNext: () => (
+        bad--,
+        (() => {
+          throw new Error('boom');
+        })()
+      ),
+    });
     const good = tenant('good', 'test:good', 3, 0, log);
     a.wake(good);
     await until(() => good.left() === 0 && bad === 0);

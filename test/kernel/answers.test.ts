@@ -18,7 +18,8 @@ beforeAll(async () => {
   d = await startDaemon({
     env: { ANTHROPIC_API_KEY: 'sk-ant-answers', ANTHROPIC_BASE_URL: api.url },
     // Prices that make float sums noisy: $0.7/M in, $3.3/M out.
-    config: 'daemon:\n  disabled_plugins: [bridge]\nbudget:\n  prices:\n    odd-model: {input: 0.7, output: 3.3}\nsandbox:\n  pool_size: 0\nagent:\n  watch_profiles: false\n',
+    config:
+      'daemon:\n  disabled_plugins: [bridge]\nbudget:\n  prices:\n    odd-model: {input: 0.7, output: 3.3}\nsandbox:\n  pool_size: 0\nagent:\n  watch_profiles: false\n',
   });
 }, 120_000);
 
@@ -28,7 +29,8 @@ afterAll(async () => {
 });
 
 // Bare `created`, `finished`, ... are times too (the trace plugin's names).
-const TIME_KEY = /(_at|^ts|^since|^until|^last_seen|^timestamp|^created|^updated|^started|^finished|^last_used|^saved)$/;
+const TIME_KEY =
+  /(_at|^ts|^since|^until|^last_seen|^timestamp|^created|^updated|^started|^finished|^last_used|^saved)$/;
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d/;
 
 /** Every place in an answer that breaks the conventions, as `path: value`. */
@@ -72,13 +74,23 @@ describe('answers', () => {
     await ask('agent:list', {});
     await ask('agent:info', { agent_id: 'a1' });
     // A goal turn is recorded as a trace; a workflow run with a goal too.
-    const goalTurn = await ask('agent:send', { agent_id: 'a1', message: 'four', goal: 'Answer the user with a number' });
-    await ask('workflow:start', { run_id: 'w1', definition: { name: 'pinger', steps: [{ id: 'p', event: 'system:ping' }] }, goal: 'Ping the daemon once', wait: true });
+    const goalTurn = await ask('agent:send', {
+      agent_id: 'a1',
+      message: 'four',
+      goal: 'Answer the user with a number',
+    });
+    await ask('workflow:start', {
+      run_id: 'w1',
+      definition: { name: 'pinger', steps: [{ id: 'p', event: 'system:ping' }] },
+      goal: 'Ping the daemon once',
+      wait: true,
+    });
     await ask('workflow:status', { run_id: 'w1' });
     await ask('workflow:runs', {});
     await ask('workflow:list', {});
     const traces = await ask('trace:list', {});
-    for (const t of traces.traces as Array<{ trace_id: string }>) await ask('trace:get', { trace_id: t.trace_id, steps: true });
+    for (const t of traces.traces as Array<{ trace_id: string }>)
+      await ask('trace:get', { trace_id: t.trace_id, steps: true });
     await ask('trace:run', { run_id: 'w1', wait: true });
     await ask('trace:runs', {});
     const turnTrace = goalTurn.trace as { run_id?: string } | undefined;
@@ -97,7 +109,10 @@ describe('answers', () => {
       await ask('sandbox:list', {});
       await ask('sandbox:destroy', { session_id: 'sb1' });
     }
-    const events = await c.request<{ events: Array<{ event: string; data: unknown; timestamp: number }> }>('monitor:events', { limit: 10_000 });
+    const events = await c.request<{ events: Array<{ event: string; data: unknown; timestamp: number }> }>(
+      'monitor:events',
+      { limit: 10_000 },
+    );
     answers['emitted events'] = events.events.map((e) => ({ [e.event]: e.data, timestamp: e.timestamp }));
     expect(Object.entries(answers).flatMap(([k, v]) => violations(v, k))).toEqual([]);
 
@@ -112,16 +127,23 @@ describe('answers', () => {
   }, 180_000);
 
   it('price an alias as the model it stands for', async () => {
-    const r = await d.client.request<{ prices: Record<string, { input: number }>; alias: Record<string, string> }>('budget:prices', { model: 'haiku' });
+    const r = await d.client.request<{ prices: Record<string, { input: number }>; alias: Record<string, string> }>(
+      'budget:prices',
+      { model: 'haiku' },
+    );
     const { aliases } = await d.client.request<{ aliases: Record<string, { model: string }> }>('completion:models');
     expect(r.alias).toEqual({ haiku: aliases.haiku!.model });
     expect(r.prices[aliases.haiku!.model]!.input).toBeGreaterThan(0);
-    expect(await errorOf(d.client.request('budget:prices', { model: 'no-such-model' }))).toMatchObject({ code: 'NOT_FOUND' });
+    expect(await errorOf(d.client.request('budget:prices', { model: 'no-such-model' }))).toMatchObject({
+      code: 'NOT_FOUND',
+    });
   });
 
   it('keep the all-time global total in budget:status once a global limit of another period is set', async () => {
     await d.client.request('budget:set', { scope: 'global', limit_usd: 5, period: 'daily' });
-    const { scopes } = await d.client.request<{ scopes: Array<{ scope: string; period: string; limit_usd: number | null; spent_usd: number }> }>('budget:status', {});
+    const { scopes } = await d.client.request<{
+      scopes: Array<{ scope: string; period: string; limit_usd: number | null; spent_usd: number }>;
+    }>('budget:status', {});
     const global = scopes.filter((s) => s.scope === 'global');
     expect(global.map((s) => s.period).sort()).toEqual(['daily', 'total']);
     expect(global.find((s) => s.period === 'total')!.limit_usd).toBeNull();
@@ -151,7 +173,10 @@ describe('agent:delete and agent:prune', () => {
     await c.request('agent:spawn', { agent_id: 'parent', model: 'odd-model' });
     await c.request('agent:spawn', { agent_id: 'child', model: 'odd-model', parent_id: 'parent' });
     for (const id of ['p1', 'p2', 'parent']) await c.request('agent:terminate', { agent_id: id });
-    const r = await c.request<{ deleted: string[]; kept: Array<{ agent_id: string; reason: string }> }>('agent:prune', {});
+    const r = await c.request<{ deleted: string[]; kept: Array<{ agent_id: string; reason: string }> }>(
+      'agent:prune',
+      {},
+    );
     expect(r.deleted).toEqual(expect.arrayContaining(['p1', 'p2']));
     expect(r.kept).toEqual([{ agent_id: 'parent', reason: expect.stringMatching(/live children/) }]);
     const live = await c.request<{ agents: Array<{ agent_id: string }> }>('agent:list', { status: 'terminated' });

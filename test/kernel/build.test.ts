@@ -30,7 +30,10 @@ afterAll(async () => {
 
 describe('the bundled build', () => {
   it('prices: the shipped table (pre-parsed) and a user price file (parsed) read as from the sources', async () => {
-    const [b, s] = await Promise.all([built.client.request('budget:prices', {}), sources.client.request('budget:prices', {})]);
+    const [b, s] = await Promise.all([
+      built.client.request('budget:prices', {}),
+      sources.client.request('budget:prices', {}),
+    ]);
     expect(b).toEqual(s);
     const models = (b as { prices: Record<string, { input: number; output: number }> }).prices;
     expect(models['my-local-model']).toMatchObject({ input: 0.5, output: 1.5 });
@@ -38,9 +41,18 @@ describe('the bundled build', () => {
   });
 
   it('agent profiles: the shipped ones load as from the sources', async () => {
-    const [b, s] = await Promise.all([built.client.request('agent:profiles', {}), sources.client.request('agent:profiles', {})]);
+    const [b, s] = await Promise.all([
+      built.client.request('agent:profiles', {}),
+      sources.client.request('agent:profiles', {}),
+    ]);
     expect(b).toEqual(s);
-    const names = ((b as { profiles: Array<{ name: string }> }).profiles).map((p) => p.name).sort();
-    expect(names).toEqual(fs.readdirSync(path.join(ROOT, 'profiles')).filter((f) => /\.ya?ml$/.test(f)).map((f) => f.replace(/\.ya?ml$/, '')).sort());
+    const names = (b as { profiles: Array<{ name: string }> }).profiles.map((p) => p.name).sort();
+    expect(names).toEqual(
+      fs
+        .readdirSync(path.join(ROOT, 'profiles'))
+        .filter((f) => /\.ya?ml$/.test(f))
+        .map((f) => f.replace(/\.ya?ml$/, ''))
+        .sort(),
+    );
   });
 });

@@ -13,7 +13,11 @@ import { kernelConfig } from './kit.js';
 const TSX = path.join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs');
 const home = tempHome('agentd-prebuilt-');
 fs.writeFileSync(path.join(home, 'agentd.yaml'), kernelConfig());
-const env: Record<string, string | undefined> = { ...process.env, AGENTD_HOME: home, AGENTD_CONFIG: path.join(home, 'agentd.yaml') };
+const env: Record<string, string | undefined> = {
+  ...process.env,
+  AGENTD_HOME: home,
+  AGENTD_CONFIG: path.join(home, 'agentd.yaml'),
+};
 delete env.AGENTD_SOCKET;
 delete env.AGENTD_FROM_SOURCE;
 
@@ -24,10 +28,12 @@ function run(cmd: string, args: string[], root = ROOT): Run {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 const prebuilt = (...args: string[]): Run => run(path.join(ROOT, 'daemon-control.ts'), args);
-const fromSources = (...args: string[]): Run => run(process.execPath, ['--import', TSX, '--no-warnings', path.join(ROOT, 'daemon-control.ts'), ...args]);
+const fromSources = (...args: string[]): Run =>
+  run(process.execPath, ['--import', TSX, '--no-warnings', path.join(ROOT, 'daemon-control.ts'), ...args]);
 
 /** What varies between two runs of one command: uptimes, and the event rate. */
-const steady = (s: string): string => s.replace(/uptime:? \d+(\.\d+)?s/g, 'uptime Ns').replace(/events\/s: [\d.]+/g, 'events/s: N');
+const steady = (s: string): string =>
+  s.replace(/uptime:? \d+(\.\d+)?s/g, 'uptime Ns').replace(/events\/s: [\d.]+/g, 'events/s: N');
 
 afterAll(() => {
   prebuilt('stop');
@@ -52,12 +58,25 @@ describe('the prebuilt CLI', () => {
     const compare = (args: string[]): void => {
       const a = prebuilt(...args);
       const b = fromSources(...args);
-      expect({ args, code: a.code, out: steady(a.out), err: steady(a.err) }).toEqual({ args, code: b.code, out: steady(b.out), err: steady(b.err) });
+      expect({ args, code: a.code, out: steady(a.out), err: steady(a.err) }).toEqual({
+        args,
+        code: b.code,
+        out: steady(b.out),
+        err: steady(b.err),
+      });
     };
     for (const args of cases) compare(args); // no daemon running
     const start = prebuilt('start');
     expect(start.code, start.err).toBe(0);
-    for (const args of [['status'], ['health'], ['emit', 'system:ping'], ['emit', 'system:pnig'], ['emit', 'kg:add_nodes', '{}'], ['start']]) compare(args);
+    for (const args of [
+      ['status'],
+      ['health'],
+      ['emit', 'system:ping'],
+      ['emit', 'system:pnig'],
+      ['emit', 'kg:add_nodes', '{}'],
+      ['start'],
+    ])
+      compare(args);
     expect(prebuilt('stop').code).toBe(0);
   }, 240_000);
 
@@ -65,7 +84,15 @@ describe('the prebuilt CLI', () => {
     // A copy of what the CLI is built from, with the checkout's packages.
     const copy = tempHome('agentd-cli-copy-');
     try {
-      for (const f of ['daemon-control.ts', 'package.json', 'tsconfig.json', 'bin', 'client', 'daemon', 'interfaces/control']) {
+      for (const f of [
+        'daemon-control.ts',
+        'package.json',
+        'tsconfig.json',
+        'bin',
+        'client',
+        'daemon',
+        'interfaces/control',
+      ]) {
         fs.cpSync(path.join(ROOT, f), path.join(copy, f), { recursive: true });
       }
       fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(copy, 'node_modules'));
@@ -82,7 +109,10 @@ describe('the prebuilt CLI', () => {
       fs.writeFileSync(args, fs.readFileSync(args, 'utf8').replace('unknown option', 'no such option'));
       expect(ctl('health', '--jsno').err).toMatch(/^daemon-control: no such option --jsno/);
       const entry = path.join(copy, 'daemon-control.ts');
-      fs.writeFileSync(entry, fs.readFileSync(entry, 'utf8').replace('usage: daemon-control <command>', 'usage: edited-control <command>'));
+      fs.writeFileSync(
+        entry,
+        fs.readFileSync(entry, 'utf8').replace('usage: daemon-control <command>', 'usage: edited-control <command>'),
+      );
       const edited = ctl('help');
       expect(edited.code).toBe(0);
       expect(edited.out).toMatch(/^usage: edited-control <command>/);

@@ -29,7 +29,10 @@ function homeWith(only: string[], extra = ''): string {
   const home = tempHome('agentd-cli-');
   homes.push(home);
   const disabled = REAL_PLUGINS.filter((p) => !only.includes(p));
-  fs.writeFileSync(path.join(home, 'agentd.yaml'), `daemon:\n  disabled_plugins: ${JSON.stringify(disabled)}\n${extra}`);
+  fs.writeFileSync(
+    path.join(home, 'agentd.yaml'),
+    `daemon:\n  disabled_plugins: ${JSON.stringify(disabled)}\n${extra}`,
+  );
   return home;
 }
 
@@ -93,11 +96,13 @@ describe('start tells the truth', () => {
     const ctl = ctlIn(homeWith(['sandbox'], 'sandbox:\n  pool_sise: 4\n  limits: {memroy_mb: 3}\n'));
     const r = ctl('start');
     expect(r.code).toBe(1);
-    expect(r.err).toContain('unknown keys pool_sise (did you mean pool_size?), limits.memroy_mb (did you mean memory_mb?)');
+    expect(r.err).toContain(
+      'unknown keys pool_sise (did you mean pool_size?), limits.memroy_mb (did you mean memory_mb?)',
+    );
     expect(ctl('stop').code).toBe(0);
   });
 
-  it('an unknown section stops the start; the output shown is only this start\'s', () => {
+  it("an unknown section stops the start; the output shown is only this start's", () => {
     const home = homeWith([]);
     const first = ctlIn(home, { AGENTD_CONFIG: path.join(home, 'missing.yaml') })('start');
     expect(first.code).toBe(1);
@@ -114,7 +119,10 @@ describe('logs', () => {
   it('are readable lines for a terminal and JSON lines for a pipe', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-logs-'));
     const file = path.join(dir, 'daemon.log');
-    fs.writeFileSync(file, `${JSON.stringify({ level: 30, time: 1764000000123, pid: 7, plugin: 'kg', msg: 'plugin started' })}\nnot json\n`);
+    fs.writeFileSync(
+      file,
+      `${JSON.stringify({ level: 30, time: 1764000000123, pid: 7, plugin: 'kg', msg: 'plugin started' })}\nnot json\n`,
+    );
     let pretty = '';
     await showLogs({ file, lines: 10, follow: false, json: false, write: (s) => void (pretty += s) });
     expect(pretty).toMatch(/INFO.*\(7\): plugin started/);

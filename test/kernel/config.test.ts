@@ -15,14 +15,26 @@ const write = (s: string): string => {
 describe('config', () => {
   it('reads sections and lets AGENTD_<SECTION>_<KEY> override them, typed', async () => {
     const f = write('daemon:\n  max_frame_bytes: 2048\nsandbox:\n  pool_size: 2\n  limits:\n    memory_mb: 256\n');
-    const c = await loadConfig({ AGENTD_CONFIG: f, AGENTD_HOME: dir, AGENTD_SANDBOX_POOL_SIZE: '4', AGENTD_SANDBOX_LIMITS__CPUS: '1.5', AGENTD_DAEMON_DEV: 'true' }, dir);
+    const c = await loadConfig(
+      {
+        AGENTD_CONFIG: f,
+        AGENTD_HOME: dir,
+        AGENTD_SANDBOX_POOL_SIZE: '4',
+        AGENTD_SANDBOX_LIMITS__CPUS: '1.5',
+        AGENTD_DAEMON_DEV: 'true',
+      },
+      dir,
+    );
     expect(c.daemon.max_frame_bytes).toBe(2048);
     expect(c.daemon.dev).toBe(true);
     expect(c.raw.sandbox).toEqual({ pool_size: 4, limits: { memory_mb: 256, cpus: 1.5 } });
     expect(c.paths.socket).toBe(path.join(dir, 'run', 'daemon.sock'));
   });
   it('takes secrets from the environment verbatim', async () => {
-    const c = await loadConfig({ AGENTD_HOME: dir, AGENTD_KG_NEO4J__PASSWORD: '0123', AGENTD_COMPLETION_API_KEY: 'true' }, dir);
+    const c = await loadConfig(
+      { AGENTD_HOME: dir, AGENTD_KG_NEO4J__PASSWORD: '0123', AGENTD_COMPLETION_API_KEY: 'true' },
+      dir,
+    );
     expect(c.raw.kg).toEqual({ neo4j: { password: '0123' } });
     expect(c.raw.completion).toEqual({ api_key: 'true' });
   });
@@ -63,19 +75,26 @@ describe('config keys', () => {
     [{ limits: { memroy_mb: 3 } }, [{ path: 'limits.memroy_mb', suggestion: 'memory_mb' }]],
     [{ models: { anything: 'x' } }, []],
     [{ extra: { whatever: 1 } }, []],
-    [{ rules: [{ scope: 'global' }, { scope: 'agent', limit_usdd: 1 }] }, [{ path: 'rules.1.limit_usdd', suggestion: 'limit_usd' }]],
+    [
+      { rules: [{ scope: 'global' }, { scope: 'agent', limit_usdd: 1 }] },
+      [{ path: 'rules.1.limit_usdd', suggestion: 'limit_usd' }],
+    ],
     [{ gated: { onn: true } }, [{ path: 'gated.onn', suggestion: 'on' }]],
   ])('unknownKeys(%j)', (value, expected) => {
     expect(unknownKeys(schema, value)).toEqual(expected);
   });
-  it('a file key no setting has fails its section; the same name from the environment is not the file\'s mistake', async () => {
+  it("a file key no setting has fails its section; the same name from the environment is not the file's mistake", async () => {
     const f = write('daemon:\n  log_levl: debug\n');
-    await expect(loadConfig({ AGENTD_CONFIG: f, AGENTD_HOME: dir }, dir)).rejects.toThrow('config section "daemon": unknown key log_levl (did you mean log_level?)');
+    await expect(loadConfig({ AGENTD_CONFIG: f, AGENTD_HOME: dir }, dir)).rejects.toThrow(
+      'config section "daemon": unknown key log_levl (did you mean log_level?)',
+    );
     const c = await loadConfig({ AGENTD_HOME: dir, AGENTD_DAEMON_LOG_LEVL: 'debug' }, dir);
     expect(c.daemon.log_level).toBe('info');
   });
-  it('a bad value names the environment variable it came from, never a secret\'s value', async () => {
-    await expect(loadConfig({ AGENTD_HOME: dir, AGENTD_DAEMON_MAX_FRAME_BYTES: 'lots' }, dir)).rejects.toThrow('(from AGENTD_DAEMON_MAX_FRAME_BYTES="lots")');
+  it("a bad value names the environment variable it came from, never a secret's value", async () => {
+    await expect(loadConfig({ AGENTD_HOME: dir, AGENTD_DAEMON_MAX_FRAME_BYTES: 'lots' }, dir)).rejects.toThrow(
+      '(from AGENTD_DAEMON_MAX_FRAME_BYTES="lots")',
+    );
     const c = await loadConfig({ AGENTD_HOME: dir, AGENTD_KG_NEO4J__PASSWORD: 'hunter2' }, dir);
     const r = parseSection('kg', z.object({ neo4j: z.object({ password: z.number() }) }), c.raw.kg!);
     expect(r.ok).toBe(false);

@@ -11,7 +11,12 @@ const env = { ...process.env, AGENTD_HOME: home, AGENTD_CONFIG: path.join(home, 
 delete (env as Record<string, unknown>).AGENTD_SOCKET;
 
 const ctl = (...args: string[]) => {
-  const r = spawnSync(path.join(ROOT, 'daemon-control.ts'), args, { cwd: ROOT, env, encoding: 'utf8', timeout: 90_000 });
+  const r = spawnSync(path.join(ROOT, 'daemon-control.ts'), args, {
+    cwd: ROOT,
+    env,
+    encoding: 'utf8',
+    timeout: 90_000,
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 };
 
@@ -68,7 +73,12 @@ describe('daemon-control with daemon.socket set in agentd.yaml', () => {
   fs.writeFileSync(path.join(home2, 'agentd.yaml'), kernelConfig(`  socket: ${JSON.stringify(sock)}\n`));
   const env2 = { ...env, AGENTD_HOME: home2, AGENTD_CONFIG: path.join(home2, 'agentd.yaml') };
   const ctl2 = (...args: string[]) => {
-    const r = spawnSync(path.join(ROOT, 'daemon-control.ts'), args, { cwd: ROOT, env: env2, encoding: 'utf8', timeout: 90_000 });
+    const r = spawnSync(path.join(ROOT, 'daemon-control.ts'), args, {
+      cwd: ROOT,
+      env: env2,
+      encoding: 'utf8',
+      timeout: 90_000,
+    });
     return { code: r.status, out: r.stdout, err: r.stderr };
   };
   afterAll(() => {

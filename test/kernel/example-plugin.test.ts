@@ -22,11 +22,16 @@ afterAll(async () => {
 
 describe('the example plugin from an extra plugin directory', () => {
   it('loads and serves: add, get, list by tag, its event and its listener', async () => {
-    const { plugins } = await d.client.request<{ plugins: Array<{ name: string; status: string; details?: Record<string, unknown> }> }>('plugin:list');
+    const { plugins } = await d.client.request<{
+      plugins: Array<{ name: string; status: string; details?: Record<string, unknown> }>;
+    }>('plugin:list');
     expect(plugins.find((p) => p.name === 'notes')).toMatchObject({ status: 'ok', details: { notes: 0 } });
     const events: EventFrame[] = [];
     await d.client.subscribe(['notes:*'], (ev) => void events.push(ev));
-    const a = await d.client.request<{ id: string; text: string; tags: string[] }>('notes:add', { text: 'read the guide', tags: ['docs'] });
+    const a = await d.client.request<{ id: string; text: string; tags: string[] }>('notes:add', {
+      text: 'read the guide',
+      tags: ['docs'],
+    });
     expect(a).toMatchObject({ text: 'read the guide', tags: ['docs'] });
     await d.client.request('notes:add', { text: 'write a plugin' });
     expect(await d.client.request('notes:get', { id: a.id })).toEqual(a);
@@ -39,7 +44,9 @@ describe('the example plugin from an extra plugin directory', () => {
   it('answers with coded errors: NOT_FOUND, INVALID_DATA, CONFLICT at notes.max_notes', async () => {
     await expect(d.client.request('notes:get', { id: 'nope' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await expect(d.client.request('notes:add', { text: '' })).rejects.toMatchObject({ code: 'INVALID_DATA' });
-    await expect(d.client.request('notes:add', { text: 'x', tags: ['Not OK'] })).rejects.toMatchObject({ code: 'INVALID_DATA' });
+    await expect(d.client.request('notes:add', { text: 'x', tags: ['Not OK'] })).rejects.toMatchObject({
+      code: 'INVALID_DATA',
+    });
     await d.client.request('notes:add', { text: 'third' });
     await expect(d.client.request('notes:add', { text: 'fourth' })).rejects.toMatchObject({ code: 'CONFLICT' });
   });

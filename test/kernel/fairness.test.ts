@@ -14,7 +14,8 @@ import { loadGraph, runLoad, type LoadResult } from '../helpers/fairness-load.js
 import { REAL_PLUGINS } from './kit.js';
 
 const NODES = 40_000;
-const only = (...keep: string[]) => `daemon:\n  disabled_plugins: ${JSON.stringify(REAL_PLUGINS.filter((p) => !keep.includes(p)))}\n`;
+const only = (...keep: string[]) =>
+  `daemon:\n  disabled_plugins: ${JSON.stringify(REAL_PLUGINS.filter((p) => !keep.includes(p)))}\n`;
 
 let d: DaemonHandle;
 let idle: DaemonHandle;
@@ -42,8 +43,14 @@ describe('fairness between clients', () => {
     await loadGraph(d.socketPath, NODES);
   }, 120_000);
 
-  it('a client pipelining kg:stats on a 40k-node graph does not hold up another client\'s pings', async () => {
-    const loaded = await runLoad(d.socketPath, { mix: 'kg', nodes: NODES, seconds: 5, referenceSocket: idle.socketPath, daemonPid: d.proc.pid });
+  it("a client pipelining kg:stats on a 40k-node graph does not hold up another client's pings", async () => {
+    const loaded = await runLoad(d.socketPath, {
+      mix: 'kg',
+      nodes: NODES,
+      seconds: 5,
+      referenceSocket: idle.socketPath,
+      daemonPid: d.proc.pid,
+    });
     expect(loaded.hog.errors).toEqual({});
     expectFair(loaded);
   }, 120_000);
@@ -51,7 +58,14 @@ describe('fairness between clients', () => {
   it('agent:spawn frames nesting 20,000 deep are refused as INVALID_DATA without holding the loop', async () => {
     await d.stop();
     d = await startDaemon({ config: only('agent', 'completion', 'budget'), readyTimeoutMs: 60_000 });
-    const loaded = await runLoad(d.socketPath, { mix: 'deep', nodes: 0, seconds: 4, window: 64, referenceSocket: idle.socketPath, daemonPid: d.proc.pid });
+    const loaded = await runLoad(d.socketPath, {
+      mix: 'deep',
+      nodes: 0,
+      seconds: 4,
+      window: 64,
+      referenceSocket: idle.socketPath,
+      daemonPid: d.proc.pid,
+    });
     expect(Object.keys(loaded.hog.errors)).toEqual(['INVALID_DATA']);
     expectFair(loaded);
   }, 120_000);

@@ -48,7 +48,10 @@ describe('nesting depth, checked before parsing deeply', () => {
   const nest = (depth: number): string => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
 
   it('refuses data nested 20,000 deep as INVALID_DATA naming the path, echoing the envelope', () => {
-    const r = parseRequest(Buffer.from(`{"event":"agent:spawn","correlation_id":"c-1","data":{"system":"s","metadata":${nest(20_000)}}}`), 64);
+    const r = parseRequest(
+      Buffer.from(`{"event":"agent:spawn","correlation_id":"c-1","data":{"system":"s","metadata":${nest(20_000)}}}`),
+      64,
+    );
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.error.code).toBe('INVALID_DATA');

@@ -19,10 +19,19 @@ fs.writeFileSync(CONFIG, kernelConfig());
 
 const run = (home: string, extraEnv: Record<string, string> = {}): Promise<{ code: number | null; out: string }> =>
   new Promise((resolve) => {
-    const env: Record<string, string> = { ...(process.env as Record<string, string>), AGENTD_HOME: home, AGENTD_CONFIG: CONFIG, ...extraEnv };
+    const env: Record<string, string> = {
+      ...(process.env as Record<string, string>),
+      AGENTD_HOME: home,
+      AGENTD_CONFIG: CONFIG,
+      ...extraEnv,
+    };
     delete env.AGENTD_SOCKET;
     delete env.NODE_OPTIONS;
-    const p = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'daemon', 'main.ts')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'daemon', 'main.ts')], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     p.stdout.on('data', (d) => (out += d));
     p.stderr.on('data', (d) => (out += d));
@@ -32,9 +41,19 @@ const run = (home: string, extraEnv: Record<string, string> = {}): Promise<{ cod
 
 const ctlStart = (home: string) => {
   fs.writeFileSync(path.join(home, 'agentd.yaml'), kernelConfig());
-  const env: Record<string, string | undefined> = { ...process.env, AGENTD_HOME: home, AGENTD_CONFIG: path.join(home, 'agentd.yaml'), AGENTD_FROM_SOURCE: '1' };
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    AGENTD_HOME: home,
+    AGENTD_CONFIG: path.join(home, 'agentd.yaml'),
+    AGENTD_FROM_SOURCE: '1',
+  };
   delete env.AGENTD_SOCKET;
-  const r = spawnSync(path.join(ROOT, 'daemon-control.ts'), ['start'], { cwd: ROOT, env, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(path.join(ROOT, 'daemon-control.ts'), ['start'], {
+    cwd: ROOT,
+    env,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   return { code: r.status, out: r.stdout + r.stderr };
 };
 
@@ -49,21 +68,37 @@ afterEach(async () => {
 
 describe('an unsafe home', () => {
   it.each([
-    ['made by another user and opened to all (chmod -R 777)', (h: string) => {
-      for (const sub of ['db', 'run', 'logs/daemon']) fs.mkdirSync(path.join(h, sub), { recursive: true });
-      for (const sub of ['', 'db', 'run', 'logs', 'logs/daemon']) fs.chmodSync(path.join(h, sub), 0o777);
-    }, /writable by every local user \(mode 777\)/],
+    [
+      'made by another user and opened to all (chmod -R 777)',
+      (h: string) => {
+        for (const sub of ['db', 'run', 'logs/daemon']) fs.mkdirSync(path.join(h, sub), { recursive: true });
+        for (const sub of ['', 'db', 'run', 'logs', 'logs/daemon']) fs.chmodSync(path.join(h, sub), 0o777);
+      },
+      /writable by every local user \(mode 777\)/,
+    ],
     ['owned by another user', (h: string) => fs.chownSync(h, 65534, 65534), /belongs to another user \(uid 65534/],
-    ['with a group-writable db directory', (h: string) => {
-      fs.mkdirSync(path.join(h, 'db'));
-      fs.chmodSync(path.join(h, 'db'), 0o770);
-    }, /db is writable by its group/],
-    ['with run a symbolic link to another directory', (h: string) => fs.symlinkSync(fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-other-')), path.join(h, 'run')), /run is a symbolic link/],
-    ['that is itself a symbolic link', (h: string) => {
-      const real = fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-real-'));
-      fs.rmdirSync(h);
-      fs.symlinkSync(real, h);
-    }, /is a symbolic link/],
+    [
+      'with a group-writable db directory',
+      (h: string) => {
+        fs.mkdirSync(path.join(h, 'db'));
+        fs.chmodSync(path.join(h, 'db'), 0o770);
+      },
+      /db is writable by its group/,
+    ],
+    [
+      'with run a symbolic link to another directory',
+      (h: string) => fs.symlinkSync(fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-other-')), path.join(h, 'run')),
+      /run is a symbolic link/,
+    ],
+    [
+      'that is itself a symbolic link',
+      (h: string) => {
+        const real = fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-real-'));
+        fs.rmdirSync(h);
+        fs.symlinkSync(real, h);
+      },
+      /is a symbolic link/,
+    ],
   ])('%s: refused with the reason, exit 1, nothing written', async (_what, make, reason) => {
     if (process.getuid?.() !== 0 && _what.includes('another user')) return; // chown needs root
     const home = tempHome('agentd-unsafe-');
@@ -76,7 +111,8 @@ describe('an unsafe home', () => {
     expect(fs.existsSync(path.join(home, 'db', 'agentd.db'))).toBe(false);
     expect(fs.existsSync(path.join(home, 'logs', 'daemon', 'daemon.log'))).toBe(false);
     // A symlinked run's target is left as it was (the old daemon chmodded it and put its socket there).
-    if (_what.includes('run a symbolic link')) expect(fs.readdirSync(fs.realpathSync(path.join(home, 'run')))).toEqual([]);
+    if (_what.includes('run a symbolic link'))
+      expect(fs.readdirSync(fs.realpathSync(path.join(home, 'run')))).toEqual([]);
   });
 
   it('a safe home: files 0600, directories 0700, the socket 0600; what was left readable is tightened', async () => {
@@ -85,10 +121,21 @@ describe('an unsafe home', () => {
     fs.chmodSync(path.join(home, 'logs'), 0o755);
     fs.writeFileSync(path.join(home, 'logs', 'daemon', 'daemon.log'), '', { mode: 0o644 });
     fs.chmodSync(path.join(home, 'logs', 'daemon', 'daemon.log'), 0o644);
-    d = await startDaemon({ home, config: `daemon:\n  disabled_plugins: ${JSON.stringify(REAL_PLUGINS.filter((p) => p !== 'kg'))}\n` });
+    d = await startDaemon({
+      home,
+      config: `daemon:\n  disabled_plugins: ${JSON.stringify(REAL_PLUGINS.filter((p) => p !== 'kg'))}\n`,
+    });
     await d.client.request('kg:add_nodes', { nodes: [{ id: 'x', label: 'Concept' }] });
-    for (const dir of ['', 'run', 'db', 'logs', 'logs/daemon']) expect(mode(path.join(home, dir)).toString(8), dir).toBe('700');
-    for (const file of ['db/agentd.db', 'db/agentd.db-wal', 'db/kg.db', 'db/kg.db-wal', 'logs/daemon/daemon.log', 'run/daemon.pid']) {
+    for (const dir of ['', 'run', 'db', 'logs', 'logs/daemon'])
+      expect(mode(path.join(home, dir)).toString(8), dir).toBe('700');
+    for (const file of [
+      'db/agentd.db',
+      'db/agentd.db-wal',
+      'db/kg.db',
+      'db/kg.db-wal',
+      'logs/daemon/daemon.log',
+      'run/daemon.pid',
+    ]) {
       expect(mode(path.join(home, file)).toString(8), file).toBe('600');
     }
     expect(mode(path.join(home, 'run', 'daemon.sock')).toString(8)).toBe('600');
@@ -104,7 +151,11 @@ describe('clear messages when the start fails', () => {
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/database .*agentd\.db is damaged \(file is not a database\).*Move it aside/);
     expect(r.out).not.toMatch(NO_STACK);
-    const log = fs.readFileSync(path.join(home, 'logs', 'daemon', 'daemon.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const log = fs
+      .readFileSync(path.join(home, 'logs', 'daemon', 'daemon.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(log.at(-1)).toMatchObject({ level: 60, msg: 'start failed', reason: expect.stringMatching(/is damaged/) });
     expect(JSON.stringify(log)).not.toMatch(/"stack"/);
   }, 90_000);

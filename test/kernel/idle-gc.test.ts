@@ -4,10 +4,13 @@ import { IdleCollector, fullCollection } from '../../daemon/idle-gc.js';
 /** A process whose memory the test sets, and a collection that brings it back to `floor`. */
 function fake(floor: number) {
   const m = { rss: floor, collections: 0 };
-  const c = new IdleCollector(() => {
-    m.collections++;
-    m.rss = floor;
-  }, () => m.rss);
+  const c = new IdleCollector(
+    () => {
+      m.collections++;
+      m.rss = floor;
+    },
+    () => m.rss,
+  );
   return { m, c };
 }
 

@@ -3,7 +3,17 @@ import { ROOT, startDaemon, type DaemonOptions } from '../helpers/daemon-process
 
 export const KERNEL_TEST_PLUGINS = path.join(ROOT, 'test', 'kernel', 'plugins');
 /** The real plugins stay out of kernel tests: they are tested in their own suites. */
-export const REAL_PLUGINS = ['completion', 'budget', 'sandbox', 'kg', 'agent', 'checkpoint', 'bridge', 'gateway', 'trace'];
+export const REAL_PLUGINS = [
+  'completion',
+  'budget',
+  'sandbox',
+  'kg',
+  'agent',
+  'checkpoint',
+  'bridge',
+  'gateway',
+  'trace',
+];
 
 export function kernelConfig(extra = '', broken = false): string {
   const disabled = [...REAL_PLUGINS, ...(broken ? [] : ['broken_start', 'broken_load', 'cycle_a', 'cycle_b'])];

@@ -50,16 +50,26 @@ function admitted(h: DaemonHandle) {
 }
 
 /** Wait until a paused reader's socket has been closed by the daemon (no frame read meanwhile). */
-const closedBy = (c: RawConn) => new Promise<void>((resolve) => (c.socket.readableEnded ? resolve() : c.socket.once('end', () => resolve())));
+const closedBy = (c: RawConn) =>
+  new Promise<void>((resolve) => (c.socket.readableEnded ? resolve() : c.socket.once('end', () => resolve())));
 
 describe('a client that sends and does not read', () => {
-  it('the issue\'s case: kg:find of 100 nodes of 256 KB, unread — each answer is refused with how to page; RSS does not grow with them', async () => {
-    d = await startDaemon({ config: `daemon:\n  disabled_plugins: ${JSON.stringify(REAL_PLUGINS.filter((p) => p !== 'kg'))}\n`, readyTimeoutMs: 60_000 });
+  it("the issue's case: kg:find of 100 nodes of 256 KB, unread — each answer is refused with how to page; RSS does not grow with them", async () => {
+    d = await startDaemon({
+      config: `daemon:\n  disabled_plugins: ${JSON.stringify(REAL_PLUGINS.filter((p) => p !== 'kg'))}\n`,
+      readyTimeoutMs: 60_000,
+    });
     // 256 KB a node: 32 properties of 8 KB (a property string is at most 8,192 characters).
     const blob = Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`p${i}`, 'x'.repeat(8 * 1024)]));
     // Three at a time: a request frame is at most 1 MiB.
     for (let i = 0; i < 100; i += 3) {
-      await d.client.request('kg:add_nodes', { nodes: Array.from({ length: Math.min(3, 100 - i) }, (_, k) => ({ id: `big-${i + k}`, label: 'Big', properties: blob })) });
+      await d.client.request('kg:add_nodes', {
+        nodes: Array.from({ length: Math.min(3, 100 - i) }, (_, k) => ({
+          id: `big-${i + k}`,
+          label: 'Big',
+          properties: blob,
+        })),
+      });
     }
     const pid = d.proc.pid!;
     const before = rss(pid);
@@ -101,7 +111,8 @@ describe('a client that sends and does not read', () => {
     const value = 'y'.repeat(512 * 1024);
     for (let i = 0; i < 64; i++) c.request('testkit:echo', { value }, `e${i}`);
     // The daemon holds answers until they pass the budget (8 MiB)...
-    const buffered = async (): Promise<number> => (await d!.client.request('system:health')).connections_buffered_bytes as number;
+    const buffered = async (): Promise<number> =>
+      (await d!.client.request('system:health')).connections_buffered_bytes as number;
     await waitFor(async () => (await buffered()) > 8 * MB, 30_000, 'the budget reached');
     // ...and then what it holds stays the budget and one answer past it, however long the client
     // does not read; it takes up another request only as the kernel's socket buffers take bytes off
@@ -115,18 +126,30 @@ describe('a client that sends and does not read', () => {
   }, 120_000);
 
   it('answers that pile up past connection_buffer_max_bytes close the connection with a final OVERLOADED frame', async () => {
-    d = await startKernel({ env: { AGENTD_DAEMON_CONNECTION_BUFFER_BYTES: String(1 * MB), AGENTD_DAEMON_CONNECTION_BUFFER_MAX_BYTES: String(2 * MB) } });
+    d = await startKernel({
+      env: {
+        AGENTD_DAEMON_CONNECTION_BUFFER_BYTES: String(1 * MB),
+        AGENTD_DAEMON_CONNECTION_BUFFER_MAX_BYTES: String(2 * MB),
+      },
+    });
     const c = await raw();
     c.socket.pause();
     // All admitted at once (nothing is unread yet), all answering 512 KB together 300 ms later.
     for (let i = 0; i < 12; i++) c.request('testkit:sleep', { ms: 300, pad: 512 * 1024 }, `s${i}`);
     const ended = closedBy(c);
-    await waitFor(async () => (await d!.client.request('system:health')).connections_cut_off === 1, 10_000, 'the connection cut off');
+    await waitFor(
+      async () => (await d!.client.request('system:health')).connections_cut_off === 1,
+      10_000,
+      'the connection cut off',
+    );
     c.socket.resume();
     await ended;
     const frames = c.drain();
     const last = frames[frames.length - 1]!;
-    expect(last).toMatchObject({ correlation_id: null, error: { code: 'OVERLOADED', details: { connection_buffer_max_bytes: 2 * MB } } });
+    expect(last).toMatchObject({
+      correlation_id: null,
+      error: { code: 'OVERLOADED', details: { connection_buffer_max_bytes: 2 * MB } },
+    });
     // What was written before the limit arrives whole, in order; nothing after the final frame.
     expect(frames.length).toBeGreaterThan(1);
     expect(frames.length).toBeLessThan(12);
@@ -141,10 +164,14 @@ describe('past daemon.max_connections', () => {
     d = await startKernel();
     const conns = await Promise.all(Array.from({ length: 2000 }, () => raw()));
     for (const c of conns) c.request('system:ping', {}, 'p');
-    const firsts: Array<Record<string, any>> = await Promise.all(conns.map((c) => c.one(60_000).catch((e: Error) => ({ failed: e.message }))));
+    const firsts: Array<Record<string, any>> = await Promise.all(
+      conns.map((c) => c.one(60_000).catch((e: Error) => ({ failed: e.message }))),
+    );
     const pongs = firsts.filter((f) => f.data?.pong === true).length;
     const refused = firsts.filter((f) => f.error?.code === 'OVERLOADED');
-    const other = JSON.stringify(firsts.filter((f) => f.data?.pong !== true && f.error?.code !== 'OVERLOADED').slice(0, 3));
+    const other = JSON.stringify(
+      firsts.filter((f) => f.data?.pong !== true && f.error?.code !== 'OVERLOADED').slice(0, 3),
+    );
     // The harness's own client holds one of the 1,024.
     expect(pongs, other).toBe(1023);
     expect(refused, other).toHaveLength(977);
@@ -153,7 +180,11 @@ describe('past daemon.max_connections', () => {
     const health = await d.client.request('system:health');
     expect(health.connections_refused).toBe(977);
     for (const c of conns) c.close();
-    await waitFor(async () => ((await d!.client.request('system:health')).connections as number) === 1, 30_000, 'closed');
+    await waitFor(
+      async () => ((await d!.client.request('system:health')).connections as number) === 1,
+      30_000,
+      'closed',
+    );
     const again = await raw();
     again.request('system:ping', {}, 'again');
     expect(await again.one()).toMatchObject({ data: { pong: true } });
@@ -174,17 +205,21 @@ describe('a subscriber that does not read', () => {
     const delivered = new Set<number>();
     const dropped: Array<{ count: number; first_seq: number; last_seq: number }> = [];
     let seen = 0;
-    await waitFor(async () => {
-      for (const f of await slow.take(slow.pending(), 1000)) {
-        if (f.event === 'monitor:dropped') dropped.push(f.data);
-        else if (f.kind === 'event') {
-          expect(delivered.has(f.seq)).toBe(false);
-          delivered.add(f.seq);
+    await waitFor(
+      async () => {
+        for (const f of await slow.take(slow.pending(), 1000)) {
+          if (f.event === 'monitor:dropped') dropped.push(f.data);
+          else if (f.kind === 'event') {
+            expect(delivered.has(f.seq)).toBe(false);
+            delivered.add(f.seq);
+          }
         }
-      }
-      seen = delivered.size + dropped.reduce((n, x) => n + x.count, 0);
-      return seen >= to - from;
-    }, 30_000, 'every event accounted for');
+        seen = delivered.size + dropped.reduce((n, x) => n + x.count, 0);
+        return seen >= to - from;
+      },
+      30_000,
+      'every event accounted for',
+    );
     expect(dropped.length).toBeGreaterThan(0);
     const lost = new Set<number>();
     for (const x of dropped) {

@@ -8,7 +8,17 @@ const root = '/repo';
 const linter = new Linter({ configType: 'flat', cwd: root });
 const lint = (file: string, code: string): string[] =>
   linter
-    .verify(code, [{ files: ['**/*.ts'], plugins: { agentd: { rules: { 'plugin-imports': pluginImports } } }, rules: { 'agentd/plugin-imports': ['error', { repoRoot: root }] } }], path.join(root, file))
+    .verify(
+      code,
+      [
+        {
+          files: ['**/*.ts'],
+          plugins: { agentd: { rules: { 'plugin-imports': pluginImports } } },
+          rules: { 'agentd/plugin-imports': ['error', { repoRoot: root }] },
+        },
+      ],
+      path.join(root, file),
+    )
     .map((m) => m.messageId ?? m.message);
 
 describe('agentd/plugin-imports', () => {

@@ -30,7 +30,8 @@ afterEach(async () => {
 });
 
 const metrics = () => d!.client.request<Metrics>('system:metrics');
-const row = (m: Metrics, event: string, origin: Row['origin']) => m.requests.find((r) => r.event === event && r.origin === origin);
+const row = (m: Metrics, event: string, origin: Row['origin']) =>
+  m.requests.find((r) => r.event === event && r.origin === origin);
 
 describe('system:metrics', () => {
   it('counts every answered request by event, origin and code, with a cumulative latency histogram', async () => {
@@ -38,7 +39,9 @@ describe('system:metrics', () => {
     for (let i = 0; i < 5; i++) await d.client.request('system:ping');
     await d.client.request('testkit:sleep', { ms: 30 });
     await expect(d.client.request('testkit:conflict')).rejects.toMatchObject({ code: 'CONFLICT' });
-    await expect(d.client.request('testkit:typed', { n: 'not a number' })).rejects.toMatchObject({ code: 'INVALID_DATA' });
+    await expect(d.client.request('testkit:typed', { n: 'not a number' })).rejects.toMatchObject({
+      code: 'INVALID_DATA',
+    });
     await expect(d.client.request('nosuch:event')).rejects.toMatchObject({ code: 'UNKNOWN_EVENT' });
     // Kernel-internal events are unknown to clients: counted as `other`, not under their name.
     await expect(d.client.request('plugin:snapshot')).rejects.toMatchObject({ code: 'UNKNOWN_EVENT' });
@@ -83,13 +86,17 @@ describe('system:metrics', () => {
       slow.socket.resume();
       const told: number[] = [];
       let delivered = 0;
-      await waitFor(async () => {
-        for (const f of await slow.take(slow.pending(), 1000)) {
-          if (f.event === 'monitor:dropped') told.push(f.data.count);
-          else if (f.event === 'testkit:tick') delivered++;
-        }
-        return delivered + told.reduce((a, b) => a + b, 0) >= 20_000;
-      }, 30_000, 'every event delivered or reported dropped');
+      await waitFor(
+        async () => {
+          for (const f of await slow.take(slow.pending(), 1000)) {
+            if (f.event === 'monitor:dropped') told.push(f.data.count);
+            else if (f.event === 'testkit:tick') delivered++;
+          }
+          return delivered + told.reduce((a, b) => a + b, 0) >= 20_000;
+        },
+        30_000,
+        'every event delivered or reported dropped',
+      );
       expect(told.length).toBeGreaterThan(0);
       const after = await metrics();
       expect(after.socket.events_dropped).toBe(told.reduce((a, b) => a + b, 0));
@@ -98,7 +105,11 @@ describe('system:metrics', () => {
       slow.close();
     }
     // A closed connection's counts stay counted.
-    await waitFor(async () => ((await d!.client.request<{ connections: number }>('system:health')).connections === 1), 10_000, 'closed');
+    await waitFor(
+      async () => (await d!.client.request<{ connections: number }>('system:health')).connections === 1,
+      10_000,
+      'closed',
+    );
     expect((await metrics()).socket.dropped_notices).toBeGreaterThan(0);
   }, 60_000);
 });

@@ -38,8 +38,18 @@ describe('pattern index', () => {
   });
 
   it.each([
-    ['*', true], ['ns:*', true], ['ns:**', true], ['ns:action', true], ['a:b:*', true],
-    ['', false], ['**', false], ['ns', false], ['NS:x', false], ['ns:*:x', false], ['ns:***', false], ['ns:', false],
+    ['*', true],
+    ['ns:*', true],
+    ['ns:**', true],
+    ['ns:action', true],
+    ['a:b:*', true],
+    ['', false],
+    ['**', false],
+    ['ns', false],
+    ['NS:x', false],
+    ['ns:*:x', false],
+    ['ns:***', false],
+    ['ns:', false],
   ])('pattern %j valid: %s', (p, ok) => expect(isValidPattern(p)).toBe(ok));
 });
 

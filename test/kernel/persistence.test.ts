@@ -16,7 +16,11 @@ afterEach(() => {
 });
 
 const tables = (db: ReturnType<typeof fresh>): string[] =>
-  (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'p_%' ORDER BY name").all() as Array<{ name: string }>).map((r) => r.name);
+  (
+    db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'p_%' ORDER BY name").all() as Array<{
+      name: string;
+    }>
+  ).map((r) => r.name);
 
 describe('migrate', () => {
   it('applies each pending migration once, also across restarts, and only the new ones later', () => {
@@ -27,12 +31,18 @@ describe('migrate', () => {
     expect(tables(db)).toEqual(['p_a', 'p_b']);
     expect(migrate(db, 'p', [...steps, 'CREATE TABLE p_c (z)'])).toBe(3);
     expect(tables(db)).toEqual(['p_a', 'p_b', 'p_c']);
-    expect(db.prepare("SELECT version FROM kernel_migrations WHERE plugin = 'p' ORDER BY version").all()).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
+    expect(db.prepare("SELECT version FROM kernel_migrations WHERE plugin = 'p' ORDER BY version").all()).toEqual([
+      { version: 1 },
+      { version: 2 },
+      { version: 3 },
+    ]);
   });
 
   it('leaves the schema as it was when one pending migration fails, naming it', () => {
     const db = fresh();
-    expect(() => migrate(db, 'p', ['CREATE TABLE p_a (x)', 'CREATE TABLE p_b (y', 'CREATE TABLE p_c (z)'])).toThrow(/p migration 2 failed/);
+    expect(() => migrate(db, 'p', ['CREATE TABLE p_a (x)', 'CREATE TABLE p_b (y', 'CREATE TABLE p_c (z)'])).toThrow(
+      /p migration 2 failed/,
+    );
     expect(tables(db)).toEqual([]);
     expect(db.prepare("SELECT COUNT(*) AS n FROM kernel_migrations WHERE plugin = 'p'").get()).toEqual({ n: 0 });
   });
@@ -40,6 +50,8 @@ describe('migrate', () => {
   it('refuses a database whose schema is newer than the code', () => {
     const db = fresh();
     migrate(db, 'p', ['CREATE TABLE p_a (x)', 'CREATE TABLE p_b (y)']);
-    expect(() => migrate(db, 'p', ['CREATE TABLE p_a (x)'])).toThrow(/schema version 2, newer than this code knows \(1\)/);
+    expect(() => migrate(db, 'p', ['CREATE TABLE p_a (x)'])).toThrow(
+      /schema version 2, newer than this code knows \(1\)/,
+    );
   });
 });

@@ -1,11 +1,26 @@
 import { describe, expect, it } from 'vitest';
 import { planStart, type GraphInput } from '../../daemon/plugin-loader.js';
 
-const p = (name: string, extra: Partial<GraphInput> = {}): GraphInput => ({ name, namespaces: [name], dependsOn: [], optionalDependsOn: [], early: false, ...extra });
+const p = (name: string, extra: Partial<GraphInput> = {}): GraphInput => ({
+  name,
+  namespaces: [name],
+  dependsOn: [],
+  optionalDependsOn: [],
+  early: false,
+  ...extra,
+});
 
 describe('plugin start plan', () => {
   it('orders dependencies first and early plugins before all', () => {
-    const { order, failed } = planStart([p('agent', { dependsOn: ['completion'] }), p('completion', { dependsOn: ['budget'] }), p('budget'), p('checkpoint', { early: true })], ['system']);
+    const { order, failed } = planStart(
+      [
+        p('agent', { dependsOn: ['completion'] }),
+        p('completion', { dependsOn: ['budget'] }),
+        p('budget'),
+        p('checkpoint', { early: true }),
+      ],
+      ['system'],
+    );
     expect(failed.size).toBe(0);
     expect(order[0]).toBe('checkpoint');
     expect(order.indexOf('budget')).toBeLessThan(order.indexOf('completion'));
@@ -23,7 +38,10 @@ describe('plugin start plan', () => {
     expect(failed.has('c')).toBe(false);
   });
   it('refuses a namespace owned by the kernel or another plugin', () => {
-    const { failed } = planStart([p('x', { namespaces: ['system'] }), p('y', { namespaces: ['shared'] }), p('z', { namespaces: ['shared'] })], ['system']);
+    const { failed } = planStart(
+      [p('x', { namespaces: ['system'] }), p('y', { namespaces: ['shared'] }), p('z', { namespaces: ['shared'] })],
+      ['system'],
+    );
     expect(failed.get('x')).toMatchObject({ code: 'NAMESPACE_TAKEN', reason: expect.stringContaining('the kernel') });
     expect(failed.get('z')).toMatchObject({ code: 'NAMESPACE_TAKEN', reason: expect.stringContaining('plugin "y"') });
     expect(failed.has('y')).toBe(false);

@@ -78,7 +78,11 @@ const bare = definePlugin({
     expectTypeOf(ctx.config).toEqualTypeOf<Record<string, unknown>>();
   },
   events: {
-    'bare:x': { summary: 'x', schema: z.object({ a: z.string() }), handler: (d, none) => (expectTypeOf(none).toEqualTypeOf<void>(), d.a) },
+    'bare:x': {
+      summary: 'x',
+      schema: z.object({ a: z.string() }),
+      handler: (d, none) => (expectTypeOf(none).toEqualTypeOf<void>(), d.a),
+    },
   },
 });
 
@@ -95,6 +99,7 @@ definePlugin({
 describe('definePlugin', () => {
   it('returns the definition as given (plain data)', () => {
     expectTypeOf(typed.name).toEqualTypeOf<string>();
-    if (typed.events?.['typed:get'].summary !== 'One row' || bare.name !== 'bare') throw new Error('definition changed');
+    if (typed.events?.['typed:get'].summary !== 'One row' || bare.name !== 'bare')
+      throw new Error('definition changed');
   });
 });

@@ -19,18 +19,46 @@ const HOST_PLUGINS = path.join(ROOT, 'test', 'kernel', 'host-plugins');
 const REAL_PLUGINS = fs.readdirSync(path.join(ROOT, 'plugins'));
 const g = globalThis as { agentdTestGate?: Promise<void> };
 
-function makeHost(opts: { disabled?: string[]; rawConfig?: Record<string, Record<string, unknown>>; startTimeoutMs?: number; checkResponses?: boolean } = {}) {
+function makeHost(
+  opts: {
+    disabled?: string[];
+    rawConfig?: Record<string, Record<string, unknown>>;
+    startTimeoutMs?: number;
+    checkResponses?: boolean;
+  } = {},
+) {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-host-'));
   const log = pino({ level: 'silent' });
   const router = new Router({ log, maxDepth: 8, historySize: 100, defaultTimeoutMs: 5000 });
   const db = openDatabase(path.join(home, 'db'));
   const host = new PluginHost({
-    router, db, log, rawConfig: opts.rawConfig ?? {}, home, root: ROOT, runDir: path.join(home, 'run'), logsDir: path.join(home, 'logs'),
-    dbDir: path.join(home, 'db'), pluginDirs: [HOST_PLUGINS], disabled: [...REAL_PLUGINS, ...(opts.disabled ?? [])],
-    startTimeoutMs: opts.startTimeoutMs ?? 10_000, checkResponses: opts.checkResponses, reservedNamespaces: KERNEL_NAMESPACES, isShuttingDown: () => false,
+    router,
+    db,
+    log,
+    rawConfig: opts.rawConfig ?? {},
+    home,
+    root: ROOT,
+    runDir: path.join(home, 'run'),
+    logsDir: path.join(home, 'logs'),
+    dbDir: path.join(home, 'db'),
+    pluginDirs: [HOST_PLUGINS],
+    disabled: [...REAL_PLUGINS, ...(opts.disabled ?? [])],
+    startTimeoutMs: opts.startTimeoutMs ?? 10_000,
+    checkResponses: opts.checkResponses,
+    reservedNamespaces: KERNEL_NAMESPACES,
+    isShuttingDown: () => false,
   });
   const ask = (event: string) =>
-    Promise.resolve().then(() => router.dispatch({ event, data: {}, context: rootContext(), deadline: Date.now() + 5000, connectionId: null, external: true }));
+    Promise.resolve().then(() =>
+      router.dispatch({
+        event,
+        data: {},
+        context: rootContext(),
+        deadline: Date.now() + 5000,
+        connectionId: null,
+        external: true,
+      }),
+    );
   const close = () => (db.close(), fs.rmSync(home, { recursive: true, force: true }));
   return { host, router, ask, close };
 }
@@ -68,7 +96,11 @@ describe('plugin host', () => {
     const by = Object.fromEntries(t.host.list().map((p) => [p.name, p]));
     expect(by.gated).toMatchObject({ status: 'ok', reason_code: null });
     expect(by.hanging).toMatchObject({ status: 'failed', reason_code: 'START_TIMEOUT' });
-    expect(by.configured).toMatchObject({ status: 'failed', reason_code: 'CONFIG_INVALID', reason: expect.stringContaining('port') });
+    expect(by.configured).toMatchObject({
+      status: 'failed',
+      reason_code: 'CONFIG_INVALID',
+      reason: expect.stringContaining('port'),
+    });
     expect(by.needs_configured).toMatchObject({ status: 'failed', reason_code: 'DEPENDENCY_FAILED' });
     expect(by.kg).toMatchObject({ status: 'stopped', reason_code: 'DISABLED' });
     await expect(t.ask('hanging:x')).rejects.toMatchObject({ code: 'UNAVAILABLE' });
@@ -84,7 +116,10 @@ describe('plugin host', () => {
       await t.host.startAll();
       expect(await t.ask('answers:good')).toEqual({ n: 1 });
       if (checkResponses) {
-        await expect(t.ask('answers:bad')).rejects.toMatchObject({ code: 'HANDLER_ERROR', details: { issues: [{ path: 'n' }] } });
+        await expect(t.ask('answers:bad')).rejects.toMatchObject({
+          code: 'HANDLER_ERROR',
+          details: { issues: [{ path: 'n' }] },
+        });
       } else expect(await t.ask('answers:bad')).toEqual({ n: 'one' });
       await t.host.stopAll(Date.now() + 5000);
     }

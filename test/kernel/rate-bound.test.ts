@@ -14,7 +14,13 @@ import { startKernel } from './kit.js';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Emit `rate` events a second for `seconds` in requests of `chunk`; resolves to how many and for how long. */
-async function emitAt(c: EventClient, rate: number, seconds: number, event = 'testkit:tick', chunk = 100): Promise<{ sent: number; elapsed: number }> {
+async function emitAt(
+  c: EventClient,
+  rate: number,
+  seconds: number,
+  event = 'testkit:tick',
+  chunk = 100,
+): Promise<{ sent: number; elapsed: number }> {
   const t0 = Date.now();
   let sent = 0;
   while (Date.now() - t0 < seconds * 1000) {
@@ -26,9 +32,11 @@ async function emitAt(c: EventClient, rate: number, seconds: number, event = 'te
   return { sent, elapsed: (Date.now() - t0) / 1000 };
 }
 
-const skippedOf = (frames: EventFrame[]): SkippedData[] => frames.filter((f) => f.event === 'monitor:skipped').map((f) => f.data as unknown as SkippedData);
+const skippedOf = (frames: EventFrame[]): SkippedData[] =>
+  frames.filter((f) => f.event === 'monitor:skipped').map((f) => f.data as unknown as SkippedData);
 const eventsOf = (frames: EventFrame[]): EventFrame[] => frames.filter((f) => f.event !== 'monitor:skipped');
-const total = (frames: EventFrame[]): number => eventsOf(frames).length + skippedOf(frames).reduce((n, s) => n + s.count, 0);
+const total = (frames: EventFrame[]): number =>
+  eventsOf(frames).length + skippedOf(frames).reduce((n, s) => n + s.count, 0);
 
 describe('rate-bounded subscriptions through the socket', () => {
   let d: DaemonHandle;
@@ -67,7 +75,8 @@ describe('rate-bounded subscriptions through the socket', () => {
       expect(delivered.length).toBeGreaterThanOrEqual(50 * seconds * 0.5);
       // Delivered + skipped is exactly what was emitted, name by name.
       expect(delivered.length + reports.reduce((n, s) => n + s.count, 0)).toBe(emitted);
-      const byName = (name: string): number => delivered.filter((f) => f.event === name).length + reports.reduce((n, s) => n + (s.by_event[name] ?? 0), 0);
+      const byName = (name: string): number =>
+        delivered.filter((f) => f.event === name).length + reports.reduce((n, s) => n + (s.by_event[name] ?? 0), 0);
       expect(byName('testkit:tick')).toBe(a.sent);
       expect(byName('testkit:tock')).toBe(b.sent);
       // Delivered seqs and skipped ranges together cover the emitted range without overlap.
@@ -82,11 +91,14 @@ describe('rate-bounded subscriptions through the socket', () => {
       }
       // The frames carry the subscription id, so the client hands them to it; about one a second.
       const frames = bounded.filter((f) => f.event === 'monitor:skipped');
-      expect(frames.every((f) => f.subscription === sub.id && f.seq === (f.data as unknown as SkippedData).last_seq)).toBe(true);
+      expect(
+        frames.every((f) => f.subscription === sub.id && f.seq === (f.data as unknown as SkippedData).last_seq),
+      ).toBe(true);
       expect(reports.length).toBeGreaterThanOrEqual(2);
       expect(reports.length).toBeLessThanOrEqual(Math.ceil(seconds) + 2);
       // Once a second by the daemon's clock (the frame's timestamp is when it was written).
-      for (let i = 1; i < frames.length; i++) expect(frames[i].timestamp - frames[i - 1].timestamp).toBeGreaterThan(0.9);
+      for (let i = 1; i < frames.length; i++)
+        expect(frames[i].timestamp - frames[i - 1].timestamp).toBeGreaterThan(0.9);
       // Reports keep their place in the stream: every event delivered after a report is newer than what it counts.
       bounded.forEach((f, i) => {
         if (f.event !== 'monitor:skipped') return;
@@ -112,14 +124,21 @@ describe('rate-bounded subscriptions through the socket', () => {
   });
 
   it('answers the rate in monitor:subscribe and refuses a bad max_rate with INVALID_DATA', async () => {
-    const r = await d.client.request<{ subscription_id: string; max_rate?: number; seq: number }>('monitor:subscribe', { patterns: ['testkit:never_emitted'], max_rate: 10 });
+    const r = await d.client.request<{ subscription_id: string; max_rate?: number; seq: number }>('monitor:subscribe', {
+      patterns: ['testkit:never_emitted'],
+      max_rate: 10,
+    });
     expect(r.max_rate).toBe(10);
     await d.client.request('monitor:unsubscribe', { subscription_id: r.subscription_id });
-    const plain = await d.client.request<{ subscription_id: string; max_rate?: number }>('monitor:subscribe', { patterns: ['testkit:never_emitted'] });
+    const plain = await d.client.request<{ subscription_id: string; max_rate?: number }>('monitor:subscribe', {
+      patterns: ['testkit:never_emitted'],
+    });
     expect(plain.max_rate).toBeUndefined();
     await d.client.request('monitor:unsubscribe', { subscription_id: plain.subscription_id });
     for (const bad of [0, -5, 1.5, '10', null, 10_000_000]) {
-      const e = await errorOf(d.client.request<Record<string, unknown>>('monitor:subscribe', { patterns: ['*'], max_rate: bad }));
+      const e = await errorOf(
+        d.client.request<Record<string, unknown>>('monitor:subscribe', { patterns: ['*'], max_rate: bad }),
+      );
       expect(e.code, String(bad)).toBe('INVALID_DATA');
       expect((e.details as { issues: Array<{ path: string }> }).issues.map((i) => i.path)).toContain('max_rate');
     }
@@ -139,7 +158,11 @@ describe('rate-bounded subscriptions through the socket', () => {
       const sub = await c.subscribe('testkit:hist', () => undefined, { maxRate: 5 });
       const before = sub.startSeq!;
       await c.request('testkit:emit', { count: 5, event: 'testkit:hist' });
-      const h = await c.request<{ events: Array<{ seq: number }> }>('monitor:events', { patterns: ['testkit:hist'], until_seq: before + 2, limit: 100 });
+      const h = await c.request<{ events: Array<{ seq: number }> }>('monitor:events', {
+        patterns: ['testkit:hist'],
+        until_seq: before + 2,
+        limit: 100,
+      });
       expect(h.events.map((e) => e.seq)).toEqual([before + 1, before + 2]);
     } finally {
       await c.close();
@@ -181,7 +204,8 @@ describe('the token bucket and the tally', () => {
   it('admits a burst of max_rate, then max_rate a second, refilled continuously', () => {
     let t = 0;
     const b = new RateBound(10, () => t);
-    const admitted = (n: number): number => Array.from({ length: n }, (_, i) => b.admit('x:y', i)).filter(Boolean).length;
+    const admitted = (n: number): number =>
+      Array.from({ length: n }, (_, i) => b.admit('x:y', i)).filter(Boolean).length;
     expect(admitted(25)).toBe(10); // the burst
     t += 100;
     expect(admitted(5)).toBe(1); // 0.1 s refills one token

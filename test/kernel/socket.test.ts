@@ -10,7 +10,9 @@ let d: DaemonHandle;
 let raw: RawConn;
 
 beforeAll(async () => {
-  d = await startKernel({ env: { AGENTD_DAEMON_MAX_FRAME_BYTES: String(64 * 1024), AGENTD_DAEMON_SUBSCRIBER_QUEUE: '100' } });
+  d = await startKernel({
+    env: { AGENTD_DAEMON_MAX_FRAME_BYTES: String(64 * 1024), AGENTD_DAEMON_SUBSCRIBER_QUEUE: '100' },
+  });
   raw = await RawConn.connect(d.socketPath);
 });
 afterAll(async () => {
@@ -22,7 +24,9 @@ const rss = (pid: number): number => Number(fs.readFileSync(`/proc/${pid}/statm`
 
 describe('wire protocol', () => {
   it('answers the KSI envelope, echoing string and numeric correlation ids', async () => {
-    raw.send('{"event":"system:ping","correlation_id":"c-17"}\n{"event":"system:ping","data":{},"correlation_id":17}\n');
+    raw.send(
+      '{"event":"system:ping","correlation_id":"c-17"}\n{"event":"system:ping","data":{},"correlation_id":17}\n',
+    );
     const [a, b] = await raw.take(2);
     expect(a).toMatchObject({ kind: 'response', event: 'system:ping', correlation_id: 'c-17', data: { pong: true } });
     expect(b.correlation_id).toBe(17);
@@ -39,7 +43,15 @@ describe('wire protocol', () => {
     ['an ill-formed event', '{"event":"DROP TABLE"}\n', 'BAD_FRAME'],
     ['data that is not an object', '{"event":"system:ping","data":[1]}\n', 'BAD_FRAME'],
     ['a bad timeout', '{"event":"system:ping","timeout_ms":"soon"}\n', 'BAD_FRAME'],
-    ['invalid UTF-8', Buffer.concat([Buffer.from('{"event":"system:ping","data":{"x":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}}\n')]), 'BAD_JSON'],
+    [
+      'invalid UTF-8',
+      Buffer.concat([
+        Buffer.from('{"event":"system:ping","data":{"x":"'),
+        Buffer.from([0xc3, 0x28]),
+        Buffer.from('"}}\n'),
+      ]),
+      'BAD_JSON',
+    ],
   ])('answers %s with a typed error and keeps the connection', async (_name, frame, code) => {
     raw.send(frame);
     const r = await raw.one();
@@ -144,7 +156,11 @@ describe('bounded resources', () => {
     c.request('testkit:sleep', { ms: 5001 }, 's1');
     await waitFor(async () => (await seen()).includes('sleeping:5001'), 5_000, 'the sleep to start');
     c.close();
-    await waitFor(async () => (await seen()).includes('aborted:5001'), 4_000, 'the sleep to be aborted (it would end by itself at 5 s)');
+    await waitFor(
+      async () => (await seen()).includes('aborted:5001'),
+      4_000,
+      'the sleep to be aborted (it would end by itself at 5 s)',
+    );
   });
 
   it('drops the oldest events of a subscriber that does not read and says how many', async () => {
@@ -169,7 +185,8 @@ describe('bounded resources', () => {
     slow.socket.resume();
     const frames: Array<Record<string, any>> = [];
     const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline && !frames.some((f) => f.event === 'monitor:dropped')) frames.push(...(await slow.take(1, 5000)));
+    while (Date.now() < deadline && !frames.some((f) => f.event === 'monitor:dropped'))
+      frames.push(...(await slow.take(1, 5000)));
     const dropped = frames.find((f) => f.event === 'monitor:dropped')!;
     expect(dropped.data.count).toBeGreaterThan(1000);
     slow.close();
@@ -180,8 +197,12 @@ describe('subscriptions and history', () => {
   it('fans out by pattern with daemon-wide increasing seq, and replays history', async () => {
     const a = await d.connect();
     const got: Array<{ event: string; seq: number; sub: string }> = [];
-    const s1 = await a.subscribe(['testkit:*'], (ev) => got.push({ event: ev.event, seq: ev.seq, sub: ev.subscription }));
-    const s2 = await a.subscribe(['other:**'], (ev) => got.push({ event: ev.event, seq: ev.seq, sub: ev.subscription }));
+    const s1 = await a.subscribe(['testkit:*'], (ev) =>
+      got.push({ event: ev.event, seq: ev.seq, sub: ev.subscription }),
+    );
+    const s2 = await a.subscribe(['other:**'], (ev) =>
+      got.push({ event: ev.event, seq: ev.seq, sub: ev.subscription }),
+    );
     await a.request('testkit:emit', { count: 3 });
     await a.request('testkit:emit', { count: 2, event: 'other:deep:name' });
     await a.request('testkit:emit', { count: 1, event: 'unrelated:x' });
@@ -190,17 +211,26 @@ describe('subscriptions and history', () => {
     expect(got.filter((g) => g.sub === s2.id)).toHaveLength(2);
     const seqs = got.map((g) => g.seq);
     expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
-    const h = await a.request<{ events: Array<{ event: string; seq: number }> }>('monitor:events', { patterns: ['other:**'], limit: 10 });
+    const h = await a.request<{ events: Array<{ event: string; seq: number }> }>('monitor:events', {
+      patterns: ['other:**'],
+      limit: 10,
+    });
     expect(h.events.map((e) => e.event)).toEqual(['other:deep:name', 'other:deep:name']);
-    const since = await a.request<{ events: Array<{ seq: number }> }>('monitor:events', { since_seq: seqs[seqs.length - 1] });
+    const since = await a.request<{ events: Array<{ seq: number }> }>('monitor:events', {
+      since_seq: seqs[seqs.length - 1],
+    });
     expect(since.events.every((e) => e.seq > seqs[seqs.length - 1])).toBe(true);
     await s1.unsubscribe();
-    await expect(a.request('monitor:unsubscribe', { subscription_id: s1.id! })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(a.request('monitor:unsubscribe', { subscription_id: s1.id! })).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
     await a.close();
   });
 
   it('refuses an invalid pattern', async () => {
-    await expect(d.client.request('monitor:subscribe', { patterns: ['Bad Pattern'] })).rejects.toMatchObject({ code: 'INVALID_DATA' });
+    await expect(d.client.request('monitor:subscribe', { patterns: ['Bad Pattern'] })).rejects.toMatchObject({
+      code: 'INVALID_DATA',
+    });
   });
 });
 
@@ -213,7 +243,12 @@ describe('causality and deadlines', () => {
   });
 
   it('gives a nested request the remaining time and the parent context', async () => {
-    const r = await d.client.request<{ outer: number; inner: { remaining: number; depth: number; root: string; parent: string }; id: string; root: string }>('testkit:remaining', {}, { timeoutMs: 5000 });
+    const r = await d.client.request<{
+      outer: number;
+      inner: { remaining: number; depth: number; root: string; parent: string };
+      id: string;
+      root: string;
+    }>('testkit:remaining', {}, { timeoutMs: 5000 });
     expect(r.inner.remaining).toBeLessThanOrEqual(5000);
     expect(r.inner.depth).toBe(1);
     expect(r.inner.parent).toBe(r.id);

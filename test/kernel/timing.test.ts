@@ -43,7 +43,10 @@ describe('time helpers (fake timers)', () => {
   it('drainUntil lets work finish until finishBy, then aborts what is left and waits for it until abortedBy', async () => {
     const now = Date.now();
     const work = new Map<string, { done: Promise<void>; finish: () => void }>();
-    for (const [id, ms] of [['quick', 10], ['slow', 10_000]] as const) {
+    for (const [id, ms] of [
+      ['quick', 10],
+      ['slow', 10_000],
+    ] as const) {
       let finish!: () => void;
       const done = new Promise<void>((r) => (finish = r)).then(() => void work.delete(id));
       setTimeout(() => finish(), ms);
@@ -90,7 +93,9 @@ describe('validation issues', () => {
       { path: 'messages.0.content', message: 'Required', code: 'invalid_type' },
       { path: '(data)', message: 'Unrecognized key: "x"' },
     ]);
-    expect(formatIssues(issues, { root: '(file)' })).toBe('messages.0.content: Required; (file): Unrecognized key: "x"');
+    expect(formatIssues(issues, { root: '(file)' })).toBe(
+      'messages.0.content: Required; (file): Unrecognized key: "x"',
+    );
     expect(formatIssues(issues, { max: 1 })).toBe('messages.0.content: Required (+1 more)');
   });
 });

@@ -89,7 +89,11 @@ const ids = (xs: Array<{ id: string }>) => xs.map((x) => x.id);
  *   h1 -SUPPORTS-> c2                       f1 (isolated)
  */
 const FIXTURE_NODES: NodeInput[] = [
-  { id: 'p1', label: 'Paper', properties: { title: 'Attention', year: 2017, open: true, tags: ['nlp', 'transformers'] } },
+  {
+    id: 'p1',
+    label: 'Paper',
+    properties: { title: 'Attention', year: 2017, open: true, tags: ['nlp', 'transformers'] },
+  },
   { id: 'p2', label: 'Paper', properties: { title: 'BERT', year: 2018, open: false } },
   { id: 'p3', label: 'Paper', properties: { title: 'GPT-3', year: 2020, open: false, scores: [0.5, 1.25] } },
   { id: 'p4', label: 'Paper', properties: { title: 'Scaling', year: 2020 } },
@@ -108,7 +112,14 @@ const FIXTURE_EDGES: EdgeInput[] = [
   { from: 'h1', to: 'c2', type: 'SUPPORTS' },
 ];
 
-const nbr = (id: string, over: Partial<NeighborsQuery> = {}): NeighborsQuery => ({ id, depth: 1, direction: 'both', includeEdges: false, limit: 1000, ...over });
+const nbr = (id: string, over: Partial<NeighborsQuery> = {}): NeighborsQuery => ({
+  id,
+  depth: 1,
+  direction: 'both',
+  includeEdges: false,
+  limit: 1000,
+  ...over,
+});
 
 for (const backend of backends) {
   describe.skipIf(!backend.run)(`GraphStore conformance: ${backend.name}`, () => {
@@ -135,14 +146,26 @@ for (const backend of backends) {
       it('stores and returns nodes exactly, every property type included', async () => {
         const r = await store.addNodes(FIXTURE_NODES);
         expect(r).toEqual({ ids: ids(FIXTURE_NODES as Array<{ id: string }>), created: 8, updated: 0 });
-        expect(await store.getNode('p1')).toEqual({ id: 'p1', label: 'Paper', properties: FIXTURE_NODES[0]!.properties });
-        expect(await store.getNode('p3')).toEqual({ id: 'p3', label: 'Paper', properties: FIXTURE_NODES[2]!.properties });
+        expect(await store.getNode('p1')).toEqual({
+          id: 'p1',
+          label: 'Paper',
+          properties: FIXTURE_NODES[0]!.properties,
+        });
+        expect(await store.getNode('p3')).toEqual({
+          id: 'p3',
+          label: 'Paper',
+          properties: FIXTURE_NODES[2]!.properties,
+        });
         expect(await store.getNode('f1')).toEqual({ id: 'f1', label: 'Finding', properties: {} });
         expect(await store.getNode('nope')).toBeNull();
       });
 
       it('generates ids when absent and returns them in input order', async () => {
-        const r = await store.addNodes([{ label: 'Concept', properties: { name: 'a' } }, { id: 'x', label: 'Concept' }, { label: 'Concept' }]);
+        const r = await store.addNodes([
+          { label: 'Concept', properties: { name: 'a' } },
+          { id: 'x', label: 'Concept' },
+          { label: 'Concept' },
+        ]);
         expect(r.ids).toHaveLength(3);
         expect(r.ids[1]).toBe('x');
         expect(new Set(r.ids).size).toBe(3);
@@ -161,9 +184,16 @@ for (const backend of backends) {
 
       it('refuses a label change with CONFLICT and writes nothing of the batch', async () => {
         await store.addNodes([{ id: 'a', label: 'Concept', properties: { v: 1 } }]);
-        const e = await failure(store.addNodes([{ id: 'new', label: 'Concept' }, { id: 'a', label: 'Paper', properties: { v: 2 } }]));
+        const e = await failure(
+          store.addNodes([
+            { id: 'new', label: 'Concept' },
+            { id: 'a', label: 'Paper', properties: { v: 2 } },
+          ]),
+        );
         expect(e.code).toBe('CONFLICT');
-        expect(e.details?.conflicts).toEqual([{ path: ['nodes', 1, 'label'], id: 'a', existing_label: 'Concept', label: 'Paper' }]);
+        expect(e.details?.conflicts).toEqual([
+          { path: ['nodes', 1, 'label'], id: 'a', existing_label: 'Concept', label: 'Paper' },
+        ]);
         expect(await store.getNode('new')).toBeNull();
         expect((await store.getNode('a'))?.properties).toEqual({ v: 1 });
       });
@@ -175,7 +205,11 @@ for (const backend of backends) {
           '`) MATCH (m) DETACH DELETE m //',
           '$id',
         ];
-        const nodes = evil.map((id) => ({ id, label: 'Concept', properties: { text: id, list: [id, '\\u0000', '}'] } }));
+        const nodes = evil.map((id) => ({
+          id,
+          label: 'Concept',
+          properties: { text: id, list: [id, '\\u0000', '}'] },
+        }));
         await store.addNodes(nodes);
         await store.addNodes([{ id: 'bystander', label: 'Concept' }]);
         for (const n of nodes) expect(await store.getNode(n.id)).toEqual(n);
@@ -208,7 +242,10 @@ for (const backend of backends) {
         expect(await store.addEdges(FIXTURE_EDGES)).toEqual({ created: 7, updated: 0 });
         expect(await store.addEdges(FIXTURE_EDGES)).toEqual({ created: 0, updated: 7 });
         expect((await store.stats()).edges).toBe(7);
-        await store.addEdges([{ from: 'p1', to: 'p2', type: 'CITES', properties: { weight: 5 } }, { from: 'p1', to: 'p2', type: 'SUPPORTS' }]);
+        await store.addEdges([
+          { from: 'p1', to: 'p2', type: 'CITES', properties: { weight: 5 } },
+          { from: 'p1', to: 'p2', type: 'SUPPORTS' },
+        ]);
         const n = await store.neighbors(nbr('p1', { direction: 'out', includeEdges: true, types: ['CITES'] }));
         expect(n.edges).toEqual([{ from: 'p1', to: 'p2', type: 'CITES', properties: { weight: 5 } }]);
         expect((await store.stats()).edges).toBe(8);
@@ -245,7 +282,10 @@ for (const backend of backends) {
 
       it('filters by label and typed property equality', async () => {
         expect(ids((await store.find({ label: 'Paper', limit: 10 })).nodes)).toEqual(['p1', 'p2', 'p3', 'p4']);
-        expect(ids((await store.find({ label: 'Paper', where: { year: 2020 }, limit: 10 })).nodes)).toEqual(['p3', 'p4']);
+        expect(ids((await store.find({ label: 'Paper', where: { year: 2020 }, limit: 10 })).nodes)).toEqual([
+          'p3',
+          'p4',
+        ]);
         expect(ids((await store.find({ where: { open: true }, limit: 10 })).nodes)).toEqual(['p1']);
         expect(ids((await store.find({ where: { open: false, year: 2018 }, limit: 10 })).nodes)).toEqual(['p2']);
         expect(ids((await store.find({ where: { name: 'memory' }, limit: 10 })).nodes)).toEqual(['c2']);
@@ -295,8 +335,14 @@ for (const backend of backends) {
         expect(ids((await store.neighbors(nbr('p1', { direction: 'out' }))).nodes)).toEqual(['c1', 'p2']);
         expect(ids((await store.neighbors(nbr('c1', { direction: 'in' }))).nodes)).toEqual(['p1', 'p3']);
         expect(ids((await store.neighbors(nbr('c1', { direction: 'out' }))).nodes)).toEqual(['c2']);
-        expect(ids((await store.neighbors(nbr('p1', { direction: 'out', depth: 5, types: ['CITES'] }))).nodes)).toEqual(['p2', 'p3', 'p4']);
-        expect(ids((await store.neighbors(nbr('p1', { depth: 3, types: ['MENTIONS', 'RELATES_TO'] }))).nodes)).toEqual(['c1', 'c2', 'p3']);
+        expect(ids((await store.neighbors(nbr('p1', { direction: 'out', depth: 5, types: ['CITES'] }))).nodes)).toEqual(
+          ['p2', 'p3', 'p4'],
+        );
+        expect(ids((await store.neighbors(nbr('p1', { depth: 3, types: ['MENTIONS', 'RELATES_TO'] }))).nodes)).toEqual([
+          'c1',
+          'c2',
+          'p3',
+        ]);
         expect((await store.neighbors(nbr('f1', { depth: 3 }))).nodes).toEqual([]);
       });
 
@@ -353,21 +399,41 @@ for (const backend of backends) {
 
       it('respects max_depth and types', async () => {
         expect((await store.path({ from: 'p1', to: 'p4', maxDepth: 2, direction: 'out' })).found).toBe(false);
-        expect(ids((await store.path({ from: 'p1', to: 'p4', maxDepth: 3, direction: 'out' })).nodes)).toEqual(['p1', 'p2', 'p3', 'p4']);
+        expect(ids((await store.path({ from: 'p1', to: 'p4', maxDepth: 3, direction: 'out' })).nodes)).toEqual([
+          'p1',
+          'p2',
+          'p3',
+          'p4',
+        ]);
         // The shortest p1→c2 goes through MENTIONS; without that type there is no path.
-        expect(ids((await store.path({ from: 'p1', to: 'c2', maxDepth: 6, direction: 'out' })).nodes)).toEqual(['p1', 'c1', 'c2']);
-        expect((await store.path({ from: 'p1', to: 'c2', maxDepth: 6, direction: 'out', types: ['CITES', 'RELATES_TO'] })).found).toBe(false);
+        expect(ids((await store.path({ from: 'p1', to: 'c2', maxDepth: 6, direction: 'out' })).nodes)).toEqual([
+          'p1',
+          'c1',
+          'c2',
+        ]);
+        expect(
+          (await store.path({ from: 'p1', to: 'c2', maxDepth: 6, direction: 'out', types: ['CITES', 'RELATES_TO'] }))
+            .found,
+        ).toBe(false);
         expect((await store.path({ from: 'p1', to: 'f1', maxDepth: 15, direction: 'both' })).found).toBe(false);
       });
 
       it('a path from a node to itself is that node', async () => {
         const r = await store.path({ from: 'c1', to: 'c1', maxDepth: 1, direction: 'out' });
-        expect(r).toEqual({ found: true, nodes: [{ id: 'c1', label: 'Concept', properties: { name: 'attention' } }], edges: [] });
+        expect(r).toEqual({
+          found: true,
+          nodes: [{ id: 'c1', label: 'Concept', properties: { name: 'attention' } }],
+          edges: [],
+        });
       });
 
       it('answers NOT_FOUND for an unknown endpoint', async () => {
-        expect((await failure(store.path({ from: 'p1', to: 'ghost', maxDepth: 3, direction: 'out' }))).code).toBe('NOT_FOUND');
-        expect((await failure(store.path({ from: 'ghost', to: 'p1', maxDepth: 3, direction: 'out' }))).code).toBe('NOT_FOUND');
+        expect((await failure(store.path({ from: 'p1', to: 'ghost', maxDepth: 3, direction: 'out' }))).code).toBe(
+          'NOT_FOUND',
+        );
+        expect((await failure(store.path({ from: 'ghost', to: 'p1', maxDepth: 3, direction: 'out' }))).code).toBe(
+          'NOT_FOUND',
+        );
       });
     });
 
@@ -423,13 +489,19 @@ for (const backend of backends) {
         expect(r.nodes).toMatchObject({ created: 8, updated: 0 });
         expect(r.edges).toEqual({ created: 7, updated: 0 });
         expect(await store.stats()).toEqual(before);
-        expect(await store.getNode('p3')).toEqual({ id: 'p3', label: 'Paper', properties: FIXTURE_NODES[2]!.properties });
+        expect(await store.getNode('p3')).toEqual({
+          id: 'p3',
+          label: 'Paper',
+          properties: FIXTURE_NODES[2]!.properties,
+        });
         // Importing again is harmless.
         expect((await store.importGraph(nodes, edges)).edges).toEqual({ created: 0, updated: 7 });
       });
 
       it('an import with a dangling edge writes nothing', async () => {
-        const e = await failure(store.importGraph([{ id: 'a', label: 'Concept' }], [{ from: 'a', to: 'b', type: 'RELATES_TO' }]));
+        const e = await failure(
+          store.importGraph([{ id: 'a', label: 'Concept' }], [{ from: 'a', to: 'b', type: 'RELATES_TO' }]),
+        );
         expect(e.code).toBe('NOT_FOUND');
         expect((await store.stats()).nodes).toBe(0);
       });
@@ -447,7 +519,11 @@ for (const backend of backends) {
       beforeEach(seed);
 
       it('runs read queries with parameters and returns plain JSON', async () => {
-        const r = await store.query('MATCH (p:Paper) WHERE p.year >= $y RETURN p.id AS id, p.year AS year, p ORDER BY id', { y: 2020 }, false);
+        const r = await store.query(
+          'MATCH (p:Paper) WHERE p.year >= $y RETURN p.id AS id, p.year AS year, p ORDER BY id',
+          { y: 2020 },
+          false,
+        );
         expect(r.columns).toEqual(['id', 'year', 'p']);
         expect(r.rows).toEqual([
           { id: 'p3', year: 2020, p: { id: 'p3', label: 'Paper', properties: FIXTURE_NODES[2]!.properties } },

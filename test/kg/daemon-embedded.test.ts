@@ -47,18 +47,34 @@ describe('kg on the embedded backend, through the socket', () => {
   });
 
   it('answers get, find, neighbors, path and stats', async () => {
-    expect(await d.client.request('kg:get', { id: 'p1' })).toEqual({ node: { id: 'p1', label: 'Paper', properties: { title: 'Attention', year: 2017 } } });
+    expect(await d.client.request('kg:get', { id: 'p1' })).toEqual({
+      node: { id: 'p1', label: 'Paper', properties: { title: 'Attention', year: 2017 } },
+    });
     const found = await d.client.request('kg:find', { label: 'Paper', where: { year: 2018 } });
-    expect(found).toEqual({ nodes: [{ id: 'p2', label: 'Paper', properties: { title: 'BERT', year: 2018 } }], next_cursor: null });
-    const n = (await d.client.request('kg:neighbors', { id: 'p2', depth: 2 })) as { nodes: Array<{ id: string; depth: number }>; truncated: boolean };
+    expect(found).toEqual({
+      nodes: [{ id: 'p2', label: 'Paper', properties: { title: 'BERT', year: 2018 } }],
+      next_cursor: null,
+    });
+    const n = (await d.client.request('kg:neighbors', { id: 'p2', depth: 2 })) as {
+      nodes: Array<{ id: string; depth: number }>;
+      truncated: boolean;
+    };
     expect(n.nodes.map((x) => [x.id, x.depth])).toEqual([
       ['p1', 1],
       ['c1', 2],
     ]);
-    const p = (await d.client.request('kg:path', { from: 'p2', to: 'c1' })) as { found: boolean; nodes: Array<{ id: string }> };
+    const p = (await d.client.request('kg:path', { from: 'p2', to: 'c1' })) as {
+      found: boolean;
+      nodes: Array<{ id: string }>;
+    };
     expect(p.found).toBe(true);
     expect(p.nodes.map((x) => x.id)).toEqual(['p2', 'p1', 'c1']);
-    expect(await d.client.request('kg:stats', {})).toEqual({ nodes: 3, edges: 2, labels: { Concept: 1, Paper: 2 }, types: { CITES: 1, MENTIONS: 1 } });
+    expect(await d.client.request('kg:stats', {})).toEqual({
+      nodes: 3,
+      edges: 2,
+      labels: { Concept: 1, Paper: 2 },
+      types: { CITES: 1, MENTIONS: 1 },
+    });
   });
 
   it('emits kg:changed with counts', async () => {
@@ -68,7 +84,12 @@ describe('kg on the embedded backend, through the socket', () => {
       const got = new Promise<Record<string, unknown>>((r) => (resolve = r));
       // Resolves once the daemon has acknowledged the subscription, so the event cannot be missed.
       await c.subscribe(['kg:changed'], (ev) => resolve(ev.data as Record<string, unknown>));
-      await d.client.request('kg:add_nodes', { nodes: [{ id: 'tmp1', label: 'Finding' }, { id: 'p1', label: 'Paper', properties: { title: 'Attention', year: 2017 } }] });
+      await d.client.request('kg:add_nodes', {
+        nodes: [
+          { id: 'tmp1', label: 'Finding' },
+          { id: 'p1', label: 'Paper', properties: { title: 'Attention', year: 2017 } },
+        ],
+      });
       expect(await got).toEqual({
         op: 'add_nodes',
         backend: 'embedded',
@@ -86,16 +107,26 @@ describe('kg on the embedded backend, through the socket', () => {
   });
 
   it('deletes an edge, then answers NOT_FOUND for it', async () => {
-    await d.client.request('kg:add_nodes', { nodes: [{ id: 'e1', label: 'Concept' }, { id: 'e2', label: 'Concept' }] });
+    await d.client.request('kg:add_nodes', {
+      nodes: [
+        { id: 'e1', label: 'Concept' },
+        { id: 'e2', label: 'Concept' },
+      ],
+    });
     await d.client.request('kg:add_edges', { edges: [{ from: 'e1', to: 'e2', type: 'RELATES_TO' }] });
-    expect(await d.client.request('kg:delete', { edge: { from: 'e1', to: 'e2', type: 'RELATES_TO' } })).toMatchObject({ edges_deleted: 1 });
+    expect(await d.client.request('kg:delete', { edge: { from: 'e1', to: 'e2', type: 'RELATES_TO' } })).toMatchObject({
+      edges_deleted: 1,
+    });
     expect((await code('kg:delete', { edge: { from: 'e1', to: 'e2', type: 'RELATES_TO' } })).code).toBe('NOT_FOUND');
     await d.client.request('kg:delete', { id: 'e1' });
     await d.client.request('kg:delete', { id: 'e2' });
   });
 
   it('exports inline and to a file, and imports the file back', async () => {
-    const inline = (await d.client.request<Record<string, unknown>>('kg:export', { format: 'json' })) as { nodes: unknown[]; edges: unknown[] };
+    const inline = (await d.client.request<Record<string, unknown>>('kg:export', { format: 'json' })) as {
+      nodes: unknown[];
+      edges: unknown[];
+    };
     expect(inline.nodes).toHaveLength(3);
     expect(inline.edges).toHaveLength(2);
     const file = path.join(d.home, 'graph.jsonl');
@@ -103,8 +134,17 @@ describe('kg on the embedded backend, through the socket', () => {
     const lines = fs.readFileSync(file, 'utf8').trim().split('\n');
     expect(JSON.parse(lines[0]!)).toMatchObject({ format: 'agentd-kg', version: 1 });
     expect(lines).toHaveLength(6);
-    expect(await d.client.request('kg:import', { path: file })).toEqual({ nodes_created: 0, nodes_updated: 3, edges_created: 0, edges_updated: 2 });
-    expect(await d.client.request<Record<string, unknown>>('kg:import', { graph: { nodes: inline.nodes, edges: inline.edges } })).toMatchObject({ nodes_updated: 3 });
+    expect(await d.client.request('kg:import', { path: file })).toEqual({
+      nodes_created: 0,
+      nodes_updated: 3,
+      edges_created: 0,
+      edges_updated: 2,
+    });
+    expect(
+      await d.client.request<Record<string, unknown>>('kg:import', {
+        graph: { nodes: inline.nodes, edges: inline.edges },
+      }),
+    ).toMatchObject({ nodes_updated: 3 });
   });
 
   it('kg:export does not overwrite unless asked, and never writes through a symbolic link', async () => {
@@ -114,7 +154,10 @@ describe('kg on the embedded backend, through the socket', () => {
     expect(e.code).toBe('CONFLICT');
     expect(e.message).toMatch(/overwrite: true/);
     expect(fs.readFileSync(file, 'utf8')).toBe('precious\n');
-    expect(await d.client.request('kg:export', { path: file, overwrite: true })).toMatchObject({ path: file, nodes: 3 });
+    expect(await d.client.request('kg:export', { path: file, overwrite: true })).toMatchObject({
+      path: file,
+      nodes: 3,
+    });
     expect(fs.readFileSync(file, 'utf8')).toMatch(/agentd-kg/);
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
 
@@ -139,13 +182,21 @@ describe('kg on the embedded backend, through the socket', () => {
   });
 
   it('refuses an inline export above kg.export_inline_max, pointing at path', async () => {
-    await d.client.request('kg:add_nodes', { nodes: [{ id: 'big1', label: 'Finding' }, { id: 'big2', label: 'Finding' }] });
+    await d.client.request('kg:add_nodes', {
+      nodes: [
+        { id: 'big1', label: 'Finding' },
+        { id: 'big2', label: 'Finding' },
+      ],
+    });
     try {
       const e = await code('kg:export', {});
       expect(e.code).toBe('CONFLICT');
       expect(e.message).toMatch(/path/);
       expect(e.details).toMatchObject({ nodes: 5, edges: 2, inline_max: 6 });
-      expect(await d.client.request('kg:export', { path: path.join(d.home, 'big.jsonl') })).toMatchObject({ nodes: 5, edges: 2 });
+      expect(await d.client.request('kg:export', { path: path.join(d.home, 'big.jsonl') })).toMatchObject({
+        nodes: 5,
+        edges: 2,
+      });
     } finally {
       await d.client.request('kg:delete', { id: 'big1' });
       await d.client.request('kg:delete', { id: 'big2' });
@@ -160,14 +211,29 @@ describe('kg on the embedded backend, through the socket', () => {
     ['label injection', 'kg:add_nodes', { nodes: [{ label: 'Paper) DETACH DELETE (n' }] }, 'INVALID_DATA'],
     ['label with backtick', 'kg:add_nodes', { nodes: [{ label: 'Paper`:Admin' }] }, 'INVALID_DATA'],
     ['reserved label', 'kg:add_nodes', { nodes: [{ label: 'KgNode' }] }, 'INVALID_DATA'],
-    ['type injection', 'kg:add_edges', { edges: [{ from: 'p1', to: 'p2', type: 'CITES]->() DETACH DELETE (x' }] }, 'INVALID_DATA'],
-    ['property key injection', 'kg:add_nodes', { nodes: [{ label: 'Paper', properties: { 'a}) DETACH DELETE n //': 1 } }] }, 'INVALID_DATA'],
+    [
+      'type injection',
+      'kg:add_edges',
+      { edges: [{ from: 'p1', to: 'p2', type: 'CITES]->() DETACH DELETE (x' }] },
+      'INVALID_DATA',
+    ],
+    [
+      'property key injection',
+      'kg:add_nodes',
+      { nodes: [{ label: 'Paper', properties: { 'a}) DETACH DELETE n //': 1 } }] },
+      'INVALID_DATA',
+    ],
     ['reserved property key', 'kg:add_nodes', { nodes: [{ label: 'Paper', properties: { id: 'x' } }] }, 'INVALID_DATA'],
     ['where key injection', 'kg:find', { where: { "year') OR 1=1 --": 1 } }, 'INVALID_DATA'],
     ['types filter injection', 'kg:neighbors', { id: 'p1', types: ['CITES|MENTIONS*1..9'] }, 'INVALID_DATA'],
     ['label filter injection', 'kg:find', { label: 'Paper` OR true //' }, 'INVALID_DATA'],
     // Property values.
-    ['nested object value', 'kg:add_nodes', { nodes: [{ label: 'Paper', properties: { meta: { a: 1 } } }] }, 'INVALID_DATA'],
+    [
+      'nested object value',
+      'kg:add_nodes',
+      { nodes: [{ label: 'Paper', properties: { meta: { a: 1 } } }] },
+      'INVALID_DATA',
+    ],
     ['null value', 'kg:add_nodes', { nodes: [{ label: 'Paper', properties: { a: null } }] }, 'INVALID_DATA'],
     ['mixed array', 'kg:add_nodes', { nodes: [{ label: 'Paper', properties: { a: [1, 'x'] } }] }, 'INVALID_DATA'],
     ['array of arrays', 'kg:add_nodes', { nodes: [{ label: 'Paper', properties: { a: [[1]] } }] }, 'INVALID_DATA'],
@@ -182,8 +248,28 @@ describe('kg on the embedded backend, through the socket', () => {
     ['numeric id', 'kg:add_nodes', { nodes: [{ id: 7, label: 'Paper' }] }, 'INVALID_DATA'],
     ['empty id', 'kg:add_nodes', { nodes: [{ id: '', label: 'Paper' }] }, 'INVALID_DATA'],
     ['unknown field', 'kg:add_nodes', { nodes: [{ label: 'Paper', props: {} }] }, 'INVALID_DATA'],
-    ['duplicate ids in a batch', 'kg:add_nodes', { nodes: [{ id: 'd', label: 'Paper' }, { id: 'd', label: 'Paper' }] }, 'INVALID_DATA'],
-    ['duplicate edges in a batch', 'kg:add_edges', { edges: [{ from: 'p1', to: 'p2', type: 'CITES' }, { from: 'p1', to: 'p2', type: 'CITES' }] }, 'INVALID_DATA'],
+    [
+      'duplicate ids in a batch',
+      'kg:add_nodes',
+      {
+        nodes: [
+          { id: 'd', label: 'Paper' },
+          { id: 'd', label: 'Paper' },
+        ],
+      },
+      'INVALID_DATA',
+    ],
+    [
+      'duplicate edges in a batch',
+      'kg:add_edges',
+      {
+        edges: [
+          { from: 'p1', to: 'p2', type: 'CITES' },
+          { from: 'p1', to: 'p2', type: 'CITES' },
+        ],
+      },
+      'INVALID_DATA',
+    ],
     ['edge without type', 'kg:add_edges', { edges: [{ from: 'p1', to: 'p2' }] }, 'INVALID_DATA'],
     // Ranges.
     ['depth 0', 'kg:neighbors', { id: 'p1', depth: 0 }, 'INVALID_DATA'],
@@ -197,7 +283,12 @@ describe('kg on the embedded backend, through the socket', () => {
     ['find limit 0', 'kg:find', { limit: 0 }, 'INVALID_DATA'],
     ['find limit 1001', 'kg:find', { limit: 1001 }, 'INVALID_DATA'],
     ['forged cursor', 'kg:find', { cursor: 'eyJhZnRlciI6MX0' }, 'INVALID_DATA'],
-    ['delete with id and edge', 'kg:delete', { id: 'p1', edge: { from: 'p1', to: 'c1', type: 'MENTIONS' } }, 'INVALID_DATA'],
+    [
+      'delete with id and edge',
+      'kg:delete',
+      { id: 'p1', edge: { from: 'p1', to: 'c1', type: 'MENTIONS' } },
+      'INVALID_DATA',
+    ],
     ['delete with neither', 'kg:delete', {}, 'INVALID_DATA'],
     ['import relative path', 'kg:import', { path: 'graph.jsonl' }, 'INVALID_DATA'],
     ['import with path and graph', 'kg:import', { path: '/tmp/x', graph: { nodes: [], edges: [] } }, 'INVALID_DATA'],
@@ -207,10 +298,30 @@ describe('kg on the embedded backend, through the socket', () => {
     ['neighbors unknown', 'kg:neighbors', { id: 'ghost' }, 'NOT_FOUND'],
     ['path unknown', 'kg:path', { from: 'p1', to: 'ghost' }, 'NOT_FOUND'],
     ['delete unknown', 'kg:delete', { id: 'ghost' }, 'NOT_FOUND'],
-    ['edge to unknown', 'kg:add_edges', { edges: [{ from: 'p1', to: 'p2', type: 'SUPPORTS' }, { from: 'p1', to: 'ghost', type: 'CITES' }] }, 'NOT_FOUND'],
+    [
+      'edge to unknown',
+      'kg:add_edges',
+      {
+        edges: [
+          { from: 'p1', to: 'p2', type: 'SUPPORTS' },
+          { from: 'p1', to: 'ghost', type: 'CITES' },
+        ],
+      },
+      'NOT_FOUND',
+    ],
     ['import missing file', 'kg:import', { path: '/nonexistent/graph.jsonl' }, 'NOT_FOUND'],
     // State conflicts.
-    ['label change', 'kg:add_nodes', { nodes: [{ id: 'new1', label: 'Paper' }, { id: 'p1', label: 'Concept' }] }, 'CONFLICT'],
+    [
+      'label change',
+      'kg:add_nodes',
+      {
+        nodes: [
+          { id: 'new1', label: 'Paper' },
+          { id: 'p1', label: 'Concept' },
+        ],
+      },
+      'CONFLICT',
+    ],
     ['delete connected without detach', 'kg:delete', { id: 'p1' }, 'CONFLICT'],
     ['cypher on embedded', 'kg:query', { cypher: 'MATCH (n) RETURN n' }, 'CONFLICT'],
   ];
@@ -222,13 +333,25 @@ describe('kg on the embedded backend, through the socket', () => {
   });
 
   it('missing endpoints are named in details', async () => {
-    const e = await code('kg:add_edges', { edges: [{ from: 'p1', to: 'p2', type: 'SUPPORTS' }, { from: 'p1', to: 'ghost', type: 'CITES' }] });
+    const e = await code('kg:add_edges', {
+      edges: [
+        { from: 'p1', to: 'p2', type: 'SUPPORTS' },
+        { from: 'p1', to: 'ghost', type: 'CITES' },
+      ],
+    });
     expect(e.details?.missing).toEqual([{ path: ['edges', 1, 'to'], id: 'ghost' }]);
   });
 
   it('a bad file import names the bad line and writes nothing', async () => {
     const file = path.join(d.home, 'bad.jsonl');
-    fs.writeFileSync(file, [JSON.stringify({ format: 'agentd-kg', version: 1 }), JSON.stringify({ node: { id: 'ok1', label: 'Paper' } }), JSON.stringify({ node: { id: 'bad', label: 'No Spaces' } })].join('\n'));
+    fs.writeFileSync(
+      file,
+      [
+        JSON.stringify({ format: 'agentd-kg', version: 1 }),
+        JSON.stringify({ node: { id: 'ok1', label: 'Paper' } }),
+        JSON.stringify({ node: { id: 'bad', label: 'No Spaces' } }),
+      ].join('\n'),
+    );
     const e = await code('kg:import', { path: file });
     expect(e.code).toBe('INVALID_DATA');
     expect(JSON.stringify(e.details)).toContain('"line",3');
@@ -236,7 +359,12 @@ describe('kg on the embedded backend, through the socket', () => {
   });
 
   it('after all the bad input the graph is exactly as it was, and the daemon healthy', async () => {
-    expect(await d.client.request('kg:stats', {})).toEqual({ nodes: 3, edges: 2, labels: { Concept: 1, Paper: 2 }, types: { CITES: 1, MENTIONS: 1 } });
+    expect(await d.client.request('kg:stats', {})).toEqual({
+      nodes: 3,
+      edges: 2,
+      labels: { Concept: 1, Paper: 2 },
+      types: { CITES: 1, MENTIONS: 1 },
+    });
     expect(await d.client.request('system:health', {})).toBeTruthy();
   });
 });
@@ -246,11 +374,18 @@ describe('kg survives a crash', () => {
     const first = await startDaemon({ config: 'kg:\n  backend: embedded\n', readyTimeoutMs: 60_000 });
     let second: DaemonHandle | null = null;
     try {
-      await first.client.request('kg:add_nodes', { nodes: [{ id: 'durable', label: 'Finding', properties: { v: 42 } }, { id: 'other', label: 'Concept' }] });
+      await first.client.request('kg:add_nodes', {
+        nodes: [
+          { id: 'durable', label: 'Finding', properties: { v: 42 } },
+          { id: 'other', label: 'Concept' },
+        ],
+      });
       await first.client.request('kg:add_edges', { edges: [{ from: 'durable', to: 'other', type: 'RELATES_TO' }] });
       await first.kill('SIGKILL');
       second = await startDaemon({ home: first.home, readyTimeoutMs: 60_000 });
-      expect(await second.client.request('kg:get', { id: 'durable' })).toEqual({ node: { id: 'durable', label: 'Finding', properties: { v: 42 } } });
+      expect(await second.client.request('kg:get', { id: 'durable' })).toEqual({
+        node: { id: 'durable', label: 'Finding', properties: { v: 42 } },
+      });
       expect(await second.client.request('kg:stats', {})).toMatchObject({ nodes: 2, edges: 1 });
     } finally {
       await second?.stop();

@@ -47,8 +47,12 @@ async function error(c: EventClient, event: string, data: Record<string, unknown
   throw new Error(`${event} should have failed`);
 }
 
-async function kgStatus(c: EventClient): Promise<{ status: string; reason: string | null; reason_code: string | null }> {
-  const r = (await c.request('plugin:list', {})) as { plugins: Array<{ name: string; status: string; reason: string | null; reason_code: string | null }> };
+async function kgStatus(
+  c: EventClient,
+): Promise<{ status: string; reason: string | null; reason_code: string | null }> {
+  const r = (await c.request('plugin:list', {})) as {
+    plugins: Array<{ name: string; status: string; reason: string | null; reason_code: string | null }>;
+  };
   return r.plugins.find((p) => p.name === 'kg')!;
 }
 
@@ -96,21 +100,43 @@ describe.skipIf(!gate.run)('kg on Neo4j through the socket', () => {
 
   it('reports ok and serves the kg events', async () => {
     expect(await kgStatus(neo.client)).toMatchObject({ status: 'ok' });
-    await neo.client.request('kg:add_nodes', { nodes: [{ id: 'a', label: 'Paper', properties: { year: 2024 } }, { id: 'b', label: 'Concept' }] });
+    await neo.client.request('kg:add_nodes', {
+      nodes: [
+        { id: 'a', label: 'Paper', properties: { year: 2024 } },
+        { id: 'b', label: 'Concept' },
+      ],
+    });
     await neo.client.request('kg:add_edges', { edges: [{ from: 'a', to: 'b', type: 'MENTIONS' }] });
-    expect(await neo.client.request('kg:stats', {})).toEqual({ nodes: 2, edges: 1, labels: { Concept: 1, Paper: 1 }, types: { MENTIONS: 1 } });
-    expect((await error(neo.client, 'kg:add_edges', { edges: [{ from: 'a', to: 'zz', type: 'CITES' }] })).code).toBe('NOT_FOUND');
+    expect(await neo.client.request('kg:stats', {})).toEqual({
+      nodes: 2,
+      edges: 1,
+      labels: { Concept: 1, Paper: 1 },
+      types: { MENTIONS: 1 },
+    });
+    expect((await error(neo.client, 'kg:add_edges', { edges: [{ from: 'a', to: 'zz', type: 'CITES' }] })).code).toBe(
+      'NOT_FOUND',
+    );
     expect((await error(neo.client, 'kg:delete', { id: 'a' })).code).toBe('CONFLICT');
-    expect((await error(neo.client, 'kg:add_nodes', { nodes: [{ label: 'X`) DETACH DELETE (n' }] })).code).toBe('INVALID_DATA');
+    expect((await error(neo.client, 'kg:add_nodes', { nodes: [{ label: 'X`) DETACH DELETE (n' }] })).code).toBe(
+      'INVALID_DATA',
+    );
   });
 
   it('runs Cypher: read by default, writes only with write: true, values as params', async () => {
-    const r = await neo.client.request('kg:query', { cypher: 'MATCH (n:Paper {id: $id}) RETURN n.year AS year', params: { id: 'a' } });
+    const r = await neo.client.request('kg:query', {
+      cypher: 'MATCH (n:Paper {id: $id}) RETURN n.year AS year',
+      params: { id: 'a' },
+    });
     expect(r).toEqual({ columns: ['year'], rows: [{ year: 2024 }], truncated: false });
-    expect((await error(neo.client, 'kg:query', { cypher: "CREATE (:KgNode:Concept {id: 'w'})" })).code).toBe('CONFLICT');
+    expect((await error(neo.client, 'kg:query', { cypher: "CREATE (:KgNode:Concept {id: 'w'})" })).code).toBe(
+      'CONFLICT',
+    );
     expect((await error(neo.client, 'kg:query', { cypher: 'MATCH (n RETURN n' })).code).toBe('INVALID_DATA');
     // An injection attempt through a parameter stays a value.
-    const inj = await neo.client.request('kg:query', { cypher: 'MATCH (n:KgNode) WHERE n.id = $id RETURN count(n) AS c', params: { id: "a' OR 1=1 //" } });
+    const inj = await neo.client.request('kg:query', {
+      cypher: 'MATCH (n:KgNode) WHERE n.id = $id RETURN count(n) AS c',
+      params: { id: "a' OR 1=1 //" },
+    });
     expect(inj).toMatchObject({ rows: [{ c: 0 }] });
   });
 
@@ -120,24 +146,40 @@ describe.skipIf(!gate.run)('kg on Neo4j through the socket', () => {
 
   it('moves a graph from the embedded backend to Neo4j with export/import', async () => {
     await neo.client.request('kg:query', { cypher: 'MATCH (n) DETACH DELETE n', write: true });
-    const nodes = Array.from({ length: 300 }, (_, i) => ({ id: `n${i}`, label: i % 3 === 0 ? 'Paper' : 'Concept', properties: { i, tags: [`t${i % 7}`] } }));
-    const edges = Array.from({ length: 600 }, (_, i) => ({ from: `n${i % 300}`, to: `n${(i * 7 + 1) % 300}`, type: i % 2 ? 'CITES' : 'RELATES_TO', properties: { w: i / 10 } })).filter(
-      (e, i, all) => all.findIndex((x) => x.from === e.from && x.to === e.to && x.type === e.type) === i,
-    );
+    const nodes = Array.from({ length: 300 }, (_, i) => ({
+      id: `n${i}`,
+      label: i % 3 === 0 ? 'Paper' : 'Concept',
+      properties: { i, tags: [`t${i % 7}`] },
+    }));
+    const edges = Array.from({ length: 600 }, (_, i) => ({
+      from: `n${i % 300}`,
+      to: `n${(i * 7 + 1) % 300}`,
+      type: i % 2 ? 'CITES' : 'RELATES_TO',
+      properties: { w: i / 10 },
+    })).filter((e, i, all) => all.findIndex((x) => x.from === e.from && x.to === e.to && x.type === e.type) === i);
     await emb.client.request('kg:add_nodes', { nodes });
     await emb.client.request('kg:add_edges', { edges });
     const file = path.join(emb.home, 'move.jsonl');
     await emb.client.request('kg:export', { path: file });
-    expect(await neo.client.request('kg:import', { path: file })).toEqual({ nodes_created: 300, nodes_updated: 0, edges_created: edges.length, edges_updated: 0 });
+    expect(await neo.client.request('kg:import', { path: file })).toEqual({
+      nodes_created: 300,
+      nodes_updated: 0,
+      edges_created: edges.length,
+      edges_updated: 0,
+    });
     expect(await neo.client.request('kg:stats', {})).toEqual(await emb.client.request('kg:stats', {}));
     for (const q of [
       { id: 'n0', depth: 2 },
       { id: 'n5', depth: 3, direction: 'out', types: ['CITES'] },
       { id: 'n9', depth: 1, include_edges: true },
     ]) {
-      expect(await neo.client.request<Record<string, unknown>>('kg:neighbors', q)).toEqual(await emb.client.request<Record<string, unknown>>('kg:neighbors', q));
+      expect(await neo.client.request<Record<string, unknown>>('kg:neighbors', q)).toEqual(
+        await emb.client.request<Record<string, unknown>>('kg:neighbors', q),
+      );
     }
-    expect(await neo.client.request('kg:get', { id: 'n42' })).toEqual(await emb.client.request('kg:get', { id: 'n42' }));
+    expect(await neo.client.request('kg:get', { id: 'n42' })).toEqual(
+      await emb.client.request('kg:get', { id: 'n42' }),
+    );
   });
 });
 
@@ -156,44 +198,44 @@ describe.skipIf(!gate.run)('kg when Neo4j goes away and comes back', () => {
     await neo4jScript('wipe', OUTAGE_PORT).catch(() => undefined);
   });
 
-  it(
-    'starts degraded, recovers when Neo4j starts, answers UNAVAILABLE when it stops, recovers again',
-    async () => {
-      // Absent at start: the daemon comes up anyway, kg is degraded and says why.
-      d = await startDaemon({ env: neo4jEnv(uri), readyTimeoutMs: 60_000 });
-      expect(await d.client.request('system:health', {})).toBeTruthy();
-      const st = await kgStatus(d.client);
-      expect(st).toMatchObject({ status: 'degraded', reason_code: 'BACKEND_UNAVAILABLE' });
-      const t0 = Date.now();
-      const e = await error(d.client, 'kg:stats', {});
-      expect(e.code).toBe('UNAVAILABLE');
-      expect(e.message).toMatch(/neo4j/i);
-      expect(Date.now() - t0).toBeLessThan(15_000);
+  it('starts degraded, recovers when Neo4j starts, answers UNAVAILABLE when it stops, recovers again', async () => {
+    // Absent at start: the daemon comes up anyway, kg is degraded and says why.
+    d = await startDaemon({ env: neo4jEnv(uri), readyTimeoutMs: 60_000 });
+    expect(await d.client.request('system:health', {})).toBeTruthy();
+    const st = await kgStatus(d.client);
+    expect(st).toMatchObject({ status: 'degraded', reason_code: 'BACKEND_UNAVAILABLE' });
+    const t0 = Date.now();
+    const e = await error(d.client, 'kg:stats', {});
+    expect(e.code).toBe('UNAVAILABLE');
+    expect(e.message).toMatch(/neo4j/i);
+    expect(Date.now() - t0).toBeLessThan(15_000);
 
-      // Neo4j arrives: no restart needed.
-      await neo4jScript('start', OUTAGE_PORT);
-      await eventually(async () => (await kgStatus(d.client)).status === 'ok', 30_000, 'kg ok after neo4j start');
-      await d.client.request('kg:query', { cypher: 'MATCH (n) DETACH DELETE n', write: true });
-      await d.client.request('kg:add_nodes', { nodes: [{ id: 'kept', label: 'Finding', properties: { v: 1 } }] });
+    // Neo4j arrives: no restart needed.
+    await neo4jScript('start', OUTAGE_PORT);
+    await eventually(async () => (await kgStatus(d.client)).status === 'ok', 30_000, 'kg ok after neo4j start');
+    await d.client.request('kg:query', { cypher: 'MATCH (n) DETACH DELETE n', write: true });
+    await d.client.request('kg:add_nodes', { nodes: [{ id: 'kept', label: 'Finding', properties: { v: 1 } }] });
 
-      // Taken away mid-run.
-      await neo4jScript('stop', OUTAGE_PORT);
-      const t1 = Date.now();
-      const e2 = await error(d.client, 'kg:get', { id: 'kept' });
-      expect(e2.code).toBe('UNAVAILABLE');
-      expect(Date.now() - t1).toBeLessThan(20_000);
-      expect(await kgStatus(d.client)).toMatchObject({ status: 'degraded' });
-      expect((await error(d.client, 'kg:add_nodes', { nodes: [{ label: 'Finding' }] })).code).toBe('UNAVAILABLE');
+    // Taken away mid-run.
+    await neo4jScript('stop', OUTAGE_PORT);
+    const t1 = Date.now();
+    const e2 = await error(d.client, 'kg:get', { id: 'kept' });
+    expect(e2.code).toBe('UNAVAILABLE');
+    expect(Date.now() - t1).toBeLessThan(20_000);
+    expect(await kgStatus(d.client)).toMatchObject({ status: 'degraded' });
+    expect((await error(d.client, 'kg:add_nodes', { nodes: [{ label: 'Finding' }] })).code).toBe('UNAVAILABLE');
 
-      // Back again: the same daemon serves the data that was there.
-      await neo4jScript('start', OUTAGE_PORT);
-      const got = await eventually(() => d.client.request('kg:get', { id: 'kept' }), 30_000, 'kg:get after neo4j restart');
-      expect(got).toEqual({ node: { id: 'kept', label: 'Finding', properties: { v: 1 } } });
-      await eventually(async () => (await kgStatus(d.client)).status === 'ok', 10_000, 'kg ok again');
-      expect(d.proc.exitCode).toBeNull();
-    },
-    600_000,
-  );
+    // Back again: the same daemon serves the data that was there.
+    await neo4jScript('start', OUTAGE_PORT);
+    const got = await eventually(
+      () => d.client.request('kg:get', { id: 'kept' }),
+      30_000,
+      'kg:get after neo4j restart',
+    );
+    expect(got).toEqual({ node: { id: 'kept', label: 'Finding', properties: { v: 1 } } });
+    await eventually(async () => (await kgStatus(d.client)).status === 'ok', 10_000, 'kg ok again');
+    expect(d.proc.exitCode).toBeNull();
+  }, 600_000);
 });
 
 if (!gate.run) {

@@ -1,7 +1,13 @@
 /** Tables for the kg validators and the shared traversals (no kernel, no database). */
 import { describe, expect, it } from 'vitest';
 import { edgeInputSchema, nodeInputSchema, valueProblem, LIMITS } from '../../plugins/kg/model.js';
-import { addEdgesSchema, addNodesSchema, deleteSchema, importSchema, neighborsSchema } from '../../plugins/kg/schemas.js';
+import {
+  addEdgesSchema,
+  addNodesSchema,
+  deleteSchema,
+  importSchema,
+  neighborsSchema,
+} from '../../plugins/kg/schemas.js';
 import { bfs, shortestPath, type Step } from '../../plugins/kg/traversal.js';
 import { decodeCursor, encodeCursor } from '../../plugins/kg/store.js';
 
@@ -9,7 +15,20 @@ const issuePaths = (r: { success: boolean; error?: { issues: Array<{ path: Prope
   r.success ? [] : r.error!.issues.map((i) => i.path.map(String).join('.'));
 
 describe('property values', () => {
-  const ok: unknown[] = ['', 'x'.repeat(LIMITS.string), 0, -1.5, 1e300, true, false, [], ['a', 'b'], [1, 2.5], [true], Array(LIMITS.array).fill(1)];
+  const ok: unknown[] = [
+    '',
+    'x'.repeat(LIMITS.string),
+    0,
+    -1.5,
+    1e300,
+    true,
+    false,
+    [],
+    ['a', 'b'],
+    [1, 2.5],
+    [true],
+    Array(LIMITS.array).fill(1),
+  ];
   const bad: Array<[unknown, RegExp]> = [
     [null, /null is not stored/],
     [undefined, /property value/],
@@ -39,25 +58,56 @@ describe('node and edge inputs', () => {
     ['reserved key', { label: 'P', properties: { id: 'x' } }, ['properties.id']],
     ['nested value', { label: 'P', properties: { a: { b: 1 } } }, ['properties.a']],
     ['properties an array', { label: 'P', properties: [1] }, ['properties']],
-    ['too many properties', { label: 'P', properties: Object.fromEntries(Array.from({ length: LIMITS.properties + 1 }, (_, i) => [`k${i}`, i])) }, ['properties']],
+    [
+      'too many properties',
+      {
+        label: 'P',
+        properties: Object.fromEntries(Array.from({ length: LIMITS.properties + 1 }, (_, i) => [`k${i}`, i])),
+      },
+      ['properties'],
+    ],
     ['id too long', { id: 'x'.repeat(LIMITS.id + 1), label: 'P' }, ['id']],
     ['extra field', { label: 'P', kind: 'x' }, ['']],
   ];
   it.each(nodes)('node: %s', (_n, input, paths) => expect(issuePaths(nodeInputSchema.safeParse(input))).toEqual(paths));
 
   it('edge: type injection and missing fields', () => {
-    expect(issuePaths(edgeInputSchema.safeParse({ from: 'a', to: 'b', type: 'CITES]->(x) DELETE x //' }))).toEqual(['type']);
+    expect(issuePaths(edgeInputSchema.safeParse({ from: 'a', to: 'b', type: 'CITES]->(x) DELETE x //' }))).toEqual([
+      'type',
+    ]);
     expect(issuePaths(edgeInputSchema.safeParse({ from: 'a', type: 'CITES' }))).toEqual(['to']);
   });
 
   it('batches: size caps and duplicates with the path of the repeat', () => {
-    expect(issuePaths(addNodesSchema.safeParse({ nodes: Array.from({ length: LIMITS.batch + 1 }, () => ({ label: 'P' })) }))).toEqual(['nodes']);
-    expect(issuePaths(addNodesSchema.safeParse({ nodes: [{ id: 'a', label: 'P' }, { label: 'P' }, { id: 'a', label: 'P' }] }))).toEqual(['nodes.2.id']);
-    expect(issuePaths(addEdgesSchema.safeParse({ edges: [{ from: 'a', to: 'b', type: 'T' }, { from: 'a', to: 'b', type: 'U' }, { from: 'a', to: 'b', type: 'T' }] }))).toEqual(['edges.2']);
+    expect(
+      issuePaths(addNodesSchema.safeParse({ nodes: Array.from({ length: LIMITS.batch + 1 }, () => ({ label: 'P' })) })),
+    ).toEqual(['nodes']);
+    expect(
+      issuePaths(
+        addNodesSchema.safeParse({ nodes: [{ id: 'a', label: 'P' }, { label: 'P' }, { id: 'a', label: 'P' }] }),
+      ),
+    ).toEqual(['nodes.2.id']);
+    expect(
+      issuePaths(
+        addEdgesSchema.safeParse({
+          edges: [
+            { from: 'a', to: 'b', type: 'T' },
+            { from: 'a', to: 'b', type: 'U' },
+            { from: 'a', to: 'b', type: 'T' },
+          ],
+        }),
+      ),
+    ).toEqual(['edges.2']);
   });
 
   it('events: defaults and exclusive alternatives', () => {
-    expect(neighborsSchema.parse({ id: 'a' })).toEqual({ id: 'a', depth: 1, direction: 'both', include_edges: false, limit: 1000 });
+    expect(neighborsSchema.parse({ id: 'a' })).toEqual({
+      id: 'a',
+      depth: 1,
+      direction: 'both',
+      include_edges: false,
+      limit: 1000,
+    });
     expect(deleteSchema.safeParse({ id: 'a' }).success).toBe(true);
     expect(deleteSchema.safeParse({ edge: { from: 'a', to: 'b', type: 'T' } }).success).toBe(true);
     expect(deleteSchema.safeParse({}).success).toBe(false);
@@ -69,7 +119,8 @@ describe('cursors', () => {
   it('round-trip, and anything else is INVALID_DATA', () => {
     expect(decodeCursor(encodeCursor('n42'))).toBe('n42');
     expect(decodeCursor(undefined)).toBeNull();
-    for (const bad of ['', 'zzz', Buffer.from('{"after":1}').toString('base64url')]) expect(() => decodeCursor(bad)).toThrow(/cursor/);
+    for (const bad of ['', 'zzz', Buffer.from('{"after":1}').toString('base64url')])
+      expect(() => decodeCursor(bad)).toThrow(/cursor/);
   });
 });
 

@@ -81,7 +81,11 @@ afterEach(async () => {
 describe('Neo4jConnection without a server', () => {
   it('starts degraded with the reason, and UNAVAILABLE answers cost no new attempt within the backoff', async () => {
     const port = await closedPort();
-    conn = new Neo4jConnection(settings(`bolt://127.0.0.1:${port}`, { probe_min_ms: 5000, probe_max_ms: 5000 }), log, (ok, reason) => statuses.push([ok, reason]));
+    conn = new Neo4jConnection(
+      settings(`bolt://127.0.0.1:${port}`, { probe_min_ms: 5000, probe_max_ms: 5000 }),
+      log,
+      (ok, reason) => statuses.push([ok, reason]),
+    );
     await conn.start();
     expect(statuses).toHaveLength(1);
     expect(statuses[0]![0]).toBe(false);
@@ -100,7 +104,9 @@ describe('Neo4jConnection without a server', () => {
   });
 
   it('without a password it says how to configure one, and never tries', async () => {
-    conn = new Neo4jConnection(settings('bolt://127.0.0.1:1', { password: undefined }), log, (ok, reason) => statuses.push([ok, reason]));
+    conn = new Neo4jConnection(settings('bolt://127.0.0.1:1', { password: undefined }), log, (ok, reason) =>
+      statuses.push([ok, reason]),
+    );
     await conn.start();
     expect(statuses).toEqual([[false, expect.stringMatching(/no password configured.*AGENTD_KG_NEO4J__PASSWORD/)]]);
     await expect(conn.acquire()).rejects.toMatchObject({ code: 'UNAVAILABLE' });
@@ -108,7 +114,9 @@ describe('Neo4jConnection without a server', () => {
 
   it('a wrong password is UNAVAILABLE with the reason, and the password is not in it', async () => {
     if (!gate.run) return;
-    conn = new Neo4jConnection(settings(NEO4J_TEST.uri, { password: 'wrong-password-123' }), log, (ok, reason) => statuses.push([ok, reason]));
+    conn = new Neo4jConnection(settings(NEO4J_TEST.uri, { password: 'wrong-password-123' }), log, (ok, reason) =>
+      statuses.push([ok, reason]),
+    );
     await conn.start();
     expect(statuses[0]![0]).toBe(false);
     expect(statuses[0]![1]).not.toContain('wrong-password-123');
@@ -128,7 +136,9 @@ describe.skipIf(!gate.run)('Neo4jConnection recovering through a relay', () => {
   it('absent → ok when it appears → UNAVAILABLE when cut mid-run → ok again, without a restart', async () => {
     const relay = new Relay(await closedPort());
     try {
-      conn = new Neo4jConnection(settings(`bolt://127.0.0.1:${relay.port}`), log, (ok, reason) => statuses.push([ok, reason]));
+      conn = new Neo4jConnection(settings(`bolt://127.0.0.1:${relay.port}`), log, (ok, reason) =>
+        statuses.push([ok, reason]),
+      );
       await conn.start();
       expect(statuses.at(-1)?.[0]).toBe(false);
 
@@ -148,7 +158,11 @@ describe.skipIf(!gate.run)('Neo4jConnection recovering through a relay', () => {
 
       await relay.up();
       await until(() => statuses.at(-1)?.[0] === true, 10_000);
-      expect(await (await conn.acquire()).getNode('relay-node')).toEqual({ id: 'relay-node', label: 'Finding', properties: {} });
+      expect(await (await conn.acquire()).getNode('relay-node')).toEqual({
+        id: 'relay-node',
+        label: 'Finding',
+        properties: {},
+      });
       await (await conn.acquire()).deleteNode('relay-node', true);
     } finally {
       await relay.down();

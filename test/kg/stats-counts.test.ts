@@ -21,12 +21,28 @@ describe('embedded kg counts', () => {
     old.close();
     const store = new SqliteGraphStore({ file });
     expect(await store.stats()).toEqual({ nodes: 3, edges: 1, labels: { Concept: 1, Paper: 2 }, types: { CITES: 1 } });
-    await store.addNodes([{ id: 'd', label: 'Finding', properties: {} }, { id: 'a', label: 'Paper', properties: { x: 1 } }]);
-    await store.addEdges([{ from: 'b', to: 'c', type: 'MENTIONS', properties: {} }, { from: 'a', to: 'b', type: 'CITES', properties: { w: 1 } }]);
-    expect(await store.stats()).toEqual({ nodes: 4, edges: 2, labels: { Concept: 1, Finding: 1, Paper: 2 }, types: { CITES: 1, MENTIONS: 1 } });
+    await store.addNodes([
+      { id: 'd', label: 'Finding', properties: {} },
+      { id: 'a', label: 'Paper', properties: { x: 1 } },
+    ]);
+    await store.addEdges([
+      { from: 'b', to: 'c', type: 'MENTIONS', properties: {} },
+      { from: 'a', to: 'b', type: 'CITES', properties: { w: 1 } },
+    ]);
+    expect(await store.stats()).toEqual({
+      nodes: 4,
+      edges: 2,
+      labels: { Concept: 1, Finding: 1, Paper: 2 },
+      types: { CITES: 1, MENTIONS: 1 },
+    });
     await store.deleteEdge({ from: 'a', type: 'CITES', to: 'b' });
     await store.deleteNode('b', true);
-    expect(await store.stats()).toEqual({ nodes: 3, edges: 0, labels: { Concept: 1, Finding: 1, Paper: 1 }, types: {} });
+    expect(await store.stats()).toEqual({
+      nodes: 3,
+      edges: 0,
+      labels: { Concept: 1, Finding: 1, Paper: 1 },
+      types: {},
+    });
     await store.clear();
     expect(await store.stats()).toEqual({ nodes: 0, edges: 0, labels: {}, types: {} });
     await store.close();

@@ -8,7 +8,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { IN_CI, ROOT, startDaemon, type DaemonHandle } from '../helpers/daemon-process.js';
-import { startMessagesApiServer, type MessagesApiServer, type RecordedRequest } from '../fixtures/messages-api-server.js';
+import {
+  startMessagesApiServer,
+  type MessagesApiServer,
+  type RecordedRequest,
+} from '../fixtures/messages-api-server.js';
 import { agentConfig, KEY, toolUse, waitFor } from '../agent/helpers.js';
 import { DAEMON_CONTROL, daemonEnv, tempDir } from './helpers.js';
 
@@ -36,11 +40,19 @@ const script = (req: RecordedRequest) => {
 };
 
 const config = (): string => agentConfig({ agent: { profiles_dir: profiles } });
-const start = (home?: string): Promise<DaemonHandle> => startDaemon({ env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: KEY }, config: config(), ...(home ? { home } : {}) });
+const start = (home?: string): Promise<DaemonHandle> =>
+  startDaemon({
+    env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: KEY },
+    config: config(),
+    ...(home ? { home } : {}),
+  });
 
 beforeAll(async () => {
   profiles = tempDir('agentd-chat-profiles-');
-  fs.writeFileSync(path.join(profiles, 'helper.yaml'), 'description: A helpful agent for the chat tests.\nsystem: You help.\ntools: [kg_query]\n');
+  fs.writeFileSync(
+    path.join(profiles, 'helper.yaml'),
+    'description: A helpful agent for the chat tests.\nsystem: You help.\ntools: [kg_query]\n',
+  );
   api = await startMessagesApiServer();
   d = await start();
   await d.client.request('kg:add_nodes', { nodes: [{ id: 'n1', label: 'Concept' }] });
@@ -116,10 +128,15 @@ const type = (line: string): void => {
   keys('-l', line);
   keys('Enter');
 };
-const until = (ok: (s: string) => boolean, what: string, ms = 20_000): Promise<string> => waitFor(() => {
-  const s = screen();
-  return ok(s) ? s : null;
-}, ms, what);
+const until = (ok: (s: string) => boolean, what: string, ms = 20_000): Promise<string> =>
+  waitFor(
+    () => {
+      const s = screen();
+      return ok(s) ? s : null;
+    },
+    ms,
+    what,
+  );
 
 describe.skipIf(SKIP)('chat in a terminal (tmux)', () => {
   afterAll(() => void spawnSync('tmux', ['-L', SERVER, 'kill-server']));
@@ -136,12 +153,16 @@ describe.skipIf(SKIP)('chat in a terminal (tmux)', () => {
     // Tokens reach the screen while the reply is still being written.
     type('tell me a story');
     let partial = false;
-    await waitFor(() => {
-      const x = screen();
-      const line = x.split('\n').find((l) => l.startsWith('Once upon')) ?? '';
-      if (line && line !== STORY) partial = true;
-      return x.includes(STORY) && x.trimEnd().endsWith('you ›');
-    }, 20_000, 'the story');
+    await waitFor(
+      () => {
+        const x = screen();
+        const line = x.split('\n').find((l) => l.startsWith('Once upon')) ?? '';
+        if (line && line !== STORY) partial = true;
+        return x.includes(STORY) && x.trimEnd().endsWith('you ›');
+      },
+      20_000,
+      'the story',
+    );
     expect(partial).toBe(true);
 
     type('look in the graph');
@@ -155,9 +176,15 @@ describe.skipIf(SKIP)('chat in a terminal (tmux)', () => {
     type('/tools');
     await until((x) => /^kg_query$/m.test(x), '/tools');
     type('/budget');
-    await until((x) => new RegExp(`^agent ${id}: spent \\$[\\d.]+ no limit`, 'm').test(x) && /^global: spent/m.test(x), '/budget');
+    await until(
+      (x) => new RegExp(`^agent ${id}: spent \\$[\\d.]+ no limit`, 'm').test(x) && /^global: spent/m.test(x),
+      '/budget',
+    );
     type('/agent');
-    await until((x) => x.includes(`resume this chat with: daemon-control chat --agent ${id}`) && /turns 2 · tool calls 1/.test(x), '/agent');
+    await until(
+      (x) => x.includes(`resume this chat with: daemon-control chat --agent ${id}`) && /turns 2 · tool calls 1/.test(x),
+      '/agent',
+    );
 
     // Ctrl-C cancels the reply being written; the agent stays and answers the next message.
     type('wait forever');

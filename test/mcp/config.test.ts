@@ -10,11 +10,15 @@ import { exposed, toolNameOf } from '../../plugins/mcp/expose.js';
 import { providerProblem, splitModelToolName } from '../../plugins/mcp/model-tools.js';
 import { startDaemon, type DaemonHandle } from '../helpers/daemon-process.js';
 
-const check = (servers: unknown, extra: Record<string, unknown> = {}) => parseSection('mcp', configSchema, { servers, ...extra });
+const check = (servers: unknown, extra: Record<string, unknown> = {}) =>
+  parseSection('mcp', configSchema, { servers, ...extra });
 
 describe('mcp config', () => {
   it('takes stdio and HTTP servers, with defaults', () => {
-    const r = check({ fs: { command: 'npx', args: ['-y', 'x'] }, web: { url: 'https://example.com/mcp', headers: { Authorization: 'Bearer ${TOKEN}' } } });
+    const r = check({
+      fs: { command: 'npx', args: ['-y', 'x'] },
+      web: { url: 'https://example.com/mcp', headers: { Authorization: 'Bearer ${TOKEN}' } },
+    });
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.data.servers.fs).toMatchObject({ command: 'npx', args: ['-y', 'x'], env: {} });
@@ -24,16 +28,25 @@ describe('mcp config', () => {
 
   it.each([
     [{ x: {} }, 'servers.x: give command (a stdio server) or url (Streamable HTTP)'],
-    [{ x: { command: 'a', url: 'http://h/mcp' } }, 'servers.x: give command (a stdio server) or url (Streamable HTTP), not both'],
+    [
+      { x: { command: 'a', url: 'http://h/mcp' } },
+      'servers.x: give command (a stdio server) or url (Streamable HTTP), not both',
+    ],
     [{ x: { comand: 'node' } }, 'servers.x.comand: unknown key "comand" (did you mean command?)'],
     [{ x: { url: 'ftp://h/mcp' } }, 'servers.x.url: not an http(s) URL: "ftp://h/mcp"'],
     [{ x: { url: 'not a url' } }, 'servers.x.url: not an http(s) URL'],
-    [{ x: { url: 'http://h/mcp', env: { A: 'b' } } }, 'servers.x.env: args and env are for stdio servers; this one has a url'],
-    [{ x: { command: 'node', headers: { A: 'b' } } }, 'servers.x.headers: headers are for HTTP servers; this one has a command'],
+    [
+      { x: { url: 'http://h/mcp', env: { A: 'b' } } },
+      'servers.x.env: args and env are for stdio servers; this one has a url',
+    ],
+    [
+      { x: { command: 'node', headers: { A: 'b' } } },
+      'servers.x.headers: headers are for HTTP servers; this one has a command',
+    ],
     [{ x: { command: '' } }, 'servers.x.command:'],
     [{ x: { command: 'node', args: 'server.js' } }, 'servers.x.args:'],
     [{ x: { command: 'node', timeout_ms: 5 } }, 'servers.x.timeout_ms:'],
-    [{ 'a__b': { command: 'node' } }, 'no "__": the model sees <server>__<tool>'],
+    [{ a__b: { command: 'node' } }, 'no "__": the model sees <server>__<tool>'],
     [['node'], 'servers:'],
   ])('refuses %j, saying %j', (servers, message) => {
     const r = check(servers);
@@ -63,7 +76,7 @@ describe('exposure and model names', () => {
     expect(exposed(event, expose)).toBe(want);
   });
 
-  it('names tools <ns>_<action> and models\' tools <server>__<tool>', () => {
+  it("names tools <ns>_<action> and models' tools <server>__<tool>", () => {
     expect(toolNameOf('kg:add_nodes')).toBe('kg_add_nodes');
     expect(splitModelToolName('fs__read_text_file')).toEqual({ server: 'fs', tool: 'read_text_file' });
     expect(splitModelToolName('my-server__a__b')).toEqual({ server: 'my-server', tool: 'a__b' });
@@ -88,8 +101,12 @@ describe('a bad mcp section at start', () => {
   afterAll(async () => void (await d?.stop()));
 
   it('fails the mcp plugin with the reason; the daemon and the other plugins run', async () => {
-    d = await startDaemon({ config: 'daemon:\n  disabled_plugins: [sandbox]\nmcp:\n  servers:\n    fs: {comand: node}\n' });
-    const plugins = (await d.client.request<{ plugins: Array<{ name: string; status: string; reason: string | null }> }>('plugin:list')).plugins;
+    d = await startDaemon({
+      config: 'daemon:\n  disabled_plugins: [sandbox]\nmcp:\n  servers:\n    fs: {comand: node}\n',
+    });
+    const plugins = (
+      await d.client.request<{ plugins: Array<{ name: string; status: string; reason: string | null }> }>('plugin:list')
+    ).plugins;
     const mcp = plugins.find((p) => p.name === 'mcp')!;
     expect(mcp.status).toBe('failed');
     expect(mcp.reason).toContain('servers.fs.comand: unknown key "comand" (did you mean command?)');

@@ -13,7 +13,9 @@ import { agentConfig, KEY, toolUse } from '../agent/helpers.js';
 import { DAEMON_CONTROL, daemonEnv } from './helpers.js';
 
 const PYTHON = path.join(ROOT, '.cache', 'mcp-venv', 'bin', 'python');
-const missing = fs.existsSync(PYTHON) ? null : `no ${PYTHON}; make it with: python3 -m venv .cache/mcp-venv && .cache/mcp-venv/bin/pip install mcp`;
+const missing = fs.existsSync(PYTHON)
+  ? null
+  : `no ${PYTHON}; make it with: python3 -m venv .cache/mcp-venv && .cache/mcp-venv/bin/pip install mcp`;
 
 function runPython(env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
@@ -38,7 +40,8 @@ suite('daemon-control mcp under the Python mcp package', () => {
     api.setHandler((req) => {
       const msgs = req.body.messages as Array<{ content: unknown }>;
       const last = msgs[msgs.length - 1]!.content;
-      if (Array.isArray(last) && last.some((b: { type: string }) => b.type === 'tool_result')) return { text: 'Found py1.', chunkChars: 2 };
+      if (Array.isArray(last) && last.some((b: { type: string }) => b.type === 'tool_result'))
+        return { text: 'Found py1.', chunkChars: 2 };
       return toolUse('kg_query', { label: 'Concept' });
     });
     d = await startDaemon({ env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: KEY }, config: agentConfig() });

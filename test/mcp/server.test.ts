@@ -6,7 +6,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { startDaemon, type DaemonHandle } from '../helpers/daemon-process.js';
-import { startMessagesApiServer, type MessagesApiServer, type RecordedRequest } from '../fixtures/messages-api-server.js';
+import {
+  startMessagesApiServer,
+  type MessagesApiServer,
+  type RecordedRequest,
+} from '../fixtures/messages-api-server.js';
 import { agentConfig, collect, KEY, toolUse, waitFor } from '../agent/helpers.js';
 import { describeDocker } from '../sandbox/docker-env.js';
 import { connectMcp, testServer, textOf } from './helpers.js';
@@ -40,12 +44,19 @@ beforeAll(async () => {
   });
   d = await startDaemon({
     env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: KEY },
-    config: agentConfig({
-      mcp: { servers: { missing: { command: 'agentd-no-such-command' }, slow: { ...testServer(), timeout_ms: 500 } } },
-    }, { sandbox: true }),
+    config: agentConfig(
+      {
+        mcp: {
+          servers: { missing: { command: 'agentd-no-such-command' }, slow: { ...testServer(), timeout_ms: 500 } },
+        },
+      },
+      { sandbox: true },
+    ),
   });
   ({ client: mcp } = await connectMcp(d));
-  await d.client.request('kg:add_nodes', { nodes: [{ id: 'n1', label: 'Concept', properties: { name: 'attention' } }] });
+  await d.client.request('kg:add_nodes', {
+    nodes: [{ id: 'n1', label: 'Concept', properties: { name: 'attention' } }],
+  });
   await d.client.request('agent:spawn', { agent_id: 'ada', tools: ['kg_query'], stream: true });
 }, 60_000);
 
@@ -56,12 +67,34 @@ afterAll(async () => {
 });
 
 describe('daemon-control mcp: tools', () => {
-  it('offers the default set as <ns>_<action> tools whose input schemas are the catalog\'s', async () => {
+  it("offers the default set as <ns>_<action> tools whose input schemas are the catalog's", async () => {
     const { tools } = await mcp.listTools();
     const names = tools.map((t) => t.name);
-    for (const n of ['agent_spawn', 'agent_send', 'agent_cancel', 'kg_add_nodes', 'kg_find', 'sandbox_exec', 'budget_status', 'completion_request']) expect(names).toContain(n);
-    for (const n of ['system_shutdown', 'plugin_reload', 'monitor_subscribe', 'sandbox_create', 'budget_set', 'completion_async', 'mcp_invoke', 'mcp_call']) expect(names).not.toContain(n);
-    const discover = await d.client.request<{ events: { kg: Array<{ event: string; schema: Record<string, unknown> }> } }>('system:discover', { namespace: 'kg', schemas: true });
+    for (const n of [
+      'agent_spawn',
+      'agent_send',
+      'agent_cancel',
+      'kg_add_nodes',
+      'kg_find',
+      'sandbox_exec',
+      'budget_status',
+      'completion_request',
+    ])
+      expect(names).toContain(n);
+    for (const n of [
+      'system_shutdown',
+      'plugin_reload',
+      'monitor_subscribe',
+      'sandbox_create',
+      'budget_set',
+      'completion_async',
+      'mcp_invoke',
+      'mcp_call',
+    ])
+      expect(names).not.toContain(n);
+    const discover = await d.client.request<{
+      events: { kg: Array<{ event: string; schema: Record<string, unknown> }> };
+    }>('system:discover', { namespace: 'kg', schemas: true });
     const { $schema: _s, ...catalog } = discover.events.kg.find((e) => e.event === 'kg:add_nodes')!.schema;
     const tool = tools.find((t) => t.name === 'kg_add_nodes')!;
     expect(tool.inputSchema).toEqual(catalog);
@@ -71,14 +104,21 @@ describe('daemon-control mcp: tools', () => {
 
   it('--expose chooses the events; shutdown is offered only when named exactly', async () => {
     const a = await connectMcp(d, ['--expose', 'system,kg:get']);
-    expect((await a.client.listTools()).tools.map((t) => t.name).sort()).toEqual(['kg_get', 'system_discover', 'system_health', 'system_help', 'system_metrics', 'system_ping']);
+    expect((await a.client.listTools()).tools.map((t) => t.name).sort()).toEqual([
+      'kg_get',
+      'system_discover',
+      'system_health',
+      'system_help',
+      'system_metrics',
+      'system_ping',
+    ]);
     await a.client.close();
     const b = await connectMcp(d, ['--expose', 'system:shutdown,plugin:*']);
     expect((await b.client.listTools()).tools.map((t) => t.name).sort()).toEqual(['plugin_list', 'system_shutdown']);
     await b.client.close();
   });
 
-  it('answers with the event\'s data, as text and as structured content', async () => {
+  it("answers with the event's data, as text and as structured content", async () => {
     const r = await mcp.callTool({ name: 'kg_get', arguments: { id: 'n1' } });
     expect(r.isError).toBeFalsy();
     expect(r.structuredContent).toEqual({ node: { id: 'n1', label: 'Concept', properties: { name: 'attention' } } });
@@ -97,7 +137,10 @@ describe('daemon-control mcp: tools', () => {
 
   it('BUDGET_EXCEEDED, UNAVAILABLE and TIMEOUT come back the same way', async () => {
     await d.client.request('budget:set', { scope: 'agent', id: 'broke', limit_usd: 0.000001 });
-    const budget = await mcp.callTool({ name: 'completion_request', arguments: { prompt: 'hello', agent_id: 'broke' } });
+    const budget = await mcp.callTool({
+      name: 'completion_request',
+      arguments: { prompt: 'hello', agent_id: 'broke' },
+    });
     expect(textOf(budget)).toMatch(/^BUDGET_EXCEEDED: /);
     const m = await connectMcp(d, ['--expose', 'mcp']);
     const down = await m.client.callTool({ name: 'mcp_call', arguments: { server: 'missing', tool: 'x' } });
@@ -113,11 +156,15 @@ describe('daemon-control mcp: tools', () => {
 });
 
 describe('daemon-control mcp: long calls', () => {
-  it('reports an agent turn\'s tool calls and streamed words as progress', async () => {
+  it("reports an agent turn's tool calls and streamed words as progress", async () => {
     const notes: string[] = [];
-    const r = await mcp.callTool({ name: 'agent_send', arguments: { agent_id: 'ada', message: 'look in the graph' } }, undefined, {
-      onprogress: (p) => notes.push(p.message ?? ''),
-    });
+    const r = await mcp.callTool(
+      { name: 'agent_send', arguments: { agent_id: 'ada', message: 'look in the graph' } },
+      undefined,
+      {
+        onprogress: (p) => notes.push(p.message ?? ''),
+      },
+    );
     expect(r.isError).toBeFalsy();
     expect((r.structuredContent as { reply: string }).reply).toBe('The graph has node n1.');
     expect(notes[0]).toMatch(/^→ kg_query \{"label":"Concept"\}/);
@@ -134,18 +181,29 @@ describe('daemon-control mcp: long calls', () => {
     expect(got).toEqual([]);
   });
 
-  it('cancelling the call cancels the agent\'s turn in the daemon; the agent answers the next message', async () => {
+  it("cancelling the call cancels the agent's turn in the daemon; the agent answers the next message", async () => {
     const events = await collect(d.client, ['agent:turn_started', 'agent:error']);
     const ac = new AbortController();
-    const call = mcp.callTool({ name: 'agent_send', arguments: { agent_id: 'ada', message: 'wait forever' } }, undefined, { signal: ac.signal });
+    const call = mcp.callTool(
+      { name: 'agent_send', arguments: { agent_id: 'ada', message: 'wait forever' } },
+      undefined,
+      { signal: ac.signal },
+    );
     const started = await waitFor(() => events.find((e) => e.event === 'agent:turn_started'), 10_000, 'turn start');
     await waitFor(() => api.inFlight() > 0, 10_000, 'the model call');
     ac.abort();
     await expect(call).rejects.toThrow();
-    const failed = await waitFor(() => events.find((e) => e.event === 'agent:error' && e.data.turn_id === started.data.turn_id), 10_000, 'agent:error');
+    const failed = await waitFor(
+      () => events.find((e) => e.event === 'agent:error' && e.data.turn_id === started.data.turn_id),
+      10_000,
+      'agent:error',
+    );
     expect(failed.data.code).toBe('CANCELLED');
     await waitFor(() => api.inFlight() === 0, 10_000, 'the model call aborted');
-    const info = await d.client.request<{ status: string; turns: Array<{ turn_id: string; status: string }> }>('agent:info', { agent_id: 'ada' });
+    const info = await d.client.request<{ status: string; turns: Array<{ turn_id: string; status: string }> }>(
+      'agent:info',
+      { agent_id: 'ada' },
+    );
     expect(info.status).toBe('idle');
     expect(info.turns.find((t) => t.turn_id === started.data.turn_id)?.status).toBe('cancelled');
     const next = await mcp.callTool({ name: 'agent_send', arguments: { agent_id: 'ada', message: 'hello again' } });
@@ -154,10 +212,13 @@ describe('daemon-control mcp: long calls', () => {
 });
 
 describeDocker('daemon-control mcp: sandbox runs', () => {
-  it('streams a run\'s output as progress', async () => {
+  it("streams a run's output as progress", async () => {
     const notes: string[] = [];
     const code = 'import time\nfor i in range(3):\n    print(f"line {i}", flush=True)\n    time.sleep(0.3)\n';
-    const r = await mcp.callTool({ name: 'sandbox_exec', arguments: { language: 'python', code } }, undefined, { onprogress: (p) => notes.push(p.message ?? ''), timeout: 120_000 });
+    const r = await mcp.callTool({ name: 'sandbox_exec', arguments: { language: 'python', code } }, undefined, {
+      onprogress: (p) => notes.push(p.message ?? ''),
+      timeout: 120_000,
+    });
     expect((r.structuredContent as { stdout: string }).stdout).toBe('line 0\nline 1\nline 2\n');
     expect(notes.join('')).toBe('line 0\nline 1\nline 2\n');
     expect(notes.length).toBeGreaterThan(1);
@@ -167,9 +228,22 @@ describeDocker('daemon-control mcp: sandbox runs', () => {
     const events = await collect(d.client, ['sandbox:exec_finished']);
     const notes: string[] = [];
     const ac = new AbortController();
-    const call = mcp.callTool({ name: 'sandbox_exec', arguments: { language: 'python', code: 'import time\nprint("started", flush=True)\ntime.sleep(120)\n', timeout_s: 300 } }, undefined, {
-      signal: ac.signal, onprogress: (p) => notes.push(p.message ?? ''), timeout: 120_000,
-    });
+    const call = mcp.callTool(
+      {
+        name: 'sandbox_exec',
+        arguments: {
+          language: 'python',
+          code: 'import time\nprint("started", flush=True)\ntime.sleep(120)\n',
+          timeout_s: 300,
+        },
+      },
+      undefined,
+      {
+        signal: ac.signal,
+        onprogress: (p) => notes.push(p.message ?? ''),
+        timeout: 120_000,
+      },
+    );
     await waitFor(() => notes.includes('started\n'), 60_000, 'the run to start');
     ac.abort();
     await expect(call).rejects.toThrow();
@@ -182,12 +256,18 @@ describeDocker('daemon-control mcp: sandbox runs', () => {
 describe('daemon-control mcp: resources', () => {
   it('lists KG nodes and agent transcripts, and reads them', async () => {
     const templates = (await mcp.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate);
-    expect(templates).toEqual(['agentd://kg/node/{id}', 'agentd://agent/{agent_id}/transcript', 'agentd://workflow/run/{run_id}']);
+    expect(templates).toEqual([
+      'agentd://kg/node/{id}',
+      'agentd://agent/{agent_id}/transcript',
+      'agentd://workflow/run/{run_id}',
+    ]);
     const uris = (await mcp.listResources()).resources.map((r) => r.uri);
     expect(uris).toContain('agentd://kg/node/n1');
     expect(uris).toContain('agentd://agent/ada/transcript');
     const node = await mcp.readResource({ uri: 'agentd://kg/node/n1' });
-    expect(JSON.parse(contentText(node))).toEqual({ node: { id: 'n1', label: 'Concept', properties: { name: 'attention' } } });
+    expect(JSON.parse(contentText(node))).toEqual({
+      node: { id: 'n1', label: 'Concept', properties: { name: 'attention' } },
+    });
     const t = contentText(await mcp.readResource({ uri: 'agentd://agent/ada/transcript' }));
     expect(t).toMatch(/^# Agent ada/);
     expect(t).toContain('## user\n\nlook in the graph');
@@ -195,7 +275,7 @@ describe('daemon-control mcp: resources', () => {
     expect(t).toContain('## assistant\n\nThe graph has node n1.');
   });
 
-  it('reading what does not exist is the spec\'s resource-not-found error, with the code', async () => {
+  it("reading what does not exist is the spec's resource-not-found error, with the code", async () => {
     await expect(mcp.readResource({ uri: 'agentd://kg/node/missing' })).rejects.toThrow(/-32002.*NOT_FOUND/);
     await expect(mcp.readResource({ uri: 'agentd://agent/nobody/transcript' })).rejects.toThrow(/-32002.*NOT_FOUND/);
   });

@@ -57,7 +57,10 @@ describe('monitor app', () => {
       m.stdin.write(KEY.enter);
       await client.request('burst:emit', { n: 2, event: 'burst:gamma', data: { tag: 'hidden' } });
       await client.request('burst:emit', { n: 1, event: 'burst:beta', data: { tag: 'b-new' } });
-      const f = await m.until((x) => x.includes('[burst:beta]') && x.includes('tag=b-new') && x.includes('tag=b-old'), 'filtered log');
+      const f = await m.until(
+        (x) => x.includes('[burst:beta]') && x.includes('tag=b-new') && x.includes('tag=b-old'),
+        'filtered log',
+      );
       expect(f).not.toContain('burst:gamma');
       expect(f).not.toContain('burst:alpha');
       // A bad pattern is refused with a message, and the old filter stays.
@@ -92,7 +95,10 @@ describe('monitor app', () => {
       m.stdin.write(KEY.up + KEY.up);
       await m.until((f) => f.includes('PAUSED'), 'paused by browsing');
       m.stdin.write(KEY.enter);
-      const d = await m.until((f) => f.includes('▶ burst:pause_b #') && f.includes('"i": 2'), 'details of the selected entry');
+      const d = await m.until(
+        (f) => f.includes('▶ burst:pause_b #') && f.includes('"i": 2'),
+        'details of the selected entry',
+      );
       expect(d).toContain('"event": "burst:pause_b"');
       m.stdin.write(KEY.esc);
       await m.until((f) => f.includes('p resume'), 'back to the paused log');
@@ -134,7 +140,11 @@ describe('monitor app', () => {
       await sleep(30);
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500);
       await flood;
-      const f = await m.until((x) => /\d+(\.\d+)?k? dropped ╗/.test(x) && x.includes('agent:flood i=29999'), 'dropped count', 15_000);
+      const f = await m.until(
+        (x) => /\d+(\.\d+)?k? dropped ╗/.test(x) && x.includes('agent:flood i=29999'),
+        'dropped count',
+        15_000,
+      );
       expect(f).not.toContain('agent:flood i=100 '); // those were dropped or scrolled away, not kept in order
       // The notice itself stays in the log whatever the filter.
       m.stdin.write('/');

@@ -13,7 +13,17 @@ describe('panels', () => {
   it('keeps rows in place when the focus moves (no phantom border row)', async () => {
     const el = (focused: boolean): React.JSX.Element => (
       <ThemeContext.Provider value={plainTheme}>
-        <HealthPanel plugins={[{ name: 'bridge', status: 'ok' }, { name: 'budget', status: 'ok' }]} width={30} height={6} focused={focused} selected={0} waiting={false} />
+        <HealthPanel
+          plugins={[
+            { name: 'bridge', status: 'ok' },
+            { name: 'budget', status: 'ok' },
+          ]}
+          width={30}
+          height={6}
+          focused={focused}
+          selected={0}
+          waiting={false}
+        />
       </ThemeContext.Provider>
     );
     const r = render(el(false));
@@ -30,15 +40,31 @@ describe('panels', () => {
   });
 
   it('writes completion rows that fit and keep the error', () => {
-    const base = { requestId: 't-47f62bcb-1111-2222-3333-444455556666.s1', agentId: 'bob', tokens: 1234, costUsd: 0.0123, started: 1, updated: 2 };
+    const base = {
+      requestId: 't-47f62bcb-1111-2222-3333-444455556666.s1',
+      agentId: 'bob',
+      tokens: 1234,
+      costUsd: 0.0123,
+      started: 1,
+      updated: 2,
+    };
     expect(completionRowText({ ...base, status: 'completed' }, 24)).toBe('bob t-…556666.s1 done'); // whole extras or none
     expect(completionRowText({ ...base, status: 'completed' }, 40)).toBe('bob t-…556666.s1 done 1.2ktok $0.01');
-    expect(completionRowText({ ...base, status: 'failed', error: 'BUDGET_EXCEEDED' }, 30)).toBe('bob t-…556666.s1 failed BUDGE…');
+    expect(completionRowText({ ...base, status: 'failed', error: 'BUDGET_EXCEEDED' }, 30)).toBe(
+      'bob t-…556666.s1 failed BUDGE…',
+    );
   });
 
   it('keeps time-ordered ids and shared-prefix names distinguishable', () => {
     // Two requests made in the same millisecond share the whole time part of their UUIDv7.
-    const a = { requestId: 'cmp_019ae3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b', agentId: 'debate-1a2b-researcher', status: 'running' as const, tokens: 0, started: 1, updated: 2 };
+    const a = {
+      requestId: 'cmp_019ae3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b',
+      agentId: 'debate-1a2b-researcher',
+      status: 'running' as const,
+      tokens: 0,
+      started: 1,
+      updated: 2,
+    };
     const b = { ...a, requestId: 'cmp_019ae3c4-5d6e-7f80-8c9d-0e1f2a3b4c5d', agentId: 'debate-1a2b-critic' };
     const [ra, rb] = [completionRowText(a, 40), completionRowText(b, 40)];
     expect(ra).toBe('deb…cher cmp_…5f6a7b running');
@@ -53,7 +79,9 @@ describe('panels', () => {
     expect(budgetNote(refused, [gauge], 1005)).toBe('refused 5s ago');
     expect(budgetNote(refused, [gauge], 1000 + 3600)).toBeUndefined();
     expect(budgetNote(refused, [{ ...gauge, spentUsd: 1, percent: 100 }], 1000 + 3600)).toBe('EXCEEDED');
-    expect(budgetNote([{ event: 'budget:warning', ts: 1000, data: { threshold: 75 } }], [gauge], 1010)).toBe('warning 75% 10s ago');
+    expect(budgetNote([{ event: 'budget:warning', ts: 1000, data: { threshold: 75 } }], [gauge], 1010)).toBe(
+      'warning 75% 10s ago',
+    );
   });
 
   it('draws budget gauges with amounts when there is room', () => {
@@ -64,12 +92,16 @@ describe('panels', () => {
     expect(one.tail).toBe('  75%');
     const two = budgetLines(b, 0, 40, 2);
     expect(two.map((l) => l.text.trim())).toEqual(['global', '$7.50 of $10.00']);
-    expect(budgetLines({ ...b, limitUsd: null, percent: null }, 0, 32, 1)[0].text).toBe('global     $7.50 spent, no limit');
+    expect(budgetLines({ ...b, limitUsd: null, percent: null }, 0, 32, 1)[0].text).toBe(
+      'global     $7.50 spent, no limit',
+    );
   });
 
   it('summarises events with the telling keys first and short ids', () => {
     expect(shortId('t-47f62bcb-1111-2222-3333-444455556666.s1')).toBe('t-…556666.s1');
-    expect(summarize({ turn_id: 't-1', name: 'kg_add', agent_id: 'ada', text: 'two words' })).toBe('agent_id=ada name=kg_add text="two words" turn_id=t-1');
+    expect(summarize({ turn_id: 't-1', name: 'kg_add', agent_id: 'ada', text: 'two words' })).toBe(
+      'agent_id=ada name=kg_add text="two words" turn_id=t-1',
+    );
     expect(summarize({ a: 'x'.repeat(100) }, 20)).toHaveLength(20);
   });
 });

@@ -71,14 +71,41 @@ async function main(): Promise<void> {
   let bare: ChildProcess | null = null;
   try {
     const env = `AGENTD_HOME=${JSON.stringify(daemon.home)} AGENTD_SOCKET=${JSON.stringify(daemon.socketPath)} AGENTD_CONFIG=${JSON.stringify(path.join(daemon.home, 'agentd.yaml'))}`;
-    tmux('new-session', '-d', '-x', '80', '-y', '24', '-s', 'cpu', `cd ${JSON.stringify(ROOT)} && env ${env} ./daemon-control.ts monitor`);
+    tmux(
+      'new-session',
+      '-d',
+      '-x',
+      '80',
+      '-y',
+      '24',
+      '-s',
+      'cpu',
+      `cd ${JSON.stringify(ROOT)} && env ${env} ./daemon-control.ts monitor`,
+    );
     const other = args.compare ? path.resolve(args.compare) : null;
-    if (other) tmux('new-session', '-d', '-x', '80', '-y', '24', '-s', 'old', `cd ${JSON.stringify(other)} && env ${env} ${JSON.stringify(process.execPath)} --import tsx interfaces/monitor/main.tsx --socket ${JSON.stringify(daemon.socketPath)}`);
-    bare = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'monitor', 'cpu-figures.ts'), '--bare', daemon.socketPath], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    if (other)
+      tmux(
+        'new-session',
+        '-d',
+        '-x',
+        '80',
+        '-y',
+        '24',
+        '-s',
+        'old',
+        `cd ${JSON.stringify(other)} && env ${env} ${JSON.stringify(process.execPath)} --import tsx interfaces/monitor/main.tsx --socket ${JSON.stringify(daemon.socketPath)}`,
+      );
+    bare = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(ROOT, 'test', 'monitor', 'cpu-figures.ts'), '--bare', daemon.socketPath],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     await new Promise<void>((resolve) => bare!.stdout!.once('data', () => resolve()));
     let monitor: number | null = null;
     for (let i = 0; i < 200 && !monitor; i++) {
-      monitor = findPid((a) => a.includes(path.join(ROOT, 'interfaces', 'monitor', 'main.tsx')) && a.includes(daemon.socketPath));
+      monitor = findPid(
+        (a) => a.includes(path.join(ROOT, 'interfaces', 'monitor', 'main.tsx')) && a.includes(daemon.socketPath),
+      );
       await sleep(50);
     }
     if (!monitor) throw new Error('the monitor did not start');
@@ -93,7 +120,12 @@ async function main(): Promise<void> {
     /** Emit `rate` events/s for `s` seconds; CPU per wall second of each process over that time. */
     const measure = async (rate: number, s: number) => {
       const t0 = Date.now();
-      const c0 = { monitor: cpuSeconds(monitor!), bare: cpuSeconds(bare!.pid!), daemon: cpuSeconds(daemon.proc.pid!), old: old ? cpuSeconds(old) : 0 };
+      const c0 = {
+        monitor: cpuSeconds(monitor!),
+        bare: cpuSeconds(bare!.pid!),
+        daemon: cpuSeconds(daemon.proc.pid!),
+        old: old ? cpuSeconds(old) : 0,
+      };
       let sent = 0;
       while (Date.now() - t0 < s * 1000) {
         if (rate > 0 && ((Date.now() - t0) / 1000) * rate - sent >= 250) {
@@ -103,16 +135,27 @@ async function main(): Promise<void> {
       }
       const wall = (Date.now() - t0) / 1000;
       const pct = (pid: number, c: number): number => ((cpuSeconds(pid) - c) / wall) * 100;
-      return { rate: Math.round(sent / wall), monitor: pct(monitor!, c0.monitor), bare: pct(bare!.pid!, c0.bare), daemon: pct(daemon.proc.pid!, c0.daemon), old: old ? pct(old, c0.old) : null, load: loadAvg() };
+      return {
+        rate: Math.round(sent / wall),
+        monitor: pct(monitor!, c0.monitor),
+        bare: pct(bare!.pid!, c0.bare),
+        daemon: pct(daemon.proc.pid!, c0.daemon),
+        old: old ? pct(old, c0.old) : null,
+        load: loadAvg(),
+      };
     };
-    console.log(`| target events/s | routed | round | monitor | bare \`*\` subscriber |${other ? ' monitor compared |' : ''} daemon | load average (1, 5, 15 min) |`);
+    console.log(
+      `| target events/s | routed | round | monitor | bare \`*\` subscriber |${other ? ' monitor compared |' : ''} daemon | load average (1, 5, 15 min) |`,
+    );
     console.log(`|---|---|---|---|---|${other ? '---|' : ''}---|---|`);
     for (const rate of rates) {
       if (rate > 0) await measure(rate, 2); // warm the paths up at this rate first
       for (let r = 1; r <= rounds; r++) {
         const m = await measure(rate, seconds);
         const cmp = m.old === null ? '' : ` ${m.old.toFixed(1)} % |`;
-        console.log(`| ${rate} | ${m.rate} | ${r} | ${m.monitor.toFixed(1)} % | ${m.bare.toFixed(1)} % |${cmp} ${m.daemon.toFixed(1)} % | ${m.load} |`);
+        console.log(
+          `| ${rate} | ${m.rate} | ${r} | ${m.monitor.toFixed(1)} % | ${m.bare.toFixed(1)} % |${cmp} ${m.daemon.toFixed(1)} % | ${m.load} |`,
+        );
       }
     }
     await driver.close();

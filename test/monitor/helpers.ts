@@ -9,14 +9,23 @@ export const FIXTURE_PLUGINS = path.join(ROOT, 'test', 'monitor', 'fixtures', 'p
  * Docker, completion an API key, agent needs completion): the monitor must show those as empty panels anyway.
  */
 export function startMonitorDaemon(opts: DaemonOptions & { subscriberQueue?: number } = {}): Promise<DaemonHandle> {
-  const lines = ['daemon:', `  plugin_dirs: [${JSON.stringify(FIXTURE_PLUGINS)}]`, '  disabled_plugins: [sandbox, completion, agent]'];
+  const lines = [
+    'daemon:',
+    `  plugin_dirs: [${JSON.stringify(FIXTURE_PLUGINS)}]`,
+    '  disabled_plugins: [sandbox, completion, agent]',
+  ];
   if (opts.subscriberQueue) lines.push(`  subscriber_queue: ${opts.subscriberQueue}`);
   // A shared 2-core machine under load can take far longer than the default 15 s to start a daemon.
   return startDaemon({ readyTimeoutMs: 60_000, ...opts, config: opts.config ?? lines.join('\n') + '\n' });
 }
 
 /** Poll `read` until `ok` holds; on timeout fail with the last value (the screen) in the message. */
-export async function waitUntil<T>(read: () => T, ok: (v: T) => boolean, timeoutMs = 8000, what = 'condition'): Promise<T> {
+export async function waitUntil<T>(
+  read: () => T,
+  ok: (v: T) => boolean,
+  timeoutMs = 8000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let v = read();
   while (!ok(v)) {

@@ -6,13 +6,17 @@ import { App } from '../../interfaces/monitor/app.js';
 import { ThemeContext, plainTheme } from '../../interfaces/monitor/theme.js';
 import { stripAnsi, waitUntil } from './helpers.js';
 
-export function mountApp(client: EventClient, opts: { props?: Partial<React.ComponentProps<typeof App>>; waitMs?: number } = {}) {
+export function mountApp(
+  client: EventClient,
+  opts: { props?: Partial<React.ComponentProps<typeof App>>; waitMs?: number } = {},
+) {
   const r = render(
     <ThemeContext.Provider value={plainTheme}>
       <App client={client} fastMs={50} slowMs={200} pollMs={200} {...opts.props} />
     </ThemeContext.Provider>,
   );
   const frame = (): string => stripAnsi(r.lastFrame() ?? '');
-  const until = (ok: (f: string) => boolean, what: string, ms = opts.waitMs ?? 8000): Promise<string> => waitUntil(frame, ok, ms, what);
+  const until = (ok: (f: string) => boolean, what: string, ms = opts.waitMs ?? 8000): Promise<string> =>
+    waitUntil(frame, ok, ms, what);
   return { ...r, frame, until };
 }

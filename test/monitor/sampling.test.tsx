@@ -62,11 +62,13 @@ function mountProbe() {
       return null;
     }
   };
-  const until = async (ok: (s: Summary) => boolean, what: string, ms = 8000): Promise<Summary> => (await waitUntil(read, (s) => s !== null && ok(s), ms, what))!;
+  const until = async (ok: (s: Summary) => boolean, what: string, ms = 8000): Promise<Summary> =>
+    (await waitUntil(read, (s) => s !== null && ok(s), ms, what))!;
   return { ...r, until };
 }
 
-const seq = async (): Promise<number> => Number((await client.request<{ events: { seq: number } }>('system:health')).events.seq);
+const seq = async (): Promise<number> =>
+  Number((await client.request<{ events: { seq: number } }>('system:health')).events.seq);
 
 describe('the monitor under a flood', () => {
   it('counts every event exactly while the log gets a sample, and never samples away a lifecycle event', async () => {
@@ -74,7 +76,11 @@ describe('the monitor under a flood', () => {
     try {
       await p.until((s) => s.seen > 0, 'the probe');
       // One request: 3,000 events in one breath, then an agent event right behind them.
-      await client.request('burst:emit', { n: 3000, event: 'burst:many', tail: { event: 'agent:marker', data: { note: 'after the flood' } } });
+      await client.request('burst:emit', {
+        n: 3000,
+        event: 'burst:many',
+        tail: { event: 'agent:marker', data: { note: 'after the flood' } },
+      });
       const total = await seq();
       // Exact: history up to the census's start, then census frames and skips (the reports come once a second).
       const s = await p.until((x) => x.seen === total && x.marker === 1, `${total} seen`);
@@ -99,12 +105,20 @@ describe('the monitor under a flood', () => {
       await p.until((s) => s.seen > 0, 'the probe');
       await client.request('burst:emit', { n: 1, event: 'completion:started', data: { request_id: 'r1', model: 'm' } });
       // 1,000 token events of one token each (4 characters), far over the token subscription's 100 a second.
-      await client.request('burst:emit', { n: 1000, event: 'completion:token', data: { request_id: 'r1', text: 'abcd' } });
+      await client.request('burst:emit', {
+        n: 1000,
+        event: 'completion:token',
+        data: { request_id: 'r1', text: 'abcd' },
+      });
       const running = await p.until((x) => x.tokens === 1000, 'the skipped tokens estimated');
       expect(running.status).toBe('running');
       expect(running.row).toBeGreaterThanOrEqual(100); // the delivered ones, counted against the request
       expect(running.row).toBeLessThan(1000);
-      await client.request('burst:emit', { n: 1, event: 'completion:result', data: { request_id: 'r1', usage: { output_tokens: 1000 } } });
+      await client.request('burst:emit', {
+        n: 1,
+        event: 'completion:result',
+        data: { request_id: 'r1', usage: { output_tokens: 1000 } },
+      });
       const done = await p.until((x) => x.status === 'completed', 'the result');
       expect(done.row).toBe(1000);
       expect(done.tokens).toBe(1000); // the estimate is not counted a second time
@@ -127,7 +141,11 @@ describe('the monitor under a flood', () => {
       await until((f) => f.includes('[burst:rare]'), 'the filter');
       await vi.waitFor(async () => expect(await subscriptions()).toBeGreaterThan(before)); // its own subscription is made
       // The census is spent by the flood; the rare event comes right behind it.
-      await client.request('burst:emit', { n: 5000, event: 'burst:many', tail: { event: 'burst:rare', data: { tag: 'needle' } } });
+      await client.request('burst:emit', {
+        n: 5000,
+        event: 'burst:many',
+        tail: { event: 'burst:rare', data: { tag: 'needle' } },
+      });
       const f = await until((x) => x.includes('burst:rare tag=needle'), 'the rare event');
       expect(f).not.toContain('burst:many');
       await sleep(1500); // the census's report of the flood comes in

@@ -3,7 +3,13 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { compile, parseFilter } from '../../interfaces/monitor/state/patterns.js';
-import { initialStream, streamReducer, visibleLog, type StreamEvent, type StreamState } from '../../interfaces/monitor/state/stream.js';
+import {
+  initialStream,
+  streamReducer,
+  visibleLog,
+  type StreamEvent,
+  type StreamState,
+} from '../../interfaces/monitor/state/stream.js';
 import { computeLayout, focusable } from '../../interfaces/monitor/state/layout.js';
 import { FrameClock } from '../../interfaces/monitor/frame-clock.js';
 
@@ -15,7 +21,8 @@ const ev = (event: string, data: Record<string, unknown> = {}, extra: Partial<St
   timestamp: 1000 + seq / 1000,
   ...extra,
 });
-const run = (s: StreamState, events: StreamEvent[], now = 1000): StreamState => streamReducer(s, { type: 'events', events, now });
+const run = (s: StreamState, events: StreamEvent[], now = 1000): StreamState =>
+  streamReducer(s, { type: 'events', events, now });
 
 describe('filter patterns', () => {
   const table: Array<[string, string, boolean]> = [
@@ -54,7 +61,10 @@ describe('stream reducer', () => {
   it('keeps a bounded, filtered log and counts everything', () => {
     let s = initialStream(5, parseFilter('burst:*'));
     // Pushed frames carry kind and subscription too.
-    const batch = [...Array.from({ length: 8 }, (_, i) => ({ ...ev('burst:tick', { i }), kind: 'event', subscription: 's-1' })), ev('kg:stats')];
+    const batch = [
+      ...Array.from({ length: 8 }, (_, i) => ({ ...ev('burst:tick', { i }), kind: 'event', subscription: 's-1' })),
+      ev('kg:stats'),
+    ];
     s = run(s, batch);
     expect(s.received).toBe(9);
     expect(s.byNamespace).toEqual({ burst: 8, kg: 1 });
@@ -73,9 +83,17 @@ describe('stream reducer', () => {
   });
 
   it('does not count history as arrival rate', () => {
-    let s = streamReducer(initialStream(), { type: 'backfill', events: Array.from({ length: 100 }, () => ev('x:a')), now: 1000 });
+    let s = streamReducer(initialStream(), {
+      type: 'backfill',
+      events: Array.from({ length: 100 }, () => ev('x:a')),
+      now: 1000,
+    });
     expect(s.perSecond).toBe(0);
-    s = run(s, Array.from({ length: 20 }, () => ev('x:a')), 1002);
+    s = run(
+      s,
+      Array.from({ length: 20 }, () => ev('x:a')),
+      1002,
+    );
     expect(s.perSecond).toBe(10);
     s = streamReducer(s, { type: 'tick', now: 1010 });
     expect(s.perSecond).toBe(0);
@@ -95,7 +113,15 @@ describe('stream reducer', () => {
   it('reports monitor:dropped in the log and the counts, even with a filter', () => {
     let s = initialStream(10, parseFilter('completion:*'));
     const last = ev('burst:tick');
-    s = run(s, [last, { event: 'monitor:dropped', data: { count: 1234, first_seq: 2, last_seq: last.seq }, seq: last.seq, timestamp: 1 }]);
+    s = run(s, [
+      last,
+      {
+        event: 'monitor:dropped',
+        data: { count: 1234, first_seq: 2, last_seq: last.seq },
+        seq: last.seq,
+        timestamp: 1,
+      },
+    ]);
     expect(s.dropped).toBe(1234);
     expect(s.log).toHaveLength(1);
     expect(s.log[0].kind).toBe('dropped');
@@ -107,7 +133,10 @@ describe('stream reducer', () => {
     expect(s.log).toHaveLength(1); // taken for a duplicate: that is why the restart must be told
     s = streamReducer(s, { type: 'daemon-restarted', now: 1 });
     s = run(s, [ev('x:b', {}, { seq: 3 })]);
-    expect(s.log.map((e) => [e.event, e.epoch])).toEqual([['x:a', 0], ['x:b', 1]]);
+    expect(s.log.map((e) => [e.event, e.epoch])).toEqual([
+      ['x:a', 0],
+      ['x:b', 1],
+    ]);
     expect(s.restarts).toBe(1);
   });
 
@@ -159,7 +188,10 @@ describe('stream reducer', () => {
 
   it('copies state once per batch, not per event', () => {
     const s0 = initialStream();
-    const s1 = run(s0, Array.from({ length: 1000 }, () => ev('burst:tick')));
+    const s1 = run(
+      s0,
+      Array.from({ length: 1000 }, () => ev('burst:tick')),
+    );
     expect(s1).not.toBe(s0);
     expect(s0.log).toHaveLength(0); // the old state is untouched
     expect(streamReducer(s1, { type: 'tick', now: 1000 })).toBe(s1); // nothing changed, no new state
@@ -168,10 +200,26 @@ describe('stream reducer', () => {
 
 describe('stream reducer with overlapping, rate-bounded subscriptions', () => {
   // Frames as the hook tags them: one per subscription that matched, back to back, in emit order.
-  const frame = (via: StreamEvent['via'], event: string, n: number, data: Record<string, unknown> = {}): StreamEvent => ({ event, data, seq: n, timestamp: 1000 + n / 1000, via });
-  const report = (via: StreamEvent['via'], byEvent: Record<string, number>, first: number, last: number): StreamEvent => ({
+  const frame = (
+    via: StreamEvent['via'],
+    event: string,
+    n: number,
+    data: Record<string, unknown> = {},
+  ): StreamEvent => ({ event, data, seq: n, timestamp: 1000 + n / 1000, via });
+  const report = (
+    via: StreamEvent['via'],
+    byEvent: Record<string, number>,
+    first: number,
+    last: number,
+  ): StreamEvent => ({
     event: 'monitor:skipped',
-    data: { subscription: 's-x', count: Object.values(byEvent).reduce((a, b) => a + b, 0), by_event: byEvent, first_seq: first, last_seq: last },
+    data: {
+      subscription: 's-x',
+      count: Object.values(byEvent).reduce((a, b) => a + b, 0),
+      by_event: byEvent,
+      first_seq: first,
+      last_seq: last,
+    },
     seq: last,
     timestamp: 1000,
     via,
@@ -194,7 +242,11 @@ describe('stream reducer with overlapping, rate-bounded subscriptions', () => {
     expect(s.sampling).toBe(true);
     expect(s.agents.a.status).toBe('idle');
     // Reports of the other rate-bounded subscriptions count nothing.
-    const t = run(s, [report('log', { 'burst:tick': 50 }, 9, 58), report('tokens', { 'completion:token': 0 }, 9, 9)], 1001);
+    const t = run(
+      s,
+      [report('log', { 'burst:tick': 50 }, 9, 58), report('tokens', { 'completion:token': 0 }, 9, 9)],
+      1001,
+    );
     expect(t.received).toBe(8);
     // Some quiet seconds later the log is no longer a sample; what it lacks stays counted.
     const later = streamReducer(s, { type: 'tick', now: 1010 });
@@ -205,7 +257,10 @@ describe('stream reducer with overlapping, rate-bounded subscriptions', () => {
   it('measures the gap against the filter, and counts it in PAUSED +N', () => {
     let s = initialStream(10, parseFilter('agent:*'));
     s = streamReducer(s, { type: 'pause' });
-    s = run(s, [frame('census', 'agent:spawned', 1), report('census', { 'agent:spawned': 2, 'burst:tick': 100 }, 2, 103)]);
+    s = run(s, [
+      frame('census', 'agent:spawned', 1),
+      report('census', { 'agent:spawned': 2, 'burst:tick': 100 }, 2, 103),
+    ]);
     expect(s.received).toBe(103);
     expect(s.skipped).toBe(2); // the bursts do not match the filter: nothing the log lacks
     expect(s.missed).toBe(3);
@@ -230,7 +285,12 @@ describe('stream reducer with overlapping, rate-bounded subscriptions', () => {
     expect(s.log.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     expect(s.skipped).toBe(0); // seq 10 came through the lifecycle subscription
     // After a reconnect: history since the older of shown and counted; only what is not yet counted counts.
-    s = streamReducer(s, { type: 'backfill', events: [frame(undefined, 'burst:tick', 11), frame(undefined, 'burst:tick', 12)], now: 1002, until: 12 });
+    s = streamReducer(s, {
+      type: 'backfill',
+      events: [frame(undefined, 'burst:tick', 11), frame(undefined, 'burst:tick', 12)],
+      now: 1002,
+      until: 12,
+    });
     expect(s.received).toBe(12);
     expect(s.log).toHaveLength(12);
   });
@@ -253,7 +313,16 @@ describe('stream reducer with overlapping, rate-bounded subscriptions', () => {
   });
 
   it('keeps what the daemon dropped out of the count when a census counts the events', () => {
-    const s = run(initialStream(), [frame('census', 'x:a', 1), { event: 'monitor:dropped', data: { count: 40, first_seq: 2, last_seq: 41 }, seq: 41, timestamp: 1, via: 'connection' }]);
+    const s = run(initialStream(), [
+      frame('census', 'x:a', 1),
+      {
+        event: 'monitor:dropped',
+        data: { count: 40, first_seq: 2, last_seq: 41 },
+        seq: 41,
+        timestamp: 1,
+        via: 'connection',
+      },
+    ]);
     expect(s.dropped).toBe(40);
     expect(s.received).toBe(1);
     expect(s.log.map((e) => e.kind)).toEqual(['event', 'dropped']);

@@ -22,13 +22,24 @@ const tmux = (...args: string[]): string => {
   if (r.status !== 0) throw new Error(`tmux ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
 };
-const screen = (session: string, escapes = false): string => tmux('capture-pane', '-p', ...(escapes ? ['-e'] : []), '-t', session);
+const screen = (session: string, escapes = false): string =>
+  tmux('capture-pane', '-p', ...(escapes ? ['-e'] : []), '-t', session);
 const keys = (session: string, ...k: string[]): void => void tmux('send-keys', '-t', session, ...k);
-const sessionAlive = (session: string): boolean => spawnSync('tmux', ['-L', SERVER, 'has-session', '-t', session]).status === 0;
+const sessionAlive = (session: string): boolean =>
+  spawnSync('tmux', ['-L', SERVER, 'has-session', '-t', session]).status === 0;
 
 /** Start `daemon-control monitor` in a new 80×24 session; its exit code lands in `exitFile`. */
-function startMonitor(session: string, d: DaemonHandle, opts: { env?: Record<string, string>; exitFile: string }): void {
-  const env = { AGENTD_HOME: d.home, AGENTD_SOCKET: d.socketPath, AGENTD_CONFIG: path.join(d.home, 'agentd.yaml'), ...opts.env };
+function startMonitor(
+  session: string,
+  d: DaemonHandle,
+  opts: { env?: Record<string, string>; exitFile: string },
+): void {
+  const env = {
+    AGENTD_HOME: d.home,
+    AGENTD_SOCKET: d.socketPath,
+    AGENTD_CONFIG: path.join(d.home, 'agentd.yaml'),
+    ...opts.env,
+  };
   const assign = Object.entries(env)
     .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
     .join(' ');
@@ -74,18 +85,26 @@ describe.skipIf(SKIP)('monitor in tmux', () => {
   it('draws every panel in 80×24, follows events, filters, resizes and quits with q', async () => {
     const exitFile = path.join(tmp, 'main.exit');
     startMonitor('main', daemon, { exitFile });
-    const until = (ok: (s: string) => boolean, what: string, ms = 30_000): Promise<string> => waitUntil(() => screen('main'), ok, ms, what);
+    const until = (ok: (s: string) => boolean, what: string, ms = 30_000): Promise<string> =>
+      waitUntil(() => screen('main'), ok, ms, what);
 
-    let s = await until((x) => /agentd ● \w+/.test(x) && x.includes('q quit') && /nodes \d+ · edges \d+/.test(x), 'the first full screen');
+    let s = await until(
+      (x) => /agentd ● \w+/.test(x) && x.includes('q quit') && /nodes \d+ · edges \d+/.test(x),
+      'the first full screen',
+    );
     const lines = s.replace(/\n$/, '').split('\n');
     expect(lines).toHaveLength(24);
     expect(Math.max(...lines.map((l) => [...l].length))).toBeLessThanOrEqual(80);
-    for (const title of ['Plugins', 'Agents', 'Completions', 'Budget', 'Sandbox', 'Knowledge graph', 'Events']) expect(s).toContain(title);
+    for (const title of ['Plugins', 'Agents', 'Completions', 'Budget', 'Sandbox', 'Knowledge graph', 'Events'])
+      expect(s).toContain(title);
     expect(s).toMatch(/sandbox: not loaded/);
 
     await daemon.client.request('burst:emit', { n: 2, event: 'burst:one', data: { who: 'first' } });
     await daemon.client.request('burst:emit', { n: 2, event: 'burst:two', data: { who: 'second' } });
-    s = await until((x) => x.includes('burst:one i=1 who=first') && x.includes('burst:two i=1 who=second'), 'emitted events');
+    s = await until(
+      (x) => x.includes('burst:one i=1 who=first') && x.includes('burst:two i=1 who=second'),
+      'emitted events',
+    );
 
     keys('main', '/');
     await until((x) => x.includes('filter:'), 'the filter prompt');
@@ -110,15 +129,30 @@ describe.skipIf(SKIP)('monitor in tmux', () => {
     expect(screen('main', true)).toMatch(/\x1b\[[0-9;]*3[0-7]m|\x1b\[[0-9;]*9[0-7]m/);
 
     keys('main', 'q');
-    await waitUntil(() => fs.existsSync(exitFile) && fs.readFileSync(exitFile, 'utf8'), (x) => Boolean(x), 10_000, 'the monitor to exit');
+    await waitUntil(
+      () => fs.existsSync(exitFile) && fs.readFileSync(exitFile, 'utf8'),
+      (x) => Boolean(x),
+      10_000,
+      'the monitor to exit',
+    );
     expect(fs.readFileSync(exitFile, 'utf8').trim()).toBe('exit=0');
-    await waitUntil(() => sessionAlive('main'), (alive) => !alive, 5000, 'the session to end');
+    await waitUntil(
+      () => sessionAlive('main'),
+      (alive) => !alive,
+      5000,
+      'the session to end',
+    );
   }, 150_000);
 
   it('uses no colour when NO_COLOR is set', async () => {
     const exitFile = path.join(tmp, 'plain.exit');
     startMonitor('plain', daemon, { exitFile, env: { NO_COLOR: '1' } });
-    const s = await waitUntil(() => screen('plain', true), (x) => x.includes('q quit') && /nodes \d+/.test(x), 30_000, 'the screen');
+    const s = await waitUntil(
+      () => screen('plain', true),
+      (x) => x.includes('q quit') && /nodes \d+/.test(x),
+      30_000,
+      'the screen',
+    );
     expect(s).not.toMatch(/\x1b\[[0-9;]*(3[0-7]|9[0-7]|38;5;\d+|38;2;[\d;]+)m/);
     keys('plain', 'q');
     await waitUntil(() => fs.existsSync(exitFile), Boolean, 10_000, 'the monitor to exit');
@@ -127,11 +161,25 @@ describe.skipIf(SKIP)('monitor in tmux', () => {
   it('stays light while the daemon routes thousands of events a second', async () => {
     const exitFile = path.join(tmp, 'cpu.exit');
     startMonitor('cpu', daemon, { exitFile, env: { AGENTD_MONITOR_STATS: path.join(tmp, 'stats.json') } });
-    await waitUntil(() => screen('cpu'), (x) => x.includes('q quit') && /nodes \d+/.test(x), 30_000, 'the screen');
-    const pid = (await waitUntil(() => monitorPid(daemon.socketPath), (p) => p !== null, 5000, 'the monitor process'))!;
+    await waitUntil(
+      () => screen('cpu'),
+      (x) => x.includes('q quit') && /nodes \d+/.test(x),
+      30_000,
+      'the screen',
+    );
+    const pid = (await waitUntil(
+      () => monitorPid(daemon.socketPath),
+      (p) => p !== null,
+      5000,
+      'the monitor process',
+    ))!;
     const client = await daemon.connect();
     /** Emit `rate` events/s for `seconds`; the monitor's CPU over that time, in % of one core. */
-    const burst = async (event: string, rate: number, seconds: number): Promise<{ percent: number; routed: number; sent: number }> => {
+    const burst = async (
+      event: string,
+      rate: number,
+      seconds: number,
+    ): Promise<{ percent: number; routed: number; sent: number }> => {
       const t0 = Date.now();
       const ticks0 = cpuTicks(pid);
       let sent = 0;
@@ -152,11 +200,18 @@ describe.skipIf(SKIP)('monitor in tmux', () => {
     await client.close();
     const { routed, sent } = steady;
     const percent = steady.percent;
-    console.log(`monitor CPU: first 2 s burst ${first.percent.toFixed(1)}% of one core; steady ${percent.toFixed(1)}% while the daemon routed ${routed} events/s (${sent} events)`);
+    console.log(
+      `monitor CPU: first 2 s burst ${first.percent.toFixed(1)}% of one core; steady ${percent.toFixed(1)}% while the daemon routed ${routed} events/s (${sent} events)`,
+    );
     // Every event was counted although the log got only a sample (and says so), and nothing was dropped…
     const total = Number((await daemon.client.request<{ events: { seq: number } }>('system:health')).events.seq);
     const seen = (x: string): number => Number(/(\d+)k seen/.exec(x)?.[1] ?? NaN) * 1000;
-    const s = await waitUntil(() => screen('cpu'), (x) => Math.abs(seen(x) - total) <= 500 && /burst:load i=\d+/.test(x), 10_000, `about ${total} seen`);
+    const s = await waitUntil(
+      () => screen('cpu'),
+      (x) => Math.abs(seen(x) - total) <= 500 && /burst:load i=\d+/.test(x),
+      10_000,
+      `about ${total} seen`,
+    );
     expect(s).toMatch(/\d+k skipped ╗/);
     expect(s).not.toMatch(/dropped ╗/);
     // …at a cost that does not grow with the daemon's rate: the design target is ≤ 3 % (docs/tui.md); the bound
@@ -165,7 +220,10 @@ describe.skipIf(SKIP)('monitor in tmux', () => {
     expect(percent).toBeLessThan(10);
     keys('cpu', 'q');
     await waitUntil(() => fs.existsSync(exitFile), Boolean, 10_000, 'the monitor to exit');
-    const stats = JSON.parse(fs.readFileSync(path.join(tmp, 'stats.json'), 'utf8')) as { renders: number; seconds: number };
+    const stats = JSON.parse(fs.readFileSync(path.join(tmp, 'stats.json'), 'utf8')) as {
+      renders: number;
+      seconds: number;
+    };
     console.log(`monitor renders: ${stats.renders} in ${stats.seconds.toFixed(1)} s`);
     expect(stats.renders / stats.seconds).toBeLessThan(8);
   }, 120_000);

@@ -35,7 +35,12 @@ describeDocker('sandbox containment', () => {
   }, 30_000);
 
   it('memory bomb: killed by the OOM killer and reported as oom_killed', async () => {
-    const r = await t.svc.exec({ language: 'python', code: 'x = []\nwhile True:\n    x.append(bytearray(10**6))', memory_mb: 64, timeout_s: 20 });
+    const r = await t.svc.exec({
+      language: 'python',
+      code: 'x = []\nwhile True:\n    x.append(bytearray(10**6))',
+      memory_mb: 64,
+      timeout_s: 20,
+    });
     expect(r.oom_killed).toBe(true);
     expect(r.timed_out).toBe(false);
     expect(r.exit_code).toBe(137);
@@ -81,7 +86,11 @@ describeDocker('sandbox containment', () => {
     gc();
     const before = process.memoryUsage().rss;
     const first = t.events.length;
-    const r = await t.svc.exec({ language: 'bash', code: 'head -c 100000000 /dev/zero | tr "\\0" x; echo done >&2', timeout_s: 60 });
+    const r = await t.svc.exec({
+      language: 'bash',
+      code: 'head -c 100000000 /dev/zero | tr "\\0" x; echo done >&2',
+      timeout_s: 60,
+    });
     gc();
     const grown = process.memoryUsage().rss - before;
     expect(r.truncated).toBe(true);
@@ -93,20 +102,31 @@ describeDocker('sandbox containment', () => {
     const streamed = t.events.slice(first).filter((e) => e.event === 'sandbox:output' && e.data.exec_id === r.exec_id);
     const bytes = streamed.reduce((n, e) => n + String(e.data.chunk).length, 0);
     expect(bytes).toBe(t.config.output_cap_bytes + 'done\n'.length);
-    expect(Math.max(...streamed.map((e) => String(e.data.chunk).length))).toBeLessThanOrEqual(t.config.output_chunk_bytes);
+    expect(Math.max(...streamed.map((e) => String(e.data.chunk).length))).toBeLessThanOrEqual(
+      t.config.output_chunk_bytes,
+    );
   }, 90_000);
 
   it('output is streamed while the code runs, not only at the end', async () => {
     const first = t.events.length;
-    const r = await t.svc.exec({ language: 'python', code: 'import time\nprint("a", flush=True)\ntime.sleep(1)\nprint("b")', timeout_s: 20 });
-    const out = t.events.slice(first).filter((e) => e.data.exec_id === r.exec_id).map((e) => e.event + (e.data.chunk ? `:${e.data.chunk}` : ''));
+    const r = await t.svc.exec({
+      language: 'python',
+      code: 'import time\nprint("a", flush=True)\ntime.sleep(1)\nprint("b")',
+      timeout_s: 20,
+    });
+    const out = t.events
+      .slice(first)
+      .filter((e) => e.data.exec_id === r.exec_id)
+      .map((e) => e.event + (e.data.chunk ? `:${e.data.chunk}` : ''));
     expect(out).toEqual(['sandbox:exec_started', 'sandbox:output:a\n', 'sandbox:output:b\n', 'sandbox:exec_finished']);
   }, 30_000);
 
   it('20 concurrent execs all complete correctly; nothing is left behind', async () => {
     const t0 = Date.now();
     const rs = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => t.svc.exec({ language: 'python', code: `print(${i} * 2)`, timeout_s: 60, memory_mb: 64 })),
+      Array.from({ length: 20 }, (_, i) =>
+        t.svc.exec({ language: 'python', code: `print(${i} * 2)`, timeout_s: 60, memory_mb: 64 }),
+      ),
     );
     expect(rs.map((r) => r.stdout)).toEqual(Array.from({ length: 20 }, (_, i) => `${i * 2}\n`));
     expect(new Set(rs.map((r) => r.exec_id)).size).toBe(20);

@@ -70,7 +70,13 @@ export async function startService(raw: Record<string, unknown> = {}, home = tem
   const statuses: TestService['statuses'] = [];
   const config = parseConfig({ image: IMAGE, pool_size: 0, ...raw });
   const emit: Emit = (event, data) => events.push({ event, data });
-  const svc = new SandboxService({ config, log: silentLog, home, emit, setStatus: (status, reason, code) => statuses.push({ status, reason, code }) });
+  const svc = new SandboxService({
+    config,
+    log: silentLog,
+    home,
+    emit,
+    setStatus: (status, reason, code) => statuses.push({ status, reason, code }),
+  });
   await svc.start();
   return { svc, events, statuses, home, config };
 }

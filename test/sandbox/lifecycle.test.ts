@@ -30,7 +30,12 @@ class EngineProxy {
     this.server = net.createServer({ allowHalfOpen: true }, (c) => {
       const u = net.connect({ path: '/var/run/docker.sock', allowHalfOpen: true });
       this.conns.add(c).add(u);
-      const drop = () => { c.destroy(); u.destroy(); this.conns.delete(c); this.conns.delete(u); };
+      const drop = () => {
+        c.destroy();
+        u.destroy();
+        this.conns.delete(c);
+        this.conns.delete(u);
+      };
       c.on('error', drop).on('close', drop);
       u.on('error', drop).on('close', drop);
       c.pipe(u).pipe(c);
@@ -66,14 +71,21 @@ describeDocker('sandbox lifecycle', () => {
     // Nothing of ours anywhere, whatever home it came from.
     const docker = new Docker();
     const left = await docker.listContainers({ all: true, filters: { label: ['org.agentd.sandbox.kind'] } });
-    for (const c of left.filter((c) => c.Names.some((n) => n.includes('-test-leftover')))) await docker.getContainer(c.Id).remove({ force: true });
+    for (const c of left.filter((c) => c.Names.some((n) => n.includes('-test-leftover'))))
+      await docker.getContainer(c.Id).remove({ force: true });
   });
 
   it('removes labelled leftovers of a crashed run at start, and only its own', async () => {
     const home = tempHome();
     const crashed = await startService({}, home); // never stopped: stands for a daemon killed -9
-    const orphan = await crashed.svc.containers.create({ image: IMAGE, kind: 'exec', limits: crashed.svc.defaultLimits() });
-    const other = await (await service({})).svc.containers.create({ image: IMAGE, kind: 'exec', limits: crashed.svc.defaultLimits() });
+    const orphan = await crashed.svc.containers.create({
+      image: IMAGE,
+      kind: 'exec',
+      limits: crashed.svc.defaultLimits(),
+    });
+    const other = await (
+      await service({})
+    ).svc.containers.create({ image: IMAGE, kind: 'exec', limits: crashed.svc.defaultLimits() });
     crashed.svc.engine.stop();
     crashed.svc.containers.unwatchOoms();
     const t = await service({}, home);
@@ -83,16 +95,26 @@ describeDocker('sandbox lifecycle', () => {
     expect(ids).toContain(other.id); // another daemon's container is not ours to reap
   }, 30_000);
 
-  it("removes containers of a dead daemon from this host even when its home is gone", async () => {
+  it('removes containers of a dead daemon from this host even when its home is gone', async () => {
     const docker = new Docker();
     const mk = (process: string) =>
-      docker.createContainer({ Image: IMAGE, Cmd: ['true'], Labels: { 'org.agentd.sandbox': '1', 'org.agentd.sandbox.owner': 'ghost', 'org.agentd.sandbox.process': process } });
+      docker.createContainer({
+        Image: IMAGE,
+        Cmd: ['true'],
+        Labels: {
+          'org.agentd.sandbox': '1',
+          'org.agentd.sandbox.owner': 'ghost',
+          'org.agentd.sandbox.process': process,
+        },
+      });
     const dead = await mk(`${os.hostname()}/999999999/12345`);
     const alive = await mk(`${os.hostname()}/${process.pid}/${processStart(process.pid)}`);
     const elsewhere = await mk('another-host/999999999/12345');
     try {
       await service({});
-      const ids = (await docker.listContainers({ all: true, filters: { label: ['org.agentd.sandbox.owner=ghost'] } })).map((c) => c.Id);
+      const ids = (
+        await docker.listContainers({ all: true, filters: { label: ['org.agentd.sandbox.owner=ghost'] } })
+      ).map((c) => c.Id);
       expect(ids).not.toContain(dead.id);
       expect(ids).toContain(alive.id);
       expect(ids).toContain(elsewhere.id);
@@ -106,7 +128,10 @@ describeDocker('sandbox lifecycle', () => {
     await t.svc.pool.settled();
     const quick = t.svc.exec({ language: 'bash', code: 'sleep 1; echo finished', timeout_s: 30 });
     const slow = t.svc.exec({ language: 'bash', code: 'trap "" TERM; sleep 60', timeout_s: 60 });
-    const slowResult = slow.then(() => 'resolved', (e: { code?: string }) => e.code);
+    const slowResult = slow.then(
+      () => 'resolved',
+      (e: { code?: string }) => e.code,
+    );
     await until('both execs running', () => t.svc.health().running_execs === 2);
     const t0 = Date.now();
     await t.svc.stop(Date.now() + 4_000);
@@ -119,21 +144,40 @@ describeDocker('sandbox lifecycle', () => {
 
   it('no engine at start: degraded with the reason, sandbox answers UNAVAILABLE, status still answers', async () => {
     const t = await service({ docker_socket: '/nonexistent/docker.sock', probe_min_ms: 100, probe_max_ms: 200 });
-    expect(t.statuses.at(-1)).toMatchObject({ status: 'degraded', code: 'BACKEND_UNAVAILABLE', reason: expect.stringContaining('ENOENT') });
-    await expect(t.svc.exec({ language: 'python', code: 'print(1)' })).rejects.toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining('unreachable') });
+    expect(t.statuses.at(-1)).toMatchObject({
+      status: 'degraded',
+      code: 'BACKEND_UNAVAILABLE',
+      reason: expect.stringContaining('ENOENT'),
+    });
+    await expect(t.svc.exec({ language: 'python', code: 'print(1)' })).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+      message: expect.stringContaining('unreachable'),
+    });
     await expect(t.svc.createSession({})).rejects.toMatchObject({ code: 'UNAVAILABLE' });
     const st = await t.svc.status();
-    expect(st).toMatchObject({ status: 'degraded', engine: { reachable: false, reason: expect.stringContaining('ENOENT') } });
+    expect(st).toMatchObject({
+      status: 'degraded',
+      engine: { reachable: false, reason: expect.stringContaining('ENOENT') },
+    });
     expect(t.svc.listSessions()).toEqual({ sessions: [] });
   }, 20_000);
 
   it('engine lost mid-run: execs fail fast with UNAVAILABLE; it recovers by itself when the engine is back', async () => {
     const proxy = new EngineProxy();
     await proxy.open();
-    const t = await service({ docker_socket: proxy.path, pool_size: 1, probe_min_ms: 100, probe_max_ms: 400, health_interval_ms: 300 });
+    const t = await service({
+      docker_socket: proxy.path,
+      pool_size: 1,
+      probe_min_ms: 100,
+      probe_max_ms: 400,
+      health_interval_ms: 300,
+    });
     await t.svc.pool.settled();
     expect((await t.svc.exec({ language: 'python', code: 'print(1)' })).stdout).toBe('1\n');
-    const running = t.svc.exec({ language: 'bash', code: 'sleep 30', timeout_s: 60 }).then(() => 'resolved', (e: { code?: string }) => e.code);
+    const running = t.svc.exec({ language: 'bash', code: 'sleep 30', timeout_s: 60 }).then(
+      () => 'resolved',
+      (e: { code?: string }) => e.code,
+    );
     await until('exec running', () => t.svc.health().running_execs === 1);
     const t0 = Date.now();
     await proxy.cut();
@@ -148,7 +192,9 @@ describeDocker('sandbox lifecycle', () => {
     // The container orphaned by the cut is reaped on recovery; only the refilled pool remains.
     await t.svc.pool.settled();
     await t.svc.containers.settle();
-    await until('orphans reaped', async () => (await ownedContainers(t.svc.owner)).every((c) => c.Labels['org.agentd.sandbox.kind'] === 'pool'));
+    await until('orphans reaped', async () =>
+      (await ownedContainers(t.svc.owner)).every((c) => c.Labels['org.agentd.sandbox.kind'] === 'pool'),
+    );
   }, 40_000);
 
   it('a missing default image: degraded with a hint, execs NOT_FOUND; ok once the image appears', async () => {
@@ -156,7 +202,11 @@ describeDocker('sandbox lifecycle', () => {
     const tag = `agentd-sandbox-late:${process.pid}`;
     const t = await service({ image: tag, pool_size: 1, health_interval_ms: 200 });
     try {
-      expect(t.statuses.at(-1)).toMatchObject({ status: 'degraded', code: 'NOT_CONFIGURED', reason: expect.stringContaining('sandbox-image.sh build') });
+      expect(t.statuses.at(-1)).toMatchObject({
+        status: 'degraded',
+        code: 'NOT_CONFIGURED',
+        reason: expect.stringContaining('sandbox-image.sh build'),
+      });
       await expect(t.svc.exec({ language: 'bash', code: 'true' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
       expect(t.svc.pool.available).toBe(0);
       await docker.getImage(IMAGE).tag({ repo: tag.split(':')[0], tag: tag.split(':')[1] });
@@ -165,7 +215,10 @@ describeDocker('sandbox lifecycle', () => {
       expect((await t.svc.exec({ language: 'bash', code: 'echo late' })).stdout).toBe('late\n');
     } finally {
       await t.svc.stop(Date.now() + 10_000);
-      await docker.getImage(tag).remove({ noprune: true }).catch(() => undefined);
+      await docker
+        .getImage(tag)
+        .remove({ noprune: true })
+        .catch(() => undefined);
     }
   }, 30_000);
 
@@ -192,7 +245,10 @@ describeDocker('sandbox lifecycle', () => {
   it("the caller's deadline bounds the exec", async () => {
     const t = await service({});
     const until = Date.now() + 1_500;
-    const r = await t.svc.exec({ language: 'bash', code: 'sleep 30', timeout_s: 30 }, { remainingMs: () => until - Date.now() });
+    const r = await t.svc.exec(
+      { language: 'bash', code: 'sleep 30', timeout_s: 30 },
+      { remainingMs: () => until - Date.now() },
+    );
     expect(r.timed_out).toBe(true);
     expect(r.duration_ms).toBeLessThan(3_000);
   }, 30_000);
@@ -200,9 +256,16 @@ describeDocker('sandbox lifecycle', () => {
   it('per-exec limits are applied to a warm container', async () => {
     const t = await service({ pool_size: 1 });
     await t.svc.pool.settled();
-    const r = await t.svc.exec({ language: 'bash', memory_mb: 200, cpus: 0.25, code: 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max' });
+    const r = await t.svc.exec({
+      language: 'bash',
+      memory_mb: 200,
+      cpus: 0.25,
+      code: 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max',
+    });
     expect(Number(r.stdout)).toBe(200 * 1024 * 1024);
-    expect(t.events.find((e) => e.event === 'sandbox:exec_started' && e.data.exec_id === r.exec_id)?.data.warm).toBe(true);
+    expect(t.events.find((e) => e.event === 'sandbox:exec_started' && e.data.exec_id === r.exec_id)?.data.warm).toBe(
+      true,
+    );
   }, 30_000);
 
   it('a warm container that died while idle is replaced transparently', async () => {
@@ -229,7 +292,11 @@ describeDocker('sandbox lifecycle', () => {
     });
     expect(r.stdout).toBe('in=from stdin env=hello world\ntext file\n 0 200 7\ntool ran\n');
     expect(r.exit_code).toBe(7);
-    const node = await t.svc.exec({ language: 'node', code: 'let d="";process.stdin.on("data",c=>d+=c).on("end",()=>console.log(d.toUpperCase()))', stdin: 'abc' });
+    const node = await t.svc.exec({
+      language: 'node',
+      code: 'let d="";process.stdin.on("data",c=>d+=c).on("end",()=>console.log(d.toUpperCase()))',
+      stdin: 'abc',
+    });
     expect(node.stdout).toBe('ABC\n');
     const r2 = await t.svc.exec({ language: 'r', code: 'cat(sum(1:10), "\\n"); quit(status = 3)' });
     expect(r2).toMatchObject({ stdout: '55 \n', exit_code: 3 });
@@ -238,7 +305,10 @@ describeDocker('sandbox lifecycle', () => {
   it('code that exits 126 with a runtime-like message is reported, never re-run', async () => {
     const t = await service({ pool_size: 1 });
     await t.svc.pool.settled();
-    const r = await t.svc.exec({ language: 'bash', code: 'echo run >> /tmp/count; echo "cannot exec in a stopped state: unknown"; exit 126' });
+    const r = await t.svc.exec({
+      language: 'bash',
+      code: 'echo run >> /tmp/count; echo "cannot exec in a stopped state: unknown"; exit 126',
+    });
     expect(r.exit_code).toBe(126);
     expect(t.events.filter((e) => e.event === 'sandbox:exec_started' && e.data.exec_id === r.exec_id)).toHaveLength(1);
   }, 30_000);
@@ -249,8 +319,11 @@ describeDocker('sandbox lifecycle', () => {
     expect((await t.svc.exec({ language: 'python', code: big })).stdout).toBe('200000\n');
     // Quotes, $, backslashes and backticks reach the interpreter untouched (no shell re-parsing).
     const quoting = 'import sys\nsys.stdout.write("it\'s \\"q\\" $HOME \\\\ `x` \'\'\'")';
-    expect((await t.svc.exec({ language: 'python', code: quoting })).stdout).toBe('it\'s "q" $HOME \\ `x` \'\'\'');
-    const nul = await t.svc.exec({ language: 'python', code: 'print("before")\n# \0 a NUL in a comment\nprint("after")' });
+    expect((await t.svc.exec({ language: 'python', code: quoting })).stdout).toBe("it's \"q\" $HOME \\ `x` '''");
+    const nul = await t.svc.exec({
+      language: 'python',
+      code: 'print("before")\n# \0 a NUL in a comment\nprint("after")',
+    });
     // The NUL arrived intact (staged as a file, not an env var): Python 3.11 stops reading at it.
     expect(nul.stdout).toBe('before\n');
   }, 30_000);
@@ -261,17 +334,26 @@ describeDocker('sandbox lifecycle', () => {
     [{ timeout_s: 10_000 }, 'timeout_s'],
     [{ files: [{ path: '../../etc/passwd', content: 'x' }] }, 'files'],
     [{ files: [{ path: '/etc/passwd', content: 'x' }] }, 'files'],
-  ])('bad input %j answers INVALID_DATA naming %s', async (extra, field) => {
-    const t = await service({});
-    const err = await t.svc.exec({ language: 'bash', code: 'true', ...extra }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'INVALID_DATA', details: { issues: [{ path: expect.arrayContaining([field]) }] } });
-    expect(await ownedContainers(t.svc.owner)).toEqual([]); // bad input changes nothing
-  }, 20_000);
+  ])(
+    'bad input %j answers INVALID_DATA naming %s',
+    async (extra, field) => {
+      const t = await service({});
+      const err = await t.svc.exec({ language: 'bash', code: 'true', ...extra }).catch((e: unknown) => e);
+      expect(err).toMatchObject({
+        code: 'INVALID_DATA',
+        details: { issues: [{ path: expect.arrayContaining([field]) }] },
+      });
+      expect(await ownedContainers(t.svc.owner)).toEqual([]); // bad input changes nothing
+    },
+    20_000,
+  );
 
   it('files larger than the workspace answer INVALID_DATA', async () => {
     const t = await service({ limits: { workspace_mb: 1 } });
     const big = 'x'.repeat(2 * 1024 * 1024);
-    await expect(t.svc.exec({ language: 'bash', code: 'true', files: [{ path: 'big', content: big }] })).rejects.toMatchObject({ code: 'INVALID_DATA' });
+    await expect(
+      t.svc.exec({ language: 'bash', code: 'true', files: [{ path: 'big', content: big }] }),
+    ).rejects.toMatchObject({ code: 'INVALID_DATA' });
     // 800 KB of content fits 1 MiB, but 400 files take a 4 KiB page each: only tar inside finds out.
     const files = Array.from({ length: 400 }, (_, i) => ({ path: `f${i}`, content: 'x'.repeat(2000) }));
     await expect(t.svc.exec({ language: 'bash', code: 'true', files })).rejects.toMatchObject({ code: 'INVALID_DATA' });

@@ -24,7 +24,8 @@ const engine = http.createServer((req, res) => {
   seen.push(`${req.method} ${req.url}`);
   const url = req.url ?? '';
   if (url.endsWith('/_ping')) res.end('OK');
-  else if (hang) hung.add(res); // never answered
+  else if (hang)
+    hung.add(res); // never answered
   // Answering again: just enough of the API for the sandbox's recovery.
   else if (url.includes('/containers/json')) res.end('[]');
   else if (url.includes('/version')) res.end(JSON.stringify({ Version: 'fake', ApiVersion: '1.41' }));
@@ -65,7 +66,10 @@ describe('sandbox against an engine that hangs after its ping', () => {
 
     let execSettled = false;
     const ac = new AbortController();
-    const exec = svc.exec({ language: 'bash', code: 'true' }, { signal: ac.signal }).finally(() => (execSettled = true)).catch((e: unknown) => e);
+    const exec = svc
+      .exec({ language: 'bash', code: 'true' }, { signal: ac.signal })
+      .finally(() => (execSettled = true))
+      .catch((e: unknown) => e);
 
     const t1 = Date.now();
     const st = await svc.status();
@@ -86,7 +90,12 @@ describe('sandbox against an engine that hangs after its ping', () => {
   }, 20_000);
 
   it('past engine_timeout_ms it is not responding (degraded, unreachable, UNAVAILABLE), and back once it answers', async () => {
-    const { svc, statuses } = service({ engine_timeout_ms: 500, probe_min_ms: 100, probe_max_ms: 200, health_interval_ms: 200 });
+    const { svc, statuses } = service({
+      engine_timeout_ms: 500,
+      probe_min_ms: 100,
+      probe_max_ms: 200,
+      health_interval_ms: 200,
+    });
     await svc.begin();
     const exec = svc.exec({ language: 'bash', code: 'true' }).catch((e: unknown) => e);
     // The probe notices the recovery's unanswered calls, and cuts them off so the exec stops waiting.
@@ -94,7 +103,13 @@ describe('sandbox against an engine that hangs after its ping', () => {
     expect(statuses.at(-1)).toBe('degraded');
     expect(svc.health()).toMatchObject({ engine_reachable: false });
     const st = await svc.status();
-    expect(st).toMatchObject({ status: 'degraded', engine: { reachable: false, reason: expect.stringMatching(/^docker engine not responding: GET \/\S+ unanswered for \d+ s$/) } });
+    expect(st).toMatchObject({
+      status: 'degraded',
+      engine: {
+        reachable: false,
+        reason: expect.stringMatching(/^docker engine not responding: GET \/\S+ unanswered for \d+ s$/),
+      },
+    });
     // Pings alone do not bring it back: it stays down while calls still go unanswered.
     const pings = () => seen.filter((x) => x.endsWith('/_ping')).length;
     const before = pings();

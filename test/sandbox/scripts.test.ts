@@ -34,7 +34,10 @@ describeDocker('operator scripts against the engine', () => {
     if (!pid) return; // a remote or system-managed engine: nothing of ours to stop anyway
     const pidfile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sbx-pid-')), 'dockerd.pid');
     fs.writeFileSync(pidfile, `${pid} 1\n`); // "started for" pid 1: not this caller
-    const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'dockerd.sh'), 'stop'], { encoding: 'utf8', env: { ...process.env, AGENTD_DOCKERD_PIDFILE: pidfile } });
+    const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'dockerd.sh'), 'stop'], {
+      encoding: 'utf8',
+      env: { ...process.env, AGENTD_DOCKERD_PIDFILE: pidfile },
+    });
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('leaving it running');
     expect(script('dockerd.sh', 'status').code).toBe(0);
@@ -44,7 +47,10 @@ describeDocker('operator scripts against the engine', () => {
     expect(script('sandbox-image.sh', 'status', '--tag', IMAGE).code).toBe(0);
     expect(script('sandbox-image.sh', 'status', '--tag', 'agentd-no-such-image:never').code).toBe(1);
     const t0 = Date.now();
-    expect(script('sandbox-image.sh', 'build', '--tag', IMAGE)).toMatchObject({ code: 0, out: expect.stringContaining('already exists') });
+    expect(script('sandbox-image.sh', 'build', '--tag', IMAGE)).toMatchObject({
+      code: 0,
+      out: expect.stringContaining('already exists'),
+    });
     expect(Date.now() - t0).toBeLessThan(10_000);
   }, 30_000);
 });

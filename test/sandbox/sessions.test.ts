@@ -20,10 +20,24 @@ describeDocker('sandbox sessions', () => {
   it('keeps files across execs and across a timeout kill', async () => {
     const s = await t.svc.createSession({ session_id: 'keep', limits: { memory_mb: 128 } });
     expect(s).toMatchObject({ session_id: 'keep', limits: { memory_mb: 128 }, execs: 0, busy: false });
-    await t.svc.exec({ language: 'python', session_id: 'keep', code: 'open("state.txt","w").write("one")', files: [{ path: 'in/data.csv', content: 'a,b\n1,2\n' }] });
-    const killed = await t.svc.exec({ language: 'bash', session_id: 'keep', code: 'echo more >> state.txt; sleep 60', timeout_s: 1 });
+    await t.svc.exec({
+      language: 'python',
+      session_id: 'keep',
+      code: 'open("state.txt","w").write("one")',
+      files: [{ path: 'in/data.csv', content: 'a,b\n1,2\n' }],
+    });
+    const killed = await t.svc.exec({
+      language: 'bash',
+      session_id: 'keep',
+      code: 'echo more >> state.txt; sleep 60',
+      timeout_s: 1,
+    });
     expect(killed.timed_out).toBe(true);
-    const r = await t.svc.exec({ language: 'bash', session_id: 'keep', code: 'cat state.txt; echo; cat in/data.csv; pgrep sleep || echo no-sleep' });
+    const r = await t.svc.exec({
+      language: 'bash',
+      session_id: 'keep',
+      code: 'cat state.txt; echo; cat in/data.csv; pgrep sleep || echo no-sleep',
+    });
     expect(r.stdout).toBe('onemore\n\na,b\n1,2\nno-sleep\n');
     expect(t.svc.listSessions().sessions.find((x) => x.session_id === 'keep')?.execs).toBe(3);
     // Code files do not pile up in the session's small /tmp (only this exec's own is there).
@@ -42,7 +56,15 @@ describeDocker('sandbox sessions', () => {
 
   it('runs one exec at a time per session, in order', async () => {
     await t.svc.createSession({ session_id: 'serial' });
-    const rs = await Promise.all([0, 1, 2].map((i) => t.svc.exec({ language: 'bash', session_id: 'serial', code: `echo ${i} >> order; sleep 0.2; cat order | wc -l` })));
+    const rs = await Promise.all(
+      [0, 1, 2].map((i) =>
+        t.svc.exec({
+          language: 'bash',
+          session_id: 'serial',
+          code: `echo ${i} >> order; sleep 0.2; cat order | wc -l`,
+        }),
+      ),
+    );
     expect(rs.map((r) => r.stdout.trim())).toEqual(['1', '2', '3']);
     await t.svc.destroySession('serial');
   }, 30_000);
@@ -62,8 +84,17 @@ describeDocker('sandbox sessions', () => {
       code: 'INVALID_DATA',
       details: { issues: [{ path: ['limits', 'memory_mb'] }] },
     });
-    await expect(t.svc.exec({ language: 'bash', code: 'true', session_id: 'nope' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    expect(t.events.some((e) => e.event === 'sandbox:session_destroyed' && e.data.session_id === s.session_id && e.data.reason === 'requested')).toBe(true);
+    await expect(t.svc.exec({ language: 'bash', code: 'true', session_id: 'nope' })).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    expect(
+      t.events.some(
+        (e) =>
+          e.event === 'sandbox:session_destroyed' &&
+          e.data.session_id === s.session_id &&
+          e.data.reason === 'requested',
+      ),
+    ).toBe(true);
   }, 30_000);
 
   it('caps the workspace on the host disk: an exec going past session_workspace_mb is killed, and flagged', async () => {
@@ -82,7 +113,9 @@ describeDocker('sandbox sessions', () => {
       expect(await run('ls | wc -l; rm -f f*')).toMatchObject({ workspace_exceeded: false, exit_code: 0 });
       // Faster than a measurement interval: the answer still says so, and the next exec sees it.
       expect(await run('head -c 20M /dev/zero > big')).toMatchObject({ workspace_exceeded: true, exit_code: 0 });
-      expect(capped.events.filter((e) => e.event === 'sandbox:exec_finished').map((e) => e.data.workspace_exceeded)).toEqual([true, false, true]);
+      expect(
+        capped.events.filter((e) => e.event === 'sandbox:exec_finished').map((e) => e.data.workspace_exceeded),
+      ).toEqual([true, false, true]);
       expect(await run('rm big; echo ok')).toMatchObject({ workspace_exceeded: false, stdout: 'ok\n' });
     } finally {
       await capped.svc.stop(Date.now() + 10_000);
@@ -95,7 +128,11 @@ describeDocker('sandbox sessions', () => {
     const reaped = () => t.events.some((e) => e.event === 'sandbox:session_destroyed' && e.data.session_id === 'idle');
     await vi.waitFor(() => expect(reaped()).toBe(true), { timeout: 6_000, interval: 100 });
     expect(t.svc.listSessions().sessions.map((x) => x.session_id)).not.toContain('idle');
-    expect(t.events.some((e) => e.event === 'sandbox:session_destroyed' && e.data.session_id === 'idle' && e.data.reason === 'idle')).toBe(true);
+    expect(
+      t.events.some(
+        (e) => e.event === 'sandbox:session_destroyed' && e.data.session_id === 'idle' && e.data.reason === 'idle',
+      ),
+    ).toBe(true);
     await t.svc.containers.settle();
     expect((await ownedContainers(t.svc.owner)).map((c) => c.Id)).not.toContain(s.container_id);
   }, 20_000);
@@ -112,10 +149,17 @@ describeDocker('sandbox sessions', () => {
       const c = await docker.getContainer(s.container_id!).inspect();
       expect(c.Config.Image).toBe('agentd-sandbox-test:alt');
       await t.svc.destroySession('alt');
-      await expect(t.svc.createSession({ image: 'agentd-no-such-image:404' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
-      await expect(t.svc.exec({ language: 'bash', code: 'true', image: 'agentd-no-such-image:404' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await expect(t.svc.createSession({ image: 'agentd-no-such-image:404' })).rejects.toMatchObject({
+        code: 'NOT_FOUND',
+      });
+      await expect(
+        t.svc.exec({ language: 'bash', code: 'true', image: 'agentd-no-such-image:404' }),
+      ).rejects.toMatchObject({ code: 'NOT_FOUND' });
     } finally {
-      await docker.getImage('agentd-sandbox-test:alt').remove({ noprune: true }).catch(() => undefined);
+      await docker
+        .getImage('agentd-sandbox-test:alt')
+        .remove({ noprune: true })
+        .catch(() => undefined);
     }
   }, 30_000);
 

@@ -45,10 +45,24 @@ describe('container spec', () => {
   it('an exec container idles on sleep with no stdin; a zygote waits on attached stdio, hardened the same', () => {
     expect(spec.Cmd).toEqual(['sleep', '2147483647']);
     expect([spec.OpenStdin, spec.AttachStdin]).toEqual([false, false]);
-    const z = containerSpec({ image: 'img', owner: 'own', kind: 'pool', limits, config, zygote: { language: 'python', nonce: 'n0' } });
+    const z = containerSpec({
+      image: 'img',
+      owner: 'own',
+      kind: 'pool',
+      limits,
+      config,
+      zygote: { language: 'python', nonce: 'n0' },
+    });
     expect(z.Cmd!.slice(0, 2)).toEqual(['/bin/sh', '-c']);
     expect(z.Cmd!.slice(3, 5)).toEqual(['python', 'n0']);
-    expect([z.OpenStdin, z.StdinOnce, z.AttachStdin, z.AttachStdout, z.AttachStderr, z.Tty]).toEqual([true, true, true, true, true, false]);
+    expect([z.OpenStdin, z.StdinOnce, z.AttachStdin, z.AttachStdout, z.AttachStderr, z.Tty]).toEqual([
+      true,
+      true,
+      true,
+      true,
+      true,
+      false,
+    ]);
     expect(z.HostConfig).toEqual(hc);
     expect(z.User).toBe(spec.User);
   });
@@ -61,12 +75,25 @@ describe('container spec', () => {
   });
 
   it('sets ulimits and labels', () => {
-    expect(hc.Ulimits).toEqual(expect.arrayContaining([{ Name: 'nofile', Soft: 1024, Hard: 1024 }, { Name: 'core', Soft: 0, Hard: 0 }]));
+    expect(hc.Ulimits).toEqual(
+      expect.arrayContaining([
+        { Name: 'nofile', Soft: 1024, Hard: 1024 },
+        { Name: 'core', Soft: 0, Hard: 0 },
+      ]),
+    );
     expect(spec.Labels).toMatchObject({ [LABEL]: '1', [LABEL_OWNER]: 'own' });
   });
 
   it('bind-mounts a session workspace instead of the tmpfs', () => {
-    const s = containerSpec({ image: 'img', owner: 'o', kind: 'session', limits, config, sessionId: 's1', workspaceDir: '/host/ws' });
+    const s = containerSpec({
+      image: 'img',
+      owner: 'o',
+      kind: 'session',
+      limits,
+      config,
+      sessionId: 's1',
+      workspaceDir: '/host/ws',
+    });
     expect(s.HostConfig!.Tmpfs!['/workspace']).toBeUndefined();
     expect(s.HostConfig!.Mounts).toEqual([{ Type: 'bind', Source: '/host/ws', Target: '/workspace', ReadOnly: false }]);
   });
@@ -81,18 +108,26 @@ describe('workspace paths', () => {
   it.each(['a.txt', 'dir/b.csv', './c', 'd//e', 'x/./y'])('accepts %s', (p) => {
     expect(() => workspacePath(p, 0)).not.toThrow();
   });
-  it.each(['../../etc/passwd', '/etc/passwd', 'a/../../b', '..', 'a/..', '', '.', 'dir/', 'a\0b'])('rejects %j with INVALID_DATA', (p) => {
-    try {
-      workspacePath(p, 3);
-      expect.unreachable();
-    } catch (e) {
-      expect(e).toBeInstanceOf(DaemonError);
-      expect((e as DaemonError).code).toBe('INVALID_DATA');
-      expect((e as DaemonError).details).toMatchObject({ issues: [{ path: ['files', 3, 'path'] }] });
-    }
-  });
+  it.each(['../../etc/passwd', '/etc/passwd', 'a/../../b', '..', 'a/..', '', '.', 'dir/', 'a\0b'])(
+    'rejects %j with INVALID_DATA',
+    (p) => {
+      try {
+        workspacePath(p, 3);
+        expect.unreachable();
+      } catch (e) {
+        expect(e).toBeInstanceOf(DaemonError);
+        expect((e as DaemonError).code).toBe('INVALID_DATA');
+        expect((e as DaemonError).details).toMatchObject({ issues: [{ path: ['files', 3, 'path'] }] });
+      }
+    },
+  );
   it('rejects duplicate paths', () => {
-    expect(() => decodeFiles([{ path: 'a', content: '' }, { path: './a', content: '' }])).toThrow(/twice/);
+    expect(() =>
+      decodeFiles([
+        { path: 'a', content: '' },
+        { path: './a', content: '' },
+      ]),
+    ).toThrow(/twice/);
   });
 });
 
@@ -233,15 +268,37 @@ describe('config and schemas', () => {
 
 describe('image references', () => {
   it.each([
-    'agentd-sandbox:latest', 'python:3.12-slim', 'python', 'library/python', 'docker.io/library/python:3',
-    'localhost:5000/a/b:c', 'Registry.Example.com/team/img', `img@sha256:${'a'.repeat(64)}`, `img:tag@sha256:${'b'.repeat(64)}`,
-    '0e46c840f6d5', 'a__b', 'a---b.c_d',
+    'agentd-sandbox:latest',
+    'python:3.12-slim',
+    'python',
+    'library/python',
+    'docker.io/library/python:3',
+    'localhost:5000/a/b:c',
+    'Registry.Example.com/team/img',
+    `img@sha256:${'a'.repeat(64)}`,
+    `img:tag@sha256:${'b'.repeat(64)}`,
+    '0e46c840f6d5',
+    'a__b',
+    'a---b.c_d',
   ])('accepts %s', (ref) => {
     expect(IMAGE_REFERENCE.test(ref)).toBe(true);
     expect(createSchema.safeParse({ image: ref }).success).toBe(true);
   });
 
-  it.each(['../../x', '/etc/passwd', 'UPPER', 'a:', ':tag', 'a b', 'a//b', 'a/../b', '-a', 'a_', 'a@sha256:xyz', 'a:-t'])('refuses %s', (ref) => {
+  it.each([
+    '../../x',
+    '/etc/passwd',
+    'UPPER',
+    'a:',
+    ':tag',
+    'a b',
+    'a//b',
+    'a/../b',
+    '-a',
+    'a_',
+    'a@sha256:xyz',
+    'a:-t',
+  ])('refuses %s', (ref) => {
     expect(IMAGE_REFERENCE.test(ref)).toBe(false);
     expect(createSchema.safeParse({ image: ref }).error?.issues[0]?.path).toEqual(['image']);
   });
@@ -267,9 +324,18 @@ describe('warm exec protocol', () => {
       for (const step of [1, 3, 7, 1000]) {
         let out = '';
         const signals: string[] = [];
-        const sc = new MarkerScanner(nonce, (b) => (out += b.toString('latin1')), (w) => signals.push(w));
+        const sc = new MarkerScanner(
+          nonce,
+          (b) => (out += b.toString('latin1')),
+          (w) => signals.push(w),
+        );
         const bytes = Buffer.from(stream, 'latin1');
-        const chunks = [bytes.subarray(0, cut), ...Array.from({ length: Math.ceil((bytes.length - cut) / step) }, (_, i) => bytes.subarray(cut + i * step, cut + (i + 1) * step))];
+        const chunks = [
+          bytes.subarray(0, cut),
+          ...Array.from({ length: Math.ceil((bytes.length - cut) / step) }, (_, i) =>
+            bytes.subarray(cut + i * step, cut + (i + 1) * step),
+          ),
+        ];
         for (const c of chunks) sc.push(c);
         sc.end();
         expect(out).toBe(`outmore\x1e\x1eagentd:${nonce}x`);

@@ -42,29 +42,34 @@ describeDocker('sandbox warm execs', () => {
   }, 60_000);
 
   it('python: argv, sys.path[0], traceback and environment as for python3 -u FILE; nothing of the wait is visible', async () => {
-    const r = await warm({ language: 'python', code: [
-      'import os, sys',
-      'print(sys.argv, sys.path[0], __file__, sys.orig_argv)',
-      'print([k for k in os.environ if k.startswith(("AGENTD", "PYTHONPATH"))], sorted(os.listdir("/tmp")))',
-      'print(sys.stdout.write_through)',
-      'def f():',
-      '    raise ValueError("boom")',
-      'f()',
-    ].join('\n') });
+    const r = await warm({
+      language: 'python',
+      code: [
+        'import os, sys',
+        'print(sys.argv, sys.path[0], __file__, sys.orig_argv)',
+        'print([k for k in os.environ if k.startswith(("AGENTD", "PYTHONPATH"))], sorted(os.listdir("/tmp")))',
+        'print(sys.stdout.write_through)',
+        'def f():',
+        '    raise ValueError("boom")',
+        'f()',
+      ].join('\n'),
+    });
     expect(r.exit_code).toBe(1);
     const [argv, env, unbuffered] = r.stdout.trim().split('\n');
     expect(argv).toBe("['/tmp/.agentd-main.py'] /tmp /tmp/.agentd-main.py ['python3', '-u', '/tmp/.agentd-main.py']");
     expect(env).toBe("[] ['.agentd-main.py']");
     expect(unbuffered).toBe('True');
-    expect(r.stderr).toBe([
-      'Traceback (most recent call last):',
-      '  File "/tmp/.agentd-main.py", line 7, in <module>',
-      '    f()',
-      '  File "/tmp/.agentd-main.py", line 6, in f',
-      '    raise ValueError("boom")',
-      'ValueError: boom',
-      '',
-    ].join('\n'));
+    expect(r.stderr).toBe(
+      [
+        'Traceback (most recent call last):',
+        '  File "/tmp/.agentd-main.py", line 7, in <module>',
+        '    f()',
+        '  File "/tmp/.agentd-main.py", line 6, in f',
+        '    raise ValueError("boom")',
+        'ValueError: boom',
+        '',
+      ].join('\n'),
+    );
   }, 30_000);
 
   it('python: stdin and env (a fresh interpreter takes the env, PYTHON* variables included)', async () => {
@@ -72,17 +77,20 @@ describeDocker('sandbox warm execs', () => {
       language: 'python',
       code: 'import os, sys\nprint(sys.stdin.read().upper(), os.environ["GREETING"], sys.flags.optimize)',
       stdin: 'from stdin\n',
-      env: { GREETING: "it's a \"test\" $HOME", PYTHONOPTIMIZE: '1' },
+      env: { GREETING: 'it\'s a "test" $HOME', PYTHONOPTIMIZE: '1' },
     });
     expect(r).toMatchObject({ stdout: 'FROM STDIN\n it\'s a "test" $HOME 1\n', exit_code: 0 });
   }, 30_000);
 
   it('node: argv, require.main, execArgv and stack traces as for node FILE; fork children run', async () => {
-    const r = await warm({ language: 'node', code: [
-      'console.log(JSON.stringify([process.argv.slice(1), require.main === module, process.execArgv, Object.keys(process.env).filter((k) => k.startsWith("AGENTD"))]));',
-      'const c = require("child_process").fork("/tmp/.agentd-main.js", ["child"], { stdio: "inherit" });',
-      'if (process.argv[2] !== "child") c.on("exit", (code) => { console.log("child exited", code); throw new Error("late"); });',
-    ].join('\n') });
+    const r = await warm({
+      language: 'node',
+      code: [
+        'console.log(JSON.stringify([process.argv.slice(1), require.main === module, process.execArgv, Object.keys(process.env).filter((k) => k.startsWith("AGENTD"))]));',
+        'const c = require("child_process").fork("/tmp/.agentd-main.js", ["child"], { stdio: "inherit" });',
+        'if (process.argv[2] !== "child") c.on("exit", (code) => { console.log("child exited", code); throw new Error("late"); });',
+      ].join('\n'),
+    });
     // The fork child runs the same file (argv "child") and exits; the parent then throws.
     expect(r.exit_code).toBe(1);
     const lines = r.stdout.trim().split('\n');
@@ -92,39 +100,78 @@ describeDocker('sandbox warm execs', () => {
   }, 30_000);
 
   it('node: exit listeners, a status they set, uncaught errors and rejections, worker threads', async () => {
-    const r = await warm({ language: 'node', code: 'process.on("exit", (c) => { console.log("exit", c); process.exitCode = 5; });\nconsole.log(1)' });
+    const r = await warm({
+      language: 'node',
+      code: 'process.on("exit", (c) => { console.log("exit", c); process.exitCode = 5; });\nconsole.log(1)',
+    });
     expect(r).toMatchObject({ stdout: '1\nexit 0\n', exit_code: 5 });
-    const rej = await warm({ language: 'node', code: 'process.on("exit", (c) => console.log("exit", c));\nPromise.reject(new Error("rejected"))' });
+    const rej = await warm({
+      language: 'node',
+      code: 'process.on("exit", (c) => console.log("exit", c));\nPromise.reject(new Error("rejected"))',
+    });
     expect(rej).toMatchObject({ stdout: 'exit 1\n', exit_code: 1 });
     expect(rej.stderr).toMatch(/Error: rejected\n {4}at /);
-    const w = await warm({ language: 'node', code: [
-      'const { Worker, isMainThread, parentPort } = require("worker_threads");',
-      'if (isMainThread) new Worker(__filename).on("message", (m) => console.log("worker says", m));',
-      'else parentPort.postMessage("hi");',
-    ].join('\n') });
+    const w = await warm({
+      language: 'node',
+      code: [
+        'const { Worker, isMainThread, parentPort } = require("worker_threads");',
+        'if (isMainThread) new Worker(__filename).on("message", (m) => console.log("worker says", m));',
+        'else parentPort.postMessage("hi");',
+      ].join('\n'),
+    });
     expect(w).toMatchObject({ stdout: 'worker says hi\n', stderr: '', exit_code: 0 });
   }, 30_000);
 
   it('node: stdin, env, exit status', async () => {
-    const r = await warm({ language: 'node', code: 'let d="";process.stdin.on("data",c=>d+=c).on("end",()=>{console.log(d.toUpperCase(), process.env.X);process.exit(4)})', stdin: 'abc', env: { X: 'y' } });
+    const r = await warm({
+      language: 'node',
+      code: 'let d="";process.stdin.on("data",c=>d+=c).on("end",()=>{console.log(d.toUpperCase(), process.env.X);process.exit(4)})',
+      stdin: 'abc',
+      env: { X: 'y' },
+    });
     expect(r).toMatchObject({ stdout: 'ABC y\n', exit_code: 4 });
   }, 30_000);
 
   it('r: commandArgs, stdin, errors as for Rscript --vanilla FILE; env through a fresh R', async () => {
-    const r = await warm({ language: 'r', code: 'x <- readLines(file("stdin"))\ncat(toupper(x), commandArgs()[5], sep = "\\n")\nstop("rboom")', stdin: 'r1\nr2\n' });
-    expect(r).toMatchObject({ stdout: 'R1\nR2\n--file=/tmp/.agentd-main.R\n', stderr: 'Error: rboom\nExecution halted\n', exit_code: 1 });
-    const e = await warm({ language: 'r', code: 'cat(Sys.getenv("FOO"), "\\n"); quit(status = 3)', env: { FOO: 'renv' } });
+    const r = await warm({
+      language: 'r',
+      code: 'x <- readLines(file("stdin"))\ncat(toupper(x), commandArgs()[5], sep = "\\n")\nstop("rboom")',
+      stdin: 'r1\nr2\n',
+    });
+    expect(r).toMatchObject({
+      stdout: 'R1\nR2\n--file=/tmp/.agentd-main.R\n',
+      stderr: 'Error: rboom\nExecution halted\n',
+      exit_code: 1,
+    });
+    const e = await warm({
+      language: 'r',
+      code: 'cat(Sys.getenv("FOO"), "\\n"); quit(status = 3)',
+      env: { FOO: 'renv' },
+    });
     expect(e).toMatchObject({ stdout: 'renv \n', stderr: '', exit_code: 3 });
   }, 30_000);
 
   it('bash: $0, stdin, env, signals (no shell message of ours in stderr)', async () => {
-    const r = await warm({ language: 'bash', code: 'read -r l; echo "$0 in=$l env=$G"; kill -9 $$', stdin: 'x y\n', env: { G: "a'b" } });
-    expect(r).toMatchObject({ stdout: "/tmp/.agentd-main.sh in=x y env=a'b\n", stderr: '', exit_code: 137, oom_killed: false });
+    const r = await warm({
+      language: 'bash',
+      code: 'read -r l; echo "$0 in=$l env=$G"; kill -9 $$',
+      stdin: 'x y\n',
+      env: { G: "a'b" },
+    });
+    expect(r).toMatchObject({
+      stdout: "/tmp/.agentd-main.sh in=x y env=a'b\n",
+      stderr: '',
+      exit_code: 137,
+      oom_killed: false,
+    });
   }, 30_000);
 
-  it('output that looks like the supervisor\'s markers (without its nonce) is passed through untouched', async () => {
+  it("output that looks like the supervisor's markers (without its nonce) is passed through untouched", async () => {
     const fake = '\x1eagentd:0123456789abcdef0123456789abcdef:0\x1e';
-    const r = await warm({ language: 'python', code: `import sys\nsys.stdout.write(${JSON.stringify(fake)} + "after")\nsys.stderr.write("\\x1eagentd:")` });
+    const r = await warm({
+      language: 'python',
+      code: `import sys\nsys.stdout.write(${JSON.stringify(fake)} + "after")\nsys.stderr.write("\\x1eagentd:")`,
+    });
     expect(r).toMatchObject({ stdout: `${fake}after`, stderr: '\x1eagentd:', exit_code: 0 });
   }, 30_000);
 
@@ -135,7 +182,7 @@ describeDocker('sandbox warm execs', () => {
     expect(Date.now() - t0).toBeLessThan(10_000);
   }, 30_000);
 
-  it('code that kills the supervisor still gets an answer (the container\'s own exit status)', async () => {
+  it("code that kills the supervisor still gets an answer (the container's own exit status)", async () => {
     const r = await warm({ language: 'bash', code: 'echo before; kill -9 -1; sleep 5; echo after' });
     expect(r.stdout).toBe('before\n');
     expect(r.timed_out).toBe(false);

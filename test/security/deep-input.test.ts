@@ -18,14 +18,21 @@ afterAll(async () => {
 
 describe('deeply nested input', () => {
   it('agent:spawn with 20,000-deep metadata over the socket: INVALID_DATA with the path, nothing created', async () => {
-    d = await startDaemon({ config: 'daemon:\n  disabled_plugins: [sandbox, bridge, kg, checkpoint]\n', readyTimeoutMs: 60_000 });
+    d = await startDaemon({
+      config: 'daemon:\n  disabled_plugins: [sandbox, bridge, kg, checkpoint]\n',
+      readyTimeoutMs: 60_000,
+    });
     const c = await RawConn.connect(d.socketPath);
     const frame = `{"event":"agent:spawn","correlation_id":"deep","data":{"agent_id":"deep-one","metadata":${nest(20_000)}}}\n`;
     const t0 = performance.now();
     c.send(frame);
     const r = await c.one();
     const ms = performance.now() - t0;
-    expect(r).toMatchObject({ correlation_id: 'deep', event: 'agent:spawn', error: { code: 'INVALID_DATA', details: { max_json_depth: 64 } } });
+    expect(r).toMatchObject({
+      correlation_id: 'deep',
+      event: 'agent:spawn',
+      error: { code: 'INVALID_DATA', details: { max_json_depth: 64 } },
+    });
     expect(r.error.message).toMatch(/^agent:spawn: metadata\.a\.a\..*nested deeper than 64 levels/);
     expect(ms).toBeLessThan(1000);
     c.request('agent:list', {}, 'list');
@@ -37,7 +44,10 @@ describe('deeply nested input', () => {
     const deep = JSON.parse(nest(40)) as Record<string, unknown>;
     const r = spawnSchema.safeParse({ metadata: deep });
     expect(r.success).toBe(false);
-    expect(r.error!.issues[0]).toMatchObject({ path: ['metadata'], message: expect.stringMatching(/deeper than 32 levels/) });
+    expect(r.error!.issues[0]).toMatchObject({
+      path: ['metadata'],
+      message: expect.stringMatching(/deeper than 32 levels/),
+    });
     expect(spawnSchema.safeParse({ metadata: { team: 'x', tags: ['a', { b: [1, 2] }] } }).success).toBe(true);
   });
 });

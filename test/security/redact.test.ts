@@ -26,7 +26,10 @@ describe('redactSecrets', () => {
     ['https://proxy.local/v1?x=1&access_token=abc#frag', 'https://proxy.local/v1?x=1&access_token=***#frag'],
     ['https://:onlypw@host/', 'https://:***@host/'],
     // inside a message that quotes it
-    ['neo4j unreachable at bolt://neo4j:s3cret@127.0.0.1:1: connect ECONNREFUSED', 'neo4j unreachable at bolt://neo4j:***@127.0.0.1:1: connect ECONNREFUSED'],
+    [
+      'neo4j unreachable at bolt://neo4j:s3cret@127.0.0.1:1: connect ECONNREFUSED',
+      'neo4j unreachable at bolt://neo4j:***@127.0.0.1:1: connect ECONNREFUSED',
+    ],
     // nothing to hide
     ['http://127.0.0.1:8080/v1', 'http://127.0.0.1:8080/v1'],
     ['no url here: a=b', 'no url here: a=b'],
@@ -37,7 +40,10 @@ describe('redactSecrets', () => {
   it('walks objects and arrays, and returns the same value when there is nothing to change', () => {
     const clean = { a: 'http://h/x', b: [1, 'two'] };
     expect(redactDeep(clean)).toBe(clean);
-    expect(redactDeep({ neo4j: { uri: 'bolt://u:p@h', ready: false }, list: ['nats://t@h'] })).toEqual({ neo4j: { uri: 'bolt://u:***@h', ready: false }, list: ['nats://***@h'] });
+    expect(redactDeep({ neo4j: { uri: 'bolt://u:p@h', ready: false }, list: ['nats://t@h'] })).toEqual({
+      neo4j: { uri: 'bolt://u:***@h', ready: false },
+      list: ['nats://***@h'],
+    });
   });
 });
 
@@ -66,17 +72,31 @@ describe('a password in every config value that holds a URL', () => {
     });
     const c = d.client;
     const shown: unknown[] = [];
-    await waitFor(async () => {
-      const h = await c.request('system:health');
-      const p = h.plugins as Record<string, { status: string }>;
-      return p.kg?.status === 'degraded' && p.bridge?.status !== 'ok' ? h : null;
-    }, 30_000, 'kg and bridge down');
+    await waitFor(
+      async () => {
+        const h = await c.request('system:health');
+        const p = h.plugins as Record<string, { status: string }>;
+        return p.kg?.status === 'degraded' && p.bridge?.status !== 'ok' ? h : null;
+      },
+      30_000,
+      'kg and bridge down',
+    );
     shown.push(await c.request('system:health'), await c.request('plugin:list'));
     shown.push(await c.request('bridge:status').catch((e: unknown) => e));
     shown.push(await c.request('kg:stats').catch((e: unknown) => e));
-    shown.push(await c.request('completion:request', { prompt: 'hi', model: 'claude-sonnet-4-5', max_tokens: 10 }, { timeoutMs: 30_000 }).catch((e: unknown) => e));
+    shown.push(
+      await c
+        .request(
+          'completion:request',
+          { prompt: 'hi', model: 'claude-sonnet-4-5', max_tokens: 10 },
+          { timeoutMs: 30_000 },
+        )
+        .catch((e: unknown) => e),
+    );
     shown.push(await c.request('monitor:events', { limit: 10_000 }));
-    const text = JSON.stringify(shown, (_k, v: unknown) => (v instanceof Error ? { message: v.message, ...(v as unknown as Record<string, unknown>) } : v));
+    const text = JSON.stringify(shown, (_k, v: unknown) =>
+      v instanceof Error ? { message: v.message, ...(v as unknown as Record<string, unknown>) } : v,
+    );
     // They were shown, with their URLs...
     expect(text).toContain('127.0.0.1:1');
     expect(text).toMatch(/neo4j unreachable at bolt:\/\/neo4j:\*\*\*@127\.0\.0\.1:1/);

@@ -23,8 +23,12 @@ describe('goal text', () => {
   });
 
   it('gives the same signature to goals that differ only in case, spaces and punctuation', () => {
-    expect(goalSignature('Count the prime numbers below 100.')).toBe(goalSignature('count the  prime numbers below 100'));
-    expect(goalSignature('Count the prime numbers below 100')).not.toBe(goalSignature('Count the prime numbers below 1000'));
+    expect(goalSignature('Count the prime numbers below 100.')).toBe(
+      goalSignature('count the  prime numbers below 100'),
+    );
+    expect(goalSignature('Count the prime numbers below 100')).not.toBe(
+      goalSignature('Count the prime numbers below 1000'),
+    );
   });
 
   it.each([
@@ -69,7 +73,11 @@ describe('the finder on the paraphrase set', () => {
       addTrace(store, 'Count the prime numbers below 1000');
       addTrace(store, 'Sort the list [3, 1, 2] in ascending order');
       const o = { threshold: 0.75, candidates: 20, includeDemoted: false, limit: 5 };
-      expect(findTraces(store, 'count the  Prime numbers below 100.', o)[0]).toMatchObject({ match: 'exact', score: 1, trace: { trace_id: id } });
+      expect(findTraces(store, 'count the  Prime numbers below 100.', o)[0]).toMatchObject({
+        match: 'exact',
+        score: 1,
+        trace: { trace_id: id },
+      });
       const m = findTraces(store, 'How many primes are there under 100?', o);
       expect(m.map((x) => x.trace.trace_id)).toEqual([id]);
       expect(findTraces(store, 'Count the prime numbers above 100', o)).toEqual([]);
@@ -83,22 +91,38 @@ describe('replay', () => {
   const rec = { event: 'sandbox:exec', data: {}, result: { exit_code: 0, stdout: 'a', timed_out: false } };
   it.each([
     ['the same exit code with other output', { result: { exit_code: 0, stdout: 'b', timed_out: false } }, null],
-    ['another exit code', { result: { exit_code: 1, stdout: 'a', timed_out: false } }, 'sandbox:exec exit_code 1 (0 when recorded)'],
-    ['a timeout', { result: { exit_code: 0, stdout: '', timed_out: true } }, 'sandbox:exec timed_out true (false when recorded)'],
-    ['an error now', { error: { code: 'UNAVAILABLE', message: 'no docker' } }, 'sandbox:exec failed with UNAVAILABLE (it succeeded when recorded)'],
+    [
+      'another exit code',
+      { result: { exit_code: 1, stdout: 'a', timed_out: false } },
+      'sandbox:exec exit_code 1 (0 when recorded)',
+    ],
+    [
+      'a timeout',
+      { result: { exit_code: 0, stdout: '', timed_out: true } },
+      'sandbox:exec timed_out true (false when recorded)',
+    ],
+    [
+      'an error now',
+      { error: { code: 'UNAVAILABLE', message: 'no docker' } },
+      'sandbox:exec failed with UNAVAILABLE (it succeeded when recorded)',
+    ],
   ])('%s', (_what, now, why) => {
     expect(divergence(rec, now as never)).toBe(why);
   });
 
   it('with trace.output_matters, other stdout or stderr is a divergence too', () => {
-    expect(divergence(rec, { result: { exit_code: 0, stdout: 'b', timed_out: false } }, { output: true })).toBe('sandbox:exec stdout changed ("b"; "a" when recorded)');
+    expect(divergence(rec, { result: { exit_code: 0, stdout: 'b', timed_out: false } }, { output: true })).toBe(
+      'sandbox:exec stdout changed ("b"; "a" when recorded)',
+    );
     expect(divergence(rec, { result: { exit_code: 0, stdout: 'a', timed_out: false } }, { output: true })).toBeNull();
   });
 
   it('a failure recorded and seen again is no divergence; another failure is', () => {
     const failed = { event: 'kg:add_edges', data: {}, error: { code: 'NOT_FOUND', message: 'x' } };
     expect(divergence(failed, { error: { code: 'NOT_FOUND', message: 'y' } })).toBeNull();
-    expect(divergence(failed, { error: { code: 'CONFLICT', message: 'y' } })).toBe('kg:add_edges failed with CONFLICT (NOT_FOUND when recorded)');
+    expect(divergence(failed, { error: { code: 'CONFLICT', message: 'y' } })).toBe(
+      'kg:add_edges failed with CONFLICT (NOT_FOUND when recorded)',
+    );
     expect(divergence(failed, { result: {} })).toBe('kg:add_edges succeeded (it failed with NOT_FOUND when recorded)');
   });
 
@@ -112,13 +136,31 @@ describe('replay', () => {
       name: 'p',
       steps: [
         { id: 'a', agent: { profile: 'coder', message: 'do {{ inputs.x }}' }, output: 'json' as const },
-        { id: 'b', needs: ['a'], event: 'kg:find', data: { label: 'X' }, foreach: '{{ steps.a.output }}', retry: { max_attempts: 2 } },
+        {
+          id: 'b',
+          needs: ['a'],
+          event: 'kg:find',
+          data: { label: 'X' },
+          foreach: '{{ steps.a.output }}',
+          retry: { max_attempts: 2 },
+        },
         { id: 'c', needs: ['b'], wait: { prompt: 'ok?' } },
       ],
     };
     const f = followDefinition(plan);
-    expect(f.steps[0]).toEqual({ id: 'a', event: 'trace:replay_step', data: { run_id: '{{ run.id }}', step: 'a', live: { agent: plan.steps[0]!.agent, output: 'json' } } });
-    expect(f.steps[1]).toMatchObject({ id: 'b', needs: ['a'], foreach: '{{ steps.a.output }}', retry: { max_attempts: 2 }, event: 'trace:replay_step', data: { index: '{{ index }}', live: { event: 'kg:find', data: { label: 'X' } } } });
+    expect(f.steps[0]).toEqual({
+      id: 'a',
+      event: 'trace:replay_step',
+      data: { run_id: '{{ run.id }}', step: 'a', live: { agent: plan.steps[0]!.agent, output: 'json' } },
+    });
+    expect(f.steps[1]).toMatchObject({
+      id: 'b',
+      needs: ['a'],
+      foreach: '{{ steps.a.output }}',
+      retry: { max_attempts: 2 },
+      event: 'trace:replay_step',
+      data: { index: '{{ index }}', live: { event: 'kg:find', data: { label: 'X' } } },
+    });
     expect(f.steps[2]).toEqual(plan.steps[2]);
     expect([...ancestors(plan).get('c')!].sort()).toEqual(['a', 'b']);
   });

@@ -15,14 +15,16 @@ const text = (r: RecordedRequest): string => {
   return (first.content as Array<{ type: string; text?: string }>).map((b) => b.text ?? '').join('');
 };
 
-const system = (r: RecordedRequest): string => (typeof r.body.system === 'string' ? r.body.system : JSON.stringify(r.body.system ?? ''));
+const system = (r: RecordedRequest): string =>
+  typeof r.body.system === 'string' ? r.body.system : JSON.stringify(r.body.system ?? '');
 
 /** The tool results the model has seen in this turn, newest last. */
 function toolResults(r: RecordedRequest): string[] {
   const out: string[] = [];
   for (const m of r.body.messages as Array<{ role: string; content: unknown }>) {
     if (!Array.isArray(m.content)) continue;
-    for (const b of m.content as Array<{ type: string; content?: unknown }>) if (b.type === 'tool_result') out.push(typeof b.content === 'string' ? b.content : JSON.stringify(b.content));
+    for (const b of m.content as Array<{ type: string; content?: unknown }>)
+      if (b.type === 'tool_result') out.push(typeof b.content === 'string' ? b.content : JSON.stringify(b.content));
   }
   return out;
 }
@@ -49,7 +51,16 @@ export function traceModel(tasks: Tasks) {
       const goal = /^Goal: (.*)$/m.exec(t)?.[1] ?? '';
       const task = tasks(goal);
       if (!task) return { text: '{"name": "nothing", "steps": []}' };
-      const def = { name: 'goal', description: goal, steps: [{ id: 'work', agent: { model: 'test-model', system: SOLVER_SYSTEM, tools: task.tools, message: task.message } }] };
+      const def = {
+        name: 'goal',
+        description: goal,
+        steps: [
+          {
+            id: 'work',
+            agent: { model: 'test-model', system: SOLVER_SYSTEM, tools: task.tools, message: task.message },
+          },
+        ],
+      };
       return { text: '```json\n' + JSON.stringify(def) + '\n```' };
     }
     if (sys.includes('You solve tasks with tools')) {
@@ -57,8 +68,16 @@ export function traceModel(tasks: Tasks) {
       if (!task) return { text: 'I do not know this task.' };
       const seen = toolResults(r);
       const fallingBack = t.includes('[agentd] This task was done before');
-      if (fallingBack && task.repair && seen.length === 0) return { content: [{ type: 'tool_use', name: task.repair.name, input: task.repair.input }], stop_reason: 'tool_use' };
-      if (!fallingBack && seen.length === 0) return { content: [{ type: 'tool_use', name: task.call.name, input: task.call.input }], stop_reason: 'tool_use' };
+      if (fallingBack && task.repair && seen.length === 0)
+        return {
+          content: [{ type: 'tool_use', name: task.repair.name, input: task.repair.input }],
+          stop_reason: 'tool_use',
+        };
+      if (!fallingBack && seen.length === 0)
+        return {
+          content: [{ type: 'tool_use', name: task.call.name, input: task.call.input }],
+          stop_reason: 'tool_use',
+        };
       return { text: task.answer };
     }
     return { text: 'unexpected request' };

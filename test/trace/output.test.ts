@@ -33,12 +33,13 @@ let api: MessagesApiServer;
 let d: DaemonHandle | undefined;
 const home = tempHome('agentd-trace-output-');
 
-const boot = (outputMatters: boolean): Promise<DaemonHandle> => startDaemon({
-  home,
-  env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: KEY },
-  config: workflowConfig({ sandbox: { pool_size: 0 }, trace: { output_matters: outputMatters } }, { sandbox: true }),
-  readyTimeoutMs: 60_000,
-});
+const boot = (outputMatters: boolean): Promise<DaemonHandle> =>
+  startDaemon({
+    home,
+    env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: KEY },
+    config: workflowConfig({ sandbox: { pool_size: 0 }, trace: { output_matters: outputMatters } }, { sandbox: true }),
+    readyTimeoutMs: 60_000,
+  });
 
 function fresh(): void {
   api.reset();
@@ -64,7 +65,8 @@ interface GoalAnswer {
   repaired: number;
 }
 
-const runGoal = (): Promise<GoalAnswer> => d!.client.request<GoalAnswer>('workflow:run_goal', { goal: GOAL }, { timeoutMs: 180_000 });
+const runGoal = (): Promise<GoalAnswer> =>
+  d!.client.request<GoalAnswer>('workflow:run_goal', { goal: GOAL }, { timeoutMs: 180_000 });
 
 describe.skipIf(!docker)('a replayed step whose stdout changed', () => {
   it('keeps the recorded reply by default, and with trace.output_matters falls back to the model', async () => {
@@ -83,10 +85,14 @@ describe.skipIf(!docker)('a replayed step whose stdout changed', () => {
     fresh();
     const strict = await runGoal();
     expect(strict).toMatchObject({ mode: 'follow', status: 'succeeded', repaired: 1 });
-    expect(strict.diverged).toEqual([{ step: 'work', index: 0, at: 0, reason: expect.stringContaining('sandbox:exec stdout changed') }]);
+    expect(strict.diverged).toEqual([
+      { step: 'work', index: 0, at: 0, reason: expect.stringContaining('sandbox:exec stdout changed') },
+    ]);
     // The model was shown what the replay printed now, and answered from it.
     const calls = api.messageRequests();
     expect(calls).toHaveLength(1);
-    expect(JSON.stringify(calls[0]!.body.messages)).toContain('The last one\'s result differs from when the task was recorded');
+    expect(JSON.stringify(calls[0]!.body.messages)).toContain(
+      "The last one's result differs from when the task was recorded",
+    );
   }, 240_000);
 });

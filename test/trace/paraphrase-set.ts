@@ -42,7 +42,17 @@ let seq = 0;
 /** Store a trace for a goal (no items: the finder reads only the goal's columns). */
 export function addTrace(store: TraceStore, goal: string, analyze?: (g: string) => GoalAnalysis): string {
   const id = `t${++seq}`;
-  store.insert({ trace_id: id, ...goalColumns(goal, analyze), goal, plan: '{}', inputs: '{}', learned_run_id: `r${seq}`, learned_cost_usd: 0.01, learned_duration_ms: 1000, now: Date.now() });
+  store.insert({
+    trace_id: id,
+    ...goalColumns(goal, analyze),
+    goal,
+    plan: '{}',
+    inputs: '{}',
+    learned_run_id: `r${seq}`,
+    learned_cost_usd: 0.01,
+    learned_duration_ms: 1000,
+    now: Date.now(),
+  });
   return id;
 }
 
@@ -75,7 +85,13 @@ export interface Scores {
 export type Half = 'dev' | 'test' | 'all';
 
 /** Ask the finder every query of a half of the set, with one variant, at a threshold. */
-export function measure(set: ParaphraseSet, half: Half, variant: Variant, threshold: number, distractors: string[] = []): Scores {
+export function measure(
+  set: ParaphraseSet,
+  half: Half,
+  variant: Variant,
+  threshold: number,
+  distractors: string[] = [],
+): Scores {
   const { db, store, dir } = traceDb();
   const analyze = (g: string): GoalAnalysis => analyzeGoal(g, variant.analysis);
   try {
@@ -93,14 +109,29 @@ export function measure(set: ParaphraseSet, half: Half, variant: Variant, thresh
     let correct = 0;
     const wrong: string[] = [];
     for (const { q, want } of queries) {
-      const m = findTraces(store, q, { threshold, candidates: 20, includeDemoted: false, limit: 1, analyze, idf: variant.idf })[0];
+      const m = findTraces(store, q, {
+        threshold,
+        candidates: 20,
+        includeDemoted: false,
+        limit: 1,
+        analyze,
+        idf: variant.idf,
+      })[0];
       if (!m) continue;
       found++;
       if (m.trace.trace_id === want) correct++;
       else wrong.push(`${q} → ${m.trace.goal} (${m.score.toFixed(3)})`);
     }
     const should = queries.filter((x) => x.want !== null).length;
-    return { threshold, recall: correct / should, precision: found ? correct / found : 1, found, correct, should, false_matches: wrong };
+    return {
+      threshold,
+      recall: correct / should,
+      precision: found ? correct / found : 1,
+      found,
+      correct,
+      should,
+      false_matches: wrong,
+    };
   } finally {
     db.close();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -111,7 +142,11 @@ export function measure(set: ParaphraseSet, half: Half, variant: Variant, thresh
 export const TARGET_PRECISION = 0.95;
 
 /** The threshold with the best recall at the target precision on the dev half (ties: the higher threshold). */
-export function chooseThreshold(set: ParaphraseSet, variant: Variant, grid = Array.from({ length: 21 }, (_, i) => 0.5 + i * 0.025)): Scores {
+export function chooseThreshold(
+  set: ParaphraseSet,
+  variant: Variant,
+  grid = Array.from({ length: 21 }, (_, i) => 0.5 + i * 0.025),
+): Scores {
   let best: Scores | null = null;
   for (const t of grid) {
     const s = measure(set, 'dev', variant, Math.round(t * 1000) / 1000);

@@ -25,8 +25,20 @@ if (process.env.CI === 'true' && !docker) throw new Error('CI=true but Docker is
 const WRITE: Task = {
   tools: ['sandbox_exec'],
   message: 'Write a 20 MiB scratch file into /workspace and report its size.',
-  call: { name: 'sandbox_exec', input: { language: 'bash', code: 'head -c 20971520 /dev/zero > /workspace/scratch && stat -c %s /workspace/scratch' } },
-  repair: { name: 'sandbox_exec', input: { language: 'bash', code: 'head -c 1048576 /dev/zero > /workspace/scratch && stat -c %s /workspace/scratch' } },
+  call: {
+    name: 'sandbox_exec',
+    input: {
+      language: 'bash',
+      code: 'head -c 20971520 /dev/zero > /workspace/scratch && stat -c %s /workspace/scratch',
+    },
+  },
+  repair: {
+    name: 'sandbox_exec',
+    input: {
+      language: 'bash',
+      code: 'head -c 1048576 /dev/zero > /workspace/scratch && stat -c %s /workspace/scratch',
+    },
+  },
   answer: 'The scratch file is written.',
 };
 
@@ -34,12 +46,13 @@ let api: MessagesApiServer;
 let d: DaemonHandle | undefined;
 const home = tempHome('agentd-trace-sandbox-');
 
-const boot = (workspaceMb: number): Promise<DaemonHandle> => startDaemon({
-  home,
-  env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: KEY },
-  config: workflowConfig({ sandbox: { pool_size: 0, limits: { workspace_mb: workspaceMb } } }, { sandbox: true }),
-  readyTimeoutMs: 60_000,
-});
+const boot = (workspaceMb: number): Promise<DaemonHandle> =>
+  startDaemon({
+    home,
+    env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: KEY },
+    config: workflowConfig({ sandbox: { pool_size: 0, limits: { workspace_mb: workspaceMb } } }, { sandbox: true }),
+    readyTimeoutMs: 60_000,
+  });
 
 function fresh(): void {
   api.reset();
@@ -66,7 +79,8 @@ interface GoalAnswer {
   repaired: number;
 }
 
-const runGoal = (goal: string): Promise<GoalAnswer> => d!.client.request<GoalAnswer>('workflow:run_goal', { goal }, { timeoutMs: 180_000 });
+const runGoal = (goal: string): Promise<GoalAnswer> =>
+  d!.client.request<GoalAnswer>('workflow:run_goal', { goal }, { timeoutMs: 180_000 });
 const GOAL = 'Write a 20 MiB scratch file into the sandbox workspace';
 
 describe.skipIf(!docker)('a replayed sandbox step that now fails', () => {
@@ -74,7 +88,10 @@ describe.skipIf(!docker)('a replayed sandbox step that now fails', () => {
     d = await boot(64);
     const learned = await runGoal(GOAL);
     expect(learned).toMatchObject({ mode: 'learn', status: 'succeeded' });
-    const before = await d.client.request<{ version: number; recorded: Array<{ events: Array<{ event: string; result: { exit_code: number } }> }> }>('trace:get', { trace_id: learned.trace_id });
+    const before = await d.client.request<{
+      version: number;
+      recorded: Array<{ events: Array<{ event: string; result: { exit_code: number } }> }>;
+    }>('trace:get', { trace_id: learned.trace_id });
     expect(before.recorded[0]!.events.map((e) => [e.event, e.result.exit_code])).toEqual([['sandbox:exec', 0]]);
 
     // The world changes: the workspace no longer holds 20 MiB.
@@ -83,18 +100,29 @@ describe.skipIf(!docker)('a replayed sandbox step that now fails', () => {
     fresh();
     const followed = await runGoal(GOAL);
     expect(followed).toMatchObject({ mode: 'follow', status: 'succeeded', repaired: 1 });
-    expect(followed.diverged).toEqual([{ step: 'work', index: 0, at: 0, reason: expect.stringContaining('exit_code 1 (0 when recorded)') }]);
+    expect(followed.diverged).toEqual([
+      { step: 'work', index: 0, at: 0, reason: expect.stringContaining('exit_code 1 (0 when recorded)') },
+    ]);
     // The model was asked from the diverged step on: one turn with a tool call and an answer, no planner.
     const calls = api.messageRequests();
     expect(calls).toHaveLength(2);
-    expect(JSON.stringify(calls[0]!.body.messages)).toContain('The last one\'s result differs from when the task was recorded');
+    expect(JSON.stringify(calls[0]!.body.messages)).toContain(
+      "The last one's result differs from when the task was recorded",
+    );
     expect(followed.cost_usd).toBeGreaterThan(0);
     expect(followed.cost_usd).toBeLessThan(learned.cost_usd);
 
-    const after = await d.client.request<{ version: number; repairs: number; recorded: Array<{ events: Array<{ event: string; result: { exit_code: number } }> }> }>('trace:get', { trace_id: learned.trace_id });
+    const after = await d.client.request<{
+      version: number;
+      repairs: number;
+      recorded: Array<{ events: Array<{ event: string; result: { exit_code: number } }> }>;
+    }>('trace:get', { trace_id: learned.trace_id });
     expect(after.version).toBe(before.version + 1);
     expect(after.repairs).toBe(1);
-    expect(after.recorded[0]!.events.map((e) => [e.event, e.result.exit_code])).toEqual([['sandbox:exec', 1], ['sandbox:exec', 0]]);
+    expect(after.recorded[0]!.events.map((e) => [e.event, e.result.exit_code])).toEqual([
+      ['sandbox:exec', 1],
+      ['sandbox:exec', 0],
+    ]);
 
     // The repaired trace is what the next follow replays: no model call, nothing spent.
     fresh();

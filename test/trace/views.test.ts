@@ -11,14 +11,30 @@ describe('runs for a goal in the Workflows panel', () => {
         { run_id: 'r0', workflow: 'debate', status: 'failed', cost_usd: 0.01, source: 'file' },
       ],
     });
-    expect(rows.map((r) => [r.mode, r.savedUsd])).toEqual([['follow', 0.00343], ['learn', null], [null, null]]);
-    expect(runLine(rows[0]!)).toBe("✓ goal succeeded follow saved $0.0034 $0.00 r2");
-    expect(runLine(rows[1]!)).toBe("✓ goal succeeded learn $0.0034 r1");
+    expect(rows.map((r) => [r.mode, r.savedUsd])).toEqual([
+      ['follow', 0.00343],
+      ['learn', null],
+      [null, null],
+    ]);
+    expect(runLine(rows[0]!)).toBe('✓ goal succeeded follow saved $0.0034 $0.00 r2');
+    expect(runLine(rows[1]!)).toBe('✓ goal succeeded learn $0.0034 r1');
     expect(runLine(rows[2]!)).not.toMatch(/learn|follow|saved/);
   });
 
   it('takes the mode from trace:runs, so a run workflow:plan or workflow:start {goal} learned shows it', () => {
-    const rows = runRows({ runs: [{ run_id: 'r3', workflow: 'square', status: 'succeeded', cost_usd: 0.002, source: 'inline', trace_mode: 'learn', saved_usd: null }] });
+    const rows = runRows({
+      runs: [
+        {
+          run_id: 'r3',
+          workflow: 'square',
+          status: 'succeeded',
+          cost_usd: 0.002,
+          source: 'inline',
+          trace_mode: 'learn',
+          saved_usd: null,
+        },
+      ],
+    });
     expect(rows[0]!.mode).toBe('learn');
     expect(runLine(rows[0]!)).toBe('✓ square succeeded learn $0.0020 r3');
   });

@@ -17,10 +17,20 @@ describe('budget scope workflow', () => {
     const reserved: string[] = [];
     for (let i = 0; i < 10; i++) {
       try {
-        l.reserve({ request_id: `a${i}`, model: 'm', input_tokens: 1000, max_tokens: 1000, workflow_id: 'run-a', agent_id: `ag${i}` });
+        l.reserve({
+          request_id: `a${i}`,
+          model: 'm',
+          input_tokens: 1000,
+          max_tokens: 1000,
+          workflow_id: 'run-a',
+          agent_id: `ag${i}`,
+        });
         reserved.push(`a${i}`);
       } catch (e) {
-        expect((e as { code: string; details: Record<string, unknown> })).toMatchObject({ code: 'BUDGET_EXCEEDED', details: { scope: 'workflow', id: 'run-a' } });
+        expect(e as { code: string; details: Record<string, unknown> }).toMatchObject({
+          code: 'BUDGET_EXCEEDED',
+          details: { scope: 'workflow', id: 'run-a' },
+        });
       }
     }
     expect(reserved).toHaveLength(5);
@@ -29,7 +39,14 @@ describe('budget scope workflow', () => {
     l.reserve({ request_id: 'c0', model: 'm', input_tokens: 1000, max_tokens: 1000 });
     for (const id of reserved) l.commit({ request_id: id, usage: { input_tokens: 500, output_tokens: 500 } });
     const st = l.status({ scope: 'workflow', id: 'run-a' })[0]!;
-    expect(st).toMatchObject({ scope: 'workflow', id: 'run-a', spent_usd: 0.005, reserved_usd: 0, limit_usd: 0.01, remaining_usd: 0.005 });
+    expect(st).toMatchObject({
+      scope: 'workflow',
+      id: 'run-a',
+      spent_usd: 0.005,
+      reserved_usd: 0,
+      limit_usd: 0.01,
+      remaining_usd: 0.005,
+    });
     expect(l.status({ scope: 'workflow', id: 'run-b' })[0]).toMatchObject({ spent_usd: 0, reserved_usd: 0.002 });
     expect(l.ledgerPage({ workflow_id: 'run-a', kind: 'commit', limit: 100 }).entries).toHaveLength(5);
   });

@@ -22,7 +22,11 @@ interface Result {
 /** Run daemon-control with the test daemon's socket; resolves when it exits. */
 function ctl(args: string[], opts: { onStdout?: (s: string) => void } = {}): Promise<Result> {
   return new Promise((resolve) => {
-    const p = spawn(path.join(ROOT, 'daemon-control.ts'), args, { cwd: home, env: { ...process.env, AGENTD_SOCKET: d.socketPath, AGENTD_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(path.join(ROOT, 'daemon-control.ts'), args, {
+      cwd: home,
+      env: { ...process.env, AGENTD_SOCKET: d.socketPath, AGENTD_HOME: home },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (b: Buffer) => {
@@ -36,7 +40,9 @@ function ctl(args: string[], opts: { onStdout?: (s: string) => void } = {}): Pro
 
 beforeAll(async () => {
   fs.mkdirSync(library);
-  fs.writeFileSync(path.join(library, 'greet.yaml'), `
+  fs.writeFileSync(
+    path.join(library, 'greet.yaml'),
+    `
 description: greets each name, then asks for approval
 inputs:
   names: {type: array, required: true}
@@ -52,8 +58,11 @@ steps:
   - id: done
     needs: [approve]
     event: system:ping
-`);
-  fs.writeFileSync(path.join(library, 'files.yaml'), `
+`,
+  );
+  fs.writeFileSync(
+    path.join(library, 'files.yaml'),
+    `
 inputs:
   docs: {type: array, required: true}
   note: {type: string, required: true}
@@ -62,14 +71,20 @@ steps:
     event: kg:add_nodes
     foreach: '{{ inputs.docs }}'
     data: {nodes: [{id: '{{ run.id }}-{{ index }}', label: Paper, properties: {path: '{{ item.path }}', text: '{{ item.content }}', note: '{{ inputs.note }}'}}]}
-`);
+`,
+  );
   fs.mkdirSync(path.join(home, 'notes', 'sub'), { recursive: true });
   fs.writeFileSync(path.join(home, 'notes', 'a.md'), 'alpha');
   fs.writeFileSync(path.join(home, 'notes', 'sub', 'b.md'), 'beta');
   fs.writeFileSync(path.join(home, 'note.txt'), 'from a file');
   api = await startMessagesApiServer();
   api.setHandler(() => ({ text: 'hello!', delayMs: 30 }));
-  d = await startDaemon({ home, env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: KEY }, config: workflowConfig({ workflow: { workflows_dir: library } }), readyTimeoutMs: 60_000 });
+  d = await startDaemon({
+    home,
+    env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: KEY },
+    config: workflowConfig({ workflow: { workflows_dir: library } }),
+    readyTimeoutMs: 60_000,
+  });
 }, 90_000);
 
 afterAll(async () => {
@@ -102,12 +117,17 @@ describe('daemon-control run', () => {
   });
 
   it('reads --input @file as text and @dir as [{path, content}]', async () => {
-    expect(inputValue('@notes', home)).toEqual([{ path: 'a.md', content: 'alpha' }, { path: 'sub/b.md', content: 'beta' }]);
+    expect(inputValue('@notes', home)).toEqual([
+      { path: 'a.md', content: 'alpha' },
+      { path: 'sub/b.md', content: 'beta' },
+    ]);
     const r = await ctl(['run', 'files', '--input', 'docs=@notes', '-i', 'note=@note.txt', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const st = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { status: string; run_id: string };
     expect(st.status).toBe('succeeded');
-    const n = await d.client.request<{ node: { properties: Record<string, string> } }>('kg:get', { id: `${st.run_id}-1` });
+    const n = await d.client.request<{ node: { properties: Record<string, string> } }>('kg:get', {
+      id: `${st.run_id}-1`,
+    });
     expect(n.node.properties).toMatchObject({ path: 'sub/b.md', text: 'beta', note: 'from a file' });
   });
 
@@ -120,7 +140,12 @@ describe('daemon-control run', () => {
     expect(st.stdout).toMatch(/greet\s+succeeded\s+\[#{10}\] 3\/3/);
     const det = await ctl(['run', 'greet', '--input', 'names=["x"]', '--run-id', 'cli-cx', '--detach']);
     expect(det.stdout.trim()).toBe('run cli-cx running');
-    await waitFor(async () => (await d.client.request<{ status: string }>('workflow:status', { run_id: 'cli-cx' })).status === 'waiting', 30_000, 'waiting');
+    await waitFor(
+      async () =>
+        (await d.client.request<{ status: string }>('workflow:status', { run_id: 'cli-cx' })).status === 'waiting',
+      30_000,
+      'waiting',
+    );
     const cx = await ctl(['run', 'cancel', 'cli-cx']);
     expect(cx.stdout.trim()).toBe('run cli-cx cancelled');
     const bad = await ctl(['run', 'greet', '--input', 'names=notalist']);

@@ -23,7 +23,10 @@ const KILLS = Number(process.env.AGENTD_WF_CRASH_KILLS ?? 3);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const config = YAML.stringify({
-  daemon: { plugin_dirs: [path.join(ROOT, 'test', 'workflow', 'fixture-plugins')], disabled_plugins: ['sandbox', 'bridge'] },
+  daemon: {
+    plugin_dirs: [path.join(ROOT, 'test', 'workflow', 'fixture-plugins')],
+    disabled_plugins: ['sandbox', 'bridge'],
+  },
   budget: { prices: { 'test-model': { input: 1, output: 2 } } },
   completion: { default_model: 'test-model', max_retries: 0, max_concurrency: 8 },
   agent: { watch_profiles: false, default_model: 'test-model' },
@@ -35,20 +38,57 @@ const config = YAML.stringify({
 function definition(): Record<string, unknown> {
   const steps: Array<Record<string, unknown>> = [];
   const effect = (id: string, needs: string[], value: unknown, delay = 40): Record<string, unknown> => ({
-    id, needs, event: 'probe:effect', data: { key: '{{ run.key }}', value, delay_ms: delay },
+    id,
+    needs,
+    event: 'probe:effect',
+    data: { key: '{{ run.key }}', value, delay_ms: delay },
   });
-  const agent = (id: string, needs: string[], message: string) => ({ id, needs, agent: { model: 'test-model', system: 'crash probe', message } });
+  const agent = (id: string, needs: string[], message: string) => ({
+    id,
+    needs,
+    agent: { model: 'test-model', system: 'crash probe', message },
+  });
   steps.push(effect('root', [], 'root'));
-  for (let i = 1; i <= 6; i++) steps.push(agent(`a${i}`, ['root'], `[a${i}] first wave, root said {{ steps.root.output.value }}`));
+  for (let i = 1; i <= 6; i++)
+    steps.push(agent(`a${i}`, ['root'], `[a${i}] first wave, root said {{ steps.root.output.value }}`));
   for (let i = 1; i <= 6; i++) steps.push(effect(`e${i}`, [`a${i}`], `{{ steps.a${i}.output.reply }}`, 20 * i));
-  steps.push({ id: 'g1', needs: ['e1', 'e2', 'e3'], event: 'kg:add_nodes', data: { nodes: [{ id: '{{ run.id }}-g1', label: 'Concept', properties: { from: '{{ steps.e1.output.value }}' } }] } });
-  steps.push({ id: 'g2', needs: ['e4', 'e5', 'e6'], event: 'kg:add_nodes', data: { nodes: [{ id: '{{ run.id }}-g2', label: 'Concept', properties: { from: '{{ steps.e4.output.value }}' } }] } });
-  steps.push({ id: 'fan', needs: ['g1', 'g2'], event: 'probe:effect', foreach: '{{ inputs.items }}', concurrency: 3, data: { key: '{{ run.key }}', value: 'item {{ item }}', delay_ms: 30 } });
-  for (let i = 1; i <= 6; i++) steps.push(agent(`b${i}`, ['fan'], `[b${i}] second wave, fan gave {{ steps.fan.output[${i}].value }}`));
+  steps.push({
+    id: 'g1',
+    needs: ['e1', 'e2', 'e3'],
+    event: 'kg:add_nodes',
+    data: { nodes: [{ id: '{{ run.id }}-g1', label: 'Concept', properties: { from: '{{ steps.e1.output.value }}' } }] },
+  });
+  steps.push({
+    id: 'g2',
+    needs: ['e4', 'e5', 'e6'],
+    event: 'kg:add_nodes',
+    data: { nodes: [{ id: '{{ run.id }}-g2', label: 'Concept', properties: { from: '{{ steps.e4.output.value }}' } }] },
+  });
+  steps.push({
+    id: 'fan',
+    needs: ['g1', 'g2'],
+    event: 'probe:effect',
+    foreach: '{{ inputs.items }}',
+    concurrency: 3,
+    data: { key: '{{ run.key }}', value: 'item {{ item }}', delay_ms: 30 },
+  });
+  for (let i = 1; i <= 6; i++)
+    steps.push(agent(`b${i}`, ['fan'], `[b${i}] second wave, fan gave {{ steps.fan.output[${i}].value }}`));
   for (let i = 1; i <= 6; i++) steps.push(effect(`f${i}`, [`b${i}`], `{{ steps.b${i}.output.reply }}`, 15 * i));
-  steps.push({ id: 'g3', needs: ['f1', 'f2', 'f3', 'f4', 'f5', 'f6'], event: 'kg:add_edges', data: { edges: [{ from: '{{ run.id }}-g1', to: '{{ run.id }}-g2', type: 'RELATES_TO' }] } });
-  steps.push(effect('join', ['g3'], ['{{ steps.f1.output.value }}', '{{ steps.f6.output.value }}', '{{ steps.fan.output }}']));
-  return { name: 'crash-probe', inputs: { items: { type: 'array', default: Array.from({ length: 8 }, (_, i) => i) } }, steps };
+  steps.push({
+    id: 'g3',
+    needs: ['f1', 'f2', 'f3', 'f4', 'f5', 'f6'],
+    event: 'kg:add_edges',
+    data: { edges: [{ from: '{{ run.id }}-g1', to: '{{ run.id }}-g2', type: 'RELATES_TO' }] },
+  });
+  steps.push(
+    effect('join', ['g3'], ['{{ steps.f1.output.value }}', '{{ steps.f6.output.value }}', '{{ steps.fan.output }}']),
+  );
+  return {
+    name: 'crash-probe',
+    inputs: { items: { type: 'array', default: Array.from({ length: 8 }, (_, i) => i) } },
+    steps,
+  };
 }
 
 let api: MessagesApiServer;
@@ -78,7 +118,13 @@ describe('workflow runs across kill -9', () => {
     it(`seed ${seed}: ${KILLS} kills; the run succeeds with the uncrashed outputs, each effect once, each model call once or again only across a kill`, async () => {
       const r = rng(seed);
       const home = tempHome(`agentd-wf-crash-${seed}-`);
-      const boot = (): Promise<DaemonHandle> => startDaemon({ home, config, env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: KEY }, readyTimeoutMs: 90_000 });
+      const boot = (): Promise<DaemonHandle> =>
+        startDaemon({
+          home,
+          config,
+          env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: KEY },
+          readyTimeoutMs: 90_000,
+        });
       const runId = `crash${seed}`;
       const apiStart = api.requests.length;
       let d = await boot();
@@ -93,14 +139,22 @@ describe('workflow runs across kill -9', () => {
 
         d = await boot();
       }
-      const fin = await d.client.request<{ status: string; outputs: unknown; steps: Record<string, { attempts: number; status: string }> }>('workflow:start', { run_id: runId, definition: definition(), wait: true }, { timeoutMs: 180_000 });
+      const fin = await d.client.request<{
+        status: string;
+        outputs: unknown;
+        steps: Record<string, { attempts: number; status: string }>;
+      }>('workflow:start', { run_id: runId, definition: definition(), wait: true }, { timeoutMs: 180_000 });
       expect(fin.status).toBe('succeeded');
       expect(Object.keys(fin.steps)).toHaveLength(30);
       expect(Object.values(fin.steps).every((s) => s.status === 'succeeded' && s.attempts === 1)).toBe(true);
 
       // The same definition without a crash, in the same daemon: the same outputs.
       const refId = `ref${seed}`;
-      const ref = await d.client.request<{ status: string; outputs: unknown }>('workflow:start', { run_id: refId, definition: definition(), wait: true }, { timeoutMs: 180_000 });
+      const ref = await d.client.request<{ status: string; outputs: unknown }>(
+        'workflow:start',
+        { run_id: refId, definition: definition(), wait: true },
+        { timeoutMs: 180_000 },
+      );
       expect(ref.status).toBe('succeeded');
       expect(normalise(fin.outputs, runId)).toEqual(normalise(ref.outputs, refId));
 
@@ -114,7 +168,10 @@ describe('workflow runs across kill -9', () => {
       for (const [key, ats] of byKey) {
         expect(key).toMatch(/\.a1$/); // never a second attempt: a repeat reuses the attempt's key
         for (let i = 1; i < ats.length; i++) {
-          expect(kills.some((k) => k > ats[i - 1]! && k <= ats[i]!), `${key} called again without a kill between`).toBe(true);
+          expect(
+            kills.some((k) => k > ats[i - 1]! && k <= ats[i]!),
+            `${key} called again without a kill between`,
+          ).toBe(true);
         }
       }
 
@@ -129,9 +186,15 @@ describe('workflow runs across kill -9', () => {
       const crashed = new Map([...byStep].map(([t, ats]) => [t, ats.slice(0, ats.length - 1)]));
       for (const [tag, ats] of crashed) {
         expect(ats.length, `${tag}`).toBeGreaterThanOrEqual(1);
-        for (let i = 1; i < ats.length; i++) expect(kills.some((k) => k > ats[i - 1]! && k <= ats[i]!), `${tag} called again without a kill between`).toBe(true);
+        for (let i = 1; i < ats.length; i++)
+          expect(
+            kills.some((k) => k > ats[i - 1]! && k <= ats[i]!),
+            `${tag} called again without a kill between`,
+          ).toBe(true);
       }
-      const ledger = await d.client.request<{ entries: Array<{ request_id: string; kind: string; estimated: boolean }> }>('budget:ledger', { workflow_id: runId, limit: 1000 });
+      const ledger = await d.client.request<{
+        entries: Array<{ request_id: string; kind: string; estimated: boolean }>;
+      }>('budget:ledger', { workflow_id: runId, limit: 1000 });
       const commits = new Map<string, number>();
       const estimates = new Map<string, number>();
       for (const e of ledger.entries) {
@@ -140,12 +203,31 @@ describe('workflow runs across kill -9', () => {
         if (e.estimated) estimates.set(step, (estimates.get(step) ?? 0) + 1);
       }
       // One real charge per agent step, whatever the kills.
-      expect([...commits.keys()].sort()).toEqual(['a1', 'a2', 'a3', 'a4', 'a5', 'a6', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6']);
-      expect([...commits.values()].every((n) => n === 1), JSON.stringify([...commits])).toBe(true);
+      expect([...commits.keys()].sort()).toEqual([
+        'a1',
+        'a2',
+        'a3',
+        'a4',
+        'a5',
+        'a6',
+        'b1',
+        'b2',
+        'b3',
+        'b4',
+        'b5',
+        'b6',
+      ]);
+      expect(
+        [...commits.values()].every((n) => n === 1),
+        JSON.stringify([...commits]),
+      ).toBe(true);
       // No estimated charge for a call repeated once; the completion plugin retries an interrupted call
       // once (restart_policy retry_once), so a call caught by a second kill is failed, its reservation
       // charged as a worst-case estimate, and the resumed turn asks again.
-      for (const [step, n] of estimates) expect(n, `${step}: ${crashed.get(step)?.length} calls`).toBeLessThanOrEqual(Math.max(0, (crashed.get(step)?.length ?? 1) - 2));
+      for (const [step, n] of estimates)
+        expect(n, `${step}: ${crashed.get(step)?.length} calls`).toBeLessThanOrEqual(
+          Math.max(0, (crashed.get(step)?.length ?? 1) - 2),
+        );
       const settled = ledger.entries.filter((e) => e.kind === 'commit' || e.kind === 'charge');
       // Every model call of a step had the step's key (its turn's request ids derive from it).
       expect(settled.every((e) => /^crash\d+\.[ab]\d\.a1\.s0$/.test(e.request_id))).toBe(true);

@@ -42,8 +42,18 @@ describe('scheduling', () => {
         ev('root'),
         { id: 'a', needs: ['root'], event: 'test:op', data: { n: '{{ steps.root.output.items[0] }}' } },
         { id: 'b', needs: ['root'], event: 'test:op', data: { n: '{{ steps.root.output.items.1 }}' } },
-        { id: 'c', needs: ['root'], event: 'test:op', data: { all: '{{ steps.root.output.items }}', text: 'n={{ steps.root.output.items }}' } },
-        { id: 'join', needs: ['a', 'b', 'c'], event: 'test:op', data: { a: '{{ steps.a.output.got.n }}', c: '{{ steps.c.output.got.all }}' } },
+        {
+          id: 'c',
+          needs: ['root'],
+          event: 'test:op',
+          data: { all: '{{ steps.root.output.items }}', text: 'n={{ steps.root.output.items }}' },
+        },
+        {
+          id: 'join',
+          needs: ['a', 'b', 'c'],
+          event: 'test:op',
+          data: { a: '{{ steps.a.output.got.n }}', c: '{{ steps.c.output.got.all }}' },
+        },
       ],
     });
     expect(await h.engine.wait(id)).toBe('succeeded');
@@ -61,10 +71,12 @@ describe('scheduling', () => {
     expect(evs.every((e) => e.context.root_id === 'c-root' && e.context.workflow_id === id)).toBe(true);
     expect(named(h, 'workflow:step_finished').map((e) => e.step)).toContain('join');
     // Every task ran with a context whose parent is the run's, carrying the run as its budget scope.
-    expect(h.performed.every((t) => t.context.root_id === 'c-root' && t.context.workflow_id === id && t.context.depth === 2)).toBe(true);
+    expect(
+      h.performed.every((t) => t.context.root_id === 'c-root' && t.context.workflow_id === id && t.context.depth === 2),
+    ).toBe(true);
   });
 
-  it('runs foreach items within the step\'s concurrency, output in item order, with item and index in templates', async () => {
+  it("runs foreach items within the step's concurrency, output in item order, with item and index in templates", async () => {
     const h = make();
     let inflight = 0;
     let peak = 0;
@@ -75,16 +87,29 @@ describe('scheduling', () => {
       inflight--;
       return { square: (t.data!.n as number) ** 2, i: t.data!.i };
     };
-    const id = await h.start({
-      name: 'fe',
-      inputs: { nums: { type: 'array', required: true } },
-      steps: [{ id: 'sq', event: 'test:op', foreach: '{{ inputs.nums }}', concurrency: 3, data: { n: '{{ item }}', i: '{{ index }}' } }],
-    }, { nums: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] });
+    const id = await h.start(
+      {
+        name: 'fe',
+        inputs: { nums: { type: 'array', required: true } },
+        steps: [
+          {
+            id: 'sq',
+            event: 'test:op',
+            foreach: '{{ inputs.nums }}',
+            concurrency: 3,
+            data: { n: '{{ item }}', i: '{{ index }}' },
+          },
+        ],
+      },
+      { nums: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] },
+    );
     expect(await h.engine.wait(id)).toBe('succeeded');
     expect(peak).toBe(3);
     const out = ((await h.engine.status(id)).steps as Record<string, { output: unknown }>).sq!.output;
     expect(out).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((n, i) => ({ square: n * n, i })));
-    const progress = named(h, 'workflow:step_finished').filter((e) => e.item !== null).map((e) => (e.progress as { done: number }).done);
+    const progress = named(h, 'workflow:step_finished')
+      .filter((e) => e.item !== null)
+      .map((e) => (e.progress as { done: number }).done);
     expect(progress).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   });
 
@@ -99,7 +124,15 @@ describe('scheduling', () => {
       inflight--;
       return {};
     };
-    const ids = await Promise.all([1, 2, 3].map((i) => h.start({ name: `b${i}`, steps: [{ id: 'x', event: 'test:op', foreach: '{{ inputs.l }}', concurrency: 10 }], inputs: { l: { type: 'array', default: Array.from({ length: 10 }, (_, k) => k) } } })));
+    const ids = await Promise.all(
+      [1, 2, 3].map((i) =>
+        h.start({
+          name: `b${i}`,
+          steps: [{ id: 'x', event: 'test:op', foreach: '{{ inputs.l }}', concurrency: 10 }],
+          inputs: { l: { type: 'array', default: Array.from({ length: 10 }, (_, k) => k) } },
+        }),
+      ),
+    );
     expect(await Promise.all(ids.map((i) => h.engine.wait(i)))).toEqual(['succeeded', 'succeeded', 'succeeded']);
     expect(peak).toBe(4);
   });
@@ -113,7 +146,12 @@ describe('scheduling', () => {
         ev('check'),
         { id: 'no', needs: ['check'], event: 'test:op', when: '{{ steps.check.output.go }}' },
         { id: 'yes', needs: ['check'], event: 'test:op', when: '{{ steps.check.output.also }}' },
-        { id: 'after', needs: ['no'], event: 'test:op', data: { prev: '{{ steps.no.output }}', status: '{{ steps.no.status }}' } },
+        {
+          id: 'after',
+          needs: ['no'],
+          event: 'test:op',
+          data: { prev: '{{ steps.no.output }}', status: '{{ steps.no.status }}' },
+        },
       ],
     });
     expect(await h.engine.wait(id)).toBe('succeeded');
@@ -132,7 +170,8 @@ describe('scheduling', () => {
       return {};
     };
     const id = await h.start({
-      name: 'keys', inputs: { l: { type: 'array', default: ['x', 'y'] } },
+      name: 'keys',
+      inputs: { l: { type: 'array', default: ['x', 'y'] } },
       steps: [
         { id: 'c', event: 'completion:request', data: { prompt: 'hi' }, retry: { max_attempts: 2, backoff_s: 0 } },
         { id: 's', event: 'agent:send', foreach: '{{ inputs.l }}', data: { agent_id: 'a', message: '{{ item }}' } },
@@ -142,7 +181,11 @@ describe('scheduling', () => {
     expect(await h.engine.wait(id)).toBe('succeeded');
     const by = (s: string) => h.performed.filter((t) => t.step.id === s).map((t) => t.data);
     expect(by('c').map((d) => d!.request_id)).toEqual([`${id}.c.a1`, `${id}.c.a2`]);
-    expect(by('s').map((d) => d!.turn_id).sort()).toEqual([`${id}.s.0.a1`, `${id}.s.1.a1`]);
+    expect(
+      by('s')
+        .map((d) => d!.turn_id)
+        .sort(),
+    ).toEqual([`${id}.s.0.a1`, `${id}.s.1.a1`]);
     expect(by('own')[0]!.request_id).toBe(`mine-${id}`);
   });
 });
@@ -162,7 +205,10 @@ describe('failures', () => {
     expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(45);
     expect(at[2]! - at[1]!).toBeGreaterThanOrEqual(95);
     const fails = named(h, 'workflow:step_failed');
-    expect(fails.map((f) => [f.attempt, f.will_retry, f.retry_in_s])).toEqual([[1, true, 0.05], [2, true, 0.1]]);
+    expect(fails.map((f) => [f.attempt, f.will_retry, f.retry_in_s])).toEqual([
+      [1, true, 0.05],
+      [2, true, 0.1],
+    ]);
     expect(((await h.engine.status(id)).steps as Record<string, { attempts: number }>).x!.attempts).toBe(3);
   });
 
@@ -170,12 +216,18 @@ describe('failures', () => {
     const h = make();
     h.perform.fn = async (t, signal) => {
       if (t.step.id === 'bad') throw new DaemonError('UNAVAILABLE', 'down');
-      if (t.step.id === 'slow') return new Promise((_, rej) => signal.addEventListener('abort', () => rej(signal.reason)));
+      if (t.step.id === 'slow')
+        return new Promise((_, rej) => signal.addEventListener('abort', () => rej(signal.reason)));
       return { fine: true };
     };
     const id = await h.start({
       name: 'f',
-      steps: [ev('good'), { ...ev('slow') }, { ...ev('bad'), needs: ['good'], retry: { max_attempts: 2, backoff_s: 0 } }, { ...ev('never'), needs: ['bad'] }],
+      steps: [
+        ev('good'),
+        { ...ev('slow') },
+        { ...ev('bad'), needs: ['good'], retry: { max_attempts: 2, backoff_s: 0 } },
+        { ...ev('never'), needs: ['bad'] },
+      ],
     });
     expect(await h.engine.wait(id)).toBe('failed');
     const st = await h.engine.status(id);
@@ -195,7 +247,8 @@ describe('failures', () => {
       return { v: t.data };
     };
     const id = await h.start({
-      name: 'cont', inputs: { l: { type: 'array', default: [0, 1, 2] } },
+      name: 'cont',
+      inputs: { l: { type: 'array', default: [0, 1, 2] } },
       steps: [
         { ...ev('bad'), on_failure: 'continue' },
         { id: 'next', needs: ['bad'], event: 'test:op', data: { code: '{{ steps.bad.error.code }}' } },
@@ -203,16 +256,26 @@ describe('failures', () => {
       ],
     });
     expect(await h.engine.wait(id)).toBe('succeeded');
-    const steps = (await h.engine.status(id)).steps as Record<string, { status: string; output?: unknown; items?: unknown }>;
+    const steps = (await h.engine.status(id)).steps as Record<
+      string,
+      { status: string; output?: unknown; items?: unknown }
+    >;
     expect(steps.next!.output).toEqual({ v: { code: 'INVALID_DATA' } });
-    expect(steps.fe).toMatchObject({ status: 'failed', output: [{ v: { i: 0 } }, null, { v: { i: 2 } }], items: { total: 3, done: 2, failed: 1 } });
+    expect(steps.fe).toMatchObject({
+      status: 'failed',
+      output: [{ v: { i: 0 } }, null, { v: { i: 2 } }],
+      items: { total: 3, done: 2, failed: 1 },
+    });
   });
 
   it('times an attempt out (timeout_s), abandons its work, and retries', async () => {
     const h = make();
     let n = 0;
     h.perform.fn = async () => (n++ === 0 ? new Promise(() => undefined) : { late: false });
-    const id = await h.start({ name: 't', steps: [{ ...ev('x'), timeout_s: 0.1, retry: { max_attempts: 2, backoff_s: 0 } }] });
+    const id = await h.start({
+      name: 't',
+      steps: [{ ...ev('x'), timeout_s: 0.1, retry: { max_attempts: 2, backoff_s: 0 } }],
+    });
     expect(await h.engine.wait(id)).toBe('succeeded');
     expect(named(h, 'workflow:step_failed')[0]).toMatchObject({ error: { code: 'TIMEOUT' }, will_retry: true });
     expect(h.abandoned).toHaveLength(1);
@@ -220,7 +283,11 @@ describe('failures', () => {
 
   it('a foreach over something that is not a list fails the step without running it', async () => {
     const h = make();
-    const id = await h.start({ name: 'nl', inputs: { x: { type: 'string', default: 'abc' } }, steps: [{ ...ev('fe'), foreach: '{{ inputs.x }}' }] });
+    const id = await h.start({
+      name: 'nl',
+      inputs: { x: { type: 'string', default: 'abc' } },
+      steps: [{ ...ev('fe'), foreach: '{{ inputs.x }}' }],
+    });
     expect(await h.engine.wait(id)).toBe('failed');
     expect(h.performed).toHaveLength(0);
     expect((await h.engine.status(id)).error).toMatchObject({ code: 'INVALID_DATA' });
@@ -229,8 +296,17 @@ describe('failures', () => {
   it('an agent step with output: json fails (and retries) when the reply holds no JSON', async () => {
     const h = make();
     let n = 0;
-    h.perform.fn = async () => ({ reply: n++ === 0 ? 'I think so.' : 'Here: ```json\n{"ok": true}\n```', turn_id: 't', cost_usd: 0 });
-    const id = await h.start({ name: 'j', steps: [{ id: 'a', agent: { profile: 'p', message: 'go' }, output: 'json', retry: { max_attempts: 2, backoff_s: 0 } }] });
+    h.perform.fn = async () => ({
+      reply: n++ === 0 ? 'I think so.' : 'Here: ```json\n{"ok": true}\n```',
+      turn_id: 't',
+      cost_usd: 0,
+    });
+    const id = await h.start({
+      name: 'j',
+      steps: [
+        { id: 'a', agent: { profile: 'p', message: 'go' }, output: 'json', retry: { max_attempts: 2, backoff_s: 0 } },
+      ],
+    });
     expect(await h.engine.wait(id)).toBe('succeeded');
     expect(((await h.engine.status(id)).steps as Record<string, { output: unknown }>).a!.output).toEqual({ ok: true });
   });
@@ -241,7 +317,11 @@ describe('waits, cancel, budget, replan', () => {
     const h = make();
     h.perform.fn = async (t) => ({ approved: t.data });
     const id = await h.start({
-      name: 'w', steps: [{ id: 'ok', wait: { prompt: 'approve run {{ run.id }}?' } }, { id: 'go', needs: ['ok'], event: 'test:op', data: { who: '{{ steps.ok.output.by }}' } }],
+      name: 'w',
+      steps: [
+        { id: 'ok', wait: { prompt: 'approve run {{ run.id }}?' } },
+        { id: 'go', needs: ['ok'], event: 'test:op', data: { who: '{{ steps.ok.output.by }}' } },
+      ],
     });
     await vi.waitFor(() => expect(named(h, 'workflow:waiting')).toHaveLength(1));
     expect(named(h, 'workflow:waiting')[0]!.prompt).toBe(`approve run ${id}?`);
@@ -250,13 +330,18 @@ describe('waits, cancel, budget, replan', () => {
     await expect(h.engine.signal(id, 'nope', {})).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await h.engine.signal(id, 'ok', { by: 'ann' });
     expect(await h.engine.wait(id)).toBe('succeeded');
-    expect(((await h.engine.status(id)).steps as Record<string, { output: unknown }>).go!.output).toEqual({ approved: { who: 'ann' } });
+    expect(((await h.engine.status(id)).steps as Record<string, { output: unknown }>).go!.output).toEqual({
+      approved: { who: 'ann' },
+    });
     await expect(h.engine.signal(id, 'ok', {})).rejects.toMatchObject({ code: 'CONFLICT' });
   });
 
   it('cancel stops running tasks and keeps the outputs made so far', async () => {
     const h = make();
-    h.perform.fn = async (t, signal) => (t.step.id === 'fast' ? { done: 1 } : new Promise((_, rej) => signal.addEventListener('abort', () => rej(signal.reason))));
+    h.perform.fn = async (t, signal) =>
+      t.step.id === 'fast'
+        ? { done: 1 }
+        : new Promise((_, rej) => signal.addEventListener('abort', () => rej(signal.reason)));
     const id = await h.start({ name: 'c', steps: [ev('fast'), { ...ev('slow'), needs: ['fast'] }] });
     await vi.waitFor(() => expect(h.performed.map((t) => t.step.id)).toContain('slow'));
     expect(await h.engine.cancel(id)).toEqual({ run_id: id, status: 'cancelled' });
@@ -269,7 +354,7 @@ describe('waits, cancel, budget, replan', () => {
     expect(named(h, 'workflow:finished')).toMatchObject([{ status: 'cancelled', outputs: {} }]);
   });
 
-  it('the run\'s own budget refusing a call ends it budget_exhausted: running items drain, nothing new starts, outputs kept', async () => {
+  it("the run's own budget refusing a call ends it budget_exhausted: running items drain, nothing new starts, outputs kept", async () => {
     const h = make();
     let calls = 0;
     h.perform.fn = async (t) => {
@@ -278,9 +363,14 @@ describe('waits, cancel, budget, replan', () => {
       if (n === 4) throw new DaemonError('BUDGET_EXCEEDED', 'out', { scope: 'workflow', id: t.run_id });
       return { n };
     };
-    const id = await h.start({ name: 'b', inputs: { l: { type: 'array', default: Array.from({ length: 20 }, (_, i) => i) } }, steps: [{ ...ev('fe'), foreach: '{{ inputs.l }}', concurrency: 3 }] });
+    const id = await h.start({
+      name: 'b',
+      inputs: { l: { type: 'array', default: Array.from({ length: 20 }, (_, i) => i) } },
+      steps: [{ ...ev('fe'), foreach: '{{ inputs.l }}', concurrency: 3 }],
+    });
     expect(await h.engine.wait(id)).toBe('budget_exhausted');
-    const fe = ((await h.engine.status(id)).steps as Record<string, { items: { done: number }; output: unknown[] }>).fe!;
+    const fe = ((await h.engine.status(id)).steps as Record<string, { items: { done: number }; output: unknown[] }>)
+      .fe!;
     expect(calls).toBeLessThanOrEqual(6);
     expect(fe.items.done).toBe(calls - 1);
     expect(fe.output.filter((x) => x !== null)).toHaveLength(calls - 1);
@@ -292,18 +382,30 @@ describe('waits, cancel, budget, replan', () => {
       if (t.step.id === 'b') throw new DaemonError('UNAVAILABLE', 'b broke');
       return { from: t.step.id, a: t.data?.a ?? null };
     };
-    h.replan.fn = async (r) => ({
-      ...r.definition,
-      steps: [...r.definition.steps.filter((s) => r.kept.includes(s.id)), { id: 'b2', needs: ['a'], event: 'test:op', data: { a: '{{ steps.a.output.from }}' }, on_failure: 'fail' }],
-    } as never);
-    const id = await h.start({ name: 'rp', steps: [ev('a'), { ...ev('b'), needs: ['a'], on_failure: 'replan' }, { ...ev('c'), needs: ['b'] }] });
+    h.replan.fn = async (r) =>
+      ({
+        ...r.definition,
+        steps: [
+          ...r.definition.steps.filter((s) => r.kept.includes(s.id)),
+          { id: 'b2', needs: ['a'], event: 'test:op', data: { a: '{{ steps.a.output.from }}' }, on_failure: 'fail' },
+        ],
+      }) as never;
+    const id = await h.start({
+      name: 'rp',
+      steps: [ev('a'), { ...ev('b'), needs: ['a'], on_failure: 'replan' }, { ...ev('c'), needs: ['b'] }],
+    });
     expect(await h.engine.wait(id)).toBe('succeeded');
     const st = await h.engine.status(id);
     expect(st.version).toBe(2);
     expect(Object.keys(st.steps as object)).toEqual(['a', 'b2']);
     expect((st.steps as Record<string, unknown>).b2).toMatchObject({ output: { from: 'b2', a: 'a' } });
-    expect(named(h, 'workflow:replanned')).toMatchObject([{ version: 2, failed_step: 'b', replaced: ['b', 'c'], added: ['b2'], error: { code: 'UNAVAILABLE' } }]);
-    expect(h.engine.versions(id).map((v) => [v.version, v.reason])).toEqual([[1, 'start'], [2, 'replan']]);
+    expect(named(h, 'workflow:replanned')).toMatchObject([
+      { version: 2, failed_step: 'b', replaced: ['b', 'c'], added: ['b2'], error: { code: 'UNAVAILABLE' } },
+    ]);
+    expect(h.engine.versions(id).map((v) => [v.version, v.reason])).toEqual([
+      [1, 'start'],
+      [2, 'replan'],
+    ]);
     expect(h.performed.filter((t) => t.step.id === 'a')).toHaveLength(1);
   });
 
@@ -313,7 +415,8 @@ describe('waits, cancel, budget, replan', () => {
       if (t.step.id.startsWith('b')) throw new DaemonError('UNAVAILABLE', 'broke');
       return {};
     };
-    h.replan.fn = async (r) => ({ ...r.definition, steps: [{ id: 'b2', event: 'test:op', on_failure: 'replan', needs: [] }] } as never);
+    h.replan.fn = async (r) =>
+      ({ ...r.definition, steps: [{ id: 'b2', event: 'test:op', on_failure: 'replan', needs: [] }] }) as never;
     const id = await h.start({ name: 'rp2', steps: [{ ...ev('b'), on_failure: 'replan' }] });
     expect(await h.engine.wait(id)).toBe('failed');
     expect((await h.engine.status(id)).error).toMatchObject({ message: expect.stringContaining('max_replans') });
@@ -331,8 +434,14 @@ describe('recovery from the journal', () => {
     hang.add('b');
     hang.add('fe');
     const id = await h.start({
-      name: 'crash', inputs: { l: { type: 'array', default: [0, 1, 2, 3] } },
-      steps: [ev('a'), { ...ev('b'), needs: ['a'] }, { ...ev('fe'), needs: ['a'], foreach: '{{ inputs.l }}', concurrency: 2 }, { ...ev('z'), needs: ['b', 'fe'] }],
+      name: 'crash',
+      inputs: { l: { type: 'array', default: [0, 1, 2, 3] } },
+      steps: [
+        ev('a'),
+        { ...ev('b'), needs: ['a'] },
+        { ...ev('fe'), needs: ['a'], foreach: '{{ inputs.l }}', concurrency: 2 },
+        { ...ev('z'), needs: ['b', 'fe'] },
+      ],
     });
     await vi.waitFor(() => expect(h.performed.filter((t) => t.step.id === 'fe')).toHaveLength(2));
     const before = h.performed.map((t) => t.key);
@@ -344,13 +453,18 @@ describe('recovery from the journal', () => {
     const after = h2.performed.slice(before.length).map((t) => t.key);
     expect(after.filter((k) => k.endsWith('.a.a1'))).toEqual([]); // a finished before the crash
     expect(after).toContain(`${id}.b.a1`); // in flight: again, same key
-    expect(after.filter((k) => k.startsWith(`${id}.fe.`)).sort()).toEqual([`${id}.fe.0.a1`, `${id}.fe.1.a1`, `${id}.fe.2.a1`, `${id}.fe.3.a1`]);
+    expect(after.filter((k) => k.startsWith(`${id}.fe.`)).sort()).toEqual([
+      `${id}.fe.0.a1`,
+      `${id}.fe.1.a1`,
+      `${id}.fe.2.a1`,
+      `${id}.fe.3.a1`,
+    ]);
     expect(named(h2, 'workflow:started').at(-1)).toMatchObject({ run_id: id, resumed: true });
     const fe = ((await h2.engine.status(id)).steps as Record<string, { output: unknown }>).fe!.output;
     expect(fe).toEqual([0, 1, 2, 3].map((i) => ({ from: `${id}.fe.${i}.a1` })));
   });
 
-  it('reads each step back from the journal as it was: outputs, attempts, a retried step\'s first start, the one in flight', async () => {
+  it("reads each step back from the journal as it was: outputs, attempts, a retried step's first start, the one in flight", async () => {
     const h = make();
     let failB = 1;
     const firstTry: Record<string, number> = {};
@@ -362,10 +476,22 @@ describe('recovery from the journal', () => {
       return { k: t.key };
     };
     const id = await h.start({
-      name: 'rows', steps: [ev('a'), { ...ev('b'), needs: ['a'], retry: { max_attempts: 2, backoff_s: 0.05 } }, { ...ev('c'), needs: ['b'] }, { ...ev('d'), needs: ['c'] }],
+      name: 'rows',
+      steps: [
+        ev('a'),
+        { ...ev('b'), needs: ['a'], retry: { max_attempts: 2, backoff_s: 0.05 } },
+        { ...ev('c'), needs: ['b'] },
+        { ...ev('d'), needs: ['c'] },
+      ],
     });
     await vi.waitFor(() => expect(h.performed.map((t) => t.step.id)).toContain('c'));
-    type S = { status: string; attempts: number; output?: unknown; started_at: number | null; finished_at: number | null };
+    type S = {
+      status: string;
+      attempts: number;
+      output?: unknown;
+      started_at: number | null;
+      finished_at: number | null;
+    };
     const steps = (await h.engine.status(id)).steps as Record<string, S>;
     expect(steps.a).toMatchObject({ status: 'succeeded', attempts: 1, output: { k: `${id}.a.a1` } });
     expect(steps.b).toMatchObject({ status: 'succeeded', attempts: 2, output: { k: `${id}.b.a2` } });
@@ -395,7 +521,14 @@ describe('recovery from the journal', () => {
       if (t.step.id === 'r' && fails-- > 0) throw new DaemonError('UNAVAILABLE', 'once');
       return { k: t.key };
     };
-    const id = await h.start({ name: 'ws', steps: [{ id: 'w', wait: { prompt: 'go?' } }, { ...ev('r'), retry: { max_attempts: 3, backoff_s: 0.2 } }, { ...ev('z'), needs: ['w', 'r'] }] });
+    const id = await h.start({
+      name: 'ws',
+      steps: [
+        { id: 'w', wait: { prompt: 'go?' } },
+        { ...ev('r'), retry: { max_attempts: 3, backoff_s: 0.2 } },
+        { ...ev('z'), needs: ['w', 'r'] },
+      ],
+    });
     await vi.waitFor(() => expect(named(h, 'workflow:step_failed')).toHaveLength(1));
     const h2 = h.restart();
     open.push(h2);

@@ -9,7 +9,12 @@ import pino from 'pino';
 import { migrate, openDatabase } from '../../daemon/persistence.js';
 import { runLazy } from '../../daemon/group-commit.js';
 import { Engine } from '../../plugins/workflow/engine.js';
-import { DEFAULT_ENGINE_CONFIG, type EngineConfig, type EngineDeps, type ReplanRequest } from '../../plugins/workflow/deps.js';
+import {
+  DEFAULT_ENGINE_CONFIG,
+  type EngineConfig,
+  type EngineDeps,
+  type ReplanRequest,
+} from '../../plugins/workflow/deps.js';
 import { resolveInputs, validateDefinition } from '../../plugins/workflow/validate.js';
 import { MIGRATIONS, WorkflowStore } from '../../plugins/workflow/store.js';
 import type { TaskSpec } from '../../plugins/workflow/task.js';
@@ -35,13 +40,21 @@ export interface Harness {
   perform: { fn: Performer };
   replan: { fn: (r: ReplanRequest) => Promise<Definition> };
   stopping: { value: boolean };
-  start(def: DefinitionInput, inputs?: Record<string, unknown>, opts?: { run_id?: string; budget_usd?: number }): Promise<string>;
+  start(
+    def: DefinitionInput,
+    inputs?: Record<string, unknown>,
+    opts?: { run_id?: string; budget_usd?: number },
+  ): Promise<string>;
   /** A new engine on the same journal: what a daemon restart after kill -9 sees. */
   restart(): Harness;
   close(): void;
 }
 
-export function harness(config: Partial<EngineConfig> = {}, dir = tempHome('agentd-wf-unit-'), shared?: Pick<Harness, 'events' | 'performed' | 'abandoned' | 'perform' | 'replan'>): Harness {
+export function harness(
+  config: Partial<EngineConfig> = {},
+  dir = tempHome('agentd-wf-unit-'),
+  shared?: Pick<Harness, 'events' | 'performed' | 'abandoned' | 'perform' | 'replan'>,
+): Harness {
   const db = openDatabase(path.join(dir, 'db'));
   migrate(db, 'workflow', MIGRATIONS);
   const store = new WorkflowStore(db);
@@ -49,7 +62,11 @@ export function harness(config: Partial<EngineConfig> = {}, dir = tempHome('agen
   const performed = shared?.performed ?? [];
   const abandoned = shared?.abandoned ?? [];
   const perform = shared?.perform ?? { fn: async (t: TaskSpec) => ({ echo: t.data ?? t.agent ?? null }) };
-  const replan = shared?.replan ?? { fn: async (): Promise<Definition> => { throw new Error('no replan scripted'); } };
+  const replan = shared?.replan ?? {
+    fn: async (): Promise<Definition> => {
+      throw new Error('no replan scripted');
+    },
+  };
   const stopping = { value: false };
   const deps: EngineDeps = {
     store,
@@ -71,11 +88,23 @@ export function harness(config: Partial<EngineConfig> = {}, dir = tempHome('agen
   };
   const engine = new Engine(deps);
   const h: Harness = {
-    db, dir, engine, events, performed, abandoned, perform, replan, stopping,
+    db,
+    dir,
+    engine,
+    events,
+    performed,
+    abandoned,
+    perform,
+    replan,
+    stopping,
     async start(def, inputs = {}, opts = {}) {
       const definition = validateDefinition(def);
       const r = await engine.start({
-        definition, inputs: resolveInputs(definition, inputs), run_id: opts.run_id, budget_usd: opts.budget_usd ?? null, source: 'inline',
+        definition,
+        inputs: resolveInputs(definition, inputs),
+        run_id: opts.run_id,
+        budget_usd: opts.budget_usd ?? null,
+        source: 'inline',
         context: { id: 'c-root', parent_id: null, root_id: 'c-root', depth: 1 },
       });
       return r.run_id;
@@ -96,4 +125,5 @@ export function harness(config: Partial<EngineConfig> = {}, dir = tempHome('agen
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Events of one name, data only. */
-export const named = (h: Pick<Harness, 'events'>, event: string): Array<Record<string, unknown>> => h.events.filter((e) => e.event === event).map((e) => e.data);
+export const named = (h: Pick<Harness, 'events'>, event: string): Array<Record<string, unknown>> =>
+  h.events.filter((e) => e.event === event).map((e) => e.data);

@@ -43,9 +43,14 @@ export function lastUserText(r: RecordedRequest): string {
   return (m.content as Array<{ type: string; text?: string }>).map((b) => b.text ?? '').join('');
 }
 
-export const systemOf = (r: RecordedRequest): string => (typeof r.body.system === 'string' ? r.body.system : JSON.stringify(r.body.system ?? ''));
+export const systemOf = (r: RecordedRequest): string =>
+  typeof r.body.system === 'string' ? r.body.system : JSON.stringify(r.body.system ?? '');
 
 /** Start a run and wait for its end through the workflow:finished event (no polling). */
-export async function runToEnd(c: EventClient, data: Record<string, unknown>, timeoutMs = 120_000): Promise<Record<string, unknown>> {
+export async function runToEnd(
+  c: EventClient,
+  data: Record<string, unknown>,
+  timeoutMs = 120_000,
+): Promise<Record<string, unknown>> {
   return c.request('workflow:start', { ...data, wait: true }, { timeoutMs });
 }

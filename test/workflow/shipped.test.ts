@@ -39,14 +39,20 @@ describe.skipIf(dockerReason !== null && !IN_CI)('the shipped workflows', () => 
 
   it('lists the three, all valid', async () => {
     const l = await d.client.request<{ workflows: Array<{ name: string }>; invalid: unknown[] }>('workflow:list', {});
-    expect(l.workflows.map((w) => w.name)).toEqual(expect.arrayContaining(['debate', 'plan-execute-critic', 'research']));
+    expect(l.workflows.map((w) => w.name)).toEqual(
+      expect.arrayContaining(['debate', 'plan-execute-critic', 'research']),
+    );
     expect(l.invalid).toEqual([]);
   });
 
   it('research: two cycles of hypotheses, sandbox experiments on the dataset and findings in the graph, then a cited report', async () => {
     const dataset = [{ path: 'data.csv', content: 'a,b,c\n1,5,2\n2,6,9\n3,7,1\n' }];
     const papers = [{ path: 'means-of-small-tables.md', content: 'Column b tends to exceed column a.' }];
-    const st = await runToEnd(d.client, { workflow: 'research', inputs: { question: 'Which column means are large?', dataset, papers, hypotheses: 3 } }, 300_000);
+    const st = await runToEnd(
+      d.client,
+      { workflow: 'research', inputs: { question: 'Which column means are large?', dataset, papers, hypotheses: 3 } },
+      300_000,
+    );
     expect(st.status, JSON.stringify(st.error)).toBe('succeeded');
     const runId = st.run_id as string;
     const steps = st.steps as Record<string, { status: string; output: unknown }>;
@@ -57,27 +63,57 @@ describe.skipIf(dockerReason !== null && !IN_CI)('the shipped workflows', () => 
     const exp = steps.experiment_1!.output as Array<{ exit_code: number; stdout: string }>;
     expect(exp.map((e) => e.exit_code)).toEqual([0, 0, 0]);
     expect(exp.map((e) => e.stdout.split('\n')[0])).toEqual(['mean 2.0', 'mean 6.0', 'mean 4.0']);
-    expect(events.filter((e) => e.event === 'sandbox:exec_finished' && e.context?.root_id === events.find((x) => x.event === 'workflow:started' && x.data.run_id === runId)!.context!.root_id)).toHaveLength(6);
+    expect(
+      events.filter(
+        (e) =>
+          e.event === 'sandbox:exec_finished' &&
+          e.context?.root_id ===
+            events.find((x) => x.event === 'workflow:started' && x.data.run_id === runId)!.context!.root_id,
+      ),
+    ).toHaveLength(6);
     // The graph: Paper, Hypotheses citing it, Findings with SUPPORTS/REFUTES, the report citing findings.
-    const paper = await d.client.request<{ nodes: Array<{ id: string; depth: number }> }>('kg:neighbors', { id: `${runId}-paper-0`, direction: 'in', types: ['CITES'] });
+    const paper = await d.client.request<{ nodes: Array<{ id: string; depth: number }> }>('kg:neighbors', {
+      id: `${runId}-paper-0`,
+      direction: 'in',
+      types: ['CITES'],
+    });
     expect(paper.nodes.filter((n) => /-h\d$/.test(n.id))).toHaveLength(6);
     // h1: the mean of column a (2) exceeds 1, supported; h3: the mean of column c (4) exceeds 7, refuted.
-    const edgesTo = async (h: string) => (await d.client.request<{ nodes: Array<{ id: string }>; edges: Array<{ type: string }> }>('kg:neighbors', { id: h, direction: 'in', include_edges: true, types: ['SUPPORTS', 'REFUTES'] }));
+    const edgesTo = async (h: string) =>
+      await d.client.request<{ nodes: Array<{ id: string }>; edges: Array<{ type: string }> }>('kg:neighbors', {
+        id: h,
+        direction: 'in',
+        include_edges: true,
+        types: ['SUPPORTS', 'REFUTES'],
+      });
     const h1 = await edgesTo(`${runId}-c1-h1`);
     expect(h1.nodes.map((n) => n.id)).toEqual([`${runId}-c1-f0`]);
     expect(h1.edges.map((e) => e.type)).toEqual(['SUPPORTS']);
     expect((await edgesTo(`${runId}-c1-h3`)).edges.map((e) => e.type)).toEqual(['REFUTES']);
-    const report = (st.outputs as { report: { claims: Array<{ nodes: string[]; sandbox_runs: string[] }> }; citations: string }).report;
+    const report = (
+      st.outputs as { report: { claims: Array<{ nodes: string[]; sandbox_runs: string[] }> }; citations: string }
+    ).report;
     expect(report.claims).toHaveLength(6);
-    expect(report.claims.every((c) => c.nodes.length > 0 && c.sandbox_runs.every((r) => r.startsWith(`${runId}/experiment_`)))).toBe(true);
+    expect(
+      report.claims.every(
+        (c) => c.nodes.length > 0 && c.sandbox_runs.every((r) => r.startsWith(`${runId}/experiment_`)),
+      ),
+    ).toBe(true);
     expect((st.outputs as { citations: string }).citations).toBe('succeeded');
-    const cited = await d.client.request<{ nodes: unknown[] }>('kg:neighbors', { id: `${runId}-report`, direction: 'out', types: ['CITES'] });
+    const cited = await d.client.request<{ nodes: unknown[] }>('kg:neighbors', {
+      id: `${runId}-report`,
+      direction: 'out',
+      types: ['CITES'],
+    });
     expect(cited.nodes).toHaveLength(6);
     expect(st.cost_usd).toBeGreaterThan(0);
   }, 300_000);
 
   it('debate: three rounds and a verdict', async () => {
-    const st = await runToEnd(d.client, { workflow: 'debate', inputs: { motion: 'Peer review should be double-blind' } });
+    const st = await runToEnd(d.client, {
+      workflow: 'debate',
+      inputs: { motion: 'Peer review should be double-blind' },
+    });
     expect(st.status).toBe('succeeded');
     const out = st.outputs as { verdict: { winner: string }; transcript: string[] };
     expect(out.verdict.winner).toBe('for');
@@ -86,7 +122,10 @@ describe.skipIf(dockerReason !== null && !IN_CI)('the shipped workflows', () => 
   });
 
   it('plan-execute-critic: tasks in parallel, a critique asking for a revision, the answer', async () => {
-    const st = await runToEnd(d.client, { workflow: 'plan-execute-critic', inputs: { goal: 'Sum the primes below 100' } });
+    const st = await runToEnd(d.client, {
+      workflow: 'plan-execute-critic',
+      inputs: { goal: 'Sum the primes below 100' },
+    });
     expect(st.status).toBe('succeeded');
     const steps = st.steps as Record<string, { status: string; output: unknown }>;
     expect((steps.execute!.output as unknown[]).length).toBe(2);

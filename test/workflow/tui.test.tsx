@@ -23,7 +23,7 @@ describe('the Workflows panel', () => {
     expect(focusable(l)).toContain('workflows');
   });
 
-  it('lists runs and shows the running one\'s steps with their states; enter opens its status', async () => {
+  it("lists runs and shows the running one's steps with their states; enter opens its status", async () => {
     const { run_id: runId } = await d.client.request<{ run_id: string }>('workflow:start', {
       run_id: 'tui-run',
       definition: {
@@ -37,13 +37,21 @@ describe('the Workflows panel', () => {
         ],
       },
     });
-    await waitFor(async () => (await d.client.request<{ status: string }>('workflow:status', { run_id: runId })).status === 'waiting', 10_000, 'waiting');
+    await waitFor(
+      async () =>
+        (await d.client.request<{ status: string }>('workflow:status', { run_id: runId })).status === 'waiting',
+      10_000,
+      'waiting',
+    );
     const m = mountApp(d.client);
     try {
       const out = m.stdout as unknown as { rows: number; emit(e: string): void };
       out.rows = 40;
       out.emit('resize');
-      const f = await m.until((x) => x.includes('Workflows') && x.includes('⏸ approve') && x.includes('✓ pings 4/4'), 'the run and its steps');
+      const f = await m.until(
+        (x) => x.includes('Workflows') && x.includes('⏸ approve') && x.includes('✓ pings 4/4'),
+        'the run and its steps',
+      );
       expect(f).toMatch(/⏸ shown waiting tui-run/);
       expect(f).toMatch(/tui-run waiting 2\/4 steps/);
       expect(f).toMatch(/– skipme/);
@@ -63,7 +71,8 @@ describe('the Workflows panel', () => {
 
   it('reads a status into rows: glyphs, foreach progress, attempts, needs', () => {
     const v = stepsView({
-      run_id: 'r', status: 'running',
+      run_id: 'r',
+      status: 'running',
       steps: {
         a: { status: 'succeeded', attempts: 1, needs: [] },
         b: { status: 'running', attempts: 2, needs: ['a'], items: { total: 10, done: 4, failed: 1 } },

@@ -33,17 +33,29 @@ export default definePlugin({
       summary: 'Add a note; answers it with its id.',
       schema: z.object({
         text: z.string().min(1).describe('The note'),
-        tags: z.array(z.string().regex(/^[a-z0-9_-]+$/)).max(10).default([]).describe('Lowercase tags'),
+        tags: z
+          .array(z.string().regex(/^[a-z0-9_-]+$/))
+          .max(10)
+          .default([])
+          .describe('Lowercase tags'),
       }),
       response: note,
       emits: ['notes:added'],
       errors: ['CONFLICT', 'INVALID_DATA'],
       handler: (data, notes, call) => {
         if (data.text.length > notes.config.max_length) {
-          throw new DaemonError('INVALID_DATA', `a note holds at most ${notes.config.max_length} characters`, { length: data.text.length });
+          throw new DaemonError('INVALID_DATA', `a note holds at most ${notes.config.max_length} characters`, {
+            length: data.text.length,
+          });
         }
-        if (notes.store.count() >= notes.config.max_notes) throw new DaemonError('CONFLICT', `already ${notes.config.max_notes} notes (notes.max_notes)`);
-        const added = notes.store.add({ id: timeOrderedId(), text: data.text, tags: data.tags, created_at: Date.now() / 1000 });
+        if (notes.store.count() >= notes.config.max_notes)
+          throw new DaemonError('CONFLICT', `already ${notes.config.max_notes} notes (notes.max_notes)`);
+        const added = notes.store.add({
+          id: timeOrderedId(),
+          text: data.text,
+          tags: data.tags,
+          created_at: Date.now() / 1000,
+        });
         call.emit('notes:added', { id: added.id, tags: added.tags });
         return added;
       },
@@ -61,7 +73,10 @@ export default definePlugin({
     },
     'notes:list': {
       summary: 'Notes, newest first, optionally with a tag.',
-      schema: z.object({ tag: z.string().optional().describe('Only notes with this tag'), limit: z.number().int().min(1).max(500).default(50) }),
+      schema: z.object({
+        tag: z.string().optional().describe('Only notes with this tag'),
+        limit: z.number().int().min(1).max(500).default(50),
+      }),
       response: z.object({ notes: z.array(note), seen: z.number().int() }),
       handler: ({ tag, limit }, notes) => ({ notes: notes.store.list(tag, limit), seen: notes.seen }),
     },

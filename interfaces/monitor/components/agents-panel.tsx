@@ -23,7 +23,13 @@ export function AgentsPanel({ agents, probe, width, height, focused, selected }:
   const active = agents.filter((a) => a.status !== 'terminated').length;
   const idW = Math.min(10, Math.max(2, ...win.items.map((a) => a.id.length)));
   return (
-    <Panel title="Agents" note={agents.length ? `${active} active` : undefined} width={width} height={height} focused={focused}>
+    <Panel
+      title="Agents"
+      note={agents.length ? `${active} active` : undefined}
+      width={width}
+      height={height}
+      focused={focused}
+    >
       {agents.length === 0 && <EmptyNote probe={probe} plugin="agent" what="no agents" />}
       {win.items.map((a, i) => {
         const parts = [fitMiddle(a.id, idW).padEnd(idW), a.status ?? '?'];

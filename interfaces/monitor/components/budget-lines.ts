@@ -28,7 +28,8 @@ export function budgetLines(b: BudgetView, index: number, width: number, perScop
   if (pct === null) return [{ key: b.key, index, text: fit(`${name} ${amounts}`, width) }];
   const pctText = ` ${Math.round(pct)}%`.padStart(5);
   // On one line the amounts come along only if the gauge keeps some room.
-  const inline = perScope < 2 && width - name.length - 1 - pctText.length - amounts.length - 1 >= 8 ? ` ${amounts}` : '';
+  const inline =
+    perScope < 2 && width - name.length - 1 - pctText.length - amounts.length - 1 >= 8 ? ` ${amounts}` : '';
   const gaugeW = Math.max(3, width - name.length - 1 - pctText.length - inline.length);
   const first: BudgetLine = {
     key: b.key,
@@ -48,12 +49,19 @@ export const ALERT_SHOWN_S = 60;
  * last `budget:status`); otherwise the latest refusal or warning with its age, for a minute: a
  * refused call is an event, not a state, and must not read as one long after it happened.
  */
-export function budgetNote(alerts: Array<{ event: string; ts: number; data: Record<string, unknown> }>, scopes: BudgetView[], nowS: number): string | undefined {
+export function budgetNote(
+  alerts: Array<{ event: string; ts: number; data: Record<string, unknown> }>,
+  scopes: BudgetView[],
+  nowS: number,
+): string | undefined {
   if (scopes.some((b) => (b.percent ?? 0) >= 100 || (b.percentTokens ?? 0) >= 100)) return 'EXCEEDED';
   const last = alerts[alerts.length - 1];
   if (!last) return undefined;
   const age = Math.max(0, Math.round(nowS - last.ts));
   if (age > ALERT_SHOWN_S) return undefined;
-  if (last.event === 'budget:exceeded') return last.data.reason === 'limit_reached' ? `limit reached ${age}s ago` : `refused ${age}s ago`;
-  return typeof last.data.threshold === 'number' ? `warning ${last.data.threshold}% ${age}s ago` : `warning ${age}s ago`;
+  if (last.event === 'budget:exceeded')
+    return last.data.reason === 'limit_reached' ? `limit reached ${age}s ago` : `refused ${age}s ago`;
+  return typeof last.data.threshold === 'number'
+    ? `warning ${last.data.threshold}% ${age}s ago`
+    : `warning ${age}s ago`;
 }

@@ -19,7 +19,15 @@ export interface BudgetPanelProps {
 }
 
 /** One gauge per scope and period, coloured at the plugin's 50/75/90 % thresholds. */
-export function BudgetPanel({ scopes, alerts, probe, width, height, focused, selected }: BudgetPanelProps): React.JSX.Element {
+export function BudgetPanel({
+  scopes,
+  alerts,
+  probe,
+  width,
+  height,
+  focused,
+  selected,
+}: BudgetPanelProps): React.JSX.Element {
   const theme = useTheme();
   const inner = width - 2;
   const rows = height - 2;
@@ -47,6 +55,3 @@ export function BudgetPanel({ scopes, alerts, probe, width, height, focused, sel
     </Panel>
   );
 }
-
-
-

@@ -18,17 +18,33 @@ export interface CompletionsPanelProps {
 }
 
 /** Completions: in flight, queued (per session when known), tokens/s, errors, then the requests. */
-export function CompletionsPanel({ view, stream, probe, width, height, focused, selected }: CompletionsPanelProps): React.JSX.Element {
+export function CompletionsPanel({
+  view,
+  stream,
+  probe,
+  width,
+  height,
+  focused,
+  selected,
+}: CompletionsPanelProps): React.JSX.Element {
   const theme = useTheme();
   const inner = width - 2;
   const t = stream.completionTotals;
   const summary = `run ${view.inFlight} · q ${view.queued} · ${compact(stream.tokensPerSecond)} tok/s`;
-  const sessions = view.sessions.length ? `sessions: ${view.sessions.map((s) => `${s.session}=${s.queued}`).join(' ')}` : null;
+  const sessions = view.sessions.length
+    ? `sessions: ${view.sessions.map((s) => `${s.session}=${s.queued}`).join(' ')}`
+    : null;
   const rows = height - 3 - (sessions ? 1 : 0);
   const win = windowOf(view.rows, selected, rows);
   const absent = probe.absent && view.rows.length === 0;
   return (
-    <Panel title="Completions" note={t.failed ? `${t.failed} err` : t.completed ? `${t.completed} done` : undefined} width={width} height={height} focused={focused}>
+    <Panel
+      title="Completions"
+      note={t.failed ? `${t.failed} err` : t.completed ? `${t.completed} done` : undefined}
+      width={width}
+      height={height}
+      focused={focused}
+    >
       {absent ? (
         <EmptyNote probe={probe} plugin="completion" what="" />
       ) : (
@@ -39,7 +55,11 @@ export function CompletionsPanel({ view, stream, probe, width, height, focused, 
           {win.items.map((r, i) => {
             const text = completionRowText(r, inner);
             return (
-              <Line key={r.requestId} selected={focused && win.start + i === selected} tone={theme.color(statusTone(r.status === 'failed' ? 'failed' : r.status))}>
+              <Line
+                key={r.requestId}
+                selected={focused && win.start + i === selected}
+                tone={theme.color(statusTone(r.status === 'failed' ? 'failed' : r.status))}
+              >
                 {text}
               </Line>
             );
@@ -57,7 +77,9 @@ export function completionRowText(r: CompletionRow, width: number): string {
   let out = `${who ? `${fitMiddle(who, 8)} ` : ''}${short} ${r.status === 'completed' ? 'done' : r.status}`;
   // Why it failed matters more than anything else on the row: always shown, cut to fit.
   if (r.error) return fit(`${out} ${r.error}`, width);
-  const extra = [r.tokens ? `${compact(r.tokens)}tok` : '', r.costUsd !== undefined ? usd(r.costUsd) : ''].filter(Boolean);
+  const extra = [r.tokens ? `${compact(r.tokens)}tok` : '', r.costUsd !== undefined ? usd(r.costUsd) : ''].filter(
+    Boolean,
+  );
   for (const x of extra) {
     if (out.length + 1 + x.length > width) break;
     out += ` ${x}`;

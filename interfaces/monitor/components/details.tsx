@@ -16,7 +16,8 @@ export interface DetailsProps {
 export function Details({ title, body, loading, width, height, offset }: DetailsProps): React.JSX.Element {
   const rows = Math.max(1, height - 2);
   const view = prettyLines(body ?? null, width - 2, rows, offset);
-  const position = view.total > rows ? `${view.offset + 1}–${Math.min(view.total, view.offset + rows)} of ${view.total} · ` : '';
+  const position =
+    view.total > rows ? `${view.offset + 1}–${Math.min(view.total, view.offset + rows)} of ${view.total} · ` : '';
   return (
     <Panel title={title} note={loading ? 'loading…' : `${position}esc to close`} width={width} height={height} focused>
       {view.lines.map((l, i) => (

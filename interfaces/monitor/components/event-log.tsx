@@ -25,7 +25,11 @@ function toneOf(e: LogEntry): Tone | undefined {
 }
 
 export function entryText(e: LogEntry, width: number): string {
-  if (e.kind === 'dropped') return fit(`${clock(e.ts)} ⚠ ${String(e.data.count)} events dropped by the daemon (this monitor read too slowly)`, width);
+  if (e.kind === 'dropped')
+    return fit(
+      `${clock(e.ts)} ⚠ ${String(e.data.count)} events dropped by the daemon (this monitor read too slowly)`,
+      width,
+    );
   if (e.kind === 'notice') return fit(`${clock(e.ts)} ‣ ${String(e.data.message)}`, width);
   const head = `${clock(e.ts)} ${e.event}`;
   const agent = e.agentId && !('agent_id' in e.data) ? ` @${e.agentId}` : '';

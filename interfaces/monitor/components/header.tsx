@@ -25,7 +25,9 @@ export function Header({ health, connection, width }: HeaderProps): React.JSX.El
           <Text color={theme.color('warn')} bold>
             {text}
           </Text>
-          {h ? <Text dimColor>{fit(`  last seen: ${h.status}, pid ${h.pid ?? '?'}`, Math.max(0, width - 22))}</Text> : null}
+          {h ? (
+            <Text dimColor>{fit(`  last seen: ${h.status}, pid ${h.pid ?? '?'}`, Math.max(0, width - 22))}</Text>
+          ) : null}
         </Text>
       </Box>
     );

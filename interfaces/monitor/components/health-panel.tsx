@@ -15,14 +15,27 @@ export interface HealthPanelProps {
 }
 
 /** Plugins and their status (ok | degraded | failed | stopped) with the reason when not ok. */
-export function HealthPanel({ plugins, width, height, focused, selected, waiting }: HealthPanelProps): React.JSX.Element {
+export function HealthPanel({
+  plugins,
+  width,
+  height,
+  focused,
+  selected,
+  waiting,
+}: HealthPanelProps): React.JSX.Element {
   const theme = useTheme();
   const rows = height - 2;
   const inner = width - 2;
   const bad = plugins.filter((p) => p.status !== 'ok').length;
   const win = windowOf(plugins, selected, rows);
   return (
-    <Panel title="Plugins" note={plugins.length ? `${plugins.length - bad}/${plugins.length} ok` : undefined} width={width} height={height} focused={focused}>
+    <Panel
+      title="Plugins"
+      note={plugins.length ? `${plugins.length - bad}/${plugins.length} ok` : undefined}
+      width={width}
+      height={height}
+      focused={focused}
+    >
       {plugins.length === 0 && <Line dim>{waiting ? 'waiting for the daemon…' : 'no plugins loaded'}</Line>}
       {win.items.map((p, i) => {
         const nameW = Math.min(12, Math.max(6, inner - 10));

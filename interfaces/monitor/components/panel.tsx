@@ -55,7 +55,17 @@ export function Panel({ title, note, width, height, focused, children }: PanelPr
 }
 
 /** One content line, cut to the panel's width; the selected one is inverse and marked. */
-export function Line({ children, selected = false, tone, dim = false }: { children: React.ReactNode; selected?: boolean; tone?: string; dim?: boolean }): React.JSX.Element {
+export function Line({
+  children,
+  selected = false,
+  tone,
+  dim = false,
+}: {
+  children: React.ReactNode;
+  selected?: boolean;
+  tone?: string;
+  dim?: boolean;
+}): React.JSX.Element {
   return (
     <Text wrap="truncate" inverse={selected} color={tone} dimColor={dim}>
       {children}

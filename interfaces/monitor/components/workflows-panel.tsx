@@ -17,7 +17,14 @@ export interface WorkflowsPanelProps {
 }
 
 /** Runs on the left (↑↓ selects one), the shown run's DAG on the right: each step, its state and what it needs. */
-export function WorkflowsPanel({ runs, snap, width, height, focused, selected }: WorkflowsPanelProps): React.JSX.Element {
+export function WorkflowsPanel({
+  runs,
+  snap,
+  width,
+  height,
+  focused,
+  selected,
+}: WorkflowsPanelProps): React.JSX.Element {
   const theme = useTheme();
   const rows = height - 2;
   const inner = width - 2;
@@ -27,24 +34,41 @@ export function WorkflowsPanel({ runs, snap, width, height, focused, selected }:
   const view = stepsView(snap.status.data);
   const active = runs.filter((r) => r.status === 'running' || r.status === 'waiting' || r.status === 'queued').length;
   // Steps: the first that is not finished stays in view.
-  const firstOpen = view ? Math.max(0, view.steps.findIndex((s) => s.status === 'running' || s.status === 'waiting' || s.status === 'pending')) : 0;
+  const firstOpen = view
+    ? Math.max(
+        0,
+        view.steps.findIndex((s) => s.status === 'running' || s.status === 'waiting' || s.status === 'pending'),
+      )
+    : 0;
   const steps = view ? windowOf(view.steps, firstOpen, rows - 1) : { start: 0, items: [] };
   return (
-    <Panel title="Workflows" note={runs.length ? `${active} active` : undefined} width={width} height={height} focused={focused}>
+    <Panel
+      title="Workflows"
+      note={runs.length ? `${active} active` : undefined}
+      width={width}
+      height={height}
+      focused={focused}
+    >
       {runs.length === 0 ? (
         <EmptyNote probe={snap.runs} plugin="workflow" what="no runs: daemon-control run <workflow>" />
       ) : (
         <Box flexDirection="row">
           <Box flexDirection="column" width={left}>
             {win.items.map((r, i) => (
-              <Line key={r.runId} selected={focused && win.start + i === selected} tone={theme.color(runTone(r.status))}>
+              <Line
+                key={r.runId}
+                selected={focused && win.start + i === selected}
+                tone={theme.color(runTone(r.status))}
+              >
                 {fit(runLine(r), left)}
               </Line>
             ))}
           </Box>
           <Box flexDirection="column" width={right} marginLeft={1}>
             {view && (
-              <Line tone={theme.color(runTone(view.status))}>{fit(`${view.runId} ${view.status} ${view.done}/${view.total} steps`, right)}</Line>
+              <Line tone={theme.color(runTone(view.status))}>
+                {fit(`${view.runId} ${view.status} ${view.done}/${view.total} steps`, right)}
+              </Line>
             )}
             {steps.items.map((s) => (
               <Line key={s.id} tone={theme.color(s.tone)} dim={s.status === 'pending'}>

@@ -49,7 +49,9 @@ export const PLUGIN_PROBES = {
 } as const;
 
 /** What each probe asks: the agents panel lists live agents only (terminated ones leave it). */
-const PROBE_DATA: { [N in keyof typeof PLUGIN_PROBES]?: EventData<(typeof PLUGIN_PROBES)[N]> } = { agent: { status: 'live' } };
+const PROBE_DATA: { [N in keyof typeof PLUGIN_PROBES]?: EventData<(typeof PLUGIN_PROBES)[N]> } = {
+  agent: { status: 'live' },
+};
 
 /** Every how many rounds each probe runs (sandbox:status asks the Docker engine: less often). */
 const EVERY: Record<keyof typeof PLUGIN_PROBES, number> = { agent: 2, completion: 2, budget: 2, sandbox: 4, kg: 2 };
@@ -66,7 +68,11 @@ const EMPTY: DaemonSnapshot = {
   plugins: { agent: {}, completion: {}, budget: {}, sandbox: {}, kg: {} },
 };
 
-async function probe<E extends keyof EventMap>(client: EventClient, event: E, request?: EventData<E>): Promise<Probe<EventResponse<E>>> {
+async function probe<E extends keyof EventMap>(
+  client: EventClient,
+  event: E,
+  request?: EventData<E>,
+): Promise<Probe<EventResponse<E>>> {
   try {
     const data = await client.request(event, request, { timeoutMs: 3000 });
     return { data, at: Date.now() / 1000 };
@@ -78,7 +84,8 @@ async function probe<E extends keyof EventMap>(client: EventClient, event: E, re
 }
 
 /** A failed probe keeps the last good data on screen, marked with why it is stale. */
-const keepLast = <T>(next: Probe<T>, previous: Probe<T>): Probe<T> => (next.error ? { ...previous, error: next.error } : next);
+const keepLast = <T>(next: Probe<T>, previous: Probe<T>): Probe<T> =>
+  next.error ? { ...previous, error: next.error } : next;
 
 /** Poll every `intervalMs`; answers are committed on the frame clock's next tick. */
 export function useDaemonPoll(client: EventClient, clock: FrameClock, intervalMs = 1000): DaemonSnapshot {
@@ -106,7 +113,10 @@ export function useDaemonPoll(client: EventClient, clock: FrameClock, intervalMs
               plugins[name] = { absent: true };
               return;
             }
-            plugins[name] = keepLast<Record<string, unknown>>(await probe(client, PLUGIN_PROBES[name], PROBE_DATA[name]), last.plugins[name]);
+            plugins[name] = keepLast<Record<string, unknown>>(
+              await probe(client, PLUGIN_PROBES[name], PROBE_DATA[name]),
+              last.plugins[name],
+            );
           }),
         );
       }

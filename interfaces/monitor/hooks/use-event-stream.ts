@@ -13,7 +13,13 @@
 import { useEffect, useReducer, useRef, useState } from 'react';
 import type { EventClient, EventFrame, Subscription } from '../../../client/index.js';
 import type { EventData } from '../../../client/event-types.js';
-import { initialStream, streamReducer, type StreamAction, type StreamEvent, type StreamState } from '../state/stream.js';
+import {
+  initialStream,
+  streamReducer,
+  type StreamAction,
+  type StreamEvent,
+  type StreamState,
+} from '../state/stream.js';
 import { historyPatterns, type Filter } from '../state/patterns.js';
 import { CENSUS_PATTERNS, LIFECYCLE_PATTERNS, RATES, TOKEN_PATTERNS, logPatterns, type Via } from '../state/feeds.js';
 import type { FrameClock } from '../frame-clock.js';
@@ -58,29 +64,33 @@ export function useEventStream(client: EventClient, opts: StreamOptions): EventS
   const logChange = useRef<Promise<void>>(Promise.resolve());
 
   /** Frames of one subscription, tagged with it (the reducer counts only the census). */
-  const take = (via: Via) => (f: EventFrame): void => {
-    const p = pending.current;
-    p.push({ ...f, via });
-    if (p.length > maxPending) {
-      // Shed in bulk (a shift per frame would be quadratic under a flood), but never the daemon's
-      // reports: one monitor:skipped stands for thousands of counted events.
-      const cut = p.splice(0, p.length - Math.floor(maxPending / 2));
-      const reports = cut.filter((x) => x.event === 'monitor:skipped' || x.event === 'monitor:dropped');
-      p.unshift(...reports);
-      shed.current += cut.length - reports.length;
-    }
-  };
+  const take =
+    (via: Via) =>
+    (f: EventFrame): void => {
+      const p = pending.current;
+      p.push({ ...f, via });
+      if (p.length > maxPending) {
+        // Shed in bulk (a shift per frame would be quadratic under a flood), but never the daemon's
+        // reports: one monitor:skipped stands for thousands of counted events.
+        const cut = p.splice(0, p.length - Math.floor(maxPending / 2));
+        const reports = cut.filter((x) => x.event === 'monitor:skipped' || x.event === 'monitor:dropped');
+        p.unshift(...reports);
+        shed.current += cut.length - reports.length;
+      }
+    };
 
   /** Subscribe to what the filter needs beyond the census, then drop the previous log subscription. */
   const followFilter = (f: Filter): Promise<void> => {
-    logChange.current = logChange.current.then(async () => {
-      const want = logPatterns(f);
-      const have = logSub.current;
-      if (have && want && have.patterns.join(' ') === want.join(' ')) return;
-      const next = want ? await client.subscribe(want, take('log'), { maxRate: RATES.log }) : null;
-      logSub.current = next;
-      await have?.unsubscribe();
-    }).catch(() => undefined);
+    logChange.current = logChange.current
+      .then(async () => {
+        const want = logPatterns(f);
+        const have = logSub.current;
+        if (have && want && have.patterns.join(' ') === want.join(' ')) return;
+        const next = want ? await client.subscribe(want, take('log'), { maxRate: RATES.log }) : null;
+        logSub.current = next;
+        await have?.unsubscribe();
+      })
+      .catch(() => undefined);
     return logChange.current;
   };
 
@@ -139,7 +149,12 @@ export function useEventStream(client: EventClient, opts: StreamOptions): EventS
       // After a gap, say how much of it the history could not give back.
       if (since && hist.truncated && events.length && typeof hist.last_seq === 'number') {
         const missed = events[0].seq - since - 1;
-        if (missed > 0) dispatch({ type: 'notice', text: `${missed} events from while the connection was down are not shown`, now: now() });
+        if (missed > 0)
+          dispatch({
+            type: 'notice',
+            text: `${missed} events from while the connection was down are not shown`,
+            now: now(),
+          });
       }
     };
 

@@ -23,7 +23,8 @@ async function withSaved(data: unknown, ask: (ids: string[]) => Promise<Probe>):
   const runs = (data as { runs?: Array<Record<string, unknown>> } | undefined)?.runs ?? [];
   const ids = runs.map((r) => String(r.run_id));
   if (!ids.length) return;
-  const got = (await ask(ids)).data as { runs?: Array<{ run_id: string; mode: string; saved_usd: number | null }> } | undefined;
+  const got = (await ask(ids)).data as
+    { runs?: Array<{ run_id: string; mode: string; saved_usd: number | null }> } | undefined;
   const byId = new Map((got?.runs ?? []).map((r) => [r.run_id, r]));
   for (const r of runs) {
     const g = byId.get(String(r.run_id));
@@ -33,7 +34,12 @@ async function withSaved(data: unknown, ask: (ids: string[]) => Promise<Probe>):
   }
 }
 
-export function useWorkflows(client: EventClient, clock: FrameClock, selectedRunId: string | null, intervalMs = 1000): WorkflowsSnapshot {
+export function useWorkflows(
+  client: EventClient,
+  clock: FrameClock,
+  selectedRunId: string | null,
+  intervalMs = 1000,
+): WorkflowsSnapshot {
   const [snap, setSnap] = useState<WorkflowsSnapshot>({ runs: {}, status: {} });
   const selected = useRef(selectedRunId);
   selected.current = selectedRunId;
@@ -45,7 +51,11 @@ export function useWorkflows(client: EventClient, clock: FrameClock, selectedRun
       if (ready) setSnap(ready);
       ready = null;
     });
-    const ask = async <E extends 'workflow:runs' | 'workflow:status' | 'trace:runs'>(event: E, data: EventData<E>, prev: Probe): Promise<Probe> => {
+    const ask = async <E extends 'workflow:runs' | 'workflow:status' | 'trace:runs'>(
+      event: E,
+      data: EventData<E>,
+      prev: Probe,
+    ): Promise<Probe> => {
       try {
         return { data: await client.request(event, data, { timeoutMs: 3000 }), at: Date.now() / 1000 };
       } catch (e) {

@@ -161,7 +161,11 @@ export class Aggregates {
       }
       case 'error':
         row.status = 'failed';
-        row.error = str((ev.data.error as Record<string, unknown> | undefined)?.message) ?? str(ev.data.message) ?? str(ev.data.code) ?? 'error';
+        row.error =
+          str((ev.data.error as Record<string, unknown> | undefined)?.message) ??
+          str(ev.data.message) ??
+          str(ev.data.code) ??
+          'error';
         this.totals.failed++;
         break;
       case 'cancelled':
@@ -207,7 +211,14 @@ export class Aggregates {
     }
     const prev = this.execs[id];
     if (ev.event === 'sandbox:exec_started') {
-      this.execs[id] = { execId: id, language: str(ev.data.language), sessionId: str(ev.data.session_id), running: true, started: ev.timestamp, updated: ev.timestamp };
+      this.execs[id] = {
+        execId: id,
+        language: str(ev.data.language),
+        sessionId: str(ev.data.session_id),
+        running: true,
+        started: ev.timestamp,
+        updated: ev.timestamp,
+      };
       this.execTotals.started++;
     } else {
       const exit = num(ev.data.exit_code);
@@ -270,7 +281,9 @@ export class Aggregates {
 function trim<T extends { updated: number }>(rows: Record<string, T>, live: (r: T) => boolean): Record<string, T> {
   const keys = Object.keys(rows);
   if (keys.length <= MAX_ROWS) return rows;
-  const sorted = keys.sort((a, b) => Number(live(rows[b])) - Number(live(rows[a])) || rows[b].updated - rows[a].updated);
+  const sorted = keys.sort(
+    (a, b) => Number(live(rows[b])) - Number(live(rows[a])) || rows[b].updated - rows[a].updated,
+  );
   const out: Record<string, T> = {};
   for (const k of sorted.slice(0, MAX_ROWS)) out[k] = rows[k];
   return out;

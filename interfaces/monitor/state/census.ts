@@ -114,7 +114,13 @@ export class CensusBatch {
   }
 
   result(): Pick<StreamState, 'received' | 'countedSeq' | 'current' | 'byNamespace' | 'orphans'> {
-    return { received: this.received, countedSeq: this.countedSeq, current: this.current, byNamespace: this.byNamespace, orphans: this.orphans };
+    return {
+      received: this.received,
+      countedSeq: this.countedSeq,
+      current: this.current,
+      byNamespace: this.byNamespace,
+      orphans: this.orphans,
+    };
   }
 }
 

@@ -55,7 +55,21 @@ export function fitParts(parts: string[], width: number, sep = ' '): string {
 }
 
 /** Keys shown first in an event summary: what happened and to whom. */
-const FIRST = ['agent_id', 'name', 'tool', 'status', 'plugin', 'scope', 'code', 'message', 'count', 'exec_id', 'session_id', 'request_id', 'id'];
+const FIRST = [
+  'agent_id',
+  'name',
+  'tool',
+  'status',
+  'plugin',
+  'scope',
+  'code',
+  'message',
+  'count',
+  'exec_id',
+  'session_id',
+  'request_id',
+  'id',
+];
 /** Keys shown last: ids nobody reads on a narrow screen. */
 const LAST = new Set(['turn_id', 'tool_use_id', 'socket', 'context']);
 
@@ -85,7 +99,11 @@ export function fitMiddle(text: string, width: number): string {
 /** One line `k=v k=v …` from an event's data, the telling keys first, long values shortened. */
 export function summarize(data: Record<string, unknown>, width = 200): string {
   const keys = Object.keys(data);
-  const ordered = [...FIRST.filter((k) => k in data), ...keys.filter((k) => !FIRST.includes(k) && !LAST.has(k)), ...keys.filter((k) => LAST.has(k))];
+  const ordered = [
+    ...FIRST.filter((k) => k in data),
+    ...keys.filter((k) => !FIRST.includes(k) && !LAST.has(k)),
+    ...keys.filter((k) => LAST.has(k)),
+  ];
   let out = '';
   for (const k of ordered) {
     const v = data[k];
@@ -113,8 +131,17 @@ export function bar(percent: number, width: number): string {
 }
 
 /** Pretty JSON for the details view: the lines from `offset` (clamped), each cut to `width`. */
-export function prettyLines(value: unknown, width: number, rows: number, offset = 0): { lines: string[]; offset: number; total: number } {
+export function prettyLines(
+  value: unknown,
+  width: number,
+  rows: number,
+  offset = 0,
+): { lines: string[]; offset: number; total: number } {
   const all = (JSON.stringify(value, null, 2) ?? 'null').split('\n');
   const start = Math.max(0, Math.min(offset, all.length - rows));
-  return { lines: all.slice(start, start + Math.max(0, rows)).map((l) => fit(l, width)), offset: start, total: all.length };
+  return {
+    lines: all.slice(start, start + Math.max(0, rows)).map((l) => fit(l, width)),
+    offset: start,
+    total: all.length,
+  };
 }

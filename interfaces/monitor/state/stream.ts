@@ -8,7 +8,14 @@
  */
 import type { SkippedData } from '../../../client/protocol.js';
 import { NO_FILTER, type Filter } from './patterns.js';
-import { Aggregates, settleExecs, type AgentActivity, type CompletionRow, type ExecRow, type TokenEstimate } from './aggregates.js';
+import {
+  Aggregates,
+  settleExecs,
+  type AgentActivity,
+  type CompletionRow,
+  type ExecRow,
+  type TokenEstimate,
+} from './aggregates.js';
 import { CensusBatch, reportNameMatches, type CurrentEvent } from './census.js';
 import type { Via } from './feeds.js';
 
@@ -150,7 +157,16 @@ export function streamReducer(s: StreamState, a: StreamAction): StreamState {
       return mergeOlder(s, a.events);
     case 'filter': {
       const log = s.log.filter((e) => e.kind !== 'event' || a.filter.match(e.event));
-      return { ...s, filter: a.filter, log, frozen: s.frozen ? log : null, missed: 0, skipped: 0, sampling: false, sampledUntil: 0 };
+      return {
+        ...s,
+        filter: a.filter,
+        log,
+        frozen: s.frozen ? log : null,
+        missed: 0,
+        skipped: 0,
+        sampling: false,
+        sampledUntil: 0,
+      };
     }
     case 'pause':
       return s.frozen ? s : { ...s, frozen: s.log, missed: 0 };
@@ -161,7 +177,15 @@ export function streamReducer(s: StreamState, a: StreamAction): StreamState {
     case 'daemon-restarted':
       // The new daemon counts seq from its own start; forget ours so its events are not taken for duplicates.
       // Its completions are journaled and report back; its execs were killed with it.
-      return { ...s, lastSeq: 0, countedSeq: 0, current: null, orphans: {}, restarts: s.restarts + 1, execs: settleExecs(s.execs, a.now) };
+      return {
+        ...s,
+        lastSeq: 0,
+        countedSeq: 0,
+        current: null,
+        orphans: {},
+        restarts: s.restarts + 1,
+        execs: settleExecs(s.execs, a.now),
+      };
     case 'shed':
       return { ...s, dropped: s.dropped + a.count, received: s.received + (a.counted ? 0 : a.count) };
     case 'tick': {
@@ -229,15 +253,20 @@ function applyEvents(s: StreamState, events: StreamEvent[], now: number, history
       cur.tokens = true;
     }
     // Counted whether or not it was shown already: by seq, so a duplicate never counts twice.
-    if (via === 'census' || (via === undefined && (!history || ev.seq <= history.until))) census.count(ev.seq, ev.event);
+    if (via === 'census' || (via === undefined && (!history || ev.seq <= history.until)))
+      census.count(ev.seq, ev.event);
   }
   if (history) census.reset(Math.max(census.countedSeq, Number.isFinite(history.until) ? history.until : lastSeq));
   census.received += otherDropped;
-  const added = (shown.length > s.capacity ? shown.slice(-s.capacity) : shown).map((e) => ('epoch' in e ? e : toEntry(e, s.restarts)));
+  const added = (shown.length > s.capacity ? shown.slice(-s.capacity) : shown).map((e) =>
+    'epoch' in e ? e : toEntry(e, s.restarts),
+  );
   const log = added.length ? bounded(s.log.concat(added), s.capacity) : s.log;
   const counts = census.result();
   const samples = [...s.samples, [now, counts.received] as [number, number]];
-  const tokenSamples = agg.tokensChanged ? [...s.tokenSamples, [now, agg.totals.tokens] as [number, number]] : s.tokenSamples;
+  const tokenSamples = agg.tokensChanged
+    ? [...s.tokenSamples, [now, agg.totals.tokens] as [number, number]]
+    : s.tokenSamples;
   const sampledUntil = gap > 0 ? now + SAMPLED_HOLD_S : s.sampledUntil;
   return withRates(
     {
@@ -264,15 +293,28 @@ function applyEvents(s: StreamState, events: StreamEvent[], now: number, history
  */
 function mergeOlder(s: StreamState, events: StreamEvent[]): StreamState {
   const have = new Set(s.log.filter((e) => e.epoch === s.restarts && e.kind === 'event').map((e) => e.seq));
-  const add = events.filter((e) => !have.has(e.seq) && e.seq <= s.lastSeq && s.filter.match(e.event) && e.event !== 'monitor:dropped').map((e) => toEntry(e, s.restarts));
+  const add = events
+    .filter((e) => !have.has(e.seq) && e.seq <= s.lastSeq && s.filter.match(e.event) && e.event !== 'monitor:dropped')
+    .map((e) => toEntry(e, s.restarts));
   if (add.length === 0) return s;
-  const log = bounded([...s.log, ...add].sort((x, y) => x.epoch - y.epoch || x.seq - y.seq), s.capacity);
+  const log = bounded(
+    [...s.log, ...add].sort((x, y) => x.epoch - y.epoch || x.seq - y.seq),
+    s.capacity,
+  );
   return { ...s, log, frozen: s.frozen ? log : null };
 }
 
 function toEntry(ev: StreamEvent, epoch: number): LogEntry {
   const agentId = ev.context?.agent_id ?? (typeof ev.data.agent_id === 'string' ? ev.data.agent_id : undefined);
-  return { kind: 'event', seq: ev.seq, event: ev.event, ts: ev.timestamp, data: ev.data, epoch, ...(agentId ? { agentId } : {}) };
+  return {
+    kind: 'event',
+    seq: ev.seq,
+    event: ev.event,
+    ts: ev.timestamp,
+    data: ev.data,
+    epoch,
+    ...(agentId ? { agentId } : {}),
+  };
 }
 
 function rate(samples: Array<[number, number]>, now: number): { kept: Array<[number, number]>; perSecond: number } {
@@ -284,7 +326,12 @@ function rate(samples: Array<[number, number]>, now: number): { kept: Array<[num
   return { kept: kept.length > 64 ? kept.slice(-64) : kept, perSecond: (last[1] - first[1]) / dt };
 }
 
-function withRates(s: StreamState, samples: Array<[number, number]>, tokenSamples: Array<[number, number]>, now: number): StreamState {
+function withRates(
+  s: StreamState,
+  samples: Array<[number, number]>,
+  tokenSamples: Array<[number, number]>,
+  now: number,
+): StreamState {
   const r = rate(samples, now);
   const t = rate(tokenSamples, now);
   // Keep the sample just before the window as the baseline of the next computation.
@@ -294,7 +341,12 @@ function withRates(s: StreamState, samples: Array<[number, number]>, tokenSample
   };
   const perSecond = Math.round(r.perSecond * 10) / 10;
   const tokensPerSecond = Math.round(t.perSecond * 10) / 10;
-  if (perSecond === s.perSecond && tokensPerSecond === s.tokensPerSecond && samples === s.samples && tokenSamples === s.tokenSamples) return s;
+  if (
+    perSecond === s.perSecond &&
+    tokensPerSecond === s.tokensPerSecond &&
+    samples === s.samples &&
+    tokenSamples === s.tokenSamples
+  )
+    return s;
   return { ...s, samples: keep(samples, r.kept), tokenSamples: keep(tokenSamples, t.kept), perSecond, tokensPerSecond };
 }
-

@@ -8,7 +8,8 @@ import type { CompletionRow, ExecRow, StreamState } from './stream.js';
 
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : undefined);
-const str = (v: unknown): string | undefined => (typeof v === 'string' && v ? v : typeof v === 'number' ? String(v) : undefined);
+const str = (v: unknown): string | undefined =>
+  typeof v === 'string' && v ? v : typeof v === 'number' ? String(v) : undefined;
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 const first = <T>(o: Obj, keys: string[], pick: (v: unknown) => T | undefined): T | undefined => {
   for (const k of keys) {
@@ -28,7 +29,12 @@ export interface PluginView {
 export function pluginViews(health: Probe<Health>): PluginView[] {
   const plugins = health.data?.plugins ?? {};
   return Object.entries(plugins)
-    .map(([name, p]) => ({ name, status: p.status, ...(p.reason ? { reason: p.reason } : {}), ...(p.details ? { details: p.details } : {}) }))
+    .map(([name, p]) => ({
+      name,
+      status: p.status,
+      ...(p.reason ? { reason: p.reason } : {}),
+      ...(p.details ? { details: p.details } : {}),
+    }))
     .sort((a, b) => rankOf(a.status) - rankOf(b.status) || a.name.localeCompare(b.name));
 }
 
@@ -55,14 +61,23 @@ export const TERMINATED_SHOWN_S = 30;
  * are listed too. A terminated agent leaves the list TERMINATED_SHOWN_S after its termination.
  */
 export function agentViews(probe: Probe, stream: StreamState, nowS = Date.now() / 1000): AgentView[] {
-  const listed = probe.data ? (Array.isArray(probe.data.agents) ? probe.data.agents : Array.isArray(probe.data) ? probe.data : []) : [];
+  const listed = probe.data
+    ? Array.isArray(probe.data.agents)
+      ? probe.data.agents
+      : Array.isArray(probe.data)
+        ? probe.data
+        : []
+    : [];
   const out = new Map<string, AgentView>();
   for (const a of listed) {
     const o = obj(a);
     if (!o) continue;
     const id = first(o, ['agent_id', 'id', 'name'], str);
     if (!id) continue;
-    const spend = first(o, ['spent_usd', 'spend_usd', 'cost_usd', 'spent'], num) ?? num(obj(o.budget)?.spent_usd) ?? num(obj(o.usage)?.cost_usd);
+    const spend =
+      first(o, ['spent_usd', 'spend_usd', 'cost_usd', 'spent'], num) ??
+      num(obj(o.budget)?.spent_usd) ??
+      num(obj(o.usage)?.cost_usd);
     out.set(id, {
       id,
       status: first(o, ['status', 'state'], str),
@@ -88,7 +103,8 @@ export function agentViews(probe: Probe, stream: StreamState, nowS = Date.now() 
       lastEvent: act.lastEvent,
     });
   }
-  const rank = (a: AgentView): number => (a.tool ? 0 : a.status === 'running' || a.status === 'busy' ? 1 : a.status === 'terminated' ? 3 : 2);
+  const rank = (a: AgentView): number =>
+    a.tool ? 0 : a.status === 'running' || a.status === 'busy' ? 1 : a.status === 'terminated' ? 3 : 2;
   // A poll of every agent (an older daemon without status: live) still lists no terminated ones for long.
   for (const [id, v] of out) if (v.status === 'terminated' && !stream.agents[id]) out.delete(id);
   return [...out.values()].sort((a, b) => rank(a) - rank(b) || a.id.localeCompare(b.id));
@@ -144,7 +160,16 @@ export function completionsView(probe: Probe, stream: StreamState): CompletionsV
         const o = obj(item);
         const id = o && str(o.request_id);
         if (!o || !id || known.has(id)) continue;
-        rows.unshift({ requestId: id, status: 'running', sessionId: str(o.session_id), agentId: str(o.agent_id), model: str(o.model), tokens: 0, started: 0, updated: 0 });
+        rows.unshift({
+          requestId: id,
+          status: 'running',
+          sessionId: str(o.session_id),
+          agentId: str(o.agent_id),
+          model: str(o.model),
+          tokens: 0,
+          started: 0,
+          updated: 0,
+        });
       }
     }
   }
@@ -205,9 +230,13 @@ export function sandboxView(probe: Probe, stream: StreamState): SandboxView {
   const d = probe.data;
   const engine = obj(d?.engine);
   const pool = obj(d?.pool);
-  const rows = Object.values(stream.execs).sort((a, b) => Number(b.running) - Number(a.running) || b.updated - a.updated);
+  const rows = Object.values(stream.execs).sort(
+    (a, b) => Number(b.running) - Number(a.running) || b.updated - a.updated,
+  );
   return {
-    ...(engine ? { engine: { reachable: engine.reachable === true, version: str(engine.version), reason: str(engine.reason) } } : {}),
+    ...(engine
+      ? { engine: { reachable: engine.reachable === true, version: str(engine.version), reason: str(engine.reason) } }
+      : {}),
     ...(pool ? { pool: { size: num(pool.size), ready: num(pool.ready) } } : {}),
     running: num(d?.running_execs) ?? (d ? undefined : rows.filter((r) => r.running).length),
     queued: num(d?.queued_execs),
@@ -227,11 +256,18 @@ export function kgView(probe: Probe): KgView {
   const d = probe.data;
   if (!d) return { rows: [] };
   const rows: KgView['rows'] = [];
-  for (const [kind, field] of [['label', 'labels'], ['type', 'types']] as const) {
+  for (const [kind, field] of [
+    ['label', 'labels'],
+    ['type', 'types'],
+  ] as const) {
     for (const [name, v] of Object.entries(obj(d[field]) ?? {})) {
       const count = num(v);
       if (count !== undefined) rows.push({ key: `${kind}:${name}`, kind, name, count });
     }
   }
-  return { nodes: num(d.nodes), edges: num(d.edges), rows: rows.sort((a, b) => b.count - a.count || a.name.localeCompare(b.name)) };
+  return {
+    nodes: num(d.nodes),
+    edges: num(d.edges),
+    rows: rows.sort((a, b) => b.count - a.count || a.name.localeCompare(b.name)),
+  };
 }

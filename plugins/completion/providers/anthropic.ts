@@ -23,7 +23,8 @@ export const HOW_TO_CONFIGURE =
 
 /** The SDK logs through this; pino gets the messages, never the request headers. */
 function sdkLogger(log: Logger) {
-  const at = (level: 'debug' | 'info' | 'warn' | 'error') => (msg: string) => log[level]({ source: 'anthropic-sdk' }, String(msg));
+  const at = (level: 'debug' | 'info' | 'warn' | 'error') => (msg: string) =>
+    log[level]({ source: 'anthropic-sdk' }, String(msg));
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
@@ -45,18 +46,24 @@ export class AnthropicProvider implements Provider {
     return new AnthropicProvider(opts, key, reason, sdk);
   }
 
-  private constructor(opts: AnthropicOptions, key: string | undefined, private readonly reason: string | undefined, private readonly Sdk: Sdk | null) {
+  private constructor(
+    opts: AnthropicOptions,
+    key: string | undefined,
+    private readonly reason: string | undefined,
+    private readonly Sdk: Sdk | null,
+  ) {
     this.baseURL = opts.baseURL ?? opts.env.ANTHROPIC_BASE_URL ?? null;
-    this.client = key && Sdk
-      ? new Sdk({
-          apiKey: key,
-          baseURL: opts.baseURL ?? opts.env.ANTHROPIC_BASE_URL ?? null,
-          maxRetries: opts.maxRetries,
-          timeout: opts.timeoutMs,
-          logger: sdkLogger(opts.log),
-          logLevel: 'warn',
-        })
-      : null;
+    this.client =
+      key && Sdk
+        ? new Sdk({
+            apiKey: key,
+            baseURL: opts.baseURL ?? opts.env.ANTHROPIC_BASE_URL ?? null,
+            maxRetries: opts.maxRetries,
+            timeout: opts.timeoutMs,
+            logger: sdkLogger(opts.log),
+            logLevel: 'warn',
+          })
+        : null;
   }
 
   status(): ProviderStatus {
@@ -64,12 +71,18 @@ export class AnthropicProvider implements Provider {
   }
 
   private sdk(): Anthropic {
-    if (!this.client) throw new DaemonError('UNAVAILABLE', this.reason ?? HOW_TO_CONFIGURE, { provider: 'anthropic', configured: false });
+    if (!this.client)
+      throw new DaemonError('UNAVAILABLE', this.reason ?? HOW_TO_CONFIGURE, {
+        provider: 'anthropic',
+        configured: false,
+      });
     return this.client;
   }
 
   async complete(req: ProviderRequest, hooks: CallHooks): Promise<ProviderResult> {
-    const stream = this.sdk().messages.stream(req as unknown as Anthropic.MessageStreamParams, { signal: hooks.signal });
+    const stream = this.sdk().messages.stream(req as unknown as Anthropic.MessageStreamParams, {
+      signal: hooks.signal,
+    });
     if (hooks.onText) stream.on('text', hooks.onText);
     if (hooks.onStart) {
       const onStart = hooks.onStart;
@@ -82,7 +95,10 @@ export class AnthropicProvider implements Provider {
     return {
       model: msg.model,
       content,
-      text: content.filter((b) => b.type === 'text').map((b) => String(b.text)).join(''),
+      text: content
+        .filter((b) => b.type === 'text')
+        .map((b) => String(b.text))
+        .join(''),
       stop_reason: msg.stop_reason ?? null,
       usage: normUsage(msg.usage),
       provider_request_id: stream.request_id ?? null,
@@ -91,20 +107,40 @@ export class AnthropicProvider implements Provider {
 
   async countTokens(req: ProviderRequest, signal: AbortSignal): Promise<number> {
     const { max_tokens: _m, temperature: _t, top_p: _p, top_k: _k, stop_sequences: _s, metadata: _md, ...rest } = req;
-    const r = await this.sdk().messages.countTokens(rest as unknown as Anthropic.MessageCountTokensParams, { signal, maxRetries: 0, timeout: 10_000 });
+    const r = await this.sdk().messages.countTokens(rest as unknown as Anthropic.MessageCountTokensParams, {
+      signal,
+      maxRetries: 0,
+      timeout: 10_000,
+    });
     return r.input_tokens;
   }
 
   mapError(err: unknown): DaemonError {
     if (err instanceof DaemonError) return err;
     const Anthropic = this.Sdk;
-    if (!Anthropic) return new DaemonError('UNAVAILABLE', `the Anthropic API call failed: ${(err as Error)?.message ?? String(err)}`, { provider: 'anthropic' });
+    if (!Anthropic)
+      return new DaemonError(
+        'UNAVAILABLE',
+        `the Anthropic API call failed: ${(err as Error)?.message ?? String(err)}`,
+        { provider: 'anthropic' },
+      );
     if (err instanceof Anthropic.APIUserAbortError) return new DaemonError('CANCELLED', 'the call was aborted');
-    if (err instanceof Anthropic.APIConnectionTimeoutError) return new DaemonError('TIMEOUT', 'the Anthropic API did not answer in time (after the SDK retries)', { provider: 'anthropic' });
-    if (err instanceof Anthropic.APIConnectionError) return new DaemonError('UNAVAILABLE', `cannot reach the Anthropic API: ${err.message}`, { provider: 'anthropic' });
+    if (err instanceof Anthropic.APIConnectionTimeoutError)
+      return new DaemonError('TIMEOUT', 'the Anthropic API did not answer in time (after the SDK retries)', {
+        provider: 'anthropic',
+      });
+    if (err instanceof Anthropic.APIConnectionError)
+      return new DaemonError('UNAVAILABLE', `cannot reach the Anthropic API: ${err.message}`, {
+        provider: 'anthropic',
+      });
     if (err instanceof Anthropic.APIError) {
       const apiType = apiErrorType(err);
-      const details = { provider: 'anthropic', status: err.status ?? null, type: apiType, provider_request_id: err.requestID ?? null };
+      const details = {
+        provider: 'anthropic',
+        status: err.status ?? null,
+        type: apiType,
+        provider_request_id: err.requestID ?? null,
+      };
       const msg = `Anthropic API: ${apiMessage(err)}`;
       const status = err.status;
       if (status === undefined) {
@@ -112,13 +148,17 @@ export class AnthropicProvider implements Provider {
         return new DaemonError(apiType === 'invalid_request_error' ? 'INVALID_DATA' : 'UNAVAILABLE', msg, details);
       }
       if (status === 429 || status === 529) return new DaemonError('OVERLOADED', msg, details);
-      if (status === 401 || status === 403) return new DaemonError('UNAVAILABLE', `${msg} (check the API key)`, details);
-      if (status === 400 || status === 404 || status === 413 || status === 422) return new DaemonError('INVALID_DATA', msg, details);
+      if (status === 401 || status === 403)
+        return new DaemonError('UNAVAILABLE', `${msg} (check the API key)`, details);
+      if (status === 400 || status === 404 || status === 413 || status === 422)
+        return new DaemonError('INVALID_DATA', msg, details);
       if (status === 408 || status === 504) return new DaemonError('TIMEOUT', msg, details);
       return new DaemonError('UNAVAILABLE', msg, details);
     }
     // A connection cut mid-stream surfaces as a plain error from the stream reader.
-    return new DaemonError('UNAVAILABLE', `the Anthropic API call failed: ${(err as Error)?.message ?? String(err)}`, { provider: 'anthropic' });
+    return new DaemonError('UNAVAILABLE', `the Anthropic API call failed: ${(err as Error)?.message ?? String(err)}`, {
+      provider: 'anthropic',
+    });
   }
 }
 
@@ -126,9 +166,15 @@ function resolveKey(opts: AnthropicOptions): { key: string | undefined; reason: 
   if (opts.apiKeyFile) {
     try {
       const key = fs.readFileSync(opts.apiKeyFile, 'utf8').trim() || undefined;
-      return { key, reason: key ? undefined : `completion.api_key_file ${opts.apiKeyFile} is empty; ${HOW_TO_CONFIGURE}` };
+      return {
+        key,
+        reason: key ? undefined : `completion.api_key_file ${opts.apiKeyFile} is empty; ${HOW_TO_CONFIGURE}`,
+      };
     } catch (e) {
-      return { key: undefined, reason: `cannot read completion.api_key_file ${opts.apiKeyFile} (${(e as NodeJS.ErrnoException).code ?? 'error'}); ${HOW_TO_CONFIGURE}` };
+      return {
+        key: undefined,
+        reason: `cannot read completion.api_key_file ${opts.apiKeyFile} (${(e as NodeJS.ErrnoException).code ?? 'error'}); ${HOW_TO_CONFIGURE}`,
+      };
     }
   }
   const key = opts.env.ANTHROPIC_API_KEY?.trim() || undefined;

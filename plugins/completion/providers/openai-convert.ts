@@ -17,10 +17,15 @@ export interface ChatRequestOptions {
 }
 
 const unsupported = (what: string): DaemonError =>
-  new DaemonError('INVALID_DATA', `${what} cannot be sent to an OpenAI-compatible provider`, { issues: [{ path: ['messages'], message: what }] });
+  new DaemonError('INVALID_DATA', `${what} cannot be sent to an OpenAI-compatible provider`, {
+    issues: [{ path: ['messages'], message: what }],
+  });
 
 function textOfBlocks(blocks: Block[]): string {
-  return blocks.filter((b) => b.type === 'text').map((b) => String(b.text ?? '')).join('\n');
+  return blocks
+    .filter((b) => b.type === 'text')
+    .map((b) => String(b.text ?? ''))
+    .join('\n');
 }
 
 /** A tool result's content (a string or blocks) as the text a tool message carries. */
@@ -35,7 +40,8 @@ function toolResultText(content: unknown): string {
 
 function imagePart(b: Block): Record<string, unknown> {
   const src = b.source as { type?: string; media_type?: string; data?: string; url?: string } | undefined;
-  if (src?.type === 'base64') return { type: 'image_url', image_url: { url: `data:${src.media_type};base64,${src.data}` } };
+  if (src?.type === 'base64')
+    return { type: 'image_url', image_url: { url: `data:${src.media_type};base64,${src.data}` } };
   if (src?.type === 'url') return { type: 'image_url', image_url: { url: src.url } };
   throw unsupported(`an image with source type ${String(src?.type)}`);
 }
@@ -81,7 +87,10 @@ function assistantMessage(content: ProviderMessage['content']): ChatMessage {
     if (b.type === 'tool_use') {
       const input = b.input as Record<string, unknown> | undefined;
       // An unparseable call is kept as the model wrote it (see assembleToolCall).
-      const args = input && typeof input[RAW_ARGUMENTS] === 'string' && Object.keys(input).length === 1 ? String(input[RAW_ARGUMENTS]) : JSON.stringify(input ?? {});
+      const args =
+        input && typeof input[RAW_ARGUMENTS] === 'string' && Object.keys(input).length === 1
+          ? String(input[RAW_ARGUMENTS])
+          : JSON.stringify(input ?? {});
       calls.push({ id: toolCallId(b.id), type: 'function', function: { name: String(b.name), arguments: args } });
     }
     // thinking and redacted_thinking blocks are Anthropic's own; another provider cannot read them.
@@ -97,7 +106,10 @@ function toolsOf(tools: Array<Record<string, unknown>>): Array<Record<string, un
   return tools.map((t) => {
     // Anthropic's server tools (web search, code execution, ...) have a type; custom tools have input_schema.
     if (t.type !== undefined && t.type !== 'custom') throw unsupported(`the server tool ${String(t.type)}`);
-    const fn: Record<string, unknown> = { name: t.name, parameters: t.input_schema ?? { type: 'object', properties: {} } };
+    const fn: Record<string, unknown> = {
+      name: t.name,
+      parameters: t.input_schema ?? { type: 'object', properties: {} },
+    };
     if (t.description !== undefined) fn.description = t.description;
     return { type: 'function', function: fn };
   });
@@ -107,11 +119,16 @@ function toolChoiceOf(tc: Record<string, unknown>): { choice: unknown; parallel?
   const parallel = tc.disable_parallel_tool_use === true ? false : undefined;
   const at = (choice: unknown) => (parallel === undefined ? { choice } : { choice, parallel });
   switch (tc.type) {
-    case 'auto': return at('auto');
-    case 'any': return at('required');
-    case 'none': return at('none');
-    case 'tool': return at({ type: 'function', function: { name: tc.name } });
-    default: throw unsupported(`tool_choice ${String(tc.type)}`);
+    case 'auto':
+      return at('auto');
+    case 'any':
+      return at('required');
+    case 'none':
+      return at('none');
+    case 'tool':
+      return at({ type: 'function', function: { name: tc.name } });
+    default:
+      throw unsupported(`tool_choice ${String(tc.type)}`);
   }
 }
 
@@ -163,7 +180,11 @@ interface PartialCall {
 export interface ChunkDelta {
   content?: string | null;
   refusal?: string | null;
-  tool_calls?: Array<{ index?: number; id?: string | null; function?: { name?: string | null; arguments?: string | null } | null }> | null;
+  tool_calls?: Array<{
+    index?: number;
+    id?: string | null;
+    function?: { name?: string | null; arguments?: string | null } | null;
+  }> | null;
 }
 
 export interface ChunkUsage {
@@ -191,7 +212,12 @@ export class ChatAssembler {
     if (!d) return '';
     for (const tc of d.tool_calls ?? []) {
       let call = tc.index !== undefined ? this.byIndex.get(tc.index) : undefined;
-      if (!call && tc.index === undefined && this.calls.length > 0 && !(tc.id && tc.id !== this.calls[this.calls.length - 1]!.id)) {
+      if (
+        !call &&
+        tc.index === undefined &&
+        this.calls.length > 0 &&
+        !(tc.id && tc.id !== this.calls[this.calls.length - 1]!.id)
+      ) {
         call = this.calls[this.calls.length - 1];
       }
       if (!call) {
@@ -218,8 +244,13 @@ export class ChatAssembler {
     const content: Block[] = [];
     const text = this.text + (this.refusal && !this.text ? this.refusal : '');
     if (text.length > 0) content.push({ type: 'text', text });
-    for (const c of this.calls) content.push({ type: 'tool_use', id: toolCallId(c.id), name: c.name, input: parseArguments(c.args) });
-    return { content, text, stop_reason: stopReasonOf(this.finishReason, this.calls.length > 0, this.refusal.length > 0) };
+    for (const c of this.calls)
+      content.push({ type: 'tool_use', id: toolCallId(c.id), name: c.name, input: parseArguments(c.args) });
+    return {
+      content,
+      text,
+      stop_reason: stopReasonOf(this.finishReason, this.calls.length > 0, this.refusal.length > 0),
+    };
   }
 }
 
@@ -242,13 +273,19 @@ export function parseArguments(args: string): Record<string, unknown> {
 export function stopReasonOf(finish: string | null, hasToolCalls: boolean, refused: boolean): string | null {
   if (hasToolCalls && (finish === 'stop' || finish === 'tool_calls' || finish === 'function_call')) return 'tool_use';
   switch (finish) {
-    case 'stop': return refused ? 'refusal' : 'end_turn';
-    case 'length': return 'max_tokens';
+    case 'stop':
+      return refused ? 'refusal' : 'end_turn';
+    case 'length':
+      return 'max_tokens';
     case 'tool_calls':
-    case 'function_call': return 'tool_use';
-    case 'content_filter': return 'refusal';
-    case null: return null;
-    default: return finish;
+    case 'function_call':
+      return 'tool_use';
+    case 'content_filter':
+      return 'refusal';
+    case null:
+      return null;
+    default:
+      return finish;
   }
 }
 
@@ -256,5 +293,10 @@ export function stopReasonOf(finish: string | null, hasToolCalls: boolean, refus
 export function usageOf(u: ChunkUsage | null): ProviderUsage {
   const prompt = u?.prompt_tokens ?? 0;
   const cached = Math.min(prompt, u?.prompt_tokens_details?.cached_tokens ?? 0);
-  return { input_tokens: prompt - cached, output_tokens: u?.completion_tokens ?? 0, cache_creation_input_tokens: 0, cache_read_input_tokens: cached };
+  return {
+    input_tokens: prompt - cached,
+    output_tokens: u?.completion_tokens ?? 0,
+    cache_creation_input_tokens: 0,
+    cache_read_input_tokens: cached,
+  };
 }

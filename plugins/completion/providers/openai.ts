@@ -9,7 +9,14 @@ import type OpenAI from 'openai';
 import type { Logger } from 'pino';
 import { DaemonError } from '../../../daemon/plugin-api.js';
 import type { ProviderConfig } from '../config.js';
-import { ChatAssembler, toChatRequest, usageOf, type ChatRequestOptions, type ChunkDelta, type ChunkUsage } from './openai-convert.js';
+import {
+  ChatAssembler,
+  toChatRequest,
+  usageOf,
+  type ChatRequestOptions,
+  type ChunkDelta,
+  type ChunkUsage,
+} from './openai-convert.js';
 import type { CallHooks, Provider, ProviderRequest, ProviderResult, ProviderStatus } from './types.js';
 
 export interface OpenAIOptions {
@@ -50,7 +57,8 @@ type Sdk = typeof OpenAI;
 /** Resolves when the signal aborts: the SDK sleeps out a retry-after before it notices a cancel. */
 function aborted(signal: AbortSignal): Promise<never> {
   return new Promise((_, reject) => {
-    const fail = () => reject(signal.reason instanceof Error ? signal.reason : new DaemonError('CANCELLED', 'the call was aborted'));
+    const fail = () =>
+      reject(signal.reason instanceof Error ? signal.reason : new DaemonError('CANCELLED', 'the call was aborted'));
     if (signal.aborted) fail();
     else signal.addEventListener('abort', fail, { once: true });
   });
@@ -69,39 +77,52 @@ export class OpenAIProvider implements Provider {
     return new OpenAIProvider(o, sdk);
   }
 
-  private constructor(o: OpenAIOptions, private readonly Sdk: Sdk) {
+  private constructor(
+    o: OpenAIOptions,
+    private readonly Sdk: Sdk,
+  ) {
     this.name = o.name;
     this.baseURL = o.config.base_url;
     const envName = o.config.api_key_env;
     const key = envName ? o.env[envName]?.trim() || undefined : undefined;
-    this.reason = envName && !key
-      ? `no API key for provider ${o.name}: set ${envName} in the environment the daemon starts with (completion.providers.${o.name}.api_key_env names it)`
-      : undefined;
+    this.reason =
+      envName && !key
+        ? `no API key for provider ${o.name}: set ${envName} in the environment the daemon starts with (completion.providers.${o.name}.api_key_env names it)`
+        : undefined;
     const official = new URL(o.config.base_url).hostname === 'api.openai.com';
     this.opts = { maxTokensParam: o.config.max_tokens_param ?? (official ? 'max_completion_tokens' : 'max_tokens') };
-    const at = (level: 'debug' | 'info' | 'warn' | 'error') => (msg: string) => o.log[level]({ source: 'openai-sdk', provider: o.name }, String(msg));
-    this.client = this.reason ? null : new Sdk({
-      // A server without authentication still needs some key for the SDK; it is sent and ignored.
-      apiKey: key ?? 'no-key',
-      baseURL: o.config.base_url,
-      // Only what agentd's config says reaches the provider, not OPENAI_* variables of the environment.
-      organization: null,
-      project: null,
-      maxRetries: o.config.max_retries ?? o.maxRetries,
-      timeout: o.config.timeout_ms ?? o.timeoutMs,
-      logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') },
-      logLevel: 'warn',
-    });
+    const at = (level: 'debug' | 'info' | 'warn' | 'error') => (msg: string) =>
+      o.log[level]({ source: 'openai-sdk', provider: o.name }, String(msg));
+    this.client = this.reason
+      ? null
+      : new Sdk({
+          // A server without authentication still needs some key for the SDK; it is sent and ignored.
+          apiKey: key ?? 'no-key',
+          baseURL: o.config.base_url,
+          // Only what agentd's config says reaches the provider, not OPENAI_* variables of the environment.
+          organization: null,
+          project: null,
+          maxRetries: o.config.max_retries ?? o.maxRetries,
+          timeout: o.config.timeout_ms ?? o.timeoutMs,
+          logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') },
+          logLevel: 'warn',
+        });
   }
 
   readonly name: string;
 
   status(): ProviderStatus {
-    return this.client ? { configured: true } : { configured: false, reason: this.reason ?? `provider ${this.name} is not configured` };
+    return this.client
+      ? { configured: true }
+      : { configured: false, reason: this.reason ?? `provider ${this.name} is not configured` };
   }
 
   private sdk(): OpenAI {
-    if (!this.client) throw new DaemonError('UNAVAILABLE', this.reason ?? `provider ${this.name} is not configured`, { provider: this.name, configured: false });
+    if (!this.client)
+      throw new DaemonError('UNAVAILABLE', this.reason ?? `provider ${this.name} is not configured`, {
+        provider: this.name,
+        configured: false,
+      });
     return this.client;
   }
 
@@ -116,8 +137,10 @@ export class OpenAIProvider implements Provider {
   }
 
   private async stream(body: Record<string, unknown>, hooks: CallHooks): Promise<ProviderResult> {
-    const { data: stream, request_id } = await this.sdk().chat.completions
-      .create(body as unknown as OpenAI.Chat.ChatCompletionCreateParamsStreaming, { signal: hooks.signal })
+    const { data: stream, request_id } = await this.sdk()
+      .chat.completions.create(body as unknown as OpenAI.Chat.ChatCompletionCreateParamsStreaming, {
+        signal: hooks.signal,
+      })
       .withResponse();
     const a = new ChatAssembler();
     let started = false;
@@ -136,7 +159,10 @@ export class OpenAIProvider implements Provider {
     }
     // A server that closes the stream cleanly but early leaves no finish reason: the answer is cut.
     if (a.finishReason === null) {
-      throw new DaemonError('UNAVAILABLE', `provider ${this.name}: the stream ended before the answer was complete`, { provider: this.name, provider_request_id: request_id ?? null });
+      throw new DaemonError('UNAVAILABLE', `provider ${this.name}: the stream ended before the answer was complete`, {
+        provider: this.name,
+        provider_request_id: request_id ?? null,
+      });
     }
     const r = a.result();
     return {
@@ -155,8 +181,12 @@ export class OpenAIProvider implements Provider {
     if (err instanceof DaemonError) return err;
     const O = this.Sdk;
     if (err instanceof O.APIUserAbortError) return new DaemonError('CANCELLED', 'the call was aborted');
-    if (err instanceof O.APIConnectionTimeoutError) return new DaemonError('TIMEOUT', `provider ${p} did not answer in time (after the SDK retries)`, { provider: p });
-    if (err instanceof O.APIConnectionError) return new DaemonError('UNAVAILABLE', `cannot reach provider ${p}: ${err.message}`, { provider: p });
+    if (err instanceof O.APIConnectionTimeoutError)
+      return new DaemonError('TIMEOUT', `provider ${p} did not answer in time (after the SDK retries)`, {
+        provider: p,
+      });
+    if (err instanceof O.APIConnectionError)
+      return new DaemonError('UNAVAILABLE', `cannot reach provider ${p}: ${err.message}`, { provider: p });
     if (err instanceof O.APIError) {
       const e = err.error as { message?: string; type?: string; code?: string } | undefined;
       const type = e?.type ?? e?.code ?? null;
@@ -166,12 +196,18 @@ export class OpenAIProvider implements Provider {
       // An error object inside an already-started stream.
       if (status === undefined) return new DaemonError('UNAVAILABLE', msg, details);
       if (status === 429) return new DaemonError('OVERLOADED', msg, details);
-      if (status === 401 || status === 403) return new DaemonError('UNAVAILABLE', `${msg} (check the API key)`, details);
-      if (status === 400 || status === 404 || status === 413 || status === 422) return new DaemonError('INVALID_DATA', msg, details);
+      if (status === 401 || status === 403)
+        return new DaemonError('UNAVAILABLE', `${msg} (check the API key)`, details);
+      if (status === 400 || status === 404 || status === 413 || status === 422)
+        return new DaemonError('INVALID_DATA', msg, details);
       if (status === 408 || status === 504) return new DaemonError('TIMEOUT', msg, details);
       return new DaemonError('UNAVAILABLE', msg, details);
     }
     // A connection cut mid-stream surfaces as a plain error from the stream reader.
-    return new DaemonError('UNAVAILABLE', `the call to provider ${p} failed: ${(err as Error)?.message ?? String(err)}`, { provider: p });
+    return new DaemonError(
+      'UNAVAILABLE',
+      `the call to provider ${p} failed: ${(err as Error)?.message ?? String(err)}`,
+      { provider: p },
+    );
   }
 }

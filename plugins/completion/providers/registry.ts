@@ -24,7 +24,10 @@ export class Limiter {
   active = 0;
   private readonly waiters: Array<() => void> = [];
 
-  constructor(readonly limit: number, private readonly onFree: () => void) {}
+  constructor(
+    readonly limit: number,
+    private readonly onFree: () => void,
+  ) {}
 
   get full(): boolean {
     return this.active >= this.limit;
@@ -109,7 +112,10 @@ export function isProviderFailure(e: DaemonError): boolean {
 export class Providers {
   private readonly byName = new Map<string, Provider>();
   private readonly limiters = new Map<string, Limiter>();
-  private readonly stats = new Map<string, Pick<ProviderState, 'calls' | 'failures' | 'last_ok_at' | 'last_error'> & { lastFailed: boolean }>();
+  private readonly stats = new Map<
+    string,
+    Pick<ProviderState, 'calls' | 'failures' | 'last_ok_at' | 'last_error'> & { lastFailed: boolean }
+  >();
   private readonly aliases: Record<string, { model: string; fallbacks: string[] }>;
   /** Called with a provider's name when one of its slots frees up. */
   onFree: (provider: string) => void = () => undefined;
@@ -122,31 +128,49 @@ export class Providers {
     }
     this.aliases = {};
     for (const [name, a] of Object.entries({ ...DEFAULT_ALIASES, ...aliases })) {
-      this.aliases[name] = typeof a === 'string' ? { model: a, fallbacks: [] } : { model: a.model, fallbacks: a.fallbacks };
+      this.aliases[name] =
+        typeof a === 'string' ? { model: a, fallbacks: [] } : { model: a.model, fallbacks: a.fallbacks };
     }
     // An alias naming a provider that does not exist is a configuration error, found at start.
     for (const [name, a] of Object.entries(this.aliases)) {
       for (const m of [a.model, ...a.fallbacks]) {
         const p = this.providerName(m);
-        if (!this.byName.has(p)) throw new Error(`completion.models.${name} names ${m}, but there is no provider "${p}" (configure completion.providers.${p})`);
+        if (!this.byName.has(p))
+          throw new Error(
+            `completion.models.${name} names ${m}, but there is no provider "${p}" (configure completion.providers.${p})`,
+          );
       }
     }
   }
 
   /** Build the providers a config names; SDKs are imported only for the kinds in use. */
   static async create(config: CompletionConfig, env: NodeJS.ProcessEnv, log: Logger): Promise<Providers> {
-    const list: Provider[] = [await AnthropicProvider.create({
-      ...(config.api_key_file ? { apiKeyFile: config.api_key_file } : {}),
-      ...(config.base_url ? { baseURL: config.base_url } : {}),
-      maxRetries: config.max_retries,
-      timeoutMs: config.timeout_ms,
-      env,
-      log,
-    })];
+    const list: Provider[] = [
+      await AnthropicProvider.create({
+        ...(config.api_key_file ? { apiKeyFile: config.api_key_file } : {}),
+        ...(config.base_url ? { baseURL: config.base_url } : {}),
+        maxRetries: config.max_retries,
+        timeoutMs: config.timeout_ms,
+        env,
+        log,
+      }),
+    ];
     const limits: Record<string, number> = { [ANTHROPIC]: config.max_concurrency };
     for (const [name, pc] of Object.entries(config.providers)) {
-      if (name === ANTHROPIC) throw new Error('completion.providers.anthropic: the name anthropic is built in (configure it with completion.base_url and api_key_file)');
-      list.push(await OpenAIProvider.create({ name, config: pc, maxRetries: config.max_retries, timeoutMs: config.timeout_ms, env, log }));
+      if (name === ANTHROPIC)
+        throw new Error(
+          'completion.providers.anthropic: the name anthropic is built in (configure it with completion.base_url and api_key_file)',
+        );
+      list.push(
+        await OpenAIProvider.create({
+          name,
+          config: pc,
+          maxRetries: config.max_retries,
+          timeoutMs: config.timeout_ms,
+          env,
+          log,
+        }),
+      );
       limits[name] = pc.max_concurrency ?? config.max_concurrency;
     }
     return new Providers(list, limits, config.models);
@@ -179,9 +203,14 @@ export class Providers {
     const name = this.providerName(model);
     const provider = this.byName.get(name);
     if (!provider) {
-      throw new DaemonError('INVALID_DATA', `model ${model} names provider "${name}", which is not configured; add completion.providers.${name} {kind: openai, base_url} to agentd.yaml`, {
-        issues: [{ path: ['model'], message: `no provider ${name}` }], model,
-      });
+      throw new DaemonError(
+        'INVALID_DATA',
+        `model ${model} names provider "${name}", which is not configured; add completion.providers.${name} {kind: openai, base_url} to agentd.yaml`,
+        {
+          issues: [{ path: ['model'], message: `no provider ${name}` }],
+          model,
+        },
+      );
     }
     return { provider, model: name === ANTHROPIC ? model : model.slice(name.length + 1) };
   }
@@ -221,9 +250,18 @@ export class Providers {
       const s = this.stats.get(name)!;
       const l = this.limiters.get(name)!;
       out[name] = {
-        name, kind: p.kind, base_url: shownUrl(p.baseURL), configured: st.configured, ...(st.reason ? { reason: st.reason } : {}),
+        name,
+        kind: p.kind,
+        base_url: shownUrl(p.baseURL),
+        configured: st.configured,
+        ...(st.reason ? { reason: st.reason } : {}),
         state: !st.configured ? 'unconfigured' : s.lastFailed ? 'failing' : s.last_ok_at !== null ? 'ok' : 'idle',
-        in_flight: l.active, max_concurrency: l.limit, calls: s.calls, failures: s.failures, last_ok_at: s.last_ok_at, last_error: s.last_error,
+        in_flight: l.active,
+        max_concurrency: l.limit,
+        calls: s.calls,
+        failures: s.failures,
+        last_ok_at: s.last_ok_at,
+        last_error: s.last_error,
       };
     }
     return out;

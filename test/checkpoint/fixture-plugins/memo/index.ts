@@ -58,12 +58,20 @@ export default definePlugin({
     },
     'memo:fill': {
       summary: 'Create n session-like records',
-      schema: z.object({ count: z.number().int().min(1).max(1_000_000).describe('How many'), prefix: z.string().default('s').describe('Key prefix') }),
+      schema: z.object({
+        count: z.number().int().min(1).max(1_000_000).describe('How many'),
+        prefix: z.string().default('s').describe('Key prefix'),
+      }),
       handler: ({ count, prefix }, memo) => {
         for (let i = 0; i < count; i++) {
           memo.entries.set(`${prefix}${i}`, {
-            session_id: `${prefix}${i}`, agent_id: `agent-${i % 97}`, model: 'claude-sonnet-4-5', created_at: 1764000000 + i,
-            turns: i % 13, tokens: { input: 1000 + i, output: 200 + (i % 50) }, last: `message number ${i} of the conversation`,
+            session_id: `${prefix}${i}`,
+            agent_id: `agent-${i % 97}`,
+            model: 'claude-sonnet-4-5',
+            created_at: 1764000000 + i,
+            turns: i % 13,
+            tokens: { input: 1000 + i, output: 200 + (i % 50) },
+            last: `message number ${i} of the conversation`,
           });
         }
         memo.markDirty();

@@ -51,8 +51,14 @@ export default definePlugin({
       },
     },
     'fix:emit': {
-      summary: 'Emit n events named `event` (default fix:tick) with a pad of `bytes` characters, in batches of `batch` per macrotask.',
-      schema: z.object({ n: z.number().int().min(1).max(1_000_000), event: z.string().default('fix:tick'), bytes: z.number().int().min(0).max(100_000).default(0), batch: z.number().int().min(1).default(1000) }),
+      summary:
+        'Emit n events named `event` (default fix:tick) with a pad of `bytes` characters, in batches of `batch` per macrotask.',
+      schema: z.object({
+        n: z.number().int().min(1).max(1_000_000),
+        event: z.string().default('fix:tick'),
+        bytes: z.number().int().min(0).max(100_000).default(0),
+        batch: z.number().int().min(1).default(1000),
+      }),
       handler: async ({ n, event, bytes, batch }, ctx) => {
         const pad = 'x'.repeat(bytes);
         let first = 0;

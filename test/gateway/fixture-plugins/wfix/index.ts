@@ -28,7 +28,13 @@ export default definePlugin({
       cite: { status: 'pending', needs: ['parse'], kind: 'event', attempts: 0 },
       report: { status: 'pending', needs: ['summarize', 'cite'], kind: 'event', attempts: 0 },
     };
-    runs.set('run-1', { run_id: 'run-1', workflow: 'literature-review', status: 'running', created_at: Date.now() / 1000, steps });
+    runs.set('run-1', {
+      run_id: 'run-1',
+      workflow: 'literature-review',
+      status: 'running',
+      created_at: Date.now() / 1000,
+      steps,
+    });
     return { ctx, runs };
   },
   events: {
@@ -52,7 +58,12 @@ export default definePlugin({
       handler: ({ run_id, step, status }, { ctx, runs }) => {
         const r = runs.get(run_id)!;
         r.steps[step].status = status;
-        const event = status === 'running' ? 'workflow:step_started' : status === 'succeeded' ? 'workflow:step_finished' : 'workflow:step_failed';
+        const event =
+          status === 'running'
+            ? 'workflow:step_started'
+            : status === 'succeeded'
+              ? 'workflow:step_finished'
+              : 'workflow:step_failed';
         ctx.emit(event, { run_id, workflow: r.workflow, step, status });
         return { ok: true };
       },

@@ -8,7 +8,17 @@ export default definePlugin({
   name: 'answers',
   namespaces: ['answers'],
   events: {
-    'answers:good': { summary: 'Within its schema.', schema: z.object({}), response: answer, handler: () => ({ n: 1 }) },
-    'answers:bad': { summary: 'Outside its schema.', schema: z.object({}), response: answer, handler: async () => ({ n: 'one' }) },
+    'answers:good': {
+      summary: 'Within its schema.',
+      schema: z.object({}),
+      response: answer,
+      handler: () => ({ n: 1 }),
+    },
+    'answers:bad': {
+      summary: 'Outside its schema.',
+      schema: z.object({}),
+      response: answer,
+      handler: async () => ({ n: 'one' }),
+    },
   },
 });

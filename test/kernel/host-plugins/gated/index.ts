@@ -2,7 +2,8 @@
 import { z } from 'zod';
 import { definePlugin } from '../../../../daemon/plugin-api.js';
 
-const gate = (): Promise<void> => (globalThis as { agentdTestGate?: Promise<void> }).agentdTestGate ?? Promise.resolve();
+const gate = (): Promise<void> =>
+  (globalThis as { agentdTestGate?: Promise<void> }).agentdTestGate ?? Promise.resolve();
 
 export default definePlugin({
   name: 'gated',

@@ -12,8 +12,10 @@ export default definePlugin({
   name: 'probe',
   namespaces: ['probe'],
   start(c): { db: Database.Database } {
-    c.migrate([`CREATE TABLE probe_calls (seq INTEGER PRIMARY KEY, key TEXT NOT NULL, at INTEGER NOT NULL);
-      CREATE TABLE probe_effects (key TEXT PRIMARY KEY, value TEXT NOT NULL, at INTEGER NOT NULL);`]);
+    c.migrate([
+      `CREATE TABLE probe_calls (seq INTEGER PRIMARY KEY, key TEXT NOT NULL, at INTEGER NOT NULL);
+      CREATE TABLE probe_effects (key TEXT PRIMARY KEY, value TEXT NOT NULL, at INTEGER NOT NULL);`,
+    ]);
     return { db: c.db };
   },
   events: {
@@ -27,7 +29,11 @@ export default definePlugin({
       async handler({ key, value, delay_ms }, { db }) {
         db.prepare('INSERT INTO probe_calls (key, at) VALUES (?, ?)').run(key, Date.now());
         if (delay_ms) await new Promise((r) => setTimeout(r, delay_ms));
-        db.prepare('INSERT OR IGNORE INTO probe_effects (key, value, at) VALUES (?, ?, ?)').run(key, JSON.stringify(value ?? null), Date.now());
+        db.prepare('INSERT OR IGNORE INTO probe_effects (key, value, at) VALUES (?, ?, ?)').run(
+          key,
+          JSON.stringify(value ?? null),
+          Date.now(),
+        );
         const row = db.prepare('SELECT value FROM probe_effects WHERE key = ?').get(key) as { value: string };
         return { value: JSON.parse(row.value) as unknown };
       },
