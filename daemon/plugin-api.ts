@@ -116,6 +116,12 @@ export interface PluginContext<C = UntypedConfig> {
    * `undefined` when there is none (or the plugin declares no `restore`).
    */
   readonly restored: unknown;
+  /**
+   * An object the host keeps for this plugin as long as the daemon process lives: the same object
+   * to every incarnation across hot reloads, a new one after a restart. For facts about this process
+   * (an action done once per process), never for state a checkpoint should hold.
+   */
+  readonly processState: Record<string, unknown>;
   /** The shared agentd.db (better-sqlite3, WAL). Prefix tables with the plugin name. */
   readonly db: Database.Database;
   /**

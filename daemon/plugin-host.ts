@@ -160,6 +160,8 @@ class PluginListener implements Subscriber {
 export class PluginHost {
   readonly records = new Map<string, PluginRecord>();
   private order: string[] = [];
+  /** PluginContext.processState, by plugin name: outlives every incarnation of a plugin in this process. */
+  private readonly processStates = new Map<string, Record<string, unknown>>();
 
   constructor(private readonly opts: HostOptions) {}
 
@@ -286,6 +288,7 @@ export class PluginHost {
       get restored() {
         return rec.pending?.state;
       },
+      processState: this.processStateOf(rec.name),
       db: opts.db,
       migrate: (migrations) => void migrate(opts.db, rec.name, migrations),
       // One implementation behind the typed overloads of PluginContext['request'].
@@ -334,6 +337,12 @@ export class PluginHost {
       },
     };
     rec.ctx = ctx;
+  }
+
+  private processStateOf(name: string): Record<string, unknown> {
+    let state = this.processStates.get(name);
+    if (!state) this.processStates.set(name, (state = {}));
+    return state;
   }
 
   private readonly reportListenerError = (plugin: string, ev: EmittedEvent, err: Error): void => {

@@ -57,17 +57,14 @@ export interface SaveSummary {
 }
 
 /**
- * Survives a hot reload of this plugin (a fresh module namespace) but not a restart: it is how a
- * reloaded checkpoint plugin knows the boot restore already happened in this process and must not
- * be replayed into plugins that have been serving since.
+ * Kept in the plugin's processState, which survives a hot reload of this plugin but not a restart:
+ * it is how a reloaded checkpoint plugin knows the boot restore already happened in this process and
+ * must not be replayed into plugins that have been serving since.
  */
-const BOOT_KEY = Symbol.for('agentd.checkpoint.boot');
 interface ProcessBoot {
-  pid: number;
   bootId: number | null;
   head: number | null;
 }
-const processBoot = (): { [BOOT_KEY]?: ProcessBoot } => globalThis as { [BOOT_KEY]?: ProcessBoot };
 
 const round = (ms: number): number => Math.round(ms * 100) / 100;
 
@@ -109,9 +106,8 @@ export class CheckpointService {
     this.store = new CheckpointStore(ctx.db);
     this.queue = new SerialQueue(cfg.max_pending);
     this.full = new FullCheckpoints(ctx, this.store, cfg);
-    const g = processBoot();
-    this.boot = g[BOOT_KEY]?.pid === process.pid ? g[BOOT_KEY]! : { pid: process.pid, bootId: null, head: null };
-    g[BOOT_KEY] = this.boot;
+    const kept = ctx.processState as { boot?: ProcessBoot };
+    this.boot = kept.boot ??= { bootId: null, head: null };
   }
 
   get head(): number | null {
