@@ -11,6 +11,12 @@
  * estimates. An event whose estimate is above HEAVY_MS runs at most once per round, in a round of its
  * own as far as heavy events go; an event never seen is taken for heavy until measured. Estimates
  * rise at once and fall slowly, so alternating cheap and costly uses of one event cannot game them.
+ *
+ * Work shared by all the requests of a turn, whatever their number, is not in any request's cost: the
+ * group commit's BEGIN/COMMIT and its fsync (`sharedMs`). Charged to them, it made every durable event
+ * heavy, one per round, so each got a commit and an fsync of its own, which kept it heavy: a pipelined
+ * burst of them went from one shared commit per hundred requests to one per request. Nor is the work
+ * a request only queues (EventDef.queued): it runs turns later under its plugin's own bound.
  */
 import { performance } from 'node:perf_hooks';
 
@@ -37,6 +43,15 @@ interface Ran {
   syncMs: number;
 }
 
+/** A round whose asynchronous requests' continuations are still to be learnt. */
+interface LastRound {
+  start: number;
+  syncMs: number;
+  ran: Ran[];
+  /** `sharedMs()` when the round ended: shared work after it is not its requests'. */
+  shared: number;
+}
+
 export class Admission {
   private ring: Tenant[] = [];
   private readonly inRing = new Set<Tenant>();
@@ -46,10 +61,25 @@ export class Admission {
   /** Estimated cost of one request, by event name, in ms. */
   private readonly cost = new Map<string, number>();
   /** The previous round, kept until the next one starts and can tell how long it really took. */
-  private last: { start: number; syncMs: number; ran: Ran[] } | null = null;
+  private last: LastRound | null = null;
   readonly stats = { rounds: 0, admitted: 0 };
 
-  constructor(private readonly onError: (err: unknown) => void = () => undefined) {}
+  private readonly sharedMs: () => number;
+  private readonly queued: (event: string) => boolean;
+
+  /**
+   * `sharedMs`: a running total of the loop time spent on work shared by every request of a turn
+   * (the group commits' commits), left out of what requests are learnt to cost. `queued`: the event's
+   * handler only hands its work to a queue its plugin bounds (EventDef.queued); such a request is
+   * charged its synchronous part, not the turns after it, which are the queue's work.
+   */
+  constructor(
+    private readonly onError: (err: unknown) => void = () => undefined,
+    opts: { sharedMs?: () => number; queued?: (event: string) => boolean } = {},
+  ) {
+    this.sharedMs = opts.sharedMs ?? (() => 0);
+    this.queued = opts.queued ?? (() => false);
+  }
 
   /**
    * A tenant may have work now (a line arrived, a request finished, its socket drained). `handedOver`:
@@ -138,9 +168,10 @@ export class Admission {
         const t1 = performance.now();
         const syncMs = t1 - t0;
         t0 = t1;
-        // Nothing continues after a synchronous request: its timed part is all it cost.
+        // Nothing continues after a synchronous request, nothing admission could pace after a queued
+        // one: its timed part is all it is charged.
         syncTotal += syncMs;
-        if (async) ran.push({ event, syncMs });
+        if (async && !this.queued(event)) ran.push({ event, syncMs });
         else this.update(event, syncMs);
         admitted++;
         spent += Math.max(est, syncMs);
@@ -161,7 +192,7 @@ export class Admission {
     this.stats.admitted += admitted;
     if (ran.length > 0) {
       // The next turn starts with a round even when no tenant is left: it measures this one.
-      this.last = { start, syncMs: syncTotal, ran };
+      this.last = { start, syncMs: syncTotal, ran, shared: this.sharedMs() };
       this.schedule();
     } else if (this.ring.length > 0) {
       this.schedule();
@@ -189,8 +220,8 @@ export class Admission {
    * The round that started at `r.start` ended when this one began: the time its requests' synchronous
    * parts did not account for is their continuations', shared among the asynchronous ones by estimate.
    */
-  private learn(r: { start: number; syncMs: number; ran: Ran[] }, now: number): void {
-    const tail = Math.max(0, now - r.start - r.syncMs);
+  private learn(r: LastRound, now: number): void {
+    const tail = Math.max(0, now - r.start - r.syncMs - (this.sharedMs() - r.shared));
     let weights = 0;
     for (const x of r.ran) weights += Math.max(this.estimate(x.event) - x.syncMs, 0.001);
     for (const x of r.ran)

@@ -10,6 +10,7 @@
  * waiting caller (two thread wake-ups cost more than the sync, here) and no faster when draining.
  * Part of the kernel's persistence layer.
  */
+import { performance } from 'node:perf_hooks';
 import type Database from 'better-sqlite3';
 
 interface Pending {
@@ -20,6 +21,18 @@ interface Pending {
 }
 
 const shared = new WeakMap<Database.Database, GroupCommit>();
+
+/** Event-loop time spent committing (BEGIN, COMMIT and its fsync) by every group commit of the process, ms. */
+let commitMsTotal = 0;
+
+/**
+ * Loop time the commits took, beyond the operations they ran: work shared by every request of a turn,
+ * one commit whatever their number, so admission must not charge it to the requests that happened to
+ * run before it (see daemon/admission.ts).
+ */
+export function sharedCommitMs(): number {
+  return commitMsTotal;
+}
 
 /** How long bookkeeping waits for a durable batch to ride on before it is committed by itself. */
 const LATER_MS = 20;
@@ -88,20 +101,27 @@ export class GroupCommit {
     this.pending = [];
     const durable = batch.some((p) => p.durable);
     const outcomes: Array<{ ok: true; v: unknown } | { ok: false; e: unknown }> = [];
+    let opsMs = 0;
     const body = (): void => {
-      // Alone in its batch, an operation needs no savepoint: the transaction is its rollback.
-      if (batch.length === 1) {
-        outcomes.push({ ok: true, v: batch[0]!.op() });
-        return;
-      }
-      for (const p of batch) {
-        try {
-          outcomes.push({ ok: true, v: this.atomic(p.op) });
-        } catch (e) {
-          outcomes.push({ ok: false, e });
+      const t = performance.now();
+      try {
+        // Alone in its batch, an operation needs no savepoint: the transaction is its rollback.
+        if (batch.length === 1) {
+          outcomes.push({ ok: true, v: batch[0]!.op() });
+          return;
         }
+        for (const p of batch) {
+          try {
+            outcomes.push({ ok: true, v: this.atomic(p.op) });
+          } catch (e) {
+            outcomes.push({ ok: false, e });
+          }
+        }
+      } finally {
+        opsMs = performance.now() - t;
       }
     };
+    const t0 = performance.now();
     try {
       // The connection's own mode (FULL) when someone waits for the disk; NORMAL for bookkeeping only.
       if (durable) this.atomic(body);
@@ -111,6 +131,7 @@ export class GroupCommit {
       for (const p of batch) p.reject(e);
       return;
     }
+    commitMsTotal += Math.max(0, performance.now() - t0 - opsMs);
     this.stats.commits++;
     this.stats.ops += batch.length;
     batch.forEach((p, i) => {

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type Database from 'better-sqlite3';
 import type { ErrorPayload } from '../client/errors.js';
 import { Admission } from './admission.js';
+import { sharedCommitMs } from './group-commit.js';
 import { ClientAdmission } from './client-admission.js';
 import { EventFlush } from './event-flush.js';
 import { IdleCollector } from './idle-gc.js';
@@ -52,8 +53,9 @@ export class Kernel {
   readonly eventFlush = new EventFlush();
   /** Closed connections' dropped events and monitor:dropped notices (open ones count their own). */
   private droppedClosed = { events: 0, notices: 0 };
-  readonly admission = new Admission((err) =>
-    this.log.error({ err }, 'admission: a request failed outside its handler'),
+  readonly admission = new Admission(
+    (err) => this.log.error({ err }, 'admission: a request failed outside its handler'),
+    { sharedMs: sharedCommitMs, queued: (event) => this.router.route(event)?.def.queued === true },
   );
   private readonly idleGc = new IdleCollector();
   private watcher: FSWatcher | null = null;

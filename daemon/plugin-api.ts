@@ -180,6 +180,14 @@ export interface EventDef<S extends z.ZodType = z.ZodType, I = unknown> {
   errors?: ErrorCode[];
   /** Default timeout for this event when the client gives none. */
   defaultTimeoutMs?: number;
+  /**
+   * The handler records the request and hands its work to a queue the plugin bounds itself (as
+   * `completion:async` does: the call runs later, at most `completion.max_concurrency` at a time).
+   * Admission then charges a request of this event the synchronous part of its handler only: the
+   * queued work runs turns later, whatever admission does, so charging it to the requests that happen
+   * to be admitted meanwhile would only hold them back, one a round, each with a commit of its own.
+   */
+  queued?: boolean;
 }
 
 /** An event as the router holds it: the handler already bound to its plugin's instance. */

@@ -119,6 +119,7 @@ export default definePlugin({
       emits: ['completion:started', 'completion:token', 'completion:result', 'completion:error'],
       errors: ['CONFLICT', 'UNAVAILABLE', 'BUDGET_EXCEEDED', 'OVERLOADED', 'SHUTTING_DOWN'],
       response: responses.async,
+      queued: true,
       handler: (d, { svc }, call) => svc.accept(d, call.context),
     },
 
