@@ -87,4 +87,56 @@ describe('admission', () => {
     await until(() => good.left() === 0 && bad === 0);
     expect(errors).toHaveLength(3);
   });
+
+  /**
+   * Requests that go asynchronous and answer next turn, while the loop does `backgroundMs` of other
+   * work every turn (the queued calls of earlier requests, say); `commitMs` of each turn's work is a
+   * shared commit, reported through `shared`.
+   */
+  async function burst(
+    opts: { queued?: boolean; commit?: boolean },
+    n = 200,
+  ): Promise<{ a: Admission; rounds: number }> {
+    let sharedMs = 0;
+    const a = new Admission(undefined, {
+      sharedMs: () => sharedMs,
+      queued: (e) => opts.queued === true && e === 'test:queued',
+    });
+    let left = n;
+    let stop = false;
+    const background = (): void => {
+      if (stop) return;
+      const t = performance.now();
+      spin(3);
+      if (opts.commit) sharedMs += performance.now() - t;
+      setImmediate(background);
+    };
+    background();
+    a.wake({
+      peek: () => (left > 0 ? 'test:queued' : null),
+      runNext: () => {
+        left--;
+        return true;
+      },
+    });
+    await until(() => left === 0);
+    stop = true;
+    return { a, rounds: a.stats.rounds };
+  }
+
+  it("charges a queued event its synchronous part, not the queue's work in the turns after", async () => {
+    // Taken for heavy from the loop's other work, one a round: as many rounds as requests.
+    const plain = await burst({});
+    expect(plain.a.estimate('test:queued')).toBeGreaterThan(0.5);
+    expect(plain.rounds).toBeGreaterThanOrEqual(190);
+    const queued = await burst({ queued: true });
+    expect(queued.a.estimate('test:queued')).toBeLessThan(0.5);
+    expect(queued.rounds).toBeLessThan(100);
+  });
+
+  it("leaves the turn's shared commit out of what its requests cost", async () => {
+    const shared = await burst({ commit: true });
+    expect(shared.a.estimate('test:queued')).toBeLessThan(0.5);
+    expect(shared.rounds).toBeLessThan(100);
+  });
 });
