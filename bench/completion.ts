@@ -201,7 +201,8 @@ export async function benchCompletion(opts: { quick: boolean }): Promise<Record<
   const d = await startDaemon({
     nodeArgs: builtDaemonArgs((await ensureBuilt(root)).entry),
     ...(process.env.BENCH_HOME ? { home: process.env.BENCH_HOME } : {}),
-    env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'bench' },
+    // As production runs it: the test helper turns on checking every answer against its schema.
+    env: { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'bench', AGENTD_DAEMON_CHECK_RESPONSES: 'false' },
     config: testConfig({
       completion: {
         max_concurrency: concurrency,
