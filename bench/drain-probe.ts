@@ -1,7 +1,11 @@
 /**
- * Scratch probe: the completion bench's drain (and a short serial latency) alone, with knobs.
- * DAEMON_ROOT (a checkout whose bundled daemon runs), CHECK=0|1, CONNS (client connections the
- * daemon's drain spreads its requests over), ROUNDS, N, LAT (serial calls per side), EXTRA_YAML.
+ * The completion bench's drain (and a short serial latency) alone, beside the direct SDK in the same
+ * run, with knobs for finding what moves it (not part of `npm run bench`; prints one JSON line):
+ * DAEMON_ROOT (another checkout, whose bundled daemon runs: compare builds), CHECK=0|1
+ * (daemon.check_responses), CONNS (client connections the daemon's drain spreads its requests over),
+ * ROUNDS, N (requests per drain), LAT (serial calls per side), EXTRA_YAML (merged into agentd.yaml).
+ * Each drain round also gives group commits per request, the tell-tale of admission batching.
+ * `npx tsx bench/drain-probe.ts`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
