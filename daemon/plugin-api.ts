@@ -25,6 +25,7 @@ export { rebuildTable, type Migration } from './persistence.js';
 export { timeOrderedId } from './time-ordered-id.js';
 export { redactSecrets } from './redact.js';
 export { loadYamlParser, parseYamlText, prepareYaml, prepareYamlFiles } from './yaml-text.js';
+export { isYamlFile, watchYamlDirs, type YamlDirTarget, type YamlDirWatcher } from './yaml-dir-watch.js';
 export { byCodePoint } from './text-order.js';
 export type { FullStateDescription } from './full-state.js';
 export { Backoff, drainUntil, settledWithin, sleep, TimeoutError, withTimeout } from '../client/timing.js';

@@ -5,9 +5,15 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { FSWatcher } from 'chokidar';
 import { profileFileSchema, type ProfileFile } from './schemas.js';
-import { byCodePoint, loadYamlParser, parseYamlText, prepareYamlFiles } from '../../daemon/plugin-api.js';
+import {
+  byCodePoint,
+  isYamlFile,
+  parseYamlText,
+  prepareYamlFiles,
+  watchYamlDirs,
+  type YamlDirWatcher,
+} from '../../daemon/plugin-api.js';
 import { formatIssues } from '../../client/issues.js';
 
 export interface Profile extends ProfileFile {
@@ -22,13 +28,11 @@ export interface ProfileChange {
   error: string | null;
 }
 
-const isProfileFile = (f: string): boolean => /\.ya?ml$/i.test(f);
-
 export class ProfileStore {
   /** By file, so a file that turns invalid or disappears drops exactly its own profile. */
   private readonly byFile = new Map<string, Profile>();
   private readonly invalidByFile = new Map<string, string>();
-  private watcher: FSWatcher | null = null;
+  private watcher: YamlDirWatcher | null = null;
   /** Set by close(): a watcher whose import was still on its way is then never created. */
   private closed = false;
 
@@ -45,7 +49,7 @@ export class ProfileStore {
     const files: string[] = [];
     for (const dir of this.dirs) {
       if (!fs.existsSync(dir)) continue;
-      for (const f of fs.readdirSync(dir).sort()) if (isProfileFile(f)) files.push(path.join(dir, f));
+      for (const f of fs.readdirSync(dir).sort()) if (isYamlFile(f)) files.push(path.join(dir, f));
     }
     await prepareYamlFiles(files);
     for (const f of files) this.loadFile(f, false);
@@ -113,53 +117,13 @@ export class ProfileStore {
     return [...this.byFile.values()].sort((a, b) => rank(a.file) - rank(b.file) || byCodePoint(a.file, b.file));
   }
 
-  /** chokidar is imported here, off the daemon's start path (the start does not wait for the watcher). */
+  /** Pick up edits without a restart (chokidar is loaded off the start path; the start does not wait). */
   async watch(): Promise<void> {
-    const dirs = this.dirs.filter((d) => fs.existsSync(d));
-    if (dirs.length === 0) return;
-    // Edits are texts no build has seen: the watcher's changes need the parser.
-    const [{ watch }] = await Promise.all([import('chokidar'), loadYamlParser()]);
-    if (this.closed) return;
-    this.watcher = watch(dirs, {
-      ignoreInitial: true,
-      depth: 0,
-      awaitWriteFinish: { stabilityThreshold: 80, pollInterval: 20 },
-    });
-    this.watcher.on('all', (ev, file) => {
-      if (!isProfileFile(file)) return;
-      if (ev === 'unlink') this.remove(file, true);
-      else if (ev === 'add' || ev === 'change') this.loadFile(file, true);
-    });
-    return new Promise((resolve) =>
-      this.watcher!.once('ready', () => {
-        this.catchUp();
-        resolve();
-      }),
+    this.watcher = await watchYamlDirs(
+      this.dirs,
+      { texts: this.texts, load: (f) => this.loadFile(f, true), remove: (f) => this.remove(f, true) },
+      () => this.closed,
     );
-  }
-
-  /**
-   * Changes made between loadAll and the watcher's first scan are seen by neither: re-read what was
-   * modified, added or removed meanwhile. So a start need not wait for the watcher to be ready.
-   */
-  private catchUp(): void {
-    const seen = new Set<string>();
-    for (const dir of this.dirs) {
-      if (!fs.existsSync(dir)) continue;
-      for (const f of fs.readdirSync(dir)) {
-        if (!isProfileFile(f)) continue;
-        const file = path.join(dir, f);
-        seen.add(file);
-        let text: string;
-        try {
-          text = fs.readFileSync(file, 'utf8');
-        } catch {
-          continue;
-        }
-        if (this.texts.get(file) !== text) this.loadFile(file, true);
-      }
-    }
-    for (const file of [...this.texts.keys()]) if (!seen.has(file)) this.remove(file, true);
   }
 
   async close(): Promise<void> {

@@ -6,8 +6,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { FSWatcher } from 'chokidar';
-import { loadYamlParser, parseYamlText, prepareYamlFiles } from '../../daemon/plugin-api.js';
+import {
+  isYamlFile,
+  parseYamlText,
+  prepareYamlFiles,
+  watchYamlDirs,
+  type YamlDirWatcher,
+} from '../../daemon/plugin-api.js';
 import type { Definition } from './definition.js';
 import { checkDefinition, type Issue } from './validate.js';
 
@@ -24,8 +29,6 @@ export interface LibraryChange {
   error: string | null;
 }
 
-const isYaml = (f: string): boolean => /\.ya?ml$/i.test(f);
-
 /** One line for a list of issues: the first, naming its step, and how many more. */
 export function issueLine(issues: Issue[]): string {
   const i = issues[0]!;
@@ -37,7 +40,7 @@ export class WorkflowLibrary {
   private readonly byFile = new Map<string, LibraryEntry>();
   private readonly invalidByFile = new Map<string, string>();
   private readonly texts = new Map<string, string>();
-  private watcher: FSWatcher | null = null;
+  private watcher: YamlDirWatcher | null = null;
   private closed = false;
 
   constructor(
@@ -49,7 +52,7 @@ export class WorkflowLibrary {
     const out: string[] = [];
     for (const dir of this.dirs) {
       if (!fs.existsSync(dir)) continue;
-      for (const f of fs.readdirSync(dir).sort()) if (isYaml(f)) out.push(path.join(dir, f));
+      for (const f of fs.readdirSync(dir).sort()) if (isYamlFile(f)) out.push(path.join(dir, f));
     }
     return out;
   }
@@ -121,34 +124,13 @@ export class WorkflowLibrary {
     return [...this.invalidByFile].map(([file, error]) => ({ file, error })).sort((a, b) => (a.file < b.file ? -1 : 1));
   }
 
+  /** Pick up edits without a restart (chokidar is loaded off the start path; the start does not wait). */
   async watch(): Promise<void> {
-    const dirs = this.dirs.filter((d) => fs.existsSync(d));
-    if (dirs.length === 0) return;
-    const [{ watch }] = await Promise.all([import('chokidar'), loadYamlParser()]);
-    if (this.closed) return;
-    this.watcher = watch(dirs, {
-      ignoreInitial: true,
-      depth: 0,
-      awaitWriteFinish: { stabilityThreshold: 80, pollInterval: 20 },
-    });
-    this.watcher.on('all', (ev, file) => {
-      if (!isYaml(file)) return;
-      if (ev === 'unlink') this.remove(file, true);
-      else if (ev === 'add' || ev === 'change') this.load(file, true);
-    });
-    await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
-    // Edits made between loadAll and the watcher's first scan are seen by neither: catch up.
-    const seen = new Set(this.files());
-    for (const f of seen) {
-      let text: string | null = null;
-      try {
-        text = fs.readFileSync(f, 'utf8');
-      } catch {
-        continue;
-      }
-      if (this.texts.get(f) !== text) this.load(f, true);
-    }
-    for (const f of [...this.texts.keys()]) if (!seen.has(f)) this.remove(f, true);
+    this.watcher = await watchYamlDirs(
+      this.dirs,
+      { texts: this.texts, load: (f) => this.load(f, true), remove: (f) => this.remove(f, true) },
+      () => this.closed,
+    );
   }
 
   async close(): Promise<void> {
